@@ -34,6 +34,10 @@ def build_app() -> typer.Typer:
         add_completion=False,
         pretty_exceptions_enable=False,
     )
+    @app.callback()
+    def _root() -> None:
+        """Energy-aware LLM deployment recommender."""
+
     @app.command("version")
     def version() -> None:
         """Print eai's version."""
@@ -47,33 +51,29 @@ def build_app() -> typer.Typer:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``eai`` console script; returns the exit status."""
+    """Entry point of the ``eai`` console script; returns the exit status.
+
+    Click handles usage errors itself (exit status 2 with a usage line); eai's
+    own errors propagate out of click and are turned into one line here.
+    """
     app = build_app()
     try:
-        result = app(args=argv, standalone_mode=False, prog_name="eai")
+        app(args=argv, prog_name="eai")
     except EaiError as exc:
         sys.stderr.write(f"eai: error: {exc}\n")
         return exc.exit_code
     except KeyboardInterrupt:
         sys.stderr.write("eai: interrupted\n")
         return 130
-    except typer.Exit as exc:
-        return int(exc.exit_code or 0)
     except SystemExit as exc:
         code = exc.code
-        return code if isinstance(code, int) else (0 if code is None else 1)
-    except Exception as exc:  # click usage errors arrive as ClickException subclasses
-        import click
-
-        if isinstance(exc, click.exceptions.Abort):
-            sys.stderr.write("eai: aborted\n")
-            return 130
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            return 2 if isinstance(exc, click.UsageError) else exc.exit_code
-        raise
-    # In non-standalone mode click returns typer.Exit's code instead of raising it.
-    return result if isinstance(result, int) else 0
+        if code is None:
+            return 0
+        if isinstance(code, int):
+            return code
+        sys.stderr.write(f"{code}\n")
+        return 1
+    return 0
 
 
 def console_main() -> None:
