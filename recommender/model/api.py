@@ -1,0 +1,57 @@
+"""Contract between the regressor and its users (rules, CLI, report).
+
+A :class:`Predictor` takes candidate configurations and returns point
+predictions with 90% prediction intervals and a provenance status per row.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Protocol
+
+import pandas as pd
+
+CANDIDATE_COLUMNS: tuple[str, ...] = (
+    "platform",
+    "device_count",
+    "engine",
+    "model_id",
+    "quantization",
+    "batch_size",
+    "task",
+)
+"""Columns a candidate frame must have (canonical ids; ``task`` is a task or workload id)."""
+
+TARGETS: tuple[str, ...] = ("energy_j_per_query", "time_s_per_query", "accuracy", "eor", "tweor")
+"""Predicted quantities; each comes with ``<name>_lo`` and ``<name>_hi`` (90% interval).
+
+Units: energy_j_per_query in J (net, summed over devices); time_s_per_query in s;
+accuracy in [0, 1]; eor = accuracy * 100 / (Wh per 1,000 queries);
+tweor = eor / time_s_per_query.
+"""
+
+Status = Literal["measured", "interpolated", "extrapolated"]
+
+PREDICTION_COLUMNS: tuple[str, ...] = (
+    *[f"{t}{s}" for t in TARGETS for s in ("", "_lo", "_hi")],
+    "status",  # Status of the energy/time prediction
+    "accuracy_status",  # "measured", "interpolated", "extrapolated" or "prior" (nothing informs it)
+    "extrapolated_reasons",  # ';'-joined, e.g. "platform-unseen;engine-unseen;size-outside"
+)
+
+
+class Predictor(Protocol):
+    """A fitted predictor of energy, time and accuracy for candidate configurations."""
+
+    data_hash: str
+    """SHA-256 of the measured table the predictor was fit on."""
+
+    def predict(self, candidates: pd.DataFrame) -> pd.DataFrame:
+        """Predict every target for each candidate row.
+
+        Args:
+            candidates: Frame with at least :data:`CANDIDATE_COLUMNS`.
+
+        Returns:
+            Frame indexed like ``candidates`` with :data:`PREDICTION_COLUMNS`.
+        """
+        ...
