@@ -1,0 +1,108 @@
+"""Model catalog: architecture and parameter counts of every model eai knows.
+
+The entries live in ``data/models.yaml`` (one record per model, with the config.json URL
+it was read from). :func:`resolve_model` accepts the canonical Hugging Face id or any alias
+(ML.ENERGY v1 codenames such as ``metaai/llama-7B``, the quantization reports' short names,
+renamed repositories), case-insensitively.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from recommender.catalog.types import ModelSpec
+from recommender.errors import DataSourceError, UnknownNameError
+
+MODELS_FILE = Path(__file__).resolve().parents[2] / "data" / "models.yaml"
+"""The shipped model catalog."""
+
+
+class _ModelRecord(ModelSpec):
+    """A catalog file record: a :class:`ModelSpec` plus provenance notes kept in the file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    params_note: str | None = None
+
+
+class _ModelFile(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    models: list[_ModelRecord]
+
+
+def _load(path: Path) -> dict[str, ModelSpec]:
+    if not path.is_file():
+        raise DataSourceError(f"model catalog {str(path)!r} not found; restore data/models.yaml")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        parsed = _ModelFile.model_validate(raw)
+    except yaml.YAMLError as exc:
+        raise DataSourceError(f"model catalog {str(path)!r} is not valid YAML: {exc}") from exc
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"])
+        raise DataSourceError(f"model catalog {str(path)!r}: {loc}: {err['msg']}") from exc
+    out: dict[str, ModelSpec] = {}
+    names: dict[str, str] = {}
+    for rec in parsed.models:
+        spec = ModelSpec.model_validate(rec.model_dump(exclude={"params_note"}))
+        if spec.params_active_b > spec.params_total_b:
+            raise DataSourceError(f"model catalog: {spec.id}: params_active_b exceeds params_total_b")
+        for name in (spec.id, *spec.aliases):
+            key = name.lower()
+            if key in names and names[key] != spec.id:
+                raise DataSourceError(
+                    f"model catalog: name {name!r} maps to both {names[key]!r} and {spec.id!r}"
+                )
+            names[key] = spec.id
+        out[spec.id] = spec
+    return out
+
+
+@functools.lru_cache(maxsize=1)
+def _catalog() -> tuple[dict[str, ModelSpec], dict[str, str]]:
+    models = _load(MODELS_FILE)
+    index: dict[str, str] = {}
+    for spec in models.values():
+        for name in (spec.id, *spec.aliases):
+            index[name.lower()] = spec.id
+    return models, index
+
+
+def get_models() -> dict[str, ModelSpec]:
+    """All catalog models keyed by canonical id (a fresh dict; the specs are frozen)."""
+    return dict(_catalog()[0])
+
+
+def resolve_model(name: str) -> ModelSpec:
+    """Look a model up by canonical id or alias, case-insensitively.
+
+    Args:
+        name: Hugging Face id, ML.ENERGY codename or short name used in a data set.
+
+    Returns:
+        The model's catalog entry.
+
+    Raises:
+        UnknownNameError: ``name`` is neither an id nor an alias (message suggests close names).
+    """
+    models, index = _catalog()
+    key = name.strip().lower()
+    if key in index:
+        return models[index[key]]
+    known = [n for spec in models.values() for n in (spec.id, *spec.aliases)]
+    raise UnknownNameError("model", name, known, hint="add it to data/models.yaml")
+
+
+def params_note(model_id: str) -> str | None:
+    """Provenance note on a model's parameter count, where the catalog file has one."""
+    raw = yaml.safe_load(MODELS_FILE.read_text(encoding="utf-8"))
+    for rec in raw["models"]:
+        if rec["id"] == model_id:
+            return rec.get("params_note")
+    raise UnknownNameError("model", model_id, get_models(), hint="pass a canonical model id")
