@@ -74,6 +74,8 @@ class MeterReading:
         update_period_s: Granularity of the meter (counter update or sample interval), s.
         power_w_peak: Highest power sample seen, watts; ``None`` for counter meters.
         flags: Quality flags of this reading (``estimated`` for estimates).
+        monitor_cpu_s: CPU time the meter's own background thread used during the
+            window, seconds (0 for meters without a thread); its overhead.
     """
 
     energy_j: float
@@ -86,6 +88,7 @@ class MeterReading:
     update_period_s: float = 0.0
     power_w_peak: float | None = None
     flags: tuple[str, ...] = ()
+    monitor_cpu_s: float = 0.0
 
 
 @runtime_checkable

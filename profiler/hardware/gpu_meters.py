@@ -143,6 +143,7 @@ class SampledMeter:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
+        self._thread_cpu_s = 0.0
 
     def _sample(self) -> None:
         power_w = self.device.power_mw() / 1000.0
@@ -152,18 +153,22 @@ class SampledMeter:
             self._powers_w.append(power_w)
 
     def _run(self) -> None:
-        # Absolute deadlines so the rate does not drift by the cost of each read.
-        next_t = time.perf_counter() + self._interval_s
-        while not self._stop.wait(max(0.0, next_t - time.perf_counter())):
-            try:
-                self._sample()
-            except BaseException as exc:  # noqa: BLE001 - surfaced in end(), not swallowed
-                self._error = exc
-                return
-            next_t += self._interval_s
-            now = time.perf_counter()
-            if next_t < now:  # fell behind (e.g. GIL held long): skip, do not burst
-                next_t = now + self._interval_s
+        cpu_start_s = time.thread_time()
+        try:
+            # Absolute deadlines so the rate does not drift by the cost of each read.
+            next_t = time.perf_counter() + self._interval_s
+            while not self._stop.wait(max(0.0, next_t - time.perf_counter())):
+                try:
+                    self._sample()
+                except BaseException as exc:  # noqa: BLE001 - surfaced in end(), not swallowed
+                    self._error = exc
+                    return
+                next_t += self._interval_s
+                now = time.perf_counter()
+                if next_t < now:  # fell behind (e.g. GIL held long): skip, do not burst
+                    next_t = now + self._interval_s
+        finally:
+            self._thread_cpu_s = time.thread_time() - cpu_start_s
 
     def begin(self) -> None:
         """Take the first sample and start the sampling thread.
@@ -177,6 +182,7 @@ class SampledMeter:
             self._times_s = []
             self._powers_w = []
         self._error = None
+        self._thread_cpu_s = 0.0
         self._stop.clear()
         self._sample()
         self._thread = threading.Thread(target=self._run, name="eai-power-sampler", daemon=True)
@@ -215,6 +221,7 @@ class SampledMeter:
             sample_hz=self.sample_hz,
             update_period_s=self.update_period_s,
             power_w_peak=max(powers_w),
+            monitor_cpu_s=self._thread_cpu_s,
         )
 
     def close(self) -> None:
