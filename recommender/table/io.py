@@ -14,13 +14,13 @@ import hashlib
 import io
 import os
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import pandas as pd
 from pydantic import ValidationError
 
-from recommender.errors import DataSourceError, TableValidationError
+from recommender.errors import DataSourceError, TableValidationError, UnknownNameError
 from recommender.table.schema import MeasuredRow
 
 COLUMNS: tuple[str, ...] = tuple(MeasuredRow.model_fields)
@@ -61,11 +61,18 @@ def _row_from_record(record: dict[str, str], path: str, line: int) -> MeasuredRo
         raise TableValidationError(path, line, column, value, err["msg"]) from exc
 
 
-def read_rows(path: str | Path) -> list[MeasuredRow]:
+PlatformCheck = Callable[[str], object]
+"""Called with each row's ``platform``; raises :class:`UnknownNameError` (or ``ValueError``)
+when the id is not a canonical platform id. The table layer does not import the catalog;
+callers above it pass e.g. ``recommender.importers.build.check_platform_id``."""
+
+
+def read_rows(path: str | Path, check_platform: PlatformCheck | None = None) -> list[MeasuredRow]:
     """Read and validate every row of a CSV table.
 
     Args:
         path: CSV file with a header line naming schema columns.
+        check_platform: Optional platform-id check applied to every row (see ``PlatformCheck``).
 
     Returns:
         The validated rows in file order.
@@ -90,7 +97,13 @@ def read_rows(path: str | Path) -> list[MeasuredRow]:
         line = reader.line_num
         if None in record:
             raise TableValidationError(str(p), line, "(row)", record[None], "more cells than header columns")
-        rows.append(_row_from_record(record, str(p), line))
+        row = _row_from_record(record, str(p), line)
+        if check_platform is not None:
+            try:
+                check_platform(row.platform)
+            except (UnknownNameError, ValueError) as exc:
+                raise TableValidationError(str(p), line, "platform", record.get("platform", ""), str(exc)) from exc
+        rows.append(row)
     return rows
 
 
@@ -100,21 +113,22 @@ def rows_to_frame(rows: Sequence[MeasuredRow]) -> pd.DataFrame:
     return frame
 
 
-def load_table(path: str | Path = DEFAULT_TABLE) -> pd.DataFrame:
+def load_table(path: str | Path = DEFAULT_TABLE, check_platform: PlatformCheck | None = None) -> pd.DataFrame:
     """Load and validate a measured table into a DataFrame.
 
     Args:
         path: CSV file; defaults to the shipped ``data/measured.csv``.
+        check_platform: Optional platform-id check applied to every row.
 
     Returns:
         One row per measured cell, columns in schema order.
     """
-    return rows_to_frame(read_rows(path))
+    return rows_to_frame(read_rows(path, check_platform))
 
 
-def validate_file(path: str | Path) -> int:
+def validate_file(path: str | Path, check_platform: PlatformCheck | None = None) -> int:
     """Validate a table file and return its row count (raises on the first bad row)."""
-    return len(read_rows(path))
+    return len(read_rows(path, check_platform))
 
 
 def _format(value: object) -> str:

@@ -1,0 +1,115 @@
+"""Shared pieces of the importers: results, skip records, the shared-data root.
+
+An importer reads one public data set's folder and returns validated rows plus a
+record of every source row it could not use (and why): nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from recommender.errors import DataSourceError, UnknownNameError
+from recommender.table.accuracy import AccuracyRow
+from recommender.table.schema import MeasuredRow
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+"""Repository root (the folder holding ``recommender/`` and ``data/``)."""
+
+SHARED_ENV = "EAI_SHARED"
+"""Environment variable that overrides the shared data-set root."""
+
+
+def default_shared_root() -> Path:
+    """The shared data-set root: ``$EAI_SHARED`` if set, else ``<repo>/../shared/datasets``."""
+    env = os.environ.get(SHARED_ENV)
+    if env:
+        return Path(env)
+    return REPO_ROOT.parent / "shared" / "datasets"
+
+
+@dataclass(frozen=True)
+class SkippedRow:
+    """A source record that did not become a table row.
+
+    Attributes:
+        source: Importer name.
+        ref: Where the record is (file and row key).
+        reason: Why it was not used.
+    """
+
+    source: str
+    ref: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """What one importer produced.
+
+    Attributes:
+        source: Importer name.
+        rows: Energy rows (validated :class:`MeasuredRow`).
+        accuracy: Accuracy-only rows (validated :class:`AccuracyRow`).
+        skipped: Source records not used, each with its reason.
+    """
+
+    source: str
+    rows: tuple[MeasuredRow, ...] = ()
+    accuracy: tuple[AccuracyRow, ...] = ()
+    skipped: tuple[SkippedRow, ...] = field(default_factory=tuple)
+
+
+class RowCollector:
+    """Accumulates rows and skip records while an importer walks its files."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.rows: list[MeasuredRow] = []
+        self.accuracy: list[AccuracyRow] = []
+        self.skipped: list[SkippedRow] = []
+
+    def skip(self, ref: str, reason: str) -> None:
+        """Record a source record that is not used."""
+        self.skipped.append(SkippedRow(self.source, ref, reason))
+
+    def add(self, ref: str, build: Callable[[], dict[str, object]]) -> None:
+        """Validate one energy row built by ``build``; a schema violation becomes a skip record."""
+        self._add(ref, build, MeasuredRow, self.rows)
+
+    def add_accuracy(self, ref: str, build: Callable[[], dict[str, object]]) -> None:
+        """Validate one accuracy row built by ``build``; a violation becomes a skip record."""
+        self._add(ref, build, AccuracyRow, self.accuracy)
+
+    def _add(self, ref: str, build: Callable[[], dict[str, object]], schema: type, out: list) -> None:
+        try:
+            out.append(schema.model_validate(build()))
+        except UnknownNameError as exc:
+            self.skip(ref, str(exc))
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            loc = ".".join(str(p) for p in err["loc"]) or "(row)"
+            self.skip(ref, f"schema: {loc}: {err['msg']}")
+
+    def result(self) -> ImportResult:
+        """Freeze what was collected."""
+        return ImportResult(self.source, tuple(self.rows), tuple(self.accuracy), tuple(self.skipped))
+
+
+def require_folder(root: Path, folder: str) -> Path:
+    """The data set's folder under ``root``, or a :class:`DataSourceError` saying how to fix it."""
+    path = Path(root) / folder
+    if not path.is_dir():
+        raise DataSourceError(
+            f"data set folder {str(path)!r} not found; pass --shared DIR or set {SHARED_ENV}"
+        )
+    return path
+
+
+def shared_ref(folder: str, filename: str, key: str) -> str:
+    """A ``source_ref``: data-set-relative file plus the row key inside it."""
+    return f"{folder}/{filename}#{key}"
