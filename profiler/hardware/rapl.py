@@ -124,7 +124,17 @@ class RaplMeter:
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
 
-    def _accumulate(self) -> None:
+    def poll(self) -> None:
+        """Fold counter increases since the last read into the window total.
+
+        The background thread calls this every ``poll_interval_s``; calling it more often
+        is harmless. Each zone must not wrap more than once between two polls.
+
+        Raises:
+            MeasurementError: If no window is open.
+        """
+        if len(self._last) != len(self.zones):
+            raise MeasurementError("RaplMeter.poll() called outside a begin()/end() window")
         with self._lock:
             for i, zone in enumerate(self.zones):
                 now = zone.energy_uj()
@@ -134,7 +144,7 @@ class RaplMeter:
     def _run(self) -> None:
         while not self._stop.wait(self._poll_interval_s):
             try:
-                self._accumulate()
+                self.poll()
             except BaseException as exc:  # noqa: BLE001 - surfaced in end()
                 self._error = exc
                 return
@@ -166,10 +176,11 @@ class RaplMeter:
         if self._error is not None:
             raise MeasurementError(f"reading RAPL failed: {self._error}")
         try:
-            self._accumulate()
+            self.poll()
         except OSError as exc:
             raise MeasurementError(f"reading RAPL failed: {exc}") from exc
         t_end = self._clock()
+        self._last = []
         energy_j = self._acc_uj / 1e6
         time_s = t_end - self._t_start
         return MeterReading(
@@ -189,6 +200,7 @@ class RaplMeter:
             self._stop.set()
             self._thread.join()
             self._thread = None
+        self._last = []
 
 
 def rapl_meter(device: str = "cpu", rapl_root: Path | str = DEFAULT_POWERCAP_ROOT, **_: Any) -> RaplMeter:
