@@ -1,0 +1,237 @@
+"""Importers: unit conversions against hand-computed rows of the real files, registry, rebuild."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from recommender.errors import DataSourceError, TableValidationError, UnknownNameError
+from recommender.importers import IMPORTERS, get_importer, importer_names, run_importer
+from recommender.importers.base import SHARED_ENV, default_shared_root
+from recommender.importers.build import DEFAULT_ACCURACY, DEFAULT_MEASURED, build_tables
+from recommender.table.io import COLUMNS
+from recommender.table.schema import MeasuredRow
+
+SHARED = default_shared_root()
+needs_shared = pytest.mark.skipif(
+    not SHARED.is_dir(), reason=f"shared data sets not found at {SHARED} (set {SHARED_ENV} or check out ../shared)"
+)
+
+
+def _by_ref(rows: tuple[MeasuredRow, ...], ref_start: str) -> MeasuredRow:
+    hits = [r for r in rows if r.source_ref.startswith(ref_start)]
+    assert len(hits) == 1, (ref_start, len(hits))
+    return hits[0]
+
+
+def test_registry_is_lazy_and_complete() -> None:
+    assert importer_names() == [
+        "mlenergy-v1",
+        "mlenergy-v2",
+        "mlenergy-v3",
+        "quant-reports",
+        "open-llm-leaderboard-v1",
+    ]
+    assert all(isinstance(v, str) and ":" in v for v in IMPORTERS.values())
+    assert callable(get_importer("mlenergy-v2"))
+
+
+def test_unknown_importer_suggests_close_name() -> None:
+    with pytest.raises(UnknownNameError, match="did you mean 'mlenergy-v2'"):
+        get_importer("mlenergy_v2")
+
+
+def test_shared_root_env_override(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv(SHARED_ENV, str(tmp_path))
+    assert default_shared_root() == tmp_path
+    with pytest.raises(DataSourceError, match="--shared"):
+        run_importer("mlenergy-v1")
+
+
+@needs_shared
+def test_mlenergy_v1_row_by_hand() -> None:
+    # A100_chat_benchmark.csv line 2 (raw):
+    # BAIR/koala-13b,21.207721076321384,265.5732034922767,12.1433556952537,2144.8338435191445
+    raw = (SHARED / "mlenergy-v1" / "A100_chat_benchmark.csv").read_text().splitlines()[1]
+    assert raw == "BAIR/koala-13b,21.207721076321384,265.5732034922767,12.1433556952537,2144.8338435191445"
+    result = run_importer("mlenergy-v1", SHARED)
+    row = _by_ref(result.rows, "mlenergy-v1/A100_chat_benchmark.csv#L2:")
+    assert row.energy_j_per_query == 2144.8338435191445
+    assert row.energy_j_per_output_token == pytest.approx(2144.8338435191445 / 265.5732034922767, rel=1e-12)
+    assert row.energy_j_per_output_token == pytest.approx(8.0762434, rel=1e-7)
+    assert row.time_s_per_query == 12.1433556952537
+    assert row.throughput_tokens_per_s == 21.207721076321384
+    assert (row.platform, row.engine, row.batch_size, row.device_count) == ("a100-sxm4-40gb", "fastchat", 1, 1)
+    assert (row.quantization, row.workload, row.energy_method, row.idle_subtracted) == (
+        "fp16", "sharegpt-chat", "nvml-counter", False,
+    )
+    # params come from the catalog (LLaMA-13B shapes), not the leaderboard's rounded 13
+    assert row.params_total_b == 13.02
+    assert len(result.rows) == 21 * 4 + 23 * 4 + 21 * 4
+    # score.csv line 2: BAIR/koala-13b arc 52.901023890784984 -> fraction
+    arc = [a for a in result.accuracy if a.source_ref == "mlenergy-v1/score.csv#L2:model=BAIR/koala-13b:arc"]
+    assert arc[0].accuracy == pytest.approx(52.901023890784984 / 100)
+    assert (arc[0].task, arc[0].metric, arc[0].num_fewshot) == ("arc_challenge", "acc_norm", 25)
+
+
+@needs_shared
+def test_mlenergy_v1_codename_maps_to_catalog_id() -> None:
+    rows = run_importer("mlenergy-v1", SHARED).rows
+    llama = [r for r in rows if "model=metaai/llama-7B" in r.source_ref]
+    assert llama and {r.model_id for r in llama} == {"huggyllama/llama-7b"}
+    v100 = {r.platform for r in rows if "/V100_" in r.source_ref}
+    assert v100 == {"v100-sxm2-32gb"}
+
+
+@needs_shared
+def test_mlenergy_v2_row_by_hand() -> None:
+    first = json.loads((SHARED / "mlenergy-v2" / "mlenergy_v2_llm_text_generation_A100.jsonl").read_text().splitlines()[0])
+    assert first["Model"] == "google/gemma-2-27b-it" and first["Energy/req (J)"] == 230.644433524673
+    result = run_importer("mlenergy-v2", SHARED)
+    assert len(result.rows) == 157 and not result.skipped
+    row = _by_ref(result.rows, "mlenergy-v2/mlenergy_v2_llm_text_generation_A100.jsonl#L1:")
+    # Raw: Energy/req 230.644433524673 J, Avg Output Tokens 392.47133333333335, Avg TPOT 0.11220224938943191 s,
+    # TP 4, PP 1, Max BS 128, Avg BS 127.72361537073786
+    assert row.energy_j_per_query == 230.644433524673
+    assert row.energy_j_per_output_token == pytest.approx(230.644433524673 / 392.47133333333335, rel=1e-12)
+    assert row.time_s_per_query == pytest.approx(0.11220224938943191 * 392.47133333333335, rel=1e-12)
+    assert row.time_s_per_query == pytest.approx(44.0362, rel=1e-5)
+    assert (row.device_count, row.batch_size, row.avg_batch_size) == (4, 128, 127.72361537073786)
+    assert (row.platform, row.engine, row.workload, row.quantization) == (
+        "a100-sxm4-40gb", "vllm", "sharegpt-chat-vllm", "bf16",
+    )
+    assert row.params_total_b == 27.23
+    mixtral = [r for r in result.rows if r.model_id == "mistralai/Mixtral-8x7B-Instruct-v0.1"]
+    assert mixtral and all(r.params_active_b == 12.88 for r in mixtral)
+
+
+@needs_shared
+def test_mlenergy_v3_row_by_hand() -> None:
+    result = run_importer("mlenergy-v3", SHARED)
+    assert len(result.rows) == 565 and not result.skipped
+    row = _by_ref(result.rows, "mlenergy-v3/mlenergy_v3_llm_configurations.jsonl#L1:")
+    # Raw line 1: Qwen/Qwen3-14B gpqa on B200, 1 GPU, max_num_seqs 8, energy_per_token_joules 1.3662634337367148,
+    # avg_output_len 7026.242424242424, median_itl_ms 33.62808651581872, avg_power_watts 319.7883095908309
+    assert row.model_id == "Qwen/Qwen3-14B" and row.platform == "b200" and row.workload == "gpqa"
+    assert row.energy_j_per_output_token == 1.3662634337367148
+    assert row.energy_j_per_query == pytest.approx(1.3662634337367148 * 7026.242424242424, rel=1e-12)
+    assert row.energy_j_per_query == pytest.approx(9599.698, rel=1e-6)  # equals the file's energy_per_request_joules
+    assert row.time_s_per_query == pytest.approx(33.62808651581872 / 1000 * 7026.242424242424, rel=1e-12)
+    assert row.power_w_mean == 319.7883095908309
+    assert (row.device_count, row.batch_size, row.quantization) == (1, 8, "bf16")
+    assert row.params_total_b == 14.77  # catalog, not the file's rounded 14.0
+    by_precision = {r.quantization for r in result.rows}
+    assert by_precision == {"bf16", "fp8", "mxfp4"}
+    moe = [r for r in result.rows if r.model_id == "openai/gpt-oss-120b"]
+    assert moe and all(r.params_active_b < r.params_total_b for r in moe)
+
+
+@needs_shared
+def test_quant_reports_rows_by_hand() -> None:
+    result = run_importer("quant-reports", SHARED)
+    rows = result.rows
+    assert len(rows) == 38
+    # Relative-only issue rows (#1867) and the #1851 duplicates are listed, not dropped silently.
+    assert len(result.skipped) == 20
+    assert sum("relative-only" in s.reason for s in result.skipped) == 14
+    assert sum("duplicate" in s.reason for s in result.skipped) == 6
+
+    # RTX 5090, memo, TinyLlama fp16: energy_per_1k_tokens 1659 J -> 1.659 J/token (gross: 157.45 W / 94.87 tok/s)
+    r = [x for x in rows if x.platform == "rtx-5090" and x.model_id == "TinyLlama/TinyLlama-1.1B-Chat-v1.0"
+         and x.quantization == "fp16"][0]
+    assert r.energy_j_per_output_token == pytest.approx(1659 / 1000)
+    assert r.energy_j_per_output_token == pytest.approx(157.45 / 94.87, rel=1e-3)
+    assert (r.energy_method, r.energy_sample_hz, r.idle_subtracted, r.repeats) == ("nvml-sampled", 10.0, False, 10)
+
+    # RTX 4090D, memo, Yi-1.5-6B fp16: published 4716 J/1k is idle-subtracted; gross = 180.74 W / 34.72 tok/s
+    y = [x for x in rows if x.platform == "rtx-4090d" and x.model_id == "01-ai/Yi-1.5-6B-Chat"
+         and x.quantization == "fp16"][0]
+    assert y.energy_j_per_output_token == pytest.approx(180.74 / 34.72, rel=1e-12)
+    assert y.energy_j_per_output_token == pytest.approx(5.2056, rel=1e-4)
+    assert not y.idle_subtracted and "recomputed-gross" in y.flag_set
+
+    # A800 sweep, pure int8 (threshold 0), batch 8: 283.74 J/request, 150.35 tok/s aggregate, 256 output tokens
+    s = [x for x in rows if x.workload == "fixed-prompt-in256-gen256" and x.batch_size == 8][0]
+    assert s.quantization == "int8-bnb-t0" and s.platform == "a800-sxm4-80gb"
+    assert s.model_id == "mistralai/Mistral-7B-Instruct-v0.2"
+    assert s.energy_j_per_query == 283.74
+    assert s.energy_j_per_output_token == pytest.approx(1108.35 / 1000)
+    assert s.time_s_per_query == pytest.approx(256 * 8 / 150.35)
+    assert {x.quantization for x in rows} == {"fp16", "int8-bnb", "int8-bnb-t0", "nf4-bnb"}
+
+
+@needs_shared
+def test_open_llm_leaderboard_rows_by_hand() -> None:
+    result = run_importer("open-llm-leaderboard-v1", SHARED)
+    assert not result.rows and len(result.accuracy) == 1291 * 4 and not result.skipped
+    # Line 2: uni-tianyan/Uni-TianYan, ARC 72.1, HellaSwag 87.4, MMLU 69.9, TruthfulQA 65.8 (percent)
+    first = {a.task: a for a in result.accuracy if a.source_ref.startswith("open-llm-leaderboard-v1/20230904.csv#L2:")}
+    assert first["arc_challenge"].accuracy == pytest.approx(0.721)
+    assert first["mmlu"].accuracy == pytest.approx(0.699) and first["mmlu"].metric == "acc"
+    assert first["truthfulqa_mc2"].metric == "mc2" and first["truthfulqa_mc2"].num_fewshot == 0
+    assert first["hellaswag"].num_fewshot == 10 and first["hellaswag"].quantization == "unknown"
+
+
+@needs_shared
+def test_every_row_traceable_and_params_from_catalog() -> None:
+    from recommender.catalog.models import resolve_model
+
+    for name in ("mlenergy-v1", "mlenergy-v2", "mlenergy-v3", "quant-reports"):
+        for row in run_importer(name, SHARED).rows:
+            assert row.source == name and "#L" in row.source_ref
+            spec = resolve_model(row.model_id)
+            assert spec.id == row.model_id
+            assert (row.params_total_b, row.params_active_b) == (spec.params_total_b, spec.params_active_b)
+
+
+@pytest.fixture(scope="module")
+def rebuilt():
+    if not SHARED.is_dir():
+        pytest.skip(f"shared data sets not found at {SHARED}; cannot rebuild the shipped tables")
+    return build_tables(SHARED)
+
+
+def test_rebuild_equals_committed_tables_byte_for_byte(rebuilt) -> None:
+    assert rebuilt.measured_csv() == DEFAULT_MEASURED.read_text(encoding="utf-8"), (
+        "data/measured.csv is stale: run 'eai data import' and commit the result"
+    )
+    assert rebuilt.accuracy_csv() == DEFAULT_ACCURACY.read_text(encoding="utf-8"), (
+        "data/accuracy.csv is stale: run 'eai data import' and commit the result"
+    )
+
+
+def test_rebuild_is_deterministic(rebuilt) -> None:
+    again = build_tables(SHARED, sources=["mlenergy-v1", "quant-reports"])
+    subset = [r for r in rebuilt.measured if r.source in ("mlenergy-v1", "quant-reports")]
+    assert list(again.measured) == subset
+
+
+@needs_shared
+def test_profiled_rows_are_merged_and_validated(tmp_path: Path) -> None:
+    profiled = tmp_path / "profiled"
+    profiled.mkdir()
+    row = {c: "" for c in COLUMNS} | {
+        "platform": "cpu-amd-epyc-zen4", "device_count": "1", "engine": "hf-transformers",
+        "model_id": "HuggingFaceTB/SmolLM2-135M-Instruct", "params_total_b": "0.135", "params_active_b": "0.135",
+        "quantization": "fp32", "batch_size": "1", "workload": "gsm8k", "energy_j_per_query": "12.5",
+        "energy_method": "rapl", "energy_scope": "cpu", "idle_subtracted": "true",
+        "source": "eai-profiler", "source_ref": "data/profiled/test.csv#1",
+    }
+    path = profiled / "test.csv"
+    with path.open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(COLUMNS))
+        w.writeheader()
+        w.writerow(row)
+    result = build_tables(SHARED, profiled_dir=profiled, sources=["quant-reports"])
+    assert [r.source for r in result.measured].count("eai-profiler") == 1
+    assert result.profiled_files == (path,)
+    with path.open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(COLUMNS))
+        w.writeheader()
+        w.writerow(row | {"platform": "epyc"})
+    with pytest.raises(TableValidationError) as info:
+        build_tables(SHARED, profiled_dir=profiled, sources=["quant-reports"])
+    assert (info.value.line, info.value.column) == (2, "platform")

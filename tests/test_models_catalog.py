@@ -1,0 +1,83 @@
+"""Model catalog: aliases, did-you-mean, coverage of the energy table and the study's families."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+
+from recommender.catalog import get_models, resolve_model
+from recommender.catalog.models import params_note
+from recommender.errors import UnknownNameError
+from recommender.importers.build import DEFAULT_MEASURED
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("metaai/llama-7B", "huggyllama/llama-7b"),
+        ("METAAI/LLAMA-7b", "huggyllama/llama-7b"),
+        ("lmsys/vicuna-13B", "lmsys/vicuna-13b-v1.3"),
+        ("metaai/Llama-2-7b-chat-hf", "meta-llama/Llama-2-7b-chat-hf"),
+        ("StabilityAI/stablelm-tuned-alpha-7b", "stabilityai/stablelm-tuned-alpha-7b"),
+        ("meta-llama/Meta-Llama-3.1-8B-Instruct", "meta-llama/Llama-3.1-8B-Instruct"),
+        ("mistralai/Mixtral-8x22B-Instruct-v0.1-pp1", "mistralai/Mixtral-8x22B-Instruct-v0.1"),
+        ("Yi-1.5-6B", "01-ai/Yi-1.5-6B-Chat"),
+        ("  qwen/qwen2.5-7b-instruct ", "Qwen/Qwen2.5-7B-Instruct"),
+    ],
+)
+def test_aliases_resolve_case_insensitively(name: str, expected: str) -> None:
+    assert resolve_model(name).id == expected
+
+
+def test_unknown_model_suggests_close_names() -> None:
+    with pytest.raises(UnknownNameError, match="did you mean 'Qwen/Qwen2.5-7B-Instruct'") as info:
+        resolve_model("Qwen/Qwen2.5-7B-Instuct")
+    assert info.value.exit_code == 2
+
+
+def test_study_families_and_small_model_present_with_precise_params() -> None:
+    expected = {
+        "Qwen/Qwen2.5-7B-Instruct": 7.62,
+        "deepseek-ai/DeepSeek-R1-Distill-Qwen-7B": 7.62,
+        "mistralai/Mistral-7B-Instruct-v0.2": 7.24,
+        "mistralai/Mistral-7B-Instruct-v0.3": 7.25,
+        "Intel/neural-chat-7b-v3-1": 7.24,
+        "bigscience/bloomz-7b1": 7.07,
+        "01-ai/Yi-6B-Chat": 6.06,
+        "HuggingFaceTB/SmolLM2-135M-Instruct": 0.135,
+    }
+    models = get_models()
+    for model_id, params in expected.items():
+        spec = models[model_id]
+        assert spec.params_total_b == params
+        assert spec.params_active_b == params
+        assert spec.source.startswith("https://huggingface.co/") and spec.source.endswith("config.json")
+    assert models["Qwen/Qwen2.5-7B-Instruct"].kv_heads == 4
+    assert models["bigscience/bloomz-7b1"].layers == 30
+
+
+def test_catalog_is_consistent() -> None:
+    seen: dict[str, str] = {}
+    for spec in get_models().values():
+        assert 0 < spec.params_active_b <= spec.params_total_b
+        assert (spec.params_active_b < spec.params_total_b) == (spec.architecture == "moe")
+        if spec.kv_heads is not None and spec.attention_heads is not None:
+            assert spec.attention_heads % spec.kv_heads == 0, spec.id
+        for name in (spec.id, *spec.aliases):
+            assert seen.setdefault(name.lower(), spec.id) == spec.id, f"{name} is ambiguous"
+
+
+def test_every_model_in_the_shipped_table_is_in_the_catalog() -> None:
+    with DEFAULT_MEASURED.open(encoding="utf-8", newline="") as fh:
+        model_ids = {row["model_id"] for row in csv.DictReader(fh)}
+    assert len(model_ids) > 60
+    for model_id in model_ids:
+        assert resolve_model(model_id).id == model_id
+
+
+def test_params_note_documents_uncertain_counts() -> None:
+    assert "rounded" in (params_note("RWKV/rwkv-raven-7b") or "")
+    assert params_note("Qwen/Qwen2.5-7B-Instruct") is None
+    with pytest.raises(UnknownNameError):
+        params_note("no/such-model")
