@@ -1,0 +1,37 @@
+"""Self-contained offline HTML reports.
+
+Public API:
+
+- :func:`build_report` (``build.py``): the study report (claims check, EOR heatmap,
+  accuracy-vs-energy trade-off, decision flow and matrix, regressor validation,
+  data provenance) as one HTML file with plotly.js inlined.
+- :func:`render_recommendation_report` (``recommendation.py``): the same kind of page
+  for one ``eai recommend`` result.
+
+plotly is imported only when a report is built (it lives in the ``report`` extra).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from recommender.report.build import BuildResult, build_report
+    from recommender.report.recommendation import render_recommendation_report
+
+_LAZY = {
+    "build_report": "recommender.report.build",
+    "BuildResult": "recommender.report.build",
+    "render_recommendation_report": "recommender.report.recommendation",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'recommender.report' has no attribute {name!r}")
+
+
+__all__ = list(_LAZY)

@@ -1,0 +1,354 @@
+"""Plotly figures of the report, returned as JSON-ready dicts (``{"data": [...], "layout": {...}}``).
+
+Each figure with one tab per task carries all tasks' traces and a dropdown that
+switches their visibility, so the page needs no JavaScript of its own beyond
+``Plotly.newPlot``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import plotly.io as pio
+
+from recommender.report.metrics import pareto_mask
+
+QUANT_COLORS = {
+    "fp32": "#636efa",
+    "fp16": "#00a087",
+    "bf16": "#4dbbd5",
+    "fp8": "#8491b4",
+    "mxfp4": "#91d1c2",
+    "int8-bnb": "#e64b35",
+    "int8-bnb-t0": "#f39b7f",
+    "nf4-bnb": "#7e6148",
+    "fp4-bnb": "#b09c85",
+    "dynamic-int8": "#ab63fa",
+    "gguf-q4": "#3c5488",
+}
+STATUS_SYMBOL = {"measured": "circle", "interpolated": "circle-open", "extrapolated": "diamond-open"}
+STATUS_LABEL = {"measured": "measured", "interpolated": "predicted (interpolated)", "extrapolated": "predicted (extrapolated)"}
+_FONT = {"family": "system-ui, -apple-system, Segoe UI, Roboto, sans-serif", "size": 12}
+
+
+def to_json(fig: go.Figure) -> str:
+    """Figure as compact JSON (plotly's encoder handles numpy and NaN)."""
+    return pio.to_json(fig, validate=False, pretty=False, engine="json")
+
+
+def _task_buttons(tasks: Sequence[str], owners: Sequence[str], extra_layouts: Sequence[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """Dropdown entries: task i shows traces whose owner is task i (owner '*' is always shown)."""
+    buttons = []
+    for i, task in enumerate(tasks):
+        vis = [o == task or o == "*" for o in owners]
+        args: list[Any] = [{"visible": vis}]
+        if extra_layouts is not None:
+            args.append(extra_layouts[i])
+        buttons.append({"label": task, "method": "update", "args": args})
+    return buttons
+
+
+def _dropdown(buttons: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        {
+            "buttons": buttons,
+            "direction": "down",
+            "x": 0.0,
+            "xanchor": "left",
+            "y": 1.16,
+            "yanchor": "top",
+            "showactive": True,
+            "pad": {"r": 4, "t": 2},
+        }
+    ]
+
+
+def _ordered(values: Sequence[str], preferred: Sequence[str]) -> list[str]:
+    present = list(dict.fromkeys(values))
+    return [p for p in preferred if p in present] + sorted(p for p in present if p not in preferred)
+
+
+def heatmap_cells(points: pd.DataFrame, task: str) -> pd.DataFrame:
+    """Per platform x quantization cell of one task: EOR, whether measured, how many models.
+
+    A cell with any measured point shows the median measured EOR; otherwise the median
+    predicted EOR over the models, with the weakest status among them.
+    """
+    p = points[(points["task"] == task) & points["eor"].notna()]
+    rows = []
+    for (plat, quant), g in p.groupby(["platform", "quantization"], sort=False):
+        m = g[g["origin"] == "measured"]
+        if not m.empty:
+            rows.append({"platform": plat, "quantization": quant, "eor": float(m["eor"].median()), "kind": "measured", "n_models": m["model_id"].nunique(), "n_points": len(m)})
+        else:
+            status = "extrapolated" if (g["status"] == "extrapolated").any() else "interpolated"
+            rows.append({"platform": plat, "quantization": quant, "eor": float(g["eor"].median()), "kind": status, "n_models": g["model_id"].nunique(), "n_points": len(g)})
+    return pd.DataFrame(rows, columns=["platform", "quantization", "eor", "kind", "n_models", "n_points"])
+
+
+def eor_heatmap(points: pd.DataFrame, tasks: Sequence[str], platform_order: Sequence[str], quant_order: Sequence[str]) -> go.Figure:
+    """EOR heatmap (platform rows x quantization columns), one dropdown entry per task.
+
+    Colour is log10(EOR) so that CPU and GPU cells share one scale; measured cells are
+    outlined in black and labelled "M", predicted ones "P" (extrapolated "P!").
+    """
+    fig = go.Figure()
+    owners: list[str] = []
+    all_eor = points.loc[points["eor"] > 0, "eor"] if not points.empty else pd.Series(dtype=float)
+    zmin = math.floor(np.log10(all_eor.min())) if len(all_eor) else 0
+    zmax = math.ceil(np.log10(all_eor.max())) if len(all_eor) else 1
+    zmax = max(zmax, zmin + 1)
+    ticks = list(range(zmin, zmax + 1))
+    for i, task in enumerate(tasks):
+        cells = heatmap_cells(points, task)
+        plats = _ordered(cells["platform"], platform_order)
+        quants = _ordered(cells["quantization"], quant_order)
+        z = np.full((len(plats), len(quants)), np.nan)
+        text = [["" for _ in quants] for _ in plats]
+        hover = [["no data" for _ in quants] for _ in plats]
+        for _, c in cells.iterrows():
+            r, k = plats.index(c["platform"]), quants.index(c["quantization"])
+            z[r, k] = np.log10(c["eor"]) if c["eor"] > 0 else np.nan
+            tag = {"measured": "M", "interpolated": "P", "extrapolated": "P!"}[c["kind"]]
+            text[r][k] = f"{c['eor']:.3g} {tag}"
+            hover[r][k] = (
+                f"{c['platform']} / {c['quantization']}<br>EOR {c['eor']:.4g} (median of {c['n_points']} point(s), "
+                f"{c['n_models']} model(s))<br>{STATUS_LABEL[c['kind']]}"
+            )
+        fig.add_trace(
+            go.Heatmap(
+                z=z,
+                x=quants,
+                y=plats,
+                text=text,
+                texttemplate="%{text}",
+                textfont={"size": 11},
+                customdata=hover,
+                hovertemplate="%{customdata}<extra></extra>",
+                colorscale="Viridis",
+                zmin=zmin,
+                zmax=zmax,
+                colorbar={"title": {"text": "EOR"}, "tickvals": ticks, "ticktext": [f"{10.0 ** t:g}" for t in ticks]},
+                visible=i == 0,
+                name=task,
+                xgap=2,
+                ygap=2,
+            )
+        )
+        owners.append(task)
+        meas = cells[cells["kind"] == "measured"]
+        fig.add_trace(
+            go.Scatter(
+                x=meas["quantization"].tolist(),
+                y=meas["platform"].tolist(),
+                mode="markers",
+                marker={"symbol": "square-open", "size": 34, "color": "black", "line": {"width": 3}},
+                hoverinfo="skip",
+                name="measured cell",
+                showlegend=True,
+                visible=i == 0,
+            )
+        )
+        owners.append(task)
+    n_rows = max((len(heatmap_cells(points, t)["platform"].unique()) for t in tasks), default=1)
+    fig.update_layout(
+        font=_FONT,
+        height=max(320, 90 + 48 * n_rows),
+        margin={"l": 140, "r": 30, "t": 70, "b": 50},
+        xaxis={"title": {"text": "quantization"}, "type": "category"},
+        yaxis={"title": {"text": "platform"}, "type": "category", "autorange": "reversed"},
+        legend={"orientation": "h", "x": 1.0, "xanchor": "right", "y": 1.12},
+        updatemenus=_dropdown(_task_buttons(tasks, owners)),
+        plot_bgcolor="#f4f4f4",
+    )
+    return fig
+
+
+def _err(values: pd.Series, lo: pd.Series, hi: pd.Series) -> tuple[list[float], list[float]]:
+    plus = (hi - values).clip(lower=0).fillna(0.0)
+    minus = (values - lo).clip(lower=0).fillna(0.0)
+    return plus.tolist(), minus.tolist()
+
+
+def _hover(df: pd.DataFrame) -> list[str]:
+    out = []
+    for _, r in df.iterrows():
+        out.append(
+            f"<b>{r['platform']}</b> / {r['model_id']} / {r['quantization']}<br>"
+            f"accuracy {r['accuracy']:.3f} [{r['accuracy_lo']:.3f}, {r['accuracy_hi']:.3f}]<br>"
+            f"energy {r['energy_wh_per_1k']:.4g} Wh/1k queries [{r['energy_wh_per_1k_lo']:.4g}, {r['energy_wh_per_1k_hi']:.4g}]<br>"
+            f"EOR {r['eor']:.4g}<br>{STATUS_LABEL.get(r['status'], r['status'])} ({r['source']})"
+        )
+    return out
+
+
+def tradeoff(
+    points: pd.DataFrame,
+    tasks: Sequence[str],
+    quant_order: Sequence[str],
+    highlight: pd.DataFrame | None = None,
+    title: str = "",
+) -> go.Figure:
+    """Accuracy vs energy per task with 90% interval bars and the Pareto frontier.
+
+    Args:
+        points: Points frame (``metrics.POINT_COLUMNS``).
+        tasks: Tasks in dropdown order (one entry per task).
+        quant_order: Preferred order of quantizations in the legend.
+        highlight: Points to mark with a star (e.g. a recommendation's winner).
+        title: Figure title.
+    """
+    fig = go.Figure()
+    owners: list[str] = []
+    for i, task in enumerate(tasks):
+        p = points[(points["task"] == task)].dropna(subset=["accuracy", "energy_wh_per_1k"])
+        p = p[p["energy_wh_per_1k"] > 0]
+        front = p[pareto_mask(p["energy_wh_per_1k"].to_numpy(), p["accuracy"].to_numpy())].sort_values("energy_wh_per_1k")
+        fig.add_trace(
+            go.Scatter(
+                x=front["energy_wh_per_1k"].tolist(),
+                y=front["accuracy"].tolist(),
+                mode="lines",
+                line={"shape": "hv", "color": "#222", "width": 2, "dash": "dot"},
+                name="Pareto frontier",
+                hoverinfo="skip",
+                visible=i == 0,
+                legendgroup="pareto",
+            )
+        )
+        owners.append(task)
+        for quant in _ordered(p["quantization"], quant_order):
+            for status in ("measured", "interpolated", "extrapolated"):
+                d = p[(p["quantization"] == quant) & (p["status"] == status)]
+                if d.empty:
+                    continue
+                ex_p, ex_m = _err(d["energy_wh_per_1k"], d["energy_wh_per_1k_lo"], d["energy_wh_per_1k_hi"])
+                ey_p, ey_m = _err(d["accuracy"], d["accuracy_lo"], d["accuracy_hi"])
+                color = QUANT_COLORS.get(quant, "#555")
+                fig.add_trace(
+                    go.Scatter(
+                        x=d["energy_wh_per_1k"].tolist(),
+                        y=d["accuracy"].tolist(),
+                        mode="markers",
+                        marker={
+                            "symbol": STATUS_SYMBOL[status],
+                            "size": 10 if status == "measured" else 8,
+                            "color": color,
+                            "line": {"width": 1.5 if status == "measured" else 1.2, "color": "#111" if status == "measured" else color},
+                        },
+                        error_x={"type": "data", "array": ex_p, "arrayminus": ex_m, "thickness": 1, "width": 0, "color": color},
+                        error_y={"type": "data", "array": ey_p, "arrayminus": ey_m, "thickness": 1, "width": 0, "color": color},
+                        opacity=1.0 if status == "measured" else 0.65,
+                        name=f"{quant} · {STATUS_LABEL[status]}",
+                        text=_hover(d),
+                        hovertemplate="%{text}<extra></extra>",
+                        visible=i == 0,
+                        legendgroup=quant,
+                    )
+                )
+                owners.append(task)
+        if highlight is not None and not highlight.empty:
+            h = highlight[highlight["task"] == task] if "task" in highlight else highlight
+            if not h.empty:
+                fig.add_trace(
+                    go.Scatter(
+                        x=h["energy_wh_per_1k"].tolist(),
+                        y=h["accuracy"].tolist(),
+                        mode="markers+text",
+                        marker={"symbol": "star", "size": 22, "color": "#ffd400", "line": {"width": 1.5, "color": "#111"}},
+                        text=["winner"] * len(h),
+                        textposition="top center",
+                        name="recommended",
+                        hovertext=_hover(h),
+                        hovertemplate="%{hovertext}<extra>recommended</extra>",
+                        visible=i == 0,
+                    )
+                )
+                owners.append(task)
+    fig.update_layout(
+        title={"text": title} if title else None,
+        font=_FONT,
+        height=560,
+        margin={"l": 70, "r": 20, "t": 80, "b": 60},
+        xaxis={"title": {"text": "energy, Wh per 1,000 queries (log scale)"}, "type": "log"},
+        yaxis={"title": {"text": "accuracy"}},
+        legend={"font": {"size": 10}},
+        hovermode="closest",
+        updatemenus=_dropdown(_task_buttons(tasks, owners)) if len(tasks) > 1 else [],
+    )
+    return fig
+
+
+def parity(splits: Sequence[dict[str, Any]], target: str, log: bool) -> go.Figure:
+    """Predicted vs measured, one dropdown entry per cross-validation split.
+
+    Args:
+        splits: Dicts with ``name``, ``measured``, ``predicted`` and optional ``lo``/``hi``/``labels``.
+        target: Target name for the axis titles.
+        log: Log axes (energy, time) or linear (accuracy).
+    """
+    fig = go.Figure()
+    owners: list[str] = []
+    names = [s["name"] for s in splits]
+    vals = [v for s in splits for v in (*s["measured"], *s["predicted"]) if v is not None and np.isfinite(v) and (v > 0 or not log)]
+    lo_v, hi_v = (min(vals), max(vals)) if vals else (0.1, 1.0)
+    for i, s in enumerate(splits):
+        meas = np.asarray(s["measured"], dtype=float)
+        pred = np.asarray(s["predicted"], dtype=float)
+        kw: dict[str, Any] = {}
+        if s.get("lo") is not None and s.get("hi") is not None:
+            lo = np.asarray(s["lo"], dtype=float)
+            hi = np.asarray(s["hi"], dtype=float)
+            kw["error_y"] = {"type": "data", "array": np.clip(hi - pred, 0, None).tolist(), "arrayminus": np.clip(pred - lo, 0, None).tolist(), "thickness": 1, "width": 0, "color": "#9bb"}
+        inside = None
+        if "error_y" in kw:
+            inside = (meas >= np.asarray(s["lo"], dtype=float)) & (meas <= np.asarray(s["hi"], dtype=float))
+        colors = ["#1f77b4" if (inside is None or ok) else "#d62728" for ok in (inside if inside is not None else [True] * len(meas))]
+        labels = s.get("labels") or [""] * len(meas)
+        fig.add_trace(
+            go.Scatter(
+                x=meas.tolist(),
+                y=pred.tolist(),
+                mode="markers",
+                marker={"size": 6, "color": colors, "opacity": 0.75},
+                text=[str(x) for x in labels],
+                hovertemplate="%{text}<br>measured %{x:.4g}<br>predicted %{y:.4g}<extra></extra>",
+                name=f"{s['name']} (red: outside 90% interval)",
+                visible=i == 0,
+                **kw,
+            )
+        )
+        owners.append(s["name"])
+    fig.add_trace(go.Scatter(x=[lo_v, hi_v], y=[lo_v, hi_v], mode="lines", line={"color": "#888", "dash": "dash"}, name="y = x", hoverinfo="skip"))
+    owners.append("*")
+    axis_type = "log" if log else "linear"
+    fig.update_layout(
+        font=_FONT,
+        height=460,
+        margin={"l": 70, "r": 20, "t": 70, "b": 60},
+        xaxis={"title": {"text": f"measured {target}"}, "type": axis_type},
+        yaxis={"title": {"text": f"predicted {target}"}, "type": axis_type},
+        legend={"orientation": "h", "y": -0.2},
+        updatemenus=_dropdown(_task_buttons(names, owners)) if len(names) > 1 else [],
+    )
+    return fig
+
+
+def provenance_bars(counts: pd.DataFrame) -> go.Figure:
+    """Stacked bars: rows per source, split by energy method."""
+    fig = go.Figure()
+    for method, g in counts.groupby("energy_method", sort=True):
+        fig.add_trace(go.Bar(x=g["source"].tolist(), y=g["rows"].tolist(), name=str(method), hovertemplate="%{x}: %{y} rows<extra>" + str(method) + "</extra>"))
+    fig.update_layout(barmode="stack", font=_FONT, height=320, margin={"l": 60, "r": 20, "t": 30, "b": 60}, yaxis={"title": {"text": "rows"}}, legend={"title": {"text": "energy method"}})
+    return fig
+
+
+def figure_payload(fig: go.Figure) -> dict[str, Any]:
+    """Figure as a plain dict for embedding in the page's JSON data block."""
+    return json.loads(to_json(fig))

@@ -1,0 +1,327 @@
+"""Gather what the report shows: table, predictions on the study grid, evaluation, flow, matrix, sources.
+
+Every optional piece (predictor, evaluation, decision flow, matrix, sources) is
+loaded through its owner's public API when that exists; when it does not (yet),
+the report says so in place of the section instead of failing. The measured
+table is the only required input.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from recommender.errors import EaiError
+from recommender.report.metrics import POINT_COLUMNS, measured_points, merge_points, predicted_points
+from recommender.table import load_table, table_hash
+from recommender.table.io import DEFAULT_TABLE
+
+DATA_DIR = DEFAULT_TABLE.parent
+
+STUDY_PLATFORMS: tuple[str, ...] = ("A100 PCIe", "RTX 4090", "RTX 3090 Ti", "RTX 4060 Ti", "V100", "L40S")
+STUDY_MODELS: tuple[str, ...] = (
+    "Qwen2.5-7B",
+    "DeepSeek-R1-Distill-Qwen-7B",
+    "Mistral-7B",
+    "neural-chat-7b",
+    "bigscience/bloomz-7b1",
+    "Yi-6B",
+)
+STUDY_TASKS: tuple[str, ...] = ("mmlu", "hellaswag", "arc_challenge", "truthfulqa", "gsm8k")
+STUDY_QUANTS: tuple[str, ...] = ("fp32", "fp16", "int8-bnb", "dynamic-int8")
+"""The study's three schemes (INT8 = bitsandbytes LLM.int8(), FP16, dynamic) plus FP32, the baseline
+its percentages are relative to. Source: ../shared/context/MISSION.md."""
+
+STUDY_SETUP = {"engine": "hf-transformers", "batch_size": 1, "device_count": 1}
+"""The study served one request at a time with Hugging Face transformers on one GPU."""
+
+
+@dataclass(frozen=True)
+class ReportInputs:
+    """Everything a report is built from.
+
+    Attributes:
+        table: Measured table.
+        table_path: Its file.
+        table_sha256: SHA-256 of the file.
+        points: Measured points plus predicted points for unmeasured configurations.
+        grid_points: Predicted points on the study grid (for the claims' model side).
+        benchmark_tasks: Task ids that have accuracy (heatmap / trade-off tabs).
+        notes: Section name -> why a piece is missing or partial.
+        evaluation: Regressor's evaluation result (dict), if available.
+        flow: Decision flow (parsed YAML), if available.
+        matrix_md: Decision matrix as markdown, if available.
+        sources_md: data/SOURCES.md text, if available.
+        importer_licenses: Source tag -> license from the importer registry, if available.
+    """
+
+    table: pd.DataFrame
+    table_path: Path
+    table_sha256: str
+    points: pd.DataFrame
+    grid_points: pd.DataFrame
+    benchmark_tasks: tuple[str, ...]
+    notes: dict[str, str] = field(default_factory=dict)
+    evaluation: dict[str, Any] | None = None
+    flow: dict[str, Any] | None = None
+    matrix_md: str | None = None
+    sources_md: str | None = None
+    importer_licenses: dict[str, str] = field(default_factory=dict)
+
+
+def _optional(module: str, name: str) -> Any | None:
+    """An attribute of an optional module, or None when the module or attribute is not there yet."""
+    try:
+        mod = importlib.import_module(module)
+    except ImportError:
+        return None
+    return getattr(mod, name, None)
+
+
+def _resolve_all(resolver_name: str, module: str, names: tuple[str, ...]) -> tuple[list[str], list[str]]:
+    """Canonical ids for names via the catalog; names it does not know are returned separately."""
+    resolver = _optional(module, resolver_name)
+    if resolver is None:
+        return list(names), []
+    ids, unknown = [], []
+    for n in names:
+        try:
+            ids.append(resolver(n).id)
+        except EaiError:
+            unknown.append(n)
+    return ids, unknown
+
+
+def benchmark_task_ids(table: pd.DataFrame) -> tuple[str, ...]:
+    """Benchmark tasks: catalog tasks of kind ``benchmark``, else workloads that carry accuracy."""
+    get_tasks = _optional("recommender.catalog.tasks", "get_tasks")
+    found: list[str] = []
+    if get_tasks is not None:
+        try:
+            tasks = get_tasks()
+            items = tasks.values() if isinstance(tasks, dict) else tasks
+            found = [t.id for t in items if t.kind == "benchmark"]
+        except EaiError:
+            found = []
+    with_acc = sorted(set(table.loc[table["accuracy"].notna(), "workload"].astype(str))) if not table.empty else []
+    ordered = [t for t in STUDY_TASKS if t in found or t in with_acc]
+    ordered += [t for t in with_acc if t not in ordered]
+    if not ordered and found:
+        ordered = [t for t in STUDY_TASKS if t in found]
+    return tuple(ordered)
+
+
+def study_grid() -> tuple[pd.DataFrame, list[str]]:
+    """Candidate frame of the study's platforms x models x quantizations x tasks (plus FP32).
+
+    Returns:
+        The candidates (``recommender.model.api.CANDIDATE_COLUMNS``) and names the catalogs
+        did not know (left out of the grid).
+    """
+    platforms, up = _resolve_all("resolve_platform", "recommender.catalog.platforms", STUDY_PLATFORMS)
+    models, um = _resolve_all("resolve_model", "recommender.catalog.models", STUDY_MODELS)
+    tasks, ut = _resolve_all("resolve_task", "recommender.catalog.tasks", STUDY_TASKS)
+    rows = [
+        {"platform": p, "model_id": m, "quantization": q, "task": t, **STUDY_SETUP}
+        for t in tasks
+        for p in platforms
+        for m in models
+        for q in STUDY_QUANTS
+    ]
+    cols = ["platform", "device_count", "engine", "model_id", "quantization", "batch_size", "task"]
+    return pd.DataFrame(rows, columns=cols), [*up, *um, *ut]
+
+
+def measured_config_grid(table: pd.DataFrame, tasks: tuple[str, ...]) -> pd.DataFrame:
+    """Candidates for every measured single-request configuration (batch 1) x benchmark task.
+
+    These put the platforms and models the table actually measured next to the study's
+    grid, in the same batch-1 regime (the predictor marks them ``measured`` where it
+    has the energy measurement).
+    """
+    cols = ["platform", "device_count", "engine", "model_id", "quantization", "batch_size", "task"]
+    if table.empty or not tasks:
+        return pd.DataFrame(columns=cols)
+    configs = table.loc[table["batch_size"] == 1, cols[:-1]].drop_duplicates()
+    out = configs.merge(pd.DataFrame({"task": list(tasks)}), how="cross")
+    return out[cols].reset_index(drop=True)
+
+
+def _load_predictor(table_path: Path) -> tuple[Any | None, str]:
+    load = _optional("recommender.model", "load_predictor")
+    if load is None:
+        return None, "no predictor: recommender.model.load_predictor is not available in this checkout"
+    params = inspect.signature(load).parameters
+    kwargs: dict[str, Any] = {}
+    for name in ("table", "table_path", "path"):
+        if name in params:
+            kwargs[name] = table_path
+            break
+    try:
+        return load(**kwargs), ""
+    except EaiError as exc:
+        return None, f"no predictor: {exc}"
+
+
+def predict_grid(predictor: Any, candidates: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """Run the predictor over candidates; a combination it refuses is dropped, not fatal.
+
+    Returns:
+        Predicted points and a note listing refused combinations (empty when none).
+    """
+    if candidates.empty:
+        return pd.DataFrame(columns=list(POINT_COLUMNS)), ""
+    try:
+        return predicted_points(candidates, predictor.predict(candidates)), ""
+    except EaiError:
+        pass
+    # Retry per quantization x platform so that one unsupported pair does not hide the rest.
+    frames, refused = [], []
+    for (plat, quant), sub in candidates.groupby(["platform", "quantization"], sort=False):
+        try:
+            frames.append(predicted_points(sub, predictor.predict(sub)))
+        except EaiError as exc:
+            refused.append(f"{plat}+{quant} ({str(exc).splitlines()[0][:120]})")
+    pts = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(POINT_COLUMNS))
+    return pts, ("predictor refused: " + "; ".join(refused)) if refused else ""
+
+
+def _load_evaluation(table_path: Path) -> tuple[dict[str, Any] | None, str]:
+    """The regressor's stored evaluation (what ``eai evaluate --json`` prints)."""
+    for module, name in (
+        ("recommender.model", "load_evaluation"),
+        ("recommender.model.evaluate", "load_evaluation"),
+        ("recommender.model", "evaluate"),
+        ("recommender.model.evaluate", "evaluate"),
+    ):
+        fn = _optional(module, name)
+        if fn is None:
+            continue
+        params = inspect.signature(fn).parameters
+        kwargs: dict[str, Any] = {}
+        for pname in ("table", "table_path", "path"):
+            if pname in params:
+                kwargs[pname] = table_path
+                break
+        try:
+            result = fn(**kwargs)
+        except EaiError as exc:
+            return None, f"evaluation unavailable: {exc}"
+        return _as_dict(result), ""
+    return None, "no evaluation: recommender.model exposes no evaluation function in this checkout"
+
+
+def _as_dict(obj: Any) -> dict[str, Any]:
+    if isinstance(obj, dict):
+        return obj
+    if hasattr(obj, "model_dump"):
+        return obj.model_dump()
+    if hasattr(obj, "to_dict") and not isinstance(obj, pd.DataFrame):
+        return obj.to_dict()
+    import dataclasses
+
+    if dataclasses.is_dataclass(obj):
+        return dataclasses.asdict(obj)
+    raise TypeError(f"cannot read an evaluation result of type {type(obj).__name__}")
+
+
+def _load_flow() -> tuple[dict[str, Any] | None, str]:
+    path = DATA_DIR / "decision_flow.yaml"
+    if not path.is_file():
+        return None, f"no decision flow: {path.name} is not in data/ yet"
+    import yaml
+
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8")), ""
+    except yaml.YAMLError as exc:
+        return None, f"decision flow unreadable: {exc}"
+
+
+def _load_matrix() -> tuple[str | None, str]:
+    path = DATA_DIR / "decision_matrix.md"
+    if path.is_file():
+        return path.read_text(encoding="utf-8"), ""
+    return None, f"no decision matrix: {path.name} is not in data/ yet"
+
+
+def _importer_licenses() -> dict[str, str]:
+    """Source tag -> license text from the importer registry, where importers declare one."""
+    registry = _optional("recommender.importers", "get_importers") or _optional("recommender.importers", "IMPORTERS")
+    if registry is None:
+        return {}
+    try:
+        items = registry() if callable(registry) else registry
+    except EaiError:
+        return {}
+    out: dict[str, str] = {}
+    values = items.values() if isinstance(items, dict) else items
+    for imp in values:
+        lic = getattr(imp, "license", None)
+        tag = getattr(imp, "source", None) or getattr(imp, "name", None)
+        if isinstance(lic, str) and isinstance(tag, str):
+            out[tag] = lic
+    return out
+
+
+def gather(table_path: str | Path = DEFAULT_TABLE, with_predictor: bool = True) -> ReportInputs:
+    """Load the table and every optional input of the report.
+
+    Args:
+        table_path: Measured table CSV.
+        with_predictor: Load the fitted predictor and predict the study grid.
+
+    Returns:
+        The report inputs; ``notes`` explains anything that is missing.
+    """
+    path = Path(table_path)
+    table = load_table(path)
+    notes: dict[str, str] = {}
+    tasks = benchmark_task_ids(table)
+    measured = measured_points(table, set(tasks) if tasks else None)
+    grid = pd.DataFrame(columns=list(POINT_COLUMNS))
+    if with_predictor:
+        predictor, why = _load_predictor(path)
+        if predictor is None:
+            notes["predictions"] = why
+        else:
+            candidates, unknown = study_grid()
+            extra = measured_config_grid(table, tuple(dict.fromkeys([*tasks, *candidates["task"]])))
+            candidates = pd.concat([candidates, extra], ignore_index=True).drop_duplicates(ignore_index=True)
+            grid, why = predict_grid(predictor, candidates)
+            if unknown:
+                why = (why + "; " if why else "") + "not in the catalogs: " + ", ".join(unknown)
+            if why:
+                notes["predictions"] = why
+    else:
+        notes["predictions"] = "predictions switched off (--no-predictions)"
+    tasks = tuple(dict.fromkeys([*tasks, *(t for t in STUDY_TASKS if not grid.empty and t in set(grid["task"]))]))
+    points = merge_points(measured, grid)
+    evaluation, why = _load_evaluation(path)
+    if why:
+        notes["validation"] = why
+    flow, why = _load_flow()
+    if why:
+        notes["flow"] = why
+    matrix, why = _load_matrix()
+    if why:
+        notes["matrix"] = why
+    sources = DATA_DIR / "SOURCES.md"
+    return ReportInputs(
+        table=table,
+        table_path=path,
+        table_sha256=table_hash(path),
+        points=points,
+        grid_points=grid,
+        benchmark_tasks=tasks,
+        notes=notes,
+        evaluation=evaluation,
+        flow=flow,
+        matrix_md=matrix,
+        sources_md=sources.read_text(encoding="utf-8") if sources.is_file() else None,
+        importer_licenses=_importer_licenses(),
+    )
