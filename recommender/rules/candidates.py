@@ -1,0 +1,341 @@
+"""Candidate configurations: resolve the spec, build the frame, predict, aggregate.
+
+A configuration is platform x device count x engine x model x quantization x
+batch size; each is predicted once per task and the per-task predictions are
+combined with the spec's task weights. Everything after the one
+``predictor.predict`` call is array arithmetic on whole columns: configurations
+are laid out as ``k * n_models + m`` (k = platform/quantization/engine triple)
+and tasks as the innermost axis, so aggregation is a reshape, not a group-by.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from recommender.catalog.types import ModelSpec, Platform, QuantSpec, TaskSpec
+from recommender.errors import InfeasibleError, InvalidInputError, SpecError, UnknownNameError
+from recommender.model.api import CANDIDATE_COLUMNS, Predictor
+from recommender.rules import fit
+from recommender.rules.catalogs import Catalogs
+from recommender.rules.flow import FlowConfig, FlowDecision, decide
+from recommender.rules.spec import Requirements
+
+STATUS_ORDER: tuple[str, ...] = ("measured", "interpolated", "extrapolated")
+ACCURACY_STATUS_ORDER: tuple[str, ...] = ("measured", "interpolated", "extrapolated", "prior")
+_TARGETS = ("energy_j_per_query", "time_s_per_query", "accuracy", "eor", "tweor")
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A spec with every name resolved and the flow decided.
+
+    Attributes:
+        spec: The validated spec.
+        decision: Where the decision flow led.
+        platforms: Candidate platforms (after the scenario's class filter).
+        models: Candidate models.
+        tasks: Tasks, in spec order.
+        task_weights: Normalized weights, same order.
+        quants: Every catalogued quantization.
+        context_tokens: KV-cache tokens per sequence used by the memory-fit rule.
+        context_from_spec: Whether ``context_tokens`` came from the spec.
+    """
+
+    spec: Requirements
+    decision: FlowDecision
+    platforms: tuple[Platform, ...]
+    models: tuple[ModelSpec, ...]
+    tasks: tuple[TaskSpec, ...]
+    task_weights: tuple[float, ...]
+    quants: tuple[QuantSpec, ...]
+    context_tokens: int
+    context_from_spec: bool
+
+
+def _resolve_named(kind_path: str, names: tuple[str, ...], resolver) -> list:
+    out = []
+    for i, name in enumerate(names):
+        try:
+            out.append(resolver(name))
+        except UnknownNameError as exc:
+            raise _with_path(exc, f"{kind_path}[{i}]") from None
+    return out
+
+
+def _with_path(exc: UnknownNameError, path: str) -> InvalidInputError:
+    """Same message, prefixed with the spec field it came from."""
+    return InvalidInputError(f"{path}: {exc}")
+
+
+def resolve(spec: Requirements, catalogs: Catalogs, flow: FlowConfig) -> Resolved:
+    """Resolve names, walk the flow and pick candidate platforms and models.
+
+    Raises:
+        InvalidInputError: Unknown names (with did-you-mean, naming the spec field),
+            a platform outside the scenario, a workload given as a task.
+        InfeasibleError: The model constraints leave no model.
+    """
+    named_platforms: list[Platform] = _resolve_named("hardware.platforms", spec.hardware.platforms, catalogs.resolve_platform)
+    decision = decide(spec, [p.platform_class for p in named_platforms], flow)
+    if named_platforms:
+        platforms = tuple(dict.fromkeys(named_platforms))
+    else:
+        platforms = tuple(p for p in catalogs.platforms.values() if p.platform_class in decision.platform_classes)
+    if not platforms:
+        raise InfeasibleError(f"no catalogued platform is in classes {', '.join(decision.platform_classes)}")
+
+    if spec.models.ids:
+        models = _resolve_named("models.ids", spec.models.ids, catalogs.resolve_model)
+    else:
+        models = list(catalogs.models.values())
+    if spec.models.families:
+        known = {m.family.lower() for m in catalogs.models.values()}
+        for i, fam in enumerate(spec.models.families):
+            if fam.lower() not in known:
+                raise _with_path(UnknownNameError("model family", fam, known), f"models.families[{i}]")
+        fams = {f.lower() for f in spec.models.families}
+        models = [m for m in models if m.family.lower() in fams]
+    lo, hi = spec.models.min_params_b, spec.models.max_params_b
+    before = len(models)
+    models = [m for m in models if (hi is None or m.params_total_b <= hi) and (lo is None or m.params_total_b >= lo)]
+    if not models:
+        raise InfeasibleError(
+            f"no model satisfies the model constraints (binding: models.max_params_b/min_params_b "
+            f"{lo}..{hi} B excluded all {before} models left by ids/families)"
+        )
+    models_t = tuple(dict.fromkeys(models))
+
+    tasks: list[TaskSpec] = _resolve_named("tasks", tuple(t.id for t in spec.tasks), catalogs.resolve_task)
+    for i, task in enumerate(tasks):
+        if task.kind != "benchmark":
+            raise SpecError(f"invalid spec: field 'tasks.{i}.id' value {task.id!r}: a {task.kind} has no accuracy; give a benchmark task")
+    if len({t.id for t in tasks}) != len(tasks):
+        raise SpecError("invalid spec: field 'tasks': two entries name the same task")
+    weights = np.array([t.weight for t in spec.tasks], dtype=float)
+    weights = weights / weights.sum()
+
+    if spec.serving.context_tokens is not None:
+        context, from_spec = spec.serving.context_tokens, True
+    else:
+        longest = max(t.prompt_tokens_mean + t.output_tokens_mean for t in tasks)
+        context, from_spec = max(flow.min_context_tokens, int(np.ceil(longest))), False
+    return Resolved(
+        spec=spec,
+        decision=decision,
+        platforms=platforms,
+        models=models_t,
+        tasks=tuple(tasks),
+        task_weights=tuple(float(w) for w in weights),
+        quants=tuple(catalogs.quants.values()),
+        context_tokens=int(context),
+        context_from_spec=from_spec,
+    )
+
+
+def device_kind(platform: Platform) -> str:
+    """Device kind a quantization must list to run on the platform (``cpu`` or ``cuda``)."""
+    return "cpu" if platform.platform_class == "cpu" else "cuda"
+
+
+def supports(quant: QuantSpec, platform: Platform) -> bool:
+    """Whether a quantization runs on a platform (device kind and architecture generation)."""
+    if device_kind(platform) not in quant.devices:
+        return False
+    return quant.min_arch_generation is None or platform.arch_generation >= quant.min_arch_generation
+
+
+@dataclass(frozen=True)
+class CandidateSet:
+    """Every candidate configuration with aggregated predictions.
+
+    Attributes:
+        resolved: The resolved spec.
+        frame: One row per configuration; ``is_candidate`` is False for rows
+            kept only as fp16 baselines. Columns: candidate columns, platform
+            attributes, aggregated targets with ``_lo``/``_hi``, derived metrics,
+            ``base_row`` (row index of the baseline), statuses as codes.
+        per_task: The predictor's output, one row per configuration x task
+            (configuration ``i``'s task ``t`` is row ``i * n_tasks + t``).
+        unsupported: Platform/quantization pairs that cannot run, for the explanation.
+    """
+
+    resolved: Resolved
+    frame: pd.DataFrame
+    per_task: pd.DataFrame
+    unsupported: tuple[tuple[str, str], ...]
+
+
+def build(resolved: Resolved, flow: FlowConfig, predictor: Predictor) -> CandidateSet:
+    """Enumerate configurations, predict every task once, aggregate over tasks.
+
+    Args:
+        resolved: Resolved spec.
+        flow: Decision flow (engines, baselines, memory-fit constants).
+        predictor: Fitted predictor.
+
+    Returns:
+        The candidate set.
+    """
+    spec = resolved.spec
+    platforms, models, quants, tasks = resolved.platforms, resolved.models, resolved.quants, resolved.tasks
+    allowed_engines = set(spec.serving.engines)
+
+    # k-triples: (platform index, quant index, engine), candidates first, then baseline-only ones.
+    triples: list[tuple[int, int, str]] = []
+    unsupported: list[tuple[str, str]] = []
+    for pi, p in enumerate(platforms):
+        for qi, q in enumerate(quants):
+            if not supports(q, p):
+                unsupported.append((p.id, q.name))
+                continue
+            engines = flow.engines.get(q.name, ())
+            chosen = [e for e in engines if e in allowed_engines] if allowed_engines else list(engines[:1])
+            triples.extend((pi, qi, e) for e in chosen)
+    n_cand_k = len(triples)
+    index = {t: i for i, t in enumerate(triples)}
+    qpos = {q.name: i for i, q in enumerate(quants)}
+    base_k = np.full(n_cand_k, -1, dtype=np.int64)
+    for k in range(n_cand_k):
+        pi, _, engine = triples[k]
+        for bname in flow.baseline_quantizations:
+            bi = qpos.get(bname)
+            if bi is None or not supports(quants[bi], platforms[pi]):
+                continue
+            b_engines = flow.engines.get(bname, ())
+            if not b_engines:
+                break
+            b_engine = engine if engine in b_engines else b_engines[0]
+            key = (pi, bi, b_engine)
+            if key not in index:
+                index[key] = len(triples)
+                triples.append(key)
+            base_k[k] = index[key]
+            break
+    n_k, n_m, n_t = len(triples), len(models), len(tasks)
+    if n_cand_k == 0:
+        raise InfeasibleError(
+            "no quantization runs on the candidate platforms with the allowed engines "
+            f"(engines: {', '.join(sorted(allowed_engines)) or 'native'})"
+        )
+    k_p = np.array([t[0] for t in triples], dtype=np.int64)
+    k_q = np.array([t[1] for t in triples], dtype=np.int64)
+    k_e = np.array([t[2] for t in triples], dtype=object)
+    base_k_full = np.concatenate([base_k, np.full(n_k - n_cand_k, -1, dtype=np.int64)])
+
+    n_cfg = n_k * n_m
+    cfg_k = np.repeat(np.arange(n_k), n_m)
+    cfg_m = np.tile(np.arange(n_m), n_k)
+    cfg_p = k_p[cfg_k]
+    cfg_q = k_q[cfg_k]
+    bk = base_k_full[cfg_k]
+    base_row = np.where(bk >= 0, bk * n_m + cfg_m, -1)
+
+    p_id = np.array([p.id for p in platforms], dtype=object)
+    p_class = np.array([p.platform_class for p in platforms], dtype=object)
+    p_mem = np.array([p.memory_gb for p in platforms], dtype=float)
+    q_name = np.array([q.name for q in quants], dtype=object)
+    q_bpw = np.array([q.bytes_per_weight for q in quants], dtype=float)
+    m_id = np.array([m.id for m in models], dtype=object)
+    m_params = np.array([m.params_total_b for m in models], dtype=float)
+
+    def _arch(attr: str) -> np.ndarray:
+        return np.array([np.nan if getattr(m, attr) is None else float(getattr(m, attr)) for m in models])
+
+    m_layers, m_kv, m_hidden, m_heads = _arch("layers"), _arch("kv_heads"), _arch("hidden_size"), _arch("attention_heads")
+    m_head_dim = m_hidden / m_heads
+
+    batch = spec.serving.batch_size
+    devices = spec.hardware.device_count
+    frame = pd.DataFrame(
+        {
+            "platform": p_id[cfg_p],
+            "device_count": np.full(n_cfg, devices, dtype=np.int64),
+            "engine": k_e[cfg_k],
+            "model_id": m_id[cfg_m],
+            "quantization": q_name[cfg_q],
+            "batch_size": np.full(n_cfg, batch, dtype=np.int64),
+        }
+    )
+    frame["platform_class"] = p_class[cfg_p]
+    frame["params_total_b"] = m_params[cfg_m]
+    frame["is_candidate"] = cfg_k < n_cand_k
+    frame["base_row"] = base_row
+    frame["_p"] = cfg_p
+    frame["_q"] = cfg_q
+    frame["_m"] = cfg_m
+
+    params = flow.memory_fit
+    required = fit.required_gb_per_device(
+        m_params[cfg_m], q_bpw[cfg_q], m_layers[cfg_m], m_kv[cfg_m], m_head_dim[cfg_m],
+        batch, resolved.context_tokens, devices, params,
+    )
+    available = p_mem[cfg_p]
+    if spec.hardware.memory_limit_gb is not None:
+        available = np.minimum(available, spec.hardware.memory_limit_gb)
+    frame["memory_gb_required"] = required
+    frame["memory_gb_available"] = available
+    frame["kv_known"] = fit.kv_known(m_layers, m_kv, m_head_dim)[cfg_m]
+
+    # One prediction call: configurations x tasks, tasks innermost.
+    task_ids = np.array([t.id for t in tasks], dtype=object)
+    cand = pd.DataFrame({c: np.repeat(frame[c].to_numpy(), n_t) for c in CANDIDATE_COLUMNS if c != "task"})
+    cand["task"] = np.tile(task_ids, n_cfg)
+    cand = cand[list(CANDIDATE_COLUMNS)]
+    pred = predictor.predict(cand)
+    if len(pred) != len(cand):
+        raise InvalidInputError(f"predictor returned {len(pred)} rows for {len(cand)} candidates")
+
+    w = np.asarray(resolved.task_weights, dtype=float)
+    for target in _TARGETS:
+        for suffix in ("", "_lo", "_hi"):
+            col = target + suffix
+            values = pred[col].to_numpy(dtype=float).reshape(n_cfg, n_t)
+            frame[col] = values @ w
+    st = _codes(pred["status"].to_numpy(), STATUS_ORDER).reshape(n_cfg, n_t).max(axis=1)
+    ast = _codes(pred["accuracy_status"].to_numpy(), ACCURACY_STATUS_ORDER).reshape(n_cfg, n_t).max(axis=1)
+    frame["status_code"] = st
+    frame["accuracy_status_code"] = ast
+    _derive(frame, resolved)
+    return CandidateSet(resolved=resolved, frame=frame, per_task=pred.reset_index(drop=True), unsupported=tuple(unsupported))
+
+
+def _codes(values: np.ndarray, order: tuple[str, ...]) -> np.ndarray:
+    """Position of each status in ``order``; unknown statuses count as the worst."""
+    lookup = {s: i for i, s in enumerate(order)}
+    worst = len(order) - 1
+    uniq, inv = np.unique(values.astype(str), return_inverse=True)
+    mapped = np.array([lookup.get(u, worst) for u in uniq], dtype=np.int64)
+    return mapped[inv]
+
+
+def _derive(frame: pd.DataFrame, resolved: Resolved) -> None:
+    """Derived metrics: Wh per 1,000 queries, throughput, power, cost, carbon, fp16-relative figures."""
+    spec = resolved.spec
+    for suffix in ("", "_lo", "_hi"):
+        frame["wh_per_1k" + suffix] = frame["energy_j_per_query" + suffix] * 1000.0 / 3600.0
+    batch = frame["batch_size"].to_numpy(dtype=float)
+    # A full batch of B sequences finishes B queries every time_s_per_query seconds.
+    frame["throughput_qps"] = batch / frame["time_s_per_query"].to_numpy(dtype=float)
+    frame["power_w"] = frame["energy_j_per_query"].to_numpy(dtype=float) * frame["throughput_qps"].to_numpy()
+    eco = spec.economics
+    for suffix in ("", "_lo", "_hi"):
+        wh = frame["wh_per_1k" + suffix].to_numpy(dtype=float)
+        # Wh per 1k queries * 1000 = Wh per 1M = kWh per 1M * 1000; so $/1M = Wh/1k * PUE * $/kWh.
+        frame["cost_usd_per_1m" + suffix] = (
+            wh * eco.pue * eco.electricity_usd_per_kwh if eco.electricity_usd_per_kwh is not None else np.nan
+        )
+        frame["carbon_g_per_1k" + suffix] = (
+            wh / 1000.0 * eco.pue * eco.carbon_g_per_kwh if eco.carbon_g_per_kwh is not None else np.nan
+        )
+    base = frame["base_row"].to_numpy()
+    has_base = base >= 0
+    safe = np.where(has_base, base, 0)
+    acc_base = np.where(has_base, frame["accuracy"].to_numpy(dtype=float)[safe], np.nan)
+    eor_base = np.where(has_base, frame["eor"].to_numpy(dtype=float)[safe], np.nan)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        frame["accuracy_relative_to_fp16"] = frame["accuracy"].to_numpy(dtype=float) / acc_base
+        frame["efficiency_gain_vs_fp16"] = frame["eor"].to_numpy(dtype=float) / eor_base - 1.0
+    frame["baseline_quantization"] = np.where(has_base, frame["quantization"].to_numpy()[safe], None)

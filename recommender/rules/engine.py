@@ -1,0 +1,249 @@
+"""``recommend``: spec + predictor -> ranked, explained configurations.
+
+Pipeline: resolve names and walk the decision flow; enumerate candidates and
+predict them in one call; filter by hard constraints; rank by the objective
+with interval-aware tie marking; explain. The result is a frozen
+:class:`Recommendation` whose :meth:`~Recommendation.to_dict` is the
+versioned JSON document of ``eai recommend --json``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from recommender.model.api import Predictor
+from recommender.rules import candidates as cand
+from recommender.rules.catalogs import Catalogs
+from recommender.rules.explain import Context, diagnose_infeasible, explain
+from recommender.rules.flow import FlowConfig, cost_tier, demotion_notes, load_flow, preference_rank
+from recommender.rules.rank import OBJECTIVES, build_constraints, objective, select
+from recommender.rules.spec import Requirements
+
+RESULT_SCHEMA_VERSION = "1.0"
+"""Version of the ``eai recommend --json`` document."""
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """Ranked configurations with their explanation.
+
+    Attributes:
+        spec: The spec as validated (defaults filled in).
+        scenario: Scenario used after the flow (``any`` when nothing to infer from).
+        objective: Objective ranked by.
+        rows: The top ``top_k`` configurations (tie group first), as plain dicts.
+        explanation: Path, deciding constraint, margin, ties, confidence, what-ifs, counts.
+        data_hash: Hash of the measured table the predictor was fit on.
+        assumptions: Modelling assumptions worth stating next to the answer.
+    """
+
+    spec: Requirements
+    scenario: str
+    objective: str
+    rows: tuple[dict[str, Any], ...]
+    explanation: dict[str, Any]
+    data_hash: str
+    assumptions: tuple[str, ...] = field(default=())
+
+    @property
+    def winner(self) -> dict[str, Any]:
+        """The recommended configuration."""
+        return self.rows[0]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The versioned JSON document (``schema_version`` first)."""
+        from recommender import __version__
+
+        return {
+            "schema_version": RESULT_SCHEMA_VERSION,
+            "eai_version": __version__,
+            "status": "ok",
+            "data_hash": self.data_hash,
+            "scenario": self.scenario,
+            "objective": {
+                "name": self.objective,
+                "label": OBJECTIVES[self.objective][2],
+                "unit": OBJECTIVES[self.objective][3],
+                "direction": "maximize" if OBJECTIVES[self.objective][1] > 0 else "minimize",
+            },
+            "spec": self.spec.model_dump(mode="json"),
+            "recommendations": list(self.rows),
+            "explanation": self.explanation,
+            "assumptions": list(self.assumptions),
+        }
+
+
+def _interval(frame, col: str, row: int) -> dict[str, float | None]:
+    def num(x: Any) -> float | None:
+        x = float(x)
+        return x if np.isfinite(x) else None
+
+    return {"value": num(frame.at[row, col]), "lo": num(frame.at[row, col + "_lo"]), "hi": num(frame.at[row, col + "_hi"])}
+
+
+def _row_dict(cs: cand.CandidateSet, flow: FlowConfig, row: int, rank: int, tie: bool, pref: int, obj_name: str) -> dict[str, Any]:
+    f = cs.frame
+    spec = cs.resolved.spec
+    n_t = len(cs.resolved.tasks)
+    per = cs.per_task.iloc[row * n_t : (row + 1) * n_t]
+    reasons = sorted({r for s in per["extrapolated_reasons"].astype(str) for r in s.split(";") if r and r != "nan"})
+
+    def num(col: str) -> float | None:
+        x = float(f.at[row, col])
+        return x if np.isfinite(x) else None
+
+    out: dict[str, Any] = {
+        "rank": int(rank),
+        "tie": bool(tie),
+        "platform": f.at[row, "platform"],
+        "platform_class": f.at[row, "platform_class"],
+        "device_count": int(f.at[row, "device_count"]),
+        "engine": f.at[row, "engine"],
+        "model_id": f.at[row, "model_id"],
+        "quantization": f.at[row, "quantization"],
+        "batch_size": int(f.at[row, "batch_size"]),
+        "objective_value": num(OBJECTIVES[obj_name][0]),
+        "accuracy": _interval(f, "accuracy", row),
+        "wh_per_1k_queries": _interval(f, "wh_per_1k", row),
+        "time_s_per_query": _interval(f, "time_s_per_query", row),
+        "eor": _interval(f, "eor", row),
+        "tweor": _interval(f, "tweor", row),
+        "throughput_qps": num("throughput_qps"),
+        "power_w_mean": num("power_w"),
+        "memory_gb_required_per_device": num("memory_gb_required"),
+        "memory_gb_available_per_device": num("memory_gb_available"),
+        "accuracy_relative_to_fp16": num("accuracy_relative_to_fp16"),
+        "efficiency_gain_vs_fp16": num("efficiency_gain_vs_fp16"),
+        "baseline_quantization": f.at[row, "baseline_quantization"],
+        "status": cand.STATUS_ORDER[int(f.at[row, "status_code"])],
+        "accuracy_status": cand.ACCURACY_STATUS_ORDER[int(f.at[row, "accuracy_status_code"])],
+        "extrapolated_reasons": reasons,
+        "cost_tier": cost_tier(flow, str(f.at[row, "platform_class"])),
+        "flow_preference_rank": int(pref),
+        "flow_notes": demotion_notes(
+            flow, str(f.at[row, "quantization"]),
+            {"batch_size": float(f.at[row, "batch_size"]), "params_total_b": float(f.at[row, "params_total_b"])},
+        ),
+        "per_task": [
+            {
+                "task": str(t.id),
+                "weight": float(wt),
+                "accuracy": _clean(per.iloc[i]["accuracy"]),
+                "wh_per_1k_queries": _clean(per.iloc[i]["energy_j_per_query"] * 1000 / 3600),
+                "time_s_per_query": _clean(per.iloc[i]["time_s_per_query"]),
+                "status": str(per.iloc[i]["status"]),
+                "accuracy_status": str(per.iloc[i]["accuracy_status"]),
+            }
+            for i, (t, wt) in enumerate(zip(cs.resolved.tasks, cs.resolved.task_weights))
+        ],
+    }
+    eco = spec.economics
+    if eco.electricity_usd_per_kwh is not None:
+        out["cost_usd_per_1m_queries"] = _interval(f, "cost_usd_per_1m", row)
+    if eco.carbon_g_per_kwh is not None:
+        out["carbon_g_per_1k_queries"] = _interval(f, "carbon_g_per_1k", row)
+    if eco.queries_per_day is not None:
+        wh = float(f.at[row, "wh_per_1k"])
+        daily_kwh = wh * eco.queries_per_day / 1000 / 1000 * eco.pue
+        out["per_day"] = {
+            "energy_kwh": _clean(daily_kwh),
+            "cost_usd": _clean(daily_kwh * eco.electricity_usd_per_kwh) if eco.electricity_usd_per_kwh is not None else None,
+            "carbon_kg": _clean(daily_kwh * eco.carbon_g_per_kwh / 1000) if eco.carbon_g_per_kwh is not None else None,
+            "deployments_needed": _clean(np.ceil(eco.queries_per_day / 86400 / float(f.at[row, "throughput_qps"]))),
+        }
+    return out
+
+
+def _clean(x: Any) -> float | None:
+    try:
+        x = float(x)
+    except (TypeError, ValueError):
+        return None
+    return x if np.isfinite(x) else None
+
+
+def prepare(
+    spec: Requirements,
+    predictor: Predictor,
+    catalogs: Catalogs | None = None,
+    flow: FlowConfig | None = None,
+) -> Context:
+    """Resolve, predict and compute constraints, objective and preferences (no ranking yet)."""
+    flow = flow or load_flow()
+    catalogs = catalogs or Catalogs.load()
+    resolved = cand.resolve(spec, catalogs, flow)
+    cs = cand.build(resolved, flow, predictor)
+    frame = cs.frame
+    constraints = build_constraints(cs, resolved.decision.min_accuracy_relative_to_fp16)
+    oks = [c.ok() for c in constraints]
+    obj = objective(frame, resolved.decision.objective)
+    base = frame["is_candidate"].to_numpy() & np.isfinite(obj.score)
+    pref = preference_rank(
+        flow,
+        resolved.decision.priority,
+        frame["platform_class"].to_numpy(),
+        frame["quantization"].to_numpy(),
+        {"batch_size": frame["batch_size"].to_numpy(dtype=float), "params_total_b": frame["params_total_b"].to_numpy(dtype=float)},
+    )
+    return Context(cs=cs, flow=flow, constraints=constraints, oks=oks, base=base, obj=obj, preference=pref)
+
+
+def recommend(
+    spec: Requirements,
+    predictor: Predictor,
+    catalogs: Catalogs | None = None,
+    flow: FlowConfig | None = None,
+) -> Recommendation:
+    """Rank and explain configurations for a spec.
+
+    Args:
+        spec: Validated requirements.
+        predictor: Fitted predictor.
+        catalogs: Catalog bundle (default: the shipped catalogs).
+        flow: Decision flow (default: ``data/decision_flow.yaml``).
+
+    Returns:
+        The recommendation.
+
+    Raises:
+        InvalidInputError: Unknown names or a platform outside the scenario (exit 2).
+        InfeasibleError: Nothing satisfies the spec (exit 3; names the binding
+            constraint and the nearest miss).
+    """
+    ctx = prepare(spec, predictor, catalogs, flow)
+    feasible = ctx.base.copy()
+    for ok in ctx.oks:
+        feasible &= ok
+    sel = select(feasible, ctx.obj, ctx.preference, limit=spec.top_k)
+    if sel is None:
+        raise diagnose_infeasible(ctx)
+    k = min(spec.top_k, len(sel.order))
+    rows = tuple(
+        _row_dict(ctx.cs, ctx.flow, int(sel.order[i]), int(sel.rank[i]), bool(sel.tie[i]), int(ctx.preference[sel.order[i]]), ctx.obj.name)
+        for i in range(k)
+    )
+    explanation = explain(ctx, sel)
+    resolved = ctx.cs.resolved
+    ctx_note = (
+        f"KV cache sized for {resolved.context_tokens} tokens per sequence "
+        + ("(spec)" if resolved.context_from_spec else "(largest prompt + output of the tasks, flow minimum applied)")
+    )
+    assumptions = (
+        ctx_note,
+        "multi-task figures are task-weighted means of per-task predictions (EOR/TWEOR included)",
+        "throughput = batch_size / time_s_per_query; mean power = energy per query x throughput (net of idle where the data are)",
+        "constraints filter on point predictions; intervals decide ties",
+        "cost counts electricity only (x PUE); carbon is operational (grid intensity x PUE)",
+    )
+    return Recommendation(
+        spec=spec,
+        scenario=resolved.decision.scenario,
+        objective=ctx.obj.name,
+        rows=rows,
+        explanation=explanation,
+        data_hash=str(getattr(predictor, "data_hash", "")),
+        assumptions=assumptions,
+    )

@@ -1,0 +1,335 @@
+"""Why a recommendation came out as it did, and what would change it.
+
+Everything here re-uses the arrays computed once for ranking: re-ranking with
+one constraint relaxed (or tightened to just below the winner's value) is a
+masked arg-max over the same predictions, not a new prediction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from recommender.errors import InfeasibleError
+from recommender.rules.candidates import ACCURACY_STATUS_ORDER, STATUS_ORDER, CandidateSet
+from recommender.rules.flow import FlowConfig
+from recommender.rules.rank import OBJECTIVES, Constraint, Objective, Selection, best, objective
+
+# Spec field of a constraint -> key of the flow's `what_if` factors.
+_WHAT_IF_KEY = {
+    "latency_s_max": "latency_s_max",
+    "energy_wh_per_1k_max": "energy_wh_per_1k_max",
+    "throughput_qps_min": "throughput_qps_min",
+    "hardware.power_cap_w": "power_cap_w",
+    "memory": "memory_limit_gb",
+    "accuracy.min": "accuracy_min",
+    "accuracy.min_relative_to_fp16": "min_accuracy_relative_to_fp16",
+}
+
+
+class NothingFeasible(InfeasibleError):
+    """No configuration satisfies the spec; ``details`` holds the diagnosis as data.
+
+    Attributes:
+        details: ``binding_constraint``, ``nearest_miss`` and exclusion counts.
+    """
+
+    def __init__(self, message: str, details: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.details = details
+
+
+def fmt(x: float) -> str:
+    """A number with 3 significant digits (``n/a`` for NaN)."""
+    if x is None or not np.isfinite(x):
+        return "n/a"
+    return f"{x:.3g}"
+
+
+def describe(frame: pd.DataFrame, row: int) -> str:
+    """One-line name of a configuration."""
+    r = frame.iloc[row]
+    devices = f" x{int(r['device_count'])}" if int(r["device_count"]) > 1 else ""
+    return f"{r['platform']}{devices} + {r['model_id']} @ {r['quantization']} ({r['engine']}, batch {int(r['batch_size'])})"
+
+
+def _a(phrase: str) -> str:
+    """Phrase with its indefinite article."""
+    return ("an " if phrase[:1].lower() in "aeiou" else "a ") + phrase
+
+
+def _fmt_limit(c: Constraint, limit: float) -> str:
+    if c.kind == "flag":
+        return "required"
+    if c.name == "accuracy.min_relative_to_fp16":
+        return f"{limit:.1%} of fp16"
+    return f"{fmt(limit)} {c.unit}".strip()
+
+
+def _fmt_value(c: Constraint, value: float) -> str:
+    if c.kind == "flag":
+        return "no" if value < 1 else "yes"
+    if c.name == "accuracy.min_relative_to_fp16":
+        return f"{value:.1%} of fp16" if np.isfinite(value) else "n/a"
+    return f"{fmt(value)} {c.unit}".strip()
+
+
+def _mask(base: np.ndarray, oks: list[np.ndarray], skip: int | None = None, extra: np.ndarray | None = None) -> np.ndarray:
+    m = base.copy()
+    for i, ok in enumerate(oks):
+        if i != skip:
+            m &= ok
+    if extra is not None:
+        m &= extra
+    return m
+
+
+def _relaxed(c: Constraint, cs: CandidateSet, factor: float) -> tuple[Constraint, str] | None:
+    spec = cs.resolved.spec
+    if c.name == "memory":
+        # Available memory is min(platform memory, spec limit); only the spec's limit can move.
+        if spec.hardware.memory_limit_gb is None:
+            return None
+        new_limit = spec.hardware.memory_limit_gb * factor
+        platform_gb = np.array([p.memory_gb for p in cs.resolved.platforms], dtype=float)[cs.frame["_p"].to_numpy()]
+        return replace(c, limit=np.minimum(platform_gb, new_limit)), f"a {fmt(factor)}x memory limit ({fmt(new_limit)} GB)"
+    if c.kind == "flag":
+        return None
+    new = c.scaled(factor)
+    limit = float(new.limit[0]) if new.limit.size else float("nan")
+    if c.name == "accuracy.min_relative_to_fp16":
+        return new, f"a relative accuracy floor of {limit:.1%} of fp16"
+    if c.kind == "min":
+        return new, f"{_a(c.label)} of {fmt(limit)} {c.unit}".rstrip()
+    return new, f"a {fmt(factor)}x {c.label} ({fmt(limit)} {c.unit})".rstrip()
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the explanation needs: candidates, constraints, objective, preferences."""
+
+    cs: CandidateSet
+    flow: FlowConfig
+    constraints: list[Constraint]
+    oks: list[np.ndarray]
+    base: np.ndarray
+    obj: Objective
+    preference: np.ndarray
+
+
+def explain(ctx: Context, sel: Selection) -> dict[str, Any]:
+    """Explanation of a selection (see :class:`~recommender.rules.engine.Recommendation`)."""
+    frame = ctx.cs.frame
+    w = sel.winner
+    feasible = _mask(ctx.base, ctx.oks)
+    decided: list[str] = []
+    binding: list[str] = []
+
+    # Which constraints decided it: dropping it alone changes the winner.
+    for i, c in enumerate(ctx.constraints):
+        alt = best(_mask(ctx.base, ctx.oks, skip=i), ctx.obj, ctx.preference)
+        if alt is not None and alt != w:
+            binding.append(c.name)
+            decided.append(
+                f"{c.label} ({c.name}): without it {describe(frame, alt)} would win, which has "
+                f"{_fmt_value(c, c.values[alt])} against the limit {_fmt_limit(c, c.limit[alt])}"
+            )
+    n_tie = int(sel.tie.sum())
+    if sel.anchor != w:
+        decided.append(
+            f"flow preference: {n_tie} candidates' {ctx.obj.label} intervals overlap, so the data cannot order "
+            f"them; priority {ctx.cs.resolved.decision.priority} on {frame.at[w, 'platform_class']} prefers "
+            f"{frame.at[w, 'quantization']} (point-best was {describe(frame, sel.anchor)})"
+        )
+    elif n_tie > 1:
+        decided.append(
+            f"objective: best point {ctx.obj.label}; {n_tie - 1} other candidates are statistically tied and the "
+            "flow's preference order agrees with the point value"
+        )
+    else:
+        decided.append(f"objective: best {ctx.obj.label}, clear of every other feasible candidate's interval")
+
+    # Margin to the runner-up (the next in the ranked order).
+    margin: dict[str, Any] = {"runner_up": None}
+    if len(sel.order) > 1:
+        r = int(sel.order[1])
+        pw, pr = ctx.obj.point[w], ctx.obj.point[r]
+        pct = (pw - pr) / abs(pr) * 100 if pr else float("nan")
+        tied = bool(sel.tie[1])
+        margin = {
+            "runner_up": describe(frame, r),
+            "objective": ctx.obj.name,
+            "winner_value": _num(pw),
+            "runner_up_value": _num(pr),
+            "difference_pct": _num(pct),
+            "tied": tied,
+            "statement": (
+                f"{ctx.obj.label} {fmt(pw)} vs {fmt(pr)} ({pct:+.1f}%)"
+                + ("; their intervals overlap, so this difference is not established" if tied else "; intervals separate")
+            ),
+        }
+
+    # Headroom on every constraint in force.
+    slack = []
+    for c in ctx.constraints:
+        if c.kind == "flag":
+            continue
+        v, lim = float(c.values[w]), float(c.limit[w])
+        head = (lim - v) / lim * 100 if c.kind == "max" else (v - lim) / lim * 100
+        slack.append(
+            {"constraint": c.name, "value": _num(v), "limit": _num(lim), "headroom_pct": _num(head),
+             "statement": f"{c.label}: {_fmt_value(c, v)} vs {_fmt_limit(c, lim)} ({head:.0f}% headroom)"}
+        )
+
+    changes = what_would_change(ctx, sel)
+    st = STATUS_ORDER[int(frame.at[w, "status_code"])]
+    ast = ACCURACY_STATUS_ORDER[int(frame.at[w, "accuracy_status_code"])]
+    excluded = {c.name: int((ctx.base & ~ok).sum()) for c, ok in zip(ctx.constraints, ctx.oks)}
+    return {
+        "flow_path": [{"node": s.node, "value": s.value, "why": s.why} for s in ctx.cs.resolved.decision.steps],
+        "decided_by": decided,
+        "binding_constraints": binding,
+        "margin_to_runner_up": margin,
+        "ties": {
+            "count": n_tie - 1,
+            "statement": (
+                f"{n_tie - 1} other feasible candidates have {ctx.obj.label} intervals overlapping the winner's; "
+                "they share rank 1" if n_tie > 1 else "no other candidate's interval overlaps the winner's"
+            ),
+        },
+        "confidence": {
+            "energy_time_status": st,
+            "accuracy_status": ast,
+            "statement": _confidence_statement(st, ast),
+        },
+        "constraint_headroom": slack,
+        "what_would_change": changes,
+        "counts": {
+            "candidates": int(ctx.base.sum()),
+            "feasible": int(feasible.sum()),
+            "excluded_by": excluded,
+            "unsupported_platform_quantization_pairs": len(ctx.cs.unsupported),
+        },
+    }
+
+
+def _confidence_statement(st: str, ast: str) -> str:
+    if st == "measured" and ast == "measured":
+        return "measured: energy, time and accuracy come from measurements of this configuration"
+    parts = [f"energy/time {st}", f"accuracy {ast}"]
+    return "predicted (" + ", ".join(parts) + "); intervals are 90% prediction intervals"
+
+
+def _num(x: float) -> float | None:
+    return float(x) if x is not None and np.isfinite(x) else None
+
+
+def what_would_change(ctx: Context, sel: Selection) -> list[str]:
+    """Statements of the form "with a 2x latency limit (4 s), X wins"."""
+    frame = ctx.cs.frame
+    w = sel.winner
+    out: list[str] = []
+    seen: set[int] = set()
+    for i, c in enumerate(ctx.constraints):
+        if c.kind == "flag":
+            alt = best(_mask(ctx.base, ctx.oks, skip=i), ctx.obj, ctx.preference)
+            if alt is not None and alt != w:
+                out.append(f"allowing predicted configurations, {describe(frame, alt)} wins")
+            continue
+        key = _WHAT_IF_KEY.get(c.name)
+        factor = ctx.flow.what_if.get(key) if key else None
+        if factor is None:
+            continue
+        relaxed = _relaxed(c, ctx.cs, factor)
+        if relaxed is None:
+            continue
+        rc, label = relaxed
+        alt = best(_mask(ctx.base, ctx.oks, skip=i, extra=rc.ok()), ctx.obj, ctx.preference)
+        if alt is not None and alt != w:
+            out.append(f"with {label}, {describe(frame, alt)} wins ({ctx.obj.label} {fmt(ctx.obj.point[alt])})")
+            seen.add(alt)
+    # Tightening to just past the winner's own value rules it out: who is next?
+    for col, label, unit, kind in (
+        ("time_s_per_query", "latency limit", "s", "max"),
+        ("wh_per_1k", "energy budget", "Wh/1k queries", "max"),
+        ("accuracy", "accuracy floor", "", "min"),
+    ):
+        v = frame[col].to_numpy(dtype=float)
+        wv = v[w]
+        if not np.isfinite(wv):
+            continue
+        with np.errstate(invalid="ignore"):
+            extra = v < wv if kind == "max" else v > wv
+        alt = best(_mask(ctx.base, ctx.oks, extra=extra), ctx.obj, ctx.preference)
+        if alt is None:
+            out.append(f"{_a(label)} {'under' if kind == 'max' else 'above'} {fmt(wv)} {unit} (the winner's) leaves nothing feasible".replace("  ", " "))
+        elif alt != w:
+            out.append(
+                f"with {_a(label)} {'under' if kind == 'max' else 'above'} {fmt(wv)} {unit} (the winner's), "
+                f"{describe(frame, alt)} wins".replace("  ", " ")
+            )
+    spec = ctx.cs.resolved.spec
+    feasible = _mask(ctx.base, ctx.oks)
+    for name in OBJECTIVES:
+        if name == ctx.obj.name:
+            continue
+        if name == "cost" and spec.economics.electricity_usd_per_kwh is None:
+            continue
+        if name == "carbon" and spec.economics.carbon_g_per_kwh is None:
+            continue
+        alt_obj = objective(frame, name)
+        alt = best(feasible, alt_obj, ctx.preference)
+        if alt is not None and alt != w:
+            out.append(f"optimizing {alt_obj.label} instead of {ctx.obj.label}, {describe(frame, alt)} wins")
+    if not out:
+        out.append("no single relaxation, tightening or other objective tried changes the answer")
+    return out
+
+
+def diagnose_infeasible(ctx: Context) -> NothingFeasible:
+    """Name the binding constraint and the nearest miss when nothing is feasible."""
+    frame = ctx.cs.frame
+    base = ctx.base
+    if not base.any():
+        return NothingFeasible(
+            "nothing to rank: the predictor gave no usable prediction for any candidate configuration",
+            {"binding_constraint": None, "nearest_miss": None, "candidates": 0},
+        )
+    counts = {c.name: int((base & ~ok).sum()) for c, ok in zip(ctx.constraints, ctx.oks)}
+    without = {c.name: int(_mask(base, ctx.oks, skip=i).sum()) for i, c in enumerate(ctx.constraints)}
+    # Binding: the constraint whose removal alone admits the most configurations;
+    # if no single removal helps, the one that excludes the most.
+    if max(without.values(), default=0) > 0:
+        name = max(without, key=lambda k: (without[k], counts[k]))
+        binding_note = f"without it {without[name]} configurations would qualify"
+    else:
+        name = max(counts, key=lambda k: counts[k])
+        binding_note = f"it excludes {counts[name]} of {int(base.sum())} configurations; no single relaxation suffices"
+    c_bind = next(c for c in ctx.constraints if c.name == name)
+    viol = np.zeros(len(frame))
+    for c in ctx.constraints:
+        v = c.violation()
+        viol += np.where(np.isinf(v), 1.0, v)
+    viol = np.where(base, viol, np.inf)
+    nm = int(np.argmin(viol))
+    misses = []
+    for c, ok in zip(ctx.constraints, ctx.oks):
+        if not ok[nm]:
+            misses.append(
+                {"constraint": c.name, "value": _num(float(c.values[nm])), "limit": _num(float(c.limit[nm])),
+                 "statement": f"{c.name} {_fmt_value(c, c.values[nm])} vs limit {_fmt_limit(c, c.limit[nm])}"}
+            )
+    msg = (
+        f"nothing feasible: binding constraint {name} ({c_bind.label}, limit {_fmt_limit(c_bind, float(np.nanmedian(c_bind.limit)))}); "
+        f"{binding_note}; nearest miss: {describe(frame, nm)} with " + "; ".join(m["statement"] for m in misses)
+    )
+    details = {
+        "binding_constraint": {"name": name, "label": c_bind.label, "note": binding_note},
+        "nearest_miss": {"configuration": describe(frame, nm), "misses": misses},
+        "excluded_by": counts,
+        "candidates": int(base.sum()),
+    }
+    return NothingFeasible(msg, details)

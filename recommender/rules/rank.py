@@ -1,0 +1,234 @@
+"""Hard constraints, objectives, selection and tie marking (all vectorized).
+
+Constraints filter on point predictions; each is kept as a value column, a
+limit and a direction so the explanation can compute margins, nearest misses
+and what-if relaxations without re-predicting.
+
+Ranking uses the objective's point prediction and 90% interval. The
+point-best feasible candidate anchors a tie group (candidates whose interval
+overlaps it); within that group the decision flow's preference order picks
+the winner; every candidate whose interval overlaps the winner's is marked as
+a tie and shares rank 1, the rest follow by point value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+
+from recommender.rules.candidates import CandidateSet
+
+OBJECTIVES: dict[str, tuple[str, int, str, str]] = {
+    # name: (column, direction (+1 maximize, -1 minimize), label, unit)
+    "eor": ("eor", 1, "EOR", "score x 100 / Wh per 1k queries"),
+    "tweor": ("tweor", 1, "TWEOR", "EOR / s per query"),
+    "energy": ("wh_per_1k", -1, "energy", "Wh per 1k queries"),
+    "cost": ("cost_usd_per_1m", -1, "cost", "$ per 1M queries"),
+    "carbon": ("carbon_g_per_1k", -1, "carbon", "gCO2e per 1k queries"),
+}
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """One hard constraint over all candidates.
+
+    Attributes:
+        name: Spec field it comes from (``latency_s_max``...).
+        label: Human description.
+        values: Candidate value per row.
+        limit: Limit per row (broadcast array).
+        kind: ``max`` (value <= limit) or ``min`` (value >= limit) or ``flag`` (value == 1).
+        unit: Unit for messages.
+        nan_passes: Whether an unknown value passes (e.g. no fp16 baseline).
+    """
+
+    name: str
+    label: str
+    values: np.ndarray
+    limit: np.ndarray
+    kind: str
+    unit: str = ""
+    nan_passes: bool = False
+
+    def ok(self) -> np.ndarray:
+        """Boolean mask of rows that satisfy it."""
+        with np.errstate(invalid="ignore"):
+            if self.kind == "max":
+                res = self.values <= self.limit
+            elif self.kind == "min":
+                res = self.values >= self.limit
+            else:
+                res = self.values >= 1
+        if self.nan_passes:
+            res = res | np.isnan(self.values)
+        return res
+
+    def violation(self) -> np.ndarray:
+        """Relative amount by which each row misses (0 where satisfied)."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if self.kind == "max":
+                v = self.values / self.limit - 1.0
+            elif self.kind == "min":
+                v = self.limit / self.values - 1.0
+            else:
+                v = np.where(self.values >= 1, 0.0, 1.0)
+        v = np.where(np.isnan(v), 0.0 if self.nan_passes else np.inf, v)
+        return np.clip(v, 0.0, np.inf)
+
+    def scaled(self, factor: float) -> Constraint:
+        """The same constraint with its limit multiplied by ``factor``."""
+        return replace(self, limit=self.limit * factor)
+
+
+def build_constraints(cs: CandidateSet, min_relative: float | None) -> list[Constraint]:
+    """The spec's hard constraints as :class:`Constraint` objects (only those in force).
+
+    Always present: ``memory`` (fit per device) and ``prediction`` (a finite
+    objective input exists). Others appear when the spec (or the flow's
+    default for the relative accuracy floor) sets them.
+    """
+    f = cs.frame
+    spec = cs.resolved.spec
+    n = len(f)
+
+    def col(name: str) -> np.ndarray:
+        return f[name].to_numpy(dtype=float)
+
+    def full(x: float) -> np.ndarray:
+        return np.full(n, float(x))
+
+    out = [Constraint("memory", "fits in device memory", col("memory_gb_required"), col("memory_gb_available"), "max", "GB")]
+    if spec.accuracy.min is not None:
+        out.append(Constraint("accuracy.min", "accuracy floor", col("accuracy"), full(spec.accuracy.min), "min"))
+    if min_relative is not None:
+        out.append(
+            Constraint(
+                "accuracy.min_relative_to_fp16", "accuracy kept vs fp16", col("accuracy_relative_to_fp16"),
+                full(min_relative), "min", "x fp16", nan_passes=True,
+            )
+        )
+    if spec.latency_s_max is not None:
+        out.append(Constraint("latency_s_max", "latency limit", col("time_s_per_query"), full(spec.latency_s_max), "max", "s"))
+    if spec.throughput_qps_min is not None:
+        out.append(
+            Constraint("throughput_qps_min", "throughput floor", col("throughput_qps"), full(spec.throughput_qps_min), "min", "queries/s")
+        )
+    if spec.hardware.power_cap_w is not None:
+        cap = spec.hardware.power_cap_w * spec.hardware.device_count
+        out.append(Constraint("hardware.power_cap_w", "power cap", col("power_w"), full(cap), "max", "W"))
+    if spec.energy_wh_per_1k_max is not None:
+        out.append(
+            Constraint("energy_wh_per_1k_max", "energy budget", col("wh_per_1k"), full(spec.energy_wh_per_1k_max), "max", "Wh/1k queries")
+        )
+    if not spec.allow_predicted:
+        measured = (f["status_code"].to_numpy() == 0) & (f["accuracy_status_code"].to_numpy() == 0)
+        out.append(Constraint("allow_predicted", "measured configurations only", measured.astype(float), full(1.0), "flag"))
+    return out
+
+
+@dataclass(frozen=True)
+class Objective:
+    """Objective arrays oriented so that larger ``score`` is better.
+
+    Attributes:
+        name: Objective name.
+        column: Frame column of the point value.
+        direction: +1 maximize, -1 minimize.
+        point: Point value per row (natural orientation).
+        score: ``direction * point``.
+        score_lo: Lower end of the score's interval.
+        score_hi: Upper end of the score's interval.
+    """
+
+    name: str
+    column: str
+    direction: int
+    point: np.ndarray
+    score: np.ndarray
+    score_lo: np.ndarray
+    score_hi: np.ndarray
+
+    @property
+    def label(self) -> str:
+        """Short label."""
+        return OBJECTIVES[self.name][2]
+
+    @property
+    def unit(self) -> str:
+        """Unit of the point value."""
+        return OBJECTIVES[self.name][3]
+
+
+def objective(frame: pd.DataFrame, name: str) -> Objective:
+    """Objective arrays for ``name`` (one of :data:`OBJECTIVES`)."""
+    column, direction, _, _ = OBJECTIVES[name]
+    point = frame[column].to_numpy(dtype=float)
+    lo = frame[column + "_lo"].to_numpy(dtype=float) * direction
+    hi = frame[column + "_hi"].to_numpy(dtype=float) * direction
+    # An interval that does not contain its point (bad predictor output) is widened to hold it.
+    score = point * direction
+    s_lo = np.fmin(np.fmin(lo, hi), score)
+    s_hi = np.fmax(np.fmax(lo, hi), score)
+    return Objective(name, column, direction, point, score, s_lo, s_hi)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Outcome of ranking the feasible candidates.
+
+    Attributes:
+        order: Row indices of the ranked candidates, best first (all feasible ones).
+        rank: Rank of each row in ``order`` (ties share rank 1).
+        tie: Whether each row in ``order`` is statistically tied with the winner.
+        anchor: Row with the best point value.
+        winner: Chosen row (``order[0]``).
+    """
+
+    order: np.ndarray
+    rank: np.ndarray
+    tie: np.ndarray
+    anchor: int
+    winner: int
+
+
+def select(feasible: np.ndarray, obj: Objective, preference: np.ndarray, limit: int | None = None) -> Selection | None:
+    """Rank feasible rows; None when none is feasible.
+
+    Args:
+        feasible: Boolean mask.
+        obj: Objective arrays.
+        preference: Flow preference rank per row (smaller = preferred).
+        limit: Keep only this many rows of the order beyond the tie group (None: all).
+
+    Returns:
+        The selection, or None.
+    """
+    idx = np.flatnonzero(feasible & np.isfinite(obj.score))
+    if idx.size == 0:
+        return None
+    s, lo, hi, pref = obj.score[idx], obj.score_lo[idx], obj.score_hi[idx], preference[idx]
+    a = int(np.argmax(s))
+    group = (hi >= lo[a]) & (lo <= hi[a])
+    g_idx = np.flatnonzero(group)
+    # Within the statistically tied group: flow preference first, then point value.
+    w = int(g_idx[np.lexsort((-s[g_idx], pref[g_idx]))[0]])
+    tie = (hi >= lo[w]) & (lo <= hi[w])
+    tie_idx = np.flatnonzero(tie)
+    tie_idx = tie_idx[np.lexsort((-s[tie_idx], pref[tie_idx]))]
+    rest_idx = np.flatnonzero(~tie)
+    if limit is not None and rest_idx.size > limit:
+        # Only the best `limit` of the rest are ever shown; skip sorting the others.
+        rest_idx = rest_idx[np.argpartition(-s[rest_idx], limit - 1)[:limit]] if limit > 0 else rest_idx[:0]
+    rest_idx = rest_idx[np.argsort(-s[rest_idx], kind="stable")]
+    local = np.concatenate([tie_idx, rest_idx])
+    rank = np.concatenate([np.ones(tie_idx.size, dtype=np.int64), tie_idx.size + 1 + np.arange(rest_idx.size)])
+    tie_flags = np.concatenate([np.ones(tie_idx.size, dtype=bool), np.zeros(rest_idx.size, dtype=bool)])
+    return Selection(order=idx[local], rank=rank, tie=tie_flags, anchor=int(idx[a]), winner=int(idx[local[0]]))
+
+
+def best(feasible: np.ndarray, obj: Objective, preference: np.ndarray) -> int | None:
+    """Winner row under a mask (same rule as :func:`select`), or None."""
+    sel = select(feasible, obj, preference, limit=0)
+    return None if sel is None else sel.winner
