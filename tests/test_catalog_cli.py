@@ -1,0 +1,88 @@
+"""``eai platforms|models|tasks|quants``: JSON parses, filters work, unknown names exit 2."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from recommender.cli import main
+
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_platforms_json(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _run(capsys, "platforms", "--json")
+    assert code == 0
+    data = json.loads(out)
+    ids = [p["id"] for p in data]
+    assert "a100-pcie-40gb" in ids and "cpu-amd-epyc-zen4" in ids
+    v100 = next(p for p in data if p["id"] == "v100-sxm2-32gb")
+    assert v100["tdp_w"] == 300 and "tdp_w" in v100["sources"]
+
+
+def test_platforms_class_filter(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _run(capsys, "platforms", "--class", "edge", "--json")
+    assert code == 0
+    assert {p["id"] for p in json.loads(out)} == {"rtx-4060-ti-16gb", "jetson-agx-orin-64gb"}
+
+
+def test_platforms_show_alias(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _run(capsys, "platforms", "--show", "NVIDIA H100 80GB HBM3", "--json")
+    assert code == 0
+    assert json.loads(out)["id"] == "h100-sxm5-80gb"
+
+
+def test_platforms_table_mentions_ids(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _run(capsys, "platforms")
+    assert code == 0
+    assert "rtx-4090d" in out and "gh200" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        (("platforms", "--show", "a100x"), "did you mean"),
+        (("platforms", "--class", "edg"), "'edge'"),
+        (("tasks", "--show", "gsm9k"), "'gsm8k'"),
+        (("tasks", "--kind", "workloads"), "'workload'"),
+        (("quants", "--show", "int9"), "'int8-bnb'"),
+    ],
+)
+def test_unknown_names_exit_2(
+    capsys: pytest.CaptureFixture[str], argv: tuple[str, ...], fragment: str
+) -> None:
+    code, out, err = _run(capsys, *argv)
+    assert code == 2
+    assert fragment in err
+    assert out == ""
+
+
+def test_tasks_json_and_kind(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _run(capsys, "tasks", "--kind", "benchmark", "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert {t["kind"] for t in data} == {"benchmark"}
+    assert all(t["prompt_tokens_mean"] > 0 for t in data)
+
+
+def test_quants_json_has_aliases_and_sources(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _run(capsys, "quants", "--json")
+    assert code == 0
+    data = {q["name"]: q for q in json.loads(out)}
+    assert "int8" in data["int8-bnb"]["aliases"]
+    assert data["nf4-bnb"]["source"]
+    code, out, _ = _run(capsys, "quants", "--show", "4bit", "--json")
+    assert code == 0 and json.loads(out)["name"] == "nf4-bnb"
+
+
+def test_models_json(capsys: pytest.CaptureFixture[str]) -> None:
+    from recommender.catalog import get_models
+
+    code, out, _ = _run(capsys, "models", "--json")
+    assert code == 0
+    assert [m["id"] for m in json.loads(out)] == list(get_models())
