@@ -34,6 +34,8 @@ PLATFORMS: dict[str, str] = {
     # Variant not stated: assume the SXM2 32 GB board.
     "V100": "v100-sxm2-32gb",
 }
+VARIANT_ASSUMED = frozenset({"A100", "V100"})
+"""GPU names whose board variant (memory, form factor) is assumed, not stated."""
 WORKLOADS: dict[str, str] = {
     "chat": "sharegpt-chat",
     "chat-concise": "sharegpt-chat-concise",
@@ -71,6 +73,7 @@ def _energy_row(rec: dict[str, str], gpu: str, task: str, ref: str) -> dict[str,
         "energy_method": "nvml-counter",
         "energy_scope": "gpu",
         "idle_subtracted": False,
+        "flags": "platform-variant-assumed" if gpu in VARIANT_ASSUMED else "",
         "source": NAME,
         "source_ref": ref,
     }

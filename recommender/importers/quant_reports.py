@@ -44,6 +44,8 @@ QUANTS = {
     "int8_threshold0": "int8-bnb-t0",
     "nf4": "nf4-bnb",
 }
+VARIANT_ASSUMED = frozenset({"A800"})
+"""GPU names whose board variant is assumed (A800: 80 GB stated, SXM4 assumed)."""
 IDLE_SUBTRACTED_GPUS = frozenset({"RTX 4090D"})
 """GPUs whose published energy is net of idle power (README: RTX 4090D)."""
 
@@ -128,6 +130,8 @@ def _row(g: _Group) -> dict[str, object]:
         j_per_token = g.metrics["energy_per_1k_tokens"] / 1000.0
         if abs(j_per_token - gross_j_per_token) > _MISMATCH_TOLERANCE * gross_j_per_token:
             flags.append("energy-power-mismatch")
+    if g.gpu in VARIANT_ASSUMED:
+        flags.append("platform-variant-assumed")
     if any("batch size not stated" in n for n in g.notes):
         flags.append("batch-size-inferred")
     row: dict[str, object] = {
