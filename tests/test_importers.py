@@ -235,3 +235,17 @@ def test_profiled_rows_are_merged_and_validated(tmp_path: Path) -> None:
     with pytest.raises(TableValidationError) as info:
         build_tables(SHARED, profiled_dir=profiled, sources=["quant-reports"])
     assert (info.value.line, info.value.column) == (2, "platform")
+
+
+def test_shipped_tables_use_canonical_catalog_ids() -> None:
+    from recommender.catalog import resolve_quant, resolve_task
+    from recommender.table.accuracy import read_accuracy_rows
+    from recommender.table.io import read_rows
+
+    rows = read_rows(DEFAULT_MEASURED)
+    for workload in {r.workload for r in rows}:
+        assert resolve_task(workload).id == workload
+    for quant in {r.quantization for r in rows}:
+        assert resolve_quant(quant).name == quant
+    for task in {a.task for a in read_accuracy_rows(DEFAULT_ACCURACY)}:
+        assert resolve_task(task).id == task
