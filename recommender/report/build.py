@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import time
 from dataclasses import dataclass
 from html import escape
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -186,18 +188,46 @@ def flow_section(inputs: ReportInputs) -> str:
     return "\n".join(parts)
 
 
+_LICENSE_IDS = re.compile(r"\b(MIT|Apache-2\.0|CC[- ]BY(?:[-A-Z]*)?[- ]?[0-9.]*|BSD-[0-9]-Clause|GPL-[0-9.]+|ODC-[A-Za-z]+)\b")
+
+
+def license_from_sources_md(source: str, sources_md: str) -> str | None:
+    """License of one source tag as data/SOURCES.md states it.
+
+    Looks in the ``## <tag> ...`` section for a "License: ..." sentence, else for a
+    license identifier (MIT, Apache-2.0, CC-BY...) mentioned in it, else in a pipe
+    table with a license column.
+    """
+    sections = re.split(r"(?m)^## ", sources_md)
+    for sec in sections[1:]:
+        head = sec.split("\n", 1)[0]
+        if head.split()[0].strip("`") != source:
+            continue
+        body = " ".join(sec.split())
+        m = re.search(r"License:\s*(.+?)(?:\.\s|\.$)", body)
+        if m:
+            return m.group(1).strip()
+        ids = list(dict.fromkeys(x.group(1) for x in _LICENSE_IDS.finditer(body)))
+        if ids:
+            return ", ".join(ids) + " (named in the source's section)"
+    for header, rows in md_tables(sources_md):
+        lower = [h.lower() for h in header]
+        lic_col = next((i for i, h in enumerate(lower) if "licen" in h), None)
+        if lic_col is None:
+            continue
+        for r in rows:
+            if any(source == c.strip("` ") for c in r) and lic_col < len(r):
+                return r[lic_col]
+    return None
+
+
 def _license_for(source: str, inputs: ReportInputs) -> str:
     if source in inputs.importer_licenses:
         return inputs.importer_licenses[source]
     if inputs.sources_md:
-        for header, rows in md_tables(inputs.sources_md):
-            lower = [h.lower() for h in header]
-            lic_col = next((i for i, h in enumerate(lower) if "licen" in h), None)
-            if lic_col is None:
-                continue
-            for r in rows:
-                if any(source == c.strip("` ") for c in r) and lic_col < len(r):
-                    return r[lic_col]
+        found = license_from_sources_md(source, inputs.sources_md)
+        if found:
+            return found
     return "not stated (see data/SOURCES.md)"
 
 
@@ -262,19 +292,25 @@ def render_report(inputs: ReportInputs) -> tuple[str, list[ClaimResult]]:
     return page("eai report: energy-aware LLM deployment", meta, SECTIONS, sections), results
 
 
-def build_report(out: str | Path, table_path: str | Path = DEFAULT_TABLE, with_predictions: bool = True) -> BuildResult:
+def build_report(
+    out: str | Path,
+    table_path: str | Path = DEFAULT_TABLE,
+    with_predictions: bool = True,
+    predictor: Any | None = None,
+) -> BuildResult:
     """Build the self-contained HTML report.
 
     Args:
         out: Output HTML file (parent folders are created).
         table_path: Measured table CSV.
         with_predictions: Load the fitted predictor and add predicted configurations.
+        predictor: A fitted predictor to use instead of loading the shipped one.
 
     Returns:
         What was written and how long it took.
     """
     t0 = time.perf_counter()
-    inputs = gather(table_path, with_predictor=with_predictions)
+    inputs = gather(table_path, with_predictor=with_predictions, predictor=predictor)
     t1 = time.perf_counter()
     html, results = render_report(inputs)
     path = Path(out)

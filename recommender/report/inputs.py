@@ -268,12 +268,13 @@ def _importer_licenses() -> dict[str, str]:
     return out
 
 
-def gather(table_path: str | Path = DEFAULT_TABLE, with_predictor: bool = True) -> ReportInputs:
+def gather(table_path: str | Path = DEFAULT_TABLE, with_predictor: bool = True, predictor: Any | None = None) -> ReportInputs:
     """Load the table and every optional input of the report.
 
     Args:
         table_path: Measured table CSV.
         with_predictor: Load the fitted predictor and predict the study grid.
+        predictor: Use this predictor (``recommender.model.api.Predictor``) instead of loading one.
 
     Returns:
         The report inputs; ``notes`` explains anything that is missing.
@@ -285,7 +286,9 @@ def gather(table_path: str | Path = DEFAULT_TABLE, with_predictor: bool = True) 
     measured = measured_points(table, set(tasks) if tasks else None)
     grid = pd.DataFrame(columns=list(POINT_COLUMNS))
     if with_predictor:
-        predictor, why = _load_predictor(path)
+        why = ""
+        if predictor is None:
+            predictor, why = _load_predictor(path)
         if predictor is None:
             notes["predictions"] = why
         else:
