@@ -172,3 +172,26 @@ def test_estimated_flag_propagates_from_readings() -> None:
     stats: WindowStats[None] = run_windows(work, meter, no_sync)
     assert stats.flags == ("estimated",)
     assert stats.energy_j_median == pytest.approx(10.0) and stats.method == "estimated"
+
+
+def test_row_fields_make_a_valid_measured_row() -> None:
+    from recommender.table.schema import MeasuredRow
+
+    idle = IdleBaseline(power_w=50.0, time_s=10.0, energy_j=500.0, method="nvml-counter", scope="gpu")
+    stats = run_windows(lambda: None, ScriptedMeter([(400.0, 2.0), (410.0, 2.0), (405.0, 2.0)]), no_sync, idle=idle)
+    fields = stats.row_fields(query_count=100, output_tokens_total=2000)
+    assert fields["energy_j_per_query"] == pytest.approx((405.0 - 100.0) / 100)
+    assert fields["energy_gross_j_per_query"] == pytest.approx(4.05)
+    assert fields["energy_j_per_output_token"] == pytest.approx(305.0 / 2000)
+    assert fields["time_s_per_query"] == pytest.approx(0.02)
+    row = MeasuredRow(
+        platform="a100-sxm4-40gb", device_count=1, engine="hf-transformers", model_id="m/x",
+        params_total_b=7.0, params_active_b=7.0, quantization="fp16", batch_size=1, workload="gsm8k",
+        source="eai-profiler", source_ref="test", **fields,  # type: ignore[arg-type]
+    )
+    assert row.idle_subtracted and row.energy_method == "nvml-counter"
+    bad = run_windows(lambda: None, ScriptedMeter([(50.0, 1.0)] * 3), no_sync, idle=idle)
+    with pytest.raises(MeasurementError, match="not positive"):
+        bad.row_fields(query_count=10)
+    with pytest.raises(MeasurementError, match="query_count"):
+        stats.row_fields(query_count=0)
