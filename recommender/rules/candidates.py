@@ -81,7 +81,7 @@ def resolve(spec: Requirements, catalogs: Catalogs, flow: FlowConfig) -> Resolve
     named_platforms: list[Platform] = _resolve_named("hardware.platforms", spec.hardware.platforms, catalogs.resolve_platform)
     decision = decide(spec, [p.platform_class for p in named_platforms], flow)
     if named_platforms:
-        platforms = tuple(dict.fromkeys(named_platforms))
+        platforms = tuple({p.id: p for p in named_platforms}.values())
     else:
         platforms = tuple(p for p in catalogs.platforms.values() if p.platform_class in decision.platform_classes)
     if not platforms:
@@ -106,7 +106,7 @@ def resolve(spec: Requirements, catalogs: Catalogs, flow: FlowConfig) -> Resolve
             f"no model satisfies the model constraints (binding: models.max_params_b/min_params_b "
             f"{lo}..{hi} B excluded all {before} models left by ids/families)"
         )
-    models_t = tuple(dict.fromkeys(models))
+    models_t = tuple({m.id: m for m in models}.values())
 
     tasks: list[TaskSpec] = _resolve_named("tasks", tuple(t.id for t in spec.tasks), catalogs.resolve_task)
     for i, task in enumerate(tasks):

@@ -137,7 +137,7 @@ def explain(ctx: Context, sel: Selection) -> dict[str, Any]:
                 f"{c.label} ({c.name}): without it {describe(frame, alt)} would win, which has "
                 f"{_fmt_value(c, c.values[alt])} against the limit {_fmt_limit(c, c.limit[alt])}"
             )
-    n_tie = int(sel.tie.sum())
+    n_tie = max(int(sel.tie.sum()), 1)
     if sel.anchor != w:
         decided.append(
             f"flow preference: {n_tie} candidates' {ctx.obj.label} intervals overlap, so the data cannot order "

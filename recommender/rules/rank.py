@@ -224,7 +224,8 @@ def select(feasible: np.ndarray, obj: Objective, preference: np.ndarray, limit: 
     rest_idx = rest_idx[np.argsort(-s[rest_idx], kind="stable")]
     local = np.concatenate([tie_idx, rest_idx])
     rank = np.concatenate([np.ones(tie_idx.size, dtype=np.int64), tie_idx.size + 1 + np.arange(rest_idx.size)])
-    tie_flags = np.concatenate([np.ones(tie_idx.size, dtype=bool), np.zeros(rest_idx.size, dtype=bool)])
+    # A winner alone in its interval is not tied with anything.
+    tie_flags = np.concatenate([np.full(tie_idx.size, tie_idx.size > 1), np.zeros(rest_idx.size, dtype=bool)])
     return Selection(order=idx[local], rank=rank, tie=tie_flags, anchor=int(idx[a]), winner=int(idx[local[0]]))
 
 

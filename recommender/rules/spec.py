@@ -15,6 +15,7 @@ over-large document).
 from __future__ import annotations
 
 import json
+import math
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -273,6 +274,9 @@ def parse_spec(data: Any) -> Requirements:
     """
     if not isinstance(data, dict):
         raise SpecError(f"invalid spec: the document must be a JSON object, got {type(data).__name__}")
+    bad = _non_finite_path(data)
+    if bad is not None:
+        raise SpecError(f"invalid spec: field {bad[0]!r} value {bad[1]!r}: numbers must be finite")
     try:
         # Through JSON in strict mode: JSON arrays become tuples, but "1" is not 1 and true is not 1.
         return Requirements.model_validate_json(json.dumps(data, allow_nan=False), strict=True)
@@ -321,6 +325,20 @@ def parse_spec_text(text: str | bytes, source: str = "spec") -> Requirements:
     except ValueError as exc:  # NaN/Infinity constants, integers beyond the digit limit
         raise SpecError(f"{source}: not valid JSON: {exc}") from None
     return parse_spec(data)
+
+
+def _non_finite_path(data: Any, path: str = "", depth: int = 0) -> tuple[str, float] | None:
+    """Dotted path and value of the first NaN/infinite number (``1e999`` decodes to inf)."""
+    if depth > 200:
+        return None  # json.dumps reports the nesting below
+    if isinstance(data, float) and not math.isfinite(data):
+        return path or "<document>", data
+    items = data.items() if isinstance(data, dict) else enumerate(data) if isinstance(data, (list, tuple)) else ()
+    for key, value in items:
+        found = _non_finite_path(value, f"{path}.{key}" if path else str(key), depth + 1)
+        if found is not None:
+            return found
+    return None
 
 
 def _reject_constant(name: str) -> float:

@@ -1,0 +1,332 @@
+"""Rules engine: memory fit (hand-computed), flow, constraints, ranking with ties, explanations."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from recommender.errors import InvalidInputError
+from recommender.rules import fit
+from recommender.rules.engine import recommend
+from recommender.rules.explain import NothingFeasible
+from recommender.rules.flow import load_flow, preference_rank
+from recommender.rules.rank import Objective, select
+from recommender.rules.spec import parse_spec
+from recommender.rules.synthetic import FormulaPredictor, TablePredictor, small_catalogs
+
+P = fit.FitParams(runtime_overhead_gb=1.0, fragmentation_fraction=0.10, kv_cache_bytes=2.0)
+
+
+# ---------------------------------------------------------------- memory fit, by hand
+
+
+def test_kv_cache_hand_computed() -> None:
+    # Mistral-7B: 32 layers, 8 KV heads, head dim 4096/32 = 128, fp16 cache.
+    # 2 (K,V) * 32 * 8 * 128 * 2 B = 131,072 B per token; x 4096 tokens = 536,870,912 B.
+    assert fit.kv_cache_gb(32, 8, 128, 1, 4096, 2.0) == pytest.approx(0.536870912)
+    # Batch 8 x 2048 tokens is the same 16,384-token budget as batch 4 x 4096.
+    assert fit.kv_cache_gb(32, 8, 128, 8, 2048) == pytest.approx(fit.kv_cache_gb(32, 8, 128, 4, 4096))
+
+
+def test_required_memory_mistral_fp16_and_int8() -> None:
+    # fp16: weights 7.24 * 2 = 14.48 GB; + KV 0.536870912 = 15.016870912; x 1.1 = 16.5185580032; + 1 GB.
+    fp16 = fit.required_gb_per_device(7.24, 2.0, 32, 8, 128, 1, 4096, 1, P)
+    assert fp16 == pytest.approx(17.5185580032)
+    assert fit.fits(fp16, 24.0)  # RTX 4090
+    assert not fit.fits(fp16, 16.0)  # RTX 4060 Ti 16 GB
+    # int8: 7.24 + 0.536870912 = 7.776870912; x 1.1 = 8.5545580032; + 1 GB.
+    int8 = fit.required_gb_per_device(7.24, 1.0, 32, 8, 128, 1, 4096, 1, P)
+    assert int8 == pytest.approx(9.5545580032)
+    assert fit.fits(int8, 16.0)
+
+
+def test_required_memory_tensor_parallel_70b() -> None:
+    # Llama-3.1-70B fp16 on 2 devices, batch 8 x 2048 tokens.
+    # weights 70.55 * 2 = 141.1 GB; KV 2*80*8*128*2 B = 327,680 B/token x 16,384 = 5.36870912 GB.
+    # (141.1 + 5.36870912) * 1.1 = 161.115580032; / 2 = 80.557790016; + 1 = 81.557790016 GB per device.
+    need = fit.required_gb_per_device(70.55, 2.0, 80, 8, 128, 8, 2048, 2, P)
+    assert need == pytest.approx(81.557790016)
+    assert not fit.fits(need, 80.0)  # 2 x H100 80 GB: no
+    assert fit.fits(need, 141.0)  # 2 x H200 141 GB: yes
+    four = fit.required_gb_per_device(70.55, 2.0, 80, 8, 128, 8, 2048, 4, P)
+    assert four == pytest.approx(161.115580032 / 4 + 1)
+
+
+def test_unknown_architecture_counts_no_kv() -> None:
+    need = fit.required_gb_per_device(8.0, 2.0, np.nan, np.nan, np.nan, 1, 4096, 1, P)
+    assert need == pytest.approx(16.0 * 1.1 + 1.0)
+    assert not fit.kv_known(np.nan, 8, 128)
+    assert fit.kv_known(32, 8, 128)
+
+
+def test_vectorized_memory_fit_matches_scalar() -> None:
+    params = np.array([1.0, 7.0, 13.0])
+    bpw = np.array([2.0, 1.0, 0.5625])
+    v = fit.required_gb_per_device(params, bpw, 32, 8, 128, 2, 1024, 1, P)
+    for i in range(3):
+        assert v[i] == pytest.approx(fit.required_gb_per_device(params[i], bpw[i], 32, 8, 128, 2, 1024, 1, P))
+
+
+# ---------------------------------------------------------------- fixtures
+
+CAT = small_catalogs()
+
+
+def _table(entries: dict[tuple[str, str, str], tuple[float, float, float, float]], tasks=("gsm8k",)) -> TablePredictor:
+    """(platform, model, quant) -> (energy J, time s, accuracy, rel half-width), same for every task."""
+    values = {}
+    for (p, m, q), (e, t, a, h) in entries.items():
+        for task in tasks:
+            values[(p, m, q, task)] = {"energy_j": e, "time_s": t, "accuracy": a, "rel_halfwidth": h}
+    return TablePredictor(values)
+
+
+# ---------------------------------------------------------------- ties
+
+
+def test_select_marks_overlapping_intervals_as_ties() -> None:
+    score = np.array([10.0, 9.5, 5.0, 9.9])
+    obj = Objective("eor", "eor", 1, score, score, score - 1.0, score + 1.0)
+    sel = select(np.ones(4, dtype=bool), obj, np.zeros(4, dtype=np.int64))
+    assert sel is not None
+    assert sel.winner == 0
+    assert list(sel.order) == [0, 3, 1, 2]
+    assert list(sel.tie) == [True, True, True, False]
+    assert list(sel.rank) == [1, 1, 1, 4]
+
+
+def test_select_uses_preference_only_inside_tie_group() -> None:
+    score = np.array([10.0, 9.5, 5.0])
+    obj = Objective("eor", "eor", 1, score, score, score - 1.0, score + 1.0)
+    # Row 1 is preferred and tied with the point-best: it wins.
+    sel = select(np.ones(3, dtype=bool), obj, np.array([3, 0, 0]))
+    assert sel.winner == 1 and sel.anchor == 0
+    # Row 2 is preferred but clearly worse: preference does not override the data.
+    sel = select(np.ones(3, dtype=bool), obj, np.array([3, 3, 0]))
+    assert sel.winner == 0
+
+
+def test_recommend_ties_and_clear_loser() -> None:
+    pred = _table(
+        {
+            ("a100-pcie-40gb", "org/mid-7b", "fp16"): (100.0, 2.0, 0.50, 0.05),
+            ("a100-pcie-40gb", "org/mid-7b", "bf16"): (103.0, 2.0, 0.50, 0.05),  # overlaps fp16
+            ("a100-pcie-40gb", "org/mid-7b", "int8-bnb"): (200.0, 3.0, 0.50, 0.05),  # clearly worse
+        }
+    )
+    spec = parse_spec(
+        {"tasks": ["gsm8k"], "hardware": {"platforms": ["a100"]}, "models": {"ids": ["org/mid-7b"]},
+         "objective": "energy", "priority": "latency"}
+    )
+    rec = recommend(spec, pred, catalogs=CAT)
+    rows = {r["quantization"]: r for r in rec.rows}
+    assert rows["fp16"]["rank"] == 1 and rows["bf16"]["rank"] == 1
+    assert rows["fp16"]["tie"] and rows["bf16"]["tie"]
+    assert not rows["int8-bnb"]["tie"] and rows["int8-bnb"]["rank"] == 3
+    # Data-center latency preferences list bf16 before fp16, and the two are tied: bf16 wins.
+    prefs = load_flow().classes["data-center"].preferences["latency"]
+    assert prefs.index("bf16") < prefs.index("fp16")
+    assert rec.winner["quantization"] == "bf16"
+    assert any("flow preference" in d for d in rec.explanation["decided_by"])
+    assert rec.explanation["margin_to_runner_up"]["tied"] is True
+    assert rec.explanation["ties"]["count"] == 1
+
+
+def test_clear_winner_is_not_a_tie() -> None:
+    pred = _table(
+        {
+            ("a100-pcie-40gb", "org/mid-7b", "fp16"): (100.0, 2.0, 0.50, 0.01),
+            ("a100-pcie-40gb", "org/mid-7b", "bf16"): (150.0, 2.0, 0.50, 0.01),
+        }
+    )
+    spec = parse_spec({"tasks": ["gsm8k"], "hardware": {"platforms": ["a100"]}, "models": {"ids": ["org/mid-7b"]}, "objective": "energy"})
+    rec = recommend(spec, pred, catalogs=CAT)
+    assert rec.winner["quantization"] == "fp16" and rec.winner["tie"] is False
+    assert rec.rows[1]["rank"] == 2
+    m = rec.explanation["margin_to_runner_up"]
+    assert m["tied"] is False
+    assert m["difference_pct"] == pytest.approx((100 - 150) / 150 * 100)
+
+
+# ---------------------------------------------------------------- constraints and explanation
+
+
+def _three_way() -> TablePredictor:
+    return _table(
+        {
+            ("rtx-4090", "org/small-1b", "fp16"): (20.0, 0.5, 0.30, 0.02),
+            ("rtx-4090", "org/mid-7b", "fp16"): (80.0, 1.5, 0.60, 0.02),
+            ("rtx-4090", "org/mid-7b", "int8-bnb"): (60.0, 3.0, 0.595, 0.02),
+        }
+    )
+
+
+def test_accuracy_floor_decides_and_what_if() -> None:
+    spec = parse_spec(
+        {"tasks": ["gsm8k"], "hardware": {"platforms": ["rtx-4090"]}, "objective": "energy",
+         "accuracy": {"min": 0.55}, "latency_s_max": 2.0, "priority": "latency"}
+    )
+    rec = recommend(spec, _three_way(), catalogs=CAT)
+    w = rec.winner
+    assert (w["model_id"], w["quantization"]) == ("org/mid-7b", "fp16")
+    assert "accuracy.min" in rec.explanation["binding_constraints"]
+    assert "latency_s_max" in rec.explanation["binding_constraints"]
+    changes = " | ".join(rec.explanation["what_would_change"])
+    # A 2x latency limit (4 s) admits the int8 configuration, which uses less energy.
+    assert "2x latency limit (4 s)" in changes and "org/mid-7b @ int8-bnb" in changes
+    # A 0.9x accuracy floor (0.495) still excludes the 1B model (0.30): no flip from that one.
+    assert "accuracy floor of 0.495" not in changes
+
+
+def test_memory_limit_filters_by_hand_computed_requirement() -> None:
+    # org/big-13b fp16: 26 GB weights -> never fits a 24 GB RTX 4090.
+    pred = _table(
+        {
+            ("rtx-4090", "org/big-13b", "fp16"): (10.0, 1.0, 0.9, 0.02),
+            ("rtx-4090", "org/big-13b", "nf4-bnb"): (50.0, 1.0, 0.89, 0.02),
+        }
+    )
+    spec = parse_spec({"tasks": ["gsm8k"], "hardware": {"platforms": ["rtx-4090"]}, "models": {"ids": ["org/big-13b"]}, "objective": "energy"})
+    rec = recommend(spec, pred, catalogs=CAT)
+    assert rec.winner["quantization"] == "nf4-bnb"
+    assert "memory" in rec.explanation["binding_constraints"]
+    # nf4 (0.56 B/weight in the test catalog): 13 * 0.56 = 7.28 GB; KV 2*40*40*128*2 B = 819,200 B/token
+    # x 920 tokens (gsm8k 800 prompt + 120 output; above the flow minimum of 512) = 0.753664 GB;
+    # (7.28 + 0.753664) * 1.1 + 1 = 9.8370304 GB per device.
+    assert rec.winner["memory_gb_required_per_device"] == pytest.approx(9.8370304)
+    assert rec.winner["memory_gb_available_per_device"] == pytest.approx(24.0)
+
+
+def test_power_cap_and_energy_budget() -> None:
+    pred = _table(
+        {
+            ("rtx-4090", "org/mid-7b", "fp16"): (300.0, 1.0, 0.6, 0.02),  # 300 W mean
+            ("rtx-4090", "org/mid-7b", "int8-bnb"): (150.0, 1.0, 0.59, 0.02),  # 150 W mean
+        }
+    )
+    base = {"tasks": ["gsm8k"], "hardware": {"platforms": ["rtx-4090"]}, "models": {"ids": ["org/mid-7b"]}, "objective": "tweor"}
+    rec = recommend(parse_spec(base), pred, catalogs=CAT)
+    assert rec.winner["power_w_mean"] in (pytest.approx(300.0), pytest.approx(150.0))
+    capped = recommend(parse_spec({**base, "hardware": {"platforms": ["rtx-4090"], "power_cap_w": 200}}), pred, catalogs=CAT)
+    assert capped.winner["quantization"] == "int8-bnb"
+    # 150 J/query = 41.67 Wh per 1,000 queries; a 40 Wh budget excludes both.
+    with pytest.raises(NothingFeasible) as err:
+        recommend(parse_spec({**base, "energy_wh_per_1k_max": 40}), pred, catalogs=CAT)
+    assert "energy_wh_per_1k_max" in str(err.value)
+    assert err.value.details["binding_constraint"]["name"] == "energy_wh_per_1k_max"
+    assert "org/mid-7b @ int8-bnb" in err.value.details["nearest_miss"]["configuration"]
+    assert err.value.exit_code == 3
+
+
+def test_infeasible_names_binding_constraint_and_nearest_miss() -> None:
+    spec = parse_spec({"tasks": ["gsm8k"], "hardware": {"platforms": ["rtx-4090"]}, "latency_s_max": 0.1})
+    with pytest.raises(NothingFeasible) as err:
+        recommend(spec, _three_way(), catalogs=CAT)
+    msg = str(err.value)
+    assert "binding constraint latency_s_max" in msg
+    # The 1B model at 0.5 s is the nearest to a 0.1 s limit.
+    assert "nearest miss: rtx-4090 + org/small-1b @ fp16" in msg
+
+
+def test_relative_accuracy_floor_uses_fp16_of_same_model() -> None:
+    pred = _table(
+        {
+            ("rtx-4090", "org/mid-7b", "fp16"): (100.0, 1.0, 0.60, 0.02),
+            ("rtx-4090", "org/mid-7b", "nf4-bnb"): (40.0, 1.0, 0.57, 0.02),  # 95% of fp16
+            ("rtx-4090", "org/mid-7b", "int8-bnb"): (70.0, 1.0, 0.594, 0.02),  # 99% of fp16
+        }
+    )
+    spec = parse_spec(
+        {"tasks": ["gsm8k"], "hardware": {"platforms": ["rtx-4090"]}, "models": {"ids": ["org/mid-7b"]},
+         "objective": "energy", "accuracy": {"min_relative_to_fp16": 0.98}}
+    )
+    rec = recommend(spec, pred, catalogs=CAT)
+    assert rec.winner["quantization"] == "int8-bnb"
+    assert rec.winner["accuracy_relative_to_fp16"] == pytest.approx(0.99)
+    assert rec.winner["efficiency_gain_vs_fp16"] == pytest.approx((0.594 / 70) / (0.60 / 100) - 1)
+
+
+def test_measured_only_excludes_predicted() -> None:
+    values = {
+        ("rtx-4090", "org/mid-7b", "fp16", "gsm8k"): {"energy_j": 100.0, "time_s": 1.0, "accuracy": 0.6, "status": "measured"},
+        ("rtx-4090", "org/mid-7b", "int8-bnb", "gsm8k"): {"energy_j": 50.0, "time_s": 1.0, "accuracy": 0.6, "status": "extrapolated"},
+    }
+    pred = TablePredictor(values)
+    base = {"tasks": ["gsm8k"], "hardware": {"platforms": ["rtx-4090"]}, "models": {"ids": ["org/mid-7b"]}, "objective": "energy"}
+    assert recommend(parse_spec(base), pred, catalogs=CAT).winner["quantization"] == "int8-bnb"
+    rec = recommend(parse_spec({**base, "allow_predicted": False}), pred, catalogs=CAT)
+    assert rec.winner["quantization"] == "fp16" and rec.winner["status"] == "measured"
+    assert any("allowing predicted" in c for c in rec.explanation["what_would_change"])
+
+
+def test_multi_task_weights_aggregate() -> None:
+    values = {
+        ("rtx-4090", "org/mid-7b", "fp16", "gsm8k"): {"energy_j": 100.0, "time_s": 2.0, "accuracy": 0.4},
+        ("rtx-4090", "org/mid-7b", "fp16", "mmlu"): {"energy_j": 10.0, "time_s": 0.2, "accuracy": 0.8},
+    }
+    spec = parse_spec(
+        {"tasks": [{"id": "gsm8k", "weight": 3}, "mmlu"], "hardware": {"platforms": ["rtx-4090"]},
+         "models": {"ids": ["org/mid-7b"]}, "economics": {"electricity_usd_per_kwh": 0.1, "carbon_g_per_kwh": 500, "pue": 1.5}}
+    )
+    rec = recommend(spec, TablePredictor(values), catalogs=CAT)
+    w = rec.winner
+    assert w["accuracy"]["value"] == pytest.approx(0.75 * 0.4 + 0.25 * 0.8)
+    wh = (0.75 * 100 + 0.25 * 10) * 1000 / 3600
+    assert w["wh_per_1k_queries"]["value"] == pytest.approx(wh)
+    # $ per 1M queries = Wh/1k * PUE * $/kWh; gCO2e per 1k = Wh/1k / 1000 * PUE * g/kWh.
+    assert w["cost_usd_per_1m_queries"]["value"] == pytest.approx(wh * 1.5 * 0.1)
+    assert w["carbon_g_per_1k_queries"]["value"] == pytest.approx(wh / 1000 * 1.5 * 500)
+    assert [t["task"] for t in w["per_task"]] == ["gsm8k", "mmlu"]
+
+
+# ---------------------------------------------------------------- flow
+
+
+def test_scenario_filters_platform_classes_and_auto_infers() -> None:
+    pred = FormulaPredictor(CAT)
+    edge = recommend(parse_spec({"tasks": ["gsm8k"], "scenario": "edge", "top_k": 50}), pred, catalogs=CAT)
+    assert {r["platform_class"] for r in edge.rows} == {"edge"}
+    auto = recommend(parse_spec({"tasks": ["gsm8k"], "hardware": {"platforms": ["4090"]}}), pred, catalogs=CAT)
+    assert auto.scenario == "enterprise"
+    assert auto.explanation["flow_path"][0]["why"].startswith("inferred from the hardware")
+    with pytest.raises(InvalidInputError, match=r"hardware.platforms\[0\].*outside scenario 'edge'"):
+        recommend(parse_spec({"tasks": ["gsm8k"], "scenario": "edge", "hardware": {"platforms": ["a100"]}}), pred, catalogs=CAT)
+
+
+def test_unknown_names_suggest_and_name_the_field() -> None:
+    pred = FormulaPredictor(CAT)
+    with pytest.raises(InvalidInputError) as err:
+        recommend(parse_spec({"tasks": ["gsm8k"], "hardware": {"platforms": ["rtx-4900"]}}), pred, catalogs=CAT)
+    assert "hardware.platforms[0]" in str(err.value) and "did you mean" in str(err.value)
+    assert err.value.exit_code == 2
+    with pytest.raises(InvalidInputError, match=r"tasks\[0\].*did you mean"):
+        recommend(parse_spec({"tasks": ["gsm8"]}), pred, catalogs=CAT)
+    with pytest.raises(InvalidInputError, match="workload has no accuracy"):
+        recommend(parse_spec({"tasks": ["sharegpt-chat"]}), pred, catalogs=CAT)
+
+
+def test_flow_defaults_objective_and_floor_from_yaml() -> None:
+    flow = load_flow()
+    pred = FormulaPredictor(CAT)
+    for priority, node in flow.priorities.items():
+        rec = recommend(parse_spec({"tasks": ["gsm8k"], "priority": priority}), pred, catalogs=CAT)
+        assert rec.objective == node.objective
+    # energy with an absolute floor switches to the energy objective (objective_when in the YAML).
+    rec = recommend(parse_spec({"tasks": ["gsm8k"], "priority": "energy", "accuracy": {"min": 0.1}}), pred, catalogs=CAT)
+    assert rec.objective == "energy"
+
+
+def test_demotions_apply_by_candidate_columns() -> None:
+    flow = load_flow()
+    q = np.array(["int8-bnb", "int8-bnb", "fp16"], dtype=object)
+    cls = np.array(["data-center"] * 3, dtype=object)
+    rank_small = preference_rank(flow, "energy", cls, q, {"batch_size": np.array([1.0, 64.0, 1.0]), "params_total_b": np.full(3, 7.0)})
+    # int8-bnb at batch 1 is demoted below fp16; at batch 64 it keeps its place.
+    assert rank_small[0] > rank_small[2]
+    assert rank_small[1] < rank_small[2]
+
+
+def test_predictor_called_once_per_recommendation() -> None:
+    pred = _three_way()
+    recommend(parse_spec({"tasks": ["gsm8k"], "hardware": {"platforms": ["rtx-4090"]}}), pred, catalogs=CAT)
+    assert len(pred.calls) == 1
