@@ -449,3 +449,15 @@ def test_importing_profiler_does_not_import_pynvml_until_nvml_meter_used() -> No
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
+
+
+def test_infer_update_period_of_replayed_counter() -> None:
+    from profiler.hardware.gpu_meters import infer_update_period_s
+
+    gpu = FakeGpu(RAMP, counter_update_period_s=0.05)  # real-time replay
+    period = infer_update_period_s(gpu.total_energy_mj, duration_s=0.4, clock=gpu.clock)
+    # Loose bounds: a late poll on a loaded machine shifts when a change is seen.
+    assert 0.02 <= period <= 0.15
+    frozen = FakeGpu(PowerTrace((0.0, 10.0), (0.0, 0.0)), counter_update_period_s=0.05)
+    with pytest.raises(MeasurementError, match="cannot infer"):
+        infer_update_period_s(frozen.total_energy_mj, duration_s=0.1, clock=frozen.clock)

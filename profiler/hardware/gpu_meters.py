@@ -26,9 +26,47 @@ DEFAULT_SAMPLE_HZ = 20.0
 DEFAULT_COUNTER_UPDATE_PERIOD_S = 0.1
 """Assumed update period of the NVML energy counter, seconds.
 
-The driver refreshes the counter at a GPU-dependent period of tens of milliseconds
-(about 20-100 ms); 100 ms is the conservative end used for the ``short-window`` check.
+The driver refreshes its counters at a GPU-dependent rate, as slow as 10 Hz on some
+models (Zeus, ``ml-energy/zeus`` ``zeus/monitor/power.py``, ``infer_counter_update_period``);
+100 ms is that conservative end, used for the ``short-window`` check. Measure the real
+period of a device with :func:`infer_update_period_s`. Power *readings* are worse: on A100
+and H100 only about 25 % of the runtime is sampled (Yang et al., "Part-time Power
+Measurements: nvidia-smi's Lack of Attention", arXiv:2312.02741), which is why the counter
+is preferred.
 """
+
+
+def infer_update_period_s(
+    read: Callable[[], int],
+    duration_s: float = 1.0,
+    clock: Callable[[], float] = time.perf_counter,
+    poll_s: float = 0.001,
+) -> float:
+    """Smallest interval between changes of a device value, seconds.
+
+    Polls ``read`` (e.g. ``device.total_energy_mj``) every ``poll_s`` for ``duration_s``
+    and returns the shortest time between two observed changes. On an idle GPU the
+    energy counter still moves (idle power), so this works without load.
+
+    Raises:
+        MeasurementError: If the value changed fewer than twice (period longer than the
+            probe, or a frozen counter).
+    """
+    change_times: list[float] = []
+    last = read()
+    end = clock() + duration_s
+    while clock() < end:
+        time.sleep(poll_s)
+        value = read()
+        if value != last:
+            change_times.append(clock())
+            last = value
+    if len(change_times) < 2:
+        raise MeasurementError(
+            f"value changed {len(change_times)} time(s) in {duration_s} s; cannot infer its update "
+            "period (probe longer, or the counter is not moving)"
+        )
+    return min(b - a for a, b in zip(change_times, change_times[1:], strict=False))
 
 
 class CounterMeter:
