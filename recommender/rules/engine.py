@@ -213,7 +213,16 @@ def recommend(
         InfeasibleError: Nothing satisfies the spec (exit 3; names the binding
             constraint and the nearest miss).
     """
-    ctx = prepare(spec, predictor, catalogs, flow)
+    return finish(prepare(spec, predictor, catalogs, flow), str(getattr(predictor, "data_hash", "")))
+
+
+def finish(ctx: Context, data_hash: str) -> Recommendation:
+    """Rank and explain prepared candidates (the second half of :func:`recommend`).
+
+    Raises:
+        NothingFeasible: Nothing satisfies the spec.
+    """
+    spec = ctx.cs.resolved.spec
     feasible = ctx.base.copy()
     for ok in ctx.oks:
         feasible &= ok
@@ -244,6 +253,6 @@ def recommend(
         objective=ctx.obj.name,
         rows=rows,
         explanation=explanation,
-        data_hash=str(getattr(predictor, "data_hash", "")),
+        data_hash=data_hash,
         assumptions=assumptions,
     )

@@ -195,6 +195,9 @@ def explain(ctx: Context, sel: Selection) -> dict[str, Any]:
         "margin_to_runner_up": margin,
         "ties": {
             "count": n_tie - 1,
+            "platform_quantizations": sorted(
+                {f"{p} + {q}" for p, q in zip(frame["platform"].to_numpy()[sel.order[: n_tie]], frame["quantization"].to_numpy()[sel.order[: n_tie]])}
+            ),
             "statement": (
                 f"{n_tie - 1} other feasible candidates have {ctx.obj.label} intervals overlapping the winner's; "
                 "they share rank 1" if n_tie > 1 else "no other candidate's interval overlaps the winner's"

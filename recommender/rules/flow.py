@@ -96,6 +96,7 @@ class MatrixNode(_Node):
 
     scenarios: tuple[str, ...]
     priorities: tuple[Priority, ...]
+    platform_pool: tuple[str, ...] = ()
     spec: dict[str, Any]
     study: dict[str, StudyCell]
 

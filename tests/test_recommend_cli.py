@@ -1,0 +1,175 @@
+"""``eai recommend`` / ``eai schema``: exit codes, one-line errors, one JSON document, stdin and files.
+
+Most cases run ``recommender.cli.main`` in-process with a synthetic predictor on the
+shipped catalogs (so the answers do not depend on the fitted regressor); the import
+hygiene and the fresh-process path run ``eai`` in a subprocess with the real predictor.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import recommender.cli.recommend_cmd as recommend_cmd
+from recommender.cli import main
+from recommender.rules.catalogs import Catalogs
+from recommender.rules.spec import MAX_SPEC_BYTES
+from recommender.rules.synthetic import FormulaPredictor
+
+ROOT = Path(__file__).resolve().parents[1]
+EAI = str(ROOT / ".venv" / "bin" / "eai") if (ROOT / ".venv" / "bin" / "eai").exists() else "eai"
+
+
+@pytest.fixture(scope="module")
+def predictor() -> FormulaPredictor:
+    return FormulaPredictor(Catalogs.load(), measured={("a100-pcie-40gb", "fp16"), ("rtx-4090", "fp16")})
+
+
+@pytest.fixture
+def run(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, predictor: FormulaPredictor):
+    monkeypatch.setattr(recommend_cmd, "_load_predictor", lambda path: predictor)
+
+    def _run(args: list[str], stdin: bytes | None = None) -> tuple[int, str, str]:
+        if stdin is not None:
+            monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin)))
+        code = main(args)
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return _run
+
+
+def _one_line_error(err: str) -> str:
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("eai: error: ")
+    assert "Traceback" not in err
+    return lines[0]
+
+
+def test_flags_answer_with_table_and_explanation(run) -> None:
+    code, out, err = run(["recommend", "--scenario", "edge", "--task", "gsm8k", "--min-accuracy", "0.3", "--priority", "energy"])
+    assert code == 0, err
+    assert "Recommended:" in out
+    assert "Path through the flow:" in out and "What would change the answer:" in out
+    assert "scenario: edge" in out
+
+
+def test_json_is_one_versioned_document(run) -> None:
+    code, out, err = run(
+        ["recommend", "--task", "gsm8k:2", "--task", "mmlu", "--scenario", "enterprise", "--price", "0.2",
+         "--carbon", "400", "--queries-per-day", "50000", "--json"]
+    )
+    assert code == 0, err
+    doc = json.loads(out)  # the whole of stdout is one document
+    assert doc["schema_version"] == "1.0" and doc["status"] == "ok"
+    assert doc["scenario"] == "enterprise"
+    assert doc["recommendations"][0]["rank"] == 1
+    top = doc["recommendations"][0]
+    assert {"cost_usd_per_1m_queries", "carbon_g_per_1k_queries", "per_day"} <= set(top)
+    assert {t["task"] for t in top["per_task"]} == {"gsm8k", "mmlu"}
+    assert doc["spec"]["tasks"][0] == {"id": "gsm8k", "weight": 2.0}
+    assert doc["explanation"]["flow_path"][0]["node"] == "scenario"
+
+
+def test_spec_from_stdin_and_file(run, tmp_path: Path) -> None:
+    spec = {"scenario": "data-center", "tasks": ["mmlu"], "priority": "accuracy", "top_k": 2}
+    code, out, err = run(["recommend", "-", "--json"], stdin=json.dumps(spec).encode())
+    assert code == 0, err
+    doc = json.loads(out)
+    assert len(doc["recommendations"]) == 2 and doc["scenario"] == "data-center"
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps(spec))
+    code, out2, err = run(["recommend", "--spec", str(path), "--json"])
+    assert code == 0, err
+    assert json.loads(out2)["recommendations"] == doc["recommendations"]
+    # Flags override the file.
+    code, out3, err = run(["recommend", "--spec", str(path), "--top-k", "1", "--json"])
+    assert code == 0 and len(json.loads(out3)["recommendations"]) == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin", "needle"),
+    [
+        (["recommend", "--task", "gsm8k", "--priority", "speed"], None, "--priority 'speed'"),
+        (["recommend", "--task", "gsm8k", "--platform", "rtx-4900"], None, "did you mean"),
+        (["recommend", "--task", "gsm8"], None, "did you mean"),
+        (["recommend", "--task", "gsm8k", "--min-accuracy", "60"], None, "accuracy.min is 60.0, above 1"),
+        (["recommend", "--task", "gsm8k", "--objective", "cost"], None, "electricity_usd_per_kwh"),
+        (["recommend", "--task", "gsm8k:x"], None, "is not a number"),
+        (["recommend", "--task", "gsm8k", "--devices", "0"], None, "'hardware.device_count' value 0"),
+        (["recommend", "--scenario", "edge"], None, "no task given"),
+        (["recommend", "-"], b"", "spec is empty"),
+        (["recommend", "-"], b'{"tasks": ["gsm8k"]', "not valid JSON"),
+        (["recommend", "-"], b'{"tasks": ["gsm8k"], "gpus": 3}', "unknown field 'gpus'"),
+        (["recommend", "-"], b'{"tasks": "gsm8k", "top_k": "five"}', "'top_k' value 'five'"),
+        (["recommend", "-"], b"\xff\xfe\x00", "not UTF-8"),
+        (["recommend", "-"], b" " * (MAX_SPEC_BYTES + 10), "larger than"),
+        (["recommend", "--spec", "/nonexistent/spec.json"], None, "cannot read spec file"),
+        (["recommend", "-", "--scenario", "edge"], b'{"tasks": ["gsm8k"], "hardware": {"platforms": ["a100-pcie-40gb"]}}', "outside scenario 'edge'"),
+    ],
+)
+def test_user_errors_exit_2_with_one_line(run, args: list[str], stdin: bytes | None, needle: str) -> None:
+    code, out, err = run(args, stdin=stdin)
+    assert code == 2
+    assert needle in _one_line_error(err)
+    assert out == ""
+
+
+def test_nothing_feasible_exits_3_naming_binding_constraint(run) -> None:
+    code, out, err = run(["recommend", "--task", "gsm8k", "--scenario", "edge", "--max-latency", "1e-6"])
+    assert code == 3
+    line = _one_line_error(err)
+    assert "binding constraint latency_s_max" in line and "nearest miss:" in line
+    assert out == ""
+    code, out, err = run(["recommend", "--task", "gsm8k", "--scenario", "edge", "--max-latency", "1e-6", "--json"])
+    assert code == 3
+    doc = json.loads(out)
+    assert doc["status"] == "infeasible" and doc["binding_constraint"]["name"] == "latency_s_max"
+    assert "latency_s_max" in {m["constraint"] for m in doc["nearest_miss"]["misses"]}
+
+
+def test_schema_command_matches_committed_file(run, tmp_path: Path) -> None:
+    code, out, err = run(["schema"])
+    assert code == 0, err
+    committed = (ROOT / "schemas" / "requirements.schema.json").read_text(encoding="utf-8")
+    assert out == committed
+    target = tmp_path / "s.json"
+    assert run(["schema", "--out", str(target)])[0] == 0
+    assert target.read_text(encoding="utf-8") == committed
+
+
+_HEAVY_CHECK = """
+import sys
+from recommender.cli import main
+code = main(sys.argv[1:])
+heavy = sorted(m for m in ("torch", "transformers", "pynvml", "bitsandbytes", "accelerate", "lm_eval") if m in sys.modules)
+sys.stderr.write("HEAVY=" + ",".join(heavy) + "\\n")
+sys.exit(code)
+"""
+
+
+def test_recommend_path_imports_no_heavy_stack() -> None:
+    """The real path (shipped catalogs + fitted predictor) in a fresh process loads no torch/transformers/pynvml."""
+    proc = subprocess.run(
+        [sys.executable, "-c", _HEAVY_CHECK, "recommend", "--task", "gsm8k", "--scenario", "edge", "--json"],
+        capture_output=True, text=True, cwd=ROOT, timeout=300,
+    )
+    heavy_line = [ln for ln in proc.stderr.splitlines() if ln.startswith("HEAVY=")]
+    assert heavy_line == ["HEAVY="], proc.stderr
+    assert proc.returncode in (0, 3), proc.stderr
+    if proc.returncode == 0:
+        assert json.loads(proc.stdout)["status"] == "ok"
+
+
+def test_console_script_malformed_stdin_no_traceback() -> None:
+    proc = subprocess.run([EAI, "recommend", "-"], input=b"{not json", capture_output=True, timeout=120)
+    assert proc.returncode == 2
+    assert b"Traceback" not in proc.stderr
+    assert proc.stdout == b""
+    assert proc.stderr.decode().startswith("eai: error: stdin: not valid JSON")
