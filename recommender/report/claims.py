@@ -180,7 +180,7 @@ def _energy_frame(table: pd.DataFrame) -> pd.DataFrame:
     """Measured rows with a comparable energy figure (J/query; J/token when per-query is missing)."""
     if table.empty:
         return table.assign(_e=pd.Series(dtype=float), _unit=pd.Series(dtype=str))
-    t = table.copy()
+    t = table.astype({c: object for c in ("platform", "engine", "model_id", "quantization", "workload", "source")})
     per_query = energy_per_query_j(t)
     per_token = pd.to_numeric(t["energy_j_per_output_token"], errors="coerce")
     # Within a matched group both sides share the workload and batch, so J/token ratios equal J/query

@@ -47,6 +47,14 @@ POINT_COLUMNS: tuple[str, ...] = (
 predictor's provenance status (``measured``/``interpolated``/``extrapolated``) or ``measured``."""
 
 
+_TEXT_COLUMNS = ("task", "platform", "model_id", "quantization", "engine", "status", "origin", "source")
+
+
+def _plain_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text columns as Python objects: grouping/masking pyarrow-backed strings is several x slower."""
+    return frame.astype({c: object for c in _TEXT_COLUMNS if c in frame.columns})
+
+
 def j_per_query_to_wh_per_1k(energy_j_per_query: float | np.ndarray | pd.Series) -> float | np.ndarray | pd.Series:
     """Convert J per query to Wh per 1,000 queries (x 1000 / 3600)."""
     return energy_j_per_query * 1000.0 / J_PER_WH
@@ -125,7 +133,7 @@ def measured_points(table: pd.DataFrame, tasks: set[str] | None = None) -> pd.Da
             "source": rows["source"].astype(str),
         }
     )
-    return out.reset_index(drop=True)[list(POINT_COLUMNS)]
+    return _plain_text(out.reset_index(drop=True)[list(POINT_COLUMNS)])
 
 
 def predicted_points(candidates: pd.DataFrame, predictions: pd.DataFrame, source: str = "predictor") -> pd.DataFrame:
@@ -178,7 +186,7 @@ def predicted_points(candidates: pd.DataFrame, predictions: pd.DataFrame, source
     missing = out["eor"].isna() & out["accuracy"].notna() & out["energy_wh_per_1k"].notna()
     out.loc[missing, "eor"] = eor(out.loc[missing, "accuracy"], out.loc[missing, "energy_wh_per_1k"])
     out = out[out["accuracy"].notna() & out["energy_wh_per_1k"].notna()]
-    return out.reset_index(drop=True)[list(POINT_COLUMNS)]
+    return _plain_text(out.reset_index(drop=True)[list(POINT_COLUMNS)])
 
 
 def merge_points(measured: pd.DataFrame, predicted: pd.DataFrame) -> pd.DataFrame:
@@ -193,10 +201,10 @@ def merge_points(measured: pd.DataFrame, predicted: pd.DataFrame) -> pd.DataFram
     if not frames:
         return pd.DataFrame(columns=list(POINT_COLUMNS))
     if measured.empty or predicted.empty:
-        return pd.concat(frames, ignore_index=True)[list(POINT_COLUMNS)]
+        return _plain_text(pd.concat(frames, ignore_index=True)[list(POINT_COLUMNS)])
     seen = set(map(tuple, measured[key].astype(str).to_numpy()))
     mask = [tuple(r) not in seen for r in predicted[key].astype(str).to_numpy()]
-    return pd.concat([measured, predicted[mask]], ignore_index=True)[list(POINT_COLUMNS)]
+    return _plain_text(pd.concat([measured, predicted[mask]], ignore_index=True)[list(POINT_COLUMNS)])
 
 
 def pareto_mask(energy: np.ndarray | pd.Series, accuracy: np.ndarray | pd.Series) -> np.ndarray:
