@@ -84,10 +84,14 @@ def measure(fn: Callable[[], None], hz: float, repeats: int) -> None:
     # before it, which cancels most of the load other users put on a shared machine.
     ratios = [m / p for m, p in zip(monitored, plain, strict=True)]
     slowdown = 100.0 * (statistics.median(ratios) - 1.0)
+    plain_spread = 100.0 * (max(plain) - min(plain)) / statistics.median(plain)
+    # On a shared machine the plain runs themselves can vary by more than any overhead;
+    # then the slowdown figure says nothing and is marked so.
+    verdict = "" if plain_spread < 20.0 else f" UNRELIABLE (plain runs spread {plain_spread:.0f}%)"
     print(
         f"    {hz:6g} Hz: thread CPU {statistics.median(shares):6.3f}% of wall (max {max(shares):.3f}%), "
         f"slowdown {slowdown:+6.2f}% (paired median; plain runs {min(plain):.2f}-{max(plain):.2f} s), "
-        f"{statistics.median(samples):.0f} samples/window"
+        f"{statistics.median(samples):.0f} samples/window{verdict}"
     )
 
 
