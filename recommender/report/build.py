@@ -156,8 +156,10 @@ def tradeoff_section(inputs: ReportInputs) -> str:
     return (
         '<section id="tradeoff"><h2>Accuracy vs energy trade-off</h2>'
         "<p class=lead>Every configuration of the task as a point with its 90% interval bars; filled markers are measured, "
-        "open circles predicted (interpolated), open diamonds extrapolated. The dotted step line is the Pareto frontier "
-        "(no other configuration is both cheaper and more accurate). Click legend entries to hide/show a quantization.</p>"
+        "open circles predicted (interpolated), open diamonds extrapolated beyond the data. Where a task has measured or "
+        "interpolated points, the extrapolated ones start hidden: click their legend entries to show them. The dotted step "
+        "line is the Pareto frontier of the points shown by default (no other configuration is both cheaper and more "
+        "accurate). Hover a point for its interval and source.</p>"
         + plot_div("fig-tradeoff", figures.to_json(fig))
         + "<details><summary>points per task</summary>"
         + table(["task", "measured", "predicted (interpolated)", "predicted (extrapolated)"], per_task, num_cols=[1, 2, 3])

@@ -42,11 +42,20 @@ def to_json(fig: go.Figure) -> str:
     return pio.to_json(fig, validate=False, pretty=False, engine="json")
 
 
-def _task_buttons(tasks: Sequence[str], owners: Sequence[str], extra_layouts: Sequence[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
-    """Dropdown entries: task i shows traces whose owner is task i (owner '*' is always shown)."""
+def _task_buttons(
+    tasks: Sequence[str],
+    owners: Sequence[str],
+    extra_layouts: Sequence[dict[str, Any]] | None = None,
+    states: Sequence[bool | str] | None = None,
+) -> list[dict[str, Any]]:
+    """Dropdown entries: task i shows traces whose owner is task i (owner '*' is always shown).
+
+    ``states`` gives each trace's visibility when shown (True, or "legendonly" for traces
+    that start hidden but can be switched on from the legend).
+    """
     buttons = []
     for i, task in enumerate(tasks):
-        vis = [o == task or o == "*" for o in owners]
+        vis = [(states[k] if states is not None else True) if (o == task or o == "*") else False for k, o in enumerate(owners)]
         args: list[Any] = [{"visible": vis}]
         if extra_layouts is not None:
             args.append(extra_layouts[i])
@@ -206,28 +215,35 @@ def tradeoff(
     """
     fig = go.Figure()
     owners: list[str] = []
+    states: list[bool | str] = []
     for i, task in enumerate(tasks):
         p = points[(points["task"] == task)].dropna(subset=["accuracy", "energy_wh_per_1k"])
         p = p[p["energy_wh_per_1k"] > 0]
-        front = p[pareto_mask(p["energy_wh_per_1k"].to_numpy(), p["accuracy"].to_numpy())].sort_values("energy_wh_per_1k")
+        # Extrapolations start hidden (legend click shows them) when anything better exists, and
+        # the frontier is then drawn over measured + interpolated points only.
+        hide_extrap = bool((p["status"] != "extrapolated").any()) and bool((p["status"] == "extrapolated").any())
+        basis = p[p["status"] != "extrapolated"] if hide_extrap else p
+        front = basis[pareto_mask(basis["energy_wh_per_1k"].to_numpy(), basis["accuracy"].to_numpy())].sort_values("energy_wh_per_1k")
         fig.add_trace(
             go.Scatter(
                 x=front["energy_wh_per_1k"].tolist(),
                 y=front["accuracy"].tolist(),
                 mode="lines",
                 line={"shape": "hv", "color": "#222", "width": 2, "dash": "dot"},
-                name="Pareto frontier",
+                name="Pareto frontier" + (" (measured + interpolated)" if hide_extrap else ""),
                 hoverinfo="skip",
                 visible=i == 0,
                 legendgroup="pareto",
             )
         )
         owners.append(task)
+        states.append(True)
         for quant in _ordered(p["quantization"], quant_order):
             for status in ("measured", "interpolated", "extrapolated"):
                 d = p[(p["quantization"] == quant) & (p["status"] == status)]
                 if d.empty:
                     continue
+                state: bool | str = "legendonly" if (hide_extrap and status == "extrapolated") else True
                 ex_p, ex_m = _err(d["energy_wh_per_1k"], d["energy_wh_per_1k_lo"], d["energy_wh_per_1k_hi"])
                 ey_p, ey_m = _err(d["accuracy"], d["accuracy_lo"], d["accuracy_hi"])
                 color = QUANT_COLORS.get(quant, "#555")
@@ -248,11 +264,12 @@ def tradeoff(
                         name=f"{quant} · {STATUS_LABEL[status]}",
                         text=_hover(d),
                         hovertemplate="%{text}<extra></extra>",
-                        visible=i == 0,
+                        visible=state if i == 0 else False,
                         legendgroup=quant,
                     )
                 )
                 owners.append(task)
+                states.append(state)
         if highlight is not None and not highlight.empty:
             h = highlight[highlight["task"] == task] if "task" in highlight else highlight
             if not h.empty:
@@ -271,8 +288,9 @@ def tradeoff(
                     )
                 )
                 owners.append(task)
+                states.append(True)
     fig.update_layout(
-        title={"text": title} if title else None,
+        title={"text": title, "x": 0.5, "xanchor": "center"} if title else None,
         font=_FONT,
         height=560,
         margin={"l": 70, "r": 20, "t": 80, "b": 60},
@@ -280,7 +298,7 @@ def tradeoff(
         yaxis={"title": {"text": "accuracy"}},
         legend={"font": {"size": 10}},
         hovermode="closest",
-        updatemenus=_dropdown(_task_buttons(tasks, owners)) if len(tasks) > 1 else [],
+        updatemenus=_dropdown(_task_buttons(tasks, owners, states=states)) if len(tasks) > 1 else [],
     )
     return fig
 
