@@ -207,8 +207,13 @@ def test_tradeoff_draws_pareto_and_both_kinds(built) -> None:
     body = re.search(r'id="fig-tradeoff-json">(.*?)</script>', html, re.S).group(1)
     fig = json.loads(body.replace("<\\/", "</"))
     names = [tr.get("name", "") for tr in fig["data"]]
-    assert "Pareto frontier" in names
+    assert any(n.startswith("Pareto frontier") for n in names)
     assert any("measured" in n for n in names) and any("predicted" in n for n in names)
+    # Extrapolated traces start legend-only when the task has better evidence.
+    first = fig["layout"]["updatemenus"][0]["buttons"][0]["args"][0]["visible"]
+    states = {tr["name"]: v for tr, v in zip(fig["data"], first, strict=True) if v is not False}
+    assert states["fp16 · predicted (extrapolated)"] == "legendonly"
+    assert states["fp16 · predicted (interpolated)"] is True
     buttons = fig["layout"]["updatemenus"][0]["buttons"]
     assert [b["label"] for b in buttons][:2] == ["mmlu", "gsm8k"] or {"mmlu", "gsm8k"} <= {b["label"] for b in buttons}
 
