@@ -233,13 +233,16 @@ def build(resolved: Resolved, flow: FlowConfig, predictor: Predictor) -> Candida
     bk = base_k_full[cfg_k]
     base_row = np.where(bk >= 0, bk * n_m + cfg_m, -1)
 
-    p_id = np.array([p.id for p in platforms], dtype=object)
+    p_id = [p.id for p in platforms]
     p_class = np.array([p.platform_class for p in platforms], dtype=object)
     p_mem = np.array([p.memory_gb for p in platforms], dtype=float)
-    q_name = np.array([q.name for q in quants], dtype=object)
+    q_name = [q.name for q in quants]
     q_bpw = np.array([q.bytes_per_weight for q in quants], dtype=float)
-    m_id = np.array([m.id for m in models], dtype=object)
+    m_id = [m.id for m in models]
     m_params = np.array([m.params_total_b for m in models], dtype=float)
+    engines_all = sorted(set(k_e.tolist()))
+    e_pos = {e: i for i, e in enumerate(engines_all)}
+    k_e_code = np.array([e_pos[e] for e in k_e], dtype=np.int64)
 
     def _arch(attr: str) -> np.ndarray:
         return np.array([np.nan if getattr(m, attr) is None else float(getattr(m, attr)) for m in models])
@@ -249,17 +252,24 @@ def build(resolved: Resolved, flow: FlowConfig, predictor: Predictor) -> Candida
 
     batch = spec.serving.batch_size
     devices = spec.hardware.device_count
+    # Categoricals: codes + a few labels, so large candidate sets never build per-row strings.
+    codes = {
+        "platform": (cfg_p, p_id),
+        "engine": (k_e_code[cfg_k], engines_all),
+        "model_id": (cfg_m, m_id),
+        "quantization": (cfg_q, q_name),
+    }
     frame = pd.DataFrame(
         {
-            "platform": p_id[cfg_p],
+            "platform": _cat(*codes["platform"]),
             "device_count": np.full(n_cfg, devices, dtype=np.int64),
-            "engine": k_e[cfg_k],
-            "model_id": m_id[cfg_m],
-            "quantization": q_name[cfg_q],
+            "engine": _cat(*codes["engine"]),
+            "model_id": _cat(*codes["model_id"]),
+            "quantization": _cat(*codes["quantization"]),
             "batch_size": np.full(n_cfg, batch, dtype=np.int64),
         }
     )
-    frame["platform_class"] = p_class[cfg_p]
+    frame["platform_class"] = _cat(*_factor(p_class, cfg_p))
     frame["params_total_b"] = m_params[cfg_m]
     frame["is_candidate"] = cfg_k < n_cand_k
     frame["base_row"] = base_row
@@ -280,9 +290,14 @@ def build(resolved: Resolved, flow: FlowConfig, predictor: Predictor) -> Candida
     frame["kv_known"] = fit.kv_known(m_layers, m_kv, m_head_dim)[cfg_m]
 
     # One prediction call: configurations x tasks, tasks innermost.
-    task_ids = np.array([t.id for t in tasks], dtype=object)
-    cand = pd.DataFrame({c: np.repeat(frame[c].to_numpy(), n_t) for c in CANDIDATE_COLUMNS if c != "task"})
-    cand["task"] = np.tile(task_ids, n_cfg)
+    cand = pd.DataFrame(
+        {
+            c: (_cat(np.repeat(codes[c][0], n_t), codes[c][1]) if c in codes else np.repeat(frame[c].to_numpy(), n_t))
+            for c in CANDIDATE_COLUMNS
+            if c != "task"
+        }
+    )
+    cand["task"] = _cat(np.tile(np.arange(n_t), n_cfg), [t.id for t in tasks])
     cand = cand[list(CANDIDATE_COLUMNS)]
     pred = predictor.predict(cand)
     if len(pred) != len(cand):
@@ -294,21 +309,30 @@ def build(resolved: Resolved, flow: FlowConfig, predictor: Predictor) -> Candida
             col = target + suffix
             values = pred[col].to_numpy(dtype=float).reshape(n_cfg, n_t)
             frame[col] = values @ w
-    st = _codes(pred["status"].to_numpy(), STATUS_ORDER).reshape(n_cfg, n_t).max(axis=1)
-    ast = _codes(pred["accuracy_status"].to_numpy(), ACCURACY_STATUS_ORDER).reshape(n_cfg, n_t).max(axis=1)
+    st = _codes(pred["status"].array, STATUS_ORDER).reshape(n_cfg, n_t).max(axis=1)
+    ast = _codes(pred["accuracy_status"].array, ACCURACY_STATUS_ORDER).reshape(n_cfg, n_t).max(axis=1)
     frame["status_code"] = st
     frame["accuracy_status_code"] = ast
     _derive(frame, resolved)
     return CandidateSet(resolved=resolved, frame=frame, per_task=pred.reset_index(drop=True), unsupported=tuple(unsupported))
 
 
-def _codes(values: np.ndarray, order: tuple[str, ...]) -> np.ndarray:
+def _cat(codes: np.ndarray, labels: list[str]) -> pd.Categorical:
+    return pd.Categorical.from_codes(codes, categories=pd.Index(labels, dtype=object))
+
+
+def _factor(per_item: np.ndarray, item_codes: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """Codes and labels of ``per_item[item_codes]`` without materializing the strings."""
+    labels = sorted(set(per_item.tolist()))
+    pos = {v: i for i, v in enumerate(labels)}
+    return np.array([pos[v] for v in per_item], dtype=np.int64)[item_codes], labels
+
+
+def _codes(values, order: tuple[str, ...]) -> np.ndarray:
     """Position of each status in ``order``; unknown statuses count as the worst."""
-    lookup = {s: i for i, s in enumerate(order)}
-    worst = len(order) - 1
-    uniq, inv = np.unique(values.astype(str), return_inverse=True)
-    mapped = np.array([lookup.get(u, worst) for u in uniq], dtype=np.int64)
-    return mapped[inv]
+    cat = pd.Categorical(values, categories=list(order))
+    c = np.asarray(cat.codes, dtype=np.int64)
+    return np.where(c < 0, len(order) - 1, c)
 
 
 def _derive(frame: pd.DataFrame, resolved: Resolved) -> None:
@@ -338,4 +362,7 @@ def _derive(frame: pd.DataFrame, resolved: Resolved) -> None:
     with np.errstate(divide="ignore", invalid="ignore"):
         frame["accuracy_relative_to_fp16"] = frame["accuracy"].to_numpy(dtype=float) / acc_base
         frame["efficiency_gain_vs_fp16"] = frame["eor"].to_numpy(dtype=float) / eor_base - 1.0
-    frame["baseline_quantization"] = np.where(has_base, frame["quantization"].to_numpy()[safe], None)
+    qc = np.asarray(frame["quantization"].cat.codes, dtype=np.int64)
+    frame["baseline_quantization"] = pd.Categorical.from_codes(
+        np.where(has_base, qc[safe], -1), categories=frame["quantization"].cat.categories
+    )

@@ -184,8 +184,8 @@ def prepare(
     pref = preference_rank(
         flow,
         resolved.decision.priority,
-        frame["platform_class"].to_numpy(),
-        frame["quantization"].to_numpy(),
+        frame["platform_class"].array,
+        frame["quantization"].array,
         {"batch_size": frame["batch_size"].to_numpy(dtype=float), "params_total_b": frame["params_total_b"].to_numpy(dtype=float)},
     )
     return Context(cs=cs, flow=flow, constraints=constraints, oks=oks, base=base, obj=obj, preference=pref)

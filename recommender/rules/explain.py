@@ -196,7 +196,7 @@ def explain(ctx: Context, sel: Selection) -> dict[str, Any]:
         "ties": {
             "count": n_tie - 1,
             "platform_quantizations": sorted(
-                {f"{p} + {q}" for p, q in zip(frame["platform"].to_numpy()[sel.order[: n_tie]], frame["quantization"].to_numpy()[sel.order[: n_tie]])}
+                {f"{p} + {q}" for p, q in zip(frame["platform"].array[sel.order[:n_tie]], frame["quantization"].array[sel.order[:n_tie]])}
             ),
             "statement": (
                 f"{n_tie - 1} other feasible candidates have {ctx.obj.label} intervals overlapping the winner's; "

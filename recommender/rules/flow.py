@@ -299,8 +299,8 @@ def preference_rank(
     Args:
         flow: The decision flow.
         priority: The spec's priority.
-        platform_class: Class of each candidate's platform.
-        quantization: Quantization of each candidate.
+        platform_class: Class of each candidate's platform (array or categorical).
+        quantization: Quantization of each candidate (array or categorical).
         columns: Candidate columns that demotion conditions may test
             (e.g. ``batch_size``, ``params_total_b``).
 
@@ -310,8 +310,11 @@ def preference_rank(
     n = len(quantization)
     unlisted = 1 + max((len(c.preferences[priority]) for c in flow.classes.values()), default=0)
     rank = np.full(n, unlisted, dtype=np.int64)
-    classes, cls_inv = np.unique(platform_class, return_inverse=True)
-    quants, q_inv = np.unique(quantization, return_inverse=True)
+    # Hash-based factorization: sorting large object arrays (np.unique) is far slower.
+    import pandas as pd
+
+    cls_inv, classes = pd.factorize(platform_class)
+    q_inv, quants = pd.factorize(quantization)
     table = np.full((len(classes), len(quants)), unlisted, dtype=np.int64)
     q_pos = {q: j for j, q in enumerate(quants)}
     for i, cls in enumerate(classes):
@@ -323,7 +326,7 @@ def preference_rank(
                 table[i, q_pos[q]] = r
     rank = table[cls_inv, q_inv] if n else rank
     for dem in flow.demotions:
-        hit = quantization == dem.quantization
+        hit = (q_inv == q_pos[dem.quantization]) if dem.quantization in q_pos else np.zeros(n, dtype=bool)
         for key, limit in dem.when.items():
             col = columns.get(key[:-4])
             if col is None:

@@ -185,7 +185,7 @@ def _check_study(scenario: str, study, ctx, catalogs: Catalogs) -> StudyCheck:
             "disagrees: the study's configuration is not runnable as catalogued", None, None, None, None, "n/a",
         )
     f = ctx.cs.frame
-    sel = (f["platform"].to_numpy() == study.platform) & (f["quantization"].to_numpy() == study.quantization) & f["is_candidate"].to_numpy()
+    sel = ((f["platform"] == study.platform) & (f["quantization"] == study.quantization) & f["is_candidate"]).to_numpy()
     sel &= np.isfinite(f["efficiency_gain_vs_fp16"].to_numpy(dtype=float))
     if not sel.any():
         return StudyCheck(scenario, config, claim, "no prediction for it", "cannot check", None, None, None, None, "n/a")
@@ -202,7 +202,7 @@ def _check_study(scenario: str, study, ctx, catalogs: Catalogs) -> StudyCheck:
         f"{kept:.1%} kept, {gain * 100:+.0f}% efficiency [90%: {lo * 100:+.0f}% to {hi * 100:+.0f}%] "
         f"(median over {int(sel.sum())} models; {status})"
     )
-    base_q = f["baseline_quantization"].to_numpy()[sel][0]
+    base_q = f["baseline_quantization"].array[np.flatnonzero(sel)[0]]
     problems = []
     if study.quantization == base_q:
         problems.append(

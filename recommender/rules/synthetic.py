@@ -23,6 +23,26 @@ from recommender.model.api import PREDICTION_COLUMNS
 from recommender.rules.catalogs import Catalogs
 
 
+def _lookup(column: pd.Series, table: pd.Series | pd.DataFrame) -> dict[str, np.ndarray] | np.ndarray:
+    """``table`` values for each entry of ``column`` (a dict of arrays for a frame).
+
+    Categorical columns look each category up once and then index by code.
+    """
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        codes = np.asarray(column.cat.codes)
+        values = table.reindex(column.cat.categories)
+    else:
+        codes = None
+        values = table.reindex(column.to_numpy())
+
+    def take(arr: np.ndarray) -> np.ndarray:
+        return arr if codes is None else arr[codes]
+
+    if isinstance(values, pd.DataFrame):
+        return {c: take(values[c].to_numpy(dtype=float)) for c in values.columns}
+    return take(values.to_numpy(dtype=float))
+
+
 def _finish(out: dict[str, np.ndarray], index: pd.Index) -> pd.DataFrame:
     frame = pd.DataFrame(out, index=index)
     return frame[list(PREDICTION_COLUMNS)]
@@ -57,7 +77,7 @@ class TablePredictor:
         return _finish(_targets(e, t, a, h, status), candidates.index)
 
 
-def _targets(e: np.ndarray, t: np.ndarray, a: np.ndarray, h: np.ndarray, status: np.ndarray) -> dict[str, np.ndarray]:
+def _targets(e: np.ndarray, t: np.ndarray, a: np.ndarray, h: np.ndarray, status) -> dict[str, object]:
     wh1k = e * 1000 / 3600
     eor = a * 100 / wh1k
     tweor = eor / t
@@ -74,9 +94,19 @@ def _targets(e: np.ndarray, t: np.ndarray, a: np.ndarray, h: np.ndarray, status:
     out["tweor"] = tweor
     out["tweor_lo"] = out["eor_lo"] / out["time_s_per_query_hi"]
     out["tweor_hi"] = out["eor_hi"] / out["time_s_per_query_lo"]
-    out["status"] = status
-    out["accuracy_status"] = status
-    out["extrapolated_reasons"] = np.where(status == "extrapolated", "platform-unseen", "")
+    # Built from codes: converting ~1M Python strings dominates otherwise.
+    labels = ["measured", "interpolated", "extrapolated"]
+    if isinstance(status, pd.Categorical):
+        cat = status
+    else:
+        codes, uniq = pd.factorize(np.asarray(status, dtype=object))
+        cat = pd.Categorical.from_codes(codes, categories=pd.Index(list(uniq), dtype=object))
+    cat = cat.set_categories(pd.Index(labels, dtype=object))
+    out["status"] = cat
+    out["accuracy_status"] = cat
+    out["extrapolated_reasons"] = pd.Categorical.from_codes(
+        (np.asarray(cat.codes) == 2).astype(np.int8), categories=pd.Index(["", "platform-unseen"], dtype=object)
+    )
     return out
 
 
@@ -114,31 +144,34 @@ class FormulaPredictor:
 
     def predict(self, candidates: pd.DataFrame) -> pd.DataFrame:
         """Predict all targets for every candidate row."""
-        p = self._p.reindex(candidates["platform"].to_numpy())
-        params = self._m.reindex(candidates["model_id"].to_numpy()).to_numpy()
-        bpw = self._q.reindex(candidates["quantization"].to_numpy()).to_numpy()
-        t = self._t.reindex(candidates["task"].to_numpy())
+        p = _lookup(candidates["platform"], self._p)
+        params = _lookup(candidates["model_id"], self._m)
+        bpw = _lookup(candidates["quantization"], self._q)
+        t = _lookup(candidates["task"], self._t)
         batch = candidates["batch_size"].to_numpy(dtype=float)
         devices = candidates["device_count"].to_numpy(dtype=float)
-        bw = p["bw"].to_numpy() * 1e9 * devices
-        flops = p["tflops"].to_numpy() * 1e12 * devices
+        bw = p["bw"] * 1e9 * devices
+        flops = p["tflops"] * 1e12 * devices
         weight_bytes = params * 1e9 * bpw
-        decode_s = t["output"].to_numpy() * weight_bytes / (0.6 * bw)
-        prefill_s = t["prompt"].to_numpy() * batch * 2 * params * 1e9 / (0.4 * flops)
+        decode_s = t["output"] * weight_bytes / (0.6 * bw)
+        prefill_s = t["prompt"] * batch * 2 * params * 1e9 / (0.4 * flops)
         time_s = decode_s + prefill_s
-        power = 0.6 * p["tdp"].to_numpy() * devices
+        power = 0.6 * p["tdp"] * devices
         energy = power * time_s / batch
-        chance = t["chance"].to_numpy()
+        chance = t["chance"]
         skill = 1 - np.exp(-params / 6.0)
         penalty = np.where(bpw < 1.0, 0.03, np.where(bpw < 2.0, 0.005, 0.0))
         acc = np.clip(chance + (1 - chance) * (0.75 * skill - penalty), 0, 1)
         if self._measured:
-            keys = pd.MultiIndex.from_arrays([candidates["platform"].to_numpy(), candidates["quantization"].to_numpy()])
-            measured = keys.isin(list(self._measured))
+            measured = np.zeros(len(candidates), dtype=bool)
+            for plat, quant in self._measured:
+                measured |= ((candidates["platform"] == plat) & (candidates["quantization"] == quant)).to_numpy()
         else:
             measured = np.zeros(len(candidates), dtype=bool)
         h = np.where(measured, 0.05, 0.25)
-        status = np.where(measured, "measured", "extrapolated").astype(object)
+        status = pd.Categorical.from_codes(
+            np.where(measured, 0, 2).astype(np.int8), categories=pd.Index(["measured", "interpolated", "extrapolated"], dtype=object)
+        )
         return _finish(_targets(energy, time_s, acc, h, status), candidates.index)
 
 
