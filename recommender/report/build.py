@@ -258,15 +258,28 @@ def provenance_section(inputs: ReportInputs) -> str:
         )
     counts = t.groupby(["source", "energy_method"]).size().rename("rows").reset_index()
     fig = figures.provenance_bars(counts)
-    sources_html = ""
+    acc_html = ""
+    a = inputs.accuracy_table
+    if a is not None and not a.empty:
+        acc_rows = [
+            [src, len(g), g["model_id"].nunique(), ", ".join(sorted(g["task"].astype(str).unique())), _license_for(str(src), inputs)]
+            for src, g in a.groupby("source", sort=True)
+        ]
+        acc_html = (
+            "<h3>Accuracy table (data/accuracy.csv)</h3><p class=note>Scores without energy (leaderboards); the regressor's "
+            "accuracy model learns from them.</p>"
+            + table(["source", "rows", "models", "tasks", "license"], acc_rows, num_cols=[1, 2])
+        )
+    sources_html = _note(inputs, "provenance")
     if inputs.sources_md:
-        sources_html = "<details><summary>data/SOURCES.md</summary>" + markdown_to_html(inputs.sources_md) + "</details>"
+        sources_html += "<details><summary>data/SOURCES.md</summary>" + markdown_to_html(inputs.sources_md) + "</details>"
     return (
         '<section id="provenance"><h2>Data provenance</h2>'
         f"<p class=lead>Table <code>{escape(str(inputs.table_path))}</code>, {len(t)} rows, SHA-256 <code>{inputs.table_sha256[:16]}…</code>. "
         "Energy method says how energy was obtained (NVML energy counter, sampled power, RAPL, estimate); scope says what it covers.</p>"
         + table(["source", "rows", "with accuracy", "platforms", "models", "quantizations", "energy method, scope (rows)", "idle subtracted", "license"], rows, num_cols=[1, 2, 3, 4])
         + plot_div("fig-provenance", figures.to_json(fig))
+        + acc_html
         + sources_html
         + "</section>"
     )

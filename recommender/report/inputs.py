@@ -72,6 +72,7 @@ class ReportInputs:
     matrix_md: str | None = None
     sources_md: str | None = None
     importer_licenses: dict[str, str] = field(default_factory=dict)
+    accuracy_table: pd.DataFrame | None = None
 
 
 def _optional(module: str, name: str) -> Any | None:
@@ -314,6 +315,13 @@ def gather(table_path: str | Path = DEFAULT_TABLE, with_predictor: bool = True, 
     if why:
         notes["matrix"] = why
     sources = DATA_DIR / "SOURCES.md"
+    accuracy_table = None
+    load_accuracy = _optional("recommender.table.accuracy", "load_accuracy")
+    if load_accuracy is not None and (DATA_DIR / "accuracy.csv").is_file():
+        try:
+            accuracy_table = load_accuracy(DATA_DIR / "accuracy.csv")
+        except EaiError as exc:
+            notes["provenance"] = f"accuracy table unreadable: {exc}"
     return ReportInputs(
         table=table,
         table_path=path,
@@ -327,4 +335,5 @@ def gather(table_path: str | Path = DEFAULT_TABLE, with_predictor: bool = True, 
         matrix_md=matrix,
         sources_md=sources.read_text(encoding="utf-8") if sources.is_file() else None,
         importer_licenses=_importer_licenses(),
+        accuracy_table=accuracy_table,
     )
