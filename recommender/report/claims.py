@@ -326,10 +326,20 @@ def _ada_data(table: pd.DataFrame, meta: dict[str, tuple[str, str]]) -> tuple[li
 # ---------------------------------------------------------------- model-side pairings
 
 
-def _usable(points: pd.DataFrame) -> pd.DataFrame:
+def _usable(points: pd.DataFrame, include_extrapolated: bool = False) -> pd.DataFrame:
     if points.empty:
         return points
-    return points[(points["status"] != "extrapolated") & points["eor"].notna()]
+    ok = points["eor"].notna()
+    if not include_extrapolated:
+        ok &= points["status"] != "extrapolated"
+    return points[ok]
+
+
+def _extrapolated_note(effects: list[float]) -> str:
+    """What the model would say if extrapolations counted (shown, never used for the verdict)."""
+    if not effects:
+        return ""
+    return f"; including extrapolated predictions: n={len(effects)}, median {np.median(effects):+.1f}% (not counted as evidence)"
 
 
 def _model_quant_pairs(
@@ -338,8 +348,9 @@ def _model_quant_pairs(
     baseline: Sequence[str],
     platform_filter: Callable[[str], bool] | None = None,
     efficiency: bool = False,
+    include_extrapolated: bool = False,
 ) -> tuple[list[float], str]:
-    p = _usable(points)
+    p = _usable(points, include_extrapolated)
     if p.empty:
         return [], ""
     if platform_filter is not None:
@@ -379,8 +390,8 @@ def _a100_leads_model(points: pd.DataFrame) -> Comparison:
     return _lead_comparison("model", margins, leads, losses, "predicted EOR per task x model x quantization on the study grid (neither side extrapolated); A100 margin = A100 EOR / best rival EOR - 1")
 
 
-def _ada_model(points: pd.DataFrame, meta: dict[str, tuple[str, str]]) -> tuple[list[float], str]:
-    p = _usable(points)
+def _ada_model(points: pd.DataFrame, meta: dict[str, tuple[str, str]], include_extrapolated: bool = False) -> tuple[list[float], str]:
+    p = _usable(points, include_extrapolated)
     effects: list[float] = []
     if p.empty:
         return effects, ""
@@ -497,6 +508,7 @@ def check_claims(table: pd.DataFrame, points: pd.DataFrame | None = None) -> lis
     v, est, ci = verdict_for(eff, ADA_BAND)
     comps = [Comparison("data", "Ada Lovelace vs Ampere of the same platform class, matched measured groups; gain = Ampere energy / Ada energy - 1", ADA_BAND, len(eff), est, ci, v, det or ("platform catalog unavailable" if not meta else "no matched Ada/Ampere group"))]
     eff, det = _ada_model(points, meta)
+    det += _extrapolated_note(_ada_model(points, meta, include_extrapolated=True)[0] if len(eff) == 0 else [])
     v, est, ci = verdict_for(eff, ADA_BAND)
     comps.append(Comparison("model", "predicted EOR, Ada vs Ampere of the same platform class on the study grid; gain = Ada EOR / Ampere EOR - 1", ADA_BAND, len(eff), est, ci, v, det))
     results.append(
@@ -522,6 +534,10 @@ def _quant_claim(qc: _QuantClaim, table: pd.DataFrame, points: pd.DataFrame) -> 
         what = "efficiency gain" if qc.efficiency else "energy change"
         comps.append(Comparison("data", f"{label}: {what}, matched measured pairs", band, len(eff), est, ci, v, det or "no matched pair in the table"))
         eff, det = _model_quant_pairs(points, qc.quants, baseline, qc.platform_filter, qc.efficiency)
+        if not eff:
+            det = (det or "no usable predictions") + _extrapolated_note(
+                _model_quant_pairs(points, qc.quants, baseline, qc.platform_filter, qc.efficiency, include_extrapolated=True)[0]
+            )
         v, est, ci = verdict_for(eff, band)
         comps.append(Comparison("model", f"{label}: predicted {'EOR gain' if qc.efficiency else 'energy change'}", band, len(eff), est, ci, v, det or "no usable predictions"))
     metric = "efficiency (EOR, or queries per Wh where accuracy is missing)" if qc.efficiency else "energy per query"
