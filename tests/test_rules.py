@@ -256,7 +256,7 @@ def test_measured_only_excludes_predicted() -> None:
     assert recommend(parse_spec(base), pred, catalogs=CAT).winner["quantization"] == "int8-bnb"
     rec = recommend(parse_spec({**base, "allow_predicted": False}), pred, catalogs=CAT)
     assert rec.winner["quantization"] == "fp16" and rec.winner["status"] == "measured"
-    assert any("allowing predicted" in c for c in rec.explanation["what_would_change"])
+    assert any("measured configurations only" in c for c in rec.explanation["what_would_change"])
 
 
 def test_multi_task_weights_aggregate() -> None:

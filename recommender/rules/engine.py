@@ -177,7 +177,7 @@ def prepare(
     resolved = cand.resolve(spec, catalogs, flow)
     cs = cand.build(resolved, flow, predictor)
     frame = cs.frame
-    constraints = build_constraints(cs, resolved.decision.min_accuracy_relative_to_fp16)
+    constraints = build_constraints(cs, resolved.decision.min_accuracy_relative_to_fp16, flow.exclude_accuracy_status)
     oks = [c.ok() for c in constraints]
     obj = objective(frame, resolved.decision.objective)
     base = frame["is_candidate"].to_numpy() & np.isfinite(obj.score)

@@ -133,10 +133,11 @@ def explain(ctx: Context, sel: Selection) -> dict[str, Any]:
         alt = best(_mask(ctx.base, ctx.oks, skip=i), ctx.obj, ctx.preference)
         if alt is not None and alt != w:
             binding.append(c.name)
-            decided.append(
-                f"{c.label} ({c.name}): without it {describe(frame, alt)} would win, which has "
-                f"{_fmt_value(c, c.values[alt])} against the limit {_fmt_limit(c, c.limit[alt])}"
+            detail = (
+                "which fails it" if c.kind == "flag"
+                else f"which has {_fmt_value(c, c.values[alt])} against the limit {_fmt_limit(c, c.limit[alt])}"
             )
+            decided.append(f"{c.label} ({c.name}): without it {describe(frame, alt)} would win, {detail}")
     n_tie = max(int(sel.tie.sum()), 1)
     if sel.anchor != w:
         decided.append(
@@ -240,7 +241,7 @@ def what_would_change(ctx: Context, sel: Selection) -> list[str]:
         if c.kind == "flag":
             alt = best(_mask(ctx.base, ctx.oks, skip=i), ctx.obj, ctx.preference)
             if alt is not None and alt != w:
-                out.append(f"allowing predicted configurations, {describe(frame, alt)} wins")
+                out.append(f"without the constraint '{c.label}', {describe(frame, alt)} wins")
             continue
         key = _WHAT_IF_KEY.get(c.name)
         factor = ctx.flow.what_if.get(key) if key else None
@@ -321,16 +322,24 @@ def diagnose_infeasible(ctx: Context) -> NothingFeasible:
     misses = []
     for c, ok in zip(ctx.constraints, ctx.oks):
         if not ok[nm]:
+            statement = (
+                f"fails '{c.label}'" if c.kind == "flag"
+                else f"{c.name} {_fmt_value(c, c.values[nm])} vs limit {_fmt_limit(c, c.limit[nm])}"
+            )
             misses.append(
                 {"constraint": c.name, "value": _num(float(c.values[nm])), "limit": _num(float(c.limit[nm])),
-                 "statement": f"{c.name} {_fmt_value(c, c.values[nm])} vs limit {_fmt_limit(c, c.limit[nm])}"}
+                 "statement": statement}
             )
+    limit_note = "" if c_bind.kind == "flag" else f", limit {_fmt_limit(c_bind, float(np.nanmedian(c_bind.limit)))}"
     msg = (
-        f"nothing feasible: binding constraint {name} ({c_bind.label}, limit {_fmt_limit(c_bind, float(np.nanmedian(c_bind.limit)))}); "
-        f"{binding_note}; nearest miss: {describe(frame, nm)} with " + "; ".join(m["statement"] for m in misses)
+        f"nothing feasible: binding constraint {name} ({c_bind.label}{limit_note}); {binding_note}"
+        + (f" ({c_bind.hint})" if c_bind.hint else "")
+        + f"; nearest miss: {describe(frame, nm)}, which " + "; ".join(
+            m["statement"] if m["statement"].startswith("fails") else "has " + m["statement"] for m in misses
+        )
     )
     details = {
-        "binding_constraint": {"name": name, "label": c_bind.label, "note": binding_note},
+        "binding_constraint": {"name": name, "label": c_bind.label, "note": binding_note, "hint": c_bind.hint},
         "nearest_miss": {"configuration": describe(frame, nm), "misses": misses},
         "excluded_by": counts,
         "candidates": int(base.sum()),

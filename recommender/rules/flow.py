@@ -111,6 +111,7 @@ class FlowConfig(_Node):
     classes: dict[str, ClassNode]
     demotions: tuple[Demotion, ...] = ()
     engines: dict[str, tuple[str, ...]]
+    exclude_accuracy_status: tuple[Literal["measured", "interpolated", "extrapolated", "prior"], ...] = ()
     baseline_quantizations: tuple[str, ...] = Field(min_length=1)
     min_context_tokens: int = Field(ge=1)
     memory_fit: FitParams

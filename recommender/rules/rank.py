@@ -42,6 +42,7 @@ class Constraint:
         kind: ``max`` (value <= limit) or ``min`` (value >= limit) or ``flag`` (value == 1).
         unit: Unit for messages.
         nan_passes: Whether an unknown value passes (e.g. no fp16 baseline).
+        hint: What would help when this constraint leaves nothing feasible.
     """
 
     name: str
@@ -51,6 +52,7 @@ class Constraint:
     kind: str
     unit: str = ""
     nan_passes: bool = False
+    hint: str = ""
 
     def ok(self) -> np.ndarray:
         """Boolean mask of rows that satisfy it."""
@@ -82,7 +84,9 @@ class Constraint:
         return replace(self, limit=self.limit * factor)
 
 
-def build_constraints(cs: CandidateSet, min_relative: float | None) -> list[Constraint]:
+def build_constraints(
+    cs: CandidateSet, min_relative: float | None, exclude_accuracy_status: tuple[str, ...] = ()
+) -> list[Constraint]:
     """The spec's hard constraints as :class:`Constraint` objects (only those in force).
 
     Always present: ``memory`` (fit per device) and ``prediction`` (a finite
@@ -121,6 +125,26 @@ def build_constraints(cs: CandidateSet, min_relative: float | None) -> list[Cons
     if spec.energy_wh_per_1k_max is not None:
         out.append(
             Constraint("energy_wh_per_1k_max", "energy budget", col("wh_per_1k"), full(spec.energy_wh_per_1k_max), "max", "Wh/1k queries")
+        )
+    if exclude_accuracy_status:
+        from recommender.rules.candidates import ACCURACY_STATUS_ORDER
+
+        bad = [ACCURACY_STATUS_ORDER.index(s) for s in exclude_accuracy_status]
+        informed = ~np.isin(f["accuracy_status_code"].to_numpy(), bad)
+        # Which tasks have no informed accuracy for any candidate (per-task rows: task innermost).
+        n_t = len(cs.resolved.tasks)
+        per = pd.Categorical(cs.per_task["accuracy_status"].array, categories=list(ACCURACY_STATUS_ORDER)).codes
+        per = np.asarray(per).reshape(-1, n_t)[f["is_candidate"].to_numpy()]
+        blind = [t.id for j, t in enumerate(cs.resolved.tasks) if np.isin(per[:, j], bad).all()]
+        hint = (
+            f"no data informs accuracy on {', '.join(blind)} for any candidate; measure it (`eai profile`) "
+            "or choose tasks with accuracy data" if blind else ""
+        )
+        out.append(
+            Constraint(
+                "accuracy_informed", f"accuracy informed by data (not {'/'.join(exclude_accuracy_status)})",
+                informed.astype(float), full(1.0), "flag", hint=hint,
+            )
         )
     if not spec.allow_predicted:
         measured = (f["status_code"].to_numpy() == 0) & (f["accuracy_status_code"].to_numpy() == 0)
