@@ -94,7 +94,7 @@ def claims_section(results: list[ClaimResult], inputs: ReportInputs) -> str:
         for c in r.comparisons:
             est = _fmt_pct(c.estimate_pct)
             ci = f" [{c.ci_pct[0]:+.1f}, {c.ci_pct[1]:+.1f}]" if c.ci_pct else ""
-            by_basis[c.basis].append(f"{escape(c.description.split(':')[0])}: <b>{est or 'no evidence'}</b>{escape(ci)} (n={c.n}) {verdict_badge(c.verdict)}")
+            by_basis[c.basis].append(f"{escape(c.label)}: <b>{est or 'no evidence'}</b>{escape(ci)} (n={c.n}) {verdict_badge(c.verdict)}")
         detail_items = "".join(
             f"<li><b>{c.basis}</b> — {escape(c.description)}; claim band {escape(_fmt_band(c.band_pct))}; "
             f"n={c.n}; median {escape(_fmt_pct(c.estimate_pct)) or '—'}"
@@ -133,9 +133,9 @@ def heatmap_section(inputs: ReportInputs, plat_order: list[str]) -> str:
     fig = figures.eor_heatmap(pts, inputs.benchmark_tasks, plat_order, QUANTIZATIONS)
     return (
         '<section id="heatmap"><h2>EOR heatmap: platform × quantization</h2>'
-        "<p class=lead>EOR = accuracy × 100 / (Wh per 1,000 queries), median over models. Cells outlined in black and "
-        "labelled <b>M</b> are measured; <b>P</b> cells are predicted by the regressor (interpolated), <b>P!</b> extrapolated "
-        "beyond the data. Predicted cells use the study's setup (Hugging Face transformers, batch 1, one GPU). Pick the task "
+        "<p class=lead>EOR = accuracy × 100 / (Wh per 1,000 queries), median over the models of the cell's best evidence. "
+        "Cells outlined in black and labelled <b>M</b> are measured; <b>P</b> cells are predicted by the regressor "
+        "(interpolated), <b>P!</b> only extrapolated beyond the data. Predicted cells use the study's setup (Hugging Face transformers, batch 1, one GPU). Pick the task "
         "in the drop-down; hover a cell for its provenance.</p>"
         + _note(inputs, "predictions")
         + plot_div("fig-heatmap", figures.to_json(fig))

@@ -85,6 +85,11 @@ class Comparison:
     verdict: Verdict
     detail: str = ""
 
+    @property
+    def label(self) -> str:
+        """Short name of what was compared (the description up to its first colon or semicolon)."""
+        return re.split(r"[:;]", self.description, maxsplit=1)[0]
+
 
 @dataclass(frozen=True)
 class ClaimResult:
@@ -289,7 +294,7 @@ def _a100_leads_data(table: pd.DataFrame) -> Comparison:
             losses.append(f"{best_other['platform']} on {g['model_id'].iloc[0]} / {g['workload'].iloc[0]} ({margin:+.0f}%)")
         else:
             leads += 1
-    return _lead_comparison("data", margins, leads, losses, "matched measured groups (same model, quantization, workload, batch, engine, source) with an A100 and at least one other platform; A100 margin = rival's energy / A100's energy - 1")
+    return _lead_comparison("data", margins, leads, losses, "A100 margin over the best rival: matched measured groups (same model, quantization, workload, batch, engine, source) with an A100 and at least one other platform; margin = rival's energy / A100's energy - 1")
 
 
 def _lead_comparison(basis: Basis, margins: list[float], leads: int, losses: list[str], description: str) -> Comparison:
@@ -387,7 +392,7 @@ def _a100_leads_model(points: pd.DataFrame) -> Comparison:
                 losses.append(f"{best['platform']} on {model} / {task} / {quant}")
             else:
                 leads += 1
-    return _lead_comparison("model", margins, leads, losses, "predicted EOR per task x model x quantization on the study grid (neither side extrapolated); A100 margin = A100 EOR / best rival EOR - 1")
+    return _lead_comparison("model", margins, leads, losses, "A100 margin over the best rival: predicted EOR per task x model x quantization on the study grid (neither side extrapolated); margin = A100 EOR / best rival EOR - 1")
 
 
 def _ada_model(points: pd.DataFrame, meta: dict[str, tuple[str, str]], include_extrapolated: bool = False) -> tuple[list[float], str]:
@@ -506,11 +511,11 @@ def check_claims(table: pd.DataFrame, points: pd.DataFrame | None = None) -> lis
 
     eff, det = _ada_data(table, meta)
     v, est, ci = verdict_for(eff, ADA_BAND)
-    comps = [Comparison("data", "Ada Lovelace vs Ampere of the same platform class, matched measured groups; gain = Ampere energy / Ada energy - 1", ADA_BAND, len(eff), est, ci, v, det or ("platform catalog unavailable" if not meta else "no matched Ada/Ampere group"))]
+    comps = [Comparison("data", "Ada vs Ampere gain: same platform class, matched measured groups; gain = Ampere energy / Ada energy - 1", ADA_BAND, len(eff), est, ci, v, det or ("platform catalog unavailable" if not meta else "no matched Ada/Ampere group"))]
     eff, det = _ada_model(points, meta)
     det += _extrapolated_note(_ada_model(points, meta, include_extrapolated=True)[0] if len(eff) == 0 else [])
     v, est, ci = verdict_for(eff, ADA_BAND)
-    comps.append(Comparison("model", "predicted EOR, Ada vs Ampere of the same platform class on the study grid; gain = Ada EOR / Ampere EOR - 1", ADA_BAND, len(eff), est, ci, v, det))
+    comps.append(Comparison("model", "Ada vs Ampere gain: predicted EOR, same platform class, study grid; gain = Ada EOR / Ampere EOR - 1", ADA_BAND, len(eff), est, ci, v, det))
     results.append(
         _combine(
             "ada-generation",

@@ -84,20 +84,21 @@ def _ordered(values: Sequence[str], preferred: Sequence[str]) -> list[str]:
 
 
 def heatmap_cells(points: pd.DataFrame, task: str) -> pd.DataFrame:
-    """Per platform x quantization cell of one task: EOR, whether measured, how many models.
+    """Per platform x quantization cell of one task: EOR, its evidence kind, how many models.
 
-    A cell with any measured point shows the median measured EOR; otherwise the median
-    predicted EOR over the models, with the weakest status among them.
+    A cell shows the median EOR over its best-evidence points: measured (a measured row, or a
+    prediction the predictor marks ``measured``), else interpolated, else extrapolated.
     """
     p = points[(points["task"] == task) & points["eor"].notna()]
     rows = []
     for (plat, quant), g in p.groupby(["platform", "quantization"], sort=False):
-        m = g[g["origin"] == "measured"]
-        if not m.empty:
-            rows.append({"platform": plat, "quantization": quant, "eor": float(m["eor"].median()), "kind": "measured", "n_models": m["model_id"].nunique(), "n_points": len(m)})
-        else:
-            status = "extrapolated" if (g["status"] == "extrapolated").any() else "interpolated"
-            rows.append({"platform": plat, "quantization": quant, "eor": float(g["eor"].median()), "kind": status, "n_models": g["model_id"].nunique(), "n_points": len(g)})
+        # The cell shows the best evidence it has: measured points, else interpolated, else extrapolated.
+        measured = (g["origin"] == "measured") | (g["status"] == "measured")
+        for kind, sel in (("measured", measured), ("interpolated", ~measured & (g["status"] == "interpolated")), ("extrapolated", ~measured & (g["status"] == "extrapolated"))):
+            d = g[sel]
+            if not d.empty:
+                rows.append({"platform": plat, "quantization": quant, "eor": float(d["eor"].median()), "kind": kind, "n_models": d["model_id"].nunique(), "n_points": len(d)})
+                break
     return pd.DataFrame(rows, columns=["platform", "quantization", "eor", "kind", "n_models", "n_points"])
 
 
