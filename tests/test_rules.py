@@ -330,3 +330,18 @@ def test_predictor_called_once_per_recommendation() -> None:
     pred = _three_way()
     recommend(parse_spec({"tasks": ["gsm8k"], "hardware": {"platforms": ["rtx-4090"]}}), pred, catalogs=CAT)
     assert len(pred.calls) == 1
+
+
+def test_chance_adjusted_floor() -> None:
+    # mmlu has chance 0.25 in the test catalog: raw 0.40 -> (0.40 - 0.25) / 0.75 = 0.20 adjusted.
+    values = {
+        ("rtx-4090", "org/small-1b", "fp16", "mmlu"): {"energy_j": 10.0, "time_s": 0.1, "accuracy": 0.40},
+        ("rtx-4090", "org/mid-7b", "fp16", "mmlu"): {"energy_j": 50.0, "time_s": 0.5, "accuracy": 0.70},
+    }
+    base = {"tasks": ["mmlu"], "hardware": {"platforms": ["rtx-4090"]}, "objective": "energy"}
+    raw = recommend(parse_spec({**base, "accuracy": {"min": 0.3}}), TablePredictor(values), catalogs=CAT)
+    assert raw.winner["model_id"] == "org/small-1b"
+    assert raw.winner["accuracy_chance_adjusted"] == pytest.approx(0.2)
+    adj = recommend(parse_spec({**base, "accuracy": {"min": 0.3, "chance_adjusted": True}}), TablePredictor(values), catalogs=CAT)
+    assert adj.winner["model_id"] == "org/mid-7b"
+    assert adj.winner["accuracy_chance_adjusted"] == pytest.approx(0.6)

@@ -121,6 +121,9 @@ def register(app: typer.Typer) -> None:
         min_relative: Optional[float] = typer.Option(
             None, "--min-relative-accuracy", help="Floor relative to the same model at fp16, e.g. 0.98."
         ),
+        chance_adjusted: bool = typer.Option(
+            False, "--chance-adjusted", help="Apply --min-accuracy to (score - chance) / (1 - chance)."
+        ),
         max_latency: Optional[float] = typer.Option(None, "--max-latency", help="Latency limit, s per query."),
         min_throughput: Optional[float] = typer.Option(None, "--min-throughput", help="Throughput floor, queries/s."),
         max_energy: Optional[float] = typer.Option(None, "--max-energy", help="Energy budget, Wh per 1,000 queries."),
@@ -159,6 +162,7 @@ def register(app: typer.Typer) -> None:
             ("tasks", [_parse_task(t) for t in task] or None),
             ("accuracy.min", min_accuracy),
             ("accuracy.min_relative_to_fp16", min_relative),
+            ("accuracy.chance_adjusted", True if chance_adjusted else None),
             ("latency_s_max", max_latency),
             ("throughput_qps_min", min_throughput),
             ("energy_wh_per_1k_max", max_energy),

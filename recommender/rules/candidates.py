@@ -309,6 +309,12 @@ def build(resolved: Resolved, flow: FlowConfig, predictor: Predictor) -> Candida
             col = target + suffix
             values = pred[col].to_numpy(dtype=float).reshape(n_cfg, n_t)
             frame[col] = values @ w
+    # Chance-adjusted score per task, (score - chance) / (1 - chance), then weighted.
+    chance = np.array([t.chance for t in tasks], dtype=float)
+    acc = pred["accuracy"].to_numpy(dtype=float).reshape(n_cfg, n_t)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        adj = (acc - chance) / np.where(chance < 1, 1 - chance, np.nan)
+    frame["accuracy_chance_adjusted"] = adj @ w
     st = _codes(pred["status"].array, STATUS_ORDER).reshape(n_cfg, n_t).max(axis=1)
     ast = _codes(pred["accuracy_status"].array, ACCURACY_STATUS_ORDER).reshape(n_cfg, n_t).max(axis=1)
     frame["status_code"] = st

@@ -115,6 +115,7 @@ def _row_dict(cs: cand.CandidateSet, flow: FlowConfig, row: int, rank: int, tie:
         "power_w_mean": num("power_w"),
         "memory_gb_required_per_device": num("memory_gb_required"),
         "memory_gb_available_per_device": num("memory_gb_available"),
+        "accuracy_chance_adjusted": num("accuracy_chance_adjusted"),
         "accuracy_relative_to_fp16": num("accuracy_relative_to_fp16"),
         "efficiency_gain_vs_fp16": num("efficiency_gain_vs_fp16"),
         "baseline_quantization": f.at[row, "baseline_quantization"],

@@ -105,7 +105,13 @@ def build_constraints(
 
     out = [Constraint("memory", "fits in device memory", col("memory_gb_required"), col("memory_gb_available"), "max", "GB")]
     if spec.accuracy.min is not None:
-        out.append(Constraint("accuracy.min", "accuracy floor", col("accuracy"), full(spec.accuracy.min), "min"))
+        adjusted = spec.accuracy.chance_adjusted
+        out.append(
+            Constraint(
+                "accuracy.min", "chance-adjusted accuracy floor" if adjusted else "accuracy floor",
+                col("accuracy_chance_adjusted" if adjusted else "accuracy"), full(spec.accuracy.min), "min",
+            )
+        )
     if min_relative is not None:
         out.append(
             Constraint(

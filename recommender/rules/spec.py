@@ -112,10 +112,13 @@ class Accuracy(_Frozen):
         min: Absolute floor on the (weighted) task score, in [0, 1].
         min_relative_to_fp16: Floor relative to the same model at fp16 on the
             same platform, e.g. 0.98 keeps at least 98% of fp16's score.
+        chance_adjusted: Apply ``min`` to the chance-adjusted score
+            (score - chance) / (1 - chance), so a model guessing at chance scores 0.
     """
 
     min: float | None = Field(default=None, ge=0)
     min_relative_to_fp16: float | None = Field(default=None, gt=0, le=1.5)
+    chance_adjusted: bool = False
 
     @model_validator(mode="after")
     def _floor(self) -> Accuracy:
