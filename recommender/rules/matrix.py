@@ -186,7 +186,7 @@ def _check_study(scenario: str, study, ctx, catalogs: Catalogs) -> StudyCheck:
         )
     f = ctx.cs.frame
     sel = ((f["platform"] == study.platform) & (f["quantization"] == study.quantization) & f["is_candidate"]).to_numpy()
-    sel &= np.isfinite(f["efficiency_gain_vs_fp16"].to_numpy(dtype=float))
+    sel = sel & np.isfinite(f["efficiency_gain_vs_fp16"].to_numpy(dtype=float))
     if not sel.any():
         return StudyCheck(scenario, config, claim, "no prediction for it", "cannot check", None, None, None, None, "n/a")
     kept = float(np.median(f["accuracy_relative_to_fp16"].to_numpy(dtype=float)[sel]))
