@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import recommender.cli.recommend_cmd as recommend_cmd
 from recommender.cli import main
@@ -173,3 +175,47 @@ def test_console_script_malformed_stdin_no_traceback() -> None:
     assert b"Traceback" not in proc.stderr
     assert proc.stdout == b""
     assert proc.stderr.decode().startswith("eai: error: stdin: not valid JSON")
+
+
+_names = st.sampled_from(["gsm8k", "mmlu", "arc", "hellaswag", "truthfulqa", "gsm", "sharegpt-chat", "", "x" * 300])
+_spec_docs = st.fixed_dictionaries(
+    {},
+    optional={
+        "tasks": st.one_of(_names, st.lists(_names, max_size=3), st.integers()),
+        "scenario": st.sampled_from(["data-center", "enterprise", "edge", "auto", "cloud", 3]),
+        "hardware": st.fixed_dictionaries(
+            {},
+            optional={
+                "platforms": st.lists(st.sampled_from(["a100", "rtx-4090", "rtx4090", "l4", "jetson", "tpu"]), max_size=3),
+                "device_count": st.integers(min_value=-2, max_value=9),
+                "power_cap_w": st.one_of(st.floats(min_value=-10, max_value=1000, allow_nan=False), st.text(max_size=3)),
+                "memory_limit_gb": st.floats(min_value=0, max_value=200, allow_nan=False),
+            },
+        ),
+        "accuracy": st.fixed_dictionaries({}, optional={"min": st.floats(min_value=-1, max_value=100, allow_nan=False),
+                                                        "min_relative_to_fp16": st.floats(min_value=0, max_value=2, allow_nan=False)}),
+        "latency_s_max": st.floats(min_value=-1, max_value=100, allow_nan=False),
+        "energy_wh_per_1k_max": st.floats(min_value=0, max_value=1000, allow_nan=False),
+        "priority": st.sampled_from(["accuracy", "energy", "latency", "balanced", "flexibility", "cost"]),
+        "objective": st.sampled_from(["eor", "tweor", "energy", "cost", "carbon", None]),
+        "top_k": st.integers(min_value=-1, max_value=20),
+        "allow_predicted": st.booleans(),
+        "bogus": st.integers(),
+    },
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(doc=_spec_docs)
+def test_any_spec_on_stdin_answers_or_fails_cleanly(run, doc: dict) -> None:
+    """End to end: exit 0 with one JSON document, or exit 2/3 with one error line; never a traceback."""
+    code, out, err = run(["recommend", "-", "--json"], stdin=json.dumps(doc).encode())
+    assert code in (0, 2, 3), err
+    if code == 0:
+        assert json.loads(out)["status"] == "ok"
+    else:
+        _one_line_error(err)
+        if code == 2:
+            assert out == ""
+        else:
+            assert json.loads(out)["status"] == "infeasible"

@@ -302,6 +302,9 @@ def build(resolved: Resolved, flow: FlowConfig, predictor: Predictor) -> Candida
     pred = predictor.predict(cand)
     if len(pred) != len(cand):
         raise InvalidInputError(f"predictor returned {len(pred)} rows for {len(cand)} candidates")
+    if not pred.index.equals(cand.index):
+        # The contract is "indexed like candidates"; align by label in case the order differs.
+        pred = pred.reindex(cand.index)
 
     w = np.asarray(resolved.task_weights, dtype=float)
     for target in _TARGETS:
