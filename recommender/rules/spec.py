@@ -348,9 +348,52 @@ def _reject_constant(name: str) -> float:
     raise ValueError(f"{name} is not a valid number in a spec")
 
 
+def _attribute_docs(cls: type) -> dict[str, str]:
+    """Field descriptions from a class docstring's Google-style ``Attributes:`` section."""
+    doc = cls.__doc__ or ""
+    out: dict[str, str] = {}
+    in_attrs, current = False, None
+    for raw in doc.splitlines():
+        line = raw.strip()
+        if line == "Attributes:":
+            in_attrs = True
+            continue
+        if not in_attrs:
+            continue
+        if not line:
+            current = None
+            continue
+        name, sep, text = line.partition(":")
+        if sep and name.isidentifier() and raw.startswith(" " * 8) and not raw.startswith(" " * 12):
+            current = name
+            out[name] = text.strip()
+        elif current:
+            out[current] += " " + line
+    return out
+
+
 def spec_json_schema() -> dict[str, Any]:
-    """JSON Schema (draft 2020-12) of :class:`Requirements`, as published by ``eai schema``."""
+    """JSON Schema (draft 2020-12) of :class:`Requirements`, as published by ``eai schema``.
+
+    Field descriptions come from the models' ``Attributes:`` docstrings, so the
+    schema and the code document the same thing.
+    """
     schema = Requirements.model_json_schema(mode="validation")
+    models = {m.__name__: m for m in (Requirements, Hardware, Models, TaskWeight, Accuracy, Serving, Economics)}
+    for name, node in [("Requirements", schema), *schema.get("$defs", {}).items()]:
+        docs = _attribute_docs(models[name]) if name in models else {}
+        for field, prop in node.get("properties", {}).items():
+            if field in docs and "description" not in prop:
+                prop["description"] = docs[field]
+    # The shorthand the validator accepts: "gsm8k" or ["gsm8k", {"id": "mmlu", "weight": 2}].
+    tasks = schema["properties"]["tasks"]
+    item = {"anyOf": [{"type": "string", "minLength": 1, "maxLength": 200}, tasks["items"]]}
+    array = {k: v for k, v in tasks.items() if k not in ("description", "title")} | {"items": item}
+    schema["properties"]["tasks"] = {
+        "title": tasks["title"],
+        "description": tasks.get("description", ""),
+        "anyOf": [{"type": "string", "minLength": 1, "maxLength": 200}, array],
+    }
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["$id"] = f"https://eai.invalid/schemas/requirements-v{SPEC_SCHEMA_VERSION}.json"
     return schema
