@@ -179,10 +179,11 @@ def explain(ctx: Context, sel: Selection) -> dict[str, Any]:
         if c.kind == "flag":
             continue
         v, lim = float(c.values[w]), float(c.limit[w])
-        head = (lim - v) / lim * 100 if c.kind == "max" else (v - lim) / lim * 100
+        head = ((lim - v) if c.kind == "max" else (v - lim)) / lim * 100 if lim else float("nan")
+        room = f"{head:.0f}% headroom" if np.isfinite(head) else "limit 0"
         slack.append(
             {"constraint": c.name, "value": _num(v), "limit": _num(lim), "headroom_pct": _num(head),
-             "statement": f"{c.label}: {_fmt_value(c, v)} vs {_fmt_limit(c, lim)} ({head:.0f}% headroom)"}
+             "statement": f"{c.label}: {_fmt_value(c, v)} vs {_fmt_limit(c, lim)} ({room})"}
         )
 
     changes = what_would_change(ctx, sel)
