@@ -79,6 +79,15 @@ def test_json_is_one_versioned_document(run) -> None:
     assert doc["explanation"]["flow_path"][0]["node"] == "scenario"
 
 
+def test_report_page_written_next_to_json(run, tmp_path: Path) -> None:
+    page = tmp_path / "rec.html"
+    code, out, err = run(["recommend", "--task", "mmlu", "--scenario", "edge", "--json", "--report", str(page)])
+    assert code == 0, err
+    assert json.loads(out)["status"] == "ok"
+    html = page.read_text(encoding="utf-8")
+    assert "<html" in html.lower() and json.loads(out)["recommendations"][0]["model_id"] in html
+
+
 def test_spec_from_stdin_and_file(run, tmp_path: Path) -> None:
     spec = {"scenario": "data-center", "tasks": ["mmlu"], "priority": "accuracy", "top_k": 2}
     code, out, err = run(["recommend", "-", "--json"], stdin=json.dumps(spec).encode())

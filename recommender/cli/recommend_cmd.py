@@ -139,6 +139,7 @@ def register(app: typer.Typer) -> None:
         top_k: Optional[int] = typer.Option(None, "--top-k", help="Configurations to show."),
         measured_only: bool = typer.Option(False, "--measured-only", help="Only measured configurations."),
         as_json: bool = typer.Option(False, "--json", help="Write one versioned JSON document to stdout."),
+        report: Optional[Path] = typer.Option(None, "--report", help="Also write an offline HTML page of the result."),
         model_path: Optional[Path] = typer.Option(None, "--predictor", help="Fitted predictor file (default: shipped)."),
     ) -> None:
         """Recommend deployment configurations (platform x model x quantization) for a requirements spec."""
@@ -207,6 +208,10 @@ def register(app: typer.Typer) -> None:
                     }
                 )
             raise
+        if report is not None:
+            from recommender.report.recommendation import render_recommendation_report
+
+            render_recommendation_report(result, report)
         if as_json:
             _emit_json(result.to_dict())
         else:
