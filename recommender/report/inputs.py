@@ -163,6 +163,9 @@ def _load_predictor(table_path: Path) -> tuple[Any | None, str]:
         if name in params:
             kwargs[name] = table_path
             break
+    # A report reads the model; it must never overwrite the shipped one with a refit on another table.
+    if "save_refit" in params:
+        kwargs["save_refit"] = False
     try:
         return load(**kwargs), ""
     except EaiError as exc:
