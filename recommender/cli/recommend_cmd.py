@@ -75,13 +75,13 @@ def _choice(value: Optional[str], allowed: tuple[str, ...], flag: str) -> Option
     return value
 
 
-def _load_predictor(model_path: Optional[Path]):
-    """The fitted predictor (``recommender.model.load_predictor``)."""
+def _load_predictor(model_dir: Optional[Path]):
+    """The fitted predictor (``recommender.model.load_predictor``; refits if stale for the table)."""
     try:
         from recommender.model import load_predictor
     except ImportError:
         raise ModelStateError("no predictor is available in this installation (recommender.model.load_predictor missing)") from None
-    return load_predictor(model_path) if model_path is not None else load_predictor()
+    return load_predictor(model_dir=model_dir) if model_dir is not None else load_predictor()
 
 
 def _json_safe(obj: Any) -> Any:
@@ -140,7 +140,7 @@ def register(app: typer.Typer) -> None:
         measured_only: bool = typer.Option(False, "--measured-only", help="Only measured configurations."),
         as_json: bool = typer.Option(False, "--json", help="Write one versioned JSON document to stdout."),
         report: Optional[Path] = typer.Option(None, "--report", help="Also write an offline HTML page of the result."),
-        model_path: Optional[Path] = typer.Option(None, "--predictor", help="Fitted predictor file (default: shipped)."),
+        model_dir: Optional[Path] = typer.Option(None, "--model-dir", help="Directory written by `eai fit` (default: models/)."),
     ) -> None:
         """Recommend deployment configurations (platform x model x quantization) for a requirements spec."""
         from recommender.rules.spec import parse_spec
@@ -189,7 +189,7 @@ def register(app: typer.Typer) -> None:
         from recommender.rules.engine import recommend
         from recommender.rules.explain import NothingFeasible
 
-        predictor = _load_predictor(model_path)
+        predictor = _load_predictor(model_dir)
         try:
             result = recommend(spec, predictor)
         except NothingFeasible as exc:
@@ -236,14 +236,14 @@ def register(app: typer.Typer) -> None:
     def matrix_cmd(
         fmt: str = typer.Option("markdown", "--format", help="markdown | csv | json"),
         out: Optional[Path] = typer.Option(None, "--out", help="Write to this file instead of stdout."),
-        model_path: Optional[Path] = typer.Option(None, "--predictor", help="Fitted predictor file (default: shipped)."),
+        model_dir: Optional[Path] = typer.Option(None, "--model-dir", help="Directory written by `eai fit` (default: models/)."),
     ) -> None:
         """Decision matrix: scenario x priority -> recommended configuration, vs the study's matrix."""
         if fmt not in ("markdown", "csv", "json"):
             raise InvalidInputError(f"invalid --format {fmt!r}: allowed are markdown, csv, json")
         from recommender.rules.matrix import build_matrix, render
 
-        predictor = _load_predictor(model_path)
+        predictor = _load_predictor(model_dir)
         text = render(build_matrix(predictor), fmt)
         if out is None:
             sys.stdout.write(text)
