@@ -312,6 +312,7 @@ def build_report(
     table_path: str | Path = DEFAULT_TABLE,
     with_predictions: bool = True,
     predictor: Any | None = None,
+    model_dir: str | Path | None = None,
 ) -> BuildResult:
     """Build the self-contained HTML report.
 
@@ -320,12 +321,13 @@ def build_report(
         table_path: Measured table CSV.
         with_predictions: Load the fitted predictor and add predicted configurations.
         predictor: A fitted predictor to use instead of loading the shipped one.
+        model_dir: Fitted-model directory to load the predictor from (default: shipped).
 
     Returns:
         What was written and how long it took.
     """
     t0 = time.perf_counter()
-    inputs = gather(table_path, with_predictor=with_predictions, predictor=predictor)
+    inputs = gather(table_path, with_predictor=with_predictions, predictor=predictor, model_dir=model_dir)
     t1 = time.perf_counter()
     html, results = render_report(inputs)
     path = Path(out)

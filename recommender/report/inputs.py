@@ -153,8 +153,8 @@ def measured_config_grid(table: pd.DataFrame, tasks: tuple[str, ...]) -> pd.Data
     return out[cols].reset_index(drop=True)
 
 
-def _load_predictor(table_path: Path) -> tuple[Any | None, str]:
-    load = _optional("recommender.model", "load_predictor")
+def _load_predictor(table_path: Path, model_dir: Path | None = None) -> tuple[Any | None, str]:
+    load = _optional("recommender.model", "load_predictor") or _optional("recommender.model.store", "load_predictor")
     if load is None:
         return None, "no predictor: recommender.model.load_predictor is not available in this checkout"
     params = inspect.signature(load).parameters
@@ -166,6 +166,10 @@ def _load_predictor(table_path: Path) -> tuple[Any | None, str]:
     # A report reads the model; it must never overwrite the shipped one with a refit on another table.
     if "save_refit" in params:
         kwargs["save_refit"] = False
+    if model_dir is not None:
+        if "model_dir" not in params:
+            return None, "no predictor: this load_predictor takes no model directory"
+        kwargs["model_dir"] = model_dir
     try:
         return load(**kwargs), ""
     except EaiError as exc:
@@ -272,13 +276,19 @@ def _importer_licenses() -> dict[str, str]:
     return out
 
 
-def gather(table_path: str | Path = DEFAULT_TABLE, with_predictor: bool = True, predictor: Any | None = None) -> ReportInputs:
+def gather(
+    table_path: str | Path = DEFAULT_TABLE,
+    with_predictor: bool = True,
+    predictor: Any | None = None,
+    model_dir: str | Path | None = None,
+) -> ReportInputs:
     """Load the table and every optional input of the report.
 
     Args:
         table_path: Measured table CSV.
         with_predictor: Load the fitted predictor and predict the study grid.
         predictor: Use this predictor (``recommender.model.api.Predictor``) instead of loading one.
+        model_dir: Fitted-model directory for ``load_predictor`` (default: the shipped ``models/``).
 
     Returns:
         The report inputs; ``notes`` explains anything that is missing.
@@ -292,7 +302,7 @@ def gather(table_path: str | Path = DEFAULT_TABLE, with_predictor: bool = True, 
     if with_predictor:
         why = ""
         if predictor is None:
-            predictor, why = _load_predictor(path)
+            predictor, why = _load_predictor(path, Path(model_dir) if model_dir is not None else None)
         if predictor is None:
             notes["predictions"] = why
         else:
