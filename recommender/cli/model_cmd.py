@@ -1,9 +1,71 @@
-"""Commands of this area (being built; registers nothing yet)."""
+"""``eai fit`` and ``eai evaluate``: fit the regressor on the measured table and score it."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+MEASURED_DEFAULT = "data/measured.csv"
+ACCURACY_DEFAULT = "data/accuracy.csv"
+MODELS_DEFAULT = "models"
+
+
+def _repo_path(text: str, default: str) -> Path:
+    """Relative defaults resolve against the repository root, not the working directory."""
+    p = Path(text)
+    if p.is_absolute() or text != default:
+        return p
+    return Path(__file__).resolve().parents[2] / p
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to ``app``."""
+    """Add ``eai fit`` and ``eai evaluate``."""
+
+    @app.command("fit")
+    def fit_cmd(
+        table: Annotated[str, typer.Option("--table", help="Measured table (CSV) to fit on.")] = MEASURED_DEFAULT,
+        accuracy: Annotated[str, typer.Option("--accuracy", help="Accuracy table (CSV).")] = ACCURACY_DEFAULT,
+        out: Annotated[str, typer.Option("--out", help="Directory for the fitted model.")] = MODELS_DEFAULT,
+    ) -> None:
+        """Fit energy/time/accuracy models with calibrated intervals; write them to --out."""
+        import time
+
+        from recommender.model.store import fit_from_files, save_predictor
+
+        start = time.perf_counter()
+        predictor = fit_from_files(_repo_path(table, MEASURED_DEFAULT), _repo_path(accuracy, ACCURACY_DEFAULT))
+        out_dir = save_predictor(predictor, _repo_path(out, MODELS_DEFAULT))
+        elapsed = time.perf_counter() - start
+        typer.echo(f"fitted on {predictor.meta.get('n_rows', 0)} rows in {elapsed:.1f} s; wrote {out_dir}")
+        typer.echo(f"data SHA-256 {predictor.data_hash}")
+        for name, comp in predictor.components.items():
+            widths = ", ".join(f"{k} x{2.718281828 ** v:.2f}" for k, v in comp.widths.items())
+            typer.echo(f"  {name}: {comp.n_rows} rows; 90% interval factors: {widths}")
+
+    @app.command("evaluate")
+    def evaluate_cmd(
+        table: Annotated[str, typer.Option("--table", help="Measured table (CSV).")] = MEASURED_DEFAULT,
+        accuracy: Annotated[str, typer.Option("--accuracy", help="Accuracy table (CSV).")] = ACCURACY_DEFAULT,
+        as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+        splits: Annotated[
+            list[str] | None,
+            typer.Option("--split", help="Only these splits (repeatable): model, platform, source."),
+        ] = None,
+    ) -> None:
+        """Cross-validated errors and 90% interval coverage against two baselines."""
+        from recommender.model.evaluate import SPLITS, evaluate_files, format_report
+
+        chosen = tuple(splits) if splits else SPLITS
+        unknown = [s for s in chosen if s not in SPLITS]
+        if unknown:
+            from recommender.errors import UnknownNameError
+
+            raise UnknownNameError("split", unknown[0], SPLITS)
+        report = evaluate_files(_repo_path(table, MEASURED_DEFAULT), _repo_path(accuracy, ACCURACY_DEFAULT), chosen)
+        if as_json:
+            typer.echo(json.dumps(report, indent=2, sort_keys=True))
+        else:
+            typer.echo(format_report(report))

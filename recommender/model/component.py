@@ -1,0 +1,248 @@
+"""One per-token quantity (e.g. decode J per output token): fit, calibrate, describe its domain.
+
+A component is a :class:`~recommender.model.estimator.LogRatioRegressor` on one roofline
+prior, plus the conformal half-widths of :mod:`recommender.model.conformal` for every kind
+of novelty, plus the training domain (platforms, engines, quantizations, models, size and
+batch ranges) that decides whether a prediction is interpolated or extrapolated. Its state
+is plain JSON; :class:`ComponentModel` predicts from that state with numpy only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from recommender.model.conformal import combine_halfwidths, conformal_halfwidth, grouped_oof_log_residuals
+from recommender.model.features import CATEGORICAL_FEATURES, INTERACTIONS, NUMERIC_FEATURES
+from recommender.model.linear import LinearLogModel
+
+MIN_ROWS_REGRESSION = 12
+"""Below this many rows a component is the prior times one fitted constant."""
+
+EXTREME_SHARE = 0.15
+"""Share of rows (by active parameters / batch size) held out to calibrate range extrapolation."""
+
+MAX_FOLDS = 8
+"""Cap on refits per grouped-CV scheme (keeps ``eai fit`` well under its time budget)."""
+
+REASONS: tuple[str, ...] = (
+    "platform-unseen",
+    "engine-unseen",
+    "quantization-unseen",
+    "size-outside",
+    "batch-outside",
+)
+"""Extrapolation reasons, each calibrated by its own held-out scheme."""
+
+_REASON_SCHEME = {
+    "platform-unseen": "platform",
+    "engine-unseen": "engine",
+    "quantization-unseen": "quantization",
+    "size-outside": "size",
+    "batch-outside": "batch",
+}
+
+
+def _fit_state(
+    frame: pd.DataFrame, y: np.ndarray, prior: str, categorical: tuple[str, ...], alpha: float | None = None
+) -> dict[str, Any]:
+    """Fit a LogRatioRegressor (or a constant ratio on tiny data) and export its state.
+
+    ``alpha`` fixes the ridge penalty (calibration refits reuse the full fit's choice);
+    None selects it by efficient leave-one-out CV.
+    """
+    if len(frame) >= MIN_ROWS_REGRESSION:
+        from recommender.model.estimator import LogRatioRegressor
+
+        est = LogRatioRegressor(
+            prior_column=prior,
+            numeric_features=NUMERIC_FEATURES,
+            categorical_features=categorical,
+            interactions=INTERACTIONS,
+            **({"alphas": (alpha,)} if alpha is not None else {}),
+        )
+        est.fit(frame[[*NUMERIC_FEATURES, *categorical, prior]], y)
+        return est.export_linear()
+    offset = float(np.mean(np.log(y) - np.log(frame[prior].to_numpy(dtype=float)))) if len(frame) else 0.0
+    return {"prior_column": prior, "intercept": offset, "numeric": {}, "categorical": {}, "alpha": 0.0}
+
+
+@dataclass
+class ComponentModel:
+    """A fitted per-token component.
+
+    Attributes:
+        name: ``e_dec``, ``t_dec``, ``e_pre`` or ``t_pre``.
+        linear: The fitted log-ratio model.
+        widths: Half-width (natural-log units) per scheme: ``cell``, ``model``, ``platform``,
+            ``engine``, ``quantization``, ``size``, ``batch``.
+        domain: What was measured: ``platforms``, ``engines``, ``quantizations``, ``models``
+            (lists), ``active_b`` and ``batch`` ([min, max]).
+        n_rows: Training rows.
+    """
+
+    name: str
+    linear: LinearLogModel
+    widths: dict[str, float]
+    domain: dict[str, Any]
+    n_rows: int
+
+    def to_state(self) -> dict[str, Any]:
+        """JSON-able state."""
+        return {
+            "name": self.name,
+            "linear": self.linear.state,
+            "widths": self.widths,
+            "domain": self.domain,
+            "n_rows": self.n_rows,
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> ComponentModel:
+        """Rebuild from :meth:`to_state` output."""
+        return cls(
+            name=str(state["name"]),
+            linear=LinearLogModel(state["linear"]),
+            widths={str(k): float(v) for k, v in state["widths"].items()},
+            domain=dict(state["domain"]),
+            n_rows=int(state["n_rows"]),
+        )
+
+    def predict(self, feats: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, pd.Series]:
+        """Point prediction, log half-width and extrapolation reasons per row.
+
+        Args:
+            feats: Output of :meth:`recommender.model.features.FeatureBuilder.build`.
+
+        Returns:
+            ``(point, halfwidth, reasons)``; reasons are ';'-joined (empty: interpolated).
+        """
+        point = self.linear.predict(feats)
+        d = self.domain
+        flags = {
+            "platform-unseen": ~feats["platform"].isin(d["platforms"]).to_numpy(),
+            "engine-unseen": ~feats["engine"].isin(d["engines"]).to_numpy(),
+            "quantization-unseen": ~feats["quantization"].isin(d["quantizations"]).to_numpy(),
+            "size-outside": _outside(feats["params_active_b"].to_numpy(), d["active_b"]),
+            "batch-outside": _outside(np.exp(feats["log_batch"].to_numpy()), d["batch"]),
+        }
+        seen_model = feats["model_id"].isin(d["models"]).to_numpy()
+        w = self.widths
+        base = np.where(seen_model, w["cell"], w["model"])
+        extra = [np.where(flags[r], w[_REASON_SCHEME[r]], 0.0) for r in REASONS]
+        half = combine_halfwidths(base, extra)
+        reasons = _join_reasons(flags, len(feats))
+        return point, half, reasons
+
+
+def _outside(values: np.ndarray, bounds: list[float]) -> np.ndarray:
+    lo, hi = float(bounds[0]), float(bounds[1])
+    # 1% tolerance: catalog and table parameter counts are rounded differently.
+    return (values < lo * 0.99) | (values > hi * 1.01)
+
+
+def _join_reasons(flags: dict[str, np.ndarray], n: int) -> pd.Series:
+    out = np.full(n, "", dtype=object)
+    for reason in REASONS:
+        f = flags[reason]
+        if f.any():
+            out[f] = np.where(out[f] == "", reason, out[f] + ";" + reason)
+    return pd.Series(out)
+
+
+def fit_component(
+    name: str,
+    feats: pd.DataFrame,
+    y: np.ndarray,
+    prior: str,
+    categorical: tuple[str, ...] = CATEGORICAL_FEATURES,
+    calibrate: bool = True,
+    fallback_widths: dict[str, float] | None = None,
+) -> ComponentModel:
+    """Fit one component and calibrate its interval half-widths.
+
+    Args:
+        name: Component name.
+        feats: Feature frame of the training rows.
+        y: Positive targets (same rows).
+        prior: Prior column the target is a ratio to.
+        categorical: Categorical features used.
+        calibrate: Run the held-out schemes (False: reuse ``fallback_widths``).
+        fallback_widths: Widths used for schemes that cannot be run (one group only, or
+            no rows at all); typically the decode component's, for a prefill component
+            with little data. Without them, the largest width that could be calibrated.
+
+    Returns:
+        The fitted component.
+    """
+    feats = feats.reset_index(drop=True)
+    y = np.asarray(y, dtype=float)
+    state = _fit_state(feats, y, prior, categorical)
+    active = feats["params_active_b"].to_numpy()
+    batch = np.exp(feats["log_batch"].to_numpy())
+    domain = {
+        "platforms": sorted(feats["platform"].astype(str).unique().tolist()),
+        "engines": sorted(feats["engine"].astype(str).unique().tolist()),
+        "quantizations": sorted(feats["quantization"].astype(str).unique().tolist()),
+        "models": sorted(feats["model_id"].astype(str).unique().tolist()),
+        "active_b": [float(active.min()), float(active.max())] if len(active) else [0.0, 0.0],
+        "batch": [float(batch.min()), float(batch.max())] if len(batch) else [0.0, 0.0],
+    }
+    widths: dict[str, float] = {}
+    if calibrate and len(feats) >= 4:
+        chosen_alpha = float(state["alpha"]) if state["alpha"] > 0 else None
+
+        def fit_predict(train: np.ndarray, test: np.ndarray) -> np.ndarray:
+            st = _fit_state(feats.iloc[train], y[train], prior, categorical, alpha=chosen_alpha)
+            return LinearLogModel(st).predict(feats.iloc[test])
+
+        cell = feats["platform"].astype(str) + "|" + feats["model_id"].astype(str) + "|" + feats["engine"].astype(str)
+        schemes = {
+            "cell": cell,
+            "model": feats["model_id"],
+            "platform": feats["platform"],
+            "engine": feats["engine"],
+            "quantization": feats["quantization"],
+        }
+        for scheme, groups in schemes.items():
+            res = grouped_oof_log_residuals(fit_predict, y, groups, max_folds=MAX_FOLDS)
+            widths[scheme] = conformal_halfwidth(np.abs(res))
+        widths["size"] = _extreme_halfwidth(fit_predict, y, active, feats["model_id"])
+        widths["batch"] = _extreme_halfwidth(fit_predict, y, batch, None)
+    fallback = dict(fallback_widths or {})
+    calibrated = [v for v in widths.values() if np.isfinite(v)]
+    largest = max(calibrated) if calibrated else float("nan")
+    for scheme in ("cell", "model", "platform", "engine", "quantization", "size", "batch"):
+        value = widths.get(scheme, float("nan"))
+        if not np.isfinite(value):
+            value = fallback.get(scheme, largest)
+        widths[scheme] = float(value)
+    # Novel-in-more-ways widths never undercut the base ones they contain.
+    widths["model"] = max(widths["model"], widths["cell"])
+    for scheme in ("platform", "engine", "quantization", "size", "batch"):
+        widths[scheme] = max(widths[scheme], widths["cell"])
+    return ComponentModel(name=name, linear=LinearLogModel(state), widths=widths, domain=domain, n_rows=len(feats))
+
+
+def _extreme_halfwidth(fit_predict: Any, y: np.ndarray, values: np.ndarray, groups: pd.Series | None) -> float:
+    """Width for range extrapolation: fit on the middle, predict the lowest and highest rows.
+
+    The rows whose ``values`` are in the bottom or top :data:`EXTREME_SHARE` (whole groups
+    when ``groups`` is given, e.g. all rows of the smallest models) are held out together.
+    """
+    if len(np.unique(values)) < 3:
+        return float("nan")
+    lo_cut, hi_cut = np.quantile(values, [EXTREME_SHARE, 1.0 - EXTREME_SHARE])
+    extreme = (values <= lo_cut) | (values >= hi_cut)
+    if groups is not None:
+        g = pd.Series(np.asarray(groups)).astype(str)
+        extreme = g.isin(set(g[extreme])).to_numpy()
+    test = np.flatnonzero(extreme)
+    train = np.flatnonzero(~extreme)
+    if len(train) < 4 or len(test) == 0:
+        return float("nan")
+    pred = fit_predict(train, test)
+    return conformal_halfwidth(np.abs(np.log(y[test]) - np.log(pred)))

@@ -1,0 +1,267 @@
+"""The regressor: a ridge model of log(measured / roofline prior) on physics features.
+
+:class:`LogRatioRegressor` is a scikit-learn estimator (parameters in ``__init__``,
+learned state ending in ``_``, ``check_is_fitted``) wrapping a ``Pipeline`` of a
+``ColumnTransformer`` (standardized numeric physics features + one-hot categorical
+classes/identifiers, unseen levels ignored) and ``RidgeCV``. It predicts
+``prior * exp(f(x))``: the prior carries the scale and shape, the ridge model learns
+the correction. Because the one-hot identifiers are penalized like any other
+coefficient, they act as shrunken per-platform / per-model offsets (a random-effects
+flavour); an unseen platform or model falls back to the physics features alone.
+
+A fitted linear pipeline collapses to an intercept, one weight per raw numeric feature
+and one offset per categorical level: :meth:`LogRatioRegressor.export_linear` writes
+that as plain JSON and :class:`recommender.model.linear.LinearLogModel` evaluates it with numpy only, which keeps
+loading light and prediction of a million rows fast. No pickle anywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sklearn.base import BaseEstimator, RegressorMixin, TransformerMixin
+
+
+class InteractionExpander(TransformerMixin, BaseEstimator):
+    """One column per (level of a categorical column) x (numeric column): ``1[level] * x``.
+
+    Lets a linear model give each engine (or quantization family) its own slope on a
+    physics feature, e.g. how energy per token falls with batch size under vLLM versus HF.
+
+    Args:
+        category: Name of the categorical column (first column of the input).
+        numeric: Names of the numeric columns (the remaining input columns, in order).
+
+    Attributes:
+        levels_: Levels of ``category`` seen in ``fit`` (unseen levels give zero columns).
+    """
+
+    def __init__(self, category: str = "", numeric: Sequence[str] = ()) -> None:
+        self.category = category
+        self.numeric = numeric
+
+    def fit(self, X: Any, y: Any = None) -> InteractionExpander:
+        frame = _as_frame(X)
+        self.levels_ = sorted(pd.unique(frame.iloc[:, 0].astype(str)).tolist())
+        self.n_features_in_ = frame.shape[1]
+        return self
+
+    def transform(self, X: Any) -> np.ndarray:
+        from sklearn.utils.validation import check_is_fitted
+
+        check_is_fitted(self, "levels_")
+        frame = _as_frame(X)
+        cat = frame.iloc[:, 0].astype(str).to_numpy()
+        nums = frame.iloc[:, 1:].to_numpy(dtype=float)
+        cols = [(cat == level)[:, None] * nums for level in self.levels_]
+        return np.hstack(cols) if cols else np.zeros((len(frame), 0))
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        return np.asarray([f"{self.category}={lv}*{n}" for lv in self.levels_ for n in self.numeric], dtype=object)
+
+
+def _as_frame(X: Any) -> pd.DataFrame:
+    if isinstance(X, pd.DataFrame):
+        return X
+    arr = np.asarray(X)
+    if arr.ndim != 2:
+        raise ValueError(f"Expected 2D array, got {arr.ndim}D array instead")
+    return pd.DataFrame(arr, columns=[f"x{i}" for i in range(arr.shape[1])])
+
+
+class LogRatioRegressor(RegressorMixin, BaseEstimator):
+    """Ridge regression of ``log(y / prior)`` on numeric and categorical features.
+
+    Args:
+        prior_column: Column of ``X`` holding the (positive) prior; for array input an
+            integer position.
+        numeric_features: Numeric columns; None means every column that is neither the
+            prior nor categorical.
+        categorical_features: Categorical columns (one-hot, unseen levels ignored).
+        interactions: ``(categorical, (numeric, ...))`` pairs: each level of the categorical
+            column gets its own slope on each listed numeric column.
+        alphas: Ridge penalties tried by efficient leave-one-out CV (``RidgeCV``).
+
+    Attributes:
+        pipeline_: The fitted scikit-learn Pipeline.
+        numeric_: Numeric columns used.
+        categorical_: Categorical columns used.
+        n_features_in_: Number of columns seen in ``fit``.
+        feature_names_in_: Column names seen in ``fit`` (frames only).
+        residual_scale_: Root mean square in-sample log residual.
+    """
+
+    def __init__(
+        self,
+        prior_column: str | int = "prior",
+        numeric_features: Sequence[str] | None = None,
+        categorical_features: Sequence[str] = (),
+        interactions: Sequence[tuple[str, Sequence[str]]] = (),
+        alphas: Sequence[float] = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0),
+    ) -> None:
+        self.prior_column = prior_column
+        self.numeric_features = numeric_features
+        self.categorical_features = categorical_features
+        self.interactions = interactions
+        self.alphas = alphas
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.target_tags.positive_only = True
+        tags.input_tags.string = True
+        tags.input_tags.categorical = True
+        return tags
+
+    def _prior_name(self, frame: pd.DataFrame) -> str:
+        if isinstance(self.prior_column, int | np.integer) and not isinstance(self.prior_column, bool):
+            return str(frame.columns[int(self.prior_column)])
+        return str(self.prior_column)
+
+    def _columns(self, frame: pd.DataFrame) -> tuple[list[str], list[str], str]:
+        prior = self._prior_name(frame)
+        cat = [c for c in self.categorical_features]
+        if self.numeric_features is None:
+            num = [c for c in frame.columns if c != prior and c not in cat]
+        else:
+            num = list(self.numeric_features)
+        return num, cat, prior
+
+    def _design_columns(self, num: list[str], cat: list[str]) -> list[str]:
+        cols = list(num) + list(cat)
+        for cat_col, nums in self.interactions:
+            cols += [c for c in (cat_col, *nums) if c not in cols]
+        return cols
+
+    def fit(self, X: Any, y: Any) -> LogRatioRegressor:
+        """Fit on features ``X`` (with the prior column) and positive targets ``y``."""
+        from sklearn.compose import ColumnTransformer
+        from sklearn.linear_model import Ridge, RidgeCV
+        from sklearn.pipeline import Pipeline
+        from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+        frame = _as_frame(X)
+        y_arr = np.asarray(y, dtype=float).ravel()
+        if len(y_arr) != len(frame):
+            raise ValueError(f"X has {len(frame)} rows but y has {len(y_arr)}")
+        if len(frame) < 2:
+            raise ValueError(f"n_samples={len(frame)}: at least 2 samples are required")
+        if not np.all(np.isfinite(y_arr)) or np.any(y_arr <= 0):
+            raise ValueError("y must be finite and positive (the model is fit in log space)")
+        num, cat, prior = self._columns(frame)
+        prior_values = np.asarray(frame[prior], dtype=float)
+        if not np.all(np.isfinite(prior_values)) or np.any(prior_values <= 0):
+            raise ValueError(f"prior column {prior!r} must be finite and positive")
+        target = np.log(y_arr) - np.log(prior_values)
+        transformers: list[tuple[str, Any, list[str]]] = []
+        if num:
+            transformers.append(("num", StandardScaler(), num))
+        if cat:
+            transformers.append(("cat", OneHotEncoder(handle_unknown="ignore", sparse_output=False), cat))
+        for cat_col, nums in self.interactions:
+            transformers.append(
+                (
+                    f"x:{cat_col}",
+                    Pipeline([("expand", InteractionExpander(cat_col, tuple(nums))), ("scale", StandardScaler())]),
+                    [cat_col, *nums],
+                )
+            )
+        if not transformers:
+            raise ValueError("no feature columns besides the prior")
+        design = frame[self._design_columns(num, cat)].copy()
+        for c in num:
+            design[c] = np.asarray(design[c], dtype=float)
+        for c in cat:
+            design[c] = design[c].astype(str)
+        pipe = Pipeline(
+            [
+                ("features", ColumnTransformer(transformers, remainder="drop")),
+                ("ridge", RidgeCV(alphas=tuple(self.alphas)) if len(self.alphas) > 1 else Ridge(alpha=float(self.alphas[0]))),
+            ]
+        )
+        pipe.fit(design, target)
+        self.pipeline_ = pipe
+        self.numeric_ = num
+        self.categorical_ = cat
+        self.prior_name_ = prior
+        self.n_features_in_ = frame.shape[1]
+        if isinstance(X, pd.DataFrame):
+            self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+        resid = target - pipe.predict(design)
+        self.residual_scale_ = float(np.sqrt(np.mean(resid**2)))
+        return self
+
+    def _design(self, X: Any) -> tuple[pd.DataFrame, np.ndarray]:
+        from sklearn.utils.validation import check_is_fitted
+
+        check_is_fitted(self, "pipeline_")
+        frame = _as_frame(X)
+        if frame.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has {frame.shape[1]} features, but LogRatioRegressor is expecting {self.n_features_in_} features as input"
+            )
+        design = frame[self._design_columns(self.numeric_, self.categorical_)].copy()
+        for c in self.numeric_:
+            design[c] = np.asarray(design[c], dtype=float)
+        for c in self.categorical_:
+            design[c] = design[c].astype(str)
+        return design, np.asarray(frame[self.prior_name_], dtype=float)
+
+    def predict_log_ratio(self, X: Any) -> np.ndarray:
+        """Predicted ``log(y / prior)``."""
+        design, _ = self._design(X)
+        return np.asarray(self.pipeline_.predict(design), dtype=float)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Predicted target: ``prior * exp(log ratio)``."""
+        design, prior = self._design(X)
+        return prior * np.exp(np.asarray(self.pipeline_.predict(design), dtype=float))
+
+    def export_linear(self) -> dict[str, Any]:
+        """The fitted model as plain JSON-able numbers (see :class:`LinearLogModel`)."""
+        from sklearn.utils.validation import check_is_fitted
+
+        check_is_fitted(self, "pipeline_")
+        ct = self.pipeline_.named_steps["features"]
+        ridge = self.pipeline_.named_steps["ridge"]
+        coef = np.asarray(ridge.coef_, dtype=float).ravel()
+        intercept = float(ridge.intercept_)
+        pos = 0
+        numeric: dict[str, float] = {}
+        if self.numeric_:
+            scaler = ct.named_transformers_["num"]
+            k = len(self.numeric_)
+            w = coef[pos : pos + k] / scaler.scale_
+            intercept -= float(np.sum(w * scaler.mean_))
+            numeric = {c: float(v) for c, v in zip(self.numeric_, w, strict=True)}
+            pos += k
+        categorical: dict[str, dict[str, float]] = {}
+        if self.categorical_:
+            ohe = ct.named_transformers_["cat"]
+            for c, cats in zip(self.categorical_, ohe.categories_, strict=True):
+                k = len(cats)
+                categorical[c] = {str(level): float(v) for level, v in zip(cats, coef[pos : pos + k], strict=True)}
+                pos += k
+        interactions: dict[str, dict[str, dict[str, float]]] = {}
+        for cat_col, nums in self.interactions:
+            sub = ct.named_transformers_[f"x:{cat_col}"]
+            expand, scaler = sub.named_steps["expand"], sub.named_steps["scale"]
+            k = len(expand.levels_) * len(nums)
+            w = coef[pos : pos + k] / scaler.scale_
+            intercept -= float(np.sum(w * scaler.mean_))
+            block = interactions.setdefault(cat_col, {})
+            for i, level in enumerate(expand.levels_):
+                for j, n in enumerate(nums):
+                    block.setdefault(str(n), {})[str(level)] = float(w[i * len(nums) + j])
+            pos += k
+        return {
+            "prior_column": self.prior_name_,
+            "interactions": interactions,
+            "intercept": intercept,
+            "numeric": numeric,
+            "categorical": categorical,
+            "alpha": float(ridge.alpha_ if hasattr(ridge, "alpha_") else ridge.alpha),
+        }

@@ -1,0 +1,349 @@
+"""Features of a configuration, looked up from the catalogs and vectorized.
+
+A configuration is (platform, device count, engine, model, quantization, batch size)
+plus a token profile (prompt tokens, generated tokens, answer choices). Catalog values
+are gathered into small lookup frames once; a frame of configurations is then mapped
+with categorical codes (``pd.Categorical(...).codes`` + ``numpy.take``), so a million
+candidate rows cost a few array operations, never a Python loop per row.
+
+Every numeric feature is a physical quantity (log-scaled where it spans decades): memory
+bandwidth, dense tensor throughput at the compute precision, TDP, memory size,
+architecture generation, total/active parameters, bytes per weight, KV bytes per token,
+batch size, device count, token profile, and the roofline priors of
+:mod:`recommender.model.physics`. Identifiers (platform, model, engine, quantization)
+are kept as categorical columns the regressor may use for shrunken per-level offsets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from recommender.catalog.types import ModelSpec, Platform, QuantSpec, TaskSpec
+from recommender.errors import UnknownNameError
+from recommender.model import physics
+
+PRECISION_FALLBACK: dict[str, tuple[str, ...]] = {
+    "fp32": ("fp32_tflops",),
+    "fp16": ("fp16_dense_tflops", "bf16_dense_tflops", "fp32_tflops"),
+    "bf16": ("bf16_dense_tflops", "fp16_dense_tflops", "fp32_tflops"),
+    "fp8": ("fp8_dense_tflops", "fp16_dense_tflops", "bf16_dense_tflops", "fp32_tflops"),
+    "int8": ("int8_dense_tops", "fp16_dense_tflops", "bf16_dense_tflops", "fp32_tflops"),
+    "fp4": ("fp4_dense_tflops", "fp8_dense_tflops", "fp16_dense_tflops", "bf16_dense_tflops", "fp32_tflops"),
+}
+"""Platform throughput column used for each compute precision, with fallbacks.
+
+A GPU without a tensor path for the precision runs it through the next wider one
+(e.g. FP8 weights on Ampere are up-cast to FP16), so the fallback is the physically
+right number, not a guess.
+"""
+
+PRECISIONS: tuple[str, ...] = tuple(PRECISION_FALLBACK)
+
+KV_BYTES_PER_PARAM_FALLBACK = 7.5e-5
+"""KV bytes per token per parameter for a model without architecture figures.
+
+Derived from LLaMA-7B (32 layers x 4096 hidden, MHA: 524,288 B/token for 6.7e9 params);
+used only for the two catalog models whose config lacks layer counts.
+"""
+
+NUMERIC_FEATURES: tuple[str, ...] = (
+    "log_bandwidth",
+    "log_tdp",
+    "log_memory",
+    "arch_generation",
+    "log_peak",
+    "log_params_active",
+    "log_params_total",
+    "log_moe_ratio",
+    "log_layers",
+    "log_hidden",
+    "log_kv_token",
+    "log_bytes_per_weight",
+    "log_batch",
+    "log_devices",
+    "log_prompt",
+    "log_output",
+    "log_context",
+    "log_mem_over_compute",
+    "log_weights_over_memory",
+)
+"""Numeric (physics) features the regressor sees."""
+
+CATEGORICAL_FEATURES: tuple[str, ...] = (
+    "engine",
+    "quant_family",
+    "compute_precision",
+    "platform_class",
+)
+"""Categorical features the regressor sees: classes, not identifiers.
+
+Platform, model and quantization identifiers are deliberately left out: under
+leave-one-model-out and leave-one-platform-out CV they made predictions worse (they
+absorb variance the physics features should explain), and a model meant to judge
+unseen GPUs must lean on bandwidth, throughput and power, not on names.
+"""
+
+IDENTIFIER_COLUMNS: tuple[str, ...] = ("platform", "model_id", "quantization")
+"""Identifier columns kept in the feature frame for domain checks (seen / unseen)."""
+
+INTERACTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (
+        "engine",
+        (
+            "log_batch",
+            "log_params_active",
+            "log_layers",
+            "log_output",
+            "log_mem_over_compute",
+            "log_bandwidth",
+            "log_tdp",
+            "log_context",
+            "log_hidden",
+            "log_kv_token",
+        ),
+    ),
+    ("quant_family", ("log_batch", "log_params_active")),
+)
+"""Per-engine and per-quantization-family slopes (batching and overheads differ by regime)."""
+
+PRIOR_COLUMNS: tuple[str, ...] = ("prior_e_dec", "prior_t_dec", "prior_e_pre", "prior_t_pre")
+"""Roofline priors: decode J/output token, decode s/output token (per request),
+prefill J/prompt token, prefill s/prompt token (latency one query sees)."""
+
+
+@dataclass(frozen=True)
+class Catalogs:
+    """The four catalogs the features come from (injected so tests can use small ones)."""
+
+    platforms: Mapping[str, Platform]
+    models: Mapping[str, ModelSpec]
+    tasks: Mapping[str, TaskSpec]
+    quants: Mapping[str, QuantSpec]
+
+    @classmethod
+    def load(cls) -> Catalogs:
+        """The shipped catalogs (platforms, models, tasks, quantizations)."""
+        from recommender.catalog import get_models, get_platforms, get_quants, get_tasks
+
+        return cls(platforms=get_platforms(), models=get_models(), tasks=get_tasks(), quants=get_quants())
+
+
+def platform_frame(platforms: Mapping[str, Platform]) -> pd.DataFrame:
+    """One row per platform id with the numeric fields the features need."""
+    rows = []
+    for pid, p in platforms.items():
+        rec = {
+            "platform": pid,
+            "bandwidth_gbs": p.memory_bandwidth_gbs,
+            "tdp_w": p.tdp_w,
+            "memory_gb": p.memory_gb,
+            "arch_generation": p.arch_generation,
+            "platform_class": p.platform_class,
+        }
+        for precision, fields in PRECISION_FALLBACK.items():
+            value = next((getattr(p, f) for f in fields if getattr(p, f) is not None), None)
+            # A platform with no throughput figure at all is still bandwidth-bound in decode;
+            # NaN here would poison the max(), so use the bandwidth-only bound (infinite peak).
+            rec[f"peak_{precision}"] = float(value) if value else np.inf
+        rows.append(rec)
+    return pd.DataFrame(rows).set_index("platform")
+
+
+def model_frame(models: Mapping[str, ModelSpec], extra: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per model id: parameters and architecture (missing figures derived from size).
+
+    Args:
+        models: Catalog models.
+        extra: Optional frame with ``model_id, params_total_b, params_active_b`` for models
+            that occur in a measured table but not in the catalog (architecture unknown).
+    """
+    rows = [
+        {
+            "model_id": mid,
+            "params_total_b": m.params_total_b,
+            "params_active_b": m.params_active_b,
+            "layers": m.layers,
+            "hidden": m.hidden_size,
+            "heads": m.attention_heads,
+            "kv_heads": m.kv_heads,
+        }
+        for mid, m in models.items()
+    ]
+    frame = pd.DataFrame(rows, columns=["model_id", "params_total_b", "params_active_b", "layers", "hidden", "heads", "kv_heads"])
+    if extra is not None and len(extra):
+        add = extra.loc[~extra["model_id"].isin(frame["model_id"])].drop_duplicates("model_id")
+        add = add[["model_id", "params_total_b", "params_active_b"]].assign(layers=np.nan, hidden=np.nan, heads=np.nan, kv_heads=np.nan)
+        frame = pd.concat([frame, add], ignore_index=True)
+    frame = frame.set_index("model_id").astype(float)
+    # Missing architecture: LLaMA-like scaling (params ~ 12 * layers * hidden^2, 128-dim heads)
+    # keeps the attention-FLOP and KV terms the right order of magnitude.
+    guess_hidden = np.sqrt(frame["params_active_b"] * 1e9 / (12.0 * 32.0))
+    frame["hidden"] = frame["hidden"].fillna(guess_hidden)
+    frame["layers"] = frame["layers"].fillna(frame["params_active_b"] * 1e9 / (12.0 * frame["hidden"] ** 2))
+    frame["heads"] = frame["heads"].fillna(np.maximum(frame["hidden"] / 128.0, 1.0))
+    frame["kv_heads"] = frame["kv_heads"].fillna(frame["heads"])
+    kv = physics.kv_bytes_per_token(frame["layers"], frame["hidden"], frame["heads"], frame["kv_heads"])
+    frame["kv_bytes_token"] = kv.fillna(frame["params_active_b"] * 1e9 * KV_BYTES_PER_PARAM_FALLBACK)
+    return frame
+
+
+def quant_frame(quants: Mapping[str, QuantSpec]) -> pd.DataFrame:
+    """One row per quantization name: bytes per weight, compute precision, family."""
+    rows = [
+        {
+            "quantization": name,
+            "bytes_per_weight": q.bytes_per_weight,
+            "compute_precision": q.compute_precision if q.compute_precision in PRECISION_FALLBACK else "fp16",
+            "quant_family": q.family,
+        }
+        for name, q in quants.items()
+    ]
+    return pd.DataFrame(rows).set_index("quantization")
+
+
+def _codes(values: pd.Series, index: pd.Index, kind: str) -> np.ndarray:
+    """Positions of ``values`` in ``index``; raises UnknownNameError for a value not there."""
+    cat = pd.Categorical(values, categories=index)
+    codes = np.asarray(cat.codes)
+    bad = codes < 0
+    if bad.any():
+        first = str(pd.Series(values)[bad].iloc[0])
+        raise UnknownNameError(kind, first, [str(i) for i in index])
+    return codes
+
+
+class FeatureBuilder:
+    """Maps configuration frames to feature frames using catalog lookup tables.
+
+    Args:
+        catalogs: Platform, model, task and quantization catalogs.
+        extra_models: Models outside the catalog (``model_id, params_total_b, params_active_b``),
+            typically those of a measured table.
+    """
+
+    def __init__(self, catalogs: Catalogs, extra_models: pd.DataFrame | None = None) -> None:
+        self.catalogs = catalogs
+        self.platforms = platform_frame(catalogs.platforms)
+        self.models = model_frame(catalogs.models, extra_models)
+        self.quants = quant_frame(catalogs.quants)
+
+    def build(self, configs: pd.DataFrame) -> pd.DataFrame:
+        """Features and roofline priors for every configuration row.
+
+        Args:
+            configs: Columns ``platform, device_count, engine, model_id, quantization,
+                batch_size, prompt_tokens, output_tokens, choices``; optional
+                ``params_total_b, params_active_b`` override the catalog (measured rows
+                carry their own counts).
+
+        Returns:
+            Frame indexed like ``configs`` with :data:`NUMERIC_FEATURES`,
+            :data:`CATEGORICAL_FEATURES`, :data:`PRIOR_COLUMNS` and helper columns.
+        """
+        pc = _codes(configs["platform"], self.platforms.index, "platform")
+        mc = _codes(configs["model_id"], self.models.index, "model")
+        qc = _codes(configs["quantization"], self.quants.index, "quantization")
+        P, M, Q = self.platforms, self.models, self.quants
+
+        bw = P["bandwidth_gbs"].to_numpy()[pc]
+        tdp = P["tdp_w"].to_numpy()[pc]
+        mem = P["memory_gb"].to_numpy()[pc]
+        gen = P["arch_generation"].to_numpy()[pc]
+        precision = Q["compute_precision"].to_numpy()[qc]
+        peak_table = np.stack([P[f"peak_{p}"].to_numpy() for p in PRECISIONS], axis=1)
+        prec_code = pd.Categorical(precision, categories=list(PRECISIONS)).codes
+        peak = peak_table[pc, prec_code]
+
+        total = M["params_total_b"].to_numpy()[mc]
+        active = M["params_active_b"].to_numpy()[mc]
+        if "params_total_b" in configs:
+            given_t = pd.to_numeric(configs["params_total_b"], errors="coerce").to_numpy(dtype=float)
+            given_a = pd.to_numeric(configs["params_active_b"], errors="coerce").to_numpy(dtype=float)
+            total = np.where(np.isfinite(given_t), given_t, total)
+            active = np.where(np.isfinite(given_a), given_a, active)
+        active = np.minimum(active, total)
+        layers = M["layers"].to_numpy()[mc]
+        hidden = M["hidden"].to_numpy()[mc]
+        kv_tok = M["kv_bytes_token"].to_numpy()[mc]
+        bpw = Q["bytes_per_weight"].to_numpy()[qc]
+
+        batch = configs["batch_size"].to_numpy(dtype=float)
+        devices = configs["device_count"].to_numpy(dtype=float)
+        prompt = np.maximum(configs["prompt_tokens"].to_numpy(dtype=float), 1.0)
+        output = configs["output_tokens"].to_numpy(dtype=float)
+        context = prompt + np.maximum(output, 1.0) / 2.0
+
+        t_step, t_mem, t_comp = physics.decode_step(
+            params_total_b=total,
+            params_active_b=active,
+            bytes_per_weight=bpw,
+            layers=layers,
+            hidden=hidden,
+            kv_bytes_token=kv_tok,
+            context_tokens=context,
+            batch=batch,
+            devices=devices,
+            bandwidth_gbs=bw,
+            peak_tflops=peak,
+        )
+        t_pre_tok = physics.prefill_token_time(
+            params_total_b=total,
+            params_active_b=active,
+            bytes_per_weight=bpw,
+            layers=layers,
+            hidden=hidden,
+            prompt_tokens=prompt,
+            batch=batch,
+            devices=devices,
+            bandwidth_gbs=bw,
+            peak_tflops=peak,
+        )
+        power = tdp * devices
+
+        def categorical(values: np.ndarray | pd.Series) -> pd.Categorical:
+            codes, uniq = pd.factorize(np.asarray(values, dtype=object))
+            return pd.Categorical.from_codes(codes, categories=pd.Index(uniq).astype(str)) if len(uniq) else pd.Categorical([])
+
+        out = pd.DataFrame(
+            {
+                "log_bandwidth": np.log(bw),
+                "log_tdp": np.log(tdp),
+                "log_memory": np.log(mem),
+                "arch_generation": gen,
+                "log_peak": np.log(np.where(np.isfinite(peak), peak, bw)),
+                "log_params_active": np.log(active),
+                "log_params_total": np.log(total),
+                "log_moe_ratio": np.log(active / total),
+                "log_layers": np.log(layers),
+                "log_hidden": np.log(hidden),
+                "log_kv_token": np.log(kv_tok),
+                "log_bytes_per_weight": np.log(bpw),
+                "log_batch": np.log(batch),
+                "log_devices": np.log(devices),
+                "log_prompt": np.log(prompt),
+                "log_output": np.log1p(output),
+                "log_context": np.log(context),
+                "log_mem_over_compute": np.log(t_mem / t_comp),
+                "log_weights_over_memory": np.log(total * bpw / (mem * devices)),
+                "engine": categorical(configs["engine"].to_numpy()),
+                "quant_family": categorical(Q["quant_family"].to_numpy()[qc]),
+                "compute_precision": categorical(precision),
+                "platform_class": categorical(P["platform_class"].to_numpy()[pc]),
+                "platform": categorical(configs["platform"].to_numpy()),
+                "model_id": categorical(configs["model_id"].to_numpy()),
+                "quantization": categorical(configs["quantization"].to_numpy()),
+                "prior_e_dec": power * t_step / batch,
+                "prior_t_dec": t_step,
+                "prior_e_pre": power * t_pre_tok,
+                # A query's prompt is processed in one pass together with its batch-mates,
+                # so the latency it sees per prompt token is the whole pass's per-token time x B.
+                "prior_t_pre": t_pre_tok * batch,
+                "params_active_b": active,
+            },
+            index=configs.index,
+        )
+        return out

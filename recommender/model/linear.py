@@ -1,0 +1,69 @@
+"""numpy-only evaluation of an exported linear log-ratio model (the light load path).
+
+Kept apart from :mod:`recommender.model.estimator` so that loading a fitted model never
+imports scikit-learn's estimators.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from recommender.errors import ModelStateError
+
+
+class LinearLogModel:
+    """numpy-only evaluation of an exported :class:`~recommender.model.estimator.LogRatioRegressor`.
+
+    Args:
+        state: Output of :meth:`~recommender.model.estimator.LogRatioRegressor.export_linear`.
+    """
+
+    def __init__(self, state: Mapping[str, Any]) -> None:
+        try:
+            self.prior_column = str(state["prior_column"])
+            self.intercept = float(state["intercept"])
+            self.numeric = {str(k): float(v) for k, v in dict(state["numeric"]).items()}
+            self.categorical = {
+                str(c): {str(k): float(v) for k, v in dict(levels).items()} for c, levels in dict(state["categorical"]).items()
+            }
+            self.interactions = {
+                str(c): {str(n): {str(k): float(v) for k, v in dict(lv).items()} for n, lv in dict(block).items()}
+                for c, block in dict(state.get("interactions", {})).items()
+            }
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelStateError(f"linear model state is malformed ({exc}); refit with 'eai fit'") from exc
+        self.state = dict(state)
+
+    def predict_log_ratio(self, frame: pd.DataFrame) -> np.ndarray:
+        """Predicted ``log(y / prior)`` for each row of ``frame``."""
+        out = np.full(len(frame), self.intercept, dtype=float)
+        for c, w in self.numeric.items():
+            out += w * frame[c].to_numpy(dtype=float)
+        for c, levels in self.categorical.items():
+            out += _level_values(frame[c], levels)
+        for c, block in self.interactions.items():
+            for n, levels in block.items():
+                out += _level_values(frame[c], levels) * frame[n].to_numpy(dtype=float)
+        return out
+
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        """Predicted target: ``prior * exp(log ratio)``."""
+        return frame[self.prior_column].to_numpy(dtype=float) * np.exp(self.predict_log_ratio(frame))
+
+
+def _level_values(column: pd.Series, levels: Mapping[str, float]) -> np.ndarray:
+    """Per-row value of a categorical column's level (0 for a level not in ``levels``).
+
+    Categorical columns are looked up through their (few) categories and integer codes,
+    so a million rows cost one ``take``.
+    """
+    if not isinstance(column.dtype, pd.CategoricalDtype):
+        column = column.astype("category")
+    cats = column.cat.categories
+    table = np.array([levels.get(str(c), 0.0) for c in cats] + [0.0], dtype=float)
+    codes = column.cat.codes.to_numpy()
+    return table[np.where(codes < 0, len(cats), codes)]

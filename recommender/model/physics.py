@@ -1,0 +1,116 @@
+"""Roofline priors: what physics alone says a token costs on a platform.
+
+Every function is vectorized over numpy arrays (one element per configuration) and
+uses no fitted state. The priors deliberately carry no efficiency factors: they are
+peak-bandwidth / peak-throughput / board-power bounds, and the regressor learns the
+(log) ratio of measured to prior. A prior that is off by a constant factor costs
+nothing; a prior that gets the *shape* right (bytes moved, batch amortization,
+bandwidth, power) is what lets the model reason about GPUs it has not seen.
+
+Decode (one generated token per running sequence per step)::
+
+    bytes_step  = weight_bytes_touched(B) + B * kv_bytes_per_token * context
+    t_mem       = bytes_step / (bandwidth * D)
+    t_compute   = B * flops_per_token / (peak_flops_at_precision * D)
+    t_step      = max(t_mem, t_compute)                 # s per step = s per output token of one request
+    e_token     = tdp * D * t_step / B                   # J per output token (all devices)
+
+Prefill (the prompt processed in one forward pass, L tokens per query, B queries)::
+
+    t_token     = max(weight_bytes / (bandwidth * D) / (L * B), flops_per_token / (peak * D))
+    e_token     = tdp * D * t_token                      # J per prompt token
+
+Units: params in billions, bandwidth GB/s, throughput TFLOPS, power W, bytes, seconds, joules.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+KV_BYTES_PER_VALUE = 2.0
+"""KV cache entries are stored in 16-bit floats by HF transformers and vLLM defaults."""
+
+
+def weight_params_touched_b(
+    params_total_b: np.ndarray, params_active_b: np.ndarray, batch: np.ndarray
+) -> np.ndarray:
+    """Parameters (billions) whose weights one decode step must read.
+
+    Dense models read every weight once per step. A mixture-of-experts model reads the
+    experts its ``batch`` tokens are routed to; with uniform routing the expected share
+    of expert weights touched is ``1 - (1 - r)^B`` where ``r = active / total``.
+
+    Args:
+        params_total_b: Total parameters, billions.
+        params_active_b: Active parameters per token, billions.
+        batch: Concurrent sequences per step.
+
+    Returns:
+        Parameters touched per step, billions (between active and total).
+    """
+    ratio = np.clip(params_active_b / params_total_b, 1e-6, 1.0)
+    share = 1.0 - np.power(1.0 - ratio, np.maximum(batch, 1.0))
+    return np.clip(params_total_b * share, params_active_b, params_total_b)
+
+
+def kv_bytes_per_token(
+    layers: np.ndarray, hidden: np.ndarray, heads: np.ndarray, kv_heads: np.ndarray
+) -> np.ndarray:
+    """Bytes of K and V cache one token of context occupies across all layers.
+
+    ``2 (K, V) * layers * kv_heads * head_dim * 2 bytes`` with ``head_dim = hidden / heads``.
+    """
+    head_dim = hidden / heads
+    return 2.0 * layers * kv_heads * head_dim * KV_BYTES_PER_VALUE
+
+
+def flops_per_token(params_active_b: np.ndarray, layers: np.ndarray, hidden: np.ndarray, context: np.ndarray) -> np.ndarray:
+    """Forward FLOPs for one token: ``2 * active params`` plus attention over ``context`` tokens."""
+    return 2.0 * params_active_b * 1e9 + 4.0 * layers * hidden * context
+
+
+def decode_step(
+    *,
+    params_total_b: np.ndarray,
+    params_active_b: np.ndarray,
+    bytes_per_weight: np.ndarray,
+    layers: np.ndarray,
+    hidden: np.ndarray,
+    kv_bytes_token: np.ndarray,
+    context_tokens: np.ndarray,
+    batch: np.ndarray,
+    devices: np.ndarray,
+    bandwidth_gbs: np.ndarray,
+    peak_tflops: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Roofline time of one decode step.
+
+    Returns:
+        ``(t_step_s, t_mem_s, t_compute_s)``: the step time and its memory and compute bounds.
+    """
+    weight_bytes = weight_params_touched_b(params_total_b, params_active_b, batch) * 1e9 * bytes_per_weight
+    bytes_step = weight_bytes + batch * kv_bytes_token * context_tokens
+    t_mem = bytes_step / (bandwidth_gbs * 1e9 * devices)
+    t_compute = batch * flops_per_token(params_active_b, layers, hidden, context_tokens) / (peak_tflops * 1e12 * devices)
+    return np.maximum(t_mem, t_compute), t_mem, t_compute
+
+
+def prefill_token_time(
+    *,
+    params_total_b: np.ndarray,
+    params_active_b: np.ndarray,
+    bytes_per_weight: np.ndarray,
+    layers: np.ndarray,
+    hidden: np.ndarray,
+    prompt_tokens: np.ndarray,
+    batch: np.ndarray,
+    devices: np.ndarray,
+    bandwidth_gbs: np.ndarray,
+    peak_tflops: np.ndarray,
+) -> np.ndarray:
+    """Roofline time per prompt token of a prefill forward pass (s per token, throughput sense)."""
+    tokens_in_pass = np.maximum(prompt_tokens * batch, 1.0)
+    weight_bytes = params_total_b * 1e9 * bytes_per_weight
+    t_mem = weight_bytes / (bandwidth_gbs * 1e9 * devices) / tokens_in_pass
+    t_compute = flops_per_token(params_active_b, layers, hidden, prompt_tokens / 2.0) / (peak_tflops * 1e12 * devices)
+    return np.maximum(t_mem, t_compute)

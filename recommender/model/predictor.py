@@ -1,0 +1,450 @@
+"""The fitted predictor: energy, time, accuracy, EOR and TWEOR with 90% intervals.
+
+Composition per query (task token profile from the task catalog, or from the candidate
+frame's optional ``prompt_tokens_mean``/``output_tokens_mean``/``choices_mean`` columns)::
+
+    in_tokens  = prompt_tokens * choices        # log-likelihood MC: one pass per choice
+    energy_j   = output_tokens * e_dec + in_tokens * e_pre
+    time_s     = output_tokens * t_dec + in_tokens * t_pre
+
+``e_dec``/``t_dec`` (J and s per generated token; learned from generation rows, whose
+per-output-token figures already include their own workload's prefill) and
+``e_pre``/``t_pre`` (per prompt token; learned from log-likelihood rows) are four
+:class:`~recommender.model.component.ComponentModel`. The interval of a sum is the sum of
+the components' interval ends (errors treated as comonotonic: conservative).
+
+Measured rows: a candidate equal to a measured cell (platform, device count, engine,
+model, quantization, batch size, task) returns the measurement (mean of repeats; its
+interval spans the repeats and the stated window spread).
+
+EOR = accuracy * 360 / energy_j (= score * 100 / Wh per 1,000 queries); TWEOR = EOR / time_s.
+Their intervals propagate the inputs' log half-widths in quadrature (accuracy independent
+of energy); energy and time errors are added linearly for TWEOR (they are strongly
+correlated: energy = power x time).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from recommender.errors import InvalidInputError, UnknownNameError
+from recommender.model.accuracy_model import AccuracyModel
+from recommender.model.api import CANDIDATE_COLUMNS, PREDICTION_COLUMNS
+from recommender.model.component import ComponentModel, fit_component
+from recommender.model.features import Catalogs, FeatureBuilder
+
+FORMAT_VERSION = 1
+"""Version of the saved state layout."""
+
+PREFILL_SHARE_FOR_REASONS = 0.2
+"""A component's extrapolation reasons count when it makes up this share of the energy."""
+
+KEY_COLUMNS: tuple[str, ...] = CANDIDATE_COLUMNS
+"""Columns that identify a measured cell."""
+
+J_PER_WH = 3600.0
+
+
+def _task_index(tasks: Mapping[str, Any]) -> dict[str, str]:
+    index: dict[str, str] = {}
+    for tid, spec in tasks.items():
+        for name in (tid, *spec.aliases):
+            index[name.lower()] = tid
+    return index
+
+
+def canonical_task(names: pd.Series, tasks: Mapping[str, Any]) -> pd.Series:
+    """Canonical task id for each name (aliases resolved; unknown names kept as given)."""
+    index = _task_index(tasks)
+    uniq = pd.unique(names.astype(str))
+    mapping = {u: index.get(u.lower(), u) for u in uniq}
+    return names.astype(str).map(mapping)
+
+
+def task_profile(task_ids: pd.Series, tasks: Mapping[str, Any]) -> pd.DataFrame:
+    """Token profile and scoring facts of each task id (NaN for names not in the catalog)."""
+    rows = {
+        tid: (s.prompt_tokens_mean, s.output_tokens_mean, s.choices_mean if s.output_type == "multiple_choice" else 1.0,
+              s.chance, s.kind == "benchmark", s.output_type == "multiple_choice")
+        for tid, s in tasks.items()
+    }
+    table = pd.DataFrame.from_dict(rows, orient="index", columns=["prompt", "output", "choices", "chance", "scored", "mc"])
+    codes, uniq = pd.factorize(task_ids.astype(str))
+    pos = table.index.get_indexer(uniq)
+    known = pos >= 0
+    cols = {}
+    for c in table.columns:
+        values = table[c].to_numpy(dtype=float)
+        per_uniq = np.where(known, values[np.where(known, pos, 0)], np.nan)
+        cols[c] = per_uniq[codes]
+    return pd.DataFrame(cols, index=task_ids.index).assign(known=known[codes])
+
+
+def prepare_table(table: pd.DataFrame, catalogs: Catalogs) -> pd.DataFrame:
+    """Measured rows as training records: canonical keys, token profile, per-token targets.
+
+    Rows whose workload is not in the task catalog keep their own token counts (and are
+    treated as generation). Missing prompt counts take the catalog's profile.
+    """
+    t = table.copy()
+    t["task"] = canonical_task(t["workload"], catalogs.tasks)
+    prof = task_profile(t["task"], catalogs.tasks)
+    t["prompt_tokens"] = pd.to_numeric(t["prompt_tokens_mean"], errors="coerce").fillna(prof["prompt"])
+    t["output_tokens"] = pd.to_numeric(t["output_tokens_mean"], errors="coerce").fillna(prof["output"])
+    t["choices"] = prof["choices"].fillna(1.0)
+    # Unknown prompt length: the median of the table's workloads keeps the (small) context
+    # term of the prior at a typical value.
+    t["prompt_tokens"] = t["prompt_tokens"].fillna(float(np.nanmedian(prof["prompt"])) if prof["prompt"].notna().any() else 256.0)
+    mc = prof["mc"].fillna(0.0).astype(bool) | (t["output_tokens"].fillna(0.0) <= 0)
+    e_q = pd.to_numeric(t["energy_j_per_query"], errors="coerce")
+    e_tok = pd.to_numeric(t["energy_j_per_output_token"], errors="coerce")
+    time_q = pd.to_numeric(t["time_s_per_query"], errors="coerce")
+    out = t["output_tokens"]
+    gen = ~mc & (out > 0)
+    t["y_e_dec"] = np.where(gen, e_tok.fillna(e_q / out), np.nan)
+    t["y_t_dec"] = np.where(gen, time_q / out, np.nan)
+    in_tokens = t["prompt_tokens"] * t["choices"]
+    t["y_e_pre"] = np.where(mc & (in_tokens > 0), e_q / in_tokens, np.nan)
+    t["y_t_pre"] = np.where(mc & (in_tokens > 0), time_q / in_tokens, np.nan)
+    # Energy per query where only per-token energy was given (so every row has one).
+    t["energy_q"] = e_q.fillna(e_tok * out)
+    t["time_q"] = time_q
+    return t
+
+
+def _factor_codes(frame: pd.DataFrame, columns: tuple[str, ...], reference: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Integer keys of ``frame`` rows and ``reference`` rows in one shared coding."""
+    key_f = np.zeros(len(frame), dtype=np.int64)
+    key_r = np.zeros(len(reference), dtype=np.int64)
+    valid = np.ones(len(frame), dtype=bool)
+    for c in columns:
+        ref_vals = reference[c].astype(str) if reference[c].dtype == object else reference[c]
+        cats = pd.Index(pd.unique(ref_vals))
+        fr_vals = frame[c].astype(str) if reference[c].dtype == object else frame[c]
+        codes_r = cats.get_indexer(ref_vals)
+        fcodes, funiq = pd.factorize(fr_vals)
+        codes_f = cats.get_indexer(funiq)[fcodes] if len(funiq) else np.zeros(0, dtype=np.int64)
+        valid &= codes_f >= 0
+        key_f = key_f * (len(cats) + 1) + np.maximum(codes_f, 0)
+        key_r = key_r * (len(cats) + 1) + codes_r
+    return np.where(valid, key_f, -1), key_r
+
+
+@dataclass
+class EaiPredictor:
+    """Fitted predictor (implements :class:`recommender.model.api.Predictor`).
+
+    Attributes:
+        data_hash: SHA-256 of the measured table it was fit on.
+        components: ``e_dec``, ``t_dec``, ``e_pre``, ``t_pre``.
+        accuracy: Accuracy model.
+        measured: Measured cells: key columns + energy/time mean, min, max.
+        extra_models: Models of the table that the catalog lacks (id, parameter counts).
+        catalogs: Catalogs the features come from.
+        meta: Provenance (versions, row counts, hashes).
+    """
+
+    data_hash: str
+    components: dict[str, ComponentModel]
+    accuracy: AccuracyModel
+    measured: pd.DataFrame
+    extra_models: pd.DataFrame
+    catalogs: Catalogs
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._features = FeatureBuilder(self.catalogs, self.extra_models)
+
+    # -- prediction -------------------------------------------------------------------
+    def _candidate_frame(self, candidates: pd.DataFrame) -> pd.DataFrame:
+        missing = [c for c in CANDIDATE_COLUMNS if c not in candidates.columns]
+        if missing:
+            raise InvalidInputError(f"candidate frame lacks columns {missing}; it needs {list(CANDIDATE_COLUMNS)}")
+        c = candidates
+        tasks = canonical_task(c["task"], self.catalogs.tasks)
+        prof = task_profile(tasks, self.catalogs.tasks)
+        override = {
+            "prompt": "prompt_tokens_mean",
+            "output": "output_tokens_mean",
+            "choices": "choices_mean",
+        }
+        for key, col in override.items():
+            if col in c.columns:
+                prof[key] = pd.to_numeric(c[col], errors="coerce").to_numpy(dtype=float)
+                prof[key] = prof[key].where(prof[key].notna(), task_profile(tasks, self.catalogs.tasks)[key])
+        unknown = ~prof["known"].to_numpy() & prof["output"].isna().to_numpy()
+        if unknown.any():
+            first = str(tasks[unknown].iloc[0])
+            raise UnknownNameError("task", first, list(self.catalogs.tasks), hint="pass a task id or give its token profile")
+        dev = pd.to_numeric(c["device_count"], errors="coerce")
+        bs = pd.to_numeric(c["batch_size"], errors="coerce")
+        if dev.isna().any() or (dev < 1).any() or bs.isna().any() or (bs < 1).any():
+            raise InvalidInputError("device_count and batch_size must be integers >= 1 in every candidate row")
+        return pd.DataFrame(
+            {
+                "platform": c["platform"].to_numpy(),
+                "device_count": dev.to_numpy(dtype=float),
+                "engine": c["engine"].to_numpy(),
+                "model_id": c["model_id"].to_numpy(),
+                "quantization": c["quantization"].to_numpy(),
+                "batch_size": bs.to_numpy(dtype=float),
+                "task": tasks.to_numpy(),
+                "prompt_tokens": prof["prompt"].fillna(0.0).to_numpy(dtype=float),
+                "output_tokens": prof["output"].fillna(0.0).to_numpy(dtype=float),
+                "choices": prof["choices"].fillna(1.0).to_numpy(dtype=float),
+                "chance": prof["chance"].fillna(0.0).to_numpy(dtype=float),
+                "scored": prof["scored"].fillna(0.0).to_numpy(dtype=float) > 0,
+                "mc": prof["mc"].fillna(0.0).to_numpy(dtype=float) > 0,
+            },
+            index=candidates.index,
+        )
+
+    def predict(self, candidates: pd.DataFrame, use_measured: bool = True) -> pd.DataFrame:
+        """Predict energy, time, accuracy, EOR and TWEOR with 90% intervals.
+
+        Args:
+            candidates: Frame with :data:`~recommender.model.api.CANDIDATE_COLUMNS`
+                (optional ``prompt_tokens_mean``, ``output_tokens_mean``, ``choices_mean``
+                override the task's token profile).
+            use_measured: Return measurements for measured cells (False: model only, as
+                used by cross-validation).
+
+        Returns:
+            Frame indexed like ``candidates`` with
+            :data:`~recommender.model.api.PREDICTION_COLUMNS`.
+        """
+        cf = self._candidate_frame(candidates)
+        feats = self._features.build(cf)
+        out_tok = cf["output_tokens"].to_numpy()
+        in_tok = cf["prompt_tokens"].to_numpy() * cf["choices"].to_numpy()
+        parts = {name: comp.predict(feats) for name, comp in self.components.items()}
+
+        def compose(dec: str, pre: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+            pd_, wd, _ = parts[dec]
+            pp, wp, _ = parts[pre]
+            a = out_tok * pd_
+            b = in_tok * pp
+            point = a + b
+            lo = a * np.exp(-wd) + b * np.exp(-wp)
+            hi = a * np.exp(wd) + b * np.exp(wp)
+            share_pre = np.divide(b, point, out=np.zeros_like(point), where=point > 0)
+            return point, lo, hi, share_pre
+
+        energy, e_lo, e_hi, share_pre = compose("e_dec", "e_pre")
+        time_s, t_lo, t_hi, _ = compose("t_dec", "t_pre")
+
+        # Extrapolation reasons of the components that matter for this query.
+        dec_reasons = parts["e_dec"][2].to_numpy()
+        pre_reasons = parts["e_pre"][2].to_numpy()
+        use_dec = share_pre < 1.0 - PREFILL_SHARE_FOR_REASONS
+        use_pre = share_pre >= PREFILL_SHARE_FOR_REASONS
+        reasons = _merge_reasons(np.where(use_dec, dec_reasons, ""), np.where(use_pre, pre_reasons, ""), "prefill:")
+        status = np.where(reasons == "", "interpolated", "extrapolated").astype(object)
+
+        if use_measured and len(self.measured):
+            fkey, rkey = _factor_codes(cf, KEY_COLUMNS, self.measured)
+            order = np.argsort(rkey)
+            pos = np.searchsorted(rkey[order], fkey)
+            pos = np.clip(pos, 0, len(rkey) - 1)
+            hit = (fkey >= 0) & (rkey[order][pos] == fkey)
+            idx = order[pos[hit]]
+            m = self.measured
+            for arr, lo_arr, hi_arr, col in ((energy, e_lo, e_hi, "energy"), (time_s, t_lo, t_hi, "time")):
+                mv = m[f"{col}_mean"].to_numpy()[idx]
+                ok = np.isfinite(mv)
+                sel = np.flatnonzero(hit)[ok]
+                arr[sel] = mv[ok]
+                lo_arr[sel] = m[f"{col}_lo"].to_numpy()[idx][ok]
+                hi_arr[sel] = m[f"{col}_hi"].to_numpy()[idx][ok]
+            status[hit] = "measured"
+            reasons[hit] = ""
+
+        acc = self._predict_accuracy(cf, feats)
+        a, a_lo, a_hi = (acc[c].to_numpy() for c in ("accuracy", "accuracy_lo", "accuracy_hi"))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            eor = a * J_PER_WH / 10.0 / energy  # score*100 / (J * 1000 / 3600) = score*360/J
+            tweor = eor / time_s
+            down_a = np.log(a / a_lo)
+            up_a = np.log(a_hi / a)
+            down_e, up_e = np.log(energy / e_lo), np.log(e_hi / energy)
+            down_t, up_t = np.log(time_s / t_lo), np.log(t_hi / time_s)
+            eor_lo = eor * np.exp(-np.hypot(down_a, up_e))
+            eor_hi = eor * np.exp(np.hypot(up_a, down_e))
+            tweor_lo = tweor * np.exp(-np.hypot(down_a, up_e + up_t))
+            tweor_hi = tweor * np.exp(np.hypot(up_a, down_e + down_t))
+        eor_lo = np.where(a_lo <= 0, 0.0, eor_lo)
+        tweor_lo = np.where(a_lo <= 0, 0.0, tweor_lo)
+
+        result = pd.DataFrame(
+            {
+                "energy_j_per_query": energy,
+                "energy_j_per_query_lo": e_lo,
+                "energy_j_per_query_hi": e_hi,
+                "time_s_per_query": time_s,
+                "time_s_per_query_lo": t_lo,
+                "time_s_per_query_hi": t_hi,
+                "accuracy": a,
+                "accuracy_lo": a_lo,
+                "accuracy_hi": a_hi,
+                "eor": eor,
+                "eor_lo": eor_lo,
+                "eor_hi": eor_hi,
+                "tweor": tweor,
+                "tweor_lo": tweor_lo,
+                "tweor_hi": tweor_hi,
+                "status": status,
+                "accuracy_status": acc["accuracy_status"].to_numpy(),
+                "extrapolated_reasons": reasons,
+            },
+            index=candidates.index,
+        )
+        return result[list(PREDICTION_COLUMNS)]
+
+    def predict_components(self, candidates: pd.DataFrame) -> pd.DataFrame:
+        """Per-token predictions (J/token, s/token) with half-widths, for diagnostics/evaluation."""
+        cf = self._candidate_frame(candidates)
+        feats = self._features.build(cf)
+        cols: dict[str, Any] = {}
+        for name, comp in self.components.items():
+            p, w, r = comp.predict(feats)
+            cols[name] = p
+            cols[f"{name}_halfwidth"] = w
+            cols[f"{name}_reasons"] = r.to_numpy()
+        for prior in ("prior_e_dec", "prior_t_dec", "prior_e_pre", "prior_t_pre"):
+            cols[prior] = feats[prior].to_numpy()
+        return pd.DataFrame(cols, index=candidates.index)
+
+    def _predict_accuracy(self, cf: pd.DataFrame, feats: pd.DataFrame) -> pd.DataFrame:
+        # Accuracy depends on (model, task, quantization) only: compute once per distinct triple.
+        codes, uniq = pd.factorize(pd.MultiIndex.from_arrays([cf["model_id"].astype(str), cf["task"].astype(str), cf["quantization"].astype(str)]))
+        first = np.zeros(len(uniq), dtype=np.int64)
+        first[codes[::-1]] = np.arange(len(codes))[::-1]
+        sub = cf.iloc[first]
+        total = np.exp(feats["log_params_total"].to_numpy()[first])
+        res = self.accuracy.predict(
+            sub["model_id"].reset_index(drop=True),
+            sub["task"].reset_index(drop=True),
+            sub["quantization"].reset_index(drop=True),
+            total,
+            sub["chance"].to_numpy(),
+            sub["scored"].to_numpy(),
+        )
+        return res.iloc[codes].set_index(cf.index)
+
+    # -- state --------------------------------------------------------------------------
+    def to_state(self) -> dict[str, Any]:
+        """JSON-able state (no pickle)."""
+        return {
+            "format_version": FORMAT_VERSION,
+            "data_hash": self.data_hash,
+            "components": {k: v.to_state() for k, v in self.components.items()},
+            "accuracy": self.accuracy.state,
+            "measured": {c: self.measured[c].tolist() for c in self.measured.columns},
+            "extra_models": {c: self.extra_models[c].tolist() for c in self.extra_models.columns},
+            "meta": self.meta,
+        }
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any], catalogs: Catalogs) -> EaiPredictor:
+        """Rebuild a predictor from :meth:`to_state` output."""
+        return cls(
+            data_hash=str(state["data_hash"]),
+            components={k: ComponentModel.from_state(v) for k, v in state["components"].items()},
+            accuracy=AccuracyModel(state["accuracy"]),
+            measured=pd.DataFrame(state["measured"]),
+            extra_models=pd.DataFrame(state["extra_models"], columns=["model_id", "params_total_b", "params_active_b"]),
+            catalogs=catalogs,
+            meta=dict(state.get("meta", {})),
+        )
+
+
+def _merge_reasons(a: np.ndarray, b: np.ndarray, prefix_b: str) -> np.ndarray:
+    b_pref = np.array([";".join(prefix_b + x for x in s.split(";")) if s else "" for s in pd.unique(b)], dtype=object)
+    mapping = dict(zip(pd.unique(b), b_pref, strict=True))
+    b2 = pd.Series(b).map(mapping).to_numpy()
+    both = (a != "") & (b2 != "")
+    out = np.where(a != "", a, b2).astype(object)
+    out[both] = a[both] + ";" + b2[both]
+    return out
+
+
+def _measured_cells(prepared: pd.DataFrame) -> pd.DataFrame:
+    """Mean, min and max of energy/time per measured cell; interval widened by stated spread."""
+    p = prepared.copy()
+    spread = pd.to_numeric(p.get("energy_spread_pct"), errors="coerce").fillna(0.0) / 100.0
+    p["e_lo_row"] = p["energy_q"] * (1.0 - spread / 2.0)
+    p["e_hi_row"] = p["energy_q"] * (1.0 + spread / 2.0)
+    p["device_count"] = p["device_count"].astype(float)
+    p["batch_size"] = p["batch_size"].astype(float)
+    g = p.groupby(list(KEY_COLUMNS), sort=True, dropna=False)
+    cells = g.agg(
+        energy_mean=("energy_q", "mean"),
+        energy_lo=("e_lo_row", "min"),
+        energy_hi=("e_hi_row", "max"),
+        time_mean=("time_q", "mean"),
+        time_lo=("time_q", "min"),
+        time_hi=("time_q", "max"),
+    ).reset_index()
+    return cells
+
+
+def fit_predictor(
+    table: pd.DataFrame,
+    accuracy_table: pd.DataFrame | None,
+    catalogs: Catalogs,
+    data_hash: str = "",
+    calibrate: bool = True,
+    meta: Mapping[str, Any] | None = None,
+) -> EaiPredictor:
+    """Fit every component, the accuracy model and the measured-cell lookup.
+
+    Args:
+        table: Measured table (``recommender.table.load_table`` frame).
+        accuracy_table: Accuracy table (``recommender.table.accuracy.load_accuracy``) or None.
+        catalogs: Catalogs for features.
+        data_hash: SHA-256 of the table file (stored with the predictor).
+        calibrate: Calibrate interval widths by grouped refits.
+        meta: Extra provenance stored with the state.
+    """
+    prep = prepare_table(table, catalogs)
+    known_models = set(catalogs.models)
+    extra = prep.loc[~prep["model_id"].isin(known_models), ["model_id", "params_total_b", "params_active_b"]].drop_duplicates("model_id")
+    builder = FeatureBuilder(catalogs, extra)
+    cf = prep[["platform", "device_count", "engine", "model_id", "quantization", "batch_size", "prompt_tokens", "output_tokens", "choices", "params_total_b", "params_active_b"]].copy()
+    feats = builder.build(cf)
+    components: dict[str, ComponentModel] = {}
+    for name in ("e_dec", "t_dec", "e_pre", "t_pre"):
+        y = prep[f"y_{name}"].to_numpy(dtype=float)
+        ok = np.isfinite(y) & (y > 0)
+        fallback = components["e_dec" if name.startswith("e") else "t_dec"].widths if name.endswith("pre") else None
+        components[name] = fit_component(
+            name, feats.loc[ok], y[ok], prior=f"prior_{name}", calibrate=calibrate, fallback_widths=fallback
+        )
+    # Accuracy records: the measured table's scored rows + the accuracy table.
+    recs = [
+        prep.loc[prep["accuracy"].notna(), ["model_id", "task", "quantization", "accuracy", "accuracy_stderr", "accuracy_n", "source"]]
+    ]
+    if accuracy_table is not None and len(accuracy_table):
+        a = accuracy_table.copy()
+        a["task"] = canonical_task(a["task"], catalogs.tasks)
+        a["accuracy_n"] = np.nan
+        recs.append(a[["model_id", "task", "quantization", "accuracy", "accuracy_stderr", "accuracy_n", "source"]])
+    records = pd.concat(recs, ignore_index=True)
+    params = {mid: m.params_total_b for mid, m in catalogs.models.items()}
+    params.update(dict(zip(extra["model_id"], extra["params_total_b"], strict=True)))
+    accuracy = AccuracyModel.fit(records, params)
+    info = {"n_rows": int(len(table)), **{f"n_rows_{k}": v.n_rows for k, v in components.items()}, **dict(meta or {})}
+    return EaiPredictor(
+        data_hash=data_hash,
+        components=components,
+        accuracy=accuracy,
+        measured=_measured_cells(prep),
+        extra_models=extra.reset_index(drop=True),
+        catalogs=catalogs,
+        meta=info,
+    )
