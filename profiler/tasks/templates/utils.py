@@ -25,15 +25,17 @@ def _mmlu_doc(doc: dict[str, Any]) -> dict[str, Any]:
     letter = str(doc["answer"]).strip().upper()
     if letter not in _LETTERS:
         raise ValueError(f"MMLU answer {doc['answer']!r} is not one of A-D (question {doc['question'][:60]!r})")
+    # A new column name: datasets keeps an overwritten column's (string) type, and a
+    # string target would be looked up among the letters instead of used as an index.
     return {
         "question": doc["question"],
         "choices": [doc[k] for k in _LETTERS],
-        "answer": _LETTERS.index(letter),
+        "gold": _LETTERS.index(letter),
     }
 
 
 def process_mmlu_docs(dataset):  # noqa: ANN001, ANN201 - datasets.Dataset in, out
-    """Map hendrycks CSV columns (question, A-D, answer letter) to question/choices/answer index."""
+    """Map hendrycks CSV columns (question, A-D, answer letter) to question/choices/gold index."""
     return dataset.map(_mmlu_doc, remove_columns=list(dataset.column_names))
 
 

@@ -1,0 +1,225 @@
+"""Sweep bookkeeping with a fake runner: resume, failures sidecar, interrupts, spec files, CLI."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+
+from recommender.errors import InvalidInputError, UnsupportedCombinationError
+from recommender.table import MeasuredRow
+from recommender.table.io import read_rows
+
+from profiler.sweep import (
+    CellKey,
+    SweepSpec,
+    completed_keys,
+    failures_path,
+    load_sweep_file,
+    parse_task_ints,
+    ref_limit,
+    row_key,
+    run_sweep,
+    split_list,
+)
+
+
+class FakeRunner:
+    """Records calls; returns a valid row per cell; can fail or interrupt on demand."""
+
+    platform = "cpu-amd-epyc-zen4"
+
+    def __init__(self, unsupported: set[str] = frozenset(), oom_tasks: set[str] = frozenset(),
+                 interrupt_on: tuple[str, str] | None = None) -> None:
+        self.unsupported = unsupported
+        self.oom_tasks = oom_tasks
+        self.interrupt_on = interrupt_on
+        self.loads: list[tuple[str, str]] = []
+        self.measured: list[tuple[str, str]] = []
+        self.quant: str | None = None
+
+    def model_id(self, model: str) -> str:
+        return f"org/{model}"
+
+    def check(self, model: str, quant: str) -> None:
+        if quant in self.unsupported:
+            raise UnsupportedCombinationError(f"{quant} on cpu is not supported; use fp32")
+
+    def load(self, model: str, quant: str) -> None:
+        self.loads.append((model, quant))
+        self.quant = quant
+
+    def unload(self) -> None:
+        self.quant = None
+
+    def measure(self, workload: str, limit: int | None, progress) -> MeasuredRow:  # noqa: ANN001
+        assert self.quant is not None
+        progress.update(0, 2)
+        if (self.quant, workload) == self.interrupt_on:
+            raise KeyboardInterrupt
+        if workload in self.oom_tasks:
+            raise RuntimeError("CPU out of memory: tried to allocate 2 GiB")
+        progress.update(2, 2)
+        self.measured.append((self.quant, workload))
+        return MeasuredRow(
+            platform=self.platform, device_count=1, engine="hf-transformers", model_id="org/m",
+            params_total_b=0.1, params_active_b=0.1, quantization=self.quant, batch_size=1,
+            workload=workload, query_count=2, accuracy=0.5, accuracy_metric="acc", accuracy_n=2,
+            energy_j_per_query=1.0, time_s_per_query=0.1, energy_method="estimated",
+            energy_scope="cpu", idle_subtracted=False, repeats=1, flags="estimated",
+            source="eai-profiler", source_ref=f"eai profile; task={workload}; limit={limit}; date=x",
+            measured_on=dt.date(2026, 1, 1),
+        )
+
+
+def _spec(**kw: object) -> SweepSpec:
+    base = {"models": ["m"], "quants": ["fp32", "dynamic-int8"], "tasks": ["arc_easy", "gsm8k"], "limit": 3}
+    base.update(kw)
+    return SweepSpec.model_validate(base)
+
+
+def test_each_model_quant_loaded_once_and_rows_written(tmp_path: Path) -> None:
+    out = tmp_path / "p.csv"
+    runner = FakeRunner()
+    summary = run_sweep(_spec(), out, runner)
+    assert summary.written == 4 and summary.skipped == 0 and not summary.failed
+    assert runner.loads == [("m", "fp32"), ("m", "dynamic-int8")]
+    rows = read_rows(out)
+    assert [(r.quantization, r.workload) for r in rows] == [
+        ("fp32", "arc_easy"), ("fp32", "gsm8k"), ("dynamic-int8", "arc_easy"), ("dynamic-int8", "gsm8k")]
+
+
+def test_rerun_resumes_and_skips_completed_cells(tmp_path: Path) -> None:
+    out = tmp_path / "p.csv"
+    run_sweep(_spec(quants=["fp32"]), out, FakeRunner())
+    runner = FakeRunner()
+    summary = run_sweep(_spec(), out, runner)
+    assert summary.skipped == 2 and summary.written == 2
+    assert runner.loads == [("m", "dynamic-int8")]  # the finished model x quant is not even loaded
+    again = FakeRunner()
+    assert run_sweep(_spec(), out, again).written == 0
+    assert again.loads == []
+    assert len(read_rows(out)) == 4
+
+
+def test_different_limit_is_a_different_cell(tmp_path: Path) -> None:
+    out = tmp_path / "p.csv"
+    run_sweep(_spec(quants=["fp32"], tasks=["arc_easy"]), out, FakeRunner())
+    summary = run_sweep(_spec(quants=["fp32"], tasks=["arc_easy"], limit=5), out, FakeRunner())
+    assert summary.written == 1
+    assert completed_keys(out) == {
+        CellKey("cpu-amd-epyc-zen4", "org/m", "fp32", "arc_easy", 3, 1),
+        CellKey("cpu-amd-epyc-zen4", "org/m", "fp32", "arc_easy", 5, 1),
+    }
+
+
+def test_failed_cells_go_to_sidecar_and_sweep_goes_on(tmp_path: Path) -> None:
+    out = tmp_path / "p.csv"
+    runner = FakeRunner(unsupported={"dynamic-int8"}, oom_tasks={"gsm8k"})
+    summary = run_sweep(_spec(quants=["dynamic-int8", "fp32"]), out, runner)
+    assert summary.written == 1
+    assert [(r.quantization, r.workload) for r in read_rows(out)] == [("fp32", "arc_easy")]
+    assert ("m", "dynamic-int8") not in runner.loads  # unsupported: never loaded
+    entries = [json.loads(line) for line in failures_path(out).read_text().splitlines()]
+    assert {(e["quantization"], e["workload"], e["stage"]) for e in entries} == {
+        ("dynamic-int8", "arc_easy", "check"), ("dynamic-int8", "gsm8k", "check"), ("fp32", "gsm8k", "measure")}
+    oom = next(e for e in entries if e["stage"] == "measure")
+    assert "out of memory" in oom["reason"] and oom["error"] == "RuntimeError"
+    assert failures_path(out).name == "p.failures.jsonl"
+    # Failed cells are retried on the next run (they are not "completed").
+    retry = FakeRunner()
+    assert run_sweep(_spec(quants=["dynamic-int8", "fp32"]), out, retry).written == 3
+
+
+def test_interrupted_cell_leaves_no_partial_row(tmp_path: Path) -> None:
+    out = tmp_path / "p.csv"
+    runner = FakeRunner(interrupt_on=("fp32", "gsm8k"))
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(_spec(), out, runner)
+    before = out.read_text(encoding="utf-8")
+    rows = read_rows(out)  # still a valid table
+    assert [(r.quantization, r.workload) for r in rows] == [("fp32", "arc_easy")]
+    assert before.count("\n") == 2  # header + one complete row, nothing half-written
+    assert not list(tmp_path.glob(".p.csv.*"))  # no temp file left behind
+    assert runner.quant is None  # the model was unloaded on the way out
+    resumed = FakeRunner()
+    summary = run_sweep(_spec(), out, resumed)
+    assert summary.skipped == 1 and summary.written == 3
+    assert resumed.measured[0] == ("fp32", "gsm8k")
+
+
+def test_task_limits_and_keys(tmp_path: Path) -> None:
+    spec = _spec(task_limits={"gsm8k": 7})
+    assert spec.limit_for("gsm8k") == 7 and spec.limit_for("arc_easy") == 3
+    out = tmp_path / "p.csv"
+    run_sweep(spec, out, FakeRunner())
+    assert {row_key(r).limit for r in read_rows(out)} == {3, 7}
+
+
+def test_ref_limit_parsing() -> None:
+    assert ref_limit("eai profile --limit 5; task=x; limit=5; fewshot=0") == 5
+    assert ref_limit("eai profile; limit=all; x=1") is None
+    assert ref_limit("no limit here") is None
+
+
+def test_sweep_file_yaml_json_and_overrides(tmp_path: Path) -> None:
+    y = tmp_path / "s.yaml"
+    y.write_text("models: [a]\nquants: [fp32, nf4-bnb]\ntasks: [mmlu]\nlimit: 4\ntask_limits: {mmlu: 2}\n")
+    spec = load_sweep_file(y, repeats=3, limit=None)
+    assert spec.quants == ["fp32", "nf4-bnb"] and spec.repeats == 3 and spec.limit == 4
+    assert spec.limit_for("mmlu") == 2
+    j = tmp_path / "s.json"
+    j.write_text(json.dumps({"models": ["a"], "quants": ["fp32"], "tasks": ["gsm8k"], "device": "cpu"}))
+    assert load_sweep_file(j).tasks == ["gsm8k"]
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("models: [a]\nquants: [fp32]\n", "tasks"),
+        ("models: [a]\nquants: [fp32]\ntasks: [x]\nrepeats: 0\n", "repeats"),
+        ("models: [a]\nquants: [fp32]\ntasks: [x]\nbogus: 1\n", "bogus"),
+        ("- just a list\n", "mapping"),
+        ("models: [a\n", "not valid"),
+    ],
+)
+def test_bad_sweep_file(tmp_path: Path, text: str, match: str) -> None:
+    p = tmp_path / "s.yaml"
+    p.write_text(text)
+    with pytest.raises(InvalidInputError, match=match):
+        load_sweep_file(p)
+
+
+def test_option_parsing_helpers() -> None:
+    assert split_list(["fp32,nf4-bnb", "bf16"]) == ["fp32", "nf4-bnb", "bf16"]
+    assert parse_task_ints(["mmlu=2,gsm8k=10"], "--task-limit") == {"mmlu": 2, "gsm8k": 10}
+    with pytest.raises(InvalidInputError, match="TASK=N"):
+        parse_task_ints(["mmlu:2"], "--task-limit")
+
+
+def test_cli_unknown_quant_is_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    from recommender.cli import main
+
+    code = main(["profile", "--model", "smollm2-135m-gguf", "--quant", "nf4", "--task", "arc_easy"])
+    assert code == 2
+    assert "nf4-bnb" in capsys.readouterr().err
+
+
+def test_cli_unsupported_combination_before_loading(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    from recommender.cli import main
+
+    out = tmp_path / "o.csv"
+    code = main(["profile", "--model", "smollm2-135m-gguf", "--quant", "dynamic-int8", "--task", "arc_easy",
+                 "--device", "cuda:0", "--out", str(out)])
+    assert code == 7
+    assert "dynamic-int8 on cuda:0" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_cli_requires_model_quant_task(capsys: pytest.CaptureFixture[str]) -> None:
+    from recommender.cli import main
+
+    assert main(["profile", "--quant", "fp32"]) == 2
+    assert "--model" in capsys.readouterr().err
