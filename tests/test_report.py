@@ -319,3 +319,38 @@ def test_cli_report_bad_table_is_a_clean_error(tmp_path: Path, capsys: pytest.Ca
     code = main(["report", "--out", str(tmp_path / "r.html"), "--table", str(tmp_path / "missing.csv")])
     assert code == 5
     assert "not found" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- validation section
+
+
+def _evaluation(with_predictions: bool) -> dict:
+    metrics = {"n": 40, "median_ape_pct": 31.5, "p90_ape_pct": 120.0, "coverage_90_pct": 87.5}
+    block = {
+        "groups": 4,
+        "status_counts": {"interpolated": 30, "extrapolated": 10},
+        "energy_j_per_query": {"model": metrics, "roofline": {**metrics, "median_ape_pct": 60.0}},
+        "eor": {"model": {"n": 0}},
+    }
+    if with_predictions:
+        block["predictions"] = {
+            "energy_j_per_query": {"measured": [10.0, 20.0, 40.0], "predicted": [12.0, 18.0, 80.0], "lo": [8.0, 15.0, 60.0], "hi": [15.0, 25.0, 90.0], "labels": ["a", "b", "c"]}
+        }
+    return {"n_rows": 40, "splits": {"source": block, "model": dict(block)}, "data_hash": "x"}
+
+
+def test_validation_reads_the_regressor_layout() -> None:
+    from recommender.report.validation import error_rows, parity_series, validation_section
+
+    header, rows = error_rows(_evaluation(False))
+    assert header[:4] == ["split", "groups", "quantity", "method"]
+    assert ["leave-one-source-out", 4, "energy_j_per_query", "roofline", 40, 60.0, 120.0, 87.5] in rows
+    assert len(rows) == 6  # 2 splits x (2 energy methods + 1 empty eor)
+    html = validation_section(_evaluation(False), None)
+    assert "no per-row held-out predictions" in html and 'id="fig-errors"' in html
+    series = parity_series(_evaluation(True))
+    assert [s["name"] for s in series["energy_j_per_query"]] == ["leave-one-source-out", "leave-one-model-out"]
+    s0 = series["energy_j_per_query"][0]
+    assert s0["predicted"] == [12.0, 18.0, 80.0] and s0["lo"] == [8.0, 15.0, 60.0]
+    html = validation_section(_evaluation(True), None)
+    assert 'id="fig-parity-energy_j_per_query"' in html and "no per-row" not in html

@@ -359,6 +359,48 @@ def parity(splits: Sequence[dict[str, Any]], target: str, log: bool) -> go.Figur
     return fig
 
 
+METHOD_COLORS = {"model": "#1f77b4", "roofline": "#ff7f0e", "platform_median": "#2ca02c"}
+
+
+def error_bars(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> go.Figure:
+    """Grouped bars of median APE per split and method, one drop-down entry per quantity."""
+    df = pd.DataFrame([list(r) for r in rows], columns=list(header))
+    df = df[pd.to_numeric(df["median_ape_pct"], errors="coerce").notna()]
+    quantities = list(dict.fromkeys(df["quantity"].astype(str)))
+    fig = go.Figure()
+    owners: list[str] = []
+    for i, q in enumerate(quantities):
+        d = df[df["quantity"] == q]
+        for method in dict.fromkeys(d["method"].astype(str)):
+            m = d[d["method"] == method]
+            cov = m["coverage_90_pct"] if "coverage_90_pct" in m else pd.Series([np.nan] * len(m))
+            fig.add_trace(
+                go.Bar(
+                    x=m["split"].astype(str).tolist(),
+                    y=pd.to_numeric(m["median_ape_pct"]).tolist(),
+                    name=method,
+                    marker_color=METHOD_COLORS.get(method),
+                    text=[f"cov {c:.0f}%" if pd.notna(c) else "" for c in pd.to_numeric(cov, errors="coerce")],
+                    textposition="outside",
+                    customdata=[[n] for n in (m["n"] if "n" in m else [None] * len(m))],
+                    hovertemplate="%{x}<br>" + method + ": median APE %{y:.1f}%<br>%{text}, n=%{customdata[0]}<extra></extra>",
+                    visible=i == 0,
+                    legendgroup=method,
+                    showlegend=True,
+                )
+            )
+            owners.append(q)
+    fig.update_layout(
+        barmode="group",
+        font=_FONT,
+        height=400,
+        margin={"l": 70, "r": 20, "t": 70, "b": 50},
+        yaxis={"title": {"text": "median absolute % error"}, "rangemode": "tozero"},
+        updatemenus=_dropdown(_task_buttons(quantities, owners)) if len(quantities) > 1 else [],
+    )
+    return fig
+
+
 def provenance_bars(counts: pd.DataFrame) -> go.Figure:
     """Stacked bars: rows per source, split by energy method."""
     fig = go.Figure()

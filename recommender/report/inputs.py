@@ -199,29 +199,27 @@ def predict_grid(predictor: Any, candidates: pd.DataFrame) -> tuple[pd.DataFrame
     return pts, ("predictor refused: " + "; ".join(refused)) if refused else ""
 
 
-def _load_evaluation(table_path: Path) -> tuple[dict[str, Any] | None, str]:
-    """The regressor's stored evaluation (what ``eai evaluate --json`` prints)."""
-    for module, name in (
-        ("recommender.model", "load_evaluation"),
-        ("recommender.model.evaluate", "load_evaluation"),
-        ("recommender.model", "evaluate"),
-        ("recommender.model.evaluate", "evaluate"),
-    ):
-        fn = _optional(module, name)
-        if fn is None:
-            continue
-        params = inspect.signature(fn).parameters
-        kwargs: dict[str, Any] = {}
-        for pname in ("table", "table_path", "path"):
-            if pname in params:
-                kwargs[pname] = table_path
-                break
-        try:
-            result = fn(**kwargs)
-        except EaiError as exc:
-            return None, f"evaluation unavailable: {exc}"
-        return _as_dict(result), ""
-    return None, "no evaluation: recommender.model exposes no evaluation function in this checkout"
+def _load_evaluation(table_path: Path, model_dir: Path | None = None) -> tuple[dict[str, Any] | None, str]:
+    """The regressor's stored evaluation (what ``eai evaluate --json`` printed and stored).
+
+    Only a stored result is read: re-running the cross-validation here would take minutes.
+    """
+    fn = _optional("recommender.model", "load_evaluation") or _optional("recommender.model.evaluate", "load_evaluation")
+    if fn is None:
+        return None, "no evaluation: recommender.model exposes no load_evaluation in this checkout"
+    params = inspect.signature(fn).parameters
+    kwargs: dict[str, Any] = {}
+    for pname in ("table", "table_path", "path"):
+        if pname in params:
+            kwargs[pname] = table_path
+            break
+    if model_dir is not None and "model_dir" in params:
+        kwargs["model_dir"] = model_dir
+    try:
+        result = fn(**kwargs)
+    except EaiError as exc:
+        return None, f"evaluation unavailable: {exc}"
+    return _as_dict(result), ""
 
 
 def _as_dict(obj: Any) -> dict[str, Any]:
@@ -318,7 +316,7 @@ def gather(
         notes["predictions"] = "predictions switched off (--no-predictions)"
     tasks = tuple(dict.fromkeys([*tasks, *(t for t in STUDY_TASKS if not grid.empty and t in set(grid["task"]))]))
     points = merge_points(measured, grid)
-    evaluation, why = _load_evaluation(path)
+    evaluation, why = _load_evaluation(path, Path(model_dir) if model_dir is not None else None)
     if why:
         notes["validation"] = why
     flow, why = _load_flow()

@@ -4,13 +4,16 @@ Input is the evaluation result as ``eai evaluate --json`` prints it (a dict). Th
 reader is tolerant about the exact layout, since the evaluation is owned by the
 regressor: it looks for
 
-* per-split predictions: a list under ``splits`` / ``folds`` / ``cv``, each entry a
-  dict with a name (``name``/``split``/``scheme``) and its held-out rows under
-  ``predictions`` / ``rows`` / ``points`` (list of dicts or dict of lists) holding
-  ``<target>`` and ``<target>_pred`` (or ``measured`` / ``predicted`` with ``target``),
-  optional ``<target>_lo`` / ``<target>_hi``;
-* an error table: a list of dicts (or dict of dicts) under ``errors`` / ``metrics`` /
-  ``table`` / ``summary`` / ``scores``, rendered as is.
+* splits under ``splits`` (a name -> block mapping, as ``recommender.model.evaluate``
+  writes, or a list of blocks with a ``name``);
+* per-row held-out predictions in each block under ``predictions`` (or ``rows``/``points``),
+  preferably ``{quantity: {"measured": [...], "predicted": [...], "lo": [...], "hi": [...],
+  "labels": [...]}}``; long rows with a ``target`` column and wide rows with ``<target>`` /
+  ``<target>_pred`` / ``<target>_lo`` / ``<target>_hi`` are read too. Without them no
+  predicted-vs-measured plot can be drawn and the section says so;
+* the error table: ``splits -> {split: {quantity: {method: {metric: value}}}}`` (metrics such
+  as ``n``, ``median_ape_pct``, ``p90_ape_pct``, ``coverage_90_pct``), or a flat list of
+  metric records under ``errors`` / ``metrics`` / ``table``.
 """
 
 from __future__ import annotations
@@ -54,25 +57,46 @@ def _num(v: Any) -> float:
         return float("nan")
 
 
-def parity_series(evaluation: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
-    """target -> list of splits (``name``, ``measured``, ``predicted``, ``lo``, ``hi``, ``labels``)."""
+def _split_blocks(evaluation: dict[str, Any]) -> list[dict[str, Any]]:
+    """Split entries as dicts with a ``name`` (from a list or a name -> block mapping)."""
     splits = _first(evaluation, _SPLIT_KEYS)
     if isinstance(splits, dict):
-        splits = [{"name": k, **v} if isinstance(v, dict) else {"name": k, "rows": v} for k, v in splits.items()]
-    out: dict[str, list[dict[str, Any]]] = {}
+        return [{"name": k, **v} if isinstance(v, dict) else {"name": k, "rows": v} for k, v in splits.items()]
+    out = []
     for i, sp in enumerate(splits or []):
-        if not isinstance(sp, dict):
+        if isinstance(sp, dict):
+            out.append({"name": str(_first(sp, ("name", "split", "scheme", "id")) or f"split {i + 1}"), **sp})
+    return out
+
+
+def _split_label(name: str) -> str:
+    return f"leave-one-{name}-out" if name in ("model", "platform", "source", "task", "quantization") else name
+
+
+def parity_series(evaluation: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """target -> list of splits (``name``, ``measured``, ``predicted``, ``lo``, ``hi``, ``labels``)."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for sp in _split_blocks(evaluation):
+        name = _split_label(str(sp["name"]))
+        raw = _first(sp, _ROW_KEYS)
+        # Form 1: {quantity: {"measured": [...], "predicted": [...], ...}} or {quantity: [row dicts]}.
+        if isinstance(raw, dict) and raw and all(isinstance(v, (dict, list)) for v in raw.values()) and not all(isinstance(v, list) and v and not isinstance(v[0], dict) for v in raw.values()):
+            for target, body in raw.items():
+                rows = _records(body)
+                if rows:
+                    out.setdefault(str(target), []).append(_series(name, rows, "measured", "predicted", "lo", "hi"))
             continue
-        name = str(_first(sp, ("name", "split", "scheme", "id")) or f"split {i + 1}")
-        rows = _records(_first(sp, _ROW_KEYS))
+        rows = _records(raw)
         if not rows:
             continue
+        # Form 2: long rows with a ``target`` column.
         targets = {str(r["target"]) for r in rows if "target" in r}
         if targets:
             for t in sorted(targets):
                 rs = [r for r in rows if str(r.get("target")) == t]
                 out.setdefault(t, []).append(_series(name, rs, "measured", "predicted", "lo", "hi"))
             continue
+        # Form 3: wide rows with ``<target>`` and ``<target>_pred``.
         for t in _TARGETS:
             pred_key = next((k for k in (f"{t}_pred", f"pred_{t}", f"{t}_predicted") if k in rows[0]), None)
             meas_key = next((k for k in (t, f"{t}_measured", f"measured_{t}", f"{t}_true") if k in rows[0]), None)
@@ -102,19 +126,32 @@ def _series(name: str, rows: list[dict[str, Any]], meas: str, pred: str, lo: str
 
 
 def error_rows(evaluation: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
-    """Header and rows of the evaluation's error table (empty when it has none)."""
-    obj = _first(evaluation, _ERROR_KEYS)
-    recs = _records(obj)
-    if not recs and isinstance(obj, dict):
-        recs = [{"name": k, **v} for k, v in obj.items() if isinstance(v, dict)]
-    if not recs:
+    """Header and rows of the evaluation's error table (empty when it has none).
+
+    Reads ``splits -> {split: {quantity: {method: {metric: value}}}}`` (the layout of
+    ``recommender.model.evaluate``) or a flat list/dict of metric records.
+    """
+    rows: list[dict[str, Any]] = []
+    for sp in _split_blocks(evaluation):
+        for quantity, by_method in sp.items():
+            if not isinstance(by_method, dict):
+                continue
+            for method, met in by_method.items():
+                if isinstance(met, dict) and met and all(not isinstance(v, (dict, list)) for v in met.values()):
+                    rows.append({"split": _split_label(str(sp["name"])), "groups": sp.get("groups"), "quantity": quantity, "method": method, **met})
+    if not rows:
+        obj = _first(evaluation, _ERROR_KEYS)
+        rows = _records(obj)
+        if not rows and isinstance(obj, dict):
+            rows = [{"name": k, **v} for k, v in obj.items() if isinstance(v, dict)]
+    if not rows:
         return [], []
     header: list[str] = []
-    for r in recs:
+    for r in rows:
         for k, v in r.items():
             if k not in header and not isinstance(v, (list, dict)):
                 header.append(k)
-    return header, [[r.get(h) for h in header] for r in recs]
+    return header, [[r.get(h) for h in header] for r in rows]
 
 
 def validation_section(evaluation: dict[str, Any] | None, note: str | None) -> str:
@@ -133,11 +170,20 @@ def validation_section(evaluation: dict[str, Any] | None, note: str | None) -> s
             parts.append(f"<div><h3>{escape(target)}</h3>" + plot_div(f"fig-parity-{target}", figures.to_json(fig)) + "</div>")
         parts.append("</div>")
     else:
-        parts.append('<p class="note warn">The evaluation carries no per-split predictions to plot.</p>')
+        parts.append(
+            '<p class="note warn">The stored evaluation carries no per-row held-out predictions, so no predicted-vs-measured '
+            "plot can be drawn; it needs <code>splits.&lt;split&gt;.predictions.&lt;quantity&gt;</code> = "
+            "<code>{measured, predicted, lo, hi, labels}</code> lists (see recommender/report/validation.py).</p>"
+        )
     header, rows = error_rows(evaluation)
     if rows:
+        if {"split", "quantity", "method", "median_ape_pct"} <= set(header):
+            fig = figures.error_bars(header, rows)
+            parts.append("<h3>Median absolute percentage error by split</h3><p class=note>Lower is better; the label on each bar "
+                         "is the share of held-out rows inside the 90% interval (target 90%). Pick the quantity in the drop-down.</p>")
+            parts.append(plot_div("fig-errors", figures.to_json(fig)))
         nums = [i for i, _ in enumerate(header) if all(isinstance(r[i], (int, float)) or r[i] is None for r in rows)]
-        parts.append("<h3>Error table</h3>" + table(header, rows, num_cols=nums))
+        parts.append("<h3>Error table (<code>eai evaluate</code>)</h3>" + table(header, rows, num_cols=nums))
     else:
         parts.append('<p class="note warn">The evaluation carries no error table.</p>')
     parts.append("</section>")
