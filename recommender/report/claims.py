@@ -30,6 +30,7 @@ and energy efficiency (queries per Wh) otherwise, and say which.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -280,6 +281,7 @@ def _a100_leads_data(table: pd.DataFrame) -> Comparison:
     leads = 0
     losses: list[str] = []
     margins: list[float] = []
+    per_workload: dict[str, list[int]] = {}
     for g in _platform_groups(table):
         a = g[g["platform"].map(is_a100)]
         others = g[~g["platform"].map(is_a100)]
@@ -290,11 +292,18 @@ def _a100_leads_data(table: pd.DataFrame) -> Comparison:
         # Efficiency advantage of the A100 over the best rival, percent (EOR ratio within a group).
         margin = (best_other["_e"] / e_a - 1.0) * 100.0
         margins.append(margin)
+        tally = per_workload.setdefault(str(g["workload"].iloc[0]), [0, 0])
+        tally[1] += 1
         if best_other["_e"] < e_a * (1.0 - LEAD_TOLERANCE):
             losses.append(f"{best_other['platform']} on {g['model_id'].iloc[0]} / {g['workload'].iloc[0]} ({margin:+.0f}%)")
         else:
             leads += 1
-    return _lead_comparison("data", margins, leads, losses, "A100 margin over the best rival: matched measured groups (same model, quantization, workload, batch, engine, source) with an A100 and at least one other platform; margin = rival's energy / A100's energy - 1")
+            tally[0] += 1
+    comp = _lead_comparison("data", margins, leads, losses, "A100 margin over the best rival: matched measured groups (same model, quantization, workload, batch, engine, source) with an A100 and at least one other platform; margin = rival's energy / A100's energy - 1")
+    if per_workload:
+        by_w = "; per workload (A100 leads / groups): " + ", ".join(f"{w} {k}/{n}" for w, (k, n) in sorted(per_workload.items()))
+        comp = dataclasses.replace(comp, detail=comp.detail + by_w)
+    return comp
 
 
 def _lead_comparison(basis: Basis, margins: list[float], leads: int, losses: list[str], description: str) -> Comparison:
