@@ -423,7 +423,18 @@ class LmEvalRunner:
 
     def task_manager(self) -> Any:
         if self._task_manager is None:
+            import os
+
             from lm_eval.tasks import TaskManager
+
+            from profiler.models import hub_reachable
+
+            if not hub_reachable():
+                # Hub-backed tasks (e.g. lm-eval's hellaswag) then fail at once with an
+                # offline error (recorded per cell) instead of retrying for minutes;
+                # data already in the local cache still loads.
+                os.environ.setdefault("HF_HUB_OFFLINE", "1")
+                os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
             from profiler.tasks import render_tasks
 

@@ -153,3 +153,24 @@ def test_unknown_workload_goes_to_lm_eval_as_is() -> None:
     assert lm_eval_task_name("hellaswag") == "hellaswag"
     assert lm_eval_task_name("arc_easy") == "eai_arc_easy"
     assert lm_eval_task_name("arc_easy", local=False) == "arc_easy"
+
+
+def test_tasks_path_adds_user_yaml(tmp_path: Path) -> None:
+    pytest.importorskip("lm_eval")
+    from profiler.sweep import LmEvalRunner, SweepSpec
+
+    data = tmp_path / "mini.jsonl"
+    data.write_text("".join(json.dumps({"q": f"{i} + 1 =", "choices": [str(i + 1), str(i + 2)], "gold": 0}) + "\n" for i in range(4)))
+    yamls = tmp_path / "yamls"
+    yamls.mkdir()
+    (yamls / "mini.yaml").write_text(
+        "task: my_mini\ndataset_path: json\ndataset_kwargs:\n  data_files:\n"
+        f"    test: \"{data}\"\noutput_type: multiple_choice\ntest_split: test\n"
+        "doc_to_text: \"{{q}}\"\ndoc_to_choice: \"{{choices}}\"\ndoc_to_target: \"{{gold}}\"\n"
+        "metric_list:\n  - metric: acc\n"
+    )
+    spec = SweepSpec(models=["m"], quants=["fp32"], tasks=["my_mini"], tasks_path=[str(yamls)])
+    runner = LmEvalRunner(spec, platform="cpu-amd-epyc-zen4")
+    tasks = runner.task_manager().load(["my_mini", "eai_arc_easy"])["tasks"]
+    assert len(list(tasks["my_mini"].eval_docs)) == 4
+    assert len(list(tasks["eai_arc_easy"].eval_docs)) == 100
