@@ -22,6 +22,9 @@ from recommender.model.linear import LinearLogModel
 MIN_ROWS_REGRESSION = 12
 """Below this many rows a component is the prior times one fitted constant."""
 
+MIN_PLATFORMS_REGRESSION = 3
+"""Below this many platforms, too: slopes on platform physics cannot be learned from one or two."""
+
 EXTREME_SHARE = 0.15
 """Share of rows (by active parameters / batch size) held out to calibrate range extrapolation."""
 
@@ -54,7 +57,7 @@ def _fit_state(
     ``alpha`` fixes the ridge penalty (calibration refits reuse the full fit's choice);
     None selects it by efficient leave-one-out CV.
     """
-    if len(frame) >= MIN_ROWS_REGRESSION:
+    if len(frame) >= MIN_ROWS_REGRESSION and frame["platform"].nunique() >= MIN_PLATFORMS_REGRESSION:
         from recommender.model.estimator import LogRatioRegressor
 
         est = LogRatioRegressor(
@@ -138,6 +141,108 @@ class ComponentModel:
         return point, half, reasons
 
 
+class _FastRidge:
+    """numpy re-implementation of the component pipeline for the many calibration refits.
+
+    Builds the full design once (numeric features and interaction columns standardized
+    per fold on the training rows, one-hot columns raw, all centred by the intercept) and
+    solves the ridge normal equations with the penalty the full fit chose. A level absent
+    from a training fold has an all-zero column there and gets weight 0, exactly as
+    ``OneHotEncoder(handle_unknown="ignore")`` would; results match the sklearn pipeline
+    with ``Ridge(alpha)`` to rounding.
+    """
+
+    def __init__(self, feats: pd.DataFrame, y: np.ndarray, prior: str, categorical: tuple[str, ...], alpha: float) -> None:
+        blocks = [feats[list(NUMERIC_FEATURES)].to_numpy(dtype=float)]
+        scaled = [np.ones(len(NUMERIC_FEATURES), dtype=bool)]
+        for c in categorical:
+            codes, uniq = pd.factorize(feats[c].astype(str))
+            blocks.append((codes[:, None] == np.arange(len(uniq))[None, :]).astype(float))
+            scaled.append(np.zeros(len(uniq), dtype=bool))
+        for c, nums in INTERACTIONS:
+            codes, uniq = pd.factorize(feats[c].astype(str))
+            onehot = (codes[:, None] == np.arange(len(uniq))[None, :]).astype(float)
+            values = feats[list(nums)].to_numpy(dtype=float)
+            blocks.append((onehot[:, :, None] * values[:, None, :]).reshape(len(feats), -1))
+            scaled.append(np.ones(len(uniq) * len(nums), dtype=bool))
+        self.X = np.hstack(blocks)
+        self.scaled = np.concatenate(scaled)
+        self.prior = feats[prior].to_numpy(dtype=float)
+        self.target = np.log(y) - np.log(self.prior)
+        self.alpha = alpha
+
+    def fit_predict(self, train: np.ndarray, test: np.ndarray) -> np.ndarray:
+        Xtr, Xte = self.X[train].copy(), self.X[test].copy()
+        mu = Xtr[:, self.scaled].mean(axis=0)
+        sd = Xtr[:, self.scaled].std(axis=0)
+        sd[sd == 0] = 1.0
+        Xtr[:, self.scaled] = (Xtr[:, self.scaled] - mu) / sd
+        Xte[:, self.scaled] = (Xte[:, self.scaled] - mu) / sd
+        xm = Xtr.mean(axis=0)
+        t = self.target[train]
+        tm = t.mean()
+        Xc = Xtr - xm
+        w = np.linalg.solve(Xc.T @ Xc + self.alpha * np.eye(Xc.shape[1]), Xc.T @ (t - tm))
+        return self.prior[test] * np.exp(np.clip((Xte - xm) @ w + tm, t.min(), t.max()))
+
+
+def fit_anchored_component(
+    name: str,
+    feats: pd.DataFrame,
+    y: np.ndarray,
+    prior: str,
+    anchor_feats: pd.DataFrame,
+    anchor_y: np.ndarray,
+    anchor_prior: str,
+) -> ComponentModel:
+    """A component with too little data of its own (prefill): anchored on a related regime.
+
+    Used when the component has fewer than :data:`MIN_ROWS_REGRESSION` rows or fewer than
+    :data:`MIN_PLATFORMS_REGRESSION` platforms. Its log(measured / prior) is
+
+    - on a platform where the component was measured: the mean over that platform's rows;
+    - elsewhere: the median over the *compute-bound* rows of the anchor component (decode
+      rows whose roofline step is limited by throughput, not bandwidth: the regime prefill
+      runs in), the roofline prior times one constant.
+
+    Every half-width is the split-conformal 90% quantile of |log ratio - median| over those
+    anchor rows (the spread of the ratio in the regime), so a prediction novel in several ways
+    is not widened several times for one and the same unknown. Reasons still say what was not
+    measured (``platform-unseen`` etc. relative to this component's own rows).
+    """
+    feats = feats.reset_index(drop=True)
+    y = np.asarray(y, dtype=float)
+    a_ratio = np.log(np.asarray(anchor_y, dtype=float)) - np.log(anchor_feats[anchor_prior].to_numpy(dtype=float))
+    bound = anchor_feats["log_mem_over_compute"].to_numpy() < 0.0
+    regime = a_ratio[bound] if bound.sum() >= 10 else a_ratio
+    offset = float(np.median(regime)) if len(regime) else 0.0
+    width = conformal_halfwidth(np.abs(regime - offset)) if len(regime) else float("nan")
+    per_platform: dict[str, float] = {}
+    if len(feats):
+        own = pd.Series(np.log(y) - np.log(feats[prior].to_numpy(dtype=float)))
+        per_platform = {str(k): float(v) - offset for k, v in own.groupby(feats["platform"].astype(str).to_numpy()).mean().items()}
+    state = {
+        "prior_column": prior,
+        "intercept": offset,
+        "numeric": {},
+        "categorical": {"platform": per_platform} if per_platform else {},
+        "alpha": 0.0,
+        "anchored_on": anchor_prior,
+    }
+    active = feats["params_active_b"].to_numpy() if len(feats) else np.array([])
+    batch = np.exp(feats["log_batch"].to_numpy()) if len(feats) else np.array([])
+    domain = {
+        "platforms": sorted(feats["platform"].astype(str).unique().tolist()) if len(feats) else [],
+        "engines": sorted(feats["engine"].astype(str).unique().tolist()) if len(feats) else [],
+        "quantizations": sorted(feats["quantization"].astype(str).unique().tolist()) if len(feats) else [],
+        "models": sorted(feats["model_id"].astype(str).unique().tolist()) if len(feats) else [],
+        "active_b": [float(active.min()), float(active.max())] if len(active) else [0.0, 0.0],
+        "batch": [float(batch.min()), float(batch.max())] if len(batch) else [0.0, 0.0],
+    }
+    widths = {s: float(width) for s in ("cell", "model", "platform", "engine", "quantization", "size", "batch")}
+    return ComponentModel(name=name, linear=LinearLogModel(state), widths=widths, domain=domain, n_rows=len(feats))
+
+
 def _outside(values: np.ndarray, bounds: list[float]) -> np.ndarray:
     lo, hi = float(bounds[0]), float(bounds[1])
     # 1% tolerance: catalog and table parameter counts are rounded differently.
@@ -194,10 +299,16 @@ def fit_component(
     widths: dict[str, float] = {}
     if calibrate and len(feats) >= 4:
         chosen_alpha = float(state["alpha"]) if state["alpha"] > 0 else None
+        fit_predict: Any
 
-        def fit_predict(train: np.ndarray, test: np.ndarray) -> np.ndarray:
-            st = _fit_state(feats.iloc[train], y[train], prior, categorical, alpha=chosen_alpha)
-            return LinearLogModel(st).predict(feats.iloc[test])
+        if chosen_alpha is not None and state["numeric"]:
+            fast = _FastRidge(feats, y, prior, categorical, chosen_alpha)
+            fit_predict = fast.fit_predict
+        else:
+
+            def fit_predict(train: np.ndarray, test: np.ndarray) -> np.ndarray:
+                st = _fit_state(feats.iloc[train], y[train], prior, categorical)
+                return LinearLogModel(st).predict(feats.iloc[test])
 
         cell = feats["platform"].astype(str) + "|" + feats["model_id"].astype(str) + "|" + feats["engine"].astype(str)
         schemes = {

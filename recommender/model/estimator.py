@@ -190,6 +190,7 @@ class LogRatioRegressor(RegressorMixin, BaseEstimator):
         self.n_features_in_ = frame.shape[1]
         if isinstance(X, pd.DataFrame):
             self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+        self.target_range_ = (float(target.min()), float(target.max()))
         resid = target - pipe.predict(design)
         self.residual_scale_ = float(np.sqrt(np.mean(resid**2)))
         return self
@@ -211,14 +212,14 @@ class LogRatioRegressor(RegressorMixin, BaseEstimator):
         return design, np.asarray(frame[self.prior_name_], dtype=float)
 
     def predict_log_ratio(self, X: Any) -> np.ndarray:
-        """Predicted ``log(y / prior)``."""
+        """Predicted ``log(y / prior)``, clipped to the range seen in ``fit``."""
         design, _ = self._design(X)
-        return np.asarray(self.pipeline_.predict(design), dtype=float)
+        return np.clip(np.asarray(self.pipeline_.predict(design), dtype=float), *self.target_range_)
 
     def predict(self, X: Any) -> np.ndarray:
         """Predicted target: ``prior * exp(log ratio)``."""
-        design, prior = self._design(X)
-        return prior * np.exp(np.asarray(self.pipeline_.predict(design), dtype=float))
+        _, prior = self._design(X)
+        return prior * np.exp(self.predict_log_ratio(X))
 
     def export_linear(self) -> dict[str, Any]:
         """The fitted model as plain JSON-able numbers (see :class:`LinearLogModel`)."""
@@ -264,4 +265,7 @@ class LogRatioRegressor(RegressorMixin, BaseEstimator):
             "numeric": numeric,
             "categorical": categorical,
             "alpha": float(ridge.alpha_ if hasattr(ridge, "alpha_") else ridge.alpha),
+            # Predictions are clipped to the measured range of log(y / prior): a linear model
+            # must not extrapolate a correction larger than any that was ever observed.
+            "clip": list(self.target_range_),
         }

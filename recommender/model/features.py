@@ -64,6 +64,7 @@ NUMERIC_FEATURES: tuple[str, ...] = (
     "log_kv_token",
     "log_bytes_per_weight",
     "log_batch",
+    "log_batch_kv_cap",
     "log_devices",
     "log_prompt",
     "log_output",
@@ -277,6 +278,16 @@ class FeatureBuilder:
         output = configs["output_tokens"].to_numpy(dtype=float)
         context = prompt + np.maximum(output, 1.0) / 2.0
 
+        # Concurrency is capped by KV-cache memory: a server configured for B sequences runs
+        # only as many as fit next to the weights.
+        batch_cfg = batch
+        batch = physics.kv_limited_batch(
+            batch=batch_cfg,
+            memory_gb=mem * devices,
+            weight_bytes=total * 1e9 * bpw,
+            kv_bytes_token=kv_tok,
+            context_tokens=context,
+        )
         t_step, t_mem, t_comp = physics.decode_step(
             params_total_b=total,
             params_active_b=active,
@@ -297,7 +308,7 @@ class FeatureBuilder:
             layers=layers,
             hidden=hidden,
             prompt_tokens=prompt,
-            batch=batch,
+            batch=batch_cfg,
             devices=devices,
             bandwidth_gbs=bw,
             peak_tflops=peak,
@@ -322,7 +333,8 @@ class FeatureBuilder:
                 "log_hidden": np.log(hidden),
                 "log_kv_token": np.log(kv_tok),
                 "log_bytes_per_weight": np.log(bpw),
-                "log_batch": np.log(batch),
+                "log_batch": np.log(batch_cfg),
+                "log_batch_kv_cap": np.log(batch / batch_cfg),
                 "log_devices": np.log(devices),
                 "log_prompt": np.log(prompt),
                 "log_output": np.log1p(output),
@@ -341,7 +353,7 @@ class FeatureBuilder:
                 "prior_e_pre": power * t_pre_tok,
                 # A query's prompt is processed in one pass together with its batch-mates,
                 # so the latency it sees per prompt token is the whole pass's per-token time x B.
-                "prior_t_pre": t_pre_tok * batch,
+                "prior_t_pre": t_pre_tok * batch_cfg,
                 "params_active_b": active,
             },
             index=configs.index,

@@ -34,6 +34,8 @@ class LinearLogModel:
                 str(c): {str(n): {str(k): float(v) for k, v in dict(lv).items()} for n, lv in dict(block).items()}
                 for c, block in dict(state.get("interactions", {})).items()
             }
+            clip = state.get("clip")
+            self.clip = (float(clip[0]), float(clip[1])) if clip is not None else (-np.inf, np.inf)
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelStateError(f"linear model state is malformed ({exc}); refit with 'eai fit'") from exc
         self.state = dict(state)
@@ -48,7 +50,7 @@ class LinearLogModel:
         for c, block in self.interactions.items():
             for n, levels in block.items():
                 out += _level_values(frame[c], levels) * frame[n].to_numpy(dtype=float)
-        return out
+        return np.clip(out, *self.clip)
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         """Predicted target: ``prior * exp(log ratio)``."""

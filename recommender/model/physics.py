@@ -114,3 +114,32 @@ def prefill_token_time(
     t_mem = weight_bytes / (bandwidth_gbs * 1e9 * devices) / tokens_in_pass
     t_compute = flops_per_token(params_active_b, layers, hidden, prompt_tokens / 2.0) / (peak_tflops * 1e12 * devices)
     return np.maximum(t_mem, t_compute)
+
+
+KV_MEMORY_SHARE = 0.9
+"""Share of device memory a server may use for weights + KV cache (vLLM's default
+``gpu_memory_utilization`` is 0.9)."""
+
+
+def kv_limited_batch(
+    *,
+    batch: np.ndarray,
+    memory_gb: np.ndarray,
+    weight_bytes: np.ndarray,
+    kv_bytes_token: np.ndarray,
+    context_tokens: np.ndarray,
+) -> np.ndarray:
+    """Sequences that can actually run at once: configured batch capped by KV-cache memory.
+
+    ``min(B, (0.9 * memory - weight bytes) / (kv bytes per token * context))``, at least 1.
+
+    Args:
+        batch: Configured maximum concurrent sequences.
+        memory_gb: Device memory summed over devices, GB.
+        weight_bytes: Bytes of all weights.
+        kv_bytes_token: KV bytes per token of context.
+        context_tokens: Mean context length per sequence.
+    """
+    free = memory_gb * 1e9 * KV_MEMORY_SHARE - weight_bytes
+    fits = free / np.maximum(kv_bytes_token * context_tokens, 1.0)
+    return np.clip(np.minimum(batch, fits), 1.0, np.maximum(batch, 1.0))

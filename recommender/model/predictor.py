@@ -35,7 +35,13 @@ import pandas as pd
 from recommender.errors import InvalidInputError, UnknownNameError
 from recommender.model.accuracy_model import AccuracyModel
 from recommender.model.api import CANDIDATE_COLUMNS, PREDICTION_COLUMNS
-from recommender.model.component import ComponentModel, fit_component
+from recommender.model.component import (
+    MIN_PLATFORMS_REGRESSION,
+    MIN_ROWS_REGRESSION,
+    ComponentModel,
+    fit_anchored_component,
+    fit_component,
+)
 from recommender.model.features import Catalogs, FeatureBuilder
 
 FORMAT_VERSION = 1
@@ -96,7 +102,10 @@ def prepare_table(table: pd.DataFrame, catalogs: Catalogs) -> pd.DataFrame:
     prof = task_profile(t["task"], catalogs.tasks)
     t["prompt_tokens"] = pd.to_numeric(t["prompt_tokens_mean"], errors="coerce").fillna(prof["prompt"])
     t["output_tokens"] = pd.to_numeric(t["output_tokens_mean"], errors="coerce").fillna(prof["output"])
-    t["choices"] = prof["choices"].fillna(1.0)
+    # A measured prompt count already covers every answer choice (the profiler tallies all
+    # tokens read per document); the catalog's count is one context, read once per choice.
+    measured_prompt = pd.to_numeric(t["prompt_tokens_mean"], errors="coerce").notna()
+    t["choices"] = prof["choices"].fillna(1.0).where(~measured_prompt, 1.0)
     # Unknown prompt length: the median of the table's workloads keeps the (small) context
     # term of the prior at a typical value.
     t["prompt_tokens"] = t["prompt_tokens"].fillna(float(np.nanmedian(prof["prompt"])) if prof["prompt"].notna().any() else 256.0)
@@ -418,13 +427,20 @@ def fit_predictor(
     cf = prep[["platform", "device_count", "engine", "model_id", "quantization", "batch_size", "prompt_tokens", "output_tokens", "choices", "params_total_b", "params_active_b"]].copy()
     feats = builder.build(cf)
     components: dict[str, ComponentModel] = {}
+    rows: dict[str, tuple[pd.DataFrame, np.ndarray]] = {}
     for name in ("e_dec", "t_dec", "e_pre", "t_pre"):
         y = prep[f"y_{name}"].to_numpy(dtype=float)
         ok = np.isfinite(y) & (y > 0)
-        fallback = components["e_dec" if name.startswith("e") else "t_dec"].widths if name.endswith("pre") else None
-        components[name] = fit_component(
-            name, feats.loc[ok], y[ok], prior=f"prior_{name}", calibrate=calibrate, fallback_widths=fallback
-        )
+        rows[name] = (feats.loc[ok], y[ok])
+    for name in ("e_dec", "t_dec", "e_pre", "t_pre"):
+        f_, y_ = rows[name]
+        enough = len(y_) >= MIN_ROWS_REGRESSION and f_["platform"].nunique() >= MIN_PLATFORMS_REGRESSION
+        if name.endswith("dec") or enough:
+            components[name] = fit_component(name, f_, y_, prior=f"prior_{name}", calibrate=calibrate)
+        else:
+            anchor = "e_dec" if name.startswith("e") else "t_dec"
+            af, ay = rows[anchor]
+            components[name] = fit_anchored_component(name, f_, y_, f"prior_{name}", af, ay, f"prior_{anchor}")
     # Accuracy records: the measured table's scored rows + the accuracy table.
     recs = [
         prep.loc[prep["accuracy"].notna(), ["model_id", "task", "quantization", "accuracy", "accuracy_stderr", "accuracy_n", "source"]]

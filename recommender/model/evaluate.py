@@ -1,0 +1,263 @@
+"""Cross-validated accuracy of the predictor and two baselines (``eai evaluate``).
+
+Splits (whole groups held out, the predictor refit on the rest, intervals re-calibrated
+inside each training fold, measured-cell lookup disabled):
+
+- ``model``: leave-one-model-out (every model id once);
+- ``platform``: leave-one-platform-out;
+- ``source``: leave-one-source-out (ML.ENERGY v1 / v2 / v3, quantization reports, profiler).
+
+Quantities: energy per query (J), time per query (s), EOR (rows with a measured accuracy),
+and energy per output token (generation rows; also reported for the ML.ENERGY v1 rows
+alone). Each held-out row is predicted with its own token profile. Metrics: median and
+90th-percentile absolute percentage error, and the share of rows inside the 90% interval.
+
+Baselines, fitted on the same training folds:
+
+- ``roofline``: the roofline prior of :mod:`recommender.model.physics` times one constant
+  (the median measured/prior ratio of the training rows); interval from the 90% quantile
+  of the training rows' |log ratio| (split conformal on the training rows);
+- ``platform_median``: the training rows' median J (s) per output / prompt token on the
+  same platform (all rows when the platform is unseen) times the query's tokens; interval
+  as for ``roofline``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from recommender.errors import ModelStateError
+from recommender.model.conformal import conformal_halfwidth
+from recommender.model.features import Catalogs
+from recommender.model.predictor import J_PER_WH, fit_predictor, prepare_table
+
+SPLITS: tuple[str, ...] = ("model", "platform", "source")
+GROUP_COLUMN = {"model": "model_id", "platform": "platform", "source": "source"}
+QUANTITIES: tuple[str, ...] = ("energy_j_per_query", "time_s_per_query", "eor", "energy_j_per_output_token", "energy_j_per_output_token_v1")
+METHODS: tuple[str, ...] = ("model", "roofline", "platform_median")
+EVALUATION_FILE = "evaluation.json"
+
+
+def _metrics(y: np.ndarray, p: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> dict[str, float | int]:
+    ok = np.isfinite(y) & np.isfinite(p) & (y > 0)
+    if not ok.any():
+        return {"n": 0}
+    ape = np.abs(p[ok] / y[ok] - 1.0) * 100.0
+    cover = (lo[ok] <= y[ok] * (1 + 1e-9)) & (y[ok] <= hi[ok] * (1 + 1e-9))
+    return {
+        "n": int(ok.sum()),
+        "median_ape_pct": float(np.median(ape)),
+        "p90_ape_pct": float(np.quantile(ape, 0.9)),
+        "coverage_90_pct": float(np.mean(cover) * 100.0),
+    }
+
+
+def _baselines(train: pd.DataFrame, held: pd.DataFrame, comps_train: pd.DataFrame, comps_held: pd.DataFrame) -> dict[str, dict[str, np.ndarray]]:
+    """Roofline-constant and per-platform-median predictions for held-out rows."""
+    out: dict[str, dict[str, np.ndarray]] = {}
+    out_h, in_h = held["output_tokens"].to_numpy(), (held["prompt_tokens"] * held["choices"]).to_numpy()
+    out_t, in_t = train["output_tokens"].to_numpy(), (train["prompt_tokens"] * train["choices"]).to_numpy()
+    is_gen_t = train["y_e_dec"].notna().to_numpy()
+    for kind, dec, pre, target in (("energy", "e_dec", "e_pre", "energy_q"), ("time", "t_dec", "t_pre", "time_q")):
+        # Roofline prior per query, one constant.
+        prior_t = np.where(is_gen_t, out_t * comps_train[f"prior_{dec}"], in_t * comps_train[f"prior_{pre}"])
+        prior_h = np.where(out_h > 0, out_h * comps_held[f"prior_{dec}"], in_h * comps_held[f"prior_{pre}"])
+        y_t = train[target].to_numpy(dtype=float)
+        ok = np.isfinite(y_t) & (y_t > 0)
+        lr = np.log(y_t[ok]) - np.log(prior_t[ok])
+        c = float(np.median(lr)) if ok.any() else 0.0
+        w = conformal_halfwidth(np.abs(lr - c)) if ok.any() else np.nan
+        p = prior_h * np.exp(c)
+        out.setdefault("roofline", {})[kind] = np.stack([p, p * np.exp(-w), p * np.exp(w)])
+        # Per-platform median per-token figure.
+        per_tok = np.where(is_gen_t, y_t / np.maximum(out_t, 1e-9), y_t / np.maximum(in_t, 1e-9))
+        frame = pd.DataFrame({"platform": train["platform"].to_numpy(), "gen": is_gen_t, "v": per_tok})[ok]
+        glob = frame.groupby("gen")["v"].median()
+        plat = frame.groupby(["platform", "gen"])["v"].median()
+        gen_h = out_h > 0
+        keys = list(zip(held["platform"], gen_h, strict=True))
+        fallback = np.array([glob.get(g, glob.median() if len(glob) else np.nan) for g in gen_h])
+        med = np.array([plat.get(k, np.nan) for k in keys])
+        med = np.where(np.isfinite(med), med, fallback)
+        tokens_h = np.where(gen_h, out_h, in_h)
+        pm = med * tokens_h
+        # Interval: spread of training rows around their own platform's median.
+        own = np.array([plat.get(k, np.nan) for k in zip(frame["platform"], frame["gen"], strict=True)])
+        wpm = conformal_halfwidth(np.abs(np.log(frame["v"].to_numpy()) - np.log(own)))
+        out.setdefault("platform_median", {})[kind] = np.stack([pm, pm * np.exp(-wpm), pm * np.exp(wpm)])
+        if kind == "energy":
+            out["roofline"]["e_tok"] = np.stack([comps_held["prior_e_dec"].to_numpy() * np.exp(c)] * 3) * np.array([[1.0], [np.exp(-w)], [np.exp(w)]])
+            mt = np.where(gen_h, med, np.nan)
+            out["platform_median"]["e_tok"] = np.stack([mt, mt * np.exp(-wpm), mt * np.exp(wpm)])
+    return out
+
+
+def evaluate(
+    table: pd.DataFrame,
+    accuracy_table: pd.DataFrame | None,
+    catalogs: Catalogs,
+    splits: Sequence[str] = SPLITS,
+) -> dict[str, Any]:
+    """Run the cross-validation and return the report (JSON-able dict).
+
+    Args:
+        table: Measured table.
+        accuracy_table: Accuracy table (kept whole in every fold: it holds no energy).
+        catalogs: Catalogs.
+        splits: Which of :data:`SPLITS` to run.
+    """
+    prep = prepare_table(table, catalogs).reset_index(drop=True)
+    table = table.reset_index(drop=True)
+    report: dict[str, Any] = {"n_rows": int(len(table)), "splits": {}}
+    for split in splits:
+        groups = table[GROUP_COLUMN[split]].astype(str).to_numpy()
+        n = len(table)
+        pred = {m: {q: np.full((3, n), np.nan) for q in ("energy", "time", "eor", "e_tok")} for m in METHODS}
+        status = np.full(n, "", dtype=object)
+        for g in pd.unique(groups):
+            held = groups == g
+            if held.all():
+                continue
+            train_idx, held_idx = np.flatnonzero(~held), np.flatnonzero(held)
+            predictor = fit_predictor(table.iloc[train_idx], accuracy_table, catalogs, calibrate=True)
+            cand = _candidates(prep.iloc[held_idx])
+            res = predictor.predict(cand, use_measured=False)
+            comps = predictor.predict_components(cand)
+            comps_train = predictor.predict_components(_candidates(prep.iloc[train_idx]))
+            for q, col in (("energy", "energy_j_per_query"), ("time", "time_s_per_query"), ("eor", "eor")):
+                pred["model"][q][:, held_idx] = res[[col, f"{col}_lo", f"{col}_hi"]].to_numpy().T
+            half = comps["e_dec_halfwidth"].to_numpy()
+            e_tok = comps["e_dec"].to_numpy()
+            pred["model"]["e_tok"][:, held_idx] = np.stack([e_tok, e_tok * np.exp(-half), e_tok * np.exp(half)])
+            status[held_idx] = res["status"].to_numpy()
+            base = _baselines(prep.iloc[train_idx], prep.iloc[held_idx], comps_train, comps)
+            acc = res[["accuracy", "accuracy_lo", "accuracy_hi"]].to_numpy().T
+            for m in ("roofline", "platform_median"):
+                pred[m]["energy"][:, held_idx] = base[m]["energy"]
+                pred[m]["time"][:, held_idx] = base[m]["time"]
+                pred[m]["e_tok"][:, held_idx] = base[m]["e_tok"]
+                e = base[m]["energy"]
+                # Baselines have no accuracy model: they use the predictor's accuracy and
+                # their own energy interval (same propagation as the predictor).
+                eor = acc[0] * J_PER_WH / 10.0 / e[0]
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    lo = eor * np.exp(-np.hypot(np.log(acc[0] / acc[1]), np.log(e[2] / e[0])))
+                    hi = eor * np.exp(np.hypot(np.log(acc[2] / acc[0]), np.log(e[0] / e[1])))
+                pred[m]["eor"][:, held_idx] = np.stack([eor, lo, hi])
+        truth = {
+            "energy": prep["energy_q"].to_numpy(dtype=float),
+            "time": prep["time_q"].to_numpy(dtype=float),
+            "eor": prep["accuracy"].to_numpy(dtype=float) * J_PER_WH / 10.0 / prep["energy_q"].to_numpy(dtype=float),
+            "e_tok": prep["y_e_dec"].to_numpy(dtype=float),
+        }
+        v1 = (prep["source"] == "mlenergy-v1").to_numpy()
+        block: dict[str, Any] = {"groups": int(len(pd.unique(groups))), "status_counts": pd.Series(status).value_counts().to_dict()}
+        for name, q, mask in (
+            ("energy_j_per_query", "energy", None),
+            ("time_s_per_query", "time", None),
+            ("eor", "eor", None),
+            ("energy_j_per_output_token", "e_tok", None),
+            ("energy_j_per_output_token_v1", "e_tok", v1),
+        ):
+            block[name] = {}
+            for m in METHODS:
+                p = pred[m][q]
+                y = truth[q]
+                if mask is not None:
+                    y = np.where(mask, y, np.nan)
+                block[name][m] = _metrics(y, p[0], p[1], p[2])
+        report["splits"][split] = block
+    return report
+
+
+def _candidates(prep: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "platform": prep["platform"].to_numpy(),
+            "device_count": prep["device_count"].to_numpy(),
+            "engine": prep["engine"].to_numpy(),
+            "model_id": prep["model_id"].to_numpy(),
+            "quantization": prep["quantization"].to_numpy(),
+            "batch_size": prep["batch_size"].to_numpy(),
+            "task": prep["task"].to_numpy(),
+            "prompt_tokens_mean": prep["prompt_tokens"].to_numpy(),
+            "output_tokens_mean": prep["output_tokens"].to_numpy(),
+            "choices_mean": prep["choices"].to_numpy(),
+        }
+    )
+
+
+def evaluate_files(
+    table_path: str | Path | None = None,
+    accuracy_path: str | Path | None = None,
+    splits: Sequence[str] = SPLITS,
+    model_dir: str | Path | None = None,
+) -> dict[str, Any]:
+    """Evaluate on tables read from disk and store the report next to the fitted model.
+
+    The report (with the table's SHA-256) is written to ``<model_dir>/evaluation.json`` so
+    that :func:`load_evaluation` (the HTML report) can show it without re-running.
+    """
+    from recommender.model.store import DEFAULT_MODEL_DIR, _atomic_write_json, _default_accuracy, _default_table
+    from recommender.table import load_table, table_hash
+    from recommender.table.accuracy import load_accuracy
+
+    tpath = Path(table_path) if table_path is not None else _default_table()
+    apath = Path(accuracy_path) if accuracy_path is not None else _default_accuracy()
+    table = load_table(tpath)
+    accuracy = load_accuracy(apath) if apath.is_file() else None
+    report = evaluate(table, accuracy, Catalogs.load(), splits)
+    report["data_hash"] = table_hash(tpath)
+    report["table_path"] = str(tpath)
+    d = Path(model_dir) if model_dir is not None else DEFAULT_MODEL_DIR
+    try:
+        _atomic_write_json(d / EVALUATION_FILE, report)
+    except OSError as exc:
+        report["note"] = f"not stored: {exc}"
+    return report
+
+
+def load_evaluation(table_path: str | Path | None = None, model_dir: str | Path | None = None) -> dict[str, Any]:
+    """The stored ``eai evaluate`` report for a table.
+
+    Raises:
+        ModelStateError: No stored report, or it was computed on another table.
+    """
+    from recommender.model.store import DEFAULT_MODEL_DIR, _default_table
+    from recommender.table import table_hash
+
+    d = Path(model_dir) if model_dir is not None else DEFAULT_MODEL_DIR
+    path = d / EVALUATION_FILE
+    if not path.is_file():
+        raise ModelStateError(f"no stored evaluation in {str(d)!r}; run 'eai evaluate'")
+    report = json.loads(path.read_text(encoding="utf-8"))
+    tpath = Path(table_path) if table_path is not None else _default_table()
+    current = table_hash(tpath)
+    if report.get("data_hash") != current:
+        raise ModelStateError(f"stored evaluation was computed on another table than {str(tpath)!r}; run 'eai evaluate'")
+    return report
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """Plain-text table of the report."""
+    lines = [f"rows: {report.get('n_rows')}   (APE in %, coverage = share of rows inside the 90% interval)"]
+    for split, block in report["splits"].items():
+        lines.append("")
+        lines.append(f"leave-one-{split}-out ({block['groups']} groups; statuses {block['status_counts']})")
+        lines.append(f"  {'quantity':<30} {'method':<16} {'n':>5} {'median APE':>11} {'p90 APE':>9} {'coverage':>9}")
+        for q in QUANTITIES:
+            for m in METHODS:
+                r = block[q][m]
+                if not r.get("n"):
+                    lines.append(f"  {q:<30} {m:<16} {0:>5} {'-':>11} {'-':>9} {'-':>9}")
+                    continue
+                lines.append(
+                    f"  {q:<30} {m:<16} {r['n']:>5} {r['median_ape_pct']:>10.1f}% {r['p90_ape_pct']:>8.1f}% {r['coverage_90_pct']:>8.1f}%"
+                )
+    return "\n".join(lines)
