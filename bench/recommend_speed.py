@@ -9,7 +9,7 @@ and prints the median wall time of each and their ratio (target: < 1.5). The
 ``eai`` run uses the shipped catalogs and the fitted predictor; its exit status
 (0 answered, 3 nothing feasible) is reported, as both are complete answers.
 
-    .venv/bin/python bench/recommend_speed.py [--runs 7] [-- extra eai args]
+    .venv/bin/python bench/recommend_speed.py [--runs 7] [recommend ARGS...]
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def _time(cmd: list[str]) -> tuple[float, int]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=7)
-    ap.add_argument("eai_args", nargs="*", help="arguments for eai (default: the edge/gsm8k/energy example)")
+    ap.add_argument("eai_args", nargs=argparse.REMAINDER, help="arguments for eai (default: the edge/gsm8k/energy example)")
     args = ap.parse_args()
     eai = Path(sys.executable).with_name("eai")
     eai_cmd = [str(eai), *(args.eai_args or DEFAULT_ARGS)]

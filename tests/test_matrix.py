@@ -66,6 +66,10 @@ def test_study_matrix_is_checked_against_catalog_and_predictions(catalogs: Catal
             assert check.efficiency_gain is not None
             inside = check.efficiency_gain_lo <= study.efficiency_gain <= check.efficiency_gain_hi
             assert ("outside the 90% interval" in check.verdict) == (not inside)
+            if inside:
+                ratio = (1 + check.efficiency_gain_hi) / (1 + check.efficiency_gain_lo)
+                wide = ratio > flow.matrix.conclusive_max_interval_ratio
+                assert check.verdict.startswith("inconclusive" if wide else "consistent")
     md = render(synthetic, "markdown")
     assert "## The study's matrix checked against the data" in md
 

@@ -97,6 +97,7 @@ class MatrixNode(_Node):
     scenarios: tuple[str, ...]
     priorities: tuple[Priority, ...]
     platform_pool: tuple[str, ...] = ()
+    conclusive_max_interval_ratio: float = Field(default=3.0, gt=1)
     spec: dict[str, Any]
     study: dict[str, StudyCell]
 

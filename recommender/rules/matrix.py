@@ -28,6 +28,7 @@ from recommender.rules.catalogs import Catalogs
 from recommender.rules.engine import finish, prepare
 from recommender.rules.explain import NothingFeasible
 from recommender.rules.flow import FlowConfig, load_flow
+from recommender.rules.rank import uninformed_tasks
 from recommender.rules.spec import parse_spec
 
 MATRIX_SCHEMA_VERSION = "1.0"
@@ -107,15 +108,23 @@ def build_matrix(predictor: Predictor, catalogs: Catalogs | None = None, flow: F
     m = flow.matrix
     cells: list[Cell] = []
     checks: list[StudyCheck] = []
+    dropped: set[str] = set()
     for scenario in m.scenarios:
         study = m.study.get(scenario)
         study_ctx = None
+        base: dict[str, Any] = {**m.spec, "scenario": scenario}
+        pool = _pool(flow, catalogs, scenario)
+        if pool:
+            base["hardware"] = {**base.get("hardware", {}), "platforms": pool}
+        # A task no candidate has accuracy data for would exclude every candidate; leave it out and say so.
+        probe = prepare(parse_spec({**base, "priority": m.priorities[0]}), predictor, catalogs, flow)
+        blind = uninformed_tasks(probe.cs, flow.exclude_accuracy_status)
+        if blind and len(blind) < len(probe.cs.resolved.tasks):
+            dropped.update(blind)
+            keep = [t for t in probe.cs.resolved.tasks if t.id not in blind]
+            base["tasks"] = [t.id for t in keep]
         for priority in m.priorities:
-            doc: dict[str, Any] = {**m.spec, "scenario": scenario, "priority": priority}
-            pool = _pool(flow, catalogs, scenario)
-            if pool:
-                doc["hardware"] = {**doc.get("hardware", {}), "platforms": pool}
-            spec = parse_spec(doc)
+            spec = parse_spec({**base, "priority": priority})
             ctx = prepare(spec, predictor, catalogs, flow)
             study_ctx = study_ctx or ctx
             try:
@@ -152,13 +161,17 @@ def build_matrix(predictor: Predictor, catalogs: Catalogs | None = None, flow: F
                 )
             )
         if study is not None and study_ctx is not None:
-            checks.append(_check_study(scenario, study, study_ctx, catalogs))
+            checks.append(_check_study(scenario, study, study_ctx, catalogs, flow))
     models = m.spec.get("models", {}).get("ids", [])
-    pool = ", ".join(m.platform_pool) if m.platform_pool else "every catalogued platform"
+    pool_note = ", ".join(m.platform_pool) if m.platform_pool else "every catalogued platform"
+    tasks_note = ", ".join(t for t in m.spec.get("tasks", []) if t not in dropped)
+    if dropped:
+        tasks_note += f" ({', '.join(sorted(dropped))} left out: no accuracy data for any candidate)"
     note = (
-        f"platforms {pool} (each scenario: those of its classes); tasks {', '.join(m.spec.get('tasks', []))}; {len(models)} models; batch "
+        f"platforms {pool_note} (each scenario: those of its classes); tasks {tasks_note}; {len(models)} models; batch "
         f"{m.spec.get('serving', {}).get('batch_size', 1)}; each priority's flow defaults (objective, accuracy floor)"
     )
+
     return Matrix(data_hash=data_hash, spec_note=note, cells=tuple(cells), checks=tuple(checks))
 
 
@@ -168,7 +181,7 @@ def _pool(flow: FlowConfig, catalogs: Catalogs, scenario: str) -> list[str]:
     return [p for p in flow.matrix.platform_pool if catalogs.resolve_platform(p).platform_class in classes]
 
 
-def _check_study(scenario: str, study, ctx, catalogs: Catalogs) -> StudyCheck:
+def _check_study(scenario: str, study, ctx, catalogs: Catalogs, flow: FlowConfig) -> StudyCheck:
     """Evaluate the study's configuration for a scenario on the matrix spec's candidates."""
     claim = f"{study.accuracy_kept:.0%} kept, {study.efficiency_gain * 100:+.0f}% efficiency, {study.cost_tier} cost"
     config = f"{study.platform} + {study.quantization}"
@@ -189,6 +202,11 @@ def _check_study(scenario: str, study, ctx, catalogs: Catalogs) -> StudyCheck:
     sel = sel & np.isfinite(f["efficiency_gain_vs_fp16"].to_numpy(dtype=float))
     if not sel.any():
         return StudyCheck(scenario, config, claim, "no prediction for it", "cannot check", None, None, None, None, "n/a")
+    # Same evidence rule as the recommendations: models whose accuracy is an uninformed prior do not count.
+    bad = [ACCURACY_STATUS_ORDER.index(x) for x in flow.exclude_accuracy_status]
+    informed = sel & ~np.isin(f["accuracy_status_code"].to_numpy(), bad)
+    if informed.any():
+        sel = informed
     kept = float(np.median(f["accuracy_relative_to_fp16"].to_numpy(dtype=float)[sel]))
     gain = float(np.median(f["efficiency_gain_vs_fp16"].to_numpy(dtype=float)[sel]))
     base_rows = f["base_row"].to_numpy()[sel]
@@ -200,7 +218,7 @@ def _check_study(scenario: str, study, ctx, catalogs: Catalogs) -> StudyCheck:
     status = st if st == ast else f"{st}/{ast}"
     data = (
         f"{kept:.1%} kept, {gain * 100:+.0f}% efficiency [90%: {lo * 100:+.0f}% to {hi * 100:+.0f}%] "
-        f"(median over {int(sel.sum())} models; {status})"
+        f"(median over {int(sel.sum())} model{'s' if int(sel.sum()) != 1 else ''}; {status})"
     )
     base_q = f["baseline_quantization"].array[np.flatnonzero(sel)[0]]
     problems = []
@@ -211,6 +229,13 @@ def _check_study(scenario: str, study, ctx, catalogs: Catalogs) -> StudyCheck:
         )
     elif not (lo <= study.efficiency_gain <= hi):
         problems.append(f"claimed {study.efficiency_gain * 100:+.0f}% is outside the 90% interval")
+    elif (1 + hi) / max(1 + lo, 1e-9) > flow.matrix.conclusive_max_interval_ratio:
+        return StudyCheck(
+            scenario, config, claim, data,
+            f"inconclusive: the claim lies inside a 90% interval too wide to confirm or refute it "
+            f"(high/low EOR ratio {(1 + hi) / max(1 + lo, 1e-9):.0f}x > {flow.matrix.conclusive_max_interval_ratio:g}x)",
+            _f(kept), _f(gain), _f(lo), _f(hi), status,
+        )
     if kept + 0.005 < study.accuracy_kept:
         problems.append(f"accuracy kept {kept:.1%} is below the claimed {study.accuracy_kept:.0%}")
     verdict = "disagrees: " + "; ".join(problems) if problems else "consistent: the claim lies inside the 90% interval"

@@ -137,11 +137,7 @@ def build_constraints(
 
         bad = [ACCURACY_STATUS_ORDER.index(s) for s in exclude_accuracy_status]
         informed = ~np.isin(f["accuracy_status_code"].to_numpy(), bad)
-        # Which tasks have no informed accuracy for any candidate (per-task rows: task innermost).
-        n_t = len(cs.resolved.tasks)
-        per = pd.Categorical(cs.per_task["accuracy_status"].array, categories=list(ACCURACY_STATUS_ORDER)).codes
-        per = np.asarray(per).reshape(-1, n_t)[f["is_candidate"].to_numpy()]
-        blind = [t.id for j, t in enumerate(cs.resolved.tasks) if np.isin(per[:, j], bad).all()]
+        blind = uninformed_tasks(cs, exclude_accuracy_status)
         hint = (
             f"no data informs accuracy on {', '.join(blind)} for any candidate; measure it (`eai profile`) "
             "or choose tasks with accuracy data" if blind else ""
@@ -156,6 +152,20 @@ def build_constraints(
         measured = (f["status_code"].to_numpy() == 0) & (f["accuracy_status_code"].to_numpy() == 0)
         out.append(Constraint("allow_predicted", "measured configurations only", measured.astype(float), full(1.0), "flag"))
     return out
+
+
+def uninformed_tasks(cs: CandidateSet, statuses: tuple[str, ...]) -> list[str]:
+    """Tasks whose accuracy has one of ``statuses`` (e.g. ``prior``) for every candidate."""
+    from recommender.rules.candidates import ACCURACY_STATUS_ORDER
+
+    if not statuses:
+        return []
+    bad = [ACCURACY_STATUS_ORDER.index(s) for s in statuses]
+    n_t = len(cs.resolved.tasks)
+    # Per-task rows have the task innermost: configuration i, task j is row i * n_t + j.
+    per = pd.Categorical(cs.per_task["accuracy_status"].array, categories=list(ACCURACY_STATUS_ORDER)).codes
+    per = np.asarray(per).reshape(-1, n_t)[cs.frame["is_candidate"].to_numpy()]
+    return [t.id for j, t in enumerate(cs.resolved.tasks) if np.isin(per[:, j], bad).all()]
 
 
 @dataclass(frozen=True)
