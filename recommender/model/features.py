@@ -208,8 +208,8 @@ def quant_frame(quants: Mapping[str, QuantSpec]) -> pd.DataFrame:
 
 def _codes(values: pd.Series, index: pd.Index, kind: str) -> np.ndarray:
     """Positions of ``values`` in ``index``; raises UnknownNameError for a value not there."""
-    cat = pd.Categorical(values, categories=index)
-    codes = np.asarray(cat.codes)
+    fcodes, uniq = pd.factorize(np.asarray(values, dtype=object))
+    codes = index.get_indexer(pd.Index(uniq))[fcodes] if len(uniq) else np.zeros(0, dtype=np.int64)
     bad = codes < 0
     if bad.any():
         first = str(pd.Series(values)[bad].iloc[0])

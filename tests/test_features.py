@@ -1,0 +1,106 @@
+"""Features and roofline priors: hand-computed values, vectorized lookups, unknown names."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import test_regressor_fixtures as fx
+from recommender.errors import UnknownNameError
+from recommender.model import physics
+from recommender.model.conformal import combine_halfwidths, conformal_halfwidth
+from recommender.model.features import CATEGORICAL_FEATURES, NUMERIC_FEATURES, PRIOR_COLUMNS, FeatureBuilder
+
+
+def _configs(**over) -> pd.DataFrame:
+    base = {"platform": "gpu-b", "device_count": 1, "engine": "vllm", "model_id": "toy/m7", "quantization": "fp16",
+            "batch_size": 1, "prompt_tokens": 100.0, "output_tokens": 200.0, "choices": 1.0}
+    base.update(over)
+    return pd.DataFrame([base])
+
+
+def test_decode_prior_matches_hand_computation():
+    fb = FeatureBuilder(fx.catalogs())
+    f = fb.build(_configs()).iloc[0]
+    # toy/m7: 7e9 params x 2 B = 14 GB; KV per token 2 x 32 layers x 32 heads x 128 x 2 B = 524,288 B;
+    # context 100 + 200/2 = 200 tokens; bandwidth 1500 GB/s; TDP 400 W; batch 1 (memory-bound).
+    weight_bytes = 7e9 * 2
+    kv = 2 * 32 * 32 * 128 * 2 * 200
+    t_mem = (weight_bytes + kv) / 1500e9
+    t_comp = (2 * 7e9 + 4 * 32 * 4096 * 200) / 312e12
+    assert t_mem > t_comp
+    assert f["prior_t_dec"] == pytest.approx(t_mem, rel=1e-12)
+    assert f["prior_e_dec"] == pytest.approx(400 * t_mem, rel=1e-12)
+    assert f["log_mem_over_compute"] == pytest.approx(math.log(t_mem / t_comp), rel=1e-12)
+
+
+def test_batch_amortizes_until_compute_bound_and_kv_caps_batch():
+    fb = FeatureBuilder(fx.catalogs())
+    f = fb.build(pd.concat([_configs(batch_size=b) for b in (1, 8, 64, 4096)], ignore_index=True))
+    e = f["prior_e_dec"].to_numpy()
+    assert np.all(np.diff(e) < 0)  # bigger batches amortize weight reads
+    # 4096 sequences of 200 tokens do not fit next to 14 GB of weights in 40 GB: capped.
+    cap = np.exp(f["log_batch_kv_cap"].to_numpy())
+    assert cap[0] == 1.0 and cap[-1] < 1.0
+    fits = (40e9 * physics.KV_MEMORY_SHARE - 14e9) / (2 * 32 * 32 * 128 * 2 * 200)
+    assert cap[-1] * 4096 == pytest.approx(fits, rel=1e-9)
+
+
+def test_quantization_changes_bytes_and_precision():
+    fb = FeatureBuilder(fx.catalogs())
+    f = fb.build(pd.concat([_configs(quantization="fp16"), _configs(quantization="int8-bnb")], ignore_index=True))
+    assert f["log_bytes_per_weight"].iloc[1] == pytest.approx(0.0)
+    assert f["prior_e_dec"].iloc[1] < f["prior_e_dec"].iloc[0]  # half the bytes to move
+    assert list(f["compute_precision"].astype(str)) == ["fp16", "int8"]
+    assert f["log_peak"].iloc[1] == pytest.approx(math.log(624))
+
+
+def test_feature_frame_columns_and_vectorized_lookup():
+    fb = FeatureBuilder(fx.catalogs())
+    rng = np.random.default_rng(0)
+    n = 5000
+    cfg = pd.DataFrame({
+        "platform": rng.choice(["gpu-a", "gpu-b", "gpu-new"], n), "device_count": rng.choice([1, 2], n),
+        "engine": rng.choice(["vllm", "hf-transformers"], n), "model_id": rng.choice(["toy/m1", "toy/m30"], n),
+        "quantization": rng.choice(["fp16", "int8-bnb"], n), "batch_size": rng.choice([1, 16], n),
+        "prompt_tokens": 100.0, "output_tokens": 50.0, "choices": 1.0,
+    })
+    f = fb.build(cfg)
+    for col in (*NUMERIC_FEATURES, *CATEGORICAL_FEATURES, *PRIOR_COLUMNS):
+        assert col in f.columns
+    assert np.isfinite(f[list(NUMERIC_FEATURES) + list(PRIOR_COLUMNS)].to_numpy()).all()
+    # Row-by-row equals whole-frame.
+    one = fb.build(cfg.iloc[[17]]).iloc[0]
+    assert one["prior_e_dec"] == pytest.approx(f["prior_e_dec"].iloc[17])
+    # Two devices share the weights: half the memory time per step, same energy at the same power per device.
+    two = fb.build(pd.concat([_configs(device_count=1), _configs(device_count=2)], ignore_index=True))
+    assert two["prior_t_dec"].iloc[1] == pytest.approx(two["prior_t_dec"].iloc[0] / 2, rel=1e-9)
+
+
+def test_unknown_names_raise_with_suggestions():
+    fb = FeatureBuilder(fx.catalogs())
+    with pytest.raises(UnknownNameError, match="gpu-b"):
+        fb.build(_configs(platform="gpu-bb"))
+    with pytest.raises(UnknownNameError):
+        fb.build(_configs(model_id="toy/m8"))
+    with pytest.raises(UnknownNameError):
+        fb.build(_configs(quantization="int3"))
+
+
+def test_moe_weights_touched_grow_with_batch():
+    touched = physics.weight_params_touched_b(np.array([100.0, 100.0, 100.0]), np.array([10.0, 10.0, 10.0]), np.array([1.0, 8.0, 512.0]))
+    assert touched[0] == pytest.approx(10.0)
+    assert touched[0] < touched[1] < touched[2] <= 100.0
+
+
+def test_conformal_rank_and_combination():
+    r = np.arange(1, 20, dtype=float)  # n = 19: rank ceil(20 * 0.9) = 18
+    assert conformal_halfwidth(r) == 18.0
+    assert conformal_halfwidth(np.array([0.5, 0.1])) == 0.5  # too few: the largest
+    assert math.isnan(conformal_halfwidth(np.array([np.nan])))
+    out = combine_halfwidths(np.array([0.3, 0.3]), [np.array([0.5, 0.0]), np.array([0.4, 0.0])])
+    assert out[0] == pytest.approx(math.sqrt(0.09 + (0.25 - 0.09) + (0.16 - 0.09)))
+    assert out[1] == pytest.approx(0.3)
