@@ -356,6 +356,14 @@ def _extrapolated_note(effects: list[float]) -> str:
     return f"; including extrapolated predictions: n={len(effects)}, median {np.median(effects):+.1f}% (not counted as evidence)"
 
 
+def _groups(frame: pd.DataFrame, key: Sequence[str]) -> list[list[dict]]:
+    """Rows as dicts grouped by ``key`` (plain Python: pandas groupby over ~1,000 tiny groups is slow)."""
+    out: dict[tuple, list[dict]] = {}
+    for rec in frame.to_dict("records"):
+        out.setdefault(tuple(rec[k] for k in key), []).append(rec)
+    return [out[k] for k in sorted(out, key=lambda t: tuple(map(str, t)))]
+
+
 def _model_quant_pairs(
     points: pd.DataFrame,
     quants: Sequence[str],
@@ -367,15 +375,17 @@ def _model_quant_pairs(
     p = _usable(points, include_extrapolated)
     if p.empty:
         return [], ""
+    p = p[p["quantization"].isin([*quants, *baseline])]
     if platform_filter is not None:
         p = p[p["platform"].map(platform_filter)]
     effects: list[float] = []
-    for _, g in p.groupby(["task", "platform", "model_id", "engine", "batch_size", "device_count"], sort=True):
-        base = g[g["quantization"].isin(baseline)]
-        if base.empty:
+    for g in _groups(p, ("task", "platform", "model_id", "engine", "batch_size", "device_count")):
+        b = next((r for q in baseline for r in g if r["quantization"] == q), None)
+        if b is None:
             continue
-        b = base.iloc[0]
-        for _, row in g[g["quantization"].isin(quants)].iterrows():
+        for row in g:
+            if row["quantization"] not in quants:
+                continue
             if efficiency:
                 effects.append((row["eor"] / b["eor"] - 1.0) * 100.0)
             else:
@@ -389,16 +399,16 @@ def _a100_leads_model(points: pd.DataFrame) -> Comparison:
     losses: list[str] = []
     leads = 0
     if not p.empty:
-        for (task, model, quant), g in p.groupby(["task", "model_id", "quantization"], sort=True):
-            a = g[g["platform"].map(is_a100)]
-            others = g[~g["platform"].map(is_a100)]
-            if a.empty or others.empty:
+        for g in _groups(p, ("task", "model_id", "quantization")):
+            a = [r for r in g if is_a100(r["platform"])]
+            others = [r for r in g if not is_a100(r["platform"])]
+            if not a or not others:
                 continue
-            best = others.loc[others["eor"].idxmax()]
-            a_eor = a["eor"].max()
+            best = max(others, key=lambda r: r["eor"])
+            a_eor = max(r["eor"] for r in a)
             margins.append((a_eor / best["eor"] - 1.0) * 100.0)
             if best["eor"] > a_eor * (1.0 + LEAD_TOLERANCE):
-                losses.append(f"{best['platform']} on {model} / {task} / {quant}")
+                losses.append(f"{best['platform']} on {best['model_id']} / {best['task']} / {best['quantization']}")
             else:
                 leads += 1
     return _lead_comparison("model", margins, leads, losses, "A100 margin over the best rival: predicted EOR per task x model x quantization on the study grid (neither side extrapolated); margin = A100 EOR / best rival EOR - 1")
@@ -409,13 +419,12 @@ def _ada_model(points: pd.DataFrame, meta: dict[str, tuple[str, str]], include_e
     effects: list[float] = []
     if p.empty:
         return effects, ""
-    for _, g in p.groupby(["task", "model_id", "quantization", "engine", "batch_size"], sort=True):
-        for cls in {meta[x][1] for x in g["platform"] if x in meta}:
-            ada = g[g["platform"].map(lambda x: x in meta and meta[x] == ("Ada Lovelace", cls))]
-            amp = g[g["platform"].map(lambda x: x in meta and meta[x] == ("Ampere", cls))]
-            if ada.empty or amp.empty:
-                continue
-            effects.append((ada["eor"].max() / amp["eor"].max() - 1.0) * 100.0)
+    for g in _groups(p, ("task", "model_id", "quantization", "engine", "batch_size")):
+        for cls in sorted({meta[r["platform"]][1] for r in g if r["platform"] in meta}):
+            ada = [r["eor"] for r in g if meta.get(r["platform"]) == ("Ada Lovelace", cls)]
+            amp = [r["eor"] for r in g if meta.get(r["platform"]) == ("Ampere", cls)]
+            if ada and amp:
+                effects.append((max(ada) / max(amp) - 1.0) * 100.0)
     return effects, f"{len(effects)} class-matched predicted comparisons"
 
 
