@@ -224,6 +224,16 @@ def test_report_builds_from_shipped_table_without_predictor(tmp_path: Path) -> N
     assert "predictions switched off" in html
     assert res.points_predicted == 0
     assert external_refs(html) == []
+    matrix = REPO / "data" / "decision_matrix.md"
+    if matrix.is_file():
+        # Every heading and table header of the shipped matrix is on the page.
+        md = matrix.read_text(encoding="utf-8")
+        for line in md.splitlines():
+            if line.startswith("#"):
+                assert markdown_to_html(line).split(">", 1)[1].rsplit("<", 1)[0] in html
+        assert html.count("<table>") >= 3
+    else:
+        assert "decision_matrix.md is not in data/ yet" in html
 
 
 def test_flow_svg_is_valid_xml_with_every_class() -> None:

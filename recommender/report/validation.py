@@ -183,7 +183,11 @@ def validation_section(evaluation: dict[str, Any] | None, note: str | None) -> s
                          "is the share of held-out rows inside the 90% interval (target 90%). Pick the quantity in the drop-down.</p>")
             parts.append(plot_div("fig-errors", figures.to_json(fig)))
         nums = [i for i, _ in enumerate(header) if all(isinstance(r[i], (int, float)) or r[i] is None for r in rows)]
-        parts.append("<h3>Error table (<code>eai evaluate</code>)</h3>" + table(header, rows, num_cols=nums))
+        parts.append(
+            f"<details><summary>error table of <code>eai evaluate</code> ({len(rows)} rows: split x quantity x method)</summary>"
+            + table(header, rows, num_cols=nums)
+            + "</details>"
+        )
     else:
         parts.append('<p class="note warn">The evaluation carries no error table.</p>')
     parts.append("</section>")
