@@ -345,3 +345,17 @@ def test_chance_adjusted_floor() -> None:
     adj = recommend(parse_spec({**base, "accuracy": {"min": 0.3, "chance_adjusted": True}}), TablePredictor(values), catalogs=CAT)
     assert adj.winner["model_id"] == "org/mid-7b"
     assert adj.winner["accuracy_chance_adjusted"] == pytest.approx(0.6)
+
+
+def test_infeasible_pair_of_constraints_is_named() -> None:
+    # One configuration misses both the latency limit and the energy budget: no single removal helps.
+    pred = _table({("rtx-4090", "org/mid-7b", "fp16"): (100.0, 2.0, 0.6, 0.02)})
+    spec = parse_spec(
+        {"tasks": ["gsm8k"], "hardware": {"platforms": ["rtx-4090"]}, "models": {"ids": ["org/mid-7b"]},
+         "latency_s_max": 1.0, "energy_wh_per_1k_max": 10.0}
+    )
+    with pytest.raises(NothingFeasible) as err:
+        recommend(spec, pred, catalogs=CAT)
+    b = err.value.details["binding_constraint"]
+    assert {b["name"], *b["also"]} == {"latency_s_max", "energy_wh_per_1k_max"}
+    assert "without both, 1 configurations would qualify" in str(err.value)

@@ -307,13 +307,32 @@ def diagnose_infeasible(ctx: Context) -> NothingFeasible:
     without = {c.name: int(_mask(base, ctx.oks, skip=i).sum()) for i, c in enumerate(ctx.constraints)}
     # Binding: the constraint whose removal alone admits the most configurations;
     # if no single removal helps, the one that excludes the most.
+    also: list[str] = []
     if max(without.values(), default=0) > 0:
         name = max(without, key=lambda k: (without[k], counts[k]))
         binding_note = f"without it {without[name]} configurations would qualify"
     else:
-        name = max(counts, key=lambda k: counts[k])
-        binding_note = f"it excludes {counts[name]} of {int(base.sum())} configurations; no single relaxation suffices"
+        # No single constraint binds alone: find the pair whose joint removal admits the most.
+        best_pair, best_n = None, 0
+        for i, a in enumerate(ctx.constraints):
+            for j in range(i + 1, len(ctx.constraints)):
+                m = base.copy()
+                for k, ok in enumerate(ctx.oks):
+                    if k not in (i, j):
+                        m &= ok
+                n = int(m.sum())
+                if n > best_n:
+                    best_pair, best_n = (i, j), n
+        if best_pair is not None:
+            a, b = (ctx.constraints[k] for k in best_pair)
+            name = max((a.name, b.name), key=lambda k: counts[k])
+            also = [a.name if name == b.name else b.name]
+            binding_note = f"together with {also[0]}: without both, {best_n} configurations would qualify"
+        else:
+            name = max(counts, key=lambda k: counts[k])
+            binding_note = f"it excludes {counts[name]} of {int(base.sum())} configurations; no single relaxation or pair suffices"
     c_bind = next(c for c in ctx.constraints if c.name == name)
+    hints = [c.hint for c in ctx.constraints if c.hint and c.name in (name, *also)]
     viol = np.zeros(len(frame))
     for c in ctx.constraints:
         v = c.violation()
@@ -334,13 +353,13 @@ def diagnose_infeasible(ctx: Context) -> NothingFeasible:
     limit_note = "" if c_bind.kind == "flag" else f", limit {_fmt_limit(c_bind, float(np.nanmedian(c_bind.limit)))}"
     msg = (
         f"nothing feasible: binding constraint {name} ({c_bind.label}{limit_note}); {binding_note}"
-        + (f" ({c_bind.hint})" if c_bind.hint else "")
+        + "".join(f" ({h})" for h in hints)
         + f"; nearest miss: {describe(frame, nm)}, which " + "; ".join(
             m["statement"] if m["statement"].startswith("fails") else "has " + m["statement"] for m in misses
         )
     )
     details = {
-        "binding_constraint": {"name": name, "label": c_bind.label, "note": binding_note, "hint": c_bind.hint},
+        "binding_constraint": {"name": name, "label": c_bind.label, "note": binding_note, "also": also, "hints": hints},
         "nearest_miss": {"configuration": describe(frame, nm), "misses": misses},
         "excluded_by": counts,
         "candidates": int(base.sum()),
