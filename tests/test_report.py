@@ -364,3 +364,16 @@ def test_validation_reads_the_regressor_layout() -> None:
     assert s0["predicted"] == [12.0, 18.0, 80.0] and s0["lo"] == [8.0, 15.0, 60.0]
     html = validation_section(_evaluation(True), None)
     assert 'id="fig-parity-energy_j_per_query"' in html and "no per-row" not in html
+
+
+def test_a_crashing_predictor_is_reported_not_fatal(synthetic_table: Path, tmp_path: Path) -> None:
+    class Broken:
+        data_hash = "broken"
+
+        def predict(self, candidates: pd.DataFrame) -> pd.DataFrame:
+            raise AttributeError("bug in the regressor")
+
+    res = build_report(tmp_path / "r.html", synthetic_table, predictor=Broken())
+    assert "AttributeError: bug in the regressor" in res.notes["predictions"]
+    assert res.points_predicted == 0 and res.points_measured == 6
+    assert "bug in the regressor" in (tmp_path / "r.html").read_text(encoding="utf-8")

@@ -248,6 +248,8 @@ def tradeoff(
                 ex_p, ex_m = _err(d["energy_wh_per_1k"], d["energy_wh_per_1k_lo"], d["energy_wh_per_1k_hi"])
                 ey_p, ey_m = _err(d["accuracy"], d["accuracy_lo"], d["accuracy_hi"])
                 color = QUANT_COLORS.get(quant, "#555")
+                # Predicted intervals are wide; fainter bars keep the points readable.
+                bar_color = color if status == "measured" else _rgba(color, 0.35)
                 fig.add_trace(
                     go.Scatter(
                         x=d["energy_wh_per_1k"].tolist(),
@@ -259,8 +261,8 @@ def tradeoff(
                             "color": color,
                             "line": {"width": 1.5 if status == "measured" else 1.2, "color": "#111" if status == "measured" else color},
                         },
-                        error_x={"type": "data", "array": ex_p, "arrayminus": ex_m, "thickness": 1, "width": 0, "color": color},
-                        error_y={"type": "data", "array": ey_p, "arrayminus": ey_m, "thickness": 1, "width": 0, "color": color},
+                        error_x={"type": "data", "array": ex_p, "arrayminus": ex_m, "thickness": 1, "width": 0, "color": bar_color},
+                        error_y={"type": "data", "array": ey_p, "arrayminus": ey_m, "thickness": 1, "width": 0, "color": bar_color},
                         opacity=1.0 if status == "measured" else 0.65,
                         name=f"{quant} · {STATUS_LABEL[status]}",
                         text=_hover(d),
@@ -299,9 +301,34 @@ def tradeoff(
         yaxis={"title": {"text": "accuracy"}},
         legend={"font": {"size": 10}},
         hovermode="closest",
-        updatemenus=_dropdown(_task_buttons(tasks, owners, states=states)) if len(tasks) > 1 else [],
+        updatemenus=(_dropdown(_task_buttons(tasks, owners, states=states)) if len(tasks) > 1 else []) + [_interval_toggle()],
     )
     return fig
+
+
+def _interval_toggle() -> dict[str, Any]:
+    """Buttons that show or hide every trace's interval bars."""
+    return {
+        "type": "buttons",
+        "direction": "right",
+        "x": 0.22,
+        "xanchor": "left",
+        "y": 1.16,
+        "yanchor": "top",
+        "showactive": True,
+        "active": 0,
+        "pad": {"r": 4, "t": 2},
+        "buttons": [
+            {"label": "intervals on", "method": "restyle", "args": [{"error_x.visible": True, "error_y.visible": True}]},
+            {"label": "intervals off", "method": "restyle", "args": [{"error_x.visible": False, "error_y.visible": False}]},
+        ],
+    }
+
+
+def _rgba(hex_color: str, alpha: float) -> str:
+    h = hex_color.lstrip("#")
+    r, g, b = (int(h[i : i + 2], 16) for i in (0, 2, 4))
+    return f"rgba({r},{g},{b},{alpha})"
 
 
 def parity(splits: Sequence[dict[str, Any]], target: str, log: bool) -> go.Figure:

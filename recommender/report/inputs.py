@@ -174,6 +174,8 @@ def _load_predictor(table_path: Path, model_dir: Path | None = None) -> tuple[An
         return load(**kwargs), ""
     except EaiError as exc:
         return None, f"no predictor: {exc}"
+    except Exception as exc:  # noqa: BLE001 - reported on the page and by the CLI, never hidden
+        return None, f"predictor failed to load ({type(exc).__name__}: {exc}); predictions left out of this report"
 
 
 def predict_grid(predictor: Any, candidates: pd.DataFrame) -> tuple[pd.DataFrame, str]:
@@ -307,7 +309,12 @@ def gather(
             candidates, unknown = study_grid()
             extra = measured_config_grid(table, tuple(dict.fromkeys([*tasks, *candidates["task"]])))
             candidates = pd.concat([candidates, extra], ignore_index=True).drop_duplicates(ignore_index=True)
-            grid, why = predict_grid(predictor, candidates)
+            try:
+                grid, why = predict_grid(predictor, candidates)
+            except Exception as exc:  # noqa: BLE001 - a broken predictor must not take the measured report down
+                # Not swallowed: the page and the CLI both state that predictions are missing and why.
+                grid = pd.DataFrame(columns=list(POINT_COLUMNS))
+                why = f"predictor failed ({type(exc).__name__}: {exc}); predictions left out of this report"
             if unknown:
                 why = (why + "; " if why else "") + "not in the catalogs: " + ", ".join(unknown)
             if why:
