@@ -1,11 +1,16 @@
 """Run lm-eval on an already-loaded model, counting the tokens of the real requests.
 
-:class:`CountingHFLM` is lm-eval's ``HFLM`` with the request entry points wrapped: every
-``loglikelihood`` request adds the tokens of its context and continuation to its document's
-prompt count, every ``generate_until`` request adds its context tokens to the prompt count
-and the tokens of the continuation the model produced to the output count. Means are taken
-over documents (queries), so for a multiple-choice task the prompt count of one query is
-the sum over its choices: each choice is a separately scored sequence.
+:class:`CountingHFLM` is lm-eval's ``HFLM`` with the request entry points wrapped. Per
+document (query):
+
+- prompt tokens = the tokens of each *distinct* request context of the query (the prompt,
+  once) plus the tokens of every scored continuation (for multiple choice: all choices);
+- output tokens = the tokens of the continuation the model generated (``generate_until``),
+  as returned, i.e. cut at the first stop sequence;
+- fed tokens (whole evaluation) = token positions actually run through the model
+  (``_model_call`` / prompt of ``_model_generate``, padding included). With lm-eval's logits
+  cache a multiple-choice query with one-token choices (MMLU) is one forward pass; with
+  multi-token choices (ARC) each choice re-reads the context, so fed > prompt.
 
 :func:`evaluate_loaded` runs the evaluation of tasks that were built beforehand, so that the
 measurement window around it covers the model's work and scoring, not dataset loading.
@@ -54,14 +59,24 @@ class TokenCounts:
     """Per-document token tallies of the requests one evaluation sent.
 
     Attributes:
-        prompt: (task, doc_id) -> tokens read (contexts + scored continuations).
+        prompt: (task, doc_id) -> prompt tokens (distinct contexts once + scored continuations).
         output: (task, doc_id) -> tokens generated.
+        contexts: (task, doc_id) -> distinct contexts already counted.
+        fed: Token positions run through the model (padding included).
         requests: Number of requests seen.
     """
 
     prompt: dict[tuple[str, int], int] = field(default_factory=lambda: defaultdict(int))
     output: dict[tuple[str, int], int] = field(default_factory=lambda: defaultdict(int))
+    contexts: dict[tuple[str, int], set[str]] = field(default_factory=lambda: defaultdict(set))
+    fed: int = 0
     requests: int = 0
+
+    def add_context(self, key: tuple[str, int], context: str, n_tokens: Callable[[str], int]) -> None:
+        """Count ``context`` for query ``key`` unless that query already has it."""
+        if context not in self.contexts[key]:
+            self.contexts[key].add(context)
+            self.prompt[key] += n_tokens(context)
 
     @property
     def queries(self) -> int:
@@ -77,6 +92,11 @@ class TokenCounts:
         """Mean generated tokens per query (0 for pure loglikelihood tasks)."""
         n = self.queries
         return sum(self.output.values()) / n if n else 0.0
+
+    def fed_mean(self) -> float:
+        """Mean token positions run through the model per query."""
+        n = self.queries
+        return self.fed / n if n else 0.0
 
 
 def _hflm_class() -> type:
@@ -109,19 +129,25 @@ def _hflm_class() -> type:
 
         def _model_call(self, inps, attn_mask=None, labels=None):  # noqa: ANN001, ANN202
             out = super()._model_call(inps, attn_mask=attn_mask, labels=labels)
+            self.counts.fed += int(inps.numel())
             self._advance(int(inps.shape[0]))
             return out
 
         def _model_generate(self, context, max_length, stop, **generation_kwargs):  # noqa: ANN001, ANN202
             out = super()._model_generate(context, max_length, stop, **generation_kwargs)
+            self.counts.fed += int(context.numel())
             self._advance(int(context.shape[0]))
             return out
+
+        def _n_tokens(self, text: str) -> int:
+            return len(self.tok_encode(text))
 
         def loglikelihood(self, requests, disable_tqdm: bool = False):  # noqa: ANN001, ANN201
             for r in requests:
                 context, continuation = r.args[0], r.args[1]
-                n = len(self.tok_encode(context)) + len(self.tok_encode(continuation))
-                self.counts.prompt[(r.task_name, r.doc_id)] += n
+                key = (r.task_name, r.doc_id)
+                self.counts.add_context(key, context, self._n_tokens)
+                self.counts.prompt[key] += len(self.tok_encode(continuation))
             self.counts.requests += len(requests)
             self._start(len(requests))
             out = super().loglikelihood(requests, disable_tqdm=True)
@@ -132,7 +158,7 @@ def _hflm_class() -> type:
 
         def loglikelihood_rolling(self, requests, disable_tqdm: bool = False):  # noqa: ANN001, ANN201
             for r in requests:
-                self.counts.prompt[(r.task_name, r.doc_id)] += len(self.tok_encode(r.args[0]))
+                self.counts.add_context((r.task_name, r.doc_id), r.args[0], self._n_tokens)
             self.counts.requests += len(requests)
             self._start(len(requests))
             out = super().loglikelihood_rolling(requests, disable_tqdm=True)
@@ -144,7 +170,7 @@ def _hflm_class() -> type:
             out = super().generate_until(requests, disable_tqdm=True)
             for r, text in zip(requests, out, strict=True):
                 key = (r.task_name, r.doc_id)
-                self.counts.prompt[key] += len(self.tok_encode(r.args[0]))
+                self.counts.add_context(key, r.args[0], self._n_tokens)
                 # The continuation as returned (cut at the first stop sequence): the tokens
                 # this query's answer consists of.
                 self.counts.output[key] += len(self.tok_encode(text, add_special_tokens=False))

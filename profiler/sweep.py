@@ -556,6 +556,7 @@ class LmEvalRunner:
             *( [f"max_gen_toks={gen_cap}"] if gen_cap else [] ),
             f"data={note}",
             f"metric={score.metric}",
+            f"fed_tokens_per_query={counts.fed_mean():.1f}",
             f"model={source.note}",
             f"quant={quant}",
             f"device={self.spec.device}",

@@ -223,3 +223,21 @@ def test_cli_requires_model_quant_task(capsys: pytest.CaptureFixture[str]) -> No
 
     assert main(["profile", "--quant", "fp32"]) == 2
     assert "--model" in capsys.readouterr().err
+
+
+def test_token_counts_count_each_context_once_per_query() -> None:
+    from profiler.evaluate import TokenCounts
+
+    counts = TokenCounts()
+    n = len  # one "token" per character, for the arithmetic
+    for choice in ("ab", "cde"):  # two choices of one multiple-choice query share the prompt
+        counts.add_context(("t", 0), "prompt", n)
+        counts.prompt[("t", 0)] += n(choice)
+    counts.add_context(("t", 1), "other", n)
+    counts.output[("t", 1)] += 4
+    counts.fed = 30
+    assert counts.queries == 2
+    assert counts.prompt == {("t", 0): 6 + 2 + 3, ("t", 1): 5}
+    assert counts.prompt_mean() == pytest.approx(8.0)
+    assert counts.output_mean() == pytest.approx(2.0)
+    assert counts.fed_mean() == pytest.approx(15.0)
