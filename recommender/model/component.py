@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from recommender.model import cats
 from recommender.model.conformal import combine_halfwidths, conformal_halfwidth, grouped_oof_log_residuals
 from recommender.model.features import CATEGORICAL_FEATURES, INTERACTIONS, NUMERIC_FEATURES
 from recommender.model.linear import LinearLogModel
@@ -114,31 +115,42 @@ class ComponentModel:
             n_rows=int(state["n_rows"]),
         )
 
-    def predict(self, feats: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, pd.Series]:
+    def predict(self, feats: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Point prediction, log half-width and extrapolation reasons per row.
 
         Args:
             feats: Output of :meth:`recommender.model.features.FeatureBuilder.build`.
 
         Returns:
-            ``(point, halfwidth, reasons)``; reasons are ';'-joined (empty: interpolated).
+            ``(point, halfwidth, reason_bits)``; bit ``i`` of ``reason_bits`` set means
+            :data:`REASONS` ``[i]`` applies (0: interpolated). See :func:`reason_text`.
         """
         point = self.linear.predict(feats)
         d = self.domain
         flags = {
-            "platform-unseen": ~feats["platform"].isin(d["platforms"]).to_numpy(),
-            "engine-unseen": ~feats["engine"].isin(d["engines"]).to_numpy(),
-            "quantization-unseen": ~feats["quantization"].isin(d["quantizations"]).to_numpy(),
+            "platform-unseen": ~cats.isin(feats["platform"], d["platforms"]),
+            "engine-unseen": ~cats.isin(feats["engine"], d["engines"]),
+            "quantization-unseen": ~cats.isin(feats["quantization"], d["quantizations"]),
             "size-outside": _outside(feats["params_active_b"].to_numpy(), d["active_b"]),
             "batch-outside": _outside(np.exp(feats["log_batch"].to_numpy()), d["batch"]),
         }
-        seen_model = feats["model_id"].isin(d["models"]).to_numpy()
+        seen_model = cats.isin(feats["model_id"], d["models"])
         w = self.widths
         base = np.where(seen_model, w["cell"], w["model"])
         extra = [np.where(flags[r], w[_REASON_SCHEME[r]], 0.0) for r in REASONS]
         half = combine_halfwidths(base, extra)
-        reasons = _join_reasons(flags, len(feats))
-        return point, half, reasons
+        bits = np.zeros(len(feats), dtype=np.int64)
+        for i, r in enumerate(REASONS):
+            bits |= flags[r].astype(np.int64) << i
+        return point, half, bits
+
+
+def reason_text(bits: np.ndarray, prefix: str = "") -> list[str]:
+    """';'-joined reason names for each distinct bit pattern (vectorize via np.unique)."""
+    out = []
+    for b in np.asarray(bits, dtype=np.int64):
+        out.append(";".join(prefix + r for i, r in enumerate(REASONS) if (int(b) >> i) & 1))
+    return out
 
 
 class _FastRidge:
@@ -247,15 +259,6 @@ def _outside(values: np.ndarray, bounds: list[float]) -> np.ndarray:
     lo, hi = float(bounds[0]), float(bounds[1])
     # 1% tolerance: catalog and table parameter counts are rounded differently.
     return (values < lo * 0.99) | (values > hi * 1.01)
-
-
-def _join_reasons(flags: dict[str, np.ndarray], n: int) -> pd.Series:
-    out = np.full(n, "", dtype=object)
-    for reason in REASONS:
-        f = flags[reason]
-        if f.any():
-            out[f] = np.where(out[f] == "", reason, out[f] + ";" + reason)
-    return pd.Series(out)
 
 
 def fit_component(

@@ -24,7 +24,7 @@ import pandas as pd
 
 from recommender.catalog.types import ModelSpec, Platform, QuantSpec, TaskSpec
 from recommender.errors import UnknownNameError
-from recommender.model import physics
+from recommender.model import cats, physics
 
 PRECISION_FALLBACK: dict[str, tuple[str, ...]] = {
     "fp32": ("fp32_tflops",),
@@ -206,13 +206,12 @@ def quant_frame(quants: Mapping[str, QuantSpec]) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("quantization")
 
 
-def _codes(values: pd.Series, index: pd.Index, kind: str) -> np.ndarray:
+def _codes(values: pd.Series | pd.Categorical, index: pd.Index, kind: str) -> np.ndarray:
     """Positions of ``values`` in ``index``; raises UnknownNameError for a value not there."""
-    fcodes, uniq = pd.factorize(np.asarray(values, dtype=object))
-    codes = index.get_indexer(pd.Index(uniq))[fcodes] if len(uniq) else np.zeros(0, dtype=np.int64)
+    codes = cats.positions(values, index)
     bad = codes < 0
     if bad.any():
-        first = str(pd.Series(values)[bad].iloc[0])
+        first = str(np.asarray(cats.as_categorical(values))[np.flatnonzero(bad)[0]])
         raise UnknownNameError(kind, first, [str(i) for i in index])
     return codes
 
@@ -254,10 +253,9 @@ class FeatureBuilder:
         tdp = P["tdp_w"].to_numpy()[pc]
         mem = P["memory_gb"].to_numpy()[pc]
         gen = P["arch_generation"].to_numpy()[pc]
-        precision = Q["compute_precision"].to_numpy()[qc]
         peak_table = np.stack([P[f"peak_{p}"].to_numpy() for p in PRECISIONS], axis=1)
-        prec_code = pd.Categorical(precision, categories=list(PRECISIONS)).codes
-        peak = peak_table[pc, prec_code]
+        prec_of_quant = np.array([PRECISIONS.index(p) for p in Q["compute_precision"]], dtype=np.int64)
+        peak = peak_table[pc, prec_of_quant[qc]]
 
         total = M["params_total_b"].to_numpy()[mc]
         active = M["params_active_b"].to_numpy()[mc]
@@ -315,10 +313,6 @@ class FeatureBuilder:
         )
         power = tdp * devices
 
-        def categorical(values: np.ndarray | pd.Series) -> pd.Categorical:
-            codes, uniq = pd.factorize(np.asarray(values, dtype=object))
-            return pd.Categorical.from_codes(codes, categories=pd.Index(uniq).astype(str)) if len(uniq) else pd.Categorical([])
-
         out = pd.DataFrame(
             {
                 "log_bandwidth": np.log(bw),
@@ -341,13 +335,13 @@ class FeatureBuilder:
                 "log_context": np.log(context),
                 "log_mem_over_compute": np.log(t_mem / t_comp),
                 "log_weights_over_memory": np.log(total * bpw / (mem * devices)),
-                "engine": categorical(configs["engine"].to_numpy()),
-                "quant_family": categorical(Q["quant_family"].to_numpy()[qc]),
-                "compute_precision": categorical(precision),
-                "platform_class": categorical(P["platform_class"].to_numpy()[pc]),
-                "platform": categorical(configs["platform"].to_numpy()),
-                "model_id": categorical(configs["model_id"].to_numpy()),
-                "quantization": categorical(configs["quantization"].to_numpy()),
+                "engine": cats.as_categorical(configs["engine"]),
+                "quant_family": cats.from_table(qc, Q["quant_family"]),
+                "compute_precision": cats.from_table(qc, Q["compute_precision"]),
+                "platform_class": cats.from_table(pc, P["platform_class"]),
+                "platform": cats.as_categorical(configs["platform"]),
+                "model_id": cats.as_categorical(configs["model_id"]),
+                "quantization": cats.as_categorical(configs["quantization"]),
                 "prior_e_dec": power * t_step / batch,
                 "prior_t_dec": t_step,
                 "prior_e_pre": power * t_pre_tok,

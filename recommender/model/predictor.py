@@ -35,12 +35,15 @@ import pandas as pd
 from recommender.errors import InvalidInputError, UnknownNameError
 from recommender.model.accuracy_model import AccuracyModel
 from recommender.model.api import CANDIDATE_COLUMNS, PREDICTION_COLUMNS
+from recommender.model import cats
 from recommender.model.component import (
     MIN_PLATFORMS_REGRESSION,
+    REASONS,
     MIN_ROWS_REGRESSION,
     ComponentModel,
     fit_anchored_component,
     fit_component,
+    reason_text,
 )
 from recommender.model.features import Catalogs, FeatureBuilder
 
@@ -64,31 +67,35 @@ def _task_index(tasks: Mapping[str, Any]) -> dict[str, str]:
     return index
 
 
-def canonical_task(names: pd.Series, tasks: Mapping[str, Any]) -> pd.Series:
+def canonical_task(names: pd.Series | pd.Categorical, tasks: Mapping[str, Any]) -> pd.Categorical:
     """Canonical task id for each name (aliases resolved; unknown names kept as given)."""
     index = _task_index(tasks)
-    uniq = pd.unique(names.astype(str))
-    mapping = {u: index.get(u.lower(), u) for u in uniq}
-    return names.astype(str).map(mapping)
+    codes, uniq = cats.parts(names)
+    mapped = [index.get(u.lower(), u) for u in uniq]
+    return cats.from_table(codes, mapped) if len(uniq) else pd.Categorical([])
 
 
-def task_profile(task_ids: pd.Series, tasks: Mapping[str, Any]) -> pd.DataFrame:
-    """Token profile and scoring facts of each task id (NaN for names not in the catalog)."""
+def task_profile(task_ids: pd.Series | pd.Categorical, tasks: Mapping[str, Any]) -> pd.DataFrame:
+    """Token profile and scoring facts of each task id (NaN for names not in the catalog).
+
+    Returns a frame with a fresh RangeIndex (one row per input row).
+    """
     rows = {
         tid: (s.prompt_tokens_mean, s.output_tokens_mean, s.choices_mean if s.output_type == "multiple_choice" else 1.0,
               s.chance, s.kind == "benchmark", s.output_type == "multiple_choice")
         for tid, s in tasks.items()
     }
     table = pd.DataFrame.from_dict(rows, orient="index", columns=["prompt", "output", "choices", "chance", "scored", "mc"])
-    codes, uniq = pd.factorize(task_ids.astype(str))
-    pos = table.index.get_indexer(uniq)
-    known = pos >= 0
-    cols = {}
+    codes, uniq = cats.parts(task_ids)
+    pos = table.index.get_indexer(pd.Index(uniq, dtype=object)) if len(uniq) else np.zeros(0, dtype=np.int64)
+    known = np.append(pos >= 0, False)
+    take = np.where(codes < 0, len(uniq), codes)
+    out = {}
     for c in table.columns:
         values = table[c].to_numpy(dtype=float)
-        per_uniq = np.where(known, values[np.where(known, pos, 0)], np.nan)
-        cols[c] = per_uniq[codes]
-    return pd.DataFrame(cols, index=task_ids.index).assign(known=known[codes])
+        per_uniq = np.append(np.where(pos >= 0, values[np.where(pos >= 0, pos, 0)], np.nan), np.nan)
+        out[c] = per_uniq[take]
+    return pd.DataFrame(out).assign(known=known[take])
 
 
 def prepare_table(table: pd.DataFrame, catalogs: Catalogs) -> pd.DataFrame:
@@ -97,8 +104,8 @@ def prepare_table(table: pd.DataFrame, catalogs: Catalogs) -> pd.DataFrame:
     Rows whose workload is not in the task catalog keep their own token counts (and are
     treated as generation). Missing prompt counts take the catalog's profile.
     """
-    t = table.copy()
-    t["task"] = canonical_task(t["workload"], catalogs.tasks)
+    t = table.reset_index(drop=True).copy()
+    t["task"] = np.asarray(canonical_task(t["workload"], catalogs.tasks), dtype=object)
     prof = task_profile(t["task"], catalogs.tasks)
     t["prompt_tokens"] = pd.to_numeric(t["prompt_tokens_mean"], errors="coerce").fillna(prof["prompt"])
     t["output_tokens"] = pd.to_numeric(t["output_tokens_mean"], errors="coerce").fillna(prof["output"])
@@ -127,20 +134,27 @@ def prepare_table(table: pd.DataFrame, catalogs: Catalogs) -> pd.DataFrame:
 
 
 def _factor_codes(frame: pd.DataFrame, columns: tuple[str, ...], reference: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """Integer keys of ``frame`` rows and ``reference`` rows in one shared coding."""
+    """Integer keys of ``frame`` rows and ``reference`` rows in one shared coding (-1: no match)."""
     key_f = np.zeros(len(frame), dtype=np.int64)
     key_r = np.zeros(len(reference), dtype=np.int64)
     valid = np.ones(len(frame), dtype=bool)
     for c in columns:
-        ref_vals = reference[c].astype(str) if reference[c].dtype == object else reference[c]
-        cats = pd.Index(pd.unique(ref_vals))
-        fr_vals = frame[c].astype(str) if reference[c].dtype == object else frame[c]
-        codes_r = cats.get_indexer(ref_vals)
-        fcodes, funiq = pd.factorize(fr_vals)
-        codes_f = cats.get_indexer(funiq)[fcodes] if len(funiq) else np.zeros(0, dtype=np.int64)
+        if reference[c].dtype.kind in "fiu":
+            ref_vals = reference[c].to_numpy(dtype=float)
+            uniq = np.unique(ref_vals)
+            codes_r = np.searchsorted(uniq, ref_vals)
+            fv = frame[c].to_numpy(dtype=float)
+            pos = np.clip(np.searchsorted(uniq, fv), 0, max(len(uniq) - 1, 0))
+            codes_f = np.where((len(uniq) > 0) & (uniq[pos] == fv), pos, -1) if len(uniq) else np.full(len(fv), -1)
+            n_levels = len(uniq)
+        else:
+            ref_index = pd.Index(pd.unique(reference[c].astype(str).to_numpy()), dtype=object)
+            codes_r = ref_index.get_indexer(pd.Index(reference[c].astype(str).to_numpy(), dtype=object))
+            codes_f = cats.positions(frame[c], ref_index)
+            n_levels = len(ref_index)
         valid &= codes_f >= 0
-        key_f = key_f * (len(cats) + 1) + np.maximum(codes_f, 0)
-        key_r = key_r * (len(cats) + 1) + codes_r
+        key_f = key_f * (n_levels + 1) + np.maximum(codes_f, 0)
+        key_r = key_r * (n_levels + 1) + codes_r
     return np.where(valid, key_f, -1), key_r
 
 
@@ -177,41 +191,38 @@ class EaiPredictor:
         c = candidates
         tasks = canonical_task(c["task"], self.catalogs.tasks)
         prof = task_profile(tasks, self.catalogs.tasks)
-        override = {
-            "prompt": "prompt_tokens_mean",
-            "output": "output_tokens_mean",
-            "choices": "choices_mean",
-        }
+        override = {"prompt": "prompt_tokens_mean", "output": "output_tokens_mean", "choices": "choices_mean"}
         for key, col in override.items():
             if col in c.columns:
-                prof[key] = pd.to_numeric(c[col], errors="coerce").to_numpy(dtype=float)
-                prof[key] = prof[key].where(prof[key].notna(), task_profile(tasks, self.catalogs.tasks)[key])
+                given = pd.to_numeric(c[col], errors="coerce").to_numpy(dtype=float)
+                prof[key] = np.where(np.isfinite(given), given, prof[key].to_numpy())
         unknown = ~prof["known"].to_numpy() & prof["output"].isna().to_numpy()
         if unknown.any():
-            first = str(tasks[unknown].iloc[0])
+            first = str(np.asarray(tasks)[np.flatnonzero(unknown)[0]])
             raise UnknownNameError("task", first, list(self.catalogs.tasks), hint="pass a task id or give its token profile")
         dev = pd.to_numeric(c["device_count"], errors="coerce")
         bs = pd.to_numeric(c["batch_size"], errors="coerce")
         if dev.isna().any() or (dev < 1).any() or bs.isna().any() or (bs < 1).any():
             raise InvalidInputError("device_count and batch_size must be integers >= 1 in every candidate row")
-        return pd.DataFrame(
+        frame = pd.DataFrame(
             {
-                "platform": c["platform"].to_numpy(),
+                "platform": cats.as_categorical(c["platform"]),
                 "device_count": dev.to_numpy(dtype=float),
-                "engine": c["engine"].to_numpy(),
-                "model_id": c["model_id"].to_numpy(),
-                "quantization": c["quantization"].to_numpy(),
+                "engine": cats.as_categorical(c["engine"]),
+                "model_id": cats.as_categorical(c["model_id"]),
+                "quantization": cats.as_categorical(c["quantization"]),
                 "batch_size": bs.to_numpy(dtype=float),
-                "task": tasks.to_numpy(),
+                "task": tasks,
                 "prompt_tokens": prof["prompt"].fillna(0.0).to_numpy(dtype=float),
                 "output_tokens": prof["output"].fillna(0.0).to_numpy(dtype=float),
                 "choices": prof["choices"].fillna(1.0).to_numpy(dtype=float),
                 "chance": prof["chance"].fillna(0.0).to_numpy(dtype=float),
                 "scored": prof["scored"].fillna(0.0).to_numpy(dtype=float) > 0,
                 "mc": prof["mc"].fillna(0.0).to_numpy(dtype=float) > 0,
-            },
-            index=candidates.index,
+            }
         )
+        frame.index = candidates.index
+        return frame
 
     def predict(self, candidates: pd.DataFrame, use_measured: bool = True) -> pd.DataFrame:
         """Predict energy, time, accuracy, EOR and TWEOR with 90% intervals.
@@ -247,13 +258,12 @@ class EaiPredictor:
         energy, e_lo, e_hi, share_pre = compose("e_dec", "e_pre")
         time_s, t_lo, t_hi, _ = compose("t_dec", "t_pre")
 
-        # Extrapolation reasons of the components that matter for this query.
-        dec_reasons = parts["e_dec"][2].to_numpy()
-        pre_reasons = parts["e_pre"][2].to_numpy()
+        # Extrapolation reasons of the components that matter for this query, as bit patterns
+        # (decode bits low, prefill bits high) turned into text once per distinct pattern.
         use_dec = share_pre < 1.0 - PREFILL_SHARE_FOR_REASONS
         use_pre = share_pre >= PREFILL_SHARE_FOR_REASONS
-        reasons = _merge_reasons(np.where(use_dec, dec_reasons, ""), np.where(use_pre, pre_reasons, ""), "prefill:")
-        status = np.where(reasons == "", "interpolated", "extrapolated").astype(object)
+        bits = np.where(use_dec, parts["e_dec"][2], 0) | (np.where(use_pre, parts["e_pre"][2], 0) << len(REASONS))
+        status_code = np.where(bits == 0, 1, 2)  # 0 measured, 1 interpolated, 2 extrapolated
 
         if use_measured and len(self.measured):
             fkey, rkey = _factor_codes(cf, KEY_COLUMNS, self.measured)
@@ -270,8 +280,8 @@ class EaiPredictor:
                 arr[sel] = mv[ok]
                 lo_arr[sel] = m[f"{col}_lo"].to_numpy()[idx][ok]
                 hi_arr[sel] = m[f"{col}_hi"].to_numpy()[idx][ok]
-            status[hit] = "measured"
-            reasons[hit] = ""
+            status_code[hit] = 0
+            bits[hit] = 0
 
         acc = self._predict_accuracy(cf, feats)
         a, a_lo, a_hi = (acc[c].to_numpy() for c in ("accuracy", "accuracy_lo", "accuracy_hi"))
@@ -306,9 +316,9 @@ class EaiPredictor:
                 "tweor": tweor,
                 "tweor_lo": tweor_lo,
                 "tweor_hi": tweor_hi,
-                "status": status,
-                "accuracy_status": acc["accuracy_status"].to_numpy(),
-                "extrapolated_reasons": reasons,
+                "status": pd.Categorical.from_codes(status_code, categories=["measured", "interpolated", "extrapolated"]),
+                "accuracy_status": acc["accuracy_status"].array,
+                "extrapolated_reasons": _reasons_categorical(bits),
             },
             index=candidates.index,
         )
@@ -323,27 +333,42 @@ class EaiPredictor:
             p, w, r = comp.predict(feats)
             cols[name] = p
             cols[f"{name}_halfwidth"] = w
-            cols[f"{name}_reasons"] = r.to_numpy()
+            uniq, inverse = np.unique(r, return_inverse=True)
+            cols[f"{name}_reasons"] = cats.from_table(inverse.ravel(), reason_text(uniq))
         for prior in ("prior_e_dec", "prior_t_dec", "prior_e_pre", "prior_t_pre"):
             cols[prior] = feats[prior].to_numpy()
         return pd.DataFrame(cols, index=candidates.index)
 
     def _predict_accuracy(self, cf: pd.DataFrame, feats: pd.DataFrame) -> pd.DataFrame:
         # Accuracy depends on (model, task, quantization) only: compute once per distinct triple.
-        codes, uniq = pd.factorize(pd.MultiIndex.from_arrays([cf["model_id"].astype(str), cf["task"].astype(str), cf["quantization"].astype(str)]))
-        first = np.zeros(len(uniq), dtype=np.int64)
-        first[codes[::-1]] = np.arange(len(codes))[::-1]
+        key = np.zeros(len(cf), dtype=np.int64)
+        for col in ("model_id", "task", "quantization"):
+            codes, uniq = cats.parts(cf[col])
+            key = key * (len(uniq) + 1) + (codes + 1)
+        _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
         sub = cf.iloc[first]
         total = np.exp(feats["log_params_total"].to_numpy()[first])
         res = self.accuracy.predict(
-            sub["model_id"].reset_index(drop=True),
-            sub["task"].reset_index(drop=True),
-            sub["quantization"].reset_index(drop=True),
+            pd.Series(np.asarray(sub["model_id"], dtype=object)),
+            pd.Series(np.asarray(sub["task"], dtype=object)),
+            pd.Series(np.asarray(sub["quantization"], dtype=object)),
             total,
             sub["chance"].to_numpy(),
             sub["scored"].to_numpy(),
         )
-        return res.iloc[codes].set_index(cf.index)
+        inverse = inverse.ravel()
+        status_codes, status_cats = cats.parts(res["accuracy_status"].to_numpy())
+        return pd.DataFrame(
+            {
+                "accuracy": res["accuracy"].to_numpy()[inverse],
+                "accuracy_lo": res["accuracy_lo"].to_numpy()[inverse],
+                "accuracy_hi": res["accuracy_hi"].to_numpy()[inverse],
+                "accuracy_status": pd.Categorical.from_codes(
+                    status_codes[inverse], categories=pd.Index(status_cats, dtype=object)
+                ),
+            },
+            index=cf.index,
+        )
 
     # -- state --------------------------------------------------------------------------
     def to_state(self) -> dict[str, Any]:
@@ -372,14 +397,17 @@ class EaiPredictor:
         )
 
 
-def _merge_reasons(a: np.ndarray, b: np.ndarray, prefix_b: str) -> np.ndarray:
-    b_pref = np.array([";".join(prefix_b + x for x in s.split(";")) if s else "" for s in pd.unique(b)], dtype=object)
-    mapping = dict(zip(pd.unique(b), b_pref, strict=True))
-    b2 = pd.Series(b).map(mapping).to_numpy()
-    both = (a != "") & (b2 != "")
-    out = np.where(a != "", a, b2).astype(object)
-    out[both] = a[both] + ";" + b2[both]
-    return out
+def _reasons_categorical(bits: np.ndarray) -> pd.Categorical:
+    """Reason text per row from decode (low) and prefill (high) bit patterns."""
+    uniq, inverse = np.unique(bits, return_inverse=True)
+    n = len(REASONS)
+    mask = (1 << n) - 1
+    labels = []
+    for b in uniq:
+        dec = reason_text(np.array([b & mask]))[0]
+        pre = reason_text(np.array([b >> n]), prefix="prefill:")[0]
+        labels.append(";".join(x for x in (dec, pre) if x))
+    return cats.from_table(inverse.ravel(), labels)
 
 
 def _measured_cells(prepared: pd.DataFrame) -> pd.DataFrame:
@@ -447,7 +475,7 @@ def fit_predictor(
     ]
     if accuracy_table is not None and len(accuracy_table):
         a = accuracy_table.copy()
-        a["task"] = canonical_task(a["task"], catalogs.tasks)
+        a["task"] = np.asarray(canonical_task(a["task"], catalogs.tasks), dtype=object)
         a["accuracy_n"] = np.nan
         recs.append(a[["model_id", "task", "quantization", "accuracy", "accuracy_stderr", "accuracy_n", "source"]])
     records = pd.concat(recs, ignore_index=True)
