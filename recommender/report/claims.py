@@ -103,7 +103,8 @@ class ClaimResult:
         comparisons: Every comparison run.
         verdict: Overall verdict (data first, then model).
         basis: Which comparison decided the verdict (``data``, ``model`` or ``none``).
-        evidence_n: Matched comparisons on the deciding basis (all bases if none decided).
+        evidence_n: Matched comparisons behind the verdict: the largest comparison on the deciding
+            basis (comparisons may share groups, so they are not summed); all bases if none decided.
     """
 
     claim_id: str
@@ -277,29 +278,42 @@ def _platform_groups(table: pd.DataFrame) -> list[pd.DataFrame]:
     return [g for _, g in t.groupby(key, dropna=False, sort=True) if g["platform"].nunique() >= 2]
 
 
-def _a100_leads_data(table: pd.DataFrame) -> Comparison:
+def _a100_leads_data(table: pd.DataFrame, time_weighted: bool = False) -> Comparison:
+    """A100 vs the best rival per matched group, by EOR (energy) or TWEOR (energy x time)."""
     leads = 0
     losses: list[str] = []
     margins: list[float] = []
     per_workload: dict[str, list[int]] = {}
     for g in _platform_groups(table):
+        # Within a group accuracy is the platform's constant, so EOR ranks by 1/energy and
+        # TWEOR = EOR / time ranks by 1/(energy x time).
+        cost = g["_e"] * pd.to_numeric(g["time_s_per_query"], errors="coerce") if time_weighted else g["_e"]
+        g = g.assign(_c=cost).dropna(subset=["_c"])
         a = g[g["platform"].map(is_a100)]
         others = g[~g["platform"].map(is_a100)]
         if a.empty or others.empty:
             continue
-        e_a = a["_e"].min()
-        best_other = others.loc[others["_e"].idxmin()]
-        # Efficiency advantage of the A100 over the best rival, percent (EOR ratio within a group).
-        margin = (best_other["_e"] / e_a - 1.0) * 100.0
+        c_a = a["_c"].min()
+        best_other = others.loc[others["_c"].idxmin()]
+        margin = (best_other["_c"] / c_a - 1.0) * 100.0
         margins.append(margin)
         tally = per_workload.setdefault(str(g["workload"].iloc[0]), [0, 0])
         tally[1] += 1
-        if best_other["_e"] < e_a * (1.0 - LEAD_TOLERANCE):
+        if best_other["_c"] < c_a * (1.0 - LEAD_TOLERANCE):
             losses.append(f"{best_other['platform']} on {g['model_id'].iloc[0]} / {g['workload'].iloc[0]} ({margin:+.0f}%)")
         else:
             leads += 1
             tally[0] += 1
-    comp = _lead_comparison("data", margins, leads, losses, "A100 margin over the best rival: matched measured groups (same model, quantization, workload, batch, engine, source) with an A100 and at least one other platform; margin = rival's energy / A100's energy - 1")
+    what = "TWEOR" if time_weighted else "EOR"
+    formula = "(rival energy x time) / (A100 energy x time) - 1" if time_weighted else "rival's energy / A100's energy - 1"
+    comp = _lead_comparison(
+        "data",
+        margins,
+        leads,
+        losses,
+        f"A100 {what} margin over the best rival: matched measured groups (same model, quantization, workload, batch, engine, "
+        f"source) with an A100 and at least one other platform; margin = {formula}",
+    )
     if per_workload:
         by_w = "; per workload (A100 leads / groups): " + ", ".join(f"{w} {k}/{n}" for w, (k, n) in sorted(per_workload.items()))
         comp = dataclasses.replace(comp, detail=comp.detail + by_w)
@@ -495,9 +509,9 @@ def _combine(claim_id: str, statement: str, tested_as: str, comps: list[Comparis
         decided = [c for c in comps if c.basis == basis and c.verdict != "not enough data"]
         if decided:
             verdict: Verdict = "contradicted" if any(c.verdict == "contradicted" for c in decided) else "supported"
-            n = sum(c.n for c in comps if c.basis == basis)
+            n = max(c.n for c in comps if c.basis == basis)
             return ClaimResult(claim_id, statement, tested_as, tuple(comps), verdict, basis, n)
-    return ClaimResult(claim_id, statement, tested_as, tuple(comps), "not enough data", "none", sum(c.n for c in comps))
+    return ClaimResult(claim_id, statement, tested_as, tuple(comps), "not enough data", "none", max((c.n for c in comps), default=0))
 
 
 def check_claims(table: pd.DataFrame, points: pd.DataFrame | None = None) -> list[ClaimResult]:
@@ -516,12 +530,12 @@ def check_claims(table: pd.DataFrame, points: pd.DataFrame | None = None) -> lis
     for qc in QUANT_CLAIMS[:3]:
         results.append(_quant_claim(qc, table, points))
 
-    comps = [_a100_leads_data(table), _a100_leads_model(points)]
+    comps = [_a100_leads_data(table), _a100_leads_data(table, time_weighted=True), _a100_leads_model(points)]
     results.append(
         _combine(
             "a100-leads",
             "A100 PCIe leads EOR (and TWEOR) on every task.",
-            "In every matched group the A100 (any form factor; the data's A100s are SXM4) has the best EOR "
+            "In every matched group the A100 (any form factor; the data's A100s are SXM4) has the best EOR and TWEOR "
             f"(no rival better by more than {LEAD_TOLERANCE:.0%}).",
             comps,
         )
