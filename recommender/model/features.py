@@ -116,6 +116,32 @@ PRIOR_COLUMNS: tuple[str, ...] = ("prior_e_dec", "prior_t_dec", "prior_e_pre", "
 prefill J/prompt token, prefill s/prompt token (latency one query sees)."""
 
 
+class FeatureColumns:
+    """Feature columns without a DataFrame (building one would copy every float column).
+
+    ``cols[name]`` gives a zero-copy ``pd.Series``; ``len(cols)`` is the row count.
+    """
+
+    def __init__(self, data: dict[str, np.ndarray | pd.Categorical]) -> None:
+        self.data = data
+        first = next(iter(data.values()))
+        self.n_rows = len(first)
+
+    def __getitem__(self, name: str) -> pd.Series:
+        return pd.Series(self.data[name], copy=False)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.data
+
+    def __len__(self) -> int:
+        return self.n_rows
+
+    @property
+    def columns(self) -> list[str]:
+        """Column names."""
+        return list(self.data)
+
+
 @dataclass(frozen=True)
 class Catalogs:
     """The four catalogs the features come from (injected so tests can use small ones)."""
@@ -232,6 +258,11 @@ class FeatureBuilder:
         self.quants = quant_frame(catalogs.quants)
 
     def build(self, configs: pd.DataFrame) -> pd.DataFrame:
+        """Features as a DataFrame (see :meth:`columns`); used for fitting."""
+        cols = self.columns(configs)
+        return pd.DataFrame(cols.data, index=configs.index)
+
+    def columns(self, configs: pd.DataFrame) -> FeatureColumns:
         """Features and roofline priors for every configuration row.
 
         Args:
@@ -313,7 +344,7 @@ class FeatureBuilder:
         )
         power = tdp * devices
 
-        out = pd.DataFrame(
+        out = FeatureColumns(
             {
                 "log_bandwidth": np.log(bw),
                 "log_tdp": np.log(tdp),
@@ -350,6 +381,5 @@ class FeatureBuilder:
                 "prior_t_pre": t_pre_tok * batch_cfg,
                 "params_active_b": active,
             },
-            index=configs.index,
         )
         return out

@@ -239,7 +239,7 @@ class EaiPredictor:
             :data:`~recommender.model.api.PREDICTION_COLUMNS`.
         """
         cf = self._candidate_frame(candidates)
-        feats = self._features.build(cf)
+        feats = self._features.columns(cf)
         out_tok = cf["output_tokens"].to_numpy()
         in_tok = cf["prompt_tokens"].to_numpy() * cf["choices"].to_numpy()
         parts = {name: comp.predict(feats) for name, comp in self.components.items()}
@@ -327,7 +327,7 @@ class EaiPredictor:
     def predict_components(self, candidates: pd.DataFrame) -> pd.DataFrame:
         """Per-token predictions (J/token, s/token) with half-widths, for diagnostics/evaluation."""
         cf = self._candidate_frame(candidates)
-        feats = self._features.build(cf)
+        feats = self._features.columns(cf)
         cols: dict[str, Any] = {}
         for name, comp in self.components.items():
             p, w, r = comp.predict(feats)
@@ -345,7 +345,9 @@ class EaiPredictor:
         for col in ("model_id", "task", "quantization"):
             codes, uniq = cats.parts(cf[col])
             key = key * (len(uniq) + 1) + (codes + 1)
-        _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+        inverse, uniq_keys = pd.factorize(key)  # hash-based: O(n), no sort
+        first = np.zeros(len(uniq_keys), dtype=np.int64)
+        first[inverse[::-1]] = np.arange(len(key) - 1, -1, -1)
         sub = cf.iloc[first]
         total = np.exp(feats["log_params_total"].to_numpy()[first])
         res = self.accuracy.predict(
@@ -399,7 +401,11 @@ class EaiPredictor:
 
 def _reasons_categorical(bits: np.ndarray) -> pd.Categorical:
     """Reason text per row from decode (low) and prefill (high) bit patterns."""
-    uniq, inverse = np.unique(bits, return_inverse=True)
+    # Bit patterns are small integers: a bincount finds the distinct ones without sorting.
+    present = np.flatnonzero(np.bincount(bits, minlength=1)) if len(bits) else np.zeros(0, dtype=np.int64)
+    lookup = np.zeros(int(present.max()) + 1 if len(present) else 1, dtype=np.int64)
+    lookup[present] = np.arange(len(present))
+    uniq, inverse = present, lookup[bits]
     n = len(REASONS)
     mask = (1 << n) - 1
     labels = []

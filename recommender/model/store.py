@@ -20,6 +20,7 @@ import json
 import os
 import platform as _platform
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any, Literal
 
@@ -219,7 +220,7 @@ def load_predictor(
     if save_refit:
         try:
             save_predictor(predictor, d)
-        except OSError:
+        except OSError as exc:
             # A read-only install still gets a fresh in-memory model; nothing stale is used.
-            pass
+            warnings.warn(f"refitted model not saved to {str(d)!r}: {exc}", RuntimeWarning, stacklevel=2)
     return predictor
