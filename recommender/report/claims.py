@@ -33,7 +33,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -455,7 +455,6 @@ class _QuantClaim:
     platform_filter: Callable[[str], bool] | None = None
     platform_label: str = "any platform"
     efficiency: bool = False
-    extra: dict = field(default_factory=dict)
 
 
 # FP16's claimed -16.3% makes FP32 the study's baseline; its INT8 and FP16 figures together imply

@@ -7,7 +7,6 @@ switches their visibility, so the page needs no JavaScript of its own beyond
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -435,8 +434,3 @@ def provenance_bars(counts: pd.DataFrame) -> go.Figure:
         fig.add_trace(go.Bar(x=g["source"].tolist(), y=g["rows"].tolist(), name=str(method), hovertemplate="%{x}: %{y} rows<extra>" + str(method) + "</extra>"))
     fig.update_layout(barmode="stack", font=_FONT, height=320, margin={"l": 60, "r": 20, "t": 30, "b": 60}, yaxis={"title": {"text": "rows"}}, legend={"title": {"text": "energy method"}})
     return fig
-
-
-def figure_payload(fig: go.Figure) -> dict[str, Any]:
-    """Figure as a plain dict for embedding in the page's JSON data block."""
-    return json.loads(to_json(fig))
