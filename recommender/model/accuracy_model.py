@@ -89,17 +89,25 @@ class AccuracyModel:
         effects: dict[str, dict[str, float]] = {}
         deltas_all: list[float] = []
         per_source = r.groupby(["source", "model_id", "task", "quantization"], sort=True)["accuracy"].mean().reset_index()
-        pair_rows = []
-        for (_, model, task), grp in per_source.groupby(["source", "model_id", "task"], sort=True):
-            ref_rows = grp[grp["quantization"].isin(REFERENCE_QUANTS)]
-            if ref_rows.empty:
-                continue
-            best = ref_rows.assign(rank=ref_rows["quantization"].map(rank)).sort_values("rank").iloc[0]
-            for _, row in grp.iterrows():
-                if row["quantization"] == best["quantization"]:
-                    continue
-                pair_rows.append((row["quantization"], model, row["accuracy"] - best["accuracy"]))
-        pairs = pd.DataFrame(pair_rows, columns=["quantization", "model_id", "delta"])
+        per_source["rank"] = per_source["quantization"].map(rank)
+        keys = ["source", "model_id", "task"]
+        best = (
+            per_source.dropna(subset=["rank"])
+            .sort_values("rank", kind="stable")
+            .groupby(keys, sort=False)
+            .first()[["quantization", "accuracy"]]
+            .rename(columns={"quantization": "ref_quantization", "accuracy": "ref_accuracy"})
+            .reset_index()
+        )
+        joined = per_source.merge(best, on=keys, how="inner")
+        joined = joined[joined["quantization"] != joined["ref_quantization"]]
+        pairs = pd.DataFrame(
+            {
+                "quantization": joined["quantization"].to_numpy(),
+                "model_id": joined["model_id"].to_numpy(),
+                "delta": (joined["accuracy"] - joined["ref_accuracy"]).to_numpy(),
+            }
+        )
         for q, grp in pairs.groupby("quantization"):
             sizes = [float(params_b.get(m, np.nan)) for m in grp["model_id"]]
             sizes = [s for s in sizes if np.isfinite(s)]
