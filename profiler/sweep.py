@@ -18,9 +18,7 @@ import datetime as dt
 import gc
 import json
 import re
-import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -389,6 +387,7 @@ class LmEvalRunner:
         self._loaded: tuple[str, str] | None = None
         self._params: dict[str, int] = {}
         self._env: str | None = None
+        self._checkpoint = ""
 
     # -- helpers
     def _source(self, model: str) -> Any:
@@ -617,9 +616,3 @@ def parse_task_ints(values: Sequence[str] | str | None, what: str) -> dict[str, 
         out[name.strip()] = int(num)
     return out
 
-
-@contextmanager
-def timed() -> Iterator[Callable[[], float]]:
-    """Context yielding a function that returns elapsed seconds."""
-    start = time.perf_counter()
-    yield lambda: time.perf_counter() - start
