@@ -343,7 +343,7 @@ def detect_platform(device: str) -> str:
         from profiler.hardware.nvml import NvmlDevice
 
         index = int(device.split(":")[1]) if ":" in device else 0
-        return resolve_platform(NvmlDevice(index).name).id
+        return resolve_platform(NvmlDevice(index).name()).id
     from profiler.environment import cpu_model
 
     return resolve_platform(cpu_model()).id
@@ -454,10 +454,19 @@ class LmEvalRunner:
         if self._env is None:
             from profiler.environment import capture_environment
 
-            env = capture_environment()
+            gpu = None
+            if self.spec.device.startswith("cuda"):
+                from profiler.hardware.nvml import NvmlDevice
+
+                gpu = NvmlDevice(int(self.spec.device.split(":")[1]) if ":" in self.spec.device else 0)
+            env = capture_environment(gpu)
             libs = env.library_versions
-            parts = [f"{k} {libs.get(k)}" for k in ("torch", "transformers", "lm_eval", "bitsandbytes") if libs.get(k)]
-            self._env = f"{env.cpu_model} x{env.cpu_count}; python {env.python_version}; " + ", ".join(parts)
+            parts = [f"{k} {libs.get(k)}" for k in ("torch", "transformers", "lm-eval", "bitsandbytes") if libs.get(k)]
+            text = f"{env.cpu_model} x{env.cpu_count}; python {env.python_version}; " + ", ".join(parts)
+            if env.gpu_name:
+                text += (f"; gpu {env.gpu_name}, driver {env.gpu_driver_version}, "
+                         f"power limit {env.gpu_power_limit_w} W")
+            self._env = text
         return self._env
 
     # -- CellRunner
