@@ -241,3 +241,27 @@ def test_token_counts_count_each_context_once_per_query() -> None:
     assert counts.prompt_mean() == pytest.approx(8.0)
     assert counts.output_mean() == pytest.approx(2.0)
     assert counts.fed_mean() == pytest.approx(15.0)
+
+
+def test_detect_platform_maps_nvml_name_through_catalog(monkeypatch: pytest.MonkeyPatch) -> None:
+    import profiler.hardware.nvml as nvml
+    from profiler.sweep import detect_platform
+    from recommender.catalog import resolve_platform
+
+    class FakeNvml:
+        def __init__(self, cuda_ordinal: int = 0) -> None:
+            self.ordinal = cuda_ordinal
+
+        def name(self) -> str:
+            return "NVIDIA A100-PCIE-40GB"
+
+    monkeypatch.setattr(nvml, "NvmlDevice", FakeNvml)
+    assert detect_platform("cuda:1") == resolve_platform("NVIDIA A100-PCIE-40GB").id
+
+
+def test_detect_platform_cpu_from_cpuinfo(monkeypatch: pytest.MonkeyPatch) -> None:
+    import profiler.environment as environment
+    from profiler.sweep import detect_platform
+
+    monkeypatch.setattr(environment, "cpu_model", lambda: "AMD EPYC")
+    assert detect_platform("cpu") == "cpu-amd-epyc-zen4"
