@@ -324,6 +324,12 @@ def test_demotions_apply_by_candidate_columns() -> None:
     # int8-bnb at batch 1 is demoted below fp16; at batch 64 it keeps its place.
     assert rank_small[0] > rank_small[2]
     assert rank_small[1] < rank_small[2]
+    # Pure INT8 is demoted on data-center platforms at small batch only (platform_class_in condition).
+    q2 = np.array(["int8-bnb-t0", "int8-bnb-t0", "fp16", "fp16"], dtype=object)
+    cls2 = np.array(["data-center", "workstation", "data-center", "workstation"], dtype=object)
+    r2 = preference_rank(flow, "energy", cls2, q2, {"batch_size": np.ones(4), "params_total_b": np.full(4, 7.0), "platform_class": cls2})
+    assert r2[0] > r2[2]  # data-center: below fp16
+    assert r2[1] < r2[3]  # workstation: keeps its place ahead of fp16
 
 
 def test_predictor_called_once_per_recommendation() -> None:

@@ -126,7 +126,11 @@ def _row_dict(cs: cand.CandidateSet, flow: FlowConfig, row: int, rank: int, tie:
         "flow_preference_rank": int(pref),
         "flow_notes": demotion_notes(
             flow, str(f.at[row, "quantization"]),
-            {"batch_size": float(f.at[row, "batch_size"]), "params_total_b": float(f.at[row, "params_total_b"])},
+            {
+                "batch_size": float(f.at[row, "batch_size"]),
+                "params_total_b": float(f.at[row, "params_total_b"]),
+                "platform_class": str(f.at[row, "platform_class"]),
+            },
         ),
         "per_task": [
             {
@@ -187,7 +191,11 @@ def prepare(
         resolved.decision.priority,
         frame["platform_class"].array,
         frame["quantization"].array,
-        {"batch_size": frame["batch_size"].to_numpy(dtype=float), "params_total_b": frame["params_total_b"].to_numpy(dtype=float)},
+        {
+            "batch_size": frame["batch_size"].to_numpy(dtype=float),
+            "params_total_b": frame["params_total_b"].to_numpy(dtype=float),
+            "platform_class": frame["platform_class"].array,
+        },
     )
     return Context(cs=cs, flow=flow, constraints=constraints, oks=oks, base=base, obj=obj, preference=pref)
 

@@ -70,15 +70,32 @@ class Demotion(_Node):
     """Move a quantization to the end of the preference order where ``when`` holds."""
 
     quantization: str
-    when: dict[str, float]
+    when: dict[str, float | tuple[str, ...]]
     why: str
 
     @model_validator(mode="after")
     def _keys(self) -> Demotion:
-        for key in self.when:
-            if not (key.endswith("_max") or key.endswith("_min")):
-                raise ValueError(f"demotion condition {key!r} must end in _max or _min")
+        for key, value in self.when.items():
+            numeric = key.endswith("_max") or key.endswith("_min")
+            listed = key.endswith("_in")
+            if not (numeric or listed) or (listed and not isinstance(value, tuple)) or (numeric and isinstance(value, tuple)):
+                raise ValueError(f"demotion condition {key!r}: use <column>_max/_min with a number or <column>_in with a list")
         return self
+
+
+def _condition(key: str, limit: float | tuple[str, ...], col: Any) -> np.ndarray | bool:
+    """Whether ``col`` (array or scalar) meets one ``when`` condition."""
+    if key.endswith("_in"):
+        import pandas as pd
+
+        if np.ndim(col) == 0:
+            return col in limit
+        return pd.Series(col, copy=False).isin(list(limit)).to_numpy()
+    return (np.asarray(col) <= limit) if key.endswith("_max") else (np.asarray(col) >= limit)
+
+
+def _column_name(key: str) -> str:
+    return key[:-3] if key.endswith("_in") else key[:-4]
 
 
 class StudyCell(_Node):
@@ -305,7 +322,7 @@ def preference_rank(
         platform_class: Class of each candidate's platform (array or categorical).
         quantization: Quantization of each candidate (array or categorical).
         columns: Candidate columns that demotion conditions may test
-            (e.g. ``batch_size``, ``params_total_b``).
+            (e.g. ``batch_size``, ``params_total_b``, ``platform_class``).
 
     Returns:
         Integer array, one rank per candidate.
@@ -331,18 +348,16 @@ def preference_rank(
     for dem in flow.demotions:
         hit = (q_inv == q_pos[dem.quantization]) if dem.quantization in q_pos else np.zeros(n, dtype=bool)
         for key, limit in dem.when.items():
-            col = columns.get(key[:-4])
+            col = columns.get(_column_name(key))
             if col is None:
                 hit = np.zeros(n, dtype=bool)
                 break
-            hit = hit & ((col <= limit) if key.endswith("_max") else (col >= limit))
+            hit = hit & _condition(key, limit, col)
         rank = np.where(hit, rank + 2 * unlisted, rank)
     return rank
 
 
-def demotion_notes(
-    flow: FlowConfig, quantization: str, columns: dict[str, float]
-) -> list[str]:
+def demotion_notes(flow: FlowConfig, quantization: str, columns: dict[str, Any]) -> list[str]:
     """Why-lines of the demotions that apply to one candidate."""
     out = []
     for dem in flow.demotions:
@@ -350,8 +365,8 @@ def demotion_notes(
             continue
         ok = True
         for key, limit in dem.when.items():
-            value = columns.get(key[:-4])
-            if value is None or not ((value <= limit) if key.endswith("_max") else (value >= limit)):
+            value = columns.get(_column_name(key))
+            if value is None or not bool(_condition(key, limit, value)):
                 ok = False
                 break
         if ok:
