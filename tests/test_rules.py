@@ -365,3 +365,21 @@ def test_infeasible_pair_of_constraints_is_named() -> None:
     b = err.value.details["binding_constraint"]
     assert {b["name"], *b["also"]} == {"latency_s_max", "energy_wh_per_1k_max"}
     assert "without both, 1 configurations would qualify" in str(err.value)
+
+
+def test_what_if_other_priority_rewalks_the_flow() -> None:
+    # fp16 and nf4 are statistically tied on energy; the class preferences of the priority decide.
+    pred = _table(
+        {
+            ("rtx-4090", "org/mid-7b", "fp16"): (100.0, 1.0, 0.60, 0.05),
+            ("rtx-4090", "org/mid-7b", "nf4-bnb"): (99.0, 1.0, 0.60, 0.05),
+        }
+    )
+    base = {"tasks": ["gsm8k"], "hardware": {"platforms": ["rtx-4090"]}, "models": {"ids": ["org/mid-7b"]}}
+    prefs = load_flow().classes["workstation"].preferences
+    assert prefs["accuracy"].index("fp16") == 0 and prefs["flexibility"].index("nf4-bnb") < prefs["flexibility"].index("fp16")
+    rec = recommend(parse_spec({**base, "priority": "accuracy"}), pred, catalogs=CAT)
+    assert rec.winner["quantization"] == "fp16"
+    assert any(c.startswith("with priority flexibility") and "@ nf4-bnb" in c for c in rec.explanation["what_would_change"])
+    flex = recommend(parse_spec({**base, "priority": "flexibility"}), pred, catalogs=CAT)
+    assert flex.winner["quantization"] == "nf4-bnb"

@@ -289,8 +289,42 @@ def what_would_change(ctx: Context, sel: Selection) -> list[str]:
         alt = best(feasible, alt_obj, ctx.preference)
         if alt is not None and alt != w:
             out.append(f"optimizing {alt_obj.label} instead of {ctx.obj.label}, {describe(frame, alt)} wins")
+    out.extend(_other_priorities(ctx, w))
     if not out:
-        out.append("no single relaxation, tightening or other objective tried changes the answer")
+        out.append("no single relaxation, tightening, other objective or priority tried changes the answer")
+    return out
+
+
+def _other_priorities(ctx: Context, w: int) -> list[str]:
+    """Re-walk the flow with each other priority (objective, default floor, preferences) on the same predictions."""
+    from recommender.rules.flow import PRIORITIES, decide, preference_rank
+    from recommender.rules.rank import build_constraints
+
+    frame = ctx.cs.frame
+    resolved = ctx.cs.resolved
+    spec = resolved.spec
+    given = [p.platform_class for p in resolved.platforms] if spec.hardware.platforms else []
+    columns = {
+        "batch_size": frame["batch_size"].to_numpy(dtype=float),
+        "params_total_b": frame["params_total_b"].to_numpy(dtype=float),
+        "platform_class": frame["platform_class"].array,
+    }
+    out = []
+    for priority in PRIORITIES:
+        if priority == spec.priority:
+            continue
+        decision = decide(spec.model_copy(update={"priority": priority}), given, ctx.flow)
+        cons = build_constraints(ctx.cs, decision.min_accuracy_relative_to_fp16, ctx.flow.exclude_accuracy_status)
+        obj = objective(frame, decision.objective)
+        mask = ctx.base & np.isfinite(obj.score)
+        for c in cons:
+            mask &= c.ok()
+        pref = preference_rank(ctx.flow, priority, frame["platform_class"].array, frame["quantization"].array, columns)
+        alt = best(mask, obj, pref)
+        if alt is not None and alt != w:
+            floor = decision.min_accuracy_relative_to_fp16
+            floor_note = f", floor {floor:.0%} of fp16" if floor is not None else ""
+            out.append(f"with priority {priority} ({obj.label}{floor_note}), {describe(frame, alt)} wins")
     return out
 
 
