@@ -134,6 +134,10 @@ class ComponentModel:
             "size-outside": _outside(feats["params_active_b"].to_numpy(), d["active_b"]),
             "batch-outside": _outside(np.exp(feats["log_batch"].to_numpy()), d["batch"]),
         }
+        if self.n_rows == 0:
+            # Nothing of this component was measured anywhere: one reason says it all.
+            flags = {r: np.zeros(len(feats), dtype=bool) for r in REASONS}
+            flags["platform-unseen"] = np.ones(len(feats), dtype=bool)
         seen_model = cats.isin(feats["model_id"], d["models"])
         w = self.widths
         base = np.where(seen_model, w["cell"], w["model"])
