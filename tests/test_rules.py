@@ -383,3 +383,21 @@ def test_what_if_other_priority_rewalks_the_flow() -> None:
     assert any(c.startswith("with priority flexibility") and "@ nf4-bnb" in c for c in rec.explanation["what_would_change"])
     flex = recommend(parse_spec({**base, "priority": "flexibility"}), pred, catalogs=CAT)
     assert flex.winner["quantization"] == "nf4-bnb"
+
+
+def test_rules_code_has_no_scenario_class_or_quantization_branches() -> None:
+    """Scenario, class and quantization choices live in data/decision_flow.yaml, not in code."""
+    import ast
+    from pathlib import Path
+
+    flow = load_flow()
+    names = set(flow.scenarios) | set(flow.classes) | set(flow.engines) | {"cuda", "cpu"}
+    rules = Path(__file__).resolve().parents[1] / "recommender" / "rules"
+    offenders = []
+    for path in sorted(rules.glob("*.py")):
+        if path.name in {"spec.py", "synthetic.py"}:  # the spec's enums; the synthetic test catalog
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in names:
+                offenders.append(f"{path.name}:{node.lineno}: {node.value!r}")
+    assert not offenders, offenders

@@ -20,7 +20,7 @@ from recommender.errors import InfeasibleError, InvalidInputError, SpecError, Un
 from recommender.model.api import CANDIDATE_COLUMNS, Predictor
 from recommender.rules import fit
 from recommender.rules.catalogs import Catalogs
-from recommender.rules.flow import FlowConfig, FlowDecision, decide
+from recommender.rules.flow import FlowConfig, FlowDecision, decide, load_flow
 from recommender.rules.spec import Requirements
 
 STATUS_ORDER: tuple[str, ...] = ("measured", "interpolated", "extrapolated")
@@ -135,14 +135,15 @@ def resolve(spec: Requirements, catalogs: Catalogs, flow: FlowConfig) -> Resolve
     )
 
 
-def device_kind(platform: Platform) -> str:
-    """Device kind a quantization must list to run on the platform (``cpu`` or ``cuda``)."""
-    return "cpu" if platform.platform_class == "cpu" else "cuda"
+def device_kind(platform: Platform, flow: FlowConfig | None = None) -> str:
+    """Device kind a quantization must list to run on the platform (the flow's ``device_kinds``)."""
+    flow = flow or load_flow()
+    return flow.device_kinds[platform.platform_class]
 
 
-def supports(quant: QuantSpec, platform: Platform) -> bool:
+def supports(quant: QuantSpec, platform: Platform, flow: FlowConfig | None = None) -> bool:
     """Whether a quantization runs on a platform (device kind and architecture generation)."""
-    if device_kind(platform) not in quant.devices:
+    if device_kind(platform, flow) not in quant.devices:
         return False
     return quant.min_arch_generation is None or platform.arch_generation >= quant.min_arch_generation
 
@@ -188,7 +189,7 @@ def build(resolved: Resolved, flow: FlowConfig, predictor: Predictor) -> Candida
     unsupported: list[tuple[str, str]] = []
     for pi, p in enumerate(platforms):
         for qi, q in enumerate(quants):
-            if not supports(q, p):
+            if not supports(q, p, flow):
                 unsupported.append((p.id, q.name))
                 continue
             engines = flow.engines.get(q.name, ())
@@ -202,7 +203,7 @@ def build(resolved: Resolved, flow: FlowConfig, predictor: Predictor) -> Candida
         pi, _, engine = triples[k]
         for bname in flow.baseline_quantizations:
             bi = qpos.get(bname)
-            if bi is None or not supports(quants[bi], platforms[pi]):
+            if bi is None or not supports(quants[bi], platforms[pi], flow):
                 continue
             b_engines = flow.engines.get(bname, ())
             if not b_engines:

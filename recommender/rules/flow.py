@@ -12,11 +12,12 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from recommender.catalog.types import PlatformClass
 from recommender.errors import DataSourceError, InvalidInputError
 from recommender.rules.fit import FitParams
 from recommender.rules.spec import Objective, Priority, Requirements
@@ -129,6 +130,7 @@ class FlowConfig(_Node):
     classes: dict[str, ClassNode]
     demotions: tuple[Demotion, ...] = ()
     engines: dict[str, tuple[str, ...]]
+    device_kinds: dict[PlatformClass, str]
     exclude_accuracy_status: tuple[Literal["measured", "interpolated", "extrapolated", "prior"], ...] = ()
     baseline_quantizations: tuple[str, ...] = Field(min_length=1)
     min_context_tokens: int = Field(ge=1)
@@ -148,6 +150,9 @@ class FlowConfig(_Node):
             lacking = set(PRIORITIES) - set(node.preferences)
             if lacking:
                 raise ValueError(f"classes.{cls}.preferences lacks {sorted(lacking)}")
+        lacking_kinds = set(get_args(PlatformClass)) - set(self.device_kinds)
+        if lacking_kinds:
+            raise ValueError(f"device_kinds lacks platform classes {sorted(lacking_kinds)}")
         for s in self.matrix.scenarios:
             if s not in self.scenarios:
                 raise ValueError(f"matrix.scenarios names unknown scenario {s!r}")

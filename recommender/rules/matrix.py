@@ -192,7 +192,7 @@ def _check_study(scenario: str, study, ctx, catalogs: Catalogs, flow: FlowConfig
     if platform is None or quant is None:
         missing = study.platform if platform is None else study.quantization
         return StudyCheck(scenario, config, claim, f"{missing} is not in the catalogs", "cannot check", None, None, None, None, "n/a")
-    if not supports(quant, platform):
+    if not supports(quant, platform, flow):
         where = ", ".join(quant.devices)
         return StudyCheck(
             scenario, config, claim,
