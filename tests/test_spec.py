@@ -100,6 +100,11 @@ def test_malformed_documents(text: str, needle: str) -> None:
     assert needle in str(err.value)
 
 
+def test_byte_order_mark_is_accepted() -> None:
+    assert parse_spec_text(b'\xef\xbb\xbf{"tasks": ["gsm8k"]}').tasks[0].id == "gsm8k"
+    assert parse_spec_text('\ufeff{"tasks": ["gsm8k"]}').tasks[0].id == "gsm8k"
+
+
 def test_oversized_and_binary_input() -> None:
     big = '{"tasks": ["gsm8k"], "pad": "' + "x" * MAX_SPEC_BYTES + '"}'
     with pytest.raises(SpecError, match="larger than"):

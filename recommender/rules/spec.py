@@ -312,11 +312,12 @@ def parse_spec_text(text: str | bytes, source: str = "spec") -> Requirements:
         raise SpecError(f"{source}: spec is larger than {MAX_SPEC_BYTES} bytes; a requirements spec is a small JSON object")
     if isinstance(text, bytes):
         try:
-            text = text.decode("utf-8")
+            text = text.decode("utf-8-sig")  # a leading byte-order mark is harmless
         except UnicodeDecodeError as exc:
             raise SpecError(f"{source}: spec is not UTF-8 text (byte {exc.start})") from None
     if len(text.encode("utf-8", errors="surrogatepass")) > MAX_SPEC_BYTES:
         raise SpecError(f"{source}: spec is larger than {MAX_SPEC_BYTES} bytes; a requirements spec is a small JSON object")
+    text = text.removeprefix("\ufeff")
     if not text.strip():
         raise SpecError(f"{source}: spec is empty; expected a JSON object such as {{\"tasks\": [\"gsm8k\"]}}")
     try:
