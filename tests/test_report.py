@@ -200,6 +200,13 @@ def test_heatmap_marks_measured_and_predicted_cells(built) -> None:
     texts = [c for tr in fig["data"] if tr["type"] == "heatmap" for r in tr["text"] for c in r if c]
     assert any(t.endswith(" M") for t in texts)
     assert any(t.endswith(" P") or t.endswith(" P!") for t in texts)
+    # Each task's button outlines exactly that task's measured cells.
+    buttons = fig["layout"]["updatemenus"][0]["buttons"]
+    heatmaps = [tr for tr in fig["data"] if tr["type"] == "heatmap"]
+    assert len(buttons) == len(heatmaps)
+    for b, tr in zip(buttons, heatmaps, strict=True):
+        n_measured = sum(c.endswith(" M") for r in tr["text"] for c in r)
+        assert len(b["args"][1]["shapes"]) == n_measured
 
 
 def test_tradeoff_draws_pareto_and_both_kinds(built) -> None:

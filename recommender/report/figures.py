@@ -105,7 +105,9 @@ def eor_heatmap(points: pd.DataFrame, tasks: Sequence[str], platform_order: Sequ
     """EOR heatmap (platform rows x quantization columns), one dropdown entry per task.
 
     Colour is log10(EOR) so that CPU and GPU cells share one scale; measured cells are
-    outlined in black and labelled "M", predicted ones "P" (extrapolated "P!").
+    outlined in black (a layout shape per cell, switched with the task) and labelled "M",
+    predicted ones "P" (extrapolated "P!"). All tasks share the same row and column
+    categories so that the outlines line up with their cells.
     """
     fig = go.Figure()
     owners: list[str] = []
@@ -114,13 +116,17 @@ def eor_heatmap(points: pd.DataFrame, tasks: Sequence[str], platform_order: Sequ
     zmax = math.ceil(np.log10(all_eor.max())) if len(all_eor) else 1
     zmax = max(zmax, zmin + 1)
     ticks = list(range(zmin, zmax + 1))
+    per_task = {task: heatmap_cells(points, task) for task in tasks}
+    every = pd.concat(list(per_task.values()), ignore_index=True) if per_task else pd.DataFrame(columns=["platform", "quantization"])
+    plats = _ordered(every["platform"], platform_order)
+    quants = _ordered(every["quantization"], quant_order)
+    shapes_by_task: list[list[dict[str, Any]]] = []
     for i, task in enumerate(tasks):
-        cells = heatmap_cells(points, task)
-        plats = _ordered(cells["platform"], platform_order)
-        quants = _ordered(cells["quantization"], quant_order)
+        cells = per_task[task]
         z = np.full((len(plats), len(quants)), np.nan)
         text = [["" for _ in quants] for _ in plats]
         hover = [["no data" for _ in quants] for _ in plats]
+        shapes: list[dict[str, Any]] = []
         for _, c in cells.iterrows():
             r, k = plats.index(c["platform"]), quants.index(c["quantization"])
             z[r, k] = np.log10(c["eor"]) if c["eor"] > 0 else np.nan
@@ -130,6 +136,12 @@ def eor_heatmap(points: pd.DataFrame, tasks: Sequence[str], platform_order: Sequ
                 f"{c['platform']} / {c['quantization']}<br>EOR {c['eor']:.4g} (median of {c['n_points']} point(s), "
                 f"{c['n_models']} model(s))<br>{STATUS_LABEL[c['kind']]}"
             )
+            if c["kind"] == "measured":
+                shapes.append(
+                    {"type": "rect", "xref": "x", "yref": "y", "x0": k - 0.47, "x1": k + 0.47, "y0": r - 0.45, "y1": r + 0.45,
+                     "line": {"color": "black", "width": 3}, "fillcolor": "rgba(0,0,0,0)"}
+                )
+        shapes_by_task.append(shapes)
         fig.add_trace(
             go.Heatmap(
                 z=z,
@@ -151,29 +163,14 @@ def eor_heatmap(points: pd.DataFrame, tasks: Sequence[str], platform_order: Sequ
             )
         )
         owners.append(task)
-        meas = cells[cells["kind"] == "measured"]
-        fig.add_trace(
-            go.Scatter(
-                x=meas["quantization"].tolist(),
-                y=meas["platform"].tolist(),
-                mode="markers",
-                marker={"symbol": "square-open", "size": 34, "color": "black", "line": {"width": 3}},
-                hoverinfo="skip",
-                name="measured cell",
-                showlegend=True,
-                visible=i == 0,
-            )
-        )
-        owners.append(task)
-    n_rows = max((len(heatmap_cells(points, t)["platform"].unique()) for t in tasks), default=1)
     fig.update_layout(
         font=_FONT,
-        height=max(320, 90 + 48 * n_rows),
+        height=max(320, 110 + 44 * len(plats)),
         margin={"l": 140, "r": 30, "t": 70, "b": 50},
-        xaxis={"title": {"text": "quantization"}, "type": "category"},
-        yaxis={"title": {"text": "platform"}, "type": "category", "autorange": "reversed"},
-        legend={"orientation": "h", "x": 1.0, "xanchor": "right", "y": 1.12},
-        updatemenus=_dropdown(_task_buttons(tasks, owners)),
+        xaxis={"title": {"text": "quantization"}, "type": "category", "categoryorder": "array", "categoryarray": quants},
+        yaxis={"title": {"text": "platform"}, "type": "category", "categoryorder": "array", "categoryarray": plats, "autorange": "reversed"},
+        shapes=shapes_by_task[0] if shapes_by_task else [],
+        updatemenus=_dropdown(_task_buttons(tasks, owners, extra_layouts=[{"shapes": sh} for sh in shapes_by_task])),
         plot_bgcolor="#f4f4f4",
     )
     return fig

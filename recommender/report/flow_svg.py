@@ -60,6 +60,17 @@ def _fmt_floor(p: dict[str, Any]) -> str:
     return f", keep >= {floor:.0%} of fp16" if isinstance(floor, (int, float)) else ""
 
 
+def _condition(key: str, value: Any) -> str:
+    """``batch_size_max: 8`` -> ``batch_size <= 8``; ``platform_class_in: [a, b]`` -> ``platform_class in {a, b}``."""
+    if key.endswith("_max"):
+        return f"{key[:-4]} <= {value}"
+    if key.endswith("_min"):
+        return f"{key[:-4]} >= {value}"
+    if key.endswith("_in") and isinstance(value, (list, tuple)):
+        return f"{key[:-3]} in {{{', '.join(map(str, value))}}}"
+    return f"{key} = {value}"
+
+
 def flow_boxes(flow: dict[str, Any]) -> tuple[list[_Box], list[tuple[str, str, bool]]]:
     """Boxes (by column) and edges (from key, to key, dashed) of the flow.
 
@@ -97,7 +108,7 @@ def flow_boxes(flow: dict[str, Any]) -> tuple[list[_Box], list[tuple[str, str, b
     for prio, p in priorities.items():
         notes.append(f"{prio}: rank by {p.get('objective', '?')}{_fmt_floor(p)}")
     for d in flow.get("demotions", []):
-        cond = ", ".join(f"{k}={v}" for k, v in (d.get("when") or {}).items())
+        cond = ", ".join(_condition(k, v) for k, v in (d.get("when") or {}).items())
         notes.append(f"demote {d.get('quantization')} when {cond}")
     if notes:
         wrapped: list[str] = []

@@ -154,7 +154,10 @@ def measured_config_grid(table: pd.DataFrame, tasks: tuple[str, ...]) -> pd.Data
 
 
 def _load_predictor(table_path: Path, model_dir: Path | None = None) -> tuple[Any | None, str]:
-    load = _optional("recommender.model", "load_predictor") or _optional("recommender.model.store", "load_predictor")
+    try:
+        load = _optional("recommender.model", "load_predictor") or _optional("recommender.model.store", "load_predictor")
+    except Exception as exc:  # noqa: BLE001 - e.g. a SyntaxError in the regressor; stated on the page
+        return None, f"predictor failed to import ({type(exc).__name__}: {exc}); predictions left out of this report"
     if load is None:
         return None, "no predictor: recommender.model.load_predictor is not available in this checkout"
     params = inspect.signature(load).parameters
@@ -206,7 +209,10 @@ def _load_evaluation(table_path: Path, model_dir: Path | None = None) -> tuple[d
 
     Only a stored result is read: re-running the cross-validation here would take minutes.
     """
-    fn = _optional("recommender.model", "load_evaluation") or _optional("recommender.model.evaluate", "load_evaluation")
+    try:
+        fn = _optional("recommender.model", "load_evaluation") or _optional("recommender.model.evaluate", "load_evaluation")
+    except Exception as exc:  # noqa: BLE001 - stated on the page, never hidden
+        return None, f"evaluation failed to import ({type(exc).__name__}: {exc})"
     if fn is None:
         return None, "no evaluation: recommender.model exposes no load_evaluation in this checkout"
     params = inspect.signature(fn).parameters
@@ -221,6 +227,8 @@ def _load_evaluation(table_path: Path, model_dir: Path | None = None) -> tuple[d
         result = fn(**kwargs)
     except EaiError as exc:
         return None, f"evaluation unavailable: {exc}"
+    except (OSError, ValueError) as exc:
+        return None, f"evaluation unreadable ({type(exc).__name__}: {exc})"
     return _as_dict(result), ""
 
 
