@@ -12,6 +12,8 @@ import functools
 from pathlib import Path
 
 import yaml
+
+from recommender.catalog import _yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from recommender.catalog.types import ModelSpec
@@ -39,7 +41,7 @@ def _load(path: Path) -> dict[str, ModelSpec]:
     if not path.is_file():
         raise DataSourceError(f"model catalog {str(path)!r} not found; restore data/models.yaml")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = _yaml.safe_load(path.read_text(encoding="utf-8"))
         parsed = _ModelFile.model_validate(raw)
     except yaml.YAMLError as exc:
         raise DataSourceError(f"model catalog {str(path)!r} is not valid YAML: {exc}") from exc
@@ -101,7 +103,7 @@ def resolve_model(name: str) -> ModelSpec:
 
 def params_note(model_id: str) -> str | None:
     """Provenance note on a model's parameter count, where the catalog file has one."""
-    raw = yaml.safe_load(MODELS_FILE.read_text(encoding="utf-8"))
+    raw = _yaml.safe_load(MODELS_FILE.read_text(encoding="utf-8"))
     for rec in raw["models"]:
         if rec["id"] == model_id:
             return rec.get("params_note")

@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from recommender.catalog import _yaml
 from recommender.catalog.types import Platform
 from recommender.errors import DataSourceError, UnknownNameError
 
@@ -191,7 +192,7 @@ def _load_yaml(path: Path) -> Mapping[str, Any]:
 
     try:
         with path.open(encoding="utf-8") as fh:
-            data = yaml.safe_load(fh)
+            data = _yaml.safe_load(fh)
     except FileNotFoundError as exc:
         raise DataSourceError(f"platform override file {path} is missing") from exc
     except yaml.YAMLError as exc:

@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from recommender.catalog.platforms import build_alias_index, name_key, unknown_name_error
+from recommender.catalog import _yaml
 from recommender.catalog.types import QuantSpec
 from recommender.errors import DataSourceError
 
@@ -29,7 +30,7 @@ def _load(path: Path) -> list[dict[str, Any]]:
 
     try:
         with path.open(encoding="utf-8") as fh:
-            data = yaml.safe_load(fh)
+            data = _yaml.safe_load(fh)
     except FileNotFoundError as exc:
         raise DataSourceError(f"quantization catalog {path} is missing") from exc
     except yaml.YAMLError as exc:
