@@ -16,9 +16,10 @@ import numpy as np
 import pandas as pd
 
 from recommender.model import cats
-from recommender.model.conformal import combine_halfwidths, conformal_halfwidth, grouped_oof_log_residuals
+from recommender.model.conformal import conformal_halfwidth, grouped_oof_log_residuals
 from recommender.model.features import CATEGORICAL_FEATURES, INTERACTIONS, NUMERIC_FEATURES
 from recommender.model.linear import LinearLogModel
+from recommender.model.smoother import ResidualSmoother
 
 MIN_ROWS_REGRESSION = 12
 """Below this many rows a component is the prior times one fitted constant."""
@@ -93,6 +94,7 @@ class ComponentModel:
     widths: dict[str, float]
     domain: dict[str, Any]
     n_rows: int
+    smoother: ResidualSmoother | None = None
 
     def to_state(self) -> dict[str, Any]:
         """JSON-able state."""
@@ -102,6 +104,7 @@ class ComponentModel:
             "widths": self.widths,
             "domain": self.domain,
             "n_rows": self.n_rows,
+            "smoother": self.smoother.state if self.smoother is not None else None,
         }
 
     @classmethod
@@ -113,6 +116,7 @@ class ComponentModel:
             widths={str(k): float(v) for k, v in state["widths"].items()},
             domain=dict(state["domain"]),
             n_rows=int(state["n_rows"]),
+            smoother=ResidualSmoother(state["smoother"]) if state.get("smoother") else None,
         )
 
     def predict(self, feats: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -126,6 +130,8 @@ class ComponentModel:
             :data:`REASONS` ``[i]`` applies (0: interpolated). See :func:`reason_text`.
         """
         point = self.linear.predict(feats)
+        if self.smoother is not None:
+            point = point * np.exp(self.smoother.correction(feats))
         d = self.domain
         flags = {
             "platform-unseen": ~cats.isin(feats["platform"], d["platforms"]),
@@ -140,9 +146,15 @@ class ComponentModel:
             flags["platform-unseen"] = np.ones(len(feats), dtype=bool)
         seen_model = cats.isin(feats["model_id"], d["models"])
         w = self.widths
-        base = np.where(seen_model, w["cell"], w["model"])
-        extra = [np.where(flags[r], w[_REASON_SCHEME[r]], 0.0) for r in REASONS]
-        half = combine_halfwidths(base, extra)
+        # combine_halfwidths, specialised: the base takes two values (model seen or not), so
+        # each reason's excess over the base is two numbers, not an array per reason.
+        var = np.where(seen_model, w["cell"] ** 2, w["model"] ** 2)
+        for r in REASONS:
+            if flags[r].any():
+                wr2 = w[_REASON_SCHEME[r]] ** 2
+                excess = np.where(seen_model, max(0.0, wr2 - w["cell"] ** 2), max(0.0, wr2 - w["model"] ** 2))
+                var = var + flags[r] * excess
+        half = np.sqrt(var)
         bits = np.zeros(len(feats), dtype=np.int64)
         for i, r in enumerate(REASONS):
             bits |= flags[r].astype(np.int64) << i
@@ -168,7 +180,9 @@ class _FastRidge:
     with ``Ridge(alpha)`` to rounding.
     """
 
-    def __init__(self, feats: pd.DataFrame, y: np.ndarray, prior: str, categorical: tuple[str, ...], alpha: float) -> None:
+    def __init__(
+        self, feats: pd.DataFrame, y: np.ndarray, prior: str, categorical: tuple[str, ...], alpha: float, smooth: bool = True
+    ) -> None:
         blocks = [feats[list(NUMERIC_FEATURES)].to_numpy(dtype=float)]
         scaled = [np.ones(len(NUMERIC_FEATURES), dtype=bool)]
         for c in categorical:
@@ -181,6 +195,8 @@ class _FastRidge:
             values = feats[list(nums)].to_numpy(dtype=float)
             blocks.append((onehot[:, :, None] * values[:, None, :]).reshape(len(feats), -1))
             scaled.append(np.ones(len(uniq) * len(nums), dtype=bool))
+        self.feats = feats
+        self.smooth = smooth
         self.X = np.hstack(blocks)
         self.scaled = np.concatenate(scaled)
         self.prior = feats[prior].to_numpy(dtype=float)
@@ -199,7 +215,12 @@ class _FastRidge:
         tm = t.mean()
         Xc = Xtr - xm
         w = np.linalg.solve(Xc.T @ Xc + self.alpha * np.eye(Xc.shape[1]), Xc.T @ (t - tm))
-        return self.prior[test] * np.exp(np.clip((Xte - xm) @ w + tm, t.min(), t.max()))
+        pred = np.clip((Xte - xm) @ w + tm, t.min(), t.max())
+        if self.smooth:
+            fitted = np.clip((Xtr - xm) @ w + tm, t.min(), t.max())
+            sm = ResidualSmoother.fit(self.feats.iloc[train], t - fitted)
+            pred = pred + sm.correction(self.feats.iloc[test])
+        return self.prior[test] * np.exp(pred)
 
 
 def fit_anchored_component(
@@ -273,6 +294,7 @@ def fit_component(
     categorical: tuple[str, ...] = CATEGORICAL_FEATURES,
     calibrate: bool = True,
     fallback_widths: dict[str, float] | None = None,
+    smooth: bool = True,
 ) -> ComponentModel:
     """Fit one component and calibrate its interval half-widths.
 
@@ -284,8 +306,8 @@ def fit_component(
         categorical: Categorical features used.
         calibrate: Run the held-out schemes (False: reuse ``fallback_widths``).
         fallback_widths: Widths used for schemes that cannot be run (one group only, or
-            no rows at all); typically the decode component's, for a prefill component
-            with little data. Without them, the largest width that could be calibrated.
+            no rows at all). Without them, the largest width that could be calibrated.
+        smooth: Add the local residual smoother (:mod:`recommender.model.smoother`).
 
     Returns:
         The fitted component.
@@ -293,6 +315,10 @@ def fit_component(
     feats = feats.reset_index(drop=True)
     y = np.asarray(y, dtype=float)
     state = _fit_state(feats, y, prior, categorical)
+    smoother = None
+    if smooth and state["numeric"]:
+        resid = np.log(y) - np.log(LinearLogModel(state).predict(feats))
+        smoother = ResidualSmoother.fit(feats, resid)
     active = feats["params_active_b"].to_numpy()
     batch = np.exp(feats["log_batch"].to_numpy())
     domain = {
@@ -309,7 +335,7 @@ def fit_component(
         fit_predict: Any
 
         if chosen_alpha is not None and state["numeric"]:
-            fast = _FastRidge(feats, y, prior, categorical, chosen_alpha)
+            fast = _FastRidge(feats, y, prior, categorical, chosen_alpha, smooth=smooth)
             fit_predict = fast.fit_predict
         else:
 
@@ -342,7 +368,9 @@ def fit_component(
     widths["model"] = max(widths["model"], widths["cell"])
     for scheme in ("platform", "engine", "quantization", "size", "batch"):
         widths[scheme] = max(widths[scheme], widths["cell"])
-    return ComponentModel(name=name, linear=LinearLogModel(state), widths=widths, domain=domain, n_rows=len(feats))
+    return ComponentModel(
+        name=name, linear=LinearLogModel(state), widths=widths, domain=domain, n_rows=len(feats), smoother=smoother
+    )
 
 
 def _extreme_halfwidth(fit_predict: Any, y: np.ndarray, values: np.ndarray, groups: pd.Series | None) -> float:
