@@ -44,6 +44,8 @@ def register(app: typer.Typer) -> None:
         for name, comp in predictor.components.items():
             widths = ", ".join(f"{k} x{2.718281828 ** v:.2f}" for k, v in comp.widths.items())
             typer.echo(f"  {name}: {comp.n_rows} rows; 90% interval factors: {widths}")
+            if comp.simple and comp.simple["prefer_for"]:
+                typer.echo(f"    roofline x constant used instead when: {', '.join(comp.simple['prefer_for'])}")
 
     @app.command("evaluate")
     def evaluate_cmd(

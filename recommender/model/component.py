@@ -95,6 +95,9 @@ class ComponentModel:
     domain: dict[str, Any]
     n_rows: int
     smoother: ResidualSmoother | None = None
+    simple: dict[str, Any] | None = None
+    """Roofline-times-constant alternative: ``offset`` (log), ``widths`` and ``prefer_for``
+    (the extrapolation reasons under which it held up better than the full model)."""
 
     def to_state(self) -> dict[str, Any]:
         """JSON-able state."""
@@ -105,6 +108,7 @@ class ComponentModel:
             "domain": self.domain,
             "n_rows": self.n_rows,
             "smoother": self.smoother.state if self.smoother is not None else None,
+            "simple": self.simple,
         }
 
     @classmethod
@@ -117,6 +121,7 @@ class ComponentModel:
             domain=dict(state["domain"]),
             n_rows=int(state["n_rows"]),
             smoother=ResidualSmoother(state["smoother"]) if state.get("smoother") else None,
+            simple=dict(state["simple"]) if state.get("simple") else None,
         )
 
     def predict(self, feats: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -145,20 +150,31 @@ class ComponentModel:
             flags = {r: np.zeros(len(feats), dtype=bool) for r in REASONS}
             flags["platform-unseen"] = np.ones(len(feats), dtype=bool)
         seen_model = cats.isin(feats["model_id"], d["models"])
-        w = self.widths
-        # combine_halfwidths, specialised: the base takes two values (model seen or not), so
-        # each reason's excess over the base is two numbers, not an array per reason.
-        var = np.where(seen_model, w["cell"] ** 2, w["model"] ** 2)
-        for r in REASONS:
-            if flags[r].any():
-                wr2 = w[_REASON_SCHEME[r]] ** 2
-                excess = np.where(seen_model, max(0.0, wr2 - w["cell"] ** 2), max(0.0, wr2 - w["model"] ** 2))
-                var = var + flags[r] * excess
-        half = np.sqrt(var)
+        half = _halfwidths(self.widths, seen_model, flags)
+        if self.simple is not None and self.simple["prefer_for"]:
+            use_simple = np.zeros(len(feats), dtype=bool)
+            for r in self.simple["prefer_for"]:
+                use_simple |= flags[r]
+            if use_simple.any():
+                prior = np.asarray(feats[self.linear.prior_column], dtype=float)
+                point = np.where(use_simple, prior * np.exp(self.simple["offset"]), point)
+                half = np.where(use_simple, _halfwidths(self.simple["widths"], seen_model, flags), half)
         bits = np.zeros(len(feats), dtype=np.int64)
         for i, r in enumerate(REASONS):
             bits |= flags[r].astype(np.int64) << i
         return point, half, bits
+
+
+def _halfwidths(w: dict[str, float], seen_model: np.ndarray, flags: dict[str, np.ndarray]) -> np.ndarray:
+    """combine_halfwidths specialised: the base takes two values (model seen or not), so each
+    reason's excess over the base is two numbers, not an array per reason."""
+    var = np.where(seen_model, w["cell"] ** 2, w["model"] ** 2)
+    for r in REASONS:
+        if flags[r].any():
+            wr2 = w[_REASON_SCHEME[r]] ** 2
+            excess = np.where(seen_model, max(0.0, wr2 - w["cell"] ** 2), max(0.0, wr2 - w["model"] ** 2))
+            var = var + flags[r] * excess
+    return np.sqrt(var)
 
 
 def reason_text(bits: np.ndarray, prefix: str = "") -> list[str]:
@@ -330,6 +346,7 @@ def fit_component(
         "batch": [float(batch.min()), float(batch.max())] if len(batch) else [0.0, 0.0],
     }
     widths: dict[str, float] = {}
+    simple_widths: dict[str, float] = {}
     if calibrate and len(feats) >= 4:
         chosen_alpha = float(state["alpha"]) if state["alpha"] > 0 else None
         fit_predict: Any
@@ -343,34 +360,73 @@ def fit_component(
                 st = _fit_state(feats.iloc[train], y[train], prior, categorical)
                 return LinearLogModel(st).predict(feats.iloc[test])
 
-        cell = feats["platform"].astype(str) + "|" + feats["model_id"].astype(str) + "|" + feats["engine"].astype(str)
-        schemes = {
-            "cell": cell,
-            "model": feats["model_id"],
-            "platform": feats["platform"],
-            "engine": feats["engine"],
-            "quantization": feats["quantization"],
-        }
-        for scheme, groups in schemes.items():
-            res = grouped_oof_log_residuals(fit_predict, y, groups, max_folds=MAX_FOLDS)
-            widths[scheme] = conformal_halfwidth(np.abs(res))
-        widths["size"] = _extreme_halfwidth(fit_predict, y, active, feats["model_id"])
-        widths["batch"] = _extreme_halfwidth(fit_predict, y, batch, None)
+        widths = _calibrate(fit_predict, feats, y, active, batch)
+        if state["numeric"]:
+            ratio = np.log(y) - np.log(feats[prior].to_numpy(dtype=float))
+            prior_values = feats[prior].to_numpy(dtype=float)
+
+            def fit_predict_simple(train: np.ndarray, test: np.ndarray) -> np.ndarray:
+                return prior_values[test] * np.exp(np.median(ratio[train]))
+
+            simple_widths = _calibrate(fit_predict_simple, feats, y, active, batch)
+    widths = _fill_widths(widths, fallback_widths)
+    simple: dict[str, Any] | None = None
+    if simple_widths:
+        simple_widths = _fill_widths(simple_widths, None)
+        ratio_all = np.log(y) - np.log(feats[prior].to_numpy(dtype=float))
+        # For each kind of novelty, keep whichever model held up better when that novelty was
+        # simulated (smaller conformal width): a rich model can extrapolate worse than the
+        # roofline prior times one constant.
+        prefer = [r for r in REASONS if simple_widths[_REASON_SCHEME[r]] < widths[_REASON_SCHEME[r]]]
+        simple = {"offset": float(np.median(ratio_all)), "widths": simple_widths, "prefer_for": prefer}
+    return ComponentModel(
+        name=name,
+        linear=LinearLogModel(state),
+        widths=widths,
+        domain=domain,
+        n_rows=len(feats),
+        smoother=smoother,
+        simple=simple,
+    )
+
+
+_SCHEMES = ("cell", "model", "platform", "engine", "quantization", "size", "batch")
+
+
+def _calibrate(fit_predict: Any, feats: pd.DataFrame, y: np.ndarray, active: np.ndarray, batch: np.ndarray) -> dict[str, float]:
+    """Conformal half-width for every held-out scheme (NaN where a scheme cannot run)."""
+    cell = feats["platform"].astype(str) + "|" + feats["model_id"].astype(str) + "|" + feats["engine"].astype(str)
+    schemes = {
+        "cell": cell,
+        "model": feats["model_id"],
+        "platform": feats["platform"],
+        "engine": feats["engine"],
+        "quantization": feats["quantization"],
+    }
+    widths: dict[str, float] = {}
+    for scheme, groups in schemes.items():
+        res = grouped_oof_log_residuals(fit_predict, y, groups, max_folds=MAX_FOLDS)
+        widths[scheme] = conformal_halfwidth(np.abs(res))
+    widths["size"] = _extreme_halfwidth(fit_predict, y, active, feats["model_id"])
+    widths["batch"] = _extreme_halfwidth(fit_predict, y, batch, None)
+    return widths
+
+
+def _fill_widths(widths: dict[str, float], fallback_widths: dict[str, float] | None) -> dict[str, float]:
+    """Fill schemes that could not run; keep novel-in-more-ways widths >= the base ones."""
+    out = dict(widths)
     fallback = dict(fallback_widths or {})
-    calibrated = [v for v in widths.values() if np.isfinite(v)]
+    calibrated = [v for v in out.values() if np.isfinite(v)]
     largest = max(calibrated) if calibrated else float("nan")
-    for scheme in ("cell", "model", "platform", "engine", "quantization", "size", "batch"):
-        value = widths.get(scheme, float("nan"))
+    for scheme in _SCHEMES:
+        value = out.get(scheme, float("nan"))
         if not np.isfinite(value):
             value = fallback.get(scheme, largest)
-        widths[scheme] = float(value)
-    # Novel-in-more-ways widths never undercut the base ones they contain.
-    widths["model"] = max(widths["model"], widths["cell"])
+        out[scheme] = float(value)
+    out["model"] = max(out["model"], out["cell"])
     for scheme in ("platform", "engine", "quantization", "size", "batch"):
-        widths[scheme] = max(widths[scheme], widths["cell"])
-    return ComponentModel(
-        name=name, linear=LinearLogModel(state), widths=widths, domain=domain, n_rows=len(feats), smoother=smoother
-    )
+        out[scheme] = max(out[scheme], out["cell"])
+    return out
 
 
 def _extreme_halfwidth(fit_predict: Any, y: np.ndarray, values: np.ndarray, groups: pd.Series | None) -> float:
