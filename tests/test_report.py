@@ -384,3 +384,26 @@ def test_a_crashing_predictor_is_reported_not_fatal(synthetic_table: Path, tmp_p
     assert "AttributeError: bug in the regressor" in res.notes["predictions"]
     assert res.points_predicted == 0 and res.points_measured == 6
     assert "bug in the regressor" in (tmp_path / "r.html").read_text(encoding="utf-8")
+
+
+def test_recommendation_page_from_a_real_recommendation(tmp_path: Path) -> None:
+    """The object `eai recommend --report` passes: a rules-engine Recommendation."""
+    from recommender.rules.engine import recommend
+    from recommender.rules.spec import parse_spec
+    from recommender.rules.synthetic import TablePredictor, small_catalogs
+
+    values = {
+        ("a100-pcie-40gb", "org/mid-7b", q, "gsm8k"): {"energy_j": e, "time_s": 2.0, "accuracy": 0.5, "rel_halfwidth": 0.05}
+        for q, e in (("fp16", 100.0), ("bf16", 103.0), ("int8-bnb", 200.0))
+    }
+    spec = parse_spec({"tasks": ["gsm8k"], "hardware": {"platforms": ["a100"]}, "models": {"ids": ["org/mid-7b"]}, "objective": "energy"})
+    rec = recommend(spec, TablePredictor(values), catalogs=small_catalogs())
+    html = render_recommendation_report(rec, tmp_path / "rec.html").read_text(encoding="utf-8")
+    fig = json.loads(re.search(r'id="fig-rec-tradeoff-json">(.*?)</script>', html, re.S).group(1).replace("<\\/", "</"))
+    star = next(tr for tr in fig["data"] if tr.get("name") == "recommended")
+    winner_wh = rec.winner["wh_per_1k_queries"]["value"]
+    assert star["x"][0] == pytest.approx(winner_wh)
+    ranked = [tr for tr in fig["data"] if "·" in tr.get("name", "")]
+    assert sum(len(tr["x"]) for tr in ranked) == len(rec.rows) * 2  # overall + the one task
+    for d in rec.explanation["decided_by"]:
+        assert d.replace(">", "&gt;").replace("'", "&#x27;") in html
