@@ -230,7 +230,7 @@ def render_recommendation_report(result: Any, path: str | Path, explanation: Any
                         ranked, num_cols=[0, 6], row_classes=["winner"] + [""] * (len(ranked) - 1))
     plot_tasks = [t for t in tasks if not drawable[drawable["task"] == t].empty]
     if plot_tasks:
-        fig = figures.tradeoff(drawable, plot_tasks, QUANTIZATIONS, highlight=winner_pts, title="ranked candidates: accuracy vs energy")
+        fig = figures.tradeoff(drawable, plot_tasks, QUANTIZATIONS, highlight=winner_pts)
         plot_html = plot_div("fig-rec-tradeoff", figures.to_json(fig))
     else:
         plot_html = '<p class="note warn">The candidates carry no accuracy/energy figures to plot.</p>'
