@@ -388,6 +388,7 @@ class LmEvalRunner:
         self._params: dict[str, int] = {}
         self._env: str | None = None
         self._checkpoint = ""
+        self._weights_gb = 0.0
 
     # -- helpers
     def _source(self, model: str) -> Any:
@@ -496,6 +497,9 @@ class LmEvalRunner:
         self._checkpoint = checkpoint
         self._tokenizer = load_tokenizer(checkpoint)
         self._model = load_quantized(checkpoint, quant, self.spec.device)
+        from profiler.quant import quant_summary
+
+        self._weights_gb = quant_summary(self._model).weight_bytes / 1e9
         self._lm = make_lm(self._model, self._tokenizer, batch_size=self.spec.batch_size)
         self._loaded = (model, quant)
 
@@ -565,6 +569,9 @@ class LmEvalRunner:
             f"data={note}",
             f"metric={score.metric}",
             f"fed_tokens_per_query={counts.fed_mean():.1f}",
+            # memory_gb_peak is the whole process (CPU RSS) or allocator peak (CUDA); the
+            # weights alone, as stored after quantization:
+            f"weights_gb={self._weights_gb:.3f}",
             f"model={source.note}",
             f"quant={quant}",
             f"device={self.spec.device}",

@@ -97,6 +97,7 @@ def test_profile_two_quants_two_tasks(tmp_path: Path) -> None:
         assert r.repeats == 2 and r.energy_spread_pct is not None
         assert r.source == "eai-profiler"
         assert "limit=3" in r.source_ref and "task=eai_" in r.source_ref and "Q4_1" in r.source_ref
+        assert "fed_tokens_per_query=" in r.source_ref and "weights_gb=" in r.source_ref
         assert r.measured_on is not None
     arc = [r for r in rows if r.workload == "arc_easy"]
     gsm = [r for r in rows if r.workload == "gsm8k"]
@@ -109,6 +110,9 @@ def test_profile_two_quants_two_tasks(tmp_path: Path) -> None:
         assert r.energy_j_per_output_token is not None and r.throughput_tokens_per_s is not None
     # Same requests for both quantizations: the prompt token counts match exactly.
     assert arc[0].prompt_tokens_mean == arc[1].prompt_tokens_mean
+    # dynamic-int8 stores the decoder Linears in int8: far fewer weight bytes than fp32.
+    weights = [float(r.source_ref.split("weights_gb=")[1].split(";")[0]) for r in arc]
+    assert weights[1] < 0.5 * weights[0]
     # Re-running resumes: nothing new is measured.
     again = run_sweep(spec, out, LmEvalRunner(spec, platform="cpu-amd-epyc-zen4"))
     assert again.written == 0 and again.skipped == 4
