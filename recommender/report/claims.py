@@ -561,6 +561,15 @@ def check_claims(table: pd.DataFrame, points: pd.DataFrame | None = None) -> lis
     return results
 
 
+def _direction_note(verdict: Verdict, estimate: float | None, claimed: float) -> str:
+    """For a contradicted figure: whether the data at least agree on the direction of the effect."""
+    if verdict != "contradicted" or estimate is None:
+        return ""
+    if np.sign(estimate) != np.sign(claimed):
+        return "; opposite direction to the claim"
+    return "; same direction as the claim, but " + ("larger" if abs(estimate) > abs(claimed) else "smaller")
+
+
 def _quant_claim(qc: _QuantClaim, table: pd.DataFrame, points: pd.DataFrame) -> ClaimResult:
     comps: list[Comparison] = []
     for baseline, claimed, label in qc.tests:
@@ -568,13 +577,15 @@ def _quant_claim(qc: _QuantClaim, table: pd.DataFrame, points: pd.DataFrame) -> 
         eff, det = _quant_pairs(table, qc.quants, baseline, qc.platform_filter, qc.efficiency)
         v, est, ci = verdict_for(eff, band)
         what = "efficiency gain" if qc.efficiency else "energy change"
-        comps.append(Comparison("data", f"{label}: {what}, matched measured pairs", band, len(eff), est, ci, v, det or "no matched pair in the table"))
+        det = (det or "no matched pair in the table") + _direction_note(v, est, claimed)
+        comps.append(Comparison("data", f"{label}: {what}, matched measured pairs", band, len(eff), est, ci, v, det))
         eff, det = _model_quant_pairs(points, qc.quants, baseline, qc.platform_filter, qc.efficiency)
         if not eff:
             det = (det or "no usable predictions") + _extrapolated_note(
                 _model_quant_pairs(points, qc.quants, baseline, qc.platform_filter, qc.efficiency, include_extrapolated=True)[0]
             )
         v, est, ci = verdict_for(eff, band)
+        det = (det or "no usable predictions") + _direction_note(v, est, claimed)
         comps.append(Comparison("model", f"{label}: predicted {'EOR gain' if qc.efficiency else 'energy change'}", band, len(eff), est, ci, v, det or "no usable predictions"))
     metric = "efficiency (EOR, or queries per Wh where accuracy is missing)" if qc.efficiency else "energy per query"
     tested = f"{', '.join(qc.quants)} vs {' / '.join(t[0][0] for t in qc.tests)} on {qc.platform_label}, {metric}, same model/task/batch/engine; tolerance +-{qc.tolerance_pct:.0f} points."
