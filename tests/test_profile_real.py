@@ -116,3 +116,20 @@ def test_profile_two_quants_two_tasks(tmp_path: Path) -> None:
     # Re-running resumes: nothing new is measured.
     again = run_sweep(spec, out, LmEvalRunner(spec, platform="cpu-amd-epyc-zen4"))
     assert again.written == 0 and again.skipped == 4
+
+
+def test_cli_profile_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from recommender.cli import main
+
+    out = tmp_path / "cli.csv"
+    sweep = tmp_path / "s.yaml"
+    sweep.write_text("models: [smollm2-135m-gguf]\nquants: [fp32]\ntasks: [arc_challenge]\nlimit: 2\nthreads: 1\n")
+    code = main(["profile", "--sweep", str(sweep), "--out", str(out), "--platform", "cpu-amd-epyc-zen4"])
+    assert code == 0, capsys.readouterr().err
+    (row,) = read_rows(out)
+    assert row.workload == "arc_challenge" and row.accuracy_n == 2 and row.quantization == "fp32"
+    assert "--sweep" in row.source_ref
+    assert "1 row(s) appended" in capsys.readouterr().out
+    # Second run: resumes, measures nothing.
+    assert main(["profile", "--sweep", str(sweep), "--out", str(out), "--platform", "cpu-amd-epyc-zen4"]) == 0
+    assert "0 row(s) appended" in capsys.readouterr().out and len(read_rows(out)) == 1

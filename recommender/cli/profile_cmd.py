@@ -8,7 +8,6 @@ transformers, lm-eval) happen inside the command function only.
 from __future__ import annotations
 
 import shlex
-import sys
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -79,11 +78,28 @@ class _RichProgress:
             self.progress.advance(self.overall)
 
 
+def _command_line(ctx: typer.Context) -> str:
+    """The invocation as given, rebuilt from click's parsed parameters (works for ``main(argv)``)."""
+    parts = ["eai", "profile"]
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name)
+        if value is None or value is False or value == [] or param.name == "help":
+            continue
+        flag = max(param.opts, key=len)
+        if value is True:
+            parts.append(flag)
+            continue
+        for v in value if isinstance(value, (list, tuple)) else [value]:
+            parts += [flag, shlex.quote(str(v))]
+    return " ".join(parts)
+
+
 def register(app: typer.Typer) -> None:
     """Add ``eai profile``."""
 
     @app.command("profile")
     def profile(
+        ctx: typer.Context,
         model: Annotated[list[str] | None, typer.Option("--model", help="Model id, local path or alias (smollm2-135m-gguf); comma-separated or repeated.")] = None,
         quant: Annotated[list[str] | None, typer.Option("--quant", help="Quantizations: fp32, fp16, bf16, int8-bnb, int8-bnb-t0, nf4-bnb, fp4-bnb, dynamic-int8.")] = None,
         task: Annotated[list[str] | None, typer.Option("--task", help="Workloads (arc_easy, arc_challenge, mmlu, truthfulqa_mc2, gsm8k run offline; any lm-eval task name).")] = None,
@@ -160,8 +176,7 @@ def register(app: typer.Typer) -> None:
                     raise
                 console.print(f"[yellow]will skip[/yellow] {exc}", highlight=False)
         platform_id = resolve_platform(platform).id if platform else None
-        command = "eai profile " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if len(sys.argv) > 1 else "eai profile"
-        runner = LmEvalRunner(spec, platform=platform_id, command=command.strip())
+        runner = LmEvalRunner(spec, platform=platform_id, command=_command_line(ctx))
         out_path = out if out is not None else PROFILED_DIR / f"{runner.platform}.csv"
         started = time.perf_counter()
         with _RichProgress(console) as display:
