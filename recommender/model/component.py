@@ -360,7 +360,7 @@ def fit_component(
                 st = _fit_state(feats.iloc[train], y[train], prior, categorical)
                 return LinearLogModel(st).predict(feats.iloc[test])
 
-        widths = _calibrate(fit_predict, feats, y, active, batch)
+        widths, medians = _calibrate(fit_predict, feats, y, active, batch)
         if state["numeric"]:
             ratio = np.log(y) - np.log(feats[prior].to_numpy(dtype=float))
             prior_values = feats[prior].to_numpy(dtype=float)
@@ -368,16 +368,20 @@ def fit_component(
             def fit_predict_simple(train: np.ndarray, test: np.ndarray) -> np.ndarray:
                 return prior_values[test] * np.exp(np.median(ratio[train]))
 
-            simple_widths = _calibrate(fit_predict_simple, feats, y, active, batch)
+            simple_widths, simple_medians = _calibrate(fit_predict_simple, feats, y, active, batch)
     widths = _fill_widths(widths, fallback_widths)
     simple: dict[str, Any] | None = None
     if simple_widths:
         simple_widths = _fill_widths(simple_widths, None)
         ratio_all = np.log(y) - np.log(feats[prior].to_numpy(dtype=float))
         # For each kind of novelty, keep whichever model held up better when that novelty was
-        # simulated (smaller conformal width): a rich model can extrapolate worse than the
-        # roofline prior times one constant.
-        prefer = [r for r in REASONS if simple_widths[_REASON_SCHEME[r]] < widths[_REASON_SCHEME[r]]]
+        # simulated (smaller median held-out error): a rich model can extrapolate worse than
+        # the roofline prior times one constant. Each keeps its own calibrated widths.
+        prefer = [
+            r
+            for r in REASONS
+            if simple_medians.get(_REASON_SCHEME[r], np.inf) < medians.get(_REASON_SCHEME[r], np.inf)
+        ]
         simple = {"offset": float(np.median(ratio_all)), "widths": simple_widths, "prefer_for": prefer}
     return ComponentModel(
         name=name,
@@ -393,8 +397,11 @@ def fit_component(
 _SCHEMES = ("cell", "model", "platform", "engine", "quantization", "size", "batch")
 
 
-def _calibrate(fit_predict: Any, feats: pd.DataFrame, y: np.ndarray, active: np.ndarray, batch: np.ndarray) -> dict[str, float]:
-    """Conformal half-width for every held-out scheme (NaN where a scheme cannot run)."""
+def _calibrate(
+    fit_predict: Any, feats: pd.DataFrame, y: np.ndarray, active: np.ndarray, batch: np.ndarray
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Conformal half-width and median |log residual| for every held-out scheme (NaN where a
+    scheme cannot run)."""
     cell = feats["platform"].astype(str) + "|" + feats["model_id"].astype(str) + "|" + feats["engine"].astype(str)
     schemes = {
         "cell": cell,
@@ -404,12 +411,16 @@ def _calibrate(fit_predict: Any, feats: pd.DataFrame, y: np.ndarray, active: np.
         "quantization": feats["quantization"],
     }
     widths: dict[str, float] = {}
+    medians: dict[str, float] = {}
     for scheme, groups in schemes.items():
-        res = grouped_oof_log_residuals(fit_predict, y, groups, max_folds=MAX_FOLDS)
-        widths[scheme] = conformal_halfwidth(np.abs(res))
-    widths["size"] = _extreme_halfwidth(fit_predict, y, active, feats["model_id"])
-    widths["batch"] = _extreme_halfwidth(fit_predict, y, batch, None)
-    return widths
+        res = np.abs(grouped_oof_log_residuals(fit_predict, y, groups, max_folds=MAX_FOLDS))
+        widths[scheme] = conformal_halfwidth(res)
+        medians[scheme] = float(np.nanmedian(res)) if np.isfinite(res).any() else float("nan")
+    for scheme, values, groups_ in (("size", active, feats["model_id"]), ("batch", batch, None)):
+        res = _extreme_residuals(fit_predict, y, values, groups_)
+        widths[scheme] = conformal_halfwidth(res) if len(res) else float("nan")
+        medians[scheme] = float(np.median(res)) if len(res) else float("nan")
+    return widths, medians
 
 
 def _fill_widths(widths: dict[str, float], fallback_widths: dict[str, float] | None) -> dict[str, float]:
@@ -429,14 +440,15 @@ def _fill_widths(widths: dict[str, float], fallback_widths: dict[str, float] | N
     return out
 
 
-def _extreme_halfwidth(fit_predict: Any, y: np.ndarray, values: np.ndarray, groups: pd.Series | None) -> float:
-    """Width for range extrapolation: fit on the middle, predict the lowest and highest rows.
+def _extreme_residuals(fit_predict: Any, y: np.ndarray, values: np.ndarray, groups: pd.Series | None) -> np.ndarray:
+    """|log residuals| for range extrapolation: fit on the middle, predict the lowest and highest rows.
 
     The rows whose ``values`` are in the bottom or top :data:`EXTREME_SHARE` (whole groups
     when ``groups`` is given, e.g. all rows of the smallest models) are held out together.
+    Empty when the scheme cannot run.
     """
     if len(np.unique(values)) < 3:
-        return float("nan")
+        return np.zeros(0)
     lo_cut, hi_cut = np.quantile(values, [EXTREME_SHARE, 1.0 - EXTREME_SHARE])
     extreme = (values <= lo_cut) | (values >= hi_cut)
     if groups is not None:
@@ -445,6 +457,6 @@ def _extreme_halfwidth(fit_predict: Any, y: np.ndarray, values: np.ndarray, grou
     test = np.flatnonzero(extreme)
     train = np.flatnonzero(~extreme)
     if len(train) < 4 or len(test) == 0:
-        return float("nan")
+        return np.zeros(0)
     pred = fit_predict(train, test)
-    return conformal_halfwidth(np.abs(np.log(y[test]) - np.log(pred)))
+    return np.abs(np.log(y[test]) - np.log(pred))

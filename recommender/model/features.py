@@ -113,7 +113,7 @@ INTERACTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
 
 PRIOR_COLUMNS: tuple[str, ...] = ("prior_e_dec", "prior_t_dec", "prior_e_pre", "prior_t_pre")
 """Roofline priors: decode J/output token, decode s/output token (per request),
-prefill J/prompt token, prefill s/prompt token (latency one query sees)."""
+prefill J/prompt token, prefill s/prompt token."""
 
 
 class FeatureColumns:
@@ -376,9 +376,9 @@ class FeatureBuilder:
                 "prior_e_dec": power * t_step / batch,
                 "prior_t_dec": t_step,
                 "prior_e_pre": power * t_pre_tok,
-                # A query's prompt is processed in one pass together with its batch-mates,
-                # so the latency it sees per prompt token is the whole pass's per-token time x B.
-                "prior_t_pre": t_pre_tok * batch_cfg,
+                # Prompt processing time per token of one query (compute-bound rate); batch-mates
+                # are interleaved by serving engines, so no batch factor (that is left to the data).
+                "prior_t_pre": t_pre_tok,
                 "params_active_b": active,
             },
         )

@@ -5,13 +5,20 @@ frame's optional ``prompt_tokens_mean``/``output_tokens_mean``/``choices_mean`` 
 
     in_tokens  = prompt_tokens * choices        # log-likelihood MC: one pass per choice
     energy_j   = output_tokens * e_dec + in_tokens * e_pre
-    time_s     = output_tokens * t_dec + in_tokens * t_pre
+    time_s     = output_tokens * t_dec                      (generation)
+               = in_tokens * t_pre                          (log-likelihood, no output)
 
 ``e_dec``/``t_dec`` (J and s per generated token; learned from generation rows, whose
 per-output-token figures already include their own workload's prefill) and
 ``e_pre``/``t_pre`` (per prompt token; learned from log-likelihood rows) are four
 :class:`~recommender.model.component.ComponentModel`. The interval of a sum is the sum of
 the components' interval ends (errors treated as comonotonic: conservative).
+
+Known bias: a generation query's energy adds its prompt's prefill energy to ``e_dec``,
+whose training figures (J per output token of chat/code workloads) already include those
+workloads' own (shorter) prompts; for a long-prompt workload such as fill-in-the-middle
+(1,024 prompt tokens) the prompt is thus partly counted twice. Time is not affected
+(generation time is decode time, as the sources define it).
 
 Measured rows: a candidate equal to a measured cell (platform, device count, engine,
 model, quantization, batch size, task) returns the measurement (mean of repeats; its
@@ -244,19 +251,22 @@ class EaiPredictor:
         in_tok = cf["prompt_tokens"].to_numpy() * cf["choices"].to_numpy()
         parts = {name: comp.predict(feats) for name, comp in self.components.items()}
 
-        def compose(dec: str, pre: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        def compose(dec: str, pre: str, in_tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
             pd_, wd, _ = parts[dec]
             pp, wp, _ = parts[pre]
             a = out_tok * pd_
-            b = in_tok * pp
+            b = in_tokens * pp
             point = a + b
             lo = a * np.exp(-wd) + b * np.exp(-wp)
             hi = a * np.exp(wd) + b * np.exp(wp)
             share_pre = np.divide(b, point, out=np.zeros_like(point), where=point > 0)
             return point, lo, hi, share_pre
 
-        energy, e_lo, e_hi, share_pre = compose("e_dec", "e_pre")
-        time_s, t_lo, t_hi, _ = compose("t_dec", "t_pre")
+        energy, e_lo, e_hi, share_pre = compose("e_dec", "e_pre", in_tok)
+        # Time of a generation query is its decode time (per-output-token time as measured,
+        # which already carries the measured workloads' own prefill); prompt time is added
+        # only for log-likelihood queries, which generate nothing.
+        time_s, t_lo, t_hi, _ = compose("t_dec", "t_pre", np.where(out_tok > 0, 0.0, in_tok))
 
         # Extrapolation reasons of the components that matter for this query, as bit patterns
         # (decode bits low, prefill bits high) turned into text once per distinct pattern.
