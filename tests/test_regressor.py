@@ -254,3 +254,45 @@ def test_missing_model_dir_refuse(tmp_path, table, cats):
         load_predictor(tpath, tmp_path / "nothing", on_stale="refuse", accuracy_path=apath, catalogs=cats)
     with pytest.raises(ModelStateError):
         load_predictor(tpath, tmp_path / "nothing", on_stale="sometimes", accuracy_path=apath, catalogs=cats)  # type: ignore[arg-type]
+
+
+def test_public_entry_points_are_lazy_and_light():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import recommender.model as m\n"
+        "assert callable(m.load_predictor) and callable(m.load_evaluation) and callable(m.fit_from_files)\n"
+        "print(','.join(x for x in ('sklearn', 'torch', 'transformers', 'pynvml', 'skops') if x in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_stored_evaluation_must_match_the_table(tmp_path, table):
+    from recommender.model.evaluate import EVALUATION_FILE, load_evaluation
+
+    tpath, _ = _write_tables(tmp_path, table)
+    with pytest.raises(ModelStateError):
+        load_evaluation(tpath, tmp_path)
+    (tmp_path / EVALUATION_FILE).write_text(json.dumps({"data_hash": "0" * 64, "splits": {}}))
+    with pytest.raises(ModelStateError, match="another table"):
+        load_evaluation(tpath, tmp_path)
+
+
+def test_evaluate_reports_model_and_baselines(table, cats):
+    from recommender.model.evaluate import METHODS, evaluate, format_report
+
+    report = evaluate(table, fx.accuracy_table(), cats, splits=("platform",))
+    block = report["splits"]["platform"]
+    assert block["groups"] == 4
+    for method in METHODS:
+        r = block["energy_j_per_query"][method]
+        assert r["n"] == len(table)
+        assert 0.0 <= r["coverage_90_pct"] <= 100.0 and r["median_ape_pct"] >= 0.0
+    # EOR rows are the scored ones (measured accuracy and energy).
+    assert block["eor"]["model"]["n"] == int(table["accuracy"].notna().sum())
+    # On data generated from a roofline-like law the model beats the one-constant roofline.
+    assert block["energy_j_per_output_token"]["model"]["median_ape_pct"] < block["energy_j_per_output_token"]["roofline"]["median_ape_pct"]
+    assert "leave-one-platform-out" in format_report(report)
