@@ -231,6 +231,8 @@ def _license_for(source: str, inputs: ReportInputs) -> str:
         found = license_from_sources_md(source, inputs.sources_md)
         if found:
             return found
+    if source == "eai-profiler":
+        return "eai's own measurements (project license, pyproject.toml)"
     return "not stated (see data/SOURCES.md)"
 
 
