@@ -56,6 +56,10 @@ def register(app: typer.Typer) -> None:
             list[str] | None,
             typer.Option("--split", help="Only these splits (repeatable): model, platform, source."),
         ] = None,
+        out: Annotated[
+            str | None,
+            typer.Option("--out", help="Model directory to store evaluation.json in (default: models/ for the shipped table)."),
+        ] = None,
     ) -> None:
         """Cross-validated errors and 90% interval coverage against two baselines."""
         from recommender.model.evaluate import SPLITS, evaluate_files, format_report
@@ -66,7 +70,16 @@ def register(app: typer.Typer) -> None:
             from recommender.errors import UnknownNameError
 
             raise UnknownNameError("split", unknown[0], SPLITS)
-        report = evaluate_files(_repo_path(table, MEASURED_DEFAULT), _repo_path(accuracy, ACCURACY_DEFAULT), chosen)
+        # The stored evaluation describes the shipped table; another table's report is only
+        # printed unless a directory is named.
+        store = out is not None or (table == MEASURED_DEFAULT and set(chosen) == set(SPLITS))
+        report = evaluate_files(
+            _repo_path(table, MEASURED_DEFAULT),
+            _repo_path(accuracy, ACCURACY_DEFAULT),
+            chosen,
+            model_dir=_repo_path(out, MODELS_DEFAULT) if out is not None else None,
+            store=store,
+        )
         if as_json:
             typer.echo(json.dumps(report, indent=2, sort_keys=True))
         else:

@@ -98,6 +98,8 @@ class ComponentModel:
     simple: dict[str, Any] | None = None
     """Roofline-times-constant alternative: ``offset`` (log), ``widths`` and ``prefer_for``
     (the extrapolation reasons under which it held up better than the full model)."""
+    cpu_model: ComponentModel | None = None
+    """Separate model for CPU platforms (platform class ``cpu``), where CPU rows were measured."""
 
     def to_state(self) -> dict[str, Any]:
         """JSON-able state."""
@@ -109,6 +111,7 @@ class ComponentModel:
             "n_rows": self.n_rows,
             "smoother": self.smoother.state if self.smoother is not None else None,
             "simple": self.simple,
+            "cpu_model": self.cpu_model.to_state() if self.cpu_model is not None else None,
         }
 
     @classmethod
@@ -122,6 +125,7 @@ class ComponentModel:
             n_rows=int(state["n_rows"]),
             smoother=ResidualSmoother(state["smoother"]) if state.get("smoother") else None,
             simple=dict(state["simple"]) if state.get("simple") else None,
+            cpu_model=ComponentModel.from_state(state["cpu_model"]) if state.get("cpu_model") else None,
         )
 
     def predict(self, feats: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -162,7 +166,23 @@ class ComponentModel:
         bits = np.zeros(len(feats), dtype=np.int64)
         for i, r in enumerate(REASONS):
             bits |= flags[r].astype(np.int64) << i
+        if self.cpu_model is not None:
+            on_cpu = cats.isin(feats["platform_class"], ("cpu",))
+            if on_cpu.any():
+                sub = _take_rows(feats, np.flatnonzero(on_cpu))
+                p_cpu, h_cpu, b_cpu = self.cpu_model.predict(sub)
+                point, half, bits = point.copy(), half.copy(), bits.copy()
+                point[on_cpu], half[on_cpu], bits[on_cpu] = p_cpu, h_cpu, b_cpu
         return point, half, bits
+
+
+def _take_rows(feats: Any, rows: np.ndarray) -> Any:
+    """Rows of a feature frame or of :class:`~recommender.model.features.FeatureColumns`."""
+    if isinstance(feats, pd.DataFrame):
+        return feats.iloc[rows]
+    from recommender.model.features import FeatureColumns
+
+    return FeatureColumns({k: (v[rows] if not isinstance(v, pd.Categorical) else v.take(rows)) for k, v in feats.data.items()})
 
 
 def _halfwidths(w: dict[str, float], seen_model: np.ndarray, flags: dict[str, np.ndarray]) -> np.ndarray:

@@ -198,8 +198,9 @@ def evaluate_files(
     accuracy_path: str | Path | None = None,
     splits: Sequence[str] = SPLITS,
     model_dir: str | Path | None = None,
+    store: bool = True,
 ) -> dict[str, Any]:
-    """Evaluate on tables read from disk and store the report next to the fitted model.
+    """Evaluate on tables read from disk and (``store``) keep the report next to the model.
 
     The report (with the table's SHA-256) is written to ``<model_dir>/evaluation.json`` so
     that :func:`load_evaluation` (the HTML report) can show it without re-running.
@@ -215,11 +216,12 @@ def evaluate_files(
     report = evaluate(table, accuracy, Catalogs.load(), splits)
     report["data_hash"] = table_hash(tpath)
     report["table_path"] = str(tpath)
-    d = Path(model_dir) if model_dir is not None else DEFAULT_MODEL_DIR
-    try:
-        _atomic_write_json(d / EVALUATION_FILE, report)
-    except OSError as exc:
-        report["note"] = f"not stored: {exc}"
+    if store:
+        d = Path(model_dir) if model_dir is not None else DEFAULT_MODEL_DIR
+        try:
+            _atomic_write_json(d / EVALUATION_FILE, report)
+        except OSError as exc:
+            report["note"] = f"not stored: {exc}"
     return report
 
 

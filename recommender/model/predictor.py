@@ -480,7 +480,17 @@ def fit_predictor(
         f_, y_ = rows[name]
         enough = len(y_) >= MIN_ROWS_REGRESSION and f_["platform"].nunique() >= MIN_PLATFORMS_REGRESSION
         if name.endswith("dec") or enough:
-            components[name] = fit_component(name, f_, y_, prior=f"prior_{name}", calibrate=calibrate)
+            # CPUs are another regime (and a handful of CPU rows would bend the GPU model's
+            # platform slopes): the regression sees accelerator rows only; CPU rows get their
+            # own roofline-times-constant model, used for CPU candidates.
+            is_cpu = (f_["platform_class"].astype(str) == "cpu").to_numpy()
+            if is_cpu.any() and (~is_cpu).sum() >= MIN_ROWS_REGRESSION:
+                comp = fit_component(name, f_.loc[~is_cpu], y_[~is_cpu], prior=f"prior_{name}", calibrate=calibrate)
+                fc, yc = f_.loc[is_cpu], y_[is_cpu]
+                comp.cpu_model = fit_anchored_component(name, fc, yc, f"prior_{name}", fc, yc, f"prior_{name}")
+                components[name] = comp
+            else:
+                components[name] = fit_component(name, f_, y_, prior=f"prior_{name}", calibrate=calibrate)
         else:
             anchor = "e_dec" if name.startswith("e") else "t_dec"
             af, ay = rows[anchor]
