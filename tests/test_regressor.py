@@ -296,3 +296,25 @@ def test_evaluate_reports_model_and_baselines(table, cats):
     # On data generated from a roofline-like law the model beats the one-constant roofline.
     assert block["energy_j_per_output_token"]["model"]["median_ape_pct"] < block["energy_j_per_output_token"]["roofline"]["median_ape_pct"]
     assert "leave-one-platform-out" in format_report(report)
+
+
+def test_cpu_rows_do_not_bend_the_accelerator_model(table, cats, predictor):
+    cpu_rows = table[table["platform"] == "gpu-a"].head(3).copy()
+    cpu_rows["platform"] = "cpu-x"
+    cpu_rows["engine"] = "hf-transformers"
+    # CPU decode is ~40x slower per token than the law the GPU rows follow.
+    cpu_rows["energy_j_per_output_token"] *= 40
+    cpu_rows["energy_j_per_query"] *= 40
+    with_cpu = fit_predictor(pd.concat([table, cpu_rows], ignore_index=True), fx.accuracy_table(), cats)
+    assert with_cpu.components["e_dec"].cpu_model is not None
+    gpu = _cand(platform="gpu-new", batch_size=4, engine="vllm")
+    np.testing.assert_allclose(
+        with_cpu.predict(gpu)["energy_j_per_query"], predictor.predict(gpu)["energy_j_per_query"], rtol=0.05
+    )
+    cpu = with_cpu.predict_components(_cand(platform="cpu-x", model_id="toy/m3"))
+    ratio = cpu["e_dec"].iloc[0] / cpu["prior_e_dec"].iloc[0]
+    own = (cpu_rows["energy_j_per_output_token"] / with_cpu.predict_components(
+        cpu_rows[["platform", "device_count", "engine", "model_id", "quantization", "batch_size", "workload"]]
+        .rename(columns={"workload": "task"}).assign(output_tokens_mean=250.0, prompt_tokens_mean=150.0)
+    )["prior_e_dec"].to_numpy()).to_numpy()
+    assert np.min(own) * 0.99 <= ratio <= np.max(own) * 1.01

@@ -35,6 +35,7 @@ def catalogs() -> Catalogs:
         "gpu-c": _platform("gpu-c", 700, 300, 150, 48, 8.6),
         "gpu-d": _platform("gpu-d", 3300, 700, 990, 80, 9.0),
         "gpu-new": _platform("gpu-new", 1000, 450, 165, 24, 8.9, "workstation"),
+        "cpu-x": _platform("cpu-x", 10, 8, 0.3, 24, 0.0, "cpu"),
     }
     models = {
         "toy/m1": _model("toy/m1", 1.1, 22, 2048),
