@@ -207,7 +207,6 @@ def test_state_round_trip(predictor, cats):
 
 
 def _write_tables(tmp_path: Path, table: pd.DataFrame) -> tuple[Path, Path]:
-    from recommender.table.io import read_rows, render_csv  # noqa: F401
     from recommender.table.schema import MeasuredRow
 
     rows = [MeasuredRow.model_validate({k: v for k, v in r.items() if not (isinstance(v, float) and np.isnan(v)) and v is not None})
