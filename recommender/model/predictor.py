@@ -3,22 +3,17 @@
 Composition per query (task token profile from the task catalog, or from the candidate
 frame's optional ``prompt_tokens_mean``/``output_tokens_mean``/``choices_mean`` columns)::
 
-    in_tokens  = prompt_tokens * choices        # log-likelihood MC: one pass per choice
-    energy_j   = output_tokens * e_dec + in_tokens * e_pre
-    time_s     = output_tokens * t_dec                      (generation)
-               = in_tokens * t_pre                          (log-likelihood, no output)
+    generation (output tokens > 0):   energy_j = output_tokens * e_dec    time_s = output_tokens * t_dec
+    log-likelihood (no output):       energy_j = prompt_tokens * choices * e_pre
+                                      time_s   = prompt_tokens * choices * t_pre
 
-``e_dec``/``t_dec`` (J and s per generated token; learned from generation rows, whose
-per-output-token figures already include their own workload's prefill) and
-``e_pre``/``t_pre`` (per prompt token; learned from log-likelihood rows) are four
-:class:`~recommender.model.component.ComponentModel`. The interval of a sum is the sum of
-the components' interval ends (errors treated as comonotonic: conservative).
-
-Known bias: a generation query's energy adds its prompt's prefill energy to ``e_dec``,
-whose training figures (J per output token of chat/code workloads) already include those
-workloads' own (shorter) prompts; for a long-prompt workload such as fill-in-the-middle
-(1,024 prompt tokens) the prompt is thus partly counted twice. Time is not affected
-(generation time is decode time, as the sources define it).
+``e_dec``/``t_dec`` are J and s per generated token as the sources measure them (a
+request's energy or decode time over its output tokens, so its own prefill is included);
+their model sees the prompt length (``log_prompt``, ``log_context``) and the output length
+as features, so a long-prompt task costs more per output token than a chat workload.
+``e_pre``/``t_pre`` are per prompt token read (one pass per answer choice), learned from
+log-likelihood rows. The four are :class:`~recommender.model.component.ComponentModel`;
+a sum's interval is the sum of the parts' interval ends (comonotonic: conservative).
 
 Measured rows: a candidate equal to a measured cell (platform, device count, engine,
 model, quantization, batch size, task) returns the measurement (mean of repeats; its
@@ -262,11 +257,13 @@ class EaiPredictor:
             share_pre = np.divide(b, point, out=np.zeros_like(point), where=point > 0)
             return point, lo, hi, share_pre
 
-        energy, e_lo, e_hi, share_pre = compose("e_dec", "e_pre", in_tok)
-        # Time of a generation query is its decode time (per-output-token time as measured,
-        # which already carries the measured workloads' own prefill); prompt time is added
-        # only for log-likelihood queries, which generate nothing.
-        time_s, t_lo, t_hi, _ = compose("t_dec", "t_pre", np.where(out_tok > 0, 0.0, in_tok))
+        # A generation query costs output tokens x per-output-token figures, which (as every
+        # source measures them) carry the query's own prefill, and whose model sees the prompt
+        # length as a feature; prompt tokens x prefill figures are the cost of log-likelihood
+        # queries, which generate nothing. Adding both would count a prompt twice.
+        in_only = np.where(out_tok > 0, 0.0, in_tok)
+        energy, e_lo, e_hi, share_pre = compose("e_dec", "e_pre", in_only)
+        time_s, t_lo, t_hi, _ = compose("t_dec", "t_pre", in_only)
 
         # Extrapolation reasons of the components that matter for this query, as bit patterns
         # (decode bits low, prefill bits high) turned into text once per distinct pattern.
