@@ -318,3 +318,25 @@ def test_cpu_rows_do_not_bend_the_accelerator_model(table, cats, predictor):
         .rename(columns={"workload": "task"}).assign(output_tokens_mean=250.0, prompt_tokens_mean=150.0)
     )["prior_e_dec"].to_numpy()).to_numpy()
     assert np.min(own) * 0.99 <= ratio <= np.max(own) * 1.01
+
+
+def test_interval_widths_are_calibrated_per_engine_regime(table, cats):
+    # vLLM rows get 40% extra log noise, HF rows keep 5%: one pooled width would be too wide
+    # for HF and too narrow for vLLM; the Mondrian widths follow each regime.
+    noisy = table.copy()
+    rng = np.random.default_rng(3)
+    is_vllm = (noisy["engine"] == "vllm").to_numpy()
+    factor = np.where(is_vllm, np.exp(rng.normal(0.0, 0.4, len(noisy))), 1.0)
+    for col in ("energy_j_per_output_token", "energy_j_per_query"):
+        noisy[col] = noisy[col] * factor
+    fitted = fit_predictor(noisy, fx.accuracy_table(), cats)
+    comp = fitted.components["e_dec"]
+    assert comp.regime_widths is not None and {"hf-transformers", "vllm"} <= set(comp.regime_widths)
+    hf, vllm = comp.regime_widths["hf-transformers"], comp.regime_widths["vllm"]
+    assert hf["model"] < comp.widths["model"] < vllm["model"]
+    comps = fitted.predict_components(pd.concat([_cand(engine="hf-transformers"), _cand(engine="vllm", batch_size=8)]))
+    half = comps["e_dec_halfwidth"].to_numpy()
+    assert half[0] == pytest.approx(hf["cell"]) and half[1] == pytest.approx(vllm["cell"])
+    # The widths survive the JSON round trip.
+    again = EaiPredictor.from_state(json.loads(json.dumps(fitted.to_state())), cats)
+    assert again.components["e_dec"].regime_widths == comp.regime_widths

@@ -33,6 +33,17 @@ EXTREME_SHARE = 0.15
 MAX_FOLDS = 8
 """Cap on refits per grouped-CV scheme (keeps ``eai fit`` well under its time budget)."""
 
+REGIME_COLUMN = "engine"
+"""Column whose levels are the regimes of the Mondrian (per-regime) conformal widths.
+
+The serving engine decides the batching regime (static batch-1 HF/FastChat vs continuous
+batching in vLLM), and held-out errors differ several-fold between regimes; one pooled
+quantile is too wide for the quiet regime and too narrow for the noisy one."""
+
+MIN_REGIME_RESIDUALS = 30
+"""Fewest held-out residuals of a regime for it to get its own width for a scheme (below:
+the pooled width). At 90% the conformal rank then sits >= 3 residuals below the top."""
+
 REASONS: tuple[str, ...] = (
     "platform-unseen",
     "engine-unseen",
@@ -100,6 +111,9 @@ class ComponentModel:
     (the extrapolation reasons under which it held up better than the full model)."""
     cpu_model: ComponentModel | None = None
     """Separate model for CPU platforms (platform class ``cpu``), where CPU rows were measured."""
+    regime_widths: dict[str, dict[str, float]] | None = None
+    """Mondrian widths: per level of :data:`REGIME_COLUMN`, the half-width per scheme
+    calibrated on that regime's held-out rows only (levels absent use :attr:`widths`)."""
 
     def to_state(self) -> dict[str, Any]:
         """JSON-able state."""
@@ -112,6 +126,7 @@ class ComponentModel:
             "smoother": self.smoother.state if self.smoother is not None else None,
             "simple": self.simple,
             "cpu_model": self.cpu_model.to_state() if self.cpu_model is not None else None,
+            "regime_widths": self.regime_widths,
         }
 
     @classmethod
@@ -126,6 +141,11 @@ class ComponentModel:
             smoother=ResidualSmoother(state["smoother"]) if state.get("smoother") else None,
             simple=dict(state["simple"]) if state.get("simple") else None,
             cpu_model=ComponentModel.from_state(state["cpu_model"]) if state.get("cpu_model") else None,
+            regime_widths=(
+                {str(g): {str(k): float(v) for k, v in w.items()} for g, w in state["regime_widths"].items()}
+                if state.get("regime_widths")
+                else None
+            ),
         )
 
     def predict(self, feats: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -154,7 +174,7 @@ class ComponentModel:
             flags = {r: np.zeros(len(feats), dtype=bool) for r in REASONS}
             flags["platform-unseen"] = np.ones(len(feats), dtype=bool)
         seen_model = cats.isin(feats["model_id"], d["models"])
-        half = _halfwidths(self.widths, seen_model, flags)
+        half = _regime_halfwidths(self.widths, self.regime_widths, feats, seen_model, flags)
         if self.simple is not None and self.simple["prefer_for"]:
             use_simple = np.zeros(len(feats), dtype=bool)
             for r in self.simple["prefer_for"]:
@@ -162,7 +182,10 @@ class ComponentModel:
             if use_simple.any():
                 prior = np.asarray(feats[self.linear.prior_column], dtype=float)
                 point = np.where(use_simple, prior * np.exp(self.simple["offset"]), point)
-                half = np.where(use_simple, _halfwidths(self.simple["widths"], seen_model, flags), half)
+                simple_half = _regime_halfwidths(
+                    self.simple["widths"], self.simple.get("regime_widths"), feats, seen_model, flags
+                )
+                half = np.where(use_simple, simple_half, half)
         bits = np.zeros(len(feats), dtype=np.int64)
         for i, r in enumerate(REASONS):
             bits |= flags[r].astype(np.int64) << i
@@ -183,6 +206,29 @@ def _take_rows(feats: Any, rows: np.ndarray) -> Any:
     from recommender.model.features import FeatureColumns
 
     return FeatureColumns({k: (v[rows] if not isinstance(v, pd.Categorical) else v.take(rows)) for k, v in feats.data.items()})
+
+
+def _regime_halfwidths(
+    widths: dict[str, float],
+    regime_widths: dict[str, dict[str, float]] | None,
+    feats: Any,
+    seen_model: np.ndarray,
+    flags: dict[str, np.ndarray],
+) -> np.ndarray:
+    """Half-widths with each row's regime widths where its regime has them (Mondrian conformal)."""
+    half = _halfwidths(widths, seen_model, flags)
+    if not regime_widths:
+        return half
+    codes, labels = cats.parts(feats[REGIME_COLUMN])
+    for i, label in enumerate(labels):
+        w = regime_widths.get(str(label))
+        if w is None:
+            continue
+        rows = codes == i
+        if rows.any():
+            sub_flags = {r: f[rows] for r, f in flags.items()}
+            half[rows] = _halfwidths(w, seen_model[rows], sub_flags)
+    return half
 
 
 def _halfwidths(w: dict[str, float], seen_model: np.ndarray, flags: dict[str, np.ndarray]) -> np.ndarray:
@@ -380,7 +426,7 @@ def fit_component(
                 st = _fit_state(feats.iloc[train], y[train], prior, categorical)
                 return LinearLogModel(st).predict(feats.iloc[test])
 
-        widths, medians = _calibrate(fit_predict, feats, y, active, batch)
+        widths, medians, regime_raw = _calibrate(fit_predict, feats, y, active, batch)
         if state["numeric"]:
             ratio = np.log(y) - np.log(feats[prior].to_numpy(dtype=float))
             prior_values = feats[prior].to_numpy(dtype=float)
@@ -388,8 +434,9 @@ def fit_component(
             def fit_predict_simple(train: np.ndarray, test: np.ndarray) -> np.ndarray:
                 return prior_values[test] * np.exp(np.median(ratio[train]))
 
-            simple_widths, simple_medians = _calibrate(fit_predict_simple, feats, y, active, batch)
+            simple_widths, simple_medians, simple_regime_raw = _calibrate(fit_predict_simple, feats, y, active, batch)
     widths = _fill_widths(widths, fallback_widths)
+    regime_widths = _fill_regime_widths(regime_raw, widths) if calibrate and len(feats) >= 4 else {}
     simple: dict[str, Any] | None = None
     if simple_widths:
         simple_widths = _fill_widths(simple_widths, None)
@@ -402,7 +449,12 @@ def fit_component(
             for r in REASONS
             if simple_medians.get(_REASON_SCHEME[r], np.inf) < medians.get(_REASON_SCHEME[r], np.inf)
         ]
-        simple = {"offset": float(np.median(ratio_all)), "widths": simple_widths, "prefer_for": prefer}
+        simple = {
+            "offset": float(np.median(ratio_all)),
+            "widths": simple_widths,
+            "prefer_for": prefer,
+            "regime_widths": _fill_regime_widths(simple_regime_raw, simple_widths),
+        }
     return ComponentModel(
         name=name,
         linear=LinearLogModel(state),
@@ -411,6 +463,7 @@ def fit_component(
         n_rows=len(feats),
         smoother=smoother,
         simple=simple,
+        regime_widths=regime_widths or None,
     )
 
 
@@ -419,9 +472,20 @@ _SCHEMES = ("cell", "model", "platform", "engine", "quantization", "size", "batc
 
 def _calibrate(
     fit_predict: Any, feats: pd.DataFrame, y: np.ndarray, active: np.ndarray, batch: np.ndarray
-) -> tuple[dict[str, float], dict[str, float]]:
+) -> tuple[dict[str, float], dict[str, float], dict[str, dict[str, float]]]:
     """Conformal half-width and median |log residual| for every held-out scheme (NaN where a
-    scheme cannot run)."""
+    scheme cannot run), and the per-regime (Mondrian) half-widths: for each level of
+    :data:`REGIME_COLUMN`, each scheme's width over that regime's held-out rows when it has
+    at least :data:`MIN_REGIME_RESIDUALS` of them."""
+    regime = feats[REGIME_COLUMN].astype(str).to_numpy()
+    by_regime: dict[str, dict[str, float]] = {}
+
+    def per_regime(scheme: str, res: np.ndarray, rows: np.ndarray) -> None:
+        for level in np.unique(regime):
+            r = res[(regime[rows] == level) & np.isfinite(res)]
+            if len(r) >= MIN_REGIME_RESIDUALS:
+                by_regime.setdefault(str(level), {})[scheme] = conformal_halfwidth(r)
+
     cell = feats["platform"].astype(str) + "|" + feats["model_id"].astype(str) + "|" + feats["engine"].astype(str)
     schemes = {
         "cell": cell,
@@ -436,11 +500,18 @@ def _calibrate(
         res = np.abs(grouped_oof_log_residuals(fit_predict, y, groups, max_folds=MAX_FOLDS))
         widths[scheme] = conformal_halfwidth(res)
         medians[scheme] = float(np.nanmedian(res)) if np.isfinite(res).any() else float("nan")
+        per_regime(scheme, res, np.arange(len(y)))
     for scheme, values, groups_ in (("size", active, feats["model_id"]), ("batch", batch, None)):
-        res = _extreme_residuals(fit_predict, y, values, groups_)
+        res, test = _extreme_residuals(fit_predict, y, values, groups_)
         widths[scheme] = conformal_halfwidth(res) if len(res) else float("nan")
         medians[scheme] = float(np.median(res)) if len(res) else float("nan")
-    return widths, medians
+        per_regime(scheme, res, test)
+    return widths, medians, by_regime
+
+
+def _fill_regime_widths(by_regime: dict[str, dict[str, float]], pooled: dict[str, float]) -> dict[str, dict[str, float]]:
+    """Complete each regime's widths with the pooled ones (schemes it could not calibrate)."""
+    return {level: _fill_widths({s: w.get(s, pooled[s]) for s in _SCHEMES}, pooled) for level, w in by_regime.items()}
 
 
 def _fill_widths(widths: dict[str, float], fallback_widths: dict[str, float] | None) -> dict[str, float]:
@@ -460,15 +531,18 @@ def _fill_widths(widths: dict[str, float], fallback_widths: dict[str, float] | N
     return out
 
 
-def _extreme_residuals(fit_predict: Any, y: np.ndarray, values: np.ndarray, groups: pd.Series | None) -> np.ndarray:
+def _extreme_residuals(
+    fit_predict: Any, y: np.ndarray, values: np.ndarray, groups: pd.Series | None
+) -> tuple[np.ndarray, np.ndarray]:
     """|log residuals| for range extrapolation: fit on the middle, predict the lowest and highest rows.
 
     The rows whose ``values`` are in the bottom or top :data:`EXTREME_SHARE` (whole groups
     when ``groups`` is given, e.g. all rows of the smallest models) are held out together.
-    Empty when the scheme cannot run.
+    Returns ``(abs residuals, held-out row positions)``; both empty when the scheme cannot run.
     """
+    empty = (np.zeros(0), np.zeros(0, dtype=np.int64))
     if len(np.unique(values)) < 3:
-        return np.zeros(0)
+        return empty
     lo_cut, hi_cut = np.quantile(values, [EXTREME_SHARE, 1.0 - EXTREME_SHARE])
     extreme = (values <= lo_cut) | (values >= hi_cut)
     if groups is not None:
@@ -477,6 +551,6 @@ def _extreme_residuals(fit_predict: Any, y: np.ndarray, values: np.ndarray, grou
     test = np.flatnonzero(extreme)
     train = np.flatnonzero(~extreme)
     if len(train) < 4 or len(test) == 0:
-        return np.zeros(0)
+        return empty
     pred = fit_predict(train, test)
-    return np.abs(np.log(y[test]) - np.log(pred))
+    return np.abs(np.log(y[test]) - np.log(pred)), test
