@@ -5,4 +5,4 @@ cd "$(dirname "$0")/.."
 python3 -m venv .venv-run
 .venv-run/bin/pip install -q --upgrade pip
 .venv-run/bin/pip install -q -e .
-.venv-run/bin/eai data show --limit 20 "$@"
+.venv-run/bin/eai recommend --scenario data-center --task mmlu --min-accuracy 0.5 --priority energy "$@"
