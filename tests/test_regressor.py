@@ -340,3 +340,32 @@ def test_interval_widths_are_calibrated_per_engine_regime(table, cats):
     # The widths survive the JSON round trip.
     again = EaiPredictor.from_state(json.loads(json.dumps(fitted.to_state())), cats)
     assert again.components["e_dec"].regime_widths == comp.regime_widths
+
+
+def test_platform_and_engine_measured_apart_is_a_deployment_novelty(table, cats):
+    # gpu-b keeps its HF rows and vLLM keeps its other GPUs, but vLLM on gpu-b was never measured.
+    apart = table[~((table["platform"] == "gpu-b") & (table["engine"] == "vllm"))]
+    fitted = fit_predictor(apart, fx.accuracy_table(), cats)
+    res = fitted.predict(pd.concat([_cand(engine="vllm", batch_size=8), _cand(engine="hf-transformers"),
+                                    _cand(platform="gpu-new", engine="vllm", batch_size=8)]), use_measured=False)
+    reasons = [r.split(";") for r in res["extrapolated_reasons"].astype(str)]
+    assert "deployment-unseen" in reasons[0] and res["status"].iloc[0] == "extrapolated"
+    assert "deployment-unseen" not in reasons[1]
+    # A new platform is a platform novelty, not (also) a deployment one.
+    assert "platform-unseen" in reasons[2] and "deployment-unseen" not in reasons[2]
+    comp = fitted.components["e_dec"]
+    assert comp.widths["deployment"] >= comp.widths["cell"]
+
+
+def test_smoother_width_is_chosen_by_leave_models_out_cv_and_persisted(predictor, cats):
+    from recommender.model.smoother import BANDWIDTHS
+
+    sm = predictor.components["e_dec"].smoother
+    assert sm is not None and sm.bandwidth in BANDWIDTHS
+    again = EaiPredictor.from_state(json.loads(json.dumps(predictor.to_state())), cats)
+    assert again.components["e_dec"].smoother.bandwidth == sm.bandwidth
+    # A wider kernel borrows from farther rows: the corrections differ.
+    cand = predictor._features.build(predictor._candidate_frame(_cand(model_id="toy/m3", batch_size=4)))
+    narrow = type(sm)({**sm.state, "bandwidth": min(BANDWIDTHS)}).correction(cand)
+    wide = type(sm)({**sm.state, "bandwidth": max(BANDWIDTHS)}).correction(cand)
+    assert not np.allclose(narrow, wide)

@@ -19,6 +19,7 @@ from recommender.model import cats
 from recommender.model.conformal import conformal_halfwidth, grouped_oof_log_residuals
 from recommender.model.features import CATEGORICAL_FEATURES, INTERACTIONS, NUMERIC_FEATURES
 from recommender.model.linear import LinearLogModel
+from recommender.model import smoother as smoother_module
 from recommender.model.smoother import ResidualSmoother
 
 MIN_ROWS_REGRESSION = 12
@@ -50,8 +51,13 @@ REASONS: tuple[str, ...] = (
     "quantization-unseen",
     "size-outside",
     "batch-outside",
+    "deployment-unseen",
 )
-"""Extrapolation reasons, each calibrated by its own held-out scheme."""
+"""Extrapolation reasons, each calibrated by its own held-out scheme.
+
+``deployment-unseen``: platform and engine were each measured, but never together (e.g.
+an A100 measured under FastChat only, predicted under vLLM): the engine's batching and
+kernels on that GPU are new even though neither name is."""
 
 _REASON_SCHEME = {
     "platform-unseen": "platform",
@@ -59,6 +65,7 @@ _REASON_SCHEME = {
     "quantization-unseen": "quantization",
     "size-outside": "size",
     "batch-outside": "batch",
+    "deployment-unseen": "deployment",
 }
 
 
@@ -94,9 +101,10 @@ class ComponentModel:
         name: ``e_dec``, ``t_dec``, ``e_pre`` or ``t_pre``.
         linear: The fitted log-ratio model.
         widths: Half-width (natural-log units) per scheme: ``cell``, ``model``, ``platform``,
-            ``engine``, ``quantization``, ``size``, ``batch``.
-        domain: What was measured: ``platforms``, ``engines``, ``quantizations``, ``models``
-            (lists), ``active_b`` and ``batch`` ([min, max]).
+            ``engine``, ``quantization``, ``size``, ``batch``, ``deployment``.
+        domain: What was measured: ``platforms``, ``engines``, ``quantizations``, ``models``,
+            ``deployments`` (``platform|engine`` pairs) (lists), ``active_b`` and ``batch``
+            ([min, max]).
         n_rows: Training rows.
     """
 
@@ -168,6 +176,7 @@ class ComponentModel:
             "quantization-unseen": ~cats.isin(feats["quantization"], d["quantizations"]),
             "size-outside": _outside(feats["params_active_b"].to_numpy(), d["active_b"]),
             "batch-outside": _outside(np.exp(feats["log_batch"].to_numpy()), d["batch"]),
+            "deployment-unseen": _deployment_unseen(feats, d),
         }
         if self.n_rows == 0:
             # Nothing of this component was measured anywhere: one reason says it all.
@@ -197,6 +206,36 @@ class ComponentModel:
                 point, half, bits = point.copy(), half.copy(), bits.copy()
                 point[on_cpu], half[on_cpu], bits[on_cpu] = p_cpu, h_cpu, b_cpu
         return point, half, bits
+
+
+def _deployment_pairs(feats: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Code per row and ``platform|engine`` label per code (labels built per distinct pair)."""
+    pc, plabels = cats.parts(feats["platform"])
+    ec, elabels = cats.parts(feats["engine"])
+    key = pc.astype(np.int64) * (len(elabels) + 1) + ec
+    inverse, uniq = pd.factorize(key)  # hash-based: O(n), no sort of a million keys
+    labels = np.array([f"{plabels[k // (len(elabels) + 1)]}|{elabels[k % (len(elabels) + 1)]}" for k in uniq], dtype=object)
+    return np.asarray(inverse), labels
+
+
+def _deployment_key(feats: Any) -> np.ndarray:
+    """``platform|engine`` per row."""
+    inverse, labels = _deployment_pairs(feats)
+    return labels[inverse]
+
+
+def _deployment_unseen(feats: Any, domain: dict[str, Any]) -> np.ndarray:
+    """Platform and engine each measured, but not together (False where the domain predates
+    the ``deployments`` list)."""
+    if "deployments" not in domain:
+        return np.zeros(len(feats), dtype=bool)
+    both_seen = cats.isin(feats["platform"], domain["platforms"]) & cats.isin(feats["engine"], domain["engines"])
+    if not both_seen.any():
+        return both_seen
+    inverse, labels = _deployment_pairs(feats)
+    known = set(domain["deployments"])
+    pair_unseen = np.array([lab not in known for lab in labels], dtype=bool)
+    return both_seen & pair_unseen[inverse]
 
 
 def _take_rows(feats: Any, rows: np.ndarray) -> Any:
@@ -263,7 +302,14 @@ class _FastRidge:
     """
 
     def __init__(
-        self, feats: pd.DataFrame, y: np.ndarray, prior: str, categorical: tuple[str, ...], alpha: float, smooth: bool = True
+        self,
+        feats: pd.DataFrame,
+        y: np.ndarray,
+        prior: str,
+        categorical: tuple[str, ...],
+        alpha: float,
+        smooth: bool = True,
+        bandwidth: float = smoother_module.BANDWIDTH,
     ) -> None:
         blocks = [feats[list(NUMERIC_FEATURES)].to_numpy(dtype=float)]
         scaled = [np.ones(len(NUMERIC_FEATURES), dtype=bool)]
@@ -279,6 +325,7 @@ class _FastRidge:
             scaled.append(np.ones(len(uniq) * len(nums), dtype=bool))
         self.feats = feats
         self.smooth = smooth
+        self.bandwidth = bandwidth
         self.X = np.hstack(blocks)
         self.scaled = np.concatenate(scaled)
         self.prior = feats[prior].to_numpy(dtype=float)
@@ -300,7 +347,7 @@ class _FastRidge:
         pred = np.clip((Xte - xm) @ w + tm, t.min(), t.max())
         if self.smooth:
             fitted = np.clip((Xtr - xm) @ w + tm, t.min(), t.max())
-            sm = ResidualSmoother.fit(self.feats.iloc[train], t - fitted)
+            sm = ResidualSmoother.fit(self.feats.iloc[train], t - fitted, bandwidth=self.bandwidth)
             pred = pred + sm.correction(self.feats.iloc[test])
         return self.prior[test] * np.exp(pred)
 
@@ -355,11 +402,32 @@ def fit_anchored_component(
         "engines": sorted(feats["engine"].astype(str).unique().tolist()) if len(feats) else [],
         "quantizations": sorted(feats["quantization"].astype(str).unique().tolist()) if len(feats) else [],
         "models": sorted(feats["model_id"].astype(str).unique().tolist()) if len(feats) else [],
+        "deployments": sorted(set(_deployment_key(feats).tolist())) if len(feats) else [],
         "active_b": [float(active.min()), float(active.max())] if len(active) else [0.0, 0.0],
         "batch": [float(batch.min()), float(batch.max())] if len(batch) else [0.0, 0.0],
     }
-    widths = {s: float(width) for s in ("cell", "model", "platform", "engine", "quantization", "size", "batch")}
+    widths = {s: float(width) for s in _SCHEMES}
     return ComponentModel(name=name, linear=LinearLogModel(state), widths=widths, domain=domain, n_rows=len(feats))
+
+
+def _choose_bandwidth(feats: pd.DataFrame, y: np.ndarray, prior: str, categorical: tuple[str, ...], alpha: float) -> float:
+    """Smoother kernel width with the smallest median held-out |log residual|, models held out.
+
+    The smoother's job is to carry what the linear model missed over to *other* models on
+    the same deployment, so its width is chosen by leave-models-out CV (grouped folds, at most
+    :data:`MAX_FOLDS`) over :data:`recommender.model.smoother.BANDWIDTHS`; ties and too little
+    data keep the default.
+    """
+    if alpha <= 0 or feats["model_id"].nunique() < 3:
+        return smoother_module.BANDWIDTH
+    best, best_err = smoother_module.BANDWIDTH, np.inf
+    for h in smoother_module.BANDWIDTHS:
+        fast = _FastRidge(feats, y, prior, categorical, alpha, smooth=True, bandwidth=h)
+        res = np.abs(grouped_oof_log_residuals(fast.fit_predict, y, feats["model_id"], max_folds=MAX_FOLDS))
+        err = float(np.nanmedian(res)) if np.isfinite(res).any() else np.inf
+        if err < best_err - 1e-12:
+            best, best_err = h, err
+    return best
 
 
 def _outside(values: np.ndarray, bounds: list[float]) -> np.ndarray:
@@ -398,9 +466,11 @@ def fit_component(
     y = np.asarray(y, dtype=float)
     state = _fit_state(feats, y, prior, categorical)
     smoother = None
+    bandwidth = smoother_module.BANDWIDTH
     if smooth and state["numeric"]:
+        bandwidth = _choose_bandwidth(feats, y, prior, categorical, float(state["alpha"]))
         resid = np.log(y) - np.log(LinearLogModel(state).predict(feats))
-        smoother = ResidualSmoother.fit(feats, resid)
+        smoother = ResidualSmoother.fit(feats, resid, bandwidth=bandwidth)
     active = feats["params_active_b"].to_numpy()
     batch = np.exp(feats["log_batch"].to_numpy())
     domain = {
@@ -408,6 +478,7 @@ def fit_component(
         "engines": sorted(feats["engine"].astype(str).unique().tolist()),
         "quantizations": sorted(feats["quantization"].astype(str).unique().tolist()),
         "models": sorted(feats["model_id"].astype(str).unique().tolist()),
+        "deployments": sorted(set(_deployment_key(feats).tolist())),
         "active_b": [float(active.min()), float(active.max())] if len(active) else [0.0, 0.0],
         "batch": [float(batch.min()), float(batch.max())] if len(batch) else [0.0, 0.0],
     }
@@ -418,7 +489,7 @@ def fit_component(
         fit_predict: Any
 
         if chosen_alpha is not None and state["numeric"]:
-            fast = _FastRidge(feats, y, prior, categorical, chosen_alpha, smooth=smooth)
+            fast = _FastRidge(feats, y, prior, categorical, chosen_alpha, smooth=smooth, bandwidth=bandwidth)
             fit_predict = fast.fit_predict
         else:
 
@@ -467,7 +538,7 @@ def fit_component(
     )
 
 
-_SCHEMES = ("cell", "model", "platform", "engine", "quantization", "size", "batch")
+_SCHEMES = ("cell", "model", "platform", "engine", "quantization", "size", "batch", "deployment")
 
 
 def _calibrate(
@@ -493,11 +564,14 @@ def _calibrate(
         "platform": feats["platform"],
         "engine": feats["engine"],
         "quantization": feats["quantization"],
+        "deployment": pd.Series(_deployment_key(feats)),
     }
     widths: dict[str, float] = {}
     medians: dict[str, float] = {}
     for scheme, groups in schemes.items():
         res = np.abs(grouped_oof_log_residuals(fit_predict, y, groups, max_folds=MAX_FOLDS))
+        if scheme == "deployment":
+            res = np.where(_pair_novel_only(feats), res, np.nan)
         widths[scheme] = conformal_halfwidth(res)
         medians[scheme] = float(np.nanmedian(res)) if np.isfinite(res).any() else float("nan")
         per_regime(scheme, res, np.arange(len(y)))
@@ -507,6 +581,18 @@ def _calibrate(
         medians[scheme] = float(np.median(res)) if len(res) else float("nan")
         per_regime(scheme, res, test)
     return widths, medians, by_regime
+
+
+def _pair_novel_only(feats: pd.DataFrame) -> np.ndarray:
+    """Rows whose (platform, engine) pair, held out, leaves both names measured elsewhere: only
+    their residuals measure the ``deployment-unseen`` novelty (the others are platform- or
+    engine-unseen, calibrated by those schemes)."""
+    plat = feats["platform"].astype(str).to_numpy()
+    eng = feats["engine"].astype(str).to_numpy()
+    pairs = pd.DataFrame({"p": plat, "e": eng}).drop_duplicates()
+    engines_per_platform = pairs.groupby("p")["e"].nunique()
+    platforms_per_engine = pairs.groupby("e")["p"].nunique()
+    return (pd.Series(plat).map(engines_per_platform).to_numpy() > 1) & (pd.Series(eng).map(platforms_per_engine).to_numpy() > 1)
 
 
 def _fill_regime_widths(by_regime: dict[str, dict[str, float]], pooled: dict[str, float]) -> dict[str, dict[str, float]]:
@@ -522,11 +608,15 @@ def _fill_widths(widths: dict[str, float], fallback_widths: dict[str, float] | N
     largest = max(calibrated) if calibrated else float("nan")
     for scheme in _SCHEMES:
         value = out.get(scheme, float("nan"))
+        if scheme == "deployment" and not np.isfinite(value) and "deployment" not in fallback:
+            # Never measured as such (no platform ran two engines): a known engine on a known
+            # GPU is at most as novel as that engine on a new GPU.
+            value = out["platform"]
         if not np.isfinite(value):
             value = fallback.get(scheme, largest)
         out[scheme] = float(value)
     out["model"] = max(out["model"], out["cell"])
-    for scheme in ("platform", "engine", "quantization", "size", "batch"):
+    for scheme in ("platform", "engine", "quantization", "size", "batch", "deployment"):
         out[scheme] = max(out[scheme], out["cell"])
     return out
 

@@ -35,7 +35,9 @@ KERNEL_FEATURES: tuple[str, ...] = (
 )
 GROUP_COLUMNS: tuple[str, ...] = ("platform", "engine", "quantization")
 BANDWIDTH = 0.5
-"""Kernel width H in standard deviations of the kernel features."""
+"""Default kernel width H in standard deviations of the kernel features."""
+BANDWIDTHS: tuple[float, ...] = (0.25, 0.5, 1.0)
+"""Kernel widths the fit chooses from by leave-models-out CV (see ``component.fit_component``)."""
 LAMBDA = 0.1
 """Shrinkage: total kernel weight at which the correction reaches half the local residual mean."""
 CHUNK = 20000
@@ -64,14 +66,21 @@ class ResidualSmoother:
         self.state = dict(state)
         self.mean = np.asarray(state["mean"], dtype=float)
         self.scale = np.asarray(state["scale"], dtype=float)
+        self.bandwidth = float(state.get("bandwidth", BANDWIDTH))
         self.groups: dict[str, tuple[np.ndarray, np.ndarray]] = {
             g: (np.asarray(v["x"], dtype=float).reshape(-1, len(KERNEL_FEATURES)), np.asarray(v["r"], dtype=float))
             for g, v in dict(state["groups"]).items()
         }
 
     @classmethod
-    def fit(cls, feats: Any, residuals: np.ndarray) -> ResidualSmoother:
-        """Keep standardized kernel features and residuals of the training rows, by group."""
+    def fit(cls, feats: Any, residuals: np.ndarray, bandwidth: float = BANDWIDTH) -> ResidualSmoother:
+        """Keep standardized kernel features and residuals of the training rows, by group.
+
+        Args:
+            feats: Feature frame of the training rows.
+            residuals: Their log residuals after the linear model.
+            bandwidth: Kernel width H (standard deviations of the kernel features).
+        """
         n = len(feats)
         X = np.column_stack([np.asarray(feats[c], dtype=float) for c in KERNEL_FEATURES]) if n else np.zeros((0, len(KERNEL_FEATURES)))
         mean = X.mean(axis=0) if n else np.zeros(len(KERNEL_FEATURES))
@@ -85,7 +94,7 @@ class ResidualSmoother:
             for g, label in enumerate(labels):
                 rows = codes == g
                 groups[label] = {"x": Z[rows].ravel().tolist(), "r": r[rows].tolist()}
-        return cls({"mean": mean.tolist(), "scale": scale.tolist(), "groups": groups})
+        return cls({"mean": mean.tolist(), "scale": scale.tolist(), "groups": groups, "bandwidth": float(bandwidth)})
 
     def correction(self, feats: Any) -> np.ndarray:
         """Log-scale correction per row (0 where the row's group was never measured)."""
@@ -109,6 +118,6 @@ class ResidualSmoother:
                 zp = Z[part]
                 # |z - x|^2 = |z|^2 + |x|^2 - 2 z.x as one matrix product (no 3-D temporary).
                 d2 = (zp**2).sum(axis=1)[:, None] + (Xg**2).sum(axis=1)[None, :] - 2.0 * (zp @ Xg.T)
-                w = np.exp(-np.maximum(d2, 0.0) / (2.0 * BANDWIDTH**2))
+                w = np.exp(-np.maximum(d2, 0.0) / (2.0 * self.bandwidth**2))
                 out[rows_any[part]] = (w @ rg) / (w.sum(axis=1) + LAMBDA)
         return out
