@@ -226,16 +226,24 @@ def _deployment_key(feats: Any) -> np.ndarray:
 
 def _deployment_unseen(feats: Any, domain: dict[str, Any]) -> np.ndarray:
     """Platform and engine each measured, but not together (False where the domain predates
-    the ``deployments`` list)."""
+    the ``deployments`` list).
+
+    Decided once per (platform level, engine level) in a small table indexed by the two
+    integer codes: no per-row strings.
+    """
     if "deployments" not in domain:
         return np.zeros(len(feats), dtype=bool)
-    both_seen = cats.isin(feats["platform"], domain["platforms"]) & cats.isin(feats["engine"], domain["engines"])
-    if not both_seen.any():
-        return both_seen
-    inverse, labels = _deployment_pairs(feats)
+    pc, plabels = cats.parts(feats["platform"])
+    ec, elabels = cats.parts(feats["engine"])
     known = set(domain["deployments"])
-    pair_unseen = np.array([lab not in known for lab in labels], dtype=bool)
-    return both_seen & pair_unseen[inverse]
+    seen_p, seen_e = set(domain["platforms"]), set(domain["engines"])
+    table = np.zeros((len(plabels) + 1, len(elabels) + 1), dtype=bool)
+    for i, p in enumerate(plabels):
+        for j, e in enumerate(elabels):
+            table[i, j] = str(p) in seen_p and str(e) in seen_e and f"{p}|{e}" not in known
+    if not table.any():
+        return np.zeros(len(feats), dtype=bool)
+    return table[np.where(pc < 0, len(plabels), pc), np.where(ec < 0, len(elabels), ec)]
 
 
 def _take_rows(feats: Any, rows: np.ndarray) -> Any:
@@ -254,20 +262,27 @@ def _regime_halfwidths(
     seen_model: np.ndarray,
     flags: dict[str, np.ndarray],
 ) -> np.ndarray:
-    """Half-widths with each row's regime widths where its regime has them (Mondrian conformal)."""
-    half = _halfwidths(widths, seen_model, flags)
+    """Half-widths with each row's regime widths where its regime has them (Mondrian conformal).
+
+    Widths are looked up per regime level (a handful) and taken per row by integer code, so
+    a million rows cost one ``take`` per scheme in use, not a pass per regime.
+    """
     if not regime_widths:
-        return half
+        return _halfwidths(widths, seen_model, flags)
     codes, labels = cats.parts(feats[REGIME_COLUMN])
-    for i, label in enumerate(labels):
-        w = regime_widths.get(str(label))
-        if w is None:
-            continue
-        rows = codes == i
-        if rows.any():
-            sub_flags = {r: f[rows] for r, f in flags.items()}
-            half[rows] = _halfwidths(w, seen_model[rows], sub_flags)
-    return half
+    take = np.where(codes < 0, len(labels), codes)
+    table = [regime_widths.get(str(label), widths) for label in labels] + [widths]
+
+    def per_row(scheme: str) -> np.ndarray:
+        return np.array([float(w[scheme]) for w in table], dtype=float)[take]
+
+    base2 = np.where(seen_model, per_row("cell") ** 2, per_row("model") ** 2)
+    var = base2
+    for r in REASONS:
+        if flags[r].any():
+            excess = np.maximum(0.0, per_row(_REASON_SCHEME[r]) ** 2 - base2)
+            var = var + flags[r] * excess
+    return np.sqrt(var)
 
 
 def _halfwidths(w: dict[str, float], seen_model: np.ndarray, flags: dict[str, np.ndarray]) -> np.ndarray:
