@@ -407,3 +407,11 @@ def test_recommendation_page_from_a_real_recommendation(tmp_path: Path) -> None:
     assert sum(len(tr["x"]) for tr in ranked) == len(rec.rows) * 2  # overall + the one task
     for d in rec.explanation["decided_by"]:
         assert d.replace(">", "&gt;").replace("'", "&#x27;") in html
+
+
+def test_cpu_rows_are_context_not_evidence_for_the_gpu_study(tmp_path: Path) -> None:
+    t = load_table(write_rows(tmp_path / "t.csv", quant_table(-0.25, 5, platform="cpu-amd-epyc-zen4")))
+    claim = next(c for c in check_claims(t) if c.claim_id == "int8-energy")
+    assert claim.verdict == "not enough data" and claim.evidence_n == 0
+    cpu = next(c for c in claim.comparisons if not c.counted and "CPU" in c.description)
+    assert cpu.n == 5 and cpu.verdict == "supported"

@@ -57,9 +57,17 @@ GROUP_KEY_DATA: tuple[str, ...] = ("device_count", "engine", "model_id", "batch_
 """Matched-group key for measured rows (platform and quantization vary)."""
 
 FP32 = ("fp32",)
-FP16 = ("fp16", "bf16")
-INT8 = ("int8-bnb", "int8-bnb-t0")
+FP16 = ("fp16",)
+INT8 = ("int8-bnb",)
 DYNAMIC = ("dynamic-int8",)
+VARIANTS = {"int8-bnb": ("int8-bnb-t0",), "fp16": ("bf16",)}
+"""Related formats shown next to a claim's own (the study's INT8 is bitsandbytes' default LLM.int8(),
+its FP16 is fp16) but not counted towards its verdict."""
+
+
+def is_cpu(platform: str) -> bool:
+    """CPU platforms: outside the study's GPU scope, shown but not counted."""
+    return platform.startswith("cpu")
 
 
 @dataclass(frozen=True)
@@ -75,6 +83,8 @@ class Comparison:
         ci_pct: 90% bootstrap interval of the median, percent.
         verdict: Verdict of this comparison alone.
         detail: Breakdown (per platform, per quantization, metric used...).
+        counted: Whether it counts towards the claim's verdict (False: context only, e.g. CPU
+            rows outside the study's GPU scope or a related quantization variant).
     """
 
     basis: Basis
@@ -85,6 +95,7 @@ class Comparison:
     ci_pct: tuple[float, float] | None
     verdict: Verdict
     detail: str = ""
+    counted: bool = True
 
     @property
     def label(self) -> str:
@@ -504,13 +515,14 @@ ADA_BAND = (15.0, 35.0)
 
 
 def _combine(claim_id: str, statement: str, tested_as: str, comps: list[Comparison]) -> ClaimResult:
+    counted = [c for c in comps if c.counted]
     for basis in ("data", "model"):
-        decided = [c for c in comps if c.basis == basis and c.verdict != "not enough data"]
+        decided = [c for c in counted if c.basis == basis and c.verdict != "not enough data"]
         if decided:
             verdict: Verdict = "contradicted" if any(c.verdict == "contradicted" for c in decided) else "supported"
-            n = max(c.n for c in comps if c.basis == basis)
+            n = max(c.n for c in counted if c.basis == basis)
             return ClaimResult(claim_id, statement, tested_as, tuple(comps), verdict, basis, n)
-    return ClaimResult(claim_id, statement, tested_as, tuple(comps), "not enough data", "none", max((c.n for c in comps), default=0))
+    return ClaimResult(claim_id, statement, tested_as, tuple(comps), "not enough data", "none", max((c.n for c in counted), default=0))
 
 
 def check_claims(table: pd.DataFrame, points: pd.DataFrame | None = None) -> list[ClaimResult]:
@@ -572,21 +584,43 @@ def _direction_note(verdict: Verdict, estimate: float | None, claimed: float) ->
 
 def _quant_claim(qc: _QuantClaim, table: pd.DataFrame, points: pd.DataFrame) -> ClaimResult:
     comps: list[Comparison] = []
+    base_filter = qc.platform_filter or (lambda p: True)
+
+    def gpu(p: str) -> bool:
+        return base_filter(p) and not is_cpu(p)
+
+    def cpu(p: str) -> bool:
+        return base_filter(p) and is_cpu(p)
+
+    variants = tuple(v for q in qc.quants for v in VARIANTS.get(q, ()))
+    what = "efficiency gain" if qc.efficiency else "energy change"
     for baseline, claimed, label in qc.tests:
         band = (claimed - qc.tolerance_pct, claimed + qc.tolerance_pct)
-        eff, det = _quant_pairs(table, qc.quants, baseline, qc.platform_filter, qc.efficiency)
+        eff, det = _quant_pairs(table, qc.quants, baseline, gpu, qc.efficiency)
         v, est, ci = verdict_for(eff, band)
-        what = "efficiency gain" if qc.efficiency else "energy change"
-        det = (det or "no matched pair in the table") + _direction_note(v, est, claimed)
-        comps.append(Comparison("data", f"{label}: {what}, matched measured pairs", band, len(eff), est, ci, v, det))
-        eff, det = _model_quant_pairs(points, qc.quants, baseline, qc.platform_filter, qc.efficiency)
+        det = (det or "no matched pair on a GPU in the table") + _direction_note(v, est, claimed)
+        comps.append(Comparison("data", f"{label}: {what}, matched measured pairs on GPUs", band, len(eff), est, ci, v, det))
+        # Context, not counted: CPU rows (outside the study's GPU scope) and related variants.
+        for scope_label, quants, flt in (("on CPU, not counted", qc.quants, cpu), (f"{'/'.join(variants)} variant, not counted", variants, gpu)):
+            if not quants:
+                continue
+            eff, det = _quant_pairs(table, quants, baseline, flt, qc.efficiency)
+            if eff:
+                v, est, ci = verdict_for(eff, band)
+                comps.append(Comparison("data", f"{label} ({scope_label}): {what}, matched measured pairs", band, len(eff), est, ci, v, det + _direction_note(v, est, claimed), counted=False))
+        eff, det = _model_quant_pairs(points, qc.quants, baseline, gpu, qc.efficiency)
         if not eff:
             det = (det or "no usable predictions") + _extrapolated_note(
-                _model_quant_pairs(points, qc.quants, baseline, qc.platform_filter, qc.efficiency, include_extrapolated=True)[0]
+                _model_quant_pairs(points, qc.quants, baseline, gpu, qc.efficiency, include_extrapolated=True)[0]
             )
         v, est, ci = verdict_for(eff, band)
         det = (det or "no usable predictions") + _direction_note(v, est, claimed)
-        comps.append(Comparison("model", f"{label}: predicted {'EOR gain' if qc.efficiency else 'energy change'}", band, len(eff), est, ci, v, det or "no usable predictions"))
+        comps.append(Comparison("model", f"{label}: predicted {'EOR gain' if qc.efficiency else 'energy change'} on GPUs", band, len(eff), est, ci, v, det))
     metric = "efficiency (EOR, or queries per Wh where accuracy is missing)" if qc.efficiency else "energy per query"
-    tested = f"{', '.join(qc.quants)} vs {' / '.join(t[0][0] for t in qc.tests)} on {qc.platform_label}, {metric}, same model/task/batch/engine; tolerance +-{qc.tolerance_pct:.0f} points."
+    tested = (
+        f"{', '.join(qc.quants)} vs {' / '.join(t[0][0] for t in qc.tests)} on {qc.platform_label} GPUs (the study's scope), {metric}, "
+        f"same model/task/batch/engine; tolerance +-{qc.tolerance_pct:.0f} points. CPU rows"
+        + (f" and the {', '.join(variants)} variant" if variants else "")
+        + " are shown for context and not counted."
+    )
     return _combine(qc.claim_id, qc.statement, tested, comps)
