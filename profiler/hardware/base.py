@@ -239,6 +239,28 @@ def counter_delta(start: int, end: int, max_range: int) -> int:
     return end + max_range - start
 
 
+def counter_reading(meter: EnergyMeter, energy_j: float, time_s: float, flags: tuple[str, ...] = ()) -> MeterReading:
+    """Reading of a meter that reads a counter once at each end of the window.
+
+    Args:
+        meter: The meter (its method, scope and update period are recorded).
+        energy_j: Energy over the window, joules.
+        time_s: Window length, seconds.
+        flags: Quality flags (``estimated`` for estimates).
+    """
+    return MeterReading(
+        energy_j=energy_j,
+        time_s=time_s,
+        power_w_mean=power_mean_w(energy_j, time_s),
+        samples=2,
+        method=meter.method,
+        scope=meter.scope,
+        sample_hz=None,
+        update_period_s=meter.update_period_s,
+        flags=flags,
+    )
+
+
 def power_mean_w(energy_j: float, time_s: float) -> float:
     """Mean power in watts; 0 for a zero-length window rather than a division error."""
     if time_s <= 0 or not math.isfinite(time_s):

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Literal
 
-from profiler.hardware.base import MeterReading, power_mean_w
+from profiler.hardware.base import MeterReading, counter_reading
 from recommender.errors import MeasurementError
 
 
@@ -77,17 +77,7 @@ class EstimatedCpuMeter:
         self._start = None
         energy_j = max(0.0, cpu_end_s - cpu_start_s) * self.tdp_w_per_core
         time_s = t_end - t_start
-        return MeterReading(
-            energy_j=energy_j,
-            time_s=time_s,
-            power_w_mean=power_mean_w(energy_j, time_s),
-            samples=2,
-            method=self.method,
-            scope=self.scope,
-            sample_hz=None,
-            update_period_s=self.update_period_s,
-            flags=("estimated",),
-        )
+        return counter_reading(self, energy_j, time_s, flags=("estimated",))
 
     def close(self) -> None:
         """Nothing to release."""

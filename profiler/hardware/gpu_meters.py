@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Literal
 
-from profiler.hardware.base import GpuDevice, MeterReading, integrate_trapezoid, power_mean_w
+from profiler.hardware.base import GpuDevice, MeterReading, counter_reading, integrate_trapezoid, power_mean_w
 from recommender.errors import MeasurementError
 
 DEFAULT_SAMPLE_HZ = 20.0
@@ -126,16 +126,7 @@ class CounterMeter:
             )
         energy_j = delta_mj / 1000.0
         time_s = t_end - t_start
-        return MeterReading(
-            energy_j=energy_j,
-            time_s=time_s,
-            power_w_mean=power_mean_w(energy_j, time_s),
-            samples=2,
-            method=self.method,
-            scope=self.scope,
-            sample_hz=None,
-            update_period_s=self.update_period_s,
-        )
+        return counter_reading(self, energy_j, time_s)
 
     def close(self) -> None:
         """Nothing to release (no thread)."""

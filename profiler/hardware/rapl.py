@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
-from profiler.hardware.base import MeterReading, RaplZone, counter_delta, power_mean_w
+from profiler.hardware.base import MeterReading, RaplZone, counter_delta, counter_reading
 from recommender.errors import MeasurementError
 
 DEFAULT_POWERCAP_ROOT = Path("/sys/class/powercap")
@@ -183,16 +183,7 @@ class RaplMeter:
         self._last = []
         energy_j = self._acc_uj / 1e6
         time_s = t_end - self._t_start
-        return MeterReading(
-            energy_j=energy_j,
-            time_s=time_s,
-            power_w_mean=power_mean_w(energy_j, time_s),
-            samples=2,
-            method=self.method,
-            scope=self.scope,
-            sample_hz=None,
-            update_period_s=self.update_period_s,
-        )
+        return counter_reading(self, energy_j, time_s)
 
     def close(self) -> None:
         """Stop the poll thread if a window is open. Idempotent."""
