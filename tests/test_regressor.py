@@ -296,6 +296,15 @@ def test_evaluate_reports_model_and_baselines(table, cats):
     # On data generated from a roofline-like law the model beats the one-constant roofline.
     assert block["energy_j_per_output_token"]["model"]["median_ape_pct"] < block["energy_j_per_output_token"]["roofline"]["median_ape_pct"]
     assert "leave-one-platform-out" in format_report(report)
+    # Held-out points for parity plots: one per scored row, the measurement itself as "measured".
+    pts = block["predictions"]["energy_j_per_query"]
+    assert len(pts["measured"]) == len(pts["predicted"]) == len(pts["lo"]) == len(pts["platform"]) == len(table)
+    assert sorted(pts["measured"]) == pytest.approx(sorted(table["energy_j_per_query"]), rel=1e-4)
+    assert all(lo <= p <= hi for lo, p, hi in zip(pts["lo"], pts["predicted"], pts["hi"], strict=True))
+    assert len(block["predictions"]["eor"]["measured"]) == int(table["accuracy"].notna().sum())
+    from recommender.model.evaluate import summary_only
+
+    assert "predictions" not in summary_only(report)["splits"]["platform"]
 
 
 def test_cpu_rows_do_not_bend_the_accelerator_model(table, cats, predictor):

@@ -81,6 +81,8 @@ def register(app: typer.Typer) -> None:
             store=store,
         )
         if as_json:
-            typer.echo(json.dumps(report, indent=2, sort_keys=True))
+            from recommender.model.evaluate import summary_only
+
+            typer.echo(json.dumps(summary_only(report), indent=2, sort_keys=True))
         else:
             typer.echo(format_report(report))

@@ -172,8 +172,45 @@ def evaluate(
                 if mask is not None:
                     y = np.where(mask, y, np.nan)
                 block[name][m] = _metrics(y, p[0], p[1], p[2])
+        block["predictions"] = _heldout_points(prep, truth, pred["model"])
         report["splits"][split] = block
     return report
+
+
+def _sig(values: np.ndarray) -> list[float]:
+    """Floats rounded to 5 significant digits (keeps the stored report small)."""
+    return [float(f"{v:.5g}") for v in values]
+
+
+def _heldout_points(prep: pd.DataFrame, truth: dict[str, np.ndarray], pred: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Per held-out row: measured vs predicted with its 90% interval, for parity plots.
+
+    Returns ``{quantity: {"measured", "predicted", "lo", "hi", "platform", "model_id",
+    "quantization", "workload"}}`` (equal-length lists), rows where both values are finite.
+    """
+    out: dict[str, Any] = {}
+    for name, q in (("energy_j_per_query", "energy"), ("time_s_per_query", "time"), ("eor", "eor")):
+        y = truth[q]
+        p = pred[q]
+        ok = np.isfinite(y) & np.isfinite(p[0])
+        idx = np.flatnonzero(ok)
+        out[name] = {
+            "measured": _sig(y[idx]),
+            "predicted": _sig(p[0][idx]),
+            "lo": _sig(p[1][idx]),
+            "hi": _sig(p[2][idx]),
+            **{col: prep[col].astype(str).to_numpy()[idx].tolist() for col in ("platform", "model_id", "quantization")},
+            "workload": prep["task"].astype(str).to_numpy()[idx].tolist(),
+        }
+    return out
+
+
+def summary_only(report: dict[str, Any]) -> dict[str, Any]:
+    """The report without the per-row held-out predictions (what ``eai evaluate --json`` prints)."""
+    return {
+        **report,
+        "splits": {k: {kk: vv for kk, vv in v.items() if kk != "predictions"} for k, v in report.get("splits", {}).items()},
+    }
 
 
 def _candidates(prep: pd.DataFrame) -> pd.DataFrame:
