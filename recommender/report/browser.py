@@ -166,7 +166,9 @@ def check_page(html_path: str | Path, screenshot: bool = True, width: int = 1400
         raise FileNotFoundError("no chromium binary on PATH")
     url = Path(html_path).resolve().as_uri()
     result = PageCheck()
-    with tempfile.TemporaryDirectory(prefix="eai-chromium-") as profile:
+    # Chromium's helper processes (crashpad) can still be writing into the profile for a moment
+    # after the browser exits; a leftover temporary profile must not fail the page check.
+    with tempfile.TemporaryDirectory(prefix="eai-chromium-", ignore_cleanup_errors=True) as profile:
         proc, ws_url = _start(chromium, profile, width, height)
         cdp = None
         try:
