@@ -7,7 +7,8 @@ record of every source row it could not use (and why): nothing is dropped silent
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -113,3 +114,21 @@ def require_folder(root: Path, folder: str) -> Path:
 def shared_ref(folder: str, filename: str, key: str) -> str:
     """A ``source_ref``: data-set-relative file plus the row key inside it."""
     return f"{folder}/{filename}#{key}"
+
+
+def iter_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
+    """Yield ``(line number, record)`` for every non-blank line of a JSON Lines file.
+
+    Raises:
+        DataSourceError: A line is not a JSON object (names the file and line).
+    """
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataSourceError(f"{path}:{lineno}: not valid JSON ({exc.msg}); is the shared copy intact?") from exc
+        if not isinstance(rec, dict):
+            raise DataSourceError(f"{path}:{lineno}: expected a JSON object, got {type(rec).__name__}")
+        yield lineno, rec

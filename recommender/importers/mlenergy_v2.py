@@ -16,11 +16,10 @@ Assumption: models were served in their default 16-bit dtype, recorded as bf16 (
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from recommender.catalog.models import resolve_model
-from recommender.importers.base import ImportResult, RowCollector, require_folder, shared_ref
+from recommender.importers.base import ImportResult, RowCollector, iter_jsonl, require_folder, shared_ref
 
 NAME = "mlenergy-v2"
 FOLDER = "mlenergy-v2"
@@ -72,11 +71,7 @@ def import_rows(root: Path) -> ImportResult:
     """Read every line of the v2 JSONL under ``root/mlenergy-v2``."""
     folder = require_folder(root, FOLDER)
     out = RowCollector(NAME)
-    lines = (folder / FILE).read_text(encoding="utf-8").splitlines()
-    for lineno, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        rec = json.loads(line)
+    for lineno, rec in iter_jsonl(folder / FILE):
         ref = shared_ref(FOLDER, FILE, f"L{lineno}:{rec['source_path']}")
         if rec.get("gpu") not in PLATFORMS or rec.get("task") not in WORKLOADS:
             out.skip(ref, f"unknown GPU folder or task ({rec.get('gpu')!r}, {rec.get('task')!r})")

@@ -16,11 +16,10 @@ Platforms: ``H100`` is the H100 80GB HBM3 (SXM5) board, ``B200`` the B200 (READM
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from recommender.catalog.models import resolve_model
-from recommender.importers.base import ImportResult, RowCollector, require_folder, shared_ref
+from recommender.importers.base import ImportResult, RowCollector, iter_jsonl, require_folder, shared_ref
 
 NAME = "mlenergy-v3"
 FOLDER = "mlenergy-v3"
@@ -63,11 +62,7 @@ def import_rows(root: Path) -> ImportResult:
     """Read every configuration line of the v3 JSONL under ``root/mlenergy-v3``."""
     folder = require_folder(root, FOLDER)
     out = RowCollector(NAME)
-    lines = (folder / FILE).read_text(encoding="utf-8").splitlines()
-    for lineno, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        rec = json.loads(line)
+    for lineno, rec in iter_jsonl(folder / FILE):
         ref = shared_ref(FOLDER, FILE, f"L{lineno}:{rec['source_path']}[{rec['config_index']}]")
         if rec.get("gpu_model") not in PLATFORMS:
             out.skip(ref, f"unknown gpu_model {rec.get('gpu_model')!r}")
