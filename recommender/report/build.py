@@ -225,8 +225,6 @@ def license_from_sources_md(source: str, sources_md: str) -> str | None:
 
 
 def _license_for(source: str, inputs: ReportInputs) -> str:
-    if source in inputs.importer_licenses:
-        return inputs.importer_licenses[source]
     if inputs.sources_md:
         found = license_from_sources_md(source, inputs.sources_md)
         if found:

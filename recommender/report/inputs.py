@@ -8,8 +8,7 @@ table is the only required input.
 
 from __future__ import annotations
 
-import importlib
-import inspect
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ import pandas as pd
 from recommender.errors import EaiError
 from recommender.report.metrics import POINT_COLUMNS, measured_points, merge_points, predicted_points
 from recommender.table import load_table, table_hash
+from recommender.table.accuracy import load_accuracy
 from recommender.table.io import DEFAULT_TABLE
 
 DATA_DIR = DEFAULT_TABLE.parent
@@ -57,7 +57,6 @@ class ReportInputs:
         flow: Decision flow (parsed YAML), if available.
         matrix_md: Decision matrix as markdown, if available.
         sources_md: data/SOURCES.md text, if available.
-        importer_licenses: Source tag -> license from the importer registry, if available.
     """
 
     table: pd.DataFrame
@@ -71,24 +70,11 @@ class ReportInputs:
     flow: dict[str, Any] | None = None
     matrix_md: str | None = None
     sources_md: str | None = None
-    importer_licenses: dict[str, str] = field(default_factory=dict)
     accuracy_table: pd.DataFrame | None = None
 
 
-def _optional(module: str, name: str) -> Any | None:
-    """An attribute of an optional module, or None when the module or attribute is not there yet."""
-    try:
-        mod = importlib.import_module(module)
-    except ImportError:
-        return None
-    return getattr(mod, name, None)
-
-
-def _resolve_all(resolver_name: str, module: str, names: tuple[str, ...]) -> tuple[list[str], list[str]]:
-    """Canonical ids for names via the catalog; names it does not know are returned separately."""
-    resolver = _optional(module, resolver_name)
-    if resolver is None:
-        return list(names), []
+def _resolve_all(resolver: Callable[[str], Any], names: tuple[str, ...]) -> tuple[list[str], list[str]]:
+    """Canonical ids for names via a catalog resolver; names it does not know are returned separately."""
     ids, unknown = [], []
     for n in names:
         try:
@@ -100,15 +86,9 @@ def _resolve_all(resolver_name: str, module: str, names: tuple[str, ...]) -> tup
 
 def benchmark_task_ids(table: pd.DataFrame) -> tuple[str, ...]:
     """Benchmark tasks: catalog tasks of kind ``benchmark``, else workloads that carry accuracy."""
-    get_tasks = _optional("recommender.catalog.tasks", "get_tasks")
-    found: list[str] = []
-    if get_tasks is not None:
-        try:
-            tasks = get_tasks()
-            items = tasks.values() if isinstance(tasks, dict) else tasks
-            found = [t.id for t in items if t.kind == "benchmark"]
-        except EaiError:
-            found = []
+    from recommender.catalog import get_tasks
+
+    found = [t.id for t in get_tasks().values() if t.kind == "benchmark"]
     with_acc = sorted(set(table.loc[table["accuracy"].notna(), "workload"].astype(str))) if not table.empty else []
     ordered = [t for t in STUDY_TASKS if t in found or t in with_acc]
     ordered += [t for t in with_acc if t not in ordered]
@@ -124,9 +104,11 @@ def study_grid() -> tuple[pd.DataFrame, list[str]]:
         The candidates (``recommender.model.api.CANDIDATE_COLUMNS``) and names the catalogs
         did not know (left out of the grid).
     """
-    platforms, up = _resolve_all("resolve_platform", "recommender.catalog.platforms", STUDY_PLATFORMS)
-    models, um = _resolve_all("resolve_model", "recommender.catalog.models", STUDY_MODELS)
-    tasks, ut = _resolve_all("resolve_task", "recommender.catalog.tasks", STUDY_TASKS)
+    from recommender.catalog import resolve_model, resolve_platform, resolve_task
+
+    platforms, up = _resolve_all(resolve_platform, STUDY_PLATFORMS)
+    models, um = _resolve_all(resolve_model, STUDY_MODELS)
+    tasks, ut = _resolve_all(resolve_task, STUDY_TASKS)
     rows = [
         {"platform": p, "model_id": m, "quantization": q, "task": t, **STUDY_SETUP}
         for t in tasks
@@ -154,27 +136,12 @@ def measured_config_grid(table: pd.DataFrame, tasks: tuple[str, ...]) -> pd.Data
 
 
 def _load_predictor(table_path: Path, model_dir: Path | None = None) -> tuple[Any | None, str]:
+    from recommender.model import load_predictor
+
+    kwargs: dict[str, Any] = {} if model_dir is None else {"model_dir": model_dir}
     try:
-        load = _optional("recommender.model", "load_predictor") or _optional("recommender.model.store", "load_predictor")
-    except Exception as exc:  # noqa: BLE001 - e.g. a SyntaxError in the regressor; stated on the page
-        return None, f"predictor failed to import ({type(exc).__name__}: {exc}); predictions left out of this report"
-    if load is None:
-        return None, "no predictor: recommender.model.load_predictor is not available in this checkout"
-    params = inspect.signature(load).parameters
-    kwargs: dict[str, Any] = {}
-    for name in ("table", "table_path", "path"):
-        if name in params:
-            kwargs[name] = table_path
-            break
-    # A report reads the model; it must never overwrite the shipped one with a refit on another table.
-    if "save_refit" in params:
-        kwargs["save_refit"] = False
-    if model_dir is not None:
-        if "model_dir" not in params:
-            return None, "no predictor: this load_predictor takes no model directory"
-        kwargs["model_dir"] = model_dir
-    try:
-        return load(**kwargs), ""
+        # A report reads the model; it must never overwrite the shipped one with a refit on another table.
+        return load_predictor(table_path=table_path, save_refit=False, **kwargs), ""
     except EaiError as exc:
         return None, f"no predictor: {exc}"
     except Exception as exc:  # noqa: BLE001 - reported on the page and by the CLI, never hidden
@@ -205,45 +172,18 @@ def predict_grid(predictor: Any, candidates: pd.DataFrame) -> tuple[pd.DataFrame
 
 
 def _load_evaluation(table_path: Path, model_dir: Path | None = None) -> tuple[dict[str, Any] | None, str]:
-    """The regressor's stored evaluation (what ``eai evaluate --json`` printed and stored).
+    """The regressor's stored evaluation (what ``eai evaluate`` stored next to the model).
 
     Only a stored result is read: re-running the cross-validation here would take minutes.
     """
+    from recommender.model import load_evaluation
+
     try:
-        fn = _optional("recommender.model", "load_evaluation") or _optional("recommender.model.evaluate", "load_evaluation")
-    except Exception as exc:  # noqa: BLE001 - stated on the page, never hidden
-        return None, f"evaluation failed to import ({type(exc).__name__}: {exc})"
-    if fn is None:
-        return None, "no evaluation: recommender.model exposes no load_evaluation in this checkout"
-    params = inspect.signature(fn).parameters
-    kwargs: dict[str, Any] = {}
-    for pname in ("table", "table_path", "path"):
-        if pname in params:
-            kwargs[pname] = table_path
-            break
-    if model_dir is not None and "model_dir" in params:
-        kwargs["model_dir"] = model_dir
-    try:
-        result = fn(**kwargs)
+        return load_evaluation(table_path, model_dir), ""
     except EaiError as exc:
         return None, f"evaluation unavailable: {exc}"
     except (OSError, ValueError) as exc:
         return None, f"evaluation unreadable ({type(exc).__name__}: {exc})"
-    return _as_dict(result), ""
-
-
-def _as_dict(obj: Any) -> dict[str, Any]:
-    if isinstance(obj, dict):
-        return obj
-    if hasattr(obj, "model_dump"):
-        return obj.model_dump()
-    if hasattr(obj, "to_dict") and not isinstance(obj, pd.DataFrame):
-        return obj.to_dict()
-    import dataclasses
-
-    if dataclasses.is_dataclass(obj):
-        return dataclasses.asdict(obj)
-    raise TypeError(f"cannot read an evaluation result of type {type(obj).__name__}")
 
 
 def _load_flow() -> tuple[dict[str, Any] | None, str]:
@@ -263,25 +203,6 @@ def _load_matrix() -> tuple[str | None, str]:
     if path.is_file():
         return path.read_text(encoding="utf-8"), ""
     return None, f"no decision matrix: {path.name} is not in data/ yet"
-
-
-def _importer_licenses() -> dict[str, str]:
-    """Source tag -> license text from the importer registry, where importers declare one."""
-    registry = _optional("recommender.importers", "get_importers") or _optional("recommender.importers", "IMPORTERS")
-    if registry is None:
-        return {}
-    try:
-        items = registry() if callable(registry) else registry
-    except EaiError:
-        return {}
-    out: dict[str, str] = {}
-    values = items.values() if isinstance(items, dict) else items
-    for imp in values:
-        lic = getattr(imp, "license", None)
-        tag = getattr(imp, "source", None) or getattr(imp, "name", None)
-        if isinstance(lic, str) and isinstance(tag, str):
-            out[tag] = lic
-    return out
 
 
 def gather(
@@ -342,8 +263,7 @@ def gather(
         notes["matrix"] = why
     sources = DATA_DIR / "SOURCES.md"
     accuracy_table = None
-    load_accuracy = _optional("recommender.table.accuracy", "load_accuracy")
-    if load_accuracy is not None and (DATA_DIR / "accuracy.csv").is_file():
+    if (DATA_DIR / "accuracy.csv").is_file():
         try:
             accuracy_table = load_accuracy(DATA_DIR / "accuracy.csv")
         except EaiError as exc:
@@ -360,6 +280,5 @@ def gather(
         flow=flow,
         matrix_md=matrix,
         sources_md=sources.read_text(encoding="utf-8") if sources.is_file() else None,
-        importer_licenses=_importer_licenses(),
         accuracy_table=accuracy_table,
     )
