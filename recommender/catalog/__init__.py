@@ -11,8 +11,9 @@ Public API (each ``resolve_*`` accepts canonical ids and aliases and raises
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from recommender._lazy import lazy_getattr
 from recommender.catalog.types import ModelSpec, Platform, PlatformClass, QuantSpec, TaskSpec
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -32,14 +33,7 @@ _LAZY = {
     "resolve_quant": "recommender.catalog.quant",
 }
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'recommender.catalog' has no attribute {name!r}")
-
+__getattr__ = lazy_getattr(__name__, _LAZY)
 
 __all__ = [
     "ModelSpec",

@@ -9,7 +9,7 @@ Public entry points (imported lazily so that ``import recommender.model`` stays 
 
 from __future__ import annotations
 
-from typing import Any
+from recommender._lazy import lazy_getattr
 
 _LAZY = {
     "load_predictor": "recommender.model.store",
@@ -20,13 +20,6 @@ _LAZY = {
     "EaiPredictor": "recommender.model.predictor",
 }
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'recommender.model' has no attribute {name!r}")
-
+__getattr__ = lazy_getattr(__name__, _LAZY)
 
 __all__ = list(_LAZY)

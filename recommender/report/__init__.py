@@ -13,7 +13,9 @@ plotly is imported only when a report is built (it lives in the ``report`` extra
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from recommender._lazy import lazy_getattr
 
 if TYPE_CHECKING:  # pragma: no cover
     from recommender.report.build import BuildResult, build_report
@@ -25,13 +27,6 @@ _LAZY = {
     "render_recommendation_report": "recommender.report.recommendation",
 }
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'recommender.report' has no attribute {name!r}")
-
+__getattr__ = lazy_getattr(__name__, _LAZY)
 
 __all__ = list(_LAZY)
