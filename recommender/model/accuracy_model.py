@@ -16,9 +16,19 @@ Resolution order for one candidate (each with its 90% interval and status):
    than every model the pairs came from (the effect's size is then uncertain: its full
    magnitude is added to the width).
 3. ``prior`` - nothing measured for the model on the task: a per-task regression of score
-   on log(total parameters) over every leaderboard model, interval from its 5%/95%
-   residual quantiles, clipped to [chance, 1]; a task with fewer than 10 scored models
-   gets the uninformative [chance, 1] with its midpoint as point.
+   on log(total parameters) over every scored model of known size. Inside the size range the line
+   was fitted on, the point is the line and the interval its 5%/95% residual quantiles.
+   Outside that range the line is an extrapolation, so only a bound is kept, on the
+   assumption that benchmark accuracy does not fall as the same family of models grows
+   (monotone in size): a model smaller than every fitted one gets
+   ``[chance, line(size_min) + q95]``, a larger one ``[line(size_max) + q05, 1]``. The
+   point is the line's value clipped to [chance, 1] everywhere, and interval ends are
+   clipped to [chance, 1] as well: a prediction below random guessing has no support.
+   A task with fewer than 10 scored models, or a candidate of unknown size, gets the
+   uninformative [chance, 1] with its midpoint as point. The quantization shift and
+   widening of point 2 apply on top before that final clip. The monotone assumption is
+   known not to hold for every benchmark (TruthfulQA reported larger models as less
+   truthful, Lin et al. 2022, arXiv:2109.07958), so the bound can miss there.
 
 Tasks that are serving workloads (no score) get NaN accuracy (status ``prior``).
 """
@@ -44,6 +54,55 @@ SIZE_FACTOR = 2.0
 def _se(acc: pd.Series, stderr: pd.Series, n: pd.Series) -> pd.Series:
     binom = np.sqrt(np.clip(acc * (1 - acc), 1e-6, None) / n)
     return stderr.fillna(binom)
+
+
+def _size_prior(p: Mapping[str, float], size_b: np.ndarray, chance: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Point and 90% interval of one task's size prior, before any quantization shift.
+
+    Inside the fitted size range this is the regression line with its residual quantiles.
+    Outside it, assuming accuracy does not fall with size, a smaller model is bounded above
+    by the band at the smallest fitted size and a larger one below by the band at the
+    largest; the open side goes to chance or 1, since the line's slope says nothing there.
+
+    Args:
+        p: Prior of one task (``intercept, slope, q05, q95`` and, from states written since
+            they were added, ``size_min_b, size_max_b`` in billions of parameters; absent
+            means the range is unbounded, the old behaviour).
+        size_b: Total parameters per row, billions.
+        chance: Chance score per row.
+
+    Returns:
+        ``(point, lo, hi)`` arrays, clipped to [chance, 1]; the uninformative
+        ``[chance, 1]`` with its midpoint where the size is unknown.
+    """
+    size_min = float(p.get("size_min_b", np.nan))
+    size_max = float(p.get("size_max_b", np.nan))
+    size_min = size_min if np.isfinite(size_min) else 0.0
+    size_max = size_max if np.isfinite(size_max) else np.inf
+    known = np.isfinite(size_b) & (size_b > 0)
+    safe = np.where(known, size_b, 1.0)
+
+    def line(x: np.ndarray | float) -> np.ndarray:
+        return p["intercept"] + p["slope"] * np.log(x)
+
+    mu = line(safe)
+    lo = mu + p["q05"]
+    hi = mu + p["q95"]
+    smaller = known & (safe < size_min)
+    larger = known & (safe > size_max)
+    if smaller.any():
+        lo[smaller] = chance[smaller]
+        hi[smaller] = line(size_min) + p["q95"]
+    if larger.any():
+        lo[larger] = line(size_max) + p["q05"]
+        hi[larger] = 1.0
+    point = np.clip(mu, chance, 1.0)
+    lo = np.clip(lo, chance, 1.0)
+    hi = np.clip(hi, chance, 1.0)
+    point = np.where(known, point, (chance + 1.0) / 2.0)
+    lo = np.where(known, lo, chance)
+    hi = np.where(known, hi, 1.0)
+    return point, lo, hi
 
 
 class AccuracyModel:
@@ -137,6 +196,9 @@ class AccuracyModel:
                 "q05": float(np.quantile(res, 0.05)),
                 "q95": float(np.quantile(res, 0.95)),
                 "n": float(ok.sum()),
+                # The fitted size range: outside it predict() keeps only a monotone bound.
+                "size_min_b": float(size[ok].min()),
+                "size_max_b": float(size[ok].max()),
             }
         state = {
             "exact": exact[["model_id", "task", "quantization", "accuracy", "se"]].values.tolist(),
@@ -189,10 +251,7 @@ class AccuracyModel:
                 prior_hi[rows] = 1.0
                 prior_acc[rows] = (chance[rows] + 1.0) / 2.0
             else:
-                mu = p["intercept"] + p["slope"] * np.log(params_total_b[rows])
-                prior_acc[rows] = mu
-                prior_lo[rows] = mu + p["q05"]
-                prior_hi[rows] = mu + p["q95"]
+                prior_acc[rows], prior_lo[rows], prior_hi[rows] = _size_prior(p, params_total_b[rows], chance[rows])
         acc[:] = prior_acc
         lo[:] = prior_lo
         hi[:] = prior_hi
@@ -259,7 +318,10 @@ class AccuracyModel:
         lo = np.maximum(lo, np.where(has_ex, 0.0, chance))
         lo = np.clip(lo, 0.0, 1.0)
         hi = np.clip(hi, 0.0, 1.0)
-        acc = np.clip(acc, 0.0, 1.0)
+        # A prior cannot justify a score below random guessing; a measurement or a measured
+        # reference plus effect can (a real model can score under chance), so only prior rows.
+        is_prior = ~has_ex & ~has_ref
+        acc = np.clip(acc, np.where(is_prior, chance, 0.0), 1.0)
         lo = np.minimum(lo, acc)
         hi = np.maximum(hi, acc)
         unscored = ~np.asarray(scored, dtype=bool)
