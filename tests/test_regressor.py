@@ -13,6 +13,7 @@ from recommender.errors import InvalidInputError, ModelStateError, UnknownNameEr
 from recommender.model.api import PREDICTION_COLUMNS
 from recommender.model.estimator import InteractionExpander, LogRatioRegressor
 from recommender.model.linear import LinearLogModel
+from recommender.model.component import REASONS as REASONS_ALL
 from recommender.model.predictor import EaiPredictor, fit_predictor
 import test_regressor_fixtures as fx
 
@@ -378,3 +379,48 @@ def test_smoother_width_is_chosen_by_leave_models_out_cv_and_persisted(predictor
     narrow = type(sm)({**sm.state, "bandwidth": min(BANDWIDTHS)}).correction(cand)
     wide = type(sm)({**sm.state, "bandwidth": max(BANDWIDTHS)}).correction(cand)
     assert not np.allclose(narrow, wide)
+
+
+def test_unseen_platform_class_is_flagged_and_at_least_as_wide_as_an_unseen_platform(predictor):
+    # gpu-new is a workstation card; only data-center cards were measured.
+    comps = predictor.predict_components(pd.concat([_cand(platform="gpu-new"), _cand(platform="gpu-b")]))
+    reasons = comps["e_dec_reasons"].astype(str).tolist()
+    assert "class-unseen" in reasons[0].split(";") and "platform-unseen" in reasons[0].split(";")
+    assert "class-unseen" not in reasons[1].split(";")
+    comp = predictor.components["e_dec"]
+    assert comp.widths["class"] >= comp.widths["platform"]
+    assert comps["e_dec_halfwidth"].iloc[0] >= comp.widths["platform"] - 1e-12
+
+
+def test_extrapolation_blends_full_model_and_fitted_roofline_geometrically(table, cats):
+    fitted = fit_predictor(table, fx.accuracy_table(), cats)
+    comp = fitted.components["e_dec"]
+    assert comp.roofline is not None and comp.linear.prior_column == "fitted_prior_e_dec"
+    assert set(comp.simple["weights"]) == set(REASONS_ALL)
+    cand = _cand(platform="gpu-new")
+    comp.simple["weights"] = {r: 1.0 for r in REASONS_ALL}
+    full = fitted.predict_components(cand)["e_dec"].iloc[0]
+    comp.simple["weights"] = {r: 0.0 for r in REASONS_ALL}
+    simple = fitted.predict_components(cand)["e_dec"].iloc[0]
+    comp.simple["weights"] = {r: (0.25 if r == "platform-unseen" else 1.0) for r in REASONS_ALL}
+    blend = fitted.predict_components(cand)["e_dec"].iloc[0]
+    assert full != pytest.approx(simple, rel=1e-3)
+    assert blend == pytest.approx(full**0.25 * simple**0.75, rel=1e-9)
+    # A measured platform is not extrapolated: the weights do not touch it.
+    comp.simple["weights"] = {r: 0.0 for r in REASONS_ALL}
+    seen = fitted.predict_components(_cand(platform="gpu-b"))["e_dec"].iloc[0]
+    comp.simple["weights"] = {r: 1.0 for r in REASONS_ALL}
+    assert fitted.predict_components(_cand(platform="gpu-b"))["e_dec"].iloc[0] == pytest.approx(seen, rel=1e-12)
+
+
+def test_interaction_slope_on_a_feature_constant_in_training_is_inert():
+    rng = np.random.default_rng(0)
+    n = 60
+    X = pd.DataFrame({"a": rng.normal(size=n), "z": np.full(n, 3.0), "c": rng.choice(["x", "y"], n),
+                      "prior": np.exp(rng.normal(size=n))})
+    y = X["prior"].to_numpy() * np.exp(0.4 * X["a"].to_numpy() + 0.3 * (X["c"] == "x").to_numpy())
+    est = LogRatioRegressor(numeric_features=["a"], categorical_features=["c"], interactions=[("c", ("z",))]).fit(X, y)
+    moved = X.assign(z=10.0)
+    np.testing.assert_allclose(est.predict(moved), est.predict(X), rtol=1e-12)
+    lin = LinearLogModel(est.export_linear())
+    np.testing.assert_allclose(lin.predict(moved), est.predict(X), rtol=1e-9)

@@ -33,6 +33,7 @@ def register(app: typer.Typer) -> None:
         """Fit energy/time/accuracy models with calibrated intervals; write them to --out."""
         import time
 
+        from recommender.model.roofline_fit import describe as describe_roofline
         from recommender.model.store import fit_from_files, save_predictor
 
         start = time.perf_counter()
@@ -44,8 +45,12 @@ def register(app: typer.Typer) -> None:
         for name, comp in predictor.components.items():
             widths = ", ".join(f"{k} x{2.718281828 ** v:.2f}" for k, v in comp.widths.items())
             typer.echo(f"  {name}: {comp.n_rows} rows; 90% interval factors: {widths}")
-            if comp.simple and comp.simple["prefer_for"]:
-                typer.echo(f"    roofline x constant used instead when: {', '.join(comp.simple['prefer_for'])}")
+            if comp.roofline:
+                typer.echo(f"    fitted roofline: {describe_roofline(comp.roofline)}")
+            blends = {r: w for r, w in (comp.simple or {}).get("weights", {}).items() if w < 1.0}
+            if blends:
+                parts = ", ".join(f"{r} {w:.2f}" for r, w in blends.items())
+                typer.echo(f"    full-model weight vs roofline x constant when extrapolating: {parts}")
 
     @app.command("evaluate")
     def evaluate_cmd(

@@ -18,7 +18,8 @@ import pandas as pd
 from recommender.model import cats
 from recommender.model.conformal import conformal_halfwidth, grouped_oof_log_residuals
 from recommender.model.features import CATEGORICAL_FEATURES, INTERACTIONS, NUMERIC_FEATURES
-from recommender.model.linear import LinearLogModel
+from recommender.model.linear import LinearLogModel, varied_within
+from recommender.model.roofline_fit import fitted_prior
 from recommender.model import smoother as smoother_module
 from recommender.model.smoother import ResidualSmoother
 
@@ -52,12 +53,18 @@ REASONS: tuple[str, ...] = (
     "size-outside",
     "batch-outside",
     "deployment-unseen",
+    "class-unseen",
 )
 """Extrapolation reasons, each calibrated by its own held-out scheme.
 
 ``deployment-unseen``: platform and engine were each measured, but never together (e.g.
 an A100 measured under FastChat only, predicted under vLLM): the engine's batching and
-kernels on that GPU are new even though neither name is."""
+kernels on that GPU are new even though neither name is.
+
+``class-unseen``: no platform of the candidate's class (data-center / workstation / edge /
+cpu) was measured, e.g. a CPU predicted from GPU rows only: the hardware works differently,
+not just faster or slower. Calibrated by leave-one-class-out refits, and never narrower than
+``platform-unseen``."""
 
 _REASON_SCHEME = {
     "platform-unseen": "platform",
@@ -66,6 +73,7 @@ _REASON_SCHEME = {
     "size-outside": "size",
     "batch-outside": "batch",
     "deployment-unseen": "deployment",
+    "class-unseen": "class",
 }
 
 
@@ -115,13 +123,16 @@ class ComponentModel:
     n_rows: int
     smoother: ResidualSmoother | None = None
     simple: dict[str, Any] | None = None
-    """Roofline-times-constant alternative: ``offset`` (log), ``widths`` and ``prefer_for``
-    (the extrapolation reasons under which it held up better than the full model)."""
+    """Roofline-times-constant alternative: ``offset`` (log) and ``weights`` (per extrapolation
+    reason, the full model's weight in the geometric blend with it; see :func:`_blend_weights`)."""
     cpu_model: ComponentModel | None = None
     """Separate model for CPU platforms (platform class ``cpu``), where CPU rows were measured."""
     regime_widths: dict[str, dict[str, float]] | None = None
     """Mondrian widths: per level of :data:`REGIME_COLUMN`, the half-width per scheme
     calibrated on that regime's held-out rows only (levels absent use :attr:`widths`)."""
+    roofline: dict[str, Any] | None = None
+    """Fitted-roofline state (:mod:`recommender.model.roofline_fit`) whose value is the prior
+    column of :attr:`linear`; None when the prior is a raw feature column."""
 
     def to_state(self) -> dict[str, Any]:
         """JSON-able state."""
@@ -135,6 +146,7 @@ class ComponentModel:
             "simple": self.simple,
             "cpu_model": self.cpu_model.to_state() if self.cpu_model is not None else None,
             "regime_widths": self.regime_widths,
+            "roofline": self.roofline,
         }
 
     @classmethod
@@ -154,7 +166,14 @@ class ComponentModel:
                 if state.get("regime_widths")
                 else None
             ),
+            roofline=dict(state["roofline"]) if state.get("roofline") else None,
         )
+
+    def with_prior(self, feats: Any) -> Any:
+        """``feats`` plus this component's fitted-roofline prior column (unchanged without one)."""
+        if self.roofline is None:
+            return feats
+        return with_column(feats, self.linear.prior_column, fitted_prior(self.roofline, feats))
 
     def predict(self, feats: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Point prediction, log half-width and extrapolation reasons per row.
@@ -166,6 +185,7 @@ class ComponentModel:
             ``(point, halfwidth, reason_bits)``; bit ``i`` of ``reason_bits`` set means
             :data:`REASONS` ``[i]`` applies (0: interpolated). See :func:`reason_text`.
         """
+        feats = self.with_prior(feats)
         point = self.linear.predict(feats)
         if self.smoother is not None:
             point = point * np.exp(self.smoother.correction(feats))
@@ -177,6 +197,9 @@ class ComponentModel:
             "size-outside": _outside(feats["params_active_b"].to_numpy(), d["active_b"]),
             "batch-outside": _outside(np.exp(feats["log_batch"].to_numpy()), d["batch"]),
             "deployment-unseen": _deployment_unseen(feats, d),
+            "class-unseen": (
+                ~cats.isin(feats["platform_class"], d["classes"]) if "classes" in d else np.zeros(len(feats), dtype=bool)
+            ),
         }
         if self.n_rows == 0:
             # Nothing of this component was measured anywhere: one reason says it all.
@@ -184,17 +207,17 @@ class ComponentModel:
             flags["platform-unseen"] = np.ones(len(feats), dtype=bool)
         seen_model = cats.isin(feats["model_id"], d["models"])
         half = _regime_halfwidths(self.widths, self.regime_widths, feats, seen_model, flags)
-        if self.simple is not None and self.simple["prefer_for"]:
-            use_simple = np.zeros(len(feats), dtype=bool)
-            for r in self.simple["prefer_for"]:
-                use_simple |= flags[r]
-            if use_simple.any():
+        if self.simple is not None and self.simple.get("weights"):
+            # Weight of the full model: the smallest among the row's extrapolation reasons
+            # (the most physics-leaning blend any of its novelties called for).
+            w = np.ones(len(feats))
+            for r, wr in self.simple["weights"].items():
+                if wr < 1.0 and r in flags:
+                    w = np.where(flags[r], np.minimum(w, wr), w)
+            if (w < 1.0).any():
                 prior = np.asarray(feats[self.linear.prior_column], dtype=float)
-                point = np.where(use_simple, prior * np.exp(self.simple["offset"]), point)
-                simple_half = _regime_halfwidths(
-                    self.simple["widths"], self.simple.get("regime_widths"), feats, seen_model, flags
-                )
-                half = np.where(use_simple, simple_half, half)
+                simple_point = prior * np.exp(self.simple["offset"])
+                point = np.exp(w * np.log(point) + (1.0 - w) * np.log(simple_point))
         bits = np.zeros(len(feats), dtype=np.int64)
         for i, r in enumerate(REASONS):
             bits |= flags[r].astype(np.int64) << i
@@ -244,6 +267,17 @@ def _deployment_unseen(feats: Any, domain: dict[str, Any]) -> np.ndarray:
     if not table.any():
         return np.zeros(len(feats), dtype=bool)
     return table[np.where(pc < 0, len(plabels), pc), np.where(ec < 0, len(elabels), ec)]
+
+
+def with_column(feats: Any, name: str, values: np.ndarray) -> Any:
+    """A feature frame (DataFrame or FeatureColumns) with one column added or replaced.
+
+    FeatureColumns share every other array (no copy of a million-row frame)."""
+    if isinstance(feats, pd.DataFrame):
+        return feats.assign(**{name: values})
+    from recommender.model.features import FeatureColumns
+
+    return FeatureColumns({**feats.data, name: values})
 
 
 def _take_rows(feats: Any, rows: np.ndarray) -> Any:
@@ -312,8 +346,9 @@ class _FastRidge:
     per fold on the training rows, one-hot columns raw, all centred by the intercept) and
     solves the ridge normal equations with the penalty the full fit chose. A level absent
     from a training fold has an all-zero column there and gets weight 0, exactly as
-    ``OneHotEncoder(handle_unknown="ignore")`` would; results match the sklearn pipeline
-    with ``Ridge(alpha)`` to rounding.
+    ``OneHotEncoder(handle_unknown="ignore")`` would. Results match the sklearn pipeline with
+    ``Ridge(alpha)`` to rounding, except that which interaction slopes exist (those whose
+    feature varied within the level) is decided on all rows, not per fold.
     """
 
     def __init__(
@@ -336,7 +371,10 @@ class _FastRidge:
             codes, uniq = pd.factorize(feats[c].astype(str))
             onehot = (codes[:, None] == np.arange(len(uniq))[None, :]).astype(float)
             values = feats[list(nums)].to_numpy(dtype=float)
-            blocks.append((onehot[:, :, None] * values[:, None, :]).reshape(len(feats), -1))
+            # Like InteractionExpander: no slope where x did not vary within the level (decided
+            # on all rows, not per fold).
+            values = values[:, None, :] * varied_within(codes.astype(str), values, [str(i) for i in range(len(uniq))])[None, :, :]
+            blocks.append((onehot[:, :, None] * values).reshape(len(feats), -1))
             scaled.append(np.ones(len(uniq) * len(nums), dtype=bool))
         self.feats = feats
         self.smooth = smooth
@@ -418,6 +456,7 @@ def fit_anchored_component(
         "quantizations": sorted(feats["quantization"].astype(str).unique().tolist()) if len(feats) else [],
         "models": sorted(feats["model_id"].astype(str).unique().tolist()) if len(feats) else [],
         "deployments": sorted(set(_deployment_key(feats).tolist())) if len(feats) else [],
+        "classes": sorted(feats["platform_class"].astype(str).unique().tolist()) if len(feats) else [],
         "active_b": [float(active.min()), float(active.max())] if len(active) else [0.0, 0.0],
         "batch": [float(batch.min()), float(batch.max())] if len(batch) else [0.0, 0.0],
     }
@@ -494,11 +533,13 @@ def fit_component(
         "quantizations": sorted(feats["quantization"].astype(str).unique().tolist()),
         "models": sorted(feats["model_id"].astype(str).unique().tolist()),
         "deployments": sorted(set(_deployment_key(feats).tolist())),
+        "classes": sorted(feats["platform_class"].astype(str).unique().tolist()),
         "active_b": [float(active.min()), float(active.max())] if len(active) else [0.0, 0.0],
         "batch": [float(batch.min()), float(batch.max())] if len(batch) else [0.0, 0.0],
     }
     widths: dict[str, float] = {}
-    simple_widths: dict[str, float] = {}
+    regime_raw: dict[str, dict[str, float]] = {}
+    simple: dict[str, Any] | None = None
     if calibrate and len(feats) >= 4:
         chosen_alpha = float(state["alpha"]) if state["alpha"] > 0 else None
         fit_predict: Any
@@ -512,7 +553,7 @@ def fit_component(
                 st = _fit_state(feats.iloc[train], y[train], prior, categorical)
                 return LinearLogModel(st).predict(feats.iloc[test])
 
-        widths, medians, regime_raw = _calibrate(fit_predict, feats, y, active, batch)
+        residuals = _scheme_residuals(fit_predict, feats, y, active, batch)
         if state["numeric"]:
             ratio = np.log(y) - np.log(feats[prior].to_numpy(dtype=float))
             prior_values = feats[prior].to_numpy(dtype=float)
@@ -520,27 +561,12 @@ def fit_component(
             def fit_predict_simple(train: np.ndarray, test: np.ndarray) -> np.ndarray:
                 return prior_values[test] * np.exp(np.median(ratio[train]))
 
-            simple_widths, simple_medians, simple_regime_raw = _calibrate(fit_predict_simple, feats, y, active, batch)
+            simple_res = _scheme_residuals(fit_predict_simple, feats, y, active, batch)
+            weights, residuals = _blend_weights(residuals, simple_res)
+            simple = {"offset": float(np.median(ratio)), "weights": weights}
+        widths, regime_raw = _summarize(residuals, feats)
     widths = _fill_widths(widths, fallback_widths)
-    regime_widths = _fill_regime_widths(regime_raw, widths) if calibrate and len(feats) >= 4 else {}
-    simple: dict[str, Any] | None = None
-    if simple_widths:
-        simple_widths = _fill_widths(simple_widths, None)
-        ratio_all = np.log(y) - np.log(feats[prior].to_numpy(dtype=float))
-        # For each kind of novelty, keep whichever model held up better when that novelty was
-        # simulated (smaller median held-out error): a rich model can extrapolate worse than
-        # the roofline prior times one constant. Each keeps its own calibrated widths.
-        prefer = [
-            r
-            for r in REASONS
-            if simple_medians.get(_REASON_SCHEME[r], np.inf) < medians.get(_REASON_SCHEME[r], np.inf)
-        ]
-        simple = {
-            "offset": float(np.median(ratio_all)),
-            "widths": simple_widths,
-            "prefer_for": prefer,
-            "regime_widths": _fill_regime_widths(simple_regime_raw, simple_widths),
-        }
+    regime_widths = _fill_regime_widths(regime_raw, widths) if regime_raw else {}
     return ComponentModel(
         name=name,
         linear=LinearLogModel(state),
@@ -553,25 +579,51 @@ def fit_component(
     )
 
 
-_SCHEMES = ("cell", "model", "platform", "engine", "quantization", "size", "batch", "deployment")
+BLEND_WEIGHTS: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)
+"""Weights of the full model (vs the roofline times one constant) tried per kind of novelty."""
 
 
-def _calibrate(
+def _blend_weights(
+    full: dict[str, tuple[np.ndarray, np.ndarray]], simple: dict[str, tuple[np.ndarray, np.ndarray]]
+) -> tuple[dict[str, float], dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """Per extrapolation reason, the weight of the full model in a geometric blend with the
+    roofline-times-constant model, and the blended held-out residuals.
+
+    A rich model can extrapolate worse than physics times one constant, and the two err in
+    different directions often enough that their geometric mean beats both (model averaging
+    cuts variance). For each reason the weight in :data:`BLEND_WEIGHTS` with the smallest
+    median held-out |log residual| of its scheme is kept (ties: the larger weight); the
+    scheme's residuals become the blend's, so the conformal widths are those of the blend
+    actually used. Rows novel in no way (schemes ``cell`` and ``model``) use the full model.
+    """
+    weights: dict[str, float] = {}
+    blended = dict(full)
+    for reason in REASONS:
+        scheme = _REASON_SCHEME[reason]
+        r_full, rows = full[scheme]
+        r_simple, rows_s = simple[scheme]
+        if not np.array_equal(rows, rows_s) or not np.isfinite(r_full).any():
+            weights[reason] = 1.0
+            continue
+        best_w, best_err = 1.0, np.inf
+        for w in sorted(BLEND_WEIGHTS, reverse=True):
+            err = float(np.nanmedian(np.abs(w * r_full + (1.0 - w) * r_simple)))
+            if err < best_err - 1e-12:
+                best_w, best_err = w, err
+        weights[reason] = best_w
+        blended[scheme] = (best_w * r_full + (1.0 - best_w) * r_simple, rows)
+    return weights, blended
+
+
+_SCHEMES = ("cell", "model", "platform", "engine", "quantization", "size", "batch", "deployment", "class")
+
+
+def _scheme_residuals(
     fit_predict: Any, feats: pd.DataFrame, y: np.ndarray, active: np.ndarray, batch: np.ndarray
-) -> tuple[dict[str, float], dict[str, float], dict[str, dict[str, float]]]:
-    """Conformal half-width and median |log residual| for every held-out scheme (NaN where a
-    scheme cannot run), and the per-regime (Mondrian) half-widths: for each level of
-    :data:`REGIME_COLUMN`, each scheme's width over that regime's held-out rows when it has
-    at least :data:`MIN_REGIME_RESIDUALS` of them."""
-    regime = feats[REGIME_COLUMN].astype(str).to_numpy()
-    by_regime: dict[str, dict[str, float]] = {}
-
-    def per_regime(scheme: str, res: np.ndarray, rows: np.ndarray) -> None:
-        for level in np.unique(regime):
-            r = res[(regime[rows] == level) & np.isfinite(res)]
-            if len(r) >= MIN_REGIME_RESIDUALS:
-                by_regime.setdefault(str(level), {})[scheme] = conformal_halfwidth(r)
-
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Signed held-out ``log(y / prediction)`` for every scheme, with the row positions they
+    belong to (all rows for grouped schemes, NaN where a row could not be held out; the
+    extreme rows for ``size`` and ``batch``)."""
     cell = feats["platform"].astype(str) + "|" + feats["model_id"].astype(str) + "|" + feats["engine"].astype(str)
     schemes = {
         "cell": cell,
@@ -580,22 +632,37 @@ def _calibrate(
         "engine": feats["engine"],
         "quantization": feats["quantization"],
         "deployment": pd.Series(_deployment_key(feats)),
+        "class": feats["platform_class"],
     }
-    widths: dict[str, float] = {}
-    medians: dict[str, float] = {}
+    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    every = np.arange(len(y))
     for scheme, groups in schemes.items():
-        res = np.abs(grouped_oof_log_residuals(fit_predict, y, groups, max_folds=MAX_FOLDS))
+        res = grouped_oof_log_residuals(fit_predict, y, groups, max_folds=MAX_FOLDS)
         if scheme == "deployment":
             res = np.where(_pair_novel_only(feats), res, np.nan)
-        widths[scheme] = conformal_halfwidth(res)
-        medians[scheme] = float(np.nanmedian(res)) if np.isfinite(res).any() else float("nan")
-        per_regime(scheme, res, np.arange(len(y)))
+        out[scheme] = (res, every)
     for scheme, values, groups_ in (("size", active, feats["model_id"]), ("batch", batch, None)):
-        res, test = _extreme_residuals(fit_predict, y, values, groups_)
-        widths[scheme] = conformal_halfwidth(res) if len(res) else float("nan")
-        medians[scheme] = float(np.median(res)) if len(res) else float("nan")
-        per_regime(scheme, res, test)
-    return widths, medians, by_regime
+        out[scheme] = _extreme_residuals(fit_predict, y, values, groups_)
+    return out
+
+
+def _summarize(
+    residuals: dict[str, tuple[np.ndarray, np.ndarray]], feats: pd.DataFrame
+) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+    """Conformal half-width of every scheme (NaN where it could not run) and the per-regime
+    (Mondrian) half-widths: for each level of :data:`REGIME_COLUMN`, each scheme's width over
+    that regime's held-out rows when it has at least :data:`MIN_REGIME_RESIDUALS` of them."""
+    regime = feats[REGIME_COLUMN].astype(str).to_numpy()
+    widths: dict[str, float] = {}
+    by_regime: dict[str, dict[str, float]] = {}
+    for scheme, (res, rows) in residuals.items():
+        a = np.abs(res)
+        widths[scheme] = conformal_halfwidth(a) if len(a) else float("nan")
+        for level in np.unique(regime):
+            r = a[(regime[rows] == level) & np.isfinite(a)]
+            if len(r) >= MIN_REGIME_RESIDUALS:
+                by_regime.setdefault(str(level), {})[scheme] = conformal_halfwidth(r)
+    return widths, by_regime
 
 
 def _pair_novel_only(feats: pd.DataFrame) -> np.ndarray:
@@ -631,19 +698,21 @@ def _fill_widths(widths: dict[str, float], fallback_widths: dict[str, float] | N
             value = fallback.get(scheme, largest)
         out[scheme] = float(value)
     out["model"] = max(out["model"], out["cell"])
-    for scheme in ("platform", "engine", "quantization", "size", "batch", "deployment"):
+    for scheme in ("platform", "engine", "quantization", "size", "batch", "deployment", "class"):
         out[scheme] = max(out[scheme], out["cell"])
+    # A class of hardware never measured is at least as novel as one unseen platform.
+    out["class"] = max(out["class"], out["platform"])
     return out
 
 
 def _extreme_residuals(
     fit_predict: Any, y: np.ndarray, values: np.ndarray, groups: pd.Series | None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """|log residuals| for range extrapolation: fit on the middle, predict the lowest and highest rows.
+    """Log residuals for range extrapolation: fit on the middle, predict the lowest and highest rows.
 
     The rows whose ``values`` are in the bottom or top :data:`EXTREME_SHARE` (whole groups
     when ``groups`` is given, e.g. all rows of the smallest models) are held out together.
-    Returns ``(abs residuals, held-out row positions)``; both empty when the scheme cannot run.
+    Returns ``(log residuals, held-out row positions)``; both empty when the scheme cannot run.
     """
     empty = (np.zeros(0), np.zeros(0, dtype=np.int64))
     if len(np.unique(values)) < 3:
@@ -658,4 +727,4 @@ def _extreme_residuals(
     if len(train) < 4 or len(test) == 0:
         return empty
     pred = fit_predict(train, test)
-    return np.abs(np.log(y[test]) - np.log(pred)), test
+    return np.log(y[test]) - np.log(pred), test

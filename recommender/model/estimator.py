@@ -25,12 +25,18 @@ import pandas as pd
 
 from sklearn.base import BaseEstimator, RegressorMixin, TransformerMixin
 
+from recommender.model.linear import varied_within
+
 
 class InteractionExpander(TransformerMixin, BaseEstimator):
     """One column per (level of a categorical column) x (numeric column): ``1[level] * x``.
 
     Lets a linear model give each engine (or quantization family) its own slope on a
     physics feature, e.g. how energy per token falls with batch size under vLLM versus HF.
+    A slope is only offered where ``x`` varied among the level's training rows: if every
+    row of a level had one output length, say, ``1[level] * x`` is a copy of the level's
+    indicator and the ridge would hand it a slope nothing identified, which would move
+    predictions the moment ``x`` changes. Such columns are zero.
 
     Args:
         category: Name of the categorical column (first column of the input).
@@ -38,6 +44,7 @@ class InteractionExpander(TransformerMixin, BaseEstimator):
 
     Attributes:
         levels_: Levels of ``category`` seen in ``fit`` (unseen levels give zero columns).
+        varied_: ``(levels, numeric)`` mask: whether ``x`` varied within the level in ``fit``.
     """
 
     def __init__(self, category: str = "", numeric: Sequence[str] = ()) -> None:
@@ -47,6 +54,7 @@ class InteractionExpander(TransformerMixin, BaseEstimator):
     def fit(self, X: Any, y: Any = None) -> InteractionExpander:
         frame = _as_frame(X)
         self.levels_ = sorted(pd.unique(frame.iloc[:, 0].astype(str)).tolist())
+        self.varied_ = varied_within(frame.iloc[:, 0].astype(str).to_numpy(), frame.iloc[:, 1:].to_numpy(dtype=float), self.levels_)
         self.n_features_in_ = frame.shape[1]
         return self
 
@@ -57,7 +65,7 @@ class InteractionExpander(TransformerMixin, BaseEstimator):
         frame = _as_frame(X)
         cat = frame.iloc[:, 0].astype(str).to_numpy()
         nums = frame.iloc[:, 1:].to_numpy(dtype=float)
-        cols = [(cat == level)[:, None] * nums for level in self.levels_]
+        cols = [(cat == level)[:, None] * nums * self.varied_[i] for i, level in enumerate(self.levels_)]
         return np.hstack(cols) if cols else np.zeros((len(frame), 0))
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:

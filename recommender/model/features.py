@@ -380,6 +380,11 @@ class FeatureBuilder:
                 # are interleaved by serving engines, so no batch factor (that is left to the data).
                 "prior_t_pre": t_pre_tok,
                 "params_active_b": active,
+                # Parts of the prior, for the fitted roofline (recommender.model.roofline_fit).
+                "t_mem_s": t_mem,
+                "t_compute_s": t_comp,
+                "power_w": power,
+                "batch_running": batch,
             },
         )
         return out

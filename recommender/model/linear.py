@@ -6,7 +6,7 @@ imports scikit-learn's estimators.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -69,3 +69,14 @@ def _level_values(column: pd.Series, levels: Mapping[str, float]) -> np.ndarray:
     table = np.array([levels.get(str(c), 0.0) for c in cats] + [0.0], dtype=float)
     codes = column.cat.codes.to_numpy()
     return table[np.where(codes < 0, len(cats), codes)]
+
+
+def varied_within(category: np.ndarray, nums: np.ndarray, levels: Sequence[str]) -> np.ndarray:
+    """``(len(levels), nums.shape[1])`` mask: whether each numeric column varies (beyond
+    rounding) among the rows of each level."""
+    out = np.zeros((len(levels), nums.shape[1]), dtype=bool)
+    for i, level in enumerate(levels):
+        rows = nums[category == level]
+        if len(rows) > 1:
+            out[i] = np.ptp(rows, axis=0) > 1e-9 * np.maximum(1.0, np.abs(rows).max(axis=0))
+    return out

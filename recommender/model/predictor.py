@@ -48,9 +48,10 @@ from recommender.model.component import (
     reason_text,
 )
 from recommender.model.features import Catalogs, FeatureBuilder
+from recommender.model.roofline_fit import RooflineFit
 
-FORMAT_VERSION = 1
-"""Version of the saved state layout."""
+FORMAT_VERSION = 2
+"""Version of the saved state layout (2: fitted-roofline decode priors, blended extrapolation)."""
 
 PREFILL_SHARE_FOR_REASONS = 0.2
 """A component's extrapolation reasons count when it makes up this share of the energy."""
@@ -443,6 +444,24 @@ def _measured_cells(prepared: pd.DataFrame) -> pd.DataFrame:
     return cells
 
 
+def _fit_decode_or_prefill(name: str, feats: pd.DataFrame, y: np.ndarray, calibrate: bool) -> ComponentModel:
+    """A regression component; decode components regress on the fitted roofline.
+
+    Decode (``e_dec``, ``t_dec``) first fits the shared constants of
+    :mod:`recommender.model.roofline_fit` (achieved bandwidth and throughput shares, per-layer
+    cost per engine) and the ridge model learns the log ratio to that; prefill keeps the raw
+    roofline prior. Too few rows or platforms for a regression keep the raw prior as well.
+    """
+    enough = len(y) >= MIN_ROWS_REGRESSION and feats["platform"].nunique() >= MIN_PLATFORMS_REGRESSION
+    if not (name.endswith("dec") and enough):
+        return fit_component(name, feats, y, prior=f"prior_{name}", calibrate=calibrate)
+    roof = RooflineFit(kind="energy" if name.startswith("e") else "time").fit(feats, y)
+    column = f"fitted_prior_{name}"
+    comp = fit_component(name, feats.assign(**{column: roof.predict(feats)}), y, prior=column, calibrate=calibrate)
+    comp.roofline = roof.export_state()
+    return comp
+
+
 def fit_predictor(
     table: pd.DataFrame,
     accuracy_table: pd.DataFrame | None,
@@ -481,13 +500,12 @@ def fit_predictor(
             # platform slopes): the regression sees accelerator rows only; CPU rows get their
             # own roofline-times-constant model, used for CPU candidates.
             is_cpu = (f_["platform_class"].astype(str) == "cpu").to_numpy()
-            if is_cpu.any() and (~is_cpu).sum() >= MIN_ROWS_REGRESSION:
-                comp = fit_component(name, f_.loc[~is_cpu], y_[~is_cpu], prior=f"prior_{name}", calibrate=calibrate)
+            acc = ~is_cpu if (is_cpu.any() and (~is_cpu).sum() >= MIN_ROWS_REGRESSION) else np.ones(len(y_), dtype=bool)
+            comp = _fit_decode_or_prefill(name, f_.loc[acc], y_[acc], calibrate)
+            if not acc.all():
                 fc, yc = f_.loc[is_cpu], y_[is_cpu]
                 comp.cpu_model = fit_anchored_component(name, fc, yc, f"prior_{name}", fc, yc, f"prior_{name}")
-                components[name] = comp
-            else:
-                components[name] = fit_component(name, f_, y_, prior=f"prior_{name}", calibrate=calibrate)
+            components[name] = comp
         else:
             anchor = "e_dec" if name.startswith("e") else "t_dec"
             af, ay = rows[anchor]

@@ -1,0 +1,85 @@
+"""Fitted roofline: recovers known constants, exports a numpy-only state, handles unseen engines."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from recommender.errors import ModelStateError
+from recommender.model.roofline_fit import LAYER_SCALE_S, RooflineFit, describe, fitted_prior
+
+
+def _frame(n: int = 300, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {
+            "t_mem_s": np.exp(rng.uniform(np.log(1e-4), np.log(5e-2), n)),
+            "t_compute_s": np.exp(rng.uniform(np.log(1e-5), np.log(2e-2), n)),
+            "log_layers": np.log(rng.choice([24.0, 32.0, 40.0, 80.0], n)),
+            "power_w": rng.choice([300.0, 700.0, 2000.0], n),
+            "batch_running": rng.choice([1.0, 8.0, 64.0, 256.0], n),
+            "engine": pd.Categorical(rng.choice(["vllm", "hf-transformers"], n)),
+        }
+    )
+
+
+def _truth(frame: pd.DataFrame, a: float, b: float, c: dict[str, float], kind: str) -> np.ndarray:
+    per_layer = frame["engine"].astype(str).map(c).to_numpy() * LAYER_SCALE_S
+    t = a * frame["t_mem_s"] + b * frame["t_compute_s"] + per_layer * np.exp(frame["log_layers"])
+    return (frame["power_w"] * t / frame["batch_running"]).to_numpy() if kind == "energy" else t.to_numpy()
+
+
+@pytest.mark.parametrize("kind", ["energy", "time"])
+def test_recovers_known_constants(kind):
+    f = _frame()
+    c = {"vllm": 3.0, "hf-transformers": 20.0}
+    rng = np.random.default_rng(1)
+    y = _truth(f, 1.6, 4.0, c, kind) * np.exp(rng.normal(0, 0.02, len(f)))
+    est = RooflineFit(kind=kind).fit(f, y)
+    assert np.exp(est.log_a_) == pytest.approx(1.6, rel=0.05)
+    assert np.exp(est.log_b_) == pytest.approx(4.0, rel=0.05)
+    got = dict(zip(est.engines_, np.exp(est.log_c_), strict=True))
+    assert got["vllm"] == pytest.approx(3.0, rel=0.1)
+    assert got["hf-transformers"] == pytest.approx(20.0, rel=0.1)
+    # The exported state evaluates to the same numbers without the estimator.
+    np.testing.assert_allclose(fitted_prior(est.export_state(), f), est.predict(f), rtol=1e-12)
+
+
+def test_robust_to_a_few_wild_rows():
+    f = _frame(seed=2)
+    y = _truth(f, 2.0, 3.0, {"vllm": 5.0, "hf-transformers": 5.0}, "energy").copy()
+    y[:10] *= 50.0  # a broken measurement must not drag the shared constants
+    est = RooflineFit().fit(f, y)
+    assert np.exp(est.log_a_) == pytest.approx(2.0, rel=0.05)
+
+
+def test_unseen_engine_gets_geometric_mean_of_known_ones():
+    f = _frame(seed=3)
+    est = RooflineFit().fit(f, _truth(f, 1.0, 1.0, {"vllm": 2.0, "hf-transformers": 8.0}, "energy"))
+    row = f.iloc[[0]].copy()
+    row["engine"] = pd.Categorical(["tensorrt-llm"])
+    expect = _truth(row.assign(engine=pd.Categorical(["x"])), np.exp(est.log_a_), np.exp(est.log_b_), {"x": float(np.exp(np.mean(est.log_c_)))}, "energy")
+    assert est.predict(row)[0] == pytest.approx(expect[0], rel=1e-9)
+
+
+def test_estimator_conventions():
+    from sklearn.base import clone
+    from sklearn.exceptions import NotFittedError
+
+    est = RooflineFit(kind="time", f_scale=0.5)
+    assert clone(est).get_params() == {"kind": "time", "f_scale": 0.5}
+    assert not [k for k in vars(est) if k.endswith("_")]
+    with pytest.raises(NotFittedError):
+        est.predict(_frame(5))
+    with pytest.raises(ValueError, match="positive"):
+        RooflineFit().fit(_frame(5), np.array([1.0, 2.0, -1.0, 1.0, 1.0]))
+    with pytest.raises(ValueError, match="kind"):
+        RooflineFit(kind="power").fit(_frame(5), np.ones(5))  # type: ignore[arg-type]
+
+
+def test_malformed_state_is_a_model_state_error():
+    with pytest.raises(ModelStateError, match="refit"):
+        fitted_prior({"kind": "energy", "log_a": 0.0}, _frame(3))
+    state = {"kind": "energy", "log_a": 0.0, "log_b": 0.0, "log_c": {"vllm": 0.0}}
+    assert "us" in describe(state)
