@@ -343,7 +343,11 @@ def test_interval_widths_are_calibrated_per_engine_regime(table, cats):
     comp = fitted.components["e_dec"]
     assert comp.regime_widths is not None and {"hf-transformers", "vllm"} <= set(comp.regime_widths)
     hf, vllm = comp.regime_widths["hf-transformers"], comp.regime_widths["vllm"]
-    assert hf["model"] < comp.widths["model"] < vllm["model"]
+    assert hf["cell"] < comp.widths["cell"] < vllm["cell"]
+    # Four models and four platforms are too few held-out groups to narrow a regime's width
+    # under the model and platform schemes (the noisy regime may still widen).
+    assert hf["model"] == comp.widths["model"] < vllm["model"]
+    assert hf["platform"] == comp.widths["platform"] <= vllm["platform"]
     comps = fitted.predict_components(pd.concat([_cand(engine="hf-transformers"), _cand(engine="vllm", batch_size=8)]))
     half = comps["e_dec_halfwidth"].to_numpy()
     assert half[0] == pytest.approx(hf["cell"]) and half[1] == pytest.approx(vllm["cell"])

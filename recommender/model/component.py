@@ -46,6 +46,12 @@ MIN_REGIME_RESIDUALS = 30
 """Fewest held-out residuals of a regime for it to get its own width for a scheme (below:
 the pooled width). At 90% the conformal rank then sits >= 3 residuals below the top."""
 
+MIN_REGIME_GROUPS = 5
+"""Fewest distinct held-out groups (platforms, models, ...) behind a regime's residuals for
+its width to be *narrower* than the pooled one. Thirty residuals from two platforms measure
+how those two platforms predict each other, not how an unseen platform behaves; they may
+still widen the regime's interval."""
+
 REASONS: tuple[str, ...] = (
     "platform-unseen",
     "engine-unseen",
@@ -584,8 +590,8 @@ BLEND_WEIGHTS: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
 def _blend_weights(
-    full: dict[str, tuple[np.ndarray, np.ndarray]], simple: dict[str, tuple[np.ndarray, np.ndarray]]
-) -> tuple[dict[str, float], dict[str, tuple[np.ndarray, np.ndarray]]]:
+    full: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], simple: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]
+) -> tuple[dict[str, float], dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]]:
     """Per extrapolation reason, the weight of the full model in a geometric blend with the
     roofline-times-constant model, and the blended held-out residuals.
 
@@ -600,8 +606,8 @@ def _blend_weights(
     blended = dict(full)
     for reason in REASONS:
         scheme = _REASON_SCHEME[reason]
-        r_full, rows = full[scheme]
-        r_simple, rows_s = simple[scheme]
+        r_full, rows, groups = full[scheme]
+        r_simple, rows_s, _ = simple[scheme]
         if not np.array_equal(rows, rows_s) or not np.isfinite(r_full).any():
             weights[reason] = 1.0
             continue
@@ -611,7 +617,7 @@ def _blend_weights(
             if err < best_err - 1e-12:
                 best_w, best_err = w, err
         weights[reason] = best_w
-        blended[scheme] = (best_w * r_full + (1.0 - best_w) * r_simple, rows)
+        blended[scheme] = (best_w * r_full + (1.0 - best_w) * r_simple, rows, groups)
     return weights, blended
 
 
@@ -620,10 +626,10 @@ _SCHEMES = ("cell", "model", "platform", "engine", "quantization", "size", "batc
 
 def _scheme_residuals(
     fit_predict: Any, feats: pd.DataFrame, y: np.ndarray, active: np.ndarray, batch: np.ndarray
-) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Signed held-out ``log(y / prediction)`` for every scheme, with the row positions they
     belong to (all rows for grouped schemes, NaN where a row could not be held out; the
-    extreme rows for ``size`` and ``batch``)."""
+    extreme rows for ``size`` and ``batch``) and the held-out group label of each."""
     cell = feats["platform"].astype(str) + "|" + feats["model_id"].astype(str) + "|" + feats["engine"].astype(str)
     schemes = {
         "cell": cell,
@@ -634,34 +640,44 @@ def _scheme_residuals(
         "deployment": pd.Series(_deployment_key(feats)),
         "class": feats["platform_class"],
     }
-    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    out: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
     every = np.arange(len(y))
     for scheme, groups in schemes.items():
         res = grouped_oof_log_residuals(fit_predict, y, groups, max_folds=MAX_FOLDS)
         if scheme == "deployment":
             res = np.where(_pair_novel_only(feats), res, np.nan)
-        out[scheme] = (res, every)
+        out[scheme] = (res, every, np.asarray(groups).astype(str))
     for scheme, values, groups_ in (("size", active, feats["model_id"]), ("batch", batch, None)):
-        out[scheme] = _extreme_residuals(fit_predict, y, values, groups_)
+        res, rows = _extreme_residuals(fit_predict, y, values, groups_)
+        # Range extrapolation holds out rows, not groups: every row counts as its own group.
+        labels = np.asarray(groups_).astype(str)[rows] if groups_ is not None else rows.astype(str)
+        out[scheme] = (res, rows, labels)
     return out
 
 
 def _summarize(
-    residuals: dict[str, tuple[np.ndarray, np.ndarray]], feats: pd.DataFrame
+    residuals: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], feats: pd.DataFrame
 ) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
     """Conformal half-width of every scheme (NaN where it could not run) and the per-regime
     (Mondrian) half-widths: for each level of :data:`REGIME_COLUMN`, each scheme's width over
-    that regime's held-out rows when it has at least :data:`MIN_REGIME_RESIDUALS` of them."""
+    that regime's held-out rows when it has at least :data:`MIN_REGIME_RESIDUALS` of them; with
+    fewer than :data:`MIN_REGIME_GROUPS` distinct held-out groups behind them, never narrower
+    than the pooled width."""
     regime = feats[REGIME_COLUMN].astype(str).to_numpy()
     widths: dict[str, float] = {}
     by_regime: dict[str, dict[str, float]] = {}
-    for scheme, (res, rows) in residuals.items():
+    for scheme, (res, rows, groups) in residuals.items():
         a = np.abs(res)
         widths[scheme] = conformal_halfwidth(a) if len(a) else float("nan")
         for level in np.unique(regime):
-            r = a[(regime[rows] == level) & np.isfinite(a)]
-            if len(r) >= MIN_REGIME_RESIDUALS:
-                by_regime.setdefault(str(level), {})[scheme] = conformal_halfwidth(r)
+            keep = (regime[rows] == level) & np.isfinite(a)
+            if keep.sum() < MIN_REGIME_RESIDUALS:
+                continue
+            own = conformal_halfwidth(a[keep])
+            if len(np.unique(groups[keep])) < MIN_REGIME_GROUPS and np.isfinite(widths[scheme]):
+                # Too few groups to trust a narrower width; a wider one is still a warning.
+                own = max(own, widths[scheme])
+            by_regime.setdefault(str(level), {})[scheme] = own
     return widths, by_regime
 
 
