@@ -428,3 +428,27 @@ def test_interaction_slope_on_a_feature_constant_in_training_is_inert():
     np.testing.assert_allclose(est.predict(moved), est.predict(X), rtol=1e-12)
     lin = LinearLogModel(est.export_linear())
     np.testing.assert_allclose(lin.predict(moved), est.predict(X), rtol=1e-9)
+
+
+def test_anchored_prefill_widens_where_borrowing_was_never_checked(predictor, table, cats):
+    from recommender.model.component import fit_anchored_component
+    from recommender.model.features import FeatureBuilder
+    from recommender.model.predictor import prepare_table
+
+    comp = predictor.components["e_pre"]
+    assert comp.widths["platform"] > comp.widths["cell"]  # transfer error added off the measured platform
+    # A prefill component with no rows of its own: every width is the 90% spread of all anchor rows.
+    prep = prepare_table(table, cats)
+    feats = FeatureBuilder(cats).build(prep[["platform", "device_count", "engine", "model_id", "quantization", "batch_size",
+                                             "prompt_tokens", "output_tokens", "choices", "params_total_b", "params_active_b"]])
+    dec = prep["y_e_dec"].notna().to_numpy()
+    anchor_ratio = np.log(prep["y_e_dec"].to_numpy()[dec]) - np.log(feats["prior_e_dec"].to_numpy()[dec])
+    empty = fit_anchored_component("e_pre", feats.iloc[:0], np.zeros(0), "prior_e_pre", feats.loc[dec],
+                                   prep["y_e_dec"].to_numpy()[dec], "prior_e_dec")
+    offset = empty.linear.intercept
+    from recommender.model.conformal import conformal_halfwidth
+
+    expect = conformal_halfwidth(np.abs(anchor_ratio - offset))
+    assert list(empty.widths.values()) == pytest.approx([max(expect, empty.widths["cell"])] * len(empty.widths))
+    assert expect > conformal_halfwidth(np.abs(anchor_ratio[np.abs(anchor_ratio - offset) < 0.5] - offset))
+    assert empty.widths["platform"] >= comp.widths["cell"]

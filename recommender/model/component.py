@@ -430,10 +430,17 @@ def fit_anchored_component(
       rows whose roofline step is limited by throughput, not bandwidth: the regime prefill
       runs in), the roofline prior times one constant.
 
-    Every half-width is the split-conformal 90% quantile of |log ratio - median| over those
-    anchor rows (the spread of the ratio in the regime), so a prediction novel in several ways
-    is not widened several times for one and the same unknown. Reasons still say what was not
-    measured (``platform-unseen`` etc. relative to this component's own rows).
+    Half-widths: on a platform where the component was measured (schemes ``cell`` and
+    ``model``), the split-conformal 90% quantile of |log ratio - median| over those anchor rows
+    (the spread of the ratio in the regime). Elsewhere that spread and the *transfer error*
+    in quadrature: how far the own platforms' mean ratios sit from the anchor's (root mean
+    square), i.e. how wrong borrowing the anchor's ratio was where it could be checked. With
+    no own rows at all nothing was ever checked, not even which regime applies: every width
+    is the 90% quantile of |log ratio - median| over *all* anchor rows, every regime (the
+    ratio is taken to be like any measured row's). One width per
+    prediction, so a row novel in several ways is not widened several times for one and the
+    same unknown. Reasons still say what was not measured (``platform-unseen`` etc.
+    relative to this component's own rows).
     """
     feats = feats.reset_index(drop=True)
     y = np.asarray(y, dtype=float)
@@ -466,7 +473,13 @@ def fit_anchored_component(
         "active_b": [float(active.min()), float(active.max())] if len(active) else [0.0, 0.0],
         "batch": [float(batch.min()), float(batch.max())] if len(batch) else [0.0, 0.0],
     }
-    widths = {s: float(width) for s in _SCHEMES}
+    if per_platform:
+        transfer = float(np.sqrt(np.mean(np.square(list(per_platform.values())))))
+        unseen = float(np.hypot(width, transfer))
+        widths = {s: float(width) if s in ("cell", "model") else unseen for s in _SCHEMES}
+    else:
+        anywhere = conformal_halfwidth(np.abs(a_ratio - offset)) if len(a_ratio) else float("nan")
+        widths = {s: float(max(anywhere, width)) for s in _SCHEMES}
     return ComponentModel(name=name, linear=LinearLogModel(state), widths=widths, domain=domain, n_rows=len(feats))
 
 
