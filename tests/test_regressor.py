@@ -265,9 +265,28 @@ def test_public_entry_points_are_lazy_and_light():
         "import sys\n"
         "import recommender.model as m\n"
         "assert callable(m.load_predictor) and callable(m.load_evaluation) and callable(m.fit_from_files)\n"
-        "print(','.join(x for x in ('sklearn', 'torch', 'transformers', 'pynvml', 'skops') if x in sys.modules))\n"
+        "print(','.join(x for x in ('sklearn', 'scipy', 'torch', 'transformers', 'pynvml', 'skops') if x in sys.modules))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_loading_the_shipped_model_and_predicting_stays_light():
+    # The committed models/ must match data/measured.csv (else load_predictor refits, which
+    # imports scikit-learn and SciPy): predicting then needs numpy and pandas only.
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, pandas as pd\n"
+        "from recommender.model import load_predictor\n"
+        "p = load_predictor(on_stale='refuse')\n"
+        "c = pd.DataFrame([{'platform': 'h100-sxm5-80gb', 'device_count': 1, 'engine': 'vllm', 'model_id': 'meta-llama/Llama-3.1-8B-Instruct',"
+        " 'quantization': 'bf16', 'batch_size': 64, 'task': 'gsm8k'}])\n"
+        "assert p.predict(c)['energy_j_per_query'].iloc[0] > 0\n"
+        "print(','.join(x for x in ('sklearn', 'scipy', 'torch', 'transformers', 'pynvml') if x in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parents[1])
     assert out.stdout.strip() == ""
 
 
