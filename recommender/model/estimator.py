@@ -25,7 +25,7 @@ import pandas as pd
 
 from sklearn.base import BaseEstimator, RegressorMixin, TransformerMixin
 
-from recommender.model.linear import varied_within
+from recommender.model.linear import positive_target, varied_within
 
 
 class InteractionExpander(TransformerMixin, BaseEstimator):
@@ -152,13 +152,7 @@ class LogRatioRegressor(RegressorMixin, BaseEstimator):
         from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
         frame = _as_frame(X)
-        y_arr = np.asarray(y, dtype=float).ravel()
-        if len(y_arr) != len(frame):
-            raise ValueError(f"X has {len(frame)} rows but y has {len(y_arr)}")
-        if len(frame) < 2:
-            raise ValueError(f"n_samples={len(frame)}: at least 2 samples are required")
-        if not np.all(np.isfinite(y_arr)) or np.any(y_arr <= 0):
-            raise ValueError("y must be finite and positive (the model is fit in log space)")
+        y_arr = positive_target(y, len(frame))
         num, cat, prior = self._columns(frame)
         prior_values = np.asarray(frame[prior], dtype=float)
         if not np.all(np.isfinite(prior_values)) or np.any(prior_values <= 0):

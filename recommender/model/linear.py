@@ -80,3 +80,20 @@ def varied_within(category: np.ndarray, nums: np.ndarray, levels: Sequence[str])
         if len(rows) > 1:
             out[i] = np.ptp(rows, axis=0) > 1e-9 * np.maximum(1.0, np.abs(rows).max(axis=0))
     return out
+
+
+def positive_target(y: Any, n_rows: int, what: str = "X") -> np.ndarray:
+    """``y`` as a 1-D float array, checked for a log-space fit: as many values as ``what`` has
+    rows, at least two, all finite and positive.
+
+    Raises:
+        ValueError: With scikit-learn's wording for the sample-count cases.
+    """
+    y_arr = np.asarray(y, dtype=float).ravel()
+    if len(y_arr) != n_rows:
+        raise ValueError(f"{what} has {n_rows} rows but y has {len(y_arr)}")
+    if len(y_arr) < 2:
+        raise ValueError(f"n_samples={len(y_arr)}: at least 2 samples are required")
+    if not np.all(np.isfinite(y_arr)) or np.any(y_arr <= 0):
+        raise ValueError("y must be finite and positive (the fit is in log space)")
+    return y_arr

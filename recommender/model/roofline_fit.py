@@ -36,6 +36,7 @@ import pandas as pd
 
 from recommender.errors import ModelStateError
 from recommender.model import cats
+from recommender.model.linear import positive_target
 
 LAYER_SCALE_S = 1e-5
 """Unit of the per-layer constant (10 microseconds), so every parameter starts near 0 in log."""
@@ -114,13 +115,7 @@ class RooflineFit:
 
         if self.kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, got {self.kind!r}")
-        y_arr = np.asarray(y, dtype=float).ravel()
-        if len(y_arr) != len(feats):
-            raise ValueError(f"feats has {len(feats)} rows but y has {len(y_arr)}")
-        if len(y_arr) < 2:
-            raise ValueError(f"n_samples={len(y_arr)}: at least 2 samples are required")
-        if not np.all(np.isfinite(y_arr)) or np.any(y_arr <= 0):
-            raise ValueError("y must be finite and positive (the fit is in log space)")
+        y_arr = positive_target(y, len(feats), "feats")
         engines = sorted(str(e) for e in pd.unique(np.asarray(feats["engine"], dtype=object)))
         log_y = np.log(y_arr)
 
