@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from recommender.errors import ModelStateError
-from recommender.model.roofline_fit import LAYER_SCALE_S, RooflineFit, describe, fitted_prior
+from recommender.model.estimator import RooflineFit
+from recommender.model.roofline_fit import LAYER_SCALE_S, describe, fitted_prior
 
 
 def _frame(n: int = 300, seed: int = 0) -> pd.DataFrame:

@@ -379,7 +379,7 @@ class _FastRidge:
             values = feats[list(nums)].to_numpy(dtype=float)
             # Like InteractionExpander: no slope where x did not vary within the level (decided
             # on all rows, not per fold).
-            values = values[:, None, :] * varied_within(codes.astype(str), values, [str(i) for i in range(len(uniq))])[None, :, :]
+            values = values[:, None, :] * varied_within(codes, values, range(len(uniq)))[None, :, :]
             blocks.append((onehot[:, :, None] * values).reshape(len(feats), -1))
             scaled.append(np.ones(len(uniq) * len(nums), dtype=bool))
         self.feats = feats

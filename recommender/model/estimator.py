@@ -18,13 +18,14 @@ loading light and prediction of a million rows fast. No pickle anywhere.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
 from sklearn.base import BaseEstimator, RegressorMixin, TransformerMixin
 
+from recommender.model import roofline_fit as roofline
 from recommender.model.linear import positive_target, varied_within
 
 
@@ -270,4 +271,79 @@ class LogRatioRegressor(RegressorMixin, BaseEstimator):
             # Predictions are clipped to the measured range of log(y / prior): a linear model
             # must not extrapolate a correction larger than any that was ever observed.
             "clip": list(self.target_range_),
+        }
+
+
+class RooflineFit(RegressorMixin, BaseEstimator):
+    """Fit ``a``, ``b`` and ``c[engine]`` of the fitted roofline (see :mod:`recommender.model.roofline_fit`).
+
+    Args:
+        kind: ``"energy"`` (J per output token) or ``"time"`` (s per output token of one
+            request, i.e. the step time).
+        f_scale: Soft-L1 loss scale in natural-log units (residuals beyond it count
+            linearly, not quadratically).
+
+    Attributes:
+        log_a_: Log bandwidth factor.
+        log_b_: Log compute factor.
+        engines_: Engines seen in ``fit``.
+        log_c_: Log per-layer constant per engine (units of :data:`recommender.model.roofline_fit.LAYER_SCALE_S`).
+        n_features_in_: Columns of the feature frame seen in ``fit``.
+    """
+
+    def __init__(self, kind: Literal["energy", "time"] = "energy", f_scale: float = 0.3) -> None:
+        self.kind = kind
+        self.f_scale = f_scale
+
+    def fit(self, feats: Any, y: Any) -> RooflineFit:
+        """Fit the constants on feature rows and positive measured targets.
+
+        Args:
+            feats: Feature frame (:meth:`~recommender.model.features.FeatureBuilder.build`).
+            y: Measured J (``kind="energy"``) or s (``kind="time"``) per output token.
+        """
+        from scipy.optimize import least_squares
+
+        if self.kind not in roofline.KINDS:
+            raise ValueError(f"kind must be one of {roofline.KINDS}, got {self.kind!r}")
+        y_arr = positive_target(y, len(feats), "feats")
+        engines = sorted(str(e) for e in pd.unique(np.asarray(feats["engine"], dtype=object)))
+        log_y = np.log(y_arr)
+
+        def residuals(theta: np.ndarray) -> np.ndarray:
+            return np.log(roofline.evaluate(self.kind, theta[0], theta[1], engines, theta[2:], feats)) - log_y
+
+        # Start near the raw roofline (a = b = 1.6) with a 10 us per-layer cost. Bounds: no server
+        # beats peak bandwidth or peak throughput (a, b >= 1), none is slower than e^6 ~ 400x
+        # peak; the per-layer cost lies between 0.5 ns and 0.3 s (wide: only keeps the solver
+        # from wandering off to zero or infinity on data that cannot identify a term).
+        n_c = len(engines)
+        start = np.concatenate([[0.5, 0.5], np.zeros(n_c)])  # inside the bounds: a solver started on one can stall there
+        lower = np.concatenate([[0.0, 0.0], np.full(n_c, -10.0)])
+        upper = np.concatenate([[6.0, 6.0], np.full(n_c, 10.0)])
+        sol = least_squares(residuals, start, bounds=(lower, upper), loss="soft_l1", f_scale=float(self.f_scale))
+        self.log_a_ = float(sol.x[0])
+        self.log_b_ = float(sol.x[1])
+        self.engines_ = engines
+        self.log_c_ = np.asarray(sol.x[2:], dtype=float)
+        self.n_features_in_ = len(feats.columns) if hasattr(feats, "columns") else 0
+        return self
+
+    def predict(self, feats: Any) -> np.ndarray:
+        """Fitted-roofline J (or s) per output token for every row."""
+        from sklearn.utils.validation import check_is_fitted
+
+        check_is_fitted(self, "log_c_")
+        return roofline.evaluate(self.kind, self.log_a_, self.log_b_, self.engines_, self.log_c_, feats)
+
+    def export_state(self) -> dict[str, Any]:
+        """Plain-JSON state (see :func:`recommender.model.roofline_fit.fitted_prior`)."""
+        from sklearn.utils.validation import check_is_fitted
+
+        check_is_fitted(self, "log_c_")
+        return {
+            "kind": self.kind,
+            "log_a": self.log_a_,
+            "log_b": self.log_b_,
+            "log_c": {e: float(v) for e, v in zip(self.engines_, self.log_c_, strict=True)},
         }

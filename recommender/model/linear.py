@@ -71,7 +71,7 @@ def _level_values(column: pd.Series, levels: Mapping[str, float]) -> np.ndarray:
     return table[np.where(codes < 0, len(cats), codes)]
 
 
-def varied_within(category: np.ndarray, nums: np.ndarray, levels: Sequence[str]) -> np.ndarray:
+def varied_within(category: np.ndarray, nums: np.ndarray, levels: Sequence[Any]) -> np.ndarray:
     """``(len(levels), nums.shape[1])`` mask: whether each numeric column varies (beyond
     rounding) among the rows of each level."""
     out = np.zeros((len(levels), nums.shape[1]), dtype=bool)

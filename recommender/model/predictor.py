@@ -48,7 +48,6 @@ from recommender.model.component import (
     reason_text,
 )
 from recommender.model.features import Catalogs, FeatureBuilder
-from recommender.model.roofline_fit import RooflineFit
 
 FORMAT_VERSION = 2
 """Version of the saved state layout (2: fitted-roofline decode priors, blended extrapolation)."""
@@ -455,6 +454,8 @@ def _fit_decode_or_prefill(name: str, feats: pd.DataFrame, y: np.ndarray, calibr
     enough = len(y) >= MIN_ROWS_REGRESSION and feats["platform"].nunique() >= MIN_PLATFORMS_REGRESSION
     if not (name.endswith("dec") and enough):
         return fit_component(name, feats, y, prior=f"prior_{name}", calibrate=calibrate)
+    from recommender.model.estimator import RooflineFit
+
     roof = RooflineFit(kind="energy" if name.startswith("e") else "time").fit(feats, y)
     column = f"fitted_prior_{name}"
     comp = fit_component(name, feats.assign(**{column: roof.predict(feats)}), y, prior=column, calibrate=calibrate)
