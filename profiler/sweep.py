@@ -593,6 +593,7 @@ class LmEvalRunner:
             workload=workload,
             prompt_tokens_mean=counts.prompt_mean(),
             output_tokens_mean=counts.output_mean(),
+            fed_tokens_mean=counts.fed_mean(),
             accuracy=min(1.0, max(0.0, score.value)),
             accuracy_metric=score.metric,
             accuracy_stderr=None if score.stderr is None else min(1.0, score.stderr),

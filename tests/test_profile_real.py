@@ -110,6 +110,11 @@ def test_profile_two_quants_two_tasks(tmp_path: Path) -> None:
         assert r.energy_j_per_output_token is not None and r.throughput_tokens_per_s is not None
     # Same requests for both quantizations: the prompt token counts match exactly.
     assert arc[0].prompt_tokens_mean == arc[1].prompt_tokens_mean
+    # ARC-Easy's multi-token answers take one pass each (context + answer[:-1], four times):
+    # more positions fed than the distinct context plus answers the prompt count holds.
+    for r in arc:
+        assert r.fed_tokens_mean is not None and r.fed_tokens_mean > r.prompt_tokens_mean
+        assert f"fed_tokens_per_query={r.fed_tokens_mean:.1f}" in r.source_ref
     # dynamic-int8 stores the decoder Linears in int8: far fewer weight bytes than fp32.
     weights = [float(r.source_ref.split("weights_gb=")[1].split(";")[0]) for r in arc]
     assert weights[1] < 0.5 * weights[0]

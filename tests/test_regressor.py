@@ -156,6 +156,40 @@ def test_multiple_choice_and_generation_cost_differently(predictor):
     assert two["energy_j_per_query"].iloc[0] == pytest.approx(2 * one["energy_j_per_query"].iloc[0], rel=0.05)
 
 
+def test_log_likelihood_cost_follows_forward_passes(predictor):
+    # The toy mmlu states no answer length: one pass per choice (600 x 4 positions fed).
+    four = predictor.predict(_cand(task="mmlu"))["energy_j_per_query"].iloc[0]
+    # One-token answers share one pass (lm-eval's logits cache): a quarter of the positions,
+    # each pass as long as before, so exactly a quarter of the energy.
+    one = predictor.predict(_cand(task="mmlu").assign(forward_passes_mean=1.0))["energy_j_per_query"].iloc[0]
+    assert one == pytest.approx(four / 4, rel=1e-9)
+    # The same positions cut into four short passes cost more than one long pass: each pass
+    # reads every weight once.
+    split = predictor.predict(_cand(task="mmlu", platform="gpu-new").assign(fed_tokens_mean=64.0, forward_passes_mean=4.0))
+    whole = predictor.predict(_cand(task="mmlu", platform="gpu-new").assign(fed_tokens_mean=64.0, forward_passes_mean=1.0))
+    assert split["energy_j_per_query"].iloc[0] > 1.5 * whole["energy_j_per_query"].iloc[0]
+
+
+def test_measured_fed_tokens_drive_log_likelihood_targets(cats):
+    from recommender.model.features import Catalogs
+    from recommender.model.predictor import prepare_table
+    from recommender.table import load_table
+    from recommender.table.io import DEFAULT_TABLE
+
+    prep = prepare_table(load_table(DEFAULT_TABLE), Catalogs.load())
+    prof = prep[prep["source"] == "eai-profiler"]
+    mc = prof[prof["y_e_pre"].notna()]
+    assert len(mc) > 0
+    # Per-position targets divide by the positions the profiler counted, not by the prompt.
+    assert (mc["fed_tokens"] == mc["fed_tokens_mean"]).all()
+    assert np.allclose(mc["y_e_pre"], mc["energy_j_per_query"] / mc["fed_tokens_mean"])
+    # One pass for MMLU (one-token answers), four for ARC.
+    assert set(mc.loc[mc["task"] == "mmlu", "passes"]) == {1.0}
+    assert set(mc.loc[mc["task"] == "arc_challenge", "passes"]) == {4.0}
+    arc = mc[mc["task"] == "arc_challenge"]
+    assert np.allclose(arc["pass_tokens"], arc["fed_tokens_mean"] / 4)
+
+
 def test_bigger_model_costs_more(predictor):
     sizes = ["toy/m1", "toy/m3", "toy/m7", "toy/m13", "toy/m30"]
     cands = pd.concat([_cand(platform="gpu-new", model_id=m, task="gsm8k") for m in sizes], ignore_index=True)
@@ -471,3 +505,10 @@ def test_anchored_prefill_widens_where_borrowing_was_never_checked(predictor, ta
     assert list(empty.widths.values()) == pytest.approx([max(expect, empty.widths["cell"])] * len(empty.widths))
     assert expect > conformal_halfwidth(np.abs(anchor_ratio[np.abs(anchor_ratio - offset) < 0.5] - offset))
     assert empty.widths["platform"] >= comp.widths["cell"]
+    # Anchored toward the roofline bound (prefill on decode): halfway between the anchor's
+    # median log ratio and 0, with half that gap added to every width in quadrature.
+    toward = fit_anchored_component("e_pre", feats.iloc[:0], np.zeros(0), "prior_e_pre", feats.loc[dec],
+                                    prep["y_e_dec"].to_numpy()[dec], "prior_e_dec", toward_bound=True)
+    assert offset > 0  # decode spends more than its roofline bound
+    assert toward.linear.intercept == pytest.approx(offset / 2)
+    assert toward.widths["platform"] == pytest.approx(np.hypot(empty.widths["platform"], offset / 2))

@@ -116,3 +116,22 @@ def test_invalid_catalog_is_a_data_source_error(tmp_path: Path) -> None:
     )
     with pytest.raises(DataSourceError, match="lm_eval_name"):
         get_tasks(missing_metric)
+
+
+def test_forward_passes_and_fed_tokens_follow_lm_eval() -> None:
+    from recommender.catalog.types import TaskSpec
+
+    tasks = get_tasks()
+    # MMLU's answers " A".." D" are one token each: lm-eval scores all four from one pass of
+    # the context; ARC's multi-token answers take a pass each, reading context + answer[:-1].
+    assert tasks["mmlu"].passes() == 1.0
+    assert tasks["mmlu"].fed_tokens() == pytest.approx(tasks["mmlu"].prompt_tokens_mean)
+    arc = tasks["arc_challenge"]
+    assert arc.passes() == arc.choices_mean == 4
+    assert arc.fed_tokens() == pytest.approx(4 * (arc.prompt_tokens_mean + arc.continuation_tokens_mean - 1))
+    assert tasks["gsm8k"].passes() == 1.0 and tasks["gsm8k"].fed_tokens() == tasks["gsm8k"].prompt_tokens_mean
+    base = dict(id="t", kind="benchmark", output_type="multiple_choice", prompt_tokens_mean=100.0,
+                output_tokens_mean=0.0, choices_mean=5.0, source="test")
+    # Unknown answer length: a pass per choice, answers not counted; a stated count wins.
+    assert TaskSpec(**base).passes() == 5.0 and TaskSpec(**base).fed_tokens() == 500.0
+    assert TaskSpec(**base, continuation_tokens_mean=1, forward_passes_mean=2).passes() == 2.0

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+import numpy as np
+from numpy.typing import ArrayLike
 from pydantic import BaseModel, ConfigDict, Field
 
 PlatformClass = Literal["data-center", "workstation", "edge", "cpu"]
@@ -108,7 +110,15 @@ class TaskSpec(BaseModel):
         num_fewshot: Shot count of the reference setup.
         prompt_tokens_mean: Mean prompt tokens per query.
         output_tokens_mean: Mean generated tokens per query (0 for log-likelihood tasks).
-        choices_mean: Mean answer choices per query (each is a forward pass for multiple choice).
+        choices_mean: Mean answer choices per query (multiple choice).
+        continuation_tokens_mean: Mean tokens of one answer choice (multiple choice), as
+            lm-eval scores it (e.g. ``" B"`` is 1 token); None: unknown (then every choice
+            is taken as its own pass and the answer's tokens are not counted).
+        forward_passes_mean: Forward passes per query of log-likelihood scoring. None means
+            what lm-evaluation-harness's HF backend does: one pass per distinct
+            ``context + continuation[:-1]``, so 1 when every answer is a single token (its
+            logits cache scores all choices from one pass, as for MMLU's letters) and
+            ``choices_mean`` otherwise. See :meth:`passes` and :meth:`fed_tokens`.
         aliases: Other names in data.
         source: Where the token profile comes from.
     """
@@ -125,8 +135,63 @@ class TaskSpec(BaseModel):
     prompt_tokens_mean: float = Field(ge=0)
     output_tokens_mean: float = Field(ge=0)
     choices_mean: float = Field(default=1.0, ge=1)
+    continuation_tokens_mean: float | None = Field(default=None, ge=1)
+    forward_passes_mean: float | None = Field(default=None, ge=1)
     aliases: tuple[str, ...] = ()
     source: str
+
+    def passes(self) -> float:
+        """Forward passes per query (see :func:`forward_passes`)."""
+        return float(
+            forward_passes(self.choices_mean, _nan(self.continuation_tokens_mean), _nan(self.forward_passes_mean),
+                           self.output_type == "multiple_choice")
+        )
+
+    def fed_tokens(self) -> float:
+        """Token positions run through the model per query (see :func:`fed_tokens`)."""
+        return float(
+            fed_tokens(self.prompt_tokens_mean, self.choices_mean, _nan(self.continuation_tokens_mean),
+                       _nan(self.forward_passes_mean), self.output_type == "multiple_choice")
+        )
+
+
+def _nan(value: float | None) -> float:
+    return float("nan") if value is None else float(value)
+
+
+def forward_passes(choices: ArrayLike, continuation: ArrayLike, fixed: ArrayLike, multiple_choice: ArrayLike) -> np.ndarray:
+    """Forward passes per query, elementwise (NaN marks an unknown value).
+
+    Generation reads its prompt once (1). Log-likelihood scoring takes ``fixed`` where
+    given, else what lm-evaluation-harness's HF backend does: one pass per distinct
+    ``context + continuation[:-1]``, so 1 when every answer is one token (its logits cache
+    scores all choices from one pass) and one per choice otherwise (also when the answer
+    length is unknown).
+
+    Args:
+        choices: Answer choices per query.
+        continuation: Tokens of one answer (NaN: unknown).
+        fixed: Stated passes per query (NaN: derive).
+        multiple_choice: Whether the query is scored by log-likelihood.
+    """
+    choices, continuation, fixed = (np.asarray(v, dtype=float) for v in (choices, continuation, fixed))
+    derived = np.where(np.isfinite(continuation) & (continuation <= 1.0), 1.0, np.maximum(choices, 1.0))
+    return np.where(np.asarray(multiple_choice, dtype=bool), np.where(np.isfinite(fixed), fixed, derived), 1.0)
+
+
+def fed_tokens(
+    prompt: ArrayLike, choices: ArrayLike, continuation: ArrayLike, fixed: ArrayLike, multiple_choice: ArrayLike
+) -> np.ndarray:
+    """Token positions run through the model per query, all passes summed, elementwise.
+
+    Multiple choice: each of :func:`forward_passes` passes reads the context and the answer
+    but its last token (lm-eval feeds ``(context + continuation)[:-1]``); an unknown answer
+    length counts as one token. Generation: the prompt (its output is counted apart).
+    """
+    prompt, continuation = np.asarray(prompt, dtype=float), np.asarray(continuation, dtype=float)
+    passes = forward_passes(choices, continuation, fixed, multiple_choice)
+    answer = np.where(np.isfinite(continuation), continuation - 1.0, 0.0)
+    return np.where(np.asarray(multiple_choice, dtype=bool), passes * (prompt + answer), prompt)
 
 
 class QuantSpec(BaseModel):

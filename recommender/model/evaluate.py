@@ -61,8 +61,8 @@ def _metrics(y: np.ndarray, p: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> di
 def _baselines(train: pd.DataFrame, held: pd.DataFrame, comps_train: pd.DataFrame, comps_held: pd.DataFrame) -> dict[str, dict[str, np.ndarray]]:
     """Roofline-constant and per-platform-median predictions for held-out rows."""
     out: dict[str, dict[str, np.ndarray]] = {}
-    out_h, in_h = held["output_tokens"].to_numpy(), (held["prompt_tokens"] * held["choices"]).to_numpy()
-    out_t, in_t = train["output_tokens"].to_numpy(), (train["prompt_tokens"] * train["choices"]).to_numpy()
+    out_h, in_h = held["output_tokens"].to_numpy(), held["fed_tokens"].to_numpy(dtype=float)
+    out_t, in_t = train["output_tokens"].to_numpy(), train["fed_tokens"].to_numpy(dtype=float)
     is_gen_t = train["y_e_dec"].notna().to_numpy()
     for kind, dec, pre, target in (("energy", "e_dec", "e_pre", "energy_q"), ("time", "t_dec", "t_pre", "time_q")):
         # Roofline prior per query, one constant.
@@ -226,6 +226,8 @@ def _candidates(prep: pd.DataFrame) -> pd.DataFrame:
             "prompt_tokens_mean": prep["prompt_tokens"].to_numpy(),
             "output_tokens_mean": prep["output_tokens"].to_numpy(),
             "choices_mean": prep["choices"].to_numpy(),
+            "forward_passes_mean": prep["passes"].to_numpy(),
+            "fed_tokens_mean": prep["fed_tokens"].to_numpy(),
         }
     )
 

@@ -269,7 +269,8 @@ class FeatureBuilder:
             configs: Columns ``platform, device_count, engine, model_id, quantization,
                 batch_size, prompt_tokens, output_tokens, choices``; optional
                 ``params_total_b, params_active_b`` override the catalog (measured rows
-                carry their own counts).
+                carry their own counts), optional ``pass_tokens`` (token positions of one
+                log-likelihood forward pass) sizes the prefill prior (default: the prompt).
 
         Returns:
             Frame indexed like ``configs`` with :data:`NUMERIC_FEATURES`,
@@ -330,13 +331,18 @@ class FeatureBuilder:
             bandwidth_gbs=bw,
             peak_tflops=peak,
         )
+        # A log-likelihood pass carries fed_tokens / passes positions (MMLU: the whole prompt in
+        # one pass; ARC: context + answer, four times); without that column, the prompt.
+        pass_tokens = (
+            np.maximum(configs["pass_tokens"].to_numpy(dtype=float), 1.0) if "pass_tokens" in configs else prompt
+        )
         t_pre_tok = physics.prefill_token_time(
             params_total_b=total,
             params_active_b=active,
             bytes_per_weight=bpw,
             layers=layers,
             hidden=hidden,
-            prompt_tokens=prompt,
+            prompt_tokens=pass_tokens,
             batch=batch_cfg,
             devices=devices,
             bandwidth_gbs=bw,

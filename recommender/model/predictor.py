@@ -1,18 +1,23 @@
 """The fitted predictor: energy, time, accuracy, EOR and TWEOR with 90% intervals.
 
 Composition per query (task token profile from the task catalog, or from the candidate
-frame's optional ``prompt_tokens_mean``/``output_tokens_mean``/``choices_mean`` columns)::
+frame's optional ``prompt_tokens_mean``/``output_tokens_mean``/``choices_mean``/
+``fed_tokens_mean``/``forward_passes_mean`` columns)::
 
     generation (output tokens > 0):   energy_j = output_tokens * e_dec    time_s = output_tokens * t_dec
-    log-likelihood (no output):       energy_j = prompt_tokens * choices * e_pre
-                                      time_s   = prompt_tokens * choices * t_pre
+    log-likelihood (no output):       energy_j = fed_tokens * e_pre       time_s = fed_tokens * t_pre
+
+``fed_tokens`` are the token positions a log-likelihood query runs through the model, all its
+forward passes summed (:func:`recommender.catalog.types.fed_tokens`: MMLU's one-token answers
+share one pass, ARC's four multi-token answers take four), and the prefill prior sees the
+tokens of one pass, ``fed_tokens / passes``: a pass reads every weight once, however few
+tokens it carries.
 
 ``e_dec``/``t_dec`` are J and s per generated token as the sources measure them (a
 request's energy or decode time over its output tokens, so its own prefill is included);
 their model sees the prompt length (``log_prompt``, ``log_context``) and the output length
 as features, so a long-prompt task costs more per output token than a chat workload.
-``e_pre``/``t_pre`` are per prompt token read (one pass per answer choice), learned from
-log-likelihood rows. The four are :class:`~recommender.model.component.ComponentModel`;
+``e_pre``/``t_pre`` are per token position fed, learned from log-likelihood rows. The four are :class:`~recommender.model.component.ComponentModel`;
 a sum's interval is the sum of the parts' interval ends (comonotonic: conservative).
 
 Measured rows: a candidate equal to a measured cell (platform, device count, engine,
@@ -34,6 +39,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from recommender.catalog.types import fed_tokens, forward_passes
 from recommender.errors import InvalidInputError, UnknownNameError
 from recommender.model.accuracy_model import AccuracyModel
 from recommender.model.api import CANDIDATE_COLUMNS, PREDICTION_COLUMNS
@@ -80,14 +86,20 @@ def canonical_task(names: pd.Series | pd.Categorical, tasks: Mapping[str, Any]) 
 def task_profile(task_ids: pd.Series | pd.Categorical, tasks: Mapping[str, Any]) -> pd.DataFrame:
     """Token profile and scoring facts of each task id (NaN for names not in the catalog).
 
-    Returns a frame with a fresh RangeIndex (one row per input row).
+    Returns a frame with a fresh RangeIndex (one row per input row): ``prompt``, ``output``,
+    ``choices``, ``continuation`` (tokens per answer), ``passes_fixed`` (stated passes),
+    ``chance``, ``scored``, ``mc`` and ``known``.
     """
+    nan = float("nan")
     rows = {
         tid: (s.prompt_tokens_mean, s.output_tokens_mean, s.choices_mean if s.output_type == "multiple_choice" else 1.0,
+              nan if s.continuation_tokens_mean is None else s.continuation_tokens_mean,
+              nan if s.forward_passes_mean is None else s.forward_passes_mean,
               s.chance, s.kind == "benchmark", s.output_type == "multiple_choice")
         for tid, s in tasks.items()
     }
-    table = pd.DataFrame.from_dict(rows, orient="index", columns=["prompt", "output", "choices", "chance", "scored", "mc"])
+    columns = ["prompt", "output", "choices", "continuation", "passes_fixed", "chance", "scored", "mc"]
+    table = pd.DataFrame.from_dict(rows, orient="index", columns=columns)
     codes, uniq = cats.parts(task_ids)
     pos = table.index.get_indexer(pd.Index(uniq, dtype=object)) if len(uniq) else np.zeros(0, dtype=np.int64)
     known = np.append(pos >= 0, False)
@@ -115,6 +127,12 @@ def prepare_table(table: pd.DataFrame, catalogs: Catalogs) -> pd.DataFrame:
     # tokens read per document); the catalog's count is one context, read once per choice.
     measured_prompt = pd.to_numeric(t["prompt_tokens_mean"], errors="coerce").notna()
     t["choices"] = prof["choices"].fillna(1.0).where(~measured_prompt, 1.0)
+    mc_task = prof["mc"].fillna(0.0).to_numpy(dtype=float) > 0
+    t["passes"] = forward_passes(prof["choices"].fillna(1.0), prof["continuation"], prof["passes_fixed"], mc_task)
+    # Token positions fed: measured where the row has them; else a measured prompt count
+    # (already over all choices); else the catalog's profile.
+    fed_measured = pd.to_numeric(t["fed_tokens_mean"], errors="coerce") if "fed_tokens_mean" in t else pd.Series(np.nan, index=t.index)
+    fed_catalog = fed_tokens(prof["prompt"], prof["choices"].fillna(1.0), prof["continuation"], prof["passes_fixed"], mc_task)
     # Unknown prompt length: the median of the table's workloads keeps the (small) context
     # term of the prior at a typical value.
     t["prompt_tokens"] = t["prompt_tokens"].fillna(float(np.nanmedian(prof["prompt"])) if prof["prompt"].notna().any() else 256.0)
@@ -126,7 +144,11 @@ def prepare_table(table: pd.DataFrame, catalogs: Catalogs) -> pd.DataFrame:
     gen = ~mc & (out > 0)
     t["y_e_dec"] = np.where(gen, e_tok.fillna(e_q / out), np.nan)
     t["y_t_dec"] = np.where(gen, time_q / out, np.nan)
-    in_tokens = t["prompt_tokens"] * t["choices"]
+    fed = fed_measured.to_numpy(dtype=float)
+    fed = np.where(np.isfinite(fed), fed, np.where(measured_prompt, t["prompt_tokens"].to_numpy(dtype=float), fed_catalog))
+    t["fed_tokens"] = np.where(np.isfinite(fed), fed, (t["prompt_tokens"] * t["choices"]).to_numpy(dtype=float))
+    t["pass_tokens"] = t["fed_tokens"] / t["passes"]
+    in_tokens = t["fed_tokens"]
     t["y_e_pre"] = np.where(mc & (in_tokens > 0), e_q / in_tokens, np.nan)
     t["y_t_pre"] = np.where(mc & (in_tokens > 0), time_q / in_tokens, np.nan)
     # Energy per query where only per-token energy was given (so every row has one).
@@ -193,11 +215,23 @@ class EaiPredictor:
         c = candidates
         tasks = canonical_task(c["task"], self.catalogs.tasks)
         prof = task_profile(tasks, self.catalogs.tasks)
-        override = {"prompt": "prompt_tokens_mean", "output": "output_tokens_mean", "choices": "choices_mean"}
+        override = {
+            "prompt": "prompt_tokens_mean",
+            "output": "output_tokens_mean",
+            "choices": "choices_mean",
+            "passes_fixed": "forward_passes_mean",
+        }
         for key, col in override.items():
             if col in c.columns:
                 given = pd.to_numeric(c[col], errors="coerce").to_numpy(dtype=float)
                 prof[key] = np.where(np.isfinite(given), given, prof[key].to_numpy())
+        mc_task = prof["mc"].fillna(0.0).to_numpy(dtype=float) > 0
+        choices = prof["choices"].fillna(1.0)
+        passes = forward_passes(choices, prof["continuation"], prof["passes_fixed"], mc_task)
+        fed = fed_tokens(prof["prompt"].fillna(0.0), choices, prof["continuation"], prof["passes_fixed"], mc_task)
+        if "fed_tokens_mean" in c.columns:
+            given = pd.to_numeric(c["fed_tokens_mean"], errors="coerce").to_numpy(dtype=float)
+            fed = np.where(np.isfinite(given), given, fed)
         unknown = ~prof["known"].to_numpy() & prof["output"].isna().to_numpy()
         if unknown.any():
             first = str(np.asarray(tasks)[np.flatnonzero(unknown)[0]])
@@ -217,7 +251,10 @@ class EaiPredictor:
                 "task": tasks,
                 "prompt_tokens": prof["prompt"].fillna(0.0).to_numpy(dtype=float),
                 "output_tokens": prof["output"].fillna(0.0).to_numpy(dtype=float),
-                "choices": prof["choices"].fillna(1.0).to_numpy(dtype=float),
+                "choices": choices.to_numpy(dtype=float),
+                "passes": passes,
+                "fed_tokens": fed,
+                "pass_tokens": fed / passes,
                 "chance": prof["chance"].fillna(0.0).to_numpy(dtype=float),
                 "scored": prof["scored"].fillna(0.0).to_numpy(dtype=float) > 0,
                 "mc": prof["mc"].fillna(0.0).to_numpy(dtype=float) > 0,
@@ -231,8 +268,8 @@ class EaiPredictor:
 
         Args:
             candidates: Frame with :data:`~recommender.model.api.CANDIDATE_COLUMNS`
-                (optional ``prompt_tokens_mean``, ``output_tokens_mean``, ``choices_mean``
-                override the task's token profile).
+                (optional ``prompt_tokens_mean``, ``output_tokens_mean``, ``choices_mean``,
+                ``forward_passes_mean``, ``fed_tokens_mean`` override the task's token profile).
             use_measured: Return measurements for measured cells (False: model only, as
                 used by cross-validation).
 
@@ -243,7 +280,7 @@ class EaiPredictor:
         cf = self._candidate_frame(candidates)
         feats = self._features.columns(cf)
         out_tok = cf["output_tokens"].to_numpy()
-        in_tok = cf["prompt_tokens"].to_numpy() * cf["choices"].to_numpy()
+        in_tok = cf["fed_tokens"].to_numpy()
         parts = {name: comp.predict(feats) for name, comp in self.components.items()}
 
         def compose(dec: str, pre: str, in_tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -485,7 +522,7 @@ def fit_predictor(
     known_models = set(catalogs.models)
     extra = prep.loc[~prep["model_id"].isin(known_models), ["model_id", "params_total_b", "params_active_b"]].drop_duplicates("model_id")
     builder = FeatureBuilder(catalogs, extra)
-    cf = prep[["platform", "device_count", "engine", "model_id", "quantization", "batch_size", "prompt_tokens", "output_tokens", "choices", "params_total_b", "params_active_b"]].copy()
+    cf = prep[["platform", "device_count", "engine", "model_id", "quantization", "batch_size", "prompt_tokens", "output_tokens", "choices", "pass_tokens", "params_total_b", "params_active_b"]].copy()
     feats = builder.build(cf)
     components: dict[str, ComponentModel] = {}
     rows: dict[str, tuple[pd.DataFrame, np.ndarray]] = {}
@@ -510,7 +547,7 @@ def fit_predictor(
         else:
             anchor = "e_dec" if name.startswith("e") else "t_dec"
             af, ay = rows[anchor]
-            components[name] = fit_anchored_component(name, f_, y_, f"prior_{name}", af, ay, f"prior_{anchor}")
+            components[name] = fit_anchored_component(name, f_, y_, f"prior_{name}", af, ay, f"prior_{anchor}", toward_bound=True)
     # Accuracy records: the measured table's scored rows + the accuracy table.
     recs = [
         prep.loc[prep["accuracy"].notna(), ["model_id", "task", "quantization", "accuracy", "accuracy_stderr", "accuracy_n", "source"]]

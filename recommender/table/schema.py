@@ -61,6 +61,9 @@ class MeasuredRow(BaseModel):
         query_count: Number of queries measured, where known.
         prompt_tokens_mean: Mean prompt tokens per query, where known.
         output_tokens_mean: Mean generated tokens per query, where known.
+        fed_tokens_mean: Token positions run through the model per query, all forward passes
+            summed (multiple choice: one pass per distinct context + answer prefix), where
+            known. It, not ``prompt_tokens_mean``, is what a log-likelihood query's compute scales with.
         accuracy: Task score in [0, 1] measured in the same run, where measured.
         accuracy_metric: lm-eval metric name of ``accuracy`` (``acc``, ``acc_norm``, ``exact_match``...).
         accuracy_stderr: Standard error of ``accuracy`` (same scale).
@@ -99,6 +102,7 @@ class MeasuredRow(BaseModel):
     query_count: int | None = Field(default=None, ge=1)
     prompt_tokens_mean: float | None = Field(default=None, ge=0)
     output_tokens_mean: float | None = Field(default=None, ge=0)
+    fed_tokens_mean: float | None = Field(default=None, ge=0)
     accuracy: float | None = Field(default=None, ge=0, le=1)
     accuracy_metric: str | None = None
     accuracy_stderr: float | None = Field(default=None, ge=0, le=1)
