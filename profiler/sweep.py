@@ -585,6 +585,7 @@ class LmEvalRunner:
             platform=self.platform,
             device_count=1,
             engine="hf-transformers",
+            engine_version=_transformers_version(),
             model_id=source.model_id,
             params_total_b=params / 1e9,
             params_active_b=params / 1e9,
@@ -633,3 +634,10 @@ def parse_task_ints(values: Sequence[str] | str | None, what: str) -> dict[str, 
         out[name.strip()] = int(num)
     return out
 
+
+
+def _transformers_version() -> str:
+    """Installed transformers release (the engine of every profiler row)."""
+    from importlib.metadata import version
+
+    return version("transformers")

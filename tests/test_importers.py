@@ -103,6 +103,7 @@ def test_mlenergy_v2_row_by_hand() -> None:
     assert (row.platform, row.engine, row.workload, row.quantization) == (
         "a100-sxm4-40gb", "vllm", "sharegpt-chat-vllm", "bf16",
     )
+    assert row.engine_version == "0.5.4"  # data set README: vLLM 0.5.4 server image
     assert row.params_total_b == 27.23
     mixtral = [r for r in result.rows if r.model_id == "mistralai/Mixtral-8x7B-Instruct-v0.1"]
     assert mixtral and all(r.params_active_b == 12.88 for r in mixtral)
@@ -122,6 +123,7 @@ def test_mlenergy_v3_row_by_hand() -> None:
     assert row.time_s_per_query == pytest.approx(33.62808651581872 / 1000 * 7026.242424242424, rel=1e-12)
     assert row.power_w_mean == 319.7883095908309
     assert (row.device_count, row.batch_size, row.quantization) == (1, 8, "bf16")
+    assert row.engine == "vllm" and row.engine_version == "0.11.1"  # data set README
     assert row.params_total_b == 14.77  # catalog, not the file's rounded 14.0
     by_precision = {r.quantization for r in result.rows}
     assert by_precision == {"bf16", "fp8", "mxfp4"}

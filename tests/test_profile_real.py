@@ -82,6 +82,7 @@ def test_profile_two_quants_two_tasks(tmp_path: Path) -> None:
     for r in rows:
         assert r.model_id == "HuggingFaceTB/SmolLM2-135M-Instruct"
         assert r.platform == "cpu-amd-epyc-zen4" and r.engine == "hf-transformers"
+        assert r.engine_version is not None and f"transformers {r.engine_version}" in r.source_ref
         assert r.params_total_b == pytest.approx(0.1345, abs=1e-3)
         assert r.accuracy is not None and 0.0 <= r.accuracy <= 1.0
         assert r.accuracy_n == 3 and r.query_count == 3

@@ -512,3 +512,28 @@ def test_anchored_prefill_widens_where_borrowing_was_never_checked(predictor, ta
     assert offset > 0  # decode spends more than its roofline bound
     assert toward.linear.intercept == pytest.approx(offset / 2)
     assert toward.widths["platform"] == pytest.approx(np.hypot(empty.widths["platform"], offset / 2))
+
+
+def test_engine_release_is_a_time_feature_with_newest_release_by_default():
+    from recommender.model.predictor import default_releases, engine_release
+    from recommender.model.store import load_predictor
+
+    assert list(engine_release(["vllm", "vllm", "hf-transformers"], ["0.11.1", "0.5.4", None])) == [
+        "vllm@0.11", "vllm@0.5", "hf-transformers"]
+    # No release named: the engine's unversioned rows where it has some, else its newest release
+    # (numeric order: 0.11 is newer than 0.5).
+    assert default_releases(["vllm", "vllm", "hf", "hf"], ["vllm@0.5", "vllm@0.11", "hf", "hf@5.23"]) == {
+        "vllm": "vllm@0.11", "hf": "hf"}
+    shipped = load_predictor()
+    assert shipped.releases["vllm"] == "vllm@0.11"
+    table = pd.read_csv(Path(__file__).resolve().parents[1] / "data" / "measured.csv")
+    rows = table[(table["source"] == "mlenergy-v3") & (table["platform"] == "h100-sxm5-80gb")].head(3)
+    cand = rows[["platform", "device_count", "engine", "model_id", "quantization", "batch_size"]].assign(
+        task=rows["workload"].to_numpy(), output_tokens_mean=rows["output_tokens_mean"].to_numpy())
+    newest = shipped.predict(cand, use_measured=False)
+    same = shipped.predict(cand.assign(engine_version="0.11.1"), use_measured=False)
+    old = shipped.predict(cand.assign(engine_version="0.5.4"), use_measured=False)
+    assert np.allclose(newest["time_s_per_query"], same["time_s_per_query"])
+    # vLLM 0.5.4 (ML.ENERGY v2) ran slower than 0.11.1 (v3); energy components pool releases.
+    assert (old["time_s_per_query"] > 1.3 * newest["time_s_per_query"]).all()
+    assert np.allclose(old["energy_j_per_query"], newest["energy_j_per_query"])

@@ -22,6 +22,8 @@ from recommender.catalog.models import resolve_model
 from recommender.importers.base import ImportResult, RowCollector, iter_jsonl, require_folder, shared_ref
 
 NAME = "mlenergy-v2"
+ENGINE_VERSION = "0.5.4"
+"""vLLM release of the v2 runs (data set README)."""
 FOLDER = "mlenergy-v2"
 FILE = "mlenergy_v2_llm_text_generation_A100.jsonl"
 PLATFORMS = {"A100-SXM4-40GB": "a100-sxm4-40gb"}
@@ -46,6 +48,7 @@ def _row(rec: dict[str, object], ref: str) -> dict[str, object]:
         "platform": PLATFORMS[str(rec["gpu"])],
         "device_count": tp * pp,
         "engine": "vllm",
+        "engine_version": ENGINE_VERSION,
         "model_id": spec.id,
         "params_total_b": spec.params_total_b,
         "params_active_b": spec.params_active_b,

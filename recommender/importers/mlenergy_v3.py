@@ -22,6 +22,8 @@ from recommender.catalog.models import resolve_model
 from recommender.importers.base import ImportResult, RowCollector, iter_jsonl, require_folder, shared_ref
 
 NAME = "mlenergy-v3"
+ENGINE_VERSION = "0.11.1"
+"""vLLM release of the v3 runs (data set README)."""
 FOLDER = "mlenergy-v3"
 FILE = "mlenergy_v3_llm_configurations.jsonl"
 PLATFORMS = {"H100": "h100-sxm5-80gb", "B200": "b200"}
@@ -37,6 +39,7 @@ def _row(rec: dict[str, object], ref: str) -> dict[str, object]:
         "platform": PLATFORMS[str(rec["gpu_model"])],
         "device_count": int(rec["num_gpus"]),
         "engine": "vllm",
+        "engine_version": ENGINE_VERSION,
         "model_id": spec.id,
         "params_total_b": spec.params_total_b,
         "params_active_b": spec.params_active_b,

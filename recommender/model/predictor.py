@@ -50,13 +50,58 @@ from recommender.model.component import (
     MIN_ROWS_REGRESSION,
     ComponentModel,
     fit_anchored_component,
+    with_column,
     fit_component,
     reason_text,
 )
-from recommender.model.features import Catalogs, FeatureBuilder
+from recommender.model.features import CATEGORICAL_FEATURES, Catalogs, FeatureBuilder
 
-FORMAT_VERSION = 2
-"""Version of the saved state layout (2: fitted-roofline decode priors, blended extrapolation)."""
+FORMAT_VERSION = 3
+"""Version of the saved state layout (2: fitted-roofline decode priors, blended extrapolation;
+3: time components per engine release)."""
+
+RELEASE_COMPONENTS: tuple[str, ...] = ("t_dec", "t_pre")
+"""Components that also see the engine's release (``engine_release``: ``vllm@0.5``) as a
+categorical feature, next to the engine's name.
+
+Step times move with the release: ML.ENERGY v3's vLLM 0.11.1 decodes about 2.5x faster than
+v2's 0.5.4 at the same roofline, while energy per token moved far less (power rose with
+speed). The release is an extra level, not a new engine: a release never measured (one-hot
+all zero) falls back to what its engine's other releases say, flags and widths stay per
+engine, and energy components pool every release's rows."""
+
+
+def engine_release(engine: Any, version: Any) -> np.ndarray:
+    """``engine@major.minor`` where the release is known, else the engine name (object array)."""
+    eng = np.array([str(e) for e in np.asarray(engine, dtype=object)], dtype=object)
+    ver = pd.Series(np.asarray(version, dtype=object))
+    known = ver.notna().to_numpy() & (ver.astype(str).str.len() > 0).to_numpy()
+    majmin = ver.astype(str).str.extract(r"^([0-9]+(?:\.[0-9]+)?)", expand=False).to_numpy(dtype=object)
+    ok = known & pd.notna(majmin)
+    out = eng.copy()
+    out[ok] = [f"{e}@{m}" for e, m in zip(eng[ok], majmin[ok], strict=True)]
+    return out
+
+
+def default_releases(engines: Any, releases: Any) -> dict[str, str]:
+    """Level used for a candidate that names no release, per engine.
+
+    The engine's unversioned level where some of its rows state no release (like is matched
+    with like), else its newest measured release (a deployment today runs current software).
+    """
+    out: dict[str, str] = {}
+    pairs = pd.DataFrame({"e": np.asarray(engines, dtype=object).astype(str), "r": np.asarray(releases, dtype=object)}).drop_duplicates()
+    for e, grp in pairs.groupby("e"):
+        levels = grp["r"].astype(str).tolist()
+        if e in levels:
+            out[str(e)] = str(e)
+            continue
+
+        def key(level: str) -> tuple[int, ...]:
+            return tuple(int(x) for x in level.split("@", 1)[1].split("."))
+
+        out[str(e)] = max(levels, key=key)
+    return out
 
 PREFILL_SHARE_FOR_REASONS = 0.2
 """A component's extrapolation reasons count when it makes up this share of the energy."""
@@ -120,6 +165,7 @@ def prepare_table(table: pd.DataFrame, catalogs: Catalogs) -> pd.DataFrame:
     """
     t = table.reset_index(drop=True).copy()
     t["task"] = np.asarray(canonical_task(t["workload"], catalogs.tasks), dtype=object)
+    t["engine_release"] = engine_release(t["engine"], t["engine_version"] if "engine_version" in t else [None] * len(t))
     prof = task_profile(t["task"], catalogs.tasks)
     t["prompt_tokens"] = pd.to_numeric(t["prompt_tokens_mean"], errors="coerce").fillna(prof["prompt"])
     t["output_tokens"] = pd.to_numeric(t["output_tokens_mean"], errors="coerce").fillna(prof["output"])
@@ -191,6 +237,7 @@ class EaiPredictor:
         components: ``e_dec``, ``t_dec``, ``e_pre``, ``t_pre``.
         accuracy: Accuracy model.
         measured: Measured cells: key columns + energy/time mean, min, max.
+        releases: Release level per engine for candidates that name none.
         extra_models: Models of the table that the catalog lacks (id, parameter counts).
         catalogs: Catalogs the features come from.
         meta: Provenance (versions, row counts, hashes).
@@ -203,6 +250,9 @@ class EaiPredictor:
     extra_models: pd.DataFrame
     catalogs: Catalogs
     meta: dict[str, Any] = field(default_factory=dict)
+    releases: dict[str, str] = field(default_factory=dict)
+    """Per engine, the release level a candidate without ``engine_version`` is predicted at
+    (see :func:`default_releases`), for :data:`RELEASE_COMPONENTS`."""
 
     def __post_init__(self) -> None:
         self._features = FeatureBuilder(self.catalogs, self.extra_models)
@@ -245,6 +295,7 @@ class EaiPredictor:
                 "platform": cats.as_categorical(c["platform"]),
                 "device_count": dev.to_numpy(dtype=float),
                 "engine": cats.as_categorical(c["engine"]),
+                "engine_release": self._release_column(c),
                 "model_id": cats.as_categorical(c["model_id"]),
                 "quantization": cats.as_categorical(c["quantization"]),
                 "batch_size": bs.to_numpy(dtype=float),
@@ -262,6 +313,25 @@ class EaiPredictor:
         )
         frame.index = candidates.index
         return frame
+
+    def _release_column(self, c: pd.DataFrame) -> pd.Categorical:
+        """Engine release level per candidate: its ``engine_version`` where given, else the
+        engine's default (:attr:`releases`); decided per distinct (engine, version)."""
+        engine = cats.as_categorical(c["engine"])
+        if "engine_version" not in c.columns or c["engine_version"].isna().all():
+            labels = [self.releases.get(str(e), str(e)) for e in engine.categories]
+            codes = engine.codes
+            return cats.from_table(np.asarray(codes), labels) if len(labels) else pd.Categorical([])
+        given = engine_release(np.asarray(engine, dtype=object), c["engine_version"].to_numpy(dtype=object))
+        named = pd.notna(c["engine_version"]).to_numpy()
+        default = np.array([self.releases.get(str(e), str(e)) for e in np.asarray(engine, dtype=object)], dtype=object)
+        return cats.as_categorical(pd.Series(np.where(named, given, default)))
+
+    def _component_feats(self, name: str, feats: Any, cf: pd.DataFrame) -> Any:
+        """``feats`` plus the engine release column where the component uses it."""
+        if name in RELEASE_COMPONENTS and self.releases:
+            return with_column(feats, "engine_release", cf["engine_release"].array)
+        return feats
 
     def predict(self, candidates: pd.DataFrame, use_measured: bool = True) -> pd.DataFrame:
         """Predict energy, time, accuracy, EOR and TWEOR with 90% intervals.
@@ -281,7 +351,7 @@ class EaiPredictor:
         feats = self._features.columns(cf)
         out_tok = cf["output_tokens"].to_numpy()
         in_tok = cf["fed_tokens"].to_numpy()
-        parts = {name: comp.predict(feats) for name, comp in self.components.items()}
+        parts = {name: comp.predict(self._component_feats(name, feats, cf)) for name, comp in self.components.items()}
 
         def compose(dec: str, pre: str, in_tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
             pd_, wd, _ = parts[dec]
@@ -374,13 +444,16 @@ class EaiPredictor:
         feats = self._features.columns(cf)
         cols: dict[str, Any] = {}
         for name, comp in self.components.items():
-            p, w, r = comp.predict(feats)
+            p, w, r = comp.predict(self._component_feats(name, feats, cf))
             cols[name] = p
             cols[f"{name}_halfwidth"] = w
             uniq, inverse = np.unique(r, return_inverse=True)
             cols[f"{name}_reasons"] = cats.from_table(inverse.ravel(), reason_text(uniq))
         for prior in ("prior_e_dec", "prior_t_dec", "prior_e_pre", "prior_t_pre"):
-            cols[prior] = feats[prior].to_numpy()
+            name = prior.removeprefix("prior_")
+            comp = self.components.get(name)
+            f = self._component_feats(name, feats, cf)
+            cols[prior] = np.asarray(comp.with_prior(f)[prior] if comp is not None else f[prior], dtype=float)
         return pd.DataFrame(cols, index=candidates.index)
 
     def _predict_accuracy(self, cf: pd.DataFrame, feats: pd.DataFrame) -> pd.DataFrame:
@@ -427,6 +500,7 @@ class EaiPredictor:
             "measured": {c: self.measured[c].tolist() for c in self.measured.columns},
             "extra_models": {c: self.extra_models[c].tolist() for c in self.extra_models.columns},
             "meta": self.meta,
+            "releases": self.releases,
         }
 
     @classmethod
@@ -440,6 +514,7 @@ class EaiPredictor:
             extra_models=pd.DataFrame(state["extra_models"], columns=["model_id", "params_total_b", "params_active_b"]),
             catalogs=catalogs,
             meta=dict(state.get("meta", {})),
+            releases={str(k): str(v) for k, v in state.get("releases", {}).items()},
         )
 
 
@@ -489,13 +564,14 @@ def _fit_decode_or_prefill(name: str, feats: pd.DataFrame, y: np.ndarray, calibr
     roofline prior. Too few rows or platforms for a regression keep the raw prior as well.
     """
     enough = len(y) >= MIN_ROWS_REGRESSION and feats["platform"].nunique() >= MIN_PLATFORMS_REGRESSION
+    categorical = CATEGORICAL_FEATURES + (("engine_release",) if "engine_release" in feats.columns else ())
     if not (name.endswith("dec") and enough):
-        return fit_component(name, feats, y, prior=f"prior_{name}", calibrate=calibrate)
+        return fit_component(name, feats, y, prior=f"prior_{name}", categorical=categorical, calibrate=calibrate)
     from recommender.model.estimator import RooflineFit
 
     roof = RooflineFit(kind="energy" if name.startswith("e") else "time").fit(feats, y)
     column = f"fitted_prior_{name}"
-    comp = fit_component(name, feats.assign(**{column: roof.predict(feats)}), y, prior=column, calibrate=calibrate)
+    comp = fit_component(name, feats.assign(**{column: roof.predict(feats)}), y, prior=column, categorical=categorical, calibrate=calibrate)
     comp.roofline = roof.export_state()
     return comp
 
@@ -524,12 +600,14 @@ def fit_predictor(
     builder = FeatureBuilder(catalogs, extra)
     cf = prep[["platform", "device_count", "engine", "model_id", "quantization", "batch_size", "prompt_tokens", "output_tokens", "choices", "pass_tokens", "params_total_b", "params_active_b"]].copy()
     feats = builder.build(cf)
+    releases = default_releases(prep["engine"], prep["engine_release"])
+    feats_release = feats.assign(engine_release=cats.as_categorical(pd.Series(prep["engine_release"].to_numpy(), index=feats.index)))
     components: dict[str, ComponentModel] = {}
     rows: dict[str, tuple[pd.DataFrame, np.ndarray]] = {}
     for name in ("e_dec", "t_dec", "e_pre", "t_pre"):
         y = prep[f"y_{name}"].to_numpy(dtype=float)
         ok = np.isfinite(y) & (y > 0)
-        rows[name] = (feats.loc[ok], y[ok])
+        rows[name] = ((feats_release if name in RELEASE_COMPONENTS else feats).loc[ok], y[ok])
     for name in ("e_dec", "t_dec", "e_pre", "t_pre"):
         f_, y_ = rows[name]
         enough = len(y_) >= MIN_ROWS_REGRESSION and f_["platform"].nunique() >= MIN_PLATFORMS_REGRESSION
@@ -570,4 +648,5 @@ def fit_predictor(
         extra_models=extra.reset_index(drop=True),
         catalogs=catalogs,
         meta=info,
+        releases=releases,
     )

@@ -51,6 +51,9 @@ class MeasuredRow(BaseModel):
         platform: Canonical platform id from the platform catalog (e.g. ``a100-sxm4-40gb``).
         device_count: Number of devices the measurement spans (energy is summed over them).
         engine: Serving engine that ran the model.
+        engine_version: The engine's release (``0.5.4``), where the source states it. Step
+            times move with it (vLLM 0.5.4 in ML.ENERGY v2 vs 0.11.1 in v3), so the time
+            model tells releases apart.
         model_id: Hugging Face style model id.
         params_total_b: Total parameters in billions.
         params_active_b: Parameters active per token in billions (MoE < total).
@@ -92,6 +95,7 @@ class MeasuredRow(BaseModel):
     platform: str = Field(min_length=1)
     device_count: int = Field(ge=1, le=1024)
     engine: Engine
+    engine_version: str | None = Field(default=None, pattern=r"^[0-9]+(\.[0-9]+)*([.+-][0-9A-Za-z.+-]*)?$")
     model_id: str = Field(min_length=1)
     params_total_b: float = Field(gt=0, le=10_000)
     params_active_b: float = Field(gt=0, le=10_000)
