@@ -21,6 +21,17 @@ CANDIDATE_COLUMNS: tuple[str, ...] = (
 )
 """Columns a candidate frame must have (canonical ids; ``task`` is a task or workload id)."""
 
+OPTIONAL_CANDIDATE_COLUMNS: tuple[str, ...] = (
+    "engine_version",
+    "prompt_tokens_mean",
+    "output_tokens_mean",
+    "choices_mean",
+    "forward_passes_mean",
+    "fed_tokens_mean",
+)
+"""Columns a candidate frame may add: the engine's release (default: the newest measured one)
+and token-profile overrides of the task catalog (NaN keeps the catalog's value)."""
+
 TARGETS: tuple[str, ...] = ("energy_j_per_query", "time_s_per_query", "accuracy", "eor", "tweor")
 """Predicted quantities; each comes with ``<name>_lo`` and ``<name>_hi`` (90% interval).
 
