@@ -537,3 +537,24 @@ def test_engine_release_is_a_time_feature_with_newest_release_by_default():
     # vLLM 0.5.4 (ML.ENERGY v2) ran slower than 0.11.1 (v3); energy components pool releases.
     assert (old["time_s_per_query"] > 1.3 * newest["time_s_per_query"]).all()
     assert np.allclose(old["energy_j_per_query"], newest["energy_j_per_query"])
+
+
+def test_unseen_engine_release_widens_time_only():
+    from recommender.model.store import load_predictor
+
+    shipped = load_predictor()
+    table = pd.read_csv(Path(__file__).resolve().parents[1] / "data" / "measured.csv")
+    rows = table[(table["source"] == "mlenergy-v3") & (table["platform"] == "h100-sxm5-80gb")].head(3)
+    cand = rows[["platform", "device_count", "engine", "model_id", "quantization", "batch_size"]].assign(
+        task=rows["workload"].to_numpy(), output_tokens_mean=rows["output_tokens_mean"].to_numpy())
+    known = shipped.predict(cand.assign(engine_version="0.11.1"), use_measured=False)
+    new = shipped.predict(cand.assign(engine_version="0.9.2"), use_measured=False)
+    assert (known["status"] == "interpolated").all()
+    assert (new["status"] == "extrapolated").all()
+    assert new["extrapolated_reasons"].astype(str).str.contains("release-unseen").all()
+    log_width = lambda r: np.log(r["time_s_per_query_hi"] / r["time_s_per_query"])  # noqa: E731
+    assert (log_width(new) > log_width(known) + 0.1).all()
+    # Energy pools releases: neither its point nor its interval moves.
+    assert np.allclose(new["energy_j_per_query_hi"], known["energy_j_per_query_hi"])
+    comp = shipped.components["t_dec"]
+    assert comp.widths["release"] >= comp.widths["cell"]

@@ -60,6 +60,7 @@ REASONS: tuple[str, ...] = (
     "batch-outside",
     "deployment-unseen",
     "class-unseen",
+    "release-unseen",
 )
 """Extrapolation reasons, each calibrated by its own held-out scheme.
 
@@ -70,7 +71,11 @@ kernels on that GPU are new even though neither name is.
 ``class-unseen``: no platform of the candidate's class (data-center / workstation / edge /
 cpu) was measured, e.g. a CPU predicted from GPU rows only: the hardware works differently,
 not just faster or slower. Calibrated by leave-one-class-out refits, and never narrower than
-``platform-unseen``."""
+``platform-unseen``.
+
+``release-unseen``: the engine was measured, but not at the candidate's release (components
+that see ``engine_release``: time). Calibrated by holding out one release of an engine measured
+at several; where no engine was, as wide as ``engine-unseen``."""
 
 _REASON_SCHEME = {
     "platform-unseen": "platform",
@@ -80,6 +85,7 @@ _REASON_SCHEME = {
     "batch-outside": "batch",
     "deployment-unseen": "deployment",
     "class-unseen": "class",
+    "release-unseen": "release",
 }
 
 
@@ -205,6 +211,11 @@ class ComponentModel:
             "deployment-unseen": _deployment_unseen(feats, d),
             "class-unseen": (
                 ~cats.isin(feats["platform_class"], d["classes"]) if "classes" in d else np.zeros(len(feats), dtype=bool)
+            ),
+            "release-unseen": (
+                ~cats.isin(feats["engine_release"], d["releases"]) & cats.isin(feats["engine"], d["engines"])
+                if "releases" in d and "engine_release" in feats
+                else np.zeros(len(feats), dtype=bool)
             ),
         }
         if self.n_rows == 0:
@@ -481,6 +492,7 @@ def fit_anchored_component(
         "models": sorted(feats["model_id"].astype(str).unique().tolist()) if len(feats) else [],
         "deployments": sorted(set(_deployment_key(feats).tolist())) if len(feats) else [],
         "classes": sorted(feats["platform_class"].astype(str).unique().tolist()) if len(feats) else [],
+        **_release_domain(feats),
         "active_b": [float(active.min()), float(active.max())] if len(active) else [0.0, 0.0],
         "batch": [float(batch.min()), float(batch.max())] if len(batch) else [0.0, 0.0],
     }
@@ -564,6 +576,7 @@ def fit_component(
         "models": sorted(feats["model_id"].astype(str).unique().tolist()),
         "deployments": sorted(set(_deployment_key(feats).tolist())),
         "classes": sorted(feats["platform_class"].astype(str).unique().tolist()),
+        **_release_domain(feats),
         "active_b": [float(active.min()), float(active.max())] if len(active) else [0.0, 0.0],
         "batch": [float(batch.min()), float(batch.max())] if len(batch) else [0.0, 0.0],
     }
@@ -645,7 +658,23 @@ def _blend_weights(
     return weights, blended
 
 
-_SCHEMES = ("cell", "model", "platform", "engine", "quantization", "size", "batch", "deployment", "class")
+_SCHEMES = ("cell", "model", "platform", "engine", "quantization", "size", "batch", "deployment", "class", "release")
+
+
+def _release_domain(feats: pd.DataFrame) -> dict[str, list[str]]:
+    """``{"releases": [...]}`` where the frame carries ``engine_release``, else empty."""
+    if "engine_release" not in feats.columns:
+        return {}
+    return {"releases": sorted(feats["engine_release"].astype(str).unique().tolist()) if len(feats) else []}
+
+
+def _release_novel_only(feats: pd.DataFrame) -> np.ndarray:
+    """Rows of an engine measured at several releases: held out by release, only they measure
+    ``release-unseen`` (an engine's only release held out is ``engine-unseen``)."""
+    eng = feats["engine"].astype(str).to_numpy()
+    rel = feats["engine_release"].astype(str).to_numpy()
+    per_engine = pd.DataFrame({"e": eng, "r": rel}).drop_duplicates().groupby("e")["r"].nunique()
+    return pd.Series(eng).map(per_engine).to_numpy() > 1
 
 
 def _scheme_residuals(
@@ -664,18 +693,23 @@ def _scheme_residuals(
         "deployment": pd.Series(_deployment_key(feats)),
         "class": feats["platform_class"],
     }
+    if "engine_release" in feats.columns:
+        schemes["release"] = feats["engine_release"]
     out: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
     every = np.arange(len(y))
     for scheme, groups in schemes.items():
         res = grouped_oof_log_residuals(fit_predict, y, groups, max_folds=MAX_FOLDS)
         if scheme == "deployment":
             res = np.where(_pair_novel_only(feats), res, np.nan)
+        if scheme == "release":
+            res = np.where(_release_novel_only(feats), res, np.nan)
         out[scheme] = (res, every, np.asarray(groups).astype(str))
     for scheme, values, groups_ in (("size", active, feats["model_id"]), ("batch", batch, None)):
         res, rows = _extreme_residuals(fit_predict, y, values, groups_)
         # Range extrapolation holds out rows, not groups: every row counts as its own group.
         labels = np.asarray(groups_).astype(str)[rows] if groups_ is not None else rows.astype(str)
         out[scheme] = (res, rows, labels)
+    out.setdefault("release", (np.full(len(y), np.nan), every, np.full(len(y), "", dtype=object)))
     return out
 
 
@@ -734,11 +768,15 @@ def _fill_widths(widths: dict[str, float], fallback_widths: dict[str, float] | N
             # Never measured as such (no platform ran two engines): a known engine on a known
             # GPU is at most as novel as that engine on a new GPU.
             value = out["platform"]
+        if scheme == "release" and not np.isfinite(value) and "release" not in fallback:
+            # No engine was measured at two releases: a release never measured is taken to be
+            # as novel as an engine never measured.
+            value = out.get("engine", float("nan"))
         if not np.isfinite(value):
             value = fallback.get(scheme, largest)
         out[scheme] = float(value)
     out["model"] = max(out["model"], out["cell"])
-    for scheme in ("platform", "engine", "quantization", "size", "batch", "deployment", "class"):
+    for scheme in ("platform", "engine", "quantization", "size", "batch", "deployment", "class", "release"):
         out[scheme] = max(out[scheme], out["cell"])
     # A class of hardware never measured is at least as novel as one unseen platform.
     out["class"] = max(out["class"], out["platform"])

@@ -376,7 +376,10 @@ class EaiPredictor:
         # (decode bits low, prefill bits high) turned into text once per distinct pattern.
         use_dec = share_pre < 1.0 - PREFILL_SHARE_FOR_REASONS
         use_pre = share_pre >= PREFILL_SHARE_FOR_REASONS
-        bits = np.where(use_dec, parts["e_dec"][2], 0) | (np.where(use_pre, parts["e_pre"][2], 0) << len(REASONS))
+        # Time components add what only they see (an engine release never measured).
+        dec_bits = parts["e_dec"][2] | parts["t_dec"][2]
+        pre_bits = parts["e_pre"][2] | parts["t_pre"][2]
+        bits = np.where(use_dec, dec_bits, 0) | (np.where(use_pre, pre_bits, 0) << len(REASONS))
         status_code = np.where(bits == 0, 1, 2)  # 0 measured, 1 interpolated, 2 extrapolated
 
         if use_measured and len(self.measured):
