@@ -558,3 +558,14 @@ def test_unseen_engine_release_widens_time_only():
     assert np.allclose(new["energy_j_per_query_hi"], known["energy_j_per_query_hi"])
     comp = shipped.components["t_dec"]
     assert comp.widths["release"] >= comp.widths["cell"]
+
+
+def test_release_width_without_two_measured_releases_is_the_published_prior():
+    from recommender.model.component import _SCHEMES, RELEASE_PRIOR_FACTOR, _fill_widths
+
+    calibrated = {s: 0.3 for s in _SCHEMES} | {"engine": 0.5, "release": float("nan")}
+    filled = _fill_widths(calibrated, None)
+    assert filled["release"] == pytest.approx(np.log(RELEASE_PRIOR_FACTOR))
+    # An engine-unseen width above the prior wins; a calibrated release width is kept as is.
+    assert _fill_widths(calibrated | {"engine": 2.0}, None)["release"] == pytest.approx(2.0)
+    assert _fill_widths(calibrated | {"release": 0.4}, None)["release"] == pytest.approx(0.4)

@@ -42,6 +42,16 @@ The serving engine decides the batching regime (static batch-1 HF/FastChat vs co
 batching in vLLM), and held-out errors differ several-fold between regimes; one pooled
 quantile is too wide for the quiet regime and too narrow for the noisy one."""
 
+RELEASE_PRIOR_FACTOR = 5.0
+"""90% half-width (as a factor) of ``release-unseen`` when no engine in the data was measured
+at two releases, so the data cannot say how much a release moves step time.
+
+Published evidence of one release's effect: vLLM 0.6.0 cut time per output token 5x on Llama
+3 8B (1 x H100) and 2x on Llama 3 70B (4 x H100) against 0.5.3 (vLLM blog, "vLLM v0.6.0:
+2.7x Throughput Improvement and 5x Latency Reduction", 2024-09-05). An unseen release may be
+older or newer than the measured one, so the interval spans the larger figure either way.
+Where two releases were measured, their held-out residuals set the width instead."""
+
 MIN_REGIME_RESIDUALS = 30
 """Fewest held-out residuals of a regime for it to get its own width for a scheme (below:
 the pooled width). At 90% the conformal rank then sits >= 3 residuals below the top."""
@@ -75,7 +85,8 @@ not just faster or slower. Calibrated by leave-one-class-out refits, and never n
 
 ``release-unseen``: the engine was measured, but not at the candidate's release (components
 that see ``engine_release``: time). Calibrated by holding out one release of an engine measured
-at several; where no engine was, as wide as ``engine-unseen``."""
+at several; where no engine was, :data:`RELEASE_PRIOR_FACTOR` (published) and at least
+``engine-unseen``."""
 
 _REASON_SCHEME = {
     "platform-unseen": "platform",
@@ -769,9 +780,9 @@ def _fill_widths(widths: dict[str, float], fallback_widths: dict[str, float] | N
             # GPU is at most as novel as that engine on a new GPU.
             value = out["platform"]
         if scheme == "release" and not np.isfinite(value) and "release" not in fallback:
-            # No engine was measured at two releases: a release never measured is taken to be
-            # as novel as an engine never measured.
-            value = out.get("engine", float("nan"))
+            # No engine was measured at two releases: the published effect of one release,
+            # and never narrower than an engine never measured.
+            value = max(out.get("engine", float("nan")), float(np.log(RELEASE_PRIOR_FACTOR)))
         if not np.isfinite(value):
             value = fallback.get(scheme, largest)
         out[scheme] = float(value)
