@@ -254,3 +254,23 @@ def test_shipped_tables_use_canonical_catalog_ids() -> None:
         assert resolve_quant(quant).name == quant
     for task in {a.task for a in read_accuracy_rows(DEFAULT_ACCURACY)}:
         assert resolve_task(task).id == task
+
+
+@needs_shared
+def test_mlenergy_v2_reads_every_gpu_file_of_the_same_layout(tmp_path: Path) -> None:
+    # The leaderboard's H100 files (not shipped) have the A100 file's layout: a copy of two A100
+    # lines re-labelled as H100, plus one GPU the catalog lacks, must import as h100 rows.
+    src = SHARED / "mlenergy-v2" / "mlenergy_v2_llm_text_generation_A100.jsonl"
+    folder = tmp_path / "mlenergy-v2"
+    folder.mkdir()
+    (folder / src.name).write_text(src.read_text(encoding="utf-8"), encoding="utf-8")
+    lines = [json.loads(line) for line in src.read_text(encoding="utf-8").splitlines()[:3]]
+    for rec, gpu in zip(lines, ["H100 80GB HBM3", "H100 80GB HBM3", "Imaginary GPU 9000"], strict=True):
+        rec["gpu"], rec["GPU"] = gpu, f"NVIDIA {gpu}"
+    (folder / "mlenergy_v2_llm_text_generation_H100.jsonl").write_text(
+        "".join(json.dumps(rec) + "\n" for rec in lines), encoding="utf-8")
+    result = run_importer("mlenergy-v2", tmp_path)
+    h100 = [r for r in result.rows if r.platform == "h100-sxm5-80gb"]
+    assert len(result.rows) == 157 + 2 and len(h100) == 2
+    assert all(r.engine_version == "0.5.4" and "_H100.jsonl#L" in r.source_ref for r in h100)
+    assert len(result.skipped) == 1 and "Imaginary GPU 9000" in str(result.skipped[0])

@@ -132,3 +132,18 @@ def iter_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
         if not isinstance(rec, dict):
             raise DataSourceError(f"{path}:{lineno}: expected a JSON object, got {type(rec).__name__}")
         yield lineno, rec
+
+
+def platform_of(name: object, fixed: dict[str, str]) -> str | None:
+    """Platform id of a source's GPU name: ``fixed`` first, then the platform catalog's aliases
+    (``H100 80GB HBM3`` -> ``h100-sxm5-80gb``); None for a GPU the catalog lacks (the caller
+    skips the row and says so)."""
+    from recommender.catalog import resolve_platform
+
+    text = str(name)
+    if text in fixed:
+        return fixed[text]
+    try:
+        return resolve_platform(text).id
+    except UnknownNameError:
+        return None

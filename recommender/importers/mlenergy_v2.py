@@ -19,14 +19,19 @@ from __future__ import annotations
 from pathlib import Path
 
 from recommender.catalog.models import resolve_model
-from recommender.importers.base import ImportResult, RowCollector, iter_jsonl, require_folder, shared_ref
+from recommender.importers.base import ImportResult, RowCollector, iter_jsonl, platform_of, require_folder, shared_ref
 
 NAME = "mlenergy-v2"
 ENGINE_VERSION = "0.5.4"
 """vLLM release of the v2 runs (data set README)."""
 FOLDER = "mlenergy-v2"
 FILE = "mlenergy_v2_llm_text_generation_A100.jsonl"
+FILE_PATTERN = "mlenergy_v2_llm_text_generation_*.jsonl"
+"""Every GPU's file of the same layout is read (the shared copy holds the A100 one; the
+leaderboard's H100 files, concatenated the same way, import unchanged)."""
 PLATFORMS = {"A100-SXM4-40GB": "a100-sxm4-40gb"}
+"""GPU folder names whose platform id is fixed here; others resolve through the platform
+catalog's aliases (``H100 80GB HBM3`` -> ``h100-sxm5-80gb``)."""
 WORKLOADS = {"chat": "sharegpt-chat-vllm", "code": "humaneval-code"}
 
 SERVED_DTYPE = "bf16"
@@ -45,7 +50,7 @@ def _row(rec: dict[str, object], ref: str) -> dict[str, object]:
     energy_j = float(rec["Energy/req (J)"])
     out_tokens = float(rec["Avg Output Tokens"])
     return {
-        "platform": PLATFORMS[str(rec["gpu"])],
+        "platform": platform_of(rec["gpu"], PLATFORMS),
         "device_count": tp * pp,
         "engine": "vllm",
         "engine_version": ENGINE_VERSION,
@@ -71,13 +76,15 @@ def _row(rec: dict[str, object], ref: str) -> dict[str, object]:
 
 
 def import_rows(root: Path) -> ImportResult:
-    """Read every line of the v2 JSONL under ``root/mlenergy-v2``."""
+    """Read every line of every v2 JSONL (:data:`FILE_PATTERN`) under ``root/mlenergy-v2``."""
     folder = require_folder(root, FOLDER)
     out = RowCollector(NAME)
-    for lineno, rec in iter_jsonl(folder / FILE):
-        ref = shared_ref(FOLDER, FILE, f"L{lineno}:{rec['source_path']}")
-        if rec.get("gpu") not in PLATFORMS or rec.get("task") not in WORKLOADS:
-            out.skip(ref, f"unknown GPU folder or task ({rec.get('gpu')!r}, {rec.get('task')!r})")
-            continue
-        out.add(ref, lambda rec=rec, ref=ref: _row(rec, ref))
+    files = sorted(folder.glob(FILE_PATTERN)) or [folder / FILE]
+    for path in files:
+        for lineno, rec in iter_jsonl(path):
+            ref = shared_ref(FOLDER, path.name, f"L{lineno}:{rec['source_path']}")
+            if platform_of(rec.get("gpu"), PLATFORMS) is None or rec.get("task") not in WORKLOADS:
+                out.skip(ref, f"unknown GPU folder or task ({rec.get('gpu')!r}, {rec.get('task')!r})")
+                continue
+            out.add(ref, lambda rec=rec, ref=ref: _row(rec, ref))
     return out.result()

@@ -19,7 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from recommender.catalog.models import resolve_model
-from recommender.importers.base import ImportResult, RowCollector, iter_jsonl, require_folder, shared_ref
+from recommender.importers.base import ImportResult, RowCollector, iter_jsonl, platform_of, require_folder, shared_ref
 
 NAME = "mlenergy-v3"
 ENGINE_VERSION = "0.11.1"
@@ -27,6 +27,7 @@ ENGINE_VERSION = "0.11.1"
 FOLDER = "mlenergy-v3"
 FILE = "mlenergy_v3_llm_configurations.jsonl"
 PLATFORMS = {"H100": "h100-sxm5-80gb", "B200": "b200"}
+"""``gpu_model`` values fixed here (README); others resolve through the platform catalog."""
 WORKLOADS = {"lm-arena-chat": "lm-arena-chat", "gpqa": "gpqa", "sourcegraph-fim": "sourcegraph-fim"}
 PRECISIONS = {"bfloat16": "bf16", "fp8": "fp8", "mxfp4": "mxfp4"}
 
@@ -36,7 +37,7 @@ def _row(rec: dict[str, object], ref: str) -> dict[str, object]:
     j_per_token = float(rec["energy_per_token_joules"])
     out_tokens = float(rec["avg_output_len"])
     return {
-        "platform": PLATFORMS[str(rec["gpu_model"])],
+        "platform": platform_of(rec["gpu_model"], PLATFORMS),
         "device_count": int(rec["num_gpus"]),
         "engine": "vllm",
         "engine_version": ENGINE_VERSION,
@@ -67,7 +68,7 @@ def import_rows(root: Path) -> ImportResult:
     out = RowCollector(NAME)
     for lineno, rec in iter_jsonl(folder / FILE):
         ref = shared_ref(FOLDER, FILE, f"L{lineno}:{rec['source_path']}[{rec['config_index']}]")
-        if rec.get("gpu_model") not in PLATFORMS:
+        if platform_of(rec.get("gpu_model"), PLATFORMS) is None:
             out.skip(ref, f"unknown gpu_model {rec.get('gpu_model')!r}")
         elif rec.get("task") not in WORKLOADS:
             out.skip(ref, f"task {rec.get('task')!r} is not a text LLM workload eai models")
