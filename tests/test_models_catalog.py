@@ -81,3 +81,12 @@ def test_params_note_documents_uncertain_counts() -> None:
     assert params_note("Qwen/Qwen2.5-7B-Instruct") is None
     with pytest.raises(UnknownNameError):
         params_note("no/such-model")
+
+
+def test_layer_design_is_catalogued() -> None:
+    from recommender.catalog import resolve_model
+
+    assert resolve_model("OpenAssistant/oasst-sft-1-pythia-12b").block == "gpt-neox"
+    assert resolve_model("RWKV/rwkv-raven-7b").block == "rwkv"
+    assert resolve_model("lmsys/fastchat-t5-3b-v1.0").block == "t5"
+    assert resolve_model("Qwen/Qwen2.5-7B-Instruct").block == "decoder"  # the default

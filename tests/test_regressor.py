@@ -569,3 +569,22 @@ def test_release_width_without_two_measured_releases_is_the_published_prior():
     # An engine-unseen width above the prior wins; a calibrated release width is kept as is.
     assert _fill_widths(calibrated | {"engine": 2.0}, None)["release"] == pytest.approx(2.0)
     assert _fill_widths(calibrated | {"release": 0.4}, None)["release"] == pytest.approx(0.4)
+
+
+def test_smoother_borrows_only_from_models_of_the_same_layer_design():
+    from recommender.model.smoother import KERNEL_FEATURES, ResidualSmoother
+
+    def rows(block: str, n: int) -> pd.DataFrame:
+        return pd.DataFrame({
+            **{c: np.zeros(n) for c in KERNEL_FEATURES},
+            "platform": pd.Categorical(["gpu-a"] * n), "engine": pd.Categorical(["hf"] * n),
+            "quantization": pd.Categorical(["fp16"] * n), "block": pd.Categorical([block] * n),
+        })
+
+    train = pd.concat([rows("gpt-neox", 5), rows("decoder", 5)], ignore_index=True)
+    train["block"] = pd.Categorical(train["block"].astype(str))
+    residuals = np.r_[np.full(5, 0.2), np.full(5, -0.1)]
+    sm = ResidualSmoother.fit(train, residuals)
+    neox, dec, rwkv = (sm.correction(rows(b, 1))[0] for b in ("gpt-neox", "decoder", "rwkv"))
+    assert neox == pytest.approx(0.2 * 5 / (5 + 0.1)) and dec == pytest.approx(-0.1 * 5 / (5 + 0.1))
+    assert rwkv == 0.0  # no measured model of that design: no borrowed residual

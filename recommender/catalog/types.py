@@ -77,6 +77,10 @@ class ModelSpec(BaseModel):
         kv_heads: Key/value heads (GQA < attention_heads).
         context_length: Maximum positions.
         architecture: ``dense``, ``moe`` or ``hybrid``.
+        block: Layer design (from the config's ``architectures``): ``decoder`` (sequential
+            pre-norm decoder: LLaMA, Mistral, Qwen, Gemma...), ``gpt-neox`` (parallel
+            attention and MLP), ``bloom`` (ALiBi), ``t5`` (encoder-decoder) or ``rwkv``
+            (recurrent, no attention cache).
         aliases: Names in data that map to this model.
         source: Where the numbers come from (config.json URL or paper).
     """
@@ -93,6 +97,7 @@ class ModelSpec(BaseModel):
     kv_heads: int | None = Field(default=None, ge=1)
     context_length: int | None = Field(default=None, ge=1)
     architecture: Literal["dense", "moe", "hybrid"] = "dense"
+    block: Literal["decoder", "gpt-neox", "bloom", "t5", "rwkv"] = "decoder"
     aliases: tuple[str, ...] = ()
     source: str
 

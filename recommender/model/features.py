@@ -180,6 +180,11 @@ def platform_frame(platforms: Mapping[str, Platform]) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("platform")
 
 
+BLOCKS: tuple[str, ...] = ("decoder", "gpt-neox", "bloom", "t5", "rwkv")
+"""Layer designs of :attr:`recommender.catalog.types.ModelSpec.block` (models outside the
+catalog count as ``decoder``)."""
+
+
 def model_frame(models: Mapping[str, ModelSpec], extra: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per model id: parameters and architecture (missing figures derived from size).
 
@@ -206,6 +211,7 @@ def model_frame(models: Mapping[str, ModelSpec], extra: pd.DataFrame | None = No
         add = add[["model_id", "params_total_b", "params_active_b"]].assign(layers=np.nan, hidden=np.nan, heads=np.nan, kv_heads=np.nan)
         frame = pd.concat([frame, add], ignore_index=True)
     frame = frame.set_index("model_id").astype(float)
+    frame["block_code"] = [float(BLOCKS.index(models[m].block)) if m in models else 0.0 for m in frame.index]
     # Missing architecture: LLaMA-like scaling (params ~ 12 * layers * hidden^2, 128-dim heads)
     # keeps the attention-FLOP and KV terms the right order of magnitude.
     guess_hidden = np.sqrt(frame["params_active_b"] * 1e9 / (12.0 * 32.0))
@@ -374,6 +380,7 @@ class FeatureBuilder:
                 "log_weights_over_memory": np.log(total * bpw / (mem * devices)),
                 "engine": cats.as_categorical(configs["engine"]),
                 "quant_family": cats.from_table(qc, Q["quant_family"]),
+                "block": cats.from_table(M["block_code"].to_numpy().astype(np.int64)[mc], BLOCKS),
                 "compute_precision": cats.from_table(qc, Q["compute_precision"]),
                 "platform_class": cats.from_table(pc, P["platform_class"]),
                 "platform": cats.as_categorical(configs["platform"]),

@@ -56,9 +56,9 @@ from recommender.model.component import (
 )
 from recommender.model.features import CATEGORICAL_FEATURES, Catalogs, FeatureBuilder
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 """Version of the saved state layout (2: fitted-roofline decode priors, blended extrapolation;
-3: time components per engine release)."""
+3: time components per engine release; 4: smoother groups by layer design)."""
 
 RELEASE_COMPONENTS: tuple[str, ...] = ("t_dec", "t_pre")
 """Components that also see the engine's release (``engine_release``: ``vllm@0.5``) as a
