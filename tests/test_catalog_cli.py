@@ -70,6 +70,13 @@ def test_tasks_json_and_kind(capsys: pytest.CaptureFixture[str]) -> None:
     assert all(t["prompt_tokens_mean"] > 0 for t in data)
 
 
+def test_tasks_table_shows_forward_passes(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _run(capsys, "tasks", "--kind", "benchmark")
+    assert code == 0 and "passes" in out and "fed tok" in out
+    mmlu = next(line for line in out.splitlines() if line.strip().startswith("mmlu"))
+    assert mmlu.split()[-2:] == ["1", "624.4"]  # one pass: the one-token answers share it
+
+
 def test_quants_json_has_aliases_and_sources(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = _run(capsys, "quants", "--json")
     assert code == 0

@@ -200,10 +200,10 @@ def register(app: typer.Typer) -> None:
             return
         _print_table(
             "Tasks and workloads (tokens per query; `--show ID` for sources)",
-            ["id", "kind", "metric", "chance", "shots", "prompt tok", "output tok", "choices"],
+            ["id", "kind", "metric", "chance", "shots", "prompt tok", "output tok", "choices", "passes", "fed tok"],
             (
                 [t.id, t.kind, t.metric, t.chance, t.num_fewshot, t.prompt_tokens_mean,
-                 t.output_tokens_mean, t.choices_mean]  # fmt: skip
+                 t.output_tokens_mean, t.choices_mean, round(t.passes(), 2), round(t.fed_tokens(), 1)]  # fmt: skip
                 for t in items
             ),
         )
