@@ -620,6 +620,9 @@ def fit_component(
             simple = {"offset": float(np.median(ratio)), "weights": weights}
         widths, regime_raw = _summarize(residuals, feats)
     widths = _fill_widths(widths, fallback_widths)
+    if "engine_release" not in feats.columns:
+        # This component pools releases (never flags release-unseen): no release prior to state.
+        widths["release"] = widths["engine"]
     regime_widths = _fill_regime_widths(regime_raw, widths) if regime_raw else {}
     return ComponentModel(
         name=name,

@@ -93,15 +93,13 @@ def default_releases(engines: Any, releases: Any) -> dict[str, str]:
     pairs = pd.DataFrame({"e": np.asarray(engines, dtype=object).astype(str), "r": np.asarray(releases, dtype=object)}).drop_duplicates()
     for e, grp in pairs.groupby("e"):
         levels = grp["r"].astype(str).tolist()
-        if e in levels:
-            out[str(e)] = str(e)
-            continue
-
-        def key(level: str) -> tuple[int, ...]:
-            return tuple(int(x) for x in level.split("@", 1)[1].split("."))
-
-        out[str(e)] = max(levels, key=key)
+        out[str(e)] = str(e) if e in levels else max(levels, key=_release_order)
     return out
+
+
+def _release_order(level: str) -> tuple[int, ...]:
+    """Numeric sort key of ``engine@major.minor``."""
+    return tuple(int(x) for x in level.split("@", 1)[1].split("."))
 
 PREFILL_SHARE_FOR_REASONS = 0.2
 """A component's extrapolation reasons count when it makes up this share of the energy."""
@@ -320,12 +318,14 @@ class EaiPredictor:
         engine = cats.as_categorical(c["engine"])
         if "engine_version" not in c.columns or c["engine_version"].isna().all():
             labels = [self.releases.get(str(e), str(e)) for e in engine.categories]
-            codes = engine.codes
-            return cats.from_table(np.asarray(codes), labels) if len(labels) else pd.Categorical([])
-        given = engine_release(np.asarray(engine, dtype=object), c["engine_version"].to_numpy(dtype=object))
-        named = pd.notna(c["engine_version"]).to_numpy()
-        default = np.array([self.releases.get(str(e), str(e)) for e in np.asarray(engine, dtype=object)], dtype=object)
-        return cats.as_categorical(pd.Series(np.where(named, given, default)))
+            return cats.from_table(np.asarray(engine.codes), labels) if len(labels) else pd.Categorical([])
+        version = cats.as_categorical(c["engine_version"].astype(object).where(c["engine_version"].notna(), ""))
+        pair_codes, pairs = pd.MultiIndex.from_arrays([engine.codes, version.codes]).factorize()
+        eng = np.asarray(engine.categories, dtype=object)[[p[0] for p in pairs]]
+        ver = np.asarray(version.categories, dtype=object)[[p[1] for p in pairs]]
+        named = ver != ""
+        labels = np.where(named, engine_release(eng, np.where(named, ver, None)), [self.releases.get(str(e), str(e)) for e in eng])
+        return cats.from_table(np.asarray(pair_codes), labels.tolist())
 
     def _component_feats(self, name: str, feats: Any, cf: pd.DataFrame) -> Any:
         """``feats`` plus the engine release column where the component uses it."""
@@ -453,10 +453,7 @@ class EaiPredictor:
             uniq, inverse = np.unique(r, return_inverse=True)
             cols[f"{name}_reasons"] = cats.from_table(inverse.ravel(), reason_text(uniq))
         for prior in ("prior_e_dec", "prior_t_dec", "prior_e_pre", "prior_t_pre"):
-            name = prior.removeprefix("prior_")
-            comp = self.components.get(name)
-            f = self._component_feats(name, feats, cf)
-            cols[prior] = np.asarray(comp.with_prior(f)[prior] if comp is not None else f[prior], dtype=float)
+            cols[prior] = feats[prior].to_numpy()
         return pd.DataFrame(cols, index=candidates.index)
 
     def _predict_accuracy(self, cf: pd.DataFrame, feats: pd.DataFrame) -> pd.DataFrame:
