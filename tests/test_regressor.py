@@ -534,6 +534,12 @@ def test_engine_release_is_a_time_feature_with_newest_release_by_default():
     same = shipped.predict(cand.assign(engine_version="0.11.1"), use_measured=False)
     old = shipped.predict(cand.assign(engine_version="0.5.4"), use_measured=False)
     assert np.allclose(newest["time_s_per_query"], same["time_s_per_query"])
+    # No release named: the newest is assumed, and the time interval also holds the releases
+    # the data saw; energy (pooled over releases) is untouched.
+    assert (newest["time_s_per_query_hi"] > 1.2 * same["time_s_per_query_hi"]).all()
+    assert (newest["time_s_per_query_lo"] < same["time_s_per_query_lo"] / 1.2).all()
+    assert np.allclose(newest["energy_j_per_query_hi"], same["energy_j_per_query_hi"])
+    assert (newest["status"] == same["status"]).all()
     # vLLM 0.5.4 (ML.ENERGY v2) ran slower than 0.11.1 (v3); energy components pool releases.
     assert (old["time_s_per_query"] > 1.3 * newest["time_s_per_query"]).all()
     assert np.allclose(old["energy_j_per_query"], newest["energy_j_per_query"])

@@ -284,6 +284,7 @@ class EaiPredictor:
         if unknown.any():
             first = str(np.asarray(tasks)[np.flatnonzero(unknown)[0]])
             raise UnknownNameError("task", first, list(self.catalogs.tasks), hint="pass a task id or give its token profile")
+        release, release_assumed = self._release_column(c)
         dev = pd.to_numeric(c["device_count"], errors="coerce")
         bs = pd.to_numeric(c["batch_size"], errors="coerce")
         if dev.isna().any() or (dev < 1).any() or bs.isna().any() or (bs < 1).any():
@@ -293,7 +294,8 @@ class EaiPredictor:
                 "platform": cats.as_categorical(c["platform"]),
                 "device_count": dev.to_numpy(dtype=float),
                 "engine": cats.as_categorical(c["engine"]),
-                "engine_release": self._release_column(c),
+                "engine_release": release,
+                "release_assumed": release_assumed,
                 "model_id": cats.as_categorical(c["model_id"]),
                 "quantization": cats.as_categorical(c["quantization"]),
                 "batch_size": bs.to_numpy(dtype=float),
@@ -312,20 +314,45 @@ class EaiPredictor:
         frame.index = candidates.index
         return frame
 
-    def _release_column(self, c: pd.DataFrame) -> pd.Categorical:
-        """Engine release level per candidate: its ``engine_version`` where given, else the
-        engine's default (:attr:`releases`); decided per distinct (engine, version)."""
+    def _release_column(self, c: pd.DataFrame) -> tuple[pd.Categorical, np.ndarray]:
+        """Engine release level per candidate and whether it was assumed.
+
+        The level is the candidate's ``engine_version`` where given, else the engine's default
+        (:attr:`releases`); *assumed* marks rows whose engine was measured only at stated
+        releases and that name none (the newest was picked for them). Decided per distinct
+        (engine, version) pair.
+        """
         engine = cats.as_categorical(c["engine"])
         if "engine_version" not in c.columns or c["engine_version"].isna().all():
             labels = [self.releases.get(str(e), str(e)) for e in engine.categories]
-            return cats.from_table(np.asarray(engine.codes), labels) if len(labels) else pd.Categorical([])
+            if not labels:
+                return pd.Categorical([]), np.zeros(0, dtype=bool)
+            assumed = np.array(["@" in label for label in labels], dtype=bool)[np.asarray(engine.codes)]
+            return cats.from_table(np.asarray(engine.codes), labels), assumed
         version = cats.as_categorical(c["engine_version"].astype(object).where(c["engine_version"].notna(), ""))
         pair_codes, pairs = pd.MultiIndex.from_arrays([engine.codes, version.codes]).factorize()
         eng = np.asarray(engine.categories, dtype=object)[[p[0] for p in pairs]]
         ver = np.asarray(version.categories, dtype=object)[[p[1] for p in pairs]]
         named = ver != ""
-        labels = np.where(named, engine_release(eng, np.where(named, ver, None)), [self.releases.get(str(e), str(e)) for e in eng])
-        return cats.from_table(np.asarray(pair_codes), labels.tolist())
+        default = np.array([self.releases.get(str(e), str(e)) for e in eng], dtype=object)
+        labels = np.where(named, engine_release(eng, np.where(named, ver, None)), default)
+        assumed = ~named & np.array(["@" in d for d in default], dtype=bool)
+        return cats.from_table(np.asarray(pair_codes), labels.tolist()), assumed[np.asarray(pair_codes)]
+
+    def _widen_assumed_release(self, parts: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], cf: pd.DataFrame) -> None:
+        """Add the spread between measured releases to the time half-widths of candidates whose
+        release was assumed (in place): the point is the newest release, the interval also holds
+        the ones the data saw (vLLM 0.5.4 ran about 2x slower than 0.11.1)."""
+        assumed = cf["release_assumed"].to_numpy()
+        if not assumed.any():
+            return
+        for name in RELEASE_COMPONENTS:
+            comp = self.components.get(name)
+            if comp is None or name not in parts or "release" not in comp.widths:
+                continue
+            point, half, bits = parts[name]
+            extra = max(0.0, comp.widths["release"] ** 2 - comp.widths["cell"] ** 2)
+            parts[name] = (point, np.where(assumed, np.sqrt(half**2 + extra), half), bits)
 
     def _component_feats(self, name: str, feats: Any, cf: pd.DataFrame) -> Any:
         """``feats`` plus the engine release column where the component uses it."""
@@ -352,6 +379,7 @@ class EaiPredictor:
         out_tok = cf["output_tokens"].to_numpy()
         in_tok = cf["fed_tokens"].to_numpy()
         parts = {name: comp.predict(self._component_feats(name, feats, cf)) for name, comp in self.components.items()}
+        self._widen_assumed_release(parts, cf)
 
         def compose(dec: str, pre: str, in_tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
             pd_, wd, _ = parts[dec]
@@ -446,8 +474,10 @@ class EaiPredictor:
         cf = self._candidate_frame(candidates)
         feats = self._features.columns(cf)
         cols: dict[str, Any] = {}
-        for name, comp in self.components.items():
-            p, w, r = comp.predict(self._component_feats(name, feats, cf))
+        parts = {name: comp.predict(self._component_feats(name, feats, cf)) for name, comp in self.components.items()}
+        self._widen_assumed_release(parts, cf)
+        for name in self.components:
+            p, w, r = parts[name]
             cols[name] = p
             cols[f"{name}_halfwidth"] = w
             uniq, inverse = np.unique(r, return_inverse=True)
