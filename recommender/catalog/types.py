@@ -6,13 +6,17 @@ Units live in the field names.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 from numpy.typing import ArrayLike
 from pydantic import BaseModel, ConfigDict, Field
 
 PlatformClass = Literal["data-center", "workstation", "edge", "cpu"]
+
+Block = Literal["decoder", "gpt-neox", "bloom", "t5", "rwkv"]
+"""Layer design of a model (see :attr:`ModelSpec.block`); the first is the default."""
+BLOCKS: tuple[str, ...] = get_args(Block)
 """``workstation`` is the enterprise class (RTX cards in a workstation/server)."""
 
 
@@ -97,7 +101,7 @@ class ModelSpec(BaseModel):
     kv_heads: int | None = Field(default=None, ge=1)
     context_length: int | None = Field(default=None, ge=1)
     architecture: Literal["dense", "moe", "hybrid"] = "dense"
-    block: Literal["decoder", "gpt-neox", "bloom", "t5", "rwkv"] = "decoder"
+    block: Block = BLOCKS[0]
     aliases: tuple[str, ...] = ()
     source: str
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from recommender.catalog.platforms import resolve_platform
 from recommender.errors import DataSourceError, UnknownNameError
 from recommender.table.accuracy import AccuracyRow
 from recommender.table.schema import MeasuredRow
@@ -138,8 +139,6 @@ def platform_of(name: object, fixed: dict[str, str]) -> str | None:
     """Platform id of a source's GPU name: ``fixed`` first, then the platform catalog's aliases
     (``H100 80GB HBM3`` -> ``h100-sxm5-80gb``); None for a GPU the catalog lacks (the caller
     skips the row and says so)."""
-    from recommender.catalog import resolve_platform
-
     text = str(name)
     if text in fixed:
         return fixed[text]

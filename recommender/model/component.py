@@ -619,10 +619,7 @@ def fit_component(
             weights, residuals = _blend_weights(residuals, simple_res)
             simple = {"offset": float(np.median(ratio)), "weights": weights}
         widths, regime_raw = _summarize(residuals, feats)
-    widths = _fill_widths(widths, fallback_widths)
-    if "engine_release" not in feats.columns:
-        # This component pools releases (never flags release-unseen): no release prior to state.
-        widths["release"] = widths["engine"]
+    widths = _fill_widths(widths, fallback_widths, sees_releases="engine_release" in feats.columns)
     regime_widths = _fill_regime_widths(regime_raw, widths) if regime_raw else {}
     return ComponentModel(
         name=name,
@@ -770,7 +767,9 @@ def _fill_regime_widths(by_regime: dict[str, dict[str, float]], pooled: dict[str
     return {level: _fill_widths({s: w.get(s, pooled[s]) for s in _SCHEMES}, pooled) for level, w in by_regime.items()}
 
 
-def _fill_widths(widths: dict[str, float], fallback_widths: dict[str, float] | None) -> dict[str, float]:
+def _fill_widths(
+    widths: dict[str, float], fallback_widths: dict[str, float] | None, sees_releases: bool = True
+) -> dict[str, float]:
     """Fill schemes that could not run; keep novel-in-more-ways widths >= the base ones."""
     out = dict(widths)
     fallback = dict(fallback_widths or {})
@@ -784,8 +783,10 @@ def _fill_widths(widths: dict[str, float], fallback_widths: dict[str, float] | N
             value = out["platform"]
         if scheme == "release" and not np.isfinite(value) and "release" not in fallback:
             # No engine was measured at two releases: the published effect of one release,
-            # and never narrower than an engine never measured.
-            value = max(out.get("engine", float("nan")), float(np.log(RELEASE_PRIOR_FACTOR)))
+            # and never narrower than an engine never measured. A component that pools
+            # releases never flags release-unseen: it states its engine width there.
+            engine = out.get("engine", float("nan"))
+            value = max(engine, float(np.log(RELEASE_PRIOR_FACTOR))) if sees_releases else engine
         if not np.isfinite(value):
             value = fallback.get(scheme, largest)
         out[scheme] = float(value)

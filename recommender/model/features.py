@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from recommender.catalog.types import ModelSpec, Platform, QuantSpec, TaskSpec
+from recommender.catalog.types import BLOCKS, ModelSpec, Platform, QuantSpec, TaskSpec
 from recommender.errors import UnknownNameError
 from recommender.model import cats, physics
 
@@ -180,11 +180,6 @@ def platform_frame(platforms: Mapping[str, Platform]) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("platform")
 
 
-BLOCKS: tuple[str, ...] = ("decoder", "gpt-neox", "bloom", "t5", "rwkv")
-"""Layer designs of :attr:`recommender.catalog.types.ModelSpec.block` (models outside the
-catalog count as ``decoder``)."""
-
-
 def model_frame(models: Mapping[str, ModelSpec], extra: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per model id: parameters and architecture (missing figures derived from size).
 
@@ -211,6 +206,7 @@ def model_frame(models: Mapping[str, ModelSpec], extra: pd.DataFrame | None = No
         add = add[["model_id", "params_total_b", "params_active_b"]].assign(layers=np.nan, hidden=np.nan, heads=np.nan, kv_heads=np.nan)
         frame = pd.concat([frame, add], ignore_index=True)
     frame = frame.set_index("model_id").astype(float)
+    # Models outside the catalog count as the default design (code 0).
     frame["block_code"] = [float(BLOCKS.index(models[m].block)) if m in models else 0.0 for m in frame.index]
     # Missing architecture: LLaMA-like scaling (params ~ 12 * layers * hidden^2, 128-dim heads)
     # keeps the attention-FLOP and KV terms the right order of magnitude.
