@@ -84,3 +84,24 @@ def test_malformed_state_is_a_model_state_error():
         fitted_prior({"kind": "energy", "log_a": 0.0}, _frame(3))
     state = {"kind": "energy", "log_a": 0.0, "log_b": 0.0, "log_c": {"vllm": 0.0}}
     assert "us" in describe(state)
+
+
+def test_per_layer_cost_is_per_engine_release_where_the_frame_has_one():
+    f = _frame(seed=4)
+    rng = np.random.default_rng(5)
+    release = np.where(f["engine"].astype(str) == "vllm", rng.choice(["vllm@0.5", "vllm@0.11"], len(f)), "hf-transformers@4.57")
+    f = f.assign(engine_release=pd.Categorical(release))
+    c = {"vllm@0.5": 12.0, "vllm@0.11": 3.0, "hf-transformers@4.57": 20.0}
+    per_layer = f["engine_release"].astype(str).map(c).to_numpy() * LAYER_SCALE_S
+    y = (f["power_w"] * (1.3 * f["t_mem_s"] + 2.0 * f["t_compute_s"] + per_layer * np.exp(f["log_layers"])) / f["batch_running"]).to_numpy()
+    est = RooflineFit().fit(f, y)
+    got = dict(zip(est.engines_, np.exp(est.log_c_), strict=True))
+    assert got["vllm@0.5"] == pytest.approx(12.0, rel=0.05)
+    assert got["vllm@0.11"] == pytest.approx(3.0, rel=0.05)
+    # A release never fitted takes its engine's releases (geometric mean), not every engine's.
+    row = f.iloc[[0]].assign(engine=pd.Categorical(["vllm"]), engine_release=pd.Categorical(["vllm@0.6"]))
+    mean_vllm = float(np.exp(np.mean(np.log([got["vllm@0.5"], got["vllm@0.11"]]))))
+    expect = _truth(row.assign(engine=pd.Categorical(["x"])), np.exp(est.log_a_), np.exp(est.log_b_), {"x": mean_vllm}, "energy")
+    assert est.predict(row)[0] == pytest.approx(expect[0], rel=1e-9)
+    # A frame without releases keys by engine name and still finds the engine's releases.
+    assert est.predict(row.drop(columns="engine_release"))[0] == pytest.approx(expect[0], rel=1e-9)

@@ -252,7 +252,7 @@ class ComponentModel:
         if self.cpu_model is not None:
             on_cpu = cats.isin(feats["platform_class"], ("cpu",))
             if on_cpu.any():
-                sub = _take_rows(feats, np.flatnonzero(on_cpu))
+                sub = take_rows(feats, np.flatnonzero(on_cpu))
                 p_cpu, h_cpu, b_cpu = self.cpu_model.predict(sub)
                 point, half, bits = point.copy(), half.copy(), bits.copy()
                 point[on_cpu], half[on_cpu], bits[on_cpu] = p_cpu, h_cpu, b_cpu
@@ -308,7 +308,7 @@ def with_column(feats: Any, name: str, values: np.ndarray) -> Any:
     return FeatureColumns({**feats.data, name: values})
 
 
-def _take_rows(feats: Any, rows: np.ndarray) -> Any:
+def take_rows(feats: Any, rows: np.ndarray) -> Any:
     """Rows of a feature frame or of :class:`~recommender.model.features.FeatureColumns`."""
     if isinstance(feats, pd.DataFrame):
         return feats.iloc[rows]
@@ -552,6 +552,7 @@ def fit_component(
     calibrate: bool = True,
     fallback_widths: dict[str, float] | None = None,
     smooth: bool = True,
+    release_shift: np.ndarray | None = None,
 ) -> ComponentModel:
     """Fit one component and calibrate its interval half-widths.
 
@@ -565,6 +566,10 @@ def fit_component(
         fallback_widths: Widths used for schemes that cannot be run (one group only, or
             no rows at all). Without them, the largest width that could be calibrated.
         smooth: Add the local residual smoother (:mod:`recommender.model.smoother`).
+        release_shift: Per row, ``log(prior with the row's release held out / prior)``, where
+            the prior column itself depends on the release (a fitted roofline with a per-layer
+            cost per release). The ``release`` scheme's held-out residuals are moved by it, so
+            that its width measures a release the prior never saw either.
 
     Returns:
         The fitted component.
@@ -607,7 +612,7 @@ def fit_component(
                 st = _fit_state(feats.iloc[train], y[train], prior, categorical)
                 return LinearLogModel(st).predict(feats.iloc[test])
 
-        residuals = _scheme_residuals(fit_predict, feats, y, active, batch)
+        residuals = _scheme_residuals(fit_predict, feats, y, active, batch, release_shift)
         if state["numeric"]:
             ratio = np.log(y) - np.log(feats[prior].to_numpy(dtype=float))
             prior_values = feats[prior].to_numpy(dtype=float)
@@ -615,7 +620,7 @@ def fit_component(
             def fit_predict_simple(train: np.ndarray, test: np.ndarray) -> np.ndarray:
                 return prior_values[test] * np.exp(np.median(ratio[train]))
 
-            simple_res = _scheme_residuals(fit_predict_simple, feats, y, active, batch)
+            simple_res = _scheme_residuals(fit_predict_simple, feats, y, active, batch, release_shift)
             weights, residuals = _blend_weights(residuals, simple_res)
             simple = {"offset": float(np.median(ratio)), "weights": weights}
         widths, regime_raw = _summarize(residuals, feats)
@@ -689,7 +694,7 @@ def _release_novel_only(feats: pd.DataFrame) -> np.ndarray:
 
 
 def _scheme_residuals(
-    fit_predict: Any, feats: pd.DataFrame, y: np.ndarray, active: np.ndarray, batch: np.ndarray
+    fit_predict: Any, feats: pd.DataFrame, y: np.ndarray, active: np.ndarray, batch: np.ndarray, release_shift: np.ndarray | None = None
 ) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Signed held-out ``log(y / prediction)`` for every scheme, with the row positions they
     belong to (all rows for grouped schemes, NaN where a row could not be held out; the
@@ -714,6 +719,8 @@ def _scheme_residuals(
             res = np.where(_pair_novel_only(feats), res, np.nan)
         if scheme == "release":
             res = np.where(_release_novel_only(feats), res, np.nan)
+            if release_shift is not None:
+                res = res - release_shift
         out[scheme] = (res, every, np.asarray(groups).astype(str))
     for scheme, values, groups_ in (("size", active, feats["model_id"]), ("batch", batch, None)):
         res, rows = _extreme_residuals(fit_predict, y, values, groups_)
@@ -773,7 +780,9 @@ def _fill_widths(
     """Fill schemes that could not run; keep novel-in-more-ways widths >= the base ones."""
     out = dict(widths)
     fallback = dict(fallback_widths or {})
-    calibrated = [v for v in out.values() if np.isfinite(v)]
+    # A release held out says how far releases differ, not how novel anything else is: it
+    # never stands in for a scheme that could not be calibrated.
+    calibrated = [v for k, v in out.items() if np.isfinite(v) and k != "release"]
     largest = max(calibrated) if calibrated else float("nan")
     for scheme in _SCHEMES:
         value = out.get(scheme, float("nan"))

@@ -275,7 +275,7 @@ class LogRatioRegressor(RegressorMixin, BaseEstimator):
 
 
 class RooflineFit(RegressorMixin, BaseEstimator):
-    """Fit ``a``, ``b`` and ``c[engine]`` of the fitted roofline (see :mod:`recommender.model.roofline_fit`).
+    """Fit ``a``, ``b`` and ``c[release]`` of the fitted roofline (see :mod:`recommender.model.roofline_fit`).
 
     Args:
         kind: ``"energy"`` (J per output token) or ``"time"`` (s per output token of one
@@ -286,8 +286,9 @@ class RooflineFit(RegressorMixin, BaseEstimator):
     Attributes:
         log_a_: Log bandwidth factor.
         log_b_: Log compute factor.
-        engines_: Engines seen in ``fit``.
-        log_c_: Log per-layer constant per engine (units of :data:`recommender.model.roofline_fit.LAYER_SCALE_S`).
+        engines_: Overhead levels seen in ``fit``: engine releases (``vllm@0.11``) where the
+            frame has ``engine_release``, else engine names.
+        log_c_: Log per-layer constant per level (units of :data:`recommender.model.roofline_fit.LAYER_SCALE_S`).
         n_features_in_: Columns of the feature frame seen in ``fit``.
     """
 
@@ -307,7 +308,7 @@ class RooflineFit(RegressorMixin, BaseEstimator):
         if self.kind not in roofline.KINDS:
             raise ValueError(f"kind must be one of {roofline.KINDS}, got {self.kind!r}")
         y_arr = positive_target(y, len(feats), "feats")
-        engines = sorted(str(e) for e in pd.unique(np.asarray(feats["engine"], dtype=object)))
+        engines = sorted(str(e) for e in pd.unique(np.asarray(roofline._level_column(feats), dtype=object)))
         log_y = np.log(y_arr)
 
         def residuals(theta: np.ndarray) -> np.ndarray:

@@ -45,6 +45,7 @@ from recommender.model.accuracy_model import AccuracyModel
 from recommender.model.api import CANDIDATE_COLUMNS, PREDICTION_COLUMNS
 from recommender.model import cats
 from recommender.model.component import (
+    take_rows,
     MIN_PLATFORMS_REGRESSION,
     REASONS,
     MIN_ROWS_REGRESSION,
@@ -55,6 +56,7 @@ from recommender.model.component import (
     reason_text,
 )
 from recommender.model.features import CATEGORICAL_FEATURES, Catalogs, FeatureBuilder
+from recommender.model.roofline_fit import fitted_prior
 
 FORMAT_VERSION = 4
 """Version of the saved state layout (2: fitted-roofline decode priors, blended extrapolation;
@@ -67,8 +69,10 @@ categorical feature, next to the engine's name.
 Step times move with the release: ML.ENERGY v3's vLLM 0.11.1 decodes about 2.5x faster than
 v2's 0.5.4 at the same roofline, while energy per token moved far less (power rose with
 speed). The release is an extra level, not a new engine: a release never measured (one-hot
-all zero) falls back to what its engine's other releases say, flags and widths stay per
-engine, and energy components pool every release's rows."""
+all zero) falls back to what its engine's other releases say, and flags stay per engine.
+Energy components pool every release's rows in their ridge; every decode component's fitted
+roofline (:mod:`recommender.model.roofline_fit`) has its per-layer cost per release, since
+that per-step overhead is what a release changes."""
 
 
 def engine_release(engine: Any, version: Any) -> np.ndarray:
@@ -339,24 +343,57 @@ class EaiPredictor:
         assumed = ~named & np.array(["@" in d for d in default], dtype=bool)
         return cats.from_table(np.asarray(pair_codes), labels.tolist()), assumed[np.asarray(pair_codes)]
 
-    def _widen_assumed_release(self, parts: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], cf: pd.DataFrame) -> None:
-        """Add the spread between measured releases to the time half-widths of candidates whose
-        release was assumed (in place): the point is the newest release, the interval also holds
-        the ones the data saw (vLLM 0.5.4 ran about 2x slower than 0.11.1)."""
+    def _widen_assumed_release(self, parts: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], cf: pd.DataFrame, feats: Any) -> None:
+        """Widen (in place) the intervals of candidates whose release was assumed so that they
+        also hold what the engine's other measured releases predict.
+
+        The point stays at the newest release; per row, the largest |log| gap between it and
+        each measured release of the row's engine (their fitted-roofline per-layer costs and
+        their ridge offsets) joins the half-width in quadrature. That gap is large where the
+        per-step overhead dominates (small batches) and small where bandwidth does.
+        """
         assumed = cf["release_assumed"].to_numpy()
         if not assumed.any():
             return
-        for name in RELEASE_COMPONENTS:
-            comp = self.components.get(name)
-            if comp is None or name not in parts or "release" not in comp.widths:
+        rows = np.flatnonzero(assumed)
+        sub_cf = cf.iloc[rows]
+        sub = take_rows(feats, rows)
+        engines = sub_cf["engine"].astype(str).to_numpy()
+        for name, comp in self.components.items():
+            if name not in parts or (comp.roofline is None and name not in RELEASE_COMPONENTS):
                 continue
+            offsets = comp.linear.categorical.get("engine_release", {})
+            levels = set(offsets) | (set(dict(comp.roofline["log_c"])) if comp.roofline is not None else set())
+            levels = {lv for lv in levels if "@" in lv}
+            if not levels:
+                continue
+            base_feats = with_column(sub, "engine_release", sub_cf["engine_release"].array)
+            base = self._release_log_point(comp, base_feats, offsets)
+            gap = np.zeros(len(rows))
+            for level in sorted(levels):
+                own = engines == level.split("@", 1)[0]
+                if not own.any():
+                    continue
+                alt = self._release_log_point(comp, with_column(sub, "engine_release", pd.Categorical([level] * len(rows))), offsets)
+                gap = np.where(own, np.maximum(gap, np.abs(alt - base)), gap)
             point, half, bits = parts[name]
-            extra = max(0.0, comp.widths["release"] ** 2 - comp.widths["cell"] ** 2)
-            parts[name] = (point, np.where(assumed, np.sqrt(half**2 + extra), half), bits)
+            half = half.copy()
+            half[rows] = np.sqrt(half[rows] ** 2 + gap**2)
+            parts[name] = (point, half, bits)
+
+    @staticmethod
+    def _release_log_point(comp: ComponentModel, feats: Any, offsets: Mapping[str, float]) -> np.ndarray:
+        """The parts of a component's log prediction that depend on the release: the prior's
+        log and the ridge's release offset."""
+        prior = np.log(fitted_prior(comp.roofline, feats)) if comp.roofline is not None else 0.0
+        codes, labels = cats.parts(feats["engine_release"])
+        table = np.array([offsets.get(str(lab), 0.0) for lab in labels] + [0.0])
+        return prior + table[np.where(codes < 0, len(labels), codes)]
 
     def _component_feats(self, name: str, feats: Any, cf: pd.DataFrame) -> Any:
         """``feats`` plus the engine release column where the component uses it."""
-        if name in RELEASE_COMPONENTS and self.releases:
+        comp = self.components.get(name)
+        if self.releases and (name in RELEASE_COMPONENTS or (comp is not None and comp.roofline is not None)):
             return with_column(feats, "engine_release", cf["engine_release"].array)
         return feats
 
@@ -379,7 +416,7 @@ class EaiPredictor:
         out_tok = cf["output_tokens"].to_numpy()
         in_tok = cf["fed_tokens"].to_numpy()
         parts = {name: comp.predict(self._component_feats(name, feats, cf)) for name, comp in self.components.items()}
-        self._widen_assumed_release(parts, cf)
+        self._widen_assumed_release(parts, cf, feats)
 
         def compose(dec: str, pre: str, in_tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
             pd_, wd, _ = parts[dec]
@@ -475,7 +512,7 @@ class EaiPredictor:
         feats = self._features.columns(cf)
         cols: dict[str, Any] = {}
         parts = {name: comp.predict(self._component_feats(name, feats, cf)) for name, comp in self.components.items()}
-        self._widen_assumed_release(parts, cf)
+        self._widen_assumed_release(parts, cf, feats)
         for name in self.components:
             p, w, r = parts[name]
             cols[name] = p
@@ -585,12 +622,14 @@ def _measured_cells(prepared: pd.DataFrame) -> pd.DataFrame:
     return cells
 
 
-def _fit_decode_or_prefill(name: str, feats: pd.DataFrame, y: np.ndarray, calibrate: bool) -> ComponentModel:
+def _fit_decode_or_prefill(name: str, feats: pd.DataFrame, y: np.ndarray, calibrate: bool, release: Any = None) -> ComponentModel:
     """A regression component; decode components regress on the fitted roofline.
 
     Decode (``e_dec``, ``t_dec``) first fits the shared constants of
     :mod:`recommender.model.roofline_fit` (achieved bandwidth and throughput shares, per-layer
-    cost per engine) and the ridge model learns the log ratio to that; prefill keeps the raw
+    cost per engine release, from ``release`` when the frame has no ``engine_release``: the
+    per-step overhead is the release's, even where the ridge pools releases) and the ridge
+    model learns the log ratio to that; prefill keeps the raw
     roofline prior. Too few rows or platforms for a regression keep the raw prior as well.
     """
     enough = len(y) >= MIN_ROWS_REGRESSION and feats["platform"].nunique() >= MIN_PLATFORMS_REGRESSION
@@ -599,10 +638,16 @@ def _fit_decode_or_prefill(name: str, feats: pd.DataFrame, y: np.ndarray, calibr
         return fit_component(name, feats, y, prior=f"prior_{name}", categorical=categorical, calibrate=calibrate)
     from recommender.model.estimator import RooflineFit
 
-    roof = RooflineFit(kind="energy" if name.startswith("e") else "time").fit(feats, y)
+    roof_feats = feats if release is None or "engine_release" in feats.columns else feats.assign(engine_release=release)
+    roof = RooflineFit(kind="energy" if name.startswith("e") else "time").fit(roof_feats, y)
     column = f"fitted_prior_{name}"
-    comp = fit_component(name, feats.assign(**{column: roof.predict(feats)}), y, prior=column, categorical=categorical, calibrate=calibrate)
-    comp.roofline = roof.export_state()
+    state = roof.export_state()
+    prior = fitted_prior(state, roof_feats)
+    shift = np.log(fitted_prior(state, roof_feats, own_release_unseen=True) / prior)
+    comp = fit_component(
+        name, feats.assign(**{column: prior}), y, prior=column, categorical=categorical, calibrate=calibrate, release_shift=shift
+    )
+    comp.roofline = state
     return comp
 
 
@@ -647,7 +692,8 @@ def fit_predictor(
             # own roofline-times-constant model, used for CPU candidates.
             is_cpu = (f_["platform_class"].astype(str) == "cpu").to_numpy()
             acc = ~is_cpu if (is_cpu.any() and (~is_cpu).sum() >= MIN_ROWS_REGRESSION) else np.ones(len(y_), dtype=bool)
-            comp = _fit_decode_or_prefill(name, f_.loc[acc], y_[acc], calibrate)
+            rel = feats_release.loc[f_.index[acc], "engine_release"]
+            comp = _fit_decode_or_prefill(name, f_.loc[acc], y_[acc], calibrate, release=rel)
             if not acc.all():
                 fc, yc = f_.loc[is_cpu], y_[is_cpu]
                 comp.cpu_model = fit_anchored_component(name, fc, yc, f"prior_{name}", fc, yc, f"prior_{name}")

@@ -7,11 +7,13 @@ launches, synchronisation, the scheduler between steps). Across GPUs these are *
 constants, not properties of one card: an H100 and a B200 run the same kernels and the same
 engine. So the decode step time is modelled as::
 
-    t_step = a * t_mem + b * t_compute + c[engine] * layers
+    t_step = a * t_mem + b * t_compute + c[release] * layers
 
 with ``a >= 1`` (inverse achieved share of peak bandwidth), ``b >= 1`` (inverse achieved
-share of peak tensor throughput) and ``c[engine] >= 0`` (seconds per layer per step, one per
-serving engine; an engine not seen in ``fit`` gets the geometric mean of the others), all
+share of peak tensor throughput) and ``c[release] >= 0`` (seconds per layer per step, one per
+serving engine release, ``vllm@0.11``, or per engine where releases are not given; a release
+not seen in ``fit`` gets the geometric mean of its engine's fitted releases, an engine not
+seen the geometric mean of every level), all
 fitted by robust non-linear least squares in log space (``scipy.optimize.least_squares``,
 soft-L1 loss so a few odd rows cannot pull the constants). Energy per output token is
 ``power * t_step / batch`` with board power at TDP, exactly as the raw prior, so the fitted
@@ -54,26 +56,62 @@ def _terms(feats: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, 
     )
 
 
-def _engine_log_c(feats: Any, engines: Sequence[str], log_c: np.ndarray) -> np.ndarray:
-    """Per-row log per-layer constant: the engine's own, the mean for an unseen engine."""
-    codes, labels = cats.parts(feats["engine"])
+OVERHEAD_COLUMN = "engine_release"
+"""Column whose levels get their own per-layer constant where the frame has it (``vllm@0.11``):
+the per-step overhead is a property of the engine's *release* (vLLM 0.6.0's release notes are
+about cutting exactly this CPU-side cost), not of the GPU. Frames without it key by engine."""
+
+
+def _level_column(feats: Any) -> Any:
+    """The per-row overhead level: the engine release where the frame carries it, else the engine."""
+    columns = getattr(feats, "columns", ())
+    return feats[OVERHEAD_COLUMN] if OVERHEAD_COLUMN in columns else feats["engine"]
+
+
+def _engine_of(level: str) -> str:
+    return level.split("@", 1)[0]
+
+
+def _engine_log_c(feats: Any, engines: Sequence[str], log_c: np.ndarray, own_unseen: bool = False) -> np.ndarray:
+    """Per-row log per-layer constant: the level's own; for a level not fitted, the mean over
+    the fitted releases of its engine, else the mean over every fitted level.
+
+    ``own_unseen``: every row's level is treated as not fitted, and the mean is taken over the
+    *other* releases of its engine (what the row would get with its release held out); rows
+    whose engine has no other release keep their own."""
+    codes, labels = cats.parts(_level_column(feats))
     fallback = float(np.mean(log_c)) if len(log_c) else 0.0
     index = {e: i for i, e in enumerate(engines)}
-    table = np.array([log_c[index[str(lab)]] if str(lab) in index else fallback for lab in labels] + [fallback], dtype=float)
+
+    def value(label: str) -> float:
+        if label in index and not own_unseen:
+            return float(log_c[index[label]])
+        same = [log_c[i] for e, i in index.items() if _engine_of(e) == _engine_of(label) and e != label]
+        if own_unseen and label in index:
+            return float(np.mean(same)) if same else float(log_c[index[label]])
+        return float(np.mean(same)) if same else fallback
+
+    table = np.array([value(str(lab)) for lab in labels] + [fallback], dtype=float)
     return table[np.where(codes < 0, len(labels), codes)]
 
 
-def evaluate(kind: str, log_a: float, log_b: float, engines: Sequence[str], log_c: np.ndarray, feats: Any) -> np.ndarray:
+def evaluate(
+    kind: str, log_a: float, log_b: float, engines: Sequence[str], log_c: np.ndarray, feats: Any, own_unseen: bool = False
+) -> np.ndarray:
     """Fitted-roofline J (``kind="energy"``) or s (``"time"``) per output token for every row,
-    from the log constants (``log_c`` per engine in ``engines``)."""
+    from the log constants (``log_c`` per level in ``engines``); ``own_unseen`` as in
+    :func:`_engine_log_c`."""
     t_mem, t_comp, layers, power, batch = _terms(feats)
-    c = np.exp(_engine_log_c(feats, engines, log_c)) * LAYER_SCALE_S
+    c = np.exp(_engine_log_c(feats, engines, log_c, own_unseen)) * LAYER_SCALE_S
     t_step = np.exp(log_a) * t_mem + np.exp(log_b) * t_comp + c * layers
     return power * t_step / batch if kind == "energy" else t_step
 
 
-def fitted_prior(state: Mapping[str, Any], feats: Any) -> np.ndarray:
+def fitted_prior(state: Mapping[str, Any], feats: Any, own_release_unseen: bool = False) -> np.ndarray:
     """Evaluate an exported :class:`~recommender.model.estimator.RooflineFit` with numpy only.
+
+    ``own_release_unseen``: each row as if its own engine release had not been fitted (its
+    per-layer cost from the engine's other releases): how a held-out release is predicted.
 
     Raises:
         ModelStateError: The state is malformed.
@@ -87,7 +125,7 @@ def fitted_prior(state: Mapping[str, Any], feats: Any) -> np.ndarray:
         raise ModelStateError(f"fitted-roofline state is malformed ({exc}); refit with 'eai fit'") from exc
     if kind not in KINDS:
         raise ModelStateError(f"fitted-roofline kind {kind!r} is not one of {KINDS}; refit with 'eai fit'")
-    return evaluate(kind, log_a, log_b, engines, log_c, feats)
+    return evaluate(kind, log_a, log_b, engines, log_c, feats, own_release_unseen)
 
 
 def describe(state: Mapping[str, Any]) -> str:
