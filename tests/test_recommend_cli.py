@@ -122,6 +122,9 @@ def test_spec_from_stdin_and_file(run, tmp_path: Path) -> None:
         (["recommend", "-"], b"\xff\xfe\x00", "not UTF-8"),
         (["recommend", "-"], b" " * (MAX_SPEC_BYTES + 10), "larger than"),
         (["recommend", "--spec", "/nonexistent/spec.json"], None, "cannot read spec file"),
+        (["recommend", "--task", "gsm8k", "--engine-version", "vllm"], None, "use ENGINE=VERSION"),
+        (["recommend", "--task", "gsm8k", "--engine-version", "vllm=latest"], None, "'serving.engine_versions.vllm' value 'latest'"),
+        (["recommend", "--task", "gsm8k", "--engine-version", "vlm=0.5"], None, "'vllm'"),
         (["recommend", "-", "--scenario", "edge"], b'{"tasks": ["gsm8k"], "hardware": {"platforms": ["a100-pcie-40gb"]}}', "outside scenario 'edge'"),
     ],
 )

@@ -624,3 +624,26 @@ def test_smoother_borrows_only_from_models_of_the_same_layer_design():
     neox, dec, rwkv = (sm.correction(rows(b, 1))[0] for b in ("gpt-neox", "decoder", "rwkv"))
     assert neox == pytest.approx(0.2 * 5 / (5 + 0.1)) and dec == pytest.approx(-0.1 * 5 / (5 + 0.1))
     assert rwkv == 0.0  # no measured model of that design: no borrowed residual
+
+
+def test_stated_engine_release_reaches_the_predictor_from_the_spec():
+    from recommender.rules.engine import prepare
+    from recommender.rules.spec import parse_spec
+    from recommender.model.store import load_predictor
+
+    shipped = load_predictor()
+    base = {"tasks": ["gsm8k"], "scenario": "data-center", "hardware": {"platforms": ["h100-sxm5-80gb"]},
+            "models": {"ids": ["meta-llama/Llama-3.1-8B-Instruct"]}, "serving": {"engines": ["vllm"], "batch_size": 16}}
+
+    def frame(versions: dict | None):
+        spec = parse_spec(base | {"serving": base["serving"] | ({"engine_versions": versions} if versions else {})})
+        f = prepare(spec, shipped).cs.frame
+        return f[f["engine"].astype(str) == "vllm"].reset_index(drop=True)
+
+    assumed, new, old = frame(None), frame({"vllm": "0.11.1"}), frame({"vllm": "0.5.4"})
+    assert len(assumed) and len(assumed) == len(new) == len(old)
+    # Unstated: the newest release's point, with an interval that also holds the older release.
+    assert np.allclose(assumed["time_s_per_query"], new["time_s_per_query"])
+    assert (assumed["time_s_per_query_hi"] > new["time_s_per_query_hi"]).all()
+    assert (assumed["time_s_per_query_hi"] >= old["time_s_per_query"]).all()
+    assert (old["time_s_per_query"] > 1.3 * new["time_s_per_query"]).all()

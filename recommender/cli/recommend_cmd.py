@@ -62,6 +62,17 @@ def _parse_task(text: str) -> dict[str, Any]:
     return {"id": name, "weight": w}
 
 
+def _parse_engine_versions(items: list[str]) -> dict[str, str]:
+    """``["vllm=0.11.1"]`` -> ``{"vllm": "0.11.1"}`` (the spec validates names and releases)."""
+    out: dict[str, str] = {}
+    for text in items:
+        name, sep, version = text.partition("=")
+        if not sep or not name or not version:
+            raise SpecError(f"invalid --engine-version {text!r}: use ENGINE=VERSION, e.g. vllm=0.11.1")
+        out[name.strip()] = version.strip()
+    return out
+
+
 def _set(d: dict[str, Any], dotted: str, value: Any) -> None:
     parts = dotted.split(".")
     for p in parts[:-1]:
@@ -132,6 +143,9 @@ def register(app: typer.Typer) -> None:
         batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Concurrent sequences."),
         context: Optional[int] = typer.Option(None, "--context", help="KV-cache tokens per sequence."),
         engine: list[str] = typer.Option([], "--engine", help="Allowed serving engine (repeatable)."),
+        engine_version: list[str] = typer.Option(
+            [], "--engine-version", help="Release an engine runs at, ENGINE=VERSION, e.g. vllm=0.11.1 (repeatable)."
+        ),
         price: Optional[float] = typer.Option(None, "--price", help="Electricity price, $/kWh."),
         carbon: Optional[float] = typer.Option(None, "--carbon", help="Grid carbon intensity, gCO2e/kWh."),
         pue: Optional[float] = typer.Option(None, "--pue", help="Power usage effectiveness (>= 1)."),
@@ -172,6 +186,7 @@ def register(app: typer.Typer) -> None:
             ("serving.batch_size", batch_size),
             ("serving.context_tokens", context),
             ("serving.engines", list(engine) or None),
+            ("serving.engine_versions", _parse_engine_versions(engine_version) or None),
             ("economics.electricity_usd_per_kwh", price),
             ("economics.carbon_g_per_kwh", carbon),
             ("economics.pue", pue),

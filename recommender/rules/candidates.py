@@ -300,6 +300,12 @@ def build(resolved: Resolved, flow: FlowConfig, predictor: Predictor) -> Candida
     )
     cand["task"] = _cat(np.tile(np.arange(n_t), n_cfg), [t.id for t in tasks])
     cand = cand[list(CANDIDATE_COLUMNS)]
+    if spec.serving.engine_versions:
+        # Engines without a stated release stay empty: the predictor assumes the newest.
+        versions = [spec.serving.engine_versions.get(e, "") for e in engines_all]  # type: ignore[call-overload]
+        labels = sorted(set(versions))
+        per_engine = np.array([labels.index(v) for v in versions], dtype=np.int64)
+        cand["engine_version"] = _cat(np.repeat(per_engine[k_e_code[cfg_k]], n_t), labels)
     pred = predictor.predict(cand)
     if len(pred) != len(cand):
         raise InvalidInputError(f"predictor returned {len(pred)} rows for {len(cand)} candidates")

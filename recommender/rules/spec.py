@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -34,6 +34,10 @@ Objective = Literal["eor", "tweor", "energy", "cost", "carbon"]
 EngineName = Literal["hf-transformers", "vllm", "fastchat", "llama.cpp", "tensorrt-llm"]
 
 _Name = Field(min_length=1, max_length=200)
+
+
+ReleaseName = Annotated[str, Field(pattern=r"^[0-9]+(\.[0-9]+){0,3}([.+-]?[A-Za-z0-9]+){0,3}$", max_length=40)]
+"""An engine release as engines print it: ``0.11.1``, ``4.57.0``, ``0.6.3.post1``."""
 
 
 class _Frozen(BaseModel):
@@ -139,11 +143,16 @@ class Serving(_Frozen):
             output). None: the largest prompt + output of the selected tasks.
         engines: Allowed serving engines. Empty: each quantization's native
             engine from the decision flow.
+        engine_versions: Release each engine runs at, e.g. ``{"vllm": "0.11.1"}``. An engine
+            not named here is predicted at its newest measured release, and its intervals
+            also hold what its other measured releases predict (per-step overheads differ
+            several-fold between vLLM 0.5 and 0.11).
     """
 
     batch_size: int = Field(default=1, ge=1, le=65_536)
     context_tokens: int | None = Field(default=None, ge=1, le=10_000_000)
     engines: tuple[EngineName, ...] = Field(default=(), max_length=10)
+    engine_versions: dict[EngineName, ReleaseName] = Field(default_factory=dict, max_length=10)
 
 
 class Economics(_Frozen):
