@@ -647,3 +647,22 @@ def test_stated_engine_release_reaches_the_predictor_from_the_spec():
     assert (assumed["time_s_per_query_hi"] > new["time_s_per_query_hi"]).all()
     assert (assumed["time_s_per_query_hi"] >= old["time_s_per_query"]).all()
     assert (old["time_s_per_query"] > 1.3 * new["time_s_per_query"]).all()
+
+
+def test_anchored_component_takes_one_width_however_many_novelties():
+    from recommender.model.store import load_predictor
+
+    shipped = load_predictor()
+    comp = shipped.components["e_pre"]
+    assert comp.linear.state.get("anchored_on")  # prefill: measured on the CPU only
+    cand = pd.DataFrame({
+        "platform": ["b200", "a100-sxm4-40gb"], "device_count": [1, 1], "engine": ["vllm", "hf-transformers"],
+        "model_id": ["lmsys/vicuna-13b-v1.3", "mistralai/Mistral-7B-Instruct-v0.3"], "quantization": ["fp8", "fp16"],
+        "batch_size": [1, 1], "task": ["mmlu", "mmlu"]})
+    got = shipped.predict_components(cand)
+    reasons = got["e_pre_reasons"].astype(str)
+    assert (reasons.str.count(";") >= 2).all()  # novel in three ways or more
+    # Every off-platform width measures the same transfer of the anchor's ratio: taken once,
+    # not once per novelty.
+    widest = max(comp.widths[s] for s in ("platform", "engine", "quantization", "size", "class"))
+    np.testing.assert_allclose(got["e_pre_halfwidth"], widest)

@@ -234,7 +234,12 @@ class ComponentModel:
             flags = {r: np.zeros(len(feats), dtype=bool) for r in REASONS}
             flags["platform-unseen"] = np.ones(len(feats), dtype=bool)
         seen_model = cats.isin(feats["model_id"], d["models"])
-        half = _regime_halfwidths(self.widths, self.regime_widths, feats, seen_model, flags)
+        if self.linear.state.get("anchored_on"):
+            # An anchored component's off-platform widths all measure one unknown (how far the
+            # anchor's ratio transfers): a row novel in several ways takes it once.
+            half = _widest_halfwidths(self.widths, seen_model, flags)
+        else:
+            half = _regime_halfwidths(self.widths, self.regime_widths, feats, seen_model, flags)
         if self.simple is not None and self.simple.get("weights"):
             # Weight of the full model: the smallest among the row's extrapolation reasons
             # (the most physics-leaning blend any of its novelties called for).
@@ -357,6 +362,15 @@ def _halfwidths(w: dict[str, float], seen_model: np.ndarray, flags: dict[str, np
             excess = np.where(seen_model, max(0.0, wr2 - w["cell"] ** 2), max(0.0, wr2 - w["model"] ** 2))
             var = var + flags[r] * excess
     return np.sqrt(var)
+
+
+def _widest_halfwidths(w: dict[str, float], seen_model: np.ndarray, flags: dict[str, np.ndarray]) -> np.ndarray:
+    """Per row, the widest of its base width and its reasons' widths (no excess is summed)."""
+    half = np.where(seen_model, w["cell"], w["model"])
+    for r in REASONS:
+        if flags[r].any():
+            half = np.where(flags[r], np.maximum(half, w[_REASON_SCHEME[r]]), half)
+    return half
 
 
 def reason_text(bits: np.ndarray, prefix: str = "") -> list[str]:
