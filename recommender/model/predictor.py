@@ -45,7 +45,6 @@ from recommender.model.accuracy_model import AccuracyModel
 from recommender.model.api import CANDIDATE_COLUMNS, PREDICTION_COLUMNS
 from recommender.model import cats
 from recommender.model.component import (
-    take_rows,
     MIN_PLATFORMS_REGRESSION,
     REASONS,
     MIN_ROWS_REGRESSION,
@@ -56,7 +55,7 @@ from recommender.model.component import (
     reason_text,
 )
 from recommender.model.features import CATEGORICAL_FEATURES, Catalogs, FeatureBuilder
-from recommender.model.roofline_fit import fitted_prior
+from recommender.model.roofline_fit import PRIOR_INPUTS, fitted_prior
 
 FORMAT_VERSION = 4
 """Version of the saved state layout (2: fitted-roofline decode priors, blended extrapolation;
@@ -356,9 +355,10 @@ class EaiPredictor:
         if not assumed.any():
             return
         rows = np.flatnonzero(assumed)
-        sub_cf = cf.iloc[rows]
-        sub = take_rows(feats, rows)
-        engines = sub_cf["engine"].astype(str).to_numpy()
+        # Only what the prior and the release offset read, for the assumed rows.
+        sub = {c: _take(feats[c], rows) for c in PRIOR_INPUTS}
+        sub_release = _take(cf["engine_release"].array, rows)
+        engine_codes, engine_labels = cats.parts(sub["engine"])
         for name, comp in self.components.items():
             if name not in parts or (comp.roofline is None and name not in RELEASE_COMPONENTS):
                 continue
@@ -367,14 +367,14 @@ class EaiPredictor:
             levels = {lv for lv in levels if "@" in lv}
             if not levels:
                 continue
-            base_feats = with_column(sub, "engine_release", sub_cf["engine_release"].array)
-            base = self._release_log_point(comp, base_feats, offsets)
+            base = self._release_log_point(comp, pd.DataFrame(sub | {"engine_release": sub_release}), offsets)
             gap = np.zeros(len(rows))
             for level in sorted(levels):
-                own = engines == level.split("@", 1)[0]
+                own = np.append(engine_labels == level.split("@", 1)[0], False)[np.where(engine_codes < 0, len(engine_labels), engine_codes)]
                 if not own.any():
                     continue
-                alt = self._release_log_point(comp, with_column(sub, "engine_release", pd.Categorical([level] * len(rows))), offsets)
+                constant = pd.Categorical.from_codes(np.zeros(len(rows), dtype=np.int8), categories=[level])
+                alt = self._release_log_point(comp, pd.DataFrame(sub | {"engine_release": constant}), offsets)
                 gap = np.where(own, np.maximum(gap, np.abs(alt - base)), gap)
             point, half, bits = parts[name]
             half = half.copy()
@@ -583,6 +583,16 @@ class EaiPredictor:
             meta=dict(state.get("meta", {})),
             releases={str(k): str(v) for k, v in state.get("releases", {}).items()},
         )
+
+
+def _take(values: Any, rows: np.ndarray) -> Any:
+    """``values[rows]`` for a numpy array or a Categorical (codes taken, categories kept)."""
+    if isinstance(values, pd.Categorical):
+        return values.take(rows)
+    if isinstance(values, pd.Series):
+        values = values.array if isinstance(values.dtype, pd.CategoricalDtype) else values.to_numpy()
+        return _take(values, rows)
+    return np.asarray(values)[rows]
 
 
 def _reasons_categorical(bits: np.ndarray) -> pd.Categorical:

@@ -45,6 +45,10 @@ LAYER_SCALE_S = 1e-5
 KINDS = ("energy", "time")
 
 
+PRIOR_INPUTS: tuple[str, ...] = ("t_mem_s", "t_compute_s", "log_layers", "power_w", "batch_running", "engine")
+"""Feature columns the fitted roofline reads (besides ``engine_release`` where present)."""
+
+
 def _terms(feats: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """``(t_mem_s, t_compute_s, layers, power_w, batch)`` per row from a feature frame."""
     return (
