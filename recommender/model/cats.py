@@ -7,7 +7,7 @@ into ``pd.Categorical`` and every lookup works on the (few) categories plus inte
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -38,6 +38,13 @@ def isin(values: pd.Series | np.ndarray | pd.Categorical, allowed: Iterable[str]
     codes, cats = parts(values)
     ok = np.append(np.isin(cats, list(allowed)), False)
     return ok[np.where(codes < 0, len(cats), codes)]
+
+
+def lookup(values: pd.Series | np.ndarray | pd.Categorical, mapping: Mapping[str, float], default: float = 0.0) -> np.ndarray:
+    """Per-row float ``mapping[value]`` (``default`` for values not in it and missing ones)."""
+    codes, cats = parts(values)
+    table = np.array([mapping.get(str(c), default) for c in cats] + [default], dtype=float)
+    return table[np.where(codes < 0, len(cats), codes)]
 
 
 def positions(values: pd.Series | np.ndarray | pd.Categorical, index: pd.Index) -> np.ndarray:

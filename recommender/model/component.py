@@ -257,7 +257,7 @@ class ComponentModel:
         if self.cpu_model is not None:
             on_cpu = cats.isin(feats["platform_class"], ("cpu",))
             if on_cpu.any():
-                sub = take_rows(feats, np.flatnonzero(on_cpu))
+                sub = _take_rows(feats, np.flatnonzero(on_cpu))
                 p_cpu, h_cpu, b_cpu = self.cpu_model.predict(sub)
                 point, half, bits = point.copy(), half.copy(), bits.copy()
                 point[on_cpu], half[on_cpu], bits[on_cpu] = p_cpu, h_cpu, b_cpu
@@ -313,7 +313,7 @@ def with_column(feats: Any, name: str, values: np.ndarray) -> Any:
     return FeatureColumns({**feats.data, name: values})
 
 
-def take_rows(feats: Any, rows: np.ndarray) -> Any:
+def _take_rows(feats: Any, rows: np.ndarray) -> Any:
     """Rows of a feature frame or of :class:`~recommender.model.features.FeatureColumns`."""
     if isinstance(feats, pd.DataFrame):
         return feats.iloc[rows]

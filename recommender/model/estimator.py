@@ -308,7 +308,7 @@ class RooflineFit(RegressorMixin, BaseEstimator):
         if self.kind not in roofline.KINDS:
             raise ValueError(f"kind must be one of {roofline.KINDS}, got {self.kind!r}")
         y_arr = positive_target(y, len(feats), "feats")
-        engines = sorted(str(e) for e in pd.unique(np.asarray(roofline._level_column(feats), dtype=object)))
+        engines = sorted(str(e) for e in pd.unique(np.asarray(roofline.level_column(feats), dtype=object)))
         log_y = np.log(y_arr)
 
         def residuals(theta: np.ndarray) -> np.ndarray:

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from recommender.errors import ModelStateError
+from recommender.model import cats
 
 
 class LinearLogModel:
@@ -46,29 +47,15 @@ class LinearLogModel:
         for c, w in self.numeric.items():
             out += w * frame[c].to_numpy(dtype=float)
         for c, levels in self.categorical.items():
-            out += _level_values(frame[c], levels)
+            out += cats.lookup(frame[c], levels)
         for c, block in self.interactions.items():
             for n, levels in block.items():
-                out += _level_values(frame[c], levels) * frame[n].to_numpy(dtype=float)
+                out += cats.lookup(frame[c], levels) * frame[n].to_numpy(dtype=float)
         return np.clip(out, *self.clip)
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         """Predicted target: ``prior * exp(log ratio)``."""
         return frame[self.prior_column].to_numpy(dtype=float) * np.exp(self.predict_log_ratio(frame))
-
-
-def _level_values(column: pd.Series, levels: Mapping[str, float]) -> np.ndarray:
-    """Per-row value of a categorical column's level (0 for a level not in ``levels``).
-
-    Categorical columns are looked up through their (few) categories and integer codes,
-    so a million rows cost one ``take``.
-    """
-    if not isinstance(column.dtype, pd.CategoricalDtype):
-        column = column.astype("category")
-    cats = column.cat.categories
-    table = np.array([levels.get(str(c), 0.0) for c in cats] + [0.0], dtype=float)
-    codes = column.cat.codes.to_numpy()
-    return table[np.where(codes < 0, len(cats), codes)]
 
 
 def varied_within(category: np.ndarray, nums: np.ndarray, levels: Sequence[Any]) -> np.ndarray:

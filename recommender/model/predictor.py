@@ -358,7 +358,6 @@ class EaiPredictor:
         # Only what the prior and the release offset read, for the assumed rows.
         sub = {c: _take(feats[c], rows) for c in PRIOR_INPUTS}
         sub_release = _take(cf["engine_release"].array, rows)
-        engine_codes, engine_labels = cats.parts(sub["engine"])
         for name, comp in self.components.items():
             if name not in parts or (comp.roofline is None and name not in RELEASE_COMPONENTS):
                 continue
@@ -370,7 +369,7 @@ class EaiPredictor:
             base = self._release_log_point(comp, pd.DataFrame(sub | {"engine_release": sub_release}), offsets)
             gap = np.zeros(len(rows))
             for level in sorted(levels):
-                own = np.append(engine_labels == level.split("@", 1)[0], False)[np.where(engine_codes < 0, len(engine_labels), engine_codes)]
+                own = cats.isin(sub["engine"], (level.split("@", 1)[0],))
                 if not own.any():
                     continue
                 constant = pd.Categorical.from_codes(np.zeros(len(rows), dtype=np.int8), categories=[level])
@@ -386,9 +385,7 @@ class EaiPredictor:
         """The parts of a component's log prediction that depend on the release: the prior's
         log and the ridge's release offset."""
         prior = np.log(fitted_prior(comp.roofline, feats)) if comp.roofline is not None else 0.0
-        codes, labels = cats.parts(feats["engine_release"])
-        table = np.array([offsets.get(str(lab), 0.0) for lab in labels] + [0.0])
-        return prior + table[np.where(codes < 0, len(labels), codes)]
+        return prior + cats.lookup(feats["engine_release"], offsets)
 
     def _component_feats(self, name: str, feats: Any, cf: pd.DataFrame) -> Any:
         """``feats`` plus the engine release column where the component uses it."""

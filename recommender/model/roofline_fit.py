@@ -66,7 +66,7 @@ the per-step overhead is a property of the engine's *release* (vLLM 0.6.0's rele
 about cutting exactly this CPU-side cost), not of the GPU. Frames without it key by engine."""
 
 
-def _level_column(feats: Any) -> Any:
+def level_column(feats: Any) -> Any:
     """The per-row overhead level: the engine release where the frame carries it, else the engine."""
     columns = getattr(feats, "columns", ())
     return feats[OVERHEAD_COLUMN] if OVERHEAD_COLUMN in columns else feats["engine"]
@@ -83,7 +83,7 @@ def _engine_log_c(feats: Any, engines: Sequence[str], log_c: np.ndarray, own_uns
     ``own_unseen``: every row's level is treated as not fitted, and the mean is taken over the
     *other* releases of its engine (what the row would get with its release held out); rows
     whose engine has no other release keep their own."""
-    codes, labels = cats.parts(_level_column(feats))
+    codes, labels = cats.parts(level_column(feats))
     fallback = float(np.mean(log_c)) if len(log_c) else 0.0
     index = {e: i for i, e in enumerate(engines)}
 
