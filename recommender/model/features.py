@@ -74,10 +74,12 @@ NUMERIC_FEATURES: tuple[str, ...] = (
 )
 """Numeric (physics) features the regressor sees.
 
-Not ``log_devices``: the priors already carry everything a device count changes, and a free
-slope on it learned which platform runs which models on many GPUs instead (a B200's 180 GB
-serves Llama-3.1-70B on two devices where ML.ENERGY v3 used four H100s). With it, leave-one-platform-out energy
-per output token was 18.5 % median APE; without it 17.7 % (``eai evaluate``)."""
+Not ``log_devices``: the priors already carry everything a device count changes (bandwidth,
+throughput, board power and per-step overhead all scale with it there), and a free slope on
+it is fitted on whichever models each platform happened to run on many GPUs. Under
+leave-one-platform-out it moved the held-out H100's single-GPU rows from +0.19 to +0.27 in
+median log error; energy per output token was 18.5 % median APE with it, 17.7 % without it
+(``eai evaluate``)."""
 
 CATEGORICAL_FEATURES: tuple[str, ...] = (
     "engine",
