@@ -666,3 +666,26 @@ def test_anchored_component_takes_one_width_however_many_novelties():
     # not once per novelty.
     widest = max(comp.widths[s] for s in ("platform", "engine", "quantization", "size", "class"))
     np.testing.assert_allclose(got["e_pre_halfwidth"], widest)
+
+
+def test_release_named_or_not_is_read_in_the_terms_of_the_rows_behind_each_component():
+    from recommender.model.store import load_predictor
+
+    shipped = load_predictor()
+    versions = [None, "4.57.0", "5.23.0"]
+    cand = pd.DataFrame({
+        "platform": ["a100-sxm4-40gb"] * 3 + ["cpu-amd-epyc-zen4"] * 3, "device_count": [1] * 6,
+        "engine": ["hf-transformers"] * 6,
+        "model_id": ["mistralai/Mistral-7B-Instruct-v0.3"] * 3 + ["HuggingFaceTB/SmolLM2-135M-Instruct"] * 3,
+        "quantization": ["fp16"] * 3 + ["bf16"] * 3, "batch_size": [1] * 6, "task": ["gsm8k"] * 6,
+        "engine_version": versions * 2})
+    got = shipped.predict(cand, use_measured=False)
+    reasons = got["extrapolated_reasons"].astype(str).tolist()
+    # GPU: the HF transformers rows there state no release, so a named one is matched with them.
+    assert np.allclose(got["time_s_per_query"][:3], got["time_s_per_query"].iloc[0])
+    assert np.allclose(got["time_s_per_query_hi"][:3], got["time_s_per_query_hi"].iloc[0])
+    assert not any("release-unseen" in r for r in reasons[:3])
+    # CPU: the profiler measured transformers 5.23; no release named means that one, another
+    # named release is one the CPU rows never saw.
+    assert got["status"].iloc[3] == got["status"].iloc[5] == "interpolated"
+    assert "release-unseen" in reasons[4]

@@ -198,6 +198,41 @@ class ComponentModel:
             return feats
         return with_column(feats, self.linear.prior_column, fitted_prior(self.roofline, feats))
 
+    def _release_as_fitted(self, feats: Any) -> Any:
+        """``feats`` with each engine release put in the terms of this component's rows.
+
+        - A named release the component never fitted, of an engine whose rows here carry no
+          release (the quantization reports' HF transformers runs were measured at *some*
+          release), is matched with those rows, not called a new release (which would drop
+          their offset and flag ``release-unseen``).
+        - An engine with no release named, fitted here only at stated releases (the profiler's
+          CPU rows), is taken at its newest one, as the predictor does for a whole engine.
+        """
+        if "engine_release" not in getattr(feats, "columns", ()):
+            return feats
+        known = set(self.domain.get("releases", ())) | (set(dict(self.roofline["log_c"])) if self.roofline else set())
+        codes, labels = cats.parts(feats["engine_release"])
+        if not known or (codes < 0).any():
+            return feats
+        versioned: dict[str, list[str]] = {}
+        for level in known:
+            if "@" in level:
+                versioned.setdefault(level.split("@", 1)[0], []).append(level)
+        mapped = []
+        for lab in (str(x) for x in labels):
+            engine = lab.split("@", 1)[0]
+            if lab in known:
+                mapped.append(lab)
+            elif "@" in lab and engine in known:
+                mapped.append(engine)
+            elif "@" not in lab and engine in versioned:
+                mapped.append(max(versioned[engine], key=release_order))
+            else:
+                mapped.append(lab)
+        if mapped == [str(x) for x in labels]:
+            return feats
+        return with_column(feats, "engine_release", cats.from_table(codes, mapped))
+
     def predict(self, feats: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Point prediction, log half-width and extrapolation reasons per row.
 
@@ -208,7 +243,9 @@ class ComponentModel:
             ``(point, halfwidth, reason_bits)``; bit ``i`` of ``reason_bits`` set means
             :data:`REASONS` ``[i]`` applies (0: interpolated). See :func:`reason_text`.
         """
-        feats = self.with_prior(feats)
+        original = feats
+        measured_feats = self._release_as_fitted(feats)
+        feats = self.with_prior(measured_feats)
         point = self.linear.predict(feats)
         if self.smoother is not None:
             point = point * np.exp(self.smoother.correction(feats))
@@ -257,7 +294,9 @@ class ComponentModel:
         if self.cpu_model is not None:
             on_cpu = cats.isin(feats["platform_class"], ("cpu",))
             if on_cpu.any():
-                sub = _take_rows(feats, np.flatnonzero(on_cpu))
+                # The CPU model matches releases against its own rows, so it gets the
+                # candidate's release as stated.
+                sub = _take_rows(original, np.flatnonzero(on_cpu))
                 p_cpu, h_cpu, b_cpu = self.cpu_model.predict(sub)
                 point, half, bits = point.copy(), half.copy(), bits.copy()
                 point[on_cpu], half[on_cpu], bits[on_cpu] = p_cpu, h_cpu, b_cpu
@@ -300,6 +339,11 @@ def _deployment_unseen(feats: Any, domain: dict[str, Any]) -> np.ndarray:
     if not table.any():
         return np.zeros(len(feats), dtype=bool)
     return table[np.where(pc < 0, len(plabels), pc), np.where(ec < 0, len(elabels), ec)]
+
+
+def release_order(level: str) -> tuple[int, ...]:
+    """Numeric sort key of ``engine@major.minor`` (``vllm@0.11`` after ``vllm@0.5``)."""
+    return tuple(int(x) for x in level.split("@", 1)[1].split("."))
 
 
 def with_column(feats: Any, name: str, values: np.ndarray) -> Any:

@@ -53,6 +53,7 @@ from recommender.model.component import (
     with_column,
     fit_component,
     reason_text,
+    release_order,
 )
 from recommender.model.features import CATEGORICAL_FEATURES, Catalogs, FeatureBuilder
 from recommender.model.roofline_fit import PRIOR_INPUTS, fitted_prior
@@ -96,13 +97,9 @@ def default_releases(engines: Any, releases: Any) -> dict[str, str]:
     pairs = pd.DataFrame({"e": np.asarray(engines, dtype=object).astype(str), "r": np.asarray(releases, dtype=object)}).drop_duplicates()
     for e, grp in pairs.groupby("e"):
         levels = grp["r"].astype(str).tolist()
-        out[str(e)] = str(e) if e in levels else max(levels, key=_release_order)
+        out[str(e)] = str(e) if e in levels else max(levels, key=release_order)
     return out
 
-
-def _release_order(level: str) -> tuple[int, ...]:
-    """Numeric sort key of ``engine@major.minor``."""
-    return tuple(int(x) for x in level.split("@", 1)[1].split("."))
 
 PREFILL_SHARE_FOR_REASONS = 0.2
 """A component's extrapolation reasons count when it makes up this share of the energy."""
