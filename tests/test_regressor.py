@@ -558,7 +558,8 @@ def test_unseen_engine_release_widens_time_only():
     cand = rows[["platform", "device_count", "engine", "model_id", "quantization", "batch_size"]].assign(
         task=rows["workload"].to_numpy(), output_tokens_mean=rows["output_tokens_mean"].to_numpy())
     known = shipped.predict(cand.assign(engine_version="0.11.1"), use_measured=False)
-    new = shipped.predict(cand.assign(engine_version="0.9.2"), use_measured=False)
+    # Newer than every measured release: nothing brackets it.
+    new = shipped.predict(cand.assign(engine_version="0.12.0"), use_measured=False)
     assert (known["status"] == "interpolated").all()
     assert (new["status"] == "extrapolated").all()
     assert new["extrapolated_reasons"].astype(str).str.contains("release-unseen").all()
@@ -689,3 +690,31 @@ def test_release_named_or_not_is_read_in_the_terms_of_the_rows_behind_each_compo
     # named release is one the CPU rows never saw.
     assert got["status"].iloc[3] == got["status"].iloc[5] == "interpolated"
     assert "release-unseen" in reasons[4]
+
+
+def test_named_release_between_measured_ones_is_predicted_at_the_nearer_one():
+    from recommender.model.predictor import _bracketing_release
+    from recommender.model.store import load_predictor
+
+    measured = {"vllm@0.5", "vllm@0.11", "hf-transformers"}
+    assert _bracketing_release("vllm@0.10", measured) == "vllm@0.11"
+    assert _bracketing_release("vllm@0.6", measured) == "vllm@0.5"
+    assert _bracketing_release("vllm@0.8", measured) == "vllm@0.11"  # a tie goes to the newer
+    assert _bracketing_release("vllm@0.12", measured) is None and _bracketing_release("vllm@0.4", measured) is None
+
+    shipped = load_predictor()
+    table = pd.read_csv(Path(__file__).resolve().parents[1] / "data" / "measured.csv")
+    rows = table[(table["source"] == "mlenergy-v3") & (table["platform"] == "h100-sxm5-80gb")].head(3)
+    cand = rows[["platform", "device_count", "engine", "model_id", "quantization", "batch_size"]].assign(
+        task=rows["workload"].to_numpy(), output_tokens_mean=rows["output_tokens_mean"].to_numpy())
+    def run(version):
+        return shipped.predict(cand.assign(engine_version=version), use_measured=False)
+
+    unnamed, newest, oldest, between = run(None), run("0.11.1"), run("0.5.4"), run("0.10.1")
+    # The point of the nearer measured release, the interval of an unnamed one (it holds every
+    # measured release), and the flag that this release itself was never measured.
+    assert np.allclose(between["time_s_per_query"], newest["time_s_per_query"])
+    assert np.allclose(between["time_s_per_query_hi"], unnamed["time_s_per_query_hi"])
+    assert (between["time_s_per_query_hi"] >= oldest["time_s_per_query"]).all()
+    assert (between["status"] == "extrapolated").all() and (newest["status"] == "interpolated").all()
+    assert between["extrapolated_reasons"].astype(str).str.contains("release-unseen").all()

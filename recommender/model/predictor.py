@@ -284,7 +284,7 @@ class EaiPredictor:
         if unknown.any():
             first = str(np.asarray(tasks)[np.flatnonzero(unknown)[0]])
             raise UnknownNameError("task", first, list(self.catalogs.tasks), hint="pass a task id or give its token profile")
-        release, release_assumed = self._release_column(c)
+        release, release_assumed, release_bracketed = self._release_column(c)
         dev = pd.to_numeric(c["device_count"], errors="coerce")
         bs = pd.to_numeric(c["batch_size"], errors="coerce")
         if dev.isna().any() or (dev < 1).any() or bs.isna().any() or (bs < 1).any():
@@ -296,6 +296,7 @@ class EaiPredictor:
                 "engine": cats.as_categorical(c["engine"]),
                 "engine_release": release,
                 "release_assumed": release_assumed,
+                "release_bracketed": release_bracketed,
                 "model_id": cats.as_categorical(c["model_id"]),
                 "quantization": cats.as_categorical(c["quantization"]),
                 "batch_size": bs.to_numpy(dtype=float),
@@ -314,21 +315,25 @@ class EaiPredictor:
         frame.index = candidates.index
         return frame
 
-    def _release_column(self, c: pd.DataFrame) -> tuple[pd.Categorical, np.ndarray]:
-        """Engine release level per candidate and whether it was assumed.
+    def _release_column(self, c: pd.DataFrame) -> tuple[pd.Categorical, np.ndarray, np.ndarray]:
+        """Engine release level per candidate, whether it was assumed, and whether it stands in
+        for a named release that lies between measured ones.
 
         The level is the candidate's ``engine_version`` where given, else the engine's default
         (:attr:`releases`); *assumed* marks rows whose engine was measured only at stated
-        releases and that name none (the newest was picked for them). Decided per distinct
-        (engine, version) pair.
+        releases and that name none (the newest was picked for them). A named release never
+        measured but lying between two measured releases of its engine (vLLM 0.10 between 0.5
+        and 0.11) is *bracketed*: predicted at the nearer measured release, its interval holding
+        what every measured release predicts, like an assumed one, and flagged
+        ``release-unseen``. Decided per distinct (engine, version) pair.
         """
         engine = cats.as_categorical(c["engine"])
         if "engine_version" not in c.columns or c["engine_version"].isna().all():
             labels = [self.releases.get(str(e), str(e)) for e in engine.categories]
             if not labels:
-                return pd.Categorical([]), np.zeros(0, dtype=bool)
+                return pd.Categorical([]), np.zeros(0, dtype=bool), np.zeros(0, dtype=bool)
             assumed = np.array(["@" in label for label in labels], dtype=bool)[np.asarray(engine.codes)]
-            return cats.from_table(np.asarray(engine.codes), labels), assumed
+            return cats.from_table(np.asarray(engine.codes), labels), assumed, np.zeros(len(assumed), dtype=bool)
         version = cats.as_categorical(c["engine_version"].astype(object).where(c["engine_version"].notna(), ""))
         pair_codes, pairs = pd.MultiIndex.from_arrays([engine.codes, version.codes]).factorize()
         eng = np.asarray(engine.categories, dtype=object)[[p[0] for p in pairs]]
@@ -336,8 +341,25 @@ class EaiPredictor:
         named = ver != ""
         default = np.array([self.releases.get(str(e), str(e)) for e in eng], dtype=object)
         labels = np.where(named, engine_release(eng, np.where(named, ver, None)), default)
-        assumed = ~named & np.array(["@" in d for d in default], dtype=bool)
-        return cats.from_table(np.asarray(pair_codes), labels.tolist()), assumed[np.asarray(pair_codes)]
+        bracketed = np.zeros(len(labels), dtype=bool)
+        measured = self._measured_releases()
+        for i, label in enumerate(labels):
+            if named[i] and "@" in str(label) and str(label) not in measured:
+                nearest = _bracketing_release(str(label), measured)
+                if nearest is not None:
+                    labels[i], bracketed[i] = nearest, True
+        assumed = (~named & np.array(["@" in d for d in default], dtype=bool)) | bracketed
+        codes = np.asarray(pair_codes)
+        return cats.from_table(codes, labels.tolist()), assumed[codes], bracketed[codes]
+
+    def _measured_releases(self) -> set[str]:
+        """Engine releases the release-aware components were fitted on (``vllm@0.11``...)."""
+        out: set[str] = set()
+        for name in RELEASE_COMPONENTS:
+            comp = self.components.get(name)
+            if comp is not None:
+                out |= set(comp.domain.get("releases", ()))
+        return out
 
     def _widen_assumed_release(self, parts: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], cf: pd.DataFrame, feats: Any) -> None:
         """Widen (in place) the intervals of candidates whose release was assumed so that they
@@ -375,6 +397,8 @@ class EaiPredictor:
             point, half, bits = parts[name]
             half = half.copy()
             half[rows] = np.sqrt(half[rows] ** 2 + gap**2)
+            if name in RELEASE_COMPONENTS:
+                bits = np.where(cf["release_bracketed"].to_numpy(), bits | RELEASE_UNSEEN_BIT, bits)
             parts[name] = (point, half, bits)
 
     @staticmethod
@@ -577,6 +601,31 @@ class EaiPredictor:
             meta=dict(state.get("meta", {})),
             releases={str(k): str(v) for k, v in state.get("releases", {}).items()},
         )
+
+
+RELEASE_UNSEEN_BIT = np.int64(1) << REASONS.index("release-unseen")
+"""Reason bit of ``release-unseen`` (see :func:`recommender.model.component.reason_text`)."""
+
+
+def _bracketing_release(level: str, measured: set[str]) -> str | None:
+    """The measured release of ``level``'s engine nearest to it, where measured releases lie on
+    both sides of it (None where it is older or newer than every measured one: extrapolation).
+
+    Nearness is by ``(major, minor)`` distance, ties going to the newer release.
+    """
+    engine = level.split("@", 1)[0]
+    own = sorted((m for m in measured if m.split("@", 1)[0] == engine and "@" in m), key=release_order)
+    key = release_order(level)
+    below = [m for m in own if release_order(m) < key]
+    above = [m for m in own if release_order(m) > key]
+    if not below or not above:
+        return None
+
+    def distance(m: str) -> tuple[int, ...]:
+        return tuple(abs(a - b) for a, b in zip(release_order(m), key, strict=False))
+
+    lo, hi = below[-1], above[0]
+    return hi if distance(hi) <= distance(lo) else lo
 
 
 def _take(values: Any, rows: np.ndarray) -> Any:
