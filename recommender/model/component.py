@@ -244,8 +244,7 @@ class ComponentModel:
             :data:`REASONS` ``[i]`` applies (0: interpolated). See :func:`reason_text`.
         """
         original = feats
-        measured_feats = self._release_as_fitted(feats)
-        feats = self.with_prior(measured_feats)
+        feats = self.with_prior(self._release_as_fitted(feats))
         point = self.linear.predict(feats)
         if self.smoother is not None:
             point = point * np.exp(self.smoother.correction(feats))
