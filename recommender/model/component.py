@@ -198,6 +198,11 @@ class ComponentModel:
             return feats
         return with_column(feats, self.linear.prior_column, fitted_prior(self.roofline, feats))
 
+    def fitted_releases(self) -> set[str]:
+        """Engine release levels this component was fitted on: its rows' (where it sees the
+        release) and its fitted roofline's per-layer cost levels."""
+        return set(self.domain.get("releases", ())) | (set(dict(self.roofline["log_c"])) if self.roofline else set())
+
     def _release_as_fitted(self, feats: Any) -> Any:
         """``feats`` with each engine release put in the terms of this component's rows.
 
@@ -210,7 +215,7 @@ class ComponentModel:
         """
         if "engine_release" not in getattr(feats, "columns", ()):
             return feats
-        known = set(self.domain.get("releases", ())) | (set(dict(self.roofline["log_c"])) if self.roofline else set())
+        known = self.fitted_releases()
         codes, labels = cats.parts(feats["engine_release"])
         if not known or (codes < 0).any():
             return feats

@@ -354,12 +354,7 @@ class EaiPredictor:
 
     def _measured_releases(self) -> set[str]:
         """Engine releases the release-aware components were fitted on (``vllm@0.11``...)."""
-        out: set[str] = set()
-        for name in RELEASE_COMPONENTS:
-            comp = self.components.get(name)
-            if comp is not None:
-                out |= set(comp.domain.get("releases", ()))
-        return out
+        return set().union(*(self.components[n].fitted_releases() for n in RELEASE_COMPONENTS if n in self.components))
 
     def _widen_assumed_release(self, parts: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], cf: pd.DataFrame, feats: Any) -> None:
         """Widen (in place) the intervals of candidates whose release was assumed so that they
@@ -381,8 +376,7 @@ class EaiPredictor:
             if name not in parts or (comp.roofline is None and name not in RELEASE_COMPONENTS):
                 continue
             offsets = comp.linear.categorical.get("engine_release", {})
-            levels = set(offsets) | (set(dict(comp.roofline["log_c"])) if comp.roofline is not None else set())
-            levels = {lv for lv in levels if "@" in lv}
+            levels = {lv for lv in comp.fitted_releases() if "@" in lv}
             if not levels:
                 continue
             base = self._release_log_point(comp, pd.DataFrame(sub | {"engine_release": sub_release}), offsets)
@@ -675,12 +669,12 @@ def _measured_cells(prepared: pd.DataFrame) -> pd.DataFrame:
     return cells
 
 
-def _fit_decode_or_prefill(name: str, feats: pd.DataFrame, y: np.ndarray, calibrate: bool, release: Any = None) -> ComponentModel:
+def _fit_decode_or_prefill(name: str, feats: pd.DataFrame, y: np.ndarray, calibrate: bool, release: Any) -> ComponentModel:
     """A regression component; decode components regress on the fitted roofline.
 
     Decode (``e_dec``, ``t_dec``) first fits the shared constants of
     :mod:`recommender.model.roofline_fit` (achieved bandwidth and throughput shares, per-layer
-    cost per engine release, from ``release`` when the frame has no ``engine_release``: the
+    cost per engine release, from ``release`` (per row) when the frame has no ``engine_release``: the
     per-step overhead is the release's, even where the ridge pools releases) and the ridge
     model learns the log ratio to that; prefill keeps the raw
     roofline prior. Too few rows or platforms for a regression keep the raw prior as well.
@@ -691,7 +685,7 @@ def _fit_decode_or_prefill(name: str, feats: pd.DataFrame, y: np.ndarray, calibr
         return fit_component(name, feats, y, prior=f"prior_{name}", categorical=categorical, calibrate=calibrate)
     from recommender.model.estimator import RooflineFit
 
-    roof_feats = feats if release is None or "engine_release" in feats.columns else feats.assign(engine_release=release)
+    roof_feats = feats if "engine_release" in feats.columns else feats.assign(engine_release=release)
     roof = RooflineFit(kind="energy" if name.startswith("e") else "time").fit(roof_feats, y)
     column = f"fitted_prior_{name}"
     state = roof.export_state()
