@@ -448,6 +448,10 @@ class EaiPredictor:
         in_only = np.where(out_tok > 0, 0.0, in_tok)
         energy, e_lo, e_hi, share_pre = compose("e_dec", "e_pre", in_only)
         time_s, t_lo, t_hi, _ = compose("t_dec", "t_pre", in_only)
+        # GPUs cap their mean power at the board limit; a CPU's TDP share is no such limit.
+        is_cpu = np.asarray(feats["platform_class"].astype(str)) == "cpu"
+        power_max = np.where(is_cpu, np.inf, feats["power_w"].to_numpy(dtype=float))
+        energy, e_lo, e_hi, time_s, t_lo, t_hi = respect_power_limit(energy, e_lo, e_hi, time_s, t_lo, t_hi, power_max)
 
         # Extrapolation reasons of the components that matter for this query, as bit patterns
         # (decode bits low, prefill bits high) turned into text once per distinct pattern.
@@ -620,6 +624,55 @@ def _bracketing_release(level: str, measured: set[str]) -> str | None:
 
     lo, hi = below[-1], above[0]
     return hi if distance(hi) <= distance(lo) else lo
+
+
+def respect_power_limit(
+    energy_j: np.ndarray,
+    energy_lo_j: np.ndarray,
+    energy_hi_j: np.ndarray,
+    time_s: np.ndarray,
+    time_lo_s: np.ndarray,
+    time_hi_s: np.ndarray,
+    power_max_w: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Make energy and time per query agree with the board power limit: ``E <= P_max * T``.
+
+    Energy and time per query come from separate models, so for a configuration far from the
+    measured ones they can imply a mean power no GPU can draw (a vLLM 8B model at batch 1 on an
+    L4 at 106 W, against a 72 W limit). A query keeps at least one request in flight for its
+    whole latency, so its share of the energy is at most the power limit times its latency;
+    every row of the shipped table obeys it (at most 0.99 of TDP x devices, at batch 1).
+
+    Where the points break the bound, both move in log space onto it, each by a share of the
+    excess proportional to its interval's log half-width squared (the least-squares correction
+    of two independent log-normal errors under the constraint); their intervals move with them.
+    Everywhere, the bound also trims the interval ends it rules out: energy above
+    ``P_max * time_hi`` and time below ``energy_lo / P_max``.
+
+    Args:
+        energy_j, energy_lo_j, energy_hi_j: Energy per query and its 90% interval, J.
+        time_s, time_lo_s, time_hi_s: Time per query and its 90% interval, s.
+        power_max_w: Power limit of all devices together, W (``inf`` where none applies).
+
+    Returns:
+        The six arrays, corrected (new arrays; the inputs are not modified).
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        excess = np.log(energy_j) - np.log(time_s) - np.log(power_max_w)
+        var_e = np.square(0.5 * np.log(energy_hi_j / energy_lo_j))
+        var_t = np.square(0.5 * np.log(time_hi_s / time_lo_s))
+        total = var_e + var_t
+        share_e = np.where(total > 0, var_e / np.where(total > 0, total, 1.0), 0.5)
+    move = np.where(np.isfinite(excess) & (excess > 0), excess, 0.0)
+    down_e = np.exp(-share_e * move)
+    up_t = np.exp((1.0 - share_e) * move)
+    e, e_lo, e_hi = energy_j * down_e, energy_lo_j * down_e, energy_hi_j * down_e
+    t, t_lo, t_hi = time_s * up_t, time_lo_s * up_t, time_hi_s * up_t
+    finite = np.isfinite(power_max_w)
+    with np.errstate(invalid="ignore"):
+        e_hi = np.where(finite, np.minimum(e_hi, power_max_w * t_hi), e_hi)
+        t_lo = np.where(finite, np.maximum(t_lo, e_lo / power_max_w), t_lo)
+    return e, e_lo, e_hi, t, t_lo, t_hi
 
 
 def _take(values: Any, rows: np.ndarray) -> Any:
