@@ -162,3 +162,29 @@ def test_state_without_size_range_is_unbounded(setup):
     assert out["accuracy"] == pytest.approx(min(mu, 1.0), abs=1e-9)
     assert out["accuracy_lo"] == pytest.approx(min(mu + reg["q05"], 1.0), abs=1e-9)
     assert out["accuracy_hi"] == pytest.approx(min(mu + reg["q95"], 1.0), abs=1e-9)
+
+
+def test_a_positive_mean_quantization_effect_shifts_nothing_but_still_widens():
+    """Pairs where the quantized model happened to score higher (noise) must not make a
+    quantized candidate look more accurate than its own reference; their spread still counts."""
+    rows = []
+    for i, d in enumerate((0.03, -0.01, 0.04)):
+        rows.append({"model_id": f"m{i}", "task": TASK, "quantization": "bf16", "accuracy": 0.5, "source": "lab"})
+        rows.append({"model_id": f"m{i}", "task": TASK, "quantization": "nf4", "accuracy": 0.5 + d, "source": "lab"})
+    rows.append({"model_id": "ref", "task": TASK, "quantization": "bf16", "accuracy": 0.6, "source": "lab"})
+    records = pd.DataFrame(rows)
+    records["accuracy_stderr"] = 0.01
+    records["accuracy_n"] = np.nan
+    params = {"m0": 7.0, "m1": 7.0, "m2": 7.0, "ref": 7.0}
+    model = AccuracyModel.fit(records, params)
+    eff = model.effects["nf4"]
+    assert eff["measured_mean"] == pytest.approx(np.mean([0.03, -0.01, 0.04]))
+    assert eff["mean"] == 0.0
+    out = _predict(model, [7.0], quant="nf4", model_id="ref").iloc[0]
+    assert out["accuracy"] == pytest.approx(0.6)
+    sd = float(np.std([0.03, -0.01, 0.04], ddof=1))
+    assert out["accuracy_hi"] - out["accuracy"] == pytest.approx(Z90 * np.hypot(0.01, sd))
+    # A negative mean still shifts the point down.
+    records.loc[records["quantization"] == "nf4", "accuracy"] = 0.47
+    down = AccuracyModel.fit(records, params)
+    assert _predict(down, [7.0], quant="nf4", model_id="ref").iloc[0]["accuracy"] == pytest.approx(0.57)
