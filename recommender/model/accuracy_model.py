@@ -18,12 +18,15 @@ Resolution order for one candidate (each with its 90% interval and status):
    than every model the pairs came from (the effect's size is then uncertain: its full
    magnitude is added to the width).
 3. ``prior`` - nothing measured for the model on the task: a per-task regression of score
-   on log(total parameters) over every scored model of known size. Inside the size range the line
-   was fitted on, the point is the line and the interval its 5%/95% residual quantiles.
-   Outside that range the line is an extrapolation, so only a bound is kept, on the
-   assumption that benchmark accuracy does not fall as the same family of models grows
-   (monotone in size): a model smaller than every fitted one gets
-   ``[chance, line(size_min) + q95]``, a larger one ``[line(size_max) + q05, 1]``. The
+   on log(total parameters) over every scored model of known size. The point is the line;
+   the interval ``[line + q05, 1]`` inside the size range the line was fitted on (q05: the
+   residuals' 5% quantile). Its upper end is open because a model that reaches the prior was
+   never scored by the leaderboard: most are newer than its 2023 snapshot, and newer models
+   score higher at the same size (LLaMA-1 7B 0.357 vs Llama-2 7B 0.44-0.47 on MMLU in the
+   snapshot itself, five months apart). Outside the size range the line is an extrapolation,
+   so only the lower bound is kept, on the assumption that benchmark accuracy does not fall
+   as the same family of models grows (monotone in size): a model smaller than every fitted
+   one gets ``[chance, 1]``, a larger one ``[line(size_max) + q05, 1]``. The
    point is the line's value clipped to [chance, 1] everywhere, and interval ends are
    clipped to [chance, 1] as well: a prediction below random guessing has no support.
    A task with fewer than 10 scored models, or a candidate of unknown size, gets the
@@ -61,10 +64,12 @@ def _se(acc: pd.Series, stderr: pd.Series, n: pd.Series) -> pd.Series:
 def _size_prior(p: Mapping[str, float], size_b: np.ndarray, chance: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Point and 90% interval of one task's size prior, before any quantization shift.
 
-    Inside the fitted size range this is the regression line with its residual quantiles.
-    Outside it, assuming accuracy does not fall with size, a smaller model is bounded above
-    by the band at the smallest fitted size and a larger one below by the band at the
-    largest; the open side goes to chance or 1, since the line's slope says nothing there.
+    The point is the regression line (the leaderboard population's typical score at that
+    size). The lower end is the line's 5% residual quantile inside the fitted size range;
+    outside it, assuming accuracy does not fall with size, a larger model keeps the lower end
+    at the largest fitted size and a smaller one goes down to chance. The upper end is 1 at
+    every size: models that reach the prior are not in the leaderboard's population (mostly
+    newer ones, which score higher at the same size), so its upper band does not bound them.
 
     Args:
         p: Prior of one task (``intercept, slope, q05, q95`` and, from states written since
@@ -89,15 +94,18 @@ def _size_prior(p: Mapping[str, float], size_b: np.ndarray, chance: np.ndarray) 
 
     mu = line(safe)
     lo = mu + p["q05"]
-    hi = mu + p["q95"]
+    # Open above at every size: a model that reaches the prior was not scored by the
+    # leaderboard the line is fitted on, most often because it is newer, and newer models
+    # score higher at the same size (in the shared snapshot itself, LLaMA-1 7B of February
+    # 2023 has MMLU 0.357 and Llama-2 7B of July 2023 0.44-0.47). The snapshot's residual
+    # band says nothing about them; only the lower end carries over.
+    hi = np.ones_like(mu)
     smaller = known & (safe < size_min)
     larger = known & (safe > size_max)
     if smaller.any():
         lo[smaller] = chance[smaller]
-        hi[smaller] = line(size_min) + p["q95"]
     if larger.any():
         lo[larger] = line(size_max) + p["q05"]
-        hi[larger] = 1.0
     point = np.clip(mu, chance, 1.0)
     lo = np.clip(lo, chance, 1.0)
     hi = np.clip(hi, chance, 1.0)
