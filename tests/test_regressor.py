@@ -771,3 +771,25 @@ def test_shipped_predictions_never_draw_more_than_the_board_power_limit():
     power = got["energy_j_per_query"] / got["time_s_per_query"]
     assert (power <= limit * (1 + 1e-9)).all(), cand[power > limit].head()
     assert (got["energy_j_per_query_hi"] <= limit * got["time_s_per_query_hi"] * (1 + 1e-9)).all()
+
+
+def test_decode_time_comes_from_throughput_where_a_source_gives_no_time():
+    """The quantization reports' batch-1 runs give throughput (summed over the batch) but no
+    time per query: their seconds per output token are the batch over the throughput."""
+    from recommender.model.features import Catalogs
+    from recommender.model.predictor import prepare_table
+    from recommender.table import load_table
+
+    prep = prepare_table(load_table(Path(__file__).resolve().parents[1] / "data" / "measured.csv"), Catalogs.load())
+    no_time = prep["time_s_per_query"].isna() & (prep["throughput_tokens_per_s"] > 0) & prep["y_e_dec"].notna()
+    assert no_time.sum() >= 30
+    batch = prep["avg_batch_size"].fillna(prep["batch_size"])
+    expected = batch[no_time] / prep.loc[no_time, "throughput_tokens_per_s"]
+    np.testing.assert_allclose(prep.loc[no_time, "y_t_dec"], expected)
+    # Where time per query is given, it wins (it includes the request's own prefill).
+    timed = prep["time_s_per_query"].notna() & prep["y_e_dec"].notna()
+    np.testing.assert_allclose(prep.loc[timed, "y_t_dec"], prep.loc[timed, "time_s_per_query"] / prep.loc[timed, "output_tokens"])
+    # They count: an RTX 4090D LLM.int8() run decodes ~3.7x slower than fp16, and the fit sees it.
+    q = prep[(prep["platform"] == "rtx-4090d") & (prep["model_id"] == "mistralai/Mistral-7B-Instruct-v0.3")]
+    ratio = q.loc[q["quantization"] == "int8-bnb", "y_t_dec"].iloc[0] / q.loc[q["quantization"] == "fp16", "y_t_dec"].iloc[0]
+    assert 3.0 < ratio < 4.5

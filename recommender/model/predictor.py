@@ -187,7 +187,14 @@ def prepare_table(table: pd.DataFrame, catalogs: Catalogs) -> pd.DataFrame:
     out = t["output_tokens"]
     gen = ~mc & (out > 0)
     t["y_e_dec"] = np.where(gen, e_tok.fillna(e_q / out), np.nan)
-    t["y_t_dec"] = np.where(gen, time_q / out, np.nan)
+    # Seconds per output token of one request. Where a source gives throughput but no time
+    # per query (the quantization reports' batch-1 runs, whose output length is a cap, not a
+    # count), the same figure is the batch over the throughput summed across it: each
+    # sequence of the batch gets one token per step.
+    tput = pd.to_numeric(t["throughput_tokens_per_s"], errors="coerce")
+    running = pd.to_numeric(t["avg_batch_size"], errors="coerce").fillna(pd.to_numeric(t["batch_size"], errors="coerce"))
+    from_tput = (running / tput).where(tput > 0)
+    t["y_t_dec"] = np.where(gen, (time_q / out).fillna(from_tput), np.nan)
     fed = fed_measured.to_numpy(dtype=float)
     fed = np.where(np.isfinite(fed), fed, np.where(measured_prompt, t["prompt_tokens"].to_numpy(dtype=float), fed_catalog))
     t["fed_tokens"] = np.where(np.isfinite(fed), fed, (t["prompt_tokens"] * t["choices"]).to_numpy(dtype=float))
