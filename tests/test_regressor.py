@@ -793,3 +793,36 @@ def test_decode_time_comes_from_throughput_where_a_source_gives_no_time():
     q = prep[(prep["platform"] == "rtx-4090d") & (prep["model_id"] == "mistralai/Mistral-7B-Instruct-v0.3")]
     ratio = q.loc[q["quantization"] == "int8-bnb", "y_t_dec"].iloc[0] / q.loc[q["quantization"] == "fp16", "y_t_dec"].iloc[0]
     assert 3.0 < ratio < 4.5
+
+
+def test_quantization_pair_corrections_compare_runs_that_differ_only_in_quantization():
+    from recommender.model.component import quant_pair_corrections
+
+    # Two deployments measured at fp16 and int8; a third only at int8 on a slow platform:
+    # without its fp16 twin it must not count (a per-quantization mean would take it).
+    key = np.array(["a", "a", "b", "b", "c"], dtype=object)
+    quant = np.array(["fp16", "int8", "bf16", "int8", "int8"], dtype=object)
+    log_ratio = np.array([0.1, 0.6, -0.2, 0.4, 3.0])
+    got = quant_pair_corrections(key, quant, log_ratio)
+    assert got == {"int8": pytest.approx(np.median([0.5, 0.6]))}
+    # One pair is not enough.
+    assert quant_pair_corrections(key[:2], quant[:2], log_ratio[:2]) == {}
+
+
+def test_unseen_gpu_keeps_the_measured_cost_of_bitsandbytes_kernels():
+    """On an RTX 4090D, LLM.int8() costs 1.4-1.6x fp16's energy per token at batch 1 and NF4
+    0.76-1.0x (the quantization reports). An RTX 4090 was never measured; its prediction must
+    keep that order, not the roofline's (int8 moves half of fp16's bytes)."""
+    from recommender.model.store import load_predictor
+
+    shipped = load_predictor()
+    cand = pd.DataFrame([dict(platform="rtx-4090", device_count=1, engine="hf-transformers",
+                              model_id="meta-llama/Llama-3.1-8B-Instruct", quantization=q, batch_size=1,
+                              task="sharegpt-chat") for q in ("fp16", "int8-bnb", "int8-bnb-t0", "nf4-bnb")])
+    got = shipped.predict(cand, use_measured=False)
+    assert (got["status"] == "extrapolated").all()
+    e = dict(zip(cand["quantization"], got["energy_j_per_query"], strict=True))
+    t = dict(zip(cand["quantization"], got["time_s_per_query"], strict=True))
+    assert e["int8-bnb"] > 1.2 * e["fp16"]
+    assert e["int8-bnb"] > e["int8-bnb-t0"] > e["nf4-bnb"]
+    assert t["int8-bnb"] > 2.0 * t["fp16"] and t["nf4-bnb"] > t["fp16"]

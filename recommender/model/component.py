@@ -10,6 +10,7 @@ is plain JSON; :class:`ComponentModel` predicts from that state with numpy only.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -146,8 +147,10 @@ class ComponentModel:
     n_rows: int
     smoother: ResidualSmoother | None = None
     simple: dict[str, Any] | None = None
-    """Roofline-times-constant alternative: ``offset`` (log) and ``weights`` (per extrapolation
-    reason, the full model's weight in the geometric blend with it; see :func:`_blend_weights`)."""
+    """Roofline-times-constant alternative: ``offset`` (log), ``quant_pairs`` (log correction per
+    quantization measured against a 16-bit reference on the same deployment; see
+    :func:`quant_pair_corrections`) and ``weights`` (per extrapolation reason, the full model's
+    weight in the geometric blend with it; see :func:`_blend_weights`)."""
     cpu_model: ComponentModel | None = None
     """Separate model for CPU platforms (platform class ``cpu``), where CPU rows were measured."""
     regime_widths: dict[str, dict[str, float]] | None = None
@@ -290,7 +293,8 @@ class ComponentModel:
                     w = np.where(flags[r], np.minimum(w, wr), w)
             if (w < 1.0).any():
                 prior = np.asarray(feats[self.linear.prior_column], dtype=float)
-                simple_point = prior * np.exp(self.simple["offset"])
+                shift = self.simple["offset"] + cats.lookup(feats["quantization"], self.simple.get("quant_pairs", {}))
+                simple_point = prior * np.exp(shift)
                 point = np.exp(w * np.log(point) + (1.0 - w) * np.log(simple_point))
         bits = np.zeros(len(feats), dtype=np.int64)
         for i, r in enumerate(REASONS):
@@ -679,12 +683,21 @@ def fit_component(
             ratio = np.log(y) - np.log(feats[prior].to_numpy(dtype=float))
             prior_values = feats[prior].to_numpy(dtype=float)
 
+            pair_key = _pair_key(feats)
+            quant = np.asarray(feats["quantization"].astype(str), dtype=object)
+
             def fit_predict_simple(train: np.ndarray, test: np.ndarray) -> np.ndarray:
-                return prior_values[test] * np.exp(np.median(ratio[train]))
+                corr = quant_pair_corrections(pair_key[train], quant[train], ratio[train])
+                shift = np.median(ratio[train]) + np.array([corr.get(q, 0.0) for q in quant[test]])
+                return prior_values[test] * np.exp(shift)
 
             simple_res = _scheme_residuals(fit_predict_simple, feats, y, active, batch, release_shift)
             weights, residuals = _blend_weights(residuals, simple_res)
-            simple = {"offset": float(np.median(ratio)), "weights": weights}
+            simple = {
+                "offset": float(np.median(ratio)),
+                "quant_pairs": quant_pair_corrections(pair_key, quant, ratio),
+                "weights": weights,
+            }
         widths, regime_raw = _summarize(residuals, feats)
     widths = _fill_widths(widths, fallback_widths, sees_releases="engine_release" in feats.columns)
     regime_widths = _fill_regime_widths(regime_raw, widths) if regime_raw else {}
@@ -698,6 +711,45 @@ def fit_component(
         simple=simple,
         regime_widths=regime_widths or None,
     )
+
+
+REFERENCE_PRECISIONS: tuple[str, ...] = ("fp16", "bf16")
+"""Quantizations a quantized row is paired with on the same deployment."""
+MIN_QUANT_PAIRS = 2
+
+
+def _pair_key(feats: Any) -> np.ndarray:
+    """Everything but the quantization that fixes a measurement (object array): platform,
+    devices, engine, model, batch and token profile."""
+    parts = [np.asarray(feats[c].astype(str), dtype=object) for c in ("platform", "engine", "model_id")]
+    parts += [np.round(np.asarray(feats[c], dtype=float), 6).astype(str).astype(object) for c in ("log_devices", "log_batch", "log_prompt", "log_output")]
+    key = parts[0]
+    for p in parts[1:]:
+        key = key + "|" + p
+    return key
+
+
+def quant_pair_corrections(pair_key: np.ndarray, quant: np.ndarray, log_ratio: np.ndarray) -> dict[str, float]:
+    """Per quantization, how far its measured cost sits from the roofline's, relative to a
+    16-bit run of the same deployment: the median over pairs of
+    ``log(y_q / y_ref) - log(prior_q / prior_ref)`` (``log_ratio`` is ``log(y / prior)``).
+
+    The roofline counts bytes and FLOPs, not kernels. LLM.int8()'s outlier decomposition moves
+    half of fp16's bytes yet costs 1.4-1.6x fp16's energy per token on an RTX 4090D at batch 1
+    (the quantization reports), so the roofline-times-constant model that extrapolations blend
+    with needs this factor, or an unseen GPU gets the quantization's saving backwards. Pairs
+    compare runs that differ only in the quantization, so unlike a per-quantization mean the
+    factor is not confounded with which platforms or engines ran it. Quantizations with fewer
+    than :data:`MIN_QUANT_PAIRS` pairs get none (0).
+    """
+    frame = pd.DataFrame({"k": pair_key, "q": quant, "r": log_ratio})
+    ref = frame[frame["q"].isin(REFERENCE_PRECISIONS)].groupby("k")["r"].mean()
+    other = frame[~frame["q"].isin(REFERENCE_PRECISIONS) & frame["k"].isin(ref.index)]
+    if other.empty:
+        return {}
+    delta = other["r"].to_numpy() - ref.loc[other["k"]].to_numpy()
+    per = pd.DataFrame({"q": other["q"].to_numpy(), "d": delta}).groupby("q")["d"].agg(["median", "size"])
+    return {str(q): float(row["median"]) for q, row in per.iterrows() if row["size"] >= MIN_QUANT_PAIRS}
 
 
 BLEND_WEIGHTS: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)
