@@ -685,9 +685,10 @@ def fit_component(
 
             pair_key = _pair_key(feats)
             quant = np.asarray(feats["quantization"].astype(str), dtype=object)
+            pairs = QuantPairs(pair_key, quant)
 
             def fit_predict_simple(train: np.ndarray, test: np.ndarray) -> np.ndarray:
-                corr = quant_pair_corrections(pair_key[train], quant[train], ratio[train])
+                corr = pairs.corrections(ratio, train)
                 shift = np.median(ratio[train]) + np.array([corr.get(q, 0.0) for q in quant[test]])
                 return prior_values[test] * np.exp(shift)
 
@@ -742,14 +743,53 @@ def quant_pair_corrections(pair_key: np.ndarray, quant: np.ndarray, log_ratio: n
     factor is not confounded with which platforms or engines ran it. Quantizations with fewer
     than :data:`MIN_QUANT_PAIRS` pairs get none (0).
     """
-    frame = pd.DataFrame({"k": pair_key, "q": quant, "r": log_ratio})
-    ref = frame[frame["q"].isin(REFERENCE_PRECISIONS)].groupby("k")["r"].mean()
-    other = frame[~frame["q"].isin(REFERENCE_PRECISIONS) & frame["k"].isin(ref.index)]
-    if other.empty:
-        return {}
-    delta = other["r"].to_numpy() - ref.loc[other["k"]].to_numpy()
-    per = pd.DataFrame({"q": other["q"].to_numpy(), "d": delta}).groupby("q")["d"].agg(["median", "size"])
-    return {str(q): float(row["median"]) for q, row in per.iterrows() if row["size"] >= MIN_QUANT_PAIRS}
+    return QuantPairs(pair_key, quant).corrections(np.asarray(log_ratio, dtype=float))
+
+
+class QuantPairs:
+    """The (quantized row, 16-bit row) pairs of a training frame, found once, so that the
+    corrections of :func:`quant_pair_corrections` can be taken on any subset of rows (every
+    cross-validation fold) with numpy only."""
+
+    def __init__(self, pair_key: np.ndarray, quant: np.ndarray) -> None:
+        quant = np.asarray(quant, dtype=object)
+        is_ref = np.isin(quant, REFERENCE_PRECISIONS)
+        codes, _ = pd.factorize(pd.Series(pair_key, dtype=object))
+        ref_rows = np.flatnonzero(is_ref)
+        q_rows = np.flatnonzero(~is_ref)
+        by_key = pd.Series(ref_rows).groupby(codes[ref_rows]).apply(np.asarray)
+        q_idx, r_idx = [], []
+        for row in q_rows:
+            refs = by_key.get(codes[row])
+            if refs is not None:
+                q_idx.extend([row] * len(refs))
+                r_idx.extend(refs.tolist())
+        self.q_idx = np.asarray(q_idx, dtype=np.int64)
+        self.r_idx = np.asarray(r_idx, dtype=np.int64)
+        self.quant = quant
+        self.n_rows = len(quant)
+
+    def corrections(self, log_ratio: np.ndarray, rows: np.ndarray | None = None) -> dict[str, float]:
+        """Per quantization, the median pair correction over pairs with both rows in ``rows``
+        (default: all rows); quantizations with fewer than :data:`MIN_QUANT_PAIRS` quantized
+        rows paired get none."""
+        if not len(self.q_idx):
+            return {}
+        keep = np.ones(len(self.q_idx), dtype=bool)
+        if rows is not None:
+            inside = np.zeros(self.n_rows, dtype=bool)
+            inside[rows] = True
+            keep = inside[self.q_idx] & inside[self.r_idx]
+        if not keep.any():
+            return {}
+        q_idx, r_idx = self.q_idx[keep], self.r_idx[keep]
+        # Mean of each quantized row's 16-bit twins, then one delta per quantized row.
+        sums = np.bincount(q_idx, weights=log_ratio[r_idx], minlength=self.n_rows)
+        counts = np.bincount(q_idx, minlength=self.n_rows)
+        paired = np.flatnonzero(counts)
+        delta = log_ratio[paired] - sums[paired] / counts[paired]
+        per = pd.Series(delta).groupby(self.quant[paired]).agg(["median", "size"])
+        return {str(q): float(row["median"]) for q, row in per.iterrows() if row["size"] >= MIN_QUANT_PAIRS}
 
 
 BLEND_WEIGHTS: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)

@@ -317,7 +317,8 @@ class EaiPredictor:
                 "chance": prof["chance"].fillna(0.0).to_numpy(dtype=float),
                 "scored": prof["scored"].fillna(0.0).to_numpy(dtype=float) > 0,
                 "mc": prof["mc"].fillna(0.0).to_numpy(dtype=float) > 0,
-            }
+            },
+            copy=False,
         )
         frame.index = candidates.index
         return frame
@@ -526,6 +527,7 @@ class EaiPredictor:
                 "extrapolated_reasons": _reasons_categorical(bits),
             },
             index=candidates.index,
+            copy=False,  # the arrays are this call's own: no 2-D block copy of a million rows
         )
         return result[list(PREDICTION_COLUMNS)]
 
@@ -577,6 +579,7 @@ class EaiPredictor:
                 ),
             },
             index=cf.index,
+            copy=False,
         )
 
     # -- state --------------------------------------------------------------------------
@@ -664,21 +667,25 @@ def respect_power_limit(
     Returns:
         The six arrays, corrected (new arrays; the inputs are not modified).
     """
-    with np.errstate(divide="ignore", invalid="ignore"):
-        excess = np.log(energy_j) - np.log(time_s) - np.log(power_max_w)
-        var_e = np.square(0.5 * np.log(energy_hi_j / energy_lo_j))
-        var_t = np.square(0.5 * np.log(time_hi_s / time_lo_s))
-        total = var_e + var_t
-        share_e = np.where(total > 0, var_e / np.where(total > 0, total, 1.0), 0.5)
-    move = np.where(np.isfinite(excess) & (excess > 0), excess, 0.0)
-    down_e = np.exp(-share_e * move)
-    up_t = np.exp((1.0 - share_e) * move)
-    e, e_lo, e_hi = energy_j * down_e, energy_lo_j * down_e, energy_hi_j * down_e
-    t, t_lo, t_hi = time_s * up_t, time_lo_s * up_t, time_hi_s * up_t
-    finite = np.isfinite(power_max_w)
-    with np.errstate(invalid="ignore"):
-        e_hi = np.where(finite, np.minimum(e_hi, power_max_w * t_hi), e_hi)
-        t_lo = np.where(finite, np.maximum(t_lo, e_lo / power_max_w), t_lo)
+    e, e_lo, e_hi = energy_j.copy(), energy_lo_j.copy(), energy_hi_j.copy()
+    t, t_lo, t_hi = time_s.copy(), time_lo_s.copy(), time_hi_s.copy()
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        # Logs only where the bound is broken (a few rows of a million-row request).
+        rows = np.flatnonzero(energy_j > power_max_w * time_s)
+        if len(rows):
+            excess = np.log(energy_j[rows] / (power_max_w[rows] * time_s[rows]))
+            var_e = np.square(0.5 * np.log(energy_hi_j[rows] / energy_lo_j[rows]))
+            var_t = np.square(0.5 * np.log(time_hi_s[rows] / time_lo_s[rows]))
+            total = var_e + var_t
+            share_e = np.where(total > 0, var_e / np.where(total > 0, total, 1.0), 0.5)
+            move = np.where(np.isfinite(excess), excess, 0.0)
+            down_e = np.exp(-share_e * move)
+            up_t = np.exp((1.0 - share_e) * move)
+            e[rows], e_lo[rows], e_hi[rows] = e[rows] * down_e, e_lo[rows] * down_e, e_hi[rows] * down_e
+            t[rows], t_lo[rows], t_hi[rows] = t[rows] * up_t, t_lo[rows] * up_t, t_hi[rows] * up_t
+        # With no limit (inf) these keep the ends as they are.
+        np.minimum(e_hi, power_max_w * t_hi, out=e_hi, where=np.isfinite(power_max_w))
+        np.maximum(t_lo, e_lo / power_max_w, out=t_lo, where=np.isfinite(power_max_w))
     return e, e_lo, e_hi, t, t_lo, t_hi
 
 
