@@ -104,3 +104,25 @@ def test_conformal_rank_and_combination():
     out = combine_halfwidths(np.array([0.3, 0.3]), [np.array([0.5, 0.0]), np.array([0.4, 0.0])])
     assert out[0] == pytest.approx(math.sqrt(0.09 + (0.25 - 0.09) + (0.16 - 0.09)))
     assert out[1] == pytest.approx(0.3)
+
+
+def test_prefill_prior_reads_the_rate_bitsandbytes_int8_kernels_reach():
+    """The shipped catalog bounds bitsandbytes int8 matmuls by the fp16 tensor rate
+    (throughput_precision): prefill, a pure compute bound with no GPU measurement to correct
+    it, must not come out 2x cheaper than fp16 from the int8 datasheet rate. Decode keeps the
+    compute precision's rate in its (memory-bound, pair-corrected) prior."""
+    from recommender.catalog import get_quants
+    from recommender.model.features import Catalogs
+
+    cats = Catalogs.load()
+    assert get_quants()["int8-bnb"].throughput_precision == "fp16"
+    assert get_quants()["fp8"].throughput_precision is None
+    fb = FeatureBuilder(cats)
+    rows = [dict(platform="a100-pcie-40gb", device_count=1, engine="hf-transformers",
+                 model_id="meta-llama/Llama-3.1-8B-Instruct", quantization=q, batch_size=64,
+                 prompt_tokens=600.0, output_tokens=0.0, choices=1.0) for q in ("fp16", "int8-bnb")]
+    f = fb.build(pd.DataFrame(rows))
+    fp16, int8 = f["prior_e_pre"].to_numpy()
+    assert int8 == pytest.approx(fp16, rel=1e-9)
+    # The A100's datasheet int8 rate (624 TOPS) still sets decode's compute term and log_peak.
+    assert f["log_peak"].iloc[1] == pytest.approx(math.log(624))

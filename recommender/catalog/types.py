@@ -211,6 +211,10 @@ class QuantSpec(BaseModel):
         bytes_per_weight: Stored bytes per parameter including scales/zero-points overhead.
         compute_precision: Precision the matmuls run at (``fp32``, ``fp16``, ``bf16``, ``fp8``,
             ``int8``, ``fp4``).
+        throughput_precision: Precision whose datasheet tensor rate bounds the method's
+            matmuls in practice, where its kernels do not reach their own precision's rate
+            (bitsandbytes' int8 kernels: slower than fp16 at the sizes served); None: the
+            compute precision. The roofline prior's peak throughput is read at it.
         devices: Device kinds it runs on (``cuda``, ``cpu``).
         min_arch_generation: Oldest GPU generation that supports it (None: any).
         family: ``float``, ``bnb``, ``dynamic``, ``native-lowp``.
@@ -222,6 +226,7 @@ class QuantSpec(BaseModel):
     name: str
     bytes_per_weight: float = Field(gt=0)
     compute_precision: str
+    throughput_precision: str | None = None
     devices: tuple[str, ...]
     min_arch_generation: float | None = None
     family: str

@@ -227,6 +227,11 @@ def model_frame(models: Mapping[str, ModelSpec], extra: pd.DataFrame | None = No
     return frame
 
 
+def _known_precision(precision: str) -> str:
+    """``precision`` where the platform frame has a peak for it, else fp16."""
+    return precision if precision in PRECISION_FALLBACK else "fp16"
+
+
 def quant_frame(quants: Mapping[str, QuantSpec]) -> pd.DataFrame:
     """One row per quantization name: bytes per weight, compute precision, family."""
     rows = [
@@ -234,6 +239,7 @@ def quant_frame(quants: Mapping[str, QuantSpec]) -> pd.DataFrame:
             "quantization": name,
             "bytes_per_weight": q.bytes_per_weight,
             "compute_precision": q.compute_precision if q.compute_precision in PRECISION_FALLBACK else "fp16",
+            "throughput_precision": _known_precision(q.throughput_precision or q.compute_precision),
             "quant_family": q.family,
         }
         for name, q in quants.items()
@@ -297,6 +303,12 @@ class FeatureBuilder:
         peak_table = np.stack([P[f"peak_{p}"].to_numpy() for p in PRECISIONS], axis=1)
         prec_of_quant = np.array([PRECISIONS.index(p) for p in Q["compute_precision"]], dtype=np.int64)
         peak = peak_table[pc, prec_of_quant[qc]]
+        # Prefill's prior is its compute bound alone, and no GPU prefill was measured to correct
+        # it, so it reads the rate the method's kernels actually reach (bitsandbytes int8: fp16's).
+        # Decode keeps the compute precision's rate: it is memory-bound at the batches measured,
+        # and its bitsandbytes costs are learned from measured pairs instead (component.QuantPairs).
+        rate_of_quant = np.array([PRECISIONS.index(p) for p in Q["throughput_precision"]], dtype=np.int64)
+        peak_prefill = peak_table[pc, rate_of_quant[qc]]
 
         total = M["params_total_b"].to_numpy()[mc]
         active = M["params_active_b"].to_numpy()[mc]
@@ -355,7 +367,7 @@ class FeatureBuilder:
             batch=batch_cfg,
             devices=devices,
             bandwidth_gbs=bw,
-            peak_tflops=peak,
+            peak_tflops=peak_prefill,
         )
         power = tdp * devices
 
