@@ -796,7 +796,10 @@ def test_decode_time_comes_from_throughput_where_a_source_gives_no_time():
 
 
 def test_quantization_pair_corrections_compare_runs_that_differ_only_in_quantization():
-    from recommender.model.component import quant_pair_corrections
+    from recommender.model.component import QuantPairs
+
+    def quant_pair_corrections(key, quant, log_ratio):
+        return QuantPairs(key, quant).corrections(log_ratio)
 
     # Two deployments measured at fp16 and int8; a third only at int8 on a slow platform:
     # without its fp16 twin it must not count (a per-quantization mean would take it).

@@ -149,7 +149,7 @@ class ComponentModel:
     simple: dict[str, Any] | None = None
     """Roofline-times-constant alternative: ``offset`` (log), ``quant_pairs`` (log correction per
     quantization measured against a 16-bit reference on the same deployment; see
-    :func:`quant_pair_corrections`) and ``weights`` (per extrapolation reason, the full model's
+    :class:`QuantPairs`) and ``weights`` (per extrapolation reason, the full model's
     weight in the geometric blend with it; see :func:`_blend_weights`)."""
     cpu_model: ComponentModel | None = None
     """Separate model for CPU platforms (platform class ``cpu``), where CPU rows were measured."""
@@ -683,9 +683,8 @@ def fit_component(
             ratio = np.log(y) - np.log(feats[prior].to_numpy(dtype=float))
             prior_values = feats[prior].to_numpy(dtype=float)
 
-            pair_key = _pair_key(feats)
             quant = np.asarray(feats["quantization"].astype(str), dtype=object)
-            pairs = QuantPairs(pair_key, quant)
+            pairs = QuantPairs(_pair_key(feats), quant)
 
             def fit_predict_simple(train: np.ndarray, test: np.ndarray) -> np.ndarray:
                 corr = pairs.corrections(ratio, train)
@@ -694,11 +693,7 @@ def fit_component(
 
             simple_res = _scheme_residuals(fit_predict_simple, feats, y, active, batch, release_shift)
             weights, residuals = _blend_weights(residuals, simple_res)
-            simple = {
-                "offset": float(np.median(ratio)),
-                "quant_pairs": quant_pair_corrections(pair_key, quant, ratio),
-                "weights": weights,
-            }
+            simple = {"offset": float(np.median(ratio)), "quant_pairs": pairs.corrections(ratio), "weights": weights}
         widths, regime_raw = _summarize(residuals, feats)
     widths = _fill_widths(widths, fallback_widths, sees_releases="engine_release" in feats.columns)
     regime_widths = _fill_regime_widths(regime_raw, widths) if regime_raw else {}
@@ -730,7 +725,7 @@ def _pair_key(feats: Any) -> np.ndarray:
     return key
 
 
-def quant_pair_corrections(pair_key: np.ndarray, quant: np.ndarray, log_ratio: np.ndarray) -> dict[str, float]:
+class QuantPairs:
     """Per quantization, how far its measured cost sits from the roofline's, relative to a
     16-bit run of the same deployment: the median over pairs of
     ``log(y_q / y_ref) - log(prior_q / prior_ref)`` (``log_ratio`` is ``log(y / prior)``).
@@ -741,15 +736,15 @@ def quant_pair_corrections(pair_key: np.ndarray, quant: np.ndarray, log_ratio: n
     with needs this factor, or an unseen GPU gets the quantization's saving backwards. Pairs
     compare runs that differ only in the quantization, so unlike a per-quantization mean the
     factor is not confounded with which platforms or engines ran it. Quantizations with fewer
-    than :data:`MIN_QUANT_PAIRS` pairs get none (0).
+    than :data:`MIN_QUANT_PAIRS` paired rows get none (0).
+
+    The pairs of a training frame are found once; :meth:`corrections` takes them on any subset
+    of rows (every cross-validation fold) with numpy only.
+
+    Args:
+        pair_key: Per row, everything but the quantization that fixes a measurement.
+        quant: Per row, the quantization.
     """
-    return QuantPairs(pair_key, quant).corrections(np.asarray(log_ratio, dtype=float))
-
-
-class QuantPairs:
-    """The (quantized row, 16-bit row) pairs of a training frame, found once, so that the
-    corrections of :func:`quant_pair_corrections` can be taken on any subset of rows (every
-    cross-validation fold) with numpy only."""
 
     def __init__(self, pair_key: np.ndarray, quant: np.ndarray) -> None:
         quant = np.asarray(quant, dtype=object)

@@ -238,7 +238,7 @@ def quant_frame(quants: Mapping[str, QuantSpec]) -> pd.DataFrame:
         {
             "quantization": name,
             "bytes_per_weight": q.bytes_per_weight,
-            "compute_precision": q.compute_precision if q.compute_precision in PRECISION_FALLBACK else "fp16",
+            "compute_precision": _known_precision(q.compute_precision),
             "throughput_precision": _known_precision(q.throughput_precision or q.compute_precision),
             "quant_family": q.family,
         }

@@ -457,7 +457,7 @@ class EaiPredictor:
         energy, e_lo, e_hi, share_pre = compose("e_dec", "e_pre", in_only)
         time_s, t_lo, t_hi, _ = compose("t_dec", "t_pre", in_only)
         # GPUs cap their mean power at the board limit; a CPU's TDP share is no such limit.
-        is_cpu = np.asarray(feats["platform_class"].astype(str)) == "cpu"
+        is_cpu = cats.isin(feats["platform_class"], ("cpu",))
         power_max = np.where(is_cpu, np.inf, feats["power_w"].to_numpy(dtype=float))
         energy, e_lo, e_hi, time_s, t_lo, t_hi = respect_power_limit(energy, e_lo, e_hi, time_s, t_lo, t_hi, power_max)
 
