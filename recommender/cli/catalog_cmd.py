@@ -239,10 +239,10 @@ def register(app: typer.Typer) -> None:
             return
         _print_table(
             "Quantizations (`--show NAME` for sources)",
-            ["name", "bytes/weight", "compute", "devices", "min cc", "family", "description"],
+            ["name", "bytes/weight", "compute", "rate of", "devices", "min cc", "family", "description"],
             (
-                [q.name, q.bytes_per_weight, q.compute_precision, q.devices,
-                 q.min_arch_generation, q.family, q.description]  # fmt: skip
+                [q.name, q.bytes_per_weight, q.compute_precision, q.throughput_precision or q.compute_precision,
+                 q.devices, q.min_arch_generation, q.family, q.description]  # fmt: skip
                 for q in items
             ),
         )
