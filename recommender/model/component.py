@@ -688,7 +688,7 @@ def fit_component(
 
             def fit_predict_simple(train: np.ndarray, test: np.ndarray) -> np.ndarray:
                 corr = pairs.corrections(ratio, train)
-                shift = np.median(ratio[train]) + np.array([corr.get(q, 0.0) for q in quant[test]])
+                shift = np.median(ratio[train]) + cats.lookup(quant[test], corr)
                 return prior_values[test] * np.exp(shift)
 
             simple_res = _scheme_residuals(fit_predict_simple, feats, y, active, batch, release_shift)
