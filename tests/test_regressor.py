@@ -483,6 +483,34 @@ def test_interaction_slope_on_a_feature_constant_in_training_is_inert():
     np.testing.assert_allclose(lin.predict(moved), est.predict(X), rtol=1e-9)
 
 
+
+def test_level_slope_is_held_at_the_levels_measured_range_unless_unclamped():
+    # Level "x" was measured at a in [0, 1] only, level "y" over [0, 6], with different slopes.
+    # Beyond a = 1, level "x" must follow the shared slope, not its own.
+    rng = np.random.default_rng(1)
+    n = 200
+    c = np.where(np.arange(n) < n // 2, "x", "y")
+    a = np.where(c == "x", rng.uniform(0, 1, n), rng.uniform(0, 6, n))
+    b = rng.uniform(0, 1, n)
+    X = pd.DataFrame({"a": a, "b": b, "c": c, "prior": np.ones(n)})
+    y = np.exp(np.where(c == "x", 0.5 * a, 2.5 * a) + 0.5 * b)
+    est = LogRatioRegressor(numeric_features=["a", "b"], categorical_features=["c"], interactions=[("c", ("a", "b"))],
+                            alphas=(1e-6,)).fit(X, y)
+    state = json.loads(json.dumps(est.export_linear()))
+    shared, own = state["numeric"]["a"], state["interactions"]["c"]["a"]["x"]
+    assert abs(own) * 5.0 > 1.0  # the level's own slope matters, so the test can tell them apart
+    far = pd.DataFrame({"a": [1.0, 6.0], "b": [0.5, 0.5], "c": ["x", "x"], "prior": [1.0, 1.0]})
+    lr = np.log(est.predict(far))
+    np.testing.assert_allclose(lr[1] - lr[0], shared * 5.0, atol=1e-6)
+    np.testing.assert_allclose(LinearLogModel(state).predict(far), est.predict(far), rtol=1e-9)
+    # Inside the level's range nothing changes: the fit reproduces the training rows.
+    np.testing.assert_allclose(est.predict(X), y, rtol=0.05)
+    # An unclamped column keeps the level's own slope beyond its range.
+    ex = InteractionExpander("c", ("a", "b"), unclamped=("b",)).fit(X[["c", "a", "b"]])
+    out = ex.transform(pd.DataFrame({"c": ["x"], "a": [6.0], "b": [9.0]}))
+    np.testing.assert_allclose(out[0], [ex.hi_[0, 0], 9.0, 0.0, 0.0])
+
+
 def test_anchored_prefill_widens_where_borrowing_was_never_checked(predictor, table, cats):
     from recommender.model.component import fit_anchored_component
     from recommender.model.features import FeatureBuilder

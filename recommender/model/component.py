@@ -18,7 +18,7 @@ import pandas as pd
 
 from recommender.model import cats
 from recommender.model.conformal import conformal_halfwidth, grouped_oof_log_residuals
-from recommender.model.features import CATEGORICAL_FEATURES, INTERACTIONS, NUMERIC_FEATURES
+from recommender.model.features import CATEGORICAL_FEATURES, INTERACTIONS, NUMERIC_FEATURES, OPERATING_POINT_FEATURES
 from recommender.model.linear import LinearLogModel, varied_within
 from recommender.model.roofline_fit import fitted_prior
 from recommender.model import smoother as smoother_module
@@ -117,6 +117,7 @@ def _fit_state(
             numeric_features=NUMERIC_FEATURES,
             categorical_features=categorical,
             interactions=INTERACTIONS,
+            unclamped=OPERATING_POINT_FEATURES,
             **({"alphas": (alpha,)} if alpha is not None else {}),
         )
         est.fit(frame[[*NUMERIC_FEATURES, *categorical, prior]], y)

@@ -43,19 +43,35 @@ class InteractionExpander(TransformerMixin, BaseEstimator):
         category: Name of the categorical column (first column of the input).
         numeric: Names of the numeric columns (the remaining input columns, in order).
 
+    A level's slope is also only applied inside the range of ``x`` its rows covered: beyond
+    it ``x`` is held at the nearest end, so the level follows the shared slope there. A slope
+    fitted on FP8 models of 22-35 B active parameters said nothing about a 405 B dense one,
+    yet extrapolated it moved that prediction ten-fold. Columns named in ``unclamped``
+    (operating-point variables such as batch size) extrapolate freely.
+
     Attributes:
         levels_: Levels of ``category`` seen in ``fit`` (unseen levels give zero columns).
         varied_: ``(levels, numeric)`` mask: whether ``x`` varied within the level in ``fit``.
+        lo_: ``(levels, numeric)`` smallest ``x`` of each level in ``fit``.
+        hi_: ``(levels, numeric)`` largest ``x`` of each level in ``fit``.
     """
 
-    def __init__(self, category: str = "", numeric: Sequence[str] = ()) -> None:
+    def __init__(self, category: str = "", numeric: Sequence[str] = (), unclamped: Sequence[str] = ()) -> None:
         self.category = category
         self.numeric = numeric
+        self.unclamped = unclamped
 
     def fit(self, X: Any, y: Any = None) -> InteractionExpander:
         frame = _as_frame(X)
         self.levels_ = sorted(pd.unique(frame.iloc[:, 0].astype(str)).tolist())
-        self.varied_ = varied_within(frame.iloc[:, 0].astype(str).to_numpy(), frame.iloc[:, 1:].to_numpy(dtype=float), self.levels_)
+        cat = frame.iloc[:, 0].astype(str).to_numpy()
+        nums = frame.iloc[:, 1:].to_numpy(dtype=float)
+        self.varied_ = varied_within(cat, nums, self.levels_)
+        self.lo_ = np.vstack([nums[cat == level].min(axis=0) for level in self.levels_]) if self.levels_ else np.zeros((0, nums.shape[1]))
+        self.hi_ = np.vstack([nums[cat == level].max(axis=0) for level in self.levels_]) if self.levels_ else np.zeros((0, nums.shape[1]))
+        free = np.array([n in set(self.unclamped) for n in self.numeric], dtype=bool)
+        if len(free) == nums.shape[1]:
+            self.lo_[:, free], self.hi_[:, free] = -np.inf, np.inf
         self.n_features_in_ = frame.shape[1]
         return self
 
@@ -66,7 +82,10 @@ class InteractionExpander(TransformerMixin, BaseEstimator):
         frame = _as_frame(X)
         cat = frame.iloc[:, 0].astype(str).to_numpy()
         nums = frame.iloc[:, 1:].to_numpy(dtype=float)
-        cols = [(cat == level)[:, None] * nums * self.varied_[i] for i, level in enumerate(self.levels_)]
+        cols = [
+            (cat == level)[:, None] * np.clip(nums, self.lo_[i], self.hi_[i]) * self.varied_[i]
+            for i, level in enumerate(self.levels_)
+        ]
         return np.hstack(cols) if cols else np.zeros((len(frame), 0))
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
@@ -94,6 +113,9 @@ class LogRatioRegressor(RegressorMixin, BaseEstimator):
         interactions: ``(categorical, (numeric, ...))`` pairs: each level of the categorical
             column gets its own slope on each listed numeric column.
         alphas: Ridge penalties tried by efficient leave-one-out CV (``RidgeCV``).
+        unclamped: Interaction columns whose per-level slope extrapolates beyond the level's
+            fitted range (the others are held at the range's ends; see
+            :class:`InteractionExpander`).
 
     Attributes:
         pipeline_: The fitted scikit-learn Pipeline.
@@ -111,12 +133,14 @@ class LogRatioRegressor(RegressorMixin, BaseEstimator):
         categorical_features: Sequence[str] = (),
         interactions: Sequence[tuple[str, Sequence[str]]] = (),
         alphas: Sequence[float] = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0),
+        unclamped: Sequence[str] = (),
     ) -> None:
         self.prior_column = prior_column
         self.numeric_features = numeric_features
         self.categorical_features = categorical_features
         self.interactions = interactions
         self.alphas = alphas
+        self.unclamped = unclamped
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
@@ -168,7 +192,12 @@ class LogRatioRegressor(RegressorMixin, BaseEstimator):
             transformers.append(
                 (
                     f"x:{cat_col}",
-                    Pipeline([("expand", InteractionExpander(cat_col, tuple(nums))), ("scale", StandardScaler())]),
+                    Pipeline(
+                        [
+                            ("expand", InteractionExpander(cat_col, tuple(nums), tuple(self.unclamped))),
+                            ("scale", StandardScaler()),
+                        ]
+                    ),
                     [cat_col, *nums],
                 )
             )
@@ -250,6 +279,7 @@ class LogRatioRegressor(RegressorMixin, BaseEstimator):
                 categorical[c] = {str(level): float(v) for level, v in zip(cats, coef[pos : pos + k], strict=True)}
                 pos += k
         interactions: dict[str, dict[str, dict[str, float]]] = {}
+        ranges: dict[str, dict[str, dict[str, list[float]]]] = {}
         for cat_col, nums in self.interactions:
             sub = ct.named_transformers_[f"x:{cat_col}"]
             expand, scaler = sub.named_steps["expand"], sub.named_steps["scale"]
@@ -260,10 +290,16 @@ class LogRatioRegressor(RegressorMixin, BaseEstimator):
             for i, level in enumerate(expand.levels_):
                 for j, n in enumerate(nums):
                     block.setdefault(str(n), {})[str(level)] = float(w[i * len(nums) + j])
+                    if np.isfinite(expand.lo_[i, j]):
+                        ranges.setdefault(cat_col, {}).setdefault(str(n), {})[str(level)] = [
+                            float(expand.lo_[i, j]),
+                            float(expand.hi_[i, j]),
+                        ]
             pos += k
         return {
             "prior_column": self.prior_name_,
             "interactions": interactions,
+            "interaction_ranges": ranges,
             "intercept": intercept,
             "numeric": numeric,
             "categorical": categorical,

@@ -118,6 +118,14 @@ INTERACTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 """Per-engine and per-quantization-family slopes (batching and overheads differ by regime)."""
 
+OPERATING_POINT_FEATURES: tuple[str, ...] = ("log_batch", "log_output", "log_context")
+"""Interaction columns whose per-level slope may extrapolate beyond the level's measured range.
+
+They vary within one deployment (batch size, the workload's token counts), so a level's slope
+on them is identified by many points of each model and GPU, and batching keeps amortizing past
+the largest measured batch. The other interaction columns describe *which* models and GPUs a
+level saw (a handful of groups): their per-level slope is held at the nearest measured end."""
+
 PRIOR_COLUMNS: tuple[str, ...] = ("prior_e_dec", "prior_t_dec", "prior_e_pre", "prior_t_pre")
 """Roofline priors: decode J/output token, decode s/output token (per request),
 prefill J/prompt token, prefill s/prompt token."""

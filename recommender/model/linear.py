@@ -35,6 +35,12 @@ class LinearLogModel:
                 str(c): {str(n): {str(k): float(v) for k, v in dict(lv).items()} for n, lv in dict(block).items()}
                 for c, block in dict(state.get("interactions", {})).items()
             }
+            self.ranges = {
+                str(c): {
+                    str(n): {str(k): (float(v[0]), float(v[1])) for k, v in dict(lv).items()} for n, lv in dict(block).items()
+                }
+                for c, block in dict(state.get("interaction_ranges", {})).items()
+            }
             clip = state.get("clip")
             self.clip = (float(clip[0]), float(clip[1])) if clip is not None else (-np.inf, np.inf)
         except (KeyError, TypeError, ValueError) as exc:
@@ -50,7 +56,14 @@ class LinearLogModel:
             out += cats.lookup(frame[c], levels)
         for c, block in self.interactions.items():
             for n, levels in block.items():
-                out += cats.lookup(frame[c], levels) * frame[n].to_numpy(dtype=float)
+                x = frame[n].to_numpy(dtype=float)
+                bounds = self.ranges.get(c, {}).get(n)
+                if bounds:
+                    # A level's own slope holds only over the range its rows covered.
+                    lo = cats.lookup(frame[c], {k: v[0] for k, v in bounds.items()}, default=-np.inf)
+                    hi = cats.lookup(frame[c], {k: v[1] for k, v in bounds.items()}, default=np.inf)
+                    x = np.clip(x, lo, hi)
+                out += cats.lookup(frame[c], levels) * x
         return np.clip(out, *self.clip)
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
