@@ -777,7 +777,8 @@ def test_power_limit_moves_both_points_by_their_variance_share_and_trims_interva
 
 def test_shipped_predictions_never_draw_more_than_the_board_power_limit():
     """Energy and time come from separate models; on every GPU, devices and batch they must
-    still imply a mean power at most TDP x devices (every measured row does: <= 0.99)."""
+    still imply a mean power at most TDP x devices (every measured row does: <= 0.99), and a
+    generated query at most 1/batch of it, within the slack the measured rows show."""
     from recommender.catalog import get_platforms
     from recommender.model.store import load_predictor
 
@@ -790,7 +791,7 @@ def test_shipped_predictions_never_draw_more_than_the_board_power_limit():
         for e in ("vllm", "hf-transformers")
         for m in ("Qwen/Qwen2.5-3B-Instruct", "meta-llama/Llama-3.1-8B-Instruct", "mistralai/Mixtral-8x7B-Instruct-v0.1")
         for q in ("bf16", "int8-bnb", "nf4-bnb", "fp8")
-        for b in (1, 8)
+        for b in (1, 8, 64)
         for t in ("gsm8k", "mmlu", "lm-arena-chat")
     ]
     cand = pd.DataFrame(rows)
@@ -799,6 +800,32 @@ def test_shipped_predictions_never_draw_more_than_the_board_power_limit():
     power = got["energy_j_per_query"] / got["time_s_per_query"]
     assert (power <= limit * (1 + 1e-9)).all(), cand[power > limit].head()
     assert (got["energy_j_per_query_hi"] <= limit * got["time_s_per_query_hi"] * (1 + 1e-9)).all()
+    assert 1.0 <= shipped.occupancy_slack < 4.0
+    gen = (cand["task"] != "mmlu").to_numpy()
+    # Requests in flight: the batch limit, or fewer where the KV cache cannot hold that many.
+    running = np.maximum(shipped._features.columns(shipped._candidate_frame(cand))["batch_running"].to_numpy(), 1.0)
+    assert (running <= cand["batch_size"].to_numpy()).all() and (running[cand["batch_size"].to_numpy() == 64] > 8).any()
+    bound = shipped.occupancy_slack * limit / running
+    assert (power[gen] <= bound[gen] * (1 + 1e-9)).all(), cand[gen & (power > bound).to_numpy()].head()
+
+
+def test_occupancy_slack_is_the_measured_rows_high_quantile(table, cats):
+    from recommender.model.features import FeatureBuilder
+    from recommender.model.predictor import OCCUPANCY_QUANTILE, occupancy_slack, prepare_table
+
+    prep = prepare_table(table, cats)
+    feats = FeatureBuilder(cats, prep.iloc[:0][["model_id", "params_total_b", "params_active_b"]]).build(
+        prep[["platform", "device_count", "engine", "model_id", "quantization", "batch_size", "prompt_tokens",
+              "output_tokens", "choices", "pass_tokens", "params_total_b", "params_active_b"]].copy()
+    )
+    ratio = prep["energy_q"] * feats["batch_running"] / (feats["power_w"] * prep["time_q"])
+    ok = (prep["output_tokens"] > 0) & np.isfinite(ratio) & (feats["platform_class"].astype(str) != "cpu")
+    q = float(np.quantile(ratio[ok], OCCUPANCY_QUANTILE))
+    assert occupancy_slack(prep, feats) == pytest.approx(max(1.0, q))
+    # It comes from the data: energies three times the bound's give a slack of three, and
+    # rows well inside the bound never tighten it below 1.
+    assert occupancy_slack(prep.assign(energy_q=prep["energy_q"] * 3.0 / q), feats) == pytest.approx(3.0)
+    assert occupancy_slack(prep.assign(energy_q=prep["energy_q"] * 0.5 / q), feats) == 1.0
 
 
 def test_decode_time_comes_from_throughput_where_a_source_gives_no_time():
