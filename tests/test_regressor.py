@@ -884,3 +884,48 @@ def test_unseen_gpu_keeps_the_measured_cost_of_bitsandbytes_kernels():
     assert e["int8-bnb"] > 1.2 * e["fp16"]
     assert e["int8-bnb"] > e["int8-bnb-t0"] > e["nf4-bnb"]
     assert t["int8-bnb"] > 2.0 * t["fp16"] and t["nf4-bnb"] > t["fp16"]
+
+
+def test_twin_platforms_are_same_silicon_only():
+    from recommender.catalog import get_platforms
+    from recommender.model.features import platform_frame
+    from recommender.model.predictor import twin_platforms
+
+    frame = platform_frame(get_platforms())
+    measured = ["a100-sxm4-40gb", "a40", "v100-sxm2-32gb", "h100-sxm5-80gb", "b200", "a800-sxm4-80gb", "rtx-4090d",
+                "rtx-5090", "cpu-amd-epyc-zen4"]
+    # A100 PCIe (250 W vs 400 W), H200 (4.8 vs 3.35 TB/s), L40S (another card) are no one's twins.
+    assert twin_platforms(frame, measured) == {"a100-sxm4-80gb": "a800-sxm4-80gb", "rtx-4090": "rtx-4090d"}
+    assert twin_platforms(frame, []) == {}
+    assert twin_platforms(frame, ["rtx-4090"]) == {"rtx-4090d": "rtx-4090"}
+
+
+def test_unseen_twin_carries_the_measured_twins_ratio_to_physics():
+    """The shipped model has RTX 4090 D rows and none of the RTX 4090: a 4090 prediction is the
+    4090 D's scaled by the ratio of their roofline priors, and stays flagged as unseen."""
+    from recommender.model.store import load_predictor
+
+    shipped = load_predictor()
+    base = dict(device_count=1, engine="hf-transformers", model_id="mistralai/Mistral-7B-Instruct-v0.3", batch_size=1, task="gsm8k")
+    cand = pd.DataFrame([{**base, "platform": p, "quantization": q} for q in ("fp16", "int8-bnb", "nf4-bnb")
+                         for p in ("rtx-4090", "rtx-4090d", "rtx-3090-ti")])
+    comps = shipped.predict_components(cand)
+    twin, meas, other = (comps.iloc[i::3].reset_index(drop=True) for i in range(3))
+    for name in ("e_dec", "t_dec"):
+        comp = shipped.components[name]
+        cf = shipped._candidate_frame(cand)
+        pri = np.asarray(comp.with_prior(comp._release_as_fitted(shipped._component_feats(name, shipped._features.columns(cf), cf)))[comp.linear.prior_column])
+        np.testing.assert_allclose(twin[name] / meas[name], pri[0::3] / pri[1::3], rtol=1e-9)
+        assert (twin[f"{name}_reasons"].astype(str).str.contains("platform-unseen")).all()
+        # Borrowing moves the point only: the interval is an unseen platform's, never narrower.
+        assert (twin[f"{name}_halfwidth"] >= meas[f"{name}_halfwidth"]).all()
+        assert (twin[f"{name}_halfwidth"] == other[f"{name}_halfwidth"]).all()
+    # The explanation names the twin where decode carries the query (not for log-likelihood tasks).
+    said = shipped.predict(cand.iloc[0::3], use_measured=False)["extrapolated_reasons"].astype(str)
+    assert said.str.contains("platform-unseen").all() and said.str.contains("twin:rtx-4090d").all()
+    mc = shipped.predict(cand.iloc[0::3].assign(task="mmlu"), use_measured=False)["extrapolated_reasons"].astype(str)
+    assert not mc.str.contains("twin:").any()
+    # The 4090 lands within 15 % of what its twin measured (HF batch 1, Mistral 7B, three precisions).
+    got = shipped.predict(cand.iloc[0::3].assign(task="fixed-prompt-gen256"), use_measured=False)["energy_j_per_query"].to_numpy()
+    measured = shipped.predict(cand.iloc[1::3].assign(task="fixed-prompt-gen256"))["energy_j_per_query"].to_numpy()
+    assert np.all(np.abs(np.log(got / measured)) < np.log(1.15)), (got, measured)

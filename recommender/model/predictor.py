@@ -265,6 +265,7 @@ class EaiPredictor:
 
     def __post_init__(self) -> None:
         self._features = FeatureBuilder(self.catalogs, self.extra_models)
+        self._twins: dict[str, dict[str, str]] = {}
 
     # -- prediction -------------------------------------------------------------------
     def _candidate_frame(self, candidates: pd.DataFrame) -> pd.DataFrame:
@@ -414,6 +415,53 @@ class EaiPredictor:
         prior = np.log(fitted_prior(comp.roofline, feats)) if comp.roofline is not None else 0.0
         return prior + cats.lookup(feats["engine_release"], offsets)
 
+    def _borrow_from_twins(self, parts: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], cf: pd.DataFrame) -> np.ndarray:
+        """Point predictions (in place) of unseen platforms that have a measured twin (see
+        :func:`twin_platforms`): the twin's prediction times the ratio of the two platforms'
+        fitted roofline priors, i.e. the twin's measured log ratio to physics carried over.
+
+        Half-widths and reasons stay those of an unseen platform: no pair of twins was ever
+        held out against each other in the shipped data, so nothing says how much narrower
+        borrowing makes the interval.
+
+        Returns:
+            Per row, the twin whose decode energy was borrowed ("" where none).
+        """
+        codes, labels = cats.parts(cf["platform"])
+        borrowed = np.full(len(cf), "", dtype=object)
+        # Components fitted on the same platforms share one twin map: build its frames once.
+        built: dict[tuple[tuple[str, str], ...], tuple[np.ndarray, pd.DataFrame, Any, pd.DataFrame, Any]] = {}
+        for name, comp in self.components.items():
+            if name not in parts or comp.n_rows == 0:
+                continue
+            if name not in self._twins:
+                self._twins[name] = twin_platforms(self._features.platforms, comp.domain.get("platforms", ()))
+            twins = self._twins[name]
+            key = tuple(sorted(twins.items()))
+            if key not in built:
+                target = np.array([twins.get(str(lab), "") for lab in labels] + [""], dtype=object)
+                per_row = target[np.where(codes < 0, len(labels), codes)]
+                rows = np.flatnonzero(per_row != "")
+                own_cf = cf.iloc[rows]
+                twin_cf = own_cf.assign(platform=per_row[rows])
+                own_f = self._features.columns(own_cf) if len(rows) else None
+                twin_f = self._features.columns(twin_cf) if len(rows) else None
+                built[key] = (rows, own_cf, own_f, twin_cf, twin_f)
+                if name == "e_dec":
+                    borrowed[rows] = per_row[rows]
+            rows, own_cf, own_f, twin_cf, twin_f = built[key]
+            if not len(rows):
+                continue
+            twin_feats = self._component_feats(name, twin_f, twin_cf)
+            own = comp.with_prior(comp._release_as_fitted(self._component_feats(name, own_f, own_cf)))
+            twin = comp.with_prior(comp._release_as_fitted(twin_feats))
+            column = comp.linear.prior_column
+            ratio = np.asarray(own[column], dtype=float) / np.asarray(twin[column], dtype=float)
+            point = parts[name][0].copy()
+            point[rows] = comp.predict(twin_feats)[0] * ratio
+            parts[name] = (point, parts[name][1], parts[name][2])
+        return borrowed
+
     def _component_feats(self, name: str, feats: Any, cf: pd.DataFrame) -> Any:
         """``feats`` plus the engine release column where the component uses it."""
         comp = self.components.get(name)
@@ -440,6 +488,7 @@ class EaiPredictor:
         out_tok = cf["output_tokens"].to_numpy()
         in_tok = cf["fed_tokens"].to_numpy()
         parts = {name: comp.predict(self._component_feats(name, feats, cf)) for name, comp in self.components.items()}
+        twin_of = self._borrow_from_twins(parts, cf)
         self._widen_assumed_release(parts, cf, feats)
 
         def compose(dec: str, pre: str, in_tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -533,7 +582,7 @@ class EaiPredictor:
                 "tweor_hi": tweor_hi,
                 "status": pd.Categorical.from_codes(status_code, categories=["measured", "interpolated", "extrapolated"]),
                 "accuracy_status": acc["accuracy_status"].array,
-                "extrapolated_reasons": _reasons_categorical(bits),
+                "extrapolated_reasons": _with_twins(_reasons_categorical(bits), twin_of, (status_code == 2) & use_dec),
             },
             index=candidates.index,
             copy=False,  # the arrays are this call's own: no 2-D block copy of a million rows
@@ -546,6 +595,7 @@ class EaiPredictor:
         feats = self._features.columns(cf)
         cols: dict[str, Any] = {}
         parts = {name: comp.predict(self._component_feats(name, feats, cf)) for name, comp in self.components.items()}
+        self._borrow_from_twins(parts, cf)
         self._widen_assumed_release(parts, cf, feats)
         for name in self.components:
             p, w, r = parts[name]
@@ -710,6 +760,23 @@ def _take(values: Any, rows: np.ndarray) -> Any:
     return np.asarray(values)[rows]
 
 
+def _with_twins(reasons: pd.Categorical, twin_of: np.ndarray, extrapolated: np.ndarray) -> pd.Categorical:
+    """``reasons`` plus ``twin:<platform>`` on extrapolated rows whose point came from a twin."""
+    rows = extrapolated & (twin_of != "")
+    if not rows.any():
+        return reasons
+    # One label per distinct (reasons, twin) pair, not per row.
+    twin_codes, twins = pd.factorize(np.where(rows, twin_of, ""))
+    pair = np.asarray(reasons.codes, dtype=np.int64) * (len(twins) + 1) + twin_codes
+    inverse, uniq = pd.factorize(pair)
+    labels = []
+    for p in uniq:
+        r = str(reasons.categories[p // (len(twins) + 1)]) if p // (len(twins) + 1) >= 0 else ""
+        t = str(twins[p % (len(twins) + 1)])
+        labels.append(";".join(x for x in (r, f"twin:{t}" if t else "") if x))
+    return cats.from_table(np.asarray(inverse), labels)
+
+
 def _reasons_categorical(bits: np.ndarray) -> pd.Categorical:
     """Reason text per row from decode (low) and prefill (high) bit patterns."""
     # Bit patterns are small integers: a bincount finds the distinct ones without sorting.
@@ -853,6 +920,45 @@ def fit_predictor(
         releases=releases,
         occupancy_slack=slack,
     )
+
+
+TWIN_TOLERANCE: dict[str, float] = {"bandwidth_gbs": 0.10, "tdp_w": 0.15, "peak_fp16": 0.15}
+"""Largest relative difference (as |log ratio|) of memory bandwidth, TDP and dense fp16 tensor
+throughput for two platforms of one class and architecture generation to count as twins."""
+
+
+def twin_platforms(platforms: pd.DataFrame, measured: Any) -> dict[str, str]:
+    """For each platform not among ``measured``: its measured twin, if it has one.
+
+    Twins are cut from the same silicon for different markets or memory: the RTX 4090 and the
+    RTX 4090 D (same AD102 and memory system, 450 vs 425 W, 12 % fewer tensor cores), the
+    A100 SXM4 80 GB and the A800 SXM4 80 GB (NVLink cut only). They run the same kernels at
+    the same bandwidth, so a twin's measured departure from the roofline is a far better guess
+    than the pooled physics model. Twins share the class and the architecture generation (CUDA
+    compute capability), and differ in bandwidth, TDP and dense fp16 throughput by at most
+    :data:`TWIN_TOLERANCE` each; the nearest (smallest summed |log ratio|) wins. CPUs have none.
+
+    Args:
+        platforms: :func:`recommender.model.features.platform_frame` frame.
+        measured: Platform ids with measurements.
+    """
+    seen = [p for p in measured if p in platforms.index]
+    out: dict[str, str] = {}
+    if not seen:
+        return out
+    cand = platforms.loc[seen]
+    for pid, row in platforms.iterrows():
+        if pid in seen or row["platform_class"] == "cpu":
+            continue
+        same = cand[(cand["platform_class"] == row["platform_class"]) & (cand["arch_generation"] == row["arch_generation"])]
+        best, best_d = "", np.inf
+        for tid, t in same.iterrows():
+            gaps = [abs(np.log(float(t[c]) / float(row[c]))) for c in TWIN_TOLERANCE]
+            if all(np.isfinite(g) and g <= TWIN_TOLERANCE[c] for g, c in zip(gaps, TWIN_TOLERANCE, strict=True)) and sum(gaps) < best_d:
+                best, best_d = str(tid), sum(gaps)
+        if best:
+            out[str(pid)] = best
+    return out
 
 
 OCCUPANCY_QUANTILE = 0.99
