@@ -202,6 +202,11 @@ class ComponentModel:
             return feats
         return with_column(feats, self.linear.prior_column, fitted_prior(self.roofline, feats))
 
+    def prior_values(self, feats: Any) -> np.ndarray:
+        """The prior this component's ridge corrects, per row of ``feats`` (its fitted roofline,
+        releases read as :meth:`predict` reads them; else the raw prior column)."""
+        return np.asarray(self.with_prior(self._release_as_fitted(feats))[self.linear.prior_column], dtype=float)
+
     def fitted_releases(self) -> set[str]:
         """Engine release levels this component was fitted on: its rows' (where it sees the
         release) and its fitted roofline's per-layer cost levels."""

@@ -453,10 +453,7 @@ class EaiPredictor:
             if not len(rows):
                 continue
             twin_feats = self._component_feats(name, twin_f, twin_cf)
-            own = comp.with_prior(comp._release_as_fitted(self._component_feats(name, own_f, own_cf)))
-            twin = comp.with_prior(comp._release_as_fitted(twin_feats))
-            column = comp.linear.prior_column
-            ratio = np.asarray(own[column], dtype=float) / np.asarray(twin[column], dtype=float)
+            ratio = comp.prior_values(self._component_feats(name, own_f, own_cf)) / comp.prior_values(twin_feats)
             point = parts[name][0].copy()
             point[rows] = comp.predict(twin_feats)[0] * ratio
             parts[name] = (point, parts[name][1], parts[name][2])
