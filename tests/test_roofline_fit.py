@@ -105,3 +105,20 @@ def test_per_layer_cost_is_per_engine_release_where_the_frame_has_one():
     assert est.predict(row)[0] == pytest.approx(expect[0], rel=1e-9)
     # A frame without releases keys by engine name and still finds the engine's releases.
     assert est.predict(row.drop(columns="engine_release"))[0] == pytest.approx(expect[0], rel=1e-9)
+
+
+def test_time_recovers_the_prompt_pass_share_and_energy_leaves_it_to_the_ridge():
+    f = _frame(seed=5)
+    rng = np.random.default_rng(6)
+    f["t_prefill_share_s"] = np.exp(rng.uniform(np.log(1e-4), np.log(3e-2), len(f)))
+    c = {"vllm": 3.0, "hf-transformers": 20.0}
+    y = _truth(f, 1.6, 4.0, c, "time") + 2.5 * f["t_prefill_share_s"].to_numpy()
+    est = RooflineFit(kind="time").fit(f, y * np.exp(rng.normal(0, 0.02, len(f))))
+    assert np.exp(est.log_d_) == pytest.approx(2.5, rel=0.1)
+    assert np.exp(est.log_a_) == pytest.approx(1.6, rel=0.05)
+    np.testing.assert_allclose(fitted_prior(est.export_state(), f), est.predict(f), rtol=1e-12)
+    # Without the column (frames from before the term) the term is simply absent.
+    np.testing.assert_allclose(fitted_prior(est.export_state(), f.drop(columns="t_prefill_share_s")),
+                               _truth(f, np.exp(est.log_a_), np.exp(est.log_b_), dict(zip(est.engines_, np.exp(est.log_c_))), "time"), rtol=1e-9)
+    energy = RooflineFit(kind="energy").fit(f, _truth(f, 1.6, 4.0, c, "energy"))
+    assert energy.export_state()["log_d"] is None

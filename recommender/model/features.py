@@ -419,6 +419,10 @@ class FeatureBuilder:
                 # Parts of the prior, for the fitted roofline (recommender.model.roofline_fit).
                 "t_mem_s": t_mem,
                 "t_compute_s": t_comp,
+                # The request's own prompt pass, spread over its output tokens, in step units:
+                # batch-mates' prefills interleave with a request's decode steps, so a step
+                # carries batch / output of them (energy and latency alike).
+                "t_prefill_share_s": np.where(output > 0, t_pre_tok * prompt * batch / np.maximum(output, 1.0), 0.0),
                 "power_w": power,
                 "batch_running": batch,
             },

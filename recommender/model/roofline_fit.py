@@ -9,6 +9,9 @@ engine. So the decode step time is modelled as::
 
     t_step = a * t_mem + b * t_compute + c[release] * layers
 
+plus, in time only, ``d * t_prefill_share`` (the prompt passes of batch-mates that interleave
+with a request's decode steps: prompt-pass time x batch / output tokens; the same term in
+energy made unseen-platform predictions worse, where the ridge's prompt-length slope carries it),
 with ``a >= 1`` (inverse achieved share of peak bandwidth), ``b >= 1`` (inverse achieved
 share of peak tensor throughput) and ``c[release] >= 0`` (seconds per layer per step, one per
 serving engine release, ``vllm@0.11``, or per engine where releases are not given; a release
@@ -45,7 +48,7 @@ LAYER_SCALE_S = 1e-5
 KINDS = ("energy", "time")
 
 
-PRIOR_INPUTS: tuple[str, ...] = ("t_mem_s", "t_compute_s", "log_layers", "power_w", "batch_running", "engine")
+PRIOR_INPUTS: tuple[str, ...] = ("t_mem_s", "t_compute_s", "t_prefill_share_s", "log_layers", "power_w", "batch_running", "engine")
 """Feature columns the fitted roofline reads (besides ``engine_release`` where present)."""
 
 
@@ -100,14 +103,23 @@ def _engine_log_c(feats: Any, engines: Sequence[str], log_c: np.ndarray, own_uns
 
 
 def evaluate(
-    kind: str, log_a: float, log_b: float, engines: Sequence[str], log_c: np.ndarray, feats: Any, own_unseen: bool = False
+    kind: str,
+    log_a: float,
+    log_b: float,
+    engines: Sequence[str],
+    log_c: np.ndarray,
+    feats: Any,
+    own_unseen: bool = False,
+    log_d: float | None = None,
 ) -> np.ndarray:
     """Fitted-roofline J (``kind="energy"``) or s (``"time"``) per output token for every row,
-    from the log constants (``log_c`` per level in ``engines``); ``own_unseen`` as in
-    :func:`_engine_log_c`."""
+    from the log constants (``log_c`` per level in ``engines``; ``log_d`` the prompt-pass
+    factor, None for none); ``own_unseen`` as in :func:`_engine_log_c`."""
     t_mem, t_comp, layers, power, batch = _terms(feats)
     c = np.exp(_engine_log_c(feats, engines, log_c, own_unseen)) * LAYER_SCALE_S
     t_step = np.exp(log_a) * t_mem + np.exp(log_b) * t_comp + c * layers
+    if log_d is not None and "t_prefill_share_s" in getattr(feats, "columns", ()):
+        t_step = t_step + np.exp(log_d) * np.asarray(feats["t_prefill_share_s"], dtype=float)
     return power * t_step / batch if kind == "energy" else t_step
 
 
@@ -129,13 +141,15 @@ def fitted_prior(state: Mapping[str, Any], feats: Any, own_release_unseen: bool 
         raise ModelStateError(f"fitted-roofline state is malformed ({exc}); refit with 'eai fit'") from exc
     if kind not in KINDS:
         raise ModelStateError(f"fitted-roofline kind {kind!r} is not one of {KINDS}; refit with 'eai fit'")
-    return evaluate(kind, log_a, log_b, engines, log_c, feats, own_release_unseen)
+    log_d = state.get("log_d")
+    return evaluate(kind, log_a, log_b, engines, log_c, feats, own_release_unseen, None if log_d is None else float(log_d))
 
 
 def describe(state: Mapping[str, Any]) -> str:
     """One line: achieved shares of peak bandwidth / throughput and per-layer cost per engine."""
     per_layer = ", ".join(f"{e} {np.exp(v) * LAYER_SCALE_S * 1e6:.1f} us" for e, v in dict(state["log_c"]).items())
+    prompt = f"; batch-mates' prompt passes x{np.exp(state['log_d']):.2f}" if state.get("log_d") is not None else ""
     return (
         f"bandwidth x{np.exp(state['log_a']):.2f}, tensor throughput x{np.exp(state['log_b']):.2f} "
-        f"of the peak-rate time; per-layer cost per step: {per_layer}"
+        f"of the peak-rate time; per-layer cost per step: {per_layer}{prompt}"
     )
