@@ -925,6 +925,14 @@ def test_unseen_twin_carries_the_measured_twins_ratio_to_physics():
     assert said.str.contains("platform-unseen").all() and said.str.contains("twin:rtx-4090d").all()
     mc = shipped.predict(cand.iloc[0::3].assign(task="mmlu"), use_measured=False)["extrapolated_reasons"].astype(str)
     assert not mc.str.contains("twin:").any()
+    # Only under an engine the twin was measured with: the 4090 D ran HF transformers only, the
+    # A800 too, so vLLM on a 4090 or an A100 80GB borrows nothing.
+    other_engine = cand.iloc[0::3].assign(engine="vllm")
+    for plat in ("rtx-4090", "a100-sxm4-80gb"):
+        said = shipped.predict(other_engine.assign(platform=plat), use_measured=False)["extrapolated_reasons"].astype(str)
+        assert not said.str.contains("twin:").any()
+    hf_a100 = shipped.predict(cand.iloc[0::3].assign(platform="a100-sxm4-80gb"), use_measured=False)["extrapolated_reasons"]
+    assert hf_a100.astype(str).str.contains("twin:a800-sxm4-80gb").all()
     # The 4090 lands within 15 % of what its twin measured (HF batch 1, Mistral 7B, three precisions).
     got = shipped.predict(cand.iloc[0::3].assign(task="fixed-prompt-gen256"), use_measured=False)["energy_j_per_query"].to_numpy()
     measured = shipped.predict(cand.iloc[1::3].assign(task="fixed-prompt-gen256"))["energy_j_per_query"].to_numpy()

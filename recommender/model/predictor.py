@@ -417,8 +417,9 @@ class EaiPredictor:
 
     def _borrow_from_twins(self, parts: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], cf: pd.DataFrame) -> np.ndarray:
         """Point predictions (in place) of unseen platforms that have a measured twin (see
-        :func:`twin_platforms`): the twin's prediction times the ratio of the two platforms'
-        fitted roofline priors, i.e. the twin's measured log ratio to physics carried over.
+        :func:`twin_platforms`) measured under the candidate's engine: the twin's prediction
+        times the ratio of the two platforms' fitted roofline priors, i.e. the twin's measured
+        log ratio to physics carried over.
 
         Half-widths and reasons stay those of an unseen platform: no pair of twins was ever
         held out against each other in the shipped data, so nothing says how much narrower
@@ -428,19 +429,29 @@ class EaiPredictor:
             Per row, the twin whose decode energy was borrowed ("" where none).
         """
         codes, labels = cats.parts(cf["platform"])
+        ecodes, elabels = cats.parts(cf["engine"])
+        p_idx, e_idx = np.where(codes < 0, len(labels), codes), np.where(ecodes < 0, len(elabels), ecodes)
         borrowed = np.full(len(cf), "", dtype=object)
-        # Components fitted on the same platforms share one twin map: build its frames once.
-        built: dict[tuple[tuple[str, str], ...], tuple[np.ndarray, pd.DataFrame, Any, pd.DataFrame, Any]] = {}
+        # Components whose twin lookups agree share the frames: build them once.
+        built: dict[tuple[tuple[str, ...], ...], tuple[np.ndarray, pd.DataFrame, Any, pd.DataFrame, Any]] = {}
         for name, comp in self.components.items():
             if name not in parts or comp.n_rows == 0:
                 continue
             if name not in self._twins:
                 self._twins[name] = twin_platforms(self._features.platforms, comp.domain.get("platforms", ()))
             twins = self._twins[name]
-            key = tuple(sorted(twins.items()))
+            # Only where the twin ran under the candidate's engine: an A800 measured under HF
+            # transformers says nothing about vLLM on an A100 80GB.
+            deployments = set(comp.domain.get("deployments", ()))
+            table = np.full((len(labels) + 1, len(elabels) + 1), "", dtype=object)
+            for i, lab in enumerate(labels):
+                twin = twins.get(str(lab), "")
+                for j, eng in enumerate(elabels):
+                    if twin and f"{twin}|{eng}" in deployments:
+                        table[i, j] = twin
+            key = tuple(tuple(str(x) for x in r) for r in table)
             if key not in built:
-                target = np.array([twins.get(str(lab), "") for lab in labels] + [""], dtype=object)
-                per_row = target[np.where(codes < 0, len(labels), codes)]
+                per_row = table[p_idx, e_idx]
                 rows = np.flatnonzero(per_row != "")
                 own_cf = cf.iloc[rows]
                 twin_cf = own_cf.assign(platform=per_row[rows])
