@@ -231,3 +231,14 @@ def test_any_spec_on_stdin_answers_or_fails_cleanly(run, doc: dict) -> None:
             assert out == ""
         else:
             assert json.loads(out)["status"] == "infeasible"
+
+
+def test_shipped_model_says_when_a_point_comes_from_a_measured_twin(capsys: pytest.CaptureFixture) -> None:
+    # The shipped table has RTX 4090 D runs under HF transformers and none on the RTX 4090.
+    code = main(["recommend", "--scenario", "enterprise", "--task", "gsm8k", "--priority", "energy",
+                 "--platform", "rtx-4090", "--engine", "hf-transformers"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    text = " ".join(out.split())
+    assert "measured twin rtx-4090d" in text and "platform-unseen" in text
+    assert "twin:" not in text

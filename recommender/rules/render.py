@@ -80,8 +80,12 @@ def print_recommendation(rec: Recommendation) -> None:
         console.print(f"[bold]Runner-up:[/bold] {margin['runner_up']}: {margin['statement']}")
     console.print(f"[bold]Ties:[/bold] {ex['ties']['statement']}")
     conf = ex["confidence"]["statement"]
-    if w["extrapolated_reasons"]:
-        conf += f"; extrapolated because: {', '.join(w['extrapolated_reasons'])}"
+    reasons = [r for r in w["extrapolated_reasons"] if not r.startswith("twin:")]
+    if reasons:
+        conf += f"; extrapolated because: {', '.join(reasons)}"
+    twins = [r.split(":", 1)[1] for r in w["extrapolated_reasons"] if r.startswith("twin:")]
+    if twins:
+        conf += f"; point carried over from the measured twin {', '.join(twins)} (same silicon), interval not narrowed"
     console.print(f"[bold]Confidence:[/bold] {conf}")
     if w["flow_notes"]:
         console.print("[bold]Data notes:[/bold] " + "; ".join(w["flow_notes"]))
