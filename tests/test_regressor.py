@@ -894,10 +894,15 @@ def test_twin_platforms_are_same_silicon_only():
     frame = platform_frame(get_platforms())
     measured = ["a100-sxm4-40gb", "a40", "v100-sxm2-32gb", "h100-sxm5-80gb", "b200", "a800-sxm4-80gb", "rtx-4090d",
                 "rtx-5090", "cpu-amd-epyc-zen4"]
-    # A100 PCIe (250 W vs 400 W), H200 (4.8 vs 3.35 TB/s), L40S (another card) are no one's twins.
-    assert twin_platforms(frame, measured) == {"a100-sxm4-80gb": "a800-sxm4-80gb", "rtx-4090": "rtx-4090d"}
+    # Same compute silicon at the same power, nearest memory first. A100 PCIe (250 W vs 400 W),
+    # L40S and GH200 (other chips or power) are no one's twins.
+    assert twin_platforms(frame, measured) == {
+        "a100-sxm4-80gb": ["a800-sxm4-80gb", "a100-sxm4-40gb"],
+        "h200-sxm-141gb": ["h100-sxm5-80gb"],
+        "rtx-4090": ["rtx-4090d"],
+    }
     assert twin_platforms(frame, []) == {}
-    assert twin_platforms(frame, ["rtx-4090"]) == {"rtx-4090d": "rtx-4090"}
+    assert twin_platforms(frame, ["rtx-4090"]) == {"rtx-4090d": ["rtx-4090"]}
 
 
 def test_unseen_twin_carries_the_measured_twins_ratio_to_physics():
@@ -925,15 +930,35 @@ def test_unseen_twin_carries_the_measured_twins_ratio_to_physics():
     assert said.str.contains("platform-unseen").all() and said.str.contains("twin:rtx-4090d").all()
     mc = shipped.predict(cand.iloc[0::3].assign(task="mmlu"), use_measured=False)["extrapolated_reasons"].astype(str)
     assert not mc.str.contains("twin:").any()
-    # Only under an engine the twin was measured with: the 4090 D ran HF transformers only, the
-    # A800 too, so vLLM on a 4090 or an A100 80GB borrows nothing.
-    other_engine = cand.iloc[0::3].assign(engine="vllm")
-    for plat in ("rtx-4090", "a100-sxm4-80gb"):
-        said = shipped.predict(other_engine.assign(platform=plat), use_measured=False)["extrapolated_reasons"].astype(str)
-        assert not said.str.contains("twin:").any()
+    # The nearest twin measured under the candidate's engine: the 4090 D ran HF transformers only,
+    # so vLLM on a 4090 borrows nothing; on an A100 80GB HF borrows from the A800 (HF only) and
+    # vLLM from the A100 40GB.
+    vllm = cand.iloc[0::3].assign(engine="vllm")
+    said = shipped.predict(vllm, use_measured=False)["extrapolated_reasons"].astype(str)
+    assert not said.str.contains("twin:").any()
+    said = shipped.predict(vllm.assign(platform="a100-sxm4-80gb"), use_measured=False)["extrapolated_reasons"]
+    assert said.astype(str).str.contains("twin:a100-sxm4-40gb").all()
     hf_a100 = shipped.predict(cand.iloc[0::3].assign(platform="a100-sxm4-80gb"), use_measured=False)["extrapolated_reasons"]
     assert hf_a100.astype(str).str.contains("twin:a800-sxm4-80gb").all()
     # The 4090 lands within 15 % of what its twin measured (HF batch 1, Mistral 7B, three precisions).
     got = shipped.predict(cand.iloc[0::3].assign(task="fixed-prompt-gen256"), use_measured=False)["energy_j_per_query"].to_numpy()
     measured = shipped.predict(cand.iloc[1::3].assign(task="fixed-prompt-gen256"))["energy_j_per_query"].to_numpy()
     assert np.all(np.abs(np.log(got / measured)) < np.log(1.15)), (got, measured)
+
+
+def test_faster_memory_on_the_same_silicon_is_never_predicted_slower_or_costlier():
+    """H200 = H100's compute and power with 1.43x the bandwidth; A100 80GB = A100 40GB's with
+    1.31x. Predicted from their measured twins they must not come out slower or costlier."""
+    from recommender.model.store import load_predictor
+
+    shipped = load_predictor()
+    for fast, slow, engine, versions in (("h200-sxm-141gb", "h100-sxm5-80gb", "vllm", "0.11.1"),
+                                         ("a100-sxm4-80gb", "a100-sxm4-40gb", "vllm", "0.5.4")):
+        cand = pd.DataFrame([dict(device_count=d, engine=engine, engine_version=versions, model_id=m, quantization="bf16",
+                                  batch_size=b, task="lm-arena-chat")
+                             for d in (1, 2) for m in ("meta-llama/Llama-3.1-8B-Instruct", "Qwen/Qwen3-14B") for b in (1, 8, 64)])
+        f = shipped.predict(cand.assign(platform=fast), use_measured=False)
+        s = shipped.predict(cand.assign(platform=slow), use_measured=False)
+        assert f["extrapolated_reasons"].astype(str).str.contains(f"twin:{slow}").all()
+        for col in ("energy_j_per_query", "time_s_per_query"):
+            assert (f[col] <= s[col] * (1 + 1e-9)).all(), (fast, col, (f[col] / s[col]).round(3).tolist())

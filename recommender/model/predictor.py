@@ -265,7 +265,7 @@ class EaiPredictor:
 
     def __post_init__(self) -> None:
         self._features = FeatureBuilder(self.catalogs, self.extra_models)
-        self._twins: dict[str, dict[str, str]] = {}
+        self._twins: dict[str, dict[str, list[str]]] = {}
 
     # -- prediction -------------------------------------------------------------------
     def _candidate_frame(self, candidates: pd.DataFrame) -> pd.DataFrame:
@@ -440,15 +440,13 @@ class EaiPredictor:
             if name not in self._twins:
                 self._twins[name] = twin_platforms(self._features.platforms, comp.domain.get("platforms", ()))
             twins = self._twins[name]
-            # Only where the twin ran under the candidate's engine: an A800 measured under HF
-            # transformers says nothing about vLLM on an A100 80GB.
+            # The nearest twin measured under the candidate's engine: an A800 measured under HF
+            # transformers says nothing about vLLM on an A100 80GB; the A100 40GB does.
             deployments = set(comp.domain.get("deployments", ()))
             table = np.full((len(labels) + 1, len(elabels) + 1), "", dtype=object)
             for i, lab in enumerate(labels):
-                twin = twins.get(str(lab), "")
                 for j, eng in enumerate(elabels):
-                    if twin and f"{twin}|{eng}" in deployments:
-                        table[i, j] = twin
+                    table[i, j] = next((t for t in twins.get(str(lab), ()) if f"{t}|{eng}" in deployments), "")
             key = tuple(tuple(str(x) for x in r) for r in table)
             if key not in built:
                 per_row = table[p_idx, e_idx]
@@ -930,28 +928,31 @@ def fit_predictor(
     )
 
 
-TWIN_TOLERANCE: dict[str, float] = {"bandwidth_gbs": 0.10, "tdp_w": 0.15, "peak_fp16": 0.15}
-"""Largest relative difference (as |log ratio|) of memory bandwidth, TDP and dense fp16 tensor
-throughput for two platforms of one class and architecture generation to count as twins."""
+TWIN_TOLERANCE: dict[str, float] = {"tdp_w": 0.15, "peak_fp16": 0.15}
+"""Largest relative difference (as |log ratio|) of TDP and dense fp16 tensor throughput for two
+platforms of one class and architecture generation to count as twins (same compute silicon at
+the same power; the memory system may differ, since the roofline prior carries it)."""
 
 
-def twin_platforms(platforms: pd.DataFrame, measured: Any) -> dict[str, str]:
-    """For each platform not among ``measured``: its measured twin, if it has one.
+def twin_platforms(platforms: pd.DataFrame, measured: Any) -> dict[str, list[str]]:
+    """For each platform not among ``measured``: its measured twins, nearest first.
 
-    Twins are cut from the same silicon for different markets or memory: the RTX 4090 and the
-    RTX 4090 D (same AD102 and memory system, 450 vs 425 W, 12 % fewer tensor cores), the
-    A100 SXM4 80 GB and the A800 SXM4 80 GB (NVLink cut only). They run the same kernels at
-    the same bandwidth, so a twin's measured departure from the roofline is a far better guess
-    than the pooled physics model. Twins share the class and the architecture generation (CUDA
-    compute capability), and differ in bandwidth, TDP and dense fp16 throughput by at most
-    :data:`TWIN_TOLERANCE` each; the nearest (smallest summed |log ratio|) wins. CPUs have none.
+    Twins share the compute silicon and the power envelope: the same class and architecture
+    generation (CUDA compute capability), TDP and dense fp16 throughput within
+    :data:`TWIN_TOLERANCE`. They run the same kernels at the same power, so a twin's measured
+    departure from the roofline is a better guess than the pooled physics model, and where
+    their memory differs (A100 40 vs 80 GB, H100 vs H200) the roofline prior's bandwidth term
+    carries the difference. Examples in the catalog: RTX 4090 and RTX 4090 D (450 vs 425 W,
+    12 % fewer tensor cores, same memory), A100 SXM4 80 GB and A800 (NVLink cut only) or A100
+    SXM4 40 GB, H200 and H100 SXM (HBM3e at 4.8 vs 3.35 TB/s). Nearness: the summed |log ratio|
+    of memory bandwidth, TDP and fp16 throughput. CPUs have none.
 
     Args:
         platforms: :func:`recommender.model.features.platform_frame` frame.
         measured: Platform ids with measurements.
     """
     seen = [p for p in measured if p in platforms.index]
-    out: dict[str, str] = {}
+    out: dict[str, list[str]] = {}
     if not seen:
         return out
     cand = platforms.loc[seen]
@@ -959,13 +960,13 @@ def twin_platforms(platforms: pd.DataFrame, measured: Any) -> dict[str, str]:
         if pid in seen or row["platform_class"] == "cpu":
             continue
         same = cand[(cand["platform_class"] == row["platform_class"]) & (cand["arch_generation"] == row["arch_generation"])]
-        best, best_d = "", np.inf
+        ranked = []
         for tid, t in same.iterrows():
-            gaps = [abs(np.log(float(t[c]) / float(row[c]))) for c in TWIN_TOLERANCE]
-            if all(np.isfinite(g) and g <= TWIN_TOLERANCE[c] for g, c in zip(gaps, TWIN_TOLERANCE, strict=True)) and sum(gaps) < best_d:
-                best, best_d = str(tid), sum(gaps)
-        if best:
-            out[str(pid)] = best
+            gaps = {c: abs(np.log(float(t[c]) / float(row[c]))) for c in ("bandwidth_gbs", *TWIN_TOLERANCE)}
+            if all(np.isfinite(gaps[c]) and gaps[c] <= tol for c, tol in TWIN_TOLERANCE.items()):
+                ranked.append((sum(gaps.values()), str(tid)))
+        if ranked:
+            out[str(pid)] = [tid for _, tid in sorted(ranked)]
     return out
 
 
