@@ -962,3 +962,17 @@ def test_faster_memory_on_the_same_silicon_is_never_predicted_slower_or_costlier
         assert f["extrapolated_reasons"].astype(str).str.contains(f"twin:{slow}").all()
         for col in ("energy_j_per_query", "time_s_per_query"):
             assert (f[col] <= s[col] * (1 + 1e-9)).all(), (fast, col, (f[col] / s[col]).round(3).tolist())
+
+
+def test_twin_lends_only_where_the_configuration_runs_on_it():
+    """Gemma-2 27B in bf16 (54 GB) fits an A100 80GB but not its 40 GB twin: no borrowing."""
+    from recommender.model.store import load_predictor
+
+    shipped = load_predictor()
+    base = dict(platform="a100-sxm4-80gb", device_count=1, engine="vllm", engine_version="0.5.4", quantization="bf16",
+                batch_size=8, task="sharegpt-chat")
+    got = shipped.predict(pd.DataFrame([{**base, "model_id": m} for m in ("google/gemma-2-27b-it", "meta-llama/Llama-3.1-8B-Instruct")]),
+                          use_measured=False)
+    said = got["extrapolated_reasons"].astype(str).tolist()
+    assert "twin:" not in said[0] and "twin:a100-sxm4-40gb" in said[1]
+    assert got["energy_j_per_query"].iloc[0] > got["energy_j_per_query"].iloc[1]

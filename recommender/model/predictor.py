@@ -451,6 +451,16 @@ class EaiPredictor:
             if key not in built:
                 per_row = table[p_idx, e_idx]
                 rows = np.flatnonzero(per_row != "")
+                if len(rows):
+                    # Only configurations the twin could run as they are: the weights fit in its
+                    # memory and it holds as many requests in flight (a 27 B model in bf16 on a
+                    # 40 GB twin of an 80 GB card would borrow from a deployment that cannot exist).
+                    own_f = self._features.columns(cf.iloc[rows])
+                    twin_f = self._features.columns(cf.iloc[rows].assign(platform=per_row[rows]))
+                    same = (np.asarray(twin_f["log_weights_over_memory"], dtype=float) < 0.0) & np.isclose(
+                        np.asarray(twin_f["batch_running"], dtype=float), np.asarray(own_f["batch_running"], dtype=float), rtol=0.01
+                    )
+                    rows = rows[same]
                 own_cf = cf.iloc[rows]
                 twin_cf = own_cf.assign(platform=per_row[rows])
                 own_f = self._features.columns(own_cf) if len(rows) else None
