@@ -310,7 +310,7 @@ class ComponentModel:
             if on_cpu.any():
                 # The CPU model matches releases against its own rows, so it gets the
                 # candidate's release as stated.
-                sub = _take_rows(original, np.flatnonzero(on_cpu))
+                sub = take_rows(original, np.flatnonzero(on_cpu))
                 p_cpu, h_cpu, b_cpu = self.cpu_model.predict(sub)
                 point, half, bits = point.copy(), half.copy(), bits.copy()
                 point[on_cpu], half[on_cpu], bits[on_cpu] = p_cpu, h_cpu, b_cpu
@@ -371,7 +371,7 @@ def with_column(feats: Any, name: str, values: np.ndarray) -> Any:
     return FeatureColumns({**feats.data, name: values})
 
 
-def _take_rows(feats: Any, rows: np.ndarray) -> Any:
+def take_rows(feats: Any, rows: np.ndarray) -> Any:
     """Rows of a feature frame or of :class:`~recommender.model.features.FeatureColumns`."""
     if isinstance(feats, pd.DataFrame):
         return feats.iloc[rows]

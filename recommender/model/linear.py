@@ -52,18 +52,28 @@ class LinearLogModel:
         out = np.full(len(frame), self.intercept, dtype=float)
         for c, w in self.numeric.items():
             out += w * frame[c].to_numpy(dtype=float)
+        # Each categorical column's level index is found once and reused by every term on it.
+        index: dict[str, tuple[np.ndarray, list[str]]] = {}
+
+        def per_row(c: str, mapping: Mapping[str, float], default: float = 0.0) -> np.ndarray:
+            if c not in index:
+                codes, labels = cats.parts(frame[c])
+                index[c] = (np.where(codes < 0, len(labels), codes), [str(x) for x in labels])
+            rows, labels = index[c]
+            return np.array([mapping.get(x, default) for x in labels] + [default], dtype=float)[rows]
+
         for c, levels in self.categorical.items():
-            out += cats.lookup(frame[c], levels)
+            out += per_row(c, levels)
         for c, block in self.interactions.items():
             for n, levels in block.items():
                 x = frame[n].to_numpy(dtype=float)
                 bounds = self.ranges.get(c, {}).get(n)
                 if bounds:
                     # A level's own slope holds only over the range its rows covered.
-                    lo = cats.lookup(frame[c], {k: v[0] for k, v in bounds.items()}, default=-np.inf)
-                    hi = cats.lookup(frame[c], {k: v[1] for k, v in bounds.items()}, default=np.inf)
+                    lo = per_row(c, {k: v[0] for k, v in bounds.items()}, default=-np.inf)
+                    hi = per_row(c, {k: v[1] for k, v in bounds.items()}, default=np.inf)
                     x = np.clip(x, lo, hi)
-                out += cats.lookup(frame[c], levels) * x
+                out += per_row(c, levels) * x
         return np.clip(out, *self.clip)
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:

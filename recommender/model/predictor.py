@@ -54,6 +54,7 @@ from recommender.model.component import (
     fit_component,
     reason_text,
     release_order,
+    take_rows,
 )
 from recommender.model.features import CATEGORICAL_FEATURES, Catalogs, FeatureBuilder
 from recommender.model.roofline_fit import PRIOR_INPUTS, fitted_prior
@@ -415,11 +416,13 @@ class EaiPredictor:
         prior = np.log(fitted_prior(comp.roofline, feats)) if comp.roofline is not None else 0.0
         return prior + cats.lookup(feats["engine_release"], offsets)
 
-    def _borrow_from_twins(self, parts: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], cf: pd.DataFrame) -> np.ndarray:
+    def _borrow_from_twins(
+        self, parts: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], cf: pd.DataFrame, feats: Any
+    ) -> np.ndarray:
         """Point predictions (in place) of unseen platforms that have a measured twin (see
-        :func:`twin_platforms`) measured under the candidate's engine: the twin's prediction
-        times the ratio of the two platforms' fitted roofline priors, i.e. the twin's measured
-        log ratio to physics carried over.
+        :func:`twin_platforms`) measured under the candidate's engine, where the configuration
+        runs on the twin as it is: the twin's prediction times the ratio of the two platforms'
+        fitted roofline priors, i.e. the twin's measured log ratio to physics carried over.
 
         Half-widths and reasons stay those of an unseen platform: no pair of twins was ever
         held out against each other in the shipped data, so nothing says how much narrower
@@ -451,20 +454,20 @@ class EaiPredictor:
             if key not in built:
                 per_row = table[p_idx, e_idx]
                 rows = np.flatnonzero(per_row != "")
+                own_cf = cf.iloc[rows]
+                twin_cf = own_cf.assign(platform=per_row[rows])
+                own_f = take_rows(feats, rows) if len(rows) else None
+                twin_f = self._features.columns(twin_cf) if len(rows) else None
                 if len(rows):
                     # Only configurations the twin could run as they are: the weights fit in its
                     # memory and it holds as many requests in flight (a 27 B model in bf16 on a
                     # 40 GB twin of an 80 GB card would borrow from a deployment that cannot exist).
-                    own_f = self._features.columns(cf.iloc[rows])
-                    twin_f = self._features.columns(cf.iloc[rows].assign(platform=per_row[rows]))
-                    same = (np.asarray(twin_f["log_weights_over_memory"], dtype=float) < 0.0) & np.isclose(
-                        np.asarray(twin_f["batch_running"], dtype=float), np.asarray(own_f["batch_running"], dtype=float), rtol=0.01
+                    same = np.flatnonzero(
+                        (np.asarray(twin_f["log_weights_over_memory"], dtype=float) < 0.0)
+                        & np.isclose(np.asarray(twin_f["batch_running"], dtype=float), np.asarray(own_f["batch_running"], dtype=float), rtol=0.01)
                     )
-                    rows = rows[same]
-                own_cf = cf.iloc[rows]
-                twin_cf = own_cf.assign(platform=per_row[rows])
-                own_f = self._features.columns(own_cf) if len(rows) else None
-                twin_f = self._features.columns(twin_cf) if len(rows) else None
+                    rows, own_cf, twin_cf = rows[same], own_cf.iloc[same], twin_cf.iloc[same]
+                    own_f, twin_f = take_rows(own_f, same), take_rows(twin_f, same)
                 built[key] = (rows, own_cf, own_f, twin_cf, twin_f)
                 if name == "e_dec":
                     borrowed[rows] = per_row[rows]
@@ -504,7 +507,7 @@ class EaiPredictor:
         out_tok = cf["output_tokens"].to_numpy()
         in_tok = cf["fed_tokens"].to_numpy()
         parts = {name: comp.predict(self._component_feats(name, feats, cf)) for name, comp in self.components.items()}
-        twin_of = self._borrow_from_twins(parts, cf)
+        twin_of = self._borrow_from_twins(parts, cf, feats)
         self._widen_assumed_release(parts, cf, feats)
 
         def compose(dec: str, pre: str, in_tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -611,7 +614,7 @@ class EaiPredictor:
         feats = self._features.columns(cf)
         cols: dict[str, Any] = {}
         parts = {name: comp.predict(self._component_feats(name, feats, cf)) for name, comp in self.components.items()}
-        self._borrow_from_twins(parts, cf)
+        self._borrow_from_twins(parts, cf, feats)
         self._widen_assumed_release(parts, cf, feats)
         for name in self.components:
             p, w, r = parts[name]
@@ -787,7 +790,7 @@ def _with_twins(reasons: pd.Categorical, twin_of: np.ndarray, extrapolated: np.n
     inverse, uniq = pd.factorize(pair)
     labels = []
     for p in uniq:
-        r = str(reasons.categories[p // (len(twins) + 1)]) if p // (len(twins) + 1) >= 0 else ""
+        r = str(reasons.categories[p // (len(twins) + 1)])
         t = str(twins[p % (len(twins) + 1)])
         labels.append(";".join(x for x in (r, f"twin:{t}" if t else "") if x))
     return cats.from_table(np.asarray(inverse), labels)
