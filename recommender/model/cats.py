@@ -33,25 +33,35 @@ def parts(values: pd.Series | np.ndarray | pd.Categorical) -> tuple[np.ndarray, 
     return np.asarray(cat.codes), np.asarray(cat.categories, dtype=object)
 
 
+def level_index(values: pd.Series | np.ndarray | pd.Categorical) -> tuple[np.ndarray, np.ndarray]:
+    """``(rows, categories)``: per row, its category's position, with missing values at
+    ``len(categories)``. A table of ``len(categories) + 1`` entries (the last for missing
+    values) taken at ``rows`` gives one value per row."""
+    codes, cats = parts(values)
+    return np.where(codes < 0, len(cats), codes), cats
+
+
 def isin(values: pd.Series | np.ndarray | pd.Categorical, allowed: Iterable[str]) -> np.ndarray:
     """Boolean mask: row's value is in ``allowed`` (missing values are not)."""
-    codes, cats = parts(values)
-    ok = np.append(np.isin(cats, list(allowed)), False)
-    return ok[np.where(codes < 0, len(cats), codes)]
+    rows, cats = level_index(values)
+    return np.append(np.isin(cats, list(allowed)), False)[rows]
 
 
 def lookup(values: pd.Series | np.ndarray | pd.Categorical, mapping: Mapping[str, float], default: float = 0.0) -> np.ndarray:
     """Per-row float ``mapping[value]`` (``default`` for values not in it and missing ones)."""
-    codes, cats = parts(values)
-    table = np.array([mapping.get(str(c), default) for c in cats] + [default], dtype=float)
-    return table[np.where(codes < 0, len(cats), codes)]
+    rows, cats = level_index(values)
+    return table_of(cats, mapping, default)[rows]
+
+
+def table_of(cats: Iterable[str], mapping: Mapping[str, float], default: float = 0.0) -> np.ndarray:
+    """``mapping`` per category, plus ``default`` for missing values (see :func:`level_index`)."""
+    return np.array([mapping.get(str(c), default) for c in cats] + [default], dtype=float)
 
 
 def positions(values: pd.Series | np.ndarray | pd.Categorical, index: pd.Index) -> np.ndarray:
     """Position of each row's value in ``index`` (-1 where absent)."""
-    codes, cats = parts(values)
-    table = np.append(pd.Index(index).get_indexer(pd.Index(cats, dtype=object)), -1)
-    return table[np.where(codes < 0, len(cats), codes)]
+    rows, cats = level_index(values)
+    return np.append(pd.Index(index).get_indexer(pd.Index(cats, dtype=object)), -1)[rows]
 
 
 def from_table(codes: np.ndarray, labels: Iterable[str]) -> pd.Categorical:

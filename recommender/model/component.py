@@ -342,8 +342,8 @@ def _deployment_unseen(feats: Any, domain: dict[str, Any]) -> np.ndarray:
     """
     if "deployments" not in domain:
         return np.zeros(len(feats), dtype=bool)
-    pc, plabels = cats.parts(feats["platform"])
-    ec, elabels = cats.parts(feats["engine"])
+    pc, plabels = cats.level_index(feats["platform"])
+    ec, elabels = cats.level_index(feats["engine"])
     known = set(domain["deployments"])
     seen_p, seen_e = set(domain["platforms"]), set(domain["engines"])
     table = np.zeros((len(plabels) + 1, len(elabels) + 1), dtype=bool)
@@ -352,7 +352,7 @@ def _deployment_unseen(feats: Any, domain: dict[str, Any]) -> np.ndarray:
             table[i, j] = str(p) in seen_p and str(e) in seen_e and f"{p}|{e}" not in known
     if not table.any():
         return np.zeros(len(feats), dtype=bool)
-    return table[np.where(pc < 0, len(plabels), pc), np.where(ec < 0, len(elabels), ec)]
+    return table[pc, ec]
 
 
 def release_order(level: str) -> tuple[int, ...]:
@@ -394,8 +394,7 @@ def _regime_halfwidths(
     """
     if not regime_widths:
         return _halfwidths(widths, seen_model, flags)
-    codes, labels = cats.parts(feats[REGIME_COLUMN])
-    take = np.where(codes < 0, len(labels), codes)
+    take, labels = cats.level_index(feats[REGIME_COLUMN])
     table = [regime_widths.get(str(label), widths) for label in labels] + [widths]
 
     def per_row(scheme: str) -> np.ndarray:

@@ -421,7 +421,8 @@ class FeatureBuilder:
                 "t_compute_s": t_comp,
                 # The request's own prompt pass, spread over its output tokens, in step units:
                 # batch-mates' prefills interleave with a request's decode steps, so a step
-                # carries batch / output of them (energy and latency alike).
+                # carries batch / output of them (read by the time roofline only; see
+                # recommender.model.roofline_fit).
                 "t_prefill_share_s": np.where(output > 0, t_pre_tok * prompt * batch / np.maximum(output, 1.0), 0.0),
                 "power_w": power,
                 "batch_running": batch,

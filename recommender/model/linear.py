@@ -53,14 +53,13 @@ class LinearLogModel:
         for c, w in self.numeric.items():
             out += w * frame[c].to_numpy(dtype=float)
         # Each categorical column's level index is found once and reused by every term on it.
-        index: dict[str, tuple[np.ndarray, list[str]]] = {}
+        index: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
         def per_row(c: str, mapping: Mapping[str, float], default: float = 0.0) -> np.ndarray:
             if c not in index:
-                codes, labels = cats.parts(frame[c])
-                index[c] = (np.where(codes < 0, len(labels), codes), [str(x) for x in labels])
+                index[c] = cats.level_index(frame[c])
             rows, labels = index[c]
-            return np.array([mapping.get(x, default) for x in labels] + [default], dtype=float)[rows]
+            return cats.table_of(labels, mapping, default)[rows]
 
         for c, levels in self.categorical.items():
             out += per_row(c, levels)

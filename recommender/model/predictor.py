@@ -431,9 +431,8 @@ class EaiPredictor:
         Returns:
             Per row, the twin whose decode energy was borrowed ("" where none).
         """
-        codes, labels = cats.parts(cf["platform"])
-        ecodes, elabels = cats.parts(cf["engine"])
-        p_idx, e_idx = np.where(codes < 0, len(labels), codes), np.where(ecodes < 0, len(elabels), ecodes)
+        p_idx, labels = cats.level_index(cf["platform"])
+        e_idx, elabels = cats.level_index(cf["engine"])
         borrowed = np.full(len(cf), "", dtype=object)
         # Components whose twin lookups agree share the frames: build them once.
         built: dict[tuple[tuple[str, ...], ...], tuple[np.ndarray, pd.DataFrame, Any, pd.DataFrame, Any]] = {}
