@@ -655,6 +655,35 @@ def test_smoother_borrows_only_from_models_of_the_same_layer_design():
     assert rwkv == 0.0  # no measured model of that design: no borrowed residual
 
 
+def test_smoother_discounts_a_model_that_disagrees_with_its_neighbours_except_for_itself():
+    from recommender.model.smoother import KERNEL_FEATURES, ResidualSmoother
+
+    def rows(model: str, n: int) -> pd.DataFrame:
+        return pd.DataFrame({
+            **{c: np.zeros(n) for c in KERNEL_FEATURES},
+            "platform": ["gpu-a"] * n, "engine": ["hf"] * n, "quantization": ["fp16"] * n,
+            "block": ["decoder"] * n, "model_id": [model] * n,
+        })
+
+    # Four models agree (residual 0.05 +- 0.01); a fifth, measured another way, sits at -0.3.
+    agree = [rows(f"m{i}", 4) for i in range(4)]
+    train = pd.concat([*agree, rows("odd", 4)], ignore_index=True)
+    residuals = np.r_[0.04, 0.05, 0.06, 0.05, 0.05, 0.06, 0.04, 0.05, 0.06, 0.05, 0.04, 0.05, 0.05, 0.04, 0.06, 0.05, np.full(4, -0.3)]
+    sm = ResidualSmoother.fit(train, residuals)
+    d = np.asarray(sm.state["groups"]["gpu-a|hf|fp16|decoder"]["d"])
+    assert (d[:16] > 0.9).all() and (d[16:] == 0.0).all()
+    new_model, odd = sm.correction(rows("new", 1))[0], sm.correction(rows("odd", 1))[0]
+    # Another model borrows what the agreeing four say; the odd model keeps its own residual.
+    assert new_model == pytest.approx(0.05, abs=0.003)
+    assert odd == pytest.approx(((d[:16] * residuals[:16]).sum() - 0.3 * 4) / (d[:16].sum() + 4 + 0.1), abs=1e-12)
+    # Without a model column nothing can be judged: plain kernel mean, as before.
+    plain = ResidualSmoother.fit(train.drop(columns="model_id"), residuals)
+    assert plain.correction(rows("new", 1).drop(columns="model_id"))[0] == pytest.approx(residuals.sum() / (20 + 0.1))
+    # Two models alone cannot outvote each other: each keeps weight 1 (too little witness weight).
+    pair = ResidualSmoother.fit(pd.concat([rows("a", 1), rows("b", 1)], ignore_index=True), np.r_[0.3, -0.3])
+    assert np.asarray(pair.state["groups"]["gpu-a|hf|fp16|decoder"]["d"]).tolist() == [1.0, 1.0]
+
+
 def test_stated_engine_release_reaches_the_predictor_from_the_spec():
     from recommender.rules.engine import prepare
     from recommender.rules.spec import parse_spec

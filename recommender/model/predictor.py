@@ -59,10 +59,10 @@ from recommender.model.component import (
 from recommender.model.features import CATEGORICAL_FEATURES, Catalogs, FeatureBuilder
 from recommender.model.roofline_fit import PRIOR_INPUTS, fitted_prior
 
-FORMAT_VERSION = 5
+FORMAT_VERSION = 6
 """Version of the saved state layout (2: fitted-roofline decode priors, blended extrapolation;
 3: time components per engine release; 4: smoother groups by layer design; 5: per-level
-ranges of interaction slopes)."""
+ranges of interaction slopes; 6: smoother robustness weights)."""
 
 RELEASE_COMPONENTS: tuple[str, ...] = ("t_dec", "t_pre")
 """Components that also see the engine's release (``engine_release``: ``vllm@0.5``) as a
