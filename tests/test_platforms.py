@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from recommender.catalog import get_platforms, resolve_platform
@@ -126,6 +127,27 @@ def test_cpu_share_of_socket() -> None:
     assert cpu.tdp_w == pytest.approx(360 / 96 * 2)
     assert cpu.memory_bandwidth_gbs == pytest.approx(12 * 4.8 * 8 / 96 * 2)
     assert "EPYC 9654" in cpu.sources["tdp_w"]
+
+
+def test_cpu_precision_rates_follow_the_zen4_instruction_set() -> None:
+    # VDPBF16PS: 2 bf16 multiply-adds per fp32 lane; VPDPBUSD: 4 int8 ones; no fp16 arithmetic.
+    cpu = resolve_platform("cpu-amd-epyc-zen4")
+    assert cpu.bf16_dense_tflops == pytest.approx(2 * cpu.fp32_tflops, rel=0.01)
+    assert cpu.int8_dense_tops == pytest.approx(4 * cpu.fp32_tflops, rel=0.01)
+    assert cpu.fp16_dense_tflops == pytest.approx(cpu.fp32_tflops)
+    assert "AVX512_BF16" in cpu.sources["bf16_dense_tflops"]
+
+
+def test_cpu_prefill_prior_is_cheaper_in_bf16_than_in_fp32_and_fp16() -> None:
+    from recommender.model.features import Catalogs, FeatureBuilder
+
+    configs = pd.DataFrame({
+        "platform": ["cpu-amd-epyc-zen4"] * 3, "device_count": [1] * 3, "engine": ["hf-transformers"] * 3,
+        "model_id": ["HuggingFaceTB/SmolLM2-135M-Instruct"] * 3, "quantization": ["bf16", "fp32", "fp16"],
+        "batch_size": [1] * 3, "prompt_tokens": [512.0] * 3, "output_tokens": [0.0] * 3,
+    })
+    prior = FeatureBuilder(Catalogs.load()).build(configs)["prior_t_pre"].to_numpy()
+    assert prior[0] < prior[1] and prior[0] < prior[2]
 
 
 def test_did_you_mean() -> None:
