@@ -96,6 +96,38 @@ def test_moe_weights_touched_grow_with_batch():
     assert touched[0] < touched[1] < touched[2] <= 100.0
 
 
+def test_moe_routing_splits_always_active_weights_from_routed_experts():
+    # Llama-4 Maverick: 400 B total, 17 B active, 1 of 128 routed experts per token.
+    total, active, share = np.full(4, 400.0), np.full(4, 17.0), np.full(4, 1 / 128)
+    batch = np.array([1.0, 8.0, 64.0, 1e6])
+    routed = physics.weight_params_touched_b(total, active, batch, share)
+    expert = (400.0 - 17.0) / 127  # one routed expert across the MoE layers, billions
+    always = 17.0 - expert
+    assert routed[0] == pytest.approx(17.0) and routed[3] == pytest.approx(400.0)
+    assert routed[1] == pytest.approx(always + 128 * expert * (1 - (127 / 128) ** 8))
+    # Treating every weight as routed at active/total (the fallback) reads 3x more at batch 8.
+    naive = physics.weight_params_touched_b(total, active, batch)
+    assert naive[1] > 3 * routed[1]
+    # Unknown routing (NaN) keeps the fallback row by row.
+    mixed = physics.weight_params_touched_b(total, active, batch, np.array([np.nan, np.nan, 1 / 128, 1 / 128]))
+    assert mixed[1] == pytest.approx(naive[1]) and mixed[2] == pytest.approx(routed[2])
+    # A dense model is untouched by any share.
+    dense = physics.weight_params_touched_b(np.full(2, 8.0), np.full(2, 8.0), np.array([1.0, 64.0]), np.full(2, 0.25))
+    assert dense.tolist() == [8.0, 8.0]
+
+
+def test_catalog_routing_reaches_the_decode_prior():
+    from recommender.model.features import model_frame
+    from recommender.catalog import get_models
+
+    frame = model_frame(get_models())
+    assert frame.loc["meta-llama/Llama-4-Maverick-17B-128E-Instruct-FP8", "route_share"] == pytest.approx(1 / 128)
+    assert frame.loc["Qwen/Qwen3-30B-A3B-Instruct-2507", "route_share"] == pytest.approx(8 / 128)
+    assert np.isnan(frame.loc["meta-llama/Llama-3.1-8B-Instruct", "route_share"])
+    moe = [m for m in get_models().values() if m.architecture == "moe"]
+    assert moe and all(m.experts is not None for m in moe)  # every catalogued MoE states its routing
+
+
 def test_conformal_rank_and_combination():
     r = np.arange(1, 20, dtype=float)  # n = 19: rank ceil(20 * 0.9) = 18
     assert conformal_halfwidth(r) == 18.0

@@ -6,7 +6,10 @@ import csv
 
 import pytest
 
+from pydantic import ValidationError
+
 from recommender.catalog import get_models, resolve_model
+from recommender.catalog.types import ModelSpec
 from recommender.catalog.models import params_note
 from recommender.errors import UnknownNameError
 from recommender.importers.build import DEFAULT_MEASURED
@@ -90,3 +93,16 @@ def test_layer_design_is_catalogued() -> None:
     assert resolve_model("RWKV/rwkv-raven-7b").block == "rwkv"
     assert resolve_model("lmsys/fastchat-t5-3b-v1.0").block == "t5"
     assert resolve_model("Qwen/Qwen2.5-7B-Instruct").block == "decoder"  # the default
+
+
+def test_moe_routing_fields_are_validated_together():
+    base = {"id": "x/moe", "family": "x", "params_total_b": 40.0, "params_active_b": 10.0, "source": "test"}
+    spec = ModelSpec(**base, architecture="moe", experts=8, experts_per_token=2)
+    assert spec.route_share == pytest.approx(0.25)
+    assert ModelSpec(**base).route_share is None
+    with pytest.raises(ValidationError, match="both experts and experts_per_token"):
+        ModelSpec(**base, architecture="moe", experts=8)
+    with pytest.raises(ValidationError, match="must be below experts"):
+        ModelSpec(**base, architecture="moe", experts=8, experts_per_token=8)
+    with pytest.raises(ValidationError, match="set architecture: moe"):
+        ModelSpec(**base, experts=8, experts_per_token=2)

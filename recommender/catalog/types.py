@@ -10,7 +10,7 @@ from typing import Literal, get_args
 
 import numpy as np
 from numpy.typing import ArrayLike
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 PlatformClass = Literal["data-center", "workstation", "edge", "cpu"]
 
@@ -85,6 +85,10 @@ class ModelSpec(BaseModel):
             pre-norm decoder: LLaMA, Mistral, Qwen, Gemma...), ``gpt-neox`` (parallel
             attention and MLP), ``bloom`` (ALiBi), ``t5`` (encoder-decoder) or ``rwkv``
             (recurrent, no attention cache).
+        experts: Routed experts per mixture-of-experts layer (config ``num_local_experts`` /
+            ``num_experts`` / ``n_routed_experts``); None for dense models or where unknown.
+        experts_per_token: Routed experts each token is sent to (``num_experts_per_tok``);
+            shared experts are not counted (they are always active).
         aliases: Names in data that map to this model.
         source: Where the numbers come from (config.json URL or paper).
     """
@@ -102,8 +106,30 @@ class ModelSpec(BaseModel):
     context_length: int | None = Field(default=None, ge=1)
     architecture: Literal["dense", "moe", "hybrid"] = "dense"
     block: Block = BLOCKS[0]
+    experts: int | None = Field(default=None, ge=2)
+    experts_per_token: int | None = Field(default=None, ge=1)
     aliases: tuple[str, ...] = ()
     source: str
+
+    @model_validator(mode="after")
+    def _routing_is_complete(self) -> ModelSpec:
+        if (self.experts is None) != (self.experts_per_token is None):
+            raise ValueError(f"model {self.id!r}: give both experts and experts_per_token, or neither")
+        if self.experts is not None:
+            if self.architecture != "moe":
+                raise ValueError(f"model {self.id!r}: experts are given but architecture is {self.architecture!r}; set architecture: moe")
+            if self.experts_per_token is not None and self.experts_per_token >= self.experts:
+                raise ValueError(
+                    f"model {self.id!r}: experts_per_token {self.experts_per_token} must be below experts {self.experts}"
+                )
+        return self
+
+    @property
+    def route_share(self) -> float | None:
+        """Share of routed experts one token uses (``experts_per_token / experts``), or None."""
+        if self.experts is None or self.experts_per_token is None:
+            return None
+        return self.experts_per_token / self.experts
 
 
 class TaskSpec(BaseModel):

@@ -212,13 +212,18 @@ def model_frame(models: Mapping[str, ModelSpec], extra: pd.DataFrame | None = No
             "hidden": m.hidden_size,
             "heads": m.attention_heads,
             "kv_heads": m.kv_heads,
+            "route_share": m.route_share,
         }
         for mid, m in models.items()
     ]
-    frame = pd.DataFrame(rows, columns=["model_id", "params_total_b", "params_active_b", "layers", "hidden", "heads", "kv_heads"])
+    frame = pd.DataFrame(
+        rows, columns=["model_id", "params_total_b", "params_active_b", "layers", "hidden", "heads", "kv_heads", "route_share"]
+    )
     if extra is not None and len(extra):
         add = extra.loc[~extra["model_id"].isin(frame["model_id"])].drop_duplicates("model_id")
-        add = add[["model_id", "params_total_b", "params_active_b"]].assign(layers=np.nan, hidden=np.nan, heads=np.nan, kv_heads=np.nan)
+        add = add[["model_id", "params_total_b", "params_active_b"]].assign(
+            layers=np.nan, hidden=np.nan, heads=np.nan, kv_heads=np.nan, route_share=np.nan
+        )
         frame = pd.concat([frame, add], ignore_index=True)
     frame = frame.set_index("model_id").astype(float)
     # Models outside the catalog count as the default design (code 0).
@@ -329,6 +334,7 @@ class FeatureBuilder:
         layers = M["layers"].to_numpy()[mc]
         hidden = M["hidden"].to_numpy()[mc]
         kv_tok = M["kv_bytes_token"].to_numpy()[mc]
+        route = M["route_share"].to_numpy()[mc]
         bpw = Q["bytes_per_weight"].to_numpy()[qc]
 
         batch = configs["batch_size"].to_numpy(dtype=float)
@@ -359,6 +365,7 @@ class FeatureBuilder:
             devices=devices,
             bandwidth_gbs=bw,
             peak_tflops=peak,
+            route_share=route,
         )
         # A log-likelihood pass carries fed_tokens / passes positions (MMLU: the whole prompt in
         # one pass; ARC: context + answer, four times); without that column, the prompt.

@@ -32,25 +32,50 @@ KV_BYTES_PER_VALUE = 2.0
 
 
 def weight_params_touched_b(
-    params_total_b: np.ndarray, params_active_b: np.ndarray, batch: np.ndarray
+    params_total_b: np.ndarray,
+    params_active_b: np.ndarray,
+    batch: np.ndarray,
+    route_share: np.ndarray | None = None,
 ) -> np.ndarray:
     """Parameters (billions) whose weights one decode step must read.
 
-    Dense models read every weight once per step. A mixture-of-experts model reads the
-    experts its ``batch`` tokens are routed to; with uniform routing the expected share
-    of expert weights touched is ``1 - (1 - r)^B`` where ``r = active / total``.
+    Dense models read every weight once per step. A mixture-of-experts model reads its
+    always-active part (attention, embeddings, shared experts, dense layers) and the routed
+    experts its ``batch`` tokens were sent to. With ``E`` routed experts of ``e`` parameters
+    each, ``k`` per token (``route_share = k / E``) and uniform, independent routing, an
+    expert escapes all ``B`` tokens with probability ``(1 - k/E)^B``, so::
+
+        touched = D + E e (1 - (1 - k/E)^B),   e = (total - active) / (E - k),  D = active - k e
+
+    which is ``active`` at ``B = 1`` and tends to ``total``. Where the routing is unknown
+    (NaN or None) every parameter is treated as routed with ``k/E = active / total``, which
+    overstates the share touched when a large always-active part leaves few routed experts
+    per token (Llama-4 Maverick: 17 B active of 400 B, but 1 of 128 routed experts).
 
     Args:
         params_total_b: Total parameters, billions.
         params_active_b: Active parameters per token, billions.
-        batch: Concurrent sequences per step.
+        batch: Concurrent sequences (or tokens of one pass) per step.
+        route_share: ``experts_per_token / experts`` per row (NaN: unknown).
 
     Returns:
         Parameters touched per step, billions (between active and total).
     """
-    ratio = np.clip(params_active_b / params_total_b, 1e-6, 1.0)
-    share = 1.0 - np.power(1.0 - ratio, np.maximum(batch, 1.0))
-    return np.clip(params_total_b * share, params_active_b, params_total_b)
+    total = np.asarray(params_total_b, dtype=float)
+    active = np.asarray(params_active_b, dtype=float)
+    b = np.maximum(np.asarray(batch, dtype=float), 1.0)
+    ratio = np.clip(active / total, 1e-6, 1.0)
+    touched = total * (1.0 - np.power(1.0 - ratio, b))
+    if route_share is not None:
+        r = np.asarray(route_share, dtype=float)
+        known = np.flatnonzero(np.isfinite(r) & (r > 0) & (r < 1) & (active < total))
+        if len(known):
+            rk, tk, ak, bk = r[known], total[known], active[known], b[known]
+            # Routed parameters in all experts: (total - active) / (1 - k/E).
+            routed = (tk - ak) / (1.0 - rk)
+            always = np.maximum(tk - routed, 0.0)
+            touched[known] = always + routed * (1.0 - np.power(1.0 - rk, bk))
+    return np.clip(touched, active, total)
 
 
 def kv_bytes_per_token(
@@ -82,13 +107,14 @@ def decode_step(
     devices: np.ndarray,
     bandwidth_gbs: np.ndarray,
     peak_tflops: np.ndarray,
+    route_share: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Roofline time of one decode step.
+    """Roofline time of one decode step (``route_share`` as in :func:`weight_params_touched_b`).
 
     Returns:
         ``(t_step_s, t_mem_s, t_compute_s)``: the step time and its memory and compute bounds.
     """
-    weight_bytes = weight_params_touched_b(params_total_b, params_active_b, batch) * 1e9 * bytes_per_weight
+    weight_bytes = weight_params_touched_b(params_total_b, params_active_b, batch, route_share) * 1e9 * bytes_per_weight
     bytes_step = weight_bytes + batch * kv_bytes_token * context_tokens
     t_mem = bytes_step / (bandwidth_gbs * 1e9 * devices)
     t_compute = batch * flops_per_token(params_active_b, layers, hidden, context_tokens) / (peak_tflops * 1e12 * devices)

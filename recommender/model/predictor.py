@@ -32,7 +32,7 @@ correlated: energy = power x time).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -507,6 +507,9 @@ class EaiPredictor:
         in_tok = cf["fed_tokens"].to_numpy()
         parts = {name: comp.predict(self._component_feats(name, feats, cf)) for name, comp in self.components.items()}
         twin_of = self._borrow_from_twins(parts, cf, feats)
+        # The points must not depend on how far an assumed release widened the intervals, so
+        # the power bound splits its correction by the widths before that widening.
+        unwidened = dict(parts)
         self._widen_assumed_release(parts, cf, feats)
 
         def compose(dec: str, pre: str, in_tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -527,6 +530,16 @@ class EaiPredictor:
         in_only = np.where(out_tok > 0, 0.0, in_tok)
         energy, e_lo, e_hi, share_pre = compose("e_dec", "e_pre", in_only)
         time_s, t_lo, t_hi, _ = compose("t_dec", "t_pre", in_only)
+
+        def spread(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            """Log half-widths of energy and time at ``rows`` before release widening."""
+            out: list[np.ndarray] = []
+            for dec, pre in (("e_dec", "e_pre"), ("t_dec", "t_pre")):
+                (pd_, wd, _), (pp, wp, _) = unwidened[dec], unwidened[pre]
+                a, b = out_tok[rows] * pd_[rows], in_only[rows] * pp[rows]
+                hi, lo = a * np.exp(wd[rows]) + b * np.exp(wp[rows]), a * np.exp(-wd[rows]) + b * np.exp(-wp[rows])
+                out.append(0.5 * np.log(hi / lo))
+            return out[0], out[1]
         # GPUs cap their mean power at the board limit; a CPU's TDP share is no such limit.
         # A generated query shares the devices with the batch's other requests for its whole
         # latency, so its energy is at most 1/batch of limit x latency (times the slack the
@@ -535,7 +548,7 @@ class EaiPredictor:
         batch = np.maximum(np.asarray(feats["batch_running"], dtype=float), 1.0)
         share = np.where(out_tok > 0, self.occupancy_slack / batch, 1.0)
         power_max = np.where(is_cpu, np.inf, feats["power_w"].to_numpy(dtype=float) * np.minimum(share, 1.0))
-        energy, e_lo, e_hi, time_s, t_lo, t_hi = respect_power_limit(energy, e_lo, e_hi, time_s, t_lo, t_hi, power_max)
+        energy, e_lo, e_hi, time_s, t_lo, t_hi = respect_power_limit(energy, e_lo, e_hi, time_s, t_lo, t_hi, power_max, spread)
 
         # Extrapolation reasons of the components that matter for this query, as bit patterns
         # (decode bits low, prefill bits high) turned into text once per distinct pattern.
@@ -723,6 +736,7 @@ def respect_power_limit(
     time_lo_s: np.ndarray,
     time_hi_s: np.ndarray,
     power_max_w: np.ndarray,
+    spread: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Make energy and time per query agree with the board power limit: ``E <= P_max * T``.
 
@@ -742,6 +756,8 @@ def respect_power_limit(
         energy_j, energy_lo_j, energy_hi_j: Energy per query and its 90% interval, J.
         time_s, time_lo_s, time_hi_s: Time per query and its 90% interval, s.
         power_max_w: Power limit of all devices together, W (``inf`` where none applies).
+        spread: Given the rows that break the bound, the log uncertainties of their energy
+            and time that split the correction (default: each interval's log half-width).
 
     Returns:
         The six arrays, corrected (new arrays; the inputs are not modified).
@@ -753,8 +769,12 @@ def respect_power_limit(
         rows = np.flatnonzero(energy_j > power_max_w * time_s)
         if len(rows):
             excess = np.log(energy_j[rows] / (power_max_w[rows] * time_s[rows]))
-            var_e = np.square(0.5 * np.log(energy_hi_j[rows] / energy_lo_j[rows]))
-            var_t = np.square(0.5 * np.log(time_hi_s[rows] / time_lo_s[rows]))
+            if spread is None:
+                var_e = np.square(0.5 * np.log(energy_hi_j[rows] / energy_lo_j[rows]))
+                var_t = np.square(0.5 * np.log(time_hi_s[rows] / time_lo_s[rows]))
+            else:
+                s_e, s_t = spread(rows)
+                var_e, var_t = np.square(s_e), np.square(s_t)
             total = var_e + var_t
             share_e = np.where(total > 0, var_e / np.where(total > 0, total, 1.0), 0.5)
             move = np.where(np.isfinite(excess), excess, 0.0)
