@@ -115,10 +115,10 @@ class ModelSpec(BaseModel):
     def _routing_is_complete(self) -> ModelSpec:
         if (self.experts is None) != (self.experts_per_token is None):
             raise ValueError(f"model {self.id!r}: give both experts and experts_per_token, or neither")
-        if self.experts is not None:
+        if self.experts is not None and self.experts_per_token is not None:
             if self.architecture != "moe":
                 raise ValueError(f"model {self.id!r}: experts are given but architecture is {self.architecture!r}; set architecture: moe")
-            if self.experts_per_token is not None and self.experts_per_token >= self.experts:
+            if self.experts_per_token >= self.experts:
                 raise ValueError(
                     f"model {self.id!r}: experts_per_token {self.experts_per_token} must be below experts {self.experts}"
                 )
