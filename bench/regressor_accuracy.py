@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def goal(text: str, value: float, ok: bool) -> None:
         goals.append(ok)
-        print(f"  [{'met' if ok else 'MISSED'}] {text}: {value:.1f}")
+        print(f"  [{'met' if ok else 'MISSED'}] {text}: {value:.3g}")
 
     print("Goals")
     v1 = s["model"]["energy_j_per_output_token_v1"]["model"]
