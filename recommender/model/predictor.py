@@ -515,11 +515,8 @@ class EaiPredictor:
         def compose(dec: str, pre: str, in_tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
             pd_, wd, _ = parts[dec]
             pp, wp, _ = parts[pre]
-            a = out_tok * pd_
             b = in_tokens * pp
-            point = a + b
-            lo = a * np.exp(-wd) + b * np.exp(-wp)
-            hi = a * np.exp(wd) + b * np.exp(wp)
+            point, lo, hi = _sum_interval(out_tok * pd_, wd, b, wp)
             share_pre = np.divide(b, point, out=np.zeros_like(point), where=point > 0)
             return point, lo, hi, share_pre
 
@@ -536,8 +533,7 @@ class EaiPredictor:
             out: list[np.ndarray] = []
             for dec, pre in (("e_dec", "e_pre"), ("t_dec", "t_pre")):
                 (pd_, wd, _), (pp, wp, _) = unwidened[dec], unwidened[pre]
-                a, b = out_tok[rows] * pd_[rows], in_only[rows] * pp[rows]
-                hi, lo = a * np.exp(wd[rows]) + b * np.exp(wp[rows]), a * np.exp(-wd[rows]) + b * np.exp(-wp[rows])
+                _, lo, hi = _sum_interval(out_tok[rows] * pd_[rows], wd[rows], in_only[rows] * pp[rows], wp[rows])
                 out.append(0.5 * np.log(hi / lo))
             return out[0], out[1]
         # GPUs cap their mean power at the board limit; a CPU's TDP share is no such limit.
@@ -786,6 +782,11 @@ def respect_power_limit(
         np.minimum(e_hi, power_max_w * t_hi, out=e_hi, where=np.isfinite(power_max_w))
         np.maximum(t_lo, e_lo / power_max_w, out=t_lo, where=np.isfinite(power_max_w))
     return e, e_lo, e_hi, t, t_lo, t_hi
+
+
+def _sum_interval(a: np.ndarray, wa: np.ndarray, b: np.ndarray, wb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(point, lo, hi)`` of ``a + b``, each part with its own log half-width (``wa``, ``wb``)."""
+    return a + b, a * np.exp(-wa) + b * np.exp(-wb), a * np.exp(wa) + b * np.exp(wb)
 
 
 def _take(values: Any, rows: np.ndarray) -> Any:

@@ -163,9 +163,7 @@ class ResidualSmoother:
             for start in range(0, len(sel), CHUNK):
                 part = sel[start : start + CHUNK]
                 zp = Z[part]
-                # |z - x|^2 = |z|^2 + |x|^2 - 2 z.x as one matrix product (no 3-D temporary).
-                d2 = (zp**2).sum(axis=1)[:, None] + (Xg**2).sum(axis=1)[None, :] - 2.0 * (zp @ Xg.T)
-                w = np.exp(-np.maximum(d2, 0.0) / (2.0 * self.bandwidth**2))
+                w = gaussian_kernel(zp, Xg, self.bandwidth)
                 num, den = w @ dr, w @ dg
                 for model, ix in own.items():
                     # A model's own discounted rows count fully for that model.
@@ -177,6 +175,13 @@ class ResidualSmoother:
                         den[mine] += wm @ (1.0 - dg[ix])
                 out[rows_any[part]] = num / (den + LAMBDA)
         return out
+
+
+def gaussian_kernel(a: np.ndarray, b: np.ndarray, bandwidth: float) -> np.ndarray:
+    """``exp(-|a_i - b_j|^2 / (2 H^2))`` for every pair of rows of ``a`` and ``b``."""
+    # |a - b|^2 = |a|^2 + |b|^2 - 2 a.b as one matrix product (no 3-D temporary).
+    d2 = (a**2).sum(axis=1)[:, None] + (b**2).sum(axis=1)[None, :] - 2.0 * (a @ b.T)
+    return np.exp(-np.maximum(d2, 0.0) / (2.0 * bandwidth**2))
 
 
 def robustness_weights(
@@ -207,9 +212,7 @@ def robustness_weights(
         rows = np.flatnonzero(groups == g)
         if len(rows) < 2:
             continue
-        z = Z[rows]
-        d2 = (z**2).sum(axis=1)[:, None] + (z**2).sum(axis=1)[None, :] - 2.0 * (z @ z.T)
-        w = np.exp(-np.maximum(d2, 0.0) / (2.0 * bandwidth**2))
+        w = gaussian_kernel(Z[rows], Z[rows], bandwidth)
         w[models[rows][:, None] == models[rows][None, :]] = 0.0
         judged = w.sum(axis=1) >= MIN_WITNESS_WEIGHT
         if judged.any():
