@@ -20,6 +20,7 @@ _COMMAND_MODULES = (
     "recommender.cli.catalog_cmd",
     "recommender.cli.model_cmd",
     "recommender.cli.recommend_cmd",
+    "recommender.cli.predict_cmd",
     "recommender.cli.profile_cmd",
     "recommender.cli.report_cmd",
 )

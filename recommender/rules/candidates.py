@@ -141,11 +141,30 @@ def device_kind(platform: Platform, flow: FlowConfig | None = None) -> str:
     return flow.device_kinds[platform.platform_class]
 
 
+def unsupported_reason(quant: QuantSpec, platform: Platform, flow: FlowConfig | None = None) -> str:
+    """Why a quantization cannot run on a platform, or ``""`` where it can.
+
+    Two rules: the platform's device kind must be one the quantization lists, and where the
+    kind carries a compute capability (the flow's ``compute_capability_kinds``: GPUs) it must
+    reach the quantization's ``min_arch_generation``. A CPU has none; its instruction set
+    decides what runs.
+    """
+    flow = flow or load_flow()
+    kind = device_kind(platform, flow)
+    if kind not in quant.devices:
+        return f"{quant.name!r} does not run on {platform.id} ({kind}); it runs on {', '.join(quant.devices)} devices"
+    checked = kind in flow.compute_capability_kinds
+    if checked and quant.min_arch_generation is not None and platform.arch_generation < quant.min_arch_generation:
+        return (
+            f"{quant.name!r} needs compute capability >= {quant.min_arch_generation:.1f}; "
+            f"{platform.id} has {platform.arch_generation:.1f}"
+        )
+    return ""
+
+
 def supports(quant: QuantSpec, platform: Platform, flow: FlowConfig | None = None) -> bool:
-    """Whether a quantization runs on a platform (device kind and architecture generation)."""
-    if device_kind(platform, flow) not in quant.devices:
-        return False
-    return quant.min_arch_generation is None or platform.arch_generation >= quant.min_arch_generation
+    """Whether a quantization runs on a platform (see :func:`unsupported_reason`)."""
+    return not unsupported_reason(quant, platform, flow)
 
 
 @dataclass(frozen=True)

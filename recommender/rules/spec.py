@@ -36,7 +36,10 @@ EngineName = Literal["hf-transformers", "vllm", "fastchat", "llama.cpp", "tensor
 _Name = Field(min_length=1, max_length=200)
 
 
-ReleaseName = Annotated[str, Field(pattern=r"^[0-9]+(\.[0-9]+){0,3}([.+-]?[A-Za-z0-9]+){0,3}$", max_length=40)]
+RELEASE_REGEX = r"^[0-9]+(\.[0-9]+){0,3}([.+-]?[A-Za-z0-9]+){0,3}$"
+"""Shape of an engine release: ``0.11.1``, ``4.57.0``, ``0.6.3.post1``."""
+
+ReleaseName = Annotated[str, Field(pattern=RELEASE_REGEX, max_length=40)]
 """An engine release as engines print it: ``0.11.1``, ``4.57.0``, ``0.6.3.post1``."""
 
 
