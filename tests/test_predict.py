@@ -251,6 +251,18 @@ def test_cli_skip_unsupported_reports_on_stderr(run) -> None:
     assert pd.read_csv(io.StringIO(out))["platform"].tolist() == ["h100-sxm5-80gb"]
 
 
+def test_cli_table_shows_a_bounded_number_of_rows(run) -> None:
+    batches = [str(b) for b in range(1, 61)]
+    args = ["predict", "-p", "h100", "-p", "l40s", "-m", SMOL, "-q", "bf16", "-t", "mmlu", "-t", "gsm8k"]
+    for b in batches:
+        args += ["-b", b]
+    code, out, err = run(args)
+    assert code == 0, err
+    assert "showing 200 of 240 configurations" in out
+    code, out, err = run([*args, "--csv"])
+    assert code == 0 and len(pd.read_csv(io.StringIO(out))) == 240
+
+
 def test_cli_table_marks_what_does_not_fit(run) -> None:
     code, out, err = run(["predict", "-p", "rtx-4090", "-m", LLAMA70, "-q", "nf4-bnb", "-t", "gsm8k"])
     assert code == 0, err

@@ -23,8 +23,12 @@ from recommender.errors import InvalidInputError, UnsupportedCombinationError
 PREDICT_SCHEMA_VERSION = "1"
 """Version of ``eai predict --json``; bumped on incompatible changes."""
 
-MAX_CANDIDATES_BYTES = 512 * 1024 * 1024
-"""Largest configuration table read (512 MiB, about five million rows of names)."""
+MAX_CANDIDATES_BYTES = 256 * 1024 * 1024
+"""Largest configuration table read, bytes (the row cap is
+:data:`recommender.rules.predict.MAX_CONFIGURATIONS`)."""
+
+MAX_TABLE_ROWS = 200
+"""Rows the terminal table shows; ``--csv`` and ``--json`` carry every row."""
 
 _TARGETS = ("energy_j_per_query", "time_s_per_query", "accuracy", "eor", "tweor")
 
@@ -51,30 +55,33 @@ def _read_candidates(source: str):
         raise InvalidInputError(f"configuration table {source!r} is not a readable CSV: {exc}") from None
 
 
-def _record(row: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "platform": str(row["platform"]),
-        "device_count": int(row["device_count"]),
-        "engine": str(row["engine"]),
-        "model_id": str(row["model_id"]),
-        "quantization": str(row["quantization"]),
-        "batch_size": int(row["batch_size"]),
-        "task": str(row["task"]),
-    }
-    if "engine_version" in row.index:
-        out["engine_version"] = str(row["engine_version"]) or None
-    for t in _TARGETS:
-        out[t] = {k: _num(row[f"{t}{s}"]) for k, s in (("value", ""), ("lo", "_lo"), ("hi", "_hi"))}
-    out["status"] = str(row["status"])
-    out["accuracy_status"] = str(row["accuracy_status"])
-    reasons = str(row["extrapolated_reasons"] or "")
-    out["extrapolated_reasons"] = [r for r in reasons.split(";") if r]
-    out["memory"] = {
-        "required_gb_per_device": _num(row["memory_gb_required"]),
-        "available_gb_per_device": _num(row["memory_gb_available"]),
-        "fits": bool(row["fits_memory"]),
-        "kv_cache_known": bool(row["kv_known"]),
-    }
+def _records(result) -> list[dict[str, Any]]:
+    """One JSON record per row (targets as ``{value, lo, hi}``, memory fit as an object)."""
+    out = []
+    for row in result.to_dict(orient="records"):
+        rec: dict[str, Any] = {
+            "platform": str(row["platform"]),
+            "device_count": int(row["device_count"]),
+            "engine": str(row["engine"]),
+            "model_id": str(row["model_id"]),
+            "quantization": str(row["quantization"]),
+            "batch_size": int(row["batch_size"]),
+            "task": str(row["task"]),
+        }
+        if "engine_version" in row:
+            rec["engine_version"] = str(row["engine_version"]) or None
+        for t in _TARGETS:
+            rec[t] = {k: _num(row[f"{t}{s}"]) for k, s in (("value", ""), ("lo", "_lo"), ("hi", "_hi"))}
+        rec["status"] = str(row["status"])
+        rec["accuracy_status"] = str(row["accuracy_status"])
+        rec["extrapolated_reasons"] = [r for r in str(row["extrapolated_reasons"] or "").split(";") if r]
+        rec["memory"] = {
+            "required_gb_per_device": _num(row["memory_gb_required"]),
+            "available_gb_per_device": _num(row["memory_gb_available"]),
+            "fits": bool(row["fits_memory"]),
+            "kv_cache_known": bool(row["kv_known"]),
+        }
+        out.append(rec)
     return out
 
 
@@ -100,7 +107,7 @@ def _print_table(result, data_hash: str) -> None:
             return "n/a"
         return f"{fmt(v)} [{fmt(row[f'{t}_lo'])}-{fmt(row[f'{t}_hi'])}]"
 
-    for _, r in result.iterrows():
+    for _, r in result.head(MAX_TABLE_ROWS).iterrows():
         devices = f" x{int(r['device_count'])}" if int(r["device_count"]) > 1 else ""
         status = r["status"] if r["status"] == r["accuracy_status"] else f"{r['status']}/{r['accuracy_status']}"
         reasons = str(r["extrapolated_reasons"] or "")
@@ -123,6 +130,8 @@ def _print_table(result, data_hash: str) -> None:
             memory,
         )
     console.print(table)
+    if len(result) > MAX_TABLE_ROWS:
+        console.print(f"showing {MAX_TABLE_ROWS} of {len(result):,} configurations; --csv or --json writes them all")
     console.print(
         f"J/query: net energy per query summed over devices; EOR: accuracy x 100 per Wh per 1,000 queries; "
         f"status: measured / interpolated / extrapolated (energy and time) / accuracy's; memory/device: "
@@ -212,7 +221,7 @@ def register(app: typer.Typer) -> None:
                         "tweor": "eor / time_s_per_query",
                         "interval": "90% prediction interval (lo, hi)",
                     },
-                    "predictions": [_record(r) for _, r in result.iterrows()],
+                    "predictions": _records(result),
                 }
             )
             return
