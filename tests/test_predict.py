@@ -11,15 +11,12 @@ from __future__ import annotations
 import io
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-import recommender.cli.recommend_cmd as recommend_cmd
-from recommender.cli import main
 from recommender.errors import InvalidInputError, UnsupportedCombinationError
 from recommender.model.api import CANDIDATE_COLUMNS, PREDICTION_COLUMNS
 from recommender.rules.catalogs import Catalogs
@@ -194,24 +191,8 @@ def test_a_measured_cell_returns_its_measurement(catalogs: Catalogs, flow) -> No
 
 
 @pytest.fixture
-def run(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, formula: FormulaPredictor):
-    monkeypatch.setattr(recommend_cmd, "_load_predictor", lambda path: formula)
-
-    def _run(args: list[str], stdin: bytes | None = None) -> tuple[int, str, str]:
-        if stdin is not None:
-            monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin)))
-        code = main(args)
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return _run
-
-
-def _one_line_error(err: str) -> str:
-    lines = [ln for ln in err.splitlines() if ln.strip()]
-    assert len(lines) == 1, err
-    assert lines[0].startswith("eai: error: ") and "Traceback" not in err
-    return lines[0]
+def cli_predictor(formula: FormulaPredictor) -> FormulaPredictor:
+    return formula
 
 
 def test_cli_json_has_one_record_per_configuration(run, formula: FormulaPredictor, catalogs: Catalogs, flow) -> None:
@@ -281,10 +262,10 @@ def test_cli_table_marks_what_does_not_fit(run) -> None:
         (["predict", "-p", "h100", "-m", SMOL, "-q", "bf16", "-t", "mmlu", "--json", "--csv"], None, 2, "not both"),
     ],
 )
-def test_cli_errors_are_one_line_with_their_exit_code(run, args: list[str], stdin: bytes | None, code: int, fragment: str) -> None:
+def test_cli_errors_are_one_line_with_their_exit_code(run, one_line_error, args: list[str], stdin: bytes | None, code: int, fragment: str) -> None:
     got, out, err = run(args, stdin)
     assert got == code
-    assert fragment in _one_line_error(err)
+    assert fragment in one_line_error(err)
     assert out == ""
 
 

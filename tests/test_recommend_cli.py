@@ -7,7 +7,6 @@ hygiene and the fresh-process path run ``eai`` in a subprocess with the real pre
 
 from __future__ import annotations
 
-import io
 import json
 import subprocess
 import sys
@@ -17,7 +16,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import recommender.cli.recommend_cmd as recommend_cmd
 from recommender.cli import main
 from recommender.rules.catalogs import Catalogs
 from recommender.rules.spec import MAX_SPEC_BYTES
@@ -33,25 +31,8 @@ def predictor() -> FormulaPredictor:
 
 
 @pytest.fixture
-def run(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, predictor: FormulaPredictor):
-    monkeypatch.setattr(recommend_cmd, "_load_predictor", lambda path: predictor)
-
-    def _run(args: list[str], stdin: bytes | None = None) -> tuple[int, str, str]:
-        if stdin is not None:
-            monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin)))
-        code = main(args)
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return _run
-
-
-def _one_line_error(err: str) -> str:
-    lines = [ln for ln in err.splitlines() if ln.strip()]
-    assert len(lines) == 1, err
-    assert lines[0].startswith("eai: error: ")
-    assert "Traceback" not in err
-    return lines[0]
+def cli_predictor(predictor: FormulaPredictor) -> FormulaPredictor:
+    return predictor
 
 
 def test_flags_answer_with_table_and_explanation(run) -> None:
@@ -128,17 +109,17 @@ def test_spec_from_stdin_and_file(run, tmp_path: Path) -> None:
         (["recommend", "-", "--scenario", "edge"], b'{"tasks": ["gsm8k"], "hardware": {"platforms": ["a100-pcie-40gb"]}}', "outside scenario 'edge'"),
     ],
 )
-def test_user_errors_exit_2_with_one_line(run, args: list[str], stdin: bytes | None, needle: str) -> None:
+def test_user_errors_exit_2_with_one_line(run, one_line_error, args: list[str], stdin: bytes | None, needle: str) -> None:
     code, out, err = run(args, stdin=stdin)
     assert code == 2
-    assert needle in _one_line_error(err)
+    assert needle in one_line_error(err)
     assert out == ""
 
 
-def test_nothing_feasible_exits_3_naming_binding_constraint(run) -> None:
+def test_nothing_feasible_exits_3_naming_binding_constraint(run, one_line_error) -> None:
     code, out, err = run(["recommend", "--task", "gsm8k", "--scenario", "edge", "--max-latency", "1e-6"])
     assert code == 3
-    line = _one_line_error(err)
+    line = one_line_error(err)
     assert "binding constraint latency_s_max" in line and "nearest miss:" in line
     assert out == ""
     code, out, err = run(["recommend", "--task", "gsm8k", "--scenario", "edge", "--max-latency", "1e-6", "--json"])
@@ -219,14 +200,14 @@ _spec_docs = st.fixed_dictionaries(
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(doc=_spec_docs)
-def test_any_spec_on_stdin_answers_or_fails_cleanly(run, doc: dict) -> None:
+def test_any_spec_on_stdin_answers_or_fails_cleanly(run, one_line_error, doc: dict) -> None:
     """End to end: exit 0 with one JSON document, or exit 2/3 with one error line; never a traceback."""
     code, out, err = run(["recommend", "-", "--json"], stdin=json.dumps(doc).encode())
     assert code in (0, 2, 3), err
     if code == 0:
         assert json.loads(out)["status"] == "ok"
     else:
-        _one_line_error(err)
+        one_line_error(err)
         if code == 2:
             assert out == ""
         else:
