@@ -56,7 +56,8 @@ def _read_candidates(source: str):
 
 
 def _records(result) -> list[dict[str, Any]]:
-    """One JSON record per row (targets as ``{value, lo, hi}``, memory fit as an object)."""
+    """One JSON record per row (targets as ``{value, lo, hi}``, memory fit as an object); NaN
+    stays a float here and becomes null in ``_emit_json``."""
     out = []
     for row in result.to_dict(orient="records"):
         rec: dict[str, Any] = {
@@ -71,23 +72,18 @@ def _records(result) -> list[dict[str, Any]]:
         if "engine_version" in row:
             rec["engine_version"] = str(row["engine_version"]) or None
         for t in _TARGETS:
-            rec[t] = {k: _num(row[f"{t}{s}"]) for k, s in (("value", ""), ("lo", "_lo"), ("hi", "_hi"))}
+            rec[t] = {k: float(row[f"{t}{s}"]) for k, s in (("value", ""), ("lo", "_lo"), ("hi", "_hi"))}
         rec["status"] = str(row["status"])
         rec["accuracy_status"] = str(row["accuracy_status"])
         rec["extrapolated_reasons"] = [r for r in str(row["extrapolated_reasons"] or "").split(";") if r]
         rec["memory"] = {
-            "required_gb_per_device": _num(row["memory_gb_required"]),
-            "available_gb_per_device": _num(row["memory_gb_available"]),
+            "required_gb_per_device": float(row["memory_gb_required"]),
+            "available_gb_per_device": float(row["memory_gb_available"]),
             "fits": bool(row["fits_memory"]),
             "kv_cache_known": bool(row["kv_known"]),
         }
         out.append(rec)
     return out
-
-
-def _num(x: Any) -> float | None:
-    v = float(x)
-    return v if v == v and v not in (float("inf"), float("-inf")) else None
 
 
 def _print_table(result, data_hash: str) -> None:

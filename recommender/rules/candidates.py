@@ -120,8 +120,7 @@ def resolve(spec: Requirements, catalogs: Catalogs, flow: FlowConfig) -> Resolve
     if spec.serving.context_tokens is not None:
         context, from_spec = spec.serving.context_tokens, True
     else:
-        longest = max(t.prompt_tokens_mean + t.output_tokens_mean for t in tasks)
-        context, from_spec = max(flow.min_context_tokens, int(np.ceil(longest))), False
+        context, from_spec = max(context_tokens(t, flow) for t in tasks), False
     return Resolved(
         spec=spec,
         decision=decision,
@@ -133,6 +132,12 @@ def resolve(spec: Requirements, catalogs: Catalogs, flow: FlowConfig) -> Resolve
         context_tokens=int(context),
         context_from_spec=from_spec,
     )
+
+
+def context_tokens(task: TaskSpec, flow: FlowConfig) -> int:
+    """KV-cache tokens per sequence the memory-fit rule sizes for a task: its prompt + output
+    tokens, at least the flow's ``min_context_tokens``."""
+    return max(flow.min_context_tokens, int(np.ceil(task.prompt_tokens_mean + task.output_tokens_mean)))
 
 
 def device_kind(platform: Platform, flow: FlowConfig | None = None) -> str:
@@ -259,16 +264,12 @@ def build(resolved: Resolved, flow: FlowConfig, predictor: Predictor) -> Candida
     q_name = [q.name for q in quants]
     q_bpw = np.array([q.bytes_per_weight for q in quants], dtype=float)
     m_id = [m.id for m in models]
-    m_params = np.array([m.params_total_b for m in models], dtype=float)
     engines_all = sorted(set(k_e.tolist()))
     e_pos = {e: i for i, e in enumerate(engines_all)}
     k_e_code = np.array([e_pos[e] for e in k_e], dtype=np.int64)
 
-    def _arch(attr: str) -> np.ndarray:
-        return np.array([np.nan if getattr(m, attr) is None else float(getattr(m, attr)) for m in models])
-
-    m_layers, m_kv, m_hidden, m_heads = _arch("layers"), _arch("kv_heads"), _arch("hidden_size"), _arch("attention_heads")
-    m_head_dim = m_hidden / m_heads
+    arch = fit.architecture(models)
+    m_params, m_layers, m_kv, m_head_dim = arch["params_total_b"], arch["layers"], arch["kv_heads"], arch["head_dim"]
 
     batch = spec.serving.batch_size
     devices = spec.hardware.device_count

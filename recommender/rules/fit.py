@@ -21,10 +21,13 @@ whole candidate frame at once.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+
+from recommender.catalog.types import ModelSpec
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,21 @@ class FitParams:
     runtime_overhead_gb: float = 1.0
     fragmentation_fraction: float = 0.10
     kv_cache_bytes: float = 2.0
+
+
+def architecture(models: Sequence[ModelSpec]) -> dict[str, NDArray[np.float64]]:
+    """Per model, the fields the rule reads: ``params_total_b``, ``layers``, ``kv_heads`` and
+    ``head_dim`` (hidden size / attention heads); NaN where the catalog does not say."""
+
+    def field(attr: str) -> NDArray[np.float64]:
+        return np.array([np.nan if getattr(m, attr) is None else float(getattr(m, attr)) for m in models], dtype=float)
+
+    return {
+        "params_total_b": field("params_total_b"),
+        "layers": field("layers"),
+        "kv_heads": field("kv_heads"),
+        "head_dim": field("hidden_size") / field("attention_heads"),
+    }
 
 
 def weights_gb(params_total_b: ArrayLike, bytes_per_weight: ArrayLike) -> NDArray[np.float64]:

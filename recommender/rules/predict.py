@@ -30,7 +30,7 @@ import pandas as pd
 from recommender.errors import InvalidInputError, UnknownNameError, UnsupportedCombinationError
 from recommender.model.api import CANDIDATE_COLUMNS, Predictor
 from recommender.rules import fit
-from recommender.rules.candidates import unsupported_reason
+from recommender.rules.candidates import context_tokens, unsupported_reason
 from recommender.rules.catalogs import Catalogs
 from recommender.rules.flow import FlowConfig
 from recommender.rules.spec import RELEASE_REGEX
@@ -271,6 +271,12 @@ def resolve_configurations(
     return Resolution(candidates=out[keep] if skipped else out, skipped=tuple(skipped))
 
 
+def _per_row(column: pd.Series, value) -> np.ndarray:
+    """``value(name)`` for every row, computed once per distinct name."""
+    codes, uniques = pd.factorize(column.astype(str).to_numpy())
+    return np.array([value(name) for name in uniques], dtype=float)[codes]
+
+
 def predict_configurations(candidates: pd.DataFrame, predictor: Predictor, catalogs: Catalogs, flow: FlowConfig) -> pd.DataFrame:
     """Predictions and the memory-fit check for resolved configurations.
 
@@ -288,33 +294,19 @@ def predict_configurations(candidates: pd.DataFrame, predictor: Predictor, catal
         counted as zero).
     """
     preds = predictor.predict(candidates)
-    model_ids = candidates["model_id"].astype(str).to_numpy()
-    codes, uniques = pd.factorize(model_ids)
-    specs = [catalogs.resolve_model(m) for m in uniques]
-
-    def arch(attr: str) -> np.ndarray:
-        vals = np.array([np.nan if getattr(m, attr) is None else float(getattr(m, attr)) for m in specs], dtype=float)
-        return vals[codes]
-
-    q_codes, q_uniques = pd.factorize(candidates["quantization"].astype(str).to_numpy())
-    bpw = np.array([catalogs.resolve_quant(q).bytes_per_weight for q in q_uniques], dtype=float)[q_codes]
-    t_codes, t_uniques = pd.factorize(candidates["task"].astype(str).to_numpy())
-    task_specs = [catalogs.resolve_task(t) for t in t_uniques]
-    context = np.array([max(flow.min_context_tokens, int(np.ceil(t.prompt_tokens_mean + t.output_tokens_mean))) for t in task_specs])[t_codes]
-    p_codes, p_uniques = pd.factorize(candidates["platform"].astype(str).to_numpy())
-    available = np.array([catalogs.resolve_platform(p).memory_gb for p in p_uniques], dtype=float)[p_codes]
-
-    layers, kv_heads = arch("layers"), arch("kv_heads")
-    head_dim = arch("hidden_size") / arch("attention_heads")
-    devices = candidates["device_count"].to_numpy(dtype=float)
+    m_codes, m_uniques = pd.factorize(candidates["model_id"].astype(str).to_numpy())
+    arch = {k: v[m_codes] for k, v in fit.architecture([catalogs.resolve_model(m) for m in m_uniques]).items()}
+    bpw = _per_row(candidates["quantization"], lambda q: catalogs.resolve_quant(q).bytes_per_weight)
+    context = _per_row(candidates["task"], lambda t: context_tokens(catalogs.resolve_task(t), flow))
+    available = _per_row(candidates["platform"], lambda p: catalogs.resolve_platform(p).memory_gb)
     required = fit.required_gb_per_device(
-        arch("params_total_b"), bpw, layers, kv_heads, head_dim,
-        candidates["batch_size"].to_numpy(dtype=float), context, devices, flow.memory_fit,
+        arch["params_total_b"], bpw, arch["layers"], arch["kv_heads"], arch["head_dim"],
+        candidates["batch_size"].to_numpy(dtype=float), context, candidates["device_count"].to_numpy(dtype=float), flow.memory_fit,
     )
     out = pd.concat([candidates.reset_index(drop=True), preds.reset_index(drop=True)], axis=1)
     out["memory_gb_required"] = required
     out["memory_gb_available"] = available
     out["fits_memory"] = fit.fits(required, available)
-    out["kv_known"] = fit.kv_known(layers, kv_heads, head_dim)
+    out["kv_known"] = fit.kv_known(arch["layers"], arch["kv_heads"], arch["head_dim"])
     out.index = candidates.index
     return out
