@@ -8,7 +8,14 @@ import pytest
 
 from recommender.errors import ModelStateError
 from recommender.model.estimator import RooflineFit
-from recommender.model.roofline_fit import LAYER_SCALE_S, describe, fitted_prior
+from recommender.model.roofline_fit import (
+    LAYER_SCALE_S,
+    RELEASE_PRIOR_FACTOR,
+    RELEASE_STEP_LOG,
+    describe,
+    fitted_prior,
+    unseen_release_log_c,
+)
 
 
 def _frame(n: int = 300, seed: int = 0) -> pd.DataFrame:
@@ -98,13 +105,48 @@ def test_per_layer_cost_is_per_engine_release_where_the_frame_has_one():
     got = dict(zip(est.engines_, np.exp(est.log_c_), strict=True))
     assert got["vllm@0.5"] == pytest.approx(12.0, rel=0.05)
     assert got["vllm@0.11"] == pytest.approx(3.0, rel=0.05)
-    # A release never fitted takes its engine's releases (geometric mean), not every engine's.
+    # A release never fitted between two fitted ones takes their geometric mean, not every
+    # engine's.
     row = f.iloc[[0]].assign(engine=pd.Categorical(["vllm"]), engine_release=pd.Categorical(["vllm@0.6"]))
     mean_vllm = float(np.exp(np.mean(np.log([got["vllm@0.5"], got["vllm@0.11"]]))))
-    expect = _truth(row.assign(engine=pd.Categorical(["x"])), np.exp(est.log_a_), np.exp(est.log_b_), {"x": mean_vllm}, "energy")
-    assert est.predict(row)[0] == pytest.approx(expect[0], rel=1e-9)
+
+    def expect(per_layer: float) -> float:
+        frame = row.assign(engine=pd.Categorical(["x"]))
+        return float(_truth(frame, np.exp(est.log_a_), np.exp(est.log_b_), {"x": per_layer}, "energy")[0])
+
+    assert est.predict(row)[0] == pytest.approx(expect(mean_vllm), rel=1e-9)
     # A frame without releases keys by engine name and still finds the engine's releases.
-    assert est.predict(row.drop(columns="engine_release"))[0] == pytest.approx(expect[0], rel=1e-9)
+    assert est.predict(row.drop(columns="engine_release"))[0] == pytest.approx(expect(mean_vllm), rel=1e-9)
+    # Newer than every fitted release: between the newest and RELEASE_PRIOR_FACTOR below it, at
+    # the geometric middle; older than every one: the mirror image above the oldest.
+    step = np.sqrt(RELEASE_PRIOR_FACTOR)
+    newer = row.assign(engine_release=pd.Categorical(["vllm@0.12"]))
+    older = row.assign(engine_release=pd.Categorical(["vllm@0.4"]))
+    assert est.predict(newer)[0] == pytest.approx(expect(got["vllm@0.11"] / step), rel=1e-9)
+    assert est.predict(older)[0] == pytest.approx(expect(got["vllm@0.5"] * step), rel=1e-9)
+
+
+def test_unseen_release_is_placed_by_its_version():
+    fitted = {"vllm@0.5": np.log(12.0), "vllm@0.11": np.log(3.0)}
+    half = RELEASE_STEP_LOG
+    assert unseen_release_log_c("vllm@0.12", fitted) == pytest.approx(np.log(3.0) - half)
+    assert unseen_release_log_c("vllm@1.0", fitted) == pytest.approx(np.log(3.0) - half)
+    assert unseen_release_log_c("vllm@0.4", fitted) == pytest.approx(np.log(12.0) + half)
+    assert unseen_release_log_c("vllm@0.8", fitted) == pytest.approx(np.mean(np.log([12.0, 3.0])))
+    # Three fitted releases: only the two neighbours count.
+    three = fitted | {"vllm@0.7": np.log(6.0)}
+    assert unseen_release_log_c("vllm@0.9", three) == pytest.approx(np.mean(np.log([6.0, 3.0])))
+    # No numeric release named: nothing says which, so the mean of all.
+    assert unseen_release_log_c("vllm", fitted) == pytest.approx(np.mean(np.log([12.0, 3.0])))
+    assert half == pytest.approx(0.5 * np.log(RELEASE_PRIOR_FACTOR))
+    # Held out in calibration: each release is placed by the others, the same way.
+    state = {"kind": "time", "log_a": 0.0, "log_b": 0.0, "log_c": {k: float(v) for k, v in fitted.items()}}
+    f = _frame(seed=6).head(2).assign(engine_release=pd.Categorical(["vllm@0.5", "vllm@0.11"]))
+    t_mem, t_comp, layers = f["t_mem_s"].to_numpy(), f["t_compute_s"].to_numpy(), np.exp(f["log_layers"].to_numpy())
+    held_out = np.array([3.0 * np.exp(half), 12.0 * np.exp(-half)]) * LAYER_SCALE_S
+    own = np.array([12.0, 3.0]) * LAYER_SCALE_S
+    assert fitted_prior(state, f, own_release_unseen=True) == pytest.approx(t_mem + t_comp + held_out * layers, rel=1e-9)
+    assert fitted_prior(state, f) == pytest.approx(t_mem + t_comp + own * layers, rel=1e-9)
 
 
 def test_time_recovers_the_prompt_pass_share_and_energy_leaves_it_to_the_ridge():

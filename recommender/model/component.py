@@ -20,7 +20,7 @@ from recommender.model import cats
 from recommender.model.conformal import conformal_halfwidth, grouped_oof_log_residuals
 from recommender.model.features import CATEGORICAL_FEATURES, INTERACTIONS, NUMERIC_FEATURES, OPERATING_POINT_FEATURES
 from recommender.model.linear import LinearLogModel, varied_within
-from recommender.model.roofline_fit import fitted_prior
+from recommender.model.roofline_fit import RELEASE_STEP_LOG, fitted_prior, release_order
 from recommender.model import smoother as smoother_module
 from recommender.model.smoother import ResidualSmoother
 
@@ -42,16 +42,6 @@ REGIME_COLUMN = "engine"
 The serving engine decides the batching regime (static batch-1 HF/FastChat vs continuous
 batching in vLLM), and held-out errors differ several-fold between regimes; one pooled
 quantile is too wide for the quiet regime and too narrow for the noisy one."""
-
-RELEASE_PRIOR_FACTOR = 5.0
-"""90% half-width (as a factor) of ``release-unseen`` when no engine in the data was measured
-at two releases, so the data cannot say how much a release moves step time.
-
-Published evidence of one release's effect: vLLM 0.6.0 cut time per output token 5x on Llama
-3 8B (1 x H100) and 2x on Llama 3 70B (4 x H100) against 0.5.3 (vLLM blog, "vLLM v0.6.0:
-2.7x Throughput Improvement and 5x Latency Reduction", 2024-09-05). An unseen release may be
-older or newer than the measured one, so the interval spans the larger figure either way.
-Where two releases were measured, their held-out residuals set the width instead."""
 
 MIN_REGIME_RESIDUALS = 30
 """Fewest held-out residuals of a regime for it to get its own width for a scheme (below:
@@ -85,9 +75,11 @@ not just faster or slower. Calibrated by leave-one-class-out refits, and never n
 ``platform-unseen``.
 
 ``release-unseen``: the engine was measured, but not at the candidate's release (components
-that see ``engine_release``: time). Calibrated by holding out one release of an engine measured
-at several; where no engine was, :data:`RELEASE_PRIOR_FACTOR` (published) and at least
-``engine-unseen``."""
+that see ``engine_release``: time). Its per-layer cost is placed by version among the
+measured releases (:func:`recommender.model.roofline_fit.unseen_release_log_c`). Calibrated by
+holding out one release of an engine measured at several, placed the same way; where no engine
+was, :data:`recommender.model.roofline_fit.RELEASE_STEP_LOG` (half the published range of one
+release's gain) and at least ``engine-unseen``."""
 
 _REASON_SCHEME = {
     "platform-unseen": "platform",
@@ -354,10 +346,6 @@ def _deployment_unseen(feats: Any, domain: dict[str, Any]) -> np.ndarray:
         return np.zeros(len(feats), dtype=bool)
     return table[pc, ec]
 
-
-def release_order(level: str) -> tuple[int, ...]:
-    """Numeric sort key of ``engine@major.minor`` (``vllm@0.11`` after ``vllm@0.5``)."""
-    return tuple(int(x) for x in level.split("@", 1)[1].split("."))
 
 
 def with_column(feats: Any, name: str, values: np.ndarray) -> Any:
@@ -945,11 +933,12 @@ def _fill_widths(
             # GPU is at most as novel as that engine on a new GPU.
             value = out["platform"]
         if scheme == "release" and not np.isfinite(value) and "release" not in fallback:
-            # No engine was measured at two releases: the published effect of one release,
-            # and never narrower than an engine never measured. A component that pools
-            # releases never flags release-unseen: it states its engine width there.
+            # No engine was measured at two releases: the published range of one release's
+            # gain, around the middle the per-layer cost was placed at, and never narrower
+            # than an engine never measured. A component that pools releases never flags
+            # release-unseen: it states its engine width there.
             engine = out.get("engine", float("nan"))
-            value = max(engine, float(np.log(RELEASE_PRIOR_FACTOR))) if sees_releases else engine
+            value = max(engine, RELEASE_STEP_LOG) if sees_releases else engine
         if not np.isfinite(value):
             value = fallback.get(scheme, largest)
         out[scheme] = float(value)

@@ -366,6 +366,49 @@ class EaiPredictor:
         codes = np.asarray(pair_codes)
         return cats.from_table(codes, labels.tolist()), assumed[codes], bracketed[codes]
 
+    def _keep_release_order(self, parts: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], cf: pd.DataFrame, feats: Any) -> None:
+        """Hold (in place) the points of a named release newer than every measured release of its
+        engine no higher than at the newest measured one, and of an older one no lower than at
+        the oldest.
+
+        The fitted roofline already places such a release's per-layer cost on the right side
+        (:func:`recommender.model.roofline_fit.unseen_release_log_c`), but the ridge gives a
+        release it never saw no offset of its own, the average of the measured ones, which can
+        undo that placement where the newest release ran faster than the average. Engines are
+        not expected to get slower with a newer release; the interval (``release-unseen``)
+        keeps its width. Only rows of such releases are predicted again, at their anchor.
+        """
+        codes, levels = cats.parts(cf["engine_release"])
+        measured = sorted(m for m in self._measured_releases() if "@" in m)
+        anchors: dict[int, tuple[str, bool]] = {}
+        for i, level in enumerate(str(x) for x in levels):
+            if level in measured or "@" not in level:
+                continue
+            engine = level.split("@", 1)[0]
+            try:
+                key = release_order(level)
+                own = sorted((release_order(m), m) for m in measured if m.split("@", 1)[0] == engine)
+            except ValueError:
+                continue
+            if own and key > own[-1][0]:
+                anchors[i] = (own[-1][1], True)
+            elif own and key < own[0][0]:
+                anchors[i] = (own[0][1], False)
+        for i, (anchor, newer) in anchors.items():
+            rows = np.flatnonzero(codes == i)
+            if not len(rows):
+                continue
+            sub_cf = cf.iloc[rows].assign(engine_release=pd.Categorical([anchor] * len(rows)))
+            sub_feats = take_rows(feats, rows)
+            for name, comp in self.components.items():
+                if name not in parts or self._component_feats(name, sub_feats, sub_cf) is sub_feats:
+                    continue
+                at_anchor = comp.predict(self._component_feats(name, sub_feats, sub_cf))[0]
+                point, half, bits = parts[name]
+                point = point.copy()
+                point[rows] = np.minimum(point[rows], at_anchor) if newer else np.maximum(point[rows], at_anchor)
+                parts[name] = (point, half, bits)
+
     def _measured_releases(self) -> set[str]:
         """Engine releases the release-aware components were fitted on (``vllm@0.11``...)."""
         return set().union(*(self.components[n].fitted_releases() for n in RELEASE_COMPONENTS if n in self.components))
@@ -506,6 +549,7 @@ class EaiPredictor:
         out_tok = cf["output_tokens"].to_numpy()
         in_tok = cf["fed_tokens"].to_numpy()
         parts = {name: comp.predict(self._component_feats(name, feats, cf)) for name, comp in self.components.items()}
+        self._keep_release_order(parts, cf, feats)
         twin_of = self._borrow_from_twins(parts, cf, feats)
         # The points must not depend on how far an assumed release widened the intervals, so
         # the power bound splits its correction by the widths before that widening.
@@ -622,6 +666,7 @@ class EaiPredictor:
         feats = self._features.columns(cf)
         cols: dict[str, Any] = {}
         parts = {name: comp.predict(self._component_feats(name, feats, cf)) for name, comp in self.components.items()}
+        self._keep_release_order(parts, cf, feats)
         self._borrow_from_twins(parts, cf, feats)
         self._widen_assumed_release(parts, cf, feats)
         for name in self.components:

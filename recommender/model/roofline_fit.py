@@ -15,8 +15,8 @@ energy made unseen-platform predictions worse, where the ridge's prompt-length s
 with ``a >= 1`` (inverse achieved share of peak bandwidth), ``b >= 1`` (inverse achieved
 share of peak tensor throughput) and ``c[release] >= 0`` (seconds per layer per step, one per
 serving engine release, ``vllm@0.11``, or per engine where releases are not given; a release
-not seen in ``fit`` gets the geometric mean of its engine's fitted releases, an engine not
-seen the geometric mean of every level), all
+not seen in ``fit`` is placed by its version among its engine's fitted releases, see
+:func:`unseen_release_log_c`; an engine not seen gets the geometric mean of every level), all
 fitted by robust non-linear least squares in log space (``scipy.optimize.least_squares``,
 soft-L1 loss so a few odd rows cannot pull the constants). Energy per output token is
 ``power * t_step / batch`` with board power at TDP, exactly as the raw prior, so the fitted
@@ -75,17 +75,76 @@ def level_column(feats: Any) -> Any:
     return feats[OVERHEAD_COLUMN] if OVERHEAD_COLUMN in columns else feats["engine"]
 
 
+RELEASE_PRIOR_FACTOR = 5.0
+"""Largest speed-up of the per-step cost one engine release is assumed to bring.
+
+Published evidence of one release's effect: vLLM 0.6.0 cut time per output token 5x on Llama
+3 8B (1 x H100) and 2x on Llama 3 70B (4 x H100) against 0.5.3 (vLLM blog, "vLLM v0.6.0:
+2.7x Throughput Improvement and 5x Latency Reduction", 2024-09-05). See
+:func:`unseen_release_log_c` for how it places a release never measured, and
+:data:`RELEASE_STEP_LOG` for the width that goes with it."""
+
+RELEASE_STEP_LOG = 0.5 * float(np.log(RELEASE_PRIOR_FACTOR))
+"""Log shift of the per-layer cost of a release newer (older) than every measured one of its
+engine: the geometric middle of "no faster (slower) than the nearest measured release" and
+":data:`RELEASE_PRIOR_FACTOR` faster (slower)". Also the 90% half-width that range implies
+around its middle, where no engine was measured at two releases."""
+
+
+def release_order(level: str) -> tuple[int, ...]:
+    """Numeric sort key of ``engine@major.minor`` (``vllm@0.11`` after ``vllm@0.5``).
+
+    Raises:
+        ValueError: ``level`` names no numeric release (``vllm``, ``vllm@dev``).
+    """
+    if "@" not in level:
+        raise ValueError(f"engine level {level!r} names no release")
+    return tuple(int(x) for x in level.split("@", 1)[1].split("."))
+
+
 def _engine_of(level: str) -> str:
     return level.split("@", 1)[0]
 
 
-def _engine_log_c(feats: Any, engines: Sequence[str], log_c: np.ndarray, own_unseen: bool = False) -> np.ndarray:
-    """Per-row log per-layer constant: the level's own; for a level not fitted, the mean over
-    the fitted releases of its engine, else the mean over every fitted level.
+def unseen_release_log_c(level: str, fitted: Mapping[str, float]) -> float:
+    """Log per-layer constant of an engine level that was not fitted, from its engine's fitted
+    releases ``fitted`` (``{level: log_c}``, at least one).
 
-    ``own_unseen``: every row's level is treated as not fitted, and the mean is taken over the
-    *other* releases of its engine (what the row would get with its release held out); rows
-    whose engine has no other release keep their own."""
+    Engines are not expected to get slower from one release to the next: each release's notes
+    list the per-step costs it cut (vLLM 0.6.0: CPU scheduling overlapped with the GPU, 5x lower
+    time per output token). So a release newer than every fitted one is placed between "as
+    fast as the newest" and ":data:`RELEASE_PRIOR_FACTOR` faster", at the geometric middle
+    (``newest - RELEASE_STEP_LOG``); one older than every fitted one mirrors it; one between
+    two fitted releases takes their geometric mean. A level without a numeric release (an
+    engine named without one) takes the geometric mean of all of them, as it says nothing
+    about which.
+
+    Regressions happen (a release can slow a given model down), and the width of
+    ``release-unseen``, calibrated where two releases were measured, is what covers them.
+    """
+    values = list(fitted.values())
+    try:
+        key = release_order(level)
+        known = sorted((release_order(e), v) for e, v in fitted.items())
+    except ValueError:
+        return float(np.mean(values))
+    below = [v for k, v in known if k < key]
+    above = [v for k, v in known if k > key]
+    if below and above:
+        return 0.5 * (below[-1] + above[0])
+    if below:
+        return below[-1] - RELEASE_STEP_LOG
+    return above[0] + RELEASE_STEP_LOG
+
+
+def _engine_log_c(feats: Any, engines: Sequence[str], log_c: np.ndarray, own_unseen: bool = False) -> np.ndarray:
+    """Per-row log per-layer constant: the level's own; for a level not fitted, placed among
+    the fitted releases of its engine (:func:`unseen_release_log_c`), else the mean over every
+    fitted level.
+
+    ``own_unseen``: every row's level is treated as not fitted and placed among the *other*
+    releases of its engine (what the row would get with its release held out); rows whose
+    engine has no other release keep their own."""
     codes, labels = cats.parts(level_column(feats))
     fallback = float(np.mean(log_c)) if len(log_c) else 0.0
     index = {e: i for i, e in enumerate(engines)}
@@ -93,10 +152,10 @@ def _engine_log_c(feats: Any, engines: Sequence[str], log_c: np.ndarray, own_uns
     def value(label: str) -> float:
         if label in index and not own_unseen:
             return float(log_c[index[label]])
-        same = [log_c[i] for e, i in index.items() if _engine_of(e) == _engine_of(label) and e != label]
-        if own_unseen and label in index:
-            return float(np.mean(same)) if same else float(log_c[index[label]])
-        return float(np.mean(same)) if same else fallback
+        others = {e: float(log_c[i]) for e, i in index.items() if _engine_of(e) == _engine_of(label) and e != label}
+        if others:
+            return unseen_release_log_c(label, others)
+        return float(log_c[index[label]]) if label in index else fallback
 
     table = np.array([value(str(lab)) for lab in labels] + [fallback], dtype=float)
     return table[np.where(codes < 0, len(labels), codes)]
