@@ -10,7 +10,6 @@ is plain JSON; :class:`ComponentModel` predicts from that state with numpy only.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np

@@ -57,7 +57,7 @@ from recommender.model.component import (
     take_rows,
 )
 from recommender.model.features import CATEGORICAL_FEATURES, Catalogs, FeatureBuilder
-from recommender.model.roofline_fit import PRIOR_INPUTS, fitted_prior
+from recommender.model.roofline_fit import PRIOR_INPUTS, fitted_prior, release_neighbours
 
 FORMAT_VERSION = 6
 """Version of the saved state layout (2: fitted-roofline decode priors, blended extrapolation;
@@ -379,21 +379,14 @@ class EaiPredictor:
         keeps its width. Only rows of such releases are predicted again, at their anchor.
         """
         codes, levels = cats.parts(cf["engine_release"])
-        measured = sorted(m for m in self._measured_releases() if "@" in m)
+        measured = self._measured_releases()
         anchors: dict[int, tuple[str, bool]] = {}
         for i, level in enumerate(str(x) for x in levels):
-            if level in measured or "@" not in level:
+            if level in measured:
                 continue
-            engine = level.split("@", 1)[0]
-            try:
-                key = release_order(level)
-                own = sorted((release_order(m), m) for m in measured if m.split("@", 1)[0] == engine)
-            except ValueError:
-                continue
-            if own and key > own[-1][0]:
-                anchors[i] = (own[-1][1], True)
-            elif own and key < own[0][0]:
-                anchors[i] = (own[0][1], False)
+            lo, hi = release_neighbours(level, measured)
+            if (lo is None) != (hi is None):
+                anchors[i] = (lo, True) if lo is not None else (str(hi), False)
         for i, (anchor, newer) in anchors.items():
             rows = np.flatnonzero(codes == i)
             if not len(rows):
@@ -401,9 +394,10 @@ class EaiPredictor:
             sub_cf = cf.iloc[rows].assign(engine_release=pd.Categorical([anchor] * len(rows)))
             sub_feats = take_rows(feats, rows)
             for name, comp in self.components.items():
-                if name not in parts or self._component_feats(name, sub_feats, sub_cf) is sub_feats:
+                comp_feats = self._component_feats(name, sub_feats, sub_cf)
+                if name not in parts or comp_feats is sub_feats:
                     continue
-                at_anchor = comp.predict(self._component_feats(name, sub_feats, sub_cf))[0]
+                at_anchor = comp.predict(comp_feats)[0]
                 point, half, bits = parts[name]
                 point = point.copy()
                 point[rows] = np.minimum(point[rows], at_anchor) if newer else np.maximum(point[rows], at_anchor)
@@ -754,18 +748,14 @@ def _bracketing_release(level: str, measured: set[str]) -> str | None:
 
     Nearness is by ``(major, minor)`` distance, ties going to the newer release.
     """
-    engine = level.split("@", 1)[0]
-    own = sorted((m for m in measured if m.split("@", 1)[0] == engine and "@" in m), key=release_order)
-    key = release_order(level)
-    below = [m for m in own if release_order(m) < key]
-    above = [m for m in own if release_order(m) > key]
-    if not below or not above:
+    lo, hi = release_neighbours(level, measured)
+    if lo is None or hi is None:
         return None
+    key = release_order(level)
 
     def distance(m: str) -> tuple[int, ...]:
         return tuple(abs(a - b) for a, b in zip(release_order(m), key, strict=False))
 
-    lo, hi = below[-1], above[0]
     return hi if distance(hi) <= distance(lo) else lo
 
 

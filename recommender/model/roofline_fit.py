@@ -34,7 +34,7 @@ it with numpy only, so loading a fitted model never imports scikit-learn or SciP
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -106,6 +106,30 @@ def _engine_of(level: str) -> str:
     return level.split("@", 1)[0]
 
 
+def release_neighbours(level: str, fitted: Iterable[str]) -> tuple[str | None, str | None]:
+    """The nearest releases of ``level``'s engine among ``fitted`` below and above it by version
+    (``level`` itself and levels naming no numeric release left out); None on a side without one,
+    and on both where ``level`` names no numeric release."""
+    try:
+        key = release_order(level)
+    except ValueError:
+        return None, None
+    below: list[tuple[tuple[int, ...], str]] = []
+    above: list[tuple[tuple[int, ...], str]] = []
+    for e in fitted:
+        if _engine_of(e) != _engine_of(level) or e == level:
+            continue
+        try:
+            k = release_order(e)
+        except ValueError:
+            continue
+        if k < key:
+            below.append((k, e))
+        elif k > key:
+            above.append((k, e))
+    return (max(below)[1] if below else None), (min(above)[1] if above else None)
+
+
 def unseen_release_log_c(level: str, fitted: Mapping[str, float]) -> float:
     """Log per-layer constant of an engine level that was not fitted, from its engine's fitted
     releases ``fitted`` (``{level: log_c}``, at least one).
@@ -115,26 +139,20 @@ def unseen_release_log_c(level: str, fitted: Mapping[str, float]) -> float:
     time per output token). So a release newer than every fitted one is placed between "as
     fast as the newest" and ":data:`RELEASE_PRIOR_FACTOR` faster", at the geometric middle
     (``newest - RELEASE_STEP_LOG``); one older than every fitted one mirrors it; one between
-    two fitted releases takes their geometric mean. A level without a numeric release (an
-    engine named without one) takes the geometric mean of all of them, as it says nothing
-    about which.
+    two fitted releases takes their geometric mean. Where versions cannot place it (the level
+    or every fitted one names no numeric release) it takes the geometric mean of all of them.
 
     Regressions happen (a release can slow a given model down), and the width of
     ``release-unseen``, calibrated where two releases were measured, is what covers them.
     """
-    values = list(fitted.values())
-    try:
-        key = release_order(level)
-        known = sorted((release_order(e), v) for e, v in fitted.items())
-    except ValueError:
-        return float(np.mean(values))
-    below = [v for k, v in known if k < key]
-    above = [v for k, v in known if k > key]
-    if below and above:
-        return 0.5 * (below[-1] + above[0])
-    if below:
-        return below[-1] - RELEASE_STEP_LOG
-    return above[0] + RELEASE_STEP_LOG
+    lo, hi = release_neighbours(level, fitted)
+    if lo is not None and hi is not None:
+        return 0.5 * (fitted[lo] + fitted[hi])
+    if lo is not None:
+        return fitted[lo] - RELEASE_STEP_LOG
+    if hi is not None:
+        return fitted[hi] + RELEASE_STEP_LOG
+    return float(np.mean(list(fitted.values())))
 
 
 def _engine_log_c(feats: Any, engines: Sequence[str], log_c: np.ndarray, own_unseen: bool = False) -> np.ndarray:
