@@ -2,8 +2,10 @@
 
 One row is one measured cell: platform x device count x engine x model x
 quantization x batch size x workload/task. Units live in the field names.
-Energy fields are *net* of idle power when ``idle_subtracted`` is true; the
-gross figure is kept in ``energy_gross_j_per_query`` where it was measured.
+Energy fields are *gross*: everything the meter saw over the window, idle power
+included. No shipped row subtracts idle power (``idle_subtracted`` is false on every
+one); the idle draw measured alongside is kept apart in ``idle_power_w``, so a net
+figure can be derived, never mixed in silently.
 """
 
 from __future__ import annotations
@@ -35,6 +37,15 @@ Quantization = Literal[
 Engine = Literal["hf-transformers", "vllm", "fastchat", "llama.cpp", "tensorrt-llm"]
 EnergyMethod = Literal["nvml-counter", "nvml-sampled", "rapl", "wall-meter", "estimated"]
 EnergyScope = Literal["gpu", "cpu", "cpu+dram", "gpu+cpu", "system"]
+ServingMode = Literal["offline", "online"]
+"""How requests reached the engine.
+
+``offline``: every request is available at the start (a static batch, lm-eval, or a
+benchmark that submits all requests at time 0, i.e. request rate infinite), so the
+engine runs as full as its batch limit allows. ``online``: requests arrive over time
+(e.g. Poisson arrivals at a set rate), so the running batch follows the load.
+"""
+
 Source = Literal["mlenergy-v1", "mlenergy-v2", "mlenergy-v3", "quant-reports", "eai-profiler", "user"]
 
 QUANTIZATIONS: tuple[str, ...] = get_args(Quantization)
@@ -42,6 +53,7 @@ ENGINES: tuple[str, ...] = get_args(Engine)
 ENERGY_METHODS: tuple[str, ...] = get_args(EnergyMethod)
 ENERGY_SCOPES: tuple[str, ...] = get_args(EnergyScope)
 SOURCES: tuple[str, ...] = get_args(Source)
+SERVING_MODES: tuple[str, ...] = get_args(ServingMode)
 
 
 class MeasuredRow(BaseModel):
@@ -71,9 +83,15 @@ class MeasuredRow(BaseModel):
         accuracy_metric: lm-eval metric name of ``accuracy`` (``acc``, ``acc_norm``, ``exact_match``...).
         accuracy_stderr: Standard error of ``accuracy`` (same scale).
         accuracy_n: Number of scored samples behind ``accuracy``.
-        energy_j_per_query: Net energy per query in joules (summed over devices).
-        energy_j_per_output_token: Net energy per generated token in joules.
-        energy_gross_j_per_query: Energy per query before idle subtraction, joules.
+        serving_mode: ``offline`` (all requests available at start) or ``online`` (requests
+            arrive over time), where the source says; see :data:`ServingMode`.
+        energy_j_per_query: Gross energy per query in joules (summed over devices, idle
+            power included unless ``idle_subtracted``).
+        energy_j_per_output_token: Gross energy per generated token in joules.
+        energy_gross_j_per_query: Energy per query before any idle subtraction, joules.
+        idle_power_w: Idle power of the devices the energy covers, watts, summed over them,
+            measured alongside (per model load), where measured. Kept apart, never
+            subtracted from the energy fields.
         energy_spread_pct: Spread of repeated windows, (max - min) / median, percent.
         time_s_per_query: Wall time one query takes end to end, seconds.
         throughput_tokens_per_s: Output tokens per second of the whole system.
@@ -82,7 +100,8 @@ class MeasuredRow(BaseModel):
         energy_method: How energy was obtained.
         energy_sample_hz: Sampling rate for ``nvml-sampled`` (Hz).
         energy_scope: What the energy covers.
-        idle_subtracted: Whether idle power was subtracted from the energy fields.
+        idle_subtracted: Whether idle power was subtracted from the energy fields (false on
+            every shipped row: the table's energy is gross).
         repeats: Number of repeated measurement windows behind the energy figure.
         flags: Semicolon-separated quality flags (``high-spread``, ``short-window``, ``estimated``...).
         source: Short source tag.
@@ -107,6 +126,7 @@ class MeasuredRow(BaseModel):
     prompt_tokens_mean: float | None = Field(default=None, ge=0)
     output_tokens_mean: float | None = Field(default=None, ge=0)
     fed_tokens_mean: float | None = Field(default=None, ge=0)
+    serving_mode: ServingMode | None = None
     accuracy: float | None = Field(default=None, ge=0, le=1)
     accuracy_metric: str | None = None
     accuracy_stderr: float | None = Field(default=None, ge=0, le=1)
@@ -114,6 +134,7 @@ class MeasuredRow(BaseModel):
     energy_j_per_query: float | None = Field(default=None, gt=0)
     energy_j_per_output_token: float | None = Field(default=None, gt=0)
     energy_gross_j_per_query: float | None = Field(default=None, gt=0)
+    idle_power_w: float | None = Field(default=None, ge=0)
     energy_spread_pct: float | None = Field(default=None, ge=0)
     time_s_per_query: float | None = Field(default=None, gt=0)
     throughput_tokens_per_s: float | None = Field(default=None, gt=0)
