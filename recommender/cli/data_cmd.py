@@ -26,10 +26,15 @@ def _table_kind(path: Path) -> str:
     from recommender.table.accuracy import ACCURACY_COLUMNS
     from recommender.table.io import COLUMNS
 
+    if path.is_dir():
+        raise DataSourceError(f"table {str(path)!r} is a directory; pass a CSV file")
     if not path.is_file():
         raise DataSourceError(f"table {str(path)!r} not found; pass an existing CSV file")
-    with path.open(encoding="utf-8") as fh:
-        header = [h.strip() for h in fh.readline().rstrip("\r\n").split(",")]
+    from recommender.table.io import decode_table_bytes
+
+    with path.open("rb") as fh:
+        first = fh.readline()
+    header = [h.strip() for h in decode_table_bytes(first, str(path)).rstrip("\r\n").split(",")]
     measured_hits = len(set(header) & set(COLUMNS))
     accuracy_hits = len(set(header) & set(ACCURACY_COLUMNS))
     if "task" in header and "platform" not in header:
@@ -42,6 +47,22 @@ def _table_kind(path: Path) -> str:
             "header matches neither the measured nor the accuracy table schema",
         )
     return "measured" if measured_hits >= accuracy_hits else "accuracy"
+
+
+def energy_label(row: object) -> str:
+    """How a row's energy was obtained, in words: ``estimated (...)`` or the meter and scope."""
+    method = getattr(row, "energy_method")
+    scope = getattr(row, "energy_scope")
+    if method == "estimated":
+        return f"estimated ({scope}, not metered)"
+    return f"{method} ({scope})"
+
+
+def _energy_cell(value: float | None, fmt: str, row: object) -> str:
+    if value is None:
+        return ""
+    text = format(value, fmt)
+    return f"{text} est." if getattr(row, "energy_method") == "estimated" else text
 
 
 def register(app: typer.Typer) -> None:
@@ -93,8 +114,11 @@ def register(app: typer.Typer) -> None:
     def validate_cmd(
         file: Annotated[Path, typer.Argument(help="Measured or accuracy CSV (detected from the header).")],
     ) -> None:
-        """Check a table against its schema; names the line, column and value that is wrong."""
-        from recommender.importers.build import check_platform_id
+        """Check a table: schema, platform ids, no duplicate cells, power and energy within TDP x devices.
+
+        Names the line, column and value that is wrong (exit 4).
+        """
+        from recommender.importers.build import check_platform_id, platform_tdp_w
         from recommender.table.accuracy import validate_accuracy_file
         from recommender.table.io import validate_file
 
@@ -102,7 +126,7 @@ def register(app: typer.Typer) -> None:
         if kind == "accuracy":
             n = validate_accuracy_file(file)
         else:
-            n = validate_file(file, check_platform=check_platform_id)
+            n = validate_file(file, check_platform=check_platform_id, tdp_w=platform_tdp_w)
         typer.echo(f"{file}: {n} rows, valid {kind} table")
 
     @data_app.command("show")
@@ -139,14 +163,19 @@ def register(app: typer.Typer) -> None:
         if limit:
             rows = rows[:limit]
         if as_json:
-            payload = {"total": total, "shown": len(rows), "rows": [r.model_dump(mode="json") for r in rows]}
+            # Each row says in words whether its energy was metered or estimated.
+            payload = {"total": total, "shown": len(rows),
+                       "rows": [{**r.model_dump(mode="json"), "energy_label": energy_label(r)} for r in rows]}
             typer.echo(json.dumps(payload, indent=2))
             return
         from rich.console import Console
         from rich.table import Table
 
-        t = Table(title=f"{len(rows)} of {total} measured rows")
-        for col in ("platform", "n", "model_id", "quant", "batch", "workload", "J/query", "J/token", "s/query", "source"):
+        t = Table(title=f"{len(rows)} of {total} measured rows",
+                  caption="J marked 'est.' are estimates (process CPU time x TDP share), not meter readings"
+                  if any(r.energy_method == "estimated" for r in rows) else None)
+        for col in ("platform", "n", "model_id", "quant", "batch", "workload", "J/query", "J/token", "s/query",
+                    "meter", "source"):
             t.add_column(col, overflow="fold")
         for r in rows:
             t.add_row(
@@ -156,9 +185,10 @@ def register(app: typer.Typer) -> None:
                 r.quantization,
                 str(r.batch_size),
                 r.workload,
-                "" if r.energy_j_per_query is None else f"{r.energy_j_per_query:.1f}",
-                "" if r.energy_j_per_output_token is None else f"{r.energy_j_per_output_token:.4f}",
+                _energy_cell(r.energy_j_per_query, ".1f", r),
+                _energy_cell(r.energy_j_per_output_token, ".4f", r),
                 "" if r.time_s_per_query is None else f"{r.time_s_per_query:.2f}",
+                r.energy_method,
                 r.source,
             )
         Console().print(t)

@@ -17,7 +17,8 @@ from recommender.errors import TableValidationError, UnknownNameError
 from recommender.importers import importer_names, run_importer
 from recommender.importers.base import REPO_ROOT, SkippedRow, default_shared_root
 from recommender.table.accuracy import AccuracyRow, render_accuracy_csv
-from recommender.table.io import _atomic_write, read_rows, render_csv
+from recommender.table.checks import check_rows
+from recommender.table.io import _atomic_write, read_located_rows, render_csv
 from recommender.table.schema import MeasuredRow
 
 DATA_DIR = REPO_ROOT / "data"
@@ -25,6 +26,13 @@ DEFAULT_MEASURED = DATA_DIR / "measured.csv"
 DEFAULT_ACCURACY = DATA_DIR / "accuracy.csv"
 DEFAULT_PROFILED_DIR = DATA_DIR / "profiled"
 """Folder of profiler-produced CSV tables merged into every import."""
+
+
+def platform_tdp_w(platform: str) -> float | None:
+    """Thermal design power of one device of ``platform``, watts, from the platform catalog."""
+    from recommender.catalog.platforms import resolve_platform
+
+    return resolve_platform(platform).tdp_w
 
 
 def check_platform_id(platform: str) -> str:
@@ -126,7 +134,8 @@ def build_tables(
 
     Raises:
         DataSourceError: A data-set folder is missing.
-        TableValidationError: A profiled CSV is invalid, or a row names an unknown platform.
+        TableValidationError: A profiled CSV is invalid, a row names an unknown platform, two
+            rows share a cell key, or a row reports power or energy above TDP x devices.
     """
     root = Path(shared_root) if shared_root is not None else default_shared_root()
     measured: list[MeasuredRow] = []
@@ -143,8 +152,12 @@ def build_tables(
         except (UnknownNameError, ValueError) as exc:
             raise TableValidationError(row.source_ref, 0, "platform", row.platform, str(exc)) from exc
     files = profiled_files(profiled_dir)
+    located = [(row.source_ref, 0, row) for row in measured]
     for path in files:
-        measured.extend(read_rows(path, check_platform=check_platform_id))
+        located.extend((str(path), line, row) for line, row in read_located_rows(path, check_platform=check_platform_id))
+    # No cell twice (e.g. a profiled row copied into two files), nothing above TDP x devices.
+    check_rows(located, tdp_w=platform_tdp_w)
+    measured = [row for _path, _line, row in located]
     return BuildResult(
         measured=tuple(sorted(measured, key=measured_sort_key)),
         accuracy=tuple(sorted(accuracy, key=accuracy_sort_key)),

@@ -9,20 +9,25 @@ from recommender.table.schema import (
 )
 from recommender.table.io import (
     COLUMNS,
+    AppendResult,
     append_rows,
     load_table,
     table_hash,
     validate_file,
     write_table,
 )
+from recommender.table.keys import CellKey, cell_key
 
 __all__ = [
+    "AppendResult",
     "COLUMNS",
     "ENERGY_METHODS",
     "ENERGY_SCOPES",
     "ENGINES",
     "QUANTIZATIONS",
+    "CellKey",
     "MeasuredRow",
+    "cell_key",
     "append_rows",
     "load_table",
     "table_hash",

@@ -19,7 +19,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from recommender.errors import DataSourceError, TableValidationError
-from recommender.table.io import _atomic_write, _format
+from recommender.table.io import _atomic_write, _format, decode_table_bytes
 from recommender.table.schema import Quantization
 
 AccuracyTask = Literal["mmlu", "hellaswag", "arc_challenge", "truthfulqa_mc2"]
@@ -85,7 +85,7 @@ def read_accuracy_rows(path: str | Path) -> list[AccuracyRow]:
     p = Path(path)
     if not p.is_file():
         raise DataSourceError(f"accuracy table {str(p)!r} not found; run 'eai data import'")
-    reader = csv.DictReader(io.StringIO(p.read_text(encoding="utf-8")))
+    reader = csv.DictReader(io.StringIO(decode_table_bytes(p.read_bytes(), str(p))))
     header = reader.fieldnames or []
     for name, f in AccuracyRow.model_fields.items():
         if f.is_required() and name not in header:
