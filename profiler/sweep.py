@@ -1,15 +1,21 @@
-"""Sweeps of models x quantizations x tasks that survive failures and resume.
+"""Sweeps of models x quantizations x tasks that survive failures, resume and share tables.
 
-- Each model x quantization is loaded once and serves all its pending tasks.
-- A failed cell (unsupported combination, out of memory, a task error) is appended to a
-  sidecar ``<out stem>.failures.jsonl`` with its reason, and the sweep goes on.
-- A finished cell's row is appended to the output table at once, atomically
-  (:func:`recommender.table.append_rows`), so Ctrl-C or a crash never leaves a partial row.
-- Re-running skips cells whose key (platform, model, quantization, workload, limit, batch
-  size) already has a row in the output.
+- Names and settings (tasks, models, quantizations) are settled before any model loads.
+- Each model x quantization x engine group is loaded once and serves all its pending tasks;
+  an executor (:mod:`profiler.executors`: ``serial`` here, ``ray`` on a cluster) runs groups.
+- A failed cell (unsupported combination, out of memory, a task error, a lost worker) is
+  appended to a sidecar ``<out stem>.failures.jsonl`` with its cell and reason; the sweep goes on.
+- A finished cell's row is appended to the output table at once, under the table's lock and
+  atomically (:func:`recommender.table.append_rows`), so Ctrl-C or a crash never leaves a
+  partial row and concurrent writers never lose one.
+- Re-running skips cells whose key (:mod:`recommender.table.keys`: platform, model,
+  quantization, engine, devices, workload, batch, limit, few-shot, generation cap, repeats,
+  threads) already has a row in the output; other settings make other cells.
+- Cells are claimed (:mod:`profiler.claims`) before they run, so the same sweep started twice
+  on one table measures each cell once.
 
-The measuring is behind :class:`CellRunner` so the bookkeeping can be tested with a fake;
-:class:`LmEvalRunner` is the real one (lm-eval inside an energy window).
+The measuring is behind :class:`~profiler.executors.base.CellRunner` so the bookkeeping can
+be tested with a fake; :class:`LmEvalRunner` is the real one (lm-eval inside an energy window).
 """
 
 from __future__ import annotations
@@ -17,17 +23,28 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import json
-import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from recommender.errors import EaiError, InvalidInputError, MeasurementError
+from recommender.errors import EaiError, InvalidInputError, MeasurementError, UnknownNameError
 from recommender.table import MeasuredRow, append_rows
-from recommender.table.io import read_rows
+from recommender.table.io import read_rows, table_lock
+from recommender.table.keys import CellKey, cell_key, ref_limit
+
+from profiler.claims import ClaimBook
+from profiler.executors.base import (
+    CellGroup,
+    CellOutcome,
+    CellProgress,
+    CellRunner,
+    Executor,
+    NullProgress,
+    RunnerFactory,
+)
 
 # --------------------------------------------------------------------------- spec
 
@@ -115,41 +132,15 @@ def load_sweep_file(path: str | Path, **overrides: Any) -> SweepSpec:
 
 # --------------------------------------------------------------------------- keys and resume
 
-
-@dataclass(frozen=True)
-class CellKey:
-    """Identity of a measured cell for resuming."""
-
-    platform: str
-    model_id: str
-    quantization: str
-    workload: str
-    limit: int | None
-    batch_size: int
-
-
-_LIMIT_RE = re.compile(r"(?:^|; )limit=(\w+)(?:;|$)")
-
-
-def ref_limit(source_ref: str) -> int | None:
-    """The ``limit=`` entry of a profiler ``source_ref`` (``all`` -> None)."""
-    m = _LIMIT_RE.search(source_ref)
-    if not m or m.group(1) == "all":
-        return None
-    return int(m.group(1))
-
-
-def row_key(row: MeasuredRow) -> CellKey:
-    """Cell key of a profiler row."""
-    return CellKey(row.platform, row.model_id, row.quantization, row.workload,
-                   ref_limit(row.source_ref), row.batch_size)
+row_key = cell_key
+"""Cell key of a row (:func:`recommender.table.keys.cell_key`)."""
 
 
 def completed_keys(out: Path) -> set[CellKey]:
-    """Keys of the profiler rows already in ``out`` (empty if it does not exist)."""
+    """Keys of the rows already in ``out`` (empty if it does not exist)."""
     if not out.exists():
         return set()
-    return {row_key(r) for r in read_rows(out) if r.source == "eai-profiler"}
+    return {cell_key(r) for r in read_rows(out)}
 
 
 def failures_path(out: Path) -> Path:
@@ -157,61 +148,40 @@ def failures_path(out: Path) -> Path:
     return out.with_name(out.stem + ".failures.jsonl")
 
 
-def record_failure(out: Path, key: CellKey, stage: str, exc: BaseException) -> dict[str, Any]:
-    """Append one failed cell to the sidecar (one JSON object per line)."""
+def record_failure(out: Path, key: CellKey, stage: str, error: str, reason: str, worker: str = "") -> dict[str, Any]:
+    """Append one failed cell to the sidecar (one JSON object per line, under a lock).
+
+    The entry holds the whole cell key (every setting), the stage that failed (``resolve``,
+    ``check``, ``load``, ``measure``, ``executor``), the exception type, its message and where
+    it ran.
+    """
     entry = {
         "at_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "platform": key.platform, "model_id": key.model_id, "quantization": key.quantization,
-        "workload": key.workload, "limit": key.limit, "batch_size": key.batch_size,
-        "stage": stage, "error": type(exc).__name__, "reason": str(exc)[:2000],
+        **{k: v for k, v in asdict(key).items() if k != "source_ref"},
+        "stage": stage, "error": error, "reason": reason[:2000], "worker": worker,
     }
     path = failures_path(out)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", encoding="utf-8") as fh:
+    with table_lock(path), path.open("a", encoding="utf-8") as fh:
         fh.write(json.dumps(entry) + "\n")
     return entry
 
 
-# --------------------------------------------------------------------------- runner contract
+def cell_keys_for(spec: SweepSpec, runner: CellRunner, model_id: str, quant: str,
+                  settings: dict[str, tuple[str | None, int | None]]) -> list[tuple[str, CellKey]]:
+    """``(workload, key)`` of every task of one model x quantization, in sweep order."""
+    out = []
+    for task in spec.tasks:
+        fewshot, threads = settings[task]
+        out.append((task, CellKey(
+            platform=runner.platform, model_id=model_id, quantization=quant, engine=runner.engine,
+            device_count=runner.device_count, workload=task, batch_size=spec.batch_size,
+            limit=spec.limit_for(task), fewshot=fewshot, max_gen_toks=spec.max_gen_toks,
+            repeats=spec.repeats, threads=threads)))
+    return out
 
 
-class CellRunner(Protocol):
-    """Loads models and measures cells; the sweep does the bookkeeping around it."""
-
-    platform: str
-
-    def model_id(self, model: str) -> str:
-        """Canonical id of a model reference (without loading weights)."""
-        ...
-
-    def check(self, model: str, quant: str) -> None:
-        """Raise UnsupportedCombinationError before loading when ``quant`` cannot run."""
-        ...
-
-    def load(self, model: str, quant: str) -> None:
-        """Load ``model`` quantized as ``quant`` (replacing any loaded model)."""
-        ...
-
-    def measure(self, workload: str, limit: int | None, progress: CellProgress) -> MeasuredRow:
-        """Measure one workload on the loaded model and return its row."""
-        ...
-
-    def unload(self) -> None:
-        """Free the loaded model."""
-        ...
-
-
-class CellProgress(Protocol):
-    """Progress sink of one cell."""
-
-    def update(self, done: int, total: int, note: str = "") -> None:
-        """Report ``done`` of ``total`` requests (``note``: e.g. the repeat)."""
-        ...
-
-
-class _NullProgress:
-    def update(self, done: int, total: int, note: str = "") -> None:
-        return None
+# --------------------------------------------------------------------------- sweep
 
 
 class SweepProgress(Protocol):
@@ -233,100 +203,215 @@ class SweepSummary:
         skipped: Cells already in the output.
         failed: Failure entries (also in the sidecar).
         rows: The rows appended, in order.
+        claimed_elsewhere: Cells left to another sweep running on the same table, with who.
+        duplicates: Cells measured here but found already written when appending (a
+            concurrent writer got there first); not written again.
     """
 
     written: int = 0
     skipped: int = 0
     failed: list[dict[str, Any]] = field(default_factory=list)
     rows: list[MeasuredRow] = field(default_factory=list)
+    claimed_elsewhere: dict[CellKey, str] = field(default_factory=dict)
+    duplicates: int = 0
+
+
+class _DriverSink:
+    """Where outcomes land on the driver: append rows under the lock, log failures, release claims."""
+
+    def __init__(self, out: Path, summary: SweepSummary, claims: ClaimBook,
+                 progress: SweepProgress | None) -> None:
+        self.out = out
+        self.summary = summary
+        self.claims = claims
+        self.progress = progress
+        self.index = 0
+
+    def cell_started(self, key: CellKey) -> CellProgress:
+        self.index += 1
+        return self.progress.cell(key, self.index) if self.progress else NullProgress()
+
+    def cell_done(self, outcome: CellOutcome) -> None:
+        key = outcome.key
+        try:
+            if outcome.row is not None:
+                if cell_key(outcome.row) != key:
+                    # The runner recorded other settings than the sweep planned: the row is
+                    # kept (it is a real measurement) but would not be found on resume.
+                    raise MeasurementError(
+                        f"row key {cell_key(outcome.row).describe()} differs from the planned cell {key.describe()}")
+                result = append_rows([outcome.row], self.out)
+                if result.written:
+                    self.summary.rows.append(outcome.row)
+                    self.summary.written += 1
+                    message = _row_line(outcome.row)
+                else:
+                    self.summary.duplicates += 1
+                    message = "already written by another run; not written again"
+                if self.progress:
+                    self.progress.finish_cell(key, True, message)
+                return
+            self.summary.failed.append(record_failure(self.out, key, outcome.stage, outcome.error,
+                                                      outcome.reason, outcome.worker))
+            if self.progress:
+                self.progress.finish_cell(key, False, f"{outcome.error}: {outcome.reason}")
+        finally:
+            self.claims.release([key])
+
+
+def plan_sweep(spec: SweepSpec, runner: CellRunner, done: set[CellKey]
+               ) -> tuple[list[CellGroup], int, list[tuple[CellKey, EaiError]]]:
+    """Settle every name and setting and list the pending groups, before any model loads.
+
+    Returns:
+        ``(groups, skipped, unresolved)``: pending groups (model x quantization x engine), the
+        number of cells already in ``done``, and cells whose model could not be resolved
+        (other than by an unknown name) with the error.
+
+    Raises:
+        UnknownNameError: An unknown task or model name (with did-you-mean): nothing runs.
+    """
+    settings = {task: runner.cell_settings(task) for task in spec.tasks}  # unknown task -> error now
+    groups: list[CellGroup] = []
+    unresolved: list[tuple[CellKey, EaiError]] = []
+    skipped = 0
+    for model in spec.models:
+        try:
+            model_id = runner.model_id(model)
+        except UnknownNameError:
+            raise
+        except EaiError as exc:
+            for quant in spec.quants:
+                unresolved.extend((key, exc) for _t, key in cell_keys_for(spec, runner, model, quant, settings))
+            continue
+        for quant in spec.quants:
+            cells = cell_keys_for(spec, runner, model_id, quant, settings)
+            pending = tuple((task, key) for task, key in cells if key not in done)
+            skipped += len(cells) - len(pending)
+            if pending:
+                groups.append(CellGroup(model, quant, runner.engine, pending,
+                                        num_gpus=runner.device_count if spec.device.startswith("cuda") else 0,
+                                        num_cpus=_group_cpus(spec, pending)))
+    return groups, skipped, unresolved
+
+
+def _group_cpus(spec: SweepSpec, cells: Sequence[tuple[str, CellKey]]) -> int:
+    if spec.device.startswith("cuda"):
+        return 1
+    return max((key.threads or 1) for _t, key in cells)
 
 
 def run_sweep(spec: SweepSpec, out: str | Path, runner: CellRunner,
-              progress: SweepProgress | None = None) -> SweepSummary:
+              progress: SweepProgress | None = None, executor: Executor | None = None,
+              make_runner: RunnerFactory | None = None) -> SweepSummary:
     """Measure every pending cell of ``spec``, appending each finished row to ``out``.
+
+    Names and settings are checked first (nothing loads before an unknown task or model is
+    reported); cells already in ``out`` or claimed by another sweep on ``out`` are skipped;
+    the rest run on ``executor`` (default: this process) and each row is appended as it
+    arrives, under the table's lock.
 
     Args:
         spec: The sweep.
         out: Output CSV (created if missing; re-validated before each append).
-        runner: Loads and measures.
+        runner: Resolves names and settings here (and measures, for the serial executor).
         progress: Optional display.
+        executor: Where groups run (default :class:`profiler.executors.serial.SerialExecutor`).
+        make_runner: Builds a runner where a group runs (default: reuse ``runner``; needed
+            by executors that run groups in other processes).
 
     Returns:
         What was written, skipped and failed.
     """
-    out_path = Path(out)
-    done = completed_keys(out_path)
-    summary = SweepSummary()
-    plan: list[tuple[str, str, list[tuple[str, CellKey]]]] = []
-    total = 0
-    for model in spec.models:
-        try:
-            model_id = runner.model_id(model)
-        except EaiError as exc:
-            for quant in spec.quants:
-                for task in spec.tasks:
-                    key = CellKey(runner.platform, model, quant, task, spec.limit_for(task), spec.batch_size)
-                    summary.failed.append(record_failure(out_path, key, "resolve", exc))
-            continue
-        for quant in spec.quants:
-            pending = []
-            for task in spec.tasks:
-                key = CellKey(runner.platform, model_id, quant, task, spec.limit_for(task), spec.batch_size)
-                if key in done:
-                    summary.skipped += 1
-                else:
-                    pending.append((task, key))
-            total += len(pending)
-            if pending:
-                plan.append((model, quant, pending))
-    if progress:
-        progress.start(total, summary.skipped)
+    from profiler.executors.serial import SerialExecutor
 
-    index = 0
-    for model, quant, pending in plan:
-        try:
-            runner.check(model, quant)
-            runner.load(model, quant)
-        except (EaiError, RuntimeError, OSError, ImportError, ValueError, KeyError, TypeError, MemoryError) as exc:
-            # Unsupported/OOM/missing weights: every cell of this model x quant fails the same way.
-            stage = "check" if isinstance(exc, InvalidInputError) else "load"
-            for _task, key in pending:
-                summary.failed.append(record_failure(out_path, key, stage, exc))
-                index += 1
-                if progress:
-                    progress.finish_cell(key, False, f"{type(exc).__name__}: {exc}")
-            runner.unload()
-            continue
-        try:
-            for task, key in pending:
-                index += 1
-                sink = progress.cell(key, index) if progress else _NullProgress()
-                try:
-                    row = runner.measure(task, key.limit, sink)
-                except (EaiError, RuntimeError, OSError, ImportError, ValueError, KeyError, TypeError, MemoryError) as exc:
-                    summary.failed.append(record_failure(out_path, key, "measure", exc))
-                    if progress:
-                        progress.finish_cell(key, False, f"{type(exc).__name__}: {exc}")
-                    continue
-                append_rows([row], out_path)
-                summary.rows.append(row)
-                summary.written += 1
-                if progress:
-                    progress.finish_cell(key, True, _row_line(row))
-        finally:
-            runner.unload()
+    out_path = Path(out)
+    if out_path.is_dir():
+        raise InvalidInputError(f"--out {str(out_path)!r} is a directory; name a CSV file, e.g. {out_path / 'rows.csv'}")
+    summary = SweepSummary()
+    done = completed_keys(out_path)
+    groups, summary.skipped, unresolved = plan_sweep(spec, runner, done)
+    claims = ClaimBook(out_path)
+    sink = _DriverSink(out_path, summary, claims, progress)
+    try:
+        claimed, summary.claimed_elsewhere = claims.claim(
+            [k for g in groups for _t, k in g.cells], done=None)
+        held = set(claimed)
+        groups = [g for g in (CellGroup(g.model, g.quant, g.engine, tuple(c for c in g.cells if c[1] in held),
+                                        g.num_gpus, g.num_cpus) for g in groups) if g.cells]
+        if progress:
+            progress.start(sum(len(g.cells) for g in groups) + len(unresolved), summary.skipped)
+        for key, exc in unresolved:
+            sink.cell_done(CellOutcome.failed(key, "resolve", exc))
+        if groups:
+            (executor or SerialExecutor()).run(
+                groups, make_runner if make_runner is not None else (lambda _device: runner), sink,
+                local_runner=runner)
+    finally:
+        claims.release()
     return summary
 
 
 def _row_line(row: MeasuredRow) -> str:
+    """One console line per finished cell; an estimated energy says so."""
     acc = "n/a" if row.accuracy is None else f"{row.accuracy:.3f}"
     e = row.energy_j_per_query
     t = row.time_s_per_query
-    return (f"acc {acc}, {e:.2f} J/query, {t:.2f} s/query" if e is not None and t is not None
-            else f"acc {acc}")
+    if e is None or t is None:
+        return f"acc {acc}"
+    label = " (estimated: CPU time x TDP share, not metered)" if row.energy_method == "estimated" else ""
+    return f"acc {acc}, {e:.2f} J/query{label}, {t:.2f} s/query"
 
 
 # --------------------------------------------------------------------------- real runner
+
+
+def _local_task_fewshot(workload: str) -> str:
+    """Shot count the local task YAML of ``workload`` sets (the MMLU group: its subject template's)."""
+    import yaml
+
+    from profiler.tasks import LOCAL_TASKS, TEMPLATES
+
+    name = "_eai_mmlu_template" if workload == "mmlu" else LOCAL_TASKS[workload]
+    text = (TEMPLATES / f"{name}.yaml").read_text(encoding="utf-8")
+    # The templates hold lm-eval's !function tags; only the plain num_fewshot line matters here.
+    for line in text.splitlines():
+        if line.startswith("num_fewshot:"):
+            return str(int(yaml.safe_load(line.split(":", 1)[1])))
+    return "0"  # lm-eval's default when a task sets none
+
+
+@dataclass(frozen=True)
+class LmEvalRunnerFactory:
+    """Builds an :class:`LmEvalRunner` where a group runs (picklable: spec and strings only).
+
+    Attributes:
+        spec: The sweep, with ``threads`` pinned to what the driver resolved (a Ray task
+            otherwise gets its own OMP default and would measure another cell).
+        platform: Platform id the rows record.
+        command: Command line recorded in ``source_ref``.
+        platform_given: The user named the platform (``--platform``): recorded as given.
+            Otherwise each node detects its own, and a node of another platform than the
+            driver's fails its cells (the executor compares them) instead of mislabelling rows.
+    """
+
+    spec: SweepSpec
+    platform: str
+    command: str
+    platform_given: bool = False
+
+    def __call__(self, device: str | None = None) -> LmEvalRunner:
+        spec = self.spec if device is None else self.spec.model_copy(update={"device": device})
+        platform = self.platform if self.platform_given else detect_platform(spec.device)
+        return LmEvalRunner(spec, platform=platform, command=self.command)
+
+
+def pin_threads(spec: SweepSpec, runner: CellRunner) -> SweepSpec:
+    """``spec`` with ``threads`` set to what ``runner`` resolves here when it was left open."""
+    if spec.threads is not None or not spec.tasks:
+        return spec
+    _fewshot, threads = runner.cell_settings(spec.tasks[0])
+    return spec.model_copy(update={"threads": threads}) if threads else spec
 
 
 def detect_platform(device: str) -> str:
@@ -366,6 +451,9 @@ class LmEvalRunner:
         meter: Energy meter; :func:`profiler.hardware.select_meter` when None (the CPU
             ``estimated`` fallback uses the platform's ``tdp_w`` / visible cores).
     """
+
+    engine = "hf-transformers"
+    device_count = 1
 
     def __init__(self, spec: SweepSpec, platform: str | None = None, command: str = "eai profile",
                  meter: Any = None) -> None:
@@ -473,6 +561,35 @@ class LmEvalRunner:
     # -- CellRunner
     def model_id(self, model: str) -> str:
         return self._source(model).model_id
+
+    def cell_settings(self, workload: str) -> tuple[str | None, int | None]:
+        """``(fewshot, threads)`` a cell of ``workload`` runs with (its key), without a model.
+
+        Few-shot: the sweep's override, else the task's own count (the local YAML's, or
+        lm-eval's task config). Threads: the sweep's, else torch's default here.
+
+        Raises:
+            UnknownNameError: ``workload`` is neither a local task nor one lm-eval knows.
+        """
+        from profiler.tasks import LOCAL_TASKS, lm_eval_task_name
+
+        threads = self.spec.threads if self.spec.threads else self._threads()
+        override = self.spec.num_fewshot.get(workload)
+        if override is not None:
+            return str(override), threads
+        task = lm_eval_task_name(workload, self.spec.local_tasks)
+        if self.spec.local_tasks and workload in LOCAL_TASKS:
+            return _local_task_fewshot(workload), threads
+        manager = self.task_manager()
+        if task not in manager.all_tasks:
+            local = list(LOCAL_TASKS) if self.spec.local_tasks else []
+            raise UnknownNameError("task", workload, [*local, *manager.all_tasks],
+                                   hint="local tasks or lm-eval task names; --tasks-path adds YAML directories")
+        try:
+            shots = manager._get_config(task).get("num_fewshot")  # noqa: SLF001 - lm-eval's own task index
+        except (KeyError, AttributeError, TypeError):
+            shots = None
+        return (str(shots) if isinstance(shots, int) else None), threads
 
     def check(self, model: str, quant: str) -> None:
         from profiler.quant import check_combination

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from recommender.errors import InvalidInputError, UnsupportedCombinationError
+from recommender.errors import InvalidInputError, UnknownNameError, UnsupportedCombinationError
 from recommender.table import MeasuredRow
 from recommender.table.io import read_rows
 
@@ -30,6 +30,9 @@ class FakeRunner:
     """Records calls; returns a valid row per cell; can fail or interrupt on demand."""
 
     platform = "cpu-amd-epyc-zen4"
+    engine = "hf-transformers"
+    device_count = 1
+    known_tasks = ("arc_easy", "gsm8k", "mmlu")
 
     def __init__(self, unsupported: set[str] = frozenset(), oom_tasks: set[str] = frozenset(),
                  interrupt_on: tuple[str, str] | None = None) -> None:
@@ -42,6 +45,11 @@ class FakeRunner:
 
     def model_id(self, model: str) -> str:
         return f"org/{model}"
+
+    def cell_settings(self, workload: str) -> tuple[str | None, int | None]:
+        if workload not in self.known_tasks:
+            raise UnknownNameError("task", workload, self.known_tasks)
+        return ("5" if workload == "gsm8k" else "0"), 1
 
     def check(self, model: str, quant: str) -> None:
         if quant in self.unsupported:
@@ -65,11 +73,13 @@ class FakeRunner:
         self.measured.append((self.quant, workload))
         return MeasuredRow(
             platform=self.platform, device_count=1, engine="hf-transformers", model_id="org/m",
-            params_total_b=0.1, params_active_b=0.1, quantization=self.quant, batch_size=1,
+            params_total_b=0.1, params_active_b=0.1, quantization=self.quant, batch_size=1,  # noqa: E501
             workload=workload, query_count=2, accuracy=0.5, accuracy_metric="acc", accuracy_n=2,
             energy_j_per_query=1.0, time_s_per_query=0.1, energy_method="estimated",
             energy_scope="cpu", idle_subtracted=False, repeats=1, flags="estimated",
-            source="eai-profiler", source_ref=f"eai profile; task={workload}; limit={limit}; date=x",
+            source="eai-profiler",
+            source_ref=(f"eai profile; task={workload}; limit={'all' if limit is None else limit}; "
+                        f"fewshot={'5' if workload == 'gsm8k' else '0'}; threads=1; date=x"),
             measured_on=dt.date(2026, 1, 1),
         )
 
@@ -109,10 +119,10 @@ def test_different_limit_is_a_different_cell(tmp_path: Path) -> None:
     run_sweep(_spec(quants=["fp32"], tasks=["arc_easy"]), out, FakeRunner())
     summary = run_sweep(_spec(quants=["fp32"], tasks=["arc_easy"], limit=5), out, FakeRunner())
     assert summary.written == 1
-    assert completed_keys(out) == {
-        CellKey("cpu-amd-epyc-zen4", "org/m", "fp32", "arc_easy", 3, 1),
-        CellKey("cpu-amd-epyc-zen4", "org/m", "fp32", "arc_easy", 5, 1),
-    }
+    base = {"platform": "cpu-amd-epyc-zen4", "model_id": "org/m", "quantization": "fp32",
+            "engine": "hf-transformers", "device_count": 1, "workload": "arc_easy", "batch_size": 1,
+            "fewshot": "0", "repeats": 1, "threads": 1}
+    assert completed_keys(out) == {CellKey(**base, limit=3), CellKey(**base, limit=5)}
 
 
 def test_failed_cells_go_to_sidecar_and_sweep_goes_on(tmp_path: Path) -> None:
@@ -142,7 +152,8 @@ def test_interrupted_cell_leaves_no_partial_row(tmp_path: Path) -> None:
     rows = read_rows(out)  # still a valid table
     assert [(r.quantization, r.workload) for r in rows] == [("fp32", "arc_easy")]
     assert before.count("\n") == 2  # header + one complete row, nothing half-written
-    assert not list(tmp_path.glob(".p.csv.*"))  # no temp file left behind
+    assert not list(tmp_path.glob(".p.csv.*.tmp"))  # no temp file left behind
+    assert not list(tmp_path.glob(".p.csv.claims*"))  # the interrupted run's claims are released
     assert runner.quant is None  # the model was unloaded on the way out
     resumed = FakeRunner()
     summary = run_sweep(_spec(), out, resumed)

@@ -112,11 +112,13 @@ def register(app: typer.Typer) -> None:
         batch_size: Annotated[int | None, typer.Option("--batch-size", min=1, help="Requests per forward pass.")] = None,
         threads: Annotated[int | None, typer.Option("--threads", min=1, help="torch CPU threads (default: torch's).")] = None,
         idle_seconds: Annotated[float | None, typer.Option("--idle-seconds", min=0, help="Idle window before the sweep for idle subtraction, s (not used by the estimated meter).")] = None,
-        out: Annotated[Path | None, typer.Option("--out", help="Output CSV (default data/profiled/<platform>.csv).")] = None,
+        out: Annotated[Path | None, typer.Option("--out", help="Output CSV file (default data/profiled/<platform>.csv); several sweeps may share one (appends are locked).")] = None,
         tasks_path: Annotated[list[Path] | None, typer.Option("--tasks-path", help="Extra directory of lm-eval task YAMLs (repeatable).")] = None,
         sweep: Annotated[Path | None, typer.Option("--sweep", help="Sweep file (YAML/JSON) listing models, quants, tasks and settings; flags override it.")] = None,
         platform: Annotated[str | None, typer.Option("--platform", help="Platform id to record (default: detected from the device).")] = None,
         no_local_tasks: Annotated[bool, typer.Option("--no-local-tasks", help="Use lm-eval's own tasks (Hub data) instead of the offline YAMLs.")] = False,
+        executor: Annotated[str, typer.Option("--executor", help="Where model x quantization x engine groups run: serial (this process) or ray (one Ray task per group, reserving its GPUs; needs eai[cluster]).")] = "serial",
+        address: Annotated[str | None, typer.Option("--address", help="Ray cluster to join with --executor ray (auto, HOST:6379 or ray://HOST:10001); default: start a local Ray.")] = None,
     ) -> None:
         """Measure accuracy, energy, time, tokens and memory of each cell; append rows."""
         from rich.console import Console
@@ -124,15 +126,27 @@ def register(app: typer.Typer) -> None:
         from recommender.catalog import resolve_platform
         from recommender.errors import InvalidInputError
         from profiler.quant import check_combination, get_quant, parse_device
+        from profiler.executors import EXECUTORS, get_executor
         from profiler.sweep import (
             LmEvalRunner,
+            LmEvalRunnerFactory,
             SweepSpec,
             failures_path,
             load_sweep_file,
             parse_task_ints,
+            pin_threads,
             run_sweep,
             split_list,
         )
+
+        if executor not in EXECUTORS:
+            from recommender.errors import UnknownNameError
+
+            raise UnknownNameError("executor", executor, EXECUTORS)
+        if address is not None and executor != "ray":
+            raise InvalidInputError("--address joins a Ray cluster; use it with --executor ray")
+        if out is not None and out.is_dir():
+            raise InvalidInputError(f"--out {str(out)!r} is a directory; name a CSV file, e.g. {out / 'rows.csv'}")
 
         overrides: dict[str, Any] = {
             "models": split_list(model) or None,
@@ -176,16 +190,27 @@ def register(app: typer.Typer) -> None:
                     raise
                 console.print(f"[yellow]will skip[/yellow] {exc}", highlight=False)
         platform_id = resolve_platform(platform).id if platform else None
-        runner = LmEvalRunner(spec, platform=platform_id, command=_command_line(ctx))
+        command = _command_line(ctx)
+        runner = LmEvalRunner(spec, platform=platform_id, command=command)
         out_path = out if out is not None else PROFILED_DIR / f"{runner.platform}.csv"
+        run_on = get_executor(executor, **({"address": address} if address else {}))
+        make_runner = None
+        if executor != "serial":
+            # Workers build their own runner; threads pinned so every node runs the planned cell.
+            spec = pin_threads(spec, runner)
+            runner = LmEvalRunner(spec, platform=runner.platform, command=command)
+            make_runner = LmEvalRunnerFactory(spec, runner.platform, command, platform_given=platform is not None)
         started = time.perf_counter()
         with _RichProgress(console) as display:
-            summary = run_sweep(spec, out_path, runner, progress=display)
+            summary = run_sweep(spec, out_path, runner, progress=display, executor=run_on, make_runner=make_runner)
         elapsed = time.perf_counter() - started
         typer.echo(
             f"{summary.written} row(s) appended to {out_path}, {summary.skipped} already there, "
             f"{len(summary.failed)} failed"
             + (f" (see {failures_path(out_path)})" if summary.failed else "")
+            + (f", {len(summary.claimed_elsewhere)} left to another sweep running on this table"
+               if summary.claimed_elsewhere else "")
+            + (f", {summary.duplicates} measured but already written by another run" if summary.duplicates else "")
             + f"; {elapsed:.0f} s"
         )
         if summary.failed and not summary.written and not summary.skipped:
