@@ -234,12 +234,13 @@ class _DriverSink:
     def cell_done(self, outcome: CellOutcome) -> None:
         key = outcome.key
         try:
+            if outcome.row is not None and cell_key(outcome.row) != key:
+                # The runner recorded other settings than the sweep planned (a runner bug):
+                # such a row would never be found on resume, so it is logged, not written.
+                outcome = CellOutcome.failed(key, "measure", MeasurementError(
+                    f"row key {cell_key(outcome.row).describe()} differs from the planned cell "
+                    f"{key.describe()}"), outcome.worker)
             if outcome.row is not None:
-                if cell_key(outcome.row) != key:
-                    # The runner recorded other settings than the sweep planned: the row is
-                    # kept (it is a real measurement) but would not be found on resume.
-                    raise MeasurementError(
-                        f"row key {cell_key(outcome.row).describe()} differs from the planned cell {key.describe()}")
                 result = append_rows([outcome.row], self.out)
                 if result.written:
                     self.summary.rows.append(outcome.row)

