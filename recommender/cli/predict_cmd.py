@@ -55,6 +55,31 @@ def _read_candidates(source: str):
         raise InvalidInputError(f"configuration table {source!r} is not a readable CSV: {exc}") from None
 
 
+def _measured_energy_methods(result) -> list[str | None]:
+    """Per result row: the energy method of the measured cell behind a "measured" status, else None.
+
+    Lets every output say when a "measured" energy is the CPU ``estimated`` fallback (process
+    CPU time x TDP share) rather than a meter reading (issue 19 item 4).
+    """
+    from recommender.table.io import DEFAULT_TABLE, read_rows
+
+    methods: dict[tuple, set[str]] = {}
+    if DEFAULT_TABLE.is_file():
+        for r in read_rows(DEFAULT_TABLE):
+            key = (r.platform, r.device_count, r.engine, r.model_id, r.quantization, r.batch_size, r.workload)
+            methods.setdefault(key, set()).add(r.energy_method)
+    out: list[str | None] = []
+    for row in result[["platform", "device_count", "engine", "model_id", "quantization", "batch_size", "task",
+                       "status"]].itertuples(index=False):
+        if str(row.status) != "measured":
+            out.append(None)
+            continue
+        found = methods.get((str(row.platform), int(row.device_count), str(row.engine), str(row.model_id),
+                             str(row.quantization), int(row.batch_size), str(row.task)), set())
+        out.append("estimated" if "estimated" in found else (sorted(found)[0] if found else None))
+    return out
+
+
 def _records(result) -> list[dict[str, Any]]:
     """One JSON record per row (targets as ``{value, lo, hi}``, memory fit as an object); NaN
     stays a float here and becomes null in ``_emit_json``."""
@@ -74,6 +99,7 @@ def _records(result) -> list[dict[str, Any]]:
         for t in _TARGETS:
             rec[t] = {k: float(row[f"{t}{s}"]) for k, s in (("value", ""), ("lo", "_lo"), ("hi", "_hi"))}
         rec["status"] = str(row["status"])
+        rec["energy_method"] = row.get("energy_method")
         rec["accuracy_status"] = str(row["accuracy_status"])
         rec["extrapolated_reasons"] = [r for r in str(row["extrapolated_reasons"] or "").split(";") if r]
         rec["memory"] = {
@@ -106,6 +132,8 @@ def _print_table(result, data_hash: str) -> None:
     for _, r in result.head(MAX_TABLE_ROWS).iterrows():
         devices = f" x{int(r['device_count'])}" if int(r["device_count"]) > 1 else ""
         status = r["status"] if r["status"] == r["accuracy_status"] else f"{r['status']}/{r['accuracy_status']}"
+        if r.get("energy_method") == "estimated":
+            status += " (energy estimated)"
         reasons = str(r["extrapolated_reasons"] or "")
         if reasons:
             status += f" ({reasons.replace(';', ', ')})"
@@ -129,7 +157,8 @@ def _print_table(result, data_hash: str) -> None:
     if len(result) > MAX_TABLE_ROWS:
         console.print(f"showing {MAX_TABLE_ROWS} of {len(result):,} configurations; --csv or --json writes them all")
     console.print(
-        f"J/query: net energy per query summed over devices; EOR: accuracy x 100 per Wh per 1,000 queries; "
+        f"J/query: gross energy per query (idle included) summed over devices; 'energy estimated': "
+        f"the measured row's energy is process CPU time x TDP share, not a meter reading; EOR: accuracy x 100 per Wh per 1,000 queries; "
         f"status: measured / interpolated / extrapolated (energy and time) / accuracy's; memory/device: "
         f"needed of available ('over:' does not fit). Data {data_hash[:12]}"
     )
@@ -198,6 +227,7 @@ def register(app: typer.Typer) -> None:
         resolved = resolution.candidates
         predictor = _load_predictor(model_dir)
         result = predict_configurations(resolved, predictor, catalogs, flow)
+        result["energy_method"] = _measured_energy_methods(result)
         if as_csv:
             result.to_csv(sys.stdout, index=False)
             return
@@ -210,7 +240,8 @@ def register(app: typer.Typer) -> None:
                     "eai_version": __version__,
                     "data_hash": predictor.data_hash,
                     "units": {
-                        "energy_j_per_query": "J per query, net, summed over devices",
+                        "energy_j_per_query": "J per query, gross (idle included), summed over devices",
+                        "energy_method": "meter behind a measured status; 'estimated' = process CPU time x TDP share, not metered",
                         "time_s_per_query": "s per query",
                         "accuracy": "task metric in [0, 1]",
                         "eor": "accuracy x 100 / (Wh per 1,000 queries)",

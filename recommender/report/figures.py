@@ -96,16 +96,19 @@ def heatmap_cells(points: pd.DataFrame, task: str) -> pd.DataFrame:
         for kind, sel in (("measured", measured), ("interpolated", ~measured & (g["status"] == "interpolated")), ("extrapolated", ~measured & (g["status"] == "extrapolated"))):
             d = g[sel]
             if not d.empty:
-                rows.append({"platform": plat, "quantization": quant, "eor": float(d["eor"].median()), "kind": kind, "n_models": d["model_id"].nunique(), "n_points": len(d)})
+                # A measured cell whose energy is the CPU estimate (not a meter) says so.
+                estimated = kind == "measured" and "energy_method" in d and bool((d["energy_method"] == "estimated").any())
+                rows.append({"platform": plat, "quantization": quant, "eor": float(d["eor"].median()), "kind": kind, "n_models": d["model_id"].nunique(), "n_points": len(d), "estimated": estimated})
                 break
-    return pd.DataFrame(rows, columns=["platform", "quantization", "eor", "kind", "n_models", "n_points"])
+    return pd.DataFrame(rows, columns=["platform", "quantization", "eor", "kind", "n_models", "n_points", "estimated"])
 
 
 def eor_heatmap(points: pd.DataFrame, tasks: Sequence[str], platform_order: Sequence[str], quant_order: Sequence[str]) -> go.Figure:
     """EOR heatmap (platform rows x quantization columns), one dropdown entry per task.
 
     Colour is log10(EOR) so that CPU and GPU cells share one scale; measured cells are
-    outlined in black (a layout shape per cell, switched with the task) and labelled "M",
+    outlined in black (a layout shape per cell, switched with the task) and labelled "M"
+    ("M est." where the measured energy is the CPU estimate, not a meter reading),
     predicted ones "P" (extrapolated "P!"). All tasks share the same row and column
     categories so that the outlines line up with their cells.
     """
@@ -131,10 +134,13 @@ def eor_heatmap(points: pd.DataFrame, tasks: Sequence[str], platform_order: Sequ
             r, k = plats.index(c["platform"]), quants.index(c["quantization"])
             z[r, k] = np.log10(c["eor"]) if c["eor"] > 0 else np.nan
             tag = {"measured": "M", "interpolated": "P", "extrapolated": "P!"}[c["kind"]]
+            if c["estimated"]:
+                tag = "M est."
             text[r][k] = f"{c['eor']:.3g} {tag}"
             hover[r][k] = (
                 f"{c['platform']} / {c['quantization']}<br>EOR {c['eor']:.4g} (median of {c['n_points']} point(s), "
                 f"{c['n_models']} model(s))<br>{STATUS_LABEL[c['kind']]}"
+                + ("<br>energy estimated (process CPU time x TDP share), not metered" if c["estimated"] else "")
             )
             if c["kind"] == "measured":
                 shapes.append(

@@ -42,12 +42,15 @@ POINT_COLUMNS: tuple[str, ...] = (
     "status",
     "origin",
     "source",
+    "energy_method",
 )
 """Columns of a points frame. ``origin`` is ``measured`` or ``predicted``; ``status`` is the
-predictor's provenance status (``measured``/``interpolated``/``extrapolated``) or ``measured``."""
+predictor's provenance status (``measured``/``interpolated``/``extrapolated``) or ``measured``;
+``energy_method`` is the measured row's meter (``estimated`` = CPU time x TDP share, not
+metered), empty for predictions."""
 
 
-_TEXT_COLUMNS = ("task", "platform", "model_id", "quantization", "engine", "status", "origin", "source")
+_TEXT_COLUMNS = ("task", "platform", "model_id", "quantization", "engine", "status", "origin", "source", "energy_method")
 
 
 def _plain_text(frame: pd.DataFrame) -> pd.DataFrame:
@@ -131,6 +134,7 @@ def measured_points(table: pd.DataFrame, tasks: set[str] | None = None) -> pd.Da
             "status": "measured",
             "origin": "measured",
             "source": rows["source"].astype(str),
+            "energy_method": rows["energy_method"].astype(str),
         }
     )
     return _plain_text(out.reset_index(drop=True)[list(POINT_COLUMNS)])
@@ -180,6 +184,7 @@ def predicted_points(candidates: pd.DataFrame, predictions: pd.DataFrame, source
             "status": p["status"].astype(str) if "status" in p.columns else "extrapolated",
             "origin": "predicted",
             "source": source,
+            "energy_method": "",
         }
     )
     # A predictor may leave EOR out; recompute it from its own accuracy and energy then.
