@@ -338,6 +338,9 @@ def run_sweep(spec: SweepSpec, out: str | Path, runner: CellRunner,
         claimed, summary.claimed_elsewhere = claims.claim(
             [k for g in groups for _t, k in g.cells], done=None)
         held = set(claimed)
+        # Cells another writer finished between planning and claiming count as already there.
+        summary.skipped += sum(1 for g in groups for _t, k in g.cells
+                               if k not in held and k not in summary.claimed_elsewhere)
         groups = [g for g in (CellGroup(g.model, g.quant, g.engine, tuple(c for c in g.cells if c[1] in held),
                                         g.num_gpus, g.num_cpus) for g in groups) if g.cells]
         if progress:
@@ -532,7 +535,14 @@ class LmEvalRunner:
                 self._rendered = render_tasks()
                 paths.append(str(self._rendered.directory))
             paths.extend(str(Path(p).expanduser().resolve()) for p in self.spec.tasks_path)
-            self._task_manager = TaskManager(include_path=paths or None)
+            from profiler.tasks import LOCAL_TASKS
+
+            # lm-eval's own index of ~15,000 task YAMLs takes ~30 s on 2 cores; a sweep of
+            # local tasks only (no extra YAML directories that might include stock ones)
+            # does not need it.
+            only_local = self.spec.local_tasks and not self.spec.tasks_path and all(
+                t in LOCAL_TASKS for t in self.spec.tasks)
+            self._task_manager = TaskManager(include_path=paths or None, include_defaults=not only_local)
         return self._task_manager
 
     def _threads(self) -> int:

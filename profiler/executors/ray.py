@@ -18,6 +18,7 @@ a task that dies (worker crash, node lost) fails its remaining cells with stage
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 from collections.abc import Iterator, Sequence
@@ -36,7 +37,8 @@ def _run_group_task(make_runner: RunnerFactory, group: CellGroup, platform: str)
 
     ctx = ray.get_runtime_context()
     gpus = [str(g) for g in ray.get_gpu_ids()]
-    worker = f"{worker_label()}, ray node {ctx.get_node_id()[:12]}" + (f", gpus {','.join(gpus)}" if gpus else "")
+    worker = (f"{worker_label()}, ray node {ctx.get_node_id()[:12]}, nice {os.nice(0)}"
+              + (f", gpus {','.join(gpus)}" if gpus else ""))
     try:
         runner = make_runner("cuda" if group.num_gpus > 0 else None)
         if runner.platform != platform:
@@ -82,6 +84,11 @@ class RayExecutor:
             return False
         kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, **self.init_kwargs}
         if self.address is None:
+            # Ray runs workers at nice 15 by default (measured here: os.nice(0) == 15 in a task),
+            # which slows a measured engine whenever anything else wants the CPU; a local Ray
+            # started for a sweep runs them at normal priority. (A cluster's nodes need
+            # RAY_worker_niceness=0 in their environment at `ray start`.)
+            os.environ.setdefault("RAY_worker_niceness", "0")
             if self.num_cpus is not None:
                 kwargs["num_cpus"] = self.num_cpus
             if self.num_gpus is not None:
