@@ -160,3 +160,17 @@ def test_claims_of_a_dead_process_do_not_block(tmp_path: Path) -> None:
     assert other.claim([key])[0] == [key]
     other.release()
     assert not claims_path(out).exists()
+
+
+def test_atomic_replace_keeps_a_shared_table_readable(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    out = tmp_path / "t.csv"
+    append_rows([_row(1)], out)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~umask  # not mkstemp's 0600
+    out.chmod(0o664)
+    append_rows([_row(2)], out)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o664
