@@ -362,3 +362,22 @@ def test_cli_unknown_executor_and_stray_address(capsys: pytest.CaptureFixture[st
     assert "did you mean 'ray'" in capsys.readouterr().err
     assert main([*base, "--address", "auto"]) == 2
     assert "--executor ray" in capsys.readouterr().err
+
+
+def test_unknown_model_name_stops_the_sweep_but_missing_weights_fail_only_their_cells(tmp_path: Path) -> None:
+    from recommender.errors import DataSourceError
+
+    class Models(FakeRunner):
+        def model_id(self, model: str) -> str:
+            if model == "smollm3":
+                raise UnknownNameError("model", model, ["smollm2-135m-gguf"])
+            if model == "broken":
+                raise DataSourceError("model directory 'broken' has no config.json")
+            return super().model_id(model)
+
+    runner = Models()
+    with pytest.raises(UnknownNameError, match="smollm3"):
+        run_sweep(_spec(models=["m", "smollm3"]), tmp_path / "a.csv", runner)
+    assert runner.loads == []
+    summary = run_sweep(_spec(models=["broken", "m"], quants=["fp32"]), tmp_path / "b.csv", runner)
+    assert summary.written == 2 and {f["stage"] for f in summary.failed} == {"resolve"} and len(summary.failed) == 2
