@@ -381,3 +381,15 @@ def test_unknown_model_name_stops_the_sweep_but_missing_weights_fail_only_their_
     assert runner.loads == []
     summary = run_sweep(_spec(models=["broken", "m"], quants=["fp32"]), tmp_path / "b.csv", runner)
     assert summary.written == 2 and {f["stage"] for f in summary.failed} == {"resolve"} and len(summary.failed) == 2
+
+
+def test_cli_ray_executor_without_ray_says_how_to_install(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    from recommender.cli import main
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "ray" else real(name, *a))
+    assert main(["profile", "--model", "m", "--quant", "fp32", "--task", "arc_easy", "--executor", "ray"]) == 2
+    assert "eai[cluster]" in capsys.readouterr().err

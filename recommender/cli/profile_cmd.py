@@ -145,6 +145,11 @@ def register(app: typer.Typer) -> None:
             raise UnknownNameError("executor", executor, EXECUTORS)
         if address is not None and executor != "ray":
             raise InvalidInputError("--address joins a Ray cluster; use it with --executor ray")
+        if executor == "ray":
+            import importlib.util
+
+            if importlib.util.find_spec("ray") is None:
+                raise InvalidInputError("--executor ray needs the ray package: pip install 'eai[cluster]' (or pip install ray)")
         if out is not None and out.is_dir():
             raise InvalidInputError(f"--out {str(out)!r} is a directory; name a CSV file, e.g. {out / 'rows.csv'}")
 
