@@ -64,8 +64,9 @@ class CellKey:
     def describe(self) -> str:
         """Short human-readable form (for failure logs and error messages)."""
         parts = [f"{self.model_id} {self.quantization} {self.engine} x{self.device_count} on {self.platform}",
-                 f"workload {self.workload}", f"batch {self.batch_size}",
-                 f"limit {'all' if self.limit is None else self.limit}"]
+                 f"workload {self.workload}", f"batch {self.batch_size}"]
+        if not self.source_ref:  # profiler cells: the item limit is a setting
+            parts.append(f"limit {'all' if self.limit is None else self.limit}")
         if self.fewshot is not None:
             parts.append(f"fewshot {self.fewshot}")
         if self.max_gen_toks is not None:
