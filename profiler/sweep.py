@@ -33,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from recommender.errors import EaiError, InvalidInputError, MeasurementError, UnknownNameError
 from recommender.table import MeasuredRow, append_rows
 from recommender.table.io import read_rows, table_lock
-from recommender.table.keys import CellKey, cell_key, ref_limit
+from recommender.table.keys import CellKey, cell_key, ref_limit  # noqa: F401 - ref_limit re-exported
 
 from profiler.claims import ClaimBook
 from profiler.executors.base import (
