@@ -209,6 +209,8 @@ def describe_from_config(path: str | Path, name: str | None = None) -> Described
         source=f"config.json {p} (parameters computed from its fields)",
     )
     head_dim = cfg.head_dim if cfg.head_dim and cfg.head_dim != cfg.hidden_size // cfg.num_attention_heads else None
+    if head_dim is not None and "head_dim" in ModelSpec.model_fields:
+        spec = ModelSpec.model_validate({**spec.model_dump(), "head_dim": head_dim})
     return DescribedModel(spec=spec, basis=f"described: config.json {p.name} ({total:.2f} B parameters computed)", head_dim=head_dim)
 
 
@@ -290,5 +292,9 @@ def sibling_of(name: str, models: Mapping[str, ModelSpec]) -> DescribedModel | N
             "name one of them or describe it with --model-config"
         )
     sib = next(iter(found.values()))
-    spec = sib.model_copy(update={"id": name.strip(), "aliases": (), "source": f"architecture of {sib.id} ({sib.source})"})
-    return DescribedModel(spec=spec, basis=f"architecture of {sib.id} (base/instruct variant)")
+    update: dict[str, Any] = {"id": name.strip(), "aliases": (), "source": f"architecture of {sib.id} ({sib.source})"}
+    # Identity fields a catalog may carry (which variant, what it was tuned from) are the
+    # sibling's, not this model's.
+    update.update({f: None for f in ("variant", "base_model", "release_date") if f in ModelSpec.model_fields})
+    spec = ModelSpec.model_validate({**sib.model_dump(), **update})
+    return DescribedModel(spec=spec, basis=f"architecture of {sib.id} (base/instruct variant)", head_dim=getattr(sib, "head_dim", None))

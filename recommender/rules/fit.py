@@ -71,16 +71,21 @@ class FitParams:
 
 def architecture(models: Sequence[ModelSpec]) -> dict[str, NDArray[np.float64]]:
     """Per model, the fields the rule reads: ``params_total_b``, ``layers``, ``kv_heads`` and
-    ``head_dim`` (hidden size / attention heads); NaN where the catalog does not say."""
+    ``head_dim`` (the entry's own where it states one, else hidden size / attention heads);
+    NaN where the catalog does not say."""
 
     def field(attr: str) -> NDArray[np.float64]:
         return np.array([np.nan if getattr(m, attr) is None else float(getattr(m, attr)) for m in models], dtype=float)
 
+    # A config may set the head width apart from hidden / heads (Gemma, Qwen3); catalogs that
+    # record it (ModelSpec.head_dim) win over the quotient.
+    quotient = field("hidden_size") / field("attention_heads")
+    stated = np.array([float(getattr(m, "head_dim", None) or np.nan) for m in models], dtype=float)
     return {
         "params_total_b": field("params_total_b"),
         "layers": field("layers"),
         "kv_heads": field("kv_heads"),
-        "head_dim": field("hidden_size") / field("attention_heads"),
+        "head_dim": np.where(np.isnan(stated), quotient, stated),
     }
 
 
