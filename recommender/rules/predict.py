@@ -322,6 +322,7 @@ def resolve_configurations(
     if len(frame) > MAX_CONFIGURATIONS:
         raise InvalidInputError(f"configuration table has {len(frame):,} rows, more than {MAX_CONFIGURATIONS:,}; split it")
     frame = frame.copy()
+    given_columns = set(frame.columns)
     for column, default in OPTIONAL_COLUMNS.items():
         if column not in frame.columns:
             frame[column] = default
@@ -382,8 +383,12 @@ def resolve_configurations(
     if not keep.any():
         raise UnsupportedCombinationError(f"no configuration can run: {'; '.join(skipped)}")
 
-    prompt = _token_column(frame, "prompt_tokens_mean", asked.prompt_tokens, first_line)
-    output = _token_column(frame, "output_tokens_mean", asked.output_tokens, first_line)
+    prompt, output = (
+        _token_column(frame, c, fallback, first_line)
+        if c in given_columns
+        else np.full(len(frame), np.nan if fallback is None else float(fallback))
+        for c, fallback in (("prompt_tokens_mean", asked.prompt_tokens), ("output_tokens_mean", asked.output_tokens))
+    )
     out = pd.DataFrame(
         {
             "platform": _categorical(p_code, [p.id for p in platforms]),
@@ -416,13 +421,16 @@ def resolve_configurations(
         out["engine_version"] = pd.Categorical(versions.to_numpy())
     out = out[[*CANDIDATE_COLUMNS, *TOKEN_COLUMNS, *(["engine_version"] if "engine_version" in out else [])]]
 
-    engine_basis = np.where(pd.Series(engine).isin(known_engines).to_numpy(), "catalog", "declared, not in the catalog: predicted as an engine never measured")
+    # Labels from codes: one string per distinct value, never one per row.
+    e_out = out["engine"]
+    declared_label = "declared, not in the catalog: predicted as an engine never measured"
+    engine_labels = ["catalog" if str(e) in known_engines else declared_label for e in e_out.cat.categories]
     labels = pd.DataFrame(
         {
             "platform_basis": _categorical(p_code, [b for _, b in p_entries]),
             "model_basis": _categorical(m_code, [b for _, b, _ in m_entries]),
-            "engine_basis": pd.Categorical(engine_basis),
-            "output_tokens_basis": pd.Categorical(np.where(np.isnan(output), "task", "row")),
+            "engine_basis": _categorical(np.asarray(e_out.cat.codes, dtype=np.int64), engine_labels),
+            "output_tokens_basis": pd.Categorical.from_codes(np.isnan(output).astype(np.int8), categories=["row", "task"]),
         },
         index=frame.index,
     )
@@ -433,10 +441,24 @@ def resolve_configurations(
     return Resolution(candidates=out, skipped=tuple(skipped), labels=labels, platforms=extra_platforms, models=extra_models)
 
 
+def _codes_of(column: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """Integer codes and the distinct names of a column (categorical codes as they are)."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        return np.asarray(column.cat.codes, dtype=np.int64), [str(c) for c in column.cat.categories]
+    codes, uniques = pd.factorize(column.astype(str).to_numpy())
+    return codes, [str(u) for u in uniques]
+
+
 def _per_row(column: pd.Series, value) -> np.ndarray:
     """``value(name)`` for every row, computed once per distinct name."""
-    codes, uniques = pd.factorize(column.astype(str).to_numpy())
+    codes, uniques = _codes_of(column)
     return np.array([value(name) for name in uniques], dtype=float)[codes]
+
+
+def _starts_with(column: pd.Series, prefix: str) -> np.ndarray:
+    """Rows whose label starts with ``prefix``, tested once per distinct label."""
+    codes, uniques = _codes_of(column)
+    return np.array([u.startswith(prefix) for u in uniques], dtype=bool)[codes] if uniques else np.zeros(len(column), dtype=bool)
 
 
 def extend_predictor(predictor: Predictor, platforms: Mapping[str, Platform], models: Mapping[str, ModelSpec]) -> Predictor:
@@ -498,7 +520,7 @@ def predict_configurations(
     def model_spec(mid: str) -> ModelSpec:
         return extra_m[mid].spec if mid in extra_m else catalogs.resolve_model(mid)
 
-    m_codes, m_uniques = pd.factorize(candidates["model_id"].astype(str).to_numpy())
+    m_codes, m_uniques = _codes_of(candidates["model_id"])
     arch = fit.architecture([model_spec(m) for m in m_uniques])
     head_dims = np.array([float(extra_m[m].head_dim) if m in extra_m and extra_m[m].head_dim else np.nan for m in m_uniques], dtype=float)
     arch["head_dim"] = np.where(np.isnan(head_dims), arch["head_dim"], head_dims)
@@ -511,8 +533,8 @@ def predict_configurations(
     prompt = np.where(np.isnan(own_prompt), task_prompt, own_prompt)
     output = np.where(np.isnan(own_output), task_output, own_output)
     memory = _per_row(candidates["platform"], lambda p: platform(p).memory_gb)
-    e_codes, e_uniques = pd.factorize(candidates["engine"].astype(str).to_numpy())
-    paged = fit.is_paged(list(e_uniques), flow.memory_fit)[e_codes]
+    e_codes, e_uniques = _codes_of(candidates["engine"])
+    paged = fit.is_paged(e_uniques, flow.memory_fit)[e_codes]
     verdict = fit.deployment_memory(
         arch["params_total_b"], bpw, arch["layers"], arch["kv_heads"], arch["head_dim"],
         candidates["batch_size"].to_numpy(dtype=float), prompt, output,
@@ -530,14 +552,16 @@ def predict_configurations(
     out["kv_limited"] = verdict.kv_limited
     out["kv_known"] = verdict.kv_known
     if resolution is not None and resolution.labels is not None:
-        labels = resolution.labels.loc[candidates.index]
+        labels = resolution.labels
+        if not labels.index.equals(candidates.index):
+            labels = labels.loc[candidates.index]
         for c in ("platform_basis", "model_basis", "engine_basis"):
-            out[c] = labels[c].to_numpy()
+            out[c] = labels[c].reset_index(drop=True)
     else:
         for c in ("platform_basis", "model_basis", "engine_basis"):
-            out[c] = "catalog"
-    declared = out["engine_basis"].astype(str).str.startswith("declared").to_numpy()
-    spec_only = out["platform_basis"].astype(str).str.startswith(SPEC_ONLY_PREFIX).to_numpy()
+            out[c] = pd.Categorical.from_codes(np.zeros(len(out), dtype=np.int8), categories=["catalog"])
+    declared = _starts_with(out["engine_basis"], "declared")
+    spec_only = _starts_with(out["platform_basis"], SPEC_ONLY_PREFIX)
     if declared.any() or spec_only.any():
         # One label per distinct (reasons, declared, spec-only) combination, not per row.
         r_codes, r_uniques = pd.factorize(out["extrapolated_reasons"].astype(str).replace("nan", ""))
