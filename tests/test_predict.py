@@ -408,6 +408,10 @@ def test_cli_model_described_by_its_config_json(run, tmp_path: Path, cli_predict
     # weights 8.03 B x 2 B = 16.06 GB + 1 GB runtime + one 2,048-token sequence (+8 block) at 131,072 B/token.
     assert got["memory_gb_required"].iloc[0] == pytest.approx(8.030261248 * 2 + 1 + 2056 * 131072 / 1e9, rel=1e-3)
     assert got["fits_memory"].iloc[0] and got["max_concurrent_sequences"].iloc[0] > 100
+    # Without -m the described model is the one asked about, by its config's name.
+    code, out, err = run(["predict", "-p", "h100", "-q", "bf16", "-t", "gsm8k", "--model-config", str(path), "--csv"])
+    assert code == 0, err
+    assert _csv(out)["model_id"].tolist() == ["meta-llama/Meta-Llama-3-8B"]
 
 
 def test_cli_model_described_by_flags(run) -> None:

@@ -238,6 +238,8 @@ def register(app: typer.Typer) -> None:
             raise InvalidInputError("give --json or --csv, not both")
         grid_flags = platform or model or quant or task or engine or devices or batch_size or engine_version
         versions = _parse_engine_versions(engine_version)
+        catalogs, flow = Catalogs.load(), load_flow()
+        described = _described_models(model_config, model, catalogs, params_b, layers, hidden, heads, kv_heads)
         if candidates is not None:
             if grid_flags:
                 raise InvalidInputError("give configurations either with --candidates or with the grid flags (-p/-m/-q/-t...), not both")
@@ -245,15 +247,14 @@ def register(app: typer.Typer) -> None:
         else:
             frame = Grid(
                 platforms=platform,
-                models=model,
+                # A model described by --model-config is asked about without naming it again.
+                models=model or list(described),
                 quantizations=quant,
                 tasks=task,
                 engines=engine,
                 device_counts=devices or (1,),
                 batch_sizes=batch_size or (1,),
             ).frame()
-        catalogs, flow = Catalogs.load(), load_flow()
-        described = _described_models(model_config, model, catalogs, params_b, layers, hidden, heads, kv_heads)
         for flag, value in (("--prompt-tokens", prompt_tokens), ("--output-tokens", output_tokens)):
             if value is not None and not 0 <= value <= 10_000_000:
                 raise InvalidInputError(f"{flag} must be a token count between 0 and 10,000,000, got {value:g}")
