@@ -564,15 +564,17 @@ def predict_configurations(
     spec_only = _starts_with(out["platform_basis"], SPEC_ONLY_PREFIX)
     if declared.any() or spec_only.any():
         # One label per distinct (reasons, declared, spec-only) combination, not per row.
-        r_codes, r_uniques = pd.factorize(out["extrapolated_reasons"].astype(str).replace("nan", ""))
-        key = r_codes.astype(np.int64) * 4 + declared * 2 + spec_only
+        r_codes, r_uniques = _codes_of(out["extrapolated_reasons"])
+        r_uniques = [*("" if u == "nan" else u for u in r_uniques), ""]  # code -1 (missing) -> ""
+        key = np.where(r_codes < 0, len(r_uniques) - 1, r_codes) * 4 + declared * 2 + spec_only
         k_codes, k_uniques = pd.factorize(key)
         labels_k = []
         for k in k_uniques:
-            parts = [p for p in str(r_uniques[k // 4]).split(";") if p]
+            parts = [p for p in r_uniques[k // 4].split(";") if p]
             parts += ["engine-declared"] if k & 2 else []
             parts += ["platform-specs-only"] if k & 1 else []
             labels_k.append(";".join(parts))
-        out["extrapolated_reasons"] = pd.Categorical.from_codes(k_codes, categories=pd.Index(labels_k).unique()) if len(set(labels_k)) == len(labels_k) else pd.Categorical(np.asarray(labels_k, dtype=object)[k_codes])
+        l_codes, l_uniques = pd.factorize(np.asarray(labels_k, dtype=object))
+        out["extrapolated_reasons"] = pd.Categorical.from_codes(l_codes[k_codes], categories=pd.Index(l_uniques, dtype=object))
     out.index = candidates.index
     return out
