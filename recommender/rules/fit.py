@@ -1,6 +1,16 @@
-"""Memory-fit rule: does a model at a quantization fit on the devices?
+"""Memory-fit rule: does a model at a quantization fit on the devices, and how many
+sequences can it serve at once?
 
-Per device, a deployment needs
+:func:`deployment_memory` is the rule ``eai predict`` applies (see its docstring): engines with
+a paged KV cache (vLLM, TensorRT-LLM...) need the weights, the runtime and the KV cache of ONE
+sequence to fit, and serve as many concurrent sequences as the rest of the memory holds;
+engines that allocate the KV cache per batch (HF transformers, llama.cpp) need the whole
+batch's KV cache at full context. Checked against every shipped measured row
+(``tests/test_memory_fit.py``: all of them ran, so the rule must accept all of them).
+
+:func:`required_gb_per_device` is the earlier static rule (whole batch at full context,
+fragmentation on weights too), kept unchanged for ``eai recommend``'s candidate builder
+until it moves to :func:`deployment_memory`. Per device it needs
 
     (weights + KV cache) * (1 + fragmentation) / device_count + runtime overhead
 
@@ -40,25 +50,42 @@ class FitParams:
         fragmentation_fraction: Extra fraction on weights + KV cache for
             allocator fragmentation and padding.
         kv_cache_bytes: Bytes per stored K or V element (2 for an fp16/bf16 cache).
+        memory_utilization: Share of device memory a paged engine takes for itself (weights,
+            runtime and KV pool): vLLM's ``gpu_memory_utilization`` default, 0.9 (vLLM engine
+            arguments documentation). Engines that allocate as they go use all of it.
+        paged_engines: Engines whose KV cache is paged (allocated in blocks as sequences grow,
+            with fewer concurrent sequences when memory runs short instead of failing): vLLM
+            (PagedAttention, Kwon et al., SOSP 2023) and the servers built the same way.
+        kv_block_tokens: Tokens per KV block of a paged engine (vLLM's default ``block_size``,
+            16): a sequence wastes half a block on average, its only fragmentation (the
+            ``fragmentation_fraction`` applies to engines that allocate per batch).
     """
 
     runtime_overhead_gb: float = 1.0
     fragmentation_fraction: float = 0.10
     kv_cache_bytes: float = 2.0
+    memory_utilization: float = 0.90
+    paged_engines: tuple[str, ...] = ("vllm", "tensorrt-llm", "sglang", "deepspeed-mii", "tgi", "lmdeploy")
+    kv_block_tokens: int = 16
 
 
 def architecture(models: Sequence[ModelSpec]) -> dict[str, NDArray[np.float64]]:
     """Per model, the fields the rule reads: ``params_total_b``, ``layers``, ``kv_heads`` and
-    ``head_dim`` (hidden size / attention heads); NaN where the catalog does not say."""
+    ``head_dim`` (the entry's own where it states one, else hidden size / attention heads);
+    NaN where the catalog does not say."""
 
     def field(attr: str) -> NDArray[np.float64]:
         return np.array([np.nan if getattr(m, attr) is None else float(getattr(m, attr)) for m in models], dtype=float)
 
+    # A config may set the head width apart from hidden / heads (Gemma, Qwen3); catalogs that
+    # record it (ModelSpec.head_dim) win over the quotient.
+    quotient = field("hidden_size") / field("attention_heads")
+    stated = np.array([float(getattr(m, "head_dim", None) or np.nan) for m in models], dtype=float)
     return {
         "params_total_b": field("params_total_b"),
         "layers": field("layers"),
         "kv_heads": field("kv_heads"),
-        "head_dim": field("hidden_size") / field("attention_heads"),
+        "head_dim": np.where(np.isnan(stated), quotient, stated),
     }
 
 
@@ -117,3 +144,132 @@ def kv_known(layers: ArrayLike, kv_heads: ArrayLike, head_dim: ArrayLike) -> NDA
 def fits(required_gb: ArrayLike, available_gb: ArrayLike) -> NDArray[np.bool_]:
     """Whether the per-device requirement is within the per-device memory."""
     return np.asarray(required_gb, dtype=float) <= np.asarray(available_gb, dtype=float)
+
+
+BYTES_PER_DEVICE_GB = 2.0**30
+"""Bytes in one GB of a GPU's stated memory: vendors state device memory in binary gigabytes
+(an A100 40GB reports 40,960 MiB in nvidia-smi, an H100 80GB 81,559 MiB), while weights and KV
+cache here are counted in 1e9 bytes."""
+
+
+@dataclass(frozen=True)
+class MemoryFit:
+    """The memory-fit verdict per configuration (arrays, one value per row).
+
+    Attributes:
+        required_gb: Memory each device needs to start serving, GB (1e9 bytes): weights share +
+            runtime + the KV cache of one sequence (paged) or of the whole batch (static).
+        usable_gb: Memory the engine may use per device, GB (1e9 bytes): the stated memory in
+            binary GB, times ``memory_utilization`` for a paged engine.
+        fits: ``required_gb <= usable_gb``.
+        max_concurrent_sequences: Sequences the KV pool holds at once at the row's token profile
+            (paged: each holds its prompt and on average half its output; static: the full
+            context); 0 where the deployment does not fit, NaN where the KV size is unknown.
+        kv_limited: A paged deployment that fits but holds fewer sequences than the batch asked
+            for: it runs, at that lower concurrency.
+        kv_known: Whether the model's KV-cache size per token is known.
+    """
+
+    required_gb: NDArray[np.float64]
+    usable_gb: NDArray[np.float64]
+    fits: NDArray[np.bool_]
+    max_concurrent_sequences: NDArray[np.float64]
+    kv_limited: NDArray[np.bool_]
+    kv_known: NDArray[np.bool_]
+
+
+def usable_gb_per_device(memory_gb: ArrayLike, paged: ArrayLike, params: FitParams = FitParams()) -> NDArray[np.float64]:
+    """Memory an engine may use per device, GB of 1e9 bytes (see :class:`MemoryFit`)."""
+    share = np.where(np.asarray(paged, dtype=bool), params.memory_utilization, 1.0)
+    return np.asarray(memory_gb, dtype=float) * (BYTES_PER_DEVICE_GB / 1e9) * share
+
+
+def deployment_memory(
+    params_total_b: ArrayLike,
+    bytes_per_weight: ArrayLike,
+    layers: ArrayLike,
+    kv_heads: ArrayLike,
+    head_dim: ArrayLike,
+    batch_size: ArrayLike,
+    prompt_tokens: ArrayLike,
+    output_tokens: ArrayLike,
+    device_count: ArrayLike,
+    memory_gb: ArrayLike,
+    paged: ArrayLike,
+    params: FitParams = FitParams(),
+    min_context_tokens: float = 0.0,
+) -> MemoryFit:
+    """Whether each deployment fits, and how many sequences it serves at once.
+
+    Per device (tensor parallelism splits the weights and the KV heads evenly):
+
+    - weights: ``params_total_b * bytes_per_weight / device_count`` GB;
+    - runtime: ``runtime_overhead_gb`` (CUDA context, allocator pools, activations);
+    - a sequence's KV cache at ``t`` tokens: ``2 * layers * kv_heads * head_dim * kv_cache_bytes
+      * t / device_count`` bytes; a paged engine adds half a block (``kv_block_tokens / 2``) per
+      sequence, a static one ``fragmentation_fraction`` of it;
+    - a paged engine starts when weights + runtime + the KV cache of one sequence at its full
+      context (``prompt + output`` tokens, at least ``min_context_tokens``) fit in the usable
+      memory; the rest of the pool holds ``max_concurrent_sequences`` sequences of ``prompt +
+      output / 2`` tokens each (a running sequence holds its prompt and what it has generated
+      so far: half its output on average). A batch above that runs at the lower concurrency.
+    - a static engine needs the whole batch at full context up front.
+
+    Unknown architecture fields (NaN) count the KV cache as zero in ``required_gb`` and leave
+    ``max_concurrent_sequences`` NaN; ``kv_known`` marks them.
+
+    Args:
+        params_total_b: Total parameters, billions.
+        bytes_per_weight: Stored bytes per parameter of the quantization.
+        layers: Transformer layers.
+        kv_heads: Key/value heads.
+        head_dim: Dimension of one head.
+        batch_size: Concurrent sequences asked for.
+        prompt_tokens: Prompt tokens per sequence.
+        output_tokens: Generated tokens per sequence.
+        device_count: Devices the model is split over (tensor parallel).
+        memory_gb: Stated memory per device, binary GB (as the platform catalog gives it).
+        paged: Whether the engine pages its KV cache (see :attr:`FitParams.paged_engines`).
+        params: Rule constants.
+        min_context_tokens: Floor on the full context one sequence must be able to hold.
+
+    Returns:
+        The verdict per row.
+    """
+    devices = np.asarray(device_count, dtype=float)
+    paged_b = np.asarray(paged, dtype=bool)
+    weights = weights_gb(params_total_b, bytes_per_weight) / devices
+    kv_token_gb = kv_cache_gb(layers, kv_heads, head_dim, 1.0, 1.0, params.kv_cache_bytes) / devices
+    kv_token_gb = kv_token_gb * np.where(paged_b, 1.0, 1.0 + params.fragmentation_fraction)
+    prompt = np.asarray(prompt_tokens, dtype=float)
+    output = np.asarray(output_tokens, dtype=float)
+    pad = np.where(paged_b, params.kv_block_tokens / 2.0, 0.0)
+    full = np.maximum(prompt + output, min_context_tokens) + pad
+    steady = np.where(paged_b, prompt + output / 2.0 + pad, full)
+    batch = np.asarray(batch_size, dtype=float)
+    known = ~np.isnan(kv_token_gb)
+    kv_tok = np.where(known, kv_token_gb, 0.0)
+    base = weights + params.runtime_overhead_gb
+    required = base + np.where(paged_b, 1.0, batch) * kv_tok * full
+    usable = usable_gb_per_device(memory_gb, paged_b, params)
+    required, usable, paged_b, batch = np.broadcast_arrays(required, usable, paged_b, batch)
+    ok = required <= usable
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pool = np.floor(np.maximum(usable - base, 0.0) / (kv_tok * np.maximum(steady, 1.0)))
+    concurrency = np.where(known, np.where(ok, pool, 0.0), np.nan)
+    concurrency = np.broadcast_to(concurrency, required.shape).astype(float)
+    limited = np.broadcast_to(paged_b & ok & known & (concurrency < batch), required.shape)
+    return MemoryFit(
+        required_gb=np.array(required, dtype=float),
+        usable_gb=np.array(usable, dtype=float),
+        fits=np.array(ok, dtype=bool),
+        max_concurrent_sequences=np.array(concurrency, dtype=float),
+        kv_limited=np.array(limited, dtype=bool),
+        kv_known=np.array(np.broadcast_to(known, required.shape), dtype=bool),
+    )
+
+
+def is_paged(engines: Sequence[str] | NDArray, params: FitParams = FitParams()) -> NDArray[np.bool_]:
+    """Whether each engine pages its KV cache (:attr:`FitParams.paged_engines`)."""
+    names = set(params.paged_engines)
+    return np.array([str(e).lower() in names for e in engines], dtype=bool)

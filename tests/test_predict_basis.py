@@ -1,0 +1,90 @@
+"""The predictor side of ``eai predict``'s contract (synthetic fixtures, fitted once).
+
+- One output-length basis per row: a measured cell asked at another output length than it ran
+  at comes back per output token times the row's length (the task's profile or the row's own),
+  so measured and predicted cells of one table compare on the same basis.
+- Entries outside the catalog: ``with_catalog_entries`` lets the predictor take a platform and
+  a model it was not fitted with (physics features from their specs; flagged unseen).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from recommender.catalog.types import ModelSpec, Platform
+from recommender.errors import UnknownNameError
+from recommender.model.predictor import fit_predictor
+import test_regressor_fixtures as fx
+
+MEASURED_OUT = 400.0
+"""Output tokens the fixture's chat rows ran at here (the task profile says 250)."""
+
+
+@pytest.fixture(scope="module")
+def cats():
+    return fx.catalogs()
+
+
+@pytest.fixture(scope="module")
+def fitted(cats):
+    table = fx.measured_table()
+    chat = table["workload"] == "chat"
+    scale = MEASURED_OUT / table.loc[chat, "output_tokens_mean"]
+    table.loc[chat, "energy_j_per_query"] = table.loc[chat, "energy_j_per_query"] * scale
+    table.loc[chat, "time_s_per_query"] = table.loc[chat, "time_s_per_query"] * scale
+    table.loc[chat, "output_tokens_mean"] = MEASURED_OUT
+    return fit_predictor(table, fx.accuracy_table(), cats, data_hash="x" * 64, calibrate=False), table
+
+
+def _cell(**over) -> pd.DataFrame:
+    row = {"platform": "gpu-b", "device_count": 1, "engine": "vllm", "model_id": "toy/m7", "quantization": "fp16", "batch_size": 8, "task": "chat"}
+    row.update(over)
+    return pd.DataFrame([row])
+
+
+def test_a_measured_cell_is_carried_to_the_rows_output_length(fitted) -> None:
+    predictor, table = fitted
+    m = table[(table["platform"] == "gpu-b") & (table["engine"] == "vllm") & (table["model_id"] == "toy/m7") & (table["batch_size"] == 8) & (table["quantization"] == "fp16")]
+    per_token = float(m["energy_j_per_query"].mean()) / MEASURED_OUT
+    task_basis = predictor.predict(_cell())  # the chat task's profile: 250 output tokens
+    own = predictor.predict(_cell(output_tokens_mean=MEASURED_OUT))
+    assert task_basis["status"].iloc[0] == "measured" and own["status"].iloc[0] == "measured"
+    assert own["energy_j_per_query"].iloc[0] == pytest.approx(per_token * MEASURED_OUT)
+    assert task_basis["energy_j_per_query"].iloc[0] == pytest.approx(per_token * 250.0)
+    ratio = task_basis["time_s_per_query"].iloc[0] / own["time_s_per_query"].iloc[0]
+    assert ratio == pytest.approx(250.0 / MEASURED_OUT)
+
+
+def test_measured_and_predicted_cells_share_one_basis(fitted) -> None:
+    predictor, _ = fitted
+    # gpu-d is faster than gpu-b in every respect; on one basis its energy per query is lower
+    # whether the row is measured (gpu-b) or not (gpu-new is never measured).
+    frame = pd.concat([_cell(), _cell(platform="gpu-new")], ignore_index=True)
+    out = predictor.predict(frame)
+    assert out["status"].tolist()[0] == "measured" and out["status"].tolist()[1] != "measured"
+    per_token = out["energy_j_per_query"].to_numpy() / 250.0
+    assert np.all(np.isfinite(per_token))
+    # Same per-token figure at a doubled output length: the basis moves both rows alike.
+    doubled = predictor.predict(frame.assign(output_tokens_mean=500.0))
+    np.testing.assert_allclose(doubled["energy_j_per_query"].to_numpy()[0] / out["energy_j_per_query"].to_numpy()[0], 2.0, rtol=1e-9)
+
+
+def test_entries_outside_the_catalog_are_predicted_and_flagged(fitted) -> None:
+    predictor, _ = fitted
+    gpu = Platform(
+        id="specs:gpuz", name="gpu z", vendor="nvidia", platform_class="workstation", architecture="x",
+        arch_generation=8.6, release_year=2020, memory_gb=24, memory_bandwidth_gbs=936, tdp_w=350, fp32_tflops=35.6,
+    )
+    model = ModelSpec(id="someone/base-7b", family="described", params_total_b=7.0, params_active_b=7.0, layers=32,
+                      hidden_size=4096, attention_heads=32, kv_heads=32, source="test")
+    with pytest.raises(UnknownNameError):
+        predictor.predict(_cell(platform="specs:gpuz", model_id="someone/base-7b"))
+    extended = predictor.with_catalog_entries(platforms={gpu.id: gpu}, models={model.id: model})
+    out = extended.predict(_cell(platform="specs:gpuz", model_id="someone/base-7b"))
+    assert np.isfinite(out["energy_j_per_query"].iloc[0]) and out["energy_j_per_query"].iloc[0] > 0
+    assert out["status"].iloc[0] == "extrapolated" and "platform-unseen" in str(out["extrapolated_reasons"].iloc[0])
+    # The original predictor is unchanged.
+    with pytest.raises(UnknownNameError):
+        predictor.predict(_cell(platform="specs:gpuz"))
