@@ -70,6 +70,8 @@ def test_vectorized_memory_fit_matches_scalar() -> None:
 # ---------------------------------------------------------------- fixtures
 
 CAT = small_catalogs()
+# bitsandbytes precisions run only under HF transformers, which the flow proposes only when asked.
+HF = {"engines": ["hf-transformers"]}
 
 
 def _table(entries: dict[tuple[str, str, str], tuple[float, float, float, float]], tasks=("gsm8k",)) -> TablePredictor:
@@ -115,7 +117,7 @@ def test_recommend_ties_and_clear_loser() -> None:
         }
     )
     spec = parse_spec(
-        {"tasks": ["gsm8k"], "hardware": {"platforms": ["a100"]}, "models": {"ids": ["org/mid-7b"]},
+        {"tasks": ["gsm8k"], "serving": HF, "hardware": {"platforms": ["a100"]}, "models": {"ids": ["org/mid-7b"]},
          "objective": "energy", "priority": "latency"}
     )
     rec = recommend(spec, pred, catalogs=CAT)
@@ -163,7 +165,7 @@ def _three_way() -> TablePredictor:
 
 def test_accuracy_floor_decides_and_what_if() -> None:
     spec = parse_spec(
-        {"tasks": ["gsm8k"], "hardware": {"platforms": ["rtx-4090"]}, "objective": "energy",
+        {"tasks": ["gsm8k"], "serving": HF, "hardware": {"platforms": ["rtx-4090"]}, "objective": "energy",
          "accuracy": {"min": 0.55}, "latency_s_max": 2.0, "priority": "latency"}
     )
     rec = recommend(spec, _three_way(), catalogs=CAT)
@@ -186,7 +188,7 @@ def test_memory_limit_filters_by_hand_computed_requirement() -> None:
             ("rtx-4090", "org/big-13b", "nf4-bnb"): (50.0, 1.0, 0.89, 0.02),
         }
     )
-    spec = parse_spec({"tasks": ["gsm8k"], "hardware": {"platforms": ["rtx-4090"]}, "models": {"ids": ["org/big-13b"]}, "objective": "energy"})
+    spec = parse_spec({"tasks": ["gsm8k"], "serving": HF, "hardware": {"platforms": ["rtx-4090"]}, "models": {"ids": ["org/big-13b"]}, "objective": "energy"})
     rec = recommend(spec, pred, catalogs=CAT)
     assert rec.winner["quantization"] == "nf4-bnb"
     assert "memory" in rec.explanation["binding_constraints"]
@@ -204,7 +206,7 @@ def test_power_cap_and_energy_budget() -> None:
             ("rtx-4090", "org/mid-7b", "int8-bnb"): (150.0, 1.0, 0.59, 0.02),  # 150 W mean
         }
     )
-    base = {"tasks": ["gsm8k"], "hardware": {"platforms": ["rtx-4090"]}, "models": {"ids": ["org/mid-7b"]}, "objective": "tweor"}
+    base = {"tasks": ["gsm8k"], "serving": HF, "hardware": {"platforms": ["rtx-4090"]}, "models": {"ids": ["org/mid-7b"]}, "objective": "tweor"}
     rec = recommend(parse_spec(base), pred, catalogs=CAT)
     assert rec.winner["power_w_mean"] in (pytest.approx(300.0), pytest.approx(150.0))
     capped = recommend(parse_spec({**base, "hardware": {"platforms": ["rtx-4090"], "power_cap_w": 200}}), pred, catalogs=CAT)
@@ -237,7 +239,7 @@ def test_relative_accuracy_floor_uses_fp16_of_same_model() -> None:
         }
     )
     spec = parse_spec(
-        {"tasks": ["gsm8k"], "hardware": {"platforms": ["rtx-4090"]}, "models": {"ids": ["org/mid-7b"]},
+        {"tasks": ["gsm8k"], "serving": HF, "hardware": {"platforms": ["rtx-4090"]}, "models": {"ids": ["org/mid-7b"]},
          "objective": "energy", "accuracy": {"min_relative_to_fp16": 0.98}}
     )
     rec = recommend(spec, pred, catalogs=CAT)
@@ -252,7 +254,7 @@ def test_measured_only_excludes_predicted() -> None:
         ("rtx-4090", "org/mid-7b", "int8-bnb", "gsm8k"): {"energy_j": 50.0, "time_s": 1.0, "accuracy": 0.6, "status": "extrapolated"},
     }
     pred = TablePredictor(values)
-    base = {"tasks": ["gsm8k"], "hardware": {"platforms": ["rtx-4090"]}, "models": {"ids": ["org/mid-7b"]}, "objective": "energy"}
+    base = {"tasks": ["gsm8k"], "serving": HF, "hardware": {"platforms": ["rtx-4090"]}, "models": {"ids": ["org/mid-7b"]}, "objective": "energy"}
     assert recommend(parse_spec(base), pred, catalogs=CAT).winner["quantization"] == "int8-bnb"
     rec = recommend(parse_spec({**base, "allow_predicted": False}), pred, catalogs=CAT)
     assert rec.winner["quantization"] == "fp16" and rec.winner["status"] == "measured"
@@ -375,7 +377,7 @@ def test_what_if_other_priority_rewalks_the_flow() -> None:
             ("rtx-4090", "org/mid-7b", "nf4-bnb"): (99.0, 1.0, 0.60, 0.05),
         }
     )
-    base = {"tasks": ["gsm8k"], "hardware": {"platforms": ["rtx-4090"]}, "models": {"ids": ["org/mid-7b"]}}
+    base = {"tasks": ["gsm8k"], "serving": HF, "hardware": {"platforms": ["rtx-4090"]}, "models": {"ids": ["org/mid-7b"]}}
     prefs = load_flow().classes["workstation"].preferences
     assert prefs["accuracy"].index("fp16") == 0 and prefs["flexibility"].index("nf4-bnb") < prefs["flexibility"].index("fp16")
     rec = recommend(parse_spec({**base, "priority": "accuracy"}), pred, catalogs=CAT)

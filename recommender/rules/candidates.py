@@ -20,11 +20,11 @@ from recommender.errors import InfeasibleError, InvalidInputError, SpecError, Un
 from recommender.model.api import CANDIDATE_COLUMNS, Predictor
 from recommender.rules import fit
 from recommender.rules.catalogs import Catalogs
-from recommender.rules.flow import FlowConfig, FlowDecision, decide, load_flow
+from recommender.rules.flow import ACCURACY_STATUSES, FlowConfig, FlowDecision, decide, load_flow
 from recommender.rules.spec import Requirements
 
 STATUS_ORDER: tuple[str, ...] = ("measured", "interpolated", "extrapolated")
-ACCURACY_STATUS_ORDER: tuple[str, ...] = ("measured", "interpolated", "extrapolated", "prior")
+ACCURACY_STATUS_ORDER: tuple[str, ...] = ACCURACY_STATUSES
 _TARGETS = ("energy_j_per_query", "time_s_per_query", "accuracy", "eor", "tweor")
 
 
@@ -185,12 +185,15 @@ class CandidateSet:
         per_task: The predictor's output, one row per configuration x task
             (configuration ``i``'s task ``t`` is row ``i * n_tasks + t``).
         unsupported: Platform/quantization pairs that cannot run, for the explanation.
+        chance_needed: Per task (spec order), the score a candidate must reach: the task's
+            chance score plus the flow's margin.
     """
 
     resolved: Resolved
     frame: pd.DataFrame
     per_task: pd.DataFrame
     unsupported: tuple[tuple[str, str], ...]
+    chance_needed: tuple[float, ...] = ()
 
 
 def build(resolved: Resolved, flow: FlowConfig, predictor: Predictor) -> CandidateSet:
@@ -208,23 +211,35 @@ def build(resolved: Resolved, flow: FlowConfig, predictor: Predictor) -> Candida
     platforms, models, quants, tasks = resolved.platforms, resolved.models, resolved.quants, resolved.tasks
     allowed_engines = set(spec.serving.engines)
 
-    # k-triples: (platform index, quant index, engine), candidates first, then baseline-only ones.
-    triples: list[tuple[int, int, str]] = []
+    def batches(platform: Platform, engine: str) -> tuple[int, ...]:
+        if spec.serving.batch_size is not None:
+            return (spec.serving.batch_size,)
+        return flow.serving.batches_for(platform.platform_class, engine)
+
+    # k-tuples: (platform index, quant index, engine, batch), candidates first, then baseline-only ones.
+    triples: list[tuple[int, int, str, int]] = []
     unsupported: list[tuple[str, str]] = []
     for pi, p in enumerate(platforms):
+        served_by = flow.serving.engines_for(p.platform_class)
         for qi, q in enumerate(quants):
             if not supports(q, p, flow):
                 unsupported.append((p.id, q.name))
                 continue
             engines = flow.engines.get(q.name, ())
-            chosen = [e for e in engines if e in allowed_engines] if allowed_engines else list(engines[:1])
-            triples.extend((pi, qi, e) for e in chosen)
+            if allowed_engines:
+                chosen = [e for e in engines if e in allowed_engines]
+            elif served_by is not None:
+                # The class's serving engines, in the class's order; a precision none of them runs is not proposed.
+                chosen = [e for e in served_by if e in engines]
+            else:
+                chosen = list(engines[:1])
+            triples.extend((pi, qi, e, b) for e in chosen for b in batches(p, e))
     n_cand_k = len(triples)
     index = {t: i for i, t in enumerate(triples)}
     qpos = {q.name: i for i, q in enumerate(quants)}
     base_k = np.full(n_cand_k, -1, dtype=np.int64)
     for k in range(n_cand_k):
-        pi, _, engine = triples[k]
+        pi, _, engine, b = triples[k]
         for bname in flow.baseline_quantizations:
             bi = qpos.get(bname)
             if bi is None or not supports(quants[bi], platforms[pi], flow):
@@ -232,8 +247,9 @@ def build(resolved: Resolved, flow: FlowConfig, predictor: Predictor) -> Candida
             b_engines = flow.engines.get(bname, ())
             if not b_engines:
                 break
+            # Same engine and concurrency where the baseline runs on it: the gain is the precision's alone.
             b_engine = engine if engine in b_engines else b_engines[0]
-            key = (pi, bi, b_engine)
+            key = (pi, bi, b_engine, b)
             if key not in index:
                 index[key] = len(triples)
                 triples.append(key)
@@ -243,11 +259,16 @@ def build(resolved: Resolved, flow: FlowConfig, predictor: Predictor) -> Candida
     if n_cand_k == 0:
         raise InfeasibleError(
             "no quantization runs on the candidate platforms with the allowed engines "
-            f"(engines: {', '.join(sorted(allowed_engines)) or 'native'})"
+            f"(engines: {', '.join(sorted(allowed_engines)) or 'the flow defaults of ' + ', '.join(sorted({p.platform_class for p in platforms}))}); "
+            "name an engine that runs there with --engine"
         )
     k_p = np.array([t[0] for t in triples], dtype=np.int64)
     k_q = np.array([t[1] for t in triples], dtype=np.int64)
     k_e = np.array([t[2] for t in triples], dtype=object)
+    k_b = np.array([t[3] for t in triples], dtype=np.int64)
+    # Serving group of each k: same platform, precision and engine (only the concurrency differs).
+    group_of: dict[tuple[int, int, str], int] = {}
+    k_g = np.array([group_of.setdefault(t[:3], len(group_of)) for t in triples], dtype=np.int64)
     base_k_full = np.concatenate([base_k, np.full(n_k - n_cand_k, -1, dtype=np.int64)])
 
     n_cfg = n_k * n_m
@@ -271,7 +292,7 @@ def build(resolved: Resolved, flow: FlowConfig, predictor: Predictor) -> Candida
     arch = fit.architecture(models)
     m_params, m_layers, m_kv, m_head_dim = arch["params_total_b"], arch["layers"], arch["kv_heads"], arch["head_dim"]
 
-    batch = spec.serving.batch_size
+    batch = k_b[cfg_k]
     devices = spec.hardware.device_count
     # Categoricals: codes + a few labels, so large candidate sets never build per-row strings.
     codes = {
@@ -287,7 +308,7 @@ def build(resolved: Resolved, flow: FlowConfig, predictor: Predictor) -> Candida
             "engine": _cat(*codes["engine"]),
             "model_id": _cat(*codes["model_id"]),
             "quantization": _cat(*codes["quantization"]),
-            "batch_size": np.full(n_cfg, batch, dtype=np.int64),
+            "batch_size": batch,
         }
     )
     frame["platform_class"] = _cat(*_factor(p_class, cfg_p))
@@ -297,6 +318,7 @@ def build(resolved: Resolved, flow: FlowConfig, predictor: Predictor) -> Candida
     frame["_p"] = cfg_p
     frame["_q"] = cfg_q
     frame["_m"] = cfg_m
+    frame["_serving_group"] = k_g[cfg_k] * n_m + cfg_m
 
     params = flow.memory_fit
     required = fit.required_gb_per_device(
@@ -349,8 +371,58 @@ def build(resolved: Resolved, flow: FlowConfig, predictor: Predictor) -> Candida
     ast = _codes(pred["accuracy_status"].array, ACCURACY_STATUS_ORDER).reshape(n_cfg, n_t).max(axis=1)
     frame["status_code"] = st
     frame["accuracy_status_code"] = ast
+    # Per task: the margin by which the score clears chance + the flow's margin; the worst task counts.
+    margin = np.array([flow.chance_margin.for_task(t.id) for t in tasks], dtype=float)
+    frame["chance_clearance"] = (acc - chance[None, :] - margin[None, :]).min(axis=1)
     _derive(frame, resolved)
-    return CandidateSet(resolved=resolved, frame=frame, per_task=pred.reset_index(drop=True), unsupported=tuple(unsupported))
+    latency = spec.latency_s_max if spec.latency_s_max is not None else flow.serving.default_latency_s_max
+    frame["is_candidate"] = frame["is_candidate"].to_numpy() & pick_concurrency(frame, latency)
+    return CandidateSet(
+        resolved=resolved, frame=frame, per_task=pred.reset_index(drop=True), unsupported=tuple(unsupported),
+        chance_needed=tuple(float(x) for x in chance + margin),
+    )
+
+
+def pick_concurrency(frame: pd.DataFrame, latency_s_max: float) -> np.ndarray:
+    """Which row of each serving group (same platform, engine, model, precision) is proposed.
+
+    Per group, among candidate rows that fit in memory and have finite predictions: the least
+    energy per query whose time per query is within ``latency_s_max``; if none is, the fastest
+    (so the latency limit shows as what binds); if none fits or is predicted, the smallest
+    concurrency (so the memory constraint or the missing prediction is what gets named).
+
+    Args:
+        frame: Candidate frame with ``_serving_group``, ``is_candidate``, ``batch_size``,
+            ``memory_gb_required``/``_available``, ``energy_j_per_query``, ``time_s_per_query``.
+        latency_s_max: Time per query the concurrency must meet, s.
+
+    Returns:
+        Boolean mask: True for the one kept row of each group (and every non-candidate row).
+    """
+    n = len(frame)
+    group = frame["_serving_group"].to_numpy()
+    cand = frame["is_candidate"].to_numpy()
+    energy = frame["energy_j_per_query"].to_numpy(dtype=float)
+    time = frame["time_s_per_query"].to_numpy(dtype=float)
+    fits_mem = frame["memory_gb_required"].to_numpy(dtype=float) <= frame["memory_gb_available"].to_numpy(dtype=float)
+    usable = cand & fits_mem & np.isfinite(energy) & np.isfinite(time)
+    keep = ~cand
+    idx = np.flatnonzero(usable)
+    if idx.size:
+        g = group[idx]
+        meets = time[idx] <= latency_s_max
+        order = np.lexsort((np.where(meets, energy[idx], time[idx]), ~meets, g))
+        first = np.r_[True, g[order][1:] != g[order][:-1]]
+        keep[idx[order[first]]] = True
+    covered = np.zeros(int(group.max()) + 1 if n else 0, dtype=bool)
+    covered[group[idx]] = True
+    rest = np.flatnonzero(cand & ~covered[group])
+    if rest.size:
+        g = group[rest]
+        order = np.lexsort((frame["batch_size"].to_numpy()[rest], g))
+        first = np.r_[True, g[order][1:] != g[order][:-1]]
+        keep[rest[order[first]]] = True
+    return keep
 
 
 def _cat(codes: np.ndarray, labels: list[str]) -> pd.Categorical:

@@ -162,6 +162,22 @@ def _row_dict(cs: cand.CandidateSet, flow: FlowConfig, row: int, rank: int, tie:
     return out
 
 
+def _serving_note(resolved: cand.Resolved, flow: FlowConfig) -> str:
+    """How engine and concurrency were chosen, in one sentence."""
+    spec = resolved.spec
+    if spec.serving.batch_size is not None:
+        batch = f"batch {spec.serving.batch_size} as given"
+    else:
+        limit = spec.latency_s_max if spec.latency_s_max is not None else flow.serving.default_latency_s_max
+        src = "the spec's latency limit" if spec.latency_s_max is not None else "the flow's default, not a constraint"
+        batch = (
+            f"concurrency per deployment: the least energy per query with time per query <= {limit:g} s ({src}), "
+            "among the flow's batch sizes for the class and engine"
+        )
+    engines = "engines as given" if spec.serving.engines else "engines: each platform class's serving default in the flow"
+    return f"{engines}; {batch}"
+
+
 def _clean(x: Any) -> float | None:
     try:
         x = float(x)
@@ -184,7 +200,8 @@ def prepare(
     frame = cs.frame
     constraints = build_constraints(cs, resolved.decision.min_accuracy_relative_to_fp16, flow.exclude_accuracy_status)
     oks = [c.ok() for c in constraints]
-    obj = objective(frame, resolved.decision.objective)
+    d = resolved.decision
+    obj = objective(frame, d.objective, d.tie_break, d.tie_within)
     base = frame["is_candidate"].to_numpy() & np.isfinite(obj.score)
     pref = preference_rank(
         flow,
@@ -252,7 +269,9 @@ def finish(ctx: Context, data_hash: str) -> Recommendation:
     assumptions = (
         ctx_note,
         "multi-task figures are task-weighted means of per-task predictions (EOR/TWEOR included)",
-        "throughput = batch_size / time_s_per_query; mean power = energy per query x throughput (net of idle where the data are)",
+        "energy is gross: everything the devices drew while serving, idle draw included (no figure subtracts idle power)",
+        "throughput = batch_size / time_s_per_query; mean power = energy per query x throughput",
+        _serving_note(resolved, ctx.flow),
         "constraints filter on point predictions; intervals decide ties",
         "cost counts electricity only (x PUE); carbon is operational (grid intensity x PUE)",
     )

@@ -315,7 +315,7 @@ def _other_priorities(ctx: Context, w: int) -> list[str]:
             continue
         decision = decide(spec.model_copy(update={"priority": priority}), given, ctx.flow)
         cons = build_constraints(ctx.cs, decision.min_accuracy_relative_to_fp16, ctx.flow.exclude_accuracy_status)
-        obj = objective(frame, decision.objective)
+        obj = objective(frame, decision.objective, decision.tie_break, decision.tie_within)
         mask = ctx.base & np.isfinite(obj.score)
         for c in cons:
             mask &= c.ok()
@@ -385,9 +385,20 @@ def diagnose_infeasible(ctx: Context) -> NothingFeasible:
                  "statement": statement}
             )
     limit_note = "" if c_bind.kind == "flag" else f", limit {_fmt_limit(c_bind, float(np.nanmedian(c_bind.limit)))}"
+    missing = missing_scores(ctx) if set((name, *also)) & _ACCURACY_CONSTRAINTS else []
+    missing_note = ""
+    if missing:
+        named = "; ".join(f"{m['model_id']} ({', '.join(m['tasks'])})" for m in missing[:_MISSING_SHOWN])
+        more = f"; and {len(missing) - _MISSING_SHOWN} more models" if len(missing) > _MISSING_SHOWN else ""
+        missing_note = (
+            "; the data cannot support an answer: missing a measured or imputed score (only a size prior today) for "
+            f"{named}{more}, whose prior's 90% interval reaches what the spec asks; import those scores or "
+            "measure them (`eai profile`)"
+        )
     msg = (
         f"nothing feasible: binding constraint {name} ({c_bind.label}{limit_note}); {binding_note}"
         + "".join(f" ({h})" for h in hints)
+        + missing_note
         + f"; nearest miss: {describe(frame, nm)}, which " + "; ".join(
             m["statement"] if m["statement"].startswith("fails") else "has " + m["statement"] for m in misses
         )
@@ -397,5 +408,61 @@ def diagnose_infeasible(ctx: Context) -> NothingFeasible:
         "nearest_miss": {"configuration": describe(frame, nm), "misses": misses},
         "excluded_by": counts,
         "candidates": int(base.sum()),
+        "missing_scores": missing,
     }
     return NothingFeasible(msg, details)
+
+
+_ACCURACY_CONSTRAINTS = {"accuracy.min", "accuracy.min_relative_to_fp16", "chance_margin", "accuracy_informed"}
+_MISSING_SHOWN = 5
+
+
+def missing_scores(ctx: Context) -> list[dict[str, Any]]:
+    """Models that might answer the spec if their accuracy were known: what scores are missing.
+
+    A model counts when some configuration of it passes every constraint that does not
+    concern accuracy, fails ``accuracy_informed`` (a size prior on some task), and its
+    prior's upper 90% bound reaches the accuracy floor and the chance margin. Ordered by
+    that upper bound, best first.
+
+    Returns:
+        One dict per model: ``model_id``, ``tasks`` (whose score is only a prior),
+        ``accuracy_prior`` and ``accuracy_prior_hi`` (task-weighted).
+    """
+    names = [c.name for c in ctx.constraints]
+    if "accuracy_informed" not in names:
+        return []
+    frame = ctx.cs.frame
+    ok = ctx.base.copy()
+    for c, c_ok in zip(ctx.constraints, ctx.oks):
+        if c.name not in _ACCURACY_CONSTRAINTS:
+            ok &= c_ok
+    ok &= ~ctx.oks[names.index("accuracy_informed")]
+    hi = frame["accuracy_hi"].to_numpy(dtype=float)
+    spec = ctx.cs.resolved.spec
+    if spec.accuracy.min is not None and not spec.accuracy.chance_adjusted:
+        ok &= hi >= spec.accuracy.min
+    n_t = len(ctx.cs.resolved.tasks)
+    per_hi = ctx.cs.per_task["accuracy_hi"].to_numpy(dtype=float).reshape(-1, n_t)
+    need = np.asarray(ctx.cs.chance_needed, dtype=float)
+    if need.size == n_t:
+        ok &= (per_hi >= need[None, :]).all(axis=1)
+    rows = np.flatnonzero(ok)
+    if rows.size == 0:
+        return []
+    bad = [ACCURACY_STATUS_ORDER.index(x) for x in ctx.flow.exclude_accuracy_status]
+    status = pd.Categorical(ctx.cs.per_task["accuracy_status"].array, categories=list(ACCURACY_STATUS_ORDER)).codes
+    status = np.where(np.asarray(status) < 0, len(ACCURACY_STATUS_ORDER) - 1, np.asarray(status)).reshape(-1, n_t)
+    out: dict[str, dict[str, Any]] = {}
+    for r in rows[np.argsort(-hi[rows], kind="stable")]:
+        mid = str(frame.at[r, "model_id"])
+        if mid in out:
+            continue
+        tasks = [t.id for j, t in enumerate(ctx.cs.resolved.tasks) if status[r, j] in bad]
+        out[mid] = {
+            "model_id": mid,
+            "tasks": tasks,
+            "accuracy_prior": _num(float(frame.at[r, "accuracy"])),
+            "accuracy_prior_hi": _num(float(hi[r])),
+        }
+    return list(out.values())

@@ -141,18 +141,19 @@ class Serving(_Frozen):
     """How the model is served.
 
     Attributes:
-        batch_size: Concurrent sequences per deployment.
+        batch_size: Concurrent sequences per deployment. None: the decision flow picks
+            it per platform class (the least energy per query within the latency limit).
         context_tokens: Tokens per sequence the KV cache must hold (prompt +
             output). None: the largest prompt + output of the selected tasks.
-        engines: Allowed serving engines. Empty: each quantization's native
-            engine from the decision flow.
+        engines: Allowed serving engines. Empty: the decision flow's serving
+            engines of each platform class (vLLM in data centers, llama.cpp at the edge).
         engine_versions: Release each engine runs at, e.g. ``{"vllm": "0.11.1"}``. An engine
             not named here is predicted at its newest measured release, and its intervals
             also hold what its other measured releases predict (per-step overheads differ
             several-fold between vLLM 0.5 and 0.11).
     """
 
-    batch_size: int = Field(default=1, ge=1, le=65_536)
+    batch_size: int | None = Field(default=None, ge=1, le=65_536)
     context_tokens: int | None = Field(default=None, ge=1, le=10_000_000)
     engines: tuple[EngineName, ...] = Field(default=(), max_length=10)
     engine_versions: dict[EngineName, ReleaseName] = Field(default_factory=dict, max_length=10)
