@@ -403,3 +403,170 @@ def test_rules_code_has_no_scenario_class_or_quantization_branches() -> None:
             if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in names:
                 offenders.append(f"{path.name}:{node.lineno}: {node.value!r}")
     assert not offenders, offenders
+
+
+# ---------------------------------------------------------------- no near-chance winners (issue 17 item 5)
+
+
+def _acc_table(entries: dict[tuple[str, str, str, str], tuple[float, float, str]]) -> TablePredictor:
+    """(platform, model, quant, task) -> (energy J, accuracy, accuracy_status); 1 s per query, 2% intervals."""
+    return TablePredictor(
+        {k: {"energy_j": e, "time_s": 1.0, "accuracy": a, "rel_halfwidth": 0.02, "accuracy_status": st} for k, (e, a, st) in entries.items()}
+    )
+
+
+def test_chance_margin_excludes_near_chance_model_without_a_floor() -> None:
+    # mmlu: chance 0.25 + the flow's margin 0.10 = 0.35. The 1B model at 0.289 is guessing: never recommended.
+    flow = load_flow()
+    assert flow.chance_margin.for_task("mmlu") == pytest.approx(0.10)
+    pred = _acc_table(
+        {
+            ("rtx-4090", "org/small-1b", "fp16", "mmlu"): (5.0, 0.289, "measured"),
+            ("rtx-4090", "org/mid-7b", "fp16", "mmlu"): (50.0, 0.60, "measured"),
+        }
+    )
+    base = {"tasks": ["mmlu"], "hardware": {"platforms": ["rtx-4090"]}, "objective": "energy"}
+    rec = recommend(parse_spec(base), pred, catalogs=CAT)
+    assert rec.winner["model_id"] == "org/mid-7b"
+    assert "chance_margin" in rec.explanation["binding_constraints"]
+    # Just under / just over the line.
+    for acc, ok in ((0.349, False), (0.351, True)):
+        only = _acc_table({("rtx-4090", "org/small-1b", "fp16", "mmlu"): (5.0, acc, "measured")})
+        spec = parse_spec({**base, "models": {"ids": ["org/small-1b"]}})
+        if ok:
+            assert recommend(spec, only, catalogs=CAT).winner["model_id"] == "org/small-1b"
+        else:
+            with pytest.raises(NothingFeasible) as err:
+                recommend(spec, only, catalogs=CAT)
+            assert err.value.details["binding_constraint"]["name"] == "chance_margin"
+            assert "mmlu (best candidate 0.349, needs 0.350" in str(err.value)
+
+
+def test_chance_margin_holds_on_every_task_and_rejects_zero_gsm8k() -> None:
+    # The weighted mean would pass (0.5 * 0.9 + 0.5 * 0.0 = 0.45), but GSM8K at 0 (chance 0 + margin 0.05) fails.
+    pred = _acc_table(
+        {
+            ("rtx-4090", "org/small-1b", "fp16", "mmlu"): (5.0, 0.90, "measured"),
+            ("rtx-4090", "org/small-1b", "fp16", "gsm8k"): (5.0, 0.0, "measured"),
+            ("rtx-4090", "org/mid-7b", "fp16", "mmlu"): (50.0, 0.60, "measured"),
+            ("rtx-4090", "org/mid-7b", "fp16", "gsm8k"): (50.0, 0.30, "measured"),
+        }
+    )
+    spec = parse_spec({"tasks": ["mmlu", "gsm8k"], "hardware": {"platforms": ["rtx-4090"]}, "objective": "energy", "accuracy": {"min": 0.2}})
+    rec = recommend(spec, pred, catalogs=CAT)
+    assert rec.winner["model_id"] == "org/mid-7b"
+
+
+@pytest.mark.parametrize(
+    ("status", "qualifies"),
+    [("measured", True), ("imputed", True), ("interpolated", True), ("extrapolated", True), ("prior", False), ("guess", False)],
+)
+def test_only_measured_or_imputed_accuracy_qualifies(status: str, qualifies: bool) -> None:
+    # Both vocabularies: the accuracy model's measured/imputed/prior and the older measured/interpolated/extrapolated/prior.
+    pred = _acc_table(
+        {
+            ("rtx-4090", "org/small-1b", "fp16", "mmlu"): (5.0, 0.80, status),
+            ("rtx-4090", "org/mid-7b", "fp16", "mmlu"): (50.0, 0.60, "measured"),
+        }
+    )
+    spec = parse_spec({"tasks": ["mmlu"], "hardware": {"platforms": ["rtx-4090"]}, "objective": "energy"})
+    rec = recommend(spec, pred, catalogs=CAT)
+    assert (rec.winner["model_id"] == "org/small-1b") is qualifies
+    if not qualifies:
+        assert "accuracy_informed" in rec.explanation["binding_constraints"]
+
+
+def test_unsupported_answer_names_the_missing_scores() -> None:
+    # Only a size prior says the 13B model might clear 0.65 (interval up to 0.714); the measured 7B does not.
+    pred = _acc_table(
+        {
+            ("h100-sxm5-80gb", "org/mid-7b", "fp16", "mmlu"): (50.0, 0.60, "measured"),
+            ("h100-sxm5-80gb", "org/big-13b", "fp16", "mmlu"): (90.0, 0.70, "prior"),
+        }
+    )
+    spec = parse_spec({"tasks": ["mmlu"], "scenario": "data-center", "hardware": {"platforms": ["h100"]}, "accuracy": {"min": 0.65}})
+    with pytest.raises(NothingFeasible) as err:
+        recommend(spec, pred, catalogs=CAT)
+    missing = err.value.details["missing_scores"]
+    assert [m["model_id"] for m in missing] == ["org/big-13b"]
+    assert missing[0]["tasks"] == ["mmlu"]
+    assert "the data cannot support an answer: missing a measured or imputed score" in str(err.value)
+    assert "org/big-13b (mmlu)" in str(err.value)
+    # The 7B model (measured, 0.60) is not "missing": its score is known and too low.
+    assert "org/mid-7b (mmlu)" not in str(err.value)
+
+
+# ---------------------------------------------------------------- priority accuracy
+
+
+def test_priority_accuracy_ranks_by_accuracy_and_energy_breaks_ties() -> None:
+    pred = _acc_table(
+        {
+            ("a100-pcie-40gb", "org/small-1b", "bf16", "mmlu"): (5.0, 0.45, "measured"),
+            ("a100-pcie-40gb", "org/mid-7b", "bf16", "mmlu"): (50.0, 0.62, "measured"),
+            ("h100-sxm5-80gb", "org/mid-7b", "bf16", "mmlu"): (40.0, 0.62, "measured"),  # same score, less energy
+            ("h100-sxm5-80gb", "org/big-13b", "bf16", "mmlu"): (90.0, 0.55, "imputed"),
+        }
+    )
+    spec = parse_spec({"tasks": ["mmlu"], "scenario": "data-center", "priority": "accuracy"})
+    rec = recommend(spec, pred, catalogs=CAT)
+    assert rec.objective == "accuracy"
+    w = rec.winner
+    assert (w["platform"], w["model_id"], w["quantization"]) == ("h100-sxm5-80gb", "org/mid-7b", "bf16")
+    assert w["tie"] is True and rec.rows[1]["platform"] == "a100-pcie-40gb"
+    # Ranked by score, not by EOR (the 1B model has by far the best EOR).
+    assert [r["model_id"] for r in rec.rows[2:4]] == ["org/big-13b", "org/small-1b"]
+    assert any("least energy" in s["why"] for s in rec.explanation["flow_path"] if s["node"] == "objective")
+
+
+# ---------------------------------------------------------------- serving defaults (issue 17 item 6)
+
+
+def _group_choice(pred: FormulaPredictor, w: dict, latency: float) -> int:
+    """The batch of the flow's list with least energy per query within ``latency`` (by hand, from the predictor)."""
+    import pandas as pd
+
+    sizes = load_flow().serving.batches_for(w["platform_class"], w["engine"])
+    cand = pd.DataFrame(
+        {"platform": w["platform"], "device_count": 1, "engine": w["engine"], "model_id": w["model_id"],
+         "quantization": w["quantization"], "batch_size": list(sizes), "task": "gsm8k"}
+    )
+    out = pred.predict(cand)
+    ok = out["time_s_per_query"].to_numpy() <= latency
+    return int(np.array(sizes)[ok][np.argmin(out["energy_j_per_query"].to_numpy()[ok])])
+
+
+def test_data_center_serves_with_vllm_at_the_least_energy_concurrency() -> None:
+    pred = FormulaPredictor(CAT)
+    flow = load_flow()
+    spec = parse_spec({"tasks": ["gsm8k"], "scenario": "data-center", "models": {"ids": ["org/mid-7b"]}, "priority": "energy", "top_k": 20})
+    rec = recommend(spec, pred, catalogs=CAT)
+    assert {r["engine"] for r in rec.rows} == {"vllm"}
+    w = rec.winner
+    assert w["batch_size"] > 1
+    assert w["batch_size"] == _group_choice(pred, w, flow.serving.default_latency_s_max)
+    # One concurrency per deployment: no platform + precision appears twice.
+    keys = [(r["platform"], r["quantization"]) for r in rec.rows]
+    assert len(keys) == len(set(keys))
+    # A tighter latency limit picks a smaller concurrency for the same deployment.
+    tight = w["time_s_per_query"]["value"] * 0.6
+    rec2 = recommend(parse_spec({**spec.model_dump(mode="json"), "latency_s_max": tight}), pred, catalogs=CAT)
+    same = [r for r in rec2.rows if (r["platform"], r["quantization"]) == (w["platform"], w["quantization"])]
+    assert same and same[0]["batch_size"] < w["batch_size"]
+    assert same[0]["batch_size"] == _group_choice(pred, same[0], tight)
+    assert any(s["node"] == "serving" and "vllm" in s["value"] for s in rec.explanation["flow_path"])
+
+
+def test_edge_serves_llama_cpp_at_batch_1_and_hf_only_when_asked() -> None:
+    pred = FormulaPredictor(CAT)
+    edge = recommend(parse_spec({"tasks": ["gsm8k"], "scenario": "edge", "top_k": 20}), pred, catalogs=CAT)
+    assert {(r["engine"], r["batch_size"]) for r in edge.rows} == {("llama.cpp", 1)}
+    dc = {"tasks": ["gsm8k"], "scenario": "data-center", "top_k": 100}
+    rows = recommend(parse_spec(dc), pred, catalogs=CAT).rows
+    assert "hf-transformers" not in {r["engine"] for r in rows}
+    assert "int8-bnb" not in {r["quantization"] for r in rows}
+    asked = recommend(parse_spec({**dc, "serving": {"engines": ["hf-transformers"]}}), pred, catalogs=CAT).rows
+    assert {r["engine"] for r in asked} == {"hf-transformers"} and "int8-bnb" in {r["quantization"] for r in asked}
+    # A batch size given in the spec is used as is.
+    fixed = recommend(parse_spec({**dc, "serving": {"batch_size": 4}}), pred, catalogs=CAT).rows
+    assert {r["batch_size"] for r in fixed} == {4}

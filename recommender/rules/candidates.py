@@ -438,9 +438,19 @@ def _factor(per_item: np.ndarray, item_codes: np.ndarray) -> tuple[np.ndarray, l
 
 def _codes(values, order: tuple[str, ...]) -> np.ndarray:
     """Position of each status in ``order``; unknown statuses count as the worst."""
-    cat = pd.Categorical(values, categories=list(order))
-    c = np.asarray(cat.codes, dtype=np.int64)
+    if isinstance(getattr(values, "dtype", None), pd.CategoricalDtype):
+        # Look each category up once, then index by code (missing values: code -1 -> unknown).
+        cats = pd.Index(order).get_indexer(pd.Index(values.categories.astype(str)))
+        codes = np.asarray(values.codes, dtype=np.int64)
+        c = np.where(codes >= 0, cats[codes], -1)
+    else:
+        c = pd.Index(order).get_indexer(pd.Index(np.asarray(values, dtype=object).astype(str)))
     return np.where(c < 0, len(order) - 1, c)
+
+
+def status_codes(values, order: tuple[str, ...]) -> np.ndarray:
+    """Position of each status in ``order``; unknown statuses count as the worst (the last)."""
+    return _codes(values, order)
 
 
 def _derive(frame: pd.DataFrame, resolved: Resolved) -> None:

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from recommender.errors import InfeasibleError
-from recommender.rules.candidates import ACCURACY_STATUS_ORDER, STATUS_ORDER, CandidateSet
+from recommender.rules.candidates import ACCURACY_STATUS_ORDER, STATUS_ORDER, CandidateSet, status_codes
 from recommender.rules.flow import FlowConfig
 from recommender.rules.rank import OBJECTIVES, Constraint, Objective, Selection, best, objective
 
@@ -451,8 +451,7 @@ def missing_scores(ctx: Context) -> list[dict[str, Any]]:
     if rows.size == 0:
         return []
     bad = [ACCURACY_STATUS_ORDER.index(x) for x in ctx.flow.exclude_accuracy_status]
-    status = pd.Categorical(ctx.cs.per_task["accuracy_status"].array, categories=list(ACCURACY_STATUS_ORDER)).codes
-    status = np.where(np.asarray(status) < 0, len(ACCURACY_STATUS_ORDER) - 1, np.asarray(status)).reshape(-1, n_t)
+    status = status_codes(ctx.cs.per_task["accuracy_status"].array, ACCURACY_STATUS_ORDER).reshape(-1, n_t)
     out: dict[str, dict[str, Any]] = {}
     for r in rows[np.argsort(-hi[rows], kind="stable")]:
         mid = str(frame.at[r, "model_id"])

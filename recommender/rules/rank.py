@@ -181,15 +181,15 @@ def _chance_hint(cs: CandidateSet) -> str:
 
 def uninformed_tasks(cs: CandidateSet, statuses: tuple[str, ...]) -> list[str]:
     """Tasks whose accuracy has one of ``statuses`` (e.g. ``prior``) for every candidate."""
-    from recommender.rules.candidates import ACCURACY_STATUS_ORDER
+    from recommender.rules.candidates import ACCURACY_STATUS_ORDER, status_codes
 
     if not statuses:
         return []
     bad = [ACCURACY_STATUS_ORDER.index(s) for s in statuses]
     n_t = len(cs.resolved.tasks)
     # Per-task rows have the task innermost: configuration i, task j is row i * n_t + j.
-    per = pd.Categorical(cs.per_task["accuracy_status"].array, categories=list(ACCURACY_STATUS_ORDER)).codes
-    per = np.asarray(per).reshape(-1, n_t)[cs.frame["is_candidate"].to_numpy()]
+    per = status_codes(cs.per_task["accuracy_status"].array, ACCURACY_STATUS_ORDER)
+    per = per.reshape(-1, n_t)[cs.frame["is_candidate"].to_numpy()]
     return [t.id for j, t in enumerate(cs.resolved.tasks) if np.isin(per[:, j], bad).all()]
 
 
