@@ -326,12 +326,21 @@ def test_demotions_apply_by_candidate_columns() -> None:
     # int8-bnb at batch 1 is demoted below fp16; at batch 64 it keeps its place.
     assert rank_small[0] > rank_small[2]
     assert rank_small[1] < rank_small[2]
-    # Pure INT8 is demoted on data-center platforms at small batch only (platform_class_in condition).
+    # Pure INT8 drew more gross energy than FP16 at batch 1-8 on both GPUs reported: demoted in both classes.
     q2 = np.array(["int8-bnb-t0", "int8-bnb-t0", "fp16", "fp16"], dtype=object)
     cls2 = np.array(["data-center", "workstation", "data-center", "workstation"], dtype=object)
-    r2 = preference_rank(flow, "energy", cls2, q2, {"batch_size": np.ones(4), "params_total_b": np.full(4, 7.0), "platform_class": cls2})
-    assert r2[0] > r2[2]  # data-center: below fp16
-    assert r2[1] < r2[3]  # workstation: keeps its place ahead of fp16
+    cols = {"batch_size": np.ones(4), "params_total_b": np.full(4, 7.0), "platform_class": cls2}
+    r2 = preference_rank(flow, "energy", cls2, q2, cols)
+    assert r2[0] > r2[2] and r2[1] > r2[3]
+    # A list condition (platform_class_in) limits a demotion to the classes it names.
+    from recommender.rules.flow import Demotion
+
+    only_dc = flow.model_copy(
+        update={"demotions": (Demotion(quantization="int8-bnb-t0", when={"batch_size_max": 8, "platform_class_in": ("data-center",)}, why="t"),)}
+    )
+    r3 = preference_rank(only_dc, "energy", cls2, q2, cols)
+    assert r3[0] > r3[2]  # data-center: below fp16
+    assert r3[1] < r3[3]  # workstation: keeps its place ahead of fp16
 
 
 def test_predictor_called_once_per_recommendation() -> None:

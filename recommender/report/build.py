@@ -277,7 +277,9 @@ def provenance_section(inputs: ReportInputs) -> str:
     return (
         '<section id="provenance"><h2>Data provenance</h2>'
         f"<p class=lead>Table <code>{escape(str(inputs.table_path))}</code>, {len(t)} rows, SHA-256 <code>{inputs.table_sha256[:16]}…</code>. "
-        "Energy method says how energy was obtained (NVML energy counter, sampled power, RAPL, estimate); scope says what it covers.</p>"
+        "Energy method says how energy was obtained (NVML energy counter, sampled power, RAPL, estimate); scope says what it covers. "
+        "Energy is gross throughout this report: everything the devices drew while serving, idle draw included; "
+        "the idle-subtracted column counts rows that would subtract it.</p>"
         + table(["source", "rows", "with accuracy", "platforms", "models", "quantizations", "energy method, scope (rows)", "idle subtracted", "license"], rows, num_cols=[1, 2, 3, 4])
         + plot_div("fig-provenance", figures.to_json(fig))
         + acc_html

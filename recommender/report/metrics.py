@@ -5,7 +5,8 @@ accuracy, energy and EOR plus a 90% interval and where it came from. Measured
 points come from table rows that carry both accuracy and energy; predicted
 points come from a :class:`~recommender.model.api.Predictor`.
 
-Units: ``energy_wh_per_1k`` is net Wh per 1,000 queries; accuracy is in [0, 1];
+Units: ``energy_wh_per_1k`` is gross Wh per 1,000 queries (everything the devices drew while
+serving, idle included: no row of the table subtracts idle power); accuracy is in [0, 1];
 ``eor = accuracy * 100 / energy_wh_per_1k`` (MISSION.md's definition).
 """
 
