@@ -10,6 +10,7 @@ it holds no branch on a particular scenario, class or quantization.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -160,10 +161,20 @@ class ServingNode(_Node):
 
 
 class StudyCell(_Node):
-    """One row of the study's decision matrix."""
+    """One row of the study's decision matrix.
+
+    Attributes:
+        platform: The study's platform.
+        precision: The precision in the study's words (``INT8``...).
+        quantizations: Catalogued formats the precision could mean (each checked).
+        accuracy_kept: Claimed fraction of the baseline's accuracy kept.
+        efficiency_gain: Claimed efficiency gain (fraction).
+        cost_tier: Claimed cost tier.
+    """
 
     platform: str
-    quantization: str
+    precision: str
+    quantizations: tuple[str, ...] = Field(min_length=1)
     accuracy_kept: float
     efficiency_gain: float
     cost_tier: str
@@ -177,6 +188,8 @@ class MatrixNode(_Node):
     platform_pool: tuple[str, ...] = ()
     conclusive_max_interval_ratio: float = Field(default=3.0, gt=1)
     spec: dict[str, Any]
+    study_models: tuple[str, ...] = ()
+    study_batch_size: int = Field(default=1, ge=1)
     study: dict[str, StudyCell]
 
 
@@ -492,6 +505,50 @@ def demotion_notes(flow: FlowConfig, quantization: str, columns: dict[str, Any])
         if ok:
             out.append(dem.why)
     return out
+
+
+def reference_quantization(
+    flow: FlowConfig,
+    quantization: str,
+    bytes_per_weight: Mapping[str, float],
+    available: Callable[[str], bool] = lambda q: True,
+) -> str | None:
+    """The baseline a format's energy and efficiency changes are measured against.
+
+    The first of the flow's ``baseline_quantizations`` that moves more bytes per weight than
+    ``quantization`` and is ``available`` (runs on the platform, or is present in a matched
+    group): fp16 for 8- and 4-bit formats, fp32 for 16-bit ones. The decision matrix's study
+    check and the report's claims check both use it, so one claim gets one baseline.
+
+    Returns:
+        The reference, or None where none qualifies.
+    """
+    own = bytes_per_weight.get(quantization)
+    for b in flow.baseline_quantizations:
+        bb = bytes_per_weight.get(b)
+        if own is not None and bb is not None and bb > own and available(b):
+            return b
+    return None
+
+
+def reference_candidates(flow: FlowConfig, quantization: str, bytes_per_weight: Mapping[str, float]) -> tuple[str, ...]:
+    """Every baseline :func:`reference_quantization` may pick, in order (for matched-group lookups)."""
+    own = bytes_per_weight.get(quantization)
+    return tuple(
+        b for b in flow.baseline_quantizations
+        if own is not None and bytes_per_weight.get(b) is not None and bytes_per_weight[b] > own
+    )
+
+
+def bytes_bound_gain(bytes_reference: float, bytes_format: float) -> float:
+    """Largest efficiency gain (fraction) fewer weight bytes can give at equal accuracy.
+
+    Decoding reads every weight once per step, so energy per token falls at most in
+    proportion to the bytes moved: gain <= bytes_reference / bytes_format - 1, and the energy
+    change is >= bytes_format / bytes_reference - 1. A prediction beyond it is an extrapolation
+    the physics does not allow and is never shown uncapped.
+    """
+    return bytes_reference / bytes_format - 1.0
 
 
 def cost_tier(flow: FlowConfig, platform_class: str) -> str:
