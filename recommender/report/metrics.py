@@ -43,12 +43,14 @@ POINT_COLUMNS: tuple[str, ...] = (
     "status",
     "origin",
     "source",
+    "accuracy_status",
 )
 """Columns of a points frame. ``origin`` is ``measured`` or ``predicted``; ``status`` is the
-predictor's provenance status (``measured``/``interpolated``/``extrapolated``) or ``measured``."""
+predictor's provenance status (``measured``/``interpolated``/``extrapolated``) or ``measured``;
+``accuracy_status`` is the accuracy's (``measured``, ``imputed``, ``prior``...)."""
 
 
-_TEXT_COLUMNS = ("task", "platform", "model_id", "quantization", "engine", "status", "origin", "source")
+_TEXT_COLUMNS = ("task", "platform", "model_id", "quantization", "engine", "status", "origin", "source", "accuracy_status")
 
 
 def _plain_text(frame: pd.DataFrame) -> pd.DataFrame:
@@ -132,6 +134,7 @@ def measured_points(table: pd.DataFrame, tasks: set[str] | None = None) -> pd.Da
             "status": "measured",
             "origin": "measured",
             "source": rows["source"].astype(str),
+            "accuracy_status": "measured",
         }
     )
     return _plain_text(out.reset_index(drop=True)[list(POINT_COLUMNS)])
@@ -181,6 +184,8 @@ def predicted_points(candidates: pd.DataFrame, predictions: pd.DataFrame, source
             "status": p["status"].astype(str) if "status" in p.columns else "extrapolated",
             "origin": "predicted",
             "source": source,
+            # Without a status the accuracy counts as a prior: nothing says it was informed.
+            "accuracy_status": p["accuracy_status"].astype(str) if "accuracy_status" in p.columns else "prior",
         }
     )
     # A predictor may leave EOR out; recompute it from its own accuracy and energy then.
