@@ -141,9 +141,11 @@ def explain(ctx: Context, sel: Selection) -> dict[str, Any]:
     n_tie = max(int(sel.tie.sum()), 1)
     if sel.anchor != w:
         decided.append(
-            f"flow preference: {n_tie} candidates' {ctx.obj.label} intervals overlap, so the data cannot order "
+            f"flow preference: {n_tie} candidates' {_tie_words(ctx.obj)}, so the data cannot order "
             f"them; priority {ctx.cs.resolved.decision.priority} on {frame.at[w, 'platform_class']} prefers "
-            f"{frame.at[w, 'quantization']} (point-best was {describe(frame, sel.anchor)})"
+            f"{frame.at[w, 'quantization']}"
+            + (f", then the least {ctx.cs.resolved.decision.tie_break}" if ctx.cs.resolved.decision.tie_break and ctx.obj.tie_score is not None else "")
+            + f" (point-best was {describe(frame, sel.anchor)})"
         )
     elif n_tie > 1:
         decided.append(
@@ -169,7 +171,10 @@ def explain(ctx: Context, sel: Selection) -> dict[str, Any]:
             "tied": tied,
             "statement": (
                 f"{ctx.obj.label} {fmt(pw)} vs {fmt(pr)} ({pct:+.1f}%)"
-                + ("; their intervals overlap, so this difference is not established" if tied else "; intervals separate")
+                + (
+                    f"; {'they are within ' + format(ctx.obj.tie_within, 'g') + ' of each other' if ctx.obj.tie_within is not None else 'their intervals overlap'}, "
+                    "so this difference is not established" if tied else "; intervals separate"
+                )
             ),
         }
 
@@ -201,8 +206,8 @@ def explain(ctx: Context, sel: Selection) -> dict[str, Any]:
                 {f"{p} + {q}" for p, q in zip(frame["platform"].array[sel.order[:n_tie]], frame["quantization"].array[sel.order[:n_tie]])}
             ),
             "statement": (
-                f"{n_tie - 1} other feasible candidates have {ctx.obj.label} intervals overlapping the winner's; "
-                "they share rank 1" if n_tie > 1 else "no other candidate's interval overlaps the winner's"
+                f"{n_tie - 1} other feasible candidates are tied with the winner ({_tie_words(ctx.obj)}); "
+                "they share rank 1" if n_tie > 1 else "no other candidate is tied with the winner"
             ),
         },
         "confidence": {
@@ -219,6 +224,13 @@ def explain(ctx: Context, sel: Selection) -> dict[str, Any]:
             "unsupported_platform_quantization_pairs": len(ctx.cs.unsupported),
         },
     }
+
+
+def _tie_words(obj: Objective) -> str:
+    """How ties are defined for an objective, in words."""
+    if obj.tie_within is not None:
+        return f"{obj.label} values lie within {obj.tie_within:g} of each other"
+    return f"{obj.label} intervals overlap"
 
 
 def _confidence_statement(st: str, ast: str) -> str:

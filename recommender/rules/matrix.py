@@ -220,7 +220,7 @@ def _decided_by(rec) -> str:
     ex = rec.explanation
     n = ex["ties"]["count"]
     if any(d.startswith("flow preference") for d in ex["decided_by"]):
-        what = f"flow preference: {n + 1} candidates' {rec.objective} intervals overlap; the data cannot order them"
+        what = f"flow preference: {n + 1} candidates are tied on {rec.objective}; the data cannot order them"
     elif n:
         what = f"data: best point {rec.objective}, {n} statistically tied (the flow's order agrees)"
     else:
@@ -387,7 +387,8 @@ def render(matrix: Matrix, fmt: str) -> str:
         "The gain's interval is the candidate's 90% EOR interval over the baseline's point value; errors shared",
         "with the baseline (same platform and model) are not cancelled, so it is wider than the true ratio's.",
         "No gain is shown beyond what the bytes moved allow (reference bytes / format bytes - 1).",
-        "'Tied' counts candidates whose objective interval overlaps the winner's. 'Decided by' says whether the data",
+        "'Tied' counts candidates whose objective interval overlaps the winner's (accuracy: within the flow's tie_within of it).",
+        "'Decided by' says whether the data",
         "chose the winner or only the flow's preference order among candidates the data cannot tell apart.",
         "",
         "| Scenario | Priority | Objective | Recommended (platform + precision (model; engine, batch)) | Accuracy kept vs fp16 | Efficiency gain vs fp16 [90%] | Cost tier | Confidence | Decided by | vs study |",
