@@ -188,7 +188,10 @@ def test_memory_limit_filters_by_hand_computed_requirement() -> None:
             ("rtx-4090", "org/big-13b", "nf4-bnb"): (50.0, 1.0, 0.89, 0.02),
         }
     )
-    spec = parse_spec({"tasks": ["gsm8k"], "serving": HF, "hardware": {"platforms": ["rtx-4090"]}, "models": {"ids": ["org/big-13b"]}, "objective": "energy"})
+    spec = parse_spec(
+        {"tasks": ["gsm8k"], "serving": HF, "hardware": {"platforms": ["rtx-4090"], "device_count": 1},
+         "models": {"ids": ["org/big-13b"]}, "objective": "energy"}
+    )
     rec = recommend(spec, pred, catalogs=CAT)
     assert rec.winner["quantization"] == "nf4-bnb"
     assert "memory" in rec.explanation["binding_constraints"]
@@ -579,3 +582,24 @@ def test_edge_serves_llama_cpp_at_batch_1_and_hf_only_when_asked() -> None:
     # A batch size given in the spec is used as is.
     fixed = recommend(parse_spec({**dc, "serving": {"batch_size": 4}}), pred, catalogs=CAT).rows
     assert {r["batch_size"] for r in fixed} == {4}
+
+
+def test_device_count_is_the_fewest_the_model_fits_on() -> None:
+    # org/big-13b at fp16 needs 26 GB of weights: two RTX 4090s (24 GB each); at nf4 one is enough.
+    pred = _table(
+        {
+            ("rtx-4090", "org/big-13b", "fp16"): (100.0, 1.0, 0.9, 0.02),
+            ("rtx-4090", "org/big-13b", "nf4-bnb"): (100.0, 1.0, 0.9, 0.02),
+            ("rtx-4060-ti-16gb", "org/big-13b", "fp16"): (100.0, 1.0, 0.9, 0.02),
+        }
+    )
+    spec = parse_spec({"tasks": ["gsm8k"], "serving": HF, "hardware": {"platforms": ["rtx-4090"]}, "models": {"ids": ["org/big-13b"]}, "top_k": 5})
+    rows = {r["quantization"]: r for r in recommend(spec, pred, catalogs=CAT).rows}
+    assert rows["fp16"]["device_count"] == 2 and rows["nf4-bnb"]["device_count"] == 1
+    # (26 + KV 0.753664) * 1.1 / 2 + 1 = 15.7145152 GB per device.
+    assert rows["fp16"]["memory_gb_required_per_device"] == pytest.approx(15.7145152)
+    # Edge deployments stay on one device: the 13B fp16 model does not fit there and is named by memory.
+    edge = parse_spec({"tasks": ["gsm8k"], "scenario": "edge", "models": {"ids": ["org/big-13b"]}, "serving": {"engines": ["llama.cpp"]}})
+    with pytest.raises(NothingFeasible) as err:
+        recommend(edge, pred, catalogs=CAT)
+    assert err.value.details["binding_constraint"]["name"] == "memory"

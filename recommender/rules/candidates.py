@@ -293,7 +293,16 @@ def build(resolved: Resolved, flow: FlowConfig, predictor: Predictor) -> Candida
     m_params, m_layers, m_kv, m_head_dim = arch["params_total_b"], arch["layers"], arch["kv_heads"], arch["head_dim"]
 
     batch = k_b[cfg_k]
-    devices = spec.hardware.device_count
+    params = flow.memory_fit
+    p_mem_all = np.array([p.memory_gb for p in platforms], dtype=float)
+    if spec.hardware.memory_limit_gb is not None:
+        p_mem_all = np.minimum(p_mem_all, spec.hardware.memory_limit_gb)
+    if spec.hardware.device_count is not None:
+        devices = np.full(n_cfg, spec.hardware.device_count, dtype=np.int64)
+    else:
+        devices = _device_counts(
+            flow, platforms, cfg_p, quants, cfg_q, arch, cfg_m, resolved.context_tokens, p_mem_all, params
+        )
     # Categoricals: codes + a few labels, so large candidate sets never build per-row strings.
     codes = {
         "platform": (cfg_p, p_id),
@@ -304,7 +313,7 @@ def build(resolved: Resolved, flow: FlowConfig, predictor: Predictor) -> Candida
     frame = pd.DataFrame(
         {
             "platform": _cat(*codes["platform"]),
-            "device_count": np.full(n_cfg, devices, dtype=np.int64),
+            "device_count": devices,
             "engine": _cat(*codes["engine"]),
             "model_id": _cat(*codes["model_id"]),
             "quantization": _cat(*codes["quantization"]),
@@ -320,7 +329,6 @@ def build(resolved: Resolved, flow: FlowConfig, predictor: Predictor) -> Candida
     frame["_m"] = cfg_m
     frame["_serving_group"] = k_g[cfg_k] * n_m + cfg_m
 
-    params = flow.memory_fit
     required = fit.required_gb_per_device(
         m_params[cfg_m], q_bpw[cfg_q], m_layers[cfg_m], m_kv[cfg_m], m_head_dim[cfg_m],
         batch, resolved.context_tokens, devices, params,
@@ -381,6 +389,34 @@ def build(resolved: Resolved, flow: FlowConfig, predictor: Predictor) -> Candida
         resolved=resolved, frame=frame, per_task=pred.reset_index(drop=True), unsupported=tuple(unsupported),
         chance_needed=tuple(float(x) for x in chance + margin),
     )
+
+
+def _device_counts(flow, platforms, cfg_p, quants, cfg_q, arch, cfg_m, context_tokens, memory_gb, params) -> np.ndarray:
+    """Per configuration: the fewest of its class's device counts the model fits on at batch 1.
+
+    Where none fits, the most (so the memory constraint names the shortfall). Sized at batch 1 so
+    that every concurrency of one deployment shares its device count.
+    """
+    n = len(cfg_p)
+    out = np.zeros(n, dtype=np.int64)
+    q_bpw = np.array([q.bytes_per_weight for q in quants], dtype=float)
+    cls = np.array([p.platform_class for p in platforms], dtype=object)[cfg_p]
+    for c in sorted(set(cls.tolist())):
+        rows = np.flatnonzero(cls == c)
+        counts = flow.serving.devices_for(str(c))
+        chosen = np.full(rows.size, counts[-1], dtype=np.int64)
+        open_ = np.ones(rows.size, dtype=bool)
+        for d in counts:
+            m = cfg_m[rows]
+            need = fit.required_gb_per_device(
+                arch["params_total_b"][m], q_bpw[cfg_q[rows]], arch["layers"][m], arch["kv_heads"][m], arch["head_dim"][m],
+                1, context_tokens, d, params,
+            )
+            ok = open_ & (need <= memory_gb[cfg_p[rows]])
+            chosen[ok] = d
+            open_ &= ~ok
+        out[rows] = chosen
+    return out
 
 
 def pick_concurrency(frame: pd.DataFrame, latency_s_max: float) -> np.ndarray:

@@ -138,6 +138,7 @@ class ServingClass(_Node):
 
     engines: tuple[str, ...] = Field(min_length=1)
     batch_sizes: tuple[int, ...] | None = None
+    device_counts: tuple[int, ...] = (1,)
 
 
 class ServingNode(_Node):
@@ -151,6 +152,11 @@ class ServingNode(_Node):
         """Default engines of a class (None: the flow names none; use each quantization's native one)."""
         node = self.classes.get(platform_class)
         return node.engines if node else None
+
+    def devices_for(self, platform_class: str) -> tuple[int, ...]:
+        """Device counts a deployment of the class may use, fewest first (1 where the flow names none)."""
+        node = self.classes.get(platform_class)
+        return tuple(sorted(node.device_counts)) if node else (1,)
 
     def batches_for(self, platform_class: str, engine: str) -> tuple[int, ...]:
         """Concurrencies tried for a class and engine (the class's own list first, then the engine's, else 1)."""
@@ -436,7 +442,13 @@ def _serving_steps(spec: Requirements, classes: tuple[str, ...], flow: FlowConfi
                 src = "the spec's latency limit" if latency is not None else "the flow's default latency for picking it"
                 batch = f"concurrency {sizes[0]}-{sizes[-1]}"
                 b_why = f"per deployment, the least energy per query within {limit:g} s per query ({src})"
-        out.append(FlowStep("serving", f"{cls}: {', '.join(engines)}, {batch}", f"{e_why}; {b_why}"))
+        if spec.hardware.device_count is not None:
+            dev, d_why = f"{spec.hardware.device_count} device(s)", "device count given in the spec"
+        else:
+            counts = flow.serving.devices_for(cls)
+            dev = f"{counts[0]} device" if len(counts) == 1 else f"{'/'.join(map(str, counts))} devices"
+            d_why = "the fewest the model fits on" if len(counts) > 1 else f"class {cls} default"
+        out.append(FlowStep("serving", f"{cls}: {', '.join(engines)}, {batch}, {dev}", f"{e_why}; {b_why}; {d_why}"))
     return out
 
 

@@ -127,8 +127,9 @@ def build_constraints(
             Constraint("throughput_qps_min", "throughput floor", col("throughput_qps"), full(spec.throughput_qps_min), "min", "queries/s")
         )
     if spec.hardware.power_cap_w is not None:
-        cap = spec.hardware.power_cap_w * spec.hardware.device_count
-        out.append(Constraint("hardware.power_cap_w", "power cap", col("power_w"), full(cap), "max", "W"))
+        # The cap is per device; a deployment on several devices may draw that much on each.
+        cap = spec.hardware.power_cap_w * f["device_count"].to_numpy(dtype=float)
+        out.append(Constraint("hardware.power_cap_w", "power cap", col("power_w"), cap, "max", "W"))
     if spec.energy_wh_per_1k_max is not None:
         out.append(
             Constraint("energy_wh_per_1k_max", "energy budget", col("wh_per_1k"), full(spec.energy_wh_per_1k_max), "max", "Wh/1k queries")

@@ -53,14 +53,15 @@ class Hardware(_Frozen):
     Attributes:
         platforms: Candidate platforms (canonical ids or aliases). Empty: every
             platform of the scenario's classes.
-        device_count: Devices per deployment (tensor parallel across them).
+        device_count: Devices per deployment (tensor parallel across them). None: the
+            decision flow picks the fewest of its class's device counts the model fits on.
         power_cap_w: Per-device power cap, W; mean power must stay below
             ``power_cap_w * device_count``.
         memory_limit_gb: Usable memory per device, GB (caps the platform's own memory).
     """
 
     platforms: tuple[str, ...] = Field(default=(), max_length=500)
-    device_count: int = Field(default=1, ge=1, le=1024)
+    device_count: int | None = Field(default=None, ge=1, le=1024)
     power_cap_w: float | None = Field(default=None, gt=0, le=100_000)
     memory_limit_gb: float | None = Field(default=None, gt=0, le=100_000)
 
