@@ -603,3 +603,46 @@ def test_device_count_is_the_fewest_the_model_fits_on() -> None:
     with pytest.raises(NothingFeasible) as err:
         recommend(edge, pred, catalogs=CAT)
     assert err.value.details["binding_constraint"]["name"] == "memory"
+
+
+def test_realistic_floor_on_data_center_yields_a_current_model_served_by_vllm() -> None:
+    """Issue 17's acceptance case on the shipped catalogs, with accuracies the accuracy model would give.
+
+    MMLU >= 0.65 on data-center GPUs: the 2024 model with an imputed score wins, served by vLLM; a
+    larger model whose score is only a size prior is never the answer, however high that prior.
+    """
+    import pandas as pd
+
+    from recommender.rules.catalogs import Catalogs
+
+    cat = Catalogs.load()
+    scores = {
+        "meta-llama/Llama-3.1-8B-Instruct": (0.68, "imputed"),
+        "meta-llama/Llama-2-13b-chat-hf": (0.546, "measured"),
+        "HuggingFaceTB/SmolLM2-135M-Instruct": (0.289, "measured"),
+    }
+    prior_model = next(m.id for m in cat.models.values() if m.params_total_b > 60)
+
+    class Accuracy(FormulaPredictor):
+        def predict(self, candidates: pd.DataFrame) -> pd.DataFrame:
+            out = super().predict(candidates)
+            ids = candidates["model_id"].astype(str).to_numpy()
+            acc = np.array([scores.get(m, (0.85 if m == prior_model else 0.5, ""))[0] for m in ids])
+            status = np.array([scores.get(m, (0, "prior"))[1] for m in ids], dtype=object)
+            ratio = acc / out["accuracy"].to_numpy()
+            for c in ("accuracy", "accuracy_lo", "accuracy_hi", "eor", "eor_lo", "eor_hi", "tweor", "tweor_lo", "tweor_hi"):
+                out[c] = out[c].to_numpy() * ratio
+            out["accuracy_status"] = status
+            return out
+
+    spec = parse_spec({"tasks": ["mmlu"], "scenario": "data-center", "accuracy": {"min": 0.65}, "priority": "energy"})
+    rec = recommend(spec, Accuracy(cat), catalogs=cat)
+    w = rec.winner
+    assert w["model_id"] == "meta-llama/Llama-3.1-8B-Instruct"
+    assert w["engine"] == "vllm" and w["accuracy_status"] == "imputed"
+    assert {r["model_id"] for r in rec.rows} == {"meta-llama/Llama-3.1-8B-Instruct"}
+    # Ranked by accuracy, the prior-only model (0.85) would win if a prior could qualify; it cannot.
+    acc = recommend(parse_spec({**spec.model_dump(mode="json"), "priority": "accuracy"}), Accuracy(cat), catalogs=cat)
+    assert acc.winner["model_id"] == "meta-llama/Llama-3.1-8B-Instruct"
+    assert "accuracy_informed" in acc.explanation["binding_constraints"]
+    assert any(prior_model in c and c.startswith("without the constraint 'accuracy measured") for c in acc.explanation["what_would_change"])
