@@ -646,3 +646,20 @@ def test_realistic_floor_on_data_center_yields_a_current_model_served_by_vllm() 
     assert acc.winner["model_id"] == "meta-llama/Llama-3.1-8B-Instruct"
     assert "accuracy_informed" in acc.explanation["binding_constraints"]
     assert any(prior_model in c and c.startswith("without the constraint 'accuracy measured") for c in acc.explanation["what_would_change"])
+
+
+def test_unsupported_answer_names_the_missing_measurement() -> None:
+    values = {
+        ("rtx-4090", "org/mid-7b", "fp16", "gsm8k"): {"energy_j": 100.0, "time_s": 2.0, "accuracy": 0.6, "status": "extrapolated", "accuracy_status": "measured"},
+    }
+    spec = parse_spec({"tasks": ["gsm8k"], "hardware": {"platforms": ["rtx-4090"]}, "models": {"ids": ["org/mid-7b"]}, "latency_s_max": 1.0})
+    with pytest.raises(NothingFeasible) as err:
+        recommend(spec, TablePredictor(values), catalogs=CAT)
+    note = err.value.details["missing_measurement"]
+    assert note.startswith("the nearest miss's energy and time are extrapolated (platform-unseen), not measured")
+    assert "rtx-4090 + org/mid-7b @ fp16" in note and note in str(err.value)
+    # Measured: nothing to ask for.
+    values[("rtx-4090", "org/mid-7b", "fp16", "gsm8k")]["status"] = "measured"
+    with pytest.raises(NothingFeasible) as err:
+        recommend(spec, TablePredictor(values), catalogs=CAT)
+    assert err.value.details["missing_measurement"] is None

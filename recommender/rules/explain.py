@@ -415,8 +415,21 @@ def diagnose_infeasible(ctx: Context) -> NothingFeasible:
             m["statement"] if m["statement"].startswith("fails") else "has " + m["statement"] for m in misses
         )
     )
+    measure = ""
+    if set((name, *also)) & _TIME_ENERGY_CONSTRAINTS:
+        st = STATUS_ORDER[int(frame.at[nm, "status_code"])]
+        if st != "measured":
+            n_t = len(ctx.cs.resolved.tasks)
+            per = ctx.cs.per_task.iloc[nm * n_t : (nm + 1) * n_t]
+            reasons = sorted({r for x in per["extrapolated_reasons"].astype(str) for r in x.split(";") if r and r != "nan"})
+            measure = (
+                f"; the nearest miss's energy and time are {st}" + (f" ({', '.join(reasons)})" if reasons else "")
+                + f", not measured: a measurement of {describe(frame, nm)} (`eai profile`) would settle it"
+            )
+            msg += measure
     details = {
         "binding_constraint": {"name": name, "label": c_bind.label, "note": binding_note, "also": also, "hints": hints},
+        "missing_measurement": measure.lstrip("; ") or None,
         "nearest_miss": {"configuration": describe(frame, nm), "misses": misses},
         "excluded_by": counts,
         "candidates": int(base.sum()),
@@ -425,6 +438,7 @@ def diagnose_infeasible(ctx: Context) -> NothingFeasible:
     return NothingFeasible(msg, details)
 
 
+_TIME_ENERGY_CONSTRAINTS = {"latency_s_max", "energy_wh_per_1k_max", "hardware.power_cap_w", "throughput_qps_min"}
 _ACCURACY_CONSTRAINTS = {"accuracy.min", "accuracy.min_relative_to_fp16", "chance_margin", "accuracy_informed"}
 _MISSING_SHOWN = 5
 
