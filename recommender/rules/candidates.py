@@ -383,12 +383,20 @@ def build(resolved: Resolved, flow: FlowConfig, predictor: Predictor) -> Candida
     margin = np.array([flow.chance_margin.for_task(t.id) for t in tasks], dtype=float)
     frame["chance_clearance"] = (acc - chance[None, :] - margin[None, :]).min(axis=1)
     _derive(frame, resolved)
-    latency = spec.latency_s_max if spec.latency_s_max is not None else flow.serving.default_latency_s_max
-    frame["is_candidate"] = frame["is_candidate"].to_numpy() & pick_concurrency(frame, latency)
+    frame["is_candidate"] = frame["is_candidate"].to_numpy() & pick_concurrency(frame, serving_latency_s(resolved, flow))
     return CandidateSet(
         resolved=resolved, frame=frame, per_task=pred.reset_index(drop=True), unsupported=tuple(unsupported),
         chance_needed=tuple(float(x) for x in chance + margin),
     )
+
+
+def serving_latency_s(resolved: Resolved, flow: FlowConfig) -> float:
+    """Time per query the concurrency is picked under: the spec's limit, else the flow's default
+    for the tasks' weighted mean output tokens."""
+    if resolved.spec.latency_s_max is not None:
+        return float(resolved.spec.latency_s_max)
+    tokens = float(np.dot([t.output_tokens_mean for t in resolved.tasks], resolved.task_weights))
+    return flow.serving.latency_for(tokens)
 
 
 def _device_counts(flow, platforms, cfg_p, quants, cfg_q, arch, cfg_m, context_tokens, memory_gb, params) -> np.ndarray:

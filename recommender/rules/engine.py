@@ -168,8 +168,10 @@ def _serving_note(resolved: cand.Resolved, flow: FlowConfig) -> str:
     if spec.serving.batch_size is not None:
         batch = f"batch {spec.serving.batch_size} as given"
     else:
-        limit = spec.latency_s_max if spec.latency_s_max is not None else flow.serving.default_latency_s_max
-        src = "the spec's latency limit" if spec.latency_s_max is not None else "the flow's default, not a constraint"
+        limit = cand.serving_latency_s(resolved, flow)
+        src = "the spec's latency limit" if spec.latency_s_max is not None else (
+            f"the flow's default for these tasks' output length, {flow.serving.default_s_per_output_token:g} s per token; not a constraint"
+        )
         batch = (
             f"concurrency per deployment: the least energy per query with time per query <= {limit:g} s ({src}), "
             "among the flow's batch sizes for the class and engine"

@@ -144,7 +144,12 @@ class ServingClass(_Node):
 class ServingNode(_Node):
     """Default serving: engines per class, concurrencies per engine, latency for picking one."""
 
-    default_latency_s_max: float = Field(gt=0)
+    def latency_for(self, output_tokens: float) -> float:
+        """Time per query the concurrency must meet where the spec sets no limit, s."""
+        return max(self.default_latency_min_s, self.default_s_per_output_token * float(output_tokens))
+
+    default_s_per_output_token: float = Field(gt=0)
+    default_latency_min_s: float = Field(gt=0)
     batch_sizes: dict[str, tuple[int, ...]]
     classes: dict[str, ServingClass]
 
@@ -438,10 +443,15 @@ def _serving_steps(spec: Requirements, classes: tuple[str, ...], flow: FlowConfi
             if len(sizes) == 1:
                 batch, b_why = f"batch {sizes[0]}", f"class {cls} default"
             else:
-                limit = latency if latency is not None else flow.serving.default_latency_s_max
-                src = "the spec's latency limit" if latency is not None else "the flow's default latency for picking it"
                 batch = f"concurrency {sizes[0]}-{sizes[-1]}"
-                b_why = f"per deployment, the least energy per query within {limit:g} s per query ({src})"
+                if latency is not None:
+                    b_why = f"per deployment, the least energy per query within {latency:g} s per query (the spec's latency limit)"
+                else:
+                    b_why = (
+                        "per deployment, the least energy per query within "
+                        f"{flow.serving.default_s_per_output_token:g} s per output token (at least "
+                        f"{flow.serving.default_latency_min_s:g} s per query; the flow's default, not a constraint)"
+                    )
         if spec.hardware.device_count is not None:
             dev, d_why = f"{spec.hardware.device_count} device(s)", "device count given in the spec"
         else:
