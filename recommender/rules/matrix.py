@@ -281,7 +281,8 @@ def _study_format(scenario, study, config, claim, qname, ref, engine, base, pred
         {
             "scenario": scenario,
             "tasks": base.get("tasks", m.spec.get("tasks")),
-            "hardware": {"platforms": [study.platform]},
+            # One device on both sides: a reference spread over more devices is not a matched comparison.
+            "hardware": {"platforms": [study.platform], "device_count": 1},
             "models": {"ids": list(m.study_models)} if m.study_models else {},
             "serving": {"engines": [engine], "batch_size": m.study_batch_size},
             "priority": "energy",
@@ -295,7 +296,7 @@ def _study_format(scenario, study, config, claim, qname, ref, engine, base, pred
     r_rows = np.flatnonzero((f["quantization"] == ref).to_numpy())
     r_index = {tuple(plain.iloc[r]): r for r in r_rows}
     pairs = [(q, r_index[tuple(plain.iloc[q])]) for q in q_rows if tuple(plain.iloc[q]) in r_index]
-    reference = f"{ref} ({engine}, batch {m.study_batch_size})"
+    reference = f"{ref} ({engine}, batch {m.study_batch_size}, 1 device)"
     if not pairs:
         return StudyCheck(scenario, config, claim, reference, "no prediction for it", "cannot check", None, None, None, None, "n/a")
     qa, ra = np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
@@ -324,9 +325,11 @@ def _study_format(scenario, study, config, claim, qname, ref, engine, base, pred
     lo = float(np.median(f["eor_lo"].to_numpy(dtype=float)[qa] / eor[ra] - 1))
     hi = float(np.median(f["eor_hi"].to_numpy(dtype=float)[qa] / eor[ra] - 1))
     capped = ""
+    beyond = False
     bound = _bound(catalogs, qname, ref)
     if bound is not None and hi > bound:
         capped = f"; capped at the bytes-moved bound {bound * 100:+.0f}%"
+        beyond = gain > bound
         hi, gain, lo = min(hi, bound), min(gain, bound), min(lo, bound)
     st = STATUS_ORDER[int(f["status_code"].to_numpy()[qa].max())]
     ast = ACCURACY_STATUS_ORDER[int(acc_code[qa].max())]
@@ -342,6 +345,12 @@ def _study_format(scenario, study, config, claim, qname, ref, engine, base, pred
         f"(median over {n} model{'s' if n != 1 else ''}; {status}{acc_note})"
     )
     problems = []
+    if beyond:
+        return StudyCheck(
+            scenario, config, claim, reference, data,
+            "inconclusive: the predicted gain itself lies beyond what the bytes moved allow (an extrapolation, not evidence)",
+            _f(kept), _f(gain), _f(lo), _f(hi), status,
+        )
     if not (lo <= study.efficiency_gain <= hi):
         problems.append(f"claimed {study.efficiency_gain * 100:+.0f}% is outside the 90% interval")
     elif (1 + hi) / max(1 + lo, 1e-9) > m.conclusive_max_interval_ratio:
