@@ -17,7 +17,7 @@ import numpy as np
 from recommender.model.api import Predictor
 from recommender.rules import candidates as cand
 from recommender.rules.catalogs import Catalogs
-from recommender.rules.explain import Context, diagnose_infeasible, explain
+from recommender.rules.explain import Context, describe, diagnose_infeasible, explain
 from recommender.rules.flow import FlowConfig, cost_tier, demotion_notes, load_flow, preference_rank
 from recommender.rules.rank import OBJECTIVES, build_constraints, objective, select
 from recommender.rules.spec import Requirements
@@ -98,6 +98,8 @@ def _row_dict(cs: cand.CandidateSet, flow: FlowConfig, row: int, rank: int, tie:
     out: dict[str, Any] = {
         "rank": int(rank),
         "tie": bool(tie),
+        # The whole deployment in one line: platform x devices + model @ precision (engine, batch).
+        "deployment": describe(f, row),
         "platform": f.at[row, "platform"],
         "platform_class": f.at[row, "platform_class"],
         "device_count": int(f.at[row, "device_count"]),
