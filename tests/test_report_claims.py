@@ -80,7 +80,8 @@ def test_every_verdict_states_its_scope(tmp_path: Path) -> None:
                             source="quant-reports", source_ref=f"{quant}{i}"))
     claim = _claim(load_table(write_rows(tmp_path / "t.csv", rows)), "int8-energy")
     data = next(c for c in claim.comparisons if c.basis == "data" and c.counted and c.n)
-    assert data.scope == "int8-bnb at batch 1-8; 1 source (quant-reports); 2 platforms (a800-sxm4-80gb, rtx-4090d); 4 models"
+    # data/SOURCES.md calls quant-reports self-reported: the scope says so.
+    assert data.scope == "int8-bnb at batch 1-8; 1 source (quant-reports, self-reported); 2 platforms (a800-sxm4-80gb, rtx-4090d); 4 models"
     assert claim.verdict == "contradicted" and claim.scope == "contradicted for " + data.scope
 
 

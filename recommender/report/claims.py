@@ -46,6 +46,7 @@ and energy efficiency (queries per Wh) otherwise, and say which.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -249,6 +250,20 @@ def references(quantization: str, bpw: dict[str, float] | None = None) -> tuple[
     return reference_candidates(load_flow(), quantization, _bytes_per_weight() if bpw is None else bpw)
 
 
+@functools.lru_cache(maxsize=1)
+def _self_reported_sources() -> frozenset[str]:
+    """Source tags whose section in data/SOURCES.md calls them self-reported (empty if unreadable)."""
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "data" / "SOURCES.md"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        return frozenset()
+    tags = re.findall(r"^##\s+`?([\w.-]+)`?\s+[-\u2014]+\s+(.*)$", text, flags=re.M)
+    return frozenset(tag for tag, title in tags if "self-reported" in title.lower())
+
+
 def _scope(rows: list[dict]) -> str:
     """What a set of pairs covers: formats, batch sizes, sources, GPUs, models."""
     if not rows:
@@ -256,7 +271,8 @@ def _scope(rows: list[dict]) -> str:
     formats = sorted({str(r["quantization"]) for r in rows})
     batches = sorted({int(r["batch_size"]) for r in rows})
     batch = f"batch {batches[0]}" if len(batches) == 1 else f"batch {batches[0]}-{batches[-1]}"
-    sources = sorted({str(r["source"]) for r in rows})
+    own = _self_reported_sources()
+    sources = sorted({str(r["source"]) + (", self-reported" if str(r["source"]) in own else "") for r in rows})
     plats = sorted({str(r["platform"]) for r in rows})
     models = {str(r["model_id"]) for r in rows}
 
