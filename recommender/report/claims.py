@@ -445,6 +445,7 @@ def _a100_leads_data(table: pd.DataFrame, time_weighted: bool = False) -> Compar
     margins: list[float] = []
     per_workload: dict[str, list[int]] = {}
     used: list[dict] = []
+    lead_clusters: list[tuple] = []
     for g in _platform_groups(table):
         # Within a group accuracy is the platform's constant, so EOR ranks by 1/energy and
         # TWEOR = EOR / time ranks by 1/(energy x time).
@@ -459,6 +460,8 @@ def _a100_leads_data(table: pd.DataFrame, time_weighted: bool = False) -> Compar
         used.extend(g[["quantization", "batch_size", "source", "platform", "model_id"]].to_dict("records"))
         margin = (best_other["_c"] / c_a - 1.0) * 100.0
         margins.append(margin)
+        # Groups of one source and model (other workloads, batches) are one cluster of evidence.
+        lead_clusters.append((str(g["source"].iloc[0]), str(g["model_id"].iloc[0])))
         tally = per_workload.setdefault(str(g["workload"].iloc[0]), [0, 0])
         tally[1] += 1
         if best_other["_c"] < c_a * (1.0 - LEAD_TOLERANCE):
@@ -475,6 +478,7 @@ def _a100_leads_data(table: pd.DataFrame, time_weighted: bool = False) -> Compar
         losses,
         f"A100 {what} margin over the best rival: matched measured groups (same model, quantization, workload, batch, engine, "
         f"source) with an A100 and at least one other platform; margin = {formula}",
+        lead_clusters,
     )
     if per_workload:
         by_w = "; per workload (A100 leads / groups): " + ", ".join(f"{w} {k}/{n}" for w, (k, n) in sorted(per_workload.items()))
@@ -484,20 +488,23 @@ def _a100_leads_data(table: pd.DataFrame, time_weighted: bool = False) -> Compar
     return comp
 
 
-def _lead_comparison(basis: Basis, margins: list[float], leads: int, losses: list[str], description: str) -> Comparison:
+def _lead_comparison(
+    basis: Basis, margins: list[float], leads: int, losses: list[str], description: str, clusters: list[tuple] | None = None
+) -> Comparison:
     n = len(margins)
     if n == 0:
         return Comparison(basis, description, None, 0, None, None, "not enough data", "no matched group contains an A100 and a rival")
-    est, ci = bootstrap_median(margins)
+    est, ci = bootstrap_median(margins, clusters)
+    k = n if clusters is None else len(set(clusters))
     if losses:
         verdict: Verdict = "contradicted"
-    elif n < MIN_EVIDENCE:
+    elif k < MIN_EVIDENCE:
         verdict = "not enough data"
     else:
         verdict = "supported"
     shown = "; ".join(losses[:6]) + (f"; ... {len(losses) - 6} more" if len(losses) > 6 else "")
     detail = f"A100 leads in {leads} of {n} groups" + (f"; beaten by more than {LEAD_TOLERANCE:.0%} in: {shown}" if losses else "")
-    return Comparison(basis, description, (0.0, float("inf")), n, est, ci, verdict, detail)
+    return Comparison(basis, description, (0.0, float("inf")), n, est, ci, verdict, detail, clusters=k)
 
 
 def _ada_data(table: pd.DataFrame, meta: dict[str, tuple[str, str]]) -> tuple[list[float], str]:
