@@ -664,3 +664,17 @@ def test_unsupported_answer_names_the_missing_measurement() -> None:
     with pytest.raises(NothingFeasible) as err:
         recommend(spec, TablePredictor(values), catalogs=CAT)
     assert err.value.details["missing_measurement"] is None
+
+
+def test_accuracy_basis_is_passed_through_when_the_predictor_gives_it() -> None:
+    class WithBasis(TablePredictor):
+        def predict(self, candidates):
+            out = super().predict(candidates)
+            out["accuracy_basis"] = "imputed from mmlu, arc_challenge"
+            return out
+
+    values = {("rtx-4090", "org/mid-7b", "fp16", "gsm8k"): {"energy_j": 100.0, "time_s": 1.0, "accuracy": 0.6, "accuracy_status": "imputed"}}
+    spec = parse_spec({"tasks": ["gsm8k"], "hardware": {"platforms": ["rtx-4090"]}, "models": {"ids": ["org/mid-7b"]}})
+    task = recommend(spec, WithBasis(values), catalogs=CAT).winner["per_task"][0]
+    assert task["accuracy_status"] == "imputed" and task["accuracy_basis"] == "imputed from mmlu, arc_challenge"
+    assert recommend(spec, TablePredictor(values), catalogs=CAT).winner["per_task"][0]["accuracy_basis"] is None

@@ -143,6 +143,8 @@ def _row_dict(cs: cand.CandidateSet, flow: FlowConfig, row: int, rank: int, tie:
                 "time_s_per_query": _clean(per.iloc[i]["time_s_per_query"]),
                 "status": str(per.iloc[i]["status"]),
                 "accuracy_status": str(per.iloc[i]["accuracy_status"]),
+                # What the accuracy comes from (the accuracy model's text, e.g. "imputed from mmlu, arc_challenge").
+                "accuracy_basis": str(per.iloc[i]["accuracy_basis"]) if "accuracy_basis" in per.columns else None,
             }
             for i, (t, wt) in enumerate(zip(cs.resolved.tasks, cs.resolved.task_weights))
         ],
