@@ -13,7 +13,7 @@ import recommender.cli.recommend_cmd as recommend_cmd
 from recommender.cli import main
 from recommender.rules.candidates import supports
 from recommender.rules.catalogs import Catalogs
-from recommender.rules.flow import load_flow
+from recommender.rules.flow import bytes_bound_gain, load_flow, reference_quantization
 from recommender.rules.matrix import build_matrix, render
 from recommender.rules.synthetic import FormulaPredictor
 
@@ -35,9 +35,37 @@ def test_every_scenario_and_priority_has_a_cell(synthetic) -> None:
     keys = [(c.scenario, c.priority) for c in synthetic.cells]
     assert keys == [(s, p) for s in flow.matrix.scenarios for p in flow.matrix.priorities]
     pool = set(flow.matrix.platform_pool)
+    serving = {"data-center": "vllm", "enterprise": "vllm", "edge": "llama.cpp"}
     for c in synthetic.cells:
         assert c.platform in pool
         assert c.cost_tier == flow.classes[{"data-center": "data-center", "enterprise": "workstation", "edge": "edge"}[c.scenario]].cost_tier
+        # A whole deployment: the flow's serving engine for the class, with its concurrency.
+        assert c.engine == serving[c.scenario] and c.batch_size is not None
+        assert c.decided_by.startswith(("data:", "flow preference:"))
+        assert (", clear" in c.confidence) == ("clear of every other candidate" in c.decided_by)
+
+
+def test_cells_say_when_only_the_flow_order_decided(catalogs: Catalogs, synthetic) -> None:
+    # Wide intervals on every prediction: the data cannot order the candidates, the flow's preference does.
+    wide = build_matrix(FormulaPredictor(catalogs), catalogs=catalogs)
+    assert any(c.decided_by.startswith("flow preference:") for c in wide.cells)
+    for c in wide.cells:
+        if c.decided_by.startswith("flow preference:"):
+            assert "tied" in c.confidence
+
+
+def test_cells_nothing_informs_name_what_is_missing(catalogs: Catalogs) -> None:
+    class PriorOnly(FormulaPredictor):
+        def predict(self, candidates):
+            out = super().predict(candidates)
+            out["accuracy_status"] = "prior"
+            return out
+
+    m = build_matrix(PriorOnly(catalogs), catalogs=catalogs)
+    for c in m.cells:
+        assert c.platform is None and c.recommended.startswith("no answer")
+        assert c.decided_by.startswith("nothing informed an answer")
+    assert "no candidate model has a measured or imputed score" in m.cells[0].decided_by
 
 
 def test_render_is_deterministic_in_every_format(catalogs: Catalogs, synthetic) -> None:
@@ -52,26 +80,49 @@ def test_render_is_deterministic_in_every_format(catalogs: Catalogs, synthetic) 
 
 def test_study_matrix_is_checked_against_catalog_and_predictions(catalogs: Catalogs, synthetic) -> None:
     flow = load_flow()
-    checks = {c.scenario: c for c in synthetic.checks}
-    assert set(checks) == set(flow.matrix.study)
+    bpw = {n: q.bytes_per_weight for n, q in catalogs.quants.items()}
+    checks = {(c.scenario, c.configuration.split(" + ")[1].split(" ")[0]): c for c in synthetic.checks}
+    assert {s for s, _ in checks} == set(flow.matrix.study)
     for scenario, study in flow.matrix.study.items():
-        check = checks[scenario]
-        runnable = supports(catalogs.quants[study.quantization], catalogs.platforms[study.platform])
-        if not runnable:
-            # e.g. dynamic-int8 is CPU-only in the quantization catalog: the study's edge pick cannot run on a GPU.
-            assert check.verdict.startswith("disagrees: the study's configuration is not runnable")
-        elif study.quantization == "fp16":
-            assert "0% by definition" in check.verdict
-        else:
-            assert check.efficiency_gain is not None
+        for q in study.quantizations:
+            check = checks[(scenario, q)]
+            assert f"({study.precision})" in check.configuration
+            runnable = supports(catalogs.quants[q], catalogs.platforms[study.platform])
+            if not runnable:
+                # e.g. dynamic-int8 is CPU-only in the quantization catalog; fp8 needs Ada or newer.
+                assert check.verdict == "not runnable as catalogued"
+                continue
+            # One baseline rule with the claims check: the first reference moving more bytes per weight.
+            ref = reference_quantization(flow, q, bpw)
+            assert check.reference.startswith(ref) and bpw[ref] > bpw[q]
+            if check.verdict == "cannot check":
+                assert "does not fit" in check.data or "no prediction" in check.data
+                continue
+            bound = bytes_bound_gain(bpw[ref], bpw[q])
+            assert check.efficiency_gain_hi <= bound + 1e-12
+            if "beyond what the bytes moved allow" in check.verdict:
+                assert check.efficiency_gain == pytest.approx(bound)  # shown capped, never beyond
+                continue
             inside = check.efficiency_gain_lo <= study.efficiency_gain <= check.efficiency_gain_hi
             assert ("outside the 90% interval" in check.verdict) == (not inside)
             if inside:
                 ratio = (1 + check.efficiency_gain_hi) / (1 + check.efficiency_gain_lo)
                 wide = ratio > flow.matrix.conclusive_max_interval_ratio
-                assert check.verdict.startswith("inconclusive" if wide else "consistent")
+                assert check.verdict.startswith("inconclusive" if wide else ("consistent", "disagrees"))
     md = render(synthetic, "markdown")
     assert "## The study's matrix checked against the data" in md
+    assert "Energy is gross" in md
+
+
+def test_reference_and_bytes_bound() -> None:
+    flow = load_flow()
+    bpw = {"fp32": 4.0, "fp16": 2.0, "bf16": 2.0, "int8-bnb": 1.03, "fp8": 1.0, "gguf-q4": 0.5625}
+    assert reference_quantization(flow, "int8-bnb", bpw) == "fp16"
+    assert reference_quantization(flow, "fp8", bpw, available=lambda b: b != "fp16") == "bf16"
+    assert reference_quantization(flow, "fp16", bpw) == "fp32"
+    assert reference_quantization(flow, "fp32", bpw) is None
+    # 4-bit weights (0.5625 B) vs fp16 (2 B): at most 2 / 0.5625 - 1 = +256% at equal accuracy.
+    assert bytes_bound_gain(2.0, 0.5625) == pytest.approx(2.5555555556)
 
 
 def test_matrix_cli_writes_formats(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, catalogs: Catalogs) -> None:

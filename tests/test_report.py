@@ -252,6 +252,9 @@ def test_flow_svg_is_valid_xml_with_every_class() -> None:
         assert f"class: {cls}" in texts
     for sc in flow["scenarios"]:
         assert f"scenario: {sc}" in texts
+    # The flow's serving defaults, chance margin, evidence rule and energy definition are drawn too.
+    assert "serves: vllm" in texts and "serves: llama.cpp" in texts
+    assert "chance + margin" in texts and "size prior never qualifies" in texts and "energy is gross" in texts
 
 
 def test_markdown_renderer_escapes_and_renders_tables() -> None:

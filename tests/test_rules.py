@@ -70,6 +70,8 @@ def test_vectorized_memory_fit_matches_scalar() -> None:
 # ---------------------------------------------------------------- fixtures
 
 CAT = small_catalogs()
+# bitsandbytes precisions run only under HF transformers, which the flow proposes only when asked.
+HF = {"engines": ["hf-transformers"]}
 
 
 def _table(entries: dict[tuple[str, str, str], tuple[float, float, float, float]], tasks=("gsm8k",)) -> TablePredictor:
@@ -115,7 +117,7 @@ def test_recommend_ties_and_clear_loser() -> None:
         }
     )
     spec = parse_spec(
-        {"tasks": ["gsm8k"], "hardware": {"platforms": ["a100"]}, "models": {"ids": ["org/mid-7b"]},
+        {"tasks": ["gsm8k"], "serving": HF, "hardware": {"platforms": ["a100"]}, "models": {"ids": ["org/mid-7b"]},
          "objective": "energy", "priority": "latency"}
     )
     rec = recommend(spec, pred, catalogs=CAT)
@@ -163,7 +165,7 @@ def _three_way() -> TablePredictor:
 
 def test_accuracy_floor_decides_and_what_if() -> None:
     spec = parse_spec(
-        {"tasks": ["gsm8k"], "hardware": {"platforms": ["rtx-4090"]}, "objective": "energy",
+        {"tasks": ["gsm8k"], "serving": HF, "hardware": {"platforms": ["rtx-4090"]}, "objective": "energy",
          "accuracy": {"min": 0.55}, "latency_s_max": 2.0, "priority": "latency"}
     )
     rec = recommend(spec, _three_way(), catalogs=CAT)
@@ -186,7 +188,10 @@ def test_memory_limit_filters_by_hand_computed_requirement() -> None:
             ("rtx-4090", "org/big-13b", "nf4-bnb"): (50.0, 1.0, 0.89, 0.02),
         }
     )
-    spec = parse_spec({"tasks": ["gsm8k"], "hardware": {"platforms": ["rtx-4090"]}, "models": {"ids": ["org/big-13b"]}, "objective": "energy"})
+    spec = parse_spec(
+        {"tasks": ["gsm8k"], "serving": HF, "hardware": {"platforms": ["rtx-4090"], "device_count": 1},
+         "models": {"ids": ["org/big-13b"]}, "objective": "energy"}
+    )
     rec = recommend(spec, pred, catalogs=CAT)
     assert rec.winner["quantization"] == "nf4-bnb"
     assert "memory" in rec.explanation["binding_constraints"]
@@ -204,7 +209,7 @@ def test_power_cap_and_energy_budget() -> None:
             ("rtx-4090", "org/mid-7b", "int8-bnb"): (150.0, 1.0, 0.59, 0.02),  # 150 W mean
         }
     )
-    base = {"tasks": ["gsm8k"], "hardware": {"platforms": ["rtx-4090"]}, "models": {"ids": ["org/mid-7b"]}, "objective": "tweor"}
+    base = {"tasks": ["gsm8k"], "serving": HF, "hardware": {"platforms": ["rtx-4090"]}, "models": {"ids": ["org/mid-7b"]}, "objective": "tweor"}
     rec = recommend(parse_spec(base), pred, catalogs=CAT)
     assert rec.winner["power_w_mean"] in (pytest.approx(300.0), pytest.approx(150.0))
     capped = recommend(parse_spec({**base, "hardware": {"platforms": ["rtx-4090"], "power_cap_w": 200}}), pred, catalogs=CAT)
@@ -237,7 +242,7 @@ def test_relative_accuracy_floor_uses_fp16_of_same_model() -> None:
         }
     )
     spec = parse_spec(
-        {"tasks": ["gsm8k"], "hardware": {"platforms": ["rtx-4090"]}, "models": {"ids": ["org/mid-7b"]},
+        {"tasks": ["gsm8k"], "serving": HF, "hardware": {"platforms": ["rtx-4090"]}, "models": {"ids": ["org/mid-7b"]},
          "objective": "energy", "accuracy": {"min_relative_to_fp16": 0.98}}
     )
     rec = recommend(spec, pred, catalogs=CAT)
@@ -252,7 +257,7 @@ def test_measured_only_excludes_predicted() -> None:
         ("rtx-4090", "org/mid-7b", "int8-bnb", "gsm8k"): {"energy_j": 50.0, "time_s": 1.0, "accuracy": 0.6, "status": "extrapolated"},
     }
     pred = TablePredictor(values)
-    base = {"tasks": ["gsm8k"], "hardware": {"platforms": ["rtx-4090"]}, "models": {"ids": ["org/mid-7b"]}, "objective": "energy"}
+    base = {"tasks": ["gsm8k"], "serving": HF, "hardware": {"platforms": ["rtx-4090"]}, "models": {"ids": ["org/mid-7b"]}, "objective": "energy"}
     assert recommend(parse_spec(base), pred, catalogs=CAT).winner["quantization"] == "int8-bnb"
     rec = recommend(parse_spec({**base, "allow_predicted": False}), pred, catalogs=CAT)
     assert rec.winner["quantization"] == "fp16" and rec.winner["status"] == "measured"
@@ -324,12 +329,21 @@ def test_demotions_apply_by_candidate_columns() -> None:
     # int8-bnb at batch 1 is demoted below fp16; at batch 64 it keeps its place.
     assert rank_small[0] > rank_small[2]
     assert rank_small[1] < rank_small[2]
-    # Pure INT8 is demoted on data-center platforms at small batch only (platform_class_in condition).
+    # Pure INT8 drew more gross energy than FP16 at batch 1-8 on both GPUs reported: demoted in both classes.
     q2 = np.array(["int8-bnb-t0", "int8-bnb-t0", "fp16", "fp16"], dtype=object)
     cls2 = np.array(["data-center", "workstation", "data-center", "workstation"], dtype=object)
-    r2 = preference_rank(flow, "energy", cls2, q2, {"batch_size": np.ones(4), "params_total_b": np.full(4, 7.0), "platform_class": cls2})
-    assert r2[0] > r2[2]  # data-center: below fp16
-    assert r2[1] < r2[3]  # workstation: keeps its place ahead of fp16
+    cols = {"batch_size": np.ones(4), "params_total_b": np.full(4, 7.0), "platform_class": cls2}
+    r2 = preference_rank(flow, "energy", cls2, q2, cols)
+    assert r2[0] > r2[2] and r2[1] > r2[3]
+    # A list condition (platform_class_in) limits a demotion to the classes it names.
+    from recommender.rules.flow import Demotion
+
+    only_dc = flow.model_copy(
+        update={"demotions": (Demotion(quantization="int8-bnb-t0", when={"batch_size_max": 8, "platform_class_in": ("data-center",)}, why="t"),)}
+    )
+    r3 = preference_rank(only_dc, "energy", cls2, q2, cols)
+    assert r3[0] > r3[2]  # data-center: below fp16
+    assert r3[1] < r3[3]  # workstation: keeps its place ahead of fp16
 
 
 def test_predictor_called_once_per_recommendation() -> None:
@@ -375,7 +389,7 @@ def test_what_if_other_priority_rewalks_the_flow() -> None:
             ("rtx-4090", "org/mid-7b", "nf4-bnb"): (99.0, 1.0, 0.60, 0.05),
         }
     )
-    base = {"tasks": ["gsm8k"], "hardware": {"platforms": ["rtx-4090"]}, "models": {"ids": ["org/mid-7b"]}}
+    base = {"tasks": ["gsm8k"], "serving": HF, "hardware": {"platforms": ["rtx-4090"]}, "models": {"ids": ["org/mid-7b"]}}
     prefs = load_flow().classes["workstation"].preferences
     assert prefs["accuracy"].index("fp16") == 0 and prefs["flexibility"].index("nf4-bnb") < prefs["flexibility"].index("fp16")
     rec = recommend(parse_spec({**base, "priority": "accuracy"}), pred, catalogs=CAT)
@@ -401,3 +415,266 @@ def test_rules_code_has_no_scenario_class_or_quantization_branches() -> None:
             if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in names:
                 offenders.append(f"{path.name}:{node.lineno}: {node.value!r}")
     assert not offenders, offenders
+
+
+# ---------------------------------------------------------------- no near-chance winners (issue 17 item 5)
+
+
+def _acc_table(entries: dict[tuple[str, str, str, str], tuple[float, float, str]]) -> TablePredictor:
+    """(platform, model, quant, task) -> (energy J, accuracy, accuracy_status); 1 s per query, 2% intervals."""
+    return TablePredictor(
+        {k: {"energy_j": e, "time_s": 1.0, "accuracy": a, "rel_halfwidth": 0.02, "accuracy_status": st} for k, (e, a, st) in entries.items()}
+    )
+
+
+def test_chance_margin_excludes_near_chance_model_without_a_floor() -> None:
+    # mmlu: chance 0.25 + the flow's margin 0.10 = 0.35. The 1B model at 0.289 is guessing: never recommended.
+    flow = load_flow()
+    assert flow.chance_margin.for_task("mmlu") == pytest.approx(0.10)
+    pred = _acc_table(
+        {
+            ("rtx-4090", "org/small-1b", "fp16", "mmlu"): (5.0, 0.289, "measured"),
+            ("rtx-4090", "org/mid-7b", "fp16", "mmlu"): (50.0, 0.60, "measured"),
+        }
+    )
+    base = {"tasks": ["mmlu"], "hardware": {"platforms": ["rtx-4090"]}, "objective": "energy"}
+    rec = recommend(parse_spec(base), pred, catalogs=CAT)
+    assert rec.winner["model_id"] == "org/mid-7b"
+    assert "chance_margin" in rec.explanation["binding_constraints"]
+    # Just under / just over the line.
+    for acc, ok in ((0.349, False), (0.351, True)):
+        only = _acc_table({("rtx-4090", "org/small-1b", "fp16", "mmlu"): (5.0, acc, "measured")})
+        spec = parse_spec({**base, "models": {"ids": ["org/small-1b"]}})
+        if ok:
+            assert recommend(spec, only, catalogs=CAT).winner["model_id"] == "org/small-1b"
+        else:
+            with pytest.raises(NothingFeasible) as err:
+                recommend(spec, only, catalogs=CAT)
+            assert err.value.details["binding_constraint"]["name"] == "chance_margin"
+            assert "mmlu (best candidate 0.349, needs 0.350" in str(err.value)
+
+
+def test_chance_margin_holds_on_every_task_and_rejects_zero_gsm8k() -> None:
+    # The weighted mean would pass (0.5 * 0.9 + 0.5 * 0.0 = 0.45), but GSM8K at 0 (chance 0 + margin 0.05) fails.
+    pred = _acc_table(
+        {
+            ("rtx-4090", "org/small-1b", "fp16", "mmlu"): (5.0, 0.90, "measured"),
+            ("rtx-4090", "org/small-1b", "fp16", "gsm8k"): (5.0, 0.0, "measured"),
+            ("rtx-4090", "org/mid-7b", "fp16", "mmlu"): (50.0, 0.60, "measured"),
+            ("rtx-4090", "org/mid-7b", "fp16", "gsm8k"): (50.0, 0.30, "measured"),
+        }
+    )
+    spec = parse_spec({"tasks": ["mmlu", "gsm8k"], "hardware": {"platforms": ["rtx-4090"]}, "objective": "energy", "accuracy": {"min": 0.2}})
+    rec = recommend(spec, pred, catalogs=CAT)
+    assert rec.winner["model_id"] == "org/mid-7b"
+
+
+@pytest.mark.parametrize(
+    ("status", "qualifies"),
+    [("measured", True), ("imputed", True), ("interpolated", True), ("extrapolated", True), ("prior", False), ("guess", False)],
+)
+def test_only_measured_or_imputed_accuracy_qualifies(status: str, qualifies: bool) -> None:
+    # Both vocabularies: the accuracy model's measured/imputed/prior and the older measured/interpolated/extrapolated/prior.
+    pred = _acc_table(
+        {
+            ("rtx-4090", "org/small-1b", "fp16", "mmlu"): (5.0, 0.80, status),
+            ("rtx-4090", "org/mid-7b", "fp16", "mmlu"): (50.0, 0.60, "measured"),
+        }
+    )
+    spec = parse_spec({"tasks": ["mmlu"], "hardware": {"platforms": ["rtx-4090"]}, "objective": "energy"})
+    rec = recommend(spec, pred, catalogs=CAT)
+    assert (rec.winner["model_id"] == "org/small-1b") is qualifies
+    if not qualifies:
+        assert "accuracy_informed" in rec.explanation["binding_constraints"]
+
+
+def test_unsupported_answer_names_the_missing_scores() -> None:
+    # Only a size prior says the 13B model might clear 0.65 (interval up to 0.714); the measured 7B does not.
+    pred = _acc_table(
+        {
+            ("h100-sxm5-80gb", "org/mid-7b", "fp16", "mmlu"): (50.0, 0.60, "measured"),
+            ("h100-sxm5-80gb", "org/big-13b", "fp16", "mmlu"): (90.0, 0.70, "prior"),
+        }
+    )
+    spec = parse_spec({"tasks": ["mmlu"], "scenario": "data-center", "hardware": {"platforms": ["h100"]}, "accuracy": {"min": 0.65}})
+    with pytest.raises(NothingFeasible) as err:
+        recommend(spec, pred, catalogs=CAT)
+    missing = err.value.details["missing_scores"]
+    assert [m["model_id"] for m in missing] == ["org/big-13b"]
+    assert missing[0]["tasks"] == ["mmlu"]
+    assert "the data cannot support an answer: missing a measured or imputed score" in str(err.value)
+    assert "org/big-13b (mmlu)" in str(err.value)
+    # The 7B model (measured, 0.60) is not "missing": its score is known and too low.
+    assert "org/mid-7b (mmlu)" not in str(err.value)
+
+
+# ---------------------------------------------------------------- priority accuracy
+
+
+def test_priority_accuracy_ranks_by_accuracy_and_energy_breaks_ties() -> None:
+    pred = _acc_table(
+        {
+            ("a100-pcie-40gb", "org/small-1b", "bf16", "mmlu"): (5.0, 0.45, "measured"),
+            ("a100-pcie-40gb", "org/mid-7b", "bf16", "mmlu"): (50.0, 0.62, "measured"),
+            ("h100-sxm5-80gb", "org/mid-7b", "bf16", "mmlu"): (40.0, 0.62, "measured"),  # same score, less energy
+            ("h100-sxm5-80gb", "org/big-13b", "bf16", "mmlu"): (90.0, 0.55, "imputed"),
+        }
+    )
+    spec = parse_spec({"tasks": ["mmlu"], "scenario": "data-center", "priority": "accuracy"})
+    rec = recommend(spec, pred, catalogs=CAT)
+    assert rec.objective == "accuracy"
+    w = rec.winner
+    assert (w["platform"], w["model_id"], w["quantization"]) == ("h100-sxm5-80gb", "org/mid-7b", "bf16")
+    assert w["tie"] is True and rec.rows[1]["platform"] == "a100-pcie-40gb"
+    # Ranked by score, not by EOR (the 1B model has by far the best EOR).
+    assert [r["model_id"] for r in rec.rows[2:4]] == ["org/big-13b", "org/small-1b"]
+    assert any("least energy" in s["why"] for s in rec.explanation["flow_path"] if s["node"] == "objective")
+
+
+# ---------------------------------------------------------------- serving defaults (issue 17 item 6)
+
+
+def _group_choice(pred: FormulaPredictor, w: dict, latency: float) -> int:
+    """The batch of the flow's list with least energy per query within ``latency`` (by hand, from the predictor)."""
+    import pandas as pd
+
+    sizes = load_flow().serving.batches_for(w["platform_class"], w["engine"])
+    cand = pd.DataFrame(
+        {"platform": w["platform"], "device_count": 1, "engine": w["engine"], "model_id": w["model_id"],
+         "quantization": w["quantization"], "batch_size": list(sizes), "task": "gsm8k"}
+    )
+    out = pred.predict(cand)
+    ok = out["time_s_per_query"].to_numpy() <= latency
+    return int(np.array(sizes)[ok][np.argmin(out["energy_j_per_query"].to_numpy()[ok])])
+
+
+def test_data_center_serves_with_vllm_at_the_least_energy_concurrency() -> None:
+    pred = FormulaPredictor(CAT)
+    flow = load_flow()
+    spec = parse_spec({"tasks": ["gsm8k"], "scenario": "data-center", "models": {"ids": ["org/mid-7b"]}, "priority": "energy", "top_k": 20})
+    rec = recommend(spec, pred, catalogs=CAT)
+    assert {r["engine"] for r in rec.rows} == {"vllm"}
+    w = rec.winner
+    assert w["batch_size"] > 1
+    # No latency limit in the spec: the flow's default, 0.1 s per output token (gsm8k: 120 tokens -> 12 s).
+    assert w["batch_size"] == _group_choice(pred, w, max(flow.serving.default_latency_min_s, 120 * flow.serving.default_s_per_output_token))
+    # One concurrency per deployment: no platform + precision appears twice.
+    keys = [(r["platform"], r["quantization"]) for r in rec.rows]
+    assert len(keys) == len(set(keys))
+    # A tighter latency limit picks a smaller concurrency for the same deployment.
+    tight = w["time_s_per_query"]["value"] * 0.6
+    rec2 = recommend(parse_spec({**spec.model_dump(mode="json"), "latency_s_max": tight}), pred, catalogs=CAT)
+    same = [r for r in rec2.rows if (r["platform"], r["quantization"]) == (w["platform"], w["quantization"])]
+    assert same and same[0]["batch_size"] < w["batch_size"]
+    assert same[0]["batch_size"] == _group_choice(pred, same[0], tight)
+    assert any(s["node"] == "serving" and "vllm" in s["value"] for s in rec.explanation["flow_path"])
+
+
+def test_edge_serves_llama_cpp_at_batch_1_and_hf_only_when_asked() -> None:
+    pred = FormulaPredictor(CAT)
+    edge = recommend(parse_spec({"tasks": ["gsm8k"], "scenario": "edge", "top_k": 20}), pred, catalogs=CAT)
+    assert {(r["engine"], r["batch_size"]) for r in edge.rows} == {("llama.cpp", 1)}
+    dc = {"tasks": ["gsm8k"], "scenario": "data-center", "top_k": 100}
+    rows = recommend(parse_spec(dc), pred, catalogs=CAT).rows
+    assert "hf-transformers" not in {r["engine"] for r in rows}
+    assert "int8-bnb" not in {r["quantization"] for r in rows}
+    asked = recommend(parse_spec({**dc, "serving": {"engines": ["hf-transformers"]}}), pred, catalogs=CAT).rows
+    assert {r["engine"] for r in asked} == {"hf-transformers"} and "int8-bnb" in {r["quantization"] for r in asked}
+    # A batch size given in the spec is used as is.
+    fixed = recommend(parse_spec({**dc, "serving": {"batch_size": 4}}), pred, catalogs=CAT).rows
+    assert {r["batch_size"] for r in fixed} == {4}
+
+
+def test_device_count_is_the_fewest_the_model_fits_on() -> None:
+    # org/big-13b at fp16 needs 26 GB of weights: two RTX 4090s (24 GB each); at nf4 one is enough.
+    pred = _table(
+        {
+            ("rtx-4090", "org/big-13b", "fp16"): (100.0, 1.0, 0.9, 0.02),
+            ("rtx-4090", "org/big-13b", "nf4-bnb"): (100.0, 1.0, 0.9, 0.02),
+            ("rtx-4060-ti-16gb", "org/big-13b", "fp16"): (100.0, 1.0, 0.9, 0.02),
+        }
+    )
+    spec = parse_spec({"tasks": ["gsm8k"], "serving": HF, "hardware": {"platforms": ["rtx-4090"]}, "models": {"ids": ["org/big-13b"]}, "top_k": 5})
+    rows = {r["quantization"]: r for r in recommend(spec, pred, catalogs=CAT).rows}
+    assert rows["fp16"]["device_count"] == 2 and rows["nf4-bnb"]["device_count"] == 1
+    # (26 + KV 0.753664) * 1.1 / 2 + 1 = 15.7145152 GB per device.
+    assert rows["fp16"]["memory_gb_required_per_device"] == pytest.approx(15.7145152)
+    # Edge deployments stay on one device: the 13B fp16 model does not fit there and is named by memory.
+    edge = parse_spec({"tasks": ["gsm8k"], "scenario": "edge", "models": {"ids": ["org/big-13b"]}, "serving": {"engines": ["llama.cpp"]}})
+    with pytest.raises(NothingFeasible) as err:
+        recommend(edge, pred, catalogs=CAT)
+    assert err.value.details["binding_constraint"]["name"] == "memory"
+
+
+def test_realistic_floor_on_data_center_yields_a_current_model_served_by_vllm() -> None:
+    """Issue 17's acceptance case on the shipped catalogs, with accuracies the accuracy model would give.
+
+    MMLU >= 0.65 on data-center GPUs: the 2024 model with an imputed score wins, served by vLLM; a
+    larger model whose score is only a size prior is never the answer, however high that prior.
+    """
+    import pandas as pd
+
+    from recommender.rules.catalogs import Catalogs
+
+    cat = Catalogs.load()
+    scores = {
+        "meta-llama/Llama-3.1-8B-Instruct": (0.68, "imputed"),
+        "meta-llama/Llama-2-13b-chat-hf": (0.546, "measured"),
+        "HuggingFaceTB/SmolLM2-135M-Instruct": (0.289, "measured"),
+    }
+    prior_model = next(m.id for m in cat.models.values() if m.params_total_b > 60)
+
+    class Accuracy(FormulaPredictor):
+        def predict(self, candidates: pd.DataFrame) -> pd.DataFrame:
+            out = super().predict(candidates)
+            ids = candidates["model_id"].astype(str).to_numpy()
+            acc = np.array([scores.get(m, (0.85 if m == prior_model else 0.5, ""))[0] for m in ids])
+            status = np.array([scores.get(m, (0, "prior"))[1] for m in ids], dtype=object)
+            ratio = acc / out["accuracy"].to_numpy()
+            for c in ("accuracy", "accuracy_lo", "accuracy_hi", "eor", "eor_lo", "eor_hi", "tweor", "tweor_lo", "tweor_hi"):
+                out[c] = out[c].to_numpy() * ratio
+            out["accuracy_status"] = status
+            return out
+
+    spec = parse_spec({"tasks": ["mmlu"], "scenario": "data-center", "accuracy": {"min": 0.65}, "priority": "energy"})
+    rec = recommend(spec, Accuracy(cat), catalogs=cat)
+    w = rec.winner
+    assert w["model_id"] == "meta-llama/Llama-3.1-8B-Instruct"
+    assert w["engine"] == "vllm" and w["accuracy_status"] == "imputed"
+    assert {r["model_id"] for r in rec.rows} == {"meta-llama/Llama-3.1-8B-Instruct"}
+    # Ranked by accuracy, the prior-only model (0.85) would win if a prior could qualify; it cannot.
+    acc = recommend(parse_spec({**spec.model_dump(mode="json"), "priority": "accuracy"}), Accuracy(cat), catalogs=cat)
+    assert acc.winner["model_id"] == "meta-llama/Llama-3.1-8B-Instruct"
+    assert "accuracy_informed" in acc.explanation["binding_constraints"]
+    assert any(prior_model in c and c.startswith("without the constraint 'accuracy measured") for c in acc.explanation["what_would_change"])
+
+
+def test_unsupported_answer_names_the_missing_measurement() -> None:
+    values = {
+        ("rtx-4090", "org/mid-7b", "fp16", "gsm8k"): {"energy_j": 100.0, "time_s": 2.0, "accuracy": 0.6, "status": "extrapolated", "accuracy_status": "measured"},
+    }
+    spec = parse_spec({"tasks": ["gsm8k"], "hardware": {"platforms": ["rtx-4090"]}, "models": {"ids": ["org/mid-7b"]}, "latency_s_max": 1.0})
+    with pytest.raises(NothingFeasible) as err:
+        recommend(spec, TablePredictor(values), catalogs=CAT)
+    note = err.value.details["missing_measurement"]
+    assert note.startswith("the nearest miss's energy and time are extrapolated (platform-unseen), not measured")
+    assert "rtx-4090 + org/mid-7b @ fp16" in note and note in str(err.value)
+    # Measured: nothing to ask for.
+    values[("rtx-4090", "org/mid-7b", "fp16", "gsm8k")]["status"] = "measured"
+    with pytest.raises(NothingFeasible) as err:
+        recommend(spec, TablePredictor(values), catalogs=CAT)
+    assert err.value.details["missing_measurement"] is None
+
+
+def test_accuracy_basis_is_passed_through_when_the_predictor_gives_it() -> None:
+    class WithBasis(TablePredictor):
+        def predict(self, candidates):
+            out = super().predict(candidates)
+            out["accuracy_basis"] = "imputed from mmlu, arc_challenge"
+            return out
+
+    values = {("rtx-4090", "org/mid-7b", "fp16", "gsm8k"): {"energy_j": 100.0, "time_s": 1.0, "accuracy": 0.6, "accuracy_status": "imputed"}}
+    spec = parse_spec({"tasks": ["gsm8k"], "hardware": {"platforms": ["rtx-4090"]}, "models": {"ids": ["org/mid-7b"]}})
+    task = recommend(spec, WithBasis(values), catalogs=CAT).winner["per_task"][0]
+    assert task["accuracy_status"] == "imputed" and task["accuracy_basis"] == "imputed from mmlu, arc_challenge"
+    assert recommend(spec, TablePredictor(values), catalogs=CAT).winner["per_task"][0]["accuracy_basis"] is None

@@ -20,7 +20,7 @@ def test_minimal_spec_fills_defaults() -> None:
     assert spec.scenario == "auto"
     assert spec.priority == "balanced"
     assert spec.objective is None
-    assert spec.hardware.device_count == 1
+    assert spec.hardware.device_count is None and spec.serving.batch_size is None  # the decision flow picks them
     assert spec.allow_predicted is True
     assert spec.task_weights() == {"gsm8k": 1.0}
 

@@ -14,7 +14,7 @@ import pandas as pd
 
 from recommender import __version__
 from recommender.report import figures
-from recommender.report.claims import ClaimResult, check_claims
+from recommender.report.claims import VERDICTS, ClaimResult, check_claims
 from recommender.report.flow_svg import flow_svg
 from recommender.report.html import markdown_to_html, md_tables, page, plot_div, table, verdict_badge
 from recommender.report.inputs import ReportInputs, gather
@@ -78,49 +78,73 @@ def _fmt_pct(v: float | None) -> str:
     return "" if v is None else f"{v:+.1f}%"
 
 
-def _fmt_band(b: tuple[float, float] | None) -> str:
+def _fmt_band(b: tuple[float, float] | None, lead: bool = False) -> str:
     if b is None:
         return ""
     if b[1] == float("inf"):
-        return f">= {b[0]:+.0f}% (A100 ahead)"
+        return f">= {b[0]:+.0f}%" + (" (A100 ahead)" if lead else "")
     return f"{b[0]:+.1f}% .. {b[1]:+.1f}%"
 
 
+def _comparison_items(comps, lead: bool) -> str:
+    return "".join(
+        f"<li><b>{c.basis}</b> — {escape(c.description)}; claim band {escape(_fmt_band(c.band_pct, lead))}; "
+        f"n={c.n}" + (f" in {c.clusters} clusters" if c.clusters else "") + f"; median {escape(_fmt_pct(c.estimate_pct)) or '—'}"
+        f"{escape(f' (90% CI {c.ci_pct[0]:+.1f} .. {c.ci_pct[1]:+.1f})' if c.ci_pct else '')}; {verdict_badge(c.verdict)}"
+        f"{'<br><span class=note>scope: ' + escape(c.scope) + '</span>' if c.scope else ''}"
+        f"{'<br><span class=note>' + escape(c.detail) + '</span>' if c.detail else ''}</li>"
+        for c in comps
+    )
+
+
 def claims_section(results: list[ClaimResult], inputs: ReportInputs) -> str:
-    """The claims table: claim, verdict, basis, evidence count, data/model estimates and details."""
+    """The claims table: claim, verdict with its scope, basis, evidence count, data/model estimates, accuracy half."""
     rows = []
     for r in results:
+        lead = r.claim_id == "a100-leads"
         by_basis: dict[str, list[str]] = {"data": [], "model": []}
         for c in r.comparisons:
+            if not c.counted:
+                continue
             est = _fmt_pct(c.estimate_pct)
             ci = f" [{c.ci_pct[0]:+.1f}, {c.ci_pct[1]:+.1f}]" if c.ci_pct else ""
             by_basis[c.basis].append(f"{escape(c.label)}: <b>{est or 'no evidence'}</b>{escape(ci)} (n={c.n}) {verdict_badge(c.verdict)}")
-        detail_items = "".join(
-            f"<li><b>{c.basis}</b> — {escape(c.description)}; claim band {escape(_fmt_band(c.band_pct))}; "
-            f"n={c.n}; median {escape(_fmt_pct(c.estimate_pct)) or '—'}"
-            f"{escape(f' (90% CI {c.ci_pct[0]:+.1f} .. {c.ci_pct[1]:+.1f})' if c.ci_pct else '')}; {verdict_badge(c.verdict)}"
-            f"{'<br><span class=note>' + escape(c.detail) + '</span>' if c.detail else ''}</li>"
-            for c in r.comparisons
-        )
+        accuracy = ""
+        if r.accuracy_verdict is not None:
+            accuracy = (
+                f"<br><span class=note>accuracy half: {escape(r.accuracy_statement)}</span> {verdict_badge(r.accuracy_verdict)}"
+                f"<span class=note> (decided by: {escape(r.accuracy_basis)})</span>"
+            )
         rows.append(
             [
-                f"<b>{escape(r.statement)}</b><details><summary>how it is tested</summary><p class=note>{escape(r.tested_as)}</p><ul>{detail_items}</ul></details>",
+                f"<b>{escape(r.statement)}</b><details><summary>how it is tested</summary><p class=note>{escape(r.tested_as)}</p>"
+                f"<ul>{_comparison_items(r.comparisons, lead)}</ul>"
+                + (f"<p class=note>Accuracy half: {escape(r.accuracy_statement)}</p><ul>{_comparison_items(r.accuracy_comparisons, False)}</ul>"
+                   if r.accuracy_comparisons else "")
+                + "</details>",
                 "<br>".join(by_basis["data"]) or "—",
                 "<br>".join(by_basis["model"]) or "—",
                 f"{r.evidence_n}",
-                f"{verdict_badge(r.verdict)}<br><span class=note>decided by: {escape(r.basis)}</span>",
+                f"{verdict_badge(r.verdict)}<br><span class=note>decided by: {escape(r.basis)}"
+                + (f"; holds only for: {escape(r.scope)}" if r.scope else "")
+                + "</span>" + accuracy,
             ]
         )
-    counts = {v: sum(1 for r in results if r.verdict == v) for v in ("supported", "contradicted", "not enough data")}
-    summary = ", ".join(f"{n} {v}" for v, n in counts.items())
+    counts = {v: sum(1 for r in results if r.verdict == v) for v in VERDICTS}
+    summary = ", ".join(f"{n} {v}" for v, n in counts.items() if n or v in ("supported", "contradicted", "not enough data"))
     return (
         '<section id="claims"><h2>Claims check</h2>'
         "<p class=lead>Each headline claim of the study (../shared/context/MISSION.md) next to what the measured table and the "
         "regressor say. Verdicts are computed when this page is built: <b>supported</b> when the median matched effect lies in "
-        "the claim's band, <b>contradicted</b> when the whole 90% bootstrap interval lies outside it (or, for 'leads everywhere', "
-        f"any matched counterexample), <b>not enough data</b> otherwise or with fewer than 3 matched comparisons. Now: {escape(summary)}.</p>"
+        "the claim's band, <b>contradicted</b> when the whole 90% cluster-bootstrap interval lies outside it (or, for 'leads "
+        "everywhere', any matched counterexample), <b>depends on the format</b> when the formats a precision could mean disagree, "
+        "<b>not enough data</b> otherwise or with fewer than 3 independent clusters (source x GPU x model). Each verdict holds only "
+        "within the scope stated under it. Quantization effects are against the decision flow's reference for each format (the first "
+        "of fp16, bf16, fp32 moving more bytes per weight; the decision matrix uses the same); the study does not say what its baseline "
+        "was. Energy is gross (idle draw included). Predicted effects beyond what the bytes moved allow are never shown. "
+        f"Now: {escape(summary)}.</p>"
         + _note(inputs, "predictions")
-        + table(["claim", "what the data say", "what the model says", "evidence (n)", "verdict"], rows, num_cols=[3], raw=True)
+        + table(["claim", "what the data say", "what the model says", "evidence (n)", "verdict (scope)"], rows, num_cols=[3], raw=True)
         + "</section>"
     )
 
@@ -277,7 +301,9 @@ def provenance_section(inputs: ReportInputs) -> str:
     return (
         '<section id="provenance"><h2>Data provenance</h2>'
         f"<p class=lead>Table <code>{escape(str(inputs.table_path))}</code>, {len(t)} rows, SHA-256 <code>{inputs.table_sha256[:16]}…</code>. "
-        "Energy method says how energy was obtained (NVML energy counter, sampled power, RAPL, estimate); scope says what it covers.</p>"
+        "Energy method says how energy was obtained (NVML energy counter, sampled power, RAPL, estimate); scope says what it covers. "
+        "Energy is gross throughout this report: everything the devices drew while serving, idle draw included; "
+        "the idle-subtracted column counts rows that would subtract it.</p>"
         + table(["source", "rows", "with accuracy", "platforms", "models", "quantizations", "energy method, scope (rows)", "idle subtracted", "license"], rows, num_cols=[1, 2, 3, 4])
         + plot_div("fig-provenance", figures.to_json(fig))
         + acc_html

@@ -96,8 +96,17 @@ def flow_boxes(flow: dict[str, Any]) -> tuple[list[_Box], list[tuple[str, str, b
         edges.append(("spec", "sc:auto", True))
         for cls in classes:
             edges.append(("sc:auto", f"cl:{cls}", True))
+    serving = flow.get("serving", {})
     for cls, spec in classes.items():
-        boxes.append(_Box(f"cl:{cls}", 2, f"class: {cls}", (f"cost tier: {spec.get('cost_tier', '?')}",), "#e6f4ea"))
+        lines_cls = [f"cost tier: {spec.get('cost_tier', '?')}"]
+        sv = serving.get("classes", {}).get(cls)
+        if sv:
+            engines = sv.get("engines", [])
+            batches = sv.get("batch_sizes") or sorted({b for e in engines for b in serving.get("batch_sizes", {}).get(e, [1])})
+            batch = f"batch {batches[0]}" if len(batches) == 1 else f"batch {batches[0]}-{batches[-1]}"
+            devices = "/".join(str(d) for d in sv.get("device_counts", [1]))
+            lines_cls.extend(_wrap(f"serves: {', '.join(engines)}, {batch}, {devices} device(s)", _COL_W[2]))
+        boxes.append(_Box(f"cl:{cls}", 2, f"class: {cls}", tuple(lines_cls), "#e6f4ea"))
         prefs = spec.get("preferences", {})
         lines = []
         for prio, quants in prefs.items():
@@ -105,6 +114,13 @@ def flow_boxes(flow: dict[str, Any]) -> tuple[list[_Box], list[tuple[str, str, b
         boxes.append(_Box(f"pr:{cls}", 3, f"{cls}: quantization preference by priority", tuple(lines), "#ffffff"))
         edges.append((f"cl:{cls}", f"pr:{cls}", False))
     notes: list[str] = []
+    margin = flow.get("chance_margin")
+    if margin:
+        per = ", ".join(f"{t} {m:g}" for t, m in (margin.get("tasks") or {}).items())
+        notes.append(f"every task: score >= chance + margin ({per}; else {margin.get('default', 0):g})")
+    if flow.get("recommendable_accuracy_status"):
+        notes.append(f"accuracy must be {'/'.join(flow['recommendable_accuracy_status'])}: a size prior never qualifies")
+    notes.append("energy is gross (idle draw included)")
     for prio, p in priorities.items():
         notes.append(f"{prio}: rank by {p.get('objective', '?')}{_fmt_floor(p)}")
     for d in flow.get("demotions", []):

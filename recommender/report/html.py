@@ -37,6 +37,7 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: now
 .v-supported { background:#d9f2e3; color:#0c6b35; }
 .v-contradicted { background:#fbe0df; color:#9d1c17; }
 .v-not-enough-data { background:#eceef2; color:#4a5161; }
+.v-depends-on-the-format { background:#fdf1d6; color:#7a5200; }
 details { margin: 4px 0; }
 summary { cursor: pointer; color:#2456a6; }
 .plot { width: 100%; min-height: 320px; }

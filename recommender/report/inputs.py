@@ -33,12 +33,26 @@ STUDY_MODELS: tuple[str, ...] = (
     "Yi-6B",
 )
 STUDY_TASKS: tuple[str, ...] = ("mmlu", "hellaswag", "arc_challenge", "truthfulqa", "gsm8k")
-STUDY_QUANTS: tuple[str, ...] = ("fp32", "fp16", "int8-bnb", "dynamic-int8")
-"""The study's three schemes (INT8 = bitsandbytes LLM.int8(), FP16, dynamic) plus FP32, the baseline
-its percentages are relative to. Source: ../shared/context/MISSION.md."""
+STUDY_FORMATS: tuple[tuple[str, str], ...] = (
+    ("fp32", "hf-transformers"),
+    ("fp16", "hf-transformers"),
+    ("int8-bnb", "hf-transformers"),
+    ("int8-bnb-t0", "hf-transformers"),
+    ("dynamic-int8", "hf-transformers"),
+    ("fp16", "vllm"),
+    ("bf16", "vllm"),
+    ("fp8", "vllm"),
+)
+"""(format, engine) pairs predicted on the study's grid. MISSION.md names the study's precisions
+(INT8, FP16, dynamic) but not the library, kernel, engine or baseline behind them, so the grid holds
+every catalogued format they could mean (INT8: LLM.int8(), pure INT8, FP8) on an engine that runs
+it, next to the references the claims check compares them with (fp32, fp16, bf16) on the same engine."""
 
-STUDY_SETUP = {"engine": "hf-transformers", "batch_size": 1, "device_count": 1}
-"""The study served one request at a time with Hugging Face transformers on one GPU."""
+STUDY_QUANTS: tuple[str, ...] = tuple(dict.fromkeys(q for q, _ in STUDY_FORMATS))
+"""Formats on the study's grid, in order."""
+
+STUDY_SETUP = {"batch_size": 1, "device_count": 1}
+"""One request at a time on one GPU: a setup chosen here for comparability (the study does not state it)."""
 
 
 @dataclass(frozen=True)
@@ -98,7 +112,7 @@ def benchmark_task_ids(table: pd.DataFrame) -> tuple[str, ...]:
 
 
 def study_grid() -> tuple[pd.DataFrame, list[str]]:
-    """Candidate frame of the study's platforms x models x quantizations x tasks (plus FP32).
+    """Candidate frame of the study's platforms x models x formats (:data:`STUDY_FORMATS`) x tasks.
 
     Returns:
         The candidates (``recommender.model.api.CANDIDATE_COLUMNS``) and names the catalogs
@@ -110,11 +124,11 @@ def study_grid() -> tuple[pd.DataFrame, list[str]]:
     models, um = _resolve_all(resolve_model, STUDY_MODELS)
     tasks, ut = _resolve_all(resolve_task, STUDY_TASKS)
     rows = [
-        {"platform": p, "model_id": m, "quantization": q, "task": t, **STUDY_SETUP}
+        {"platform": p, "model_id": m, "quantization": q, "engine": e, "task": t, **STUDY_SETUP}
         for t in tasks
         for p in platforms
         for m in models
-        for q in STUDY_QUANTS
+        for q, e in STUDY_FORMATS
     ]
     cols = ["platform", "device_count", "engine", "model_id", "quantization", "batch_size", "task"]
     return pd.DataFrame(rows, columns=cols), [*up, *um, *ut]

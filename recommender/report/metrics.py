@@ -5,7 +5,8 @@ accuracy, energy and EOR plus a 90% interval and where it came from. Measured
 points come from table rows that carry both accuracy and energy; predicted
 points come from a :class:`~recommender.model.api.Predictor`.
 
-Units: ``energy_wh_per_1k`` is net Wh per 1,000 queries; accuracy is in [0, 1];
+Units: ``energy_wh_per_1k`` is gross Wh per 1,000 queries (everything the devices drew while
+serving, idle included: no row of the table subtracts idle power); accuracy is in [0, 1];
 ``eor = accuracy * 100 / energy_wh_per_1k`` (MISSION.md's definition).
 """
 
@@ -43,14 +44,19 @@ POINT_COLUMNS: tuple[str, ...] = (
     "origin",
     "source",
     "energy_method",
+    "accuracy_status",
 )
 """Columns of a points frame. ``origin`` is ``measured`` or ``predicted``; ``status`` is the
 predictor's provenance status (``measured``/``interpolated``/``extrapolated``) or ``measured``;
 ``energy_method`` is the measured row's meter (``estimated`` = CPU time x TDP share, not
-metered), empty for predictions."""
+metered), empty for predictions; ``accuracy_status`` is the accuracy's (``measured``,
+``imputed``, ``prior``...)."""
 
 
-_TEXT_COLUMNS = ("task", "platform", "model_id", "quantization", "engine", "status", "origin", "source", "energy_method")
+_TEXT_COLUMNS = (
+    "task", "platform", "model_id", "quantization", "engine", "status", "origin", "source",
+    "energy_method", "accuracy_status",
+)
 
 
 def _plain_text(frame: pd.DataFrame) -> pd.DataFrame:
@@ -135,6 +141,7 @@ def measured_points(table: pd.DataFrame, tasks: set[str] | None = None) -> pd.Da
             "origin": "measured",
             "source": rows["source"].astype(str),
             "energy_method": rows["energy_method"].astype(str),
+            "accuracy_status": "measured",
         }
     )
     return _plain_text(out.reset_index(drop=True)[list(POINT_COLUMNS)])
@@ -185,6 +192,8 @@ def predicted_points(candidates: pd.DataFrame, predictions: pd.DataFrame, source
             "origin": "predicted",
             "source": source,
             "energy_method": "",
+            # Without a status the accuracy counts as a prior: nothing says it was informed.
+            "accuracy_status": p["accuracy_status"].astype(str) if "accuracy_status" in p.columns else "prior",
         }
     )
     # A predictor may leave EOR out; recompute it from its own accuracy and energy then.

@@ -239,7 +239,8 @@ def render_recommendation_report(result: Any, path: str | Path, explanation: Any
         '<section id="winner"><h2>Recommendation</h2>' + summary + "</section>",
         '<section id="tradeoff"><h2>Ranked candidates on the accuracy-vs-energy plane</h2>'
         "<p class=lead>Each ranked candidate with its 90% interval bars; the star is the winner, the dotted step line the "
-        "Pareto frontier of these candidates. Use the drop-down for per-task figures (points only, no intervals).</p>"
+        "Pareto frontier of these candidates. Use the drop-down for per-task figures (points only, no intervals). "
+        "Energy is gross: everything the devices drew while serving, idle draw included.</p>"
         + plot_html + ranked_html + "</section>",
         '<section id="explanation"><h2>Why</h2>' + _explanation_html(expl) + "</section>",
     ]

@@ -20,11 +20,11 @@ from recommender.errors import InfeasibleError, InvalidInputError, SpecError, Un
 from recommender.model.api import CANDIDATE_COLUMNS, Predictor
 from recommender.rules import fit
 from recommender.rules.catalogs import Catalogs
-from recommender.rules.flow import FlowConfig, FlowDecision, decide, load_flow
+from recommender.rules.flow import ACCURACY_STATUSES, FlowConfig, FlowDecision, decide, load_flow
 from recommender.rules.spec import Requirements
 
 STATUS_ORDER: tuple[str, ...] = ("measured", "interpolated", "extrapolated")
-ACCURACY_STATUS_ORDER: tuple[str, ...] = ("measured", "interpolated", "extrapolated", "prior")
+ACCURACY_STATUS_ORDER: tuple[str, ...] = ACCURACY_STATUSES
 _TARGETS = ("energy_j_per_query", "time_s_per_query", "accuracy", "eor", "tweor")
 
 
@@ -185,12 +185,15 @@ class CandidateSet:
         per_task: The predictor's output, one row per configuration x task
             (configuration ``i``'s task ``t`` is row ``i * n_tasks + t``).
         unsupported: Platform/quantization pairs that cannot run, for the explanation.
+        chance_needed: Per task (spec order), the score a candidate must reach: the task's
+            chance score plus the flow's margin.
     """
 
     resolved: Resolved
     frame: pd.DataFrame
     per_task: pd.DataFrame
     unsupported: tuple[tuple[str, str], ...]
+    chance_needed: tuple[float, ...] = ()
 
 
 def build(resolved: Resolved, flow: FlowConfig, predictor: Predictor) -> CandidateSet:
@@ -208,23 +211,35 @@ def build(resolved: Resolved, flow: FlowConfig, predictor: Predictor) -> Candida
     platforms, models, quants, tasks = resolved.platforms, resolved.models, resolved.quants, resolved.tasks
     allowed_engines = set(spec.serving.engines)
 
-    # k-triples: (platform index, quant index, engine), candidates first, then baseline-only ones.
-    triples: list[tuple[int, int, str]] = []
+    def batches(platform: Platform, engine: str) -> tuple[int, ...]:
+        if spec.serving.batch_size is not None:
+            return (spec.serving.batch_size,)
+        return flow.serving.batches_for(platform.platform_class, engine)
+
+    # k-tuples: (platform index, quant index, engine, batch), candidates first, then baseline-only ones.
+    triples: list[tuple[int, int, str, int]] = []
     unsupported: list[tuple[str, str]] = []
     for pi, p in enumerate(platforms):
+        served_by = flow.serving.engines_for(p.platform_class)
         for qi, q in enumerate(quants):
             if not supports(q, p, flow):
                 unsupported.append((p.id, q.name))
                 continue
             engines = flow.engines.get(q.name, ())
-            chosen = [e for e in engines if e in allowed_engines] if allowed_engines else list(engines[:1])
-            triples.extend((pi, qi, e) for e in chosen)
+            if allowed_engines:
+                chosen = [e for e in engines if e in allowed_engines]
+            elif served_by is not None:
+                # The class's serving engines, in the class's order; a precision none of them runs is not proposed.
+                chosen = [e for e in served_by if e in engines]
+            else:
+                chosen = list(engines[:1])
+            triples.extend((pi, qi, e, b) for e in chosen for b in batches(p, e))
     n_cand_k = len(triples)
     index = {t: i for i, t in enumerate(triples)}
     qpos = {q.name: i for i, q in enumerate(quants)}
     base_k = np.full(n_cand_k, -1, dtype=np.int64)
     for k in range(n_cand_k):
-        pi, _, engine = triples[k]
+        pi, _, engine, b = triples[k]
         for bname in flow.baseline_quantizations:
             bi = qpos.get(bname)
             if bi is None or not supports(quants[bi], platforms[pi], flow):
@@ -232,8 +247,9 @@ def build(resolved: Resolved, flow: FlowConfig, predictor: Predictor) -> Candida
             b_engines = flow.engines.get(bname, ())
             if not b_engines:
                 break
+            # Same engine and concurrency where the baseline runs on it: the gain is the precision's alone.
             b_engine = engine if engine in b_engines else b_engines[0]
-            key = (pi, bi, b_engine)
+            key = (pi, bi, b_engine, b)
             if key not in index:
                 index[key] = len(triples)
                 triples.append(key)
@@ -243,11 +259,16 @@ def build(resolved: Resolved, flow: FlowConfig, predictor: Predictor) -> Candida
     if n_cand_k == 0:
         raise InfeasibleError(
             "no quantization runs on the candidate platforms with the allowed engines "
-            f"(engines: {', '.join(sorted(allowed_engines)) or 'native'})"
+            f"(engines: {', '.join(sorted(allowed_engines)) or 'the flow defaults of ' + ', '.join(sorted({p.platform_class for p in platforms}))}); "
+            "name an engine that runs there with --engine"
         )
     k_p = np.array([t[0] for t in triples], dtype=np.int64)
     k_q = np.array([t[1] for t in triples], dtype=np.int64)
     k_e = np.array([t[2] for t in triples], dtype=object)
+    k_b = np.array([t[3] for t in triples], dtype=np.int64)
+    # Serving group of each k: same platform, precision and engine (only the concurrency differs).
+    group_of: dict[tuple[int, int, str], int] = {}
+    k_g = np.array([group_of.setdefault(t[:3], len(group_of)) for t in triples], dtype=np.int64)
     base_k_full = np.concatenate([base_k, np.full(n_k - n_cand_k, -1, dtype=np.int64)])
 
     n_cfg = n_k * n_m
@@ -271,8 +292,17 @@ def build(resolved: Resolved, flow: FlowConfig, predictor: Predictor) -> Candida
     arch = fit.architecture(models)
     m_params, m_layers, m_kv, m_head_dim = arch["params_total_b"], arch["layers"], arch["kv_heads"], arch["head_dim"]
 
-    batch = spec.serving.batch_size
-    devices = spec.hardware.device_count
+    batch = k_b[cfg_k]
+    params = flow.memory_fit
+    p_mem_all = np.array([p.memory_gb for p in platforms], dtype=float)
+    if spec.hardware.memory_limit_gb is not None:
+        p_mem_all = np.minimum(p_mem_all, spec.hardware.memory_limit_gb)
+    if spec.hardware.device_count is not None:
+        devices = np.full(n_cfg, spec.hardware.device_count, dtype=np.int64)
+    else:
+        devices = _device_counts(
+            flow, platforms, cfg_p, quants, cfg_q, arch, cfg_m, resolved.context_tokens, p_mem_all, params
+        )
     # Categoricals: codes + a few labels, so large candidate sets never build per-row strings.
     codes = {
         "platform": (cfg_p, p_id),
@@ -283,11 +313,11 @@ def build(resolved: Resolved, flow: FlowConfig, predictor: Predictor) -> Candida
     frame = pd.DataFrame(
         {
             "platform": _cat(*codes["platform"]),
-            "device_count": np.full(n_cfg, devices, dtype=np.int64),
+            "device_count": devices,
             "engine": _cat(*codes["engine"]),
             "model_id": _cat(*codes["model_id"]),
             "quantization": _cat(*codes["quantization"]),
-            "batch_size": np.full(n_cfg, batch, dtype=np.int64),
+            "batch_size": batch,
         }
     )
     frame["platform_class"] = _cat(*_factor(p_class, cfg_p))
@@ -297,8 +327,8 @@ def build(resolved: Resolved, flow: FlowConfig, predictor: Predictor) -> Candida
     frame["_p"] = cfg_p
     frame["_q"] = cfg_q
     frame["_m"] = cfg_m
+    frame["_serving_group"] = k_g[cfg_k] * n_m + cfg_m
 
-    params = flow.memory_fit
     required = fit.required_gb_per_device(
         m_params[cfg_m], q_bpw[cfg_q], m_layers[cfg_m], m_kv[cfg_m], m_head_dim[cfg_m],
         batch, resolved.context_tokens, devices, params,
@@ -349,8 +379,94 @@ def build(resolved: Resolved, flow: FlowConfig, predictor: Predictor) -> Candida
     ast = _codes(pred["accuracy_status"].array, ACCURACY_STATUS_ORDER).reshape(n_cfg, n_t).max(axis=1)
     frame["status_code"] = st
     frame["accuracy_status_code"] = ast
+    # Per task: the margin by which the score clears chance + the flow's margin; the worst task counts.
+    margin = np.array([flow.chance_margin.for_task(t.id) for t in tasks], dtype=float)
+    frame["chance_clearance"] = (acc - chance[None, :] - margin[None, :]).min(axis=1)
     _derive(frame, resolved)
-    return CandidateSet(resolved=resolved, frame=frame, per_task=pred.reset_index(drop=True), unsupported=tuple(unsupported))
+    frame["is_candidate"] = frame["is_candidate"].to_numpy() & pick_concurrency(frame, serving_latency_s(resolved, flow))
+    return CandidateSet(
+        resolved=resolved, frame=frame, per_task=pred.reset_index(drop=True), unsupported=tuple(unsupported),
+        chance_needed=tuple(float(x) for x in chance + margin),
+    )
+
+
+def serving_latency_s(resolved: Resolved, flow: FlowConfig) -> float:
+    """Time per query the concurrency is picked under: the spec's limit, else the flow's default
+    for the tasks' weighted mean output tokens."""
+    if resolved.spec.latency_s_max is not None:
+        return float(resolved.spec.latency_s_max)
+    tokens = float(np.dot([t.output_tokens_mean for t in resolved.tasks], resolved.task_weights))
+    return flow.serving.latency_for(tokens)
+
+
+def _device_counts(flow, platforms, cfg_p, quants, cfg_q, arch, cfg_m, context_tokens, memory_gb, params) -> np.ndarray:
+    """Per configuration: the fewest of its class's device counts the model fits on at batch 1.
+
+    Where none fits, the most (so the memory constraint names the shortfall). Sized at batch 1 so
+    that every concurrency of one deployment shares its device count.
+    """
+    n = len(cfg_p)
+    out = np.zeros(n, dtype=np.int64)
+    q_bpw = np.array([q.bytes_per_weight for q in quants], dtype=float)
+    cls = np.array([p.platform_class for p in platforms], dtype=object)[cfg_p]
+    for c in sorted(set(cls.tolist())):
+        rows = np.flatnonzero(cls == c)
+        counts = flow.serving.devices_for(str(c))
+        chosen = np.full(rows.size, counts[-1], dtype=np.int64)
+        open_ = np.ones(rows.size, dtype=bool)
+        for d in counts:
+            m = cfg_m[rows]
+            need = fit.required_gb_per_device(
+                arch["params_total_b"][m], q_bpw[cfg_q[rows]], arch["layers"][m], arch["kv_heads"][m], arch["head_dim"][m],
+                1, context_tokens, d, params,
+            )
+            ok = open_ & (need <= memory_gb[cfg_p[rows]])
+            chosen[ok] = d
+            open_ &= ~ok
+        out[rows] = chosen
+    return out
+
+
+def pick_concurrency(frame: pd.DataFrame, latency_s_max: float) -> np.ndarray:
+    """Which row of each serving group (same platform, engine, model, precision) is proposed.
+
+    Per group, among candidate rows that fit in memory and have finite predictions: the least
+    energy per query whose time per query is within ``latency_s_max``; if none is, the fastest
+    (so the latency limit shows as what binds); if none fits or is predicted, the smallest
+    concurrency (so the memory constraint or the missing prediction is what gets named).
+
+    Args:
+        frame: Candidate frame with ``_serving_group``, ``is_candidate``, ``batch_size``,
+            ``memory_gb_required``/``_available``, ``energy_j_per_query``, ``time_s_per_query``.
+        latency_s_max: Time per query the concurrency must meet, s.
+
+    Returns:
+        Boolean mask: True for the one kept row of each group (and every non-candidate row).
+    """
+    n = len(frame)
+    group = frame["_serving_group"].to_numpy()
+    cand = frame["is_candidate"].to_numpy()
+    energy = frame["energy_j_per_query"].to_numpy(dtype=float)
+    time = frame["time_s_per_query"].to_numpy(dtype=float)
+    fits_mem = frame["memory_gb_required"].to_numpy(dtype=float) <= frame["memory_gb_available"].to_numpy(dtype=float)
+    usable = cand & fits_mem & np.isfinite(energy) & np.isfinite(time)
+    keep = ~cand
+    idx = np.flatnonzero(usable)
+    if idx.size:
+        g = group[idx]
+        meets = time[idx] <= latency_s_max
+        order = np.lexsort((np.where(meets, energy[idx], time[idx]), ~meets, g))
+        first = np.r_[True, g[order][1:] != g[order][:-1]]
+        keep[idx[order[first]]] = True
+    covered = np.zeros(int(group.max()) + 1 if n else 0, dtype=bool)
+    covered[group[idx]] = True
+    rest = np.flatnonzero(cand & ~covered[group])
+    if rest.size:
+        g = group[rest]
+        order = np.lexsort((frame["batch_size"].to_numpy()[rest], g))
+        first = np.r_[True, g[order][1:] != g[order][:-1]]
+        keep[rest[order[first]]] = True
+    return keep
 
 
 def _cat(codes: np.ndarray, labels: list[str]) -> pd.Categorical:
@@ -366,9 +482,19 @@ def _factor(per_item: np.ndarray, item_codes: np.ndarray) -> tuple[np.ndarray, l
 
 def _codes(values, order: tuple[str, ...]) -> np.ndarray:
     """Position of each status in ``order``; unknown statuses count as the worst."""
-    cat = pd.Categorical(values, categories=list(order))
-    c = np.asarray(cat.codes, dtype=np.int64)
+    if isinstance(getattr(values, "dtype", None), pd.CategoricalDtype):
+        # Look each category up once, then index by code (missing values: code -1 -> unknown).
+        cats = pd.Index(order).get_indexer(pd.Index(values.categories.astype(str)))
+        codes = np.asarray(values.codes, dtype=np.int64)
+        c = np.where(codes >= 0, cats[codes], -1)
+    else:
+        c = pd.Index(order).get_indexer(pd.Index(np.asarray(values, dtype=object).astype(str)))
     return np.where(c < 0, len(order) - 1, c)
+
+
+def status_codes(values, order: tuple[str, ...]) -> np.ndarray:
+    """Position of each status in ``order``; unknown statuses count as the worst (the last)."""
+    return _codes(values, order)
 
 
 def _derive(frame: pd.DataFrame, resolved: Resolved) -> None:

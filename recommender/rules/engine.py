@@ -17,7 +17,7 @@ import numpy as np
 from recommender.model.api import Predictor
 from recommender.rules import candidates as cand
 from recommender.rules.catalogs import Catalogs
-from recommender.rules.explain import Context, diagnose_infeasible, explain
+from recommender.rules.explain import Context, describe, diagnose_infeasible, explain
 from recommender.rules.flow import FlowConfig, cost_tier, demotion_notes, load_flow, preference_rank
 from recommender.rules.rank import OBJECTIVES, build_constraints, objective, select
 from recommender.rules.spec import Requirements
@@ -98,6 +98,8 @@ def _row_dict(cs: cand.CandidateSet, flow: FlowConfig, row: int, rank: int, tie:
     out: dict[str, Any] = {
         "rank": int(rank),
         "tie": bool(tie),
+        # The whole deployment in one line: platform x devices + model @ precision (engine, batch).
+        "deployment": describe(f, row),
         "platform": f.at[row, "platform"],
         "platform_class": f.at[row, "platform_class"],
         "device_count": int(f.at[row, "device_count"]),
@@ -141,6 +143,8 @@ def _row_dict(cs: cand.CandidateSet, flow: FlowConfig, row: int, rank: int, tie:
                 "time_s_per_query": _clean(per.iloc[i]["time_s_per_query"]),
                 "status": str(per.iloc[i]["status"]),
                 "accuracy_status": str(per.iloc[i]["accuracy_status"]),
+                # What the accuracy comes from (the accuracy model's text, e.g. "imputed from mmlu, arc_challenge").
+                "accuracy_basis": str(per.iloc[i]["accuracy_basis"]) if "accuracy_basis" in per.columns else None,
             }
             for i, (t, wt) in enumerate(zip(cs.resolved.tasks, cs.resolved.task_weights))
         ],
@@ -160,6 +164,24 @@ def _row_dict(cs: cand.CandidateSet, flow: FlowConfig, row: int, rank: int, tie:
             "deployments_needed": _clean(np.ceil(eco.queries_per_day / 86400 / float(f.at[row, "throughput_qps"]))),
         }
     return out
+
+
+def _serving_note(resolved: cand.Resolved, flow: FlowConfig) -> str:
+    """How engine and concurrency were chosen, in one sentence."""
+    spec = resolved.spec
+    if spec.serving.batch_size is not None:
+        batch = f"batch {spec.serving.batch_size} as given"
+    else:
+        limit = cand.serving_latency_s(resolved, flow)
+        src = "the spec's latency limit" if spec.latency_s_max is not None else (
+            f"the flow's default for these tasks' output length, {flow.serving.default_s_per_output_token:g} s per token; not a constraint"
+        )
+        batch = (
+            f"concurrency per deployment: the least energy per query with time per query <= {limit:g} s ({src}), "
+            "among the flow's batch sizes for the class and engine"
+        )
+    engines = "engines as given" if spec.serving.engines else "engines: each platform class's serving default in the flow"
+    return f"{engines}; {batch}"
 
 
 def _clean(x: Any) -> float | None:
@@ -184,7 +206,8 @@ def prepare(
     frame = cs.frame
     constraints = build_constraints(cs, resolved.decision.min_accuracy_relative_to_fp16, flow.exclude_accuracy_status)
     oks = [c.ok() for c in constraints]
-    obj = objective(frame, resolved.decision.objective)
+    d = resolved.decision
+    obj = objective(frame, d.objective, d.tie_break, d.tie_within)
     base = frame["is_candidate"].to_numpy() & np.isfinite(obj.score)
     pref = preference_rank(
         flow,
@@ -252,7 +275,9 @@ def finish(ctx: Context, data_hash: str) -> Recommendation:
     assumptions = (
         ctx_note,
         "multi-task figures are task-weighted means of per-task predictions (EOR/TWEOR included)",
-        "throughput = batch_size / time_s_per_query; mean power = energy per query x throughput (net of idle where the data are)",
+        "energy is gross: everything the devices drew while serving, idle draw included (no figure subtracts idle power)",
+        "throughput = batch_size / time_s_per_query; mean power = energy per query x throughput",
+        _serving_note(resolved, ctx.flow),
         "constraints filter on point predictions; intervals decide ties",
         "cost counts electricity only (x PUE); carbon is operational (grid intensity x PUE)",
     )

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from recommender.errors import InfeasibleError
-from recommender.rules.candidates import ACCURACY_STATUS_ORDER, STATUS_ORDER, CandidateSet
+from recommender.rules.candidates import ACCURACY_STATUS_ORDER, STATUS_ORDER, CandidateSet, status_codes
 from recommender.rules.flow import FlowConfig
 from recommender.rules.rank import OBJECTIVES, Constraint, Objective, Selection, best, objective
 
@@ -141,9 +141,11 @@ def explain(ctx: Context, sel: Selection) -> dict[str, Any]:
     n_tie = max(int(sel.tie.sum()), 1)
     if sel.anchor != w:
         decided.append(
-            f"flow preference: {n_tie} candidates' {ctx.obj.label} intervals overlap, so the data cannot order "
+            f"flow preference: {n_tie} candidates' {_tie_words(ctx.obj)}, so the data cannot order "
             f"them; priority {ctx.cs.resolved.decision.priority} on {frame.at[w, 'platform_class']} prefers "
-            f"{frame.at[w, 'quantization']} (point-best was {describe(frame, sel.anchor)})"
+            f"{frame.at[w, 'quantization']}"
+            + (f", then the least {ctx.cs.resolved.decision.tie_break}" if ctx.cs.resolved.decision.tie_break and ctx.obj.tie_score is not None else "")
+            + f" (point-best was {describe(frame, sel.anchor)})"
         )
     elif n_tie > 1:
         decided.append(
@@ -169,7 +171,10 @@ def explain(ctx: Context, sel: Selection) -> dict[str, Any]:
             "tied": tied,
             "statement": (
                 f"{ctx.obj.label} {fmt(pw)} vs {fmt(pr)} ({pct:+.1f}%)"
-                + ("; their intervals overlap, so this difference is not established" if tied else "; intervals separate")
+                + (
+                    f"; {'they are within ' + format(ctx.obj.tie_within, 'g') + ' of each other' if ctx.obj.tie_within is not None else 'their intervals overlap'}, "
+                    "so this difference is not established" if tied else "; intervals separate"
+                )
             ),
         }
 
@@ -201,8 +206,8 @@ def explain(ctx: Context, sel: Selection) -> dict[str, Any]:
                 {f"{p} + {q}" for p, q in zip(frame["platform"].array[sel.order[:n_tie]], frame["quantization"].array[sel.order[:n_tie]])}
             ),
             "statement": (
-                f"{n_tie - 1} other feasible candidates have {ctx.obj.label} intervals overlapping the winner's; "
-                "they share rank 1" if n_tie > 1 else "no other candidate's interval overlaps the winner's"
+                f"{n_tie - 1} other feasible candidates are tied with the winner ({_tie_words(ctx.obj)}); "
+                "they share rank 1" if n_tie > 1 else "no other candidate is tied with the winner"
             ),
         },
         "confidence": {
@@ -219,6 +224,13 @@ def explain(ctx: Context, sel: Selection) -> dict[str, Any]:
             "unsupported_platform_quantization_pairs": len(ctx.cs.unsupported),
         },
     }
+
+
+def _tie_words(obj: Objective) -> str:
+    """How ties are defined for an objective, in words."""
+    if obj.tie_within is not None:
+        return f"{obj.label} values lie within {obj.tie_within:g} of each other"
+    return f"{obj.label} intervals overlap"
 
 
 def _confidence_statement(st: str, ast: str) -> str:
@@ -315,7 +327,7 @@ def _other_priorities(ctx: Context, w: int) -> list[str]:
             continue
         decision = decide(spec.model_copy(update={"priority": priority}), given, ctx.flow)
         cons = build_constraints(ctx.cs, decision.min_accuracy_relative_to_fp16, ctx.flow.exclude_accuracy_status)
-        obj = objective(frame, decision.objective)
+        obj = objective(frame, decision.objective, decision.tie_break, decision.tie_within)
         mask = ctx.base & np.isfinite(obj.score)
         for c in cons:
             mask &= c.ok()
@@ -385,17 +397,97 @@ def diagnose_infeasible(ctx: Context) -> NothingFeasible:
                  "statement": statement}
             )
     limit_note = "" if c_bind.kind == "flag" else f", limit {_fmt_limit(c_bind, float(np.nanmedian(c_bind.limit)))}"
+    missing = missing_scores(ctx) if set((name, *also)) & _ACCURACY_CONSTRAINTS else []
+    missing_note = ""
+    if missing:
+        named = "; ".join(f"{m['model_id']} ({', '.join(m['tasks'])})" for m in missing[:_MISSING_SHOWN])
+        more = f"; and {len(missing) - _MISSING_SHOWN} more models" if len(missing) > _MISSING_SHOWN else ""
+        missing_note = (
+            "; the data cannot support an answer: missing a measured or imputed score (only a size prior today) for "
+            f"{named}{more}, whose prior's 90% interval reaches what the spec asks; import those scores or "
+            "measure them (`eai profile`)"
+        )
     msg = (
         f"nothing feasible: binding constraint {name} ({c_bind.label}{limit_note}); {binding_note}"
         + "".join(f" ({h})" for h in hints)
+        + missing_note
         + f"; nearest miss: {describe(frame, nm)}, which " + "; ".join(
             m["statement"] if m["statement"].startswith("fails") else "has " + m["statement"] for m in misses
         )
     )
+    measure = ""
+    if set((name, *also)) & _TIME_ENERGY_CONSTRAINTS:
+        st = STATUS_ORDER[int(frame.at[nm, "status_code"])]
+        if st != "measured":
+            n_t = len(ctx.cs.resolved.tasks)
+            per = ctx.cs.per_task.iloc[nm * n_t : (nm + 1) * n_t]
+            reasons = sorted({r for x in per["extrapolated_reasons"].astype(str) for r in x.split(";") if r and r != "nan"})
+            measure = (
+                f"; the nearest miss's energy and time are {st}" + (f" ({', '.join(reasons)})" if reasons else "")
+                + f", not measured: a measurement of {describe(frame, nm)} (`eai profile`) would settle it"
+            )
+            msg += measure
     details = {
         "binding_constraint": {"name": name, "label": c_bind.label, "note": binding_note, "also": also, "hints": hints},
+        "missing_measurement": measure.lstrip("; ") or None,
         "nearest_miss": {"configuration": describe(frame, nm), "misses": misses},
         "excluded_by": counts,
         "candidates": int(base.sum()),
+        "missing_scores": missing,
     }
     return NothingFeasible(msg, details)
+
+
+_TIME_ENERGY_CONSTRAINTS = {"latency_s_max", "energy_wh_per_1k_max", "hardware.power_cap_w", "throughput_qps_min"}
+_ACCURACY_CONSTRAINTS = {"accuracy.min", "accuracy.min_relative_to_fp16", "chance_margin", "accuracy_informed"}
+_MISSING_SHOWN = 5
+
+
+def missing_scores(ctx: Context) -> list[dict[str, Any]]:
+    """Models that might answer the spec if their accuracy were known: what scores are missing.
+
+    A model counts when some configuration of it passes every constraint that does not
+    concern accuracy, fails ``accuracy_informed`` (a size prior on some task), and its
+    prior's upper 90% bound reaches the accuracy floor and the chance margin. Ordered by
+    that upper bound, best first.
+
+    Returns:
+        One dict per model: ``model_id``, ``tasks`` (whose score is only a prior),
+        ``accuracy_prior`` and ``accuracy_prior_hi`` (task-weighted).
+    """
+    names = [c.name for c in ctx.constraints]
+    if "accuracy_informed" not in names:
+        return []
+    frame = ctx.cs.frame
+    ok = ctx.base.copy()
+    for c, c_ok in zip(ctx.constraints, ctx.oks):
+        if c.name not in _ACCURACY_CONSTRAINTS:
+            ok &= c_ok
+    ok &= ~ctx.oks[names.index("accuracy_informed")]
+    hi = frame["accuracy_hi"].to_numpy(dtype=float)
+    spec = ctx.cs.resolved.spec
+    if spec.accuracy.min is not None and not spec.accuracy.chance_adjusted:
+        ok &= hi >= spec.accuracy.min
+    n_t = len(ctx.cs.resolved.tasks)
+    per_hi = ctx.cs.per_task["accuracy_hi"].to_numpy(dtype=float).reshape(-1, n_t)
+    need = np.asarray(ctx.cs.chance_needed, dtype=float)
+    if need.size == n_t:
+        ok &= (per_hi >= need[None, :]).all(axis=1)
+    rows = np.flatnonzero(ok)
+    if rows.size == 0:
+        return []
+    bad = [ACCURACY_STATUS_ORDER.index(x) for x in ctx.flow.exclude_accuracy_status]
+    status = status_codes(ctx.cs.per_task["accuracy_status"].array, ACCURACY_STATUS_ORDER).reshape(-1, n_t)
+    out: dict[str, dict[str, Any]] = {}
+    for r in rows[np.argsort(-hi[rows], kind="stable")]:
+        mid = str(frame.at[r, "model_id"])
+        if mid in out:
+            continue
+        tasks = [t.id for j, t in enumerate(ctx.cs.resolved.tasks) if status[r, j] in bad]
+        out[mid] = {
+            "model_id": mid,
+            "tasks": tasks,
+            "accuracy_prior": _num(float(frame.at[r, "accuracy"])),
+            "accuracy_prior_hi": _num(float(hi[r])),
+        }
+    return list(out.values())

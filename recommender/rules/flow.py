@@ -10,6 +10,7 @@ it holds no branch on a particular scenario, class or quantization.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -25,6 +26,15 @@ from recommender.rules.spec import Objective, Priority, Requirements
 FLOW_PATH = Path(__file__).resolve().parents[2] / "data" / "decision_flow.yaml"
 
 PRIORITIES: tuple[str, ...] = ("accuracy", "energy", "latency", "balanced", "flexibility")
+
+ACCURACY_STATUSES: tuple[str, ...] = ("measured", "imputed", "interpolated", "extrapolated", "prior")
+"""Accuracy statuses a predictor may emit, most to least informed. "imputed" is the accuracy
+model's (issue 17) word for a score predicted from the model's own other scores; "interpolated"
+and "extrapolated" are the older predictor's words for a score derived from the model's own
+measured one; "prior" means nothing the model scored informs it."""
+
+FlowObjective = Literal["eor", "tweor", "energy", "cost", "carbon", "accuracy"]
+"""Objectives the flow may set: the spec's, plus ``accuracy`` (the score itself)."""
 
 
 class _Node(BaseModel):
@@ -52,10 +62,23 @@ class ObjectiveWhen(_Node):
 
 
 class PriorityNode(_Node):
-    """A priority's defaults."""
+    """A priority's defaults.
 
-    objective: Objective
+    Attributes:
+        objective: Objective ranked by.
+        objective_when: Switch the objective when a spec field is set.
+        tie_break: Objective ordering the tied candidates after the class preference
+            (e.g. ``energy`` under priority accuracy).
+        tie_within: Tie on the point value within this absolute distance of the best
+            instead of on overlapping intervals (units of the objective).
+        min_accuracy_relative_to_fp16: Default relative accuracy floor.
+        why: Where the priority's defaults come from.
+    """
+
+    objective: FlowObjective
     objective_when: tuple[ObjectiveWhen, ...] = ()
+    tie_break: FlowObjective | None = None
+    tie_within: float | None = Field(default=None, ge=0)
     min_accuracy_relative_to_fp16: float | None = Field(default=None, gt=0, le=1.5)
     why: str = ""
 
@@ -99,11 +122,70 @@ def _column_name(key: str) -> str:
     return key[:-3] if key.endswith("_in") else key[:-4]
 
 
+class ChanceMargin(_Node):
+    """Score points above chance every recommended configuration must reach, per task."""
+
+    default: float = Field(ge=0, le=1)
+    tasks: dict[str, float] = Field(default_factory=dict)
+
+    def for_task(self, task_id: str) -> float:
+        """Margin for one task (the default where the task is not listed)."""
+        return float(self.tasks.get(task_id, self.default))
+
+
+class ServingClass(_Node):
+    """Default serving of one platform class."""
+
+    engines: tuple[str, ...] = Field(min_length=1)
+    batch_sizes: tuple[int, ...] | None = None
+    device_counts: tuple[int, ...] = (1,)
+
+
+class ServingNode(_Node):
+    """Default serving: engines per class, concurrencies per engine, latency for picking one."""
+
+    def latency_for(self, output_tokens: float) -> float:
+        """Time per query the concurrency must meet where the spec sets no limit, s."""
+        return max(self.default_latency_min_s, self.default_s_per_output_token * float(output_tokens))
+
+    default_s_per_output_token: float = Field(gt=0)
+    default_latency_min_s: float = Field(gt=0)
+    batch_sizes: dict[str, tuple[int, ...]]
+    classes: dict[str, ServingClass]
+
+    def engines_for(self, platform_class: str) -> tuple[str, ...] | None:
+        """Default engines of a class (None: the flow names none; use each quantization's native one)."""
+        node = self.classes.get(platform_class)
+        return node.engines if node else None
+
+    def devices_for(self, platform_class: str) -> tuple[int, ...]:
+        """Device counts a deployment of the class may use, fewest first (1 where the flow names none)."""
+        node = self.classes.get(platform_class)
+        return tuple(sorted(node.device_counts)) if node else (1,)
+
+    def batches_for(self, platform_class: str, engine: str) -> tuple[int, ...]:
+        """Concurrencies tried for a class and engine (the class's own list first, then the engine's, else 1)."""
+        node = self.classes.get(platform_class)
+        if node is not None and node.batch_sizes:
+            return node.batch_sizes
+        return self.batch_sizes.get(engine, (1,))
+
+
 class StudyCell(_Node):
-    """One row of the study's decision matrix."""
+    """One row of the study's decision matrix.
+
+    Attributes:
+        platform: The study's platform.
+        precision: The precision in the study's words (``INT8``...).
+        quantizations: Catalogued formats the precision could mean (each checked).
+        accuracy_kept: Claimed fraction of the baseline's accuracy kept.
+        efficiency_gain: Claimed efficiency gain (fraction).
+        cost_tier: Claimed cost tier.
+    """
 
     platform: str
-    quantization: str
+    precision: str
+    quantizations: tuple[str, ...] = Field(min_length=1)
     accuracy_kept: float
     efficiency_gain: float
     cost_tier: str
@@ -117,6 +199,8 @@ class MatrixNode(_Node):
     platform_pool: tuple[str, ...] = ()
     conclusive_max_interval_ratio: float = Field(default=3.0, gt=1)
     spec: dict[str, Any]
+    study_models: tuple[str, ...] = ()
+    study_batch_size: int = Field(default=1, ge=1)
     study: dict[str, StudyCell]
 
 
@@ -132,7 +216,9 @@ class FlowConfig(_Node):
     engines: dict[str, tuple[str, ...]]
     device_kinds: dict[PlatformClass, str]
     compute_capability_kinds: tuple[str, ...] = ()
-    exclude_accuracy_status: tuple[Literal["measured", "interpolated", "extrapolated", "prior"], ...] = ()
+    recommendable_accuracy_status: tuple[Literal["measured", "imputed", "interpolated", "extrapolated"], ...] = Field(min_length=1)
+    chance_margin: ChanceMargin
+    serving: ServingNode
     baseline_quantizations: tuple[str, ...] = Field(min_length=1)
     min_context_tokens: int = Field(ge=1)
     memory_fit: FitParams
@@ -157,7 +243,16 @@ class FlowConfig(_Node):
         for s in self.matrix.scenarios:
             if s not in self.scenarios:
                 raise ValueError(f"matrix.scenarios names unknown scenario {s!r}")
+        for cls, node in self.serving.classes.items():
+            for e in node.engines:
+                if not any(e in engines for engines in self.engines.values()):
+                    raise ValueError(f"serving.classes.{cls} names engine {e!r}, which no quantization lists under engines")
         return self
+
+    @property
+    def exclude_accuracy_status(self) -> tuple[str, ...]:
+        """Statuses that never qualify: every known one not listed as recommendable (``prior`` always)."""
+        return tuple(s for s in ACCURACY_STATUSES if s not in self.recommendable_accuracy_status)
 
 
 @functools.lru_cache(maxsize=4)
@@ -212,6 +307,8 @@ class FlowDecision:
         relative_floor_from_flow: Whether that floor is the flow's default (not the spec's).
         priority: The spec's priority.
         steps: Human-readable path.
+        tie_break: Objective that orders tied candidates after the preference (None: the point value).
+        tie_within: Point distance that counts as a tie (None: overlapping intervals).
     """
 
     scenario: str
@@ -221,6 +318,8 @@ class FlowDecision:
     relative_floor_from_flow: bool
     priority: str
     steps: tuple[FlowStep, ...]
+    tie_break: str | None = None
+    tie_within: float | None = None
 
 
 def _spec_value(spec: Requirements, dotted: str) -> Any:
@@ -274,17 +373,27 @@ def decide(spec: Requirements, given_classes: list[str], flow: FlowConfig) -> Fl
 
     node = flow.priorities[spec.priority]
     steps.append(FlowStep("priority", spec.priority, node.why or "given in the spec"))
+    tie_break: str | None = None
+    tie_within: float | None = None
     if spec.objective is not None:
         objective = spec.objective
         steps.append(FlowStep("objective", objective, "given in the spec"))
     else:
         objective = node.objective
         why = f"default for priority {spec.priority}"
+        switched = False
         for rule in node.objective_when:
             if _spec_value(spec, rule.if_set) is not None:
                 objective = rule.objective
                 why = f"priority {spec.priority} with {rule.if_set} set"
+                switched = True
                 break
+        if not switched:
+            tie_break, tie_within = node.tie_break, node.tie_within
+        if tie_within is not None:
+            why += f"; within {tie_within:g} of the best counts as a tie"
+        if tie_break is not None:
+            why += f"; ties go to the class preference, then the least {tie_break}"
         steps.append(FlowStep("objective", objective, why))
 
     if spec.accuracy.min_relative_to_fp16 is not None:
@@ -302,6 +411,7 @@ def decide(spec: Requirements, given_classes: list[str], flow: FlowConfig) -> Fl
             steps.append(
                 FlowStep("preferences", f"{cls}: {', '.join(prefs)}", f"class {cls}, priority {spec.priority} (breaks ties)")
             )
+    steps.extend(_serving_steps(spec, classes, flow))
     return FlowDecision(
         scenario=scenario,
         platform_classes=tuple(classes),
@@ -310,7 +420,46 @@ def decide(spec: Requirements, given_classes: list[str], flow: FlowConfig) -> Fl
         relative_floor_from_flow=rel_from_flow,
         priority=spec.priority,
         steps=tuple(steps),
+        tie_break=tie_break,
+        tie_within=tie_within,
     )
+
+
+def _serving_steps(spec: Requirements, classes: tuple[str, ...], flow: FlowConfig) -> list[FlowStep]:
+    """How each class serves: engines and concurrency (the spec's, else the flow's defaults)."""
+    out = []
+    latency = spec.latency_s_max
+    for cls in classes:
+        if spec.serving.engines:
+            engines, e_why = tuple(spec.serving.engines), "engines given in the spec"
+        else:
+            default = flow.serving.engines_for(cls)
+            engines = default or ("each precision's native engine",)
+            e_why = f"class {cls} default" if default else "no serving default for the class"
+        if spec.serving.batch_size is not None:
+            batch, b_why = f"batch {spec.serving.batch_size}", "given in the spec"
+        else:
+            sizes = sorted({b for e in engines for b in flow.serving.batches_for(cls, e)})
+            if len(sizes) == 1:
+                batch, b_why = f"batch {sizes[0]}", f"class {cls} default"
+            else:
+                batch = f"concurrency {sizes[0]}-{sizes[-1]}"
+                if latency is not None:
+                    b_why = f"per deployment, the least energy per query within {latency:g} s per query (the spec's latency limit)"
+                else:
+                    b_why = (
+                        "per deployment, the least energy per query within "
+                        f"{flow.serving.default_s_per_output_token:g} s per output token (at least "
+                        f"{flow.serving.default_latency_min_s:g} s per query; the flow's default, not a constraint)"
+                    )
+        if spec.hardware.device_count is not None:
+            dev, d_why = f"{spec.hardware.device_count} device(s)", "device count given in the spec"
+        else:
+            counts = flow.serving.devices_for(cls)
+            dev = f"{counts[0]} device" if len(counts) == 1 else f"{'/'.join(map(str, counts))} devices"
+            d_why = "the fewest the model fits on" if len(counts) > 1 else f"class {cls} default"
+        out.append(FlowStep("serving", f"{cls}: {', '.join(engines)}, {batch}, {dev}", f"{e_why}; {b_why}; {d_why}"))
+    return out
 
 
 def preference_rank(
@@ -378,6 +527,50 @@ def demotion_notes(flow: FlowConfig, quantization: str, columns: dict[str, Any])
         if ok:
             out.append(dem.why)
     return out
+
+
+def reference_quantization(
+    flow: FlowConfig,
+    quantization: str,
+    bytes_per_weight: Mapping[str, float],
+    available: Callable[[str], bool] = lambda q: True,
+) -> str | None:
+    """The baseline a format's energy and efficiency changes are measured against.
+
+    The first of the flow's ``baseline_quantizations`` that moves more bytes per weight than
+    ``quantization`` and is ``available`` (runs on the platform, or is present in a matched
+    group): fp16 for 8- and 4-bit formats, fp32 for 16-bit ones. The decision matrix's study
+    check and the report's claims check both use it, so one claim gets one baseline.
+
+    Returns:
+        The reference, or None where none qualifies.
+    """
+    own = bytes_per_weight.get(quantization)
+    for b in flow.baseline_quantizations:
+        bb = bytes_per_weight.get(b)
+        if own is not None and bb is not None and bb > own and available(b):
+            return b
+    return None
+
+
+def reference_candidates(flow: FlowConfig, quantization: str, bytes_per_weight: Mapping[str, float]) -> tuple[str, ...]:
+    """Every baseline :func:`reference_quantization` may pick, in order (for matched-group lookups)."""
+    own = bytes_per_weight.get(quantization)
+    return tuple(
+        b for b in flow.baseline_quantizations
+        if own is not None and bytes_per_weight.get(b) is not None and bytes_per_weight[b] > own
+    )
+
+
+def bytes_bound_gain(bytes_reference: float, bytes_format: float) -> float:
+    """Largest efficiency gain (fraction) fewer weight bytes can give at equal accuracy.
+
+    Decoding reads every weight once per step, so energy per token falls at most in
+    proportion to the bytes moved: gain <= bytes_reference / bytes_format - 1, and the energy
+    change is >= bytes_format / bytes_reference - 1. A prediction beyond it is an extrapolation
+    the physics does not allow and is never shown uncapped.
+    """
+    return bytes_reference / bytes_format - 1.0
 
 
 def cost_tier(flow: FlowConfig, platform_class: str) -> str:

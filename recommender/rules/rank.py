@@ -27,6 +27,7 @@ OBJECTIVES: dict[str, tuple[str, int, str, str]] = {
     "energy": ("wh_per_1k", -1, "energy", "Wh per 1k queries"),
     "cost": ("cost_usd_per_1m", -1, "cost", "$ per 1M queries"),
     "carbon": ("carbon_g_per_1k", -1, "carbon", "gCO2e per 1k queries"),
+    "accuracy": ("accuracy", 1, "accuracy", "task-weighted score"),
 }
 
 
@@ -126,8 +127,9 @@ def build_constraints(
             Constraint("throughput_qps_min", "throughput floor", col("throughput_qps"), full(spec.throughput_qps_min), "min", "queries/s")
         )
     if spec.hardware.power_cap_w is not None:
-        cap = spec.hardware.power_cap_w * spec.hardware.device_count
-        out.append(Constraint("hardware.power_cap_w", "power cap", col("power_w"), full(cap), "max", "W"))
+        # The cap is per device; a deployment on several devices may draw that much on each.
+        cap = spec.hardware.power_cap_w * f["device_count"].to_numpy(dtype=float)
+        out.append(Constraint("hardware.power_cap_w", "power cap", col("power_w"), cap, "max", "W"))
     if spec.energy_wh_per_1k_max is not None:
         out.append(
             Constraint("energy_wh_per_1k_max", "energy budget", col("wh_per_1k"), full(spec.energy_wh_per_1k_max), "max", "Wh/1k queries")
@@ -139,13 +141,22 @@ def build_constraints(
         informed = ~np.isin(f["accuracy_status_code"].to_numpy(), bad)
         blind = uninformed_tasks(cs, exclude_accuracy_status)
         hint = (
-            f"no data informs accuracy on {', '.join(blind)} for any candidate; measure it (`eai profile`) "
-            "or choose tasks with accuracy data" if blind else ""
+            f"no candidate model has a measured or imputed score on {', '.join(blind)}; import the scores "
+            "or measure them (`eai profile`), or choose tasks with accuracy data" if blind else ""
         )
         out.append(
             Constraint(
-                "accuracy_informed", f"accuracy informed by data (not {'/'.join(exclude_accuracy_status)})",
+                "accuracy_informed", "accuracy measured or imputed from the model's own scores on every task (not a size prior)",
                 informed.astype(float), full(1.0), "flag", hint=hint,
+            )
+        )
+    if "chance_clearance" in f:
+        clear = f["chance_clearance"].to_numpy(dtype=float)
+        out.append(
+            Constraint(
+                "chance_margin", "beats chance by the flow's margin on every task",
+                np.where(np.isfinite(clear), (clear >= 0).astype(float), 0.0), full(1.0), "flag",
+                hint=_chance_hint(cs),
             )
         )
     if not spec.allow_predicted:
@@ -154,17 +165,32 @@ def build_constraints(
     return out
 
 
+def _chance_hint(cs: CandidateSet) -> str:
+    """Tasks on which no candidate's predicted score clears chance + margin (empty if none)."""
+    n_t = len(cs.resolved.tasks)
+    acc = cs.per_task["accuracy"].to_numpy(dtype=float).reshape(-1, n_t)[cs.frame["is_candidate"].to_numpy()]
+    if acc.size == 0:
+        return ""
+    best = np.max(np.where(np.isfinite(acc), acc, -np.inf), axis=0)
+    out = []
+    for j, t in enumerate(cs.resolved.tasks):
+        need = cs.chance_needed[j]
+        if not best[j] >= need:
+            out.append(f"{t.id} (best candidate {best[j]:.3f}, needs {need:.3f} = chance {t.chance:.3f} + margin)")
+    return ("no candidate beats chance by the margin on " + ", ".join(out)) if out else ""
+
+
 def uninformed_tasks(cs: CandidateSet, statuses: tuple[str, ...]) -> list[str]:
     """Tasks whose accuracy has one of ``statuses`` (e.g. ``prior``) for every candidate."""
-    from recommender.rules.candidates import ACCURACY_STATUS_ORDER
+    from recommender.rules.candidates import ACCURACY_STATUS_ORDER, status_codes
 
     if not statuses:
         return []
     bad = [ACCURACY_STATUS_ORDER.index(s) for s in statuses]
     n_t = len(cs.resolved.tasks)
     # Per-task rows have the task innermost: configuration i, task j is row i * n_t + j.
-    per = pd.Categorical(cs.per_task["accuracy_status"].array, categories=list(ACCURACY_STATUS_ORDER)).codes
-    per = np.asarray(per).reshape(-1, n_t)[cs.frame["is_candidate"].to_numpy()]
+    per = status_codes(cs.per_task["accuracy_status"].array, ACCURACY_STATUS_ORDER)
+    per = per.reshape(-1, n_t)[cs.frame["is_candidate"].to_numpy()]
     return [t.id for j, t in enumerate(cs.resolved.tasks) if np.isin(per[:, j], bad).all()]
 
 
@@ -180,6 +206,10 @@ class Objective:
         score: ``direction * point``.
         score_lo: Lower end of the score's interval.
         score_hi: Upper end of the score's interval.
+        tie_score: Score (larger better) ordering tied candidates after the flow
+            preference; None: the objective's own point value.
+        tie_within: Ties are point values within this distance of the best (None:
+            overlapping intervals).
     """
 
     name: str
@@ -189,6 +219,8 @@ class Objective:
     score: np.ndarray
     score_lo: np.ndarray
     score_hi: np.ndarray
+    tie_score: np.ndarray | None = None
+    tie_within: float | None = None
 
     @property
     def label(self) -> str:
@@ -201,9 +233,20 @@ class Objective:
         return OBJECTIVES[self.name][3]
 
 
-def objective(frame: pd.DataFrame, name: str) -> Objective:
-    """Objective arrays for ``name`` (one of :data:`OBJECTIVES`)."""
+def objective(frame: pd.DataFrame, name: str, tie_break: str | None = None, tie_within: float | None = None) -> Objective:
+    """Objective arrays for ``name`` (one of :data:`OBJECTIVES`).
+
+    Args:
+        frame: Candidate frame.
+        name: Objective name.
+        tie_break: Objective that orders tied candidates after the flow preference.
+        tie_within: Tie on point values within this distance instead of on intervals.
+    """
     column, direction, _, _ = OBJECTIVES[name]
+    tie_score = None
+    if tie_break is not None:
+        t_col, t_dir, _, _ = OBJECTIVES[tie_break]
+        tie_score = frame[t_col].to_numpy(dtype=float) * t_dir
     point = frame[column].to_numpy(dtype=float)
     lo = frame[column + "_lo"].to_numpy(dtype=float) * direction
     hi = frame[column + "_hi"].to_numpy(dtype=float) * direction
@@ -211,7 +254,7 @@ def objective(frame: pd.DataFrame, name: str) -> Objective:
     score = point * direction
     s_lo = np.fmin(np.fmin(lo, hi), score)
     s_hi = np.fmax(np.fmax(lo, hi), score)
-    return Objective(name, column, direction, point, score, s_lo, s_hi)
+    return Objective(name, column, direction, point, score, s_lo, s_hi, tie_score, tie_within)
 
 
 @dataclass(frozen=True)
@@ -249,14 +292,22 @@ def select(feasible: np.ndarray, obj: Objective, preference: np.ndarray, limit: 
     if idx.size == 0:
         return None
     s, lo, hi, pref = obj.score[idx], obj.score_lo[idx], obj.score_hi[idx], preference[idx]
+    # Second key among ties (after the flow preference): the tie-break objective, else the point value.
+    second = obj.tie_score[idx] if obj.tie_score is not None else s
+    second = np.where(np.isfinite(second), second, -np.inf)
     a = int(np.argmax(s))
-    group = (hi >= lo[a]) & (lo <= hi[a])
-    g_idx = np.flatnonzero(group)
-    # Within the statistically tied group: flow preference first, then point value.
-    w = int(g_idx[np.lexsort((-s[g_idx], pref[g_idx]))[0]])
-    tie = (hi >= lo[w]) & (lo <= hi[w])
+
+    def tied_with(j: int) -> np.ndarray:
+        if obj.tie_within is not None:
+            return np.abs(s - s[j]) <= obj.tie_within
+        return (hi >= lo[j]) & (lo <= hi[j])
+
+    g_idx = np.flatnonzero(tied_with(a))
+    # Within the tied group: flow preference first, then the tie-break (or point) value.
+    w = int(g_idx[np.lexsort((-s[g_idx], -second[g_idx], pref[g_idx]))[0]])
+    tie = tied_with(w)
     tie_idx = np.flatnonzero(tie)
-    tie_idx = tie_idx[np.lexsort((-s[tie_idx], pref[tie_idx]))]
+    tie_idx = tie_idx[np.lexsort((-s[tie_idx], -second[tie_idx], pref[tie_idx]))]
     rest_idx = np.flatnonzero(~tie)
     if limit is not None and rest_idx.size > limit:
         # Only the best `limit` of the rest are ever shown; skip sorting the others.

@@ -68,7 +68,7 @@ def print_recommendation(rec: Recommendation) -> None:
     console.print(table)
     ex = doc["explanation"]
     w = rows[0]
-    console.print(f"[bold]Recommended:[/bold] {w['platform']} + {w['model_id']} @ {w['quantization']} ({w['engine']})")
+    console.print(f"[bold]Recommended:[/bold] {w.get('deployment') or w['platform'] + ' + ' + w['model_id'] + ' @ ' + w['quantization']}")
     console.print("[bold]Path through the flow:[/bold]")
     for step in ex["flow_path"]:
         console.print(f"  {step['node']}: {step['value']}  ({step['why']})")

@@ -53,14 +53,15 @@ class Hardware(_Frozen):
     Attributes:
         platforms: Candidate platforms (canonical ids or aliases). Empty: every
             platform of the scenario's classes.
-        device_count: Devices per deployment (tensor parallel across them).
+        device_count: Devices per deployment (tensor parallel across them). None: the
+            decision flow picks the fewest of its class's device counts the model fits on.
         power_cap_w: Per-device power cap, W; mean power must stay below
             ``power_cap_w * device_count``.
         memory_limit_gb: Usable memory per device, GB (caps the platform's own memory).
     """
 
     platforms: tuple[str, ...] = Field(default=(), max_length=500)
-    device_count: int = Field(default=1, ge=1, le=1024)
+    device_count: int | None = Field(default=None, ge=1, le=1024)
     power_cap_w: float | None = Field(default=None, gt=0, le=100_000)
     memory_limit_gb: float | None = Field(default=None, gt=0, le=100_000)
 
@@ -141,18 +142,19 @@ class Serving(_Frozen):
     """How the model is served.
 
     Attributes:
-        batch_size: Concurrent sequences per deployment.
+        batch_size: Concurrent sequences per deployment. None: the decision flow picks
+            it per platform class (the least energy per query within the latency limit).
         context_tokens: Tokens per sequence the KV cache must hold (prompt +
             output). None: the largest prompt + output of the selected tasks.
-        engines: Allowed serving engines. Empty: each quantization's native
-            engine from the decision flow.
+        engines: Allowed serving engines. Empty: the decision flow's serving
+            engines of each platform class (vLLM in data centers, llama.cpp at the edge).
         engine_versions: Release each engine runs at, e.g. ``{"vllm": "0.11.1"}``. An engine
             not named here is predicted at its newest measured release, and its intervals
             also hold what its other measured releases predict (per-step overheads differ
             several-fold between vLLM 0.5 and 0.11).
     """
 
-    batch_size: int = Field(default=1, ge=1, le=65_536)
+    batch_size: int | None = Field(default=None, ge=1, le=65_536)
     context_tokens: int | None = Field(default=None, ge=1, le=10_000_000)
     engines: tuple[EngineName, ...] = Field(default=(), max_length=10)
     engine_versions: dict[EngineName, ReleaseName] = Field(default_factory=dict, max_length=10)

@@ -56,7 +56,8 @@ class TablePredictor:
         values: (platform, model_id, quantization, task) -> dict with keys
             ``energy_j`` (J/query), ``time_s`` (s/query), ``accuracy`` and optional
             ``rel_halfwidth`` (interval half-width as a fraction, default 0.05)
-            and ``status`` (default ``measured``).
+            ``status`` (default ``measured``) and ``accuracy_status`` (default: ``status``;
+            any string, e.g. ``imputed`` or ``prior``).
         data_hash: Reported hash.
     """
 
@@ -74,7 +75,12 @@ class TablePredictor:
         a = np.array([r["accuracy"] if r else np.nan for r in rows], dtype=float)
         h = np.array([r.get("rel_halfwidth", 0.05) if r else 0.5 for r in rows], dtype=float)
         status = np.array([str(r.get("status", "measured")) if r else "extrapolated" for r in rows], dtype=object)
-        return _finish(_targets(e, t, a, h, status), candidates.index)
+        acc_status = np.array(
+            [str(r.get("accuracy_status", r.get("status", "measured"))) if r else "prior" for r in rows], dtype=object
+        )
+        out = _targets(e, t, a, h, status)
+        out["accuracy_status"] = acc_status
+        return _finish(out, candidates.index)
 
 
 def _targets(e: np.ndarray, t: np.ndarray, a: np.ndarray, h: np.ndarray, status) -> dict[str, object]:
