@@ -959,7 +959,7 @@ def test_unseen_twin_carries_the_measured_twins_ratio_to_physics():
     for name in ("e_dec", "t_dec"):
         comp = shipped.components[name]
         cf = shipped._candidate_frame(cand)
-        pri = comp.prior_values(shipped._component_feats(name, shipped._features.columns(cf), cf))
+        pri = comp.prior_values(shipped.component_feats(name, shipped._features.columns(cf), cf))
         np.testing.assert_allclose(twin[name] / meas[name], pri[0::3] / pri[1::3], rtol=1e-9)
         assert (twin[f"{name}_reasons"].astype(str).str.contains("platform-unseen")).all()
         # Borrowing moves the point only: the interval is an unseen platform's, never narrower.

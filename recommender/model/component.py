@@ -611,6 +611,8 @@ def fit_component(
     fallback_widths: dict[str, float] | None = None,
     smooth: bool = True,
     release_shift: np.ndarray | None = None,
+    blend: bool = True,
+    regimes: bool = True,
 ) -> ComponentModel:
     """Fit one component and calibrate its interval half-widths.
 
@@ -628,6 +630,8 @@ def fit_component(
             the prior column itself depends on the release (a fitted roofline with a per-layer
             cost per release). The ``release`` scheme's held-out residuals are moved by it, so
             that its width measures a release the prior never saw either.
+        blend: Blend toward roofline x constant where extrapolating (stage ``blend``).
+        regimes: Calibrate per-engine widths next to the pooled ones (stage ``regime_widths``).
 
     Returns:
         The fitted component.
@@ -671,7 +675,7 @@ def fit_component(
                 return LinearLogModel(st).predict(feats.iloc[test])
 
         residuals = _scheme_residuals(fit_predict, feats, y, active, batch, release_shift)
-        if state["numeric"]:
+        if state["numeric"] and blend:
             ratio = np.log(y) - np.log(feats[prior].to_numpy(dtype=float))
             prior_values = feats[prior].to_numpy(dtype=float)
 
@@ -688,7 +692,7 @@ def fit_component(
             simple = {"offset": float(np.median(ratio)), "quant_pairs": pairs.corrections(ratio), "weights": weights}
         widths, regime_raw = _summarize(residuals, feats)
     widths = _fill_widths(widths, fallback_widths, sees_releases="engine_release" in feats.columns)
-    regime_widths = _fill_regime_widths(regime_raw, widths) if regime_raw else {}
+    regime_widths = _fill_regime_widths(regime_raw, widths) if (regime_raw and regimes) else {}
     return ComponentModel(
         name=name,
         linear=LinearLogModel(state),
