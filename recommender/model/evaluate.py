@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from recommender.errors import ModelStateError
+from recommender.model.config import PipelineConfig
 from recommender.model.conformal import conformal_halfwidth
 from recommender.model.features import Catalogs
 from recommender.model.predictor import J_PER_WH, fit_predictor, prepare_table
@@ -103,6 +104,7 @@ def evaluate(
     accuracy_table: pd.DataFrame | None,
     catalogs: Catalogs,
     splits: Sequence[str] = SPLITS,
+    config: PipelineConfig | None = None,
 ) -> dict[str, Any]:
     """Run the cross-validation and return the report (JSON-able dict).
 
@@ -111,10 +113,13 @@ def evaluate(
         accuracy_table: Accuracy table (kept whole in every fold: it holds no energy).
         catalogs: Catalogs.
         splits: Which of :data:`SPLITS` to run.
+        config: Pipeline stages and constants of every refit (default: all stages on);
+            ``eai evaluate --without STAGE`` passes a config with stages switched off.
     """
+    config = config if config is not None else PipelineConfig()
     prep = prepare_table(table, catalogs).reset_index(drop=True)
     table = table.reset_index(drop=True)
-    report: dict[str, Any] = {"n_rows": int(len(table)), "splits": {}}
+    report: dict[str, Any] = {"n_rows": int(len(table)), "without": sorted(config.without), "splits": {}}
     for split in splits:
         groups = table[GROUP_COLUMN[split]].astype(str).to_numpy()
         n = len(table)
@@ -125,7 +130,7 @@ def evaluate(
             if held.all():
                 continue
             train_idx, held_idx = np.flatnonzero(~held), np.flatnonzero(held)
-            predictor = fit_predictor(table.iloc[train_idx], accuracy_table, catalogs, calibrate=True)
+            predictor = fit_predictor(table.iloc[train_idx], accuracy_table, catalogs, calibrate=True, config=config)
             cand = _candidates(prep.iloc[held_idx])
             res = predictor.predict(cand, use_measured=False)
             comps = predictor.predict_components(cand)
@@ -239,6 +244,7 @@ def evaluate_files(
     splits: Sequence[str] = SPLITS,
     model_dir: str | Path | None = None,
     store: bool = True,
+    config: PipelineConfig | None = None,
 ) -> dict[str, Any]:
     """Evaluate on tables read from disk and (``store``) keep the report next to the model.
 
@@ -253,7 +259,7 @@ def evaluate_files(
     apath = Path(accuracy_path) if accuracy_path is not None else _default_accuracy()
     table = load_table(tpath)
     accuracy = load_accuracy(apath) if apath.is_file() else None
-    report = evaluate(table, accuracy, Catalogs.load(), splits)
+    report = evaluate(table, accuracy, Catalogs.load(), splits, config=config)
     report["data_hash"] = table_hash(tpath)
     report["table_path"] = str(tpath)
     if store:
@@ -289,6 +295,8 @@ def load_evaluation(table_path: str | Path | None = None, model_dir: str | Path 
 def format_report(report: dict[str, Any]) -> str:
     """Plain-text table of the report."""
     lines = [f"rows: {report.get('n_rows')}   (APE in %, coverage = share of rows inside the 90% interval)"]
+    if report.get("without"):
+        lines.append(f"stages switched off: {', '.join(report['without'])}")
     for split, block in report["splits"].items():
         lines.append("")
         lines.append(f"leave-one-{split}-out ({block['groups']} groups; statuses {block['status_counts']})")

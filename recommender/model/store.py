@@ -27,6 +27,7 @@ from typing import Any, Literal
 import numpy as np
 
 from recommender.errors import DataSourceError, ModelStateError
+from recommender.model.config import PipelineConfig
 from recommender.model.features import Catalogs
 from recommender.model.predictor import FORMAT_VERSION, EaiPredictor
 
@@ -87,6 +88,7 @@ def fit_from_files(
     accuracy_path: str | Path | None = None,
     catalogs: Catalogs | None = None,
     calibrate: bool = True,
+    config: PipelineConfig | None = None,
 ) -> EaiPredictor:
     """Fit a predictor on a measured table (and accuracy table) read from disk.
 
@@ -96,6 +98,7 @@ def fit_from_files(
             accuracy from the measured table only).
         catalogs: Catalogs (default: the shipped ones).
         calibrate: Calibrate interval widths (always true for a saved model).
+        config: Pipeline stages and constants (default: every stage on).
     """
     from recommender.model.predictor import fit_predictor
     from recommender.table import load_table, table_hash
@@ -114,7 +117,7 @@ def fit_from_files(
         "fitted_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "versions": _versions(),
     }
-    return fit_predictor(table, accuracy, cats, data_hash=table_hash(tpath), calibrate=calibrate, meta=meta)
+    return fit_predictor(table, accuracy, cats, data_hash=table_hash(tpath), calibrate=calibrate, meta=meta, config=config)
 
 
 def _state_bytes(state: Any) -> bytes:
