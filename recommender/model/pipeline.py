@@ -7,8 +7,9 @@ Prediction of energy and time per query::
          blended toward roofline x constant when extrapolating; widths per novelty)
       -> PART_STAGES: release_order -> twins -> release_widening      (adjust/, on PartPrediction)
       -> compose: per-token parts x the query's tokens (intervals.sum_interval) -> QueryPrediction
-      -> QUERY_STAGES: power_bound -> measured                        (adjust/, on QueryPrediction)
-      -> invariants (invariants.py: always enforced)
+      -> power_bound (adjust/, on QueryPrediction)
+      -> invariants (invariants.py: always enforced, not a stage)
+      -> measured (adjust/: measured cells return their measurement)
       -> accuracy (accuracy_model.py), EOR, TWEOR
 
 Each stage runs unless :class:`~recommender.model.config.PipelineConfig` switches it off.
@@ -23,6 +24,7 @@ import pandas as pd
 
 from recommender.model.adjust import measured as measured_stage
 from recommender.model.adjust import power_bound, release_order, release_widening, twins
+from recommender.model import invariants
 from recommender.model.component import REASONS
 from recommender.model.intervals import log_half_of, sum_interval
 from recommender.model.prediction import PartPrediction, Parts, QueryPrediction
@@ -85,6 +87,12 @@ def compose(parts: Parts, cf: pd.DataFrame, twin_of: np.ndarray, prefill_share_f
 
     energy, e_lo, e_hi, share_pre = one("e_dec", "e_pre")
     time_s, t_lo, t_hi, _ = one("t_dec", "t_pre")
+    # Time per query is the query's latency. Prefill parts are per token position in the
+    # throughput sense (a batch's share); a log-likelihood query waits for its whole static
+    # batch's passes, so its latency is the batch times that share (equal at batch 1, where
+    # every log-likelihood row was measured).
+    wait = np.where(out_tok > 0, 1.0, np.maximum(cf["batch_size"].to_numpy(dtype=float), 1.0))
+    time_s, t_lo, t_hi = time_s * wait, t_lo * wait, t_hi * wait
     # Extrapolation reasons of the components that matter for this query, as bit patterns
     # (decode bits low, prefill bits high) turned into text once per distinct pattern.
     use_dec = share_pre < 1.0 - prefill_share_for_reasons
@@ -118,6 +126,7 @@ def predict_query(model: EaiPredictor, cf: pd.DataFrame, feats: Any, use_measure
             return out[0], out[1]
 
         q = power_bound.apply(q, cf, feats, model.occupancy_slack, spread)
+    q = invariants.enforce(q, cf, feats, model.occupancy_slack)
     if use_measured and config.on(measured_stage.STAGE):
         q = measured_stage.apply(q, cf, model.measured)
     return q

@@ -57,6 +57,7 @@ from recommender.model.component import (
     take_rows,
 )
 from recommender.model.features import CATEGORICAL_FEATURES, Catalogs, FeatureBuilder
+from recommender.model.physics import split_devices
 from recommender.model.roofline_fit import fitted_prior
 from recommender.model.config import PipelineConfig
 from recommender.model.intervals import quadrature
@@ -170,8 +171,19 @@ class EaiPredictor:
             :data:`~recommender.model.api.PREDICTION_COLUMNS`.
         """
         cf = self._candidate_frame(candidates)
+        # Devices beyond what a pass can be split over (attention heads) add power, not speed:
+        # the row is predicted on the devices that split it, and the others draw alongside.
+        devices_all = cf["device_count"].to_numpy(dtype=float)
+        heads = self._features.models["heads"].reindex(np.asarray(cf["model_id"], dtype=object)).to_numpy(dtype=float)
+        split = split_devices(devices_all, heads)
+        idle_devices = split < devices_all
+        if idle_devices.any():
+            cf = cf.assign(device_count=split)
         feats = self._features.columns(cf)
         q = predict_query(self, cf, feats, use_measured=use_measured)
+        if idle_devices.any():
+            scale = devices_all / split
+            q = q.replace(energy_j=q.energy_j * scale, energy_lo_j=q.energy_lo_j * scale, energy_hi_j=q.energy_hi_j * scale)
         energy, e_lo, e_hi = q.energy_j, q.energy_lo_j, q.energy_hi_j
         time_s, t_lo, t_hi = q.time_s, q.time_lo_s, q.time_hi_s
         use_dec = q.prefill_share < 1.0 - self.config.tunables.prefill_share_for_reasons

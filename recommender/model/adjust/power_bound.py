@@ -123,12 +123,15 @@ def power_limit_w(cf: pd.DataFrame, feats: Any, occupancy_slack: float) -> np.nd
     GPUs cap their mean power at the board limit; a CPU's TDP share is no such limit (inf).
     A generated query shares the devices with the batch's other requests for its whole
     latency, so its energy is at most 1/batch of limit x latency (times the slack the measured
-    rows show); a log-likelihood query's time is already its share.
+    rows show); a log-likelihood query waits for its static batch's passes, 1/batch exactly.
     """
     out_tok = cf["output_tokens"].to_numpy()
     is_cpu = cats.isin(feats["platform_class"], ("cpu",))
     batch = np.maximum(np.asarray(feats["batch_running"], dtype=float), 1.0)
-    share = np.where(out_tok > 0, occupancy_slack / batch, 1.0)
+    # A log-likelihood batch runs its passes together: each query's latency is the batch's, and
+    # its energy a 1/batch share of the devices' (exact, no slack).
+    static = np.maximum(cf["batch_size"].to_numpy(dtype=float), 1.0)
+    share = np.where(out_tok > 0, occupancy_slack / batch, 1.0 / static)
     return np.where(is_cpu, np.inf, feats["power_w"].to_numpy(dtype=float) * np.minimum(share, 1.0))
 
 
