@@ -18,9 +18,6 @@ Fit-time stages (they change what is fitted):
 - ``cpu_model``: CPU rows get their own roofline x constant model instead of bending the
   accelerator ridge.
 - ``regime_widths``: per-engine (Mondrian) interval widths next to the pooled ones.
-- ``campaign_width``: an interval width for "a campaign never seen" (another source, lab,
-  meter, serving mode or engine release), from whole-pipeline refits holding out each source
-  (:mod:`recommender.model.calibrate`).
 
 Predict-time stages (they adjust per-component or per-query predictions, in this order):
 
@@ -49,7 +46,6 @@ StageName = Literal[
     "blend",
     "cpu_model",
     "regime_widths",
-    "campaign_width",
     "release_order",
     "twins",
     "release_widening",
@@ -59,7 +55,7 @@ StageName = Literal[
 STAGES: tuple[str, ...] = get_args(StageName)
 """Every switchable stage, fit-time ones first, then predict-time ones in their order."""
 
-FIT_STAGES: tuple[str, ...] = ("fitted_roofline", "smoother", "blend", "cpu_model", "regime_widths", "campaign_width")
+FIT_STAGES: tuple[str, ...] = ("fitted_roofline", "smoother", "blend", "cpu_model", "regime_widths")
 PREDICT_STAGES: tuple[str, ...] = ("release_order", "twins", "release_widening", "power_bound", "measured")
 
 

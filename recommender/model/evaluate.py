@@ -25,7 +25,7 @@ Baselines, fitted on the same training folds:
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from recommender.errors import ModelStateError
-from recommender.model.config import PipelineConfig
+from recommender.model.config import FIT_STAGES, PipelineConfig
 from recommender.model.conformal import conformal_halfwidth
 from recommender.model.features import Catalogs
 from recommender.model.predictor import J_PER_WH, fit_predictor, prepare_table
@@ -105,6 +105,7 @@ def evaluate(
     catalogs: Catalogs,
     splits: Sequence[str] = SPLITS,
     config: PipelineConfig | None = None,
+    predict_variants: Mapping[str, PipelineConfig] | None = None,
 ) -> dict[str, Any]:
     """Run the cross-validation and return the report (JSON-able dict).
 
@@ -115,6 +116,10 @@ def evaluate(
         splits: Which of :data:`SPLITS` to run.
         config: Pipeline stages and constants of every refit (default: all stages on);
             ``eai evaluate --without STAGE`` passes a config with stages switched off.
+        predict_variants: Named configs that differ from ``config`` in predict-time stages
+            only (:data:`recommender.model.config.PREDICT_STAGES`): each fold's fit is reused
+            and predicted again under each, so their ablations cost no refit. Their energy
+            and time metrics go to ``report["variants"][name][split]``.
     """
     config = config if config is not None else PipelineConfig()
     prep = prepare_table(table, catalogs).reset_index(drop=True)
@@ -125,6 +130,7 @@ def evaluate(
         n = len(table)
         pred = {m: {q: np.full((3, n), np.nan) for q in ("energy", "time", "eor", "e_tok")} for m in METHODS}
         status = np.full(n, "", dtype=object)
+        vpred: dict[str, dict[str, np.ndarray]] = {}
         for g in pd.unique(groups):
             held = groups == g
             if held.all():
@@ -132,6 +138,15 @@ def evaluate(
             train_idx, held_idx = np.flatnonzero(~held), np.flatnonzero(held)
             predictor = fit_predictor(table.iloc[train_idx], accuracy_table, catalogs, calibrate=True, config=config)
             cand = _candidates(prep.iloc[held_idx])
+            for vname, vconfig in (predict_variants or {}).items():
+                fit_only = {st for st in FIT_STAGES if vconfig.on(st) != config.on(st)}
+                if fit_only:
+                    raise ValueError(f"variant {vname!r} changes fit-time stages {sorted(fit_only)}; evaluate it with its own config")
+                predictor.config = vconfig
+                vres = predictor.predict(cand, use_measured=False)
+                for q, col in (("energy", "energy_j_per_query"), ("time", "time_s_per_query")):
+                    vpred.setdefault(vname, {}).setdefault(q, np.full((3, n), np.nan))[:, held_idx] = vres[[col, f"{col}_lo", f"{col}_hi"]].to_numpy().T
+            predictor.config = config
             res = predictor.predict(cand, use_measured=False)
             comps = predictor.predict_components(cand)
             comps_train = predictor.predict_components(_candidates(prep.iloc[train_idx]))
@@ -179,6 +194,10 @@ def evaluate(
                 block[name][m] = _metrics(y, p[0], p[1], p[2])
         block["predictions"] = _heldout_points(prep, truth, pred["model"])
         report["splits"][split] = block
+        for vname, vp in vpred.items():
+            report.setdefault("variants", {}).setdefault(vname, {})[split] = {
+                name: _metrics(truth[q], vp[q][0], vp[q][1], vp[q][2]) for name, q in (("energy_j_per_query", "energy"), ("time_s_per_query", "time"))
+            }
     return report
 
 
