@@ -174,7 +174,9 @@ class EaiPredictor:
         # Devices beyond what a pass can be split over (attention heads) add power, not speed:
         # the row is predicted on the devices that split it, and the others draw alongside.
         devices_all = cf["device_count"].to_numpy(dtype=float)
-        heads = self._features.models["heads"].reindex(np.asarray(cf["model_id"], dtype=object)).to_numpy(dtype=float)
+        codes, uniq = cats.parts(cf["model_id"])  # per distinct model, not per row
+        per_model = self._features.models["heads"].reindex(pd.Index(uniq, dtype=object)).to_numpy(dtype=float)
+        heads = np.append(per_model, np.nan)[np.where(codes < 0, len(uniq), codes)]
         split = split_devices(devices_all, heads)
         idle_devices = split < devices_all
         if idle_devices.any():
