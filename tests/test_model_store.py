@@ -95,3 +95,19 @@ def test_model_dir_that_does_not_exist_is_an_error_not_a_refit(fitted, cats, tmp
     with pytest.raises(ModelStateError, match="does not exist"):
         load_predictor(tpath, missing, on_stale="refit", accuracy_path=apath, catalogs=cats)
     assert not missing.exists()
+
+
+def test_candidate_frame_reads_serving_mode_and_refuses_an_unknown_one(fitted, cats):
+    import pandas as pd
+
+    from recommender.errors import InvalidInputError
+    from recommender.model.store import load_predictor
+
+    tpath, apath, mdir = fitted
+    p = load_predictor(tpath, mdir, on_stale="refuse", accuracy_path=apath, catalogs=cats)
+    base = {"platform": "gpu-b", "device_count": 1, "engine": "hf-transformers", "model_id": "toy/m7",
+            "quantization": "fp16", "batch_size": 1, "task": "chat"}
+    cand = pd.DataFrame([{**base, "serving_mode": m} for m in ("online", "offline", None)])
+    assert [str(x) for x in p._candidate_frame(cand)["serving_mode"]] == ["online", "offline", "nan"]
+    with pytest.raises(InvalidInputError, match="'streaming' in candidate row 2"):
+        p.predict(pd.DataFrame([{**base, "serving_mode": "online"}, {**base, "serving_mode": "streaming"}]))

@@ -24,6 +24,7 @@ from recommender.model import cats
 from recommender.model.api import CANDIDATE_COLUMNS
 from recommender.model.features import Catalogs
 from recommender.model.roofline_fit import release_neighbours, release_order
+from recommender.table.schema import SERVING_MODES
 
 
 def engine_release(engine: Any, version: Any) -> np.ndarray:
@@ -106,6 +107,7 @@ def prepare_table(table: pd.DataFrame, catalogs: Catalogs) -> pd.DataFrame:
     t = table.reset_index(drop=True).copy()
     t["task"] = np.asarray(canonical_task(t["workload"], catalogs.tasks), dtype=object)
     t["engine_release"] = engine_release(t["engine"], t["engine_version"] if "engine_version" in t else [None] * len(t))
+    t["serving_mode"] = serving_mode_column(t)
     prof = task_profile(t["task"], catalogs.tasks)
     t["prompt_tokens"] = pd.to_numeric(t["prompt_tokens_mean"], errors="coerce").fillna(prof["prompt"])
     t["output_tokens"] = pd.to_numeric(t["output_tokens_mean"], errors="coerce").fillna(prof["output"])
@@ -217,6 +219,7 @@ def candidate_frame(
     bs = pd.to_numeric(c["batch_size"], errors="coerce")
     if dev.isna().any() or (dev < 1).any() or bs.isna().any() or (bs < 1).any():
         raise InvalidInputError("device_count and batch_size must be integers >= 1 in every candidate row")
+    mode = serving_mode_column(c)
     frame = pd.DataFrame(
         {
             "platform": cats.as_categorical(c["platform"]),
@@ -238,11 +241,28 @@ def candidate_frame(
             "chance": prof["chance"].fillna(0.0).to_numpy(dtype=float),
             "scored": prof["scored"].fillna(0.0).to_numpy(dtype=float) > 0,
             "mc": prof["mc"].fillna(0.0).to_numpy(dtype=float) > 0,
+            "serving_mode": mode,
         },
         copy=False,
     )
     frame.index = candidates.index
     return frame
+
+
+def serving_mode_column(frame: pd.DataFrame) -> pd.Categorical:
+    """The rows' serving mode (``offline`` / ``online``; NaN where unstated).
+
+    Raises:
+        InvalidInputError: A value that is neither (named, with the row).
+    """
+    if "serving_mode" not in frame.columns:
+        return pd.Categorical([np.nan] * len(frame), categories=list(SERVING_MODES))
+    values = frame["serving_mode"].astype(object).where(frame["serving_mode"].notna(), None)
+    bad = [(i, v) for i, v in enumerate(values) if v is not None and str(v) not in SERVING_MODES]
+    if bad:
+        i, v = bad[0]
+        raise InvalidInputError(f"serving_mode {v!r} in candidate row {i + 1} is not one of {list(SERVING_MODES)}")
+    return pd.Categorical([None if v is None else str(v) for v in values], categories=list(SERVING_MODES))
 
 
 def release_column(c: pd.DataFrame, releases: Mapping[str, str], measured: set[str]) -> tuple[pd.Categorical, np.ndarray, np.ndarray]:
