@@ -49,6 +49,8 @@ def register(app: typer.Typer) -> None:
         elapsed = time.perf_counter() - start
         typer.echo(f"fitted on {predictor.meta.get('n_rows', 0)} rows in {elapsed:.1f} s; wrote {out_dir}")
         typer.echo(f"data SHA-256 {predictor.data_hash}")
+        if config.without:
+            typer.echo(f"stages switched off: {', '.join(sorted(config.without))}")
         for name, comp in predictor.components.items():
             widths = ", ".join(f"{k} x{2.718281828 ** v:.2f}" for k, v in comp.widths.items())
             typer.echo(f"  {name}: {comp.n_rows} rows; 90% interval factors: {widths}")

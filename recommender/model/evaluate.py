@@ -329,4 +329,12 @@ def format_report(report: dict[str, Any]) -> str:
                 lines.append(
                     f"  {q:<30} {m:<16} {r['n']:>5} {r['median_ape_pct']:>10.1f}% {r['p90_ape_pct']:>8.1f}% {r['coverage_90_pct']:>8.1f}%"
                 )
+    for name, per_split in report.get("variants", {}).items():
+        for split, r in per_split.items():
+            e, t = r["energy_j_per_query"], r["time_s_per_query"]
+            if e.get("n") and t.get("n"):
+                lines.append(
+                    f"  without {name} (leave-one-{split}-out, same fits): energy/query {e['median_ape_pct']:.1f}% "
+                    f"(coverage {e['coverage_90_pct']:.1f}%), time/query {t['median_ape_pct']:.1f}% (coverage {t['coverage_90_pct']:.1f}%)"
+                )
     return "\n".join(lines)
