@@ -255,14 +255,18 @@ def serving_mode_column(frame: pd.DataFrame) -> pd.Categorical:
     Raises:
         InvalidInputError: A value that is neither (named, with the row).
     """
+    categories = list(SERVING_MODES)
     if "serving_mode" not in frame.columns:
-        return pd.Categorical([np.nan] * len(frame), categories=list(SERVING_MODES))
-    values = frame["serving_mode"].astype(object).where(frame["serving_mode"].notna(), None)
-    bad = [(i, v) for i, v in enumerate(values) if v is not None and str(v) not in SERVING_MODES]
-    if bad:
-        i, v = bad[0]
-        raise InvalidInputError(f"serving_mode {v!r} in candidate row {i + 1} is not one of {list(SERVING_MODES)}")
-    return pd.Categorical([None if v is None else str(v) for v in values], categories=list(SERVING_MODES))
+        return pd.Categorical.from_codes(np.full(len(frame), -1, dtype=np.int8), categories=categories)
+    # Decided per distinct value, not per row (a million candidates name two modes at most).
+    codes, uniq = cats.parts(frame["serving_mode"])
+    known = [str(u) in SERVING_MODES for u in uniq]
+    if not all(known):
+        bad = next(i for i, k in enumerate(known) if not k)
+        row = int(np.flatnonzero(codes == bad)[0])
+        raise InvalidInputError(f"serving_mode {str(uniq[bad])!r} in candidate row {row + 1} is not one of {categories}")
+    table = np.array([categories.index(str(u)) for u in uniq] + [-1], dtype=np.int8)
+    return pd.Categorical.from_codes(table[np.where(codes < 0, len(uniq), codes)], categories=categories)
 
 
 def release_column(c: pd.DataFrame, releases: Mapping[str, str], measured: set[str]) -> tuple[pd.Categorical, np.ndarray, np.ndarray]:
