@@ -50,3 +50,32 @@ def test_predict_stage_ablations_reuse_each_folds_fit_and_fit_stages_are_refused
     assert v["energy_j_per_query"]["n"] == base["energy_j_per_query"]["model"]["n"] > 0
     with pytest.raises(ValueError, match="fit-time stages"):
         evaluate(table, fx.accuracy_table(), cats, ("platform",), predict_variants={"x": PipelineConfig.without_stages(["smoother"])})
+
+
+def test_eai_evaluate_without_a_stage_reports_it_and_stores_nothing(tmp_path, capsys):
+    import json
+
+    from pathlib import Path
+
+    from recommender.cli import main
+
+    # The CLI reads the shipped catalogs: a slice of the shipped table (ML.ENERGY v1, 3 GPUs).
+    shipped = Path(__file__).resolve().parents[1] / "data" / "measured.csv"
+    import csv
+
+    lines = shipped.read_text().splitlines()
+    source_col = next(csv.reader([lines[0]])).index("source")
+    keep = [ln for ln in lines[1:] if next(csv.reader([ln]))[source_col] == "mlenergy-v1"]
+    assert len(keep) > 100
+    tpath = tmp_path / "measured.csv"
+    tpath.write_text("\n".join([lines[0], *keep]) + "\n")
+    code = main(["evaluate", "--table", str(tpath), "--accuracy", str(tmp_path / "none.csv"), "--split", "platform",
+                 "--without", "power_bound", "--without", "smoother", "--json"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    out = json.loads(captured.out)
+    assert code == 0 and out["without"] == ["power_bound", "smoother"]
+    assert out["splits"]["platform"]["energy_j_per_query"]["model"]["n"] > 0
+    assert not (tmp_path / "evaluation.json").exists()
+    assert main(["evaluate", "--table", str(tpath), "--without", "twin"]) == 2
+    assert "did you mean 'twins'" in capsys.readouterr().err
