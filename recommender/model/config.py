@@ -60,14 +60,13 @@ PREDICT_STAGES: tuple[str, ...] = ("release_order", "twins", "release_widening",
 
 
 class Tunables(BaseModel):
-    """Hand-set constants, each with its source. Values that are fitted live in the state."""
+    """Hand-set constants of the stages, each with its source, read from the predictor's config. Values that are
+    fitted live in the state; the fit's own constants (conformal level, fold caps, smoother
+    bandwidths, the release prior) are documented next to their code (component.py,
+    conformal.py, smoother.py, roofline_fit.py) and listed in docs/model.md."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    interval_level: float = Field(
-        0.90, gt=0.5, lt=1.0,
-        description="Nominal coverage of every interval: the product's stated 90% intervals.",
-    )
     twin_tolerance_log: float = Field(
         0.15, gt=0.0,
         description=(
@@ -91,10 +90,6 @@ class Tunables(BaseModel):
             "batch-aware power bound's slack (data-derived; the quantile keeps ML.ENERGY v3's "
             "prefill-heavy code-infilling outliers from loosening the bound for everything)."
         ),
-    )
-    max_folds: int = Field(
-        8, ge=2,
-        description="Cap on grouped refits per calibration scheme (keeps 'eai fit' within its 30 s goal).",
     )
 
 

@@ -420,7 +420,7 @@ def fit_predictor(
     params.update(dict(zip(extra["model_id"], extra["params_total_b"], strict=True)))
     accuracy = AccuracyModel.fit(records, params)
     info = {"n_rows": int(len(table)), **{f"n_rows_{k}": v.n_rows for k, v in components.items()}, **dict(meta or {})}
-    slack = occupancy_slack(prep, feats)
+    slack = occupancy_slack(prep, feats, config.tunables.occupancy_quantile)
     return EaiPredictor(
         data_hash=data_hash,
         components=components,

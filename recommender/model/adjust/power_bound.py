@@ -89,7 +89,7 @@ OCCUPANCY_QUANTILE = PipelineConfig().tunables.occupancy_quantile
 """Quantile of the measured ``E * batch / (P_max * T)`` that sets the batch-aware bound's slack."""
 
 
-def occupancy_slack(prep: pd.DataFrame, feats: Any) -> float:
+def occupancy_slack(prep: pd.DataFrame, feats: Any, quantile: float = OCCUPANCY_QUANTILE) -> float:
     """Slack of the batch-aware power bound ``E * batch <= slack * P_max * T``, from the data.
 
     With ``batch`` requests in flight, one generated query's share of the energy is the devices'
@@ -114,7 +114,7 @@ def occupancy_slack(prep: pd.DataFrame, feats: Any) -> float:
     ok = gpu & (prep["output_tokens"].to_numpy(dtype=float) > 0) & np.isfinite(ratio) & (ratio > 0)
     if not ok.any():
         return 1.0
-    return float(max(1.0, np.quantile(ratio[ok], OCCUPANCY_QUANTILE)))
+    return float(max(1.0, np.quantile(ratio[ok], quantile)))
 
 
 def power_limit_w(cf: pd.DataFrame, feats: Any, occupancy_slack: float) -> np.ndarray:

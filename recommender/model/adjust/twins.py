@@ -30,7 +30,7 @@ platforms of one class and architecture generation to count as twins (same compu
 the same power; the memory system may differ, since the roofline prior carries it)."""
 
 
-def twin_platforms(platforms: pd.DataFrame, measured: Any) -> dict[str, list[str]]:
+def twin_platforms(platforms: pd.DataFrame, measured: Any, tolerance_log: float = _TOL) -> dict[str, list[str]]:
     """For each platform not among ``measured``: its measured twins, nearest first.
 
     Twins share the compute silicon and the power envelope: the same class and architecture
@@ -59,7 +59,7 @@ def twin_platforms(platforms: pd.DataFrame, measured: Any) -> dict[str, list[str
         ranked = []
         for tid, t in same.iterrows():
             gaps = {c: abs(np.log(float(t[c]) / float(row[c]))) for c in ("bandwidth_gbs", *TWIN_TOLERANCE)}
-            if all(np.isfinite(gaps[c]) and gaps[c] <= tol for c, tol in TWIN_TOLERANCE.items()):
+            if all(np.isfinite(gaps[c]) and gaps[c] <= tolerance_log for c in TWIN_TOLERANCE):
                 ranked.append((sum(gaps.values()), str(tid)))
         if ranked:
             out[str(pid)] = [tid for _, tid in sorted(ranked)]
@@ -91,7 +91,7 @@ def borrow(model: EaiPredictor, parts: Parts, cf: pd.DataFrame, feats: Any) -> t
         if name not in out or comp.n_rows == 0:
             continue
         if name not in model._twins:
-            model._twins[name] = twin_platforms(model._features.platforms, comp.domain.get("platforms", ()))
+            model._twins[name] = twin_platforms(model._features.platforms, comp.domain.get("platforms", ()), model.config.tunables.twin_tolerance_log)
         twins = model._twins[name]
         # The nearest twin measured under the candidate's engine: an A800 measured under HF
         # transformers says nothing about vLLM on an A100 80GB; the A100 40GB does.
