@@ -75,9 +75,10 @@ def test_feature_frame_columns_and_vectorized_lookup():
     # Row-by-row equals whole-frame.
     one = fb.build(cfg.iloc[[17]]).iloc[0]
     assert one["prior_e_dec"] == pytest.approx(f["prior_e_dec"].iloc[17])
-    # Two devices share the weights: half the memory time per step, same energy at the same power per device.
+    # Two devices share the weights: half the memory time per step, plus their all-reduces.
     two = fb.build(pd.concat([_configs(device_count=1), _configs(device_count=2)], ignore_index=True))
-    assert two["prior_t_dec"].iloc[1] == pytest.approx(two["prior_t_dec"].iloc[0] / 2, rel=1e-9)
+    assert two["t_comm_s"].iloc[0] == 0.0 < two["t_comm_s"].iloc[1]
+    assert two["prior_t_dec"].iloc[1] - two["t_comm_s"].iloc[1] == pytest.approx(two["prior_t_dec"].iloc[0] / 2, rel=1e-9)
 
 
 def test_unknown_names_raise_with_suggestions():

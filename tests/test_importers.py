@@ -274,3 +274,14 @@ def test_mlenergy_v2_reads_every_gpu_file_of_the_same_layout(tmp_path: Path) -> 
     assert len(result.rows) == 157 + 2 and len(h100) == 2
     assert all(r.engine_version == "0.5.4" and "_H100.jsonl#L" in r.source_ref for r in h100)
     assert len(result.skipped) == 1 and "Imaginary GPU 9000" in str(result.skipped[0])
+
+
+@pytest.mark.parametrize(
+    ("name", "mode"),
+    [("mlenergy-v1", "offline"), ("mlenergy-v2", "offline"), ("mlenergy-v3", None), ("quant-reports", "offline")],
+)
+def test_serving_mode_is_what_each_source_readme_says(name: str, mode: str | None) -> None:
+    # v1: FastChat, batch 1, prompts one after another; v2: every request submitted at time 0;
+    # quant reports: one HF generate call per static batch; v3's README does not say.
+    rows = run_importer(name, SHARED).rows
+    assert {r.serving_mode for r in rows} == {mode}

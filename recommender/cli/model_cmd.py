@@ -29,19 +29,28 @@ def register(app: typer.Typer) -> None:
         table: Annotated[str, typer.Option("--table", help="Measured table (CSV) to fit on.")] = MEASURED_DEFAULT,
         accuracy: Annotated[str, typer.Option("--accuracy", help="Accuracy table (CSV).")] = ACCURACY_DEFAULT,
         out: Annotated[str, typer.Option("--out", help="Directory for the fitted model.")] = MODELS_DEFAULT,
+        without: Annotated[
+            list[str] | None,
+            typer.Option("--without", help="Fit with this pipeline stage switched off (repeatable; stored with the model)."),
+        ] = None,
     ) -> None:
         """Fit energy/time/accuracy models with calibrated intervals; write them to --out."""
         import time
+
+        from recommender.model.config import PipelineConfig
 
         from recommender.model.roofline_fit import describe as describe_roofline
         from recommender.model.store import fit_from_files, save_predictor
 
         start = time.perf_counter()
-        predictor = fit_from_files(_repo_path(table, MEASURED_DEFAULT), _repo_path(accuracy, ACCURACY_DEFAULT))
+        config = PipelineConfig.without_stages(tuple(without or ()))
+        predictor = fit_from_files(_repo_path(table, MEASURED_DEFAULT), _repo_path(accuracy, ACCURACY_DEFAULT), config=config)
         out_dir = save_predictor(predictor, _repo_path(out, MODELS_DEFAULT))
         elapsed = time.perf_counter() - start
         typer.echo(f"fitted on {predictor.meta.get('n_rows', 0)} rows in {elapsed:.1f} s; wrote {out_dir}")
         typer.echo(f"data SHA-256 {predictor.data_hash}")
+        if config.without:
+            typer.echo(f"stages switched off: {', '.join(sorted(config.without))}")
         for name, comp in predictor.components.items():
             widths = ", ".join(f"{k} x{2.718281828 ** v:.2f}" for k, v in comp.widths.items())
             typer.echo(f"  {name}: {comp.n_rows} rows; 90% interval factors: {widths}")
@@ -65,9 +74,16 @@ def register(app: typer.Typer) -> None:
             str | None,
             typer.Option("--out", help="Model directory to store evaluation.json in (default: models/ for the shipped table)."),
         ] = None,
+        without: Annotated[
+            list[str] | None,
+            typer.Option("--without", help="Refit with this pipeline stage switched off (repeatable): an ablation; see docs/model.md."),
+        ] = None,
     ) -> None:
         """Cross-validated errors and 90% interval coverage against two baselines."""
+        from recommender.model.config import PipelineConfig
         from recommender.model.evaluate import SPLITS, evaluate_files, format_report
+
+        config = PipelineConfig.without_stages(tuple(without or ()))
 
         chosen = tuple(splits) if splits else SPLITS
         unknown = [s for s in chosen if s not in SPLITS]
@@ -77,13 +93,14 @@ def register(app: typer.Typer) -> None:
             raise UnknownNameError("split", unknown[0], SPLITS)
         # The stored evaluation describes the shipped table; another table's report is only
         # printed unless a directory is named.
-        store = out is not None or (table == MEASURED_DEFAULT and set(chosen) == set(SPLITS))
+        store = out is not None or (table == MEASURED_DEFAULT and set(chosen) == set(SPLITS) and not config.without)
         report = evaluate_files(
             _repo_path(table, MEASURED_DEFAULT),
             _repo_path(accuracy, ACCURACY_DEFAULT),
             chosen,
             model_dir=_repo_path(out, MODELS_DEFAULT) if out is not None else None,
             store=store,
+            config=config,
         )
         if as_json:
             from recommender.model.evaluate import summary_only

@@ -64,6 +64,9 @@ def _energy_row(rec: dict[str, str], gpu: str, task: str, ref: str) -> dict[str,
         "params_active_b": spec.params_active_b,
         "quantization": "fp16",
         "batch_size": 1,
+        # README: FastChat, no serving engine, batch size 1 over a fixed prompt set: prompts are
+        # run one after another, none arrives while another waits.
+        "serving_mode": "offline",
         "workload": WORKLOADS[task],
         "output_tokens_mean": length,
         "energy_j_per_query": energy_j,

@@ -59,6 +59,8 @@ def _row(rec: dict[str, object], ref: str) -> dict[str, object]:
         "params_active_b": spec.params_active_b,
         "quantization": SERVED_DTYPE,
         "batch_size": int(rec["Max BS (reqs)"]),
+        # README: all requests are submitted at time 0 (request rate = inf).
+        "serving_mode": "offline",
         "avg_batch_size": float(rec["Avg BS (reqs)"]),
         "workload": WORKLOADS[str(rec["task"])],
         "output_tokens_mean": out_tokens,

@@ -46,6 +46,8 @@ def _row(rec: dict[str, object], ref: str) -> dict[str, object]:
         "params_active_b": spec.params_active_b,
         "quantization": PRECISIONS[str(rec["weight_precision"])],
         "batch_size": int(rec["max_num_seqs"]),
+        # serving_mode left unset: the README does not say how requests reached the server (it
+        # gives steady-state figures at the configured batch, unstable runs excluded).
         "avg_batch_size": float(rec["avg_batch_size"]),
         "workload": WORKLOADS[str(rec["task"])],
         "output_tokens_mean": out_tokens,

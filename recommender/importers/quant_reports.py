@@ -143,6 +143,8 @@ def _row(g: _Group) -> dict[str, object]:
         "params_active_b": spec.params_active_b,
         "quantization": QUANTS[g.quant],
         "batch_size": g.batch,
+        # README: prompts passed to one HF generate call per batch: a static batch.
+        "serving_mode": "offline",
         "workload": "fixed-prompt-gen256",
         "energy_j_per_output_token": j_per_token,
         "throughput_tokens_per_s": tput,

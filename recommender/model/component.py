@@ -66,7 +66,9 @@ REASONS: tuple[str, ...] = (
 
 ``deployment-unseen``: platform and engine were each measured, but never together (e.g.
 an A100 measured under FastChat only, predicted under vLLM): the engine's batching and
-kernels on that GPU are new even though neither name is.
+kernels on that GPU are new even though neither name is. For components that see the engine
+release, also a platform and a release each measured but never together (H100 measured under
+vLLM 0.11 only, asked about vLLM 0.5.4).
 
 ``class-unseen``: no platform of the candidate's class (data-center / workstation / edge /
 cpu) was measured, e.g. a CPU predicted from GPU rows only: the hardware works differently,
@@ -260,7 +262,7 @@ class ComponentModel:
             "quantization-unseen": ~cats.isin(feats["quantization"], d["quantizations"]),
             "size-outside": _outside(feats["params_active_b"].to_numpy(), d["active_b"]),
             "batch-outside": _outside(np.exp(feats["log_batch"].to_numpy()), d["batch"]),
-            "deployment-unseen": _deployment_unseen(feats, d),
+            "deployment-unseen": _deployment_unseen(feats, d) | _release_deployment_unseen(feats, d),
             "class-unseen": (
                 ~cats.isin(feats["platform_class"], d["classes"]) if "classes" in d else np.zeros(len(feats), dtype=bool)
             ),
@@ -611,6 +613,8 @@ def fit_component(
     fallback_widths: dict[str, float] | None = None,
     smooth: bool = True,
     release_shift: np.ndarray | None = None,
+    blend: bool = True,
+    regimes: bool = True,
 ) -> ComponentModel:
     """Fit one component and calibrate its interval half-widths.
 
@@ -628,6 +632,8 @@ def fit_component(
             the prior column itself depends on the release (a fitted roofline with a per-layer
             cost per release). The ``release`` scheme's held-out residuals are moved by it, so
             that its width measures a release the prior never saw either.
+        blend: Blend toward roofline x constant where extrapolating (stage ``blend``).
+        regimes: Calibrate per-engine widths next to the pooled ones (stage ``regime_widths``).
 
     Returns:
         The fitted component.
@@ -671,7 +677,7 @@ def fit_component(
                 return LinearLogModel(st).predict(feats.iloc[test])
 
         residuals = _scheme_residuals(fit_predict, feats, y, active, batch, release_shift)
-        if state["numeric"]:
+        if state["numeric"] and blend:
             ratio = np.log(y) - np.log(feats[prior].to_numpy(dtype=float))
             prior_values = feats[prior].to_numpy(dtype=float)
 
@@ -688,7 +694,7 @@ def fit_component(
             simple = {"offset": float(np.median(ratio)), "quant_pairs": pairs.corrections(ratio), "weights": weights}
         widths, regime_raw = _summarize(residuals, feats)
     widths = _fill_widths(widths, fallback_widths, sees_releases="engine_release" in feats.columns)
-    regime_widths = _fill_regime_widths(regime_raw, widths) if regime_raw else {}
+    regime_widths = _fill_regime_widths(regime_raw, widths) if (regime_raw and regimes) else {}
     return ComponentModel(
         name=name,
         linear=LinearLogModel(state),
@@ -819,10 +825,34 @@ _SCHEMES = ("cell", "model", "platform", "engine", "quantization", "size", "batc
 
 
 def _release_domain(feats: pd.DataFrame) -> dict[str, list[str]]:
-    """``{"releases": [...]}`` where the frame carries ``engine_release``, else empty."""
+    """``{"releases": [...], "release_deployments": ["platform|engine@x.y", ...]}`` where the
+    frame carries ``engine_release``, else empty."""
     if "engine_release" not in feats.columns:
         return {}
-    return {"releases": sorted(feats["engine_release"].astype(str).unique().tolist()) if len(feats) else []}
+    if not len(feats):
+        return {"releases": [], "release_deployments": []}
+    pairs = feats["platform"].astype(str) + "|" + feats["engine_release"].astype(str)
+    return {
+        "releases": sorted(feats["engine_release"].astype(str).unique().tolist()),
+        "release_deployments": sorted(pairs.unique().tolist()),
+    }
+
+
+def _release_deployment_unseen(feats: Any, domain: dict[str, Any]) -> np.ndarray:
+    """Platform and engine release each measured, but never together (an H100 measured under
+    vLLM 0.11 only, asked about vLLM 0.5): that platform x engine x release was never measured.
+    False where the component does not see releases or its domain predates the list."""
+    if "release_deployments" not in domain or "engine_release" not in getattr(feats, "columns", ()):
+        return np.zeros(len(feats), dtype=bool)
+    pc, plabels = cats.level_index(feats["platform"])
+    rc, rlabels = cats.level_index(feats["engine_release"])
+    known = set(domain["release_deployments"])
+    seen_p, seen_r = set(domain["platforms"]), set(domain.get("releases", ()))
+    table = np.zeros((len(plabels) + 1, len(rlabels) + 1), dtype=bool)
+    for i, p in enumerate(plabels):
+        for j, r in enumerate(rlabels):
+            table[i, j] = str(p) in seen_p and str(r) in seen_r and f"{p}|{r}" not in known
+    return table[pc, rc]
 
 
 def _release_novel_only(feats: pd.DataFrame) -> np.ndarray:

@@ -25,7 +25,7 @@ Baselines, fitted on the same training folds:
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from recommender.errors import ModelStateError
+from recommender.model.config import FIT_STAGES, PipelineConfig
 from recommender.model.conformal import conformal_halfwidth
 from recommender.model.features import Catalogs
 from recommender.model.predictor import J_PER_WH, fit_predictor, prepare_table
@@ -103,6 +104,8 @@ def evaluate(
     accuracy_table: pd.DataFrame | None,
     catalogs: Catalogs,
     splits: Sequence[str] = SPLITS,
+    config: PipelineConfig | None = None,
+    predict_variants: Mapping[str, PipelineConfig] | None = None,
 ) -> dict[str, Any]:
     """Run the cross-validation and return the report (JSON-able dict).
 
@@ -111,22 +114,39 @@ def evaluate(
         accuracy_table: Accuracy table (kept whole in every fold: it holds no energy).
         catalogs: Catalogs.
         splits: Which of :data:`SPLITS` to run.
+        config: Pipeline stages and constants of every refit (default: all stages on);
+            ``eai evaluate --without STAGE`` passes a config with stages switched off.
+        predict_variants: Named configs that differ from ``config`` in predict-time stages
+            only (:data:`recommender.model.config.PREDICT_STAGES`): each fold's fit is reused
+            and predicted again under each, so their ablations cost no refit. Their energy
+            and time metrics go to ``report["variants"][name][split]``.
     """
+    config = config if config is not None else PipelineConfig()
     prep = prepare_table(table, catalogs).reset_index(drop=True)
     table = table.reset_index(drop=True)
-    report: dict[str, Any] = {"n_rows": int(len(table)), "splits": {}}
+    report: dict[str, Any] = {"n_rows": int(len(table)), "without": sorted(config.without), "splits": {}}
     for split in splits:
         groups = table[GROUP_COLUMN[split]].astype(str).to_numpy()
         n = len(table)
         pred = {m: {q: np.full((3, n), np.nan) for q in ("energy", "time", "eor", "e_tok")} for m in METHODS}
         status = np.full(n, "", dtype=object)
+        vpred: dict[str, dict[str, np.ndarray]] = {}
         for g in pd.unique(groups):
             held = groups == g
             if held.all():
                 continue
             train_idx, held_idx = np.flatnonzero(~held), np.flatnonzero(held)
-            predictor = fit_predictor(table.iloc[train_idx], accuracy_table, catalogs, calibrate=True)
+            predictor = fit_predictor(table.iloc[train_idx], accuracy_table, catalogs, calibrate=True, config=config)
             cand = _candidates(prep.iloc[held_idx])
+            for vname, vconfig in (predict_variants or {}).items():
+                fit_only = {st for st in FIT_STAGES if vconfig.on(st) != config.on(st)}
+                if fit_only:
+                    raise ValueError(f"variant {vname!r} changes fit-time stages {sorted(fit_only)}; evaluate it with its own config")
+                predictor.config = vconfig
+                vres = predictor.predict(cand, use_measured=False)
+                for q, col in (("energy", "energy_j_per_query"), ("time", "time_s_per_query")):
+                    vpred.setdefault(vname, {}).setdefault(q, np.full((3, n), np.nan))[:, held_idx] = vres[[col, f"{col}_lo", f"{col}_hi"]].to_numpy().T
+            predictor.config = config
             res = predictor.predict(cand, use_measured=False)
             comps = predictor.predict_components(cand)
             comps_train = predictor.predict_components(_candidates(prep.iloc[train_idx]))
@@ -174,6 +194,10 @@ def evaluate(
                 block[name][m] = _metrics(y, p[0], p[1], p[2])
         block["predictions"] = _heldout_points(prep, truth, pred["model"])
         report["splits"][split] = block
+        for vname, vp in vpred.items():
+            report.setdefault("variants", {}).setdefault(vname, {})[split] = {
+                name: _metrics(truth[q], vp[q][0], vp[q][1], vp[q][2]) for name, q in (("energy_j_per_query", "energy"), ("time_s_per_query", "time"))
+            }
     return report
 
 
@@ -239,6 +263,7 @@ def evaluate_files(
     splits: Sequence[str] = SPLITS,
     model_dir: str | Path | None = None,
     store: bool = True,
+    config: PipelineConfig | None = None,
 ) -> dict[str, Any]:
     """Evaluate on tables read from disk and (``store``) keep the report next to the model.
 
@@ -253,7 +278,7 @@ def evaluate_files(
     apath = Path(accuracy_path) if accuracy_path is not None else _default_accuracy()
     table = load_table(tpath)
     accuracy = load_accuracy(apath) if apath.is_file() else None
-    report = evaluate(table, accuracy, Catalogs.load(), splits)
+    report = evaluate(table, accuracy, Catalogs.load(), splits, config=config)
     report["data_hash"] = table_hash(tpath)
     report["table_path"] = str(tpath)
     if store:
@@ -289,6 +314,8 @@ def load_evaluation(table_path: str | Path | None = None, model_dir: str | Path 
 def format_report(report: dict[str, Any]) -> str:
     """Plain-text table of the report."""
     lines = [f"rows: {report.get('n_rows')}   (APE in %, coverage = share of rows inside the 90% interval)"]
+    if report.get("without"):
+        lines.append(f"stages switched off: {', '.join(report['without'])}")
     for split, block in report["splits"].items():
         lines.append("")
         lines.append(f"leave-one-{split}-out ({block['groups']} groups; statuses {block['status_counts']})")
@@ -301,5 +328,13 @@ def format_report(report: dict[str, Any]) -> str:
                     continue
                 lines.append(
                     f"  {q:<30} {m:<16} {r['n']:>5} {r['median_ape_pct']:>10.1f}% {r['p90_ape_pct']:>8.1f}% {r['coverage_90_pct']:>8.1f}%"
+                )
+    for name, per_split in report.get("variants", {}).items():
+        for split, r in per_split.items():
+            e, t = r["energy_j_per_query"], r["time_s_per_query"]
+            if e.get("n") and t.get("n"):
+                lines.append(
+                    f"  without {name} (leave-one-{split}-out, same fits): energy/query {e['median_ape_pct']:.1f}% "
+                    f"(coverage {e['coverage_90_pct']:.1f}%), time/query {t['median_ape_pct']:.1f}% (coverage {t['coverage_90_pct']:.1f}%)"
                 )
     return "\n".join(lines)

@@ -18,6 +18,7 @@ are kept as categorical columns the regressor may use for shrunken per-level off
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 from dataclasses import dataclass
 
 import numpy as np
@@ -129,6 +130,23 @@ level saw (a handful of groups): their per-level slope is held at the nearest me
 PRIOR_COLUMNS: tuple[str, ...] = ("prior_e_dec", "prior_t_dec", "prior_e_pre", "prior_t_pre")
 """Roofline priors: decode J/output token, decode s/output token (per request),
 prefill J/prompt token, prefill s/prompt token."""
+
+
+MODULE_GPU_POWER_W: dict[str, float] = {"gh200": 700.0}
+"""The GPU's own power limit where a catalogued TDP covers a whole module, W.
+
+GH200: the catalog's 1,000 W is the superchip module (Grace CPU + Hopper GPU + memory;
+programmable 450-1,000 W, NVIDIA datasheet); its GPU is the GH100 of the H100 SXM5 (same
+989.5 dense fp16 TFLOPS), whose board limit is 700 W. Every source meters the GPU alone (NVML
+GPU energy counter), so the GPU's share is what bounds and scales the energy it reports."""
+
+
+def gpu_power_w(platform: Any, tdp_w: np.ndarray, codes: np.ndarray, index: pd.Index) -> np.ndarray:
+    """Per row, the power limit of the accelerator itself (:data:`MODULE_GPU_POWER_W`, else TDP), W."""
+    if not any(p in index for p in MODULE_GPU_POWER_W):
+        return tdp_w
+    table = np.array([min(MODULE_GPU_POWER_W.get(str(p), np.inf), 1e12) for p in index], dtype=float)
+    return np.minimum(tdp_w, table[codes])
 
 
 class FeatureColumns:
@@ -310,7 +328,7 @@ class FeatureBuilder:
         P, M, Q = self.platforms, self.models, self.quants
 
         bw = P["bandwidth_gbs"].to_numpy()[pc]
-        tdp = P["tdp_w"].to_numpy()[pc]
+        tdp = gpu_power_w(configs["platform"], P["tdp_w"].to_numpy()[pc], pc, P.index)
         mem = P["memory_gb"].to_numpy()[pc]
         gen = P["arch_generation"].to_numpy()[pc]
         peak_table = np.stack([P[f"peak_{p}"].to_numpy() for p in PRECISIONS], axis=1)
@@ -338,7 +356,11 @@ class FeatureBuilder:
         bpw = Q["bytes_per_weight"].to_numpy()[qc]
 
         batch = configs["batch_size"].to_numpy(dtype=float)
-        devices = configs["device_count"].to_numpy(dtype=float)
+        devices_all = configs["device_count"].to_numpy(dtype=float)
+        heads = M["heads"].to_numpy()[mc]
+        # Speed comes from the devices a pass can be split over; power from all of them.
+        devices = physics.split_devices(devices_all, heads)
+        comm = physics.tensor_parallel_comm_s(layers, devices)
         prompt = np.maximum(configs["prompt_tokens"].to_numpy(dtype=float), 1.0)
         output = configs["output_tokens"].to_numpy(dtype=float)
         context = prompt + np.maximum(output, 1.0) / 2.0
@@ -348,7 +370,7 @@ class FeatureBuilder:
         batch_cfg = batch
         batch = physics.kv_limited_batch(
             batch=batch_cfg,
-            memory_gb=mem * devices,
+            memory_gb=mem * devices_all,
             weight_bytes=total * 1e9 * bpw,
             kv_bytes_token=kv_tok,
             context_tokens=context,
@@ -366,6 +388,7 @@ class FeatureBuilder:
             bandwidth_gbs=bw,
             peak_tflops=peak,
             route_share=route,
+            comm_s=comm,
         )
         # A log-likelihood pass carries fed_tokens / passes positions (MMLU: the whole prompt in
         # one pass; ARC: context + answer, four times); without that column, the prompt.
@@ -383,8 +406,17 @@ class FeatureBuilder:
             devices=devices,
             bandwidth_gbs=bw,
             peak_tflops=peak_prefill,
+            comm_s=comm,
         )
-        power = tdp * devices
+        power = tdp * devices_all
+        # Floors no configuration beats: every touched weight read once per step at peak
+        # bandwidth, or the step's FLOPs at peak throughput (the KV term is left out: hybrid
+        # and sliding-window models read less KV than full attention would).
+        t_weights = physics.weight_params_touched_b(total, active, batch, route) * 1e9 * bpw / (bw * 1e9 * devices)
+        t_floor_pre = np.maximum(
+            total * 1e9 * bpw / (bw * 1e9 * devices) / np.maximum(pass_tokens * batch_cfg, 1.0),
+            physics.flops_per_token(active, layers, hidden, pass_tokens / 2.0) / (peak_prefill * 1e12 * devices),
+        )
 
         out = FeatureColumns(
             {
@@ -402,12 +434,13 @@ class FeatureBuilder:
                 "log_bytes_per_weight": np.log(bpw),
                 "log_batch": np.log(batch_cfg),
                 "log_batch_kv_cap": np.log(batch / batch_cfg),
+                # Devices the pass is split over (speed); power_w counts all of them.
                 "log_devices": np.log(devices),
                 "log_prompt": np.log(prompt),
                 "log_output": np.log1p(output),
                 "log_context": np.log(context),
                 "log_mem_over_compute": np.log(t_mem / t_comp),
-                "log_weights_over_memory": np.log(total * bpw / (mem * devices)),
+                "log_weights_over_memory": np.log(total * bpw / (mem * devices_all)),
                 "engine": cats.as_categorical(configs["engine"]),
                 "quant_family": cats.from_table(qc, Q["quant_family"]),
                 "block": cats.from_table(M["block_code"].to_numpy().astype(np.int64)[mc], BLOCKS),
@@ -426,6 +459,9 @@ class FeatureBuilder:
                 # Parts of the prior, for the fitted roofline (recommender.model.roofline_fit).
                 "t_mem_s": t_mem,
                 "t_compute_s": t_comp,
+                "t_comm_s": comm,
+                "t_floor_dec_s": np.maximum(t_weights, t_comp),
+                "t_floor_pre_s": t_floor_pre,
                 # The request's own prompt pass, spread over its output tokens, in step units:
                 # batch-mates' prefills interleave with a request's decode steps, so a step
                 # carries batch / output of them (read by the time roofline only; see

@@ -108,8 +108,12 @@ def decode_step(
     bandwidth_gbs: np.ndarray,
     peak_tflops: np.ndarray,
     route_share: np.ndarray | None = None,
+    comm_s: np.ndarray | float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Roofline time of one decode step (``route_share`` as in :func:`weight_params_touched_b`).
+
+    ``devices`` are the devices the step is split over (:func:`split_devices`); ``comm_s``
+    their communication per step (:func:`tensor_parallel_comm_s`), added to the bound.
 
     Returns:
         ``(t_step_s, t_mem_s, t_compute_s)``: the step time and its memory and compute bounds.
@@ -118,7 +122,7 @@ def decode_step(
     bytes_step = weight_bytes + batch * kv_bytes_token * context_tokens
     t_mem = bytes_step / (bandwidth_gbs * 1e9 * devices)
     t_compute = batch * flops_per_token(params_active_b, layers, hidden, context_tokens) / (peak_tflops * 1e12 * devices)
-    return np.maximum(t_mem, t_compute), t_mem, t_compute
+    return np.maximum(t_mem, t_compute) + comm_s, t_mem, t_compute
 
 
 def prefill_token_time(
@@ -133,13 +137,51 @@ def prefill_token_time(
     devices: np.ndarray,
     bandwidth_gbs: np.ndarray,
     peak_tflops: np.ndarray,
+    comm_s: np.ndarray | float = 0.0,
 ) -> np.ndarray:
-    """Roofline time per prompt token of a prefill forward pass (s per token, throughput sense)."""
+    """Roofline time per prompt token of a prefill forward pass (s per token, throughput sense).
+
+    ``comm_s``: communication of one pass split over ``devices`` (spread over its tokens).
+    """
     tokens_in_pass = np.maximum(prompt_tokens * batch, 1.0)
     weight_bytes = params_total_b * 1e9 * bytes_per_weight
     t_mem = weight_bytes / (bandwidth_gbs * 1e9 * devices) / tokens_in_pass
     t_compute = flops_per_token(params_active_b, layers, hidden, prompt_tokens / 2.0) / (peak_tflops * 1e12 * devices)
-    return np.maximum(t_mem, t_compute)
+    return np.maximum(t_mem, t_compute) + comm_s / tokens_in_pass
+
+
+ALLREDUCE_LATENCY_S = 1e-5
+"""Seconds of one small-message all-reduce step between devices (order of magnitude of NCCL's
+latency-bound all-reduce on NVLink / PCIe; the fitted roofline rescales it on multi-device rows,
+see :mod:`recommender.model.roofline_fit`)."""
+
+ALLREDUCES_PER_LAYER = 2.0
+"""Tensor-parallel all-reduces per transformer layer per forward pass: one after attention, one
+after the MLP (Megatron-LM, Shoeybi et al. 2019, section 3)."""
+
+
+def split_devices(devices: np.ndarray, heads: np.ndarray) -> np.ndarray:
+    """Devices a model's forward pass can actually be split over (tensor parallel).
+
+    Tensor parallelism splits attention heads: more devices than heads (vLLM requires the
+    head count to divide evenly) cannot shorten a pass; further devices can only hold pipeline
+    stages, which run one after another for a given token. So the speed-up is bounded by
+    ``min(devices, heads)``; every device still draws power.
+    """
+    d = np.maximum(np.asarray(devices, dtype=float), 1.0)
+    h = np.asarray(heads, dtype=float)
+    return np.where(np.isfinite(h) & (h >= 1), np.minimum(d, h), d)
+
+
+def tensor_parallel_comm_s(layers: np.ndarray, devices_split: np.ndarray) -> np.ndarray:
+    """Communication time of one forward pass split over ``devices_split`` devices, s.
+
+    ``ALLREDUCES_PER_LAYER * layers`` all-reduces, each ``log2(D)`` latency-bound steps of
+    :data:`ALLREDUCE_LATENCY_S` (tree all-reduce); zero on one device. A floor that no number
+    of devices removes: splitting a model further shortens compute and memory time only.
+    """
+    d = np.maximum(np.asarray(devices_split, dtype=float), 1.0)
+    return ALLREDUCES_PER_LAYER * np.asarray(layers, dtype=float) * np.log2(d) * ALLREDUCE_LATENCY_S
 
 
 KV_MEMORY_SHARE = 0.9

@@ -24,7 +24,10 @@ import warnings
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
+
 from recommender.errors import DataSourceError, ModelStateError
+from recommender.model.config import PipelineConfig
 from recommender.model.features import Catalogs
 from recommender.model.predictor import FORMAT_VERSION, EaiPredictor
 
@@ -85,6 +88,7 @@ def fit_from_files(
     accuracy_path: str | Path | None = None,
     catalogs: Catalogs | None = None,
     calibrate: bool = True,
+    config: PipelineConfig | None = None,
 ) -> EaiPredictor:
     """Fit a predictor on a measured table (and accuracy table) read from disk.
 
@@ -94,6 +98,7 @@ def fit_from_files(
             accuracy from the measured table only).
         catalogs: Catalogs (default: the shipped ones).
         calibrate: Calibrate interval widths (always true for a saved model).
+        config: Pipeline stages and constants (default: every stage on).
     """
     from recommender.model.predictor import fit_predictor
     from recommender.table import load_table, table_hash
@@ -112,15 +117,24 @@ def fit_from_files(
         "fitted_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "versions": _versions(),
     }
-    return fit_predictor(table, accuracy, cats, data_hash=table_hash(tpath), calibrate=calibrate, meta=meta)
+    return fit_predictor(table, accuracy, cats, data_hash=table_hash(tpath), calibrate=calibrate, meta=meta, config=config)
+
+
+def _state_bytes(state: Any) -> bytes:
+    """The canonical JSON bytes of a state: what is written and what the SHA-256 covers."""
+    return json.dumps(state, sort_keys=True, separators=(",", ":"), allow_nan=True).encode("utf-8")
 
 
 def _atomic_write_json(path: Path, payload: Any) -> None:
+    _atomic_write_bytes(path, _state_bytes(payload))
+
+
+def _atomic_write_bytes(path: Path, payload: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(payload, fh, sort_keys=True, separators=(",", ":"), allow_nan=True)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(payload)
         os.chmod(tmp, 0o644)  # mkstemp creates 0600; model files are meant to be shared
         os.replace(tmp, path)
     except BaseException:
@@ -141,11 +155,71 @@ def save_predictor(predictor: EaiPredictor, model_dir: str | Path = DEFAULT_MODE
         "fitted_at": predictor.meta.get("fitted_at", ""),
         "versions": predictor.meta.get("versions", {}),
         "n_rows": predictor.meta.get("n_rows", 0),
-        "state_sha256": hashlib.sha256(json.dumps(state, sort_keys=True, separators=(",", ":")).encode()).hexdigest(),
+        "state_sha256": state_sha256(_state_bytes(state)),
     }
-    _atomic_write_json(d / STATE, state)
+    _atomic_write_bytes(d / STATE, _state_bytes(state))
     _atomic_write_json(d / MANIFEST, manifest)
     return d
+
+
+def state_sha256(state_bytes: bytes) -> str:
+    """SHA-256 of the state file's bytes (``save_predictor`` writes the canonical JSON dump)."""
+    return hashlib.sha256(state_bytes).hexdigest()
+
+
+def _check_finite(node: Any, path: str = "") -> str | None:
+    """Path of the first non-finite number (NaN, inf) in a fitted state that must not hold one."""
+    if isinstance(node, float):
+        return None if np.isfinite(node) else path or "/"
+    if isinstance(node, dict):
+        for k, v in node.items():
+            bad = _check_finite(v, f"{path}/{k}")
+            if bad:
+                return bad
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            bad = _check_finite(v, f"{path}/{i}")
+            if bad:
+                return bad
+    return None
+
+
+FINITE_STATE_PARTS: tuple[str, ...] = ("components",)
+"""Parts of the state whose numbers must all be finite: fitted coefficients, widths, roofline
+constants (the measured-cell table and the accuracy records may hold NaN for a missing figure)."""
+
+
+def _read_state(state_path: Path, manifest: dict[str, Any]) -> dict[str, Any]:
+    """The state's JSON after its integrity checks (stored SHA-256, finite coefficients).
+
+    Raises:
+        ModelStateError: The bytes do not match the manifest's SHA-256 (an edited or swapped
+            file), the JSON is unreadable, or a fitted number is not finite.
+    """
+    fix = "refit with 'eai fit'"
+    try:
+        raw = state_path.read_bytes()
+    except OSError as exc:
+        raise ModelStateError(f"{state_path}: unreadable fitted state ({exc}); {fix}") from exc
+    stored = str(manifest.get("state_sha256", ""))
+    actual = state_sha256(raw)
+    if stored != actual:
+        raise ModelStateError(
+            f"{state_path}: SHA-256 {actual[:12]}... does not match the {stored[:12] or 'missing'}... stored in "
+            f"{state_path.parent / MANIFEST} (the file was edited or swapped); {fix}"
+        )
+    try:
+        state = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelStateError(f"{state_path}: unreadable fitted state ({exc}); {fix}") from exc
+    for part in FINITE_STATE_PARTS:
+        # One C-speed dump finds whether a part holds a non-finite number; only then is it
+        # walked for the path to name.
+        text = json.dumps(state.get(part), allow_nan=True)
+        bad = _check_finite(state.get(part), f"/{part}") if ("NaN" in text or "Infinity" in text) else None
+        if bad:
+            raise ModelStateError(f"{state_path}: non-finite number at {bad} of the fitted state; {fix}")
+    return state
 
 
 def _stale_reasons(manifest: dict[str, Any], table_path: Path, accuracy_path: Path, catalogs: Catalogs) -> list[str]:
@@ -199,6 +273,9 @@ def load_predictor(
         raise DataSourceError(f"table {str(tpath)!r} not found; run 'eai data import'")
     cats = catalogs if catalogs is not None else Catalogs.load()
     d = Path(model_dir)
+    if not d.is_dir():
+        # A mistyped --model-dir must not silently become a fresh model directory.
+        raise ModelStateError(f"model directory {str(d)!r} does not exist; check the path or create it with 'eai fit --out {d}'")
     manifest_path, state_path = d / MANIFEST, d / STATE
     reasons: list[str]
     if manifest_path.is_file() and state_path.is_file():
@@ -210,10 +287,10 @@ def load_predictor(
     else:
         reasons = [f"no fitted model in {str(d)!r}"]
     if not reasons:
+        state = _read_state(state_path, manifest)
         try:
-            state = json.loads(state_path.read_text(encoding="utf-8"))
             return EaiPredictor.from_state(state, cats)
-        except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError) as exc:
             raise ModelStateError(f"{state_path}: unreadable fitted state ({exc}); refit with 'eai fit'") from exc
     if on_stale == "refuse":
         raise ModelStateError("model is stale: " + "; ".join(reasons) + "; run 'eai fit' to refit")

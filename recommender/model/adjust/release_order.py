@@ -1,0 +1,56 @@
+"""Stage ``release_order``: a release newer (older) than every measured one of its engine is
+predicted no slower (faster) than the newest (oldest) measured release.
+
+The fitted roofline already places such a release's per-layer cost on the right side
+(:func:`recommender.model.roofline_fit.unseen_release_log_c`), but the ridge gives a release it
+never saw no offset of its own, the average of the measured ones, which can undo that placement
+where the newest release ran faster than the average. Engines are not expected to get slower with
+a newer release; the interval (``release-unseen``) keeps its width. Only rows of such releases
+are predicted again, at their anchor.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from recommender.model import cats
+from recommender.model.component import take_rows
+from recommender.model.prediction import Parts
+from recommender.model.roofline_fit import release_neighbours
+
+if TYPE_CHECKING:
+    from recommender.model.predictor import EaiPredictor
+
+STAGE = "release_order"
+
+
+def apply(model: EaiPredictor, parts: Parts, cf: pd.DataFrame, feats: Any) -> Parts:
+    """Parts with the points of out-of-range releases held at their nearest measured release."""
+    codes, levels = cats.parts(cf["engine_release"])
+    measured = model.measured_releases()
+    anchors: dict[int, tuple[str, bool]] = {}
+    for i, level in enumerate(str(x) for x in levels):
+        if level in measured:
+            continue
+        lo, hi = release_neighbours(level, measured)
+        if (lo is None) != (hi is None):
+            anchors[i] = (lo, True) if lo is not None else (str(hi), False)
+    out = dict(parts)
+    for i, (anchor, newer) in anchors.items():
+        rows = np.flatnonzero(codes == i)
+        if not len(rows):
+            continue
+        sub_cf = cf.iloc[rows].assign(engine_release=pd.Categorical([anchor] * len(rows)))
+        sub_feats = take_rows(feats, rows)
+        for name, comp in model.components.items():
+            comp_feats = model.component_feats(name, sub_feats, sub_cf)
+            if name not in out or comp_feats is sub_feats:
+                continue
+            at_anchor = comp.predict(comp_feats)[0]
+            point = out[name].point.copy()
+            point[rows] = np.minimum(point[rows], at_anchor) if newer else np.maximum(point[rows], at_anchor)
+            out[name] = out[name].replace(point=point)
+    return out

@@ -1,0 +1,133 @@
+"""Stage ``twins``: an unseen platform with a measured twin borrows the twin's departure from physics.
+
+Twins share the compute silicon and the power envelope (see :func:`twin_platforms`); the twin's
+prediction times the ratio of the two platforms' fitted roofline priors carries the twin's
+measured log ratio to physics over. Widths and reasons stay those of an unseen platform.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from recommender.model import cats
+from recommender.model.component import take_rows
+from recommender.model.config import PipelineConfig
+from recommender.model.prediction import Parts
+
+if TYPE_CHECKING:
+    from recommender.model.predictor import EaiPredictor
+
+STAGE = "twins"
+
+
+_TOL = PipelineConfig().tunables.twin_tolerance_log
+TWIN_TOLERANCE: dict[str, float] = {"tdp_w": _TOL, "peak_fp16": _TOL}
+"""Largest relative difference (as |log ratio|) of TDP and dense fp16 tensor throughput for two
+platforms of one class and architecture generation to count as twins (same compute silicon at
+the same power; the memory system may differ, since the roofline prior carries it)."""
+
+
+def twin_platforms(platforms: pd.DataFrame, measured: Any, tolerance_log: float = _TOL) -> dict[str, list[str]]:
+    """For each platform not among ``measured``: its measured twins, nearest first.
+
+    Twins share the compute silicon and the power envelope: the same class and architecture
+    generation (CUDA compute capability), TDP and dense fp16 throughput within
+    :data:`TWIN_TOLERANCE`. They run the same kernels at the same power, so a twin's measured
+    departure from the roofline is a better guess than the pooled physics model, and where
+    their memory differs (A100 40 vs 80 GB, H100 vs H200) the roofline prior's bandwidth term
+    carries the difference. Examples in the catalog: RTX 4090 and RTX 4090 D (450 vs 425 W,
+    12 % fewer tensor cores, same memory), A100 SXM4 80 GB and A800 (NVLink cut only) or A100
+    SXM4 40 GB, H200 and H100 SXM (HBM3e at 4.8 vs 3.35 TB/s). Nearness: the summed |log ratio|
+    of memory bandwidth, TDP and fp16 throughput. CPUs have none.
+
+    Args:
+        platforms: :func:`recommender.model.features.platform_frame` frame.
+        measured: Platform ids with measurements.
+    """
+    seen = [p for p in measured if p in platforms.index]
+    out: dict[str, list[str]] = {}
+    if not seen:
+        return out
+    cand = platforms.loc[seen]
+    for pid, row in platforms.iterrows():
+        if pid in seen or row["platform_class"] == "cpu":
+            continue
+        same = cand[(cand["platform_class"] == row["platform_class"]) & (cand["arch_generation"] == row["arch_generation"])]
+        ranked = []
+        for tid, t in same.iterrows():
+            gaps = {c: abs(np.log(float(t[c]) / float(row[c]))) for c in ("bandwidth_gbs", *TWIN_TOLERANCE)}
+            if all(np.isfinite(gaps[c]) and gaps[c] <= tolerance_log for c in TWIN_TOLERANCE):
+                ranked.append((sum(gaps.values()), str(tid)))
+        if ranked:
+            out[str(pid)] = [tid for _, tid in sorted(ranked)]
+    return out
+
+
+
+
+def borrow(model: EaiPredictor, parts: Parts, cf: pd.DataFrame, feats: Any) -> tuple[Parts, np.ndarray]:
+    """Point predictions of unseen platforms that have a measured twin (see
+    :func:`twin_platforms`) measured under the candidate's engine, where the configuration
+    runs on the twin as it is: the twin's prediction times the ratio of the two platforms'
+    fitted roofline priors, i.e. the twin's measured log ratio to physics carried over.
+
+    Half-widths and reasons stay those of an unseen platform: no pair of twins was ever
+    held out against each other in the shipped data, so nothing says how much narrower
+    borrowing makes the interval.
+
+    Returns:
+        The parts and, per row, the twin whose decode energy was borrowed ("" where none).
+    """
+    out = dict(parts)
+    p_idx, labels = cats.level_index(cf["platform"])
+    e_idx, elabels = cats.level_index(cf["engine"])
+    borrowed = np.full(len(cf), "", dtype=object)
+    # Components whose twin lookups agree share the frames: build them once.
+    built: dict[tuple[tuple[str, ...], ...], tuple[np.ndarray, pd.DataFrame, Any, pd.DataFrame, Any]] = {}
+    for name, comp in model.components.items():
+        if name not in out or comp.n_rows == 0:
+            continue
+        if name not in model._twins:
+            model._twins[name] = twin_platforms(model._features.platforms, comp.domain.get("platforms", ()), model.config.tunables.twin_tolerance_log)
+        twins = model._twins[name]
+        # The nearest twin measured under the candidate's engine: an A800 measured under HF
+        # transformers says nothing about vLLM on an A100 80GB; the A100 40GB does.
+        deployments = set(comp.domain.get("deployments", ()))
+        table = np.full((len(labels) + 1, len(elabels) + 1), "", dtype=object)
+        for i, lab in enumerate(labels):
+            for j, eng in enumerate(elabels):
+                table[i, j] = next((t for t in twins.get(str(lab), ()) if f"{t}|{eng}" in deployments), "")
+        key = tuple(tuple(str(x) for x in r) for r in table)
+        if key not in built:
+            per_row = table[p_idx, e_idx]
+            rows = np.flatnonzero(per_row != "")
+            own_cf = cf.iloc[rows]
+            twin_cf = own_cf.assign(platform=per_row[rows])
+            own_f = take_rows(feats, rows) if len(rows) else None
+            twin_f = model._features.columns(twin_cf) if len(rows) else None
+            if len(rows):
+                # Only configurations the twin could run as they are: the weights fit in its
+                # memory and it holds as many requests in flight (a 27 B model in bf16 on a
+                # 40 GB twin of an 80 GB card would borrow from a deployment that cannot exist).
+                same = np.flatnonzero(
+                    (np.asarray(twin_f["log_weights_over_memory"], dtype=float) < 0.0)
+                    & np.isclose(np.asarray(twin_f["batch_running"], dtype=float), np.asarray(own_f["batch_running"], dtype=float), rtol=0.01)
+                )
+                rows, own_cf, twin_cf = rows[same], own_cf.iloc[same], twin_cf.iloc[same]
+                own_f, twin_f = take_rows(own_f, same), take_rows(twin_f, same)
+            built[key] = (rows, own_cf, own_f, twin_cf, twin_f)
+            if name == "e_dec":
+                borrowed[rows] = per_row[rows]
+        rows, own_cf, own_f, twin_cf, twin_f = built[key]
+        if not len(rows):
+            continue
+        twin_feats = model.component_feats(name, twin_f, twin_cf)
+        ratio = comp.prior_values(model.component_feats(name, own_f, own_cf)) / comp.prior_values(twin_feats)
+        point = out[name].point.copy()
+        point[rows] = comp.predict(twin_feats)[0] * ratio
+        out[name] = out[name].replace(point=point)
+    return out, borrowed
+

@@ -1,0 +1,308 @@
+"""Training and candidate frames: canonical keys, token profile, engine release, serving mode.
+
+Both frames carry, per row, the task's token profile (``prompt_tokens``, ``output_tokens``,
+``choices``, ``passes``, ``fed_tokens``) taken from the task catalog unless the row states its
+own (measured rows: their measured counts; candidates: optional ``prompt_tokens_mean`` /
+``output_tokens_mean`` / ``choices_mean`` / ``forward_passes_mean`` / ``fed_tokens_mean``
+columns, NaN meaning the task's profile), the engine release level (``vllm@0.5``) and the
+serving mode (``offline``: a static batch submitted at once; ``online``: requests arriving
+over time at a server; optional ``serving_mode`` column, missing meaning the source's or, for
+candidates, ``online`` for continuous-batching engines and ``offline`` otherwise).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from recommender.catalog.types import fed_tokens, forward_passes
+from recommender.errors import InvalidInputError, UnknownNameError
+from recommender.model import cats
+from recommender.model.api import CANDIDATE_COLUMNS
+from recommender.model.features import Catalogs
+from recommender.model.roofline_fit import release_neighbours, release_order
+from recommender.table.schema import SERVING_MODES
+
+
+def engine_release(engine: Any, version: Any) -> np.ndarray:
+    """``engine@major.minor`` where the release is known, else the engine name (object array)."""
+    eng = np.array([str(e) for e in np.asarray(engine, dtype=object)], dtype=object)
+    ver = pd.Series(np.asarray(version, dtype=object))
+    known = ver.notna().to_numpy() & (ver.astype(str).str.len() > 0).to_numpy()
+    majmin = ver.astype(str).str.extract(r"^([0-9]+(?:\.[0-9]+)?)", expand=False).to_numpy(dtype=object)
+    ok = known & pd.notna(majmin)
+    out = eng.copy()
+    out[ok] = [f"{e}@{m}" for e, m in zip(eng[ok], majmin[ok], strict=True)]
+    return out
+
+
+def default_releases(engines: Any, releases: Any) -> dict[str, str]:
+    """Level used for a candidate that names no release, per engine.
+
+    The engine's unversioned level where some of its rows state no release (like is matched
+    with like), else its newest measured release (a deployment today runs current software).
+    """
+    out: dict[str, str] = {}
+    pairs = pd.DataFrame({"e": np.asarray(engines, dtype=object).astype(str), "r": np.asarray(releases, dtype=object)}).drop_duplicates()
+    for e, grp in pairs.groupby("e"):
+        levels = grp["r"].astype(str).tolist()
+        out[str(e)] = str(e) if e in levels else max(levels, key=release_order)
+    return out
+
+
+def _task_index(tasks: Mapping[str, Any]) -> dict[str, str]:
+    index: dict[str, str] = {}
+    for tid, spec in tasks.items():
+        for name in (tid, *spec.aliases):
+            index[name.lower()] = tid
+    return index
+
+
+def canonical_task(names: pd.Series | pd.Categorical, tasks: Mapping[str, Any]) -> pd.Categorical:
+    """Canonical task id for each name (aliases resolved; unknown names kept as given)."""
+    index = _task_index(tasks)
+    codes, uniq = cats.parts(names)
+    mapped = [index.get(u.lower(), u) for u in uniq]
+    return cats.from_table(codes, mapped) if len(uniq) else pd.Categorical([])
+
+
+def task_profile(task_ids: pd.Series | pd.Categorical, tasks: Mapping[str, Any]) -> pd.DataFrame:
+    """Token profile and scoring facts of each task id (NaN for names not in the catalog).
+
+    Returns a frame with a fresh RangeIndex (one row per input row): ``prompt``, ``output``,
+    ``choices``, ``continuation`` (tokens per answer), ``passes_fixed`` (stated passes),
+    ``chance``, ``scored``, ``mc`` and ``known``.
+    """
+    nan = float("nan")
+    rows = {
+        tid: (s.prompt_tokens_mean, s.output_tokens_mean, s.choices_mean if s.output_type == "multiple_choice" else 1.0,
+              nan if s.continuation_tokens_mean is None else s.continuation_tokens_mean,
+              nan if s.forward_passes_mean is None else s.forward_passes_mean,
+              s.chance, s.kind == "benchmark", s.output_type == "multiple_choice")
+        for tid, s in tasks.items()
+    }
+    columns = ["prompt", "output", "choices", "continuation", "passes_fixed", "chance", "scored", "mc"]
+    table = pd.DataFrame.from_dict(rows, orient="index", columns=columns)
+    codes, uniq = cats.parts(task_ids)
+    pos = table.index.get_indexer(pd.Index(uniq, dtype=object)) if len(uniq) else np.zeros(0, dtype=np.int64)
+    known = np.append(pos >= 0, False)
+    take = np.where(codes < 0, len(uniq), codes)
+    out = {}
+    for c in table.columns:
+        values = table[c].to_numpy(dtype=float)
+        per_uniq = np.append(np.where(pos >= 0, values[np.where(pos >= 0, pos, 0)], np.nan), np.nan)
+        out[c] = per_uniq[take]
+    return pd.DataFrame(out).assign(known=known[take])
+
+
+def prepare_table(table: pd.DataFrame, catalogs: Catalogs) -> pd.DataFrame:
+    """Measured rows as training records: canonical keys, token profile, per-token targets.
+
+    Rows whose workload is not in the task catalog keep their own token counts (and are
+    treated as generation). Missing prompt counts take the catalog's profile.
+    """
+    t = table.reset_index(drop=True).copy()
+    t["task"] = np.asarray(canonical_task(t["workload"], catalogs.tasks), dtype=object)
+    t["engine_release"] = engine_release(t["engine"], t["engine_version"] if "engine_version" in t else [None] * len(t))
+    t["serving_mode"] = serving_mode_column(t)
+    prof = task_profile(t["task"], catalogs.tasks)
+    t["prompt_tokens"] = pd.to_numeric(t["prompt_tokens_mean"], errors="coerce").fillna(prof["prompt"])
+    t["output_tokens"] = pd.to_numeric(t["output_tokens_mean"], errors="coerce").fillna(prof["output"])
+    # A measured prompt count already covers every answer choice (the profiler tallies all
+    # tokens read per document); the catalog's count is one context, read once per choice.
+    measured_prompt = pd.to_numeric(t["prompt_tokens_mean"], errors="coerce").notna()
+    t["choices"] = prof["choices"].fillna(1.0).where(~measured_prompt, 1.0)
+    mc_task = prof["mc"].fillna(0.0).to_numpy(dtype=float) > 0
+    t["passes"] = forward_passes(prof["choices"].fillna(1.0), prof["continuation"], prof["passes_fixed"], mc_task)
+    # Token positions fed: measured where the row has them; else a measured prompt count
+    # (already over all choices); else the catalog's profile.
+    fed_measured = pd.to_numeric(t["fed_tokens_mean"], errors="coerce") if "fed_tokens_mean" in t else pd.Series(np.nan, index=t.index)
+    fed_catalog = fed_tokens(prof["prompt"], prof["choices"].fillna(1.0), prof["continuation"], prof["passes_fixed"], mc_task)
+    # Unknown prompt length: the median of the table's workloads keeps the (small) context
+    # term of the prior at a typical value.
+    t["prompt_tokens"] = t["prompt_tokens"].fillna(float(np.nanmedian(prof["prompt"])) if prof["prompt"].notna().any() else 256.0)
+    mc = prof["mc"].fillna(0.0).astype(bool) | (t["output_tokens"].fillna(0.0) <= 0)
+    e_q = pd.to_numeric(t["energy_j_per_query"], errors="coerce")
+    e_tok = pd.to_numeric(t["energy_j_per_output_token"], errors="coerce")
+    time_q = pd.to_numeric(t["time_s_per_query"], errors="coerce")
+    out = t["output_tokens"]
+    gen = ~mc & (out > 0)
+    t["y_e_dec"] = np.where(gen, e_tok.fillna(e_q / out), np.nan)
+    # Seconds per output token of one request. Where a source gives throughput but no time
+    # per query (the quantization reports' batch-1 runs, whose output length is a cap, not a
+    # count), the same figure is the batch over the throughput summed across it: each
+    # sequence of the batch gets one token per step.
+    tput = pd.to_numeric(t["throughput_tokens_per_s"], errors="coerce")
+    running = pd.to_numeric(t["avg_batch_size"], errors="coerce").fillna(pd.to_numeric(t["batch_size"], errors="coerce"))
+    from_tput = (running / tput).where(tput > 0)
+    t["y_t_dec"] = np.where(gen, (time_q / out).fillna(from_tput), np.nan)
+    fed = fed_measured.to_numpy(dtype=float)
+    fed = np.where(np.isfinite(fed), fed, np.where(measured_prompt, t["prompt_tokens"].to_numpy(dtype=float), fed_catalog))
+    t["fed_tokens"] = np.where(np.isfinite(fed), fed, (t["prompt_tokens"] * t["choices"]).to_numpy(dtype=float))
+    t["pass_tokens"] = t["fed_tokens"] / t["passes"]
+    in_tokens = t["fed_tokens"]
+    t["y_e_pre"] = np.where(mc & (in_tokens > 0), e_q / in_tokens, np.nan)
+    t["y_t_pre"] = np.where(mc & (in_tokens > 0), time_q / in_tokens, np.nan)
+    # Energy per query where only per-token energy was given (so every row has one).
+    t["energy_q"] = e_q.fillna(e_tok * out)
+    t["time_q"] = time_q
+    return t
+
+
+def _bracketing_release(level: str, measured: set[str]) -> str | None:
+    """The measured release of ``level``'s engine nearest to it, where measured releases lie on
+    both sides of it (None where it is older or newer than every measured one: extrapolation).
+
+    Nearness is by ``(major, minor)`` distance, ties going to the newer release.
+    """
+    lo, hi = release_neighbours(level, measured)
+    if lo is None or hi is None:
+        return None
+    key = release_order(level)
+
+    def distance(m: str) -> tuple[int, ...]:
+        return tuple(abs(a - b) for a, b in zip(release_order(m), key, strict=False))
+
+    return hi if distance(hi) <= distance(lo) else lo
+
+
+
+def candidate_frame(
+    candidates: pd.DataFrame, catalogs: Catalogs, releases: Mapping[str, str], measured_releases: set[str]
+) -> pd.DataFrame:
+    """Validated candidate rows with canonical tasks, token profile and engine release.
+
+    Args:
+        candidates: Frame with :data:`~recommender.model.api.CANDIDATE_COLUMNS` and any of
+            :data:`~recommender.model.api.OPTIONAL_CANDIDATE_COLUMNS` (NaN: the task's profile).
+        catalogs: Catalogs.
+        releases: Per engine, the release level a candidate without ``engine_version`` gets.
+        measured_releases: Engine releases the release-aware components were fitted on.
+
+    Raises:
+        InvalidInputError: Missing columns, device counts or batch sizes below 1, an unknown
+            serving mode.
+        UnknownNameError: A task neither catalogued nor described by its token profile.
+    """
+    missing = [c for c in CANDIDATE_COLUMNS if c not in candidates.columns]
+    if missing:
+        raise InvalidInputError(f"candidate frame lacks columns {missing}; it needs {list(CANDIDATE_COLUMNS)}")
+    c = candidates
+    tasks = canonical_task(c["task"], catalogs.tasks)
+    prof = task_profile(tasks, catalogs.tasks)
+    override = {
+        "prompt": "prompt_tokens_mean",
+        "output": "output_tokens_mean",
+        "choices": "choices_mean",
+        "passes_fixed": "forward_passes_mean",
+    }
+    for key, col in override.items():
+        if col in c.columns:
+            given = pd.to_numeric(c[col], errors="coerce").to_numpy(dtype=float)
+            prof[key] = np.where(np.isfinite(given), given, prof[key].to_numpy())
+    mc_task = prof["mc"].fillna(0.0).to_numpy(dtype=float) > 0
+    choices = prof["choices"].fillna(1.0)
+    passes = forward_passes(choices, prof["continuation"], prof["passes_fixed"], mc_task)
+    fed = fed_tokens(prof["prompt"].fillna(0.0), choices, prof["continuation"], prof["passes_fixed"], mc_task)
+    if "fed_tokens_mean" in c.columns:
+        given = pd.to_numeric(c["fed_tokens_mean"], errors="coerce").to_numpy(dtype=float)
+        fed = np.where(np.isfinite(given), given, fed)
+    unknown = ~prof["known"].to_numpy() & prof["output"].isna().to_numpy()
+    if unknown.any():
+        first = str(np.asarray(tasks)[np.flatnonzero(unknown)[0]])
+        raise UnknownNameError("task", first, list(catalogs.tasks), hint="pass a task id or give its token profile")
+    release, release_assumed, release_bracketed = release_column(c, releases, measured_releases)
+    dev = pd.to_numeric(c["device_count"], errors="coerce")
+    bs = pd.to_numeric(c["batch_size"], errors="coerce")
+    if dev.isna().any() or (dev < 1).any() or bs.isna().any() or (bs < 1).any():
+        raise InvalidInputError("device_count and batch_size must be integers >= 1 in every candidate row")
+    mode = serving_mode_column(c)
+    frame = pd.DataFrame(
+        {
+            "platform": cats.as_categorical(c["platform"]),
+            "device_count": dev.to_numpy(dtype=float),
+            "engine": cats.as_categorical(c["engine"]),
+            "engine_release": release,
+            "release_assumed": release_assumed,
+            "release_bracketed": release_bracketed,
+            "model_id": cats.as_categorical(c["model_id"]),
+            "quantization": cats.as_categorical(c["quantization"]),
+            "batch_size": bs.to_numpy(dtype=float),
+            "task": tasks,
+            "prompt_tokens": prof["prompt"].fillna(0.0).to_numpy(dtype=float),
+            "output_tokens": prof["output"].fillna(0.0).to_numpy(dtype=float),
+            "choices": choices.to_numpy(dtype=float),
+            "passes": passes,
+            "fed_tokens": fed,
+            "pass_tokens": fed / passes,
+            "chance": prof["chance"].fillna(0.0).to_numpy(dtype=float),
+            "scored": prof["scored"].fillna(0.0).to_numpy(dtype=float) > 0,
+            "mc": prof["mc"].fillna(0.0).to_numpy(dtype=float) > 0,
+            "serving_mode": mode,
+        },
+        copy=False,
+    )
+    frame.index = candidates.index
+    return frame
+
+
+def serving_mode_column(frame: pd.DataFrame) -> pd.Categorical:
+    """The rows' serving mode (``offline`` / ``online``; NaN where unstated).
+
+    Raises:
+        InvalidInputError: A value that is neither (named, with the row).
+    """
+    categories = list(SERVING_MODES)
+    if "serving_mode" not in frame.columns:
+        return pd.Categorical.from_codes(np.full(len(frame), -1, dtype=np.int8), categories=categories)
+    # Decided per distinct value, not per row (a million candidates name two modes at most).
+    codes, uniq = cats.parts(frame["serving_mode"])
+    known = [str(u) in SERVING_MODES for u in uniq]
+    if not all(known):
+        bad = next(i for i, k in enumerate(known) if not k)
+        row = int(np.flatnonzero(codes == bad)[0])
+        raise InvalidInputError(f"serving_mode {str(uniq[bad])!r} in candidate row {row + 1} is not one of {categories}")
+    table = np.array([categories.index(str(u)) for u in uniq] + [-1], dtype=np.int8)
+    return pd.Categorical.from_codes(table[np.where(codes < 0, len(uniq), codes)], categories=categories)
+
+
+def release_column(c: pd.DataFrame, releases: Mapping[str, str], measured: set[str]) -> tuple[pd.Categorical, np.ndarray, np.ndarray]:
+    """Engine release level per candidate, whether it was assumed, and whether it stands in
+    for a named release that lies between measured ones.
+
+    The level is the candidate's ``engine_version`` where given, else the engine's default
+    (``releases``); *assumed* marks rows whose engine was measured only at stated
+    releases and that name none (the newest was picked for them). A named release never
+    measured but lying between two measured releases of its engine (vLLM 0.10 between 0.5
+    and 0.11) is *bracketed*: predicted at the nearer measured release, its interval holding
+    what every measured release predicts, like an assumed one, and flagged
+    ``release-unseen``. Decided per distinct (engine, version) pair.
+    """
+    engine = cats.as_categorical(c["engine"])
+    if "engine_version" not in c.columns or c["engine_version"].isna().all():
+        labels = [releases.get(str(e), str(e)) for e in engine.categories]
+        if not labels:
+            return pd.Categorical([]), np.zeros(0, dtype=bool), np.zeros(0, dtype=bool)
+        assumed = np.array(["@" in label for label in labels], dtype=bool)[np.asarray(engine.codes)]
+        return cats.from_table(np.asarray(engine.codes), labels), assumed, np.zeros(len(assumed), dtype=bool)
+    version = cats.as_categorical(c["engine_version"].astype(object).where(c["engine_version"].notna(), ""))
+    pair_codes, pairs = pd.MultiIndex.from_arrays([engine.codes, version.codes]).factorize()
+    eng = np.asarray(engine.categories, dtype=object)[[p[0] for p in pairs]]
+    ver = np.asarray(version.categories, dtype=object)[[p[1] for p in pairs]]
+    named = ver != ""
+    default = np.array([releases.get(str(e), str(e)) for e in eng], dtype=object)
+    labels = np.where(named, engine_release(eng, np.where(named, ver, None)), default)
+    bracketed = np.zeros(len(labels), dtype=bool)
+
+    for i, label in enumerate(labels):
+        if named[i] and "@" in str(label) and str(label) not in measured:
+            nearest = _bracketing_release(str(label), measured)
+            if nearest is not None:
+                labels[i], bracketed[i] = nearest, True
+    assumed = (~named & np.array(["@" in d for d in default], dtype=bool)) | bracketed
+    codes = np.asarray(pair_codes)
+    return cats.from_table(codes, labels.tolist()), assumed[codes], bracketed[codes]
+

@@ -1,0 +1,132 @@
+"""Fit and predict as a fold over named stages: the one place the stages are composed.
+
+Prediction of energy and time per query::
+
+    candidate_frame (frame.py) -> features (features.py)
+      -> components e_dec, t_dec, e_pre, t_pre (component.py: fitted roofline x ridge x smoother,
+         blended toward roofline x constant when extrapolating; widths per novelty)
+      -> PART_STAGES: release_order -> twins -> release_widening      (adjust/, on PartPrediction)
+      -> compose: per-token parts x the query's tokens (intervals.sum_interval) -> QueryPrediction
+      -> power_bound (adjust/, on QueryPrediction)
+      -> invariants (invariants.py: always enforced, not a stage)
+      -> measured (adjust/: measured cells return their measurement)
+      -> accuracy (accuracy_model.py), EOR, TWEOR
+
+Each stage runs unless :class:`~recommender.model.config.PipelineConfig` switches it off.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from recommender.model.adjust import measured as measured_stage
+from recommender.model.adjust import power_bound, release_order, release_widening, twins
+from recommender.model import invariants
+from recommender.model.component import REASONS
+from recommender.model.intervals import log_half_of, sum_interval
+from recommender.model.prediction import PartPrediction, Parts, QueryPrediction
+
+if TYPE_CHECKING:
+    from recommender.model.predictor import EaiPredictor
+
+PART_STAGES: tuple[str, ...] = ("release_order", "twins", "release_widening")
+QUERY_STAGES: tuple[str, ...] = ("power_bound", "measured")
+
+
+def predict_parts(model: EaiPredictor, cf: pd.DataFrame, feats: Any) -> tuple[Parts, Parts, np.ndarray]:
+    """Per-component predictions after the part stages.
+
+    Returns:
+        ``(parts, unwidened, twin_of)``: the parts after every part stage, the parts before
+        ``release_widening`` (the power bound splits its correction by those widths, so points
+        never depend on how far an assumed release widened an interval), and per row the twin
+        whose decode energy was borrowed ("" where none).
+    """
+    config = model.config
+    parts: Parts = {}
+    for name, comp in model.components.items():
+        point, half, bits = comp.predict(model.component_feats(name, feats, cf))
+        parts[name] = PartPrediction(point=point, log_half=half, reason_bits=bits)
+    if config.on(release_order.STAGE):
+        parts = release_order.apply(model, parts, cf, feats)
+    twin_of = np.full(len(cf), "", dtype=object)
+    if config.on(twins.STAGE):
+        parts, twin_of = twins.borrow(model, parts, cf, feats)
+    unwidened = parts
+    if config.on(release_widening.STAGE):
+        parts = release_widening.apply(model, parts, cf, feats)
+    return parts, unwidened, twin_of
+
+
+def _query_tokens(cf: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Output tokens and the token positions a query's prefill parts are charged for.
+
+    A generation query costs output tokens x per-output-token figures, which (as every source
+    measures them) carry the query's own prefill, and whose model sees the prompt length as a
+    feature; fed tokens x prefill figures are the cost of log-likelihood queries, which
+    generate nothing. Adding both would count a prompt twice.
+    """
+    out_tok = cf["output_tokens"].to_numpy()
+    in_only = np.where(out_tok > 0, 0.0, cf["fed_tokens"].to_numpy())
+    return out_tok, in_only
+
+
+def compose(parts: Parts, cf: pd.DataFrame, twin_of: np.ndarray, prefill_share_for_reasons: float) -> QueryPrediction:
+    """Energy and time per query from the per-token parts (interval ends summed)."""
+    out_tok, in_only = _query_tokens(cf)
+
+    def one(dec: str, pre: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        d, p = parts[dec], parts[pre]
+        b = in_only * p.point
+        point, lo, hi = sum_interval(out_tok * d.point, d.log_half, b, p.log_half)
+        share_pre = np.divide(b, point, out=np.zeros_like(point), where=point > 0)
+        return point, lo, hi, share_pre
+
+    energy, e_lo, e_hi, share_pre = one("e_dec", "e_pre")
+    time_s, t_lo, t_hi, _ = one("t_dec", "t_pre")
+    # Time per query is the query's latency. Prefill parts are per token position in the
+    # throughput sense (a batch's share); a log-likelihood query waits for its whole static
+    # batch's passes, so its latency is the batch times that share (equal at batch 1, where
+    # every log-likelihood row was measured).
+    wait = np.where(out_tok > 0, 1.0, np.maximum(cf["batch_size"].to_numpy(dtype=float), 1.0))
+    time_s, t_lo, t_hi = time_s * wait, t_lo * wait, t_hi * wait
+    # Extrapolation reasons of the components that matter for this query, as bit patterns
+    # (decode bits low, prefill bits high) turned into text once per distinct pattern.
+    use_dec = share_pre < 1.0 - prefill_share_for_reasons
+    use_pre = share_pre >= prefill_share_for_reasons
+    # Time components add what only they see (an engine release never measured).
+    dec_bits = parts["e_dec"].reason_bits | parts["t_dec"].reason_bits
+    pre_bits = parts["e_pre"].reason_bits | parts["t_pre"].reason_bits
+    bits = np.where(use_dec, dec_bits, 0) | (np.where(use_pre, pre_bits, 0) << len(REASONS))
+    status = np.where(bits == 0, 1, 2)
+    return QueryPrediction(
+        energy_j=energy, energy_lo_j=e_lo, energy_hi_j=e_hi, time_s=time_s, time_lo_s=t_lo, time_hi_s=t_hi,
+        status_code=status, reason_bits=bits, prefill_share=share_pre, twin_of=twin_of,
+    )
+
+
+def predict_query(model: EaiPredictor, cf: pd.DataFrame, feats: Any, use_measured: bool = True) -> QueryPrediction:
+    """Energy and time per query after every stage (the fold)."""
+    config = model.config
+    parts, unwidened, twin_of = predict_parts(model, cf, feats)
+    q = compose(parts, cf, twin_of, config.tunables.prefill_share_for_reasons)
+    if config.on(power_bound.STAGE):
+        out_tok, in_only = _query_tokens(cf)
+
+        def spread(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            """Log half-widths of energy and time at ``rows`` before release widening."""
+            out: list[np.ndarray] = []
+            for dec, pre in (("e_dec", "e_pre"), ("t_dec", "t_pre")):
+                d, p = unwidened[dec], unwidened[pre]
+                _, lo, hi = sum_interval(out_tok[rows] * d.point[rows], d.log_half[rows], in_only[rows] * p.point[rows], p.log_half[rows])
+                out.append(log_half_of(lo, hi))
+            return out[0], out[1]
+
+        q = power_bound.apply(q, cf, feats, model.occupancy_slack, spread)
+    q = invariants.enforce(q, cf, feats, model.occupancy_slack)
+    if use_measured and config.on(measured_stage.STAGE):
+        q = measured_stage.apply(q, cf, model.measured)
+    return q

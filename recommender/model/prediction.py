@@ -1,0 +1,77 @@
+"""Typed records that flow between the pipeline's stages (no ``(point, half, bits)`` tuples).
+
+A :class:`PartPrediction` is one per-token component (``e_dec``: J per output token, ``t_dec``:
+s per output token, ``e_pre``: J per token position fed, ``t_pre``: s per token position fed)
+for every candidate row; a :class:`QueryPrediction` is energy and time per query with their
+90% intervals. Both are frozen: a stage returns a new record (``dataclasses.replace``), so the
+order in which stages ran is visible in :mod:`recommender.model.pipeline` and nowhere else.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class PartPrediction:
+    """One component's prediction for every row.
+
+    Attributes:
+        point: Point prediction per row (J or s per token).
+        log_half: Natural-log half-width of the 90% interval per row.
+        reason_bits: Extrapolation reasons per row (bit ``i``: :data:`recommender.model.novelty.REASONS` ``[i]``).
+    """
+
+    point: np.ndarray
+    log_half: np.ndarray
+    reason_bits: np.ndarray
+
+    def replace(self, **changes: np.ndarray) -> PartPrediction:
+        """A copy with some fields replaced."""
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def lo(self) -> np.ndarray:
+        """Lower interval end per row."""
+        return self.point * np.exp(-self.log_half)
+
+    @property
+    def hi(self) -> np.ndarray:
+        """Upper interval end per row."""
+        return self.point * np.exp(self.log_half)
+
+
+Parts = dict[str, PartPrediction]
+"""Component name -> its prediction."""
+
+
+@dataclass(frozen=True)
+class QueryPrediction:
+    """Energy and time per query with their 90% intervals, and how each row was obtained.
+
+    Attributes:
+        energy_j, energy_lo_j, energy_hi_j: Energy per query (all devices, gross) and interval, J.
+        time_s, time_lo_s, time_hi_s: Time per query (the query's latency) and interval, s.
+        status_code: 0 measured, 1 interpolated, 2 extrapolated.
+        reason_bits: Decode bits low, prefill bits high (see :func:`recommender.model.novelty.reasons_text`).
+        prefill_share: Share of the energy that comes from prefill components.
+        twin_of: Per row, the twin platform whose decode energy was borrowed ("" where none).
+    """
+
+    energy_j: np.ndarray
+    energy_lo_j: np.ndarray
+    energy_hi_j: np.ndarray
+    time_s: np.ndarray
+    time_lo_s: np.ndarray
+    time_hi_s: np.ndarray
+    status_code: np.ndarray
+    reason_bits: np.ndarray
+    prefill_share: np.ndarray
+    twin_of: np.ndarray
+
+    def replace(self, **changes: np.ndarray) -> QueryPrediction:
+        """A copy with some fields replaced."""
+        return dataclasses.replace(self, **changes)

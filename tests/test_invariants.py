@@ -1,0 +1,134 @@
+"""Physical invariants hold on every prediction: property tests over batch, devices, platforms, tasks.
+
+A predictor fitted on the synthetic fixture table (tests/test_regressor_fixtures.py) is asked
+about configurations drawn by hypothesis, far outside what it saw included.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import test_regressor_fixtures as fx
+from recommender.model.config import PipelineConfig
+from recommender.model.predictor import fit_predictor
+
+GPUS = ("gpu-a", "gpu-b", "gpu-c", "gpu-d", "gpu-new")
+MODELS = ("toy/m1", "toy/m7", "toy/m13", "toy/m30")
+TASKS = ("mmlu", "gsm8k", "chat")
+
+
+@pytest.fixture(scope="module")
+def cats():
+    return fx.catalogs()
+
+
+@pytest.fixture(scope="module")
+def predictors(cats):
+    table, acc = fx.measured_table(), fx.accuracy_table()
+    return {
+        "all": fit_predictor(table, acc, cats),
+        # The invariants are not a stage: with the power bound switched off they still hold.
+        "no_power_bound": fit_predictor(table, acc, cats, config=PipelineConfig.without_stages(["power_bound"])),
+    }
+
+
+def _frame(**cols) -> pd.DataFrame:
+    n = max(len(v) if isinstance(v, list) else 1 for v in cols.values())
+    return pd.DataFrame({k: (v if isinstance(v, list) else [v] * n) for k, v in cols.items()})
+
+
+config_rows = st.lists(
+    st.fixed_dictionaries(
+        {
+            "platform": st.sampled_from(GPUS),
+            "device_count": st.sampled_from([1, 2, 4, 8, 64, 1024]),
+            "engine": st.sampled_from(["hf-transformers", "vllm"]),
+            "model_id": st.sampled_from(MODELS),
+            "quantization": st.sampled_from(["fp16", "int8-bnb"]),
+            "batch_size": st.integers(1, 4096),
+            "task": st.sampled_from(TASKS),
+        }
+    ),
+    min_size=1,
+    max_size=20,
+)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=config_rows, which=st.sampled_from(["all", "no_power_bound"]))
+def test_mean_power_never_exceeds_the_devices_limit(predictors, cats, rows, which):
+    p = predictors[which]
+    cand = pd.DataFrame(rows)
+    out = p.predict(cand, use_measured=False)
+    tdp = np.array([cats.platforms[x].tdp_w for x in cand["platform"]]) * cand["device_count"].to_numpy()
+    e, t = out["energy_j_per_query"].to_numpy(), out["time_s_per_query"].to_numpy()
+    assert np.all(np.isfinite(e) & (e > 0) & np.isfinite(t) & (t > 0))
+    # One query alone never draws more than every device at its limit.
+    assert np.all(e / t <= tdp * (1 + 1e-9))
+    # A static log-likelihood batch shares the devices exactly: mean power = E x batch / T.
+    ll = cand["task"].eq("mmlu").to_numpy()
+    batch = cand["batch_size"].to_numpy(dtype=float)
+    assert np.all((e * batch / t)[ll] <= tdp[ll] * (1 + 1e-9))
+    assert np.all(out["energy_j_per_query_lo"] <= e * (1 + 1e-9)) and np.all(e <= out["energy_j_per_query_hi"] * (1 + 1e-9))
+    assert np.all(out["time_s_per_query_lo"] <= t * (1 + 1e-9)) and np.all(t <= out["time_s_per_query_hi"] * (1 + 1e-9))
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(platform=st.sampled_from(GPUS), model=st.sampled_from(MODELS), devices=st.sampled_from([1, 2, 8]))
+def test_log_likelihood_time_per_query_grows_with_batch_once_saturated(predictors, platform, model, devices):
+    p = predictors["all"]
+    batches = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512]
+    out = p.predict(_frame(platform=platform, device_count=devices, engine="hf-transformers", model_id=model,
+                           quantization="fp16", batch_size=batches, task="mmlu"), use_measured=False)
+    t = out["time_s_per_query"].to_numpy()
+    # A query waits for its batch's passes: never shorter at a larger batch, and from 64 to
+    # 512 queries (far past any device's saturation for these prompts) at least 4x longer.
+    assert np.all(np.diff(t) >= -1e-12 * t[:-1])
+    assert t[-1] >= 4.0 * t[batches.index(64)]
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(platform=st.sampled_from(GPUS), model=st.sampled_from(MODELS), task=st.sampled_from(TASKS), batch=st.sampled_from([1, 8, 64]))
+def test_devices_beyond_what_the_model_splits_into_add_power_not_speed(predictors, cats, platform, model, task, batch):
+    p = predictors["all"]
+    devices = [1, 2, 4, 8, 16, 64, 1024]
+    out = p.predict(_frame(platform=platform, device_count=devices, engine="vllm", model_id=model,
+                           quantization="fp16", batch_size=batch, task=task), use_measured=False)
+    t = out["time_s_per_query"].to_numpy()
+    e = out["energy_j_per_query"].to_numpy()
+    # Past the attention heads no device shortens a query, while each still draws power.
+    heads = cats.models[model].attention_heads
+    beyond = [i for i, d in enumerate(devices) if d >= heads]
+    assert all(t[i] >= t[beyond[0]] * (1 - 1e-9) for i in beyond)
+    assert e[-1] > e[beyond[0]]
+
+
+def test_gpu_share_of_a_module_tdp_bounds_and_scales_the_energy():
+    from recommender.model.features import MODULE_GPU_POWER_W, FeatureBuilder, gpu_power_w
+
+    assert MODULE_GPU_POWER_W["gh200"] < 1000.0
+    index = pd.Index(["gh200", "h100"])
+    assert gpu_power_w(None, np.array([1000.0, 700.0]), np.array([0, 1]), index).tolist() == [700.0, 700.0]
+    assert FeatureBuilder  # the builder reads it for power_w and log_tdp (see features.py)
+
+
+def test_tensor_parallel_communication_is_a_floor_that_grows_with_devices():
+    from recommender.model import physics
+
+    layers = np.array([32.0, 32.0, 32.0, 32.0])
+    split = physics.split_devices(np.array([1, 2, 8, 1024]), np.array([32, 32, 32, 32]))
+    assert split.tolist() == [1.0, 2.0, 8.0, 32.0]
+    comm = physics.tensor_parallel_comm_s(layers, split)
+    assert comm[0] == 0.0 and np.all(np.diff(comm) > 0)
+    # One decode step on 8 devices is never shorter than its all-reduces.
+    t, _, _ = physics.decode_step(
+        params_total_b=np.array([7.0]), params_active_b=np.array([7.0]), bytes_per_weight=np.array([2.0]),
+        layers=np.array([32.0]), hidden=np.array([4096.0]), kv_bytes_token=np.array([5e5]), context_tokens=np.array([512.0]),
+        batch=np.array([1.0]), devices=np.array([8.0]), bandwidth_gbs=np.array([3350.0]), peak_tflops=np.array([989.0]),
+        comm_s=comm[2:3],
+    )
+    assert t[0] > comm[2]

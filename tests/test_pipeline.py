@@ -1,0 +1,81 @@
+"""The pipeline's stages: switches in one config, saved with the model, ablations through evaluate."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import test_regressor_fixtures as fx
+from recommender.errors import UnknownNameError
+from recommender.model.config import FIT_STAGES, PREDICT_STAGES, STAGES, PipelineConfig
+from recommender.model.predictor import EaiPredictor, fit_predictor
+
+
+@pytest.fixture(scope="module")
+def cats():
+    return fx.catalogs()
+
+
+def test_every_stage_is_a_fit_or_a_predict_stage_and_unknown_names_get_suggestions():
+    assert set(FIT_STAGES) | set(PREDICT_STAGES) == set(STAGES)
+    assert not set(FIT_STAGES) & set(PREDICT_STAGES)
+    with pytest.raises(UnknownNameError, match="did you mean 'smoother'"):
+        PipelineConfig.without_stages(["smoothr"])
+
+
+def test_switches_travel_with_the_saved_state_and_change_predictions(cats):
+    table, acc = fx.measured_table(), fx.accuracy_table()
+    off = fit_predictor(table, acc, cats, calibrate=False, config=PipelineConfig.without_stages(["smoother", "power_bound"]))
+    assert off.components["e_dec"].smoother is None
+    back = EaiPredictor.from_state(off.to_state(), cats)
+    assert back.config.without == frozenset({"smoother", "power_bound"})
+    on = fit_predictor(table, acc, cats, calibrate=False)
+    assert on.components["e_dec"].smoother is not None and on.config == PipelineConfig()
+    cand = pd.DataFrame([{"platform": p, "device_count": 1, "engine": "hf-transformers", "model_id": m,
+                          "quantization": "fp16", "batch_size": 1, "task": "chat"} for p in ("gpu-a", "gpu-b", "gpu-c") for m in ("toy/m3", "toy/m13")])
+    a = on.predict_components(cand)["e_dec"].to_numpy()
+    b = back.predict_components(cand)["e_dec"].to_numpy()
+    assert np.all(np.isfinite(a)) and np.all(np.isfinite(b)) and not np.allclose(a, b)
+
+
+def test_predict_stage_ablations_reuse_each_folds_fit_and_fit_stages_are_refused(cats):
+    from recommender.model.evaluate import evaluate
+
+    table = fx.measured_table()
+    report = evaluate(table, fx.accuracy_table(), cats, ("platform",),
+                      predict_variants={"power_bound": PipelineConfig.without_stages(["power_bound"])})
+    v = report["variants"]["power_bound"]["platform"]
+    base = report["splits"]["platform"]
+    assert v["energy_j_per_query"]["n"] == base["energy_j_per_query"]["model"]["n"] > 0
+    with pytest.raises(ValueError, match="fit-time stages"):
+        evaluate(table, fx.accuracy_table(), cats, ("platform",), predict_variants={"x": PipelineConfig.without_stages(["smoother"])})
+
+
+def test_eai_evaluate_without_a_stage_reports_it_and_stores_nothing(tmp_path, capsys):
+    import json
+
+    from pathlib import Path
+
+    from recommender.cli import main
+
+    # The CLI reads the shipped catalogs: a slice of the shipped table (ML.ENERGY v1, 3 GPUs).
+    shipped = Path(__file__).resolve().parents[1] / "data" / "measured.csv"
+    import csv
+
+    lines = shipped.read_text().splitlines()
+    source_col = next(csv.reader([lines[0]])).index("source")
+    keep = [ln for ln in lines[1:] if next(csv.reader([ln]))[source_col] == "mlenergy-v1"]
+    assert len(keep) > 100
+    tpath = tmp_path / "measured.csv"
+    tpath.write_text("\n".join([lines[0], *keep]) + "\n")
+    code = main(["evaluate", "--table", str(tpath), "--accuracy", str(tmp_path / "none.csv"), "--split", "platform",
+                 "--without", "power_bound", "--without", "smoother", "--json"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    out = json.loads(captured.out)
+    assert code == 0 and out["without"] == ["power_bound", "smoother"]
+    assert out["splits"]["platform"]["energy_j_per_query"]["model"]["n"] > 0
+    assert not (tmp_path / "evaluation.json").exists()
+    assert main(["evaluate", "--table", str(tpath), "--without", "twin"]) == 2
+    assert "did you mean 'twins'" in capsys.readouterr().err
