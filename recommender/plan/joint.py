@@ -38,9 +38,10 @@ from recommender.plan.variance import FACTORS, Z90, VarianceSplit
 
 QUANTITIES: tuple[str, ...] = ("energy", "time", "accuracy")
 
-OBSERVATION_NOISE = 0.05
-"""Standard deviation, in standardized latent units, of a new measurement (repeat spread of a
-profiler row is a few percent, small against interval half-widths of tens of percent)."""
+OBSERVATION_NOISE = 0.01
+"""Standard deviation, in standardized latent units, of a new measurement: about 0.3-0.5% of the
+value for interval half-widths of 50-80% (a profiler cell's repeat spread is of that order);
+it keeps the conditioning well posed when two observed cells share every component."""
 
 
 @dataclass(frozen=True)
@@ -230,19 +231,26 @@ class JointPredictive:
 
     def sample(self, rows: Sequence[int] | np.ndarray, size: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
         """Samples of the conditional latents at ``rows`` (dict per quantity, (size, len(rows)))."""
-        rows = np.asarray(rows, dtype=np.int64)
+        asked = np.asarray(rows, dtype=np.int64)
+        # A row asked for twice (e.g. as a candidate and as another's fp16 baseline) is one draw.
+        rows, back = np.unique(asked, return_inverse=True)
         if not self.observed:
-            return self._prior_draw(rows, size, rng)
+            draw = self._prior_draw(rows, size, rng)
+            return {q: v[:, back] for q, v in draw.items()}
         obs_rows = np.array(sorted(self.observed), dtype=np.int64)
-        allrows = np.concatenate([rows, obs_rows])
+        # One prior draw per distinct row: an observed row that is also asked for must be the
+        # same draw (its idiosyncratic part included), or the correction would miss it.
+        extra = obs_rows[~np.isin(obs_rows, rows)]
+        allrows = np.concatenate([rows, extra])
         draw = self._prior_draw(allrows, size, rng)
         n = rows.size
+        where = {int(r): i for i, r in enumerate(allrows.tolist())}
         for group, qs in (("et", ("energy", "time")), ("a", ("accuracy",))):
             solver = self._obs_solver(group)
             if solver is None:
                 continue
             orows, kinds, vals, inv = solver
-            pos = {r: n + i for i, r in enumerate(obs_rows)}
+            pos = where
             # Prior sample at the observed latents, plus measurement noise.
             zo = np.stack(
                 [draw[("energy", "time")[k] if group == "et" else "accuracy"][:, pos[r]] for r, k in zip(orows, kinds)], axis=1
@@ -251,6 +259,4 @@ class JointPredictive:
             for q in qs:
                 cross = self._cross(q, rows, orows, kinds)  # (n, n_obs)
                 draw[q] = draw[q][:, :n] + (resid @ cross.T).astype(np.float32)
-        for q in QUANTITIES:
-            draw[q] = draw[q][:, :n]
-        return draw
+        return {q: draw[q][:, :n][:, back] for q in QUANTITIES}

@@ -172,7 +172,8 @@ def model_only_predictor(
         fit: Table path -> fitted predictor (default: ``recommender.model.fit_from_files``;
             without rows to leave out, ``load_predictor`` for the table).
     """
-    from recommender.table import load_table, read_rows, write_table
+    from recommender.table import load_table, write_table
+    from recommender.table.io import read_rows
 
     table = load_table(table_path)
     mask = mask_fn(table)
