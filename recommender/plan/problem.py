@@ -168,7 +168,9 @@ def from_context(ctx) -> Problem:
     spec = ctx.cs.resolved.spec
     obj = ctx.obj
     with np.errstate(divide="ignore", invalid="ignore"):
-        log_point = np.log(np.abs(obj.point))
+        # A zero objective (e.g. EOR of a predicted accuracy of 0) is a valid, worst value: keep
+        # it finite so sampled worlds and utilities stay finite.
+        log_point = np.log(np.maximum(np.abs(obj.point), 1e-300))
     eligible = ctx.base.copy()
     constraints: list[SampledConstraint] = []
     for c, ok in zip(ctx.constraints, ctx.oks):
