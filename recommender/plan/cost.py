@@ -130,3 +130,30 @@ def sweep_limit(task: str, queries: int, config: CostConfig) -> int:
     """The sweep file's ``limit`` for ``queries`` items of a task (per subtask for groups)."""
     units = config.limit_units.get(task, 1)
     return max(1, int(np.ceil(queries / units)))
+
+
+def configuration_hours(
+    accuracy: np.ndarray,
+    accuracy_halfwidth: np.ndarray,
+    accuracy_measured: np.ndarray,
+    time_s_per_query: np.ndarray,
+    batch_size: np.ndarray,
+    device_count: np.ndarray,
+    items: np.ndarray,
+    config: CostConfig,
+) -> np.ndarray:
+    """GPU-hours to measure whole configurations, vectorized (same rule as :func:`task_cost`).
+
+    Per-task arrays are (configurations, tasks); ``batch_size`` and ``device_count`` are per
+    configuration; ``items`` per task (inf: no cap). A task without a time prediction adds nothing.
+    """
+    p = np.clip(accuracy, 0.05, 0.95)
+    m = np.maximum(config.accuracy_halfwidth_min, np.where(np.isfinite(accuracy_halfwidth), accuracy_halfwidth / 2.0, 0.0))
+    acc_q = np.where(~accuracy_measured & np.isfinite(accuracy), np.ceil(config.confidence_z**2 * p * (1 - p) / m**2), 0.0)
+    t = np.where(np.isfinite(time_s_per_query) & (time_s_per_query > 0), time_s_per_query, np.nan)
+    throughput = batch_size[:, None] / t
+    energy_q = np.where(np.isfinite(throughput), np.ceil(config.energy_window_s * throughput), 0.0)
+    q = np.maximum(np.maximum(acc_q, energy_q), config.min_queries)
+    q = np.minimum(q, items[None, :])
+    seconds = np.where(np.isfinite(throughput), config.repeats * q / throughput, 0.0).sum(axis=1) + config.setup_s
+    return device_count * seconds / 3600.0

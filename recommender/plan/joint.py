@@ -66,7 +66,10 @@ class Scales:
 
     def delta(self, q: str, z: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """Log deviation of quantity ``q`` for latents ``z`` (``...`` x len(rows))."""
-        return np.where(z > 0, z * self.hi[q][rows], z * self.lo[q][rows])
+        hi, lo = self.hi[q][rows], self.lo[q][rows]
+        if z.dtype == np.float32:
+            hi, lo = hi.astype(np.float32), lo.astype(np.float32)
+        return z * np.where(z > 0, hi, lo)
 
     def latent(self, q: str, delta: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """Inverse of :meth:`delta` (0 where the scale is 0)."""

@@ -220,6 +220,24 @@ def _cell(ctx, row: int, value: float, p_best: float, available: bool, config: c
     )
 
 
+def _hours(ctx, config: costmod.CostConfig) -> np.ndarray:
+    """GPU-hours to measure each configuration of the frame (vectorized cost model)."""
+    f = ctx.cs.frame
+    tasks = ctx.cs.resolved.tasks
+    n_t = len(tasks)
+    per = ctx.cs.per_task
+
+    def grid(col: str) -> np.ndarray:
+        return per[col].to_numpy(dtype=float).reshape(-1, n_t)
+
+    measured = (per["accuracy_status"].astype(str).to_numpy() == "measured").reshape(-1, n_t)
+    items = np.array([config.items.get(t.id, np.inf) for t in tasks], dtype=float)
+    return costmod.configuration_hours(
+        grid("accuracy"), (grid("accuracy_hi") - grid("accuracy_lo")) / 2.0, measured, grid("time_s_per_query"),
+        f["batch_size"].to_numpy(dtype=float), f["device_count"].to_numpy(dtype=float), items, config,
+    )
+
+
 def fork(joint: JointPredictive) -> JointPredictive:
     """A copy of the joint whose observations can change without touching the original."""
     return JointPredictive(
@@ -348,9 +366,10 @@ def make_plan(
         c = cell_cache[row]
         return c if c.value == value else PlannedCell(**{**c.__dict__, "value": float(value)})
 
+    hours = _hours(ctx, config.cost)
     ok_here = np.array([available(int(r)) for r in cells], dtype=bool)
     chosen = greedy(
-        vmodel, joint, cells[ok_here], lambda r: cell(int(r), 0.0).gpu_hours, budget_gpu_hours,
+        vmodel, joint, cells[ok_here], lambda r: hours[int(r)], budget_gpu_hours,
         config.planner.max_cells, config.planner.min_value, config.planner.recompute_top,
     )
     planned = tuple(cell(r, v) for r, v, _ in chosen)

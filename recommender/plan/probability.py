@@ -85,6 +85,84 @@ def median_decision(problem: Problem, joint: JointPredictive, rows: np.ndarray |
     return int(rows[int(np.argmax(s))])
 
 
+PRUNE_Z = 4.0
+"""Candidates that cannot be best within +-4 standard deviations of every quantity (a tail
+probability of about 3e-5 each) are left out of the joint sampling."""
+
+PRUNE_FROM = 2000
+"""Pruning starts at this many eligible candidates (below it the joint pass is cheap)."""
+
+
+def _extremes(problem: Problem, powers: tuple[float, float, float], rows: np.ndarray, sign: float, z: float = PRUNE_Z) -> np.ndarray:
+    """Largest (sign=+1) or smallest (sign=-1) log factor ``sum_q power_q * delta_q`` within +-z sd."""
+    total = np.zeros(rows.size)
+    for c, q in zip(powers, ("energy", "time", "accuracy")):
+        if c == 0:
+            continue
+        up = c * z * problem.scales.hi[q][rows]
+        down = -c * z * problem.scales.lo[q][rows]
+        total += np.maximum(up, down) if sign > 0 else np.minimum(up, down)
+    return total
+
+
+def prune(problem: Problem, rows: np.ndarray) -> np.ndarray:
+    """Mask of ``rows`` that may be best: not beaten, within +-4 sd, by a candidate that meets
+    every constraint even at its own worst +-4 sd values."""
+    d = problem.direction
+    best_case = d * problem.log_point[rows] + (_extremes(problem, problem.powers, rows, +1.0) if d > 0 else -_extremes(problem, problem.powers, rows, -1.0))
+    worst_case = d * problem.log_point[rows] + (_extremes(problem, problem.powers, rows, -1.0) if d > 0 else -_extremes(problem, problem.powers, rows, +1.0))
+    safe = np.ones(rows.size, dtype=bool)
+    for c in problem.constraints:
+        if c.additive_slope is not None:
+            # Additive (chance-adjusted) constraints: no cheap worst case; never count as safe.
+            safe &= np.isnan(c.point[rows]) & c.nan_passes
+            continue
+        ext = _extremes(problem, c.powers, rows, +1.0 if c.kind == "max" else -1.0)
+        if c.base_row is not None:
+            # Relative accuracy: the row's own accuracy error against its baseline's (none
+            # when the row is its own baseline: the ratio is exactly its point value).
+            b = c.base_row[rows]
+            own = (b < 0) | (b == rows)
+            bb = np.where(own, rows, b)
+            s_base = problem.scales.hi["accuracy"][bb] if c.kind == "min" else problem.scales.lo["accuracy"][bb]
+            ext = np.where(own, 0.0, ext - np.sign(ext + 1e-300) * PRUNE_Z * c.powers[2] * s_base)
+        v = c.point[rows] * np.exp(ext)
+        with np.errstate(invalid="ignore"):
+            ok = v <= c.limit[rows] if c.kind == "max" else v >= c.limit[rows]
+        safe &= ok | (np.isnan(c.point[rows]) & c.nan_passes)
+    if not safe.any():
+        return np.ones(rows.size, dtype=bool)
+    threshold = np.max(worst_case[safe])
+    return best_case >= threshold
+
+
+def _marginal_constraints(problem: Problem, joint: JointPredictive, rows: np.ndarray, samples: int, rng) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Constraint and feasibility probabilities from each row's own (posterior) marginal."""
+    z = {}
+    for q in ("energy", "time", "accuracy"):
+        m = joint.posterior_mean(q, rows)
+        sd = np.sqrt(joint.posterior_var(q, rows))
+        z[q] = (m[None, :] + sd[None, :] * rng.standard_normal((samples, rows.size))).astype(np.float32)
+    d = problem.delta(rows, z)
+    ok = np.ones((samples, rows.size), dtype=bool)
+    out = {}
+    for c in problem.constraints:
+        base = None
+        if c.base_row is not None:
+            b = np.where(c.base_row[rows] >= 0, c.base_row[rows], rows)
+            mb = joint.posterior_mean("accuracy", b)
+            sb = np.sqrt(joint.posterior_var("accuracy", b))
+            zb = (mb[None, :] + sb[None, :] * rng.standard_normal((samples, b.size))).astype(np.float32)
+            # Accuracy latents are shared by (model, quantization): a row is its own baseline's draw.
+            same = joint.accuracy_levels[b] == joint.accuracy_levels[rows]
+            zb = np.where(same[None, :], z["accuracy"], zb)
+            base = problem.scales.delta("accuracy", zb, b)
+        ci = c.ok(rows, d, base)
+        out[c.name] = ci.mean(axis=0)
+        ok &= ci
+    return out, ok.mean(axis=0)
+
+
 def probabilities(problem: Problem, joint: JointPredictive, samples: int = DEFAULT_SAMPLES, seed: int = 0) -> DecisionProbabilities:
     """Sample worlds and count how often each candidate is best and meets each constraint.
 
@@ -97,6 +175,10 @@ def probabilities(problem: Problem, joint: JointPredictive, samples: int = DEFAU
     rng = np.random.default_rng(seed)
     rows = np.flatnonzero(problem.eligible)
     n = problem.n
+    pruned = np.zeros(0, dtype=np.int64)
+    if rows.size >= PRUNE_FROM:
+        keep = prune(problem, rows)
+        pruned, rows = rows[~keep], rows[keep]
     best_count = np.zeros(n)
     feas_count = np.zeros(n)
     cons_count = {c.name: np.zeros(n) for c in problem.constraints}
@@ -138,6 +220,14 @@ def probabilities(problem: Problem, joint: JointPredictive, samples: int = DEFAU
             z_sum[q] += zr[q].sum(axis=0)
         done += size
     total = max(done, 1)
+    if pruned.size:
+        # Never best (p_best 0); constraints from their own marginals, in chunks.
+        for start in range(0, pruned.size, 2000):
+            part = pruned[start : start + 2000]
+            p_c, p_f = _marginal_constraints(problem, joint, part, min(samples, 400), rng)
+            for k, v in p_c.items():
+                cons_count[k][part] = v * total
+            feas_count[part] = p_f * total
     eu = np.full(n, np.nan)
     eu[rows] = u_sum / total
     sens = {}
@@ -151,7 +241,7 @@ def probabilities(problem: Problem, joint: JointPredictive, samples: int = DEFAU
         p_constraint={k: v / total for k, v in cons_count.items()},
         p_none_feasible=none / total if rows.size else 1.0,
         samples=done,
-        posterior_rec=median_decision(problem, joint, rows),
+        posterior_rec=median_decision(problem, joint, np.flatnonzero(problem.eligible)),
         expected_utility=eu,
         sensitivity=sens,
     )

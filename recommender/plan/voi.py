@@ -50,7 +50,7 @@ class ValueModel:
     nodes: np.ndarray
 
     @staticmethod
-    def build(probs: DecisionProbabilities, joint: JointPredictive, max_contenders: int = 48, n_nodes: int = 64, seed: int = 0) -> ValueModel:
+    def build(probs: DecisionProbabilities, joint: JointPredictive, max_contenders: int = 32, n_nodes: int = 48, seed: int = 0) -> ValueModel:
         """Contenders and slopes from a sampling pass; fixed antithetic surprise draws."""
         eu = probs.expected_utility
         cand = np.flatnonzero(probs.p_best > 0)
@@ -70,33 +70,48 @@ class ValueModel:
         nodes = np.concatenate([half, -half])
         return ValueModel(contenders=cand.astype(np.int64), a=eu[cand], slope=slope, nodes=nodes)
 
-    def values(self, joint: JointPredictive, cells: np.ndarray, chunk: int = 256) -> np.ndarray:
-        """Value of measuring each of ``cells`` given the joint's current observations."""
+    def values(self, joint: JointPredictive, cells: np.ndarray, chunk: int = 256, max_valued: int = 1500) -> np.ndarray:
+        """Value of measuring each of ``cells`` given the joint's current observations.
+
+        Only the ``max_valued`` cells with the largest influence on the contenders
+        (``max_j sum_q |b_jcq|``, a bound on how far one measurement moves any contender's
+        expected utility) are valued; the others get 0.
+        """
         cells = np.asarray(cells, dtype=np.int64)
         out = np.zeros(cells.size)
         if self.contenders.size == 0 or cells.size == 0:
             return out
         best_now = float(self.a.max())
-        for start in range(0, cells.size, chunk):
-            cc = cells[start : start + chunk]
-            # (B, m) effect of a unit surprise of each quantity on each contender's expected utility.
-            total = np.broadcast_to(self.a[None, None, :], (cc.size, self.nodes.shape[0], self.a.size)).copy()
+        gains = {q: self._gains(joint, q, cells) for q in QS}  # (n, m) each
+        influence = sum(np.abs(g) for g in gains.values()).max(axis=1)
+        keep = np.flatnonzero(influence > 1e-6)
+        if keep.size > max_valued:
+            keep = keep[np.argsort(-influence[keep], kind="stable")[:max_valued]]
+        nodes = self.nodes.astype(np.float32)
+        a = self.a.astype(np.float32)
+        for start in range(0, keep.size, chunk):
+            sel = keep[start : start + chunk]
+            total = np.broadcast_to(a[None, None, :], (sel.size, nodes.shape[0], a.size)).copy()
             for k, q in enumerate(QS):
-                cov = joint.posterior_cov(q, self.contenders, cc)  # (m, B)
-                sd_c = np.sqrt(joint.posterior_var(q, cc))  # (B,)
-                b = (self.slope[q][:, None] * cov / sd_c[None, :]).T  # (B, m)
+                b = gains[q][sel].astype(np.float32)
                 if not np.any(b):
                     continue
-                total += self.nodes[None, :, k, None] * b[:, None, :]
-            out[start : start + cc.size] = total.max(axis=2).mean(axis=1) - best_now
+                total += nodes[None, :, k, None] * b[:, None, :]
+            out[sel] = total.max(axis=2).mean(axis=1) - best_now
         return np.maximum(out, 0.0)
+
+    def _gains(self, joint: JointPredictive, q: str, cells: np.ndarray) -> np.ndarray:
+        """(cells, contenders): effect of a unit surprise of ``q`` at each cell on each contender's expected utility."""
+        cov = joint.posterior_cov(q, self.contenders, cells)  # (m, n)
+        sd_c = np.sqrt(joint.posterior_var(q, cells))
+        return (self.slope[q][:, None] * cov / sd_c[None, :]).T
 
 
 def value_of_information(
     probs: DecisionProbabilities,
     joint: JointPredictive,
     cells: np.ndarray,
-    max_contenders: int = 48,
+    max_contenders: int = 32,
     seed: int = 0,
 ) -> np.ndarray:
     """Value (log units of the objective) of measuring each of ``cells``; see the module docstring."""
