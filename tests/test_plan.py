@@ -271,3 +271,54 @@ def test_plan_user_errors_are_one_line(run_plan, one_line_error, args, needle) -
     code, _, err = run_plan(args)
     assert code == 2
     assert needle in one_line_error(err)
+
+
+# ----------------------------------------------------------------------------- eai recommend with probabilities
+
+
+@pytest.fixture
+def run_recommend(monkeypatch, capsys, predictor):
+    import recommender.cli.recommend_cmd as recommend_cmd
+    from recommender.cli import main
+
+    monkeypatch.setattr(recommend_cmd, "_load_predictor", lambda model_dir: predictor)
+
+    def _run(args):
+        code = main(args)
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return _run
+
+
+def test_recommend_reports_probabilities_and_names_ties_by_the_flow_threshold(run_recommend, tmp_path: Path) -> None:
+    code, out, err = run_recommend(["recommend", "--task", "gsm8k", "--scenario", "enterprise", "--json"])
+    assert code == 0, err
+    doc = json.loads(out)
+    d = doc["explanation"]["decision"]
+    rows = doc["recommendations"]
+    assert all(0.0 <= r["probability_best"] <= 1.0 for r in rows)
+    assert sum(r["probability_best"] for r in rows) <= 1.0 + 1e-9
+    assert d["pick_probability_best"] == rows[0]["probability_best"]
+    top = d["most_likely_best"][0]["probability_best"]
+    assert d["decisive"] == (top >= d["decisive_probability"]) and d["named_tie"] == (not d["decisive"])
+    assert doc["explanation"]["ties"]["statement"].startswith("decisive:" if d["decisive"] else "tie:")
+    earlier = tmp_path / "before.json"
+    earlier.write_text(out)
+    code, out, err = run_recommend(["recommend", "--task", "gsm8k", "--scenario", "enterprise", "--since", str(earlier)])
+    assert code == 0, err
+    assert "Since the earlier answer:" in out and "pick unchanged" in out
+
+
+def test_movement_names_a_changed_pick() -> None:
+    from recommender.plan.decision import movement
+
+    def doc(h, platform, p):
+        row = {"platform": platform, "device_count": 1, "model_id": "m", "quantization": "fp16", "engine": "vllm", "batch_size": 1}
+        return {"data_hash": h, "recommendations": [row],
+                "explanation": {"decision": {"pick_probability_best": p, "decisive": p >= 0.5,
+                                             "most_likely_best": [{"configuration": platform, "probability_best": p}]}}}
+
+    lines = movement(doc("a", "l4", 0.3), doc("b", "a10", 0.8))
+    assert lines[0].startswith("pick changed: l4")
+    assert "30% -> 80% (now decisive)" in lines[1]
