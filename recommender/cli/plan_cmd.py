@@ -125,6 +125,11 @@ def _print_plan(plan, written: list[Path], since_lines: list[str]) -> None:
         else f"tie: no candidate is best with probability >= {_pct(plan.decisive_probability)}"
     )
     out.append(f"pick now: {plan.pick} (probability of being best {_pct(plan.pick_p_best)}); {verdict}")
+    if plan.top and plan.top[0].label != plan.pick:
+        out.append(
+            f"most likely best: {plan.top[0].label} ({_pct(plan.top[0].p_best)}); the pick comes from the flow's "
+            "preference order among candidates whose intervals overlap"
+        )
     if d["probability_none_feasible"] > 0:
         out.append(f"in {_pct(d['probability_none_feasible'])} of sampled worlds no candidate meets every constraint")
     out.append("most likely best (probability best / meets every constraint):")
