@@ -54,10 +54,15 @@ def with_probabilities(result, ctx, samples: int | None = None, seed: int = 0):
     n = samples or load_config().planner.probability_samples
     probs = probabilities(problem, joint, samples=n, seed=seed)
     # Frame row of each shown configuration.
-    keys = {tuple(str(frame[c].iat[i]) for c in KEY): i for i in np.flatnonzero(frame["is_candidate"].to_numpy())}
+    cols = {c: frame[c].astype(str).to_numpy() for c in KEY}
+    is_cand = frame["is_candidate"].to_numpy()
     rows = []
     for r in result.rows:
-        i = keys.get(tuple(str(r[c]) for c in KEY))
+        match = is_cand.copy()
+        for c in KEY:
+            match &= cols[c] == str(r[c])
+        hits = np.flatnonzero(match)
+        i = int(hits[0]) if hits.size else None
         extra: dict[str, Any] = {"probability_best": None, "probability_feasible": None, "probability_meets": {}}
         if i is not None:
             extra = {
