@@ -246,7 +246,12 @@ def test_plan_lists_cells_on_missing_hardware_apart(run_plan) -> None:
     assert code == 0, err
     doc = json.loads(stdout)
     assert all(c["platform"] == "rtx-4090" for c in doc["cells"])
-    assert all(c["platform"] != "rtx-4090" and not c["available"] for c in doc["cells_elsewhere"])
+    # Every chosen cell is one the profiler can measure (its engine and quantization).
+    assert all(c["engine"] == "hf-transformers" for c in doc["cells"])
+    for c in doc["cells_elsewhere"]:
+        assert not c["available"]
+        assert ("not among the platforms you have" in c["unavailable_reason"]) == (c["platform"] != "rtx-4090")
+        assert c["platform"] != "rtx-4090" or "profiler" in c["unavailable_reason"]
 
 
 def test_plan_since_reports_how_the_pick_moved(run_plan, tmp_path: Path) -> None:

@@ -147,13 +147,36 @@ def _print_plan(plan, written: list[Path], since_lines: list[str]) -> None:
         tasks = ", ".join(f"{t.task} x{t.queries}" for t in c.tasks)
         out.append(f"  {i}. {c.label()}  value {c.value:.3f}, {c.gpu_hours:.3g} GPU-h, P(best) {_pct(c.p_best)}; {tasks}")
     if plan.elsewhere:
-        out.append("worth measuring on hardware you do not have (not in the sweep files):")
+        out.append("worth measuring, but not here (not in the sweep files):")
         for c in plan.elsewhere:
-            out.append(f"  - {c.label()}  value {c.value:.3f}, {c.gpu_hours:.3g} GPU-h")
+            out.append(f"  - {c.label()}  value {c.value:.3f}, {c.gpu_hours:.3g} GPU-h: {c.unavailable_reason}")
     for p in written:
         out.append(f"wrote {p} (run: eai profile --sweep {p})")
     out.append(f"({plan.samples} sampled worlds; {plan.elapsed_s:.1f} s)")
     sys.stdout.write("\n".join(out) + "\n")
+
+
+def _profiler_engines() -> tuple[str, ...]:
+    """Engines the profiler measures with (``profiler.sweep.ENGINES`` when it declares them)."""
+    import profiler.sweep as sweep
+
+    return tuple(getattr(sweep, "ENGINES", ("hf-transformers",)))
+
+
+def _profiler_can_measure(platform: str, engine: str, quantization: str) -> str:
+    """"" when ``eai profile`` can measure the combination, else why not."""
+    from recommender.errors import EaiError
+
+    engines = _profiler_engines()
+    if engine not in engines:
+        return f"the profiler measures with {', '.join(engines)}, not {engine}"
+    try:
+        from profiler.quant import get_quant
+
+        get_quant(quantization)
+    except EaiError as exc:
+        return f"the profiler cannot load {quantization}: {exc}"
+    return ""
 
 
 def register(app: typer.Typer) -> None:
@@ -196,7 +219,9 @@ def register(app: typer.Typer) -> None:
             except (OSError, json.JSONDecodeError) as exc:
                 raise InvalidInputError(f"cannot read earlier plan {str(since)!r}: {exc}") from None
         predictor = _load_predictor(model_dir)
-        plan, _ctx = make_plan(spec, predictor, budget_gpu_hours=budget, have=have_ids, catalogs=catalogs, seed=seed)
+        plan, _ctx = make_plan(
+            spec, predictor, budget_gpu_hours=budget, have=have_ids, catalogs=catalogs, seed=seed, can_measure=_profiler_can_measure
+        )
         doc = plan.to_dict()
         since_lines = compare_plans(old, doc) if old is not None else []
         written: list[Path] = []

@@ -63,6 +63,7 @@ class PlannedCell:
     status: str
     accuracy_status: str
     available: bool
+    unavailable_reason: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form."""
@@ -183,7 +184,7 @@ def candidate_probabilities(problem: Problem, probs: DecisionProbabilities, fram
     return tuple(out)
 
 
-def _cell(ctx, row: int, value: float, p_best: float, available: bool, config: costmod.CostConfig) -> PlannedCell:
+def _cell(ctx, row: int, value: float, p_best: float, available: bool, config: costmod.CostConfig, reason: str = "") -> PlannedCell:
     from recommender.rules.candidates import ACCURACY_STATUS_ORDER, STATUS_ORDER
 
     f = ctx.cs.frame
@@ -217,6 +218,7 @@ def _cell(ctx, row: int, value: float, p_best: float, available: bool, config: c
         status=STATUS_ORDER[int(f["status_code"].iat[row])],
         accuracy_status=ACCURACY_STATUS_ORDER[int(f["accuracy_status_code"].iat[row])],
         available=available,
+        unavailable_reason=reason,
     )
 
 
@@ -313,6 +315,7 @@ def make_plan(
     flow=None,
     split: VarianceSplit | None = None,
     seed: int = 0,
+    can_measure=None,
 ) -> tuple[Plan, Any]:
     """Plan the next measurements for a spec.
 
@@ -325,6 +328,9 @@ def make_plan(
         flow: Decision flow (default: shipped).
         split: Variance split (default: ``data/plan_variance.json``).
         seed: Random seed.
+        can_measure: Optional callable (platform, engine, quantization) -> "" when the
+            profiler can measure that combination, else the reason (such cells are listed
+            apart, like cells on hardware the user lacks).
 
     Returns:
         The plan and the prepared context (for writing sweep files).
@@ -355,14 +361,27 @@ def make_plan(
     values = vmodel.values(joint, cells)
     have_set = set(have) if have else None
 
+    reasons: dict[tuple[str, str, str], str] = {}
+
+    def why_not(row: int) -> str:
+        platform = str(frame["platform"].iat[row])
+        if have_set is not None and platform not in have_set:
+            return f"needs {platform}, not among the platforms you have"
+        if can_measure is None:
+            return ""
+        key = (platform, str(frame["engine"].iat[row]), str(frame["quantization"].iat[row]))
+        if key not in reasons:
+            reasons[key] = can_measure(*key)
+        return reasons[key]
+
     def available(row: int) -> bool:
-        return have_set is None or str(frame["platform"].iat[row]) in have_set
+        return not why_not(row)
 
     cell_cache: dict[int, PlannedCell] = {}
 
     def cell(row: int, value: float) -> PlannedCell:
         if row not in cell_cache:
-            cell_cache[row] = _cell(ctx, row, value, probs.p_best[row], available(row), config.cost)
+            cell_cache[row] = _cell(ctx, row, value, probs.p_best[row], available(row), config.cost, why_not(row))
         c = cell_cache[row]
         return c if c.value == value else PlannedCell(**{**c.__dict__, "value": float(value)})
 
