@@ -107,3 +107,9 @@ class MeasurementError(EaiError):
     """A measurement could not be taken (meter unavailable, window failed)."""
 
     exit_code = 8
+
+
+class PredictionMissError(EaiError):
+    """``eai verify``: the measurement lies outside the model-only 90% prediction interval."""
+
+    exit_code = 9

@@ -23,6 +23,7 @@ _COMMAND_MODULES = (
     "recommender.cli.predict_cmd",
     "recommender.cli.profile_cmd",
     "recommender.cli.report_cmd",
+    "recommender.cli.plan_cmd",
 )
 
 

@@ -155,6 +155,9 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Write one versioned JSON document to stdout."),
         report: Optional[Path] = typer.Option(None, "--report", help="Also write an offline HTML page of the result."),
         model_dir: Optional[Path] = typer.Option(None, "--model-dir", help="Directory written by `eai fit` (default: models/)."),
+        since: Optional[Path] = typer.Option(
+            None, "--since", help="An earlier `eai recommend --json` output: show how the pick and its probabilities moved."
+        ),
     ) -> None:
         """Recommend deployment configurations (platform x model x quantization) for a requirements spec."""
         from recommender.rules.spec import parse_spec
@@ -201,12 +204,24 @@ def register(app: typer.Typer) -> None:
             raise SpecError("no task given: pass --task TASK (repeatable) or a spec with \"tasks\"")
         spec = parse_spec(data)
 
-        from recommender.rules.engine import recommend
+        from recommender.rules.engine import finish, prepare
         from recommender.rules.explain import NothingFeasible
 
+        earlier = None
+        if since is not None:
+            try:
+                earlier = json.loads(since.read_text(encoding="utf-8"))
+            except (OSError, json.JSONDecodeError) as exc:
+                raise InvalidInputError(f"cannot read earlier answer {str(since)!r}: {exc}") from None
         predictor = _load_predictor(model_dir)
         try:
-            result = recommend(spec, predictor)
+            ctx = prepare(spec, predictor)
+            result = finish(ctx, str(getattr(predictor, "data_hash", "")))
+            # Probability of being best (joint sampling with shared-component correlation)
+            # replaces the bare tie count: recommender.plan.decision.
+            from recommender.plan.decision import movement, with_probabilities
+
+            result = with_probabilities(result, ctx)
         except NothingFeasible as exc:
             if as_json:
                 from recommender import __version__
@@ -227,12 +242,18 @@ def register(app: typer.Typer) -> None:
             from recommender.report.recommendation import render_recommendation_report
 
             render_recommendation_report(result, report)
+        doc = result.to_dict()
+        moved = movement(earlier, doc) if earlier is not None else []
+        if moved:
+            doc["since"] = moved
         if as_json:
-            _emit_json(result.to_dict())
+            _emit_json(doc)
         else:
             from recommender.rules.render import print_recommendation
 
             print_recommendation(result)
+            if moved:
+                typer.echo("Since the earlier answer:\n" + "\n".join("  " + line for line in moved))
 
     @app.command("schema")
     def schema_cmd(

@@ -223,11 +223,16 @@ def render_recommendation_report(result: Any, path: str | Path, explanation: Any
         e = _triple(r, "wh_per_1k_queries", "energy_wh_per_1k")
         if np.isnan(e[0]):
             e = _triple(r, "energy_j_per_query", scale=1000.0 / 3600.0)
-        ranked.append([r.get("rank", i + 1), "yes" if r.get("tie") else "", r.get("platform"), r.get("model_id"), r.get("quantization"),
+        pb = r.get("probability_best")  # from recommender.plan.decision (None when not sampled)
+        ranked.append([r.get("rank", i + 1), "yes" if r.get("tie") else "", "" if pb is None else f"{100 * pb:.0f}%",
+                       r.get("platform"), r.get("model_id"), r.get("quantization"),
                        r.get("engine", ""), r.get("batch_size", ""), _iv(_triple(r, "accuracy"), "{:.3f}"), _iv(e), _iv(_triple(r, "eor")),
                        r.get("status", ""), r.get("accuracy_status", "")])
-    ranked_html = table(["rank", "tied", "platform", "model", "quantization", "engine", "batch", "accuracy", "Wh / 1k queries", "EOR", "status", "accuracy status"],
-                        ranked, num_cols=[0, 6], row_classes=["winner"] + [""] * (len(ranked) - 1))
+    ranked_html = table(["rank", "tied", "P(best)", "platform", "model", "quantization", "engine", "batch", "accuracy", "Wh / 1k queries", "EOR", "status", "accuracy status"],
+                        ranked, num_cols=[0, 7], row_classes=["winner"] + [""] * (len(ranked) - 1))
+    decision = expl.get("ties", {}).get("statement") if isinstance(expl, Mapping) and isinstance(expl.get("ties"), Mapping) else None
+    if decision:
+        ranked_html = f'<p class="note">{escape(str(decision))}</p>' + ranked_html
     plot_tasks = [t for t in tasks if not drawable[drawable["task"] == t].empty]
     if plot_tasks:
         fig = figures.tradeoff(drawable, plot_tasks, QUANTIZATIONS, highlight=winner_pts)

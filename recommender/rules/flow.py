@@ -224,6 +224,7 @@ class FlowConfig(_Node):
     memory_fit: FitParams
     what_if: dict[str, float]
     matrix: MatrixNode
+    decisive_probability: float = Field(default=0.5, gt=0, le=1)
 
     @model_validator(mode="after")
     def _consistent(self) -> FlowConfig:
