@@ -80,17 +80,17 @@ def recommendation_table(doc: dict[str, Any], width: int) -> str:
         (Column("model"), None),
         (Column("serving"), None),
         (Column("accuracy [90%]", breaks=""), None),
-        (Column("Wh/1k q", drop_order=0, breaks=""), None),
-        (Column("status", drop_order=1), None),
-        (Column("s/query", drop_order=3, breaks=""), None),
-        (Column("EOR", drop_order=2, breaks=""), None),
-        (Column("TWEOR", drop_order=5, breaks=""), None),
-        (Column("kept vs fp16", drop_order=4, breaks=""), None),
+        (Column("Wh/1k q", drop_order=1, breaks=""), None),
+        (Column("status", drop_order=2), None),
+        (Column("s/query", drop_order=4, breaks=""), None),
+        (Column("EOR", drop_order=3, breaks=""), None),
+        (Column("TWEOR", drop_order=6, breaks=""), None),
+        (Column("kept vs fp16", drop_order=5, breaks=""), None),
     ]
     if eco_cost:
-        cols.append((Column("$/1M q", drop_order=3, breaks=""), None))
+        cols.append((Column("$/1M q", drop_order=4, breaks=""), None))
     if eco_carbon:
-        cols.append((Column("gCO2e/1k q", drop_order=3, breaks=""), None))
+        cols.append((Column("gCO2e/1k q", drop_order=4, breaks=""), None))
     keep_header = _OBJECTIVE_COLUMN.get(obj.get("name", ""), "")
     columns = [replace(c, drop_order=0) if c.header == keep_header else c for c, _ in cols]
     labels = model_labels([r["model_id"] for r in rows])
@@ -137,11 +137,12 @@ def recommendation_text(rec: Recommendation | dict[str, Any], width: int | None 
     rows = doc["recommendations"]
     out: list[str] = [recommendation_table(doc, width).rstrip("\n"), ""]
 
-    def para(text: str, indent: str = "") -> None:
-        out.extend(wrap_paragraph(text, width, indent=indent))
+    def para(text: str) -> None:
+        # continuation lines indented, so each heading starts the only unindented line
+        out.extend(wrap_paragraph(text, width, subsequent="  "))
 
     def item(text: str) -> None:
-        para(text, indent="  - ")
+        out.extend(wrap_paragraph(text, width, indent="  - "))
 
     ex = doc["explanation"]
     w = rows[0]
