@@ -86,7 +86,7 @@ def _records(result) -> list[dict[str, Any]]:
     return out
 
 
-_DROP_ORDER = {"status": 1, "EOR": 2, "memory/device": 3, "s/query": 4}
+_DROP_ORDER = {"memory/device": 1, "status": 2, "EOR": 3, "s/query": 4}
 """Columns left out, highest first, when the table cannot fit the terminal (the rest never are)."""
 
 
