@@ -77,7 +77,7 @@ def _print_entry(title: str, data: dict[str, Any], sources: dict[str, str] | Non
         if sources is not None:
             cells.append(sources.get(key, ""))
         rows.append(cells)
-    _print_table(title, cols, rows, separate_rows=None)
+    _print_table(title, cols, rows, separate_rows=False)
 
 
 def _check_choice(kind: str, value: str | None, allowed: Sequence[str]) -> str | None:
