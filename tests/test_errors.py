@@ -161,3 +161,12 @@ def test_stdout_to_a_full_disk_is_one_line_in_a_fresh_process() -> None:
         proc = subprocess.run([sys.executable, "-m", "recommender.cli", "schema"], stdout=full, stderr=subprocess.PIPE, text=True)
     assert proc.returncode == 9
     assert proc.stderr.strip() == "eai: error: cannot write to standard output: No space left on device"
+
+
+def test_a_model_name_without_its_organization_resolves_when_unique() -> None:
+    from recommender.catalog import resolve_model
+    from recommender.catalog.names import without_organization
+
+    assert resolve_model("Llama-3.1-8B-Instruct").id == "meta-llama/Llama-3.1-8B-Instruct"
+    two_orgs = {"a/Model-7B": "a/Model-7B", "b/Model-7B": "b/Model-7B"}
+    assert without_organization("model-7b", two_orgs) is None  # two organizations: not a pick

@@ -64,3 +64,16 @@ def test_a_bench_that_no_longer_prints_its_line_fails_loudly(rf, parser: str) ->
 def test_readme_has_every_block(rf) -> None:
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     assert {m.group("name") for m in rf.BLOCK.finditer(text)} == set(rf.PRODUCERS)
+
+
+def test_monitor_parser_reads_the_paired_slowdown_verdict(rf) -> None:
+    text = (
+        "  pure-Python loop (holds the GIL)\n"
+        "        20 Hz: main-thread slowdown  +0.10% (95% CI -0.20 .. +0.40%); sampler thread CPU 0.050% of wall\n"
+        "      1000 Hz: main-thread slowdown  +3.00% (95% CI +2.00 .. +4.00%); sampler thread CPU 1.0% of wall\n"
+        "  numpy\n"
+        "        20 Hz: main-thread slowdown  +0.30% (95% CI -0.10 .. +0.60%); sampler thread CPU 0.040% of wall\n"
+        "PASS main-thread slowdown < 1% at 20 Hz on every workload (95% CI)\n"
+    )
+    ((goal, measured, verdict),) = rf._monitor_rows(text)
+    assert "20 Hz" in goal and verdict == "met" and measured.startswith("+0.30 %")

@@ -98,10 +98,13 @@ def resolve_model(name: str) -> ModelSpec:
     key = name.strip().lower()
     if key in index:
         return models[index[key]]
-    from recommender.catalog.names import name_error, names_of
+    from recommender.catalog.names import name_error, names_of, without_organization
 
-    raise name_error("model", name, names_of((m.id, m.aliases) for m in models.values()),
-                     hint="`eai models` lists them; add a new one to data/models.yaml")
+    names = names_of((m.id, m.aliases) for m in models.values())
+    found = without_organization(name, names)  # "Llama-3.1-8B-Instruct" without "meta-llama/"
+    if found is not None:
+        return models[found]
+    raise name_error("model", name, names, hint="`eai models` lists them; add a new one to data/models.yaml")
 
 
 def params_note(model_id: str) -> str | None:

@@ -35,6 +35,26 @@ def names_of(entries: Iterable[tuple[str, Iterable[str]]]) -> dict[str, str]:
     return out
 
 
+def without_organization(name: str, names: Mapping[str, str]) -> str | None:
+    """The one canonical id whose name after the organization is ``name`` (any case).
+
+    ``Llama-3.1-8B-Instruct`` -> ``meta-llama/Llama-3.1-8B-Instruct``: exact, not fuzzy, so
+    it is resolved rather than suggested; None when no id, or two organizations' ids, match.
+
+    Args:
+        name: What the user typed (without a ``/``).
+        names: Every name -> canonical id.
+
+    Returns:
+        The canonical id, or None.
+    """
+    if "/" in name:
+        return None
+    key = name.strip().lower()
+    hits = {cid for n, cid in names.items() if "/" in n and n.rsplit("/", 1)[1].lower() == key}
+    return hits.pop() if len(hits) == 1 else None
+
+
 def name_error(kind: str, name: str, names: Mapping[str, str], hint: str = "") -> UnknownNameError:
     """The error for a name that matched no id or alias exactly.
 
