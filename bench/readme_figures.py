@@ -213,7 +213,7 @@ def _report_rows(text: str) -> list[tuple[str, str, str]]:
 def _monitor_rows(text: str) -> list[tuple[str, str, str]]:
     # Paired main-thread slowdown with its 95% CI and a PASS / FAIL / INCONCLUSIVE verdict
     # at the default rate (the first rate listed per workload) ...
-    paired = re.findall(r"^\s*([0-9.]+) Hz: main-thread slowdown ([-+][0-9.]+)% \(95% CI ([-+][0-9.]+) \.\. ([-+][0-9.]+)%\)", text, re.M)
+    paired = re.findall(r"^\s*([0-9.]+) Hz: main-thread slowdown\s+([-+][0-9.]+)% \(95% CI ([-+][0-9.]+) \.\. ([-+][0-9.]+)%\)", text, re.M)
     if paired:
         verdict = re.search(r"^(PASS|FAIL|INCONCLUSIVE)\b", text, re.M)
         if verdict is None:
