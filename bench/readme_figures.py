@@ -29,6 +29,7 @@ import argparse
 import os
 import platform
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -238,6 +239,17 @@ BENCHES = (
 )
 
 
+def _machine() -> str:
+    """This machine in words: CPU architecture, core count and GPUs (from nvidia-smi, if any)."""
+    gpus = "no GPU"
+    if shutil.which("nvidia-smi"):
+        proc = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True, text=True)
+        names = [n.strip() for n in proc.stdout.splitlines() if n.strip()]
+        if proc.returncode == 0 and names:
+            gpus = ", ".join(f"{names.count(n)}x {n}" for n in dict.fromkeys(names))
+    return f"{platform.machine()}, {os.cpu_count()} cores, {gpus}"
+
+
 def stands() -> str:
     rows: list[tuple[str, str, str, str]] = []
     for bench in BENCHES:
@@ -255,9 +267,8 @@ def stands() -> str:
             raise FigureError(f"{exc} (exit {proc.returncode}; stderr: {proc.stderr.strip()[-300:]})") from None
         rows.extend((g, v, verdict, bench.script) for g, v, verdict in found)
     met = sum(1 for r in rows if r[2] == "met")
-    cores = os.cpu_count()
     lines = [
-        f"{met} of {len(rows)} goals met, measured by `bench/` scripts on {platform.machine()} with {cores} cores"
+        f"{met} of {len(rows)} goals met, measured by `bench/` scripts on {_machine()}"
         f" on {time.strftime('%Y-%m-%d')} (`python bench/readme_figures.py` reruns them).",
         "",
         "| goal | measured | | bench |",
