@@ -21,6 +21,9 @@ def run(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, cli_pred
     from recommender.cli import main
 
     monkeypatch.setattr(recommend_cmd, "_load_predictor", lambda path: cli_predictor)
+    # Tables fit the terminal (80 columns when piped); these tests check content, so they
+    # read a wide layout. A test of the layout sets COLUMNS itself.
+    monkeypatch.setenv("COLUMNS", "250")
 
     def _run(args: list[str], stdin: bytes | None = None) -> tuple[int, str, str]:
         if stdin is not None:

@@ -70,7 +70,8 @@ def test_tasks_json_and_kind(capsys: pytest.CaptureFixture[str]) -> None:
     assert all(t["prompt_tokens_mean"] > 0 for t in data)
 
 
-def test_tasks_table_shows_forward_passes(capsys: pytest.CaptureFixture[str]) -> None:
+def test_tasks_table_shows_forward_passes(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "160")  # wide enough for every column on one line
     code, out, _ = _run(capsys, "tasks", "--kind", "benchmark")
     assert code == 0 and "passes" in out and "fed tok" in out
     mmlu = next(line for line in out.splitlines() if line.strip().startswith("mmlu"))
@@ -93,3 +94,38 @@ def test_models_json(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = _run(capsys, "models", "--json")
     assert code == 0
     assert [m["id"] for m in json.loads(out)] == list(get_models())
+
+
+@pytest.mark.parametrize("command", ["platforms", "models", "tasks", "quants"])
+@pytest.mark.parametrize("width", [80, 120])
+def test_catalog_tables_fit_the_width_without_trailing_spaces(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, command: str, width: int
+) -> None:
+    monkeypatch.setenv("COLUMNS", str(width))
+    code, out, _ = _run(capsys, command)
+    assert code == 0
+    lines = out.splitlines()
+    assert max(len(line) for line in lines) <= width, [line for line in lines if len(line) > width][:2]
+    assert not [line for line in lines if line != line.rstrip()]
+
+
+def test_models_table_keeps_ids_whole_at_80_columns(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ids are copied into commands: at 80 columns they stay on one line (up to 42
+    characters) and less important columns are left out with a note naming them."""
+    from recommender.catalog import get_models
+
+    monkeypatch.setenv("COLUMNS", "80")
+    code, out, _ = _run(capsys, "models")
+    assert code == 0
+    firsts = {line.split()[0] for line in out.splitlines() if line.strip()}
+    short = [m for m in get_models() if len(m) <= 42]
+    assert short and all(m in firsts for m in short)
+    assert "left out to fit 80 columns" in out
+
+
+def test_ambiguous_platform_alias_asks_which(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = _run(capsys, "platforms", "--show", "A100")
+    assert code == 2 and out == ""
+    assert "ambiguous" in err
+    for variant in ("a100-pcie-40gb", "a100-sxm4-40gb", "a100-sxm4-80gb"):
+        assert variant in err

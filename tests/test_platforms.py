@@ -23,8 +23,6 @@ ALIASES = {
     "H100": "h100-sxm5-80gb",
     "A100-SXM4-40GB": "a100-sxm4-40gb",
     "NVIDIA A100-SXM4-40GB": "a100-sxm4-40gb",
-    "Nvidia A100 GPU": "a100-sxm4-40gb",
-    "A100": "a100-sxm4-40gb",
     "A100 PCIe": "a100-pcie-40gb",
     "A40": "a40",
     "V100": "v100-sxm2-32gb",

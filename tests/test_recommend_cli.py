@@ -223,3 +223,45 @@ def test_shipped_model_says_when_a_point_comes_from_a_measured_twin(capsys: pyte
     text = " ".join(out.split())
     assert "measured twin rtx-4090d" in text and "platform-unseen" in text
     assert "twin:" not in text
+
+
+@pytest.mark.parametrize("width", [80, 100, 160])
+def test_piped_table_fits_the_width_with_names_whole(run, monkeypatch: pytest.MonkeyPatch, width: int) -> None:
+    """Piped output is laid out for COLUMNS (80 when unset): no line longer, none ending in a
+    space, and every model name readable once its wrapped pieces are joined."""
+    monkeypatch.setenv("COLUMNS", str(width))
+    code, out, err = run(["recommend", "--scenario", "data-center", "--task", "mmlu", "--top-k", "4", "--json"])
+    assert code == 0, err
+    names = [r["model_id"].split("/")[-1] for r in json.loads(out)["recommendations"]]
+    code, out, err = run(["recommend", "--scenario", "data-center", "--task", "mmlu", "--top-k", "4"])
+    assert code == 0, err
+    lines = out.splitlines()
+    assert max(map(len, lines)) <= width, [line for line in lines if len(line) > width]
+    assert all(line == line.rstrip() for line in lines)
+    table = out.split("\nRecommended:")[0]
+    model_col = [line[4:].split("  ")[1] if len(line) > 4 and "  " in line[4:] else "" for line in table.splitlines()[3:]]
+    joined = "".join(piece.strip() for piece in model_col)
+    assert all(name in joined for name in names), (names, table)
+
+
+def test_objective_column_is_never_left_out(run, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    code, out, err = run(["recommend", "--scenario", "data-center", "--task", "mmlu", "--objective", "tweor"])
+    assert code == 0, err
+    header = out.splitlines()[out.splitlines().index(next(line for line in out.splitlines() if line.startswith("#")))]
+    assert "TWEOR" in header
+
+
+def test_python_dash_m_runs_the_cli() -> None:
+    proc = subprocess.run([sys.executable, "-m", "recommender.cli", "version"], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0 and proc.stdout.strip()
+
+
+def test_report_to_a_full_disk_is_one_line_exit_10(run, one_line_error) -> None:
+    import os
+
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full on this system")
+    code, out, err = run(["recommend", "--scenario", "edge", "--task", "mmlu", "--report", "/dev/full"])
+    assert code == 10
+    assert "cannot write /dev/full: No space left on device" in one_line_error(err)

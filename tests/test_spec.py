@@ -194,3 +194,17 @@ def test_one_corrupted_field_is_named(doc: dict, key: str, bad: object) -> None:
         parse_spec(doc)
     except SpecError as exc:
         assert key in str(exc)
+
+
+@pytest.mark.parametrize(
+    ("text", "path"),
+    [
+        ('{"tasks": ["mmlu"], "tasks": ["gsm8k"]}', "tasks"),
+        ('{"tasks": ["mmlu"], "hardware": {"platforms": ["h100"], "platforms": ["l4"]}}', "hardware.platforms"),
+        ('{"tasks": [{"id": "mmlu", "weight": 1, "weight": 2}]}', "tasks.0.weight"),
+    ],
+)
+def test_duplicate_keys_are_an_error_naming_the_key(text: str, path: str) -> None:
+    """JSON leaves duplicate keys undefined and Python keeps the last: a spec refuses them."""
+    with pytest.raises(SpecError, match=rf"field '{path}' is given more than once"):
+        parse_spec_text(text, source="spec.json")

@@ -7,6 +7,9 @@ Public API (each ``resolve_*`` accepts canonical ids and aliases and raises
 - :func:`get_models`, :func:`resolve_model` (``models.py``)
 - :func:`get_tasks`, :func:`resolve_task` (``tasks.py``)
 - :func:`get_quants`, :func:`resolve_quant` (``quant.py``)
+- :func:`name_error`, :func:`names_of` (``names.py``): what a name that resolves to no
+  entry gets: :class:`~recommender.errors.AmbiguousNameError` when its words all appear in
+  several entries (``A100``), else "did you mean" ranked by family, version and size.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from recommender.catalog.models import get_models, resolve_model
     from recommender.catalog.platforms import get_platforms, resolve_platform
     from recommender.catalog.quant import get_quants, resolve_quant
+    from recommender.catalog.names import name_error, names_of
     from recommender.catalog.tasks import get_tasks, resolve_task
 
 _LAZY = {
@@ -31,6 +35,8 @@ _LAZY = {
     "resolve_task": "recommender.catalog.tasks",
     "get_quants": "recommender.catalog.quant",
     "resolve_quant": "recommender.catalog.quant",
+    "name_error": "recommender.catalog.names",
+    "names_of": "recommender.catalog.names",
 }
 
 __getattr__ = lazy_getattr(__name__, _LAZY)

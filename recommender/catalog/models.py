@@ -98,8 +98,13 @@ def resolve_model(name: str) -> ModelSpec:
     key = name.strip().lower()
     if key in index:
         return models[index[key]]
-    known = [n for spec in models.values() for n in (spec.id, *spec.aliases)]
-    raise UnknownNameError("model", name, known, hint="add it to data/models.yaml")
+    from recommender.catalog.names import name_error, names_of, without_organization
+
+    names = names_of((m.id, m.aliases) for m in models.values())
+    found = without_organization(name, names)  # "Llama-3.1-8B-Instruct" without "meta-llama/"
+    if found is not None:
+        return models[found]
+    raise name_error("model", name, names, hint="`eai models` lists them; add a new one to data/models.yaml")
 
 
 def params_note(model_id: str) -> str | None:

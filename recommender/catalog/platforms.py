@@ -291,10 +291,11 @@ def resolve_platform(name: str, path: Path | None = None) -> Platform:
     for key in keys:
         if key in index:
             return platforms[index[key]]
-    # Suggest from the shortest key (vendor prefixes dropped), which matches aliases best.
-    raise unknown_name_error(
-        "platform", name, index, hint="`eai platforms` lists them", key=min(keys, key=len)
-    )
+    from recommender.catalog.names import name_error, names_of
+
+    # Ambiguous (bare "A100": three variants) or unknown with ranked suggestions.
+    names = names_of((p.id, (p.name, *p.aliases)) for p in platforms.values())
+    raise name_error("platform", name, names, hint="`eai platforms` lists them")
 
 
 SPEC_ONLY_LABEL = "known from specifications only"

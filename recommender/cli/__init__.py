@@ -3,17 +3,19 @@
 Each area registers its commands from its own module (``register(app)``); heavy
 imports happen inside command functions so that ``eai recommend`` loads only
 what it needs. Known errors (:class:`~recommender.errors.EaiError`) become one
-line on stderr and the error's exit code; no traceback for user error.
+line on stderr and the error's exit code; no traceback for user error, nor for a
+write that fails (exit status 10). ``python -m recommender.cli`` runs the same app.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 import typer
 
-from recommender.errors import EaiError
+from recommender.errors import EaiError, OutputError
 
 _COMMAND_MODULES = (
     "recommender.cli.data_cmd",
@@ -52,21 +54,56 @@ def build_app() -> typer.Typer:
     return app
 
 
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that the interpreter's final flush cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # stdout is not a file (tests capture it)
+        pass
+
+
+def _io_error(exc: OSError) -> int:
+    """One line for a file that could not be written (or read) and the output-error status.
+
+    Commands turn the writes they know about into :class:`OutputError` themselves; this
+    catches the rest (``--out`` of any command, a full disk under ``eai fit``), so that a
+    failing write is never a traceback. ``EAI_TRACEBACK=1`` re-raises it for debugging.
+    """
+    if os.environ.get("EAI_TRACEBACK"):
+        raise exc
+    where = exc.filename if exc.filename is not None else "<stdout>"
+    err = OutputError(where, exc)
+    sys.stderr.write(f"eai: error: {err}\n")
+    return err.exit_code
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``eai`` console script; returns the exit status.
 
     Click handles usage errors itself (exit status 2 with a usage line); eai's
-    own errors propagate out of click and are turned into one line here.
+    own errors propagate out of click and are turned into one line here, and so is a
+    write that fails (exit status 10): a full disk, ``> /dev/full``, an unwritable
+    ``--out``. A reader that closes the pipe early (``eai models | head -3``) ends eai
+    quietly with status 141, as other command-line tools do.
     """
     app = build_app()
     try:
         app(args=argv, prog_name="eai")
+        sys.stdout.flush()
     except EaiError as exc:
         sys.stderr.write(f"eai: error: {exc}\n")
         return exc.exit_code
     except KeyboardInterrupt:
         sys.stderr.write("eai: interrupted\n")
         return 130
+    except BrokenPipeError:
+        _silence_stdout()
+        return 141
+    except OSError as exc:
+        if exc.filename is None:  # stdout itself failed (a full disk behind a redirection)
+            _silence_stdout()
+        return _io_error(exc)
     except SystemExit as exc:
         code = exc.code
         if code is None:

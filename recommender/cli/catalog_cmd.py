@@ -9,10 +9,13 @@ Each command prints a rich table by default and machine-readable JSON with ``--j
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterable, Sequence
 from typing import Annotated, Any
 
 import typer
+
+from recommender.termtable import Column
 
 _SHOW_HELP = "Show one entry (any alias works) with every field."
 _JSON_HELP = "Print JSON instead of a table."
@@ -35,62 +38,46 @@ def _fmt(value: Any) -> str:
 
 def _print_table(
     title: str,
-    columns: Sequence[str],
+    columns: Sequence[str | Column],
     rows: Iterable[Sequence[Any]],
-    fold: frozenset[str] = frozenset({"description"}),
+    separate_rows: bool | None = False,
 ) -> None:
-    """Rich table whose id and number cells never wrap.
+    """A catalog table fitted to the reader's width (:mod:`recommender.termtable`).
 
-    Only the columns named in ``fold`` wrap on a narrow terminal; otherwise the table is
-    printed at its natural width (the terminal wraps the line rather than rich splitting
-    numbers and ids across lines).
+    Ids and descriptions wrap at ``-``, ``/`` and spaces; numbers are right-aligned. A plain
+    string column header is a left-aligned, wrapping column that is never left out.
     """
-    from rich import box
-    from rich.console import Console
-    from rich.table import Table
+    from recommender.termtable import render_table
 
+    cols = [c if isinstance(c, Column) else Column(c) for c in columns]
     cells = [[_fmt(v) for v in row] for row in rows]
-    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False)
-    natural = 0
-    for i, col in enumerate(columns):
-        width = max([len(col), *(len(r[i]) for r in cells)])
-        if col in fold:
-            table.add_column(col, overflow="fold", min_width=min(width, 30))
-            natural += 30
-        else:
-            table.add_column(col, no_wrap=True, min_width=width)
-            natural += width
-        natural += 2
-    for row in cells:
-        table.add_row(*row)
-    from rich.measure import Measurement
+    sys.stdout.write(render_table(cols, cells, title=title, separate_rows=separate_rows))
 
-    console = Console()
-    wide = Console(width=max(natural * 2, 200))
-    needed = Measurement.get(wide, wide.options, table).maximum
-    # Folding columns only need their minimum; the rest keep their natural width.
-    width = min(needed, natural + 4) if any(col in fold for col in columns) else needed
-    Console(width=max(console.width, width)).print(table)
+
+_ID = Column("id", min_width=42)
+"""Catalog ids are copied into commands, so they wrap only past 42 characters (one in 80 models)."""
+_ID_NAME = Column("name", wrap=False)
+
+
+def _num(header: str, drop_order: int = 0) -> Column:
+    """A right-aligned numeric column."""
+    return Column(header, align="right", drop_order=drop_order, breaks="")
 
 
 def _print_entry(title: str, data: dict[str, Any], sources: dict[str, str] | None = None) -> None:
     """One entry as field / value (/ source) rows."""
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=title)
-    table.add_column("field")
-    table.add_column("value", overflow="fold")
+    cols = [Column("field", wrap=False), Column("value", min_width=30)]
     if sources is not None:
-        table.add_column("source", overflow="fold")
+        cols.append(Column("source", drop_order=1, min_width=20))
+    rows = []
     for key, value in data.items():
         if key == "sources":
             continue
         cells = [key, _fmt(value)]
         if sources is not None:
             cells.append(sources.get(key, ""))
-        table.add_row(*cells)
-    Console().print(table)
+        rows.append(cells)
+    _print_table(title, cols, rows, separate_rows=False)
 
 
 def _check_choice(kind: str, value: str | None, allowed: Sequence[str]) -> str | None:
@@ -137,7 +124,8 @@ def register(app: typer.Typer) -> None:
         _print_table(
             "Platforms: cc = CUDA compute capability, mem GB, BW GB/s, TDP W, dense tensor "
             "TFLOPS/TOPS (`--show ID` for sources)",
-            ["id", "class", "cc", "mem", "BW", "TDP", "FP16", "INT8", "FP8", "FP4"],
+            [_ID, Column("class", drop_order=6), _num("cc", 3), _num("mem"), _num("BW"), _num("TDP"), _num("FP16"), _num("INT8", 2),
+             _num("FP8", 2), _num("FP4", 1)],  # fmt: skip
             (
                 [p.id, p.platform_class, p.arch_generation, p.memory_gb,
                  p.memory_bandwidth_gbs, p.tdp_w, p.fp16_dense_tflops, p.int8_dense_tops,
@@ -167,7 +155,8 @@ def register(app: typer.Typer) -> None:
             return
         _print_table(
             "Models",
-            ["id", "family", "params B", "active B", "layers", "hidden", "kv heads", "context", "arch"],
+            [_ID, Column("family", drop_order=6), _num("params B"), _num("active B", 2), _num("layers", 3),
+             _num("hidden", 4), _num("kv heads", 4), _num("context", 1), Column("arch", drop_order=5)],  # fmt: skip
             (
                 [m.id, m.family, m.params_total_b, m.params_active_b, m.layers, m.hidden_size,
                  m.kv_heads, m.context_length, m.architecture]  # fmt: skip
@@ -200,7 +189,8 @@ def register(app: typer.Typer) -> None:
             return
         _print_table(
             "Tasks and workloads (tokens per query; `--show ID` for sources)",
-            ["id", "kind", "metric", "chance", "shots", "prompt tok", "output tok", "choices", "passes", "fed tok"],
+            [_ID, "kind", Column("metric", drop_order=4), _num("chance", 3), _num("shots", 5), _num("prompt tok"),
+             _num("output tok"), _num("choices", 6), _num("passes", 2), _num("fed tok", 1)],  # fmt: skip
             (
                 [t.id, t.kind, t.metric, t.chance, t.num_fewshot, t.prompt_tokens_mean,
                  t.output_tokens_mean, t.choices_mean, round(t.passes(), 2), round(t.fed_tokens(), 1)]  # fmt: skip
@@ -239,7 +229,8 @@ def register(app: typer.Typer) -> None:
             return
         _print_table(
             "Quantizations (`--show NAME` for sources)",
-            ["name", "bytes/weight", "compute", "rate of", "devices", "min cc", "family", "description"],
+            [_ID_NAME, _num("bytes/weight"), "compute", Column("rate of", drop_order=3), "devices", _num("min cc", 2),
+             Column("family", drop_order=1), Column("description", drop_order=4, min_width=30)],  # fmt: skip
             (
                 [q.name, q.bytes_per_weight, q.compute_precision, q.throughput_precision or q.compute_precision,
                  q.devices, q.min_arch_generation, q.family, q.description]  # fmt: skip

@@ -130,16 +130,18 @@ def _records(result) -> list[dict[str, Any]]:
     return out
 
 
+_DROP_ORDER = {"memory/device": 1, "status": 2, "EOR": 3, "s/query": 4}
+"""Columns left out, highest first, when the table cannot fit the terminal (the rest never are)."""
+
+
 def _print_table(result, data_hash: str) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
     from recommender.rules.explain import fmt
+    from recommender.termtable import Console, Table
 
-    console = Console(highlight=False, width=None if sys.stdout.isatty() else 220)
+    console = Console()
     table = Table(title="eai predict - 90% prediction intervals in brackets", title_justify="left")
     for col in ("platform", "model", "quant (engine)", "batch", "task", "J/query", "s/query", "accuracy", "EOR", "status", "memory/device"):
-        table.add_column(col, overflow="fold")
+        table.add_column(col, drop_order=_DROP_ORDER.get(col, 0), breaks="" if "/query" in col or col in ("accuracy", "EOR") else "-/_,")
 
     def iv(row: Any, t: str) -> str:
         v = row[t]

@@ -4,7 +4,8 @@
 or stdin (``-``), ranks configurations and prints a table with an
 explanation, or one versioned JSON document with ``--json``. Exit status: 0
 answered; 2 invalid spec; 3 nothing feasible (names the binding constraint
-and the nearest miss); 6 no fitted predictor.
+and the nearest miss); 6 no fitted predictor; 9 an output (``--report``,
+``--out``, stdout) could not be written.
 
 Heavy imports (pandas, the predictor) happen inside the command functions so
 that ``eai --help`` and ``eai schema`` stay fast.
@@ -20,7 +21,7 @@ from typing import Any, Optional
 
 import typer
 
-from recommender.errors import InvalidInputError, ModelStateError, SpecError
+from recommender.errors import InvalidInputError, ModelStateError, OutputError, SpecError
 
 _PRIORITIES = ("accuracy", "energy", "latency", "balanced", "flexibility")
 _OBJECTIVES = ("eor", "tweor", "energy", "cost", "carbon")
@@ -241,7 +242,10 @@ def register(app: typer.Typer) -> None:
         if report is not None:
             from recommender.report.recommendation import render_recommendation_report
 
-            render_recommendation_report(result, report)
+            try:
+                render_recommendation_report(result, report)
+            except OSError as exc:
+                raise OutputError(report, exc) from None
         doc = result.to_dict()
         moved = movement(earlier, doc) if earlier is not None else []
         if moved:
@@ -288,9 +292,25 @@ def register(app: typer.Typer) -> None:
 
 
 def _write(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` whole or not at all (a temporary file, then a rename).
+
+    A device path (``/dev/stdout``, ``/dev/full``) is written directly, since it cannot be
+    renamed onto.
+
+    Raises:
+        OutputError: The file could not be written (exit status 10); no partial file is left.
+    """
+    if path.exists() and not path.is_file():
+        try:
+            with path.open("w", encoding="utf-8") as fh:
+                fh.write(text)
+        except OSError as exc:
+            raise OutputError(path, exc) from None
+        return
+    tmp = path.with_name(path.name + ".tmp")
     try:
-        tmp = path.with_name(path.name + ".tmp")
         tmp.write_text(text, encoding="utf-8")
         tmp.replace(path)
     except OSError as exc:
-        raise InvalidInputError(f"cannot write {path}: {exc.strerror or exc}") from None
+        tmp.unlink(missing_ok=True) if tmp.parent.is_dir() else None
+        raise OutputError(path, exc) from None

@@ -1,11 +1,30 @@
-"""Terminal rendering of a :class:`~recommender.rules.engine.Recommendation` (rich)."""
+"""Terminal rendering of a :class:`~recommender.rules.engine.Recommendation`.
+
+The ranked table goes through :func:`recommender.termtable.render_table`, so it fits the
+reader's width (80 columns when piped to a file): names wrap at ``-`` and ``/`` instead
+of being cut, interval brackets move under their point value, and the least important
+columns (TWEOR, kept vs fp16, ...) are left out with a note when they cannot fit. The
+column of the ranking objective is never left out. ``--json`` carries every field.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import sys
+from dataclasses import replace
+from typing import Any, TextIO
 
 from recommender.rules.engine import Recommendation
 from recommender.rules.explain import fmt
+from recommender.termtable import Column, render_table, terminal_width, wrap_paragraph
+
+_OBJECTIVE_COLUMN = {
+    "eor": "EOR",
+    "tweor": "TWEOR",
+    "energy": "Wh/1k q",
+    "cost": "$/1M q",
+    "carbon": "gCO2e/1k q",
+}
+"""Table column that carries each ranking objective (kept at any width)."""
 
 
 def _iv(d: dict[str, Any] | None, pct: bool = False) -> str:
@@ -18,67 +37,127 @@ def _iv(d: dict[str, Any] | None, pct: bool = False) -> str:
     return f"{f(d['value'])} [{f(lo)}-{f(hi)}]"
 
 
-def print_recommendation(rec: Recommendation) -> None:
-    """Print the ranked table and the explanation to stdout."""
-    from rich.console import Console
-    from rich.table import Table
+def model_labels(model_ids: list[str]) -> dict[str, str]:
+    """Short label per model id: the name after the organization, unless two ids share it.
 
-    import sys
+    Args:
+        model_ids: Hugging Face ids shown in one table.
 
-    # Piped output gets a fixed wide layout instead of rich's 80-column fallback.
-    console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
-    doc = rec.to_dict()
+    Returns:
+        Id -> label (the full id where the short name would be ambiguous).
+    """
+    short = {m: m.split("/")[-1] for m in model_ids}
+    seen: dict[str, set[str]] = {}
+    for m, s in short.items():
+        seen.setdefault(s.lower(), set()).add(m)
+    return {m: (s if len(seen[s.lower()]) == 1 else m) for m, s in short.items()}
+
+
+def _deployment(r: dict[str, Any]) -> str:
+    parts = [str(r["quantization"]), str(r["engine"])]
+    if r.get("batch_size") is not None:
+        parts.append(f"batch {r['batch_size']}")
+    return ", ".join(parts)
+
+
+def recommendation_table(doc: dict[str, Any], width: int) -> str:
+    """The ranked configurations of a recommendation document as a fitted text table.
+
+    Args:
+        doc: :meth:`Recommendation.to_dict` output.
+        width: Line width in columns.
+
+    Returns:
+        The table text (title included), newline-terminated.
+    """
     rows = doc["recommendations"]
     obj = doc["objective"]
-    table = Table(
-        title=f"eai recommend - scenario {doc['scenario']}, objective {obj['label']} ({obj['direction']}; {obj['unit']})",
-        title_justify="left",
-    )
-    for col in ("#", "platform", "model", "quant", "accuracy [90%]", "Wh/1k q", "s/query", "EOR", "TWEOR", "kept vs fp16", "status"):
-        table.add_column(col, overflow="fold")
     eco_cost = any("cost_usd_per_1m_queries" in r for r in rows)
     eco_carbon = any("carbon_g_per_1k_queries" in r for r in rows)
+    cols: list[tuple[Column, Any]] = [
+        (Column("#", wrap=False), None),
+        (Column("platform"), None),
+        (Column("model"), None),
+        (Column("serving"), None),
+        (Column("accuracy [90%]", breaks=""), None),
+        (Column("Wh/1k q", drop_order=1, breaks=""), None),
+        (Column("status", drop_order=2), None),
+        (Column("s/query", drop_order=4, breaks=""), None),
+        (Column("EOR", drop_order=3, breaks=""), None),
+        (Column("TWEOR", drop_order=6, breaks=""), None),
+        (Column("kept vs fp16", drop_order=5, breaks=""), None),
+    ]
     if eco_cost:
-        table.add_column("$/1M q")
+        cols.append((Column("$/1M q", drop_order=4, breaks=""), None))
     if eco_carbon:
-        table.add_column("gCO2e/1k q")
+        cols.append((Column("gCO2e/1k q", drop_order=4, breaks=""), None))
+    keep_header = _OBJECTIVE_COLUMN.get(obj.get("name", ""), "")
+    columns = [replace(c, drop_order=0) if c.header == keep_header else c for c, _ in cols]
+    labels = model_labels([r["model_id"] for r in rows])
+    body: list[list[str]] = []
     for r in rows:
         rank = f"{r['rank']}=" if r["tie"] and len(rows) > 1 else str(r["rank"])
         devices = f" x{r['device_count']}" if r["device_count"] > 1 else ""
         kept = r.get("accuracy_relative_to_fp16")
-        status = r["status"] if r["status"] == r["accuracy_status"] else f"{r['status']}/{r['accuracy_status']}"
+        status = r["status"] if r["status"] == r["accuracy_status"] else f"{r['status']}, accuracy {r['accuracy_status']}"
         cells = [
             rank,
             r["platform"] + devices,
-            r["model_id"].split("/")[-1],
-            f"{r['quantization']} ({r['engine']})",
+            labels[r["model_id"]],
+            _deployment(r),
             _iv(r["accuracy"]),
             _iv(r["wh_per_1k_queries"]),
+            status,
             _iv(r["time_s_per_query"]),
             _iv(r["eor"]),
             _iv(r["tweor"]),
             f"{kept:.1%}" if kept is not None else "n/a",
-            status,
         ]
         if eco_cost:
             cells.append(_iv(r.get("cost_usd_per_1m_queries")))
         if eco_carbon:
             cells.append(_iv(r.get("carbon_g_per_1k_queries")))
-        table.add_row(*cells)
-    console.print(table)
+        body.append(cells)
+    title = f"eai recommend: scenario {doc['scenario']}, objective {obj['label']} ({obj['direction']}; {obj['unit']})"
+    return render_table(columns, body, width=width, title=title)
+
+
+def recommendation_text(rec: Recommendation | dict[str, Any], width: int | None = None) -> str:
+    """The whole terminal answer: ranked table, then the explanation, wrapped to ``width``.
+
+    Args:
+        rec: The recommendation (or its :meth:`~Recommendation.to_dict` document).
+        width: Line width; default :func:`~recommender.termtable.terminal_width`.
+
+    Returns:
+        Text with no line ending in a space.
+    """
+    width = width or terminal_width()
+    doc = rec.to_dict() if isinstance(rec, Recommendation) else rec
+    rows = doc["recommendations"]
+    out: list[str] = [recommendation_table(doc, width).rstrip("\n"), ""]
+
+    def para(text: str) -> None:
+        # continuation lines indented, so each heading starts the only unindented line
+        out.extend(wrap_paragraph(text, width, subsequent="  "))
+
+    def item(text: str) -> None:
+        out.extend(wrap_paragraph(text, width, indent="  - "))
+
     ex = doc["explanation"]
     w = rows[0]
-    console.print(f"[bold]Recommended:[/bold] {w.get('deployment') or w['platform'] + ' + ' + w['model_id'] + ' @ ' + w['quantization']}")
-    console.print("[bold]Path through the flow:[/bold]")
+    dev = f" x{w['device_count']}" if w["device_count"] > 1 else ""
+    para(f"Recommended: {w.get('deployment') or w['platform'] + dev + ' + ' + w['model_id'] + ' @ ' + _deployment(w)}")
+    para("Path through the flow:")
     for step in ex["flow_path"]:
-        console.print(f"  {step['node']}: {step['value']}  ({step['why']})")
-    console.print("[bold]Decided by:[/bold]")
+        item(f"{step['node']}: {step['value']} ({step['why']})")
+    para("Decided by:")
     for line in ex["decided_by"]:
-        console.print(f"  - {line}")
+        item(line)
     margin = ex["margin_to_runner_up"]
     if margin.get("runner_up"):
-        console.print(f"[bold]Runner-up:[/bold] {margin['runner_up']}: {margin['statement']}")
-    console.print(f"[bold]Ties:[/bold] {ex['ties']['statement']}")
+        para(f"Runner-up: {margin['runner_up']}: {margin['statement']}")
+    para(f"Ties: {ex['ties']['statement']}")
     conf = ex["confidence"]["statement"]
     reasons = [r for r in w["extrapolated_reasons"] if not r.startswith("twin:")]
     if reasons:
@@ -86,16 +165,18 @@ def print_recommendation(rec: Recommendation) -> None:
     twins = [r.split(":", 1)[1] for r in w["extrapolated_reasons"] if r.startswith("twin:")]
     if twins:
         conf += f"; point carried over from the measured twin {', '.join(twins)} (same silicon), interval not narrowed"
-    console.print(f"[bold]Confidence:[/bold] {conf}")
+    para(f"Confidence: {conf}")
+    if w.get("accuracy_basis"):
+        para(f"Accuracy basis: {w['accuracy_basis']}")
     if w["flow_notes"]:
-        console.print("[bold]Data notes:[/bold] " + "; ".join(w["flow_notes"]))
+        para("Data notes: " + "; ".join(w["flow_notes"]))
     if ex["constraint_headroom"]:
-        console.print("[bold]Headroom:[/bold]")
+        para("Headroom:")
         for h in ex["constraint_headroom"]:
-            console.print(f"  - {h['statement']}")
-    console.print("[bold]What would change the answer:[/bold]")
+            item(h["statement"])
+    para("What would change the answer:")
     for line in ex["what_would_change"]:
-        console.print(f"  - {line}")
+        item(line)
     if "per_day" in w:
         d = w["per_day"]
         parts = [f"{fmt(d['energy_kwh'])} kWh"]
@@ -104,12 +185,24 @@ def print_recommendation(rec: Recommendation) -> None:
         if d.get("carbon_kg") is not None:
             parts.append(f"{fmt(d['carbon_kg'])} kg CO2e")
         parts.append(f"{fmt(d['deployments_needed'])} deployment(s) at the predicted throughput")
-        console.print(f"[bold]Per day:[/bold] {', '.join(parts)}")
+        para(f"Per day: {', '.join(parts)}")
     counts = ex["counts"]
     excluded = ", ".join(f"{k} {v}" for k, v in counts["excluded_by"].items() if v)
-    console.print(
-        f"[dim]{counts['candidates']} candidates, {counts['feasible']} feasible"
+    para(
+        f"{counts['candidates']} candidates, {counts['feasible']} feasible"
         + (f"; excluded by {excluded}" if excluded else "")
-        + f"; data {doc['data_hash'][:12]}[/dim]"
+        + f"; data {doc['data_hash'][:12]}"
     )
-    console.print("[dim]Assumptions: " + "; ".join(doc["assumptions"]) + "[/dim]")
+    para("Assumptions: " + "; ".join(doc["assumptions"]))
+    return "\n".join(out) + "\n"
+
+
+def print_recommendation(rec: Recommendation, stream: TextIO | None = None) -> None:
+    """Print the ranked table and the explanation, fitted to the reader's width.
+
+    Args:
+        rec: The recommendation.
+        stream: Where to write (default ``sys.stdout``).
+    """
+    stream = stream or sys.stdout
+    stream.write(recommendation_text(rec, terminal_width(stream)))

@@ -335,14 +335,48 @@ def parse_spec_text(text: str | bytes, source: str = "spec") -> Requirements:
     if not text.strip():
         raise SpecError(f"{source}: spec is empty; expected a JSON object such as {{\"tasks\": [\"gsm8k\"]}}")
     try:
-        data = json.loads(text, parse_constant=_reject_constant)
+        data = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_KeyedObject.from_pairs)
     except json.JSONDecodeError as exc:
         raise SpecError(f"{source}: not valid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
     except RecursionError:
         raise SpecError(f"{source}: JSON is nested too deeply") from None
     except ValueError as exc:  # NaN/Infinity constants, integers beyond the digit limit
         raise SpecError(f"{source}: not valid JSON: {exc}") from None
+    dup = _duplicate_key_path(data)
+    if dup is not None:
+        raise SpecError(
+            f"{source}: invalid spec: field {dup!r} is given more than once; give each field once "
+            "(JSON parsers disagree on which copy wins, so eai refuses instead of keeping the last)"
+        )
     return parse_spec(data)
+
+
+class _KeyedObject(dict):
+    """A decoded JSON object that remembers the keys it saw more than once."""
+
+    duplicates: tuple[str, ...] = ()
+
+    @classmethod
+    def from_pairs(cls, pairs: list[tuple[str, Any]]) -> _KeyedObject:
+        obj = cls(pairs)
+        if len(obj) != len(pairs):
+            seen: set[str] = set()
+            obj.duplicates = tuple(k for k, _ in pairs if k in seen or seen.add(k))
+        return obj
+
+
+def _duplicate_key_path(data: Any, path: str = "", depth: int = 0) -> str | None:
+    """Dotted path of the first key given twice in one object (``hardware.platforms``)."""
+    if depth > 200:
+        return None  # parse_spec reports the nesting
+    if isinstance(data, _KeyedObject) and data.duplicates:
+        return f"{path}.{data.duplicates[0]}" if path else data.duplicates[0]
+    items = data.items() if isinstance(data, dict) else enumerate(data) if isinstance(data, list) else ()
+    for key, value in items:
+        found = _duplicate_key_path(value, f"{path}.{key}" if path else str(key), depth + 1)
+        if found is not None:
+            return found
+    return None
 
 
 def _non_finite_path(data: Any, path: str = "", depth: int = 0) -> tuple[str, float] | None:
