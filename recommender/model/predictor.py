@@ -981,8 +981,8 @@ def fit_predictor(
         a["accuracy_n"] = np.nan
         # The accuracy model also reads the provenance columns (chat template, stated size and
         # architecture for grouping near-copies, source_ref for the dequantized profiler rows).
-        extra = [c for c in ("source_ref", "chat_template", "params_b", "architecture", "base_model") if c in a]
-        recs.append(a[["model_id", "task", "quantization", "accuracy", "accuracy_stderr", "accuracy_n", "source", *extra]])
+        provenance = [c for c in ("source_ref", "chat_template", "params_b", "architecture", "base_model") if c in a]
+        recs.append(a[["model_id", "task", "quantization", "accuracy", "accuracy_stderr", "accuracy_n", "source", *provenance]])
     records = pd.concat(recs, ignore_index=True)
     params = {mid: m.params_total_b for mid, m in catalogs.models.items()}
     params.update(dict(zip(extra["model_id"], extra["params_total_b"], strict=True)))

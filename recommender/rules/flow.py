@@ -132,7 +132,7 @@ class FlowConfig(_Node):
     engines: dict[str, tuple[str, ...]]
     device_kinds: dict[PlatformClass, str]
     compute_capability_kinds: tuple[str, ...] = ()
-    exclude_accuracy_status: tuple[Literal["measured", "interpolated", "extrapolated", "prior"], ...] = ()
+    exclude_accuracy_status: tuple[Literal["measured", "imputed", "interpolated", "extrapolated", "prior"], ...] = ()
     baseline_quantizations: tuple[str, ...] = Field(min_length=1)
     min_context_tokens: int = Field(ge=1)
     memory_fit: FitParams

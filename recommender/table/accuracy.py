@@ -64,6 +64,9 @@ class AccuracyRow(BaseModel):
         revision: Evaluated revision (Hub commit) where the source gives one.
         chat_template: Whether the harness applied the model's chat template (v2 only).
         base_model: For a quantized repo or a pair row: the 16-bit model its score is compared to.
+        params_b: Parameter count the source states, billions (leaderboards: Hub metadata).
+        architecture: ``config.json`` architecture the source states (``LlamaForCausalLM``...).
+        model_type: The source's kind of entry (``pretrained``, ``chat``, ``fine-tuned``, ``merge``...).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -82,6 +85,9 @@ class AccuracyRow(BaseModel):
     revision: str = ""
     chat_template: bool | None = None
     base_model: str = ""
+    params_b: float | None = Field(default=None, gt=0)
+    architecture: str = ""
+    model_type: str = ""
 
     @model_validator(mode="after")
     def _metric_matches_task(self) -> AccuracyRow:
