@@ -75,6 +75,8 @@ def _records(result) -> list[dict[str, Any]]:
             rec[t] = {k: float(row[f"{t}{s}"]) for k, s in (("value", ""), ("lo", "_lo"), ("hi", "_hi"))}
         rec["status"] = str(row["status"])
         rec["accuracy_status"] = str(row["accuracy_status"])
+        if "accuracy_basis" in row:
+            rec["accuracy_basis"] = str(row["accuracy_basis"])
         rec["extrapolated_reasons"] = [r for r in str(row["extrapolated_reasons"] or "").split(";") if r]
         rec["memory"] = {
             "required_gb_per_device": float(row["memory_gb_required"]),
