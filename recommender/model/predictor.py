@@ -59,10 +59,11 @@ from recommender.model.component import (
 from recommender.model.features import CATEGORICAL_FEATURES, Catalogs, FeatureBuilder
 from recommender.model.roofline_fit import PRIOR_INPUTS, fitted_prior, release_neighbours
 
-FORMAT_VERSION = 6
+FORMAT_VERSION = 7
 """Version of the saved state layout (2: fitted-roofline decode priors, blended extrapolation;
 3: time components per engine release; 4: smoother groups by layer design; 5: per-level
-ranges of interaction slopes; 6: smoother robustness weights)."""
+ranges of interaction slopes; 6: smoother robustness weights; 7: issue 17's accuracy model, a measured / imputed / prior
+table with basis)."""
 
 RELEASE_COMPONENTS: tuple[str, ...] = ("t_dec", "t_pre")
 """Components that also see the engine's release (``engine_release``: ``vllm@0.5``) as a
