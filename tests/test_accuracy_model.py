@@ -113,6 +113,11 @@ def test_dequantized_profiler_rows_are_not_quantization_pairs() -> None:
     ])
     pairs = quantization_pairs(rows)
     assert pairs["model_id"].tolist() == ["t"] and pairs["delta"].iloc[0] == pytest.approx(-0.03)
+    # The rows stay measurements of those weights, labelled as such.
+    model = AccuracyModel.fit(rows, {"s": 0.135, "t": 1.0}, families={"s": ("smollm2", 2024.8), "t": ("t", 2024.0)})
+    got = _predict(model, "s", quant="nf4-bnb", size=0.135)
+    assert got["accuracy_status"] == "measured" and got["accuracy"] == pytest.approx(0.24)
+    assert "dequantized from one Q4_1 GGUF file" in got["accuracy_basis"]
 
 
 def test_workloads_have_no_accuracy_and_state_round_trips(fitted) -> None:

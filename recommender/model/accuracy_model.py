@@ -118,8 +118,11 @@ def prepare_scores(records: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     rank = {s: i for i, s in enumerate(SOURCE_PREFERENCE)}
     r = r.assign(src_rank=r["source"].map(lambda s: rank.get(s, len(rank))))
     r = r.assign(dequant=r["source_ref"].astype(str).str.contains(DEQUANTIZED_MARK, regex=False))
+    scored = r[r["column"] == r["task"]]
+    # One source per (model, task, quantization): the preferred one (setups differ between sources).
+    scored = scored[scored["src_rank"] == scored.groupby(["model_id", "task", "quantization"])["src_rank"].transform("min")]
     exact = (
-        r[r["column"] == r["task"]]
+        scored
         .sort_values("src_rank", kind="stable")
         .groupby(["model_id", "task", "quantization"], sort=True)
         .agg(accuracy=("accuracy", "mean"), se=("accuracy_stderr", "mean"), source=("source", "first"),
