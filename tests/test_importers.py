@@ -34,6 +34,10 @@ def test_registry_is_lazy_and_complete() -> None:
         "mlenergy-v3",
         "quant-reports",
         "open-llm-leaderboard-v1",
+        "open-llm-leaderboard-v1-final",
+        "open-llm-leaderboard-v2",
+        "intel-autoround",
+        "llm-stats-vendor-reported",
     ]
     assert all(isinstance(v, str) and ":" in v for v in IMPORTERS.values())
     assert callable(get_importer("mlenergy-v2"))
@@ -200,6 +204,9 @@ def test_rebuild_equals_committed_tables_byte_for_byte(rebuilt) -> None:
     assert rebuilt.measured_csv() == DEFAULT_MEASURED.read_text(encoding="utf-8"), (
         "data/measured.csv is stale: run 'eai data import' and commit the result"
     )
+
+
+def test_reimport_of_the_accuracy_table_is_byte_equal(rebuilt) -> None:
     assert rebuilt.accuracy_csv() == DEFAULT_ACCURACY.read_text(encoding="utf-8"), (
         "data/accuracy.csv is stale: run 'eai data import' and commit the result"
     )
@@ -285,3 +292,75 @@ def test_serving_mode_is_what_each_source_readme_says(name: str, mode: str | Non
     # quant reports: one HF generate call per static batch; v3's README does not say.
     rows = run_importer(name, SHARED).rows
     assert {r.serving_mode for r in rows} == {mode}
+
+
+# -- accuracy sources of issue 17 ------------------------------------------------------------
+
+
+def _acc_by_ref(rows, ref: str):
+    hits = [r for r in rows if r.source_ref == ref]
+    assert len(hits) == 1, (ref, len(hits))
+    return hits[0]
+
+
+def test_hub_id_rules_base_instruct_and_quantized_repos() -> None:
+    from recommender.importers.hub_ids import BaseIndex, quantized_format, resolve
+
+    index = BaseIndex(["someorg/Cool-7B", "other/Cool-7B", "solo/Rare-3B", "TheBloke/Rare-3B-GPTQ"])
+    # Rule 1: catalog ids and aliases, base and instruct kept apart.
+    assert resolve("qwen/qwen2.5-7b", index)[0] == "Qwen/Qwen2.5-7B"
+    assert resolve("Qwen/Qwen2.5-7B-Instruct", index)[0] == "Qwen/Qwen2.5-7B-Instruct"
+    assert resolve("meta-llama/Meta-Llama-3.1-8B-Instruct", index)[0] == "meta-llama/Llama-3.1-8B-Instruct"
+    # Rule 2: a quantized repo maps to the unique 16-bit repo of the same name.
+    assert resolve("TheBloke/Rare-3B-GPTQ", index)[:3] == ("solo/Rare-3B", "gptq-int4", "solo/Rare-3B")
+    assert resolve("unsloth/Qwen2.5-7B-Instruct-bnb-4bit", index)[:3] == (
+        "Qwen/Qwen2.5-7B-Instruct", "nf4-bnb", "Qwen/Qwen2.5-7B-Instruct")
+    # Two 16-bit repos of that name under different orgs: ambiguous, the Hub id stays.
+    model, q, base, note = resolve("TheBloke/Cool-7B-AWQ", index)
+    assert (model, q, base) == ("TheBloke/Cool-7B-AWQ", "awq-int4", "") and "not found" in note
+    assert quantized_format("org/Model-7B") is None
+    # Rule 3: unknown ids are kept as published.
+    assert resolve("someorg/Cool-7B", index)[:2] == ("someorg/Cool-7B", None)
+
+
+@needs_shared
+def test_v1_final_row_by_hand_and_precisions() -> None:
+    lines = (SHARED / "open-llm-leaderboard-v1-final" / "huggingface_v1.csv").read_text(encoding="utf-8").splitlines()
+    header = next(csv.reader([lines[0]]))
+    line_no = next(i for i, line in enumerate(lines, start=1) if line.split(",")[1] == "meta-llama/Llama-2-7b-hf"
+                   and ",4bit," in line)
+    rec = dict(zip(header, next(csv.reader([lines[line_no - 1]])), strict=True))
+    result = run_importer("open-llm-leaderboard-v1-final", SHARED)
+    row = _acc_by_ref(result.accuracy, f"open-llm-leaderboard-v1-final/huggingface_v1.csv#L{line_no}:mmlu")
+    assert row.accuracy == pytest.approx(float(rec["mmlu"]) / 100)
+    assert (row.model_id, row.quantization, row.base_model) == ("meta-llama/Llama-2-7b-hf", "fp4-bnb", "meta-llama/Llama-2-7b-hf")
+    assert (row.task, row.metric, row.num_fewshot, row.revision) == ("mmlu", "acc", 5, rec["model_sha"][:12])
+    assert len(result.accuracy) == 7169 * 6 and not result.skipped
+    assert {r.quantization for r in result.accuracy} >= {"fp16", "bf16", "int8-bnb", "fp4-bnb", "gptq-int4"}
+
+
+@needs_shared
+def test_v2_raw_scores_and_chat_template_kept() -> None:
+    result = run_importer("open-llm-leaderboard-v2", SHARED)
+    # Line 3 of the file: 01-ai/Yi-1.5-34B bf16 (see the data set README's example row).
+    rows = [r for r in result.accuracy if r.source_ref.startswith("open-llm-leaderboard-v2/huggingface_v2.csv#L3:")]
+    by_task = {r.task: r for r in rows}
+    assert set(by_task) == {"ifeval", "bbh", "math_lvl5", "gpqa_mc", "musr", "mmlu_pro"}
+    assert by_task["mmlu_pro"].accuracy == pytest.approx(0.466589, abs=1e-6)
+    assert by_task["gpqa_mc"].model_id == "01-ai/Yi-1.5-34B" and by_task["gpqa_mc"].chat_template is False
+    assert all(r.task != "gpqa" for r in result.accuracy)  # gpqa is the generation workload
+
+
+@needs_shared
+def test_autoround_cells_are_pairs_and_vendor_rows_are_labelled() -> None:
+    auto = run_importer("intel-autoround", SHARED)
+    qwen = [r for r in auto.accuracy if r.model_id == "Qwen/Qwen2.5-7B-Instruct" and r.task == "mmlu"]
+    assert {r.quantization for r in qwen} == {"bf16", "autoround-int4"}
+    assert all("pair only" in r.note for r in qwen)
+    assert any("truthfulqa_mc1" in s.reason for s in auto.skipped)
+    vendor = run_importer("llm-stats-vendor-reported", SHARED)
+    assert all(r.metric == "vendor-reported" and r.quantization == "unknown" for r in vendor.accuracy)
+    # The README's wrong link (base repo for an instruct model) is replaced.
+    assert any(r.model_id == "Qwen/Qwen2-72B-Instruct" for r in vendor.accuracy)
+    assert not any(r.model_id == "Qwen/Qwen2-72B" for r in vendor.accuracy)
+    assert any(r.model_id == "meta-llama/Llama-3.1-8B-Instruct" and r.task == "mmlu" for r in vendor.accuracy)

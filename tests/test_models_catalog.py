@@ -106,3 +106,58 @@ def test_moe_routing_fields_are_validated_together():
         ModelSpec(**base, architecture="moe", experts=8, experts_per_token=8)
     with pytest.raises(ValidationError, match="set architecture: moe"):
         ModelSpec(**base, experts=8, experts_per_token=2)
+
+
+CURRENT_FAMILIES = {
+    # family -> ids a user deploys today (base and instruct are separate entries)
+    "llama-3.2": ["meta-llama/Llama-3.2-1B", "meta-llama/Llama-3.2-1B-Instruct", "meta-llama/Llama-3.2-3B-Instruct"],
+    "llama-3.1": ["meta-llama/Llama-3.1-8B", "meta-llama/Llama-3.1-8B-Instruct", "meta-llama/Llama-3.1-70B-Instruct"],
+    "qwen2.5": [f"Qwen/Qwen2.5-{s}-Instruct" for s in ("0.5B", "1.5B", "3B", "7B", "14B", "32B", "72B")],
+    "qwen3": ["Qwen/Qwen3-0.6B", "Qwen/Qwen3-4B", "Qwen/Qwen3-8B", "Qwen/Qwen3-32B"],
+    "qwen3-moe": ["Qwen/Qwen3-30B-A3B", "Qwen/Qwen3-235B-A22B"],
+    "gemma-2": ["google/gemma-2-2b-it", "google/gemma-2-9b", "google/gemma-2-27b-it"],
+    "gemma-3": ["google/gemma-3-1b-it", "google/gemma-3-4b-it", "google/gemma-3-27b-it"],
+    "phi-4": ["microsoft/phi-4", "microsoft/Phi-4-mini-instruct"],
+    "phi-3.5": ["microsoft/Phi-3.5-mini-instruct", "microsoft/Phi-3.5-MoE-instruct"],
+    "mistral-small": ["mistralai/Mistral-Small-24B-Instruct-2501"],
+    "mixtral": ["mistralai/Mixtral-8x7B-v0.1", "mistralai/Mixtral-8x7B-Instruct-v0.1"],
+    "deepseek-r1-distill": [f"deepseek-ai/DeepSeek-R1-Distill-{s}" for s in ("Qwen-1.5B", "Qwen-7B", "Llama-8B", "Qwen-14B", "Qwen-32B", "Llama-70B")],
+    "yi-1.5": ["01-ai/Yi-1.5-9B-Chat", "01-ai/Yi-1.5-34B"],
+    "olmo-2": ["allenai/OLMo-2-1124-7B-Instruct", "allenai/OLMo-2-1124-13B"],
+    "granite-3": ["ibm-granite/granite-3.1-8b-instruct", "ibm-granite/granite-3.3-2b-instruct"],
+    "falcon3": ["tiiuae/Falcon3-7B-Instruct", "tiiuae/Falcon3-10B-Base"],
+    "smollm2": ["HuggingFaceTB/SmolLM2-1.7B-Instruct", "HuggingFaceTB/SmolLM2-360M"],
+}
+
+
+def test_current_families_are_catalogued_with_dates_and_variants() -> None:
+    models = get_models()
+    for family, ids in CURRENT_FAMILIES.items():
+        for mid in ids:
+            spec = models[mid]
+            assert spec.family == family, mid
+            assert spec.release_date is not None and spec.release_date.year >= 2023, mid
+            assert spec.variant in ("base", "instruct"), mid
+            assert spec.layers and spec.hidden_size and spec.attention_heads and spec.kv_heads, mid
+
+
+def test_base_and_instruct_are_distinct_entries_linked_by_base_model() -> None:
+    base, inst = resolve_model("Qwen/Qwen2.5-7B"), resolve_model("Qwen/Qwen2.5-7B-Instruct")
+    assert base.id != inst.id and (base.variant, inst.variant) == ("base", "instruct")
+    assert inst.base_model == base.id
+    # Qwen2's instruct repo was an alias of the base entry; it is its own model now.
+    assert resolve_model("Qwen/Qwen2-7B-Instruct").id == "Qwen/Qwen2-7B-Instruct"
+    assert resolve_model("Qwen/Qwen2-7B").variant == "base"
+    assert resolve_model("google/gemma-2-9b-it").head_dim == 256  # config head_dim, not hidden / heads
+
+
+def test_base_model_must_be_a_catalog_id(tmp_path) -> None:
+    from recommender.catalog.models import _load
+    from recommender.errors import DataSourceError
+
+    path = tmp_path / "models.yaml"
+    path.write_text(
+        "models:\n  - {id: a/x-it, family: x, params_total_b: 1, params_active_b: 1, variant: instruct,"
+        " base_model: a/missing, source: test}\n", encoding="utf-8")
+    with pytest.raises(DataSourceError, match="base_model 'a/missing' is not a catalog id"):
+        _load(path)

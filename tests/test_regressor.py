@@ -210,20 +210,21 @@ def test_eor_and_tweor_follow_their_definitions(predictor):
 
 def test_accuracy_statuses(predictor):
     # Measured pairs (1.1B and 3B models) give the int8 effect (-0.015 on average). m7 has a
-    # leaderboard score (16-bit): measured at fp16; at int8 the effect is applied but m7 is more
-    # than 2x larger than any pair model: extrapolated, with a wider interval.
+    # leaderboard score (16-bit): measured at fp16; at int8 the effect is applied to it: imputed
+    # (issue 17 vocabulary), with the pairs' spread widening the interval.
     m7 = predictor.predict(pd.concat([_cand(task="mmlu"), _cand(task="mmlu", quantization="int8-bnb")], ignore_index=True))
-    assert list(m7["accuracy_status"]) == ["measured", "extrapolated"]
+    assert list(m7["accuracy_status"]) == ["measured", "imputed"]
     assert m7["accuracy"].iloc[0] == pytest.approx(0.55)
     assert m7["accuracy"].iloc[1] == pytest.approx(0.55 - 0.015, abs=1e-9)
+    assert "int8-bnb effect" in m7["accuracy_basis"].iloc[1]
     widths = (m7["accuracy_hi"] - m7["accuracy_lo"]).to_numpy()
     assert widths[1] > widths[0]
-    # bf16 of a model measured at fp16: reference precision, no pair data: interpolated, same score.
+    # bf16 of a model measured at fp16: the leaderboard's 16-bit score is its measurement.
     m3 = predictor.predict(_cand(task="mmlu", model_id="toy/m3", quantization="bf16"))
-    assert m3["accuracy_status"].iloc[0] == "interpolated"
+    assert m3["accuracy_status"].iloc[0] == "measured"
     assert m3["accuracy"].iloc[0] == pytest.approx(0.45)
     none = predictor.predict(_cand(task="mmlu", model_id="toy/m30"))
-    assert none["accuracy_status"].iloc[0] == "prior"
+    assert none["accuracy_status"].iloc[0] == "prior" and none["accuracy_basis"].iloc[0].startswith("prior")
     assert none["accuracy_hi"].iloc[0] - none["accuracy_lo"].iloc[0] > 0.05
     gsm = predictor.predict(_cand(task="gsm8k", model_id="toy/m30"))
     assert gsm["accuracy_status"].iloc[0] == "prior"

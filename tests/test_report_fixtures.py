@@ -110,5 +110,6 @@ class FakePredictor:
             out[f"{name}_hi"] = v * (1 + rel)
         out["status"] = status
         out["accuracy_status"] = "interpolated"
+        out["accuracy_basis"] = "fixture"
         out["extrapolated_reasons"] = np.where(status == "extrapolated", "platform-unseen", "")
         return out[list(PREDICTION_COLUMNS)]

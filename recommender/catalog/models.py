@@ -64,7 +64,21 @@ def _load(path: Path) -> dict[str, ModelSpec]:
                 )
             names[key] = spec.id
         out[spec.id] = spec
+    for spec in out.values():
+        # A variant's lineage must point into the catalog, so base/instruct pairs stay linked.
+        if spec.base_model is not None and spec.base_model not in out:
+            raise DataSourceError(
+                f"model catalog: {spec.id}: base_model {spec.base_model!r} is not a catalog id; add it or drop the field"
+            )
+        if spec.variant == "base" and spec.base_model is not None:
+            raise DataSourceError(f"model catalog: {spec.id}: a base model cannot name a base_model")
     return out
+
+
+def variant_of(model_id: str) -> tuple[str | None, str | None]:
+    """``(variant, base_model)`` of a catalog model (None where the catalog does not say)."""
+    spec = get_models()[model_id]
+    return spec.variant, spec.base_model
 
 
 @functools.lru_cache(maxsize=1)

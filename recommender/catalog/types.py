@@ -6,6 +6,7 @@ Units live in the field names.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Literal, get_args
 
 import numpy as np
@@ -89,6 +90,12 @@ class ModelSpec(BaseModel):
             ``num_experts`` / ``n_routed_experts``); None for dense models or where unknown.
         experts_per_token: Routed experts each token is sent to (``num_experts_per_tok``);
             shared experts are not counted (they are always active).
+        head_dim: Width of one attention head where the config sets it apart from
+            ``hidden_size / attention_heads`` (Gemma, Qwen3, Mistral Nemo...); None: the quotient.
+        release_date: Publication date of the weights (model card / release post).
+        variant: ``base`` (pretrained) or ``instruct`` (post-trained: chat, instruct, reasoning);
+            a base model and its instruct variant are distinct entries with their own accuracy.
+        base_model: Catalog id of the model this one was post-trained or distilled from, if any.
         aliases: Names in data that map to this model.
         source: Where the numbers come from (config.json URL or paper).
     """
@@ -108,6 +115,10 @@ class ModelSpec(BaseModel):
     block: Block = BLOCKS[0]
     experts: int | None = Field(default=None, ge=2)
     experts_per_token: int | None = Field(default=None, ge=1)
+    head_dim: int | None = Field(default=None, ge=1)
+    release_date: dt.date | None = None
+    variant: Literal["base", "instruct"] | None = None
+    base_model: str | None = None
     aliases: tuple[str, ...] = ()
     source: str
 

@@ -102,9 +102,15 @@ def register(app: typer.Typer) -> None:
             store=store,
             config=config,
         )
+        # The accuracy model's own held-out error beside the size prior (family-grouped folds).
+        from recommender.model.accuracy_eval import evaluate_accuracy_file, format_accuracy_report
+
+        acc_report = evaluate_accuracy_file(_repo_path(accuracy, ACCURACY_DEFAULT))
         if as_json:
             from recommender.model.evaluate import summary_only
 
-            typer.echo(json.dumps(summary_only(report), indent=2, sort_keys=True))
+            typer.echo(json.dumps({**summary_only(report), "accuracy_model": acc_report}, indent=2, sort_keys=True))
         else:
             typer.echo(format_report(report))
+            typer.echo("")
+            typer.echo(format_accuracy_report(acc_report))

@@ -116,6 +116,8 @@ def _records(result) -> list[dict[str, Any]]:
         rec["status"] = str(row["status"])
         rec["energy_method"] = row.get("energy_method")
         rec["accuracy_status"] = str(row["accuracy_status"])
+        if "accuracy_basis" in row:
+            rec["accuracy_basis"] = str(row["accuracy_basis"])
         rec["extrapolated_reasons"] = [r for r in str(row["extrapolated_reasons"] or "").split(";") if r]
         rec["basis"] = {k: str(row[f"{k}_basis"]) for k in ("platform", "model", "engine")}
         rec["memory"] = {

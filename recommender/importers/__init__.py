@@ -20,6 +20,10 @@ IMPORTERS: dict[str, str] = {
     "mlenergy-v3": "recommender.importers.mlenergy_v3:import_rows",
     "quant-reports": "recommender.importers.quant_reports:import_rows",
     "open-llm-leaderboard-v1": "recommender.importers.open_llm_leaderboard_v1:import_rows",
+    "open-llm-leaderboard-v1-final": "recommender.importers.open_llm_leaderboard_v1_final:import_rows",
+    "open-llm-leaderboard-v2": "recommender.importers.open_llm_leaderboard_v2:import_rows",
+    "intel-autoround": "recommender.importers.intel_autoround:import_rows",
+    "llm-stats-vendor-reported": "recommender.importers.llm_stats_vendor:import_rows",
 }
 """Importer name -> ``module:function`` (imported only when used)."""
 

@@ -17,8 +17,7 @@ import math
 from collections import Counter
 from pathlib import Path
 
-from recommender.catalog.models import resolve_model
-from recommender.errors import UnknownNameError
+from recommender.importers.hub_ids import catalog_id
 from recommender.importers.base import ImportResult, RowCollector, require_folder, shared_ref
 
 NAME = "open-llm-leaderboard-v1"
@@ -34,11 +33,8 @@ BASE_NOTE = "precision not in the snapshot (OLL v1 evaluated the submitted dtype
 
 
 def _catalog_id(model: str) -> str:
-    try:
-        return resolve_model(model).id
-    except UnknownNameError:
-        # Most leaderboard entries are not in the energy catalog; keep the Hub id as published.
-        return model
+    # Most leaderboard entries are not in the energy catalog; keep the Hub id as published.
+    return catalog_id(model) or model
 
 
 def _percent(text: str) -> float:

@@ -1,45 +1,38 @@
-"""Accuracy of (model, task, quantization): measured where it was, quantization effect, or a prior.
+"""Accuracy of (model, task, quantization): measured, imputed from the model's other scores, or a prior.
 
-Resolution order for one candidate (each with its 90% interval and status):
+Resolution for one candidate, each answer with a 90% interval, a status and a basis text:
 
-1. ``measured`` - the exact (model, task, quantization) was scored (profiler rows of the
-   measured table; a leaderboard score counts for the precision it was run at, where the
-   source states one). Interval: ``acc +- 1.645 * stderr`` (stderr from the row, or the
-   binomial ``sqrt(p(1-p)/n)``, or the median stderr of the table when neither is known).
-2. ``interpolated`` - the model's *reference* accuracy on the task is known (any measured
-   precision among fp32/bf16/fp16, or a leaderboard score of unstated precision) and the
-   effect of the candidate quantization is learned from measured pairs (same model, task
-   and source; quantized minus reference). Point: ``ref + mean effect``, the effect capped
-   at 0 (a quantized model is not expected to beat its own reference; a positive mean is
-   noise); interval from the reference's stderr and the spread of the pair effects, in
-   quadrature.
-   ``extrapolated`` instead when no pair measured that quantization (effect assumed 0, width
-   from the largest pooled |effect| seen) or the model is more than 2x larger or smaller
-   than every model the pairs came from (the effect's size is then uncertain: its full
-   magnitude is added to the width).
-3. ``prior`` - nothing measured for the model on the task: a per-task regression of score
-   on log(total parameters) over every scored model of known size. The point is the line;
-   the interval ``[line + q05, 1]`` inside the size range the line was fitted on (q05: the
-   residuals' 5% quantile). Its upper end is open because a model that reaches the prior was
-   never scored by the leaderboard: most are newer than its 2023 snapshot, and newer models
-   score higher at the same size (LLaMA-1 7B 0.357 vs Llama-2 7B 0.44-0.47 on MMLU in the
-   snapshot itself, five months apart). Outside the size range the line is an extrapolation,
-   so only the lower bound is kept, on the assumption that benchmark accuracy does not fall
-   as the same family of models grows (monotone in size): a model smaller than every fitted
-   one gets ``[chance, 1]``, a larger one ``[line(size_max) + q05, 1]``. The
-   point is the line's value clipped to [chance, 1] everywhere, and interval ends are
-   clipped to [chance, 1] as well: a prediction below random guessing has no support.
-   A task with fewer than 10 scored models, or a candidate of unknown size, gets the
-   uninformative [chance, 1] with its midpoint as point. The quantization shift and
-   widening of point 2 apply on top before that final clip. The monotone assumption is
-   known not to hold for every benchmark (TruthfulQA reported larger models as less
-   truthful, Lin et al. 2022, arXiv:2109.07958), so the bound can miss there.
+1. ``measured`` - the (model, task, quantization) was scored (a leaderboard entry at that
+   precision, a profiler row); a 16-bit candidate takes the model's 16-bit score (leaderboards
+   ran the submitted fp16/bf16 checkpoint). Interval: ``+- 1.645 se``, se from the row or the
+   binomial error over the task's item count (:data:`TASK_ITEMS`).
+2. ``imputed`` - the model has scores on other tasks: its 16-bit score on the task is predicted
+   from them (:mod:`recommender.model.accuracy_impute`: a regression on the other tasks chosen
+   per model from the leaderboard matrix, gradient-boosted trees where enough models share the
+   features, ridge otherwise), with an interval from that regression's family-grouped
+   cross-validated residuals (split-conformal). A quantized candidate whose 16-bit score is
+   measured or imputed adds the format's effect (below) and is ``imputed`` as well.
+3. ``prior`` - the model has no score at all: its family's scored members, its size and its
+   release date (a line over the catalogued models with scores plus the family's shrunk offset),
+   else the size-only line over every scored model. The size line's upper end stays open (1):
+   models that reach it were never scored, and newer models score higher at the same size.
+
+Quantization effect of format ``q`` on task ``t``: measured pairs (the same model scored at
+16 bits and at ``q`` in one source: leaderboard bitsandbytes/GPTQ/AWQ rows, quantized repos
+mapped to their base, Intel's AutoRound tables) give deltas in points; per (format, task) with
+at least :data:`MIN_TASK_PAIRS` pairs, else per format over all tasks. The shift is the mean
+delta capped at 0 (rounding weights removes information; a positive mean is noise), its width
+the deltas' 5-95 % range. A format with no pairs gets the pooled prior of its bit width (every
+4-bit or 8-bit pair of any format, its full 5-95 % range), never "100 % kept". Profiler rows of
+SmolLM2 are all dequantized from one Q4_1 GGUF file: they are measurements of those weights at
+each compute precision, not pairs, and are never used as a quantization effect.
 
 Tasks that are serving workloads (no score) get NaN accuracy (status ``prior``).
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -49,183 +42,247 @@ import pandas as pd
 Z90 = 1.6448536269514722
 """Two-sided 90% standard-normal quantile."""
 
-REFERENCE_QUANTS: tuple[str, ...] = ("fp32", "bf16", "fp16", "unknown")
-"""Precisions whose score counts as the model's reference accuracy, best first."""
-
+REFERENCE_QUANTS: tuple[str, ...] = ("bf16", "fp16", "fp32", "unknown")
+"""Precisions whose score counts as the model's 16-bit reference accuracy."""
+SIXTEEN_BIT: tuple[str, ...] = ("bf16", "fp16")
 MIN_PRIOR_MODELS = 10
-SIZE_FACTOR = 2.0
+MIN_TASK_PAIRS = 5
+"""Pairs of one (format, task) needed before that task gets its own effect."""
+MIN_EFFECT_MODELS = 2
+"""Distinct models a format's pairs must come from before its own effect is used."""
+STATUSES: tuple[str, ...] = ("measured", "imputed", "prior")
+
+TASK_ITEMS: dict[str, int] = {
+    "mmlu": 14042, "hellaswag": 10042, "arc_challenge": 1172, "truthfulqa_mc2": 817, "winogrande": 1267,
+    "gsm8k": 1319, "ifeval": 541, "bbh": 5761, "math_lvl5": 1324, "gpqa_mc": 1192, "musr": 756, "mmlu_pro": 12032,
+}
+"""Test items per task (the benchmarks' published test splits), for the binomial standard error."""
+
+PAIR_ONLY_SOURCES: frozenset[str] = frozenset({"intel-autoround"})
+"""Sources whose absolute scores use another setup (0-shot acc): pairs only, never a score."""
+VENDOR_SOURCES: frozenset[str] = frozenset({"llm-stats-vendor-reported"})
+"""Sources whose scores are vendors' own numbers: separate ``vendor:<task>`` matrix columns."""
+SOURCE_PREFERENCE: tuple[str, ...] = (
+    "open-llm-leaderboard-v1-final", "open-llm-leaderboard-v2", "open-llm-leaderboard-v1", "mlenergy-v1", "eai-profiler", "user",
+)
+"""Among sources scoring one (model, task), the first listed gives the model's score."""
+DEQUANTIZED_MARK = "Q4_1.gguf"
+"""Profiler ``source_ref`` text marking weights dequantized from one Q4_1 GGUF file."""
+
+BITS: dict[str, int] = {
+    "fp8": 8, "int8-bnb": 8, "int8-bnb-t0": 8, "dynamic-int8": 8,
+    "nf4-bnb": 4, "fp4-bnb": 4, "gguf-q4": 4, "mxfp4": 4, "gptq-int4": 4, "awq-int4": 4,
+    "autoround-int4": 4, "rtn-int4": 4, "gguf-q4_k_m": 4, "gguf-q4_0": 4,
+}
+"""Weight bits of each quantized format (for the pooled prior of a format without pairs)."""
 
 
-def _se(acc: pd.Series, stderr: pd.Series, n: pd.Series) -> pd.Series:
-    binom = np.sqrt(np.clip(acc * (1 - acc), 1e-6, None) / n)
-    return stderr.fillna(binom)
+def _hash_frame(frame: pd.DataFrame) -> str:
+    h = hashlib.sha256()
+    h.update(pd.util.hash_pandas_object(frame.astype(str), index=False).to_numpy().tobytes())
+    return h.hexdigest()
+
+
+def _binomial_se(task: str, acc: float) -> float:
+    n = TASK_ITEMS.get(task)
+    if n is None:
+        return float("nan")
+    return float(np.sqrt(max(acc * (1 - acc), 1e-4) / n))
+
+
+def prepare_scores(records: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split score records into the model-task score table and the exact (model, task, quant) table.
+
+    Args:
+        records: Columns ``model_id, task, quantization, accuracy, source`` and optionally
+            ``accuracy_stderr, chat_template, source_ref, params_b, architecture, base_model``.
+
+    Returns:
+        ``(reference, exact)``: reference = one 16-bit score per (model, column) with ``se`` and
+        ``source`` (column = task, or ``vendor:<task>`` for vendor numbers); exact = one score
+        per (model, task, quantization) from score sources (not pair-only ones).
+    """
+    r = records.copy()
+    for col, default in (("accuracy_stderr", np.nan), ("chat_template", None), ("source_ref", ""), ("base_model", "")):
+        if col not in r:
+            r[col] = default
+    r = r[~r["source"].isin(PAIR_ONLY_SOURCES)]
+    r["accuracy"] = pd.to_numeric(r["accuracy"], errors="coerce").astype(float)
+    r["accuracy_stderr"] = pd.to_numeric(r["accuracy_stderr"], errors="coerce").astype(float)
+    r["column"] = np.where(r["source"].isin(VENDOR_SOURCES), "vendor:" + r["task"].astype(str), r["task"].astype(str))
+    # v2: an instruct model scored without its chat template reads far lower; where a model
+    # has templated and untemplated runs, only the templated ones count.
+    tmpl = r["chat_template"].astype(str).str.lower().eq("true")
+    has_tmpl = tmpl.groupby([r["model_id"], r["column"]]).transform("any")
+    r = r[~has_tmpl | tmpl]
+    rank = {s: i for i, s in enumerate(SOURCE_PREFERENCE)}
+    r = r.assign(src_rank=r["source"].map(lambda s: rank.get(s, len(rank))))
+    r = r.assign(dequant=r["source_ref"].astype(str).str.contains(DEQUANTIZED_MARK, regex=False))
+    scored = r[r["column"] == r["task"]]
+    # One source per (model, task, quantization): the preferred one (setups differ between sources).
+    scored = scored[scored["src_rank"] == scored.groupby(["model_id", "task", "quantization"])["src_rank"].transform("min")]
+    exact = (
+        scored
+        .sort_values("src_rank", kind="stable")
+        .groupby(["model_id", "task", "quantization"], sort=True)
+        .agg(accuracy=("accuracy", "mean"), se=("accuracy_stderr", "mean"), source=("source", "first"),
+             src_rank=("src_rank", "min"), dequant=("dequant", "any"), n=("accuracy", "size"))
+        .reset_index()
+    )
+    # Keep only the best source's rows for each (model, task, quant).
+    ref = r[r["quantization"].isin(REFERENCE_QUANTS)]
+    best = ref.groupby(["model_id", "column"])["src_rank"].transform("min")
+    ref = ref[ref["src_rank"] == best]
+    reference = (
+        ref.groupby(["model_id", "column"], sort=True)
+        .agg(accuracy=("accuracy", "mean"), se=("accuracy_stderr", "mean"), source=("source", "first"),
+             spread=("accuracy", "std"), dequant=("dequant", "any"))
+        .reset_index()
+    )
+    return reference, exact
+
+
+def quantization_pairs(records: pd.DataFrame) -> pd.DataFrame:
+    """Measured (16-bit, quantized) pairs: same model, task and source; deltas in fraction units.
+
+    Profiler rows dequantized from one Q4_1 file are left out (their precisions are one set
+    of weights, not a quantization of a 16-bit model).
+    """
+    r = records.copy()
+    if "source_ref" not in r:
+        r["source_ref"] = ""
+    r = r[~r["source_ref"].astype(str).str.contains(DEQUANTIZED_MARK, regex=False)]
+    r = r[~r["source"].isin(VENDOR_SOURCES)]
+    keys = ["source", "model_id", "task"]
+    ref = r[r["quantization"].isin(REFERENCE_QUANTS)].groupby(keys)["accuracy"].mean().rename("ref")
+    quant = r[~r["quantization"].isin(REFERENCE_QUANTS)].groupby([*keys, "quantization"])["accuracy"].mean().reset_index()
+    pairs = quant.join(ref, on=keys, how="inner")
+    pairs["delta"] = pairs["accuracy"] - pairs["ref"]
+    return pairs[[*keys, "quantization", "delta"]].reset_index(drop=True)
+
+
+def learn_effects(pairs: pd.DataFrame) -> dict[str, Any]:
+    """Per-format (and per-task where pairs suffice) effects plus pooled priors by bit width."""
+
+    def summary(d: np.ndarray, models: int) -> dict[str, float]:
+        return {
+            "mean": float(min(d.mean(), 0.0)),
+            "measured_mean": float(d.mean()),
+            "q05": float(np.quantile(d, 0.05)),
+            "q95": float(np.quantile(d, 0.95)),
+            "n": float(len(d)),
+            "models": float(models),
+        }
+
+    formats: dict[str, Any] = {}
+    for q, grp in pairs.groupby("quantization"):
+        entry = {"all": summary(grp["delta"].to_numpy(), grp["model_id"].nunique()), "tasks": {}}
+        for t, g in grp.groupby("task"):
+            if len(g) >= MIN_TASK_PAIRS:
+                entry["tasks"][str(t)] = summary(g["delta"].to_numpy(), g["model_id"].nunique())
+        formats[str(q)] = entry
+    pooled: dict[str, Any] = {}
+    bits = pairs["quantization"].map(BITS)
+    for b in (4, 8):
+        d = pairs.loc[bits == b, "delta"].to_numpy()
+        if len(d):
+            pooled[str(b)] = summary(d, pairs.loc[bits == b, "model_id"].nunique())
+    allq = pairs["delta"].to_numpy()
+    if len(allq):
+        pooled["any"] = summary(allq, pairs["model_id"].nunique())
+    return {"formats": formats, "pooled": pooled}
+
+
+def _effect_for(effects: Mapping[str, Any], q: str, task: str) -> tuple[float, float, float, str]:
+    """``(shift, lo_offset, hi_offset, basis)`` of format ``q`` on ``task`` (fraction units)."""
+    if q in REFERENCE_QUANTS:
+        return 0.0, 0.0, 0.0, ""
+    fmt = effects["formats"].get(q)
+    if fmt is not None and fmt["all"]["models"] >= MIN_EFFECT_MODELS:
+        e = fmt["tasks"].get(task, fmt["all"])
+        scope = f"on {task}" if task in fmt["tasks"] else "over all tasks"
+        basis = f"{q} effect {e['mean'] * 100:+.1f} pts from {int(e['n'])} pairs ({int(e['models'])} models, {scope})"
+        return e["mean"], min(e["q05"] - e["mean"], 0.0), max(e["q95"] - e["mean"], 0.0), basis
+    bits = BITS.get(q)
+    pooled = effects["pooled"].get(str(bits)) or effects["pooled"].get("any")
+    if pooled is None:
+        return 0.0, -0.10, 0.0, f"quantization {q}: no pairs at all, 10-point downside assumed"
+    basis = (f"quantization {q}: pooled {bits}-bit prior from {int(pooled['n'])} pairs of other formats "
+             f"(no {q} pairs), full width")
+    # Full width: the pooled deltas' whole 5-95 % range around the pooled mean.
+    return pooled["mean"], min(pooled["q05"] - pooled["mean"], 0.0), max(pooled["q95"] - pooled["mean"], 0.0), basis
+
+
+def _size_line(reference: pd.DataFrame, params_b: Mapping[str, float]) -> dict[str, dict[str, float]]:
+    priors: dict[str, dict[str, float]] = {}
+    for task, grp in reference[~reference["column"].str.startswith("vendor:")].groupby("column"):
+        size = grp["model_id"].map(lambda m: params_b.get(m, np.nan)).astype(float)
+        ok = np.isfinite(size) & (size > 0)
+        if ok.sum() < MIN_PRIOR_MODELS:
+            continue
+        x = np.log(size[ok].to_numpy())
+        y = grp["accuracy"][ok].to_numpy()
+        slope, intercept = np.polyfit(x, y, 1)
+        res = y - (intercept + slope * x)
+        priors[str(task)] = {
+            "intercept": float(intercept), "slope": float(slope),
+            "q05": float(np.quantile(res, 0.05)), "q95": float(np.quantile(res, 0.95)), "n": float(ok.sum()),
+            "size_min_b": float(size[ok].min()), "size_max_b": float(size[ok].max()),
+        }
+    return priors
 
 
 def _size_prior(p: Mapping[str, float], size_b: np.ndarray, chance: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Point and 90% interval of one task's size prior, before any quantization shift.
-
-    The point is the regression line (the leaderboard population's typical score at that
-    size). The lower end is the line's 5% residual quantile inside the fitted size range;
-    outside it, assuming accuracy does not fall with size, a larger model keeps the lower end
-    at the largest fitted size and a smaller one goes down to chance. The upper end is 1 at
-    every size: models that reach the prior are not in the leaderboard's population (mostly
-    newer ones, which score higher at the same size), so its upper band does not bound them.
-
-    Args:
-        p: Prior of one task (``intercept, slope, q05, q95`` and, from states written since
-            they were added, ``size_min_b, size_max_b`` in billions of parameters; absent
-            means the range is unbounded, the old behaviour).
-        size_b: Total parameters per row, billions.
-        chance: Chance score per row.
-
-    Returns:
-        ``(point, lo, hi)`` arrays, clipped to [chance, 1]; the uninformative
-        ``[chance, 1]`` with its midpoint where the size is unknown.
-    """
-    size_min = float(p.get("size_min_b", np.nan))
-    size_max = float(p.get("size_max_b", np.nan))
-    size_min = size_min if np.isfinite(size_min) else 0.0
-    size_max = size_max if np.isfinite(size_max) else np.inf
+    """Point and 90% interval of one task's size-only prior (upper end open, see module doc)."""
+    size_min = float(p.get("size_min_b", 0.0))
+    size_max = float(p.get("size_max_b", np.inf))
     known = np.isfinite(size_b) & (size_b > 0)
     safe = np.where(known, size_b, 1.0)
-
-    def line(x: np.ndarray | float) -> np.ndarray:
-        return p["intercept"] + p["slope"] * np.log(x)
-
-    mu = line(safe)
+    mu = p["intercept"] + p["slope"] * np.log(safe)
     lo = mu + p["q05"]
-    # Open above at every size: a model that reaches the prior was not scored by the
-    # leaderboard the line is fitted on, most often because it is newer, and newer models
-    # score higher at the same size (in the shared snapshot itself, LLaMA-1 7B of February
-    # 2023 has MMLU 0.357 and Llama-2 7B of July 2023 0.44-0.47). The snapshot's residual
-    # band says nothing about them; only the lower end carries over.
     hi = np.ones_like(mu)
-    smaller = known & (safe < size_min)
-    larger = known & (safe > size_max)
-    if smaller.any():
-        lo[smaller] = chance[smaller]
-    if larger.any():
-        lo[larger] = line(size_max) + p["q05"]
+    lo = np.where(known & (safe < size_min), chance, lo)
+    lo = np.where(known & (safe > size_max), p["intercept"] + p["slope"] * np.log(size_max) + p["q05"], lo)
     point = np.clip(mu, chance, 1.0)
-    lo = np.clip(lo, chance, 1.0)
-    hi = np.clip(hi, chance, 1.0)
-    point = np.where(known, point, (chance + 1.0) / 2.0)
-    lo = np.where(known, lo, chance)
-    hi = np.where(known, hi, 1.0)
-    return point, lo, hi
+    lo, hi = np.clip(lo, chance, 1.0), np.clip(hi, chance, 1.0)
+    return (np.where(known, point, (chance + 1.0) / 2.0), np.where(known, lo, chance), np.where(known, hi, 1.0))
 
 
 class AccuracyModel:
-    """Fitted accuracy lookup + quantization effects + size prior (JSON state)."""
+    """Fitted accuracy table for known models + quantization effects + size prior (JSON state).
+
+    ``state["table"]`` holds one row per (model, task) of every model the fit was asked about
+    (the catalog and the measured table's models): the 16-bit point, interval, status and
+    basis; ``state["exact"]`` the scores measured at a stated precision.
+    """
 
     def __init__(self, state: Mapping[str, Any]) -> None:
         self.state = dict(state)
-        exact = pd.DataFrame(state["exact"], columns=["model_id", "task", "quantization", "accuracy", "se"])
+        table = pd.DataFrame(state["table"], columns=["model_id", "task", "accuracy", "lo", "hi", "status", "basis"])
+        self._table = table.set_index(table["model_id"] + "|" + table["task"])
+        exact = pd.DataFrame(state["exact"], columns=["model_id", "task", "quantization", "accuracy", "se", "source", "dequant"])
         self._exact = exact.set_index(exact["model_id"] + "|" + exact["task"] + "|" + exact["quantization"])
-        ref = pd.DataFrame(state["reference"], columns=["model_id", "task", "accuracy", "se"])
-        self._ref = ref.set_index(ref["model_id"] + "|" + ref["task"])
-        self.effects: dict[str, dict[str, float]] = {k: dict(v) for k, v in state["effects"].items()}
+        self.effects: dict[str, Any] = dict(state["effects"])
         self.priors: dict[str, dict[str, float]] = {k: dict(v) for k, v in state["priors"].items()}
-        self.pooled_effect = float(state["pooled_effect"])
-        self.default_se = float(state["default_se"])
 
     @classmethod
-    def fit(cls, records: pd.DataFrame, params_b: Mapping[str, float]) -> AccuracyModel:
-        """Fit from score records.
+    def fit(
+        cls,
+        records: pd.DataFrame,
+        params_b: Mapping[str, float],
+        families: Mapping[str, tuple[str, float | None]] | None = None,
+    ) -> AccuracyModel:
+        """Fit from score records (memoized on the inputs' content: grouped refits reuse it).
 
         Args:
-            records: Columns ``model_id, task, quantization, accuracy, accuracy_stderr,
-                accuracy_n, source`` (quantization ``unknown`` where the source does not say).
-            params_b: Total parameters (billions) per model id, for the size prior.
+            records: Columns ``model_id, task, quantization, accuracy, source`` (+ optional
+                ``accuracy_stderr, chat_template, source_ref, params_b, architecture``).
+            params_b: Total parameters (billions) per model id the predictor may ask about.
+            families: Catalog family and release year per model id (default: the catalog).
         """
-        r = records.copy()
-        r["accuracy"] = r["accuracy"].astype(float)
-        se = _se(r["accuracy"], pd.to_numeric(r["accuracy_stderr"], errors="coerce"), pd.to_numeric(r["accuracy_n"], errors="coerce"))
-        default_se = float(np.nanmedian(se)) if np.isfinite(se).any() else 0.02
-        r["se"] = se.fillna(default_se)
-        exact = (
-            r.groupby(["model_id", "task", "quantization"], sort=True)
-            .agg(accuracy=("accuracy", "mean"), se=("se", lambda s: float(np.sqrt(np.mean(s**2) / len(s)))), spread=("accuracy", "std"))
-            .reset_index()
-        )
-        exact["se"] = np.sqrt(exact["se"] ** 2 + exact["spread"].fillna(0.0) ** 2)
-        # Reference per (model, task): best reference precision available, across sources.
-        rank = {q: i for i, q in enumerate(REFERENCE_QUANTS)}
-        refs = exact[exact["quantization"].isin(REFERENCE_QUANTS)].copy()
-        refs["rank"] = refs["quantization"].map(rank)
-        refs = refs.sort_values("rank").groupby(["model_id", "task"], sort=True).first().reset_index()
-        # Quantization effects: pairs within one source, quantized minus that source's reference.
-        effects: dict[str, dict[str, float]] = {}
-        deltas_all: list[float] = []
-        per_source = r.groupby(["source", "model_id", "task", "quantization"], sort=True)["accuracy"].mean().reset_index()
-        per_source["rank"] = per_source["quantization"].map(rank)
-        keys = ["source", "model_id", "task"]
-        best = (
-            per_source.dropna(subset=["rank"])
-            .sort_values("rank", kind="stable")
-            .groupby(keys, sort=False)
-            .first()[["quantization", "accuracy"]]
-            .rename(columns={"quantization": "ref_quantization", "accuracy": "ref_accuracy"})
-            .reset_index()
-        )
-        joined = per_source.merge(best, on=keys, how="inner")
-        joined = joined[joined["quantization"] != joined["ref_quantization"]]
-        pairs = pd.DataFrame(
-            {
-                "quantization": joined["quantization"].to_numpy(),
-                "model_id": joined["model_id"].to_numpy(),
-                "delta": (joined["accuracy"] - joined["ref_accuracy"]).to_numpy(),
-            }
-        )
-        for q, grp in pairs.groupby("quantization"):
-            sizes = [float(params_b.get(m, np.nan)) for m in grp["model_id"]]
-            sizes = [s for s in sizes if np.isfinite(s)]
-            measured_mean = float(grp["delta"].mean())
-            effects[str(q)] = {
-                # Rounding weights removes information, so no precision is expected to score
-                # above the model's reference: a positive mean over pairs is sampling noise
-                # (SmolLM2's nf4-bnb +0.018 over five tasks, sd 0.025) and would make a
-                # quantized model look more accurate than itself. The shift is capped at 0;
-                # the pairs' spread still widens the interval both ways.
-                "mean": min(measured_mean, 0.0),
-                "measured_mean": measured_mean,
-                "sd": float(grp["delta"].std(ddof=1)) if len(grp) > 1 else float(abs(grp["delta"].iloc[0])),
-                "n": float(len(grp)),
-                "size_min_b": float(min(sizes)) if sizes else float("nan"),
-                "size_max_b": float(max(sizes)) if sizes else float("nan"),
-            }
-            deltas_all.extend(grp["delta"].abs().tolist())
-        pooled = float(np.quantile(deltas_all, 0.9)) if deltas_all else 0.05
-        # Size prior per task over reference scores.
-        priors: dict[str, dict[str, float]] = {}
-        for task, grp in refs.groupby("task"):
-            size = grp["model_id"].map(lambda m: params_b.get(m, np.nan)).astype(float)
-            ok = np.isfinite(size) & (size > 0)
-            if ok.sum() < MIN_PRIOR_MODELS:
-                continue
-            x = np.log(size[ok].to_numpy())
-            yv = grp["accuracy"][ok].to_numpy()
-            slope, intercept = np.polyfit(x, yv, 1)
-            res = yv - (intercept + slope * x)
-            priors[str(task)] = {
-                "intercept": float(intercept),
-                "slope": float(slope),
-                "q05": float(np.quantile(res, 0.05)),
-                "q95": float(np.quantile(res, 0.95)),
-                "n": float(ok.sum()),
-                # The fitted size range: outside it predict() keeps only a monotone bound.
-                "size_min_b": float(size[ok].min()),
-                "size_max_b": float(size[ok].max()),
-            }
-        state = {
-            "exact": exact[["model_id", "task", "quantization", "accuracy", "se"]].values.tolist(),
-            "reference": refs[["model_id", "task", "accuracy", "se"]].values.tolist(),
-            "effects": effects,
-            "priors": priors,
-            "pooled_effect": pooled,
-            "default_se": default_se,
-        }
-        return cls(state)
+        extra = repr(sorted(params_b.items())) + repr(sorted(families.items()) if families is not None else None)
+        key = _hash_frame(records) + hashlib.sha256(extra.encode()).hexdigest()
+        return cls(_fit_state(key, records, dict(params_b), families))
 
     def predict(
         self,
@@ -236,117 +293,102 @@ class AccuracyModel:
         chance: np.ndarray,
         scored: np.ndarray,
     ) -> pd.DataFrame:
-        """Accuracy with 90% interval and status for each row (vectorized lookups).
-
-        Args:
-            model_id, task, quantization: Candidate keys.
-            params_total_b: Total parameters (billions) per row.
-            chance: Chance score of the task per row.
-            scored: Whether the task has a score at all (benchmarks) per row.
+        """Accuracy with 90% interval, status and basis for each row.
 
         Returns:
-            Frame with ``accuracy, accuracy_lo, accuracy_hi, accuracy_status``.
+            Frame with ``accuracy, accuracy_lo, accuracy_hi, accuracy_status, accuracy_basis``.
         """
         n = len(model_id)
         m = model_id.astype(str).to_numpy()
         t = task.astype(str).to_numpy()
         q = quantization.astype(str).to_numpy()
-        acc = np.full(n, np.nan)
-        lo = np.full(n, np.nan)
-        hi = np.full(n, np.nan)
+        acc, lo, hi = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
         status = np.full(n, "prior", dtype=object)
-
-        # 3. prior (filled first, overwritten by better information)
-        prior_acc = np.full(n, np.nan)
-        prior_lo = np.full(n, np.nan)
-        prior_hi = np.full(n, np.nan)
-        for task_id in np.unique(t):
-            rows = t == task_id
-            p = self.priors.get(str(task_id))
-            if p is None:
-                prior_lo[rows] = chance[rows]
-                prior_hi[rows] = 1.0
-                prior_acc[rows] = (chance[rows] + 1.0) / 2.0
+        basis = np.full(n, "", dtype=object)
+        scored = np.asarray(scored, dtype=bool)
+        mt = pd.Index(np.char.add(np.char.add(m.astype(str), "|"), t.astype(str)))
+        ti = self._table.index.get_indexer(mt)
+        ex = self._exact.index.get_indexer(pd.Index(np.char.add(np.char.add(mt.to_numpy().astype(str), "|"), q.astype(str))))
+        tab = self._table
+        for i in range(n):
+            if not scored[i]:
+                basis[i] = "workload: no accuracy score"
+                continue
+            if ex[i] >= 0:
+                e = self._exact.iloc[ex[i]]
+                se = e["se"] if np.isfinite(e["se"]) else _binomial_se(t[i], e["accuracy"])
+                se = se if np.isfinite(se) else 0.02
+                acc[i], lo[i], hi[i] = e["accuracy"], e["accuracy"] - Z90 * se, e["accuracy"] + Z90 * se
+                status[i] = "measured"
+                basis[i] = f"measured at {q[i]} ({e['source']})" + (
+                    "; weights dequantized from one Q4_1 GGUF file" if e["dequant"] else "")
+                continue
+            if ti[i] >= 0:
+                row = tab.iloc[ti[i]]
+                a0, l0, h0, st, b0 = row["accuracy"], row["lo"], row["hi"], row["status"], row["basis"]
             else:
-                prior_acc[rows], prior_lo[rows], prior_hi[rows] = _size_prior(p, params_total_b[rows], chance[rows])
-        acc[:] = prior_acc
-        lo[:] = prior_lo
-        hi[:] = prior_hi
-
-        # quantization effect per row
-        eff_mean = np.zeros(n)
-        eff_sd = np.full(n, self.pooled_effect / Z90)
-        eff_known = np.zeros(n, dtype=bool)
-        size_ok = np.zeros(n, dtype=bool)
-        is_ref = np.isin(q, REFERENCE_QUANTS)
-        for qname, e in self.effects.items():
-            rows = q == qname
-            eff_mean[rows] = e["mean"]
-            eff_sd[rows] = e["sd"]
-            eff_known[rows] = e["n"] >= 2
-            if np.isfinite(e["size_min_b"]):
-                size_ok[rows] = (params_total_b[rows] >= e["size_min_b"] / SIZE_FACTOR) & (
-                    params_total_b[rows] <= e["size_max_b"] * SIZE_FACTOR
-                )
-        # A reference precision without pair data: effect 0, no extra width.
-        ref_no_pairs = is_ref & ~np.isin(q, list(self.effects))
-        eff_sd[ref_no_pairs] = 0.0
-        eff_known[ref_no_pairs] = True
-        size_ok[ref_no_pairs] = True
-        # Unmeasured size: the effect's own magnitude is uncertain, add it to the spread.
-        eff_sd_total = np.where(size_ok, eff_sd, np.sqrt(eff_sd**2 + (eff_mean / Z90) ** 2))
-
-        # Prior rows also carry the quantization shift (centre moves, width grows).
-        acc = acc + eff_mean
-        lo = lo + eff_mean - Z90 * eff_sd_total
-        hi = hi + eff_mean + Z90 * eff_sd_total
-
-        # 2. reference + effect
-        ref_idx = self._ref.index.get_indexer(pd.Index(np.char.add(np.char.add(m.astype(str), "|"), t.astype(str))))
-        has_ref = ref_idx >= 0
-        if has_ref.any():
-            ra = self._ref["accuracy"].to_numpy()[ref_idx[has_ref]]
-            rs = self._ref["se"].to_numpy()[ref_idx[has_ref]]
-            half = Z90 * np.sqrt(rs**2 + eff_sd_total[has_ref] ** 2)
-            acc[has_ref] = ra + eff_mean[has_ref]
-            lo[has_ref] = acc[has_ref] - half
-            hi[has_ref] = acc[has_ref] + half
-            status[has_ref] = np.where(eff_known[has_ref] & size_ok[has_ref], "interpolated", "extrapolated")
-
-        # 1. exact measurement
-        keys = np.char.add(np.char.add(np.char.add(np.char.add(m.astype(str), "|"), t.astype(str)), "|"), q.astype(str))
-        ex_idx = self._exact.index.get_indexer(pd.Index(keys))
-        # A leaderboard score of unstated precision was run at 16 bits (fp16/bf16 checkpoints):
-        # it is the measurement for a 16-bit candidate.
-        sixteen = np.isin(q, ("fp16", "bf16")) & (ex_idx < 0)
-        if sixteen.any():
-            keys16 = np.char.add(np.char.add(np.char.add(m.astype(str), "|"), t.astype(str)), "|unknown")
-            ex16 = self._exact.index.get_indexer(pd.Index(keys16))
-            ex_idx = np.where(sixteen, ex16, ex_idx)
-        has_ex = ex_idx >= 0
-        if has_ex.any():
-            ea = self._exact["accuracy"].to_numpy()[ex_idx[has_ex]]
-            es = self._exact["se"].to_numpy()[ex_idx[has_ex]]
-            acc[has_ex] = ea
-            lo[has_ex] = ea - Z90 * es
-            hi[has_ex] = ea + Z90 * es
-            status[has_ex] = "measured"
-
-        lo = np.maximum(lo, np.where(has_ex, 0.0, chance))
-        lo = np.clip(lo, 0.0, 1.0)
-        hi = np.clip(hi, 0.0, 1.0)
-        # A prior cannot justify a score below random guessing; a measurement or a measured
-        # reference plus effect can (a real model can score under chance), so only prior rows.
-        is_prior = ~has_ex & ~has_ref
-        acc = np.clip(acc, np.where(is_prior, chance, 0.0), 1.0)
-        lo = np.minimum(lo, acc)
-        hi = np.maximum(hi, acc)
-        unscored = ~np.asarray(scored, dtype=bool)
-        acc[unscored] = np.nan
-        lo[unscored] = np.nan
-        hi[unscored] = np.nan
-        status[unscored] = "prior"
+                p = self.priors.get(t[i])
+                if p is None:
+                    a0, l0, h0 = (chance[i] + 1) / 2, chance[i], 1.0
+                    b0 = "prior: nothing scored this task"
+                else:
+                    pa, pl, ph = _size_prior(p, np.array([params_total_b[i]]), np.array([chance[i]]))
+                    a0, l0, h0 = pa[0], pl[0], ph[0]
+                    b0 = "prior: size only (model not in the fitted table)"
+                st = "prior"
+            shift, dlo, dhi, qb = _effect_for(self.effects, q[i], t[i])
+            acc[i] = a0 + shift
+            # Interval ends add in quadrature around the shifted point.
+            lo[i] = acc[i] - np.hypot(a0 - l0, dlo)
+            hi[i] = acc[i] + np.hypot(h0 - a0, dhi)
+            status[i] = "measured" if (st == "measured" and not qb) else ("prior" if st == "prior" else "imputed")
+            basis[i] = "; ".join(x for x in (b0, qb) if x)
+        floor = np.where(status == "prior", chance, 0.0)
+        acc = np.where(scored, np.clip(acc, floor, 1.0), np.nan)
+        lo = np.where(scored, np.clip(np.minimum(lo, acc), 0.0, 1.0), np.nan)
+        hi = np.where(scored, np.clip(np.maximum(hi, acc), 0.0, 1.0), np.nan)
         return pd.DataFrame(
-            {"accuracy": acc, "accuracy_lo": lo, "accuracy_hi": hi, "accuracy_status": status},
+            {"accuracy": acc, "accuracy_lo": lo, "accuracy_hi": hi, "accuracy_status": status, "accuracy_basis": basis},
             index=model_id.index,
         )
+
+
+_STATES: dict[str, dict[str, Any]] = {}
+"""Fitted states by input hash: the predictor's grouped refits share one accuracy table, so the
+accuracy model (whose trees take seconds) is fitted once per distinct input, not once per fold."""
+
+
+def _fit_state(key: str, records: pd.DataFrame, params_b: dict[str, float], families: Mapping[str, Any] | None) -> dict[str, Any]:
+    if key in _STATES:
+        return _STATES[key]
+    from recommender.model.accuracy_impute import Imputer, catalog_families
+
+    fams = dict(families) if families is not None else catalog_families()
+    reference, exact = prepare_scores(records)
+    effects = learn_effects(quantization_pairs(records))
+    # Parameter counts: the caller's (catalog) first, then what the sources state.
+    sizes = dict(params_b)
+    if "params_b" in records:
+        stated = records.dropna(subset=["params_b"]).groupby("model_id")["params_b"].first()
+        for mid, v in stated.items():
+            sizes.setdefault(str(mid), float(v))
+    priors = _size_line(reference, sizes)
+    arch = records.groupby("model_id")["architecture"].first().to_dict() if "architecture" in records else {}
+    imputer = Imputer(reference, sizes, arch, fams)
+    wanted = sorted(set(params_b))
+    table = imputer.table(wanted, list(TASK_ITEMS), priors)
+    ex = exact[exact["model_id"].isin(set(wanted))]
+    state = {
+        "format": 2,
+        "table": table[["model_id", "task", "accuracy", "lo", "hi", "status", "basis"]].values.tolist(),
+        "exact": [
+            [r.model_id, r.task, r.quantization, float(r.accuracy),
+             float(r.se) if np.isfinite(r.se) else float("nan"), r.source, bool(r.dequant)]
+            for r in ex.itertuples()
+        ],
+        "effects": effects,
+        "priors": priors,
+        "imputation": imputer.summary(),
+    }
+    _STATES[key] = state
+    return state

@@ -48,7 +48,8 @@ Status = Literal["measured", "interpolated", "extrapolated"]
 PREDICTION_COLUMNS: tuple[str, ...] = (
     *[f"{t}{s}" for t in TARGETS for s in ("", "_lo", "_hi")],
     "status",  # Status of the energy/time prediction
-    "accuracy_status",  # "measured", "interpolated", "extrapolated" or "prior" (nothing informs it)
+    "accuracy_status",  # "measured", "imputed" (from the model's other scores) or "prior" (family/size only)
+    "accuracy_basis",  # text: which scores / quantization evidence the accuracy comes from
     "extrapolated_reasons",  # ';'-joined, e.g. "platform-unseen;engine-unseen;size-outside"
 )
 

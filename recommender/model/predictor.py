@@ -79,10 +79,11 @@ from recommender.model.frame import (  # noqa: F401
     task_profile,
 )
 
-FORMAT_VERSION = 6
+FORMAT_VERSION = 7
 """Version of the saved state layout (2: fitted-roofline decode priors, blended extrapolation;
 3: time components per engine release; 4: smoother groups by layer design; 5: per-level
-ranges of interaction slopes; 6: smoother robustness weights)."""
+ranges of interaction slopes; 6: smoother robustness weights; 7: issue 17's accuracy model, a measured / imputed / prior
+table with basis)."""
 
 RELEASE_COMPONENTS: tuple[str, ...] = ("t_dec", "t_pre")
 """Components that also see the engine's release (``engine_release``: ``vllm@0.5``) as a
@@ -242,6 +243,7 @@ class EaiPredictor:
                 "tweor_hi": tweor_hi,
                 "status": pd.Categorical.from_codes(q.status_code, categories=["measured", "interpolated", "extrapolated"]),
                 "accuracy_status": acc["accuracy_status"].array,
+                "accuracy_basis": acc["accuracy_basis"].array,
                 "extrapolated_reasons": with_twins(reasons_categorical(q.reason_bits), q.twin_of, (q.status_code == 2) & use_dec),
             },
             index=candidates.index,
@@ -286,6 +288,7 @@ class EaiPredictor:
         )
         inverse = inverse.ravel()
         status_codes, status_cats = cats.parts(res["accuracy_status"].to_numpy())
+        basis_codes, basis_cats = cats.parts(res["accuracy_basis"].to_numpy())
         return pd.DataFrame(
             {
                 "accuracy": res["accuracy"].to_numpy()[inverse],
@@ -294,6 +297,7 @@ class EaiPredictor:
                 "accuracy_status": pd.Categorical.from_codes(
                     status_codes[inverse], categories=pd.Index(status_cats, dtype=object)
                 ),
+                "accuracy_basis": pd.Categorical.from_codes(basis_codes[inverse], categories=pd.Index(basis_cats, dtype=object)),
             },
             index=cf.index,
             copy=False,
@@ -423,13 +427,16 @@ def fit_predictor(
             components[name] = fit_anchored_component(name, f_, y_, f"prior_{name}", af, ay, f"prior_{anchor}", toward_bound=True)
     # Accuracy records: the measured table's scored rows + the accuracy table.
     recs = [
-        prep.loc[prep["accuracy"].notna(), ["model_id", "task", "quantization", "accuracy", "accuracy_stderr", "accuracy_n", "source"]]
+        prep.loc[prep["accuracy"].notna(), ["model_id", "task", "quantization", "accuracy", "accuracy_stderr", "accuracy_n", "source", "source_ref"]]
     ]
     if accuracy_table is not None and len(accuracy_table):
         a = accuracy_table.copy()
         a["task"] = np.asarray(canonical_task(a["task"], catalogs.tasks), dtype=object)
         a["accuracy_n"] = np.nan
-        recs.append(a[["model_id", "task", "quantization", "accuracy", "accuracy_stderr", "accuracy_n", "source"]])
+        # The accuracy model also reads the provenance columns (chat template, stated size and
+        # architecture for grouping near-copies, source_ref for the dequantized profiler rows).
+        provenance = [c for c in ("source_ref", "chat_template", "params_b", "architecture", "base_model") if c in a]
+        recs.append(a[["model_id", "task", "quantization", "accuracy", "accuracy_stderr", "accuracy_n", "source", *provenance]])
     records = pd.concat(recs, ignore_index=True)
     params = {mid: m.params_total_b for mid, m in catalogs.models.items()}
     params.update(dict(zip(extra["model_id"], extra["params_total_b"], strict=True)))

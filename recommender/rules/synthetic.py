@@ -110,6 +110,7 @@ def _targets(e: np.ndarray, t: np.ndarray, a: np.ndarray, h: np.ndarray, status)
     cat = cat.set_categories(pd.Index(labels, dtype=object))
     out["status"] = cat
     out["accuracy_status"] = cat
+    out["accuracy_basis"] = pd.Categorical.from_codes(np.zeros(len(e), dtype=np.int8), categories=pd.Index(["synthetic"], dtype=object))
     out["extrapolated_reasons"] = pd.Categorical.from_codes(
         (np.asarray(cat.codes) == 2).astype(np.int8), categories=pd.Index(["", "platform-unseen"], dtype=object)
     )

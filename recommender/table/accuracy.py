@@ -22,9 +22,22 @@ from recommender.errors import DataSourceError, TableValidationError
 from recommender.table.io import _atomic_write, _format, decode_table_bytes
 from recommender.table.schema import Quantization
 
-AccuracyTask = Literal["mmlu", "hellaswag", "arc_challenge", "truthfulqa_mc2"]
-AccuracyMetric = Literal["acc", "acc_norm", "mc2"]
-AccuracySource = Literal["open-llm-leaderboard-v1", "mlenergy-v1", "eai-profiler", "user"]
+AccuracyTask = Literal[
+    "mmlu", "hellaswag", "arc_challenge", "truthfulqa_mc2", "winogrande", "gsm8k",
+    "ifeval", "bbh", "math_lvl5", "gpqa_mc", "musr", "mmlu_pro",
+]
+"""Canonical task ids with scores: the Open LLM Leaderboard v1 six, then its v2 six (``gpqa_mc``
+is the leaderboard's multiple-choice GPQA; ``gpqa`` names the mlenergy-v3 generation workload)."""
+AccuracyMetric = Literal["acc", "acc_norm", "mc2", "exact_match", "strict_acc", "vendor-reported"]
+"""lm-eval metric behind a score; ``vendor-reported`` marks a model card's own number (its
+harness, shots and prompt are the vendor's, see the row's note)."""
+AccuracySource = Literal[
+    "open-llm-leaderboard-v1", "open-llm-leaderboard-v1-final", "open-llm-leaderboard-v2",
+    "intel-autoround", "llm-stats-vendor-reported", "mlenergy-v1", "eai-profiler", "user",
+]
+AccuracyQuantization = Literal["gptq-int4", "awq-int4", "autoround-int4", "rtn-int4", "gguf-q4_k_m", "gguf-q4_0", "unknown"]
+"""Accuracy-only formats (evaluated in published pairs but not catalogued as a deployable
+quantization), beside the table's :data:`Quantization` names."""
 
 ACCURACY_TASKS: tuple[str, ...] = get_args(AccuracyTask)
 ACCURACY_METRICS: tuple[str, ...] = get_args(AccuracyMetric)
@@ -47,6 +60,13 @@ class AccuracyRow(BaseModel):
         note: Free-text caveat (assumed precision, duplicate entry...).
         source: Short source tag.
         source_ref: Precise reference (file and row key).
+        source_model: The model id exactly as the source wrote it (before catalog resolution).
+        revision: Evaluated revision (Hub commit) where the source gives one.
+        chat_template: Whether the harness applied the model's chat template (v2 only).
+        base_model: For a quantized repo or a pair row: the 16-bit model its score is compared to.
+        params_b: Parameter count the source states, billions (leaderboards: Hub metadata).
+        architecture: ``config.json`` architecture the source states (``LlamaForCausalLM``...).
+        model_type: The source's kind of entry (``pretrained``, ``chat``, ``fine-tuned``, ``merge``...).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -57,13 +77,22 @@ class AccuracyRow(BaseModel):
     metric: AccuracyMetric
     num_fewshot: int = Field(ge=0)
     accuracy_stderr: float | None = Field(default=None, ge=0, le=1)
-    quantization: Quantization | Literal["unknown"] = "unknown"
+    quantization: Quantization | AccuracyQuantization = "unknown"
     note: str = ""
     source: AccuracySource
     source_ref: str = Field(min_length=1)
+    source_model: str = ""
+    revision: str = ""
+    chat_template: bool | None = None
+    base_model: str = ""
+    params_b: float | None = Field(default=None, gt=0)
+    architecture: str = ""
+    model_type: str = ""
 
     @model_validator(mode="after")
     def _metric_matches_task(self) -> AccuracyRow:
+        if self.metric == "vendor-reported":
+            return self
         if self.task == "truthfulqa_mc2" and self.metric != "mc2":
             raise ValueError(f"task 'truthfulqa_mc2' is scored with metric 'mc2', not {self.metric!r}")
         if self.task != "truthfulqa_mc2" and self.metric == "mc2":

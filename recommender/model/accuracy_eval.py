@@ -1,0 +1,137 @@
+"""Held-out error of the accuracy model beside the size-only prior (``eai evaluate``, bench).
+
+Folds hold out whole model families (one ``config.json`` architecture at one parameter count:
+a base model with all its fine-tunes and merges) and every held-out cell is predicted by the
+same regression the shipped model uses for a model scored on the other tasks of its board.
+Interval coverage is cross-conformal: the half-width applied to fold ``k`` is computed from
+the other folds' held-out errors only, so no cell's own error sets its interval.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from recommender.model.accuracy_impute import Imputer, catalog_families, conformal_halfwidth
+
+V1_TASKS: tuple[str, ...] = ("arc_challenge", "hellaswag", "mmlu", "truthfulqa_mc2", "winogrande", "gsm8k")
+V2_TASKS: tuple[str, ...] = ("ifeval", "bbh", "math_lvl5", "gpqa_mc", "musr", "mmlu_pro")
+GOALS: dict[str, float] = {"mmlu": 2.5, "gsm8k": 7.0}
+"""Goal on the family-grouped median absolute error, points (issue 17)."""
+COVERAGE_GOAL: tuple[float, float] = (85.0, 95.0)
+
+
+def _imputer(accuracy: pd.DataFrame) -> Imputer:
+    from recommender.catalog.models import get_models
+    from recommender.model.accuracy_model import prepare_scores
+
+    reference, _ = prepare_scores(accuracy)
+    sizes = {k: v.params_total_b for k, v in get_models().items()}
+    if "params_b" in accuracy:
+        stated = accuracy.dropna(subset=["params_b"]).groupby("model_id")["params_b"].first()
+        for mid, v in stated.items():
+            sizes.setdefault(str(mid), float(v))
+    arch = accuracy.groupby("model_id")["architecture"].first().to_dict() if "architecture" in accuracy else {}
+    return Imputer(reference, sizes, arch, catalog_families())
+
+
+def _cross_conformal(err: np.ndarray, fold: np.ndarray) -> np.ndarray:
+    width = np.full(len(err), np.nan)
+    for f in np.unique(fold):
+        width[fold == f] = conformal_halfwidth(err[fold != f])
+    return width
+
+
+def _size_baseline(cv: pd.DataFrame, sizes: Mapping[str, float]) -> tuple[np.ndarray, np.ndarray]:
+    """Size-only line refitted per fold on the training folds: (|error|, covered) per held-out cell."""
+    lp = np.log(cv["model_id"].map(lambda m: sizes.get(m, np.nan)).astype(float).to_numpy())
+    err = np.full(len(cv), np.nan)
+    cov = np.zeros(len(cv), dtype=bool)
+    y = cv["y"].to_numpy()
+    for f in np.unique(cv["fold"]):
+        tr = (cv["fold"].to_numpy() != f) & np.isfinite(lp)
+        te = (cv["fold"].to_numpy() == f) & np.isfinite(lp)
+        slope, icpt = np.polyfit(lp[tr], y[tr], 1)
+        res = y[tr] - (icpt + slope * lp[tr])
+        p = icpt + slope * lp[te]
+        err[te] = np.abs(p - y[te])
+        cov[te] = (y[te] >= p + np.quantile(res, 0.05)) & (y[te] <= p + np.quantile(res, 0.95))
+    return err, cov
+
+
+def evaluate_accuracy_model(accuracy: pd.DataFrame, targets: Sequence[str] = ("mmlu", "gsm8k")) -> dict[str, Any]:
+    """Family-grouped CV of the cross-task imputation and of the size-only prior.
+
+    Args:
+        accuracy: The accuracy table (``recommender.table.accuracy.load_accuracy`` frame).
+        targets: Tasks to hold out.
+
+    Returns:
+        Per target: ``from_v1`` (other v1 tasks + size), ``from_v2`` (v2 tasks + size: the
+        route of a model only the later leaderboard scored) and ``size_prior``; each with
+        cells, median/mean absolute error (points) and 90% interval coverage (%).
+    """
+    imp = _imputer(accuracy)
+    out: dict[str, Any] = {}
+    for t in targets:
+        res: dict[str, Any] = {}
+        for name, pool in (("from_v1", V1_TASKS), ("from_v2", V2_TASKS)):
+            feats = imp.features_for([*[c for c in pool if c != t], "log_params"], t)
+            if not feats:
+                continue
+            cv = imp.cross_validate(t, feats).dropna(subset=["pred"])
+            err = np.abs(cv["y"] - cv["pred"]).to_numpy()
+            width = _cross_conformal(err, cv["fold"].to_numpy())
+            res[name] = {
+                "features": list(feats), "cells": int(len(cv)), "families": int(cv["group"].nunique()),
+                "median_abs_err_pts": float(np.median(err) * 100), "mean_abs_err_pts": float(err.mean() * 100),
+                "coverage90_pct": float(np.mean(err <= width) * 100), "halfwidth_pts": float(np.median(width) * 100),
+            }
+            if name == "from_v1":
+                berr, bcov = _size_baseline(cv, imp.sizes)
+                ok = np.isfinite(berr)
+                res["size_prior"] = {
+                    "cells": int(ok.sum()), "median_abs_err_pts": float(np.median(berr[ok]) * 100),
+                    "mean_abs_err_pts": float(np.mean(berr[ok]) * 100), "coverage90_pct": float(np.mean(bcov[ok]) * 100),
+                }
+        out[t] = res
+    return out
+
+
+def goals_met(report: Mapping[str, Any]) -> dict[str, bool]:
+    """Per target: median error within :data:`GOALS` and coverage within :data:`COVERAGE_GOAL` (from v1)."""
+    met = {}
+    for t, goal in GOALS.items():
+        r = report.get(t, {}).get("from_v1")
+        met[t] = bool(r) and r["median_abs_err_pts"] <= goal and COVERAGE_GOAL[0] <= r["coverage90_pct"] <= COVERAGE_GOAL[1]
+    return met
+
+
+def format_accuracy_report(report: Mapping[str, Any]) -> str:
+    """Plain-text table of :func:`evaluate_accuracy_model`'s figures."""
+    lines = ["accuracy model, held-out by model family (points; 90% interval coverage)",
+             f"{'task':<8} {'predictor':<22} {'cells':>6} {'median|e|':>9} {'mean|e|':>8} {'cover%':>7}"]
+    met = goals_met(report)
+    for t, res in report.items():
+        for name in ("from_v1", "from_v2", "size_prior"):
+            r = res.get(name)
+            if not r:
+                continue
+            label = {"from_v1": "other v1 tasks + size", "from_v2": "v2 tasks + size", "size_prior": "size prior (baseline)"}[name]
+            lines.append(f"{t:<8} {label:<22} {r['cells']:>6} {r['median_abs_err_pts']:>9.2f} {r['mean_abs_err_pts']:>8.2f} "
+                         f"{r['coverage90_pct']:>7.1f}")
+        if t in GOALS:
+            lines.append(f"{'':<8} goal: median <= {GOALS[t]} pts, coverage {COVERAGE_GOAL[0]:.0f}-{COVERAGE_GOAL[1]:.0f}%: "
+                         f"{'met' if met[t] else 'MISSED'}")
+    return "\n".join(lines)
+
+
+def evaluate_accuracy_file(path: str | Path | None = None) -> dict[str, Any]:
+    """:func:`evaluate_accuracy_model` on an accuracy CSV (default: the shipped table)."""
+    from recommender.table.accuracy import DEFAULT_ACCURACY_TABLE, load_accuracy
+
+    return evaluate_accuracy_model(load_accuracy(path or DEFAULT_ACCURACY_TABLE))

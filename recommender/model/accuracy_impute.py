@@ -1,0 +1,350 @@
+"""Cross-task imputation of 16-bit scores from the leaderboard matrix, with grouped-CV intervals.
+
+The matrix has one row per model and one column per task (the Open LLM Leaderboard v1 six, the
+v2 six, vendor-reported ``vendor:<task>`` numbers) plus ``log_params``. To predict task ``t``
+for a model, the features are the columns that model has, taken in order of their correlation
+with ``t`` while at least :data:`MIN_TRAIN` models share all of them and ``t`` (so a model with
+only v2 scores gets a v2-to-``t`` regression trained on the models scored on both boards). The
+regression is a gradient-boosted tree ensemble where at least :data:`MIN_TREES` models train
+it (scores relate non-linearly: near chance, MMLU says nothing about GSM8K), a ridge otherwise.
+
+Intervals are split-conformal on **family-grouped** cross-validation: the training models are
+split into folds by family (one ``config.json`` architecture at one parameter count: the
+fine-tunes and merges of one base, which are near-copies, never sit on both sides), each fold
+is predicted by a fit on the others, and the half-width is the ``ceil((n+1) 0.9)/n`` quantile of
+the absolute held-out errors.
+
+Models with no score at all get the family/size/release-date prior: a ridge of the task's score
+on log parameters and release year over the catalogued models that have a (measured or imputed)
+score, plus their family's mean residual shrunk toward 0 (``sum / (n + 1)``); its half-width is
+the same conformal quantile of leave-one-family-out errors.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.ensemble import HistGradientBoostingRegressor
+from sklearn.linear_model import Ridge
+from sklearn.model_selection import GroupKFold
+from threadpoolctl import threadpool_limits
+
+MIN_TRAIN = 30
+"""Models that must share a feature set with the target before it is used."""
+MIN_TREES = 200
+"""Training models from which gradient-boosted trees replace the ridge."""
+MIN_TRAIN_VENDOR = 8
+"""Models that must share vendor-reported features with a leaderboard task (first stage)."""
+MAX_FEATURES = 8
+MAX_STAGED_HALFWIDTH = 0.10
+"""Widest half-width (fraction) at which a vendor-staged estimate still counts as imputed; a
+wider one is no better than the family prior, which then answers."""
+FOLDS = 5
+COVERAGE = 0.90
+Z90 = 1.6448536269514722
+
+
+def catalog_families() -> dict[str, tuple[str, float | None]]:
+    """Catalog model id -> (family, release year as a decimal year or None)."""
+    from recommender.catalog.models import get_models
+
+    out: dict[str, tuple[str, float | None]] = {}
+    for mid, spec in get_models().items():
+        year = None
+        if spec.release_date is not None:
+            year = spec.release_date.year + (spec.release_date.timetuple().tm_yday - 1) / 365.25
+        out[mid] = (spec.family, year)
+    return out
+
+
+def conformal_halfwidth(abs_err: np.ndarray, coverage: float = COVERAGE) -> float:
+    """Split-conformal half-width: the ``ceil((n+1) coverage)``-th smallest held-out |error|."""
+    n = len(abs_err)
+    if n == 0:
+        return float("nan")
+    k = min(n, math.ceil((n + 1) * coverage))
+    return float(np.sort(np.asarray(abs_err, dtype=float))[k - 1])
+
+
+def family_key(model_id: str, params_b: float | None, architecture: str | None, families: Mapping[str, Any]) -> str:
+    """Group of near-copies: architecture at a rounded parameter count (else the catalog family)."""
+    if architecture and params_b and np.isfinite(params_b):
+        size = round(params_b) if params_b >= 3 else round(params_b, 1)
+        return f"{architecture}|{size}"
+    if model_id in families:
+        return "family:" + families[model_id][0]
+    return "model:" + model_id
+
+
+def _estimator(n: int) -> Any:
+    if n >= MIN_TREES:
+        return HistGradientBoostingRegressor(max_iter=60, learning_rate=0.15, max_leaf_nodes=15, l2_regularization=1.0,
+                                             random_state=0)
+    return Ridge(alpha=1.0)
+
+
+class Imputer:
+    """The score matrix and its per-feature-set regressions (fitted lazily, cached)."""
+
+    def __init__(self, reference: pd.DataFrame, sizes: Mapping[str, float], architecture: Mapping[str, Any],
+                 families: Mapping[str, tuple[str, float | None]]) -> None:
+        ref = reference[reference["model_id"].notna()].drop_duplicates(["model_id", "column"])
+        self.matrix = ref.pivot(index="model_id", columns="column", values="accuracy").astype(float)
+        self.se = ref.pivot(index="model_id", columns="column", values="se").astype(float)
+        self.source = ref.pivot(index="model_id", columns="column", values="source")
+        self.families = dict(families)
+        self.sizes = dict(sizes)
+        self.architecture = {k: (v if isinstance(v, str) else "") for k, v in architecture.items()}
+        lp = pd.Series({m: math.log(s) for m, s in sizes.items() if s and np.isfinite(s) and s > 0}, dtype=float)
+        self.matrix["log_params"] = lp.reindex(self.matrix.index)
+        self.groups = pd.Series(
+            {m: family_key(m, self.sizes.get(m), self.architecture.get(m), families) for m in self.matrix.index}, dtype=object
+        )
+        obs = self.matrix.notna()
+        self._obs = obs
+        values = self.matrix.to_numpy(dtype=float)
+        cols = list(self.matrix.columns)
+        corr = np.zeros((len(cols), len(cols)))
+        for i in range(len(cols)):
+            for j in range(i, len(cols)):
+                both = ~np.isnan(values[:, i]) & ~np.isnan(values[:, j])
+                if both.sum() >= MIN_TRAIN_VENDOR and np.std(values[both, i]) > 0 and np.std(values[both, j]) > 0:
+                    corr[i, j] = corr[j, i] = abs(np.corrcoef(values[both, i], values[both, j])[0, 1])
+        self.corr = pd.DataFrame(corr, index=cols, columns=cols)
+        self._fits: dict[tuple[str, tuple[str, ...]], dict[str, Any]] = {}
+        self._stage_basis: dict[tuple[str, str], str] = {}
+
+    # -- features ----------------------------------------------------------------------
+    def features_for(self, observed: Sequence[str], target: str, min_train: int = MIN_TRAIN) -> tuple[str, ...]:
+        """Columns used to predict ``target`` from a model's ``observed`` columns (greedy, see module doc)."""
+        if target not in self.matrix.columns:
+            return ()
+        has_t = self._obs[target].to_numpy()
+        cand = [c for c in observed if c != target and c in self.corr.columns and self.corr.at[c, target] > 0]
+        cand.sort(key=lambda c: (-self.corr.at[c, target], c))
+        chosen: list[str] = []
+        mask = has_t.copy()
+        for c in cand:
+            nxt = mask & self._obs[c].to_numpy()
+            if nxt.sum() >= min_train:
+                chosen.append(c)
+                mask = nxt
+            if len(chosen) >= MAX_FEATURES:
+                break
+        # A feature set of log_params alone is the size prior, not an imputation.
+        return tuple(chosen) if any(c != "log_params" for c in chosen) else ()
+
+    def _train(self, target: str, feats: tuple[str, ...], exclude: str | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, pd.Index]:
+        mask = self._obs[target].to_numpy().copy()
+        for c in feats:
+            mask &= self._obs[c].to_numpy()
+        idx = self.matrix.index[mask]
+        if exclude is not None:
+            idx = idx[idx != exclude]
+        X = self.matrix.loc[idx, list(feats)].to_numpy(dtype=float)
+        y = self.matrix.loc[idx, target].to_numpy(dtype=float)
+        return X, y, self.groups.reindex(idx).to_numpy(), idx
+
+    def cross_validate(self, target: str, feats: tuple[str, ...], folds: int = FOLDS) -> pd.DataFrame:
+        """Family-grouped CV of one regression: held-out truth, prediction, group and fold per model."""
+        X, y, g, idx = self._train(target, feats)
+        k = min(folds, len(set(g)))
+        pred = np.full(len(y), np.nan)
+        fold = np.full(len(y), -1)
+        if k >= 2:
+            for f, (tr, te) in enumerate(GroupKFold(n_splits=k).split(X, y, g)):
+                est = _estimator(len(tr)).fit(X[tr], y[tr])
+                pred[te] = est.predict(X[te])
+                fold[te] = f
+        return pd.DataFrame({"model_id": idx, "y": y, "pred": pred, "group": g, "fold": fold})
+
+    def regression(self, target: str, feats: tuple[str, ...]) -> dict[str, Any]:
+        """The fitted regression of ``target`` on ``feats`` with its grouped-CV half-width."""
+        key = (target, feats)
+        if key not in self._fits:
+            with threadpool_limits(1):  # small fits: threads cost more than they give on shared cores
+                self._fits[key] = self._fit(target, feats)
+        return self._fits[key]
+
+    def _fit(self, target: str, feats: tuple[str, ...]) -> dict[str, Any]:
+        if True:
+            X, y, g, _ = self._train(target, feats)
+            cv = self.cross_validate(target, feats)
+            err = np.abs(cv["y"] - cv["pred"]).dropna().to_numpy()
+            return {
+                "estimator": _estimator(len(y)).fit(X, y),
+                "halfwidth": conformal_halfwidth(err),
+                "mae": float(np.median(err)) if len(err) else float("nan"),
+                "n": len(y),
+                "kind": "trees" if len(y) >= MIN_TREES else "ridge",
+            }
+
+    # -- the table ---------------------------------------------------------------------
+    def _measured(self, m: str, t: str) -> tuple[float, float, float, str] | None:
+        if m not in self.matrix.index or t not in self.matrix.columns or not self._obs.at[m, t]:
+            return None
+        a = float(self.matrix.at[m, t])
+        se = float(self.se.at[m, t]) if t in self.se.columns and pd.notna(self.se.at[m, t]) else float("nan")
+        if not np.isfinite(se):
+            from recommender.model.accuracy_model import _binomial_se
+
+            se = _binomial_se(t, a)
+        se = se if np.isfinite(se) else 0.02
+        return a, a - Z90 * se, a + Z90 * se, f"measured ({self.source.at[m, t]})"
+
+    def _observed(self, m: str) -> list[str]:
+        if m not in self.matrix.index:
+            return ["log_params"] if self.sizes.get(m) else []
+        return [c for c in self.matrix.columns if self._obs.at[m, c]]
+
+    def impute_many(self, pairs: Sequence[tuple[str, str]]) -> dict[tuple[str, str], tuple[float, float, float, str]]:
+        """Imputed 16-bit scores of (model, task) pairs from the models' other columns.
+
+        Pairs sharing a regression are predicted in one batch (a tree ensemble's per-call
+        overhead dominates single-row predictions). Pairs with no usable feature are left out.
+        """
+        filled, fill_hw = self._vendor_stage({m for m, _ in pairs})
+        plan: dict[tuple[str, tuple[str, ...]], list[str]] = {}
+        out: dict[tuple[str, str], tuple[float, float, float, str]] = {}
+        for m, t in pairs:
+            if t in filled.get(m, {}) and fill_hw[m][t] <= MAX_STAGED_HALFWIDTH:  # the vendor stage predicted it
+                p, hw = filled[m][t], fill_hw[m][t]
+                out[(m, t)] = (p, p - hw, p + hw, self._stage_basis[(m, t)])
+                continue
+            observed = self._observed(m) + [c for c in filled.get(m, {}) if c != t and fill_hw[m][c] <= MAX_STAGED_HALFWIDTH]
+            feats = self.features_for(observed, t)
+            if feats:
+                plan.setdefault((t, feats), []).append(m)
+        for (t, feats), models in sorted(plan.items()):
+            fit = self.regression(t, feats)
+            x = self.matrix.reindex(models)[list(feats)].to_numpy(dtype=float)
+            for r, m in enumerate(models):
+                for j, f in enumerate(feats):
+                    if not np.isfinite(x[r, j]) and f in filled.get(m, {}):
+                        x[r, j] = filled[m][f]
+            with threadpool_limits(1):
+                pred = np.clip(fit["estimator"].predict(x), 0.0, 1.0)
+            names = ", ".join(f.replace("log_params", "size") for f in feats)
+            for m, p in zip(models, pred, strict=True):
+                staged = [f for f in feats if f in filled.get(m, {}) and not self._obs.at[m, f]] if m in self.matrix.index else []
+                # A feature that was itself imputed carries its own error (added in quadrature).
+                hw = float(np.hypot(fit["halfwidth"], max((fill_hw[m][f] for f in staged), default=0.0)))
+                if staged and hw > MAX_STAGED_HALFWIDTH:
+                    continue
+                via = f"; {', '.join(staged)} first imputed from vendor-reported scores" if staged else ""
+                basis = (f"imputed from {names} ({fit['kind']} on {fit['n']} models{via}; "
+                         f"+-{hw * 100:.1f} pts from family-grouped CV)")
+                out[(m, t)] = (float(p), float(p) - hw, float(p) + hw, basis)
+        return out
+
+    def _vendor_stage(self, models: set[str]) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]]]:
+        """Leaderboard columns of models that only vendors scored, from their vendor-reported columns.
+
+        Few models carry both kinds of score (vendor numbers start where the leaderboards
+        stop), so this stage trains a ridge on as few as :data:`MIN_TRAIN_VENDOR` models; its
+        conformal half-width (the largest held-out error at such sizes) travels on.
+        """
+        board = [c for c in self.matrix.columns if not c.startswith("vendor:") and c != "log_params"]
+        filled: dict[str, dict[str, float]] = {}
+        hws: dict[str, dict[str, float]] = {}
+        for m in sorted(models):
+            if m not in self.matrix.index or any(self._obs.at[m, c] for c in board):
+                continue
+            vendor = [c for c in self.matrix.columns if c.startswith("vendor:") and self._obs.at[m, c]]
+            if not vendor:
+                continue
+            for t in board:
+                feats = self.features_for([*vendor, "log_params"], t, min_train=MIN_TRAIN_VENDOR)
+                if not feats:
+                    continue
+                fit = self.regression(t, feats)
+                if not np.isfinite(fit["halfwidth"]):
+                    continue
+                x = self.matrix.loc[[m], list(feats)].to_numpy(dtype=float)
+                with threadpool_limits(1):
+                    filled.setdefault(m, {})[t] = float(np.clip(fit["estimator"].predict(x)[0], 0.0, 1.0))
+                hws.setdefault(m, {})[t] = fit["halfwidth"]
+                self._stage_basis[(m, t)] = (
+                    f"imputed from {', '.join(f.replace('log_params', 'size') for f in feats)} "
+                    f"({fit['kind']} on {fit['n']} models; +-{fit['halfwidth'] * 100:.1f} pts from family-grouped CV)")
+        return filled, hws
+
+    def table(self, models: Sequence[str], tasks: Sequence[str], priors: Mapping[str, Mapping[str, float]]) -> pd.DataFrame:
+        """Point, interval, status and basis of every (model, task): measured, imputed or prior."""
+        measured = {(m, t): self._measured(m, t) for m in models for t in tasks}
+        imputed = self.impute_many([k for k, v in measured.items() if v is None])
+        rows: list[dict[str, Any]] = []
+        for (m, t), got in measured.items():
+            status = "measured"
+            if got is None:
+                got, status = imputed.get((m, t)), "imputed"
+            values = (dict(zip(("accuracy", "lo", "hi", "basis"), got, strict=True)) if got
+                      else {"accuracy": np.nan, "lo": np.nan, "hi": np.nan, "basis": ""})
+            rows.append({"model_id": m, "task": t, "status": status if got else "prior", **values})
+        table = pd.DataFrame(rows, columns=["model_id", "task", "accuracy", "lo", "hi", "status", "basis"])
+        for t in tasks:
+            self._family_prior(table, t, priors.get(t))
+        return table
+
+    def _family_prior(self, table: pd.DataFrame, task: str, size_prior: Mapping[str, float] | None) -> None:
+        """Fill the task's unscored models from family, size and release date, else the size line."""
+        rows = table["task"] == task
+        known = rows & table["accuracy"].notna()
+        todo = rows & table["accuracy"].isna()
+        if not todo.any():
+            return
+
+        def feats(ids: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+            lp = np.array([math.log(self.sizes[m]) if self.sizes.get(m) else np.nan for m in ids])
+            yr = np.array([(self.families.get(m, (None, None))[1] or np.nan) for m in ids], dtype=float)
+            return np.c_[lp, yr], np.isfinite(lp) & np.isfinite(yr)
+
+        train = table[known]
+        Xtr, ok = feats(train["model_id"])
+        ytr = train["accuracy"].to_numpy()[ok]
+        fam = np.array([self.families.get(m, ("?", None))[0] for m in train["model_id"]])[ok]
+        Xtr = Xtr[ok]
+        fitted = None
+        if len(ytr) >= 10 and len(set(fam)) >= 3:
+            mu, sd = Xtr.mean(axis=0), Xtr.std(axis=0) + 1e-9
+            lofo = []
+            for f in sorted(set(fam)):  # leave-one-family-out errors for the width
+                tr = fam != f
+                r = Ridge(alpha=1.0).fit((Xtr[tr] - mu) / sd, ytr[tr])
+                lofo.extend(np.abs(r.predict((Xtr[~tr] - mu) / sd) - ytr[~tr]).tolist())
+            line = Ridge(alpha=1.0).fit((Xtr - mu) / sd, ytr)
+            res = ytr - line.predict((Xtr - mu) / sd)
+            offset = {f: float(res[fam == f].sum() / ((fam == f).sum() + 1)) for f in set(fam)}
+            count = {f: int((fam == f).sum()) for f in set(fam)}
+            fitted = (line, mu, sd, offset, count, conformal_halfwidth(np.array(lofo)))
+        fill: dict[int, list[Any]] = {}
+        for i in table.index[todo]:
+            m = table.at[i, "model_id"]
+            X, good = feats(pd.Series([m]))
+            family = self.families.get(m, ("?", None))[0]
+            if fitted is not None and good[0]:
+                line, mu, sd, offset, count, hw = fitted
+                p = float(np.clip(line.predict((X - mu) / sd)[0] + offset.get(family, 0.0), 0.0, 1.0))
+                fam_txt = f"family {family} ({count[family]} scored)" if family in count else f"family {family} (none scored)"
+                fill[i] = [p, p - hw, p + hw, f"prior: {fam_txt}, size and release date (+-{hw * 100:.1f} pts, leave-one-family-out)"]
+            elif size_prior is not None and self.sizes.get(m):
+                from recommender.model.accuracy_model import _size_prior
+
+                pa, pl, ph = _size_prior(size_prior, np.array([self.sizes[m]]), np.array([0.0]))
+                fill[i] = [float(pa[0]), float(pl[0]), float(ph[0]), "prior: size only"]
+            else:
+                fill[i] = [0.5, 0.0, 1.0, "prior: nothing known"]
+        if fill:
+            block = pd.DataFrame.from_dict(fill, orient="index", columns=["accuracy", "lo", "hi", "basis"])
+            table.loc[block.index, ["accuracy", "lo", "hi", "basis"]] = block
+
+    def summary(self) -> dict[str, Any]:
+        """What the fitted regressions are: feature set, kind, training models, median |error|, half-width."""
+        return {
+            f"{t}<-{'+'.join(f)}": {"n": v["n"], "kind": v["kind"], "cv_median_abs_err": v["mae"], "halfwidth": v["halfwidth"]}
+            for (t, f), v in sorted(self._fits.items())
+        }
