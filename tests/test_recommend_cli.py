@@ -238,9 +238,12 @@ def test_piped_table_fits_the_width_with_names_whole(run, monkeypatch: pytest.Mo
     lines = out.splitlines()
     assert max(map(len, lines)) <= width, [line for line in lines if len(line) > width]
     assert all(line == line.rstrip() for line in lines)
-    table = out.split("\nRecommended:")[0]
-    model_col = [line[4:].split("  ")[1] if len(line) > 4 and "  " in line[4:] else "" for line in table.splitlines()[3:]]
-    joined = "".join(piece.strip() for piece in model_col)
+    table = out.split("\nRecommended:")[0].splitlines()
+    # The model column spans from its header to the next header (wrapped pieces stay inside it).
+    header = next(line for line in table if " model " in line)
+    start = header.index(" model ") + 1
+    end = start + len("model") + len(header[start + len("model"):]) - len(header[start + len("model"):].lstrip())
+    joined = "".join(line[start:end].strip() for line in table[table.index(header) + 2:])
     assert all(name in joined for name in names), (names, table)
 
 

@@ -105,7 +105,9 @@ def register(app: typer.Typer) -> None:
         # The accuracy model's own held-out error beside the size prior (family-grouped folds).
         from recommender.model.accuracy_eval import evaluate_accuracy_file, format_accuracy_report
 
-        acc_report = evaluate_accuracy_file(_repo_path(accuracy, ACCURACY_DEFAULT))
+        acc_path = Path(_repo_path(accuracy, ACCURACY_DEFAULT))
+        # Energy and time need no accuracy table; without one there is no accuracy model to score.
+        acc_report = evaluate_accuracy_file(acc_path) if acc_path.exists() else None
         if as_json:
             from recommender.model.evaluate import summary_only
 
@@ -113,4 +115,5 @@ def register(app: typer.Typer) -> None:
         else:
             typer.echo(format_report(report))
             typer.echo("")
-            typer.echo(format_accuracy_report(acc_report))
+            typer.echo(format_accuracy_report(acc_report) if acc_report is not None
+                       else f"accuracy model: not evaluated ({acc_path} does not exist)")

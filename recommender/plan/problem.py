@@ -28,6 +28,7 @@ OBJECTIVE_POWERS: dict[str, tuple[float, float, float]] = {
     "energy": (1.0, 0.0, 0.0),
     "cost": (1.0, 0.0, 0.0),
     "carbon": (1.0, 0.0, 0.0),
+    "accuracy": (0.0, 0.0, 1.0),
 }
 
 CONSTRAINT_POWERS: dict[str, tuple[float, float, float]] = {

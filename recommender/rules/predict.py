@@ -239,7 +239,7 @@ def _model_resolver(catalogs: Catalogs, asked: Asked):
         except UnknownNameError as exc:
             sib = sibling_of(name, catalogs.models)
             if sib is None:
-                exc.args = (f"{exc.args[0]}; or describe it with --model-config FILE (its config.json) or --params-b/--layers/--hidden/--heads",)
+                exc.args = (f"{exc}; or describe it with --model-config FILE (its config.json) or --params-b/--layers/--hidden/--heads",)
                 raise
             return sib.spec, sib.basis, sib
 
