@@ -250,7 +250,8 @@ def _machine() -> str:
         names = [n.strip() for n in proc.stdout.splitlines() if n.strip()]
         if proc.returncode == 0 and names:
             gpus = ", ".join(f"{names.count(n)}x {n}" for n in dict.fromkeys(names))
-    return f"{platform.machine()}, {os.cpu_count()} cores, {gpus}"
+    load = f", load average {os.getloadavg()[0]:.1f} at the end" if hasattr(os, "getloadavg") else ""
+    return f"{platform.machine()}, {os.cpu_count()} cores, {gpus}{load}"
 
 
 BENCH_TIMEOUT_S = 3600
