@@ -372,6 +372,7 @@ def _fake_pynvml(energy_supported: bool, instant: bool = True) -> types.ModuleTy
         return [types.SimpleNamespace(nvmlReturn=ret, value=types.SimpleNamespace(uiVal=123_000))]
 
     m.nvmlInit = lambda: None  # type: ignore[attr-defined]
+    m.nvmlDeviceGetCount = lambda: 4  # type: ignore[attr-defined]
     m.nvmlDeviceGetHandleByIndex = by_index  # type: ignore[attr-defined]
     m.nvmlDeviceGetHandleByUUID = by_uuid  # type: ignore[attr-defined]
     m.nvmlDeviceGetIndex = lambda h: h[1]  # type: ignore[attr-defined]
@@ -422,6 +423,9 @@ def test_nvml_falls_back_to_sampled_without_counter(fake_nvml) -> None:  # type:
 def test_nvml_maps_cuda_visible_devices(fake_nvml, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     mod = fake_nvml(energy_supported=True)
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,GPU-abc")
+    # Without the CUDA runtime's UUIDs the visible-devices list is trusted only when CUDA
+    # numbers devices in PCI order like NVML.
+    monkeypatch.setenv("CUDA_DEVICE_ORDER", "PCI_BUS_ID")
     assert select_meter("cuda:0").device.index == 3
     select_meter("cuda:1")
     assert mod.opened == [("index", 3), ("uuid", "GPU-abc")]

@@ -43,11 +43,11 @@ class FakeRunner:
     def model_id(self, model: str) -> str:
         return f"org/{model}"
 
-    def check(self, model: str, quant: str) -> None:
+    def check(self, model: str, quant: str, engine: str = "hf-transformers") -> None:
         if quant in self.unsupported:
             raise UnsupportedCombinationError(f"{quant} on cpu is not supported; use fp32")
 
-    def load(self, model: str, quant: str) -> None:
+    def load(self, model: str, quant: str, engine: str = "hf-transformers") -> None:
         self.loads.append((model, quant))
         self.quant = quant
 
