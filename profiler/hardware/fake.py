@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import bisect
 import math
+import threading
 import time
 import types
 from collections.abc import Callable, Sequence
@@ -192,6 +193,57 @@ class ManualClock:
         if seconds < 0:
             raise ValueError("a clock cannot go backwards")
         self.now_s += seconds
+
+
+class VirtualTime:
+    """Simulated time shared by a test's main thread and a meter's sampling thread.
+
+    The clock moves only as far as the main thread allows (:meth:`advance_to`); the sampling
+    thread's waits (:meth:`wait`, given to :class:`~profiler.hardware.SampledMeter` as
+    ``wait``) jump the clock to each sample time within that horizon. So the real,
+    threaded meter replays minutes of a trace in milliseconds, with the same samples on
+    every run (no dependence on how busy the machine is).
+    """
+
+    def __init__(self, start_s: float = 0.0) -> None:
+        self.now_s = start_s
+        self._horizon_s = start_s
+        self._blocked_at: float | None = None
+        self._cond = threading.Condition()
+
+    def __call__(self) -> float:
+        return self.now_s
+
+    def wait(self, stop: threading.Event, seconds: float) -> bool:
+        """Sampling thread: let ``seconds`` pass, or return True once ``stop`` is set."""
+        target = self.now_s + max(0.0, seconds)
+        with self._cond:
+            while target > self._horizon_s:
+                if stop.is_set():
+                    return True
+                self._blocked_at = target
+                self._cond.notify_all()
+                self._cond.wait(0.001)  # short: the stop event is polled, not notified
+            self._blocked_at = None
+            self.now_s = target
+        return stop.is_set()
+
+    def advance_to(self, t_s: float, sampler: bool = True) -> None:
+        """Main thread: move time to ``t_s``, letting a running sampler take every sample before it.
+
+        Args:
+            t_s: New time, seconds (>= now).
+            sampler: Whether a sampling thread is running (then wait until it is parked
+                beyond ``t_s``).
+        """
+        if t_s < self.now_s:
+            raise ValueError("time cannot go backwards")
+        with self._cond:
+            self._horizon_s = t_s
+            self._cond.notify_all()
+            while sampler and not (self._blocked_at is not None and self._blocked_at > t_s):
+                self._cond.wait(0.01)
+            self.now_s = t_s
 
 
 class RealTimeClock:

@@ -202,8 +202,9 @@ class SampledMeter:
         power_update_period_s: How often the driver refreshes its power reading, s; the
             meter's ``update_period_s`` is the larger of this and ``1 / sample_hz``.
         clock: Monotonic clock in seconds; the device's clock when replaying fakes.
-        clock_speed: ``clock`` seconds per wall second (> 1 for an accelerated replay,
-            :class:`~profiler.hardware.fake.RealTimeClock` ``speed``).
+        wait: How the sampling thread waits ``seconds`` of ``clock`` time or until the stop
+            event is set (returns whether it was set). Default ``event.wait(seconds)`` (real
+            time); replays on :class:`~profiler.hardware.fake.VirtualTime` pass its ``wait``.
         jitter: Random sample phase within each interval (see above).
         undersampled_pct: Threshold of the ``undersampled`` flag, percent.
         seed: Seed of the jitter (reproducible replays).
@@ -218,21 +219,19 @@ class SampledMeter:
         sample_hz: float = DEFAULT_SAMPLE_HZ,
         power_update_period_s: float = 0.0,
         clock: Callable[[], float] = time.perf_counter,
-        clock_speed: float = 1.0,
+        wait: Callable[[threading.Event, float], bool] | None = None,
         jitter: bool = True,
         undersampled_pct: float = UNDERSAMPLED_PCT,
         seed: int | None = 0,
     ) -> None:
         if not sample_hz > 0:
             raise MeasurementError(f"sample_hz must be > 0, got {sample_hz}")
-        if not clock_speed > 0:
-            raise MeasurementError(f"clock_speed must be > 0, got {clock_speed}")
         self.device = device
         self.sample_hz: float | None = float(sample_hz)
         self.update_period_s = max(1.0 / float(sample_hz), float(power_update_period_s))
         self._interval_s = 1.0 / float(sample_hz)
         self._clock = clock
-        self._speed = float(clock_speed)
+        self._wait = wait if wait is not None else (lambda event, seconds: event.wait(seconds))
         self._jitter = jitter
         self.undersampled_pct = float(undersampled_pct)
         self._rng = random.Random(seed)
@@ -260,8 +259,7 @@ class SampledMeter:
             while True:
                 offset = self._rng.random() if self._jitter else 1.0
                 target = t0 + (k + offset) * self._interval_s
-                wait_s = max(0.0, (target - self._clock()) / self._speed)
-                if self._stop.wait(wait_s):
+                if self._wait(self._stop, max(0.0, target - self._clock())):
                     return
                 try:
                     self._sample()
