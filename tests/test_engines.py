@@ -287,3 +287,69 @@ def test_cuda_devices_of_reads_accelerate_device_map() -> None:
     assert cuda_devices_of(split, "cuda") == (0, 1, 2)
     assert cuda_devices_of(types.SimpleNamespace(), "cuda:3") == (3,)
     assert cuda_devices_of(types.SimpleNamespace(), "cpu") == ()
+
+
+# --- engines as a sweep dimension ----------------------------------------------------------
+
+
+def test_sweep_spec_engines_canonical_and_unknown_engine_did_you_mean() -> None:
+    from profiler.sweep import SweepSpec
+
+    spec = SweepSpec(models=["m"], quants=["fp32"], tasks=["arc_easy"], engines=["hf", "llamacpp", "llama.cpp"])
+    assert spec.engines == ["hf-transformers", "llama.cpp"]
+    assert spec.repeats == 3 and spec.warmup == 1 and spec.device_count == 1
+    with pytest.raises(UnknownNameError, match="did you mean 'vllm'"):
+        SweepSpec(models=["m"], quants=["fp32"], tasks=["arc_easy"], engines=["vlm"])
+
+
+def test_sweep_loads_each_model_engine_quant_once_and_keys_by_engine(tmp_path: Path) -> None:
+    import datetime as dt
+
+    from profiler.sweep import SweepSpec, completed_keys, run_sweep
+    from recommender.table import MeasuredRow
+
+    class Runner:
+        platform = "cpu-amd-epyc-zen4"
+
+        def __init__(self) -> None:
+            self.loads: list[tuple[str, str, str]] = []
+            self.current: tuple[str, str] | None = None
+
+        def model_id(self, model: str) -> str:
+            return f"org/{model}"
+
+        def check(self, model: str, quant: str, engine: str = "hf-transformers") -> None:
+            if engine == "llama.cpp" and quant == "fp32":
+                raise UnsupportedCombinationError("llama.cpp here runs gguf-q4 only")
+
+        def load(self, model: str, quant: str, engine: str = "hf-transformers") -> None:
+            self.loads.append((model, engine, quant))
+            self.current = (engine, quant)
+
+        def unload(self) -> None:
+            self.current = None
+
+        def measure(self, workload: str, limit: int | None, progress) -> MeasuredRow:  # noqa: ANN001
+            assert self.current is not None
+            engine, quant = self.current
+            return MeasuredRow(
+                platform=self.platform, device_count=1, engine=engine, model_id="org/m", params_total_b=0.1,
+                params_active_b=0.1, quantization=quant, batch_size=1, workload=workload, query_count=2,
+                accuracy=0.5, accuracy_metric="acc", accuracy_n=2, energy_j_per_query=1.0, time_s_per_query=0.1,
+                energy_method="estimated", energy_scope="cpu", idle_subtracted=False, repeats=3, flags="estimated",
+                source="eai-profiler", source_ref=f"eai profile; task={workload}; limit={limit}; date=x",
+                measured_on=dt.date(2026, 1, 1),
+            )
+
+    spec = SweepSpec(models=["m"], quants=["fp32", "gguf-q4"], tasks=["arc_easy", "gsm8k"], limit=3,
+                     engines=["hf-transformers", "llama.cpp"])
+    out = tmp_path / "t.csv"
+    runner = Runner()
+    summary = run_sweep(spec, out, runner)
+    # llama.cpp x fp32 is refused by check() before anything loads.
+    assert runner.loads == [("m", "hf-transformers", "fp32"), ("m", "hf-transformers", "gguf-q4"),
+                            ("m", "llama.cpp", "gguf-q4")]
+    assert summary.written == 6 and len(summary.failed) == 2
+    assert {k.engine for k in completed_keys(out)} == {"hf-transformers", "llama.cpp"}
+    again = run_sweep(spec, out, Runner())
+    assert again.written == 0 and again.skipped == 6
