@@ -116,15 +116,13 @@ def agreement_check(counter_j: float, sampled_j: float) -> tuple[bool, float]:
 
 def gpu_present() -> tuple[bool, str]:
     """Whether NVML sees an NVIDIA GPU and torch has CUDA."""
-    if importlib.util.find_spec("pynvml") is None:
-        return False, "nvidia-ml-py (pynvml) not installed"
-    import pynvml
+    from profiler.hardware.nvml import gpu_count
+    from recommender.errors import MeasurementError
 
     try:
-        pynvml.nvmlInit()
-        count = pynvml.nvmlDeviceGetCount()
-    except pynvml.NVMLError as exc:
-        return False, f"NVML cannot initialize ({exc}): no NVIDIA driver/GPU"
+        count = gpu_count()
+    except MeasurementError as exc:
+        return False, str(exc)
     if count < 1:
         return False, "NVML sees no GPU"
     if importlib.util.find_spec("torch") is None:

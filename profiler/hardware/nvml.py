@@ -287,6 +287,19 @@ class NvmlDevice:
         return int(p.nvmlDeviceGetTemperature(self._handle, p.NVML_TEMPERATURE_GPU))
 
 
+def gpu_count() -> int:
+    """NVIDIA GPUs NVML sees on this machine.
+
+    Raises:
+        MeasurementError: nvidia-ml-py missing or NVML unable to initialize (no driver/GPU).
+    """
+    pynvml = _nvml()
+    try:
+        return int(pynvml.nvmlDeviceGetCount())
+    except pynvml.NVMLError as exc:
+        raise MeasurementError(f"NVML could not count GPUs: {exc}") from exc
+
+
 def parse_cuda_device(device: str) -> int:
     """CUDA ordinal of ``"cuda"`` (0) or ``"cuda:N"`` (N).
 
