@@ -29,11 +29,12 @@ name, then renamed).
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import math
 import os
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -335,10 +336,45 @@ def make_llamacpp_lm(llm: Any, max_gen_toks: int | None = None) -> Any:
     return cls(llm, max_gen_toks=max_gen_toks or DEFAULT_MAX_GEN_TOKS)
 
 
+@contextlib.contextmanager
+def _model_params_override(lc: Any, **fields: Any) -> Iterator[None]:
+    """Set fields of the ``llama_model_params`` that ``llama_cpp.Llama`` builds internally.
+
+    ``Llama(...)`` takes its model parameters from ``llama_model_default_params()`` and
+    exposes no argument for ``use_extra_bufts``; the default is swapped for the duration
+    of the constructor only.
+    """
+    original = lc.llama_model_default_params
+
+    def patched() -> Any:
+        params = original()
+        for key, value in fields.items():
+            setattr(params, key, value)
+        return params
+
+    lc.llama_model_default_params = patched
+    try:
+        yield
+    finally:
+        lc.llama_model_default_params = original
+
+
 class LlamaCppEngine:
-    """Runs GGUF files with llama.cpp on the CPU (``device_count`` 1)."""
+    """Runs GGUF files with llama.cpp on the CPU (``device_count`` 1).
+
+    Args:
+        extra_buffers: llama.cpp's "extra buffer types" (weights repacked for AMX / AVX-512
+            kernels at load). Off by default: on a VM that advertises AMX without enabling
+            it (this project's CPU machine: Intel Xeon, AMX flags in /proc/cpuinfo) the AMX
+            kernels die on their first ``ldtilecfg`` with a general protection fault. Off,
+            llama.cpp uses its ordinary AVX-512 kernels on the weights as stored. Recorded
+            in ``source_ref`` (``extra_bufts=``).
+    """
 
     name = "llama.cpp"
+
+    def __init__(self, extra_buffers: bool = False) -> None:
+        self.extra_buffers = extra_buffers
 
     def quantizations(self) -> tuple[str, ...]:
         """Quantization names this engine runs (see module docstring)."""
@@ -400,17 +436,20 @@ class LlamaCppEngine:
         import llama_cpp
 
         path, ggml_type, note = self.gguf_path(source, quant, options.threads)
+        import llama_cpp.llama_cpp as lc
+
         threads = options.threads or os.cpu_count() or 1
-        llm = llama_cpp.Llama(
-            model_path=str(path),
-            n_ctx=options.n_ctx or DEFAULT_N_CTX,
-            n_threads=threads,
-            n_threads_batch=threads,
-            logits_all=True,
-            verbose=False,
-            seed=1234,
-        )
-        params = int(llm.model.n_params()) if hasattr(llm, "model") else 0
+        with _model_params_override(lc, use_extra_bufts=self.extra_buffers):
+            llm = llama_cpp.Llama(
+                model_path=str(path),
+                n_ctx=options.n_ctx or DEFAULT_N_CTX,
+                n_threads=threads,
+                n_threads_batch=threads,
+                logits_all=True,
+                verbose=False,
+                seed=1234,
+            )
+        params = int(llama_cpp.llama_model_n_params(llm.model))
         native = ggml_type if TARGETS[quant].ggml_type is None else None
         flags = () if native else ("requantized",)
         return LoadedModel(
@@ -422,6 +461,7 @@ class LlamaCppEngine:
             cuda_devices=(),
             note=note,
             flags=flags,
-            extra_ref=(f"gguf_type={ggml_type}", f"n_ctx={options.n_ctx or DEFAULT_N_CTX}"),
+            extra_ref=(f"gguf_type={ggml_type}", f"n_ctx={options.n_ctx or DEFAULT_N_CTX}",
+                       f"extra_bufts={'on' if self.extra_buffers else 'off'}"),
             close=llm.close if hasattr(llm, "close") else (lambda: None),
         )
