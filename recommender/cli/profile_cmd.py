@@ -60,7 +60,7 @@ class _RichProgress:
     def cell(self, key: Any, index: int) -> Any:
         if self.current is not None:
             self.progress.remove_task(self.current)
-        desc = f"{key.model_id.split('/')[-1]} {key.quantization} {key.workload}"
+        desc = f"{key.model_id.split('/')[-1]} {key.quantization} {key.engine} {key.workload}"
         self.current = self.progress.add_task(desc, total=None, note="loading tasks")
         progress, task_id = self.progress, self.current
 
@@ -72,7 +72,7 @@ class _RichProgress:
 
     def finish_cell(self, key: Any, ok: bool, message: str) -> None:
         status = "[green]ok[/green]" if ok else "[red]failed[/red]"
-        self.console.print(f"{status} {key.model_id} {key.quantization} {key.workload} "
+        self.console.print(f"{status} {key.model_id} {key.quantization} {key.engine} {key.workload} "
                            f"(limit {key.limit}): {message}", markup=True, highlight=False)
         if self.overall is not None:
             self.progress.advance(self.overall)
