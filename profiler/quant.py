@@ -187,55 +187,119 @@ def resolve_loader(method: QuantMethod) -> Callable[[str, str], Any]:
     return getattr(importlib.import_module(module_name), func_name)
 
 
-def load_quantized(checkpoint: str, quant: str, device: str) -> Any:
+def load_quantized(checkpoint: str, quant: str, device: str, device_count: int = 1) -> Any:
     """Check the combination, then load ``checkpoint`` quantized as ``quant`` onto ``device``.
 
     Args:
         checkpoint: Hugging Face id or local directory with fp32-readable weights.
         quant: Quantization name.
-        device: ``cpu``, ``cuda`` or ``cuda:N``.
+        device: ``cpu``, ``cuda`` or ``cuda:N`` (the first GPU of the deployment).
+        device_count: GPUs to spread the model over with ``device_map="auto"``: the
+            ``device_count`` CUDA ordinals from ``device``'s on. 1 places it on ``device``.
 
     Returns:
-        A ``transformers`` causal LM in eval mode.
+        A ``transformers`` causal LM in eval mode. Which GPUs really hold layers is in
+        ``model.hf_device_map`` (see :func:`cuda_devices_of`).
+
+    Raises:
+        UnsupportedCombinationError: More than one device on a CPU, or fewer GPUs visible
+            than asked for.
     """
     method = check_combination(quant, device)
-    model = resolve_loader(method)(checkpoint, device)
+    device_type, index = parse_device(device)
+    if device_count < 1:
+        raise InvalidInputError(f"device_count must be >= 1, got {device_count}")
+    if device_count > 1:
+        if device_type != "cuda" or method.name == "dynamic-int8":
+            raise UnsupportedCombinationError(
+                f"{method.name} on {device} x{device_count}: only CUDA deployments span several devices"
+            )
+        import torch
+
+        visible = torch.cuda.device_count()
+        first = index or 0
+        if first + device_count > visible:
+            raise UnsupportedCombinationError(
+                f"{device_count} GPUs from cuda:{first} asked for, but only {visible} are visible"
+            )
+    loader = resolve_loader(method)
+    model = loader(checkpoint, device, device_count) if device_count > 1 else loader(checkpoint, device)
     model.eval()
     return model
+
+
+def placement(device: str, device_count: int = 1) -> dict[str, Any]:
+    """``from_pretrained`` keyword arguments that place a model.
+
+    One device: ``device_map={"": device}``. Several GPUs: ``device_map="auto"`` with
+    ``max_memory`` limited to the ``device_count`` ordinals from ``device`` on, so
+    accelerate splits the layers over exactly those GPUs (and none other visible).
+    """
+    if device_count <= 1:
+        return {"device_map": {"": device}}
+    import torch
+
+    _, index = parse_device(device)
+    first = index or 0
+    max_memory: dict[int | str, int] = {
+        i: int(torch.cuda.get_device_properties(i).total_memory * 0.9) for i in range(first, first + device_count)
+    }
+    return {"device_map": "auto", "max_memory": max_memory}
+
+
+def cuda_devices_of(model: Any, device: str) -> tuple[int, ...]:
+    """CUDA ordinals holding ``model``'s layers (empty on CPU).
+
+    Reads accelerate's ``hf_device_map`` where the model was dispatched over several
+    devices; otherwise the device of its parameters.
+    """
+    device_map = getattr(model, "hf_device_map", None)
+    if isinstance(device_map, dict) and device_map:
+        ordinals: set[int] = set()
+        for where in device_map.values():
+            if isinstance(where, int):
+                ordinals.add(where)
+            elif isinstance(where, str) and where.startswith("cuda"):
+                ordinals.add(parse_device(where)[1] or 0)
+        return tuple(sorted(ordinals))
+    device_type, index = parse_device(device)
+    return () if device_type == "cpu" else (index or 0,)
 
 
 # --------------------------------------------------------------------------- loaders
 
 
-def _load_dtype(checkpoint: str, device: str, dtype: torch.dtype) -> Any:
+def _load_dtype(checkpoint: str, device: str, dtype: torch.dtype, device_count: int = 1) -> Any:
     from transformers import AutoModelForCausalLM
 
-    model = AutoModelForCausalLM.from_pretrained(checkpoint, dtype=dtype)
-    return model.to(device)
+    if device_count <= 1:
+        model = AutoModelForCausalLM.from_pretrained(checkpoint, dtype=dtype)
+        return model.to(device)
+    return AutoModelForCausalLM.from_pretrained(checkpoint, dtype=dtype, **placement(device, device_count))
 
 
-def load_fp32(checkpoint: str, device: str) -> Any:
-    """fp32 weights on ``device``."""
+def load_fp32(checkpoint: str, device: str, device_count: int = 1) -> Any:
+    """fp32 weights on ``device`` (or ``device_count`` GPUs from it)."""
     import torch
 
-    return _load_dtype(checkpoint, device, torch.float32)
+    return _load_dtype(checkpoint, device, torch.float32, device_count)
 
 
-def load_fp16(checkpoint: str, device: str) -> Any:
-    """fp16 weights on ``device``."""
+def load_fp16(checkpoint: str, device: str, device_count: int = 1) -> Any:
+    """fp16 weights on ``device`` (or ``device_count`` GPUs from it)."""
     import torch
 
-    return _load_dtype(checkpoint, device, torch.float16)
+    return _load_dtype(checkpoint, device, torch.float16, device_count)
 
 
-def load_bf16(checkpoint: str, device: str) -> Any:
-    """bf16 weights on ``device``."""
+def load_bf16(checkpoint: str, device: str, device_count: int = 1) -> Any:
+    """bf16 weights on ``device`` (or ``device_count`` GPUs from it)."""
     import torch
 
-    return _load_dtype(checkpoint, device, torch.bfloat16)
+    return _load_dtype(checkpoint, device, torch.bfloat16, device_count)
 
 
-def _load_bnb(checkpoint: str, device: str, **config: Any) -> Any:
+def _load_bnb(checkpoint: str, device: str, device_count: int = 1, **config: Any) -> Any:
     import torch
     from transformers import AutoModelForCausalLM, BitsAndBytesConfig
 
@@ -248,29 +312,29 @@ def _load_bnb(checkpoint: str, device: str, **config: Any) -> Any:
         checkpoint,
         quantization_config=BitsAndBytesConfig(**config),
         dtype=dtype,
-        device_map={"": device},
+        **placement(device, device_count),
     )
     return model
 
 
-def load_int8_bnb(checkpoint: str, device: str) -> Any:
+def load_int8_bnb(checkpoint: str, device: str, device_count: int = 1) -> Any:
     """bitsandbytes LLM.int8() with outlier threshold 6.0."""
-    return _load_bnb(checkpoint, device, load_in_8bit=True, llm_int8_threshold=6.0)
+    return _load_bnb(checkpoint, device, device_count, load_in_8bit=True, llm_int8_threshold=6.0)
 
 
-def load_int8_bnb_t0(checkpoint: str, device: str) -> Any:
+def load_int8_bnb_t0(checkpoint: str, device: str, device_count: int = 1) -> Any:
     """bitsandbytes int8 with outlier threshold 0 (every column int8)."""
-    return _load_bnb(checkpoint, device, load_in_8bit=True, llm_int8_threshold=0.0)
+    return _load_bnb(checkpoint, device, device_count, load_in_8bit=True, llm_int8_threshold=0.0)
 
 
-def load_nf4_bnb(checkpoint: str, device: str) -> Any:
+def load_nf4_bnb(checkpoint: str, device: str, device_count: int = 1) -> Any:
     """bitsandbytes 4-bit NF4."""
-    return _load_bnb(checkpoint, device, load_in_4bit=True, bnb_4bit_quant_type="nf4")
+    return _load_bnb(checkpoint, device, device_count, load_in_4bit=True, bnb_4bit_quant_type="nf4")
 
 
-def load_fp4_bnb(checkpoint: str, device: str) -> Any:
+def load_fp4_bnb(checkpoint: str, device: str, device_count: int = 1) -> Any:
     """bitsandbytes 4-bit FP4."""
-    return _load_bnb(checkpoint, device, load_in_4bit=True, bnb_4bit_quant_type="fp4")
+    return _load_bnb(checkpoint, device, device_count, load_in_4bit=True, bnb_4bit_quant_type="fp4")
 
 
 def load_dynamic_int8(checkpoint: str, device: str) -> Any:

@@ -1,8 +1,9 @@
 """Sweeps of models x quantizations x tasks that survive failures, resume and share tables.
 
-- Names and settings (tasks, models, quantizations) are settled before any model loads.
-- Each model x quantization x engine group is loaded once and serves all its pending tasks;
-  an executor (:mod:`profiler.executors`: ``serial`` here, ``ray`` on a cluster) runs groups.
+- Names and settings (tasks, models, quantizations, engines) are settled before any model loads.
+- Engines are a sweep dimension (``engines``: hf-transformers, llama.cpp, vllm; see
+  :mod:`profiler.engines`). Each model x engine x quantization group is loaded once and
+  serves all its pending tasks; an executor (:mod:`profiler.executors`: ``serial`` here, ``ray`` on a cluster) runs groups.
 - A failed cell (unsupported combination, out of memory, a task error, a lost worker) is
   appended to a sidecar ``<out stem>.failures.jsonl`` with its cell and reason; the sweep goes on.
 - A finished cell's row is appended to the output table at once, under the table's lock and
@@ -59,15 +60,21 @@ class SweepSpec(BaseModel):
             gsm8k; any other lm-eval task name goes to lm-eval as is).
         limit: Items per task (per subtask for groups such as mmlu); None = all.
         task_limits: Per-workload override of ``limit``.
-        batch_size: Requests per forward pass.
-        device: ``cpu`` or ``cuda[:N]``.
+        batch_size: Requests per forward pass (vLLM: ``max_num_seqs``).
+        device: ``cpu`` or ``cuda[:N]`` (the deployment's first GPU).
+        device_count: GPUs one deployment spans (HF ``device_map="auto"``, vLLM tensor
+            parallelism); every one of them is metered.
+        engines: Engines to run each model x quantization under (names or aliases of
+            :data:`profiler.engines.ENGINES`).
         repeats: Measured windows per cell (accuracy from the first, energy median).
+        warmup: Unmeasured evaluations before the windows of each cell.
         num_fewshot: Per-workload override of the YAML's shot count.
         max_gen_toks: Cap on generated tokens for generative tasks.
         local_tasks: Map known workload names to the local offline YAMLs.
         tasks_path: Extra directories of lm-eval task YAMLs.
-        idle_s: Idle window before the sweep, seconds (0: no idle subtraction; idle is
-            never subtracted for the ``estimated`` meter, which only sees this process).
+        idle_s: Idle window measured after each model load, seconds, stored in the rows'
+            ``idle_power_w`` and never subtracted (0: not measured; never for the
+            ``estimated`` meter, which only sees this process).
         threads: torch intra-op CPU threads (None: torch's default). On a CPU shared with
             other work, 1 thread avoids the spin-wait slowdown of oversubscribed threads.
     """
@@ -81,7 +88,10 @@ class SweepSpec(BaseModel):
     task_limits: dict[str, int] = Field(default_factory=dict)
     batch_size: int = Field(default=1, ge=1)
     device: str = "cpu"
-    repeats: int = Field(default=1, ge=1, le=20)
+    device_count: int = Field(default=1, ge=1, le=64)
+    engines: list[str] = Field(default_factory=lambda: ["hf-transformers"], min_length=1)
+    repeats: int = Field(default=3, ge=1, le=20)
+    warmup: int = Field(default=1, ge=0, le=10)
     num_fewshot: dict[str, int] = Field(default_factory=dict)
     max_gen_toks: int | None = Field(default=None, ge=1)
     local_tasks: bool = True
@@ -96,6 +106,14 @@ class SweepSpec(BaseModel):
         if not cleaned:
             raise ValueError("must name at least one entry")
         return cleaned
+
+    @field_validator("engines")
+    @classmethod
+    def _known_engines(cls, v: list[str]) -> list[str]:
+        from profiler.engines import canonical_engine
+
+        # An unknown engine raises UnknownNameError (did-you-mean) before anything loads.
+        return list(dict.fromkeys(canonical_engine(e) for e in v))
 
     def limit_for(self, workload: str) -> int | None:
         """Item limit of one workload."""
@@ -167,14 +185,14 @@ def record_failure(out: Path, key: CellKey, stage: str, error: str, reason: str,
     return entry
 
 
-def cell_keys_for(spec: SweepSpec, runner: CellRunner, model_id: str, quant: str,
+def cell_keys_for(spec: SweepSpec, runner: CellRunner, model_id: str, quant: str, engine: str,
                   settings: dict[str, tuple[str | None, int | None]]) -> list[tuple[str, CellKey]]:
-    """``(workload, key)`` of every task of one model x quantization, in sweep order."""
+    """``(workload, key)`` of every task of one model x quantization x engine, in sweep order."""
     out = []
     for task in spec.tasks:
         fewshot, threads = settings[task]
         out.append((task, CellKey(
-            platform=runner.platform, model_id=model_id, quantization=quant, engine=runner.engine,
+            platform=runner.platform, model_id=model_id, quantization=quant, engine=engine,
             device_count=runner.device_count, workload=task, batch_size=spec.batch_size,
             limit=spec.limit_for(task), fewshot=fewshot, max_gen_toks=spec.max_gen_toks,
             repeats=spec.repeats, threads=threads)))
@@ -265,7 +283,8 @@ def plan_sweep(spec: SweepSpec, runner: CellRunner, done: set[CellKey]
     """Settle every name and setting and list the pending groups, before any model loads.
 
     Returns:
-        ``(groups, skipped, unresolved)``: pending groups (model x quantization x engine), the
+        ``(groups, skipped, unresolved)``: pending groups (model x engine x quantization, in
+        that nesting: every ``spec.engines`` entry is its own group and load), the
         number of cells already in ``done``, and cells whose model could not be resolved
         (other than by an unknown name) with the error.
 
@@ -282,17 +301,20 @@ def plan_sweep(spec: SweepSpec, runner: CellRunner, done: set[CellKey]
         except UnknownNameError:
             raise
         except EaiError as exc:
-            for quant in spec.quants:
-                unresolved.extend((key, exc) for _t, key in cell_keys_for(spec, runner, model, quant, settings))
+            for engine in spec.engines:
+                for quant in spec.quants:
+                    unresolved.extend((key, exc) for _t, key in
+                                      cell_keys_for(spec, runner, model, quant, engine, settings))
             continue
-        for quant in spec.quants:
-            cells = cell_keys_for(spec, runner, model_id, quant, settings)
-            pending = tuple((task, key) for task, key in cells if key not in done)
-            skipped += len(cells) - len(pending)
-            if pending:
-                groups.append(CellGroup(model, quant, runner.engine, pending,
-                                        num_gpus=runner.device_count if spec.device.startswith("cuda") else 0,
-                                        num_cpus=_group_cpus(spec, pending)))
+        for engine in spec.engines:
+            for quant in spec.quants:
+                cells = cell_keys_for(spec, runner, model_id, quant, engine, settings)
+                pending = tuple((task, key) for task, key in cells if key not in done)
+                skipped += len(cells) - len(pending)
+                if pending:
+                    groups.append(CellGroup(model, quant, engine, pending,
+                                            num_gpus=runner.device_count if spec.device.startswith("cuda") else 0,
+                                            num_cpus=_group_cpus(spec, pending)))
     return groups, skipped, unresolved
 
 
@@ -446,41 +468,45 @@ def cpu_core_count() -> int:
 
 
 class LmEvalRunner:
-    """Measures cells with lm-eval inside energy windows.
+    """Measures cells with lm-eval inside energy windows, under any registered engine.
+
+    Per model load: the engine loads (and, for GGUF types other than the shipped one,
+    re-quantizes) the model; the meter is opened on the devices the deployment really
+    uses (every GPU it spans, matched to NVML by UUID / PCI bus id); idle power is measured
+    with the model resident and stored in ``idle_power_w``. Per cell: lm-eval tasks are
+    built before the window; ``spec.warmup`` unmeasured evaluations, then
+    ``spec.repeats`` measured ones (gross energy, median and spread).
 
     Args:
         spec: The sweep (device, batch size, repeats, shots, limits...).
         platform: Canonical platform id; detected from the device when None.
         command: Command line recorded in ``source_ref``.
-        meter: Energy meter; :func:`profiler.hardware.select_meter` when None (the CPU
-            ``estimated`` fallback uses the platform's ``tdp_w`` / visible cores).
+        meter: Energy meter; chosen per load when None (CPU: RAPL, else the ``estimated``
+            fallback from the platform's ``tdp_w`` / visible cores; GPU: NVML over the
+            deployment's GPUs).
+        engines: Engine name -> engine object (tests inject fakes); built from
+            :func:`profiler.engines.get_engine` when missing.
     """
 
-    engine = "hf-transformers"
-    device_count = 1
-
     def __init__(self, spec: SweepSpec, platform: str | None = None, command: str = "eai profile",
-                 meter: Any = None) -> None:
+                 meter: Any = None, engines: dict[str, Any] | None = None) -> None:
         from profiler.quant import parse_device
 
         parse_device(spec.device)
         self.spec = spec
         self.platform = platform or detect_platform(spec.device)
         self.command = command
-        self._meter = meter
+        self._fixed_meter = meter
+        self._meter: Any = meter
+        self._meter_devices: tuple[int, ...] | None = None
         self._idle: Any = None
-        self._idle_done = False
         self._sources: dict[str, Any] = {}
+        self._engines: dict[str, Any] = dict(engines or {})
         self._task_manager: Any = None
         self._rendered: Any = None
-        self._model: Any = None
-        self._tokenizer: Any = None
-        self._lm: Any = None
-        self._loaded: tuple[str, str] | None = None
-        self._params: dict[str, int] = {}
+        self._loaded_model: Any = None
+        self._loaded: tuple[str, str, str] | None = None
         self._env: str | None = None
-        self._checkpoint = ""
-        self._weights_gb = 0.0
 
     # -- helpers
     def _source(self, model: str) -> Any:
@@ -490,28 +516,66 @@ class LmEvalRunner:
             self._sources[model] = resolve_model_source(model)
         return self._sources[model]
 
+    def _engine(self, name: str) -> Any:
+        from profiler.engines import canonical_engine, get_engine
+
+        key = canonical_engine(name)
+        if key not in self._engines:
+            self._engines[key] = get_engine(key)
+        return self._engines[key]
+
+    @property
+    def device_count(self) -> int:
+        """Devices one deployment spans (the cell key's): ``spec.device_count`` GPUs, or 1 CPU."""
+        return self.spec.device_count if self.spec.device.startswith("cuda") else 1
+
+    def _options(self) -> Any:
+        from profiler.engines import EngineOptions
+
+        # Threads resolved here (the sweep's, else torch's default) so every engine runs with
+        # the count the cell key and source_ref record (llama.cpp's own default is os.cpu_count()).
+        return EngineOptions(device=self.spec.device, device_count=self.spec.device_count,
+                             batch_size=self.spec.batch_size, threads=self._threads(),
+                             max_gen_toks=self.spec.max_gen_toks)
+
     @property
     def meter(self) -> Any:
         if self._meter is None:
             from profiler.hardware import select_meter
             from recommender.catalog import resolve_platform
 
-            tdp_core = None
-            if not self.spec.device.startswith("cuda"):
+            if self.spec.device.startswith("cuda"):
+                from profiler.hardware.nvml import deployment_meter, parse_cuda_device
+
+                devices = self._meter_devices or (parse_cuda_device(self.spec.device),)
+                self._meter = deployment_meter(devices)
+            else:
                 tdp_core = resolve_platform(self.platform).tdp_w / max(1, cpu_core_count())
-            self._meter = select_meter(self.spec.device, tdp_w_per_core=tdp_core)
+                self._meter = select_meter(self.spec.device, tdp_w_per_core=tdp_core)
         return self._meter
 
-    def _idle_baseline(self) -> Any:
-        if self._idle_done:
-            return self._idle
-        self._idle_done = True
+    def _measure_idle(self) -> Any:
+        """Idle power with the model just loaded (None when off or for the estimate)."""
+        self._idle = None
         if self.spec.idle_s > 0 and self.meter.method != "estimated":
-            from profiler.hardware import make_synchronize
             from profiler.window import measure_idle
 
-            self._idle = measure_idle(self.meter, self.spec.idle_s, make_synchronize(self.spec.device))
+            self._idle = measure_idle(self.meter, self.spec.idle_s, self._sync())
         return self._idle
+
+    def _sync(self) -> Any:
+        from profiler.hardware import make_synchronize, no_sync
+
+        if not self.spec.device.startswith("cuda"):
+            return no_sync
+        devices = (self._loaded_model.cuda_devices if self._loaded_model is not None else ()) or (0,)
+        syncs = [make_synchronize(f"cuda:{d}") for d in devices]
+
+        def sync_all() -> None:
+            for s in syncs:
+                s()
+
+        return sync_all
 
     def task_manager(self) -> Any:
         if self._task_manager is None:
@@ -546,6 +610,8 @@ class LmEvalRunner:
         return self._task_manager
 
     def _threads(self) -> int:
+        if self.spec.threads:
+            return self.spec.threads
         import torch
 
         return torch.get_num_threads()
@@ -561,7 +627,8 @@ class LmEvalRunner:
                 gpu = NvmlDevice(int(self.spec.device.split(":")[1]) if ":" in self.spec.device else 0)
             env = capture_environment(gpu)
             libs = env.library_versions
-            parts = [f"{k} {libs.get(k)}" for k in ("torch", "transformers", "lm-eval", "bitsandbytes") if libs.get(k)]
+            keys = ("torch", "transformers", "lm-eval", "bitsandbytes", "llama-cpp-python", "vllm")
+            parts = [f"{k} {libs.get(k)}" for k in keys if libs.get(k)]
             text = f"{env.cpu_model} x{env.cpu_count}; python {env.python_version}; " + ", ".join(parts)
             if env.gpu_name:
                 text += (f"; gpu {env.gpu_name}, driver {env.gpu_driver_version}, "
@@ -602,38 +669,26 @@ class LmEvalRunner:
             shots = None
         return (str(shots) if isinstance(shots, int) else None), threads
 
-    def check(self, model: str, quant: str) -> None:
-        from profiler.quant import check_combination
+    def check(self, model: str, quant: str, engine: str) -> None:
+        self._engine(engine).check(self._source(model), quant, self._options())
 
-        check_combination(quant, self.spec.device)
-
-    def load(self, model: str, quant: str) -> None:
-        from profiler.evaluate import make_lm
-        from profiler.models import count_parameters, fp32_checkpoint, load_tokenizer
-        from profiler.quant import load_quantized
-
+    def load(self, model: str, quant: str, engine: str) -> None:
         self.unload()
-        if self.spec.threads:
-            import torch
-
-            torch.set_num_threads(self.spec.threads)
-        self._idle_baseline()  # before any model is resident: the idle a deployment pays
-        source = self._source(model)
-        checkpoint = fp32_checkpoint(source)
-        if checkpoint not in self._params:
-            self._params[checkpoint] = count_parameters(checkpoint)
-        self._checkpoint = checkpoint
-        self._tokenizer = load_tokenizer(checkpoint)
-        self._model = load_quantized(checkpoint, quant, self.spec.device)
-        from profiler.quant import quant_summary
-
-        self._weights_gb = quant_summary(self._model).weight_bytes / 1e9
-        self._lm = make_lm(self._model, self._tokenizer, batch_size=self.spec.batch_size)
-        self._loaded = (model, quant)
+        loaded = self._engine(engine).load(self._source(model), quant, self._options())
+        self._loaded_model = loaded
+        self._loaded = (model, quant, loaded.engine)
+        if self._fixed_meter is None and loaded.cuda_devices != self._meter_devices:
+            # Meter exactly the GPUs this deployment landed on.
+            if self._meter is not None:
+                self._meter.close()
+            self._meter = None
+            self._meter_devices = loaded.cuda_devices or None
+        self._measure_idle()  # model resident, nothing running: the idle this deployment pays
 
     def unload(self) -> None:
-        self._lm = None
-        self._model = None
+        if self._loaded_model is not None:
+            self._loaded_model.close()
+        self._loaded_model = None
         self._loaded = None
         gc.collect()
         if self.spec.device.startswith("cuda"):
@@ -643,34 +698,34 @@ class LmEvalRunner:
 
     def measure(self, workload: str, limit: int | None, progress: CellProgress) -> MeasuredRow:
         from profiler.evaluate import PeakMemory, load_task_dict, run_evaluation, score_from_results
-        from profiler.hardware import make_synchronize
         from profiler.tasks import LOCAL_TASK_NOTES, lm_eval_task_name
         from profiler.window import run_windows
 
-        if self._loaded is None or self._lm is None:
+        if self._loaded is None or self._loaded_model is None:
             raise MeasurementError("no model loaded; call load() first")
-        model, quant = self._loaded
+        model, quant, engine = self._loaded
+        loaded = self._loaded_model
         task = lm_eval_task_name(workload, self.spec.local_tasks)
         shots = self.spec.num_fewshot.get(workload)
         task_dict = load_task_dict(task, self.task_manager(), num_fewshot=shots, max_gen_toks=self.spec.max_gen_toks)
-        lm = self._lm
+        lm = loaded.lm
         repeats = self.spec.repeats
         runs: list[tuple[dict[str, Any], Any]] = []
 
         def one_run() -> dict[str, Any]:
-            note = f"repeat {len(runs) + 1}/{repeats}"
+            note = f"run {len(runs) + 1} ({self.spec.warmup} warm-up, {repeats} measured)"
             lm.on_progress = lambda d, t: progress.update(d, t, note)
             res = run_evaluation(lm, task_dict, limit)
             runs.append((res, lm.counts))
             return res
 
         with PeakMemory(self.spec.device) as mem:
-            stats = run_windows(one_run, self.meter, make_synchronize(self.spec.device),
-                                repeats=repeats, warmup=0, idle=self._idle_baseline())
+            stats = run_windows(one_run, self.meter, self._sync(), repeats=repeats, warmup=self.spec.warmup,
+                                idle=self._idle)
         lm.on_progress = None
         first, counts = runs[0]
         score = score_from_results(first, task)
-        flags = set(stats.flags)
+        flags = set(stats.flags) | set(loaded.flags)
         later = [score_from_results(r, task).value for r, _ in runs[1:]]
         if any(abs(v - score.value) > 1e-9 for v in later):
             flags.add("accuracy-varied")  # should not happen with greedy decoding
@@ -682,7 +737,7 @@ class LmEvalRunner:
         fields["flags"] = ";".join(sorted(flags))
         if fields.get("energy_spread_pct") is not None and fields["energy_spread_pct"] == float("inf"):
             fields["energy_spread_pct"] = None
-        params = self._params[self._checkpoint]
+        params = loaded.params
         throughput = output_total / stats.time_s_median if output_total and stats.time_s_median > 0 else None
         source = self._source(model)
         shots_used = sorted({t.get_config("num_fewshot") for t in task_dict["tasks"].values()})
@@ -699,21 +754,27 @@ class LmEvalRunner:
             f"fed_tokens_per_query={counts.fed_mean():.1f}",
             # memory_gb_peak is the whole process (CPU RSS) or allocator peak (CUDA); the
             # weights alone, as stored after quantization:
-            f"weights_gb={self._weights_gb:.3f}",
-            f"model={source.note}",
+            f"weights_gb={loaded.weights_gb:.3f}",
+            f"model={loaded.note or source.note}",
             f"quant={quant}",
+            f"engine={engine} {loaded.engine_version}",
+            *loaded.extra_ref,
             f"device={self.spec.device}",
+            f"devices={','.join(str(d) for d in loaded.cuda_devices) or 'cpu'}",
             f"batch={self.spec.batch_size}",
             f"threads={self._threads()}",
+            f"warmup={stats.warmup}",
             f"repeats={repeats}",
+            f"calls_per_window={stats.calls_per_window}",
+            f"meter_update_period_s={self.meter.update_period_s:.6g}",
             f"env={self._env_summary()}",
             f"date={dt.datetime.now(dt.UTC).isoformat(timespec='seconds')}",
         ])
         row = MeasuredRow(
             platform=self.platform,
-            device_count=1,
-            engine="hf-transformers",
-            engine_version=_transformers_version(),
+            device_count=loaded.device_count,
+            engine=engine,
+            engine_version=loaded.engine_version,
             model_id=source.model_id,
             params_total_b=params / 1e9,
             params_active_b=params / 1e9,
@@ -729,6 +790,7 @@ class LmEvalRunner:
             accuracy_n=score.n,
             throughput_tokens_per_s=throughput,
             memory_gb_peak=mem.peak_bytes / 1e9 if mem.peak_bytes > 0 else None,
+            serving_mode="offline",
             source="eai-profiler",
             source_ref=ref,
             measured_on=dt.datetime.now(dt.UTC).date(),
@@ -763,9 +825,3 @@ def parse_task_ints(values: Sequence[str] | str | None, what: str) -> dict[str, 
     return out
 
 
-
-def _transformers_version() -> str:
-    """Installed transformers release (the engine of every profiler row)."""
-    from importlib.metadata import version
-
-    return version("transformers")

@@ -7,22 +7,33 @@ Typical use around one lm-eval (or any) run::
 
     meter = select_meter("cuda")          # nvml-counter if supported, else nvml-sampled
     sync = make_synchronize("cuda")
-    idle = measure_idle(meter, seconds=10.0, sync=sync)     # once, before the sweep
-    stats = run_windows(lambda: evaluate(...), meter, sync, repeats=3, warmup=1, idle=idle)
-    stats.energy_j_median      # net J of one fn() call (gross if idle is None)
+    idle = measure_idle(meter, seconds=10.0, sync=sync)     # after each model load
+    stats = run_windows(lambda: evaluate(...), meter, sync, idle=idle)  # 1 warm-up, 3 repeats
+    stats.energy_j_median      # GROSS J of one fn() call (idle included: the table's definition)
+    stats.idle_power_w         # idle power, kept apart (never subtracted here)
     stats.flags                # ("high-spread", "short-window", "estimated", ...)
     stats.result               # what fn returned in the last measured window
 
+Energy is always gross. An idle baseline is recorded beside it (``idle_power_w``), and
+``energy_net_j_median`` is computed for information, but no figure a row reports has idle
+taken out: every public row in the table is gross, and a net figure next to them would
+be read as if it were comparable.
+
+Windows shorter than the meter can resolve: a counter that moves every 100 ms quantizes a
+2 s window's energy by up to 5 % per end. When the first measured window is shorter than
+``min_window_s`` (default :data:`MIN_WINDOW_PERIODS` x the meter's update period),
+every window calls ``fn`` as many times as it takes to last that long and the energy and
+time per call are the window's divided by its calls (``calls_per_window``); that first
+window is discarded.
+
 Flags (joined with ``;`` they go into ``MeasuredRow.flags``):
 
-- ``short-window``: a window was shorter than ``short_window_factor`` x the meter's
-  ``update_period_s`` (also warned via :func:`warnings.warn`). The NVML energy counter only
-  moves every few tens of ms, so such a window's energy can be off by up to one update's
-  worth (see ``resolution_pct``).
+- ``short-window``: a window was still shorter than ``short_window_factor`` x the meter's
+  ``update_period_s`` (also warned via :func:`warnings.warn`), i.e. the fallback was
+  disabled (``min_window_s=0``) or capped at ``max_calls``.
 - ``high-spread``: ``spread_pct`` > ``HIGH_SPREAD_PCT`` (5 %).
-- ``net-nonpositive``: idle subtraction left zero or negative energy (the workload is
-  not distinguishable from idle with this meter); ``spread_pct`` is then ``inf``.
-- any flags the meter put on its readings (``estimated``).
+- any flags the meter put on its readings (``estimated``, ``undersampled``,
+  ``other-gpu-processes``, ``update-period-assumed``).
 """
 
 from __future__ import annotations
@@ -42,6 +53,18 @@ T = TypeVar("T")
 
 HIGH_SPREAD_PCT = 5.0
 """Spread (max - min) / median above which a result is flagged ``high-spread``, percent."""
+
+MIN_WINDOW_PERIODS = 200.0
+"""Default shortest window, in meter update periods. A counter read at both ends of a
+window is off by at most one update's energy per end; over 200 periods that is <= 1 % of
+the window at constant power (``bench/energy_integration.py`` checks it on bursty traces:
+20 s at the 100 ms period)."""
+
+DEFAULT_REPEATS = 3
+"""Measured windows per result (a median and a spread)."""
+
+DEFAULT_WARMUP = 1
+"""Unmeasured calls before the windows (compilation, caches, clocks ramping up)."""
 
 
 class ShortWindowWarning(UserWarning):
@@ -72,13 +95,15 @@ class WindowResult:
     """One measured window.
 
     Attributes:
-        reading: The meter's reading (gross energy, time).
-        energy_net_j: ``reading.energy_j - idle.power_w * reading.time_s``, joules;
-            ``None`` when no idle baseline was given.
+        reading: The meter's reading (gross energy, time) over all calls of the window.
+        energy_net_j: ``reading.energy_j - idle.power_w * reading.time_s``, joules (for
+            information; never reported); ``None`` when no idle baseline was given.
+        calls: How many times ``fn`` ran in this window.
     """
 
     reading: MeterReading
     energy_net_j: float | None
+    calls: int = 1
 
 
 @dataclass(frozen=True)
@@ -86,13 +111,12 @@ class WindowStats(Generic[T]):
     """Summary of repeated windows around the same call.
 
     Attributes:
-        energy_gross_j_median: Median gross energy of one window, joules.
-        energy_net_j_median: Median net energy (gross - idle power x time), joules;
-            ``None`` without an idle baseline.
-        energy_j_median: The figure to report: net if an idle baseline was given,
-            else gross, joules.
-        idle_subtracted: Whether ``energy_j_median`` is net of idle.
-        time_s_median: Median window wall time, seconds.
+        energy_gross_j_median: Median gross energy of one ``fn()`` call, joules.
+        energy_net_j_median: Median net energy (gross - idle power x time) of one call,
+            joules, for information; ``None`` without an idle baseline.
+        energy_j_median: The figure to report: gross, joules (= ``energy_gross_j_median``).
+        idle_subtracted: Always False (kept for the row schema).
+        time_s_median: Median wall time of one call, seconds.
         power_w_mean: Mean gross power over all windows (total energy / total time), W.
         spread_pct: (max - min) / median of the reported energy over the windows, percent
             (``inf`` when that median is <= 0).
@@ -102,11 +126,14 @@ class WindowStats(Generic[T]):
             quantization error for one window.
         repeats: Number of measured windows.
         warmup: Number of unmeasured warm-up calls before them.
+        calls_per_window: Calls of ``fn`` per measured window (> 1 when the short-window
+            fallback lengthened the windows).
         flags: Quality flags, sorted (see module docstring).
         method: Meter method (schema ``EnergyMethod``).
         scope: Meter scope (schema ``EnergyScope``).
         sample_hz: Sampling rate for sampled meters, else ``None``.
-        idle_power_w: Idle power subtracted, watts; ``None`` without a baseline.
+        idle_power_w: Idle power measured beside the windows (not subtracted), watts;
+            ``None`` without a baseline.
         windows: Every window, in order.
         result: What ``fn`` returned in the last measured window.
     """
@@ -122,6 +149,7 @@ class WindowStats(Generic[T]):
     resolution_pct: float
     repeats: int
     warmup: int
+    calls_per_window: int
     flags: tuple[str, ...]
     method: str
     scope: str
@@ -143,17 +171,16 @@ class WindowStats(Generic[T]):
             output_tokens_total: Tokens generated by one call of ``fn``, where known.
 
         Returns:
-            ``energy_j_per_query``, ``energy_gross_j_per_query``, ``energy_j_per_output_token``
-            (when tokens are given), ``energy_spread_pct``, ``time_s_per_query``,
-            ``power_w_mean``, ``energy_method``, ``energy_sample_hz``, ``energy_scope``,
-            ``idle_subtracted``, ``repeats``, ``query_count``, ``flags``; merge them with
+            ``energy_j_per_query`` and ``energy_gross_j_per_query`` (both gross),
+            ``energy_j_per_output_token`` (when tokens are given), ``energy_spread_pct``,
+            ``time_s_per_query``, ``power_w_mean``, ``energy_method``, ``energy_sample_hz``,
+            ``energy_scope``, ``idle_subtracted`` (false), ``idle_power_w``, ``repeats``,
+            ``query_count``, ``flags``; merge them with
             the row's identity fields. ``time_s_per_query`` is window time / queries:
             amortized, which with batching is shorter than one query's latency.
 
         Raises:
-            MeasurementError: If ``query_count`` < 1 or the energy is not positive
-                (``net-nonpositive``: the run is indistinguishable from idle; measure
-                more work per window).
+            MeasurementError: If ``query_count`` < 1 or the energy is not positive.
         """
         if query_count < 1:
             raise MeasurementError(f"query_count must be >= 1, got {query_count}")
@@ -161,7 +188,7 @@ class WindowStats(Generic[T]):
             raise MeasurementError(
                 f"measured energy {self.energy_j_median:.3f} J is not positive "
                 f"(gross {self.energy_gross_j_median:.3f} J, idle {self.idle_power_w} W); "
-                "the window cannot be told apart from idle: measure more work per window"
+                "the meter saw no energy over the window: measure more work per window"
             )
         fields: dict[str, object] = {
             "energy_j_per_query": self.energy_j_median / query_count,
@@ -172,7 +199,8 @@ class WindowStats(Generic[T]):
             "energy_method": self.method,
             "energy_sample_hz": self.sample_hz,
             "energy_scope": self.scope,
-            "idle_subtracted": self.idle_subtracted,
+            "idle_subtracted": False,
+            "idle_power_w": self.idle_power_w,
             "repeats": self.repeats,
             "query_count": query_count,
             "flags": self.flags_str,
@@ -205,8 +233,8 @@ def measure_idle(
 ) -> IdleBaseline:
     """Measure idle power over ``seconds`` with nothing running.
 
-    Call once before a sweep, with the model not yet running (loaded is fine: that is
-    the idle state a deployment pays for).
+    Call after each model load, before its windows: a loaded model's memory and clocks
+    are the idle state a deployment pays for, and it changes with what is loaded.
 
     Args:
         meter: The meter the sweep will use.
@@ -243,36 +271,56 @@ def measure_idle(
     )
 
 
+def _measure_window(fn: Callable[[], T], meter: EnergyMeter, sync: Synchronize, calls: int) -> tuple[MeterReading, T]:
+    sync()
+    meter.begin()
+    try:
+        for _ in range(calls):
+            result = fn()
+        sync()
+    except BaseException:
+        meter.close()  # stop a sampling thread before propagating
+        raise
+    return meter.end(), result
+
+
 def run_windows(
     fn: Callable[[], T],
     meter: EnergyMeter,
     sync: Synchronize,
-    repeats: int = 3,
-    warmup: int = 1,
+    repeats: int = DEFAULT_REPEATS,
+    warmup: int = DEFAULT_WARMUP,
     idle: IdleBaseline | None = None,
     short_window_factor: float = 1.0,
     high_spread_pct: float = HIGH_SPREAD_PCT,
+    min_window_s: float | None = None,
+    max_calls: int = 1000,
 ) -> WindowStats[T]:
     """Measure ``fn()`` in ``repeats`` synchronized windows after ``warmup`` calls.
 
-    Each window is ``sync(); meter.begin(); r = fn(); sync(); meter.end()``, so queued
-    device work is neither billed to nor missing from the window.
+    Each window is ``sync(); meter.begin(); r = fn() [x calls]; sync(); meter.end()``, so
+    queued device work is neither billed to nor missing from the window.
 
     Args:
-        fn: The work to measure; called ``warmup + repeats`` times. Its return value
-            from the last window is kept in ``WindowStats.result``.
+        fn: The work to measure. Its return value from the last call is kept in
+            ``WindowStats.result``.
         meter: Energy meter (see :func:`profiler.hardware.select_meter`).
         sync: Device synchronize (:func:`profiler.hardware.make_synchronize`).
         repeats: Measured windows, >= 1 (3 gives a median and a spread).
         warmup: Unmeasured calls first (compilation, caches, clocks ramping), >= 0.
-        idle: Idle baseline from :func:`measure_idle` with the same meter; when given,
-            net energy = gross - ``idle.power_w`` x window time.
+        idle: Idle baseline from :func:`measure_idle` with the same meter; recorded in
+            ``idle_power_w`` and used for ``energy_net_j_median`` only (never subtracted
+            from the reported energy).
         short_window_factor: A window shorter than this x ``meter.update_period_s`` is
             flagged ``short-window`` and warned about.
         high_spread_pct: Spread above which ``high-spread`` is flagged, percent.
+        min_window_s: Shortest acceptable window, seconds; shorter ones make every window
+            repeat ``fn`` (see module docstring). None: :data:`MIN_WINDOW_PERIODS` x
+            ``meter.update_period_s``; 0 disables the fallback.
+        max_calls: Cap on calls per window of the fallback.
 
     Returns:
-        The window statistics.
+        The window statistics (energy and time per call).
 
     Raises:
         MeasurementError: On bad arguments, an idle baseline from another meter method or
@@ -287,42 +335,38 @@ def run_windows(
             f"idle baseline was measured with {idle.method}/{idle.scope} but the meter is "
             f"{meter.method}/{meter.scope}; measure idle with the same meter"
         )
+    update_period_s = meter.update_period_s
+    min_s = MIN_WINDOW_PERIODS * update_period_s if min_window_s is None else float(min_window_s)
     for _ in range(warmup):
         fn()
     sync()
 
     windows: list[WindowResult] = []
+    calls = 1
     result: T
-    for _ in range(repeats):
-        sync()
-        meter.begin()
-        try:
-            result = fn()
-            sync()
-        except BaseException:
-            meter.close()  # stop a sampling thread before propagating
-            raise
-        reading = meter.end()
+    while len(windows) < repeats:
+        reading, result = _measure_window(fn, meter, sync, calls)
+        if not windows and calls == 1 and 0 < reading.time_s < min_s and max_calls > 1:
+            # Too short for the meter: lengthen every window (10 % margin) and measure
+            # again; this first window served as one more warm-up.
+            calls = min(max_calls, max(2, math.ceil(1.1 * min_s / reading.time_s)))
+            continue
         net = None if idle is None else reading.energy_j - idle.power_w * reading.time_s
-        windows.append(WindowResult(reading=reading, energy_net_j=net))
+        windows.append(WindowResult(reading=reading, energy_net_j=net, calls=calls))
 
     flags: set[str] = set()
     for w in windows:
         flags.update(w.reading.flags)
-    gross = [w.reading.energy_j for w in windows]
-    times = [w.reading.time_s for w in windows]
-    nets = [w.energy_net_j for w in windows if w.energy_net_j is not None]
+    gross = [w.reading.energy_j / w.calls for w in windows]
+    times = [w.reading.time_s / w.calls for w in windows]
+    window_times = [w.reading.time_s for w in windows]
+    nets = [w.energy_net_j / w.calls for w in windows if w.energy_net_j is not None]
     gross_med = statistics.median(gross)
     net_med = statistics.median(nets) if idle is not None else None
-    reported = nets if idle is not None else gross
-    reported_med = net_med if net_med is not None else gross_med
-    if idle is not None and reported_med <= 0:
-        flags.add("net-nonpositive")
-    spread = spread_pct(reported)
+    spread = spread_pct(gross)
     if spread > high_spread_pct:
         flags.add("high-spread")
-    update_period_s = meter.update_period_s
-    short = [t for t in times if t < short_window_factor * update_period_s]
+    short = [t for t in window_times if t < short_window_factor * update_period_s]
     if short:
         flags.add("short-window")
         warnings.warn(
@@ -333,19 +377,21 @@ def run_windows(
             stacklevel=2,
         )
     time_med = statistics.median(times)
-    total_time = sum(times)
+    total_time = sum(window_times)
+    window_med = statistics.median(window_times)
     return WindowStats(
         energy_gross_j_median=gross_med,
         energy_net_j_median=net_med,
-        energy_j_median=reported_med,
-        idle_subtracted=idle is not None,
+        energy_j_median=gross_med,
+        idle_subtracted=False,
         time_s_median=time_med,
-        power_w_mean=power_mean_w(sum(gross), total_time),
+        power_w_mean=power_mean_w(sum(w.reading.energy_j for w in windows), total_time),
         spread_pct=spread,
         time_spread_pct=spread_pct(times),
-        resolution_pct=(100.0 * update_period_s / time_med) if time_med > 0 else math.inf,
+        resolution_pct=(100.0 * update_period_s / window_med) if window_med > 0 else math.inf,
         repeats=repeats,
         warmup=warmup,
+        calls_per_window=calls,
         flags=tuple(sorted(flags)),
         method=meter.method,
         scope=meter.scope,

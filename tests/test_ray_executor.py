@@ -47,13 +47,13 @@ class GpuFakeRunner:
     """Shaped like LmEvalRunner on a GPU; records which devices Ray made visible to it."""
 
     platform = "h100-sxm5-80gb"
-    engine = "vllm"
 
     def __init__(self, device: str | None, device_count: int, crash_on: str | None) -> None:
         self.device = device
         self.device_count = device_count
         self.crash_on = crash_on
         self.quant = ""
+        self.engine = ""
 
     def model_id(self, model: str) -> str:
         return f"org/{model}"
@@ -61,11 +61,12 @@ class GpuFakeRunner:
     def cell_settings(self, workload: str) -> tuple[str | None, int | None]:
         return "0", 1
 
-    def check(self, model: str, quant: str) -> None:
+    def check(self, model: str, quant: str, engine: str) -> None:
         return None
 
-    def load(self, model: str, quant: str) -> None:
+    def load(self, model: str, quant: str, engine: str) -> None:
         self.quant = quant
+        self.engine = engine  # the group's engine, as LmEvalRunner records it
 
     def unload(self) -> None:
         self.quant = ""
@@ -75,7 +76,7 @@ class GpuFakeRunner:
             os._exit(3)  # the worker process dies mid-group, as on a GPU fault
         visible = os.environ.get("CUDA_VISIBLE_DEVICES", "unset")
         return MeasuredRow(
-            platform=self.platform, device_count=self.device_count, engine="vllm", model_id="org/m",
+            platform=self.platform, device_count=self.device_count, engine=self.engine, model_id="org/m",
             params_total_b=8.0, params_active_b=8.0, quantization=self.quant, batch_size=1, workload=workload,
             energy_j_per_query=100.0, time_s_per_query=1.0, power_w_mean=100.0, energy_method="nvml-counter",
             energy_scope="gpu", idle_subtracted=False, repeats=1, source="eai-profiler",
@@ -96,7 +97,7 @@ class GpuFakeFactory:
 
 def _gpu_spec(**kw: object) -> SweepSpec:
     base = {"models": ["m"], "quants": ["fp16", "bf16", "fp8"], "tasks": ["arc_easy", "gsm8k"], "limit": 2,
-            "device": "cuda", "threads": 1}
+            "device": "cuda", "threads": 1, "engines": ["vllm"], "repeats": 1}  # the fake records 1 window
     base.update(kw)
     return SweepSpec.model_validate(base)
 
@@ -142,3 +143,21 @@ def test_a_dying_worker_fails_its_cells_and_the_sweep_goes_on(local_ray, tmp_pat
     # The rows finished before the crash were kept; a re-run measures only the failed cell.
     retry = run_sweep(_gpu_spec(), out, factory(None), executor=local_ray, make_runner=GpuFakeFactory())
     assert retry.written == 1 and retry.skipped == 5
+
+
+def test_each_engine_is_its_own_group_and_reaches_the_worker(local_ray, tmp_path: Path) -> None:
+    out = tmp_path / "engines.csv"
+    factory = GpuFakeFactory()
+    spec = _gpu_spec(quants=["bf16"], engines=["vllm", "hf-transformers"])
+    summary = run_sweep(spec, out, factory(None), executor=local_ray, make_runner=factory)
+    assert summary.written == 4 and not summary.failed
+    rows = read_rows(out)
+    assert sorted((r.engine, r.workload) for r in rows) == [
+        ("hf-transformers", "arc_easy"), ("hf-transformers", "gsm8k"), ("vllm", "arc_easy"), ("vllm", "gsm8k")]
+    pids: dict[str, set[str]] = {}
+    for r in rows:
+        entries = dict(p.split("=", 1) for p in r.source_ref.split("; ") if "=" in p)
+        pids.setdefault(r.engine, set()).add(entries["pid"])
+    assert all(len(p) == 1 for p in pids.values())  # one Ray task (one load) per engine
+    again = run_sweep(spec, out, factory(None), executor=local_ray, make_runner=factory)
+    assert again.written == 0 and again.skipped == 4

@@ -77,3 +77,8 @@ def test_monitor_parser_reads_the_paired_slowdown_verdict(rf) -> None:
     )
     ((goal, measured, verdict),) = rf._monitor_rows(text)
     assert "20 Hz" in goal and verdict == "met" and measured.startswith("+0.30 %")
+
+
+def test_monitor_parser_keeps_the_bench_unreliable_flag(rf) -> None:
+    line = "        20 Hz: thread CPU  1.210% of wall (max 1.549%), slowdown  +1.96% (paired median), 33 samples/window UNRELIABLE (plain runs spread 24%)\n"
+    assert rf._monitor_rows(line)[0][2] == "unreliable (machine busy)"

@@ -84,7 +84,6 @@ class _SlowRunner:
     """Fake runner whose cells take a while, so two sweeps overlap."""
 
     platform = "cpu-amd-epyc-zen4"
-    engine = "hf-transformers"
     device_count = 1
 
     def __init__(self, log: str) -> None:
@@ -97,10 +96,10 @@ class _SlowRunner:
     def cell_settings(self, workload: str) -> tuple[str | None, int | None]:
         return "0", 1
 
-    def check(self, model: str, quant: str) -> None:
+    def check(self, model: str, quant: str, engine: str) -> None:
         return None
 
-    def load(self, model: str, quant: str) -> None:
+    def load(self, model: str, quant: str, engine: str) -> None:
         self.quant = quant
 
     def unload(self) -> None:
@@ -117,7 +116,8 @@ class _SlowRunner:
 def _sweep(out: str, log: str, start: mp.synchronize.Event) -> None:
     from profiler.sweep import SweepSpec, run_sweep
 
-    spec = SweepSpec(models=["m"], quants=["fp32", "bf16", "fp16"], tasks=["arc_easy", "gsm8k"], limit=4, threads=1)
+    spec = SweepSpec(models=["m"], quants=["fp32", "bf16", "fp16"], tasks=["arc_easy", "gsm8k"], limit=4, threads=1,
+                     repeats=1)  # the fake rows record 1 window
     start.wait()
     run_sweep(spec, out, _SlowRunner(log))
 

@@ -31,7 +31,6 @@ class FakeRunner:
     """Records calls; returns a valid row per cell; can fail or interrupt on demand."""
 
     platform = "cpu-amd-epyc-zen4"
-    engine = "hf-transformers"
     device_count = 1
     known_tasks = ("arc_easy", "gsm8k", "mmlu")
 
@@ -52,11 +51,11 @@ class FakeRunner:
             raise UnknownNameError("task", workload, self.known_tasks)
         return ("5" if workload == "gsm8k" else "0"), 1
 
-    def check(self, model: str, quant: str) -> None:
+    def check(self, model: str, quant: str, engine: str) -> None:
         if quant in self.unsupported:
             raise UnsupportedCombinationError(f"{quant} on cpu is not supported; use fp32")
 
-    def load(self, model: str, quant: str) -> None:
+    def load(self, model: str, quant: str, engine: str) -> None:
         self.loads.append((model, quant))
         self.quant = quant
 
@@ -86,7 +85,8 @@ class FakeRunner:
 
 
 def _spec(**kw: object) -> SweepSpec:
-    base = {"models": ["m"], "quants": ["fp32", "dynamic-int8"], "tasks": ["arc_easy", "gsm8k"], "limit": 3}
+    base = {"models": ["m"], "quants": ["fp32", "dynamic-int8"], "tasks": ["arc_easy", "gsm8k"], "limit": 3,
+            "repeats": 1}  # the fake records 1 measured window
     base.update(kw)
     return SweepSpec.model_validate(base)
 

@@ -1,4 +1,5 @@
-"""Measurement windows: sync order, repeats, median/spread, flags, idle subtraction."""
+"""Measurement windows: sync order, warm-up, repeats, median/spread, flags, gross energy with idle kept
+apart, the short-window fallback."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ class ScriptedMeter:
     scope = "gpu"
     sample_hz = None
 
-    def __init__(self, readings: list[tuple[float, float]], update_period_s: float = 0.1, log: list[str] | None = None):
+    def __init__(self, readings: list[tuple[float, float]], update_period_s: float = 0.001, log: list[str] | None = None):
         self._readings = list(readings)
         self.update_period_s = update_period_s
         self.log = log if log is not None else []
@@ -93,9 +94,27 @@ def test_short_window_warns_and_flags() -> None:
     gpu = FakeGpu(trace, clock=clock, counter_update_period_s=0.1)
     meter = CounterMeter(gpu, update_period_s=0.1, clock=clock)
     with pytest.warns(ShortWindowWarning, match="shorter than"):
-        stats = run_windows(lambda: clock.advance(0.04), meter, no_sync, repeats=3, warmup=0)
+        stats = run_windows(lambda: clock.advance(0.04), meter, no_sync, repeats=3, warmup=0, min_window_s=0)
     assert "short-window" in stats.flags
     assert stats.resolution_pct == pytest.approx(250.0)
+
+
+def test_short_windows_are_lengthened_to_the_counter_resolution() -> None:
+    # 40 ms of work at 200 W on a counter that moves every 100 ms: alone, each window's
+    # energy is 0 or 20 J for a true 8 J. The fallback repeats the call until the window
+    # lasts MIN_WINDOW_PERIODS x 100 ms and divides by the calls.
+    trace = PowerTrace((0.0, 100.0), (200.0, 200.0), "step")
+    clock = ManualClock(0.013)
+    gpu = FakeGpu(trace, clock=clock, counter_update_period_s=0.1)
+    meter = CounterMeter(gpu, update_period_s=0.1, clock=clock)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ShortWindowWarning)
+        stats = run_windows(lambda: clock.advance(0.04), meter, no_sync, repeats=3, warmup=1)
+    assert stats.calls_per_window == 550  # ceil(1.1 x 200 x 0.1 s / 0.04 s)
+    assert "short-window" not in stats.flags
+    assert stats.energy_j_median == pytest.approx(8.0, rel=0.01)
+    assert stats.time_s_median == pytest.approx(0.04)
+    assert all(w.calls == 550 for w in stats.windows)
 
 
 def test_long_window_does_not_warn() -> None:
@@ -105,12 +124,12 @@ def test_long_window_does_not_warn() -> None:
     meter = CounterMeter(gpu, update_period_s=0.1, clock=clock)
     with warnings.catch_warnings():
         warnings.simplefilter("error", ShortWindowWarning)
-        stats = run_windows(lambda: clock.advance(2.0), meter, no_sync, repeats=3, warmup=0)
-    assert stats.flags == ()
+        stats = run_windows(lambda: clock.advance(2.0), meter, no_sync, repeats=3, warmup=0, min_window_s=1.0)
+    assert stats.flags == () and stats.calls_per_window == 1
     assert stats.energy_gross_j_median == pytest.approx(400.0)
 
 
-def test_idle_baseline_and_net_energy_on_replay() -> None:
+def test_idle_is_recorded_never_subtracted_on_replay() -> None:
     # 0-10 s idle at 50 W, then the workload at 150 W.
     trace = PowerTrace((0.0, 10.0, 1000.0), (50.0, 150.0, 150.0), "step")
     clock = ManualClock()
@@ -118,19 +137,26 @@ def test_idle_baseline_and_net_energy_on_replay() -> None:
     meter = CounterMeter(gpu, update_period_s=0.1, clock=clock)
     idle = measure_idle(meter, seconds=10.0, sleep=clock.advance)
     assert idle == IdleBaseline(power_w=50.0, time_s=10.0, energy_j=500.0, method="nvml-counter", scope="gpu")
-    stats = run_windows(lambda: clock.advance(2.0), meter, no_sync, repeats=3, warmup=1, idle=idle)
+    stats = run_windows(lambda: clock.advance(2.0), meter, no_sync, repeats=3, warmup=1, idle=idle,
+                        min_window_s=1.0)
     assert stats.energy_gross_j_median == pytest.approx(300.0)
-    assert stats.energy_net_j_median == pytest.approx(300.0 - 50.0 * 2.0)
-    assert stats.energy_j_median == stats.energy_net_j_median and stats.idle_subtracted
+    assert stats.energy_net_j_median == pytest.approx(300.0 - 50.0 * 2.0)  # for information only
+    assert stats.energy_j_median == stats.energy_gross_j_median and not stats.idle_subtracted
     assert stats.idle_power_w == 50.0
     assert all(w.energy_net_j == pytest.approx(200.0) for w in stats.windows)
 
 
-def test_net_nonpositive_flag() -> None:
+def test_defaults_are_one_warmup_and_three_repeats() -> None:
+    log: list[str] = []
+    stats = run_windows(lambda: log.append("fn"), ScriptedMeter([(10.0, 1.0)] * 3), no_sync)
+    assert stats.warmup == 1 and stats.repeats == 3 and len(log) == 4
+
+
+def test_energy_below_idle_is_still_reported_gross() -> None:
     idle = IdleBaseline(power_w=60.0, time_s=10.0, energy_j=600.0, method="nvml-counter", scope="gpu")
     stats = run_windows(lambda: None, ScriptedMeter([(50.0, 1.0)] * 3), no_sync, idle=idle)
     assert stats.energy_net_j_median == pytest.approx(-10.0)
-    assert {"net-nonpositive", "high-spread"} <= set(stats.flags)
+    assert stats.energy_j_median == pytest.approx(50.0) and stats.flags == ()
 
 
 def test_idle_from_other_meter_rejected_and_bad_args() -> None:
@@ -180,17 +206,18 @@ def test_row_fields_make_a_valid_measured_row() -> None:
     idle = IdleBaseline(power_w=50.0, time_s=10.0, energy_j=500.0, method="nvml-counter", scope="gpu")
     stats = run_windows(lambda: None, ScriptedMeter([(400.0, 2.0), (410.0, 2.0), (405.0, 2.0)]), no_sync, idle=idle)
     fields = stats.row_fields(query_count=100, output_tokens_total=2000)
-    assert fields["energy_j_per_query"] == pytest.approx((405.0 - 100.0) / 100)
+    assert fields["energy_j_per_query"] == pytest.approx(4.05)  # gross: idle not taken out
     assert fields["energy_gross_j_per_query"] == pytest.approx(4.05)
-    assert fields["energy_j_per_output_token"] == pytest.approx(305.0 / 2000)
+    assert fields["idle_power_w"] == 50.0 and fields["idle_subtracted"] is False
+    assert fields["energy_j_per_output_token"] == pytest.approx(405.0 / 2000)
     assert fields["time_s_per_query"] == pytest.approx(0.02)
     row = MeasuredRow(
         platform="a100-sxm4-40gb", device_count=1, engine="hf-transformers", model_id="m/x",
         params_total_b=7.0, params_active_b=7.0, quantization="fp16", batch_size=1, workload="gsm8k",
         source="eai-profiler", source_ref="test", **fields,  # type: ignore[arg-type]
     )
-    assert row.idle_subtracted and row.energy_method == "nvml-counter"
-    bad = run_windows(lambda: None, ScriptedMeter([(50.0, 1.0)] * 3), no_sync, idle=idle)
+    assert not row.idle_subtracted and row.idle_power_w == 50.0 and row.energy_method == "nvml-counter"
+    bad = run_windows(lambda: None, ScriptedMeter([(0.0, 1.0)] * 3), no_sync, idle=idle)
     with pytest.raises(MeasurementError, match="not positive"):
         bad.row_fields(query_count=10)
     with pytest.raises(MeasurementError, match="query_count"):

@@ -106,14 +106,15 @@ class OutcomeSink(Protocol):
 class CellRunner(Protocol):
     """Loads models and measures cells; the sweep does the bookkeeping around it.
 
+    The engine is not the runner's: each group names its own (``spec.engines`` is a sweep
+    dimension), and ``check``/``load`` receive it; the row a runner returns records it.
+
     Attributes:
         platform: Canonical platform id rows are recorded on.
-        engine: Serving engine rows are recorded with.
         device_count: Devices one loaded model spans.
     """
 
     platform: str
-    engine: str
     device_count: int
 
     def model_id(self, model: str) -> str:
@@ -128,12 +129,12 @@ class CellRunner(Protocol):
         """
         ...
 
-    def check(self, model: str, quant: str) -> None:
-        """Raise UnsupportedCombinationError before loading when ``quant`` cannot run."""
+    def check(self, model: str, quant: str, engine: str) -> None:
+        """Raise UnsupportedCombinationError before loading when ``quant`` cannot run under ``engine``."""
         ...
 
-    def load(self, model: str, quant: str) -> None:
-        """Load ``model`` quantized as ``quant`` (replacing any loaded model)."""
+    def load(self, model: str, quant: str, engine: str) -> None:
+        """Load ``model`` quantized as ``quant`` under ``engine`` (replacing any loaded model)."""
         ...
 
     def measure(self, workload: str, limit: int | None, progress: CellProgress) -> MeasuredRow:
@@ -176,8 +177,8 @@ def iter_group(runner: CellRunner, group: CellGroup, worker: str = "",
         started: Called before a cell is measured; returns its progress sink.
     """
     try:
-        runner.check(group.model, group.quant)
-        runner.load(group.model, group.quant)
+        runner.check(group.model, group.quant, group.engine)
+        runner.load(group.model, group.quant, group.engine)
     except CELL_ERRORS as exc:
         stage = "check" if isinstance(exc, InvalidInputError) else "load"
         runner.unload()

@@ -8,7 +8,9 @@ Main entry points:
 - :func:`select_meter` / :func:`make_meter` and :data:`METERS` (``registry.py``)
 - :class:`EnergyMeter`, :class:`MeterReading`, :class:`GpuDevice`, :class:`RaplZone`,
   :func:`make_synchronize`, :func:`no_sync` (``base.py``)
-- :class:`CounterMeter`, :class:`SampledMeter` (``gpu_meters.py``), :class:`RaplMeter`
+- :class:`CounterMeter`, :class:`SampledMeter`, :class:`MultiGpuMeter` (``gpu_meters.py``;
+  :func:`profiler.hardware.nvml.deployment_meter` builds the latter over a deployment's GPUs),
+  :class:`RaplMeter`
   (``rapl.py``), :class:`EstimatedCpuMeter` (``estimated.py``)
 """
 
@@ -25,7 +27,7 @@ from profiler.hardware.base import (
     no_sync,
 )
 from profiler.hardware.estimated import EstimatedCpuMeter
-from profiler.hardware.gpu_meters import DEFAULT_SAMPLE_HZ, CounterMeter, SampledMeter
+from profiler.hardware.gpu_meters import DEFAULT_SAMPLE_HZ, CounterMeter, MultiGpuMeter, SampledMeter
 from profiler.hardware.rapl import RaplMeter
 from profiler.hardware.registry import METERS, make_meter, select_meter
 
@@ -37,6 +39,7 @@ __all__ = [
     "EstimatedCpuMeter",
     "GpuDevice",
     "MeterReading",
+    "MultiGpuMeter",
     "RaplMeter",
     "RaplZone",
     "SampledMeter",

@@ -76,6 +76,11 @@ class MeterReading:
         flags: Quality flags of this reading (``estimated`` for estimates).
         monitor_cpu_s: CPU time the meter's own background thread used during the
             window, seconds (0 for meters without a thread); its overhead.
+        error_pct_est: Sampled meters: estimated 2-sigma integration error of the window,
+            percent (``undersampled`` when above the meter's threshold); None otherwise.
+        device_count: Devices whose energy is summed in ``energy_j``.
+        other_process_ids: Process ids other than this one (and its children) seen on the
+            metered GPUs during the window (flag ``other-gpu-processes``).
     """
 
     energy_j: float
@@ -89,6 +94,9 @@ class MeterReading:
     power_w_peak: float | None = None
     flags: tuple[str, ...] = ()
     monitor_cpu_s: float = 0.0
+    error_pct_est: float | None = None
+    device_count: int = 1
+    other_process_ids: tuple[int, ...] = ()
 
 
 @runtime_checkable

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import bisect
 import math
+import threading
 import time
+import types
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -193,6 +195,57 @@ class ManualClock:
         self.now_s += seconds
 
 
+class VirtualTime:
+    """Simulated time shared by a test's main thread and a meter's sampling thread.
+
+    The clock moves only as far as the main thread allows (:meth:`advance_to`); the sampling
+    thread's waits (:meth:`wait`, given to :class:`~profiler.hardware.SampledMeter` as
+    ``wait``) jump the clock to each sample time within that horizon. So the real,
+    threaded meter replays minutes of a trace in milliseconds, with the same samples on
+    every run (no dependence on how busy the machine is).
+    """
+
+    def __init__(self, start_s: float = 0.0) -> None:
+        self.now_s = start_s
+        self._horizon_s = start_s
+        self._blocked_at: float | None = None
+        self._cond = threading.Condition()
+
+    def __call__(self) -> float:
+        return self.now_s
+
+    def wait(self, stop: threading.Event, seconds: float) -> bool:
+        """Sampling thread: let ``seconds`` pass, or return True once ``stop`` is set."""
+        target = self.now_s + max(0.0, seconds)
+        with self._cond:
+            while target > self._horizon_s:
+                if stop.is_set():
+                    return True
+                self._blocked_at = target
+                self._cond.notify_all()
+                self._cond.wait(0.001)  # short: the stop event is polled, not notified
+            self._blocked_at = None
+            self.now_s = target
+        return stop.is_set()
+
+    def advance_to(self, t_s: float, sampler: bool = True) -> None:
+        """Main thread: move time to ``t_s``, letting a running sampler take every sample before it.
+
+        Args:
+            t_s: New time, seconds (>= now).
+            sampler: Whether a sampling thread is running (then wait until it is parked
+                beyond ``t_s``).
+        """
+        if t_s < self.now_s:
+            raise ValueError("time cannot go backwards")
+        with self._cond:
+            self._horizon_s = t_s
+            self._cond.notify_all()
+            while sampler and not (self._blocked_at is not None and self._blocked_at > t_s):
+                self._cond.wait(0.01)
+            self.now_s = t_s
+
+
 class RealTimeClock:
     """Seconds since construction on ``time.perf_counter``, times ``speed``."""
 
@@ -352,3 +405,95 @@ def make_fake_rapl_tree(
 def set_rapl_energy(zone_dir: Path, energy_uj: int) -> None:
     """Set a fake sysfs zone's ``energy_uj``."""
     (zone_dir / "energy_uj").write_text(f"{energy_uj}\n")
+
+
+class FakeNVMLError(Exception):
+    """Stand-in for ``pynvml.NVMLError`` (carries ``value``, NVML's return code)."""
+
+    def __init__(self, value: int) -> None:
+        super().__init__(f"NVML error {value}")
+        self.value = value
+
+
+@dataclass
+class FakeNvmlGpu:
+    """One GPU of :func:`make_fake_pynvml`.
+
+    Attributes:
+        gpu: The replaying device behind its energy and power reads.
+        uuid: NVML UUID, ``GPU-`` prefixed as NVML returns it.
+        pci_bus_id: PCI address as NVML writes it (``00000000:3B:00.0``).
+        name: Marketing name.
+        process_ids: Processes with a context on it (NVML's running-process list).
+    """
+
+    gpu: FakeGpu
+    uuid: str
+    pci_bus_id: str
+    name: str = "NVIDIA Fake-100"
+    process_ids: list[int] = field(default_factory=list)
+
+
+def make_fake_pynvml(gpus: Sequence[FakeNvmlGpu]) -> types.ModuleType:
+    """A module shaped like ``pynvml`` (nvidia-ml-py) over fake GPUs, NVML index = list order.
+
+    Implements what :mod:`profiler.hardware.nvml` calls: ``nvmlInit``,
+    ``nvmlDeviceGetCount``, ``nvmlDeviceGetHandleByIndex`` / ``ByUUID`` /
+    ``ByPciBusId_v2``, ``nvmlDeviceGetIndex``, ``GetName``, ``GetUUID``, ``GetPciInfo``,
+    ``GetTotalEnergyConsumption`` (mJ), ``GetPowerUsage`` (mW), ``GetFieldValues``
+    (``NVML_FI_DEV_POWER_INSTANT``), ``GetEnforcedPowerLimit``, ``GetClockInfo``,
+    ``GetTemperature``, ``GetComputeRunningProcesses`` / ``GetGraphicsRunningProcesses``
+    and ``nvmlSystemGetDriverVersion``, with pynvml's constants and ``NVMLError``. Every
+    handle lookup is logged in ``module.opened`` as ``(how, key)``.
+    """
+    m = types.ModuleType("pynvml")
+    m.NVMLError = FakeNVMLError  # type: ignore[attr-defined]
+    m.NVML_SUCCESS = 0  # type: ignore[attr-defined]
+    m.NVML_ERROR_NOT_FOUND = 6  # type: ignore[attr-defined]
+    m.NVML_ERROR_NOT_SUPPORTED = 3  # type: ignore[attr-defined]
+    m.NVML_ERROR_FUNCTION_NOT_FOUND = 13  # type: ignore[attr-defined]
+    m.NVML_FI_DEV_POWER_INSTANT = 186  # type: ignore[attr-defined]
+    m.NVML_CLOCK_SM, m.NVML_CLOCK_MEM, m.NVML_TEMPERATURE_GPU = 1, 2, 0  # type: ignore[attr-defined]
+    m.opened = []  # type: ignore[attr-defined]
+    devices = list(gpus)
+
+    def lookup(how: str, key: object, match: Callable[[FakeNvmlGpu], bool]) -> int:
+        m.opened.append((how, key))  # type: ignore[attr-defined]
+        for i, g in enumerate(devices):
+            if match(g):
+                return i
+        raise FakeNVMLError(6)
+
+    def by_index(i: int) -> int:
+        return lookup("index", i, lambda g: devices.index(g) == i)
+
+    def dev(h: int) -> FakeNvmlGpu:
+        return devices[h]
+
+    def processes(h: int) -> list[types.SimpleNamespace]:
+        return [types.SimpleNamespace(pid=p, usedGpuMemory=1 << 30) for p in dev(h).process_ids]
+
+    def fields(h: int, ids: list[int]) -> list[types.SimpleNamespace]:
+        return [types.SimpleNamespace(nvmlReturn=0, value=types.SimpleNamespace(uiVal=dev(h).gpu.power_mw()))]
+
+    m.nvmlInit = lambda: None  # type: ignore[attr-defined]
+    m.nvmlDeviceGetCount = lambda: len(devices)  # type: ignore[attr-defined]
+    m.nvmlDeviceGetHandleByIndex = by_index  # type: ignore[attr-defined]
+    m.nvmlDeviceGetHandleByUUID = lambda u: lookup("uuid", u, lambda g: g.uuid == u)  # type: ignore[attr-defined]
+    m.nvmlDeviceGetHandleByPciBusId_v2 = (  # type: ignore[attr-defined]
+        lambda b: lookup("pci", b, lambda g: g.pci_bus_id.upper() == b.upper())
+    )
+    m.nvmlDeviceGetIndex = lambda h: h  # type: ignore[attr-defined]
+    m.nvmlDeviceGetName = lambda h: dev(h).name  # type: ignore[attr-defined]
+    m.nvmlDeviceGetUUID = lambda h: dev(h).uuid  # type: ignore[attr-defined]
+    m.nvmlDeviceGetPciInfo = lambda h: types.SimpleNamespace(busId=dev(h).pci_bus_id)  # type: ignore[attr-defined]
+    m.nvmlSystemGetDriverVersion = lambda: "fake-550.54"  # type: ignore[attr-defined]
+    m.nvmlDeviceGetTotalEnergyConsumption = lambda h: dev(h).gpu.total_energy_mj()  # type: ignore[attr-defined]
+    m.nvmlDeviceGetPowerUsage = lambda h: dev(h).gpu.power_mw()  # type: ignore[attr-defined]
+    m.nvmlDeviceGetFieldValues = fields  # type: ignore[attr-defined]
+    m.nvmlDeviceGetEnforcedPowerLimit = lambda h: dev(h).gpu.power_limit_mw()  # type: ignore[attr-defined]
+    m.nvmlDeviceGetClockInfo = lambda h, c: 1410 if c == 1 else 1215  # type: ignore[attr-defined]
+    m.nvmlDeviceGetTemperature = lambda h, s: dev(h).gpu.temperature_c()  # type: ignore[attr-defined]
+    m.nvmlDeviceGetComputeRunningProcesses = processes  # type: ignore[attr-defined]
+    m.nvmlDeviceGetGraphicsRunningProcesses = lambda h: []  # type: ignore[attr-defined]
+    return m

@@ -12,6 +12,8 @@ Neither imports ``pynvml``: they read whatever device they are given (the NVML w
 
 from __future__ import annotations
 
+import math
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -42,31 +44,33 @@ def infer_update_period_s(
     clock: Callable[[], float] = time.perf_counter,
     poll_s: float = 0.001,
 ) -> float:
-    """Smallest interval between changes of a device value, seconds.
+    """Typical interval between changes of a device value, seconds.
 
     Polls ``read`` (e.g. ``device.total_energy_mj``) every ``poll_s`` for ``duration_s``
-    and returns the shortest time between two observed changes. On an idle GPU the
-    energy counter still moves (idle power), so this works without load.
+    of wall time and returns the median time (on ``clock``) between consecutive observed
+    changes (the median, so one late poll does not shorten or lengthen the answer). On an
+    idle GPU the energy counter still moves (idle power), so this works without load.
 
     Raises:
-        MeasurementError: If the value changed fewer than twice (period longer than the
-            probe, or a frozen counter).
+        MeasurementError: If the value changed fewer than three times (period longer than
+            the probe, or a frozen counter).
     """
     change_times: list[float] = []
     last = read()
-    end = clock() + duration_s
-    while clock() < end:
+    wall_end = time.perf_counter() + duration_s  # bounded in wall time even on a frozen clock
+    while time.perf_counter() < wall_end:
         time.sleep(poll_s)
         value = read()
         if value != last:
             change_times.append(clock())
             last = value
-    if len(change_times) < 2:
+    if len(change_times) < 3:
         raise MeasurementError(
             f"value changed {len(change_times)} time(s) in {duration_s} s; cannot infer its update "
             "period (probe longer, or the counter is not moving)"
         )
-    return min(b - a for a, b in zip(change_times, change_times[1:], strict=False))
+    gaps = sorted(b - a for a, b in zip(change_times, change_times[1:], strict=False))
+    return gaps[len(gaps) // 2]
 
 
 class CounterMeter:
@@ -74,8 +78,17 @@ class CounterMeter:
 
     Args:
         device: GPU whose ``total_energy_mj()`` works.
-        update_period_s: How often the counter moves, seconds (for the short-window check).
+        update_period_s: How often the counter moves, seconds (for the short-window check
+            and the minimum window). None: measured on the device with
+            :func:`infer_update_period_s` (``probe_s`` of polling); if the counter does not
+            move often enough to measure, :data:`DEFAULT_COUNTER_UPDATE_PERIOD_S` is used and
+            every reading carries the flag ``update-period-assumed``.
         clock: Monotonic clock in seconds; the device's clock when replaying fakes.
+        probe_s: Wall time spent measuring the update period, seconds.
+
+    Attributes:
+        update_period_measured: Whether ``update_period_s`` was measured (or given) rather
+            than assumed.
 
     Raises:
         MeasurementError: If the device has no energy counter.
@@ -88,8 +101,9 @@ class CounterMeter:
     def __init__(
         self,
         device: GpuDevice,
-        update_period_s: float = DEFAULT_COUNTER_UPDATE_PERIOD_S,
+        update_period_s: float | None = None,
         clock: Callable[[], float] = time.perf_counter,
+        probe_s: float = 1.0,
     ) -> None:
         if not device.supports_energy_counter():
             raise MeasurementError(
@@ -97,8 +111,15 @@ class CounterMeter:
                 "(NVML supports it from Volta on); use meter 'nvml-sampled' instead"
             )
         self.device = device
-        self.update_period_s = float(update_period_s)
         self._clock = clock
+        self.update_period_measured = True
+        if update_period_s is None:
+            try:
+                update_period_s = infer_update_period_s(device.total_energy_mj, duration_s=probe_s, clock=clock)
+            except MeasurementError:
+                update_period_s = DEFAULT_COUNTER_UPDATE_PERIOD_S
+                self.update_period_measured = False
+        self.update_period_s = float(update_period_s)
         self._start: tuple[float, int] | None = None
 
     def begin(self) -> None:
@@ -126,27 +147,67 @@ class CounterMeter:
             )
         energy_j = delta_mj / 1000.0
         time_s = t_end - t_start
-        return counter_reading(self, energy_j, time_s)
+        flags = () if self.update_period_measured else ("update-period-assumed",)
+        return counter_reading(self, energy_j, time_s, flags)
 
     def close(self) -> None:
         """Nothing to release (no thread)."""
         self._start = None
 
 
+UNDERSAMPLED_PCT = 1.0
+"""Estimated integration error (2 sigma, percent) above which a sampled window is flagged
+``undersampled``: the power changed faster than the meter samples it."""
+
+
+def sampled_error_pct(powers_w: list[float], energy_j: float, time_s: float) -> float:
+    """Estimated 2-sigma integration error of a sampled window, percent of its energy.
+
+    With sample times drawn at random within each sampling interval, the integral of power
+    that changes faster than the samples behaves like a stratified Monte Carlo mean: its
+    error is about ``s / sqrt(n)`` of the mean power, where ``s`` is the sample-to-sample
+    variability. ``s`` is von Neumann's successive-difference estimate
+    (``s^2 = sum((p_i - p_(i-1))^2) / (2 (n - 1))``), which ignores slow trends the
+    trapezoid rule integrates correctly and sees only what the samples cannot resolve.
+
+    Returns:
+        ``200 * s / sqrt(n) / mean power``; ``inf`` for fewer than 3 samples or no energy.
+    """
+    n = len(powers_w)
+    if n < 3 or not energy_j > 0 or not time_s > 0:
+        return math.inf
+    s2 = sum((b - a) ** 2 for a, b in zip(powers_w, powers_w[1:], strict=False)) / (2 * (n - 1))
+    return 200.0 * math.sqrt(s2 / n) / (energy_j / time_s)
+
+
 class SampledMeter:
     """``nvml-sampled``: power polled in a background thread, trapezoid-integrated.
 
     One sample is taken synchronously in :meth:`begin` and one in :meth:`end`, so the
-    integral spans exactly the window; the thread fills in samples every
-    ``1 / sample_hz`` seconds in between. The thread sleeps on an :class:`threading.Event`
-    between samples (no busy waiting) and is joined in :meth:`end`.
+    integral spans exactly the window; the thread fills in one sample per ``1 / sample_hz``
+    interval in between. With ``jitter`` (default) each sample falls at a random point of
+    its interval (stratified sampling): a fixed-rate sampler locked in phase with a periodic
+    load (a decode step every 100 ms sampled every 50 ms) reads the same phase every time
+    and can be off by half the power swing without any sign of it; random phases make the
+    error unbiased and visible in the samples' own spread. Each reading carries that
+    estimate (``error_pct_est``, :func:`sampled_error_pct`) and the flag ``undersampled``
+    when it exceeds ``undersampled_pct``.
+
+    The thread sleeps on a :class:`threading.Event` between samples (no busy waiting) and
+    is joined in :meth:`end`.
 
     Args:
         device: GPU to read ``power_mw()`` from.
-        sample_hz: Sampling rate, Hz (default 20; must be > 0).
+        sample_hz: Sampling rate on ``clock``'s time scale, Hz (default 20; must be > 0).
         power_update_period_s: How often the driver refreshes its power reading, s; the
             meter's ``update_period_s`` is the larger of this and ``1 / sample_hz``.
         clock: Monotonic clock in seconds; the device's clock when replaying fakes.
+        wait: How the sampling thread waits ``seconds`` of ``clock`` time or until the stop
+            event is set (returns whether it was set). Default ``event.wait(seconds)`` (real
+            time); replays on :class:`~profiler.hardware.fake.VirtualTime` pass its ``wait``.
+        jitter: Random sample phase within each interval (see above).
+        undersampled_pct: Threshold of the ``undersampled`` flag, percent.
+        seed: Seed of the jitter (reproducible replays).
     """
 
     method: Literal["nvml-sampled"] = "nvml-sampled"
@@ -158,6 +219,10 @@ class SampledMeter:
         sample_hz: float = DEFAULT_SAMPLE_HZ,
         power_update_period_s: float = 0.0,
         clock: Callable[[], float] = time.perf_counter,
+        wait: Callable[[threading.Event, float], bool] | None = None,
+        jitter: bool = True,
+        undersampled_pct: float = UNDERSAMPLED_PCT,
+        seed: int | None = 0,
     ) -> None:
         if not sample_hz > 0:
             raise MeasurementError(f"sample_hz must be > 0, got {sample_hz}")
@@ -166,6 +231,10 @@ class SampledMeter:
         self.update_period_s = max(1.0 / float(sample_hz), float(power_update_period_s))
         self._interval_s = 1.0 / float(sample_hz)
         self._clock = clock
+        self._wait = wait if wait is not None else (lambda event, seconds: event.wait(seconds))
+        self._jitter = jitter
+        self.undersampled_pct = float(undersampled_pct)
+        self._rng = random.Random(seed)
         self._times_s: list[float] = []
         self._powers_w: list[float] = []
         self._lock = threading.Lock()
@@ -181,21 +250,24 @@ class SampledMeter:
             self._times_s.append(t_s)
             self._powers_w.append(power_w)
 
-    def _run(self) -> None:
+    def _run(self, t0: float) -> None:
         cpu_start_s = time.thread_time()
         try:
-            # Absolute deadlines so the rate does not drift by the cost of each read.
-            next_t = time.perf_counter() + self._interval_s
-            while not self._stop.wait(max(0.0, next_t - time.perf_counter())):
+            # Stratum k is [t0 + k I, t0 + (k + 1) I) on the meter's clock; one sample falls
+            # in each, at a random offset when jittering (at its end otherwise).
+            k = 0
+            while True:
+                offset = self._rng.random() if self._jitter else 1.0
+                target = t0 + (k + offset) * self._interval_s
+                if self._wait(self._stop, max(0.0, target - self._clock())):
+                    return
                 try:
                     self._sample()
                 except BaseException as exc:  # noqa: BLE001 - surfaced in end(), not swallowed
                     self._error = exc
                     return
-                next_t += self._interval_s
-                now = time.perf_counter()
-                if next_t < now:  # fell behind (e.g. GIL held long): skip, do not burst
-                    next_t = now + self._interval_s
+                # Fell behind (GIL held long): skip missed strata instead of bursting.
+                k = max(k + 1, int((self._clock() - t0) / self._interval_s))
         finally:
             self._thread_cpu_s = time.thread_time() - cpu_start_s
 
@@ -214,7 +286,8 @@ class SampledMeter:
         self._thread_cpu_s = 0.0
         self._stop.clear()
         self._sample()
-        self._thread = threading.Thread(target=self._run, name="eai-power-sampler", daemon=True)
+        self._thread = threading.Thread(target=self._run, args=(self._times_s[0],), name="eai-power-sampler",
+                                        daemon=True)
         self._thread.start()
 
     def _stop_thread(self) -> None:
@@ -240,6 +313,8 @@ class SampledMeter:
             powers_w = list(self._powers_w)
         energy_j = integrate_trapezoid(times_s, powers_w)
         time_s = times_s[-1] - times_s[0]
+        error_pct = sampled_error_pct(powers_w, energy_j, time_s)
+        flags = ("undersampled",) if error_pct > self.undersampled_pct else ()
         return MeterReading(
             energy_j=energy_j,
             time_s=time_s,
@@ -250,9 +325,102 @@ class SampledMeter:
             sample_hz=self.sample_hz,
             update_period_s=self.update_period_s,
             power_w_peak=max(powers_w),
+            flags=flags,
             monitor_cpu_s=self._thread_cpu_s,
+            error_pct_est=error_pct,
         )
 
     def close(self) -> None:
         """Stop the sampling thread if a window is still open. Idempotent."""
         self._stop_thread()
+
+
+class MultiGpuMeter:
+    """Energy of a deployment over several GPUs: one meter per GPU, summed.
+
+    All member meters run the same method (all counters, or all sampled at one rate);
+    the window's energy is the sum over devices, its time the longest member window. A
+    tensor-parallel or ``device_map="auto"`` deployment draws power on every GPU it spans,
+    idle ones included, so metering only the first one under-reports it.
+
+    Args:
+        meters: One meter per GPU of the deployment (>= 1, same ``method``).
+        other_processes: Returns the process ids other than this one found on the
+            deployment's GPUs (NVML's running-process lists); any seen at ``begin`` or
+            ``end`` put the flag ``other-gpu-processes`` on the reading.
+
+    Raises:
+        MeasurementError: No meters, or meters of different methods.
+    """
+
+    scope: Literal["gpu"] = "gpu"
+
+    def __init__(self, meters: list[CounterMeter] | list[SampledMeter],
+                 other_processes: Callable[[], list[int]] | None = None) -> None:
+        if not meters:
+            raise MeasurementError("MultiGpuMeter needs at least one device meter")
+        methods = {m.method for m in meters}
+        if len(methods) != 1:
+            raise MeasurementError(f"all GPUs of a deployment need one meter method, got {sorted(methods)}")
+        self.meters = list(meters)
+        self.method = meters[0].method
+        self.sample_hz = meters[0].sample_hz
+        self.update_period_s = max(m.update_period_s for m in meters)
+        self._other = other_processes
+        self._others_seen: set[int] = set()
+
+    @property
+    def device_count(self) -> int:
+        """GPUs metered."""
+        return len(self.meters)
+
+    def _check_others(self) -> None:
+        if self._other is not None:
+            self._others_seen.update(self._other())
+
+    def begin(self) -> None:
+        """Start every device's window (and look for other processes)."""
+        self._others_seen = set()
+        self._check_others()
+        started: list[CounterMeter | SampledMeter] = []
+        try:
+            for m in self.meters:
+                m.begin()
+                started.append(m)
+        except BaseException:
+            for m in started:
+                m.close()
+            raise
+
+    def end(self) -> MeterReading:
+        """End every device's window and sum them."""
+        readings = [m.end() for m in self.meters]
+        self._check_others()
+        energy_j = sum(r.energy_j for r in readings)
+        time_s = max(r.time_s for r in readings)
+        flags = {f for r in readings for f in r.flags}
+        if self._others_seen:
+            flags.add("other-gpu-processes")
+        peaks = [r.power_w_peak for r in readings if r.power_w_peak is not None]
+        errors = [r.error_pct_est for r in readings if r.error_pct_est is not None]
+        return MeterReading(
+            energy_j=energy_j,
+            time_s=time_s,
+            power_w_mean=power_mean_w(energy_j, time_s),
+            samples=sum(r.samples for r in readings),
+            method=self.method,
+            scope=self.scope,
+            sample_hz=self.sample_hz,
+            update_period_s=self.update_period_s,
+            power_w_peak=sum(peaks) if peaks else None,
+            flags=tuple(sorted(flags)),
+            monitor_cpu_s=sum(r.monitor_cpu_s for r in readings),
+            error_pct_est=max(errors) if errors else None,
+            device_count=len(readings),
+            other_process_ids=tuple(sorted(self._others_seen)),
+        )
+
+    def close(self) -> None:
+        """Close every device meter."""
+        for m in self.meters:
+            m.close()

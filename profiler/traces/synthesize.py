@@ -77,9 +77,26 @@ def serving_mix(seed: int = 2) -> PowerTrace:
     return b.build("serving_mix")
 
 
+def batch_serving_smooth(seed: int = 3) -> PowerTrace:
+    """About 60 s of a saturated offline batch: power drifting linearly between 200 and 340 W.
+
+    Breakpoints every 0.5-3 s, linear in between: the slow swing of a GPU kept full by a
+    large batch as sequence lengths and batch fill change, with no per-token bursts. This
+    is the kind of trace a 20 Hz sampler resolves (and should not flag).
+    """
+    rng = random.Random(seed)
+    times = [0.0]
+    powers = [round(rng.uniform(200, 340), 1)]
+    while times[-1] < 60.0:
+        times.append(round(times[-1] + rng.uniform(0.5, 3.0), 3))
+        powers.append(round(rng.uniform(200, 340), 1))
+    powers[-1] = powers[0]  # periodic: the replay wraps without a jump
+    return PowerTrace(tuple(times), tuple(powers), "linear", name="batch_serving_smooth")
+
+
 def main() -> None:
     """Write every trace as ``<name>.csv`` next to this file."""
-    for make in (decode_bursty_periodic, decode_bursty_jitter, serving_mix):
+    for make in (decode_bursty_periodic, decode_bursty_jitter, serving_mix, batch_serving_smooth):
         trace = make()
         doc = (make.__doc__ or "").strip().splitlines()[0]
         trace.to_csv(

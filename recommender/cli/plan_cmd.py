@@ -157,25 +157,45 @@ def _print_plan(plan, written: list[Path], since_lines: list[str]) -> None:
 
 
 def _profiler_engines() -> tuple[str, ...]:
-    """Engines the profiler measures with (``profiler.sweep.ENGINES`` when it declares them)."""
-    import profiler.sweep as sweep
+    """Engines the profiler measures with (:data:`profiler.engines.ENGINES`)."""
+    from profiler.engines import ENGINES
 
-    return tuple(getattr(sweep, "ENGINES", ("hf-transformers",)))
+    return tuple(ENGINES)
+
+
+# Where the profiler runs each engine (profiler/engines: llama.cpp is profiled on the CPU,
+# vLLM needs CUDA GPUs, HF transformers runs on both).
+_ENGINE_DEVICES: dict[str, tuple[str, ...]] = {"hf-transformers": ("cpu", "cuda"), "llama.cpp": ("cpu",),
+                                               "vllm": ("cuda",)}
 
 
 def _profiler_can_measure(platform: str, engine: str, quantization: str) -> str:
     """"" when ``eai profile`` can measure the combination, else why not."""
+    from recommender.catalog import resolve_platform
     from recommender.errors import EaiError
 
     engines = _profiler_engines()
     if engine not in engines:
         return f"the profiler measures with {', '.join(engines)}, not {engine}"
     try:
-        from profiler.quant import get_quant
-
-        get_quant(quantization)
+        device = "cpu" if resolve_platform(platform).platform_class == "cpu" else "cuda"
     except EaiError as exc:
-        return f"the profiler cannot load {quantization}: {exc}"
+        return f"the profiler does not know platform {platform}: {exc}"
+    if device not in _ENGINE_DEVICES.get(engine, ("cpu", "cuda")):
+        return f"the profiler runs {engine} on {' or '.join(_ENGINE_DEVICES[engine])}, not on {platform} ({device})"
+    try:
+        from profiler.engines import get_engine
+
+        loadable = get_engine(engine).quantizations()
+        if quantization not in loadable:
+            return f"the profiler's {engine} engine cannot load {quantization} (it loads {', '.join(loadable)})"
+        if engine == "hf-transformers":
+            from profiler.quant import check_combination, get_quant
+
+            get_quant(quantization)
+            check_combination(quantization, device)
+    except EaiError as exc:
+        return f"the profiler cannot load {quantization} with {engine} on {device}: {exc}"
     return ""
 
 
@@ -303,6 +323,7 @@ class _ProfilerMeasurer:
     """Measures through the profiler's public API (``LmEvalRunner`` + ``run_sweep``); appends rows to ``out``."""
 
     def __init__(self, config, limit: int, device: str, repeats: int, threads: Optional[int], out: Optional[Path], quiet: bool) -> None:
+        from profiler.engines import ENGINES
         from profiler.quant import check_combination, get_quant, parse_device
         from profiler.sweep import LmEvalRunner, SweepSpec
 
@@ -310,16 +331,20 @@ class _ProfilerMeasurer:
         from recommender.cli.profile_cmd import PROFILED_DIR
 
         parse_device(device)
-        get_quant(config.quantization)
-        check_combination(config.quantization, device)
+        # The configuration's engine when the profiler has it (run_verification refuses the
+        # others by name), else hf-transformers.
+        self.engine = config.engine if config.engine in ENGINES else "hf-transformers"
+        if self.engine == "hf-transformers":
+            get_quant(config.quantization)
+            check_combination(config.quantization, device)
         self.spec = SweepSpec(
             models=[config.model], quants=[config.quantization], tasks=list(config.tasks), limit=limit,
             batch_size=config.batch_size, device=device, repeats=repeats, threads=threads, idle_s=0.0,
+            engines=[self.engine],
         )
         platform = resolve_platform(config.platform).id if config.platform else None
         self.runner = LmEvalRunner(self.spec, platform=platform, command="eai verify")
         self.platform = self.runner.platform
-        self.engine = "hf-transformers"  # what LmEvalRunner measures with (its rows say so)
         self.out = out if out is not None else PROFILED_DIR / f"{self.platform}.csv"
         self.quiet = quiet
 

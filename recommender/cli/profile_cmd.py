@@ -60,7 +60,7 @@ class _RichProgress:
     def cell(self, key: Any, index: int) -> Any:
         if self.current is not None:
             self.progress.remove_task(self.current)
-        desc = f"{key.model_id.split('/')[-1]} {key.quantization} {key.workload}"
+        desc = f"{key.model_id.split('/')[-1]} {key.quantization} {key.engine} {key.workload}"
         self.current = self.progress.add_task(desc, total=None, note="loading tasks")
         progress, task_id = self.progress, self.current
 
@@ -72,7 +72,7 @@ class _RichProgress:
 
     def finish_cell(self, key: Any, ok: bool, message: str) -> None:
         status = "[green]ok[/green]" if ok else "[red]failed[/red]"
-        self.console.print(f"{status} {key.model_id} {key.quantization} {key.workload} "
+        self.console.print(f"{status} {key.model_id} {key.quantization} {key.engine} {key.workload} "
                            f"(limit {key.limit}): {message}", markup=True, highlight=False)
         if self.overall is not None:
             self.progress.advance(self.overall)
@@ -108,10 +108,13 @@ def register(app: typer.Typer) -> None:
         num_fewshot: Annotated[list[str] | None, typer.Option("--num-fewshot", help="Per-task shot count, TASK=N (overrides the task YAML).")] = None,
         max_gen_toks: Annotated[int | None, typer.Option("--max-gen-toks", min=1, help="Cap on generated tokens for generative tasks.")] = None,
         device: Annotated[str | None, typer.Option("--device", help="cpu, cuda or cuda:N.")] = None,
-        repeats: Annotated[int | None, typer.Option("--repeats", min=1, max=20, help="Measured windows per cell (accuracy from the first, energy median).")] = None,
+        engine: Annotated[list[str] | None, typer.Option("--engine", help="Engines: hf-transformers (default), llama.cpp (GGUF), vllm (CUDA); comma-separated or repeated.")] = None,
+        device_count: Annotated[int | None, typer.Option("--device-count", min=1, help="GPUs per deployment (HF device_map=auto, vLLM tensor parallel); all are metered.")] = None,
+        warmup: Annotated[int | None, typer.Option("--warmup", min=0, max=10, help="Unmeasured evaluations before each cell's windows (default 1).")] = None,
+        repeats: Annotated[int | None, typer.Option("--repeats", min=1, max=20, help="Measured windows per cell (default 3; accuracy from the first, energy median and spread).")] = None,
         batch_size: Annotated[int | None, typer.Option("--batch-size", min=1, help="Requests per forward pass.")] = None,
         threads: Annotated[int | None, typer.Option("--threads", min=1, help="torch CPU threads (default: torch's).")] = None,
-        idle_seconds: Annotated[float | None, typer.Option("--idle-seconds", min=0, help="Idle window before the sweep for idle subtraction, s (not used by the estimated meter).")] = None,
+        idle_seconds: Annotated[float | None, typer.Option("--idle-seconds", min=0, help="Idle window after each model load, s: stored as idle_power_w, never subtracted (not used by the estimated meter).")] = None,
         out: Annotated[Path | None, typer.Option("--out", help="Output CSV file (default data/profiled/<platform>.csv); several sweeps may share one (appends are locked).")] = None,
         tasks_path: Annotated[list[Path] | None, typer.Option("--tasks-path", help="Extra directory of lm-eval task YAMLs (repeatable).")] = None,
         sweep: Annotated[Path | None, typer.Option("--sweep", help="Sweep file (YAML/JSON) listing models, quants, tasks and settings; flags override it.")] = None,
@@ -162,6 +165,9 @@ def register(app: typer.Typer) -> None:
             "num_fewshot": parse_task_ints(num_fewshot, "--num-fewshot") or None,
             "max_gen_toks": max_gen_toks,
             "device": device,
+            "engines": split_list(engine) or None,
+            "device_count": device_count,
+            "warmup": warmup,
             "repeats": repeats,
             "batch_size": batch_size,
             "threads": threads,
@@ -183,17 +189,25 @@ def register(app: typer.Typer) -> None:
                 err = exc.errors()[0]
                 raise InvalidInputError(f"option {'.'.join(map(str, err['loc']))}: {err['msg']}") from exc
         parse_device(spec.device)
+        from profiler.engines import get_engine
+        from recommender.errors import UnknownNameError
+
+        runnable = {q for e in spec.engines for q in get_engine(e).quantizations()}
         for q in spec.quants:
-            get_quant(q)  # unknown name -> did-you-mean before any work
+            if q not in runnable:  # unknown name -> did-you-mean before any work
+                if "hf-transformers" in spec.engines:
+                    get_quant(q)
+                raise UnknownNameError(f"quantization for engine(s) {', '.join(spec.engines)}", q, runnable)
         # Unsupported combinations are reported up front (and recorded per cell by the sweep).
         console = Console(stderr=True)
-        for q in spec.quants:
-            try:
-                check_combination(q, spec.device)
-            except InvalidInputError as exc:
-                if len(spec.quants) == 1:
-                    raise
-                console.print(f"[yellow]will skip[/yellow] {exc}", highlight=False)
+        if "hf-transformers" in spec.engines:
+            for q in spec.quants:
+                try:
+                    check_combination(q, spec.device)
+                except InvalidInputError as exc:
+                    if len(spec.quants) == 1 and len(spec.engines) == 1:
+                        raise
+                    console.print(f"[yellow]will skip[/yellow] {exc}", highlight=False)
         platform_id = resolve_platform(platform).id if platform else None
         command = _command_line(ctx)
         runner = LmEvalRunner(spec, platform=platform_id, command=command)

@@ -4,9 +4,9 @@ The profiler's sweep (``profiler/sweep.py``, ``SweepSpec``) is a cross product
 ``models x quants x tasks`` at one batch size on one device, and rejects unknown keys. A plan
 picks individual configurations, so each (platform, devices, engine, batch, model,
 quantization) group gets its own file: the first at the path given, the others next to it
-with a numbered suffix (``sweep.yaml``, ``sweep.2.yaml``...). The platform, engine and device
-count each file is meant for are stated in its header comment (the loader has no field for
-them: the profiler detects the platform from the device and measures with its own engine).
+with a numbered suffix (``sweep.yaml``, ``sweep.2.yaml``...). The engine is the file's
+``engines`` entry; the platform and device count are stated in its header comment (the
+profiler detects the platform from the device).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ def _device(platform_class: str) -> str:
 
 
 def render(cell: PlannedCell, platform_class: str, config: CostConfig, note: str = "") -> str:
-    """YAML text of one sweep file (models, quants, tasks, per-task limits, batch, device, repeats)."""
+    """YAML text of one sweep file (models, quants, engines, tasks, per-task limits, batch, device, repeats)."""
     import yaml
 
     limits = {t.task: sweep_limit(t.task, t.queries, config) for t in cell.tasks}
@@ -32,6 +32,7 @@ def render(cell: PlannedCell, platform_class: str, config: CostConfig, note: str
     doc = {
         "models": [cell.model_id],
         "quants": [cell.quantization],
+        "engines": [cell.engine],
         "tasks": [t.task for t in cell.tasks],
         "limit": first,
         "task_limits": {k: v for k, v in limits.items() if v != first},

@@ -27,6 +27,7 @@ Quantization = Literal[
     "fp4-bnb",
     "dynamic-int8",
     "gguf-q4",
+    "gguf-q8",
 ]
 """Canonical quantization names.
 
