@@ -25,7 +25,10 @@ from recommender.importers.build import DEFAULT_MEASURED
         ("StabilityAI/stablelm-tuned-alpha-7b", "stabilityai/stablelm-tuned-alpha-7b"),
         ("meta-llama/Meta-Llama-3.1-8B-Instruct", "meta-llama/Llama-3.1-8B-Instruct"),
         ("mistralai/Mixtral-8x22B-Instruct-v0.1-pp1", "mistralai/Mixtral-8x22B-Instruct-v0.1"),
-        ("Yi-1.5-6B", "01-ai/Yi-1.5-6B-Chat"),
+        # A base model's short name names the base, never its chat/instruct sibling (issue 17).
+        ("Yi-1.5-6B", "01-ai/Yi-1.5-6B"),
+        ("Qwen2.5-7B", "Qwen/Qwen2.5-7B"),
+        ("SmolLM2-135M", "HuggingFaceTB/SmolLM2-135M"),
         ("  qwen/qwen2.5-7b-instruct ", "Qwen/Qwen2.5-7B-Instruct"),
     ],
 )

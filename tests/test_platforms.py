@@ -15,7 +15,7 @@ CANONICAL_IDS = [
     "a100-pcie-40gb", "a100-sxm4-40gb", "a100-sxm4-80gb", "a800-sxm4-80gb", "a40", "a10",
     "v100-sxm2-32gb", "h100-sxm5-80gb", "h200-sxm-141gb", "b200", "gh200", "l40s", "l4", "t4",
     "rtx-4090", "rtx-4090d", "rtx-3090-ti", "rtx-4060-ti-16gb", "rtx-5090",
-    "jetson-agx-orin-64gb", "cpu-amd-epyc-zen4",
+    "jetson-agx-orin-64gb", "cpu-intel-xeon-amx", "cpu-amd-epyc-zen4",
 ]  # fmt: skip
 
 ALIASES = {

@@ -59,6 +59,17 @@ MODEL_OVERRIDES: dict[tuple[str, str], str] = {
     (SWEEP_TAG, "Mistral-7B"): "mistralai/Mistral-7B-Instruct-v0.2",
     (A800_VALIDATION_TAG, "Mistral-7B"): "mistralai/Mistral-7B-Instruct-v0.3",
     ("bitsandbytes#1867", "Mistral-7B"): "mistralai/Mistral-7B-Instruct-v0.3",
+    # The author's memo names no checkpoint for the RTX 4090D runs. These are the chat/instruct
+    # checkpoints the catalog's short-name aliases pointed to before base and instruct models
+    # became separate entries (issue 17); the rows keep the 'checkpoint-assumed' flag. The
+    # architecture, and so the energy, is the same for either checkpoint.
+    ("ecocompute-dynamic-eval", "Mistral-7B"): "mistralai/Mistral-7B-Instruct-v0.3",
+    ("ecocompute-dynamic-eval", "Qwen2.5-7B"): "Qwen/Qwen2.5-7B-Instruct",
+    ("ecocompute-dynamic-eval", "Yi-1.5-6B"): "01-ai/Yi-1.5-6B-Chat",
+    ("bitsandbytes#1867", "Yi-1.5-6B"): "01-ai/Yi-1.5-6B-Chat",
+    ("bitsandbytes#1867", "Qwen2.5-7B"): "Qwen/Qwen2.5-7B-Instruct",
+    ("ecocompute-dynamic-eval", "Qwen2.5-3B"): "Qwen/Qwen2.5-3B-Instruct",
+    ("bitsandbytes#1851", "Qwen2.5-3B"): "Qwen/Qwen2.5-3B-Instruct",
 }
 _N_RE = re.compile(r"\bn=(\d+)|mean of (\d+) runs")
 _MISMATCH_TOLERANCE = 0.01
