@@ -234,7 +234,7 @@ def _monitor_rows(text: str) -> list[tuple[str, str, str]]:
 
 
 BENCHES = (
-    Bench("regressor_accuracy.py", (), _regressor_rows),
+    Bench("regressor_accuracy.py", ("--no-ablations",), _regressor_rows),  # ablations: docs/model.md
     Bench("fit_predict_speed.py", (), _speed_rows),
     Bench("recommend_speed.py", (), _startup_rows),
     Bench("report_build.py", (), _report_rows),

@@ -19,4 +19,6 @@ if ! command -v chromium >/dev/null 2>&1; then
     echo "test.sh: chromium missing and apt-get unusable (not root, no sudo); tests/test_report_chromium.py will be skipped" >&2
   fi
 fi
+# Tests that run `eai` in a fresh process find the venv's console script first.
+export PATH="$PWD/.venv/bin:$PATH"
 .venv/bin/python -m pytest -q "$@"

@@ -309,23 +309,31 @@ class AccuracyModel:
         mt = pd.Index(np.char.add(np.char.add(m.astype(str), "|"), t.astype(str)))
         ti = self._table.index.get_indexer(mt)
         ex = self._exact.index.get_indexer(pd.Index(np.char.add(np.char.add(mt.to_numpy().astype(str), "|"), q.astype(str))))
+        # Columns as arrays once: a pandas row lookup per distinct cell cost ~4 s per million
+        # candidates (bench/fit_predict_speed.py).
         tab = self._table
+        t_acc, t_lo, t_hi = (tab[c].to_numpy() for c in ("accuracy", "lo", "hi"))
+        t_status, t_basis = tab["status"].to_numpy(dtype=object), tab["basis"].to_numpy(dtype=object)
+        x = self._exact
+        x_acc, x_se = x["accuracy"].to_numpy(dtype=float), x["se"].to_numpy(dtype=float)
+        x_source, x_dequant = x["source"].to_numpy(dtype=object), x["dequant"].to_numpy()
         for i in range(n):
             if not scored[i]:
                 basis[i] = "workload: no accuracy score"
                 continue
             if ex[i] >= 0:
-                e = self._exact.iloc[ex[i]]
-                se = e["se"] if np.isfinite(e["se"]) else _binomial_se(t[i], e["accuracy"])
+                j = ex[i]
+                a_ex = x_acc[j]
+                se = x_se[j] if np.isfinite(x_se[j]) else _binomial_se(t[i], a_ex)
                 se = se if np.isfinite(se) else 0.02
-                acc[i], lo[i], hi[i] = e["accuracy"], e["accuracy"] - Z90 * se, e["accuracy"] + Z90 * se
+                acc[i], lo[i], hi[i] = a_ex, a_ex - Z90 * se, a_ex + Z90 * se
                 status[i] = "measured"
-                basis[i] = f"measured at {q[i]} ({e['source']})" + (
-                    "; weights dequantized from one Q4_1 GGUF file" if e["dequant"] else "")
+                basis[i] = f"measured at {q[i]} ({x_source[j]})" + (
+                    "; weights dequantized from one Q4_1 GGUF file" if x_dequant[j] else "")
                 continue
             if ti[i] >= 0:
-                row = tab.iloc[ti[i]]
-                a0, l0, h0, st, b0 = row["accuracy"], row["lo"], row["hi"], row["status"], row["basis"]
+                j = ti[i]
+                a0, l0, h0, st, b0 = t_acc[j], t_lo[j], t_hi[j], t_status[j], t_basis[j]
             else:
                 p = self.priors.get(t[i])
                 if p is None:
