@@ -418,3 +418,12 @@ def test_cpu_rows_are_context_not_evidence_for_the_gpu_study(tmp_path: Path) -> 
     assert claim.verdict == "not enough data" and claim.evidence_n == 0
     cpu = next(c for c in claim.comparisons if not c.counted and "CPU" in c.description)
     assert cpu.n == 5 and cpu.verdict == "supported"
+
+
+def test_a_quantization_without_its_own_colour_still_draws() -> None:
+    # A format missing from the palette falls back to the short-form grey (#555); its
+    # translucent interval colour must still be a valid rgba (it crashed on gguf-q8).
+    from recommender.report.figures import QUANT_COLORS, _rgba
+
+    assert _rgba("#555", 0.35) == "rgba(85,85,85,0.35)"
+    assert _rgba(QUANT_COLORS["gguf-q4"], 1.0) == "rgba(60,84,136,1.0)"

@@ -30,6 +30,7 @@ QUANT_COLORS = {
     "fp4-bnb": "#b09c85",
     "dynamic-int8": "#ab63fa",
     "gguf-q4": "#3c5488",
+    "gguf-q8": "#6a7fb8",
 }
 STATUS_SYMBOL = {"measured": "circle", "interpolated": "circle-open", "extrapolated": "diamond-open"}
 STATUS_LABEL = {"measured": "measured", "interpolated": "predicted (interpolated)", "extrapolated": "predicted (extrapolated)"}
@@ -329,6 +330,8 @@ def _interval_toggle() -> dict[str, Any]:
 
 def _rgba(hex_color: str, alpha: float) -> str:
     h = hex_color.lstrip("#")
+    if len(h) == 3:  # short form (#555): each digit doubled
+        h = "".join(c * 2 for c in h)
     r, g, b = (int(h[i : i + 2], 16) for i in (0, 2, 4))
     return f"rgba({r},{g},{b},{alpha})"
 
