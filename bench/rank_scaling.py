@@ -78,7 +78,7 @@ class TimedPredictor:
         return out
 
 
-def main() -> None:
+def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--platforms", type=int, default=100)
     ap.add_argument("--models", type=int, default=200)
@@ -139,7 +139,8 @@ def main() -> None:
     if not isinstance(rec, NothingFeasible):
         print(f"winner: {rec.winner['platform']} + {rec.winner['model_id']} @ {rec.winner['quantization']}")
     print(f"target < 2 s: {'met' if total < 2.0 else 'NOT met'}")
+    return 0 if total < 2.0 else 1
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

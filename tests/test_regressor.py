@@ -702,21 +702,21 @@ def test_smoother_discounts_a_model_that_disagrees_with_its_neighbours_except_fo
     assert np.asarray(pair.state["groups"]["gpu-a|hf|fp16|decoder"]["d"]).tolist() == [1.0, 1.0]
 
 
-def test_stated_engine_release_reaches_the_predictor_from_the_spec():
+def _vllm_frame_at(versions: dict | None):
+    """Llama-3.1-8B at batch 16 on the H100 under vLLM, through the spec, at the stated releases."""
+    from recommender.model.store import load_predictor
     from recommender.rules.engine import prepare
     from recommender.rules.spec import parse_spec
-    from recommender.model.store import load_predictor
 
-    shipped = load_predictor()
     base = {"tasks": ["gsm8k"], "scenario": "data-center", "hardware": {"platforms": ["h100-sxm5-80gb"]},
             "models": {"ids": ["meta-llama/Llama-3.1-8B-Instruct"]}, "serving": {"engines": ["vllm"], "batch_size": 16}}
+    spec = parse_spec(base | {"serving": base["serving"] | ({"engine_versions": versions} if versions else {})})
+    f = prepare(spec, load_predictor()).cs.frame
+    return f[f["engine"].astype(str) == "vllm"].reset_index(drop=True)
 
-    def frame(versions: dict | None):
-        spec = parse_spec(base | {"serving": base["serving"] | ({"engine_versions": versions} if versions else {})})
-        f = prepare(spec, shipped).cs.frame
-        return f[f["engine"].astype(str) == "vllm"].reset_index(drop=True)
 
-    assumed, new, old = frame(None), frame({"vllm": "0.11.1"}), frame({"vllm": "0.5.4"})
+def test_stated_engine_release_reaches_the_predictor_from_the_spec():
+    assumed, new, old = _vllm_frame_at(None), _vllm_frame_at({"vllm": "0.11.1"}), _vllm_frame_at({"vllm": "0.5.4"})
     assert len(assumed) and len(assumed) == len(new) == len(old)
     # Unstated: the newest release's point, with an interval that also holds the older release.
     assert np.allclose(assumed["time_s_per_query"], new["time_s_per_query"])
@@ -730,20 +730,7 @@ def test_stated_engine_release_reaches_the_predictor_from_the_spec():
     "an unstated vLLM release get a 90% high end below what vLLM 0.5.4 predicts (5.49 vs 5.84 s, "
     "3.70 vs 4.99 s)"))
 def test_unstated_release_interval_holds_the_older_release_for_every_precision():
-    from recommender.rules.engine import prepare
-    from recommender.rules.spec import parse_spec
-    from recommender.model.store import load_predictor
-
-    shipped = load_predictor()
-    base = {"tasks": ["gsm8k"], "scenario": "data-center", "hardware": {"platforms": ["h100-sxm5-80gb"]},
-            "models": {"ids": ["meta-llama/Llama-3.1-8B-Instruct"]}, "serving": {"engines": ["vllm"], "batch_size": 16}}
-
-    def frame(versions: dict | None):
-        spec = parse_spec(base | {"serving": base["serving"] | ({"engine_versions": versions} if versions else {})})
-        f = prepare(spec, shipped).cs.frame
-        return f[f["engine"].astype(str) == "vllm"].reset_index(drop=True)
-
-    assumed, old = frame(None), frame({"vllm": "0.5.4"})
+    assumed, old = _vllm_frame_at(None), _vllm_frame_at({"vllm": "0.5.4"})
     assert (assumed["time_s_per_query_hi"] >= old["time_s_per_query"]).all()
 
 

@@ -18,6 +18,8 @@ a task that dies (worker crash, node lost) fails its remaining cells with stage
 
 from __future__ import annotations
 
+import logging
+
 import os
 import queue
 import threading
@@ -28,6 +30,8 @@ from recommender.errors import InvalidInputError, MeasurementError
 
 from profiler.executors.base import CellGroup, CellOutcome, CellRunner, OutcomeSink, RunnerFactory
 
+
+logger = logging.getLogger(__name__)
 
 def _run_group_task(make_runner: RunnerFactory, group: CellGroup, platform: str) -> Iterator[CellOutcome]:
     """Body of the Ray task: build a runner here and yield each cell's outcome."""
@@ -140,8 +144,9 @@ class RayExecutor:
             for gen in generators:
                 try:
                     ray.cancel(gen, force=True)
-                except Exception:  # noqa: BLE001 - a finished task cannot be cancelled; nothing to do
-                    pass
+                except Exception as exc:  # noqa: BLE001 - a finished task cannot be cancelled
+                    # Said, not swallowed: a cancel that fails on a running task leaves it holding GPUs.
+                    logger.debug("ray executor: cancelling %s failed: %s: %s", gen, type(exc).__name__, exc)
             if started_here:
                 ray.shutdown()
 
