@@ -164,3 +164,29 @@ def test_base_model_must_be_a_catalog_id(tmp_path) -> None:
         " base_model: a/missing, source: test}\n", encoding="utf-8")
     with pytest.raises(DataSourceError, match="base_model 'a/missing' is not a catalog id"):
         _load(path)
+
+
+def test_kv_layout_counts_only_what_each_attention_design_caches():
+    import numpy as np
+    import pytest as _pytest
+
+    from recommender.catalog.types import ModelSpec
+
+    base = dict(family="x", params_total_b=8.0, params_active_b=8.0, layers=32, hidden_size=4096, attention_heads=32, kv_heads=8, source="test")
+    dense = ModelSpec(id="dense", **base).kv_layout()
+    assert dense.full_bytes_per_token == 2 * 32 * 8 * 128 * 2 and dense.window_bytes_per_token == 0.0
+    # Hybrid: only the attention layers keep a cache.
+    hybrid = ModelSpec(id="hybrid", **{**base, "attention_layers": 4}).kv_layout()
+    assert hybrid.full_bytes_per_token == dense.full_bytes_per_token / 8
+    # MLA: one compressed latent per layer instead of keys and values of every KV head.
+    mla = ModelSpec(id="mla", **{**base, "kv_latent_dim": 576}).kv_layout()
+    assert mla.full_bytes_per_token == 32 * 576 * 2
+    # Local layers cost their full share up to the window, less per token beyond it.
+    local = ModelSpec(id="local", **{**base, "sliding_window": 128, "sliding_window_layers": 16}).kv_layout()
+    per_tok = local.bytes_per_context_token(np.array([64.0, 128.0, 1280.0]))
+    assert per_tok[0] == per_tok[1] == dense.full_bytes_per_token
+    assert per_tok[2] == _pytest.approx(dense.full_bytes_per_token / 2 * (1 + 0.1))
+    with _pytest.raises(ValueError, match="sliding_window"):
+        ModelSpec(id="bad", **{**base, "sliding_window": 128})
+    with _pytest.raises(ValueError, match="attention_layers"):
+        ModelSpec(id="bad", **{**base, "attention_layers": 40})

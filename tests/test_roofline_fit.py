@@ -54,6 +54,27 @@ def test_recovers_known_constants(kind):
     np.testing.assert_allclose(fitted_prior(est.export_state(), f), est.predict(f), rtol=1e-12)
 
 
+@pytest.mark.parametrize("kind", ["energy", "time"])
+def test_kv_reads_get_their_own_bandwidth_factor(kind):
+    # Steps where KV-cache reads make up a varying share of the bytes: the fit separates the
+    # weights' factor (1.5) from the attention kernels' (3.0); with kv_share off it cannot.
+    f = _frame(seed=4)
+    rng = np.random.default_rng(5)
+    f["t_kv_s"] = f["t_mem_s"] * rng.uniform(0.0, 0.9, len(f))
+    weights = f["t_mem_s"] - f["t_kv_s"]
+    per_layer = f["engine"].astype(str).map({"vllm": 3.0, "hf-transformers": 20.0}).to_numpy() * LAYER_SCALE_S
+    t = 1.5 * weights + 3.0 * f["t_kv_s"] + 2.0 * f["t_compute_s"] + per_layer * np.exp(f["log_layers"])
+    y = (f["power_w"] * t / f["batch_running"]).to_numpy() if kind == "energy" else t.to_numpy()
+    est = RooflineFit(kind=kind).fit(f, y)
+    assert np.exp(est.log_a_) == pytest.approx(1.5, rel=0.05)
+    assert np.exp(est.log_kv_) == pytest.approx(3.0, rel=0.05)
+    np.testing.assert_allclose(fitted_prior(est.export_state(), f), est.predict(f), rtol=1e-12)
+    assert "KV-cache reads x3.00" in describe(est.export_state())
+    shared = RooflineFit(kind=kind, kv_share=False).fit(f, y)
+    assert shared.log_kv_ is None
+    assert np.median(np.abs(np.log(shared.predict(f) / y))) > np.median(np.abs(np.log(est.predict(f) / y)))
+
+
 def test_robust_to_a_few_wild_rows():
     f = _frame(seed=2)
     y = _truth(f, 2.0, 3.0, {"vllm": 5.0, "hf-transformers": 5.0}, "energy").copy()
@@ -76,7 +97,7 @@ def test_estimator_conventions():
     from sklearn.exceptions import NotFittedError
 
     est = RooflineFit(kind="time", f_scale=0.5)
-    assert clone(est).get_params() == {"kind": "time", "f_scale": 0.5}
+    assert clone(est).get_params() == {"kind": "time", "f_scale": 0.5, "kv_share": True}
     assert not [k for k in vars(est) if k.endswith("_")]
     with pytest.raises(NotFittedError):
         est.predict(_frame(5))

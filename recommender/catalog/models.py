@@ -30,6 +30,7 @@ class _ModelRecord(ModelSpec):
 
     params_note: str | None = None
     routing_note: str | None = None
+    kv_note: str | None = None
 
 
 class _ModelFile(BaseModel):
@@ -53,7 +54,7 @@ def _load(path: Path) -> dict[str, ModelSpec]:
     out: dict[str, ModelSpec] = {}
     names: dict[str, str] = {}
     for rec in parsed.models:
-        spec = ModelSpec.model_validate(rec.model_dump(exclude={"params_note", "routing_note"}))
+        spec = ModelSpec.model_validate(rec.model_dump(exclude={"params_note", "routing_note", "kv_note"}))
         if spec.params_active_b > spec.params_total_b:
             raise DataSourceError(f"model catalog: {spec.id}: params_active_b exceeds params_total_b")
         for name in (spec.id, *spec.aliases):

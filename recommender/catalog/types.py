@@ -7,6 +7,7 @@ Units live in the field names.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Literal, get_args
 
 import numpy as np
@@ -68,6 +69,37 @@ class Platform(BaseModel):
     sources: dict[str, str] = Field(default_factory=dict)
 
 
+KV_BYTES_PER_VALUE = 2.0
+"""Bytes of one cached key/value element: HF transformers and vLLM keep a 16-bit cache by default."""
+
+
+@dataclass(frozen=True)
+class KvLayout:
+    """KV-cache bytes per token of context of one model (see :meth:`ModelSpec.kv_layout`).
+
+    Attributes:
+        full_bytes_per_token: Bytes per context token in layers that attend to all of it.
+        window_bytes_per_token: Bytes per context token in local layers, up to the window.
+        window_tokens: The local layers' window (inf: none).
+    """
+
+    full_bytes_per_token: float
+    window_bytes_per_token: float
+    window_tokens: float
+
+    def bytes_per_context_token(self, context_tokens: ArrayLike) -> np.ndarray:
+        """Mean KV bytes per context token at a context length (local layers hold at most
+        their window, so long contexts cost them less per token)."""
+        return kv_bytes_per_context_token(self.full_bytes_per_token, self.window_bytes_per_token, self.window_tokens, context_tokens)
+
+
+def kv_bytes_per_context_token(full_bytes: ArrayLike, window_bytes: ArrayLike, window_tokens: ArrayLike, context_tokens: ArrayLike) -> np.ndarray:
+    """KV bytes per token of a sequence of ``context_tokens``: ``full + window * min(L, w) / L``."""
+    ctx = np.maximum(np.asarray(context_tokens, dtype=float), 1.0)
+    w = np.asarray(window_tokens, dtype=float)
+    return np.asarray(full_bytes, dtype=float) + np.asarray(window_bytes, dtype=float) * np.minimum(ctx, w) / ctx
+
+
 class ModelSpec(BaseModel):
     """One language model's architecture, from its published config.
 
@@ -92,6 +124,16 @@ class ModelSpec(BaseModel):
             shared experts are not counted (they are always active).
         head_dim: Width of one attention head where the config sets it apart from
             ``hidden_size / attention_heads`` (Gemma, Qwen3, Mistral Nemo...); None: the quotient.
+        attention_layers: Layers that keep a KV cache where it is fewer than ``layers``
+            (hybrids: Mamba-2 or linear-attention layers keep a fixed-size state instead);
+            None: every layer.
+        sliding_window: Tokens a local-attention layer attends to (config ``sliding_window``;
+            Llama 4's ``attention_chunk_size`` is recorded the same way); None: no local layers.
+        sliding_window_layers: How many of the attention layers are local (the rest attend to
+            the whole context); given together with ``sliding_window``.
+        kv_latent_dim: Values one token caches per layer where attention caches a compressed
+            latent instead of keys and values (multi-head latent attention, DeepSeek-V2/V3:
+            ``kv_lora_rank + qk_rope_head_dim``); None: ``2 * kv_heads * head_dim``.
         release_date: Publication date of the weights (model card / release post).
         variant: ``base`` (pretrained) or ``instruct`` (post-trained: chat, instruct, reasoning);
             a base model and its instruct variant are distinct entries with their own accuracy.
@@ -116,6 +158,10 @@ class ModelSpec(BaseModel):
     experts: int | None = Field(default=None, ge=2)
     experts_per_token: int | None = Field(default=None, ge=1)
     head_dim: int | None = Field(default=None, ge=1)
+    attention_layers: int | None = Field(default=None, ge=0)
+    sliding_window: int | None = Field(default=None, ge=1)
+    sliding_window_layers: int | None = Field(default=None, ge=1)
+    kv_latent_dim: int | None = Field(default=None, ge=1)
     release_date: dt.date | None = None
     variant: Literal["base", "instruct"] | None = None
     base_model: str | None = None
@@ -134,6 +180,40 @@ class ModelSpec(BaseModel):
                     f"model {self.id!r}: experts_per_token {self.experts_per_token} must be below experts {self.experts}"
                 )
         return self
+
+    @model_validator(mode="after")
+    def _kv_layout_is_consistent(self) -> ModelSpec:
+        if (self.sliding_window is None) != (self.sliding_window_layers is None):
+            raise ValueError(f"model {self.id!r}: give both sliding_window and sliding_window_layers, or neither")
+        if self.attention_layers is not None and self.layers is not None and self.attention_layers > self.layers:
+            raise ValueError(f"model {self.id!r}: attention_layers {self.attention_layers} exceeds layers {self.layers}")
+        cached = self.attention_layers if self.attention_layers is not None else self.layers
+        if self.sliding_window_layers is not None and cached is not None and self.sliding_window_layers > cached:
+            raise ValueError(
+                f"model {self.id!r}: sliding_window_layers {self.sliding_window_layers} exceeds the {cached} layers that keep a KV cache"
+            )
+        return self
+
+    def kv_layout(self) -> KvLayout | None:
+        """Bytes of KV cache one token of context occupies (16-bit cache), split into the layers
+        that attend to the whole context and the local ones; None where the architecture is not
+        stated (layers, width or heads missing)."""
+        if self.layers is None:
+            return None
+        if self.kv_latent_dim is not None:
+            per_layer = float(self.kv_latent_dim)
+        else:
+            if self.hidden_size is None or self.attention_heads is None:
+                return None
+            head_dim = self.head_dim or self.hidden_size / self.attention_heads
+            per_layer = 2.0 * (self.kv_heads or self.attention_heads) * head_dim
+        cached = self.attention_layers if self.attention_layers is not None else self.layers
+        local = self.sliding_window_layers or 0
+        return KvLayout(
+            full_bytes_per_token=(cached - local) * per_layer * KV_BYTES_PER_VALUE,
+            window_bytes_per_token=local * per_layer * KV_BYTES_PER_VALUE,
+            window_tokens=float(self.sliding_window) if self.sliding_window is not None else float("inf"),
+        )
 
     @property
     def route_share(self) -> float | None:

@@ -318,6 +318,8 @@ class RooflineFit(RegressorMixin, BaseEstimator):
             request, i.e. the step time).
         f_scale: Soft-L1 loss scale in natural-log units (residuals beyond it count
             linearly, not quadratically).
+        kv_share: Fit the KV-cache reads' own bandwidth factor (``log_kv``) where the frame
+            has ``t_kv_s``; False: they share the weights' factor ``a``.
 
     Attributes:
         log_a_: Log bandwidth factor.
@@ -328,9 +330,10 @@ class RooflineFit(RegressorMixin, BaseEstimator):
         n_features_in_: Columns of the feature frame seen in ``fit``.
     """
 
-    def __init__(self, kind: Literal["energy", "time"] = "energy", f_scale: float = 0.3) -> None:
+    def __init__(self, kind: Literal["energy", "time"] = "energy", f_scale: float = 0.3, kv_share: bool = True) -> None:
         self.kind = kind
         self.f_scale = f_scale
+        self.kv_share = kv_share
 
     def fit(self, feats: Any, y: Any) -> RooflineFit:
         """Fit the constants on feature rows and positive measured targets.
@@ -352,24 +355,29 @@ class RooflineFit(RegressorMixin, BaseEstimator):
         # already carries it.
         with_d = self.kind == "time"
 
+        with_kv = self.kv_share and "t_kv_s" in getattr(feats, "columns", ())
+
         def residuals(theta: np.ndarray) -> np.ndarray:
             log_d = theta[2] if with_d else None
-            return np.log(roofline.evaluate(self.kind, theta[0], theta[1], engines, theta[3:], feats, log_d=log_d)) - log_y
+            log_kv = theta[3] if with_kv else None
+            return np.log(roofline.evaluate(self.kind, theta[0], theta[1], engines, theta[4:], feats, log_d=log_d, log_kv=log_kv)) - log_y
 
         # Start near the raw roofline (a = b = 1.6) with a 10 us per-layer cost. Bounds: no server
         # beats peak bandwidth or peak throughput (a, b >= 1), none is slower than e^6 ~ 400x
         # peak; the per-layer cost lies between 0.5 ns and 0.3 s (wide: only keeps the solver
         # from wandering off to zero or infinity on data that cannot identify a term).
         n_c = len(engines)
-        start = np.concatenate([[0.5, 0.5, 0.0], np.zeros(n_c)])  # inside the bounds: a solver started on one can stall there
-        lower = np.concatenate([[0.0, 0.0, -10.0], np.full(n_c, -10.0)])
-        upper = np.concatenate([[6.0, 6.0, 6.0], np.full(n_c, 10.0)])
+        # The KV factor shares a's bounds.
+        start = np.concatenate([[0.5, 0.5, 0.0, 0.5], np.zeros(n_c)])  # inside the bounds: a solver started on one can stall there
+        lower = np.concatenate([[0.0, 0.0, -10.0, 0.0], np.full(n_c, -10.0)])
+        upper = np.concatenate([[6.0, 6.0, 6.0, 6.0], np.full(n_c, 10.0)])
         sol = least_squares(residuals, start, bounds=(lower, upper), loss="soft_l1", f_scale=float(self.f_scale))
         self.log_a_ = float(sol.x[0])
         self.log_b_ = float(sol.x[1])
         self.log_d_ = float(sol.x[2]) if with_d else None
+        self.log_kv_ = float(sol.x[3]) if with_kv else None
         self.engines_ = engines
-        self.log_c_ = np.asarray(sol.x[3:], dtype=float)
+        self.log_c_ = np.asarray(sol.x[4:], dtype=float)
         self.n_features_in_ = len(feats.columns) if hasattr(feats, "columns") else 0
         return self
 
@@ -378,7 +386,7 @@ class RooflineFit(RegressorMixin, BaseEstimator):
         from sklearn.utils.validation import check_is_fitted
 
         check_is_fitted(self, "log_c_")
-        return roofline.evaluate(self.kind, self.log_a_, self.log_b_, self.engines_, self.log_c_, feats, log_d=self.log_d_)
+        return roofline.evaluate(self.kind, self.log_a_, self.log_b_, self.engines_, self.log_c_, feats, log_d=self.log_d_, log_kv=self.log_kv_)
 
     def export_state(self) -> dict[str, Any]:
         """Plain-JSON state (see :func:`recommender.model.roofline_fit.fitted_prior`)."""
@@ -391,4 +399,5 @@ class RooflineFit(RegressorMixin, BaseEstimator):
             "log_b": self.log_b_,
             "log_c": {e: float(v) for e, v in zip(self.engines_, self.log_c_, strict=True)},
             "log_d": self.log_d_,
+            "log_kv": self.log_kv_,
         }

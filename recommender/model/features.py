@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from recommender.catalog.types import BLOCKS, ModelSpec, Platform, QuantSpec, TaskSpec
+from recommender.catalog.types import BLOCKS, ModelSpec, Platform, QuantSpec, TaskSpec, kv_bytes_per_context_token
 from recommender.errors import UnknownNameError
 from recommender.model import cats, physics
 
@@ -255,6 +255,15 @@ def model_frame(models: Mapping[str, ModelSpec], extra: pd.DataFrame | None = No
     frame["kv_heads"] = frame["kv_heads"].fillna(frame["heads"])
     kv = physics.kv_bytes_per_token(frame["layers"], frame["hidden"], frame["heads"], frame["kv_heads"])
     frame["kv_bytes_token"] = kv.fillna(frame["params_active_b"] * 1e9 * KV_BYTES_PER_PARAM_FALLBACK)
+    # Where the catalog states the cache's layout (head width, hybrid layers without a cache,
+    # local-attention windows, compressed latents), it replaces the dense-attention formula:
+    # a hybrid or an MLA model caches 10-25x less than full attention of its width would.
+    layouts = {m: models[m].kv_layout() for m in frame.index if m in models}
+    full = np.array([layouts[m].full_bytes_per_token if layouts.get(m) is not None else np.nan for m in frame.index])
+    frame["kv_full_bytes_token"] = np.where(np.isfinite(full), full, frame["kv_bytes_token"].to_numpy())
+    frame["kv_window_bytes_token"] = [layouts[m].window_bytes_per_token if layouts.get(m) is not None else 0.0 for m in frame.index]
+    frame["kv_window_tokens"] = [layouts[m].window_tokens if layouts.get(m) is not None else np.inf for m in frame.index]
+    frame["kv_bytes_token"] = frame["kv_full_bytes_token"] + frame["kv_window_bytes_token"]
     return frame
 
 
@@ -351,7 +360,6 @@ class FeatureBuilder:
         active = np.minimum(active, total)
         layers = M["layers"].to_numpy()[mc]
         hidden = M["hidden"].to_numpy()[mc]
-        kv_tok = M["kv_bytes_token"].to_numpy()[mc]
         route = M["route_share"].to_numpy()[mc]
         bpw = Q["bytes_per_weight"].to_numpy()[qc]
 
@@ -364,6 +372,11 @@ class FeatureBuilder:
         prompt = np.maximum(configs["prompt_tokens"].to_numpy(dtype=float), 1.0)
         output = configs["output_tokens"].to_numpy(dtype=float)
         context = prompt + np.maximum(output, 1.0) / 2.0
+        # KV bytes per context token at this row's context: local-attention layers hold at
+        # most their window, so their share per token falls as the context grows.
+        kv_tok = kv_bytes_per_context_token(
+            M["kv_full_bytes_token"].to_numpy()[mc], M["kv_window_bytes_token"].to_numpy()[mc], M["kv_window_tokens"].to_numpy()[mc], context
+        )
 
         # Concurrency is capped by KV-cache memory: a server configured for B sequences runs
         # only as many as fit next to the weights.
@@ -460,6 +473,9 @@ class FeatureBuilder:
                 "t_mem_s": t_mem,
                 "t_compute_s": t_comp,
                 "t_comm_s": comm,
+                # The KV-cache part of t_mem (attention reads every running sequence's cache each
+                # step): its kernels reach another share of peak bandwidth than weight reads.
+                "t_kv_s": batch * kv_tok * context / (bw * 1e9 * devices),
                 "t_floor_dec_s": np.maximum(t_weights, t_comp),
                 "t_floor_pre_s": t_floor_pre,
                 # The request's own prompt pass, spread over its output tokens, in step units:

@@ -48,7 +48,7 @@ LAYER_SCALE_S = 1e-5
 KINDS = ("energy", "time")
 
 
-PRIOR_INPUTS: tuple[str, ...] = ("t_mem_s", "t_compute_s", "t_comm_s", "t_prefill_share_s", "log_layers", "power_w", "batch_running", "engine")
+PRIOR_INPUTS: tuple[str, ...] = ("t_mem_s", "t_kv_s", "t_compute_s", "t_comm_s", "t_prefill_share_s", "log_layers", "power_w", "batch_running", "engine")
 """Feature columns the fitted roofline reads (besides ``engine_release`` where present)."""
 
 
@@ -189,6 +189,7 @@ def evaluate(
     own_unseen: bool = False,
     log_d: float | None = None,
     log_e: float | None = None,
+    log_kv: float | None = None,
 ) -> np.ndarray:
     """Fitted-roofline J (``kind="energy"``) or s (``"time"``) per output token for every row,
     from the log constants (``log_c`` per level in ``engines``; ``log_d`` the prompt-pass
@@ -200,7 +201,14 @@ def evaluate(
     44.2 -> 50.4 %), so :class:`~recommender.model.estimator.RooflineFit` leaves it unfitted."""
     t_mem, t_comp, layers, power, batch = _terms(feats)
     c = np.exp(_engine_log_c(feats, engines, log_c, own_unseen)) * LAYER_SCALE_S
-    t_step = np.exp(log_a) * t_mem + np.exp(log_b) * t_comp + c * layers
+    if log_kv is not None and "t_kv_s" in getattr(feats, "columns", ()):
+        # KV-cache reads at their own achieved share of peak bandwidth (paged-attention kernels
+        # vs the weight GEMMs); t_mem_s includes them.
+        t_kv = np.minimum(np.asarray(feats["t_kv_s"], dtype=float), t_mem)
+        t_bytes = np.exp(log_a) * (t_mem - t_kv) + np.exp(log_kv) * t_kv
+    else:
+        t_bytes = np.exp(log_a) * t_mem
+    t_step = t_bytes + np.exp(log_b) * t_comp + c * layers
     if "t_comm_s" in getattr(feats, "columns", ()):
         t_step = t_step + np.exp(log_e if log_e is not None else 0.0) * np.asarray(feats["t_comm_s"], dtype=float)
     if log_d is not None and "t_prefill_share_s" in getattr(feats, "columns", ()):
@@ -226,10 +234,11 @@ def fitted_prior(state: Mapping[str, Any], feats: Any, own_release_unseen: bool 
         raise ModelStateError(f"fitted-roofline state is malformed ({exc}); refit with 'eai fit'") from exc
     if kind not in KINDS:
         raise ModelStateError(f"fitted-roofline kind {kind!r} is not one of {KINDS}; refit with 'eai fit'")
-    log_d, log_e = state.get("log_d"), state.get("log_e")
+    log_d, log_e, log_kv = state.get("log_d"), state.get("log_e"), state.get("log_kv")
     return evaluate(
         kind, log_a, log_b, engines, log_c, feats, own_release_unseen,
         None if log_d is None else float(log_d), None if log_e is None else float(log_e),
+        None if log_kv is None else float(log_kv),
     )
 
 
@@ -237,6 +246,8 @@ def describe(state: Mapping[str, Any]) -> str:
     """One line: achieved shares of peak bandwidth / throughput and per-layer cost per engine."""
     per_layer = ", ".join(f"{e} {np.exp(v) * LAYER_SCALE_S * 1e6:.1f} us" for e, v in dict(state["log_c"]).items())
     prompt = f"; batch-mates' prompt passes x{np.exp(state['log_d']):.2f}" if state.get("log_d") is not None else ""
+    if state.get("log_kv") is not None:
+        prompt += f"; KV-cache reads x{np.exp(state['log_kv']):.2f} of the peak-bandwidth time"
     if state.get("log_e") is not None:
         prompt += f"; tensor-parallel all-reduce x{np.exp(state['log_e']):.2f} of 10 us per step"
     return (

@@ -81,11 +81,21 @@ def architecture(models: Sequence[ModelSpec]) -> dict[str, NDArray[np.float64]]:
     # record it (ModelSpec.head_dim) win over the quotient.
     quotient = field("hidden_size") / field("attention_heads")
     stated = np.array([float(getattr(m, "head_dim", None) or np.nan) for m in models], dtype=float)
+    head_dim = np.where(np.isnan(stated), quotient, stated)
+    kv_heads = field("kv_heads")
+    # Only the layers that keep a KV cache count (hybrids' Mamba-2 layers keep a fixed state);
+    # a compressed-latent cache (MLA) stores kv_latent_dim values per layer, written here as
+    # one "head" of half that width so that 2 * kv_heads * head_dim is the values cached.
+    # Local-attention windows are not credited: the rule sizes the cache at full context.
+    cached = np.array([float(getattr(m, "attention_layers", None) or np.nan) for m in models], dtype=float)
+    layers = np.where(np.isnan(cached), field("layers"), cached)
+    latent = np.array([float(getattr(m, "kv_latent_dim", None) or np.nan) for m in models], dtype=float)
+    has_latent = ~np.isnan(latent)
     return {
         "params_total_b": field("params_total_b"),
-        "layers": field("layers"),
-        "kv_heads": field("kv_heads"),
-        "head_dim": np.where(np.isnan(stated), quotient, stated),
+        "layers": layers,
+        "kv_heads": np.where(has_latent, 1.0, kv_heads),
+        "head_dim": np.where(has_latent, latent / 2.0, head_dim),
     }
 
 
