@@ -185,3 +185,17 @@ def test_time_recovers_the_prompt_pass_share_and_energy_leaves_it_to_the_ridge()
                                _truth(f, np.exp(est.log_a_), np.exp(est.log_b_), dict(zip(est.engines_, np.exp(est.log_c_))), "time"), rtol=1e-9)
     energy = RooflineFit(kind="energy").fit(f, _truth(f, 1.6, 4.0, c, "energy"))
     assert energy.export_state()["log_d"] is None
+
+
+def test_sample_weight_lets_a_small_campaign_count_as_much_as_a_large_one():
+    # 270 rows of one campaign at a = 1.2 and 30 of another at a = 3.0: unweighted, the fit
+    # follows the large one; with 1/n per campaign it moves toward the small one (the soft-L1
+    # loss still treats a lone disagreeing campaign as partly outlying).
+    f = _frame(seed=6)
+    big = np.arange(len(f)) < 270
+    c = {"vllm": 3.0, "hf-transformers": 3.0}
+    y = np.where(big, _truth(f, 1.2, 1.0, c, "time"), _truth(f, 3.0, 1.0, c, "time"))
+    plain = np.exp(RooflineFit(kind="time").fit(f, y).log_a_)
+    weighted = np.exp(RooflineFit(kind="time").fit(f, y, sample_weight=np.where(big, 1 / 270, 1 / 30)).log_a_)
+    assert plain < 1.25
+    assert plain * 1.05 < weighted < 3.0

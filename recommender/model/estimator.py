@@ -335,12 +335,13 @@ class RooflineFit(RegressorMixin, BaseEstimator):
         self.f_scale = f_scale
         self.kv_share = kv_share
 
-    def fit(self, feats: Any, y: Any) -> RooflineFit:
+    def fit(self, feats: Any, y: Any, sample_weight: Any = None) -> RooflineFit:
         """Fit the constants on feature rows and positive measured targets.
 
         Args:
             feats: Feature frame (:meth:`~recommender.model.features.FeatureBuilder.build`).
             y: Measured J (``kind="energy"``) or s (``kind="time"``) per output token.
+            sample_weight: Optional non-negative weight per row (None: equal).
         """
         from scipy.optimize import least_squares
 
@@ -349,6 +350,9 @@ class RooflineFit(RegressorMixin, BaseEstimator):
         y_arr = positive_target(y, len(feats), "feats")
         engines = sorted(str(e) for e in pd.unique(np.asarray(roofline.level_column(feats), dtype=object)))
         log_y = np.log(y_arr)
+        sw = np.ones(len(y_arr)) if sample_weight is None else np.asarray(sample_weight, dtype=float)
+        # least_squares minimises a sum of rho(r^2): weighting a row by w scales its residual by sqrt(w).
+        root_w = np.sqrt(sw / sw.mean())
 
         # The prompt-pass term only in time: in energy it made unseen-platform predictions
         # worse (LOPO energy per query 18.3 -> 21.0 %), where the ridge's prompt-length slope
@@ -360,7 +364,7 @@ class RooflineFit(RegressorMixin, BaseEstimator):
         def residuals(theta: np.ndarray) -> np.ndarray:
             log_d = theta[2] if with_d else None
             log_kv = theta[3] if with_kv else None
-            return np.log(roofline.evaluate(self.kind, theta[0], theta[1], engines, theta[4:], feats, log_d=log_d, log_kv=log_kv)) - log_y
+            return root_w * (np.log(roofline.evaluate(self.kind, theta[0], theta[1], engines, theta[4:], feats, log_d=log_d, log_kv=log_kv)) - log_y)
 
         # Start near the raw roofline (a = b = 1.6) with a 10 us per-layer cost. Bounds: no server
         # beats peak bandwidth or peak throughput (a, b >= 1), none is slower than e^6 ~ 400x

@@ -337,7 +337,8 @@ class EaiPredictor:
 
 
 def _fit_decode_or_prefill(
-    name: str, feats: pd.DataFrame, y: np.ndarray, calibrate: bool, release: Any, config: PipelineConfig = PipelineConfig()
+    name: str, feats: pd.DataFrame, y: np.ndarray, calibrate: bool, release: Any, config: PipelineConfig = PipelineConfig(),
+    campaign: np.ndarray | None = None,
 ) -> ComponentModel:
     """A regression component; decode components regress on the fitted roofline.
 
@@ -357,7 +358,13 @@ def _fit_decode_or_prefill(
     from recommender.model.estimator import RooflineFit
 
     roof_feats = feats if "engine_release" in feats.columns else feats.assign(engine_release=release)
-    roof = RooflineFit(kind="energy" if name.startswith("e") else "time").fit(roof_feats, y)
+    # Each measurement campaign weighs the same in the shared constants (a user's deployment is
+    # a new campaign; the largest source must not set the constants for all of them).
+    weight = None
+    if campaign is not None and len(campaign) == len(y):
+        _, inv, counts = np.unique(campaign, return_inverse=True, return_counts=True)
+        weight = 1.0 / counts[inv]
+    roof = RooflineFit(kind="energy" if name.startswith("e") else "time").fit(roof_feats, y, sample_weight=weight)
     column = f"fitted_prior_{name}"
     state = roof.export_state()
     prior = fitted_prior(state, roof_feats)
@@ -416,7 +423,8 @@ def fit_predictor(
             apart = config.on("cpu_model") and is_cpu.any() and (~is_cpu).sum() >= MIN_ROWS_REGRESSION
             acc = ~is_cpu if apart else np.ones(len(y_), dtype=bool)
             rel = feats_release.loc[f_.index[acc], "engine_release"]
-            comp = _fit_decode_or_prefill(name, f_.loc[acc], y_[acc], calibrate, release=rel, config=config)
+            campaign = prep.loc[f_.index[acc], "source"].astype(str).to_numpy()
+            comp = _fit_decode_or_prefill(name, f_.loc[acc], y_[acc], calibrate, release=rel, config=config, campaign=campaign)
             if not acc.all():
                 fc, yc = f_.loc[is_cpu], y_[is_cpu]
                 comp.cpu_model = fit_anchored_component(name, fc, yc, f"prior_{name}", fc, yc, f"prior_{name}")
