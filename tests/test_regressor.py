@@ -949,10 +949,12 @@ def test_twin_platforms_are_same_silicon_only():
     frame = platform_frame(get_platforms())
     measured = ["a100-sxm4-40gb", "a40", "v100-sxm2-32gb", "h100-sxm5-80gb", "b200", "a800-sxm4-80gb", "rtx-4090d",
                 "rtx-5090", "cpu-amd-epyc-zen4"]
-    # Same compute silicon at the same power, nearest memory first. A100 PCIe (250 W vs 400 W),
-    # L40S and GH200 (other chips or power) are no one's twins.
+    # Same compute silicon at the same power, nearest memory first. A100 PCIe (250 W vs 400 W)
+    # and L40S (another chip) are no one's twins; a GH200's GPU is an H100's GH100 at its 700 W
+    # (the module's 1,000 W covers the Grace CPU).
     assert twin_platforms(frame, measured) == {
         "a100-sxm4-80gb": ["a800-sxm4-80gb", "a100-sxm4-40gb"],
+        "gh200": ["h100-sxm5-80gb"],
         "h200-sxm-141gb": ["h100-sxm5-80gb"],
         "rtx-4090": ["rtx-4090d"],
     }

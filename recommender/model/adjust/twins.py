@@ -40,13 +40,21 @@ def twin_platforms(platforms: pd.DataFrame, measured: Any, tolerance_log: float 
     their memory differs (A100 40 vs 80 GB, H100 vs H200) the roofline prior's bandwidth term
     carries the difference. Examples in the catalog: RTX 4090 and RTX 4090 D (450 vs 425 W,
     12 % fewer tensor cores, same memory), A100 SXM4 80 GB and A800 (NVLink cut only) or A100
-    SXM4 40 GB, H200 and H100 SXM (HBM3e at 4.8 vs 3.35 TB/s). Nearness: the summed |log ratio|
+    SXM4 40 GB, H200 and H100 SXM (HBM3e at 4.8 vs 3.35 TB/s), GH200 and H100 SXM (the GPU's own
+    700 W, not the module's 1,000 W). Nearness: the summed |log ratio|
     of memory bandwidth, TDP and fp16 throughput. CPUs have none.
 
     Args:
         platforms: :func:`recommender.model.features.platform_frame` frame.
         measured: Platform ids with measurements.
     """
+    from recommender.model.features import MODULE_GPU_POWER_W
+
+    # The power envelope of the GPU itself: a GH200's catalogued 1,000 W covers its Grace CPU,
+    # its GH100 runs within an H100 SXM5's 700 W (features.MODULE_GPU_POWER_W).
+    platforms = platforms.assign(
+        tdp_w=[min(float(t), MODULE_GPU_POWER_W.get(str(pid), np.inf)) for pid, t in zip(platforms.index, platforms["tdp_w"], strict=True)]
+    )
     seen = [p for p in measured if p in platforms.index]
     out: dict[str, list[str]] = {}
     if not seen:
