@@ -19,13 +19,12 @@ not the catalog's MC2 task and other tasks are not catalogued (skipped with a re
 
 from __future__ import annotations
 
-import csv
 import math
 import re
 from collections import defaultdict
 from pathlib import Path
 
-from recommender.importers.base import ImportResult, RowCollector, require_folder, shared_ref
+from recommender.importers.base import ImportResult, RowCollector, read_csv_records, shared_ref
 from recommender.importers.hub_ids import catalog_id
 
 NAME = "intel-autoround"
@@ -89,11 +88,8 @@ def _column_format(header: str) -> tuple[str, str] | None:
 
 def import_rows(root: Path) -> ImportResult:
     """Read the per-model docs' 16-bit and quantized cells into accuracy rows (pairs)."""
-    folder = require_folder(root, FOLDER)
     out = RowCollector(NAME)
-    with (folder / FILE).open(encoding="utf-8", newline="") as fh:
-        reader = csv.DictReader(fh)
-        records = [(reader.line_num, rec) for rec in reader if rec["doc_model_hint"]]
+    records = [(line, rec) for line, rec in read_csv_records(root, FOLDER, FILE) if rec["doc_model_hint"]]
     tables: dict[tuple[str, str], list[tuple[int, dict[str, str]]]] = defaultdict(list)
     for line, rec in records:
         tables[(rec["source_path"], rec["table_no"])].append((line, rec))

@@ -14,12 +14,11 @@ that are wrong; :data:`LINK_FIXES` replaces them by the model the row is about.
 
 from __future__ import annotations
 
-import csv
 import math
 import re
 from pathlib import Path
 
-from recommender.importers.base import ImportResult, RowCollector, require_folder, shared_ref
+from recommender.importers.base import ImportResult, RowCollector, read_csv_records, shared_ref
 from recommender.importers.hub_ids import catalog_id
 
 NAME = "llm-stats-vendor-reported"
@@ -50,11 +49,8 @@ LINK_FIXES: dict[str, str] = {
 
 def import_rows(root: Path) -> ImportResult:
     """Read vendor-reported scores of open-weight models into accuracy rows."""
-    folder = require_folder(root, FOLDER)
     out = RowCollector(NAME)
-    with (folder / FILE).open(encoding="utf-8", newline="") as fh:
-        reader = csv.DictReader(fh)
-        records = [(reader.line_num, rec) for rec in reader]
+    records = read_csv_records(root, FOLDER, FILE)
     for line, rec in records:
         ref = shared_ref(FOLDER, FILE, f"L{line}:{rec['llmstats_id']}:{rec['dataset_name']}")
         hub = LINK_FIXES.get(rec["llmstats_id"], rec["hf_repo_id"])
