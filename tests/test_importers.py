@@ -410,3 +410,16 @@ def test_leaderboard_tables_share_one_entry_loop_with_skips_named(tmp_path: Path
     assert [s.reason for s in res2.skipped] == ["bbh value is not a number: ''"]
     row = _acc_by_ref(res2.accuracy, "open-llm-leaderboard-v2/huggingface_v2.csv#L2:mmlu_pro")
     assert (row.accuracy, row.quantization, row.chat_template, row.params_b, row.model_type) == (0.25, "bf16", True, None, "chat")
+
+
+def test_shots_and_finite_numbers_as_the_sources_write_them() -> None:
+    from recommender.importers.base import finite_float, shots_in
+
+    assert [shots_in(t) for t in ("5-shot CoT", "gsm8k 5 shots", "leaderboard_mmlu_pro 5shot", "Accuracy (25-Shot)")] == [5, 5, 5, 25]
+    assert shots_in("zero-shot evaluation") == 0 and shots_in("") == 0
+    assert finite_float(" 0.25") == 0.25
+    for bad in ("nan", "inf", "-Infinity", "", "n/a"):
+        with pytest.raises(ValueError):
+            finite_float(bad)
+    with pytest.raises(TypeError):
+        finite_float(None)

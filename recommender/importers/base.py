@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -136,6 +138,28 @@ def read_csv_records(root: Path, folder: str, filename: str, *, encoding: str = 
     with path.open(encoding=encoding, newline="") as fh:
         reader = csv.DictReader(fh)
         return [(reader.line_num, rec) for rec in reader]
+
+
+def finite_float(text: str | None) -> float:
+    """``text`` as a finite float.
+
+    Raises:
+        ValueError: Not a number, NaN or infinite (the caller records a skip with the text).
+        TypeError: ``text`` is None (a short CSV line).
+    """
+    value = float(text)  # type: ignore[arg-type]
+    if not math.isfinite(value):
+        raise ValueError(f"not finite: {text!r}")
+    return value
+
+
+_SHOTS = re.compile(r"(\d+)[-\s]*shot", re.I)
+
+
+def shots_in(text: str) -> int:
+    """The few-shot count a source writes in a label (``5-shot``, ``5 shots``, ``5shot``); 0 if none."""
+    m = _SHOTS.search(text)
+    return int(m.group(1)) if m else 0
 
 
 def iter_jsonl(path: Path) -> Iterator[tuple[int, dict]]:

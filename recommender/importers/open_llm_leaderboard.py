@@ -12,12 +12,11 @@ columns, precisions, score scale and the per-entry fields they keep, which
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from recommender.importers.base import ImportResult, RowCollector, read_csv_records, shared_ref
+from recommender.importers.base import ImportResult, RowCollector, finite_float, read_csv_records, shared_ref
 from recommender.importers.hub_ids import BaseIndex, resolve
 
 UNQUANTIZED = ("fp16", "bf16")
@@ -68,13 +67,6 @@ def positive_float(text: str) -> float | None:
     return value if value > 0 else None
 
 
-def _score(text: str, divisor: float) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError("not finite")
-    return value / divisor
-
-
 def import_table(
     table: LeaderboardTable, root: Path, entry_fields: Callable[[dict[str, str]], dict[str, object]]
 ) -> ImportResult:
@@ -116,7 +108,7 @@ def import_table(
             ref = shared_ref(table.folder, table.file, f"L{line}:{column}")
             text = rec[table.score_key.format(column=column)]
             try:
-                accuracy = _score(text, table.score_divisor)
+                accuracy = finite_float(text) / table.score_divisor
             except (TypeError, ValueError):
                 out.skip(ref, table.not_a_number.format(column=column, value=text))
                 continue
