@@ -1,24 +1,24 @@
-"""Regenerate the README's worked examples and its "Where eai stands" table from real runs.
+"""Regenerate the worked examples and the "Where eai stands" table of README.md and docs/ from real runs.
 
 Run (one command, from the repository root, after `eai fit` / a merge):
 
     .venv/bin/python bench/readme_figures.py            # examples + every bench (minutes)
     .venv/bin/python bench/readme_figures.py --only examples   # the three examples (seconds)
-    .venv/bin/python bench/readme_figures.py --check    # exit 1 if README.md would change
+    .venv/bin/python bench/readme_figures.py --check    # exit 1 if a file would change
 
-Every block of README.md between ``<!-- readme_figures:NAME -->`` and
-``<!-- /readme_figures -->`` is replaced by what this script produces:
+Every block between ``<!-- readme_figures:NAME -->`` and ``<!-- /readme_figures -->`` in the
+files this script keeps (:data:`FILES`: README.md, docs/flow.md) is replaced by what it produces:
 
-- ``example-flags``, ``example-spec``, ``example-matrix``: the command line and its output,
-  run through ``python -m recommender.cli`` at 80 columns (``COLUMNS=80``), exactly as a
-  user would see it piped; long explanations keep their first sections and say how many
-  lines were left out. ``eai matrix`` writes to a temporary file, never over the shipped
-  ``data/decision_matrix.md``.
+- ``example-flags`` (README, kept short for a newcomer), ``example-spec``, ``example-matrix``
+  (docs/flow.md): the command line and its output, run through ``python -m recommender.cli``
+  at 80 columns (``COLUMNS=80``), exactly as a user would see it piped; long explanations keep
+  their first sections and say how many lines were left out. ``eai matrix`` writes to a
+  temporary file, never over the shipped ``data/decision_matrix.md``.
 - ``stands``: one row per goal, with the figure each bench script printed on this
   machine (and the bench that printed it). A bench whose output no longer has the line
   this script reads fails the run, naming the bench, instead of leaving a stale figure.
 
-Exit status: 0 written (or unchanged with ``--check``), 1 README.md differs under
+Exit status: 0 written (or unchanged with ``--check``), 1 a file differs under
 ``--check``, 2 a bench or example failed to run or print what is read from it. Missed
 goals are reported in the table, not as a failure: the README says where eai stands.
 """
@@ -41,6 +41,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
+FILES = (README, ROOT / "docs" / "flow.md")
+"""Files whose blocks this script rewrites: the README (short) and the page the longer examples live on."""
 WIDTH = 80
 """Columns the examples are laid out for (the README is read in an 80-column pane)."""
 
@@ -64,7 +66,9 @@ SPEC = """{
 """The spec piped in the second example: edge box, two tasks, a power cap and a latency limit."""
 
 KEEP_SECTIONS = ("Recommended:", "Decided by:", "Confidence:", "Accuracy basis:", "Runner-up:")
-"""Explanation sections an example keeps; the others are counted in a "left out" line."""
+"""Explanation sections an example in docs/ keeps; the others are counted in a "left out" line."""
+README_SECTIONS = ("Recommended:", "Decided by:")
+"""The README's one example keeps only the pick and why (the README is a newcomer's first page)."""
 
 
 def _eai(args: list[str], stdin: str | None = None) -> tuple[int, str, str]:
@@ -76,8 +80,8 @@ def _eai(args: list[str], stdin: str | None = None) -> tuple[int, str, str]:
     return proc.returncode, proc.stdout, proc.stderr
 
 
-def _shorten(text: str) -> str:
-    """The table and the kept explanation sections; the rest counted, not shown."""
+def _shorten(text: str, keep: tuple[str, ...] = KEEP_SECTIONS) -> str:
+    """The table and the explanation sections that start with one of ``keep``; the rest counted, not shown."""
     lines = text.rstrip("\n").splitlines()
     start = next((i for i, line in enumerate(lines) if line.startswith("Recommended:")), None)
     if start is None:
@@ -94,7 +98,7 @@ def _shorten(text: str) -> str:
     dropped: list[str] = []
     n_dropped = 0
     for sec in sections:
-        if sec[0].startswith(KEEP_SECTIONS):
+        if sec[0].startswith(keep):
             kept.extend(sec)
         else:
             dropped.append(sec[0].split(":")[0].split(";")[0][:40])
@@ -105,10 +109,10 @@ def _shorten(text: str) -> str:
     return "\n".join([*table, "", *kept])
 
 
-def _shown(command: str, code: int, out: str, err: str) -> str:
+def _shown(command: str, code: int, out: str, err: str, keep: tuple[str, ...] = KEEP_SECTIONS) -> str:
     body = [f"$ {command}"]
     if out.strip():
-        body.append(_shorten(out))
+        body.append(_shorten(out, keep))
     if err.strip():
         body.append(err.rstrip("\n"))
     if code != 0:
@@ -117,11 +121,11 @@ def _shown(command: str, code: int, out: str, err: str) -> str:
 
 
 def example_flags() -> str:
-    args = ["recommend", "--scenario", "data-center", "--task", "mmlu", "--min-accuracy", "0.65", "--priority", "energy", "--top-k", "3"]
+    args = ["recommend", "--scenario", "data-center", "--task", "mmlu", "--min-accuracy", "0.65", "--priority", "energy", "--top-k", "2"]
     code, out, err = _eai(args)
     if code not in (0, 3):
         raise FigureError(f"example-flags: eai {' '.join(args)} exited {code}: {err.strip()}")
-    return _shown("eai " + " ".join(args), code, out, err)
+    return _shown("eai " + " ".join(args), code, out, err, README_SECTIONS)
 
 
 def example_spec() -> str:
@@ -311,17 +315,20 @@ def rewrite(text: str, produced: dict[str, str]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", choices=("examples", "stands"), help="Regenerate only these blocks.")
-    parser.add_argument("--check", action="store_true", help="Do not write; exit 1 if README.md would change.")
-    parser.add_argument("--readme", type=Path, default=README)
+    parser.add_argument("--check", action="store_true", help="Do not write; exit 1 if a file would change.")
+    parser.add_argument(
+        "--file", dest="files", type=Path, action="append",
+        help="A file whose blocks are rewritten (repeatable; default: README.md and docs/flow.md).",
+    )  # fmt: skip
     parser.add_argument("--timeout", type=float, default=BENCH_TIMEOUT_S, help="Seconds one bench may run.")
     args = parser.parse_args(argv)
 
-    text = args.readme.read_text(encoding="utf-8")
-    present = {m.group("name") for m in BLOCK.finditer(text)}
+    texts = {path: path.read_text(encoding="utf-8") for path in (args.files or FILES)}
+    present = {m.group("name") for text in texts.values() for m in BLOCK.finditer(text)}
     wanted = [n for n in PRODUCERS if n in present and (args.only is None or (n == "stands") == (args.only == "stands"))]
     missing = set(PRODUCERS) - present
     if missing:
-        print(f"README has no block for: {', '.join(sorted(missing))}", file=sys.stderr)
+        print(f"no block in {', '.join(str(p) for p in texts)} for: {', '.join(sorted(missing))}", file=sys.stderr)
     produced: dict[str, str] = {}
     try:
         for name in wanted:
@@ -330,13 +337,13 @@ def main(argv: list[str] | None = None) -> int:
     except (FigureError, subprocess.TimeoutExpired) as exc:
         print(f"readme_figures: {exc}", file=sys.stderr)
         return 2
-    new = rewrite(text, produced)
+    changed = [path for path, text in texts.items() if rewrite(text, produced) != text]
     if args.check:
-        changed = new != text
-        print("README.md is up to date" if not changed else "README.md differs from what the tools print now")
+        print(f"differs from what the tools print now: {', '.join(map(str, changed))}" if changed else "up to date")
         return 1 if changed else 0
-    args.readme.write_text(new, encoding="utf-8")
-    print(f"wrote {', '.join(wanted)} into {args.readme}")
+    for path in changed:
+        path.write_text(rewrite(texts[path], produced), encoding="utf-8")
+    print(f"wrote {', '.join(wanted)} into {', '.join(map(str, changed)) or 'nothing (unchanged)'}")
     return 0
 
 

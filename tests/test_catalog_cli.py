@@ -129,3 +129,15 @@ def test_ambiguous_platform_alias_asks_which(capsys: pytest.CaptureFixture[str])
     assert "ambiguous" in err
     for variant in ("a100-pcie-40gb", "a100-sxm4-40gb", "a100-sxm4-80gb"):
         assert variant in err
+
+
+def test_show_prints_one_entry_with_sources_and_wins_over_a_filter(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    code, out, _ = _run(capsys, "platforms", "--show", "v100-sxm2-32gb", "--class", "no-such-class")
+    assert code == 0  # --show names one entry; the list filter is not read
+    first = out.splitlines()[0]
+    assert "v100-sxm2-32gb: " in first and "source" in out and "tdp_w" in out
+    code, out, _ = _run(capsys, "tasks", "--show", "gsm8k", "--json")
+    assert code == 0 and json.loads(out)["id"] == "gsm8k"
+    code, out, _ = _run(capsys, "models", "--show", "Qwen/Qwen2.5-7B-Instruct")
+    assert code == 0 and out.splitlines()[0].startswith("Qwen/Qwen2.5-7B-Instruct") and "source" not in out.splitlines()[1]

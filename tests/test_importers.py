@@ -364,3 +364,62 @@ def test_autoround_cells_are_pairs_and_vendor_rows_are_labelled() -> None:
     assert any(r.model_id == "Qwen/Qwen2-72B-Instruct" for r in vendor.accuracy)
     assert not any(r.model_id == "Qwen/Qwen2-72B" for r in vendor.accuracy)
     assert any(r.model_id == "meta-llama/Llama-3.1-8B-Instruct" and r.task == "mmlu" for r in vendor.accuracy)
+
+
+def test_leaderboard_tables_share_one_entry_loop_with_skips_named(tmp_path: Path) -> None:
+    """Both final leaderboard formats on a tiny fixture: scale, precision mapping, skips by line."""
+    from recommender.importers import open_llm_leaderboard_v1_final as v1f
+    from recommender.importers import open_llm_leaderboard_v2 as v2
+
+    def write(table, header: list[str], rows: list[dict[str, str]]) -> None:
+        folder = tmp_path / table.folder
+        folder.mkdir()
+        with (folder / table.file).open("w", encoding="utf-8", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=header)
+            writer.writeheader()
+            writer.writerows(rows)
+
+    v1_cols = ["fullname", "precision", "model_sha", "params_b", "architecture", "t", *(t[0] for t in v1f.TASKS)]
+    v1_row = {"fullname": "someorg/Thing-7B", "model_sha": "0123456789abcdef", "architecture": "?", "t": "💬",
+              **{t[0]: "50.0" for t in v1f.TASKS}}  # fmt: skip
+    write(v1f.TABLE, v1_cols, [
+        {**v1_row, "precision": "8bit", "params_b": "7.2", "gsm8k": "NaN"},
+        {**v1_row, "precision": "2bit", "params_b": "0"},
+        {**v1_row, "precision": "float16", "params_b": "0"},
+    ])  # fmt: skip
+    res = v1f.import_rows(tmp_path)
+    assert len(res.accuracy) == 5 + 6
+    assert [(s.ref, s.reason) for s in res.skipped] == [
+        ("open-llm-leaderboard-v1-final/huggingface_v1.csv#L2:gsm8k", "gsm8k is not a number: 'NaN'"),
+        ("open-llm-leaderboard-v1-final/huggingface_v1.csv#L3", "precision '2bit' is not one the leaderboard documents"),
+    ]
+    q8 = _acc_by_ref(res.accuracy, "open-llm-leaderboard-v1-final/huggingface_v1.csv#L2:mmlu")
+    assert (q8.accuracy, q8.quantization, q8.base_model, q8.params_b) == (0.5, "int8-bnb", "someorg/Thing-7B", 7.2)
+    assert q8.revision == "0123456789ab" and q8.model_type == "chat" and q8.architecture == "" and "LLM.int8()" in q8.note
+    fp = _acc_by_ref(res.accuracy, "open-llm-leaderboard-v1-final/huggingface_v1.csv#L4:mmlu")
+    assert (fp.quantization, fp.base_model, fp.params_b, fp.note) == ("fp16", "", None, "")
+
+    v2_cols = ["model_name", "model_precision", "model_sha", "metadata_params_billions", "model_architecture",
+               "model_type", "model_has_chat_template", *(f"evaluations_{t[0]}_value" for t in v2.TASKS)]  # fmt: skip
+    write(v2.TABLE, v2_cols, [{
+        "model_name": "someorg/Thing-7B", "model_precision": "bfloat16", "model_sha": "abc", "metadata_params_billions": "x",
+        "model_architecture": "LlamaForCausalLM", "model_type": "chatmodels", "model_has_chat_template": "TRUE",
+        **{f"evaluations_{t[0]}_value": "0.25" for t in v2.TASKS}, "evaluations_bbh_value": "",
+    }])  # fmt: skip
+    res2 = v2.import_rows(tmp_path)
+    assert [s.reason for s in res2.skipped] == ["bbh value is not a number: ''"]
+    row = _acc_by_ref(res2.accuracy, "open-llm-leaderboard-v2/huggingface_v2.csv#L2:mmlu_pro")
+    assert (row.accuracy, row.quantization, row.chat_template, row.params_b, row.model_type) == (0.25, "bf16", True, None, "chat")
+
+
+def test_shots_and_finite_numbers_as_the_sources_write_them() -> None:
+    from recommender.importers.base import finite_float, shots_in
+
+    assert [shots_in(t) for t in ("5-shot CoT", "gsm8k 5 shots", "leaderboard_mmlu_pro 5shot", "Accuracy (25-Shot)")] == [5, 5, 5, 25]
+    assert shots_in("zero-shot evaluation") == 0 and shots_in("") == 0
+    assert finite_float(" 0.25") == 0.25
+    for bad in ("nan", "inf", "-Infinity", "", "n/a"):
+        with pytest.raises(ValueError):
+            finite_float(bad)
+    with pytest.raises(TypeError):
+        finite_float(None)

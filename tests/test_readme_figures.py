@@ -61,9 +61,18 @@ def test_a_bench_that_no_longer_prints_its_line_fails_loudly(rf, parser: str) ->
         getattr(rf, parser)("Traceback (most recent call last):\n  ...\n")
 
 
-def test_readme_has_every_block(rf) -> None:
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert {m.group("name") for m in rf.BLOCK.finditer(text)} == set(rf.PRODUCERS)
+def test_every_block_is_in_exactly_one_kept_file_and_the_readme_keeps_its_own(rf) -> None:
+    names = [m.group("name") for path in rf.FILES for m in rf.BLOCK.finditer(path.read_text(encoding="utf-8"))]
+    assert sorted(names) == sorted(rf.PRODUCERS)
+    readme = {m.group("name") for m in rf.BLOCK.finditer((ROOT / "README.md").read_text(encoding="utf-8"))}
+    assert readme == {"example-flags", "stands"}
+
+
+def test_shorten_keeps_only_the_sections_asked_for(rf) -> None:
+    out = "t\n#  a\n\nRecommended: x\nDecided by:\n  - it\nConfidence: c\n  more\nRunner-up: y\n"
+    short = rf._shorten(out, rf.README_SECTIONS)
+    assert short.startswith("t\n#  a\n\nRecommended: x\nDecided by:\n  - it\n")
+    assert short.endswith("[... 3 more lines: Confidence, Runner-up]")
 
 
 def test_monitor_parser_reads_the_paired_slowdown_verdict(rf) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Annotated, Any
 
 import typer
@@ -80,6 +80,43 @@ def _print_entry(title: str, data: dict[str, Any], sources: dict[str, str] | Non
     _print_table(title, cols, rows, separate_rows=False)
 
 
+def _show_or_json(
+    show: str | None,
+    as_json: bool,
+    resolve: Callable[[str], Any],
+    items: Callable[[], list[Any]],
+    title: Callable[[Any], str],
+    record: Callable[[Any], dict[str, Any]] = lambda e: e.model_dump(mode="json"),
+    sources: Callable[[Any], dict[str, str] | None] = lambda e: None,
+) -> bool:
+    """Print the ``--show`` entry (as a field table, or JSON) or the ``--json`` list.
+
+    Args:
+        show: Name given to ``--show`` (any alias), or None.
+        as_json: ``--json`` was given.
+        resolve: Catalog lookup by name (raises UnknownNameError with did-you-mean).
+        items: The listed entries (called only for a list, after ``--show`` is ruled out, so a
+            bad filter value does not hide a good ``--show``).
+        title: An entry's heading in the field table.
+        record: An entry as the JSON object printed.
+        sources: An entry's per-field sources for the field table (None: no source column).
+
+    Returns:
+        True when it printed; False when the caller prints its table.
+    """
+    if show is not None:
+        entry = resolve(show)
+        if as_json:
+            _emit_json(record(entry))
+        else:
+            _print_entry(title(entry), record(entry), sources(entry))
+        return True
+    if as_json:
+        _emit_json([record(e) for e in items()])
+        return True
+    return False
+
+
 def _check_choice(kind: str, value: str | None, allowed: Sequence[str]) -> str | None:
     """Normalize a filter value or raise UnknownNameError with did-you-mean."""
     from recommender.errors import UnknownNameError
@@ -109,18 +146,13 @@ def register(app: typer.Typer) -> None:
 
         from recommender.catalog import PlatformClass, get_platforms, resolve_platform
 
-        if show is not None:
-            p = resolve_platform(show)
-            if as_json:
-                _emit_json(p.model_dump(mode="json"))
-            else:
-                _print_entry(f"{p.id}: {p.name}", p.model_dump(mode="json"), p.sources)
+        def listed() -> list[Any]:
+            wanted = _check_choice("platform class", platform_class, get_args(PlatformClass))
+            return [p for p in get_platforms().values() if wanted is None or p.platform_class == wanted]
+
+        if _show_or_json(show, as_json, resolve_platform, listed, lambda p: f"{p.id}: {p.name}", sources=lambda p: p.sources):
             return
-        wanted = _check_choice("platform class", platform_class, get_args(PlatformClass))
-        items = [p for p in get_platforms().values() if wanted is None or p.platform_class == wanted]
-        if as_json:
-            _emit_json([p.model_dump(mode="json") for p in items])
-            return
+        items = listed()
         _print_table(
             "Platforms: cc = CUDA compute capability, mem GB, BW GB/s, TDP W, dense tensor "
             "TFLOPS/TOPS (`--show ID` for sources)",
@@ -142,17 +174,9 @@ def register(app: typer.Typer) -> None:
         """List language models with size and architecture."""
         from recommender.catalog import get_models, resolve_model
 
-        if show is not None:
-            m = resolve_model(show)
-            if as_json:
-                _emit_json(m.model_dump(mode="json"))
-            else:
-                _print_entry(m.id, m.model_dump(mode="json"))
+        if _show_or_json(show, as_json, resolve_model, lambda: list(get_models().values()), lambda m: m.id):
             return
         items = list(get_models().values())
-        if as_json:
-            _emit_json([m.model_dump(mode="json") for m in items])
-            return
         _print_table(
             "Models",
             [_ID, Column("family", drop_order=6), _num("params B"), _num("active B", 2), _num("layers", 3),
@@ -175,18 +199,13 @@ def register(app: typer.Typer) -> None:
         """List benchmarks and workloads with their token profiles."""
         from recommender.catalog import get_tasks, resolve_task
 
-        if show is not None:
-            t = resolve_task(show)
-            if as_json:
-                _emit_json(t.model_dump(mode="json"))
-            else:
-                _print_entry(t.id, t.model_dump(mode="json"))
+        def listed() -> list[Any]:
+            wanted = _check_choice("task kind", kind, ("benchmark", "workload"))
+            return [t for t in get_tasks().values() if wanted is None or t.kind == wanted]
+
+        if _show_or_json(show, as_json, resolve_task, listed, lambda t: t.id):
             return
-        wanted = _check_choice("task kind", kind, ("benchmark", "workload"))
-        items = [t for t in get_tasks().values() if wanted is None or t.kind == wanted]
-        if as_json:
-            _emit_json([t.model_dump(mode="json") for t in items])
-            return
+        items = listed()
         _print_table(
             "Tasks and workloads (tokens per query; `--show ID` for sources)",
             [_ID, "kind", Column("metric", drop_order=4), _num("chance", 3), _num("shots", 5), _num("prompt tok"),
@@ -216,17 +235,9 @@ def register(app: typer.Typer) -> None:
                 "source": sources[q.name],
             }
 
-        if show is not None:
-            q = resolve_quant(show)
-            if as_json:
-                _emit_json(record(q))
-            else:
-                _print_entry(q.name, record(q))
+        if _show_or_json(show, as_json, resolve_quant, lambda: list(get_quants().values()), lambda q: q.name, record):
             return
         items = list(get_quants().values())
-        if as_json:
-            _emit_json([record(q) for q in items])
-            return
         _print_table(
             "Quantizations (`--show NAME` for sources)",
             [_ID_NAME, _num("bytes/weight"), "compute", Column("rate of", drop_order=3), "devices", _num("min cc", 2),

@@ -16,7 +16,6 @@ Heavy imports (the predictor, the profiler) happen inside the command functions.
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 from pathlib import Path
@@ -24,30 +23,15 @@ from typing import Any, Optional
 
 import typer
 
+from recommender.cli.common import json_text, read_json_document, read_spec
 from recommender.errors import InvalidInputError, PredictionMissError, SpecError
-
-
-def _read_spec(source: str):
-    """A validated spec from a JSON file or ``-`` (stdin)."""
-    from recommender.rules.spec import MAX_SPEC_BYTES, parse_spec_text
-
-    if source == "-":
-        return parse_spec_text(sys.stdin.buffer.read(MAX_SPEC_BYTES + 1), source="stdin")
-    path = Path(source)
-    try:
-        if path.stat().st_size > MAX_SPEC_BYTES:
-            raise SpecError(f"{source}: spec is larger than the {MAX_SPEC_BYTES}-byte limit")
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InvalidInputError(f"cannot read spec file {source!r}: {exc.strerror or exc}") from None
-    return parse_spec_text(data, source=source)
 
 
 def _spec_from(source: Optional[str], tasks: list[str], platforms: list[str], priority: Optional[str], scenario: Optional[str]):
     from recommender.rules.spec import parse_spec
 
     if source is not None:
-        spec = _read_spec(source)
+        spec = read_spec(source)
         if not (tasks or platforms or priority or scenario):
             return spec
         data = spec.model_dump(mode="json", exclude_unset=True)
@@ -70,22 +54,6 @@ def _load_predictor(model_dir: Optional[Path]):
     from recommender.model import load_predictor
 
     return load_predictor(model_dir=model_dir) if model_dir is not None else load_predictor()
-
-
-def _json_safe(obj: Any) -> Any:
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {str(k): _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
-    if hasattr(obj, "item") and callable(obj.item):
-        return _json_safe(obj.item())
-    return obj
-
-
-def _dumps(doc: dict[str, Any]) -> str:
-    return json.dumps(_json_safe(doc), indent=2, allow_nan=False) + "\n"
 
 
 def _pct(p: float) -> str:
@@ -232,12 +200,7 @@ def register(app: typer.Typer) -> None:
             have_ids = tuple(catalogs.resolve_platform(h).id for h in have)
         elif spec.hardware.platforms:
             have_ids = tuple(catalogs.resolve_platform(h).id for h in spec.hardware.platforms)
-        old = None
-        if since is not None:
-            try:
-                old = json.loads(since.read_text(encoding="utf-8"))
-            except (OSError, json.JSONDecodeError) as exc:
-                raise InvalidInputError(f"cannot read earlier plan {str(since)!r}: {exc}") from None
+        old = read_json_document(since, "earlier plan") if since is not None else None
         predictor = _load_predictor(model_dir)
         plan, _ctx = make_plan(
             spec, predictor, budget_gpu_hours=budget, have=have_ids, catalogs=catalogs, seed=seed, can_measure=_profiler_can_measure
@@ -252,13 +215,13 @@ def register(app: typer.Typer) -> None:
             doc["sweep_files"] = [str(p) for p in written]
             record = out.with_name(out.stem + ".plan.json")
             try:
-                record.write_text(_dumps(doc), encoding="utf-8")
+                record.write_text(json_text(doc), encoding="utf-8")
             except OSError as exc:
                 raise InvalidInputError(f"cannot write {record}: {exc.strerror or exc}") from None
         if since_lines:
             doc["since"] = since_lines
         if as_json:
-            sys.stdout.write(_dumps(doc))
+            sys.stdout.write(json_text(doc))
         else:
             _print_plan(plan, written, since_lines)
 
@@ -289,7 +252,7 @@ def register(app: typer.Typer) -> None:
         if source is not None:
             if model or quant:
                 raise InvalidInputError("give either a spec or a configuration (--model/--quant), not both")
-            spec = _read_spec(source)
+            spec = read_spec(source)
             from recommender.rules.engine import recommend
 
             rec = recommend(spec, _load_predictor(model_dir))
@@ -310,7 +273,7 @@ def register(app: typer.Typer) -> None:
         result = run_verification(config, measurer, table_path=table, out=str(measurer.out))
         doc = result.to_dict(check)
         if as_json:
-            sys.stdout.write(_dumps(doc))
+            sys.stdout.write(json_text(doc))
         else:
             sys.stdout.write("\n".join(result.lines(check)) + "\n")
         if not doc["inside"]:

@@ -21,32 +21,12 @@ from typing import Any, Optional
 
 import typer
 
+from recommender.cli.common import json_text, read_json_document, read_spec
 from recommender.errors import InvalidInputError, ModelStateError, OutputError, SpecError
 
 _PRIORITIES = ("accuracy", "energy", "latency", "balanced", "flexibility")
 _OBJECTIVES = ("eor", "tweor", "energy", "cost", "carbon")
 _SCENARIOS = ("data-center", "enterprise", "edge", "auto")
-
-
-def _read_spec_source(source: str) -> dict[str, Any]:
-    """Decode a spec from a file path or ``-`` (stdin), with the size cap."""
-    from recommender.rules.spec import MAX_SPEC_BYTES, parse_spec_text
-
-    if source == "-":
-        data = sys.stdin.buffer.read(MAX_SPEC_BYTES + 1)
-        spec = parse_spec_text(data, source="stdin")
-    else:
-        path = Path(source)
-        try:
-            size = path.stat().st_size
-            if size > MAX_SPEC_BYTES:
-                raise SpecError(f"{source}: spec is {size} bytes, larger than the {MAX_SPEC_BYTES}-byte limit")
-            with path.open("rb") as fh:
-                data = fh.read(MAX_SPEC_BYTES + 1)
-        except OSError as exc:
-            raise InvalidInputError(f"cannot read spec file {source!r}: {exc.strerror or exc}") from None
-        spec = parse_spec_text(data, source=source)
-    return spec.model_dump(mode="json", exclude_unset=True)
 
 
 def _parse_task(text: str) -> dict[str, Any]:
@@ -96,20 +76,8 @@ def _load_predictor(model_dir: Optional[Path]):
     return load_predictor(model_dir=model_dir) if model_dir is not None else load_predictor()
 
 
-def _json_safe(obj: Any) -> Any:
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {str(k): _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
-    if hasattr(obj, "item") and callable(obj.item):  # NumPy scalar
-        return _json_safe(obj.item())
-    return obj
-
-
 def _emit_json(doc: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(_json_safe(doc), indent=2, allow_nan=False) + "\n")
+    sys.stdout.write(json_text(doc))
     sys.stdout.flush()
 
 
@@ -168,7 +136,7 @@ def register(app: typer.Typer) -> None:
         data: dict[str, Any] = {}
         src = spec_file if spec_file is not None else source
         if src is not None:
-            data = _read_spec_source(src)
+            data = read_spec(src).model_dump(mode="json", exclude_unset=True)
         flags: list[tuple[str, Any]] = [
             ("scenario", _choice(scenario, _SCENARIOS, "--scenario")),
             ("hardware.platforms", list(platform) or None),
@@ -208,12 +176,7 @@ def register(app: typer.Typer) -> None:
         from recommender.rules.engine import finish, prepare
         from recommender.rules.explain import NothingFeasible
 
-        earlier = None
-        if since is not None:
-            try:
-                earlier = json.loads(since.read_text(encoding="utf-8"))
-            except (OSError, json.JSONDecodeError) as exc:
-                raise InvalidInputError(f"cannot read earlier answer {str(since)!r}: {exc}") from None
+        earlier = read_json_document(since, "earlier answer") if since is not None else None
         predictor = _load_predictor(model_dir)
         try:
             ctx = prepare(spec, predictor)

@@ -6,8 +6,11 @@ record of every source row it could not use (and why): nothing is dropped silent
 
 from __future__ import annotations
 
-import os
+import csv
 import json
+import math
+import os
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -115,6 +118,48 @@ def require_folder(root: Path, folder: str) -> Path:
 def shared_ref(folder: str, filename: str, key: str) -> str:
     """A ``source_ref``: data-set-relative file plus the row key inside it."""
     return f"{folder}/{filename}#{key}"
+
+
+def read_csv_records(root: Path, folder: str, filename: str, *, encoding: str = "utf-8") -> list[tuple[int, dict[str, str]]]:
+    """Every record of the data set's CSV file ``<root>/<folder>/<filename>``, read whole.
+
+    Args:
+        root: Shared data-set root.
+        folder: The data set's folder under ``root`` (a missing one raises
+            :class:`DataSourceError` saying how to point at the data).
+        filename: CSV file inside the folder (header on the first line).
+        encoding: Text encoding (``utf-8-sig`` for a file that starts with a BOM).
+
+    Returns:
+        ``(line, record)`` pairs in file order; ``line`` is the file line the record ends on
+        (``csv.DictReader.line_num``), which every ``source_ref`` cites.
+    """
+    path = require_folder(root, folder) / filename
+    with path.open(encoding=encoding, newline="") as fh:
+        reader = csv.DictReader(fh)
+        return [(reader.line_num, rec) for rec in reader]
+
+
+def finite_float(text: str | None) -> float:
+    """``text`` as a finite float.
+
+    Raises:
+        ValueError: Not a number, NaN or infinite (the caller records a skip with the text).
+        TypeError: ``text`` is None (a short CSV line).
+    """
+    value = float(text)  # type: ignore[arg-type]
+    if not math.isfinite(value):
+        raise ValueError(f"not finite: {text!r}")
+    return value
+
+
+_SHOTS = re.compile(r"(\d+)[-\s]*shot", re.I)
+
+
+def shots_in(text: str) -> int:
+    """The few-shot count a source writes in a label (``5-shot``, ``5 shots``, ``5shot``); 0 if none."""
+    m = _SHOTS.search(text)
+    return int(m.group(1)) if m else 0
 
 
 def iter_jsonl(path: Path) -> Iterator[tuple[int, dict]]:

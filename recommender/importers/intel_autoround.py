@@ -19,13 +19,11 @@ not the catalog's MC2 task and other tasks are not catalogued (skipped with a re
 
 from __future__ import annotations
 
-import csv
-import math
 import re
 from collections import defaultdict
 from pathlib import Path
 
-from recommender.importers.base import ImportResult, RowCollector, require_folder, shared_ref
+from recommender.importers.base import ImportResult, RowCollector, finite_float, read_csv_records, shared_ref, shots_in
 from recommender.importers.hub_ids import catalog_id
 
 NAME = "intel-autoround"
@@ -89,11 +87,8 @@ def _column_format(header: str) -> tuple[str, str] | None:
 
 def import_rows(root: Path) -> ImportResult:
     """Read the per-model docs' 16-bit and quantized cells into accuracy rows (pairs)."""
-    folder = require_folder(root, FOLDER)
     out = RowCollector(NAME)
-    with (folder / FILE).open(encoding="utf-8", newline="") as fh:
-        reader = csv.DictReader(fh)
-        records = [(reader.line_num, rec) for rec in reader if rec["doc_model_hint"]]
+    records = [(line, rec) for line, rec in read_csv_records(root, FOLDER, FILE) if rec["doc_model_hint"]]
     tables: dict[tuple[str, str], list[tuple[int, dict[str, str]]]] = defaultdict(list)
     for line, rec in records:
         tables[(rec["source_path"], rec["table_no"])].append((line, rec))
@@ -120,18 +115,15 @@ def import_rows(root: Path) -> ImportResult:
                 out.skip(ref, f"column {rec['col_header']!r} is not a 16-bit reference or a known 4-bit format")
                 continue
             try:
-                value = float(rec["value"])
-                if not math.isfinite(value):
-                    raise ValueError
+                value = finite_float(rec["value"])
             except ValueError:
                 out.skip(ref, f"cell {rec['cell_text']!r} is not a number")
                 continue
             value = value / 100.0 if value > 1.0 else value
-            shots = re.search(r"(\d+)\s*shot", label)
             q, note = fmt
-            out.add_accuracy(ref, lambda task=task, value=value, shots=shots, q=q, note=note, ref=ref: {
+            out.add_accuracy(ref, lambda task=task, value=value, label=label, q=q, note=note, ref=ref: {
                 "model_id": model_id, "task": task[0], "accuracy": value, "metric": task[1],
-                "num_fewshot": int(shots.group(1)) if shots else 0, "quantization": q,
+                "num_fewshot": shots_in(label), "quantization": q,
                 "note": "; ".join(x for x in (note, "within-table pair only (Intel's 0-shot setup)") if x),
                 "source": NAME, "source_ref": ref, "source_model": hub if hub != model_id else "",
                 "base_model": model_id if q not in ("bf16", "fp16") else "",

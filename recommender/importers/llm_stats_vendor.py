@@ -14,12 +14,9 @@ that are wrong; :data:`LINK_FIXES` replaces them by the model the row is about.
 
 from __future__ import annotations
 
-import csv
-import math
-import re
 from pathlib import Path
 
-from recommender.importers.base import ImportResult, RowCollector, require_folder, shared_ref
+from recommender.importers.base import ImportResult, RowCollector, finite_float, read_csv_records, shared_ref, shots_in
 from recommender.importers.hub_ids import catalog_id
 
 NAME = "llm-stats-vendor-reported"
@@ -50,11 +47,8 @@ LINK_FIXES: dict[str, str] = {
 
 def import_rows(root: Path) -> ImportResult:
     """Read vendor-reported scores of open-weight models into accuracy rows."""
-    folder = require_folder(root, FOLDER)
     out = RowCollector(NAME)
-    with (folder / FILE).open(encoding="utf-8", newline="") as fh:
-        reader = csv.DictReader(fh)
-        records = [(reader.line_num, rec) for rec in reader]
+    records = read_csv_records(root, FOLDER, FILE)
     for line, rec in records:
         ref = shared_ref(FOLDER, FILE, f"L{line}:{rec['llmstats_id']}:{rec['dataset_name']}")
         hub = LINK_FIXES.get(rec["llmstats_id"], rec["hf_repo_id"])
@@ -66,18 +60,17 @@ def import_rows(root: Path) -> ImportResult:
             out.skip(ref, f"benchmark {rec['dataset_name']!r} is not a catalogued task")
             continue
         try:
-            score = float(rec["score"])
-            if not math.isfinite(score) or not 0 <= score <= 1:
+            score = finite_float(rec["score"])
+            if not 0 <= score <= 1:
                 raise ValueError
         except ValueError:
             out.skip(ref, f"score {rec['score']!r} is not a fraction")
             continue
-        shots = re.search(r"(\d+)[- ]?shot", rec["analysis_method"], re.I)
         model_id = catalog_id(hub) or hub
         who = "self-reported" if rec["is_self_reported"] == "TRUE" else "third-party"
         out.add_accuracy(ref, lambda: {
             "model_id": model_id, "task": task, "accuracy": score, "metric": "vendor-reported",
-            "num_fewshot": int(shots.group(1)) if shots else 0, "quantization": "unknown",
+            "num_fewshot": shots_in(rec["analysis_method"]), "quantization": "unknown",
             "note": f"vendor-reported ({who}): {rec['analysis_method'].strip() or 'setting not stated'}; {rec['source_link']}",
             "source": NAME, "source_ref": ref, "source_model": hub if hub != model_id else "",
             "params_b": (float(rec["param_count"]) / 1e9) if rec["param_count"] not in ("", "null") else None,

@@ -12,13 +12,12 @@ note, each with its own line reference.
 
 from __future__ import annotations
 
-import csv
 import math
 from collections import Counter
 from pathlib import Path
 
 from recommender.importers.hub_ids import catalog_id
-from recommender.importers.base import ImportResult, RowCollector, require_folder, shared_ref
+from recommender.importers.base import ImportResult, RowCollector, read_csv_records, shared_ref
 
 NAME = "open-llm-leaderboard-v1"
 FOLDER = "open-llm-leaderboard-v1"
@@ -46,11 +45,8 @@ def _percent(text: str) -> float:
 
 def import_rows(root: Path) -> ImportResult:
     """Read the snapshot's four scores per entry into accuracy rows."""
-    folder = require_folder(root, FOLDER)
     out = RowCollector(NAME)
-    with (folder / FILE).open(encoding="utf-8-sig", newline="") as fh:
-        reader = csv.DictReader(fh)
-        records = [(reader.line_num, rec) for rec in reader]
+    records = read_csv_records(root, FOLDER, FILE, encoding="utf-8-sig")  # the file starts with a BOM
     counts = Counter(rec["Model"] for _, rec in records)
     for line, rec in records:
         model = rec["Model"]

@@ -17,12 +17,10 @@ they are not used. ``type`` (pretrained / fine-tuned / chat / merge) is kept in 
 
 from __future__ import annotations
 
-import csv
-import math
 from pathlib import Path
 
-from recommender.importers.base import ImportResult, RowCollector, require_folder, shared_ref
-from recommender.importers.hub_ids import BaseIndex, resolve
+from recommender.importers.base import ImportResult
+from recommender.importers.open_llm_leaderboard import LeaderboardTable, import_table
 
 NAME = "open-llm-leaderboard-v1-final"
 FOLDER = "open-llm-leaderboard-v1-final"
@@ -43,60 +41,21 @@ PRECISION: dict[str, tuple[str, str]] = {
     "GPTQ": ("gptq-int4", "leaderboard GPTQ: pre-quantized repo"),
 }
 TYPES = {"🟢": "pretrained", "🟩": "continuously-pretrained", "🔶": "fine-tuned", "💬": "chat", "🤝": "merge", "?": "unknown"}
+TABLE = LeaderboardTable(
+    name=NAME, folder=FOLDER, file=FILE, id_column="fullname", precision_column="precision",
+    precisions=PRECISION, tasks=TASKS, score_key="{column}", score_divisor=100.0, params_column="params_b",
+    unknown_precision="precision {value!r} is not one the leaderboard documents",
+    not_a_number="{column} is not a number: {value!r}",
+)  # fmt: skip
 
 
-def _percent(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError("not finite")
-    return value / 100.0
-
-
-def _params(text: str) -> float | None:
-    try:
-        value = float(text)
-    except ValueError:
-        return None
-    return value if value > 0 else None
+def _entry_fields(rec: dict[str, str]) -> dict[str, object]:
+    return {
+        "architecture": rec["architecture"] if rec["architecture"] not in ("?", "Unknown") else "",
+        "model_type": TYPES.get(rec["t"], "unknown"),
+    }
 
 
 def import_rows(root: Path) -> ImportResult:
     """Read the final v1 table's six scores per entry into accuracy rows."""
-    folder = require_folder(root, FOLDER)
-    out = RowCollector(NAME)
-    with (folder / FILE).open(encoding="utf-8", newline="") as fh:
-        reader = csv.DictReader(fh)
-        records = [(reader.line_num, rec) for rec in reader]
-    index = BaseIndex(rec["fullname"] for _, rec in records)
-    for line, rec in records:
-        hub = rec["fullname"]
-        if rec["precision"] not in PRECISION:
-            out.skip(shared_ref(FOLDER, FILE, f"L{line}"), f"precision {rec['precision']!r} is not one the leaderboard documents")
-            continue
-        model_id, repo_q, base, note = resolve(hub, index)
-        quant, qnote = PRECISION[rec["precision"]]
-        if repo_q is not None:
-            quant = repo_q
-        else:
-            base = base or (model_id if quant not in ("fp16", "bf16") else "")
-        note = "; ".join(n for n in (qnote, note) if n)
-        extra = {
-            "source_model": hub if hub != model_id else "",
-            "revision": rec["model_sha"][:12],
-            "base_model": base,
-            "params_b": _params(rec["params_b"]),
-            "architecture": rec["architecture"] if rec["architecture"] not in ("?", "Unknown") else "",
-            "model_type": TYPES.get(rec["t"], "unknown"),
-        }
-        for column, task_id, metric, shots in TASKS:
-            ref = shared_ref(FOLDER, FILE, f"L{line}:{column}")
-            try:
-                accuracy = _percent(rec[column])
-            except (TypeError, ValueError):
-                out.skip(ref, f"{column} is not a number: {rec[column]!r}")
-                continue
-            out.add_accuracy(ref, lambda task_id=task_id, accuracy=accuracy, metric=metric, shots=shots, ref=ref: {
-                "model_id": model_id, "task": task_id, "accuracy": accuracy, "metric": metric,
-                "num_fewshot": shots, "quantization": quant, "note": note, "source": NAME, "source_ref": ref, **extra,
-            })
-    return out.result()
+    return import_table(TABLE, root, _entry_fields)

@@ -13,12 +13,10 @@ their revision. The column ``features_is_not_available_on_hub`` reads inverted; 
 
 from __future__ import annotations
 
-import csv
-import math
 from pathlib import Path
 
-from recommender.importers.base import ImportResult, RowCollector, require_folder, shared_ref
-from recommender.importers.hub_ids import BaseIndex, resolve
+from recommender.importers.base import ImportResult
+from recommender.importers.open_llm_leaderboard import LeaderboardTable, import_table
 
 NAME = "open-llm-leaderboard-v2"
 FOLDER = "open-llm-leaderboard-v2"
@@ -40,53 +38,22 @@ TYPES = {
     "chatmodels": "chat", "pretrained": "pretrained", "fine-tunedondomain-specificdatasets": "fine-tuned",
     "basemergesandmoerges": "merge", "continuouslypretrained": "continuously-pretrained", "multimodal": "multimodal",
 }
+TABLE = LeaderboardTable(
+    name=NAME, folder=FOLDER, file=FILE, id_column="model_name", precision_column="model_precision",
+    precisions=PRECISION, tasks=TASKS, score_key="evaluations_{column}_value", score_divisor=1.0,
+    params_column="metadata_params_billions", unknown_precision="precision {value!r} is not documented",
+    not_a_number="{column} value is not a number: {value!r}",
+)  # fmt: skip
+
+
+def _entry_fields(rec: dict[str, str]) -> dict[str, object]:
+    return {
+        "chat_template": rec["model_has_chat_template"] == "TRUE",
+        "architecture": rec["model_architecture"],
+        "model_type": TYPES.get(rec["model_type"], "unknown"),
+    }
 
 
 def import_rows(root: Path) -> ImportResult:
     """Read the v2 table's six raw scores per entry into accuracy rows."""
-    folder = require_folder(root, FOLDER)
-    out = RowCollector(NAME)
-    with (folder / FILE).open(encoding="utf-8", newline="") as fh:
-        reader = csv.DictReader(fh)
-        records = [(reader.line_num, rec) for rec in reader]
-    index = BaseIndex(rec["model_name"] for _, rec in records)
-    for line, rec in records:
-        hub = rec["model_name"]
-        if rec["model_precision"] not in PRECISION:
-            out.skip(shared_ref(FOLDER, FILE, f"L{line}"), f"precision {rec['model_precision']!r} is not documented")
-            continue
-        model_id, repo_q, base, note = resolve(hub, index)
-        quant, qnote = PRECISION[rec["model_precision"]]
-        if repo_q is not None:
-            quant = repo_q
-        else:
-            base = base or (model_id if quant not in ("fp16", "bf16") else "")
-        try:
-            params = float(rec["metadata_params_billions"])
-        except ValueError:
-            params = 0.0
-        extra = {
-            "source_model": hub if hub != model_id else "",
-            "revision": rec["model_sha"][:12],
-            "chat_template": rec["model_has_chat_template"] == "TRUE",
-            "base_model": base,
-            "params_b": params if params > 0 else None,
-            "architecture": rec["model_architecture"],
-            "model_type": TYPES.get(rec["model_type"], "unknown"),
-            "note": "; ".join(n for n in (qnote, note) if n),
-        }
-        for column, task_id, metric, shots in TASKS:
-            ref = shared_ref(FOLDER, FILE, f"L{line}:{column}")
-            text = rec[f"evaluations_{column}_value"]
-            try:
-                accuracy = float(text)
-                if not math.isfinite(accuracy):
-                    raise ValueError
-            except ValueError:
-                out.skip(ref, f"{column} value is not a number: {text!r}")
-                continue
-            out.add_accuracy(ref, lambda task_id=task_id, accuracy=accuracy, metric=metric, shots=shots, ref=ref: {
-                "model_id": model_id, "task": task_id, "accuracy": accuracy, "metric": metric,
-                "num_fewshot": shots, "quantization": quant, "source": NAME, "source_ref": ref, **extra,
-            })
-    return out.result()
+    return import_table(TABLE, root, _entry_fields)

@@ -1,0 +1,66 @@
+"""Pieces several ``eai`` commands share: reading a spec file or stdin, and strict JSON output.
+
+Light on purpose: the spec parser is imported inside :func:`read_spec`, so a command module
+that imports this one stays fast to load.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+from recommender.errors import InvalidInputError, SpecError
+
+
+def read_spec(source: str):
+    """A validated requirements spec from a JSON file or ``-`` (stdin).
+
+    At most ``MAX_SPEC_BYTES`` (+1, so that the parser can tell an oversized stream) are read.
+
+    Raises:
+        SpecError: The file is larger than the limit, or the spec is invalid (names the field).
+        InvalidInputError: The file cannot be read (names it and the OS reason).
+    """
+    from recommender.rules.spec import MAX_SPEC_BYTES, parse_spec_text
+
+    if source == "-":
+        return parse_spec_text(sys.stdin.buffer.read(MAX_SPEC_BYTES + 1), source="stdin")
+    path = Path(source)
+    try:
+        size = path.stat().st_size
+        if size > MAX_SPEC_BYTES:
+            raise SpecError(f"{source}: spec is {size} bytes, larger than the {MAX_SPEC_BYTES}-byte limit")
+        with path.open("rb") as fh:
+            data = fh.read(MAX_SPEC_BYTES + 1)
+    except OSError as exc:
+        raise InvalidInputError(f"cannot read spec file {source!r}: {exc.strerror or exc}") from None
+    return parse_spec_text(data, source=source)
+
+
+def json_safe(obj: Any) -> Any:
+    """``obj`` with non-finite floats as None, NumPy scalars as Python ones and keys as strings."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {str(k): json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if hasattr(obj, "item") and callable(obj.item):  # NumPy scalar
+        return json_safe(obj.item())
+    return obj
+
+
+def json_text(doc: dict[str, Any]) -> str:
+    """``doc`` as indented strict JSON (no NaN or Infinity), ending in a newline."""
+    return json.dumps(json_safe(doc), indent=2, allow_nan=False) + "\n"
+
+
+def read_json_document(path: Path, what: str) -> Any:
+    """An earlier JSON output of eai (``--since``), or an InvalidInputError naming ``what`` and the path."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise InvalidInputError(f"cannot read {what} {str(path)!r}: {exc}") from None
