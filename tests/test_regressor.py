@@ -116,8 +116,9 @@ def test_prediction_columns_and_measured_rows_return_measurement(predictor, tabl
 
 
 def test_unseen_platform_is_extrapolated_with_wider_interval(predictor):
-    seen = predictor.predict(_cand(platform="gpu-c", model_id="toy/m7", quantization="fp16", batch_size=4, engine="vllm"))
-    unseen = predictor.predict(_cand(platform="gpu-new", model_id="toy/m7", quantization="fp16", batch_size=4, engine="vllm"))
+    # Batch 16: inside the batches vLLM was measured at (8 and 64), so only the platform is new.
+    seen = predictor.predict(_cand(platform="gpu-c", model_id="toy/m7", quantization="fp16", batch_size=16, engine="vllm"))
+    unseen = predictor.predict(_cand(platform="gpu-new", model_id="toy/m7", quantization="fp16", batch_size=16, engine="vllm"))
     assert seen["status"].iloc[0] == "interpolated"
     assert unseen["status"].iloc[0] == "extrapolated"
     assert "platform-unseen" in unseen["extrapolated_reasons"].iloc[0].split(";")
@@ -1033,3 +1034,20 @@ def test_twin_lends_only_where_the_configuration_runs_on_it():
     said = got["extrapolated_reasons"].astype(str).tolist()
     assert "twin:" not in said[0] and "twin:a100-sxm4-40gb" in said[1]
     assert got["energy_j_per_query"].iloc[0] > got["energy_j_per_query"].iloc[1]
+
+
+def test_batch_range_is_the_candidates_own_engines(predictor, table):
+    # The fixture ran HF at batch 1 and vLLM at 8 and 64: vLLM at batch 1 is outside what vLLM
+    # was measured at, although batch 1 was measured (under HF); HF at 1 and vLLM at 16 are inside.
+    row = table[table["engine"] == "vllm"].iloc[0]
+    base = dict(platform=row["platform"], model_id=row["model_id"], quantization=row["quantization"])
+    cand = pd.concat([_cand(**base, engine="vllm", batch_size=1), _cand(**base, engine="vllm", batch_size=16),
+                      _cand(**base, engine="hf-transformers", batch_size=1)], ignore_index=True)
+    reasons = predictor.predict_components(cand)["e_dec_reasons"].astype(str).tolist()
+    assert "batch-outside" in reasons[0]
+    assert "batch-outside" not in reasons[1] and "batch-outside" not in reasons[2]
+    # A state saved before per-engine ranges falls back to the pooled range.
+    from recommender.model.component import _batch_outside
+
+    pooled = {"batch": [1.0, 64.0]}
+    assert not _batch_outside(np.array([1.0]), pd.Categorical(["vllm"]), pooled).any()

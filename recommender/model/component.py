@@ -261,7 +261,7 @@ class ComponentModel:
             "engine-unseen": ~cats.isin(feats["engine"], d["engines"]),
             "quantization-unseen": ~cats.isin(feats["quantization"], d["quantizations"]),
             "size-outside": _outside(feats["params_active_b"].to_numpy(), d["active_b"]),
-            "batch-outside": _outside(np.exp(feats["log_batch"].to_numpy()), d["batch"]),
+            "batch-outside": _batch_outside(np.exp(feats["log_batch"].to_numpy()), feats["engine"], d),
             "deployment-unseen": _deployment_unseen(feats, d) | _release_deployment_unseen(feats, d),
             "class-unseen": (
                 ~cats.isin(feats["platform_class"], d["classes"]) if "classes" in d else np.zeros(len(feats), dtype=bool)
@@ -597,6 +597,26 @@ def _choose_bandwidth(feats: pd.DataFrame, y: np.ndarray, prior: str, categorica
     return best
 
 
+def _batch_by_engine(feats: pd.DataFrame, batch: np.ndarray) -> dict[str, list[float]]:
+    """Measured batch range of each engine: batching is the engine's (a static HF batch of 1
+    and a vLLM server at 8 sequences are different regimes), so a batch is only "inside" where
+    the candidate's own engine ran batches around it."""
+    if not len(batch):
+        return {}
+    frame = pd.DataFrame({"e": feats["engine"].astype(str).to_numpy(), "b": batch})
+    rng = frame.groupby("e")["b"].agg(["min", "max"])
+    return {str(e): [float(r["min"]), float(r["max"])] for e, r in rng.iterrows()}
+
+
+def _batch_outside(batch: np.ndarray, engine: Any, domain: dict[str, Any]) -> np.ndarray:
+    """Batch outside the range measured under the row's engine (the pooled range where the
+    engine was not measured, or for models saved before per-engine ranges)."""
+    per_engine = domain.get("batch_by_engine") or {}
+    lo = cats.lookup(engine, {e: r[0] for e, r in per_engine.items()}, default=float(domain["batch"][0]))
+    hi = cats.lookup(engine, {e: r[1] for e, r in per_engine.items()}, default=float(domain["batch"][1]))
+    return (batch < lo * 0.99) | (batch > hi * 1.01)
+
+
 def _outside(values: np.ndarray, bounds: list[float]) -> np.ndarray:
     lo, hi = float(bounds[0]), float(bounds[1])
     # 1% tolerance: catalog and table parameter counts are rounded differently.
@@ -659,6 +679,7 @@ def fit_component(
         **_release_domain(feats),
         "active_b": [float(active.min()), float(active.max())] if len(active) else [0.0, 0.0],
         "batch": [float(batch.min()), float(batch.max())] if len(batch) else [0.0, 0.0],
+        "batch_by_engine": _batch_by_engine(feats, batch),
     }
     widths: dict[str, float] = {}
     regime_raw: dict[str, dict[str, float]] = {}
