@@ -278,26 +278,22 @@ class EaiPredictor:
         first[inverse[::-1]] = np.arange(len(key) - 1, -1, -1)
         sub = cf.iloc[first]
         total = np.exp(feats["log_params_total"].to_numpy()[first])
-        res = self.accuracy.predict(
-            pd.Series(np.asarray(sub["model_id"], dtype=object)),
-            pd.Series(np.asarray(sub["task"], dtype=object)),
-            pd.Series(np.asarray(sub["quantization"], dtype=object)),
+        acc, lo, hi, status, basis = self.accuracy.predict_coded(
+            sub["model_id"].array,
+            sub["task"].array,
+            sub["quantization"].array,
             total,
             sub["chance"].to_numpy(),
             sub["scored"].to_numpy(),
         )
         inverse = inverse.ravel()
-        status_codes, status_cats = cats.parts(res["accuracy_status"].to_numpy())
-        basis_codes, basis_cats = cats.parts(res["accuracy_basis"].to_numpy())
         return pd.DataFrame(
             {
-                "accuracy": res["accuracy"].to_numpy()[inverse],
-                "accuracy_lo": res["accuracy_lo"].to_numpy()[inverse],
-                "accuracy_hi": res["accuracy_hi"].to_numpy()[inverse],
-                "accuracy_status": pd.Categorical.from_codes(
-                    status_codes[inverse], categories=pd.Index(status_cats, dtype=object)
-                ),
-                "accuracy_basis": pd.Categorical.from_codes(basis_codes[inverse], categories=pd.Index(basis_cats, dtype=object)),
+                "accuracy": acc[inverse],
+                "accuracy_lo": lo[inverse],
+                "accuracy_hi": hi[inverse],
+                "accuracy_status": pd.Categorical.from_codes(np.asarray(status.codes)[inverse], categories=status.categories),
+                "accuracy_basis": pd.Categorical.from_codes(np.asarray(basis.codes)[inverse], categories=basis.categories),
             },
             index=cf.index,
             copy=False,
