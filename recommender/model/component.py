@@ -277,27 +277,48 @@ class ComponentModel:
             flags = {r: np.zeros(len(feats), dtype=bool) for r in REASONS}
             flags["platform-unseen"] = np.ones(len(feats), dtype=bool)
         seen_model = cats.isin(feats["model_id"], d["models"])
+        # Bit i: REASONS[i] applies. Built in one byte per row (the reasons fit in 8 bits).
+        small = np.zeros(len(feats), dtype=np.uint8 if len(REASONS) <= 8 else np.int64)
+        for i, r in enumerate(REASONS):
+            small |= flags[r].astype(small.dtype) << small.dtype.type(i)
+        bits = small.astype(np.int64)
+        # Widths and blend weights depend on the row only through (regime, model seen, reasons):
+        # computed once per such combination present, then taken per row.
+        regime_rows, regime_labels = (
+            cats.level_index(feats[REGIME_COLUMN]) if self.regime_widths else (np.zeros(len(feats), dtype=np.int64), np.zeros(0, dtype=object))
+        )
+        n_bits = 1 << len(REASONS)
+        key = (regime_rows.astype(np.int64) * 2 + seen_model) * n_bits + bits
+        present = np.flatnonzero(np.bincount(key, minlength=1)) if len(key) else np.zeros(0, dtype=np.int64)
+        slot = np.zeros(int(present.max()) + 1 if len(present) else 1, dtype=np.int64)
+        slot[present] = np.arange(len(present))
+        row_slot = slot[key]
+        c_bits = present % n_bits
+        c_seen = (present // n_bits) % 2 == 1
+        c_flags = {r: ((c_bits >> i) & 1).astype(bool) for i, r in enumerate(REASONS)}
         if self.linear.state.get("anchored_on"):
             # An anchored component's off-platform widths all measure one unknown (how far the
             # anchor's ratio transfers): a row novel in several ways takes it once.
-            half = _widest_halfwidths(self.widths, seen_model, flags)
+            c_half = _widest_halfwidths(self.widths, c_seen, c_flags)
         else:
-            half = _regime_halfwidths(self.widths, self.regime_widths, feats, seen_model, flags)
+            c_half = _regime_halfwidths(self.widths, self.regime_widths, (present // (2 * n_bits), regime_labels), c_seen, c_flags)
+        half = c_half[row_slot]
         if self.simple is not None and self.simple.get("weights"):
             # Weight of the full model: the smallest among the row's extrapolation reasons
             # (the most physics-leaning blend any of its novelties called for).
-            w = np.ones(len(feats))
+            c_w = np.ones(len(present))
             for r, wr in self.simple["weights"].items():
-                if wr < 1.0 and r in flags:
-                    w = np.where(flags[r], np.minimum(w, wr), w)
-            if (w < 1.0).any():
-                prior = np.asarray(feats[self.linear.prior_column], dtype=float)
-                shift = self.simple["offset"] + cats.lookup(feats["quantization"], self.simple.get("quant_pairs", {}))
+                if wr < 1.0 and r in c_flags:
+                    c_w = np.where(c_flags[r], np.minimum(c_w, wr), c_w)
+            if (c_w < 1.0).any():
+                w_all = c_w[row_slot]
+                blend = np.flatnonzero(w_all < 1.0)
+                w = w_all[blend]
+                prior = np.asarray(feats[self.linear.prior_column], dtype=float)[blend]
+                quant = cats.level_index(feats["quantization"])
+                shift = self.simple["offset"] + cats.table_of(quant[1], self.simple.get("quant_pairs", {}))[quant[0][blend]]
                 simple_point = prior * np.exp(shift)
-                point = np.exp(w * np.log(point) + (1.0 - w) * np.log(simple_point))
-        bits = np.zeros(len(feats), dtype=np.int64)
-        for i, r in enumerate(REASONS):
-            bits |= flags[r].astype(np.int64) << i
+                point[blend] = np.exp(w * np.log(point[blend]) + (1.0 - w) * np.log(simple_point))
         if self.cpu_model is not None:
             on_cpu = cats.isin(feats["platform_class"], ("cpu",))
             if on_cpu.any():
@@ -372,18 +393,20 @@ def take_rows(feats: Any, rows: np.ndarray) -> Any:
 def _regime_halfwidths(
     widths: dict[str, float],
     regime_widths: dict[str, dict[str, float]] | None,
-    feats: Any,
+    regime: tuple[np.ndarray, np.ndarray],
     seen_model: np.ndarray,
     flags: dict[str, np.ndarray],
 ) -> np.ndarray:
     """Half-widths with each row's regime widths where its regime has them (Mondrian conformal).
 
-    Widths are looked up per regime level (a handful) and taken per row by integer code, so
-    a million rows cost one ``take`` per scheme in use, not a pass per regime.
+    ``regime``: per row, the position of its :data:`REGIME_COLUMN` level among the labels
+    (``len(labels)`` for a missing level), and the labels
+    (:func:`recommender.model.cats.level_index`). Widths are looked up per regime level (a
+    handful) and taken per row by integer code.
     """
     if not regime_widths:
         return _halfwidths(widths, seen_model, flags)
-    take, labels = cats.level_index(feats[REGIME_COLUMN])
+    take, labels = regime
     table = [regime_widths.get(str(label), widths) for label in labels] + [widths]
 
     def per_row(scheme: str) -> np.ndarray:
