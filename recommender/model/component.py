@@ -9,6 +9,7 @@ is plain JSON; :class:`ComponentModel` predicts from that state with numpy only.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -378,16 +379,59 @@ def with_column(feats: Any, name: str, values: np.ndarray) -> Any:
         return feats.assign(**{name: values})
     from recommender.model.features import FeatureColumns
 
+    if isinstance(feats.data, TakenColumns):
+        return FeatureColumns(feats.data.with_column(name, values), n_rows=len(feats))
     return FeatureColumns({**feats.data, name: values})
 
 
+class TakenColumns(Mapping):
+    """Some rows of every column of a mapping, each taken when first read.
+
+    A stage that predicts a subset of the candidates (the CPU rows, twins, out-of-range
+    releases) reads a few dozen of the ~45 feature columns; taking each only when read, and
+    once, saves the rest of the copies.
+    """
+
+    def __init__(self, base: Mapping[str, Any], rows: np.ndarray, extra: Mapping[str, Any] | None = None) -> None:
+        self.base = base
+        self.rows = rows
+        self.extra = dict(extra or {})
+        self._taken: dict[str, Any] = {}
+
+    def __getitem__(self, name: str) -> Any:
+        if name in self.extra:
+            return self.extra[name]
+        if name not in self._taken:
+            v = self.base[name]
+            self._taken[name] = v.take(self.rows) if isinstance(v, pd.Categorical) else np.asarray(v)[self.rows]
+        return self._taken[name]
+
+    def __iter__(self) -> Any:
+        yield from self.base
+        yield from (k for k in self.extra if k not in self.base)
+
+    def __len__(self) -> int:
+        return len(self.base) + sum(1 for k in self.extra if k not in self.base)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.extra or name in self.base
+
+    def with_column(self, name: str, values: Any) -> TakenColumns:
+        """These columns with ``name`` set to ``values`` (already of the taken rows)."""
+        out = TakenColumns(self.base, self.rows, {**self.extra, name: values})
+        out._taken = self._taken  # the same rows of the same base: share what was taken
+        return out
+
+
 def take_rows(feats: Any, rows: np.ndarray) -> Any:
-    """Rows of a feature frame or of :class:`~recommender.model.features.FeatureColumns`."""
+    """Rows of a feature frame or of :class:`~recommender.model.features.FeatureColumns`
+    (columns of the latter are taken when first read, see :class:`TakenColumns`)."""
     if isinstance(feats, pd.DataFrame):
         return feats.iloc[rows]
     from recommender.model.features import FeatureColumns
 
-    return FeatureColumns({k: (v[rows] if not isinstance(v, pd.Categorical) else v.take(rows)) for k, v in feats.data.items()})
+    rows = np.asarray(rows)
+    return FeatureColumns(TakenColumns(feats.data, rows), n_rows=len(rows))
 
 
 def _regime_halfwidths(

@@ -155,10 +155,9 @@ class FeatureColumns:
     ``cols[name]`` gives a zero-copy ``pd.Series``; ``len(cols)`` is the row count.
     """
 
-    def __init__(self, data: dict[str, np.ndarray | pd.Categorical]) -> None:
+    def __init__(self, data: Mapping[str, np.ndarray | pd.Categorical], n_rows: int | None = None) -> None:
         self.data = data
-        first = next(iter(data.values()))
-        self.n_rows = len(first)
+        self.n_rows = len(next(iter(data.values()))) if n_rows is None else int(n_rows)
 
     def __getitem__(self, name: str) -> pd.Series:
         return pd.Series(self.data[name], copy=False)

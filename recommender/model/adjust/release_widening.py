@@ -19,6 +19,7 @@ import pandas as pd
 
 from recommender.model import cats
 from recommender.model.component import REASONS, ComponentModel
+from recommender.model.features import FeatureColumns
 from recommender.model.intervals import quadrature
 from recommender.model.prediction import Parts
 from recommender.model.roofline_fit import PRIOR_INPUTS, fitted_prior
@@ -68,14 +69,14 @@ def apply(model: EaiPredictor, parts: Parts, cf: pd.DataFrame, feats: Any) -> Pa
         levels = {lv for lv in comp.fitted_releases() if "@" in lv}
         if not levels:
             continue
-        base = release_log_point(comp, pd.DataFrame(sub | {"engine_release": sub_release}), offsets)
+        base = release_log_point(comp, FeatureColumns(sub | {"engine_release": sub_release}), offsets)
         gap = np.zeros(len(rows))
         for level in sorted(levels):
             own = cats.isin(sub["engine"], (level.split("@", 1)[0],))
             if not own.any():
                 continue
             constant = pd.Categorical.from_codes(np.zeros(len(rows), dtype=np.int8), categories=[level])
-            alt = release_log_point(comp, pd.DataFrame(sub | {"engine_release": constant}), offsets)
+            alt = release_log_point(comp, FeatureColumns(sub | {"engine_release": constant}), offsets)
             gap = np.where(own, np.maximum(gap, np.abs(alt - base)), gap)
         part = out[name]
         half = part.log_half.copy()
