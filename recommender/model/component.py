@@ -257,32 +257,12 @@ class ComponentModel:
         if self.smoother is not None:
             point = point * np.exp(self.smoother.correction(feats))
         d = self.domain
-        flags = {
-            "platform-unseen": ~cats.isin(feats["platform"], d["platforms"]),
-            "engine-unseen": ~cats.isin(feats["engine"], d["engines"]),
-            "quantization-unseen": ~cats.isin(feats["quantization"], d["quantizations"]),
-            "size-outside": _outside(feats["params_active_b"].to_numpy(), d["active_b"]),
-            "batch-outside": _outside(np.exp(feats["log_batch"].to_numpy()), d["batch"]),
-            "deployment-unseen": _deployment_unseen(feats, d) | _release_deployment_unseen(feats, d),
-            "class-unseen": (
-                ~cats.isin(feats["platform_class"], d["classes"]) if "classes" in d else np.zeros(len(feats), dtype=bool)
-            ),
-            "release-unseen": (
-                ~cats.isin(feats["engine_release"], d["releases"]) & cats.isin(feats["engine"], d["engines"])
-                if "releases" in d and "engine_release" in feats
-                else np.zeros(len(feats), dtype=bool)
-            ),
-        }
+        seen_model = cats.isin(feats["model_id"], d["models"])
         if self.n_rows == 0:
             # Nothing of this component was measured anywhere: one reason says it all.
-            flags = {r: np.zeros(len(feats), dtype=bool) for r in REASONS}
-            flags["platform-unseen"] = np.ones(len(feats), dtype=bool)
-        seen_model = cats.isin(feats["model_id"], d["models"])
-        # Bit i: REASONS[i] applies. Built in one byte per row (the reasons fit in 8 bits).
-        small = np.zeros(len(feats), dtype=np.uint8 if len(REASONS) <= 8 else np.int64)
-        for i, r in enumerate(REASONS):
-            small |= flags[r].astype(small.dtype) << small.dtype.type(i)
-        bits = small.astype(np.int64)
+            bits = np.full(len(feats), 1 << REASONS.index("platform-unseen"), dtype=np.int64)
+        else:
+            bits = _reason_bits(feats, d).astype(np.int64)
         # Widths and blend weights depend on the row only through (regime, model seen, reasons):
         # computed once per such combination present, then taken per row.
         regime_rows, regime_labels = (
@@ -332,6 +312,54 @@ class ComponentModel:
         return point, half, bits
 
 
+def _reason_bits(feats: Any, d: dict[str, Any]) -> np.ndarray:
+    """Extrapolation reasons per row as bits (bit ``i``: :data:`REASONS` ``[i]``), one byte a row.
+
+    Every reason but the two ranges is a property of the row's platform, engine, release,
+    quantization or platform class level: decided once per level (or pair of levels) in small
+    tables, indexed by the Categorical codes (code -1, a missing value, takes each table's last
+    slot: unseen, and never a deployment).
+    """
+    bit = {r: np.uint8(1 << i) for i, r in enumerate(REASONS)}
+    pc, plabels = cats.parts(feats["platform"])
+    ec, elabels = cats.parts(feats["engine"])
+    qc, qlabels = cats.parts(feats["quantization"])
+    p_unseen = np.append(~np.isin(plabels, list(d["platforms"])), True)
+    e_seen = np.append(np.isin(elabels, list(d["engines"])), False)
+    table = (p_unseen[:, None] * bit["platform-unseen"]) | (~e_seen[None, :] * bit["engine-unseen"])
+    if "deployments" in d:
+        # Platform and engine each measured, but not together.
+        known = set(d["deployments"])
+        dep = np.zeros((len(plabels) + 1, len(elabels) + 1), dtype=bool)
+        for i, pl in enumerate(plabels):
+            for j, el in enumerate(elabels):
+                dep[i, j] = not p_unseen[i] and e_seen[j] and f"{pl}|{el}" not in known
+        table = table | (dep * bit["deployment-unseen"])
+    out = table.astype(np.uint8)[pc, ec]
+    out |= (np.append(~np.isin(qlabels, list(d["quantizations"])), True) * bit["quantization-unseen"]).astype(np.uint8)[qc]
+    out |= _outside(feats["params_active_b"].to_numpy(), d["active_b"]).view(np.uint8) * bit["size-outside"]
+    out |= _outside(np.exp(feats["log_batch"].to_numpy()), d["batch"]).view(np.uint8) * bit["batch-outside"]
+    if "classes" in d:
+        cc, clabels = cats.parts(feats["platform_class"])
+        out |= (np.append(~np.isin(clabels, list(d["classes"])), True) * bit["class-unseen"]).astype(np.uint8)[cc]
+    if "engine_release" in getattr(feats, "columns", ()) and ("releases" in d or "release_deployments" in d):
+        rc, rlabels = cats.parts(feats["engine_release"])
+        if "release_deployments" in d:
+            # Platform and engine release each measured, but never together.
+            known = set(d["release_deployments"])
+            seen_r = set(d.get("releases", ()))
+            rdep = np.zeros((len(plabels) + 1, len(rlabels) + 1), dtype=bool)
+            for i, pl in enumerate(plabels):
+                for k, rl in enumerate(rlabels):
+                    rdep[i, k] = not p_unseen[i] and str(rl) in seen_r and f"{pl}|{rl}" not in known
+            out |= (rdep * bit["deployment-unseen"]).astype(np.uint8)[pc, rc]
+        if "releases" in d:
+            # The engine was measured, but not at this release.
+            r_unseen = np.append(~np.isin(rlabels, list(d["releases"])), True)
+            out |= ((r_unseen[:, None] & e_seen[None, :]) * bit["release-unseen"]).astype(np.uint8)[rc, ec]
+    return out
+
+
 def _deployment_pairs(feats: Any) -> tuple[np.ndarray, np.ndarray]:
     """Code per row and ``platform|engine`` label per code (labels built per distinct pair)."""
     pc, plabels = cats.parts(feats["platform"])
@@ -346,29 +374,6 @@ def _deployment_key(feats: Any) -> np.ndarray:
     """``platform|engine`` per row."""
     inverse, labels = _deployment_pairs(feats)
     return labels[inverse]
-
-
-def _deployment_unseen(feats: Any, domain: dict[str, Any]) -> np.ndarray:
-    """Platform and engine each measured, but not together (False where the domain predates
-    the ``deployments`` list).
-
-    Decided once per (platform level, engine level) in a small table indexed by the two
-    integer codes: no per-row strings.
-    """
-    if "deployments" not in domain:
-        return np.zeros(len(feats), dtype=bool)
-    pc, plabels = cats.level_index(feats["platform"])
-    ec, elabels = cats.level_index(feats["engine"])
-    known = set(domain["deployments"])
-    seen_p, seen_e = set(domain["platforms"]), set(domain["engines"])
-    table = np.zeros((len(plabels) + 1, len(elabels) + 1), dtype=bool)
-    for i, p in enumerate(plabels):
-        for j, e in enumerate(elabels):
-            table[i, j] = str(p) in seen_p and str(e) in seen_e and f"{p}|{e}" not in known
-    if not table.any():
-        return np.zeros(len(feats), dtype=bool)
-    return table[pc, ec]
-
 
 
 def with_column(feats: Any, name: str, values: np.ndarray) -> Any:
@@ -903,23 +908,6 @@ def _release_domain(feats: pd.DataFrame) -> dict[str, list[str]]:
         "releases": sorted(feats["engine_release"].astype(str).unique().tolist()),
         "release_deployments": sorted(pairs.unique().tolist()),
     }
-
-
-def _release_deployment_unseen(feats: Any, domain: dict[str, Any]) -> np.ndarray:
-    """Platform and engine release each measured, but never together (an H100 measured under
-    vLLM 0.11 only, asked about vLLM 0.5): that platform x engine x release was never measured.
-    False where the component does not see releases or its domain predates the list."""
-    if "release_deployments" not in domain or "engine_release" not in getattr(feats, "columns", ()):
-        return np.zeros(len(feats), dtype=bool)
-    pc, plabels = cats.level_index(feats["platform"])
-    rc, rlabels = cats.level_index(feats["engine_release"])
-    known = set(domain["release_deployments"])
-    seen_p, seen_r = set(domain["platforms"]), set(domain.get("releases", ()))
-    table = np.zeros((len(plabels) + 1, len(rlabels) + 1), dtype=bool)
-    for i, p in enumerate(plabels):
-        for j, r in enumerate(rlabels):
-            table[i, j] = str(p) in seen_p and str(r) in seen_r and f"{p}|{r}" not in known
-    return table[pc, rc]
 
 
 def _release_novel_only(feats: pd.DataFrame) -> np.ndarray:

@@ -141,10 +141,12 @@ def apply(
     feats: Any,
     occupancy_slack: float,
     spread: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None,
+    limit_w: np.ndarray | None = None,
 ) -> QueryPrediction:
-    """``q`` with energy and time moved onto the power bound where they break it."""
+    """``q`` with energy and time moved onto the power bound where they break it (``limit_w``:
+    :func:`power_limit_w` of these rows where the caller has it already)."""
     e, e_lo, e_hi, t, t_lo, t_hi = respect_power_limit(
         q.energy_j, q.energy_lo_j, q.energy_hi_j, q.time_s, q.time_lo_s, q.time_hi_s,
-        power_limit_w(cf, feats, occupancy_slack), spread,
+        power_limit_w(cf, feats, occupancy_slack) if limit_w is None else limit_w, spread,
     )
     return q.replace(energy_j=e, energy_lo_j=e_lo, energy_hi_j=e_hi, time_s=t, time_lo_s=t_lo, time_hi_s=t_hi)
