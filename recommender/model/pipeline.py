@@ -52,9 +52,10 @@ def predict_parts(model: EaiPredictor, cf: pd.DataFrame, feats: Any) -> tuple[Pa
         parts[name] = PartPrediction(point=point, log_half=half, reason_bits=bits)
     if config.on(release_order.STAGE):
         parts = release_order.apply(model, parts, cf, feats)
-    twin_of = np.full(len(cf), "", dtype=object)
     if config.on(twins.STAGE):
         parts, twin_of = twins.borrow(model, parts, cf, feats)
+    else:
+        twin_of = np.full(len(cf), "", dtype=object)
     unwidened = parts
     if config.on(release_widening.STAGE):
         parts = release_widening.apply(model, parts, cf, feats)

@@ -270,11 +270,21 @@ class EaiPredictor:
     def _predict_accuracy(self, cf: pd.DataFrame, feats: pd.DataFrame) -> pd.DataFrame:
         # Accuracy depends on (model, task, quantization) only: compute once per distinct triple.
         key = np.zeros(len(cf), dtype=np.int64)
+        space = 1
         for col in ("model_id", "task", "quantization"):
             codes, uniq = cats.parts(cf[col])
             key = key * (len(uniq) + 1) + (codes + 1)
-        inverse, uniq_keys = pd.factorize(key)  # hash-based: O(n), no sort
-        first = np.zeros(len(uniq_keys), dtype=np.int64)
+            space *= len(uniq) + 1
+        if space <= max(4 * len(key), 1 << 16):
+            # Dense keys (a few catalogs' levels): distinct triples by a count per key, no hashing.
+            present = np.flatnonzero(np.bincount(key, minlength=1)) if len(key) else np.zeros(0, dtype=np.int64)
+            slot = np.zeros(space, dtype=np.int64)
+            slot[present] = np.arange(len(present))
+            inverse, n_uniq = slot[key], len(present)
+        else:
+            inverse, uniq_keys = pd.factorize(key)  # hash-based: O(n), no sort
+            n_uniq = len(uniq_keys)
+        first = np.zeros(n_uniq, dtype=np.int64)
         first[inverse[::-1]] = np.arange(len(key) - 1, -1, -1)
         sub = cf.iloc[first]
         total = np.exp(feats["log_params_total"].to_numpy()[first])
