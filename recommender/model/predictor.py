@@ -286,6 +286,11 @@ class EaiPredictor:
             n_uniq = len(uniq_keys)
         first = np.zeros(n_uniq, dtype=np.int64)
         first[inverse[::-1]] = np.arange(len(key) - 1, -1, -1)
+        # Triples in order of first appearance (the order of the status and basis categories).
+        order = np.argsort(first, kind="stable")
+        rank = np.empty_like(order)
+        rank[order] = np.arange(len(order))
+        inverse, first = rank[inverse], first[order]
         sub = cf.iloc[first]
         total = np.exp(feats["log_params_total"].to_numpy()[first])
         acc, lo, hi, status, basis = self.accuracy.predict_coded(
