@@ -71,7 +71,8 @@ def _query_tokens(cf: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     generate nothing. Adding both would count a prompt twice.
     """
     out_tok = cf["output_tokens"].to_numpy()
-    in_only = np.where(out_tok > 0, 0.0, cf["fed_tokens"].to_numpy())
+    in_only = np.array(cf["fed_tokens"].to_numpy(), dtype=float)  # a copy: set in place below
+    in_only[out_tok > 0] = 0.0
     return out_tok, in_only
 
 
@@ -92,7 +93,8 @@ def compose(parts: Parts, cf: pd.DataFrame, twin_of: np.ndarray, prefill_share_f
     # throughput sense (a batch's share); a log-likelihood query waits for its whole static
     # batch's passes, so its latency is the batch times that share (equal at batch 1, where
     # every log-likelihood row was measured).
-    wait = np.where(out_tok > 0, 1.0, np.maximum(cf["batch_size"].to_numpy(dtype=float), 1.0))
+    wait = np.maximum(cf["batch_size"].to_numpy(dtype=float), 1.0)
+    wait[out_tok > 0] = 1.0
     time_s, t_lo, t_hi = time_s * wait, t_lo * wait, t_hi * wait
     # Extrapolation reasons of the components that matter for this query, as bit patterns
     # (decode bits low, prefill bits high) turned into text once per distinct pattern.

@@ -221,8 +221,9 @@ class EaiPredictor:
             eor_hi = eor * np.exp(quadrature(up_a, down_e))
             tweor_lo = tweor * np.exp(-quadrature(down_a, up_e + up_t))
             tweor_hi = tweor * np.exp(quadrature(up_a, down_e + down_t))
-        eor_lo = np.where(a_lo <= 0, 0.0, eor_lo)
-        tweor_lo = np.where(a_lo <= 0, 0.0, tweor_lo)
+        no_score = a_lo <= 0
+        eor_lo[no_score] = 0.0
+        tweor_lo[no_score] = 0.0
 
         result = pd.DataFrame(
             {

@@ -141,8 +141,13 @@ def power_limit_w(cf: pd.DataFrame, feats: Any, occupancy_slack: float) -> np.nd
     # A log-likelihood batch runs its passes together: each query's latency is the batch's, and
     # its energy a 1/batch share of the devices' (exact, no slack).
     static = np.maximum(cf["batch_size"].to_numpy(dtype=float), 1.0)
-    share = np.where(out_tok > 0, occupancy_slack / batch, 1.0 / static)
-    return np.where(is_cpu, np.inf, feats["power_w"].to_numpy(dtype=float) * np.minimum(share, 1.0))
+    # Row subsets set in place (np.where over a million random masks costs more than the arithmetic).
+    share = occupancy_slack / batch
+    loglik = np.flatnonzero(out_tok <= 0)
+    share[loglik] = 1.0 / static[loglik]
+    limit = feats["power_w"].to_numpy(dtype=float) * np.minimum(share, 1.0)
+    limit[is_cpu] = np.inf
+    return limit
 
 
 def apply(
