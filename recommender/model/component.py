@@ -305,10 +305,10 @@ class ComponentModel:
             if on_cpu.any():
                 # The CPU model matches releases against its own rows, so it gets the
                 # candidate's release as stated.
-                sub = take_rows(original, np.flatnonzero(on_cpu))
-                p_cpu, h_cpu, b_cpu = self.cpu_model.predict(sub)
-                point, half, bits = point.copy(), half.copy(), bits.copy()
-                point[on_cpu], half[on_cpu], bits[on_cpu] = p_cpu, h_cpu, b_cpu
+                rows = np.flatnonzero(on_cpu)
+                p_cpu, h_cpu, b_cpu = self.cpu_model.predict(take_rows(original, rows))
+                # The three arrays were made by this call (no one else holds them): set in place.
+                point[rows], half[rows], bits[rows] = p_cpu, h_cpu, b_cpu
         return point, half, bits
 
 
