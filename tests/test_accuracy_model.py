@@ -132,3 +132,77 @@ def test_conformal_halfwidth_is_the_finite_sample_quantile() -> None:
     err = np.arange(1, 11) / 100.0  # 10 errors: ceil(11 * 0.9) / 10 = 1.0 -> the largest
     assert conformal_halfwidth(err) == pytest.approx(0.10)
     assert conformal_halfwidth(np.arange(1, 101) / 100.0) == pytest.approx(0.91)
+
+
+def _reference_predict(model: AccuracyModel, m: list[str], t: list[str], q: list[str], size: np.ndarray, chance: np.ndarray, scored: np.ndarray) -> pd.DataFrame:
+    """The resolution of the module docstring, one row at a time (an independent oracle for the
+    vectorized :meth:`AccuracyModel.predict`)."""
+    from recommender.model.accuracy_model import TASK_ITEMS, Z90, _effect_for, _size_prior
+
+    tab = model.state["table"]
+    table = {(r[0], r[1]): r for r in tab}
+    exact = {(r[0], r[1], r[2]): r for r in model.state["exact"]}
+    rows = []
+    for i in range(len(m)):
+        if not scored[i]:
+            rows.append((np.nan, np.nan, np.nan, "prior", "workload: no accuracy score"))
+            continue
+        if (m[i], t[i], q[i]) in exact:
+            _, _, _, a, se, source, dequant = exact[(m[i], t[i], q[i])]
+            if not np.isfinite(se):
+                n = TASK_ITEMS.get(t[i])
+                se = np.sqrt(max(a * (1 - a), 1e-4) / n) if n else np.nan
+            se = se if np.isfinite(se) else 0.02
+            basis = f"measured at {q[i]} ({source})" + ("; weights dequantized from one Q4_1 GGUF file" if dequant else "")
+            a_, lo, hi, st = a, a - Z90 * se, a + Z90 * se, "measured"
+        else:
+            if (m[i], t[i]) in table:
+                _, _, a0, l0, h0, st0, b0 = table[(m[i], t[i])]
+            elif t[i] in model.priors:
+                pa, pl, ph = _size_prior(model.priors[t[i]], np.array([size[i]]), np.array([chance[i]]))
+                a0, l0, h0, st0, b0 = pa[0], pl[0], ph[0], "prior", "prior: size only (model not in the fitted table)"
+            else:
+                a0, l0, h0, st0, b0 = (chance[i] + 1) / 2, chance[i], 1.0, "prior", "prior: nothing scored this task"
+            shift, dlo, dhi, qb = _effect_for(model.effects, q[i], t[i])
+            a_ = a0 + shift
+            lo, hi = a_ - np.hypot(a0 - l0, dlo), a_ + np.hypot(h0 - a0, dhi)
+            st = "measured" if (st0 == "measured" and not qb) else ("prior" if st0 == "prior" else "imputed")
+            basis = "; ".join(x for x in (b0, qb) if x)
+        a_ = float(np.clip(a_, chance[i] if st == "prior" else 0.0, 1.0))
+        rows.append((a_, float(np.clip(min(lo, a_), 0, 1)), float(np.clip(max(hi, a_), 0, 1)), st, basis))
+    return pd.DataFrame(rows, columns=["accuracy", "accuracy_lo", "accuracy_hi", "accuracy_status", "accuracy_basis"])
+
+
+def test_vectorized_predict_matches_the_per_row_resolution(fitted) -> None:
+    """Every branch (measured at the candidate's precision, table, size prior, no prior, each kind
+    of quantization effect, workloads) on shuffled, repeated rows, as strings and as Categoricals."""
+    fitted_model, _ = fitted
+    # Skewed effect ranges (the fixture's pairs are symmetric about their mean), so that an
+    # interval end taking the other side's range shows.
+    effects = json.loads(json.dumps(fitted_model.state["effects"]))
+    for entry in (effects["formats"]["int8-bnb"]["all"], *effects["pooled"].values()):
+        entry["q05"], entry["q95"] = entry["mean"] - 0.05, entry["mean"] + 0.01
+    model = AccuracyModel({**fitted_model.state, "effects": effects})
+    rng = np.random.default_rng(3)
+    models = ["org4/model-1", "org2/model-0", "new/model", "org3/unscored", "never/seen", "org9/model-0"]
+    tasks = ["mmlu", "arc_challenge", "gsm8k", "hellaswag", "custom-task"]
+    quants = ["bf16", "fp16", "int8-bnb", "fp8", "nf4-bnb", "awq-int4", "odd-format", "unknown"]
+    n = 600
+    m = rng.choice(models, n).tolist()
+    t = rng.choice(tasks, n).tolist()
+    q = rng.choice(quants, n).tolist()
+    size = rng.choice([0.3, 7.0, 70.0, 500.0, np.nan], n)
+    chance = rng.choice([0.0, 0.25], n)
+    scored = rng.random(n) > 0.1
+    want = _reference_predict(model, m, t, q, size, chance, scored)
+    for as_cat in (False, True):
+        col = (lambda v: pd.Series(pd.Categorical(v))) if as_cat else pd.Series
+        got = model.predict(col(m), col(t), col(q), size, chance, scored)
+        for c in ("accuracy", "accuracy_lo", "accuracy_hi"):
+            np.testing.assert_allclose(got[c].to_numpy(float), want[c].to_numpy(float), rtol=1e-12, atol=0)
+        assert got["accuracy_status"].tolist() == want["accuracy_status"].tolist()
+        assert got["accuracy_basis"].tolist() == want["accuracy_basis"].tolist()
+    # The fixture reaches every status and every kind of basis.
+    assert set(want["accuracy_status"]) == {"measured", "imputed", "prior"}
+    for text in ("measured at int8-bnb", "pooled 8-bit prior", "size only", "nothing scored", "no accuracy score", "effect"):
+        assert want["accuracy_basis"].str.contains(text, regex=False).any(), text

@@ -264,6 +264,32 @@ class AccuracyModel:
         self._exact = exact.set_index(exact["model_id"] + "|" + exact["task"] + "|" + exact["quantization"])
         self.effects: dict[str, Any] = dict(state["effects"])
         self.priors: dict[str, dict[str, float]] = {k: dict(v) for k, v in state["priors"].items()}
+        self._pos: tuple[dict[tuple[str, str], int], dict[tuple[str, str, str], int]] | None = None
+        self._basis: tuple[np.ndarray, list[str]] | None = None
+
+    def _positions(self) -> tuple[dict[tuple[str, str], int], dict[tuple[str, str, str], int]]:
+        """Row of :attr:`_table` per ``(model, task)`` and of :attr:`_exact` per ``(model, task,
+        quantization)`` (built once per model)."""
+        if self._pos is None:
+            tab, x = self._table, self._exact
+            self._pos = (
+                {k: j for j, k in enumerate(zip(tab["model_id"].astype(str), tab["task"].astype(str), strict=True))},
+                {
+                    k: j
+                    for j, k in enumerate(zip(x["model_id"].astype(str), x["task"].astype(str), x["quantization"].astype(str), strict=True))
+                },
+            )
+        return self._pos
+
+    def _table_basis(self) -> tuple[np.ndarray, list[str]]:
+        """Per :attr:`_table` row, a code of its basis text (equal texts share one), and the texts
+        followed by the two prior texts (codes ``len - 2``: nothing scored the task; ``len - 1``:
+        the size-only line)."""
+        if self._basis is None:
+            codes, uniq = pd.factorize(self._table["basis"].astype(str).to_numpy(dtype=object))
+            texts = [str(u) for u in uniq] + ["prior: nothing scored this task", "prior: size only (model not in the fitted table)"]
+            self._basis = (np.asarray(codes, dtype=np.int64), texts)
+        return self._basis
 
     @classmethod
     def fit(
@@ -298,67 +324,183 @@ class AccuracyModel:
         Returns:
             Frame with ``accuracy, accuracy_lo, accuracy_hi, accuracy_status, accuracy_basis``.
         """
-        n = len(model_id)
-        m = model_id.astype(str).to_numpy()
-        t = task.astype(str).to_numpy()
-        q = quantization.astype(str).to_numpy()
-        acc, lo, hi = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
-        status = np.full(n, "prior", dtype=object)
-        basis = np.full(n, "", dtype=object)
+        acc, lo, hi, status, basis = self.predict_coded(model_id, task, quantization, params_total_b, chance, scored)
+        return pd.DataFrame(
+            {
+                "accuracy": acc,
+                "accuracy_lo": lo,
+                "accuracy_hi": hi,
+                "accuracy_status": np.asarray(status, dtype=object),
+                "accuracy_basis": np.asarray(basis, dtype=object),
+            },
+            index=model_id.index,
+        )
+
+    def predict_coded(
+        self,
+        model_id: Any,
+        task: Any,
+        quantization: Any,
+        params_total_b: np.ndarray,
+        chance: np.ndarray,
+        scored: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, pd.Categorical, pd.Categorical]:
+        """:meth:`predict` as arrays: ``(accuracy, lo, hi, status, basis)``, status and basis as
+        Categoricals (categories in order of first appearance, as ``pd.factorize`` gives them).
+
+        Vectorized: every lookup is made once per distinct model, task, quantization or
+        (quantization, task) pair and taken per row by integer code; basis texts are built once
+        per distinct (score basis, quantization basis) pair, never per row.
+        """
+        mc, m_lab = _codes_of(model_id)
+        tc, t_lab = _codes_of(task)
+        qc, q_lab = _codes_of(quantization)
+        n = len(mc)
+        chance = np.asarray(chance, dtype=float)
+        size_b = np.asarray(params_total_b, dtype=float)
         scored = np.asarray(scored, dtype=bool)
-        mt = pd.Index(np.char.add(np.char.add(m.astype(str), "|"), t.astype(str)))
-        ti = self._table.index.get_indexer(mt)
-        ex = self._exact.index.get_indexer(pd.Index(np.char.add(np.char.add(mt.to_numpy().astype(str), "|"), q.astype(str))))
-        # Columns as arrays once: a pandas row lookup per distinct cell cost ~4 s per million
-        # candidates (bench/fit_predict_speed.py).
-        tab = self._table
-        t_acc, t_lo, t_hi = (tab[c].to_numpy() for c in ("accuracy", "lo", "hi"))
-        t_status, t_basis = tab["status"].to_numpy(dtype=object), tab["basis"].to_numpy(dtype=object)
-        x = self._exact
-        x_acc, x_se = x["accuracy"].to_numpy(dtype=float), x["se"].to_numpy(dtype=float)
-        x_source, x_dequant = x["source"].to_numpy(dtype=object), x["dequant"].to_numpy()
-        for i in range(n):
-            if not scored[i]:
-                basis[i] = "workload: no accuracy score"
-                continue
-            if ex[i] >= 0:
-                j = ex[i]
-                a_ex = x_acc[j]
-                se = x_se[j] if np.isfinite(x_se[j]) else _binomial_se(t[i], a_ex)
-                se = se if np.isfinite(se) else 0.02
-                acc[i], lo[i], hi[i] = a_ex, a_ex - Z90 * se, a_ex + Z90 * se
-                status[i] = "measured"
-                basis[i] = f"measured at {q[i]} ({x_source[j]})" + (
-                    "; weights dequantized from one Q4_1 GGUF file" if x_dequant[j] else "")
-                continue
-            if ti[i] >= 0:
-                j = ti[i]
-                a0, l0, h0, st, b0 = t_acc[j], t_lo[j], t_hi[j], t_status[j], t_basis[j]
-            else:
-                p = self.priors.get(t[i])
-                if p is None:
-                    a0, l0, h0 = (chance[i] + 1) / 2, chance[i], 1.0
-                    b0 = "prior: nothing scored this task"
-                else:
-                    pa, pl, ph = _size_prior(p, np.array([params_total_b[i]]), np.array([chance[i]]))
-                    a0, l0, h0 = pa[0], pl[0], ph[0]
-                    b0 = "prior: size only (model not in the fitted table)"
-                st = "prior"
-            shift, dlo, dhi, qb = _effect_for(self.effects, q[i], t[i])
-            acc[i] = a0 + shift
+        nt, nq = len(t_lab), len(q_lab)
+
+        # (model, task) -> table row and (model, task, quantization) -> exact row, per distinct level.
+        tab, x = self._table, self._exact
+        t_pos, x_pos = self._positions()
+        t_index = {t: i for i, t in enumerate(t_lab)}
+        q_index = {q: i for i, q in enumerate(q_lab)}
+        m_index = {m: i for i, m in enumerate(m_lab)}
+        mt_table = np.full((len(m_lab) + 1, nt + 1), -1, dtype=np.int64)
+        for (m, t), j in t_pos.items():
+            if m in m_index and t in t_index:
+                mt_table[m_index[m], t_index[t]] = j
+        mtq_key: dict[int, int] = {}
+        for (m, t, q), j in x_pos.items():
+            if m in m_index and t in t_index and q in q_index:
+                mtq_key[(m_index[m] * (nt + 1) + t_index[t]) * (nq + 1) + q_index[q]] = j
+        mi = np.where(mc < 0, len(m_lab), mc)
+        tix = np.where(tc < 0, nt, tc)
+        qix = np.where(qc < 0, nq, qc)
+        ti = mt_table[mi, tix]
+        if mtq_key:
+            keys = np.fromiter(mtq_key, dtype=np.int64, count=len(mtq_key))
+            vals = np.fromiter(mtq_key.values(), dtype=np.int64, count=len(mtq_key))
+            pos = pd.Index(keys).get_indexer((mi.astype(np.int64) * (nt + 1) + tix) * (nq + 1) + qix)
+            ex = np.where(pos >= 0, vals[np.maximum(pos, 0)], -1)
+        else:
+            ex = np.full(n, -1, dtype=np.int64)
+
+        acc, lo, hi = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
+        # Status codes index STATUSES; basis codes index ``texts`` (built below).
+        status = np.full(n, STATUSES.index("prior"), dtype=np.int64)
+        texts: list[str] = ["workload: no accuracy score"]
+        basis = np.zeros(n, dtype=np.int64)
+
+        # 1. Measured at the candidate's own precision.
+        is_ex = scored & (ex >= 0)
+        if is_ex.any():
+            rows = np.flatnonzero(is_ex)
+            j = ex[rows]
+            a_ex = x["accuracy"].to_numpy(dtype=float)[j]
+            se = x["se"].to_numpy(dtype=float)[j]
+            items = np.array([float(TASK_ITEMS.get(str(t), np.nan)) for t in t_lab] + [np.nan])[tix[rows]]
+            with np.errstate(invalid="ignore"):
+                binomial = np.sqrt(np.maximum(a_ex * (1 - a_ex), 1e-4) / items)
+            se = np.where(np.isfinite(se), se, binomial)
+            se = np.where(np.isfinite(se), se, 0.02)
+            acc[rows], lo[rows], hi[rows] = a_ex, a_ex - Z90 * se, a_ex + Z90 * se
+            status[rows] = STATUSES.index("measured")
+            x_source, x_dequant = x["source"].to_numpy(dtype=object), x["dequant"].to_numpy()
+            x_quant = x["quantization"].to_numpy(dtype=object)
+            inv, uniq_j = pd.factorize(j)
+            base = len(texts)
+            texts += [
+                f"measured at {x_quant[k]} ({x_source[k]})" + ("; weights dequantized from one Q4_1 GGUF file" if x_dequant[k] else "")
+                for k in uniq_j
+            ]
+            basis[rows] = base + inv
+
+        # 2. The 16-bit table (measured / imputed / prior) or the size prior, plus the format's effect.
+        rest = np.flatnonzero(scored & (ex < 0))
+        if len(rest):
+            tr = ti[rest]
+            in_table = tr >= 0
+            jt = np.where(in_table, tr, 0)
+            a0 = np.where(in_table, tab["accuracy"].to_numpy(dtype=float)[jt] if len(tab) else np.nan, np.nan)
+            l0 = np.where(in_table, tab["lo"].to_numpy(dtype=float)[jt] if len(tab) else np.nan, np.nan)
+            h0 = np.where(in_table, tab["hi"].to_numpy(dtype=float)[jt] if len(tab) else np.nan, np.nan)
+            st_codes, st_labels = pd.factorize(tab["status"].astype(str)) if len(tab) else (np.zeros(0, dtype=np.int64), [])
+            st_map = np.array([STATUSES.index(s) if s in STATUSES else STATUSES.index("imputed") for s in st_labels] + [0], dtype=np.int64)
+            st = np.where(in_table, st_map[np.asarray(st_codes)[jt]] if len(tab) else 0, STATUSES.index("prior"))
+            # Score-basis codes: table rows' texts (equal texts share a code), then the two prior texts.
+            tb_codes, b0_texts = self._table_basis()
+            b0 = np.where(in_table, tb_codes[jt] if len(tab) else 0, -1)
+            out_rows = np.flatnonzero(~in_table)
+            if len(out_rows):
+                r_t = tix[rest[out_rows]]
+                for k in np.unique(r_t):
+                    sel = out_rows[r_t == k]
+                    p = self.priors.get(str(t_lab[k])) if k < nt else None
+                    ch = chance[rest[sel]]
+                    if p is None:
+                        a0[sel], l0[sel], h0[sel] = (ch + 1) / 2, ch, 1.0
+                        b0[sel] = len(b0_texts) - 2
+                    else:
+                        a0[sel], l0[sel], h0[sel] = _size_prior(p, size_b[rest[sel]], ch)
+                        b0[sel] = len(b0_texts) - 1
+            # The format's effect per distinct (quantization, task).
+            pair = qix[rest] * (nt + 1) + tix[rest]
+            p_inv, p_uniq = pd.factorize(pair)
+            effects = [
+                _effect_for(self.effects, str(q_lab[k // (nt + 1)]) if k // (nt + 1) < nq else "nan",
+                            str(t_lab[k % (nt + 1)]) if k % (nt + 1) < nt else "nan")
+                for k in p_uniq
+            ]
+            shift = np.array([e[0] for e in effects], dtype=float)[p_inv]
+            dlo = np.array([e[1] for e in effects], dtype=float)[p_inv]
+            dhi = np.array([e[2] for e in effects], dtype=float)[p_inv]
+            has_qb = np.array([bool(e[3]) for e in effects], dtype=bool)[p_inv]
+            a = a0 + shift
+            acc[rest] = a
             # Interval ends add in quadrature around the shifted point.
-            lo[i] = acc[i] - np.hypot(a0 - l0, dlo)
-            hi[i] = acc[i] + np.hypot(h0 - a0, dhi)
-            status[i] = "measured" if (st == "measured" and not qb) else ("prior" if st == "prior" else "imputed")
-            basis[i] = "; ".join(x for x in (b0, qb) if x)
-        floor = np.where(status == "prior", chance, 0.0)
+            lo[rest] = a - np.hypot(a0 - l0, dlo)
+            hi[rest] = a + np.hypot(h0 - a0, dhi)
+            measured, prior = STATUSES.index("measured"), STATUSES.index("prior")
+            status[rest] = np.where((st == measured) & ~has_qb, measured, np.where(st == prior, prior, STATUSES.index("imputed")))
+            # One text per distinct (score basis, effect basis).
+            key = b0.astype(np.int64) * len(p_uniq) + p_inv
+            k_inv, k_uniq = pd.factorize(key)
+            base = len(texts)
+            texts += [_joined(b0_texts[k // len(p_uniq)], effects[k % len(p_uniq)][3]) for k in k_uniq]
+            basis[rest] = base + k_inv
+
+        floor = np.where(status == STATUSES.index("prior"), chance, 0.0)
         acc = np.where(scored, np.clip(acc, floor, 1.0), np.nan)
         lo = np.where(scored, np.clip(np.minimum(lo, acc), 0.0, 1.0), np.nan)
         hi = np.where(scored, np.clip(np.maximum(hi, acc), 0.0, 1.0), np.nan)
-        return pd.DataFrame(
-            {"accuracy": acc, "accuracy_lo": lo, "accuracy_hi": hi, "accuracy_status": status, "accuracy_basis": basis},
-            index=model_id.index,
-        )
+        return acc, lo, hi, _categorical(status, list(STATUSES)), _categorical(basis, texts)
+
+
+def _joined(score_basis: str, effect_basis: str) -> str:
+    """``"; "``-joined non-empty parts of a basis text."""
+    return "; ".join(s for s in (score_basis, effect_basis) if s)
+
+
+def _codes_of(values: Any) -> tuple[np.ndarray, np.ndarray]:
+    """``(codes, labels)`` of a column (labels as str; -1 for missing values)."""
+    if isinstance(values, pd.Categorical) or (isinstance(values, pd.Series) and isinstance(values.dtype, pd.CategoricalDtype)):
+        cat = pd.Categorical(values)
+        return np.asarray(cat.codes, dtype=np.int64), np.asarray([str(c) for c in cat.categories], dtype=object)
+    arr = np.asarray(values, dtype=object)
+    # As the per-row path read them: every value as its str (missing ones too).
+    codes, uniq = pd.factorize(pd.Series(arr).astype(str).to_numpy(dtype=object))
+    return np.asarray(codes, dtype=np.int64), np.asarray(uniq, dtype=object)
+
+
+def _categorical(codes: np.ndarray, labels: list[str]) -> pd.Categorical:
+    """Categorical of ``labels[codes]`` with equal labels merged and categories in order of first
+    appearance among the rows (what ``pd.factorize`` of the strings would give)."""
+    lab_codes, lab_uniq = pd.factorize(pd.Series(labels, dtype=object).to_numpy(dtype=object))
+    row_lab = np.asarray(lab_codes, dtype=np.int64)[codes]
+    inv, order = pd.factorize(row_lab)
+    return pd.Categorical.from_codes(np.asarray(inv), categories=pd.Index(np.asarray(lab_uniq, dtype=object)[order], dtype=object))
 
 
 _STATES: dict[str, dict[str, Any]] = {}

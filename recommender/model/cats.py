@@ -43,14 +43,15 @@ def level_index(values: pd.Series | np.ndarray | pd.Categorical) -> tuple[np.nda
 
 def isin(values: pd.Series | np.ndarray | pd.Categorical, allowed: Iterable[str]) -> np.ndarray:
     """Boolean mask: row's value is in ``allowed`` (missing values are not)."""
-    rows, cats = level_index(values)
-    return np.append(np.isin(cats, list(allowed)), False)[rows]
+    codes, cats = parts(values)
+    # Missing values have code -1, which takes the table's last entry (False).
+    return np.append(np.isin(cats, list(allowed)), False)[codes]
 
 
 def lookup(values: pd.Series | np.ndarray | pd.Categorical, mapping: Mapping[str, float], default: float = 0.0) -> np.ndarray:
     """Per-row float ``mapping[value]`` (``default`` for values not in it and missing ones)."""
-    rows, cats = level_index(values)
-    return table_of(cats, mapping, default)[rows]
+    codes, cats = parts(values)
+    return table_of(cats, mapping, default)[codes]  # code -1 (missing) takes the last entry: default
 
 
 def table_of(cats: Iterable[str], mapping: Mapping[str, float], default: float = 0.0) -> np.ndarray:
@@ -60,8 +61,8 @@ def table_of(cats: Iterable[str], mapping: Mapping[str, float], default: float =
 
 def positions(values: pd.Series | np.ndarray | pd.Categorical, index: pd.Index) -> np.ndarray:
     """Position of each row's value in ``index`` (-1 where absent)."""
-    rows, cats = level_index(values)
-    return np.append(pd.Index(index).get_indexer(pd.Index(cats, dtype=object)), -1)[rows]
+    codes, cats = parts(values)
+    return np.append(pd.Index(index).get_indexer(pd.Index(cats, dtype=object)), -1)[codes]  # code -1 (missing): -1
 
 
 def from_table(codes: np.ndarray, labels: Iterable[str]) -> pd.Categorical:

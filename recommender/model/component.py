@@ -9,6 +9,7 @@ is plain JSON; :class:`ComponentModel` predicts from that state with numpy only.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -256,58 +257,107 @@ class ComponentModel:
         if self.smoother is not None:
             point = point * np.exp(self.smoother.correction(feats))
         d = self.domain
-        flags = {
-            "platform-unseen": ~cats.isin(feats["platform"], d["platforms"]),
-            "engine-unseen": ~cats.isin(feats["engine"], d["engines"]),
-            "quantization-unseen": ~cats.isin(feats["quantization"], d["quantizations"]),
-            "size-outside": _outside(feats["params_active_b"].to_numpy(), d["active_b"]),
-            "batch-outside": _batch_outside(np.exp(feats["log_batch"].to_numpy()), feats["engine"], d),
-            "deployment-unseen": _deployment_unseen(feats, d) | _release_deployment_unseen(feats, d),
-            "class-unseen": (
-                ~cats.isin(feats["platform_class"], d["classes"]) if "classes" in d else np.zeros(len(feats), dtype=bool)
-            ),
-            "release-unseen": (
-                ~cats.isin(feats["engine_release"], d["releases"]) & cats.isin(feats["engine"], d["engines"])
-                if "releases" in d and "engine_release" in feats
-                else np.zeros(len(feats), dtype=bool)
-            ),
-        }
+        seen_model = cats.isin(feats["model_id"], d["models"])
         if self.n_rows == 0:
             # Nothing of this component was measured anywhere: one reason says it all.
-            flags = {r: np.zeros(len(feats), dtype=bool) for r in REASONS}
-            flags["platform-unseen"] = np.ones(len(feats), dtype=bool)
-        seen_model = cats.isin(feats["model_id"], d["models"])
+            bits = np.full(len(feats), 1 << REASONS.index("platform-unseen"), dtype=np.int64)
+        else:
+            bits = _reason_bits(feats, d).astype(np.int64)
+        # Widths and blend weights depend on the row only through (regime, model seen, reasons):
+        # computed once per such combination present, then taken per row.
+        regime_rows, regime_labels = (
+            cats.level_index(feats[REGIME_COLUMN]) if self.regime_widths else (np.zeros(len(feats), dtype=np.int64), np.zeros(0, dtype=object))
+        )
+        n_bits = 1 << len(REASONS)
+        key = (regime_rows.astype(np.int64) * 2 + seen_model) * n_bits + bits
+        present = np.flatnonzero(np.bincount(key, minlength=1)) if len(key) else np.zeros(0, dtype=np.int64)
+        slot = np.zeros(int(present.max()) + 1 if len(present) else 1, dtype=np.int64)
+        slot[present] = np.arange(len(present))
+        row_slot = slot[key]
+        c_bits = present % n_bits
+        c_seen = (present // n_bits) % 2 == 1
+        c_flags = {r: ((c_bits >> i) & 1).astype(bool) for i, r in enumerate(REASONS)}
         if self.linear.state.get("anchored_on"):
             # An anchored component's off-platform widths all measure one unknown (how far the
             # anchor's ratio transfers): a row novel in several ways takes it once.
-            half = _widest_halfwidths(self.widths, seen_model, flags)
+            c_half = _widest_halfwidths(self.widths, c_seen, c_flags)
         else:
-            half = _regime_halfwidths(self.widths, self.regime_widths, feats, seen_model, flags)
+            c_half = _regime_halfwidths(self.widths, self.regime_widths, (present // (2 * n_bits), regime_labels), c_seen, c_flags)
+        half = c_half[row_slot]
         if self.simple is not None and self.simple.get("weights"):
             # Weight of the full model: the smallest among the row's extrapolation reasons
             # (the most physics-leaning blend any of its novelties called for).
-            w = np.ones(len(feats))
+            c_w = np.ones(len(present))
             for r, wr in self.simple["weights"].items():
-                if wr < 1.0 and r in flags:
-                    w = np.where(flags[r], np.minimum(w, wr), w)
-            if (w < 1.0).any():
-                prior = np.asarray(feats[self.linear.prior_column], dtype=float)
-                shift = self.simple["offset"] + cats.lookup(feats["quantization"], self.simple.get("quant_pairs", {}))
+                if wr < 1.0 and r in c_flags:
+                    c_w = np.where(c_flags[r], np.minimum(c_w, wr), c_w)
+            if (c_w < 1.0).any():
+                w_all = c_w[row_slot]
+                blend = np.flatnonzero(w_all < 1.0)
+                w = w_all[blend]
+                prior = np.asarray(feats[self.linear.prior_column], dtype=float)[blend]
+                quant = cats.level_index(feats["quantization"])
+                shift = self.simple["offset"] + cats.table_of(quant[1], self.simple.get("quant_pairs", {}))[quant[0][blend]]
                 simple_point = prior * np.exp(shift)
-                point = np.exp(w * np.log(point) + (1.0 - w) * np.log(simple_point))
-        bits = np.zeros(len(feats), dtype=np.int64)
-        for i, r in enumerate(REASONS):
-            bits |= flags[r].astype(np.int64) << i
+                point[blend] = np.exp(w * np.log(point[blend]) + (1.0 - w) * np.log(simple_point))
         if self.cpu_model is not None:
             on_cpu = cats.isin(feats["platform_class"], ("cpu",))
             if on_cpu.any():
                 # The CPU model matches releases against its own rows, so it gets the
                 # candidate's release as stated.
-                sub = take_rows(original, np.flatnonzero(on_cpu))
-                p_cpu, h_cpu, b_cpu = self.cpu_model.predict(sub)
-                point, half, bits = point.copy(), half.copy(), bits.copy()
-                point[on_cpu], half[on_cpu], bits[on_cpu] = p_cpu, h_cpu, b_cpu
+                rows = np.flatnonzero(on_cpu)
+                p_cpu, h_cpu, b_cpu = self.cpu_model.predict(take_rows(original, rows))
+                # The three arrays were made by this call (no one else holds them): set in place.
+                point[rows], half[rows], bits[rows] = p_cpu, h_cpu, b_cpu
         return point, half, bits
+
+
+def _reason_bits(feats: Any, d: dict[str, Any]) -> np.ndarray:
+    """Extrapolation reasons per row as bits (bit ``i``: :data:`REASONS` ``[i]``), one byte a row.
+
+    Every reason but the two ranges is a property of the row's platform, engine, release,
+    quantization or platform class level: decided once per level (or pair of levels) in small
+    tables, indexed by the Categorical codes (code -1, a missing value, takes each table's last
+    slot: unseen, and never a deployment).
+    """
+    bit = {r: np.uint8(1 << i) for i, r in enumerate(REASONS)}
+    pc, plabels = cats.parts(feats["platform"])
+    ec, elabels = cats.parts(feats["engine"])
+    qc, qlabels = cats.parts(feats["quantization"])
+    p_unseen = np.append(~np.isin(plabels, list(d["platforms"])), True)
+    e_seen = np.append(np.isin(elabels, list(d["engines"])), False)
+    table = (p_unseen[:, None] * bit["platform-unseen"]) | (~e_seen[None, :] * bit["engine-unseen"])
+    if "deployments" in d:
+        # Platform and engine each measured, but not together.
+        known = set(d["deployments"])
+        dep = np.zeros((len(plabels) + 1, len(elabels) + 1), dtype=bool)
+        for i, pl in enumerate(plabels):
+            for j, el in enumerate(elabels):
+                dep[i, j] = not p_unseen[i] and e_seen[j] and f"{pl}|{el}" not in known
+        table = table | (dep * bit["deployment-unseen"])
+    out = table.astype(np.uint8)[pc, ec]
+    out |= (np.append(~np.isin(qlabels, list(d["quantizations"])), True) * bit["quantization-unseen"]).astype(np.uint8)[qc]
+    out |= _outside(feats["params_active_b"].to_numpy(), d["active_b"]).view(np.uint8) * bit["size-outside"]
+    out |= _batch_outside(np.exp(feats["log_batch"].to_numpy()), feats["engine"], d).view(np.uint8) * bit["batch-outside"]
+    if "classes" in d:
+        cc, clabels = cats.parts(feats["platform_class"])
+        out |= (np.append(~np.isin(clabels, list(d["classes"])), True) * bit["class-unseen"]).astype(np.uint8)[cc]
+    if "engine_release" in getattr(feats, "columns", ()) and ("releases" in d or "release_deployments" in d):
+        rc, rlabels = cats.parts(feats["engine_release"])
+        if "release_deployments" in d:
+            # Platform and engine release each measured, but never together.
+            known = set(d["release_deployments"])
+            seen_r = set(d.get("releases", ()))
+            rdep = np.zeros((len(plabels) + 1, len(rlabels) + 1), dtype=bool)
+            for i, pl in enumerate(plabels):
+                for k, rl in enumerate(rlabels):
+                    rdep[i, k] = not p_unseen[i] and str(rl) in seen_r and f"{pl}|{rl}" not in known
+            out |= (rdep * bit["deployment-unseen"]).astype(np.uint8)[pc, rc]
+        if "releases" in d:
+            # The engine was measured, but not at this release.
+            r_unseen = np.append(~np.isin(rlabels, list(d["releases"])), True)
+            out |= ((r_unseen[:, None] & e_seen[None, :]) * bit["release-unseen"]).astype(np.uint8)[rc, ec]
+    return out
 
 
 def _deployment_pairs(feats: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -326,29 +376,6 @@ def _deployment_key(feats: Any) -> np.ndarray:
     return labels[inverse]
 
 
-def _deployment_unseen(feats: Any, domain: dict[str, Any]) -> np.ndarray:
-    """Platform and engine each measured, but not together (False where the domain predates
-    the ``deployments`` list).
-
-    Decided once per (platform level, engine level) in a small table indexed by the two
-    integer codes: no per-row strings.
-    """
-    if "deployments" not in domain:
-        return np.zeros(len(feats), dtype=bool)
-    pc, plabels = cats.level_index(feats["platform"])
-    ec, elabels = cats.level_index(feats["engine"])
-    known = set(domain["deployments"])
-    seen_p, seen_e = set(domain["platforms"]), set(domain["engines"])
-    table = np.zeros((len(plabels) + 1, len(elabels) + 1), dtype=bool)
-    for i, p in enumerate(plabels):
-        for j, e in enumerate(elabels):
-            table[i, j] = str(p) in seen_p and str(e) in seen_e and f"{p}|{e}" not in known
-    if not table.any():
-        return np.zeros(len(feats), dtype=bool)
-    return table[pc, ec]
-
-
-
 def with_column(feats: Any, name: str, values: np.ndarray) -> Any:
     """A feature frame (DataFrame or FeatureColumns) with one column added or replaced.
 
@@ -357,33 +384,78 @@ def with_column(feats: Any, name: str, values: np.ndarray) -> Any:
         return feats.assign(**{name: values})
     from recommender.model.features import FeatureColumns
 
+    if isinstance(feats.data, TakenColumns):
+        return FeatureColumns(feats.data.with_column(name, values), n_rows=len(feats))
     return FeatureColumns({**feats.data, name: values})
 
 
+class TakenColumns(Mapping):
+    """Some rows of every column of a mapping, each taken when first read.
+
+    A stage that predicts a subset of the candidates (the CPU rows, twins, out-of-range
+    releases) reads a few dozen of the ~45 feature columns; taking each only when read, and
+    once, saves the rest of the copies.
+    """
+
+    def __init__(self, base: Mapping[str, Any], rows: np.ndarray, extra: Mapping[str, Any] | None = None) -> None:
+        self.base = base
+        self.rows = rows
+        self.extra = dict(extra or {})
+        self._taken: dict[str, Any] = {}
+
+    def __getitem__(self, name: str) -> Any:
+        if name in self.extra:
+            return self.extra[name]
+        if name not in self._taken:
+            v = self.base[name]
+            self._taken[name] = v.take(self.rows) if isinstance(v, pd.Categorical) else np.asarray(v)[self.rows]
+        return self._taken[name]
+
+    def __iter__(self) -> Any:
+        yield from self.base
+        yield from (k for k in self.extra if k not in self.base)
+
+    def __len__(self) -> int:
+        return len(self.base) + sum(1 for k in self.extra if k not in self.base)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.extra or name in self.base
+
+    def with_column(self, name: str, values: Any) -> TakenColumns:
+        """These columns with ``name`` set to ``values`` (already of the taken rows)."""
+        out = TakenColumns(self.base, self.rows, {**self.extra, name: values})
+        out._taken = self._taken  # the same rows of the same base: share what was taken
+        return out
+
+
 def take_rows(feats: Any, rows: np.ndarray) -> Any:
-    """Rows of a feature frame or of :class:`~recommender.model.features.FeatureColumns`."""
+    """Rows of a feature frame or of :class:`~recommender.model.features.FeatureColumns`
+    (columns of the latter are taken when first read, see :class:`TakenColumns`)."""
     if isinstance(feats, pd.DataFrame):
         return feats.iloc[rows]
     from recommender.model.features import FeatureColumns
 
-    return FeatureColumns({k: (v[rows] if not isinstance(v, pd.Categorical) else v.take(rows)) for k, v in feats.data.items()})
+    rows = np.asarray(rows)
+    return FeatureColumns(TakenColumns(feats.data, rows), n_rows=len(rows))
 
 
 def _regime_halfwidths(
     widths: dict[str, float],
     regime_widths: dict[str, dict[str, float]] | None,
-    feats: Any,
+    regime: tuple[np.ndarray, np.ndarray],
     seen_model: np.ndarray,
     flags: dict[str, np.ndarray],
 ) -> np.ndarray:
     """Half-widths with each row's regime widths where its regime has them (Mondrian conformal).
 
-    Widths are looked up per regime level (a handful) and taken per row by integer code, so
-    a million rows cost one ``take`` per scheme in use, not a pass per regime.
+    ``regime``: per row, the position of its :data:`REGIME_COLUMN` level among the labels
+    (``len(labels)`` for a missing level), and the labels
+    (:func:`recommender.model.cats.level_index`). Widths are looked up per regime level (a
+    handful) and taken per row by integer code.
     """
     if not regime_widths:
         return _halfwidths(widths, seen_model, flags)
-    take, labels = cats.level_index(feats[REGIME_COLUMN])
+    take, labels = regime
     table = [regime_widths.get(str(label), widths) for label in labels] + [widths]
 
     def per_row(scheme: str) -> np.ndarray:
@@ -857,23 +929,6 @@ def _release_domain(feats: pd.DataFrame) -> dict[str, list[str]]:
         "releases": sorted(feats["engine_release"].astype(str).unique().tolist()),
         "release_deployments": sorted(pairs.unique().tolist()),
     }
-
-
-def _release_deployment_unseen(feats: Any, domain: dict[str, Any]) -> np.ndarray:
-    """Platform and engine release each measured, but never together (an H100 measured under
-    vLLM 0.11 only, asked about vLLM 0.5): that platform x engine x release was never measured.
-    False where the component does not see releases or its domain predates the list."""
-    if "release_deployments" not in domain or "engine_release" not in getattr(feats, "columns", ()):
-        return np.zeros(len(feats), dtype=bool)
-    pc, plabels = cats.level_index(feats["platform"])
-    rc, rlabels = cats.level_index(feats["engine_release"])
-    known = set(domain["release_deployments"])
-    seen_p, seen_r = set(domain["platforms"]), set(domain.get("releases", ()))
-    table = np.zeros((len(plabels) + 1, len(rlabels) + 1), dtype=bool)
-    for i, p in enumerate(plabels):
-        for j, r in enumerate(rlabels):
-            table[i, j] = str(p) in seen_p and str(r) in seen_r and f"{p}|{r}" not in known
-    return table[pc, rc]
 
 
 def _release_novel_only(feats: pd.DataFrame) -> np.ndarray:

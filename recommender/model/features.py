@@ -155,10 +155,9 @@ class FeatureColumns:
     ``cols[name]`` gives a zero-copy ``pd.Series``; ``len(cols)`` is the row count.
     """
 
-    def __init__(self, data: dict[str, np.ndarray | pd.Categorical]) -> None:
+    def __init__(self, data: Mapping[str, np.ndarray | pd.Categorical], n_rows: int | None = None) -> None:
         self.data = data
-        first = next(iter(data.values()))
-        self.n_rows = len(first)
+        self.n_rows = len(next(iter(data.values()))) if n_rows is None else int(n_rows)
 
     def __getitem__(self, name: str) -> pd.Series:
         return pd.Series(self.data[name], copy=False)
@@ -311,6 +310,36 @@ class FeatureBuilder:
         self.platforms = platform_frame(catalogs.platforms)
         self.models = model_frame(catalogs.models, extra_models)
         self.quants = quant_frame(catalogs.quants)
+        self._logs: dict[str, np.ndarray] | None = None
+
+    def _log_tables(self) -> dict[str, np.ndarray]:
+        """Log features per platform, model, quantization (and platform x quantization), so
+        that a frame takes them by code instead of taking a value and its log per row (the
+        same numbers: the log of each catalog value)."""
+        if self._logs is None:
+            P, M, Q = self.platforms, self.models, self.quants
+            with np.errstate(divide="ignore", invalid="ignore"):
+                bw = P["bandwidth_gbs"].to_numpy()
+                tdp = gpu_power_w(None, P["tdp_w"].to_numpy(), np.arange(len(P)), P.index)
+                peak_table = np.stack([P[f"peak_{p}"].to_numpy() for p in PRECISIONS], axis=1)
+                prec_of_quant = np.array([PRECISIONS.index(p) for p in Q["compute_precision"]], dtype=np.int64)
+                peak = peak_table[:, prec_of_quant]  # platform x quantization
+                total = M["params_total_b"].to_numpy()
+                active = np.minimum(M["params_active_b"].to_numpy(), total)
+                self._logs = {
+                    "log_bandwidth": np.log(bw),
+                    "log_tdp": np.log(tdp),
+                    "log_memory": np.log(P["memory_gb"].to_numpy()),
+                    "log_peak": np.log(np.where(np.isfinite(peak), peak, bw[:, None])),
+                    "log_params_active": np.log(active),
+                    "log_params_total": np.log(total),
+                    "log_moe_ratio": np.log(active / total),
+                    "log_layers": np.log(M["layers"].to_numpy()),
+                    "log_hidden": np.log(M["hidden"].to_numpy()),
+                    "log_kv_token": np.log(M["kv_bytes_token"].to_numpy()),
+                    "log_bytes_per_weight": np.log(Q["bytes_per_weight"].to_numpy()),
+                }
+        return self._logs
 
     def build(self, configs: pd.DataFrame) -> pd.DataFrame:
         """Features as a DataFrame (see :meth:`columns`); used for fitting."""
@@ -430,21 +459,28 @@ class FeatureBuilder:
             total * 1e9 * bpw / (bw * 1e9 * devices) / np.maximum(pass_tokens * batch_cfg, 1.0),
             physics.flops_per_token(active, layers, hidden, pass_tokens / 2.0) / (peak_prefill * 1e12 * devices),
         )
-
-        out = FeatureColumns(
-            {
-                "log_bandwidth": np.log(bw),
-                "log_tdp": np.log(tdp),
-                "log_memory": np.log(mem),
-                "arch_generation": gen,
-                "log_peak": np.log(np.where(np.isfinite(peak), peak, bw)),
+        logs = self._log_tables()
+        if "params_total_b" in configs:  # counts stated per row: their logs per row
+            model_logs = {
                 "log_params_active": np.log(active),
                 "log_params_total": np.log(total),
                 "log_moe_ratio": np.log(active / total),
-                "log_layers": np.log(layers),
-                "log_hidden": np.log(hidden),
-                "log_kv_token": np.log(kv_tok),
-                "log_bytes_per_weight": np.log(bpw),
+            }
+        else:
+            model_logs = {c: logs[c][mc] for c in ("log_params_active", "log_params_total", "log_moe_ratio")}
+
+        out = FeatureColumns(
+            {
+                "log_bandwidth": logs["log_bandwidth"][pc],
+                "log_tdp": logs["log_tdp"][pc],
+                "log_memory": logs["log_memory"][pc],
+                "arch_generation": gen,
+                "log_peak": logs["log_peak"][pc, qc],
+                **model_logs,
+                "log_layers": logs["log_layers"][mc],
+                "log_hidden": logs["log_hidden"][mc],
+                "log_kv_token": logs["log_kv_token"][mc],
+                "log_bytes_per_weight": logs["log_bytes_per_weight"][qc],
                 "log_batch": np.log(batch_cfg),
                 "log_batch_kv_cap": np.log(batch / batch_cfg),
                 # Devices the pass is split over (speed); power_w counts all of them.

@@ -214,7 +214,8 @@ def candidate_frame(
     if unknown.any():
         first = str(np.asarray(tasks)[np.flatnonzero(unknown)[0]])
         raise UnknownNameError("task", first, list(catalogs.tasks), hint="pass a task id or give its token profile")
-    release, release_assumed, release_bracketed = release_column(c, releases, measured_releases)
+    engine = cats.as_categorical(c["engine"])  # factorized once: the release column reads it too
+    release, release_assumed, release_bracketed = release_column(c.assign(engine=engine), releases, measured_releases)
     dev = pd.to_numeric(c["device_count"], errors="coerce")
     bs = pd.to_numeric(c["batch_size"], errors="coerce")
     if dev.isna().any() or (dev < 1).any() or bs.isna().any() or (bs < 1).any():
@@ -224,7 +225,7 @@ def candidate_frame(
         {
             "platform": cats.as_categorical(c["platform"]),
             "device_count": dev.to_numpy(dtype=float),
-            "engine": cats.as_categorical(c["engine"]),
+            "engine": engine,
             "engine_release": release,
             "release_assumed": release_assumed,
             "release_bracketed": release_bracketed,

@@ -40,13 +40,18 @@ def time_floor_s(cf: pd.DataFrame, feats: Any) -> np.ndarray:
     return np.where(out_tok > 0, dec, pre)
 
 
-def enforce(q: QueryPrediction, cf: pd.DataFrame, feats: Any, occupancy_slack: float) -> QueryPrediction:
-    """``q`` with time raised to its floor and energy capped by the power limit (points and ends)."""
+def enforce(
+    q: QueryPrediction, cf: pd.DataFrame, feats: Any, occupancy_slack: float, limit_w: np.ndarray | None = None
+) -> QueryPrediction:
+    """``q`` with time raised to its floor and energy capped by the power limit (points and ends).
+
+    ``limit_w``: :func:`~recommender.model.adjust.power_bound.power_limit_w` of these rows where
+    the caller has it already (computed here otherwise)."""
     floor = time_floor_s(cf, feats)
     t = np.maximum(q.time_s, floor)
     t_lo = np.maximum(q.time_lo_s, floor)
     t_hi = np.maximum(q.time_hi_s, t)
-    limit = power_limit_w(cf, feats, occupancy_slack)
+    limit = power_limit_w(cf, feats, occupancy_slack) if limit_w is None else limit_w
     with np.errstate(invalid="ignore", over="ignore"):
         e = np.minimum(q.energy_j, limit * t)
         e_hi = np.minimum(np.maximum(q.energy_hi_j, e), limit * t_hi)

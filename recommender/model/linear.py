@@ -48,31 +48,57 @@ class LinearLogModel:
         self.state = dict(state)
 
     def predict_log_ratio(self, frame: pd.DataFrame) -> np.ndarray:
-        """Predicted ``log(y / prior)`` for each row of ``frame``."""
-        out = np.full(len(frame), self.intercept, dtype=float)
+        """Predicted ``log(y / prior)`` for each row of ``frame``.
+
+        Terms are added in a fixed order (intercept, numeric, categorical, interactions), the
+        same for every row. An interaction column's terms are evaluated on the rows sorted by
+        its level, where each level's slope and range are scalars over one contiguous slice:
+        one gather per term instead of three table lookups per row.
+        """
+        n = len(frame)
+        out = np.full(n, self.intercept, dtype=float)
+        tmp = np.empty(n, dtype=float)
         for c, w in self.numeric.items():
-            out += w * frame[c].to_numpy(dtype=float)
-        # Each categorical column's level index is found once and reused by every term on it.
+            np.multiply(w, frame[c].to_numpy(dtype=float), out=tmp)
+            out += tmp
+        # Each categorical column's codes are found once and reused by every term on it.
         index: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
-        def per_row(c: str, mapping: Mapping[str, float], default: float = 0.0) -> np.ndarray:
+        def codes_of(c: str) -> tuple[np.ndarray, np.ndarray]:
             if c not in index:
-                index[c] = cats.level_index(frame[c])
-            rows, labels = index[c]
-            return cats.table_of(labels, mapping, default)[rows]
+                index[c] = cats.parts(frame[c])
+            return index[c]
 
         for c, levels in self.categorical.items():
-            out += per_row(c, levels)
+            codes, labels = codes_of(c)
+            out += cats.table_of(labels, levels)[codes]  # code -1 (missing) takes the default
         for c, block in self.interactions.items():
-            for n, levels in block.items():
-                x = frame[n].to_numpy(dtype=float)
-                bounds = self.ranges.get(c, {}).get(n)
-                if bounds:
-                    # A level's own slope holds only over the range its rows covered.
-                    lo = per_row(c, {k: v[0] for k, v in bounds.items()}, default=-np.inf)
-                    hi = per_row(c, {k: v[1] for k, v in bounds.items()}, default=np.inf)
-                    x = np.clip(x, lo, hi)
-                out += per_row(c, levels) * x
+            if not block:
+                continue
+            codes, labels = codes_of(c)
+            rows = np.where(codes < 0, len(labels), codes).astype(np.int16 if len(labels) < 32767 else np.int64)
+            order = np.argsort(rows, kind="stable")
+            ends = np.cumsum(np.bincount(rows, minlength=len(labels) + 1))
+            starts = ends - np.bincount(rows, minlength=len(labels) + 1)
+            # Level per table slot (the last slot: missing values, which take the defaults).
+            slots = [str(x) for x in labels] + [None]
+            sorted_out = out[order]
+            for name, levels in block.items():
+                xs = frame[name].to_numpy(dtype=float)[order]
+                bounds = self.ranges.get(c, {}).get(name)
+                for k, level in enumerate(slots):
+                    a, b = int(starts[k]), int(ends[k])
+                    if a == b:
+                        continue
+                    seg = xs[a:b]
+                    if bounds:
+                        # A level's own slope holds only over the range its rows covered.
+                        lo, hi = bounds.get(level, (-np.inf, np.inf)) if level is not None else (-np.inf, np.inf)
+                        np.clip(seg, lo, hi, out=seg)
+                    seg *= levels.get(level, 0.0) if level is not None else 0.0
+                sorted_out += xs
+            out = np.empty(n, dtype=float)
+            out[order] = sorted_out
         return np.clip(out, *self.clip)
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:

@@ -52,9 +52,10 @@ def predict_parts(model: EaiPredictor, cf: pd.DataFrame, feats: Any) -> tuple[Pa
         parts[name] = PartPrediction(point=point, log_half=half, reason_bits=bits)
     if config.on(release_order.STAGE):
         parts = release_order.apply(model, parts, cf, feats)
-    twin_of = np.full(len(cf), "", dtype=object)
     if config.on(twins.STAGE):
         parts, twin_of = twins.borrow(model, parts, cf, feats)
+    else:
+        twin_of = np.full(len(cf), "", dtype=object)
     unwidened = parts
     if config.on(release_widening.STAGE):
         parts = release_widening.apply(model, parts, cf, feats)
@@ -70,7 +71,8 @@ def _query_tokens(cf: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     generate nothing. Adding both would count a prompt twice.
     """
     out_tok = cf["output_tokens"].to_numpy()
-    in_only = np.where(out_tok > 0, 0.0, cf["fed_tokens"].to_numpy())
+    in_only = np.array(cf["fed_tokens"].to_numpy(), dtype=float)  # a copy: set in place below
+    in_only[out_tok > 0] = 0.0
     return out_tok, in_only
 
 
@@ -91,7 +93,8 @@ def compose(parts: Parts, cf: pd.DataFrame, twin_of: np.ndarray, prefill_share_f
     # throughput sense (a batch's share); a log-likelihood query waits for its whole static
     # batch's passes, so its latency is the batch times that share (equal at batch 1, where
     # every log-likelihood row was measured).
-    wait = np.where(out_tok > 0, 1.0, np.maximum(cf["batch_size"].to_numpy(dtype=float), 1.0))
+    wait = np.maximum(cf["batch_size"].to_numpy(dtype=float), 1.0)
+    wait[out_tok > 0] = 1.0
     time_s, t_lo, t_hi = time_s * wait, t_lo * wait, t_hi * wait
     # Extrapolation reasons of the components that matter for this query, as bit patterns
     # (decode bits low, prefill bits high) turned into text once per distinct pattern.
@@ -100,7 +103,7 @@ def compose(parts: Parts, cf: pd.DataFrame, twin_of: np.ndarray, prefill_share_f
     # Time components add what only they see (an engine release never measured).
     dec_bits = parts["e_dec"].reason_bits | parts["t_dec"].reason_bits
     pre_bits = parts["e_pre"].reason_bits | parts["t_pre"].reason_bits
-    bits = np.where(use_dec, dec_bits, 0) | (np.where(use_pre, pre_bits, 0) << len(REASONS))
+    bits = (dec_bits * use_dec) | ((pre_bits * use_pre) << len(REASONS))  # integer bits times 0/1: exact
     status = np.where(bits == 0, 1, 2)
     return QueryPrediction(
         energy_j=energy, energy_lo_j=e_lo, energy_hi_j=e_hi, time_s=time_s, time_lo_s=t_lo, time_hi_s=t_hi,
@@ -113,6 +116,8 @@ def predict_query(model: EaiPredictor, cf: pd.DataFrame, feats: Any, use_measure
     config = model.config
     parts, unwidened, twin_of = predict_parts(model, cf, feats)
     q = compose(parts, cf, twin_of, config.tunables.prefill_share_for_reasons)
+    # The power limit per row: read by the power-bound stage and the invariants alike.
+    limit_w = power_bound.power_limit_w(cf, feats, model.occupancy_slack)
     if config.on(power_bound.STAGE):
         out_tok, in_only = _query_tokens(cf)
 
@@ -125,8 +130,8 @@ def predict_query(model: EaiPredictor, cf: pd.DataFrame, feats: Any, use_measure
                 out.append(log_half_of(lo, hi))
             return out[0], out[1]
 
-        q = power_bound.apply(q, cf, feats, model.occupancy_slack, spread)
-    q = invariants.enforce(q, cf, feats, model.occupancy_slack)
+        q = power_bound.apply(q, cf, feats, model.occupancy_slack, spread, limit_w=limit_w)
+    q = invariants.enforce(q, cf, feats, model.occupancy_slack, limit_w=limit_w)
     if use_measured and config.on(measured_stage.STAGE):
         q = measured_stage.apply(q, cf, model.measured)
     return q

@@ -221,8 +221,9 @@ class EaiPredictor:
             eor_hi = eor * np.exp(quadrature(up_a, down_e))
             tweor_lo = tweor * np.exp(-quadrature(down_a, up_e + up_t))
             tweor_hi = tweor * np.exp(quadrature(up_a, down_e + down_t))
-        eor_lo = np.where(a_lo <= 0, 0.0, eor_lo)
-        tweor_lo = np.where(a_lo <= 0, 0.0, tweor_lo)
+        no_score = a_lo <= 0
+        eor_lo[no_score] = 0.0
+        tweor_lo[no_score] = 0.0
 
         result = pd.DataFrame(
             {
@@ -270,34 +271,45 @@ class EaiPredictor:
     def _predict_accuracy(self, cf: pd.DataFrame, feats: pd.DataFrame) -> pd.DataFrame:
         # Accuracy depends on (model, task, quantization) only: compute once per distinct triple.
         key = np.zeros(len(cf), dtype=np.int64)
+        space = 1
         for col in ("model_id", "task", "quantization"):
             codes, uniq = cats.parts(cf[col])
             key = key * (len(uniq) + 1) + (codes + 1)
-        inverse, uniq_keys = pd.factorize(key)  # hash-based: O(n), no sort
-        first = np.zeros(len(uniq_keys), dtype=np.int64)
+            space *= len(uniq) + 1
+        if space <= max(4 * len(key), 1 << 16):
+            # Dense keys (a few catalogs' levels): distinct triples by a count per key, no hashing.
+            present = np.flatnonzero(np.bincount(key, minlength=1)) if len(key) else np.zeros(0, dtype=np.int64)
+            slot = np.zeros(space, dtype=np.int64)
+            slot[present] = np.arange(len(present))
+            inverse, n_uniq = slot[key], len(present)
+        else:
+            inverse, uniq_keys = pd.factorize(key)  # hash-based: O(n), no sort
+            n_uniq = len(uniq_keys)
+        first = np.zeros(n_uniq, dtype=np.int64)
         first[inverse[::-1]] = np.arange(len(key) - 1, -1, -1)
+        # Triples in order of first appearance (the order of the status and basis categories).
+        order = np.argsort(first, kind="stable")
+        rank = np.empty_like(order)
+        rank[order] = np.arange(len(order))
+        inverse, first = rank[inverse], first[order]
         sub = cf.iloc[first]
         total = np.exp(feats["log_params_total"].to_numpy()[first])
-        res = self.accuracy.predict(
-            pd.Series(np.asarray(sub["model_id"], dtype=object)),
-            pd.Series(np.asarray(sub["task"], dtype=object)),
-            pd.Series(np.asarray(sub["quantization"], dtype=object)),
+        acc, lo, hi, status, basis = self.accuracy.predict_coded(
+            sub["model_id"].array,
+            sub["task"].array,
+            sub["quantization"].array,
             total,
             sub["chance"].to_numpy(),
             sub["scored"].to_numpy(),
         )
         inverse = inverse.ravel()
-        status_codes, status_cats = cats.parts(res["accuracy_status"].to_numpy())
-        basis_codes, basis_cats = cats.parts(res["accuracy_basis"].to_numpy())
         return pd.DataFrame(
             {
-                "accuracy": res["accuracy"].to_numpy()[inverse],
-                "accuracy_lo": res["accuracy_lo"].to_numpy()[inverse],
-                "accuracy_hi": res["accuracy_hi"].to_numpy()[inverse],
-                "accuracy_status": pd.Categorical.from_codes(
-                    status_codes[inverse], categories=pd.Index(status_cats, dtype=object)
-                ),
-                "accuracy_basis": pd.Categorical.from_codes(basis_codes[inverse], categories=pd.Index(basis_cats, dtype=object)),
+                "accuracy": acc[inverse],
+                "accuracy_lo": lo[inverse],
+                "accuracy_hi": hi[inverse],
+                "accuracy_status": pd.Categorical.from_codes(np.asarray(status.codes)[inverse], categories=status.categories),
+                "accuracy_basis": pd.Categorical.from_codes(np.asarray(basis.codes)[inverse], categories=basis.categories),
             },
             index=cf.index,
             copy=False,

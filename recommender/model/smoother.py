@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from recommender.model import cats
 
@@ -83,6 +84,48 @@ def _row_groups(feats: Any) -> tuple[np.ndarray, list[str]]:
     first[inverse[::-1]] = np.arange(len(key) - 1, -1, -1)
     labels = ["|".join(str(lab[c[i]]) for c, lab in label_parts) for i in first]
     return np.asarray(inverse), labels
+
+
+def _known_groups(feats: Any, known: Mapping[str, Any]) -> tuple[np.ndarray, list[tuple[int, str]]]:
+    """Group code per row and ``(code, label)`` of the groups present that are in ``known``.
+
+    What :func:`_row_groups` gives, restricted to the known groups, without a label per group
+    present: a million candidates span thousands of (platform, engine, quantization, block)
+    groups, of which the fitted smoother knows a few dozen. Group codes are positions in the
+    dense mixed-radix key space where it is small, else :func:`_row_groups`'.
+    """
+    label_parts = [cats.parts(feats[c]) for c in GROUP_COLUMNS]
+    split = [str(g).split("|") for g in known]
+    radix = [len(labels) + 1 for _, labels in label_parts]
+    space = int(np.prod(radix, dtype=float)) if radix else 0
+    if any(len(p) != len(GROUP_COLUMNS) for p in split) or space > max(4 * len(feats), 1 << 20):
+        codes, labels = _row_groups(feats)
+        return codes, [(g, label) for g, label in enumerate(labels) if label in known]
+    key = np.zeros(len(feats), dtype=np.int64)
+    for (codes, labels), r in zip(label_parts, radix, strict=True):
+        key = key * r + (codes.astype(np.int64) + 1)
+    present = np.flatnonzero(np.bincount(key, minlength=1)) if len(key) else np.zeros(0, dtype=np.int64)
+    # Digits of each present key; a group can be known only if each of its values occurs at
+    # that position of some known label.
+    digits, rest = [], present
+    for r in reversed(radix):
+        digits.append(rest % r)
+        rest = rest // r
+    digits.reverse()
+    maybe = np.ones(len(present), dtype=bool)
+    names = []
+    for i, ((codes, labels), d) in enumerate(zip(label_parts, digits, strict=True)):
+        # Digit 0 is a missing value, labelled (as _row_groups does) by the last category.
+        name = np.array([str(labels[-1]) if len(labels) else ""] + [str(x) for x in labels], dtype=object)
+        seen = {p[i] for p in split}
+        maybe &= np.array([n in seen for n in name], dtype=bool)[d]
+        names.append(name)
+    wanted = []
+    for k in np.flatnonzero(maybe):
+        label = "|".join(str(names[i][digits[i][k]]) for i in range(len(GROUP_COLUMNS)))
+        if label in known:
+            wanted.append((int(present[k]), label))
+    return key, wanted
 
 
 class ResidualSmoother:
@@ -142,8 +185,7 @@ class ResidualSmoother:
         out = np.zeros(n)
         if not self.groups or n == 0:
             return out
-        codes, labels = _row_groups(feats)
-        wanted = [(g, label) for g, label in enumerate(labels) if label in self.groups]
+        codes, wanted = _known_groups(feats, self.groups)
         if not wanted:
             return out
         rows_any = np.flatnonzero(np.isin(codes, np.array([g for g, _ in wanted], dtype=np.int64)))
@@ -155,33 +197,44 @@ class ResidualSmoother:
         if any(self.own.get(label) for _, label in wanted) and "model_id" in getattr(feats, "columns", ()):
             model_rows, model_labels = cats.level_index(feats["model_id"])
             model_rows = model_rows[rows_any]
-        for g, label in wanted:
-            sel = np.flatnonzero(sub_codes == g)
-            Xg, rg, dg = self.groups[label]
-            dr = dg * rg
-            own = self.own.get(label, {}) if model_rows is not None else {}
-            for start in range(0, len(sel), CHUNK):
-                part = sel[start : start + CHUNK]
-                zp = Z[part]
-                w = gaussian_kernel(zp, Xg, self.bandwidth)
-                num, den = w @ dr, w @ dg
-                for model, ix in own.items():
-                    # A model's own discounted rows count fully for that model.
-                    hit = np.flatnonzero(model_labels == model)
-                    mine = np.flatnonzero(model_rows[part] == hit[0]) if len(hit) else hit
-                    if len(mine):
-                        wm = w[np.ix_(mine, ix)]
-                        num[mine] += wm @ ((1.0 - dg[ix]) * rg[ix])
-                        den[mine] += wm @ (1.0 - dg[ix])
-                out[rows_any[part]] = num / (den + LAMBDA)
+        # The products below are (rows x 8) by (8 x group rows): BLAS threads cost more to
+        # start and wait for than they save (six times slower with two OpenBLAS threads on a
+        # busy two-core machine), so they run on one (the same result: one thread per product).
+        with threadpool_limits(limits=1, user_api="blas"):
+            for g, label in wanted:
+                sel = np.flatnonzero(sub_codes == g)
+                Xg, rg, dg = self.groups[label]
+                dr = dg * rg
+                own = self.own.get(label, {}) if model_rows is not None else {}
+                for start in range(0, len(sel), CHUNK):
+                    part = sel[start : start + CHUNK]
+                    zp = Z[part]
+                    w = gaussian_kernel(zp, Xg, self.bandwidth)
+                    num, den = w @ dr, w @ dg
+                    for model, ix in own.items():
+                        # A model's own discounted rows count fully for that model.
+                        hit = np.flatnonzero(model_labels == model)
+                        mine = np.flatnonzero(model_rows[part] == hit[0]) if len(hit) else hit
+                        if len(mine):
+                            wm = w[np.ix_(mine, ix)]
+                            num[mine] += wm @ ((1.0 - dg[ix]) * rg[ix])
+                            den[mine] += wm @ (1.0 - dg[ix])
+                    out[rows_any[part]] = num / (den + LAMBDA)
         return out
 
 
 def gaussian_kernel(a: np.ndarray, b: np.ndarray, bandwidth: float) -> np.ndarray:
     """``exp(-|a_i - b_j|^2 / (2 H^2))`` for every pair of rows of ``a`` and ``b``."""
-    # |a - b|^2 = |a|^2 + |b|^2 - 2 a.b as one matrix product (no 3-D temporary).
-    d2 = (a**2).sum(axis=1)[:, None] + (b**2).sum(axis=1)[None, :] - 2.0 * (a @ b.T)
-    return np.exp(-np.maximum(d2, 0.0) / (2.0 * bandwidth**2))
+    # |a - b|^2 = |a|^2 + |b|^2 - 2 a.b as one matrix product (no 3-D temporary), then the
+    # rest in place (two matrices allocated, not six).
+    ab2 = a @ b.T
+    ab2 *= 2.0
+    d2 = (a**2).sum(axis=1)[:, None] + (b**2).sum(axis=1)[None, :]
+    d2 -= ab2
+    np.maximum(d2, 0.0, out=d2)
+    np.negative(d2, out=d2)
+    d2 /= 2.0 * bandwidth**2
+    return np.exp(d2, out=d2)
 
 
 def robustness_weights(

@@ -66,16 +66,35 @@ def measured_cells(prepared: pd.DataFrame) -> pd.DataFrame:
     return cells
 
 
+def _matches(fkey: np.ndarray, rkey: np.ndarray) -> np.ndarray:
+    """Per row of ``fkey``, whether its key is among ``rkey`` (-1: no key)."""
+    ref = np.unique(rkey)
+    if not len(ref):
+        return np.zeros(len(fkey), dtype=bool)
+    pos = np.clip(np.searchsorted(ref, fkey), 0, len(ref) - 1)
+    return (fkey >= 0) & (ref[pos] == fkey)
+
+
 def apply(q: QueryPrediction, cf: pd.DataFrame, measured: pd.DataFrame) -> QueryPrediction:
     """``q`` with measured cells' energy and time (status measured, no reasons)."""
     if not len(measured):
         return q
-    fkey, rkey = factor_codes(cf, KEY_COLUMNS, measured)
+    # First the name columns (integer codes: cheap on a million rows), then the whole key on
+    # the few rows whose names match some measured cell.
+    names = tuple(c for c in KEY_COLUMNS if measured[c].dtype.kind not in "fiu")
+    near = np.arange(len(cf))
+    if names and len(names) < len(KEY_COLUMNS):
+        near = np.flatnonzero(_matches(*factor_codes(cf, names, measured)))
+    fkey, rkey = factor_codes(cf.iloc[near] if len(near) < len(cf) else cf, KEY_COLUMNS, measured)
     order = np.argsort(rkey)
     pos = np.searchsorted(rkey[order], fkey)
     pos = np.clip(pos, 0, len(rkey) - 1)
-    hit = (fkey >= 0) & (rkey[order][pos] == fkey)
-    idx = order[pos[hit]]
+    hit_near = (fkey >= 0) & (rkey[order][pos] == fkey)
+    idx = order[pos[hit_near]]
+    hit = np.zeros(len(cf), dtype=bool)
+    hit[near[hit_near]] = True
+    if not len(idx):
+        return q
     # A measured cell ran at its own output length; the row asks at its basis (the task's
     # profile or its own), so the measurement is carried per output token.
     if "output_tokens" in measured.columns:

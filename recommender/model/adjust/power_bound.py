@@ -58,8 +58,8 @@ def respect_power_limit(
     Returns:
         The six arrays, corrected (new arrays; the inputs are not modified).
     """
-    e, e_lo, e_hi = energy_j.copy(), energy_lo_j.copy(), energy_hi_j.copy()
-    t, t_lo, t_hi = time_s.copy(), time_lo_s.copy(), time_hi_s.copy()
+    e, e_lo = energy_j.copy(), energy_lo_j.copy()
+    t, t_hi = time_s.copy(), time_hi_s.copy()
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         # Logs only where the bound is broken (a few rows of a million-row request).
         rows = np.flatnonzero(energy_j > power_max_w * time_s)
@@ -76,11 +76,21 @@ def respect_power_limit(
             move = np.where(np.isfinite(excess), excess, 0.0)
             down_e = np.exp(-share_e * move)
             up_t = np.exp((1.0 - share_e) * move)
-            e[rows], e_lo[rows], e_hi[rows] = e[rows] * down_e, e_lo[rows] * down_e, e_hi[rows] * down_e
-            t[rows], t_lo[rows], t_hi[rows] = t[rows] * up_t, t_lo[rows] * up_t, t_hi[rows] * up_t
-        # With no limit (inf) these keep the ends as they are.
-        np.minimum(e_hi, power_max_w * t_hi, out=e_hi, where=np.isfinite(power_max_w))
-        np.maximum(t_lo, e_lo / power_max_w, out=t_lo, where=np.isfinite(power_max_w))
+            e[rows], e_lo[rows] = e[rows] * down_e, e_lo[rows] * down_e
+            t[rows], t_hi[rows] = t[rows] * up_t, t_hi[rows] * up_t
+            e_hi_moved, t_lo_moved = energy_hi_j[rows] * down_e, time_lo_s[rows] * up_t
+        # With no limit (inf) these keep the ends as they are: the cap is +inf and the floor
+        # -inf there, which no end (NaN included) passes.
+        unlimited = ~np.isfinite(power_max_w)
+        cap = power_max_w * t_hi
+        floor = e_lo / power_max_w
+        if unlimited.any():
+            cap[unlimited], floor[unlimited] = np.inf, -np.inf
+        e_hi = np.minimum(energy_hi_j, cap)  # new arrays: the inputs are not modified
+        t_lo = np.maximum(time_lo_s, floor)
+        if len(rows):
+            e_hi[rows] = np.minimum(e_hi_moved, cap[rows])
+            t_lo[rows] = np.maximum(t_lo_moved, floor[rows])
     return e, e_lo, e_hi, t, t_lo, t_hi
 
 
@@ -131,8 +141,13 @@ def power_limit_w(cf: pd.DataFrame, feats: Any, occupancy_slack: float) -> np.nd
     # A log-likelihood batch runs its passes together: each query's latency is the batch's, and
     # its energy a 1/batch share of the devices' (exact, no slack).
     static = np.maximum(cf["batch_size"].to_numpy(dtype=float), 1.0)
-    share = np.where(out_tok > 0, occupancy_slack / batch, 1.0 / static)
-    return np.where(is_cpu, np.inf, feats["power_w"].to_numpy(dtype=float) * np.minimum(share, 1.0))
+    # Row subsets set in place (np.where over a million random masks costs more than the arithmetic).
+    share = occupancy_slack / batch
+    loglik = np.flatnonzero(out_tok <= 0)
+    share[loglik] = 1.0 / static[loglik]
+    limit = feats["power_w"].to_numpy(dtype=float) * np.minimum(share, 1.0)
+    limit[is_cpu] = np.inf
+    return limit
 
 
 def apply(
@@ -141,10 +156,12 @@ def apply(
     feats: Any,
     occupancy_slack: float,
     spread: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None,
+    limit_w: np.ndarray | None = None,
 ) -> QueryPrediction:
-    """``q`` with energy and time moved onto the power bound where they break it."""
+    """``q`` with energy and time moved onto the power bound where they break it (``limit_w``:
+    :func:`power_limit_w` of these rows where the caller has it already)."""
     e, e_lo, e_hi, t, t_lo, t_hi = respect_power_limit(
         q.energy_j, q.energy_lo_j, q.energy_hi_j, q.time_s, q.time_lo_s, q.time_hi_s,
-        power_limit_w(cf, feats, occupancy_slack), spread,
+        power_limit_w(cf, feats, occupancy_slack) if limit_w is None else limit_w, spread,
     )
     return q.replace(energy_j=e, energy_lo_j=e_lo, energy_hi_j=e_hi, time_s=t, time_lo_s=t_lo, time_hi_s=t_hi)

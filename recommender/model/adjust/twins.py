@@ -104,16 +104,24 @@ def borrow(model: EaiPredictor, parts: Parts, cf: pd.DataFrame, feats: Any) -> t
         # The nearest twin measured under the candidate's engine: an A800 measured under HF
         # transformers says nothing about vLLM on an A100 80GB; the A100 40GB does.
         deployments = set(comp.domain.get("deployments", ()))
-        table = np.full((len(labels) + 1, len(elabels) + 1), "", dtype=object)
+        # Twin per (platform level, engine level) as a position in ``names`` (-1: none), so
+        # rows find theirs by integer codes, not by comparing a million strings.
+        names: list[str] = []
+        table = np.full((len(labels) + 1, len(elabels) + 1), -1, dtype=np.int64)
         for i, lab in enumerate(labels):
             for j, eng in enumerate(elabels):
-                table[i, j] = next((t for t in twins.get(str(lab), ()) if f"{t}|{eng}" in deployments), "")
-        key = tuple(tuple(str(x) for x in r) for r in table)
+                twin = next((t for t in twins.get(str(lab), ()) if f"{t}|{eng}" in deployments), "")
+                if twin:
+                    if twin not in names:
+                        names.append(twin)
+                    table[i, j] = names.index(twin)
+        key = tuple(tuple(names[x] if x >= 0 else "" for x in r) for r in table)
         if key not in built:
             per_row = table[p_idx, e_idx]
-            rows = np.flatnonzero(per_row != "")
+            rows = np.flatnonzero(per_row >= 0)
             own_cf = cf.iloc[rows]
-            twin_cf = own_cf.assign(platform=per_row[rows])
+            twin_platform = pd.Categorical.from_codes(per_row[rows], categories=pd.Index(names, dtype=object)) if names else []
+            twin_cf = own_cf.assign(platform=twin_platform)
             own_f = take_rows(feats, rows) if len(rows) else None
             twin_f = model._features.columns(twin_cf) if len(rows) else None
             if len(rows):
@@ -127,8 +135,8 @@ def borrow(model: EaiPredictor, parts: Parts, cf: pd.DataFrame, feats: Any) -> t
                 rows, own_cf, twin_cf = rows[same], own_cf.iloc[same], twin_cf.iloc[same]
                 own_f, twin_f = take_rows(own_f, same), take_rows(twin_f, same)
             built[key] = (rows, own_cf, own_f, twin_cf, twin_f)
-            if name == "e_dec":
-                borrowed[rows] = per_row[rows]
+            if name == "e_dec" and len(rows):
+                borrowed[rows] = np.asarray(names, dtype=object)[per_row[rows]]
         rows, own_cf, own_f, twin_cf, twin_f = built[key]
         if not len(rows):
             continue
