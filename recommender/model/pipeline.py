@@ -50,6 +50,9 @@ def predict_parts(model: EaiPredictor, cf: pd.DataFrame, feats: Any) -> tuple[Pa
     for name, comp in model.components.items():
         point, half, bits = comp.predict(model.component_feats(name, feats, cf))
         parts[name] = PartPrediction(point=point, log_half=half, reason_bits=bits)
+    # The components' own points, before any stage moves them: release_widening measures the gap
+    # to other releases from these.
+    raw_points = {name: part.point for name, part in parts.items()}
     if config.on(release_order.STAGE):
         parts = release_order.apply(model, parts, cf, feats)
     if config.on(twins.STAGE):
@@ -58,7 +61,7 @@ def predict_parts(model: EaiPredictor, cf: pd.DataFrame, feats: Any) -> tuple[Pa
         twin_of = np.full(len(cf), "", dtype=object)
     unwidened = parts
     if config.on(release_widening.STAGE):
-        parts = release_widening.apply(model, parts, cf, feats)
+        parts = release_widening.apply(model, parts, cf, feats, raw_points)
     return parts, unwidened, twin_of
 
 

@@ -14,6 +14,7 @@ predicted 4.9x slower than at 0.11 while the interval allowed 3.9x.)
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -43,8 +44,12 @@ def take(values: Any, rows: np.ndarray) -> Any:
     return np.asarray(values)[rows]
 
 
-def apply(model: EaiPredictor, parts: Parts, cf: pd.DataFrame, feats: Any) -> Parts:
-    """Parts with assumed-release rows widened (and bracketed releases flagged)."""
+def apply(model: EaiPredictor, parts: Parts, cf: pd.DataFrame, feats: Any, raw_points: Mapping[str, np.ndarray] | None = None) -> Parts:
+    """Parts with assumed-release rows widened (and bracketed releases flagged).
+
+    ``raw_points``: each component's prediction at the rows' own (assumed) release before any
+    stage moved it (:func:`recommender.model.pipeline.predict_parts` has them); None: predicted
+    again here."""
     from recommender.model.predictor import RELEASE_COMPONENTS
 
     assumed = cf["release_assumed"].to_numpy()
@@ -52,7 +57,6 @@ def apply(model: EaiPredictor, parts: Parts, cf: pd.DataFrame, feats: Any) -> Pa
         return parts
     out = dict(parts)
     rows = np.flatnonzero(assumed)
-    sub = take_rows(feats, rows)
     sub_release = take(cf["engine_release"].array, rows)
     engine = take(feats["engine"], rows)
     for name, comp in model.components.items():
@@ -61,16 +65,19 @@ def apply(model: EaiPredictor, parts: Parts, cf: pd.DataFrame, feats: Any) -> Pa
         levels = {lv for lv in comp.fitted_releases() if "@" in lv}
         if not levels:
             continue
-        base = np.log(comp.predict(with_column(sub, "engine_release", sub_release))[0])
+        if raw_points is not None and name in raw_points:
+            base = np.log(np.asarray(raw_points[name])[rows])
+        else:
+            base = np.log(comp.predict(with_column(take_rows(feats, rows), "engine_release", sub_release))[0])
         gap = np.zeros(len(rows))
         for level in sorted(levels):
-            # Rows already at this level gain nothing from it (their gap is zero).
-            own = cats.isin(engine, (level.split("@", 1)[0],)) & ~cats.isin(sub_release, (level,))
-            if not own.any():
+            # Only rows of the level's engine not already at it (theirs would be a zero gap).
+            own = np.flatnonzero(cats.isin(engine, (level.split("@", 1)[0],)) & ~cats.isin(sub_release, (level,)))
+            if not len(own):
                 continue
-            constant = pd.Categorical.from_codes(np.zeros(len(rows), dtype=np.int8), categories=[level])
-            alt = np.log(comp.predict(with_column(sub, "engine_release", constant))[0])
-            gap = np.where(own, np.maximum(gap, np.abs(alt - base)), gap)
+            constant = pd.Categorical.from_codes(np.zeros(len(own), dtype=np.int8), categories=[level])
+            alt = np.log(comp.predict(with_column(take_rows(feats, rows[own]), "engine_release", constant))[0])
+            gap[own] = np.maximum(gap[own], np.abs(alt - base[own]))
         part = out[name]
         half = part.log_half.copy()
         half[rows] = quadrature(half[rows], gap)
