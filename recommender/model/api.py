@@ -38,7 +38,7 @@ missing or NaN: unstated)."""
 TARGETS: tuple[str, ...] = ("energy_j_per_query", "time_s_per_query", "accuracy", "eor", "tweor")
 """Predicted quantities; each comes with ``<name>_lo`` and ``<name>_hi`` (90% interval).
 
-Units: energy_j_per_query in J (net, summed over devices); time_s_per_query in s;
+Units: energy_j_per_query in J (gross: idle draw included, summed over devices); time_s_per_query in s;
 accuracy in [0, 1]; eor = accuracy * 100 / (Wh per 1,000 queries);
 tweor = eor / time_s_per_query.
 """
