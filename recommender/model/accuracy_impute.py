@@ -22,6 +22,7 @@ the same conformal quantile of leave-one-family-out errors.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -78,6 +79,19 @@ def family_key(model_id: str, params_b: float | None, architecture: str | None, 
     if model_id in families:
         return "family:" + families[model_id][0]
     return "model:" + model_id
+
+
+_REGRESSIONS: dict[str, dict[str, Any]] = {}
+"""Fitted regressions by the content of their training data (see :meth:`Imputer.regression`)."""
+
+
+def _content_key(target: str, feats: tuple[str, ...], X: np.ndarray, y: np.ndarray, groups: np.ndarray) -> str:
+    """SHA-256 of a regression's definition and training data (values, shapes and row order)."""
+    h = hashlib.sha256(repr((target, feats, X.shape, _estimator(len(y)).get_params())).encode())
+    h.update(np.ascontiguousarray(X, dtype=float).tobytes())
+    h.update(np.ascontiguousarray(y, dtype=float).tobytes())
+    h.update("\x1f".join(str(v) for v in groups).encode())
+    return h.hexdigest()
 
 
 def _estimator(n: int) -> Any:
@@ -163,16 +177,29 @@ class Imputer:
         return pd.DataFrame({"model_id": idx, "y": y, "pred": pred, "group": g, "fold": fold})
 
     def regression(self, target: str, feats: tuple[str, ...]) -> dict[str, Any]:
-        """The fitted regression of ``target`` on ``feats`` with its grouped-CV half-width."""
+        """The fitted regression of ``target`` on ``feats`` with its grouped-CV half-width.
+
+        Memoized per imputer and, across imputers, on the content of its training data (the
+        feature matrix, the target and the family groups, in row order): the predictor's
+        grouped refits hold out a few measured scores, which changes the score matrix of a few
+        models only, so most regressions of a refit see exactly the rows of the full fit and
+        would be refitted to the very same trees (``random_state`` fixed, no early stopping).
+        """
         key = (target, feats)
         if key not in self._fits:
-            with threadpool_limits(1):  # small fits: threads cost more than they give on shared cores
-                self._fits[key] = self._fit(target, feats)
+            X, y, g, _ = self._train(target, feats)
+            content = _content_key(target, feats, X, y, g)
+            fit = _REGRESSIONS.get(content)
+            if fit is None:
+                with threadpool_limits(1):  # small fits: threads cost more than they give on shared cores
+                    fit = self._fit(target, feats, (X, y, g))
+                _REGRESSIONS[content] = fit
+            self._fits[key] = fit
         return self._fits[key]
 
-    def _fit(self, target: str, feats: tuple[str, ...]) -> dict[str, Any]:
+    def _fit(self, target: str, feats: tuple[str, ...], train: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> dict[str, Any]:
         if True:
-            X, y, g, _ = self._train(target, feats)
+            X, y, g = train if train is not None else self._train(target, feats)[:3]
             cv = self.cross_validate(target, feats)
             err = np.abs(cv["y"] - cv["pred"]).dropna().to_numpy()
             return {
