@@ -275,7 +275,7 @@ def _fold(train_idx: np.ndarray, held_idx: np.ndarray, accuracy_key: str) -> dic
         predictor.config = config
         res = predictor.predict(cand, use_measured=False)
         comps = predictor.predict_components(cand)
-        comps_train = predictor.predict_components(_candidates(prep.iloc[train_idx]))
+        comps_train = _priors(predictor, _candidates(prep.iloc[train_idx]))
     pred: dict[str, dict[str, np.ndarray]] = {m: {} for m in METHODS}
     for q, col in (("energy", "energy_j_per_query"), ("time", "time_s_per_query"), ("eor", "eor")):
         pred["model"][q] = res[[col, f"{col}_lo", f"{col}_hi"]].to_numpy().T
@@ -297,6 +297,13 @@ def _fold(train_idx: np.ndarray, held_idx: np.ndarray, accuracy_key: str) -> dic
             hi = eor * np.exp(np.hypot(np.log(acc[2] / acc[0]), np.log(e[0] / e[1])))
         pred[m]["eor"] = np.stack([eor, lo, hi])
     return {"pred": pred, "status": res["status"].to_numpy(dtype=object), "variants": variants}
+
+
+def _priors(predictor: Any, candidates: pd.DataFrame) -> pd.DataFrame:
+    """The roofline prior columns of :meth:`EaiPredictor.predict_components` (all the baselines
+    read of the training rows), without predicting the components."""
+    feats = predictor._features.columns(predictor._candidate_frame(candidates))
+    return pd.DataFrame({p: feats[p].to_numpy() for p in ("prior_e_dec", "prior_t_dec", "prior_e_pre", "prior_t_pre")}, index=candidates.index)
 
 
 def _sig(values: np.ndarray) -> list[float]:
@@ -362,11 +369,13 @@ def evaluate_files(
     model_dir: str | Path | None = None,
     store: bool = True,
     config: PipelineConfig | None = None,
+    accuracy_table: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
     """Evaluate on tables read from disk and (``store``) keep the report next to the model.
 
     The report (with the table's SHA-256) is written to ``<model_dir>/evaluation.json`` so
     that :func:`load_evaluation` (the HTML report) can show it without re-running.
+    ``accuracy_table``: the accuracy table already loaded from ``accuracy_path`` (not read again).
     """
     from recommender.model.store import DEFAULT_MODEL_DIR, _atomic_write_json, _default_accuracy, _default_table
     from recommender.table import load_table, table_hash
@@ -375,7 +384,7 @@ def evaluate_files(
     tpath = Path(table_path) if table_path is not None else _default_table()
     apath = Path(accuracy_path) if accuracy_path is not None else _default_accuracy()
     table = load_table(tpath)
-    accuracy = load_accuracy(apath) if apath.is_file() else None
+    accuracy = accuracy_table if accuracy_table is not None else (load_accuracy(apath) if apath.is_file() else None)
     report = evaluate(table, accuracy, Catalogs.load(), splits, config=config)
     report["data_hash"] = table_hash(tpath)
     report["table_path"] = str(tpath)
