@@ -120,6 +120,10 @@ class Imputer:
         )
         obs = self.matrix.notna()
         self._obs = obs
+        # Per-cell lookups as numpy (a pandas ``.at`` per cell was most of a refit's time).
+        self._row = {m: i for i, m in enumerate(self.matrix.index)}
+        self._col = {c: j for j, c in enumerate(self.matrix.columns)}
+        self._obs_np = obs.to_numpy(dtype=bool)
         values = self.matrix.to_numpy(dtype=float)
         cols = list(self.matrix.columns)
         corr = np.zeros((len(cols), len(cols)))
@@ -129,6 +133,7 @@ class Imputer:
                 if both.sum() >= MIN_TRAIN_VENDOR and np.std(values[both, i]) > 0 and np.std(values[both, j]) > 0:
                     corr[i, j] = corr[j, i] = abs(np.corrcoef(values[both, i], values[both, j])[0, 1])
         self.corr = pd.DataFrame(corr, index=cols, columns=cols)
+        self._corr_np = corr
         self._fits: dict[tuple[str, tuple[str, ...]], dict[str, Any]] = {}
         self._stage_basis: dict[tuple[str, str], str] = {}
 
@@ -137,13 +142,15 @@ class Imputer:
         """Columns used to predict ``target`` from a model's ``observed`` columns (greedy, see module doc)."""
         if target not in self.matrix.columns:
             return ()
-        has_t = self._obs[target].to_numpy()
-        cand = [c for c in observed if c != target and c in self.corr.columns and self.corr.at[c, target] > 0]
-        cand.sort(key=lambda c: (-self.corr.at[c, target], c))
+        has_t = self._obs_np[:, self._col[target]]
+        j = self._col[target]
+        corr = {c: self._corr_np[self._col[c], j] for c in observed if c != target and c in self._col}
+        cand = [c for c in observed if c != target and c in self._col and corr[c] > 0]
+        cand.sort(key=lambda c: (-corr[c], c))
         chosen: list[str] = []
         mask = has_t.copy()
         for c in cand:
-            nxt = mask & self._obs[c].to_numpy()
+            nxt = mask & self._obs_np[:, self._col[c]]
             if nxt.sum() >= min_train:
                 chosen.append(c)
                 mask = nxt
@@ -212,7 +219,7 @@ class Imputer:
 
     # -- the table ---------------------------------------------------------------------
     def _measured(self, m: str, t: str) -> tuple[float, float, float, str] | None:
-        if m not in self.matrix.index or t not in self.matrix.columns or not self._obs.at[m, t]:
+        if m not in self._row or t not in self._col or not self._is_obs(m, t):
             return None
         a = float(self.matrix.at[m, t])
         se = float(self.se.at[m, t]) if t in self.se.columns and pd.notna(self.se.at[m, t]) else float("nan")
@@ -223,10 +230,15 @@ class Imputer:
         se = se if np.isfinite(se) else 0.02
         return a, a - Z90 * se, a + Z90 * se, f"measured ({self.source.at[m, t]})"
 
+    def _is_obs(self, m: str, c: str) -> bool:
+        """``self._obs.at[m, c]`` (model and column known)."""
+        return bool(self._obs_np[self._row[m], self._col[c]])
+
     def _observed(self, m: str) -> list[str]:
-        if m not in self.matrix.index:
+        if m not in self._row:
             return ["log_params"] if self.sizes.get(m) else []
-        return [c for c in self.matrix.columns if self._obs.at[m, c]]
+        row = self._obs_np[self._row[m]]
+        return [c for c, o in zip(self.matrix.columns, row, strict=True) if o]
 
     def impute_many(self, pairs: Sequence[tuple[str, str]]) -> dict[tuple[str, str], tuple[float, float, float, str]]:
         """Imputed 16-bit scores of (model, task) pairs from the models' other columns.
@@ -257,7 +269,7 @@ class Imputer:
                 pred = np.clip(fit["estimator"].predict(x), 0.0, 1.0)
             names = ", ".join(f.replace("log_params", "size") for f in feats)
             for m, p in zip(models, pred, strict=True):
-                staged = [f for f in feats if f in filled.get(m, {}) and not self._obs.at[m, f]] if m in self.matrix.index else []
+                staged = [f for f in feats if f in filled.get(m, {}) and not self._is_obs(m, f)] if m in self._row else []
                 # A feature that was itself imputed carries its own error (added in quadrature).
                 hw = float(np.hypot(fit["halfwidth"], max((fill_hw[m][f] for f in staged), default=0.0)))
                 if staged and hw > MAX_STAGED_HALFWIDTH:
@@ -279,9 +291,9 @@ class Imputer:
         filled: dict[str, dict[str, float]] = {}
         hws: dict[str, dict[str, float]] = {}
         for m in sorted(models):
-            if m not in self.matrix.index or any(self._obs.at[m, c] for c in board):
+            if m not in self._row or any(self._is_obs(m, c) for c in board):
                 continue
-            vendor = [c for c in self.matrix.columns if c.startswith("vendor:") and self._obs.at[m, c]]
+            vendor = [c for c in self.matrix.columns if c.startswith("vendor:") and self._is_obs(m, c)]
             if not vendor:
                 continue
             for t in board:
