@@ -227,43 +227,59 @@ def _run_folds(context: _FoldContext, folds: list[tuple[str, np.ndarray, np.ndar
     keeps and the uncatalogued models it knows (:func:`_accuracy_key`); folds that agree on
     both would fit the very same accuracy model from the very same records. It is fitted
     once per distinct key, here, exactly as :func:`fit_predictor` would for the first such
-    fold, and handed to every fold that shares it. The folds are then dealt to ``workers``
-    forked processes, which inherit those models.
+    fold, and handed to every fold that shares it.
+
+    The most common key's model (every scored row kept) is fitted first; the folds that use it
+    are then dealt to ``workers`` forked processes, which inherit it, while this process fits
+    the other keys' models (they reuse most of the first one's regressions, memoized on their
+    training data in :mod:`recommender.model.accuracy_impute`) and sends their folds after
+    them with the model attached. No tree ensemble is fitted in a forked process.
     """
     global _CONTEXT
     keys = [_accuracy_key(context, train_idx) for _, train_idx, _ in folds]
-    models: dict[str, AccuracyModel] = {}
-    with threadpool_limits(1):
-        # Most folds keep every scored row: fit that model first; the others reuse most of its
-        # regressions (memoized on their training data in recommender.model.accuracy_impute).
-        for key in sorted(set(keys), key=lambda k: -keys.count(k)):
-            train_idx = folds[keys.index(key)][1]
+    order = sorted(set(keys), key=lambda k: (-keys.count(k), keys.index(k)))
+
+    def fit_accuracy(key: str) -> AccuracyModel:
+        train_idx = folds[keys.index(key)][1]
+        with threadpool_limits(1):
             prep = prepare_table(context.table.iloc[train_idx], context.catalogs)
-            models[key] = fit_accuracy_model(prep, context.accuracy_table, context.catalogs, extra_models(prep, context.catalogs))
+            return fit_accuracy_model(prep, context.accuracy_table, context.catalogs, extra_models(prep, context.catalogs))
+
+    models = {order[0]: fit_accuracy(order[0])}
     _CONTEXT = replace(context, accuracy_models=models)
     try:
         workers = workers if workers is not None else len(os.sched_getaffinity(0))
-        jobs = [(folds[i][1], folds[i][2], keys[i]) for i in range(len(folds))]
-        if workers > 1 and len(jobs) > 1:
-            import multiprocessing
+        if workers <= 1 or len(folds) <= 1:
+            for key in order[1:]:
+                models[key] = fit_accuracy(key)
+            return [_fold(folds[i][1], folds[i][2], keys[i]) for i in range(len(folds))]
+        import multiprocessing
 
-            pool = ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=multiprocessing.get_context("fork"))
-            with pool:
-                return list(pool.map(_fold, *zip(*jobs, strict=True)))
-        return [_fold(*job) for job in jobs]
+        pool = ProcessPoolExecutor(max_workers=min(workers, len(folds)), mp_context=multiprocessing.get_context("fork"))
+        with pool:
+            futures = {i: pool.submit(_fold, folds[i][1], folds[i][2], keys[i]) for i in range(len(folds)) if keys[i] == order[0]}
+            for key in order[1:]:
+                model = fit_accuracy(key)
+                for i in range(len(folds)):
+                    if keys[i] == key:
+                        futures[i] = pool.submit(_fold, folds[i][1], folds[i][2], keys[i], model)
+            return [futures[i].result() for i in range(len(folds))]
     finally:
         _CONTEXT = None
 
 
-def _fold(train_idx: np.ndarray, held_idx: np.ndarray, accuracy_key: str) -> dict[str, Any]:
-    """Refit on the training rows and predict the held-out rows (model and both baselines)."""
+def _fold(train_idx: np.ndarray, held_idx: np.ndarray, accuracy_key: str, accuracy: AccuracyModel | None = None) -> dict[str, Any]:
+    """Refit on the training rows and predict the held-out rows (model and both baselines).
+
+    ``accuracy``: the fold's accuracy model where the context does not hold it (fitted after
+    the workers were forked)."""
     context = _CONTEXT
     assert context is not None
     config, prep = context.config, context.prep
     with threadpool_limits(1):  # small matrices: BLAS/OpenMP threads only contend on shared cores
         predictor = fit_predictor(
             context.table.iloc[train_idx], context.accuracy_table, context.catalogs, calibrate=True, config=config,
-            accuracy_model=context.accuracy_models[accuracy_key],
+            accuracy_model=accuracy if accuracy is not None else context.accuracy_models[accuracy_key],
         )
         cand = _candidates(prep.iloc[held_idx])
         variants: dict[str, dict[str, np.ndarray]] = {}

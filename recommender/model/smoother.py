@@ -212,8 +212,7 @@ def _robustness_weights(Z: np.ndarray, residuals: np.ndarray, groups: np.ndarray
     # Per group: the rows that can be judged, and their kernel weights on the group's rows
     # (zero on their own model's rows).
     kernels: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-    for g in np.unique(groups):
-        rows = np.flatnonzero(groups == g)
+    for rows in _group_rows(groups).values():
         if len(rows) < 2:
             continue
         w = gaussian_kernel(Z[rows], Z[rows], bandwidth)
@@ -223,10 +222,15 @@ def _robustness_weights(Z: np.ndarray, residuals: np.ndarray, groups: np.ndarray
             kernels.append((rows, rows[judged], w[judged]))
     # Iterated as in Cleveland's procedure: an outlier's own rows must not set the yardstick
     # (the local means and the scale) by which the other rows are judged.
+    dev = np.full(n, np.nan)
+    used: list[np.ndarray | None] = [None] * len(kernels)
     for _ in range(ROBUST_ITERATIONS):
-        dev = np.full(n, np.nan)
-        for rows, judged_rows, w in kernels:
-            wd = w * delta[rows][None, :]
+        for k, (rows, judged_rows, w) in enumerate(kernels):
+            d = delta[rows]
+            if used[k] is not None and np.array_equal(d, used[k]):
+                continue  # same weights as the last pass: same deviations (most groups after the first)
+            used[k] = d
+            wd = w * d[None, :] if (d != 1.0).any() else w  # x * 1.0 == x: skip the product
             dev[judged_rows] = residuals[judged_rows] - (wd @ residuals[rows]) / (wd.sum(axis=1) + LAMBDA)
         ok = np.isfinite(dev)
         if not ok.any():
@@ -241,6 +245,13 @@ def _robustness_weights(Z: np.ndarray, residuals: np.ndarray, groups: np.ndarray
             break
         delta = new
     return delta
+
+
+def _group_rows(groups: np.ndarray) -> dict[int, np.ndarray]:
+    """Positions of each group's rows, ascending (one stable sort, not a scan per group)."""
+    order = np.argsort(groups, kind="stable")
+    levels, starts = np.unique(groups[order], return_index=True)
+    return dict(zip(levels.tolist(), np.split(order, starts[1:]), strict=True))
 
 
 class SubsetSmoother:
@@ -295,14 +306,14 @@ class SubsetSmoother:
         Zt = (self.X[test[rows_any]] - mean) / scale
         sub_codes = g_test[rows_any]
         m_test = self.models[test[rows_any]]
-        for g in np.unique(sub_codes):
-            sel = np.flatnonzero(sub_codes == g)
-            rows = np.flatnonzero(g_train == g)
+        train_rows = _group_rows(g_train)
+        for g, sel in _group_rows(sub_codes).items():
+            rows = train_rows[g]
             Xg, rg, dg = Z[rows], r[rows], delta[rows]
             dr = dg * rg
             # Rows discounted as evidence about other models, by their own model.
             discounted = np.flatnonzero(dg < 1.0)
-            own = {int(m): discounted[m_train[rows][discounted] == m] for m in pd.unique(m_train[rows][discounted])}
+            own = {int(m): discounted[m_train[rows][discounted] == m] for m in np.unique(m_train[rows][discounted])} if len(discounted) else {}
             for start in range(0, len(sel), CHUNK):
                 part = sel[start : start + CHUNK]
                 w = gaussian_kernel(Zt[part], Xg, bandwidth)
