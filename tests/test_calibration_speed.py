@@ -104,3 +104,33 @@ def test_memoized_regressions_equal_fresh_fits() -> None:
     x = np.array([[0.5, np.log(7.0)]])
     assert memo["halfwidth"] == fresh["halfwidth"] and memo["n"] == fresh["n"]
     assert np.array_equal(memo["estimator"].predict(x), fresh["estimator"].predict(x))
+
+
+def test_parallel_prefit_equals_fits_one_by_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    from recommender.model import accuracy_impute
+    from recommender.model.accuracy_impute import Imputer
+
+    rng = np.random.default_rng(1)
+    models = [f"org/m{i}" for i in range(50)]
+    size = rng.uniform(0.5, 70, len(models))
+    tasks = ("mmlu", "arc_challenge", "hellaswag", "winogrande")
+    reference = pd.DataFrame(
+        [{"model_id": m, "column": t, "accuracy": 0.3 + 0.1 * np.log(s) + rng.normal(scale=0.02), "se": 0.01, "source": "x"}
+         for m, s in zip(models, size, strict=True) for t in tasks]
+    )  # fmt: skip
+    sizes = dict(zip(models, size, strict=True))
+    families = {m: (f"fam{i % 9}", 2023.0) for i, m in enumerate(models)}
+    wanted = [(t, (f, "log_params")) for t in tasks for f in tasks if f != t]
+    monkeypatch.setattr(accuracy_impute, "PARALLEL_MIN_FITS", 2)
+    monkeypatch.setattr(accuracy_impute.os, "sched_getaffinity", lambda _pid: {0, 1})  # two workers even on one core
+    accuracy_impute._REGRESSIONS.clear()
+    parallel = Imputer(reference, sizes, {}, families)
+    parallel.prefit(wanted)
+    assert len(accuracy_impute._REGRESSIONS) == len(wanted)
+    accuracy_impute._REGRESSIONS.clear()
+    serial = Imputer(reference, sizes, {}, families)
+    x = np.array([[0.6, np.log(3.0)], [0.4, np.log(30.0)]])
+    for key in wanted:
+        a, b = parallel.regression(*key), serial.regression(*key)
+        assert (a["halfwidth"], a["mae"], a["n"]) == (b["halfwidth"], b["mae"], b["n"])
+        assert np.array_equal(a["estimator"].predict(x), b["estimator"].predict(x))

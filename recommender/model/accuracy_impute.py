@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -92,6 +93,44 @@ def _content_key(target: str, feats: tuple[str, ...], X: np.ndarray, y: np.ndarr
     h.update(np.ascontiguousarray(y, dtype=float).tobytes())
     h.update("\x1f".join(str(v) for v in groups).encode())
     return h.hexdigest()
+
+
+PARALLEL = True
+"""Whether :meth:`Imputer.prefit` may fork worker processes (off while a caller's own workers run)."""
+PARALLEL_MIN_FITS = 8
+"""Fewest missing regressions worth forking worker processes for (:meth:`Imputer.prefit`)."""
+
+
+def _cross_validate(X: np.ndarray, y: np.ndarray, g: np.ndarray, folds: int = FOLDS) -> tuple[np.ndarray, np.ndarray]:
+    """Family-grouped CV predictions and fold per row (NaN / -1 where fewer than 2 groups)."""
+    k = min(folds, len(set(g)))
+    pred = np.full(len(y), np.nan)
+    fold = np.full(len(y), -1)
+    if k >= 2:
+        for f, (tr, te) in enumerate(GroupKFold(n_splits=k).split(X, y, g)):
+            est = _estimator(len(tr)).fit(X[tr], y[tr])
+            pred[te] = est.predict(X[te])
+            fold[te] = f
+    return pred, fold
+
+
+def _fit_arrays(X: np.ndarray, y: np.ndarray, g: np.ndarray) -> dict[str, Any]:
+    """A regression fitted on all rows, with its family-grouped CV half-width and median error."""
+    pred, _ = _cross_validate(X, y, g)
+    err = np.abs(y - pred)
+    err = err[~np.isnan(err)]
+    return {
+        "estimator": _estimator(len(y)).fit(X, y),
+        "halfwidth": conformal_halfwidth(err),
+        "mae": float(np.median(err)) if len(err) else float("nan"),
+        "n": len(y),
+        "kind": "trees" if len(y) >= MIN_TREES else "ridge",
+    }
+
+
+def _fit_arrays_one_thread(data: tuple[np.ndarray, np.ndarray, np.ndarray]) -> dict[str, Any]:
+    with threadpool_limits(1):
+        return _fit_arrays(*data)
 
 
 def _estimator(n: int) -> Any:
@@ -173,14 +212,7 @@ class Imputer:
     def cross_validate(self, target: str, feats: tuple[str, ...], folds: int = FOLDS) -> pd.DataFrame:
         """Family-grouped CV of one regression: held-out truth, prediction, group and fold per model."""
         X, y, g, idx = self._train(target, feats)
-        k = min(folds, len(set(g)))
-        pred = np.full(len(y), np.nan)
-        fold = np.full(len(y), -1)
-        if k >= 2:
-            for f, (tr, te) in enumerate(GroupKFold(n_splits=k).split(X, y, g)):
-                est = _estimator(len(tr)).fit(X[tr], y[tr])
-                pred[te] = est.predict(X[te])
-                fold[te] = f
+        pred, fold = _cross_validate(X, y, g, folds)
         return pd.DataFrame({"model_id": idx, "y": y, "pred": pred, "group": g, "fold": fold})
 
     def regression(self, target: str, feats: tuple[str, ...]) -> dict[str, Any]:
@@ -205,17 +237,40 @@ class Imputer:
         return self._fits[key]
 
     def _fit(self, target: str, feats: tuple[str, ...], train: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> dict[str, Any]:
-        if True:
-            X, y, g = train if train is not None else self._train(target, feats)[:3]
-            cv = self.cross_validate(target, feats)
-            err = np.abs(cv["y"] - cv["pred"]).dropna().to_numpy()
-            return {
-                "estimator": _estimator(len(y)).fit(X, y),
-                "halfwidth": conformal_halfwidth(err),
-                "mae": float(np.median(err)) if len(err) else float("nan"),
-                "n": len(y),
-                "kind": "trees" if len(y) >= MIN_TREES else "ridge",
-            }
+        X, y, g = train if train is not None else self._train(target, feats)[:3]
+        return _fit_arrays(X, y, g)
+
+    def prefit(self, wanted: Sequence[tuple[str, tuple[str, ...]]]) -> None:
+        """Fit the ``(target, feats)`` regressions that neither this imputer nor the memo holds,
+        in parallel processes (one per usable core) where several are missing.
+
+        The same fits :meth:`regression` would make one by one (each is a function of its
+        training data only), so what is imputed does not depend on the number of processes.
+        """
+        todo: dict[str, tuple[tuple[str, tuple[str, ...]], tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
+        for target, feats in wanted:
+            if (target, feats) in self._fits:
+                continue
+            X, y, g, _ = self._train(target, feats)
+            content = _content_key(target, feats, X, y, g)
+            if content in _REGRESSIONS:
+                self._fits[(target, feats)] = _REGRESSIONS[content]
+            else:
+                todo.setdefault(content, ((target, feats), (X, y, g)))
+        workers = min(len(os.sched_getaffinity(0)), len(todo)) if PARALLEL else 1
+        if workers < 2 or len(todo) < PARALLEL_MIN_FITS:
+            return  # regression() fits them as they are asked for
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        # Forked workers fit with one OpenMP/BLAS thread (the parent's limits are set again in
+        # each), so no thread team of the parent's is needed in a child.
+        jobs = list(todo.items())
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            fits = list(pool.map(_fit_arrays_one_thread, [data for _, (_, data) in jobs], chunksize=max(1, len(jobs) // (4 * workers))))
+        for (content, (key, _)), fit in zip(jobs, fits, strict=True):
+            _REGRESSIONS[content] = fit
+            self._fits[key] = fit
 
     # -- the table ---------------------------------------------------------------------
     def _measured(self, m: str, t: str) -> tuple[float, float, float, str] | None:
@@ -258,6 +313,7 @@ class Imputer:
             feats = self.features_for(observed, t)
             if feats:
                 plan.setdefault((t, feats), []).append(m)
+        self.prefit(sorted(plan))
         for (t, feats), models in sorted(plan.items()):
             fit = self.regression(t, feats)
             x = self.matrix.reindex(models)[list(feats)].to_numpy(dtype=float)

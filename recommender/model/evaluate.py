@@ -256,10 +256,16 @@ def _run_folds(context: _FoldContext, folds: list[tuple[str, np.ndarray, np.ndar
         import multiprocessing
 
         pool = ProcessPoolExecutor(max_workers=min(workers, len(folds)), mp_context=multiprocessing.get_context("fork"))
+        from recommender.model import accuracy_impute
+
         with pool:
             futures = {i: pool.submit(_fold, folds[i][1], folds[i][2], keys[i]) for i in range(len(folds)) if keys[i] == order[0]}
-            for key in order[1:]:
-                model = fit_accuracy(key)
+            parallel, accuracy_impute.PARALLEL = accuracy_impute.PARALLEL, False  # no fork while the fold workers run
+            try:
+                later = {key: fit_accuracy(key) for key in order[1:]}
+            finally:
+                accuracy_impute.PARALLEL = parallel
+            for key, model in later.items():
                 for i in range(len(folds)):
                     if keys[i] == key:
                         futures[i] = pool.submit(_fold, folds[i][1], folds[i][2], keys[i], model)
