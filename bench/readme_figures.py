@@ -204,6 +204,13 @@ def _speed_rows(text: str) -> list[tuple[str, str, str]]:
     ]
 
 
+def _evaluate_speed_rows(text: str) -> list[tuple[str, str, str]]:
+    rows = [(goal, value, "met" if v == "met" else "missed") for v, goal, value in re.findall(r"^\[(met|MISSED)\] (.+?): ([0-9.]+ s)$", text, re.M)]
+    if len(rows) != 2:
+        raise FigureError("evaluate_speed.py: expected two '[met]' / '[MISSED]' goal lines (`eai fit`, `eai evaluate`)")
+    return rows
+
+
 def _startup_rows(text: str) -> list[tuple[str, str, str]]:
     m = _need(r"^ratio \(median eai / median reference\): ([0-9.]+)\s+\(target < 1.5: (met|NOT met)\)", text, "recommend_speed.py")
     return [("`eai recommend` start-up < 1.5x `import sklearn, pandas`", f"{m.group(1)}x", "met" if m.group(2) == "met" else "missed")]
@@ -240,6 +247,7 @@ def _monitor_rows(text: str) -> list[tuple[str, str, str]]:
 BENCHES = (
     Bench("regressor_accuracy.py", ("--no-ablations",), _regressor_rows),  # ablations: docs/model.md
     Bench("fit_predict_speed.py", (), _speed_rows),
+    Bench("evaluate_speed.py", (), _evaluate_speed_rows),
     Bench("recommend_speed.py", (), _startup_rows),
     Bench("report_build.py", (), _report_rows),
     Bench("monitor_overhead.py", (), _monitor_rows),

@@ -53,9 +53,13 @@ def test_bench_parsers_read_their_figures(rf) -> None:
     )
     assert rows == [("fit the predictor < 30 s", "4.20 s", "met"), ("predict 1,000,000 candidates < 2 s", "1.65 s", "met")]
     assert rf._report_rows("median build time over 3 runs: 12.50 s (first run incl. imports: 14 s)")[0][2] == "missed"
+    assert rf._evaluate_speed_rows("[met] `eai fit` < 30 s: 21.3 s\n[MISSED] `eai evaluate` (3 splits) < 60 s: 75.0 s\n") == [
+        ("`eai fit` < 30 s", "21.3 s", "met"),
+        ("`eai evaluate` (3 splits) < 60 s", "75.0 s", "missed"),
+    ]
 
 
-@pytest.mark.parametrize("parser", ["_regressor_rows", "_speed_rows", "_startup_rows", "_report_rows", "_monitor_rows"])
+@pytest.mark.parametrize("parser", ["_regressor_rows", "_speed_rows", "_evaluate_speed_rows", "_startup_rows", "_report_rows", "_monitor_rows"])
 def test_a_bench_that_no_longer_prints_its_line_fails_loudly(rf, parser: str) -> None:
     with pytest.raises(rf.FigureError):
         getattr(rf, parser)("Traceback (most recent call last):\n  ...\n")

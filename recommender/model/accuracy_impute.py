@@ -22,7 +22,9 @@ the same conformal quantile of leave-one-family-out errors.
 
 from __future__ import annotations
 
+import hashlib
 import math
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -80,6 +82,57 @@ def family_key(model_id: str, params_b: float | None, architecture: str | None, 
     return "model:" + model_id
 
 
+_REGRESSIONS: dict[str, dict[str, Any]] = {}
+"""Fitted regressions by the content of their training data (see :meth:`Imputer.regression`)."""
+
+
+def _content_key(target: str, feats: tuple[str, ...], X: np.ndarray, y: np.ndarray, groups: np.ndarray) -> str:
+    """SHA-256 of a regression's definition and training data (values, shapes and row order)."""
+    h = hashlib.sha256(repr((target, feats, X.shape, _estimator(len(y)).get_params())).encode())
+    h.update(np.ascontiguousarray(X, dtype=float).tobytes())
+    h.update(np.ascontiguousarray(y, dtype=float).tobytes())
+    h.update("\x1f".join(str(v) for v in groups).encode())
+    return h.hexdigest()
+
+
+PARALLEL = True
+"""Whether :meth:`Imputer.prefit` may fork worker processes (off while a caller's own workers run)."""
+PARALLEL_MIN_FITS = 8
+"""Fewest missing regressions worth forking worker processes for (:meth:`Imputer.prefit`)."""
+
+
+def _cross_validate(X: np.ndarray, y: np.ndarray, g: np.ndarray, folds: int = FOLDS) -> tuple[np.ndarray, np.ndarray]:
+    """Family-grouped CV predictions and fold per row (NaN / -1 where fewer than 2 groups)."""
+    k = min(folds, len(set(g)))
+    pred = np.full(len(y), np.nan)
+    fold = np.full(len(y), -1)
+    if k >= 2:
+        for f, (tr, te) in enumerate(GroupKFold(n_splits=k).split(X, y, g)):
+            est = _estimator(len(tr)).fit(X[tr], y[tr])
+            pred[te] = est.predict(X[te])
+            fold[te] = f
+    return pred, fold
+
+
+def _fit_arrays(X: np.ndarray, y: np.ndarray, g: np.ndarray) -> dict[str, Any]:
+    """A regression fitted on all rows, with its family-grouped CV half-width and median error."""
+    pred, _ = _cross_validate(X, y, g)
+    err = np.abs(y - pred)
+    err = err[~np.isnan(err)]
+    return {
+        "estimator": _estimator(len(y)).fit(X, y),
+        "halfwidth": conformal_halfwidth(err),
+        "mae": float(np.median(err)) if len(err) else float("nan"),
+        "n": len(y),
+        "kind": "trees" if len(y) >= MIN_TREES else "ridge",
+    }
+
+
+def _fit_arrays_one_thread(data: tuple[np.ndarray, np.ndarray, np.ndarray]) -> dict[str, Any]:
+    with threadpool_limits(1):
+        return _fit_arrays(*data)
+
+
 def _estimator(n: int) -> Any:
     if n >= MIN_TREES:
         return HistGradientBoostingRegressor(max_iter=60, learning_rate=0.15, max_leaf_nodes=15, l2_regularization=1.0,
@@ -106,6 +159,10 @@ class Imputer:
         )
         obs = self.matrix.notna()
         self._obs = obs
+        # Per-cell lookups as numpy (a pandas ``.at`` per cell was most of a refit's time).
+        self._row = {m: i for i, m in enumerate(self.matrix.index)}
+        self._col = {c: j for j, c in enumerate(self.matrix.columns)}
+        self._obs_np = obs.to_numpy(dtype=bool)
         values = self.matrix.to_numpy(dtype=float)
         cols = list(self.matrix.columns)
         corr = np.zeros((len(cols), len(cols)))
@@ -115,6 +172,7 @@ class Imputer:
                 if both.sum() >= MIN_TRAIN_VENDOR and np.std(values[both, i]) > 0 and np.std(values[both, j]) > 0:
                     corr[i, j] = corr[j, i] = abs(np.corrcoef(values[both, i], values[both, j])[0, 1])
         self.corr = pd.DataFrame(corr, index=cols, columns=cols)
+        self._corr_np = corr
         self._fits: dict[tuple[str, tuple[str, ...]], dict[str, Any]] = {}
         self._stage_basis: dict[tuple[str, str], str] = {}
 
@@ -123,13 +181,15 @@ class Imputer:
         """Columns used to predict ``target`` from a model's ``observed`` columns (greedy, see module doc)."""
         if target not in self.matrix.columns:
             return ()
-        has_t = self._obs[target].to_numpy()
-        cand = [c for c in observed if c != target and c in self.corr.columns and self.corr.at[c, target] > 0]
-        cand.sort(key=lambda c: (-self.corr.at[c, target], c))
+        has_t = self._obs_np[:, self._col[target]]
+        j = self._col[target]
+        corr = {c: self._corr_np[self._col[c], j] for c in observed if c != target and c in self._col}
+        cand = [c for c in observed if c != target and c in self._col and corr[c] > 0]
+        cand.sort(key=lambda c: (-corr[c], c))
         chosen: list[str] = []
         mask = has_t.copy()
         for c in cand:
-            nxt = mask & self._obs[c].to_numpy()
+            nxt = mask & self._obs_np[:, self._col[c]]
             if nxt.sum() >= min_train:
                 chosen.append(c)
                 mask = nxt
@@ -152,40 +212,69 @@ class Imputer:
     def cross_validate(self, target: str, feats: tuple[str, ...], folds: int = FOLDS) -> pd.DataFrame:
         """Family-grouped CV of one regression: held-out truth, prediction, group and fold per model."""
         X, y, g, idx = self._train(target, feats)
-        k = min(folds, len(set(g)))
-        pred = np.full(len(y), np.nan)
-        fold = np.full(len(y), -1)
-        if k >= 2:
-            for f, (tr, te) in enumerate(GroupKFold(n_splits=k).split(X, y, g)):
-                est = _estimator(len(tr)).fit(X[tr], y[tr])
-                pred[te] = est.predict(X[te])
-                fold[te] = f
+        pred, fold = _cross_validate(X, y, g, folds)
         return pd.DataFrame({"model_id": idx, "y": y, "pred": pred, "group": g, "fold": fold})
 
     def regression(self, target: str, feats: tuple[str, ...]) -> dict[str, Any]:
-        """The fitted regression of ``target`` on ``feats`` with its grouped-CV half-width."""
+        """The fitted regression of ``target`` on ``feats`` with its grouped-CV half-width.
+
+        Memoized per imputer and, across imputers, on the content of its training data (the
+        feature matrix, the target and the family groups, in row order): the predictor's
+        grouped refits hold out a few measured scores, which changes the score matrix of a few
+        models only, so most regressions of a refit see exactly the rows of the full fit and
+        would be refitted to the very same trees (``random_state`` fixed, no early stopping).
+        """
         key = (target, feats)
         if key not in self._fits:
-            with threadpool_limits(1):  # small fits: threads cost more than they give on shared cores
-                self._fits[key] = self._fit(target, feats)
+            X, y, g, _ = self._train(target, feats)
+            content = _content_key(target, feats, X, y, g)
+            fit = _REGRESSIONS.get(content)
+            if fit is None:
+                with threadpool_limits(1):  # small fits: threads cost more than they give on shared cores
+                    fit = self._fit(target, feats, (X, y, g))
+                _REGRESSIONS[content] = fit
+            self._fits[key] = fit
         return self._fits[key]
 
-    def _fit(self, target: str, feats: tuple[str, ...]) -> dict[str, Any]:
-        if True:
+    def _fit(self, target: str, feats: tuple[str, ...], train: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> dict[str, Any]:
+        X, y, g = train if train is not None else self._train(target, feats)[:3]
+        return _fit_arrays(X, y, g)
+
+    def prefit(self, wanted: Sequence[tuple[str, tuple[str, ...]]]) -> None:
+        """Fit the ``(target, feats)`` regressions that neither this imputer nor the memo holds,
+        in parallel processes (one per usable core) where several are missing.
+
+        The same fits :meth:`regression` would make one by one (each is a function of its
+        training data only), so what is imputed does not depend on the number of processes.
+        """
+        todo: dict[str, tuple[tuple[str, tuple[str, ...]], tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
+        for target, feats in wanted:
+            if (target, feats) in self._fits:
+                continue
             X, y, g, _ = self._train(target, feats)
-            cv = self.cross_validate(target, feats)
-            err = np.abs(cv["y"] - cv["pred"]).dropna().to_numpy()
-            return {
-                "estimator": _estimator(len(y)).fit(X, y),
-                "halfwidth": conformal_halfwidth(err),
-                "mae": float(np.median(err)) if len(err) else float("nan"),
-                "n": len(y),
-                "kind": "trees" if len(y) >= MIN_TREES else "ridge",
-            }
+            content = _content_key(target, feats, X, y, g)
+            if content in _REGRESSIONS:
+                self._fits[(target, feats)] = _REGRESSIONS[content]
+            else:
+                todo.setdefault(content, ((target, feats), (X, y, g)))
+        workers = min(len(os.sched_getaffinity(0)), len(todo)) if PARALLEL else 1
+        if workers < 2 or len(todo) < PARALLEL_MIN_FITS:
+            return  # regression() fits them as they are asked for
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        # Forked workers fit with one OpenMP/BLAS thread (the parent's limits are set again in
+        # each), so no thread team of the parent's is needed in a child.
+        jobs = list(todo.items())
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            fits = list(pool.map(_fit_arrays_one_thread, [data for _, (_, data) in jobs], chunksize=max(1, len(jobs) // (4 * workers))))
+        for (content, (key, _)), fit in zip(jobs, fits, strict=True):
+            _REGRESSIONS[content] = fit
+            self._fits[key] = fit
 
     # -- the table ---------------------------------------------------------------------
     def _measured(self, m: str, t: str) -> tuple[float, float, float, str] | None:
-        if m not in self.matrix.index or t not in self.matrix.columns or not self._obs.at[m, t]:
+        if m not in self._row or t not in self._col or not self._is_obs(m, t):
             return None
         a = float(self.matrix.at[m, t])
         se = float(self.se.at[m, t]) if t in self.se.columns and pd.notna(self.se.at[m, t]) else float("nan")
@@ -196,10 +285,15 @@ class Imputer:
         se = se if np.isfinite(se) else 0.02
         return a, a - Z90 * se, a + Z90 * se, f"measured ({self.source.at[m, t]})"
 
+    def _is_obs(self, m: str, c: str) -> bool:
+        """``self._obs.at[m, c]`` (model and column known)."""
+        return bool(self._obs_np[self._row[m], self._col[c]])
+
     def _observed(self, m: str) -> list[str]:
-        if m not in self.matrix.index:
+        if m not in self._row:
             return ["log_params"] if self.sizes.get(m) else []
-        return [c for c in self.matrix.columns if self._obs.at[m, c]]
+        row = self._obs_np[self._row[m]]
+        return [c for c, o in zip(self.matrix.columns, row, strict=True) if o]
 
     def impute_many(self, pairs: Sequence[tuple[str, str]]) -> dict[tuple[str, str], tuple[float, float, float, str]]:
         """Imputed 16-bit scores of (model, task) pairs from the models' other columns.
@@ -219,6 +313,7 @@ class Imputer:
             feats = self.features_for(observed, t)
             if feats:
                 plan.setdefault((t, feats), []).append(m)
+        self.prefit(sorted(plan))
         for (t, feats), models in sorted(plan.items()):
             fit = self.regression(t, feats)
             x = self.matrix.reindex(models)[list(feats)].to_numpy(dtype=float)
@@ -230,7 +325,7 @@ class Imputer:
                 pred = np.clip(fit["estimator"].predict(x), 0.0, 1.0)
             names = ", ".join(f.replace("log_params", "size") for f in feats)
             for m, p in zip(models, pred, strict=True):
-                staged = [f for f in feats if f in filled.get(m, {}) and not self._obs.at[m, f]] if m in self.matrix.index else []
+                staged = [f for f in feats if f in filled.get(m, {}) and not self._is_obs(m, f)] if m in self._row else []
                 # A feature that was itself imputed carries its own error (added in quadrature).
                 hw = float(np.hypot(fit["halfwidth"], max((fill_hw[m][f] for f in staged), default=0.0)))
                 if staged and hw > MAX_STAGED_HALFWIDTH:
@@ -252,9 +347,9 @@ class Imputer:
         filled: dict[str, dict[str, float]] = {}
         hws: dict[str, dict[str, float]] = {}
         for m in sorted(models):
-            if m not in self.matrix.index or any(self._obs.at[m, c] for c in board):
+            if m not in self._row or any(self._is_obs(m, c) for c in board):
                 continue
-            vendor = [c for c in self.matrix.columns if c.startswith("vendor:") and self._obs.at[m, c]]
+            vendor = [c for c in self.matrix.columns if c.startswith("vendor:") and self._is_obs(m, c)]
             if not vendor:
                 continue
             for t in board:

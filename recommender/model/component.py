@@ -9,6 +9,7 @@ is plain JSON; :class:`ComponentModel` predicts from that state with numpy only.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -509,6 +510,13 @@ class _FastRidge:
     ``OneHotEncoder(handle_unknown="ignore")`` would. Results match the sklearn pipeline with
     ``Ridge(alpha)`` to rounding, except that which interaction slopes exist (those whose
     feature varied within the level) is decided on all rows, not per fold.
+
+    The smoother of each refit is :class:`~recommender.model.smoother.SubsetSmoother` (the
+    same numbers as fitting a :class:`ResidualSmoother` on the training rows, without its
+    JSON state). :meth:`with_bandwidth` gives the same refits at another kernel width, sharing
+    the design and each (train, test) split's ridge solve, which does not depend on it; a
+    split asked for twice at one width (the bandwidth search and the ``model`` scheme deal
+    the same folds) is answered from memory.
     """
 
     def __init__(
@@ -544,8 +552,24 @@ class _FastRidge:
         self.prior = feats[prior].to_numpy(dtype=float)
         self.target = np.log(y) - np.log(self.prior)
         self.alpha = alpha
+        subset = smoother_module.SubsetSmoother(feats) if smooth else None
+        # Where two smoother groups share a label the state merges them: keep the state's path.
+        self._subset = subset if subset is not None and subset.exact else None
+        self._ridge: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
+        self._memo: dict[tuple[float, bytes], np.ndarray] = {}
 
-    def fit_predict(self, train: np.ndarray, test: np.ndarray) -> np.ndarray:
+    def with_bandwidth(self, bandwidth: float) -> _FastRidge:
+        """The same refits with the smoother at kernel width ``bandwidth`` (shared design and ridge solves)."""
+        other = copy.copy(self)
+        other.bandwidth = bandwidth
+        return other
+
+    def _solve(self, train: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Ridge log-ratio predictions of the test rows and residuals of the training rows."""
+        key = train.tobytes() + b"|" + test.tobytes()
+        got = self._ridge.get(key)
+        if got is not None:
+            return got
         Xtr, Xte = self.X[train].copy(), self.X[test].copy()
         mu = Xtr[:, self.scaled].mean(axis=0)
         sd = Xtr[:, self.scaled].std(axis=0)
@@ -558,11 +582,25 @@ class _FastRidge:
         Xc = Xtr - xm
         w = np.linalg.solve(Xc.T @ Xc + self.alpha * np.eye(Xc.shape[1]), Xc.T @ (t - tm))
         pred = np.clip((Xte - xm) @ w + tm, t.min(), t.max())
-        if self.smooth:
-            fitted = np.clip((Xtr - xm) @ w + tm, t.min(), t.max())
-            sm = ResidualSmoother.fit(self.feats.iloc[train], t - fitted, bandwidth=self.bandwidth)
+        resid = t - np.clip((Xtr - xm) @ w + tm, t.min(), t.max()) if self.smooth else np.zeros(0)
+        self._ridge[key] = (pred, resid)
+        return pred, resid
+
+    def fit_predict(self, train: np.ndarray, test: np.ndarray) -> np.ndarray:
+        train, test = np.asarray(train, dtype=np.int64), np.asarray(test, dtype=np.int64)
+        memo = (self.bandwidth, train.tobytes() + b"|" + test.tobytes())
+        got = self._memo.get(memo)
+        if got is not None:
+            return got.copy()
+        pred, resid = self._solve(train, test)
+        if self.smooth and self._subset is not None:
+            pred = pred + self._subset.fit_correct(train, resid, test, bandwidth=self.bandwidth)
+        elif self.smooth:
+            sm = ResidualSmoother.fit(self.feats.iloc[train], resid, bandwidth=self.bandwidth)
             pred = pred + sm.correction(self.feats.iloc[test])
-        return self.prior[test] * np.exp(pred)
+        out = self.prior[test] * np.exp(pred)
+        self._memo[memo] = out
+        return out.copy()
 
 
 def fit_anchored_component(
@@ -649,20 +687,23 @@ def fit_anchored_component(
     return ComponentModel(name=name, linear=LinearLogModel(state), widths=widths, domain=domain, n_rows=len(feats))
 
 
-def _choose_bandwidth(feats: pd.DataFrame, y: np.ndarray, prior: str, categorical: tuple[str, ...], alpha: float) -> float:
+def _choose_bandwidth(
+    feats: pd.DataFrame, y: np.ndarray, prior: str, categorical: tuple[str, ...], alpha: float, fast: _FastRidge | None = None
+) -> float:
     """Smoother kernel width with the smallest median held-out |log residual|, models held out.
 
     The smoother's job is to carry what the linear model missed over to *other* models on
     the same deployment, so its width is chosen by leave-models-out CV (grouped folds, at most
     :data:`MAX_FOLDS`) over :data:`recommender.model.smoother.BANDWIDTHS`; ties and too little
-    data keep the default.
+    data keep the default. ``fast``: the component's refits (smoothed, penalty ``alpha``), whose
+    design and ridge solves the search then shares with the calibration.
     """
     if alpha <= 0 or feats["model_id"].nunique() < 3:
         return smoother_module.BANDWIDTH
     best, best_err = smoother_module.BANDWIDTH, np.inf
+    base = fast if fast is not None else _FastRidge(feats, y, prior, categorical, alpha, smooth=True)
     for h in smoother_module.BANDWIDTHS:
-        fast = _FastRidge(feats, y, prior, categorical, alpha, smooth=True, bandwidth=h)
-        res = np.abs(grouped_oof_log_residuals(fast.fit_predict, y, feats["model_id"], max_folds=MAX_FOLDS))
+        res = np.abs(grouped_oof_log_residuals(base.with_bandwidth(h).fit_predict, y, feats["model_id"], max_folds=MAX_FOLDS))
         err = float(np.nanmedian(res)) if np.isfinite(res).any() else np.inf
         if err < best_err - 1e-12:
             best, best_err = h, err
@@ -735,8 +776,13 @@ def fit_component(
     state = _fit_state(feats, y, prior, categorical)
     smoother = None
     bandwidth = smoother_module.BANDWIDTH
+    # One set of calibration refits serves the bandwidth search and every held-out scheme.
+    chosen_alpha = float(state["alpha"]) if state["alpha"] > 0 else None
+    fast: _FastRidge | None = None
+    if chosen_alpha is not None and state["numeric"] and (smooth or (calibrate and len(feats) >= 4)):
+        fast = _FastRidge(feats, y, prior, categorical, chosen_alpha, smooth=smooth)
     if smooth and state["numeric"]:
-        bandwidth = _choose_bandwidth(feats, y, prior, categorical, float(state["alpha"]))
+        bandwidth = _choose_bandwidth(feats, y, prior, categorical, float(state["alpha"]), fast=fast)
         resid = np.log(y) - np.log(LinearLogModel(state).predict(feats))
         smoother = ResidualSmoother.fit(feats, resid, bandwidth=bandwidth)
     active = feats["params_active_b"].to_numpy()
@@ -757,12 +803,10 @@ def fit_component(
     regime_raw: dict[str, dict[str, float]] = {}
     simple: dict[str, Any] | None = None
     if calibrate and len(feats) >= 4:
-        chosen_alpha = float(state["alpha"]) if state["alpha"] > 0 else None
         fit_predict: Any
 
-        if chosen_alpha is not None and state["numeric"]:
-            fast = _FastRidge(feats, y, prior, categorical, chosen_alpha, smooth=smooth, bandwidth=bandwidth)
-            fit_predict = fast.fit_predict
+        if fast is not None:
+            fit_predict = fast.with_bandwidth(bandwidth).fit_predict
         else:
 
             def fit_predict(train: np.ndarray, test: np.ndarray) -> np.ndarray:
@@ -874,8 +918,14 @@ class QuantPairs:
         counts = np.bincount(q_idx, minlength=self.n_rows)
         paired = np.flatnonzero(counts)
         delta = log_ratio[paired] - sums[paired] / counts[paired]
-        per = pd.Series(delta).groupby(self.quant[paired]).agg(["median", "size"])
-        return {str(q): float(row["median"]) for q, row in per.iterrows() if row["size"] >= MIN_QUANT_PAIRS}
+        # Median per quantization (numpy per level: a pandas groupby per fold cost more than the fold).
+        levels, inverse = np.unique(self.quant[paired].astype(str), return_inverse=True)
+        out: dict[str, float] = {}
+        for i, q in enumerate(levels):
+            values = delta[inverse == i]
+            if len(values) >= MIN_QUANT_PAIRS:
+                out[str(q)] = float(np.median(values))
+        return out
 
 
 BLEND_WEIGHTS: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)

@@ -25,18 +25,23 @@ Baselines, fitted on the same training folds:
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from recommender.errors import ModelStateError
 from recommender.model.config import FIT_STAGES, PipelineConfig
 from recommender.model.conformal import conformal_halfwidth
 from recommender.model.features import Catalogs
-from recommender.model.predictor import J_PER_WH, fit_predictor, prepare_table
+from recommender.model.accuracy_model import AccuracyModel
+from recommender.model.predictor import J_PER_WH, extra_models, fit_accuracy_model, fit_predictor, prepare_table
 
 SPLITS: tuple[str, ...] = ("model", "platform", "source")
 GROUP_COLUMN = {"model": "model_id", "platform": "platform", "source": "source"}
@@ -106,6 +111,7 @@ def evaluate(
     splits: Sequence[str] = SPLITS,
     config: PipelineConfig | None = None,
     predict_variants: Mapping[str, PipelineConfig] | None = None,
+    workers: int | None = None,
 ) -> dict[str, Any]:
     """Run the cross-validation and return the report (JSON-able dict).
 
@@ -120,56 +126,42 @@ def evaluate(
             only (:data:`recommender.model.config.PREDICT_STAGES`): each fold's fit is reused
             and predicted again under each, so their ablations cost no refit. Their energy
             and time metrics go to ``report["variants"][name][split]``.
+        workers: Processes the folds are dealt to (default: the cores this process may use).
+            Every fold is computed alone from the table, so the report does not depend on it.
     """
     config = config if config is not None else PipelineConfig()
+    for vname, vconfig in (predict_variants or {}).items():
+        fit_only = {st for st in FIT_STAGES if vconfig.on(st) != config.on(st)}
+        if fit_only:
+            raise ValueError(f"variant {vname!r} changes fit-time stages {sorted(fit_only)}; evaluate it with its own config")
     prep = prepare_table(table, catalogs).reset_index(drop=True)
     table = table.reset_index(drop=True)
     report: dict[str, Any] = {"n_rows": int(len(table)), "without": sorted(config.without), "splits": {}}
+    folds: list[tuple[str, np.ndarray, np.ndarray]] = []
     for split in splits:
         groups = table[GROUP_COLUMN[split]].astype(str).to_numpy()
-        n = len(table)
+        for g in pd.unique(groups):
+            held = groups == g
+            if not held.all():
+                folds.append((split, np.flatnonzero(~held), np.flatnonzero(held)))
+    context = _FoldContext(table, accuracy_table, catalogs, prep, config, dict(predict_variants or {}))
+    results = _run_folds(context, folds, workers)
+    n = len(table)
+    for split in splits:
+        groups = table[GROUP_COLUMN[split]].astype(str).to_numpy()
         pred = {m: {q: np.full((3, n), np.nan) for q in ("energy", "time", "eor", "e_tok")} for m in METHODS}
         status = np.full(n, "", dtype=object)
         vpred: dict[str, dict[str, np.ndarray]] = {}
-        for g in pd.unique(groups):
-            held = groups == g
-            if held.all():
+        for (fsplit, _, held_idx), out in zip(folds, results, strict=True):
+            if fsplit != split:
                 continue
-            train_idx, held_idx = np.flatnonzero(~held), np.flatnonzero(held)
-            predictor = fit_predictor(table.iloc[train_idx], accuracy_table, catalogs, calibrate=True, config=config)
-            cand = _candidates(prep.iloc[held_idx])
-            for vname, vconfig in (predict_variants or {}).items():
-                fit_only = {st for st in FIT_STAGES if vconfig.on(st) != config.on(st)}
-                if fit_only:
-                    raise ValueError(f"variant {vname!r} changes fit-time stages {sorted(fit_only)}; evaluate it with its own config")
-                predictor.config = vconfig
-                vres = predictor.predict(cand, use_measured=False)
-                for q, col in (("energy", "energy_j_per_query"), ("time", "time_s_per_query")):
-                    vpred.setdefault(vname, {}).setdefault(q, np.full((3, n), np.nan))[:, held_idx] = vres[[col, f"{col}_lo", f"{col}_hi"]].to_numpy().T
-            predictor.config = config
-            res = predictor.predict(cand, use_measured=False)
-            comps = predictor.predict_components(cand)
-            comps_train = predictor.predict_components(_candidates(prep.iloc[train_idx]))
-            for q, col in (("energy", "energy_j_per_query"), ("time", "time_s_per_query"), ("eor", "eor")):
-                pred["model"][q][:, held_idx] = res[[col, f"{col}_lo", f"{col}_hi"]].to_numpy().T
-            half = comps["e_dec_halfwidth"].to_numpy()
-            e_tok = comps["e_dec"].to_numpy()
-            pred["model"]["e_tok"][:, held_idx] = np.stack([e_tok, e_tok * np.exp(-half), e_tok * np.exp(half)])
-            status[held_idx] = res["status"].to_numpy()
-            base = _baselines(prep.iloc[train_idx], prep.iloc[held_idx], comps_train, comps)
-            acc = res[["accuracy", "accuracy_lo", "accuracy_hi"]].to_numpy().T
-            for m in ("roofline", "platform_median"):
-                pred[m]["energy"][:, held_idx] = base[m]["energy"]
-                pred[m]["time"][:, held_idx] = base[m]["time"]
-                pred[m]["e_tok"][:, held_idx] = base[m]["e_tok"]
-                e = base[m]["energy"]
-                # Baselines have no accuracy model: they use the predictor's accuracy and
-                # their own energy interval (same propagation as the predictor).
-                eor = acc[0] * J_PER_WH / 10.0 / e[0]
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    lo = eor * np.exp(-np.hypot(np.log(acc[0] / acc[1]), np.log(e[2] / e[0])))
-                    hi = eor * np.exp(np.hypot(np.log(acc[2] / acc[0]), np.log(e[0] / e[1])))
-                pred[m]["eor"][:, held_idx] = np.stack([eor, lo, hi])
+            for m, per_q in out["pred"].items():
+                for q, values in per_q.items():
+                    pred[m][q][:, held_idx] = values
+            status[held_idx] = out["status"]
+            for vname, per_q in out["variants"].items():
+                for q, values in per_q.items():
+                    vpred.setdefault(vname, {}).setdefault(q, np.full((3, n), np.nan))[:, held_idx] = values
         truth = {
             "energy": prep["energy_q"].to_numpy(dtype=float),
             "time": prep["time_q"].to_numpy(dtype=float),
@@ -199,6 +191,141 @@ def evaluate(
                 name: _metrics(truth[q], vp[q][0], vp[q][1], vp[q][2]) for name, q in (("energy_j_per_query", "energy"), ("time_s_per_query", "time"))
             }
     return report
+
+
+@dataclass(frozen=True)
+class _FoldContext:
+    """What every fold reads (inherited by forked workers, never pickled per fold)."""
+
+    table: pd.DataFrame
+    accuracy_table: pd.DataFrame | None
+    catalogs: Catalogs
+    prep: pd.DataFrame
+    config: PipelineConfig
+    predict_variants: dict[str, PipelineConfig]
+    accuracy_models: Mapping[str, AccuracyModel] = field(default_factory=dict)
+    """Accuracy model per :func:`_accuracy_key`."""
+
+
+_CONTEXT: _FoldContext | None = None
+"""The context of the folds being run (set before the worker processes are forked)."""
+
+
+def _accuracy_key(context: _FoldContext, train_idx: np.ndarray) -> str:
+    """What a fold's accuracy model is a function of: the measured rows with a score it keeps
+    and the models outside the catalog (with their sizes) that it knows."""
+    train = context.prep.iloc[train_idx]
+    scored = train_idx[train["accuracy"].notna().to_numpy()]
+    extra = extra_models(train, context.catalogs)
+    return scored.tobytes().hex() + "|" + repr(extra.to_numpy().tolist())
+
+
+def _run_folds(context: _FoldContext, folds: list[tuple[str, np.ndarray, np.ndarray]], workers: int | None) -> list[dict[str, Any]]:
+    """Each fold's held-out predictions, in the order of ``folds``.
+
+    The accuracy model depends on a fold only through the measured table's scored rows it
+    keeps and the uncatalogued models it knows (:func:`_accuracy_key`); folds that agree on
+    both would fit the very same accuracy model from the very same records. It is fitted
+    once per distinct key, here, exactly as :func:`fit_predictor` would for the first such
+    fold, and handed to every fold that shares it.
+
+    The most common key's model (every scored row kept) is fitted first; the folds that use it
+    are then dealt to ``workers`` forked processes, which inherit it, while this process fits
+    the other keys' models (they reuse most of the first one's regressions, memoized on their
+    training data in :mod:`recommender.model.accuracy_impute`) and sends their folds after
+    them with the model attached. No tree ensemble is fitted in a forked process.
+    """
+    global _CONTEXT
+    keys = [_accuracy_key(context, train_idx) for _, train_idx, _ in folds]
+    order = sorted(set(keys), key=lambda k: (-keys.count(k), keys.index(k)))
+
+    def fit_accuracy(key: str) -> AccuracyModel:
+        train_idx = folds[keys.index(key)][1]
+        with threadpool_limits(1):
+            prep = prepare_table(context.table.iloc[train_idx], context.catalogs)
+            return fit_accuracy_model(prep, context.accuracy_table, context.catalogs, extra_models(prep, context.catalogs))
+
+    models = {order[0]: fit_accuracy(order[0])}
+    _CONTEXT = replace(context, accuracy_models=models)
+    try:
+        workers = workers if workers is not None else len(os.sched_getaffinity(0))
+        if workers <= 1 or len(folds) <= 1:
+            for key in order[1:]:
+                models[key] = fit_accuracy(key)
+            return [_fold(folds[i][1], folds[i][2], keys[i]) for i in range(len(folds))]
+        import multiprocessing
+
+        pool = ProcessPoolExecutor(max_workers=min(workers, len(folds)), mp_context=multiprocessing.get_context("fork"))
+        from recommender.model import accuracy_impute
+
+        with pool:
+            futures = {i: pool.submit(_fold, folds[i][1], folds[i][2], keys[i]) for i in range(len(folds)) if keys[i] == order[0]}
+            parallel, accuracy_impute.PARALLEL = accuracy_impute.PARALLEL, False  # no fork while the fold workers run
+            try:
+                later = {key: fit_accuracy(key) for key in order[1:]}
+            finally:
+                accuracy_impute.PARALLEL = parallel
+            for key, model in later.items():
+                for i in range(len(folds)):
+                    if keys[i] == key:
+                        futures[i] = pool.submit(_fold, folds[i][1], folds[i][2], keys[i], model)
+            return [futures[i].result() for i in range(len(folds))]
+    finally:
+        _CONTEXT = None
+
+
+def _fold(train_idx: np.ndarray, held_idx: np.ndarray, accuracy_key: str, accuracy: AccuracyModel | None = None) -> dict[str, Any]:
+    """Refit on the training rows and predict the held-out rows (model and both baselines).
+
+    ``accuracy``: the fold's accuracy model where the context does not hold it (fitted after
+    the workers were forked)."""
+    context = _CONTEXT
+    assert context is not None
+    config, prep = context.config, context.prep
+    with threadpool_limits(1):  # small matrices: BLAS/OpenMP threads only contend on shared cores
+        predictor = fit_predictor(
+            context.table.iloc[train_idx], context.accuracy_table, context.catalogs, calibrate=True, config=config,
+            accuracy_model=accuracy if accuracy is not None else context.accuracy_models[accuracy_key],
+        )
+        cand = _candidates(prep.iloc[held_idx])
+        variants: dict[str, dict[str, np.ndarray]] = {}
+        for vname, vconfig in context.predict_variants.items():
+            predictor.config = vconfig
+            vres = predictor.predict(cand, use_measured=False)
+            for q, col in (("energy", "energy_j_per_query"), ("time", "time_s_per_query")):
+                variants.setdefault(vname, {})[q] = vres[[col, f"{col}_lo", f"{col}_hi"]].to_numpy().T
+        predictor.config = config
+        res = predictor.predict(cand, use_measured=False)
+        comps = predictor.predict_components(cand)
+        comps_train = _priors(predictor, _candidates(prep.iloc[train_idx]))
+    pred: dict[str, dict[str, np.ndarray]] = {m: {} for m in METHODS}
+    for q, col in (("energy", "energy_j_per_query"), ("time", "time_s_per_query"), ("eor", "eor")):
+        pred["model"][q] = res[[col, f"{col}_lo", f"{col}_hi"]].to_numpy().T
+    half = comps["e_dec_halfwidth"].to_numpy()
+    e_tok = comps["e_dec"].to_numpy()
+    pred["model"]["e_tok"] = np.stack([e_tok, e_tok * np.exp(-half), e_tok * np.exp(half)])
+    base = _baselines(prep.iloc[train_idx], prep.iloc[held_idx], comps_train, comps)
+    acc = res[["accuracy", "accuracy_lo", "accuracy_hi"]].to_numpy().T
+    for m in ("roofline", "platform_median"):
+        pred[m]["energy"] = base[m]["energy"]
+        pred[m]["time"] = base[m]["time"]
+        pred[m]["e_tok"] = base[m]["e_tok"]
+        e = base[m]["energy"]
+        # Baselines have no accuracy model: they use the predictor's accuracy and
+        # their own energy interval (same propagation as the predictor).
+        eor = acc[0] * J_PER_WH / 10.0 / e[0]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            lo = eor * np.exp(-np.hypot(np.log(acc[0] / acc[1]), np.log(e[2] / e[0])))
+            hi = eor * np.exp(np.hypot(np.log(acc[2] / acc[0]), np.log(e[0] / e[1])))
+        pred[m]["eor"] = np.stack([eor, lo, hi])
+    return {"pred": pred, "status": res["status"].to_numpy(dtype=object), "variants": variants}
+
+
+def _priors(predictor: Any, candidates: pd.DataFrame) -> pd.DataFrame:
+    """The roofline prior columns of :meth:`EaiPredictor.predict_components` (all the baselines
+    read of the training rows), without predicting the components."""
+    feats = predictor._features.columns(predictor._candidate_frame(candidates))
+    return pd.DataFrame({p: feats[p].to_numpy() for p in ("prior_e_dec", "prior_t_dec", "prior_e_pre", "prior_t_pre")}, index=candidates.index)
 
 
 def _sig(values: np.ndarray) -> list[float]:
@@ -264,11 +391,13 @@ def evaluate_files(
     model_dir: str | Path | None = None,
     store: bool = True,
     config: PipelineConfig | None = None,
+    accuracy_table: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
     """Evaluate on tables read from disk and (``store``) keep the report next to the model.
 
     The report (with the table's SHA-256) is written to ``<model_dir>/evaluation.json`` so
     that :func:`load_evaluation` (the HTML report) can show it without re-running.
+    ``accuracy_table``: the accuracy table already loaded from ``accuracy_path`` (not read again).
     """
     from recommender.model.store import DEFAULT_MODEL_DIR, _atomic_write_json, _default_accuracy, _default_table
     from recommender.table import load_table, table_hash
@@ -277,7 +406,7 @@ def evaluate_files(
     tpath = Path(table_path) if table_path is not None else _default_table()
     apath = Path(accuracy_path) if accuracy_path is not None else _default_accuracy()
     table = load_table(tpath)
-    accuracy = load_accuracy(apath) if apath.is_file() else None
+    accuracy = accuracy_table if accuracy_table is not None else (load_accuracy(apath) if apath.is_file() else None)
     report = evaluate(table, accuracy, Catalogs.load(), splits, config=config)
     report["data_hash"] = table_hash(tpath)
     report["table_path"] = str(tpath)

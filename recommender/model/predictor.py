@@ -397,6 +397,7 @@ def fit_predictor(
     calibrate: bool = True,
     meta: Mapping[str, Any] | None = None,
     config: PipelineConfig | None = None,
+    accuracy_model: AccuracyModel | None = None,
 ) -> EaiPredictor:
     """Fit every component, the accuracy model and the measured-cell lookup.
 
@@ -408,11 +409,13 @@ def fit_predictor(
         calibrate: Calibrate interval widths by grouped refits.
         meta: Extra provenance stored with the state.
         config: Stages and constants (default: every stage on).
+        accuracy_model: The accuracy model :func:`fit_accuracy_model` gives for this table
+            and ``accuracy_table`` (cross-validation folds that keep the same scored rows share
+            one); None fits it here.
     """
     config = config if config is not None else PipelineConfig()
     prep = prepare_table(table, catalogs)
-    known_models = set(catalogs.models)
-    extra = prep.loc[~prep["model_id"].isin(known_models), ["model_id", "params_total_b", "params_active_b"]].drop_duplicates("model_id")
+    extra = extra_models(prep, catalogs)
     builder = FeatureBuilder(catalogs, extra)
     cf = prep[["platform", "device_count", "engine", "model_id", "quantization", "batch_size", "prompt_tokens", "output_tokens", "choices", "pass_tokens", "params_total_b", "params_active_b"]].copy()
     feats = builder.build(cf)
@@ -445,6 +448,33 @@ def fit_predictor(
             anchor = "e_dec" if name.startswith("e") else "t_dec"
             af, ay = rows[anchor]
             components[name] = fit_anchored_component(name, f_, y_, f"prior_{name}", af, ay, f"prior_{anchor}", toward_bound=True)
+    accuracy = accuracy_model if accuracy_model is not None else fit_accuracy_model(prep, accuracy_table, catalogs, extra)
+    info = {"n_rows": int(len(table)), **{f"n_rows_{k}": v.n_rows for k, v in components.items()}, **dict(meta or {})}
+    slack = occupancy_slack(prep, feats, config.tunables.occupancy_quantile)
+    return EaiPredictor(
+        data_hash=data_hash,
+        components=components,
+        accuracy=accuracy,
+        measured=_measured_cells(prep),
+        extra_models=extra.reset_index(drop=True),
+        catalogs=catalogs,
+        meta=info,
+        releases=releases,
+        occupancy_slack=slack,
+        config=config,
+    )
+
+
+def extra_models(prep: pd.DataFrame, catalogs: Catalogs) -> pd.DataFrame:
+    """Models of a prepared table that the catalog lacks: ``model_id``, ``params_total_b``,
+    ``params_active_b`` (first row of each)."""
+    known_models = set(catalogs.models)
+    return prep.loc[~prep["model_id"].isin(known_models), ["model_id", "params_total_b", "params_active_b"]].drop_duplicates("model_id")
+
+
+def fit_accuracy_model(prep: pd.DataFrame, accuracy_table: pd.DataFrame | None, catalogs: Catalogs, extra: pd.DataFrame) -> AccuracyModel:
+    """The accuracy model of a prepared measured table: fitted on its scored rows and the
+    accuracy table, for every catalogued model and ``extra`` (see :func:`extra_models`)."""
     # Accuracy records: the measured table's scored rows + the accuracy table.
     recs = [
         prep.loc[prep["accuracy"].notna(), ["model_id", "task", "quantization", "accuracy", "accuracy_stderr", "accuracy_n", "source", "source_ref"]]
@@ -460,20 +490,6 @@ def fit_predictor(
     records = pd.concat(recs, ignore_index=True)
     params = {mid: m.params_total_b for mid, m in catalogs.models.items()}
     params.update(dict(zip(extra["model_id"], extra["params_total_b"], strict=True)))
-    accuracy = AccuracyModel.fit(records, params)
-    info = {"n_rows": int(len(table)), **{f"n_rows_{k}": v.n_rows for k, v in components.items()}, **dict(meta or {})}
-    slack = occupancy_slack(prep, feats, config.tunables.occupancy_quantile)
-    return EaiPredictor(
-        data_hash=data_hash,
-        components=components,
-        accuracy=accuracy,
-        measured=_measured_cells(prep),
-        extra_models=extra.reset_index(drop=True),
-        catalogs=catalogs,
-        meta=info,
-        releases=releases,
-        occupancy_slack=slack,
-        config=config,
-    )
+    return AccuracyModel.fit(records, params)
 
 

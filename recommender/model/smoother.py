@@ -253,16 +253,19 @@ def robustness_weights(
         Weights in [0, 1]; 1 where fewer than :data:`MIN_WITNESS_WEIGHT` of other models'
         kernel weight surround the row.
     """
+    if model_id is None or len(residuals) == 0:
+        return np.ones(len(residuals))
+    return _robustness_weights(Z, residuals, groups, np.asarray(cats.as_categorical(model_id).codes), bandwidth)
+
+
+def _robustness_weights(Z: np.ndarray, residuals: np.ndarray, groups: np.ndarray, models: np.ndarray, bandwidth: float) -> np.ndarray:
+    """:func:`robustness_weights` on integer model codes (only their equality matters)."""
     n = len(residuals)
     delta = np.ones(n)
-    if model_id is None or n == 0:
-        return delta
-    models = np.asarray(cats.as_categorical(model_id).codes)
     # Per group: the rows that can be judged, and their kernel weights on the group's rows
     # (zero on their own model's rows).
     kernels: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-    for g in np.unique(groups):
-        rows = np.flatnonzero(groups == g)
+    for rows in _group_rows(groups).values():
         if len(rows) < 2:
             continue
         w = gaussian_kernel(Z[rows], Z[rows], bandwidth)
@@ -272,10 +275,15 @@ def robustness_weights(
             kernels.append((rows, rows[judged], w[judged]))
     # Iterated as in Cleveland's procedure: an outlier's own rows must not set the yardstick
     # (the local means and the scale) by which the other rows are judged.
+    dev = np.full(n, np.nan)
+    used: list[np.ndarray | None] = [None] * len(kernels)
     for _ in range(ROBUST_ITERATIONS):
-        dev = np.full(n, np.nan)
-        for rows, judged_rows, w in kernels:
-            wd = w * delta[rows][None, :]
+        for k, (rows, judged_rows, w) in enumerate(kernels):
+            d = delta[rows]
+            if used[k] is not None and np.array_equal(d, used[k]):
+                continue  # same weights as the last pass: same deviations (most groups after the first)
+            used[k] = d
+            wd = w * d[None, :] if (d != 1.0).any() else w  # x * 1.0 == x: skip the product
             dev[judged_rows] = residuals[judged_rows] - (wd @ residuals[rows]) / (wd.sum(axis=1) + LAMBDA)
         ok = np.isfinite(dev)
         if not ok.any():
@@ -290,3 +298,84 @@ def robustness_weights(
             break
         delta = new
     return delta
+
+
+def _group_rows(groups: np.ndarray) -> dict[int, np.ndarray]:
+    """Positions of each group's rows, ascending (one stable sort, not a scan per group)."""
+    order = np.argsort(groups, kind="stable")
+    levels, starts = np.unique(groups[order], return_index=True)
+    return dict(zip(levels.tolist(), np.split(order, starts[1:]), strict=True))
+
+
+class SubsetSmoother:
+    """Smoother fits on many subsets of one set of rows (the calibration refits of a component).
+
+    :meth:`fit_correct` returns exactly ``ResidualSmoother.fit(rows[train], residuals,
+    bandwidth).correction(rows[test])`` (same floating-point operations on the same arrays, in
+    the same order within each group), without building the JSON state and without a pandas
+    pass per refit: the kernel features, smoother groups and models of every row are taken
+    once. Groups are identified by their label, as the state does.
+
+    Args:
+        feats: Feature frame of all rows (kernel features, :data:`GROUP_COLUMNS`, ``model_id``).
+    """
+
+    def __init__(self, feats: Any) -> None:
+        n = len(feats)
+        self.X = np.column_stack([np.asarray(feats[c], dtype=float) for c in KERNEL_FEATURES]) if n else np.zeros((0, len(KERNEL_FEATURES)))
+        codes, labels = _row_groups(feats)
+        # Group identity is the label (the state is keyed by it): codes renumbered by label.
+        label_codes, _ = pd.factorize(pd.Series(labels, dtype=object))
+        self.exact = len(set(labels)) == len(labels)
+        self.groups = np.asarray(label_codes, dtype=np.int64)[codes] if n else np.zeros(0, dtype=np.int64)
+        model_codes, _ = pd.factorize(pd.Series(np.asarray(cats.as_categorical(feats["model_id"]).astype(str), dtype=object)))
+        self.models = np.asarray(model_codes, dtype=np.int64)
+
+    def fit_correct(self, train: np.ndarray, residuals: np.ndarray, test: np.ndarray, bandwidth: float = BANDWIDTH) -> np.ndarray:
+        """Log-scale correction of the ``test`` rows by a smoother fitted on the ``train`` rows.
+
+        Args:
+            train: Positions of the training rows.
+            residuals: Their log residuals after the linear model.
+            test: Positions of the rows to correct.
+            bandwidth: Kernel width H.
+        """
+        out = np.zeros(len(test))
+        if len(train) == 0 or len(test) == 0:
+            return out
+        X = self.X[train]
+        mean = X.mean(axis=0)
+        scale = X.std(axis=0)
+        scale = np.where(scale > 0, scale, 1.0)
+        Z = (X - mean) / scale
+        r = np.asarray(residuals, dtype=float)
+        g_train = self.groups[train]
+        m_train = self.models[train]
+        delta = _robustness_weights(Z, r, g_train, m_train, bandwidth)
+        g_test = self.groups[test]
+        rows_any = np.flatnonzero(np.isin(g_test, g_train))
+        if not len(rows_any):
+            return out
+        Zt = (self.X[test[rows_any]] - mean) / scale
+        sub_codes = g_test[rows_any]
+        m_test = self.models[test[rows_any]]
+        train_rows = _group_rows(g_train)
+        for g, sel in _group_rows(sub_codes).items():
+            rows = train_rows[g]
+            Xg, rg, dg = Z[rows], r[rows], delta[rows]
+            dr = dg * rg
+            # Rows discounted as evidence about other models, by their own model.
+            discounted = np.flatnonzero(dg < 1.0)
+            own = {int(m): discounted[m_train[rows][discounted] == m] for m in np.unique(m_train[rows][discounted])} if len(discounted) else {}
+            for start in range(0, len(sel), CHUNK):
+                part = sel[start : start + CHUNK]
+                w = gaussian_kernel(Zt[part], Xg, bandwidth)
+                num, den = w @ dr, w @ dg
+                for model, ix in own.items():
+                    mine = np.flatnonzero(m_test[part] == model)
+                    if len(mine):
+                        wm = w[np.ix_(mine, ix)]
+                        num[mine] += wm @ ((1.0 - dg[ix]) * rg[ix])
+                        den[mine] += wm @ (1.0 - dg[ix])
+                out[rows_any[part]] = num / (den + LAMBDA)
+        return out
