@@ -121,3 +121,40 @@ def test_siblings_with_different_architectures_are_ambiguous() -> None:
     models = {m.id: m for m in (_spec("org/m-7b-instruct"), _spec("org/m-7b-chat", layers=40))}
     with pytest.raises(InvalidInputError, match="differ in architecture"):
         sibling_of("org/m-7b", models)
+
+
+@pytest.mark.parametrize(
+    ("extra", "expect"),
+    [
+        # gpt-oss: alternating local (128) and full layers, spelled out in layer_types.
+        ({"sliding_window": 128, "layer_types": ["sliding_attention", "full_attention"] * 16},
+         {"sliding_window": 128, "sliding_window_layers": 16}),
+        # Gemma 3: every 6th layer global.
+        ({"model_type": "gemma3_text", "sliding_window": 1024, "sliding_window_pattern": 6},
+         {"sliding_window": 1024, "sliding_window_layers": 27}),
+        # Qwen2/2.5 state a window they do not use.
+        ({"sliding_window": 131072, "use_sliding_window": False}, {}),
+        # Mistral 7B v0.1: one window on every layer.
+        ({"sliding_window": 4096, "max_position_embeddings": 32768}, {"sliding_window": 4096, "sliding_window_layers": 32}),
+        # DeepSeek-V3 MLA: a 512 + 64 latent per layer.
+        ({"kv_lora_rank": 512, "qk_rope_head_dim": 64}, {"kv_latent_dim": 576}),
+        # Nemotron-H: '*' marks the attention blocks of the hybrid.
+        ({"hybrid_override_pattern": "M-M-M-M*-M-M-M-M*-M-M-M-M*-M-M-M-M*-M-M-M-M-M-M-"}, {"attention_layers": 4}),
+    ],
+)
+def test_config_kv_layout(tmp_path: Path, extra: dict, expect: dict) -> None:
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({**LLAMA3_8B, **extra}))
+    spec = describe_from_config(path, "x").spec
+    for field in ("sliding_window", "sliding_window_layers", "kv_latent_dim", "attention_layers"):
+        assert getattr(spec, field) == expect.get(field), field
+    layout = spec.kv_layout()
+    dense = 2 * 32 * 8 * 128 * 2
+    assert layout.full_bytes_per_token + layout.window_bytes_per_token <= dense
+
+
+def test_config_with_more_local_layers_than_layers_is_an_input_error(tmp_path: Path) -> None:
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({**LLAMA3_8B, "sliding_window": 128, "layer_types": ["sliding_attention"] * 40}))
+    with pytest.raises(InvalidInputError, match="attention layout"):
+        describe_from_config(path, "x")

@@ -86,6 +86,49 @@ class HFConfig(BaseModel):
     num_experts_per_tok: int | None = Field(default=None, ge=1)
     max_position_embeddings: int | None = Field(default=None, ge=1)
     torch_dtype: str | None = None
+    # How the KV cache is laid out (see ModelSpec.kv_layout).
+    sliding_window: int | None = Field(default=None, ge=1)
+    use_sliding_window: bool | None = None
+    layer_types: list[str] | None = None
+    sliding_window_pattern: int | None = Field(default=None, ge=1)
+    kv_lora_rank: int | None = Field(default=None, ge=1)
+    qk_rope_head_dim: int | None = Field(default=None, ge=0)
+    hybrid_override_pattern: str | None = None
+
+    def kv_fields(self) -> dict[str, int]:
+        """The :class:`ModelSpec` KV-layout fields this config states (empty: plain attention
+        on every layer).
+
+        - ``kv_lora_rank`` (+ ``qk_rope_head_dim``): a compressed latent per layer (MLA);
+        - ``hybrid_override_pattern`` (Nemotron-H): ``*`` marks the attention layers;
+        - ``layer_types``: its ``sliding_attention`` entries are the local layers;
+          ``sliding_window_pattern`` N (Gemma 3): every N-th layer global, the rest local;
+          Gemma 2: every other layer local; otherwise a ``sliding_window`` applies to every
+          layer unless ``use_sliding_window`` is false (Qwen2 configs state a window they do
+          not use) or the window covers the whole context.
+        """
+        out: dict[str, int] = {}
+        if self.kv_lora_rank:
+            out["kv_latent_dim"] = self.kv_lora_rank + (self.qk_rope_head_dim or 0)
+        cached = self.num_hidden_layers
+        if self.hybrid_override_pattern:
+            cached = self.hybrid_override_pattern.count("*")
+            out["attention_layers"] = cached
+        w = self.sliding_window
+        if not w or self.use_sliding_window is False or (self.max_position_embeddings and w >= self.max_position_embeddings):
+            return out
+        if self.layer_types:
+            local = sum(1 for t in self.layer_types if t == "sliding_attention")
+        elif self.sliding_window_pattern:
+            local = cached - cached // self.sliding_window_pattern
+        elif (self.model_type or "").startswith("gemma2"):
+            local = cached // 2
+        else:
+            local = cached
+        if local:
+            out["sliding_window"] = w
+            out["sliding_window_layers"] = local
+        return out
 
     @model_validator(mode="after")
     def _consistent(self) -> HFConfig:
@@ -209,8 +252,12 @@ def describe_from_config(path: str | Path, name: str | None = None) -> Described
         source=f"config.json {p} (parameters computed from its fields)",
     )
     head_dim = cfg.head_dim if cfg.head_dim and cfg.head_dim != cfg.hidden_size // cfg.num_attention_heads else None
-    if head_dim is not None and "head_dim" in ModelSpec.model_fields:
-        spec = ModelSpec.model_validate({**spec.model_dump(), "head_dim": head_dim})
+    extra = {**({"head_dim": head_dim} if head_dim is not None else {}), **cfg.kv_fields()}
+    if extra:
+        try:
+            spec = ModelSpec.model_validate({**spec.model_dump(), **extra})
+        except ValidationError as exc:
+            raise InvalidInputError(f"--model-config {p}: its attention layout does not add up: {exc.errors()[0]['msg']}") from None
     return DescribedModel(spec=spec, basis=f"described: config.json {p.name} ({total:.2f} B parameters computed)", head_dim=head_dim)
 
 
