@@ -159,3 +159,36 @@ def test_prefill_prior_reads_the_rate_bitsandbytes_int8_kernels_reach():
     assert int8 == pytest.approx(fp16, rel=1e-9)
     # The A100's datasheet int8 rate (624 TOPS) still sets decode's compute term and log_peak.
     assert f["log_peak"].iloc[1] == pytest.approx(math.log(624))
+
+
+def test_pipeline_stages_add_power_and_micro_batches_not_speed():
+    # 16 devices as 2 pipeline stages of 8: a token passes both stages one after the other, each
+    # stage serving one of two micro-batches of 32 at a time. Its step is that of 8 devices at
+    # batch 32 (not 16 devices at 64), and its energy per token that step at 16 devices' power
+    # spread over all 64 sequences.
+    fb = FeatureBuilder(fx.catalogs())
+    pp = fb.build(_configs(device_count=16, pipeline_stages=2, batch_size=64)).iloc[0]
+    tp16 = fb.build(_configs(device_count=16, pipeline_stages=1, batch_size=64)).iloc[0]
+    tp8 = fb.build(_configs(device_count=8, batch_size=32)).iloc[0]
+    assert pp["prior_t_dec"] == pytest.approx(tp8["prior_t_dec"], rel=1e-12)
+    assert pp["prior_e_dec"] == pytest.approx(tp8["prior_e_dec"] * 16 / 8 * 32 / 64, rel=1e-12)
+    # Each stage reads its weights once per micro-batch: more bytes per token than 16-way
+    # tensor parallelism (whose all-reduces over 16 devices can still cost more in all).
+    assert pp["t_mem_s"] > tp16["t_mem_s"]
+    # Without the column every row is one stage (the features of before).
+    one = fb.build(_configs(device_count=16, batch_size=64)).iloc[0]
+    assert one["prior_e_dec"] == pytest.approx(tp16["prior_e_dec"], rel=1e-12)
+
+
+def test_pipeline_stages_must_divide_the_devices():
+    from recommender.errors import InvalidInputError
+    from recommender.model.frame import candidate_frame, pipeline_stages_column
+
+    assert pipeline_stages_column(pd.DataFrame({"pipeline_stages": [2, None]})).tolist() == [2.0, 1.0]
+    with pytest.raises(InvalidInputError, match="pipeline_stages"):
+        pipeline_stages_column(pd.DataFrame({"pipeline_stages": [0.5]}))
+    cats = fx.catalogs()
+    cand = pd.DataFrame([{"platform": "gpu-b", "device_count": 6, "pipeline_stages": 4, "engine": "vllm", "model_id": "toy/m7",
+                          "quantization": "fp16", "batch_size": 8, "task": "chat"}])
+    with pytest.raises(InvalidInputError, match="does not divide device_count 6"):
+        candidate_frame(cand, cats, {}, set())

@@ -136,3 +136,10 @@ def test_accuracy_round_trip(tmp_path: Path) -> None:
     row = AccuracyRow.model_validate({**GOOD_ACC, "accuracy_stderr": "0.01", "note": "a, b"})
     write_accuracy([row], tmp_path / "acc.csv")
     assert read_accuracy_rows(tmp_path / "acc.csv") == [row]
+
+
+def test_pipeline_stages_must_divide_the_device_count(tmp_path: Path) -> None:
+    ok = {**GOOD, "device_count": "16", "pipeline_stages": "2"}
+    assert read_rows(_write(tmp_path / "ok.csv", COLUMNS, [ok]))[0].pipeline_stages == 2
+    with pytest.raises(TableValidationError, match="pipeline_stages"):
+        read_rows(_write(tmp_path / "bad.csv", COLUMNS, [{**GOOD, "device_count": "6", "pipeline_stages": "4"}]))

@@ -5,7 +5,7 @@ original ``bs<B>+tp<T>+pp<P>.json``). Conversions:
 
 - ``energy_j_per_query`` = ``Energy/req (J)`` (steady state, summed over all TP x PP GPUs)
 - ``energy_j_per_output_token`` = ``Energy/req (J) / Avg Output Tokens``
-- ``device_count`` = ``TP x PP``; ``batch_size`` = ``Max BS (reqs)``; ``avg_batch_size`` = ``Avg BS (reqs)``
+- ``device_count`` = ``TP x PP``; ``pipeline_stages`` = ``PP``; ``batch_size`` = ``Max BS (reqs)``; ``avg_batch_size`` = ``Avg BS (reqs)``
 - ``time_s_per_query`` = ``Avg TPOT (s) x Avg Output Tokens`` (decode time of one request;
   queueing and prefill are not in the source, so this is a lower bound of end-to-end time)
 - ``throughput_tokens_per_s`` = ``Token tput (tok/s)`` (whole server)
@@ -52,6 +52,9 @@ def _row(rec: dict[str, object], ref: str) -> dict[str, object]:
     return {
         "platform": platform_of(rec["gpu"], PLATFORMS),
         "device_count": tp * pp,
+        # PP stages run one after another for a token: they add power and concurrent
+        # micro-batches, not speed per step (the physics prior reads it).
+        "pipeline_stages": pp,
         "engine": "vllm",
         "engine_version": ENGINE_VERSION,
         "model_id": spec.id,

@@ -395,8 +395,12 @@ class FeatureBuilder:
         batch = configs["batch_size"].to_numpy(dtype=float)
         devices_all = configs["device_count"].to_numpy(dtype=float)
         heads = M["heads"].to_numpy()[mc]
-        # Speed comes from the devices a pass can be split over; power from all of them.
-        devices = physics.split_devices(devices_all, heads)
+        # Speed comes from the devices a pass can be split over; power from all of them. With
+        # pipeline stages, a step's tensor-parallel group is one stage's devices: a token passes
+        # the stages one after another, and the stages serve different micro-batches at once
+        # (batch / stages sequences each), so a stage reads its weights once per micro-batch.
+        stages = configs["pipeline_stages"].to_numpy(dtype=float) if "pipeline_stages" in configs else np.ones(len(configs))
+        devices = physics.split_devices(devices_all / stages, heads)
         comm = physics.tensor_parallel_comm_s(layers, devices)
         prompt = np.maximum(configs["prompt_tokens"].to_numpy(dtype=float), 1.0)
         output = configs["output_tokens"].to_numpy(dtype=float)
@@ -425,7 +429,7 @@ class FeatureBuilder:
             hidden=hidden,
             kv_bytes_token=kv_tok,
             context_tokens=context,
-            batch=batch,
+            batch=batch / stages,
             devices=devices,
             bandwidth_gbs=bw,
             peak_tflops=peak,
@@ -445,7 +449,7 @@ class FeatureBuilder:
             hidden=hidden,
             prompt_tokens=pass_tokens,
             batch=batch_cfg,
-            devices=devices,
+            devices=devices * stages,  # throughput sense: every stage busy with another pass
             bandwidth_gbs=bw,
             peak_tflops=peak_prefill,
             comm_s=comm,
@@ -454,10 +458,10 @@ class FeatureBuilder:
         # Floors no configuration beats: every touched weight read once per step at peak
         # bandwidth, or the step's FLOPs at peak throughput (the KV term is left out: hybrid
         # and sliding-window models read less KV than full attention would).
-        t_weights = physics.weight_params_touched_b(total, active, batch, route) * 1e9 * bpw / (bw * 1e9 * devices)
+        t_weights = physics.weight_params_touched_b(total, active, batch / stages, route) * 1e9 * bpw / (bw * 1e9 * devices)
         t_floor_pre = np.maximum(
-            total * 1e9 * bpw / (bw * 1e9 * devices) / np.maximum(pass_tokens * batch_cfg, 1.0),
-            physics.flops_per_token(active, layers, hidden, pass_tokens / 2.0) / (peak_prefill * 1e12 * devices),
+            total * 1e9 * bpw / (bw * 1e9 * devices * stages) / np.maximum(pass_tokens * batch_cfg, 1.0),
+            physics.flops_per_token(active, layers, hidden, pass_tokens / 2.0) / (peak_prefill * 1e12 * devices * stages),
         )
         logs = self._log_tables()
         if "params_total_b" in configs:  # counts stated per row: their logs per row
@@ -511,7 +515,7 @@ class FeatureBuilder:
                 "t_comm_s": comm,
                 # The KV-cache part of t_mem (attention reads every running sequence's cache each
                 # step): its kernels reach another share of peak bandwidth than weight reads.
-                "t_kv_s": batch * kv_tok * context / (bw * 1e9 * devices),
+                "t_kv_s": batch / stages * kv_tok * context / (bw * 1e9 * devices),
                 "t_floor_dec_s": np.maximum(t_weights, t_comp),
                 "t_floor_pre_s": t_floor_pre,
                 # The request's own prompt pass, spread over its output tokens, in step units:

@@ -108,6 +108,7 @@ def prepare_table(table: pd.DataFrame, catalogs: Catalogs) -> pd.DataFrame:
     t["task"] = np.asarray(canonical_task(t["workload"], catalogs.tasks), dtype=object)
     t["engine_release"] = engine_release(t["engine"], t["engine_version"] if "engine_version" in t else [None] * len(t))
     t["serving_mode"] = serving_mode_column(t)
+    t["pipeline_stages"] = pipeline_stages_column(t)
     prof = task_profile(t["task"], catalogs.tasks)
     t["prompt_tokens"] = pd.to_numeric(t["prompt_tokens_mean"], errors="coerce").fillna(prof["prompt"])
     t["output_tokens"] = pd.to_numeric(t["output_tokens_mean"], errors="coerce").fillna(prof["output"])
@@ -221,6 +222,13 @@ def candidate_frame(
     if dev.isna().any() or (dev < 1).any() or bs.isna().any() or (bs < 1).any():
         raise InvalidInputError("device_count and batch_size must be integers >= 1 in every candidate row")
     mode = serving_mode_column(c)
+    stages = pipeline_stages_column(c)
+    if (np.mod(dev.to_numpy(dtype=float), stages) != 0).any():
+        row = int(np.flatnonzero(np.mod(dev.to_numpy(dtype=float), stages) != 0)[0])
+        raise InvalidInputError(
+            f"pipeline_stages {stages[row]:g} does not divide device_count {dev.iloc[row]:g} in candidate row {row + 1}: "
+            "every stage runs on the same number of devices"
+        )
     frame = pd.DataFrame(
         {
             "platform": cats.as_categorical(c["platform"]),
@@ -243,11 +251,29 @@ def candidate_frame(
             "scored": prof["scored"].fillna(0.0).to_numpy(dtype=float) > 0,
             "mc": prof["mc"].fillna(0.0).to_numpy(dtype=float) > 0,
             "serving_mode": mode,
+            "pipeline_stages": stages,
         },
         copy=False,
     )
     frame.index = candidates.index
     return frame
+
+
+def pipeline_stages_column(frame: pd.DataFrame) -> np.ndarray:
+    """Pipeline-parallel stages per row (1 where the column is missing or NaN).
+
+    Raises:
+        InvalidInputError: A value that is not a whole number >= 1 (named, with the row).
+    """
+    if "pipeline_stages" not in frame.columns:
+        return np.ones(len(frame))
+    v = pd.to_numeric(frame["pipeline_stages"], errors="coerce").to_numpy(dtype=float)
+    v = np.where(np.isnan(v), 1.0, v)
+    bad = (v < 1) | (v != np.floor(v))
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise InvalidInputError(f"pipeline_stages {frame['pipeline_stages'].iloc[row]!r} in row {row + 1} is not a whole number >= 1")
+    return v
 
 
 def serving_mode_column(frame: pd.DataFrame) -> pd.Categorical:

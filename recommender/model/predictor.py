@@ -193,7 +193,9 @@ class EaiPredictor:
         codes, uniq = cats.parts(cf["model_id"])  # per distinct model, not per row
         per_model = self._features.models["heads"].reindex(pd.Index(uniq, dtype=object)).to_numpy(dtype=float)
         heads = np.append(per_model, np.nan)[np.where(codes < 0, len(uniq), codes)]
-        split = split_devices(devices_all, heads)
+        # Per pipeline stage: a stage's tensor-parallel group splits the heads.
+        stages = cf["pipeline_stages"].to_numpy(dtype=float) if "pipeline_stages" in cf else np.ones(len(cf))
+        split = split_devices(devices_all / stages, heads) * stages
         idle_devices = split < devices_all
         if idle_devices.any():
             cf = cf.assign(device_count=split)
@@ -417,7 +419,7 @@ def fit_predictor(
     prep = prepare_table(table, catalogs)
     extra = extra_models(prep, catalogs)
     builder = FeatureBuilder(catalogs, extra)
-    cf = prep[["platform", "device_count", "engine", "model_id", "quantization", "batch_size", "prompt_tokens", "output_tokens", "choices", "pass_tokens", "params_total_b", "params_active_b"]].copy()
+    cf = prep[["platform", "device_count", "pipeline_stages", "engine", "model_id", "quantization", "batch_size", "prompt_tokens", "output_tokens", "choices", "pass_tokens", "params_total_b", "params_active_b"]].copy()
     feats = builder.build(cf)
     releases = default_releases(prep["engine"], prep["engine_release"])
     feats_release = feats.assign(engine_release=cats.as_categorical(pd.Series(prep["engine_release"].to_numpy(), index=feats.index)))

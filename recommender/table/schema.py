@@ -63,6 +63,8 @@ class MeasuredRow(BaseModel):
     Attributes:
         platform: Canonical platform id from the platform catalog (e.g. ``a100-sxm4-40gb``).
         device_count: Number of devices the measurement spans (energy is summed over them).
+        pipeline_stages: Pipeline-parallel stages those devices form (``device_count`` =
+            tensor-parallel degree x stages), where the source says; None: one stage.
         engine: Serving engine that ran the model.
         engine_version: The engine's release (``0.5.4``), where the source states it. Step
             times move with it (vLLM 0.5.4 in ML.ENERGY v2 vs 0.11.1 in v3), so the time
@@ -114,6 +116,7 @@ class MeasuredRow(BaseModel):
 
     platform: str = Field(min_length=1)
     device_count: int = Field(ge=1, le=1024)
+    pipeline_stages: int | None = Field(default=None, ge=1, le=1024)
     engine: Engine
     engine_version: str | None = Field(default=None, pattern=r"^[0-9]+(\.[0-9]+)*([.+-][0-9A-Za-z.+-]*)?$")
     model_id: str = Field(min_length=1)
@@ -156,6 +159,11 @@ class MeasuredRow(BaseModel):
         if self.params_active_b > self.params_total_b * 1.0001:
             raise ValueError(
                 f"params_active_b ({self.params_active_b}) exceeds params_total_b ({self.params_total_b})"
+            )
+        if self.pipeline_stages is not None and self.device_count % self.pipeline_stages:
+            raise ValueError(
+                f"pipeline_stages ({self.pipeline_stages}) must divide device_count ({self.device_count}): "
+                "each stage runs on the same number of devices"
             )
         if self.energy_method == "nvml-sampled" and self.energy_sample_hz is None:
             raise ValueError("energy_sample_hz is required when energy_method is 'nvml-sampled'")
