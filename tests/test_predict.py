@@ -76,7 +76,8 @@ def test_grid_refuses_an_empty_list_and_an_oversized_grid() -> None:
 def test_aliases_resolve_and_the_native_engine_is_filled_in(catalogs: Catalogs, flow) -> None:
     frame = _table(platform=["H100 SXM", "h100"], model=[SMOL.lower(), SMOL], quantization=["bf16", "fp8"], task=["mmlu", "mmlu"])
     out = resolve_configurations(frame, catalogs, flow).candidates
-    assert list(out.columns) == [*CANDIDATE_COLUMNS, *TOKEN_COLUMNS]
+    assert list(out.columns) == [*CANDIDATE_COLUMNS, "pipeline_stages", *TOKEN_COLUMNS]
+    assert out["pipeline_stages"].tolist() == [1, 1]
     assert out["platform"].astype(str).tolist() == ["h100-sxm5-80gb"] * 2
     assert out["model_id"].astype(str).tolist() == [SMOL] * 2
     # The first engine the flow lists for each quantization is its native one.
@@ -444,3 +445,10 @@ def test_memory_fit_reports_the_concurrency_a_paged_engine_reaches(catalogs: Cat
     assert out["fits_memory"].tolist() == [True, False]
     assert out["kv_limited"].tolist() == [True, False]
     assert 0 < out["max_concurrent_sequences"].iloc[0] < 4096
+
+
+def test_pipeline_stages_column_is_read_and_checked(catalogs: Catalogs, flow) -> None:
+    frame = _table(platform=["h100"], model_id=[SMOL], quantization=["bf16"], task=["mmlu"], device_count=[4], pipeline_stages=[2])
+    assert resolve_configurations(frame, catalogs, flow).candidates["pipeline_stages"].tolist() == [2]
+    with pytest.raises(InvalidInputError, match="column 'pipeline_stages'"):
+        resolve_configurations(frame.assign(pipeline_stages=[0]), catalogs, flow)

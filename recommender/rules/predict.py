@@ -62,13 +62,15 @@ REQUIRED_COLUMNS: tuple[str, ...] = ("platform", "model_id", "quantization", "ta
 OPTIONAL_COLUMNS: dict[str, object] = {
     "engine": "",
     "device_count": 1,
+    "pipeline_stages": 1,
     "batch_size": 1,
     "engine_version": "",
     "prompt_tokens_mean": "",
     "output_tokens_mean": "",
 }
-"""Columns a configuration table may have, with the value a missing one takes (an empty
-engine: the quantization's native engine; an empty release: the newest measured one; empty
+"""Columns a configuration table may have, with the value a missing one takes (pipeline stages:
+how many pipeline-parallel groups the devices form, each stage's devices splitting the model
+tensor-parallel; an empty engine: the quantization's native engine; an empty release: the newest measured one; empty
 token counts: the task's profile, or :class:`Asked`'s)."""
 
 TOKEN_COLUMNS: tuple[str, ...] = ("prompt_tokens_mean", "output_tokens_mean")
@@ -393,6 +395,7 @@ def resolve_configurations(
         {
             "platform": _categorical(p_code, [p.id for p in platforms]),
             "device_count": _positive_ints(frame, "device_count", first_line),
+            "pipeline_stages": _positive_ints(frame, "pipeline_stages", first_line),
             "engine": pd.Categorical(engine),
             "model_id": _categorical(m_code, [m.id for m in models]),
             "quantization": _categorical(q_code, [q.name for q in quants]),
@@ -419,7 +422,7 @@ def resolve_configurations(
         )
     if (versions != "").any():
         out["engine_version"] = pd.Categorical(versions.to_numpy())
-    out = out[[*CANDIDATE_COLUMNS, *TOKEN_COLUMNS, *(["engine_version"] if "engine_version" in out else [])]]
+    out = out[[*CANDIDATE_COLUMNS, "pipeline_stages", *TOKEN_COLUMNS, *(["engine_version"] if "engine_version" in out else [])]]
 
     # Labels from codes: one string per distinct value, never one per row.
     e_out = out["engine"]
@@ -511,7 +514,7 @@ def predict_configurations(
     extra_p = dict(resolution.platforms) if resolution else {}
     extra_m = dict(resolution.models) if resolution else {}
     model = extend_predictor(predictor, extra_p, {k: d.spec for k, d in extra_m.items()})
-    given = [c for c in (*CANDIDATE_COLUMNS, *TOKEN_COLUMNS, "engine_version") if c in candidates.columns]
+    given = [c for c in (*CANDIDATE_COLUMNS, "pipeline_stages", *TOKEN_COLUMNS, "engine_version") if c in candidates.columns]
     preds = model.predict(candidates[given])
 
     def platform(pid: str) -> Platform:
