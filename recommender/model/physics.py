@@ -27,8 +27,9 @@ from __future__ import annotations
 
 import numpy as np
 
-KV_BYTES_PER_VALUE = 2.0
-"""KV cache entries are stored in 16-bit floats by HF transformers and vLLM defaults."""
+# KV cache entries are 16-bit floats by HF transformers' and vLLM's defaults; one constant for
+# the catalog's cache layouts and the priors.
+from recommender.catalog.types import KV_BYTES_PER_VALUE
 
 
 def weight_params_touched_b(
