@@ -98,6 +98,7 @@ def _records(result) -> list[dict[str, Any]]:
         rec: dict[str, Any] = {
             "platform": str(row["platform"]),
             "device_count": int(row["device_count"]),
+            "pipeline_stages": int(row.get("pipeline_stages", 1)),
             "engine": str(row["engine"]),
             "model_id": str(row["model_id"]),
             "quantization": str(row["quantization"]),

@@ -543,7 +543,8 @@ def predict_configurations(
         candidates["batch_size"].to_numpy(dtype=float), prompt, output,
         candidates["device_count"].to_numpy(dtype=float), memory, paged, flow.memory_fit, flow.min_context_tokens,
     )
-    base = candidates[list(CANDIDATE_COLUMNS) + (["engine_version"] if "engine_version" in candidates else [])].reset_index(drop=True)
+    extra_cols = [c for c in ("pipeline_stages", "engine_version") if c in candidates]
+    base = candidates[list(CANDIDATE_COLUMNS) + extra_cols].reset_index(drop=True)
     out = pd.concat([base, preds.reset_index(drop=True)], axis=1)
     out.insert(len(base.columns), "prompt_tokens_mean", prompt)
     out.insert(len(base.columns) + 1, "output_tokens_mean", output)
