@@ -206,21 +206,38 @@ class ResidualSmoother:
                 Xg, rg, dg = self.groups[label]
                 dr = dg * rg
                 own = self.own.get(label, {}) if model_rows is not None else {}
+                own_code = {}
+                for model in own:
+                    hit = np.flatnonzero(model_labels == model)
+                    own_code[model] = hit[0] if len(hit) else None
                 for start in range(0, len(sel), CHUNK):
                     part = sel[start : start + CHUNK]
-                    zp = Z[part]
-                    w = gaussian_kernel(zp, Xg, self.bandwidth)
-                    num, den = w @ dr, w @ dg
-                    for model, ix in own.items():
-                        # A model's own discounted rows count fully for that model.
-                        hit = np.flatnonzero(model_labels == model)
-                        mine = np.flatnonzero(model_rows[part] == hit[0]) if len(hit) else hit
-                        if len(mine):
-                            wm = w[np.ix_(mine, ix)]
-                            num[mine] += wm @ ((1.0 - dg[ix]) * rg[ix])
-                            den[mine] += wm @ (1.0 - dg[ix])
-                    out[rows_any[part]] = num / (den + LAMBDA)
+                    mine_ix = [
+                        (np.flatnonzero(model_rows[part] == own_code[model]) if own_code[model] is not None else np.zeros(0, dtype=np.int64), ix)
+                        for model, ix in own.items()
+                    ]
+                    out[rows_any[part]] = _kernel_correction(Z[part], Xg, rg, dg, dr, self.bandwidth, mine_ix)
         return out
+
+
+def _kernel_correction(
+    z: np.ndarray, Xg: np.ndarray, rg: np.ndarray, dg: np.ndarray, dr: np.ndarray, bandwidth: float,
+    mine_ix: list[tuple[np.ndarray, np.ndarray]],
+) -> np.ndarray:
+    """Shrunk kernel mean of one group's residuals at the standardized rows ``z``.
+
+    ``rg``/``dg``: the group rows' residuals and robustness weights (``dr = dg * rg``).
+    ``mine_ix``: per model, the rows of ``z`` that are that model and the group rows discounted
+    as evidence about other models by it: those count fully for the model itself.
+    """
+    w = gaussian_kernel(z, Xg, bandwidth)
+    num, den = w @ dr, w @ dg
+    for mine, ix in mine_ix:
+        if len(mine):
+            wm = w[np.ix_(mine, ix)]
+            num[mine] += wm @ ((1.0 - dg[ix]) * rg[ix])
+            den[mine] += wm @ (1.0 - dg[ix])
+    return num / (den + LAMBDA)
 
 
 def gaussian_kernel(a: np.ndarray, b: np.ndarray, bandwidth: float) -> np.ndarray:
@@ -369,13 +386,6 @@ class SubsetSmoother:
             own = {int(m): discounted[m_train[rows][discounted] == m] for m in np.unique(m_train[rows][discounted])} if len(discounted) else {}
             for start in range(0, len(sel), CHUNK):
                 part = sel[start : start + CHUNK]
-                w = gaussian_kernel(Zt[part], Xg, bandwidth)
-                num, den = w @ dr, w @ dg
-                for model, ix in own.items():
-                    mine = np.flatnonzero(m_test[part] == model)
-                    if len(mine):
-                        wm = w[np.ix_(mine, ix)]
-                        num[mine] += wm @ ((1.0 - dg[ix]) * rg[ix])
-                        den[mine] += wm @ (1.0 - dg[ix])
-                out[rows_any[part]] = num / (den + LAMBDA)
+                mine_ix = [(np.flatnonzero(m_test[part] == model), ix) for model, ix in own.items()]
+                out[rows_any[part]] = _kernel_correction(Zt[part], Xg, rg, dg, dr, bandwidth, mine_ix)
         return out
