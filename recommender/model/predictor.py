@@ -194,7 +194,7 @@ class EaiPredictor:
         per_model = self._features.models["heads"].reindex(pd.Index(uniq, dtype=object)).to_numpy(dtype=float)
         heads = np.append(per_model, np.nan)[np.where(codes < 0, len(uniq), codes)]
         # Per pipeline stage: a stage's tensor-parallel group splits the heads.
-        stages = cf["pipeline_stages"].to_numpy(dtype=float) if "pipeline_stages" in cf else np.ones(len(cf))
+        stages = cf["pipeline_stages"].to_numpy(dtype=float)
         split = split_devices(devices_all / stages, heads) * stages
         idle_devices = split < devices_all
         if idle_devices.any():

@@ -44,12 +44,11 @@ def take(values: Any, rows: np.ndarray) -> Any:
     return np.asarray(values)[rows]
 
 
-def apply(model: EaiPredictor, parts: Parts, cf: pd.DataFrame, feats: Any, raw_points: Mapping[str, np.ndarray] | None = None) -> Parts:
+def apply(model: EaiPredictor, parts: Parts, cf: pd.DataFrame, feats: Any, raw_points: Mapping[str, np.ndarray]) -> Parts:
     """Parts with assumed-release rows widened (and bracketed releases flagged).
 
     ``raw_points``: each component's prediction at the rows' own (assumed) release before any
-    stage moved it (:func:`recommender.model.pipeline.predict_parts` has them); None: predicted
-    again here."""
+    stage moved it (:func:`recommender.model.pipeline.predict_parts` has them)."""
     from recommender.model.predictor import RELEASE_COMPONENTS
 
     assumed = cf["release_assumed"].to_numpy()
@@ -65,10 +64,7 @@ def apply(model: EaiPredictor, parts: Parts, cf: pd.DataFrame, feats: Any, raw_p
         levels = {lv for lv in comp.fitted_releases() if "@" in lv}
         if not levels:
             continue
-        if raw_points is not None and name in raw_points:
-            base = np.log(np.asarray(raw_points[name])[rows])
-        else:
-            base = np.log(comp.predict(with_column(take_rows(feats, rows), "engine_release", sub_release))[0])
+        base = np.log(np.asarray(raw_points[name])[rows])
         gap = np.zeros(len(rows))
         for level in sorted(levels):
             # Only rows of the level's engine not already at it (theirs would be a zero gap).
