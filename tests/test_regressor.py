@@ -1011,7 +1011,9 @@ def test_unseen_twin_carries_the_measured_twins_ratio_to_physics():
 
 def test_faster_memory_on_the_same_silicon_is_never_predicted_slower_or_costlier():
     """H200 = H100's compute and power with 1.43x the bandwidth; A100 80GB = A100 40GB's with
-    1.31x. Predicted from their measured twins they must not come out slower or costlier."""
+    1.31x. Predicted from their measured twins they must not come out slower or costlier.
+    (Batches up to 32: Qwen3-14B at 64 LMArena-length sequences overflows the 40 GB twin's
+    KV cache, so that configuration borrows nothing, see the next test.)"""
     from recommender.model.store import load_predictor
 
     shipped = load_predictor()
@@ -1019,7 +1021,7 @@ def test_faster_memory_on_the_same_silicon_is_never_predicted_slower_or_costlier
                                          ("a100-sxm4-80gb", "a100-sxm4-40gb", "vllm", "0.5.4")):
         cand = pd.DataFrame([dict(device_count=d, engine=engine, engine_version=versions, model_id=m, quantization="bf16",
                                   batch_size=b, task="lm-arena-chat")
-                             for d in (1, 2) for m in ("meta-llama/Llama-3.1-8B-Instruct", "Qwen/Qwen3-14B") for b in (1, 8, 64)])
+                             for d in (1, 2) for m in ("meta-llama/Llama-3.1-8B-Instruct", "Qwen/Qwen3-14B") for b in (1, 8, 32)])
         f = shipped.predict(cand.assign(platform=fast), use_measured=False)
         s = shipped.predict(cand.assign(platform=slow), use_measured=False)
         assert f["extrapolated_reasons"].astype(str).str.contains(f"twin:{slow}").all()

@@ -237,6 +237,10 @@ class TaskSpec(BaseModel):
         prompt_tokens_mean: Mean prompt tokens per query.
         output_tokens_mean: Mean generated tokens per query (0 for log-likelihood tasks).
         choices_mean: Mean answer choices per query (multiple choice).
+        output_tokens_dispersion: ``E[L^2] / E[L]^2`` of the output lengths ``L`` (None: every
+            query generates about the same count, taken as 1). Decode steps read a mean
+            context of ``prompt + output_tokens_mean x dispersion / 2`` (long answers hold
+            more steps at longer contexts).
         continuation_tokens_mean: Mean tokens of one answer choice (multiple choice), as
             lm-eval scores it (e.g. ``" B"`` is 1 token); None: unknown (then every choice
             is taken as its own pass and the answer's tokens are not counted).
@@ -261,6 +265,7 @@ class TaskSpec(BaseModel):
     prompt_tokens_mean: float = Field(ge=0)
     output_tokens_mean: float = Field(ge=0)
     choices_mean: float = Field(default=1.0, ge=1)
+    output_tokens_dispersion: float | None = Field(default=None, ge=1)
     continuation_tokens_mean: float | None = Field(default=None, ge=1)
     forward_passes_mean: float | None = Field(default=None, ge=1)
     aliases: tuple[str, ...] = ()

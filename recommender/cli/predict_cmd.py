@@ -4,7 +4,7 @@ Configurations come from flags (every combination of the values given; each flag
 repeatable) or from a CSV table with one configuration per row (``--candidates FILE``,
 ``-`` for stdin; columns ``platform, model_id, quantization, task`` and optionally
 ``engine, device_count, pipeline_stages, batch_size, engine_version, prompt_tokens_mean,
-output_tokens_mean``; any other column is an error). ``--prompt-tokens`` /
+output_tokens_mean, output_tokens_dispersion``; any other column is an error). ``--prompt-tokens`` /
 ``--output-tokens`` give the token profile of rows that state none (otherwise the task's);
 each row says which output length it uses (``output_tokens_basis``). A model outside the
 catalog is asked by its config.json (``--model-config [NAME=]FILE``) or by flags
@@ -241,6 +241,12 @@ def register(app: typer.Typer) -> None:
         output_tokens: Optional[float] = typer.Option(
             None, "--output-tokens", help="Output tokens per query, for rows that give none (default: the task's)."
         ),
+        output_dispersion: Optional[float] = typer.Option(
+            None,
+            "--output-dispersion",
+            help="E[L^2]/E[L]^2 of the output lengths, for rows that give none: 1 for a fixed count "
+            "(a static batch generating N tokens each); default: the task's.",
+        ),
         declare_engine: list[str] = typer.Option(
             [], "--declare-engine", help="Accept an engine outside the catalog, predicted as never measured and flagged (repeatable)."
         ),
@@ -292,9 +298,14 @@ def register(app: typer.Typer) -> None:
         for flag, value in (("--prompt-tokens", prompt_tokens), ("--output-tokens", output_tokens)):
             if value is not None and not 0 <= value <= 10_000_000:
                 raise InvalidInputError(f"{flag} must be a token count between 0 and 10,000,000, got {value:g}")
+        if output_dispersion is not None and not 1.0 <= output_dispersion <= 1_000.0:
+            raise InvalidInputError(
+                f"--output-dispersion is E[L^2]/E[L]^2 of the output lengths, at least 1 (1: a fixed count), got {output_dispersion:g}"
+            )
         asked = Asked(
             prompt_tokens=prompt_tokens,
             output_tokens=output_tokens,
+            output_dispersion=output_dispersion,
             declared_engines=tuple(e.strip().lower() for e in declare_engine),
             described_models=described,
         )

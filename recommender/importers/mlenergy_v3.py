@@ -9,6 +9,8 @@ configuration). Conversions:
 - ``time_s_per_query`` = ``median_itl_ms / 1000 x avg_output_len``: decode time of a typical
   request at the median inter-token latency (prefill and queueing are not in the record)
 - ``power_w_mean`` = ``avg_power_watts`` (summed over GPUs)
+- ``output_tokens_dispersion`` = ``E[L^2] / E[L]^2`` of the row's ``output_length_distribution``
+  histogram (bin midpoints), see :func:`dispersion`
 - ``quantization``: ``weight_precision`` bfloat16 -> bf16, fp8 -> fp8, mxfp4 -> mxfp4
 
 Platforms: ``H100`` is the H100 80GB HBM3 (SXM5) board, ``B200`` the B200 (README).
@@ -32,6 +34,23 @@ WORKLOADS = {"lm-arena-chat": "lm-arena-chat", "gpqa": "gpqa", "sourcegraph-fim"
 PRECISIONS = {"bfloat16": "bf16", "fp8": "fp8", "mxfp4": "mxfp4"}
 
 
+def dispersion(hist: object) -> float | None:
+    """``E[L^2] / E[L]^2`` of a histogram ``{bins: edges, counts}`` at bin midpoints (None
+    where it is missing or empty); at least 1 by Jensen's inequality."""
+    if not isinstance(hist, dict) or not hist.get("bins") or not hist.get("counts"):
+        return None
+    edges, counts = hist["bins"], hist["counts"]
+    if len(edges) != len(counts) + 1:
+        return None
+    mids = [(float(a) + float(b)) / 2.0 for a, b in zip(edges[:-1], edges[1:], strict=True)]
+    n = float(sum(counts))
+    m1 = sum(m * c for m, c in zip(mids, counts, strict=True)) / n if n > 0 else 0.0
+    if m1 <= 0:
+        return None
+    m2 = sum(m * m * c for m, c in zip(mids, counts, strict=True)) / n
+    return max(m2 / (m1 * m1), 1.0)
+
+
 def _row(rec: dict[str, object], ref: str) -> dict[str, object]:
     spec = resolve_model(str(rec["model_id"]))
     j_per_token = float(rec["energy_per_token_joules"])
@@ -51,6 +70,7 @@ def _row(rec: dict[str, object], ref: str) -> dict[str, object]:
         "avg_batch_size": float(rec["avg_batch_size"]),
         "workload": WORKLOADS[str(rec["task"])],
         "output_tokens_mean": out_tokens,
+        "output_tokens_dispersion": dispersion(rec.get("output_length_distribution")),
         "energy_j_per_query": j_per_token * out_tokens,
         "energy_j_per_output_token": j_per_token,
         "time_s_per_query": float(rec["median_itl_ms"]) / 1000.0 * out_tokens,

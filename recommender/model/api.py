@@ -25,6 +25,7 @@ OPTIONAL_CANDIDATE_COLUMNS: tuple[str, ...] = (
     "engine_version",
     "prompt_tokens_mean",
     "output_tokens_mean",
+    "output_tokens_dispersion",
     "choices_mean",
     "forward_passes_mean",
     "fed_tokens_mean",

@@ -354,9 +354,10 @@ class RooflineFit(RegressorMixin, BaseEstimator):
         # least_squares minimises a sum of rho(r^2): weighting a row by w scales its residual by sqrt(w).
         root_w = np.sqrt(sw / sw.mean())
 
-        # The prompt-pass term only in time: in energy it made unseen-platform predictions
-        # worse (LOPO energy per query 18.3 -> 21.0 %), where the ridge's prompt-length slope
-        # already carries it.
+        # The prompt-pass term only in time. In energy it helped a held-out token profile
+        # (leave-one-workload-out energy per query 22.4 -> 17.0 %) but broke another (HumanEval
+        # held out: 2.26x too high) and pulled leave-one-source-out coverage out of its band
+        # (91.3 -> 82.1 %; 2026-12-03, eai evaluate with the ridge free of token-length slopes).
         with_d = self.kind == "time"
 
         with_kv = self.kv_share and "t_kv_s" in getattr(feats, "columns", ())

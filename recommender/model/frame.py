@@ -73,18 +73,19 @@ def task_profile(task_ids: pd.Series | pd.Categorical, tasks: Mapping[str, Any])
     """Token profile and scoring facts of each task id (NaN for names not in the catalog).
 
     Returns a frame with a fresh RangeIndex (one row per input row): ``prompt``, ``output``,
-    ``choices``, ``continuation`` (tokens per answer), ``passes_fixed`` (stated passes),
+    ``choices``, ``dispersion`` (of the output lengths), ``continuation`` (tokens per answer), ``passes_fixed`` (stated passes),
     ``chance``, ``scored``, ``mc`` and ``known``.
     """
     nan = float("nan")
     rows = {
         tid: (s.prompt_tokens_mean, s.output_tokens_mean, s.choices_mean if s.output_type == "multiple_choice" else 1.0,
+              nan if s.output_tokens_dispersion is None else s.output_tokens_dispersion,
               nan if s.continuation_tokens_mean is None else s.continuation_tokens_mean,
               nan if s.forward_passes_mean is None else s.forward_passes_mean,
               s.chance, s.kind == "benchmark", s.output_type == "multiple_choice")
         for tid, s in tasks.items()
     }
-    columns = ["prompt", "output", "choices", "continuation", "passes_fixed", "chance", "scored", "mc"]
+    columns = ["prompt", "output", "choices", "dispersion", "continuation", "passes_fixed", "chance", "scored", "mc"]
     table = pd.DataFrame.from_dict(rows, orient="index", columns=columns)
     codes, uniq = cats.parts(task_ids)
     pos = table.index.get_indexer(pd.Index(uniq, dtype=object)) if len(uniq) else np.zeros(0, dtype=np.int64)
@@ -112,6 +113,7 @@ def prepare_table(table: pd.DataFrame, catalogs: Catalogs) -> pd.DataFrame:
     prof = task_profile(t["task"], catalogs.tasks)
     t["prompt_tokens"] = pd.to_numeric(t["prompt_tokens_mean"], errors="coerce").fillna(prof["prompt"])
     t["output_tokens"] = pd.to_numeric(t["output_tokens_mean"], errors="coerce").fillna(prof["output"])
+    t["output_dispersion"] = output_dispersion(t, prof)
     # A measured prompt count already covers every answer choice (the profiler tallies all
     # tokens read per document); the catalog's count is one context, read once per choice.
     measured_prompt = pd.to_numeric(t["prompt_tokens_mean"], errors="coerce").notna()
@@ -243,6 +245,7 @@ def candidate_frame(
             "task": tasks,
             "prompt_tokens": prof["prompt"].fillna(0.0).to_numpy(dtype=float),
             "output_tokens": prof["output"].fillna(0.0).to_numpy(dtype=float),
+            "output_dispersion": output_dispersion(c, prof),
             "choices": choices.to_numpy(dtype=float),
             "passes": passes,
             "fed_tokens": fed,
@@ -257,6 +260,28 @@ def candidate_frame(
     )
     frame.index = candidates.index
     return frame
+
+
+def output_dispersion(frame: pd.DataFrame, prof: pd.DataFrame) -> np.ndarray:
+    """``E[L^2] / E[L]^2`` of each row's output lengths: the row's ``output_tokens_dispersion``
+    where given, else the task's, else 1 (every query the same length, as in a static batch
+    generating a fixed count).
+
+    Raises:
+        InvalidInputError: A stated value below 1 (no distribution has one; named, with the row).
+    """
+    d = prof["dispersion"].to_numpy(dtype=float) if "dispersion" in prof else np.full(len(frame), np.nan)
+    if "output_tokens_dispersion" in frame.columns:
+        given = pd.to_numeric(frame["output_tokens_dispersion"], errors="coerce").to_numpy(dtype=float)
+        bad = np.isfinite(given) & (given < 1.0)
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise InvalidInputError(
+                f"output_tokens_dispersion {given[row]:g} in row {row + 1} is below 1; it is E[L^2]/E[L]^2 of the output "
+                "lengths (1: every query the same length)"
+            )
+        d = np.where(np.isfinite(given), given, d)
+    return np.where(np.isfinite(d), d, 1.0)
 
 
 def pipeline_stages_column(frame: pd.DataFrame) -> np.ndarray:

@@ -15,9 +15,11 @@ tokens it carries.
 
 ``e_dec``/``t_dec`` are J and s per generated token as the sources measure them (a
 request's energy or decode time over its output tokens, so its own prefill is included);
-their model sees the prompt length (``log_prompt``, ``log_context``) and the output length
-as features, so a long-prompt task costs more per output token than a chat workload.
-``e_pre``/``t_pre`` are per token position fed, learned from log-likelihood rows. The four are :class:`~recommender.model.component.ComponentModel`;
+the token profile reaches them through the roofline: the KV bytes a step reads at the mean
+context ``prompt + output x dispersion / 2`` (``output_tokens_dispersion``) and, in time, the
+prompt passes interleaved with decode steps, so a long-context task costs more per output
+token than a short chat. ``e_pre``/``t_pre`` are per token position fed, learned from
+log-likelihood rows. The four are :class:`~recommender.model.component.ComponentModel`;
 a sum's interval is the sum of the parts' interval ends (comonotonic: conservative).
 
 Measured rows: a candidate equal to a measured cell (platform, device count, engine,
@@ -419,7 +421,7 @@ def fit_predictor(
     prep = prepare_table(table, catalogs)
     extra = extra_models(prep, catalogs)
     builder = FeatureBuilder(catalogs, extra)
-    cf = prep[["platform", "device_count", "pipeline_stages", "engine", "model_id", "quantization", "batch_size", "prompt_tokens", "output_tokens", "choices", "pass_tokens", "params_total_b", "params_active_b"]].copy()
+    cf = prep[["platform", "device_count", "pipeline_stages", "engine", "model_id", "quantization", "batch_size", "prompt_tokens", "output_tokens", "output_dispersion", "choices", "pass_tokens", "params_total_b", "params_active_b"]].copy()
     feats = builder.build(cf)
     releases = default_releases(prep["engine"], prep["engine_release"])
     feats_release = feats.assign(engine_release=cats.as_categorical(pd.Series(prep["engine_release"].to_numpy(), index=feats.index)))

@@ -11,7 +11,7 @@ engine. So the decode step time is modelled as::
 
 plus, in time only, ``d * t_prefill_share`` (the prompt passes of batch-mates that interleave
 with a request's decode steps: prompt-pass time x batch / output tokens; the same term in
-energy made unseen-platform predictions worse, where the ridge's prompt-length slope carries it),
+energy over-charged short-answer workloads held out, see :class:`~recommender.model.estimator.RooflineFit`),
 with ``a >= 1`` (inverse achieved share of peak bandwidth), ``b >= 1`` (inverse achieved
 share of peak tensor throughput) and ``c[release] >= 0`` (seconds per layer per step, one per
 serving engine release, ``vllm@0.11``, or per engine where releases are not given; a release

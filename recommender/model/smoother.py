@@ -51,8 +51,6 @@ KERNEL_FEATURES: tuple[str, ...] = (
     "log_kv_token",
     "log_batch",
     "log_devices",
-    "log_prompt",
-    "log_output",
 )
 GROUP_COLUMNS: tuple[str, ...] = ("platform", "engine", "quantization", "block")
 BANDWIDTH = 0.5

@@ -67,13 +67,15 @@ OPTIONAL_COLUMNS: dict[str, object] = {
     "engine_version": "",
     "prompt_tokens_mean": "",
     "output_tokens_mean": "",
+    "output_tokens_dispersion": "",
 }
 """Columns a configuration table may have, with the value a missing one takes (pipeline stages:
 how many pipeline-parallel groups the devices form, each stage's devices splitting the model
 tensor-parallel; an empty engine: the quantization's native engine; an empty release: the newest measured one; empty
-token counts: the task's profile, or :class:`Asked`'s)."""
+token counts: the task's profile, or :class:`Asked`'s; ``output_tokens_dispersion``: E[L^2]/E[L]^2 of
+the output lengths, 1 for a fixed count, empty: the task's)."""
 
-TOKEN_COLUMNS: tuple[str, ...] = ("prompt_tokens_mean", "output_tokens_mean")
+TOKEN_COLUMNS: tuple[str, ...] = ("prompt_tokens_mean", "output_tokens_mean", "output_tokens_dispersion")
 """Token-profile columns passed on to the predictor (NaN: the task's profile)."""
 
 SPEC_ONLY_PREFIX = "known from specifications only"
@@ -97,6 +99,8 @@ class Asked:
     Attributes:
         prompt_tokens: Prompt tokens per query for rows that give none (None: the task's).
         output_tokens: Output tokens per query for rows that give none (None: the task's).
+        output_dispersion: ``E[L^2] / E[L]^2`` of the output lengths for rows that give none
+            (1: every query generates the same count; None: the task's).
         declared_engines: Engines outside the catalog the user accepts to have predicted as
             engines never measured (lower case).
         described_models: Models outside the catalog by the id they are asked by.
@@ -105,6 +109,7 @@ class Asked:
 
     prompt_tokens: float | None = None
     output_tokens: float | None = None
+    output_dispersion: float | None = None
     declared_engines: tuple[str, ...] = ()
     described_models: Mapping[str, DescribedModel] = field(default_factory=dict)
     platforms_from_specs: bool = True
@@ -213,14 +218,15 @@ def _positive_ints(frame: pd.DataFrame, column: str, first_line: int | None) -> 
 
 
 def _token_column(frame: pd.DataFrame, column: str, fallback: float | None, first_line: int | None) -> np.ndarray:
-    """A token-count column as floats (NaN: not given), checked to be counts."""
+    """A token-count column (or the output-length dispersion) as floats (NaN: not given), checked."""
     text = frame[column].astype(str).str.strip()
     raw = pd.to_numeric(text.where(text != "", None), errors="coerce").to_numpy(dtype=float)
-    bad = (text != "").to_numpy() & (~np.isfinite(raw) | (raw < 0) | (raw > MAX_TOKENS))
+    low, what = (1.0, "a dispersion E[L^2]/E[L]^2 between 1") if column == "output_tokens_dispersion" else (0.0, "a token count between 0")
+    bad = (text != "").to_numpy() & (~np.isfinite(raw) | (raw < low) | (raw > MAX_TOKENS))
     if bad.any():
         value = str(frame[column].to_numpy()[np.flatnonzero(bad)[0]])
         raise InvalidInputError(
-            f"{_row_label(frame, bad, first_line)}, column {column!r}: {value!r} is not a token count between 0 and {MAX_TOKENS:,}"
+            f"{_row_label(frame, bad, first_line)}, column {column!r}: {value!r} is not {what} and {MAX_TOKENS:,}"
         )
     if fallback is not None:
         raw = np.where(np.isnan(raw), float(fallback), raw)
@@ -385,11 +391,15 @@ def resolve_configurations(
     if not keep.any():
         raise UnsupportedCombinationError(f"no configuration can run: {'; '.join(skipped)}")
 
-    prompt, output = (
+    prompt, output, dispersion = (
         _token_column(frame, c, fallback, first_line)
         if c in given_columns
         else np.full(len(frame), np.nan if fallback is None else float(fallback))
-        for c, fallback in (("prompt_tokens_mean", asked.prompt_tokens), ("output_tokens_mean", asked.output_tokens))
+        for c, fallback in (
+            ("prompt_tokens_mean", asked.prompt_tokens),
+            ("output_tokens_mean", asked.output_tokens),
+            ("output_tokens_dispersion", asked.output_dispersion),
+        )
     )
     out = pd.DataFrame(
         {
@@ -403,6 +413,7 @@ def resolve_configurations(
             "task": _categorical(t_code, [t.id for t in tasks]),
             "prompt_tokens_mean": prompt,
             "output_tokens_mean": output,
+            "output_tokens_dispersion": dispersion,
         },
         index=frame.index,
     )

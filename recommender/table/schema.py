@@ -79,6 +79,11 @@ class MeasuredRow(BaseModel):
         query_count: Number of queries measured, where known.
         prompt_tokens_mean: Mean prompt tokens per query, where known.
         output_tokens_mean: Mean generated tokens per query, where known.
+        output_tokens_dispersion: ``E[L^2] / E[L]^2`` of the queries' output lengths ``L``
+            (1: every query generates the same count), where the source gives the
+            distribution. Per-token figures average over decode steps, and a long answer
+            holds more steps at a longer context, so the mean context a step reads is
+            ``prompt + output_tokens_mean x dispersion / 2``, not ``prompt + mean / 2``.
         fed_tokens_mean: Token positions run through the model per query, all forward passes
             summed (multiple choice: one pass per distinct context + answer prefix), where
             known. It, not ``prompt_tokens_mean``, is what a log-likelihood query's compute scales with.
@@ -129,6 +134,7 @@ class MeasuredRow(BaseModel):
     query_count: int | None = Field(default=None, ge=1)
     prompt_tokens_mean: float | None = Field(default=None, ge=0)
     output_tokens_mean: float | None = Field(default=None, ge=0)
+    output_tokens_dispersion: float | None = Field(default=None, ge=1)
     fed_tokens_mean: float | None = Field(default=None, ge=0)
     serving_mode: ServingMode | None = None
     accuracy: float | None = Field(default=None, ge=0, le=1)
