@@ -79,3 +79,25 @@ def test_eai_evaluate_without_a_stage_reports_it_and_stores_nothing(tmp_path, ca
     assert not (tmp_path / "evaluation.json").exists()
     assert main(["evaluate", "--table", str(tpath), "--without", "twin"]) == 2
     assert "did you mean 'twins'" in capsys.readouterr().err
+
+
+def test_components_predicted_only_where_a_query_uses_them_give_the_same_parts(cats):
+    """A generation query reads the decode parts, a log-likelihood query the prefill parts; the
+    pipeline predicts each component on those rows only, with the same result there."""
+    from recommender.model import pipeline
+
+    model = fit_predictor(fx.measured_table(), fx.accuracy_table(), cats, calibrate=False)
+    cand = pd.DataFrame([{"platform": p, "device_count": 1, "engine": "hf-transformers", "model_id": m, "quantization": "fp16",
+                          "batch_size": b, "task": t}
+                         for p in ("gpu-a", "gpu-b", "gpu-c") for m in ("toy/m3", "toy/m13") for b in (1, 8) for t in ("chat", "mmlu")])
+    cf = model._candidate_frame(cand)
+    feats = model._features.columns(cf)
+    full, _, _ = pipeline.predict_parts(model, cf, feats)
+    some, _, _ = pipeline.predict_parts(model, cf, feats, only_needed=True)
+    need = pipeline.needed_rows(cf)
+    assert need["e_dec"].any() and need["e_pre"].any()
+    for name, rows in need.items():
+        np.testing.assert_array_equal(some[name].point[rows], full[name].point[rows])
+        np.testing.assert_array_equal(some[name].log_half[rows], full[name].log_half[rows])
+        np.testing.assert_array_equal(some[name].reason_bits[rows], full[name].reason_bits[rows])
+        assert np.all(some[name].point[~rows] == 1.0)  # placeholders a query multiplies by zero tokens

@@ -376,6 +376,7 @@ def _candidates(prep: pd.DataFrame) -> pd.DataFrame:
         {
             "platform": prep["platform"].to_numpy(),
             "device_count": prep["device_count"].to_numpy(),
+            "pipeline_stages": prep["pipeline_stages"].to_numpy(),
             "engine": prep["engine"].to_numpy(),
             "engine_version": prep["engine_version"].to_numpy(dtype=object) if "engine_version" in prep else None,
             "model_id": prep["model_id"].to_numpy(),

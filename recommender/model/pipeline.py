@@ -25,7 +25,7 @@ import pandas as pd
 from recommender.model.adjust import measured as measured_stage
 from recommender.model.adjust import power_bound, release_order, release_widening, twins
 from recommender.model import invariants
-from recommender.model.component import REASONS
+from recommender.model.component import REASONS, take_rows
 from recommender.model.intervals import log_half_of, sum_interval
 from recommender.model.prediction import PartPrediction, Parts, QueryPrediction
 
@@ -36,8 +36,21 @@ PART_STAGES: tuple[str, ...] = ("release_order", "twins", "release_widening")
 QUERY_STAGES: tuple[str, ...] = ("power_bound", "measured")
 
 
-def predict_parts(model: EaiPredictor, cf: pd.DataFrame, feats: Any) -> tuple[Parts, Parts, np.ndarray]:
+def needed_rows(cf: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Per component, the rows whose query uses it (see :func:`_query_tokens`): decode parts
+    for rows that generate, prefill parts for log-likelihood rows."""
+    gen = cf["output_tokens"].to_numpy() > 0
+    return {"e_dec": gen, "t_dec": gen, "e_pre": ~gen, "t_pre": ~gen}
+
+
+def predict_parts(
+    model: EaiPredictor, cf: pd.DataFrame, feats: Any, only_needed: bool = False
+) -> tuple[Parts, Parts, np.ndarray]:
     """Per-component predictions after the part stages.
+
+    ``only_needed``: predict each component only on the rows whose query uses it (the others
+    get point 1, half-width 0, no reasons; a query multiplies them by zero tokens), which
+    halves the work of a mixed batch of generation and log-likelihood candidates.
 
     Returns:
         ``(parts, unwidened, twin_of)``: the parts after every part stage, the parts before
@@ -47,8 +60,18 @@ def predict_parts(model: EaiPredictor, cf: pd.DataFrame, feats: Any) -> tuple[Pa
     """
     config = model.config
     parts: Parts = {}
+    need = needed_rows(cf) if only_needed else None
     for name, comp in model.components.items():
-        point, half, bits = comp.predict(model.component_feats(name, feats, cf))
+        cfeats = model.component_feats(name, feats, cf)
+        if need is None or need[name].all():
+            point, half, bits = comp.predict(cfeats)
+        else:
+            rows = np.flatnonzero(need[name])
+            point, half = np.ones(len(cf)), np.zeros(len(cf))
+            bits = np.zeros(len(cf), dtype=np.int64)
+            if len(rows):
+                p_, h_, b_ = comp.predict(take_rows(cfeats, rows))
+                point[rows], half[rows], bits[rows] = p_, h_, b_
         parts[name] = PartPrediction(point=point, log_half=half, reason_bits=bits)
     # The components' own points, before any stage moves them: release_widening measures the gap
     # to other releases from these.
@@ -56,12 +79,12 @@ def predict_parts(model: EaiPredictor, cf: pd.DataFrame, feats: Any) -> tuple[Pa
     if config.on(release_order.STAGE):
         parts = release_order.apply(model, parts, cf, feats)
     if config.on(twins.STAGE):
-        parts, twin_of = twins.borrow(model, parts, cf, feats)
+        parts, twin_of = twins.borrow(model, parts, cf, feats, need)
     else:
         twin_of = np.full(len(cf), "", dtype=object)
     unwidened = parts
     if config.on(release_widening.STAGE):
-        parts = release_widening.apply(model, parts, cf, feats, raw_points)
+        parts = release_widening.apply(model, parts, cf, feats, raw_points, need)
     return parts, unwidened, twin_of
 
 
@@ -117,7 +140,7 @@ def compose(parts: Parts, cf: pd.DataFrame, twin_of: np.ndarray, prefill_share_f
 def predict_query(model: EaiPredictor, cf: pd.DataFrame, feats: Any, use_measured: bool = True) -> QueryPrediction:
     """Energy and time per query after every stage (the fold)."""
     config = model.config
-    parts, unwidened, twin_of = predict_parts(model, cf, feats)
+    parts, unwidened, twin_of = predict_parts(model, cf, feats, only_needed=True)
     q = compose(parts, cf, twin_of, config.tunables.prefill_share_for_reasons)
     # The power limit per row: read by the power-bound stage and the invariants alike.
     limit_w = power_bound.power_limit_w(cf, feats, model.occupancy_slack)

@@ -44,26 +44,39 @@ def take(values: Any, rows: np.ndarray) -> Any:
     return np.asarray(values)[rows]
 
 
-def apply(model: EaiPredictor, parts: Parts, cf: pd.DataFrame, feats: Any, raw_points: Mapping[str, np.ndarray]) -> Parts:
+def apply(
+    model: EaiPredictor,
+    parts: Parts,
+    cf: pd.DataFrame,
+    feats: Any,
+    raw_points: Mapping[str, np.ndarray],
+    needed: Mapping[str, np.ndarray] | None = None,
+) -> Parts:
     """Parts with assumed-release rows widened (and bracketed releases flagged).
 
     ``raw_points``: each component's prediction at the rows' own (assumed) release before any
-    stage moved it (:func:`recommender.model.pipeline.predict_parts` has them)."""
+    stage moved it (:func:`recommender.model.pipeline.predict_parts` has them). ``needed``: per
+    component, the rows it was predicted on (None: every row); the others are left as they are."""
     from recommender.model.predictor import RELEASE_COMPONENTS
 
     assumed = cf["release_assumed"].to_numpy()
     if not assumed.any():
         return parts
     out = dict(parts)
-    rows = np.flatnonzero(assumed)
-    sub_release = take(cf["engine_release"].array, rows)
-    engine = take(feats["engine"], rows)
+    all_rows = np.flatnonzero(assumed)
+    all_release = take(cf["engine_release"].array, all_rows)
+    all_engine = take(feats["engine"], all_rows)
     for name, comp in model.components.items():
         if name not in out or (comp.roofline is None and name not in RELEASE_COMPONENTS):
             continue
         levels = {lv for lv in comp.fitted_releases() if "@" in lv}
         if not levels:
             continue
+        if needed is None or needed[name][all_rows].all():
+            rows, sub_release, engine = all_rows, all_release, all_engine
+        else:
+            keep = np.flatnonzero(needed[name][all_rows])
+            rows, sub_release, engine = all_rows[keep], take(all_release, keep), take(all_engine, keep)
         base = np.log(np.asarray(raw_points[name])[rows])
         gap = np.zeros(len(rows))
         for level in sorted(levels):

@@ -7,6 +7,7 @@ measured log ratio to physics over. Widths and reasons stay those of an unseen p
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -76,7 +77,9 @@ def twin_platforms(platforms: pd.DataFrame, measured: Any, tolerance_log: float 
 
 
 
-def borrow(model: EaiPredictor, parts: Parts, cf: pd.DataFrame, feats: Any) -> tuple[Parts, np.ndarray]:
+def borrow(
+    model: EaiPredictor, parts: Parts, cf: pd.DataFrame, feats: Any, needed: Mapping[str, np.ndarray] | None = None
+) -> tuple[Parts, np.ndarray]:
     """Point predictions of unseen platforms that have a measured twin (see
     :func:`twin_platforms`) measured under the candidate's engine, where the configuration
     runs on the twin as it is: the twin's prediction times the ratio of the two platforms'
@@ -86,6 +89,8 @@ def borrow(model: EaiPredictor, parts: Parts, cf: pd.DataFrame, feats: Any) -> t
     held out against each other in the shipped data, so nothing says how much narrower
     borrowing makes the interval.
 
+    ``needed``: per component, the rows it was predicted on (None: every row); only those borrow.
+
     Returns:
         The parts and, per row, the twin whose decode energy was borrowed ("" where none).
     """
@@ -94,7 +99,7 @@ def borrow(model: EaiPredictor, parts: Parts, cf: pd.DataFrame, feats: Any) -> t
     e_idx, elabels = cats.level_index(cf["engine"])
     borrowed = np.full(len(cf), "", dtype=object)
     # Components whose twin lookups agree share the frames: build them once.
-    built: dict[tuple[tuple[str, ...], ...], tuple[np.ndarray, pd.DataFrame, Any, pd.DataFrame, Any]] = {}
+    built: dict[tuple[Any, ...], tuple[np.ndarray, pd.DataFrame, Any, pd.DataFrame, Any]] = {}
     for name, comp in model.components.items():
         if name not in out or comp.n_rows == 0:
             continue
@@ -115,10 +120,10 @@ def borrow(model: EaiPredictor, parts: Parts, cf: pd.DataFrame, feats: Any) -> t
                     if twin not in names:
                         names.append(twin)
                     table[i, j] = names.index(twin)
-        key = tuple(tuple(names[x] if x >= 0 else "" for x in r) for r in table)
+        key = (tuple(tuple(names[x] if x >= 0 else "" for x in r) for r in table), None if needed is None else name[2:])
         if key not in built:
             per_row = table[p_idx, e_idx]
-            rows = np.flatnonzero(per_row >= 0)
+            rows = np.flatnonzero((per_row >= 0) if needed is None else (per_row >= 0) & needed[name])
             own_cf = cf.iloc[rows]
             twin_platform = pd.Categorical.from_codes(per_row[rows], categories=pd.Index(names, dtype=object)) if names else []
             twin_cf = own_cf.assign(platform=twin_platform)
