@@ -199,3 +199,36 @@ def test_sample_weight_lets_a_small_campaign_count_as_much_as_a_large_one():
     weighted = np.exp(RooflineFit(kind="time").fit(f, y, sample_weight=np.where(big, 1 / 270, 1 / 30)).log_a_)
     assert plain < 1.25
     assert plain * 1.05 < weighted < 3.0
+
+
+def test_fit_terms_give_the_roofline_and_its_exact_log_jacobian():
+    """The least-squares fit evaluates the roofline through FitTerms: the same values as
+    evaluate(), and a Jacobian equal to finite differences of log(evaluate)."""
+    import numpy as np
+    import pandas as pd
+
+    from recommender.model import roofline_fit as roofline
+
+    rng = np.random.default_rng(3)
+    n = 40
+    feats = pd.DataFrame({
+        "t_mem_s": rng.uniform(1e-3, 2e-2, n), "t_compute_s": rng.uniform(1e-4, 1e-2, n),
+        "log_layers": np.log(rng.choice([24.0, 32.0, 80.0], n)), "power_w": rng.choice([400.0, 700.0], n),
+        "batch_running": rng.choice([1.0, 8.0, 64.0], n), "engine": rng.choice(["vllm", "hf-transformers"], n),
+        "t_comm_s": rng.uniform(0.0, 1e-4, n), "t_prefill_share_s": rng.uniform(0.0, 1e-3, n),
+    })
+    feats["t_kv_s"] = feats["t_mem_s"] * rng.uniform(0.0, 0.6, n)
+    feats["engine"] = feats["engine"].astype("category")
+    engines = ["hf-transformers", "vllm"]
+    theta = np.array([0.2, 1.1, 0.4, 0.7, 1.5, 2.5])
+    for kind in ("energy", "time"):
+        terms = roofline.FitTerms(kind, feats, engines, with_d=True, with_kv=True)
+        value, jac = terms.log_value_and_jacobian(theta)
+        want = roofline.evaluate(kind, theta[0], theta[1], engines, theta[4:], feats, log_d=theta[2], log_kv=theta[3])
+        np.testing.assert_allclose(np.exp(value), want, rtol=1e-12)
+        for k in range(len(theta)):
+            step = np.zeros(len(theta))
+            step[k] = 1e-6
+            up, _ = terms.log_value_and_jacobian(theta + step)
+            down, _ = terms.log_value_and_jacobian(theta - step)
+            np.testing.assert_allclose(jac[:, k], (up - down) / 2e-6, rtol=1e-5, atol=1e-9)

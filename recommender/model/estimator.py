@@ -362,10 +362,23 @@ class RooflineFit(RegressorMixin, BaseEstimator):
 
         with_kv = self.kv_share and "t_kv_s" in getattr(feats, "columns", ())
 
+        # The roofline's terms are fixed arrays: each step costs a few vector operations, and the
+        # Jacobian is exact (a finite-difference one cost a roofline evaluation per parameter).
+        terms = roofline.FitTerms(self.kind, feats, engines, with_d=with_d, with_kv=with_kv)
+        memo: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
+
+        def at(theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            key = theta.tobytes()
+            if key not in memo:
+                memo.clear()
+                memo[key] = terms.log_value_and_jacobian(theta)
+            return memo[key]
+
         def residuals(theta: np.ndarray) -> np.ndarray:
-            log_d = theta[2] if with_d else None
-            log_kv = theta[3] if with_kv else None
-            return root_w * (np.log(roofline.evaluate(self.kind, theta[0], theta[1], engines, theta[4:], feats, log_d=log_d, log_kv=log_kv)) - log_y)
+            return root_w * (at(theta)[0] - log_y)
+
+        def jacobian(theta: np.ndarray) -> np.ndarray:
+            return root_w[:, None] * at(theta)[1]
 
         # Start near the raw roofline (a = b = 1.6) with a 10 us per-layer cost. Bounds: no server
         # beats peak bandwidth or peak throughput (a, b >= 1), none is slower than e^6 ~ 400x
@@ -376,7 +389,7 @@ class RooflineFit(RegressorMixin, BaseEstimator):
         start = np.concatenate([[0.5, 0.5, 0.0, 0.5], np.zeros(n_c)])  # inside the bounds: a solver started on one can stall there
         lower = np.concatenate([[0.0, 0.0, -10.0, 0.0], np.full(n_c, -10.0)])
         upper = np.concatenate([[6.0, 6.0, 6.0, 6.0], np.full(n_c, 10.0)])
-        sol = least_squares(residuals, start, bounds=(lower, upper), loss="soft_l1", f_scale=float(self.f_scale))
+        sol = least_squares(residuals, start, jac=jacobian, bounds=(lower, upper), loss="soft_l1", f_scale=float(self.f_scale))
         self.log_a_ = float(sol.x[0])
         self.log_b_ = float(sol.x[1])
         self.log_d_ = float(sol.x[2]) if with_d else None

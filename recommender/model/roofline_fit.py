@@ -216,6 +216,58 @@ def evaluate(
     return power * t_step / batch if kind == "energy" else t_step
 
 
+class FitTerms:
+    """The fixed arrays of :func:`evaluate` for rows whose every level was fitted, so that a
+    least-squares fit evaluates the roofline and its exact Jacobian in log space with a few
+    vector operations per step (:class:`~recommender.model.estimator.RooflineFit`).
+
+    Args:
+        kind: ``"energy"`` or ``"time"``.
+        feats: Feature frame of the fit's rows.
+        engines: The fit's overhead levels (every row's level among them).
+        with_d: Whether the prompt-pass term is fitted.
+        with_kv: Whether the KV-cache reads have their own factor.
+    """
+
+    def __init__(self, kind: str, feats: Any, engines: Sequence[str], with_d: bool, with_kv: bool) -> None:
+        t_mem, t_comp, layers, power, batch = _terms(feats)
+        columns = getattr(feats, "columns", ())
+        self.scale = power / batch if kind == "energy" else np.ones(len(t_mem))
+        if with_kv:
+            t_kv = np.minimum(np.asarray(feats["t_kv_s"], dtype=float), t_mem)
+            self.t_weights, self.t_kv = t_mem - t_kv, t_kv
+        else:
+            self.t_weights, self.t_kv = t_mem, None
+        self.t_comp = t_comp
+        self.layer_s = layers * LAYER_SCALE_S
+        codes, labels = cats.parts(level_column(feats))
+        index = {e: i for i, e in enumerate(engines)}
+        # Categories no row uses may be absent from ``engines`` (-1); every row's level is there.
+        self.level = np.array([index.get(str(lab), -1) for lab in labels] + [-1], dtype=np.int64)[codes]
+        if (self.level < 0).any():
+            raise ValueError("a row's overhead level is not among the fit's levels")
+        self.n_levels = len(engines)
+        self.fixed = np.asarray(feats["t_comm_s"], dtype=float) if "t_comm_s" in columns else np.zeros(len(t_mem))
+        self.prefill = np.asarray(feats["t_prefill_share_s"], dtype=float) if with_d and "t_prefill_share_s" in columns else None
+
+    def log_value_and_jacobian(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``log`` of the roofline per row at ``theta = (log_a, log_b, log_d, log_kv, log_c...)``
+        and its derivative in each parameter (columns in the order of ``theta``; zero for a term
+        not fitted)."""
+        parts = np.zeros((len(self.t_comp), 4 + self.n_levels))
+        parts[:, 0] = np.exp(theta[0]) * self.t_weights
+        parts[:, 1] = np.exp(theta[1]) * self.t_comp
+        if self.prefill is not None:
+            parts[:, 2] = np.exp(theta[2]) * self.prefill
+        if self.t_kv is not None:
+            parts[:, 3] = np.exp(theta[3]) * self.t_kv
+        rows = np.arange(len(self.level))
+        parts[rows, 4 + self.level] = np.exp(theta[4:])[self.level] * self.layer_s
+        t_step = parts.sum(axis=1) + self.fixed
+        # d log(scale x t_step) / d log(factor) = that factor's term / t_step.
+        return np.log(self.scale * t_step), parts / t_step[:, None]
+
+
 def fitted_prior(state: Mapping[str, Any], feats: Any, own_release_unseen: bool = False) -> np.ndarray:
     """Evaluate an exported :class:`~recommender.model.estimator.RooflineFit` with numpy only.
 
