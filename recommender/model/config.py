@@ -83,14 +83,6 @@ class Tunables(BaseModel):
             "of a query's energy (a labelling threshold; it changes no number)."
         ),
     )
-    occupancy_quantile: float = Field(
-        0.99, gt=0.5, le=1.0,
-        description=(
-            "Quantile of measured E x batch / (P_max x T) over accelerator generation rows that sets the "
-            "batch-aware power bound's slack (data-derived; the quantile keeps ML.ENERGY v3's "
-            "prefill-heavy code-infilling outliers from loosening the bound for everything)."
-        ),
-    )
 
 
 class PipelineConfig(BaseModel):

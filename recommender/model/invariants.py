@@ -1,12 +1,10 @@
 """Physical invariants enforced on every model prediction, whatever stages are switched off.
 
 1. **Power**: a query cannot be charged more energy than the devices can draw over its
-   latency. With ``B`` queries sharing the devices, ``E <= P_max x T x share`` where
-   ``share = 1 / B`` for a static log-likelihood batch (exact: the batch's passes run
-   together) and ``min(1, slack / B)`` for generation (``slack``: how far measured serving
-   rows exceed it, :func:`recommender.model.adjust.power_bound.occupancy_slack`). So the mean
-   power ``E x B / T`` never exceeds ``P_max = GPU power limit x devices`` (x slack for
-   generation, never more than ``P_max`` for one query alone).
+   latency. With ``B`` queries sharing the devices, ``E <= P_max x T / B`` (``B``: the static
+   batch of a log-likelihood query, whose passes run together; the requests a server runs at
+   once for a generated one). So the mean power ``E x B / T`` never exceeds
+   ``P_max = GPU power limit x devices``.
 2. **Forward passes**: a query is never faster than its own forward passes at peak rates:
    generation ``T >= output tokens x max(weights read / bandwidth, FLOPs / peak)`` per step;
    a log-likelihood query waits for its batch's passes, ``T >= B x fed tokens x per-token floor``,
@@ -41,7 +39,7 @@ def time_floor_s(cf: pd.DataFrame, feats: Any) -> np.ndarray:
 
 
 def enforce(
-    q: QueryPrediction, cf: pd.DataFrame, feats: Any, occupancy_slack: float, limit_w: np.ndarray | None = None
+    q: QueryPrediction, cf: pd.DataFrame, feats: Any, limit_w: np.ndarray | None = None
 ) -> QueryPrediction:
     """``q`` with time raised to its floor and energy capped by the power limit (points and ends).
 
@@ -51,7 +49,7 @@ def enforce(
     t = np.maximum(q.time_s, floor)
     t_lo = np.maximum(q.time_lo_s, floor)
     t_hi = np.maximum(q.time_hi_s, t)
-    limit = power_limit_w(cf, feats, occupancy_slack) if limit_w is None else limit_w
+    limit = power_limit_w(cf, feats) if limit_w is None else limit_w
     with np.errstate(invalid="ignore", over="ignore"):
         e = np.minimum(q.energy_j, limit * t)
         e_hi = np.minimum(np.maximum(q.energy_hi_j, e), limit * t_hi)

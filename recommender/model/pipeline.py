@@ -102,8 +102,15 @@ def _query_tokens(cf: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return out_tok, in_only
 
 
-def compose(parts: Parts, cf: pd.DataFrame, twin_of: np.ndarray, prefill_share_for_reasons: float) -> QueryPrediction:
-    """Energy and time per query from the per-token parts (interval ends summed)."""
+def compose(
+    parts: Parts, cf: pd.DataFrame, twin_of: np.ndarray, prefill_share_for_reasons: float, running: np.ndarray | None = None
+) -> QueryPrediction:
+    """Energy and time per query from the per-token parts (interval ends summed).
+
+    ``running``: per row, the sequences the server runs at once (the batch capped by its KV
+    cache, ``batch_running``; None: the batch). A generated query asked at a concurrency above
+    it waits: the server's throughput is that of ``running`` sequences, so by Little's law a
+    query's latency is ``batch / running`` times that of a running one; its energy is not."""
     out_tok, in_only = _query_tokens(cf)
 
     def one(dec: str, pre: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -120,7 +127,8 @@ def compose(parts: Parts, cf: pd.DataFrame, twin_of: np.ndarray, prefill_share_f
     # batch's passes, so its latency is the batch times that share (equal at batch 1, where
     # every log-likelihood row was measured).
     wait = np.maximum(cf["batch_size"].to_numpy(dtype=float), 1.0)
-    wait[out_tok > 0] = 1.0
+    gen = out_tok > 0
+    wait[gen] = 1.0 if running is None else np.maximum(wait[gen] / np.maximum(running[gen], 1.0), 1.0)
     time_s, t_lo, t_hi = time_s * wait, t_lo * wait, t_hi * wait
     # Extrapolation reasons of the components that matter for this query, as bit patterns
     # (decode bits low, prefill bits high) turned into text once per distinct pattern.
@@ -141,9 +149,9 @@ def predict_query(model: EaiPredictor, cf: pd.DataFrame, feats: Any, use_measure
     """Energy and time per query after every stage (the fold)."""
     config = model.config
     parts, unwidened, twin_of = predict_parts(model, cf, feats, only_needed=True)
-    q = compose(parts, cf, twin_of, config.tunables.prefill_share_for_reasons)
+    q = compose(parts, cf, twin_of, config.tunables.prefill_share_for_reasons, np.asarray(feats["batch_running"], dtype=float))
     # The power limit per row: read by the power-bound stage and the invariants alike.
-    limit_w = power_bound.power_limit_w(cf, feats, model.occupancy_slack)
+    limit_w = power_bound.power_limit_w(cf, feats)
     if config.on(power_bound.STAGE):
         out_tok, in_only = _query_tokens(cf)
 
@@ -156,8 +164,8 @@ def predict_query(model: EaiPredictor, cf: pd.DataFrame, feats: Any, use_measure
                 out.append(log_half_of(lo, hi))
             return out[0], out[1]
 
-        q = power_bound.apply(q, cf, feats, model.occupancy_slack, spread, limit_w=limit_w)
-    q = invariants.enforce(q, cf, feats, model.occupancy_slack, limit_w=limit_w)
+        q = power_bound.apply(q, cf, feats, spread, limit_w=limit_w)
+    q = invariants.enforce(q, cf, feats, limit_w=limit_w)
     if use_measured and config.on(measured_stage.STAGE):
         q = measured_stage.apply(q, cf, model.measured)
     return q

@@ -68,7 +68,7 @@ from recommender.model.pipeline import predict_parts, predict_query
 
 # Names that moved into the pipeline's stage modules, kept importable from here.
 from recommender.model.adjust.measured import factor_codes as _factor_codes, measured_cells as _measured_cells  # noqa: F401
-from recommender.model.adjust.power_bound import OCCUPANCY_QUANTILE, occupancy_slack, respect_power_limit  # noqa: F401
+from recommender.model.adjust.power_bound import respect_power_limit  # noqa: F401
 from recommender.model.adjust.release_widening import RELEASE_UNSEEN_BIT  # noqa: F401
 from recommender.model.adjust.twins import TWIN_TOLERANCE, twin_platforms  # noqa: F401
 from recommender.model.frame import (  # noqa: F401
@@ -134,9 +134,6 @@ class EaiPredictor:
     releases: dict[str, str] = field(default_factory=dict)
     """Per engine, the release level a candidate without ``engine_version`` is predicted at
     (see :func:`default_releases`), for :data:`RELEASE_COMPONENTS`."""
-    occupancy_slack: float = 1.0
-    """How far measured generation rows exceed ``E * batch <= P_max * T`` (see
-    :func:`occupancy_slack`); the batch-aware power bound of :meth:`predict` allows this much."""
     config: PipelineConfig = field(default_factory=PipelineConfig)
     """Stages the predictor was fitted and predicts with (saved with the state)."""
 
@@ -331,7 +328,6 @@ class EaiPredictor:
             "extra_models": {c: self.extra_models[c].tolist() for c in self.extra_models.columns},
             "meta": self.meta,
             "releases": self.releases,
-            "occupancy_slack": self.occupancy_slack,
             **({"config": self.config.to_state()} if self.config != PipelineConfig() else {}),
         }
 
@@ -347,7 +343,6 @@ class EaiPredictor:
             catalogs=catalogs,
             meta=dict(state.get("meta", {})),
             releases={str(k): str(v) for k, v in state.get("releases", {}).items()},
-            occupancy_slack=float(state.get("occupancy_slack", 1.0)),
             config=PipelineConfig.from_state(state.get("config")),
         )
 
@@ -454,7 +449,6 @@ def fit_predictor(
             components[name] = fit_anchored_component(name, f_, y_, f"prior_{name}", af, ay, f"prior_{anchor}", toward_bound=True)
     accuracy = accuracy_model if accuracy_model is not None else fit_accuracy_model(prep, accuracy_table, catalogs, extra)
     info = {"n_rows": int(len(table)), **{f"n_rows_{k}": v.n_rows for k, v in components.items()}, **dict(meta or {})}
-    slack = occupancy_slack(prep, feats, config.tunables.occupancy_quantile)
     return EaiPredictor(
         data_hash=data_hash,
         components=components,
@@ -464,7 +458,6 @@ def fit_predictor(
         catalogs=catalogs,
         meta=info,
         releases=releases,
-        occupancy_slack=slack,
         config=config,
     )
 

@@ -208,6 +208,7 @@ def deployment_memory(
     paged: ArrayLike,
     params: FitParams = FitParams(),
     min_context_tokens: float = 0.0,
+    output_dispersion: ArrayLike = 1.0,
 ) -> MemoryFit:
     """Whether each deployment fits, and how many sequences it serves at once.
 
@@ -221,8 +222,9 @@ def deployment_memory(
     - a paged engine starts when weights + runtime + the KV cache of one sequence at its full
       context (``prompt + output`` tokens, at least ``min_context_tokens``) fit in the usable
       memory; the rest of the pool holds ``max_concurrent_sequences`` sequences of ``prompt +
-      output / 2`` tokens each (a running sequence holds its prompt and what it has generated
-      so far: half its output on average). A batch above that runs at the lower concurrency.
+      output x dispersion / 2`` tokens each (a running sequence holds its prompt and what it has
+      generated so far, and long answers stay running longer: the energy model's mean context,
+      :mod:`recommender.model.features`). A batch above that runs at the lower concurrency.
     - a static engine needs the whole batch at full context up front.
 
     Unknown architecture fields (NaN) count the KV cache as zero in ``required_gb`` and leave
@@ -242,6 +244,7 @@ def deployment_memory(
         paged: Whether the engine pages its KV cache (see :attr:`FitParams.paged_engines`).
         params: Rule constants.
         min_context_tokens: Floor on the full context one sequence must be able to hold.
+        output_dispersion: ``E[L^2] / E[L]^2`` of the output lengths (1: a fixed count).
 
     Returns:
         The verdict per row.
@@ -255,7 +258,7 @@ def deployment_memory(
     output = np.asarray(output_tokens, dtype=float)
     pad = np.where(paged_b, params.kv_block_tokens / 2.0, 0.0)
     full = np.maximum(prompt + output, min_context_tokens) + pad
-    steady = np.where(paged_b, prompt + output / 2.0 + pad, full)
+    steady = np.where(paged_b, prompt + output * np.asarray(output_dispersion, dtype=float) / 2.0 + pad, full)
     batch = np.asarray(batch_size, dtype=float)
     known = ~np.isnan(kv_token_gb)
     kv_tok = np.where(known, kv_token_gb, 0.0)

@@ -546,6 +546,12 @@ def predict_configurations(
     own_output = candidates["output_tokens_mean"].to_numpy(dtype=float) if "output_tokens_mean" in candidates else np.full(len(candidates), np.nan)
     prompt = np.where(np.isnan(own_prompt), task_prompt, own_prompt)
     output = np.where(np.isnan(own_output), task_output, own_output)
+    task_dispersion = _per_row(candidates["task"], lambda t: catalogs.resolve_task(t).output_tokens_dispersion or 1.0)
+    own_dispersion = (
+        candidates["output_tokens_dispersion"].to_numpy(dtype=float)
+        if "output_tokens_dispersion" in candidates else np.full(len(candidates), np.nan)
+    )
+    dispersion = np.where(np.isnan(own_dispersion), task_dispersion, own_dispersion)
     memory = _per_row(candidates["platform"], lambda p: platform(p).memory_gb)
     e_codes, e_uniques = _codes_of(candidates["engine"])
     paged = fit.is_paged(e_uniques, flow.memory_fit)[e_codes]
@@ -553,6 +559,7 @@ def predict_configurations(
         arch["params_total_b"], bpw, arch["layers"], arch["kv_heads"], arch["head_dim"],
         candidates["batch_size"].to_numpy(dtype=float), prompt, output,
         candidates["device_count"].to_numpy(dtype=float), memory, paged, flow.memory_fit, flow.min_context_tokens,
+        dispersion,
     )
     extra_cols = [c for c in ("pipeline_stages", "engine_version") if c in candidates]
     base = candidates[list(CANDIDATE_COLUMNS) + extra_cols].reset_index(drop=True)

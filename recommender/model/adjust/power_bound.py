@@ -2,8 +2,8 @@
 
 Energy and time come from separate models, so far from the measured rows they can imply a mean
 power no device can draw. With ``batch`` requests in flight, one query's share of the devices'
-energy over its latency is at most ``slack x P_max x T / batch`` (``slack``: what the measured
-rows show, :func:`occupancy_slack`); where the points break it, both move onto it in log space
+energy over its latency is at most ``P_max x T / running`` (``running``: the requests the
+server holds at once); where the points break it, both move onto it in log space
 (:func:`respect_power_limit`). ``P_max`` is the GPUs' own power limit: a module whose TDP
 includes a CPU (GH200) counts only its GPU's share (see
 :func:`recommender.model.invariants.gpu_power_limit_w`).
@@ -18,7 +18,6 @@ import numpy as np
 import pandas as pd
 
 from recommender.model import cats
-from recommender.model.config import PipelineConfig
 from recommender.model.prediction import QueryPrediction
 
 STAGE = "power_bound"
@@ -95,45 +94,20 @@ def respect_power_limit(
 
 
 
-OCCUPANCY_QUANTILE = PipelineConfig().tunables.occupancy_quantile
-"""Quantile of the measured ``E * batch / (P_max * T)`` that sets the batch-aware bound's slack."""
-
-
-def occupancy_slack(prep: pd.DataFrame, feats: Any, quantile: float = OCCUPANCY_QUANTILE) -> float:
-    """Slack of the batch-aware power bound ``E * batch <= slack * P_max * T``, from the data.
-
-    With ``batch`` requests in flight, one generated query's share of the energy is the devices'
-    energy over its latency divided by ``batch``, at most ``P_max * T / batch``. Measured rows
-    exceed that a little: sources time a request by its inter-token latency (ML.ENERGY v3: median
-    ITL x output tokens), which leaves out the waits for other requests' prefills, and a server
-    may run fewer requests than its batch limit. The slack is the :data:`OCCUPANCY_QUANTILE` of
-    the ratio over accelerator generation rows with energy and time (never below 1). On the
-    shipped table (989 such rows) the ratio's median is 0.69, its 95th percentile 1.23 and the
-    slack 2.03; above it lie ML.ENERGY v3's prefill-heavy code-infilling runs of Qwen3-Coder-480B
-    on B200 (up to 15), whose energy counts long prompts that the latency leaves out, and which
-    must not loosen the bound for every other configuration.
-
-    Args:
-        prep: :func:`prepare_table` frame.
-        feats: Its feature frame (``batch_running``, ``power_w``, ``platform_class``).
-    """
-    energy = prep["energy_q"].to_numpy(dtype=float)
-    time_s = prep["time_q"].to_numpy(dtype=float)
-    ratio = energy * np.asarray(feats["batch_running"], dtype=float) / (np.asarray(feats["power_w"], dtype=float) * time_s)
-    gpu = ~cats.isin(feats["platform_class"], ("cpu",))
-    ok = gpu & (prep["output_tokens"].to_numpy(dtype=float) > 0) & np.isfinite(ratio) & (ratio > 0)
-    if not ok.any():
-        return 1.0
-    return float(max(1.0, np.quantile(ratio[ok], quantile)))
-
-
-def power_limit_w(cf: pd.DataFrame, feats: Any, occupancy_slack: float) -> np.ndarray:
+def power_limit_w(cf: pd.DataFrame, feats: Any) -> np.ndarray:
     """Per row, the most power one query may be charged for over its latency, W.
 
     GPUs cap their mean power at the board limit; a CPU's TDP share is no such limit (inf).
-    A generated query shares the devices with the batch's other requests for its whole
-    latency, so its energy is at most 1/batch of limit x latency (times the slack the measured
-    rows show); a log-likelihood query waits for its static batch's passes, 1/batch exactly.
+    A generated query shares the devices with the other running requests for its whole
+    latency, so its energy is at most 1/running of limit x latency; a log-likelihood query
+    waits for its static batch's passes, 1/batch exactly.
+
+    No slack: until 2026-12-03 the bound allowed the 99th percentile of the measured
+    ``E x running / (P_max x T)`` (2.03, i.e. twice the board limit), because ML.ENERGY v3 times
+    a request by its median inter-token latency and leaves out prefill waits (median ratio 0.69,
+    95th percentile 1.23). Held out, the strict bound changed nothing (leave-one-source-out
+    energy per query 20.2 % either way, leave-one-platform-out 23.4 %; ``eai evaluate``), and a
+    prediction now never implies a mean power above the devices' limit.
     """
     out_tok = cf["output_tokens"].to_numpy()
     is_cpu = cats.isin(feats["platform_class"], ("cpu",))
@@ -142,7 +116,7 @@ def power_limit_w(cf: pd.DataFrame, feats: Any, occupancy_slack: float) -> np.nd
     # its energy a 1/batch share of the devices' (exact, no slack).
     static = np.maximum(cf["batch_size"].to_numpy(dtype=float), 1.0)
     # Row subsets set in place (np.where over a million random masks costs more than the arithmetic).
-    share = occupancy_slack / batch
+    share = 1.0 / batch
     loglik = np.flatnonzero(out_tok <= 0)
     share[loglik] = 1.0 / static[loglik]
     limit = feats["power_w"].to_numpy(dtype=float) * np.minimum(share, 1.0)
@@ -154,7 +128,6 @@ def apply(
     q: QueryPrediction,
     cf: pd.DataFrame,
     feats: Any,
-    occupancy_slack: float,
     spread: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None,
     limit_w: np.ndarray | None = None,
 ) -> QueryPrediction:
@@ -162,6 +135,6 @@ def apply(
     :func:`power_limit_w` of these rows where the caller has it already)."""
     e, e_lo, e_hi, t, t_lo, t_hi = respect_power_limit(
         q.energy_j, q.energy_lo_j, q.energy_hi_j, q.time_s, q.time_lo_s, q.time_hi_s,
-        power_limit_w(cf, feats, occupancy_slack) if limit_w is None else limit_w, spread,
+        power_limit_w(cf, feats) if limit_w is None else limit_w, spread,
     )
     return q.replace(energy_j=e, energy_lo_j=e_lo, energy_hi_j=e_hi, time_s=t, time_lo_s=t_lo, time_hi_s=t_hi)
