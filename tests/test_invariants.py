@@ -73,6 +73,9 @@ def test_mean_power_never_exceeds_the_devices_limit(predictors, cats, rows, whic
     ll = cand["task"].eq("mmlu").to_numpy()
     batch = cand["batch_size"].to_numpy(dtype=float)
     assert np.all((e * batch / t)[ll] <= tdp[ll] * (1 + 1e-9))
+    # A server's running requests share it too: E x running / T is the devices' mean power.
+    running = np.maximum(p._features.columns(p._candidate_frame(cand))["batch_running"].to_numpy(dtype=float), 1.0)
+    assert np.all((e * running / t)[~ll] <= tdp[~ll] * (1 + 1e-9))
     assert np.all(out["energy_j_per_query_lo"] <= e * (1 + 1e-9)) and np.all(e <= out["energy_j_per_query_hi"] * (1 + 1e-9))
     assert np.all(out["time_s_per_query_lo"] <= t * (1 + 1e-9)) and np.all(t <= out["time_s_per_query_hi"] * (1 + 1e-9))
 
