@@ -73,8 +73,8 @@ def task_profile(task_ids: pd.Series | pd.Categorical, tasks: Mapping[str, Any])
     """Token profile and scoring facts of each task id (NaN for names not in the catalog).
 
     Returns a frame with a fresh RangeIndex (one row per input row): ``prompt``, ``output``,
-    ``choices``, ``dispersion`` (of the output lengths), ``continuation`` (tokens per answer), ``passes_fixed`` (stated passes),
-    ``chance``, ``scored``, ``mc`` and ``known``.
+    ``choices``, ``dispersion`` (of the output lengths), ``continuation`` (tokens per answer),
+    ``passes_fixed`` (stated passes), ``chance``, ``scored``, ``mc`` and ``known``.
     """
     nan = float("nan")
     rows = {
