@@ -500,7 +500,6 @@ class FeatureBuilder:
                 # eai evaluate): LOSO energy 20.5 -> 20.2 %, LOMO 12.6 -> 12.2 % (ML.ENERGY v1
                 # 4.9 -> 4.5 %) against the configured batch plus a free slope on the cap's log.
                 "log_batch": np.log(batch),
-                "log_batch_kv_cap": np.log(batch / batch_cfg),  # diagnostics only (not a regressor input)
                 # Devices the pass is split over (speed); power_w counts all of them.
                 "log_devices": np.log(devices),
                 "log_prompt": np.log(prompt),

@@ -199,27 +199,47 @@ def evaluate(
     The all-reduce term is added at its raw size: fitting its factor (``log_e``) on the shipped
     rows made leave-one-source-out worse (energy per query 18.8 -> 20.6 % median APE, time
     44.2 -> 50.4 %), so :class:`~recommender.model.estimator.RooflineFit` leaves it unfitted."""
-    t_mem, t_comp, layers, power, batch = _terms(feats)
+    t = StepTerms(feats, with_kv=log_kv is not None, with_d=log_d is not None)
     c = np.exp(_engine_log_c(feats, engines, log_c, own_unseen)) * LAYER_SCALE_S
-    if log_kv is not None and "t_kv_s" in getattr(feats, "columns", ()):
-        # KV-cache reads at their own achieved share of peak bandwidth (paged-attention kernels
-        # vs the weight GEMMs); t_mem_s includes them.
-        t_kv = np.minimum(np.asarray(feats["t_kv_s"], dtype=float), t_mem)
-        t_bytes = np.exp(log_a) * (t_mem - t_kv) + np.exp(log_kv) * t_kv
+    if t.t_kv is not None:
+        t_bytes = np.exp(log_a) * t.t_weights + np.exp(log_kv) * t.t_kv
     else:
-        t_bytes = np.exp(log_a) * t_mem
-    t_step = t_bytes + np.exp(log_b) * t_comp + c * layers
-    if "t_comm_s" in getattr(feats, "columns", ()):
-        t_step = t_step + np.exp(log_e if log_e is not None else 0.0) * np.asarray(feats["t_comm_s"], dtype=float)
-    if log_d is not None and "t_prefill_share_s" in getattr(feats, "columns", ()):
-        t_step = t_step + np.exp(log_d) * np.asarray(feats["t_prefill_share_s"], dtype=float)
-    return power * t_step / batch if kind == "energy" else t_step
+        t_bytes = np.exp(log_a) * t.t_weights
+    t_step = t_bytes + np.exp(log_b) * t.t_comp + c * t.layers
+    if t.comm is not None:
+        t_step = t_step + np.exp(log_e if log_e is not None else 0.0) * t.comm
+    if t.prefill is not None:
+        t_step = t_step + np.exp(log_d) * t.prefill
+    return t.power * t_step / t.batch if kind == "energy" else t_step
+
+
+class StepTerms:
+    """The arrays a roofline step is built from, per row (the roofline's physics, read once).
+
+    ``t_weights`` is the bandwidth time the weights' factor multiplies: all of ``t_mem_s``, or
+    without its KV-cache part where ``with_kv`` gives those reads their own factor (paged-attention
+    kernels reach another share of peak bandwidth than the weight GEMMs). ``t_kv``, ``comm``
+    (tensor-parallel all-reduce) and ``prefill`` (batch-mates' prompt passes, ``with_d``) are None
+    where the term is off or the frame lacks its column.
+    """
+
+    def __init__(self, feats: Any, with_kv: bool, with_d: bool) -> None:
+        t_mem, t_comp, layers, power, batch = _terms(feats)
+        columns = getattr(feats, "columns", ())
+        self.t_comp, self.layers, self.power, self.batch = t_comp, layers, power, batch
+        if with_kv and "t_kv_s" in columns:
+            self.t_kv = np.minimum(np.asarray(feats["t_kv_s"], dtype=float), t_mem)
+            self.t_weights = t_mem - self.t_kv
+        else:
+            self.t_kv, self.t_weights = None, t_mem
+        self.comm = np.asarray(feats["t_comm_s"], dtype=float) if "t_comm_s" in columns else None
+        self.prefill = np.asarray(feats["t_prefill_share_s"], dtype=float) if with_d and "t_prefill_share_s" in columns else None
 
 
 class FitTerms:
-    """The fixed arrays of :func:`evaluate` for rows whose every level was fitted, so that a
-    least-squares fit evaluates the roofline and its exact Jacobian in log space with a few
-    vector operations per step (:class:`~recommender.model.estimator.RooflineFit`).
+    """:class:`StepTerms` for rows whose every level was fitted, so that a least-squares fit
+    evaluates the roofline and its exact Jacobian in log space with a few vector operations per
+    step (:class:`~recommender.model.estimator.RooflineFit`); the same values as :func:`evaluate`.
 
     Args:
         kind: ``"energy"`` or ``"time"``.
@@ -230,16 +250,11 @@ class FitTerms:
     """
 
     def __init__(self, kind: str, feats: Any, engines: Sequence[str], with_d: bool, with_kv: bool) -> None:
-        t_mem, t_comp, layers, power, batch = _terms(feats)
-        columns = getattr(feats, "columns", ())
-        self.scale = power / batch if kind == "energy" else np.ones(len(t_mem))
-        if with_kv:
-            t_kv = np.minimum(np.asarray(feats["t_kv_s"], dtype=float), t_mem)
-            self.t_weights, self.t_kv = t_mem - t_kv, t_kv
-        else:
-            self.t_weights, self.t_kv = t_mem, None
-        self.t_comp = t_comp
-        self.layer_s = layers * LAYER_SCALE_S
+        t = StepTerms(feats, with_kv=with_kv, with_d=with_d)
+        self.scale = t.power / t.batch if kind == "energy" else np.ones(len(t.t_comp))
+        self.t_weights, self.t_kv, self.t_comp, self.prefill = t.t_weights, t.t_kv, t.t_comp, t.prefill
+        self.layer_s = t.layers * LAYER_SCALE_S
+        self.fixed = t.comm if t.comm is not None else np.zeros(len(t.t_comp))
         codes, labels = cats.parts(level_column(feats))
         index = {e: i for i, e in enumerate(engines)}
         # Categories no row uses may be absent from ``engines`` (-1); every row's level is there.
@@ -247,8 +262,6 @@ class FitTerms:
         if (self.level < 0).any():
             raise ValueError("a row's overhead level is not among the fit's levels")
         self.n_levels = len(engines)
-        self.fixed = np.asarray(feats["t_comm_s"], dtype=float) if "t_comm_s" in columns else np.zeros(len(t_mem))
-        self.prefill = np.asarray(feats["t_prefill_share_s"], dtype=float) if with_d and "t_prefill_share_s" in columns else None
 
     def log_value_and_jacobian(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``log`` of the roofline per row at ``theta = (log_a, log_b, log_d, log_kv, log_c...)``
