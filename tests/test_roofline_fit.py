@@ -9,11 +9,13 @@ import pytest
 from recommender.errors import ModelStateError
 from recommender.model.estimator import RooflineFit
 from recommender.model.roofline_fit import (
+    CONTINUOUS_BATCHING_ENGINES,
     LAYER_SCALE_S,
     RELEASE_PRIOR_FACTOR,
     RELEASE_STEP_LOG,
     describe,
     fitted_prior,
+    unseen_engine_log_c,
     unseen_release_log_c,
 )
 
@@ -83,13 +85,38 @@ def test_robust_to_a_few_wild_rows():
     assert np.exp(est.log_a_) == pytest.approx(2.0, rel=0.05)
 
 
-def test_unseen_engine_gets_geometric_mean_of_known_ones():
+def test_unseen_engine_takes_its_familys_levels():
     f = _frame(seed=3)
     est = RooflineFit().fit(f, _truth(f, 1.0, 1.0, {"vllm": 2.0, "hf-transformers": 8.0}, "energy"))
+    fitted = dict(zip(est.engines_, est.log_c_, strict=True))
+    a, b = np.exp(est.log_a_), np.exp(est.log_b_)
     row = f.iloc[[0]].copy()
-    row["engine"] = pd.Categorical(["tensorrt-llm"])
-    expect = _truth(row.assign(engine=pd.Categorical(["x"])), np.exp(est.log_a_), np.exp(est.log_b_), {"x": float(np.exp(np.mean(est.log_c_)))}, "energy")
-    assert est.predict(row)[0] == pytest.approx(expect[0], rel=1e-9)
+    # A continuous-batching server never measured runs like the measured one (vLLM), not like
+    # the average of vLLM and HF transformers' generate loop.
+    trt = row.assign(engine=pd.Categorical(["tensorrt-llm"]))
+    expect = _truth(trt.assign(engine=pd.Categorical(["x"])), a, b, {"x": float(np.exp(fitted["vllm"]))}, "energy")
+    assert est.predict(trt)[0] == pytest.approx(expect[0], rel=1e-9)
+    # Any other engine never measured: the geometric mean of every level.
+    other = row.assign(engine=pd.Categorical(["exllamav2"]))
+    expect = _truth(other.assign(engine=pd.Categorical(["x"])), a, b, {"x": float(np.exp(np.mean(est.log_c_)))}, "energy")
+    assert est.predict(other)[0] == pytest.approx(expect[0], rel=1e-9)
+
+
+def test_unseen_engine_placement_by_family():
+    fitted = {"vllm@0.5": np.log(12.0), "vllm@0.11": np.log(3.0), "hf-transformers": np.log(40.0)}
+    assert unseen_engine_log_c("sglang", fitted) == pytest.approx(np.mean(np.log([12.0, 3.0])))
+    assert unseen_engine_log_c("tensorrt-llm@0.9", fitted) == pytest.approx(np.mean(np.log([12.0, 3.0])))
+    assert unseen_engine_log_c("exllamav2", fitted) == pytest.approx(np.mean(np.log([12.0, 3.0, 40.0])))
+    # No continuous-batching level fitted: nothing closer than every level.
+    assert unseen_engine_log_c("sglang", {"hf-transformers": np.log(40.0), "fastchat": np.log(10.0)}) == pytest.approx(
+        np.mean(np.log([40.0, 10.0]))
+    )
+
+
+def test_engine_family_is_the_memory_rules_paged_engines():
+    from recommender.rules.fit import FitParams
+
+    assert set(CONTINUOUS_BATCHING_ENGINES) == set(FitParams().paged_engines)
 
 
 def test_estimator_conventions():

@@ -16,7 +16,8 @@ with ``a >= 1`` (inverse achieved share of peak bandwidth), ``b >= 1`` (inverse 
 share of peak tensor throughput) and ``c[release] >= 0`` (seconds per layer per step, one per
 serving engine release, ``vllm@0.11``, or per engine where releases are not given; a release
 not seen in ``fit`` is placed by its version among its engine's fitted releases, see
-:func:`unseen_release_log_c`; an engine not seen gets the geometric mean of every level), all
+:func:`unseen_release_log_c`; an engine not seen gets the geometric mean of its family's levels,
+:func:`unseen_engine_log_c`), all
 fitted by robust non-linear least squares in log space (``scipy.optimize.least_squares``,
 soft-L1 loss so a few odd rows cannot pull the constants). Energy per output token is
 ``power * t_step / batch`` with board power at TDP, exactly as the raw prior, so the fitted
@@ -91,6 +92,18 @@ engine: the geometric middle of "no faster (slower) than the nearest measured re
 around its middle, where no engine was measured at two releases."""
 
 
+CONTINUOUS_BATCHING_ENGINES: tuple[str, ...] = ("vllm", "tensorrt-llm", "sglang", "deepspeed-mii", "tgi", "lmdeploy")
+"""Serving engines built around iteration-level (continuous) batching over a paged KV cache,
+with fused attention kernels and captured CUDA graphs for decode steps: vLLM (Kwon et al.,
+SOSP 2023), TensorRT-LLM (in-flight batching, paged KV), SGLang (RadixAttention), DeepSpeed-MII
+(DeepSpeed-FastGen's blocked KV cache), Hugging Face TGI and LMDeploy (TurboMind), each as
+its own documentation describes it. Their per-step host cost is of one kind, unlike a research
+stack's (HF transformers' ``generate``, FastChat on top of it), which launches every kernel
+from Python each step. So one of them never measured takes the per-layer cost of the measured
+levels of this family (:func:`unseen_engine_log_c`); the same engines page their KV cache in the
+memory-fit rule (``recommender.rules.fit.FitParams.paged_engines``)."""
+
+
 def release_order(level: str) -> tuple[int, ...]:
     """Numeric sort key of ``engine@major.minor`` (``vllm@0.11`` after ``vllm@0.5``).
 
@@ -155,10 +168,28 @@ def unseen_release_log_c(level: str, fitted: Mapping[str, float]) -> float:
     return float(np.mean(list(fitted.values())))
 
 
+def unseen_engine_log_c(level: str, fitted: Mapping[str, float]) -> float:
+    """Log per-layer constant of an engine none of whose releases was fitted, from the fitted
+    levels ``fitted`` (``{level: log_c}``, at least one): the geometric mean of the levels of
+    continuous-batching engines (:data:`CONTINUOUS_BATCHING_ENGINES`) where ``level`` is one
+    and any was fitted, else the geometric mean of every fitted level.
+
+    Before 2026-12-03 every unseen engine took the mean of all levels, research stacks included:
+    TensorRT-LLM was predicted twice as slow as vLLM (Llama-3-8B on an H100 at batch 1, 18.0 vs
+    9.0 s for 1,024 output tokens), where published comparisons put it level with or ahead of
+    vLLM. The shipped rows cannot test this (only one continuous-batching engine was measured).
+    """
+    if _engine_of(level) in CONTINUOUS_BATCHING_ENGINES:
+        peers = [v for e, v in fitted.items() if _engine_of(e) in CONTINUOUS_BATCHING_ENGINES]
+        if peers:
+            return float(np.mean(peers))
+    return float(np.mean(list(fitted.values())))
+
+
 def _engine_log_c(feats: Any, engines: Sequence[str], log_c: np.ndarray, own_unseen: bool = False) -> np.ndarray:
     """Per-row log per-layer constant: the level's own; for a level not fitted, placed among
-    the fitted releases of its engine (:func:`unseen_release_log_c`), else the mean over every
-    fitted level.
+    the fitted releases of its engine (:func:`unseen_release_log_c`), else as an engine never
+    seen (:func:`unseen_engine_log_c`).
 
     ``own_unseen``: every row's level is treated as not fitted and placed among the *other*
     releases of its engine (what the row would get with its release held out); rows whose
@@ -173,7 +204,9 @@ def _engine_log_c(feats: Any, engines: Sequence[str], log_c: np.ndarray, own_uns
         others = {e: float(log_c[i]) for e, i in index.items() if _engine_of(e) == _engine_of(label) and e != label}
         if others:
             return unseen_release_log_c(label, others)
-        return float(log_c[index[label]]) if label in index else fallback
+        if label in index:
+            return float(log_c[index[label]])
+        return unseen_engine_log_c(label, {e: float(log_c[i]) for e, i in index.items()}) if index else fallback
 
     table = np.array([value(str(lab)) for lab in labels] + [fallback], dtype=float)
     return table[np.where(codes < 0, len(labels), codes)]
