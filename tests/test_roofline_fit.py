@@ -11,10 +11,13 @@ from recommender.model.estimator import RooflineFit
 from recommender.model.roofline_fit import (
     CONTINUOUS_BATCHING_ENGINES,
     LAYER_SCALE_S,
+    SEQ_SCALE_S,
+    batch_varied_levels,
     RELEASE_PRIOR_FACTOR,
     RELEASE_STEP_LOG,
     describe,
     fitted_prior,
+    release_gap_log,
     unseen_engine_log_c,
     unseen_release_log_c,
 )
@@ -124,7 +127,7 @@ def test_estimator_conventions():
     from sklearn.exceptions import NotFittedError
 
     est = RooflineFit(kind="time", f_scale=0.5)
-    assert clone(est).get_params() == {"kind": "time", "f_scale": 0.5, "kv_share": True}
+    assert clone(est).get_params() == {"kind": "time", "f_scale": 0.5, "kv_share": True, "sequence_cost": False}
     assert not [k for k in vars(est) if k.endswith("_")]
     with pytest.raises(NotFittedError):
         est.predict(_frame(5))
@@ -176,26 +179,69 @@ def test_per_layer_cost_is_per_engine_release_where_the_frame_has_one():
 
 def test_unseen_release_is_placed_by_its_version():
     fitted = {"vllm@0.5": np.log(12.0), "vllm@0.11": np.log(3.0)}
-    half = RELEASE_STEP_LOG
-    assert unseen_release_log_c("vllm@0.12", fitted) == pytest.approx(np.log(3.0) - half)
-    assert unseen_release_log_c("vllm@1.0", fitted) == pytest.approx(np.log(3.0) - half)
-    assert unseen_release_log_c("vllm@0.4", fitted) == pytest.approx(np.log(12.0) + half)
+    step = RELEASE_STEP_LOG
+    # Newer than every fitted release with no announced milestone between: one step of 1-5x.
+    assert unseen_release_log_c("vllm@0.12", fitted) == pytest.approx(np.log(3.0) - step)
+    assert unseen_release_log_c("vllm@1.0", fitted) == pytest.approx(np.log(3.0) - step)
+    assert unseen_release_log_c("vllm@0.4", fitted) == pytest.approx(np.log(12.0) + step)
     assert unseen_release_log_c("vllm@0.8", fitted) == pytest.approx(np.mean(np.log([12.0, 3.0])))
     # Three fitted releases: only the two neighbours count.
     three = fitted | {"vllm@0.7": np.log(6.0)}
     assert unseen_release_log_c("vllm@0.9", three) == pytest.approx(np.mean(np.log([6.0, 3.0])))
     # No numeric release named: nothing says which, so the mean of all.
     assert unseen_release_log_c("vllm", fitted) == pytest.approx(np.mean(np.log([12.0, 3.0])))
-    assert half == pytest.approx(0.5 * np.log(RELEASE_PRIOR_FACTOR))
+    assert step == pytest.approx(0.5 * np.log(RELEASE_PRIOR_FACTOR))
+    # Across announced milestones (vLLM 0.6.0: 2-5x, 0.8.0: up to 1.7x) the gap adds up.
+    gap = 0.5 * np.log(2.0 * 5.0) + 0.5 * np.log(1.7)
+    assert unseen_release_log_c("vllm@0.5", {"vllm@0.11": np.log(3.0)}) == pytest.approx(np.log(3.0) + gap)
+    assert unseen_release_log_c("vllm@0.11", {"vllm@0.5": np.log(12.0)}) == pytest.approx(np.log(12.0) - gap)
+    # A milestone whose announced range is below one unnamed step still counts as one step.
+    assert unseen_release_log_c("vllm@0.9", {"vllm@0.7": np.log(6.0)}) == pytest.approx(np.log(6.0) - step)
+    assert release_gap_log("tensorrt-llm", (0, 9), (0, 12)) == pytest.approx(step)
     # Held out in calibration: each release is placed by the others, the same way.
     state = {"kind": "time", "log_a": 0.0, "log_b": 0.0, "log_c": {k: float(v) for k, v in fitted.items()}}
     f = _frame(seed=6).head(2).assign(engine_release=pd.Categorical(["vllm@0.5", "vllm@0.11"]))
     t_mem, t_comp, layers = f["t_mem_s"].to_numpy(), f["t_compute_s"].to_numpy(), np.exp(f["log_layers"].to_numpy())
-    held_out = np.array([3.0 * np.exp(half), 12.0 * np.exp(-half)]) * LAYER_SCALE_S
+    held_out = np.array([3.0 * np.exp(gap), 12.0 * np.exp(-gap)]) * LAYER_SCALE_S
     own = np.array([12.0, 3.0]) * LAYER_SCALE_S
     assert fitted_prior(state, f, own_release_unseen=True) == pytest.approx(t_mem + t_comp + held_out * layers, rel=1e-9)
     assert fitted_prior(state, f) == pytest.approx(t_mem + t_comp + own * layers, rel=1e-9)
 
+
+def test_sequence_cost_is_recovered_where_batch_varies_and_left_out_where_it_does_not():
+    f = _frame(n=400, seed=8)
+    # Both engines span batch 1-256; only vLLM, a continuous-batching server, schedules each
+    # sequence on the host every step.
+    c = {"vllm": 2.0, "hf-transformers": 8.0}
+    per_seq_s = 30e-6
+    t = _truth(f, 1.2, 1.5, c, "time") + np.where(f["engine"] == "vllm", per_seq_s * f["batch_running"], 0.0)
+    est = RooflineFit(kind="time", sequence_cost=True).fit(f, t)
+    assert est.s_levels_ == ["vllm"]
+    assert np.exp(est.log_s_[0]) * SEQ_SCALE_S == pytest.approx(per_seq_s, rel=1e-3)
+    assert est.predict(f) == pytest.approx(t, rel=1e-4)
+    state = est.export_state()
+    assert set(state["log_s"]) == {"vllm"}
+    assert fitted_prior(state, f) == pytest.approx(est.predict(f), rel=1e-12)
+    assert "per running sequence per step: vllm 30.0 us" in describe(state)
+    # A continuous-batching engine never measured takes the family's per-sequence cost too.
+    row = f[f["engine"] == "vllm"].head(1)
+    trt = row.assign(engine=pd.Categorical(["tensorrt-llm"]))
+    assert est.predict(trt)[0] == pytest.approx(est.predict(row)[0], rel=1e-9)
+    # Without the term the same data leaves the constants biased (the per-sequence time has
+    # nowhere else to go), and no log_s is stored.
+    plain = RooflineFit(kind="time").fit(f, t)
+    assert plain.export_state()["log_s"] is None
+    assert np.median(np.abs(np.log(plain.predict(f) / t))) > 0.01
+
+
+def test_only_servers_that_ran_several_batch_sizes_get_a_per_sequence_cost():
+    f = pd.DataFrame(
+        {
+            "batch_running": [8.0, 256.0, 64.0, 64.0, 1.0, 32.0],
+            "engine_release": pd.Categorical(["vllm@0.11", "vllm@0.11", "vllm@0.5", "vllm@0.5", "hf-transformers", "hf-transformers"]),
+        }
+    )
+    assert batch_varied_levels(f, ["hf-transformers", "vllm@0.11", "vllm@0.5"]) == ["vllm@0.11"]
 
 def test_time_recovers_the_prompt_pass_share_and_energy_leaves_it_to_the_ridge():
     f = _frame(seed=5)

@@ -11,6 +11,9 @@ Fit-time stages (they change what is fitted):
 - ``fitted_roofline``: decode components regress on a roofline whose achieved bandwidth and
   throughput shares and per-layer cost per engine release are fitted
   (:mod:`recommender.model.roofline_fit`); off: the raw peak-figure roofline prior.
+- ``sequence_cost``: the time roofline also fits a host cost per running sequence per step,
+  per engine release (scheduling, sampling and detokenizing each sequence on the CPU: what
+  vLLM 0.6.0's release overlapped with the GPU); needs ``fitted_roofline``.
 - ``smoother``: local residual smoother over models of the same layer design
   (:mod:`recommender.model.smoother`).
 - ``blend``: geometric blend with roofline x constant for extrapolated rows, weighted per
@@ -42,6 +45,7 @@ from recommender.errors import UnknownNameError
 
 StageName = Literal[
     "fitted_roofline",
+    "sequence_cost",
     "smoother",
     "blend",
     "cpu_model",
@@ -55,7 +59,7 @@ StageName = Literal[
 STAGES: tuple[str, ...] = get_args(StageName)
 """Every switchable stage, fit-time ones first, then predict-time ones in their order."""
 
-FIT_STAGES: tuple[str, ...] = ("fitted_roofline", "smoother", "blend", "cpu_model", "regime_widths")
+FIT_STAGES: tuple[str, ...] = ("fitted_roofline", "sequence_cost", "smoother", "blend", "cpu_model", "regime_widths")
 PREDICT_STAGES: tuple[str, ...] = ("release_order", "twins", "release_widening", "power_bound", "measured")
 
 

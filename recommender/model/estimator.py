@@ -327,6 +327,8 @@ class RooflineFit(RegressorMixin, BaseEstimator):
             linearly, not quadratically).
         kv_share: Fit the KV-cache reads' own bandwidth factor (``log_kv``) where the frame
             has ``t_kv_s``; False: they share the weights' factor ``a``.
+        sequence_cost: Fit a host cost per running sequence per step for each level whose rows
+            ran at several batch sizes (``log_s``; :data:`recommender.model.roofline_fit.SEQ_SCALE_S`).
 
     Attributes:
         log_a_: Log bandwidth factor.
@@ -334,13 +336,19 @@ class RooflineFit(RegressorMixin, BaseEstimator):
         engines_: Overhead levels seen in ``fit``: engine releases (``vllm@0.11``) where the
             frame has ``engine_release``, else engine names.
         log_c_: Log per-layer constant per level (units of :data:`recommender.model.roofline_fit.LAYER_SCALE_S`).
+        s_levels_: Levels with a per-sequence cost (empty without ``sequence_cost``).
+        log_s_: Log per-sequence cost per level of ``s_levels_`` (units of
+            :data:`recommender.model.roofline_fit.SEQ_SCALE_S`), or None.
         n_features_in_: Columns of the feature frame seen in ``fit``.
     """
 
-    def __init__(self, kind: Literal["energy", "time"] = "energy", f_scale: float = 0.3, kv_share: bool = True) -> None:
+    def __init__(
+        self, kind: Literal["energy", "time"] = "energy", f_scale: float = 0.3, kv_share: bool = True, sequence_cost: bool = False
+    ) -> None:
         self.kind = kind
         self.f_scale = f_scale
         self.kv_share = kv_share
+        self.sequence_cost = sequence_cost
 
     def fit(self, feats: Any, y: Any, sample_weight: Any = None) -> RooflineFit:
         """Fit the constants on feature rows and positive measured targets.
@@ -371,7 +379,10 @@ class RooflineFit(RegressorMixin, BaseEstimator):
 
         # The roofline's terms are fixed arrays: each step costs a few vector operations, and the
         # Jacobian is exact (a finite-difference one cost a roofline evaluation per parameter).
-        terms = roofline.FitTerms(self.kind, feats, engines, with_d=with_d, with_kv=with_kv)
+        # A cost per running sequence per step, per level, where the level's rows ran at
+        # several batch sizes (elsewhere it cannot be told from the per-step cost).
+        s_levels = roofline.batch_varied_levels(feats, engines) if self.sequence_cost else []
+        terms = roofline.FitTerms(self.kind, feats, engines, with_d=with_d, with_kv=with_kv, s_levels=s_levels)
         memo: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
 
         def at(theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -390,7 +401,8 @@ class RooflineFit(RegressorMixin, BaseEstimator):
         # Start near the raw roofline (a = b = 1.6) with a 10 us per-layer cost. Bounds: no server
         # beats peak bandwidth or peak throughput (a, b >= 1), none is slower than e^6 ~ 400x
         # peak; the per-layer cost lies between 0.5 ns and 0.3 s (wide: only keeps the solver
-        # from wandering off to zero or infinity on data that cannot identify a term).
+        # from wandering off to zero or infinity on data that cannot identify a term); so does the
+        # cost per sequence (0.5 ns to 0.2 s).
         # In energy the factors also carry the mean power as a share of TDP (energy = TDP x step
         # time is the prior's assumption), which is below 1: the median ML.ENERGY v3 H100 row draws
         # 0.74 of its 700 W. So there they may go down to ENERGY_FACTOR_FLOOR (a GPU's idle
@@ -399,16 +411,19 @@ class RooflineFit(RegressorMixin, BaseEstimator):
         n_c = len(engines)
         floor = float(np.log(ENERGY_FACTOR_FLOOR)) if self.kind == "energy" else 0.0
         # The KV factor shares a's bounds.
-        start = np.concatenate([[0.5, 0.5, 0.0, 0.5], np.zeros(n_c)])  # inside the bounds: a solver started on one can stall there
-        lower = np.concatenate([[floor, floor, -10.0, floor], np.full(n_c, -10.0)])
-        upper = np.concatenate([[6.0, 6.0, 6.0, 6.0], np.full(n_c, 10.0)])
+        n_s = len(s_levels)
+        start = np.concatenate([[0.5, 0.5, 0.0, 0.5], np.zeros(n_c + n_s)])  # inside the bounds: a solver started on one can stall there
+        lower = np.concatenate([[floor, floor, -10.0, floor], np.full(n_c + n_s, -10.0)])
+        upper = np.concatenate([[6.0, 6.0, 6.0, 6.0], np.full(n_c + n_s, 10.0)])
         sol = least_squares(residuals, start, jac=jacobian, bounds=(lower, upper), loss="soft_l1", f_scale=float(self.f_scale))
         self.log_a_ = float(sol.x[0])
         self.log_b_ = float(sol.x[1])
         self.log_d_ = float(sol.x[2]) if with_d else None
         self.log_kv_ = float(sol.x[3]) if with_kv else None
         self.engines_ = engines
-        self.log_c_ = np.asarray(sol.x[4:], dtype=float)
+        self.log_c_ = np.asarray(sol.x[4 : 4 + n_c], dtype=float)
+        self.s_levels_ = list(s_levels)
+        self.log_s_ = np.asarray(sol.x[4 + n_c :], dtype=float) if s_levels else None
         self.n_features_in_ = len(feats.columns) if hasattr(feats, "columns") else 0
         return self
 
@@ -417,7 +432,7 @@ class RooflineFit(RegressorMixin, BaseEstimator):
         from sklearn.utils.validation import check_is_fitted
 
         check_is_fitted(self, "log_c_")
-        return roofline.evaluate(self.kind, self.log_a_, self.log_b_, self.engines_, self.log_c_, feats, log_d=self.log_d_, log_kv=self.log_kv_)
+        return roofline.evaluate(self.kind, self.log_a_, self.log_b_, self.engines_, self.log_c_, feats, log_d=self.log_d_, log_kv=self.log_kv_, log_s=dict(zip(self.s_levels_, self.log_s_, strict=True)) if self.log_s_ is not None else None)
 
     def export_state(self) -> dict[str, Any]:
         """Plain-JSON state (see :func:`recommender.model.roofline_fit.fitted_prior`)."""
@@ -431,4 +446,5 @@ class RooflineFit(RegressorMixin, BaseEstimator):
             "log_c": {e: float(v) for e, v in zip(self.engines_, self.log_c_, strict=True)},
             "log_d": self.log_d_,
             "log_kv": self.log_kv_,
+            "log_s": {e: float(v) for e, v in zip(self.s_levels_, self.log_s_, strict=True)} if self.log_s_ is not None else None,
         }

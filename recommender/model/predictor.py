@@ -375,7 +375,10 @@ def _fit_decode_or_prefill(
     if campaign is not None and len(campaign) == len(y):
         _, inv, counts = np.unique(campaign, return_inverse=True, return_counts=True)
         weight = 1.0 / counts[inv]
-    roof = RooflineFit(kind="energy" if name.startswith("e") else "time").fit(roof_feats, y, sample_weight=weight)
+    kind = "energy" if name.startswith("e") else "time"
+    # The host cost per running sequence in time only: in energy it made leave-one-source-out
+    # worse (docs/model.md, "sequence_cost").
+    roof = RooflineFit(kind=kind, sequence_cost=kind == "time" and config.on("sequence_cost")).fit(roof_feats, y, sample_weight=weight)
     column = f"fitted_prior_{name}"
     state = roof.export_state()
     prior = fitted_prior(state, roof_feats)

@@ -104,6 +104,37 @@ levels of this family (:func:`unseen_engine_log_c`); the same engines page their
 memory-fit rule (``recommender.rules.fit.FitParams.paged_engines``)."""
 
 
+RELEASE_MILESTONES: dict[str, tuple[tuple[tuple[int, ...], float, float], ...]] = {
+    "vllm": (
+        # vLLM blog, "vLLM v0.6.0: 2.7x Throughput Improvement and 5x Latency Reduction"
+        # (2024-09-05): time per output token 5x lower than v0.5.3 on Llama 3 8B (1 x H100),
+        # 2x lower on Llama 3 70B (4 x H100); CPU scheduling overlapped with the GPU.
+        ((0, 6), 2.0, 5.0),
+        # vLLM blog, "vLLM V1: A Major Upgrade to vLLM's Core Architecture" (2025-01-27): up to
+        # 1.7x the throughput of V0; v0.8.0 (2025-03) is the first release serving with V1 by
+        # default.
+        ((0, 8), 1.0, 1.7),
+    ),
+}
+"""Releases whose announcements report a rebuilt per-step path, per engine: ``(release, least,
+most)`` speed-up of the step the announcement reports (``least`` 1 where it gives one figure
+"up to"). :func:`release_gap_log` places a release never measured across them."""
+
+
+def release_gap_log(engine: str, older: tuple[int, ...], newer: tuple[int, ...]) -> float:
+    """Log factor by which the per-step costs of ``engine`` at release ``older`` are placed above
+    those at ``newer``: the sum, over the milestones of :data:`RELEASE_MILESTONES` in
+    ``(older, newer]``, of the log geometric middle of each one's published range, but never
+    less than :data:`RELEASE_STEP_LOG` (one release of unknown gain).
+
+    vLLM 0.5 -> 0.11 crosses 0.6.0 (2-5x) and 0.8.0 (1-1.7x): x4.1, where one unnamed release
+    step is x2.24. Measured on the shipped rows the two releases differ by x6.8 in the fitted
+    per-layer cost of the time roofline and x3.2 in energy per query (one pair: no figure to fit
+    a rule on, which is why the announcements set it)."""
+    total = sum(0.5 * float(np.log(lo * hi)) for at, lo, hi in RELEASE_MILESTONES.get(engine, ()) if older < at <= newer)
+    return max(total, RELEASE_STEP_LOG)
+
+
 def release_order(level: str) -> tuple[int, ...]:
     """Numeric sort key of ``engine@major.minor`` (``vllm@0.11`` after ``vllm@0.5``).
 
@@ -149,9 +180,11 @@ def unseen_release_log_c(level: str, fitted: Mapping[str, float]) -> float:
 
     Engines are not expected to get slower from one release to the next: each release's notes
     list the per-step costs it cut (vLLM 0.6.0: CPU scheduling overlapped with the GPU, 5x lower
-    time per output token). So a release newer than every fitted one is placed between "as
-    fast as the newest" and ":data:`RELEASE_PRIOR_FACTOR` faster", at the geometric middle
-    (``newest - RELEASE_STEP_LOG``); one older than every fitted one mirrors it; one between
+    time per output token). So a release newer than every fitted one is placed faster than the
+    newest by :func:`release_gap_log`: the announced speed-ups of the milestone releases between
+    them, or where none is known one step between "as fast" and ":data:`RELEASE_PRIOR_FACTOR`
+    faster", at the geometric middle (``RELEASE_STEP_LOG``); one older than every fitted one
+    mirrors it; one between
     two fitted releases takes their geometric mean. Where versions cannot place it (the level
     or every fitted one names no numeric release) it takes the geometric mean of all of them.
 
@@ -162,9 +195,9 @@ def unseen_release_log_c(level: str, fitted: Mapping[str, float]) -> float:
     if lo is not None and hi is not None:
         return 0.5 * (fitted[lo] + fitted[hi])
     if lo is not None:
-        return fitted[lo] - RELEASE_STEP_LOG
+        return fitted[lo] - release_gap_log(_engine_of(level), release_order(lo), release_order(level))
     if hi is not None:
-        return fitted[hi] + RELEASE_STEP_LOG
+        return fitted[hi] + release_gap_log(_engine_of(level), release_order(level), release_order(hi))
     return float(np.mean(list(fitted.values())))
 
 
@@ -212,6 +245,36 @@ def _engine_log_c(feats: Any, engines: Sequence[str], log_c: np.ndarray, own_uns
     return table[np.where(codes < 0, len(labels), codes)]
 
 
+def batch_varied_levels(feats: Any, engines: Sequence[str]) -> list[str]:
+    """The levels among ``engines`` that get a cost per running sequence: continuous-batching
+    servers (:data:`CONTINUOUS_BATCHING_ENGINES`, whose schedulers handle each sequence on the
+    host every step) whose rows ran at more than one running batch (max / min >= 2), where a
+    cost per sequence can be told from a cost per step."""
+    batch = np.asarray(feats["batch_running"], dtype=float)
+    level = np.asarray(level_column(feats)).astype(str)
+    out = []
+    for e in engines:
+        if _engine_of(e) not in CONTINUOUS_BATCHING_ENGINES:
+            continue
+        b = batch[level == e]
+        if len(b) and b.max() >= 2.0 * b.min():
+            out.append(e)
+    return out
+
+
+SEQ_SCALE_S = 1e-5
+"""Unit of the per-sequence cost per step, s (10 us).
+
+Besides the per-layer cost, a serving engine spends host time on every running sequence every
+step: scheduling it, preparing its inputs, sampling and detokenizing its token (vLLM 0.6.0's
+release notes measured these CPU-side costs and overlapped them with the GPU; vLLM V1 rebuilt
+the scheduler around them). That time does not shrink on a faster GPU, so at large batches a
+B200 or an H100 is not as far ahead of an A100 as its bandwidth says (ML.ENERGY v3: at the
+same concurrency a B200 serves 1.35x an H100's tokens per second, median of 108 matched
+configurations, against 2.4x the bandwidth). Fitted per level in time only
+(:class:`~recommender.model.estimator.RooflineFit` ``sequence_cost``)."""
+
+
 def evaluate(
     kind: str,
     log_a: float,
@@ -223,11 +286,15 @@ def evaluate(
     log_d: float | None = None,
     log_e: float | None = None,
     log_kv: float | None = None,
+    log_s: Mapping[str, float] | None = None,
 ) -> np.ndarray:
     """Fitted-roofline J (``kind="energy"``) or s (``"time"``) per output token for every row,
     from the log constants (``log_c`` per level in ``engines``; ``log_d`` the prompt-pass
     factor, None for none; ``log_e`` a factor on the tensor-parallel all-reduce time ``t_comm_s``,
-    None for the raw physics term); ``own_unseen`` as in :func:`_engine_log_c`.
+    None for the raw physics term; ``log_s`` the cost per running sequence per step of the
+    levels that have one, :data:`SEQ_SCALE_S`: none for the other fitted levels, placed like the
+    per-layer cost for levels never fitted; None or empty for none); ``own_unseen`` as in
+    :func:`_engine_log_c`.
 
     The all-reduce term is added at its raw size: fitting its factor (``log_e``) on the shipped
     rows made leave-one-source-out worse (energy per query 18.8 -> 20.6 % median APE, time
@@ -239,6 +306,15 @@ def evaluate(
     else:
         t_bytes = np.exp(log_a) * t.t_weights
     t_step = t_bytes + np.exp(log_b) * t.t_comp + c * t.layers
+    if log_s:
+        s_levels = list(log_s)
+        per_seq = np.exp(_engine_log_c(feats, s_levels, np.array([log_s[e] for e in s_levels], dtype=float), own_unseen))
+        # A level fitted without one (its rows all ran at one batch size) keeps none, as in the
+        # fit; a level never fitted is placed among those that have one.
+        codes, labels = cats.parts(level_column(feats))
+        without = np.array([str(lab) in set(engines) and str(lab) not in log_s for lab in labels] + [False], dtype=bool)
+        per_seq = np.where(without[np.where(codes < 0, len(labels), codes)], 0.0, per_seq)
+        t_step = t_step + per_seq * SEQ_SCALE_S * t.batch
     if t.comm is not None:
         t_step = t_step + np.exp(log_e if log_e is not None else 0.0) * t.comm
     if t.prefill is not None:
@@ -274,16 +350,22 @@ class FitTerms:
     evaluates the roofline and its exact Jacobian in log space with a few vector operations per
     step (:class:`~recommender.model.estimator.RooflineFit`); the same values as :func:`evaluate`.
 
+    ``theta = (log_a, log_b, log_d, log_kv, log_c per level..., log_s per level of s_levels...)``.
+
     Args:
         kind: ``"energy"`` or ``"time"``.
         feats: Feature frame of the fit's rows.
         engines: The fit's overhead levels (every row's level among them).
         with_d: Whether the prompt-pass term is fitted.
         with_kv: Whether the KV-cache reads have their own factor.
+        s_levels: Levels with a cost per running sequence (:func:`batch_varied_levels`); rows of
+            other levels get none in the fit.
     """
 
-    def __init__(self, kind: str, feats: Any, engines: Sequence[str], with_d: bool, with_kv: bool) -> None:
+    def __init__(self, kind: str, feats: Any, engines: Sequence[str], with_d: bool, with_kv: bool, s_levels: Sequence[str] = ()) -> None:
         t = StepTerms(feats, with_kv=with_kv, with_d=with_d)
+        self.n_s = len(s_levels)
+        self.seq_s = t.batch * SEQ_SCALE_S
         self.scale = t.power / t.batch if kind == "energy" else np.ones(len(t.t_comp))
         self.t_weights, self.t_kv, self.t_comp, self.prefill = t.t_weights, t.t_kv, t.t_comp, t.prefill
         self.layer_s = t.layers * LAYER_SCALE_S
@@ -295,12 +377,14 @@ class FitTerms:
         if (self.level < 0).any():
             raise ValueError("a row's overhead level is not among the fit's levels")
         self.n_levels = len(engines)
+        s_index = {e: i for i, e in enumerate(s_levels)}
+        self.s_level = np.array([s_index.get(e, -1) for e in engines], dtype=np.int64)[self.level]
 
     def log_value_and_jacobian(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``log`` of the roofline per row at ``theta = (log_a, log_b, log_d, log_kv, log_c...)``
         and its derivative in each parameter (columns in the order of ``theta``; zero for a term
         not fitted)."""
-        parts = np.zeros((len(self.t_comp), 4 + self.n_levels))
+        parts = np.zeros((len(self.t_comp), 4 + self.n_levels + self.n_s))
         parts[:, 0] = np.exp(theta[0]) * self.t_weights
         parts[:, 1] = np.exp(theta[1]) * self.t_comp
         if self.prefill is not None:
@@ -308,7 +392,10 @@ class FitTerms:
         if self.t_kv is not None:
             parts[:, 3] = np.exp(theta[3]) * self.t_kv
         rows = np.arange(len(self.level))
-        parts[rows, 4 + self.level] = np.exp(theta[4:])[self.level] * self.layer_s
+        parts[rows, 4 + self.level] = np.exp(theta[4 : 4 + self.n_levels])[self.level] * self.layer_s
+        if self.n_s:
+            has = self.s_level >= 0
+            parts[rows[has], 4 + self.n_levels + self.s_level[has]] = np.exp(theta[4 + self.n_levels :])[self.s_level[has]] * self.seq_s[has]
         t_step = parts.sum(axis=1) + self.fixed
         # d log(scale x t_step) / d log(factor) = that factor's term / t_step.
         return np.log(self.scale * t_step), parts / t_step[:, None]
@@ -333,10 +420,11 @@ def fitted_prior(state: Mapping[str, Any], feats: Any, own_release_unseen: bool 
     if kind not in KINDS:
         raise ModelStateError(f"fitted-roofline kind {kind!r} is not one of {KINDS}; refit with 'eai fit'")
     log_d, log_e, log_kv = state.get("log_d"), state.get("log_e"), state.get("log_kv")
+    log_s = {str(e): float(v) for e, v in dict(state["log_s"]).items()} if state.get("log_s") else None
     return evaluate(
         kind, log_a, log_b, engines, log_c, feats, own_release_unseen,
         None if log_d is None else float(log_d), None if log_e is None else float(log_e),
-        None if log_kv is None else float(log_kv),
+        None if log_kv is None else float(log_kv), log_s,
     )
 
 
@@ -348,6 +436,9 @@ def describe(state: Mapping[str, Any]) -> str:
         prompt += f"; KV-cache reads x{np.exp(state['log_kv']):.2f} of the peak-bandwidth time"
     if state.get("log_e") is not None:
         prompt += f"; tensor-parallel all-reduce x{np.exp(state['log_e']):.2f} of 10 us per step"
+    if state.get("log_s"):
+        per_seq = ", ".join(f"{e} {np.exp(v) * SEQ_SCALE_S * 1e6:.1f} us" for e, v in dict(state["log_s"]).items())
+        prompt += f"; per running sequence per step: {per_seq}"
     return (
         f"bandwidth x{np.exp(state['log_a']):.2f}, tensor throughput x{np.exp(state['log_b']):.2f} "
         f"of the peak-rate time; per-layer cost per step: {per_layer}{prompt}"
