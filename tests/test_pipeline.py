@@ -26,10 +26,10 @@ def test_every_stage_is_a_fit_or_a_predict_stage_and_unknown_names_get_suggestio
 
 def test_switches_travel_with_the_saved_state_and_change_predictions(cats):
     table, acc = fx.measured_table(), fx.accuracy_table()
-    off = fit_predictor(table, acc, cats, calibrate=False, config=PipelineConfig.without_stages(["smoother", "power_bound"]))
+    off = fit_predictor(table, acc, cats, calibrate=False, config=PipelineConfig.without_stages(["smoother", "twins"]))
     assert off.components["e_dec"].smoother is None
     back = EaiPredictor.from_state(off.to_state(), cats)
-    assert back.config.without == frozenset({"smoother", "power_bound"})
+    assert back.config.without == frozenset({"smoother", "twins"})
     on = fit_predictor(table, acc, cats, calibrate=False)
     assert on.components["e_dec"].smoother is not None and on.config == PipelineConfig()
     cand = pd.DataFrame([{"platform": p, "device_count": 1, "engine": "hf-transformers", "model_id": m,
@@ -44,8 +44,8 @@ def test_predict_stage_ablations_reuse_each_folds_fit_and_fit_stages_are_refused
 
     table = fx.measured_table()
     report = evaluate(table, fx.accuracy_table(), cats, ("platform",),
-                      predict_variants={"power_bound": PipelineConfig.without_stages(["power_bound"])})
-    v = report["variants"]["power_bound"]["platform"]
+                      predict_variants={"twins": PipelineConfig.without_stages(["twins"])})
+    v = report["variants"]["twins"]["platform"]
     base = report["splits"]["platform"]
     assert v["energy_j_per_query"]["n"] == base["energy_j_per_query"]["model"]["n"] > 0
     with pytest.raises(ValueError, match="fit-time stages"):
@@ -70,11 +70,11 @@ def test_eai_evaluate_without_a_stage_reports_it_and_stores_nothing(tmp_path, ca
     tpath = tmp_path / "measured.csv"
     tpath.write_text("\n".join([lines[0], *keep]) + "\n")
     code = main(["evaluate", "--table", str(tpath), "--accuracy", str(tmp_path / "none.csv"), "--split", "platform",
-                 "--without", "power_bound", "--without", "smoother", "--json"])
+                 "--without", "twins", "--without", "smoother", "--json"])
     captured = capsys.readouterr()
     assert code == 0, captured.err
     out = json.loads(captured.out)
-    assert code == 0 and out["without"] == ["power_bound", "smoother"]
+    assert code == 0 and out["without"] == ["smoother", "twins"]
     assert out["splits"]["platform"]["energy_j_per_query"]["model"]["n"] > 0
     assert not (tmp_path / "evaluation.json").exists()
     assert main(["evaluate", "--table", str(tpath), "--without", "twin"]) == 2
@@ -92,8 +92,8 @@ def test_components_predicted_only_where_a_query_uses_them_give_the_same_parts(c
                          for p in ("gpu-a", "gpu-b", "gpu-c") for m in ("toy/m3", "toy/m13") for b in (1, 8) for t in ("chat", "mmlu")])
     cf = model._candidate_frame(cand)
     feats = model._features.columns(cf)
-    full, _, _ = pipeline.predict_parts(model, cf, feats)
-    some, _, _ = pipeline.predict_parts(model, cf, feats, only_needed=True)
+    full, _ = pipeline.predict_parts(model, cf, feats)
+    some, _ = pipeline.predict_parts(model, cf, feats, only_needed=True)
     need = pipeline.needed_rows(cf)
     assert need["e_dec"].any() and need["e_pre"].any()
     for name, rows in need.items():

@@ -809,33 +809,6 @@ def test_named_release_between_measured_ones_is_predicted_at_the_nearer_one():
     assert between["extrapolated_reasons"].astype(str).str.contains("release-unseen").all()
 
 
-def test_power_limit_moves_both_points_by_their_variance_share_and_trims_intervals():
-    from recommender.model.predictor import respect_power_limit
-
-    # Row 0 implies 200 W on a 100 W board: energy's log half-width is 3x time's, so energy
-    # takes 9/10 of the log excess. Row 1 is within the limit. Row 2 has no limit (CPU).
-    e = np.array([200.0, 50.0, 200.0])
-    t = np.array([1.0, 1.0, 1.0])
-    we, wt = np.log(2.0) * 3, np.log(2.0)
-    e_lo, e_hi = e * np.exp(-we), e * np.exp(we)
-    t_lo, t_hi = t * np.exp(-wt), t * np.exp(wt)
-    pmax = np.array([100.0, 100.0, np.inf])
-    got = respect_power_limit(e, e_lo, e_hi, t, t_lo, t_hi, pmax)
-    ne, ne_lo, ne_hi, nt, nt_lo, nt_hi = got
-    excess = np.log(2.0)
-    assert ne[0] == pytest.approx(200.0 * np.exp(-0.9 * excess))
-    assert nt[0] == pytest.approx(np.exp(0.1 * excess))
-    assert ne[0] / nt[0] == pytest.approx(100.0)
-    # Within the limit the points stay; the bound still trims what it rules out.
-    assert (ne[1], nt[1]) == (50.0, 1.0)
-    assert ne_hi[1] == pytest.approx(min(e_hi[1], 100.0 * t_hi[1]))
-    assert nt_lo[1] == pytest.approx(max(t_lo[1], e_lo[1] / 100.0))
-    assert (ne[2], ne_hi[2], nt_lo[2]) == (e[2], e_hi[2], t_lo[2])
-    assert np.all(ne_lo <= ne) and np.all(ne <= ne_hi) and np.all(nt_lo <= nt) and np.all(nt <= nt_hi)
-    # Inputs are left alone.
-    assert e[0] == 200.0 and t[0] == 1.0
-
-
 def test_shipped_predictions_never_draw_more_than_the_board_power_limit():
     """Energy and time come from separate models; on every GPU, devices and batch they must
     still imply a mean power at most TDP x devices (every measured row does: <= 0.99), and a

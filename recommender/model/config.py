@@ -27,7 +27,6 @@ Predict-time stages (they adjust per-component or per-query predictions, in this
 - ``release_order`` (:mod:`recommender.model.adjust.release_order`)
 - ``twins`` (:mod:`recommender.model.adjust.twins`)
 - ``release_widening`` (:mod:`recommender.model.adjust.release_widening`)
-- ``power_bound`` (:mod:`recommender.model.adjust.power_bound`)
 - ``measured`` (:mod:`recommender.model.adjust.measured`): measured cells return their
   measurement (cross-validation always switches it off).
 
@@ -53,14 +52,13 @@ StageName = Literal[
     "release_order",
     "twins",
     "release_widening",
-    "power_bound",
     "measured",
 ]
 STAGES: tuple[str, ...] = get_args(StageName)
 """Every switchable stage, fit-time ones first, then predict-time ones in their order."""
 
 FIT_STAGES: tuple[str, ...] = ("fitted_roofline", "sequence_cost", "smoother", "blend", "cpu_model", "regime_widths")
-PREDICT_STAGES: tuple[str, ...] = ("release_order", "twins", "release_widening", "power_bound", "measured")
+PREDICT_STAGES: tuple[str, ...] = ("release_order", "twins", "release_widening", "measured")
 
 
 class Tunables(BaseModel):

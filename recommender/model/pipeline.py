@@ -7,7 +7,6 @@ Prediction of energy and time per query::
          blended toward roofline x constant when extrapolating; widths per novelty)
       -> PART_STAGES: release_order -> twins -> release_widening      (adjust/, on PartPrediction)
       -> compose: per-token parts x the query's tokens (intervals.sum_interval) -> QueryPrediction
-      -> power_bound (adjust/, on QueryPrediction)
       -> invariants (invariants.py: always enforced, not a stage)
       -> measured (adjust/: measured cells return their measurement)
       -> accuracy (accuracy_model.py), EOR, TWEOR
@@ -23,17 +22,17 @@ import numpy as np
 import pandas as pd
 
 from recommender.model.adjust import measured as measured_stage
-from recommender.model.adjust import power_bound, release_order, release_widening, twins
+from recommender.model.adjust import release_order, release_widening, twins
 from recommender.model import invariants
 from recommender.model.component import REASONS, take_rows
-from recommender.model.intervals import log_half_of, sum_interval
+from recommender.model.intervals import sum_interval
 from recommender.model.prediction import PartPrediction, Parts, QueryPrediction
 
 if TYPE_CHECKING:
     from recommender.model.predictor import EaiPredictor
 
 PART_STAGES: tuple[str, ...] = ("release_order", "twins", "release_widening")
-QUERY_STAGES: tuple[str, ...] = ("power_bound", "measured")
+QUERY_STAGES: tuple[str, ...] = ("measured",)
 
 
 def needed_rows(cf: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -45,7 +44,7 @@ def needed_rows(cf: pd.DataFrame) -> dict[str, np.ndarray]:
 
 def predict_parts(
     model: EaiPredictor, cf: pd.DataFrame, feats: Any, only_needed: bool = False
-) -> tuple[Parts, Parts, np.ndarray]:
+) -> tuple[Parts, np.ndarray]:
     """Per-component predictions after the part stages.
 
     ``only_needed``: predict each component only on the rows whose query uses it (the others
@@ -53,10 +52,8 @@ def predict_parts(
     halves the work of a mixed batch of generation and log-likelihood candidates.
 
     Returns:
-        ``(parts, unwidened, twin_of)``: the parts after every part stage, the parts before
-        ``release_widening`` (the power bound splits its correction by those widths, so points
-        never depend on how far an assumed release widened an interval), and per row the twin
-        whose decode energy was borrowed ("" where none).
+        ``(parts, twin_of)``: the parts after every part stage, and per row the twin whose
+        decode energy was borrowed ("" where none).
     """
     config = model.config
     parts: Parts = {}
@@ -82,10 +79,9 @@ def predict_parts(
         parts, twin_of = twins.borrow(model, parts, cf, feats, need)
     else:
         twin_of = np.full(len(cf), "", dtype=object)
-    unwidened = parts
     if config.on(release_widening.STAGE):
         parts = release_widening.apply(model, parts, cf, feats, raw_points, need)
-    return parts, unwidened, twin_of
+    return parts, twin_of
 
 
 def _query_tokens(cf: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -148,24 +144,9 @@ def compose(
 def predict_query(model: EaiPredictor, cf: pd.DataFrame, feats: Any, use_measured: bool = True) -> QueryPrediction:
     """Energy and time per query after every stage (the fold)."""
     config = model.config
-    parts, unwidened, twin_of = predict_parts(model, cf, feats, only_needed=True)
+    parts, twin_of = predict_parts(model, cf, feats, only_needed=True)
     q = compose(parts, cf, twin_of, config.tunables.prefill_share_for_reasons, np.asarray(feats["batch_running"], dtype=float))
-    # The power limit per row: read by the power-bound stage and the invariants alike.
-    limit_w = power_bound.power_limit_w(cf, feats)
-    if config.on(power_bound.STAGE):
-        out_tok, in_only = _query_tokens(cf)
-
-        def spread(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            """Log half-widths of energy and time at ``rows`` before release widening."""
-            out: list[np.ndarray] = []
-            for dec, pre in (("e_dec", "e_pre"), ("t_dec", "t_pre")):
-                d, p = unwidened[dec], unwidened[pre]
-                _, lo, hi = sum_interval(out_tok[rows] * d.point[rows], d.log_half[rows], in_only[rows] * p.point[rows], p.log_half[rows])
-                out.append(log_half_of(lo, hi))
-            return out[0], out[1]
-
-        q = power_bound.apply(q, cf, feats, spread, limit_w=limit_w)
-    q = invariants.enforce(q, cf, feats, limit_w=limit_w)
+    q = invariants.enforce(q, cf, feats)
     if use_measured and config.on(measured_stage.STAGE):
         q = measured_stage.apply(q, cf, model.measured)
     return q

@@ -64,11 +64,11 @@ from recommender.model.roofline_fit import fitted_prior
 from recommender.model.config import PipelineConfig
 from recommender.model.intervals import quadrature
 from recommender.model.novelty import reasons_categorical, with_twins
+from recommender.model import invariants
 from recommender.model.pipeline import predict_parts, predict_query
 
 # Names that moved into the pipeline's stage modules, kept importable from here.
 from recommender.model.adjust.measured import factor_codes as _factor_codes, measured_cells as _measured_cells  # noqa: F401
-from recommender.model.adjust.power_bound import respect_power_limit  # noqa: F401
 from recommender.model.adjust.release_widening import RELEASE_UNSEEN_BIT  # noqa: F401
 from recommender.model.adjust.twins import TWIN_TOLERANCE, twin_platforms  # noqa: F401
 from recommender.model.frame import (  # noqa: F401
@@ -196,6 +196,7 @@ class EaiPredictor:
         stages = cf["pipeline_stages"].to_numpy(dtype=float)
         split = split_devices(devices_all / stages, heads) * stages
         idle_devices = split < devices_all
+        cf_all = cf
         if idle_devices.any():
             cf = cf.assign(device_count=split)
         feats = self._features.columns(cf)
@@ -203,6 +204,9 @@ class EaiPredictor:
         if idle_devices.any():
             scale = devices_all / split
             q = q.replace(energy_j=q.energy_j * scale, energy_lo_j=q.energy_lo_j * scale, energy_hi_j=q.energy_hi_j * scale)
+            # The power limit of every device, over the requests all of them hold at once (their
+            # memory holds more of them than the split devices' alone).
+            q = invariants.enforce(q, cf_all, self._features.columns(cf_all))
         energy, e_lo, e_hi = q.energy_j, q.energy_lo_j, q.energy_hi_j
         time_s, t_lo, t_hi = q.time_s, q.time_lo_s, q.time_hi_s
         use_dec = q.prefill_share < 1.0 - self.config.tunables.prefill_share_for_reasons
@@ -258,7 +262,7 @@ class EaiPredictor:
         cf = self._candidate_frame(candidates)
         feats = self._features.columns(cf)
         cols: dict[str, Any] = {}
-        parts, _, _ = predict_parts(self, cf, feats)
+        parts, _ = predict_parts(self, cf, feats)
         for name in self.components:
             part = parts[name]
             cols[name] = part.point
