@@ -75,3 +75,16 @@ class QueryPrediction:
     def replace(self, **changes: np.ndarray) -> QueryPrediction:
         """A copy with some fields replaced."""
         return dataclasses.replace(self, **changes)
+
+    def take(self, rows: np.ndarray) -> QueryPrediction:
+        """The prediction of ``rows`` only."""
+        return QueryPrediction(**{f.name: getattr(self, f.name)[rows] for f in dataclasses.fields(self)})
+
+    def put(self, rows: np.ndarray, other: QueryPrediction) -> QueryPrediction:
+        """A copy with ``rows`` replaced by ``other`` (a prediction of those rows)."""
+        changes = {}
+        for f in dataclasses.fields(self):
+            values = getattr(self, f.name).copy()
+            values[rows] = getattr(other, f.name)
+            changes[f.name] = values
+        return QueryPrediction(**changes)

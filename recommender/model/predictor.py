@@ -205,8 +205,10 @@ class EaiPredictor:
             scale = devices_all / split
             q = q.replace(energy_j=q.energy_j * scale, energy_lo_j=q.energy_lo_j * scale, energy_hi_j=q.energy_hi_j * scale)
             # The power limit of every device, over the requests all of them hold at once (their
-            # memory holds more of them than the split devices' alone).
-            q = invariants.enforce(q, cf_all, self._features.columns(cf_all))
+            # memory holds more of them than the split devices' alone): on those rows only.
+            rows = np.flatnonzero(idle_devices)
+            sub = invariants.enforce(q.take(rows), cf_all.iloc[rows], self._features.columns(cf_all.iloc[rows]))
+            q = q.put(rows, sub)
         energy, e_lo, e_hi = q.energy_j, q.energy_lo_j, q.energy_hi_j
         time_s, t_lo, t_hi = q.time_s, q.time_lo_s, q.time_hi_s
         use_dec = q.prefill_share < 1.0 - self.config.tunables.prefill_share_for_reasons
