@@ -127,7 +127,7 @@ def test_estimator_conventions():
     from sklearn.exceptions import NotFittedError
 
     est = RooflineFit(kind="time", f_scale=0.5)
-    assert clone(est).get_params() == {"kind": "time", "f_scale": 0.5, "kv_share": True, "sequence_cost": False}
+    assert clone(est).get_params() == {"kind": "time", "f_scale": 0.5, "kv_share": True, "sequence_cost": False, "prompt_energy": False}
     assert not [k for k in vars(est) if k.endswith("_")]
     with pytest.raises(NotFittedError):
         est.predict(_frame(5))
@@ -258,6 +258,15 @@ def test_time_recovers_the_prompt_pass_share_and_energy_leaves_it_to_the_ridge()
                                _truth(f, np.exp(est.log_a_), np.exp(est.log_b_), dict(zip(est.engines_, np.exp(est.log_c_))), "time"), rtol=1e-9)
     energy = RooflineFit(kind="energy").fit(f, _truth(f, 1.6, 4.0, c, "energy"))
     assert energy.export_state()["log_d"] is None
+    # With prompt_energy the energy roofline charges the prompt pass at its raw size (factor 1,
+    # at TDP), not fitted: the other constants are recovered around it.
+    scale = (f["power_w"] / f["batch_running"]).to_numpy()
+    y_e = _truth(f, 1.6, 4.0, c, "energy") + scale * f["t_prefill_share_s"].to_numpy()
+    charged = RooflineFit(kind="energy", prompt_energy=True).fit(f, y_e)
+    assert charged.export_state()["log_d"] == 0.0
+    assert np.exp(charged.log_a_) == pytest.approx(1.6, rel=1e-3)
+    assert charged.predict(f) == pytest.approx(y_e, rel=1e-4)
+    np.testing.assert_allclose(fitted_prior(charged.export_state(), f), charged.predict(f), rtol=1e-12)
 
 
 def test_sample_weight_lets_a_small_campaign_count_as_much_as_a_large_one():

@@ -14,6 +14,8 @@ Fit-time stages (they change what is fitted):
 - ``sequence_cost``: the time roofline also fits a host cost per running sequence per step,
   per engine release (scheduling, sampling and detokenizing each sequence on the CPU: what
   vLLM 0.6.0's release overlapped with the GPU); needs ``fitted_roofline``.
+- ``prompt_energy``: the energy roofline charges each query's prompt pass at its raw roofline
+  cost (peak throughput at TDP, not fitted); needs ``fitted_roofline``.
 - ``smoother``: local residual smoother over models of the same layer design
   (:mod:`recommender.model.smoother`).
 - ``blend``: geometric blend with roofline x constant for extrapolated rows, weighted per
@@ -45,6 +47,7 @@ from recommender.errors import UnknownNameError
 StageName = Literal[
     "fitted_roofline",
     "sequence_cost",
+    "prompt_energy",
     "smoother",
     "blend",
     "cpu_model",
@@ -57,7 +60,7 @@ StageName = Literal[
 STAGES: tuple[str, ...] = get_args(StageName)
 """Every switchable stage, fit-time ones first, then predict-time ones in their order."""
 
-FIT_STAGES: tuple[str, ...] = ("fitted_roofline", "sequence_cost", "smoother", "blend", "cpu_model", "regime_widths")
+FIT_STAGES: tuple[str, ...] = ("fitted_roofline", "sequence_cost", "prompt_energy", "smoother", "blend", "cpu_model", "regime_widths")
 PREDICT_STAGES: tuple[str, ...] = ("release_order", "twins", "release_widening", "measured")
 
 

@@ -329,6 +329,9 @@ class RooflineFit(RegressorMixin, BaseEstimator):
             has ``t_kv_s``; False: they share the weights' factor ``a``.
         sequence_cost: Fit a host cost per running sequence per step for each level whose rows
             ran at several batch sizes (``log_s``; :data:`recommender.model.roofline_fit.SEQ_SCALE_S`).
+        prompt_energy: In energy, charge each query's prompt pass at its raw roofline cost
+            (``t_prefill_share_s`` at TDP, factor 1, not fitted; ``log_d`` = 0); time always
+            fits its factor.
 
     Attributes:
         log_a_: Log bandwidth factor.
@@ -343,12 +346,18 @@ class RooflineFit(RegressorMixin, BaseEstimator):
     """
 
     def __init__(
-        self, kind: Literal["energy", "time"] = "energy", f_scale: float = 0.3, kv_share: bool = True, sequence_cost: bool = False
+        self,
+        kind: Literal["energy", "time"] = "energy",
+        f_scale: float = 0.3,
+        kv_share: bool = True,
+        sequence_cost: bool = False,
+        prompt_energy: bool = False,
     ) -> None:
         self.kind = kind
         self.f_scale = f_scale
         self.kv_share = kv_share
         self.sequence_cost = sequence_cost
+        self.prompt_energy = prompt_energy
 
     def fit(self, feats: Any, y: Any, sample_weight: Any = None) -> RooflineFit:
         """Fit the constants on feature rows and positive measured targets.
@@ -369,11 +378,13 @@ class RooflineFit(RegressorMixin, BaseEstimator):
         # least_squares minimises a sum of rho(r^2): weighting a row by w scales its residual by sqrt(w).
         root_w = np.sqrt(sw / sw.mean())
 
-        # The prompt-pass term only in time. In energy it helped a held-out token profile
-        # (leave-one-workload-out energy per query 22.4 -> 17.0 %) but broke another (HumanEval
-        # held out: 2.26x too high) and pulled leave-one-source-out coverage out of its band
-        # (91.3 -> 82.1 %; 2026-12-03, eai evaluate with the ridge free of token-length slopes).
-        with_d = self.kind == "time"
+        # The prompt-pass term: fitted in time; in energy (prompt_energy) at its raw roofline
+        # size, not fitted. Fitted in energy it helped a held-out token profile (leave-one-
+        # workload-out energy per query 22.4 -> 17.0 %) but broke another (HumanEval held out:
+        # 2.26x too high) and pulled leave-one-source-out coverage out of its band (91.3 ->
+        # 82.1 %); at its raw size see docs/model.md ("prompt_energy").
+        with_d = self.kind == "time" or self.prompt_energy
+        fixed_d = self.kind == "energy"
 
         with_kv = self.kv_share and "t_kv_s" in getattr(feats, "columns", ())
 
@@ -382,7 +393,7 @@ class RooflineFit(RegressorMixin, BaseEstimator):
         # A cost per running sequence per step, per level, where the level's rows ran at
         # several batch sizes (elsewhere it cannot be told from the per-step cost).
         s_levels = roofline.batch_varied_levels(feats, engines) if self.sequence_cost else []
-        terms = roofline.FitTerms(self.kind, feats, engines, with_d=with_d, with_kv=with_kv, s_levels=s_levels)
+        terms = roofline.FitTerms(self.kind, feats, engines, with_d=with_d, with_kv=with_kv, s_levels=s_levels, fixed_d=fixed_d)
         memo: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
 
         def at(theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -418,7 +429,7 @@ class RooflineFit(RegressorMixin, BaseEstimator):
         sol = least_squares(residuals, start, jac=jacobian, bounds=(lower, upper), loss="soft_l1", f_scale=float(self.f_scale))
         self.log_a_ = float(sol.x[0])
         self.log_b_ = float(sol.x[1])
-        self.log_d_ = float(sol.x[2]) if with_d else None
+        self.log_d_ = (0.0 if fixed_d else float(sol.x[2])) if with_d else None
         self.log_kv_ = float(sol.x[3]) if with_kv else None
         self.engines_ = engines
         self.log_c_ = np.asarray(sol.x[4 : 4 + n_c], dtype=float)

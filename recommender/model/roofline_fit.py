@@ -360,9 +360,12 @@ class FitTerms:
         with_kv: Whether the KV-cache reads have their own factor.
         s_levels: Levels with a cost per running sequence (:func:`batch_varied_levels`); rows of
             other levels get none in the fit.
+        fixed_d: The prompt-pass term (``with_d``) enters at factor 1, not as a parameter.
     """
 
-    def __init__(self, kind: str, feats: Any, engines: Sequence[str], with_d: bool, with_kv: bool, s_levels: Sequence[str] = ()) -> None:
+    def __init__(
+        self, kind: str, feats: Any, engines: Sequence[str], with_d: bool, with_kv: bool, s_levels: Sequence[str] = (), fixed_d: bool = False
+    ) -> None:
         t = StepTerms(feats, with_kv=with_kv, with_d=with_d)
         self.n_s = len(s_levels)
         self.seq_s = t.batch * SEQ_SCALE_S
@@ -370,6 +373,10 @@ class FitTerms:
         self.t_weights, self.t_kv, self.t_comp, self.prefill = t.t_weights, t.t_kv, t.t_comp, t.prefill
         self.layer_s = t.layers * LAYER_SCALE_S
         self.fixed = t.comm if t.comm is not None else np.zeros(len(t.t_comp))
+        if fixed_d and self.prefill is not None:
+            # The prompt-pass term at its raw size: part of the step, not a parameter.
+            self.fixed = self.fixed + self.prefill
+            self.prefill = None
         codes, labels = cats.parts(level_column(feats))
         index = {e: i for i, e in enumerate(engines)}
         # Categories no row uses may be absent from ``engines`` (-1); every row's level is there.
