@@ -9,7 +9,6 @@ import pytest
 from recommender.errors import ModelStateError
 from recommender.model.estimator import RooflineFit
 from recommender.model.roofline_fit import (
-    CONTINUOUS_BATCHING_ENGINES,
     LAYER_SCALE_S,
     SEQ_SCALE_S,
     batch_varied_levels,
@@ -114,12 +113,6 @@ def test_unseen_engine_placement_by_family():
     assert unseen_engine_log_c("sglang", {"hf-transformers": np.log(40.0), "fastchat": np.log(10.0)}) == pytest.approx(
         np.mean(np.log([40.0, 10.0]))
     )
-
-
-def test_engine_family_is_the_memory_rules_paged_engines():
-    from recommender.rules.fit import FitParams
-
-    assert set(CONTINUOUS_BATCHING_ENGINES) == set(FitParams().paged_engines)
 
 
 def test_estimator_conventions():

@@ -443,7 +443,10 @@ class RooflineFit(RegressorMixin, BaseEstimator):
         from sklearn.utils.validation import check_is_fitted
 
         check_is_fitted(self, "log_c_")
-        return roofline.evaluate(self.kind, self.log_a_, self.log_b_, self.engines_, self.log_c_, feats, log_d=self.log_d_, log_kv=self.log_kv_, log_s=dict(zip(self.s_levels_, self.log_s_, strict=True)) if self.log_s_ is not None else None)
+        log_s = dict(zip(self.s_levels_, self.log_s_, strict=True)) if self.log_s_ is not None else None
+        return roofline.evaluate(
+            self.kind, self.log_a_, self.log_b_, self.engines_, self.log_c_, feats, log_d=self.log_d_, log_kv=self.log_kv_, log_s=log_s
+        )
 
     def export_state(self) -> dict[str, Any]:
         """Plain-JSON state (see :func:`recommender.model.roofline_fit.fitted_prior`)."""

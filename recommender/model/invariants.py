@@ -68,13 +68,8 @@ def time_floor_s(cf: pd.DataFrame, feats: Any) -> np.ndarray:
     return np.where(out_tok > 0, dec, pre)
 
 
-def enforce(
-    q: QueryPrediction, cf: pd.DataFrame, feats: Any, limit_w: np.ndarray | None = None
-) -> QueryPrediction:
+def enforce(q: QueryPrediction, cf: pd.DataFrame, feats: Any) -> QueryPrediction:
     """``q`` with time raised to its floor and energy capped by the power limit (points and ends).
-
-    ``limit_w``: :func:`power_limit_w` of these rows where the caller has it already (computed
-    here otherwise).
 
     Where energy and time imply more than the limit, energy comes down to it and time stays:
     until 2026-12-03 a stage (``power_bound``) moved both onto the bound by the shares of their
@@ -86,7 +81,7 @@ def enforce(
     t = np.maximum(q.time_s, floor)
     t_lo = np.maximum(q.time_lo_s, floor)
     t_hi = np.maximum(q.time_hi_s, t)
-    limit = power_limit_w(cf, feats) if limit_w is None else limit_w
+    limit = power_limit_w(cf, feats)
     with np.errstate(invalid="ignore", over="ignore"):
         e = np.minimum(q.energy_j, limit * t)
         e_hi = np.minimum(np.maximum(q.energy_hi_j, e), limit * t_hi)

@@ -209,8 +209,8 @@ def unseen_engine_log_c(level: str, fitted: Mapping[str, float]) -> float:
 
     Before 2026-12-03 every unseen engine took the mean of all levels, research stacks included:
     TensorRT-LLM was predicted twice as slow as vLLM (Llama-3-8B on an H100 at batch 1, 18.0 vs
-    9.0 s for 1,024 output tokens), where published comparisons put it level with or ahead of
-    vLLM. The shipped rows cannot test this (only one continuous-batching engine was measured).
+    9.0 s for 1,024 output tokens), as if it launched every kernel from Python like HF
+    transformers. The shipped rows cannot test this (one continuous-batching engine was measured).
     """
     if _engine_of(level) in CONTINUOUS_BATCHING_ENGINES:
         peers = [v for e, v in fitted.items() if _engine_of(e) in CONTINUOUS_BATCHING_ENGINES]
@@ -312,7 +312,8 @@ def evaluate(
         # A level fitted without one (its rows all ran at one batch size) keeps none, as in the
         # fit; a level never fitted is placed among those that have one.
         codes, labels = cats.parts(level_column(feats))
-        without = np.array([str(lab) in set(engines) and str(lab) not in log_s for lab in labels] + [False], dtype=bool)
+        fitted = set(engines)
+        without = np.array([str(lab) in fitted and str(lab) not in log_s for lab in labels] + [False], dtype=bool)
         per_seq = np.where(without[np.where(codes < 0, len(labels), codes)], 0.0, per_seq)
         t_step = t_step + per_seq * SEQ_SCALE_S * t.batch
     if t.comm is not None:

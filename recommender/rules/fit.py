@@ -38,6 +38,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from recommender.catalog.types import ModelSpec
+from recommender.model.roofline_fit import CONTINUOUS_BATCHING_ENGINES
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ class FitParams:
     fragmentation_fraction: float = 0.10
     kv_cache_bytes: float = 2.0
     memory_utilization: float = 0.90
-    paged_engines: tuple[str, ...] = ("vllm", "tensorrt-llm", "sglang", "deepspeed-mii", "tgi", "lmdeploy")
+    paged_engines: tuple[str, ...] = CONTINUOUS_BATCHING_ENGINES
     kv_block_tokens: int = 16
 
 
