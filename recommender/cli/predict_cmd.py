@@ -4,7 +4,7 @@ Configurations come from flags (every combination of the values given; each flag
 repeatable) or from a CSV table with one configuration per row (``--candidates FILE``,
 ``-`` for stdin; columns ``platform, model_id, quantization, task`` and optionally
 ``engine, device_count, pipeline_stages, batch_size, engine_version, prompt_tokens_mean,
-output_tokens_mean, output_tokens_dispersion``; any other column is an error). ``--prompt-tokens`` /
+output_tokens_mean, output_tokens_dispersion, serving_mode``; any other column is an error). ``--prompt-tokens`` /
 ``--output-tokens`` give the token profile of rows that state none (otherwise the task's);
 each row says which output length it uses (``output_tokens_basis``). A model outside the
 catalog is asked by its config.json (``--model-config [NAME=]FILE``) or by flags

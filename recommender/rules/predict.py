@@ -51,6 +51,7 @@ from recommender.rules.candidates import unsupported_reason
 from recommender.rules.catalogs import Catalogs
 from recommender.rules.flow import FlowConfig
 from recommender.rules.spec import RELEASE_REGEX
+from recommender.table.schema import SERVING_MODES
 
 MAX_CONFIGURATIONS = 2_000_000
 """Most configurations one call predicts (``bench/fit_predict_speed.py``: a million rows
@@ -68,12 +69,15 @@ OPTIONAL_COLUMNS: dict[str, object] = {
     "prompt_tokens_mean": "",
     "output_tokens_mean": "",
     "output_tokens_dispersion": "",
+    "serving_mode": "",
 }
 """Columns a configuration table may have, with the value a missing one takes (pipeline stages:
 how many pipeline-parallel groups the devices form, each stage's devices splitting the model
 tensor-parallel; an empty engine: the quantization's native engine; an empty release: the newest measured one; empty
 token counts: the task's profile, or :class:`Asked`'s; ``output_tokens_dispersion``: E[L^2]/E[L]^2 of
-the output lengths, 1 for a fixed count, empty: the task's)."""
+the output lengths, 1 for a fixed count, empty: the task's; ``serving_mode``: ``offline``, a
+static batch submitted at once, or ``online``, requests arriving at a server, empty: unstated;
+carried to the predictor and the output, read by no stage yet)."""
 
 TOKEN_COLUMNS: tuple[str, ...] = ("prompt_tokens_mean", "output_tokens_mean", "output_tokens_dispersion")
 """Token-profile columns passed on to the predictor (NaN: the task's profile)."""
@@ -433,7 +437,17 @@ def resolve_configurations(
         )
     if (versions != "").any():
         out["engine_version"] = pd.Categorical(versions.to_numpy())
-    out = out[[*CANDIDATE_COLUMNS, "pipeline_stages", *TOKEN_COLUMNS, *(["engine_version"] if "engine_version" in out else [])]]
+    modes = frame["serving_mode"].astype(str).str.strip().str.lower()
+    bad = (modes != "") & ~modes.isin(SERVING_MODES)
+    if bad.any():
+        raise InvalidInputError(
+            f"{_row_label(frame, bad.to_numpy(), first_line)}, column 'serving_mode': {modes[bad].iloc[0]!r} is not one of "
+            f"{', '.join(SERVING_MODES)} (or empty: unstated)"
+        )
+    if (modes != "").any():
+        out["serving_mode"] = pd.Categorical(modes.where(modes != "", None).to_numpy(), categories=list(SERVING_MODES))
+    extra = [c for c in ("engine_version", "serving_mode") if c in out]
+    out = out[[*CANDIDATE_COLUMNS, "pipeline_stages", *TOKEN_COLUMNS, *extra]]
 
     # Labels from codes: one string per distinct value, never one per row.
     e_out = out["engine"]
@@ -525,7 +539,7 @@ def predict_configurations(
     extra_p = dict(resolution.platforms) if resolution else {}
     extra_m = dict(resolution.models) if resolution else {}
     model = extend_predictor(predictor, extra_p, {k: d.spec for k, d in extra_m.items()})
-    given = [c for c in (*CANDIDATE_COLUMNS, "pipeline_stages", *TOKEN_COLUMNS, "engine_version") if c in candidates.columns]
+    given = [c for c in (*CANDIDATE_COLUMNS, "pipeline_stages", *TOKEN_COLUMNS, "engine_version", "serving_mode") if c in candidates.columns]
     preds = model.predict(candidates[given])
 
     def platform(pid: str) -> Platform:
@@ -561,7 +575,7 @@ def predict_configurations(
         candidates["device_count"].to_numpy(dtype=float), memory, paged, flow.memory_fit, flow.min_context_tokens,
         dispersion,
     )
-    extra_cols = [c for c in ("pipeline_stages", "engine_version") if c in candidates]
+    extra_cols = [c for c in ("pipeline_stages", "engine_version", "serving_mode") if c in candidates]
     base = candidates[list(CANDIDATE_COLUMNS) + extra_cols].reset_index(drop=True)
     out = pd.concat([base, preds.reset_index(drop=True)], axis=1)
     out.insert(len(base.columns), "prompt_tokens_mean", prompt)
