@@ -11,8 +11,8 @@ Fit-time stages (they change what is fitted):
 - ``fitted_roofline``: decode components regress on a roofline whose achieved bandwidth and
   throughput shares and per-layer cost per engine release are fitted
   (:mod:`recommender.model.roofline_fit`); off: the raw peak-figure roofline prior.
-- ``sequence_cost``: the time roofline also fits a host cost per running sequence per step,
-  per engine release (scheduling, sampling and detokenizing each sequence on the CPU: what
+- ``sequence_cost``: the time and energy rooflines also fit a host cost per running sequence
+  per step, per engine release (scheduling, sampling and detokenizing each sequence on the CPU: what
   vLLM 0.6.0's release overlapped with the GPU); needs ``fitted_roofline``.
 - ``prompt_energy``: the energy roofline charges each query's prompt pass at its raw roofline
   cost (peak throughput at TDP, not fitted); needs ``fitted_roofline``.

@@ -382,11 +382,9 @@ def _fit_decode_or_prefill(
         _, inv, counts = np.unique(campaign, return_inverse=True, return_counts=True)
         weight = 1.0 / counts[inv]
     kind = "energy" if name.startswith("e") else "time"
-    # The host cost per running sequence in time only: in energy it made leave-one-source-out
-    # worse (docs/model.md, "sequence_cost").
     roof = RooflineFit(
         kind=kind,
-        sequence_cost=kind == "time" and config.on("sequence_cost"),
+        sequence_cost=config.on("sequence_cost"),
         prompt_energy=kind == "energy" and config.on("prompt_energy"),
     ).fit(roof_feats, y, sample_weight=weight)
     column = f"fitted_prior_{name}"

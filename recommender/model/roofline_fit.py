@@ -7,11 +7,12 @@ launches, synchronisation, the scheduler between steps). Across GPUs these are *
 constants, not properties of one card: an H100 and a B200 run the same kernels and the same
 engine. So the decode step time is modelled as::
 
-    t_step = a * t_mem + b * t_compute + c[release] * layers
+    t_step = a * t_mem + b * t_compute + c[release] * layers + s[release] * running
 
-plus, in time only, ``d * t_prefill_share`` (the prompt passes of batch-mates that interleave
-with a request's decode steps: prompt-pass time x batch / output tokens; the same term in
-energy over-charged short-answer workloads held out, see :class:`~recommender.model.estimator.RooflineFit`),
+plus ``d * t_prefill_share`` (prompt-pass time x batch / output tokens: in time the prompt
+passes of batch-mates that interleave with a request's decode steps, ``d`` fitted; in energy the
+query's own prompt pass, ``d = 1``, see :class:`~recommender.model.estimator.RooflineFit`), the
+per-sequence cost ``s`` where fitted (:data:`SEQ_SCALE_S`),
 with ``a >= 1`` (inverse achieved share of peak bandwidth), ``b >= 1`` (inverse achieved
 share of peak tensor throughput) and ``c[release] >= 0`` (seconds per layer per step, one per
 serving engine release, ``vllm@0.11``, or per engine where releases are not given; a release
@@ -271,8 +272,8 @@ release notes measured these CPU-side costs and overlapped them with the GPU; vL
 the scheduler around them). That time does not shrink on a faster GPU, so at large batches a
 B200 or an H100 is not as far ahead of an A100 as its bandwidth says (ML.ENERGY v3: at the
 same concurrency a B200 serves 1.35x an H100's tokens per second, median of 108 matched
-configurations, against 2.4x the bandwidth). Fitted per level in time only
-(:class:`~recommender.model.estimator.RooflineFit` ``sequence_cost``)."""
+configurations, against 2.4x the bandwidth). Fitted per level, in time and (as that time drawn
+at part of TDP) in energy (:class:`~recommender.model.estimator.RooflineFit` ``sequence_cost``)."""
 
 
 def evaluate(
@@ -439,7 +440,11 @@ def fitted_prior(state: Mapping[str, Any], feats: Any, own_release_unseen: bool 
 def describe(state: Mapping[str, Any]) -> str:
     """One line: achieved shares of peak bandwidth / throughput and per-layer cost per engine."""
     per_layer = ", ".join(f"{e} {np.exp(v) * LAYER_SCALE_S * 1e6:.1f} us" for e, v in dict(state["log_c"]).items())
-    prompt = f"; batch-mates' prompt passes x{np.exp(state['log_d']):.2f}" if state.get("log_d") is not None else ""
+    prompt = ""
+    if state.get("log_d") is not None:
+        # Time fits the batch-mates' prompt passes; energy charges the query's own at factor 1.
+        whose = "the query's own prompt pass" if state.get("kind") == "energy" else "batch-mates' prompt passes"
+        prompt = f"; {whose} x{np.exp(state['log_d']):.2f}"
     if state.get("log_kv") is not None:
         prompt += f"; KV-cache reads x{np.exp(state['log_kv']):.2f} of the peak-bandwidth time"
     if state.get("log_e") is not None:
