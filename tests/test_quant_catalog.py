@@ -62,7 +62,8 @@ def test_hardware_support() -> None:
     q = get_quants()
     assert q["fp8"].min_arch_generation == 8.9 and q["fp8"].devices == ("cuda",)
     assert q["dynamic-int8"].devices == ("cpu",)
-    assert q["mxfp4"].min_arch_generation == 9.0
+    # vLLM runs MXFP4 checkpoints (gpt-oss) on Ampere and Ada through its Marlin kernel.
+    assert q["mxfp4"].min_arch_generation == 8.0
     assert q["bf16"].min_arch_generation == 8.0
     assert "cpu" in q["nf4-bnb"].devices and "cuda" in q["nf4-bnb"].devices
 
@@ -88,3 +89,14 @@ def test_invalid_entries_rejected(tmp_path: Path) -> None:
     )
     with pytest.raises(DataSourceError, match="no source"):
         get_quants(nosrc)
+
+
+def test_gpt_oss_mxfp4_runs_on_ampere_and_ada_but_not_volta() -> None:
+    from recommender.catalog.platforms import platform_from_specs, resolve_platform
+    from recommender.rules.candidates import unsupported_reason
+
+    mx = get_quants()["mxfp4"]
+    assert unsupported_reason(mx, resolve_platform("a100-sxm4-80gb")) == ""
+    assert unsupported_reason(mx, resolve_platform("rtx-4090")) == ""  # Ada, 8.9
+    assert unsupported_reason(mx, platform_from_specs("RTX 3090")) == ""  # Ampere, 8.6 (from specifications)
+    assert "8.0" in unsupported_reason(mx, resolve_platform("v100-sxm2-32gb"))

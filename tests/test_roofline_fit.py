@@ -106,8 +106,12 @@ def test_unseen_engine_takes_its_familys_levels():
 
 def test_unseen_engine_placement_by_family():
     fitted = {"vllm@0.5": np.log(12.0), "vllm@0.11": np.log(3.0), "hf-transformers": np.log(40.0)}
-    assert unseen_engine_log_c("sglang", fitted) == pytest.approx(np.mean(np.log([12.0, 3.0])))
-    assert unseen_engine_log_c("tensorrt-llm@0.9", fitted) == pytest.approx(np.mean(np.log([12.0, 3.0])))
+    # The family's current state: vLLM's newest release, not the mean with its old one.
+    assert unseen_engine_log_c("sglang", fitted) == pytest.approx(np.log(3.0))
+    assert unseen_engine_log_c("tensorrt-llm@0.9", fitted) == pytest.approx(np.log(3.0))
+    # Several peers measured: each one's newest, geometric mean over engines.
+    peers = {**fitted, "sglang@0.4": np.log(2.0), "sglang@0.3": np.log(6.0), "tgi": np.log(4.5)}
+    assert unseen_engine_log_c("lmdeploy", peers) == pytest.approx(np.mean(np.log([3.0, 2.0, 4.5])))
     assert unseen_engine_log_c("exllamav2", fitted) == pytest.approx(np.mean(np.log([12.0, 3.0, 40.0])))
     # No continuous-batching level fitted: nothing closer than every level.
     assert unseen_engine_log_c("sglang", {"hf-transformers": np.log(40.0), "fastchat": np.log(10.0)}) == pytest.approx(

@@ -100,8 +100,8 @@ SOSP 2023), TensorRT-LLM (in-flight batching, paged KV), SGLang (RadixAttention)
 (DeepSpeed-FastGen's blocked KV cache), Hugging Face TGI and LMDeploy (TurboMind), each as
 its own documentation describes it. Their per-step host cost is of one kind, unlike a research
 stack's (HF transformers' ``generate``, FastChat on top of it), which launches every kernel
-from Python each step. So one of them never measured takes the per-layer cost of the measured
-levels of this family (:func:`unseen_engine_log_c`); the same engines page their KV cache in the
+from Python each step. So one of them never measured takes the per-layer cost of this family's
+newest measured releases (:func:`unseen_engine_log_c`); the same engines page their KV cache in the
 memory-fit rule (``recommender.rules.fit.FitParams.paged_engines``)."""
 
 
@@ -204,19 +204,36 @@ def unseen_release_log_c(level: str, fitted: Mapping[str, float]) -> float:
 
 def unseen_engine_log_c(level: str, fitted: Mapping[str, float]) -> float:
     """Log per-layer constant of an engine none of whose releases was fitted, from the fitted
-    levels ``fitted`` (``{level: log_c}``, at least one): the geometric mean of the levels of
-    continuous-batching engines (:data:`CONTINUOUS_BATCHING_ENGINES`) where ``level`` is one
-    and any was fitted, else the geometric mean of every fitted level.
+    levels ``fitted`` (``{level: log_c}``, at least one).
 
-    Before 2026-12-03 every unseen engine took the mean of all levels, research stacks included:
-    TensorRT-LLM was predicted twice as slow as vLLM (Llama-3-8B on an H100 at batch 1, 18.0 vs
-    9.0 s for 1,024 output tokens), as if it launched every kernel from Python like HF
-    transformers. The shipped rows cannot test this (one continuous-batching engine was measured).
+    A continuous-batching engine (:data:`CONTINUOUS_BATCHING_ENGINES`) takes its family's
+    current state: the newest fitted release of each such engine (by version; an engine fitted
+    only without a numeric release, that level), geometric mean over those engines. An engine
+    asked without a release is taken at the newest fitted release for a measured engine too
+    (``ComponentModel._release_as_fitted``); a peer's old releases say how that peer ran before
+    its own per-step costs were cut, not how another engine runs today. Any other engine, or
+    one with no continuous-batching level fitted, takes the geometric mean of every fitted level.
+
+    History: before 2026-12-03 every unseen engine took the mean of all levels, research stacks
+    included (TensorRT-LLM twice as slow as vLLM, Llama-3-8B on an H100 at batch 1: 18.0 vs
+    9.0 s for 1,024 output tokens); until 2026-12-04 a continuous-batching one took the mean of
+    vLLM 0.5 and 0.11, placing it 4.1x / 2 behind the vLLM it is asked next to (14.9 vs 8.7 s).
+    The shipped rows cannot test this (one continuous-batching engine was measured).
     """
     if _engine_of(level) in CONTINUOUS_BATCHING_ENGINES:
-        peers = [v for e, v in fitted.items() if _engine_of(e) in CONTINUOUS_BATCHING_ENGINES]
-        if peers:
-            return float(np.mean(peers))
+        newest: dict[str, tuple[tuple[int, ...], float]] = {}
+        for e, v in fitted.items():
+            engine = _engine_of(e)
+            if engine not in CONTINUOUS_BATCHING_ENGINES:
+                continue
+            try:
+                key = release_order(e)
+            except ValueError:
+                key = ()
+            if engine not in newest or key > newest[engine][0]:
+                newest[engine] = (key, float(v))
+        if newest:
+            return float(np.mean([v for _, v in newest.values()]))
     return float(np.mean(list(fitted.values())))
 
 

@@ -64,3 +64,14 @@ def test_h100_under_the_vllm_release_it_was_never_measured_with_is_extrapolated(
     out = shipped.predict(_grid(platform="h100-sxm5-80gb", device_count=1, engine="vllm", engine_version=["0.5.4", "0.11.1"],
                                 model_id="google/gemma-2-2b-it", quantization="bf16", batch_size=64, task="sharegpt-chat-vllm"), use_measured=False)
     assert out["status"].tolist()[0] == "extrapolated" and "deployment-unseen" in out["extrapolated_reasons"].tolist()[0]
+
+
+def test_a_continuous_batching_server_never_measured_runs_like_the_measured_one_today(shipped):
+    # TensorRT-LLM and SGLang were never measured: their per-step cost is vLLM's newest
+    # release's (the one vLLM unversioned is read at), not the mean with vLLM 0.5's.
+    out = shipped.predict(_grid(platform="h100-sxm5-80gb", device_count=1, engine=["vllm", "tensorrt-llm", "sglang"],
+                                model_id="meta-llama/Llama-3.1-8B-Instruct", quantization="bf16", batch_size=1,
+                                task="sharegpt-chat-vllm"), use_measured=False)
+    t = out["time_s_per_query"].to_numpy()
+    assert np.all(t[1:] < t[0] * 1.25) and np.all(t[1:] > t[0] / 1.25)
+    assert set(out["status"].tolist()[1:]) == {"extrapolated"}
