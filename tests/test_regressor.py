@@ -1011,3 +1011,24 @@ def test_batch_range_is_the_candidates_own_engines(predictor, table):
 
     pooled = {"batch": [1.0, 64.0]}
     assert not _batch_outside(np.array([1.0]), pd.Categorical(["vllm"]), pooled).any()
+
+
+def test_batch_range_calibration_holds_out_each_engines_own_extremes():
+    # An engine measured at batch 1 only has no range to extrapolate from; a server measured at
+    # 8-512 gives up its own smallest and largest batches (the range batch-outside is judged on).
+    from recommender.model.component import _extreme_residuals
+
+    engine = np.array(["hf"] * 6 + ["vllm"] * 7)
+    batch = np.array([1.0] * 6 + [8, 16, 32, 64, 128, 256, 512])
+    seen: dict[str, np.ndarray] = {}
+
+    def fit_predict(train: np.ndarray, test: np.ndarray) -> np.ndarray:
+        seen["train"], seen["test"] = train, test
+        return np.ones(len(test))
+
+    res, rows = _extreme_residuals(fit_predict, np.full(13, np.e), batch, None, within=engine)
+    assert batch[rows].tolist() == [8.0, 512.0] and set(engine[rows]) == {"vllm"}
+    assert np.allclose(res, 1.0) and len(seen["train"]) == 11
+    # Pooled across engines, the lowest rows would be the batch-1 engine's whole range.
+    _, pooled = _extreme_residuals(fit_predict, np.full(13, np.e), batch, None)
+    assert set(batch[pooled]) >= {1.0}
