@@ -34,7 +34,7 @@ def predictors(cats):
         # The invariants are not a stage: with the stages that move predictions switched off
         # they still hold.
         "bare": fit_predictor(
-            table, acc, cats, config=PipelineConfig.without_stages(["blend", "smoother", "twins", "release_order", "release_widening"])
+            table, acc, cats, config=PipelineConfig.without_stages(["blend", "smoother", "twins", "release_order", "release_widening", "batch_floor"])
         ),
     }
 
@@ -95,6 +95,29 @@ def test_log_likelihood_time_per_query_grows_with_batch_once_saturated(predictor
     # 512 queries (far past any device's saturation for these prompts) at least 4x longer.
     assert np.all(np.diff(t) >= -1e-12 * t[:-1])
     assert t[-1] >= 4.0 * t[batches.index(64)]
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(platform=st.sampled_from(GPUS), model=st.sampled_from(MODELS), batch=st.integers(1, 7), devices=st.sampled_from([1, 2]))
+def test_below_the_measured_batches_a_step_is_no_slower_and_no_costlier(predictors, platform, model, batch, devices):
+    # vLLM was measured at 8 and 64 sequences: fewer sequences per step never make the step
+    # longer or costlier than at 8 (stage batch_floor).
+    out = predictors["all"].predict(_frame(platform=platform, device_count=devices, engine="vllm", model_id=model,
+                                           quantization="fp16", batch_size=[batch, 8], task="chat"), use_measured=False)
+    t, e = out["time_s_per_query"].to_numpy(), out["energy_j_per_query"].to_numpy()
+    assert t[0] <= t[1] * (1 + 1e-9)
+    assert e[0] * batch <= e[1] * 8 * (1 + 1e-9)
+
+
+def test_the_batch_floor_is_what_holds_a_step_below_the_measured_batches(cats):
+    table, acc = fx.measured_table(), fx.accuracy_table()
+    frame = _frame(platform="gpu-a", device_count=1, engine="vllm", model_id="toy/m13", quantization="fp16", batch_size=[1, 8], task="chat")
+    step = {}
+    for name, config in (("on", PipelineConfig()), ("off", PipelineConfig.without_stages(["batch_floor"]))):
+        e = fit_predictor(table, acc, cats, calibrate=False, config=config).predict(frame, use_measured=False)["energy_j_per_query"].to_numpy()
+        step[name] = e[0] * 1 / (e[1] * 8)
+    # The ridge's batch slope alone prices one sequence's step above eight's on this fixture.
+    assert step["off"] > 1.05 and step["on"] <= 1 + 1e-9
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

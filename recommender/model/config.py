@@ -29,6 +29,8 @@ Predict-time stages (they adjust per-component or per-query predictions, in this
 - ``release_order`` (:mod:`recommender.model.adjust.release_order`)
 - ``twins`` (:mod:`recommender.model.adjust.twins`)
 - ``release_widening`` (:mod:`recommender.model.adjust.release_widening`)
+- ``batch_floor`` (:mod:`recommender.model.adjust.batch_floor`): below its engine's smallest
+  measured batch a decode step is no slower and no costlier than at that batch.
 - ``measured`` (:mod:`recommender.model.adjust.measured`): measured cells return their
   measurement (cross-validation always switches it off).
 
@@ -55,13 +57,14 @@ StageName = Literal[
     "release_order",
     "twins",
     "release_widening",
+    "batch_floor",
     "measured",
 ]
 STAGES: tuple[str, ...] = get_args(StageName)
 """Every switchable stage, fit-time ones first, then predict-time ones in their order."""
 
 FIT_STAGES: tuple[str, ...] = ("fitted_roofline", "sequence_cost", "prompt_energy", "smoother", "blend", "cpu_model", "regime_widths")
-PREDICT_STAGES: tuple[str, ...] = ("release_order", "twins", "release_widening", "measured")
+PREDICT_STAGES: tuple[str, ...] = ("release_order", "twins", "release_widening", "batch_floor", "measured")
 
 
 class Tunables(BaseModel):

@@ -5,7 +5,7 @@ Prediction of energy and time per query::
     candidate_frame (frame.py) -> features (features.py)
       -> components e_dec, t_dec, e_pre, t_pre (component.py: fitted roofline x ridge x smoother,
          blended toward roofline x constant when extrapolating; widths per novelty)
-      -> PART_STAGES: release_order -> twins -> release_widening      (adjust/, on PartPrediction)
+      -> PART_STAGES: release_order -> twins -> release_widening -> batch_floor  (adjust/, on PartPrediction)
       -> compose: per-token parts x the query's tokens (intervals.sum_interval) -> QueryPrediction
       -> invariants (invariants.py: always enforced, not a stage)
       -> measured (adjust/: measured cells return their measurement)
@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from recommender.model.adjust import measured as measured_stage
-from recommender.model.adjust import release_order, release_widening, twins
+from recommender.model.adjust import batch_floor, release_order, release_widening, twins
 from recommender.model import invariants
 from recommender.model.component import REASONS, take_rows
 from recommender.model.intervals import sum_interval
@@ -31,7 +31,7 @@ from recommender.model.prediction import PartPrediction, Parts, QueryPrediction
 if TYPE_CHECKING:
     from recommender.model.predictor import EaiPredictor
 
-PART_STAGES: tuple[str, ...] = ("release_order", "twins", "release_widening")
+PART_STAGES: tuple[str, ...] = ("release_order", "twins", "release_widening", "batch_floor")
 QUERY_STAGES: tuple[str, ...] = ("measured",)
 
 
@@ -81,6 +81,8 @@ def predict_parts(
         twin_of = np.full(len(cf), "", dtype=object)
     if config.on(release_widening.STAGE):
         parts = release_widening.apply(model, parts, cf, feats, raw_points, need)
+    if config.on(batch_floor.STAGE):
+        parts = batch_floor.apply(model, parts, cf, need, predict_parts)
     return parts, twin_of
 
 
