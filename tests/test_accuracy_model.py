@@ -94,7 +94,7 @@ def test_quantization_effect_from_pairs_and_pooled_prior_without_pairs(fitted) -
     int8 = _predict(model, "org4/model-1", quant="int8-bnb")
     assert int8["accuracy_status"] == "imputed"
     assert int8["accuracy"] == pytest.approx(ref["accuracy"] - 0.03, abs=1e-9)
-    assert "int8-bnb effect -3.0 pts from 3 pairs (3 models" in int8["accuracy_basis"]
+    assert "int8-bnb effect -3.0 pts (median of 3 pairs, 3 models" in int8["accuracy_basis"]
     # No fp8 pairs: the pooled 8-bit prior (from the int8 pairs), never "100 % kept" with no width.
     fp8 = _predict(model, "org4/model-1", quant="fp8")
     assert "pooled 8-bit prior" in fp8["accuracy_basis"] and "no fp8 pairs" in fp8["accuracy_basis"]
@@ -118,6 +118,31 @@ def test_dequantized_profiler_rows_are_not_quantization_pairs() -> None:
     got = _predict(model, "s", quant="nf4-bnb", size=0.135)
     assert got["accuracy_status"] == "measured" and got["accuracy"] == pytest.approx(0.24)
     assert "dequantized from one Q4_1 GGUF file" in got["accuracy_basis"]
+
+
+def test_a_quantized_run_at_chance_beside_a_knowing_16_bit_model_is_a_failed_run_not_an_effect() -> None:
+    rows = pd.DataFrame([
+        {"model_id": m, "task": "mmlu", "quantization": q, "accuracy": a, "source": "lb", "source_ref": "x"}
+        for m, pair in (("ok", (0.60, 0.58)), ("broken", (0.60, 0.245)), ("weak", (0.30, 0.26)))
+        for q, a in zip(("fp16", "gptq-int4"), pair, strict=True)
+    ])
+    kept = quantization_pairs(rows, {"mmlu": 0.25})
+    # The weak model was near chance at 16 bits too: its pair says nothing of a failed run.
+    assert sorted(kept["model_id"]) == ["ok", "weak"]
+    assert len(quantization_pairs(rows)) == 3  # without the tasks' chance nothing is judged
+
+
+def test_format_effect_is_the_median_pair_so_one_outlier_does_not_set_it() -> None:
+    rows = pd.DataFrame([
+        {"model_id": f"m{i}", "task": "mmlu", "quantization": q, "accuracy": a, "source": "lb", "source_ref": "x"}
+        for i, d in enumerate((-0.01, -0.02, -0.02, -0.30))
+        for q, a in (("fp16", 0.60), ("gptq-int4", 0.60 + d))
+    ] + [{"model_id": "m4", "task": "mmlu", "quantization": "fp16", "accuracy": 0.60, "source": "lb", "source_ref": "x"}])
+    sizes = {f"m{i}": 7.0 for i in range(5)}
+    model = AccuracyModel.fit(rows, sizes, families={m: ("f", 2024.0) for m in sizes})
+    got = _predict(model, "m4", quant="gptq-int4", size=7.0)
+    assert got["accuracy"] == pytest.approx(0.58, abs=1e-9)
+    assert "gptq-int4 effect -2.0 pts (median of 4 pairs" in got["accuracy_basis"]
 
 
 def test_workloads_have_no_accuracy_and_state_round_trips(fitted) -> None:
@@ -181,7 +206,7 @@ def test_vectorized_predict_matches_the_per_row_resolution(fitted) -> None:
     # interval end taking the other side's range shows.
     effects = json.loads(json.dumps(fitted_model.state["effects"]))
     for entry in (effects["formats"]["int8-bnb"]["all"], *effects["pooled"].values()):
-        entry["q05"], entry["q95"] = entry["mean"] - 0.05, entry["mean"] + 0.01
+        entry["q05"], entry["q95"] = entry["shift"] - 0.05, entry["shift"] + 0.01
     model = AccuracyModel({**fitted_model.state, "effects": effects})
     rng = np.random.default_rng(3)
     models = ["org4/model-1", "org2/model-0", "new/model", "org3/unscored", "never/seen", "org9/model-0"]

@@ -101,3 +101,23 @@ def test_components_predicted_only_where_a_query_uses_them_give_the_same_parts(c
         np.testing.assert_array_equal(some[name].log_half[rows], full[name].log_half[rows])
         np.testing.assert_array_equal(some[name].reason_bits[rows], full[name].reason_bits[rows])
         assert np.all(some[name].point[~rows] == 1.0)  # placeholders a query multiplies by zero tokens
+
+
+def test_a_zero_score_keeps_a_finite_eor_interval(cats, monkeypatch):
+    # GSM8K of a model that never answers: the point score is 0, its upper end is not.
+    table, acc = fx.measured_table(), fx.accuracy_table()
+    p = fit_predictor(table, acc, cats)
+    frame = pd.DataFrame({"platform": ["gpu-a"], "device_count": [1], "engine": ["vllm"], "model_id": ["toy/m7"],
+                          "quantization": ["fp16"], "batch_size": [8], "task": ["gsm8k"]})
+
+    real = p._predict_accuracy
+
+    def zero(cf, feats):
+        return real(cf, feats).assign(accuracy=0.0, accuracy_lo=0.0, accuracy_hi=0.01)
+
+    monkeypatch.setattr(p, "_predict_accuracy", zero)
+    out = p.predict(frame, use_measured=False)
+    assert out["eor"].iloc[0] == 0.0 and out["eor_lo"].iloc[0] == 0.0
+    e_lo, t_lo = out["energy_j_per_query_lo"].iloc[0], out["time_s_per_query_lo"].iloc[0]
+    assert out["eor_hi"].iloc[0] == pytest.approx(0.01 * 360.0 / e_lo)
+    assert out["tweor_hi"].iloc[0] == pytest.approx(0.01 * 360.0 / e_lo / t_lo)

@@ -683,3 +683,30 @@ def test_accuracy_basis_is_passed_through_when_the_predictor_gives_it() -> None:
             return super().predict(candidates).drop(columns=["accuracy_basis"], errors="ignore")
 
     assert recommend(spec, WithoutBasis(values), catalogs=CAT).winner["per_task"][0]["accuracy_basis"] is None
+
+
+def test_a_quantization_only_published_checkpoints_come_in_is_proposed_for_their_families_only() -> None:
+    pred = _table(
+        {
+            ("h100-sxm5-80gb", "org/mid-7b", "fp16"): (100.0, 2.0, 0.50, 0.01),
+            ("h100-sxm5-80gb", "org/mid-7b", "fp8"): (40.0, 1.0, 0.50, 0.01),
+            ("h100-sxm5-80gb", "org/small-1b", "fp16"): (50.0, 1.0, 0.45, 0.01),
+            ("h100-sxm5-80gb", "org/small-1b", "fp8"): (20.0, 0.5, 0.45, 0.01),
+        }
+    )
+    spec = parse_spec({"tasks": ["gsm8k"], "hardware": {"platforms": ["h100"]}, "models": {"ids": ["org/mid-7b", "org/small-1b"]},
+                       "objective": "energy"})
+    free = recommend(spec, pred, catalogs=CAT)
+    assert {(r["model_id"], r["quantization"]) for r in free.rows} >= {("org/mid-7b", "fp8"), ("org/small-1b", "fp8")}
+    flow = load_flow().model_copy(update={"checkpoint_families": {"fp8": ("small",)}})
+    rec = recommend(spec, pred, catalogs=CAT, flow=flow)
+    proposed = {(r["model_id"], r["quantization"]) for r in rec.rows}
+    assert ("org/small-1b", "fp8") in proposed and ("org/mid-7b", "fp8") not in proposed
+    assert ("org/mid-7b", "fp16") in proposed
+
+
+def test_the_shipped_flow_proposes_mxfp4_for_gpt_oss_only() -> None:
+    flow = load_flow()
+    assert flow.checkpoint_families["mxfp4"] == ("gpt-oss",)
+    with pytest.raises(ValueError, match="checkpoint_families names quantization 'int3'"):
+        type(flow).model_validate({**flow.model_dump(), "checkpoint_families": {"int3": ["x"]}})

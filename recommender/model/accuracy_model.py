@@ -21,8 +21,14 @@ Quantization effect of format ``q`` on task ``t``: measured pairs (the same mode
 16 bits and at ``q`` in one source: leaderboard bitsandbytes/GPTQ/AWQ rows, quantized repos
 mapped to their base, Intel's AutoRound tables) give deltas in points; per (format, task) with
 at least :data:`MIN_TASK_PAIRS` pairs, else per format over all tasks. The shift is the mean
-delta capped at 0 (rounding weights removes information; a positive mean is noise), its width
-the deltas' 5-95 % range. A format with no pairs gets the pooled prior of its bit width (every
+delta capped at 0 (rounding weights removes information; a positive one is noise), its width
+the deltas' 5-95 % range. The median, not the mean, and a pair whose quantized run scored at
+chance while its 16-bit model did not is a failed evaluation, not an effect
+(:func:`quantization_pairs`): 22 of the Open LLM Leaderboard's GPTQ pairs read 0.24-0.26 on
+MMLU or HellaSwag beside 16-bit scores of 0.45-0.80, and with them the GPTQ effect on MMLU
+was -10.5 points (median of its pairs -2.6). Leave-one-model-out over every pair, error of
+the predicted delta: mean 0.84 / 3.24 points (median / mean absolute), without the failed runs
+0.69 / 2.35, median of the rest 0.53 / 2.09. A format with no pairs gets the pooled prior of its bit width (every
 4-bit or 8-bit pair of any format, its full 5-95 % range), never "100 % kept". Profiler rows of
 SmolLM2 are all dequantized from one Q4_1 GGUF file: they are measurements of those weights at
 each compute precision, not pairs, and are never used as a quantization effect.
@@ -142,11 +148,22 @@ def prepare_scores(records: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     return reference, exact
 
 
-def quantization_pairs(records: pd.DataFrame) -> pd.DataFrame:
+FAILED_RUN_CHANCE_POINTS = 0.02
+"""A quantized score this close to the task's chance is a guess (1.5 binomial standard errors of
+a 1,000-item test at p = 0.25) ..."""
+FAILED_RUN_REFERENCE_POINTS = 0.10
+"""... where its 16-bit model scored this far above chance (the decision flow's chance margin for
+4-choice tests): a 4-bit weight rounding does not erase a model that knows the answers, a
+failed evaluation (wrong loader, broken kernel, mis-parsed output) does."""
+
+
+def quantization_pairs(records: pd.DataFrame, chance: Mapping[str, float] | None = None) -> pd.DataFrame:
     """Measured (16-bit, quantized) pairs: same model, task and source; deltas in fraction units.
 
     Profiler rows dequantized from one Q4_1 file are left out (their precisions are one set
-    of weights, not a quantization of a 16-bit model).
+    of weights, not a quantization of a 16-bit model), and with ``chance`` (task -> chance
+    score) so are failed runs: a quantized score within :data:`FAILED_RUN_CHANCE_POINTS` of
+    chance beside a 16-bit one at least :data:`FAILED_RUN_REFERENCE_POINTS` above it.
     """
     r = records.copy()
     if "source_ref" not in r:
@@ -158,6 +175,10 @@ def quantization_pairs(records: pd.DataFrame) -> pd.DataFrame:
     quant = r[~r["quantization"].isin(REFERENCE_QUANTS)].groupby([*keys, "quantization"])["accuracy"].mean().reset_index()
     pairs = quant.join(ref, on=keys, how="inner")
     pairs["delta"] = pairs["accuracy"] - pairs["ref"]
+    if chance:
+        c = pairs["task"].map(lambda t: chance.get(str(t), np.nan)).astype(float)
+        failed = (pairs["accuracy"] <= c + FAILED_RUN_CHANCE_POINTS) & (pairs["ref"] >= c + FAILED_RUN_REFERENCE_POINTS)
+        pairs = pairs[~failed.to_numpy()]
     return pairs[[*keys, "quantization", "delta"]].reset_index(drop=True)
 
 
@@ -166,7 +187,8 @@ def learn_effects(pairs: pd.DataFrame) -> dict[str, Any]:
 
     def summary(d: np.ndarray, models: int) -> dict[str, float]:
         return {
-            "mean": float(min(d.mean(), 0.0)),
+            "shift": float(min(np.median(d), 0.0)),
+            "measured_median": float(np.median(d)),
             "measured_mean": float(d.mean()),
             "q05": float(np.quantile(d, 0.05)),
             "q95": float(np.quantile(d, 0.95)),
@@ -201,16 +223,16 @@ def _effect_for(effects: Mapping[str, Any], q: str, task: str) -> tuple[float, f
     if fmt is not None and fmt["all"]["models"] >= MIN_EFFECT_MODELS:
         e = fmt["tasks"].get(task, fmt["all"])
         scope = f"on {task}" if task in fmt["tasks"] else "over all tasks"
-        basis = f"{q} effect {e['mean'] * 100:+.1f} pts from {int(e['n'])} pairs ({int(e['models'])} models, {scope})"
-        return e["mean"], min(e["q05"] - e["mean"], 0.0), max(e["q95"] - e["mean"], 0.0), basis
+        basis = f"{q} effect {e['shift'] * 100:+.1f} pts (median of {int(e['n'])} pairs, {int(e['models'])} models, {scope})"
+        return e["shift"], min(e["q05"] - e["shift"], 0.0), max(e["q95"] - e["shift"], 0.0), basis
     bits = BITS.get(q)
     pooled = effects["pooled"].get(str(bits)) or effects["pooled"].get("any")
     if pooled is None:
         return 0.0, -0.10, 0.0, f"quantization {q}: no pairs at all, 10-point downside assumed"
     basis = (f"quantization {q}: pooled {bits}-bit prior from {int(pooled['n'])} pairs of other formats "
              f"(no {q} pairs), full width")
-    # Full width: the pooled deltas' whole 5-95 % range around the pooled mean.
-    return pooled["mean"], min(pooled["q05"] - pooled["mean"], 0.0), max(pooled["q95"] - pooled["mean"], 0.0), basis
+    # Full width: the pooled deltas' whole 5-95 % range around the pooled median.
+    return pooled["shift"], min(pooled["q05"] - pooled["shift"], 0.0), max(pooled["q95"] - pooled["shift"], 0.0), basis
 
 
 def _size_line(reference: pd.DataFrame, params_b: Mapping[str, float]) -> dict[str, dict[str, float]]:
@@ -515,7 +537,10 @@ def _fit_state(key: str, records: pd.DataFrame, params_b: dict[str, float], fami
 
     fams = dict(families) if families is not None else catalog_families()
     reference, exact = prepare_scores(records)
-    effects = learn_effects(quantization_pairs(records))
+    from recommender.catalog.tasks import get_tasks
+
+    chance = {tid: float(t.chance) for tid, t in get_tasks().items() if getattr(t, "chance", None) is not None}
+    effects = learn_effects(quantization_pairs(records, chance))
     # Parameter counts: the caller's (catalog) first, then what the sources state.
     sizes = dict(params_b)
     if "params_b" in records:

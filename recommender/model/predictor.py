@@ -81,11 +81,11 @@ from recommender.model.frame import (  # noqa: F401
     task_profile,
 )
 
-FORMAT_VERSION = 7
+FORMAT_VERSION = 8
 """Version of the saved state layout (2: fitted-roofline decode priors, blended extrapolation;
 3: time components per engine release; 4: smoother groups by layer design; 5: per-level
 ranges of interaction slopes; 6: smoother robustness weights; 7: issue 17's accuracy model, a measured / imputed / prior
-table with basis)."""
+table with basis; 8: quantization effects as the median pair, ``shift``)."""
 
 RELEASE_COMPONENTS: tuple[str, ...] = ("t_dec", "t_pre")
 """Components that also see the engine's release (``engine_release``: ``vllm@0.5``) as a
@@ -231,6 +231,11 @@ class EaiPredictor:
         no_score = a_lo <= 0
         eor_lo[no_score] = 0.0
         tweor_lo[no_score] = 0.0
+        # A point score of 0 (GSM8K of a model that never answers) has no log-scale error to
+        # combine: the upper end is the ends' ratio (best score over least energy and time).
+        zero = (a <= 0) & np.isfinite(a_hi)
+        eor_hi[zero] = a_hi[zero] * J_PER_WH / 10.0 / e_lo[zero]
+        tweor_hi[zero] = eor_hi[zero] / t_lo[zero]
 
         result = pd.DataFrame(
             {

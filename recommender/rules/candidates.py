@@ -322,7 +322,14 @@ def build(resolved: Resolved, flow: FlowConfig, predictor: Predictor) -> Candida
     )
     frame["platform_class"] = _cat(*_factor(p_class, cfg_p))
     frame["params_total_b"] = m_params[cfg_m]
-    frame["is_candidate"] = cfg_k < n_cand_k
+    # A quantization only its publishers' checkpoints come in is proposed for their families only.
+    published = np.ones(n_cfg, dtype=bool)
+    for qi, q in enumerate(quants):
+        families = flow.checkpoint_families.get(q.name)
+        if families is not None:
+            m_ok = np.array([m.family.lower() in {f.lower() for f in families} for m in models], dtype=bool)
+            published &= (cfg_q != qi) | m_ok[cfg_m]
+    frame["is_candidate"] = (cfg_k < n_cand_k) & published
     frame["base_row"] = base_row
     frame["_p"] = cfg_p
     frame["_q"] = cfg_q

@@ -214,6 +214,10 @@ class FlowConfig(_Node):
     classes: dict[str, ClassNode]
     demotions: tuple[Demotion, ...] = ()
     engines: dict[str, tuple[str, ...]]
+    checkpoint_families: dict[str, tuple[str, ...]] = {}
+    """Quantizations served only from checkpoints their publishers ship in that format (the
+    engines do not quantize to them at load time) -> the model families that publish one;
+    a configuration of another family at such a quantization is not proposed."""
     device_kinds: dict[PlatformClass, str]
     compute_capability_kinds: tuple[str, ...] = ()
     recommendable_accuracy_status: tuple[Literal["measured", "imputed", "interpolated", "extrapolated"], ...] = Field(min_length=1)
@@ -248,6 +252,9 @@ class FlowConfig(_Node):
             for e in node.engines:
                 if not any(e in engines for engines in self.engines.values()):
                     raise ValueError(f"serving.classes.{cls} names engine {e!r}, which no quantization lists under engines")
+        for q in self.checkpoint_families:
+            if q not in self.engines:
+                raise ValueError(f"checkpoint_families names quantization {q!r}, which engines does not list")
         return self
 
     @property

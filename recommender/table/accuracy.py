@@ -35,7 +35,7 @@ AccuracySource = Literal[
     "open-llm-leaderboard-v1", "open-llm-leaderboard-v1-final", "open-llm-leaderboard-v2",
     "intel-autoround", "llm-stats-vendor-reported", "mlenergy-v1", "eai-profiler", "user",
 ]
-AccuracyQuantization = Literal["gptq-int4", "awq-int4", "autoround-int4", "rtn-int4", "gguf-q4_k_m", "gguf-q4_0", "unknown"]
+AccuracyQuantization = Literal["autoround-int4", "rtn-int4", "gguf-q4_k_m", "gguf-q4_0", "unknown"]
 """Accuracy-only formats (evaluated in published pairs but not catalogued as a deployable
 quantization), beside the table's :data:`Quantization` names."""
 

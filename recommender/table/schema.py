@@ -21,6 +21,8 @@ Quantization = Literal[
     "bf16",
     "fp8",
     "mxfp4",
+    "awq-int4",
+    "gptq-int4",
     "int8-bnb",
     "int8-bnb-t0",
     "nf4-bnb",
