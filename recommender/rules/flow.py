@@ -214,6 +214,8 @@ class FlowConfig(_Node):
     classes: dict[str, ClassNode]
     demotions: tuple[Demotion, ...] = ()
     engines: dict[str, tuple[str, ...]]
+    engine_aliases: dict[str, str] = {}
+    """Other spellings of serving engines (lower case) -> the name used in ``engines``."""
     checkpoint_families: dict[str, tuple[str, ...]] = {}
     """Quantizations served only from checkpoints their publishers ship in that format (the
     engines do not quantize to them at load time) -> the model families that publish one;
@@ -252,6 +254,9 @@ class FlowConfig(_Node):
             for e in node.engines:
                 if not any(e in engines for engines in self.engines.values()):
                     raise ValueError(f"serving.classes.{cls} names engine {e!r}, which no quantization lists under engines")
+        for alias, name in self.engine_aliases.items():
+            if alias != alias.lower() or alias == name:
+                raise ValueError(f"engine_aliases: {alias!r} must be lower case and differ from its engine {name!r}")
         for q in self.checkpoint_families:
             if q not in self.engines:
                 raise ValueError(f"checkpoint_families names quantization {q!r}, which engines does not list")

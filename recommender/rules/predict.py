@@ -70,6 +70,7 @@ OPTIONAL_COLUMNS: dict[str, object] = {
     "output_tokens_mean": "",
     "output_tokens_dispersion": "",
     "serving_mode": "",
+    "avg_batch_size": "",
 }
 """Columns a configuration table may have, with the value a missing one takes (pipeline stages:
 how many pipeline-parallel groups the devices form, each stage's devices splitting the model
@@ -77,7 +78,9 @@ tensor-parallel; an empty engine: the quantization's native engine; an empty rel
 token counts: the task's profile, or :class:`Asked`'s; ``output_tokens_dispersion``: E[L^2]/E[L]^2 of
 the output lengths, 1 for a fixed count, empty: the task's; ``serving_mode``: ``offline``, a
 static batch submitted at once, or ``online``, requests arriving at a server, empty: unstated;
-carried to the predictor and the output, read by no stage yet)."""
+carried to the predictor and the output, read by no stage yet; ``avg_batch_size``: the requests a
+server ran at once on average, at most ``batch_size`` (an online server that arrivals do not
+saturate runs fewer than its limit, and a decode step costs what it runs), empty: the batch)."""
 
 TOKEN_COLUMNS: tuple[str, ...] = ("prompt_tokens_mean", "output_tokens_mean", "output_tokens_dispersion")
 """Token-profile columns passed on to the predictor (NaN: the task's profile)."""
@@ -358,10 +361,11 @@ def resolve_configurations(
         keep[mask] = False
         skipped.append(f"{reason} ({int(mask.sum())} row{'s' if mask.sum() > 1 else ''})")
 
-    e_code, e_given = pd.factorize(frame["engine"].astype(str).str.strip().str.lower(), sort=False)
+    spelled = frame["engine"].astype(str).str.strip().str.lower()
+    e_code, e_given = pd.factorize(spelled.map(lambda e: flow.engine_aliases.get(e, e)), sort=False)
     engine = np.empty(len(frame), dtype=object)
     known_engines = sorted({e for es in flow.engines.values() for e in es})
-    declared = {e.strip().lower() for e in asked.declared_engines}
+    declared = {flow.engine_aliases.get(e.strip().lower(), e.strip().lower()) for e in asked.declared_engines}
     n_e = len(e_given)
     pair = q_code.astype(np.int64) * n_e + e_code
     for code in np.unique(pair):
@@ -421,7 +425,8 @@ def resolve_configurations(
         },
         index=frame.index,
     )
-    for name, release in (engine_versions or {}).items():
+    engine_versions = {flow.engine_aliases.get(k.strip().lower(), k.strip().lower()): v for k, v in (engine_versions or {}).items()}
+    for name, release in engine_versions.items():
         if name not in known_engines and name not in declared:
             raise UnknownNameError("engine", name, known_engines, hint=f"named with release {release!r}")
         if not RELEASE_PATTERN.match(release):
@@ -446,7 +451,17 @@ def resolve_configurations(
         )
     if (modes != "").any():
         out["serving_mode"] = pd.Categorical(modes.where(modes != "", None).to_numpy(), categories=list(SERVING_MODES))
-    extra = [c for c in ("engine_version", "serving_mode") if c in out]
+    running_text = frame["avg_batch_size"].astype(str).str.strip()
+    running = pd.to_numeric(running_text.where(running_text != "", None), errors="coerce").to_numpy(dtype=float)
+    bad = (running_text != "").to_numpy() & (~np.isfinite(running) | (running <= 0) | (running > out["batch_size"].to_numpy() * (1 + 1e-9)))
+    if bad.any():
+        raise InvalidInputError(
+            f"{_row_label(frame, bad, first_line)}, column 'avg_batch_size': {running_text[bad].iloc[0]!r} is not a number of "
+            f"requests above 0 and at most the row's batch_size ({out['batch_size'].to_numpy()[np.flatnonzero(bad)[0]]})"
+        )
+    if np.isfinite(running).any():
+        out["avg_batch_size"] = running
+    extra = [c for c in ("engine_version", "serving_mode", "avg_batch_size") if c in out]
     out = out[[*CANDIDATE_COLUMNS, "pipeline_stages", *TOKEN_COLUMNS, *extra]]
 
     # Labels from codes: one string per distinct value, never one per row.
@@ -539,7 +554,7 @@ def predict_configurations(
     extra_p = dict(resolution.platforms) if resolution else {}
     extra_m = dict(resolution.models) if resolution else {}
     model = extend_predictor(predictor, extra_p, {k: d.spec for k, d in extra_m.items()})
-    given = [c for c in (*CANDIDATE_COLUMNS, "pipeline_stages", *TOKEN_COLUMNS, "engine_version", "serving_mode") if c in candidates.columns]
+    given = [c for c in (*CANDIDATE_COLUMNS, "pipeline_stages", *TOKEN_COLUMNS, "engine_version", "serving_mode", "avg_batch_size") if c in candidates.columns]
     preds = model.predict(candidates[given])
 
     def platform(pid: str) -> Platform:
@@ -575,7 +590,7 @@ def predict_configurations(
         candidates["device_count"].to_numpy(dtype=float), memory, paged, flow.memory_fit, flow.min_context_tokens,
         dispersion,
     )
-    extra_cols = [c for c in ("pipeline_stages", "engine_version", "serving_mode") if c in candidates]
+    extra_cols = [c for c in ("pipeline_stages", "engine_version", "serving_mode", "avg_batch_size") if c in candidates]
     base = candidates[list(CANDIDATE_COLUMNS) + extra_cols].reset_index(drop=True)
     out = pd.concat([base, preds.reset_index(drop=True)], axis=1)
     out.insert(len(base.columns), "prompt_tokens_mean", prompt)

@@ -75,3 +75,13 @@ def test_a_continuous_batching_server_never_measured_runs_like_the_measured_one_
     t = out["time_s_per_query"].to_numpy()
     assert np.all(t[1:] < t[0] * 1.25) and np.all(t[1:] > t[0] / 1.25)
     assert set(out["status"].tolist()[1:]) == {"extrapolated"}
+
+
+def test_a_server_running_fewer_requests_than_its_limit_costs_what_it_runs(shipped):
+    # An online server limited to 512 requests that arrivals keep at 180 on average runs
+    # decode steps of 180 sequences: priced as a server at 180, not one at 512.
+    rows = pd.DataFrame({"platform": "h100-sxm5-80gb", "device_count": 1, "engine": "vllm", "model_id": "meta-llama/Llama-3.1-8B-Instruct",
+                         "quantization": "bf16", "task": "sharegpt-chat-vllm", "batch_size": [512, 512, 180], "avg_batch_size": [np.nan, 180.0, np.nan]})
+    out = shipped.predict(rows, use_measured=False)
+    e = out["energy_j_per_query"].to_numpy()
+    assert e[1] == pytest.approx(e[2], rel=1e-9) and e[1] > e[0]
