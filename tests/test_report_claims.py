@@ -124,3 +124,19 @@ def load_table_empty() -> pd.DataFrame:
     from recommender.table.schema import MeasuredRow
 
     return pd.DataFrame(columns=list(MeasuredRow.model_fields))
+
+
+def test_a_task_scored_zero_gives_no_platform_ratio_instead_of_a_crash():
+    # BLOOMZ scores 0 on GSM8K: its EOR is 0 on every GPU, so no Ada / Ampere or A100 margin exists.
+    from recommender.report.claims import _a100_leads_model, _ada_model
+
+    rows = [
+        {"task": t, "model_id": "m", "quantization": "fp16", "engine": "vllm", "batch_size": 1, "platform": p, "eor": e, "status": "interpolated"}
+        for t, e in (("gsm8k", 0.0), ("mmlu", 2.0))
+        for p in ("rtx-4090", "rtx-3090", "a100-pcie-40gb")
+    ]
+    points = pd.DataFrame(rows)
+    meta = {"rtx-4090": ("Ada Lovelace", "workstation"), "rtx-3090": ("Ampere", "workstation")}
+    effects, _ = _ada_model(points, meta)
+    assert effects == [0.0]
+    assert _a100_leads_model(points) is not None

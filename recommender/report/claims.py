@@ -592,6 +592,8 @@ def _model_quant_pairs(
                     continue
                 effect = acc_ratio - 1.0
             else:
+                if metric == "efficiency" and not b["eor"] > 0:
+                    continue  # the reference scores 0 on the task: no efficiency ratio
                 effect = row["eor"] / b["eor"] - 1.0 if metric == "efficiency" else row["energy_wh_per_1k"] / b["energy_wh_per_1k"] - 1.0
                 bq, bb = bpw.get(q), bpw.get(b["quantization"])
                 if bq and bb and bq < bb:
@@ -629,6 +631,8 @@ def _a100_leads_model(points: pd.DataFrame) -> Comparison:
                 continue
             best = max(others, key=lambda r: r["eor"])
             a_eor = max(r["eor"] for r in a)
+            if best["eor"] <= 0:
+                continue  # no rival scores above 0 on the task: no margin to state
             margins.append((a_eor / best["eor"] - 1.0) * 100.0)
             if best["eor"] > a_eor * (1.0 + LEAD_TOLERANCE):
                 losses.append(f"{best['platform']} on {best['model_id']} / {best['task']} / {best['quantization']}")
@@ -646,7 +650,8 @@ def _ada_model(points: pd.DataFrame, meta: dict[str, tuple[str, str]], include_e
         for cls in sorted({meta[r["platform"]][1] for r in g if r["platform"] in meta}):
             ada = [r["eor"] for r in g if meta.get(r["platform"]) == ("Ada Lovelace", cls)]
             amp = [r["eor"] for r in g if meta.get(r["platform"]) == ("Ampere", cls)]
-            if ada and amp:
+            # An EOR of 0 (a task the model scores 0 on, GSM8K for BLOOMZ) gives no ratio.
+            if ada and amp and max(amp) > 0:
                 effects.append((max(ada) / max(amp) - 1.0) * 100.0)
     return effects, f"{len(effects)} class-matched predicted comparisons"
 
