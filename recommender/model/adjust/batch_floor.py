@@ -81,4 +81,3 @@ def apply(
     e[rows] = np.minimum(e[rows], edge_parts["e_dec"].point * edge[rows] / batch[rows])
     out["e_dec"] = out["e_dec"].replace(point=e)
     return out
-
