@@ -262,6 +262,12 @@ class FlowConfig(_Node):
                 raise ValueError(f"checkpoint_families names quantization {q!r}, which engines does not list")
         return self
 
+    def canonical_engine(self, name: str) -> str:
+        """An engine name as ``engines`` spells it: lower case, other spellings resolved
+        (``TensorRT-LLM``, ``trt-llm`` -> ``tensorrt-llm``); names it does not know unchanged."""
+        key = name.strip().lower()
+        return self.engine_aliases.get(key, key)
+
     @property
     def exclude_accuracy_status(self) -> tuple[str, ...]:
         """Statuses that never qualify: every known one not listed as recommendable (``prior`` always)."""

@@ -361,11 +361,13 @@ def resolve_configurations(
         keep[mask] = False
         skipped.append(f"{reason} ({int(mask.sum())} row{'s' if mask.sum() > 1 else ''})")
 
-    spelled = frame["engine"].astype(str).str.strip().str.lower()
-    e_code, e_given = pd.factorize(spelled.map(lambda e: flow.engine_aliases.get(e, e)), sort=False)
+    # Spellings resolved once per distinct value, not once per row.
+    s_code, spelled = pd.factorize(frame["engine"].astype(str), sort=False)
+    canonical = np.array([flow.canonical_engine(e) for e in spelled] + [""], dtype=object)
+    e_code, e_given = pd.factorize(canonical[s_code], sort=False)
     engine = np.empty(len(frame), dtype=object)
     known_engines = sorted({e for es in flow.engines.values() for e in es})
-    declared = {flow.engine_aliases.get(e.strip().lower(), e.strip().lower()) for e in asked.declared_engines}
+    declared = {flow.canonical_engine(e) for e in asked.declared_engines}
     n_e = len(e_given)
     pair = q_code.astype(np.int64) * n_e + e_code
     for code in np.unique(pair):
@@ -425,7 +427,7 @@ def resolve_configurations(
         },
         index=frame.index,
     )
-    engine_versions = {flow.engine_aliases.get(k.strip().lower(), k.strip().lower()): v for k, v in (engine_versions or {}).items()}
+    engine_versions = {flow.canonical_engine(k): v for k, v in (engine_versions or {}).items()}
     for name, release in engine_versions.items():
         if name not in known_engines and name not in declared:
             raise UnknownNameError("engine", name, known_engines, hint=f"named with release {release!r}")
