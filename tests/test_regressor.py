@@ -662,7 +662,7 @@ def test_smoother_borrows_only_from_models_of_the_same_layer_design():
         return pd.DataFrame({
             **{c: np.zeros(n) for c in KERNEL_FEATURES},
             "platform": pd.Categorical(["gpu-a"] * n), "engine": pd.Categorical(["hf"] * n),
-            "quantization": pd.Categorical(["fp16"] * n), "block": pd.Categorical([block] * n),
+            "numerics": pd.Categorical(["fp16"] * n), "block": pd.Categorical([block] * n),
         })
 
     train = pd.concat([rows("gpt-neox", 5), rows("decoder", 5)], ignore_index=True)
@@ -680,7 +680,7 @@ def test_smoother_discounts_a_model_that_disagrees_with_its_neighbours_except_fo
     def rows(model: str, n: int) -> pd.DataFrame:
         return pd.DataFrame({
             **{c: np.zeros(n) for c in KERNEL_FEATURES},
-            "platform": ["gpu-a"] * n, "engine": ["hf"] * n, "quantization": ["fp16"] * n,
+            "platform": ["gpu-a"] * n, "engine": ["hf"] * n, "numerics": ["fp16"] * n,
             "block": ["decoder"] * n, "model_id": [model] * n,
         })
 
@@ -1032,3 +1032,14 @@ def test_batch_range_calibration_holds_out_each_engines_own_extremes():
     # Pooled across engines, the lowest rows would be the batch-1 engine's whole range.
     _, pooled = _extreme_residuals(fit_predict, np.full(13, np.e), batch, None)
     assert set(batch[pooled]) >= {1.0}
+
+
+def test_bf16_is_predicted_as_fp16_where_only_fp16_was_measured(predictor):
+    # The fixture measured fp16 only: bf16 moves the same bytes at the same rate, and no
+    # measurement says otherwise, so neither the regressor's precision class nor the smoother's
+    # group may tell them apart.
+    out = predictor.predict(pd.concat([_cand(quantization="fp16", engine=e) for e in ("hf-transformers", "vllm")]
+                                      + [_cand(quantization="bf16", engine=e) for e in ("hf-transformers", "vllm")]), use_measured=False)
+    for col in ("energy_j_per_query", "time_s_per_query"):
+        v = out[col].to_numpy()
+        assert v[0] == pytest.approx(v[2], rel=1e-9) and v[1] == pytest.approx(v[3], rel=1e-9)

@@ -101,7 +101,8 @@ CATEGORICAL_FEATURES: tuple[str, ...] = (
 Platform, model and quantization identifiers are deliberately left out: under
 leave-one-model-out and leave-one-platform-out CV they made predictions worse (they
 absorb variance the physics features should explain), and a model meant to judge
-unseen GPUs must lean on bandwidth, throughput and power, not on names.
+unseen GPUs must lean on bandwidth, throughput and power, not on names. ``compute_precision``
+reads bf16 and fp16 as one (:data:`SAME_NUMERICS`).
 """
 
 IDENTIFIER_COLUMNS: tuple[str, ...] = ("platform", "model_id", "quantization")
@@ -275,6 +276,17 @@ def model_frame(models: Mapping[str, ModelSpec], extra: pd.DataFrame | None = No
 def _known_precision(precision: str) -> str:
     """``precision`` where the platform frame has a peak for it, else fp16."""
     return precision if precision in PRECISION_FALLBACK else "fp16"
+
+
+SAME_NUMERICS: dict[str, str] = {"bf16": "fp16"}
+"""Names the regressor and the smoother read as one: bf16 and fp16 store 2 bytes per weight and
+run at the same tensor rate on every GPU that has both (bf16 needs Ampere, 8.0, where the rates
+are equal), so they are one deployment to the data. Read apart, ``bf16`` named the ML.ENERGY v3
+campaign (every bf16 energy row is vLLM 0.11 on an H100 or B200) and ``fp16`` the older ones: on
+one H100 under vLLM, Llama-2-7B at fp16 was predicted 2.0x the energy and 2.5x the time of the
+same model at bf16 (1,024 + 1,024 tokens, batch 1-64), and on an RTX 4090 D under HF
+transformers bf16 1.9x faster than fp16. The physics (rates per precision) still reads each
+quantization's own ``compute_precision``."""
 
 
 def quant_frame(quants: Mapping[str, QuantSpec]) -> pd.DataFrame:
@@ -510,7 +522,8 @@ class FeatureBuilder:
                 "engine": cats.as_categorical(configs["engine"]),
                 "quant_family": cats.from_table(qc, Q["quant_family"]),
                 "block": cats.from_table(M["block_code"].to_numpy().astype(np.int64)[mc], BLOCKS),
-                "compute_precision": cats.from_table(qc, Q["compute_precision"]),
+                "compute_precision": cats.from_table(qc, Q["compute_precision"].replace(SAME_NUMERICS)),
+                "numerics": cats.from_table(qc, pd.Series(Q.index, index=Q.index).replace(SAME_NUMERICS)),
                 "platform_class": cats.from_table(pc, P["platform_class"]),
                 "platform": cats.as_categorical(configs["platform"]),
                 "model_id": cats.as_categorical(configs["model_id"]),

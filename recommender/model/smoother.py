@@ -52,7 +52,9 @@ KERNEL_FEATURES: tuple[str, ...] = (
     "log_batch",
     "log_devices",
 )
-GROUP_COLUMNS: tuple[str, ...] = ("platform", "engine", "quantization", "block")
+GROUP_COLUMNS: tuple[str, ...] = ("platform", "engine", "numerics", "block")
+"""A group: one GPU, engine, number format (``numerics``: the quantization, bf16 and fp16 read as
+one, :data:`recommender.model.features.SAME_NUMERICS`) and layer design."""
 BANDWIDTH = 0.5
 """Default kernel width H in standard deviations of the kernel features."""
 BANDWIDTHS: tuple[float, ...] = (0.25, 0.5, 1.0)
@@ -70,7 +72,7 @@ CHUNK = 20000
 
 
 def _row_groups(feats: Any) -> tuple[np.ndarray, list[str]]:
-    """Integer group code per row and the group labels (``platform|engine|quantization``)."""
+    """Integer group code per row and the group labels (``platform|engine|numerics|block``)."""
     key = np.zeros(len(feats), dtype=np.int64)
     label_parts = []
     for c in GROUP_COLUMNS:

@@ -85,3 +85,14 @@ def test_a_server_running_fewer_requests_than_its_limit_costs_what_it_runs(shipp
     out = shipped.predict(rows, use_measured=False)
     e = out["energy_j_per_query"].to_numpy()
     assert e[1] == pytest.approx(e[2], rel=1e-9) and e[1] > e[0]
+
+
+def test_fp16_and_bf16_are_one_deployment_to_the_model(shipped):
+    # Same bytes, same tensor rate on every GPU that runs both: the data cannot tell them apart,
+    # so neither may stand for a measurement campaign (every bf16 energy row is ML.ENERGY v3).
+    rows = _grid(platform=["h100-sxm5-80gb"] * 2 + ["rtx-4090d"] * 2, device_count=1, engine=["vllm"] * 2 + ["hf-transformers"] * 2,
+                 model_id="meta-llama/Llama-2-7b-chat-hf", quantization=["fp16", "bf16"] * 2, batch_size=8, task="sharegpt-chat-vllm")
+    out = shipped.predict(rows, use_measured=False)
+    for col in ("energy_j_per_query", "time_s_per_query"):
+        v = out[col].to_numpy()
+        assert v[0] == pytest.approx(v[1], rel=1e-9) and v[2] == pytest.approx(v[3], rel=1e-9)
