@@ -642,7 +642,7 @@ def test_release_residuals_see_the_release_held_out_of_the_prior_too():
         "platform": pd.Categorical(np.where(np.arange(n) % 2, "gpu-a", "gpu-b")),
         "model_id": pd.Categorical(np.where(np.arange(n) % 4 < 2, "m1", "m2")),
         "engine": pd.Categorical(["vllm"] * n), "quantization": pd.Categorical(["bf16"] * n),
-        "platform_class": pd.Categorical(["datacenter"] * n),
+        "numerics": pd.Categorical(["fp16"] * n), "platform_class": pd.Categorical(["datacenter"] * n),
         "engine_release": pd.Categorical(np.where(np.arange(n) < n // 2, "vllm@0.5", "vllm@0.11")),
     })
     y = np.exp(np.linspace(0.0, 1.0, n))

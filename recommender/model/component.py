@@ -313,13 +313,6 @@ class ComponentModel:
         return point, half, bits
 
 
-def numerics(feats: Any) -> Any:
-    """The number format of each row as the data can tell formats apart: the ``numerics`` column
-    (bf16 and fp16 as one, :data:`recommender.model.features.SAME_NUMERICS`), else the
-    quantization name (frames built without it)."""
-    return feats["numerics"] if "numerics" in getattr(feats, "columns", ()) else feats["quantization"]
-
-
 def _reason_bits(feats: Any, d: dict[str, Any]) -> np.ndarray:
     """Extrapolation reasons per row as bits (bit ``i``: :data:`REASONS` ``[i]``), one byte a row.
 
@@ -331,7 +324,8 @@ def _reason_bits(feats: Any, d: dict[str, Any]) -> np.ndarray:
     bit = {r: np.uint8(1 << i) for i, r in enumerate(REASONS)}
     pc, plabels = cats.parts(feats["platform"])
     ec, elabels = cats.parts(feats["engine"])
-    qc, qlabels = cats.parts(numerics(feats))
+    # The number format as the data tells formats apart (bf16 and fp16 one: features.SAME_NUMERICS).
+    qc, qlabels = cats.parts(feats["numerics"])
     p_unseen = np.append(~np.isin(plabels, list(d["platforms"])), True)
     e_seen = np.append(np.isin(elabels, list(d["engines"])), False)
     table = (p_unseen[:, None] * bit["platform-unseen"]) | (~e_seen[None, :] * bit["engine-unseen"])
@@ -676,7 +670,7 @@ def fit_anchored_component(
     domain = {
         "platforms": sorted(feats["platform"].astype(str).unique().tolist()) if len(feats) else [],
         "engines": sorted(feats["engine"].astype(str).unique().tolist()) if len(feats) else [],
-        "quantizations": sorted(numerics(feats).astype(str).unique().tolist()) if len(feats) else [],
+        "quantizations": sorted(feats["numerics"].astype(str).unique().tolist()) if len(feats) else [],
         "models": sorted(feats["model_id"].astype(str).unique().tolist()) if len(feats) else [],
         "deployments": sorted(set(_deployment_key(feats).tolist())) if len(feats) else [],
         "classes": sorted(feats["platform_class"].astype(str).unique().tolist()) if len(feats) else [],
@@ -797,7 +791,7 @@ def fit_component(
     domain = {
         "platforms": sorted(feats["platform"].astype(str).unique().tolist()),
         "engines": sorted(feats["engine"].astype(str).unique().tolist()),
-        "quantizations": sorted(numerics(feats).astype(str).unique().tolist()),
+        "quantizations": sorted(feats["numerics"].astype(str).unique().tolist()),
         "models": sorted(feats["model_id"].astype(str).unique().tolist()),
         "deployments": sorted(set(_deployment_key(feats).tolist())),
         "classes": sorted(feats["platform_class"].astype(str).unique().tolist()),
@@ -1009,7 +1003,7 @@ def _scheme_residuals(
         "model": feats["model_id"],
         "platform": feats["platform"],
         "engine": feats["engine"],
-        "quantization": numerics(feats),
+        "quantization": feats["numerics"],
         "deployment": pd.Series(_deployment_key(feats)),
         "class": feats["platform_class"],
     }
