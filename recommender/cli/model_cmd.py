@@ -60,6 +60,13 @@ def register(app: typer.Typer) -> None:
             if blends:
                 parts = ", ".join(f"{r} {w:.2f}" for r, w in blends.items())
                 typer.echo(f"    full-model weight vs roofline x constant when extrapolating: {parts}")
+        camp = predictor.campaign
+        if camp is not None:
+            typer.echo(
+                f"  campaign never seen: every energy interval's log-width x{camp.energy:.2f}, time x{camp.time:.2f} "
+                f"(held-out 90% quantile of the interval used: {camp.raw_energy:.2f} / {camp.raw_time:.2f}, "
+                f"{camp.n_campaigns} campaigns held out one at a time, whole pipeline refitted)"
+            )
 
     @app.command("evaluate")
     def evaluate_cmd(

@@ -23,6 +23,9 @@ Fit-time stages (they change what is fitted):
 - ``cpu_model``: CPU rows get their own roofline x constant model instead of bending the
   accelerator ridge.
 - ``regime_widths``: per-engine (Mondrian) interval widths next to the pooled ones.
+- ``campaign_scale``: every energy and time interval widened by what holding out each
+  measurement campaign and refitting the whole pipeline showed
+  (:mod:`recommender.model.calibrate`); a user's deployment is a campaign never seen.
 
 Predict-time stages (they adjust per-component or per-query predictions, in this order):
 
@@ -54,6 +57,7 @@ StageName = Literal[
     "blend",
     "cpu_model",
     "regime_widths",
+    "campaign_scale",
     "release_order",
     "twins",
     "release_widening",
@@ -63,7 +67,9 @@ StageName = Literal[
 STAGES: tuple[str, ...] = get_args(StageName)
 """Every switchable stage, fit-time ones first, then predict-time ones in their order."""
 
-FIT_STAGES: tuple[str, ...] = ("fitted_roofline", "sequence_cost", "prompt_energy", "smoother", "blend", "cpu_model", "regime_widths")
+FIT_STAGES: tuple[str, ...] = (
+    "fitted_roofline", "sequence_cost", "prompt_energy", "smoother", "blend", "cpu_model", "regime_widths", "campaign_scale",
+)
 PREDICT_STAGES: tuple[str, ...] = ("release_order", "twins", "release_widening", "batch_floor", "measured")
 
 

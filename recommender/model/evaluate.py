@@ -42,7 +42,10 @@ from recommender.model.config import FIT_STAGES, PipelineConfig
 from recommender.model.conformal import conformal_halfwidth
 from recommender.model.features import Catalogs
 from recommender.model.accuracy_model import AccuracyModel
-from recommender.model.predictor import J_PER_WH, extra_models, fit_accuracy_model, fit_predictor, prepare_table
+from recommender.model import calibrate as calib
+from recommender.model.calibrate import CampaignScale, campaign_scale
+from recommender.model.frame import measured_candidates
+from recommender.model.predictor import J_PER_WH, extra_models, campaign_holdout, fit_accuracy_model, fit_predictor, prepare_table
 
 SPLITS: tuple[str, ...] = ("model", "platform", "source")
 """The splits ``eai evaluate`` runs by default (the goals of the predictor are stated on them)."""
@@ -253,48 +256,102 @@ def _run_folds(context: _FoldContext, folds: list[tuple[str, np.ndarray, np.ndar
             return fit_accuracy_model(prep, context.accuracy_table, context.catalogs, extra_models(prep, context.catalogs))
 
     models = {order[0]: fit_accuracy(order[0])}
+    table = context.table.reset_index(drop=True)
+    # The campaign scale (stage ``campaign_scale``) of every fold, from refits with campaigns
+    # held out: the whole table's, one at a time, for the folds of splits other than ``source``
+    # (their own held-out rows left out); pairs for the ``source`` folds, each the inner
+    # hold-out of either campaign when the other is the fold's (exactly what each fold's own
+    # fit would nest, at half the refits).
+    held_out: list[tuple[str, ...]] = []
+    campaigns = calib.campaigns(table) if context.config.on("campaign_scale") else []
+    if any(split != "source" for split, _, _ in folds):
+        held_out += [(c,) for c in campaigns]
+    if any(split == "source" for split, _, _ in folds) and len(campaigns) > calib.MIN_CAMPAIGNS:
+        held_out += [(a, b) for k, a in enumerate(campaigns) for b in campaigns[k + 1 :]]
+
+    def scale_for(i: int, z: dict[tuple[str, ...], dict[str, dict[str, np.ndarray]]]) -> CampaignScale | None:
+        split, train_idx, held_idx = folds[i]
+        if split != "source":
+            full = calib.assemble(table, {c: z[(c,)][c] for c in campaigns if (c,) in z})
+            return campaign_scale(full, exclude=held_idx) if full is not None else None
+        train = table.iloc[train_idx].reset_index(drop=True)
+        (fold_campaign,) = pd.unique(table["source"].astype(str).to_numpy()[held_idx])
+        inner = {c: z[tuple(sorted((c, fold_campaign), key=campaigns.index))][c] for c in calib.campaigns(train) if c != fold_campaign}
+        residuals = calib.assemble(train, inner) if inner else None
+        return campaign_scale(residuals) if residuals is not None else None
+
     _CONTEXT = replace(context, accuracy_models=models)
     try:
         workers = workers if workers is not None else len(os.sched_getaffinity(0))
         if workers <= 1 or len(folds) <= 1:
             for key in order[1:]:
                 models[key] = fit_accuracy(key)
-            return [_fold(folds[i][1], folds[i][2], keys[i]) for i in range(len(folds))]
+            z = {h: _campaign_holdout(h) for h in held_out}
+            return [_fold(*folds[i], keys[i], campaign=scale_for(i, z)) for i in range(len(folds))]
         import multiprocessing
 
         pool = ProcessPoolExecutor(max_workers=min(workers, len(folds)), mp_context=multiprocessing.get_context("fork"))
         from recommender.model import accuracy_impute
 
         with pool:
-            futures = {i: pool.submit(_fold, folds[i][1], folds[i][2], keys[i]) for i in range(len(folds)) if keys[i] == order[0]}
+            # First the campaign hold-outs (every fold's interval scale needs them), then the
+            # folds that share the first accuracy model, while this process fits the others.
+            pending = {h: pool.submit(_campaign_holdout, h) for h in held_out}
+            z = {h: f.result() for h, f in pending.items()}
+            futures = {i: pool.submit(_fold, *folds[i], keys[i], None, scale_for(i, z)) for i in range(len(folds)) if keys[i] == order[0]}
             parallel, accuracy_impute.PARALLEL = accuracy_impute.PARALLEL, False  # no fork while the fold workers run
             try:
                 later = {key: fit_accuracy(key) for key in order[1:]}
             finally:
                 accuracy_impute.PARALLEL = parallel
-            for key, model in later.items():
-                for i in range(len(folds)):
-                    if keys[i] == key:
-                        futures[i] = pool.submit(_fold, folds[i][1], folds[i][2], keys[i], model)
+            for i in range(len(folds)):
+                if i not in futures:
+                    futures[i] = pool.submit(_fold, *folds[i], keys[i], later[keys[i]], scale_for(i, z))
             return [futures[i].result() for i in range(len(folds))]
     finally:
         _CONTEXT = None
 
 
-def _fold(train_idx: np.ndarray, held_idx: np.ndarray, accuracy_key: str, accuracy: AccuracyModel | None = None) -> dict[str, Any]:
+def _campaign_holdout(held_out: tuple[str, ...]) -> dict[str, dict[str, np.ndarray]]:
+    """``z`` of campaigns of the context's table, the whole pipeline refitted without them."""
+    context = _CONTEXT
+    assert context is not None
+    with threadpool_limits(1):
+        return campaign_holdout(
+            context.table.reset_index(drop=True), held_out, context.accuracy_table, context.catalogs, context.config,
+            next(iter(context.accuracy_models.values())),
+        )
+
+
+def _fold(
+    split: str,
+    train_idx: np.ndarray,
+    held_idx: np.ndarray,
+    accuracy_key: str,
+    accuracy: AccuracyModel | None = None,
+    campaign: CampaignScale | None = None,
+) -> dict[str, Any]:
     """Refit on the training rows and predict the held-out rows (model and both baselines).
 
     ``accuracy``: the fold's accuracy model where the context does not hold it (fitted after
-    the workers were forked)."""
+    the workers were forked).
+
+    ``campaign``: the fold's campaign scale. A ``source`` fold's is nested: each campaign it
+    trains on held out in turn, from refits without that campaign and the fold's. The other
+    splits' folds take the whole table's campaigns held out, with their own held-out rows'
+    residuals left out (the refits behind the other rows' residuals did train on them; nesting
+    would cost 4-5 refits x 88 folds, over the 60 s ``eai evaluate`` budget). None where it
+    could not be calibrated (fewer than three campaigns) or the stage is off: the fold's fit
+    then calibrates its own or none."""
     context = _CONTEXT
     assert context is not None
     config, prep = context.config, context.prep
     with threadpool_limits(1):  # small matrices: BLAS/OpenMP threads only contend on shared cores
         predictor = fit_predictor(
             context.table.iloc[train_idx], context.accuracy_table, context.catalogs, calibrate=True, config=config,
-            accuracy_model=accuracy if accuracy is not None else context.accuracy_models[accuracy_key],
+            accuracy_model=accuracy if accuracy is not None else context.accuracy_models[accuracy_key], campaign=campaign,
         )
-        cand = _candidates(prep.iloc[held_idx])
+        cand = measured_candidates(prep.iloc[held_idx])
         variants: dict[str, dict[str, np.ndarray]] = {}
         for vname, vconfig in context.predict_variants.items():
             predictor.config = vconfig
@@ -304,7 +361,7 @@ def _fold(train_idx: np.ndarray, held_idx: np.ndarray, accuracy_key: str, accura
         predictor.config = config
         res = predictor.predict(cand, use_measured=False)
         comps = predictor.predict_components(cand)
-        comps_train = _priors(predictor, _candidates(prep.iloc[train_idx]))
+        comps_train = _priors(predictor, measured_candidates(prep.iloc[train_idx]))
     pred: dict[str, dict[str, np.ndarray]] = {m: {} for m in METHODS}
     for q, col in (("energy", "energy_j_per_query"), ("time", "time_s_per_query"), ("eor", "eor")):
         pred["model"][q] = res[[col, f"{col}_lo", f"{col}_hi"]].to_numpy().T
@@ -369,28 +426,6 @@ def summary_only(report: dict[str, Any]) -> dict[str, Any]:
         **report,
         "splits": {k: {kk: vv for kk, vv in v.items() if kk != "predictions"} for k, v in report.get("splits", {}).items()},
     }
-
-
-def _candidates(prep: pd.DataFrame) -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "platform": prep["platform"].to_numpy(),
-            "device_count": prep["device_count"].to_numpy(),
-            "pipeline_stages": prep["pipeline_stages"].to_numpy(),
-            "engine": prep["engine"].to_numpy(),
-            "engine_version": prep["engine_version"].to_numpy(dtype=object) if "engine_version" in prep else None,
-            "model_id": prep["model_id"].to_numpy(),
-            "quantization": prep["quantization"].to_numpy(),
-            "batch_size": prep["batch_size"].to_numpy(),
-            "task": prep["task"].to_numpy(),
-            "prompt_tokens_mean": prep["prompt_tokens"].to_numpy(),
-            "output_tokens_mean": prep["output_tokens"].to_numpy(),
-            "output_tokens_dispersion": prep["output_dispersion"].to_numpy(),
-            "choices_mean": prep["choices"].to_numpy(),
-            "forward_passes_mean": prep["passes"].to_numpy(),
-            "fed_tokens_mean": prep["fed_tokens"].to_numpy(),
-        }
-    )
 
 
 def evaluate_files(

@@ -371,3 +371,26 @@ def release_column(c: pd.DataFrame, releases: Mapping[str, str], measured: set[s
     codes = np.asarray(pair_codes)
     return cats.from_table(codes, labels.tolist()), assumed[codes], bracketed[codes]
 
+
+def measured_candidates(prep: pd.DataFrame) -> pd.DataFrame:
+    """The candidate frame of measured rows (:func:`prepare_table` output), each with its own
+    engine release and token profile: what cross-validation and calibration predict them from."""
+    return pd.DataFrame(
+        {
+            "platform": prep["platform"].to_numpy(),
+            "device_count": prep["device_count"].to_numpy(),
+            "pipeline_stages": prep["pipeline_stages"].to_numpy(),
+            "engine": prep["engine"].to_numpy(),
+            "engine_version": prep["engine_version"].to_numpy(dtype=object) if "engine_version" in prep else None,
+            "model_id": prep["model_id"].to_numpy(),
+            "quantization": prep["quantization"].to_numpy(),
+            "batch_size": prep["batch_size"].to_numpy(),
+            "task": prep["task"].to_numpy(),
+            "prompt_tokens_mean": prep["prompt_tokens"].to_numpy(),
+            "output_tokens_mean": prep["output_tokens"].to_numpy(),
+            "output_tokens_dispersion": prep["output_dispersion"].to_numpy(),
+            "choices_mean": prep["choices"].to_numpy(),
+            "forward_passes_mean": prep["passes"].to_numpy(),
+            "fed_tokens_mean": prep["fed_tokens"].to_numpy(),
+        }
+    )

@@ -7,6 +7,7 @@ Prediction of energy and time per query::
          blended toward roofline x constant when extrapolating; widths per novelty)
       -> PART_STAGES: release_order -> twins -> release_widening -> batch_floor  (adjust/, on PartPrediction)
       -> compose: per-token parts x the query's tokens (intervals.sum_interval) -> QueryPrediction
+      -> campaign_scale (calibrate.py: intervals widened for a campaign never seen)
       -> invariants (invariants.py: always enforced, not a stage)
       -> measured (adjust/: measured cells return their measurement)
       -> accuracy (accuracy_model.py), EOR, TWEOR
@@ -23,7 +24,7 @@ import pandas as pd
 
 from recommender.model.adjust import measured as measured_stage
 from recommender.model.adjust import batch_floor, release_order, release_widening, twins
-from recommender.model import invariants
+from recommender.model import calibrate, invariants
 from recommender.model.component import REASONS, take_rows
 from recommender.model.intervals import sum_interval
 from recommender.model.prediction import PartPrediction, Parts, QueryPrediction
@@ -148,6 +149,8 @@ def predict_query(model: EaiPredictor, cf: pd.DataFrame, feats: Any, use_measure
     config = model.config
     parts, twin_of = predict_parts(model, cf, feats, only_needed=True)
     q = compose(parts, cf, twin_of, config.tunables.prefill_share_for_reasons, np.asarray(feats["batch_running"], dtype=float))
+    if config.on(calibrate.STAGE) and model.campaign is not None:
+        q = calibrate.widen(q, model.campaign)
     q = invariants.enforce(q, cf, feats)
     if use_measured and config.on(measured_stage.STAGE):
         q = measured_stage.apply(q, cf, model.measured)

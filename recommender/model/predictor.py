@@ -62,6 +62,8 @@ from recommender.model.features import CATEGORICAL_FEATURES, Catalogs, FeatureBu
 from recommender.model.physics import split_devices
 from recommender.model.roofline_fit import fitted_prior
 from recommender.model.config import PipelineConfig
+from recommender.model import calibrate as calib
+from recommender.model.calibrate import CampaignResiduals, CampaignScale, campaign_scale
 from recommender.model.intervals import quadrature
 from recommender.model.novelty import reasons_categorical, with_twins
 from recommender.model import invariants
@@ -77,16 +79,18 @@ from recommender.model.frame import (  # noqa: F401
     canonical_task,
     default_releases,
     engine_release,
+    measured_candidates,
     prepare_table,
     task_profile,
 )
 
-FORMAT_VERSION = 9
+FORMAT_VERSION = 10
 """Version of the saved state layout (2: fitted-roofline decode priors, blended extrapolation;
 3: time components per engine release; 4: smoother groups by layer design; 5: per-level
 ranges of interaction slopes; 6: smoother robustness weights; 7: issue 17's accuracy model, a measured / imputed / prior
 table with basis; 8: quantization effects as the median pair, ``shift``; 9: smoother groups and
-the compute-precision class read bf16 and fp16 as one)."""
+the compute-precision class read bf16 and fp16 as one; 10: the campaign scale of the
+intervals, :mod:`recommender.model.calibrate`)."""
 
 RELEASE_COMPONENTS: tuple[str, ...] = ("t_dec", "t_pre")
 """Components that also see the engine's release (``engine_release``: ``vllm@0.5``) as a
@@ -137,6 +141,9 @@ class EaiPredictor:
     (see :func:`default_releases`), for :data:`RELEASE_COMPONENTS`."""
     config: PipelineConfig = field(default_factory=PipelineConfig)
     """Stages the predictor was fitted and predicts with (saved with the state)."""
+    campaign: CampaignScale | None = None
+    """How much wider every energy and time interval is for a campaign never seen (stage
+    ``campaign_scale``, :mod:`recommender.model.calibrate`); None: not calibrated."""
 
     def __post_init__(self) -> None:
         self._features = FeatureBuilder(self.catalogs, self.extra_models)
@@ -341,6 +348,7 @@ class EaiPredictor:
             "meta": self.meta,
             "releases": self.releases,
             **({"config": self.config.to_state()} if self.config != PipelineConfig() else {}),
+            **({"campaign": self.campaign.to_state()} if self.campaign is not None else {}),
         }
 
     @classmethod
@@ -356,6 +364,7 @@ class EaiPredictor:
             meta=dict(state.get("meta", {})),
             releases={str(k): str(v) for k, v in state.get("releases", {}).items()},
             config=PipelineConfig.from_state(state.get("config")),
+            campaign=CampaignScale.from_state(state.get("campaign")),
         )
 
 
@@ -414,6 +423,7 @@ def fit_predictor(
     meta: Mapping[str, Any] | None = None,
     config: PipelineConfig | None = None,
     accuracy_model: AccuracyModel | None = None,
+    campaign: CampaignScale | None = None,
 ) -> EaiPredictor:
     """Fit every component, the accuracy model and the measured-cell lookup.
 
@@ -428,6 +438,9 @@ def fit_predictor(
         accuracy_model: The accuracy model :func:`fit_accuracy_model` gives for this table
             and ``accuracy_table`` (cross-validation folds that keep the same scored rows share
             one); None fits it here.
+        campaign: The campaign scale of the intervals (stage ``campaign_scale``); None
+            calibrates it here, by holding out each campaign of ``table`` and refitting the
+            whole pipeline on the others (:func:`fit_campaign_residuals`), when ``calibrate``.
     """
     config = config if config is not None else PipelineConfig()
     prep = prepare_table(table, catalogs)
@@ -454,8 +467,8 @@ def fit_predictor(
             apart = config.on("cpu_model") and is_cpu.any() and (~is_cpu).sum() >= MIN_ROWS_REGRESSION
             acc = ~is_cpu if apart else np.ones(len(y_), dtype=bool)
             rel = feats_release.loc[f_.index[acc], "engine_release"]
-            campaign = prep.loc[f_.index[acc], "source"].astype(str).to_numpy()
-            comp = _fit_decode_or_prefill(name, f_.loc[acc], y_[acc], calibrate, release=rel, config=config, campaign=campaign)
+            sources = prep.loc[f_.index[acc], "source"].astype(str).to_numpy()
+            comp = _fit_decode_or_prefill(name, f_.loc[acc], y_[acc], calibrate, release=rel, config=config, campaign=sources)
             if not acc.all():
                 fc, yc = f_.loc[is_cpu], y_[is_cpu]
                 comp.cpu_model = fit_anchored_component(name, fc, yc, f"prior_{name}", fc, yc, f"prior_{name}")
@@ -465,6 +478,11 @@ def fit_predictor(
             af, ay = rows[anchor]
             components[name] = fit_anchored_component(name, f_, y_, f"prior_{name}", af, ay, f"prior_{anchor}", toward_bound=True)
     accuracy = accuracy_model if accuracy_model is not None else fit_accuracy_model(prep, accuracy_table, catalogs, extra)
+    if not config.on("campaign_scale"):
+        campaign = None
+    elif campaign is None and calibrate:
+        residuals = fit_campaign_residuals(table, accuracy_table, catalogs, config, accuracy)
+        campaign = campaign_scale(residuals) if residuals is not None else None
     info = {"n_rows": int(len(table)), **{f"n_rows_{k}": v.n_rows for k, v in components.items()}, **dict(meta or {})}
     return EaiPredictor(
         data_hash=data_hash,
@@ -476,7 +494,39 @@ def fit_predictor(
         meta=info,
         releases=releases,
         config=config,
+        campaign=campaign,
     )
+
+
+def fit_campaign_residuals(
+    table: pd.DataFrame, accuracy_table: pd.DataFrame | None, catalogs: Catalogs, config: PipelineConfig, accuracy: AccuracyModel
+) -> CampaignResiduals | None:
+    """Each campaign of ``table`` held out and predicted by the whole pipeline refitted on the
+    others (:mod:`recommender.model.calibrate`); None with too few campaigns."""
+    table = table.reset_index(drop=True)
+    held = {c: campaign_holdout(table, (c,), accuracy_table, catalogs, config, accuracy)[c] for c in calib.campaigns(table)}
+    return calib.assemble(table, held)
+
+
+def campaign_holdout(
+    table: pd.DataFrame, held_out: tuple[str, ...], accuracy_table: pd.DataFrame | None, catalogs: Catalogs, config: PipelineConfig,
+    accuracy: AccuracyModel,
+) -> dict[str, dict[str, np.ndarray]]:
+    """``z`` of the held-out campaigns' rows, refitted without them all
+    (:func:`recommender.model.calibrate.holdout_z`), ``table`` indexed 0..n-1.
+
+    The refit runs every stage of ``config`` but this one (intervals are scaled once) and uses
+    ``accuracy``: the accuracy model sets no energy or time."""
+    inner = PipelineConfig(without=config.without | {"campaign_scale"}, tunables=config.tunables)
+
+    def fit(train: pd.DataFrame) -> EaiPredictor:
+        return fit_predictor(train, accuracy_table, catalogs, calibrate=True, config=inner, accuracy_model=accuracy)
+
+    def truth(rows: pd.DataFrame) -> dict[str, np.ndarray]:
+        prep = prepare_table(rows, catalogs)
+        return {"energy": prep["energy_q"].to_numpy(dtype=float), "time": prep["time_q"].to_numpy(dtype=float)}
+
+    return calib.holdout_z(table, held_out, fit, lambda rows: measured_candidates(prepare_table(rows, catalogs)), truth)
 
 
 def extra_models(prep: pd.DataFrame, catalogs: Catalogs) -> pd.DataFrame:

@@ -1,0 +1,97 @@
+"""The campaign scale (stage ``campaign_scale``): whole-pipeline refits with each campaign held out."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import test_regressor_fixtures as fx
+from recommender.model import calibrate
+from recommender.model.calibrate import CampaignResiduals, CampaignScale, campaign_scale, interval_z, widen
+from recommender.model.config import PipelineConfig
+from recommender.model.prediction import QueryPrediction
+from recommender.model.predictor import EaiPredictor, fit_campaign_residuals, fit_predictor
+
+
+def test_z_is_the_share_of_the_interval_a_measurement_used_on_its_own_side():
+    point = np.full(6, 100.0)
+    lo, hi = np.full(6, 50.0), np.full(6, 400.0)
+    measured = np.array([100.0, 400.0, 200.0, 50.0, 800.0, 25.0])
+    z = interval_z(measured, point, lo, hi)
+    np.testing.assert_allclose(z, [0.0, 1.0, 0.5, 1.0, 1.5, 2.0])
+    # An end at the point itself: any miss beyond it is infinitely far; a missing value is NaN.
+    z2 = interval_z(np.array([120.0, 80.0, np.nan]), np.full(3, 100.0), np.array([50.0, 50.0, 50.0]), np.full(3, 100.0))
+    assert z2[0] == np.inf and z2[1] == pytest.approx(np.log(1.25) / np.log(2.0)) and np.isnan(z2[2])
+
+
+def _residuals(z_energy, z_time, campaign):
+    return CampaignResiduals(z={"energy": np.asarray(z_energy, dtype=float), "time": np.asarray(z_time, dtype=float)},
+                             campaign=np.asarray(campaign, dtype=object))
+
+
+def test_scale_is_the_conformal_quantile_of_z_never_below_one_and_skips_excluded_rows():
+    z = np.linspace(0.1, 2.0, 20)  # 90 % conformal rank of 20: the 19th smallest
+    res = _residuals(z, z / 4.0, ["a"] * 10 + ["b"] * 10)
+    s = campaign_scale(res)
+    assert s.energy == pytest.approx(z[18]) and s.raw_energy == pytest.approx(z[18])
+    assert s.raw_time == pytest.approx(z[18] / 4.0) and s.time == 1.0  # never narrows
+    assert s.n_rows == (20, 20) and s.n_campaigns == 2
+    # The rows a fold holds out never set its own scale.
+    held = np.arange(15, 20)
+    s_fold = campaign_scale(res, exclude=held)
+    assert s_fold.raw_energy == pytest.approx(z[14]) and s_fold.n_rows == (15, 15)
+    # NaN (rows that could not be predicted) are not counted.
+    res_nan = _residuals(np.append(z, np.nan), np.append(z, np.nan), ["a"] * 21)
+    assert campaign_scale(res_nan).n_rows == (20, 20)
+
+
+def test_widen_multiplies_log_distances_and_keeps_the_point():
+    n = 3
+    q = QueryPrediction(
+        energy_j=np.full(n, 100.0), energy_lo_j=np.full(n, 50.0), energy_hi_j=np.full(n, 200.0),
+        time_s=np.full(n, 10.0), time_lo_s=np.full(n, 5.0), time_hi_s=np.full(n, 40.0),
+        status_code=np.ones(n, dtype=int), reason_bits=np.zeros(n, dtype=np.int64), prefill_share=np.zeros(n),
+        twin_of=np.full(n, "", dtype=object),
+    )
+    w = widen(q, CampaignScale(energy=2.0, time=1.0, raw_energy=2.0, raw_time=0.5, n_rows=(1, 1), n_campaigns=3))
+    np.testing.assert_allclose(w.energy_j, 100.0)
+    np.testing.assert_allclose(w.energy_lo_j, 25.0)
+    np.testing.assert_allclose(w.energy_hi_j, 400.0)
+    assert w.time_lo_s is q.time_lo_s and w.time_hi_s is q.time_hi_s  # scale 1: untouched
+
+
+def test_fit_holds_out_each_campaign_and_widens_intervals_with_the_stage_on():
+    cats = fx.catalogs()
+    table, acc = fx.measured_table(), fx.accuracy_table()
+    assert table["source"].nunique() >= calibrate.MIN_CAMPAIGNS
+    on = fit_predictor(table, acc, cats)
+    assert on.campaign is not None and on.campaign.n_campaigns == table["source"].nunique()
+    assert on.campaign.energy >= 1.0 and on.campaign.time >= 1.0
+    # The scale is what the residuals of the whole pipeline's held-out campaigns say.
+    residuals = fit_campaign_residuals(table, acc, cats, PipelineConfig(), on.accuracy)
+    assert residuals is not None and np.isfinite(residuals.z["energy"]).sum() > 0
+    assert campaign_scale(residuals) == on.campaign
+    # Saved and loaded with the state.
+    back = EaiPredictor.from_state(on.to_state(), cats)
+    assert back.campaign == on.campaign
+    off = fit_predictor(table, acc, cats, config=PipelineConfig.without_stages(["campaign_scale"]), accuracy_model=on.accuracy)
+    assert off.campaign is None
+    cand = pd.DataFrame([{"platform": p, "device_count": 1, "engine": "hf-transformers", "model_id": "toy/m7",
+                          "quantization": "fp16", "batch_size": 1, "task": "chat"} for p in ("gpu-a", "gpu-b", "gpu-c")])
+    a, b = on.predict(cand, use_measured=False), off.predict(cand, use_measured=False)
+    np.testing.assert_allclose(a["energy_j_per_query"], b["energy_j_per_query"])
+    ratio_on = np.log(a["energy_j_per_query_hi"] / a["energy_j_per_query"])
+    ratio_off = np.log(b["energy_j_per_query_hi"] / b["energy_j_per_query"])
+    assert np.all(ratio_on >= ratio_off - 1e-12)
+    if on.campaign.energy > 1.0:
+        assert np.any(ratio_on > ratio_off * 1.0001)
+
+
+def test_too_few_campaigns_leave_the_scale_uncalibrated():
+    cats = fx.catalogs()
+    table = fx.measured_table()
+    two = table[table["source"] != "eai-profiler"]
+    assert two["source"].nunique() == 2
+    p = fit_predictor(two, fx.accuracy_table(), cats)
+    assert p.campaign is None
