@@ -95,3 +95,45 @@ def test_too_few_campaigns_leave_the_scale_uncalibrated():
     assert two["source"].nunique() == 2
     p = fit_predictor(two, fx.accuracy_table(), cats)
     assert p.campaign is None
+
+
+def test_comparison_intervals_take_the_campaign_scale_back_out():
+    from dataclasses import replace
+
+    from recommender.model.api import comparison_intervals
+
+    cats = fx.catalogs()
+    on = fit_predictor(fx.measured_table(), fx.accuracy_table(), cats)
+    scaled = replace(on, campaign=CampaignScale(energy=1.5, time=1.25, raw_energy=1.5, raw_time=1.25, n_rows=(1, 1), n_campaigns=3))
+    plain = replace(on, campaign=None)
+    cand = pd.DataFrame([{"platform": p, "device_count": 1, "engine": "hf-transformers", "model_id": m,
+                          "quantization": "fp16", "batch_size": b, "task": t}
+                         for p in ("gpu-a", "gpu-b", "gpu-c") for m in ("toy/m3", "toy/m7") for b in (1, 4) for t in ("gsm8k", "mmlu")])
+    a, b = scaled.predict(cand, use_measured=False), plain.predict(cand, use_measured=False)
+    # Reported: wider by the scale; for comparing candidates: as without it.
+    assert np.all(a["energy_j_per_query_hi"] >= b["energy_j_per_query_hi"]) and np.any(a["energy_j_per_query_hi"] > b["energy_j_per_query_hi"])
+    cmp = comparison_intervals(scaled, a)
+    # Never wider than without the scale; as wide where no invariant cut the scaled end (an end
+    # cut to a physical bound comes back narrower: the time floor here).
+    assert np.isfinite(b["eor_lo"]).all()
+    for col in ("energy_j_per_query", "time_s_per_query", "eor", "tweor"):
+        assert np.all(cmp[col + "_lo"] >= b[col + "_lo"].to_numpy() * (1 - 1e-9)), col
+        assert np.all(cmp[col + "_hi"] <= b[col + "_hi"].to_numpy() * (1 + 1e-9)), col
+    for key in ("energy_j_per_query_lo", "eor_hi"):
+        np.testing.assert_allclose(cmp[key], b[key].to_numpy(), rtol=1e-9, err_msg=key)
+    # A predictor without a campaign scale compares by its reported ends.
+    same = comparison_intervals(plain, b)
+    np.testing.assert_array_equal(same["eor_lo"], b["eor_lo"].to_numpy())
+
+
+def test_ties_are_decided_on_comparison_ends_where_the_frame_has_them():
+    from recommender.rules.rank import objective
+
+    frame = pd.DataFrame({"wh_per_1k": [1.0, 1.3], "wh_per_1k_lo": [0.5, 0.6], "wh_per_1k_hi": [2.0, 2.5],
+                          "wh_per_1k_lo_cmp": [0.8, 1.15], "wh_per_1k_hi_cmp": [1.2, 1.5]})
+    obj = objective(frame, "energy")
+    # Minimized: score is -value, so the comparison ends (not the reported ones) bound it.
+    np.testing.assert_allclose(obj.score_lo, [-1.2, -1.5])
+    np.testing.assert_allclose(obj.score_hi, [-0.8, -1.15])
+    no_cmp = objective(frame.drop(columns=["wh_per_1k_lo_cmp", "wh_per_1k_hi_cmp"]), "energy")
+    np.testing.assert_allclose(no_cmp.score_lo, [-2.0, -2.5])

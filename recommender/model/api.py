@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Literal, Protocol
 
+import numpy as np
 import pandas as pd
 
 CANDIDATE_COLUMNS: tuple[str, ...] = (
@@ -75,3 +76,17 @@ class Predictor(Protocol):
             Frame indexed like ``candidates`` with :data:`PREDICTION_COLUMNS`.
         """
         ...
+
+
+def comparison_intervals(predictor: object, predictions: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Interval ends for comparing candidates with each other: the reported ones without the
+    predictor's campaign scale, which moves every candidate of one deployment alike
+    (:func:`recommender.model.calibrate.comparison_intervals`; a predictor without one: the
+    reported ends).
+
+    Returns:
+        ``<target>_lo`` / ``<target>_hi`` for energy, time, EOR and TWEOR.
+    """
+    from recommender.model.calibrate import comparison_intervals as _compare
+
+    return _compare(predictions, getattr(predictor, "campaign", None))

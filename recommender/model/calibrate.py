@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from recommender.model.conformal import LEVEL, conformal_halfwidth
+from recommender.model.intervals import efficiency_intervals
 from recommender.model.prediction import QueryPrediction
 
 STAGE = "campaign_scale"
@@ -214,3 +215,47 @@ def widen(q: QueryPrediction, scale: CampaignScale) -> QueryPrediction:
     e_lo, e_hi = ends(q.energy_j, q.energy_lo_j, q.energy_hi_j, scale.energy)
     t_lo, t_hi = ends(q.time_s, q.time_lo_s, q.time_hi_s, scale.time)
     return q.replace(energy_lo_j=e_lo, energy_hi_j=e_hi, time_lo_s=t_lo, time_hi_s=t_hi)
+
+
+COMPARED: tuple[str, ...] = ("energy_j_per_query", "time_s_per_query", "eor", "tweor")
+"""Prediction columns whose comparison intervals differ from the reported ones."""
+
+
+def comparison_intervals(pred: pd.DataFrame, scale: CampaignScale | None) -> dict[str, np.ndarray]:
+    """Interval ends for comparing candidates of one deployment, without the campaign scale.
+
+    A user's campaign (meter, load, serving setup) moves every candidate's energy and time
+    alike, so the scale (:func:`widen`) belongs in a stated figure, not in the difference
+    between two candidates: ties, and a candidate's gain over its 16-bit baseline, compare
+    these. The reported ends are taken back by the scale (exact except where an invariant cut
+    an end, which comes back a little narrower); EOR and TWEOR are rebuilt from them
+    (:func:`recommender.model.intervals.efficiency_intervals`). Measured cells keep their
+    measured spread.
+
+    Args:
+        pred: Predictions (``Predictor.predict`` columns).
+        scale: The predictor's campaign scale (None: the reported ends).
+
+    Returns:
+        ``<column>_lo`` and ``<column>_hi`` for each of :data:`COMPARED`.
+    """
+    out = {f"{c}{s}": pred[f"{c}{s}"].to_numpy(dtype=float) for c in COMPARED for s in ("_lo", "_hi")}
+    if scale is None or (scale.energy == 1.0 and scale.time == 1.0):
+        return out
+    ends = {}
+    for col, s in (("energy_j_per_query", scale.energy), ("time_s_per_query", scale.time)):
+        p = pred[col].to_numpy(dtype=float)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            lo = p * (out[f"{col}_lo"] / p) ** (1.0 / s)
+            hi = p * (out[f"{col}_hi"] / p) ** (1.0 / s)
+        ends[col] = (p, lo, hi)
+        out[f"{col}_lo"], out[f"{col}_hi"] = lo, hi
+    acc = [pred[c].to_numpy(dtype=float) for c in ("accuracy", "accuracy_lo", "accuracy_hi")]
+    ratios = efficiency_intervals(*acc, *ends["energy_j_per_query"], *ends["time_s_per_query"])
+    for c in ("eor", "tweor"):
+        out[f"{c}_lo"], out[f"{c}_hi"] = ratios[f"{c}_lo"], ratios[f"{c}_hi"]
+    measured = np.asarray(pred["status"].astype(str) == "measured") if "status" in pred else np.zeros(len(pred), dtype=bool)
+    if measured.any():
+        for key in out:
+            out[key] = np.where(measured, pred[key].to_numpy(dtype=float), out[key])
+    return out

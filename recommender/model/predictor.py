@@ -64,7 +64,7 @@ from recommender.model.roofline_fit import fitted_prior
 from recommender.model.config import PipelineConfig
 from recommender.model import calibrate as calib
 from recommender.model.calibrate import CampaignResiduals, CampaignScale, campaign_scale
-from recommender.model.intervals import quadrature
+from recommender.model.intervals import efficiency_intervals
 from recommender.model.novelty import reasons_categorical, with_twins
 from recommender.model import invariants
 from recommender.model.pipeline import predict_parts, predict_query
@@ -223,27 +223,9 @@ class EaiPredictor:
 
         acc = self._predict_accuracy(cf, feats)
         a, a_lo, a_hi = (acc[c].to_numpy() for c in ("accuracy", "accuracy_lo", "accuracy_hi"))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            eor = a * J_PER_WH / 10.0 / energy  # score*100 / (J * 1000 / 3600) = score*360/J
-            tweor = eor / time_s
-            down_a = np.log(a / a_lo)
-            up_a = np.log(a_hi / a)
-            down_e, up_e = np.log(energy / e_lo), np.log(e_hi / energy)
-            down_t, up_t = np.log(time_s / t_lo), np.log(t_hi / time_s)
-            # Accuracy is independent of energy and time (quadrature); energy and time errors
-            # add linearly (energy = power x time: strongly correlated).
-            eor_lo = eor * np.exp(-quadrature(down_a, up_e))
-            eor_hi = eor * np.exp(quadrature(up_a, down_e))
-            tweor_lo = tweor * np.exp(-quadrature(down_a, up_e + up_t))
-            tweor_hi = tweor * np.exp(quadrature(up_a, down_e + down_t))
-        no_score = a_lo <= 0
-        eor_lo[no_score] = 0.0
-        tweor_lo[no_score] = 0.0
-        # A point score of 0 (GSM8K of a model that never answers) has no log-scale error to
-        # combine: the upper end is the ends' ratio (best score over least energy and time).
-        zero = (a <= 0) & np.isfinite(a_hi)
-        eor_hi[zero] = a_hi[zero] * J_PER_WH / 10.0 / e_lo[zero]
-        tweor_hi[zero] = eor_hi[zero] / t_lo[zero]
+        ratios = efficiency_intervals(a, a_lo, a_hi, energy, e_lo, e_hi, time_s, t_lo, t_hi)
+        eor, eor_lo, eor_hi = ratios["eor"], ratios["eor_lo"], ratios["eor_hi"]
+        tweor, tweor_lo, tweor_hi = ratios["tweor"], ratios["tweor_lo"], ratios["tweor_hi"]
 
         result = pd.DataFrame(
             {

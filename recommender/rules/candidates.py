@@ -17,7 +17,7 @@ import pandas as pd
 
 from recommender.catalog.types import ModelSpec, Platform, QuantSpec, TaskSpec
 from recommender.errors import InfeasibleError, InvalidInputError, SpecError, UnknownNameError
-from recommender.model.api import CANDIDATE_COLUMNS, Predictor
+from recommender.model.api import CANDIDATE_COLUMNS, Predictor, comparison_intervals
 from recommender.rules import fit
 from recommender.rules.catalogs import Catalogs
 from recommender.rules.flow import ACCURACY_STATUSES, FlowConfig, FlowDecision, decide, load_flow
@@ -26,6 +26,9 @@ from recommender.rules.spec import Requirements
 STATUS_ORDER: tuple[str, ...] = ("measured", "interpolated", "extrapolated")
 ACCURACY_STATUS_ORDER: tuple[str, ...] = ACCURACY_STATUSES
 _TARGETS = ("energy_j_per_query", "time_s_per_query", "accuracy", "eor", "tweor")
+CMP = "_cmp"
+"""Suffix of the interval ends candidates are compared by (``eor_lo_cmp``): the predictor's
+ends without its campaign scale (:func:`recommender.model.api.comparison_intervals`)."""
 
 
 @dataclass(frozen=True)
@@ -376,6 +379,10 @@ def build(resolved: Resolved, flow: FlowConfig, predictor: Predictor) -> Candida
             col = target + suffix
             values = pred[col].to_numpy(dtype=float).reshape(n_cfg, n_t)
             frame[col] = values @ w
+    # Ends for comparing candidates (ties, gains over the 16-bit baseline): without the
+    # campaign scale, which moves every candidate of the user's deployment alike.
+    for col, values in comparison_intervals(predictor, pred).items():
+        frame[col + CMP] = values.reshape(n_cfg, n_t) @ w
     # Chance-adjusted score per task, (score - chance) / (1 - chance), then weighted.
     chance = np.array([t.chance for t in tasks], dtype=float)
     acc = pred["accuracy"].to_numpy(dtype=float).reshape(n_cfg, n_t)
@@ -507,14 +514,15 @@ def status_codes(values, order: tuple[str, ...]) -> np.ndarray:
 def _derive(frame: pd.DataFrame, resolved: Resolved) -> None:
     """Derived metrics: Wh per 1,000 queries, throughput, power, cost, carbon, fp16-relative figures."""
     spec = resolved.spec
-    for suffix in ("", "_lo", "_hi"):
+    ends = ("_lo", "_hi", "_lo" + CMP, "_hi" + CMP)
+    for suffix in ("", *ends):
         frame["wh_per_1k" + suffix] = frame["energy_j_per_query" + suffix] * 1000.0 / 3600.0
     batch = frame["batch_size"].to_numpy(dtype=float)
     # A full batch of B sequences finishes B queries every time_s_per_query seconds.
     frame["throughput_qps"] = batch / frame["time_s_per_query"].to_numpy(dtype=float)
     frame["power_w"] = frame["energy_j_per_query"].to_numpy(dtype=float) * frame["throughput_qps"].to_numpy()
     eco = spec.economics
-    for suffix in ("", "_lo", "_hi"):
+    for suffix in ("", *ends):
         wh = frame["wh_per_1k" + suffix].to_numpy(dtype=float)
         # Wh per 1k queries * 1000 = Wh per 1M = kWh per 1M * 1000; so $/1M = Wh/1k * PUE * $/kWh.
         frame["cost_usd_per_1m" + suffix] = (
@@ -531,6 +539,9 @@ def _derive(frame: pd.DataFrame, resolved: Resolved) -> None:
     with np.errstate(divide="ignore", invalid="ignore"):
         frame["accuracy_relative_to_fp16"] = frame["accuracy"].to_numpy(dtype=float) / acc_base
         frame["efficiency_gain_vs_fp16"] = frame["eor"].to_numpy(dtype=float) / eor_base - 1.0
+        # The gain's interval: the candidate's comparison interval over the baseline's point.
+        for end in ("_lo", "_hi"):
+            frame["efficiency_gain_vs_fp16" + end] = frame["eor" + end + CMP].to_numpy(dtype=float) / eor_base - 1.0
     qc = np.asarray(frame["quantization"].cat.codes, dtype=np.int64)
     frame["baseline_quantization"] = pd.Categorical.from_codes(
         np.where(has_base, qc[safe], -1), categories=frame["quantization"].cat.categories

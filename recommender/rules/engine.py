@@ -120,6 +120,8 @@ def _row_dict(cs: cand.CandidateSet, flow: FlowConfig, row: int, rank: int, tie:
         "accuracy_chance_adjusted": num("accuracy_chance_adjusted"),
         "accuracy_relative_to_fp16": num("accuracy_relative_to_fp16"),
         "efficiency_gain_vs_fp16": num("efficiency_gain_vs_fp16"),
+        "efficiency_gain_vs_fp16_lo": num("efficiency_gain_vs_fp16_lo"),
+        "efficiency_gain_vs_fp16_hi": num("efficiency_gain_vs_fp16_hi"),
         "baseline_quantization": f.at[row, "baseline_quantization"],
         "status": cand.STATUS_ORDER[int(f.at[row, "status_code"])],
         "accuracy_status": cand.ACCURACY_STATUS_ORDER[int(f.at[row, "accuracy_status_code"])],

@@ -179,11 +179,9 @@ def _cell(scenario: str, priority: str, spec, predictor: Predictor, catalogs: Ca
             None, None, None, None, "n/a", "n/a", decided, "n/a",
         )
     w = rec.winner
-    eor = w["eor"]
     gain = w["efficiency_gain_vs_fp16"]
-    base_eor = (eor["value"] / (1 + gain)) if (gain is not None and eor["value"] is not None and gain != -1) else None
-    g_lo = eor["lo"] / base_eor - 1 if base_eor and eor["lo"] is not None else None
-    g_hi = eor["hi"] / base_eor - 1 if base_eor and eor["hi"] is not None else None
+    # The candidate's comparison interval over its baseline's point (candidates.py).
+    g_lo, g_hi = w.get("efficiency_gain_vs_fp16_lo"), w.get("efficiency_gain_vs_fp16_hi")
     if w["quantization"] == w["baseline_quantization"]:
         g_lo = g_hi = None  # the configuration is its own baseline: 0% by definition
     elif g_hi is not None:
@@ -322,8 +320,10 @@ def _study_format(scenario, study, config, claim, qname, ref, engine, base, pred
     acc = f["accuracy"].to_numpy(dtype=float)
     kept = float(np.median(acc[qa] / acc[ra]))
     gain = float(np.median(eor[qa] / eor[ra] - 1))
-    lo = float(np.median(f["eor_lo"].to_numpy(dtype=float)[qa] / eor[ra] - 1))
-    hi = float(np.median(f["eor_hi"].to_numpy(dtype=float)[qa] / eor[ra] - 1))
+    # Gains compare two candidates of one deployment: their comparison ends (candidates.py).
+    cmp = "_cmp" if "eor_lo_cmp" in f.columns else ""
+    lo = float(np.median(f["eor_lo" + cmp].to_numpy(dtype=float)[qa] / eor[ra] - 1))
+    hi = float(np.median(f["eor_hi" + cmp].to_numpy(dtype=float)[qa] / eor[ra] - 1))
     capped = ""
     beyond = False
     bound = _bound(catalogs, qname, ref)

@@ -248,8 +248,11 @@ def objective(frame: pd.DataFrame, name: str, tie_break: str | None = None, tie_
         t_col, t_dir, _, _ = OBJECTIVES[tie_break]
         tie_score = frame[t_col].to_numpy(dtype=float) * t_dir
     point = frame[column].to_numpy(dtype=float)
-    lo = frame[column + "_lo"].to_numpy(dtype=float) * direction
-    hi = frame[column + "_hi"].to_numpy(dtype=float) * direction
+    # Candidates are compared by their comparison ends where the frame has them (the campaign
+    # scale moves every candidate of one deployment alike; accuracy has none).
+    cmp = "_cmp" if column + "_lo_cmp" in frame.columns else ""
+    lo = frame[column + "_lo" + cmp].to_numpy(dtype=float) * direction
+    hi = frame[column + "_hi" + cmp].to_numpy(dtype=float) * direction
     # An interval that does not contain its point (bad predictor output) is widened to hold it.
     score = point * direction
     s_lo = np.fmin(np.fmin(lo, hi), score)
