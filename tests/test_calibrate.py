@@ -137,3 +137,38 @@ def test_ties_are_decided_on_comparison_ends_where_the_frame_has_them():
     np.testing.assert_allclose(obj.score_hi, [-0.8, -1.15])
     no_cmp = objective(frame.drop(columns=["wh_per_1k_lo_cmp", "wh_per_1k_hi_cmp"]), "energy")
     np.testing.assert_allclose(no_cmp.score_lo, [-2.0, -2.5])
+
+
+def test_source_folds_nest_the_campaign_scale_exactly_and_other_folds_leave_their_rows_out(monkeypatch):
+    from recommender.model import evaluate as ev
+
+    cats = fx.catalogs()
+    table = fx.measured_table()
+    # A fourth campaign (every campaign needs three others for a nested scale).
+    gpu_c = table["platform"] == "gpu-c"
+    table.loc[gpu_c & (table["source"] == "mlenergy-v3"), "source"] = "quant-reports"
+    assert table["source"].nunique() == 4
+    acc = fx.accuracy_table()
+    seen: list[tuple[str, np.ndarray, object]] = []
+    fold = ev._fold
+
+    def recording(split, train_idx, held_idx, key, accuracy=None, campaign=None):
+        seen.append((split, train_idx, campaign))
+        return fold(split, train_idx, held_idx, key, accuracy, campaign)
+
+    monkeypatch.setattr(ev, "_fold", recording)
+    ev.evaluate(table, acc, cats, ("source", "platform"), workers=1)
+    full = fit_predictor(table, acc, cats)
+    whole = fit_campaign_residuals(table, acc, cats, PipelineConfig(), full.accuracy)
+    for split, train_idx, campaign in seen:
+        if split == "source":
+            train = table.iloc[train_idx]
+            own = fit_campaign_residuals(train, acc, cats, PipelineConfig(), full.accuracy)
+            assert campaign == campaign_scale(own)
+        else:
+            held = np.setdiff1d(np.arange(len(table)), train_idx)
+            assert campaign == campaign_scale(whole, exclude=held)
+    # With the stage off nothing is calibrated, and every split still runs.
+    seen.clear()
+    ev.evaluate(table, acc, cats, ("source", "platform"), config=PipelineConfig.without_stages(["campaign_scale"]), workers=1)
+    assert seen and all(c is None for _, _, c in seen)

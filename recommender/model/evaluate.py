@@ -271,6 +271,8 @@ def _run_folds(context: _FoldContext, folds: list[tuple[str, np.ndarray, np.ndar
 
     def scale_for(i: int, z: dict[tuple[str, ...], dict[str, dict[str, np.ndarray]]]) -> CampaignScale | None:
         split, train_idx, held_idx = folds[i]
+        if not campaigns:
+            return None
         if split != "source":
             full = calib.assemble(table, {c: z[(c,)][c] for c in campaigns if (c,) in z})
             return campaign_scale(full, exclude=held_idx) if full is not None else None
