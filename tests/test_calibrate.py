@@ -172,3 +172,11 @@ def test_source_folds_nest_the_campaign_scale_exactly_and_other_folds_leave_thei
     seen.clear()
     ev.evaluate(table, acc, cats, ("source", "platform"), config=PipelineConfig.without_stages(["campaign_scale"]), workers=1)
     assert seen and all(c is None for _, _, c in seen)
+
+
+def test_a_scale_no_finite_widening_reaches_is_refused_with_the_fix():
+    from recommender.errors import ModelStateError
+
+    z = np.r_[np.linspace(0.1, 1.0, 8), np.inf, np.inf]  # 2 of 10 beyond an end equal to its point
+    with pytest.raises(ModelStateError, match="campaign scale of energy is not finite.*--without campaign_scale"):
+        campaign_scale(_residuals(z, np.linspace(0.1, 1.0, 10), ["a"] * 10))

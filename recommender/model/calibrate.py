@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from recommender.errors import ModelStateError
 from recommender.model.conformal import LEVEL, conformal_halfwidth
 from recommender.model.intervals import efficiency_intervals
 from recommender.model.prediction import QueryPrediction
@@ -182,10 +183,14 @@ def campaign_scale(residuals: CampaignResiduals, exclude: np.ndarray | None = No
     """The scale per quantity from held-out ``z`` (rows in ``exclude`` left out).
 
     Args:
-        residuals: From :func:`campaign_residuals`.
+        residuals: From :func:`assemble`.
         exclude: Row positions whose own ``z`` must not set the scale (cross-validation: the
             rows a fold holds out).
         level: Nominal coverage.
+
+    Raises:
+        ModelStateError: A quantile is infinite (too many held-out rows beyond an end that
+            equals its point): no finite widening covers them.
     """
     keep = np.ones(len(residuals.campaign), dtype=bool)
     if exclude is not None:
@@ -197,6 +202,11 @@ def campaign_scale(residuals: CampaignResiduals, exclude: np.ndarray | None = No
         z = z[~np.isnan(z)]
         counts.append(int(len(z)))
         raw[q] = conformal_halfwidth(z, level) if len(z) else 1.0
+        if not np.isfinite(raw[q]):
+            raise ModelStateError(
+                f"campaign scale of {q} is not finite: {int(np.isinf(z).sum())} of {len(z)} held-out rows lie beyond an "
+                "interval end that equals its point; fit with '--without campaign_scale' and report it"
+            )
     return CampaignScale(
         energy=max(1.0, raw["energy"]), time=max(1.0, raw["time"]), raw_energy=raw["energy"], raw_time=raw["time"],
         n_rows=(counts[0], counts[1]), n_campaigns=int(len(pd.unique(residuals.campaign[keep]))),

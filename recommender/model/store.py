@@ -189,9 +189,9 @@ def _check_finite(node: Any, path: str = "") -> str | None:
     return None
 
 
-FINITE_STATE_PARTS: tuple[str, ...] = ("components",)
+FINITE_STATE_PARTS: tuple[str, ...] = ("components", "campaign")
 """Parts of the state whose numbers must all be finite: fitted coefficients, widths, roofline
-constants (the measured-cell table and the accuracy records may hold NaN for a missing figure)."""
+constants, the campaign scale (the measured-cell table and the accuracy records may hold NaN for a missing figure)."""
 
 
 def _read_state(state_path: Path, manifest: dict[str, Any]) -> dict[str, Any]:
