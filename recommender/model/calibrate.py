@@ -13,8 +13,8 @@ error is set against its own interval::
     z = log(predicted / measured) / log(predicted / lo)   where measured <  predicted
 
 ``z <= 1`` is a row the interval covered. The campaign scale of a quantity (energy, time per
-query) is the split-conformal 90 % quantile of ``z`` over every held-out row
-(:func:`recommender.model.conformal.conformal_halfwidth`), and never below 1: every prediction's
+query) is the split-conformal 90 % quantile of ``z`` over every held-out row (the rank of
+:func:`recommender.model.conformal.conformal_halfwidth`), and never below 1: every prediction's
 log-distances from its point to its interval ends are multiplied by it
 (:func:`widen`), before the physical invariants.
 
@@ -26,6 +26,7 @@ every interval, an interpolated one too, on what five groups showed about anothe
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -34,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from recommender.errors import ModelStateError
-from recommender.model.conformal import LEVEL, conformal_halfwidth
+from recommender.model.conformal import LEVEL
 from recommender.model.intervals import efficiency_intervals
 from recommender.model.prediction import QueryPrediction
 
@@ -201,7 +202,9 @@ def campaign_scale(residuals: CampaignResiduals, exclude: np.ndarray | None = No
         z = residuals.z[q][keep]
         z = z[~np.isnan(z)]
         counts.append(int(len(z)))
-        raw[q] = conformal_halfwidth(z, level) if len(z) else 1.0
+        # The conformal rank as conformal_halfwidth takes it, but an infinite z (a miss beyond an
+        # end equal to its point) counts as the widest residual instead of being dropped.
+        raw[q] = float(np.sort(z)[min(math.ceil((len(z) + 1) * level), len(z)) - 1]) if len(z) else 1.0
         if not np.isfinite(raw[q]):
             raise ModelStateError(
                 f"campaign scale of {q} is not finite: {int(np.isinf(z).sum())} of {len(z)} held-out rows lie beyond an "
