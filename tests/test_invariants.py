@@ -187,3 +187,30 @@ def test_power_cap_lowers_energy_and_keeps_time_where_the_two_disagree():
     # The upper ends are trimmed to what the limit allows over the longest time.
     assert out.energy_hi_j.tolist() == [200.0, 100.0, 400.0]
     assert np.all(out.energy_lo_j <= out.energy_j)
+
+
+def test_a_point_moved_onto_a_bound_keeps_its_width_on_the_open_side():
+    from recommender.model import invariants
+    from recommender.model.prediction import QueryPrediction
+
+    # Row 0: energy 4x over a 100 W limit (its whole interval above it); row 1: time below its
+    # floor (its whole interval under it).
+    e = np.array([400.0, 50.0])
+    t = np.array([1.0, 1.0])
+    q = QueryPrediction(
+        energy_j=e, energy_lo_j=e / 1.5, energy_hi_j=e * 1.5, time_s=t, time_lo_s=t / 1.5, time_hi_s=t * 1.5,
+        status_code=np.full(2, 2), reason_bits=np.zeros(2, dtype=np.int64), prefill_share=np.zeros(2),
+        twin_of=np.full(2, "", dtype=object),
+    )
+    cf = pd.DataFrame({"output_tokens": [100.0, 100.0], "batch_size": [1, 1]})
+    feats = pd.DataFrame({"batch_running": [1.0, 1.0], "power_w": [100.0, 1000.0],
+                          "platform_class": pd.Categorical(["data-center", "data-center"])})
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(invariants, "time_floor_s", lambda cf, feats: np.array([0.0, 3.0]))
+        out = invariants.enforce(q, cf, feats)
+    # Energy at the limit, and below it the query may draw less: the lower width stays.
+    assert out.energy_j[0] == pytest.approx(100.0) and out.energy_lo_j[0] == pytest.approx(100.0 / 1.5)
+    # Time raised to the floor, and above it the query may take longer: the upper width stays.
+    assert out.time_s[1] == pytest.approx(3.0) and out.time_lo_s[1] == pytest.approx(3.0)
+    assert out.time_hi_s[1] == pytest.approx(4.5)
+    assert np.all(out.energy_lo_j < out.energy_j) and np.all(out.time_hi_s > out.time_s)

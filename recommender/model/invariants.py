@@ -80,12 +80,18 @@ def enforce(q: QueryPrediction, cf: pd.DataFrame, feats: Any) -> QueryPrediction
     floor = time_floor_s(cf, feats)
     t = np.maximum(q.time_s, floor)
     t_lo = np.maximum(q.time_lo_s, floor)
-    t_hi = np.maximum(q.time_hi_s, t)
+    # A point raised to the floor keeps its upper log-width: the floor says the model was too
+    # fast, not that the query takes exactly its forward passes (an interval collapsed onto the
+    # floor left 110 of 912 held-out rows of a nested fold beyond an end equal to its point).
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        t_hi = np.maximum(q.time_hi_s, t * np.where(q.time_s > 0, q.time_hi_s / q.time_s, 1.0))
     limit = power_limit_w(cf, feats)
     with np.errstate(invalid="ignore", over="ignore"):
         e = np.minimum(q.energy_j, limit * t)
         e_hi = np.minimum(np.maximum(q.energy_hi_j, e), limit * t_hi)
-        e_lo = np.minimum(q.energy_lo_j, e)
+        # An energy brought down to the power limit keeps its lower log-width (the limit bounds
+        # the point from above; the query may draw less).
+        e_lo = np.minimum(q.energy_lo_j, e * np.where(q.energy_j > 0, q.energy_lo_j / q.energy_j, 1.0))
     return q.replace(energy_j=e, energy_lo_j=e_lo, energy_hi_j=e_hi, time_s=t, time_lo_s=t_lo, time_hi_s=t_hi)
 
 
