@@ -43,9 +43,10 @@ from recommender.model.conformal import conformal_halfwidth
 from recommender.model.features import Catalogs
 from recommender.model.accuracy_model import AccuracyModel
 from recommender.model import calibrate as calib
-from recommender.model.calibrate import CampaignScale, campaign_scale
+from recommender.model.calibrate import CampaignResiduals, CampaignScale, campaign_scale
 from recommender.model.frame import measured_candidates
-from recommender.model.predictor import J_PER_WH, extra_models, campaign_holdout, fit_accuracy_model, fit_predictor, prepare_table
+from recommender.model.intervals import J_PER_WH
+from recommender.model.predictor import campaign_holdout, extra_models, fit_accuracy_model, fit_predictor, prepare_table
 
 SPLITS: tuple[str, ...] = ("model", "platform", "source")
 """The splits ``eai evaluate`` runs by default (the goals of the predictor are stated on them)."""
@@ -269,13 +270,16 @@ def _run_folds(context: _FoldContext, folds: list[tuple[str, np.ndarray, np.ndar
     if any(split == "source" for split, _, _ in folds) and len(campaigns) > calib.MIN_CAMPAIGNS:
         held_out += [(a, b) for k, a in enumerate(campaigns) for b in campaigns[k + 1 :]]
 
+    whole: list[CampaignResiduals | None] = []  # the whole table's, assembled once
+
     def scale_for(i: int, z: dict[tuple[str, ...], dict[str, dict[str, np.ndarray]]]) -> CampaignScale | None:
         split, train_idx, held_idx = folds[i]
         if not campaigns:
             return None
         if split != "source":
-            full = calib.assemble(table, {c: z[(c,)][c] for c in campaigns if (c,) in z})
-            return campaign_scale(full, exclude=held_idx) if full is not None else None
+            if not whole:
+                whole.append(calib.assemble(table, {c: z[(c,)][c] for c in campaigns if (c,) in z}))
+            return campaign_scale(whole[0], exclude=held_idx) if whole[0] is not None else None
         train = table.iloc[train_idx].reset_index(drop=True)
         (fold_campaign,) = pd.unique(table["source"].astype(str).to_numpy()[held_idx])
         inner = {c: z[tuple(sorted((c, fold_campaign), key=campaigns.index))][c] for c in calib.campaigns(train) if c != fold_campaign}

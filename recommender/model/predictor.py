@@ -111,8 +111,6 @@ PREFILL_SHARE_FOR_REASONS = PipelineConfig().tunables.prefill_share_for_reasons
 KEY_COLUMNS: tuple[str, ...] = CANDIDATE_COLUMNS
 """Columns that identify a measured cell."""
 
-J_PER_WH = 3600.0
-
 
 @dataclass
 class EaiPredictor:

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from recommender.model.api import Predictor
-from recommender.rules.candidates import ACCURACY_STATUS_ORDER, STATUS_ORDER, supports, unsupported_reason
+from recommender.rules.candidates import ACCURACY_STATUS_ORDER, CMP, STATUS_ORDER, supports, unsupported_reason
 from recommender.rules.catalogs import Catalogs
 from recommender.rules.engine import finish, prepare
 from recommender.rules.explain import NothingFeasible
@@ -181,7 +181,7 @@ def _cell(scenario: str, priority: str, spec, predictor: Predictor, catalogs: Ca
     w = rec.winner
     gain = w["efficiency_gain_vs_fp16"]
     # The candidate's comparison interval over its baseline's point (candidates.py).
-    g_lo, g_hi = w.get("efficiency_gain_vs_fp16_lo"), w.get("efficiency_gain_vs_fp16_hi")
+    g_lo, g_hi = w["efficiency_gain_vs_fp16_lo"], w["efficiency_gain_vs_fp16_hi"]
     if w["quantization"] == w["baseline_quantization"]:
         g_lo = g_hi = None  # the configuration is its own baseline: 0% by definition
     elif g_hi is not None:
@@ -321,7 +321,7 @@ def _study_format(scenario, study, config, claim, qname, ref, engine, base, pred
     kept = float(np.median(acc[qa] / acc[ra]))
     gain = float(np.median(eor[qa] / eor[ra] - 1))
     # Gains compare two candidates of one deployment: their comparison ends (candidates.py).
-    cmp = "_cmp" if "eor_lo_cmp" in f.columns else ""
+    cmp = CMP if "eor_lo" + CMP in f.columns else ""
     lo = float(np.median(f["eor_lo" + cmp].to_numpy(dtype=float)[qa] / eor[ra] - 1))
     hi = float(np.median(f["eor_hi" + cmp].to_numpy(dtype=float)[qa] / eor[ra] - 1))
     capped = ""

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from recommender.rules.candidates import CandidateSet
+from recommender.rules.candidates import CMP, CandidateSet
 
 OBJECTIVES: dict[str, tuple[str, int, str, str]] = {
     # name: (column, direction (+1 maximize, -1 minimize), label, unit)
@@ -250,7 +250,7 @@ def objective(frame: pd.DataFrame, name: str, tie_break: str | None = None, tie_
     point = frame[column].to_numpy(dtype=float)
     # Candidates are compared by their comparison ends where the frame has them (the campaign
     # scale moves every candidate of one deployment alike; accuracy has none).
-    cmp = "_cmp" if column + "_lo_cmp" in frame.columns else ""
+    cmp = CMP if column + "_lo" + CMP in frame.columns else ""
     lo = frame[column + "_lo" + cmp].to_numpy(dtype=float) * direction
     hi = frame[column + "_hi" + cmp].to_numpy(dtype=float) * direction
     # An interval that does not contain its point (bad predictor output) is widened to hold it.
