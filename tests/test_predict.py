@@ -501,3 +501,16 @@ def test_engine_spellings_resolve_to_the_catalogued_name(run, cli_predictor: Ext
                           "--declare-engine", "mii", "--json"])
     assert code == 0, err
     assert json.loads(out)["predictions"][0]["engine"] == "deepspeed-mii"
+
+
+def test_the_table_says_when_intervals_include_a_campaign_never_seen(run, cli_predictor) -> None:
+    from recommender.model.calibrate import CampaignScale
+
+    args = ["predict", "-p", "h100", "-m", SMOL, "-q", "bf16", "-t", "mmlu"]
+    code, out, err = run(args)
+    assert code == 0, err
+    assert "campaign never seen" not in out  # a predictor without a campaign scale
+    cli_predictor.campaign = CampaignScale(energy=1.2, time=1.0, raw_energy=1.2, raw_time=0.6, n_rows=(9, 9), n_campaigns=5)
+    code, out, err = run(args)
+    assert code == 0, err
+    assert "campaign never seen" in " ".join(out.split()) and "x1.20 for energy" in " ".join(out.split())
