@@ -216,17 +216,18 @@ def campaign_scale(residuals: CampaignResiduals, exclude: np.ndarray | None = No
     )
 
 
+def _scaled_ends(point: np.ndarray, lo: np.ndarray, hi: np.ndarray, s: float) -> tuple[np.ndarray, np.ndarray]:
+    """Interval ends whose log-distances from ``point`` are multiplied by ``s``."""
+    if s == 1.0:
+        return lo, hi
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        return point * (lo / point) ** s, point * (hi / point) ** s
+
+
 def widen(q: QueryPrediction, scale: CampaignScale) -> QueryPrediction:
     """``q`` with every interval's log-distances from the point multiplied by the campaign scale."""
-
-    def ends(point: np.ndarray, lo: np.ndarray, hi: np.ndarray, s: float) -> tuple[np.ndarray, np.ndarray]:
-        if s == 1.0:
-            return lo, hi
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            return point * (lo / point) ** s, point * (hi / point) ** s
-
-    e_lo, e_hi = ends(q.energy_j, q.energy_lo_j, q.energy_hi_j, scale.energy)
-    t_lo, t_hi = ends(q.time_s, q.time_lo_s, q.time_hi_s, scale.time)
+    e_lo, e_hi = _scaled_ends(q.energy_j, q.energy_lo_j, q.energy_hi_j, scale.energy)
+    t_lo, t_hi = _scaled_ends(q.time_s, q.time_lo_s, q.time_hi_s, scale.time)
     return q.replace(energy_lo_j=e_lo, energy_hi_j=e_hi, time_lo_s=t_lo, time_hi_s=t_hi)
 
 
@@ -258,9 +259,7 @@ def comparison_intervals(pred: pd.DataFrame, scale: CampaignScale | None) -> dic
     ends = {}
     for col, s in (("energy_j_per_query", scale.energy), ("time_s_per_query", scale.time)):
         p = pred[col].to_numpy(dtype=float)
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            lo = p * (out[f"{col}_lo"] / p) ** (1.0 / s)
-            hi = p * (out[f"{col}_hi"] / p) ** (1.0 / s)
+        lo, hi = _scaled_ends(p, out[f"{col}_lo"], out[f"{col}_hi"], 1.0 / s)
         ends[col] = (p, lo, hi)
         out[f"{col}_lo"], out[f"{col}_hi"] = lo, hi
     acc = [pred[c].to_numpy(dtype=float) for c in ("accuracy", "accuracy_lo", "accuracy_hi")]
