@@ -91,6 +91,24 @@ def test_linear_export_matches_pipeline_with_interactions():
     np.testing.assert_allclose(LinearLogModel(state).predict(X), est.predict(X), rtol=1e-10)
 
 
+def test_a_measured_cell_is_returned_only_for_its_own_release_and_prompts(predictor, table):
+    cand = table[["platform", "device_count", "engine", "model_id", "quantization", "batch_size", "workload"]].rename(
+        columns={"workload": "task"})
+    assert (predictor.predict(cand)["status"] == "measured").all()
+    # The fixture's rows state no release: they ran at *some* release, which a named one may be
+    # (a release other than a cell's own is not that cell: tests/shipped, vLLM 0.5.4 on an H100).
+    named = predictor.predict(cand.assign(engine_version="0.11.1"))
+    assert (named["status"] == "measured").all()
+    # A row stating its own prompt length asks for that profile, not the cell's workload mix,
+    # whatever the length; the output length alone is carried per output token.
+    own_prompt = predictor.predict(cand.assign(prompt_tokens_mean=512.0))
+    assert (own_prompt["status"] != "measured").all()
+    own_output = predictor.predict(cand.assign(output_tokens_mean=table["output_tokens_mean"].to_numpy() * 2.0))
+    generated = table["output_tokens_mean"].notna().to_numpy() & (table["output_tokens_mean"].fillna(0) > 0).to_numpy()
+    assert (own_output.loc[generated, "status"] == "measured").all()
+    np.testing.assert_allclose(own_output.loc[generated, "energy_j_per_query"], 2.0 * table.loc[generated, "energy_j_per_query"], rtol=1e-9)
+
+
 def test_malformed_linear_state_is_a_model_state_error():
     with pytest.raises(ModelStateError):
         LinearLogModel({"intercept": 0.0})
@@ -783,8 +801,13 @@ def test_named_release_between_measured_ones_is_predicted_at_the_nearer_one():
 
     measured = {"vllm@0.5", "vllm@0.11", "hf-transformers"}
     assert _bracketing_release("vllm@0.10", measured) == "vllm@0.11"
-    assert _bracketing_release("vllm@0.6", measured) == "vllm@0.5"
-    assert _bracketing_release("vllm@0.8", measured) == "vllm@0.11"  # a tie goes to the newer
+    # Nearer by the published per-step gap, not by minor versions: 0.6.0 rebuilt the scheduler
+    # (2-5x), so 0.6 is nearer 0.11 (one more milestone of up to 1.7x) than 0.5.
+    assert _bracketing_release("vllm@0.6", measured) == "vllm@0.11"
+    assert _bracketing_release("vllm@0.8", measured) == "vllm@0.11"
+    # Without milestones between, by minor versions, a tie going to the newer release.
+    assert _bracketing_release("trt@0.7", {"trt@0.5", "trt@0.9"}) == "trt@0.9"
+    assert _bracketing_release("trt@0.6", {"trt@0.5", "trt@0.9"}) == "trt@0.5"
     assert _bracketing_release("vllm@0.12", measured) is None and _bracketing_release("vllm@0.4", measured) is None
 
     shipped = load_predictor()

@@ -23,7 +23,7 @@ from recommender.errors import InvalidInputError, UnknownNameError
 from recommender.model import cats
 from recommender.model.api import CANDIDATE_COLUMNS
 from recommender.model.features import Catalogs
-from recommender.model.roofline_fit import release_neighbours, release_order
+from recommender.model.roofline_fit import release_gap_log, release_neighbours, release_order
 from recommender.table.schema import SERVING_MODES
 
 
@@ -159,15 +159,24 @@ def _bracketing_release(level: str, measured: set[str]) -> str | None:
     """The measured release of ``level``'s engine nearest to it, where measured releases lie on
     both sides of it (None where it is older or newer than every measured one: extrapolation).
 
-    Nearness is by ``(major, minor)`` distance, ties going to the newer release.
+    Nearness is by the published per-step gap between the two releases
+    (:func:`~recommender.model.roofline_fit.release_gap_log`: the announced speed-ups of the
+    milestone releases between them, at least one unnamed release step), then by ``(major,
+    minor)`` distance, ties going to the newer release. vLLM 0.6 and 0.7 stand in at 0.11 (a
+    published gap of x2.2: 0.8.0's V1 engine, up to 1.7x, at least one release step) rather than
+    at 0.5 (x3.2: 0.6.0's overlapped scheduler, 2-5x), although 0.5 is fewer minor versions away:
+    until 2026-12-04 they were predicted at 0.5.4's pace.
     """
     lo, hi = release_neighbours(level, measured)
     if lo is None or hi is None:
         return None
     key = release_order(level)
+    engine = level.split("@", 1)[0]
 
-    def distance(m: str) -> tuple[int, ...]:
-        return tuple(abs(a - b) for a, b in zip(release_order(m), key, strict=False))
+    def distance(m: str) -> tuple[float, tuple[int, ...]]:
+        other = release_order(m)
+        gap = release_gap_log(engine, min(other, key), max(other, key))
+        return gap, tuple(abs(a - b) for a, b in zip(other, key, strict=False))
 
     return hi if distance(hi) <= distance(lo) else lo
 
@@ -202,10 +211,13 @@ def candidate_frame(
         "choices": "choices_mean",
         "passes_fixed": "forward_passes_mean",
     }
+    prompt_given = np.zeros(len(c), dtype=bool)
     for key, col in override.items():
         if col in c.columns:
             given = pd.to_numeric(c[col], errors="coerce").to_numpy(dtype=float)
             prof[key] = np.where(np.isfinite(given), given, prof[key].to_numpy())
+            if key == "prompt":
+                prompt_given |= np.isfinite(given)
     mc_task = prof["mc"].fillna(0.0).to_numpy(dtype=float) > 0
     choices = prof["choices"].fillna(1.0)
     passes = forward_passes(choices, prof["continuation"], prof["passes_fixed"], mc_task)
@@ -213,6 +225,7 @@ def candidate_frame(
     if "fed_tokens_mean" in c.columns:
         given = pd.to_numeric(c["fed_tokens_mean"], errors="coerce").to_numpy(dtype=float)
         fed = np.where(np.isfinite(given), given, fed)
+        prompt_given |= np.isfinite(given)
     unknown = ~prof["known"].to_numpy() & prof["output"].isna().to_numpy()
     if unknown.any():
         first = str(np.asarray(tasks)[np.flatnonzero(unknown)[0]])
@@ -268,6 +281,8 @@ def candidate_frame(
             "mc": prof["mc"].fillna(0.0).to_numpy(dtype=float) > 0,
             "serving_mode": mode,
             "pipeline_stages": stages,
+            # A row stating its own prompt length asks for that profile, not a measured cell's.
+            "prompt_given": prompt_given,
         },
         copy=False,
     )

@@ -66,6 +66,27 @@ def test_h100_under_the_vllm_release_it_was_never_measured_with_is_extrapolated(
     assert out["status"].tolist()[0] == "extrapolated" and "deployment-unseen" in out["extrapolated_reasons"].tolist()[0]
 
 
+def test_a_measured_h100_cell_is_not_the_answer_for_another_vllm_release(shipped):
+    # ML.ENERGY v3 measured Llama-3.1-8B on one H100 at 64 sequences under vLLM 0.11.1; asked
+    # under 0.5.4 (never run on an H100) or 0.10 (never measured), that is not the measurement.
+    out = shipped.predict(_grid(platform="h100-sxm5-80gb", device_count=1, engine="vllm", engine_version=["0.11.1", None, "0.10.1", "0.5.4"],
+                                model_id="meta-llama/Llama-3.1-8B-Instruct", quantization="bf16", batch_size=64, task="lm-arena-chat"))
+    assert out["status"].tolist() == ["measured", "measured", "extrapolated", "extrapolated"]
+    assert out["energy_j_per_query_hi"].iloc[3] > out["energy_j_per_query_lo"].iloc[3]
+    # 0.5.4's per-step host cost (ML.ENERGY v2) makes it the slower one.
+    assert out["time_s_per_query"].iloc[3] > 1.5 * out["time_s_per_query"].iloc[0]
+
+
+def test_vllm_releases_after_the_060_scheduler_rewrite_run_at_the_newer_pace(shipped):
+    # vLLM 0.6.0 cut time per output token 2-5x against 0.5.3 (vLLM blog, 2024-09-05): a 0.6 or
+    # 0.7 server stands in at 0.11, not at 0.5.
+    out = shipped.predict(_grid(platform="a100-sxm4-40gb", device_count=1, engine="vllm", engine_version=["0.5.4", "0.6.3", "0.7.3", "0.11.1"],
+                                model_id="meta-llama/Llama-3.1-8B-Instruct", quantization="bf16", batch_size=64, task="sharegpt-chat-vllm"),
+                          use_measured=False)
+    t = out["time_s_per_query"].to_numpy()
+    assert np.allclose(t[1:3], t[3]) and t[0] > 1.5 * t[3]
+
+
 def test_a_continuous_batching_server_never_measured_runs_like_the_measured_one_today(shipped):
     # TensorRT-LLM and SGLang were never measured: their per-step cost is vLLM's newest
     # release's (the one vLLM unversioned is read at), not the mean with vLLM 0.5's.

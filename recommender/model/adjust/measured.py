@@ -1,8 +1,13 @@
 """Stage ``measured``: a candidate equal to a measured cell returns the measurement.
 
-A cell is (platform, device count, engine, model, quantization, batch size, task); its point is
-the mean of the repeats and its interval spans the repeats and the stated window spread.
-Cross-validation switches this stage off (``use_measured=False``).
+A cell is (platform, device count, engine, model, quantization, batch size, task, pipeline
+stages, engine release level); its point is the mean of the repeats and its interval spans the
+repeats and the stated window spread. A candidate is that cell only at the cell's release (an
+H100 asked under vLLM 0.5.4 is not the one measured under 0.11.1: 4x apart in time; a release
+never measured that stands in at a measured neighbour's level is not that neighbour) and, where
+it states its own prompt length, not at all (the cell measured its workload's prompts; the
+output length is carried per output token). Cross-validation switches this stage off
+(``use_measured=False``).
 """
 
 from __future__ import annotations
@@ -10,14 +15,24 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from recommender.errors import ModelStateError
 from recommender.model import cats
 from recommender.model.api import CANDIDATE_COLUMNS
 from recommender.model.prediction import QueryPrediction
+from recommender.model.roofline_fit import release_order
 
 STAGE = "measured"
 
-KEY_COLUMNS: tuple[str, ...] = CANDIDATE_COLUMNS
-"""Columns that identify a measured cell."""
+KEY_COLUMNS: tuple[str, ...] = (*CANDIDATE_COLUMNS, "pipeline_stages", "engine_release")
+"""Columns that identify a measured cell (the release level as the frames write it, ``vllm@0.11``;
+a candidate naming no release is at its engine's default level, :func:`recommender.model.frame.default_releases`)."""
+
+PROMPT_GIVEN = "prompt_given"
+"""Candidate-frame column: the row states its own prompt length (never replaced by a cell)."""
+
+BRACKETED = "release_bracketed"
+"""Candidate-frame column: the row names a release never measured that stands in at a measured
+neighbour's level (vLLM 0.10 at ``vllm@0.11``); it is not that neighbour's measurement."""
 
 
 def factor_codes(frame: pd.DataFrame, columns: tuple[str, ...], reference: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -53,6 +68,8 @@ def measured_cells(prepared: pd.DataFrame) -> pd.DataFrame:
     p["e_hi_row"] = p["energy_q"] * (1.0 + spread / 2.0)
     p["device_count"] = p["device_count"].astype(float)
     p["batch_size"] = p["batch_size"].astype(float)
+    p["pipeline_stages"] = p["pipeline_stages"].astype(float)
+    p["engine_release"] = p["engine_release"].astype(str)
     g = p.groupby(list(KEY_COLUMNS), sort=True, dropna=False)
     cells = g.agg(
         energy_mean=("energy_q", "mean"),
@@ -75,22 +92,86 @@ def _matches(fkey: np.ndarray, rkey: np.ndarray) -> np.ndarray:
     return (fkey >= 0) & (ref[pos] == fkey)
 
 
+def _lookup(rows: pd.DataFrame, levels: np.ndarray, cells: pd.DataFrame) -> np.ndarray:
+    """Per row of ``rows`` at release level ``levels``, the position of its cell in ``cells``
+    (-1: none)."""
+    if not len(rows) or not len(cells):
+        return np.full(len(rows), -1, dtype=np.int64)
+    fkey, rkey = factor_codes(rows.assign(engine_release=levels), KEY_COLUMNS, cells)
+    order = np.argsort(rkey, kind="stable")
+    pos = np.clip(np.searchsorted(rkey[order], fkey), 0, len(rkey) - 1)
+    found = (fkey >= 0) & (rkey[order][pos] == fkey)
+    return np.where(found, order[pos], -1)
+
+
+def _engine_levels(levels: object) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per level, its text, its engine and whether it names a release (``vllm@0.11``: ``vllm``,
+    True); decided once per distinct level (a million candidates name a handful)."""
+    codes, labels = cats.parts(levels)
+    text = np.array([str(x) for x in labels] + [""], dtype=object)
+    engine = np.array([t.split("@", 1)[0] for t in text], dtype=object)
+    named = np.array(["@" in t for t in text], dtype=bool)
+    at = np.where(codes < 0, len(labels), codes)
+    return text[at], engine[at], named[at]
+
+
+def _newest_per_cell(cells: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+    """Cells measured at stated releases only, each at its newest release, relabelled with the
+    bare engine name (what a candidate naming no release reads, as the components do), and
+    their positions in ``cells``."""
+    _, engine, named = _engine_levels(cells["engine_release"])
+    if not named.any():
+        return cells.iloc[:0], np.zeros(0, dtype=np.int64)
+    rest = [c for c in KEY_COLUMNS if c != "engine_release"]
+    frame = cells[rest].astype(str).assign(_engine=engine, _pos=np.arange(len(cells)))
+    bare = set(map(tuple, frame.loc[~named, rest].to_numpy()))
+    versioned = frame[named].assign(_order=[release_order(str(v)) for v in cells["engine_release"].to_numpy()[named]])
+    newest = versioned.sort_values("_order", kind="stable").groupby(rest, sort=False).tail(1)
+    newest = newest[[tuple(r) not in bare for r in newest[rest].to_numpy()]]
+    where = newest["_pos"].to_numpy(dtype=np.int64)
+    return cells.iloc[where].assign(engine_release=newest["_engine"].to_numpy()), where
+
+
 def apply(q: QueryPrediction, cf: pd.DataFrame, measured: pd.DataFrame) -> QueryPrediction:
-    """``q`` with measured cells' energy and time (status measured, no reasons)."""
+    """``q`` with measured cells' energy and time (status measured, no reasons).
+
+    A row meets a cell at its own release level; where none is there, a row naming a release
+    meets the cell measured at an unstated one (the quantization reports ran HF transformers at
+    *some* release), and a row naming none meets the newest release measured for that cell (the
+    profiler's CPU rows state transformers 5.23), as the components read releases
+    (:meth:`recommender.model.component.ComponentModel._release_as_fitted`).
+    """
     if not len(measured):
         return q
-    # First the name columns (integer codes: cheap on a million rows), then the whole key on
-    # the few rows whose names match some measured cell.
-    names = tuple(c for c in KEY_COLUMNS if measured[c].dtype.kind not in "fiu")
-    near = np.arange(len(cf))
-    if names and len(names) < len(KEY_COLUMNS):
-        near = np.flatnonzero(_matches(*factor_codes(cf, names, measured)))
-    fkey, rkey = factor_codes(cf.iloc[near] if len(near) < len(cf) else cf, KEY_COLUMNS, measured)
-    order = np.argsort(rkey)
-    pos = np.searchsorted(rkey[order], fkey)
-    pos = np.clip(pos, 0, len(rkey) - 1)
-    hit_near = (fkey >= 0) & (rkey[order][pos] == fkey)
-    idx = order[pos[hit_near]]
+    if not set(KEY_COLUMNS) <= set(measured.columns):
+        raise ModelStateError(
+            f"the measured cells lack {sorted(set(KEY_COLUMNS) - set(measured.columns))}; refit with 'eai fit'"
+        )
+    # First the name columns but the release (integer codes: cheap on a million rows), then the
+    # whole key on the few rows whose names match some measured cell.
+    names = tuple(c for c in KEY_COLUMNS if measured[c].dtype.kind not in "fiu" and c != "engine_release")
+    near = np.flatnonzero(_matches(*factor_codes(cf, names, measured))) if names else np.arange(len(cf))
+    for flag in (PROMPT_GIVEN, BRACKETED):
+        if flag in cf.columns and len(near):
+            near = near[~cf[flag].to_numpy(dtype=bool)[near]]
+    sub = cf.iloc[near]
+    levels, engine, named = _engine_levels(sub["engine_release"])
+    pos = _lookup(sub, levels, measured)
+    # A named release not measured for the cell: the cell measured at an unstated release.
+    rows = np.flatnonzero((pos < 0) & named)
+    _, cell_engine, cell_named = _engine_levels(measured["engine_release"])
+    bare = np.flatnonzero(~cell_named)
+    if len(rows) and len(bare):
+        found = _lookup(sub.iloc[rows], engine[rows], measured.iloc[bare].assign(engine_release=cell_engine[bare]))
+        pos[rows] = np.where(found >= 0, bare[np.maximum(found, 0)], -1)
+    # No release named and no unversioned cell: the newest release measured for the cell.
+    rows = np.flatnonzero((pos < 0) & ~named)
+    newest, where = _newest_per_cell(measured) if len(rows) else (measured.iloc[:0], np.zeros(0, dtype=np.int64))
+    if len(newest):
+        found = _lookup(sub.iloc[rows], engine[rows], newest)
+        pos[rows] = np.where(found >= 0, where[np.maximum(found, 0)], -1)
+    hit_near = pos >= 0
+    idx = pos[hit_near]
     hit = np.zeros(len(cf), dtype=bool)
     hit[near[hit_near]] = True
     if not len(idx):
