@@ -153,6 +153,18 @@ def test_a_missing_column_names_what_the_table_needs(catalogs: Catalogs, flow) -
         resolve_configurations(_table(platform=["h100"], model_id=[SMOL], quantization=["bf16"]), catalogs, flow)
 
 
+def test_a_release_written_as_its_git_tag_is_that_release(catalogs: Catalogs, flow) -> None:
+    frame = _table(platform=["h100", "h100"], model_id=[SMOL, SMOL], quantization=["bf16", "bf16"], task=["mmlu", "mmlu"],
+                   engine=["vllm", "vllm"], engine_version=["v0.5.4", ""])
+    out = resolve_configurations(frame, catalogs, flow, engine_versions={"vllm": "V0.11.1"}).candidates
+    assert out["engine_version"].astype(str).tolist() == ["0.5.4", "0.11.1"]
+    from recommender.model.frame import engine_release
+    from recommender.rules.spec import parse_spec
+
+    assert engine_release(["vllm"], ["v0.5.4"]).tolist() == ["vllm@0.5"]
+    assert dict(parse_spec({"tasks": ["gsm8k"], "serving": {"engine_versions": {"vllm": "v0.5.4"}}}).serving.engine_versions) == {"vllm": "0.5.4"}
+
+
 def test_a_malformed_release_is_refused(catalogs: Catalogs, flow) -> None:
     frame = _table(platform=["h100"], model_id=[SMOL], quantization=["bf16"], task=["mmlu"], engine=["vllm"], engine_version=["latest!"])
     with pytest.raises(InvalidInputError, match="'latest!' is not a version"):

@@ -240,7 +240,7 @@ def register(app: typer.Typer) -> None:
         devices: list[int] = typer.Option([], "--devices", help="Devices per deployment (repeatable; default 1)."),
         batch_size: list[int] = typer.Option([], "--batch-size", "-b", help="Concurrent sequences (repeatable; default 1)."),
         engine_version: list[str] = typer.Option(
-            [], "--engine-version", help="Release an engine runs at, ENGINE=VERSION, e.g. vllm=0.11.1 (repeatable)."
+            [], "--engine-version", help="Release an engine runs at, ENGINE=VERSION, e.g. vllm=0.11.1 or its git tag vllm=v0.11.1 (repeatable)."
         ),
         prompt_tokens: Optional[float] = typer.Option(
             None, "--prompt-tokens", help="Prompt tokens per query, for rows that give none (default: the task's)."

@@ -113,7 +113,7 @@ def register(app: typer.Typer) -> None:
         context: Optional[int] = typer.Option(None, "--context", help="KV-cache tokens per sequence."),
         engine: list[str] = typer.Option([], "--engine", help="Allowed serving engine (repeatable)."),
         engine_version: list[str] = typer.Option(
-            [], "--engine-version", help="Release an engine runs at, ENGINE=VERSION, e.g. vllm=0.11.1 (repeatable)."
+            [], "--engine-version", help="Release an engine runs at, ENGINE=VERSION, e.g. vllm=0.11.1 or its git tag vllm=v0.11.1 (repeatable)."
         ),
         price: Optional[float] = typer.Option(None, "--price", help="Electricity price, $/kWh."),
         carbon: Optional[float] = typer.Option(None, "--carbon", help="Grid carbon intensity, gCO2e/kWh."),

@@ -32,7 +32,7 @@ def engine_release(engine: Any, version: Any) -> np.ndarray:
     eng = np.array([str(e) for e in np.asarray(engine, dtype=object)], dtype=object)
     ver = pd.Series(np.asarray(version, dtype=object))
     known = ver.notna().to_numpy() & (ver.astype(str).str.len() > 0).to_numpy()
-    majmin = ver.astype(str).str.extract(r"^([0-9]+(?:\.[0-9]+)?)", expand=False).to_numpy(dtype=object)
+    majmin = ver.astype(str).str.extract(r"^[vV]?([0-9]+(?:\.[0-9]+)?)", expand=False).to_numpy(dtype=object)
     ok = known & pd.notna(majmin)
     out = eng.copy()
     out[ok] = [f"{e}@{m}" for e, m in zip(eng[ok], majmin[ok], strict=True)]

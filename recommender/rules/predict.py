@@ -50,7 +50,7 @@ from recommender.rules import fit
 from recommender.rules.candidates import unsupported_reason
 from recommender.rules.catalogs import Catalogs
 from recommender.rules.flow import FlowConfig
-from recommender.rules.spec import RELEASE_REGEX
+from recommender.rules.spec import RELEASE_REGEX, normalize_release
 from recommender.table.schema import SERVING_MODES
 
 MAX_CONFIGURATIONS = 2_000_000
@@ -433,6 +433,7 @@ def resolve_configurations(
             raise UnknownNameError("engine", name, known_engines, hint=f"named with release {release!r}")
         if not RELEASE_PATTERN.match(release):
             raise InvalidInputError(f"engine release {release!r} for {name} is not a version like 0.11.1 or 4.57.0")
+    engine_versions = {k: normalize_release(v) for k, v in engine_versions.items()}
     versions = frame["engine_version"].astype(str).str.strip()
     if engine_versions:
         fill = np.array([engine_versions.get(e, "") for e in engine], dtype=object)
@@ -443,7 +444,9 @@ def resolve_configurations(
             f"{_row_label(frame, bad.to_numpy(), first_line)}, column 'engine_version': {versions[bad].iloc[0]!r} is not a version like 0.11.1"
         )
     if (versions != "").any():
-        out["engine_version"] = pd.Categorical(versions.to_numpy())
+        # A git tag's "v" (v0.5.4) dropped, decided once per distinct value.
+        codes, uniq = pd.factorize(versions, sort=False)
+        out["engine_version"] = pd.Categorical(np.array([normalize_release(str(u)) for u in uniq], dtype=object)[codes])
     modes = frame["serving_mode"].astype(str).str.strip().str.lower()
     bad = (modes != "") & ~modes.isin(SERVING_MODES)
     if bad.any():

@@ -18,7 +18,7 @@ import json
 import math
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from recommender.errors import SpecError
 
@@ -36,11 +36,19 @@ EngineName = Literal["hf-transformers", "vllm", "fastchat", "llama.cpp", "tensor
 _Name = Field(min_length=1, max_length=200)
 
 
-RELEASE_REGEX = r"^[0-9]+(\.[0-9]+){0,3}([.+-]?[A-Za-z0-9]+){0,3}$"
-"""Shape of an engine release: ``0.11.1``, ``4.57.0``, ``0.6.3.post1``."""
+RELEASE_REGEX = r"^[vV]?[0-9]+(\.[0-9]+){0,3}([.+-]?[A-Za-z0-9]+){0,3}$"
+"""Shape of an engine release: ``0.11.1``, ``4.57.0``, ``0.6.3.post1``, or a git tag ``v0.5.4``."""
 
-ReleaseName = Annotated[str, Field(pattern=RELEASE_REGEX, max_length=40)]
-"""An engine release as engines print it: ``0.11.1``, ``4.57.0``, ``0.6.3.post1``."""
+
+def normalize_release(release: str) -> str:
+    """An engine release without the ``v`` of its git tag (``v0.5.4`` -> ``0.5.4``)."""
+    release = release.strip()
+    return release[1:] if release[:1] in ("v", "V") and release[1:2].isdigit() else release
+
+
+ReleaseName = Annotated[str, Field(pattern=RELEASE_REGEX, max_length=40), AfterValidator(normalize_release)]
+"""An engine release as engines print it (``0.11.1``, ``4.57.0``, ``0.6.3.post1``) or as its git
+tag (``v0.5.4``, stored as ``0.5.4``)."""
 
 
 class _Frozen(BaseModel):
