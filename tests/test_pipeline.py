@@ -79,6 +79,8 @@ def test_eai_evaluate_without_a_stage_reports_it_and_stores_nothing(tmp_path, ca
     assert not (tmp_path / "evaluation.json").exists()
     assert main(["evaluate", "--table", str(tpath), "--without", "twin"]) == 2
     assert "did you mean 'twins'" in capsys.readouterr().err
+    assert main(["evaluate", "--table", str(tpath), "--by", "sources"]) == 2
+    assert "did you mean 'source'" in capsys.readouterr().err
 
 
 def test_components_predicted_only_where_a_query_uses_them_give_the_same_parts(cats):

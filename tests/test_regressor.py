@@ -357,9 +357,18 @@ def test_evaluate_reports_model_and_baselines(table, cats):
     assert sorted(pts["measured"]) == pytest.approx(sorted(table["energy_j_per_query"]), rel=1e-4)
     assert all(lo <= p <= hi for lo, p, hi in zip(pts["lo"], pts["predicted"], pts["hi"], strict=True))
     assert len(block["predictions"]["eor"]["measured"]) == int(table["accuracy"].notna().sum())
-    from recommender.model.evaluate import summary_only
+    from recommender.model.evaluate import format_breakdown, summary_only
 
     assert "predictions" not in summary_only(report)["splits"]["platform"]
+    # The same errors broken down: the groups partition the rows, and the whole split's
+    # coverage is the row-weighted mean of theirs.
+    by = block["by"]["platform"]["energy_j_per_query"]
+    assert set(by) == set(table["platform"]) and sum(g["n"] for g in by.values()) == len(table)
+    weighted = sum(g["n"] * g["coverage_90_pct"] for g in by.values()) / len(table)
+    assert weighted == pytest.approx(block["energy_j_per_query"]["model"]["coverage_90_pct"])
+    assert all(g["median_ratio"] > 0 for g in by.values())
+    text = format_breakdown(report, "engine")
+    assert "by engine" in text and all(e in text for e in set(table["engine"]))
 
 
 def test_cpu_rows_do_not_bend_the_accelerator_model(table, cats, predictor):

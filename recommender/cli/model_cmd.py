@@ -85,12 +85,21 @@ def register(app: typer.Typer) -> None:
             list[str] | None,
             typer.Option("--without", help="Refit with this pipeline stage switched off (repeatable): an ablation; see docs/model.md."),
         ] = None,
+        by: Annotated[
+            list[str] | None,
+            typer.Option("--by", help="Also break each split's errors down by source, platform or engine (repeatable)."),
+        ] = None,
     ) -> None:
         """Cross-validated errors and 90% interval coverage against two baselines."""
         from recommender.model.config import PipelineConfig
-        from recommender.model.evaluate import ALL_SPLITS, SPLITS, evaluate_files, format_report
+        from recommender.model.evaluate import ALL_SPLITS, BREAKDOWN_COLUMNS, SPLITS, evaluate_files, format_breakdown, format_report
 
         config = PipelineConfig.without_stages(tuple(without or ()))
+        for column in by or ():
+            if column not in BREAKDOWN_COLUMNS:
+                from recommender.errors import UnknownNameError
+
+                raise UnknownNameError("breakdown column", column, BREAKDOWN_COLUMNS)
 
         chosen = tuple(splits) if splits else SPLITS
         unknown = [s for s in chosen if s not in ALL_SPLITS]
@@ -130,6 +139,8 @@ def register(app: typer.Typer) -> None:
             typer.echo(json.dumps({**summary_only(report), "accuracy_model": acc_report}, indent=2, sort_keys=True))
         else:
             typer.echo(format_report(report))
+            for column in by or ():
+                typer.echo(format_breakdown(report, column))
             typer.echo("")
             typer.echo(format_accuracy_report(acc_report) if acc_report is not None
                        else f"accuracy model: not evaluated ({acc_path} does not exist)")

@@ -59,6 +59,9 @@ GROUP_COLUMN = {"model": "model_id", "platform": "platform", "source": "source",
 QUANTITIES: tuple[str, ...] = ("energy_j_per_query", "time_s_per_query", "eor", "energy_j_per_output_token", "energy_j_per_output_token_v1")
 METHODS: tuple[str, ...] = ("model", "roofline", "platform_median")
 EVALUATION_FILE = "evaluation.json"
+BREAKDOWN_COLUMNS: tuple[str, ...] = ("source", "platform", "engine")
+"""Columns each split's held-out errors are also broken down by (``eai evaluate --by``): where
+the error of a split lives, and which way it leans."""
 
 
 def _metrics(y: np.ndarray, p: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> dict[str, float | int]:
@@ -73,6 +76,19 @@ def _metrics(y: np.ndarray, p: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> di
         "p90_ape_pct": float(np.quantile(ape, 0.9)),
         "coverage_90_pct": float(np.mean(cover) * 100.0),
     }
+
+
+def _group_metrics(groups: np.ndarray, y: np.ndarray, p: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> dict[str, dict[str, float | int]]:
+    """:func:`_metrics` per group, with the median ratio predicted / measured (the lean)."""
+    out: dict[str, dict[str, float | int]] = {}
+    for g in pd.unique(groups):
+        rows = groups == g
+        m = _metrics(y[rows], p[rows], lo[rows], hi[rows])
+        if m["n"]:
+            ok = rows & np.isfinite(y) & np.isfinite(p) & (y > 0)
+            m["median_ratio"] = float(np.exp(np.median(np.log(p[ok] / y[ok]))))
+            out[str(g)] = m
+    return out
 
 
 def _baselines(train: pd.DataFrame, held: pd.DataFrame, comps_train: pd.DataFrame, comps_held: pd.DataFrame) -> dict[str, dict[str, np.ndarray]]:
@@ -195,6 +211,13 @@ def evaluate(
                 if mask is not None:
                     y = np.where(mask, y, np.nan)
                 block[name][m] = _metrics(y, p[0], p[1], p[2])
+        block["by"] = {
+            col: {
+                name: _group_metrics(prep[col].astype(str).to_numpy(), truth[q], *pred["model"][q])
+                for name, q in (("energy_j_per_query", "energy"), ("time_s_per_query", "time"))
+            }
+            for col in BREAKDOWN_COLUMNS
+        }
         block["predictions"] = _heldout_points(prep, truth, pred["model"])
         report["splits"][split] = block
         for vname, vp in vpred.items():
@@ -488,6 +511,30 @@ def load_evaluation(table_path: str | Path | None = None, model_dir: str | Path 
     if report.get("data_hash") != current:
         raise ModelStateError(f"stored evaluation was computed on another table than {str(tpath)!r}; run 'eai evaluate'")
     return report
+
+
+def format_breakdown(report: dict[str, Any], column: str) -> str:
+    """Plain-text table of each split's model errors per value of ``column``
+    (:data:`BREAKDOWN_COLUMNS`): rows, median APE, median predicted / measured, coverage."""
+    lines = []
+    for split, block in report["splits"].items():
+        by = block.get("by", {}).get(column)
+        if by is None:
+            continue
+        lines.append("")
+        lines.append(f"leave-one-{split}-out by {column} (model; ratio = median predicted / measured)")
+        lines.append(f"  {column:<28} {'energy n':>8} {'APE':>7} {'ratio':>6} {'cover':>6}   {'time n':>6} {'APE':>7} {'ratio':>6} {'cover':>6}")
+        e, t = by["energy_j_per_query"], by["time_s_per_query"]
+        for g in sorted(set(e) | set(t)):
+            cells = []
+            for part, width in ((e, 8), (t, 6)):
+                r = part.get(g)
+                cells.append(
+                    f"{r['n']:>{width}} {r['median_ape_pct']:>6.1f}% {r['median_ratio']:>6.2f} {r['coverage_90_pct']:>5.1f}%"
+                    if r else f"{0:>{width}} {'-':>7} {'-':>6} {'-':>6}"
+                )
+            lines.append(f"  {g:<28} {cells[0]}   {cells[1]}")
+    return "\n".join(lines)
 
 
 def format_report(report: dict[str, Any]) -> str:
