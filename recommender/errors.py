@@ -255,7 +255,7 @@ def rank_suggestions(name: str, known: Iterable[str] | Mapping[str, str], limit:
     return list(dict.fromkeys(canon[k] for k in close))
 
 
-def full_matches(name: str, names: Mapping[str, str]) -> list[str]:
+def full_matches(name: str, names: Mapping[str, str], versioned: bool = False) -> list[str]:
     """Canonical ids having a name that contains every word of ``name`` exactly.
 
     ``A100`` is fully contained in ``A100 PCIe`` and ``A100-SXM4-80GB``; ``llama3.1-8b`` in
@@ -265,6 +265,8 @@ def full_matches(name: str, names: Mapping[str, str]) -> list[str]:
     Args:
         name: What the user typed.
         names: Every name (id and aliases) -> canonical id.
+        versioned: Names carry version numbers (models): an entry whose extra words include
+            a bare version number is another generation and does not match.
 
     Returns:
         Matching canonical ids in ``names`` order, each once.
@@ -278,8 +280,17 @@ def full_matches(name: str, names: Mapping[str, str]) -> list[str]:
         cand = _tokens_cached(k)
         # every word exactly (a cheap set test first: importers call this for every name they skip)
         if need <= set(cand) and _token_score(query, list(cand))[0] >= 1.0:
+            # Where names carry versions (models), one the name leaves out is another
+            # generation, not a variant of it: tiiuae/falcon-7b (2023) is neither of
+            # tiiuae/Falcon3-7B-Base and -Instruct (2024). (A GPU's "SXM4" splits into a number.)
+            if versioned and any(_VERSION.fullmatch(w) for w in set(cand) - need):
+                continue
             out[cid] = None
     return list(out)
+
+
+_VERSION = re.compile(r"\d+(?:\.\d+)*")
+"""A word that is a bare version number (``3``, ``2.5``), not a size (``7b``) or a code (``a100``)."""
 
 
 class InfeasibleError(EaiError):

