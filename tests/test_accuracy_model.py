@@ -231,3 +231,26 @@ def test_vectorized_predict_matches_the_per_row_resolution(fitted) -> None:
     assert set(want["accuracy_status"]) == {"measured", "imputed", "prior"}
     for text in ("measured at int8-bnb", "pooled 8-bit prior", "size only", "nothing scored", "no accuracy score", "effect"):
         assert want["accuracy_basis"].str.contains(text, regex=False).any(), text
+
+
+def test_a_vendor_score_below_what_the_staging_models_span_is_not_staged() -> None:
+    """Vendor-reported scores map onto the leaderboard's through a ridge on the few models that
+    carry both; below the scores those span (toward chance) the line says nothing, so such a
+    model gets the labelled prior, not an imputed score (Gemma 3 1B's vendor MMLU-Pro of 0.147
+    had become a leaderboard 0.32 and an MMLU of 0.63)."""
+    rows, params, families = [], {}, {}
+    for i in range(12):
+        m, size = f"org{i}/both", float(np.geomspace(4, 70, 12)[i])
+        vendor = 0.45 + 0.02 * i
+        params[m], families[m] = size, (f"fam{i}", 2024.0)
+        rows.append({"model_id": m, "task": "mmlu_pro", "accuracy": vendor, "source": "llm-stats-vendor-reported"})
+        rows.append({"model_id": m, "task": "mmlu_pro", "accuracy": 0.8 * vendor + 0.02, "source": "open-llm-leaderboard-v2"})
+    for m, vendor in (("inside/span", 0.55), ("near/chance", 0.15)):
+        params[m], families[m] = 7.0, (m.split("/")[0], 2025.0)
+        rows.append({"model_id": m, "task": "mmlu_pro", "accuracy": vendor, "source": "llm-stats-vendor-reported"})
+    records = pd.DataFrame(rows).assign(quantization="bf16", accuracy_stderr=np.nan, architecture="", params_b=np.nan)
+    model = AccuracyModel.fit(records, params, families=families)
+    inside = _predict(model, "inside/span", task="mmlu_pro")
+    # (size enters the ridge too, so the point is near, not on, the line 0.8 x + 0.02 = 0.46)
+    assert inside["accuracy_status"] == "imputed" and 0.38 < inside["accuracy"] < 0.52
+    assert _predict(model, "near/chance", task="mmlu_pro")["accuracy_status"] == "prior"
