@@ -254,3 +254,15 @@ def test_a_vendor_score_below_what_the_staging_models_span_is_not_staged() -> No
     # (size enters the ridge too, so the point is near, not on, the line 0.8 x + 0.02 = 0.46)
     assert inside["accuracy_status"] == "imputed" and 0.38 < inside["accuracy"] < 0.52
     assert _predict(model, "near/chance", task="mmlu_pro")["accuracy_status"] == "prior"
+
+
+def test_a_family_prior_never_exceeds_the_best_score_the_table_holds() -> None:
+    """Far beyond the scored models in size and date, the prior's line would pass 1; it stops
+    at the best score the table holds for the task, its interval below 1."""
+    records, params, families = _board()
+    params["giant/new"], families["giant/new"] = 5000.0, ("fam-giant", 2031.0)
+    model = AccuracyModel.fit(records, params, families=families)
+    got = _predict(model, "giant/new", size=5000.0)
+    assert got["accuracy_status"] == "prior"
+    best = records.loc[(records.task == "mmlu") & (records.quantization == "bf16"), "accuracy"].max()
+    assert got["accuracy"] <= best + 1e-9 and got["accuracy_hi"] <= 1.0

@@ -401,7 +401,12 @@ class Imputer:
         return table
 
     def _family_prior(self, table: pd.DataFrame, task: str, size_prior: Mapping[str, float] | None) -> None:
-        """Fill the task's unscored models from family, size and release date, else the size line."""
+        """Fill the task's unscored models from family, size and release date, else the size line.
+
+        The line's point never exceeds the best score the table holds for the task: extrapolated
+        in size and date, it had put a 405B model of 2024 at an MMLU of 0.97 and a 671B one of
+        2025 at 1.00, where the best measured is 0.84. (A logit scale between chance and 1
+        bounds it too, but held out by family it erred more: MMLU median 4.8 -> 5.7 pts.)"""
         rows = table["task"] == task
         known = rows & table["accuracy"].notna()
         todo = rows & table["accuracy"].isna()
@@ -414,6 +419,7 @@ class Imputer:
             return np.c_[lp, yr], np.isfinite(lp) & np.isfinite(yr)
 
         train = table[known]
+        best = float(train["accuracy"].max()) if len(train) else 1.0
         Xtr, ok = feats(train["model_id"])
         ytr = train["accuracy"].to_numpy()[ok]
         fam = np.array([self.families.get(m, ("?", None))[0] for m in train["model_id"]])[ok]
@@ -438,9 +444,9 @@ class Imputer:
             family = self.families.get(m, ("?", None))[0]
             if fitted is not None and good[0]:
                 line, mu, sd, offset, count, hw = fitted
-                p = float(np.clip(line.predict((X - mu) / sd)[0] + offset.get(family, 0.0), 0.0, 1.0))
+                p = float(np.clip(line.predict((X - mu) / sd)[0] + offset.get(family, 0.0), 0.0, best))
                 fam_txt = f"family {family} ({count[family]} scored)" if family in count else f"family {family} (none scored)"
-                fill[i] = [p, p - hw, p + hw, f"prior: {fam_txt}, size and release date (+-{hw * 100:.1f} pts, leave-one-family-out)"]
+                fill[i] = [p, p - hw, min(p + hw, 1.0), f"prior: {fam_txt}, size and release date (+-{hw * 100:.1f} pts, leave-one-family-out)"]
             elif size_prior is not None and self.sizes.get(m):
                 from recommender.model.accuracy_model import _size_prior
 
