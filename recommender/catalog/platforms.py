@@ -344,8 +344,9 @@ def _spec_tokens(name: str) -> frozenset[str]:
             merged[-1] += "gb"
         else:
             merged.append(w)
-    # A model number and its letters as spelled together or apart (a100 / "a 100" never occur;
-    # "h100" is one regex word only when split here, so join a letter run with a digit run).
+    # The regex splits letters from digits ("h100" -> "h", "100"): a run of at most three
+    # letters followed by a number is joined back into one model code ("h100", "rtx6000"),
+    # written together or apart.
     joined: list[str] = []
     for w in merged:
         if joined and w[0].isdigit() and not w.endswith("gb") and joined[-1].isalpha() and len(joined[-1]) <= 3:
