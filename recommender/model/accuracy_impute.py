@@ -215,11 +215,10 @@ class Imputer:
         pred, fold = _cross_validate(X, y, g, folds)
         return pd.DataFrame({"model_id": idx, "y": y, "pred": pred, "group": g, "fold": fold})
 
-    def _span(self, target: str, feats: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
-        """Per feature, the smallest and largest value among the models the regression of
-        ``target`` on ``feats`` is trained on."""
-        X = self._train(target, feats)[0]
-        return X.min(axis=0), X.max(axis=0)
+    def _lowest(self, target: str, feats: tuple[str, ...]) -> np.ndarray:
+        """Per feature, the smallest value among the models the regression of ``target`` on
+        ``feats`` is trained on."""
+        return self._train(target, feats)[0].min(axis=0)
 
     def regression(self, target: str, feats: tuple[str, ...]) -> dict[str, Any]:
         """The fitted regression of ``target`` on ``feats`` with its grouped-CV half-width.
@@ -371,9 +370,8 @@ class Imputer:
                 # MMLU-Pro of 0.147 (chance 0.10) against 0.44-0.71 for the models this one was
                 # fitted on became a leaderboard MMLU-Pro of 0.32, then an MMLU of 0.63. A
                 # model scoring below the span on any of its scores gets no staged score.
-                lo = self._span(t, feats)[0]
                 scores = np.array([f != "log_params" for f in feats])
-                if ((x[0] < lo) & scores).any():
+                if ((x[0] < self._lowest(t, feats)) & scores).any():
                     continue
                 with threadpool_limits(1):
                     filled.setdefault(m, {})[t] = float(np.clip(fit["estimator"].predict(x)[0], 0.0, 1.0))

@@ -21,6 +21,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from recommender.errors import SpecError
+from recommender.table.schema import Engine
 
 SPEC_SCHEMA_VERSION = "1"
 """Version of the requirements format; bumped on incompatible changes."""
@@ -31,7 +32,8 @@ MAX_SPEC_BYTES = 1_048_576
 Scenario = Literal["data-center", "enterprise", "edge", "auto"]
 Priority = Literal["accuracy", "energy", "latency", "balanced", "flexibility"]
 Objective = Literal["eor", "tweor", "energy", "cost", "carbon"]
-EngineName = Literal["hf-transformers", "vllm", "fastchat", "llama.cpp", "tensorrt-llm", "sglang", "tgi", "lmdeploy", "deepspeed-mii"]
+EngineName = Engine
+"""A serving engine the catalog knows (the measured table's names)."""
 
 _Name = Field(min_length=1, max_length=200)
 
