@@ -1,8 +1,9 @@
 """The predictor side of ``eai predict``'s contract (synthetic fixtures, fitted once).
 
-- One output-length basis per row: a measured cell asked at another output length than it ran
-  at comes back per output token times the row's length (the task's profile or the row's own),
-  so measured and predicted cells of one table compare on the same basis.
+- One output-length basis per row: a row stating none is at its model's measured length
+  (stage ``answer_length``; off: the task's), and a measured cell asked at another output
+  length than it ran at comes back per output token times the row's length, so measured and
+  predicted cells of one table compare on the same basis.
 - Entries outside the catalog: ``with_catalog_entries`` lets the predictor take a platform and
   a model it was not fitted with (physics features from their specs; flagged unseen).
 """
@@ -15,6 +16,7 @@ import pytest
 
 from recommender.catalog.types import ModelSpec, Platform
 from recommender.errors import UnknownNameError
+from recommender.model.config import PipelineConfig
 from recommender.model.predictor import fit_predictor
 import test_regressor_fixtures as fx
 
@@ -48,26 +50,39 @@ def test_a_measured_cell_is_carried_to_the_rows_output_length(fitted) -> None:
     predictor, table = fitted
     m = table[(table["platform"] == "gpu-b") & (table["engine"] == "vllm") & (table["model_id"] == "toy/m7") & (table["batch_size"] == 8) & (table["quantization"] == "fp16")]
     per_token = float(m["energy_j_per_query"].mean()) / MEASURED_OUT
-    task_basis = predictor.predict(_cell())  # the chat task's profile: 250 output tokens
-    own = predictor.predict(_cell(output_tokens_mean=MEASURED_OUT))
-    assert task_basis["status"].iloc[0] == "measured" and own["status"].iloc[0] == "measured"
-    assert own["energy_j_per_query"].iloc[0] == pytest.approx(per_token * MEASURED_OUT)
-    assert task_basis["energy_j_per_query"].iloc[0] == pytest.approx(per_token * 250.0)
-    ratio = task_basis["time_s_per_query"].iloc[0] / own["time_s_per_query"].iloc[0]
+    at_model = predictor.predict(_cell())  # no length stated: the model's measured one (400)
+    own = predictor.predict(_cell(output_tokens_mean=250.0))
+    assert at_model["status"].iloc[0] == "measured" and own["status"].iloc[0] == "measured"
+    assert at_model["energy_j_per_query"].iloc[0] == pytest.approx(per_token * MEASURED_OUT)
+    assert own["energy_j_per_query"].iloc[0] == pytest.approx(per_token * 250.0)
+    ratio = own["time_s_per_query"].iloc[0] / at_model["time_s_per_query"].iloc[0]
     assert ratio == pytest.approx(250.0 / MEASURED_OUT)
+
+
+def test_without_the_answer_length_stage_a_cell_is_carried_to_the_tasks_length(fitted, cats) -> None:
+    _, table = fitted
+    predictor = fit_predictor(table, fx.accuracy_table(), cats, data_hash="x" * 64, calibrate=False,
+                              config=PipelineConfig.without_stages(["answer_length"]))
+    m = table[(table["platform"] == "gpu-b") & (table["engine"] == "vllm") & (table["model_id"] == "toy/m7") & (table["batch_size"] == 8) & (table["quantization"] == "fp16")]
+    per_token = float(m["energy_j_per_query"].mean()) / MEASURED_OUT
+    task_basis = predictor.predict(_cell())  # the chat task's profile: 250 output tokens
+    assert task_basis["status"].iloc[0] == "measured"
+    assert task_basis["energy_j_per_query"].iloc[0] == pytest.approx(per_token * 250.0)
+    assert predictor.answer_lengths is None
 
 
 def test_measured_and_predicted_cells_share_one_basis(fitted) -> None:
     predictor, _ = fitted
-    # gpu-d is faster than gpu-b in every respect; on one basis its energy per query is lower
-    # whether the row is measured (gpu-b) or not (gpu-new is never measured).
+    # gpu-b is measured, gpu-new never: both rows take the model's measured length, so a
+    # stated length moves both alike.
     frame = pd.concat([_cell(), _cell(platform="gpu-new")], ignore_index=True)
     out = predictor.predict(frame)
     assert out["status"].tolist()[0] == "measured" and out["status"].tolist()[1] != "measured"
-    per_token = out["energy_j_per_query"].to_numpy() / 250.0
-    assert np.all(np.isfinite(per_token))
-    # Same per-token figure at a doubled output length: the basis moves both rows alike.
-    doubled = predictor.predict(frame.assign(output_tokens_mean=500.0))
+    tokens, basis = predictor.output_lengths(frame)
+    np.testing.assert_allclose(tokens, MEASURED_OUT)
+    assert list(basis) == ["model", "model"]
+    assert np.all(np.isfinite(out["energy_j_per_query"].to_numpy()))
+    doubled = predictor.predict(frame.assign(output_tokens_mean=2 * MEASURED_OUT))
     np.testing.assert_allclose(doubled["energy_j_per_query"].to_numpy()[0] / out["energy_j_per_query"].to_numpy()[0], 2.0, rtol=1e-9)
 
 

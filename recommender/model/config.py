@@ -26,6 +26,9 @@ Fit-time stages (they change what is fitted):
 - ``campaign_scale``: every energy and time interval widened by what holding out each
   measurement campaign and refitting the whole pipeline showed
   (:mod:`recommender.model.calibrate`); a user's deployment is a campaign never seen.
+- ``answer_length``: a candidate that states no output length takes its model's measured
+  length on the task, or the task's scaled by the model's verbosity on the other tasks of the
+  campaign that measured it (:mod:`recommender.model.answer_length`); off: the task's length.
 
 Predict-time stages (they adjust per-component or per-query predictions, in this order):
 
@@ -58,6 +61,7 @@ StageName = Literal[
     "cpu_model",
     "regime_widths",
     "campaign_scale",
+    "answer_length",
     "release_order",
     "twins",
     "release_widening",
@@ -69,6 +73,7 @@ STAGES: tuple[str, ...] = get_args(StageName)
 
 FIT_STAGES: tuple[str, ...] = (
     "fitted_roofline", "sequence_cost", "prompt_energy", "smoother", "blend", "cpu_model", "regime_widths", "campaign_scale",
+    "answer_length",
 )
 PREDICT_STAGES: tuple[str, ...] = ("release_order", "twins", "release_widening", "batch_floor", "measured")
 

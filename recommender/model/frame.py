@@ -4,7 +4,8 @@ Both frames carry, per row, the task's token profile (``prompt_tokens``, ``outpu
 ``choices``, ``passes``, ``fed_tokens``) taken from the task catalog unless the row states its
 own (measured rows: their measured counts; candidates: optional ``prompt_tokens_mean`` /
 ``output_tokens_mean`` / ``choices_mean`` / ``forward_passes_mean`` / ``fed_tokens_mean``
-columns, NaN meaning the task's profile), the engine release level (``vllm@0.5``) and the
+columns, NaN meaning the task's profile; a candidate's output length where it states none is
+its model's where the table measured it, :mod:`recommender.model.answer_length`), the engine release level (``vllm@0.5``) and the
 serving mode (``offline``: a static batch submitted at once; ``online``: requests arriving
 over time at a server; optional ``serving_mode`` column, missing meaning the source's or, for
 candidates, ``online`` for continuous-batching engines and ``offline`` otherwise).
@@ -21,6 +22,7 @@ import pandas as pd
 from recommender.catalog.types import fed_tokens, forward_passes
 from recommender.errors import InvalidInputError, UnknownNameError
 from recommender.model import cats
+from recommender.model.answer_length import BASES, AnswerLengths
 from recommender.model.api import CANDIDATE_COLUMNS
 from recommender.model.features import Catalogs
 from recommender.model.roofline_fit import release_gap_log, release_neighbours, release_order
@@ -183,7 +185,11 @@ def _bracketing_release(level: str, measured: set[str]) -> str | None:
 
 
 def candidate_frame(
-    candidates: pd.DataFrame, catalogs: Catalogs, releases: Mapping[str, str], measured_releases: set[str]
+    candidates: pd.DataFrame,
+    catalogs: Catalogs,
+    releases: Mapping[str, str],
+    measured_releases: set[str],
+    answer_lengths: AnswerLengths | None = None,
 ) -> pd.DataFrame:
     """Validated candidate rows with canonical tasks, token profile and engine release.
 
@@ -193,6 +199,8 @@ def candidate_frame(
         catalogs: Catalogs.
         releases: Per engine, the release level a candidate without ``engine_version`` gets.
         measured_releases: Engine releases the release-aware components were fitted on.
+        answer_lengths: Fitted answer lengths (stage ``answer_length``): a generation row that
+            states no output length takes its model's (:func:`output_lengths`); None: the task's.
 
     Raises:
         InvalidInputError: Missing columns, device counts or batch sizes below 1, an unknown
@@ -212,7 +220,11 @@ def candidate_frame(
         "passes_fixed": "forward_passes_mean",
     }
     prompt_given = np.zeros(len(c), dtype=bool)
+    out_tokens, out_basis = output_lengths(c, tasks, prof, answer_lengths)
+    prof["output"] = out_tokens
     for key, col in override.items():
+        if key == "output":
+            continue  # output_lengths took the row's own
         if col in c.columns:
             given = pd.to_numeric(c[col], errors="coerce").to_numpy(dtype=float)
             prof[key] = np.where(np.isfinite(given), given, prof[key].to_numpy())
@@ -283,6 +295,7 @@ def candidate_frame(
             "pipeline_stages": stages,
             # A row stating its own prompt length asks for that profile, not a measured cell's.
             "prompt_given": prompt_given,
+            "output_basis": out_basis,
         },
         copy=False,
     )
@@ -327,6 +340,40 @@ def pipeline_stages_column(frame: pd.DataFrame) -> np.ndarray:
         row = int(np.flatnonzero(bad)[0])
         raise InvalidInputError(f"pipeline_stages {frame['pipeline_stages'].iloc[row]!r} in row {row + 1} is not a whole number >= 1")
     return v
+
+
+def output_lengths(
+    candidates: pd.DataFrame, tasks: pd.Categorical, prof: pd.DataFrame, answer_lengths: AnswerLengths | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Output tokens per query of each candidate and where they come from.
+
+    The row's own ``output_tokens_mean``; else, for a task that generates (not multiple choice,
+    catalogued length above 0), the model's measured length on the task or its relative one
+    (:meth:`recommender.model.answer_length.AnswerLengths.lengths`); else the task's.
+
+    Args:
+        candidates: Candidate rows (``model_id``, optional ``output_tokens_mean``).
+        tasks: Canonical task ids.
+        prof: :func:`task_profile` of ``tasks``.
+        answer_lengths: Fitted answer lengths (None: stage off).
+
+    Returns:
+        ``(tokens, basis)``: tokens per query (NaN: neither given nor catalogued) and the index of
+        each row's basis in :data:`recommender.model.answer_length.BASES`.
+    """
+    task_out = prof["output"].to_numpy(dtype=float)
+    tokens, basis = task_out.copy(), np.full(len(candidates), BASES.index("task"), dtype=np.int8)
+    generates = ~(prof["mc"].fillna(0.0).to_numpy(dtype=float) > 0) & ~(task_out <= 0)
+    if answer_lengths is not None and generates.any():
+        t_model, b_model = answer_lengths.lengths(candidates["model_id"], tasks, task_out)
+        tokens = np.where(generates, t_model, tokens)
+        basis = np.where(generates, b_model, basis).astype(np.int8)
+    if "output_tokens_mean" in candidates.columns:
+        given = pd.to_numeric(candidates["output_tokens_mean"], errors="coerce").to_numpy(dtype=float)
+        own = np.isfinite(given)
+        tokens = np.where(own, given, tokens)
+        basis = np.where(own, BASES.index("row"), basis).astype(np.int8)
+    return tokens, basis
 
 
 def serving_mode_column(frame: pd.DataFrame) -> pd.Categorical:

@@ -73,6 +73,7 @@ from recommender.model.pipeline import predict_parts, predict_query
 from recommender.model.adjust.measured import factor_codes as _factor_codes, measured_cells as _measured_cells  # noqa: F401
 from recommender.model.adjust.release_widening import RELEASE_UNSEEN_BIT  # noqa: F401
 from recommender.model.adjust.twins import TWIN_TOLERANCE, twin_platforms  # noqa: F401
+from recommender.model.answer_length import BASES, AnswerLengths, fit_answer_lengths
 from recommender.model.frame import (  # noqa: F401
     _bracketing_release,
     candidate_frame,
@@ -80,18 +81,19 @@ from recommender.model.frame import (  # noqa: F401
     default_releases,
     engine_release,
     measured_candidates,
+    output_lengths,
     prepare_table,
     task_profile,
 )
 
-FORMAT_VERSION = 11
+FORMAT_VERSION = 12
 """Version of the saved state layout (2: fitted-roofline decode priors, blended extrapolation;
 3: time components per engine release; 4: smoother groups by layer design; 5: per-level
 ranges of interaction slopes; 6: smoother robustness weights; 7: issue 17's accuracy model, a measured / imputed / prior
 table with basis; 8: quantization effects as the median pair, ``shift``; 9: smoother groups and
 the compute-precision class read bf16 and fp16 as one; 10: the campaign scale of the
 intervals, :mod:`recommender.model.calibrate`; 11: measured cells keyed by pipeline stages and
-engine release level too)."""
+engine release level too; 12: answer lengths per model and task, stage ``answer_length``)."""
 
 RELEASE_COMPONENTS: tuple[str, ...] = ("t_dec", "t_pre")
 """Components that also see the engine's release (``engine_release``: ``vllm@0.5``) as a
@@ -143,6 +145,9 @@ class EaiPredictor:
     campaign: CampaignScale | None = None
     """How much wider every energy and time interval is for a campaign never seen (stage
     ``campaign_scale``, :mod:`recommender.model.calibrate`); None: not calibrated."""
+    answer_lengths: AnswerLengths | None = None
+    """Each model's measured answer lengths per task (stage ``answer_length``,
+    :mod:`recommender.model.answer_length`); None: every candidate at its task's length."""
 
     def __post_init__(self) -> None:
         self._features = FeatureBuilder(self.catalogs, self.extra_models)
@@ -165,7 +170,23 @@ class EaiPredictor:
 
     # -- prediction -------------------------------------------------------------------
     def _candidate_frame(self, candidates: pd.DataFrame) -> pd.DataFrame:
-        return candidate_frame(candidates, self.catalogs, self.releases, self.measured_releases())
+        return candidate_frame(candidates, self.catalogs, self.releases, self.measured_releases(), self.answer_lengths)
+
+    def output_lengths(self, candidates: pd.DataFrame) -> tuple[np.ndarray, pd.Categorical]:
+        """Output tokens per query each candidate is predicted at, and their basis.
+
+        Args:
+            candidates: Frame with ``model_id`` and ``task`` (optional ``output_tokens_mean``).
+
+        Returns:
+            ``(tokens, basis)``: tokens per query (NaN where neither given nor catalogued) and
+            per row one of :data:`recommender.model.answer_length.BASES` (``row``: its own;
+            ``model``: the model's measured length on the task; ``model-relative``: the task's
+            scaled by the model's verbosity in the task's campaign; ``task``: the task's).
+        """
+        tasks = canonical_task(candidates["task"], self.catalogs.tasks)
+        tokens, basis = output_lengths(candidates, tasks, task_profile(tasks, self.catalogs.tasks), self.answer_lengths)
+        return tokens, pd.Categorical.from_codes(basis, categories=list(BASES))
 
     def measured_releases(self) -> set[str]:
         """Engine releases the release-aware components were fitted on (``vllm@0.11``...)."""
@@ -330,6 +351,7 @@ class EaiPredictor:
             "releases": self.releases,
             **({"config": self.config.to_state()} if self.config != PipelineConfig() else {}),
             **({"campaign": self.campaign.to_state()} if self.campaign is not None else {}),
+            **({"answer_lengths": self.answer_lengths.to_state()} if self.answer_lengths is not None else {}),
         }
 
     @classmethod
@@ -346,6 +368,7 @@ class EaiPredictor:
             releases={str(k): str(v) for k, v in state.get("releases", {}).items()},
             config=PipelineConfig.from_state(state.get("config")),
             campaign=CampaignScale.from_state(state.get("campaign")),
+            answer_lengths=AnswerLengths.from_state(state.get("answer_lengths")),
         )
 
 
@@ -465,6 +488,7 @@ def fit_predictor(
         residuals = fit_campaign_residuals(table, accuracy_table, catalogs, config, accuracy)
         campaign = campaign_scale(residuals) if residuals is not None else None
     info = {"n_rows": int(len(table)), **{f"n_rows_{k}": v.n_rows for k, v in components.items()}, **dict(meta or {})}
+    lengths = _fit_answer_lengths(prep, catalogs) if config.on("answer_length") else None
     return EaiPredictor(
         data_hash=data_hash,
         components=components,
@@ -476,7 +500,20 @@ def fit_predictor(
         releases=releases,
         config=config,
         campaign=campaign,
+        answer_lengths=lengths,
     )
+
+
+def _fit_answer_lengths(prep: pd.DataFrame, catalogs: Catalogs) -> AnswerLengths:
+    """Stage ``answer_length`` on the training frame: measured output lengths of generation rows
+    (a row's ``output_tokens_mean``, not the profile it was filled from); tasks of one answer
+    length (catalogued dispersion 1) lend no verbosity."""
+    prof = task_profile(prep["task"], catalogs.tasks)
+    dispersion = prof["dispersion"].to_numpy(dtype=float)
+    measured_out = pd.to_numeric(prep["output_tokens_mean"], errors="coerce").to_numpy(dtype=float)
+    mc = prof["mc"].fillna(0.0).to_numpy(dtype=float) > 0
+    measured_out = np.where(mc, np.nan, measured_out)
+    return fit_answer_lengths(prep["model_id"], prep["task"], prep["source"], measured_out, dispersion == 1.0)
 
 
 def fit_campaign_residuals(

