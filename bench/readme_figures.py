@@ -244,8 +244,16 @@ def _monitor_rows(text: str) -> list[tuple[str, str, str]]:
     return [("sampled-meter overhead < 1 % of wall time (fake GPU, 20 Hz)", f"{share:.2f} %", verdict)]
 
 
+def _answer_length_rows(text: str) -> list[tuple[str, str, str]]:
+    m = _need(r"^all (\d+) pairs: task length ([0-9.]+) %, model-relative ([0-9.]+) %", text, "answer_length.py")
+    verdict = "met" if float(m.group(3)) < float(m.group(2)) else "missed"
+    return [(f"held-out output length per model x task, median APE %: model's relative length below the task's ({m.group(2)}, n={m.group(1)})",
+             m.group(3), verdict)]
+
+
 BENCHES = (
     Bench("regressor_accuracy.py", ("--no-ablations",), _regressor_rows),  # ablations: docs/model.md
+    Bench("answer_length.py", (), _answer_length_rows),
     Bench("fit_predict_speed.py", (), _speed_rows),
     Bench("evaluate_speed.py", (), _evaluate_speed_rows),
     Bench("recommend_speed.py", (), _startup_rows),

@@ -57,9 +57,13 @@ def test_bench_parsers_read_their_figures(rf) -> None:
         ("`eai fit` < 30 s", "21.3 s", "met"),
         ("`eai evaluate` (3 splits) < 60 s", "75.0 s", "missed"),
     ]
+    ((goal, measured, verdict),) = rf._answer_length_rows("all 104 pairs: task length 16.4 %, model-relative 17.0 %\n")
+    assert (measured, verdict) == ("17.0", "missed") and "16.4, n=104" in goal
 
 
-@pytest.mark.parametrize("parser", ["_regressor_rows", "_speed_rows", "_evaluate_speed_rows", "_startup_rows", "_report_rows", "_monitor_rows"])
+@pytest.mark.parametrize(
+    "parser", ["_regressor_rows", "_answer_length_rows", "_speed_rows", "_evaluate_speed_rows", "_startup_rows", "_report_rows", "_monitor_rows"]
+)
 def test_a_bench_that_no_longer_prints_its_line_fails_loudly(rf, parser: str) -> None:
     with pytest.raises(rf.FigureError):
         getattr(rf, parser)("Traceback (most recent call last):\n  ...\n")
