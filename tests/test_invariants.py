@@ -109,6 +109,38 @@ def test_below_the_measured_batches_a_step_is_no_slower_and_no_costlier(predicto
     assert e[0] * batch <= e[1] * 8 * (1 + 1e-9)
 
 
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(platform=st.sampled_from(GPUS), model=st.sampled_from(MODELS), task=st.sampled_from(TASKS), devices=st.sampled_from([1, 2]))
+def test_below_the_measured_batches_time_and_step_energy_grow_with_the_batch(predictors, platform, model, task, devices):
+    # From one sequence up to vLLM's smallest measured batch (8), each added sequence makes a
+    # query no faster and a step no cheaper (stage batch_floor carries the edge down by physics).
+    batches = [1, 2, 3, 4, 5, 6, 7, 8]
+    out = predictors["all"].predict(_frame(platform=platform, device_count=devices, engine="vllm", model_id=model,
+                                           quantization="fp16", batch_size=batches, task=task), use_measured=False)
+    t = out["time_s_per_query"].to_numpy()
+    step = out["energy_j_per_query"].to_numpy() * np.array(batches)
+    assert np.all(np.diff(t) >= -1e-9 * t[:-1])
+    assert np.all(np.diff(step) >= -1e-9 * step[:-1])
+
+
+def test_below_the_measured_batches_a_step_is_the_edges_carried_down_by_the_roofline(predictors):
+    from recommender.model.roofline_fit import fitted_prior
+
+    p = predictors["all"]
+    batches = np.array([1, 2, 4, 8], dtype=float)
+    frame = _frame(platform="gpu-a", device_count=1, engine="vllm", model_id="toy/m13", quantization="fp16",
+                   batch_size=batches.astype(int).tolist(), task="chat")
+    comps = p.predict_components(frame)
+    cf = p._candidate_frame(frame)
+    feats = p._features.columns(cf)
+    roof_t = fitted_prior(p.components["t_dec"].roofline, p.component_feats("t_dec", feats, cf))
+    roof_e = fitted_prior(p.components["e_dec"].roofline, p.component_feats("e_dec", feats, cf)) * batches
+    t, e_step = comps["t_dec"].to_numpy(), comps["e_dec"].to_numpy() * batches
+    np.testing.assert_allclose(t, t[-1] * np.minimum(roof_t / roof_t[-1], 1.0), rtol=1e-9)
+    np.testing.assert_allclose(e_step, e_step[-1] * np.minimum(roof_e / roof_e[-1], 1.0), rtol=1e-9)
+    assert t[0] < t[-1]  # a lone sequence's step is shorter than eight's, not held at the edge's
+
+
 def test_the_batch_floor_is_what_holds_a_step_below_the_measured_batches(cats):
     table, acc = fx.measured_table(), fx.accuracy_table()
     frame = _frame(platform="gpu-a", device_count=1, engine="vllm", model_id="toy/m13", quantization="fp16", batch_size=[1, 8], task="chat")

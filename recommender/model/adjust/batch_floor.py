@@ -1,5 +1,5 @@
 """Stage ``batch_floor``: below the smallest batch its engine was measured at, a decode step is
-no slower and no costlier than at that batch.
+the edge's carried down by physics: no slower and no costlier than at that batch, and monotone.
 
 A step that runs fewer sequences reads the same weights and less KV cache, computes less and
 schedules fewer sequences, so it takes no longer and draws no more energy than a step of more
@@ -12,9 +12,17 @@ against 7.9 s at batch 2 and 8.4 s at batch 8 (the time ratio to physics reached
 ever measured, where the ridge's output is clipped).
 
 So each such row is predicted again at its engine's smallest measured batch (every part
-stage included) and held to it: time per output token at most that at the edge, energy per
-step (energy per output token x batch) at most that at the edge. Widths and reasons stay those
-of a batch outside the range. Only rows of an engine measured at a batch above theirs move.
+stage included) and carried down from there by physics: time per output token is the edge's
+times the decode roofline's ratio of step times (this batch's over the edge's; the fitted
+roofline where there is one, with its per-sequence host cost), and energy per step (energy per
+output token x batch) the edge's times the energy roofline's ratio of step energies, each ratio
+at most 1. So below the edge time per query and energy per step never fall as the batch grows,
+and they meet the edge's prediction there. Until 2026-12-04 a row was only held at most at the
+edge's: the ridge's own values below it were kept where lower, and they were not monotone
+(Llama-3.1-8B-Instruct on one H100, GSM8K, vLLM: 1.00 s per query at batch 1, 0.94 s at 2,
+0.95 s at 4, 1.00 s at 8; energy per step at batch 1 above batch 2's). Widths and reasons stay
+those of a batch outside the range. Only rows of an engine measured at a batch above theirs
+move. No held-out row lies below its engine's range, so cross-validation cannot show this stage.
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ import pandas as pd
 
 from recommender.model import cats
 from recommender.model.prediction import Parts
+from recommender.model.roofline_fit import fitted_prior
 
 if TYPE_CHECKING:
     from recommender.model.predictor import EaiPredictor
@@ -71,13 +80,48 @@ def apply(
     rows = np.flatnonzero(below)
     if not len(rows):
         return parts
-    edge_cf = cf.iloc[rows].assign(batch_size=edge[rows])
-    edge_parts, _ = predict_parts(model, edge_cf, model._features.columns(edge_cf), only_needed=True)
+    own_cf = cf.iloc[rows]
+    edge_cf = own_cf.assign(batch_size=edge[rows])
+    edge_feats = model._features.columns(edge_cf)
+    own_feats = model._features.columns(own_cf)
+    edge_parts, _ = predict_parts(model, edge_cf, edge_feats, only_needed=True)
     out = dict(parts)
+    b, b_edge = batch[rows], edge[rows]
+    ratio_t = _step_ratio(model, "t_dec", own_cf, own_feats, edge_cf, edge_feats, b, b_edge, per_step=False)
     t = out["t_dec"].point.copy()
-    t[rows] = np.minimum(t[rows], edge_parts["t_dec"].point)
+    t[rows] = edge_parts["t_dec"].point * ratio_t
     out["t_dec"] = out["t_dec"].replace(point=t)
+    ratio_e = _step_ratio(model, "e_dec", own_cf, own_feats, edge_cf, edge_feats, b, b_edge, per_step=True)
     e = out["e_dec"].point.copy()
-    e[rows] = np.minimum(e[rows], edge_parts["e_dec"].point * edge[rows] / batch[rows])
+    e[rows] = edge_parts["e_dec"].point * b_edge / b * ratio_e
     out["e_dec"] = out["e_dec"].replace(point=e)
     return out
+
+
+def _step_ratio(
+    model: EaiPredictor,
+    name: str,
+    own_cf: pd.DataFrame,
+    own_feats: pd.DataFrame,
+    edge_cf: pd.DataFrame,
+    edge_feats: pd.DataFrame,
+    batch: np.ndarray,
+    edge: np.ndarray,
+    per_step: bool,
+) -> np.ndarray:
+    """The decode roofline's step time (``per_step`` False: per output token, which is per
+    step) or step energy (True: per output token x batch) at each row's batch over the edge's,
+    at most 1 (a step of fewer sequences is never slower or costlier). The component's fitted
+    roofline where it has one, else the raw physics prior."""
+    comp = model.components[name]
+    if comp.roofline is not None:
+        own = fitted_prior(comp.roofline, model.component_feats(name, own_feats, own_cf))
+        at_edge = fitted_prior(comp.roofline, model.component_feats(name, edge_feats, edge_cf))
+    else:
+        own = own_feats[f"prior_{name}"].to_numpy(dtype=float)
+        at_edge = edge_feats[f"prior_{name}"].to_numpy(dtype=float)
+    if per_step:
+        own, at_edge = own * batch, at_edge * edge
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = own / at_edge
+    return np.where(np.isfinite(ratio) & (ratio > 0), np.minimum(ratio, 1.0), 1.0)
