@@ -103,3 +103,35 @@ def test_entries_outside_the_catalog_are_predicted_and_flagged(fitted) -> None:
     # The original predictor is unchanged.
     with pytest.raises(UnknownNameError):
         predictor.predict(_cell(platform="specs:gpuz"))
+
+
+def test_an_unseen_continuous_batching_engine_is_read_as_its_measured_peer(fitted) -> None:
+    predictor, _ = fitted
+    frame = pd.concat([_cell(engine="vllm"), _cell(engine="tensorrt-llm"), _cell(engine="vllm", platform="gpu-new"),
+                       _cell(engine="tensorrt-llm", platform="gpu-new")], ignore_index=True)
+    out = predictor.predict(frame, use_measured=False)
+    # The same point as the peer (its ridge offsets, batch range and roofline), flagged unseen.
+    np.testing.assert_allclose(out["energy_j_per_query"].to_numpy()[[1, 3]], out["energy_j_per_query"].to_numpy()[[0, 2]], rtol=1e-12)
+    np.testing.assert_allclose(out["time_s_per_query"].to_numpy()[[1, 3]], out["time_s_per_query"].to_numpy()[[0, 2]], rtol=1e-12)
+    assert all("engine-unseen" in str(r) for r in out["extrapolated_reasons"].iloc[[1, 3]])
+    assert not any("engine-unseen" in str(r) for r in out["extrapolated_reasons"].iloc[[0, 2]])
+    # The peer's measured cell is not this engine's measurement.
+    measured = predictor.predict(frame.iloc[:2])
+    assert measured["status"].tolist() == ["measured", "extrapolated"]
+
+
+def test_an_unseen_engine_outside_the_family_is_not_read_as_vllm(fitted) -> None:
+    predictor, _ = fitted
+    out = predictor.predict(pd.concat([_cell(engine="vllm"), _cell(engine="some-research-stack")], ignore_index=True), use_measured=False)
+    assert out["energy_j_per_query"].iloc[1] != pytest.approx(out["energy_j_per_query"].iloc[0], rel=1e-6)
+    assert "engine-unseen" in str(out["extrapolated_reasons"].iloc[1])
+
+
+def test_family_engine_maps_only_unseen_continuous_batching_servers() -> None:
+    from recommender.model.roofline_fit import family_engine
+
+    assert family_engine("tensorrt-llm", {"vllm", "hf-transformers"}) == "vllm"
+    assert family_engine("sglang", {"hf-transformers"}) is None  # no peer measured
+    assert family_engine("vllm", {"vllm"}) is None  # measured: read as itself
+    assert family_engine("fastchat", {"vllm"}) is None  # not of the family
+    assert family_engine("tgi", {"sglang", "vllm"}) == "vllm"  # the family's listed order

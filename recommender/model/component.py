@@ -242,6 +242,16 @@ class ComponentModel:
             return feats
         return with_column(feats, "engine_release", cats.from_table(codes, mapped))
 
+    def _weights_without(self, bits: np.ndarray, reason: str) -> np.ndarray:
+        """Per row, the full model's blend weight from its reasons other than ``reason``."""
+        kept = bits & ~np.int64(1 << REASONS.index(reason))
+        uniq, inverse = np.unique(kept, return_inverse=True)
+        w = np.ones(len(uniq))
+        for r, wr in self.simple["weights"].items():
+            if wr < 1.0 and r in REASONS and r != reason:
+                w = np.where(((uniq >> REASONS.index(r)) & 1) == 1, np.minimum(w, wr), w)
+        return w[inverse.ravel()]
+
     def predict(self, feats: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Point prediction, log half-width and extrapolation reasons per row.
 
@@ -264,6 +274,10 @@ class ComponentModel:
             bits = np.full(len(feats), 1 << REASONS.index("platform-unseen"), dtype=np.int64)
         else:
             bits = _reason_bits(feats, d).astype(np.int64)
+        peer = np.asarray(feats["engine_peer"], dtype=bool) if "engine_peer" in getattr(feats, "columns", ()) else None
+        if peer is not None:
+            # Read as its measured peer (frame._read_as_peer), the row's own engine is unseen.
+            bits = bits | (peer.astype(np.int64) << REASONS.index("engine-unseen"))
         # Widths and blend weights depend on the row only through (regime, model seen, reasons):
         # computed once per such combination present, then taken per row.
         regime_rows, regime_labels = (
@@ -292,8 +306,13 @@ class ComponentModel:
             for r, wr in self.simple["weights"].items():
                 if wr < 1.0 and r in c_flags:
                     c_w = np.where(c_flags[r], np.minimum(c_w, wr), c_w)
-            if (c_w < 1.0).any():
-                w_all = c_w[row_slot]
+            w_all = c_w[row_slot]
+            if peer is not None and peer.any():
+                # Not blended for its engine being unseen: that weight was chosen holding out
+                # engines with no peer measured, whose roofline x constant is the mean over every
+                # engine, research stacks included; a peer's full model is the better reading.
+                w_all = np.where(peer, self._weights_without(bits, "engine-unseen"), w_all)
+            if (w_all < 1.0).any():
                 blend = np.flatnonzero(w_all < 1.0)
                 w = w_all[blend]
                 prior = np.asarray(feats[self.linear.prior_column], dtype=float)[blend]

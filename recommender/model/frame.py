@@ -13,7 +13,7 @@ candidates, ``online`` for continuous-batching engines and ``offline`` otherwise
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -25,7 +25,7 @@ from recommender.model import cats
 from recommender.model.answer_length import BASES, AnswerLengths
 from recommender.model.api import CANDIDATE_COLUMNS
 from recommender.model.features import Catalogs
-from recommender.model.roofline_fit import release_gap_log, release_neighbours, release_order
+from recommender.model.roofline_fit import family_engine, release_gap_log, release_neighbours, release_order
 from recommender.table.schema import SERVING_MODES
 
 
@@ -190,6 +190,7 @@ def candidate_frame(
     releases: Mapping[str, str],
     measured_releases: set[str],
     answer_lengths: AnswerLengths | None = None,
+    fitted_engines: Iterable[str] = (),
 ) -> pd.DataFrame:
     """Validated candidate rows with canonical tasks, token profile and engine release.
 
@@ -201,6 +202,10 @@ def candidate_frame(
         measured_releases: Engine releases the release-aware components were fitted on.
         answer_lengths: Fitted answer lengths (stage ``answer_length``): a generation row that
             states no output length takes its model's (:func:`output_lengths`); None: the task's.
+        fitted_engines: Engines the components were fitted on. A continuous-batching engine
+            outside them with a measured peer is read as that peer at its default release
+            (:func:`recommender.model.roofline_fit.family_engine`), and marked ``engine_peer``:
+            the components flag it ``engine-unseen`` and the measured cells never match it.
 
     Raises:
         InvalidInputError: Missing columns, device counts or batch sizes below 1, an unknown
@@ -244,6 +249,9 @@ def candidate_frame(
         raise UnknownNameError("task", first, list(catalogs.tasks), hint="pass a task id or give its token profile")
     engine = cats.as_categorical(c["engine"])  # factorized once: the release column reads it too
     release, release_assumed, release_bracketed = release_column(c.assign(engine=engine), releases, measured_releases)
+    engine, release, release_assumed, release_bracketed, engine_peer = _read_as_peer(
+        engine, release, release_assumed, release_bracketed, releases, fitted_engines
+    )
     dev = pd.to_numeric(c["device_count"], errors="coerce")
     bs = pd.to_numeric(c["batch_size"], errors="coerce")
     if dev.isna().any() or (dev < 1).any() or bs.isna().any() or (bs < 1).any():
@@ -296,6 +304,7 @@ def candidate_frame(
             # A row stating its own prompt length asks for that profile, not a measured cell's.
             "prompt_given": prompt_given,
             "output_basis": out_basis,
+            "engine_peer": engine_peer,
         },
         copy=False,
     )
@@ -340,6 +349,37 @@ def pipeline_stages_column(frame: pd.DataFrame) -> np.ndarray:
         row = int(np.flatnonzero(bad)[0])
         raise InvalidInputError(f"pipeline_stages {frame['pipeline_stages'].iloc[row]!r} in row {row + 1} is not a whole number >= 1")
     return v
+
+
+def _read_as_peer(
+    engine: pd.Categorical,
+    release: pd.Categorical,
+    assumed: np.ndarray,
+    bracketed: np.ndarray,
+    releases: Mapping[str, str],
+    fitted_engines: Iterable[str],
+) -> tuple[pd.Categorical, pd.Categorical, np.ndarray, np.ndarray, np.ndarray]:
+    """Engines never measured that have a measured continuous-batching peer, read as that peer.
+
+    The row becomes the peer at its default release (its own release says nothing about the
+    peer's), neither assumed nor bracketed (the ``engine-unseen`` width covers it), and
+    ``engine_peer`` marks it. Decided once per distinct engine.
+    """
+    codes = np.asarray(engine.codes)
+    labels = [str(x) for x in engine.categories]
+    peers = [family_engine(lab, fitted_engines) for lab in labels]
+    is_peer = np.append(np.array([p is not None for p in peers], dtype=bool), False)[np.where(codes < 0, len(labels), codes)]
+    if not is_peer.any():
+        return engine, release, assumed, bracketed, is_peer
+    mapped = [p or lab for p, lab in zip(peers, labels, strict=True)] + [""]  # the last: a missing engine
+    new_engine = cats.from_table(np.where(codes < 0, len(labels), codes), mapped)
+    rel = np.asarray(release.astype(object), dtype=object)
+    peer_rows = np.flatnonzero(is_peer)
+    peer_names = np.asarray(new_engine.astype(object), dtype=object)[peer_rows]
+    rel[peer_rows] = [releases.get(str(p), str(p)) for p in peer_names]
+    return (
+        new_engine, cats.as_categorical(pd.Series(rel)), np.where(is_peer, False, assumed), np.where(is_peer, False, bracketed), is_peer,
+    )
 
 
 def output_lengths(

@@ -170,7 +170,13 @@ class EaiPredictor:
 
     # -- prediction -------------------------------------------------------------------
     def _candidate_frame(self, candidates: pd.DataFrame) -> pd.DataFrame:
-        return candidate_frame(candidates, self.catalogs, self.releases, self.measured_releases(), self.answer_lengths)
+        return candidate_frame(
+            candidates, self.catalogs, self.releases, self.measured_releases(), self.answer_lengths, self.fitted_engines()
+        )
+
+    def fitted_engines(self) -> set[str]:
+        """Engines any energy or time component was fitted on."""
+        return set().union(*(set(c.domain.get("engines", ())) for c in self.components.values()))
 
     def output_lengths(self, candidates: pd.DataFrame) -> tuple[np.ndarray, pd.Categorical]:
         """Output tokens per query each candidate is predicted at, and their basis.
@@ -195,6 +201,9 @@ class EaiPredictor:
     def component_feats(self, name: str, feats: Any, cf: pd.DataFrame) -> Any:
         """``feats`` plus the engine release column where the component uses it."""
         comp = self.components.get(name)
+        if "engine_peer" in cf.columns and cf["engine_peer"].to_numpy().any():
+            # An engine read as its measured peer: the component flags it unseen.
+            feats = with_column(feats, "engine_peer", cf["engine_peer"].to_numpy())
         if self.releases and (name in RELEASE_COMPONENTS or (comp is not None and comp.roofline is not None)):
             return with_column(feats, "engine_release", cf["engine_release"].array)
         return feats

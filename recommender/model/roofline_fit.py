@@ -202,6 +202,23 @@ def unseen_release_log_c(level: str, fitted: Mapping[str, float]) -> float:
     return float(np.mean(list(fitted.values())))
 
 
+def family_engine(engine: str, fitted: Iterable[str]) -> str | None:
+    """The measured engine an engine never measured is read as, or None.
+
+    A continuous-batching server (:data:`CONTINUOUS_BATCHING_ENGINES`) never measured is read as
+    the first of that family that was (in the tuple's order; vLLM is the only one measured in
+    the shipped table): its per-step physics is of that kind, so the ridge's per-engine offset
+    and batch slopes, the measured batch range and the batch floor are that peer's, while the
+    row keeps its own name and the ``engine-unseen`` flag and width. Any other engine, and one
+    that was measured, maps to None (read as itself).
+    """
+    known = set(fitted)
+    if engine in known or engine not in CONTINUOUS_BATCHING_ENGINES:
+        return None
+    peers = [e for e in CONTINUOUS_BATCHING_ENGINES if e in known]
+    return peers[0] if peers else None
+
+
 def unseen_engine_log_c(level: str, fitted: Mapping[str, float]) -> float:
     """Log per-layer constant of an engine none of whose releases was fitted, from the fitted
     levels ``fitted`` (``{level: log_c}``, at least one).

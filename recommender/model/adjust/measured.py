@@ -36,6 +36,11 @@ BRACKETED = "release_bracketed"
 neighbour's level (vLLM 0.10 at ``vllm@0.11``); it is not that neighbour's measurement."""
 
 
+PEER = "engine_peer"
+"""Candidate-frame column: the row's engine was never measured and is read as a measured peer
+(:func:`recommender.model.frame._read_as_peer`); it is not the peer's measurement."""
+
+
 def factor_codes(frame: pd.DataFrame, columns: tuple[str, ...], reference: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """Integer keys of ``frame`` rows and ``reference`` rows in one shared coding (-1: no match)."""
     key_f = np.zeros(len(frame), dtype=np.int64)
@@ -152,7 +157,7 @@ def apply(q: QueryPrediction, cf: pd.DataFrame, measured: pd.DataFrame) -> Query
     # whole key on the few rows whose names match some measured cell.
     names = tuple(c for c in KEY_COLUMNS if measured[c].dtype.kind not in "fiu" and c != "engine_release")
     near = np.flatnonzero(_matches(*factor_codes(cf, names, measured))) if names else np.arange(len(cf))
-    for flag in (PROMPT_GIVEN, BRACKETED):
+    for flag in (PROMPT_GIVEN, BRACKETED, PEER):
         if flag in cf.columns and len(near):
             near = near[~cf[flag].to_numpy(dtype=bool)[near]]
     sub = cf.iloc[near]
