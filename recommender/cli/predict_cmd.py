@@ -189,7 +189,7 @@ def _print_table(result, data_hash: str, campaign=None) -> None:
         f"the measured row's energy is process CPU time x TDP share, not a meter reading; EOR: accuracy x 100 per Wh per 1,000 queries; "
         f"status: measured / interpolated / extrapolated (energy and time) / accuracy's; memory/device: "
         f"needed to start of usable ('over:' does not fit; a paged engine short of KV memory runs fewer sequences at once); "
-        f"task (output tokens per query, basis: task's profile or the row's own). Data {data_hash[:12]}"
+        f"task (output tokens per query, basis: the row's own, the model's measured one on the task, model-relative (its verbosity in the task's campaign) or the task's profile). Data {data_hash[:12]}"
     )
     if campaign is not None and (campaign.energy > 1.0 or campaign.time > 1.0):
         # The intervals are wider than the novelty labels alone say: tell the reader why.
