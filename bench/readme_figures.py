@@ -251,9 +251,20 @@ def _answer_length_rows(text: str) -> list[tuple[str, str, str]]:
              m.group(3), verdict)]
 
 
+def _anchor_rows(text: str) -> list[tuple[str, str, str]]:
+    rows = []
+    for q in ("energy", "time"):
+        m = _need(rf"^\s*{q}\s+per query: without anchor\s+([0-9.]+) /\s+[0-9.]+\s+with anchor\s+([0-9.]+) /", text, "anchor_accuracy.py")
+        verdict = "met" if float(m.group(2)) <= float(m.group(1)) else "missed"
+        rows.append((f"held-out batches of measured deployments, {q}/query median APE %: anchored no worse than the model alone ({m.group(1)})",
+                     m.group(2), verdict))
+    return rows
+
+
 BENCHES = (
     Bench("regressor_accuracy.py", ("--no-ablations",), _regressor_rows),  # ablations: docs/model.md
     Bench("answer_length.py", (), _answer_length_rows),
+    Bench("anchor_accuracy.py", (), _anchor_rows),
     Bench("fit_predict_speed.py", (), _speed_rows),
     Bench("evaluate_speed.py", (), _evaluate_speed_rows),
     Bench("recommend_speed.py", (), _startup_rows),

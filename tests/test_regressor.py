@@ -128,8 +128,12 @@ def test_prediction_columns_and_measured_rows_return_measurement(predictor, tabl
     scored = table["accuracy"].notna().to_numpy()
     np.testing.assert_allclose(out.loc[scored, "accuracy"], table.loc[scored, "accuracy"], rtol=1e-12)
     assert (out.loc[scored, "accuracy_status"] == "measured").all()
-    # The same rows without the lookup are model predictions (not bit-identical).
-    model_only = predictor.predict(cand, use_measured=False)
+    # The same rows without the lookup and the anchor are model predictions (not bit-identical).
+    from dataclasses import replace
+
+    from recommender.model.config import PipelineConfig
+
+    model_only = replace(predictor, config=PipelineConfig.without_stages(["anchor"])).predict(cand, use_measured=False)
     assert not np.allclose(model_only["energy_j_per_query"], table["energy_j_per_query"], rtol=1e-9)
 
 

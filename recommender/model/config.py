@@ -37,6 +37,8 @@ Predict-time stages (they adjust per-component or per-query predictions, in this
 - ``release_widening`` (:mod:`recommender.model.adjust.release_widening`)
 - ``batch_floor`` (:mod:`recommender.model.adjust.batch_floor`): below its engine's smallest
   measured batch a decode step is no slower and no costlier than at that batch.
+- ``anchor`` (:mod:`recommender.model.adjust.anchor`): a deployment measured at other batch
+  sizes anchors the model to its measurements (ratio interpolated in log batch).
 - ``measured`` (:mod:`recommender.model.adjust.measured`): measured cells return their
   measurement (cross-validation always switches it off).
 
@@ -66,6 +68,7 @@ StageName = Literal[
     "twins",
     "release_widening",
     "batch_floor",
+    "anchor",
     "measured",
 ]
 STAGES: tuple[str, ...] = get_args(StageName)
@@ -75,7 +78,7 @@ FIT_STAGES: tuple[str, ...] = (
     "fitted_roofline", "sequence_cost", "prompt_energy", "smoother", "blend", "cpu_model", "regime_widths", "campaign_scale",
     "answer_length",
 )
-PREDICT_STAGES: tuple[str, ...] = ("release_order", "twins", "release_widening", "batch_floor", "measured")
+PREDICT_STAGES: tuple[str, ...] = ("release_order", "twins", "release_widening", "batch_floor", "anchor", "measured")
 
 
 class Tunables(BaseModel):

@@ -9,6 +9,7 @@ Prediction of energy and time per query::
       -> compose: per-token parts x the query's tokens (intervals.sum_interval) -> QueryPrediction
       -> campaign_scale (calibrate.py: intervals widened for a campaign never seen)
       -> invariants (invariants.py: always enforced, not a stage)
+      -> anchor (adjust/: a deployment measured at other batches anchors the model to them)
       -> measured (adjust/: measured cells return their measurement)
       -> accuracy (accuracy_model.py), EOR, TWEOR
 
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from recommender.model.adjust import anchor as anchor_stage
 from recommender.model.adjust import measured as measured_stage
 from recommender.model.adjust import batch_floor, release_order, release_widening, twins
 from recommender.model import calibrate, invariants
@@ -33,7 +35,7 @@ if TYPE_CHECKING:
     from recommender.model.predictor import EaiPredictor
 
 PART_STAGES: tuple[str, ...] = ("release_order", "twins", "release_widening", "batch_floor")
-QUERY_STAGES: tuple[str, ...] = ("measured",)
+QUERY_STAGES: tuple[str, ...] = ("anchor", "measured")
 
 
 def needed_rows(cf: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -144,14 +146,19 @@ def compose(
     )
 
 
-def predict_query(model: EaiPredictor, cf: pd.DataFrame, feats: Any, use_measured: bool = True) -> QueryPrediction:
-    """Energy and time per query after every stage (the fold)."""
+def predict_query(model: EaiPredictor, cf: pd.DataFrame, feats: Any, use_measured: bool = True, anchor: bool = True) -> QueryPrediction:
+    """Energy and time per query after every stage (the fold).
+
+    ``anchor``: run stage ``anchor`` where the config has it on (off for its own inner call,
+    which predicts the measured neighbours it anchors to)."""
     config = model.config
     parts, twin_of = predict_parts(model, cf, feats, only_needed=True)
     q = compose(parts, cf, twin_of, config.tunables.prefill_share_for_reasons, np.asarray(feats["batch_running"], dtype=float))
     if config.on(calibrate.STAGE) and model.campaign is not None:
         q = calibrate.widen(q, model.campaign)
     q = invariants.enforce(q, cf, feats)
+    if anchor and config.on(anchor_stage.STAGE):
+        q = anchor_stage.apply(model, q, cf, feats, predict_query, invariants.enforce)
     if use_measured and config.on(measured_stage.STAGE):
         q = measured_stage.apply(q, cf, model.measured)
     return q

@@ -1,0 +1,155 @@
+"""Stage ``anchor``: a deployment measured at other batch sizes anchors the model to them.
+
+A candidate that is not a measured cell but whose deployment was measured at other batch sizes
+(same platform, devices, engine and release level, model, quantization, task and pipeline
+stages) is predicted as the model times the measured / model ratio of those cells: the ratio
+at the nearest measured batches below and above, interpolated in log batch, or the nearer
+one's where the candidate lies outside them. Energy and time are anchored apart, per output
+token (a cell measured at another output length is compared per output token), and the
+physical invariants are enforced again after.
+
+Why: the model misses each measured deployment by a few per cent in-sample (ML.ENERGY v3's
+B200 rows, time per query: median 10.6 %), so without it a batch between two measured ones
+could fall off the measurements around it, and below the smallest measured batch a query
+came out slower than the measured batch above it (Llama-3.1-8B-Instruct, one B200, LMArena
+chat: 2.15 s at batch 4, 1.77 s measured at batch 8). Evidence (``python
+bench/anchor_accuracy.py``): every other measured batch of each deployment held out, the model
+refitted without them. Cross-validation by campaign, platform or model never meets it (a
+held-out row's deployment was never measured in its training rows).
+
+A row whose release label differs from the cells' (a cell measured at an unstated release) is
+not anchored. A release never measured that stands in at a measured neighbour's level, and an
+engine read as its measured peer, are anchored as that level and that peer are (their point is
+the one they stand in for; their flags and widths stay), and bf16 and fp16 are one deployment
+(:data:`recommender.model.features.SAME_NUMERICS`). A row stating its own token profile is
+anchored too: the ratio corrects the deployment, and the model carries the profile.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from recommender.model import cats
+from recommender.model.adjust.measured import KEY_COLUMNS, factor_codes
+from recommender.model.features import SAME_NUMERICS
+from recommender.model.prediction import QueryPrediction
+
+if TYPE_CHECKING:
+    from recommender.model.predictor import EaiPredictor
+
+STAGE = "anchor"
+
+GROUP_COLUMNS: tuple[str, ...] = tuple(c for c in KEY_COLUMNS if c != "batch_size")
+"""What one measured deployment holds fixed while its batch varies."""
+
+
+def neighbours(cf: pd.DataFrame, cells: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per candidate row, the positions in ``cells`` of the nearest measured batch below and
+    above its own in its deployment (-1: none on that side), and whether it has any.
+
+    A row at a measured batch has that cell on both sides.
+    """
+    n = len(cf)
+    below = np.full(n, -1, dtype=np.int64)
+    above = np.full(n, -1, dtype=np.int64)
+    if not len(cells) or not n:
+        return below, above, np.zeros(n, dtype=bool)
+    # bf16 and fp16 are one deployment to the data (features.SAME_NUMERICS), here too.
+    fkey, rkey = factor_codes(_as_one_numerics(cf), GROUP_COLUMNS, _as_one_numerics(cells))
+    batch_c = cells["batch_size"].to_numpy(dtype=float)
+    order = np.lexsort((batch_c, rkey))
+    rk, bc = rkey[order], batch_c[order]
+    batch = cf["batch_size"].to_numpy(dtype=float)
+    start = np.searchsorted(rk, fkey, side="left")
+    end = np.searchsorted(rk, fkey, side="right")
+    found = (fkey >= 0) & (end > start)
+    # One sorted key over (deployment, batch): each deployment's batches in their own band.
+    uniq, dense = np.unique(rk, return_inverse=True)
+    span = max(float(np.max(bc)), float(np.max(batch))) * 2.0 + 1.0  # wider than any batch asked
+    combined = dense.ravel() * span + bc
+    row_key = np.clip(np.searchsorted(uniq, fkey), 0, max(len(uniq) - 1, 0)) * span + batch
+    j = np.searchsorted(combined, row_key, side="right") - 1  # last cell at or below
+    k = np.searchsorted(combined, row_key, side="left")  # first cell at or above
+    ok_below = found & (j >= start) & (j < end)
+    ok_above = found & (k >= start) & (k < end)
+    below[ok_below] = order[j[ok_below]]
+    above[ok_above] = order[k[ok_above]]
+    return below, above, found
+
+
+def _as_one_numerics(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with its quantization names read as :data:`SAME_NUMERICS` reads them."""
+    codes, labels = cats.parts(frame["quantization"])
+    mapped = [SAME_NUMERICS.get(str(x), str(x)) for x in labels]
+    if mapped == [str(x) for x in labels]:
+        return frame
+    return frame.assign(quantization=cats.from_table(np.where(codes < 0, 0, codes), mapped))
+
+
+def apply(
+    model: EaiPredictor,
+    q: QueryPrediction,
+    cf: pd.DataFrame,
+    feats: Any,
+    predict_query: Callable[..., QueryPrediction],
+    enforce: Callable[[QueryPrediction, pd.DataFrame, Any], QueryPrediction],
+) -> QueryPrediction:
+    """``q`` anchored to the measured batches of each row's deployment (see the module doc).
+
+    Args:
+        model: The predictor (its measured cells).
+        q: Predictions after the invariants.
+        cf, feats: Candidate frame and features of ``q``'s rows.
+        predict_query: :func:`recommender.model.pipeline.predict_query` (the model at the
+            neighbouring batches, this stage and the measured stage off).
+        enforce: :func:`recommender.model.invariants.enforce`.
+    """
+    cells = model.measured
+    below, above, found = neighbours(cf, cells)
+    if not found.any():
+        return q
+    rows = np.flatnonzero(found)
+    # The model at each neighbour: a row of its deployment at the cell's batch (its token profile).
+    pairs = np.concatenate([below[rows], above[rows]])
+    owners = np.concatenate([rows, rows])
+    keep = pairs >= 0
+    cell_ids, first = np.unique(pairs[keep], return_index=True)
+    rep_rows = owners[keep][first]
+    nb_cf = cf.iloc[rep_rows].assign(batch_size=cells["batch_size"].to_numpy(dtype=float)[cell_ids])
+    nb_q = predict_query(model, nb_cf, model._features.columns(nb_cf), use_measured=False, anchor=False)
+    out_cell = cells["output_tokens"].to_numpy(dtype=float)[cell_ids] if "output_tokens" in cells.columns else np.full(len(cell_ids), np.nan)
+    out_row = nb_cf["output_tokens"].to_numpy(dtype=float)
+    per_token = np.where((out_cell > 0) & (out_row > 0), out_row / np.where(out_cell > 0, out_cell, 1.0), 1.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_e = np.log(cells["energy_mean"].to_numpy(dtype=float)[cell_ids] * per_token / nb_q.energy_j)
+        log_t = np.log(cells["time_mean"].to_numpy(dtype=float)[cell_ids] * per_token / nb_q.time_s)
+    log_e = np.where(np.isfinite(log_e), log_e, 0.0)
+    log_t = np.where(np.isfinite(log_t), log_t, 0.0)
+    lo_k = np.where(below[rows] >= 0, np.searchsorted(cell_ids, below[rows]), -1)
+    hi_k = np.where(above[rows] >= 0, np.searchsorted(cell_ids, above[rows]), -1)
+    b = np.log(cf["batch_size"].to_numpy(dtype=float)[rows])
+    cb = np.log(cells["batch_size"].to_numpy(dtype=float))
+    b_lo = np.where(lo_k >= 0, cb[np.maximum(below[rows], 0)], np.nan)
+    b_hi = np.where(hi_k >= 0, cb[np.maximum(above[rows], 0)], np.nan)
+    span = b_hi - b_lo
+    w = np.where(np.isfinite(span) & (span > 0), (b - b_lo) / np.where(span > 0, span, 1.0), np.where(lo_k >= 0, 0.0, 1.0))
+    w = np.clip(np.nan_to_num(w, nan=0.0), 0.0, 1.0)
+
+    def mix(values: np.ndarray) -> np.ndarray:
+        lo_v = np.where(lo_k >= 0, values[np.maximum(lo_k, 0)], np.nan)
+        hi_v = np.where(hi_k >= 0, values[np.maximum(hi_k, 0)], np.nan)
+        lo_v = np.where(np.isnan(lo_v), hi_v, lo_v)
+        hi_v = np.where(np.isnan(hi_v), lo_v, hi_v)
+        return (1.0 - w) * lo_v + w * hi_v
+
+    r_e, r_t = np.exp(mix(log_e)), np.exp(mix(log_t))
+    arrays = {f: getattr(q, f).copy() for f in ("energy_j", "energy_lo_j", "energy_hi_j", "time_s", "time_lo_s", "time_hi_s")}
+    for f in ("energy_j", "energy_lo_j", "energy_hi_j"):
+        arrays[f][rows] = arrays[f][rows] * r_e
+    for f in ("time_s", "time_lo_s", "time_hi_s"):
+        arrays[f][rows] = arrays[f][rows] * r_t
+    return enforce(q.replace(**arrays), cf, feats)

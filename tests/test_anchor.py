@@ -1,0 +1,101 @@
+"""Stage ``anchor`` through the predictor's public API (synthetic fixture, fitted once).
+
+The fixture measured vLLM deployments at batches 8 and 64; the measured stage is switched off
+(``use_measured=False``) so that only the anchor acts.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import test_regressor_fixtures as fx
+from recommender.model.config import PipelineConfig
+from recommender.model.predictor import fit_predictor
+
+CELL = {"platform": "gpu-b", "device_count": 1, "engine": "vllm", "model_id": "toy/m7", "quantization": "fp16", "task": "chat"}
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    table = fx.measured_table()
+    return fit_predictor(table, fx.accuracy_table(), fx.catalogs(), data_hash="x" * 64, calibrate=False), table
+
+
+def _frame(batches, **over) -> pd.DataFrame:
+    return pd.DataFrame([{**CELL, **over, "batch_size": b} for b in batches])
+
+
+def _measured(table: pd.DataFrame, batch: int, column: str) -> float:
+    m = table[(table["platform"] == CELL["platform"]) & (table["engine"] == "vllm") & (table["model_id"] == CELL["model_id"])
+              & (table["quantization"] == "fp16") & (table["workload"] == "chat") & (table["batch_size"] == batch)]
+    return float(m[column].mean())
+
+
+def _without(predictor, stage):
+    from dataclasses import replace
+
+    return replace(predictor, config=PipelineConfig.without_stages([stage]))
+
+
+def test_measured_batches_are_met_and_batches_between_follow_them(fitted) -> None:
+    predictor, table = fitted
+    frame = _frame([8, 16, 32, 64])
+    on = predictor.predict(frame, use_measured=False)
+    off = _without(predictor, "anchor").predict(frame, use_measured=False)
+    for col in ("energy_j_per_query", "time_s_per_query"):
+        # At a measured batch the anchored model is the measurement (same output length).
+        assert on[col].iloc[0] == pytest.approx(_measured(table, 8, col), rel=1e-6)
+        assert on[col].iloc[3] == pytest.approx(_measured(table, 64, col), rel=1e-6)
+        # Between them: the model times the ratio interpolated in log batch.
+        r8 = on[col].iloc[0] / off[col].iloc[0]
+        r64 = on[col].iloc[3] / off[col].iloc[3]
+        for i, b in ((1, 16), (2, 32)):
+            w = np.log(b / 8) / np.log(64 / 8)
+            assert on[col].iloc[i] / off[col].iloc[i] == pytest.approx(np.exp((1 - w) * np.log(r8) + w * np.log(r64)), rel=1e-6)
+    assert on["status"].tolist() == off["status"].tolist()  # anchoring is not a measurement
+
+
+def test_outside_the_measured_batches_the_nearest_ratio_holds(fitted) -> None:
+    predictor, _ = fitted
+    frame = _frame([2, 8, 64, 512])
+    on = predictor.predict(frame, use_measured=False)
+    off = _without(predictor, "anchor").predict(frame, use_measured=False)
+    ratio = (on["time_s_per_query"] / off["time_s_per_query"]).to_numpy()
+    assert ratio[0] == pytest.approx(ratio[1], rel=1e-6) and ratio[3] == pytest.approx(ratio[2], rel=1e-6)
+
+
+def test_only_the_measured_deployment_is_anchored(fitted) -> None:
+    predictor, _ = fitted
+    others = pd.concat([
+        _frame([16], platform="gpu-new"),  # never measured
+        _frame([16], engine_version="0.4.0"),  # a release the cells do not name
+        _frame([16], model_id="toy/m30"),  # a model this deployment did not run
+    ], ignore_index=True)
+    on = predictor.predict(others, use_measured=False)
+    off = _without(predictor, "anchor").predict(others, use_measured=False)
+    np.testing.assert_allclose(on["energy_j_per_query"], off["energy_j_per_query"], rtol=1e-12)
+    np.testing.assert_allclose(on["time_s_per_query"], off["time_s_per_query"], rtol=1e-12)
+
+
+def test_a_peer_engine_and_the_same_numerics_are_anchored_as_the_deployment(fitted) -> None:
+    predictor, _ = fitted
+    frame = pd.concat([_frame([16]), _frame([16], engine="tensorrt-llm"), _frame([16], quantization="bf16")], ignore_index=True)
+    on = predictor.predict(frame, use_measured=False)
+    off = _without(predictor, "anchor").predict(frame, use_measured=False)
+    assert on["time_s_per_query"].iloc[0] != pytest.approx(off["time_s_per_query"].iloc[0], rel=1e-6)  # anchored at all
+    for col in ("energy_j_per_query", "time_s_per_query"):
+        assert on[col].iloc[1] == pytest.approx(on[col].iloc[0], rel=1e-9)  # read as vLLM, anchored as vLLM
+        assert on[col].iloc[2] == pytest.approx(on[col].iloc[0], rel=1e-9)  # bf16 is the fp16 deployment
+    assert "engine-unseen" in str(on["extrapolated_reasons"].iloc[1])
+
+
+def test_anchored_rows_keep_the_power_bound(fitted) -> None:
+    predictor, _ = fitted
+    cats = fx.catalogs()
+    frame = _frame([1, 2, 4, 8, 16, 32, 64, 128, 1024])
+    out = predictor.predict(frame, use_measured=False)
+    running = np.maximum(predictor._features.columns(predictor._candidate_frame(frame))["batch_running"].to_numpy(dtype=float), 1.0)
+    power = out["energy_j_per_query"].to_numpy() * running / out["time_s_per_query"].to_numpy()
+    assert np.all(power <= cats.platforms["gpu-b"].tdp_w * (1 + 1e-9))
