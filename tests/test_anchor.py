@@ -99,3 +99,18 @@ def test_anchored_rows_keep_the_power_bound(fitted) -> None:
     running = np.maximum(predictor._features.columns(predictor._candidate_frame(frame))["batch_running"].to_numpy(dtype=float), 1.0)
     power = out["energy_j_per_query"].to_numpy() * running / out["time_s_per_query"].to_numpy()
     assert np.all(power <= cats.platforms["gpu-b"].tdp_w * (1 + 1e-9))
+
+
+def test_the_anchor_corrects_the_deployment_not_the_workload(fitted) -> None:
+    predictor, _ = fitted
+    # A row asking a far longer prompt than the cells ran gets the same correction as one asking
+    # the cells' own profile: the ratio is taken at the cells' profile, the model carries the rest.
+    # Each asked alone, so neither borrows the other's neighbours.
+    rows = [_frame([16]), _frame([16], prompt_tokens_mean=4096.0, output_tokens_mean=900.0)]
+    on = [predictor.predict(f, use_measured=False) for f in rows]
+    off = [_without(predictor, "anchor").predict(f, use_measured=False) for f in rows]
+    for col in ("energy_j_per_query", "time_s_per_query"):
+        ratio = [float(a[col].iloc[0] / b[col].iloc[0]) for a, b in zip(on, off, strict=True)]
+        assert ratio[1] == pytest.approx(ratio[0], rel=1e-6)
+        assert ratio[0] != pytest.approx(1.0, abs=1e-6)
+    assert on[1]["energy_j_per_query"].iloc[0] > 2 * on[0]["energy_j_per_query"].iloc[0]

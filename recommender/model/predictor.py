@@ -86,14 +86,15 @@ from recommender.model.frame import (  # noqa: F401
     task_profile,
 )
 
-FORMAT_VERSION = 12
+FORMAT_VERSION = 13
 """Version of the saved state layout (2: fitted-roofline decode priors, blended extrapolation;
 3: time components per engine release; 4: smoother groups by layer design; 5: per-level
 ranges of interaction slopes; 6: smoother robustness weights; 7: issue 17's accuracy model, a measured / imputed / prior
 table with basis; 8: quantization effects as the median pair, ``shift``; 9: smoother groups and
 the compute-precision class read bf16 and fp16 as one; 10: the campaign scale of the
 intervals, :mod:`recommender.model.calibrate`; 11: measured cells keyed by pipeline stages and
-engine release level too; 12: answer lengths per model and task, stage ``answer_length``)."""
+engine release level too; 12: answer lengths per model and task, stage ``answer_length``; 13: measured cells keep the
+token profile they ran at, for stage ``anchor``)."""
 
 RELEASE_COMPONENTS: tuple[str, ...] = ("t_dec", "t_pre")
 """Components that also see the engine's release (``engine_release``: ``vllm@0.5``) as a

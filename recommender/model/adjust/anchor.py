@@ -4,9 +4,10 @@ A candidate that is not a measured cell but whose deployment was measured at oth
 (same platform, devices, engine and release level, model, quantization, task and pipeline
 stages) is predicted as the model times the measured / model ratio of those cells: the ratio
 at the nearest measured batches below and above, interpolated in log batch, or the nearer
-one's where the candidate lies outside them. Energy and time are anchored apart, per output
-token (a cell measured at another output length is compared per output token), and the
-physical invariants are enforced again after.
+one's where the candidate lies outside them. The ratio sets the model at the cell's own
+batch and token profile against the measurement, so it corrects the deployment, not the
+workload; energy and time are anchored apart, and the physical invariants are enforced again
+after.
 
 Why: the model misses each measured deployment by a few per cent in-sample (ML.ENERGY v3's
 B200 rows, time per query: median 10.6 %), so without it a batch between two measured ones
@@ -34,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from recommender.model import cats
-from recommender.model.adjust.measured import KEY_COLUMNS, factor_codes
+from recommender.model.adjust.measured import KEY_COLUMNS, PROFILE_COLUMNS, factor_codes
 from recommender.model.features import SAME_NUMERICS
 from recommender.model.prediction import QueryPrediction
 
@@ -81,6 +82,29 @@ def neighbours(cf: pd.DataFrame, cells: pd.DataFrame) -> tuple[np.ndarray, np.nd
     return below, above, found
 
 
+def _at_cells(rows: pd.DataFrame, cells: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+    """Candidate-frame rows set to each cell's batch and, where the cells kept it, the token
+    profile they ran at (so the model is set against the measurement on the cell's own terms:
+    a candidate asking 4,096 prompt tokens of a deployment measured at 110 is corrected by how
+    far the model missed at 110); and the factor that carries a cell's measurement to the row's
+    output length where the profile was not kept (per output token), else 1."""
+    out = rows.assign(batch_size=cells["batch_size"].to_numpy(dtype=float))
+    if all(c in cells.columns for c in PROFILE_COLUMNS):
+        passes = np.maximum(out["passes"].to_numpy(dtype=float), 1.0)
+        fed = cells["fed_tokens"].to_numpy(dtype=float)
+        out = out.assign(
+            prompt_tokens=cells["prompt_tokens"].to_numpy(dtype=float),
+            output_tokens=cells["output_tokens"].to_numpy(dtype=float),
+            output_dispersion=cells["output_dispersion"].to_numpy(dtype=float),
+            fed_tokens=fed,
+            pass_tokens=fed / passes,
+        )
+        return out, np.ones(len(out))
+    out_cell = cells["output_tokens"].to_numpy(dtype=float) if "output_tokens" in cells.columns else np.full(len(out), np.nan)
+    out_row = out["output_tokens"].to_numpy(dtype=float)
+    return out, np.where((out_cell > 0) & (out_row > 0), out_row / np.where(out_cell > 0, out_cell, 1.0), 1.0)
+
+
 def _as_one_numerics(frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` with its quantization names read as :data:`SAME_NUMERICS` reads them."""
     codes, labels = cats.parts(frame["quantization"])
@@ -119,11 +143,8 @@ def apply(
     keep = pairs >= 0
     cell_ids, first = np.unique(pairs[keep], return_index=True)
     rep_rows = owners[keep][first]
-    nb_cf = cf.iloc[rep_rows].assign(batch_size=cells["batch_size"].to_numpy(dtype=float)[cell_ids])
+    nb_cf, per_token = _at_cells(cf.iloc[rep_rows], cells.iloc[cell_ids])
     nb_q = predict_query(model, nb_cf, model._features.columns(nb_cf), use_measured=False, anchor=False)
-    out_cell = cells["output_tokens"].to_numpy(dtype=float)[cell_ids] if "output_tokens" in cells.columns else np.full(len(cell_ids), np.nan)
-    out_row = nb_cf["output_tokens"].to_numpy(dtype=float)
-    per_token = np.where((out_cell > 0) & (out_row > 0), out_row / np.where(out_cell > 0, out_cell, 1.0), 1.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         log_e = np.log(cells["energy_mean"].to_numpy(dtype=float)[cell_ids] * per_token / nb_q.energy_j)
         log_t = np.log(cells["time_mean"].to_numpy(dtype=float)[cell_ids] * per_token / nb_q.time_s)

@@ -66,8 +66,14 @@ def factor_codes(frame: pd.DataFrame, columns: tuple[str, ...], reference: pd.Da
     return np.where(valid, key_f, -1), key_r
 
 
+PROFILE_COLUMNS: tuple[str, ...] = ("prompt_tokens", "output_tokens", "output_dispersion", "fed_tokens")
+"""Token profile a cell ran at (its rows' mean), kept so that stage ``anchor`` can set the model
+against the measurement at the profile the cell measured."""
+
+
 def measured_cells(prepared: pd.DataFrame) -> pd.DataFrame:
-    """Mean, min and max of energy/time per measured cell; interval widened by stated spread."""
+    """Mean, min and max of energy/time per measured cell, interval widened by stated spread,
+    and the token profile it ran at (:data:`PROFILE_COLUMNS`)."""
     p = prepared.copy()
     spread = pd.to_numeric(p.get("energy_spread_pct"), errors="coerce").fillna(0.0) / 100.0
     p["e_lo_row"] = p["energy_q"] * (1.0 - spread / 2.0)
@@ -85,6 +91,7 @@ def measured_cells(prepared: pd.DataFrame) -> pd.DataFrame:
         time_lo=("time_q", "min"),
         time_hi=("time_q", "max"),
         output_tokens=("output_tokens", "mean"),
+        **{c: (c, "mean") for c in PROFILE_COLUMNS if c != "output_tokens" and c in p.columns},
     ).reset_index()
     return cells
 
