@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from recommender.model import cats
-from recommender.model.adjust.measured import KEY_COLUMNS, PROFILE_COLUMNS, factor_codes
+from recommender.model.adjust.measured import KEY_COLUMNS, PROFILE_COLUMNS, _matches, factor_codes
 from recommender.model.features import SAME_NUMERICS
 from recommender.model.prediction import QueryPrediction
 
@@ -59,8 +59,16 @@ def neighbours(cf: pd.DataFrame, cells: pd.DataFrame) -> tuple[np.ndarray, np.nd
     above = np.full(n, -1, dtype=np.int64)
     if not len(cells) or not n:
         return below, above, np.zeros(n, dtype=bool)
+    # First platform and model (two lookups), then the whole deployment key on the few rows
+    # whose pair was measured: cross-validation's held-out rows never match, a million
+    # candidates rarely do.
+    near = np.flatnonzero(_matches(*factor_codes(cf, ("platform", "model_id"), cells)))
+    if not len(near):
+        return below, above, np.zeros(n, dtype=bool)
     # bf16 and fp16 are one deployment to the data (features.SAME_NUMERICS), here too.
-    fkey, rkey = factor_codes(_as_one_numerics(cf), GROUP_COLUMNS, _as_one_numerics(cells))
+    fkey = np.full(n, -1, dtype=np.int64)
+    fkey_near, rkey = factor_codes(_as_one_numerics(cf.iloc[near]), GROUP_COLUMNS, _as_one_numerics(cells))
+    fkey[near] = fkey_near
     batch_c = cells["batch_size"].to_numpy(dtype=float)
     order = np.lexsort((batch_c, rkey))
     rk, bc = rkey[order], batch_c[order]
