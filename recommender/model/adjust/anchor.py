@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from recommender.model import cats
-from recommender.model.adjust.measured import KEY_COLUMNS, PROFILE_COLUMNS, _matches, factor_codes
+from recommender.model.adjust.measured import KEY_COLUMNS, PROFILE_COLUMNS, factor_codes, key_matches
 from recommender.model.features import SAME_NUMERICS
 from recommender.model.prediction import QueryPrediction
 
@@ -62,7 +62,7 @@ def neighbours(cf: pd.DataFrame, cells: pd.DataFrame) -> tuple[np.ndarray, np.nd
     # First platform and model (two lookups), then the whole deployment key on the few rows
     # whose pair was measured: cross-validation's held-out rows never match, a million
     # candidates rarely do.
-    near = np.flatnonzero(_matches(*factor_codes(cf, ("platform", "model_id"), cells)))
+    near = np.flatnonzero(key_matches(*factor_codes(cf, ("platform", "model_id"), cells)))
     if not len(near):
         return below, above, np.zeros(n, dtype=bool)
     # bf16 and fp16 are one deployment to the data (features.SAME_NUMERICS), here too.

@@ -96,7 +96,7 @@ def measured_cells(prepared: pd.DataFrame) -> pd.DataFrame:
     return cells
 
 
-def _matches(fkey: np.ndarray, rkey: np.ndarray) -> np.ndarray:
+def key_matches(fkey: np.ndarray, rkey: np.ndarray) -> np.ndarray:
     """Per row of ``fkey``, whether its key is among ``rkey`` (-1: no key)."""
     ref = np.unique(rkey)
     if not len(ref):
@@ -163,7 +163,7 @@ def apply(q: QueryPrediction, cf: pd.DataFrame, measured: pd.DataFrame) -> Query
     # First the name columns but the release (integer codes: cheap on a million rows), then the
     # whole key on the few rows whose names match some measured cell.
     names = tuple(c for c in KEY_COLUMNS if measured[c].dtype.kind not in "fiu" and c != "engine_release")
-    near = np.flatnonzero(_matches(*factor_codes(cf, names, measured))) if names else np.arange(len(cf))
+    near = np.flatnonzero(key_matches(*factor_codes(cf, names, measured))) if names else np.arange(len(cf))
     for flag in (PROMPT_GIVEN, BRACKETED, PEER):
         if flag in cf.columns and len(near):
             near = near[~cf[flag].to_numpy(dtype=bool)[near]]

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from recommender.model import cats
-from recommender.model.component import REASONS, ComponentModel, take_rows, with_column
+from recommender.model.component import REASONS, take_rows, with_column
 from recommender.model.intervals import quadrature
 from recommender.model.prediction import Parts
 
