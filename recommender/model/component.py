@@ -242,15 +242,15 @@ class ComponentModel:
             return feats
         return with_column(feats, "engine_release", cats.from_table(codes, mapped))
 
-    def _weights_without(self, bits: np.ndarray, reason: str) -> np.ndarray:
-        """Per row, the full model's blend weight from its reasons other than ``reason``."""
-        kept = bits & ~np.int64(1 << REASONS.index(reason))
-        uniq, inverse = np.unique(kept, return_inverse=True)
-        w = np.ones(len(uniq))
+    def _combination_weights(self, c_flags: dict[str, np.ndarray], skip: str | None = None) -> np.ndarray:
+        """Per combination of reasons, the full model's blend weight: the smallest weight among
+        its reasons (the most physics-leaning blend any of its novelties called for), ``skip``
+        left out."""
+        w = np.ones(len(next(iter(c_flags.values()))) if c_flags else 0)
         for r, wr in self.simple["weights"].items():
-            if wr < 1.0 and r in REASONS and r != reason:
-                w = np.where(((uniq >> REASONS.index(r)) & 1) == 1, np.minimum(w, wr), w)
-        return w[inverse.ravel()]
+            if wr < 1.0 and r in c_flags and r != skip:
+                w = np.where(c_flags[r], np.minimum(w, wr), w)
+        return w
 
     def predict(self, feats: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Point prediction, log half-width and extrapolation reasons per row.
@@ -300,18 +300,12 @@ class ComponentModel:
             c_half = _regime_halfwidths(self.widths, self.regime_widths, (present // (2 * n_bits), regime_labels), c_seen, c_flags)
         half = c_half[row_slot]
         if self.simple is not None and self.simple.get("weights"):
-            # Weight of the full model: the smallest among the row's extrapolation reasons
-            # (the most physics-leaning blend any of its novelties called for).
-            c_w = np.ones(len(present))
-            for r, wr in self.simple["weights"].items():
-                if wr < 1.0 and r in c_flags:
-                    c_w = np.where(c_flags[r], np.minimum(c_w, wr), c_w)
-            w_all = c_w[row_slot]
+            w_all = self._combination_weights(c_flags)[row_slot]
             if peer is not None and peer.any():
                 # Not blended for its engine being unseen: that weight was chosen holding out
                 # engines with no peer measured, whose roofline x constant is the mean over every
                 # engine, research stacks included; a peer's full model is the better reading.
-                w_all = np.where(peer, self._weights_without(bits, "engine-unseen"), w_all)
+                w_all = np.where(peer, self._combination_weights(c_flags, skip="engine-unseen")[row_slot], w_all)
             if (w_all < 1.0).any():
                 blend = np.flatnonzero(w_all < 1.0)
                 w = w_all[blend]

@@ -85,7 +85,7 @@ def predict_parts(
     if config.on(release_widening.STAGE):
         parts = release_widening.apply(model, parts, cf, feats, raw_points, need)
     if config.on(batch_floor.STAGE):
-        parts = batch_floor.apply(model, parts, cf, need, predict_parts)
+        parts = batch_floor.apply(model, parts, cf, need, predict_parts, feats)
     return parts, twin_of
 
 

@@ -28,12 +28,13 @@ move. No held-out row lies below its engine's range, so cross-validation cannot 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from recommender.model import cats
+from recommender.model.component import take_rows
 from recommender.model.prediction import Parts
 from recommender.model.roofline_fit import fitted_prior
 
@@ -59,6 +60,7 @@ def apply(
     cf: pd.DataFrame,
     needed: dict[str, np.ndarray] | None,
     predict_parts: Callable[..., tuple[Parts, np.ndarray]],
+    feats: Any,
 ) -> Parts:
     """Decode parts of rows below their engine's measured batch range held to the edge's.
 
@@ -69,6 +71,7 @@ def apply(
         needed: Per component, the rows it was predicted on (None: every row).
         predict_parts: :func:`recommender.model.pipeline.predict_parts` (passed in: the edge
             rows go through every part stage, and this module sits below the pipeline).
+        feats: Features of ``cf``'s rows (the roofline at the rows' own batch reads them).
     """
     if not all(name in parts for name in DECODE):
         return parts
@@ -83,7 +86,7 @@ def apply(
     own_cf = cf.iloc[rows]
     edge_cf = own_cf.assign(batch_size=edge[rows])
     edge_feats = model._features.columns(edge_cf)
-    own_feats = model._features.columns(own_cf)
+    own_feats = take_rows(feats, rows)
     edge_parts, _ = predict_parts(model, edge_cf, edge_feats, only_needed=True)
     out = dict(parts)
     b, b_edge = batch[rows], edge[rows]
