@@ -733,7 +733,11 @@ class LmEvalRunner:
         if queries < 1:
             raise MeasurementError(f"{workload}: lm-eval sent no requests (limit {limit})")
         output_total = sum(counts.output.values())
-        fields = stats.row_fields(query_count=queries, output_tokens_total=output_total or None)
+        # The queries one static batch holds: lm-eval batches requests (a multiple-choice query
+        # sends one per choice), so batch / requests-per-query of them wait for the same passes.
+        in_flight = self.spec.batch_size * queries / max(counts.requests, queries)
+        fields = stats.row_fields(query_count=queries, output_tokens_total=output_total or None,
+                                  queries_in_flight=in_flight)
         fields["flags"] = ";".join(sorted(flags))
         if fields.get("energy_spread_pct") is not None and fields["energy_spread_pct"] == float("inf"):
             fields["energy_spread_pct"] = None
@@ -766,6 +770,8 @@ class LmEvalRunner:
             f"warmup={stats.warmup}",
             f"repeats={repeats}",
             f"calls_per_window={stats.calls_per_window}",
+            f"requests_per_query={max(counts.requests, queries) / queries:.3g}",
+            f"queries_in_flight={min(max(in_flight, 1.0), queries):.3g}",
             f"meter_update_period_s={self.meter.update_period_s:.6g}",
             f"env={self._env_summary()}",
             f"date={dt.datetime.now(dt.UTC).isoformat(timespec='seconds')}",

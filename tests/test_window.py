@@ -217,6 +217,12 @@ def test_row_fields_make_a_valid_measured_row() -> None:
         source="eai-profiler", source_ref="test", **fields,  # type: ignore[arg-type]
     )
     assert not row.idle_subtracted and row.idle_power_w == 50.0 and row.energy_method == "nvml-counter"
+    # A static batch of 8 queries: each waits for its batch, so its latency is 8x the amortized
+    # time and energy x in flight / time is the window's mean power (here 202.5 W).
+    batched = stats.row_fields(query_count=100, queries_in_flight=8.0)
+    assert batched["time_s_per_query"] == pytest.approx(0.16)
+    assert batched["energy_j_per_query"] * 8.0 / batched["time_s_per_query"] == pytest.approx(405.0 / 2.0)
+    assert stats.row_fields(query_count=4, queries_in_flight=32.0)["time_s_per_query"] == pytest.approx(2.0)
     bad = run_windows(lambda: None, ScriptedMeter([(0.0, 1.0)] * 3), no_sync, idle=idle)
     with pytest.raises(MeasurementError, match="not positive"):
         bad.row_fields(query_count=10)
