@@ -114,3 +114,21 @@ def test_the_anchor_corrects_the_deployment_not_the_workload(fitted) -> None:
         assert ratio[1] == pytest.approx(ratio[0], rel=1e-6)
         assert ratio[0] != pytest.approx(1.0, abs=1e-6)
     assert on[1]["energy_j_per_query"].iloc[0] > 2 * on[0]["energy_j_per_query"].iloc[0]
+
+
+def test_a_row_naming_no_release_is_anchored_to_the_newest_measured_release() -> None:
+    # The deployment's cells state a release while the engine's other rows state none (as the
+    # profiler's transformers rows do beside the quantization reports'): a row naming no release
+    # is at the unstated level, which the measured stage reads as the newest stated release of a
+    # cell measured only at stated ones; the anchor must read it alike.
+    table = fx.measured_table()
+    mine = ((table["platform"] == CELL["platform"]) & (table["engine"] == "vllm") & (table["model_id"] == CELL["model_id"])
+            & (table["quantization"] == "fp16") & (table["workload"] == "chat")).to_numpy()
+    assert mine.any() and (~mine & table["engine"].eq("vllm").to_numpy()).any()
+    table = table.assign(engine_version=np.where(mine, "0.6.0", None))
+    predictor = fit_predictor(table, fx.accuracy_table(), fx.catalogs(), data_hash="y" * 64, calibrate=False)
+    frame = _frame([8, 16])
+    on = predictor.predict(frame, use_measured=False)
+    off = _without(predictor, "anchor").predict(frame, use_measured=False)
+    assert on["time_s_per_query"].iloc[0] == pytest.approx(_measured(table, 8, "time_s_per_query"), rel=1e-6)
+    assert on["time_s_per_query"].iloc[1] != pytest.approx(off["time_s_per_query"].iloc[1], rel=1e-6)

@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import test_regressor_fixtures as fx
+from recommender.model import invariants
 from recommender.model.config import PipelineConfig
 from recommender.model.predictor import fit_predictor
 
@@ -72,13 +73,20 @@ def test_mean_power_never_exceeds_the_devices_limit(predictors, cats, rows, whic
     assert np.all(np.isfinite(e) & (e > 0) & np.isfinite(t) & (t > 0))
     # One query alone never draws more than every device at its limit.
     assert np.all(e / t <= tdp * (1 + 1e-9))
-    # A static log-likelihood batch shares the devices exactly: mean power = E x batch / T.
+    # A static log-likelihood batch shares the devices exactly: mean power = E x queries / T, a
+    # batch of B requests holding B / 4 four-choice MMLU queries.
     ll = cand["task"].eq("mmlu").to_numpy()
     batch = cand["batch_size"].to_numpy(dtype=float)
-    assert np.all((e * batch / t)[ll] <= tdp[ll] * (1 + 1e-9))
+    in_flight = out["queries_in_flight"].to_numpy(dtype=float)
+    assert np.allclose(in_flight[ll], np.maximum(batch[ll] / 4.0, 1.0))
     # A server's running requests share it too: E x running / T is the devices' mean power.
     running = np.maximum(p._features.columns(p._candidate_frame(cand))["batch_running"].to_numpy(dtype=float), 1.0)
-    assert np.all((e * running / t)[~ll] <= tdp[~ll] * (1 + 1e-9))
+    assert np.allclose(in_flight[~ll], running[~ll])
+    assert np.all(e * in_flight / t <= tdp * (1 + 1e-9))
+    # Nor less than a GPU holding a model draws while it serves (these platforms are all GPUs).
+    assert np.all(e * in_flight / t >= invariants.POWER_FLOOR_SHARE * tdp * (1 - 1e-9))
+    assert np.all(out["energy_j_per_query_lo"].to_numpy() * in_flight / out["time_s_per_query_lo"].to_numpy()
+                  >= invariants.POWER_FLOOR_SHARE * tdp * (1 - 1e-9))
     assert np.all(out["energy_j_per_query_lo"] <= e * (1 + 1e-9)) and np.all(e <= out["energy_j_per_query_hi"] * (1 + 1e-9))
     assert np.all(out["time_s_per_query_lo"] <= t * (1 + 1e-9)) and np.all(t <= out["time_s_per_query_hi"] * (1 + 1e-9))
 
@@ -235,7 +243,7 @@ def test_a_point_moved_onto_a_bound_keeps_its_width_on_the_open_side():
         twin_of=np.full(2, "", dtype=object),
     )
     cf = pd.DataFrame({"output_tokens": [100.0, 100.0], "batch_size": [1, 1]})
-    feats = pd.DataFrame({"batch_running": [1.0, 1.0], "power_w": [100.0, 1000.0],
+    feats = pd.DataFrame({"batch_running": [1.0, 1.0], "power_w": [100.0, 100.0],
                           "platform_class": pd.Categorical(["data-center", "data-center"])})
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(invariants, "time_floor_s", lambda cf, feats: np.array([0.0, 3.0]))
@@ -246,3 +254,31 @@ def test_a_point_moved_onto_a_bound_keeps_its_width_on_the_open_side():
     assert out.time_s[1] == pytest.approx(3.0) and out.time_lo_s[1] == pytest.approx(3.0)
     assert out.time_hi_s[1] == pytest.approx(4.5)
     assert np.all(out.energy_lo_j < out.energy_j) and np.all(out.time_hi_s > out.time_s)
+
+
+def test_a_gpu_is_never_charged_less_than_its_power_floor():
+    from recommender.model import invariants
+    from recommender.model.prediction import QueryPrediction
+
+    # A 700 W GPU: 1 J over 1 s with 8 queries in flight is 8 W, far under what it draws holding
+    # a model; a CPU row (no limit, hence no floor) and a row above the floor are left alone.
+    e = np.array([1.0, 1.0, 200.0])
+    t = np.array([1.0, 1.0, 1.0])
+    q = QueryPrediction(
+        energy_j=e, energy_lo_j=e / 2.0, energy_hi_j=e * 2.0, time_s=t, time_lo_s=t / 2.0, time_hi_s=t * 2.0,
+        status_code=np.full(3, 2), reason_bits=np.zeros(3, dtype=np.int64), prefill_share=np.zeros(3),
+        twin_of=np.full(3, "", dtype=object),
+    )
+    cf = pd.DataFrame({"output_tokens": [0.0, 0.0, 100.0], "batch_size": [32, 32, 1], "passes": [4.0, 4.0, 1.0],
+                       "fed_tokens": [100.0, 100.0, 100.0]})
+    feats = pd.DataFrame({"batch_running": [1.0, 1.0, 1.0], "power_w": [700.0, 300.0, 700.0],
+                          "platform_class": pd.Categorical(["data-center", "cpu", "data-center"]),
+                          "t_floor_pre_s": [0.0, 0.0, 0.0], "t_floor_dec_s": [0.0, 0.0, 0.0]})
+    out = invariants.enforce(q, cf, feats)
+    floor_w = invariants.POWER_FLOOR_SHARE * 700.0
+    # 32 requests of four-choice queries: 8 queries share the device.
+    assert invariants.queries_in_flight(cf, feats).tolist() == [8.0, 8.0, 1.0]
+    assert out.energy_j[0] * 8.0 / out.time_s[0] == pytest.approx(floor_w)
+    assert out.energy_lo_j[0] * 8.0 / out.time_lo_s[0] == pytest.approx(floor_w)
+    assert out.energy_hi_j[0] == pytest.approx(2.0 * out.energy_j[0])  # the upper width stays
+    assert out.energy_j[1] == 1.0 and out.energy_j[2] == 200.0 and out.energy_lo_j[2] == 100.0

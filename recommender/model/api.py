@@ -57,6 +57,9 @@ PREDICTION_COLUMNS: tuple[str, ...] = (
     "accuracy_status",  # "measured", "imputed" (from the model's other scores) or "prior" (family/size only)
     "accuracy_basis",  # text: which scores / quantization evidence the accuracy comes from
     "extrapolated_reasons",  # ';'-joined, e.g. "platform-unseen;engine-unseen;size-outside"
+    # Queries sharing the devices over one query's latency (a static batch's queries, a server's
+    # running requests): mean power = energy x this / time, throughput = this / time.
+    "queries_in_flight",
 )
 
 

@@ -1,17 +1,22 @@
 """Physical invariants enforced on every model prediction, whatever stages are switched off.
 
 1. **Power**: a query cannot be charged more energy than the devices can draw over its
-   latency. With ``B`` queries sharing the devices, ``E <= P_max x T / B`` (``B``: the static
-   batch of a log-likelihood query, whose passes run together; the requests a server runs at
-   once for a generated one). So the mean power ``E x B / T`` never exceeds
-   ``P_max = GPU power limit x devices``.
+   latency. With ``B`` queries sharing the devices, ``E <= P_max x T / B`` (``B``: the queries
+   of a log-likelihood static batch, whose passes run together, :func:`static_batch_queries`;
+   the requests a server runs at once for a generated one). So the mean power ``E x B / T``
+   never exceeds ``P_max = GPU power limit x devices``.
 2. **Forward passes**: a query is never faster than its own forward passes at peak rates:
    generation ``T >= output tokens x max(weights read / bandwidth, FLOPs / peak)`` per step;
-   a log-likelihood query waits for its batch's passes, ``T >= B x fed tokens x per-token floor``,
-   so once a device is saturated larger batches raise time per query.
+   a log-likelihood query waits for its batch's passes, ``T >= B x fed tokens x per-token floor``
+   (``B`` again the batch's queries), so once a device is saturated larger batches raise time
+   per query.
 3. **Splitting**: speed-ups come from at most ``min(devices, attention heads)`` devices
    (:func:`recommender.model.physics.split_devices`) and each split pays all-reduces
    (:func:`recommender.model.physics.tensor_parallel_comm_s`), in the features themselves.
+
+4. **Power floor**: a GPU holding a model never draws less than a share of its limit while it
+   serves, so ``E >= POWER_FLOOR_SHARE x P_max x T / B``: an energy interpolated or carried down
+   in batch apart from time cannot imply a mean power below the card's idle draw.
 
 ``P_max`` is the accelerator's own limit (:data:`recommender.model.features.MODULE_GPU_POWER_W`:
 a GH200's 1,000 W covers its Grace CPU too); CPUs have none (``inf``).
@@ -26,6 +31,30 @@ import pandas as pd
 
 from recommender.model import cats
 from recommender.model.prediction import QueryPrediction
+
+
+POWER_FLOOR_SHARE = 0.16
+"""Least mean power of a GPU serving a model, as a share of its power limit x devices.
+
+The lowest measured in ``data/measured.csv`` on 2026-12-04: 16.3 % (quant-reports, an RTX 4090D
+running Phi-3-mini at batch 1, 69 W of 425 W); the H200 eai measured idles at 18.5 % with a model
+resident (129.7 W of 700 W, ``data/profiled/smollm2-h200.csv``). Without it, SmolLM2-135M on that
+H200 at batch 4 was predicted at 53 W mean, under half its idle draw (energy and time are
+anchored to the measured batches apart)."""
+
+
+def static_batch_queries(cf: pd.DataFrame) -> np.ndarray:
+    """Per row, the log-likelihood queries one static batch holds (>= 1).
+
+    ``batch_size`` counts requests per forward pass (lm-eval's batch), and a multiple-choice query
+    sends one request per choice (``passes``): a batch of 32 holds 8 four-choice queries, which
+    all wait for the same passes. A query with more choices than the batch spans several passes
+    and is alone in them (1). The profiler records a query's time on the same terms
+    (``profiler.window.WindowStats.row_fields``: window time / queries x queries in flight).
+    """
+    batch = np.maximum(cf["batch_size"].to_numpy(dtype=float), 1.0)
+    passes = np.maximum(cf["passes"].to_numpy(dtype=float), 1.0) if "passes" in cf.columns else np.ones(len(cf))
+    return np.maximum(batch / passes, 1.0)
 
 
 def power_limit_w(cf: pd.DataFrame, feats: Any) -> np.ndarray:
@@ -43,28 +72,36 @@ def power_limit_w(cf: pd.DataFrame, feats: Any) -> np.ndarray:
     energy per query 20.2 % either way, leave-one-platform-out 23.4 %; ``eai evaluate``), and a
     prediction now never implies a mean power above the devices' limit.
     """
-    out_tok = cf["output_tokens"].to_numpy()
     is_cpu = cats.isin(feats["platform_class"], ("cpu",))
-    batch = np.maximum(np.asarray(feats["batch_running"], dtype=float), 1.0)
-    # A log-likelihood batch runs its passes together: each query's latency is the batch's, and
-    # its energy a 1/batch share of the devices' (exact, no slack).
-    static = np.maximum(cf["batch_size"].to_numpy(dtype=float), 1.0)
-    # Row subsets set in place (np.where over a million random masks costs more than the arithmetic).
-    share = 1.0 / batch
-    loglik = np.flatnonzero(out_tok <= 0)
-    share[loglik] = 1.0 / static[loglik]
-    limit = feats["power_w"].to_numpy(dtype=float) * np.minimum(share, 1.0)
+    limit = feats["power_w"].to_numpy(dtype=float) / queries_in_flight(cf, feats)
     limit[is_cpu] = np.inf
     return limit
+
+
+def queries_in_flight(cf: pd.DataFrame, feats: Any) -> np.ndarray:
+    """Per row, the queries that share the devices over one query's latency (>= 1).
+
+    A log-likelihood batch runs its passes together: each query's latency is the batch's and its
+    energy a 1/queries share of the devices' (:func:`static_batch_queries`, exact). A generated
+    query shares them with the requests the server runs at once (``batch_running``). Mean power
+    is energy per query x this / time per query.
+    """
+    out_tok = cf["output_tokens"].to_numpy()
+    running = np.maximum(np.asarray(feats["batch_running"], dtype=float), 1.0)
+    # Row subsets set in place (np.where over a million random masks costs more than the arithmetic).
+    loglik = np.flatnonzero(out_tok <= 0)
+    if len(loglik):
+        running = running.copy()
+        running[loglik] = static_batch_queries(cf)[loglik]
+    return running
 
 
 def time_floor_s(cf: pd.DataFrame, feats: Any) -> np.ndarray:
     """Per row, the shortest physically possible time per query, s."""
     out_tok = cf["output_tokens"].to_numpy(dtype=float)
-    batch = np.maximum(cf["batch_size"].to_numpy(dtype=float), 1.0)
     fed = cf["fed_tokens"].to_numpy(dtype=float)
     dec = out_tok * np.asarray(feats["t_floor_dec_s"], dtype=float)
-    pre = batch * fed * np.asarray(feats["t_floor_pre_s"], dtype=float)
+    pre = static_batch_queries(cf) * fed * np.asarray(feats["t_floor_pre_s"], dtype=float)
     return np.where(out_tok > 0, dec, pre)
 
 
@@ -86,15 +123,25 @@ def enforce(q: QueryPrediction, cf: pd.DataFrame, feats: Any) -> QueryPrediction
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         t_hi = np.maximum(q.time_hi_s, t * np.where(q.time_s > 0, q.time_hi_s / q.time_s, 1.0))
     limit = power_limit_w(cf, feats)
+    floor_w = np.where(np.isfinite(limit), limit * POWER_FLOOR_SHARE, 0.0)
     with np.errstate(invalid="ignore", over="ignore"):
         e = np.minimum(q.energy_j, limit * t)
         e_hi = np.minimum(np.maximum(q.energy_hi_j, e), limit * t_hi)
         # An energy brought down to the power limit keeps its lower log-width (the limit bounds
         # the point from above; the query may draw less).
         e_lo = np.minimum(q.energy_lo_j, e * np.where(q.energy_j > 0, q.energy_lo_j / q.energy_j, 1.0))
+        # Raised to the floor over its own time (never above the limit: the floor is a share of
+        # it). A point raised keeps its upper log-width, as one raised to the time floor does:
+        # the floor says the model was too low, not that the query draws exactly the floor.
+        raised = floor_w * t > e
+        e = np.where(raised, floor_w * t, e)
+        up = np.where(q.energy_j > 0, q.energy_hi_j / q.energy_j, 1.0)
+        e_hi = np.where(raised, np.minimum(np.maximum(e_hi, e * up), limit * t_hi), e_hi)
+        e_lo = np.minimum(np.maximum(e_lo, floor_w * t_lo), e)
     return q.replace(energy_j=e, energy_lo_j=e_lo, energy_hi_j=e_hi, time_s=t, time_lo_s=t_lo, time_hi_s=t_hi)
 
 
 def mean_power_w(energy_j: np.ndarray, time_s: np.ndarray, batch: np.ndarray) -> np.ndarray:
-    """Mean power of the devices implied by energy and time per query with ``batch`` in flight, W."""
+    """Mean power of the devices implied by energy and time per query with ``batch`` queries in
+    flight (:func:`queries_in_flight`), W."""
     return energy_j * np.maximum(batch, 1.0) / time_s

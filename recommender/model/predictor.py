@@ -247,6 +247,9 @@ class EaiPredictor:
             rows = np.flatnonzero(idle_devices)
             sub = invariants.enforce(q.take(rows), cf_all.iloc[rows], self._features.columns(cf_all.iloc[rows]))
             q = q.put(rows, sub)
+        in_flight = invariants.queries_in_flight(cf, feats)
+        if idle_devices.any():
+            in_flight[rows] = invariants.queries_in_flight(cf_all.iloc[rows], self._features.columns(cf_all.iloc[rows]))
         energy, e_lo, e_hi = q.energy_j, q.energy_lo_j, q.energy_hi_j
         time_s, t_lo, t_hi = q.time_s, q.time_lo_s, q.time_hi_s
         use_dec = q.prefill_share < 1.0 - self.config.tunables.prefill_share_for_reasons
@@ -278,6 +281,7 @@ class EaiPredictor:
                 "accuracy_status": acc["accuracy_status"].array,
                 "accuracy_basis": acc["accuracy_basis"].array,
                 "extrapolated_reasons": with_twins(reasons_categorical(q.reason_bits), q.twin_of, (q.status_code == 2) & use_dec),
+                "queries_in_flight": in_flight,
             },
             index=candidates.index,
             copy=False,  # the arrays are this call's own: no 2-D block copy of a million rows
@@ -473,6 +477,12 @@ def fit_predictor(
     for name in ("e_dec", "t_dec", "e_pre", "t_pre"):
         f_, y_ = rows[name]
         enough = len(y_) >= MIN_ROWS_REGRESSION and f_["platform"].nunique() >= MIN_PLATFORMS_REGRESSION
+        gpu = (f_["platform_class"].astype(str) != "cpu").to_numpy()
+        if config.on("cpu_model") and enough and gpu.sum() < MIN_ROWS_REGRESSION:
+            # CPU rows get a model of their own (below), so the accelerator regression needs its
+            # own rows: prefill measured on two CPUs and one H200 (2 rows) is not enough to
+            # regress every GPU's prefill on; it stays anchored on decode, the H200 its own offset.
+            enough = False
         if name.endswith("dec") or enough:
             # CPUs are another regime (and a handful of CPU rows would bend the GPU model's
             # platform slopes): the regression sees accelerator rows only; CPU rows get their

@@ -379,6 +379,11 @@ def build(resolved: Resolved, flow: FlowConfig, predictor: Predictor) -> Candida
             col = target + suffix
             values = pred[col].to_numpy(dtype=float).reshape(n_cfg, n_t)
             frame[col] = values @ w
+    if "queries_in_flight" in pred:
+        # Over a task mix, a query's device time is its latency over the queries in flight
+        # (amortized), weighted: the mix's queries in flight are its latency over that.
+        amortized = (pred["time_s_per_query"].to_numpy(dtype=float) / pred["queries_in_flight"].to_numpy(dtype=float))
+        frame["queries_in_flight"] = frame["time_s_per_query"].to_numpy(dtype=float) / (amortized.reshape(n_cfg, n_t) @ w)
     # Ends for comparing candidates (ties, gains over the 16-bit baseline): without the
     # campaign scale, which moves every candidate of the user's deployment alike.
     for col, values in comparison_intervals(predictor, pred).items():
@@ -517,9 +522,10 @@ def _derive(frame: pd.DataFrame, resolved: Resolved) -> None:
     ends = ("_lo", "_hi", "_lo" + CMP, "_hi" + CMP)
     for suffix in ("", *ends):
         frame["wh_per_1k" + suffix] = frame["energy_j_per_query" + suffix] * 1000.0 / 3600.0
-    batch = frame["batch_size"].to_numpy(dtype=float)
-    # A full batch of B sequences finishes B queries every time_s_per_query seconds.
-    frame["throughput_qps"] = batch / frame["time_s_per_query"].to_numpy(dtype=float)
+    # The queries in flight (a full static batch's queries, a server's running requests) finish
+    # together every time_s_per_query seconds; a predictor that does not say: the batch.
+    in_flight = (frame["queries_in_flight"] if "queries_in_flight" in frame else frame["batch_size"]).to_numpy(dtype=float)
+    frame["throughput_qps"] = in_flight / frame["time_s_per_query"].to_numpy(dtype=float)
     frame["power_w"] = frame["energy_j_per_query"].to_numpy(dtype=float) * frame["throughput_qps"].to_numpy()
     eco = spec.economics
     for suffix in ("", *ends):

@@ -278,7 +278,7 @@ def finish(ctx: Context, data_hash: str) -> Recommendation:
         ctx_note,
         "multi-task figures are task-weighted means of per-task predictions (EOR/TWEOR included)",
         "energy is gross: everything the devices drew while serving, idle draw included (no figure subtracts idle power)",
-        "throughput = batch_size / time_s_per_query; mean power = energy per query x throughput",
+        "throughput = queries in flight (a static batch's queries, a server's running requests) / time_s_per_query; mean power = energy per query x throughput",
         _serving_note(resolved, ctx.flow),
         "constraints filter on point predictions; intervals decide ties",
         "cost counts electricity only (x PUE); carbon is operational (grid intensity x PUE)",

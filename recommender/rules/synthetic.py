@@ -43,8 +43,10 @@ def _lookup(column: pd.Series, table: pd.Series | pd.DataFrame) -> dict[str, np.
     return take(values.to_numpy(dtype=float))
 
 
-def _finish(out: dict[str, np.ndarray], index: pd.Index) -> pd.DataFrame:
-    frame = pd.DataFrame(out, index=index)
+def _finish(out: dict[str, np.ndarray], candidates: pd.DataFrame) -> pd.DataFrame:
+    # Every query of a batch shares the devices (no task profile here to tell choices apart).
+    batch = candidates["batch_size"].to_numpy(dtype=float) if "batch_size" in candidates else np.ones(len(candidates))
+    frame = pd.DataFrame({**out, "queries_in_flight": np.maximum(batch, 1.0)}, index=candidates.index)
     return frame[list(PREDICTION_COLUMNS)]
 
 
@@ -80,7 +82,7 @@ class TablePredictor:
         )
         out = _targets(e, t, a, h, status)
         out["accuracy_status"] = acc_status
-        return _finish(out, candidates.index)
+        return _finish(out, candidates)
 
 
 def _targets(e: np.ndarray, t: np.ndarray, a: np.ndarray, h: np.ndarray, status) -> dict[str, object]:
@@ -179,7 +181,7 @@ class FormulaPredictor:
         status = pd.Categorical.from_codes(
             np.where(measured, 0, 2).astype(np.int8), categories=pd.Index(["measured", "interpolated", "extrapolated"], dtype=object)
         )
-        return _finish(_targets(energy, time_s, acc, h, status), candidates.index)
+        return _finish(_targets(energy, time_s, acc, h, status), candidates)
 
 
 def small_catalogs() -> Catalogs:

@@ -156,7 +156,7 @@ def test_anchored_component_takes_one_width_however_many_novelties():
         "batch_size": [1, 1], "task": ["mmlu", "mmlu"]})
     got = shipped.predict_components(cand)
     reasons = got["e_pre_reasons"].astype(str)
-    assert (reasons.str.count(";") >= 2).all()  # novel in three ways or more
+    assert (reasons.str.count(";") >= 1).all()  # novel in two ways or more
     # Every off-platform width measures the same transfer of the anchor's ratio: taken once,
     # not once per novelty.
     widest = max(comp.widths[s] for s in ("platform", "engine", "quantization", "size", "class"))

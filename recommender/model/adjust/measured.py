@@ -117,7 +117,7 @@ def _lookup(rows: pd.DataFrame, levels: np.ndarray, cells: pd.DataFrame) -> np.n
     return np.where(found, order[pos], -1)
 
 
-def _engine_levels(levels: object) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def engine_levels(levels: object) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per level, its text, its engine and whether it names a release (``vllm@0.11``: ``vllm``,
     True); decided once per distinct level (a million candidates name a handful)."""
     codes, labels = cats.parts(levels)
@@ -128,11 +128,11 @@ def _engine_levels(levels: object) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return text[at], engine[at], named[at]
 
 
-def _newest_per_cell(cells: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+def newest_per_cell(cells: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
     """Cells measured at stated releases only, each at its newest release, relabelled with the
     bare engine name (what a candidate naming no release reads, as the components do), and
     their positions in ``cells``."""
-    _, engine, named = _engine_levels(cells["engine_release"])
+    _, engine, named = engine_levels(cells["engine_release"])
     if not named.any():
         return cells.iloc[:0], np.zeros(0, dtype=np.int64)
     rest = [c for c in KEY_COLUMNS if c != "engine_release"]
@@ -168,18 +168,18 @@ def apply(q: QueryPrediction, cf: pd.DataFrame, measured: pd.DataFrame) -> Query
         if flag in cf.columns and len(near):
             near = near[~cf[flag].to_numpy(dtype=bool)[near]]
     sub = cf.iloc[near]
-    levels, engine, named = _engine_levels(sub["engine_release"])
+    levels, engine, named = engine_levels(sub["engine_release"])
     pos = _lookup(sub, levels, measured)
     # A named release not measured for the cell: the cell measured at an unstated release.
     rows = np.flatnonzero((pos < 0) & named)
-    _, cell_engine, cell_named = _engine_levels(measured["engine_release"])
+    _, cell_engine, cell_named = engine_levels(measured["engine_release"])
     bare = np.flatnonzero(~cell_named)
     if len(rows) and len(bare):
         found = _lookup(sub.iloc[rows], engine[rows], measured.iloc[bare].assign(engine_release=cell_engine[bare]))
         pos[rows] = np.where(found >= 0, bare[np.maximum(found, 0)], -1)
     # No release named and no unversioned cell: the newest release measured for the cell.
     rows = np.flatnonzero((pos < 0) & ~named)
-    newest, where = _newest_per_cell(measured) if len(rows) else (measured.iloc[:0], np.zeros(0, dtype=np.int64))
+    newest, where = newest_per_cell(measured) if len(rows) else (measured.iloc[:0], np.zeros(0, dtype=np.int64))
     if len(newest):
         found = _lookup(sub.iloc[rows], engine[rows], newest)
         pos[rows] = np.where(found >= 0, where[np.maximum(found, 0)], -1)
