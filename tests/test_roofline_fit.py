@@ -311,3 +311,38 @@ def test_fit_terms_give_the_roofline_and_its_exact_log_jacobian():
             up, _ = terms.log_value_and_jacobian(theta + step)
             down, _ = terms.log_value_and_jacobian(theta - step)
             np.testing.assert_allclose(jac[:, k], (up - down) / 2e-6, rtol=1e-5, atol=1e-9)
+
+
+def test_a_log_likelihood_pass_pays_decodes_per_layer_cost():
+    from recommender.model.roofline_fit import LAYER_SCALE_S, fitted_prior, prefill_state
+
+    # Decode fitted 100 us per layer per step for hf-transformers (log_c in units of 10 us).
+    decode = {"kind": "time", "log_a": 0.0, "log_b": 0.0, "log_c": {"hf-transformers": float(np.log(10.0))}}
+    state = prefill_state(decode)
+    assert state["kind"] == "prefill-time" and fitted_prior(prefill_state({**decode, "kind": "energy"}), _prefill_feats()).shape == (3,)
+    feats = _prefill_feats()
+    t = fitted_prior(state, feats)
+    c_layers = 10.0 * LAYER_SCALE_S * 30  # 3 ms a pass
+    # Batch 1, four passes: four rounds of the fixed cost over the query's 400 fed tokens; the
+    # roofline part is the throughput rate (one query in a pass).
+    assert t[0] * 400 == pytest.approx(4 * c_layers + 400 * 1e-6)
+    # Batch 32: one pass holds 8 queries; the query waits for it once.
+    assert t[1] * 400 == pytest.approx(c_layers + 400 * 8e-6)
+    # An engine never fitted is placed among the fitted ones (here: the only one).
+    assert t[2] == pytest.approx(t[0])
+    e = fitted_prior(prefill_state({**decode, "kind": "energy"}), feats)
+    # Energy: the devices' time per query, the pass's fixed cost shared by its 8 queries.
+    assert e[1] * 400 == pytest.approx(0.5 * 400 + 700.0 * c_layers / 8)
+
+
+def _prefill_feats() -> pd.DataFrame:
+    return pd.DataFrame({
+        "engine": pd.Categorical(["hf-transformers", "hf-transformers", "llama.cpp"]),
+        "log_layers": np.log([30.0, 30.0, 30.0]),
+        "power_w": [700.0, 700.0, 700.0],
+        "prefill_queries": [1.0, 8.0, 1.0],
+        "prefill_rounds": [4.0, 1.0, 4.0],
+        "fed_tokens": [400.0, 400.0, 400.0],
+        "prior_t_pre": [1e-6, 8e-6, 1e-6],  # latency sense: Q x the roofline rate
+        "prior_e_pre": [0.5, 0.5, 0.5],
+    })

@@ -462,6 +462,7 @@ class FeatureBuilder:
         pass_tokens = (
             np.maximum(configs["pass_tokens"].to_numpy(dtype=float), 1.0) if "pass_tokens" in configs else prompt
         )
+        passes = np.maximum(configs["passes"].to_numpy(dtype=float), 1.0) if "passes" in configs else np.ones(len(configs))
         t_pre_tok = physics.prefill_token_time(
             params_total_b=total,
             params_active_b=active,
@@ -531,9 +532,10 @@ class FeatureBuilder:
                 "prior_e_dec": power * t_step / batch,
                 "prior_t_dec": t_step,
                 "prior_e_pre": power * t_pre_tok,
-                # Prompt processing time per token of one query (compute-bound rate); batch-mates
-                # are interleaved by serving engines, so no batch factor (that is left to the data).
-                "prior_t_pre": t_pre_tok,
+                # Latency per fed token of a log-likelihood query at the roofline rate: a query
+                # of a static batch waits for the whole pass, which holds batch / passes queries
+                # (the profiler times a query so, the invariants read it so); at batch 1, the rate.
+                "prior_t_pre": np.maximum(batch_cfg / passes, 1.0) * t_pre_tok,
                 "params_active_b": active,
                 # Parts of the prior, for the fitted roofline (recommender.model.roofline_fit).
                 "t_mem_s": t_mem,
@@ -544,6 +546,12 @@ class FeatureBuilder:
                 "t_kv_s": batch / stages * kv_tok * context / (bw * 1e9 * devices),
                 "t_floor_dec_s": np.maximum(t_weights, t_comp),
                 "t_floor_pre_s": t_floor_pre,
+                # A log-likelihood query's passes in a static batch of batch_size sequences: the
+                # queries one pass holds, and the passes one after another a query waits for
+                # (recommender.model.roofline_fit.prefill_prior).
+                "prefill_queries": np.maximum(batch_cfg / passes, 1.0),
+                "prefill_rounds": np.maximum(passes / np.maximum(batch_cfg, 1.0), 1.0),
+                "fed_tokens": pass_tokens * passes,
                 # The request's own prompt pass, spread over its output tokens, in step units:
                 # batch-mates' prefills interleave with a request's decode steps, so a step
                 # carries batch / output of them (read by the time roofline only; see

@@ -123,14 +123,15 @@ def compose(
 
     energy, e_lo, e_hi, share_pre = one("e_dec", "e_pre")
     time_s, t_lo, t_hi, _ = one("t_dec", "t_pre")
-    # Time per query is the query's latency. Prefill parts are per token position in the
-    # throughput sense (a batch's share); a log-likelihood query waits for its whole static
-    # batch's passes, so its latency is the batch times that share (equal at batch 1, where
-    # every log-likelihood row was measured).
-    wait = np.maximum(cf["batch_size"].to_numpy(dtype=float), 1.0)
+    # Time per query is the query's latency. Prefill time parts are latency per fed token
+    # already (their prior waits for the static batch's pass: features, prior_t_pre, and the
+    # profiler times a batched query so); a generated query asked above what the server runs
+    # at once waits its turn.
     gen = out_tok > 0
-    wait[gen] = 1.0 if running is None else np.maximum(wait[gen] / np.maximum(running[gen], 1.0), 1.0)
-    time_s, t_lo, t_hi = time_s * wait, t_lo * wait, t_hi * wait
+    if running is not None and gen.any():
+        wait = np.ones(len(cf))
+        wait[gen] = np.maximum(np.maximum(cf["batch_size"].to_numpy(dtype=float)[gen], 1.0) / np.maximum(running[gen], 1.0), 1.0)
+        time_s, t_lo, t_hi = time_s * wait, t_lo * wait, t_hi * wait
     # Extrapolation reasons of the components that matter for this query, as bit patterns
     # (decode bits low, prefill bits high) turned into text once per distinct pattern.
     use_dec = share_pre < 1.0 - prefill_share_for_reasons

@@ -60,7 +60,7 @@ from recommender.model.component import (
 )
 from recommender.model.features import CATEGORICAL_FEATURES, Catalogs, FeatureBuilder
 from recommender.model.physics import split_devices
-from recommender.model.roofline_fit import fitted_prior
+from recommender.model.roofline_fit import fitted_prior, prefill_state
 from recommender.model.config import PipelineConfig
 from recommender.model import calibrate as calib
 from recommender.model.calibrate import CampaignResiduals, CampaignScale, campaign_scale
@@ -464,7 +464,7 @@ def fit_predictor(
     prep = prepare_table(table, catalogs)
     extra = extra_models(prep, catalogs)
     builder = FeatureBuilder(catalogs, extra)
-    cf = prep[["platform", "device_count", "pipeline_stages", "engine", "model_id", "quantization", "batch_size", "prompt_tokens", "output_tokens", "output_dispersion", "choices", "pass_tokens", "params_total_b", "params_active_b"]].copy()
+    cf = prep[["platform", "device_count", "pipeline_stages", "engine", "model_id", "quantization", "batch_size", "prompt_tokens", "output_tokens", "output_dispersion", "choices", "passes", "pass_tokens", "params_total_b", "params_active_b"]].copy()
     feats = builder.build(cf)
     releases = default_releases(prep["engine"], prep["engine_release"])
     feats_release = feats.assign(engine_release=cats.as_categorical(pd.Series(prep["engine_release"].to_numpy(), index=feats.index)))
@@ -500,7 +500,31 @@ def fit_predictor(
         else:
             anchor = "e_dec" if name.startswith("e") else "t_dec"
             af, ay = rows[anchor]
-            components[name] = fit_anchored_component(name, f_, y_, f"prior_{name}", af, ay, f"prior_{anchor}", toward_bound=True)
+            dec = components.get(anchor)
+            if dec is None or dec.roofline is None:
+                components[name] = fit_anchored_component(name, f_, y_, f"prior_{name}", af, ay, f"prior_{anchor}", toward_bound=True)
+                continue
+            # A pass walks every layer as a decode step does: the prefill prior carries decode's
+            # fitted per-layer cost (roofline_fit.prefill_prior), and the anchor's ratio is taken
+            # against decode's fitted roofline on the rows it was fitted on (accelerators).
+            # CPUs keep the raw prior anchored on every decode row (their own regime: decode's
+            # per-layer cost was fitted on accelerators), as their decode has a model of its own.
+            state = prefill_state(dec.roofline)
+            column, a_column = f"fitted_prior_{name}", f"fitted_prior_{anchor}"
+            is_cpu = (f_["platform_class"].astype(str) == "cpu").to_numpy()
+            gpu_rows = f_.loc[~is_cpu]
+            own = gpu_rows.assign(**{column: fitted_prior(state, feats_release.loc[gpu_rows.index])})
+            gpu = (af["platform_class"].astype(str) != "cpu").to_numpy()
+            keep = gpu if gpu.any() else np.ones(len(af), dtype=bool)
+            af_k = af.loc[keep]
+            af_k = af_k.assign(**{a_column: dec.prior_values(feats_release.loc[af_k.index])})
+            comp = fit_anchored_component(name, own, y_[~is_cpu], column, af_k, ay[keep], a_column, toward_bound=True)
+            comp.roofline = state
+            if config.on("cpu_model"):
+                comp.cpu_model = fit_anchored_component(
+                    name, f_.loc[is_cpu], y_[is_cpu], f"prior_{name}", af, ay, f"prior_{anchor}", toward_bound=True
+                )
+            components[name] = comp
     accuracy = accuracy_model if accuracy_model is not None else fit_accuracy_model(prep, accuracy_table, catalogs, extra)
     if not config.on("campaign_scale"):
         campaign = None

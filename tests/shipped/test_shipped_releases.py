@@ -149,7 +149,14 @@ def test_anchored_component_takes_one_width_however_many_novelties():
 
     shipped = load_predictor()
     comp = shipped.components["e_pre"]
-    assert comp.linear.state.get("anchored_on")  # prefill: measured on the CPU only
+    assert comp.linear.state.get("anchored_on")  # prefill: too few accelerator rows to regress
+    # The release-widening stage adds the gap between the engine's releases (the prefill prior
+    # carries decode's per-release per-layer cost); this is about the component's own width.
+    from dataclasses import replace
+
+    from recommender.model.config import PipelineConfig
+
+    shipped = replace(shipped, config=PipelineConfig.without_stages(["release_widening"]))
     cand = pd.DataFrame({
         "platform": ["b200", "a100-sxm4-40gb"], "device_count": [1, 1], "engine": ["vllm", "hf-transformers"],
         "model_id": ["lmsys/vicuna-13b-v1.3", "mistralai/Mistral-7B-Instruct-v0.3"], "quantization": ["fp8", "fp16"],
