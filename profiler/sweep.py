@@ -77,6 +77,11 @@ class SweepSpec(BaseModel):
             ``estimated`` meter, which only sees this process).
         threads: torch intra-op CPU threads (None: torch's default). On a CPU shared with
             other work, 1 thread avoids the spin-wait slowdown of oversubscribed threads.
+        min_window_s: Shortest measured window, seconds (None: 200 meter update periods, 20 s
+            on NVML's 100 ms counter, which bounds the counter's quantization at 1 % of the
+            window; 10 s allows 2 %). Each cell runs warm-up + repeats + 1 such windows, so
+            it sets how many cells a short GPU lease measures (an H200 took ~100 s a cell at
+            20 s windows on 2026-12-04).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -98,6 +103,7 @@ class SweepSpec(BaseModel):
     tasks_path: list[str] = Field(default_factory=list)
     idle_s: float = Field(default=10.0, ge=0)
     threads: int | None = Field(default=None, ge=1)
+    min_window_s: float | None = Field(default=None, gt=0)
 
     @field_validator("models", "quants", "tasks")
     @classmethod
@@ -721,6 +727,7 @@ class LmEvalRunner:
 
         with PeakMemory(self.spec.device) as mem:
             stats = run_windows(one_run, self.meter, self._sync(), repeats=repeats, warmup=self.spec.warmup,
+                                min_window_s=self.spec.min_window_s,
                                 idle=self._idle)
         lm.on_progress = None
         first, counts = runs[0]
@@ -770,6 +777,7 @@ class LmEvalRunner:
             f"warmup={stats.warmup}",
             f"repeats={repeats}",
             f"calls_per_window={stats.calls_per_window}",
+            *([f"min_window_s={self.spec.min_window_s:g}"] if self.spec.min_window_s else []),
             f"requests_per_query={max(counts.requests, queries) / queries:.3g}",
             f"queries_in_flight={min(max(in_flight, 1.0), queries):.3g}",
             f"meter_update_period_s={self.meter.update_period_s:.6g}",

@@ -130,11 +130,13 @@ def test_cli_profile_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[st
     out = tmp_path / "cli.csv"
     sweep = tmp_path / "s.yaml"
     sweep.write_text("models: [smollm2-135m-gguf]\nquants: [fp32]\ntasks: [arc_challenge]\nlimit: 2\nthreads: 1\n")
-    code = main(["profile", "--sweep", str(sweep), "--out", str(out), "--platform", "cpu-amd-epyc-zen4"])
+    code = main(["profile", "--sweep", str(sweep), "--out", str(out), "--platform", "cpu-amd-epyc-zen4", "--min-window-s", "0.5"])
     assert code == 0, capsys.readouterr().err
     (row,) = read_rows(out)
     assert row.workload == "arc_challenge" and row.accuracy_n == 2 and row.quantization == "fp32"
-    assert "--sweep" in row.source_ref
+    assert "--sweep" in row.source_ref and "min_window_s=0.5;" in row.source_ref
+    # Two 4-choice questions at batch 1: one query in flight, its latency the amortized time.
+    assert "requests_per_query=4;" in row.source_ref and "queries_in_flight=1;" in row.source_ref
     assert "1 row(s) appended" in capsys.readouterr().out
     # Second run: resumes, measures nothing.
     assert main(["profile", "--sweep", str(sweep), "--out", str(out), "--platform", "cpu-amd-epyc-zen4"]) == 0

@@ -114,6 +114,7 @@ def register(app: typer.Typer) -> None:
         repeats: Annotated[int | None, typer.Option("--repeats", min=1, max=20, help="Measured windows per cell (default 3; accuracy from the first, energy median and spread).")] = None,
         batch_size: Annotated[int | None, typer.Option("--batch-size", min=1, help="Requests per forward pass.")] = None,
         threads: Annotated[int | None, typer.Option("--threads", min=1, help="torch CPU threads (default: torch's).")] = None,
+        min_window_s: Annotated[float | None, typer.Option("--min-window-s", min=0.001, help="Shortest measured window, s (default 200 meter update periods: 20 s on NVML, <= 1 % counter quantization); shorter fits more cells in a GPU lease.")] = None,
         idle_seconds: Annotated[float | None, typer.Option("--idle-seconds", min=0, help="Idle window after each model load, s: stored as idle_power_w, never subtracted (not used by the estimated meter).")] = None,
         out: Annotated[Path | None, typer.Option("--out", help="Output CSV file (default data/profiled/<platform>.csv); several sweeps may share one (appends are locked).")] = None,
         tasks_path: Annotated[list[Path] | None, typer.Option("--tasks-path", help="Extra directory of lm-eval task YAMLs (repeatable).")] = None,
@@ -172,6 +173,7 @@ def register(app: typer.Typer) -> None:
             "batch_size": batch_size,
             "threads": threads,
             "idle_s": idle_seconds,
+            "min_window_s": min_window_s,
             "tasks_path": [str(p) for p in tasks_path] if tasks_path else None,
             "local_tasks": False if no_local_tasks else None,
         }
