@@ -219,16 +219,11 @@ def test_tensor_parallel_communication_is_a_floor_that_grows_with_devices():
 
 def test_power_cap_lowers_energy_and_keeps_time_where_the_two_disagree():
     from recommender.model import invariants
-    from recommender.model.prediction import QueryPrediction
 
     # Row 0 implies 200 W on a 100 W limit; row 1 is within it; row 2 has no limit (a CPU).
     e = np.array([200.0, 50.0, 200.0])
     t = np.array([1.0, 1.0, 1.0])
-    q = QueryPrediction(
-        energy_j=e, energy_lo_j=e / 2, energy_hi_j=e * 2, time_s=t, time_lo_s=t / 2, time_hi_s=t * 2,
-        status_code=np.full(3, 2), reason_bits=np.zeros(3, dtype=np.int64), prefill_share=np.zeros(3),
-        twin_of=np.full(3, "", dtype=object),
-    )
+    q = _query(e, t, factor=2.0)
     cf = pd.DataFrame({"output_tokens": [100.0, 100.0, 100.0], "batch_size": [1, 1, 1]})
     feats = pd.DataFrame({"batch_running": [1.0, 1.0, 1.0], "power_w": [100.0, 100.0, 100.0],
                           "platform_class": pd.Categorical(["data-center", "data-center", "cpu"])})
@@ -245,17 +240,12 @@ def test_power_cap_lowers_energy_and_keeps_time_where_the_two_disagree():
 
 def test_a_point_moved_onto_a_bound_keeps_its_width_on_the_open_side():
     from recommender.model import invariants
-    from recommender.model.prediction import QueryPrediction
 
     # Row 0: energy 4x over a 100 W limit (its whole interval above it); row 1: time below its
     # floor (its whole interval under it).
     e = np.array([400.0, 50.0])
     t = np.array([1.0, 1.0])
-    q = QueryPrediction(
-        energy_j=e, energy_lo_j=e / 1.5, energy_hi_j=e * 1.5, time_s=t, time_lo_s=t / 1.5, time_hi_s=t * 1.5,
-        status_code=np.full(2, 2), reason_bits=np.zeros(2, dtype=np.int64), prefill_share=np.zeros(2),
-        twin_of=np.full(2, "", dtype=object),
-    )
+    q = _query(e, t, factor=1.5)
     cf = pd.DataFrame({"output_tokens": [100.0, 100.0], "batch_size": [1, 1]})
     feats = pd.DataFrame({"batch_running": [1.0, 1.0], "power_w": [100.0, 100.0],
                           "platform_class": pd.Categorical(["data-center", "data-center"])})
@@ -272,17 +262,12 @@ def test_a_point_moved_onto_a_bound_keeps_its_width_on_the_open_side():
 
 def test_a_gpu_is_never_charged_less_than_its_power_floor():
     from recommender.model import invariants
-    from recommender.model.prediction import QueryPrediction
 
     # A 700 W GPU: 1 J over 1 s with 8 queries in flight is 8 W, far under what it draws holding
     # a model; a CPU row (no limit, hence no floor) and a row above the floor are left alone.
     e = np.array([1.0, 1.0, 200.0])
     t = np.array([1.0, 1.0, 1.0])
-    q = QueryPrediction(
-        energy_j=e, energy_lo_j=e / 2.0, energy_hi_j=e * 2.0, time_s=t, time_lo_s=t / 2.0, time_hi_s=t * 2.0,
-        status_code=np.full(3, 2), reason_bits=np.zeros(3, dtype=np.int64), prefill_share=np.zeros(3),
-        twin_of=np.full(3, "", dtype=object),
-    )
+    q = _query(e, t, factor=2.0)
     cf = pd.DataFrame({"output_tokens": [0.0, 0.0, 100.0], "batch_size": [32, 32, 1], "passes": [4.0, 4.0, 1.0],
                        "fed_tokens": [100.0, 100.0, 100.0]})
     feats = pd.DataFrame({"batch_running": [1.0, 1.0, 1.0], "power_w": [700.0, 300.0, 700.0],
@@ -296,3 +281,15 @@ def test_a_gpu_is_never_charged_less_than_its_power_floor():
     assert out.energy_lo_j[0] * 8.0 / out.time_lo_s[0] == pytest.approx(floor_w)
     assert out.energy_hi_j[0] == pytest.approx(2.0 * out.energy_j[0])  # the upper width stays
     assert out.energy_j[1] == 1.0 and out.energy_j[2] == 200.0 and out.energy_lo_j[2] == 100.0
+
+
+def _query(e: np.ndarray, t: np.ndarray, factor: float):
+    """An extrapolated prediction of energy ``e`` and time ``t`` with ends ``factor`` either way."""
+    from recommender.model.prediction import QueryPrediction
+
+    n = len(e)
+    return QueryPrediction(
+        energy_j=e, energy_lo_j=e / factor, energy_hi_j=e * factor, time_s=t, time_lo_s=t / factor, time_hi_s=t * factor,
+        status_code=np.full(n, 2), reason_bits=np.zeros(n, dtype=np.int64), prefill_share=np.zeros(n),
+        twin_of=np.full(n, "", dtype=object),
+    )
