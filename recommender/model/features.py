@@ -463,6 +463,7 @@ class FeatureBuilder:
             np.maximum(configs["pass_tokens"].to_numpy(dtype=float), 1.0) if "pass_tokens" in configs else prompt
         )
         passes = np.maximum(configs["passes"].to_numpy(dtype=float), 1.0) if "passes" in configs else np.ones(len(configs))
+        queries = physics.static_batch_queries(batch_cfg, passes)
         t_pre_tok = physics.prefill_token_time(
             params_total_b=total,
             params_active_b=active,
@@ -535,7 +536,7 @@ class FeatureBuilder:
                 # Latency per fed token of a log-likelihood query at the roofline rate: a query
                 # of a static batch waits for the whole pass, which holds batch / passes queries
                 # (the profiler times a query so, the invariants read it so); at batch 1, the rate.
-                "prior_t_pre": np.maximum(batch_cfg / passes, 1.0) * t_pre_tok,
+                "prior_t_pre": queries * t_pre_tok,
                 "params_active_b": active,
                 # Parts of the prior, for the fitted roofline (recommender.model.roofline_fit).
                 "t_mem_s": t_mem,
@@ -549,7 +550,7 @@ class FeatureBuilder:
                 # A log-likelihood query's passes in a static batch of batch_size sequences: the
                 # queries one pass holds, and the passes one after another a query waits for
                 # (recommender.model.roofline_fit.prefill_prior).
-                "prefill_queries": np.maximum(batch_cfg / passes, 1.0),
+                "prefill_queries": queries,
                 "prefill_rounds": np.maximum(passes / np.maximum(batch_cfg, 1.0), 1.0),
                 "fed_tokens": pass_tokens * passes,
                 # The request's own prompt pass, spread over its output tokens, in step units:

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from recommender.model import cats
+from recommender.model import cats, physics
 from recommender.model.prediction import QueryPrediction
 
 
@@ -44,17 +44,12 @@ anchored to the measured batches apart)."""
 
 
 def static_batch_queries(cf: pd.DataFrame) -> np.ndarray:
-    """Per row, the log-likelihood queries one static batch holds (>= 1).
-
-    ``batch_size`` counts requests per forward pass (lm-eval's batch), and a multiple-choice query
-    sends one request per choice (``passes``): a batch of 32 holds 8 four-choice queries, which
-    all wait for the same passes. A query with more choices than the batch spans several passes
-    and is alone in them (1). The profiler records a query's time on the same terms
-    (``profiler.window.WindowStats.row_fields``: window time / queries x queries in flight).
-    """
-    batch = np.maximum(cf["batch_size"].to_numpy(dtype=float), 1.0)
-    passes = np.maximum(cf["passes"].to_numpy(dtype=float), 1.0) if "passes" in cf.columns else np.ones(len(cf))
-    return np.maximum(batch / passes, 1.0)
+    """Per row of a candidate frame, the log-likelihood queries one static batch holds
+    (:func:`recommender.model.physics.static_batch_queries`). The profiler records a query's time
+    on the same terms (``profiler.window.WindowStats.row_fields``: window time / queries x
+    queries in flight)."""
+    passes = cf["passes"].to_numpy(dtype=float) if "passes" in cf.columns else np.ones(len(cf))
+    return physics.static_batch_queries(cf["batch_size"].to_numpy(dtype=float), passes)
 
 
 def power_limit_w(cf: pd.DataFrame, feats: Any) -> np.ndarray:

@@ -161,6 +161,17 @@ ALLREDUCES_PER_LAYER = 2.0
 after the MLP (Megatron-LM, Shoeybi et al. 2019, section 3)."""
 
 
+def static_batch_queries(batch: np.ndarray, passes: np.ndarray) -> np.ndarray:
+    """Log-likelihood queries one static batch holds (>= 1).
+
+    ``batch`` counts sequences per forward pass (lm-eval's batch of requests) and a
+    multiple-choice query sends one per choice (``passes``): a batch of 32 holds 8 four-choice
+    queries, which all wait for the same pass. A query with more passes than the batch runs
+    them one after another and is alone in each (1).
+    """
+    return np.maximum(np.maximum(batch, 1.0) / np.maximum(passes, 1.0), 1.0)
+
+
 def split_devices(devices: np.ndarray, heads: np.ndarray) -> np.ndarray:
     """Devices a model's forward pass can actually be split over (tensor parallel).
 

@@ -245,11 +245,12 @@ class EaiPredictor:
             # The power limit of every device, over the requests all of them hold at once (their
             # memory holds more of them than the split devices' alone): on those rows only.
             rows = np.flatnonzero(idle_devices)
-            sub = invariants.enforce(q.take(rows), cf_all.iloc[rows], self._features.columns(cf_all.iloc[rows]))
+            feats_rows = self._features.columns(cf_all.iloc[rows])
+            sub = invariants.enforce(q.take(rows), cf_all.iloc[rows], feats_rows)
             q = q.put(rows, sub)
         in_flight = invariants.queries_in_flight(cf, feats)
         if idle_devices.any():
-            in_flight[rows] = invariants.queries_in_flight(cf_all.iloc[rows], self._features.columns(cf_all.iloc[rows]))
+            in_flight[rows] = invariants.queries_in_flight(cf_all.iloc[rows], feats_rows)
         energy, e_lo, e_hi = q.energy_j, q.energy_lo_j, q.energy_hi_j
         time_s, t_lo, t_hi = q.time_s, q.time_lo_s, q.time_hi_s
         use_dec = q.prefill_share < 1.0 - self.config.tunables.prefill_share_for_reasons

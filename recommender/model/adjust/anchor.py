@@ -58,11 +58,14 @@ GROUP_COLUMNS: tuple[str, ...] = tuple(c for c in KEY_COLUMNS if c != "batch_siz
 """What one measured deployment holds fixed while its batch varies."""
 
 
-def neighbours(cf: pd.DataFrame, cells: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def neighbours(
+    cf: pd.DataFrame, cells: pd.DataFrame, near: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per candidate row, the positions in ``cells`` of the nearest measured batch below and
     above its own in its deployment (-1: none on that side), and whether it has any.
 
-    A row at a measured batch has that cell on both sides.
+    A row at a measured batch has that cell on both sides. ``near``: the rows whose platform and
+    model some cell has, where the caller knows them (else looked up).
     """
     n = len(cf)
     below = np.full(n, -1, dtype=np.int64)
@@ -72,7 +75,8 @@ def neighbours(cf: pd.DataFrame, cells: pd.DataFrame) -> tuple[np.ndarray, np.nd
     # First platform and model (two lookups), then the whole deployment key on the few rows
     # whose pair was measured: cross-validation's held-out rows never match, a million
     # candidates rarely do.
-    near = np.flatnonzero(key_matches(*factor_codes(cf, ("platform", "model_id"), cells)))
+    if near is None:
+        near = np.flatnonzero(key_matches(*factor_codes(cf, ("platform", "model_id"), cells)))
     if not len(near):
         return below, above, np.zeros(n, dtype=bool)
     # bf16 and fp16 are one deployment to the data (features.SAME_NUMERICS), here too.
@@ -151,16 +155,22 @@ def apply(
         enforce: :func:`recommender.model.invariants.enforce`.
     """
     cells = model.measured
-    below, above, found = neighbours(cf, cells)
+    if not len(cells) or not len(cf):
+        return q
+    # The platform-and-model pre-filter of neighbours, once for both lookups below.
+    near = np.flatnonzero(key_matches(*factor_codes(cf, ("platform", "model_id"), cells)))
+    below, above, found = neighbours(cf, cells, near)
     # A row naming no release whose deployment was measured only at stated releases: the newest
     # of them, as the measured stage reads it (the profiler states its transformers release, the
     # quantization reports did not, so hf-transformers' default level is the unstated one).
-    _, _, named = engine_levels(cf["engine_release"])
-    rest = np.flatnonzero(~found & ~named)
+    rest = near[~found[near]]
+    if len(rest):
+        _, _, named = engine_levels(cf["engine_release"].iloc[rest])
+        rest = rest[~named]
     if len(rest):
         newest, where = newest_per_cell(cells)
         if len(newest):
-            b2, a2, f2 = neighbours(cf.iloc[rest], newest)
+            b2, a2, f2 = neighbours(cf.iloc[rest], newest, np.arange(len(rest)))
             hit = rest[f2]
             below[hit] = np.where(b2[f2] >= 0, where[np.maximum(b2[f2], 0)], -1)
             above[hit] = np.where(a2[f2] >= 0, where[np.maximum(a2[f2], 0)], -1)
