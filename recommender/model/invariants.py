@@ -135,8 +135,3 @@ def enforce(q: QueryPrediction, cf: pd.DataFrame, feats: Any) -> QueryPrediction
         e_lo = np.minimum(np.maximum(e_lo, floor_w * t_lo), e)
     return q.replace(energy_j=e, energy_lo_j=e_lo, energy_hi_j=e_hi, time_s=t, time_lo_s=t_lo, time_hi_s=t_hi)
 
-
-def mean_power_w(energy_j: np.ndarray, time_s: np.ndarray, batch: np.ndarray) -> np.ndarray:
-    """Mean power of the devices implied by energy and time per query with ``batch`` queries in
-    flight (:func:`queries_in_flight`), W."""
-    return energy_j * np.maximum(batch, 1.0) / time_s
