@@ -14,7 +14,6 @@ either median worse, 2 when nothing could be held out.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -25,11 +24,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from recommender.model.config import PipelineConfig  # noqa: E402
-from recommender.model.features import Catalogs  # noqa: E402
-from recommender.model.frame import measured_candidates, prepare_table  # noqa: E402
+from recommender.model.frame import measured_candidates  # noqa: E402
+from bench.inputs import measured_inputs  # noqa: E402
 from recommender.model.predictor import fit_predictor  # noqa: E402
-from recommender.table import load_table  # noqa: E402
-from recommender.table.accuracy import load_accuracy  # noqa: E402
 
 DEPLOYMENT = ["source", "platform", "device_count", "pipeline_stages", "engine", "engine_release", "model_id", "quantization", "task"]
 
@@ -40,14 +37,7 @@ def _metrics(y: np.ndarray, p: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tu
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--table", type=Path, default=ROOT / "data" / "measured.csv")
-    parser.add_argument("--accuracy", type=Path, default=ROOT / "data" / "accuracy.csv")
-    args = parser.parse_args()
-    catalogs = Catalogs.load()
-    table = load_table(args.table).reset_index(drop=True)
-    accuracy = load_accuracy(args.accuracy) if args.accuracy.is_file() else None
-    prep = prepare_table(table, catalogs).reset_index(drop=True)
+    catalogs, table, accuracy, prep = measured_inputs(__doc__.splitlines()[0])
     key = prep[DEPLOYMENT].astype(str).agg("|".join, axis=1)
     batches = prep["batch_size"].astype(float)
     n_batches = batches.groupby(key).transform("nunique")

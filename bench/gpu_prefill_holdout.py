@@ -17,7 +17,6 @@ than 2x off or outside its 90 % interval (the prior would not transfer to a GPU 
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -27,25 +26,15 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from recommender.model.features import Catalogs  # noqa: E402
-from recommender.model.frame import prepare_table  # noqa: E402
+from bench.inputs import measured_inputs  # noqa: E402
 from recommender.model.predictor import fit_predictor  # noqa: E402
-from recommender.table import load_table  # noqa: E402
-from recommender.table.accuracy import load_accuracy  # noqa: E402
 
 FACTOR_GOAL = 2.0
 """Largest held-out ratio (either way) a row may show."""
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--table", type=Path, default=ROOT / "data" / "measured.csv")
-    parser.add_argument("--accuracy", type=Path, default=ROOT / "data" / "accuracy.csv")
-    args = parser.parse_args()
-    catalogs = Catalogs.load()
-    table = load_table(args.table)
-    accuracy = load_accuracy(args.accuracy) if args.accuracy.is_file() else None
-    prep = prepare_table(table, catalogs)
+    catalogs, table, accuracy, prep = measured_inputs(__doc__.splitlines()[0])
     classes = {pid: p.platform_class for pid, p in catalogs.platforms.items()}
     e = pd.to_numeric(prep["energy_j_per_query"], errors="coerce")
     t = pd.to_numeric(prep["time_s_per_query"], errors="coerce")
