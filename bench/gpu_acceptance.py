@@ -196,6 +196,8 @@ def main() -> int:  # noqa: C901 - one linear script of checks
     parser.add_argument("--model", default=None, help="local checkpoint dir or alias with real weights")
     parser.add_argument("--budget-s", type=float, default=540.0, help="stop starting new cells after this, s")
     parser.add_argument("--json", type=Path, default=None, help="also write the outcome lines as JSON here")
+    parser.add_argument("--min-window-s", type=float, default=None,
+                        help="shortest measured window, s (default: 200 counter update periods, 20 s on NVML)")
     args = parser.parse_args()
     started = time.perf_counter()
     report = Report()
@@ -275,7 +277,8 @@ def main() -> int:  # noqa: C901 - one linear script of checks
                         continue
                     meter.sampled.clear()
                     meter.counted.clear()
-                    stats = run_windows(fn, meter, torch.cuda.synchronize, repeats=2, warmup=1, idle=idle)
+                    stats = run_windows(fn, meter, torch.cuda.synchronize, repeats=2, warmup=1, idle=idle,
+                                        min_window_s=args.min_window_s)
                     good, text = power_check(idle.power_w, stats.power_w_mean, limit_w)
                     report.add("PASS" if good else "FAIL", f"{cell} {wname} power: {text}")
                     c_j = sum(r.energy_j for r in meter.counted)

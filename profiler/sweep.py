@@ -736,6 +736,8 @@ class LmEvalRunner:
         later = [score_from_results(r, task).value for r, _ in runs[1:]]
         if any(abs(v - score.value) > 1e-9 for v in later):
             flags.add("accuracy-varied")  # should not happen with greedy decoding
+        # Random weights score at chance whatever the model: the row keeps energy and time only.
+        scored = "random-weights" not in flags
         queries = counts.queries
         if queries < 1:
             raise MeasurementError(f"{workload}: lm-eval sent no requests (limit {limit})")
@@ -798,10 +800,10 @@ class LmEvalRunner:
             prompt_tokens_mean=counts.prompt_mean(),
             output_tokens_mean=counts.output_mean(),
             fed_tokens_mean=counts.fed_mean(),
-            accuracy=min(1.0, max(0.0, score.value)),
-            accuracy_metric=score.metric,
-            accuracy_stderr=None if score.stderr is None else min(1.0, score.stderr),
-            accuracy_n=score.n,
+            accuracy=min(1.0, max(0.0, score.value)) if scored else None,
+            accuracy_metric=score.metric if scored else None,
+            accuracy_stderr=None if score.stderr is None or not scored else min(1.0, score.stderr),
+            accuracy_n=score.n if scored else None,
             throughput_tokens_per_s=throughput,
             memory_gb_peak=mem.peak_bytes / 1e9 if mem.peak_bytes > 0 else None,
             serving_mode="offline",

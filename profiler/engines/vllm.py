@@ -54,6 +54,9 @@ def model_args(source: ModelSource, quant: str, options: EngineOptions, pretrain
     }
     if options.max_gen_toks:
         args["max_gen_toks"] = int(options.max_gen_toks)
+    if source.kind == "random":
+        # vLLM's own benchmarking loader: weights drawn at load, config and tokenizer read from the directory.
+        args["load_format"] = "dummy"
     args.update(QUANT_ARGS[quant])
     return args
 
@@ -187,6 +190,7 @@ class VllmEngine:
             lm.model = None
 
         bytes_per = {"fp16": 2, "bf16": 2, "fp32": 4, "fp8": 1}[quant]
+        flags = ("random-weights",) if source.kind == "random" else ()
         params = count_parameters(pretrained)
         return LoadedModel(
             lm=lm,
@@ -198,5 +202,6 @@ class VllmEngine:
             note=source.note,
             extra_ref=(f"tensor_parallel_size={options.device_count}", f"max_num_seqs={options.batch_size}",
                        f"cuda_visible_devices={os.environ.get('CUDA_VISIBLE_DEVICES', 'all')}"),
+            flags=flags,
             close=close,
         )

@@ -100,7 +100,7 @@ def register(app: typer.Typer) -> None:
     @app.command("profile")
     def profile(
         ctx: typer.Context,
-        model: Annotated[list[str] | None, typer.Option("--model", help="Model id, local path or alias (smollm2-135m-gguf); comma-separated or repeated.")] = None,
+        model: Annotated[list[str] | None, typer.Option("--model", help="Model id, local path, alias (smollm2-135m-gguf) or random:DIR (the architecture in DIR/config.json with random weights: energy and time only); comma-separated or repeated.")] = None,
         quant: Annotated[list[str] | None, typer.Option("--quant", help="Quantizations: fp32, fp16, bf16, int8-bnb, int8-bnb-t0, nf4-bnb, fp4-bnb, dynamic-int8.")] = None,
         task: Annotated[list[str] | None, typer.Option("--task", help="Workloads (arc_easy, arc_challenge, mmlu, truthfulqa_mc2, gsm8k run offline; any lm-eval task name).")] = None,
         limit: Annotated[int | None, typer.Option("--limit", min=1, help="Items per task (per subject for mmlu).")] = None,
