@@ -261,10 +261,10 @@ def _anchor_rows(text: str) -> list[tuple[str, str, str]]:
     return rows
 
 
-def _gpu_prefill_rows(text: str) -> list[tuple[str, str, str]]:
+def _gpu_holdout_rows(text: str) -> list[tuple[str, str, str]]:
     m = _need(r"^all (\d+) rows: worst ratio ([0-9.]+)x \(goal <= ([0-9.]+)x\), (\d+) outside their intervals: (met|missed)", text,
-              "gpu_prefill_holdout.py")
-    return [(f"accelerator log-likelihood rows, platform held out: worst energy/time ratio <= {m.group(3)}x, inside the 90 % intervals (n={m.group(1)})",
+              "gpu_holdout.py")
+    return [(f"eai's own GPU rows, platform held out: worst energy/time ratio <= {m.group(3)}x, inside the 90 % intervals (n={m.group(1)})",
              f"{m.group(2)}x, {m.group(4)} outside", m.group(5))]
 
 
@@ -272,7 +272,7 @@ BENCHES = (
     Bench("regressor_accuracy.py", ("--no-ablations",), _regressor_rows),  # ablations: docs/model.md
     Bench("answer_length.py", (), _answer_length_rows),
     Bench("anchor_accuracy.py", (), _anchor_rows),
-    Bench("gpu_prefill_holdout.py", (), _gpu_prefill_rows),
+    Bench("gpu_holdout.py", (), _gpu_holdout_rows),
     Bench("fit_predict_speed.py", (), _speed_rows),
     Bench("evaluate_speed.py", (), _evaluate_speed_rows),
     Bench("recommend_speed.py", (), _startup_rows),

@@ -60,14 +60,14 @@ def test_bench_parsers_read_their_figures(rf) -> None:
     anchor = rf._anchor_rows("  energy per query: without anchor   6.0 /  97.3   with anchor   3.3 /  97.7\n"
                              "  time   per query: without anchor   6.3 /  94.5   with anchor   6.9 /  98.3\n")
     assert [(m, v) for _, m, v in anchor] == [("3.3", "met"), ("6.9", "missed")]
-    ((goal, measured, verdict),) = rf._gpu_prefill_rows("all 2 rows: worst ratio 2.51x (goal <= 2x), 1 outside their intervals: missed\n")
+    ((goal, measured, verdict),) = rf._gpu_holdout_rows("all 2 rows: worst ratio 2.51x (goal <= 2x), 1 outside their intervals: missed\n")
     assert "n=2" in goal and (measured, verdict) == ("2.51x, 1 outside", "missed")
     ((goal, measured, verdict),) = rf._answer_length_rows("all 104 pairs: task length 16.4 %, model-relative 17.0 %\n")
     assert (measured, verdict) == ("17.0", "missed") and "16.4, n=104" in goal
 
 
 @pytest.mark.parametrize(
-    "parser", ["_regressor_rows", "_answer_length_rows", "_anchor_rows", "_gpu_prefill_rows", "_speed_rows", "_evaluate_speed_rows", "_startup_rows", "_report_rows", "_monitor_rows"]
+    "parser", ["_regressor_rows", "_answer_length_rows", "_anchor_rows", "_gpu_holdout_rows", "_speed_rows", "_evaluate_speed_rows", "_startup_rows", "_report_rows", "_monitor_rows"]
 )
 def test_a_bench_that_no_longer_prints_its_line_fails_loudly(rf, parser: str) -> None:
     with pytest.raises(rf.FigureError):
