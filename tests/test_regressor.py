@@ -83,6 +83,40 @@ def test_estimator_sklearn_checks():
         clone(est).fit(X, -y)
 
 
+def test_penalty_chosen_on_held_out_groups_resists_group_texture():
+    """Rows in near-duplicate groups (one deployment at several batches) with a shared offset per
+    group: leave-one-out rewards fitting that offset through spurious features, holding out whole
+    groups does not."""
+    from sklearn.linear_model import Ridge
+
+    from recommender.model.estimator import grouped_alpha
+
+    rng = np.random.default_rng(0)
+    groups = np.repeat(np.arange(12), 15)
+    texture = rng.normal(size=(12, 8))[groups] + 0.01 * rng.normal(size=(len(groups), 8))
+    signal = rng.normal(size=len(groups))
+    X = pd.DataFrame(texture, columns=[f"t{i}" for i in range(8)]).assign(s=signal, prior=1.0)
+    y = np.exp(0.5 * signal + rng.normal(scale=0.6, size=12)[groups] + 0.01 * rng.normal(size=len(groups)))
+    loo = LogRatioRegressor(prior_column="prior").fit(X, y)
+    held = LogRatioRegressor(prior_column="prior").fit(X, y, groups=groups)
+    alpha_loo = loo.pipeline_.named_steps["ridge"].alpha_
+    alpha_grouped = held.pipeline_.named_steps["ridge"].alpha
+    assert alpha_loo <= 1.0 and alpha_grouped >= 10 * alpha_loo, (alpha_loo, alpha_grouped)
+    # The grouped choice predicts unseen groups better than the leave-one-out one.
+    z, t = X.drop(columns="prior").to_numpy(), np.log(y)
+    errs = {}
+    for alpha in (alpha_loo, alpha_grouped):
+        err = 0.0
+        for g in range(12):
+            tr, te = groups != g, groups == g
+            fit = Ridge(alpha=alpha).fit((z[tr] - z[tr].mean(0)) / z[tr].std(0), t[tr])
+            err += float(np.sum((fit.predict((z[te] - z[tr].mean(0)) / z[tr].std(0)) - t[te]) ** 2))
+        errs[alpha] = err
+    assert errs[alpha_grouped] < errs[alpha_loo]
+    # Fewer than three groups: no grouped choice (leave-one-out decides).
+    assert grouped_alpha(z, t, np.repeat([0, 1], 90), (0.1, 1.0)) is None
+
+
 def test_linear_export_matches_pipeline_with_interactions():
     X, y = _xy(120, seed=3)
     est = LogRatioRegressor(prior_column="prior", numeric_features=("a", "b"), categorical_features=("c",),

@@ -115,7 +115,7 @@ def _fit_state(
             unclamped=OPERATING_POINT_FEATURES,
             **({"alphas": (alpha,)} if alpha is not None else {}),
         )
-        est.fit(frame[[*NUMERIC_FEATURES, *categorical, prior]], y)
+        est.fit(frame[[*NUMERIC_FEATURES, *categorical, prior]], y, groups=frame["model_id"].astype(str).to_numpy())
         return est.export_linear()
     offset = float(np.mean(np.log(y) - np.log(frame[prior].to_numpy(dtype=float)))) if len(frame) else 0.0
     return {"prior_column": prior, "intercept": offset, "numeric": {}, "categorical": {}, "alpha": 0.0}

@@ -101,6 +101,51 @@ def _as_frame(X: Any) -> pd.DataFrame:
     return pd.DataFrame(arr, columns=[f"x{i}" for i in range(arr.shape[1])])
 
 
+GROUPED_ALPHA_FOLDS = 5
+"""Folds of :func:`grouped_alpha` (fewer where there are fewer groups)."""
+
+
+def grouped_alpha(design: np.ndarray, target: np.ndarray, groups: np.ndarray, alphas: tuple[float, ...]) -> float | None:
+    """The ridge penalty among ``alphas`` that best predicts whole held-out groups.
+
+    Leave-one-out picks the penalty that best predicts a row from its neighbours, and a
+    measured table is mostly neighbours (the same deployment at the next batch size), so it
+    picks the weakest penalty and the coefficients that fit one campaign's texture. A user's
+    deployment is a model (or a campaign) the fit has not seen: holding out whole groups
+    (:class:`sklearn.model_selection.GroupKFold`) scores the penalty on that. Each fold's ridge
+    path comes from one SVD of its centred design, as ``Ridge(fit_intercept=True)`` solves it.
+
+    Args:
+        design: Transformed design matrix (rows x features).
+        target: Log-ratio targets.
+        groups: Group label per row.
+        alphas: Candidate penalties.
+
+    Returns:
+        The penalty with the least held-out squared error (ties: the larger), or None with
+        fewer than three groups.
+    """
+    from sklearn.model_selection import GroupKFold
+
+    labels = np.unique(groups)
+    if len(labels) < 3:
+        return None
+    z = np.asarray(design, dtype=float)
+    a = np.asarray(alphas, dtype=float)
+    err = np.zeros(len(a))
+    for train, test in GroupKFold(n_splits=min(GROUPED_ALPHA_FOLDS, len(labels))).split(z, target, groups):
+        mu = z[train].mean(axis=0)
+        tm = float(target[train].mean())
+        u, s, vt = np.linalg.svd(z[train] - mu, full_matrices=False)
+        uty = u.T @ (target[train] - tm)
+        zt = (z[test] - mu) @ vt.T
+        for i, alpha in enumerate(a):
+            pred = zt @ (s / (s**2 + alpha) * uty) + tm
+            err[i] += float(np.sum((target[test] - pred) ** 2))
+    best = np.flatnonzero(err <= err.min() * (1 + 1e-12))
+    return float(a[best].max())
+
+
 class LogRatioRegressor(RegressorMixin, BaseEstimator):
     """Ridge regression of ``log(y / prior)`` on numeric and categorical features.
 
@@ -169,8 +214,16 @@ class LogRatioRegressor(RegressorMixin, BaseEstimator):
             cols += [c for c in (cat_col, *nums) if c not in cols]
         return cols
 
-    def fit(self, X: Any, y: Any) -> LogRatioRegressor:
-        """Fit on features ``X`` (with the prior column) and positive targets ``y``."""
+    def fit(self, X: Any, y: Any, groups: Any = None) -> LogRatioRegressor:
+        """Fit on features ``X`` (with the prior column) and positive targets ``y``.
+
+        Args:
+            X: Features with the prior column.
+            y: Positive targets.
+            groups: Per-row group labels (e.g. the model). With three groups or more the ridge
+                penalty is chosen among ``alphas`` by predicting whole held-out groups
+                (:func:`grouped_alpha`); without, by efficient leave-one-out CV (``RidgeCV``).
+        """
         from sklearn.compose import ColumnTransformer
         from sklearn.linear_model import Ridge, RidgeCV
         from sklearn.pipeline import Pipeline
@@ -208,12 +261,15 @@ class LogRatioRegressor(RegressorMixin, BaseEstimator):
             design[c] = np.asarray(design[c], dtype=float)
         for c in cat:
             design[c] = design[c].astype(str)
-        pipe = Pipeline(
-            [
-                ("features", ColumnTransformer(transformers, remainder="drop")),
-                ("ridge", RidgeCV(alphas=tuple(self.alphas)) if len(self.alphas) > 1 else Ridge(alpha=float(self.alphas[0]))),
-            ]
-        )
+        columns = ColumnTransformer(transformers, remainder="drop")
+        alpha = None
+        if groups is not None and len(self.alphas) > 1:
+            alpha = grouped_alpha(columns.fit_transform(design), target, np.asarray(groups), tuple(self.alphas))
+        if alpha is None:
+            ridge: Any = RidgeCV(alphas=tuple(self.alphas)) if len(self.alphas) > 1 else Ridge(alpha=float(self.alphas[0]))
+        else:
+            ridge = Ridge(alpha=alpha)
+        pipe = Pipeline([("features", columns), ("ridge", ridge)])
         pipe.fit(design, target)
         self.pipeline_ = pipe
         self.numeric_ = num
