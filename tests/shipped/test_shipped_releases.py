@@ -158,7 +158,7 @@ def test_anchored_component_takes_one_width_however_many_novelties():
 
     shipped = replace(shipped, config=PipelineConfig.without_stages(["release_widening"]))
     cand = pd.DataFrame({
-        "platform": ["b200", "a100-sxm4-40gb"], "device_count": [1, 1], "engine": ["vllm", "hf-transformers"],
+        "platform": ["b200", "a100-sxm4-40gb"], "device_count": [1, 1], "engine": ["vllm", "vllm"],
         "model_id": ["lmsys/vicuna-13b-v1.3", "mistralai/Mistral-7B-Instruct-v0.3"], "quantization": ["fp8", "fp16"],
         "batch_size": [1, 1], "task": ["mmlu", "mmlu"]})
     got = shipped.predict_components(cand)
@@ -184,10 +184,13 @@ def test_release_named_or_not_is_read_in_the_terms_of_the_rows_behind_each_compo
         "engine_version": versions * 2})
     got = shipped.predict(cand, use_measured=False)
     reasons = got["extrapolated_reasons"].astype(str).tolist()
-    # GPU: the HF transformers rows there state no release, so a named one is matched with them.
+    # GPU: the A100 40GB never ran HF transformers, its twin the A800 did, in rows that state no
+    # release (the quantization reports): no release, or a named one never measured, is matched
+    # with them, not called a new release.
     assert np.allclose(got["time_s_per_query"][:3], got["time_s_per_query"].iloc[0])
     assert np.allclose(got["time_s_per_query_hi"][:3], got["time_s_per_query_hi"].iloc[0])
     assert not any("release-unseen" in r for r in reasons[:3])
+    assert all("twin:a800-sxm4-80gb" in r for r in reasons[:3])
     # CPU: the profiler measured transformers 5.23; no release named means that one, another
     # named release is one the CPU rows never saw.
     assert got["status"].iloc[3] == got["status"].iloc[5] == "interpolated"

@@ -1,8 +1,12 @@
-"""Stage ``twins``: an unseen platform with a measured twin borrows the twin's departure from physics.
+"""Stage ``twins``: a platform never measured under the candidate's engine borrows the departure
+from physics of a twin that was.
 
 Twins share the compute silicon and the power envelope (see :func:`twin_platforms`); the twin's
 prediction times the ratio of the two platforms' fitted roofline priors carries the twin's
-measured log ratio to physics over. Widths and reasons stay those of an unseen platform.
+measured log ratio to physics over. Widths and reasons stay those of an unseen deployment. A
+platform measured under other engines only borrows too: eai's H200 rows ran HF transformers, and
+an H200 under vLLM is still best told by an H100 under vLLM (without it, the H200's HF rows moved
+its vLLM predictions above the H100's, on the same silicon with more bandwidth).
 """
 
 from __future__ import annotations
@@ -31,8 +35,10 @@ platforms of one class and architecture generation to count as twins (same compu
 the same power; the memory system may differ, since the roofline prior carries it)."""
 
 
-def twin_platforms(platforms: pd.DataFrame, measured: Any, tolerance_log: float = _TOL) -> dict[str, list[str]]:
-    """For each platform not among ``measured``: its measured twins, nearest first.
+def twin_platforms(platforms: pd.DataFrame, measured: Any, tolerance_log: float = _TOL,
+                   measured_too: bool = False) -> dict[str, list[str]]:
+    """For each platform not among ``measured`` (every platform with ``measured_too``): its
+    measured twins other than itself, nearest first.
 
     Twins share the compute silicon and the power envelope: the same class and architecture
     generation (CUDA compute capability), TDP and dense fp16 throughput within
@@ -48,6 +54,9 @@ def twin_platforms(platforms: pd.DataFrame, measured: Any, tolerance_log: float 
     Args:
         platforms: :func:`recommender.model.features.platform_frame` frame.
         measured: Platform ids with measurements.
+        tolerance_log: Largest |log ratio| of TDP and fp16 throughput between twins.
+        measured_too: Also list the twins of measured platforms (which engine each deployment
+            was measured under is the caller's to check).
     """
     from recommender.model.features import MODULE_GPU_POWER_W
 
@@ -62,9 +71,10 @@ def twin_platforms(platforms: pd.DataFrame, measured: Any, tolerance_log: float 
         return out
     cand = platforms.loc[seen]
     for pid, row in platforms.iterrows():
-        if pid in seen or row["platform_class"] == "cpu":
+        if (pid in seen and not measured_too) or row["platform_class"] == "cpu":
             continue
-        same = cand[(cand["platform_class"] == row["platform_class"]) & (cand["arch_generation"] == row["arch_generation"])]
+        same = cand[(cand["platform_class"] == row["platform_class"]) & (cand["arch_generation"] == row["arch_generation"])
+                    & (cand.index != pid)]
         ranked = []
         for tid, t in same.iterrows():
             gaps = {c: abs(np.log(float(t[c]) / float(row[c]))) for c in ("bandwidth_gbs", *TWIN_TOLERANCE)}
@@ -80,12 +90,12 @@ def twin_platforms(platforms: pd.DataFrame, measured: Any, tolerance_log: float 
 def borrow(
     model: EaiPredictor, parts: Parts, cf: pd.DataFrame, feats: Any, needed: Mapping[str, np.ndarray] | None = None
 ) -> tuple[Parts, np.ndarray]:
-    """Point predictions of unseen platforms that have a measured twin (see
-    :func:`twin_platforms`) measured under the candidate's engine, where the configuration
-    runs on the twin as it is: the twin's prediction times the ratio of the two platforms'
-    fitted roofline priors, i.e. the twin's measured log ratio to physics carried over.
+    """Point predictions of platforms never measured under the candidate's engine that have a
+    twin (see :func:`twin_platforms`) measured under it, where the configuration runs on the
+    twin as it is: the twin's prediction times the ratio of the two platforms' fitted roofline
+    priors, i.e. the twin's measured log ratio to physics carried over.
 
-    Half-widths and reasons stay those of an unseen platform: no pair of twins was ever
+    Half-widths and reasons stay those of an unseen deployment: no pair of twins was ever
     held out against each other in the shipped data, so nothing says how much narrower
     borrowing makes the interval.
 
@@ -104,7 +114,8 @@ def borrow(
         if name not in out or comp.n_rows == 0:
             continue
         if name not in model._twins:
-            model._twins[name] = twin_platforms(model._features.platforms, comp.domain.get("platforms", ()), model.config.tunables.twin_tolerance_log)
+            model._twins[name] = twin_platforms(model._features.platforms, comp.domain.get("platforms", ()),
+                                                model.config.tunables.twin_tolerance_log, measured_too=True)
         twins = model._twins[name]
         # The nearest twin measured under the candidate's engine: an A800 measured under HF
         # transformers says nothing about vLLM on an A100 80GB; the A100 40GB does.
@@ -115,6 +126,8 @@ def borrow(
         table = np.full((len(labels) + 1, len(elabels) + 1), -1, dtype=np.int64)
         for i, lab in enumerate(labels):
             for j, eng in enumerate(elabels):
+                if f"{lab}|{eng}" in deployments:
+                    continue  # measured under this engine: its own rows tell
                 twin = next((t for t in twins.get(str(lab), ()) if f"{t}|{eng}" in deployments), "")
                 if twin:
                     if twin not in names:
