@@ -3,8 +3,9 @@
     python bench/gpu_holdout.py [--table data/measured.csv]
 
 Every accelerator with rows of eai's own profiler (``source`` ``eai-profiler``) that carry energy
-and time is held out in turn: the predictor is refitted without any row of that platform
-(calibration off, as the cross-validation folds refit) and asked for those rows at their own
+and time is held out in turn: the predictor is refitted without any row of that platform, as
+``eai fit`` fits (interval calibration and the campaign scale included, so the verdict is about the
+intervals a user gets), and asked for those rows at their own
 batch, engine release and token profile (prompt, output and fed tokens). Today: one H200 under
 hf-transformers, SmolLM2-135M ARC-Easy (``data/profiled/smollm2-h200.csv``) and Llama-3.1-8B,
 Qwen3-8B and Qwen3-32B with random weights, GSM8K generation and ARC-Easy
@@ -50,7 +51,7 @@ def main() -> int:
     for platform in sorted(held["platform"].astype(str).unique()):
         rows = held[held["platform"].astype(str) == platform]
         train = table.loc[prep.index[prep["platform"].astype(str) != platform]]
-        model = fit_predictor(train, accuracy, catalogs, calibrate=False)
+        model = fit_predictor(train, accuracy, catalogs)
         cand = pd.DataFrame({
             "platform": rows["platform"].astype(str), "device_count": rows["device_count"], "engine": rows["engine"].astype(str),
             "engine_version": rows["engine_version"].astype(str).replace("nan", ""), "model_id": rows["model_id"].astype(str),
