@@ -635,7 +635,9 @@ class LmEvalRunner:
             libs = env.library_versions
             keys = ("torch", "transformers", "lm-eval", "bitsandbytes", "llama-cpp-python", "vllm")
             parts = [f"{k} {libs.get(k)}" for k in keys if libs.get(k)]
-            text = f"{env.cpu_model} x{env.cpu_count}; python {env.python_version}; " + ", ".join(parts)
+            # The OS string carries the kernel release, which tells a sandboxed runtime (gVisor
+            # reports Linux 4.4.0) from a VM or bare metal: launch-bound costs differ between them.
+            text = f"{env.cpu_model} x{env.cpu_count}; {env.os_platform}; python {env.python_version}; " + ", ".join(parts)
             if env.gpu_name:
                 text += (f"; gpu {env.gpu_name}, driver {env.gpu_driver_version}, "
                          f"power limit {env.gpu_power_limit_w} W")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import platform
 from pathlib import Path
 
 import pytest
@@ -116,6 +117,7 @@ def test_sweep_of_random_weights_writes_energy_and_time_without_accuracy(tmp_pat
         assert row.model_id == "acme/Tiny-Llama" and row.engine == "hf-transformers"
         assert row.accuracy is None and row.accuracy_metric is None and row.accuracy_n is None
         assert "random-weights" in row.flag_set and "RANDOM weights" in row.source_ref
+        assert f"; {platform.platform()}; python " in row.source_ref  # the kernel tells sandbox from VM
         assert row.energy_j_per_query is not None and row.energy_j_per_query > 0
         assert row.time_s_per_query is not None and row.time_s_per_query > 0
     # Two 2-layer blocks of 64 x 128 MLP + attention + untied embedding and head.

@@ -731,6 +731,10 @@ def test_twin_platforms_are_same_silicon_only():
     }
     assert twin_platforms(frame, []) == {}
     assert twin_platforms(frame, ["rtx-4090"]) == {"rtx-4090d": ["rtx-4090"]}
+    # Measured platforms too (for engines they never ran): never their own twin.
+    both = twin_platforms(frame, [*measured, "h200-sxm-141gb"], measured_too=True)
+    assert both["h200-sxm-141gb"] == ["h100-sxm5-80gb"] and both["h100-sxm5-80gb"] == ["h200-sxm-141gb"]
+    assert both["a100-sxm4-40gb"][0] == "a800-sxm4-80gb" and "a100-sxm4-40gb" not in both["a100-sxm4-40gb"]
 
 
 def test_batch_range_is_the_candidates_own_engines(predictor, table):
