@@ -163,7 +163,8 @@ def _random_source(directory: str) -> ModelSource:
 def resolve_model_source(name: str, hub: bool | None = None) -> ModelSource:
     """Resolve a model name, alias or path to where its weights are read from.
 
-    Order: ``random:DIR`` (an architecture profiled with random weights); a GGUF alias (``smollm2-135m-gguf``); an existing local directory; a Hugging Face
+    Order: ``random:DIR`` (an architecture profiled with random weights); a GGUF alias
+    (``smollm2-135m-gguf``); an existing local directory; a Hugging Face
     id that is cached or reachable on the Hub; for an id with a bundled GGUF copy
     (``HuggingFaceTB/SmolLM2-135M-Instruct``), that copy when the Hub is unreachable.
 
@@ -262,6 +263,10 @@ def fp32_checkpoint(source: ModelSource) -> str:
     return str(target)
 
 
+RANDOM_DTYPES: tuple[str, ...] = ("fp32", "fp16", "bf16")
+"""Precisions a random-weights model is built in (no quantizer runs on random weights)."""
+
+
 def random_model(source: ModelSource, dtype_name: str, device: str, seed: int = 0):  # noqa: ANN201
     """Build ``source``'s architecture with random weights directly on ``device``.
 
@@ -287,9 +292,10 @@ def random_model(source: ModelSource, dtype_name: str, device: str, seed: int = 
     from recommender.errors import UnsupportedCombinationError
 
     dtypes = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
-    if dtype_name not in dtypes:
+    if dtype_name not in RANDOM_DTYPES:
         raise UnsupportedCombinationError(
-            f"random weights run as fp32, fp16 or bf16, not {dtype_name!r}; profile a quantization from a checkpoint"
+            f"random weights run as {', '.join(RANDOM_DTYPES)}, not {dtype_name!r}: a quantizer needs trained "
+            "weights; profile that quantization from a checkpoint"
         )
     config = AutoConfig.from_pretrained(source.location)
     torch.manual_seed(seed)

@@ -16,10 +16,6 @@ from profiler.engines.base import EngineOptions, LoadedModel
 from profiler.models import ModelSource
 
 
-RANDOM_DTYPES = ("fp32", "fp16", "bf16")
-"""Precisions a random-weights model is built in (no quantizer runs on random weights)."""
-
-
 class HfEngine:
     """transformers + lm-eval ``HFLM`` (the profiler's original engine)."""
 
@@ -44,6 +40,7 @@ class HfEngine:
 
         check_combination(quant, options.device)
         if source.kind == "random":
+            from profiler.models import RANDOM_DTYPES
             from recommender.errors import UnsupportedCombinationError
 
             if quant not in RANDOM_DTYPES:
