@@ -264,8 +264,8 @@ class LogRatioRegressor(RegressorMixin, BaseEstimator):
         columns = ColumnTransformer(transformers, remainder="drop")
         alpha = None
         if groups is not None and len(self.alphas) > 1:
-            # The folds share the scaling fitted on every row: only centring and unit variance,
-            # which move no group's prediction relative to another's.
+            # The folds share the scaling fitted on every row (means and spreads of the inputs,
+            # never the targets): a small leak that changes the penalty's scale, not its order.
             alpha = grouped_alpha(columns.fit_transform(design), target, np.asarray(groups), tuple(self.alphas))
         if alpha is None:
             ridge: Any = RidgeCV(alphas=tuple(self.alphas)) if len(self.alphas) > 1 else Ridge(alpha=float(self.alphas[0]))
