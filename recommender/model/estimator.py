@@ -265,7 +265,7 @@ class LogRatioRegressor(RegressorMixin, BaseEstimator):
         alpha = None
         if groups is not None and len(self.alphas) > 1:
             # The folds share the scaling fitted on every row (means and spreads of the inputs,
-            # never the targets): a small leak that changes the penalty's scale, not its order.
+            # never the targets): a small leak of input statistics into the held-out folds.
             alpha = grouped_alpha(columns.fit_transform(design), target, np.asarray(groups), tuple(self.alphas))
         if alpha is None:
             ridge: Any = RidgeCV(alphas=tuple(self.alphas)) if len(self.alphas) > 1 else Ridge(alpha=float(self.alphas[0]))
