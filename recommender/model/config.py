@@ -32,8 +32,8 @@ Fit-time stages (they change what is fitted):
 
 Predict-time stages (they adjust per-component or per-query predictions, in this order):
 
-- ``release_order`` (:mod:`recommender.model.adjust.release_order`)
 - ``twins`` (:mod:`recommender.model.adjust.twins`)
+- ``release_order`` (:mod:`recommender.model.adjust.release_order`)
 - ``release_widening`` (:mod:`recommender.model.adjust.release_widening`)
 - ``batch_floor`` (:mod:`recommender.model.adjust.batch_floor`): below its engine's smallest
   measured batch a decode step is no slower and no costlier than at that batch.
@@ -64,8 +64,8 @@ StageName = Literal[
     "regime_widths",
     "campaign_scale",
     "answer_length",
-    "release_order",
     "twins",
+    "release_order",
     "release_widening",
     "batch_floor",
     "anchor",
@@ -78,7 +78,7 @@ FIT_STAGES: tuple[str, ...] = (
     "fitted_roofline", "sequence_cost", "prompt_energy", "smoother", "blend", "cpu_model", "regime_widths", "campaign_scale",
     "answer_length",
 )
-PREDICT_STAGES: tuple[str, ...] = ("release_order", "twins", "release_widening", "batch_floor", "anchor", "measured")
+PREDICT_STAGES: tuple[str, ...] = ("twins", "release_order", "release_widening", "batch_floor", "anchor", "measured")
 
 
 class Tunables(BaseModel):

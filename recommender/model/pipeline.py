@@ -5,7 +5,7 @@ Prediction of energy and time per query::
     candidate_frame (frame.py) -> features (features.py)
       -> components e_dec, t_dec, e_pre, t_pre (component.py: fitted roofline x ridge x smoother,
          blended toward roofline x constant when extrapolating; widths per novelty)
-      -> PART_STAGES: release_order -> twins -> release_widening -> batch_floor  (adjust/, on PartPrediction)
+      -> PART_STAGES: twins -> release_order -> release_widening -> batch_floor  (adjust/, on PartPrediction)
       -> compose: per-token parts x the query's tokens (intervals.sum_interval) -> QueryPrediction
       -> campaign_scale (calibrate.py: intervals widened for a campaign never seen)
       -> invariants (invariants.py: always enforced, not a stage)
@@ -34,7 +34,7 @@ from recommender.model.prediction import PartPrediction, Parts, QueryPrediction
 if TYPE_CHECKING:
     from recommender.model.predictor import EaiPredictor
 
-PART_STAGES: tuple[str, ...] = ("release_order", "twins", "release_widening", "batch_floor")
+PART_STAGES: tuple[str, ...] = ("twins", "release_order", "release_widening", "batch_floor")
 QUERY_STAGES: tuple[str, ...] = ("anchor", "measured")
 
 
@@ -76,12 +76,14 @@ def predict_parts(
     # The components' own points, before any stage moves them: release_widening measures the gap
     # to other releases from these.
     raw_points = {name: part.point for name, part in parts.items()}
-    if config.on(release_order.STAGE):
-        parts = release_order.apply(model, parts, cf, feats)
+    # Twins before the release bound: the bound compares a release with the measured one as
+    # the platform would be predicted at either, borrowing or not.
     if config.on(twins.STAGE):
         parts, twin_of = twins.borrow(model, parts, cf, feats, need)
     else:
         twin_of = np.full(len(cf), "", dtype=object)
+    if config.on(release_order.STAGE):
+        parts = release_order.apply(model, parts, cf, feats, borrow_twins=config.on(twins.STAGE))
     if config.on(release_widening.STAGE):
         parts = release_widening.apply(model, parts, cf, feats, raw_points, need)
     if config.on(batch_floor.STAGE):

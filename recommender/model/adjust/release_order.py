@@ -18,7 +18,7 @@ import pandas as pd
 
 from recommender.model import cats
 from recommender.model.component import take_rows
-from recommender.model.prediction import Parts
+from recommender.model.prediction import PartPrediction, Parts
 from recommender.model.roofline_fit import release_neighbours
 
 if TYPE_CHECKING:
@@ -27,8 +27,12 @@ if TYPE_CHECKING:
 STAGE = "release_order"
 
 
-def apply(model: EaiPredictor, parts: Parts, cf: pd.DataFrame, feats: Any) -> Parts:
-    """Parts with the points of out-of-range releases held at their nearest measured release."""
+def apply(model: EaiPredictor, parts: Parts, cf: pd.DataFrame, feats: Any, borrow_twins: bool = False) -> Parts:
+    """Parts with the points of out-of-range releases held at their nearest measured release.
+
+    ``borrow_twins``: the ``twins`` stage ran before this one, so the anchor release's figure
+    is taken as it borrows (a platform never measured under the engine, at its twin's).
+    """
     codes, levels = cats.parts(cf["engine_release"])
     measured = model.measured_releases()
     anchors: dict[int, tuple[str, bool]] = {}
@@ -45,12 +49,21 @@ def apply(model: EaiPredictor, parts: Parts, cf: pd.DataFrame, feats: Any) -> Pa
             continue
         sub_cf = cf.iloc[rows].assign(engine_release=pd.Categorical([anchor] * len(rows)))
         sub_feats = take_rows(feats, rows)
+        at_anchor: Parts = {}
         for name, comp in model.components.items():
             comp_feats = model.component_feats(name, sub_feats, sub_cf)
             if name not in out or comp_feats is sub_feats:
                 continue
-            at_anchor = comp.predict(comp_feats)[0]
+            p_, h_, b_ = comp.predict(comp_feats)
+            at_anchor[name] = PartPrediction(point=p_, log_half=h_, reason_bits=b_)
+        if borrow_twins:
+            # A platform that borrows its twin's departure from physics does so at the anchor
+            # release too, or the twin's figure at this release would undo the bound.
+            from recommender.model.adjust import twins
+
+            at_anchor, _ = twins.borrow(model, at_anchor, sub_cf, sub_feats)
+        for name, part in at_anchor.items():
             point = out[name].point.copy()
-            point[rows] = np.minimum(point[rows], at_anchor) if newer else np.maximum(point[rows], at_anchor)
+            point[rows] = np.minimum(point[rows], part.point) if newer else np.maximum(point[rows], part.point)
             out[name] = out[name].replace(point=point)
     return out
