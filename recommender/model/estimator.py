@@ -113,7 +113,8 @@ def grouped_alpha(design: np.ndarray, target: np.ndarray, groups: np.ndarray, al
     picks the weakest penalty and the coefficients that fit one campaign's texture. A user's
     deployment is a model (or a campaign) the fit has not seen: holding out whole groups
     (:class:`sklearn.model_selection.GroupKFold`) scores the penalty on that. Each fold's ridge
-    path comes from one SVD of its centred design, as ``Ridge(fit_intercept=True)`` solves it.
+    path comes from one eigen-decomposition of its centred design's Gram matrix, as
+    ``Ridge(fit_intercept=True)`` solves it.
 
     Args:
         design: Transformed design matrix (rows x features).
@@ -136,11 +137,14 @@ def grouped_alpha(design: np.ndarray, target: np.ndarray, groups: np.ndarray, al
     for train, test in GroupKFold(n_splits=min(GROUPED_ALPHA_FOLDS, len(labels))).split(z, target, groups):
         mu = z[train].mean(axis=0)
         tm = float(target[train].mean())
-        u, s, vt = np.linalg.svd(z[train] - mu, full_matrices=False)
-        uty = u.T @ (target[train] - tm)
-        zt = (z[test] - mu) @ vt.T
+        zc = z[train] - mu
+        # Eigen-decomposition of the (features x features) Gram matrix: w(alpha) =
+        # V (S + alpha)^-1 V' Z'y for every alpha at the cost of one decomposition.
+        evals, evecs = np.linalg.eigh(zc.T @ zc)
+        vty = evecs.T @ (zc.T @ (target[train] - tm))
+        zt = (z[test] - mu) @ evecs
         for i, alpha in enumerate(a):
-            pred = zt @ (s / (s**2 + alpha) * uty) + tm
+            pred = zt @ (vty / (np.clip(evals, 0.0, None) + alpha)) + tm
             err[i] += float(np.sum((target[test] - pred) ** 2))
     best = np.flatnonzero(err <= err.min() * (1 + 1e-12))
     return float(a[best].max())
@@ -266,13 +270,15 @@ class LogRatioRegressor(RegressorMixin, BaseEstimator):
         if groups is not None and len(self.alphas) > 1:
             # The folds share the scaling fitted on every row (means and spreads of the inputs,
             # never the targets): a small leak of input statistics into the held-out folds.
-            alpha = grouped_alpha(columns.fit_transform(design), target, np.asarray(groups), tuple(self.alphas))
+            z = columns.fit_transform(design)
+            alpha = grouped_alpha(z, target, np.asarray(groups), tuple(self.alphas))
         if alpha is None:
             ridge: Any = RidgeCV(alphas=tuple(self.alphas)) if len(self.alphas) > 1 else Ridge(alpha=float(self.alphas[0]))
+            pipe = Pipeline([("features", columns), ("ridge", ridge)])
+            pipe.fit(design, target)
         else:
-            ridge = Ridge(alpha=alpha)
-        pipe = Pipeline([("features", columns), ("ridge", ridge)])
-        pipe.fit(design, target)
+            # The transformer is fitted already: the ridge alone is fitted on its output.
+            pipe = Pipeline([("features", columns), ("ridge", Ridge(alpha=alpha).fit(z, target))])
         self.pipeline_ = pipe
         self.numeric_ = num
         self.categorical_ = cat
