@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from recommender.model import cats
+from recommender.model.adjust import twins
 from recommender.model.component import take_rows
 from recommender.model.prediction import PartPrediction, Parts
 from recommender.model.roofline_fit import release_neighbours
@@ -59,8 +60,6 @@ def apply(model: EaiPredictor, parts: Parts, cf: pd.DataFrame, feats: Any, borro
         if borrow_twins:
             # A platform that borrows its twin's departure from physics does so at the anchor
             # release too, or the twin's figure at this release would undo the bound.
-            from recommender.model.adjust import twins
-
             at_anchor, _ = twins.borrow(model, at_anchor, sub_cf, sub_feats)
         for name, part in at_anchor.items():
             point = out[name].point.copy()
