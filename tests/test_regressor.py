@@ -784,3 +784,35 @@ def test_bf16_is_predicted_as_fp16_where_only_fp16_was_measured(predictor):
     for col in ("energy_j_per_query", "time_s_per_query"):
         v = out[col].to_numpy()
         assert v[0] == pytest.approx(v[2], rel=1e-9) and v[1] == pytest.approx(v[3], rel=1e-9)
+
+
+def test_platform_measured_under_another_engine_borrows_its_twin_for_this_one(table, cats):
+    """gpu-b2: gpu-b's silicon and power with more bandwidth, measured under HF transformers only
+    (and slow there). Under vLLM it never ran: it borrows gpu-b's vLLM departure from physics
+    rather than reading its HF rows, so it is not predicted costlier than gpu-b."""
+    from dataclasses import replace
+
+    from recommender.table.io import rows_to_frame
+    from recommender.table.schema import MeasuredRow
+
+    b = cats.platforms["gpu-b"]
+    twin = b.model_copy(update={"id": "gpu-b2", "name": "gpu-b2", "memory_bandwidth_gbs": 2000.0, "memory_gb": 80.0})
+    cats2 = replace(cats, platforms={**cats.platforms, "gpu-b2": twin})
+    hf_b = table[(table["platform"] == "gpu-b") & (table["engine"] == "hf-transformers")]
+    slow = hf_b.assign(platform="gpu-b2", energy_j_per_query=hf_b["energy_j_per_query"] * 3.0,
+                       energy_j_per_output_token=hf_b["energy_j_per_output_token"] * 3.0,
+                       time_s_per_query=hf_b["time_s_per_query"] * 3.0,
+                       source_ref=hf_b["source_ref"] + ":b2")
+    rows = [MeasuredRow.model_validate({k: v for k, v in r.items() if not (isinstance(v, float) and np.isnan(v))})
+            for r in slow.to_dict("records")]
+    both = pd.concat([table, rows_to_frame(rows)], ignore_index=True)
+    model = fit_predictor(both, fx.accuracy_table(), cats2, calibrate=False)
+    cand = pd.DataFrame([dict(platform=p, device_count=1, engine="vllm", model_id="toy/m7", quantization="fp16",
+                              batch_size=8, task="chat") for p in ("gpu-b2", "gpu-b")])
+    got = model.predict(cand, use_measured=False)
+    assert "twin:gpu-b" in str(got["extrapolated_reasons"].iloc[0])
+    assert got["energy_j_per_query"].iloc[0] <= got["energy_j_per_query"].iloc[1] * (1 + 1e-9)
+    assert got["time_s_per_query"].iloc[0] <= got["time_s_per_query"].iloc[1] * (1 + 1e-9)
+    # Under HF, where it was measured, its own rows tell (no borrowing).
+    hf = model.predict(cand.assign(engine="hf-transformers", batch_size=1), use_measured=False)
+    assert "twin:" not in str(hf["extrapolated_reasons"].iloc[0])
