@@ -121,3 +121,27 @@ def test_a_million_candidates_cost_one_small_table() -> None:
     tokens, basis = fitted.lengths(models, tasks, np.full(n, 250.0))
     assert tokens.shape == (n,) and basis.dtype == np.int8
     assert set(np.unique(basis).tolist()) == {BASES.index("model"), BASES.index("model-relative"), BASES.index("task")}
+
+
+def test_rows_measured_with_random_weights_lend_no_answer_length() -> None:
+    """A random-weights row generates to its token cap: that is not the model's answer length."""
+    import pandas as pd
+
+    import test_regressor_fixtures as fx
+    from recommender.model.predictor import fit_predictor
+    from recommender.table.io import rows_to_frame
+    from recommender.table.schema import MeasuredRow
+
+    cats, table = fx.catalogs(), fx.measured_table()
+    base = {"platform": "gpu-b", "device_count": 1, "engine": "hf-transformers", "model_id": "toy/m7",
+            "params_total_b": 7.0, "params_active_b": 7.0, "quantization": "fp16", "batch_size": 1,
+            "workload": "gsm8k", "prompt_tokens_mean": 900.0, "output_tokens_mean": 999.0,
+            "energy_j_per_query": 500.0, "time_s_per_query": 20.0, "energy_method": "nvml-counter",
+            "energy_scope": "gpu", "idle_subtracted": False, "source": "eai-profiler"}
+    ask = pd.DataFrame([{"model_id": "toy/m7", "task": "gsm8k"}])
+    for flags, expect_model_basis in (("random-weights", False), ("", True)):
+        row = MeasuredRow.model_validate({**base, "flags": flags, "source_ref": f"synthetic:gsm8k:{flags or 'trained'}"})
+        model = fit_predictor(pd.concat([table, rows_to_frame([row])], ignore_index=True), fx.accuracy_table(), cats,
+                              calibrate=False)
+        tokens, basis = model.output_lengths(ask)
+        assert bool(str(basis[0]) == "model" and tokens[0] == 999.0) is expect_model_basis, (flags, tokens, basis)

@@ -552,12 +552,14 @@ def fit_predictor(
 def _fit_answer_lengths(prep: pd.DataFrame, catalogs: Catalogs) -> AnswerLengths:
     """Stage ``answer_length`` on the training frame: measured output lengths of generation rows
     (a row's ``output_tokens_mean``, not the profile it was filled from); tasks of one answer
-    length (catalogued dispersion 1) lend no verbosity."""
+    length (catalogued dispersion 1) lend no verbosity. Rows measured with random weights
+    (flag ``random-weights``) say nothing of a model's answers: they generate to the token cap."""
     prof = task_profile(prep["task"], catalogs.tasks)
     dispersion = prof["dispersion"].to_numpy(dtype=float)
     measured_out = pd.to_numeric(prep["output_tokens_mean"], errors="coerce").to_numpy(dtype=float)
     mc = prof["mc"].fillna(0.0).to_numpy(dtype=float) > 0
-    measured_out = np.where(mc, np.nan, measured_out)
+    random_weights = prep["flags"].astype(str).str.contains("random-weights", regex=False).to_numpy() if "flags" in prep else False
+    measured_out = np.where(mc | random_weights, np.nan, measured_out)
     return fit_answer_lengths(prep["model_id"], prep["task"], prep["source"], measured_out, dispersion == 1.0)
 
 
