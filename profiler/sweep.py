@@ -746,7 +746,8 @@ class LmEvalRunner:
         output_total = sum(counts.output.values())
         # The queries one static batch holds: lm-eval batches requests (a multiple-choice query
         # sends one per choice), so batch / requests-per-query of them wait for the same passes.
-        in_flight = self.spec.batch_size * queries / max(counts.requests, queries)
+        per_query = max(counts.requests, queries) / queries
+        in_flight = min(max(self.spec.batch_size / per_query, 1.0), queries)
         fields = stats.row_fields(query_count=queries, output_tokens_total=output_total or None,
                                   queries_in_flight=in_flight)
         fields["flags"] = ";".join(sorted(flags))
@@ -782,8 +783,8 @@ class LmEvalRunner:
             f"repeats={repeats}",
             f"calls_per_window={stats.calls_per_window}",
             *([f"min_window_s={self.spec.min_window_s:g}"] if self.spec.min_window_s else []),
-            f"requests_per_query={max(counts.requests, queries) / queries:.3g}",
-            f"queries_in_flight={min(max(in_flight, 1.0), queries):.3g}",
+            f"requests_per_query={per_query:.3g}",
+            f"queries_in_flight={in_flight:.3g}",
             f"meter_update_period_s={self.meter.update_period_s:.6g}",
             f"env={self._env_summary()}",
             f"date={dt.datetime.now(dt.UTC).isoformat(timespec='seconds')}",
