@@ -47,13 +47,16 @@ def test_ray_sweep_of_smollm2_gives_the_serial_rows(tmp_path: Path) -> None:
         b.accuracy, b.accuracy_n, b.prompt_tokens_mean, b.fed_tokens_mean, b.query_count)
     assert a.energy_method == b.energy_method and a.energy_scope == b.energy_scope
     # Energy within the run-to-run spread: the gap between the two medians is no larger than
-    # the wider of the two rows' own (max - min) / median over their three windows, plus 5
-    # points for the medians' own scatter on a shared 2-core machine.
+    # the wider of the two rows' own (max - min) / median over their three windows, plus 12
+    # points for the gap between two processes that the windows' spread does not see: this
+    # process measured 0.9, 4.2, 6.1 and 7.3 % above the Ray worker (within-row spreads 0.2-8.9
+    # %; the 7.3 % failed CI at a 5-point margin). Counting Ray's own driver threads, the fault
+    # this guards against, was 26-35 % above.
     assert a.energy_spread_pct is not None and b.energy_spread_pct is not None
     gap_pct = abs(a.energy_j_per_query - b.energy_j_per_query) / a.energy_j_per_query * 100
     print(f"serial {a.energy_j_per_query:.3f} J/query (spread {a.energy_spread_pct:.1f} %), "
           f"ray {b.energy_j_per_query:.3f} J/query (spread {b.energy_spread_pct:.1f} %), gap {gap_pct:.1f} %")
-    assert gap_pct <= max(a.energy_spread_pct, b.energy_spread_pct) + 5.0
+    assert gap_pct <= max(a.energy_spread_pct, b.energy_spread_pct) + 12.0
     # The Ray run resumes like the serial one: nothing left to measure.
     again = run_sweep(spec, ray_out, factory(None), executor=RayExecutor(num_cpus=2), make_runner=factory)
     assert again.written == 0 and again.skipped == 1
