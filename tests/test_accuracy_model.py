@@ -266,3 +266,20 @@ def test_a_family_prior_never_exceeds_the_best_score_the_table_holds() -> None:
     assert got["accuracy_status"] == "prior"
     best = records.loc[(records.task == "mmlu") & (records.quantization == "bf16"), "accuracy"].max()
     assert got["accuracy"] <= best + 1e-9 and got["accuracy_hi"] <= 1.0
+
+
+def test_an_imputation_from_scores_beyond_every_fitted_model_says_so() -> None:
+    """A model scored above every model the regression was fitted on is imputed with a basis
+    that names the score past the span; one inside the span is not flagged."""
+    records, params, families = _board()
+    best_arc = records.loc[records.task == "arc_challenge", "accuracy"].max()
+    params["strong/new"], families["strong/new"] = 70.0, ("fam-strong", 2025.0)
+    for t, a in (("arc_challenge", min(best_arc + 0.05, 0.99)), ("gsm8k", 0.5)):
+        records.loc[len(records)] = {"model_id": "strong/new", "task": t, "quantization": "bf16", "accuracy": a,
+                                     "source": "open-llm-leaderboard-v1-final", "architecture": "ArchStrong",
+                                     "params_b": 70.0, "accuracy_stderr": np.nan}
+    model = AccuracyModel.fit(records, params, families=families)
+    strong = _predict(model, "strong/new", size=70.0)
+    assert strong["accuracy_status"] == "imputed"
+    assert "beyond the scored models (arc_challenge" in strong["accuracy_basis"]
+    assert "beyond the scored models" not in _predict(model, "new/model")["accuracy_basis"]
