@@ -283,3 +283,27 @@ def test_an_imputation_from_scores_beyond_every_fitted_model_says_so() -> None:
     assert strong["accuracy_status"] == "imputed"
     assert "beyond the scored models (arc_challenge" in strong["accuracy_basis"]
     assert "beyond the scored models" not in _predict(model, "new/model")["accuracy_basis"]
+
+
+def test_a_tasks_own_score_in_another_setup_is_mapped_onto_the_board_by_a_line() -> None:
+    """Intel's 0-shot tables score models the leaderboard scored too: the board's MMLU is their
+    MMLU plus an offset. A model scored only there gets the board's MMLU through that line; a
+    model the board scored on other tasks keeps the regression from its own board."""
+    records, params, families = _board()
+    side = []
+    for i in range(12):  # twelve board models, one per family, also scored in Intel's setup
+        m = f"org{i}/model-0"
+        board = records[(records.model_id == m) & (records.task == "mmlu") & (records.quantization == "bf16")]["accuracy"].iloc[0]
+        side.append({"model_id": m, "task": "mmlu", "accuracy": board - 0.05})
+    side.append({"model_id": "side/only", "task": "mmlu", "accuracy": 0.55})
+    side.append({"model_id": "new/model", "task": "mmlu", "accuracy": 0.20})
+    params["side/only"], families["side/only"] = 7.0, ("fam-side", 2025.0)
+    extra = pd.DataFrame(side).assign(quantization="bf16", source="intel-autoround", architecture="", params_b=np.nan,
+                                      accuracy_stderr=np.nan)
+    model = AccuracyModel.fit(pd.concat([records, extra], ignore_index=True), params, families=families)
+    only = _predict(model, "side/only")
+    assert only["accuracy_status"] == "imputed" and "its own mmlu in another setup (intel:mmlu" in only["accuracy_basis"]
+    assert abs(only["accuracy"] - 0.60) < 0.02
+    # Scored on the board's ARC and GSM8K: those answer, not its (here misleading) Intel score.
+    kept = _predict(model, "new/model")
+    assert "arc_challenge" in kept["accuracy_basis"] and abs(kept["accuracy"] - (0.25 + 0.6 * 0.456)) < 0.03

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from recommender.model.accuracy_impute import Imputer, _fit_arrays, catalog_families, conformal_halfwidth
+from recommender.model.accuracy_impute import LINE_FIRST_TASKS, Imputer, _fit_arrays, catalog_families, conformal_halfwidth
 
 V1_TASKS: tuple[str, ...] = ("arc_challenge", "hellaswag", "mmlu", "truthfulqa_mc2", "winogrande", "gsm8k")
 V2_TASKS: tuple[str, ...] = ("ifeval", "bbh", "math_lvl5", "gpqa_mc", "musr", "mmlu_pro")
@@ -100,6 +100,79 @@ def evaluate_accuracy_model(accuracy: pd.DataFrame, targets: Sequence[str] = ("m
                 }
         out[t] = res
     return out
+
+
+def evaluate_same_task(accuracy: pd.DataFrame) -> dict[str, Any]:
+    """A task's own score in another setup (Intel's 0-shot tables, vendors' numbers) as the
+    board's, against imputing it from the other tasks, on the models scored every way.
+
+    For each board task with a side column that at least ``MIN_TRAIN_VENDOR`` models share with
+    it: the line's family-grouped CV errors and cross-conformal coverage, and on the same models
+    the held-out errors of the cross-task routes from the other v1 tasks and from the v2 tasks.
+
+    Returns:
+        Per ``task<-side``: ``models``, ``line`` / ``from_v1`` / ``from_v2`` median and max
+        |error| (points), the line's coverage (%), and ``other_board``: the route from the other
+        leaderboard (the one a model scored only there would take).
+    """
+    from recommender.model.accuracy_impute import MIN_TRAIN_VENDOR, _cross_validate, _line
+
+    imp = _imputer(accuracy)
+    out: dict[str, Any] = {}
+    for side in [c for c in imp.matrix.columns if ":" in c]:
+        t = side.split(":", 1)[1]
+        if t not in imp.matrix.columns:
+            continue
+        X, y, g, idx = imp._train(t, (side,))
+        if len(y) < MIN_TRAIN_VENDOR or len(set(g)) < 2:
+            continue
+        pred, fold = _cross_validate(X, y, g, estimator=_line)
+        err = np.abs(pred - y)
+        width = _cross_conformal(err, fold)
+        res: dict[str, Any] = {"models": int(len(y)), "line": {"median_abs_err_pts": float(np.median(err) * 100),
+                               "max_abs_err_pts": float(err.max() * 100), "coverage90_pct": float(np.mean(err <= width) * 100)}}
+        line_err = dict(zip(idx, err, strict=True))
+        for name, pool in (("from_v1", V1_TASKS), ("from_v2", V2_TASKS)):
+            feats = imp.features_for([*[c for c in pool if c != t], "log_params"], t)
+            if not feats:
+                continue
+            cv = imp.cross_validate(t, feats).dropna(subset=["pred"]).set_index("model_id")
+            common = [m for m in idx if m in cv.index]
+            if len(common) < MIN_TRAIN_VENDOR:
+                continue
+            route = np.abs(cv.loc[common, "pred"] - cv.loc[common, "y"]).to_numpy()
+            line = np.array([line_err[m] for m in common])
+            res[name] = {"models": len(common), "median_abs_err_pts": float(np.median(route) * 100),
+                         "max_abs_err_pts": float(route.max() * 100), "line_median_abs_err_pts": float(np.median(line) * 100)}
+        res["other_board"] = "from_v2" if t in V1_TASKS else "from_v1"
+        out[f"{t}<-{side}"] = res
+    return out
+
+
+def format_same_task(report: Mapping[str, Any]) -> str:
+    """Plain-text table of :func:`evaluate_same_task`'s figures."""
+    lines = ["a task's own score in another setup, as a line, vs imputing it from other tasks (same models; points)",
+             f"{'line':<36} {'models':>6} {'line':>6} {'max':>5} {'cover%':>7} {'other v1':>9} {'v2 tasks':>9}"]
+    for key, r in report.items():
+        cells = []
+        for name in ("from_v1", "from_v2"):
+            v = r.get(name)
+            cells.append(f"{v['median_abs_err_pts']:>9.2f}" if v else f"{'-':>9}")
+        ln = r["line"]
+        lines.append(f"{key:<36} {r['models']:>6} {ln['median_abs_err_pts']:>6.2f} {ln['max_abs_err_pts']:>5.1f} "
+                     f"{ln['coverage90_pct']:>7.1f} {cells[0]} {cells[1]}")
+    ok = same_task_met(report)
+    lines.append(f"goal: on {', '.join(sorted(LINE_FIRST_TASKS))} (where the line answers before the other board's tasks) "
+                 f"it errs less (median, same models): {'met' if ok else 'MISSED'}")
+    return "\n".join(lines)
+
+
+def same_task_met(report: Mapping[str, Any]) -> bool:
+    """Whether, on every task of :data:`~recommender.model.accuracy_impute.LINE_FIRST_TASKS`, a
+    line was evaluated against the other board's route and errs less (the evidence behind
+    letting it answer first)."""
+    checked = {key.split("<-", 1)[0]: r[r["other_board"]] for key, r in report.items() if r.get(r["other_board"])}
+    return all(t in checked and checked[t]["line_median_abs_err_pts"] < checked[t]["median_abs_err_pts"] for t in LINE_FIRST_TASKS)
 
 
 BEYOND_SPAN_COVERAGE_GOAL = 85.0

@@ -1,7 +1,8 @@
 """Cross-task imputation of 16-bit scores from the leaderboard matrix, with grouped-CV intervals.
 
 The matrix has one row per model and one column per task (the Open LLM Leaderboard v1 six, the
-v2 six, vendor-reported ``vendor:<task>`` numbers) plus ``log_params``. To predict task ``t``
+v2 six, and side columns of other setups' scores: vendor-reported ``vendor:<task>`` numbers,
+Intel's 0-shot ``intel:<task>`` tables) plus ``log_params``. To predict task ``t``
 for a model, the features are the columns that model has, taken in order of their correlation
 with ``t`` while at least :data:`MIN_TRAIN` models share all of them and ``t`` (so a model with
 only v2 scores gets a v2-to-``t`` regression trained on the models scored on both boards). The
@@ -13,6 +14,12 @@ split into folds by family (one ``config.json`` architecture at one parameter co
 fine-tunes and merges of one base, which are near-copies, never sit on both sides), each fold
 is predicted by a fit on the others, and the half-width is the ``ceil((n+1) 0.9)/n`` quantile of
 the absolute held-out errors.
+
+Side scores stand in for board scores in two stages before that: a model no board scored gets
+its board columns from its side columns (a ridge on the few models that carry both), and any
+model lacking a board task it has a side score of gets a line from that side score to the board's
+(:meth:`Imputer.same_task_fit`), which answers in place of the cross-task regression where
+:data:`LINE_FIRST_TASKS` and the regression's span say it should.
 
 Models with no score at all get the family/size/release-date prior: a ridge of the task's score
 on log parameters and release year over the catalogued models that have a (measured or imputed)
@@ -31,7 +38,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.ensemble import HistGradientBoostingRegressor
-from sklearn.linear_model import Ridge
+from sklearn.linear_model import LinearRegression, Ridge
 from sklearn.model_selection import GroupKFold
 from threadpoolctl import threadpool_limits
 
@@ -101,30 +108,36 @@ PARALLEL_MIN_FITS = 8
 """Fewest missing regressions worth forking worker processes for (:meth:`Imputer.prefit`)."""
 
 
-def _cross_validate(X: np.ndarray, y: np.ndarray, g: np.ndarray, folds: int = FOLDS) -> tuple[np.ndarray, np.ndarray]:
+def _cross_validate(X: np.ndarray, y: np.ndarray, g: np.ndarray, folds: int = FOLDS,
+                    estimator: Any = None) -> tuple[np.ndarray, np.ndarray]:
     """Family-grouped CV predictions and fold per row (NaN / -1 where fewer than 2 groups)."""
+    make = estimator if estimator is not None else _estimator
     k = min(folds, len(set(g)))
     pred = np.full(len(y), np.nan)
     fold = np.full(len(y), -1)
     if k >= 2:
         for f, (tr, te) in enumerate(GroupKFold(n_splits=k).split(X, y, g)):
-            est = _estimator(len(tr)).fit(X[tr], y[tr])
+            est = make(len(tr)).fit(X[tr], y[tr])
             pred[te] = est.predict(X[te])
             fold[te] = f
     return pred, fold
 
 
-def _fit_arrays(X: np.ndarray, y: np.ndarray, g: np.ndarray) -> dict[str, Any]:
-    """A regression fitted on all rows, with its family-grouped CV half-width and median error."""
-    pred, _ = _cross_validate(X, y, g)
+def _fit_arrays(X: np.ndarray, y: np.ndarray, g: np.ndarray, estimator: Any = None) -> dict[str, Any]:
+    """A regression fitted on all rows, with its family-grouped CV half-width and median error.
+
+    ``estimator``: ``n -> unfitted estimator`` (default: trees from :data:`MIN_TREES` models, a
+    ridge below)."""
+    make = estimator if estimator is not None else _estimator
+    pred, _ = _cross_validate(X, y, g, estimator=make)
     err = np.abs(y - pred)
     err = err[~np.isnan(err)]
     return {
-        "estimator": _estimator(len(y)).fit(X, y),
+        "estimator": make(len(y)).fit(X, y),
         "halfwidth": conformal_halfwidth(err),
         "mae": float(np.median(err)) if len(err) else float("nan"),
         "n": len(y),
-        "kind": "trees" if len(y) >= MIN_TREES else "ridge",
+        "kind": "line" if estimator is _line else ("trees" if len(y) >= MIN_TREES else "ridge"),
         # Per feature, the smallest and largest values the regression was trained on.
         "lowest": X.min(axis=0) if len(y) else np.full(X.shape[1], np.nan),
         "highest": X.max(axis=0) if len(y) else np.full(X.shape[1], np.nan),
@@ -136,13 +149,33 @@ def _fit_arrays_one_thread(data: tuple[np.ndarray, np.ndarray, np.ndarray]) -> d
         return _fit_arrays(*data)
 
 
+BOARDS: tuple[frozenset[str], ...] = (
+    frozenset({"arc_challenge", "hellaswag", "mmlu", "truthfulqa_mc2", "winogrande", "gsm8k"}),
+    frozenset({"ifeval", "bbh", "math_lvl5", "gpqa_mc", "musr", "mmlu_pro"}),
+)
+"""The Open LLM Leaderboard's v1 and v2 task sets: one harness setup within each."""
+
+
+LINE_FIRST_TASKS: frozenset[str] = frozenset({"mmlu", "arc_challenge", "hellaswag"})
+"""Tasks whose own score in another setup, mapped by a line, beats imputing them from the other
+board's tasks. On the 15-17 models scored every way (`python bench/accuracy_model.py`, median
+|error|, points): MMLU 0.93 vs 1.46 from the v2 tasks, ARC 0.81 vs 2.64, HellaSwag 1.55 vs 2.71;
+not Winogrande (1.63 vs 1.58). From the task's own board's other tasks the regression does better
+still (0.74 / 0.50 / 0.63), so a model scored there keeps it."""
+
+
+def same_board(feature: str, target: str) -> bool:
+    """Whether a feature column is a score of the target's own leaderboard."""
+    return any(feature in board and target in board for board in BOARDS)
+
+
 def _beyond_span(fit: Mapping[str, Any], feats: Sequence[str], x: np.ndarray) -> str:
     """What a basis adds where a model's scores lie above every model the regression was fitted on.
 
     A tree ensemble answers there with its edge leaves, so every model beyond reads alike (on
-    the shipped table Qwen2.5-72B-Instruct, Qwen2-72B-Instruct and Llama-3.3-70B-Instruct all
-    imputed an MMLU of 0.792 from their v2 scores, whose MATH level 5 of 0.42-0.60 lies past
-    the 0.31 of any model both leaderboards scored); a ridge extends its line. Either way the
+    the shipped table Qwen2-72B-Instruct and Llama-3.3-70B-Instruct both impute an MMLU of 0.792
+    from their v2 scores, whose MATH level 5 of 0.42-0.48 lies past the 0.31 of any model both
+    leaderboards scored); a ridge extends its line. Either way the
     user is told which score is past the span. Size is not a score: larger models are expected.
     """
     highest = fit.get("highest")
@@ -155,6 +188,11 @@ def _beyond_span(fit: Mapping[str, Any], feats: Sequence[str], x: np.ndarray) ->
     how = "tree ensemble holds its edge value there" if fit.get("kind") == "trees" else "its line is extended"
     listed = ", ".join(f"{f} {v:.3f} > {h:.3f}" for f, v, h in past)
     return f"; beyond the scored models ({listed}): the {how}"
+
+
+def _line(n: int) -> Any:
+    """Ordinary least squares: one score of a task mapped onto another setup's score of it."""
+    return LinearRegression()
 
 
 def _estimator(n: int) -> Any:
@@ -199,6 +237,7 @@ class Imputer:
         self._corr_np = corr
         self._fits: dict[tuple[str, tuple[str, ...]], dict[str, Any]] = {}
         self._stage_basis: dict[tuple[str, str], str] = {}
+        self._lines: dict[tuple[str, str], dict[str, Any]] = {}
 
     # -- features ----------------------------------------------------------------------
     def features_for(self, observed: Sequence[str], target: str, min_train: int = MIN_TRAIN) -> tuple[str, ...]:
@@ -326,21 +365,28 @@ class Imputer:
         overhead dominates single-row predictions). Pairs with no usable feature are left out.
         """
         filled, fill_hw = self._vendor_stage({m for m, _ in pairs})
+        self._same_task_stage({m for m, _ in pairs}, filled, fill_hw)
         plan: dict[tuple[str, tuple[str, ...]], list[str]] = {}
         out: dict[tuple[str, str], tuple[float, float, float, str]] = {}
+        staged_out: dict[tuple[str, str], tuple[float, float, float, str]] = {}
+        line_first: set[tuple[str, str]] = set()
         for m, t in pairs:
-            if t in filled.get(m, {}) and fill_hw[m][t] <= MAX_STAGED_HALFWIDTH:  # the vendor stage predicted it
+            if t in filled.get(m, {}) and fill_hw[m][t] <= MAX_STAGED_HALFWIDTH:  # a side-score stage predicted it
                 p, hw = filled[m][t], fill_hw[m][t]
-                out[(m, t)] = (p, p - hw, p + hw, self._stage_basis[(m, t)])
-                continue
-            observed = self._observed(m) + [c for c in filled.get(m, {}) if c != t and fill_hw[m][c] <= MAX_STAGED_HALFWIDTH]
+                staged_out[(m, t)] = (p, p - hw, p + hw, self._stage_basis[(m, t)])
+                if not self._has_board(m):
+                    continue  # the staged score is the model's best: its other columns are staged too
+            # Staged columns stand in for a model's missing board scores only where it has none: a
+            # model scored on a board keeps its own columns as the regression's inputs.
+            staged_inputs = [] if self._has_board(m) else [c for c in filled.get(m, {}) if c != t and fill_hw[m][c] <= MAX_STAGED_HALFWIDTH]
+            observed = self._observed(m) + staged_inputs
             feats = self.features_for(observed, t)
             if feats:
                 plan.setdefault((t, feats), []).append(m)
         self.prefit(sorted(plan))
         for (t, feats), models in sorted(plan.items()):
             fit = self.regression(t, feats)
-            x = self.matrix.reindex(models)[list(feats)].to_numpy(dtype=float)
+            x = self.matrix.reindex(models)[list(feats)].to_numpy(dtype=float, copy=True)
             for r, m in enumerate(models):
                 for j, f in enumerate(feats):
                     if not np.isfinite(x[r, j]) and f in filled.get(m, {}):
@@ -354,12 +400,82 @@ class Imputer:
                 hw = float(np.hypot(fit["halfwidth"], max((fill_hw[m][f] for f in staged), default=0.0)))
                 if staged and hw > MAX_STAGED_HALFWIDTH:
                     continue
-                via = f"; {', '.join(staged)} first imputed from vendor-reported scores" if staged else ""
+                via = f"; {', '.join(staged)} first imputed from other setups' scores" if staged else ""
+                beyond = _beyond_span(fit, feats, x[r])
                 basis = (f"imputed from {names} ({fit['kind']} on {fit['n']} models{via}; "
-                         f"+-{hw * 100:.1f} pts from family-grouped CV)") + _beyond_span(fit, feats, x[r])
+                         f"+-{hw * 100:.1f} pts from family-grouped CV)") + beyond
                 out[(m, t)] = (float(p), float(p) - hw, float(p) + hw, basis)
+                if beyond or (t in LINE_FIRST_TASKS and not any(same_board(f, t) for f in feats)):
+                    line_first.add((m, t))
+        # A model scored on a board may also carry the very task in another setup: its line
+        # answers where the other tasks' regression read scores past its span (there it holds its
+        # edge value) and, for LINE_FIRST_TASKS, where that regression read the other board only.
+        for key, got in staged_out.items():
+            if key not in out or key in line_first:
+                out[key] = got
         return out
 
+    def _has_board(self, m: str) -> bool:
+        """Whether the model has a leaderboard score (not only other setups' scores)."""
+        return m in self._row and any(self._is_obs(m, c) for c in self._board_columns())
+
+    def _board_columns(self) -> list[str]:
+        from recommender.model.accuracy_model import is_side_column
+
+        return [c for c in self.matrix.columns if not is_side_column(c) and c != "log_params"]
+
+    def same_task_fit(self, target: str, side: str) -> dict[str, Any] | None:
+        """A line from another setup's score of ``target`` (column ``side``) to the board's, with
+        its family-grouped CV half-width; None where fewer than :data:`MIN_TRAIN_VENDOR` models
+        (of two families or more) carry both.
+
+        The same test under another setup (0-shot instead of few-shot, another harness) keeps
+        the order of models and shifts the scale: Intel's 0-shot MMLU of 17 models the v1 board
+        scored maps onto it with a median error of 0.9 points, where the cross-task imputation
+        from the v2 board errs 1.7 (``python bench/accuracy_model.py``)."""
+        key = (target, side)
+        if key in self._lines:
+            return self._lines[key] or None
+        fit: dict[str, Any] = {}
+        if target in self._col and side in self._col:
+            X, y, g, _ = self._train(target, (side,))
+            if len(y) >= MIN_TRAIN_VENDOR and len(set(g)) >= 2:
+                with threadpool_limits(1):
+                    fit = _fit_arrays(X, y, g, estimator=_line)
+        self._lines[key] = fit
+        return fit or None
+
+    def _same_task_stage(self, models: set[str], filled: dict[str, dict[str, float]], hws: dict[str, dict[str, float]]) -> None:
+        """Board columns a model lacks, each from its own score of that task in another setup.
+
+        Adds to ``filled`` / ``hws`` (in place) where the line's half-width is narrower than what
+        the stage before put there."""
+        from recommender.model.accuracy_model import SIDE_COLUMNS
+
+        for m in sorted(models):
+            if m not in self._row:
+                continue
+            for t in self._board_columns():
+                if self._is_obs(m, t):
+                    continue
+                for prefix in SIDE_COLUMNS.values():
+                    side = prefix + t
+                    if side not in self._col or not self._is_obs(m, side):
+                        continue
+                    fit = self.same_task_fit(t, side)
+                    if fit is None or not np.isfinite(fit["halfwidth"]):
+                        continue
+                    x = self.matrix.loc[[m], [side]].to_numpy(dtype=float)
+                    if x[0, 0] < fit["lowest"][0]:  # toward chance a line says nothing (see the vendor stage)
+                        continue
+                    if t in hws.get(m, {}) and hws[m][t] <= fit["halfwidth"]:
+                        continue
+                    with threadpool_limits(1):
+                        filled.setdefault(m, {})[t] = float(np.clip(fit["estimator"].predict(x)[0], 0.0, 1.0))
+                    hws.setdefault(m, {})[t] = fit["halfwidth"]
+                    self._stage_basis[(m, t)] = (
+                        f"imputed from its own {t} in another setup ({side}; a line fitted on {fit['n']} models scored "
+                        f"both ways; +-{fit['halfwidth'] * 100:.1f} pts from family-grouped CV)")
 
     def _vendor_stage(self, models: set[str]) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]]]:
         """Leaderboard columns of models that only vendors scored, from their vendor-reported columns.
@@ -368,13 +484,15 @@ class Imputer:
         stop), so this stage trains a ridge on as few as :data:`MIN_TRAIN_VENDOR` models; its
         conformal half-width (the largest held-out error at such sizes) travels on.
         """
-        board = [c for c in self.matrix.columns if not c.startswith("vendor:") and c != "log_params"]
+        from recommender.model.accuracy_model import is_side_column
+
+        board = self._board_columns()
         filled: dict[str, dict[str, float]] = {}
         hws: dict[str, dict[str, float]] = {}
         for m in sorted(models):
             if m not in self._row or any(self._is_obs(m, c) for c in board):
                 continue
-            vendor = [c for c in self.matrix.columns if c.startswith("vendor:") and self._is_obs(m, c)]
+            vendor = [c for c in self.matrix.columns if is_side_column(c) and self._is_obs(m, c)]
             if not vendor:
                 continue
             for t in board:

@@ -66,9 +66,19 @@ TASK_ITEMS: dict[str, int] = {
 """Test items per task (the benchmarks' published test splits), for the binomial standard error."""
 
 PAIR_ONLY_SOURCES: frozenset[str] = frozenset({"intel-autoround"})
-"""Sources whose absolute scores use another setup (0-shot acc): pairs only, never a score."""
+"""Sources whose absolute scores use another setup (0-shot acc): never a model's score; their
+16-bit scores are side columns (:data:`SIDE_COLUMNS`) and their quantized ones give pairs."""
 VENDOR_SOURCES: frozenset[str] = frozenset({"llm-stats-vendor-reported"})
 """Sources whose scores are vendors' own numbers: separate ``vendor:<task>`` matrix columns."""
+SIDE_COLUMNS: dict[str, str] = {"llm-stats-vendor-reported": "vendor:", "intel-autoround": "intel:"}
+"""Source -> prefix of the matrix columns its 16-bit scores fill: scores of another setup that
+the imputation maps onto the leaderboards' (``recommender.model.accuracy_impute``), never a
+model's own score."""
+
+
+def is_side_column(column: str) -> bool:
+    """Whether a score-matrix column holds another setup's scores (``vendor:mmlu``, ``intel:mmlu``)."""
+    return column.startswith(tuple(SIDE_COLUMNS.values()))
 SOURCE_PREFERENCE: tuple[str, ...] = (
     "open-llm-leaderboard-v1-final", "open-llm-leaderboard-v2", "open-llm-leaderboard-v1", "mlenergy-v1", "eai-profiler", "user",
 )
@@ -106,17 +116,19 @@ def prepare_scores(records: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 
     Returns:
         ``(reference, exact)``: reference = one 16-bit score per (model, column) with ``se`` and
-        ``source`` (column = task, or ``vendor:<task>`` for vendor numbers); exact = one score
+        ``source`` (column = task, or a side column such as ``vendor:<task>``); exact = one score
         per (model, task, quantization) from score sources (not pair-only ones).
     """
     r = records.copy()
     for col, default in (("accuracy_stderr", np.nan), ("chat_template", None), ("source_ref", ""), ("base_model", "")):
         if col not in r:
             r[col] = default
-    r = r[~r["source"].isin(PAIR_ONLY_SOURCES)]
+    # Pair-only sources fill side columns with their 16-bit scores, never a model's score.
+    r = r[~r["source"].isin(PAIR_ONLY_SOURCES) | r["quantization"].isin(REFERENCE_QUANTS)]
     r["accuracy"] = pd.to_numeric(r["accuracy"], errors="coerce").astype(float)
     r["accuracy_stderr"] = pd.to_numeric(r["accuracy_stderr"], errors="coerce").astype(float)
-    r["column"] = np.where(r["source"].isin(VENDOR_SOURCES), "vendor:" + r["task"].astype(str), r["task"].astype(str))
+    prefix = r["source"].map(SIDE_COLUMNS).fillna("")
+    r["column"] = prefix + r["task"].astype(str)
     # v2: an instruct model scored without its chat template reads far lower; where a model
     # has templated and untemplated runs, only the templated ones count.
     tmpl = r["chat_template"].astype(str).str.lower().eq("true")
@@ -238,7 +250,7 @@ def _effect_for(effects: Mapping[str, Any], q: str, task: str) -> tuple[float, f
 
 def _size_line(reference: pd.DataFrame, params_b: Mapping[str, float]) -> dict[str, dict[str, float]]:
     priors: dict[str, dict[str, float]] = {}
-    for task, grp in reference[~reference["column"].str.startswith("vendor:")].groupby("column"):
+    for task, grp in reference[~reference["column"].map(is_side_column).astype(bool)].groupby("column"):
         size = grp["model_id"].map(lambda m: params_b.get(m, np.nan)).astype(float)
         ok = np.isfinite(size) & (size > 0)
         if ok.sum() < MIN_PRIOR_MODELS:
