@@ -175,8 +175,8 @@ def _beyond_span(fit: Mapping[str, Any], feats: Sequence[str], x: np.ndarray) ->
     A tree ensemble answers there with its edge leaves, so every model beyond reads alike (on
     the shipped table Qwen2-72B-Instruct and Llama-3.3-70B-Instruct both impute an MMLU of 0.792
     from their v2 scores, whose MATH level 5 of 0.42-0.48 lies past the 0.31 of any model both
-    leaderboards scored); a ridge extends its line. Either way the
-    user is told which score is past the span. Size is not a score: larger models are expected.
+    leaderboards scored); a ridge extends its line. Either way the user is told which score is
+    past the span. Size is not a score: larger models are expected.
     """
     highest = fit.get("highest")
     if highest is None:
@@ -432,7 +432,7 @@ class Imputer:
         The same test under another setup (0-shot instead of few-shot, another harness) keeps
         the order of models and shifts the scale: Intel's 0-shot MMLU of 17 models the v1 board
         scored maps onto it with a median error of 0.9 points, where the cross-task imputation
-        from the v2 board errs 1.7 (``python bench/accuracy_model.py``)."""
+        from the v2 board errs 1.5 on the same models (``python bench/accuracy_model.py``)."""
         key = (target, side)
         if key in self._lines:
             return self._lines[key] or None
