@@ -470,12 +470,18 @@ class Imputer:
                         continue
                     if t in hws.get(m, {}) and hws[m][t] <= fit["halfwidth"]:
                         continue
-                    with threadpool_limits(1):
-                        filled.setdefault(m, {})[t] = float(np.clip(fit["estimator"].predict(x)[0], 0.0, 1.0))
-                    hws.setdefault(m, {})[t] = fit["halfwidth"]
-                    self._stage_basis[(m, t)] = (
+                    self._stage(filled, hws, m, t, fit, x, (
                         f"imputed from its own {t} in another setup ({side}; a line fitted on {fit['n']} models scored "
-                        f"both ways; +-{fit['halfwidth'] * 100:.1f} pts from family-grouped CV)")
+                        f"both ways; +-{fit['halfwidth'] * 100:.1f} pts from family-grouped CV)"))
+
+    def _stage(self, filled: dict[str, dict[str, float]], hws: dict[str, dict[str, float]], m: str, t: str,
+               fit: Mapping[str, Any], x: np.ndarray, basis: str) -> None:
+        """Record a staged score of ``(m, t)``: the fit's prediction at ``x`` (clipped to [0, 1]),
+        its half-width and its basis."""
+        with threadpool_limits(1):
+            filled.setdefault(m, {})[t] = float(np.clip(fit["estimator"].predict(x)[0], 0.0, 1.0))
+        hws.setdefault(m, {})[t] = fit["halfwidth"]
+        self._stage_basis[(m, t)] = basis
 
     def _vendor_stage(self, models: set[str]) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]]]:
         """Leaderboard columns of models that only vendors scored, from their vendor-reported columns.
@@ -511,12 +517,9 @@ class Imputer:
                 scores = np.array([f != "log_params" for f in feats])
                 if ((x[0] < fit["lowest"]) & scores).any():
                     continue
-                with threadpool_limits(1):
-                    filled.setdefault(m, {})[t] = float(np.clip(fit["estimator"].predict(x)[0], 0.0, 1.0))
-                hws.setdefault(m, {})[t] = fit["halfwidth"]
-                self._stage_basis[(m, t)] = (
+                self._stage(filled, hws, m, t, fit, x, (
                     f"imputed from {', '.join(f.replace('log_params', 'size') for f in feats)} "
-                    f"({fit['kind']} on {fit['n']} models; +-{fit['halfwidth'] * 100:.1f} pts from family-grouped CV)")
+                    f"({fit['kind']} on {fit['n']} models; +-{fit['halfwidth'] * 100:.1f} pts from family-grouped CV)"))
         return filled, hws
 
     def table(self, models: Sequence[str], tasks: Sequence[str], priors: Mapping[str, Mapping[str, float]]) -> pd.DataFrame:
