@@ -238,6 +238,10 @@ class Imputer:
         self._fits: dict[tuple[str, tuple[str, ...]], dict[str, Any]] = {}
         self._stage_basis: dict[tuple[str, str], str] = {}
         self._lines: dict[tuple[str, str], dict[str, Any]] = {}
+        from recommender.model.accuracy_model import is_side_column
+
+        self._board = [c for c in cols if not is_side_column(c) and c != "log_params"]
+        """Leaderboard columns (not another setup's side columns, not size)."""
 
     # -- features ----------------------------------------------------------------------
     def features_for(self, observed: Sequence[str], target: str, min_train: int = MIN_TRAIN) -> tuple[str, ...]:
@@ -417,12 +421,7 @@ class Imputer:
 
     def _has_board(self, m: str) -> bool:
         """Whether the model has a leaderboard score (not only other setups' scores)."""
-        return m in self._row and any(self._is_obs(m, c) for c in self._board_columns())
-
-    def _board_columns(self) -> list[str]:
-        from recommender.model.accuracy_model import is_side_column
-
-        return [c for c in self.matrix.columns if not is_side_column(c) and c != "log_params"]
+        return m in self._row and any(self._is_obs(m, c) for c in self._board)
 
     def same_task_fit(self, target: str, side: str) -> dict[str, Any] | None:
         """A line from another setup's score of ``target`` (column ``side``) to the board's, with
@@ -455,7 +454,7 @@ class Imputer:
         for m in sorted(models):
             if m not in self._row:
                 continue
-            for t in self._board_columns():
+            for t in self._board:
                 if self._is_obs(m, t):
                     continue
                 for prefix in SIDE_COLUMNS.values():
@@ -492,7 +491,7 @@ class Imputer:
         """
         from recommender.model.accuracy_model import is_side_column
 
-        board = self._board_columns()
+        board = self._board
         filled: dict[str, dict[str, float]] = {}
         hws: dict[str, dict[str, float]] = {}
         for m in sorted(models):
