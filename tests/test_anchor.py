@@ -132,3 +132,41 @@ def test_a_row_naming_no_release_is_anchored_to_the_newest_measured_release() ->
     off = _without(predictor, "anchor").predict(frame, use_measured=False)
     assert on["time_s_per_query"].iloc[0] == pytest.approx(_measured(table, 8, "time_s_per_query"), rel=1e-6)
     assert on["time_s_per_query"].iloc[1] != pytest.approx(off["time_s_per_query"].iloc[1], rel=1e-6)
+
+
+def test_a_deployment_never_measured_borrows_its_siblings_departure() -> None:
+    """Stage ``sibling``: toy/m7 under vLLM never measured on gpu-d, measured on the other GPUs:
+    the model there times the geometric mean of those deployments' measured / model ratios
+    (interpolated in log batch like the anchor's). A measured deployment is left to the anchor."""
+    table = fx.measured_table()
+    own = (table["platform"] == "gpu-d") & (table["engine"] == "vllm") & (table["model_id"] == CELL["model_id"])
+    predictor = fit_predictor(table[~own], fx.accuracy_table(), fx.catalogs(), data_hash="x" * 64, calibrate=False)
+    siblings = sorted(set(table.loc[(table["engine"] == "vllm") & (table["model_id"] == CELL["model_id"]) & ~own, "platform"]))
+    assert len(siblings) >= 2
+    model_only = _without(predictor, "sibling")
+    bare = replace_config(predictor, ["anchor", "sibling"])
+    frame = _frame([8, 64], platform="gpu-d")
+    on = predictor.predict(frame, use_measured=False)
+    off = model_only.predict(frame, use_measured=False)
+    for col in ("energy_j_per_query", "time_s_per_query"):
+        for i, b in enumerate((8, 64)):
+            logs = [np.log(_measured_at(table, p, b, col) / bare.predict(_frame([b], platform=p), use_measured=False)[col].iloc[0])
+                    for p in siblings]
+            assert abs(np.mean(logs)) > 1e-3  # the fixture's siblings do depart from the model
+            assert on[col].iloc[i] / off[col].iloc[i] == pytest.approx(np.exp(np.mean(logs)), rel=1e-6)
+    # gpu-b's own deployment was measured: the sibling stage leaves it to the anchor.
+    measured = _frame([16], platform="gpu-b")
+    assert predictor.predict(measured, use_measured=False)["energy_j_per_query"].iloc[0] == pytest.approx(
+        model_only.predict(measured, use_measured=False)["energy_j_per_query"].iloc[0], rel=1e-12)
+
+
+def replace_config(predictor, stages):
+    from dataclasses import replace
+
+    return replace(predictor, config=PipelineConfig.without_stages(stages))
+
+
+def _measured_at(table: pd.DataFrame, platform: str, batch: int, column: str) -> float:
+    m = table[(table["platform"] == platform) & (table["engine"] == "vllm") & (table["model_id"] == CELL["model_id"])
+              & (table["quantization"] == "fp16") & (table["workload"] == "chat") & (table["batch_size"] == batch)]
+    return float(m[column].mean())

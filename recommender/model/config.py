@@ -39,6 +39,9 @@ Predict-time stages (they adjust per-component or per-query predictions, in this
   measured batch a decode step is no slower and no costlier than at that batch.
 - ``anchor`` (:mod:`recommender.model.adjust.anchor`): a deployment measured at other batch
   sizes anchors the model to its measurements (ratio interpolated in log batch).
+- ``sibling`` (:mod:`recommender.model.adjust.sibling`): a deployment never measured whose
+  model, engine release, quantization, task and device count were measured on other platforms
+  takes the model times their measured / model ratio (geometric mean over those platforms).
 - ``measured`` (:mod:`recommender.model.adjust.measured`): measured cells return their
   measurement (cross-validation always switches it off).
 
@@ -69,6 +72,7 @@ StageName = Literal[
     "release_widening",
     "batch_floor",
     "anchor",
+    "sibling",
     "measured",
 ]
 STAGES: tuple[str, ...] = get_args(StageName)
@@ -78,7 +82,7 @@ FIT_STAGES: tuple[str, ...] = (
     "fitted_roofline", "sequence_cost", "prompt_energy", "smoother", "blend", "cpu_model", "regime_widths", "campaign_scale",
     "answer_length",
 )
-PREDICT_STAGES: tuple[str, ...] = ("twins", "release_order", "release_widening", "batch_floor", "anchor", "measured")
+PREDICT_STAGES: tuple[str, ...] = ("twins", "release_order", "release_widening", "batch_floor", "anchor", "sibling", "measured")
 
 
 class Tunables(BaseModel):

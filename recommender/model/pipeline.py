@@ -10,6 +10,7 @@ Prediction of energy and time per query::
       -> campaign_scale (calibrate.py: intervals widened for a campaign never seen)
       -> invariants (invariants.py: always enforced, not a stage)
       -> anchor (adjust/: a deployment measured at other batches anchors the model to them)
+      -> sibling (adjust/: a deployment never measured borrows its siblings' departure on other GPUs)
       -> measured (adjust/: measured cells return their measurement)
       -> accuracy (accuracy_model.py), EOR, TWEOR
 
@@ -24,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from recommender.model.adjust import anchor as anchor_stage
+from recommender.model.adjust import sibling as sibling_stage
 from recommender.model.adjust import measured as measured_stage
 from recommender.model.adjust import batch_floor, release_order, release_widening, twins
 from recommender.model import calibrate, invariants
@@ -35,7 +37,7 @@ if TYPE_CHECKING:
     from recommender.model.predictor import EaiPredictor
 
 PART_STAGES: tuple[str, ...] = ("twins", "release_order", "release_widening", "batch_floor")
-QUERY_STAGES: tuple[str, ...] = ("anchor", "measured")
+QUERY_STAGES: tuple[str, ...] = ("anchor", "sibling", "measured")
 
 
 def needed_rows(cf: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -162,6 +164,8 @@ def predict_query(model: EaiPredictor, cf: pd.DataFrame, feats: Any, use_measure
     q = invariants.enforce(q, cf, feats)
     if anchor and config.on(anchor_stage.STAGE):
         q = anchor_stage.apply(model, q, cf, feats, predict_query, invariants.enforce)
+    if anchor and config.on(sibling_stage.STAGE):
+        q = sibling_stage.apply(model, q, cf, feats, predict_query, invariants.enforce)
     if use_measured and config.on(measured_stage.STAGE):
         q = measured_stage.apply(q, cf, model.measured)
     return q

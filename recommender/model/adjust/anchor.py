@@ -81,7 +81,7 @@ def neighbours(
         return below, above, np.zeros(n, dtype=bool)
     # bf16 and fp16 are one deployment to the data (features.SAME_NUMERICS), here too.
     fkey = np.full(n, -1, dtype=np.int64)
-    fkey_near, rkey = factor_codes(_as_one_numerics(cf.iloc[near]), GROUP_COLUMNS, _as_one_numerics(cells))
+    fkey_near, rkey = factor_codes(as_one_numerics(cf.iloc[near]), GROUP_COLUMNS, as_one_numerics(cells))
     fkey[near] = fkey_near
     batch_c = cells["batch_size"].to_numpy(dtype=float)
     order = np.lexsort((batch_c, rkey))
@@ -127,7 +127,7 @@ def _at_cells(rows: pd.DataFrame, cells: pd.DataFrame) -> tuple[pd.DataFrame, np
     return out, np.where((out_cell > 0) & (out_row > 0), out_row / np.where(out_cell > 0, out_cell, 1.0), 1.0)
 
 
-def _as_one_numerics(frame: pd.DataFrame) -> pd.DataFrame:
+def as_one_numerics(frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` with its quantization names read as :data:`SAME_NUMERICS` reads them."""
     codes, labels = cats.parts(frame["quantization"])
     mapped = [SAME_NUMERICS.get(str(x), str(x)) for x in labels]
@@ -157,6 +157,31 @@ def apply(
     cells = model.measured
     if not len(cells) or not len(cf):
         return q
+    below, above, found = own_neighbours(cells, cf)
+    if not found.any():
+        return q
+    rows = np.flatnonzero(found)
+    r_e, r_t = log_ratios(model, cf, cells, rows, below, above, predict_query)
+    return scaled(q, rows, np.exp(r_e), np.exp(r_t), cf, feats, enforce)
+
+
+def scaled(
+    q: QueryPrediction, rows: np.ndarray, r_e: np.ndarray, r_t: np.ndarray, cf: pd.DataFrame, feats: Any,
+    enforce: Callable[[QueryPrediction, pd.DataFrame, Any], QueryPrediction],
+) -> QueryPrediction:
+    """``q`` with energy (time) and its interval ends at ``rows`` multiplied by ``r_e`` (``r_t``),
+    the physical invariants enforced again."""
+    arrays = {f: getattr(q, f).copy() for f in ("energy_j", "energy_lo_j", "energy_hi_j", "time_s", "time_lo_s", "time_hi_s")}
+    for f in ("energy_j", "energy_lo_j", "energy_hi_j"):
+        arrays[f][rows] = arrays[f][rows] * r_e
+    for f in ("time_s", "time_lo_s", "time_hi_s"):
+        arrays[f][rows] = arrays[f][rows] * r_t
+    return enforce(q.replace(**arrays), cf, feats)
+
+
+def own_neighbours(cells: pd.DataFrame, cf: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`neighbours` of each row in its own deployment's measured cells, a row naming no
+    release reading the newest release measured for its deployment (see the module doc)."""
     # The platform-and-model pre-filter of neighbours, once for both lookups below.
     near = np.flatnonzero(key_matches(*factor_codes(cf, ("platform", "model_id"), cells)))
     below, above, found = neighbours(cf, cells, near)
@@ -175,9 +200,15 @@ def apply(
             below[hit] = np.where(b2[f2] >= 0, where[np.maximum(b2[f2], 0)], -1)
             above[hit] = np.where(a2[f2] >= 0, where[np.maximum(a2[f2], 0)], -1)
             found[hit] = True
-    if not found.any():
-        return q
-    rows = np.flatnonzero(found)
+    return below, above, found
+
+
+def log_ratios(
+    model: EaiPredictor, cf: pd.DataFrame, cells: pd.DataFrame, rows: np.ndarray, below: np.ndarray, above: np.ndarray,
+    predict_query: Callable[..., QueryPrediction],
+) -> tuple[np.ndarray, np.ndarray]:
+    """log(measured / model) of energy and time at ``rows`` of ``cf``: at the nearest measured
+    batches below and above (:func:`neighbours`) of the row's deployment, interpolated in log batch."""
     # The model at each neighbour: a row of its deployment at the cell's batch (its token profile).
     pairs = np.concatenate([below[rows], above[rows]])
     owners = np.concatenate([rows, rows])
@@ -208,10 +239,4 @@ def apply(
         hi_v = np.where(np.isnan(hi_v), lo_v, hi_v)
         return (1.0 - w) * lo_v + w * hi_v
 
-    r_e, r_t = np.exp(mix(log_e)), np.exp(mix(log_t))
-    arrays = {f: getattr(q, f).copy() for f in ("energy_j", "energy_lo_j", "energy_hi_j", "time_s", "time_lo_s", "time_hi_s")}
-    for f in ("energy_j", "energy_lo_j", "energy_hi_j"):
-        arrays[f][rows] = arrays[f][rows] * r_e
-    for f in ("time_s", "time_lo_s", "time_hi_s"):
-        arrays[f][rows] = arrays[f][rows] * r_t
-    return enforce(q.replace(**arrays), cf, feats)
+    return mix(log_e), mix(log_t)
