@@ -66,8 +66,11 @@ def apply(
         return q
     # Rows whose deployment, the platform aside, some cell holds (one lookup over every row; a
     # million candidates rarely match), less those whose own deployment was measured.
-    fkey, rkey = factor_codes(as_one_numerics(cf), SIBLING_COLUMNS, as_one_numerics(cells))
-    rest = np.flatnonzero(key_matches(fkey, rkey))
+    pool = np.flatnonzero(cats.positions(cf["model_id"], pd.Index(pd.unique(cells["model_id"].astype(str)), dtype=object)) >= 0)
+    if not len(pool):
+        return q
+    fkey, rkey = factor_codes(as_one_numerics(cf.iloc[pool]), SIBLING_COLUMNS, as_one_numerics(cells))
+    rest = pool[key_matches(fkey, rkey)]
     if len(rest):
         _, _, own = own_neighbours(cells, cf.iloc[rest])
         rest = rest[~own]
@@ -75,24 +78,29 @@ def apply(
         return q
     sub = cf.iloc[rest]
     own_platform = sub["platform"].astype(str).to_numpy()
-    sum_e = np.zeros(len(rest))
-    sum_t = np.zeros(len(rest))
-    count = np.zeros(len(rest))
+    # Every sibling cell pair of every row, over all the platforms, in one frame, so that the
+    # model is predicted at the siblings' cells in one call.
+    frames, belows, aboves, owners = [], [], [], []
     for platform in sorted(set(cells["platform"].astype(str))):
         other = np.flatnonzero(own_platform != platform)
         if not len(other):
             continue
         as_sibling = sub.iloc[other].assign(platform=cats.from_table(np.zeros(len(other), dtype=np.int64), [platform]))
         below, above, found = neighbours(as_sibling, cells)
-        if not found.any():
-            continue
         hit = np.flatnonzero(found)
-        log_e, log_t = log_ratios(model, as_sibling, cells, hit, below, above, predict_query)
-        sum_e[other[hit]] += log_e
-        sum_t[other[hit]] += log_t
-        count[other[hit]] += 1
-    has = count > 0
-    if not has.any():
+        if len(hit):
+            frames.append(as_sibling.iloc[hit].assign(platform=np.full(len(hit), platform, dtype=object)))
+            belows.append(below[hit])
+            aboves.append(above[hit])
+            owners.append(other[hit])
+    if not frames:
         return q
+    pairs = pd.concat(frames, ignore_index=True)
+    log_e, log_t = log_ratios(model, pairs, cells, np.arange(len(pairs)), np.concatenate(belows), np.concatenate(aboves), predict_query)
+    owner = np.concatenate(owners)
+    count = np.bincount(owner, minlength=len(rest)).astype(float)
+    sum_e = np.bincount(owner, weights=log_e, minlength=len(rest))
+    sum_t = np.bincount(owner, weights=log_t, minlength=len(rest))
+    has = count > 0
     rows = rest[has]
     return scaled(q, rows, np.exp(sum_e[has] / count[has]), np.exp(sum_t[has] / count[has]), cf, feats, enforce)
