@@ -16,10 +16,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from recommender.model.accuracy_impute import LINE_FIRST_TASKS, Imputer, _fit_arrays, catalog_families, conformal_halfwidth
+from recommender.model.accuracy_impute import (
+    LINE_FIRST_TASKS,
+    V1_TASKS,
+    V2_TASKS,
+    Imputer,
+    _fit_arrays,
+    catalog_families,
+    conformal_halfwidth,
+)
 
-V1_TASKS: tuple[str, ...] = ("arc_challenge", "hellaswag", "mmlu", "truthfulqa_mc2", "winogrande", "gsm8k")
-V2_TASKS: tuple[str, ...] = ("ifeval", "bbh", "math_lvl5", "gpqa_mc", "musr", "mmlu_pro")
 GOALS: dict[str, float] = {"mmlu": 2.5, "gsm8k": 7.0}
 """Goal on the family-grouped median absolute error, points (issue 17)."""
 COVERAGE_GOAL: tuple[float, float] = (85.0, 95.0)

@@ -149,10 +149,9 @@ def _fit_arrays_one_thread(data: tuple[np.ndarray, np.ndarray, np.ndarray]) -> d
         return _fit_arrays(*data)
 
 
-BOARDS: tuple[frozenset[str], ...] = (
-    frozenset({"arc_challenge", "hellaswag", "mmlu", "truthfulqa_mc2", "winogrande", "gsm8k"}),
-    frozenset({"ifeval", "bbh", "math_lvl5", "gpqa_mc", "musr", "mmlu_pro"}),
-)
+V1_TASKS: tuple[str, ...] = ("arc_challenge", "hellaswag", "mmlu", "truthfulqa_mc2", "winogrande", "gsm8k")
+V2_TASKS: tuple[str, ...] = ("ifeval", "bbh", "math_lvl5", "gpqa_mc", "musr", "mmlu_pro")
+BOARDS: tuple[frozenset[str], ...] = (frozenset(V1_TASKS), frozenset(V2_TASKS))
 """The Open LLM Leaderboard's v1 and v2 task sets: one harness setup within each."""
 
 
@@ -240,8 +239,8 @@ class Imputer:
         self._lines: dict[tuple[str, str], dict[str, Any]] = {}
         from recommender.model.accuracy_model import is_side_column
 
+        # Leaderboard columns (not another setup's side columns, not size).
         self._board = [c for c in cols if not is_side_column(c) and c != "log_params"]
-        """Leaderboard columns (not another setup's side columns, not size)."""
 
     # -- features ----------------------------------------------------------------------
     def features_for(self, observed: Sequence[str], target: str, min_train: int = MIN_TRAIN) -> tuple[str, ...]:

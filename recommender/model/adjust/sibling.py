@@ -51,16 +51,8 @@ def apply(
     predict_query: Callable[..., QueryPrediction],
     enforce: Callable[[QueryPrediction, pd.DataFrame, Any], QueryPrediction],
 ) -> QueryPrediction:
-    """``q`` with each unmeasured deployment scaled by its siblings' measured / model ratios.
-
-    Args:
-        model: The predictor (its measured cells).
-        q: Predictions after stage ``anchor``.
-        cf, feats: Candidate frame and features of ``q``'s rows.
-        predict_query: :func:`recommender.model.pipeline.predict_query` (the model at the
-            siblings' measured batches, the query stages off).
-        enforce: :func:`recommender.model.invariants.enforce`.
-    """
+    """``q`` (after stage ``anchor``) with each unmeasured deployment scaled by its siblings'
+    measured / model ratios; the arguments are :func:`recommender.model.adjust.anchor.apply`'s."""
     cells = model.measured
     if not len(cells) or not len(cf):
         return q
@@ -85,11 +77,11 @@ def apply(
         other = np.flatnonzero(own_platform != platform)
         if not len(other):
             continue
-        as_sibling = sub.iloc[other].assign(platform=cats.from_table(np.zeros(len(other), dtype=np.int64), [platform]))
+        as_sibling = sub.iloc[other].assign(platform=np.full(len(other), platform, dtype=object))
         below, above, found = neighbours(as_sibling, cells)
         hit = np.flatnonzero(found)
         if len(hit):
-            frames.append(as_sibling.iloc[hit].assign(platform=np.full(len(hit), platform, dtype=object)))
+            frames.append(as_sibling.iloc[hit])
             belows.append(below[hit])
             aboves.append(above[hit])
             owners.append(other[hit])
