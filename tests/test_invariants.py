@@ -79,9 +79,9 @@ def test_mean_power_never_exceeds_the_devices_limit(predictors, cats, rows, whic
     batch = cand["batch_size"].to_numpy(dtype=float)
     in_flight = out["queries_in_flight"].to_numpy(dtype=float)
     assert np.allclose(in_flight[ll], np.maximum(batch[ll] / 4.0, 1.0))
-    # A server's running requests share it too: E x running / T is the devices' mean power.
-    running = np.maximum(p._features.columns(p._candidate_frame(cand))["batch_running"].to_numpy(dtype=float), 1.0)
-    assert np.allclose(in_flight[~ll], running[~ll])
+    # A server's requests share it too, those its KV cache runs and those queued behind them
+    # (their wait is in the latency): E x requests / T is the devices' mean power.
+    assert np.allclose(in_flight[~ll], np.maximum(batch[~ll], 1.0))
     assert np.all(e * in_flight / t <= tdp * (1 + 1e-9))
     # Nor less than a GPU holding a model draws while it serves (these platforms are all GPUs).
     assert np.all(e * in_flight / t >= invariants.POWER_FLOOR_SHARE * tdp * (1 - 1e-9))
@@ -89,6 +89,26 @@ def test_mean_power_never_exceeds_the_devices_limit(predictors, cats, rows, whic
                   >= invariants.POWER_FLOOR_SHARE * tdp * (1 - 1e-9))
     assert np.all(out["energy_j_per_query_lo"] <= e * (1 + 1e-9)) and np.all(e <= out["energy_j_per_query_hi"] * (1 + 1e-9))
     assert np.all(out["time_s_per_query_lo"] <= t * (1 + 1e-9)) and np.all(t <= out["time_s_per_query_hi"] * (1 + 1e-9))
+
+
+@pytest.mark.parametrize("which", ["all", "bare"])
+def test_requests_queued_past_the_kv_cache_add_latency_not_energy(predictors, which):
+    # Past what the KV cache runs at once, more requests only queue: the server's throughput
+    # and power stay, so energy per query stays and latency grows with the queue. (Counting
+    # only the running requests as sharing the devices made the power floor grow with the
+    # queue: 16x the energy per query at 16x the requests.)
+    p = predictors[which]
+    batches = [256, 1024, 4096]
+    cand = _frame(platform="gpu-a", device_count=1, engine="vllm", model_id="toy/m30", quantization="fp16",
+                  batch_size=batches, task="chat")
+    running = p._features.columns(p._candidate_frame(cand))["batch_running"].to_numpy(dtype=float)
+    assert np.all(running < np.array(batches))  # every batch asked is past the KV limit
+    assert np.allclose(running, running[0])
+    out = p.predict(cand, use_measured=False)
+    e, t = out["energy_j_per_query"].to_numpy(), out["time_s_per_query"].to_numpy()
+    assert np.allclose(e, e[0], rtol=1e-6)
+    assert np.allclose(t / t[0], np.array(batches) / batches[0], rtol=1e-6)
+    assert np.allclose(out["queries_in_flight"].to_numpy(dtype=float), batches)
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -3,7 +3,8 @@
 1. **Power**: a query cannot be charged more energy than the devices can draw over its
    latency. With ``B`` queries sharing the devices, ``E <= P_max x T / B`` (``B``: the queries
    of a log-likelihood static batch, whose passes run together, :func:`static_batch_queries`;
-   the requests a server runs at once for a generated one). So the mean power ``E x B / T``
+   for a generated one the requests in the system, running or queued behind the KV cache's
+   limit, :func:`queries_in_flight`). So the mean power ``E x B / T``
    never exceeds ``P_max = GPU power limit x devices``.
 2. **Forward passes**: a query is never faster than its own forward passes at peak rates:
    generation ``T >= output tokens x max(weights read / bandwidth, FLOPs / peak)`` per step;
@@ -78,11 +79,16 @@ def queries_in_flight(cf: pd.DataFrame, feats: Any) -> np.ndarray:
 
     A log-likelihood batch runs its passes together: each query's latency is the batch's and its
     energy a 1/queries share of the devices' (:func:`static_batch_queries`, exact). A generated
-    query shares them with the requests the server runs at once (``batch_running``). Mean power
-    is energy per query x this / time per query.
+    query is one of the ``batch_size`` requests in the system: the server runs what its KV cache
+    holds (``batch_running``) and the rest wait, a wait its latency includes
+    (:func:`recommender.model.pipeline.compose`), so by Little's law throughput is ``batch_size``
+    / latency and mean power is energy per query x this / time per query. (Until 2026-12-04 the
+    running requests were counted here; above the KV limit the power floor then grew with the
+    queue: Llama-3.1-70B on four A100-40GB under vLLM, 62 sequences at once, was 2,230 J per
+    query at 64 requests and 35,679 J at 1,024.)
     """
     out_tok = cf["output_tokens"].to_numpy()
-    running = np.maximum(np.asarray(feats["batch_running"], dtype=float), 1.0)
+    running = np.maximum(np.maximum(cf["batch_size"].to_numpy(dtype=float), np.asarray(feats["batch_running"], dtype=float)), 1.0)
     # Row subsets set in place (np.where over a million random masks costs more than the arithmetic).
     loglik = np.flatnonzero(out_tok <= 0)
     if len(loglik):
