@@ -38,6 +38,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from recommender.catalog.types import ModelSpec
+from recommender.model.physics import BYTES_PER_DEVICE_GB
 from recommender.model.roofline_fit import CONTINUOUS_BATCHING_ENGINES
 
 
@@ -157,10 +158,6 @@ def fits(required_gb: ArrayLike, available_gb: ArrayLike) -> NDArray[np.bool_]:
     return np.asarray(required_gb, dtype=float) <= np.asarray(available_gb, dtype=float)
 
 
-BYTES_PER_DEVICE_GB = 2.0**30
-"""Bytes in one GB of a GPU's stated memory: vendors state device memory in binary gigabytes
-(an A100 40GB reports 40,960 MiB in nvidia-smi, an H100 80GB 81,559 MiB), while weights and KV
-cache here are counted in 1e9 bytes."""
 
 
 @dataclass(frozen=True)
