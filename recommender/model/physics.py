@@ -185,15 +185,44 @@ def split_devices(devices: np.ndarray, heads: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(h) & (h >= 1), np.minimum(d, h), d)
 
 
-def tensor_parallel_comm_s(layers: np.ndarray, devices_split: np.ndarray) -> np.ndarray:
+ACTIVATION_BYTES = 2.0
+"""Bytes per activation value an all-reduce carries: fp16/bf16 whatever the weights' format
+(weight-only quantization and FP8 GEMMs both hand 16-bit activations to the all-reduce)."""
+
+DEFAULT_INTERCONNECT_GBS = 31.5
+"""GPU-to-GPU bandwidth, one direction, GB/s, of a platform whose catalog entry gives none: a
+PCIe 4.0 x16 link (16 lanes x 1.969 GB/s, PCI-SIG), the common slot of the cards catalogued."""
+
+
+def tensor_parallel_comm_s(
+    layers: np.ndarray,
+    devices_split: np.ndarray,
+    tokens: np.ndarray | float = 0.0,
+    hidden: np.ndarray | float = 0.0,
+    link_gbs: np.ndarray | float = np.inf,
+) -> np.ndarray:
     """Communication time of one forward pass split over ``devices_split`` devices, s.
 
-    ``ALLREDUCES_PER_LAYER * layers`` all-reduces, each ``log2(D)`` latency-bound steps of
-    :data:`ALLREDUCE_LATENCY_S` (tree all-reduce); zero on one device. A floor that no number
-    of devices removes: splitting a model further shortens compute and memory time only.
+    ``ALLREDUCES_PER_LAYER * layers`` all-reduces of the pass's activations, each taking
+    ``log2(D)`` latency-bound steps of :data:`ALLREDUCE_LATENCY_S` (tree) plus its bytes at the
+    link's rate: a ring all-reduce sends and receives ``2 (D - 1) / D`` times the message on
+    every device, and the message is ``tokens x hidden x`` :data:`ACTIVATION_BYTES` (a decode
+    step's running sequences, a prefill pass's token positions). Zero on one device. A floor
+    that no number of devices removes, and on a PCIe card (~32 GB/s against NVLink's 300-900)
+    the term that makes splitting a large batch slower, not faster.
+
+    Args:
+        layers: Transformer layers.
+        devices_split: Devices the pass is split over (:func:`split_devices`).
+        tokens: Token positions in the pass (0: latency only).
+        hidden: Hidden size (the all-reduced activation width).
+        link_gbs: One-direction GPU-to-GPU bandwidth, GB/s (``Platform.interconnect_gbs``).
     """
     d = np.maximum(np.asarray(devices_split, dtype=float), 1.0)
-    return ALLREDUCES_PER_LAYER * np.asarray(layers, dtype=float) * np.log2(d) * ALLREDUCE_LATENCY_S
+    latency = np.log2(d) * ALLREDUCE_LATENCY_S
+    message = np.asarray(tokens, dtype=float) * np.asarray(hidden, dtype=float) * ACTIVATION_BYTES
+    volume = 2.0 * (d - 1.0) / d * message / (np.asarray(link_gbs, dtype=float) * 1e9)
+    return ALLREDUCES_PER_LAYER * np.asarray(layers, dtype=float) * (latency + volume)
 
 
 KV_MEMORY_SHARE = 0.9
