@@ -226,3 +226,19 @@ def test_dispersion_comes_from_the_row_then_the_task_then_one():
     bad = pd.DataFrame([{**row, "task": "chat", "output_tokens_dispersion": 0.5}])
     with pytest.raises(InvalidInputError, match="output_tokens_dispersion 0.5 in row 1 is below 1"):
         candidate_frame(bad, cats, {}, set())
+
+
+def test_moe_ratio_of_fp8_gemms_is_its_own_feature():
+    # The MoE-ness of a model run in FP8 is apart from the format's offset: zero for a dense model
+    # in FP8 and for a MoE in any other format, the MoE's log active / total share in FP8.
+    from recommender.model.features import Catalogs
+
+    cats = Catalogs.load()
+    fb = FeatureBuilder(cats)
+    dense, moe = "meta-llama/Llama-3.1-8B-Instruct", "Qwen/Qwen3-30B-A3B-Instruct-2507"
+    rows = pd.concat([_configs(platform="h100-sxm5-80gb", model_id=m, quantization=q)
+                      for m in (dense, moe) for q in ("bf16", "fp8")], ignore_index=True)
+    f = fb.build(rows)
+    share = cats.models[moe].params_active_b / cats.models[moe].params_total_b
+    assert share < 0.2
+    assert f["log_moe_ratio_fp8"].tolist() == pytest.approx([0.0, 0.0, 0.0, math.log(share)])

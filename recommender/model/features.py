@@ -61,6 +61,7 @@ NUMERIC_FEATURES: tuple[str, ...] = (
     "log_params_active",
     "log_params_total",
     "log_moe_ratio",
+    "log_moe_ratio_fp8",
     "log_layers",
     "log_hidden",
     "log_kv_token",
@@ -505,6 +506,15 @@ class FeatureBuilder:
                 "arch_generation": gen,
                 "log_peak": logs["log_peak"][pc, qc],
                 **model_logs,
+                # The MoE-ness of a model run with 8-bit float GEMMs (0 for every other format and
+                # for dense models). ML.ENERGY v3's FP8 MoEs (Qwen3-235B, Qwen3-Coder-480B,
+                # DeepSeek, under vLLM 0.11's block-scaled fused-MoE kernels) ran no faster than
+                # in bf16, while its dense FP8 model (Llama-3.1-405B) ran as its bytes say; one
+                # offset for 'fp8' carried the MoE kernels' slowness to every dense FP8 model.
+                # Leave-one-model-out, the dense FP8 rows went 1.48x -> 1.25x too slow; eai
+                # evaluate 2026-12-04: LOSO energy per query 17.4 -> 17.2 %, time 24.6 -> 23.7 %,
+                # LOMO 10.5 -> 10.4 % (time 10.6 -> 10.8 %), LOPO unchanged (18.6 %).
+                "log_moe_ratio_fp8": model_logs["log_moe_ratio"] * (Q["compute_precision"].to_numpy()[qc] == "fp8"),
                 "log_layers": logs["log_layers"][mc],
                 "log_hidden": logs["log_hidden"][mc],
                 "log_kv_token": logs["log_kv_token"][mc],
