@@ -148,12 +148,14 @@ def test_a_deployment_never_measured_borrows_its_siblings_departure() -> None:
     frame = _frame([8, 64], platform="gpu-d")
     on = predictor.predict(frame, use_measured=False)
     off = model_only.predict(frame, use_measured=False)
+    departures = []
     for col in ("energy_j_per_query", "time_s_per_query"):
         for i, b in enumerate((8, 64)):
             logs = [np.log(_measured_at(table, p, b, col) / bare.predict(_frame([b], platform=p), use_measured=False)[col].iloc[0])
                     for p in siblings]
-            assert abs(np.mean(logs)) > 1e-3  # the fixture's siblings do depart from the model
+            departures.append(abs(np.mean(logs)))
             assert on[col].iloc[i] / off[col].iloc[i] == pytest.approx(np.exp(np.mean(logs)), rel=1e-6)
+    assert max(departures) > 0.01  # the fixture's siblings do depart from the model: the stage moves something
     # gpu-b's own deployment was measured: the sibling stage leaves it to the anchor.
     measured = _frame([16], platform="gpu-b")
     assert predictor.predict(measured, use_measured=False)["energy_j_per_query"].iloc[0] == pytest.approx(

@@ -124,7 +124,9 @@ def test_estimator_conventions():
     from sklearn.exceptions import NotFittedError
 
     est = RooflineFit(kind="time", f_scale=0.5)
-    assert clone(est).get_params() == {"kind": "time", "f_scale": 0.5, "kv_share": True, "sequence_cost": False, "prompt_energy": False}
+    assert clone(est).get_params() == {
+        "kind": "time", "f_scale": 0.5, "kv_share": True, "sequence_cost": False, "prompt_energy": False, "time_roofline": None,
+    }
     assert not [k for k in vars(est) if k.endswith("_")]
     with pytest.raises(NotFittedError):
         est.predict(_frame(5))
@@ -346,3 +348,24 @@ def _prefill_feats() -> pd.DataFrame:
         "prior_t_pre": [1e-6, 8e-6, 1e-6],  # latency sense: Q x the roofline rate
         "prior_e_pre": [0.5, 0.5, 0.5],
     })
+
+
+def test_energy_phases_capped_at_the_time_roofline_draw_at_most_the_board_limit():
+    # Energy measured at 2x TDP over compute-bound time (a meter or a time that does not match):
+    # unbounded, the energy fit takes b = 2 x the time's; capped by the time roofline, no phase's
+    # energy factor exceeds its time factor (mean power <= TDP in every phase), the rest fitted.
+    f = _frame(seed=9)
+    c_t, c_e = {"vllm": 10.0, "hf-transformers": 40.0}, {"vllm": 3.0, "hf-transformers": 8.0}
+    y_t = _truth(f, 1.5, 2.0, c_t, "time")
+    y_e = _truth(f, 1.2, 4.0, c_e, "energy")
+    time = RooflineFit(kind="time").fit(f, y_t)
+    free = RooflineFit(kind="energy").fit(f, y_e)
+    assert np.exp(free.log_b_) == pytest.approx(4.0, rel=0.05)
+    capped = RooflineFit(kind="energy", time_roofline=time.export_state()).fit(f, y_e)
+    t_state, e_state = time.export_state(), capped.export_state()
+    assert e_state["log_b"] <= t_state["log_b"] + 1e-9 and np.exp(e_state["log_b"]) == pytest.approx(2.0, rel=1e-3)
+    assert e_state["log_a"] <= t_state["log_a"] + 1e-9
+    for level, v in e_state["log_c"].items():
+        assert v <= t_state["log_c"][level] + 1e-9
+    # A phase that draws less than the limit is left to the fit (weights at 1.2 / 1.5 = 80 % of TDP).
+    assert np.exp(e_state["log_a"] - t_state["log_a"]) < 1.0

@@ -16,6 +16,10 @@ Fit-time stages (they change what is fitted):
   vLLM 0.6.0's release overlapped with the GPU); needs ``fitted_roofline``.
 - ``prompt_energy``: the energy roofline charges each query's prompt pass at its raw roofline
   cost (peak throughput at TDP, not fitted); needs ``fitted_roofline``.
+- ``phase_power_cap``: the energy roofline is fitted after the time roofline, each phase's
+  energy factor (weight reads, KV reads, compute, per-layer and per-sequence host costs) at most
+  that phase's time factor, so that no phase draws more than the board's limit; needs
+  ``fitted_roofline``.
 - ``smoother``: local residual smoother over models of the same layer design
   (:mod:`recommender.model.smoother`).
 - ``blend``: geometric blend with roofline x constant for extrapolated rows, weighted per
@@ -61,6 +65,7 @@ StageName = Literal[
     "fitted_roofline",
     "sequence_cost",
     "prompt_energy",
+    "phase_power_cap",
     "smoother",
     "blend",
     "cpu_model",
@@ -79,8 +84,8 @@ STAGES: tuple[str, ...] = get_args(StageName)
 """Every switchable stage, fit-time ones first, then predict-time ones in their order."""
 
 FIT_STAGES: tuple[str, ...] = (
-    "fitted_roofline", "sequence_cost", "prompt_energy", "smoother", "blend", "cpu_model", "regime_widths", "campaign_scale",
-    "answer_length",
+    "fitted_roofline", "sequence_cost", "prompt_energy", "phase_power_cap", "smoother", "blend", "cpu_model", "regime_widths",
+    "campaign_scale", "answer_length",
 )
 PREDICT_STAGES: tuple[str, ...] = ("twins", "release_order", "release_widening", "batch_floor", "anchor", "sibling", "measured")
 

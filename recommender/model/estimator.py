@@ -17,7 +17,7 @@ loading light and prediction of a million rows fast. No pickle anywhere.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -381,6 +381,38 @@ batch 1), 24 % (A800), 29 % (B200), 33 % (H100) at the least (``power_w_mean`` o
 devices, 2026-12-03)."""
 
 
+def _phase_power_caps(
+    upper: np.ndarray, floor: float, time_roofline: Mapping[str, Any], engines: Sequence[str], s_levels: Sequence[str]
+) -> np.ndarray:
+    """Upper bounds of the energy roofline's parameters from the time roofline's fitted values.
+
+    Energy per step is ``TDP x (a t_weights + kv t_kv + b t_compute + c layers + s running)``
+    and time ``a' t_weights + kv' t_kv + b' t_compute + c' layers + s' running``: a phase's mean
+    power is ``TDP x factor / factor'``, so ``factor <= factor'`` keeps it at most the board's
+    limit. Unconstrained, the energy fit put compute phases at 2.15x TDP and weight reads at
+    1.03x (2026-12-04), which priced every compute-poor card (RTX 4090, L4, A10) at its limit.
+    Parameter order as in :class:`RooflineFit` (``a, b, d, kv, c per level, s per level``); a level
+    the time fit lacks keeps its bound; a cap below ``floor`` (the energy factor's own lower bound)
+    is lifted just above it (0.01 in log)."""
+    capped = upper.copy()
+    n_c = len(engines)
+    # A cap at (or under) a lower bound keeps a sliver of room above it for the solver.
+    room = 0.01
+    capped[0] = max(float(time_roofline["log_a"]), floor + room)
+    capped[1] = max(float(time_roofline["log_b"]), floor + room)
+    if time_roofline.get("log_kv") is not None:
+        capped[3] = max(float(time_roofline["log_kv"]), floor + room)
+    log_c = time_roofline.get("log_c") or {}
+    for i, level in enumerate(engines):
+        if level in log_c:
+            capped[4 + i] = max(float(log_c[level]), -10.0 + room)
+    log_s = time_roofline.get("log_s") or {}
+    for i, level in enumerate(s_levels):
+        if level in log_s:
+            capped[4 + n_c + i] = max(float(log_s[level]), -10.0 + room)
+    return capped
+
+
 class RooflineFit(RegressorMixin, BaseEstimator):
     """Fit ``a``, ``b`` and ``c[release]`` of the fitted roofline (see :mod:`recommender.model.roofline_fit`).
 
@@ -396,6 +428,11 @@ class RooflineFit(RegressorMixin, BaseEstimator):
         prompt_energy: In energy, charge each query's prompt pass at its raw roofline cost
             (``t_prefill_share_s`` at TDP, factor 1, not fitted; ``log_d`` = 0); time always
             fits its factor.
+        time_roofline: In energy, the time roofline fitted on the same rows
+            (:meth:`export_state`): each phase's energy factor (weight reads, KV reads, compute,
+            per-layer and per-sequence host costs, in TDP x seconds) is at most the time
+            factor of that phase (seconds), so that no phase draws more than the board's limit
+            (stage ``phase_power_cap``). None: unbounded above.
 
     Attributes:
         log_a_: Log bandwidth factor.
@@ -416,12 +453,14 @@ class RooflineFit(RegressorMixin, BaseEstimator):
         kv_share: bool = True,
         sequence_cost: bool = False,
         prompt_energy: bool = False,
+        time_roofline: Mapping[str, Any] | None = None,
     ) -> None:
         self.kind = kind
         self.f_scale = f_scale
         self.kv_share = kv_share
         self.sequence_cost = sequence_cost
         self.prompt_energy = prompt_energy
+        self.time_roofline = time_roofline
 
     def fit(self, feats: Any, y: Any, sample_weight: Any = None) -> RooflineFit:
         """Fit the constants on feature rows and positive measured targets.
@@ -490,6 +529,9 @@ class RooflineFit(RegressorMixin, BaseEstimator):
         start = np.concatenate([[0.5, 0.5, 0.0, 0.5], np.zeros(n_c + n_s)])  # inside the bounds: a solver started on one can stall there
         lower = np.concatenate([[floor, floor, -10.0, floor], np.full(n_c + n_s, -10.0)])
         upper = np.concatenate([[6.0, 6.0, 6.0, 6.0], np.full(n_c + n_s, 10.0)])
+        if self.kind == "energy" and self.time_roofline is not None:
+            upper = _phase_power_caps(upper, floor, self.time_roofline, engines, s_levels)
+            start = np.minimum(np.maximum(start, lower + 1e-3), upper - 1e-3)
         sol = least_squares(residuals, start, jac=jacobian, bounds=(lower, upper), loss="soft_l1", f_scale=float(self.f_scale))
         self.log_a_ = float(sol.x[0])
         self.log_b_ = float(sol.x[1])

@@ -390,6 +390,7 @@ class EaiPredictor:
 def _fit_decode_or_prefill(
     name: str, feats: pd.DataFrame, y: np.ndarray, calibrate: bool, release: Any, config: PipelineConfig = PipelineConfig(),
     campaign: np.ndarray | None = None,
+    time_roofline: Mapping[str, Any] | None = None,
 ) -> ComponentModel:
     """A regression component; decode components regress on the fitted roofline.
 
@@ -420,6 +421,7 @@ def _fit_decode_or_prefill(
         kind=kind,
         sequence_cost=config.on("sequence_cost"),
         prompt_energy=kind == "energy" and config.on("prompt_energy"),
+        time_roofline=time_roofline if kind == "energy" and config.on("phase_power_cap") else None,
     ).fit(roof_feats, y, sample_weight=weight)
     column = f"fitted_prior_{name}"
     state = roof.export_state()
@@ -475,7 +477,7 @@ def fit_predictor(
         y = prep[f"y_{name}"].to_numpy(dtype=float)
         ok = np.isfinite(y) & (y > 0)
         rows[name] = ((feats_release if name in RELEASE_COMPONENTS else feats).loc[ok], y[ok])
-    for name in ("e_dec", "t_dec", "e_pre", "t_pre"):
+    for name in ("t_dec", "e_dec", "e_pre", "t_pre"):
         f_, y_ = rows[name]
         enough = len(y_) >= MIN_ROWS_REGRESSION and f_["platform"].nunique() >= MIN_PLATFORMS_REGRESSION
         gpu = (f_["platform_class"].astype(str) != "cpu").to_numpy()
@@ -493,7 +495,11 @@ def fit_predictor(
             acc = ~is_cpu if apart else np.ones(len(y_), dtype=bool)
             rel = feats_release.loc[f_.index[acc], "engine_release"]
             sources = prep.loc[f_.index[acc], "source"].astype(str).to_numpy()
-            comp = _fit_decode_or_prefill(name, f_.loc[acc], y_[acc], calibrate, release=rel, config=config, campaign=sources)
+            # Energy after time: stage phase_power_cap bounds each energy phase by its time.
+            time_roofline = components["t_dec"].roofline if name == "e_dec" and "t_dec" in components else None
+            comp = _fit_decode_or_prefill(
+                name, f_.loc[acc], y_[acc], calibrate, release=rel, config=config, campaign=sources, time_roofline=time_roofline
+            )
             if not acc.all():
                 fc, yc = f_.loc[is_cpu], y_[is_cpu]
                 comp.cpu_model = fit_anchored_component(name, fc, yc, f"prior_{name}", fc, yc, f"prior_{name}")

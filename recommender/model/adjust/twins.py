@@ -109,7 +109,7 @@ def borrow(
     e_idx, elabels = cats.level_index(cf["engine"])
     borrowed = np.full(len(cf), "", dtype=object)
     # Components whose twin lookups agree share the frames: build them once.
-    built: dict[tuple[Any, ...], tuple[np.ndarray, pd.DataFrame, Any, pd.DataFrame, Any]] = {}
+    built: dict[tuple[Any, ...], tuple[np.ndarray, pd.DataFrame, Any, pd.DataFrame, Any, np.ndarray]] = {}
     for name, comp in model.components.items():
         if name not in out or comp.n_rows == 0:
             continue
@@ -152,12 +152,13 @@ def borrow(
                 )
                 rows, own_cf, twin_cf = rows[same], own_cf.iloc[same], twin_cf.iloc[same]
                 own_f, twin_f = take_rows(own_f, same), take_rows(twin_f, same)
-            built[key] = (rows, own_cf, own_f, twin_cf, twin_f)
-            if name == "e_dec" and len(rows):
-                borrowed[rows] = np.asarray(names, dtype=object)[per_row[rows]]
-        rows, own_cf, own_f, twin_cf, twin_f = built[key]
+            built[key] = (rows, own_cf, own_f, twin_cf, twin_f, per_row)
+        rows, own_cf, own_f, twin_cf, twin_f, per_row = built[key]
         if not len(rows):
             continue
+        if name == "e_dec":
+            # Whichever component built the shared frames (components come in fit order).
+            borrowed[rows] = np.asarray(names, dtype=object)[per_row[rows]]
         twin_feats = model.component_feats(name, twin_f, twin_cf)
         ratio = comp.prior_values(model.component_feats(name, own_f, own_cf)) / comp.prior_values(twin_feats)
         point = out[name].point.copy()
