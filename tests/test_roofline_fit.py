@@ -369,3 +369,21 @@ def test_energy_phases_capped_at_the_time_roofline_draw_at_most_the_board_limit(
         assert v <= t_state["log_c"][level] + 1e-9
     # A phase that draws less than the limit is left to the fit (weights at 1.2 / 1.5 = 80 % of TDP).
     assert np.exp(e_state["log_a"] - t_state["log_a"]) < 1.0
+
+
+def test_energy_phases_draw_at_least_the_idle_share_of_their_time():
+    # Host phases measured at 5 % of TDP (below any GPU's idle draw) are fitted at the idle
+    # share of their time instead, and phases above it are left to the fit.
+    from recommender.model.invariants import POWER_FLOOR_SHARE
+
+    f = _frame(seed=11)
+    c_t = {"vllm": 10.0, "hf-transformers": 40.0}
+    c_e = {k: 0.05 * v for k, v in c_t.items()}
+    time = RooflineFit(kind="time").fit(f, _truth(f, 1.5, 2.0, c_t, "time"))
+    y_e = _truth(f, 1.2, 1.6, c_e, "energy")
+    e_state = RooflineFit(kind="energy", time_roofline=time.export_state()).fit(f, y_e).export_state()
+    t_state = time.export_state()
+    for level, v in e_state["log_c"].items():
+        assert np.exp(v - t_state["log_c"][level]) == pytest.approx(POWER_FLOOR_SHARE, rel=1e-3)
+    # The weight reads (at 0.8 of TDP) stay free: between the floor and the cap, the fit's own.
+    assert POWER_FLOOR_SHARE * 1.5 < np.exp(e_state["log_a"] - t_state["log_a"]) < 0.95

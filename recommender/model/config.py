@@ -18,8 +18,8 @@ Fit-time stages (they change what is fitted):
   cost (peak throughput at TDP, not fitted); needs ``fitted_roofline``.
 - ``phase_power_cap``: the energy roofline is fitted after the time roofline, each phase's
   energy factor (weight reads, KV reads, compute, per-layer and per-sequence host costs) at most
-  that phase's time factor, so that no phase draws more than the board's limit; needs
-  ``fitted_roofline``.
+  that phase's time factor and at least the idle share of it, so that no phase draws more than
+  the board's limit nor less than an idle GPU; needs ``fitted_roofline``.
 - ``smoother``: local residual smoother over models of the same layer design
   (:mod:`recommender.model.smoother`).
 - ``blend``: geometric blend with roofline x constant for extrapolated rows, weighted per
