@@ -381,53 +381,52 @@ batch 1), 24 % (A800), 29 % (B200), 33 % (H100) at the least (``power_w_mean`` o
 devices, 2026-12-03)."""
 
 
-def _phase_power_caps(
-    upper: np.ndarray, floor: float, time_roofline: Mapping[str, Any], engines: Sequence[str], s_levels: Sequence[str]
-) -> np.ndarray:
-    """Upper bounds of the energy roofline's parameters from the time roofline's fitted values.
+def _time_phase_factors(n: int, time_roofline: Mapping[str, Any], engines: Sequence[str], s_levels: Sequence[str]) -> np.ndarray:
+    """The time roofline's log factor of each energy-roofline parameter's phase, NaN where none.
+
+    Parameter order as in :class:`RooflineFit` (``a, b, d, kv, c per level, s per level``): the
+    prompt-pass term ``d`` is no phase of the time fit, and a level the time fit lacks has none."""
+    out = np.full(n, np.nan)
+    out[0], out[1] = float(time_roofline["log_a"]), float(time_roofline["log_b"])
+    if time_roofline.get("log_kv") is not None:
+        out[3] = float(time_roofline["log_kv"])
+    log_c, log_s = time_roofline.get("log_c") or {}, time_roofline.get("log_s") or {}
+    for i, level in enumerate(engines):
+        if level in log_c:
+            out[4 + i] = float(log_c[level])
+    for i, level in enumerate(s_levels):
+        if level in log_s:
+            out[4 + len(engines) + i] = float(log_s[level])
+    return out
+
+
+def _phase_power_bounds(
+    lower: np.ndarray, upper: np.ndarray, time_roofline: Mapping[str, Any], engines: Sequence[str], s_levels: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Bounds of the energy roofline's parameters from the time roofline's (stage ``phase_power_cap``).
 
     Energy per step is ``TDP x (a t_weights + kv t_kv + b t_compute + c layers + s running)``
     and time ``a' t_weights + kv' t_kv + b' t_compute + c' layers + s' running``: a phase's mean
-    power is ``TDP x factor / factor'``, so ``factor <= factor'`` keeps it at most the board's
-    limit. Unconstrained, the energy fit put compute phases at 2.15x TDP and weight reads at
-    1.03x (2026-12-04), which priced every compute-poor card (RTX 4090, L4, A10) at its limit.
-    Parameter order as in :class:`RooflineFit` (``a, b, d, kv, c per level, s per level``); a level
-    the time fit lacks keeps its bound; a cap below ``floor`` (the energy factor's own lower bound)
-    is lifted just above it (0.01 in log)."""
-    capped = upper.copy()
-    n_c = len(engines)
-    # A cap at (or under) a lower bound keeps a sliver of room above it for the solver.
-    room = 0.01
-    capped[0] = max(float(time_roofline["log_a"]), floor + room)
-    capped[1] = max(float(time_roofline["log_b"]), floor + room)
-    if time_roofline.get("log_kv") is not None:
-        capped[3] = max(float(time_roofline["log_kv"]), floor + room)
-    log_c = time_roofline.get("log_c") or {}
-    for i, level in enumerate(engines):
-        if level in log_c:
-            capped[4 + i] = max(float(log_c[level]), -10.0 + room)
-    log_s = time_roofline.get("log_s") or {}
-    for i, level in enumerate(s_levels):
-        if level in log_s:
-            capped[4 + n_c + i] = max(float(log_s[level]), -10.0 + room)
-    return capped
+    power is ``TDP x factor / factor'``. So ``factor <= factor'`` keeps it at most the board's
+    limit, and ``factor >= share x factor'`` at least a GPU's idle draw
+    (:data:`recommender.model.invariants.POWER_FLOOR_SHARE`, the least mean power measured).
+    Unconstrained, the energy fit put compute phases at 2.15x TDP and weight reads at 1.03x
+    (2026-12-04), which priced every compute-poor card (RTX 4090, L4, A10) at its limit. Evidence
+    for the floors (``eai evaluate``, 2026-12-04, caps only -> caps and floors): LOPO energy per
+    query 18.5 -> 18.2 %, per output token 18.7 -> 18.2 %; LOSO 15.3 -> 15.4 %; leave-one-model-out
+    unchanged (10.3 %). A cap at or under a lower bound keeps 0.01 in log of room above it, a floor
+    stays 0.02 under its cap, so the solver has room.
 
-
-def _phase_power_floors(
-    lower: np.ndarray, upper: np.ndarray, time_roofline: Mapping[str, Any], engines: Sequence[str], s_levels: Sequence[str]
-) -> np.ndarray:
-    """Lower bounds of the energy roofline's parameters: each phase draws at least a GPU's idle
-    share of TDP over its time (:data:`recommender.model.invariants.POWER_FLOOR_SHARE`, the least
-    mean power measured), i.e. ``factor >= share x factor'`` of the time fit. Kept 0.02 in log
-    under the cap (:func:`_phase_power_caps`) so the solver has room; the prompt-pass term (not
-    a phase of the time fit) keeps its bound. Evidence (``eai evaluate``, 2026-12-04, caps only ->
-    caps and floors): LOPO energy per query 18.5 -> 18.2 %, per output token 18.7 -> 18.2 %; LOSO
-    15.3 -> 15.4 %; leave-one-model-out unchanged (10.3 %)."""
+    Returns:
+        ``(lower, upper)``.
+    """
     from recommender.model.invariants import POWER_FLOOR_SHARE
 
-    floors = _phase_power_caps(np.full_like(upper, np.inf), -np.inf, time_roofline, engines, s_levels) + np.log(POWER_FLOOR_SHARE)
-    floors[2] = -np.inf
-    return np.where(np.isfinite(floors), np.maximum(lower, np.minimum(floors, upper - 0.02)), lower)
+    tf = _time_phase_factors(len(upper), time_roofline, engines, s_levels)
+    has = np.isfinite(tf)
+    capped = np.where(has, np.maximum(tf, lower + 0.01), upper)
+    floored = np.where(has, np.maximum(lower, np.minimum(tf + np.log(POWER_FLOOR_SHARE), capped - 0.02)), lower)
+    return floored, capped
 
 
 class RooflineFit(RegressorMixin, BaseEstimator):
@@ -448,8 +447,9 @@ class RooflineFit(RegressorMixin, BaseEstimator):
         time_roofline: In energy, the time roofline fitted on the same rows
             (:meth:`export_state`): each phase's energy factor (weight reads, KV reads, compute,
             per-layer and per-sequence host costs, in TDP x seconds) is at most the time
-            factor of that phase (seconds), so that no phase draws more than the board's limit
-            (stage ``phase_power_cap``). None: unbounded above.
+            factor of that phase (seconds) and at least an idle GPU's share of it, so that no
+            phase draws more than the board's limit nor less than idle (stage
+            ``phase_power_cap``, :func:`_phase_power_bounds`). None: the plain bounds.
 
     Attributes:
         log_a_: Log bandwidth factor.
@@ -547,8 +547,7 @@ class RooflineFit(RegressorMixin, BaseEstimator):
         lower = np.concatenate([[floor, floor, -10.0, floor], np.full(n_c + n_s, -10.0)])
         upper = np.concatenate([[6.0, 6.0, 6.0, 6.0], np.full(n_c + n_s, 10.0)])
         if self.kind == "energy" and self.time_roofline is not None:
-            upper = _phase_power_caps(upper, floor, self.time_roofline, engines, s_levels)
-            lower = _phase_power_floors(lower, upper, self.time_roofline, engines, s_levels)
+            lower, upper = _phase_power_bounds(lower, upper, self.time_roofline, engines, s_levels)
             start = np.minimum(np.maximum(start, lower + 1e-3), upper - 1e-3)
         sol = least_squares(residuals, start, jac=jacobian, bounds=(lower, upper), loss="soft_l1", f_scale=float(self.f_scale))
         self.log_a_ = float(sol.x[0])

@@ -444,6 +444,8 @@ class FeatureBuilder:
             kv_bytes_token=kv_tok,
             context_tokens=context,
         )
+        # A decode step's all-reduces carry its running sequences (per micro-batch).
+        comm = physics.tensor_parallel_comm_s(layers, devices, batch / stages, hidden, link)
         t_step, t_mem, t_comp = physics.decode_step(
             params_total_b=total,
             params_active_b=active,
@@ -457,7 +459,7 @@ class FeatureBuilder:
             bandwidth_gbs=bw,
             peak_tflops=peak,
             route_share=route,
-            comm_s=physics.tensor_parallel_comm_s(layers, devices, batch / stages, hidden, link),
+            comm_s=comm,
         )
         # A log-likelihood pass carries fed_tokens / passes positions (MMLU: the whole prompt in
         # one pass; ARC: context + answer, four times); without that column, the prompt.
@@ -552,7 +554,7 @@ class FeatureBuilder:
                 # Parts of the prior, for the fitted roofline (recommender.model.roofline_fit).
                 "t_mem_s": t_mem,
                 "t_compute_s": t_comp,
-                "t_comm_s": physics.tensor_parallel_comm_s(layers, devices, batch / stages, hidden, link),
+                "t_comm_s": comm,
                 # The KV-cache part of t_mem (attention reads every running sequence's cache each
                 # step): its kernels reach another share of peak bandwidth than weight reads.
                 "t_kv_s": batch / stages * kv_tok * context / (bw * 1e9 * devices),
