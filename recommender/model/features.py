@@ -123,9 +123,17 @@ INTERACTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "log_kv_token",
         ),
     ),
-    ("quant_family", ("log_batch", "log_params_active")),
+    ("quant_family", ("log_params_active",)),
 )
-"""Per-engine and per-quantization-family slopes (batching and overheads differ by regime)."""
+"""Per-engine and per-quantization-family slopes (batching and overheads differ by regime).
+
+Not a per-format batch slope: the only bitsandbytes rows with a time are one A800 sweep (7 rows),
+against which a ``quant_family x log_batch`` slope (-0.19) undid HF transformers' own (+0.11,
+from eai's H200 rows) and made every other bitsandbytes format faster per query at larger static
+batches (Mistral-7B int8 on the A800: 27.6 s at batch 1, 24.6 s at 64; 792 of 26,880 swept
+configurations more than 5 % faster at 4x the batch, 21 without it). ``eai evaluate`` on
+2026-12-04, with -> without: LOSO energy per query 15.4 -> 15.5 %, time 23.7 % either way; LOPO
+18.2 -> 18.1 %, time 19.5 -> 19.0 %; leave-one-model-out 10.3 -> 10.4 %, time 10.8 -> 10.7 %."""
 
 OPERATING_POINT_FEATURES: tuple[str, ...] = ("log_batch",)
 """Interaction columns whose per-level slope may extrapolate beyond the level's measured range.

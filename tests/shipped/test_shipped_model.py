@@ -135,3 +135,17 @@ def test_a_model_is_asked_at_its_own_answer_length(shipped):
     cell = rows[(rows["platform"] == "h100-sxm5-80gb") & (rows["batch_size"] == 8) & (rows["quantization"] == "bf16")]
     assert out["status"].iloc[1] == "measured"
     assert out["energy_j_per_query"].iloc[1] == pytest.approx(float(cell["energy_j_per_query"].mean()))
+
+
+def test_a_static_hf_batch_of_bitsandbytes_weights_is_never_faster_per_query_than_a_smaller_one(shipped):
+    # A static batch's requests wait for every step of the batch: more sequences never shorten a
+    # query. The A800 int8 (threshold 0) sweep measured 13.5 -> 15.6 s from batch 1 to 64; with a
+    # per-format batch slope the model took the other bitsandbytes formats down with batch
+    # (int8 27.6 -> 24.6 s).
+    batches = [1, 4, 16, 64]
+    for quant in ("int8-bnb", "int8-bnb-t0", "nf4-bnb"):
+        grid = _grid(platform="a800-sxm4-80gb", device_count=1, engine="hf-transformers", model_id="mistralai/Mistral-7B-Instruct-v0.2",
+                     quantization=quant, batch_size=batches, task="sharegpt-chat")
+        grid["prompt_tokens_mean"], grid["output_tokens_mean"] = 256.0, 256.0
+        t = shipped.predict(grid, use_measured=False)["time_s_per_query"].to_numpy()
+        assert np.all(np.diff(t) >= -1e-9 * t[:-1]), (quant, t.round(2).tolist())
