@@ -29,6 +29,7 @@ import numpy as np
 
 # KV cache entries are 16-bit floats by HF transformers' and vLLM's defaults; one constant for
 # the catalog's cache layouts and the priors.
+from recommender.catalog.platforms import pcie_link_gbs
 from recommender.catalog.types import KV_BYTES_PER_VALUE
 
 
@@ -189,9 +190,10 @@ ACTIVATION_BYTES = 2.0
 """Bytes per activation value an all-reduce carries: fp16/bf16 whatever the weights' format
 (weight-only quantization and FP8 GEMMs both hand 16-bit activations to the all-reduce)."""
 
-DEFAULT_INTERCONNECT_GBS = 31.5
+DEFAULT_INTERCONNECT_GBS = float(pcie_link_gbs("PCIe 4.0 x16") or 0.0)
 """GPU-to-GPU bandwidth, one direction, GB/s, of a platform whose catalog entry gives none: a
-PCIe 4.0 x16 link (16 lanes x 1.969 GB/s, PCI-SIG), the common slot of the cards catalogued."""
+PCIe 4.0 x16 link (:func:`recommender.catalog.platforms.pcie_link_gbs`, 31.5), the common slot of
+the cards catalogued."""
 
 
 def tensor_parallel_comm_s(
