@@ -139,3 +139,17 @@ def test_committed_matrix_regenerates_identically() -> None:
     predictor = recommend_cmd._load_predictor(None)
     committed = (ROOT / "data" / "decision_matrix.md").read_text(encoding="utf-8")
     assert render(build_matrix(predictor), "markdown") == committed
+
+
+def test_cells_name_the_device_count_of_a_split_model(synthetic, catalogs: Catalogs) -> None:
+    # A model spread over several cards must say so: "rtx-4090 + fp16 (gemma-2-27b)" would read as
+    # one 24 GB card holding 54 GB of weights.
+    split = [c for c in synthetic.cells if c.device_count and c.device_count > 1]
+    assert split, "the fixture should recommend at least one multi-device deployment"
+    for c in synthetic.cells:
+        if c.platform is None:
+            continue
+        named = f"{c.platform} x{c.device_count} + " if c.device_count > 1 else f"{c.platform} + "
+        assert c.recommended.startswith(named)
+    rows = list(csv.DictReader(io.StringIO(render(synthetic, "csv"))))
+    assert {int(r["device_count"]) for r in rows if r["device_count"]} >= {1, split[0].device_count}

@@ -66,6 +66,7 @@ class Cell:
     model_id: str | None
     engine: str | None
     batch_size: int | None
+    device_count: int | None
     accuracy_kept: float | None
     efficiency_gain: float | None
     efficiency_gain_lo: float | None
@@ -175,7 +176,7 @@ def _cell(scenario: str, priority: str, spec, predictor: Predictor, catalogs: Ca
         decided = "nothing informed an answer" + (f": {what}" if what else "")
         name = binding.get("name") or "no prediction"
         return Cell(
-            scenario, priority, ctx.obj.name, f"no answer ({name})", None, None, None, None, None,
+            scenario, priority, ctx.obj.name, f"no answer ({name})", None, None, None, None, None, None,
             None, None, None, None, "n/a", "n/a", decided, "n/a",
         )
     w = rec.winner
@@ -205,10 +206,14 @@ def _cell(scenario: str, priority: str, spec, predictor: Predictor, catalogs: Ca
             vs = f"tied with the study's {study.platform} + {tied[0]}"
         else:
             vs = f"differs (study: {study.platform} + {study.precision})"
+    devices = int(w["device_count"])
+    # A model split over several devices names how many: "rtx-4090 x4" (as `eai recommend` does),
+    # never a bare card a 72B model could not fit on.
+    platform = f"{w['platform']} x{devices}" if devices > 1 else w["platform"]
     return Cell(
         scenario, priority, rec.objective,
-        f"{w['platform']} + {w['quantization']} ({w['model_id']}; {w['engine']}, batch {w['batch_size']})",
-        w["platform"], w["quantization"], w["model_id"], w["engine"], int(w["batch_size"]),
+        f"{platform} + {w['quantization']} ({w['model_id']}; {w['engine']}, batch {w['batch_size']})",
+        w["platform"], w["quantization"], w["model_id"], w["engine"], int(w["batch_size"]), devices,
         w["accuracy_relative_to_fp16"], gain, g_lo, g_hi, w["cost_tier"], confidence, decided, vs,
     )
 
@@ -400,7 +405,7 @@ def render(matrix: Matrix, fmt: str) -> str:
         "'Decided by' says whether the data",
         "chose the winner or only the flow's preference order among candidates the data cannot tell apart.",
         "",
-        "| Scenario | Priority | Objective | Recommended (platform + precision (model; engine, batch)) | Accuracy kept vs fp16 | Efficiency gain vs fp16 [90%] | Cost tier | Confidence | Decided by | vs study |",
+        "| Scenario | Priority | Objective | Recommended (platform [x devices] + precision (model; engine, batch)) | Accuracy kept vs fp16 | Efficiency gain vs fp16 [90%] | Cost tier | Confidence | Decided by | vs study |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for c in matrix.cells:
