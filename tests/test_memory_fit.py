@@ -84,3 +84,26 @@ def test_vectorized_matches_scalar_rows() -> None:
 
 def test_paged_engines_by_name() -> None:
     assert fit.is_paged(["vllm", "VLLM", "hf-transformers", "llama.cpp", "tensorrt-llm"]).tolist() == [True, True, False, False, True]
+
+
+def test_the_energy_model_runs_as_many_sequences_as_the_rule_allows() -> None:
+    # One model of memory: the predictor's running batch (physics.kv_limited_batch) and the
+    # memory-fit rule agree, runtime per device included. Llama-3.1-70B in bf16 on four A100-40GB
+    # (80 layers, 8 KV heads, head dim 128), ShareGPT-like 110 + 427 tokens.
+    from recommender.model import physics
+    from recommender.rules.flow import load_flow
+
+    assert physics.RUNTIME_GB_PER_DEVICE == load_flow().memory_fit.runtime_overhead_gb
+    kv_token = 2 * 80 * 8 * 128 * 2.0
+    prompt, output = 110.5, 426.6
+    rule = fit.deployment_memory(70.55, 2.0, 80, 8, 128, 1024, prompt, output, 4, 40.0, True, P)
+    def running(devices: float) -> float:
+        return physics.kv_limited_batch(
+            batch=np.array([1024.0]), memory_gb=np.array([160.0]), weight_bytes=np.array([70.55e9 * 2.0]),
+            kv_bytes_token=np.array([kv_token]), context_tokens=np.array([prompt + output / 2.0]), devices=devices,
+        )[0]
+
+    # The rule also pads each sequence by half a KV block (8 tokens) and floors to whole sequences.
+    assert rule.max_concurrent_sequences[()] <= running(4.0) <= rule.max_concurrent_sequences[()] * 1.05
+    # Without the runtime (as until 2026-12-05) the pool was 4 of 9.5 GB larger: 127 sequences, not 90.
+    assert running(0.0) > 1.3 * running(4.0)

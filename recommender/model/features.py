@@ -451,6 +451,7 @@ class FeatureBuilder:
             weight_bytes=total * 1e9 * bpw,
             kv_bytes_token=kv_tok,
             context_tokens=context,
+            devices=devices_all,
         )
         # A decode step's all-reduces carry its running sequences (per micro-batch).
         comm = physics.tensor_parallel_comm_s(layers, devices, batch / stages, hidden, link)

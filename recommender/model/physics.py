@@ -240,6 +240,17 @@ four A100-40GB holding Llama-3.1-70B in bf16 ran 19 sequences at once where the 
 recorded mean batch, 40 ran more sequences than the limit allowed (28 with binary GB)."""
 
 
+RUNTIME_GB_PER_DEVICE = 1.0
+"""Memory each device holds besides weights and KV cache (CUDA context, allocator pools,
+activations), GB of 1e9 bytes: the memory-fit rule's ``runtime_overhead_gb`` in
+``data/decision_flow.yaml`` (a test keeps the two equal). Until 2026-12-05 the KV limit left it
+out, so the two disagreed where the pool is small: Llama-3.1-70B in bf16 on four A100-40GB,
+ShareGPT, 90 sequences here against the rule's 62 (4 of the 13.5 GB left after the weights);
+now 63. Measured server rows that ran more sequences than the limit: 28 -> 29 of 722; held out
+(`eai evaluate`), every split within 0.15 points (leave-one-source-out energy per query 15.46 ->
+15.49 %, leave-one-platform-out 18.10 -> 18.19 %, leave-one-model-out 10.41 -> 10.45 %)."""
+
+
 def kv_limited_batch(
     *,
     batch: np.ndarray,
@@ -247,10 +258,12 @@ def kv_limited_batch(
     weight_bytes: np.ndarray,
     kv_bytes_token: np.ndarray,
     context_tokens: np.ndarray,
+    devices: np.ndarray | float = 1.0,
 ) -> np.ndarray:
     """Sequences that can actually run at once: configured batch capped by KV-cache memory.
 
-    ``min(B, (0.9 * memory - weight bytes) / (kv bytes per token * context))``, at least 1.
+    ``min(B, (0.9 * memory - weight bytes - devices * runtime) / (kv bytes per token *
+    context))``, at least 1.
 
     Args:
         batch: Configured maximum concurrent sequences.
@@ -259,7 +272,9 @@ def kv_limited_batch(
         weight_bytes: Bytes of all weights.
         kv_bytes_token: KV bytes per token of context.
         context_tokens: Mean context length per sequence.
+        devices: Devices holding the model, each with its :data:`RUNTIME_GB_PER_DEVICE`.
     """
-    free = memory_gb * BYTES_PER_DEVICE_GB * KV_MEMORY_SHARE - weight_bytes
+    runtime = np.asarray(devices, dtype=float) * RUNTIME_GB_PER_DEVICE * 1e9
+    free = memory_gb * BYTES_PER_DEVICE_GB * KV_MEMORY_SHARE - weight_bytes - runtime
     fits = free / np.maximum(kv_bytes_token * context_tokens, 1.0)
     return np.clip(np.minimum(batch, fits), 1.0, np.maximum(batch, 1.0))
