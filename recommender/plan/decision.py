@@ -85,9 +85,14 @@ def with_probabilities(result, ctx, samples: int | None = None, seed: int = 0):
             statement += f"; the pick itself is best with probability {_pct(pick_p or 0.0)}"
     else:
         shown = ", ".join(f"{c['configuration']} {_pct(c['probability_best'])}" for c in likely[:3])
+        # Who picked: the flow's order only where the rule layer found candidates tied with the
+        # winner; otherwise its point value led by the objective's own tie rule (for accuracy, a
+        # score margin; wide imputed intervals can still make other candidates likelier best).
+        tied = int(result.explanation.get("ties", {}).get("count", 0) or 0) > 0
+        who = "the flow's preference order picks among them" if tied else "the pick leads on point value by the objective's tie rule"
         statement = (
             f"tie: no candidate is best with probability >= {_pct(threshold)} (most likely best: {shown}); "
-            f"the flow's preference order picks among them (the pick: {_pct(pick_p or 0.0)})"
+            f"{who} (the pick: {_pct(pick_p or 0.0)})"
         )
     if probs.p_none_feasible > 0:
         statement += f"; in {_pct(probs.p_none_feasible)} of sampled worlds nothing meets every constraint"

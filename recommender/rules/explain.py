@@ -152,6 +152,13 @@ def explain(ctx: Context, sel: Selection) -> dict[str, Any]:
             f"objective: best point {ctx.obj.label}; {n_tie - 1} other candidates are statistically tied and the "
             "flow's preference order agrees with the point value"
         )
+    elif ctx.obj.tie_within is not None:
+        # Accuracy ties are point values within tie_within (a benchmark's standard error), not
+        # overlapping intervals: an imputed score's wide interval overlaps almost everything.
+        decided.append(
+            f"objective: best {ctx.obj.label}, more than {ctx.obj.tie_within:g} above every other feasible "
+            "candidate's point value (intervals are not compared for this objective)"
+        )
     else:
         decided.append(f"objective: best {ctx.obj.label}, clear of every other feasible candidate's interval")
 

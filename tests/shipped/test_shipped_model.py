@@ -149,3 +149,20 @@ def test_a_static_hf_batch_of_bitsandbytes_weights_is_never_faster_per_query_tha
         grid["prompt_tokens_mean"], grid["output_tokens_mean"] = 256.0, 256.0
         t = shipped.predict(grid, use_measured=False)["time_s_per_query"].to_numpy()
         assert np.all(np.diff(t) >= -1e-9 * t[:-1]), (quant, t.round(2).tolist())
+
+
+def test_recommend_says_who_picked_as_the_rule_layer_decided(capsys):
+    # Accuracy on an RTX 4090: the pick leads on point score (ties are a score margin there),
+    # while wide imputed intervals make other candidates likelier best in sampled worlds. The
+    # words must follow the rule layer: "the flow's preference order picks" only where it found
+    # ties, and "clear of every other ... interval" never for a margin-on-points objective.
+    from recommender.cli import main
+
+    code = main(["recommend", "--scenario", "enterprise", "--priority", "accuracy", "-p", "rtx-4090", "-t", "mmlu", "-t", "gsm8k", "--json"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    ex = json.loads(out)["explanation"]
+    statement, tied = ex["ties"]["statement"], ex["ties"]["count"] > 0
+    if not ex["decision"]["decisive"]:
+        assert ("the flow's preference order picks among them" in statement) == tied
+    assert not any("interval" in d and d.startswith("objective: best accuracy, clear") for d in ex["decided_by"])
