@@ -5,7 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+import pytest
+
 from recommender.model.accuracy_eval import beyond_span_met, evaluate_beyond_span, format_beyond_span
+from recommender.model.accuracy_impute import _fit_arrays, predict_fit
 
 
 def _board(n_models: int = 120, seed: int = 3) -> pd.DataFrame:
@@ -25,16 +28,44 @@ def _board(n_models: int = 120, seed: int = 3) -> pd.DataFrame:
 
 
 def test_models_past_the_span_are_held_out_and_their_shortfall_measured() -> None:
-    """On a board where every score is a line of one skill, the shipped regressions fall short
-    past the span (a ridge shrinks its slope, trees hold their edge value) and intervals fitted
-    on the span's own scatter are too narrow there: the evaluation must show both."""
-    for n_models, kind in ((120, "ridge"), (260, "trees")):
-        report = evaluate_beyond_span(_board(n_models), targets=("mmlu",))
-        r = report["mmlu"]["from_v1"]
-        # Five scores' top decile held out in turn; only models past the refit's span count.
-        assert n_models // 10 <= r["cells"] <= 5 * (n_models // 10 + 1), kind
-        assert r["median_signed_err_pts"] < -1.0 and r["median_abs_err_pts"] > 1.0, kind
-        assert r["coverage90_pct"] < 85.0 and not beyond_span_met(report), kind
+    """On a board where every score is a line of one skill, a ridge on few models falls short
+    past the span (it shrinks its slope) and intervals fitted on the span's own scatter are too
+    narrow there: the evaluation must show both."""
+    report = evaluate_beyond_span(_board(120), targets=("mmlu",))
+    r = report["mmlu"]["from_v1"]
+    # Five scores' top decile held out in turn; only models past the refit's span count.
+    assert 12 <= r["cells"] <= 5 * 13
+    assert r["median_signed_err_pts"] < -1.0 and r["median_abs_err_pts"] > 1.0
+    assert r["coverage90_pct"] < 85.0 and not beyond_span_met(report)
+
+
+def test_trees_learn_past_the_span_to_follow_a_rising_line_and_widen() -> None:
+    """Trees hold their edge value past the span; on a board where scores keep rising with one
+    skill, the held-out top families show that a ridge's slope past the edge errs less, so the
+    fit takes it and widens its interval there to what that test measured (trees at the edge
+    were 3.1 points short with 19 % coverage on this board)."""
+    report = evaluate_beyond_span(_board(260), targets=("mmlu",))
+    r = report["mmlu"]["from_v1"]
+    assert r["median_abs_err_pts"] < 2.5 and r["coverage90_pct"] >= 85.0 and beyond_span_met(report)
+
+
+def test_a_saturating_task_keeps_the_edge_value() -> None:
+    # Past a skill of 0.6 the target stops rising (a benchmark at its ceiling): extending the
+    # line would overshoot, and the held-out top families show it.
+    rng = np.random.default_rng(0)
+    n = 300
+    skill = rng.uniform(0.0, 1.0, n)
+    X = np.c_[skill + rng.normal(0, 0.01, n), 0.5 * skill + rng.normal(0, 0.01, n)]
+    y = np.minimum(skill, 0.6) + rng.normal(0, 0.005, n)
+    g = np.array([f"fam{i}" for i in range(n)])
+    fit = _fit_arrays(X, y, g, scores=np.array([True, True]))
+    assert fit["kind"] == "trees" and fit["n_beyond"] >= 10
+    assert not fit["extend"] and fit["edge_err"] < fit["ext_err"]
+    rising = _fit_arrays(X, skill + rng.normal(0, 0.005, n), g, scores=np.array([True, True]))
+    assert rising["extend"]
+    above = np.array([[1.3, 0.65]])
+    assert predict_fit(rising, above)[0][0] > rising["estimator"].predict(above)[0] + 0.05
+    assert predict_fit(fit, above)[0][0] == pytest.approx(fit["estimator"].predict(above)[0])
 
 
 def test_the_goal_is_missed_when_a_route_under_covers() -> None:

@@ -22,6 +22,7 @@ from recommender.model.accuracy_impute import (
     V2_TASKS,
     Imputer,
     _fit_arrays,
+    predict_fit,
     catalog_families,
     conformal_halfwidth,
 )
@@ -215,12 +216,13 @@ def evaluate_beyond_span(accuracy: pd.DataFrame, targets: Sequence[str] = ("mmlu
             covered: list[bool] = []
             for j in np.flatnonzero(scores):
                 held = X[:, j] >= np.quantile(X[:, j], 1.0 - top)
-                fit = _fit_arrays(X[~held], y[~held], g[~held])
-                past = (X[held][:, scores] > X[~held][:, scores].max(axis=0)).any(axis=1)
-                e = fit["estimator"].predict(X[held][past]) - y[held][past]
+                fit = _fit_arrays(X[~held], y[~held], g[~held], scores=scores)
+                pred, past = predict_fit(fit, X[held])
+                e = np.clip(pred[past], 0.0, 1.0) - y[held][past]
+                hw = max(fit["halfwidth"], fit["halfwidth_beyond"]) if np.isfinite(fit["halfwidth_beyond"]) else fit["halfwidth"]
                 err.extend(np.abs(e).tolist())
                 signed.extend(e.tolist())
-                covered.extend((np.abs(e) <= fit["halfwidth"]).tolist())
+                covered.extend((np.abs(e) <= hw).tolist())
             if err:
                 out[t][name] = {
                     "cells": len(err), "median_abs_err_pts": float(np.median(err) * 100),

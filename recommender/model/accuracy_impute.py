@@ -123,30 +123,120 @@ def _cross_validate(X: np.ndarray, y: np.ndarray, g: np.ndarray, folds: int = FO
     return pred, fold
 
 
-def _fit_arrays(X: np.ndarray, y: np.ndarray, g: np.ndarray, estimator: Any = None) -> dict[str, Any]:
+EXTRAPOLATION_TOP = 0.10
+"""Share of a regression's training models, ranked by their mean standardized score, whose
+families are held out to test how it extrapolates past its span (:func:`_extension`)."""
+MIN_BEYOND = 10
+"""Fewest held-out models past the span for that test to decide anything."""
+
+
+def _extended(trees: Any, ridge: Any, X: np.ndarray, highest: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """The trees at the span's edge plus the ridge's rise from the edge to each row's scores.
+
+    Only scores above the span are moved to its edge (size is not a score: a larger model is
+    expected, and a line toward chance says nothing)."""
+    Xc = np.array(X, dtype=float, copy=True)
+    Xc[:, scores] = np.minimum(Xc[:, scores], highest[scores])
+    return trees.predict(Xc) + ridge.predict(X) - ridge.predict(Xc)
+
+
+def _extension(X: np.ndarray, y: np.ndarray, g: np.ndarray, scores: np.ndarray) -> dict[str, Any]:
+    """Whether a tree ensemble should carry a ridge's slope past its span, by a held-out test.
+
+    A tree ensemble answers past its span with its edge leaves, so every model beyond reads
+    alike; a ridge extends its line. Which extrapolates better depends on the task: MMLU keeps
+    rising with the later board's scores, a saturating task does not. So the regression's own
+    rows decide: the families of the top :data:`EXTRAPOLATION_TOP` of models (by their mean
+    standardized score) are held out, trees and a ridge are fitted on the rest, and the held-out
+    models past that fit's span are predicted both ways. The way with the smaller median
+    error is kept; the 90 % conformal quantile of its errors is the half-width of a prediction
+    past the span (where it is wider than the regression's cross-validated one).
+
+    Returns:
+        ``extend`` (bool), ``halfwidth_beyond``, the two median errors (``edge_err``,
+        ``ext_err``, fractions) and ``n_beyond`` (NaN / 0 where the test could not run).
+    """
+    none = {"extend": False, "halfwidth_beyond": float("nan"), "edge_err": float("nan"), "ext_err": float("nan"), "n_beyond": 0}
+    if not scores.any() or len(y) < MIN_TREES:
+        return none
+    S = X[:, scores]
+    sd = S.std(axis=0)
+    z = ((S - S.mean(axis=0)) / np.where(sd > 0, sd, 1.0)).mean(axis=1)
+    top = z >= np.quantile(z, 1.0 - EXTRAPOLATION_TOP)
+    held = np.isin(g, np.unique(g[top]))
+    train = ~held
+    if train.sum() < MIN_TRAIN:
+        return none
+    trees = _estimator(MIN_TREES).fit(X[train], y[train])
+    ridge = Ridge(alpha=1.0).fit(X[train], y[train])
+    highest = X[train].max(axis=0)
+    past = held & (S > highest[scores]).any(axis=1)
+    if past.sum() < MIN_BEYOND:
+        return none
+    e_edge = np.abs(np.clip(trees.predict(X[past]), 0.0, 1.0) - y[past])
+    e_ext = np.abs(np.clip(_extended(trees, ridge, X[past], highest, scores), 0.0, 1.0) - y[past])
+    extend = bool(np.median(e_ext) < np.median(e_edge))
+    return {
+        "extend": extend,
+        "halfwidth_beyond": conformal_halfwidth(e_ext if extend else e_edge),
+        "edge_err": float(np.median(e_edge)),
+        "ext_err": float(np.median(e_ext)),
+        "n_beyond": int(past.sum()),
+    }
+
+
+def _fit_arrays(X: np.ndarray, y: np.ndarray, g: np.ndarray, estimator: Any = None, scores: np.ndarray | None = None) -> dict[str, Any]:
     """A regression fitted on all rows, with its family-grouped CV half-width and median error.
 
     ``estimator``: ``n -> unfitted estimator`` (default: trees from :data:`MIN_TREES` models, a
-    ridge below)."""
+    ridge below). ``scores``: which columns are scores (not size); a tree ensemble then also
+    learns how to extrapolate past its span (:func:`_extension`)."""
     make = estimator if estimator is not None else _estimator
     pred, _ = _cross_validate(X, y, g, estimator=make)
     err = np.abs(y - pred)
     err = err[~np.isnan(err)]
-    return {
+    kind = "line" if estimator is _line else ("trees" if len(y) >= MIN_TREES else "ridge")
+    fit = {
         "estimator": make(len(y)).fit(X, y),
         "halfwidth": conformal_halfwidth(err),
         "mae": float(np.median(err)) if len(err) else float("nan"),
         "n": len(y),
-        "kind": "line" if estimator is _line else ("trees" if len(y) >= MIN_TREES else "ridge"),
+        "kind": kind,
         # Per feature, the smallest and largest values the regression was trained on.
         "lowest": X.min(axis=0) if len(y) else np.full(X.shape[1], np.nan),
         "highest": X.max(axis=0) if len(y) else np.full(X.shape[1], np.nan),
+        "extend": False,
+        "halfwidth_beyond": float("nan"),
     }
+    if scores is not None:
+        fit["scores"] = np.asarray(scores, dtype=bool)
+    if kind == "trees" and scores is not None:
+        fit.update(_extension(X, y, g, fit["scores"]))
+        if fit["extend"]:
+            fit["ridge"] = Ridge(alpha=1.0).fit(X, y)
+    return fit
 
 
-def _fit_arrays_one_thread(data: tuple[np.ndarray, np.ndarray, np.ndarray]) -> dict[str, Any]:
+def predict_fit(fit: Mapping[str, Any], X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A fitted regression's predictions, and per row whether it lies past the span on a score.
+
+    Rows past the span take the trees' edge plus the ridge's slope where :func:`_extension`
+    chose so; the caller widens their interval to ``halfwidth_beyond``."""
+    X = np.asarray(X, dtype=float)
+    pred = np.asarray(fit["estimator"].predict(X), dtype=float)
+    scores = fit.get("scores")
+    if scores is None:
+        return pred, np.zeros(len(X), dtype=bool)
+    beyond = (X[:, scores] > fit["highest"][scores]).any(axis=1)
+    if fit.get("extend") and beyond.any():
+        pred[beyond] = _extended(fit["estimator"], fit["ridge"], X[beyond], fit["highest"], scores)
+    return pred, beyond
+
+
+def _fit_arrays_one_thread(data: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]) -> dict[str, Any]:
     with threadpool_limits(1):
-        return _fit_arrays(*data)
+        X, y, g, scores = data
+        return _fit_arrays(X, y, g, scores=scores)
 
 
 V1_TASKS: tuple[str, ...] = ("arc_challenge", "hellaswag", "mmlu", "truthfulqa_mc2", "winogrande", "gsm8k")
@@ -168,6 +258,11 @@ def same_board(feature: str, target: str) -> bool:
     return any(feature in board and target in board for board in BOARDS)
 
 
+def _score_mask(feats: Sequence[str]) -> np.ndarray:
+    """Which features are scores (every one but size)."""
+    return np.array([f != "log_params" for f in feats], dtype=bool)
+
+
 def _beyond_span(fit: Mapping[str, Any], feats: Sequence[str], x: np.ndarray) -> str:
     """What a basis adds where a model's scores lie above every model the regression was fitted on.
 
@@ -184,7 +279,13 @@ def _beyond_span(fit: Mapping[str, Any], feats: Sequence[str], x: np.ndarray) ->
             if f != "log_params" and np.isfinite(v) and np.isfinite(h) and v > h]
     if not past:
         return ""
-    how = "tree ensemble holds its edge value there" if fit.get("kind") == "trees" else "its line is extended"
+    if fit.get("kind") == "trees" and fit.get("extend"):
+        how = (f"tree ensemble's edge value plus a ridge's slope past it (held-out top families: "
+               f"{fit['ext_err'] * 100:.1f} vs {fit['edge_err'] * 100:.1f} pts at the edge)")
+    elif fit.get("kind") == "trees":
+        how = "tree ensemble holds its edge value there"
+    else:
+        how = "its line is extended"
     listed = ", ".join(f"{f} {v:.3f} > {h:.3f}" for f, v, h in past)
     return f"; beyond the scored models ({listed}): the {how}"
 
@@ -304,7 +405,7 @@ class Imputer:
 
     def _fit(self, target: str, feats: tuple[str, ...], train: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> dict[str, Any]:
         X, y, g = train if train is not None else self._train(target, feats)[:3]
-        return _fit_arrays(X, y, g)
+        return _fit_arrays(X, y, g, scores=_score_mask(feats))
 
     def prefit(self, wanted: Sequence[tuple[str, tuple[str, ...]]]) -> None:
         """Fit the ``(target, feats)`` regressions that neither this imputer nor the memo holds,
@@ -322,7 +423,7 @@ class Imputer:
             if content in _REGRESSIONS:
                 self._fits[(target, feats)] = _REGRESSIONS[content]
             else:
-                todo.setdefault(content, ((target, feats), (X, y, g)))
+                todo.setdefault(content, ((target, feats), (X, y, g, _score_mask(feats))))
         workers = min(len(os.sched_getaffinity(0)), len(todo)) if PARALLEL else 1
         if workers < 2 or len(todo) < PARALLEL_MIN_FITS:
             return  # regression() fits them as they are asked for
@@ -395,18 +496,23 @@ class Imputer:
                     if not np.isfinite(x[r, j]) and f in filled.get(m, {}):
                         x[r, j] = filled[m][f]
             with threadpool_limits(1):
-                pred = np.clip(fit["estimator"].predict(x), 0.0, 1.0)
+                raw, past = predict_fit(fit, x)
+                pred = np.clip(raw, 0.0, 1.0)
             names = ", ".join(f.replace("log_params", "size") for f in feats)
             for r, (m, p) in enumerate(zip(models, pred, strict=True)):
                 staged = [f for f in feats if f in filled.get(m, {}) and not self._is_obs(m, f)] if m in self._row else []
                 # A feature that was itself imputed carries its own error (added in quadrature).
-                hw = float(np.hypot(fit["halfwidth"], max((fill_hw[m][f] for f in staged), default=0.0)))
+                base_hw, width_from = fit["halfwidth"], "family-grouped CV"
+                if past[r] and np.isfinite(fit.get("halfwidth_beyond", np.nan)) and fit["halfwidth_beyond"] > base_hw:
+                    # Past the span the held-out extrapolation test's errors set the width.
+                    base_hw, width_from = float(fit["halfwidth_beyond"]), "held-out top families past the span"
+                hw = float(np.hypot(base_hw, max((fill_hw[m][f] for f in staged), default=0.0)))
                 if staged and hw > MAX_STAGED_HALFWIDTH:
                     continue
                 via = f"; {', '.join(staged)} first imputed from other setups' scores" if staged else ""
                 beyond = _beyond_span(fit, feats, x[r])
                 basis = (f"imputed from {names} ({fit['kind']} on {fit['n']} models{via}; "
-                         f"+-{hw * 100:.1f} pts from family-grouped CV)") + beyond
+                         f"+-{hw * 100:.1f} pts from {width_from})") + beyond
                 out[(m, t)] = (float(p), float(p) - hw, float(p) + hw, basis)
                 if beyond or (t in LINE_FIRST_TASKS and not any(same_board(f, t) for f in feats)):
                     line_first.add((m, t))
