@@ -30,9 +30,11 @@ from recommender.model.accuracy_eval import (  # noqa: E402
     evaluate_accuracy_file,
     evaluate_beyond_span,
     evaluate_same_task,
+    evaluate_unused_side,
     format_accuracy_report,
     format_beyond_span,
     format_same_task,
+    format_unused_side,
     goals_met,
     same_task_met,
 )
@@ -54,9 +56,13 @@ def main() -> int:
     same = evaluate_same_task(table)
     print()
     print(format_same_task(same))
+    unused = evaluate_unused_side(table)
+    print()
+    print(format_unused_side(unused))
     print(f"({time.perf_counter() - start:.0f} s)")
     if args.json:
-        args.json.write_text(json.dumps({**report, "beyond_span": span, "same_task": same}, indent=2) + "\n", encoding="utf-8")
+        args.json.write_text(json.dumps({**report, "beyond_span": span, "same_task": same, "unused_side": unused}, indent=2) + "\n",
+                             encoding="utf-8")
     return 0 if all(goals_met(report).values()) and beyond_span_met(span) and same_task_met(same) else 1
 
 

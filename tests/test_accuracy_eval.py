@@ -66,6 +66,10 @@ def test_a_saturating_task_keeps_the_edge_value() -> None:
     above = np.array([[1.3, 0.65]])
     assert predict_fit(rising, above)[0][0] > rising["estimator"].predict(above)[0] + 0.05
     assert predict_fit(fit, above)[0][0] == pytest.approx(fit["estimator"].predict(above)[0])
+    # A row missing a score (the trees take NaN) stays at the edge instead of failing.
+    gap = np.array([[1.3, np.nan]])
+    pred, past = predict_fit(rising, gap)
+    assert past[0] and pred[0] == pytest.approx(rising["estimator"].predict(gap)[0])
 
 
 def test_the_goal_is_missed_when_a_route_under_covers() -> None:

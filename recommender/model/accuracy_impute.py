@@ -228,8 +228,10 @@ def predict_fit(fit: Mapping[str, Any], X: np.ndarray) -> tuple[np.ndarray, np.n
     if scores is None:
         return pred, np.zeros(len(X), dtype=bool)
     beyond = (X[:, scores] > fit["highest"][scores]).any(axis=1)
-    if fit.get("extend") and beyond.any():
-        pred[beyond] = _extended(fit["estimator"], fit["ridge"], X[beyond], fit["highest"], scores)
+    # A row missing a feature (trees take NaN, a ridge does not) stays at the edge.
+    carry = beyond & np.isfinite(X).all(axis=1)
+    if fit.get("extend") and carry.any():
+        pred[carry] = _extended(fit["estimator"], fit["ridge"], X[carry], fit["highest"], scores)
     return pred, beyond
 
 
@@ -605,8 +607,10 @@ class Imputer:
             vendor = [c for c in self.matrix.columns if is_side_column(c) and self._is_obs(m, c)]
             if not vendor:
                 continue
+            # Size only where it is known (a model outside the catalog may state none).
+            sized = [*vendor, "log_params"] if self._is_obs(m, "log_params") else vendor
             for t in board:
-                feats = self.features_for([*vendor, "log_params"], t, min_train=MIN_TRAIN_VENDOR)
+                feats = self.features_for(sized, t, min_train=MIN_TRAIN_VENDOR)
                 if not feats:
                     continue
                 fit = self.regression(t, feats)
