@@ -257,6 +257,9 @@ def test_cli_json_has_one_record_per_configuration(run, formula: FormulaPredicto
     assert rec["energy_j_per_query"]["value"] == pytest.approx(float(expected["energy_j_per_query"]))
     assert rec["energy_j_per_query"]["lo"] == pytest.approx(float(expected["energy_j_per_query_lo"]))
     assert rec["memory"]["fits"] is True and rec["engine"] == "hf-transformers"
+    power = float(expected["energy_j_per_query"]) * float(expected["queries_in_flight"]) / float(expected["time_s_per_query"])
+    assert rec["power"]["w_per_device"] == pytest.approx(power) and rec["power"]["limit_w_per_device"] == 700.0
+    assert rec["power"]["at_limit"] is (power >= 700.0 * (1 - 1e-6))
 
 
 def test_cli_csv_from_a_candidates_table_on_stdin(run) -> None:
@@ -544,3 +547,23 @@ def test_the_table_says_when_intervals_include_a_campaign_never_seen(run, cli_pr
     code, out, err = run(args)
     assert code == 0, err
     assert "campaign never seen" in " ".join(out.split()) and "x1.20 for energy" in " ".join(out.split())
+
+
+def test_mean_power_per_device_is_reported_beside_the_gpus_own_limit(catalogs: Catalogs, flow) -> None:
+    # Energy x queries sharing the devices / (time x devices); the limit is the GPU's own (a GH200's
+    # 700 W GPU, not its 1,000 W module), none on a CPU; a row at the limit is flagged as a bound.
+    class Fixed(FormulaPredictor):
+        def predict(self, candidates):
+            out = super().predict(candidates)
+            out["time_s_per_query"] = 2.0
+            out["energy_j_per_query"] = [700.0 * 2.0, 100.0, 700.0 * 2.0 / 8.0, 1.0]
+            return out
+
+    frame = _table(platform=["h100", "h100", "gh200", "cpu-amd-epyc-zen4"], model_id=["meta-llama/Llama-3.1-8B-Instruct"] * 4,
+                   quantization=["bf16"] * 4, task=["gsm8k"] * 4, device_count=[1, 4, 1, 1], batch_size=[1, 8, 8, 1])
+    res = resolve_configurations(frame, catalogs, flow)
+    out = predict_configurations(res.candidates, Fixed(catalogs), catalogs, flow, resolution=res)
+    np.testing.assert_allclose(out["power_w_per_device"], [700.0, 100.0, 700.0, 0.5])
+    np.testing.assert_allclose(out["power_limit_w_per_device"][:3], [700.0, 700.0, 700.0])
+    assert np.isnan(out["power_limit_w_per_device"].iloc[3])
+    assert out["at_power_limit"].tolist() == [True, False, True, False]

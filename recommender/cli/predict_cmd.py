@@ -129,6 +129,11 @@ def _records(result) -> list[dict[str, Any]]:
             "kv_limited": bool(row["kv_limited"]),
             "kv_cache_known": bool(row["kv_known"]),
         }
+        rec["power"] = {
+            "w_per_device": float(row["power_w_per_device"]),
+            "limit_w_per_device": float(row["power_limit_w_per_device"]),
+            "at_limit": bool(row["at_power_limit"]),
+        }
         out.append(rec)
     return out
 
@@ -349,6 +354,8 @@ def register(app: typer.Typer) -> None:
                         "accuracy": "task metric in [0, 1]",
                         "eor": "accuracy x 100 / (Wh per 1,000 queries)",
                         "tweor": "eor / time_s_per_query",
+                        "power": "mean W per device over a query's latency; at_limit: the model put it above the GPU's limit "
+                                 "and the energy was brought down to it (an upper bound); limit null on CPUs",
                         "interval": "90% prediction interval (lo, hi)",
                     },
                     "predictions": _records(result),

@@ -560,7 +560,10 @@ def predict_configurations(
         ``memory_gb_required`` (per device, to start), ``memory_gb_available`` (usable per
         device), ``fits_memory``, ``max_concurrent_sequences`` (what the KV pool holds at the
         row's token profile), ``kv_limited`` (a paged engine that runs below the batch asked)
-        and ``kv_known``; then ``platform_basis``, ``model_basis`` and ``engine_basis``.
+        and ``kv_known``; ``power_w_per_device`` (mean power over a query's latency),
+        ``power_limit_w_per_device`` (the GPU's limit; NaN on CPUs) and ``at_power_limit`` (the
+        model put the row above its limit and the energy was brought down to it: an upper
+        bound); then ``platform_basis``, ``model_basis`` and ``engine_basis``.
     """
     extra_p = dict(resolution.platforms) if resolution else {}
     extra_m = dict(resolution.models) if resolution else {}
@@ -621,6 +624,25 @@ def predict_configurations(
     out["max_concurrent_sequences"] = verdict.max_concurrent_sequences
     out["kv_limited"] = verdict.kv_limited
     out["kv_known"] = verdict.kv_known
+    # Mean power per device over a query's latency (energy x queries sharing the devices / time),
+    # beside the limit that bounds it: a prediction at the limit is one the model put above it
+    # and the invariants brought down (recommender.model.invariants), so its energy is a bound.
+    from recommender.model.features import gpu_power_w
+
+    devices = candidates["device_count"].to_numpy(dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        power = preds["energy_j_per_query"].to_numpy(dtype=float) * preds["queries_in_flight"].to_numpy(dtype=float) / (
+            preds["time_s_per_query"].to_numpy(dtype=float) * devices
+        )
+    p_codes, p_uniques = _codes_of(candidates["platform"])
+    specs = [platform(str(pid)) for pid in p_uniques]
+    gpu = np.array([s.platform_class != "cpu" for s in specs], dtype=bool)[p_codes]
+    tdp = np.array([float(s.tdp_w) for s in specs], dtype=float)
+    limit = gpu_power_w(None, tdp[p_codes], p_codes, pd.Index([str(pid) for pid in p_uniques]))
+    limit = np.where(gpu, limit, np.nan)  # a CPU's TDP share is no limit
+    out["power_w_per_device"] = power
+    out["power_limit_w_per_device"] = limit
+    out["at_power_limit"] = gpu & (power >= limit * (1.0 - 1e-6))
     if resolution is not None and resolution.labels is not None:
         labels = resolution.labels
         if not labels.index.equals(candidates.index):
