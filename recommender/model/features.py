@@ -17,7 +17,7 @@ are kept as categorical columns the regressor may use for shrunken per-level off
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 from dataclasses import dataclass
 
@@ -163,6 +163,16 @@ def gpu_power_w(platform: Any, tdp_w: np.ndarray, codes: np.ndarray, index: pd.I
         return tdp_w
     table = np.array([min(MODULE_GPU_POWER_W.get(str(p), np.inf), 1e12) for p in index], dtype=float)
     return np.minimum(tdp_w, table[codes])
+
+
+def device_power_limit_w(platforms: Sequence[Platform]) -> np.ndarray:
+    """Per platform, the limit one device's mean power is held to, W: the GPU's own
+    (:data:`MODULE_GPU_POWER_W`, else TDP); NaN for a CPU, whose TDP share is no such limit (as
+    :func:`recommender.model.invariants.power_limit_w` reads it)."""
+    ids = pd.Index([p.id for p in platforms])
+    tdp = np.array([float(p.tdp_w) for p in platforms], dtype=float)
+    limit = gpu_power_w(None, tdp, np.arange(len(ids)), ids)
+    return np.where(np.array([p.platform_class == "cpu" for p in platforms], dtype=bool), np.nan, limit)
 
 
 class FeatureColumns:

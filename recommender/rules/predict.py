@@ -627,7 +627,7 @@ def predict_configurations(
     # Mean power per device over a query's latency (energy x queries sharing the devices / time),
     # beside the limit that bounds it: a prediction at the limit is one the model put above it
     # and the invariants brought down (recommender.model.invariants), so its energy is a bound.
-    from recommender.model.features import gpu_power_w
+    from recommender.model.features import device_power_limit_w
 
     devices = candidates["device_count"].to_numpy(dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -635,14 +635,11 @@ def predict_configurations(
             preds["time_s_per_query"].to_numpy(dtype=float) * devices
         )
     p_codes, p_uniques = _codes_of(candidates["platform"])
-    specs = [platform(str(pid)) for pid in p_uniques]
-    gpu = np.array([s.platform_class != "cpu" for s in specs], dtype=bool)[p_codes]
-    tdp = np.array([float(s.tdp_w) for s in specs], dtype=float)
-    limit = gpu_power_w(None, tdp[p_codes], p_codes, pd.Index([str(pid) for pid in p_uniques]))
-    limit = np.where(gpu, limit, np.nan)  # a CPU's TDP share is no limit
+    limit = device_power_limit_w([platform(str(pid)) for pid in p_uniques])[p_codes]
     out["power_w_per_device"] = power
     out["power_limit_w_per_device"] = limit
-    out["at_power_limit"] = gpu & (power >= limit * (1.0 - 1e-6))
+    with np.errstate(invalid="ignore"):
+        out["at_power_limit"] = np.isfinite(limit) & (power >= limit * (1.0 - 1e-6))
     if resolution is not None and resolution.labels is not None:
         labels = resolution.labels
         if not labels.index.equals(candidates.index):
