@@ -22,6 +22,7 @@ from recommender.model.accuracy_impute import (
     V2_TASKS,
     Imputer,
     _fit_arrays,
+    beyond_halfwidth,
     predict_fit,
     catalog_families,
     conformal_halfwidth,
@@ -219,7 +220,7 @@ def evaluate_beyond_span(accuracy: pd.DataFrame, targets: Sequence[str] = ("mmlu
                 fit = _fit_arrays(X[~held], y[~held], g[~held], scores=scores)
                 pred, past = predict_fit(fit, X[held])
                 e = np.clip(pred[past], 0.0, 1.0) - y[held][past]
-                hw = max(fit["halfwidth"], fit["halfwidth_beyond"]) if np.isfinite(fit["halfwidth_beyond"]) else fit["halfwidth"]
+                hw = beyond_halfwidth(fit)
                 err.extend(np.abs(e).tolist())
                 signed.extend(e.tolist())
                 covered.extend((np.abs(e) <= hw).tolist())

@@ -235,6 +235,13 @@ def predict_fit(fit: Mapping[str, Any], X: np.ndarray) -> tuple[np.ndarray, np.n
     return pred, beyond
 
 
+def beyond_halfwidth(fit: Mapping[str, Any]) -> float:
+    """The half-width of a prediction past the span: the extrapolation test's where it is
+    wider than the cross-validated one (:func:`_extension`)."""
+    beyond = float(fit.get("halfwidth_beyond", np.nan))
+    return max(float(fit["halfwidth"]), beyond) if np.isfinite(beyond) else float(fit["halfwidth"])
+
+
 def _fit_arrays_one_thread(data: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]) -> dict[str, Any]:
     with threadpool_limits(1):
         X, y, g, scores = data
@@ -505,9 +512,9 @@ class Imputer:
                 staged = [f for f in feats if f in filled.get(m, {}) and not self._is_obs(m, f)] if m in self._row else []
                 # A feature that was itself imputed carries its own error (added in quadrature).
                 base_hw, width_from = fit["halfwidth"], "family-grouped CV"
-                if past[r] and np.isfinite(fit.get("halfwidth_beyond", np.nan)) and fit["halfwidth_beyond"] > base_hw:
+                if past[r] and beyond_halfwidth(fit) > base_hw:
                     # Past the span the held-out extrapolation test's errors set the width.
-                    base_hw, width_from = float(fit["halfwidth_beyond"]), "held-out top families past the span"
+                    base_hw, width_from = beyond_halfwidth(fit), "held-out top families past the span"
                 hw = float(np.hypot(base_hw, max((fill_hw[m][f] for f in staged), default=0.0)))
                 if staged and hw > MAX_STAGED_HALFWIDTH:
                     continue

@@ -29,8 +29,9 @@ def _pct(p: float) -> str:
 
 
 def _label(d: dict[str, Any]) -> str:
-    dev = f" x{d['device_count']}" if int(d.get("device_count", 1)) > 1 else ""
-    return f"{d['platform']}{dev} + {d['model_id']} @ {d['quantization']} ({d['engine']}, batch {d['batch_size']})"
+    from recommender.rules.explain import with_devices
+
+    return f"{with_devices(d['platform'], d.get('device_count', 1))} + {d['model_id']} @ {d['quantization']} ({d['engine']}, batch {d['batch_size']})"
 
 
 def with_probabilities(result, ctx, samples: int | None = None, seed: int = 0):

@@ -49,11 +49,15 @@ def fmt(x: float) -> str:
     return f"{x:.3g}"
 
 
+def with_devices(platform: str, device_count: int) -> str:
+    """A platform with its device count where a model is split: ``rtx-4090 x4``."""
+    return f"{platform} x{int(device_count)}" if int(device_count) > 1 else str(platform)
+
+
 def describe(frame: pd.DataFrame, row: int) -> str:
     """One-line name of a configuration."""
     r = frame.iloc[row]
-    devices = f" x{int(r['device_count'])}" if int(r["device_count"]) > 1 else ""
-    return f"{r['platform']}{devices} + {r['model_id']} @ {r['quantization']} ({r['engine']}, batch {int(r['batch_size'])})"
+    return f"{with_devices(r['platform'], r['device_count'])} + {r['model_id']} @ {r['quantization']} ({r['engine']}, batch {int(r['batch_size'])})"
 
 
 def _a(phrase: str) -> str:

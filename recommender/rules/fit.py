@@ -38,7 +38,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from recommender.catalog.types import ModelSpec
-from recommender.model.physics import BYTES_PER_DEVICE_GB
+from recommender.model.physics import BYTES_PER_DEVICE_GB, KV_MEMORY_SHARE, RUNTIME_GB_PER_DEVICE
 from recommender.model.roofline_fit import CONTINUOUS_BATCHING_ENGINES
 
 
@@ -63,10 +63,10 @@ class FitParams:
             ``fragmentation_fraction`` applies to engines that allocate per batch).
     """
 
-    runtime_overhead_gb: float = 1.0
+    runtime_overhead_gb: float = RUNTIME_GB_PER_DEVICE
     fragmentation_fraction: float = 0.10
     kv_cache_bytes: float = 2.0
-    memory_utilization: float = 0.90
+    memory_utilization: float = KV_MEMORY_SHARE
     paged_engines: tuple[str, ...] = CONTINUOUS_BATCHING_ENGINES
     kv_block_tokens: int = 16
 
@@ -156,8 +156,6 @@ def kv_known(layers: ArrayLike, kv_heads: ArrayLike, head_dim: ArrayLike) -> NDA
 def fits(required_gb: ArrayLike, available_gb: ArrayLike) -> NDArray[np.bool_]:
     """Whether the per-device requirement is within the per-device memory."""
     return np.asarray(required_gb, dtype=float) <= np.asarray(available_gb, dtype=float)
-
-
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ from recommender.model.api import Predictor
 from recommender.rules.candidates import ACCURACY_STATUS_ORDER, CMP, STATUS_ORDER, supports, unsupported_reason
 from recommender.rules.catalogs import Catalogs
 from recommender.rules.engine import finish, prepare
-from recommender.rules.explain import NothingFeasible
+from recommender.rules.explain import NothingFeasible, with_devices
 from recommender.rules.flow import FlowConfig, bytes_bound_gain, load_flow, reference_quantization
 from recommender.rules.rank import uninformed_tasks
 from recommender.rules.spec import parse_spec
@@ -207,9 +207,9 @@ def _cell(scenario: str, priority: str, spec, predictor: Predictor, catalogs: Ca
         else:
             vs = f"differs (study: {study.platform} + {study.precision})"
     devices = int(w["device_count"])
-    # A model split over several devices names how many: "rtx-4090 x4" (as `eai recommend` does),
-    # never a bare card a 72B model could not fit on.
-    platform = f"{w['platform']} x{devices}" if devices > 1 else w["platform"]
+    # A model split over several devices names how many, as `eai recommend` does: never a bare
+    # card a 72B model could not fit on.
+    platform = with_devices(w["platform"], devices)
     return Cell(
         scenario, priority, rec.objective,
         f"{platform} + {w['quantization']} ({w['model_id']}; {w['engine']}, batch {w['batch_size']})",
