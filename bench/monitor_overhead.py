@@ -20,7 +20,10 @@ ratios (each monitored run against the plain run just before it) with a 95 % con
 interval from the sign test (order statistics of the ratios). Exit codes: 0 when the
 interval's upper end is below 1 % for every workload (PASS), 1 when a lower end is above
 it (FAIL), 3 when the machine is too noisy to tell (INCONCLUSIVE: rerun on a quieter
-machine or with more ``--repeats``). Other rates are printed for information.
+machine or with more ``--repeats``). Other rates are printed for information, from fewer pairs
+(``--info-repeats``): 25 pairs at the goal's rate left a 95 % interval about 2.5 points wide on
+a shared 2-core machine (2026-12-05: -1.01 .. +1.57 %), too wide to decide a 1 % goal; 60 pairs
+narrow it to about 1-2 points and cost two minutes in all.
 
 Run: ``.venv/bin/python bench/monitor_overhead.py``
 """
@@ -128,10 +131,14 @@ def measure(fn: Callable[[], None], hz: float, repeats: int) -> tuple[float, flo
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=0.5, help="target length of one workload run, s")
-    parser.add_argument("--repeats", type=int, default=25, help="interleaved plain/monitored pairs")
+    parser.add_argument("--repeats", type=int, default=60, help="interleaved plain/monitored pairs at the goal's rate")
+    parser.add_argument("--info-repeats", type=int, default=15, help="pairs at the other rates (printed for information)")
     parser.add_argument("--rates", type=float, nargs="+", default=[DEFAULT_SAMPLE_HZ, 100.0, 1000.0])
     args = parser.parse_args()
-    print(f"Sampled-monitor overhead (FAKE GPU device; {args.repeats} interleaved pairs of ~{args.seconds:g} s runs)")
+    print(
+        f"Sampled-monitor overhead (FAKE GPU device; {args.repeats} interleaved pairs of ~{args.seconds:g} s runs at "
+        f"{DEFAULT_SAMPLE_HZ:g} Hz, {args.info_repeats} at the other rates)"
+    )
     workloads = {
         "pure-Python loop (holds the GIL)": calibrate(python_loop, args.seconds),
         "numpy 256x256 matmul (releases the GIL)": calibrate(lambda n: numpy_matmul(256, n), args.seconds),
@@ -140,7 +147,7 @@ def main() -> int:
     for name, fn in workloads.items():
         print(f"  {name}")
         for hz in args.rates:
-            _, low, high = measure(fn, hz, args.repeats)
+            _, low, high = measure(fn, hz, args.repeats if hz == DEFAULT_SAMPLE_HZ else args.info_repeats)
             if hz != DEFAULT_SAMPLE_HZ:
                 continue
             if high < GOAL_PCT:
