@@ -334,3 +334,14 @@ def test_movement_names_a_changed_pick() -> None:
     lines = movement(doc("a", "l4", 0.3), doc("b", "a10", 0.8))
     assert lines[0].startswith("pick changed: l4")
     assert "30% -> 80% (now decisive)" in lines[1]
+
+
+def test_plan_says_what_its_runs_cannot_settle_for_a_served_workload(run_plan, tmp_path: Path) -> None:
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"tasks": ["gsm8k"], "scenario": "enterprise", "serving": {"workload": "lm-arena-chat"}}))
+    code, stdout, err = run_plan(["plan", str(spec), "--json"])
+    assert code == 0, err
+    notes = json.loads(stdout)["notes"]
+    assert any("served workload lm-arena-chat" in n and "(gsm8k)" in n for n in notes)
+    code, stdout, err = run_plan(["plan", "--task", "gsm8k", "--scenario", "enterprise", "--json"])
+    assert not any("served workload" in n for n in json.loads(stdout)["notes"])

@@ -60,6 +60,17 @@ def test_json_is_one_versioned_document(run) -> None:
     assert doc["explanation"]["flow_path"][0]["node"] == "scenario"
 
 
+def test_workload_flags_price_the_served_traffic(run) -> None:
+    args = ["recommend", "--task", "mmlu", "--scenario", "data-center", "--batch-size", "8", "--json"]
+    code, out, err = run([*args, "--workload", "lm-arena-chat", "--prompt-tokens", "900", "--output-tokens", "300"])
+    assert code == 0, err
+    top = json.loads(out)["recommendations"][0]
+    assert top["workload"]["id"] == "lm-arena-chat" and top["workload"]["prompt_tokens"] == 900
+    code, out, err = run(args)
+    assert code == 0, err
+    assert "workload" not in json.loads(out)["recommendations"][0]
+
+
 def test_report_page_written_next_to_json(run, tmp_path: Path) -> None:
     page = tmp_path / "rec.html"
     code, out, err = run(["recommend", "--task", "mmlu", "--scenario", "edge", "--json", "--report", str(page)])
@@ -107,6 +118,8 @@ def test_spec_from_stdin_and_file(run, tmp_path: Path) -> None:
         (["recommend", "--task", "gsm8k", "--engine-version", "vllm=latest"], None, "'serving.engine_versions.vllm' value 'latest'"),
         (["recommend", "--task", "gsm8k", "--engine-version", "vlm=0.5"], None, "'vllm'"),
         (["recommend", "-", "--scenario", "edge"], b'{"tasks": ["gsm8k"], "hardware": {"platforms": ["a100-pcie-40gb"]}}', "outside scenario 'edge'"),
+        (["recommend", "--task", "gsm8k", "--output-tokens", "40"], None, "name it too (serving.workload"),
+        (["recommend", "--task", "gsm8k", "--workload", "lm-arena-chta"], None, "serving.workload: unknown task 'lm-arena-chta'; did you mean"),
     ],
 )
 def test_user_errors_exit_2_with_one_line(run, one_line_error, args: list[str], stdin: bytes | None, needle: str) -> None:

@@ -710,3 +710,62 @@ def test_the_shipped_flow_proposes_mxfp4_for_gpt_oss_only() -> None:
     assert flow.checkpoint_families["mxfp4"] == ("gpt-oss",)
     with pytest.raises(ValueError, match="checkpoint_families names quantization 'int3'"):
         type(flow).model_validate({**flow.model_dump(), "checkpoint_families": {"int3": ["x"]}})
+
+
+# ---------------------------------------------------------------- served workload
+
+
+def _served() -> TablePredictor:
+    """Two models: the cheaper one on the benchmark is the costlier one on the chat workload."""
+    return TablePredictor({
+        ("rtx-4090", "org/mid-7b", "fp16", "mmlu"): {"energy_j": 10.0, "time_s": 0.2, "accuracy": 0.70},
+        ("rtx-4090", "org/mid-7b", "fp16", "sharegpt-chat"): {"energy_j": 900.0, "time_s": 9.0, "accuracy": np.nan},
+        ("rtx-4090", "org/small-1b", "fp16", "mmlu"): {"energy_j": 20.0, "time_s": 0.4, "accuracy": 0.68},
+        ("rtx-4090", "org/small-1b", "fp16", "sharegpt-chat"): {"energy_j": 300.0, "time_s": 3.0, "accuracy": np.nan},
+    })
+
+
+def test_served_workload_prices_energy_and_the_tasks_keep_accuracy() -> None:
+    base = {"tasks": ["mmlu"], "hardware": {"platforms": ["rtx-4090"]}, "models": {"ids": ["org/mid-7b", "org/small-1b"]},
+            "objective": "energy", "serving": {"batch_size": 1}}
+    on_task = recommend(parse_spec(base), _served(), catalogs=CAT)
+    assert on_task.winner["model_id"] == "org/mid-7b"  # 10 J per MMLU query against 20 J
+    served = recommend(parse_spec({**base, "serving": {"batch_size": 1, "workload": "sharegpt-chat"}}), _served(), catalogs=CAT)
+    w = served.winner
+    assert w["model_id"] == "org/small-1b"  # 300 J per chat query against 900 J
+    assert w["wh_per_1k_queries"]["value"] == pytest.approx(300.0 * 1000 / 3600)
+    assert w["time_s_per_query"]["value"] == pytest.approx(3.0)
+    assert w["accuracy"]["value"] == pytest.approx(0.68)
+    # EOR combines the task's score with the workload's energy, its interval in quadrature.
+    assert w["eor"]["value"] == pytest.approx(0.68 * 100 / (300.0 * 1000 / 3600))
+    assert w["eor"]["lo"] < w["eor"]["value"] < w["eor"]["hi"]
+    assert w["workload"]["id"] == "sharegpt-chat" and w["workload"]["prompt_tokens"] == pytest.approx(200)
+    assert [t["task"] for t in w["per_task"]] == ["mmlu"]
+    assert any("priced on the served workload sharegpt-chat" in a for a in served.assumptions)
+
+
+def test_served_workload_tokens_reach_the_predictor_and_size_the_cache() -> None:
+    seen = []
+
+    class Recording(TablePredictor):
+        def predict(self, candidates):
+            seen.append(candidates.copy())
+            return super().predict(candidates)
+
+    spec = parse_spec({"tasks": ["mmlu"], "hardware": {"platforms": ["rtx-4090"]}, "models": {"ids": ["org/small-1b"]},
+                       "serving": {"batch_size": 1, "workload": "sharegpt-chat", "prompt_tokens": 3000, "output_tokens": 40}})
+    rec = recommend(spec, Recording(_served().values), catalogs=CAT)
+    served = [c for c in seen if set(c["task"].astype(str)) == {"sharegpt-chat"}]
+    assert len(served) == 1
+    assert (served[0]["prompt_tokens_mean"] == 3000).all() and (served[0]["output_tokens_mean"] == 40).all()
+    assert any("KV cache sized for 3040 tokens" in a for a in rec.assumptions)
+
+
+def test_served_workload_is_validated() -> None:
+    from recommender.errors import SpecError
+
+    with pytest.raises(SpecError, match="serving.workload"):
+        parse_spec({"tasks": ["mmlu"], "serving": {"output_tokens": 40}})
+    with pytest.raises(InvalidInputError, match="serving.workload: unknown task 'sharegpt-chta'; did you mean 'sharegpt-chat'"):
+        recommend(parse_spec({"tasks": ["mmlu"], "hardware": {"platforms": ["rtx-4090"]},
+                              "serving": {"workload": "sharegpt-chta"}}), _served(), catalogs=CAT)

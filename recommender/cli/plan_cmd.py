@@ -109,11 +109,10 @@ def _print_plan(plan, written: list[Path], since_lines: list[str]) -> None:
         out.extend("  " + s for s in since_lines)
     budget = f"budget {plan.budget_gpu_hours:g} GPU-hours" if plan.budget_gpu_hours is not None else f"best {load_config().planner.max_cells} cells"
     out.append(f"measure next ({budget}; {plan.spent_gpu_hours:.3g} GPU-hours planned):")
-    if not plan.cells:
-        out.extend("  " + n for n in plan.notes)
     for i, c in enumerate(plan.cells, 1):
         tasks = ", ".join(f"{t.task} x{t.queries}" for t in c.tasks)
         out.append(f"  {i}. {c.label()}  value {c.value:.3f}, {c.gpu_hours:.3g} GPU-h, P(best) {_pct(c.p_best)}; {tasks}")
+    out.extend("  note: " + n if plan.cells else "  " + n for n in plan.notes)
     if plan.elsewhere:
         out.append("worth measuring, but not here (not in the sweep files):")
         for c in plan.elsewhere:

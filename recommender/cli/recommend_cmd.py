@@ -111,6 +111,12 @@ def register(app: typer.Typer) -> None:
         objective: Optional[str] = typer.Option(None, help="eor | tweor | energy | cost | carbon"),
         batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Concurrent sequences."),
         context: Optional[int] = typer.Option(None, "--context", help="KV-cache tokens per sequence."),
+        workload: Optional[str] = typer.Option(
+            None, "--workload",
+            help="Traffic served (e.g. lm-arena-chat): energy, time and concurrency priced on it; accuracy from --task.",
+        ),
+        prompt_tokens: Optional[float] = typer.Option(None, "--prompt-tokens", help="Prompt tokens per query of --workload."),
+        output_tokens: Optional[float] = typer.Option(None, "--output-tokens", help="Output tokens per query of --workload."),
         engine: list[str] = typer.Option([], "--engine", help="Allowed serving engine (repeatable)."),
         engine_version: list[str] = typer.Option(
             [], "--engine-version", help="Release an engine runs at, ENGINE=VERSION, e.g. vllm=0.11.1 or its git tag vllm=v0.11.1 (repeatable)."
@@ -157,6 +163,9 @@ def register(app: typer.Typer) -> None:
             ("objective", _choice(objective, _OBJECTIVES, "--objective")),
             ("serving.batch_size", batch_size),
             ("serving.context_tokens", context),
+            ("serving.workload", workload),
+            ("serving.prompt_tokens", prompt_tokens),
+            ("serving.output_tokens", output_tokens),
             ("serving.engines", list(engine) or None),
             ("serving.engine_versions", _parse_engine_versions(engine_version) or None),
             ("economics.electricity_usd_per_kwh", price),

@@ -81,6 +81,20 @@ class Predictor(Protocol):
         ...
 
 
+def efficiency_intervals(
+    a: np.ndarray, a_lo: np.ndarray, a_hi: np.ndarray,
+    e: np.ndarray, e_lo: np.ndarray, e_hi: np.ndarray,
+    t: np.ndarray, t_lo: np.ndarray, t_hi: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """EOR and TWEOR with their 90 % intervals from accuracy, energy (J) and time (s) per query
+    and theirs (:func:`recommender.model.intervals.efficiency_intervals`): for a caller that
+    takes accuracy and energy from different predictions (a benchmark's score, a served
+    workload's energy)."""
+    from recommender.model.intervals import efficiency_intervals as _efficiency
+
+    return _efficiency(a, a_lo, a_hi, e, e_lo, e_hi, t, t_lo, t_hi)
+
+
 def comparison_intervals(predictor: object, predictions: pd.DataFrame) -> dict[str, np.ndarray]:
     """Interval ends for comparing candidates with each other: the reported ones without the
     predictor's campaign scale, which moves every candidate of one deployment alike

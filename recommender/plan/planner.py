@@ -404,6 +404,13 @@ def make_plan(
             if have_set is not None or budget_gpu_hours is not None
             else "no measurement is expected to change the decision (every cell's value is below the planner's min_value)"
         )
+    workload = ctx.cs.resolved.workload
+    if workload is not None:
+        notes.append(
+            f"energy and time are priced on the served workload {workload.id}; the planned runs measure the tasks "
+            f"({', '.join(t.id for t in ctx.cs.resolved.tasks)}), which settle accuracy and add energy rows the model "
+            f"learns from, not {workload.id}'s energy itself (the profiler replays no such traffic offline)"
+        )
     plan = Plan(
         objective=ctx.obj.name,
         n_candidates=int(frame["is_candidate"].sum()),

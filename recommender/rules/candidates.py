@@ -17,7 +17,7 @@ import pandas as pd
 
 from recommender.catalog.types import ModelSpec, Platform, QuantSpec, TaskSpec
 from recommender.errors import InfeasibleError, InvalidInputError, SpecError, UnknownNameError
-from recommender.model.api import CANDIDATE_COLUMNS, Predictor, comparison_intervals
+from recommender.model.api import CANDIDATE_COLUMNS, Predictor, comparison_intervals, efficiency_intervals
 from recommender.rules import fit
 from recommender.rules.catalogs import Catalogs
 from recommender.rules.flow import ACCURACY_STATUSES, FlowConfig, FlowDecision, decide, load_flow
@@ -45,6 +45,8 @@ class Resolved:
         quants: Every catalogued quantization.
         context_tokens: KV-cache tokens per sequence used by the memory-fit rule.
         context_from_spec: Whether ``context_tokens`` came from the spec.
+        workload: The served traffic energy and time are priced on (``serving.workload``, its
+            token means replaced by the spec's where given); None: each task prices itself.
     """
 
     spec: Requirements
@@ -56,6 +58,17 @@ class Resolved:
     quants: tuple[QuantSpec, ...]
     context_tokens: int
     context_from_spec: bool
+    workload: TaskSpec | None = None
+
+    @property
+    def priced(self) -> tuple[TaskSpec, ...]:
+        """What energy and time are priced on: the workload, else the tasks."""
+        return (self.workload,) if self.workload is not None else self.tasks
+
+    @property
+    def priced_weights(self) -> tuple[float, ...]:
+        """Weights of :attr:`priced`."""
+        return (1.0,) if self.workload is not None else self.task_weights
 
 
 def _resolve_named(kind_path: str, names: tuple[str, ...], resolver) -> list:
@@ -120,10 +133,20 @@ def resolve(spec: Requirements, catalogs: Catalogs, flow: FlowConfig) -> Resolve
     weights = np.array([t.weight for t in spec.tasks], dtype=float)
     weights = weights / weights.sum()
 
+    workload = None
+    if spec.serving.workload is not None:
+        try:
+            workload = catalogs.resolve_task(spec.serving.workload)
+        except UnknownNameError as exc:
+            raise _with_path(exc, "serving.workload") from None
+        tokens = {"prompt_tokens_mean": spec.serving.prompt_tokens, "output_tokens_mean": spec.serving.output_tokens}
+        workload = workload.model_copy(update={k: float(v) for k, v in tokens.items() if v is not None})
+
     if spec.serving.context_tokens is not None:
         context, from_spec = spec.serving.context_tokens, True
     else:
-        context, from_spec = max(context_tokens(t, flow) for t in tasks), False
+        # The KV cache holds what is served: the workload's contexts where one is named.
+        context, from_spec = max(context_tokens(t, flow) for t in ((workload,) if workload is not None else tasks)), False
     return Resolved(
         spec=spec,
         decision=decision,
@@ -134,6 +157,7 @@ def resolve(spec: Requirements, catalogs: Catalogs, flow: FlowConfig) -> Resolve
         quants=tuple(catalogs.quants.values()),
         context_tokens=int(context),
         context_from_spec=from_spec,
+        workload=workload,
     )
 
 
@@ -190,6 +214,8 @@ class CandidateSet:
         unsupported: Platform/quantization pairs that cannot run, for the explanation.
         chance_needed: Per task (spec order), the score a candidate must reach: the task's
             chance score plus the flow's margin.
+        per_workload: With ``serving.workload``, the predictor's output at the workload, one
+            row per configuration (its energy and time are the frame's); else None.
     """
 
     resolved: Resolved
@@ -197,6 +223,7 @@ class CandidateSet:
     per_task: pd.DataFrame
     unsupported: tuple[tuple[str, str], ...]
     chance_needed: tuple[float, ...] = ()
+    per_workload: pd.DataFrame | None = None
 
 
 def build(resolved: Resolved, flow: FlowConfig, predictor: Predictor) -> CandidateSet:
@@ -366,12 +393,7 @@ def build(resolved: Resolved, flow: FlowConfig, predictor: Predictor) -> Candida
         labels = sorted(set(versions))
         per_engine = np.array([labels.index(v) for v in versions], dtype=np.int64)
         cand["engine_version"] = _cat(np.repeat(per_engine[k_e_code[cfg_k]], n_t), labels)
-    pred = predictor.predict(cand)
-    if len(pred) != len(cand):
-        raise InvalidInputError(f"predictor returned {len(pred)} rows for {len(cand)} candidates")
-    if not pred.index.equals(cand.index):
-        # The contract is "indexed like candidates"; align by label in case the order differs.
-        pred = pred.reindex(cand.index)
+    pred = _predict(predictor, cand)
 
     w = np.asarray(resolved.task_weights, dtype=float)
     for target in _TARGETS:
@@ -379,22 +401,55 @@ def build(resolved: Resolved, flow: FlowConfig, predictor: Predictor) -> Candida
             col = target + suffix
             values = pred[col].to_numpy(dtype=float).reshape(n_cfg, n_t)
             frame[col] = values @ w
-    if "queries_in_flight" in pred:
-        # Over a task mix, a query's device time is its latency over the queries in flight
-        # (amortized), weighted: the mix's queries in flight are its latency over that.
-        amortized = (pred["time_s_per_query"].to_numpy(dtype=float) / pred["queries_in_flight"].to_numpy(dtype=float))
-        frame["queries_in_flight"] = frame["time_s_per_query"].to_numpy(dtype=float) / (amortized.reshape(n_cfg, n_t) @ w)
     # Ends for comparing candidates (ties, gains over the 16-bit baseline): without the
     # campaign scale, which moves every candidate of the user's deployment alike.
     for col, values in comparison_intervals(predictor, pred).items():
         frame[col + CMP] = values.reshape(n_cfg, n_t) @ w
+    priced, n_w = pred, n_t
+    if resolved.workload is not None:
+        # The served workload prices energy and time; the tasks keep accuracy. One more row per
+        # configuration, at the workload's token profile.
+        wl = cand.iloc[::n_t].reset_index(drop=True)
+        wl["task"] = pd.Categorical([resolved.workload.id] * len(wl))
+        # Only what the spec states: a length left to the workload stays the model's own there
+        # where one was measured (stage answer_length).
+        if spec.serving.prompt_tokens is not None:
+            wl["prompt_tokens_mean"] = float(spec.serving.prompt_tokens)
+        if spec.serving.output_tokens is not None:
+            wl["output_tokens_mean"] = float(spec.serving.output_tokens)
+        priced, n_w = _predict(predictor, wl), 1
+        # The lengths the energy was priced at, for the answer (the model's own where measured).
+        priced["prompt_tokens_mean"] = resolved.workload.prompt_tokens_mean
+        lengths = getattr(predictor, "output_lengths", None)
+        if lengths is not None:
+            out_tokens, basis = lengths(wl)
+            priced["output_tokens_mean"] = np.where(np.isnan(out_tokens), resolved.workload.output_tokens_mean, out_tokens)
+            priced["output_tokens_basis"] = np.asarray(basis, dtype=object)
+        else:
+            priced["output_tokens_mean"] = resolved.workload.output_tokens_mean
+            priced["output_tokens_basis"] = "row" if spec.serving.output_tokens is not None else "task"
+        for target in ("energy_j_per_query", "time_s_per_query"):
+            for suffix in ("", "_lo", "_hi"):
+                frame[target + suffix] = priced[target + suffix].to_numpy(dtype=float)
+        compared = comparison_intervals(predictor, priced)
+        for col in ("energy_j_per_query", "time_s_per_query"):
+            for end in ("_lo", "_hi"):
+                frame[col + end + CMP] = compared[col + end]
+        _efficiency(frame, "", "")
+        _efficiency(frame, "", CMP)
+    w_priced = np.asarray(resolved.priced_weights, dtype=float)
+    if "queries_in_flight" in priced:
+        # Over a task mix, a query's device time is its latency over the queries in flight
+        # (amortized), weighted: the mix's queries in flight are its latency over that.
+        amortized = (priced["time_s_per_query"].to_numpy(dtype=float) / priced["queries_in_flight"].to_numpy(dtype=float))
+        frame["queries_in_flight"] = frame["time_s_per_query"].to_numpy(dtype=float) / (amortized.reshape(n_cfg, n_w) @ w_priced)
     # Chance-adjusted score per task, (score - chance) / (1 - chance), then weighted.
     chance = np.array([t.chance for t in tasks], dtype=float)
     acc = pred["accuracy"].to_numpy(dtype=float).reshape(n_cfg, n_t)
     with np.errstate(divide="ignore", invalid="ignore"):
         adj = (acc - chance) / np.where(chance < 1, 1 - chance, np.nan)
     frame["accuracy_chance_adjusted"] = adj @ w
-    st = _codes(pred["status"].array, STATUS_ORDER).reshape(n_cfg, n_t).max(axis=1)
+    st = _codes(priced["status"].array, STATUS_ORDER).reshape(n_cfg, n_w).max(axis=1)
     ast = _codes(pred["accuracy_status"].array, ACCURACY_STATUS_ORDER).reshape(n_cfg, n_t).max(axis=1)
     frame["status_code"] = st
     frame["accuracy_status_code"] = ast
@@ -406,7 +461,43 @@ def build(resolved: Resolved, flow: FlowConfig, predictor: Predictor) -> Candida
     return CandidateSet(
         resolved=resolved, frame=frame, per_task=pred.reset_index(drop=True), unsupported=tuple(unsupported),
         chance_needed=tuple(float(x) for x in chance + margin),
+        per_workload=priced.reset_index(drop=True) if resolved.workload is not None else None,
     )
+
+
+def energy_reasons(cs: CandidateSet, row: int) -> list[str]:
+    """Why configuration ``row``'s energy and time are extrapolated: the reasons of the rows they
+    were priced on (the served workload's, else every task's), sorted."""
+    if cs.per_workload is not None:
+        per = cs.per_workload.iloc[row : row + 1]
+    else:
+        n_t = len(cs.resolved.tasks)
+        per = cs.per_task.iloc[row * n_t : (row + 1) * n_t]
+    return sorted({r for s in per["extrapolated_reasons"].astype(str) for r in s.split(";") if r and r != "nan"})
+
+
+def _predict(predictor: Predictor, cand: pd.DataFrame) -> pd.DataFrame:
+    """The predictor's rows for ``cand``, indexed like it."""
+    pred = predictor.predict(cand)
+    if len(pred) != len(cand):
+        raise InvalidInputError(f"predictor returned {len(pred)} rows for {len(cand)} candidates")
+    if not pred.index.equals(cand.index):
+        # The contract is "indexed like candidates"; align by label in case the order differs.
+        pred = pred.reindex(cand.index)
+    return pred
+
+
+def _efficiency(frame: pd.DataFrame, point: str, ends: str) -> None:
+    """EOR and TWEOR (and their ends with suffix ``ends``) from the frame's accuracy and its
+    energy and time, where energy and time were priced on another workload than the accuracy."""
+    acc = [frame[c].to_numpy(dtype=float) for c in ("accuracy", "accuracy_lo", "accuracy_hi")]
+    e = [frame["energy_j_per_query" + s].to_numpy(dtype=float) for s in (point, "_lo" + ends, "_hi" + ends)]
+    t = [frame["time_s_per_query" + s].to_numpy(dtype=float) for s in (point, "_lo" + ends, "_hi" + ends)]
+    out = efficiency_intervals(*acc, *e, *t)
+    for c in ("eor", "tweor"):
+        if not ends:
+            frame[c] = out[c]
+        frame[c + "_lo" + ends], frame[c + "_hi" + ends] = out[c + "_lo"], out[c + "_hi"]
 
 
 def serving_latency_s(resolved: Resolved, flow: FlowConfig) -> float:
@@ -414,7 +505,7 @@ def serving_latency_s(resolved: Resolved, flow: FlowConfig) -> float:
     for the tasks' weighted mean output tokens."""
     if resolved.spec.latency_s_max is not None:
         return float(resolved.spec.latency_s_max)
-    tokens = float(np.dot([t.output_tokens_mean for t in resolved.tasks], resolved.task_weights))
+    tokens = float(np.dot([t.output_tokens_mean for t in resolved.priced], resolved.priced_weights))
     return flow.serving.latency_for(tokens)
 
 

@@ -89,7 +89,7 @@ def _row_dict(cs: cand.CandidateSet, flow: FlowConfig, row: int, rank: int, tie:
     spec = cs.resolved.spec
     n_t = len(cs.resolved.tasks)
     per = cs.per_task.iloc[row * n_t : (row + 1) * n_t]
-    reasons = sorted({r for s in per["extrapolated_reasons"].astype(str) for r in s.split(";") if r and r != "nan"})
+    reasons = cand.energy_reasons(cs, row)
 
     def num(col: str) -> float | None:
         x = float(f.at[row, col])
@@ -151,6 +151,16 @@ def _row_dict(cs: cand.CandidateSet, flow: FlowConfig, row: int, rank: int, tie:
             for i, (t, wt) in enumerate(zip(cs.resolved.tasks, cs.resolved.task_weights))
         ],
     }
+    wl = cs.resolved.workload
+    if wl is not None and cs.per_workload is not None:
+        w = cs.per_workload.iloc[row]
+        out["workload"] = {
+            "id": wl.id,
+            "prompt_tokens": _clean(w["prompt_tokens_mean"]) if "prompt_tokens_mean" in w else None,
+            "output_tokens": _clean(w["output_tokens_mean"]) if "output_tokens_mean" in w else None,
+            "output_tokens_basis": str(w["output_tokens_basis"]) if "output_tokens_basis" in w else None,
+            "status": str(w["status"]),
+        }
     eco = spec.economics
     if eco.electricity_usd_per_kwh is not None:
         out["cost_usd_per_1m_queries"] = _interval(f, "cost_usd_per_1m", row)
@@ -175,8 +185,9 @@ def _serving_note(resolved: cand.Resolved, flow: FlowConfig) -> str:
         batch = f"batch {spec.serving.batch_size} as given"
     else:
         limit = cand.serving_latency_s(resolved, flow)
+        whose = f"workload {resolved.workload.id}'s" if resolved.workload is not None else "these tasks'"
         src = "the spec's latency limit" if spec.latency_s_max is not None else (
-            f"the flow's default for these tasks' output length, {flow.serving.default_s_per_output_token:g} s per token; not a constraint"
+            f"the flow's default for {whose} output length, {flow.serving.default_s_per_output_token:g} s per token; not a constraint"
         )
         batch = (
             f"concurrency per deployment: the least energy per query with time per query <= {limit:g} s ({src}), "
@@ -270,13 +281,25 @@ def finish(ctx: Context, data_hash: str) -> Recommendation:
     )
     explanation = explain(ctx, sel)
     resolved = ctx.cs.resolved
+    wl = resolved.workload
+    sized_on = f"prompt + output of workload {wl.id}" if wl is not None else "largest prompt + output of the tasks"
     ctx_note = (
         f"KV cache sized for {resolved.context_tokens} tokens per sequence "
-        + ("(spec)" if resolved.context_from_spec else "(largest prompt + output of the tasks, flow minimum applied)")
+        + ("(spec)" if resolved.context_from_spec else f"({sized_on}, flow minimum applied)")
     )
+    if wl is not None:
+        mix = (
+            f"energy, time, throughput and power are priced on the served workload {wl.id} ({wl.prompt_tokens_mean:g} prompt "
+            f"tokens per query{'' if resolved.spec.serving.prompt_tokens is None else ', as given'}; output: "
+            + (f"{wl.output_tokens_mean:g} tokens, as given" if resolved.spec.serving.output_tokens is not None
+               else "each model's own length there where measured, else the workload's")
+            + "); accuracy is the task-weighted mean of the tasks' scores; EOR and TWEOR combine the two"
+        )
+    else:
+        mix = "multi-task figures are task-weighted means of per-task predictions (EOR/TWEOR included)"
     assumptions = (
         ctx_note,
-        "multi-task figures are task-weighted means of per-task predictions (EOR/TWEOR included)",
+        mix,
         "energy is gross: everything the devices drew while serving, idle draw included (no figure subtracts idle power)",
         "throughput = queries in flight (a static batch's queries, a server's running requests) / time_s_per_query; mean power = energy per query x throughput",
         _serving_note(resolved, ctx.flow),

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from recommender.errors import InfeasibleError
-from recommender.rules.candidates import ACCURACY_STATUS_ORDER, STATUS_ORDER, CandidateSet, status_codes
+from recommender.rules.candidates import ACCURACY_STATUS_ORDER, STATUS_ORDER, CandidateSet, energy_reasons, status_codes
 from recommender.rules.flow import FlowConfig
 from recommender.rules.rank import OBJECTIVES, Constraint, Objective, Selection, best, objective
 
@@ -430,9 +430,7 @@ def diagnose_infeasible(ctx: Context) -> NothingFeasible:
     if set((name, *also)) & _TIME_ENERGY_CONSTRAINTS:
         st = STATUS_ORDER[int(frame.at[nm, "status_code"])]
         if st != "measured":
-            n_t = len(ctx.cs.resolved.tasks)
-            per = ctx.cs.per_task.iloc[nm * n_t : (nm + 1) * n_t]
-            reasons = sorted({r for x in per["extrapolated_reasons"].astype(str) for r in x.split(";") if r and r != "nan"})
+            reasons = energy_reasons(ctx.cs, nm)
             measure = (
                 f"; the nearest miss's energy and time are {st}" + (f" ({', '.join(reasons)})" if reasons else "")
                 + f", not measured: a measurement of {describe(frame, nm)} (`eai profile`) would settle it"

@@ -162,12 +162,30 @@ class Serving(_Frozen):
             not named here is predicted at its newest measured release, and its intervals
             also hold what its other measured releases predict (per-step overheads differ
             several-fold between vLLM 0.5 and 0.11).
+        workload: The traffic served (a workload or task id, ``lm-arena-chat``,
+            ``sharegpt-chat``...): energy, time, throughput and the concurrency are priced on
+            its token profile, while accuracy comes from ``tasks``. None: each task prices
+            itself (the study's setup: energy measured on the benchmark runs).
+        prompt_tokens: Prompt tokens per query of ``workload`` (None: the workload's mean).
+        output_tokens: Output tokens per query of ``workload`` (None: the workload's mean).
     """
 
     batch_size: int | None = Field(default=None, ge=1, le=65_536)
     context_tokens: int | None = Field(default=None, ge=1, le=10_000_000)
     engines: tuple[EngineName, ...] = Field(default=(), max_length=10)
     engine_versions: dict[EngineName, ReleaseName] = Field(default_factory=dict, max_length=10)
+    workload: str | None = Field(default=None, min_length=1, max_length=200)
+    prompt_tokens: float | None = Field(default=None, gt=0, le=10_000_000)
+    output_tokens: float | None = Field(default=None, gt=0, le=10_000_000)
+
+    @model_validator(mode="after")
+    def _tokens_need_workload(self) -> Serving:
+        if self.workload is None and (self.prompt_tokens is not None or self.output_tokens is not None):
+            raise ValueError(
+                "prompt_tokens / output_tokens describe the served workload; name it too (serving.workload, e.g. "
+                "'lm-arena-chat'), whose other traits (output-length spread) they keep"
+            )
+        return self
 
 
 class Economics(_Frozen):
