@@ -172,3 +172,16 @@ def _measured_at(table: pd.DataFrame, platform: str, batch: int, column: str) ->
     m = table[(table["platform"] == platform) & (table["engine"] == "vllm") & (table["model_id"] == CELL["model_id"])
               & (table["quantization"] == "fp16") & (table["workload"] == "chat") & (table["batch_size"] == batch)]
     return float(m[column].mean())
+
+
+def test_a_release_past_the_measured_ones_reads_its_nearest_measured_release() -> None:
+    import pandas as pd
+
+    from recommender.model.adjust.anchor import past_measured_as_nearest
+
+    cf = pd.DataFrame({"engine_release": pd.Categorical(["vllm@0.12", "vllm@0.4", "vllm@0.8", "vllm@0.11", "hf-transformers"])})
+    out = past_measured_as_nearest(cf, {"vllm@0.5", "vllm@0.11", "hf-transformers"})
+    # Newer than every measured: the newest; older: the oldest; between or measured: as asked.
+    assert out["engine_release"].astype(str).tolist() == ["vllm@0.11", "vllm@0.5", "vllm@0.8", "vllm@0.11", "hf-transformers"]
+    same = pd.DataFrame({"engine_release": pd.Categorical(["vllm@0.8", "vllm@0.11"])})
+    assert past_measured_as_nearest(same, {"vllm@0.5", "vllm@0.11"}) is same

@@ -13,6 +13,7 @@ from recommender.model.roofline_fit import (
     SEQ_SCALE_S,
     batch_varied_levels,
     RELEASE_PRIOR_FACTOR,
+    RELEASE_QUIET_FACTOR,
     RELEASE_STEP_LOG,
     describe,
     fitted_prior,
@@ -167,41 +168,48 @@ def test_per_layer_cost_is_per_engine_release_where_the_frame_has_one():
     assert est.predict(row)[0] == pytest.approx(expect(mean_vllm), rel=1e-9)
     # A frame without releases keys by engine name and still finds the engine's releases.
     assert est.predict(row.drop(columns="engine_release"))[0] == pytest.approx(expect(mean_vllm), rel=1e-9)
-    # Newer than every fitted release: between the newest and RELEASE_PRIOR_FACTOR below it, at
-    # the geometric middle; older than every one: the mirror image above the oldest.
-    step = np.sqrt(RELEASE_PRIOR_FACTOR)
+    # Energy places a release newer or older than every fitted one by the announced milestones
+    # alone: none lies past 0.11 or before 0.5, so each is its nearest fitted release.
     newer = row.assign(engine_release=pd.Categorical(["vllm@0.12"]))
     older = row.assign(engine_release=pd.Categorical(["vllm@0.4"]))
-    assert est.predict(newer)[0] == pytest.approx(expect(got["vllm@0.11"] / step), rel=1e-9)
-    assert est.predict(older)[0] == pytest.approx(expect(got["vllm@0.5"] * step), rel=1e-9)
+    assert est.predict(newer)[0] == pytest.approx(expect(got["vllm@0.11"]), rel=1e-9)
+    assert est.predict(older)[0] == pytest.approx(expect(got["vllm@0.5"]), rel=1e-9)
 
 
 def test_unseen_release_is_placed_by_its_version():
     fitted = {"vllm@0.5": np.log(12.0), "vllm@0.11": np.log(3.0)}
-    step = RELEASE_STEP_LOG
-    # Newer than every fitted release with no announced milestone between: one step of 1-5x.
-    assert unseen_release_log_c("vllm@0.12", fitted) == pytest.approx(np.log(3.0) - step)
-    assert unseen_release_log_c("vllm@1.0", fitted) == pytest.approx(np.log(3.0) - step)
-    assert unseen_release_log_c("vllm@0.4", fitted) == pytest.approx(np.log(12.0) + step)
+    quiet = np.log(RELEASE_QUIET_FACTOR)
+    # Newer than every fitted release with no announced milestone between: in time, a typical
+    # release's gain per minor release line; in energy, as the nearest fitted release.
+    assert unseen_release_log_c("vllm@0.12", fitted) == pytest.approx(np.log(3.0) - quiet)
+    assert unseen_release_log_c("vllm@0.13", fitted) == pytest.approx(np.log(3.0) - 2 * quiet)
+    assert unseen_release_log_c("vllm@1.0", fitted) == pytest.approx(np.log(3.0) - quiet)
+    assert unseen_release_log_c("vllm@0.4", fitted) == pytest.approx(np.log(12.0) + quiet)
+    assert unseen_release_log_c("vllm@0.12", fitted, "energy") == pytest.approx(np.log(3.0))
+    assert unseen_release_log_c("vllm@0.4", fitted, "energy") == pytest.approx(np.log(12.0))
     assert unseen_release_log_c("vllm@0.8", fitted) == pytest.approx(np.mean(np.log([12.0, 3.0])))
     # Three fitted releases: only the two neighbours count.
     three = fitted | {"vllm@0.7": np.log(6.0)}
     assert unseen_release_log_c("vllm@0.9", three) == pytest.approx(np.mean(np.log([6.0, 3.0])))
     # No numeric release named: nothing says which, so the mean of all.
     assert unseen_release_log_c("vllm", fitted) == pytest.approx(np.mean(np.log([12.0, 3.0])))
-    assert step == pytest.approx(0.5 * np.log(RELEASE_PRIOR_FACTOR))
-    # Across announced milestones (vLLM 0.6.0: 2-5x, 0.8.0: up to 1.7x) the gap adds up.
+    # Across announced milestones (vLLM 0.6.0: 2-5x, 0.8.0: up to 1.7x) the gap adds up; time
+    # adds 0.7, 0.9, 0.10 and 0.11 as quiet releases, energy does not.
     gap = 0.5 * np.log(2.0 * 5.0) + 0.5 * np.log(1.7)
-    assert unseen_release_log_c("vllm@0.5", {"vllm@0.11": np.log(3.0)}) == pytest.approx(np.log(3.0) + gap)
-    assert unseen_release_log_c("vllm@0.11", {"vllm@0.5": np.log(12.0)}) == pytest.approx(np.log(12.0) - gap)
-    # A milestone whose announced range is below one unnamed step still counts as one step.
-    assert unseen_release_log_c("vllm@0.9", {"vllm@0.7": np.log(6.0)}) == pytest.approx(np.log(6.0) - step)
+    assert unseen_release_log_c("vllm@0.5", {"vllm@0.11": np.log(3.0)}) == pytest.approx(np.log(3.0) + gap + 4 * quiet)
+    assert unseen_release_log_c("vllm@0.11", {"vllm@0.5": np.log(12.0)}) == pytest.approx(np.log(12.0) - gap - 4 * quiet)
+    assert unseen_release_log_c("vllm@0.11", {"vllm@0.5": np.log(12.0)}, "energy") == pytest.approx(np.log(12.0) - gap)
+    assert unseen_release_log_c("vllm@0.9", {"vllm@0.7": np.log(6.0)}) == pytest.approx(np.log(6.0) - 0.5 * np.log(1.7) - quiet)
+    # An engine whose release history was not read: one release of unknown gain, in both.
+    step = RELEASE_STEP_LOG
+    assert step == pytest.approx(0.5 * np.log(RELEASE_PRIOR_FACTOR))
     assert release_gap_log("tensorrt-llm", (0, 9), (0, 12)) == pytest.approx(step)
+    assert release_gap_log("hf-transformers", (4, 57), (5, 17), "energy") == pytest.approx(step)
     # Held out in calibration: each release is placed by the others, the same way.
     state = {"kind": "time", "log_a": 0.0, "log_b": 0.0, "log_c": {k: float(v) for k, v in fitted.items()}}
     f = _frame(seed=6).head(2).assign(engine_release=pd.Categorical(["vllm@0.5", "vllm@0.11"]))
     t_mem, t_comp, layers = f["t_mem_s"].to_numpy(), f["t_compute_s"].to_numpy(), np.exp(f["log_layers"].to_numpy())
-    held_out = np.array([3.0 * np.exp(gap), 12.0 * np.exp(-gap)]) * LAYER_SCALE_S
+    held_out = np.array([3.0 * np.exp(gap + 4 * quiet), 12.0 * np.exp(-gap - 4 * quiet)]) * LAYER_SCALE_S
     own = np.array([12.0, 3.0]) * LAYER_SCALE_S
     assert fitted_prior(state, f, own_release_unseen=True) == pytest.approx(t_mem + t_comp + held_out * layers, rel=1e-9)
     assert fitted_prior(state, f) == pytest.approx(t_mem + t_comp + own * layers, rel=1e-9)

@@ -161,13 +161,13 @@ def _bracketing_release(level: str, measured: set[str]) -> str | None:
     """The measured release of ``level``'s engine nearest to it, where measured releases lie on
     both sides of it (None where it is older or newer than every measured one: extrapolation).
 
-    Nearness is by the published per-step gap between the two releases
+    Nearness is by the per-step gap placed between the two releases
     (:func:`~recommender.model.roofline_fit.release_gap_log`: the announced speed-ups of the
-    milestone releases between them, at least one unnamed release step), then by ``(major,
-    minor)`` distance, ties going to the newer release. vLLM 0.6 and 0.7 stand in at 0.11 (a
-    published gap of x2.2: 0.8.0's V1 engine, up to 1.7x, at least one release step) rather than
-    at 0.5 (x3.2: 0.6.0's overlapped scheduler, 2-5x), although 0.5 is fewer minor versions away:
-    until 2026-12-04 they were predicted at 0.5.4's pace.
+    milestone releases between them and a typical release's gain for each other one), then by
+    ``(major, minor)`` distance, ties going to the newer release. vLLM 0.7 stands in at 0.11 (a
+    gap of x2.1: 0.8.0's V1 engine, up to 1.7x, and 0.9-0.11 at x1.17 each) rather than at 0.5
+    (x3.7: 0.6.0's overlapped scheduler, 2-5x, and 0.7), although 0.5 is fewer minor versions
+    away: until 2026-12-04 such releases were predicted at 0.5.4's pace.
     """
     lo, hi = release_neighbours(level, measured)
     if lo is None or hi is None:
