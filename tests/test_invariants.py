@@ -215,7 +215,7 @@ def test_gpu_share_of_a_module_tdp_bounds_and_scales_the_energy():
 
     assert MODULE_GPU_POWER_W["gh200"] < 1000.0
     index = pd.Index(["gh200", "h100"])
-    assert gpu_power_w(None, np.array([1000.0, 700.0]), np.array([0, 1]), index).tolist() == [700.0, 700.0]
+    assert gpu_power_w(np.array([1000.0, 700.0]), np.array([0, 1]), index).tolist() == [700.0, 700.0]
     assert FeatureBuilder  # the builder reads it for power_w and log_tdp (see features.py)
 
 

@@ -18,7 +18,6 @@ are kept as categorical columns the regressor may use for shrunken per-level off
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 from dataclasses import dataclass
 
 import numpy as np
@@ -157,8 +156,13 @@ programmable 450-1,000 W, NVIDIA datasheet); its GPU is the GH100 of the H100 SX
 GPU energy counter), so the GPU's share is what bounds and scales the energy it reports."""
 
 
-def gpu_power_w(platform: Any, tdp_w: np.ndarray, codes: np.ndarray, index: pd.Index) -> np.ndarray:
-    """Per row, the power limit of the accelerator itself (:data:`MODULE_GPU_POWER_W`, else TDP), W."""
+def gpu_power_w(tdp_w: np.ndarray, codes: np.ndarray, index: pd.Index) -> np.ndarray:
+    """Per row, the power limit of the accelerator itself (:data:`MODULE_GPU_POWER_W`, else TDP), W.
+
+    Args:
+        tdp_w: Per row, the platform's catalogued TDP, W.
+        codes: Per row, the position of its platform in ``index``.
+        index: Platform ids."""
     if not any(p in index for p in MODULE_GPU_POWER_W):
         return tdp_w
     table = np.array([min(MODULE_GPU_POWER_W.get(str(p), np.inf), 1e12) for p in index], dtype=float)
@@ -171,7 +175,7 @@ def device_power_limit_w(platforms: Sequence[Platform]) -> np.ndarray:
     :func:`recommender.model.invariants.power_limit_w` reads it)."""
     ids = pd.Index([p.id for p in platforms])
     tdp = np.array([float(p.tdp_w) for p in platforms], dtype=float)
-    limit = gpu_power_w(None, tdp, np.arange(len(ids)), ids)
+    limit = gpu_power_w(tdp, np.arange(len(ids)), ids)
     return np.where(np.array([p.platform_class == "cpu" for p in platforms], dtype=bool), np.nan, limit)
 
 
@@ -358,7 +362,7 @@ class FeatureBuilder:
             P, M, Q = self.platforms, self.models, self.quants
             with np.errstate(divide="ignore", invalid="ignore"):
                 bw = P["bandwidth_gbs"].to_numpy()
-                tdp = gpu_power_w(None, P["tdp_w"].to_numpy(), np.arange(len(P)), P.index)
+                tdp = gpu_power_w(P["tdp_w"].to_numpy(), np.arange(len(P)), P.index)
                 peak_table = np.stack([P[f"peak_{p}"].to_numpy() for p in PRECISIONS], axis=1)
                 prec_of_quant = np.array([PRECISIONS.index(p) for p in Q["compute_precision"]], dtype=np.int64)
                 peak = peak_table[:, prec_of_quant]  # platform x quantization
@@ -404,7 +408,7 @@ class FeatureBuilder:
         P, M, Q = self.platforms, self.models, self.quants
 
         bw = P["bandwidth_gbs"].to_numpy()[pc]
-        tdp = gpu_power_w(configs["platform"], P["tdp_w"].to_numpy()[pc], pc, P.index)
+        tdp = gpu_power_w(P["tdp_w"].to_numpy()[pc], pc, P.index)
         mem = P["memory_gb"].to_numpy()[pc]
         gen = P["arch_generation"].to_numpy()[pc]
         peak_table = np.stack([P[f"peak_{p}"].to_numpy() for p in PRECISIONS], axis=1)
