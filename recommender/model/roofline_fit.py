@@ -216,6 +216,19 @@ def release_neighbours(level: str, fitted: Iterable[str]) -> tuple[str | None, s
     return (max(below)[1] if below else None), (min(above)[1] if above else None)
 
 
+def past_range_neighbour(level: str, measured: Iterable[str]) -> tuple[str, bool] | None:
+    """For a release newer (older) than every measured release of its engine: the newest
+    (oldest) measured one and whether ``level`` is newer; None for a measured release, one
+    between two measured ones, or one whose engine has no numeric measured release."""
+    measured = set(measured)
+    if level in measured:
+        return None
+    lo, hi = release_neighbours(level, measured)
+    if (lo is None) == (hi is None):
+        return None
+    return (lo, True) if lo is not None else (str(hi), False)
+
+
 def unseen_release_log_c(level: str, fitted: Mapping[str, float], kind: str = "time") -> float:
     """Log per-layer constant of an engine level that was not fitted, from its engine's fitted
     releases ``fitted`` (``{level: log_c}``, at least one).

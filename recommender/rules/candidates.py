@@ -435,8 +435,8 @@ def build(resolved: Resolved, flow: FlowConfig, predictor: Predictor) -> Candida
         for col in ("energy_j_per_query", "time_s_per_query"):
             for end in ("_lo", "_hi"):
                 frame[col + end + CMP] = compared[col + end]
-        _efficiency(frame, "", "")
-        _efficiency(frame, "", CMP)
+        _efficiency(frame, "")
+        _efficiency(frame, CMP)
     w_priced = np.asarray(resolved.priced_weights, dtype=float)
     if "queries_in_flight" in priced:
         # Over a task mix, a query's device time is its latency over the queries in flight
@@ -487,12 +487,13 @@ def _predict(predictor: Predictor, cand: pd.DataFrame) -> pd.DataFrame:
     return pred
 
 
-def _efficiency(frame: pd.DataFrame, point: str, ends: str) -> None:
-    """EOR and TWEOR (and their ends with suffix ``ends``) from the frame's accuracy and its
-    energy and time, where energy and time were priced on another workload than the accuracy."""
+def _efficiency(frame: pd.DataFrame, ends: str) -> None:
+    """EOR and TWEOR from the frame's accuracy and its energy and time, where energy and time
+    were priced on another workload than the accuracy: the points and the ``_lo`` / ``_hi``
+    ends (``ends`` empty), or only the ends with suffix ``ends`` (:data:`CMP`)."""
     acc = [frame[c].to_numpy(dtype=float) for c in ("accuracy", "accuracy_lo", "accuracy_hi")]
-    e = [frame["energy_j_per_query" + s].to_numpy(dtype=float) for s in (point, "_lo" + ends, "_hi" + ends)]
-    t = [frame["time_s_per_query" + s].to_numpy(dtype=float) for s in (point, "_lo" + ends, "_hi" + ends)]
+    e = [frame["energy_j_per_query" + s].to_numpy(dtype=float) for s in ("", "_lo" + ends, "_hi" + ends)]
+    t = [frame["time_s_per_query" + s].to_numpy(dtype=float) for s in ("", "_lo" + ends, "_hi" + ends)]
     out = efficiency_intervals(*acc, *e, *t)
     for c in ("eor", "tweor"):
         if not ends:

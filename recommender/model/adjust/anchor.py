@@ -48,7 +48,7 @@ from recommender.model.adjust.measured import (
 )
 from recommender.model.features import SAME_NUMERICS
 from recommender.model.prediction import QueryPrediction
-from recommender.model.roofline_fit import release_neighbours
+from recommender.model.roofline_fit import past_range_neighbour
 
 if TYPE_CHECKING:
     from recommender.model.predictor import EaiPredictor
@@ -183,13 +183,9 @@ def past_measured_as_nearest(cf: pd.DataFrame, measured: set[str]) -> pd.DataFra
     new_levels = []
     changed = False
     for level in (str(x) for x in levels):
-        target = level
-        if level not in measured:
-            lo, hi = release_neighbours(level, measured)
-            if (lo is None) != (hi is None):
-                target = str(lo if lo is not None else hi)
-                changed = True
-        new_levels.append(target)
+        past = past_range_neighbour(level, measured)
+        changed |= past is not None
+        new_levels.append(past[0] if past is not None else level)
     if not changed:
         return cf
     values = np.asarray(new_levels + [None], dtype=object)[np.where(codes < 0, len(new_levels), codes)]

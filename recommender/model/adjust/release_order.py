@@ -20,7 +20,7 @@ from recommender.model import cats
 from recommender.model.adjust import twins
 from recommender.model.component import take_rows
 from recommender.model.prediction import PartPrediction, Parts
-from recommender.model.roofline_fit import release_neighbours
+from recommender.model.roofline_fit import past_range_neighbour
 
 if TYPE_CHECKING:
     from recommender.model.predictor import EaiPredictor
@@ -38,11 +38,9 @@ def apply(model: EaiPredictor, parts: Parts, cf: pd.DataFrame, feats: Any, borro
     measured = model.measured_releases()
     anchors: dict[int, tuple[str, bool]] = {}
     for i, level in enumerate(str(x) for x in levels):
-        if level in measured:
-            continue
-        lo, hi = release_neighbours(level, measured)
-        if (lo is None) != (hi is None):
-            anchors[i] = (lo, True) if lo is not None else (str(hi), False)
+        past = past_range_neighbour(level, measured)
+        if past is not None:
+            anchors[i] = past
     out = dict(parts)
     for i, (anchor, newer) in anchors.items():
         rows = np.flatnonzero(codes == i)
