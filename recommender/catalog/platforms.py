@@ -385,7 +385,12 @@ def _spec_hits_by_words(name: str) -> list[str]:
     same = [n for w, n in _spec_token_index() if w == words]
     if same:
         return sorted(same)
-    return sorted(n for w, n in _spec_token_index() if words < w and all(x[0].isdigit() and x.endswith("gb") for x in w - words))
+    sized = sorted(n for w, n in _spec_token_index() if words < w and all(x[0].isdigit() and x.endswith("gb") for x in w - words))
+    if sized or "rtx" in words:
+        return sized
+    # "A6000" for the RTX A6000: the brand word is left out in speech, and only where nothing
+    # matched with it is it ignored ("RTX 6000" stays the Quadro RTX 6000, not the Quadro 6000).
+    return sorted(n for w, n in _spec_token_index() if "rtx" in w and w - {"rtx"} == words)
 
 
 def _spec_class(generation: str) -> str:
