@@ -67,9 +67,19 @@ NUMERIC_FEATURES: tuple[str, ...] = (
     "log_bytes_per_weight",
     "log_batch",
     "log_mem_over_compute",
-    "log_weights_over_memory",
 )
 """Numeric (physics) features the regressor sees.
+
+Not ``log_weights_over_memory`` (the share of the devices' memory the weights take; still a
+column, the twins stage reads it): a step's cost does not depend on how full the memory is,
+and where fullness matters (fewer sequences fit next to the weights) the physics already caps
+the running batch (:func:`recommender.model.physics.kv_limited_batch`). A free slope on it was
+fitted on which GPUs happened to run which model sizes. Without it (``eai evaluate``,
+2026-12-05): leave-one-source-out energy per query 15.5 -> 14.8 % (coverage 88.8 -> 89.8 %),
+per output token 14.8 -> 14.4 %, time 17.2 % either way; leave-one-platform-out energy per
+output token 18.2 -> 18.1 % (per query 18.2 -> 18.3 %, time 18.7 -> 18.9 %);
+leave-one-model-out energy 10.4 % either way, time 10.9 -> 10.6 %. ``log_memory`` stays:
+without it too, leave-one-source-out went to 15.7 % and leave-one-platform-out to 18.5 %.
 
 Not ``log_devices``: the priors already carry everything a device count changes (bandwidth,
 throughput, board power and per-step overhead all scale with it there), and a free slope on
