@@ -93,6 +93,13 @@ def test_a_given_engine_is_kept_and_a_release_applies_to_its_engine_only(catalog
     assert out["engine_version"].astype(str).tolist() == ["0.11.1", ""]
 
 
+def test_a_release_for_an_engine_no_configuration_runs_is_refused(catalogs: Catalogs, flow) -> None:
+    # bf16 defaults to HF transformers: a vLLM release named alone would be dropped unseen.
+    frame = _table(platform=["h100"], model_id=[SMOL], quantization=["bf16"], task=["mmlu"], engine=[""])
+    with pytest.raises(InvalidInputError, match=r"no configuration runs vllm \(engines asked: hf-transformers\); name the engine"):
+        resolve_configurations(frame, catalogs, flow, engine_versions={"vllm": "0.5.4"})
+
+
 def test_unknown_names_say_where_and_suggest(catalogs: Catalogs, flow) -> None:
     frame = _table(platform=["h100", "h10"], model_id=[SMOL, SMOL], quantization=["bf16", "bf16"], task=["mmlu", "mmlu"])
     with pytest.raises(InvalidInputError, match=r"line 3, column 'platform': unknown platform 'h10'; did you mean 'h100-sxm5-80gb'"):

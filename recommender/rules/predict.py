@@ -440,6 +440,15 @@ def resolve_configurations(
         if not RELEASE_PATTERN.match(release):
             raise InvalidInputError(f"engine release {release!r} for {name} is not a version like 0.11.1 or 4.57.0")
     engine_versions = {k: normalize_release(v) for k, v in engine_versions.items()}
+    # A release named for an engine no configuration runs would be dropped without a word (a
+    # bf16 row defaults to its native engine, not to the one whose release was named).
+    running = set(pd.unique(np.asarray(engine, dtype=object)).tolist())
+    unused = sorted(set(engine_versions) - running)
+    if unused:
+        raise InvalidInputError(
+            f"engine release {unused[0]}={engine_versions[unused[0]]} is named, but no configuration runs {unused[0]} "
+            f"(engines asked: {', '.join(sorted(running))}); name the engine as well (--engine {unused[0]})"
+        )
     versions = frame["engine_version"].astype(str).str.strip()
     if engine_versions:
         fill = np.array([engine_versions.get(e, "") for e in engine], dtype=object)
