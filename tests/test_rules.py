@@ -769,3 +769,15 @@ def test_served_workload_is_validated() -> None:
     with pytest.raises(InvalidInputError, match="serving.workload: unknown task 'sharegpt-chta'; did you mean 'sharegpt-chat'"):
         recommend(parse_spec({"tasks": ["mmlu"], "hardware": {"platforms": ["rtx-4090"]},
                               "serving": {"workload": "sharegpt-chta"}}), _served(), catalogs=CAT)
+
+
+def test_a_release_named_for_an_engine_no_candidate_runs_is_said_to_be_unused() -> None:
+    # Workstation candidates serve with vLLM here: a llama.cpp release has nothing to apply to.
+    spec = parse_spec({"tasks": ["mmlu"], "hardware": {"platforms": ["rtx-4090"]}, "models": {"ids": ["org/mid-7b", "org/small-1b"]},
+                       "serving": {"batch_size": 1, "engine_versions": {"llama.cpp": "0.3.36"}}})
+    rec = recommend(spec, _served(), catalogs=CAT)
+    note = next(a for a in rec.assumptions if a.startswith("engines"))
+    assert "so unused: llama.cpp=0.3.36; candidates run vllm" in note
+    named = parse_spec({"tasks": ["mmlu"], "hardware": {"platforms": ["rtx-4090"]}, "models": {"ids": ["org/mid-7b", "org/small-1b"]},
+                        "serving": {"batch_size": 1, "engine_versions": {"vllm": "0.11.1"}}})
+    assert not any("unused" in a for a in recommend(named, _served(), catalogs=CAT).assumptions)
