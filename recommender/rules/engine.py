@@ -178,7 +178,7 @@ def _row_dict(cs: cand.CandidateSet, flow: FlowConfig, row: int, rank: int, tie:
     return out
 
 
-def _serving_note(resolved: cand.Resolved, flow: FlowConfig, engines_run: set[str] | None = None) -> str:
+def _serving_note(resolved: cand.Resolved, flow: FlowConfig, engines_run: set[str]) -> str:
     """How engine and concurrency were chosen, in one sentence (``engines_run``: the engines the
     candidates run, to say which named releases went unused)."""
     spec = resolved.spec
@@ -195,10 +195,10 @@ def _serving_note(resolved: cand.Resolved, flow: FlowConfig, engines_run: set[st
             "among the flow's batch sizes for the class and engine"
         )
     engines = "engines as given" if spec.serving.engines else "engines: each platform class's serving default in the flow"
-    unused = sorted(e for e in spec.serving.engine_versions if engines_run is not None and e not in engines_run)
+    unused = sorted(set(spec.serving.engine_versions) - engines_run)
     if unused:
         named = ", ".join(f"{e}={spec.serving.engine_versions[e]}" for e in unused)  # type: ignore[index]
-        engines += f" (release named but no candidate runs that engine, so unused: {named}; candidates run {', '.join(sorted(engines_run or ()))})"
+        engines += f" (release named but no candidate runs that engine, so unused: {named}; candidates run {', '.join(sorted(engines_run))})"
     return f"{engines}; {batch}"
 
 
@@ -307,7 +307,7 @@ def finish(ctx: Context, data_hash: str) -> Recommendation:
         mix,
         "energy is gross: everything the devices drew while serving, idle draw included (no figure subtracts idle power)",
         "throughput = queries in flight (a static batch's queries, a server's running requests) / time_s_per_query; mean power = energy per query x throughput",
-        _serving_note(resolved, ctx.flow, set(np.unique(np.asarray(ctx.cs.frame["engine"]).astype(str)).tolist())),
+        _serving_note(resolved, ctx.flow, set(ctx.cs.frame["engine"].astype(str))),
         "constraints filter on point predictions; intervals decide ties",
         "cost counts electricity only (x PUE); carbon is operational (grid intensity x PUE)",
     )
