@@ -286,6 +286,20 @@ def test_cli_skip_unsupported_reports_on_stderr(run) -> None:
     assert pd.read_csv(io.StringIO(out))["platform"].tolist() == ["h100-sxm5-80gb"]
 
 
+def test_cli_skip_unsupported_leaves_out_what_does_not_fit_in_memory(run) -> None:
+    args = ["predict", "-p", "rtx-4090", "-m", SMOL, "-m", LLAMA70, "-q", "nf4-bnb", "-t", "gsm8k", "--csv"]
+    code, out, _ = run(args)
+    assert code == 0 and pd.read_csv(io.StringIO(out))["fits_memory"].tolist() == [True, False]
+    code, out, err = run([*args, "--skip-unsupported"])
+    assert code == 0, err
+    got = pd.read_csv(io.StringIO(out))
+    assert got["model_id"].tolist() == [SMOL] and got["fits_memory"].all()
+    assert err.startswith(f"eai: skipped: does not fit in device memory: {LLAMA70} in nf4-bnb on rtx-4090 needs ")
+    assert err.rstrip().endswith("(1 row)") and len(err.splitlines()) == 1
+    code, out, err = run(["predict", "-p", "rtx-4090", "-m", LLAMA70, "-q", "nf4-bnb", "-t", "gsm8k", "--skip-unsupported"])
+    assert code == 7 and "no configuration fits in device memory" in err and "--devices" in err
+
+
 def test_cli_table_shows_a_bounded_number_of_rows(run) -> None:
     batches = [str(b) for b in range(1, 61)]
     args = ["predict", "-p", "h100", "-p", "l40s", "-m", SMOL, "-q", "bf16", "-t", "mmlu", "-t", "gsm8k"]

@@ -274,7 +274,9 @@ def register(app: typer.Typer) -> None:
             None, "--candidates", help="CSV of configurations, one per row ('-' for stdin); replaces the grid flags."
         ),
         skip_unsupported: bool = typer.Option(
-            False, "--skip-unsupported", help="Leave out configurations that cannot run (listed on stderr) instead of refusing."
+            False, "--skip-unsupported",
+            help="Leave out configurations that cannot run or do not fit in device memory (listed on stderr) instead of "
+            "refusing or flagging them.",
         ),
         as_json: bool = typer.Option(False, "--json", help="Write one versioned JSON document to stdout."),
         as_csv: bool = typer.Option(False, "--csv", help="Write every column as CSV to stdout."),
@@ -284,7 +286,7 @@ def register(app: typer.Typer) -> None:
         from recommender.cli.recommend_cmd import _emit_json, _load_predictor, _parse_engine_versions
         from recommender.rules.catalogs import Catalogs
         from recommender.rules.flow import load_flow
-        from recommender.rules.predict import Asked, Grid, predict_configurations, resolve_configurations
+        from recommender.rules.predict import Asked, Grid, predict_configurations, resolve_configurations, without_misfits
 
         if as_json and as_csv:
             raise InvalidInputError("give --json or --csv, not both")
@@ -335,6 +337,10 @@ def register(app: typer.Typer) -> None:
         resolved = resolution.candidates
         predictor = _load_predictor(model_dir)
         result = predict_configurations(resolved, predictor, catalogs, flow, resolution=resolution)
+        if skip_unsupported:
+            result, misfits = without_misfits(result)
+            if misfits:
+                sys.stderr.write(f"eai: skipped: {misfits}\n")
         result["energy_method"] = _measured_energy_methods(result)
         if as_csv:
             result.to_csv(sys.stdout, index=False)

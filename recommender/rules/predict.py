@@ -676,3 +676,40 @@ def predict_configurations(
         out["extrapolated_reasons"] = pd.Categorical.from_codes(l_codes[k_codes], categories=pd.Index(l_uniques, dtype=object))
     out.index = candidates.index
     return out
+
+
+def without_misfits(result: pd.DataFrame) -> tuple[pd.DataFrame, str | None]:
+    """``result`` without the configurations that do not fit in device memory.
+
+    The memory-fit rule accepts every shipped measured configuration (``tests/shipped``), so a
+    row it refuses is one that cannot start; ``--skip-unsupported`` leaves such rows out as it
+    does a quantization the platform cannot run, instead of predicting them with an ``over:``
+    flag.
+
+    Args:
+        result: :func:`predict_configurations` output.
+
+    Returns:
+        The fitting rows (index kept) and one line saying what was left out (None: nothing).
+
+    Raises:
+        UnsupportedCombinationError: No row fits.
+    """
+    misfit = ~result["fits_memory"].to_numpy(dtype=bool)
+    if not misfit.any():
+        return result, None
+    first = result.loc[misfit].iloc[0]
+    devices = int(first["device_count"])
+    example = (
+        f"{first['model_id']} in {first['quantization']} on {first['platform']}"
+        + (f" x{devices}" if devices > 1 else "")
+        + f" needs {first['memory_gb_required']:.1f} GB per device of {first['memory_gb_available']:.1f} usable"
+    )
+    n = int(misfit.sum())
+    line = f"does not fit in device memory: {example}{f' (and {n - 1} more)' if n > 1 else ''} ({n} row{'s' if n > 1 else ''})"
+    if misfit.all():
+        raise UnsupportedCombinationError(
+            f"no configuration fits in device memory: {example}; ask for more devices (--devices), a smaller "
+            "quantization or a smaller model"
+        )
+    return result.loc[~misfit], line
