@@ -107,3 +107,27 @@ def test_the_energy_model_runs_as_many_sequences_as_the_rule_allows() -> None:
     assert rule.max_concurrent_sequences[()] <= running(4.0) <= rule.max_concurrent_sequences[()] * 1.05
     # Without the runtime (as until 2026-12-05) the pool was 4 of 9.5 GB larger: 127 sequences, not 90.
     assert running(0.0) > 1.3 * running(4.0)
+
+
+@pytest.mark.parametrize(
+    ("heads", "kv_heads", "even", "uneven"),
+    [
+        (32, 8, [1, 2, 4, 8, 16, 32], [3, 6, 12, 64]),  # Llama-3-8B: key/value heads replicated past 8
+        (28, 4, [1, 2, 4, 28], [3, 7, 8, 14]),  # Qwen2.5-7B: 7 and 14 divide the query heads, not the 4 key/value heads
+        (40, 10, [1, 2, 5, 10, 20, 40], [4, 8]),  # Phi-3-medium
+        (128, np.nan, [1, 2, 4, 8, 16], [3, 6]),  # a compressed-latent cache: query heads only
+        (np.nan, np.nan, [1, 3, 7], []),  # unknown: nothing refused
+    ],
+)
+def test_tensor_parallelism_shares_heads_out_evenly(heads, kv_heads, even, uneven) -> None:
+    counts = np.array(even + uneven, dtype=float)
+    got = fit.splits_evenly(np.full(counts.size, heads), np.full(counts.size, kv_heads), counts)
+    assert got.tolist() == [True] * len(even) + [False] * len(uneven)
+    if not np.isnan(heads):
+        assert fit.even_splits(heads, kv_heads, 8) == [c for c in sorted(even) if c <= 8]
+
+
+def test_only_tensor_parallel_engines_split_heads() -> None:
+    assert fit.is_tensor_parallel(["vllm", "TensorRT-LLM", "hf-transformers", "llama.cpp", "fastchat"]).tolist() == [
+        True, True, False, False, False,
+    ]

@@ -140,6 +140,18 @@ def test_skip_unsupported_leaves_out_only_what_cannot_run(catalogs: Catalogs, fl
         resolve_configurations(Grid(["v100-sxm2-32gb"], [SMOL], ["bf16"], ["mmlu"]).frame(), catalogs, flow, skip_unsupported=True)
 
 
+def test_tensor_parallelism_over_devices_the_heads_do_not_divide_is_refused(catalogs: Catalogs, flow) -> None:
+    llama = "meta-llama/Llama-3.1-8B-Instruct"  # 32 attention heads, 8 key/value heads
+    frame = _table(platform=["h100"] * 4, model_id=[llama] * 4, quantization=["bf16"] * 4, task=["mmlu"] * 4,
+                   engine=["vllm", "vllm", "hf-transformers", "vllm"], device_count=[3, 4, 3, 6], pipeline_stages=[1, 1, 1, 3])
+    with pytest.raises(UnsupportedCombinationError, match=r"configuration 1: .*32 attention heads and 8 key/value heads.* over 3 devices"
+                       r".*vllm refuses it\); it splits over 1, 2, 4, 8 devices"):
+        resolve_configurations(frame, catalogs, flow)
+    res = resolve_configurations(frame, catalogs, flow, skip_unsupported=True)
+    # Split by layers (HF transformers), or 3 pipeline stages of 2-way tensor parallelism, runs.
+    assert list(res.candidates.index) == [1, 2, 3] and len(res.skipped) == 1 and "(1 row)" in res.skipped[0]
+
+
 def test_a_cpu_has_no_compute_capability_to_check(catalogs: Catalogs, flow) -> None:
     # bf16 needs compute capability 8.0 on a GPU; the Zen 4 CPU runs it (AVX512_BF16) and
     # the profiler measured it there.

@@ -585,6 +585,26 @@ def test_edge_serves_llama_cpp_at_batch_1_and_hf_only_when_asked() -> None:
     assert {r["batch_size"] for r in fixed} == {4}
 
 
+def test_tensor_parallel_device_counts_share_the_heads_out_evenly() -> None:
+    from recommender.catalog.types import ModelSpec
+    from recommender.rules.catalogs import Catalogs
+
+    # 13B at fp16 (26 GB) needs two RTX 4090s, but vLLM cannot split 25 heads over 2 or 4.
+    odd = ModelSpec(id="org/odd-13b", family="odd", params_total_b=13.0, params_active_b=13.0, layers=40, hidden_size=5000,
+                    attention_heads=25, kv_heads=25, context_length=32768, source="test")
+    cat = Catalogs.from_entries(list(CAT.platforms.values()), [*CAT.models.values(), odd], list(CAT.tasks.values()), list(CAT.quants.values()))
+    pred = _table({("rtx-4090", "org/odd-13b", "fp16"): (100.0, 1.0, 0.9, 0.02)})
+    base = {"tasks": ["gsm8k"], "hardware": {"platforms": ["rtx-4090"]}, "models": {"ids": ["org/odd-13b"]}}
+    with pytest.raises(NothingFeasible) as err:
+        recommend(parse_spec({**base, "serving": {"engines": ["vllm"]}}), pred, catalogs=cat)
+    assert err.value.details["binding_constraint"]["name"] == "tensor_parallel"
+    # HF transformers splits by layers: two devices.
+    assert recommend(parse_spec({**base, "serving": HF}), pred, catalogs=cat).winner["device_count"] == 2
+    # 5 devices share 25 heads out evenly.
+    rec = recommend(parse_spec({**base, "serving": {"engines": ["vllm"]}, "hardware": {"platforms": ["rtx-4090"], "device_count": 5}}), pred, catalogs=cat)
+    assert rec.winner["device_count"] == 5
+
+
 def test_device_count_is_the_fewest_the_model_fits_on() -> None:
     # org/big-13b at fp16 needs 26 GB of weights: two RTX 4090s (24 GB each); at nf4 one is enough.
     pred = _table(

@@ -327,11 +327,17 @@ def build(resolved: Resolved, flow: FlowConfig, predictor: Predictor) -> Candida
     p_mem_all = np.array([p.memory_gb for p in platforms], dtype=float)
     if spec.hardware.memory_limit_gb is not None:
         p_mem_all = np.minimum(p_mem_all, spec.hardware.memory_limit_gb)
+    heads, kv_heads = fit.attention_heads(models)
+    tensor_parallel = fit.is_tensor_parallel(engines_all)[k_e_code[cfg_k]]
+
+    def splits(d: np.ndarray | int) -> np.ndarray:
+        return ~tensor_parallel | fit.splits_evenly(heads[cfg_m], kv_heads[cfg_m], d)
+
     if spec.hardware.device_count is not None:
         devices = np.full(n_cfg, spec.hardware.device_count, dtype=np.int64)
     else:
         devices = _device_counts(
-            flow, platforms, cfg_p, quants, cfg_q, arch, cfg_m, resolved.context_tokens, p_mem_all, params
+            flow, platforms, cfg_p, quants, cfg_q, arch, cfg_m, resolved.context_tokens, p_mem_all, params, splits
         )
     # Categoricals: codes + a few labels, so large candidate sets never build per-row strings.
     codes = {
@@ -373,6 +379,8 @@ def build(resolved: Resolved, flow: FlowConfig, predictor: Predictor) -> Candida
     available = p_mem[cfg_p]
     if spec.hardware.memory_limit_gb is not None:
         available = np.minimum(available, spec.hardware.memory_limit_gb)
+    # 1 where the engine can share the model's heads over the devices (a flag constraint).
+    frame["splits_evenly"] = splits(devices).astype(float)
     frame["memory_gb_required"] = required
     frame["memory_gb_available"] = available
     frame["kv_known"] = fit.kv_known(m_layers, m_kv, m_head_dim)[cfg_m]
@@ -510,9 +518,11 @@ def serving_latency_s(resolved: Resolved, flow: FlowConfig) -> float:
     return flow.serving.latency_for(tokens)
 
 
-def _device_counts(flow, platforms, cfg_p, quants, cfg_q, arch, cfg_m, context_tokens, memory_gb, params) -> np.ndarray:
+def _device_counts(flow, platforms, cfg_p, quants, cfg_q, arch, cfg_m, context_tokens, memory_gb, params, splits) -> np.ndarray:
     """Per configuration: the fewest of its class's device counts the model fits on at batch 1.
 
+    Only counts a tensor-parallel engine can share the model's heads over count (``splits``: per
+    configuration, a function of the device count, :func:`recommender.rules.fit.splits_evenly`).
     Where none fits, the most (so the memory constraint names the shortfall). Sized at batch 1 so
     that every concurrency of one deployment shares its device count.
     """
@@ -531,7 +541,7 @@ def _device_counts(flow, platforms, cfg_p, quants, cfg_q, arch, cfg_m, context_t
                 arch["params_total_b"][m], q_bpw[cfg_q[rows]], arch["layers"][m], arch["kv_heads"][m], arch["head_dim"][m],
                 1, context_tokens, d, params,
             )
-            ok = open_ & (need <= memory_gb[cfg_p[rows]])
+            ok = open_ & (need <= memory_gb[cfg_p[rows]]) & splits(d)[rows]
             chosen[ok] = d
             open_ &= ~ok
         out[rows] = chosen

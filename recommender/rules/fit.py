@@ -101,6 +101,56 @@ def architecture(models: Sequence[ModelSpec]) -> dict[str, NDArray[np.float64]]:
     }
 
 
+TENSOR_PARALLEL_ENGINES: tuple[str, ...] = CONTINUOUS_BATCHING_ENGINES
+"""Engines that split a model over devices by tensor parallelism, attention heads shared out
+evenly: vLLM refuses a ``tensor_parallel_size`` that does not divide the attention heads
+(``ModelConfig.verify_with_parallel_config``: "Total number of attention heads (32) must be
+divisible by tensor parallel size (3)") and shares key/value heads out the same way, or
+replicates them when there are fewer than devices (``QKVParallelLinear``: ``divide(kv_heads,
+tp)`` or ``divide(tp, kv_heads)``); LMDeploy's TurboMind asserts ``head_num %
+tensor_para_size == 0``, and the other continuous-batching servers shard attention the same
+way. HF transformers (``device_map``), llama.cpp and FastChat's workers split by layers, so any
+device count runs."""
+
+
+def attention_heads(models: Sequence[ModelSpec]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Per model, its query heads and its key/value heads as tensor parallelism shares them out
+    (NaN where the catalog does not say; key/value NaN for a compressed-latent cache, MLA, which
+    every device keeps whole)."""
+    heads = np.array([np.nan if m.attention_heads is None else float(m.attention_heads) for m in models], dtype=float)
+    kv = np.array([np.nan if m.kv_heads is None else float(m.kv_heads) for m in models], dtype=float)
+    latent = np.array([getattr(m, "kv_latent_dim", None) is not None for m in models], dtype=bool)
+    return heads, np.where(latent, np.nan, np.where(np.isnan(kv), heads, kv))
+
+
+def splits_evenly(heads: ArrayLike, kv_heads: ArrayLike, tensor_parallel: ArrayLike) -> NDArray[np.bool_]:
+    """Whether a tensor-parallel engine can share a model's heads over ``tensor_parallel`` devices.
+
+    The query heads must divide evenly; key/value heads divide evenly, or, fewer than the
+    devices, are replicated a whole number of times (:data:`TENSOR_PARALLEL_ENGINES`). Unknown
+    head counts (NaN) pass: the rule refuses only what it knows cannot run.
+    """
+    h = np.asarray(heads, dtype=float)
+    kv = np.asarray(kv_heads, dtype=float)
+    tp = np.asarray(tensor_parallel, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        q_ok = np.isnan(h) | (np.mod(h, tp) == 0)
+        kv_ok = np.isnan(kv) | np.where(kv >= tp, np.mod(kv, tp) == 0, np.mod(tp, kv) == 0)
+    return np.asarray((tp <= 1) | (q_ok & kv_ok), dtype=bool)
+
+
+def even_splits(heads: float, kv_heads: float, most: int) -> list[int]:
+    """The tensor-parallel device counts from 1 to ``most`` that share the heads out evenly."""
+    counts = np.arange(1, max(int(most), 1) + 1, dtype=float)
+    return [int(c) for c in counts[splits_evenly(np.full(counts.size, heads), np.full(counts.size, kv_heads), counts)]]
+
+
+def is_tensor_parallel(engines: Sequence[str] | NDArray) -> NDArray[np.bool_]:
+    """Whether each engine splits heads over devices (:data:`TENSOR_PARALLEL_ENGINES`)."""
+    names = set(TENSOR_PARALLEL_ENGINES)
+    return np.array([str(e).lower() in names for e in engines], dtype=bool)
+
+
 def weights_gb(params_total_b: ArrayLike, bytes_per_weight: ArrayLike) -> NDArray[np.float64]:
     """Weight memory in GB: billions of parameters times bytes per weight."""
     return np.asarray(params_total_b, dtype=float) * np.asarray(bytes_per_weight, dtype=float)

@@ -90,8 +90,9 @@ def build_constraints(
 ) -> list[Constraint]:
     """The spec's hard constraints as :class:`Constraint` objects (only those in force).
 
-    Always present: ``memory`` (fit per device) and ``prediction`` (a finite
-    objective input exists). Others appear when the spec (or the flow's
+    Always present: ``memory`` (fit per device), ``tensor_parallel`` (a tensor-parallel engine
+    can share the model's heads over the devices) and ``prediction`` (a finite objective input
+    exists). Others appear when the spec (or the flow's
     default for the relative accuracy floor) sets them.
     """
     f = cs.frame
@@ -105,6 +106,15 @@ def build_constraints(
         return np.full(n, float(x))
 
     out = [Constraint("memory", "fits in device memory", col("memory_gb_required"), col("memory_gb_available"), "max", "GB")]
+    if "splits_evenly" in f:
+        out.append(
+            Constraint(
+                "tensor_parallel", "attention heads shared out evenly over the devices (tensor-parallel engines)",
+                col("splits_evenly"), full(1.0), "flag",
+                hint="choose a device count the model's attention heads divide by (hardware.device_count), or an engine "
+                "that splits by layers",
+            )
+        )
     if spec.accuracy.min is not None:
         adjusted = spec.accuracy.chance_adjusted
         out.append(

@@ -91,3 +91,16 @@ def test_paged_pool_holds_the_measured_running_batch(verdict) -> None:
     assert checked.sum() > 500
     short = checked & (result.max_concurrent_sequences < MIN_CONCURRENCY_RATIO * running)
     assert not short.any(), table.loc[short, ["platform", "model_id", "batch_size", "avg_batch_size"]].to_string()
+
+
+def test_every_measured_tensor_parallel_split_shares_the_heads_out_evenly() -> None:
+    # The rule refuses vLLM over a device count the heads do not divide; every measured
+    # multi-device vLLM row (ML.ENERGY v2 and v3: up to 16 GPUs) ran, so none may be refused.
+    catalogs, table = Catalogs.load(), load_table()
+    tp = pd.to_numeric(table["device_count"]).to_numpy(dtype=float) / pd.to_numeric(table["pipeline_stages"]).fillna(1).to_numpy(dtype=float)
+    split = fit.is_tensor_parallel(table["engine"]) & (tp > 1)
+    assert split.sum() > 300
+    heads, kv = fit.attention_heads([catalogs.resolve_model(m) for m in table.loc[split, "model_id"]])
+    assert not np.isnan(heads).any()
+    even = fit.splits_evenly(heads, kv, tp[split])
+    assert even.all(), table.loc[split].loc[~even, ["model_id", "device_count", "pipeline_stages"]].to_string()
