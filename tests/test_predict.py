@@ -152,6 +152,18 @@ def test_tensor_parallelism_over_devices_the_heads_do_not_divide_is_refused(cata
     assert list(res.candidates.index) == [1, 2, 3] and len(res.skipped) == 1 and "(1 row)" in res.skipped[0]
 
 
+def test_a_query_longer_than_the_models_context_window_is_refused(catalogs: Catalogs, flow) -> None:
+    frame = _table(platform=["h100"] * 3, model_id=["meta-llama/Meta-Llama-3-8B-Instruct", "meta-llama/Llama-3.1-8B-Instruct", "meta-llama/Meta-Llama-3-8B-Instruct"],
+                   quantization=["bf16"] * 3, task=["sharegpt-chat", "sharegpt-chat", "gpqa"], prompt_tokens_mean=[8000, 8000, ""],
+                   output_tokens_mean=[500, 500, ""])
+    # 8,000 + 500 tokens: past Llama 3's 8,192, within Llama 3.1's 131,072; gpqa's own profile (250 + 5,808) fits.
+    with pytest.raises(UnsupportedCombinationError, match=r"configuration 1: meta-llama/Meta-Llama-3-8B-Instruct takes at most 8,192 "
+                       r"tokens per sequence \(its context window\), and the query is 8,500"):
+        resolve_configurations(frame, catalogs, flow)
+    res = resolve_configurations(frame, catalogs, flow, skip_unsupported=True)
+    assert list(res.candidates.index) == [1, 2]
+
+
 def test_a_cpu_has_no_compute_capability_to_check(catalogs: Catalogs, flow) -> None:
     # bf16 needs compute capability 8.0 on a GPU; the Zen 4 CPU runs it (AVX512_BF16) and
     # the profiler measured it there.

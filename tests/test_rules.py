@@ -605,6 +605,26 @@ def test_tensor_parallel_device_counts_share_the_heads_out_evenly() -> None:
     assert rec.winner["device_count"] == 5
 
 
+def test_queries_longer_than_a_models_context_window_rule_it_out() -> None:
+    from recommender.catalog.types import ModelSpec
+    from recommender.rules.catalogs import Catalogs
+
+    short = ModelSpec(id="org/short-7b", family="short", params_total_b=7.0, params_active_b=7.0, layers=32, hidden_size=4096,
+                      attention_heads=32, kv_heads=8, context_length=2048, source="test")
+    cat = Catalogs.from_entries(list(CAT.platforms.values()), [*CAT.models.values(), short], list(CAT.tasks.values()), list(CAT.quants.values()))
+    pred = _table({("rtx-4090", "org/short-7b", "fp16"): (50.0, 1.0, 0.9, 0.02), ("rtx-4090", "org/mid-7b", "fp16"): (80.0, 1.0, 0.9, 0.02)})
+    base = {"tasks": ["gsm8k"], "serving": HF, "hardware": {"platforms": ["rtx-4090"]}, "models": {"ids": ["org/short-7b", "org/mid-7b"]},
+            "objective": "energy"}
+    # gsm8k (800 + 120 tokens) fits a 2,048-token window: the cheaper model wins.
+    assert recommend(parse_spec(base), pred, catalogs=cat).winner["model_id"] == "org/short-7b"
+    # 3,000-token queries do not: the 32,768-token model wins, and alone it is named.
+    long = {**base, "serving": {**HF, "context_tokens": 3000}}
+    assert recommend(parse_spec(long), pred, catalogs=cat).winner["model_id"] == "org/mid-7b"
+    with pytest.raises(NothingFeasible) as err:
+        recommend(parse_spec({**long, "models": {"ids": ["org/short-7b"]}}), pred, catalogs=cat)
+    assert err.value.details["binding_constraint"]["name"] == "context_window"
+
+
 def test_device_count_is_the_fewest_the_model_fits_on() -> None:
     # org/big-13b at fp16 needs 26 GB of weights: two RTX 4090s (24 GB each); at nf4 one is enough.
     pred = _table(

@@ -438,6 +438,25 @@ def resolve_configurations(
             ("output_tokens_dispersion", asked.output_dispersion),
         )
     )
+    # A query longer than the model's context window does not run as asked (vLLM refuses a
+    # prompt + max_tokens above max_model_len, which defaults to the config's window).
+    window = np.array([np.nan if m.context_length is None else float(m.context_length) for m in models], dtype=float)[m_code]
+    t_prompt = np.array([t.prompt_tokens_mean for t in tasks], dtype=float)[t_code]
+    t_output = np.array([t.output_tokens_mean for t in tasks], dtype=float)[t_code]
+    query_tokens = np.where(np.isnan(prompt), t_prompt, prompt) + np.where(np.isnan(output), t_output, output)
+    with np.errstate(invalid="ignore"):
+        too_long = keep & (query_tokens > window)
+    for mi in pd.unique(m_code[too_long]):
+        mask = too_long & (m_code == mi)
+        first = int(np.flatnonzero(mask)[0])
+        refuse(
+            mask,
+            f"{models[int(mi)].id} takes at most {window[first]:,.0f} tokens per sequence (its context window), and the "
+            f"query is {query_tokens[first]:,.0f} (prompt + output); give shorter --prompt-tokens / --output-tokens or a "
+            "model with a longer context",
+        )
+    if not keep.any():
+        raise UnsupportedCombinationError(f"no configuration can run: {'; '.join(skipped)}")
     out = pd.DataFrame(
         {
             "platform": _categorical(p_code, [p.id for p in platforms]),

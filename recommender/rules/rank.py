@@ -90,9 +90,9 @@ def build_constraints(
 ) -> list[Constraint]:
     """The spec's hard constraints as :class:`Constraint` objects (only those in force).
 
-    Always present: ``memory`` (fit per device), ``tensor_parallel`` (a tensor-parallel engine
-    can share the model's heads over the devices) and ``prediction`` (a finite objective input
-    exists). Others appear when the spec (or the flow's
+    Always present: ``memory`` (fit per device), ``context_window`` (the queries' tokens within
+    the model's context), ``tensor_parallel`` (a tensor-parallel engine can share the model's
+    heads over the devices) and ``prediction`` (a finite objective input exists). Others appear when the spec (or the flow's
     default for the relative accuracy floor) sets them.
     """
     f = cs.frame
@@ -106,6 +106,16 @@ def build_constraints(
         return np.full(n, float(x))
 
     out = [Constraint("memory", "fits in device memory", col("memory_gb_required"), col("memory_gb_available"), "max", "GB")]
+    if "context_tokens_max" in f:
+        out.append(
+            Constraint(
+                # A model whose window the catalog does not state passes (an infinite limit).
+                "context_window", "query fits the model's context window", full(cs.resolved.context_tokens),
+                np.nan_to_num(col("context_tokens_max"), nan=np.inf), "max", "tokens",
+                hint="choose models with a longer context (a 4k or 8k model truncates a longer query), or state shorter "
+                "queries (serving.context_tokens, --prompt-tokens / --output-tokens)",
+            )
+        )
     if "splits_evenly" in f:
         out.append(
             Constraint(

@@ -104,3 +104,20 @@ def test_every_measured_tensor_parallel_split_shares_the_heads_out_evenly() -> N
     assert not np.isnan(heads).any()
     even = fit.splits_evenly(heads, kv, tp[split])
     assert even.all(), table.loc[split].loc[~even, ["model_id", "device_count", "pipeline_stages"]].to_string()
+
+
+def test_every_measured_query_fits_its_models_context_window() -> None:
+    # eai predict refuses a query longer than the model's window (prompt + output, the row's
+    # own or its task's); every measured row ran, so none may be that long.
+    catalogs, table = Catalogs.load(), load_table()
+    tasks = np.asarray(canonical_task(table["workload"], catalogs.tasks), dtype=object)
+    own_prompt = pd.to_numeric(table["prompt_tokens_mean"]).to_numpy(dtype=float)
+    own_output = pd.to_numeric(table["output_tokens_mean"]).to_numpy(dtype=float)
+    task_prompt = np.array([catalogs.tasks[t].prompt_tokens_mean if t in catalogs.tasks else np.nan for t in tasks])
+    task_output = np.array([catalogs.tasks[t].output_tokens_mean if t in catalogs.tasks else np.nan for t in tasks])
+    query = np.where(np.isnan(own_prompt), task_prompt, own_prompt) + np.where(np.isnan(own_output), task_output, own_output)
+    window = np.array([catalogs.resolve_model(m).context_length or np.nan for m in table["model_id"]], dtype=float)
+    assert np.isfinite(query).sum() > 1000 and np.isfinite(window).sum() > 900
+    with np.errstate(invalid="ignore"):
+        too_long = query > window
+    assert not too_long.any(), table.loc[too_long, ["model_id", "workload"]].to_string()
