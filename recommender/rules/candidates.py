@@ -381,8 +381,7 @@ def build(resolved: Resolved, flow: FlowConfig, predictor: Predictor) -> Candida
         available = np.minimum(available, spec.hardware.memory_limit_gb)
     # The longest query the model takes (its config's max_position_embeddings; NaN: unknown),
     # against the context the KV cache is sized for (constraint context_window).
-    window = np.array([np.nan if m.context_length is None else float(m.context_length) for m in models], dtype=float)
-    frame["context_tokens_max"] = window[cfg_m]
+    frame["context_tokens_max"] = fit.context_windows(models)[cfg_m]
     # 1 where the engine can share the model's heads over the devices (a flag constraint).
     frame["splits_evenly"] = splits(devices).astype(float)
     frame["memory_gb_required"] = required

@@ -123,6 +123,12 @@ def attention_heads(models: Sequence[ModelSpec]) -> tuple[NDArray[np.float64], N
     return heads, np.where(latent, np.nan, np.where(np.isnan(kv), heads, kv))
 
 
+def context_windows(models: Sequence[ModelSpec]) -> NDArray[np.float64]:
+    """Per model, the most tokens one sequence may hold (its config's ``max_position_embeddings``,
+    the catalog's ``context_length``; NaN where the catalog does not say)."""
+    return np.array([np.nan if m.context_length is None else float(m.context_length) for m in models], dtype=float)
+
+
 def splits_evenly(heads: ArrayLike, kv_heads: ArrayLike, tensor_parallel: ArrayLike) -> NDArray[np.bool_]:
     """Whether a tensor-parallel engine can share a model's heads over ``tensor_parallel`` devices.
 

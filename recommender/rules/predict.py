@@ -440,7 +440,7 @@ def resolve_configurations(
     )
     # A query longer than the model's context window does not run as asked (vLLM refuses a
     # prompt + max_tokens above max_model_len, which defaults to the config's window).
-    window = np.array([np.nan if m.context_length is None else float(m.context_length) for m in models], dtype=float)[m_code]
+    window = fit.context_windows(models)[m_code]
     t_prompt = np.array([t.prompt_tokens_mean for t in tasks], dtype=float)[t_code]
     t_output = np.array([t.output_tokens_mean for t in tasks], dtype=float)[t_code]
     query_tokens = np.where(np.isnan(prompt), t_prompt, prompt) + np.where(np.isnan(output), t_output, output)
@@ -460,8 +460,8 @@ def resolve_configurations(
     out = pd.DataFrame(
         {
             "platform": _categorical(p_code, [p.id for p in platforms]),
-            "device_count": _positive_ints(frame, "device_count", first_line),
-            "pipeline_stages": _positive_ints(frame, "pipeline_stages", first_line),
+            "device_count": devices_asked,
+            "pipeline_stages": stages_asked,
             "engine": pd.Categorical(engine),
             "model_id": _categorical(m_code, [m.id for m in models]),
             "quantization": _categorical(q_code, [q.name for q in quants]),

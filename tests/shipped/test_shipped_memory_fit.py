@@ -116,7 +116,7 @@ def test_every_measured_query_fits_its_models_context_window() -> None:
     task_prompt = np.array([catalogs.tasks[t].prompt_tokens_mean if t in catalogs.tasks else np.nan for t in tasks])
     task_output = np.array([catalogs.tasks[t].output_tokens_mean if t in catalogs.tasks else np.nan for t in tasks])
     query = np.where(np.isnan(own_prompt), task_prompt, own_prompt) + np.where(np.isnan(own_output), task_output, own_output)
-    window = np.array([catalogs.resolve_model(m).context_length or np.nan for m in table["model_id"]], dtype=float)
+    window = fit.context_windows([catalogs.resolve_model(m) for m in table["model_id"]])
     assert np.isfinite(query).sum() > 1000 and np.isfinite(window).sum() > 900
     with np.errstate(invalid="ignore"):
         too_long = query > window
