@@ -28,45 +28,6 @@ def test_kv_cache_hand_computed() -> None:
     assert fit.kv_cache_gb(32, 8, 128, 8, 2048) == pytest.approx(fit.kv_cache_gb(32, 8, 128, 4, 4096))
 
 
-def test_required_memory_mistral_fp16_and_int8() -> None:
-    # fp16: weights 7.24 * 2 = 14.48 GB; + KV 0.536870912 = 15.016870912; x 1.1 = 16.5185580032; + 1 GB.
-    fp16 = fit.required_gb_per_device(7.24, 2.0, 32, 8, 128, 1, 4096, 1, P)
-    assert fp16 == pytest.approx(17.5185580032)
-    assert fit.fits(fp16, 24.0)  # RTX 4090
-    assert not fit.fits(fp16, 16.0)  # RTX 4060 Ti 16 GB
-    # int8: 7.24 + 0.536870912 = 7.776870912; x 1.1 = 8.5545580032; + 1 GB.
-    int8 = fit.required_gb_per_device(7.24, 1.0, 32, 8, 128, 1, 4096, 1, P)
-    assert int8 == pytest.approx(9.5545580032)
-    assert fit.fits(int8, 16.0)
-
-
-def test_required_memory_tensor_parallel_70b() -> None:
-    # Llama-3.1-70B fp16 on 2 devices, batch 8 x 2048 tokens.
-    # weights 70.55 * 2 = 141.1 GB; KV 2*80*8*128*2 B = 327,680 B/token x 16,384 = 5.36870912 GB.
-    # (141.1 + 5.36870912) * 1.1 = 161.115580032; / 2 = 80.557790016; + 1 = 81.557790016 GB per device.
-    need = fit.required_gb_per_device(70.55, 2.0, 80, 8, 128, 8, 2048, 2, P)
-    assert need == pytest.approx(81.557790016)
-    assert not fit.fits(need, 80.0)  # 2 x H100 80 GB: no
-    assert fit.fits(need, 141.0)  # 2 x H200 141 GB: yes
-    four = fit.required_gb_per_device(70.55, 2.0, 80, 8, 128, 8, 2048, 4, P)
-    assert four == pytest.approx(161.115580032 / 4 + 1)
-
-
-def test_unknown_architecture_counts_no_kv() -> None:
-    need = fit.required_gb_per_device(8.0, 2.0, np.nan, np.nan, np.nan, 1, 4096, 1, P)
-    assert need == pytest.approx(16.0 * 1.1 + 1.0)
-    assert not fit.kv_known(np.nan, 8, 128)
-    assert fit.kv_known(32, 8, 128)
-
-
-def test_vectorized_memory_fit_matches_scalar() -> None:
-    params = np.array([1.0, 7.0, 13.0])
-    bpw = np.array([2.0, 1.0, 0.5625])
-    v = fit.required_gb_per_device(params, bpw, 32, 8, 128, 2, 1024, 1, P)
-    for i in range(3):
-        assert v[i] == pytest.approx(fit.required_gb_per_device(params[i], bpw[i], 32, 8, 128, 2, 1024, 1, P))
-
-
 # ---------------------------------------------------------------- fixtures
 
 CAT = small_catalogs()
@@ -195,11 +156,13 @@ def test_memory_limit_filters_by_hand_computed_requirement() -> None:
     rec = recommend(spec, pred, catalogs=CAT)
     assert rec.winner["quantization"] == "nf4-bnb"
     assert "memory" in rec.explanation["binding_constraints"]
-    # nf4 (0.56 B/weight in the test catalog): 13 * 0.56 = 7.28 GB; KV 2*40*40*128*2 B = 819,200 B/token
-    # x 920 tokens (gsm8k 800 prompt + 120 output; above the flow minimum of 512) = 0.753664 GB;
-    # (7.28 + 0.753664) * 1.1 + 1 = 9.8370304 GB per device.
-    assert rec.winner["memory_gb_required_per_device"] == pytest.approx(9.8370304)
-    assert rec.winner["memory_gb_available_per_device"] == pytest.approx(24.0)
+    # The rule `eai predict` applies (fit.deployment_memory), for a static engine: nf4 (0.56 B/weight
+    # in the test catalog): 13 * 0.56 = 7.28 GB of weights + 1 GB runtime + the batch's KV cache,
+    # 2*40*40*128*2 B = 819,200 B/token x 920 tokens (gsm8k 800 prompt + 120 output; above the
+    # flow minimum of 512) x 1.1 (fragmentation) = 0.8290304 GB: 9.1090304 GB per device, of the
+    # card's 24 GiB = 25.769803776 GB.
+    assert rec.winner["memory_gb_required_per_device"] == pytest.approx(9.1090304)
+    assert rec.winner["memory_gb_available_per_device"] == pytest.approx(24 * 2**30 / 1e9)
 
 
 def test_power_cap_and_energy_budget() -> None:
@@ -637,8 +600,9 @@ def test_device_count_is_the_fewest_the_model_fits_on() -> None:
     spec = parse_spec({"tasks": ["gsm8k"], "serving": HF, "hardware": {"platforms": ["rtx-4090"]}, "models": {"ids": ["org/big-13b"]}, "top_k": 5})
     rows = {r["quantization"]: r for r in recommend(spec, pred, catalogs=CAT).rows}
     assert rows["fp16"]["device_count"] == 2 and rows["nf4-bnb"]["device_count"] == 1
-    # (26 + KV 0.753664) * 1.1 / 2 + 1 = 15.7145152 GB per device.
-    assert rows["fp16"]["memory_gb_required_per_device"] == pytest.approx(15.7145152)
+    # 26 / 2 GB of weights + 1 GB runtime + KV 0.8290304 / 2 = 14.4145152 GB per device (one device
+    # needs 27.83 of 25.77 GB).
+    assert rows["fp16"]["memory_gb_required_per_device"] == pytest.approx(14.4145152)
     # Edge deployments stay on one device: the 13B fp16 model does not fit there and is named by memory.
     edge = parse_spec({"tasks": ["gsm8k"], "scenario": "edge", "models": {"ids": ["org/big-13b"]}, "serving": {"engines": ["llama.cpp"]}})
     with pytest.raises(NothingFeasible) as err:

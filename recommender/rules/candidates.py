@@ -351,22 +351,30 @@ def build(resolved: Resolved, flow: FlowConfig, predictor: Predictor) -> Candida
     m_params, m_layers, m_kv, m_head_dim = arch["params_total_b"], arch["layers"], arch["kv_heads"], arch["head_dim"]
 
     batch = k_b[cfg_k]
-    params = flow.memory_fit
-    p_mem_all = np.array([p.memory_gb for p in platforms], dtype=float)
-    if spec.hardware.memory_limit_gb is not None:
-        p_mem_all = np.minimum(p_mem_all, spec.hardware.memory_limit_gb)
     heads, kv_heads = fit.attention_heads(models)
     tensor_parallel = fit.is_tensor_parallel(engines_all)[k_e_code[cfg_k]]
+    paged = fit.is_paged(engines_all, flow.memory_fit)[k_e_code[cfg_k]]
 
     def splits(d: np.ndarray | int) -> np.ndarray:
         return ~tensor_parallel | fit.splits_evenly(heads[cfg_m], kv_heads[cfg_m], d)
 
+    def memory(b: np.ndarray | int, d: np.ndarray | int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per configuration at ``b`` sequences on ``d`` devices: GB needed to start, GB usable
+        (the spec's limit applied) and GB the platform leaves usable, as `eai predict` sizes them
+        (:func:`recommender.rules.fit.deployment_memory`, the KV cache at the spec's context)."""
+        verdict = fit.deployment_memory(
+            m_params[cfg_m], q_bpw[cfg_q], m_layers[cfg_m], m_kv[cfg_m], m_head_dim[cfg_m], b, resolved.context_tokens, 0.0,
+            d, p_mem[cfg_p], paged, flow.memory_fit, flow.min_context_tokens,
+        )
+        usable = verdict.usable_gb
+        if spec.hardware.memory_limit_gb is not None:
+            usable = np.minimum(usable, spec.hardware.memory_limit_gb)
+        return verdict.required_gb, usable, verdict.usable_gb
+
     if spec.hardware.device_count is not None:
         devices = np.full(n_cfg, spec.hardware.device_count, dtype=np.int64)
     else:
-        devices = _device_counts(
-            flow, platforms, cfg_p, quants, cfg_q, arch, cfg_m, resolved.context_tokens, p_mem_all, params, splits
-        )
+        devices = _device_counts(flow, platforms, cfg_p, memory, splits)
     # Categoricals: codes + a few labels, so large candidate sets never build per-row strings.
     codes = {
         "platform": (cfg_p, p_id),
@@ -400,13 +408,7 @@ def build(resolved: Resolved, flow: FlowConfig, predictor: Predictor) -> Candida
     frame["_m"] = cfg_m
     frame["_serving_group"] = k_g[cfg_k] * n_m + cfg_m
 
-    required = fit.required_gb_per_device(
-        m_params[cfg_m], q_bpw[cfg_q], m_layers[cfg_m], m_kv[cfg_m], m_head_dim[cfg_m],
-        batch, resolved.context_tokens, devices, params,
-    )
-    available = p_mem[cfg_p]
-    if spec.hardware.memory_limit_gb is not None:
-        available = np.minimum(available, spec.hardware.memory_limit_gb)
+    required, available, platform_usable = memory(batch, devices)
     # The longest query the model takes (its config's max_position_embeddings; NaN: unknown),
     # against the context the KV cache is sized for (constraint context_window).
     frame["context_tokens_max"] = fit.context_windows(models)[cfg_m]
@@ -414,6 +416,8 @@ def build(resolved: Resolved, flow: FlowConfig, predictor: Predictor) -> Candida
     frame["splits_evenly"] = splits(devices).astype(float)
     frame["memory_gb_required"] = required
     frame["memory_gb_available"] = available
+    # What the platform leaves usable without the spec's limit (the limit's what-if moves it).
+    frame["memory_gb_platform_usable"] = platform_usable
     frame["kv_known"] = fit.kv_known(m_layers, m_kv, m_head_dim)[cfg_m]
 
     # One prediction call: configurations x tasks, tasks innermost.
@@ -549,30 +553,29 @@ def serving_latency_s(resolved: Resolved, flow: FlowConfig) -> float:
     return flow.serving.latency_for(tokens)
 
 
-def _device_counts(flow, platforms, cfg_p, quants, cfg_q, arch, cfg_m, context_tokens, memory_gb, params, splits) -> np.ndarray:
+def _device_counts(flow, platforms, cfg_p, memory, splits) -> np.ndarray:
     """Per configuration: the fewest of its class's device counts the model fits on at batch 1.
 
     Only counts a tensor-parallel engine can share the model's heads over count (``splits``: per
-    configuration, a function of the device count, :func:`recommender.rules.fit.splits_evenly`).
-    Where none fits, the most (so the memory constraint names the shortfall). Sized at batch 1 so
+    configuration, a function of the device count, :func:`recommender.rules.fit.splits_evenly`;
+    ``memory``: GB needed and usable per configuration at a batch and a device count). Where
+    none fits, the most (so the memory constraint names the shortfall). Sized at batch 1 so
     that every concurrency of one deployment shares its device count.
     """
     n = len(cfg_p)
     out = np.zeros(n, dtype=np.int64)
-    q_bpw = np.array([q.bytes_per_weight for q in quants], dtype=float)
     cls = np.array([p.platform_class for p in platforms], dtype=object)[cfg_p]
+    fits: dict[int, np.ndarray] = {}  # per device count, over every configuration
     for c in sorted(set(cls.tolist())):
         rows = np.flatnonzero(cls == c)
         counts = flow.serving.devices_for(str(c))
         chosen = np.full(rows.size, counts[-1], dtype=np.int64)
         open_ = np.ones(rows.size, dtype=bool)
         for d in counts:
-            m = cfg_m[rows]
-            need = fit.required_gb_per_device(
-                arch["params_total_b"][m], q_bpw[cfg_q[rows]], arch["layers"][m], arch["kv_heads"][m], arch["head_dim"][m],
-                1, context_tokens, d, params,
-            )
-            ok = open_ & (need <= memory_gb[cfg_p[rows]]) & splits(d)[rows]
+            if d not in fits:
+                need, usable, _ = memory(1, d)
+                fits[d] = (need <= usable) & splits(d)
+            ok = open_ & fits[d][rows]
             chosen[ok] = d
             open_ &= ~ok
         out[rows] = chosen

@@ -98,7 +98,7 @@ def _relaxed(c: Constraint, cs: CandidateSet, factor: float) -> tuple[Constraint
         if spec.hardware.memory_limit_gb is None:
             return None
         new_limit = spec.hardware.memory_limit_gb * factor
-        platform_gb = np.array([p.memory_gb for p in cs.resolved.platforms], dtype=float)[cs.frame["_p"].to_numpy()]
+        platform_gb = cs.frame["memory_gb_platform_usable"].to_numpy(dtype=float)
         return replace(c, limit=np.minimum(platform_gb, new_limit)), f"a {fmt(factor)}x memory limit ({fmt(new_limit)} GB)"
     if c.kind == "flag":
         return None

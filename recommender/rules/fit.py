@@ -6,27 +6,17 @@ a paged KV cache (vLLM, TensorRT-LLM...) need the weights, the runtime and the K
 sequence to fit, and serve as many concurrent sequences as the rest of the memory holds;
 engines that allocate the KV cache per batch (HF transformers, llama.cpp) need the whole
 batch's KV cache at full context. Checked against every shipped measured row
-(``tests/test_memory_fit.py``: all of them ran, so the rule must accept all of them).
+(``tests/shipped/test_shipped_memory_fit.py``: all of them ran, so the rule must accept all of
+them).
 
-:func:`required_gb_per_device` is the earlier static rule (whole batch at full context,
-fragmentation on weights too), kept unchanged for ``eai recommend``'s candidate builder
-until it moves to :func:`deployment_memory`. Per device it needs
+`eai recommend`'s candidate builder sizes its candidates with the same rule, the KV cache at
+the spec's context (the largest prompt + output of its tasks, or ``serving.context_tokens``),
+and the device count from :func:`splits_evenly` too: an answer never differs from `eai predict`'s
+on whether a configuration fits.
 
-    (weights + KV cache) * (1 + fragmentation) / device_count + runtime overhead
-
-where
-
-- weights = params_total_b * 1e9 * bytes_per_weight bytes (the quantization's
-  stored bytes per parameter, scales included);
-- KV cache = 2 (K and V) * layers * kv_heads * head_dim * kv_bytes
-  * batch_size * context_tokens bytes, head_dim = hidden_size / attention_heads;
-- tensor parallelism splits weights and KV cache evenly over ``device_count``;
-- runtime overhead (CUDA context, allocator, activations) is a fixed amount
-  per device, and fragmentation a fraction of the sharded state.
-
-GB here are 1e9 bytes, as platform memory is stated in the catalog. All
-functions take NumPy arrays (or scalars) and broadcast, so the rule runs on a
-whole candidate frame at once.
+GB here are 1e9 bytes; the catalog states device memory in binary GB (GiB), which
+:func:`usable_gb_per_device` converts. All functions take NumPy arrays (or scalars) and
+broadcast, so the rule runs on a whole candidate frame at once.
 """
 
 from __future__ import annotations
@@ -180,38 +170,10 @@ def kv_cache_gb(
     return per_token_bytes * tokens / 1e9
 
 
-def required_gb_per_device(
-    params_total_b: ArrayLike,
-    bytes_per_weight: ArrayLike,
-    layers: ArrayLike,
-    kv_heads: ArrayLike,
-    head_dim: ArrayLike,
-    batch_size: ArrayLike,
-    context_tokens: ArrayLike,
-    device_count: ArrayLike,
-    params: FitParams = FitParams(),
-) -> NDArray[np.float64]:
-    """Memory each device needs, GB (see the module docstring for the formula).
-
-    Where the KV-cache size is unknown (architecture fields missing) it counts
-    as zero; :func:`kv_known` tells which rows those are.
-    """
-    kv = np.nan_to_num(
-        kv_cache_gb(layers, kv_heads, head_dim, batch_size, context_tokens, params.kv_cache_bytes), nan=0.0
-    )
-    sharded = (weights_gb(params_total_b, bytes_per_weight) + kv) * (1.0 + params.fragmentation_fraction)
-    return sharded / np.asarray(device_count, dtype=float) + params.runtime_overhead_gb
-
-
 def kv_known(layers: ArrayLike, kv_heads: ArrayLike, head_dim: ArrayLike) -> NDArray[np.bool_]:
     """Whether the KV-cache size could be computed (all architecture fields known)."""
     arr = np.asarray(layers, dtype=float) * np.asarray(kv_heads, dtype=float) * np.asarray(head_dim, dtype=float)
     return ~np.isnan(arr)
-
-
-def fits(required_gb: ArrayLike, available_gb: ArrayLike) -> NDArray[np.bool_]:
-    """Whether the per-device requirement is within the per-device memory."""
-    return np.asarray(required_gb, dtype=float) <= np.asarray(available_gb, dtype=float)
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,7 @@ import pandas as pd
 
 from recommender.catalog.adhoc import DescribedModel, sibling_of
 from recommender.catalog.types import ModelSpec, Platform
-from recommender.errors import AmbiguousNameError, InvalidInputError, UnknownNameError, UnsupportedCombinationError
+from recommender.errors import InvalidInputError, UnknownNameError, UnsupportedCombinationError
 from recommender.model.api import CANDIDATE_COLUMNS, Predictor
 from recommender.rules import fit
 from recommender.rules.candidates import extend_predictor, unsupported_reason
