@@ -399,23 +399,18 @@ def resolve_configurations(
     stages_asked = _positive_ints(frame, "pipeline_stages", first_line)
     tp = devices_asked // np.maximum(stages_asked, 1)
     heads, kv_heads = fit.attention_heads(models)
-    split_over = fit.is_tensor_parallel(engine) & (tp > 1)
-    if split_over.any():
-        uneven = split_over & ~fit.splits_evenly(heads[m_code], kv_heads[m_code], tp)
-        for key in pd.unique(pd.Series(m_code[uneven].astype(np.int64) * 100_000 + tp[uneven])):
-            mi, t = int(key // 100_000), int(key % 100_000)
-            mask = uneven & (m_code == mi) & (tp == t)
-            h, kv = heads[mi], kv_heads[mi]
-            counts = fit.even_splits(h, kv, max(8, t))
-            refuse(
-                mask,
-                f"{models[mi].id} has {h:g} attention heads{f' and {kv:g} key/value heads' if kv == kv else ''}, which "
-                f"tensor parallelism over {t} "
-                f"devices cannot share out evenly ({engine[np.flatnonzero(mask)[0]]} refuses it); it splits over "
-                f"{', '.join(str(c) for c in counts)} devices, or more as pipeline stages (column pipeline_stages)",
-            )
-    if not keep.any():
-        raise UnsupportedCombinationError(f"no configuration can run: {'; '.join(skipped)}")
+    split_over = keep & fit.is_tensor_parallel(engine) & (tp > 1)
+    uneven = split_over & ~fit.splits_evenly(heads[m_code], kv_heads[m_code], tp)
+    for mi, t in pd.DataFrame({"m": m_code[uneven], "tp": tp[uneven]}).drop_duplicates().itertuples(index=False):
+        mask = uneven & (m_code == mi) & (tp == t)
+        h, kv = heads[mi], kv_heads[mi]
+        kv_text = f" and {kv:g} key/value heads" if np.isfinite(kv) else ""
+        refuse(
+            mask,
+            f"{models[mi].id} has {h:g} attention heads{kv_text}, which tensor parallelism over {t} devices cannot share out "
+            f"evenly ({engine[np.flatnonzero(mask)[0]]} refuses it); it splits over "
+            f"{', '.join(str(c) for c in fit.even_splits(h, kv, max(8, t)))} devices, or more as pipeline stages (column pipeline_stages)",
+        )
 
     prompt, output, dispersion = (
         _token_column(frame, c, fallback, first_line)
