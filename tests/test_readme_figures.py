@@ -104,3 +104,16 @@ def test_monitor_parser_reads_the_paired_slowdown_verdict(rf) -> None:
 def test_monitor_parser_keeps_the_bench_unreliable_flag(rf) -> None:
     line = "        20 Hz: thread CPU  1.210% of wall (max 1.549%), slowdown  +1.96% (paired median), 33 samples/window UNRELIABLE (plain runs spread 24%)\n"
     assert rf._monitor_rows(line)[0][2] == "unreliable (machine busy)"
+
+
+def test_monitor_interval_is_the_signed_rank_one() -> None:
+    # 1..10: 55 Walsh averages, centre 5.5; the exact signed-rank interval at 95 % drops the 8
+    # lowest and highest (critical value 8 for n = 10), [3.0, 8.0]; the bench's normal
+    # approximation gives the same count.
+    spec = importlib.util.spec_from_file_location("monitor_overhead", ROOT / "bench" / "monitor_overhead.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod.location_ci(list(range(1, 11))) == pytest.approx((5.5, 3.0, 8.0))
+    # A shift moves all three; the interval is symmetric for symmetric data.
+    centre, low, high = mod.location_ci([v + 2.0 for v in range(1, 11)])
+    assert (centre, low, high) == pytest.approx((7.5, 5.0, 10.0))
