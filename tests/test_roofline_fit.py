@@ -276,6 +276,19 @@ def test_time_recovers_the_prompt_pass_share_and_energy_leaves_it_to_the_ridge()
     np.testing.assert_allclose(fitted_prior(charged.export_state(), f), charged.predict(f), rtol=1e-12)
 
 
+def test_no_prompt_pass_is_fitted_faster_than_peak():
+    # Rows whose prompt passes ran at half their peak-rate time (a meter, or peaks understated):
+    # the factor stops at 1, as the bandwidth and throughput factors do, and the rest stays.
+    f = _frame(seed=5)
+    rng = np.random.default_rng(6)
+    f["t_prefill_share_s"] = np.exp(rng.uniform(np.log(1e-4), np.log(3e-2), len(f)))
+    c = {"vllm": 3.0, "hf-transformers": 20.0}
+    y = _truth(f, 1.6, 4.0, c, "time") + 0.5 * f["t_prefill_share_s"].to_numpy()
+    est = RooflineFit(kind="time").fit(f, y * np.exp(rng.normal(0, 0.02, len(f))))
+    assert np.exp(est.log_d_) == pytest.approx(1.0, abs=1e-6)
+    assert np.exp(est.log_a_) >= 1.0 and np.exp(est.log_b_) >= 1.0
+
+
 def test_sample_weight_lets_a_small_campaign_count_as_much_as_a_large_one():
     # 270 rows of one campaign at a = 1.2 and 30 of another at a = 3.0: unweighted, the fit
     # follows the large one; with 1/n per campaign it moves toward the small one (the soft-L1

@@ -530,8 +530,9 @@ class RooflineFit(RegressorMixin, BaseEstimator):
             return root_w[:, None] * at(theta)[1]
 
         # Start near the raw roofline (a = b = 1.6) with a 10 us per-layer cost. Bounds: no server
-        # beats peak bandwidth or peak throughput (a, b >= 1), none is slower than e^6 ~ 400x
-        # peak; the per-layer cost lies between 0.5 ns and 0.3 s (wide: only keeps the solver
+        # beats peak bandwidth or peak throughput (a, b >= 1), nor runs a batch-mate's prompt pass
+        # faster than its peak-rate time (d >= 1; until 2026-12-05 d was free and came out 0.90),
+        # none is slower than e^6 ~ 400x peak; the per-layer cost lies between 0.5 ns and 0.3 s (wide: only keeps the solver
         # from wandering off to zero or infinity on data that cannot identify a term); so does the
         # cost per sequence (0.5 ns to 0.2 s).
         # In energy the factors also carry the mean power as a share of TDP (energy = TDP x step
@@ -544,7 +545,7 @@ class RooflineFit(RegressorMixin, BaseEstimator):
         # The KV factor shares a's bounds.
         n_s = len(s_levels)
         start = np.concatenate([[0.5, 0.5, 0.0, 0.5], np.zeros(n_c + n_s)])  # inside the bounds: a solver started on one can stall there
-        lower = np.concatenate([[floor, floor, -10.0, floor], np.full(n_c + n_s, -10.0)])
+        lower = np.concatenate([[floor, floor, floor, floor], np.full(n_c + n_s, -10.0)])
         upper = np.concatenate([[6.0, 6.0, 6.0, 6.0], np.full(n_c + n_s, 10.0)])
         if self.kind == "energy" and self.time_roofline is not None:
             lower, upper = _phase_power_bounds(lower, upper, self.time_roofline, engines, s_levels)
