@@ -250,13 +250,20 @@ def test_only_servers_that_ran_several_batch_sizes_get_a_per_sequence_cost():
     )
     assert batch_varied_levels(f, ["hf-transformers", "vllm@0.11", "vllm@0.5"]) == ["vllm@0.11"]
 
-def test_time_recovers_the_prompt_pass_share_and_energy_leaves_it_to_the_ridge():
+def _with_prompt_passes(d: float) -> tuple[pd.DataFrame, np.ndarray, dict[str, float]]:
+    """A frame with batch-mates' prompt passes, and step times (2 % noise) whose passes take
+    ``d`` times their peak-rate time."""
     f = _frame(seed=5)
     rng = np.random.default_rng(6)
     f["t_prefill_share_s"] = np.exp(rng.uniform(np.log(1e-4), np.log(3e-2), len(f)))
     c = {"vllm": 3.0, "hf-transformers": 20.0}
-    y = _truth(f, 1.6, 4.0, c, "time") + 2.5 * f["t_prefill_share_s"].to_numpy()
-    est = RooflineFit(kind="time").fit(f, y * np.exp(rng.normal(0, 0.02, len(f))))
+    y = _truth(f, 1.6, 4.0, c, "time") + d * f["t_prefill_share_s"].to_numpy()
+    return f, y * np.exp(rng.normal(0, 0.02, len(f))), c
+
+
+def test_time_recovers_the_prompt_pass_share_and_energy_leaves_it_to_the_ridge():
+    f, y, c = _with_prompt_passes(2.5)
+    est = RooflineFit(kind="time").fit(f, y)
     assert np.exp(est.log_d_) == pytest.approx(2.5, rel=0.1)
     assert np.exp(est.log_a_) == pytest.approx(1.6, rel=0.05)
     np.testing.assert_allclose(fitted_prior(est.export_state(), f), est.predict(f), rtol=1e-12)
@@ -279,12 +286,8 @@ def test_time_recovers_the_prompt_pass_share_and_energy_leaves_it_to_the_ridge()
 def test_no_prompt_pass_is_fitted_faster_than_peak():
     # Rows whose prompt passes ran at half their peak-rate time (a meter, or peaks understated):
     # the factor stops at 1, as the bandwidth and throughput factors do, and the rest stays.
-    f = _frame(seed=5)
-    rng = np.random.default_rng(6)
-    f["t_prefill_share_s"] = np.exp(rng.uniform(np.log(1e-4), np.log(3e-2), len(f)))
-    c = {"vllm": 3.0, "hf-transformers": 20.0}
-    y = _truth(f, 1.6, 4.0, c, "time") + 0.5 * f["t_prefill_share_s"].to_numpy()
-    est = RooflineFit(kind="time").fit(f, y * np.exp(rng.normal(0, 0.02, len(f))))
+    f, y, _ = _with_prompt_passes(0.5)
+    est = RooflineFit(kind="time").fit(f, y)
     assert np.exp(est.log_d_) == pytest.approx(1.0, abs=1e-6)
     assert np.exp(est.log_a_) >= 1.0 and np.exp(est.log_b_) >= 1.0
 
