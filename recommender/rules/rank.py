@@ -92,8 +92,8 @@ def build_constraints(
 
     Always present: ``memory`` (fit per device), ``context_window`` (the queries' tokens within
     the model's context), ``tensor_parallel`` (a tensor-parallel engine can share the model's
-    heads over the devices) and ``prediction`` (a finite objective input exists). Others appear when the spec (or the flow's
-    default for the relative accuracy floor) sets them.
+    heads over the devices) and ``prediction`` (a finite objective input exists). Others
+    appear when the spec (or the flow's default for the relative accuracy floor) sets them.
     """
     f = cs.frame
     spec = cs.resolved.spec
