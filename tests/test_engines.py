@@ -241,6 +241,8 @@ def test_vllm_engine_builds_lm_eval_backend_with_tp_and_max_num_seqs(monkeypatch
     assert args["batch_size"] == "auto" and args["pretrained"] == "/ckpt"
     assert loaded.cuda_devices == (0, 1, 2, 3) and loaded.device_count == 4
     assert loaded.engine == "vllm" and loaded.engine_version == "0.0-fake"
+    # 135 M parameters at bf16's 2 stored bytes each (the quantization catalog's figure).
+    assert loaded.weights_gb == pytest.approx(0.27)
     lm = loaded.lm
     lm.loglikelihood([_instance("loglikelihood", ("ab", "c"), 0), _instance("loglikelihood", ("ab", "d"), 0)])
     lm.generate_until([_instance("generate_until", ("xy", {"until": []}), 1)])

@@ -189,7 +189,10 @@ class VllmEngine:
                 del model.llm_engine
             lm.model = None
 
-        bytes_per = {"fp16": 2, "bf16": 2, "fp32": 4, "fp8": 1}[quant]
+        from recommender.catalog import get_quants
+
+        # Stored bytes per weight as the quantization catalog states them (fp8: 1, bf16: 2...).
+        bytes_per = get_quants()[quant].bytes_per_weight
         flags = ("random-weights",) if source.kind == "random" else ()
         params = count_parameters(pretrained)
         return LoadedModel(
