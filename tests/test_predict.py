@@ -22,7 +22,7 @@ from recommender.errors import InvalidInputError, UnsupportedCombinationError
 from recommender.model.api import CANDIDATE_COLUMNS, PREDICTION_COLUMNS
 from recommender.rules.catalogs import Catalogs
 from recommender.rules.flow import load_flow
-from recommender.rules.predict import MAX_CONFIGURATIONS, TOKEN_COLUMNS, Asked, Grid, predict_configurations, resolve_configurations
+from recommender.rules.predict import MAX_CONFIGURATIONS, TOKEN_COLUMNS, Grid, predict_configurations, resolve_configurations
 from recommender.rules.synthetic import FormulaPredictor
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -245,16 +245,13 @@ def test_a_measured_cell_returns_its_measurement(catalogs: Catalogs, flow) -> No
 
 
 class ExtensibleFormula:
-    """:class:`FormulaPredictor` that also takes entries outside the catalog, as the fitted
-    predictor does (``with_catalog_entries``), and records the frames it was asked."""
+    """:class:`FormulaPredictor` (which takes entries outside the catalog, as the fitted
+    predictor does: ``with_catalog_entries``) that records the frames it was asked."""
 
     data_hash = FormulaPredictor.data_hash
 
-    def __init__(self, catalogs: Catalogs, platforms=(), models=(), calls: list | None = None) -> None:
-        self._catalogs = catalogs
-        self._inner = FormulaPredictor(
-            Catalogs.from_entries([*catalogs.platforms.values(), *platforms], [*catalogs.models.values(), *models], catalogs.tasks.values(), catalogs.quants.values())
-        )
+    def __init__(self, inner: FormulaPredictor, calls: list | None = None) -> None:
+        self._inner = inner
         self.calls = [] if calls is None else calls
 
     def predict(self, candidates: pd.DataFrame) -> pd.DataFrame:
@@ -262,12 +259,12 @@ class ExtensibleFormula:
         return self._inner.predict(candidates)
 
     def with_catalog_entries(self, platforms, models) -> "ExtensibleFormula":
-        return ExtensibleFormula(self._catalogs, platforms.values(), models.values(), self.calls)
+        return ExtensibleFormula(self._inner.with_catalog_entries(platforms, models), self.calls)
 
 
 @pytest.fixture
 def cli_predictor(catalogs: Catalogs) -> ExtensibleFormula:
-    return ExtensibleFormula(catalogs)
+    return ExtensibleFormula(FormulaPredictor(catalogs))
 
 
 def test_cli_json_has_one_record_per_configuration(run, formula: FormulaPredictor, catalogs: Catalogs, flow) -> None:

@@ -532,9 +532,9 @@ class RooflineFit(RegressorMixin, BaseEstimator):
         # Start near the raw roofline (a = b = 1.6) with a 10 us per-layer cost. Bounds: no server
         # beats peak bandwidth or peak throughput (a, b >= 1), nor runs a batch-mate's prompt pass
         # faster than its peak-rate time (d >= 1; until 2026-12-05 d was free and came out 0.90),
-        # none is slower than e^6 ~ 400x peak; the per-layer cost lies between 0.5 ns and 0.3 s (wide: only keeps the solver
-        # from wandering off to zero or infinity on data that cannot identify a term); so does the
-        # cost per sequence (0.5 ns to 0.2 s).
+        # none is slower than e^6 ~ 400x peak; the per-layer cost lies between 0.5 ns and 0.3 s
+        # (wide: only keeps the solver from wandering off to zero or infinity on data that cannot
+        # identify a term); so does the cost per sequence (0.5 ns to 0.2 s).
         # In energy the factors also carry the mean power as a share of TDP (energy = TDP x step
         # time is the prior's assumption), which is below 1: the median ML.ENERGY v3 H100 row draws
         # 0.74 of its 700 W. So there they may go down to ENERGY_FACTOR_FLOOR (a GPU's idle
