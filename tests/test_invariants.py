@@ -354,3 +354,39 @@ def _query(e: np.ndarray, t: np.ndarray, factor: float):
         status_code=np.full(n, 2), reason_bits=np.zeros(n, dtype=np.int64), prefill_share=np.zeros(n),
         twin_of=np.full(n, "", dtype=object),
     )
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(platform=st.sampled_from(GPUS), model=st.sampled_from(MODELS), task=st.sampled_from(TASKS), batch=st.sampled_from([1, 8]),
+       engine=st.sampled_from(["hf-transformers", "llama.cpp", "fastchat"]))
+def test_a_layer_split_is_no_faster_than_one_device_and_every_device_draws(predictors, platform, model, task, batch, engine):
+    devices = [1, 2, 4, 8]
+    out = predictors["all"].predict(_frame(platform=platform, device_count=devices, engine=engine, model_id=model,
+                                           quantization="fp16", batch_size=batch, task=task), use_measured=False)
+    t = out["time_s_per_query"].to_numpy()
+    e = out["energy_j_per_query"].to_numpy()
+    # A token passes the devices one after another: each added device adds a hop, no speed.
+    assert np.all(np.diff(t) >= 0)
+    # The waiting devices draw power: energy grows with every device, and the mean power by
+    # at most the device count (exactly that where each device sits at its power floor).
+    assert np.all(np.diff(e) > 0)
+    assert np.all((e[1:] / t[1:]) / (e[0] / t[0]) <= np.array(devices[1:]) * (1 + 1e-9))
+
+
+def test_layer_split_features_read_one_devices_bandwidth_and_charge_waiting_devices_a_share(cats):
+    from recommender.model import physics
+    from recommender.model.features import FeatureBuilder
+
+    rows = _frame(platform="gpu-a", device_count=[1, 4, 1, 4], engine=["hf-transformers"] * 2 + ["vllm"] * 2, model_id="toy/m7",
+                  quantization="fp16", batch_size=8, prompt_tokens=500.0, output_tokens=300.0, choices=1.0)
+    f = FeatureBuilder(cats).build(rows)
+    t_mem, power, draw, comm = (f[c].to_numpy() for c in ("t_mem_s", "power_w", "power_draw_w", "t_comm_s"))
+    # HF transformers over four devices: one device's bandwidth, the four devices' limit, the
+    # computing device plus three waiting at their share; a hop per boundary, no all-reduce.
+    assert t_mem[1] == pytest.approx(t_mem[0])
+    assert power[1] == pytest.approx(4 * power[0])
+    assert draw[1] == pytest.approx(power[0] * (1 + 3 * physics.WAITING_DEVICE_POWER_SHARE))
+    assert 0 < comm[1] < comm[3]
+    # vLLM splits the same step's weights four ways and draws on all four devices.
+    assert t_mem[3] == pytest.approx(t_mem[2] / 4)
+    assert draw[3] == pytest.approx(power[3])

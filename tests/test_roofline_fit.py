@@ -30,7 +30,7 @@ def _frame(n: int = 300, seed: int = 0) -> pd.DataFrame:
             "t_mem_s": np.exp(rng.uniform(np.log(1e-4), np.log(5e-2), n)),
             "t_compute_s": np.exp(rng.uniform(np.log(1e-5), np.log(2e-2), n)),
             "log_layers": np.log(rng.choice([24.0, 32.0, 40.0, 80.0], n)),
-            "power_w": rng.choice([300.0, 700.0, 2000.0], n),
+            "power_draw_w": rng.choice([300.0, 700.0, 2000.0], n),
             "batch_running": rng.choice([1.0, 8.0, 64.0, 256.0], n),
             "engine": pd.Categorical(rng.choice(["vllm", "hf-transformers"], n)),
         }
@@ -40,7 +40,7 @@ def _frame(n: int = 300, seed: int = 0) -> pd.DataFrame:
 def _truth(frame: pd.DataFrame, a: float, b: float, c: dict[str, float], kind: str) -> np.ndarray:
     per_layer = frame["engine"].astype(str).map(c).to_numpy() * LAYER_SCALE_S
     t = a * frame["t_mem_s"] + b * frame["t_compute_s"] + per_layer * np.exp(frame["log_layers"])
-    return (frame["power_w"] * t / frame["batch_running"]).to_numpy() if kind == "energy" else t.to_numpy()
+    return (frame["power_draw_w"] * t / frame["batch_running"]).to_numpy() if kind == "energy" else t.to_numpy()
 
 
 @pytest.mark.parametrize("kind", ["energy", "time"])
@@ -69,7 +69,7 @@ def test_kv_reads_get_their_own_bandwidth_factor(kind):
     weights = f["t_mem_s"] - f["t_kv_s"]
     per_layer = f["engine"].astype(str).map({"vllm": 3.0, "hf-transformers": 20.0}).to_numpy() * LAYER_SCALE_S
     t = 1.5 * weights + 3.0 * f["t_kv_s"] + 2.0 * f["t_compute_s"] + per_layer * np.exp(f["log_layers"])
-    y = (f["power_w"] * t / f["batch_running"]).to_numpy() if kind == "energy" else t.to_numpy()
+    y = (f["power_draw_w"] * t / f["batch_running"]).to_numpy() if kind == "energy" else t.to_numpy()
     est = RooflineFit(kind=kind).fit(f, y)
     assert np.exp(est.log_a_) == pytest.approx(1.5, rel=0.05)
     assert np.exp(est.log_kv_) == pytest.approx(3.0, rel=0.05)
@@ -151,7 +151,7 @@ def test_per_layer_cost_is_per_engine_release_where_the_frame_has_one():
     f = f.assign(engine_release=pd.Categorical(release))
     c = {"vllm@0.5": 12.0, "vllm@0.11": 3.0, "hf-transformers@4.57": 20.0}
     per_layer = f["engine_release"].astype(str).map(c).to_numpy() * LAYER_SCALE_S
-    y = (f["power_w"] * (1.3 * f["t_mem_s"] + 2.0 * f["t_compute_s"] + per_layer * np.exp(f["log_layers"])) / f["batch_running"]).to_numpy()
+    y = (f["power_draw_w"] * (1.3 * f["t_mem_s"] + 2.0 * f["t_compute_s"] + per_layer * np.exp(f["log_layers"])) / f["batch_running"]).to_numpy()
     est = RooflineFit().fit(f, y)
     got = dict(zip(est.engines_, np.exp(est.log_c_), strict=True))
     assert got["vllm@0.5"] == pytest.approx(12.0, rel=0.05)
@@ -274,7 +274,7 @@ def test_time_recovers_the_prompt_pass_share_and_energy_leaves_it_to_the_ridge()
     assert energy.export_state()["log_d"] is None
     # With prompt_energy the energy roofline charges the prompt pass at its raw size (factor 1,
     # at TDP), not fitted: the other constants are recovered around it.
-    scale = (f["power_w"] / f["batch_running"]).to_numpy()
+    scale = (f["power_draw_w"] / f["batch_running"]).to_numpy()
     y_e = _truth(f, 1.6, 4.0, c, "energy") + scale * f["t_prefill_share_s"].to_numpy()
     charged = RooflineFit(kind="energy", prompt_energy=True).fit(f, y_e)
     assert charged.export_state()["log_d"] == 0.0
@@ -318,7 +318,7 @@ def test_fit_terms_give_the_roofline_and_its_exact_log_jacobian():
     n = 40
     feats = pd.DataFrame({
         "t_mem_s": rng.uniform(1e-3, 2e-2, n), "t_compute_s": rng.uniform(1e-4, 1e-2, n),
-        "log_layers": np.log(rng.choice([24.0, 32.0, 80.0], n)), "power_w": rng.choice([400.0, 700.0], n),
+        "log_layers": np.log(rng.choice([24.0, 32.0, 80.0], n)), "power_draw_w": rng.choice([400.0, 700.0], n),
         "batch_running": rng.choice([1.0, 8.0, 64.0], n), "engine": rng.choice(["vllm", "hf-transformers"], n),
         "t_comm_s": rng.uniform(0.0, 1e-4, n), "t_prefill_share_s": rng.uniform(0.0, 1e-3, n),
     })
@@ -365,7 +365,7 @@ def _prefill_feats() -> pd.DataFrame:
     return pd.DataFrame({
         "engine": pd.Categorical(["hf-transformers", "hf-transformers", "llama.cpp"]),
         "log_layers": np.log([30.0, 30.0, 30.0]),
-        "power_w": [700.0, 700.0, 700.0],
+        "power_draw_w": [700.0, 700.0, 700.0],
         "prefill_queries": [1.0, 8.0, 1.0],
         "prefill_rounds": [4.0, 1.0, 4.0],
         "fed_tokens": [400.0, 400.0, 400.0],

@@ -452,7 +452,11 @@ class FeatureBuilder:
         # the stages one after another, and the stages serve different micro-batches at once
         # (batch / stages sequences each), so a stage reads its weights once per micro-batch.
         stages = configs["pipeline_stages"].to_numpy(dtype=float) if "pipeline_stages" in configs else np.ones(len(configs))
-        devices = physics.split_devices(devices_all / stages, heads)
+        # A layer split (HF transformers' device_map, FastChat, llama.cpp) runs a token through the
+        # devices in turn: one device's speed, every device's memory, a hop per boundary.
+        layer_split = cats.isin(configs["engine"], physics.LAYER_SPLIT_ENGINES) & (devices_all > 1)
+        stages = np.where(layer_split, 1.0, stages)
+        devices = np.where(layer_split, 1.0, physics.split_devices(devices_all / stages, heads))
         link = P["interconnect_gbs"].to_numpy()[pc]
         prompt = np.maximum(configs["prompt_tokens"].to_numpy(dtype=float), 1.0)
         output = configs["output_tokens"].to_numpy(dtype=float)
@@ -479,6 +483,8 @@ class FeatureBuilder:
         )
         # A decode step's all-reduces carry its running sequences (per micro-batch).
         comm = physics.tensor_parallel_comm_s(layers, devices, batch / stages, hidden, link)
+        if layer_split.any():
+            comm = np.where(layer_split, physics.layer_split_hop_s(devices_all, batch, hidden, link), comm)
         t_step, t_mem, t_comp = physics.decode_step(
             params_total_b=total,
             params_active_b=active,
@@ -512,9 +518,16 @@ class FeatureBuilder:
             devices=devices * stages,  # throughput sense: every stage busy with another pass
             bandwidth_gbs=bw,
             peak_tflops=peak_prefill,
-            comm_s=physics.tensor_parallel_comm_s(layers, devices, pass_tokens * np.maximum(batch_cfg, 1.0), hidden, link),
+            comm_s=np.where(
+                layer_split,
+                physics.layer_split_hop_s(devices_all, pass_tokens * np.maximum(batch_cfg, 1.0), hidden, link),
+                physics.tensor_parallel_comm_s(layers, devices, pass_tokens * np.maximum(batch_cfg, 1.0), hidden, link),
+            ),
         )
+        # The devices' power limit (the invariants' bound) and what the priors charge: a layer
+        # split's waiting devices draw a share of the computing one's (physics.drawing_devices).
         power = tdp * devices_all
+        power_draw = tdp * physics.drawing_devices(devices_all, layer_split)
         # Floors no configuration beats: every touched weight read once per step at peak
         # bandwidth, or the step's FLOPs at peak throughput. The KV reads are left out: a
         # server may keep its cache in FP8 (half the bytes the layout counts), and with them
@@ -578,9 +591,9 @@ class FeatureBuilder:
                 "platform": cats.as_categorical(configs["platform"]),
                 "model_id": cats.as_categorical(configs["model_id"]),
                 "quantization": cats.as_categorical(configs["quantization"]),
-                "prior_e_dec": power * t_step / batch,
+                "prior_e_dec": power_draw * t_step / batch,
                 "prior_t_dec": t_step,
-                "prior_e_pre": power * t_pre_tok,
+                "prior_e_pre": power_draw * t_pre_tok,
                 # Latency per fed token of a log-likelihood query at the roofline rate: a query
                 # of a static batch waits for the whole pass, which holds batch / passes queries
                 # (the profiler times a query so, the invariants read it so); at batch 1, the rate.
@@ -607,6 +620,7 @@ class FeatureBuilder:
                 # recommender.model.roofline_fit).
                 "t_prefill_share_s": np.where(output > 0, t_pre_tok * prompt * batch / np.maximum(output, 1.0), 0.0),
                 "power_w": power,
+                "power_draw_w": power_draw,
                 "batch_running": batch,
             },
         )

@@ -13,7 +13,10 @@
    per query.
 3. **Splitting**: speed-ups come from at most ``min(devices, attention heads)`` devices
    (:func:`recommender.model.physics.split_devices`) and each split pays all-reduces
-   (:func:`recommender.model.physics.tensor_parallel_comm_s`), in the features themselves.
+   (:func:`recommender.model.physics.tensor_parallel_comm_s`), in the features themselves. A
+   layer split (HF transformers, FastChat, llama.cpp: :data:`recommender.model.physics.
+   LAYER_SPLIT_ENGINES`) is no faster than one device: a hop per boundary
+   (:func:`recommender.model.physics.layer_split_hop_s`), the waiting devices' draw charged.
 
 4. **Power floor**: a GPU holding a model never draws less than a share of its limit while it
    serves, so ``E >= POWER_FLOOR_SHARE x P_max x T / B``: an energy interpolated or carried down

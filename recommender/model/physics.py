@@ -227,6 +227,50 @@ def tensor_parallel_comm_s(
     return ALLREDUCES_PER_LAYER * np.asarray(layers, dtype=float) * (latency + volume)
 
 
+LAYER_SPLIT_ENGINES: tuple[str, ...] = ("hf-transformers", "fastchat", "llama.cpp")
+"""Engines that spread a model over devices by layers, each token passing the devices one after
+another: HF transformers' ``device_map`` (accelerate's big-model inference moves activations
+between the devices that hold consecutive layers; a device computes only while the token is in
+its layers), FastChat's model worker on top of it (``--num-gpus``), and llama.cpp's default
+``--split-mode layer``. A step is no faster than on one device with room for the model: the same
+weights are read at one device's bandwidth, in turns, plus a hop per device boundary."""
+
+WAITING_DEVICE_POWER_SHARE = 0.5
+"""Power a device of a layer split draws while the token is in another device's layers, as a
+share of what the computing device draws. eai's H200 idled at 129.7 W with SmolLM2 resident
+(``data/profiled/smollm2-h200.csv``) while drawing 0.37 of its 700 W limit serving under HF
+transformers (259 W; docs/model.md): 0.50. A waiting device keeps its memory and clocks up
+between turns of a few milliseconds, so this is a measured resident draw, not a sleeping one."""
+
+
+def layer_split_hop_s(devices: np.ndarray, tokens: np.ndarray | float, hidden: np.ndarray | float, link_gbs: np.ndarray | float) -> np.ndarray:
+    """Seconds one forward pass of a layer split spends handing activations between devices.
+
+    ``devices - 1`` boundaries, each a copy of the pass's activations (``tokens x hidden x``
+    :data:`ACTIVATION_BYTES`) over the link plus one :data:`ALLREDUCE_LATENCY_S` of latency.
+    Zero on one device.
+
+    Args:
+        devices: Devices holding consecutive layers.
+        tokens: Token positions in the pass (a decode step's running sequences).
+        hidden: Hidden size.
+        link_gbs: One-direction GPU-to-GPU bandwidth, GB/s.
+    """
+    hops = np.maximum(np.asarray(devices, dtype=float), 1.0) - 1.0
+    message = np.asarray(tokens, dtype=float) * np.asarray(hidden, dtype=float) * ACTIVATION_BYTES
+    return hops * (ALLREDUCE_LATENCY_S + message / (np.asarray(link_gbs, dtype=float) * 1e9))
+
+
+def drawing_devices(devices: np.ndarray, layer_split: np.ndarray) -> np.ndarray:
+    """Devices' worth of the computing device's power a deployment draws.
+
+    Tensor parallelism keeps every device computing: ``devices``. A layer split computes on one
+    device at a time while the others wait at :data:`WAITING_DEVICE_POWER_SHARE` of its draw.
+    """
+    d = np.maximum(np.asarray(devices, dtype=float), 1.0)
+    return np.where(np.asarray(layer_split, dtype=bool), 1.0 + (d - 1.0) * WAITING_DEVICE_POWER_SHARE, d)
+
+
 KV_MEMORY_SHARE = 0.9
 """Share of device memory a server may use for weights + KV cache (vLLM's default
 ``gpu_memory_utilization`` is 0.9)."""

@@ -50,17 +50,17 @@ LAYER_SCALE_S = 1e-5
 KINDS = ("energy", "time")
 
 
-PRIOR_INPUTS: tuple[str, ...] = ("t_mem_s", "t_kv_s", "t_compute_s", "t_comm_s", "t_prefill_share_s", "log_layers", "power_w", "batch_running", "engine")
+PRIOR_INPUTS: tuple[str, ...] = ("t_mem_s", "t_kv_s", "t_compute_s", "t_comm_s", "t_prefill_share_s", "log_layers", "power_draw_w", "batch_running", "engine")
 """Feature columns the fitted roofline reads (besides ``engine_release`` where present)."""
 
 
 def _terms(feats: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """``(t_mem_s, t_compute_s, layers, power_w, batch)`` per row from a feature frame."""
+    """``(t_mem_s, t_compute_s, layers, power_draw_w, batch)`` per row from a feature frame."""
     return (
         np.asarray(feats["t_mem_s"], dtype=float),
         np.asarray(feats["t_compute_s"], dtype=float),
         np.exp(np.asarray(feats["log_layers"], dtype=float)),
-        np.asarray(feats["power_w"], dtype=float),
+        np.asarray(feats["power_draw_w"], dtype=float),
         np.asarray(feats["batch_running"], dtype=float),
     )
 
@@ -535,7 +535,7 @@ def prefill_prior(kind: str, engines: Sequence[str], log_c: np.ndarray, feats: A
     fixed = c * layers * np.asarray(feats["prefill_rounds"], dtype=float) / np.maximum(np.asarray(feats["fed_tokens"], dtype=float), 1.0)
     if kind == "prefill-time":
         return np.asarray(feats["prior_t_pre"], dtype=float) + fixed  # prior_t_pre: Q x t already
-    power = np.asarray(feats["power_w"], dtype=float)
+    power = np.asarray(feats["power_draw_w"], dtype=float)
     return np.asarray(feats["prior_e_pre"], dtype=float) + power * fixed / queries
 
 

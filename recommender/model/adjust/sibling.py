@@ -30,7 +30,15 @@ import numpy as np
 import pandas as pd
 
 from recommender.model import cats
-from recommender.model.adjust.anchor import GROUP_COLUMNS, as_one_numerics, log_ratios, neighbours, own_neighbours, scaled
+from recommender.model.adjust.anchor import (
+    GROUP_COLUMNS,
+    as_one_numerics,
+    layer_split_as_one_device,
+    log_ratios,
+    neighbours,
+    own_neighbours,
+    scaled,
+)
 from recommender.model.adjust.measured import factor_codes, key_matches
 from recommender.model.prediction import QueryPrediction
 
@@ -56,19 +64,21 @@ def apply(
     cells = model.measured
     if not len(cells) or not len(cf):
         return q
+    # A layer split over several devices reads its one-device siblings (anchor's reason).
+    look = layer_split_as_one_device(cf)
     # Rows whose deployment, the platform aside, some cell holds (one lookup over every row; a
     # million candidates rarely match), less those whose own deployment was measured.
     pool = np.flatnonzero(cats.positions(cf["model_id"], pd.Index(pd.unique(cells["model_id"].astype(str)), dtype=object)) >= 0)
     if not len(pool):
         return q
-    fkey, rkey = factor_codes(as_one_numerics(cf.iloc[pool]), SIBLING_COLUMNS, as_one_numerics(cells))
+    fkey, rkey = factor_codes(as_one_numerics(look.iloc[pool]), SIBLING_COLUMNS, as_one_numerics(cells))
     rest = pool[key_matches(fkey, rkey)]
     if len(rest):
-        _, _, own = own_neighbours(cells, cf.iloc[rest])
+        _, _, own = own_neighbours(cells, look.iloc[rest])
         rest = rest[~own]
     if not len(rest):
         return q
-    sub = cf.iloc[rest]
+    sub = look.iloc[rest]
     own_platform = sub["platform"].astype(str).to_numpy()
     # Every sibling cell pair of every row, over all the platforms, in one frame, so that the
     # model is predicted at the siblings' cells in one call.
