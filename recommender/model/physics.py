@@ -235,12 +235,12 @@ its layers), FastChat's model worker on top of it (``--num-gpus``), and llama.cp
 ``--split-mode layer``. A step is no faster than on one device with room for the model: the same
 weights are read at one device's bandwidth, in turns, plus a hop per device boundary."""
 
-WAITING_DEVICE_POWER_SHARE = 0.5
+WAITING_DEVICE_POWER_SHARE = 0.65
 """Power a device of a layer split draws while the token is in another device's layers, as a
-share of what the computing device draws. eai's H200 idled at 129.7 W with SmolLM2 resident
-(``data/profiled/smollm2-h200.csv``) while drawing 0.37 of its 700 W limit serving under HF
-transformers (259 W; docs/model.md): 0.50. A waiting device keeps its memory and clocks up
-between turns of a few milliseconds, so this is a measured resident draw, not a sleeping one."""
+share of what the computing device draws. eai's H200 rows (``data/measured.csv``, HF transformers,
+GSM8K at batch 1): 116 W idle with the model resident against 164 W serving Llama-3.1-8B (0.71) and
+198 W serving Qwen3-32B (0.59); their mean. A waiting device keeps its memory and clocks up
+between turns of a few milliseconds, so a resident idle draw is its least."""
 
 
 def layer_split_hop_s(devices: np.ndarray, tokens: np.ndarray | float, hidden: np.ndarray | float, link_gbs: np.ndarray | float) -> np.ndarray:
