@@ -357,12 +357,14 @@ def _query(e: np.ndarray, t: np.ndarray, factor: float):
 
 
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(platform=st.sampled_from(GPUS), model=st.sampled_from(MODELS), task=st.sampled_from(TASKS), batch=st.sampled_from([1, 8]),
+@given(platform=st.sampled_from(GPUS), model=st.sampled_from(MODELS), task=st.sampled_from(TASKS),
        engine=st.sampled_from(["hf-transformers", "llama.cpp", "fastchat"]))
-def test_a_layer_split_is_no_faster_than_one_device_and_every_device_draws(predictors, platform, model, task, batch, engine):
+def test_a_layer_split_is_no_faster_than_one_device_and_every_device_draws(predictors, platform, model, task, engine):
+    # One sequence at a time: more devices' memory cannot run more sequences at once (at larger
+    # batches it may, which shortens the queue, not the pass).
     devices = [1, 2, 4, 8]
     out = predictors["all"].predict(_frame(platform=platform, device_count=devices, engine=engine, model_id=model,
-                                           quantization="fp16", batch_size=batch, task=task), use_measured=False)
+                                           quantization="fp16", batch_size=1, task=task), use_measured=False)
     t = out["time_s_per_query"].to_numpy()
     e = out["energy_j_per_query"].to_numpy()
     # A token passes the devices one after another: each added device adds a hop, no speed.
