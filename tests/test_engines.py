@@ -256,9 +256,37 @@ def test_vllm_engine_builds_lm_eval_backend_with_tp_and_max_num_seqs(monkeypatch
         engine.check(source, "nf4-bnb", EngineOptions(device="cuda"))
 
 
+def test_vllm_engine_loads_awq_and_gptq_from_the_catalogued_checkpoint(monkeypatch: pytest.MonkeyPatch) -> None:
+    import profiler.models as models
+
+    from profiler.engines.vllm import VllmEngine
+
+    monkeypatch.setattr(models, "fp32_checkpoint", lambda source: pytest.fail("AWQ must not load the 16-bit weights"))
+    monkeypatch.setattr(models, "count_parameters", lambda ckpt: 7_615_616_512)
+    engine = VllmEngine(backend=FakeVLLMBackend)
+    assert {"awq-int4", "gptq-int4"} <= set(engine.quantizations())
+    qwen = ModelSource("Qwen/Qwen2.5-7B-Instruct", "hf", "Qwen/Qwen2.5-7B-Instruct", None, "hub")
+    loaded = engine.load(qwen, "awq-int4", EngineOptions(device="cuda", batch_size=64))
+    args = loaded.lm.kwargs
+    # vLLM reads the method from the checkpoint's quantization_config: no quantization argument.
+    assert args["pretrained"] == "Qwen/Qwen2.5-7B-Instruct-AWQ" and args["dtype"] == "float16" and args["quantization"] is None
+    assert "checkpoint=Qwen/Qwen2.5-7B-Instruct-AWQ" in loaded.extra_ref and "Qwen2.5-7B-Instruct-AWQ" in loaded.note
+    # The unquantized architecture's parameters at AWQ's stored 0.5195 bytes each.
+    assert loaded.weights_gb == pytest.approx(7.615616512 * 0.5195)
+    gptq = engine.load(qwen, "gptq-int4", EngineOptions(device="cuda"))
+    assert gptq.lm.kwargs["pretrained"] == "Qwen/Qwen2.5-7B-Instruct-GPTQ-Int4"
+    # A model whose entry names no such checkpoint, one outside the catalog, random weights.
+    with pytest.raises(UnsupportedCombinationError, match=r"add 'checkpoints: \{awq-int4: ORG/NAME\}'"):
+        engine.check(ModelSource("mistralai/Mistral-7B-Instruct-v0.2", "hf", "x", None, ""), "awq-int4", EngineOptions(device="cuda"))
+    with pytest.raises(UnsupportedCombinationError, match="does not know 'org/unknown'"):
+        engine.check(ModelSource("org/unknown", "hf", "org/unknown", None, ""), "gptq-int4", EngineOptions(device="cuda"))
+    with pytest.raises(UnsupportedCombinationError, match="kind 'random'"):
+        engine.check(ModelSource("Qwen/Qwen2.5-7B-Instruct", "random", "/arch", None, "random"), "awq-int4", EngineOptions(device="cuda"))
+
+
 def test_vllm_model_args_are_accepted_by_lm_evals_real_vllm_backend() -> None:
     # lm-eval's VLLM cannot be imported without vllm; read its constructor from the source.
-    from profiler.engines.vllm import QUANT_ARGS, model_args
+    from profiler.engines.vllm import PREQUANTIZED_ARGS, QUANT_ARGS, model_args
 
     spec = importlib.util.find_spec("lm_eval")
     assert spec is not None and spec.submodule_search_locations
@@ -270,7 +298,7 @@ def test_vllm_model_args_are_accepted_by_lm_evals_real_vllm_backend() -> None:
     assert init.args.kwarg is not None  # the rest goes to vllm.LLM(**kwargs)
     source = init_source = ast.get_source_segment(path.read_text(), init) or ""
     assert '"max_num_seqs": kwargs.get("max_num_seqs"' in init_source  # lm-eval forwards it to LLM
-    for quant in QUANT_ARGS:
+    for quant in (*QUANT_ARGS, *PREQUANTIZED_ARGS):
         args = model_args(ModelSource("m", "hf", "m", None, ""), quant, EngineOptions(device="cuda"), "/ckpt")
         passthrough = set(args) - params
         assert passthrough <= {"max_num_seqs", "gpu_memory_utilization"}, passthrough

@@ -111,3 +111,16 @@ def test_candidate_frame_reads_serving_mode_and_refuses_an_unknown_one(fitted, c
     assert [str(x) for x in p._candidate_frame(cand)["serving_mode"]] == ["online", "offline", "nan"]
     with pytest.raises(InvalidInputError, match="'streaming' in candidate row 2"):
         p.predict(pd.DataFrame([{**base, "serving_mode": "online"}, {**base, "serving_mode": "streaming"}]))
+
+
+def test_a_catalog_figure_makes_the_model_stale_a_checkpoint_name_does_not(cats):
+    from dataclasses import replace
+
+    from recommender.model.store import catalog_hash
+
+    name = next(iter(cats.models))
+    spec = cats.models[name]
+    named = replace(cats, models={**cats.models, name: spec.model_copy(update={"checkpoints": {"awq-int4": "org/x-AWQ"}})})
+    resized = replace(cats, models={**cats.models, name: spec.model_copy(update={"params_total_b": spec.params_total_b * 2})})
+    # Where the profiler finds AWQ weights says nothing of energy or time; a parameter count does.
+    assert catalog_hash(named) == catalog_hash(cats) != catalog_hash(resized)

@@ -190,3 +190,22 @@ def test_kv_layout_counts_only_what_each_attention_design_caches():
         ModelSpec(id="bad", **{**base, "sliding_window": 128})
     with _pytest.raises(ValueError, match="attention_layers"):
         ModelSpec(id="bad", **{**base, "attention_layers": 40})
+
+
+def test_checkpoint_formats_are_catalogued_quantizations_loaded_from_checkpoints(tmp_path) -> None:
+    from profiler.engines.vllm import PREQUANTIZED_ARGS
+    from recommender.catalog.models import _load
+    from recommender.errors import DataSourceError
+
+    named = {q for spec in get_models().values() for q in spec.checkpoints}
+    assert named and named <= set(PREQUANTIZED_ARGS)
+    assert resolve_model("meta-llama/Llama-3.1-8B-Instruct").checkpoints["awq-int4"] == "hugging-quants/Meta-Llama-3.1-8B-Instruct-AWQ-INT4"
+    path = tmp_path / "models.yaml"
+    path.write_text("models:\n  - {id: a/x, family: x, params_total_b: 1, params_active_b: 1, source: test,"
+                    " checkpoints: {awq-int3: a/x-AWQ}}\n", encoding="utf-8")
+    with pytest.raises(DataSourceError, match="checkpoint format 'awq-int3' is not a catalogued quantization"):
+        _load(path)
+    path.write_text("models:\n  - {id: a/x, family: x, params_total_b: 1, params_active_b: 1, source: test,"
+                    " checkpoints: {awq-int4: x-AWQ}}\n", encoding="utf-8")
+    with pytest.raises(DataSourceError, match="not a Hugging Face id"):
+        _load(path)

@@ -255,6 +255,9 @@ def test_plan_lists_cells_on_missing_hardware_apart(run_plan) -> None:
     assert "llama.cpp on cpu" in _profiler_can_measure("rtx-4090", "llama.cpp", "gguf-q4")
     assert "cannot load" in _profiler_can_measure("rtx-4090", "vllm", "nf4-bnb")
     assert "not tensorrt-llm" in _profiler_can_measure("rtx-4090", "tensorrt-llm", "fp16")
+    # AWQ under vLLM: measurable where the catalog names the model's checkpoint.
+    assert _profiler_can_measure("rtx-4090", "vllm", "awq-int4", "Qwen/Qwen2.5-7B-Instruct") == ""
+    assert "names none" in _profiler_can_measure("rtx-4090", "vllm", "awq-int4", "mistralai/Mistral-7B-Instruct-v0.2")
     for c in doc["cells_elsewhere"]:
         assert not c["available"]
         assert ("not among the platforms you have" in c["unavailable_reason"]) == (c["platform"] != "rtx-4090")

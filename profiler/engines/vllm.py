@@ -7,7 +7,8 @@ The model is built the way ``lm_eval --model vllm --model_args ...`` builds it, 
 - ``max_num_seqs`` = the sweep's ``batch_size`` (vLLM's cap on concurrently scheduled
   sequences) and lm-eval ``batch_size="auto"``, so every request of a task is handed to
   vLLM at once and its scheduler batches them, as an offline deployment would;
-- ``dtype`` / ``quantization`` from the quantization name.
+- ``dtype`` / ``quantization`` from the quantization name; AWQ and GPTQ load the checkpoint
+  the model catalog names for them (``checkpoints``), quantized offline by its publisher.
 
 Token counting wraps the backend's ``_model_generate`` (token ids in, ``RequestOutput``
 out), so fed and generated tokens are what vLLM really processed. vLLM is not importable
@@ -36,6 +37,42 @@ QUANT_ARGS: dict[str, dict[str, Any]] = {
 """What each quantization means to vLLM. ``fp8`` is vLLM's dynamic FP8 weight quantization
 (W8A8 on Hopper/Ada, weight-only FP8 Marlin on older GPUs)."""
 
+PREQUANTIZED_ARGS: dict[str, dict[str, Any]] = {
+    "awq-int4": {"dtype": "float16"},
+    "gptq-int4": {"dtype": "float16"},
+}
+"""Quantizations vLLM loads from a checkpoint quantized offline (the catalog model's
+``checkpoints``). No ``quantization`` argument: vLLM reads the method from the checkpoint's
+``quantization_config`` and runs it with its Marlin kernels where the GPU has them (Ampere and
+newer), its own AWQ / GPTQ kernels otherwise; activations are fp16 either way."""
+
+
+def prequantized_checkpoint(model_id: str, quant: str) -> str:
+    """Hugging Face id of the catalogued checkpoint of ``model_id`` quantized offline in ``quant``.
+
+    Raises:
+        UnsupportedCombinationError: The model is not catalogued, or its entry names no such
+            checkpoint (the message says where to add one).
+    """
+    from recommender.catalog import resolve_model
+    from recommender.errors import UnknownNameError
+
+    try:
+        spec = resolve_model(model_id)
+    except UnknownNameError as exc:
+        raise UnsupportedCombinationError(
+            f"engine 'vllm' loads {quant} from a checkpoint quantized offline, found through the model catalog, "
+            f"which does not know {model_id!r}: {exc}"
+        ) from exc
+    repo = spec.checkpoints.get(quant)
+    if repo is None:
+        have = f" (it names {', '.join(f'{q}: {r}' for q, r in spec.checkpoints.items())})" if spec.checkpoints else ""
+        raise UnsupportedCombinationError(
+            f"engine 'vllm' loads {quant} from a checkpoint quantized offline, and the catalog names none for "
+            f"{spec.id!r}{have}; add 'checkpoints: {{{quant}: ORG/NAME}}' to its entry in data/models.yaml"
+        )
+    return repo
+
 
 def model_args(source: ModelSource, quant: str, options: EngineOptions, pretrained: str,
                gpu_memory_utilization: float = 0.9) -> dict[str, Any]:
@@ -57,7 +94,7 @@ def model_args(source: ModelSource, quant: str, options: EngineOptions, pretrain
     if source.kind == "random":
         # vLLM's own benchmarking loader: weights drawn at load, config and tokenizer read from the directory.
         args["load_format"] = "dummy"
-    args.update(QUANT_ARGS[quant])
+    args.update(QUANT_ARGS[quant] if quant in QUANT_ARGS else PREQUANTIZED_ARGS[quant])
     return args
 
 
@@ -139,24 +176,34 @@ class VllmEngine:
         self.gpu_memory_utilization = gpu_memory_utilization
 
     def quantizations(self) -> tuple[str, ...]:
-        """Quantization names vLLM runs here (:data:`QUANT_ARGS`)."""
-        return tuple(QUANT_ARGS)
+        """Quantization names vLLM runs here (:data:`QUANT_ARGS`, and :data:`PREQUANTIZED_ARGS`
+        for models whose catalog entry names such a checkpoint)."""
+        return (*QUANT_ARGS, *PREQUANTIZED_ARGS)
 
     def check(self, source: ModelSource, quant: str, options: EngineOptions) -> None:
         """Refuse what vLLM cannot run, before loading.
 
         Raises:
             UnsupportedCombinationError: CPU device, unknown quantization, a first GPU other
-                than the first visible one, or vLLM missing.
+                than the first visible one, a quantization done offline that the model has no
+                catalogued checkpoint of (or a source that is not a Hugging Face checkpoint),
+                or vLLM missing.
         """
         if not options.device.startswith("cuda"):
             raise UnsupportedCombinationError(
                 f"engine 'vllm' runs on CUDA GPUs; device {options.device!r} is not one (use hf-transformers or llama.cpp)"
             )
-        if quant not in QUANT_ARGS:
+        if quant not in self.quantizations():
             raise UnsupportedCombinationError(
-                f"engine 'vllm' cannot run quantization {quant!r}; it runs {', '.join(QUANT_ARGS)}"
+                f"engine 'vllm' cannot run quantization {quant!r}; it runs {', '.join(self.quantizations())}"
             )
+        if quant in PREQUANTIZED_ARGS:
+            if source.kind != "hf":
+                raise UnsupportedCombinationError(
+                    f"engine 'vllm' loads {quant} from a checkpoint quantized offline; model source kind "
+                    f"{source.kind!r} ({source.note}) is not one: name the catalogued model id"
+                )
+            prequantized_checkpoint(source.model_id, quant)
         if options.device not in ("cuda", "cuda:0"):
             raise UnsupportedCombinationError(
                 f"vLLM places its {options.device_count} worker(s) on the first visible GPUs; instead of "
@@ -177,7 +224,9 @@ class VllmEngine:
         self.check(source, quant, options)
         from profiler.models import count_parameters, fp32_checkpoint
 
-        pretrained = fp32_checkpoint(source)
+        # AWQ / GPTQ: the publisher's calibrated checkpoint; the rest from the model's own weights.
+        checkpoint = prequantized_checkpoint(source.model_id, quant) if quant in PREQUANTIZED_ARGS else None
+        pretrained = checkpoint or fp32_checkpoint(source)
         cls = counting_class(self._backend_class())
         lm = cls(**model_args(source, quant, options, pretrained, self.gpu_memory_utilization))
         engine_version = vllm_version() if self._backend is None else getattr(self._backend, "version", "fake")
@@ -202,9 +251,10 @@ class VllmEngine:
             params=params,
             weights_gb=params * bytes_per / 1e9,
             cuda_devices=tuple(range(options.device_count)),
-            note=source.note,
+            note=f"{source.note}; weights quantized offline: {checkpoint}" if checkpoint else source.note,
             extra_ref=(f"tensor_parallel_size={options.device_count}", f"max_num_seqs={options.batch_size}",
-                       f"cuda_visible_devices={os.environ.get('CUDA_VISIBLE_DEVICES', 'all')}"),
+                       f"cuda_visible_devices={os.environ.get('CUDA_VISIBLE_DEVICES', 'all')}",
+                       *((f"checkpoint={checkpoint}",) if checkpoint else ())),
             flags=flags,
             close=close,
         )

@@ -73,7 +73,26 @@ def _load(path: Path) -> dict[str, ModelSpec]:
             )
         if spec.variant == "base" and spec.base_model is not None:
             raise DataSourceError(f"model catalog: {spec.id}: a base model cannot name a base_model")
+    _check_checkpoint_formats(out)
     return out
+
+
+def _check_checkpoint_formats(models: dict[str, ModelSpec]) -> None:
+    """Every ``checkpoints`` key must be a catalogued quantization (read only where one is given,
+    so the quantization catalog is not loaded for a catalog without checkpoints)."""
+    named = {q for spec in models.values() for q in spec.checkpoints}
+    if not named:
+        return
+    from recommender.catalog.quant import get_quants
+
+    known = get_quants()
+    for spec in models.values():
+        for quant in spec.checkpoints:
+            if quant not in known:
+                raise DataSourceError(
+                    f"model catalog: {spec.id}: checkpoint format {quant!r} is not a catalogued quantization "
+                    f"(data/quantizations.yaml names {', '.join(sorted(known))})"
+                )
 
 
 def variant_of(model_id: str) -> tuple[str | None, str | None]:

@@ -142,6 +142,9 @@ class ModelSpec(BaseModel):
             a base model and its instruct variant are distinct entries with their own accuracy.
         base_model: Catalog id of the model this one was post-trained or distilled from, if any.
         aliases: Names in data that map to this model.
+        checkpoints: Hugging Face ids of checkpoints quantized offline, by quantization name
+            (``awq-int4: Qwen/Qwen2.5-7B-Instruct-AWQ``): formats whose weights are calibrated
+            ahead of serving (AWQ, GPTQ) are loaded from them, the rest are quantized at load.
         source: Where the numbers come from (config.json URL or paper).
     """
 
@@ -169,7 +172,15 @@ class ModelSpec(BaseModel):
     variant: Literal["base", "instruct"] | None = None
     base_model: str | None = None
     aliases: tuple[str, ...] = ()
+    checkpoints: dict[str, str] = Field(default_factory=dict)
     source: str
+
+    @model_validator(mode="after")
+    def _checkpoints_are_repo_ids(self) -> ModelSpec:
+        for quant, repo in self.checkpoints.items():
+            if repo.count("/") != 1 or not all(repo.split("/")):
+                raise ValueError(f"model {self.id!r}: checkpoint {repo!r} of {quant!r} is not a Hugging Face id 'org/name'")
+        return self
 
     @model_validator(mode="after")
     def _routing_is_complete(self) -> ModelSpec:

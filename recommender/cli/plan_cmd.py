@@ -136,8 +136,9 @@ _ENGINE_DEVICES: dict[str, tuple[str, ...]] = {"hf-transformers": ("cpu", "cuda"
                                                "vllm": ("cuda",)}
 
 
-def _profiler_can_measure(platform: str, engine: str, quantization: str) -> str:
-    """"" when ``eai profile`` can measure the combination, else why not."""
+def _profiler_can_measure(platform: str, engine: str, quantization: str, model_id: str | None = None) -> str:
+    """"" when ``eai profile`` can measure the combination (of ``model_id`` where given: AWQ and
+    GPTQ load the checkpoint its catalog entry names), else why not."""
     from recommender.catalog import resolve_platform
     from recommender.errors import EaiError
 
@@ -161,6 +162,11 @@ def _profiler_can_measure(platform: str, engine: str, quantization: str) -> str:
 
             get_quant(quantization)
             check_combination(quantization, device)
+        if engine == "vllm" and model_id is not None:
+            from profiler.engines.vllm import PREQUANTIZED_ARGS, prequantized_checkpoint
+
+            if quantization in PREQUANTIZED_ARGS:
+                prequantized_checkpoint(model_id, quantization)
     except EaiError as exc:
         return f"the profiler cannot load {quantization} with {engine} on {device}: {exc}"
     return ""

@@ -328,8 +328,8 @@ def make_plan(
         flow: Decision flow (default: shipped).
         split: Variance split (default: ``data/plan_variance.json``).
         seed: Random seed.
-        can_measure: Optional callable (platform, engine, quantization) -> "" when the
-            profiler can measure that combination, else the reason (such cells are listed
+        can_measure: Optional callable (platform, engine, quantization, model id) -> "" when
+            the profiler can measure that combination, else the reason (such cells are listed
             apart, like cells on hardware the user lacks).
 
     Returns:
@@ -361,7 +361,7 @@ def make_plan(
     values = vmodel.values(joint, cells)
     have_set = set(have) if have else None
 
-    reasons: dict[tuple[str, str, str], str] = {}
+    reasons: dict[tuple[str, str, str, str], str] = {}
 
     def why_not(row: int) -> str:
         platform = str(frame["platform"].iat[row])
@@ -369,7 +369,7 @@ def make_plan(
             return f"needs {platform}, not among the platforms you have"
         if can_measure is None:
             return ""
-        key = (platform, str(frame["engine"].iat[row]), str(frame["quantization"].iat[row]))
+        key = (platform, str(frame["engine"].iat[row]), str(frame["quantization"].iat[row]), str(frame["model_id"].iat[row]))
         if key not in reasons:
             reasons[key] = can_measure(*key)
         return reasons[key]
