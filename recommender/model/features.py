@@ -507,6 +507,9 @@ class FeatureBuilder:
         )
         passes = np.maximum(configs["passes"].to_numpy(dtype=float), 1.0) if "passes" in configs else np.ones(len(configs))
         queries = physics.static_batch_queries(batch_cfg, passes)
+        pre_comm = physics.tensor_parallel_comm_s(layers, devices, pass_tokens * np.maximum(batch_cfg, 1.0), hidden, link)
+        if layer_split.any():
+            pre_comm = np.where(layer_split, physics.layer_split_hop_s(devices_all, pass_tokens * np.maximum(batch_cfg, 1.0), hidden, link), pre_comm)
         t_pre_tok = physics.prefill_token_time(
             params_total_b=total,
             params_active_b=active,
@@ -518,11 +521,7 @@ class FeatureBuilder:
             devices=devices * stages,  # throughput sense: every stage busy with another pass
             bandwidth_gbs=bw,
             peak_tflops=peak_prefill,
-            comm_s=np.where(
-                layer_split,
-                physics.layer_split_hop_s(devices_all, pass_tokens * np.maximum(batch_cfg, 1.0), hidden, link),
-                physics.tensor_parallel_comm_s(layers, devices, pass_tokens * np.maximum(batch_cfg, 1.0), hidden, link),
-            ),
+            comm_s=pre_comm,
         )
         # The devices' power limit (the invariants' bound) and what the priors charge: a layer
         # split's waiting devices draw a share of the computing one's (physics.drawing_devices).
