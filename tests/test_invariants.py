@@ -375,8 +375,7 @@ def test_a_layer_split_is_no_faster_than_one_device_and_every_device_draws(predi
     assert np.all((e[1:] / t[1:]) / (e[0] / t[0]) <= np.array(devices[1:]) * (1 + 1e-9))
 
 
-def test_layer_split_features_read_one_devices_bandwidth_and_charge_waiting_devices_a_share(cats):
-    from recommender.model import physics
+def test_layer_split_features_read_one_devices_bandwidth_and_count_the_waiting_devices(cats):
     from recommender.model.features import FeatureBuilder
 
     rows = _frame(platform="gpu-a", device_count=[1, 4, 1, 4], engine=["hf-transformers"] * 2 + ["vllm"] * 2, model_id="toy/m7",
@@ -384,11 +383,44 @@ def test_layer_split_features_read_one_devices_bandwidth_and_charge_waiting_devi
     f = FeatureBuilder(cats).build(rows)
     t_mem, power, draw, comm = (f[c].to_numpy() for c in ("t_mem_s", "power_w", "power_draw_w", "t_comm_s"))
     # HF transformers over four devices: one device's bandwidth, the four devices' limit, the
-    # computing device plus three waiting at their share; a hop per boundary, no all-reduce.
+    # computing device's power in the priors and three waiting; a hop per boundary, no all-reduce.
     assert t_mem[1] == pytest.approx(t_mem[0])
     assert power[1] == pytest.approx(4 * power[0])
-    assert draw[1] == pytest.approx(power[0] * (1 + 3 * physics.WAITING_DEVICE_POWER_SHARE))
+    assert draw[1] == pytest.approx(power[0]) and f["waiting_devices"].tolist() == [0.0, 3.0, 0.0, 0.0]
     assert 0 < comm[1] < comm[3]
     # vLLM splits the same step's weights four ways and draws on all four devices.
     assert t_mem[3] == pytest.approx(t_mem[2] / 4)
     assert draw[3] == pytest.approx(power[3])
+
+
+def test_waiting_devices_of_a_layer_split_draw_the_resident_floor_over_the_querys_time(predictors, cats):
+    from recommender.model import invariants
+
+    out = predictors["bare"].predict(_frame(platform="gpu-a", device_count=[1, 3], engine="hf-transformers", model_id="toy/m7",
+                                            quantization="fp16", batch_size=1, task="chat"), use_measured=False)
+    e, t = out["energy_j_per_query"].to_numpy(), out["time_s_per_query"].to_numpy()
+    # Two waiting devices at the power floor over the query's latency (one query in flight), on
+    # top of what the computing device draws (its mean power moved only by the hops' share of a
+    # step, priced at the fitted communication rate).
+    waiting_w = (e[1] - e[0] * t[1] / t[0]) / t[1]
+    assert waiting_w == pytest.approx(2 * invariants.POWER_FLOOR_SHARE * cats.platforms["gpu-a"].tdp_w, rel=0.02)
+
+
+def test_layer_split_charge_adds_the_floor_per_waiting_device_to_every_end():
+    from recommender.model import invariants, layer_split
+    from recommender.model.prediction import QueryPrediction
+
+    ones = np.ones(3)
+    q = QueryPrediction(energy_j=100 * ones, energy_lo_j=50 * ones, energy_hi_j=200 * ones, time_s=np.array([1.0, 2.0, 2.0]),
+                        time_lo_s=0.5 * ones, time_hi_s=4.0 * ones, status_code=ones.astype(int), reason_bits=np.zeros(3, dtype=np.int64),
+                        prefill_share=0 * ones, twin_of=np.full(3, "", dtype=object))
+    cf = _frame(device_count=[4, 4, 1], batch_size=[1, 2, 1], output_tokens=[100.0, 100.0, 100.0])
+    feats = {"waiting_devices": np.array([3.0, 3.0, 0.0]), "power_w": pd.Series([1600.0, 1600.0, 400.0]),
+             "batch_running": np.array([1.0, 2.0, 1.0]), "platform_class": pd.Categorical(["gpu"] * 3)}
+    out = layer_split.charge(q, cf, feats)
+    floor_w = 3 * invariants.POWER_FLOOR_SHARE * 400.0
+    # One query in flight: the waiting devices' draw over its latency; two: half of it each.
+    assert out.energy_j.tolist() == pytest.approx([100 + floor_w * 1.0, 100 + floor_w * 2.0 / 2, 100])
+    assert out.energy_lo_j.tolist() == pytest.approx([50 + floor_w * 0.5, 50 + floor_w * 0.5 / 2, 50])
+    assert out.energy_hi_j.tolist() == pytest.approx([200 + floor_w * 4.0, 200 + floor_w * 4.0 / 2, 200])
+    assert out.time_s.tolist() == q.time_s.tolist()

@@ -524,9 +524,9 @@ class FeatureBuilder:
             comm_s=pre_comm,
         )
         # The devices' power limit (the invariants' bound) and what the priors charge: a layer
-        # split's waiting devices draw a share of the computing one's (physics.drawing_devices).
+        # split computes on one device at a time (the others' resident draw: layer_split.py).
         power = tdp * devices_all
-        power_draw = tdp * physics.drawing_devices(devices_all, layer_split)
+        power_draw = tdp * np.where(layer_split, 1.0, devices_all)
         # Floors no configuration beats: every touched weight read once per step at peak
         # bandwidth, or the step's FLOPs at peak throughput. The KV reads are left out: a
         # server may keep its cache in FP8 (half the bytes the layout counts), and with them
@@ -620,6 +620,8 @@ class FeatureBuilder:
                 "t_prefill_share_s": np.where(output > 0, t_pre_tok * prompt * batch / np.maximum(output, 1.0), 0.0),
                 "power_w": power,
                 "power_draw_w": power_draw,
+                # Devices of a layer split that wait while another computes (layer_split.py).
+                "waiting_devices": np.where(layer_split, devices_all - 1.0, 0.0),
                 "batch_running": batch,
             },
         )

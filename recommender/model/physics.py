@@ -233,14 +233,8 @@ another: HF transformers' ``device_map`` (accelerate's big-model inference moves
 between the devices that hold consecutive layers; a device computes only while the token is in
 its layers), FastChat's model worker on top of it (``--num-gpus``), and llama.cpp's default
 ``--split-mode layer``. A step is no faster than on one device with room for the model: the same
-weights are read at one device's bandwidth, in turns, plus a hop per device boundary."""
-
-WAITING_DEVICE_POWER_SHARE = 0.65
-"""Power a device of a layer split draws while the token is in another device's layers, as a
-share of what the computing device draws. eai's H200 rows (``data/measured.csv``, HF transformers,
-GSM8K at batch 1): 116 W idle with the model resident against 164 W serving Llama-3.1-8B (0.71) and
-198 W serving Qwen3-32B (0.59); their mean. A waiting device keeps its memory and clocks up
-between turns of a few milliseconds, so a resident idle draw is its least."""
+weights are read at one device's bandwidth, in turns, plus a hop per device boundary; the
+devices waiting meanwhile draw their resident power (:mod:`recommender.model.layer_split`)."""
 
 
 def layer_split_hop_s(devices: np.ndarray, tokens: np.ndarray | float, hidden: np.ndarray | float, link_gbs: np.ndarray | float) -> np.ndarray:
@@ -259,16 +253,6 @@ def layer_split_hop_s(devices: np.ndarray, tokens: np.ndarray | float, hidden: n
     hops = np.maximum(np.asarray(devices, dtype=float), 1.0) - 1.0
     message = np.asarray(tokens, dtype=float) * np.asarray(hidden, dtype=float) * ACTIVATION_BYTES
     return hops * (ALLREDUCE_LATENCY_S + message / (np.asarray(link_gbs, dtype=float) * 1e9))
-
-
-def drawing_devices(devices: np.ndarray, layer_split: np.ndarray) -> np.ndarray:
-    """Devices' worth of the computing device's power a deployment draws.
-
-    Tensor parallelism keeps every device computing: ``devices``. A layer split computes on one
-    device at a time while the others wait at :data:`WAITING_DEVICE_POWER_SHARE` of its draw.
-    """
-    d = np.maximum(np.asarray(devices, dtype=float), 1.0)
-    return np.where(np.asarray(layer_split, dtype=bool), 1.0 + (d - 1.0) * WAITING_DEVICE_POWER_SHARE, d)
 
 
 KV_MEMORY_SHARE = 0.9

@@ -7,6 +7,7 @@ Prediction of energy and time per query::
          blended toward roofline x constant when extrapolating; widths per novelty)
       -> PART_STAGES: twins -> release_order -> release_widening -> batch_floor  (adjust/, on PartPrediction)
       -> compose: per-token parts x the query's tokens (intervals.sum_interval) -> QueryPrediction
+      -> layer_split (layer_split.py: the waiting devices of a layer split draw; always, not a stage)
       -> campaign_scale (calibrate.py: intervals widened for a campaign never seen)
       -> invariants (invariants.py: always enforced, not a stage)
       -> anchor (adjust/: a deployment measured at other batches anchors the model to them)
@@ -28,7 +29,7 @@ from recommender.model.adjust import anchor as anchor_stage
 from recommender.model.adjust import sibling as sibling_stage
 from recommender.model.adjust import measured as measured_stage
 from recommender.model.adjust import batch_floor, release_order, release_widening, twins
-from recommender.model import calibrate, invariants
+from recommender.model import calibrate, invariants, layer_split
 from recommender.model.component import REASONS, take_rows
 from recommender.model.intervals import sum_interval
 from recommender.model.prediction import PartPrediction, Parts, QueryPrediction
@@ -159,6 +160,7 @@ def predict_query(model: EaiPredictor, cf: pd.DataFrame, feats: Any, use_measure
     config = model.config
     parts, twin_of = predict_parts(model, cf, feats, only_needed=True)
     q = compose(parts, cf, twin_of, config.tunables.prefill_share_for_reasons, np.asarray(feats["batch_running"], dtype=float))
+    q = layer_split.charge(q, cf, feats)  # physics, like the invariants: not a switchable stage
     if config.on(calibrate.STAGE) and model.campaign is not None:
         q = calibrate.widen(q, model.campaign)
     q = invariants.enforce(q, cf, feats)
