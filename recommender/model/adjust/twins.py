@@ -35,8 +35,30 @@ platforms of one class and architecture generation to count as twins (same compu
 the same power; the memory system may differ, since the roofline prior carries it)."""
 
 
+_FOUND: dict[tuple[Any, ...], dict[str, list[str]]] = {}
+""":func:`twin_platforms` answers by their inputs' content: every refit of a cross-validation
+asks again with the same catalog and one of a few measured platform sets."""
+
+_TWIN_COLUMNS = ("platform_class", "arch_generation", "bandwidth_gbs", *TWIN_TOLERANCE)
+
+
 def twin_platforms(platforms: pd.DataFrame, measured: Any, tolerance_log: float = _TOL,
                    measured_too: bool = False) -> dict[str, list[str]]:
+    """:func:`find_twin_platforms`, remembered by the content of its inputs (a fresh copy)."""
+    frame = platforms[list(_TWIN_COLUMNS)]
+    key = (
+        tuple(map(str, frame.index)), frame.to_json(orient="values", double_precision=15),
+        tuple(map(str, measured)), float(tolerance_log), bool(measured_too),
+    )
+    if key not in _FOUND:
+        if len(_FOUND) >= 1024:  # a bound, not an eviction policy: refits ask a few hundred sets
+            _FOUND.clear()
+        _FOUND[key] = find_twin_platforms(platforms, measured, tolerance_log, measured_too)
+    return {k: list(v) for k, v in _FOUND[key].items()}
+
+
+def find_twin_platforms(platforms: pd.DataFrame, measured: Any, tolerance_log: float = _TOL,
+                        measured_too: bool = False) -> dict[str, list[str]]:
     """For each platform not among ``measured`` (every platform with ``measured_too``): its
     measured twins other than itself, nearest first.
 
