@@ -378,15 +378,16 @@ def test_a_layer_split_is_no_faster_than_one_device_and_every_device_draws(predi
 def test_layer_split_features_read_one_devices_bandwidth_and_count_the_waiting_devices(cats):
     from recommender.model.features import FeatureBuilder
 
-    rows = _frame(platform="gpu-a", device_count=[1, 4, 1, 4], engine=["hf-transformers"] * 2 + ["vllm"] * 2, model_id="toy/m7",
-                  quantization="fp16", batch_size=8, prompt_tokens=500.0, output_tokens=300.0, choices=1.0)
+    rows = _frame(platform=["gpu-a"] * 4 + ["cpu-x"], device_count=[1, 4, 1, 4, 2], engine=["hf-transformers"] * 2 + ["vllm"] * 2 + ["llama.cpp"],
+                  model_id="toy/m7", quantization="fp16", batch_size=8, prompt_tokens=500.0, output_tokens=300.0, choices=1.0)
     f = FeatureBuilder(cats).build(rows)
     t_mem, power, draw, comm = (f[c].to_numpy() for c in ("t_mem_s", "power_w", "power_draw_w", "t_comm_s"))
     # HF transformers over four devices: one device's bandwidth, the four devices' limit, the
     # computing device's power in the priors and three waiting; a hop per boundary, no all-reduce.
     assert t_mem[1] == pytest.approx(t_mem[0])
     assert power[1] == pytest.approx(4 * power[0])
-    assert draw[1] == pytest.approx(power[0]) and f["waiting_devices"].tolist() == [0.0, 3.0, 0.0, 0.0]
+    # (A CPU's two sockets run every layer's threads together: no layer split there.)
+    assert draw[1] == pytest.approx(power[0]) and f["waiting_devices"].tolist() == [0.0, 3.0, 0.0, 0.0, 0.0]
     assert 0 < comm[1] < comm[3]
     # vLLM splits the same step's weights four ways and draws on all four devices.
     assert t_mem[3] == pytest.approx(t_mem[2] / 4)

@@ -453,8 +453,10 @@ class FeatureBuilder:
         # (batch / stages sequences each), so a stage reads its weights once per micro-batch.
         stages = configs["pipeline_stages"].to_numpy(dtype=float) if "pipeline_stages" in configs else np.ones(len(configs))
         # A layer split (HF transformers' device_map, FastChat, llama.cpp) runs a token through the
-        # devices in turn: one device's speed, every device's memory, a hop per boundary.
-        layer_split = cats.isin(configs["engine"], physics.LAYER_SPLIT_ENGINES) & (devices_all > 1)
+        # GPUs in turn: one device's speed, every device's memory, a hop per boundary. (A CPU's
+        # devices are sockets, whose cores run every layer's threads together.)
+        on_gpu = (P["platform_class"].to_numpy()[pc] != "cpu")
+        layer_split = cats.isin(configs["engine"], physics.LAYER_SPLIT_ENGINES) & (devices_all > 1) & on_gpu
         stages = np.where(layer_split, 1.0, stages)
         devices = np.where(layer_split, 1.0, physics.split_devices(devices_all / stages, heads))
         link = P["interconnect_gbs"].to_numpy()[pc]

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from recommender.model import cats, physics
+from recommender.model import cats
 from recommender.model.adjust.measured import (
     KEY_COLUMNS,
     PROFILE_COLUMNS,
@@ -161,7 +161,7 @@ def apply(
     # A release newer (older) than every measured one of its engine reads its deployment's
     # cells at the newest (oldest) measured release: the measured / model ratio there, set on
     # the model's own figure at the row's release (which keeps the release's placed gain).
-    lookup = past_measured_as_nearest(layer_split_as_one_device(cf), model.measured_releases())
+    lookup = past_measured_as_nearest(layer_split_as_one_device(cf, feats), model.measured_releases())
     below, above, found = own_neighbours(cells, lookup)
     if not found.any():
         return q
@@ -170,7 +170,7 @@ def apply(
     return scaled(q, rows, np.exp(r_e), np.exp(r_t), cf, feats, enforce)
 
 
-def layer_split_as_one_device(cf: pd.DataFrame) -> pd.DataFrame:
+def layer_split_as_one_device(cf: pd.DataFrame, feats: Any) -> pd.DataFrame:
     """``cf`` with each layer split over several devices read as its one-device deployment.
 
     A layer split (:data:`recommender.model.physics.LAYER_SPLIT_ENGINES`) runs the one-device
@@ -179,10 +179,9 @@ def layer_split_as_one_device(cf: pd.DataFrame) -> pd.DataFrame:
     against the model on one device, and the ratio scales the model's several-device figure
     (which carries the hops and the waiting devices' draw). Without this a two-device split of
     a deployment measured on one device came out faster than the measurement it splits (the
-    model alone against the anchored figure). ``cf`` itself where no row is such a split."""
-    if "device_count" not in cf.columns or "engine" not in cf.columns:
-        return cf
-    split = (cf["device_count"].to_numpy(dtype=float) > 1) & cats.isin(cf["engine"], physics.LAYER_SPLIT_ENGINES)
+    model alone against the anchored figure). The splits are the rows with waiting devices
+    (``feats["waiting_devices"]``, set by the feature builder); ``cf`` itself where none is."""
+    split = np.asarray(feats["waiting_devices"], dtype=float) > 0
     if not split.any():
         return cf
     return cf.assign(device_count=np.where(split, 1.0, cf["device_count"].to_numpy(dtype=float)))

@@ -65,7 +65,7 @@ def apply(
     if not len(cells) or not len(cf):
         return q
     # A layer split over several devices reads its one-device siblings (anchor's reason).
-    look = layer_split_as_one_device(cf)
+    look = layer_split_as_one_device(cf, feats)
     # Rows whose deployment, the platform aside, some cell holds (one lookup over every row; a
     # million candidates rarely match), less those whose own deployment was measured.
     pool = np.flatnonzero(cats.positions(cf["model_id"], pd.Index(pd.unique(cells["model_id"].astype(str)), dtype=object)) >= 0)
