@@ -114,6 +114,8 @@ def test_unseen_engine_placement_by_family():
     peers = {**fitted, "sglang@0.4": np.log(2.0), "sglang@0.3": np.log(6.0), "tgi": np.log(4.5)}
     assert unseen_engine_log_c("lmdeploy", peers) == pytest.approx(np.mean(np.log([3.0, 2.0, 4.5])))
     assert unseen_engine_log_c("exllamav2", fitted) == pytest.approx(np.mean(np.log([12.0, 3.0, 40.0])))
+    # llama.cpp launches its step from compiled code: the same family's cost, not the Python loops'.
+    assert unseen_engine_log_c("llama.cpp", fitted) == pytest.approx(np.log(3.0))
     # No continuous-batching level fitted: nothing closer than every level.
     assert unseen_engine_log_c("sglang", {"hf-transformers": np.log(40.0), "fastchat": np.log(10.0)}) == pytest.approx(
         np.mean(np.log([40.0, 10.0]))

@@ -103,6 +103,15 @@ newest measured releases (:func:`unseen_engine_log_c`); the same engines page th
 memory-fit rule (``recommender.rules.fit.FitParams.paged_engines``)."""
 
 
+COMPILED_STEP_ENGINES: tuple[str, ...] = (*CONTINUOUS_BATCHING_ENGINES, "llama.cpp")
+"""Engines whose decode step is launched from compiled code, not from Python kernel by kernel:
+the continuous-batching servers and llama.cpp (a C/C++ runtime whose ggml graph runs a step on
+the GPU in one go; its server batches its slots continuously too, but over a KV cache of fixed
+slots, not pages). An accelerator never measured under such an engine takes the per-layer host
+cost of the continuous-batching family's newest measured releases
+(:func:`unseen_engine_log_c`); the ridge still reads llama.cpp as itself (no peer engine)."""
+
+
 RELEASE_MILESTONES: dict[str, tuple[tuple[tuple[int, ...], float, float], ...]] = {
     "vllm": (
         # vLLM blog, "vLLM v0.6.0: 2.7x Throughput Improvement and 5x Latency Reduction"
@@ -277,9 +286,10 @@ def unseen_engine_log_c(level: str, fitted: Mapping[str, float]) -> float:
     """Log per-layer constant of an engine none of whose releases was fitted, from the fitted
     levels ``fitted`` (``{level: log_c}``, at least one).
 
-    A continuous-batching engine (:data:`CONTINUOUS_BATCHING_ENGINES`) takes its family's
-    current state: the newest fitted release of each such engine (by version; an engine fitted
-    only without a numeric release, that level), geometric mean over those engines. An engine
+    An engine whose step is launched from compiled code (:data:`COMPILED_STEP_ENGINES`: the
+    continuous-batching servers and llama.cpp) takes the continuous-batching family's current
+    state: the newest fitted release of each such engine (by version; an engine fitted only
+    without a numeric release, that level), geometric mean over those engines. An engine
     asked without a release is taken at the newest fitted release for a measured engine too
     (``ComponentModel._release_as_fitted``); a peer's old releases say how that peer ran before
     its own per-step costs were cut, not how another engine runs today. Any other engine, or
@@ -289,9 +299,13 @@ def unseen_engine_log_c(level: str, fitted: Mapping[str, float]) -> float:
     included (TensorRT-LLM twice as slow as vLLM, Llama-3-8B on an H100 at batch 1: 18.0 vs
     9.0 s for 1,024 output tokens); until 2026-12-04 a continuous-batching one took the mean of
     vLLM 0.5 and 0.11, placing it 4.1x / 2 behind the vLLM it is asked next to (14.9 vs 8.7 s).
-    The shipped rows cannot test this (one continuous-batching engine was measured).
+    Until 2026-12-05 llama.cpp on a GPU (measured on CPUs only, whose rows are modelled apart)
+    took the mean of every level, HF transformers' and FastChat's Python loops included: 530 us
+    per layer per step, 34 ms of a 32B model's step on an RTX 4090 whose weights take 18 ms to
+    read (57 ms per token); now vLLM 0.11's 124 us. The shipped rows cannot test this (one
+    continuous-batching engine was measured, no GPU llama.cpp row).
     """
-    if _engine_of(level) in CONTINUOUS_BATCHING_ENGINES:
+    if _engine_of(level) in COMPILED_STEP_ENGINES:
         newest: dict[str, tuple[tuple[int, ...], float]] = {}
         for e, v in fitted.items():
             engine = _engine_of(e)
