@@ -300,9 +300,9 @@ def unseen_engine_log_c(level: str, fitted: Mapping[str, float]) -> float:
     9.0 s for 1,024 output tokens); until 2026-12-04 a continuous-batching one took the mean of
     vLLM 0.5 and 0.11, placing it 4.1x / 2 behind the vLLM it is asked next to (14.9 vs 8.7 s).
     Until 2026-12-05 llama.cpp on a GPU (measured on CPUs only, whose rows are modelled apart)
-    took the mean of every level, HF transformers' and FastChat's Python loops included: 530 us
-    per layer per step, 34 ms of a 32B model's step on an RTX 4090 whose weights take 18 ms to
-    read (57 ms per token); now vLLM 0.11's 124 us. The shipped rows cannot test this (one
+    took the mean of every level, HF transformers' and FastChat's Python loops included: 651 us
+    per layer per step, 42 ms of a 64-layer 32B model's step on an RTX 4090 whose weights take
+    18 ms to read (57 ms per token); now vLLM 0.11's 124 us. The shipped rows cannot test this (one
     continuous-batching engine was measured, no GPU llama.cpp row).
     """
     if _engine_of(level) in COMPILED_STEP_ENGINES:
