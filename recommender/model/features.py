@@ -483,10 +483,17 @@ class FeatureBuilder:
             context_tokens=context,
             devices=devices_all,
         )
+
+        def pass_comm_s(tokens: np.ndarray) -> np.ndarray:
+            """Communication of a pass carrying ``tokens`` positions: all-reduces, or a layer
+            split's hops (whose rows run one stage, so per micro-batch is the whole batch)."""
+            comm = physics.tensor_parallel_comm_s(layers, devices, tokens, hidden, link)
+            if layer_split.any():
+                comm = np.where(layer_split, physics.layer_split_hop_s(devices_all, tokens, hidden, link), comm)
+            return comm
+
         # A decode step's all-reduces carry its running sequences (per micro-batch).
-        comm = physics.tensor_parallel_comm_s(layers, devices, batch / stages, hidden, link)
-        if layer_split.any():
-            comm = np.where(layer_split, physics.layer_split_hop_s(devices_all, batch, hidden, link), comm)
+        comm = pass_comm_s(batch / stages)
         t_step, t_mem, t_comp = physics.decode_step(
             params_total_b=total,
             params_active_b=active,
@@ -509,9 +516,6 @@ class FeatureBuilder:
         )
         passes = np.maximum(configs["passes"].to_numpy(dtype=float), 1.0) if "passes" in configs else np.ones(len(configs))
         queries = physics.static_batch_queries(batch_cfg, passes)
-        pre_comm = physics.tensor_parallel_comm_s(layers, devices, pass_tokens * np.maximum(batch_cfg, 1.0), hidden, link)
-        if layer_split.any():
-            pre_comm = np.where(layer_split, physics.layer_split_hop_s(devices_all, pass_tokens * np.maximum(batch_cfg, 1.0), hidden, link), pre_comm)
         t_pre_tok = physics.prefill_token_time(
             params_total_b=total,
             params_active_b=active,
@@ -523,7 +527,7 @@ class FeatureBuilder:
             devices=devices * stages,  # throughput sense: every stage busy with another pass
             bandwidth_gbs=bw,
             peak_tflops=peak_prefill,
-            comm_s=pre_comm,
+            comm_s=pass_comm_s(pass_tokens * np.maximum(batch_cfg, 1.0)),
         )
         # The devices' power limit (the invariants' bound) and what the priors charge: a layer
         # split computes on one device at a time (the others' resident draw: layer_split.py).
