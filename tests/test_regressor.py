@@ -722,9 +722,11 @@ def test_twin_platforms_are_same_silicon_only():
                 "rtx-5090", "cpu-amd-epyc-zen4"]
     # Same compute silicon at the same power, nearest memory first. A100 PCIe (250 W vs 400 W)
     # and L40S (another chip) are no one's twins; a GH200's GPU is an H100's GH100 at its 700 W
-    # (the module's 1,000 W covers the Grace CPU).
+    # (the module's 1,000 W covers the Grace CPU); a B300 (sm_103) runs a B200's (sm_100) tensor
+    # cores at 1,100 W: one generation, one major compute capability.
     assert twin_platforms(frame, measured) == {
         "a100-sxm4-80gb": ["a800-sxm4-80gb", "a100-sxm4-40gb"],
+        "b300": ["b200"],
         "gh200": ["h100-sxm5-80gb"],
         "h200-sxm-141gb": ["h100-sxm5-80gb"],
         "rtx-4090": ["rtx-4090d"],

@@ -39,7 +39,7 @@ _FOUND: dict[tuple[Any, ...], dict[str, list[str]]] = {}
 """:func:`twin_platforms` answers by their inputs' content: every refit of a cross-validation
 asks again with the same catalog and one of a few measured platform sets."""
 
-_TWIN_COLUMNS = ("platform_class", "arch_generation", "bandwidth_gbs", *TWIN_TOLERANCE)
+_TWIN_COLUMNS = ("platform_class", "silicon_family", "bandwidth_gbs", *TWIN_TOLERANCE)
 
 
 def twin_platforms(platforms: pd.DataFrame, measured: Any, tolerance_log: float = _TOL,
@@ -63,14 +63,18 @@ def find_twin_platforms(platforms: pd.DataFrame, measured: Any, tolerance_log: f
     measured twins other than itself, nearest first.
 
     Twins share the compute silicon and the power envelope: the same class and architecture
-    generation (CUDA compute capability), TDP and dense fp16 throughput within
+    generation (one SM design: major CUDA compute capability and architecture name), TDP and
+    dense fp16 throughput within
     :data:`TWIN_TOLERANCE`. They run the same kernels at the same power, so a twin's measured
     departure from the roofline is a better guess than the pooled physics model, and where
     their memory differs (A100 40 vs 80 GB, H100 vs H200) the roofline prior's bandwidth term
     carries the difference. Examples in the catalog: RTX 4090 and RTX 4090 D (450 vs 425 W,
     12 % fewer tensor cores, same memory), A100 SXM4 80 GB and A800 (NVLink cut only) or A100
     SXM4 40 GB, H200 and H100 SXM (HBM3e at 4.8 vs 3.35 TB/s), GH200 and H100 SXM (the GPU's own
-    700 W, not the module's 1,000 W). Nearness: the summed |log ratio|
+    700 W, not the module's 1,000 W), B300 and B200 (sm_103 / sm_100, 1,100 vs 1,000 W, the same
+    2,250 dense fp16 TFLOPS; until 2026-12-05 the minor version kept them apart and an HGX B300,
+    predicted from the pooled model alone, came out 18 % slower than a measured B200 with the same
+    bandwidth and tensor rate). Nearness: the summed |log ratio|
     of memory bandwidth, TDP and fp16 throughput. CPUs have none.
 
     Args:
@@ -95,7 +99,10 @@ def find_twin_platforms(platforms: pd.DataFrame, measured: Any, tolerance_log: f
     for pid, row in platforms.iterrows():
         if (pid in seen and not measured_too) or row["platform_class"] == "cpu":
             continue
-        same = cand[(cand["platform_class"] == row["platform_class"]) & (cand["arch_generation"] == row["arch_generation"])
+        # One SM design (features.platform_frame's silicon_family): Blackwell's B200 (sm_100) and
+        # B300 (sm_103) run the same tensor cores per SM; the tolerances keep a family's other
+        # dies apart (A100 sm_80 against A40 sm_86: half the fp16 throughput).
+        same = cand[(cand["platform_class"] == row["platform_class"]) & (cand["silicon_family"] == row["silicon_family"])
                     & (cand.index != pid)]
         ranked = []
         for tid, t in same.iterrows():
