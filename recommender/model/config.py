@@ -102,7 +102,7 @@ class Tunables(BaseModel):
         0.15, gt=0.0,
         description=(
             "Largest |log ratio| of TDP and dense fp16 throughput for two platforms of one class and "
-            "SM design (major compute capability and architecture) to count as twins. Set so that the catalogued pairs running the same "
+            "architecture generation (major compute capability and architecture name) to count as twins. Set so that the catalogued pairs running the same "
             "die at the same power (RTX 4090 / 4090 D: 450 vs 425 W, -12% tensor cores; A100 SXM 40/80 GB; "
             "H100 SXM / H200: same 989 TFLOPS and 700 W) pair up and no two generations do."
         ),

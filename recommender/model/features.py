@@ -232,7 +232,7 @@ class Catalogs:
 
 
 def platform_frame(platforms: Mapping[str, Platform]) -> pd.DataFrame:
-    """One row per platform id with the numeric fields the features need."""
+    """One row per platform id with the fields the features and the twins stage need."""
     rows = []
     for pid, p in platforms.items():
         rec = {
@@ -241,10 +241,10 @@ def platform_frame(platforms: Mapping[str, Platform]) -> pd.DataFrame:
             "tdp_w": p.tdp_w,
             "memory_gb": p.memory_gb,
             "arch_generation": p.arch_generation,
-            # One SM design: the major compute capability and the architecture's name (Ampere's
-            # A100 sm_80 and A40 sm_86; not Ada's sm_89, whose major is also 8; Blackwell's B200
-            # sm_100 and B300 sm_103), read by the twins stage.
-            "silicon_family": f"{int(p.arch_generation)}:{(p.architecture or '').split(' ')[0].lower()}",
+            # One architecture generation: the major compute capability and the architecture's
+            # name (Ampere's A100 sm_80 and A40 sm_86; not Ada's sm_89, whose major is also 8;
+            # Blackwell's B200 sm_100 and B300 sm_103), read by the twins stage.
+            "arch_family": f"{int(p.arch_generation)}:{(p.architecture or '').split(' ')[0].lower()}",
             "platform_class": p.platform_class,
             "interconnect_gbs": p.interconnect_gbs if p.interconnect_gbs is not None else physics.DEFAULT_INTERCONNECT_GBS,
         }

@@ -39,7 +39,7 @@ _FOUND: dict[tuple[Any, ...], dict[str, list[str]]] = {}
 """:func:`twin_platforms` answers by their inputs' content: every refit of a cross-validation
 asks again with the same catalog and one of a few measured platform sets."""
 
-_TWIN_COLUMNS = ("platform_class", "silicon_family", "bandwidth_gbs", *TWIN_TOLERANCE)
+_TWIN_COLUMNS = ("platform_class", "arch_family", "bandwidth_gbs", *TWIN_TOLERANCE)
 
 
 def twin_platforms(platforms: pd.DataFrame, measured: Any, tolerance_log: float = _TOL,
@@ -63,8 +63,8 @@ def find_twin_platforms(platforms: pd.DataFrame, measured: Any, tolerance_log: f
     measured twins other than itself, nearest first.
 
     Twins share the compute silicon and the power envelope: the same class and architecture
-    generation (one SM design: major CUDA compute capability and architecture name), TDP and
-    dense fp16 throughput within
+    generation (major CUDA compute capability and architecture name), TDP and dense fp16
+    throughput within
     :data:`TWIN_TOLERANCE`. They run the same kernels at the same power, so a twin's measured
     departure from the roofline is a better guess than the pooled physics model, and where
     their memory differs (A100 40 vs 80 GB, H100 vs H200) the roofline prior's bandwidth term
@@ -99,10 +99,10 @@ def find_twin_platforms(platforms: pd.DataFrame, measured: Any, tolerance_log: f
     for pid, row in platforms.iterrows():
         if (pid in seen and not measured_too) or row["platform_class"] == "cpu":
             continue
-        # One SM design (features.platform_frame's silicon_family): Blackwell's B200 (sm_100) and
-        # B300 (sm_103) run the same tensor cores per SM; the tolerances keep a family's other
-        # dies apart (A100 sm_80 against A40 sm_86: half the fp16 throughput).
-        same = cand[(cand["platform_class"] == row["platform_class"]) & (cand["silicon_family"] == row["silicon_family"])
+        # One architecture generation (features.platform_frame's arch_family): Blackwell's B200
+        # (sm_100) and B300 (sm_103) run the same tensor cores per SM; the tolerances keep a
+        # generation's other dies apart (A100 sm_80 against A40 sm_86: half the fp16 throughput).
+        same = cand[(cand["platform_class"] == row["platform_class"]) & (cand["arch_family"] == row["arch_family"])
                     & (cand.index != pid)]
         ranked = []
         for tid, t in same.iterrows():
