@@ -29,6 +29,19 @@ def test_bytes_per_weight_ordering() -> None:
     assert bpw["nf4-bnb"] == pytest.approx((64 * 4 + 32) / 64 / 8)
 
 
+def test_bitsandbytes_methods_name_their_per_layer_kernel_path() -> None:
+    q = get_quants()
+    paths = {name: spec.layer_kernel for name, spec in q.items()}
+    # Each bitsandbytes method wraps every linear layer in its kernels; NF4 and FP4 share them,
+    # LLM.int8()'s outlier path is not threshold 0's.
+    assert all(paths[name] for name, spec in q.items() if spec.family == "bnb")
+    assert paths["nf4-bnb"] == paths["fp4-bnb"]
+    assert len({paths["int8-bnb"], paths["int8-bnb-t0"], paths["nf4-bnb"]}) == 3
+    # Formats served by compiled kernels or unquantized ones name none.
+    for name in ("fp16", "bf16", "fp8", "mxfp4", "gguf-q4"):
+        assert paths[name] is None, name
+
+
 @pytest.mark.parametrize(
     ("alias", "expected"),
     [

@@ -129,6 +129,7 @@ def test_estimator_conventions():
     est = RooflineFit(kind="time", f_scale=0.5)
     assert clone(est).get_params() == {
         "kind": "time", "f_scale": 0.5, "kv_share": True, "sequence_cost": False, "prompt_energy": False, "time_roofline": None,
+        "layer_kernels": False,
     }
     assert not [k for k in vars(est) if k.endswith("_")]
     with pytest.raises(NotFittedError):
@@ -413,3 +414,86 @@ def test_energy_phases_draw_at_least_the_idle_share_of_their_time():
         assert np.exp(v - t_state["log_c"][level]) == pytest.approx(POWER_FLOOR_SHARE, rel=1e-3)
     # The weight reads (at 0.8 of TDP) stay free: between the floor and the cap, the fit's own.
     assert POWER_FLOOR_SHARE * 1.5 < np.exp(e_state["log_a"] - t_state["log_a"]) < 0.95
+
+
+def _with_kernels(seed: int = 13) -> tuple[pd.DataFrame, dict[str, float], dict[str, float]]:
+    """Rows of a Python-launched engine and a compiled one, some run with a quantization kernel
+    path that adds a per-layer cost (bitsandbytes' wrappers): truth per engine and per path."""
+    f = _frame(seed=seed)
+    rng = np.random.default_rng(seed + 1)
+    f["layer_kernel"] = pd.Categorical(rng.choice(["", "bnb-int8", "bnb-4bit"], len(f)))
+    c = {"vllm": 3.0, "hf-transformers": 40.0}
+    k = {"bnb-int8": 110.0, "bnb-4bit": 55.0}
+    return f, c, k
+
+
+def _kernel_truth(f: pd.DataFrame, c: dict[str, float], k: dict[str, float], kind: str) -> np.ndarray:
+    python_loop = f["engine"].astype(str).to_numpy() == "hf-transformers"
+    per_layer = f["layer_kernel"].astype(str).map(lambda p: k.get(p, 0.0)).to_numpy(dtype=float) * python_loop * LAYER_SCALE_S
+    t = _truth(f, 1.5, 2.0, c, "time") + per_layer * np.exp(f["log_layers"].to_numpy())
+    return (f["power_draw_w"] * t / f["batch_running"]).to_numpy() if kind == "energy" else t
+
+
+@pytest.mark.parametrize("kind", ["energy", "time"])
+def test_a_quantization_kernel_paths_per_layer_cost_is_fitted_apart_from_the_engines(kind):
+    f, c, k = _with_kernels()
+    y = _kernel_truth(f, c, k, kind)
+    est = RooflineFit(kind=kind, layer_kernels=True).fit(f, y)
+    assert est.kernels_ == ["bnb-4bit", "bnb-int8"]
+    got_k = dict(zip(est.kernels_, np.exp(est.log_k_), strict=True))
+    assert got_k["bnb-int8"] == pytest.approx(110.0, rel=0.05) and got_k["bnb-4bit"] == pytest.approx(55.0, rel=0.05)
+    got_c = dict(zip(est.engines_, np.exp(est.log_c_), strict=True))
+    assert got_c["hf-transformers"] == pytest.approx(40.0, rel=0.05)
+    np.testing.assert_allclose(fitted_prior(est.export_state(), f), est.predict(f), rtol=1e-12)
+    # Without the stage the paths' cost is folded into the engine's per-layer cost: every
+    # unquantized step of the Python-launched engine comes out slower than it is.
+    folded = RooflineFit(kind=kind).fit(f, y)
+    assert folded.log_k_ is None
+    assert np.exp(dict(zip(folded.engines_, folded.log_c_, strict=True))["hf-transformers"]) > 1.3 * 40.0
+
+
+def test_a_kernel_paths_cost_applies_to_python_launched_engines_and_unmeasured_paths_take_the_cheapest():
+    from recommender.model.roofline_fit import kernel_layer_cost_s, measured_kernels
+
+    f = pd.DataFrame({
+        "engine": pd.Categorical(["hf-transformers", "vllm", "hf-transformers", "hf-transformers", "llama.cpp"]),
+        "layer_kernel": pd.Categorical(["bnb-int8", "bnb-int8", "", "bnb-llm-int8", "bnb-4bit"]),
+    })
+    cost = kernel_layer_cost_s(f, {"bnb-int8": np.log(110.0), "bnb-4bit": np.log(55.0)})
+    # The HF row pays its path; vLLM (captured graphs) and llama.cpp (ggml graphs) do not; a row
+    # without a path pays nothing; a path never fitted (LLM.int8 with outliers) takes the
+    # cheapest fitted one.
+    np.testing.assert_allclose(cost, np.array([110.0, 0.0, 0.0, 55.0, 0.0]) * LAYER_SCALE_S)
+    assert kernel_layer_cost_s(f, None) is None
+    # Only paths run under a Python-launched engine can be fitted.
+    assert measured_kernels(f) == ["bnb-int8", "bnb-llm-int8"]
+
+
+def test_kernel_paths_enter_the_fit_terms_with_their_exact_jacobian():
+    from recommender.model import roofline_fit as roofline
+
+    f, c, k = _with_kernels(seed=21)
+    engines, kernels = ["hf-transformers", "vllm"], ["bnb-4bit", "bnb-int8"]
+    theta = np.array([0.3, 0.6, 0.0, 0.3, 3.7, 1.1, 4.0, 4.7])
+    for kind in ("energy", "time"):
+        terms = roofline.FitTerms(kind, f, engines, with_d=False, with_kv=False, kernels=kernels)
+        value, jac = terms.log_value_and_jacobian(theta)
+        want = roofline.evaluate(kind, theta[0], theta[1], engines, theta[4:6], f, log_k=dict(zip(kernels, theta[6:], strict=True)))
+        np.testing.assert_allclose(np.exp(value), want, rtol=1e-12)
+        for j in (4, 6, 7):
+            step = np.zeros(len(theta))
+            step[j] = 1e-6
+            up, _ = terms.log_value_and_jacobian(theta + step)
+            down, _ = terms.log_value_and_jacobian(theta - step)
+            np.testing.assert_allclose(jac[:, j], (up - down) / 2e-6, rtol=1e-5, atol=1e-9)
+
+
+def test_an_energy_kernel_phase_draws_no_more_than_the_board_limit():
+    # Energy whose kernel phase would draw 3x TDP against the time fit: capped at the time's factor.
+    f, c, k = _with_kernels(seed=31)
+    time = RooflineFit(kind="time", layer_kernels=True).fit(f, _kernel_truth(f, c, k, "time"))
+    y_e = _kernel_truth(f, c, {p: 3.0 * v for p, v in k.items()}, "energy")
+    e_state = RooflineFit(kind="energy", layer_kernels=True, time_roofline=time.export_state()).fit(f, y_e).export_state()
+    t_state = time.export_state()
+    for path, v in e_state["log_k"].items():
+        assert v <= t_state["log_k"][path] + 1e-9

@@ -354,6 +354,11 @@ class QuantSpec(BaseModel):
         devices: Device kinds it runs on (``cuda``, ``cpu``).
         min_arch_generation: Oldest GPU generation that supports it (None: any).
         family: ``float``, ``bnb``, ``dynamic``, ``native-lowp``.
+        layer_kernel: The kernel path that adds work to every layer of a step where an engine
+            launches kernels from Python (HF transformers' ``generate``): bitsandbytes quantizes
+            activations, runs its int8 or 4-bit kernels and dequantizes around every linear
+            layer, a fixed cost per layer that a faster GPU does not shrink. Methods sharing
+            kernels share a name (NF4 and FP4: one 4-bit path); None: no such cost.
         description: One line for tables.
     """
 
@@ -366,4 +371,5 @@ class QuantSpec(BaseModel):
     devices: tuple[str, ...]
     min_arch_generation: float | None = None
     family: str
+    layer_kernel: str | None = None
     description: str

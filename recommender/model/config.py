@@ -20,6 +20,10 @@ Fit-time stages (they change what is fitted):
   energy factor (weight reads, KV reads, compute, per-layer and per-sequence host costs) at most
   that phase's time factor and at least the idle share of it, so that no phase draws more than
   the board's limit nor less than an idle GPU; needs ``fitted_roofline``.
+- ``layer_kernel_cost``: the time and energy rooflines also fit a per-layer cost per step for
+  each quantization kernel path (the catalog's ``layer_kernel``: bitsandbytes' LLM.int8(), int8
+  and 4-bit wrappers around every linear layer) on rows of engines that launch kernels from
+  Python; off: that cost is folded into the engine's own per-layer cost; needs ``fitted_roofline``.
 - ``smoother``: local residual smoother over models of the same layer design
   (:mod:`recommender.model.smoother`).
 - ``blend``: geometric blend with roofline x constant for extrapolated rows, weighted per
@@ -66,6 +70,7 @@ StageName = Literal[
     "sequence_cost",
     "prompt_energy",
     "phase_power_cap",
+    "layer_kernel_cost",
     "smoother",
     "blend",
     "cpu_model",
@@ -84,8 +89,8 @@ STAGES: tuple[str, ...] = get_args(StageName)
 """Every switchable stage, fit-time ones first, then predict-time ones in their order."""
 
 FIT_STAGES: tuple[str, ...] = (
-    "fitted_roofline", "sequence_cost", "prompt_energy", "phase_power_cap", "smoother", "blend", "cpu_model", "regime_widths",
-    "campaign_scale", "answer_length",
+    "fitted_roofline", "sequence_cost", "prompt_energy", "phase_power_cap", "layer_kernel_cost", "smoother", "blend", "cpu_model",
+    "regime_widths", "campaign_scale", "answer_length",
 )
 PREDICT_STAGES: tuple[str, ...] = ("twins", "release_order", "release_widening", "batch_floor", "anchor", "sibling", "measured")
 

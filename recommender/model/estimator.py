@@ -381,11 +381,14 @@ batch 1), 24 % (A800), 29 % (B200), 33 % (H100) at the least (``power_w_mean`` o
 devices, 2026-12-03)."""
 
 
-def _time_phase_factors(n: int, time_roofline: Mapping[str, Any], engines: Sequence[str], s_levels: Sequence[str]) -> np.ndarray:
+def _time_phase_factors(
+    n: int, time_roofline: Mapping[str, Any], engines: Sequence[str], s_levels: Sequence[str], kernels: Sequence[str] = ()
+) -> np.ndarray:
     """The time roofline's log factor of each energy-roofline parameter's phase, NaN where none.
 
-    Parameter order as in :class:`RooflineFit` (``a, b, d, kv, c per level, s per level``): the
-    prompt-pass term ``d`` is no phase of the time fit, and a level the time fit lacks has none."""
+    Parameter order as in :class:`RooflineFit` (``a, b, d, kv, c per level, s per level, k per
+    kernel path``): the prompt-pass term ``d`` is no phase of the time fit, and a level or path
+    the time fit lacks has none."""
     out = np.full(n, np.nan)
     out[0], out[1] = float(time_roofline["log_a"]), float(time_roofline["log_b"])
     if time_roofline.get("log_kv") is not None:
@@ -397,11 +400,20 @@ def _time_phase_factors(n: int, time_roofline: Mapping[str, Any], engines: Seque
     for i, level in enumerate(s_levels):
         if level in log_s:
             out[4 + len(engines) + i] = float(log_s[level])
+    log_k = time_roofline.get("log_k") or {}
+    for i, kernel in enumerate(kernels):
+        if kernel in log_k:
+            out[4 + len(engines) + len(s_levels) + i] = float(log_k[kernel])
     return out
 
 
 def _phase_power_bounds(
-    lower: np.ndarray, upper: np.ndarray, time_roofline: Mapping[str, Any], engines: Sequence[str], s_levels: Sequence[str]
+    lower: np.ndarray,
+    upper: np.ndarray,
+    time_roofline: Mapping[str, Any],
+    engines: Sequence[str],
+    s_levels: Sequence[str],
+    kernels: Sequence[str] = (),
 ) -> tuple[np.ndarray, np.ndarray]:
     """Bounds of the energy roofline's parameters from the time roofline's (stage ``phase_power_cap``).
 
@@ -422,7 +434,7 @@ def _phase_power_bounds(
     """
     from recommender.model.invariants import POWER_FLOOR_SHARE
 
-    tf = _time_phase_factors(len(upper), time_roofline, engines, s_levels)
+    tf = _time_phase_factors(len(upper), time_roofline, engines, s_levels, kernels)
     has = np.isfinite(tf)
     capped = np.where(has, np.maximum(tf, lower + 0.01), upper)
     floored = np.where(has, np.maximum(lower, np.minimum(tf + np.log(POWER_FLOOR_SHARE), capped - 0.02)), lower)
@@ -450,6 +462,9 @@ class RooflineFit(RegressorMixin, BaseEstimator):
             factor of that phase (seconds) and at least an idle GPU's share of it, so that no
             phase draws more than the board's limit nor less than idle (stage
             ``phase_power_cap``, :func:`_phase_power_bounds`). None: the plain bounds.
+        layer_kernels: Fit a per-layer cost per step for each quantization kernel path some
+            row ran under a Python-launched engine (``log_k``, units of
+            :data:`recommender.model.roofline_fit.LAYER_SCALE_S`; stage ``layer_kernel_cost``).
 
     Attributes:
         log_a_: Log bandwidth factor.
@@ -460,6 +475,8 @@ class RooflineFit(RegressorMixin, BaseEstimator):
         s_levels_: Levels with a per-sequence cost (empty without ``sequence_cost``).
         log_s_: Log per-sequence cost per level of ``s_levels_`` (units of
             :data:`recommender.model.roofline_fit.SEQ_SCALE_S`), or None.
+        kernels_: Quantization kernel paths with a per-layer cost (empty without ``layer_kernels``).
+        log_k_: Log per-layer cost per path of ``kernels_``, or None.
         n_features_in_: Columns of the feature frame seen in ``fit``.
     """
 
@@ -471,6 +488,7 @@ class RooflineFit(RegressorMixin, BaseEstimator):
         sequence_cost: bool = False,
         prompt_energy: bool = False,
         time_roofline: Mapping[str, Any] | None = None,
+        layer_kernels: bool = False,
     ) -> None:
         self.kind = kind
         self.f_scale = f_scale
@@ -478,6 +496,7 @@ class RooflineFit(RegressorMixin, BaseEstimator):
         self.sequence_cost = sequence_cost
         self.prompt_energy = prompt_energy
         self.time_roofline = time_roofline
+        self.layer_kernels = layer_kernels
 
     def fit(self, feats: Any, y: Any, sample_weight: Any = None) -> RooflineFit:
         """Fit the constants on feature rows and positive measured targets.
@@ -513,7 +532,14 @@ class RooflineFit(RegressorMixin, BaseEstimator):
         # A cost per running sequence per step, per level, where the level's rows ran at
         # several batch sizes (elsewhere it cannot be told from the per-step cost).
         s_levels = roofline.batch_varied_levels(feats, engines) if self.sequence_cost else []
-        terms = roofline.FitTerms(self.kind, feats, engines, with_d=with_d, with_kv=with_kv, s_levels=s_levels, fixed_d=fixed_d)
+        # A per-layer cost per quantization kernel path (bitsandbytes' int8 / 4-bit wrappers
+        # around every linear layer), where rows ran one under a Python-launched engine: folded
+        # into the engine's own per-layer cost it made every HF transformers fp16 step as slow
+        # as an int8 one.
+        kernels = roofline.measured_kernels(feats) if self.layer_kernels else []
+        terms = roofline.FitTerms(
+            self.kind, feats, engines, with_d=with_d, with_kv=with_kv, s_levels=s_levels, fixed_d=fixed_d, kernels=kernels
+        )
         memo: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
 
         def at(theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -544,11 +570,12 @@ class RooflineFit(RegressorMixin, BaseEstimator):
         floor = float(np.log(ENERGY_FACTOR_FLOOR)) if self.kind == "energy" else 0.0
         # The KV factor shares a's bounds.
         n_s = len(s_levels)
-        start = np.concatenate([[0.5, 0.5, 0.0, 0.5], np.zeros(n_c + n_s)])  # inside the bounds: a solver started on one can stall there
-        lower = np.concatenate([[floor, floor, floor, floor], np.full(n_c + n_s, -10.0)])
-        upper = np.concatenate([[6.0, 6.0, 6.0, 6.0], np.full(n_c + n_s, 10.0)])
+        n_k = len(kernels)
+        start = np.concatenate([[0.5, 0.5, 0.0, 0.5], np.zeros(n_c + n_s + n_k)])  # inside the bounds: a solver started on one can stall there
+        lower = np.concatenate([[floor, floor, floor, floor], np.full(n_c + n_s + n_k, -10.0)])
+        upper = np.concatenate([[6.0, 6.0, 6.0, 6.0], np.full(n_c + n_s + n_k, 10.0)])
         if self.kind == "energy" and self.time_roofline is not None:
-            lower, upper = _phase_power_bounds(lower, upper, self.time_roofline, engines, s_levels)
+            lower, upper = _phase_power_bounds(lower, upper, self.time_roofline, engines, s_levels, kernels)
             start = np.minimum(np.maximum(start, lower + 1e-3), upper - 1e-3)
         sol = least_squares(residuals, start, jac=jacobian, bounds=(lower, upper), loss="soft_l1", f_scale=float(self.f_scale))
         self.log_a_ = float(sol.x[0])
@@ -558,7 +585,9 @@ class RooflineFit(RegressorMixin, BaseEstimator):
         self.engines_ = engines
         self.log_c_ = np.asarray(sol.x[4 : 4 + n_c], dtype=float)
         self.s_levels_ = list(s_levels)
-        self.log_s_ = np.asarray(sol.x[4 + n_c :], dtype=float) if s_levels else None
+        self.log_s_ = np.asarray(sol.x[4 + n_c : 4 + n_c + n_s], dtype=float) if s_levels else None
+        self.kernels_ = list(kernels)
+        self.log_k_ = np.asarray(sol.x[4 + n_c + n_s :], dtype=float) if kernels else None
         self.n_features_in_ = len(feats.columns) if hasattr(feats, "columns") else 0
         return self
 
@@ -568,8 +597,10 @@ class RooflineFit(RegressorMixin, BaseEstimator):
 
         check_is_fitted(self, "log_c_")
         log_s = dict(zip(self.s_levels_, self.log_s_, strict=True)) if self.log_s_ is not None else None
+        log_k = dict(zip(self.kernels_, self.log_k_, strict=True)) if self.log_k_ is not None else None
         return roofline.evaluate(
-            self.kind, self.log_a_, self.log_b_, self.engines_, self.log_c_, feats, log_d=self.log_d_, log_kv=self.log_kv_, log_s=log_s
+            self.kind, self.log_a_, self.log_b_, self.engines_, self.log_c_, feats, log_d=self.log_d_, log_kv=self.log_kv_, log_s=log_s,
+            log_k=log_k,
         )
 
     def export_state(self) -> dict[str, Any]:
@@ -585,4 +616,5 @@ class RooflineFit(RegressorMixin, BaseEstimator):
             "log_d": self.log_d_,
             "log_kv": self.log_kv_,
             "log_s": {e: float(v) for e, v in zip(self.s_levels_, self.log_s_, strict=True)} if self.log_s_ is not None else None,
+            "log_k": {k: float(v) for k, v in zip(self.kernels_, self.log_k_, strict=True)} if self.log_k_ is not None else None,
         }

@@ -336,6 +336,7 @@ def quant_frame(quants: Mapping[str, QuantSpec]) -> pd.DataFrame:
             "compute_precision": _known_precision(q.compute_precision),
             "throughput_precision": _known_precision(q.throughput_precision or q.compute_precision),
             "quant_family": q.family,
+            "layer_kernel": q.layer_kernel or "",
         }
         for name, q in quants.items()
     ]
@@ -593,6 +594,8 @@ class FeatureBuilder:
                 "log_weights_over_memory": np.log(total * bpw / (mem * devices_all)),
                 "engine": cats.as_categorical(configs["engine"]),
                 "quant_family": cats.from_table(qc, Q["quant_family"]),
+                # The quantization's per-layer kernel path ('' for none), for the fitted roofline.
+                "layer_kernel": cats.from_table(qc, Q["layer_kernel"]),
                 "block": cats.from_table(M["block_code"].to_numpy().astype(np.int64)[mc], BLOCKS),
                 "compute_precision": cats.from_table(qc, Q["compute_precision"].replace(SAME_NUMERICS)),
                 "numerics": cats.from_table(qc, pd.Series(Q.index, index=Q.index).replace(SAME_NUMERICS)),

@@ -422,6 +422,7 @@ def _fit_decode_or_prefill(
         sequence_cost=config.on("sequence_cost"),
         prompt_energy=kind == "energy" and config.on("prompt_energy"),
         time_roofline=time_roofline if kind == "energy" and config.on("phase_power_cap") else None,
+        layer_kernels=config.on("layer_kernel_cost"),
     ).fit(roof_feats, y, sample_weight=weight)
     column = f"fitted_prior_{name}"
     state = roof.export_state()

@@ -365,6 +365,62 @@ def batch_varied_levels(feats: Any, engines: Sequence[str]) -> list[str]:
     return out
 
 
+KERNEL_COLUMN = "layer_kernel"
+"""Feature column naming each row's per-layer kernel path ('' for none): the quantization
+catalog's ``layer_kernel`` (bitsandbytes' int8 and 4-bit paths)."""
+
+
+def kernel_rows(feats: Any, kernels: Sequence[str]) -> np.ndarray:
+    """Per row, the position in ``kernels`` of its quantization's per-layer kernel path; -1 where
+    none applies: no such path, a path not in ``kernels``, or an engine whose step is launched
+    from compiled code (:data:`COMPILED_STEP_ENGINES`), where the launches a Python loop pays
+    per kernel are not paid."""
+    columns = getattr(feats, "columns", ())
+    if not len(kernels) or KERNEL_COLUMN not in columns:
+        return np.full(len(feats), -1, dtype=np.int64)
+    codes, labels = cats.parts(feats[KERNEL_COLUMN])
+    index = {k: i for i, k in enumerate(kernels)}
+    path = np.array([index.get(str(lab), -1) for lab in labels] + [-1], dtype=np.int64)[np.where(codes < 0, len(labels), codes)]
+    e_codes, e_labels = cats.parts(feats["engine"])
+    python_loop = np.array([str(e) not in COMPILED_STEP_ENGINES for e in e_labels] + [True], dtype=bool)
+    return np.where(python_loop[np.where(e_codes < 0, len(e_labels), e_codes)], path, -1)
+
+
+def measured_kernels(feats: Any) -> list[str]:
+    """The per-layer kernel paths some row of ``feats`` ran (under a Python-launched engine)."""
+    columns = getattr(feats, "columns", ())
+    if KERNEL_COLUMN not in columns:
+        return []
+    _, labels = cats.parts(feats[KERNEL_COLUMN])
+    named = sorted(str(lab) for lab in labels if str(lab))
+    rows = kernel_rows(feats, named)
+    return [k for i, k in enumerate(named) if (rows == i).any()]
+
+
+def kernel_layer_cost_s(feats: Any, log_k: Mapping[str, float] | None) -> np.ndarray | None:
+    """Per row, the fitted per-layer cost of its kernel path, s (0 where none applies; None: no
+    path fitted).
+
+    A path never measured takes the cheapest measured path's cost: every such path wraps each
+    linear layer in kernels of its own, and the least any of them was seen to cost is the
+    smallest claim. Held out (the quantization reports' RTX 4090 D and RTX 5090 together, no
+    4-bit row left), costing it nothing put their NF4 runs at 0.52-0.74x the measured time."""
+    if not log_k:
+        return None
+    columns = getattr(feats, "columns", ())
+    if KERNEL_COLUMN not in columns:
+        return None
+    codes, labels = cats.parts(feats[KERNEL_COLUMN])
+    cheapest = float(min(log_k.values()))
+    per_label = np.array(
+        [np.exp(float(log_k.get(str(lab), cheapest))) * LAYER_SCALE_S if str(lab) else 0.0 for lab in labels] + [0.0], dtype=float
+    )
+    cost = per_label[np.where(codes < 0, len(labels), codes)]
+    e_codes, e_labels = cats.parts(feats["engine"])
+    python_loop = np.array([str(e) not in COMPILED_STEP_ENGINES for e in e_labels] + [True], dtype=bool)
+    return np.where(python_loop[np.where(e_codes < 0, len(e_labels), e_codes)], cost, 0.0)
+
+
 SEQ_SCALE_S = 1e-5
 """Unit of the per-sequence cost per step, s (10 us).
 
@@ -390,13 +446,16 @@ def evaluate(
     log_e: float | None = None,
     log_kv: float | None = None,
     log_s: Mapping[str, float] | None = None,
+    log_k: Mapping[str, float] | None = None,
 ) -> np.ndarray:
     """Fitted-roofline J (``kind="energy"``) or s (``"time"``) per output token for every row,
     from the log constants (``log_c`` per level in ``engines``; ``log_d`` the prompt-pass
     factor, None for none; ``log_e`` a factor on the tensor-parallel all-reduce time ``t_comm_s``,
     None for the raw physics term; ``log_s`` the cost per running sequence per step of the
     levels that have one, :data:`SEQ_SCALE_S`: none for the other fitted levels, placed like the
-    per-layer cost for levels never fitted; None or empty for none); ``own_unseen`` as in
+    per-layer cost for levels never fitted; None or empty for none; ``log_k`` the per-layer cost
+    of each quantization kernel path, :data:`LAYER_SCALE_S`, added to the level's on rows of a
+    Python-launched engine, :func:`kernel_layer_cost_s`); ``own_unseen`` as in
     :func:`_engine_log_c`.
 
     The all-reduce term is added at its raw size: fitting its factor (``log_e``) on the shipped
@@ -409,6 +468,9 @@ def evaluate(
     else:
         t_bytes = np.exp(log_a) * t.t_weights
     t_step = t_bytes + np.exp(log_b) * t.t_comp + c * t.layers
+    kernel = kernel_layer_cost_s(feats, log_k)
+    if kernel is not None:
+        t_step = t_step + kernel * t.layers
     if log_s:
         s_levels = list(log_s)
         per_seq = np.exp(_engine_log_c(feats, s_levels, np.array([log_s[e] for e in s_levels], dtype=float), own_unseen, kind))
@@ -454,7 +516,8 @@ class FitTerms:
     evaluates the roofline and its exact Jacobian in log space with a few vector operations per
     step (:class:`~recommender.model.estimator.RooflineFit`); the same values as :func:`evaluate`.
 
-    ``theta = (log_a, log_b, log_d, log_kv, log_c per level..., log_s per level of s_levels...)``.
+    ``theta = (log_a, log_b, log_d, log_kv, log_c per level..., log_s per level of s_levels...,
+    log_k per kernel path...)``.
 
     Args:
         kind: ``"energy"`` or ``"time"``.
@@ -465,10 +528,19 @@ class FitTerms:
         s_levels: Levels with a cost per running sequence (:func:`batch_varied_levels`); rows of
             other levels get none in the fit.
         fixed_d: The prompt-pass term (``with_d``) enters at factor 1, not as a parameter.
+        kernels: Quantization kernel paths with a per-layer cost (:func:`measured_kernels`).
     """
 
     def __init__(
-        self, kind: str, feats: Any, engines: Sequence[str], with_d: bool, with_kv: bool, s_levels: Sequence[str] = (), fixed_d: bool = False
+        self,
+        kind: str,
+        feats: Any,
+        engines: Sequence[str],
+        with_d: bool,
+        with_kv: bool,
+        s_levels: Sequence[str] = (),
+        fixed_d: bool = False,
+        kernels: Sequence[str] = (),
     ) -> None:
         t = StepTerms(feats, with_kv=with_kv, with_d=with_d)
         self.n_s = len(s_levels)
@@ -490,12 +562,14 @@ class FitTerms:
         self.n_levels = len(engines)
         s_index = {e: i for i, e in enumerate(s_levels)}
         self.s_level = np.array([s_index.get(e, -1) for e in engines], dtype=np.int64)[self.level]
+        self.n_k = len(kernels)
+        self.k_row = kernel_rows(feats, kernels)
 
     def log_value_and_jacobian(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``log`` of the roofline per row at ``theta = (log_a, log_b, log_d, log_kv, log_c...)``
         and its derivative in each parameter (columns in the order of ``theta``; zero for a term
         not fitted)."""
-        parts = np.zeros((len(self.t_comp), 4 + self.n_levels + self.n_s))
+        parts = np.zeros((len(self.t_comp), 4 + self.n_levels + self.n_s + self.n_k))
         parts[:, 0] = np.exp(theta[0]) * self.t_weights
         parts[:, 1] = np.exp(theta[1]) * self.t_comp
         if self.prefill is not None:
@@ -506,7 +580,12 @@ class FitTerms:
         parts[rows, 4 + self.level] = np.exp(theta[4 : 4 + self.n_levels])[self.level] * self.layer_s
         if self.n_s:
             has = self.s_level >= 0
-            parts[rows[has], 4 + self.n_levels + self.s_level[has]] = np.exp(theta[4 + self.n_levels :])[self.s_level[has]] * self.seq_s[has]
+            s_theta = theta[4 + self.n_levels : 4 + self.n_levels + self.n_s]
+            parts[rows[has], 4 + self.n_levels + self.s_level[has]] = np.exp(s_theta)[self.s_level[has]] * self.seq_s[has]
+        if self.n_k:
+            has = self.k_row >= 0
+            k0 = 4 + self.n_levels + self.n_s
+            parts[rows[has], k0 + self.k_row[has]] = np.exp(theta[k0:])[self.k_row[has]] * self.layer_s[has]
         t_step = parts.sum(axis=1) + self.fixed
         # d log(scale x t_step) / d log(factor) = that factor's term / t_step.
         return np.log(self.scale * t_step), parts / t_step[:, None]
@@ -521,13 +600,21 @@ def prefill_state(decode_state: Mapping[str, Any]) -> dict[str, Any]:
 
     A log-likelihood forward pass walks every layer as a decode step does, so it pays the same
     per-layer cost (kernel launches, the engine's Python between them), which no peak rate
-    shrinks; only that constant is carried over (the bandwidth and throughput shares were fitted
-    on decode steps, whose products are far smaller than a prompt pass's)."""
+    shrinks; only that constant is carried over, with the quantization kernel paths' per-layer
+    costs (a prompt pass runs the same kernels around every linear layer); the bandwidth and
+    throughput shares were fitted on decode steps, whose products are far smaller than a prompt
+    pass's."""
     kind = "prefill-energy" if str(decode_state["kind"]) == "energy" else "prefill-time"
-    return {"kind": kind, "log_a": 0.0, "log_b": 0.0, "log_c": {str(k): float(v) for k, v in dict(decode_state["log_c"]).items()}}
+    log_k = {str(k): float(v) for k, v in dict(decode_state.get("log_k") or {}).items()}
+    return {
+        "kind": kind, "log_a": 0.0, "log_b": 0.0, "log_c": {str(k): float(v) for k, v in dict(decode_state["log_c"]).items()},
+        "log_k": log_k or None,
+    }
 
 
-def prefill_prior(kind: str, engines: Sequence[str], log_c: np.ndarray, feats: Any, own_unseen: bool = False) -> np.ndarray:
+def prefill_prior(
+    kind: str, engines: Sequence[str], log_c: np.ndarray, feats: Any, own_unseen: bool = False, log_k: Mapping[str, float] | None = None
+) -> np.ndarray:
     """Prefill prior per fed token: J (``prefill-energy``) or s of latency (``prefill-time``).
 
     A static batch of ``B`` sequences runs one pass over all of them, holding ``Q = B / passes``
@@ -544,6 +631,9 @@ def prefill_prior(kind: str, engines: Sequence[str], log_c: np.ndarray, feats: A
     latency at batch 1 0.15 s against 0.12 s measured, where the roofline alone gave 0.2 ms.
     """
     c = np.exp(_engine_log_c(feats, engines, log_c, own_unseen, "energy" if kind == "prefill-energy" else "time")) * LAYER_SCALE_S
+    kernel = kernel_layer_cost_s(feats, log_k)
+    if kernel is not None:
+        c = c + kernel
     layers = np.exp(np.asarray(feats["log_layers"], dtype=float))
     queries = np.asarray(feats["prefill_queries"], dtype=float)
     fixed = c * layers * np.asarray(feats["prefill_rounds"], dtype=float) / np.maximum(np.asarray(feats["fed_tokens"], dtype=float), 1.0)
@@ -569,8 +659,9 @@ def fitted_prior(state: Mapping[str, Any], feats: Any, own_release_unseen: bool 
         log_a, log_b = float(state["log_a"]), float(state["log_b"])
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelStateError(f"fitted-roofline state is malformed ({exc}); refit with 'eai fit'") from exc
+    log_k = {str(e): float(v) for e, v in dict(state["log_k"]).items()} if state.get("log_k") else None
     if kind in PREFILL_KINDS:
-        return prefill_prior(kind, engines, log_c, feats, own_release_unseen)
+        return prefill_prior(kind, engines, log_c, feats, own_release_unseen, log_k)
     if kind not in KINDS:
         raise ModelStateError(f"fitted-roofline kind {kind!r} is not one of {KINDS + PREFILL_KINDS}; refit with 'eai fit'")
     log_d, log_e, log_kv = state.get("log_d"), state.get("log_e"), state.get("log_kv")
@@ -578,7 +669,7 @@ def fitted_prior(state: Mapping[str, Any], feats: Any, own_release_unseen: bool 
     return evaluate(
         kind, log_a, log_b, engines, log_c, feats, own_release_unseen,
         None if log_d is None else float(log_d), None if log_e is None else float(log_e),
-        None if log_kv is None else float(log_kv), log_s,
+        None if log_kv is None else float(log_kv), log_s, log_k,
     )
 
 
@@ -597,6 +688,9 @@ def describe(state: Mapping[str, Any]) -> str:
     if state.get("log_s"):
         per_seq = ", ".join(f"{e} {np.exp(v) * SEQ_SCALE_S * 1e6:.1f} us" for e, v in dict(state["log_s"]).items())
         prompt += f"; per running sequence per step: {per_seq}"
+    if state.get("log_k"):
+        per_kernel = ", ".join(f"{k} {np.exp(v) * LAYER_SCALE_S * 1e6:.1f} us" for k, v in dict(state["log_k"]).items())
+        prompt += f"; per layer per step of a quantization kernel path (Python-launched engines): {per_kernel}"
     return (
         f"bandwidth x{np.exp(state['log_a']):.2f}, tensor throughput x{np.exp(state['log_b']):.2f} "
         f"of the peak-rate time; per-layer cost per step: {per_layer}{prompt}"

@@ -166,3 +166,17 @@ def test_recommend_says_who_picked_as_the_rule_layer_decided(capsys):
     if not ex["decision"]["decisive"]:
         assert ("the flow's preference order picks among them" in statement) == tied
     assert not any("interval" in d and d.startswith("objective: best accuracy, clear") for d in ex["decided_by"])
+
+
+def test_an_unquantized_hf_step_on_a_consumer_card_never_measured_is_not_priced_at_bitsandbytes_pace(shipped):
+    # The quantization reports' RTX 5090 served TinyLlama-1.1B in fp16 at batch 1 under HF
+    # transformers at 94.9 tokens/s (10.5 ms per token). With bitsandbytes' per-layer wrappers
+    # folded into HF's own per-layer cost (1.45 ms, stage layer_kernel_cost off), a consumer
+    # card outside the table (an RTX 4090 here) was priced at 22 layers x 1.45 ms = 32 ms a step.
+    grid = _grid(platform="rtx-4090", device_count=1, engine="hf-transformers", model_id="TinyLlama/TinyLlama-1.1B-Chat-v1.0",
+                 quantization=["fp16", "nf4-bnb", "int8-bnb"], batch_size=1, task="fixed-prompt-gen256")
+    t = shipped.predict(grid, use_measured=False)["time_s_per_query"].to_numpy()
+    per_token_ms = t / 256.0 * 1e3
+    assert per_token_ms[0] < 20.0, per_token_ms.round(1).tolist()
+    # bitsandbytes' wrappers cost time on top: 4-bit less than LLM.int8().
+    assert per_token_ms[0] < per_token_ms[1] < per_token_ms[2], per_token_ms.round(1).tolist()
