@@ -571,6 +571,11 @@ def test_engine_spellings_resolve_to_the_catalogued_name(run, cli_predictor: Ext
     code, out, err = run(["predict", "-p", "h100", "-m", SMOL, "-q", "bf16", "-t", "gsm8k", "--engine", "DeepSpeed-FastGen", "--json"])
     assert code == 0, err
     assert json.loads(out)["predictions"][0]["engine"] == "deepspeed-mii"
+    # Python package names spell engines with underscores.
+    for spelling, name in (("deepspeed_mii", "deepspeed-mii"), ("text_generation_inference", "tgi"), ("DeepSpeed MII", "deepspeed-mii")):
+        code, out, err = run(["predict", "-p", "h100", "-m", SMOL, "-q", "bf16", "-t", "gsm8k", "--engine", spelling, "--json"])
+        assert code == 0, (spelling, err)
+        assert json.loads(out)["predictions"][0]["engine"] == name
     # Declaring an engine the catalog knows changes nothing.
     code, out, err = run(["predict", "-p", "h100", "-m", SMOL, "-q", "bf16", "-t", "gsm8k", "--engine", "text-generation-inference",
                           "--declare-engine", "tgi", "--json"])

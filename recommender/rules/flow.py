@@ -264,9 +264,18 @@ class FlowConfig(_Node):
 
     def canonical_engine(self, name: str) -> str:
         """An engine name as ``engines`` spells it: lower case, other spellings resolved
-        (``TensorRT-LLM``, ``trt-llm`` -> ``tensorrt-llm``); names it does not know unchanged."""
+        (``TensorRT-LLM``, ``trt-llm`` -> ``tensorrt-llm``; ``deepspeed_mii`` -> ``deepspeed-mii``);
+        names it does not know unchanged (lower case)."""
         key = name.strip().lower()
-        return self.engine_aliases.get(key, key)
+        if key in self.engine_aliases:
+            return self.engine_aliases[key]
+        # Python package and module names spell the same engines with underscores or spaces
+        # (deepspeed_mii, text_generation_inference): read them hyphenated where that is a name.
+        hyphenated = "-".join(key.replace("_", " ").split())
+        known = {e for engines in self.engines.values() for e in engines}
+        if hyphenated != key and (hyphenated in known or hyphenated in self.engine_aliases):
+            return self.engine_aliases.get(hyphenated, hyphenated)
+        return key
 
     @property
     def exclude_accuracy_status(self) -> tuple[str, ...]:
