@@ -117,6 +117,23 @@ def test_sibling_borrows_the_architecture_not_the_identity() -> None:
     assert sibling_of("meta-llama/Llama-2-13b-hf", models) is None
 
 
+def test_a_quantized_checkpoint_borrows_its_models_architecture_whoever_published_it() -> None:
+    models = {m.id: m for m in (_spec("Qwen/Qwen2.5-7B-Instruct"), _spec("meta-llama/Llama-3.1-8B-Instruct", aliases=("Meta-Llama-3.1-8B-Instruct",)))}
+    for name, base in (
+        ("Qwen/Qwen2.5-7B-Instruct-AWQ", "Qwen/Qwen2.5-7B-Instruct"),
+        ("Qwen/Qwen2.5-7B-Instruct-GPTQ-Int4", "Qwen/Qwen2.5-7B-Instruct"),
+        ("neuralmagic/Meta-Llama-3.1-8B-Instruct-FP8", "meta-llama/Llama-3.1-8B-Instruct"),
+        ("hugging-quants/Meta-Llama-3.1-8B-Instruct-AWQ-INT4", "meta-llama/Llama-3.1-8B-Instruct"),
+    ):
+        d = sibling_of(name, models)
+        assert d is not None, name
+        assert d.spec.id == name and d.basis.startswith(f"architecture of {base} (quantized checkpoint")
+    # Another organisation's model of the same name that is not a quantized checkpoint is not assumed to be it.
+    assert sibling_of("other-org/Qwen2.5-7B-Instruct", models) is None
+    # The size must still match.
+    assert sibling_of("Qwen/Qwen2.5-14B-Instruct-AWQ", models) is None
+
+
 def test_siblings_with_different_architectures_are_ambiguous() -> None:
     models = {m.id: m for m in (_spec("org/m-7b-instruct"), _spec("org/m-7b-chat", layers=40))}
     with pytest.raises(InvalidInputError, match="differ in architecture"):

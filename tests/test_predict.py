@@ -465,6 +465,21 @@ def test_cli_base_variant_borrows_the_instruct_architecture(run, catalogs: Catal
     assert got["memory_gb_required"].iloc[0] == pytest.approx(chat["memory_gb_required"].iloc[0])
 
 
+def test_cli_a_quantized_checkpoint_is_its_catalogued_model_at_the_quantization_asked(run) -> None:
+    # Published by another organisation, named with the checkpoint's format: the model's own
+    # entry (its accuracy at that quantization, its measured cells), the checkpoint named in the basis.
+    for name, model in (("Qwen/Qwen2.5-7B-Instruct-AWQ", "Qwen/Qwen2.5-7B-Instruct"),
+                        ("neuralmagic/Meta-Llama-3.1-8B-Instruct-FP8", "meta-llama/Llama-3.1-8B-Instruct")):
+        code, out, err = run(["predict", "-p", "h100", "-m", name, "-q", "fp8", "-t", "gsm8k", "--engine", "vllm", "--csv"])
+        assert code == 0, (name, err)
+        got = _csv(out)
+        assert got["model_id"].tolist() == [model]
+        assert got["model_basis"].iloc[0] == f"catalog: {name} is a quantized checkpoint of it"
+    # A checkpoint of a model the catalog does not hold is still unknown.
+    code, out, err = run(["predict", "-p", "h100", "-m", "Qwen/Qwen2.5-Coder-7B-Instruct-AWQ", "-q", "fp8", "-t", "gsm8k"])
+    assert code != 0 and "unknown model" in err
+
+
 LLAMA3_8B_CONFIG = {
     "_name_or_path": "meta-llama/Meta-Llama-3-8B", "architectures": ["LlamaForCausalLM"], "model_type": "llama",
     "hidden_size": 4096, "intermediate_size": 14336, "num_attention_heads": 32, "num_hidden_layers": 32,

@@ -4,7 +4,8 @@
 three ways, each labelled in its output (``model_basis``):
 
 - **base/instruct sibling**: a base id whose instruct (chat, ``-it``) variant is catalogued, or
-  the other way round, borrows that entry's architecture (fine-tuning for chat keeps the
+  the other way round, or a quantized checkpoint of either (``-AWQ``, ``-GPTQ-Int4``, ``-FP8``),
+  borrows that entry's architecture (fine-tuning for chat keeps the
   config.json architecture: ``meta-llama/Llama-2-7b-hf`` and ``meta-llama/Llama-2-7b-chat-hf``
   have the same layers, widths and heads). Accuracy is NOT borrowed: the sibling is a model of
   its own with its own scores.
@@ -38,6 +39,13 @@ _VARIANT_TOKENS = frozenset({"hf", "instruct", "chat", "it", "base"})
 """Name tokens that tell a base model from its instruction-tuned variant (Llama-2 ``-hf`` /
 ``-chat-hf``, Llama-3 ``-Instruct``, Gemma ``-it``, Qwen ``-Base``/``-Instruct``)."""
 
+_CHECKPOINT_TOKENS = frozenset(
+    {"awq", "gptq", "int4", "int8", "fp8", "dynamic", "gguf", "bnb", "4bit", "8bit", "w4a16", "w8a8", "nvfp4", "mxfp4", "marlin", "exl2"}
+)
+"""Name tokens of a quantized checkpoint of a model (``Qwen/Qwen2.5-7B-Instruct-AWQ``,
+``neuralmagic/Meta-Llama-3.1-8B-Instruct-FP8``, ``TheBloke/Llama-2-7B-Chat-GPTQ``): quantizing
+keeps the layers, widths and heads; the quantization itself is asked with ``-q``."""
+
 _UNGATED_MLP_TYPES = frozenset({"gpt2", "gpt_neox", "gpt_bigcode", "bloom", "opt", "falcon", "starcoder2", "phi", "gptj", "mpt"})
 """``model_type`` values whose MLP has two matrices (up, down); the others (LLaMA, Mistral,
 Qwen, Gemma, Phi-3...) use a gated MLP with three (gate, up, down)."""
@@ -52,11 +60,13 @@ class DescribedModel:
         basis: How the architecture is known, shown in ``model_basis``.
         head_dim: Dimension of one attention head where it differs from
             ``hidden_size / attention_heads`` (Gemma: 256); None: the quotient.
+        of: The catalogued model whose architecture it borrows (None: described).
     """
 
     spec: ModelSpec
     basis: str
     head_dim: int | None = None
+    of: str | None = None
 
 
 class HFConfig(BaseModel):
@@ -304,19 +314,36 @@ def describe_from_flags(
 
 
 def variant_key(name: str) -> tuple[str, str]:
-    """(organisation, base name) with the base/instruct tokens removed, lower case:
-    ``meta-llama/Llama-2-7b-chat-hf`` -> ``("meta-llama", "llama-2-7b")``."""
+    """(organisation, base name) with the base/instruct and quantized-checkpoint tokens
+    removed, lower case: ``meta-llama/Llama-2-7b-chat-hf`` -> ``("meta-llama", "llama-2-7b")``,
+    ``Qwen/Qwen2.5-7B-Instruct-AWQ`` -> ``("qwen", "qwen2.5-7b")``."""
     org, _, base = name.strip().lower().rpartition("/")
-    tokens = [t for t in re.split(r"[-_]", base) if t and t not in _VARIANT_TOKENS]
+    tokens = [t for t in re.split(r"[-_]", base) if t and t not in _VARIANT_TOKENS | _CHECKPOINT_TOKENS]
     return org, "-".join(tokens)
+
+
+def checkpoint_base_names(name: str) -> tuple[str, ...]:
+    """Names the model of a quantized checkpoint may be catalogued under: ``name`` without its
+    checkpoint tokens, with its organisation and without (``neuralmagic/Meta-Llama-3.1-8B-Instruct-FP8``
+    -> ``neuralmagic/Meta-Llama-3.1-8B-Instruct``, ``Meta-Llama-3.1-8B-Instruct``)."""
+    org, _, base = name.strip().rpartition("/")
+    kept = "-".join(t for t in re.split(r"[-_]", base) if t and t.lower() not in _CHECKPOINT_TOKENS)
+    return (f"{org}/{kept}", kept) if org else (kept,)
+
+
+def is_quantized_checkpoint(name: str) -> bool:
+    """Whether ``name`` carries a quantized checkpoint's token (``-AWQ``, ``-GPTQ-Int4``, ``-FP8``...)."""
+    base = name.strip().lower().rpartition("/")[2]
+    return any(t in _CHECKPOINT_TOKENS for t in re.split(r"[-_]", base))
 
 
 def sibling_of(name: str, models: Mapping[str, ModelSpec]) -> DescribedModel | None:
     """The catalogued base/instruct variant of ``name``, with ``name`` as its id (None: none).
 
     Ids and aliases match on :func:`variant_key`; where both carry an organisation it must be
-    the same. Several matches with one architecture are one answer; several with different
-    architectures are ambiguous.
+    the same, except for a quantized checkpoint (:func:`is_quantized_checkpoint`), which is
+    usually published by another organisation than the model's. Several matches with one
+    architecture are one answer; several with different architectures are ambiguous.
 
     Raises:
         InvalidInputError: Variants with different architectures match.
@@ -324,11 +351,12 @@ def sibling_of(name: str, models: Mapping[str, ModelSpec]) -> DescribedModel | N
     org, key = variant_key(name)
     if not key:
         return None
+    checkpoint = is_quantized_checkpoint(name)
     found: dict[str, ModelSpec] = {}
     for spec in models.values():
         for n in (spec.id, *spec.aliases):
             o, k = variant_key(n)
-            if k == key and (not org or not o or o == org):
+            if k == key and (checkpoint or not org or not o or o == org):
                 found[spec.id] = spec
     if not found:
         return None
@@ -344,4 +372,5 @@ def sibling_of(name: str, models: Mapping[str, ModelSpec]) -> DescribedModel | N
     # sibling's, not this model's.
     update.update({f: None for f in ("variant", "base_model", "release_date") if f in ModelSpec.model_fields})
     spec = ModelSpec.model_validate({**sib.model_dump(), **update})
-    return DescribedModel(spec=spec, basis=f"architecture of {sib.id} (base/instruct variant)", head_dim=getattr(sib, "head_dim", None))
+    kind = "quantized checkpoint; its quantization is the one asked" if checkpoint else "base/instruct variant"
+    return DescribedModel(spec=spec, basis=f"architecture of {sib.id} ({kind})", head_dim=getattr(sib, "head_dim", None), of=sib.id)

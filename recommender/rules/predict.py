@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from recommender.catalog.adhoc import DescribedModel, sibling_of
+from recommender.catalog.adhoc import DescribedModel, checkpoint_base_names, is_quantized_checkpoint, sibling_of
 from recommender.catalog.types import ModelSpec, Platform
 from recommender.errors import InvalidInputError, UnknownNameError, UnsupportedCombinationError
 from recommender.model.api import CANDIDATE_COLUMNS, Predictor
@@ -244,7 +244,8 @@ def _token_column(frame: pd.DataFrame, column: str, fallback: float | None, firs
 
 def _model_resolver(catalogs: Catalogs, asked: Asked):
     """Model lookup: the catalog, then models described in the request, then a catalogued
-    base/instruct variant; returns ``(spec, basis, described or None)``."""
+    base/instruct variant (a quantized checkpoint of a catalogued model is that model);
+    returns ``(spec, basis, described or None)``."""
     described = {k.strip().lower(): v for k, v in asked.described_models.items()}
 
     def resolve(name: str):
@@ -254,10 +255,22 @@ def _model_resolver(catalogs: Catalogs, asked: Asked):
         try:
             return catalogs.resolve_model(name), "catalog", None
         except UnknownNameError as exc:
+            if is_quantized_checkpoint(name):
+                # A quantized checkpoint is its model at the quantization asked: the model's own
+                # entry, so its accuracy at that quantization and its measured cells apply.
+                for base in checkpoint_base_names(name):
+                    try:
+                        return catalogs.resolve_model(base), f"catalog: {name.strip()} is a quantized checkpoint of it", None
+                    except UnknownNameError:
+                        continue
             sib = sibling_of(name, catalogs.models)
             if sib is None:
                 exc.args = (f"{exc}; or describe it with --model-config FILE (its config.json) or --params-b/--layers/--hidden/--heads",)
                 raise
+            if is_quantized_checkpoint(name) and sib.of in catalogs.models:
+                # A quantized checkpoint is its model at the quantization asked: the model's own
+                # entry, so its accuracy at that quantization and its measured cells apply.
+                return catalogs.models[sib.of], f"catalog: {name.strip()} is a quantized checkpoint of it", None
             return sib.spec, sib.basis, sib
 
     return resolve
