@@ -44,7 +44,13 @@ _CHECKPOINT_TOKENS = frozenset(
 )
 """Name tokens of a quantized checkpoint of a model (``Qwen/Qwen2.5-7B-Instruct-AWQ``,
 ``neuralmagic/Meta-Llama-3.1-8B-Instruct-FP8``, ``TheBloke/Llama-2-7B-Chat-GPTQ``): quantizing
-keeps the layers, widths and heads; the quantization itself is asked with ``-q``."""
+keeps the layers, widths and heads; the quantization itself is asked with ``-q``. A token
+starting ``quantized`` counts too (``RedHatAI/Llama-3.3-70B-Instruct-quantized.w8a8``)."""
+
+
+def _is_checkpoint_token(token: str) -> bool:
+    t = token.lower()
+    return t in _CHECKPOINT_TOKENS or t.startswith("quantized")
 
 _UNGATED_MLP_TYPES = frozenset({"gpt2", "gpt_neox", "gpt_bigcode", "bloom", "opt", "falcon", "starcoder2", "phi", "gptj", "mpt"})
 """``model_type`` values whose MLP has two matrices (up, down); the others (LLaMA, Mistral,
@@ -318,7 +324,7 @@ def variant_key(name: str) -> tuple[str, str]:
     removed, lower case: ``meta-llama/Llama-2-7b-chat-hf`` -> ``("meta-llama", "llama-2-7b")``,
     ``Qwen/Qwen2.5-7B-Instruct-AWQ`` -> ``("qwen", "qwen2.5-7b")``."""
     org, _, base = name.strip().lower().rpartition("/")
-    tokens = [t for t in re.split(r"[-_]", base) if t and t not in _VARIANT_TOKENS | _CHECKPOINT_TOKENS]
+    tokens = [t for t in re.split(r"[-_]", base) if t and t not in _VARIANT_TOKENS and not _is_checkpoint_token(t)]
     return org, "-".join(tokens)
 
 
@@ -327,14 +333,14 @@ def checkpoint_base_names(name: str) -> tuple[str, ...]:
     checkpoint tokens, with its organisation and without (``neuralmagic/Meta-Llama-3.1-8B-Instruct-FP8``
     -> ``neuralmagic/Meta-Llama-3.1-8B-Instruct``, ``Meta-Llama-3.1-8B-Instruct``)."""
     org, _, base = name.strip().rpartition("/")
-    kept = "-".join(t for t in re.split(r"[-_]", base) if t and t.lower() not in _CHECKPOINT_TOKENS)
+    kept = "-".join(t for t in re.split(r"[-_]", base) if t and not _is_checkpoint_token(t))
     return (f"{org}/{kept}", kept) if org else (kept,)
 
 
 def is_quantized_checkpoint(name: str) -> bool:
     """Whether ``name`` carries a quantized checkpoint's token (``-AWQ``, ``-GPTQ-Int4``, ``-FP8``...)."""
     base = name.strip().lower().rpartition("/")[2]
-    return any(t in _CHECKPOINT_TOKENS for t in re.split(r"[-_]", base))
+    return any(_is_checkpoint_token(t) for t in re.split(r"[-_]", base))
 
 
 def sibling_of(name: str, models: Mapping[str, ModelSpec]) -> DescribedModel | None:
