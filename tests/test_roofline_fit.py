@@ -331,15 +331,20 @@ def test_fit_terms_give_the_roofline_and_its_exact_log_jacobian():
     theta = np.array([0.2, 1.1, 0.4, 0.7, 1.5, 2.5])
     for kind in ("energy", "time"):
         terms = roofline.FitTerms(kind, feats, engines, with_d=True, with_kv=True)
-        value, jac = terms.log_value_and_jacobian(theta)
         want = roofline.evaluate(kind, theta[0], theta[1], engines, theta[4:], feats, log_d=theta[2], log_kv=theta[3])
-        np.testing.assert_allclose(np.exp(value), want, rtol=1e-12)
-        for k in range(len(theta)):
-            step = np.zeros(len(theta))
-            step[k] = 1e-6
-            up, _ = terms.log_value_and_jacobian(theta + step)
-            down, _ = terms.log_value_and_jacobian(theta - step)
-            np.testing.assert_allclose(jac[:, k], (up - down) / 2e-6, rtol=1e-5, atol=1e-9)
+        _assert_values_and_exact_jacobian(terms, theta, want, range(len(theta)))
+
+
+def _assert_values_and_exact_jacobian(terms, theta: np.ndarray, want: np.ndarray, columns) -> None:
+    """FitTerms gives ``want`` at ``theta`` and a Jacobian equal to central differences of its log."""
+    value, jac = terms.log_value_and_jacobian(theta)
+    np.testing.assert_allclose(np.exp(value), want, rtol=1e-12)
+    for k in columns:
+        step = np.zeros(len(theta))
+        step[k] = 1e-6
+        up, _ = terms.log_value_and_jacobian(theta + step)
+        down, _ = terms.log_value_and_jacobian(theta - step)
+        np.testing.assert_allclose(jac[:, k], (up - down) / 2e-6, rtol=1e-5, atol=1e-9)
 
 
 def test_a_log_likelihood_pass_pays_decodes_per_layer_cost():
@@ -477,15 +482,8 @@ def test_kernel_paths_enter_the_fit_terms_with_their_exact_jacobian():
     theta = np.array([0.3, 0.6, 0.0, 0.3, 3.7, 1.1, 4.0, 4.7])
     for kind in ("energy", "time"):
         terms = roofline.FitTerms(kind, f, engines, with_d=False, with_kv=False, kernels=kernels)
-        value, jac = terms.log_value_and_jacobian(theta)
         want = roofline.evaluate(kind, theta[0], theta[1], engines, theta[4:6], f, log_k=dict(zip(kernels, theta[6:], strict=True)))
-        np.testing.assert_allclose(np.exp(value), want, rtol=1e-12)
-        for j in (4, 6, 7):
-            step = np.zeros(len(theta))
-            step[j] = 1e-6
-            up, _ = terms.log_value_and_jacobian(theta + step)
-            down, _ = terms.log_value_and_jacobian(theta - step)
-            np.testing.assert_allclose(jac[:, j], (up - down) / 2e-6, rtol=1e-5, atol=1e-9)
+        _assert_values_and_exact_jacobian(terms, theta, want, (4, 6, 7))
 
 
 def test_an_energy_kernel_phase_draws_no_more_than_the_board_limit():
