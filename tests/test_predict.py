@@ -468,13 +468,21 @@ def test_cli_base_variant_borrows_the_instruct_architecture(run, catalogs: Catal
 def test_cli_a_quantized_checkpoint_is_its_catalogued_model_at_the_quantization_asked(run) -> None:
     # Published by another organisation, named with the checkpoint's format: the model's own
     # entry (its accuracy at that quantization, its measured cells), the checkpoint named in the basis.
-    for name, model in (("Qwen/Qwen2.5-7B-Instruct-AWQ", "Qwen/Qwen2.5-7B-Instruct"),
-                        ("neuralmagic/Meta-Llama-3.1-8B-Instruct-FP8", "meta-llama/Llama-3.1-8B-Instruct")):
-        code, out, err = run(["predict", "-p", "h100", "-m", name, "-q", "fp8", "-t", "gsm8k", "--engine", "vllm", "--csv"])
-        assert code == 0, (name, err)
-        got = _csv(out)
-        assert got["model_id"].tolist() == [model]
-        assert got["model_basis"].iloc[0] == f"catalog: {name} is a quantized checkpoint of it"
+    code, out, err = run(["predict", "-p", "h100", "-m", "neuralmagic/Meta-Llama-3.1-8B-Instruct-FP8", "-q", "fp8", "-t", "gsm8k",
+                          "--engine", "vllm", "--csv"])
+    assert code == 0, err
+    got = _csv(out)
+    assert got["model_id"].tolist() == ["meta-llama/Llama-3.1-8B-Instruct"]
+    assert got["model_basis"].iloc[0] == "catalog: neuralmagic/Meta-Llama-3.1-8B-Instruct-FP8 is a quantized checkpoint of it"
+    # A checkpoint the catalog names (the model's `checkpoints`) is that quantization of its model, any spelling.
+    code, out, err = run(["predict", "-p", "h100", "-m", "qwen/qwen2.5-7b-instruct-awq", "-q", "awq-int4", "-t", "gsm8k", "--csv"])
+    assert code == 0, err
+    got = _csv(out)
+    assert got["model_id"].tolist() == ["Qwen/Qwen2.5-7B-Instruct"]
+    assert got["model_basis"].iloc[0] == "catalog: Qwen/Qwen2.5-7B-Instruct-AWQ is its awq-int4 checkpoint"
+    # ... and no other: asked in bf16 it is refused as a combination that cannot run.
+    code, out, err = run(["predict", "-p", "h100", "-m", "Qwen/Qwen2.5-7B-Instruct-AWQ", "-q", "bf16", "-t", "gsm8k"])
+    assert code == 7 and "is the awq-int4 checkpoint of Qwen/Qwen2.5-7B-Instruct" in err, (code, err)
     # A checkpoint of a model the catalog does not hold is still unknown.
     code, out, err = run(["predict", "-p", "h100", "-m", "Qwen/Qwen2.5-Coder-7B-Instruct-AWQ", "-q", "fp8", "-t", "gsm8k"])
     assert code != 0 and "unknown model" in err

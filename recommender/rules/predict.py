@@ -242,38 +242,54 @@ def _token_column(frame: pd.DataFrame, column: str, fallback: float | None, firs
     return raw
 
 
-def _model_resolver(catalogs: Catalogs, asked: Asked):
-    """Model lookup: the catalog, then models described in the request, then a catalogued
-    base/instruct variant (a quantized checkpoint of a catalogued model is that model);
-    returns ``(spec, basis, described or None)``."""
-    described = {k.strip().lower(): v for k, v in asked.described_models.items()}
+class _ModelResolver:
+    """Model lookup: the catalog, then models described in the request, then a quantized
+    checkpoint the catalog names (a model's ``checkpoints``: that model at that quantization,
+    recorded in :attr:`checkpoints`), then any other quantized checkpoint or base/instruct
+    variant of a catalogued model; a call returns ``(spec, basis, described or None)``.
 
-    def resolve(name: str):
-        d = described.get(name.strip().lower())
+    A quantized checkpoint is its model at the quantization asked: the model's own entry, so its
+    accuracy at that quantization and its measured cells apply.
+
+    Attributes:
+        checkpoints: Lower-case names asked that are catalogued checkpoints -> (model id,
+            quantization, the checkpoint's id).
+    """
+
+    def __init__(self, catalogs: Catalogs, asked: Asked) -> None:
+        self.catalogs = catalogs
+        self.described = {k.strip().lower(): v for k, v in asked.described_models.items()}
+        self.named = {
+            repo.strip().lower(): (spec.id, quant, repo) for spec in catalogs.models.values() for quant, repo in spec.checkpoints.items()
+        }
+        self.checkpoints: dict[str, tuple[str, str, str]] = {}
+
+    def __call__(self, name: str):
+        key = name.strip().lower()
+        d = self.described.get(key)
         if d is not None:
             return d.spec, d.basis, d
+        models = self.catalogs.models
         try:
-            return catalogs.resolve_model(name), "catalog", None
+            return self.catalogs.resolve_model(name), "catalog", None
         except UnknownNameError as exc:
+            if key in self.named:
+                model, quant, repo = self.named[key]
+                self.checkpoints[key] = (model, quant, repo)
+                return models[model], f"catalog: {repo} is its {quant} checkpoint", None
             if is_quantized_checkpoint(name):
-                # A quantized checkpoint is its model at the quantization asked: the model's own
-                # entry, so its accuracy at that quantization and its measured cells apply.
                 for base in checkpoint_base_names(name):
                     try:
-                        return catalogs.resolve_model(base), f"catalog: {name.strip()} is a quantized checkpoint of it", None
+                        return self.catalogs.resolve_model(base), f"catalog: {name.strip()} is a quantized checkpoint of it", None
                     except UnknownNameError:
                         continue
-            sib = sibling_of(name, catalogs.models)
+            sib = sibling_of(name, models)
             if sib is None:
                 exc.args = (f"{exc}; or describe it with --model-config FILE (its config.json) or --params-b/--layers/--hidden/--heads",)
                 raise
-            if is_quantized_checkpoint(name) and sib.of in catalogs.models:
-                # A quantized checkpoint is its model at the quantization asked: the model's own
-                # entry, so its accuracy at that quantization and its measured cells apply.
-                return catalogs.models[sib.of], f"catalog: {name.strip()} is a quantized checkpoint of it", None
+            if is_quantized_checkpoint(name) and sib.of in models:
+                return models[sib.of], f"catalog: {name.strip()} is a quantized checkpoint of it", None
             return sib.spec, sib.basis, sib
-
-    return resolve
 
 
 def _platform_resolver(catalogs: Catalogs, asked: Asked):
@@ -353,7 +369,8 @@ def resolve_configurations(
             frame[column] = frame[column].where(frame[column].notna() & (frame[column].astype(str).str.strip() != ""), default)
 
     p_code, p_entries = _resolve_column(frame, "platform", _platform_resolver(catalogs, asked), first_line)
-    m_code, m_entries = _resolve_column(frame, "model_id", _model_resolver(catalogs, asked), first_line)
+    model_resolver = _ModelResolver(catalogs, asked)
+    m_code, m_entries = _resolve_column(frame, "model_id", model_resolver, first_line)
     q_code, quants = _resolve_column(frame, "quantization", catalogs.resolve_quant, first_line)
     t_code, tasks = _resolve_column(frame, "task", catalogs.resolve_task, first_line)
     platforms = [p for p, _ in p_entries]
@@ -399,6 +416,14 @@ def resolve_configurations(
     for name in declared - {str(e) for e in e_given}:
         if name not in known_engines:
             raise InvalidInputError(f"--declare-engine {name}: no configuration uses engine {name!r}; give it with --engine {name}")
+    # A checkpoint the catalog names holds one quantization of its model.
+    if model_resolver.checkpoints:
+        asked_model = frame["model_id"].astype(str).str.strip().str.lower().to_numpy()
+        quant_names = np.array([q.name for q in quants], dtype=object)[q_code]
+        for key, (model, quant, repo) in model_resolver.checkpoints.items():
+            mask = (asked_model == key) & (quant_names != quant)
+            if mask.any():
+                refuse(mask, f"model {repo!r} is the {quant} checkpoint of {model}; ask quantization {quant!r}, or name {model} for another")
 
     # Quantization x platform: device kind and architecture generation.
     pq = p_code.astype(np.int64) * len(quants) + q_code
