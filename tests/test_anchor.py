@@ -137,7 +137,8 @@ def test_a_row_naming_no_release_is_anchored_to_the_newest_measured_release() ->
 def test_a_deployment_never_measured_borrows_its_siblings_departure() -> None:
     """Stage ``sibling``: toy/m7 under vLLM never measured on gpu-d, measured on the other GPUs:
     the model there times the geometric mean of those deployments' measured / model ratios
-    (interpolated in log batch like the anchor's). A measured deployment is left to the anchor."""
+    (interpolated in log batch like the anchor's); in time, of their excesses over each query's
+    physical floor, which the candidate keeps. A measured deployment is left to the anchor."""
     table = fx.measured_table()
     own = (table["platform"] == "gpu-d") & (table["engine"] == "vllm") & (table["model_id"] == CELL["model_id"])
     predictor = fit_predictor(table[~own], fx.accuracy_table(), fx.catalogs(), data_hash="x" * 64, calibrate=False)
@@ -151,15 +152,27 @@ def test_a_deployment_never_measured_borrows_its_siblings_departure() -> None:
     departures = []
     for col in ("energy_j_per_query", "time_s_per_query"):
         for i, b in enumerate((8, 64)):
-            logs = [np.log(_measured_at(table, p, b, col) / bare.predict(_frame([b], platform=p), use_measured=False)[col].iloc[0])
+            floor_at = (lambda p: _time_floor(predictor, _frame([b], platform=p))) if col == "time_s_per_query" else (lambda p: 0.0)
+            logs = [np.log((_measured_at(table, p, b, col) - floor_at(p))
+                           / (bare.predict(_frame([b], platform=p), use_measured=False)[col].iloc[0] - floor_at(p)))
                     for p in siblings]
             departures.append(abs(np.mean(logs)))
-            assert on[col].iloc[i] / off[col].iloc[i] == pytest.approx(np.exp(np.mean(logs)), rel=1e-6)
+            floor = floor_at("gpu-d")
+            assert on[col].iloc[i] - floor == pytest.approx((off[col].iloc[i] - floor) * np.exp(np.mean(logs)), rel=1e-6)
+    assert 0 < _time_floor(predictor, _frame([8], platform="gpu-d")) < off["time_s_per_query"].iloc[0]
     assert max(departures) > 0.01  # the fixture's siblings do depart from the model: the stage moves something
     # gpu-b's own deployment was measured: the sibling stage leaves it to the anchor.
     measured = _frame([16], platform="gpu-b")
     assert predictor.predict(measured, use_measured=False)["energy_j_per_query"].iloc[0] == pytest.approx(
         model_only.predict(measured, use_measured=False)["energy_j_per_query"].iloc[0], rel=1e-12)
+
+
+def _time_floor(predictor, frame: pd.DataFrame) -> float:
+    """The first row's physical floor on its time per query, s (the invariants' own)."""
+    from recommender.model.invariants import time_floor_s
+
+    cf = predictor._candidate_frame(frame)
+    return float(time_floor_s(cf, predictor._features.columns(cf))[0])
 
 
 def replace_config(predictor, stages):

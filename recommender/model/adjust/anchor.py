@@ -47,6 +47,7 @@ from recommender.model.adjust.measured import (
     newest_per_cell,
 )
 from recommender.model.features import SAME_NUMERICS
+from recommender.model.invariants import time_floor_s
 from recommender.model.prediction import QueryPrediction
 from recommender.model.roofline_fit import past_range_neighbour
 
@@ -212,14 +213,19 @@ def past_measured_as_nearest(cf: pd.DataFrame, measured: set[str]) -> pd.DataFra
 def scaled(
     q: QueryPrediction, rows: np.ndarray, r_e: np.ndarray, r_t: np.ndarray, cf: pd.DataFrame, feats: Any,
     enforce: Callable[[QueryPrediction, pd.DataFrame, Any], QueryPrediction],
+    time_floor: np.ndarray | None = None,
 ) -> QueryPrediction:
     """``q`` with energy (time) and its interval ends at ``rows`` multiplied by ``r_e`` (``r_t``),
-    the physical invariants enforced again."""
+    the physical invariants enforced again. ``time_floor`` (per row of ``rows``, s): time's
+    excess over it is what ``r_t`` multiplies (:func:`log_ratios` ``time_over_floor``)."""
     arrays = {f: getattr(q, f).copy() for f in ("energy_j", "energy_lo_j", "energy_hi_j", "time_s", "time_lo_s", "time_hi_s")}
     for f in ("energy_j", "energy_lo_j", "energy_hi_j"):
         arrays[f][rows] = arrays[f][rows] * r_e
     for f in ("time_s", "time_lo_s", "time_hi_s"):
-        arrays[f][rows] = arrays[f][rows] * r_t
+        if time_floor is None:
+            arrays[f][rows] = arrays[f][rows] * r_t
+        else:
+            arrays[f][rows] = time_floor + np.maximum(arrays[f][rows] - time_floor, 0.0) * r_t
     return enforce(q.replace(**arrays), cf, feats)
 
 
@@ -249,10 +255,14 @@ def own_neighbours(cells: pd.DataFrame, cf: pd.DataFrame) -> tuple[np.ndarray, n
 
 def log_ratios(
     model: EaiPredictor, cf: pd.DataFrame, cells: pd.DataFrame, rows: np.ndarray, below: np.ndarray, above: np.ndarray,
-    predict_query: Callable[..., QueryPrediction],
+    predict_query: Callable[..., QueryPrediction], time_over_floor: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """log(measured / model) of energy and time at ``rows`` of ``cf``: at the nearest measured
-    batches below and above (:func:`neighbours`) of the row's deployment, interpolated in log batch."""
+    batches below and above (:func:`neighbours`) of the row's deployment, interpolated in log batch.
+
+    ``time_over_floor``: time's ratio is that of each time's excess over the query's physical
+    floor at the cell (:func:`recommender.model.invariants.time_floor_s`), 0 in log where either
+    lies at or under it."""
     # The model at each neighbour: a row of its deployment at the cell's batch (its token profile).
     pairs = np.concatenate([below[rows], above[rows]])
     owners = np.concatenate([rows, rows])
@@ -260,10 +270,12 @@ def log_ratios(
     cell_ids, first = np.unique(pairs[keep], return_index=True)
     rep_rows = owners[keep][first]
     nb_cf, per_token = _at_cells(cf.iloc[rep_rows], cells.iloc[cell_ids])
-    nb_q = predict_query(model, nb_cf, model._features.columns(nb_cf), use_measured=False, anchor=False)
+    nb_feats = model._features.columns(nb_cf)
+    nb_q = predict_query(model, nb_cf, nb_feats, use_measured=False, anchor=False)
+    floor = time_floor_s(nb_cf, nb_feats) if time_over_floor else 0.0
     with np.errstate(divide="ignore", invalid="ignore"):
         log_e = np.log(cells["energy_mean"].to_numpy(dtype=float)[cell_ids] * per_token / nb_q.energy_j)
-        log_t = np.log(cells["time_mean"].to_numpy(dtype=float)[cell_ids] * per_token / nb_q.time_s)
+        log_t = np.log((cells["time_mean"].to_numpy(dtype=float)[cell_ids] * per_token - floor) / (nb_q.time_s - floor))
     log_e = np.where(np.isfinite(log_e), log_e, 0.0)
     log_t = np.where(np.isfinite(log_t), log_t, 0.0)
     lo_k = np.where(below[rows] >= 0, np.searchsorted(cell_ids, below[rows]), -1)

@@ -6,7 +6,17 @@ on other platforms, is predicted as the model times the measured / model ratio o
 deployments: each sibling's ratio at its measured batches around the candidate's (the anchor's
 interpolation in log batch, :func:`recommender.model.adjust.anchor.log_ratios`), geometric mean
 over the siblings. Energy and time are scaled apart; widths keep their log size (a sibling is
-not a measurement of this GPU); the physical invariants are enforced again after.
+not a measurement of this GPU); the physical invariants are enforced again after. Time's ratio
+is that of its excess over the query's physical floor (its forward passes at peak bandwidth
+and throughput, :func:`recommender.model.invariants.time_floor_s`), on the siblings and on the
+candidate: what a sibling shows the model missing is the part of a step above the memory and
+compute floor (host cost, kernel efficiency), and a GPU whose step is mostly its floor keeps it.
+Until 2026-12-05 the whole time was scaled: the H100's and B200's measured 0.87x for
+Llama-3.1-8B under vLLM 0.11 at 8 sequences put an RTX 3090 at 19.0 ms a step, 1.10x its 17.2 ms
+weight-read floor at peak bandwidth; now 21.0 ms. Evidence (``eai evaluate --split platform``,
+whole time -> excess): energy per query 18.0 -> 17.8 %, time 18.9 -> 18.5 % (per held-out GPU
+both ways: H100 20.3 -> 19.9 %, B200 20.5 -> 21.0 %); the other splits have no sibling and do
+not move.
 
 Why: what the model misses for one model at one engine release (its kernels' efficiency, its
 host cost per step, its real answer lengths) is largely the same on another GPU, while what it
@@ -40,6 +50,7 @@ from recommender.model.adjust.anchor import (
     scaled,
 )
 from recommender.model.adjust.measured import factor_codes, key_matches
+from recommender.model.invariants import time_floor_s
 from recommender.model.prediction import QueryPrediction
 
 if TYPE_CHECKING:
@@ -98,11 +109,14 @@ def apply(
     if not frames:
         return q
     pairs = pd.concat(frames, ignore_index=True)
-    log_e, log_t = log_ratios(model, pairs, cells, np.arange(len(pairs)), np.concatenate(belows), np.concatenate(aboves), predict_query)
+    log_e, log_t = log_ratios(
+        model, pairs, cells, np.arange(len(pairs)), np.concatenate(belows), np.concatenate(aboves), predict_query, time_over_floor=True
+    )
     owner = np.concatenate(owners)
     count = np.bincount(owner, minlength=len(rest)).astype(float)
     sum_e = np.bincount(owner, weights=log_e, minlength=len(rest))
     sum_t = np.bincount(owner, weights=log_t, minlength=len(rest))
     has = count > 0
     rows = rest[has]
-    return scaled(q, rows, np.exp(sum_e[has] / count[has]), np.exp(sum_t[has] / count[has]), cf, feats, enforce)
+    floor = time_floor_s(cf, feats)[rows]
+    return scaled(q, rows, np.exp(sum_e[has] / count[has]), np.exp(sum_t[has] / count[has]), cf, feats, enforce, time_floor=floor)
