@@ -216,16 +216,19 @@ def scaled(
     time_floor: np.ndarray | None = None,
 ) -> QueryPrediction:
     """``q`` with energy (time) and its interval ends at ``rows`` multiplied by ``r_e`` (``r_t``),
-    the physical invariants enforced again. ``time_floor`` (per row of ``rows``, s): time's
-    excess over it is what ``r_t`` multiplies (:func:`log_ratios` ``time_over_floor``)."""
+    the physical invariants enforced again. ``time_floor`` (per row of ``rows``, s): the time
+    point's excess over it is what ``r_t`` multiplies (:func:`log_ratios` ``time_over_floor``),
+    and the ends move with the point (their log-distances from it kept)."""
     arrays = {f: getattr(q, f).copy() for f in ("energy_j", "energy_lo_j", "energy_hi_j", "time_s", "time_lo_s", "time_hi_s")}
+    if time_floor is not None:
+        point = arrays["time_s"][rows]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            moved = (time_floor + np.maximum(point - time_floor, 0.0) * r_t) / point
+        r_t = np.where(np.isfinite(moved) & (moved > 0), moved, 1.0)
     for f in ("energy_j", "energy_lo_j", "energy_hi_j"):
         arrays[f][rows] = arrays[f][rows] * r_e
     for f in ("time_s", "time_lo_s", "time_hi_s"):
-        if time_floor is None:
-            arrays[f][rows] = arrays[f][rows] * r_t
-        else:
-            arrays[f][rows] = time_floor + np.maximum(arrays[f][rows] - time_floor, 0.0) * r_t
+        arrays[f][rows] = arrays[f][rows] * r_t
     return enforce(q.replace(**arrays), cf, feats)
 
 
