@@ -118,5 +118,6 @@ def apply(
     sum_t = np.bincount(owner, weights=log_t, minlength=len(rest))
     has = count > 0
     rows = rest[has]
-    floor = time_floor_s(cf, feats)[rows]
+    # The floor of the scaled rows only (a million candidates rarely have siblings).
+    floor = time_floor_s(cf.iloc[rows], {c: np.asarray(feats[c], dtype=float)[rows] for c in ("t_floor_dec_s", "t_floor_pre_s")})
     return scaled(q, rows, np.exp(sum_e[has] / count[has]), np.exp(sum_t[has] / count[has]), cf, feats, enforce, time_floor=floor)
