@@ -381,9 +381,15 @@ def kernel_rows(feats: Any, kernels: Sequence[str]) -> np.ndarray:
     codes, labels = cats.parts(feats[KERNEL_COLUMN])
     index = {k: i for i, k in enumerate(kernels)}
     path = np.array([index.get(str(lab), -1) for lab in labels] + [-1], dtype=np.int64)[np.where(codes < 0, len(labels), codes)]
-    e_codes, e_labels = cats.parts(feats["engine"])
-    python_loop = np.array([str(e) not in COMPILED_STEP_ENGINES for e in e_labels] + [True], dtype=bool)
-    return np.where(python_loop[np.where(e_codes < 0, len(e_labels), e_codes)], path, -1)
+    return np.where(_python_launched(feats), path, -1)
+
+
+def _python_launched(feats: Any) -> np.ndarray:
+    """Per row, whether its engine launches a step's kernels from Python (not in
+    :data:`COMPILED_STEP_ENGINES`)."""
+    codes, labels = cats.parts(feats["engine"])
+    python_loop = np.array([str(e) not in COMPILED_STEP_ENGINES for e in labels] + [True], dtype=bool)
+    return python_loop[np.where(codes < 0, len(labels), codes)]
 
 
 def measured_kernels(feats: Any) -> list[str]:
@@ -416,9 +422,7 @@ def kernel_layer_cost_s(feats: Any, log_k: Mapping[str, float] | None) -> np.nda
         [np.exp(float(log_k.get(str(lab), cheapest))) * LAYER_SCALE_S if str(lab) else 0.0 for lab in labels] + [0.0], dtype=float
     )
     cost = per_label[np.where(codes < 0, len(labels), codes)]
-    e_codes, e_labels = cats.parts(feats["engine"])
-    python_loop = np.array([str(e) not in COMPILED_STEP_ENGINES for e in e_labels] + [True], dtype=bool)
-    return np.where(python_loop[np.where(e_codes < 0, len(e_labels), e_codes)], cost, 0.0)
+    return np.where(_python_launched(feats), cost, 0.0)
 
 
 SEQ_SCALE_S = 1e-5
