@@ -78,9 +78,7 @@ not just faster or slower. Calibrated by leave-one-class-out refits, and never n
 ``platform-unseen``.
 
 ``release-unseen``: the engine was measured, but not at the candidate's release (components
-that see ``engine_release``: time); also a release the candidate states where its engine's rows
-state none (read as those rows, which may have run any release: transformers 5.17 on our H200
-ran at 1,452 us per layer, the quantization reports' unstated releases at 495 us). Its per-layer cost is placed by version among the
+that see ``engine_release``: time). Its per-layer cost is placed by version among the
 measured releases (:func:`recommender.model.roofline_fit.unseen_release_log_c`). Calibrated by
 holding out one release of an engine measured at several, placed the same way; where no engine
 was, :data:`recommender.model.roofline_fit.RELEASE_STEP_LOG` (half the published range of one
@@ -215,7 +213,7 @@ class ComponentModel:
         - A named release the component never fitted, of an engine whose rows here carry no
           release (the quantization reports' HF transformers runs were measured at *some*
           release), is matched with those rows, not called a new release (which would drop
-          their offset); :meth:`predict` still flags it ``release-unseen``.
+          their offset and flag ``release-unseen``).
         - An engine with no release named, fitted here only at stated releases (the profiler's
           CPU rows), is taken at its newest one, as the predictor does for a whole engine.
         """
@@ -243,16 +241,6 @@ class ComponentModel:
         if mapped == [str(x) for x in labels]:
             return feats
         return with_column(feats, "engine_release", cats.from_table(codes, mapped))
-
-    def _matched_to_unstated(self, feats: Any) -> np.ndarray:
-        """Per row, whether :meth:`_release_as_fitted` reads its stated release (never fitted) as
-        its engine's rows of unstated release."""
-        if "engine_release" not in getattr(feats, "columns", ()):
-            return np.zeros(len(feats), dtype=bool)
-        known = self.fitted_releases()
-        codes, labels = cats.parts(feats["engine_release"])
-        matched = [("@" in str(lab) and str(lab) not in known and str(lab).split("@", 1)[0] in known) for lab in labels]
-        return np.append(np.array(matched, dtype=bool), False)[np.where(codes < 0, len(labels), codes)]
 
     def _combination_weights(self, c_flags: dict[str, np.ndarray], skip: str | None = None) -> np.ndarray:
         """Per combination of reasons, the full model's blend weight: the smallest weight among
@@ -286,10 +274,6 @@ class ComponentModel:
             bits = np.full(len(feats), 1 << REASONS.index("platform-unseen"), dtype=np.int64)
         else:
             bits = _reason_bits(feats, d).astype(np.int64)
-        if "releases" in d:
-            # A release the row states but no row of its engine did (matched above to rows that
-            # ran at an unstated one): the point is theirs, the release is not known to be.
-            bits = bits | (self._matched_to_unstated(original).astype(np.int64) << REASONS.index("release-unseen"))
         peer = np.asarray(feats["engine_peer"], dtype=bool) if "engine_peer" in getattr(feats, "columns", ()) else None
         if peer is not None:
             # Read as its measured peer (frame._read_as_peer), the row's own engine is unseen.
