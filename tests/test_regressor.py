@@ -818,3 +818,19 @@ def test_platform_measured_under_another_engine_borrows_its_twin_for_this_one(ta
     # Under HF, where it was measured, its own rows tell (no borrowing).
     hf = model.predict(cand.assign(engine="hf-transformers", batch_size=1), use_measured=False)
     assert "twin:" not in str(hf["extrapolated_reasons"].iloc[0])
+
+
+def test_a_release_stated_but_never_measured_is_flagged_where_the_rows_name_none(predictor):
+    # The fixture's HF transformers rows state no release: a candidate stating one is read as
+    # them (the same point) but flagged, since nothing says they ran at that release.
+    base = {"platform": "gpu-b", "device_count": 1, "engine": "hf-transformers", "model_id": "toy/m7", "quantization": "fp16",
+            "batch_size": 1, "task": "gsm8k"}
+    frame = pd.DataFrame([base, {**base, "engine_version": "4.57.1"}])
+    out = predictor.predict(frame, use_measured=False)
+    assert "release-unseen" not in str(out["extrapolated_reasons"].iloc[0])
+    assert "release-unseen" in str(out["extrapolated_reasons"].iloc[1])
+    assert out["energy_j_per_query"].iloc[1] == pytest.approx(out["energy_j_per_query"].iloc[0], rel=1e-9)
+    assert out["time_s_per_query"].iloc[1] == pytest.approx(out["time_s_per_query"].iloc[0], rel=1e-9)
+    assert out["time_s_per_query_hi"].iloc[1] >= out["time_s_per_query_hi"].iloc[0] * (1 - 1e-9)
+    assert out["time_s_per_query_lo"].iloc[1] <= out["time_s_per_query_lo"].iloc[0] * (1 + 1e-9)
+    assert out["time_s_per_query_hi"].iloc[1] / out["time_s_per_query_lo"].iloc[1] > out["time_s_per_query_hi"].iloc[0] / out["time_s_per_query_lo"].iloc[0]

@@ -78,7 +78,10 @@ not just faster or slower. Calibrated by leave-one-class-out refits, and never n
 ``platform-unseen``.
 
 ``release-unseen``: the engine was measured, but not at the candidate's release (components
-that see ``engine_release``: time). Its per-layer cost is placed by version among the
+that see ``engine_release``: time); also a release the candidate states where its engine's rows
+state none: read as those rows (their point, and their blend), which may have run any release
+(transformers 5.17 on our H200 ran at 1,452 us per layer, the quantization reports' unstated
+releases at 495 us), so it takes the release width. Its per-layer cost is placed by version among the
 measured releases (:func:`recommender.model.roofline_fit.unseen_release_log_c`). Calibrated by
 holding out one release of an engine measured at several, placed the same way; where no engine
 was, :data:`recommender.model.roofline_fit.RELEASE_STEP_LOG` (half the published range of one
@@ -213,7 +216,7 @@ class ComponentModel:
         - A named release the component never fitted, of an engine whose rows here carry no
           release (the quantization reports' HF transformers runs were measured at *some*
           release), is matched with those rows, not called a new release (which would drop
-          their offset and flag ``release-unseen``).
+          their offset); :meth:`predict` flags it ``release-unseen`` for its width only.
         - An engine with no release named, fitted here only at stated releases (the profiler's
           CPU rows), is taken at its newest one, as the predictor does for a whole engine.
         """
@@ -241,6 +244,24 @@ class ComponentModel:
         if mapped == [str(x) for x in labels]:
             return feats
         return with_column(feats, "engine_release", cats.from_table(codes, mapped))
+
+    def _matched_to_unstated(self, feats: Any) -> np.ndarray:
+        """Per row, whether :meth:`_release_as_fitted` reads its stated release (never fitted) as
+        its engine's rows of unstated release."""
+        if "engine_release" not in getattr(feats, "columns", ()):
+            return np.zeros(len(feats), dtype=bool)
+        known = self.fitted_releases()
+        codes, labels = cats.parts(feats["engine_release"])
+        matched = [("@" in str(lab) and str(lab) not in known and str(lab).split("@", 1)[0] in known) for lab in labels]
+        return np.append(np.array(matched, dtype=bool), False)[np.where(codes < 0, len(labels), codes)]
+
+    def _row_weights(self, bits: np.ndarray) -> np.ndarray:
+        """Per row, the full model's blend weight from its reason bits (as :meth:`_combination_weights`)."""
+        w = np.ones(len(bits))
+        for r, wr in self.simple["weights"].items():
+            if wr < 1.0 and r in REASONS:
+                w = np.where((bits >> REASONS.index(r)) & 1 == 1, np.minimum(w, wr), w)
+        return w
 
     def _combination_weights(self, c_flags: dict[str, np.ndarray], skip: str | None = None) -> np.ndarray:
         """Per combination of reasons, the full model's blend weight: the smallest weight among
@@ -278,6 +299,13 @@ class ComponentModel:
         if peer is not None:
             # Read as its measured peer (frame._read_as_peer), the row's own engine is unseen.
             bits = bits | (peer.astype(np.int64) << REASONS.index("engine-unseen"))
+        matched = self._matched_to_unstated(original) if ("releases" in d or self.roofline is not None) else np.zeros(len(feats), dtype=bool)
+        blend_bits = bits
+        if matched.any():
+            # A release the row states but no row of its engine did (read above as the rows that
+            # ran at an unstated one): the point and its blend are theirs; only the width says
+            # the release is not known to be theirs.
+            bits = bits | (matched.astype(np.int64) << REASONS.index("release-unseen"))
         # Widths and blend weights depend on the row only through (regime, model seen, reasons):
         # computed once per such combination present, then taken per row.
         regime_rows, regime_labels = (
@@ -306,6 +334,9 @@ class ComponentModel:
                 # engines with no peer measured, whose roofline x constant is the mean over every
                 # engine, research stacks included; a peer's full model is the better reading.
                 w_all = np.where(peer, self._combination_weights(c_flags, skip="engine-unseen")[row_slot], w_all)
+            if matched.any():
+                rows = np.flatnonzero(matched)
+                w_all[rows] = self._row_weights(blend_bits[rows])
             if (w_all < 1.0).any():
                 blend = np.flatnonzero(w_all < 1.0)
                 w = w_all[blend]
