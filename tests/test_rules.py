@@ -785,3 +785,25 @@ def test_a_release_named_for_an_engine_no_candidate_runs_is_said_to_be_unused() 
     named = parse_spec({"tasks": ["mmlu"], "hardware": {"platforms": ["rtx-4090"]}, "models": {"ids": ["org/mid-7b", "org/small-1b"]},
                         "serving": {"batch_size": 1, "engine_versions": {"vllm": "0.11.1"}}})
     assert not any("unused" in a for a in recommend(named, _served(), catalogs=CAT).assumptions)
+
+
+def test_concurrency_is_picked_within_the_power_cap() -> None:
+    import pandas as pd
+
+    from recommender.rules.candidates import pick_concurrency
+
+    # One deployment at three batches: energy per query falls with the batch while the mean
+    # power rises (a decode step shared by more sequences draws more).
+    frame = pd.DataFrame({
+        "_serving_group": [0, 0, 0], "is_candidate": [True] * 3, "batch_size": [1, 8, 64], "device_count": [1] * 3,
+        "memory_gb_required": [10.0] * 3, "memory_gb_available": [80.0] * 3,
+        "energy_j_per_query": [300.0, 46.0, 16.0], "time_s_per_query": [0.7, 0.8, 1.7], "power_w": [420.0, 447.0, 591.0],
+    })
+    assert pick_concurrency(frame, 10.0).tolist() == [False, False, True]
+    assert pick_concurrency(frame, 10.0, power_cap_w=460.0).tolist() == [False, True, False]
+    # A cap per device: two devices may draw twice as much.
+    assert pick_concurrency(frame.assign(device_count=2), 10.0, power_cap_w=300.0).tolist() == [False, False, True]
+    # None within the cap: the least drawing, so that the cap is what the explanation names.
+    assert pick_concurrency(frame, 10.0, power_cap_w=400.0).tolist() == [True, False, False]
+    # Within the cap but none within the latency: the fastest of those within the cap.
+    assert pick_concurrency(frame, 0.5, power_cap_w=460.0).tolist() == [True, False, False]

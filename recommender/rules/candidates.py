@@ -500,7 +500,9 @@ def build(resolved: Resolved, flow: FlowConfig, predictor: Predictor) -> Candida
     margin = np.array([flow.chance_margin.for_task(t.id) for t in tasks], dtype=float)
     frame["chance_clearance"] = (acc - chance[None, :] - margin[None, :]).min(axis=1)
     _derive(frame, resolved)
-    frame["is_candidate"] = frame["is_candidate"].to_numpy() & pick_concurrency(frame, serving_latency_s(resolved, flow))
+    frame["is_candidate"] = frame["is_candidate"].to_numpy() & pick_concurrency(
+        frame, serving_latency_s(resolved, flow), spec.hardware.power_cap_w
+    )
     return CandidateSet(
         resolved=resolved, frame=frame, per_task=pred.reset_index(drop=True), unsupported=tuple(unsupported),
         chance_needed=tuple(float(x) for x in chance + margin),
@@ -582,18 +584,26 @@ def _device_counts(flow, platforms, cfg_p, memory, splits) -> np.ndarray:
     return out
 
 
-def pick_concurrency(frame: pd.DataFrame, latency_s_max: float) -> np.ndarray:
+def pick_concurrency(frame: pd.DataFrame, latency_s_max: float, power_cap_w: float | None = None) -> np.ndarray:
     """Which row of each serving group (same platform, engine, model, precision) is proposed.
 
     Per group, among candidate rows that fit in memory and have finite predictions: the least
-    energy per query whose time per query is within ``latency_s_max``; if none is, the fastest
-    (so the latency limit shows as what binds); if none fits or is predicted, the smallest
-    concurrency (so the memory constraint or the missing prediction is what gets named).
+    energy per query whose time per query is within ``latency_s_max`` and whose mean power is
+    within ``power_cap_w`` per device; if none is, the row missing fewest of the two, then the
+    fastest (latency missed) or the least drawing (power missed), so that what binds shows; if
+    none fits or is predicted, the smallest concurrency (so the memory constraint or the
+    missing prediction is what gets named). The power cap is the one hard constraint a larger
+    batch makes harder to meet: picked without it, a deployment was proposed at the batch
+    with the least energy per query and refused for that batch's power, while a smaller batch
+    of it met the cap (Qwen2.5-7B in FP8 on an H100 under a 460 W cap: 591 W at batch 64,
+    420-447 W at 1-8).
 
     Args:
         frame: Candidate frame with ``_serving_group``, ``is_candidate``, ``batch_size``,
-            ``memory_gb_required``/``_available``, ``energy_j_per_query``, ``time_s_per_query``.
+            ``memory_gb_required``/``_available``, ``energy_j_per_query``, ``time_s_per_query``
+            (and ``power_w``, ``device_count`` with a power cap).
         latency_s_max: Time per query the concurrency must meet, s.
+        power_cap_w: Mean power per device the concurrency must meet, W (None: no cap).
 
     Returns:
         Boolean mask: True for the one kept row of each group (and every non-candidate row).
@@ -609,8 +619,15 @@ def pick_concurrency(frame: pd.DataFrame, latency_s_max: float) -> np.ndarray:
     idx = np.flatnonzero(usable)
     if idx.size:
         g = group[idx]
-        meets = time[idx] <= latency_s_max
-        order = np.lexsort((np.where(meets, energy[idx], time[idx]), ~meets, g))
+        late = time[idx] > latency_s_max
+        if power_cap_w is not None:
+            power = frame["power_w"].to_numpy(dtype=float)[idx]
+            over = power > power_cap_w * frame["device_count"].to_numpy(dtype=float)[idx]
+        else:
+            power, over = np.zeros(idx.size), np.zeros(idx.size, dtype=bool)
+        missed = late.astype(np.int64) + over
+        key = np.where(missed == 0, energy[idx], np.where(late, time[idx], power))
+        order = np.lexsort((key, missed, g))
         first = np.r_[True, g[order][1:] != g[order][:-1]]
         keep[idx[order[first]]] = True
     covered = np.zeros(int(group.max()) + 1 if n else 0, dtype=bool)

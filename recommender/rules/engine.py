@@ -191,8 +191,12 @@ def _serving_note(resolved: cand.Resolved, flow: FlowConfig, engines_run: set[st
         src = "the spec's latency limit" if spec.latency_s_max is not None else (
             f"the flow's default for {whose} output length, {flow.serving.default_s_per_output_token:g} s per token; not a constraint"
         )
+        cap = (
+            f" and mean power <= {spec.hardware.power_cap_w:g} W per device (the spec's power cap)"
+            if spec.hardware.power_cap_w is not None else ""
+        )
         batch = (
-            f"concurrency per deployment: the least energy per query with time per query <= {limit:g} s ({src}), "
+            f"concurrency per deployment: the least energy per query with time per query <= {limit:g} s ({src}){cap}, "
             "among the flow's batch sizes for the class and engine"
         )
     engines = "engines as given" if spec.serving.engines else "engines: each platform class's serving default in the flow"

@@ -480,6 +480,8 @@ def _serving_steps(spec: Requirements, classes: tuple[str, ...], flow: FlowConfi
                         f"{flow.serving.default_s_per_output_token:g} s per output token (at least "
                         f"{flow.serving.default_latency_min_s:g} s per query; the flow's default, not a constraint)"
                     )
+                if spec.hardware.power_cap_w is not None:
+                    b_why += f", drawing at most the power cap ({spec.hardware.power_cap_w:g} W per device)"
         if spec.hardware.device_count is not None:
             dev, d_why = f"{spec.hardware.device_count} device(s)", "device count given in the spec"
         else:

@@ -149,7 +149,16 @@ def build_constraints(
     if spec.hardware.power_cap_w is not None:
         # The cap is per device; a deployment on several devices may draw that much on each.
         cap = spec.hardware.power_cap_w * f["device_count"].to_numpy(dtype=float)
-        out.append(Constraint("hardware.power_cap_w", "power cap", col("power_w"), cap, "max", "W"))
+        out.append(
+            Constraint(
+                "hardware.power_cap_w", "power cap", col("power_w"), cap, "max", "W",
+                # A cap is read as a budget on the predicted mean power at the card's own limit,
+                # not as a lowered limit: no shared row ran a GPU under one.
+                hint="the cap limits each deployment's predicted mean power at the GPU's own power limit; eai does not "
+                "predict a GPU run under a lower limit (`nvidia-smi -pl`: slower, often less energy), which no row in "
+                "its data measured; raise the cap, or measure the capped GPU (`eai profile`)",
+            )
+        )
     if spec.energy_wh_per_1k_max is not None:
         out.append(
             Constraint("energy_wh_per_1k_max", "energy budget", col("wh_per_1k"), full(spec.energy_wh_per_1k_max), "max", "Wh/1k queries")
