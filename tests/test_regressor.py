@@ -151,6 +151,26 @@ def test_malformed_linear_state_is_a_model_state_error():
 # --- predictor behaviour -------------------------------------------------------------------
 
 
+def test_a_measured_rows_queries_in_flight_agree_with_its_measured_power(table, cats):
+    # A server's row whose energy per query, latency and mean power imply fewer requests in flight
+    # than its batch (a KV-limited or draining server): its mean power, energy x in-flight /
+    # latency, is the one it measured, not the batch's.
+    t = table.copy()
+    row = int(np.flatnonzero(t["batch_size"].to_numpy() > 1)[0])
+    stated = 0.8 * float(t["batch_size"].iloc[row])
+    t["power_w_mean"] = np.nan
+    t.loc[t.index[row], "power_w_mean"] = stated * float(t["energy_j_per_query"].iloc[row]) / float(t["time_s_per_query"].iloc[row])
+    model = fit_predictor(t, fx.accuracy_table(), cats, data_hash="x" * 64)
+    cand = t[["platform", "device_count", "engine", "model_id", "quantization", "batch_size", "workload"]].rename(columns={"workload": "task"})
+    out = model.predict(cand)
+    assert out["status"].iloc[row] == "measured"
+    assert out["queries_in_flight"].iloc[row] == pytest.approx(stated, rel=1e-9)
+    # Rows that state no power keep the in-flight count their batch implies.
+    other = int(np.flatnonzero((t["batch_size"].to_numpy() > 1) & (np.arange(len(t)) != row))[0])
+    assert out["queries_in_flight"].iloc[other] == pytest.approx(
+        model.predict(cand.iloc[[other]], use_measured=False)["queries_in_flight"].iloc[0], rel=1e-9)
+
+
 def test_prediction_columns_and_measured_rows_return_measurement(predictor, table):
     cand = table[["platform", "device_count", "engine", "model_id", "quantization", "batch_size", "workload"]].rename(
         columns={"workload": "task"})

@@ -59,6 +59,10 @@ class QueryPrediction:
         reason_bits: Decode bits low, prefill bits high (see :func:`recommender.model.novelty.reasons_text`).
         prefill_share: Share of the energy that comes from prefill components.
         twin_of: Per row, the twin platform whose decode energy was borrowed ("" where none).
+        in_flight: Per row, the queries in flight a measurement states (a measured cell's mean
+            power x latency / energy: Little's law on its own figures), NaN where none; None for
+            no row. Where given, it replaces the in-flight count the batch implies, so that a
+            measured row's mean power is its measured one.
     """
 
     energy_j: np.ndarray
@@ -71,6 +75,7 @@ class QueryPrediction:
     reason_bits: np.ndarray
     prefill_share: np.ndarray
     twin_of: np.ndarray
+    in_flight: np.ndarray | None = None
 
     def replace(self, **changes: np.ndarray) -> QueryPrediction:
         """A copy with some fields replaced."""
@@ -78,13 +83,19 @@ class QueryPrediction:
 
     def take(self, rows: np.ndarray) -> QueryPrediction:
         """The prediction of ``rows`` only."""
-        return QueryPrediction(**{f.name: getattr(self, f.name)[rows] for f in dataclasses.fields(self)})
+        return QueryPrediction(
+            **{f.name: (None if getattr(self, f.name) is None else getattr(self, f.name)[rows]) for f in dataclasses.fields(self)}
+        )
 
     def put(self, rows: np.ndarray, other: QueryPrediction) -> QueryPrediction:
         """A copy with ``rows`` replaced by ``other`` (a prediction of those rows)."""
         changes = {}
         for f in dataclasses.fields(self):
-            values = getattr(self, f.name).copy()
-            values[rows] = getattr(other, f.name)
+            mine, theirs = getattr(self, f.name), getattr(other, f.name)
+            if mine is None and theirs is None:
+                changes[f.name] = None
+                continue
+            values = np.full(len(self.energy_j), np.nan) if mine is None else mine.copy()
+            values[rows] = np.nan if theirs is None else theirs
             changes[f.name] = values
         return QueryPrediction(**changes)

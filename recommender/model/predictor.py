@@ -251,6 +251,9 @@ class EaiPredictor:
         in_flight = invariants.queries_in_flight(cf, feats)
         if idle_devices.any():
             in_flight[rows] = invariants.queries_in_flight(cf_all.iloc[rows], feats_rows)
+        if q.in_flight is not None:
+            # A measured cell's own in-flight count (stage measured), where it states one.
+            in_flight = np.where(np.isfinite(q.in_flight) & (q.in_flight > 0), q.in_flight, in_flight)
         energy, e_lo, e_hi = q.energy_j, q.energy_lo_j, q.energy_hi_j
         time_s, t_lo, t_hi = q.time_s, q.time_lo_s, q.time_hi_s
         use_dec = q.prefill_share < 1.0 - self.config.tunables.prefill_share_for_reasons
