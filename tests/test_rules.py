@@ -807,3 +807,6 @@ def test_concurrency_is_picked_within_the_power_cap() -> None:
     assert pick_concurrency(frame, 10.0, power_cap_w=400.0).tolist() == [True, False, False]
     # Within the cap but none within the latency: the fastest of those within the cap.
     assert pick_concurrency(frame, 0.5, power_cap_w=460.0).tolist() == [True, False, False]
+    # Another objective to minimize among the rows that meet both (minus TWEOR: EOR / latency).
+    tweor = 1.0 / (frame["energy_j_per_query"] * frame["time_s_per_query"]) * np.array([1.0, 0.5, 0.1]) * 1e4
+    assert pick_concurrency(frame, 10.0, worse=-tweor.to_numpy()).tolist() == [False, True, False]

@@ -500,8 +500,14 @@ def build(resolved: Resolved, flow: FlowConfig, predictor: Predictor) -> Candida
     margin = np.array([flow.chance_margin.for_task(t.id) for t in tasks], dtype=float)
     frame["chance_clearance"] = (acc - chance[None, :] - margin[None, :]).min(axis=1)
     _derive(frame, resolved)
+    # TWEOR divides by the time per query too: its deployments are proposed at their best TWEOR.
+    # (A deployment without an accuracy has no TWEOR at any batch: its least energy, as for the others.)
+    worse = None
+    if resolved.decision.objective == "tweor":
+        tweor = frame["tweor"].to_numpy(dtype=float)
+        worse = np.where(np.isfinite(tweor), -tweor, frame["energy_j_per_query"].to_numpy(dtype=float))
     frame["is_candidate"] = frame["is_candidate"].to_numpy() & pick_concurrency(
-        frame, serving_latency_s(resolved, flow), spec.hardware.power_cap_w
+        frame, serving_latency_s(resolved, flow), spec.hardware.power_cap_w, worse
     )
     return CandidateSet(
         resolved=resolved, frame=frame, per_task=pred.reset_index(drop=True), unsupported=tuple(unsupported),
@@ -584,12 +590,14 @@ def _device_counts(flow, platforms, cfg_p, memory, splits) -> np.ndarray:
     return out
 
 
-def pick_concurrency(frame: pd.DataFrame, latency_s_max: float, power_cap_w: float | None = None) -> np.ndarray:
+def pick_concurrency(
+    frame: pd.DataFrame, latency_s_max: float, power_cap_w: float | None = None, worse: np.ndarray | None = None
+) -> np.ndarray:
     """Which row of each serving group (same platform, engine, model, precision) is proposed.
 
     Per group, among candidate rows that fit in memory and have finite predictions: the least
-    energy per query whose time per query is within ``latency_s_max`` and whose mean power is
-    within ``power_cap_w`` per device; if none is, the row missing fewest of the two, then the
+    energy per query (or the least ``worse``) whose time per query is within ``latency_s_max``
+    and whose mean power is within ``power_cap_w`` per device; if none is, the row missing fewest of the two, then the
     fastest (latency missed) or the least drawing (power missed), so that what binds shows; if
     none fits or is predicted, the smallest concurrency (so the memory constraint or the
     missing prediction is what gets named). The power cap is the one hard constraint a larger
@@ -604,6 +612,10 @@ def pick_concurrency(frame: pd.DataFrame, latency_s_max: float, power_cap_w: flo
             (and ``power_w``, ``device_count`` with a power cap).
         latency_s_max: Time per query the concurrency must meet, s.
         power_cap_w: Mean power per device the concurrency must meet, W (None: no cap).
+        worse: Per row, what the pick minimizes among the rows that meet both (None: energy per
+            query): the objective where it depends on more than energy (TWEOR, which the time
+            per query also divides: the least-energy batch, the largest within the latency
+            limit, is not the one with the best TWEOR).
 
     Returns:
         Boolean mask: True for the one kept row of each group (and every non-candidate row).
@@ -626,7 +638,8 @@ def pick_concurrency(frame: pd.DataFrame, latency_s_max: float, power_cap_w: flo
         else:
             power, over = np.zeros(idx.size), np.zeros(idx.size, dtype=bool)
         missed = late.astype(np.int64) + over
-        key = np.where(missed == 0, energy[idx], np.where(late, time[idx], power))
+        best = energy[idx] if worse is None else np.asarray(worse, dtype=float)[idx]
+        key = np.where(missed == 0, best, np.where(late, time[idx], power))
         order = np.lexsort((key, missed, g))
         first = np.r_[True, g[order][1:] != g[order][:-1]]
         keep[idx[order[first]]] = True

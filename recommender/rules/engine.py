@@ -195,8 +195,9 @@ def _serving_note(resolved: cand.Resolved, flow: FlowConfig, engines_run: set[st
             f" and mean power <= {spec.hardware.power_cap_w:g} W per device (the spec's power cap)"
             if spec.hardware.power_cap_w is not None else ""
         )
+        best = "the best TWEOR" if resolved.decision.objective == "tweor" else "the least energy per query"
         batch = (
-            f"concurrency per deployment: the least energy per query with time per query <= {limit:g} s ({src}){cap}, "
+            f"concurrency per deployment: {best} with time per query <= {limit:g} s ({src}){cap}, "
             "among the flow's batch sizes for the class and engine"
         )
     engines = "engines as given" if spec.serving.engines else "engines: each platform class's serving default in the flow"

@@ -439,7 +439,7 @@ def decide(spec: Requirements, given_classes: list[str], flow: FlowConfig) -> Fl
             steps.append(
                 FlowStep("preferences", f"{cls}: {', '.join(prefs)}", f"class {cls}, priority {spec.priority} (breaks ties)")
             )
-    steps.extend(_serving_steps(spec, classes, flow))
+    steps.extend(_serving_steps(spec, classes, flow, objective))
     return FlowDecision(
         scenario=scenario,
         platform_classes=tuple(classes),
@@ -453,7 +453,7 @@ def decide(spec: Requirements, given_classes: list[str], flow: FlowConfig) -> Fl
     )
 
 
-def _serving_steps(spec: Requirements, classes: tuple[str, ...], flow: FlowConfig) -> list[FlowStep]:
+def _serving_steps(spec: Requirements, classes: tuple[str, ...], flow: FlowConfig, objective: str = "energy") -> list[FlowStep]:
     """How each class serves: engines and concurrency (the spec's, else the flow's defaults)."""
     out = []
     latency = spec.latency_s_max
@@ -472,11 +472,12 @@ def _serving_steps(spec: Requirements, classes: tuple[str, ...], flow: FlowConfi
                 batch, b_why = f"batch {sizes[0]}", f"class {cls} default"
             else:
                 batch = f"concurrency {sizes[0]}-{sizes[-1]}"
+                best = "the best TWEOR" if objective == "tweor" else "the least energy per query"
                 if latency is not None:
-                    b_why = f"per deployment, the least energy per query within {latency:g} s per query (the spec's latency limit)"
+                    b_why = f"per deployment, {best} within {latency:g} s per query (the spec's latency limit)"
                 else:
                     b_why = (
-                        "per deployment, the least energy per query within "
+                        f"per deployment, {best} within "
                         f"{flow.serving.default_s_per_output_token:g} s per output token (at least "
                         f"{flow.serving.default_latency_min_s:g} s per query; the flow's default, not a constraint)"
                     )

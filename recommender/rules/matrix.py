@@ -153,8 +153,9 @@ def build_matrix(predictor: Predictor, catalogs: Catalogs | None = None, flow: F
     models_note = f"{len(ids)} models" if ids else f"every catalogued model ({len(catalogs.models)})"
     note = (
         f"platforms {pool_note} (each scenario: those of its classes); tasks {tasks_note}; {models_note}; "
-        "serving as the flow's defaults (engine per platform class, concurrency with the least energy per query "
-        "within the latency limit); each priority's flow defaults (objective, accuracy floor, chance margin)"
+        "serving as the flow's defaults (engine per platform class, concurrency with the least energy per query, "
+        "or the best TWEOR where that is the objective, within the latency limit); each priority's flow defaults "
+        "(objective, accuracy floor, chance margin)"
     )
     return Matrix(data_hash=data_hash, spec_note=note, cells=tuple(cells), checks=tuple(checks))
 
