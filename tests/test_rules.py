@@ -810,3 +810,10 @@ def test_concurrency_is_picked_within_the_power_cap() -> None:
     # Another objective to minimize among the rows that meet both (minus TWEOR: EOR / latency).
     tweor = 1.0 / (frame["energy_j_per_query"] * frame["time_s_per_query"]) * np.array([1.0, 0.5, 0.1]) * 1e4
     assert pick_concurrency(frame, 10.0, worse=-tweor.to_numpy()).tolist() == [False, True, False]
+    # A throughput floor the TWEOR batch misses: the best TWEOR among those that reach it.
+    qps = frame["batch_size"] / frame["time_s_per_query"]  # 1.4, 10, 37.6 queries/s
+    with_qps = frame.assign(throughput_qps=qps)
+    assert pick_concurrency(with_qps, 10.0, worse=-tweor.to_numpy(), throughput_qps_min=20.0).tolist() == [False, False, True]
+    # None reaches it: the highest throughput, so that the floor is what the explanation names.
+    assert pick_concurrency(with_qps, 10.0, throughput_qps_min=100.0).tolist() == [False, False, True]
+    assert pick_concurrency(with_qps, 1.0, throughput_qps_min=100.0).tolist() == [False, True, False]

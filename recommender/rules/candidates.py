@@ -507,7 +507,7 @@ def build(resolved: Resolved, flow: FlowConfig, predictor: Predictor) -> Candida
         tweor = frame["tweor"].to_numpy(dtype=float)
         worse = np.where(np.isfinite(tweor), -tweor, frame["energy_j_per_query"].to_numpy(dtype=float))
     frame["is_candidate"] = frame["is_candidate"].to_numpy() & pick_concurrency(
-        frame, serving_latency_s(resolved, flow), spec.hardware.power_cap_w, worse
+        frame, serving_latency_s(resolved, flow), spec.hardware.power_cap_w, worse, spec.throughput_qps_min
     )
     return CandidateSet(
         resolved=resolved, frame=frame, per_task=pred.reset_index(drop=True), unsupported=tuple(unsupported),
@@ -591,20 +591,26 @@ def _device_counts(flow, platforms, cfg_p, memory, splits) -> np.ndarray:
 
 
 def pick_concurrency(
-    frame: pd.DataFrame, latency_s_max: float, power_cap_w: float | None = None, worse: np.ndarray | None = None
+    frame: pd.DataFrame,
+    latency_s_max: float,
+    power_cap_w: float | None = None,
+    worse: np.ndarray | None = None,
+    throughput_qps_min: float | None = None,
 ) -> np.ndarray:
     """Which row of each serving group (same platform, engine, model, precision) is proposed.
 
     Per group, among candidate rows that fit in memory and have finite predictions: the least
-    energy per query (or the least ``worse``) whose time per query is within ``latency_s_max``
-    and whose mean power is within ``power_cap_w`` per device; if none is, the row missing fewest of the two, then the
-    fastest (latency missed) or the least drawing (power missed), so that what binds shows; if
-    none fits or is predicted, the smallest concurrency (so the memory constraint or the
-    missing prediction is what gets named). The power cap is the one hard constraint a larger
-    batch makes harder to meet: picked without it, a deployment was proposed at the batch
-    with the least energy per query and refused for that batch's power, while a smaller batch
-    of it met the cap (Qwen2.5-7B in FP8 on an H100 under a 460 W cap: 591 W at batch 64,
-    420-447 W at 1-8).
+    energy per query (or the least ``worse``) whose time per query is within ``latency_s_max``,
+    whose mean power is within ``power_cap_w`` per device and whose throughput reaches
+    ``throughput_qps_min``; if none does, the row missing fewest of them, then the fastest
+    (latency missed), the least drawing (power missed) or the highest throughput, so that what
+    binds shows; if none fits or is predicted, the smallest concurrency (so the memory
+    constraint or the missing prediction is what gets named). These are the hard constraints
+    that the batch trades against each other: picked without the cap, a deployment was
+    proposed at the batch with the least energy per query and refused for that batch's power,
+    while a smaller batch of it met the cap (Qwen2.5-7B in FP8 on an H100 under a 460 W cap:
+    591 W at batch 64, 420-447 W at 1-8); a smaller batch picked for TWEOR may serve fewer
+    queries per second than a floor asks where a larger one would.
 
     Args:
         frame: Candidate frame with ``_serving_group``, ``is_candidate``, ``batch_size``,
@@ -612,6 +618,8 @@ def pick_concurrency(
             (and ``power_w``, ``device_count`` with a power cap).
         latency_s_max: Time per query the concurrency must meet, s.
         power_cap_w: Mean power per device the concurrency must meet, W (None: no cap).
+        throughput_qps_min: Queries per second the concurrency must serve (``throughput_qps``;
+            None: no floor).
         worse: Per row, what the pick minimizes among the rows that meet both (None: energy per
             query): the objective where it depends on more than energy (TWEOR, which the time
             per query also divides: the least-energy batch, the largest within the latency
@@ -637,9 +645,14 @@ def pick_concurrency(
             over = power > power_cap_w * frame["device_count"].to_numpy(dtype=float)[idx]
         else:
             power, over = np.zeros(idx.size), np.zeros(idx.size, dtype=bool)
-        missed = late.astype(np.int64) + over
+        if throughput_qps_min is not None:
+            qps = frame["throughput_qps"].to_numpy(dtype=float)[idx]
+            short = ~(qps >= throughput_qps_min)
+        else:
+            qps, short = np.zeros(idx.size), np.zeros(idx.size, dtype=bool)
+        missed = late.astype(np.int64) + over + short
         best = energy[idx] if worse is None else np.asarray(worse, dtype=float)[idx]
-        key = np.where(missed == 0, best, np.where(late, time[idx], power))
+        key = np.where(missed == 0, best, np.where(late, time[idx], np.where(over, power, -qps)))
         order = np.lexsort((key, missed, g))
         first = np.r_[True, g[order][1:] != g[order][:-1]]
         keep[idx[order[first]]] = True

@@ -195,6 +195,8 @@ def _serving_note(resolved: cand.Resolved, flow: FlowConfig, engines_run: set[st
             f" and mean power <= {spec.hardware.power_cap_w:g} W per device (the spec's power cap)"
             if spec.hardware.power_cap_w is not None else ""
         )
+        if spec.throughput_qps_min is not None:
+            cap += f" and throughput >= {spec.throughput_qps_min:g} queries/s (the spec's floor)"
         best = "the best TWEOR" if resolved.decision.objective == "tweor" else "the least energy per query"
         batch = (
             f"concurrency per deployment: {best} with time per query <= {limit:g} s ({src}){cap}, "

@@ -483,6 +483,8 @@ def _serving_steps(spec: Requirements, classes: tuple[str, ...], flow: FlowConfi
                     )
                 if spec.hardware.power_cap_w is not None:
                     b_why += f", drawing at most the power cap ({spec.hardware.power_cap_w:g} W per device)"
+                if spec.throughput_qps_min is not None:
+                    b_why += f", serving at least {spec.throughput_qps_min:g} queries/s (the spec's throughput floor)"
         if spec.hardware.device_count is not None:
             dev, d_why = f"{spec.hardware.device_count} device(s)", "device count given in the spec"
         else:
