@@ -817,3 +817,5 @@ def test_concurrency_is_picked_within_the_power_cap() -> None:
     # None reaches it: the highest throughput, so that the floor is what the explanation names.
     assert pick_concurrency(with_qps, 10.0, throughput_qps_min=100.0).tolist() == [False, False, True]
     assert pick_concurrency(with_qps, 1.0, throughput_qps_min=100.0).tolist() == [False, True, False]
+    # An energy budget the TWEOR batch (46 J = 12.8 Wh per 1k queries) spends past.
+    assert pick_concurrency(frame, 10.0, worse=-tweor.to_numpy(), energy_wh_per_1k_max=10.0).tolist() == [False, False, True]

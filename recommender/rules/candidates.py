@@ -507,7 +507,8 @@ def build(resolved: Resolved, flow: FlowConfig, predictor: Predictor) -> Candida
         tweor = frame["tweor"].to_numpy(dtype=float)
         worse = np.where(np.isfinite(tweor), -tweor, frame["energy_j_per_query"].to_numpy(dtype=float))
     frame["is_candidate"] = frame["is_candidate"].to_numpy() & pick_concurrency(
-        frame, serving_latency_s(resolved, flow), spec.hardware.power_cap_w, worse, spec.throughput_qps_min
+        frame, serving_latency_s(resolved, flow), spec.hardware.power_cap_w, worse, spec.throughput_qps_min,
+        spec.energy_wh_per_1k_max,
     )
     return CandidateSet(
         resolved=resolved, frame=frame, per_task=pred.reset_index(drop=True), unsupported=tuple(unsupported),
@@ -596,15 +597,17 @@ def pick_concurrency(
     power_cap_w: float | None = None,
     worse: np.ndarray | None = None,
     throughput_qps_min: float | None = None,
+    energy_wh_per_1k_max: float | None = None,
 ) -> np.ndarray:
     """Which row of each serving group (same platform, engine, model, precision) is proposed.
 
     Per group, among candidate rows that fit in memory and have finite predictions: the least
     energy per query (or the least ``worse``) whose time per query is within ``latency_s_max``,
-    whose mean power is within ``power_cap_w`` per device and whose throughput reaches
-    ``throughput_qps_min``; if none does, the row missing fewest of them, then the fastest
-    (latency missed), the least drawing (power missed) or the highest throughput, so that what
-    binds shows; if none fits or is predicted, the smallest concurrency (so the memory
+    whose mean power is within ``power_cap_w`` per device, whose throughput reaches
+    ``throughput_qps_min`` and whose energy is within ``energy_wh_per_1k_max``; if none does, the
+    row missing fewest of them, then the fastest (latency missed), the least drawing (power
+    missed), the highest throughput (floor missed) or the least energy, so that what binds
+    shows; if none fits or is predicted, the smallest concurrency (so the memory
     constraint or the missing prediction is what gets named). These are the hard constraints
     that the batch trades against each other: picked without the cap, a deployment was
     proposed at the batch with the least energy per query and refused for that batch's power,
@@ -620,6 +623,8 @@ def pick_concurrency(
         power_cap_w: Mean power per device the concurrency must meet, W (None: no cap).
         throughput_qps_min: Queries per second the concurrency must serve (``throughput_qps``;
             None: no floor).
+        energy_wh_per_1k_max: Energy budget, Wh per 1,000 queries (None: none); binds only where
+            ``worse`` picks another batch than the least energy.
         worse: Per row, what the pick minimizes among the rows that meet both (None: energy per
             query): the objective where it depends on more than energy (TWEOR, which the time
             per query also divides: the least-energy batch, the largest within the latency
@@ -650,9 +655,12 @@ def pick_concurrency(
             short = ~(qps >= throughput_qps_min)
         else:
             qps, short = np.zeros(idx.size), np.zeros(idx.size, dtype=bool)
-        missed = late.astype(np.int64) + over + short
+        spent = np.zeros(idx.size, dtype=bool)
+        if energy_wh_per_1k_max is not None:
+            spent = energy[idx] * 1000.0 / 3600.0 > energy_wh_per_1k_max
+        missed = late.astype(np.int64) + over + short + spent
         best = energy[idx] if worse is None else np.asarray(worse, dtype=float)[idx]
-        key = np.where(missed == 0, best, np.where(late, time[idx], np.where(over, power, -qps)))
+        key = np.where(missed == 0, best, np.where(late, time[idx], np.where(over, power, np.where(short, -qps, energy[idx]))))
         order = np.lexsort((key, missed, g))
         first = np.r_[True, g[order][1:] != g[order][:-1]]
         keep[idx[order[first]]] = True
