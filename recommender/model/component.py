@@ -255,14 +255,6 @@ class ComponentModel:
         matched = [("@" in str(lab) and str(lab) not in known and str(lab).split("@", 1)[0] in known) for lab in labels]
         return np.append(np.array(matched, dtype=bool), False)[np.where(codes < 0, len(labels), codes)]
 
-    def _row_weights(self, bits: np.ndarray) -> np.ndarray:
-        """Per row, the full model's blend weight from its reason bits (as :meth:`_combination_weights`)."""
-        w = np.ones(len(bits))
-        for r, wr in self.simple["weights"].items():
-            if wr < 1.0 and r in REASONS:
-                w = np.where((bits >> REASONS.index(r)) & 1 == 1, np.minimum(w, wr), w)
-        return w
-
     def _combination_weights(self, c_flags: dict[str, np.ndarray], skip: str | None = None) -> np.ndarray:
         """Per combination of reasons, the full model's blend weight: the smallest weight among
         its reasons (the most physics-leaning blend any of its novelties called for), ``skip``
@@ -336,7 +328,7 @@ class ComponentModel:
                 w_all = np.where(peer, self._combination_weights(c_flags, skip="engine-unseen")[row_slot], w_all)
             if matched.any():
                 rows = np.flatnonzero(matched)
-                w_all[rows] = self._row_weights(blend_bits[rows])
+                w_all[rows] = self._combination_weights({r: ((blend_bits[rows] >> i) & 1).astype(bool) for i, r in enumerate(REASONS)})
             if (w_all < 1.0).any():
                 blend = np.flatnonzero(w_all < 1.0)
                 w = w_all[blend]
