@@ -169,6 +169,13 @@ def test_a_measured_rows_queries_in_flight_agree_with_its_measured_power(table, 
     other = int(np.flatnonzero((t["batch_size"].to_numpy() > 1) & (np.arange(len(t)) != row))[0])
     assert out["queries_in_flight"].iloc[other] == pytest.approx(
         model.predict(cand.iloc[[other]], use_measured=False)["queries_in_flight"].iloc[0], rel=1e-9)
+    # A row stating its token throughput instead: its completion rate (tokens per second over
+    # tokens per query) times its latency.
+    rate = 0.6 * float(t["batch_size"].iloc[other]) / float(t["time_s_per_query"].iloc[other])
+    t2 = t.assign(throughput_tokens_per_s=np.nan)
+    t2.loc[t2.index[other], "throughput_tokens_per_s"] = rate * float(t2["output_tokens_mean"].iloc[other])
+    out2 = fit_predictor(t2, fx.accuracy_table(), cats, data_hash="x" * 64).predict(cand)
+    assert out2["queries_in_flight"].iloc[other] == pytest.approx(0.6 * float(t["batch_size"].iloc[other]), rel=1e-9)
 
 
 def test_prediction_columns_and_measured_rows_return_measurement(predictor, table):

@@ -180,3 +180,29 @@ def test_an_unquantized_hf_step_on_a_consumer_card_never_measured_is_not_priced_
     assert per_token_ms[0] < 20.0, per_token_ms.round(1).tolist()
     # bitsandbytes' wrappers cost time on top: 4-bit less than LLM.int8().
     assert per_token_ms[0] < per_token_ms[1] < per_token_ms[2], per_token_ms.round(1).tolist()
+
+
+def test_every_measured_gpu_row_asked_back_draws_at_most_its_cards_limit(shipped):
+    # A measured cell returns its measurement; its mean power (energy x queries in flight /
+    # latency) must be the one it measured, not the batch's: ML.ENERGY v3's gpt-oss-120b on an
+    # H100 at 64 sequences came out at 709 W of 700 W when 64 requests were taken to be in flight.
+    from recommender.model.features import device_power_limit_w
+
+    table = pd.read_csv(ROOT / "data" / "measured.csv")
+    rows = table[~table["platform"].str.startswith("cpu")]
+    cand = rows[["platform", "device_count", "engine", "model_id", "quantization", "batch_size"]].assign(
+        task=rows["workload"].to_numpy(), engine_version=rows["engine_version"].astype(object).where(rows["engine_version"].notna(), ""))
+    out = shipped.predict(cand)
+    measured = (out["status"] == "measured").to_numpy()
+    assert measured.sum() >= 800
+    devices = cand["device_count"].to_numpy(dtype=float)
+    power = out["energy_j_per_query"].to_numpy() * out["queries_in_flight"].to_numpy() / (out["time_s_per_query"].to_numpy() * devices)
+    limit = device_power_limit_w([shipped.catalogs.platforms[p] for p in cand["platform"]])
+    assert np.all(power[measured] <= limit[measured] * (1 + 1e-9)), cand[measured & (power > limit)].head().to_string()
+    # Where the rows state their mean power and latency, the power shown is theirs (a
+    # configuration measured twice shows the mean of the two).
+    key = cand.astype(str).agg("|".join, axis=1).to_numpy()
+    stated = measured & rows["power_w_mean"].notna().to_numpy() & rows["time_s_per_query"].notna().to_numpy()
+    assert stated.sum() >= 500
+    mean_power = pd.Series(rows["power_w_mean"].to_numpy()).groupby(key).transform("mean").to_numpy()
+    np.testing.assert_allclose(power[stated] * devices[stated], mean_power[stated], rtol=1e-6)

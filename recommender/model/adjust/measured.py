@@ -74,14 +74,22 @@ against the measurement at the profile the cell measured."""
 def measured_cells(prepared: pd.DataFrame) -> pd.DataFrame:
     """Mean, min and max of energy/time per measured cell, interval widened by stated spread,
     the token profile it ran at (:data:`PROFILE_COLUMNS`) and its queries in flight
-    (``in_flight_mean``: mean power x latency / energy per query, Little's law on the row's own
-    figures; NaN where the row states no mean power)."""
+    (``in_flight_mean``: Little's law on the cell's own figures, its mean power over its mean
+    energy per query, times its mean latency; a row's power is its measured mean, or its
+    energy per query x its completion rate, token throughput / output tokens; NaN where its
+    rows state neither)."""
     p = prepared.copy()
-    power = pd.to_numeric(p["power_w_mean"], errors="coerce") if "power_w_mean" in p.columns else pd.Series(np.nan, index=p.index)
-    # ML.ENERGY v3 states a server's energy per request, its mean latency and its mean power;
-    # the batch it was asked at (64) over that latency implies 3 % more requests per second
-    # than its energy and power do (gpt-oss-120b on an H100: 709 W where it measured 688 W).
-    p["in_flight_row"] = power * p["time_q"] / p["energy_q"]
+
+    def column(name: str) -> pd.Series:
+        return pd.to_numeric(p[name], errors="coerce") if name in p.columns else pd.Series(np.nan, index=p.index)
+
+    # A server's row states its energy per request and latency, and its mean power or its token
+    # throughput: requests in flight are the completion rate (power / energy, or tokens per
+    # second / tokens per request) times the latency. The batch it was asked at says otherwise:
+    # ML.ENERGY v3's gpt-oss-120b on an H100 at 64 sequences ran 62.1 (709 W where it measured
+    # 688 W); ML.ENERGY v2's StarCoder2-15B on an A100 at 256, 172 (430 W of a 400 W card).
+    power = column("power_w_mean")
+    p["power_row"] = power.where(power.notna(), p["energy_q"] * column("throughput_tokens_per_s") / column("output_tokens"))
     spread = pd.to_numeric(p.get("energy_spread_pct"), errors="coerce").fillna(0.0) / 100.0
     p["e_lo_row"] = p["energy_q"] * (1.0 - spread / 2.0)
     p["e_hi_row"] = p["energy_q"] * (1.0 + spread / 2.0)
@@ -98,9 +106,12 @@ def measured_cells(prepared: pd.DataFrame) -> pd.DataFrame:
         time_lo=("time_q", "min"),
         time_hi=("time_q", "max"),
         output_tokens=("output_tokens", "mean"),
-        in_flight_mean=("in_flight_row", "mean"),
+        power_mean=("power_row", "mean"),
         **{c: (c, "mean") for c in PROFILE_COLUMNS if c != "output_tokens" and c in p.columns},
     ).reset_index()
+    # The cell's requests in flight at its mean power: its mean energy x them / its mean latency
+    # is then that power.
+    cells["in_flight_mean"] = cells.pop("power_mean") * cells["time_mean"] / cells["energy_mean"]
     return cells
 
 
