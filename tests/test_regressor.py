@@ -861,3 +861,26 @@ def test_a_release_stated_but_never_measured_is_flagged_where_the_rows_name_none
     assert out["time_s_per_query_hi"].iloc[1] >= out["time_s_per_query_hi"].iloc[0] * (1 - 1e-9)
     assert out["time_s_per_query_lo"].iloc[1] <= out["time_s_per_query_lo"].iloc[0] * (1 + 1e-9)
     assert out["time_s_per_query_hi"].iloc[1] / out["time_s_per_query_lo"].iloc[1] > out["time_s_per_query_hi"].iloc[0] / out["time_s_per_query_lo"].iloc[0]
+
+
+def test_a_row_with_a_throughput_and_no_latency_is_timed_at_its_output_count(table, cats):
+    # A static-batch row giving its summed token throughput but no time per query (the
+    # quantization reports' fixed-prompt runs): each query waits for the whole batch, so its
+    # time is output tokens x batch / throughput, as its energy per query is per-token energy x
+    # output tokens.
+    from recommender.model.predictor import prepare_table
+
+    gen = np.flatnonzero((table["output_tokens_mean"].to_numpy(dtype=float) > 0) & (table["batch_size"].to_numpy() > 1))[0]
+    t = table.copy()
+    t["throughput_tokens_per_s"] = np.nan
+    t.loc[t.index[gen], "time_s_per_query"] = np.nan
+    t.loc[t.index[gen], "throughput_tokens_per_s"] = 500.0
+    if "avg_batch_size" in t:
+        t.loc[t.index[gen], "avg_batch_size"] = np.nan
+    prep = prepare_table(t, cats)
+    out = float(prep["output_tokens"].iloc[gen])
+    assert prep["time_q"].iloc[gen] == pytest.approx(out * float(t["batch_size"].iloc[gen]) / 500.0)
+    assert prep["y_t_dec"].iloc[gen] == pytest.approx(float(t["batch_size"].iloc[gen]) / 500.0)
+    # Neither a latency nor a throughput: no time.
+    t.loc[t.index[gen], "throughput_tokens_per_s"] = np.nan
+    assert np.isnan(prepare_table(t, cats)["time_q"].iloc[gen])

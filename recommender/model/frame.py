@@ -151,9 +151,11 @@ def prepare_table(table: pd.DataFrame, catalogs: Catalogs) -> pd.DataFrame:
     in_tokens = t["fed_tokens"]
     t["y_e_pre"] = np.where(mc & (in_tokens > 0), e_q / in_tokens, np.nan)
     t["y_t_pre"] = np.where(mc & (in_tokens > 0), time_q / in_tokens, np.nan)
-    # Energy per query where only per-token energy was given (so every row has one).
+    # Energy per query where only per-token energy was given (so every row has one), and time
+    # per query where only a throughput was (the same output count: the quantization reports'
+    # runs to their token limit, each query waiting for its whole static batch).
     t["energy_q"] = e_q.fillna(e_tok * out)
-    t["time_q"] = time_q
+    t["time_q"] = time_q.fillna((from_tput * out).where(gen))
     return t
 
 
