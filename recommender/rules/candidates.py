@@ -644,23 +644,21 @@ def pick_concurrency(
     idx = np.flatnonzero(usable)
     if idx.size:
         g = group[idx]
-        late = time[idx] > latency_s_max
+        # Each limit as (value, bound) with value <= bound to meet it, in the order that names
+        # what binds when a deployment meets none: latency, power, throughput, energy.
+        checks = [(time, np.full(n, float(latency_s_max)))]
         if power_cap_w is not None:
-            power = frame["power_w"].to_numpy(dtype=float)[idx]
-            over = power > power_cap_w * frame["device_count"].to_numpy(dtype=float)[idx]
-        else:
-            power, over = np.zeros(idx.size), np.zeros(idx.size, dtype=bool)
+            checks.append((frame["power_w"].to_numpy(dtype=float), power_cap_w * frame["device_count"].to_numpy(dtype=float)))
         if throughput_qps_min is not None:
-            qps = frame["throughput_qps"].to_numpy(dtype=float)[idx]
-            short = ~(qps >= throughput_qps_min)
-        else:
-            qps, short = np.zeros(idx.size), np.zeros(idx.size, dtype=bool)
-        spent = np.zeros(idx.size, dtype=bool)
+            checks.append((-frame["throughput_qps"].to_numpy(dtype=float), np.full(n, -float(throughput_qps_min))))
         if energy_wh_per_1k_max is not None:
-            spent = energy[idx] * 1000.0 / 3600.0 > energy_wh_per_1k_max
-        missed = late.astype(np.int64) + over + short + spent
-        best = energy[idx] if worse is None else np.asarray(worse, dtype=float)[idx]
-        key = np.where(missed == 0, best, np.where(late, time[idx], np.where(over, power, np.where(short, -qps, energy[idx]))))
+            checks.append((energy * 1000.0 / 3600.0, np.full(n, float(energy_wh_per_1k_max))))
+        key = energy[idx] if worse is None else np.asarray(worse, dtype=float)[idx]
+        missed = np.zeros(idx.size, dtype=np.int64)
+        for value, bound in reversed(checks):  # the first limit a row misses sets its key
+            miss = ~(value[idx] <= bound[idx])
+            missed += miss
+            key = np.where(miss, value[idx], key)
         order = np.lexsort((key, missed, g))
         first = np.r_[True, g[order][1:] != g[order][:-1]]
         keep[idx[order[first]]] = True

@@ -277,18 +277,20 @@ class _ModelResolver:
                 model, quant, repo = self.named[key]
                 self.checkpoints[key] = (model, quant, repo)
                 return models[model], f"catalog: {repo} is its {quant} checkpoint", None
-            if is_quantized_checkpoint(name):
+            checkpoint = is_quantized_checkpoint(name)
+            basis = f"catalog: {name.strip()} is a quantized checkpoint of it"
+            if checkpoint:
                 for base in checkpoint_base_names(name):
                     try:
-                        return self.catalogs.resolve_model(base), f"catalog: {name.strip()} is a quantized checkpoint of it", None
+                        return self.catalogs.resolve_model(base), basis, None
                     except UnknownNameError:
                         continue
             sib = sibling_of(name, models)
             if sib is None:
                 exc.args = (f"{exc}; or describe it with --model-config FILE (its config.json) or --params-b/--layers/--hidden/--heads",)
                 raise
-            if is_quantized_checkpoint(name) and sib.of in models:
-                return models[sib.of], f"catalog: {name.strip()} is a quantized checkpoint of it", None
+            if checkpoint and sib.of in models:
+                return models[sib.of], basis, None
             return sib.spec, sib.basis, sib
 
 
