@@ -169,6 +169,62 @@ def test_sampled_meter_misuse_and_thread_errors() -> None:
         SampledMeter(FakeGpu(RAMP), sample_hz=0)
 
 
+class FailingGpu(FakeGpu):
+    """A fake whose power reads fail after the first ``ok_reads`` (module level: it pickles)."""
+
+    def __init__(self, ok_reads: int) -> None:
+        super().__init__(RAMP)
+        self.ok_reads = ok_reads
+
+    def power_mw(self) -> int:
+        self.ok_reads -= 1
+        if self.ok_reads < 0:
+            raise RuntimeError("GPU fell off the bus")
+        return 100_000
+
+
+def test_sampled_meter_in_a_process_samples_every_window_without_a_thread_here() -> None:
+    trace = load_trace("decode_bursty_jitter")
+    gpu = FakeGpu(trace)  # real-time clock on time.perf_counter: the same in the sampling process
+    meter = SampledMeter(gpu, sample_hz=200.0, clock=gpu.clock, sampler="process")
+    assert meter.sampler == "process"
+    try:
+        for _ in range(2):  # one process serves every window
+            t_begin = gpu.clock()
+            meter.begin()
+            assert not any(t.name == "eai-power-sampler" for t in threading.enumerate())
+            time.sleep(0.5)
+            reading = meter.end()
+            assert 50 <= reading.samples <= 110  # ~200 Hz x 0.5 s, loose for a busy machine
+            assert reading.energy_j == pytest.approx(trace.energy_j(t_begin, t_begin + reading.time_s), rel=0.10)
+            assert reading.monitor_cpu_s >= 0.0 and reading.method == "nvml-sampled"
+        meter.close()
+        meter.close()  # idempotent
+        meter.begin()  # a closed meter starts a new process
+        time.sleep(0.1)
+        assert meter.end().samples >= 5
+    finally:
+        meter.close()
+
+
+def test_sampled_meter_in_a_process_reports_read_errors_and_refuses_what_cannot_cross() -> None:
+    meter = SampledMeter(FailingGpu(ok_reads=1), sample_hz=200.0, sampler="process")
+    try:
+        meter.begin()  # the first read is the meter's own, here; the process's copy fails its second
+        time.sleep(0.1)
+        with pytest.raises(MeasurementError, match="fell off the bus"):
+            meter.end()
+    finally:
+        meter.close()
+    with pytest.raises(MeasurementError, match="sampler='thread'"):
+        SampledMeter(FakeGpu(RAMP, clock=lambda: time.perf_counter()), sampler="process")  # a lambda does not pickle
+    clock = ManualClock()
+    with pytest.raises(MeasurementError, match="virtual clock"):
+        SampledMeter(FakeGpu(RAMP, clock=clock), clock=clock, wait=lambda e, s: e.wait(s), sampler="process")
+    with pytest.raises(MeasurementError, match="unknown sampler"):
+        SampledMeter(FakeGpu(RAMP), sampler="fork")  # type: ignore[arg-type]
+
+
 # --- counter meter -----------------------------------------------------------------
 
 
@@ -377,6 +433,7 @@ def _fake_pynvml(energy_supported: bool, instant: bool = True) -> types.ModuleTy
     m.nvmlDeviceGetHandleByUUID = by_uuid  # type: ignore[attr-defined]
     m.nvmlDeviceGetIndex = lambda h: h[1]  # type: ignore[attr-defined]
     m.nvmlDeviceGetName = lambda h: b"NVIDIA Fake-100"  # type: ignore[attr-defined]
+    m.nvmlDeviceGetUUID = lambda h: f"GPU-fake-{h[1]}"  # type: ignore[attr-defined]
     m.nvmlSystemGetDriverVersion = lambda: "550.54"  # type: ignore[attr-defined]
     m.nvmlDeviceGetTotalEnergyConsumption = energy  # type: ignore[attr-defined]
     m.nvmlDeviceGetFieldValues = fields  # type: ignore[attr-defined]
@@ -412,9 +469,15 @@ def test_nvml_selects_counter_when_supported(fake_nvml) -> None:  # type: ignore
 
 
 def test_nvml_falls_back_to_sampled_without_counter(fake_nvml) -> None:  # type: ignore[no-untyped-def]
-    fake_nvml(energy_supported=False, instant=False)
+    mod = fake_nvml(energy_supported=False, instant=False)
     meter = select_meter("cuda", sample_hz=25.0)
     assert isinstance(meter, SampledMeter) and meter.sample_hz == 25.0
+    # Sampled in a process of its own, which opens the GPU again by its UUID.
+    assert meter.sampler == "process"
+    import pickle
+
+    pickle.loads(pickle.dumps(meter.device))
+    assert mod.opened[-1] == ("uuid", "GPU-fake-0")
     assert meter.device.power_mw() == 99_000  # no instant field: nvmlDeviceGetPowerUsage
     with pytest.raises(MeasurementError, match="nvml-sampled"):
         select_meter("cuda", prefer="nvml-counter")

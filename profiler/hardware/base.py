@@ -74,8 +74,8 @@ class MeterReading:
         update_period_s: Granularity of the meter (counter update or sample interval), s.
         power_w_peak: Highest power sample seen, watts; ``None`` for counter meters.
         flags: Quality flags of this reading (``estimated`` for estimates).
-        monitor_cpu_s: CPU time the meter's own background thread used during the
-            window, seconds (0 for meters without a thread); its overhead.
+        monitor_cpu_s: CPU time the meter's own background sampler (thread or process)
+            used during the window, seconds (0 for meters without one); its overhead.
         error_pct_est: Sampled meters: estimated 2-sigma integration error of the window,
             percent (``undersampled`` when above the meter's threshold); None otherwise.
         device_count: Devices whose energy is summed in ``energy_j``.
@@ -136,7 +136,7 @@ class EnergyMeter(Protocol):
         ...
 
     def close(self) -> None:
-        """Release background threads/handles. Idempotent."""
+        """Release background threads, processes and handles. Idempotent."""
         ...
 
 

@@ -3,8 +3,9 @@
 - :class:`CounterMeter` (``nvml-counter``): difference of the device's cumulative energy
   counter (``nvmlDeviceGetTotalEnergyConsumption``, mJ, Volta and newer). Sees every joule,
   but the counter only moves every ``update_period_s``.
-- :class:`SampledMeter` (``nvml-sampled``): power polled by a background thread at
-  ``sample_hz`` and integrated with the trapezoid rule; for GPUs without the counter.
+- :class:`SampledMeter` (``nvml-sampled``): power polled in the background (a thread, or a
+  process of its own: :mod:`profiler.hardware.sampler`) at ``sample_hz`` and integrated with
+  the trapezoid rule; for GPUs without the counter.
 
 Neither imports ``pynvml``: they read whatever device they are given (the NVML wrapper in
 :mod:`profiler.hardware.nvml` or a fake), so the same code runs in tests.
@@ -13,13 +14,13 @@ Neither imports ``pynvml``: they read whatever device they are given (the NVML w
 from __future__ import annotations
 
 import math
-import random
 import threading
 import time
 from collections.abc import Callable
 from typing import Literal
 
 from profiler.hardware.base import GpuDevice, MeterReading, counter_reading, integrate_trapezoid, power_mean_w
+from profiler.hardware.sampler import ProcessSampler, Sampler, ThreadSampler
 from recommender.errors import MeasurementError
 
 DEFAULT_SAMPLE_HZ = 20.0
@@ -181,10 +182,10 @@ def sampled_error_pct(powers_w: list[float], energy_j: float, time_s: float) -> 
 
 
 class SampledMeter:
-    """``nvml-sampled``: power polled in a background thread, trapezoid-integrated.
+    """``nvml-sampled``: power polled in the background, trapezoid-integrated.
 
     One sample is taken synchronously in :meth:`begin` and one in :meth:`end`, so the
-    integral spans exactly the window; the thread fills in one sample per ``1 / sample_hz``
+    integral spans exactly the window; the sampler fills in one sample per ``1 / sample_hz``
     interval in between. With ``jitter`` (default) each sample falls at a random point of
     its interval (stratified sampling): a fixed-rate sampler locked in phase with a periodic
     load (a decode step every 100 ms sampled every 50 ms) reads the same phase every time
@@ -193,8 +194,10 @@ class SampledMeter:
     estimate (``error_pct_est``, :func:`sampled_error_pct`) and the flag ``undersampled``
     when it exceeds ``undersampled_pct``.
 
-    The thread sleeps on a :class:`threading.Event` between samples (no busy waiting) and
-    is joined in :meth:`end`.
+    Where the background samples are taken is ``sampler`` (:mod:`profiler.hardware.sampler`):
+    ``thread`` (default; any clock, virtual ones included) or ``process`` (a process of its
+    own, kept across windows: the measured code never yields the GIL to it; what the NVML
+    meters use).
 
     Args:
         device: GPU to read ``power_mw()`` from.
@@ -205,9 +208,15 @@ class SampledMeter:
         wait: How the sampling thread waits ``seconds`` of ``clock`` time or until the stop
             event is set (returns whether it was set). Default ``event.wait(seconds)`` (real
             time); replays on :class:`~profiler.hardware.fake.VirtualTime` pass its ``wait``.
+            Thread sampler only.
         jitter: Random sample phase within each interval (see above).
         undersampled_pct: Threshold of the ``undersampled`` flag, percent.
         seed: Seed of the jitter (reproducible replays).
+        sampler: ``thread`` or ``process`` (see above).
+
+    Raises:
+        MeasurementError: ``sample_hz`` not > 0, an unknown ``sampler``, a ``wait`` given to
+            the process sampler, or a device or clock that cannot be sent to a process.
     """
 
     method: Literal["nvml-sampled"] = "nvml-sampled"
@@ -223,94 +232,63 @@ class SampledMeter:
         jitter: bool = True,
         undersampled_pct: float = UNDERSAMPLED_PCT,
         seed: int | None = 0,
+        sampler: Literal["thread", "process"] = "thread",
     ) -> None:
         if not sample_hz > 0:
             raise MeasurementError(f"sample_hz must be > 0, got {sample_hz}")
         self.device = device
         self.sample_hz: float | None = float(sample_hz)
         self.update_period_s = max(1.0 / float(sample_hz), float(power_update_period_s))
-        self._interval_s = 1.0 / float(sample_hz)
         self._clock = clock
-        self._wait = wait if wait is not None else (lambda event, seconds: event.wait(seconds))
-        self._jitter = jitter
         self.undersampled_pct = float(undersampled_pct)
-        self._rng = random.Random(seed)
         self._times_s: list[float] = []
         self._powers_w: list[float] = []
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._error: BaseException | None = None
-        self._thread_cpu_s = 0.0
+        self._open = False
+        interval_s = 1.0 / float(sample_hz)
+        self._sampler: Sampler
+        if sampler == "thread":
+            self._sampler = ThreadSampler(device, clock, wait if wait is not None else (lambda event, seconds: event.wait(seconds)),
+                                          interval_s, jitter, seed)
+        elif sampler == "process":
+            if wait is not None:
+                raise MeasurementError("a custom wait (a virtual clock) cannot drive a sampling process; use sampler='thread'")
+            self._sampler = ProcessSampler(device, clock, interval_s, jitter, seed)
+        else:
+            raise MeasurementError(f"unknown sampler {sampler!r}; use 'thread' or 'process'")
+        self.sampler = sampler
 
     def _sample(self) -> None:
         power_w = self.device.power_mw() / 1000.0
-        t_s = self._clock()
-        with self._lock:
-            self._times_s.append(t_s)
-            self._powers_w.append(power_w)
-
-    def _run(self, t0: float) -> None:
-        cpu_start_s = time.thread_time()
-        try:
-            # Stratum k is [t0 + k I, t0 + (k + 1) I) on the meter's clock; one sample falls
-            # in each, at a random offset when jittering (at its end otherwise).
-            k = 0
-            while True:
-                offset = self._rng.random() if self._jitter else 1.0
-                target = t0 + (k + offset) * self._interval_s
-                if self._wait(self._stop, max(0.0, target - self._clock())):
-                    return
-                try:
-                    self._sample()
-                except BaseException as exc:  # noqa: BLE001 - surfaced in end(), not swallowed
-                    self._error = exc
-                    return
-                # Fell behind (GIL held long): skip missed strata instead of bursting.
-                k = max(k + 1, int((self._clock() - t0) / self._interval_s))
-        finally:
-            self._thread_cpu_s = time.thread_time() - cpu_start_s
+        self._times_s.append(self._clock())
+        self._powers_w.append(power_w)
 
     def begin(self) -> None:
-        """Take the first sample and start the sampling thread.
+        """Take the first sample and start the background sampling.
 
         Raises:
-            MeasurementError: If a window is already open.
+            MeasurementError: If a window is already open, or the sampler could not start.
         """
-        if self._thread is not None:
+        if self._open:
             raise MeasurementError("SampledMeter.begin() called twice without end()")
-        with self._lock:
-            self._times_s = []
-            self._powers_w = []
-        self._error = None
-        self._thread_cpu_s = 0.0
-        self._stop.clear()
+        self._times_s, self._powers_w = [], []
+        self._sampler.prepare()  # a sampling process starts before the window, not inside it
         self._sample()
-        self._thread = threading.Thread(target=self._run, args=(self._times_s[0],), name="eai-power-sampler",
-                                        daemon=True)
-        self._thread.start()
-
-    def _stop_thread(self) -> None:
-        if self._thread is not None:
-            self._stop.set()
-            self._thread.join()
-            self._thread = None
+        self._sampler.start(self._times_s[0])
+        self._open = True
 
     def end(self) -> MeterReading:
-        """Stop the thread, take the last sample, integrate.
+        """Stop the background sampling, take the last sample, integrate.
 
         Raises:
-            MeasurementError: If no window is open or a device read failed in the thread.
+            MeasurementError: If no window is open or a device read failed while sampling.
         """
-        if self._thread is None:
+        if not self._open:
             raise MeasurementError("SampledMeter.end() called without begin()")
-        self._stop_thread()
-        if self._error is not None:
-            raise MeasurementError(f"power sampling failed on GPU {self.device.index}: {self._error}")
+        self._open = False
+        strata = self._sampler.stop()
         self._sample()
-        with self._lock:
-            times_s = list(self._times_s)
-            powers_w = list(self._powers_w)
+        times_s = [self._times_s[0], *strata.times_s, self._times_s[-1]]
+        powers_w = [self._powers_w[0], *strata.powers_w, self._powers_w[-1]]
         energy_j = integrate_trapezoid(times_s, powers_w)
         time_s = times_s[-1] - times_s[0]
         error_pct = sampled_error_pct(powers_w, energy_j, time_s)
@@ -326,13 +304,14 @@ class SampledMeter:
             update_period_s=self.update_period_s,
             power_w_peak=max(powers_w),
             flags=flags,
-            monitor_cpu_s=self._thread_cpu_s,
+            monitor_cpu_s=strata.cpu_s,
             error_pct_est=error_pct,
         )
 
     def close(self) -> None:
-        """Stop the sampling thread if a window is still open. Idempotent."""
-        self._stop_thread()
+        """Stop the background sampling (a process sampler's process too). Idempotent."""
+        self._open = False
+        self._sampler.close()
 
 
 class MultiGpuMeter:

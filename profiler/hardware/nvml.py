@@ -8,6 +8,7 @@ import happens when an NVML meter or device is first created.
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from dataclasses import dataclass
 from types import ModuleType
@@ -185,6 +186,15 @@ class NvmlDevice:
         """NVML (physical) index of the device."""
         return self._index
 
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # Pickled for a sampling process (profiler.hardware.sampler): an NVML handle is a
+        # pointer into this process, so the other one opens the same GPU again by its UUID,
+        # which needs neither torch nor CUDA_VISIBLE_DEVICES there.
+        if self._pynvml is not sys.modules.get("pynvml"):
+            raise TypeError(f"GPU {self._index} is read through {self._pynvml!r}, not the pynvml module another process imports")
+        uuid = self.uuid()
+        return (_reopen_by_uuid, (self.cuda_ordinal, uuid[4:] if uuid.startswith("GPU-") else uuid))
+
     def uuid(self) -> str:
         """NVML UUID (``GPU-...``)."""
         return _text(self._pynvml.nvmlDeviceGetUUID(self._handle))
@@ -287,6 +297,11 @@ class NvmlDevice:
         return int(p.nvmlDeviceGetTemperature(self._handle, p.NVML_TEMPERATURE_GPU))
 
 
+def _reopen_by_uuid(cuda_ordinal: int, uuid: str) -> NvmlDevice:
+    """The GPU with NVML UUID ``GPU-<uuid>``, opened in this process (see ``NvmlDevice.__reduce__``)."""
+    return NvmlDevice(cuda_ordinal, identity=CudaIdentity(cuda_ordinal, uuid=uuid))
+
+
 def gpu_count() -> int:
     """NVIDIA GPUs NVML sees on this machine.
 
@@ -329,12 +344,13 @@ def counter_meter(device: str = "cuda", update_period_s: float | None = None, **
 
 
 def sampled_meter(device: str = "cuda", sample_hz: float = DEFAULT_SAMPLE_HZ, **_: Any) -> SampledMeter:
-    """``nvml-sampled`` meter for ``device`` polling power at ``sample_hz`` Hz.
+    """``nvml-sampled`` meter for ``device`` polling power at ``sample_hz`` Hz in a process of
+    its own (:class:`~profiler.hardware.sampler.ProcessSampler`).
 
     Raises:
         MeasurementError: If NVML is unavailable.
     """
-    return SampledMeter(open_device(device), sample_hz=sample_hz)
+    return SampledMeter(open_device(device), sample_hz=sample_hz, sampler="process")
 
 
 def best_meter(device: str = "cuda", sample_hz: float = DEFAULT_SAMPLE_HZ, **_: Any) -> CounterMeter | SampledMeter:
@@ -342,7 +358,7 @@ def best_meter(device: str = "cuda", sample_hz: float = DEFAULT_SAMPLE_HZ, **_: 
     gpu = open_device(device)
     if gpu.supports_energy_counter():
         return CounterMeter(gpu)
-    return SampledMeter(gpu, sample_hz=sample_hz)
+    return SampledMeter(gpu, sample_hz=sample_hz, sampler="process")
 
 
 def deployment_meter(
@@ -384,7 +400,10 @@ def deployment_meter(
     if method == "nvml-counter":
         meters = [CounterMeter(g, update_period_s=counter_update_period_s) for g in gpus]
     elif method == "nvml-sampled":
-        meters = [SampledMeter(g, sample_hz=sample_hz, seed=i) for i, g in enumerate(gpus)]
+        # A sampling process per GPU (no GIL shared with the engine), unless NVML is a module
+        # handed in (a test's fake), which another process could not import.
+        sampler = "process" if pynvml_module is None else "thread"
+        meters = [SampledMeter(g, sample_hz=sample_hz, seed=i, sampler=sampler) for i, g in enumerate(gpus)]
     else:
         raise MeasurementError(f"meter {method!r} does not read GPUs; use nvml-counter or nvml-sampled")
     own = own_process_ids
