@@ -234,7 +234,7 @@ def _monitor_rows(text: str) -> list[tuple[str, str, str]]:
         worst = max((row for row in paired if row[0] == hz), key=lambda row: float(row[3]))
         measured = f"{float(worst[1]):+.2f} % (95 % CI {float(worst[2]):+.2f} .. {float(worst[3]):+.2f} %), worst workload"
         word = {"PASS": "met", "FAIL": "missed", "INCONCLUSIVE": "inconclusive"}[verdict.group(1)]
-        return [(f"sampled-meter main-thread slowdown < 1 % (fake GPU, {hz} Hz)", measured, word)]
+        return [(f"sampled-meter main-thread slowdown < 1 % (fake GPU, {hz} Hz, sampling process)", measured, word)]
     # ... or, from the older bench, the sampler thread's CPU share of wall time.
     m = _need(r"^\s*20 Hz: thread CPU\s+([0-9.]+)% of wall.*$", text, "monitor_overhead.py")
     share = float(m.group(1))
