@@ -229,7 +229,9 @@ def main() -> int:  # noqa: C901 - one linear script of checks
     report.add("INFO" if counter.update_period_measured else "WARN",
                f"energy counter update period {'measured' if counter.update_period_measured else 'ASSUMED'}: "
                f"{counter.update_period_s * 1000:.1f} ms")
-    meter = BothMeters(counter, SampledMeter(gpu, sample_hz=20.0))
+    # The sampled meter as the profiler builds it: its samples taken in a process of its own,
+    # which opens this GPU again by its UUID (profiler.hardware.sampler).
+    meter = BothMeters(counter, SampledMeter(gpu, sample_hz=20.0, sampler="process"))
 
     tmp = Path(tempfile.mkdtemp(prefix="eai-accept-"))
     os.environ.setdefault("EAI_CACHE_DIR", str(tmp / "cache"))
@@ -299,6 +301,7 @@ def main() -> int:  # noqa: C901 - one linear script of checks
                 del loaded
                 torch.cuda.empty_cache()
 
+    meter.close()  # the sampling process
     _write(args.json, report)
     failed, passed = report.count("FAIL"), report.count("PASS")
     print(f"\n{passed} passed, {failed} failed, {report.count('SKIP')} skipped, "
