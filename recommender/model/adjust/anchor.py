@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from recommender.model import cats
+from recommender.model.component import take_rows
 from recommender.model.adjust.measured import (
     KEY_COLUMNS,
     PROFILE_COLUMNS,
@@ -219,17 +220,20 @@ def scaled(
     the physical invariants enforced again. ``time_floor`` (per row of ``rows``, s): the time
     point's excess over it is what ``r_t`` multiplies (:func:`log_ratios` ``time_over_floor``),
     and the ends move with the point (their log-distances from it kept)."""
-    arrays = {f: getattr(q, f).copy() for f in ("energy_j", "energy_lo_j", "energy_hi_j", "time_s", "time_lo_s", "time_hi_s")}
+    fields = ("energy_j", "energy_lo_j", "energy_hi_j", "time_s", "time_lo_s", "time_hi_s")
+    sub = q.take(rows)
     if time_floor is not None:
-        point = arrays["time_s"][rows]
+        point = sub.time_s
         with np.errstate(divide="ignore", invalid="ignore"):
             moved = (time_floor + np.maximum(point - time_floor, 0.0) * r_t) / point
         r_t = np.where(np.isfinite(moved) & (moved > 0), moved, 1.0)
-    for f in ("energy_j", "energy_lo_j", "energy_hi_j"):
-        arrays[f][rows] = arrays[f][rows] * r_e
-    for f in ("time_s", "time_lo_s", "time_hi_s"):
-        arrays[f][rows] = arrays[f][rows] * r_t
-    return enforce(q.replace(**arrays), cf, feats)
+    sub = sub.replace(**{f: getattr(sub, f) * (r_e if f.startswith("energy") else r_t) for f in fields})
+    # The invariants are per row: enforced on the moved rows only, not on a million untouched.
+    sub = enforce(sub, cf.iloc[rows], take_rows(feats, rows))
+    arrays = {f: getattr(q, f).copy() for f in fields}
+    for f in fields:
+        arrays[f][rows] = getattr(sub, f)
+    return q.replace(**arrays)
 
 
 def own_neighbours(cells: pd.DataFrame, cf: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
