@@ -200,7 +200,10 @@ def _serve(conn: Any, payload: bytes, interval_s: float, jitter: bool, seed: int
             sample_strata(device.power_mw, clock, conn.poll, float(msg[1]), interval_s, jitter, rng, times_s, powers_w)
         except BaseException as exc:  # noqa: BLE001 - sent to the parent, raised by its stop()
             error = f"{exc}"
-        last = conn.recv()  # the "end" (or "close") that stopped the window
+        try:
+            last = conn.recv()  # the "end" (or "close") that stopped the window
+        except EOFError:  # the parent went away mid-window
+            return
         conn.send(("samples", times_s, powers_w, time.process_time() - cpu_start_s, error))
         if last[0] != "end":
             return
