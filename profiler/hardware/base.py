@@ -22,9 +22,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from recommender.table.schema import EnergyMethod, EnergyScope
+if TYPE_CHECKING:
+    # Annotations only (strings at run time): a sampling process (profiler/hardware/sampler.py)
+    # imports this module without pandas and pydantic, which the table package pulls in.
+    from recommender.table.schema import EnergyMethod, EnergyScope
 
 Synchronize = Callable[[], None]
 """Blocks until all work queued on the device has finished (``torch.cuda.synchronize``)."""

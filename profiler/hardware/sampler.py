@@ -34,8 +34,9 @@ from typing import Any, Protocol
 from recommender.errors import MeasurementError
 
 READY_TIMEOUT_S = 120.0
-"""How long :class:`ProcessSampler` waits for its process to start (a fresh interpreter imports
-the project's hardware layer again: about 1 s here, far more on a loaded node)."""
+"""How long :class:`ProcessSampler` waits for its process to start (a fresh interpreter that
+imports the hardware layer only, no pandas or pydantic: 0.07 s and 18 MB here; far longer on a
+loaded node)."""
 
 REPLY_TIMEOUT_S = 30.0
 """How long the end of a window waits for the sampling process's samples."""
@@ -295,7 +296,7 @@ class ProcessSampler:
         self._open = False
 
     def prepare(self) -> None:
-        """Start the process if it is not running (about 0.5 s here; once per meter)."""
+        """Start the process if it is not running (0.07 s here; once per meter)."""
         self._ensure_started()
 
     def _ensure_started(self) -> None:
