@@ -12,7 +12,7 @@ import sys
 import threading
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any
+from typing import Any, Literal
 
 from profiler.hardware.base import GpuDevice
 from profiler.hardware.gpu_meters import DEFAULT_SAMPLE_HZ, CounterMeter, MultiGpuMeter, SampledMeter
@@ -20,6 +20,11 @@ from recommender.errors import MeasurementError
 
 _init_lock = threading.Lock()
 _initialized = False
+
+
+NVML_SAMPLER: Literal["thread", "process"] = "process" if os.name == "posix" else "thread"
+"""Where the NVML sampled meters poll: a process of their own (:mod:`profiler.hardware.sampler`;
+its private pipes are passed with ``pass_fds``, which only POSIX has), else a thread."""
 
 
 def _nvml() -> ModuleType:
@@ -350,7 +355,7 @@ def sampled_meter(device: str = "cuda", sample_hz: float = DEFAULT_SAMPLE_HZ, **
     Raises:
         MeasurementError: If NVML is unavailable.
     """
-    return SampledMeter(open_device(device), sample_hz=sample_hz, sampler="process")
+    return SampledMeter(open_device(device), sample_hz=sample_hz, sampler=NVML_SAMPLER)
 
 
 def best_meter(device: str = "cuda", sample_hz: float = DEFAULT_SAMPLE_HZ, **_: Any) -> CounterMeter | SampledMeter:
@@ -358,7 +363,7 @@ def best_meter(device: str = "cuda", sample_hz: float = DEFAULT_SAMPLE_HZ, **_: 
     gpu = open_device(device)
     if gpu.supports_energy_counter():
         return CounterMeter(gpu)
-    return SampledMeter(gpu, sample_hz=sample_hz, sampler="process")
+    return SampledMeter(gpu, sample_hz=sample_hz, sampler=NVML_SAMPLER)
 
 
 def deployment_meter(
@@ -402,7 +407,7 @@ def deployment_meter(
     elif method == "nvml-sampled":
         # A sampling process per GPU (no GIL shared with the engine), unless NVML is a module
         # handed in (a test's fake), which another process could not import.
-        sampler = "process" if pynvml_module is None else "thread"
+        sampler = NVML_SAMPLER if pynvml_module is None else "thread"
         meters = [SampledMeter(g, sample_hz=sample_hz, seed=i, sampler=sampler) for i, g in enumerate(gpus)]
     else:
         raise MeasurementError(f"meter {method!r} does not read GPUs; use nvml-counter or nvml-sampled")
