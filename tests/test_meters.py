@@ -13,6 +13,7 @@ import pytest
 
 from profiler.hardware import (
     CounterMeter,
+    MultiGpuMeter,
     EnergyMeter,
     EstimatedCpuMeter,
     RaplMeter,
@@ -205,6 +206,24 @@ def test_sampled_meter_in_a_process_samples_every_window_without_a_thread_here()
         assert meter.end().samples >= 5
     finally:
         meter.close()
+
+
+def test_a_deployment_of_process_sampled_gpus_sums_its_devices() -> None:
+    gpus = [FakeGpu(load_trace("batch_serving_smooth"), index=i) for i in range(2)]
+    meter = MultiGpuMeter([SampledMeter(g, sample_hz=100.0, clock=g.clock, seed=i, sampler="process") for i, g in enumerate(gpus)])
+    try:
+        t0 = [g.clock() for g in gpus]
+        meter.begin()
+        time.sleep(0.3)
+        reading = meter.end()
+    finally:
+        meter.close()
+    assert reading.device_count == 2 and reading.method == "nvml-sampled"
+    # Each device's window spans the same ~0.3 s (their processes started before either opened),
+    # and the reading is both devices' energy over it.
+    assert reading.time_s == pytest.approx(0.3, abs=0.1)
+    exact = sum(g.trace.energy_j(t, t + reading.time_s) for g, t in zip(gpus, t0, strict=True))
+    assert reading.energy_j == pytest.approx(exact, rel=0.10)
 
 
 def test_a_sampling_process_imports_the_hardware_layer_only() -> None:
