@@ -43,6 +43,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from typing import Literal
 
 import numpy as np
 
@@ -109,10 +110,10 @@ def location_ci(values: list[float], confidence: float = 0.95) -> tuple[float, f
     return float(np.median(walsh)), float(walsh[k]), float(walsh[len(walsh) - 1 - k])
 
 
-def measure(fn: Callable[[], None], hz: float, repeats: int, sampler: str = "process") -> tuple[float, float, float]:
+def measure(fn: Callable[[], None], hz: float, repeats: int, sampler: Literal["thread", "process"] = "process") -> tuple[float, float, float]:
     """Slowdown of the main thread with the sampler running, percent: (centre, CI low, CI high)."""
     gpu = FakeGpu(load_trace("decode_bursty_jitter"))
-    meter = SampledMeter(gpu, sample_hz=hz, clock=gpu.clock, sampler=sampler)  # type: ignore[arg-type]
+    meter = SampledMeter(gpu, sample_hz=hz, clock=gpu.clock, sampler=sampler)
     plain: list[float] = []
     monitored: list[float] = []
     shares: list[float] = []

@@ -268,7 +268,7 @@ class ProcessSampler:
 
     The process is a fresh interpreter running :func:`main` (not a ``multiprocessing`` child,
     which would import the parent's ``__main__`` script again and run an unguarded one twice),
-    started at the first window and kept until :meth:`close`, its pipes private to it.
+    started by :meth:`prepare` (before the first window) and kept until :meth:`close`, its pipes private to it.
 
     Args:
         device: Anything with ``power_mw()`` that pickles (an NVML device reopens by UUID).
@@ -301,9 +301,6 @@ class ProcessSampler:
 
     def prepare(self) -> None:
         """Start the process if it is not running (0.07 s here; once per meter)."""
-        self._ensure_started()
-
-    def _ensure_started(self) -> None:
         if self._process is not None and self._process.poll() is None:
             return
         self.close()
@@ -346,7 +343,7 @@ class ProcessSampler:
 
     def start(self, t0_s: float) -> None:
         """Start the process if it is not running, then open a window (see :class:`Sampler`)."""
-        self._ensure_started()
+        self.prepare()
         assert self._conn is not None
         self._conn.send(("begin", float(t0_s)))
         self._open = True

@@ -229,11 +229,7 @@ def scaled(
         r_t = np.where(np.isfinite(moved) & (moved > 0), moved, 1.0)
     sub = sub.replace(**{f: getattr(sub, f) * (r_e if f.startswith("energy") else r_t) for f in fields})
     # The invariants are per row: enforced on the moved rows only, not on a million untouched.
-    sub = enforce(sub, cf.iloc[rows], take_rows(feats, rows))
-    arrays = {f: getattr(q, f).copy() for f in fields}
-    for f in fields:
-        arrays[f][rows] = getattr(sub, f)
-    return q.replace(**arrays)
+    return q.put(rows, enforce(sub, cf.iloc[rows], take_rows(feats, rows)))
 
 
 def own_neighbours(cells: pd.DataFrame, cf: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
