@@ -50,6 +50,10 @@ Predict-time stages (they adjust per-component or per-query predictions, in this
 - ``sibling`` (:mod:`recommender.model.adjust.sibling`): a deployment never measured whose
   model, engine release, quantization, task and device count were measured on other platforms
   takes the model times their measured / model ratio (geometric mean over those platforms).
+- ``release_power`` (:mod:`recommender.model.adjust.release_power`): a GPU asked at an engine
+  release it never ran (measured under that engine at other releases, or a twin was) is predicted
+  at the geometric middle of the model's energy and its time x the power the GPU draws at its
+  own release; the energy interval spans both.
 - ``measured`` (:mod:`recommender.model.adjust.measured`): measured cells return their
   measurement (cross-validation always switches it off).
 
@@ -83,6 +87,7 @@ StageName = Literal[
     "batch_floor",
     "anchor",
     "sibling",
+    "release_power",
     "measured",
 ]
 STAGES: tuple[str, ...] = get_args(StageName)
@@ -92,7 +97,9 @@ FIT_STAGES: tuple[str, ...] = (
     "fitted_roofline", "sequence_cost", "prompt_energy", "phase_power_cap", "layer_kernel_cost", "smoother", "blend", "cpu_model",
     "regime_widths", "campaign_scale", "answer_length",
 )
-PREDICT_STAGES: tuple[str, ...] = ("twins", "release_order", "release_widening", "batch_floor", "anchor", "sibling", "measured")
+PREDICT_STAGES: tuple[str, ...] = (
+    "twins", "release_order", "release_widening", "batch_floor", "anchor", "sibling", "release_power", "measured",
+)
 
 
 class Tunables(BaseModel):

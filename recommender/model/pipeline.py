@@ -12,6 +12,7 @@ Prediction of energy and time per query::
       -> invariants (invariants.py: always enforced, not a stage)
       -> anchor (adjust/: a deployment measured at other batches anchors the model to them)
       -> sibling (adjust/: a deployment never measured borrows its siblings' departure on other GPUs)
+      -> release_power (adjust/: a GPU at a release it never ran keeps part of its own release's power)
       -> measured (adjust/: measured cells return their measurement)
       -> accuracy (accuracy_model.py), EOR, TWEOR
 
@@ -26,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from recommender.model.adjust import anchor as anchor_stage
+from recommender.model.adjust import release_power
 from recommender.model.adjust import sibling as sibling_stage
 from recommender.model.adjust import measured as measured_stage
 from recommender.model.adjust import batch_floor, release_order, release_widening, twins
@@ -38,7 +40,7 @@ if TYPE_CHECKING:
     from recommender.model.predictor import EaiPredictor
 
 PART_STAGES: tuple[str, ...] = ("twins", "release_order", "release_widening", "batch_floor")
-QUERY_STAGES: tuple[str, ...] = ("anchor", "sibling", "measured")
+QUERY_STAGES: tuple[str, ...] = ("anchor", "sibling", "release_power", "measured")
 
 
 def needed_rows(cf: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -168,6 +170,8 @@ def predict_query(model: EaiPredictor, cf: pd.DataFrame, feats: Any, use_measure
         q = anchor_stage.apply(model, q, cf, feats, predict_query, invariants.enforce)
     if anchor and config.on(sibling_stage.STAGE):
         q = sibling_stage.apply(model, q, cf, feats, predict_query, invariants.enforce)
+    if anchor and config.on(release_power.STAGE):
+        q = release_power.apply(model, q, cf, feats, predict_query, invariants.enforce)
     if use_measured and config.on(measured_stage.STAGE):
         q = measured_stage.apply(q, cf, model.measured)
     return q

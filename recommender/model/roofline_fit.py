@@ -142,7 +142,7 @@ few releases it spanned: vLLM 0.4.x was placed 2.1x slower than 0.5.4 (Llama-3-8
 40.9 against 19.7 s per query), a gap no release note reports."""
 
 
-def _minor_steps(older: tuple[int, ...], newer: tuple[int, ...]) -> int:
+def minor_steps(older: tuple[int, ...], newer: tuple[int, ...]) -> int:
     """Minor release lines from ``older`` to ``newer`` (``(0, 5)`` -> ``(0, 11)``: 6; a new major
     counts as one plus its minors), at least one."""
     o = (tuple(older) + (0, 0))[:2]
@@ -183,7 +183,7 @@ def release_gap_log(engine: str, older: tuple[int, ...], newer: tuple[int, ...],
     quiet = float(np.log(RELEASE_QUIET_FACTOR))
     if kind == "energy":
         return total
-    return total + max(_minor_steps(older, newer) - len(crossed), 0 if crossed else 1) * quiet
+    return total + max(minor_steps(older, newer) - len(crossed), 0 if crossed else 1) * quiet
 
 
 def release_order(level: str) -> tuple[int, ...]:
