@@ -67,6 +67,9 @@ def test_a_gpu_at_a_release_it_never_ran_is_priced_between_both_readings(fitted)
     for reading in (off["energy_j_per_query"], carried):
         assert (on["energy_j_per_query_lo"] <= reading * (1 + 1e-9)).all()
         assert (on["energy_j_per_query_hi"] >= reading * (1 - 1e-9)).all()
+    # The label says whose power was carried.
+    assert on["extrapolated_reasons"].astype(str).str.contains("power-at:vllm@0.5", regex=False).all()
+    assert not off["extrapolated_reasons"].astype(str).str.contains("power-at:", regex=False).any()
     # Its power lies between the release's and its own.
     lo, hi = np.minimum(_power(off), _power(own)), np.maximum(_power(off), _power(own))
     assert ((_power(on) >= lo * (1 - 1e-9)) & (_power(on) <= hi * (1 + 1e-9))).all()

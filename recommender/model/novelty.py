@@ -15,23 +15,29 @@ import pandas as pd
 from recommender.model import cats
 from recommender.model.component import REASONS, reason_text
 
-__all__ = ["REASONS", "reason_text", "reasons_categorical", "with_twins"]
+__all__ = ["REASONS", "reason_text", "reasons_categorical", "with_label", "with_twins"]
 
 
 def with_twins(reasons: pd.Categorical, twin_of: np.ndarray, extrapolated: np.ndarray) -> pd.Categorical:
     """``reasons`` plus ``twin:<platform>`` on extrapolated rows whose point came from a twin."""
-    rows = extrapolated & (twin_of != "")
+    return with_label(reasons, twin_of, extrapolated, "twin:")
+
+
+def with_label(reasons: pd.Categorical, values: np.ndarray, rows: np.ndarray, prefix: str) -> pd.Categorical:
+    """``reasons`` plus ``<prefix><value>`` on ``rows`` whose ``values`` entry is not empty
+    (``twin:a100-sxm4-40gb``, ``power-at:vllm@0.5``)."""
+    rows = rows & (values != "")
     if not rows.any():
         return reasons
-    # One label per distinct (reasons, twin) pair, not per row.
-    twin_codes, twins = pd.factorize(np.where(rows, twin_of, ""))
-    pair = np.asarray(reasons.codes, dtype=np.int64) * (len(twins) + 1) + twin_codes
+    # One label per distinct (reasons, value) pair, not per row.
+    value_codes, uniq_values = pd.factorize(np.where(rows, values, ""))
+    pair = np.asarray(reasons.codes, dtype=np.int64) * (len(uniq_values) + 1) + value_codes
     inverse, uniq = pd.factorize(pair)
     labels = []
     for p in uniq:
-        r = str(reasons.categories[p // (len(twins) + 1)])
-        t = str(twins[p % (len(twins) + 1)])
-        labels.append(";".join(x for x in (r, f"twin:{t}" if t else "") if x))
+        r = str(reasons.categories[p // (len(uniq_values) + 1)])
+        v = str(uniq_values[p % (len(uniq_values) + 1)])
+        labels.append(";".join(x for x in (r, f"{prefix}{v}" if v else "") if x))
     return cats.from_table(np.asarray(inverse), labels)
 
 

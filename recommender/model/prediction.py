@@ -59,6 +59,8 @@ class QueryPrediction:
         reason_bits: Decode bits low, prefill bits high (see :func:`recommender.model.novelty.reasons_text`).
         prefill_share: Share of the energy that comes from prefill components.
         twin_of: Per row, the twin platform whose decode energy was borrowed ("" where none).
+        power_of: Per row, the engine release whose power stage ``release_power`` carried over
+            ("" where none); None for no row.
         in_flight: Per row, the queries in flight a measurement states (a measured cell's mean
             power x latency / energy: Little's law on its own figures), NaN where none; None for
             no row. Where given, it replaces the in-flight count the batch implies, so that a
@@ -76,6 +78,7 @@ class QueryPrediction:
     prefill_share: np.ndarray
     twin_of: np.ndarray
     in_flight: np.ndarray | None = None
+    power_of: np.ndarray | None = None
 
     def replace(self, **changes: np.ndarray) -> QueryPrediction:
         """A copy with some fields replaced."""
@@ -95,7 +98,12 @@ class QueryPrediction:
             if mine is None and theirs is None:
                 changes[f.name] = None
                 continue
-            values = np.full(len(self.energy_j), np.nan) if mine is None else mine.copy()
-            values[rows] = np.nan if theirs is None else theirs
+            if mine is None:
+                # A field this record lacks: NaN for numbers, "" for labels.
+                text = theirs is not None and theirs.dtype == object
+                values = np.full(len(self.energy_j), "" if text else np.nan, dtype=object if text else float)
+            else:
+                values = mine.copy()
+            values[rows] = ("" if mine is not None and mine.dtype == object else np.nan) if theirs is None else theirs
             changes[f.name] = values
         return QueryPrediction(**changes)

@@ -65,9 +65,10 @@ from recommender.model.config import PipelineConfig
 from recommender.model import calibrate as calib
 from recommender.model.calibrate import CampaignResiduals, CampaignScale, campaign_scale
 from recommender.model.intervals import efficiency_intervals
-from recommender.model.novelty import reasons_categorical, with_twins
+from recommender.model.novelty import reasons_categorical, with_label, with_twins
 from recommender.model import invariants
 from recommender.model.pipeline import predict_parts, predict_query
+from recommender.model.prediction import QueryPrediction
 
 # Names that moved into the pipeline's stage modules, kept importable from here.
 from recommender.model.adjust.measured import factor_codes as _factor_codes, measured_cells as _measured_cells  # noqa: F401
@@ -284,13 +285,23 @@ class EaiPredictor:
                 "status": pd.Categorical.from_codes(q.status_code, categories=["measured", "interpolated", "extrapolated"]),
                 "accuracy_status": acc["accuracy_status"].array,
                 "accuracy_basis": acc["accuracy_basis"].array,
-                "extrapolated_reasons": with_twins(reasons_categorical(q.reason_bits), q.twin_of, (q.status_code == 2) & use_dec),
+                "extrapolated_reasons": self._reasons(q, use_dec),
                 "queries_in_flight": in_flight,
             },
             index=candidates.index,
             copy=False,  # the arrays are this call's own: no 2-D block copy of a million rows
         )
         return result[list(PREDICTION_COLUMNS)]
+
+    @staticmethod
+    def _reasons(q: QueryPrediction, use_dec: np.ndarray) -> pd.Categorical:
+        """Reason text per row: the components' reasons, the twin a point came from, and the
+        release whose power stage ``release_power`` carried over (``power-at:vllm@0.5``)."""
+        extrapolated = q.status_code == 2
+        reasons = with_twins(reasons_categorical(q.reason_bits), q.twin_of, extrapolated & use_dec)
+        if q.power_of is not None:
+            reasons = with_label(reasons, np.asarray(q.power_of, dtype=object), extrapolated, "power-at:")
+        return reasons
 
     def predict_components(self, candidates: pd.DataFrame) -> pd.DataFrame:
         """Per-token predictions (J/token, s/token) with half-widths, for diagnostics/evaluation."""

@@ -153,5 +153,5 @@ def apply(
     # Both readings inside the interval, which keeps its log size around the middle otherwise.
     lo = np.minimum(sub.energy_lo_j * factor, np.minimum(sub.energy_j, carried))
     hi = np.maximum(sub.energy_hi_j * factor, np.maximum(sub.energy_j, carried))
-    moved = sub.replace(energy_j=sub.energy_j * factor, energy_lo_j=lo, energy_hi_j=hi)
+    moved = sub.replace(energy_j=sub.energy_j * factor, energy_lo_j=lo, energy_hi_j=hi, power_of=per_row[rows].astype(object))
     return q.put(rows, enforce(moved, cf.iloc[rows], take_rows(feats, rows)))
