@@ -206,3 +206,31 @@ def test_every_measured_gpu_row_asked_back_draws_at_most_its_cards_limit(shipped
     assert stated.sum() >= 500
     mean_power = pd.Series(rows["power_w_mean"].to_numpy()).groupby(key).transform("mean").to_numpy()
     np.testing.assert_allclose(power[stated] * devices[stated], mean_power[stated], rtol=1e-6)
+
+
+def test_a_gpu_at_a_vllm_release_it_never_ran_draws_between_its_own_and_the_releases_power(shipped):
+    """Stage release_power on the shipped table: the A100 40GB ran vLLM 0.5.4 only, the H100 0.11.1
+    only; asked at the other release, each is priced between the power the model gives it at its
+    own release and the one it gets without the stage, at most its board limit, and says so."""
+    from dataclasses import replace
+
+    from recommender.model.config import PipelineConfig
+
+    without = replace(shipped, config=PipelineConfig.without_stages(["release_power"]))
+    batches = [1, 8, 32, 128]
+    for platform, own, other in (("a100-sxm4-40gb", "0.5.4", "0.11.1"), ("h100-sxm5-80gb", "0.11.1", "0.5.4")):
+        grid = _grid(platform=platform, device_count=1, engine="vllm", model_id="meta-llama/Llama-3.1-8B-Instruct",
+                     quantization="bf16", batch_size=batches, task="sharegpt-chat-vllm")
+        asked = shipped.predict(grid.assign(engine_version=other), use_measured=False)
+        plain = without.predict(grid.assign(engine_version=other), use_measured=False)
+        at_own = shipped.predict(grid.assign(engine_version=own), use_measured=False)
+
+        def power(out):
+            return (out["energy_j_per_query"] * out["queries_in_flight"] / out["time_s_per_query"]).to_numpy()
+
+        lo, hi = np.minimum(power(plain), power(at_own)), np.maximum(power(plain), power(at_own))
+        assert np.all((power(asked) >= lo * (1 - 1e-9)) & (power(asked) <= hi * (1 + 1e-9)))
+        assert np.all(np.abs(np.log(power(plain) / power(at_own))) > 0.1)  # the two readings differ: the stage acts
+        assert np.all(power(asked) <= shipped.catalogs.platforms[platform].tdp_w * (1 + 1e-9))
+        assert asked["extrapolated_reasons"].astype(str).str.contains(f"power-at:vllm@{'.'.join(own.split('.')[:2])}", regex=False).all()
+        np.testing.assert_allclose(asked["time_s_per_query"], plain["time_s_per_query"], rtol=1e-12)
