@@ -8,9 +8,10 @@ share of the GPUs that ran it. In the shared table every vLLM release ran on oth
 the A100 40GB only, ML.ENERGY v2; 0.11.1 on the H100 and B200 only, v3), so what a release does to
 a GPU's power cannot be told from what the GPU itself draws: ML.ENERGY v2's one-GPU A100 rows asked
 at 0.11.1 came out at 357-400 W (89-100 % of its 400 W; medians by batch band) where the A100 drew
-214-228 W at 0.5.4, and every A100-class row of the table draws 29-58 % of its limit under any
-engine (FastChat 46 %, vLLM 0.5.4 48-56 %, HF transformers on the A800 29-67 %) against the H100
-and B200's 63-94 % under 0.11.1. Two readings remain, and nothing in the table tells them apart:
+214-228 W at 0.5.4, and every A100-class row of the table draws 29-67 % of its limit under any
+engine (FastChat 46 %, vLLM 0.5.4 48-56 %, HF transformers on the A800 29-67 %; per-device
+medians by batch band) against the H100 and B200's 66-94 % under 0.11.1. Two readings remain,
+and nothing in the table tells them apart:
 
 - the release sets the power (the model as fitted: 0.11.1's shorter host gaps keep the GPU busy);
 - the GPU sets the power (its share of its limit is its own; the release changes how long a query
@@ -49,15 +50,8 @@ if TYPE_CHECKING:
 STAGE = "release_power"
 
 
-def _version(level: str) -> tuple[int, ...] | None:
-    try:
-        return release_order(level)
-    except ValueError:
-        return None
-
-
 def measured_levels(model: EaiPredictor) -> dict[tuple[str, str], set[str]]:
-    """Per ``(platform, engine)``: the numeric engine release levels (``vllm@0.5``) measured on the
+    """Per ``(platform, engine)``: the engine release levels (``vllm@0.5``) measured on the
     platform itself, else on its nearest twin measured under that engine.
 
     Keys cover every catalogued platform with a measured twin or measurements of its own."""
@@ -66,8 +60,7 @@ def measured_levels(model: EaiPredictor) -> dict[tuple[str, str], set[str]]:
         return {}
     own: dict[tuple[str, str], set[str]] = {}
     for platform, level in zip(cells["platform"].astype(str), cells["engine_release"].astype(str), strict=True):
-        if _version(level) is not None:
-            own.setdefault((platform, level.split("@", 1)[0]), set()).add(level)
+        own.setdefault((platform, level.split("@", 1)[0]), set()).add(level)
     measured_platforms = sorted({p for p, _ in own})
     twins = twin_platforms(model._features.platforms, measured_platforms, model.config.tunables.twin_tolerance_log, measured_too=True)
     out = dict(own)
@@ -85,8 +78,9 @@ def measured_levels(model: EaiPredictor) -> dict[tuple[str, str], set[str]]:
 def reference_level(level: str, measured: set[str]) -> str | None:
     """The measured release of ``level``'s engine nearest to it by version: of the nearest below
     and above, the one fewer minor release lines away (:func:`~recommender.model.roofline_fit.minor_steps`),
-    the newer of two as near; None where ``level`` is itself measured or names no numeric release."""
-    if level in measured or _version(level) is None:
+    the newer of two as near; None where ``level`` is itself measured, names no numeric release,
+    or no numeric release of its engine was measured."""
+    if level in measured:
         return None
     below, above = release_neighbours(level, measured)
     if below is None or above is None:
