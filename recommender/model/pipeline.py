@@ -51,13 +51,15 @@ def needed_rows(cf: pd.DataFrame) -> dict[str, np.ndarray]:
 
 
 def predict_parts(
-    model: EaiPredictor, cf: pd.DataFrame, feats: Any, only_needed: bool = False
+    model: EaiPredictor, cf: pd.DataFrame, feats: Any, only_needed: bool = False, points_only: bool = False
 ) -> tuple[Parts, np.ndarray]:
     """Per-component predictions after the part stages.
 
     ``only_needed``: predict each component only on the rows whose query uses it (the others
     get point 1, half-width 0, no reasons; a query multiplies them by zero tokens), which
     halves the work of a mixed batch of generation and log-likelihood candidates.
+    ``points_only``: the caller reads the points alone (a stage's inner prediction at other
+    cells), so stage ``release_widening``, which moves widths and reasons only, is skipped.
 
     Returns:
         ``(parts, twin_of)``: the parts after every part stage, and per row the twin whose
@@ -89,7 +91,7 @@ def predict_parts(
         twin_of = np.full(len(cf), "", dtype=object)
     if config.on(release_order.STAGE):
         parts = release_order.apply(model, parts, cf, feats, borrow_twins=config.on(twins.STAGE))
-    if config.on(release_widening.STAGE):
+    if config.on(release_widening.STAGE) and not points_only:
         parts = release_widening.apply(model, parts, cf, feats, raw_points, need)
     if config.on(batch_floor.STAGE):
         parts = batch_floor.apply(model, parts, cf, need, predict_parts, feats)
@@ -154,16 +156,22 @@ def compose(
     )
 
 
-def predict_query(model: EaiPredictor, cf: pd.DataFrame, feats: Any, use_measured: bool = True, anchor: bool = True) -> QueryPrediction:
+def predict_query(
+    model: EaiPredictor, cf: pd.DataFrame, feats: Any, use_measured: bool = True, anchor: bool = True, points_only: bool = False
+) -> QueryPrediction:
     """Energy and time per query after every stage (the fold).
 
     ``anchor``: run stage ``anchor`` where the config has it on (off for its own inner call,
-    which predicts the measured neighbours it anchors to)."""
+    which predicts the measured neighbours it anchors to). ``points_only``: the caller reads the
+    energy and time points alone (the inner predictions of stages ``anchor``, ``sibling``,
+    ``release_power`` and ``batch_floor``), so the stages that move only widths and reasons
+    (``release_widening``, ``campaign_scale``) are skipped: no point depends on a width (the
+    invariants move a point by the floor and the limit alone)."""
     config = model.config
-    parts, twin_of = predict_parts(model, cf, feats, only_needed=True)
+    parts, twin_of = predict_parts(model, cf, feats, only_needed=True, points_only=points_only)
     q = compose(parts, cf, twin_of, config.tunables.prefill_share_for_reasons, np.asarray(feats["batch_running"], dtype=float))
     q = layer_split.charge(q, cf, feats)  # physics, like the invariants: not a switchable stage
-    if config.on(calibrate.STAGE) and model.campaign is not None:
+    if config.on(calibrate.STAGE) and model.campaign is not None and not points_only:
         q = calibrate.widen(q, model.campaign)
     q = invariants.enforce(q, cf, feats)
     if anchor and config.on(anchor_stage.STAGE):

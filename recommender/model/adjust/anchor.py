@@ -274,7 +274,7 @@ def log_ratios(
     rep_rows = owners[keep][first]
     nb_cf, per_token = _at_cells(cf.iloc[rep_rows], cells.iloc[cell_ids])
     nb_feats = model._features.columns(nb_cf)
-    nb_q = predict_query(model, nb_cf, nb_feats, use_measured=False, anchor=False)
+    nb_q = predict_query(model, nb_cf, nb_feats, use_measured=False, anchor=False, points_only=True)
     floor = time_floor_s(nb_cf, nb_feats) if time_over_floor else 0.0
     with np.errstate(divide="ignore", invalid="ignore"):
         log_e = np.log(cells["energy_mean"].to_numpy(dtype=float)[cell_ids] * per_token / nb_q.energy_j)

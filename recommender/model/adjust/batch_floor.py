@@ -87,7 +87,7 @@ def apply(
     edge_cf = own_cf.assign(batch_size=edge[rows])
     edge_feats = model._features.columns(edge_cf)
     own_feats = take_rows(feats, rows)
-    edge_parts, _ = predict_parts(model, edge_cf, edge_feats, only_needed=True)
+    edge_parts, _ = predict_parts(model, edge_cf, edge_feats, only_needed=True, points_only=True)
     out = dict(parts)
     b, b_edge = batch[rows], edge[rows]
     ratio_t = _step_ratio(model, "t_dec", own_cf, own_feats, edge_cf, edge_feats, b, b_edge, per_step=False)

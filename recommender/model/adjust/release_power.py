@@ -133,7 +133,7 @@ def apply(
     if not len(rows):
         return q
     at_ref = cf.iloc[rows].assign(engine_release=pd.Categorical(per_row[rows]))
-    r = predict_query(model, at_ref, take_rows(feats, rows), use_measured=True, anchor=True)
+    r = predict_query(model, at_ref, take_rows(feats, rows), use_measured=True, anchor=True, points_only=True)
     sub = q.take(rows)
     with np.errstate(divide="ignore", invalid="ignore"):
         # The same deployment at the same batch holds as many queries in flight at either release,
