@@ -98,12 +98,10 @@ class QueryPrediction:
             if mine is None and theirs is None:
                 changes[f.name] = None
                 continue
-            if mine is None:
-                # A field this record lacks: NaN for numbers, "" for labels.
-                text = theirs is not None and theirs.dtype == object
-                values = np.full(len(self.energy_j), "" if text else np.nan, dtype=object if text else float)
-            else:
-                values = mine.copy()
-            values[rows] = ("" if mine is not None and mine.dtype == object else np.nan) if theirs is None else theirs
+            # Where one side lacks the field: NaN for numbers, "" for labels.
+            text = (mine if mine is not None else theirs).dtype == object
+            blank = "" if text else np.nan
+            values = mine.copy() if mine is not None else np.full(len(self.energy_j), blank, dtype=object if text else float)
+            values[rows] = blank if theirs is None else theirs
             changes[f.name] = values
         return QueryPrediction(**changes)
