@@ -55,6 +55,8 @@ def test_json_is_one_versioned_document(run) -> None:
     assert doc["recommendations"][0]["rank"] == 1
     top = doc["recommendations"][0]
     assert {"cost_usd_per_1m_queries", "carbon_g_per_1k_queries", "per_day"} <= set(top)
+    # The release the energy was priced at (the synthetic predictor knows none).
+    assert top["engine_release"] == {"level": None, "basis": "none"}
     assert {t["task"] for t in top["per_task"]} == {"gsm8k", "mmlu"}
     assert doc["spec"]["tasks"][0] == {"id": "gsm8k", "weight": 2.0}
     assert doc["explanation"]["flow_path"][0]["node"] == "scenario"

@@ -112,5 +112,7 @@ class FakePredictor:
         out["accuracy_status"] = "interpolated"
         out["accuracy_basis"] = "fixture"
         out["extrapolated_reasons"] = np.where(status == "extrapolated", "platform-unseen", "")
+        out["engine_release"] = ""
+        out["engine_release_basis"] = "none"
         out["queries_in_flight"] = candidates["batch_size"].to_numpy(dtype=float)
         return out[list(PREDICTION_COLUMNS)]

@@ -90,6 +90,20 @@ def _measured_energy_methods(result) -> list[str | None]:
     return out
 
 
+_RELEASE_NOTES = {
+    "assumed": "release assumed: {} (none named; the newest measured)",
+    "nearest": "predicted at {} (the nearest measured release)",
+    "peer": "read as {} (its measured peer)",
+}
+
+
+def _release_note(row: Any) -> str:
+    """The table's note on the engine release a row was predicted at, where the user did not
+    name it or it was never measured ("" where the row's own stated release was used)."""
+    form = _RELEASE_NOTES.get(str(row.get("engine_release_basis", "")))
+    return form.format(str(row["engine_release"]).replace("@", " ")) if form else ""
+
+
 def _records(result) -> list[dict[str, Any]]:
     """One JSON record per row (targets as ``{value, lo, hi}``, memory fit as an object); NaN
     stays a float here and becomes null in ``_emit_json``."""
@@ -121,6 +135,8 @@ def _records(result) -> list[dict[str, Any]]:
             rec["accuracy_basis"] = str(row["accuracy_basis"])
         rec["extrapolated_reasons"] = [r for r in str(row["extrapolated_reasons"] or "").split(";") if r]
         rec["basis"] = {k: str(row[f"{k}_basis"]) for k in ("platform", "model", "engine")}
+        if "engine_release" in row:
+            rec["engine_release"] = {"level": str(row["engine_release"] or "") or None, "basis": str(row["engine_release_basis"])}
         rec["memory"] = {
             "required_gb_per_device": float(row["memory_gb_required"]),
             "available_gb_per_device": float(row["memory_gb_available"]),
@@ -171,6 +187,9 @@ def _print_table(result, data_hash: str, campaign=None) -> None:
         elif r["kv_limited"]:
             memory += f"; runs {int(r['max_concurrent_sequences'])} at once"
         notes = [str(r[f"{k}_basis"]) for k in ("platform", "model", "engine") if str(r[f"{k}_basis"]) != "catalog"]
+        release_note = _release_note(r)
+        if release_note:
+            notes.append(release_note)
         if notes:
             status += " [" + "; ".join(notes) + "]"
         table.add_row(

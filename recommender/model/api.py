@@ -57,10 +57,23 @@ PREDICTION_COLUMNS: tuple[str, ...] = (
     "accuracy_status",  # "measured", "imputed" (from the model's other scores) or "prior" (family/size only)
     "accuracy_basis",  # text: which scores / quantization evidence the accuracy comes from
     "extrapolated_reasons",  # ';'-joined, e.g. "platform-unseen;engine-unseen;size-outside"
+    # The engine release the energy and time were predicted at ("vllm@0.11"; "" for an engine
+    # whose rows state none) and why that one: RELEASE_BASES.
+    "engine_release",
+    "engine_release_basis",
     # Queries sharing the devices over one query's latency (a static batch's queries, a server's
     # running requests): mean power = energy x this / time, throughput = this / time.
     "queries_in_flight",
 )
+
+
+RELEASE_BASES: tuple[str, ...] = ("stated", "assumed", "nearest", "peer", "none")
+"""Values of ``engine_release_basis``: ``stated`` the candidate's own ``engine_version``;
+``assumed`` none stated, so the newest release its engine was measured at (the interval also
+holds what its other measured releases predict); ``nearest`` a stated release never measured
+that lies between measured ones, predicted at the nearer (interval as for ``assumed``);
+``peer`` an engine never measured, read as its measured continuous-batching peer at that
+peer's newest release; ``none`` its engine's rows state no release (they may have run any)."""
 
 
 class Predictor(Protocol):

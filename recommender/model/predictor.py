@@ -44,7 +44,7 @@ import pandas as pd
 from recommender.catalog.types import fed_tokens, forward_passes
 from recommender.errors import InvalidInputError, UnknownNameError
 from recommender.model.accuracy_model import AccuracyModel
-from recommender.model.api import CANDIDATE_COLUMNS, PREDICTION_COLUMNS
+from recommender.model.api import CANDIDATE_COLUMNS, PREDICTION_COLUMNS, RELEASE_BASES
 from recommender.model import cats
 from recommender.model.component import (
     MIN_PLATFORMS_REGRESSION,
@@ -286,6 +286,7 @@ class EaiPredictor:
                 "accuracy_status": acc["accuracy_status"].array,
                 "accuracy_basis": acc["accuracy_basis"].array,
                 "extrapolated_reasons": self._reasons(q, use_dec),
+                **release_basis(cf),
                 "queries_in_flight": in_flight,
             },
             index=candidates.index,
@@ -613,6 +614,27 @@ def campaign_holdout(
         return {"energy": prep["energy_q"].to_numpy(dtype=float), "time": prep["time_q"].to_numpy(dtype=float)}
 
     return calib.holdout_z(table, held_out, fit, lambda rows: measured_candidates(prepare_table(rows, catalogs)), truth)
+
+
+def release_basis(cf: pd.DataFrame) -> dict[str, pd.Categorical]:
+    """``engine_release`` and ``engine_release_basis`` of a candidate frame
+    (:data:`~recommender.model.api.RELEASE_BASES`), per distinct (release, basis) pair.
+
+    A user who names no release is told which one the figures are for: the interval of an
+    assumed release holds the other measured releases' predictions (stage
+    ``release_widening``), which the extrapolation reasons do not name."""
+    codes, labels = cats.parts(cf["engine_release"])
+    versioned = np.append(np.array(["@" in str(x) for x in labels], dtype=bool), False)[np.where(codes < 0, len(labels), codes)]
+    shown = cats.from_table(np.where(codes < 0, len(labels), codes), [*(str(x) if "@" in str(x) else "" for x in labels), ""])
+    basis = np.full(len(cf), 4, dtype=np.int8)  # none
+    basis[versioned] = 0  # stated
+    for flag, code in (("release_assumed", 1), ("release_bracketed", 2), ("engine_peer", 3)):
+        if flag in cf:
+            basis[np.asarray(cf[flag], dtype=bool)] = code
+    return {
+        "engine_release": shown,
+        "engine_release_basis": pd.Categorical.from_codes(basis, categories=pd.Index(list(RELEASE_BASES), dtype=object)),
+    }
 
 
 def extra_models(prep: pd.DataFrame, catalogs: Catalogs) -> pd.DataFrame:

@@ -528,6 +528,19 @@ def energy_reasons(cs: CandidateSet, row: int) -> list[str]:
     return sorted({r for s in per["extrapolated_reasons"].astype(str) for r in s.split(";") if r and r != "nan"})
 
 
+def engine_release(cs: CandidateSet, row: int) -> dict[str, str | None]:
+    """The engine release configuration ``row``'s energy and time were predicted at and why
+    that one (``{"level": "vllm@0.11", "basis": "assumed"}``; see
+    :data:`recommender.model.api.RELEASE_BASES`), from the first row it was priced on; level
+    None where the predictor states none."""
+    per = cs.per_workload if cs.per_workload is not None else cs.per_task
+    at = row if cs.per_workload is not None else row * len(cs.resolved.tasks)
+    if "engine_release" not in per.columns:
+        return {"level": None, "basis": "none"}
+    level = per["engine_release"].iloc[at]
+    return {"level": str(level) if isinstance(level, str) and level else None, "basis": str(per["engine_release_basis"].iloc[at])}
+
+
 def _predict(predictor: Predictor, cand: pd.DataFrame) -> pd.DataFrame:
     """The predictor's rows for ``cand``, indexed like it."""
     pred = predictor.predict(cand)

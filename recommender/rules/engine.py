@@ -127,6 +127,7 @@ def _row_dict(cs: cand.CandidateSet, flow: FlowConfig, row: int, rank: int, tie:
         "status": cand.STATUS_ORDER[int(f.at[row, "status_code"])],
         "accuracy_status": cand.ACCURACY_STATUS_ORDER[int(f.at[row, "accuracy_status_code"])],
         "extrapolated_reasons": reasons,
+        "engine_release": cand.engine_release(cs, row),
         "cost_tier": cost_tier(flow, str(f.at[row, "platform_class"])),
         "flow_preference_rank": int(pref),
         "flow_notes": demotion_notes(

@@ -60,6 +60,22 @@ def _deployment(r: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
+_RELEASE_STATEMENTS = {
+    "assumed": "energy and time at engine release {} (none named: the newest measured; the interval holds the other measured releases)",
+    "nearest": "energy and time at engine release {} (the nearest measured to the one named)",
+    "peer": "energy and time read as {} (the engine's measured peer)",
+}
+
+
+def _release_statement(release: dict[str, Any] | None) -> str:
+    """What the explanation says of the engine release the winner was priced at ("" where the
+    spec named it and it was measured, or the engine's rows state none)."""
+    if not release or not release.get("level"):
+        return ""
+    form = _RELEASE_STATEMENTS.get(str(release.get("basis")))
+    return form.format(str(release["level"]).replace("@", " ")) if form else ""
+
+
 def recommendation_table(doc: dict[str, Any], width: int) -> str:
     """The ranked configurations of a recommendation document as a fitted text table.
 
@@ -165,6 +181,9 @@ def recommendation_text(rec: Recommendation | dict[str, Any], width: int | None 
     twins = [r.split(":", 1)[1] for r in w["extrapolated_reasons"] if r.startswith("twin:")]
     if twins:
         conf += f"; point carried over from the measured twin {', '.join(twins)} (same silicon), interval not narrowed"
+    release = _release_statement(w.get("engine_release"))
+    if release:
+        conf += f"; {release}"
     para(f"Confidence: {conf}")
     if w.get("accuracy_basis"):
         para(f"Accuracy basis: {w['accuracy_basis']}")

@@ -47,7 +47,13 @@ def _lookup(column: pd.Series, table: pd.Series | pd.DataFrame) -> dict[str, np.
 def _finish(out: dict[str, np.ndarray], candidates: pd.DataFrame) -> pd.DataFrame:
     # Every query of a batch shares the devices (no task profile here to tell choices apart).
     batch = candidates["batch_size"].to_numpy(dtype=float) if "batch_size" in candidates else np.ones(len(candidates))
-    frame = pd.DataFrame({**out, "queries_in_flight": np.maximum(batch, 1.0)}, index=candidates.index)
+    # No engine releases here: every row is predicted as its engine, release unstated.
+    n = len(candidates)
+    release = {
+        "engine_release": pd.Categorical.from_codes(np.zeros(n, dtype=np.int8), categories=pd.Index([""], dtype=object)),
+        "engine_release_basis": pd.Categorical.from_codes(np.zeros(n, dtype=np.int8), categories=pd.Index(["none"], dtype=object)),
+    }
+    frame = pd.DataFrame({**out, **release, "queries_in_flight": np.maximum(batch, 1.0)}, index=candidates.index)
     return frame[list(PREDICTION_COLUMNS)]
 
 

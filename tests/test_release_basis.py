@@ -1,0 +1,82 @@
+"""Which engine release a prediction is for, and why that one (``engine_release``,
+``engine_release_basis``), through the predictor's public API and the two renderings a user
+reads (``eai predict``'s table note, ``eai recommend``'s explanation).
+
+Fixture: the synthetic table with its vLLM rows given releases (gpu-a and gpu-b ran vLLM
+0.5.4, gpu-c and gpu-d 0.11.1); HF transformers rows state none.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import test_regressor_fixtures as fx
+from recommender.cli.predict_cmd import _release_note
+from recommender.model.api import PREDICTION_COLUMNS, RELEASE_BASES
+from recommender.model.predictor import fit_predictor
+from recommender.rules.render import _release_statement
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    table = fx.measured_table()
+    vllm = (table["engine"] == "vllm").to_numpy()
+    old = table["platform"].isin(("gpu-a", "gpu-b")).to_numpy()
+    table = table.assign(engine_version=np.where(vllm, np.where(old, "0.5.4", "0.11.1"), None))
+    return fit_predictor(table, fx.accuracy_table(), fx.catalogs(), data_hash="x" * 64, calibrate=True)
+
+
+def _ask(predictor, rows: list[tuple[str, str | None]]) -> pd.DataFrame:
+    frame = pd.DataFrame([
+        {"platform": "gpu-c", "device_count": 1, "engine": engine, "engine_version": version, "model_id": "toy/m7",
+         "quantization": "fp16", "task": "chat", "batch_size": 8}
+        for engine, version in rows
+    ])
+    return predictor.predict(frame, use_measured=False)
+
+
+def test_each_row_says_the_release_it_was_predicted_at_and_why(fitted) -> None:
+    out = _ask(fitted, [
+        ("vllm", None),  # none named: the newest measured
+        ("vllm", "0.11.1"),  # measured, as named
+        ("vllm", "0.5.4"),
+        ("vllm", "0.10.2"),  # never measured, between 0.5 and 0.11: the nearer
+        ("hf-transformers", None),  # its rows state none
+        ("sglang", None),  # never measured: read as its continuous-batching peer
+    ])
+    assert list(out.columns) == list(PREDICTION_COLUMNS)
+    got = list(zip(out["engine_release"].astype(str), out["engine_release_basis"].astype(str), strict=True))
+    assert got == [
+        ("vllm@0.11", "assumed"),
+        ("vllm@0.11", "stated"),
+        ("vllm@0.5", "stated"),
+        ("vllm@0.11", "nearest"),
+        ("", "none"),
+        ("vllm@0.11", "peer"),
+    ]
+    assert set(out["engine_release_basis"].astype(str)) <= set(RELEASE_BASES)
+
+
+def test_an_assumed_release_is_the_one_named_as_newest(fitted) -> None:
+    """Not naming the release predicts exactly what naming the newest measured one does (the
+    interval aside: an assumed release's also holds the other releases' predictions)."""
+    out = _ask(fitted, [("vllm", None), ("vllm", "0.11.1")])
+    np.testing.assert_allclose(out["energy_j_per_query"].iloc[0], out["energy_j_per_query"].iloc[1], rtol=1e-12)
+    np.testing.assert_allclose(out["time_s_per_query"].iloc[0], out["time_s_per_query"].iloc[1], rtol=1e-12)
+    assert out["time_s_per_query_hi"].iloc[0] >= out["time_s_per_query_hi"].iloc[1]
+
+
+def test_the_renderings_name_a_release_the_user_did_not() -> None:
+    assert _release_note({"engine_release": "vllm@0.11", "engine_release_basis": "assumed"}) == (
+        "release assumed: vllm 0.11 (none named; the newest measured)"
+    )
+    assert "vllm 0.11" in _release_note({"engine_release": "vllm@0.11", "engine_release_basis": "nearest"})
+    assert "peer" in _release_note({"engine_release": "vllm@0.11", "engine_release_basis": "peer"})
+    # A release the user named and that was measured, or none to speak of: nothing to add.
+    assert _release_note({"engine_release": "vllm@0.11", "engine_release_basis": "stated"}) == ""
+    assert _release_note({"engine_release": "", "engine_release_basis": "none"}) == ""
+    assert "vllm 0.11" in _release_statement({"level": "vllm@0.11", "basis": "assumed"})
+    assert _release_statement({"level": None, "basis": "none"}) == ""
+    assert _release_statement(None) == ""
