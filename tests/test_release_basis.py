@@ -80,3 +80,43 @@ def test_the_renderings_name_a_release_the_user_did_not() -> None:
     assert "vllm 0.11" in _release_statement({"level": "vllm@0.11", "basis": "assumed"})
     assert _release_statement({"level": None, "basis": "none"}) == ""
     assert _release_statement(None) == ""
+
+
+@pytest.fixture(scope="module")
+def hf_versioned():
+    """gpu-d's HF transformers rows state transformers 5.17.0 and ran 2.5x slower (a slower
+    host); every other HF row states no release."""
+    table = fx.measured_table()
+    mine = ((table["engine"] == "hf-transformers") & (table["platform"] == "gpu-d")).to_numpy()
+    slow = np.where(mine, 2.5, 1.0)
+    table = table.assign(
+        engine_version=np.where(mine, "5.17.0", None),
+        time_s_per_query=table["time_s_per_query"] * slow,
+        energy_j_per_query=table["energy_j_per_query"] * slow,
+        energy_j_per_output_token=table["energy_j_per_output_token"] * slow,
+    )
+    return fit_predictor(table, fx.accuracy_table(), fx.catalogs(), data_hash="y" * 64, calibrate=True)
+
+
+def test_a_release_named_by_nobody_holds_the_engines_stated_releases(hf_versioned) -> None:
+    """An HF candidate naming no release is read as the rows that named none (its point), but its
+    interval also holds what the stated release predicts: the user's may be either."""
+    from dataclasses import replace
+
+    from recommender.model.config import PipelineConfig
+
+    def ask(predictor, version):
+        frame = pd.DataFrame([{"platform": "gpu-c", "device_count": 1, "engine": "hf-transformers", "engine_version": version,
+                               "model_id": "toy/m30", "quantization": "fp16", "task": "chat", "batch_size": 1}])
+        return predictor.predict(frame, use_measured=False).iloc[0]
+
+    unnamed = ask(hf_versioned, None)
+    narrow = ask(replace(hf_versioned, config=PipelineConfig.without_stages(["release_widening"])), None)
+    stated = ask(hf_versioned, "5.17.0")
+    assert (unnamed["engine_release"], unnamed["engine_release_basis"]) == ("", "none")
+    assert unnamed["time_s_per_query"] == pytest.approx(narrow["time_s_per_query"], rel=1e-12)
+    # Widened by the gap to the stated release (in quadrature with the fixture's already wide
+    # interval): wider than without the stage, and holding the stated release's prediction.
+    assert unnamed["time_s_per_query_hi"] > 1.03 * narrow["time_s_per_query_hi"]
+    assert unnamed["time_s_per_query_lo"] <= narrow["time_s_per_query_lo"]  # (here at the forward-pass floor)
+    assert unnamed["time_s_per_query_lo"] <= stated["time_s_per_query"] <= unnamed["time_s_per_query_hi"]

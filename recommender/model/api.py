@@ -73,7 +73,9 @@ RELEASE_BASES: tuple[str, ...] = ("stated", "assumed", "nearest", "peer", "none"
 holds what its other measured releases predict); ``nearest`` a stated release never measured
 that lies between measured ones, predicted at the nearer (interval as for ``assumed``);
 ``peer`` an engine never measured, read as its measured continuous-batching peer at that
-peer's newest release; ``none`` its engine's rows state no release (they may have run any)."""
+peer's newest release; ``none`` read as its engine's rows that state no release (they may
+have run any; where the engine was also measured at a stated release, the interval holds what
+that one predicts)."""
 
 
 class Predictor(Protocol):

@@ -630,7 +630,8 @@ def release_basis(cf: pd.DataFrame) -> dict[str, pd.Categorical]:
     basis[versioned] = 0  # stated
     for flag, code in (("release_assumed", 1), ("release_bracketed", 2), ("engine_peer", 3)):
         if flag in cf:
-            basis[np.asarray(cf[flag], dtype=bool)] = code
+            # An unversioned level is read as the rows that stated none, assumed or not.
+            basis[np.asarray(cf[flag], dtype=bool) & versioned] = code
     return {
         "engine_release": shown,
         "engine_release_basis": pd.Categorical.from_codes(basis, categories=pd.Index(list(RELEASE_BASES), dtype=object)),
