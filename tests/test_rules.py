@@ -58,6 +58,25 @@ def test_select_marks_overlapping_intervals_as_ties() -> None:
     assert list(sel.rank) == [1, 1, 1, 4]
 
 
+def test_rows_sharing_an_unnamed_release_are_compared_without_its_gap() -> None:
+    """Rows 0-2 run one engine at a release the user did not name (group 0), row 3 another
+    engine's (group -1, none shared). Their full intervals (the release's gap included) all
+    overlap the winner's; without the gap, which moves rows 0-2 alike, row 2 is clearly worse,
+    and row 3, whose release is its own unknown, stays compared with the full widths."""
+    score = np.array([10.0, 9.5, 5.0, 6.0])
+    obj = Objective(
+        "eor", "eor", 1, score, score, score - 6.0, score + 6.0,
+        shared_lo=score - 1.0, shared_hi=score + 1.0, release_group=np.array([0, 0, 0, -1]),
+    )
+    sel = select(np.ones(4, dtype=bool), obj, np.zeros(4, dtype=np.int64))
+    assert sel is not None and sel.winner == 0
+    tied = {int(r) for r, t in zip(sel.order, sel.tie, strict=True) if t}
+    assert tied == {0, 1, 3}
+    # Without the shared ends every row is tied.
+    full = Objective("eor", "eor", 1, score, score, score - 6.0, score + 6.0)
+    assert select(np.ones(4, dtype=bool), full, np.zeros(4, dtype=np.int64)).tie.all()
+
+
 def test_select_uses_preference_only_inside_tie_group() -> None:
     score = np.array([10.0, 9.5, 5.0])
     obj = Objective("eor", "eor", 1, score, score, score - 1.0, score + 1.0)

@@ -182,13 +182,13 @@ def register(app: typer.Typer) -> None:
             raise SpecError("no task given: pass --task TASK (repeatable) or a spec with \"tasks\"")
         spec = parse_spec(data)
 
-        from recommender.rules.engine import finish, prepare
+        from recommender.rules.engine import finish, prepare_answer
         from recommender.rules.explain import NothingFeasible
 
         earlier = read_json_document(since, "earlier answer") if since is not None else None
         predictor = _load_predictor(model_dir)
         try:
-            ctx = prepare(spec, predictor)
+            ctx = prepare_answer(spec, predictor)
             result = finish(ctx, str(getattr(predictor, "data_hash", "")))
             # Probability of being best (joint sampling with shared-component correlation)
             # replaces the bare tie count: recommender.plan.decision.

@@ -110,6 +110,20 @@ def efficiency_intervals(
     return _efficiency(a, a_lo, a_hi, e, e_lo, e_hi, t, t_lo, t_hi)
 
 
+SHARED_RELEASE_BASES: tuple[str, ...] = ("assumed", "nearest")
+"""Bases of an engine release the user did not state or that was never measured: every
+candidate of that engine runs the same unknown release, so the part of their intervals it sets
+(stage ``release_widening``) moves them alike."""
+
+
+def release_free_predictor(predictor: object) -> object | None:
+    """The predictor without the interval widening of an assumed engine release (stage
+    ``release_widening``), for comparing candidates that share that release: None where the
+    predictor has no such stage (``for_release_comparison`` not offered) or it is off."""
+    make = getattr(predictor, "for_release_comparison", None)
+    return make() if callable(make) else None
+
+
 def comparison_intervals(predictor: object, predictions: pd.DataFrame) -> dict[str, np.ndarray]:
     """Interval ends for comparing candidates with each other: the reported ones without the
     predictor's campaign scale, which moves every candidate of one deployment alike

@@ -294,6 +294,17 @@ class EaiPredictor:
         )
         return result[list(PREDICTION_COLUMNS)]
 
+    def for_release_comparison(self) -> EaiPredictor | None:
+        """This predictor without stage ``release_widening`` (None where it is already off).
+
+        Candidates of one engine whose release the user did not name all run the same unknown
+        release: its gap to the engine's other measured releases moves them alike, so comparing
+        them (ties in ``eai recommend``) takes their intervals without it, as it takes them
+        without the campaign scale (:func:`recommender.model.calibrate.comparison_intervals`)."""
+        if not self.config.on("release_widening"):
+            return None
+        return replace(self, config=PipelineConfig(without=self.config.without | {"release_widening"}, tunables=self.config.tunables))
+
     @staticmethod
     def _reasons(q: QueryPrediction, use_dec: np.ndarray) -> pd.Categorical:
         """Reason text per row: the components' reasons, the twin a point came from, and the

@@ -18,7 +18,14 @@ import pandas as pd
 
 from recommender.catalog.types import ModelSpec, Platform, QuantSpec, TaskSpec
 from recommender.errors import InfeasibleError, InvalidInputError, SpecError, UnknownNameError
-from recommender.model.api import CANDIDATE_COLUMNS, Predictor, comparison_intervals, efficiency_intervals
+from recommender.model.api import (
+    CANDIDATE_COLUMNS,
+    SHARED_RELEASE_BASES,
+    Predictor,
+    comparison_intervals,
+    efficiency_intervals,
+    release_free_predictor,
+)
 from recommender.rules import fit
 from recommender.rules.catalogs import Catalogs
 from recommender.rules.flow import ACCURACY_STATUSES, FlowConfig, FlowDecision, decide, load_flow
@@ -30,6 +37,11 @@ _TARGETS = ("energy_j_per_query", "time_s_per_query", "accuracy", "eor", "tweor"
 CMP = "_cmp"
 """Suffix of the interval ends candidates are compared by (``eor_lo_cmp``): the predictor's
 ends without its campaign scale (:func:`recommender.model.api.comparison_intervals`)."""
+SHARED = "_cmp_release"
+"""Suffix of the ends two candidates that share an engine release the user did not name are
+compared by: :data:`CMP`'s without that release's gap to the engine's other measured releases,
+which moves both alike (:func:`recommender.model.api.release_free_predictor`). Column
+``release_group`` names the shared release per configuration ("" where none is shared)."""
 
 
 @dataclass(frozen=True)
@@ -510,6 +522,7 @@ def build(resolved: Resolved, flow: FlowConfig, predictor: Predictor) -> Candida
         frame, serving_latency_s(resolved, flow), spec.hardware.power_cap_w, worse, spec.throughput_qps_min,
         spec.energy_wh_per_1k_max,
     )
+    _add_shared_release_ends(frame, predictor, (cand, pred, n_t, w), (wl, priced) if resolved.workload is not None else None)
     return CandidateSet(
         resolved=resolved, frame=frame, per_task=pred.reset_index(drop=True), unsupported=tuple(unsupported),
         chance_needed=tuple(float(x) for x in chance + margin),
@@ -539,6 +552,60 @@ def engine_release(cs: CandidateSet, row: int) -> dict[str, str | None]:
         return {"level": None, "basis": "none"}
     level = per["engine_release"].iloc[at]
     return {"level": str(level) if isinstance(level, str) and level else None, "basis": str(per["engine_release_basis"].iloc[at])}
+
+
+def _add_shared_release_ends(
+    frame: pd.DataFrame,
+    predictor: Predictor,
+    per_task: tuple[pd.DataFrame, pd.DataFrame, int, np.ndarray],
+    priced: tuple[pd.DataFrame, pd.DataFrame] | None,
+) -> None:
+    """Columns :data:`SHARED` and ``release_group`` of the candidates whose engine release was
+    assumed or stood in for (``engine_release_basis`` ``assumed`` / ``nearest``): their
+    comparison ends without stage ``release_widening``, from the predictor's release-free view
+    (:func:`recommender.model.api.release_free_predictor`) on the kept candidates only (one
+    batch per deployment, after the concurrency pick). Other rows keep their :data:`CMP` ends and
+    group "". Nothing is added where no candidate shares a release or the predictor has no such
+    view.
+
+    Args:
+        frame: Candidate frame (one row per configuration, ``is_candidate`` final).
+        predictor: The predictor.
+        per_task: ``(candidates, predictions, tasks per configuration, task weights)`` of the
+            per-task rows (configuration ``i``, task ``j`` at row ``i * n_t + j``).
+        priced: ``(candidates, predictions)`` of the served workload, one row per configuration,
+            where a workload prices energy and time (None: the tasks do).
+    """
+    cand, pred, n_t, w = per_task
+    rows_pred, n_w = (priced[1], 1) if priced is not None else (pred, n_t)
+    if "engine_release_basis" not in rows_pred:
+        return
+    basis = np.asarray(rows_pred["engine_release_basis"].astype(str), dtype=object).reshape(-1, n_w)[:, 0]
+    shared = frame["is_candidate"].to_numpy() & np.isin(basis, SHARED_RELEASE_BASES)
+    configs = np.flatnonzero(shared)
+    free = release_free_predictor(predictor) if len(configs) else None
+    if free is None:
+        return
+    release = np.asarray(rows_pred["engine_release"].astype(str), dtype=object).reshape(-1, n_w)[:, 0]
+    frame["release_group"] = np.where(shared, release, "")
+    for col in ("energy_j_per_query", "time_s_per_query", "eor", "tweor"):
+        for end in ("_lo", "_hi"):
+            frame[col + end + SHARED] = np.array(frame[col + end + CMP], dtype=float)
+    if priced is None:
+        rows = (configs[:, None] * n_t + np.arange(n_t)[None, :]).ravel()
+        narrow = comparison_intervals(free, _predict(free, cand.iloc[rows]))  # type: ignore[arg-type]
+        for col, values in narrow.items():
+            v = np.array(frame[col + SHARED], dtype=float)
+            v[configs] = values.reshape(len(configs), n_t) @ w
+            frame[col + SHARED] = v
+        return
+    narrow = comparison_intervals(free, _predict(free, priced[0].iloc[configs]))  # type: ignore[arg-type]
+    for col in ("energy_j_per_query", "time_s_per_query"):
+        for end in ("_lo", "_hi"):
+            v = np.array(frame[col + end + SHARED], dtype=float)
+            v[configs] = narrow[col + end]
+            frame[col + end + SHARED] = v
+    _efficiency(frame, SHARED)
 
 
 def _predict(predictor: Predictor, cand: pd.DataFrame) -> pd.DataFrame:

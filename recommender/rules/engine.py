@@ -9,7 +9,7 @@ versioned JSON document of ``eai recommend --json``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -272,7 +272,62 @@ def recommend(
         InfeasibleError: Nothing satisfies the spec (exit 3; names the binding
             constraint and the nearest miss).
     """
-    return finish(prepare(spec, predictor, catalogs, flow), str(getattr(predictor, "data_hash", "")))
+    return finish(prepare_answer(spec, predictor, catalogs, flow), str(getattr(predictor, "data_hash", "")))
+
+
+def prepare_answer(
+    spec: Requirements, predictor: Predictor, catalogs: Catalogs | None = None, flow: FlowConfig | None = None
+) -> Context:
+    """:func:`prepare`, and the answer at the winner's engine's other measured releases where
+    its release was assumed (:func:`release_alternatives`): what ``eai recommend`` explains."""
+    ctx = prepare(spec, predictor, catalogs, flow)
+    alternatives = release_alternatives(ctx, spec, predictor, catalogs, flow)
+    return replace(ctx, release_alternatives=alternatives) if alternatives else ctx
+
+
+def _winner(ctx: Context) -> int | None:
+    feasible = ctx.base.copy()
+    for ok in ctx.oks:
+        feasible &= ok
+    sel = select(feasible, ctx.obj, ctx.preference, limit=0)
+    return None if sel is None else sel.winner
+
+
+def release_alternatives(
+    ctx: Context, spec: Requirements, predictor: Predictor, catalogs: Catalogs | None, flow: FlowConfig | None
+) -> tuple[str, ...]:
+    """The answer at each other measured release of the winner's engine, where its release was
+    assumed (none named in the spec): the spec asked again with that release named.
+
+    The comparison ties candidates of one engine without their unnamed release's gap (it moves
+    all of them alike, :data:`recommender.rules.candidates.SHARED`), but not by the same factor:
+    a host-bound candidate slows more at an older release than a bandwidth-bound one. This says
+    whether that turns the answer."""
+    w = _winner(ctx)
+    measured = getattr(predictor, "measured_releases", None)
+    if w is None or not callable(measured):
+        return ()
+    release = cand.engine_release(ctx.cs, w)
+    level = release.get("level")
+    if release.get("basis") != "assumed" or not level:
+        return ()
+    engine, current = str(level).split("@", 1)
+    others = sorted((lv.split("@", 1)[1] for lv in measured() if lv.startswith(engine + "@") and lv != level), key=_version_key)
+    winner = describe(ctx.cs.frame, w)
+    out = []
+    for version in others:
+        versions = {**spec.serving.engine_versions, engine: version}
+        alt_spec = spec.model_copy(update={"serving": spec.serving.model_copy(update={"engine_versions": versions})})
+        alt_ctx = prepare(alt_spec, predictor, catalogs, flow)
+        a = _winner(alt_ctx)
+        alt = describe(alt_ctx.cs.frame, a) if a is not None else None
+        outcome = " nothing is feasible" if alt is None else (" the winner stays" if alt == winner else f", {alt} wins")
+        out.append(f"at {engine} {version} (the answer assumes {current}, the newest measured){outcome}")
+    return tuple(out)
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in version.split(".") if x.isdigit())
 
 
 def finish(ctx: Context, data_hash: str) -> Recommendation:

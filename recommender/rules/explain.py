@@ -122,6 +122,9 @@ class Context:
     base: np.ndarray
     obj: Objective
     preference: np.ndarray
+    release_alternatives: tuple[str, ...] = ()
+    """What the answer is at the engine's other measured releases, where the winner's release
+    was assumed (:func:`recommender.rules.engine.release_alternatives`)."""
 
 
 def explain(ctx: Context, sel: Selection) -> dict[str, Any]:
@@ -313,6 +316,7 @@ def what_would_change(ctx: Context, sel: Selection) -> list[str]:
         if alt is not None and alt != w:
             out.append(f"optimizing {alt_obj.label} instead of {ctx.obj.label}, {describe(frame, alt)} wins")
     out.extend(_other_priorities(ctx, w))
+    out.extend(ctx.release_alternatives)
     if not out:
         out.append("no single relaxation, tightening, other objective or priority tried changes the answer")
     return out

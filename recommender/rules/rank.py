@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from recommender.rules.candidates import CMP, CandidateSet
+from recommender.rules.candidates import CMP, SHARED, CandidateSet
 
 OBJECTIVES: dict[str, tuple[str, int, str, str]] = {
     # name: (column, direction (+1 maximize, -1 minimize), label, unit)
@@ -239,6 +239,10 @@ class Objective:
             preference; None: the objective's own point value.
         tie_within: Ties are point values within this distance of the best (None:
             overlapping intervals).
+        shared_lo, shared_hi: The score's interval for comparing two rows that share an engine
+            release the user did not name (:data:`recommender.rules.candidates.SHARED`); None:
+            the frame has none.
+        release_group: Per row, a code of the release it shares (-1: none).
     """
 
     name: str
@@ -250,6 +254,9 @@ class Objective:
     score_hi: np.ndarray
     tie_score: np.ndarray | None = None
     tie_within: float | None = None
+    shared_lo: np.ndarray | None = None
+    shared_hi: np.ndarray | None = None
+    release_group: np.ndarray | None = None
 
     @property
     def label(self) -> str:
@@ -286,7 +293,16 @@ def objective(frame: pd.DataFrame, name: str, tie_break: str | None = None, tie_
     score = point * direction
     s_lo = np.fmin(np.fmin(lo, hi), score)
     s_hi = np.fmax(np.fmax(lo, hi), score)
-    return Objective(name, column, direction, point, score, s_lo, s_hi, tie_score, tie_within)
+    shared_lo = shared_hi = group = None
+    if cmp and column + "_lo" + SHARED in frame.columns and "release_group" in frame.columns:
+        # Two rows of one engine at a release the user did not name run the same release: the
+        # gap to its other releases moves both alike and is left out between them.
+        a = frame[column + "_lo" + SHARED].to_numpy(dtype=float) * direction
+        b = frame[column + "_hi" + SHARED].to_numpy(dtype=float) * direction
+        shared_lo, shared_hi = np.fmin(np.fmin(a, b), score), np.fmax(np.fmax(a, b), score)
+        codes, labels = pd.factorize(frame["release_group"].astype(str))
+        group = np.where(np.asarray(labels, dtype=object)[codes] == "", -1, codes) if len(labels) else codes
+    return Objective(name, column, direction, point, score, s_lo, s_hi, tie_score, tie_within, shared_lo, shared_hi, group)
 
 
 @dataclass(frozen=True)
@@ -329,10 +345,19 @@ def select(feasible: np.ndarray, obj: Objective, preference: np.ndarray, limit: 
     second = np.where(np.isfinite(second), second, -np.inf)
     a = int(np.argmax(s))
 
+    grp = obj.release_group[idx] if obj.release_group is not None else None
+    sh_lo = obj.shared_lo[idx] if obj.shared_lo is not None else None
+    sh_hi = obj.shared_hi[idx] if obj.shared_hi is not None else None
+
     def tied_with(j: int) -> np.ndarray:
         if obj.tie_within is not None:
             return np.abs(s - s[j]) <= obj.tie_within
-        return (hi >= lo[j]) & (lo <= hi[j])
+        tied = (hi >= lo[j]) & (lo <= hi[j])
+        if grp is not None and sh_lo is not None and sh_hi is not None and grp[j] >= 0:
+            # Rows sharing j's unnamed release are compared without its gap (it moves both alike).
+            same = grp == grp[j]
+            tied = np.where(same, (sh_hi >= sh_lo[j]) & (sh_lo <= sh_hi[j]), tied)
+        return tied
 
     g_idx = np.flatnonzero(tied_with(a))
     # Within the tied group: flow preference first, then the tie-break (or point) value.
