@@ -61,7 +61,7 @@ def _deployment(r: dict[str, Any]) -> str:
 
 
 _RELEASE_STATEMENTS = {
-    "assumed": "energy and time at engine release {} (none named: the newest measured; the interval holds the other measured releases)",
+    "assumed": "energy and time at engine release {} (none named: the newest measured)",
     "nearest": "energy and time at engine release {} (the nearest measured to the one named)",
     "peer": "energy and time read as {} (the engine's measured peer)",
 }
