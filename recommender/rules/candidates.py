@@ -523,6 +523,18 @@ def build(resolved: Resolved, flow: FlowConfig, predictor: Predictor) -> Candida
         spec.energy_wh_per_1k_max,
     )
     _add_shared_release_ends(frame, predictor, (cand, pred, n_t, w), (wl, priced) if resolved.workload is not None else None)
+    if "release_group" in frame:
+        for end in ("_lo", "_hi"):
+            frame["wh_per_1k" + end + SHARED] = frame["energy_j_per_query" + end + SHARED] * 1000.0 / 3600.0
+            _cost_and_carbon(frame, end + SHARED, spec)
+        # A gain over the 16-bit baseline of the same deployment, whose release is the same unknown.
+        base = frame["base_row"].to_numpy()
+        eor_base = np.where(base >= 0, frame["eor"].to_numpy(dtype=float)[np.where(base >= 0, base, 0)], np.nan)
+        grouped = frame["release_group"].to_numpy() != ""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            for end in ("_lo", "_hi"):
+                gain = frame["eor" + end + SHARED].to_numpy(dtype=float) / eor_base - 1.0
+                frame["efficiency_gain_vs_fp16" + end] = np.where(grouped, gain, frame["efficiency_gain_vs_fp16" + end].to_numpy(dtype=float))
     return CandidateSet(
         resolved=resolved, frame=frame, per_task=pred.reset_index(drop=True), unsupported=tuple(unsupported),
         chance_needed=tuple(float(x) for x in chance + margin),
@@ -781,6 +793,15 @@ def status_codes(values, order: tuple[str, ...]) -> np.ndarray:
     return _codes(values, order)
 
 
+def _cost_and_carbon(frame: pd.DataFrame, suffix: str, spec: Requirements) -> None:
+    """Cost ($ per 1M queries) and carbon (g per 1k queries) of column ``wh_per_1k + suffix``."""
+    eco = spec.economics
+    wh = frame["wh_per_1k" + suffix].to_numpy(dtype=float)
+    # Wh per 1k queries * 1000 = Wh per 1M = kWh per 1M * 1000; so $/1M = Wh/1k * PUE * $/kWh.
+    frame["cost_usd_per_1m" + suffix] = wh * eco.pue * eco.electricity_usd_per_kwh if eco.electricity_usd_per_kwh is not None else np.nan
+    frame["carbon_g_per_1k" + suffix] = wh / 1000.0 * eco.pue * eco.carbon_g_per_kwh if eco.carbon_g_per_kwh is not None else np.nan
+
+
 def _derive(frame: pd.DataFrame, resolved: Resolved) -> None:
     """Derived metrics: Wh per 1,000 queries, throughput, power, cost, carbon, fp16-relative figures."""
     spec = resolved.spec
@@ -792,16 +813,8 @@ def _derive(frame: pd.DataFrame, resolved: Resolved) -> None:
     in_flight = (frame["queries_in_flight"] if "queries_in_flight" in frame else frame["batch_size"]).to_numpy(dtype=float)
     frame["throughput_qps"] = in_flight / frame["time_s_per_query"].to_numpy(dtype=float)
     frame["power_w"] = frame["energy_j_per_query"].to_numpy(dtype=float) * frame["throughput_qps"].to_numpy()
-    eco = spec.economics
     for suffix in ("", *ends):
-        wh = frame["wh_per_1k" + suffix].to_numpy(dtype=float)
-        # Wh per 1k queries * 1000 = Wh per 1M = kWh per 1M * 1000; so $/1M = Wh/1k * PUE * $/kWh.
-        frame["cost_usd_per_1m" + suffix] = (
-            wh * eco.pue * eco.electricity_usd_per_kwh if eco.electricity_usd_per_kwh is not None else np.nan
-        )
-        frame["carbon_g_per_1k" + suffix] = (
-            wh / 1000.0 * eco.pue * eco.carbon_g_per_kwh if eco.carbon_g_per_kwh is not None else np.nan
-        )
+        _cost_and_carbon(frame, suffix, spec)
     base = frame["base_row"].to_numpy()
     has_base = base >= 0
     safe = np.where(has_base, base, 0)

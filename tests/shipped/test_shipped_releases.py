@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -412,4 +413,7 @@ def test_an_unnamed_vllm_release_neither_ties_every_candidate_nor_goes_unsaid():
     top = rec["recommendations"][0]
     assert top["engine"] == "vllm" and top["engine_release"] == {"level": "vllm@0.11", "basis": "assumed"}
     assert tied(rec) == tied(plain) < 150
+    # Its gain over its 16-bit baseline (same engine, the same unnamed release) is compared the same way.
+    for end in ("efficiency_gain_vs_fp16_lo", "efficiency_gain_vs_fp16_hi"):
+        assert top[end] == pytest.approx(plain["recommendations"][0][end], rel=1e-9)
     assert any(line.startswith("at vllm 0.5 (the answer assumes 0.11") for line in rec["explanation"]["what_would_change"])
