@@ -524,17 +524,7 @@ def build(resolved: Resolved, flow: FlowConfig, predictor: Predictor) -> Candida
     )
     _add_shared_release_ends(frame, predictor, (cand, pred, n_t, w), (wl, priced) if resolved.workload is not None else None)
     if "release_group" in frame:
-        for end in ("_lo", "_hi"):
-            frame["wh_per_1k" + end + SHARED] = frame["energy_j_per_query" + end + SHARED] * 1000.0 / 3600.0
-            _cost_and_carbon(frame, end + SHARED, spec)
-        # A gain over the 16-bit baseline of the same deployment, whose release is the same unknown.
-        base = frame["base_row"].to_numpy()
-        eor_base = np.where(base >= 0, frame["eor"].to_numpy(dtype=float)[np.where(base >= 0, base, 0)], np.nan)
-        grouped = frame["release_group"].to_numpy() != ""
-        with np.errstate(divide="ignore", invalid="ignore"):
-            for end in ("_lo", "_hi"):
-                gain = frame["eor" + end + SHARED].to_numpy(dtype=float) / eor_base - 1.0
-                frame["efficiency_gain_vs_fp16" + end] = np.where(grouped, gain, frame["efficiency_gain_vs_fp16" + end].to_numpy(dtype=float))
+        _derive_shared(frame, spec)
     return CandidateSet(
         resolved=resolved, frame=frame, per_task=pred.reset_index(drop=True), unsupported=tuple(unsupported),
         chance_needed=tuple(float(x) for x in chance + margin),
@@ -802,6 +792,27 @@ def _cost_and_carbon(frame: pd.DataFrame, suffix: str, spec: Requirements) -> No
     frame["carbon_g_per_1k" + suffix] = wh / 1000.0 * eco.pue * eco.carbon_g_per_kwh if eco.carbon_g_per_kwh is not None else np.nan
 
 
+def _baseline_eor(frame: pd.DataFrame) -> np.ndarray:
+    """Per configuration, the EOR of its 16-bit baseline (``base_row``; NaN where none)."""
+    base = frame["base_row"].to_numpy()
+    return np.where(base >= 0, frame["eor"].to_numpy(dtype=float)[np.where(base >= 0, base, 0)], np.nan)
+
+
+def _derive_shared(frame: pd.DataFrame, spec: Requirements) -> None:
+    """What :func:`_derive` makes of the comparison ends, from the :data:`SHARED` ones: energy,
+    cost and carbon ends, and the gain over the 16-bit baseline of the same deployment (whose
+    release is the same unknown) where the configuration shares a release."""
+    for end in ("_lo", "_hi"):
+        frame["wh_per_1k" + end + SHARED] = frame["energy_j_per_query" + end + SHARED] * 1000.0 / 3600.0
+        _cost_and_carbon(frame, end + SHARED, spec)
+    eor_base = _baseline_eor(frame)
+    grouped = frame["release_group"].to_numpy() != ""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for end in ("_lo", "_hi"):
+            gain = frame["eor" + end + SHARED].to_numpy(dtype=float) / eor_base - 1.0
+            frame["efficiency_gain_vs_fp16" + end] = np.where(grouped, gain, frame["efficiency_gain_vs_fp16" + end].to_numpy(dtype=float))
+
+
 def _derive(frame: pd.DataFrame, resolved: Resolved) -> None:
     """Derived metrics: Wh per 1,000 queries, throughput, power, cost, carbon, fp16-relative figures."""
     spec = resolved.spec
@@ -819,7 +830,7 @@ def _derive(frame: pd.DataFrame, resolved: Resolved) -> None:
     has_base = base >= 0
     safe = np.where(has_base, base, 0)
     acc_base = np.where(has_base, frame["accuracy"].to_numpy(dtype=float)[safe], np.nan)
-    eor_base = np.where(has_base, frame["eor"].to_numpy(dtype=float)[safe], np.nan)
+    eor_base = _baseline_eor(frame)
     with np.errstate(divide="ignore", invalid="ignore"):
         frame["accuracy_relative_to_fp16"] = frame["accuracy"].to_numpy(dtype=float) / acc_base
         frame["efficiency_gain_vs_fp16"] = frame["eor"].to_numpy(dtype=float) / eor_base - 1.0

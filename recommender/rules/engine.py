@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from recommender.model.api import Predictor
+from recommender.model.roofline_fit import release_order
 from recommender.rules import candidates as cand
 from recommender.rules.catalogs import Catalogs
 from recommender.rules.explain import Context, describe, diagnose_infeasible, explain
@@ -312,10 +313,10 @@ def release_alternatives(
     if release.get("basis") != "assumed" or not level:
         return ()
     engine, current = str(level).split("@", 1)
-    others = sorted((lv.split("@", 1)[1] for lv in measured() if lv.startswith(engine + "@") and lv != level), key=_version_key)
+    others = sorted((lv for lv in measured() if lv.startswith(engine + "@") and lv != level), key=release_order)
     winner = describe(ctx.cs.frame, w)
     out = []
-    for version in others:
+    for version in (lv.split("@", 1)[1] for lv in others):
         versions = {**spec.serving.engine_versions, engine: version}
         alt_spec = spec.model_copy(update={"serving": spec.serving.model_copy(update={"engine_versions": versions})})
         alt_ctx = prepare(alt_spec, predictor, catalogs, flow)
@@ -325,9 +326,6 @@ def release_alternatives(
         out.append(f"at {engine} {version} (the answer assumes {current}, the newest measured){outcome}")
     return tuple(out)
 
-
-def _version_key(version: str) -> tuple[int, ...]:
-    return tuple(int(x) for x in version.split(".") if x.isdigit())
 
 
 def finish(ctx: Context, data_hash: str) -> Recommendation:

@@ -300,8 +300,8 @@ def objective(frame: pd.DataFrame, name: str, tie_break: str | None = None, tie_
         a = frame[column + "_lo" + SHARED].to_numpy(dtype=float) * direction
         b = frame[column + "_hi" + SHARED].to_numpy(dtype=float) * direction
         shared_lo, shared_hi = np.fmin(np.fmin(a, b), score), np.fmax(np.fmax(a, b), score)
-        codes, labels = pd.factorize(frame["release_group"].astype(str))
-        group = np.where(np.asarray(labels, dtype=object)[codes] == "", -1, codes) if len(labels) else codes
+        names = frame["release_group"].astype(str).to_numpy()
+        group = np.where(names == "", -1, pd.factorize(names)[0])
     return Objective(name, column, direction, point, score, s_lo, s_hi, tie_score, tie_within, shared_lo, shared_hi, group)
 
 
