@@ -111,17 +111,20 @@ def _baselines(train: pd.DataFrame, held: pd.DataFrame, comps_train: pd.DataFram
         # Per-platform median per-token figure.
         per_tok = np.where(is_gen_t, y_t / np.maximum(out_t, 1e-9), y_t / np.maximum(in_t, 1e-9))
         frame = pd.DataFrame({"platform": train["platform"].to_numpy(), "gen": is_gen_t, "v": per_tok})[ok]
-        glob = frame.groupby("gen")["v"].median()
-        plat = frame.groupby(["platform", "gen"])["v"].median()
+        glob_s = frame.groupby("gen")["v"].median()
+        glob = glob_s.to_dict()
+        either = float(glob_s.median()) if len(glob_s) else np.nan
+        # Plain dicts: a pandas lookup per row was a tenth of a fold's time.
+        plat = frame.groupby(["platform", "gen"])["v"].median().to_dict()
         gen_h = out_h > 0
-        keys = list(zip(held["platform"], gen_h, strict=True))
-        fallback = np.array([glob.get(g, glob.median() if len(glob) else np.nan) for g in gen_h])
-        med = np.array([plat.get(k, np.nan) for k in keys])
+        keys = list(zip(held["platform"], gen_h.tolist(), strict=True))
+        fallback = np.array([glob.get(g, either) for g in gen_h.tolist()], dtype=float)
+        med = np.array([plat.get(k, np.nan) for k in keys], dtype=float)
         med = np.where(np.isfinite(med), med, fallback)
         tokens_h = np.where(gen_h, out_h, in_h)
         pm = med * tokens_h
         # Interval: spread of training rows around their own platform's median.
-        own = np.array([plat.get(k, np.nan) for k in zip(frame["platform"], frame["gen"], strict=True)])
+        own = np.array([plat.get(k, np.nan) for k in zip(frame["platform"], frame["gen"].tolist(), strict=True)], dtype=float)
         wpm = conformal_halfwidth(np.abs(np.log(frame["v"].to_numpy()) - np.log(own)))
         out.setdefault("platform_median", {})[kind] = np.stack([pm, pm * np.exp(-wpm), pm * np.exp(wpm)])
         if kind == "energy":

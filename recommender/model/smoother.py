@@ -246,7 +246,8 @@ def gaussian_kernel(a: np.ndarray, b: np.ndarray, bandwidth: float) -> np.ndarra
     # rest in place (two matrices allocated, not six).
     ab2 = a @ b.T
     ab2 *= 2.0
-    d2 = (a**2).sum(axis=1)[:, None] + (b**2).sum(axis=1)[None, :]
+    a2 = (a**2).sum(axis=1)
+    d2 = a2[:, None] + (a2 if b is a else (b**2).sum(axis=1))[None, :]
     d2 -= ab2
     np.maximum(d2, 0.0, out=d2)
     np.negative(d2, out=d2)
@@ -285,7 +286,8 @@ def _robustness_weights(Z: np.ndarray, residuals: np.ndarray, groups: np.ndarray
     for rows in _group_rows(groups).values():
         if len(rows) < 2:
             continue
-        w = gaussian_kernel(Z[rows], Z[rows], bandwidth)
+        Zg = Z[rows]
+        w = gaussian_kernel(Zg, Zg, bandwidth)
         w[models[rows][:, None] == models[rows][None, :]] = 0.0
         judged = w.sum(axis=1) >= MIN_WITNESS_WEIGHT
         if judged.any():
@@ -311,7 +313,9 @@ def _robustness_weights(Z: np.ndarray, residuals: np.ndarray, groups: np.ndarray
         u = np.abs(dev[ok]) / (ROBUST_C * s)
         new = np.ones(n)
         new[ok] = np.where(u < 1.0, (1.0 - u**2) ** 2, 0.0)
-        if np.allclose(new, delta):
+        # np.allclose's test (|new - delta| <= 1e-8 + 1e-5 |delta|) on weights that are finite by
+        # construction, without its NaN and infinity handling (a fifth of this loop's time).
+        if bool((np.abs(new - delta) <= 1e-8 + 1e-5 * np.abs(delta)).all()):
             break
         delta = new
     return delta
