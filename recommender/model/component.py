@@ -855,7 +855,8 @@ def fit_component(
                 st = _fit_state(feats.iloc[train], y[train], prior, categorical)
                 return LinearLogModel(st).predict(feats.iloc[test])
 
-        residuals = _scheme_residuals(fit_predict, feats, y, active, batch, release_shift)
+        scheme_groups = _SchemeGroups.of(feats)
+        residuals = _scheme_residuals(fit_predict, feats, y, active, batch, release_shift, scheme_groups)
         if state["numeric"] and blend:
             ratio = np.log(y) - np.log(feats[prior].to_numpy(dtype=float))
             prior_values = feats[prior].to_numpy(dtype=float)
@@ -868,7 +869,7 @@ def fit_component(
                 shift = np.median(ratio[train]) + cats.lookup(quant[test], corr)
                 return prior_values[test] * np.exp(shift)
 
-            simple_res = _scheme_residuals(fit_predict_simple, feats, y, active, batch, release_shift)
+            simple_res = _scheme_residuals(fit_predict_simple, feats, y, active, batch, release_shift, scheme_groups)
             weights, residuals = _blend_weights(residuals, simple_res)
             simple = {"offset": float(np.median(ratio)), "quant_pairs": pairs.corrections(ratio), "weights": weights}
         widths, regime_raw = _summarize(residuals, feats)
@@ -926,18 +927,19 @@ class QuantPairs:
     def __init__(self, pair_key: np.ndarray, quant: np.ndarray) -> None:
         quant = np.asarray(quant, dtype=object)
         is_ref = np.isin(quant, REFERENCE_PRECISIONS)
-        codes, _ = pd.factorize(pd.Series(pair_key, dtype=object))
+        codes, uniq = pd.factorize(pd.Series(pair_key, dtype=object))
         ref_rows = np.flatnonzero(is_ref)
         q_rows = np.flatnonzero(~is_ref)
-        by_key = pd.Series(ref_rows).groupby(codes[ref_rows]).apply(np.asarray)
-        q_idx, r_idx = [], []
-        for row in q_rows:
-            refs = by_key.get(codes[row])
-            if refs is not None:
-                q_idx.extend([row] * len(refs))
-                r_idx.extend(refs.tolist())
-        self.q_idx = np.asarray(q_idx, dtype=np.int64)
-        self.r_idx = np.asarray(r_idx, dtype=np.int64)
+        # Every (quantized row, 16-bit row of its key) pair, quantized rows ascending and each
+        # one's references ascending: references sorted by key (stably, so by row within a
+        # key), then each quantized row takes its key's block.
+        by_key = ref_rows[np.argsort(codes[ref_rows], kind="stable")]
+        count = np.bincount(codes[ref_rows], minlength=len(uniq)).astype(np.int64)
+        start = np.cumsum(count) - count
+        n_refs = count[codes[q_rows]]
+        self.q_idx = np.repeat(q_rows, n_refs).astype(np.int64)
+        within = np.arange(int(n_refs.sum()), dtype=np.int64) - np.repeat(np.cumsum(n_refs) - n_refs, n_refs)
+        self.r_idx = by_key[np.repeat(start[codes[q_rows]], n_refs) + within].astype(np.int64)
         self.quant = quant
         self.n_rows = len(quant)
 
@@ -1032,35 +1034,58 @@ def _release_novel_only(feats: pd.DataFrame) -> np.ndarray:
     return pd.Series(eng).map(per_engine).to_numpy() > 1
 
 
+@dataclass(frozen=True)
+class _SchemeGroups:
+    """What the held-out schemes of one training frame hold out, taken once per component (its
+    smoothed and its roofline-times-constant residuals hold out the same groups).
+
+    Attributes:
+        labels: Per grouped scheme, each row's group as text.
+        novel_only: Per scheme whose residuals count only on some rows, those rows
+            (``deployment``: :func:`_pair_novel_only`; ``release``: :func:`_release_novel_only`).
+    """
+
+    labels: dict[str, np.ndarray]
+    novel_only: dict[str, np.ndarray]
+
+    @classmethod
+    def of(cls, feats: pd.DataFrame) -> _SchemeGroups:
+        cell = feats["platform"].astype(str) + "|" + feats["model_id"].astype(str) + "|" + feats["engine"].astype(str)
+        groups = {
+            "cell": cell,
+            "model": feats["model_id"],
+            "platform": feats["platform"],
+            "engine": feats["engine"],
+            "quantization": feats["numerics"],
+            "deployment": pd.Series(_deployment_key(feats)),
+            "class": feats["platform_class"],
+        }
+        novel = {"deployment": _pair_novel_only(feats)}
+        if "engine_release" in feats.columns:
+            groups["release"] = feats["engine_release"]
+            novel["release"] = _release_novel_only(feats)
+        return cls({k: np.asarray(v).astype(str) for k, v in groups.items()}, novel)
+
+
 def _scheme_residuals(
-    fit_predict: Any, feats: pd.DataFrame, y: np.ndarray, active: np.ndarray, batch: np.ndarray, release_shift: np.ndarray | None = None
+    fit_predict: Any, feats: pd.DataFrame, y: np.ndarray, active: np.ndarray, batch: np.ndarray, release_shift: np.ndarray | None = None,
+    groups: _SchemeGroups | None = None,
 ) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Signed held-out ``log(y / prediction)`` for every scheme, with the row positions they
     belong to (all rows for grouped schemes, NaN where a row could not be held out; the
-    extreme rows for ``size`` and ``batch``) and the held-out group label of each."""
-    cell = feats["platform"].astype(str) + "|" + feats["model_id"].astype(str) + "|" + feats["engine"].astype(str)
-    schemes = {
-        "cell": cell,
-        "model": feats["model_id"],
-        "platform": feats["platform"],
-        "engine": feats["engine"],
-        "quantization": feats["numerics"],
-        "deployment": pd.Series(_deployment_key(feats)),
-        "class": feats["platform_class"],
-    }
-    if "engine_release" in feats.columns:
-        schemes["release"] = feats["engine_release"]
+    extreme rows for ``size`` and ``batch``) and the held-out group label of each.
+
+    ``groups``: the frame's :class:`_SchemeGroups` where the caller holds them."""
+    schemes = groups if groups is not None else _SchemeGroups.of(feats)
     out: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
     every = np.arange(len(y))
-    for scheme, groups in schemes.items():
-        res = grouped_oof_log_residuals(fit_predict, y, groups, max_folds=MAX_FOLDS)
-        if scheme == "deployment":
-            res = np.where(_pair_novel_only(feats), res, np.nan)
-        if scheme == "release":
-            res = np.where(_release_novel_only(feats), res, np.nan)
-            if release_shift is not None:
-                res = res - release_shift
-        out[scheme] = (res, every, np.asarray(groups).astype(str))
+    for scheme, labels in schemes.labels.items():
+        res = grouped_oof_log_residuals(fit_predict, y, labels, max_folds=MAX_FOLDS)
+        if scheme in schemes.novel_only:
+            res = np.where(schemes.novel_only[scheme], res, np.nan)
+        if scheme == "release" and release_shift is not None:
+            res = res - release_shift
+        out[scheme] = (res, every, labels)
     for scheme, values, groups_, within in (("size", active, feats["model_id"], None), ("batch", batch, None, feats["engine"])):
         res, rows = _extreme_residuals(fit_predict, y, values, groups_, within)
         # Range extrapolation holds out rows, not groups: every row counts as its own group.
