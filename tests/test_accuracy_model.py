@@ -307,3 +307,41 @@ def test_a_tasks_own_score_in_another_setup_is_mapped_onto_the_board_by_a_line()
     # Scored on the board's ARC and GSM8K: those answer, not its (here misleading) Intel score.
     kept = _predict(model, "new/model")
     assert "arc_challenge" in kept["accuracy_basis"] and abs(kept["accuracy"] - (0.25 + 0.6 * 0.456)) < 0.03
+
+
+def _fresh_fit(monkeypatch, min_trees: int) -> AccuracyModel:
+    """The board fitted again, from no memoized state or regression, with trees from
+    ``min_trees`` training models (the board's 80 models stay below the shipped 200)."""
+    from recommender.model import accuracy_impute, accuracy_model
+
+    monkeypatch.setattr(accuracy_impute, "MIN_TREES", min_trees)
+    monkeypatch.setattr(accuracy_impute, "_REGRESSIONS", {})
+    monkeypatch.setattr(accuracy_model, "_STATES", {})
+    records, params, families = _board()
+    return AccuracyModel.fit(records, params, families=families)
+
+
+def test_tree_imputation_recovers_the_latent_skill(monkeypatch) -> None:
+    """With enough models the cross-task regression is a tree ensemble (LightGBM): the
+    unscored MMLU of a model scored on the two other tasks lands near the value its latent
+    skill gives, inside its interval, and the basis names the regression."""
+    model = _fresh_fit(monkeypatch, 40)
+    mmlu = [v for k, v in model.state["imputation"].items() if k.startswith("mmlu<-")]
+    assert mmlu and all(v["kind"] == "trees" for v in mmlu)
+    got = _predict(model, "new/model")
+    truth = 0.25 + 0.6 * 0.456
+    assert got["accuracy_status"] == "imputed"
+    assert abs(got["accuracy"] - truth) < 0.03
+    assert got["accuracy_lo"] <= truth <= got["accuracy_hi"]
+
+
+def test_a_missing_tree_library_is_an_error_that_names_the_fix(monkeypatch) -> None:
+    """LightGBM absent (or its OpenMP runtime missing) stops the fit with eai's own error
+    naming the fix, not an import traceback."""
+    import sys
+
+    from recommender.errors import EaiError
+
+    monkeypatch.setitem(sys.modules, "lightgbm", None)  # the next import raises ImportError
+    with pytest.raises(EaiError, match=r"pip install 'lightgbm>=4.0'.*libgomp1"):
+        _fresh_fit(monkeypatch, 40)

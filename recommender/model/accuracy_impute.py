@@ -37,7 +37,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from lightgbm import LGBMRegressor
 from sklearn.linear_model import LinearRegression, Ridge
 from sklearn.model_selection import GroupKFold
 from threadpoolctl import ThreadpoolController
@@ -333,6 +332,25 @@ def _line(n: int) -> Any:
     return LinearRegression()
 
 
+def _lgbm_regressor() -> Any:
+    """LightGBM's scikit-learn regressor class, imported when a tree ensemble is first fitted.
+
+    Raises:
+        EaiError: LightGBM is not installed, or its shared library does not load (it links the
+            system's OpenMP runtime, Debian's ``libgomp1``).
+    """
+    try:
+        from lightgbm import LGBMRegressor
+    except (ImportError, OSError) as exc:
+        from recommender.errors import EaiError
+
+        raise EaiError(
+            f"fitting the accuracy model needs LightGBM, which did not load ({exc}); "
+            "fix: pip install 'lightgbm>=4.0' (on Debian also apt-get install libgomp1)"
+        ) from exc
+    return LGBMRegressor
+
+
 def _estimator(n: int) -> Any:
     """Gradient-boosted trees from :data:`MIN_TREES` training models, a ridge below.
 
@@ -343,7 +361,7 @@ def _estimator(n: int) -> Any:
     scikit-learn's per-node Python cost dominated (32 ms a fit against LightGBM's 7 ms at 300
     rows; 2 ms of it is LightGBM's own per-fit overhead)."""
     if n >= MIN_TREES:
-        return LGBMRegressor(n_estimators=60, learning_rate=0.15, num_leaves=15, reg_lambda=1.0, min_child_samples=20,
+        return _lgbm_regressor()(n_estimators=60, learning_rate=0.15, num_leaves=15, reg_lambda=1.0, min_child_samples=20,
                              max_bin=255, n_jobs=1, random_state=0, deterministic=True, force_col_wise=True, verbose=-1)
     return Ridge(alpha=1.0)
 
