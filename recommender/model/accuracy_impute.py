@@ -41,6 +41,8 @@ from sklearn.linear_model import LinearRegression, Ridge
 from sklearn.model_selection import GroupKFold
 from threadpoolctl import ThreadpoolController
 
+from recommender.model.linear import centered_ridge
+
 _CONTROLLER: ThreadpoolController | None = None
 
 
@@ -313,18 +315,9 @@ def _beyond_span(fit: Mapping[str, Any], feats: Sequence[str], x: np.ndarray) ->
 
 
 def _ridge(X: np.ndarray, y: np.ndarray, alpha: float = 1.0) -> tuple[np.ndarray, float]:
-    """Coefficients and intercept of ``Ridge(alpha)`` (intercept unpenalized), in closed form.
-
-    What scikit-learn's ``Ridge`` solves for a dense design of a few columns (centre, then
-    ``(Xc'Xc + alpha I) w = Xc'yc``), without its per-fit validation: the family prior fits one
-    per family held out, dozens per task, where that overhead was most of its time."""
-    xm = X.mean(axis=0)
-    ym = float(y.mean())
-    Xc = X - xm
-    A = Xc.T @ Xc
-    A[np.diag_indices_from(A)] += alpha
-    coef = np.linalg.solve(A, Xc.T @ (y - ym))
-    return coef, ym - float(xm @ coef)
+    """Coefficients and intercept of ``Ridge(alpha)`` (:func:`~recommender.model.linear.centered_ridge`)."""
+    w, xm, ym = centered_ridge(X, y, alpha)
+    return w, float(ym - xm @ w)
 
 
 def _line(n: int) -> Any:

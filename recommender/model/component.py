@@ -20,7 +20,7 @@ import pandas as pd
 from recommender.model import cats
 from recommender.model.conformal import conformal_halfwidth, grouped_oof_log_residuals
 from recommender.model.features import CATEGORICAL_FEATURES, INTERACTIONS, NUMERIC_FEATURES, OPERATING_POINT_FEATURES
-from recommender.model.linear import LinearLogModel, varied_within
+from recommender.model.linear import LinearLogModel, centered_ridge, varied_within
 from recommender.model.roofline_fit import RELEASE_STEP_LOG, fitted_prior, release_order
 from recommender.model import smoother as smoother_module
 from recommender.model.smoother import ResidualSmoother
@@ -613,11 +613,8 @@ class _FastRidge:
         sd[sd == 0] = 1.0
         Xtr[:, self.scaled] = (Xtr[:, self.scaled] - mu) / sd
         Xte[:, self.scaled] = (Xte[:, self.scaled] - mu) / sd
-        xm = Xtr.mean(axis=0)
         t = self.target[train]
-        tm = t.mean()
-        Xc = Xtr - xm
-        w = np.linalg.solve(Xc.T @ Xc + self.alpha * np.eye(Xc.shape[1]), Xc.T @ (t - tm))
+        w, xm, tm = centered_ridge(Xtr, t, self.alpha)
         pred = np.clip((Xte - xm) @ w + tm, t.min(), t.max())
         resid = t - np.clip((Xtr - xm) @ w + tm, t.min(), t.max()) if self.smooth else np.zeros(0)
         self._ridge[key] = (pred, resid)
