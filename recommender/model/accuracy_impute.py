@@ -377,7 +377,6 @@ class Imputer:
             {m: family_key(m, self.sizes.get(m), self.architecture.get(m), families) for m in self.matrix.index}, dtype=object
         )
         obs = self.matrix.notna()
-        self._obs = obs
         # Per-cell lookups as numpy (a pandas ``.at`` per cell was most of a refit's time).
         self._row = {m: i for i, m in enumerate(self.matrix.index)}
         self._col = {c: j for j, c in enumerate(self.matrix.columns)}
@@ -510,7 +509,7 @@ class Imputer:
         return a, a - Z90 * se, a + Z90 * se, f"measured ({self.source.at[m, t]})"
 
     def _is_obs(self, m: str, c: str) -> bool:
-        """``self._obs.at[m, c]`` (model and column known)."""
+        """Whether ``m`` has a score in column ``c`` (both known to the matrix)."""
         return bool(self._obs_np[self._row[m], self._col[c]])
 
     def _observed(self, m: str) -> list[str]:
@@ -726,7 +725,10 @@ class Imputer:
         ytr = train["accuracy"].to_numpy()[ok]
         fam = np.array([self.families.get(m, ("?", None))[0] for m in train["model_id"]])[ok]
         Xtr = Xtr[ok]
-        fitted = None
+        ids = table.index[todo]
+        models = table.loc[ids, "model_id"].tolist()
+        X, good = feats(models)
+        line = None  # the fitted line at each model to fill
         if len(ytr) >= 10 and len(set(fam)) >= 3:
             mu, sd = Xtr.mean(axis=0), Xtr.std(axis=0) + 1e-9
             Z = (Xtr - mu) / sd
@@ -739,17 +741,13 @@ class Imputer:
             res = ytr - (Z @ coef + icpt)
             offset = {f: float(res[fam == f].sum() / ((fam == f).sum() + 1)) for f in set(fam)}
             count = {f: int((fam == f).sum()) for f in set(fam)}
-            fitted = (coef, icpt, mu, sd, offset, count, conformal_halfwidth(np.array(lofo)))
-        ids = table.index[todo]
-        models = table.loc[ids, "model_id"].tolist()
-        X, good = feats(models)
-        line = (((X - fitted[2]) / fitted[3]) @ fitted[0] + fitted[1]) if fitted is not None else np.full(len(models), np.nan)
+            hw = conformal_halfwidth(np.array(lofo))
+            line = ((X - mu) / sd) @ coef + icpt
         fill: dict[int, list[Any]] = {}
-        for i, m, g, value in zip(ids, models, good, line, strict=True):
+        for k, (i, m) in enumerate(zip(ids, models, strict=True)):
             family = self.families.get(m, ("?", None))[0]
-            if fitted is not None and g:
-                offset, count, hw = fitted[4], fitted[5], fitted[6]
-                p = float(np.clip(value + offset.get(family, 0.0), 0.0, best))
+            if line is not None and good[k]:
+                p = float(np.clip(line[k] + offset.get(family, 0.0), 0.0, best))
                 fam_txt = f"family {family} ({count[family]} scored)" if family in count else f"family {family} (none scored)"
                 fill[i] = [p, p - hw, min(p + hw, 1.0), f"prior: {fam_txt}, size and release date (+-{hw * 100:.1f} pts, leave-one-family-out)"]
             elif size_prior is not None and self.sizes.get(m):
