@@ -847,6 +847,39 @@ def test_platform_measured_under_another_engine_borrows_its_twin_for_this_one(ta
     assert "twin:" not in str(hf["extrapolated_reasons"].iloc[0])
 
 
+def test_a_twin_lends_across_a_concurrency_sweep_without_a_jump_where_a_kv_cache_fills(table, cats):
+    """gpu-b2: gpu-b's silicon, power and bandwidth with half its memory, never measured. Its KV
+    cache fills first (toy/m7 in fp16, 512 + 512 tokens a query), then gpu-b's: past either
+    limit the twin still lends, at the sequences both run (gpu-b2's queue waits), so a sweep of
+    concurrency keeps the twin, never gets faster per query with more load, and never jumps
+    in energy. Lent only where both ran as many sequences, the sweep left the twin at 16
+    sequences, where its energy per query became the pooled model's, 12 % above the twin's."""
+    from dataclasses import replace
+
+    b = cats.platforms["gpu-b"]
+    small = b.model_copy(update={"id": "gpu-b2", "name": "gpu-b2", "memory_gb": b.memory_gb / 2.0})
+    cats2 = replace(cats, platforms={**cats.platforms, "gpu-b2": small})
+    model = fit_predictor(table, fx.accuracy_table(), cats2, calibrate=False)
+    batches = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512]
+    base = dict(device_count=1, engine="vllm", model_id="toy/m7", quantization="fp16", task="chat",
+                prompt_tokens_mean=512.0, output_tokens_mean=512.0)
+    cand = pd.DataFrame([{**base, "platform": p, "batch_size": bs} for p in ("gpu-b2", "gpu-b") for bs in batches])
+    running = np.asarray(model._features.columns(model._candidate_frame(cand))["batch_running"], dtype=float)
+    own, twin = running[: len(batches)], running[len(batches):]
+    # The sweep crosses both caches: gpu-b2 queues first, gpu-b later.
+    assert own[-1] < twin[-1] < batches[-1] and own[0] == batches[0]
+    got = model.predict(cand, use_measured=False).iloc[: len(batches)]
+    assert got["extrapolated_reasons"].astype(str).str.contains("twin:gpu-b").all()
+    t, e = got["time_s_per_query"].to_numpy(), got["energy_j_per_query"].to_numpy()
+    assert np.all(np.diff(np.log(t)) >= -1e-9), t
+    step = np.diff(np.log(e))
+    grows = np.diff(own) > 1e-9
+    # More sequences at once share each step: cheaper per query. Queued ones change only the
+    # prompt passes priced at the configured batch (a few per cent), never by a jump.
+    assert grows.any() and np.all(step[grows] <= 1e-9), e
+    assert (~grows).any() and np.all(np.abs(step[~grows]) < 0.03), e
+
+
 def test_a_release_stated_but_never_measured_is_flagged_where_the_rows_name_none(predictor):
     # The fixture's HF transformers rows state no release: a candidate stating one is read as
     # them (the same point) but flagged, since nothing says they ran at that release.
