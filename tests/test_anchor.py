@@ -167,6 +167,37 @@ def test_a_deployment_never_measured_borrows_its_siblings_departure() -> None:
         model_only.predict(measured, use_measured=False)["energy_j_per_query"].iloc[0], rel=1e-12)
 
 
+def test_a_sibling_on_the_candidates_own_silicon_speaks_for_it_alone() -> None:
+    """gpu-b2: gpu-b's silicon and power with more bandwidth, never measured. toy/m7 under vLLM
+    was measured on gpu-b and on other GPUs: gpu-b2 takes gpu-b's measured / model ratio alone
+    (its twin: the same die), not the mean over every GPU, whose own misses would mix in."""
+    from dataclasses import replace
+
+    cats = fx.catalogs()
+    b = cats.platforms["gpu-b"]
+    twin = b.model_copy(update={"id": "gpu-b2", "name": "gpu-b2", "memory_bandwidth_gbs": b.memory_bandwidth_gbs * 1.4})
+    cats2 = replace(cats, platforms={**cats.platforms, "gpu-b2": twin})
+    table = fx.measured_table()
+    predictor = fit_predictor(table, fx.accuracy_table(), cats2, data_hash="x" * 64, calibrate=False)
+    siblings = sorted(set(table.loc[(table["engine"] == "vllm") & (table["model_id"] == CELL["model_id"]), "platform"]))
+    assert "gpu-b" in siblings and len(siblings) >= 2
+    bare = replace_config(predictor, ["anchor", "sibling"])
+    frame = _frame([8, 64], platform="gpu-b2")
+    on = predictor.predict(frame, use_measured=False)
+    off = _without(predictor, "sibling").predict(frame, use_measured=False)
+    spread = []
+    for col in ("energy_j_per_query", "time_s_per_query"):
+        for i, bs in enumerate((8, 64)):
+            floor_at = (lambda p: _time_floor(predictor, _frame([bs], platform=p))) if col == "time_s_per_query" else (lambda p: 0.0)
+            logs = {p: np.log((_measured_at(table, p, bs, col) - floor_at(p))
+                              / (bare.predict(_frame([bs], platform=p), use_measured=False)[col].iloc[0] - floor_at(p)))
+                    for p in siblings}
+            spread.append(abs(logs["gpu-b"] - np.mean(list(logs.values()))))
+            floor = floor_at("gpu-b2")
+            assert on[col].iloc[i] - floor == pytest.approx((off[col].iloc[i] - floor) * np.exp(logs["gpu-b"]), rel=1e-6)
+    assert max(spread) > 0.01  # the mean over every sibling would have given another answer
+
+
 def _time_floor(predictor, frame: pd.DataFrame) -> float:
     """The first row's physical floor on its time per query, s (the invariants' own)."""
     from recommender.model.invariants import time_floor_s

@@ -5,7 +5,8 @@ whose model, quantization, engine release, task, device count and pipeline stage
 on other platforms, is predicted as the model times the measured / model ratio of those sibling
 deployments: each sibling's ratio at its measured batches around the candidate's (the anchor's
 interpolation in log batch, :func:`recommender.model.adjust.anchor.log_ratios`), geometric mean
-over the siblings. Energy and time are scaled apart; widths keep their log size (a sibling is
+over the siblings, or over those on the candidate's own silicon where one of its twins
+(:func:`recommender.model.adjust.twins.twin_platforms`) is among them. Energy and time are scaled apart; widths keep their log size (a sibling is
 not a measurement of this GPU); the physical invariants are enforced again after. Time's ratio
 is that of its excess over the query's physical floor (its forward passes at peak bandwidth
 and throughput, :func:`recommender.model.invariants.time_floor_s`), on the siblings and on the
@@ -50,6 +51,7 @@ from recommender.model.adjust.anchor import (
     scaled,
 )
 from recommender.model.adjust.measured import factor_codes, key_matches
+from recommender.model.adjust.twins import twin_platforms
 from recommender.model.invariants import time_floor_s
 from recommender.model.prediction import QueryPrediction
 
@@ -113,6 +115,18 @@ def apply(
         model, pairs, cells, np.arange(len(pairs)), np.concatenate(belows), np.concatenate(aboves), predict_query, time_over_floor=True
     )
     owner = np.concatenate(owners)
+    # A sibling on the candidate's own silicon (a twin: twins.twin_platforms) speaks for it alone:
+    # its miss is this deployment's on this die, where another GPU's mixes in its own. An H200
+    # under vLLM 0.11 (Llama-3.1-8B, LMArena chat, 128 sequences) averaging the H100's ratio
+    # with the B200's (measured 10.5 s there against 3.5 s at 64) came out at 8.04 s against
+    # the anchored H100's 6.46 s; from the H100 alone 6.18 s.
+    twins = twin_platforms(model._features.platforms, sorted(set(cells["platform"].astype(str))),
+                           model.config.tunables.twin_tolerance_log, measured_too=True)
+    pair_platform = pairs["platform"].astype(str).to_numpy()
+    is_twin = np.array([pp in twins.get(op, ()) for pp, op in zip(pair_platform, own_platform[owner], strict=True)], dtype=bool)
+    has_twin = np.bincount(owner, weights=is_twin, minlength=len(rest)) > 0
+    keep = is_twin | ~has_twin[owner]
+    owner, log_e, log_t = owner[keep], log_e[keep], log_t[keep]
     count = np.bincount(owner, minlength=len(rest)).astype(float)
     sum_e = np.bincount(owner, weights=log_e, minlength=len(rest))
     sum_t = np.bincount(owner, weights=log_t, minlength=len(rest))
