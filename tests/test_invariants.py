@@ -194,6 +194,37 @@ def test_the_batch_floor_is_what_holds_a_step_below_the_measured_batches(cats):
     assert step["off"] > 1.05 and step["on"] <= 1 + 1e-9
 
 
+def test_a_cpu_row_is_held_to_the_cpu_models_batch_range_not_the_accelerators(cats):
+    """With CPU rows in the table (HF transformers on cpu-x, batch 1) the components predict CPU
+    rows with their own CPU model. vLLM was measured on the GPUs at 8 and 64 sequences only, never
+    on a CPU: a vLLM row on cpu-x at batch 1 is the CPU model's, not the CPU model's batch-8
+    prediction carried down by the GPUs' roofline, which made a longer prompt cheaper per token."""
+    from dataclasses import replace
+
+    from recommender.table.io import rows_to_frame
+    from recommender.table.schema import MeasuredRow
+
+    table = fx.measured_table()
+    hf = table[(table["engine"] == "hf-transformers") & (table["platform"] == "gpu-b")]
+    slow = {c: hf[c] * 20.0 for c in ("energy_j_per_query", "energy_j_per_output_token", "time_s_per_query")}
+    cpu = hf.assign(platform="cpu-x", source_ref=hf["source_ref"] + ":cpu", **slow)
+    rows = [MeasuredRow.model_validate({k: v for k, v in r.items() if not (isinstance(v, float) and np.isnan(v))})
+            for r in cpu.to_dict("records")]
+    model = fit_predictor(pd.concat([table, rows_to_frame(rows)], ignore_index=True), fx.accuracy_table(), cats, calibrate=False)
+    assert model.components["t_dec"].cpu_model is not None
+    frame = pd.DataFrame([dict(platform="cpu-x", device_count=1, engine="vllm", model_id="toy/m7", quantization="fp16",
+                               batch_size=1, task="chat", prompt_tokens_mean=v, output_tokens_mean=256.0) for v in (16.0, 512.0, 4096.0)])
+    on = model.predict_components(frame)
+    off = replace(model, config=PipelineConfig.without_stages(["batch_floor"])).predict_components(frame)
+    for name in ("t_dec", "e_dec"):
+        np.testing.assert_allclose(on[name], off[name], rtol=1e-12)
+        assert np.all(np.diff(on[name].to_numpy()) > 0)
+    # On a GPU the same vLLM row at batch 1 is still held to vLLM's edge at 8.
+    gpu = frame.assign(platform="gpu-b")
+    assert not np.allclose(model.predict_components(gpu)["t_dec"],
+                           replace(model, config=PipelineConfig.without_stages(["batch_floor"])).predict_components(gpu)["t_dec"])
+
+
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(platform=st.sampled_from(GPUS), model=st.sampled_from(MODELS), task=st.sampled_from(TASKS), batch=st.sampled_from([1, 8, 64]))
 def test_devices_beyond_what_the_model_splits_into_add_power_not_speed(predictors, cats, platform, model, task, batch):

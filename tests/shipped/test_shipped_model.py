@@ -234,3 +234,24 @@ def test_a_gpu_at_a_vllm_release_it_never_ran_draws_between_its_own_and_the_rele
         assert np.all(power(asked) <= shipped.catalogs.platforms[platform].tdp_w * (1 + 1e-9))
         assert asked["extrapolated_reasons"].astype(str).str.contains(f"power-at:vllm@{'.'.join(own.split('.')[:2])}", regex=False).all()
         np.testing.assert_allclose(asked["time_s_per_query"], plain["time_s_per_query"], rtol=1e-12)
+
+
+def test_a_longer_prompt_or_answer_never_makes_a_query_cheaper_or_faster(shipped):
+    """One token profile moved at a time, every other input held: data-center, workstation, edge
+    and CPU platforms, vLLM, HF transformers and llama.cpp, batches 1-64. Until 2026-12-06 stage
+    batch_floor held a CPU row under vLLM (measured on GPUs from 8 sequences) to its batch-8
+    prediction carried down by the GPUs' roofline, and Llama-3.1-8B on the EPYC at batch 1 came
+    out at 7.8 kJ per query with 16 prompt tokens and 3.7 kJ with 8,192."""
+    platforms = ["h100-sxm5-80gb", "a100-sxm4-40gb", "l40s", "rtx-4090", "jetson-agx-orin-64gb", "cpu-amd-epyc-zen4"]
+    models = ["meta-llama/Llama-3.1-8B-Instruct", "Qwen/Qwen3-30B-A3B", "Qwen/Qwen2.5-0.5B-Instruct"]
+    for moved, values, held in (("prompt_tokens_mean", [16.0, 512.0, 8192.0], {"output_tokens_mean": 256.0}),
+                                ("output_tokens_mean", [16.0, 256.0, 4096.0], {"prompt_tokens_mean": 512.0})):
+        grid = pd.DataFrame([dict(platform=p, device_count=1, engine=e, model_id=m, quantization=q, batch_size=b,
+                                  task="lm-arena-chat", **held, **{moved: v})
+                             for p in platforms for e, q in (("vllm", "bf16"), ("hf-transformers", "bf16"), ("llama.cpp", "gguf-q4"))
+                             for m in models for b in (1, 8, 64) for v in values])
+        out = shipped.predict(grid, use_measured=False)
+        for col in ("energy_j_per_query", "time_s_per_query"):
+            steps = np.diff(np.log(out[col].to_numpy()).reshape(-1, len(values)), axis=1)
+            worst = int(np.argmin(steps.min(axis=1)))
+            assert steps.min() >= -1e-9, (moved, col, grid.iloc[worst * len(values)].to_dict())

@@ -47,11 +47,26 @@ DECODE = ("t_dec", "e_dec")
 """Components held: time per output token as it is, energy per output token per sequence."""
 
 
-def smallest_batch(model: EaiPredictor, cf: pd.DataFrame) -> np.ndarray:
+def smallest_batch(model: EaiPredictor, cf: pd.DataFrame, feats: Any = None) -> np.ndarray:
     """Per row, the smallest batch its engine was measured at by the decode time component
-    (NaN where the engine was not measured)."""
-    per_engine = model.components["t_dec"].domain.get("batch_by_engine") or {}
-    return cats.lookup(cf["engine"], {e: float(r[0]) for e, r in per_engine.items()}, default=np.nan)
+    (NaN where the engine was not measured).
+
+    ``feats``: the rows' features; where given, CPU rows (which the component's CPU model
+    predicts) take the engine ranges of the CPU model's own rows, not the accelerators': vLLM,
+    measured on GPUs at 8 sequences and more, had held a CPU row at batch 1 to its batch-8
+    prediction carried down by the GPUs' roofline, so Llama-3.1-8B on an EPYC under vLLM came out
+    cheaper and faster per query the longer its prompt (7.8 kJ at 16 prompt tokens, 3.7 kJ at
+    8,192), where the CPU model alone rises with the prompt."""
+    comp = model.components["t_dec"]
+    per_engine = comp.domain.get("batch_by_engine") or {}
+    edge = cats.lookup(cf["engine"], {e: float(r[0]) for e, r in per_engine.items()}, default=np.nan)
+    if comp.cpu_model is not None and feats is not None:
+        on_cpu = cats.isin(feats["platform_class"], ("cpu",))
+        if on_cpu.any():
+            cpu_ranges = comp.cpu_model.domain.get("batch_by_engine") or {}
+            cpu_edge = cats.lookup(cf["engine"], {e: float(r[0]) for e, r in cpu_ranges.items()}, default=np.nan)
+            edge = np.where(on_cpu, cpu_edge, edge)
+    return edge
 
 
 def apply(
@@ -76,7 +91,7 @@ def apply(
     if not all(name in parts for name in DECODE):
         return parts
     batch = cf["batch_size"].to_numpy(dtype=float)
-    edge = smallest_batch(model, cf)
+    edge = smallest_batch(model, cf, feats)
     below = np.isfinite(edge) & (batch < edge * 0.99)
     if needed is not None:
         below &= needed["t_dec"]
