@@ -124,7 +124,7 @@ def borrow(
     twin's memory: the twin's prediction times the ratio of the two platforms' fitted roofline
     priors, i.e. the twin's measured log ratio to physics carried over. Decode parts take it at
     the sequences the candidate runs, or the most the twin's KV cache holds; prefill parts at the
-    configured static batch, where the twin holds as many sequences.
+    configured static batch, at which both priors price the pass.
 
     Half-widths and reasons stay those of an unseen deployment: no pair of twins was ever
     held out against each other in the shipped data, so nothing says how much narrower
@@ -186,11 +186,9 @@ def borrow(
             if len(rows):
                 # Only models the twin could hold: the weights fit in its memory (a 27 B model in
                 # bf16 on a 40 GB twin of an 80 GB card would borrow from a deployment that cannot
-                # exist). A log-likelihood pass is priced at the configured static batch, so there
-                # the twin must also hold as many sequences as the candidate.
-                fits = np.asarray(twin_f["log_weights_over_memory"], dtype=float) < 0.0
-                same = np.flatnonzero(fits if decode else fits & np.isclose(
-                    np.asarray(twin_f["batch_running"], dtype=float), np.asarray(own_f["batch_running"], dtype=float), rtol=0.01))
+                # exist). A log-likelihood pass is priced at the configured static batch on both
+                # cards, so prefill parts borrow at that batch whatever either cache holds.
+                same = np.flatnonzero(np.asarray(twin_f["log_weights_over_memory"], dtype=float) < 0.0)
                 rows, own_cf, twin_cf = rows[same], own_cf.iloc[same], twin_cf.iloc[same]
                 own_f, twin_f = take_rows(own_f, same), take_rows(twin_f, same)
             built[key] = (rows, own_cf, own_f, twin_cf, twin_f, per_row)
