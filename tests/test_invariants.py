@@ -194,6 +194,25 @@ def test_the_batch_floor_is_what_holds_a_step_below_the_measured_batches(cats):
     assert step["off"] > 1.05 and step["on"] <= 1 + 1e-9
 
 
+def test_slots_past_the_kv_cache_add_waiting_time_not_energy(cats):
+    """gpu-b holds about 15 of toy/m7's 4,096-token sequences: configured for 16-128, the server
+    runs the same batch and the rest queue. Time per query grows with the queue (Little's law);
+    energy per query does not: queued requests draw nothing of their own."""
+    from dataclasses import replace
+
+    model = fit_predictor(fx.measured_table(), fx.accuracy_table(), cats, calibrate=False)
+    # The stages that read measured ratios at the configured batch are left out: the physics alone.
+    model = replace(model, config=PipelineConfig.without_stages(["anchor", "sibling"]))
+    frame = pd.DataFrame([dict(platform="gpu-b", device_count=1, engine="vllm", model_id="toy/m7", quantization="fp16",
+                               batch_size=b, task="chat", prompt_tokens_mean=2048.0, output_tokens_mean=2048.0)
+                          for b in (16, 32, 64, 128)])
+    running = np.asarray(model._features.columns(model._candidate_frame(frame))["batch_running"], dtype=float)
+    assert np.allclose(running, running[0]) and running[0] < 16
+    out = model.predict(frame, use_measured=False)
+    np.testing.assert_allclose(out["energy_j_per_query"], out["energy_j_per_query"].iloc[0], rtol=1e-9)
+    np.testing.assert_allclose(out["time_s_per_query"] / frame["batch_size"], out["time_s_per_query"].iloc[0] / 16, rtol=1e-9)
+
+
 def test_a_cpu_row_is_held_to_the_cpu_models_batch_range_not_the_accelerators(cats):
     """With CPU rows in the table (HF transformers on cpu-x, batch 1) the components predict CPU
     rows with their own CPU model. vLLM was measured on the GPUs at 8 and 64 sequences only, never
