@@ -198,6 +198,28 @@ def test_a_sibling_on_the_candidates_own_silicon_speaks_for_it_alone() -> None:
     assert max(spread) > 0.01  # the mean over every sibling would have given another answer
 
 
+def test_a_release_past_the_measured_ones_reads_its_siblings_at_the_nearest_measured_release() -> None:
+    """Every vLLM row ran 0.6.0; toy/m7 was never measured on gpu-d. Asked at 0.7.0 (newer than
+    every measured release) gpu-d takes its siblings' ratios at 0.6.0, as stage anchor reads a
+    deployment's own cells; it had taken none, so a newer release came out as the model alone,
+    slower or costlier than the older one where the siblings ran faster than the model."""
+    table = fx.measured_table()
+    table = table.assign(engine_version=np.where(table["engine"].eq("vllm").to_numpy(), "0.6.0", None))
+    own = (table["platform"] == "gpu-d") & (table["engine"] == "vllm") & (table["model_id"] == CELL["model_id"])
+    predictor = fit_predictor(table[~own], fx.accuracy_table(), fx.catalogs(), data_hash="z" * 64, calibrate=False)
+    off = _without(predictor, "sibling")
+    ratios = {}
+    for version in ("0.6.0", "0.7.0"):
+        frame = _frame([8, 64], platform="gpu-d", engine_version=version)
+        on, plain = predictor.predict(frame, use_measured=False), off.predict(frame, use_measured=False)
+        floor = np.array([_time_floor(predictor, frame.iloc[[i]]) for i in range(len(frame))])
+        ratios[version] = (on["energy_j_per_query"].to_numpy() / plain["energy_j_per_query"].to_numpy(),
+                           (on["time_s_per_query"].to_numpy() - floor) / (plain["time_s_per_query"].to_numpy() - floor))
+    for now, then in zip(ratios["0.7.0"], ratios["0.6.0"], strict=True):
+        np.testing.assert_allclose(now, then, rtol=1e-6)
+    assert np.abs(np.log(ratios["0.7.0"][0])).max() > 0.01  # the siblings do move it
+
+
 def _time_floor(predictor, frame: pd.DataFrame) -> float:
     """The first row's physical floor on its time per query, s (the invariants' own)."""
     from recommender.model.invariants import time_floor_s

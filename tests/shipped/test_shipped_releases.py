@@ -449,3 +449,25 @@ def test_an_unnamed_vllm_release_neither_ties_every_candidate_nor_goes_unsaid():
     for end in ("efficiency_gain_vs_fp16_lo", "efficiency_gain_vs_fp16_hi"):
         assert top[end] == pytest.approx(plain["recommendations"][0][end], rel=1e-9)
     assert any(line.startswith("at vllm 0.5 (the answer assumes 0.11") for line in rec["explanation"]["what_would_change"])
+
+
+def test_a_vllm_release_newer_than_every_measured_one_is_never_slower_or_costlier():
+    """vLLM 0.12-0.14 (never measured) against 0.11.1 (ML.ENERGY v3's), on GPUs measured at 0.11.1,
+    at 0.5.4 only, or never: a newer release is never predicted slower or costlier. Until
+    2026-12-06 stage sibling read no sibling for a release past the measured ones, so an A100 40GB
+    at 0.12 lost the H100's and B200's measured ratios and came out slower than at 0.11.1 (Llama-
+    3.1-8B, 8 LMArena sequences: 5.46 against 5.12 s per query; up to 1.37x over 11,088 cases)."""
+    from recommender.model.store import load_predictor
+
+    shipped = load_predictor()
+    versions = ["0.11.1", "0.12.0", "0.14.0"]
+    grid = pd.DataFrame([dict(platform=p, device_count=1, engine="vllm", engine_version=v, model_id=m, quantization=q,
+                              batch_size=b, task=t)
+                         for p in ("h100-sxm5-80gb", "a100-sxm4-40gb", "l40s", "b300")
+                         for m in ("meta-llama/Llama-3.1-8B-Instruct", "Qwen/Qwen3-32B") for q in ("bf16", "fp8")
+                         for t in ("lm-arena-chat", "gpqa") for b in (8, 256) for v in versions])
+    out = shipped.predict(grid, use_measured=False)
+    for col in ("energy_j_per_query", "time_s_per_query"):
+        steps = np.diff(np.log(out[col].to_numpy()).reshape(-1, len(versions)), axis=1)
+        worst = int(np.argmax(steps.max(axis=1)))
+        assert steps.max() <= 1e-3, (col, grid.iloc[worst * len(versions)].to_dict(), float(steps.max()))
