@@ -856,8 +856,6 @@ def test_a_twin_lends_across_a_concurrency_sweep_without_a_jump_where_a_kv_cache
     sequences, where its energy per query became the pooled model's, 12 % above the twin's."""
     from dataclasses import replace
 
-    from recommender.model.config import PipelineConfig
-
     b = cats.platforms["gpu-b"]
     small = b.model_copy(update={"id": "gpu-b2", "name": "gpu-b2", "memory_gb": b.memory_gb / 2.0})
     cats2 = replace(cats, platforms={**cats.platforms, "gpu-b2": small})
@@ -876,14 +874,11 @@ def test_a_twin_lends_across_a_concurrency_sweep_without_a_jump_where_a_kv_cache
     assert np.all(np.diff(np.log(t)) >= -1e-9), t
     step = np.diff(np.log(e))
     grows = np.diff(own) > 1e-9
-    # More sequences at once share each step: cheaper per query. Queued ones wait; only stage
-    # sibling, which reads the other GPUs' measured ratios at the configured batch, moves energy
-    # there (a few per cent), never by a jump.
+    # More sequences at once share each step: cheaper per query. Queued ones wait: the twin and
+    # the siblings (stage sibling, the other GPUs' measured ratios) are read at the sequences
+    # gpu-b2 runs, so energy per query stays put.
     assert grows.any() and np.all(step[grows] <= 1e-9), e
-    assert (~grows).any() and np.all(np.abs(step[~grows]) < 0.03), e
-    plain = replace(model, config=PipelineConfig.without_stages(["sibling"])).predict(cand, use_measured=False)
-    queued = np.flatnonzero(~grows) + 1
-    np.testing.assert_allclose(plain["energy_j_per_query"].to_numpy()[queued], plain["energy_j_per_query"].iloc[queued[0] - 1], rtol=1e-9)
+    assert (~grows).any() and np.all(np.abs(step[~grows]) < 1e-9), e
 
 
 def test_a_release_stated_but_never_measured_is_flagged_where_the_rows_name_none(predictor):

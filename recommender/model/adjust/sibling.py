@@ -96,6 +96,13 @@ def apply(
     if not len(rest):
         return q
     sub = look.iloc[rest]
+    # A sibling is read at the sequences the candidate runs: past its own KV cache's limit the
+    # candidate's extra slots queue, and another card's departure at that many running sequences
+    # is not this deployment's.
+    running = np.asarray(feats["batch_running"], dtype=float)[rest]
+    configured = sub["batch_size"].to_numpy(dtype=float)
+    if (running < configured).any():
+        sub = sub.assign(batch_size=np.minimum(configured, running))
     own_platform = sub["platform"].astype(str).to_numpy()
     # Every sibling cell pair of every row, over all the platforms, in one frame, so that the
     # model is predicted at the siblings' cells in one call.
