@@ -6,8 +6,10 @@ on other platforms, is predicted as the model times the measured / model ratio o
 deployments: each sibling's ratio at its measured batches around the candidate's (the anchor's
 interpolation in log batch, :func:`recommender.model.adjust.anchor.log_ratios`), geometric mean
 over the siblings, or over those on the candidate's own silicon where one of its twins
-(:func:`recommender.model.adjust.twins.twin_platforms`) is among them. Energy and time are scaled apart; widths keep their log size (a sibling is
-not a measurement of this GPU); the physical invariants are enforced again after. Time's ratio
+(:func:`recommender.model.adjust.twins.twin_platforms`) is among them; each read at the sequences
+the candidate runs and, for a release past every measured one, at the nearest measured release.
+Energy and time are scaled apart; widths keep their log size (a sibling is not a measurement of
+this GPU); the physical invariants are enforced again after. Time's ratio
 is that of its excess over the query's physical floor (its forward passes at peak bandwidth
 and throughput, :func:`recommender.model.invariants.time_floor_s`), on the siblings and on the
 candidate: what a sibling shows the model missing is the part of a step above the memory and
@@ -130,7 +132,7 @@ def apply(
     # its miss is this deployment's on this die, where another GPU's mixes in its own. An H200
     # under vLLM 0.11 (Llama-3.1-8B, LMArena chat, 128 sequences) averaging the H100's ratio
     # with the B200's (measured 10.5 s there against 3.5 s at 64) came out at 8.04 s against
-    # the anchored H100's 6.46 s; from the H100 alone 6.18 s.
+    # the anchored H100's 6.46 s; from the H100 alone 5.73 s.
     twins = twin_platforms(model._features.platforms, sorted(set(cells["platform"].astype(str))),
                            model.config.tunables.twin_tolerance_log, measured_too=True)
     pair_platform = pairs["platform"].astype(str).to_numpy()
