@@ -477,6 +477,18 @@ def take_rows(feats: Any, rows: np.ndarray) -> Any:
     return FeatureColumns(TakenColumns(feats.data, rows), n_rows=len(rows))
 
 
+def at_running_batch(frame: pd.DataFrame, running: np.ndarray) -> pd.DataFrame:
+    """``frame`` with each row's ``batch_size`` cut to ``running`` (the sequences its server runs
+    at once, features ``batch_running``): a departure borrowed from another card is read where
+    the candidate's KV cache lets it run, since slots past it only queue. ``frame`` itself where
+    no row queues."""
+    configured = frame["batch_size"].to_numpy(dtype=float)
+    running = np.asarray(running, dtype=float)
+    if not (running < configured).any():
+        return frame
+    return frame.assign(batch_size=np.minimum(configured, running))
+
+
 def _regime_halfwidths(
     widths: dict[str, float],
     regime_widths: dict[str, dict[str, float]] | None,

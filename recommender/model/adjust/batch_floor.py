@@ -47,11 +47,11 @@ DECODE = ("t_dec", "e_dec")
 """Components held: time per output token as it is, energy per output token per sequence."""
 
 
-def smallest_batch(model: EaiPredictor, cf: pd.DataFrame, feats: Any = None) -> np.ndarray:
+def smallest_batch(model: EaiPredictor, cf: pd.DataFrame, feats: Any) -> np.ndarray:
     """Per row, the smallest batch its engine was measured at by the decode time component
     (NaN where the engine was not measured).
 
-    ``feats``: the rows' features; where given, CPU rows (which the component's CPU model
+    ``feats``: the rows' features. CPU rows (which the component's CPU model
     predicts) take the engine ranges of the CPU model's own rows, not the accelerators': vLLM,
     measured on GPUs at 8 sequences and more, had held a CPU row at batch 1 to its batch-8
     prediction carried down by the GPUs' roofline, so Llama-3.1-8B on an EPYC under vLLM came out
@@ -60,7 +60,7 @@ def smallest_batch(model: EaiPredictor, cf: pd.DataFrame, feats: Any = None) -> 
     comp = model.components["t_dec"]
     per_engine = comp.domain.get("batch_by_engine") or {}
     edge = cats.lookup(cf["engine"], {e: float(r[0]) for e, r in per_engine.items()}, default=np.nan)
-    if comp.cpu_model is not None and feats is not None:
+    if comp.cpu_model is not None:
         on_cpu = cats.isin(feats["platform_class"], ("cpu",))
         if on_cpu.any():
             cpu_ranges = comp.cpu_model.domain.get("batch_by_engine") or {}

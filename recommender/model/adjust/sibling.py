@@ -55,6 +55,7 @@ from recommender.model.adjust.anchor import (
 )
 from recommender.model.adjust.measured import factor_codes, key_matches
 from recommender.model.adjust.twins import twin_platforms
+from recommender.model.component import at_running_batch
 from recommender.model.invariants import time_floor_s
 from recommender.model.prediction import QueryPrediction
 
@@ -101,10 +102,7 @@ def apply(
     # A sibling is read at the sequences the candidate runs: past its own KV cache's limit the
     # candidate's extra slots queue, and another card's departure at that many running sequences
     # is not this deployment's.
-    running = np.asarray(feats["batch_running"], dtype=float)[rest]
-    configured = sub["batch_size"].to_numpy(dtype=float)
-    if (running < configured).any():
-        sub = sub.assign(batch_size=np.minimum(configured, running))
+    sub = at_running_batch(sub, np.asarray(feats["batch_running"], dtype=float)[rest])
     own_platform = sub["platform"].astype(str).to_numpy()
     # Every sibling cell pair of every row, over all the platforms, in one frame, so that the
     # model is predicted at the siblings' cells in one call.

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from recommender.model import cats
-from recommender.model.component import take_rows
+from recommender.model.component import at_running_batch, take_rows
 from recommender.model.config import PipelineConfig
 from recommender.model.prediction import Parts
 
@@ -180,8 +180,7 @@ def borrow(
                 # configured batch, or lent only where both run as many, a concurrency sweep
                 # jumped wherever either cache filled up (Mixtral-8x22B in fp8 on a B300 under
                 # vLLM, 192 -> 256 sequences: 34.6 -> 31.1 s and 198 -> 128 J per query).
-                running = np.asarray(own_f["batch_running"], dtype=float)
-                twin_cf = twin_cf.assign(batch_size=np.minimum(own_cf["batch_size"].to_numpy(dtype=float), running))
+                twin_cf = at_running_batch(twin_cf, own_f["batch_running"])
             twin_f = model._features.columns(twin_cf) if len(rows) else None
             if len(rows):
                 # Only models the twin could hold: the weights fit in its memory (a 27 B model in
