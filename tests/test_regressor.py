@@ -484,6 +484,45 @@ def test_interval_widths_are_calibrated_per_engine_regime(table, cats):
     assert again.components["e_dec"].regime_widths == comp.regime_widths
 
 
+def test_platform_and_format_measured_apart_is_a_format_novelty(table, cats):
+    # gpu-b keeps its fp16 rows and int8 keeps its other GPUs, but int8 on gpu-b was never measured.
+    apart = table[~((table["platform"] == "gpu-b") & (table["quantization"] == "int8-bnb"))]
+    fitted = fit_predictor(apart, fx.accuracy_table(), cats)
+    res = fitted.predict(pd.concat([_cand(quantization="int8-bnb"), _cand(), _cand(platform="gpu-a", quantization="int8-bnb"),
+                                    _cand(platform="gpu-new", quantization="int8-bnb")]), use_measured=False)
+    reasons = [r.split(";") for r in res["extrapolated_reasons"].astype(str)]
+    assert "format-unseen" in reasons[0] and res["status"].iloc[0] == "extrapolated"
+    assert "format-unseen" not in reasons[1] and "format-unseen" not in reasons[2]
+    # A new platform is a platform novelty, not (also) a format one.
+    assert "platform-unseen" in reasons[3] and "format-unseen" not in reasons[3]
+    # It takes the width of a format never measured, and labels only: the point is the full
+    # model's, never blended toward the roofline.
+    comp = fitted.components["e_dec"]
+    assert comp.simple["weights"]["format-unseen"] == 1.0
+    comps = fitted.predict_components(pd.concat([_cand(quantization="int8-bnb"), _cand(platform="gpu-a", quantization="int8-bnb")]))
+    half = comps["e_dec_halfwidth"].to_numpy()
+    widths = (comp.regime_widths or {}).get("hf-transformers", comp.widths)
+    assert half[0] == pytest.approx(widths["quantization"]) and half[0] > half[1]
+
+
+def test_evaluate_format_split_holds_out_a_format_on_a_gpu_that_ran_others(table, cats):
+    from recommender.model.evaluate import evaluate, split_groups
+
+    uneven = table[~((table["platform"] == "gpu-d") & (table["quantization"] == "int8-bnb"))].reset_index(drop=True)
+    groups = split_groups("format", uneven)
+    on_d = (uneven["platform"] == "gpu-d").to_numpy()
+    # gpu-d ran one format: the split never holds its rows out (that is leave-one-platform-out).
+    assert (groups[on_d] == "").all() and (groups[~on_d] != "").all()
+    assert set(groups[~on_d]) == {f"gpu-{p}|{q}" for p in "abc" for q in ("fp16", "int8-bnb")}
+    report = evaluate(uneven, fx.accuracy_table(), cats, splits=("format",))
+    block = report["splits"]["format"]
+    assert block["groups"] == 6
+    pts = block["predictions"]["energy_j_per_query"]
+    assert len(pts["measured"]) == int((~on_d).sum())
+    # Each held-out pair was measured on no other row of its GPU: every one is labelled so.
+    assert block["status_counts"] == {"extrapolated": int((~on_d).sum())}
+
+
 def test_platform_and_engine_measured_apart_is_a_deployment_novelty(table, cats):
     # gpu-b keeps its HF rows and vLLM keeps its other GPUs, but vLLM on gpu-b was never measured.
     apart = table[~((table["platform"] == "gpu-b") & (table["engine"] == "vllm"))]
@@ -918,3 +957,4 @@ def test_a_row_with_a_throughput_and_no_latency_is_timed_at_its_output_count(tab
     # Neither a latency nor a throughput: no time.
     t.loc[t.index[gen], "throughput_tokens_per_s"] = np.nan
     assert np.isnan(prepare_table(t, cats)["time_q"].iloc[gen])
+

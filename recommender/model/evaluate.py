@@ -6,7 +6,10 @@ inside each training fold, measured-cell lookup disabled):
 - ``model``: leave-one-model-out (every model id once);
 - ``platform``: leave-one-platform-out;
 - ``source``: leave-one-source-out (ML.ENERGY v1 / v2 / v3, quantization reports, profiler);
-- ``workload`` (only when asked): leave-one-workload-out (a token profile never seen).
+- ``workload`` (only when asked): leave-one-workload-out (a token profile never seen);
+- ``format`` (only when asked): each number format on each GPU held out where that GPU ran
+  others (fp8 on an H100 measured in bf16 too): a format never measured on the user's GPU.
+  Rows of GPUs measured at one format are not held out by it (that is ``platform``).
 
 Quantities: energy per query (J), time per query (s), EOR (rows with a measured accuracy),
 and energy per output token (generation rows; also reported for the ML.ENERGY v1 rows
@@ -50,12 +53,29 @@ from recommender.model.predictor import campaign_holdout, extra_models, fit_accu
 
 SPLITS: tuple[str, ...] = ("model", "platform", "source")
 """The splits ``eai evaluate`` runs by default (the goals of the predictor are stated on them)."""
-EXTRA_SPLITS: tuple[str, ...] = ("workload",)
-"""Splits run only when asked (``--split workload``): leave-one-workload-out holds out a token
-profile (FIM's long prompts, GPQA's reasoning-length outputs) the way a campaign with its own
-prompt and output lengths would, which no default split does."""
+EXTRA_SPLITS: tuple[str, ...] = ("workload", "format")
+"""Splits run only when asked (``--split workload``, ``--split format``): leave-one-workload-out
+holds out a token profile (FIM's long prompts, GPQA's reasoning-length outputs) the way a
+campaign with its own prompt and output lengths would, which no default split does;
+leave-one-format-out holds out one number format on one GPU (:func:`split_groups`)."""
 ALL_SPLITS: tuple[str, ...] = SPLITS + EXTRA_SPLITS
 GROUP_COLUMN = {"model": "model_id", "platform": "platform", "source": "source", "workload": "workload"}
+
+
+def split_groups(split: str, table: pd.DataFrame) -> np.ndarray:
+    """The group each row is held out with under ``split`` ("" for a row the split never holds out).
+
+    ``format``: ``platform|format`` (bf16 and fp16 read as one, as the regressor reads them,
+    :data:`recommender.model.features.SAME_NUMERICS`) on GPUs measured at two formats or more.
+    """
+    if split != "format":
+        return table[GROUP_COLUMN[split]].astype(str).to_numpy()
+    from recommender.model.features import SAME_NUMERICS
+
+    platform = table["platform"].astype(str)
+    numerics = table["quantization"].astype(str).replace(SAME_NUMERICS)
+    several = numerics.groupby(platform).transform("nunique").to_numpy() > 1
+    return np.where(several, (platform + "|" + numerics).to_numpy(dtype=object), "").astype(str)
 QUANTITIES: tuple[str, ...] = ("energy_j_per_query", "time_s_per_query", "eor", "energy_j_per_output_token", "energy_j_per_output_token_v1")
 METHODS: tuple[str, ...] = ("model", "roofline", "platform_median")
 EVALUATION_FILE = "evaluation.json"
@@ -169,16 +189,16 @@ def evaluate(
     report: dict[str, Any] = {"n_rows": int(len(table)), "without": sorted(config.without), "splits": {}}
     folds: list[tuple[str, np.ndarray, np.ndarray]] = []
     for split in splits:
-        groups = table[GROUP_COLUMN[split]].astype(str).to_numpy()
+        groups = split_groups(split, table)
         for g in pd.unique(groups):
             held = groups == g
-            if not held.all():
+            if g and not held.all():
                 folds.append((split, np.flatnonzero(~held), np.flatnonzero(held)))
     context = _FoldContext(table, accuracy_table, catalogs, prep, config, dict(predict_variants or {}))
     results = _run_folds(context, folds, workers)
     n = len(table)
     for split in splits:
-        groups = table[GROUP_COLUMN[split]].astype(str).to_numpy()
+        groups = split_groups(split, table)
         pred = {m: {q: np.full((3, n), np.nan) for q in ("energy", "time", "eor", "e_tok")} for m in METHODS}
         status = np.full(n, "", dtype=object)
         vpred: dict[str, dict[str, np.ndarray]] = {}
@@ -199,7 +219,7 @@ def evaluate(
             "e_tok": prep["y_e_dec"].to_numpy(dtype=float),
         }
         v1 = (prep["source"] == "mlenergy-v1").to_numpy()
-        block: dict[str, Any] = {"groups": int(len(pd.unique(groups))), "status_counts": pd.Series(status).value_counts().to_dict()}
+        block: dict[str, Any] = {"groups": int(len(set(groups) - {""})), "status_counts": pd.Series(status[status != ""]).value_counts().to_dict()}
         for name, q, mask in (
             ("energy_j_per_query", "energy", None),
             ("time_s_per_query", "time", None),

@@ -283,8 +283,9 @@ def _robustness_weights(Z: np.ndarray, residuals: np.ndarray, groups: np.ndarray
     # Per group: the rows that can be judged, and their kernel weights on the group's rows
     # (zero on their own model's rows).
     kernels: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-    for rows in _group_rows(groups).values():
-        if len(rows) < 2:
+    witnessed = _witnessed_groups(groups, models)
+    for g, rows in _group_rows(groups).items():
+        if len(rows) < 2 or not witnessed[g]:
             continue
         Zg = Z[rows]
         w = gaussian_kernel(Zg, Zg, bandwidth)
@@ -319,6 +320,21 @@ def _robustness_weights(Z: np.ndarray, residuals: np.ndarray, groups: np.ndarray
             break
         delta = new
     return delta
+
+
+def _witnessed_groups(groups: np.ndarray, models: np.ndarray) -> dict[int, bool]:
+    """Per group, whether any of its rows has :data:`MIN_WITNESS_WEIGHT` rows of other models
+    beside it (each of kernel weight at most 1, so fewer can never judge a row): a group of one
+    model has none, and its kernel need not be computed (most groups of a refit's training rows)."""
+    if not len(groups):
+        return {}
+    m = np.asarray(models, dtype=np.int64)
+    m = m - m.min()
+    base = int(m.max()) + 1
+    keys, counts = np.unique(np.asarray(groups, dtype=np.int64) * base + m, return_counts=True)
+    levels, start = np.unique(keys // base, return_index=True)
+    others = np.add.reduceat(counts, start) - np.minimum.reduceat(counts, start)
+    return dict(zip(levels.tolist(), (others >= MIN_WITNESS_WEIGHT).tolist(), strict=True))
 
 
 def _group_rows(groups: np.ndarray) -> dict[int, np.ndarray]:
