@@ -416,10 +416,11 @@ def _reason_bits(feats: Any, d: dict[str, Any]) -> np.ndarray:
     return out
 
 
-def _deployment_pairs(feats: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Code per row and ``platform|engine`` label per code (labels built per distinct pair)."""
+def _deployment_pairs(feats: Any, other: str = "engine") -> tuple[np.ndarray, np.ndarray]:
+    """Code per row and ``platform|engine`` (or ``platform|<other>``) label per code (labels
+    built per distinct pair)."""
     pc, plabels = cats.parts(feats["platform"])
-    ec, elabels = cats.parts(feats["engine"])
+    ec, elabels = cats.parts(feats[other])
     key = pc.astype(np.int64) * (len(elabels) + 1) + ec
     inverse, uniq = pd.factorize(key)  # hash-based: O(n), no sort of a million keys
     labels = np.array([f"{plabels[k // (len(elabels) + 1)]}|{elabels[k % (len(elabels) + 1)]}" for k in uniq], dtype=object)
@@ -434,7 +435,8 @@ def _deployment_key(feats: Any) -> np.ndarray:
 
 def _format_key(feats: Any) -> np.ndarray:
     """``platform|numerics`` per row (bf16 and fp16 one format: features.SAME_NUMERICS)."""
-    return (np.asarray(feats["platform"]).astype(str).astype(object) + "|" + np.asarray(feats["numerics"]).astype(str).astype(object)).astype(str)
+    inverse, labels = _deployment_pairs(feats, "numerics")
+    return labels[inverse]
 
 
 def with_column(feats: Any, name: str, values: np.ndarray) -> Any:
