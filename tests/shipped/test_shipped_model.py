@@ -255,3 +255,15 @@ def test_a_longer_prompt_or_answer_never_makes_a_query_cheaper_or_faster(shipped
             steps = np.diff(np.log(out[col].to_numpy()).reshape(-1, len(values)), axis=1)
             worst = int(np.argmin(steps.min(axis=1)))
             assert steps.min() >= -1e-9, (moved, col, grid.iloc[worst * len(values)].to_dict())
+
+
+def test_a_gpu_at_a_format_it_never_ran_is_extrapolated_and_wider(shipped):
+    # The H200's rows are bf16 (HF transformers); fp8 ran on the H100 and the B200, never on it.
+    out = shipped.predict(_grid(platform=["h200-sxm-141gb", "h200-sxm-141gb", "h100-sxm5-80gb"], device_count=1, engine="vllm",
+                                model_id="meta-llama/Llama-3.1-8B-Instruct", quantization=["fp8", "bf16", "fp8"], batch_size=8,
+                                task="lm-arena-chat"), use_measured=False)
+    reasons = out["extrapolated_reasons"].astype(str).tolist()
+    assert "format-unseen" in reasons[0].split(";") and out["status"].iloc[0] == "extrapolated"
+    assert "format-unseen" not in reasons[1].split(";") and "format-unseen" not in reasons[2].split(";")
+    span = np.log(out["energy_j_per_query_hi"].to_numpy() / out["energy_j_per_query_lo"].to_numpy())
+    assert span[0] >= span[1] * (1 - 1e-9)
