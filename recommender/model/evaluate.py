@@ -60,6 +60,12 @@ campaign with its own prompt and output lengths would, which no default split do
 leave-one-format-out holds out one number format on one GPU (:func:`split_groups`)."""
 ALL_SPLITS: tuple[str, ...] = SPLITS + EXTRA_SPLITS
 GROUP_COLUMN = {"model": "model_id", "platform": "platform", "source": "source", "workload": "workload"}
+QUANTITIES: tuple[str, ...] = ("energy_j_per_query", "time_s_per_query", "eor", "energy_j_per_output_token", "energy_j_per_output_token_v1")
+METHODS: tuple[str, ...] = ("model", "roofline", "platform_median")
+EVALUATION_FILE = "evaluation.json"
+BREAKDOWN_COLUMNS: tuple[str, ...] = ("source", "platform", "engine")
+"""Columns each split's held-out errors are also broken down by (``eai evaluate --by``): where
+the error of a split lives, and which way it leans."""
 
 
 def split_groups(split: str, table: pd.DataFrame) -> np.ndarray:
@@ -76,12 +82,6 @@ def split_groups(split: str, table: pd.DataFrame) -> np.ndarray:
     numerics = table["quantization"].astype(str).replace(SAME_NUMERICS)
     several = numerics.groupby(platform).transform("nunique").to_numpy() > 1
     return np.where(several, (platform + "|" + numerics).to_numpy(dtype=object), "").astype(str)
-QUANTITIES: tuple[str, ...] = ("energy_j_per_query", "time_s_per_query", "eor", "energy_j_per_output_token", "energy_j_per_output_token_v1")
-METHODS: tuple[str, ...] = ("model", "roofline", "platform_median")
-EVALUATION_FILE = "evaluation.json"
-BREAKDOWN_COLUMNS: tuple[str, ...] = ("source", "platform", "engine")
-"""Columns each split's held-out errors are also broken down by (``eai evaluate --by``): where
-the error of a split lives, and which way it leans."""
 
 
 def _metrics(y: np.ndarray, p: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> dict[str, float | int]:

