@@ -49,6 +49,24 @@ def test_config_file_gives_a_model_named_by_its_path(tmp_path: Path) -> None:
     assert describe_from_config(folder / "config.json", "meta-llama/Meta-Llama-3-8B").spec.id == "meta-llama/Meta-Llama-3-8B"
 
 
+@pytest.mark.parametrize(
+    ("quantization_config", "fmt"),
+    [
+        (None, None),
+        ({"quant_method": "fp8", "fmt": "e4m3", "weight_block_size": [128, 128]}, "fp8"),  # DeepSeek-V3
+        ({"quant_method": "mxfp4"}, "mxfp4"),  # gpt-oss
+        ({"quant_method": "awq", "bits": 4, "group_size": 128}, "awq-int4"),
+        ({"quant_method": "gptq", "bits": 8}, None),  # 8-bit GPTQ: no catalogued format
+        ({"quant_method": "bitsandbytes", "load_in_4bit": True}, None),
+    ],
+)
+def test_config_quantization_gives_the_published_weights_format(tmp_path: Path, quantization_config: dict | None, fmt: str | None) -> None:
+    cfg = dict(LLAMA3_8B, **({"quantization_config": quantization_config} if quantization_config else {}))
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(cfg))
+    assert describe_from_config(path, "x/y").spec.weights_format == fmt
+
+
 def test_nested_text_config_and_explicit_head_dim(tmp_path: Path) -> None:
     # Gemma-3-style: the language model under text_config, head_dim 256 != 2560 / 8.
     text = {"model_type": "gemma3_text", "hidden_size": 2560, "intermediate_size": 10240, "num_attention_heads": 8,

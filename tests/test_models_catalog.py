@@ -206,6 +206,10 @@ def test_checkpoint_formats_are_catalogued_quantizations_loaded_from_checkpoints
     with pytest.raises(DataSourceError, match="checkpoint format 'awq-int3' is not a catalogued quantization"):
         _load(path)
     path.write_text("models:\n  - {id: a/x, family: x, params_total_b: 1, params_active_b: 1, source: test,"
+                    " weights_format: fp6}\n", encoding="utf-8")
+    with pytest.raises(DataSourceError, match="weights_format 'fp6' is not a catalogued quantization"):
+        _load(path)
+    path.write_text("models:\n  - {id: a/x, family: x, params_total_b: 1, params_active_b: 1, source: test,"
                     " checkpoints: {awq-int4: x-AWQ}}\n", encoding="utf-8")
     with pytest.raises(DataSourceError, match="not a Hugging Face id"):
         _load(path)

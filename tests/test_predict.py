@@ -63,8 +63,8 @@ def test_grid_spans_every_combination_once() -> None:
 
 
 def test_grid_refuses_an_empty_list_and_an_oversized_grid() -> None:
-    with pytest.raises(InvalidInputError, match="no quantization given"):
-        Grid(platforms=["h100"], models=[SMOL], quantizations=[], tasks=["mmlu"]).frame()
+    with pytest.raises(InvalidInputError, match="no task given"):
+        Grid(platforms=["h100"], models=[SMOL], quantizations=["bf16"], tasks=[]).frame()
     big = Grid(platforms=["h100"] * 10, models=[SMOL] * 10, quantizations=["bf16"] * 10, tasks=["mmlu"] * 10, batch_sizes=list(range(1, 301)))
     assert big.size() > MAX_CONFIGURATIONS
     with pytest.raises(InvalidInputError, match="more than"):
@@ -176,6 +176,65 @@ def test_a_cpu_has_no_compute_capability_to_check(catalogs: Catalogs, flow) -> N
 def test_counts_must_be_whole_numbers_of_at_least_one(catalogs: Catalogs, flow, value: str) -> None:
     frame = _table(platform=["h100"], model_id=[SMOL], quantization=["bf16"], task=["mmlu"], batch_size=[value])
     with pytest.raises(InvalidInputError, match=rf"column 'batch_size': '{value}' is not a whole number >= 1"):
+        resolve_configurations(frame, catalogs, flow)
+
+
+# ------------------------------------------------------------- the default quantization
+
+
+def test_a_model_asked_without_a_quantization_runs_its_published_weights(catalogs: Catalogs, flow) -> None:
+    # gpt-oss ships MXFP4 experts, DeepSeek-V3.1 block-scaled FP8, a -AWQ checkpoint AWQ; the
+    # rest 16-bit weights: bf16 from compute capability 8.0 on (and on CPUs), fp16 on a V100.
+    frame = Grid(
+        platforms=["h100", "v100", "cpu-intel-xeon-amx"],
+        models=["openai/gpt-oss-20b", SMOL, "Qwen/Qwen2.5-7B-Instruct-AWQ", "deepseek-ai/DeepSeek-V3.1"],
+        quantizations=[],
+        tasks=["gsm8k"],
+    ).frame()
+    res = resolve_configurations(frame, catalogs, flow, skip_unsupported=True)
+    got = {(str(r.platform), str(r.model_id)): str(r.quantization) for r in res.candidates.itertuples()}
+    assert got[("h100-sxm5-80gb", "openai/gpt-oss-20b")] == "mxfp4"
+    assert got[("h100-sxm5-80gb", "deepseek-ai/DeepSeek-V3.1")] == "fp8"
+    assert got[("h100-sxm5-80gb", "Qwen/Qwen2.5-7B-Instruct")] == "awq-int4"
+    assert got[("h100-sxm5-80gb", SMOL)] == "bf16"
+    assert got[("v100-sxm2-32gb", SMOL)] == "fp16"
+    assert got[("cpu-intel-xeon-amx", SMOL)] == "bf16"
+    # Published formats a platform cannot run are left out with the reason, not swapped for another.
+    assert ("v100-sxm2-32gb", "openai/gpt-oss-20b") not in got and ("cpu-intel-xeon-amx", "deepseek-ai/DeepSeek-V3.1") not in got
+    assert any("published in mxfp4" in line for line in res.skipped)
+    basis = res.labels["quantization_basis"].astype(str)
+    assert set(basis) == {
+        "default: the weights as published (mxfp4)", "default: the weights as published (fp8)",
+        "default: the weights as published (awq-int4)", "default: 16-bit weights in bf16",
+        "default: 16-bit weights in fp16 (v100-sxm2-32gb runs no bf16)",
+    }
+
+
+def test_a_quantization_asked_is_kept_and_labelled_asked_beside_defaulted_rows(catalogs: Catalogs, flow) -> None:
+    frame = _table(platform=["h100", "h100"], model_id=["openai/gpt-oss-20b"] * 2, quantization=["bf16", ""], task=["gsm8k"] * 2)
+    res = resolve_configurations(frame, catalogs, flow)
+    assert res.candidates["quantization"].astype(str).tolist() == ["bf16", "mxfp4"]
+    assert res.labels["quantization_basis"].astype(str).tolist() == ["asked", "default: the weights as published (mxfp4)"]
+
+
+def test_a_default_format_the_platform_cannot_run_is_refused_with_the_fix(catalogs: Catalogs, flow) -> None:
+    frame = _table(platform=["a100-sxm4-80gb"], model_id=["deepseek-ai/DeepSeek-V3.1"], task=["gsm8k"], device_count=[8])
+    with pytest.raises(UnsupportedCombinationError, match=r"'fp8' needs compute capability >= 8.9.*published in fp8: ask one with --quant"):
+        resolve_configurations(frame, catalogs, flow)
+
+
+@pytest.mark.parametrize(
+    ("name", "fmt"),
+    [("neuralmagic/Meta-Llama-3.1-8B-Instruct-FP8", "fp8"), ("TheBloke/Llama-2-7B-Chat-GPTQ", "gptq-int4")],
+)
+def test_a_checkpoint_outside_the_catalog_defaults_to_the_format_its_name_says(catalogs: Catalogs, flow, name: str, fmt: str) -> None:
+    res = resolve_configurations(_table(platform=["h100"], model_id=[name], task=["gsm8k"]), catalogs, flow)
+    assert str(res.candidates["quantization"].iloc[0]) == fmt
+
+
+def test_a_checkpoint_whose_name_tells_no_format_must_be_asked_at_one(catalogs: Catalogs, flow) -> None:
+    frame = _table(platform=["h100"], model_id=["unsloth/Llama-3.1-8B-Instruct-bnb-4bit"], task=["gsm8k"])
+    with pytest.raises(InvalidInputError, match=r"does not say which format its weights are stored in; ask one with --quant"):
         resolve_configurations(frame, catalogs, flow)
 
 
@@ -486,6 +545,19 @@ def test_cli_a_quantized_checkpoint_is_its_catalogued_model_at_the_quantization_
     # A checkpoint of a model the catalog does not hold is still unknown.
     code, out, err = run(["predict", "-p", "h100", "-m", "Qwen/Qwen2.5-Coder-7B-Instruct-AWQ", "-q", "fp8", "-t", "gsm8k"])
     assert code != 0 and "unknown model" in err
+
+
+def test_cli_without_quant_asks_each_model_at_its_published_weights(run) -> None:
+    code, out, err = run(["predict", "-p", "h100", "-m", "openai/gpt-oss-20b", "-m", "meta-llama/Llama-3.1-8B-Instruct", "-t", "gsm8k", "--json"])
+    assert code == 0, err
+    got = {p["model_id"]: (p["quantization"], p["basis"]["quantization"]) for p in json.loads(out)["predictions"]}
+    assert got == {
+        "openai/gpt-oss-20b": ("mxfp4", "default: the weights as published (mxfp4)"),
+        "meta-llama/Llama-3.1-8B-Instruct": ("bf16", "default: 16-bit weights in bf16"),
+    }
+    code, out, err = run(["predict", "-p", "h100", "-m", "openai/gpt-oss-20b", "-q", "bf16", "-t", "gsm8k", "--json"])
+    assert code == 0, err
+    assert json.loads(out)["predictions"][0]["basis"]["quantization"] == "asked"
 
 
 LLAMA3_8B_CONFIG = {

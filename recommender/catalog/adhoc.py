@@ -217,6 +217,8 @@ def _read_json(path: Path) -> dict[str, Any]:
         nested.setdefault("_name_or_path", raw.get("_name_or_path"))
         nested.setdefault("torch_dtype", raw.get("torch_dtype"))
         nested.setdefault("tie_word_embeddings", raw.get("tie_word_embeddings", False))
+        if "quantization_config" in raw:
+            nested.setdefault("quantization_config", raw["quantization_config"])
         raw = nested
     return raw
 
@@ -265,6 +267,7 @@ def describe_from_config(path: str | Path, name: str | None = None) -> Described
         architecture="moe" if experts else "dense",
         experts=experts,
         experts_per_token=cfg.num_experts_per_tok if experts else None,
+        weights_format=_config_weights_format(raw),
         source=f"config.json {p} (parameters computed from its fields)",
     )
     head_dim = cfg.head_dim if cfg.head_dim and cfg.head_dim != cfg.hidden_size // cfg.num_attention_heads else None
@@ -335,6 +338,37 @@ def checkpoint_base_names(name: str) -> tuple[str, ...]:
     org, _, base = name.strip().rpartition("/")
     kept = "-".join(t for t in re.split(r"[-_]", base) if t and not _is_checkpoint_token(t))
     return (f"{org}/{kept}", kept) if org else (kept,)
+
+
+_FORMAT_OF_TOKEN = {"fp8": "fp8", "mxfp4": "mxfp4", "awq": "awq-int4", "gptq": "gptq-int4"}
+"""Checkpoint name tokens that tell the catalogued quantization the weights are stored in
+(``-FP8``, ``-AWQ``, ``-GPTQ-Int4``; gpt-oss's MXFP4). Other tokens (``int8``, ``bnb``, ``w8a8``,
+``gguf``...) name formats several catalog entries could be, so they tell none."""
+
+_FORMAT_OF_QUANT_METHOD = {"fp8": "fp8", "mxfp4": "mxfp4", "awq": "awq-int4", "gptq": "gptq-int4"}
+"""config.json ``quantization_config.quant_method`` values with one catalogued quantization
+(AWQ and GPTQ at 4 bits only)."""
+
+
+def checkpoint_format(name: str) -> str | None:
+    """The quantization a checkpoint's name says its weights are stored in, or None where the
+    name does not tell one (``neuralmagic/Meta-Llama-3.1-8B-Instruct-FP8`` -> ``fp8``,
+    ``TheBloke/Llama-2-7B-Chat-GPTQ`` -> ``gptq-int4``, ``...-bnb-4bit`` -> None)."""
+    base = name.strip().lower().rpartition("/")[2]
+    found = {_FORMAT_OF_TOKEN[t] for t in re.split(r"[-_]", base) if t in _FORMAT_OF_TOKEN}
+    return found.pop() if len(found) == 1 else None
+
+
+def _config_weights_format(raw: Mapping[str, Any]) -> str | None:
+    """The catalogued quantization a config.json's ``quantization_config`` stores the weights in
+    (None: 16-bit weights, or a method with no single catalogued match)."""
+    q = raw.get("quantization_config")
+    if not isinstance(q, Mapping):
+        return None
+    method = str(q.get("quant_method", "")).lower()
+    if method in ("awq", "gptq") and q.get("bits", 4) != 4:
+        return None
+    return _FORMAT_OF_QUANT_METHOD.get(method)
 
 
 def is_quantized_checkpoint(name: str) -> bool:

@@ -78,9 +78,10 @@ def _load(path: Path) -> dict[str, ModelSpec]:
 
 
 def _check_checkpoint_formats(models: dict[str, ModelSpec]) -> None:
-    """Every ``checkpoints`` key must be a catalogued quantization (read only where one is given,
-    so the quantization catalog is not loaded for a catalog without checkpoints)."""
-    named = {q for spec in models.values() for q in spec.checkpoints}
+    """Every ``checkpoints`` key and ``weights_format`` must be a catalogued quantization (read
+    only where one is given, so the quantization catalog is not loaded for a catalog without
+    them)."""
+    named = {q for spec in models.values() for q in (*spec.checkpoints, *([spec.weights_format] if spec.weights_format else []))}
     if not named:
         return
     from recommender.catalog.quant import get_quants
@@ -93,6 +94,11 @@ def _check_checkpoint_formats(models: dict[str, ModelSpec]) -> None:
                     f"model catalog: {spec.id}: checkpoint format {quant!r} is not a catalogued quantization "
                     f"(data/quantizations.yaml names {', '.join(sorted(known))})"
                 )
+        if spec.weights_format is not None and spec.weights_format not in known:
+            raise DataSourceError(
+                f"model catalog: {spec.id}: weights_format {spec.weights_format!r} is not a catalogued quantization "
+                f"(data/quantizations.yaml names {', '.join(sorted(known))})"
+            )
 
 
 def variant_of(model_id: str) -> tuple[str | None, str | None]:

@@ -145,6 +145,10 @@ class ModelSpec(BaseModel):
         checkpoints: Hugging Face ids of checkpoints quantized offline, by quantization name
             (``awq-int4: Qwen/Qwen2.5-7B-Instruct-AWQ``): formats whose weights are calibrated
             ahead of serving (AWQ, GPTQ) are loaded from them, the rest are quantized at load.
+        weights_format: Quantization of the weights as published, where it is not 16-bit (the
+            config.json's ``quantization_config``: ``fp8`` for DeepSeek-V3's block-scaled FP8 and
+            the ``-FP8`` repos, ``mxfp4`` for gpt-oss's experts); None: 16-bit weights. A
+            configuration that names no quantization is asked at it.
         source: Where the numbers come from (config.json URL or paper).
     """
 
@@ -173,6 +177,7 @@ class ModelSpec(BaseModel):
     base_model: str | None = None
     aliases: tuple[str, ...] = ()
     checkpoints: dict[str, str] = Field(default_factory=dict)
+    weights_format: str | None = None
     source: str
 
     @model_validator(mode="after")

