@@ -128,6 +128,23 @@ def test_observing_a_cell_moves_cells_that_share_its_components() -> None:
 # ----------------------------------------------------------------------------- probabilities
 
 
+def test_a_models_16_bit_formats_share_one_accuracy_error_and_quantized_formats_their_own() -> None:
+    from recommender.plan.problem import joint_from_frame
+
+    frame = pd.DataFrame({
+        "platform": ["h100"] * 4, "engine": ["vllm"] * 4,
+        "model_id": ["a", "a", "a", "b"], "quantization": ["fp16", "bf16", "int8-bnb", "bf16"],
+    })
+    scales = _problem([1.0] * 4).scales
+    rows = np.arange(4)
+    corr = joint_from_frame(frame, _split(), scales, ("fp16", "bf16", "fp32")).corr(rows, rows, "accuracy")
+    assert corr[0, 1] == 1.0 and corr[0, 2] == 0.0 and corr[1, 3] == 0.0
+    draws = joint_from_frame(frame, _split(), scales, ("fp16", "bf16", "fp32")).sample(rows, 200, np.random.default_rng(0))
+    assert np.array_equal(draws["accuracy"][:, 0], draws["accuracy"][:, 1])
+    # Without the reference formats named, each (model, quantization) is drawn apart (as before).
+    assert joint_from_frame(frame, _split(), scales).corr(rows, rows, "accuracy")[0, 1] == 0.0
+
+
 def test_probability_of_best_orders_and_splits_ties() -> None:
     prob = _problem([1.0, 1.0, 10.0], half=0.3)
     joint = _joint(prob, [0, 1, 2], [0, 1, 2])

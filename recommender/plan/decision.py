@@ -51,7 +51,7 @@ def with_probabilities(result, ctx, samples: int | None = None, seed: int = 0):
     split = load_split()
     problem = from_context(ctx)
     frame = ctx.cs.frame
-    joint = joint_from_frame(frame, split, problem.scales)
+    joint = joint_from_frame(frame, split, problem.scales, ctx.flow.baseline_quantizations)
     n = samples or load_config().planner.probability_samples
     probs = probabilities(problem, joint, samples=n, seed=seed)
     # Frame row of each shown configuration.

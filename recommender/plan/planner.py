@@ -349,7 +349,7 @@ def make_plan(
     split = split or load_split()
     problem = from_context(ctx)
     frame = ctx.cs.frame
-    joint = joint_from_frame(frame, split, problem.scales)
+    joint = joint_from_frame(frame, split, problem.scales, ctx.flow.baseline_quantizations)
     probs = probabilities(problem, joint, samples=config.planner.probability_samples, seed=seed)
     feasible = ctx.base.copy()
     for ok in ctx.oks:
