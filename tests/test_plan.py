@@ -145,6 +145,29 @@ def test_a_models_16_bit_formats_share_one_accuracy_error_and_quantized_formats_
     assert joint_from_frame(frame, _split(), scales).corr(rows, rows, "accuracy")[0, 1] == 0.0
 
 
+def test_a_quantized_score_derived_from_the_reference_shares_the_reference_error() -> None:
+    from recommender.plan.problem import joint_from_frame
+
+    # Row 0: the model's fp16 reference (90 % half-width 0.1 in log accuracy); row 1: int8 scored
+    # as reference + effect (half-width 0.2, so a quarter of its variance is the reference's);
+    # row 2: int4 measured at its own precision (nothing shared); row 3: another model.
+    frame = pd.DataFrame({
+        "platform": ["h100"] * 4, "engine": ["vllm"] * 4, "model_id": ["a", "a", "a", "b"],
+        "quantization": ["fp16", "int8-bnb", "awq-int4", "fp16"], "base_row": [0, 0, 0, 3],
+        "accuracy_status_code": [1, 1, 0, 1],
+    })
+    z90 = 1.6448536269514722
+    s = {q: np.array([0.1, 0.2, 0.05, 0.1]) / z90 for q in ("energy", "time", "accuracy")}
+    joint = joint_from_frame(frame, _split(), Scales(lo=dict(s), hi=dict(s)), ("fp16", "bf16", "fp32"))
+    rows = np.arange(4)
+    corr = joint.corr(rows, rows, "accuracy")
+    assert corr[0, 1] == pytest.approx(0.5) and corr[0, 2] == 0.0 and corr[1, 2] == 0.0 and corr[1, 3] == 0.0
+    assert np.allclose(np.diag(corr), 1.0)
+    draws = joint.sample(rows, 20000, np.random.default_rng(1))["accuracy"]
+    assert np.corrcoef(draws[:, 0], draws[:, 1])[0, 1] == pytest.approx(0.5, abs=0.03)
+    assert draws[:, 1].std() == pytest.approx(1.0, abs=0.03)
+
+
 def test_probability_of_best_orders_and_splits_ties() -> None:
     prob = _problem([1.0, 1.0, 10.0], half=0.3)
     joint = _joint(prob, [0, 1, 2], [0, 1, 2])

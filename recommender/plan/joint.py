@@ -19,7 +19,12 @@ Correlation of the latents:
   (energy = power x time: their errors move together);
 - accuracy: one latent per (model, quantization): a configuration's score does not
   depend on the hardware or engine it runs on (greedy decoding), so candidates that
-  differ only there share their accuracy error entirely, and nothing else is shared.
+  differ only there share their accuracy error entirely. Where a quantized score is the
+  model's reference score plus a quantization effect, the reference's error is part of it:
+  ``z_j = sqrt(r_j) u_model + sqrt(1 - r_j) v_(model, quantization)`` with ``r_j`` the share
+  of its variance that is the reference's (``accuracy_shared``; 0 for a score measured at its
+  own precision), so ``corr(z_j, z_k) = sqrt(r_j r_k) [same model] + sqrt((1 - r_j)(1 - r_k))
+  [same (model, quantization)]``.
 
 Observations (a cell measured after the predictor was fit) condition the joint exactly
 (Gaussian conditioning in latent space, a small measurement noise); samples of the
@@ -33,6 +38,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 
 from recommender.plan.variance import FACTORS, Z90, VarianceSplit
 
@@ -98,6 +104,11 @@ class JointPredictive:
         accuracy_levels: Level code of each candidate's (model, quantization).
         scales: Split-normal log scales.
         split: The variance split.
+        observed: Measured cells' latents (see :meth:`observe`).
+        accuracy_models: Model code of each candidate (None: accuracy errors are shared within
+            a level only).
+        accuracy_shared: Per candidate, the share of its accuracy variance that is its model's
+            reference error, in [0, 1] (one value per level; None: 0 everywhere).
     """
 
     levels: Mapping[str, np.ndarray]
@@ -105,11 +116,22 @@ class JointPredictive:
     scales: Scales
     split: VarianceSplit
     observed: dict[int, tuple[float, float, float]] = field(default_factory=dict)
+    accuracy_models: np.ndarray | None = None
+    accuracy_shared: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.levels = {f: _unique_codes(self.levels[f]) for f in FACTORS}
         self.accuracy_levels = _unique_codes(self.accuracy_levels)
         self.n = len(self.accuracy_levels)
+        if self.accuracy_models is not None and self.accuracy_shared is not None:
+            self.accuracy_models = _unique_codes(self.accuracy_models)
+            shared = np.clip(np.nan_to_num(np.asarray(self.accuracy_shared, dtype=float)), 0.0, 1.0)
+            # One share per (model, quantization) level, so a level's rows stay one latent: the
+            # smallest of its rows' (sharing less is the cautious reading).
+            per_level = pd.Series(shared).groupby(self.accuracy_levels).transform("min").to_numpy()
+            self.accuracy_shared = per_level
+        else:
+            self.accuracy_models, self.accuracy_shared = None, None
         self._cache: dict[str, object] = {}
 
     # ------------------------------------------------------------------ correlation
@@ -117,7 +139,12 @@ class JointPredictive:
         """Prior correlation matrix of latents ``z^q`` between rows ``a`` and ``b``."""
         a, b = np.asarray(a), np.asarray(b)
         if q == "accuracy":
-            return (self.accuracy_levels[a][:, None] == self.accuracy_levels[b][None, :]).astype(float)
+            same = (self.accuracy_levels[a][:, None] == self.accuracy_levels[b][None, :]).astype(float)
+            if self.accuracy_models is None:
+                return same
+            ra, rb = self.accuracy_shared[a], self.accuracy_shared[b]
+            model = self.accuracy_models[a][:, None] == self.accuracy_models[b][None, :]
+            return np.sqrt(ra)[:, None] * np.sqrt(rb)[None, :] * model + np.sqrt(1.0 - ra)[:, None] * np.sqrt(1.0 - rb)[None, :] * same
         out = np.zeros((a.size, b.size))
         for f in FACTORS:
             w = self.split.weights[f]
@@ -197,6 +224,33 @@ class JointPredictive:
         orows, kinds, _, inv = solver
         return prior - self._cross(q, a, orows, kinds) @ inv @ self._cross(q, b, orows, kinds).T
 
+    def posterior_pair_cov(self, q: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Posterior covariance of ``z^q`` between ``a[i]`` and ``b[i]`` for each ``i`` (pairs,
+        not the full matrix)."""
+        a, b = np.asarray(a), np.asarray(b)
+        prior = self._pair_corr(q, a, b)
+        solver = self._obs_solver("a" if q == "accuracy" else "et")
+        if solver is None:
+            return prior
+        orows, kinds, _, inv = solver
+        return prior - np.einsum("ij,jk,ik->i", self._cross(q, a, orows, kinds), inv, self._cross(q, b, orows, kinds))
+
+    def _pair_corr(self, q: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Prior correlation of ``z^q`` between ``a[i]`` and ``b[i]`` (elementwise)."""
+        if q == "accuracy":
+            same = (self.accuracy_levels[a] == self.accuracy_levels[b]).astype(float)
+            if self.accuracy_models is None:
+                return same
+            ra, rb = self.accuracy_shared[a], self.accuracy_shared[b]
+            model = self.accuracy_models[a] == self.accuracy_models[b]
+            return np.sqrt(ra * rb) * model + np.sqrt((1.0 - ra) * (1.0 - rb)) * same
+        out = np.zeros(a.size)
+        for f in FACTORS:
+            w = self.split.weights[f]
+            if w > 0:
+                out += w * (self.levels[f][a] == self.levels[f][b])
+        return out + self.split.idiosyncratic * (a == b)
+
     def posterior_var(self, q: str, rows: np.ndarray) -> np.ndarray:
         """Posterior variance of ``z^q`` at each row (diagonal only)."""
         rows = np.asarray(rows)
@@ -229,7 +283,14 @@ class JointPredictive:
         out["energy"] = draws[0]
         out["time"] = np.float32(rho) * draws[0] + np.float32(np.sqrt(1 - rho**2)) * draws[1]
         uniq, inv = np.unique(self.accuracy_levels[rows], return_inverse=True)
-        out["accuracy"] = rng.standard_normal((size, uniq.size), dtype=np.float32)[:, inv]
+        own = rng.standard_normal((size, uniq.size), dtype=np.float32)[:, inv]
+        if self.accuracy_models is None:
+            out["accuracy"] = own
+            return out
+        m_uniq, m_inv = np.unique(self.accuracy_models[rows], return_inverse=True)
+        reference = rng.standard_normal((size, m_uniq.size), dtype=np.float32)[:, m_inv]
+        r = self.accuracy_shared[rows].astype(np.float32)
+        out["accuracy"] = np.sqrt(r)[None, :] * reference + np.sqrt(1.0 - r)[None, :] * own
         return out
 
     def sample(self, rows: Sequence[int] | np.ndarray, size: int, rng: np.random.Generator) -> dict[str, np.ndarray]:

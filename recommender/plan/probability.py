@@ -150,10 +150,14 @@ def _marginal_constraints(problem: Problem, joint: JointPredictive, rows: np.nda
         base = None
         if c.base_row is not None:
             b = np.where(c.base_row[rows] >= 0, c.base_row[rows], rows)
-            mb = joint.posterior_mean("accuracy", b)
-            sb = np.sqrt(joint.posterior_var("accuracy", b))
-            zb = (mb[None, :] + sb[None, :] * rng.standard_normal((samples, b.size))).astype(np.float32)
-            # Accuracy latents are shared by (model, quantization): a row is its own baseline's draw.
+            # The baseline's latent drawn given the row's: they share (model, quantization) or the
+            # model's reference error (JointPredictive.corr); a row is its own baseline's draw.
+            ma, va = joint.posterior_mean("accuracy", rows), joint.posterior_var("accuracy", rows)
+            mb, vb = joint.posterior_mean("accuracy", b), joint.posterior_var("accuracy", b)
+            cov = joint.posterior_pair_cov("accuracy", rows, b)
+            k = cov / va
+            rest = np.sqrt(np.maximum(vb - k * cov, 0.0))
+            zb = (mb[None, :] + k[None, :] * (z["accuracy"] - ma[None, :]) + rest[None, :] * rng.standard_normal((samples, b.size))).astype(np.float32)
             same = joint.accuracy_levels[b] == joint.accuracy_levels[rows]
             zb = np.where(same[None, :], z["accuracy"], zb)
             base = problem.scales.delta("accuracy", zb, b)

@@ -157,16 +157,50 @@ def joint_from_frame(frame, split: VarianceSplit, scales: Scales, reference_form
         return np.asarray(pd.factorize(frame[col].astype(str))[0], dtype=np.int64)
 
     quant = frame["quantization"].astype(str)
+    models = codes("model_id")
+    shared = None
     if reference_formats:
+        is_reference = quant.isin(list(reference_formats)).to_numpy()
         # A name no quantization can take stands for the reference group.
-        quant = quant.where(~quant.isin(list(reference_formats)), "\x01reference")
+        quant = quant.where(~is_reference, "\x01reference")
+        shared = reference_share(frame, scales, is_reference)
     acc = np.asarray(pd.factorize(frame["model_id"].astype(str) + "\x00" + quant)[0])
     return JointPredictive(
-        levels={"platform": codes("platform"), "model": codes("model_id"), "engine": codes("engine")},
+        levels={"platform": codes("platform"), "model": models, "engine": codes("engine")},
         accuracy_levels=acc,
         scales=scales,
         split=split,
+        accuracy_models=models if shared is not None else None,
+        accuracy_shared=shared,
     )
+
+
+def reference_share(frame, scales: Scales, is_reference: np.ndarray) -> np.ndarray:
+    """Per row, the share of its accuracy variance that is its model's reference error.
+
+    1 for a reference format. A quantized score that is not measured at its own precision is
+    the reference score plus the format's effect, their 90 % half-widths added in quadrature
+    (:meth:`recommender.model.accuracy_model.AccuracyModel.predict_coded`), so the reference's
+    share is ``(s_reference / s_row)^2``, read off the row's and its fp16 baseline's (``base_row``)
+    split-normal scales. 0 (nothing shared) for a score measured at its own precision on every
+    task (``accuracy_status_code`` 0), a row without a baseline, and a row narrower than its
+    baseline (part of it was measured at its own precision).
+    """
+    n = len(frame)
+    out = np.where(is_reference, 1.0, 0.0)
+    if "base_row" not in frame.columns or "accuracy_status_code" not in frame.columns:
+        return out
+    base = frame["base_row"].to_numpy(dtype=np.int64)
+    status = frame["accuracy_status_code"].to_numpy(dtype=np.int64)
+    s = (scales.lo["accuracy"] + scales.hi["accuracy"]) / 2.0
+    rows = np.flatnonzero(~is_reference & (base >= 0) & (base < n) & (status > 0))
+    if len(rows):
+        b = base[rows]
+        s_row, s_ref = s[rows], s[b]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            share = np.where((s_row > 0) & (s_ref > 0) & (s_row >= s_ref), (s_ref / s_row) ** 2, 0.0)
+        out[rows] = np.where(is_reference[b], share, 0.0)
+    return out
 
 
 def scales_from_frame(frame) -> Scales:
