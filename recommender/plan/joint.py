@@ -137,20 +137,24 @@ class JointPredictive:
     # ------------------------------------------------------------------ correlation
     def corr(self, a: np.ndarray, b: np.ndarray, q: str = "energy") -> np.ndarray:
         """Prior correlation matrix of latents ``z^q`` between rows ``a`` and ``b``."""
-        a, b = np.asarray(a), np.asarray(b)
+        return self._corr(np.asarray(a)[:, None], np.asarray(b)[None, :], q)
+
+    def _corr(self, a: np.ndarray, b: np.ndarray, q: str) -> np.ndarray:
+        """Prior correlation of ``z^q`` between rows ``a`` and ``b``, broadcast against each other
+        (a column and a row give :meth:`corr`'s matrix, two vectors its pairs)."""
         if q == "accuracy":
-            same = (self.accuracy_levels[a][:, None] == self.accuracy_levels[b][None, :]).astype(float)
+            same = (self.accuracy_levels[a] == self.accuracy_levels[b]).astype(float)
             if self.accuracy_models is None:
                 return same
             ra, rb = self.accuracy_shared[a], self.accuracy_shared[b]
-            model = self.accuracy_models[a][:, None] == self.accuracy_models[b][None, :]
-            return np.sqrt(ra)[:, None] * np.sqrt(rb)[None, :] * model + np.sqrt(1.0 - ra)[:, None] * np.sqrt(1.0 - rb)[None, :] * same
-        out = np.zeros((a.size, b.size))
+            model = self.accuracy_models[a] == self.accuracy_models[b]
+            return np.sqrt(ra * rb) * model + np.sqrt((1.0 - ra) * (1.0 - rb)) * same
+        out = np.zeros(np.broadcast_shapes(np.shape(a), np.shape(b)))
         for f in FACTORS:
             w = self.split.weights[f]
             if w > 0:
-                out += w * (self.levels[f][a][:, None] == self.levels[f][b][None, :])
-        out += self.split.idiosyncratic * (a[:, None] == b[None, :])
+                out += w * (self.levels[f][a] == self.levels[f][b])
+        out += self.split.idiosyncratic * (a == b)
         return out
 
     # ------------------------------------------------------------------ observations
@@ -228,28 +232,12 @@ class JointPredictive:
         """Posterior covariance of ``z^q`` between ``a[i]`` and ``b[i]`` for each ``i`` (pairs,
         not the full matrix)."""
         a, b = np.asarray(a), np.asarray(b)
-        prior = self._pair_corr(q, a, b)
+        prior = self._corr(a, b, q)
         solver = self._obs_solver("a" if q == "accuracy" else "et")
         if solver is None:
             return prior
         orows, kinds, _, inv = solver
         return prior - np.einsum("ij,jk,ik->i", self._cross(q, a, orows, kinds), inv, self._cross(q, b, orows, kinds))
-
-    def _pair_corr(self, q: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """Prior correlation of ``z^q`` between ``a[i]`` and ``b[i]`` (elementwise)."""
-        if q == "accuracy":
-            same = (self.accuracy_levels[a] == self.accuracy_levels[b]).astype(float)
-            if self.accuracy_models is None:
-                return same
-            ra, rb = self.accuracy_shared[a], self.accuracy_shared[b]
-            model = self.accuracy_models[a] == self.accuracy_models[b]
-            return np.sqrt(ra * rb) * model + np.sqrt((1.0 - ra) * (1.0 - rb)) * same
-        out = np.zeros(a.size)
-        for f in FACTORS:
-            w = self.split.weights[f]
-            if w > 0:
-                out += w * (self.levels[f][a] == self.levels[f][b])
-        return out + self.split.idiosyncratic * (a == b)
 
     def posterior_var(self, q: str, rows: np.ndarray) -> np.ndarray:
         """Posterior variance of ``z^q`` at each row (diagonal only)."""
