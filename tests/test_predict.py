@@ -22,7 +22,7 @@ from recommender.errors import InvalidInputError, UnsupportedCombinationError
 from recommender.model.api import CANDIDATE_COLUMNS, PREDICTION_COLUMNS
 from recommender.rules.catalogs import Catalogs
 from recommender.rules.flow import load_flow
-from recommender.rules.predict import MAX_CONFIGURATIONS, TOKEN_COLUMNS, Grid, predict_configurations, resolve_configurations
+from recommender.rules.predict import MAX_CONFIGURATIONS, TOKEN_COLUMNS, Asked, Grid, predict_configurations, resolve_configurations
 from recommender.rules.synthetic import FormulaPredictor
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,8 +63,8 @@ def test_grid_spans_every_combination_once() -> None:
 
 
 def test_grid_refuses_an_empty_list_and_an_oversized_grid() -> None:
-    with pytest.raises(InvalidInputError, match="no task given"):
-        Grid(platforms=["h100"], models=[SMOL], quantizations=["bf16"], tasks=[]).frame()
+    with pytest.raises(InvalidInputError, match="no model given"):
+        Grid(platforms=["h100"], models=[], quantizations=["bf16"], tasks=["mmlu"]).frame()
     big = Grid(platforms=["h100"] * 10, models=[SMOL] * 10, quantizations=["bf16"] * 10, tasks=["mmlu"] * 10, batch_sizes=list(range(1, 301)))
     assert big.size() > MAX_CONFIGURATIONS
     with pytest.raises(InvalidInputError, match="more than"):
@@ -239,8 +239,30 @@ def test_a_checkpoint_whose_name_tells_no_format_must_be_asked_at_one(catalogs: 
 
 
 def test_a_missing_column_names_what_the_table_needs(catalogs: Catalogs, flow) -> None:
-    with pytest.raises(InvalidInputError, match=r"lacks column\(s\) task"):
+    with pytest.raises(InvalidInputError, match=r"lacks column\(s\) model_id"):
+        resolve_configurations(_table(platform=["h100"], quantization=["bf16"], task=["mmlu"]), catalogs, flow)
+
+
+def test_a_row_without_a_task_is_its_token_counts_or_an_error_naming_both_fixes(catalogs: Catalogs, flow) -> None:
+    with pytest.raises(InvalidInputError, match=r"no task given; name one .* or give the tokens each query reads and writes"):
         resolve_configurations(_table(platform=["h100"], model_id=[SMOL], quantization=["bf16"]), catalogs, flow)
+    with pytest.raises(InvalidInputError, match=r"no task given"):  # one count is not a profile
+        resolve_configurations(_table(platform=["h100"], model_id=[SMOL], prompt_tokens_mean=[1024]), catalogs, flow)
+    frame = _table(platform=["h100", "h100"], model_id=[SMOL] * 2, task=["", "gsm8k"],
+                   prompt_tokens_mean=[1024, ""], output_tokens_mean=[1024, ""])
+    out = resolve_configurations(frame, catalogs, flow).candidates
+    assert out["task"].astype(str).tolist() == ["token-profile", "gsm8k"]
+    assert out["prompt_tokens_mean"].tolist()[0] == 1024 and out["output_tokens_mean"].tolist()[0] == 1024
+    # The token counts given for the whole request (--prompt-tokens / --output-tokens) do as well.
+    asked = Asked(prompt_tokens=512.0, output_tokens=128.0)
+    out = resolve_configurations(_table(platform=["h100"], model_id=[SMOL]), catalogs, flow, asked=asked).candidates
+    assert str(out["task"].iloc[0]) == "token-profile"
+
+
+def test_the_token_profile_workload_named_without_its_counts_is_refused(catalogs: Catalogs, flow) -> None:
+    frame = _table(platform=["h100"], model_id=[SMOL], task=["token-profile"], output_tokens_mean=[256])
+    with pytest.raises(InvalidInputError, match=r"workload 'token-profile' is the tokens each query reads and writes"):
+        resolve_configurations(frame, catalogs, flow)
 
 
 def test_a_gpu_name_several_catalogued_gpus_answer_to_is_asked_about_not_guessed(catalogs: Catalogs, flow) -> None:

@@ -122,6 +122,8 @@ def test_spec_from_stdin_and_file(run, tmp_path: Path) -> None:
         (["recommend", "-", "--scenario", "edge"], b'{"tasks": ["gsm8k"], "hardware": {"platforms": ["a100-pcie-40gb"]}}', "outside scenario 'edge'"),
         (["recommend", "--task", "gsm8k", "--output-tokens", "40"], None, "name it too (serving.workload"),
         (["recommend", "--task", "gsm8k", "--workload", "lm-arena-chta"], None, "serving.workload: unknown task 'lm-arena-chta'; did you mean"),
+        (["recommend", "--task", "gsm8k", "--workload", "token-profile", "--output-tokens", "256"], None,
+         "'token-profile' is the tokens each query reads and writes; give serving.prompt_tokens and serving.output_tokens"),
     ],
 )
 def test_user_errors_exit_2_with_one_line(run, one_line_error, args: list[str], stdin: bytes | None, needle: str) -> None:

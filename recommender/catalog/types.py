@@ -269,6 +269,9 @@ class TaskSpec(BaseModel):
             logits cache scores all choices from one pass, as for MMLU's letters) and
             ``choices_mean`` otherwise. See :meth:`passes` and :meth:`fed_tokens`.
         aliases: Other names in data.
+        tokens_from_row: The workload is the tokens each query reads and writes, stated with
+            the request (``token-profile``): a configuration of it must give its prompt and
+            output token counts; the catalogued ones are placeholders never used.
         source: Where the token profile comes from.
     """
 
@@ -288,6 +291,7 @@ class TaskSpec(BaseModel):
     continuation_tokens_mean: float | None = Field(default=None, ge=1)
     forward_passes_mean: float | None = Field(default=None, ge=1)
     aliases: tuple[str, ...] = ()
+    tokens_from_row: bool = False
     source: str
 
     def passes(self) -> float:

@@ -2,11 +2,13 @@
 
 Configurations come from flags (every combination of the values given; each flag is
 repeatable) or from a CSV table with one configuration per row (``--candidates FILE``,
-``-`` for stdin; columns ``platform, model_id, task`` and optionally ``quantization,
+``-`` for stdin; columns ``platform, model_id`` and optionally ``task, quantization,
 engine, device_count, pipeline_stages, batch_size, engine_version, prompt_tokens_mean,
 output_tokens_mean, output_tokens_dispersion, serving_mode``; any other column is an error). ``--prompt-tokens`` /
 ``--output-tokens`` give the token profile of rows that state none (otherwise the task's);
-each row says which output length it uses (``output_tokens_basis``). A model outside the
+a row without a task, given both counts, is the workload ``token-profile`` (the tokens each
+query reads and writes, nothing else); each row says which output length it uses
+(``output_tokens_basis``). A model outside the
 catalog is asked by its config.json (``--model-config [NAME=]FILE``) or by flags
 (``--params-b``, ``--layers``, ``--hidden``, ``--heads``, ``--kv-heads`` describe the one
 ``--model``); a base/instruct variant of a catalogued model borrows its architecture; a GPU
@@ -266,7 +268,11 @@ def register(app: typer.Typer) -> None:
             help="Quantization (repeatable), e.g. bf16, fp8, int8-bnb (default: the model's published weights: fp8 or mxfp4 where "
             "so published, else bf16, fp16 on GPUs without it).",
         ),
-        task: list[str] = typer.Option([], "--task", "-t", help="Task or workload id (repeatable)."),
+        task: list[str] = typer.Option(
+            [], "--task", "-t",
+            help="Task or workload id (repeatable; default with --prompt-tokens and --output-tokens: the workload of those counts, "
+            "token-profile).",
+        ),
         engine: list[str] = typer.Option([], "--engine", help="Serving engine (repeatable; default: the quantization's native one)."),
         devices: list[int] = typer.Option([], "--devices", help="Devices per deployment (repeatable; default 1)."),
         batch_size: list[int] = typer.Option([], "--batch-size", "-b", help="Concurrent sequences (repeatable; default 1)."),

@@ -178,6 +178,11 @@ def resolve(spec: Requirements, catalogs: Catalogs, flow: FlowConfig) -> Resolve
         except UnknownNameError as exc:
             raise _with_path(exc, "serving.workload") from None
         tokens = {"prompt_tokens_mean": spec.serving.prompt_tokens, "output_tokens_mean": spec.serving.output_tokens}
+        if workload.tokens_from_row and any(v is None for v in tokens.values()):
+            raise SpecError(
+                f"invalid spec: field 'serving.workload': {workload.id!r} is the tokens each query reads and writes; "
+                "give serving.prompt_tokens and serving.output_tokens (--prompt-tokens, --output-tokens)"
+            )
         workload = workload.model_copy(update={k: float(v) for k, v in tokens.items() if v is not None})
 
     if spec.serving.context_tokens is not None:

@@ -59,10 +59,11 @@ MAX_CONFIGURATIONS = 2_000_000
 """Most configurations one call predicts (``bench/fit_predict_speed.py``: a million rows
 in about 3 s through this module; the cap keeps a mistyped grid from exhausting memory)."""
 
-REQUIRED_COLUMNS: tuple[str, ...] = ("platform", "model_id", "task")
+REQUIRED_COLUMNS: tuple[str, ...] = ("platform", "model_id")
 """Columns a configuration table must have (``model`` is accepted for ``model_id``)."""
 
 OPTIONAL_COLUMNS: dict[str, object] = {
+    "task": "",
     "quantization": "",
     "engine": "",
     "device_count": 1,
@@ -75,7 +76,9 @@ OPTIONAL_COLUMNS: dict[str, object] = {
     "serving_mode": "",
     "avg_batch_size": "",
 }
-"""Columns a configuration table may have, with the value a missing one takes (an empty
+"""Columns a configuration table may have, with the value a missing one takes (an empty task:
+the catalog's workload of stated token counts, ``token-profile``, where the row's prompt and
+output tokens are given, an error otherwise; an empty
 quantization: the format the model's weights are published in, :func:`default_quantization`; pipeline stages:
 how many pipeline-parallel groups the devices form, each stage's devices splitting the model
 tensor-parallel; an empty engine: the quantization's native engine; an empty release: the newest measured one; empty
@@ -136,7 +139,7 @@ class Grid:
         quantizations: Quantization names or aliases; empty: each model's published format
             (:func:`default_quantization`).
         tasks: Task or workload ids (a workload has no accuracy: accuracy, EOR and TWEOR
-            come back empty).
+            come back empty); empty: the workload of the token counts the request states.
         engines: Serving engines; empty: each quantization's native engine.
         device_counts: Devices per deployment (tensor parallel).
         batch_sizes: Concurrent sequences the server is configured for.
@@ -152,7 +155,7 @@ class Grid:
 
     def size(self) -> int:
         """Number of configurations the grid spans."""
-        sizes = (self.platforms, self.models, self.quantizations or ("",), self.tasks, self.engines or ("",), self.device_counts, self.batch_sizes)
+        sizes = (self.platforms, self.models, self.quantizations or ("",), self.tasks or ("",), self.engines or ("",), self.device_counts, self.batch_sizes)
         return int(np.prod([len(s) for s in sizes], dtype=np.int64))
 
     def frame(self) -> pd.DataFrame:
@@ -161,14 +164,14 @@ class Grid:
         Raises:
             InvalidInputError: A list is empty or the grid exceeds :data:`MAX_CONFIGURATIONS`.
         """
-        for label, values in (("platform", self.platforms), ("model", self.models), ("task", self.tasks)):
+        for label, values in (("platform", self.platforms), ("model", self.models)):
             if not values:
                 raise InvalidInputError(f"no {label} given: pass --{label} at least once, or --candidates FILE")
         n = self.size()
         if n > MAX_CONFIGURATIONS:
             raise InvalidInputError(f"the grid spans {n:,} configurations, more than {MAX_CONFIGURATIONS:,}; list fewer values")
         rows = itertools.product(
-            self.platforms, self.models, self.quantizations or ("",), self.tasks, self.engines or ("",), self.device_counts, self.batch_sizes
+            self.platforms, self.models, self.quantizations or ("",), self.tasks or ("",), self.engines or ("",), self.device_counts, self.batch_sizes
         )
         return pd.DataFrame(list(rows), columns=["platform", "model_id", "quantization", "task", "engine", "device_count", "batch_size"])
 
@@ -394,6 +397,7 @@ def resolve_configurations(
     models = [m for m, _, _ in m_entries]
     q_basis_code, q_basis_labels = _fill_quantization(frame, p_code, platforms, m_code, models, model_resolver, catalogs, flow, first_line)
     q_code, quants = _resolve_column(frame, "quantization", catalogs.resolve_quant, first_line)
+    _fill_task(frame, catalogs, asked, given_columns, first_line)
     t_code, tasks = _resolve_column(frame, "task", catalogs.resolve_task, first_line)
 
     # Engines: per distinct (quantization, engine) pair, the native one where none is given.
@@ -483,6 +487,15 @@ def resolve_configurations(
             ("output_tokens_dispersion", asked.output_dispersion),
         )
     )
+    # A workload that is the request's token counts has none of its own.
+    from_row = np.array([t.tokens_from_row for t in tasks], dtype=bool)[t_code]
+    missing = from_row & (np.isnan(prompt) | np.isnan(output))
+    if missing.any():
+        name = tasks[int(t_code[np.flatnonzero(missing)[0]])].id
+        raise InvalidInputError(
+            f"{_row_label(frame, missing, first_line)}: workload {name!r} is the tokens each query reads and writes; give them "
+            "(--prompt-tokens and --output-tokens, or the columns prompt_tokens_mean and output_tokens_mean)"
+        )
     # A query longer than the model's context window does not run as asked (vLLM refuses a
     # prompt + max_tokens above max_model_len, which defaults to the config's window).
     window = fit.context_windows(models)[m_code]
@@ -588,6 +601,37 @@ def resolve_configurations(
     if skipped:
         out, labels = out[keep], labels[keep]
     return Resolution(candidates=out, skipped=tuple(skipped), labels=labels, platforms=extra_platforms, models=extra_models)
+
+
+def _fill_task(frame: pd.DataFrame, catalogs: Catalogs, asked: Asked, given_columns: set[str], first_line: int | None) -> None:
+    """Name the catalog's workload of stated token counts (the task with ``tokens_from_row``) in
+    ``frame``'s empty task cells whose rows state their prompt and output tokens.
+
+    Raises:
+        InvalidInputError: A row names no task and states no token counts (or the catalog has no
+            such workload).
+    """
+    blank = (frame["task"].astype(str).str.strip() == "").to_numpy()
+    if not blank.any():
+        return
+
+    def stated(column: str, fallback: float | None) -> np.ndarray:
+        if fallback is not None:
+            return np.ones(len(frame), dtype=bool)
+        if column not in given_columns:
+            return np.zeros(len(frame), dtype=bool)
+        return (frame[column].astype(str).str.strip() != "").to_numpy()
+
+    has_tokens = stated("prompt_tokens_mean", asked.prompt_tokens) & stated("output_tokens_mean", asked.output_tokens)
+    workload = next((t.id for t in catalogs.tasks.values() if t.tokens_from_row), None)
+    unnamed = blank & ~has_tokens if workload is not None else blank
+    if unnamed.any():
+        raise InvalidInputError(
+            f"{_row_label(frame, unnamed, first_line)}: no task given; name one (--task, or the column 'task'), or give the "
+            "tokens each query reads and writes (--prompt-tokens and --output-tokens, or the columns prompt_tokens_mean and "
+            "output_tokens_mean)"
+        )
+    frame["task"] = frame["task"].where(~blank, workload)
 
 
 QUANT_ASKED = "asked"
