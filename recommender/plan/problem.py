@@ -14,6 +14,7 @@ candidates and constraints the ranking used.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np

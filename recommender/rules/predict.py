@@ -40,6 +40,7 @@ import itertools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -153,10 +154,15 @@ class Grid:
     device_counts: Sequence[int] = (1,)
     batch_sizes: Sequence[int] = (1,)
 
+    def _axes(self) -> tuple[Sequence[Any], ...]:
+        """The grid's value lists in :meth:`frame`'s column order, an empty optional one as one
+        empty value (the row's default)."""
+        return (self.platforms, self.models, self.quantizations or ("",), self.tasks or ("",), self.engines or ("",),
+                self.device_counts, self.batch_sizes)
+
     def size(self) -> int:
         """Number of configurations the grid spans."""
-        sizes = (self.platforms, self.models, self.quantizations or ("",), self.tasks or ("",), self.engines or ("",), self.device_counts, self.batch_sizes)
-        return int(np.prod([len(s) for s in sizes], dtype=np.int64))
+        return int(np.prod([len(s) for s in self._axes()], dtype=np.int64))
 
     def frame(self) -> pd.DataFrame:
         """One row per combination, names as given (not yet resolved).
@@ -170,9 +176,7 @@ class Grid:
         n = self.size()
         if n > MAX_CONFIGURATIONS:
             raise InvalidInputError(f"the grid spans {n:,} configurations, more than {MAX_CONFIGURATIONS:,}; list fewer values")
-        rows = itertools.product(
-            self.platforms, self.models, self.quantizations or ("",), self.tasks or ("",), self.engines or ("",), self.device_counts, self.batch_sizes
-        )
+        rows = itertools.product(*self._axes())
         return pd.DataFrame(list(rows), columns=["platform", "model_id", "quantization", "task", "engine", "device_count", "batch_size"])
 
 
