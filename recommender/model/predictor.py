@@ -34,29 +34,24 @@ correlated: energy = power x time).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from recommender.catalog.types import fed_tokens, forward_passes
-from recommender.errors import InvalidInputError, UnknownNameError
 from recommender.model.accuracy_model import AccuracyModel
 from recommender.model.api import CANDIDATE_COLUMNS, PREDICTION_COLUMNS, RELEASE_BASES
 from recommender.model import cats
 from recommender.model.component import (
     MIN_PLATFORMS_REGRESSION,
-    REASONS,
     MIN_ROWS_REGRESSION,
     ComponentModel,
     fit_anchored_component,
     with_column,
     fit_component,
     reason_text,
-    release_order,
-    take_rows,
 )
 from recommender.model.features import CATEGORICAL_FEATURES, Catalogs, FeatureBuilder
 from recommender.model.physics import split_devices
