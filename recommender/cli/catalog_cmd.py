@@ -219,8 +219,9 @@ def register(app: typer.Typer) -> None:
             [_ID, "kind", Column("metric", drop_order=4), _num("chance", 3), _num("shots", 5), _num("prompt tok"),
              _num("output tok"), _num("choices", 6), _num("passes", 2), _num("fed tok", 1)],  # fmt: skip
             (
-                [t.id, t.kind, t.metric, t.chance, t.num_fewshot, t.prompt_tokens_mean,
-                 t.output_tokens_mean, t.choices_mean, round(t.passes(), 2), round(t.fed_tokens(), 1)]  # fmt: skip
+                # A workload of the request's token counts has none of its own: its placeholders are not shown.
+                [t.id, t.kind, t.metric, t.chance, t.num_fewshot, *((None, None) if t.tokens_from_row else (t.prompt_tokens_mean,
+                 t.output_tokens_mean)), t.choices_mean, round(t.passes(), 2), None if t.tokens_from_row else round(t.fed_tokens(), 1)]  # fmt: skip
                 for t in items
             ),
         )
