@@ -98,6 +98,15 @@ def test_tasks_table_shows_forward_passes(capsys: pytest.CaptureFixture[str], mo
     assert mmlu.split()[-2:] == ["1", "624.4"]  # one pass: the one-token answers share it
 
 
+def test_tasks_table_shows_no_token_counts_for_the_requests_own_workload(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "160")
+    code, out, _ = _run(capsys, "tasks", "--kind", "workload")
+    assert code == 0
+    row = next(line for line in out.splitlines() if line.strip().startswith("token-profile"))
+    # prompt tok, output tok, choices, passes, fed tok: the counts are the request's, not figures.
+    assert row.split()[-5:] == ["-", "-", "1", "1", "-"]
+
+
 def test_quants_json_has_aliases_and_sources(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = _run(capsys, "quants", "--json")
     assert code == 0
