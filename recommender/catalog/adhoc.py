@@ -340,14 +340,12 @@ def checkpoint_base_names(name: str) -> tuple[str, ...]:
     return (f"{org}/{kept}", kept) if org else (kept,)
 
 
-_FORMAT_OF_TOKEN = {"fp8": "fp8", "mxfp4": "mxfp4", "awq": "awq-int4", "gptq": "gptq-int4"}
-"""Checkpoint name tokens that tell the catalogued quantization the weights are stored in
-(``-FP8``, ``-AWQ``, ``-GPTQ-Int4``; gpt-oss's MXFP4). Other tokens (``int8``, ``bnb``, ``w8a8``,
-``gguf``...) name formats several catalog entries could be, so they tell none."""
-
-_FORMAT_OF_QUANT_METHOD = {"fp8": "fp8", "mxfp4": "mxfp4", "awq": "awq-int4", "gptq": "gptq-int4"}
-"""config.json ``quantization_config.quant_method`` values with one catalogued quantization
-(AWQ and GPTQ at 4 bits only)."""
+_FORMAT_OF_METHOD = {"fp8": "fp8", "mxfp4": "mxfp4", "awq": "awq-int4", "gptq": "gptq-int4"}
+"""Quantization methods with one catalogued quantization, as a checkpoint's name token
+(``-FP8``, ``-AWQ``, ``-GPTQ-Int4``) or its config.json ``quantization_config.quant_method``
+spells them (AWQ and GPTQ at 4 bits). Other tokens and methods (``int8``, ``bnb``, ``w8a8``,
+``gguf``, ``compressed-tensors``...) name formats several catalog entries could be, so they tell
+none."""
 
 
 def checkpoint_format(name: str) -> str | None:
@@ -355,7 +353,7 @@ def checkpoint_format(name: str) -> str | None:
     name does not tell one (``neuralmagic/Meta-Llama-3.1-8B-Instruct-FP8`` -> ``fp8``,
     ``TheBloke/Llama-2-7B-Chat-GPTQ`` -> ``gptq-int4``, ``...-bnb-4bit`` -> None)."""
     base = name.strip().lower().rpartition("/")[2]
-    found = {_FORMAT_OF_TOKEN[t] for t in re.split(r"[-_]", base) if t in _FORMAT_OF_TOKEN}
+    found = {_FORMAT_OF_METHOD[t] for t in re.split(r"[-_]", base) if t in _FORMAT_OF_METHOD}
     return found.pop() if len(found) == 1 else None
 
 
@@ -368,7 +366,7 @@ def _config_weights_format(raw: Mapping[str, Any]) -> str | None:
     method = str(q.get("quant_method", "")).lower()
     if method in ("awq", "gptq") and q.get("bits", 4) != 4:
         return None
-    return _FORMAT_OF_QUANT_METHOD.get(method)
+    return _FORMAT_OF_METHOD.get(method)
 
 
 def is_quantized_checkpoint(name: str) -> bool:
