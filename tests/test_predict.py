@@ -731,3 +731,15 @@ def test_mean_power_per_device_is_reported_beside_the_gpus_own_limit(catalogs: C
     np.testing.assert_allclose(out["power_limit_w_per_device"][:3], [700.0, 700.0, 700.0])
     assert np.isnan(out["power_limit_w_per_device"].iloc[3])
     assert out["at_power_limit"].tolist() == [True, False, True, False]
+
+
+def test_cli_workload_is_the_task_as_eai_recommend_names_it(run) -> None:
+    code, by_task, err = run(["predict", "-p", "h100", "-m", SMOL, "-q", "bf16", "-t", "lm-arena-chat", "-b", "8", "--csv"])
+    assert code == 0, err
+    code, by_flag, err = run(["predict", "-p", "h100", "-m", SMOL, "-q", "bf16", "--workload", "lm-arena-chat", "-b", "8", "--csv"])
+    assert code == 0, err
+    table = f"platform,model,quant,workload,batch_size\nh100,{SMOL},bf16,lm-arena-chat,8\n"
+    code, by_column, err = run(["predict", "--candidates", "-", "--csv"], stdin=table.encode())
+    assert code == 0, err
+    assert _csv(by_flag).equals(_csv(by_task)) and _csv(by_column).equals(_csv(by_task))
+    assert _csv(by_task)["task"].tolist() == ["lm-arena-chat"]

@@ -269,8 +269,8 @@ def register(app: typer.Typer) -> None:
             "so published, else bf16, fp16 on GPUs without it).",
         ),
         task: list[str] = typer.Option(
-            [], "--task", "-t",
-            help="Task or workload id (repeatable; default with --prompt-tokens and --output-tokens: the workload of those counts, "
+            [], "--task", "-t", "--workload",
+            help="Task or workload id (repeatable; --workload is the same option, as eai recommend names it; default with --prompt-tokens and --output-tokens: the workload of those counts, "
             "token-profile).",
         ),
         engine: list[str] = typer.Option([], "--engine", help="Serving engine (repeatable; default: the quantization's native one)."),

@@ -104,7 +104,7 @@ MAX_TOKENS = 10_000_000
 
 RELEASE_PATTERN = re.compile(RELEASE_REGEX)
 
-_COLUMN_ALIASES = {"model": "model_id", "devices": "device_count", "quant": "quantization"}
+_COLUMN_ALIASES = {"model": "model_id", "devices": "device_count", "quant": "quantization", "workload": "task"}
 
 
 @dataclass(frozen=True)
