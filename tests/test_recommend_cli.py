@@ -124,6 +124,9 @@ def test_spec_from_stdin_and_file(run, tmp_path: Path) -> None:
         (["recommend", "--task", "gsm8k", "--workload", "lm-arena-chta"], None, "serving.workload: unknown task 'lm-arena-chta'; did you mean"),
         (["recommend", "--task", "gsm8k", "--workload", "token-profile", "--output-tokens", "256"], None,
          "'token-profile' is the tokens each query reads and writes; give serving.prompt_tokens and serving.output_tokens"),
+        (["recommend", "--task", "gsm8k", "--min-accuracy-confidence", "0.9"], None, "no accuracy.min is given"),
+        (["recommend", "--task", "gsm8k", "--min-accuracy", "0.5", "--min-accuracy-confidence", "0.99"], None,
+         "'accuracy.min_confidence' value 0.99"),
     ],
 )
 def test_user_errors_exit_2_with_one_line(run, one_line_error, args: list[str], stdin: bytes | None, needle: str) -> None:

@@ -10,7 +10,7 @@ from recommender.rules import fit
 from recommender.rules.engine import recommend
 from recommender.rules.explain import NothingFeasible
 from recommender.rules.flow import load_flow, preference_rank
-from recommender.rules.rank import Objective, select
+from recommender.rules.rank import Objective, confident_score, select
 from recommender.rules.spec import parse_spec
 from recommender.rules.synthetic import FormulaPredictor, TablePredictor, small_catalogs
 
@@ -347,6 +347,45 @@ def test_chance_adjusted_floor() -> None:
     adj = recommend(parse_spec({**base, "accuracy": {"min": 0.3, "chance_adjusted": True}}), TablePredictor(values), catalogs=CAT)
     assert adj.winner["model_id"] == "org/mid-7b"
     assert adj.winner["accuracy_chance_adjusted"] == pytest.approx(0.6)
+
+
+def test_confident_score_reads_the_interval_lower_side() -> None:
+    point, lo = np.array([0.62, 0.70, 0.5, np.nan]), np.array([0.40, 0.665, np.nan, 0.3])
+    assert confident_score(point, lo, 0.5)[:3] == pytest.approx(point[:3])
+    assert confident_score(point, lo, 0.95)[:2] == pytest.approx(lo[:2])
+    # 0.9: 1.2816 / 1.6449 of the way down to the lower end.
+    assert confident_score(point, lo, 0.9)[0] == pytest.approx(0.62 - 0.7791 * 0.22, abs=1e-4)
+    # No interval: the point; no point: unknown.
+    assert confident_score(point, lo, 0.9)[2] == 0.5 and np.isnan(confident_score(point, lo, 0.9)[3])
+
+
+def test_a_floor_asked_with_confidence_passes_over_an_uncertain_score() -> None:
+    # small-1b's score clears the floor at its point but its interval is wide (imputed); mid-7b's
+    # is known. At the point the cheaper small-1b wins; at 0.9 it reaches 0.45 and mid-7b wins.
+    values = {
+        ("rtx-4090", "org/small-1b", "fp16", "mmlu"): {"energy_j": 10.0, "time_s": 0.1, "accuracy": 0.62, "rel_halfwidth": 0.35,
+                                                        "accuracy_status": "imputed"},
+        ("rtx-4090", "org/mid-7b", "fp16", "mmlu"): {"energy_j": 50.0, "time_s": 0.5, "accuracy": 0.70, "rel_halfwidth": 0.05},
+    }
+    base = {"tasks": ["mmlu"], "hardware": {"platforms": ["rtx-4090"]}, "objective": "energy"}
+    at_point = recommend(parse_spec({**base, "accuracy": {"min": 0.6}}), TablePredictor(values), catalogs=CAT)
+    assert at_point.winner["model_id"] == "org/small-1b"
+    half = recommend(parse_spec({**base, "accuracy": {"min": 0.6, "min_confidence": 0.5}}), TablePredictor(values), catalogs=CAT)
+    assert half.winner["model_id"] == "org/small-1b"
+    sure = recommend(parse_spec({**base, "accuracy": {"min": 0.6, "min_confidence": 0.9}}), TablePredictor(values), catalogs=CAT)
+    assert sure.winner["model_id"] == "org/mid-7b"
+    floor = next(d for d in sure.explanation["decided_by"] if "(accuracy.min)" in d)
+    assert floor.startswith("accuracy floor with probability >= 0.9") and "org/small-1b" in floor and "has 0.451 against" in floor
+    # The chance-adjusted floor reads its own lower end (mmlu chance 0.25): small-1b 0.493 at its
+    # point, 0.268 at 0.9; mid-7b 0.564 at 0.9.
+    adj = {"min": 0.4, "chance_adjusted": True}
+    assert recommend(parse_spec({**base, "accuracy": adj}), TablePredictor(values), catalogs=CAT).winner["model_id"] == "org/small-1b"
+    sure_adj = recommend(parse_spec({**base, "accuracy": {**adj, "min_confidence": 0.9}}), TablePredictor(values), catalogs=CAT)
+    assert sure_adj.winner["model_id"] == "org/mid-7b"
+    # Nothing reaches a floor with that confidence: the miss says what would admit more.
+    with pytest.raises(NothingFeasible) as err:
+        recommend(parse_spec({**base, "accuracy": {"min": 0.69, "min_confidence": 0.95}}), TablePredictor(values), catalogs=CAT)
+    assert "accuracy.min_confidence" in str(err.value)
 
 
 def test_infeasible_pair_of_constraints_is_named() -> None:

@@ -104,6 +104,11 @@ def register(app: typer.Typer) -> None:
         chance_adjusted: bool = typer.Option(
             False, "--chance-adjusted", help="Apply --min-accuracy to (score - chance) / (1 - chance)."
         ),
+        min_confidence: Optional[float] = typer.Option(
+            None, "--min-accuracy-confidence",
+            help="Probability in [0.5, 0.95] with which --min-accuracy must hold, from each score's 90%% interval "
+            "(default: the point prediction must reach it).",
+        ),
         max_latency: Optional[float] = typer.Option(None, "--max-latency", help="Latency limit, s per query."),
         min_throughput: Optional[float] = typer.Option(None, "--min-throughput", help="Throughput floor, queries/s."),
         max_energy: Optional[float] = typer.Option(None, "--max-energy", help="Energy budget, Wh per 1,000 queries."),
@@ -156,6 +161,7 @@ def register(app: typer.Typer) -> None:
             ("accuracy.min", min_accuracy),
             ("accuracy.min_relative_to_fp16", min_relative),
             ("accuracy.chance_adjusted", True if chance_adjusted else None),
+            ("accuracy.min_confidence", min_confidence),
             ("latency_s_max", max_latency),
             ("throughput_qps_min", min_throughput),
             ("energy_wh_per_1k_max", max_energy),

@@ -95,6 +95,20 @@ def with_probabilities(result, ctx, samples: int | None = None, seed: int = 0):
             f"tie: no candidate is best with probability >= {_pct(threshold)} (most likely best: {shown}); "
             f"{who} (the pick: {_pct(pick_p or 0.0)})"
         )
+    confidence = ctx.cs.resolved.spec.accuracy.min_confidence
+    if confidence is not None:
+        # The worlds know each score; the answer holds the floor to a quantile of it. Say which
+        # of the likeliest were left out for that, so the probabilities do not read as a rival pick.
+        names = [c.name for c in ctx.constraints]
+        floor_ok = ctx.oks[names.index("accuracy.min")]
+        shown_rows = [int(i) for i in top[:3]]
+        short = sum(not floor_ok[i] for i in shown_rows)
+        if short:
+            which = "all of these" if short == len(shown_rows) else f"{short} of these"
+            statement += (
+                f"; {which} reach the accuracy floor with probability under {confidence:g} (accuracy.min_confidence) "
+                "and are not picked: measuring their scores (`eai plan`) would settle it"
+            )
     if probs.p_none_feasible > 0:
         statement += f"; in {_pct(probs.p_none_feasible)} of sampled worlds nothing meets every constraint"
     explanation = dict(result.explanation)

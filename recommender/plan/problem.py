@@ -230,9 +230,14 @@ def from_context(ctx) -> Problem:
             continue
         slope = None
         base_row = None
+        point = np.asarray(c.values, dtype=float)
+        if c.name == "accuracy.min":
+            # The worlds draw the score around its point; a floor asked with a confidence is the
+            # answer's rule for an uncertain score, while in a world the score is known.
+            point = frame["accuracy_chance_adjusted" if spec.accuracy.chance_adjusted else "accuracy"].to_numpy(dtype=float)
         if c.name == "accuracy.min" and spec.accuracy.chance_adjusted:
             acc = frame["accuracy"].to_numpy(dtype=float)
-            adj = c.values
+            adj = point
             with np.errstate(divide="ignore", invalid="ignore"):
                 chance = (acc - adj) / (1.0 - adj)
                 slope = acc / (1.0 - chance)
@@ -240,7 +245,7 @@ def from_context(ctx) -> Problem:
             base_row = frame["base_row"].to_numpy()
         constraints.append(
             SampledConstraint(
-                name=c.name, label=c.label, point=np.asarray(c.values, dtype=float), limit=np.asarray(c.limit, dtype=float),
+                name=c.name, label=c.label, point=point, limit=np.asarray(c.limit, dtype=float),
                 kind=c.kind, powers=CONSTRAINT_POWERS[c.name], base_row=base_row, additive_slope=slope, nan_passes=c.nan_passes,
             )
         )

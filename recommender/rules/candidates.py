@@ -509,6 +509,11 @@ def build(resolved: Resolved, flow: FlowConfig, predictor: Predictor) -> Candida
     with np.errstate(divide="ignore", invalid="ignore"):
         adj = (acc - chance) / np.where(chance < 1, 1 - chance, np.nan)
     frame["accuracy_chance_adjusted"] = adj @ w
+    # Its lower end the way the score's is formed: each task's lower end, weighted.
+    acc_lo = pred["accuracy_lo"].to_numpy(dtype=float).reshape(n_cfg, n_t)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        adj_lo = (acc_lo - chance) / np.where(chance < 1, 1 - chance, np.nan)
+    frame["accuracy_chance_adjusted_lo"] = adj_lo @ w
     st = _codes(priced["status"].array, STATUS_ORDER).reshape(n_cfg, n_w).max(axis=1)
     ast = _codes(pred["accuracy_status"].array, ACCURACY_STATUS_ORDER).reshape(n_cfg, n_t).max(axis=1)
     frame["status_code"] = st

@@ -1,6 +1,7 @@
 """Hard constraints, objectives, selection and tie marking (all vectorized).
 
-Constraints filter on point predictions; each is kept as a value column, a
+Constraints filter on point predictions (the accuracy floor, where the spec asks a
+confidence, on a quantile of the score's interval); each is kept as a value column, a
 limit and a direction so the explanation can compute margins, nearest misses
 and what-if relaxations without re-predicting.
 
@@ -14,6 +15,7 @@ a tie and shares rank 1, the rest follow by point value.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
@@ -127,10 +129,20 @@ def build_constraints(
         )
     if spec.accuracy.min is not None:
         adjusted = spec.accuracy.chance_adjusted
+        score = "accuracy_chance_adjusted" if adjusted else "accuracy"
+        label = "chance-adjusted accuracy floor" if adjusted else "accuracy floor"
+        values = col(score)
+        confidence = spec.accuracy.min_confidence
+        if confidence is not None:
+            values = confident_score(values, col(score + "_lo"), confidence)
+            label += f" with probability >= {confidence:g}"
         out.append(
             Constraint(
-                "accuracy.min", "chance-adjusted accuracy floor" if adjusted else "accuracy floor",
-                col("accuracy_chance_adjusted" if adjusted else "accuracy"), full(spec.accuracy.min), "min",
+                "accuracy.min", label, values, full(spec.accuracy.min), "min",
+                hint="" if confidence is None else (
+                    f"the floor is checked on each score's {1 - confidence:.0%} quantile: a lower accuracy.min_confidence, "
+                    "or measured scores (`eai profile`, narrower than imputed ones), would admit more"
+                ),
             )
         )
     if min_relative is not None:
@@ -192,6 +204,27 @@ def build_constraints(
         measured = (f["status_code"].to_numpy() == 0) & (f["accuracy_status_code"].to_numpy() == 0)
         out.append(Constraint("allow_predicted", "measured configurations only", measured.astype(float), full(1.0), "flag"))
     return out
+
+
+Z_INTERVAL_END = NormalDist().inv_cdf(0.95)
+"""Standard normal quantile of a 90% interval's lower end (the 5th percentile), 1.645."""
+
+
+def confident_score(point: np.ndarray, lo: np.ndarray, probability: float) -> np.ndarray:
+    """The score each row reaches with ``probability``: its ``1 - probability`` quantile.
+
+    The 90% interval's lower side read as a normal, ``point - z_p / z_0.95 x (point - lo)``:
+    ``probability`` 0.5 gives the point, 0.95 the interval's lower end. A row without an
+    interval (NaN end) keeps its point; NaN points stay NaN.
+
+    Args:
+        point: Predicted score per row (fraction).
+        lo: Lower end of its 90% interval per row (fraction).
+        probability: In [0.5, 0.95].
+    """
+    z = NormalDist().inv_cdf(probability)
+    below = np.maximum(np.nan_to_num(point - lo, nan=0.0), 0.0)
+    return point - z / Z_INTERVAL_END * below
 
 
 def _chance_hint(cs: CandidateSet) -> str:

@@ -168,6 +168,35 @@ def test_recommend_says_who_picked_as_the_rule_layer_decided(capsys):
     assert not any("interval" in d and d.startswith("objective: best accuracy, clear") for d in ex["decided_by"])
 
 
+def test_a_floor_asked_with_confidence_is_met_by_the_picks_quantile_and_says_whom_it_left_out(capsys):
+    # Edge, GSM8K >= 0.6: at the point an imputed small model (wide interval) clears the floor;
+    # asked with probability 0.9, the pick's 10 % quantile must, and where the likeliest best
+    # candidates of the sampled worlds miss that confidence the tie line says so.
+    from statistics import NormalDist
+
+    from recommender.cli import main
+
+    args = ["recommend", "--scenario", "edge", "--task", "gsm8k", "--min-accuracy", "0.6", "--priority", "energy", "--json"]
+    code = main([*args, "--min-accuracy-confidence", "0.9"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    doc = json.loads(out)
+    top = doc["recommendations"][0]
+    acc, lo = top["accuracy"]["value"], top["accuracy"]["lo"]
+    assert acc - NormalDist().inv_cdf(0.9) / NormalDist().inv_cdf(0.95) * (acc - lo) >= 0.6
+    code = main(args)
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    point = json.loads(out)["recommendations"][0]
+    assert point["accuracy"]["value"] >= 0.6 and point["wh_per_1k_queries"]["value"] <= top["wh_per_1k_queries"]["value"]
+    q = point["accuracy"]["value"] - NormalDist().inv_cdf(0.9) / NormalDist().inv_cdf(0.95) * (point["accuracy"]["value"] - point["accuracy"]["lo"])
+    if q < 0.6:  # the point's pick misses the confidence: another is picked, and if it is among the likeliest, said so
+        assert point["deployment"] != top["deployment"]
+        likeliest = [c["configuration"] for c in doc["explanation"]["decision"]["most_likely_best"][:3]]
+        if point["deployment"] in likeliest and not doc["explanation"]["decision"]["decisive"]:
+            assert "accuracy.min_confidence" in doc["explanation"]["ties"]["statement"]
+
+
 def test_an_unquantized_hf_step_on_a_consumer_card_never_measured_is_not_priced_at_bitsandbytes_pace(shipped):
     # The quantization reports' RTX 5090 served TinyLlama-1.1B in fp16 at batch 1 under HF
     # transformers at 94.9 tokens/s (10.5 ms per token). With bitsandbytes' per-layer wrappers
