@@ -282,13 +282,15 @@ def what_would_change(ctx: Context, sel: Selection) -> list[str]:
         if alt is not None and alt != w:
             out.append(f"with {label}, {describe(frame, alt)} wins ({ctx.obj.label} {fmt(ctx.obj.point[alt])})")
             seen.add(alt)
-    # Tightening to just past the winner's own value rules it out: who is next?
+    # Tightening to just past the winner's own value rules it out: who is next? The accuracy
+    # floor is read as the spec's floor reads it (chance-adjusted, or at its confidence).
+    floor = next((c for c in ctx.constraints if c.name == "accuracy.min"), None)
     for col, label, unit, kind in (
         ("time_s_per_query", "latency limit", "s", "max"),
         ("wh_per_1k", "energy budget", "Wh/1k queries", "max"),
-        ("accuracy", "accuracy floor", "", "min"),
+        ("accuracy", "accuracy floor" if floor is None else floor.label, "", "min"),
     ):
-        v = frame[col].to_numpy(dtype=float)
+        v = np.asarray(floor.values, dtype=float) if col == "accuracy" and floor is not None else frame[col].to_numpy(dtype=float)
         wv = v[w]
         if not np.isfinite(wv):
             continue

@@ -135,7 +135,7 @@ def build_constraints(
         confidence = spec.accuracy.min_confidence
         if confidence is not None:
             values = confident_score(values, col(score + "_lo"), confidence)
-            label += f" with probability >= {confidence:g}"
+            label += f" (met with probability >= {confidence:g})"
         out.append(
             Constraint(
                 "accuracy.min", label, values, full(spec.accuracy.min), "min",
