@@ -427,3 +427,13 @@ def test_a_quantization_without_its_own_colour_still_draws() -> None:
 
     assert _rgba("#555", 0.35) == "rgba(85,85,85,0.35)"
     assert _rgba(QUANT_COLORS["gguf-q4"], 1.0) == "rgba(60,84,136,1.0)"
+
+
+def test_every_model_platform_and_task_of_the_study_grid_is_catalogued() -> None:
+    # A study name the catalogs cannot resolve (unknown, or ambiguous like "Mistral-7B") drops
+    # out of the report's predicted grid with a note; every one must resolve.
+    from recommender.report.inputs import STUDY_MODELS, study_grid
+
+    grid, unknown = study_grid()
+    assert unknown == []
+    assert grid["model_id"].nunique() == len(STUDY_MODELS)

@@ -27,7 +27,9 @@ STUDY_PLATFORMS: tuple[str, ...] = ("A100 PCIe", "RTX 4090", "RTX 3090 Ti", "RTX
 STUDY_MODELS: tuple[str, ...] = (
     "Qwen2.5-7B",
     "DeepSeek-R1-Distill-Qwen-7B",
-    "Mistral-7B",
+    # MISSION.md says "Mistral"; the quantization reports' A800 sweep names its checkpoint
+    # (Mistral-7B-Instruct-v0.2, the table's measured rows). "Mistral-7B" alone matches five.
+    "mistralai/Mistral-7B-Instruct-v0.2",
     "neural-chat-7b",
     "bigscience/bloomz-7b1",
     "Yi-6B",
@@ -259,7 +261,7 @@ def gather(
                 grid = pd.DataFrame(columns=list(POINT_COLUMNS))
                 why = f"predictor failed ({type(exc).__name__}: {exc}); predictions left out of this report"
             if unknown:
-                why = (why + "; " if why else "") + "not in the catalogs: " + ", ".join(unknown)
+                why = (why + "; " if why else "") + "not resolved by the catalogs (unknown or ambiguous): " + ", ".join(unknown)
             if why:
                 notes["predictions"] = why
     else:
