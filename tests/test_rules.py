@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recommender.errors import InvalidInputError
+from recommender.errors import InvalidInputError, SpecError
 from recommender.rules import fit
-from recommender.rules.engine import recommend
+from recommender.rules.engine import prepare_answer, recommend
 from recommender.rules.explain import NothingFeasible
 from recommender.rules.flow import load_flow, preference_rank
-from recommender.rules.rank import Objective, confident_score, select
+from recommender.rules.rank import Objective, confident_kept, confident_score, select
 from recommender.rules.spec import parse_spec
 from recommender.rules.synthetic import FormulaPredictor, TablePredictor, small_catalogs
 
@@ -386,6 +386,44 @@ def test_a_floor_asked_with_confidence_passes_over_an_uncertain_score() -> None:
     with pytest.raises(NothingFeasible) as err:
         recommend(parse_spec({**base, "accuracy": {"min": 0.69, "min_confidence": 0.95}}), TablePredictor(values), catalogs=CAT)
     assert "accuracy.min_confidence" in str(err.value)
+
+
+def test_a_relative_floor_asked_with_confidence_reads_the_format_effects_spread() -> None:
+    # nf4's score is fp16's (measured, narrow) plus an imputed effect (wide): it keeps 98.6 % of
+    # fp16 at its point, 87.7 % at 0.9 (the effect's own spread, sqrt(s_nf4^2 - s_fp16^2), over
+    # fp16's score). A format measured at its own precision shares nothing with its baseline.
+    def values(nf4_status: str) -> dict:
+        return {
+            ("rtx-4090", "org/mid-7b", "fp16", "gsm8k"): {"energy_j": 100.0, "time_s": 1.0, "accuracy": 0.70, "rel_halfwidth": 0.05},
+            ("rtx-4090", "org/mid-7b", "nf4-bnb", "gsm8k"): {"energy_j": 60.0, "time_s": 1.0, "accuracy": 0.69, "rel_halfwidth": 0.15,
+                                                             "accuracy_status": nf4_status},
+        }
+
+    base = {"tasks": ["gsm8k"], "serving": HF, "hardware": {"platforms": ["rtx-4090"]}, "models": {"ids": ["org/mid-7b"]},
+            "objective": "energy", "accuracy": {"min_relative_to_fp16": 0.95}}
+    at_point = recommend(parse_spec(base), TablePredictor(values("imputed")), catalogs=CAT)
+    assert at_point.winner["quantization"] == "nf4-bnb"
+    sure_spec = parse_spec({**base, "accuracy": {"min_relative_to_fp16": 0.95, "min_confidence": 0.9}})
+    sure = recommend(sure_spec, TablePredictor(values("imputed")), catalogs=CAT)
+    assert sure.winner["quantization"] == "fp16"  # a reference format keeps its own score exactly
+    assert any(d.startswith("accuracy kept vs fp16 (met with probability >= 0.9)") for d in sure.explanation["decided_by"])
+    # The same number measured at nf4 itself: both errors count, relative, in quadrature.
+    s_nf4, s_fp16 = 0.69 * 0.15 / 1.6449, 0.70 * 0.05 / 1.6449
+    apart = (0.69 / 0.70) * np.hypot(s_nf4 / 0.69, s_fp16 / 0.70)
+    frame = prepare_answer(sure_spec, TablePredictor(values("measured")), catalogs=CAT).cs.frame
+    row = frame.index[(frame["quantization"].astype(str) == "nf4-bnb") & frame["is_candidate"]][0]
+    kept = confident_kept(frame, 0.9, ("fp16", "bf16", "fp32"))
+    assert kept[row] == pytest.approx(0.69 / 0.70 - 1.2816 * apart, abs=1e-3)
+    frame = prepare_answer(sure_spec, TablePredictor(values("imputed")), catalogs=CAT).cs.frame
+    kept = confident_kept(frame, 0.9, ("fp16", "bf16", "fp32"))
+    effect = np.sqrt(s_nf4**2 - s_fp16**2)
+    assert kept[row] == pytest.approx(0.69 / 0.70 - 1.2816 * np.hypot(effect, s_fp16 * (1 - 0.69 / 0.70)) / 0.70, abs=1e-3)
+
+
+def test_confidence_without_a_floor_in_force_is_refused() -> None:
+    spec = parse_spec({"tasks": ["gsm8k"], "hardware": {"platforms": ["rtx-4090"]}, "priority": "latency", "accuracy": {"min_confidence": 0.9}})
+    with pytest.raises(SpecError, match="no accuracy floor is in force"):
+        recommend(spec, _three_way(), catalogs=CAT)
 
 
 def test_infeasible_pair_of_constraints_is_named() -> None:

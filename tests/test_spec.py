@@ -69,7 +69,6 @@ def test_full_spec_round_trips() -> None:
         ({"tasks": ["gsm8k"], "economics": {"pue": 0.5}}, "'economics.pue' value 0.5"),
         ({"tasks": ["gsm8k"], "serving": {"engines": ["ollama"]}}, "'serving.engines.0' value 'ollama'"),
         ({"tasks": ["gsm8k"], "hardware": {"platforms": ["a100", "A100"]}}, "must not repeat"),
-        ({"tasks": ["gsm8k"], "accuracy": {"min_confidence": 0.9}}, "no accuracy.min is given"),
         ({"tasks": ["gsm8k"], "accuracy": {"min": 0.5, "min_confidence": 0.99}}, "'accuracy.min_confidence' value 0.99"),
         ({"tasks": ["gsm8k"], "accuracy": {"min": 0.5, "min_confidence": 0.3}}, "'accuracy.min_confidence' value 0.3"),
     ],

@@ -97,16 +97,19 @@ def with_probabilities(result, ctx, samples: int | None = None, seed: int = 0):
         )
     confidence = ctx.cs.resolved.spec.accuracy.min_confidence
     if confidence is not None:
-        # The worlds know each score; the answer holds the floor to a quantile of it. Say which
-        # of the likeliest were left out for that, so the probabilities do not read as a rival pick.
-        names = [c.name for c in ctx.constraints]
-        floor_ok = ctx.oks[names.index("accuracy.min")]
+        # The worlds know each score; the answer holds the accuracy floors to a quantile of it.
+        # Say which of the likeliest were left out for that, so the probabilities do not read
+        # as a rival pick.
+        floors_ok = np.ones(len(frame), dtype=bool)
+        for c, ok in zip(ctx.constraints, ctx.oks):
+            if c.name in ("accuracy.min", "accuracy.min_relative_to_fp16"):
+                floors_ok &= ok
         shown_rows = [int(i) for i in top[:3]]
-        short = sum(not floor_ok[i] for i in shown_rows)
+        short = sum(not floors_ok[i] for i in shown_rows)
         if short:
             which = "all of these" if short == len(shown_rows) else f"{short} of these"
             statement += (
-                f"; {which} reach the accuracy floor with probability under {confidence:g} (accuracy.min_confidence) "
+                f"; {which} meet the accuracy floors with probability under {confidence:g} (accuracy.min_confidence) "
                 "and are not picked: measuring their scores (`eai plan`) would settle it"
             )
     if probs.p_none_feasible > 0:

@@ -177,31 +177,15 @@ def joint_from_frame(frame, split: VarianceSplit, scales: Scales, reference_form
 
 
 def reference_share(frame, scales: Scales, is_reference: np.ndarray) -> np.ndarray:
-    """Per row, the share of its accuracy variance that is its model's reference error.
+    """Per row, the share of its accuracy variance that is its model's reference error
+    (:func:`recommender.rules.rank.reference_share`), read off the row's and its fp16 baseline's
+    (``base_row``) split-normal scales; nothing shared where the frame has no baselines."""
+    from recommender.rules.rank import reference_share as share
 
-    1 for a reference format. A quantized score that is not measured at its own precision is
-    the reference score plus the format's effect, their 90 % half-widths added in quadrature
-    (:meth:`recommender.model.accuracy_model.AccuracyModel.predict_coded`), so the reference's
-    share is ``(s_reference / s_row)^2``, read off the row's and its fp16 baseline's (``base_row``)
-    split-normal scales. 0 (nothing shared) for a score measured at its own precision on every
-    task (``accuracy_status_code`` 0), a row without a baseline, and a row narrower than its
-    baseline (part of it was measured at its own precision).
-    """
-    n = len(frame)
-    out = np.where(is_reference, 1.0, 0.0)
     if "base_row" not in frame.columns or "accuracy_status_code" not in frame.columns:
-        return out
-    base = frame["base_row"].to_numpy(dtype=np.int64)
-    status = frame["accuracy_status_code"].to_numpy(dtype=np.int64)
+        return np.where(is_reference, 1.0, 0.0)
     s = (scales.lo["accuracy"] + scales.hi["accuracy"]) / 2.0
-    rows = np.flatnonzero(~is_reference & (base >= 0) & (base < n) & (status > 0))
-    if len(rows):
-        b = base[rows]
-        s_row, s_ref = s[rows], s[b]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            share = np.where((s_row > 0) & (s_ref > 0) & (s_row >= s_ref), (s_ref / s_row) ** 2, 0.0)
-        out[rows] = np.where(is_reference[b], share, 0.0)
-    return out
+    return share(s, is_reference, frame["base_row"].to_numpy(dtype=np.int64), frame["accuracy_status_code"].to_numpy(dtype=np.int64))
 
 
 def scales_from_frame(frame) -> Scales:

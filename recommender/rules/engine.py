@@ -232,7 +232,9 @@ def prepare(
     resolved = cand.resolve(spec, catalogs, flow)
     cs = cand.build(resolved, flow, predictor)
     frame = cs.frame
-    constraints = build_constraints(cs, resolved.decision.min_accuracy_relative_to_fp16, flow.exclude_accuracy_status)
+    constraints = build_constraints(
+        cs, resolved.decision.min_accuracy_relative_to_fp16, flow.exclude_accuracy_status, flow.baseline_quantizations
+    )
     oks = [c.ok() for c in constraints]
     d = resolved.decision
     obj = objective(frame, d.objective, d.tie_break, d.tie_within)

@@ -343,7 +343,11 @@ def _other_priorities(ctx: Context, w: int) -> list[str]:
         if priority == spec.priority:
             continue
         decision = decide(spec.model_copy(update={"priority": priority}), given, ctx.flow)
-        cons = build_constraints(ctx.cs, decision.min_accuracy_relative_to_fp16, ctx.flow.exclude_accuracy_status)
+        if spec.accuracy.min_confidence is not None and spec.accuracy.min is None and decision.min_accuracy_relative_to_fp16 is None:
+            continue  # no floor for the confidence to hold in that priority: its answer is not this spec's
+        cons = build_constraints(
+            ctx.cs, decision.min_accuracy_relative_to_fp16, ctx.flow.exclude_accuracy_status, ctx.flow.baseline_quantizations
+        )
         obj = objective(frame, decision.objective, decision.tie_break, decision.tie_within)
         mask = ctx.base & np.isfinite(obj.score)
         for c in cons:

@@ -88,7 +88,8 @@ class Constraint:
 
 
 def build_constraints(
-    cs: CandidateSet, min_relative: float | None, exclude_accuracy_status: tuple[str, ...] = ()
+    cs: CandidateSet, min_relative: float | None, exclude_accuracy_status: tuple[str, ...] = (),
+    reference_formats: tuple[str, ...] = (),
 ) -> list[Constraint]:
     """The spec's hard constraints as :class:`Constraint` objects (only those in force).
 
@@ -96,10 +97,23 @@ def build_constraints(
     the model's context), ``tensor_parallel`` (a tensor-parallel engine can share the model's
     heads over the devices) and ``prediction`` (a finite objective input exists). Others
     appear when the spec (or the flow's default for the relative accuracy floor) sets them.
+    ``reference_formats``: the flow's 16-bit baselines (one accuracy per model), which the
+    relative floor asked with a confidence reads as keeping their baseline's score exactly.
+
+    Raises:
+        SpecError: ``accuracy.min_confidence`` is given and no accuracy floor is in force.
     """
     f = cs.frame
     spec = cs.resolved.spec
     n = len(f)
+    confidence = spec.accuracy.min_confidence
+    if confidence is not None and spec.accuracy.min is None and min_relative is None:
+        from recommender.errors import SpecError
+
+        raise SpecError(
+            f"accuracy.min_confidence is {confidence:g} but no accuracy floor is in force (priority {spec.priority} "
+            "sets no floor relative to fp16); give accuracy.min (--min-accuracy) or accuracy.min_relative_to_fp16"
+        )
 
     def col(name: str) -> np.ndarray:
         return f[name].to_numpy(dtype=float)
@@ -132,7 +146,6 @@ def build_constraints(
         score = "accuracy_chance_adjusted" if adjusted else "accuracy"
         label = "chance-adjusted accuracy floor" if adjusted else "accuracy floor"
         values = col(score)
-        confidence = spec.accuracy.min_confidence
         if confidence is not None:
             values = confident_score(values, col(score + "_lo"), confidence)
             label += f" (met with probability >= {confidence:g})"
@@ -146,10 +159,13 @@ def build_constraints(
             )
         )
     if min_relative is not None:
+        kept, label = col("accuracy_relative_to_fp16"), "accuracy kept vs fp16"
+        if confidence is not None:
+            kept = confident_kept(f, confidence, reference_formats)
+            label += f" (met with probability >= {confidence:g})"
         out.append(
             Constraint(
-                "accuracy.min_relative_to_fp16", "accuracy kept vs fp16", col("accuracy_relative_to_fp16"),
-                full(min_relative), "min", "x fp16", nan_passes=True,
+                "accuracy.min_relative_to_fp16", label, kept, full(min_relative), "min", "x fp16", nan_passes=True,
             )
         )
     if spec.latency_s_max is not None:
@@ -225,6 +241,65 @@ def confident_score(point: np.ndarray, lo: np.ndarray, probability: float) -> np
     z = NormalDist().inv_cdf(probability)
     below = np.maximum(np.nan_to_num(point - lo, nan=0.0), 0.0)
     return point - z / Z_INTERVAL_END * below
+
+
+def reference_share(scale: np.ndarray, is_reference: np.ndarray, base: np.ndarray, status: np.ndarray) -> np.ndarray:
+    """Per row, the share of its accuracy variance that is its model's reference (16-bit) error.
+
+    1 for a reference format (fp16, bf16 and fp32 carry one score per model). A quantized score
+    not measured at its own precision is the reference score plus the format's effect, their
+    half-widths added in quadrature (:meth:`recommender.model.accuracy_model.AccuracyModel.predict_coded`),
+    so the reference's share is ``(s_reference / s_row)^2``. 0 (nothing shared) for a score
+    measured at its own precision on every task (``status`` 0), a row without a baseline
+    (``base`` -1), and a row narrower than its baseline (part of it was measured at its own
+    precision).
+
+    Args:
+        scale: Per row, the accuracy's spread (any common unit: a half-width, a normal's scale).
+        is_reference: Per row, whether its format is a reference one.
+        base: Per row, the row of its 16-bit baseline (-1: none).
+        status: Per row, the accuracy status code (0: measured on every task).
+    """
+    n = len(scale)
+    out = np.where(is_reference, 1.0, 0.0)
+    rows = np.flatnonzero(~is_reference & (base >= 0) & (base < n) & (status > 0))
+    if len(rows):
+        b = base[rows]
+        s_row, s_ref = scale[rows], scale[b]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            share = np.where((s_row > 0) & (s_ref > 0) & (s_row >= s_ref), (s_ref / s_row) ** 2, 0.0)
+        out[rows] = np.where(is_reference[b], share, 0.0)
+    return out
+
+
+def confident_kept(frame: pd.DataFrame, probability: float, reference_formats: tuple[str, ...]) -> np.ndarray:
+    """The share of its 16-bit baseline's score each row keeps with ``probability``.
+
+    The ratio ``R = a / b`` of a row's score to its baseline's, at its ``1 - probability``
+    quantile as a normal: ``R - z_p x sd(R)``, the scales read from each 90% interval's lower
+    side. Where the row's score is the baseline's plus a format effect (:func:`reference_share`
+    of its variance shared), only the effect and the baseline's own error scaled by ``1 - R``
+    move the ratio; where they share nothing, both errors do, in quadrature relative terms; a
+    reference format keeps its baseline's score exactly (``R`` itself). NaN where no baseline.
+    """
+    a = frame["accuracy"].to_numpy(dtype=float)
+    lo = frame["accuracy_lo"].to_numpy(dtype=float)
+    kept = frame["accuracy_relative_to_fp16"].to_numpy(dtype=float)
+    base = frame["base_row"].to_numpy(dtype=np.int64)
+    status = frame["accuracy_status_code"].to_numpy(dtype=np.int64)
+    is_ref = frame["quantization"].astype(str).isin(list(reference_formats)).to_numpy()
+    scale = np.maximum(np.nan_to_num(a - lo, nan=0.0), 0.0) / Z_INTERVAL_END
+    share = reference_share(scale, is_ref, base, status)
+    has = base >= 0
+    b_row = np.where(has, base, 0)
+    b, s_b = a[b_row], scale[b_row]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        own = np.sqrt(np.maximum(scale**2 - share * scale**2, 0.0))  # the row's error the baseline does not share
+        shared_sd = np.sqrt(own**2 + (s_b * (1.0 - kept)) ** 2) / b
+        apart_sd = kept * np.sqrt((scale / a) ** 2 + (s_b / b) ** 2)
+        sd = np.where(share > 0, shared_sd, apart_sd)
+    sd = np.where(is_ref & is_ref[b_row], 0.0, np.nan_to_num(sd, nan=0.0))
+    return np.where(has, kept - NormalDist().inv_cdf(probability) * sd, np.nan)
 
 
 def _chance_hint(cs: CandidateSet) -> str:

@@ -132,10 +132,11 @@ class Accuracy(_Frozen):
             same platform, e.g. 0.98 keeps at least 98% of fp16's score.
         chance_adjusted: Apply ``min`` to the chance-adjusted score
             (score - chance) / (1 - chance), so a model guessing at chance scores 0.
-        min_confidence: Probability with which ``min`` must hold, read from each candidate's
-            90% accuracy interval (a normal on its lower side: 0.95 is the interval's lower
-            end). None: the point prediction must reach the floor, which an imputed score
-            does about half the time whatever its uncertainty.
+        min_confidence: Probability with which the accuracy floors in force must hold (``min``,
+            and the floor relative to fp16, the spec's or the priority's default), read from
+            each candidate's 90% accuracy interval (a normal on its lower side: 0.95 is the
+            interval's lower end of ``min``). None: the point prediction must reach them, which
+            an imputed score does about half the time whatever its uncertainty.
     """
 
     min: float | None = Field(default=None, ge=0)
@@ -149,11 +150,6 @@ class Accuracy(_Frozen):
         if self.min is not None and self.min > 1:
             raise ValueError(
                 f"accuracy.min is {self.min}, above 1; scores are fractions in [0, 1] (did you mean {self.min / 100:g}?)"
-            )
-        if self.min_confidence is not None and self.min is None:
-            raise ValueError(
-                f"accuracy.min_confidence is {self.min_confidence} but no accuracy.min is given; it is the probability "
-                "with which that floor must hold: give the floor too (--min-accuracy)"
             )
         return self
 
