@@ -388,3 +388,30 @@ def test_plan_says_what_its_runs_cannot_settle_for_a_served_workload(run_plan, t
     assert any("served workload lm-arena-chat" in n and "(gsm8k)" in n for n in notes)
     code, stdout, err = run_plan(["plan", "--task", "gsm8k", "--scenario", "enterprise", "--json"])
     assert not any("served workload" in n for n in json.loads(stdout)["notes"])
+
+
+def test_the_sampled_worlds_draw_scores_around_their_points_when_floors_are_asked_with_confidence() -> None:
+    # The answer holds its floors to a quantile of each score; the planner's worlds know the
+    # score, so its constraints start from the point score and the point share kept.
+    from recommender.plan.problem import from_context
+    from recommender.rules.engine import prepare_answer
+    from recommender.rules.spec import parse_spec
+    from recommender.rules.synthetic import TablePredictor, small_catalogs
+
+    values = {
+        ("rtx-4090", "org/mid-7b", q, "gsm8k"): {"energy_j": e, "time_s": 1.0, "accuracy": a, "rel_halfwidth": h, "accuracy_status": s}
+        for q, e, a, h, s in (("fp16", 100.0, 0.70, 0.05, "measured"), ("nf4-bnb", 60.0, 0.69, 0.15, "imputed"))
+    }
+    base = {"tasks": ["gsm8k"], "serving": {"engines": ["hf-transformers"]}, "hardware": {"platforms": ["rtx-4090"]},
+            "models": {"ids": ["org/mid-7b"]}, "objective": "energy"}
+    floors = {"min": 0.6, "min_relative_to_fp16": 0.95}
+    plain = prepare_answer(parse_spec({**base, "accuracy": floors}), TablePredictor(values), catalogs=small_catalogs())
+    sure = prepare_answer(parse_spec({**base, "accuracy": {**floors, "min_confidence": 0.9}}), TablePredictor(values), catalogs=small_catalogs())
+    for name in ("accuracy.min", "accuracy.min_relative_to_fp16"):
+        c_plain = next(c for c in plain.constraints if c.name == name)
+        c_sure = next(c for c in sure.constraints if c.name == name)
+        assert np.nanmax(c_plain.values - c_sure.values) > 0.01  # the answer reads a quantile
+        p_plain = next(c for c in from_context(plain).constraints if c.name == name)
+        p_sure = next(c for c in from_context(sure).constraints if c.name == name)
+        np.testing.assert_allclose(p_sure.point, p_plain.point, equal_nan=True)
+        np.testing.assert_allclose(p_plain.point, c_plain.values, equal_nan=True)

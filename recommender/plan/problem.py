@@ -215,10 +215,12 @@ def from_context(ctx) -> Problem:
         slope = None
         base_row = None
         point = np.asarray(c.values, dtype=float)
+        # The worlds draw each score around its point; a floor asked with a confidence is the
+        # answer's rule for an uncertain score, while in a world the score is known.
         if c.name == "accuracy.min":
-            # The worlds draw the score around its point; a floor asked with a confidence is the
-            # answer's rule for an uncertain score, while in a world the score is known.
             point = frame["accuracy_chance_adjusted" if spec.accuracy.chance_adjusted else "accuracy"].to_numpy(dtype=float)
+        elif c.name == "accuracy.min_relative_to_fp16":
+            point = frame["accuracy_relative_to_fp16"].to_numpy(dtype=float)
         if c.name == "accuracy.min" and spec.accuracy.chance_adjusted:
             acc = frame["accuracy"].to_numpy(dtype=float)
             adj = point
