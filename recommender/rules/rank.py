@@ -1,6 +1,6 @@
 """Hard constraints, objectives, selection and tie marking (all vectorized).
 
-Constraints filter on point predictions (the accuracy floor, where the spec asks a
+Constraints filter on point predictions (the accuracy floors, where the spec asks a
 confidence, on a quantile of the score's interval); each is kept as a value column, a
 limit and a direction so the explanation can compute margins, nearest misses
 and what-if relaxations without re-predicting.
@@ -20,6 +20,7 @@ from statistics import NormalDist
 import numpy as np
 import pandas as pd
 
+from recommender.errors import SpecError
 from recommender.rules.candidates import CMP, SHARED, CandidateSet
 
 OBJECTIVES: dict[str, tuple[str, int, str, str]] = {
@@ -108,8 +109,6 @@ def build_constraints(
     n = len(f)
     confidence = spec.accuracy.min_confidence
     if confidence is not None and spec.accuracy.min is None and min_relative is None:
-        from recommender.errors import SpecError
-
         raise SpecError(
             f"accuracy.min_confidence is {confidence:g} but no accuracy floor is in force (priority {spec.priority} "
             "sets no floor relative to fp16); give accuracy.min (--min-accuracy) or accuracy.min_relative_to_fp16"
