@@ -106,8 +106,8 @@ def register(app: typer.Typer) -> None:
         ),
         min_confidence: Optional[float] = typer.Option(
             None, "--min-accuracy-confidence",
-            help="Probability in [0.5, 0.95] with which --min-accuracy must hold, from each score's 90%% interval "
-            "(default: the point prediction must reach it).",
+            help="Probability in [0.5, 0.95] with which the accuracy floors (--min-accuracy, and the one relative to fp16) "
+            "must hold, from each score's 90%% interval (default: the point prediction must reach them).",
         ),
         max_latency: Optional[float] = typer.Option(None, "--max-latency", help="Latency limit, s per query."),
         min_throughput: Optional[float] = typer.Option(None, "--min-throughput", help="Throughput floor, queries/s."),
