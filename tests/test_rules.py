@@ -376,6 +376,8 @@ def test_a_floor_asked_with_confidence_passes_over_an_uncertain_score() -> None:
     assert sure.winner["model_id"] == "org/mid-7b"
     floor = next(d for d in sure.explanation["decided_by"] if "(accuracy.min)" in d)
     assert floor.startswith("accuracy floor (met with probability >= 0.9)") and "org/small-1b" in floor and "has 0.451 against" in floor
+    assert any("accuracy floors on each score's 10% quantile" in a for a in sure.assumptions)
+    assert not any("quantile" in a for a in at_point.assumptions)
     # The chance-adjusted floor reads its own lower end (mmlu chance 0.25): small-1b 0.493 at its
     # point, 0.268 at 0.9; mid-7b 0.564 at 0.9.
     adj = {"min": 0.4, "chance_adjusted": True}

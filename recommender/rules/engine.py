@@ -372,7 +372,10 @@ def finish(ctx: Context, data_hash: str) -> Recommendation:
         "energy is gross: everything the devices drew while serving, idle draw included (no figure subtracts idle power)",
         "throughput = queries in flight (a static batch's queries, a server's running requests) / time_s_per_query; mean power = energy per query x throughput",
         _serving_note(resolved, ctx.flow, set(ctx.cs.frame["engine"].astype(str))),
-        "constraints filter on point predictions; intervals decide ties",
+        "constraints filter on point predictions; intervals decide ties" if spec.accuracy.min_confidence is None else (
+            f"constraints filter on point predictions, the accuracy floors on each score's {1 - spec.accuracy.min_confidence:.0%} "
+            f"quantile (met with probability >= {spec.accuracy.min_confidence:g}); intervals decide ties"
+        ),
         "cost counts electricity only (x PUE); carbon is operational (grid intensity x PUE)",
         # A GPU named outside the curated catalog: its physics is its datasheet, never a measurement.
         *(f"{pid}: {basis}; never measured, predicted from its specifications" for pid, (_, basis) in resolved.extra_platforms.items()),
