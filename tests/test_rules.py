@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from recommender.errors import InvalidInputError, SpecError
 from recommender.rules import fit
@@ -357,6 +360,26 @@ def test_confident_score_reads_the_interval_lower_side() -> None:
     assert confident_score(point, lo, 0.9)[0] == pytest.approx(0.62 - 0.7791 * 0.22, abs=1e-4)
     # No interval: the point; no point: unknown.
     assert confident_score(point, lo, 0.9)[2] == 0.5 and np.isnan(confident_score(point, lo, 0.9)[3])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    a=st.floats(0.05, 1.0), b=st.floats(0.05, 1.0), wa=st.floats(0.0, 0.3), wb=st.floats(0.0, 0.3),
+    status=st.sampled_from([0, 1]), quant=st.sampled_from(["nf4-bnb", "bf16"]),
+)
+def test_the_share_kept_with_confidence_never_exceeds_the_point_and_falls_with_the_probability(a, b, wa, wb, status, quant) -> None:
+    # Row 0 is the fp16 baseline, row 1 the candidate: a lower-side quantile is never above the
+    # point, it falls as the asked probability rises, and a reference format keeps its share exactly.
+    frame = pd.DataFrame({
+        "accuracy": [b, a], "accuracy_lo": [max(b - wb, 0.0), max(a - wa, 0.0)], "base_row": [0, 0],
+        "accuracy_status_code": [0, status], "quantization": ["fp16", quant],
+    })
+    frame["accuracy_relative_to_fp16"] = frame["accuracy"] / b
+    kept = [confident_kept(frame, p, ("fp16", "bf16", "fp32"))[1] for p in (0.5, 0.7, 0.9, 0.95)]
+    assert kept[0] == pytest.approx(a / b)
+    assert all(k2 <= k1 + 1e-12 for k1, k2 in zip(kept, kept[1:]))
+    if quant == "bf16":
+        assert kept[-1] == pytest.approx(a / b)
 
 
 def test_a_floor_asked_with_confidence_passes_over_an_uncertain_score() -> None:
