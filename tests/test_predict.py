@@ -743,3 +743,16 @@ def test_cli_workload_is_the_task_as_eai_recommend_names_it(run) -> None:
     assert code == 0, err
     assert _csv(by_flag).equals(_csv(by_task)) and _csv(by_column).equals(_csv(by_task))
     assert _csv(by_task)["task"].tolist() == ["lm-arena-chat"]
+
+
+def test_cli_a_row_without_an_engine_says_it_runs_the_formats_native_one(run) -> None:
+    code, out, err = run(["predict", "-p", "h100", "-m", SMOL, "-q", "bf16", "-q", "fp8", "-t", "gsm8k", "--json"])
+    assert code == 0, err
+    basis = {r["quantization"]: (r["engine"], r["basis"]["engine"]) for r in json.loads(out)["predictions"]}
+    assert basis == {
+        "bf16": ("hf-transformers", "default: the format's native engine (hf-transformers)"),
+        "fp8": ("vllm", "default: the format's native engine (vllm)"),
+    }
+    code, out, err = run(["predict", "-p", "h100", "-m", SMOL, "-q", "bf16", "-t", "gsm8k", "--engine", "hf-transformers", "--json"])
+    assert code == 0, err
+    assert json.loads(out)["predictions"][0]["basis"]["engine"] == "catalog"

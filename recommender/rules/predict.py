@@ -423,6 +423,8 @@ def resolve_configurations(
     declared = {flow.canonical_engine(e) for e in asked.declared_engines}
     n_e = len(e_given)
     pair = q_code.astype(np.int64) * n_e + e_code
+    # Rows that named no engine: the format's native one fills them, and their label says so.
+    engine_defaulted = canonical[s_code] == ""
     for code in np.unique(pair):
         mask = pair == code
         q, given = quants[int(code // n_e)], str(e_given[int(code % n_e)])
@@ -589,13 +591,17 @@ def resolve_configurations(
     # Labels from codes: one string per distinct value, never one per row.
     e_out = out["engine"]
     declared_label = "declared, not in the catalog: predicted as an engine never measured"
-    engine_labels = ["catalog" if str(e) in known_engines else declared_label for e in e_out.cat.categories]
+    engine_labels = [
+        label for e in e_out.cat.categories
+        for label in ("catalog" if str(e) in known_engines else declared_label, f"default: the format's native engine ({e})")
+    ]
+    engine_codes = np.asarray(e_out.cat.codes, dtype=np.int64) * 2 + engine_defaulted.astype(np.int64)
     labels = pd.DataFrame(
         {
             "platform_basis": _categorical(p_code, [b for _, b in p_entries]),
             "model_basis": _categorical(m_code, [b for _, b, _ in m_entries]),
             "quantization_basis": pd.Categorical.from_codes(q_basis_code, categories=q_basis_labels),
-            "engine_basis": _categorical(np.asarray(e_out.cat.codes, dtype=np.int64), engine_labels),
+            "engine_basis": _categorical(engine_codes, engine_labels),
             "output_tokens_basis": pd.Categorical.from_codes(np.isnan(output).astype(np.int8), categories=["row", "task"]),
         },
         index=frame.index,
