@@ -130,3 +130,27 @@ def test_verify_cli_needs_a_spec_or_a_configuration(capsys, one_line_error) -> N
     assert code == 2
     assert "--quant" in one_line_error(err)
     assert np.isfinite(code)
+
+
+@pytest.mark.parametrize(
+    ("model", "platform", "quant"),
+    [
+        ("smollm2-135m-instruct", "cpu-amd-epyc-zen4", "bf16"),
+        ("smollm2-135m-instruct", "v100-sxm2-32gb", "fp16"),  # no bf16 below compute capability 8.0
+        ("openai/gpt-oss-20b", "h100", "mxfp4"),  # its weights as published
+        ("someone/a-local-finetune", "h100", "bf16"),  # outside the catalog: 16-bit weights
+    ],
+)
+def test_verify_without_a_quantization_measures_what_predict_asks_by_default(model: str, platform: str, quant: str) -> None:
+    from recommender.cli.plan_cmd import _default_quantization
+
+    got, why = _default_quantization(model, platform, "cpu", "hf-transformers")
+    assert got == quant and why.startswith("default:")
+
+
+def test_verify_with_llama_cpp_names_the_gguf_format() -> None:
+    from recommender.cli.plan_cmd import _default_quantization
+    from recommender.errors import InvalidInputError
+
+    with pytest.raises(InvalidInputError, match="the GGUF file's own"):
+        _default_quantization("smollm2-135m-gguf", None, "cpu", "llama.cpp")

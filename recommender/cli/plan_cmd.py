@@ -268,8 +268,12 @@ def register(app: typer.Typer) -> None:
                 tasks=tuple(task) if task else tuple(t.id for t in spec.tasks),
             )
         else:
-            if not model or not quant or not task:
-                raise InvalidInputError("eai verify needs a spec, or --model, --quant and --task (configuration given directly)")
+            if not model or not task:
+                raise InvalidInputError("eai verify needs a spec, or --model and --task (configuration given directly; --quant optional)")
+            if not quant:
+                quant, why = _default_quantization(model, platform, device, engine)
+                if not as_json:
+                    sys.stderr.write(f"eai verify: no --quant given: measuring {quant} ({why})\n")
             config = Configuration(
                 platform=platform, device_count=1, engine=engine, model=model, quantization=quant,
                 batch_size=batch_size, tasks=tuple(task),
@@ -285,6 +289,36 @@ def register(app: typer.Typer) -> None:
             raise PredictionMissError(
                 f"measured {check} lies outside the model-only 90% interval for {', '.join(doc['outside'])}"
             )
+
+
+def _default_quantization(model: str, platform: Optional[str], device: str, engine: str) -> tuple[str, str]:
+    """The quantization ``eai verify`` measures when none is named, and why: what ``eai predict``
+    asks by default on this machine's platform (the model's published format, else 16-bit weights
+    in the first format the platform runs; :func:`recommender.rules.predict.default_quantization`).
+
+    Raises:
+        InvalidInputError: The engine is llama.cpp, whose format is the GGUF file's own.
+    """
+    if engine == "llama.cpp":
+        raise InvalidInputError(
+            "eai verify with engine llama.cpp needs --quant: the format is the GGUF file's own (gguf-q4 for the shipped "
+            "smollm2-135m-gguf, a Q4_1 file)"
+        )
+    from profiler.sweep import detect_platform
+
+    from recommender.errors import UnknownNameError
+    from recommender.rules.catalogs import Catalogs
+    from recommender.rules.flow import load_flow
+    from recommender.rules.predict import default_quantization
+
+    catalogs = Catalogs.load()
+    target = catalogs.resolve_platform(platform if platform else detect_platform(device))
+    try:
+        published = catalogs.resolve_model(model).weights_format
+    except UnknownNameError:
+        published = None  # a local path or a model outside the catalog: its weights as 16-bit
+    quant, basis = default_quantization(published, target, catalogs, load_flow())
+    return quant, f"{basis} on {target.id}"
 
 
 class _ProfilerMeasurer:
