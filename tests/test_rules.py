@@ -80,6 +80,18 @@ def test_rows_sharing_an_unnamed_release_are_compared_without_its_gap() -> None:
     assert select(np.ones(4, dtype=bool), full, np.zeros(4, dtype=np.int64)).tie.all()
 
 
+def test_rows_equal_in_cost_go_to_the_more_accurate() -> None:
+    # One architecture (a model, its newer release, its instruct tune) costs the same: the
+    # accuracy orders them, in the tie group and outside it, never the order they came in.
+    energy = np.array([5.0, 5.0, 5.0, 9.0, 9.0])
+    accuracy = np.array([0.56, 0.61, 0.59, 0.70, 0.72])
+    obj = Objective("energy", "wh_per_1k", -1, energy, -energy, -energy - 0.5, -energy + 0.5, last_score=accuracy)
+    sel = select(np.ones(5, dtype=bool), obj, np.zeros(5, dtype=np.int64))
+    assert sel.winner == 1 and list(sel.order) == [1, 2, 0, 4, 3]
+    # The flow's preference still comes first.
+    assert select(np.ones(5, dtype=bool), obj, np.array([1, 1, 0, 0, 0])).winner == 2
+
+
 def test_select_uses_preference_only_inside_tie_group() -> None:
     score = np.array([10.0, 9.5, 5.0])
     obj = Objective("eor", "eor", 1, score, score, score - 1.0, score + 1.0)

@@ -350,6 +350,10 @@ class Objective:
             release the user did not name (:data:`recommender.rules.candidates.SHARED`); None:
             the frame has none.
         release_group: Per row, a code of the release it shares (-1: none).
+        last_score: Score (larger better) ordering rows equal on every other key: the accuracy
+            where the objective prices a resource (energy, cost, carbon), so that of two models
+            one architecture serves at the same predicted cost the more accurate is picked
+            (Qwen2.5-1.5B over Qwen2-1.5B); None: the order the rows came in.
     """
 
     name: str
@@ -364,6 +368,7 @@ class Objective:
     shared_lo: np.ndarray | None = None
     shared_hi: np.ndarray | None = None
     release_group: np.ndarray | None = None
+    last_score: np.ndarray | None = None
 
     @property
     def label(self) -> str:
@@ -409,7 +414,10 @@ def objective(frame: pd.DataFrame, name: str, tie_break: str | None = None, tie_
         shared_lo, shared_hi = np.fmin(np.fmin(a, b), score), np.fmax(np.fmax(a, b), score)
         names = frame["release_group"].astype(str).to_numpy()
         group = np.where(names == "", -1, pd.factorize(names)[0])
-    return Objective(name, column, direction, point, score, s_lo, s_hi, tie_score, tie_within, shared_lo, shared_hi, group)
+    # Same architecture, same predicted cost (a model and its newer or instruct-tuned release):
+    # the score decides, never the catalog's order.
+    last = frame["accuracy"].to_numpy(dtype=float) if name != "accuracy" and "accuracy" in frame.columns else None
+    return Objective(name, column, direction, point, score, s_lo, s_hi, tie_score, tie_within, shared_lo, shared_hi, group, last)
 
 
 @dataclass(frozen=True)
@@ -450,6 +458,8 @@ def select(feasible: np.ndarray, obj: Objective, preference: np.ndarray, limit: 
     # Second key among ties (after the flow preference): the tie-break objective, else the point value.
     second = obj.tie_score[idx] if obj.tie_score is not None else s
     second = np.where(np.isfinite(second), second, -np.inf)
+    last = obj.last_score[idx] if obj.last_score is not None else np.zeros(idx.size)
+    last = np.where(np.isfinite(last), last, -np.inf)
     a = int(np.argmax(s))
 
     grp = obj.release_group[idx] if obj.release_group is not None else None
@@ -467,16 +477,17 @@ def select(feasible: np.ndarray, obj: Objective, preference: np.ndarray, limit: 
         return tied
 
     g_idx = np.flatnonzero(tied_with(a))
-    # Within the tied group: flow preference first, then the tie-break (or point) value.
-    w = int(g_idx[np.lexsort((-s[g_idx], -second[g_idx], pref[g_idx]))[0]])
+    # Within the tied group: flow preference first, then the tie-break (or point) value, then
+    # the last score (the accuracy of rows that cost the same).
+    w = int(g_idx[np.lexsort((-last[g_idx], -s[g_idx], -second[g_idx], pref[g_idx]))[0]])
     tie = tied_with(w)
     tie_idx = np.flatnonzero(tie)
-    tie_idx = tie_idx[np.lexsort((-s[tie_idx], -second[tie_idx], pref[tie_idx]))]
+    tie_idx = tie_idx[np.lexsort((-last[tie_idx], -s[tie_idx], -second[tie_idx], pref[tie_idx]))]
     rest_idx = np.flatnonzero(~tie)
     if limit is not None and rest_idx.size > limit:
         # Only the best `limit` of the rest are ever shown; skip sorting the others.
         rest_idx = rest_idx[np.argpartition(-s[rest_idx], limit - 1)[:limit]] if limit > 0 else rest_idx[:0]
-    rest_idx = rest_idx[np.argsort(-s[rest_idx], kind="stable")]
+    rest_idx = rest_idx[np.lexsort((-last[rest_idx], -s[rest_idx]))]
     local = np.concatenate([tie_idx, rest_idx])
     rank = np.concatenate([np.ones(tie_idx.size, dtype=np.int64), tie_idx.size + 1 + np.arange(rest_idx.size)])
     # A winner alone in its interval is not tied with anything.
