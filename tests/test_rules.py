@@ -952,3 +952,20 @@ def test_concurrency_is_picked_within_the_power_cap() -> None:
     assert pick_concurrency(with_qps, 1.0, throughput_qps_min=100.0).tolist() == [False, True, False]
     # An energy budget the TWEOR batch (46 J = 12.8 Wh per 1k queries) spends past.
     assert pick_concurrency(frame, 10.0, worse=-tweor.to_numpy(), energy_wh_per_1k_max=10.0).tolist() == [False, False, True]
+
+
+def test_a_conversation_served_runs_an_instruction_tuned_model() -> None:
+    # small-1b, the cheaper on the chat workload, is a base model: it cannot hold the
+    # conversation, so serving sharegpt-chat (a conversational workload of the flow) picks mid-7b;
+    # ranked on the benchmark alone, or serving a workload that is not conversation, a base model may win.
+    models = [m.model_copy(update={"variant": "base"}) if m.id == "org/small-1b" else m for m in CAT.models.values()]
+    cat = type(CAT).from_entries(list(CAT.platforms.values()), models, list(CAT.tasks.values()), list(CAT.quants.values()))
+    base = {"tasks": ["mmlu"], "hardware": {"platforms": ["rtx-4090"]}, "models": {"ids": ["org/mid-7b", "org/small-1b"]},
+            "objective": "energy", "serving": {"batch_size": 1, "workload": "sharegpt-chat"}}
+    served = recommend(parse_spec(base), _served(), catalogs=cat)
+    assert served.winner["model_id"] == "org/mid-7b"
+    assert any("(chat_model)" in d and "org/small-1b" in d for d in served.explanation["decided_by"])
+    not_chat = load_flow().model_copy(update={"conversational_workloads": ()})
+    assert recommend(parse_spec(base), _served(), catalogs=cat, flow=not_chat).winner["model_id"] == "org/small-1b"
+    with pytest.raises(NothingFeasible, match="instruction-tuned"):
+        recommend(parse_spec({**base, "models": {"ids": ["org/small-1b"]}}), _served(), catalogs=cat)

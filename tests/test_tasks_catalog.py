@@ -135,3 +135,13 @@ def test_forward_passes_and_fed_tokens_follow_lm_eval() -> None:
     # Unknown answer length: a pass per choice, answers not counted; a stated count wins.
     assert TaskSpec(**base).passes() == 5.0 and TaskSpec(**base).fed_tokens() == 500.0
     assert TaskSpec(**base, continuation_tokens_mean=1, forward_passes_mean=2).passes() == 2.0
+
+
+def test_the_flows_conversational_workloads_are_catalogued_workloads() -> None:
+    # A misspelt id would leave base models serving that chat without a word.
+    from recommender.rules.flow import load_flow
+
+    tasks = get_tasks()
+    names = load_flow().conversational_workloads
+    assert names and all(n in tasks and tasks[n].kind == "workload" for n in names)
+    assert "lm-arena-chat" in names and "humaneval-code" not in names

@@ -233,7 +233,8 @@ def prepare(
     cs = cand.build(resolved, flow, predictor)
     frame = cs.frame
     constraints = build_constraints(
-        cs, resolved.decision.min_accuracy_relative_to_fp16, flow.exclude_accuracy_status, flow.baseline_quantizations
+        cs, resolved.decision.min_accuracy_relative_to_fp16, flow.exclude_accuracy_status, flow.baseline_quantizations,
+        flow.conversational_workloads,
     )
     oks = [c.ok() for c in constraints]
     d = resolved.decision

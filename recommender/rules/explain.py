@@ -346,7 +346,8 @@ def _other_priorities(ctx: Context, w: int) -> list[str]:
         if spec.accuracy.min_confidence is not None and spec.accuracy.min is None and decision.min_accuracy_relative_to_fp16 is None:
             continue  # no floor for the confidence to hold in that priority: its answer is not this spec's
         cons = build_constraints(
-            ctx.cs, decision.min_accuracy_relative_to_fp16, ctx.flow.exclude_accuracy_status, ctx.flow.baseline_quantizations
+            ctx.cs, decision.min_accuracy_relative_to_fp16, ctx.flow.exclude_accuracy_status, ctx.flow.baseline_quantizations,
+            ctx.flow.conversational_workloads,
         )
         obj = objective(frame, decision.objective, decision.tie_break, decision.tie_within)
         mask = ctx.base & np.isfinite(obj.score)

@@ -223,6 +223,9 @@ class FlowConfig(_Node):
     device_kinds: dict[PlatformClass, str]
     compute_capability_kinds: tuple[str, ...] = ()
     recommendable_accuracy_status: tuple[Literal["measured", "imputed", "interpolated", "extrapolated"], ...] = Field(min_length=1)
+    conversational_workloads: tuple[str, ...] = ()
+    """Served workloads (task ids) that are people conversing with the model: a deployment serving
+    one runs an instruction-tuned model, never a base one (constraint ``chat_model``)."""
     chance_margin: ChanceMargin
     serving: ServingNode
     baseline_quantizations: tuple[str, ...] = Field(min_length=1)

@@ -90,7 +90,7 @@ class Constraint:
 
 def build_constraints(
     cs: CandidateSet, min_relative: float | None, exclude_accuracy_status: tuple[str, ...] = (),
-    reference_formats: tuple[str, ...] = (),
+    reference_formats: tuple[str, ...] = (), conversational: tuple[str, ...] = (),
 ) -> list[Constraint]:
     """The spec's hard constraints as :class:`Constraint` objects (only those in force).
 
@@ -100,6 +100,8 @@ def build_constraints(
     appear when the spec (or the flow's default for the relative accuracy floor) sets them.
     ``reference_formats``: the flow's 16-bit baselines (one accuracy per model), which the
     relative floor asked with a confidence reads as keeping their baseline's score exactly.
+    ``conversational``: the flow's conversational workloads; serving one, a base model is ruled
+    out (``chat_model``).
 
     Raises:
         SpecError: ``accuracy.min_confidence`` is given and no accuracy floor is in force.
@@ -204,6 +206,18 @@ def build_constraints(
             Constraint(
                 "accuracy_informed", "accuracy measured or imputed from the model's own scores on every task (not a size prior)",
                 informed.astype(float), full(1.0), "flag", hint=hint,
+            )
+        )
+    workload = cs.resolved.workload
+    if workload is not None and workload.id in conversational:
+        # A base model does not hold a conversation: the served chat runs an instruct variant.
+        variant = np.array([m.variant != "base" for m in cs.resolved.models], dtype=bool)[f["_m"].to_numpy()]
+        out.append(
+            Constraint(
+                "chat_model", f"an instruction-tuned model (the served workload {workload.id} is conversation)",
+                variant.astype(float), full(1.0), "flag",
+                hint="no instruction-tuned model passes the other constraints; drop serving.workload to rank on the "
+                "tasks alone, or allow more models",
             )
         )
     if "chance_clearance" in f:
