@@ -969,3 +969,14 @@ def test_a_conversation_served_runs_an_instruction_tuned_model() -> None:
     assert recommend(parse_spec(base), _served(), catalogs=cat, flow=not_chat).winner["model_id"] == "org/small-1b"
     with pytest.raises(NothingFeasible, match="instruction-tuned"):
         recommend(parse_spec({**base, "models": {"ids": ["org/small-1b"]}}), _served(), catalogs=cat)
+
+
+def test_the_nearest_miss_is_the_row_the_flow_would_pick_among_equal_misses() -> None:
+    # Both models miss the floor by as much (same score): the nearest miss named is the one the
+    # objective prefers (big-13b at half the energy), not the first in the catalog's order.
+    pred = _table({("rtx-4090", "org/mid-7b", "fp16"): (100.0, 1.0, 0.5, 0.05), ("rtx-4090", "org/big-13b", "fp16"): (50.0, 1.0, 0.5, 0.05)})
+    spec = parse_spec({"tasks": ["gsm8k"], "serving": HF, "hardware": {"platforms": ["rtx-4090"]}, "objective": "energy",
+                       "models": {"ids": ["org/mid-7b", "org/big-13b"]}, "accuracy": {"min": 0.9}})
+    with pytest.raises(NothingFeasible) as err:
+        recommend(spec, pred, catalogs=CAT)
+    assert "org/big-13b" in err.value.details["nearest_miss"]["configuration"]

@@ -406,7 +406,11 @@ def diagnose_infeasible(ctx: Context) -> NothingFeasible:
         v = c.violation()
         viol += np.where(np.isinf(v), 1.0, v)
     viol = np.where(base, viol, np.inf)
-    nm = int(np.argmin(viol))
+    # Of the rows that miss by as little (every precision of a model misses an accuracy floor
+    # alike), the one the flow would pick: its preference, then the objective.
+    closest = np.flatnonzero(viol <= viol.min() * (1 + 1e-9) + 1e-12)
+    score = np.where(np.isfinite(ctx.obj.score[closest]), ctx.obj.score[closest], -np.inf)
+    nm = int(closest[np.lexsort((-score, ctx.preference[closest]))[0]])
     misses = []
     for c, ok in zip(ctx.constraints, ctx.oks):
         if not ok[nm]:
