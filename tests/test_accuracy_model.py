@@ -198,6 +198,25 @@ def _reference_predict(model: AccuracyModel, m: list[str], t: list[str], q: list
     return pd.DataFrame(rows, columns=["accuracy", "accuracy_lo", "accuracy_hi", "accuracy_status", "accuracy_basis"])
 
 
+def test_a_model_asked_in_the_format_its_weights_are_published_in_has_no_quantization_effect(fitted) -> None:
+    # Trained and published in fp8 (as DeepSeek-V3) or MXFP4 (as gpt-oss): its scores are that
+    # format's and its 16-bit weights an exact upcast, so fp8 takes the 16-bit score, measured.
+    model, _ = fitted
+    ref = _predict(model, "org4/model-1")
+
+    def asked(quant: str, native: dict | None) -> dict:
+        out = model.predict(pd.Series(["org4/model-1"]), pd.Series(["mmlu"]), pd.Series([quant]), np.array([7.0]),
+                            np.array([CHANCE]), np.array([True]), native)
+        return out.iloc[0].to_dict()
+
+    own = asked("fp8", {"org4/model-1": "fp8"})
+    assert own["accuracy"] == ref["accuracy"] and (own["accuracy_lo"], own["accuracy_hi"]) == (ref["accuracy_lo"], ref["accuracy_hi"])
+    assert own["accuracy_status"] == "measured" and "the weights as published" in own["accuracy_basis"]
+    # Another model's native format, or another format of this one, keeps its effect.
+    assert "pooled 8-bit prior" in asked("fp8", {"org2/model-0": "fp8"})["accuracy_basis"]
+    assert asked("int8-bnb", {"org4/model-1": "fp8"})["accuracy"] == pytest.approx(ref["accuracy"] - 0.03, abs=1e-9)
+
+
 def test_vectorized_predict_matches_the_per_row_resolution(fitted) -> None:
     """Every branch (measured at the candidate's precision, table, size prior, no prior, each kind
     of quantization effect, workloads) on shuffled, repeated rows, as strings and as Categoricals."""

@@ -353,13 +353,15 @@ class AccuracyModel:
         params_total_b: np.ndarray,
         chance: np.ndarray,
         scored: np.ndarray,
+        native: Mapping[str, str] | None = None,
     ) -> pd.DataFrame:
-        """Accuracy with 90% interval, status and basis for each row.
+        """Accuracy with 90% interval, status and basis for each row (``native``: see
+        :meth:`predict_coded`).
 
         Returns:
             Frame with ``accuracy, accuracy_lo, accuracy_hi, accuracy_status, accuracy_basis``.
         """
-        acc, lo, hi, status, basis = self.predict_coded(model_id, task, quantization, params_total_b, chance, scored)
+        acc, lo, hi, status, basis = self.predict_coded(model_id, task, quantization, params_total_b, chance, scored, native)
         return pd.DataFrame(
             {
                 "accuracy": acc,
@@ -379,9 +381,15 @@ class AccuracyModel:
         params_total_b: np.ndarray,
         chance: np.ndarray,
         scored: np.ndarray,
+        native: Mapping[str, str] | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, pd.Categorical, pd.Categorical]:
         """:meth:`predict` as arrays: ``(accuracy, lo, hi, status, basis)``, status and basis as
         Categoricals (categories in order of first appearance, as ``pd.factorize`` gives them).
+
+        ``native``: model id -> the format its weights are published in where that is not 16-bit
+        (gpt-oss's MXFP4, DeepSeek-V3's FP8: ``ModelSpec.weights_format``). Its scores are that
+        format's and its 16-bit weights an exact upcast of them, so that format takes the 16-bit
+        score with no quantization effect.
 
         Vectorized: every lookup is made once per distinct model, task, quantization or
         (quantization, task) pair and taken per row by integer code; basis texts are built once
@@ -488,10 +496,19 @@ class AccuracyModel:
                             str(t_lab[k % (nt + 1)]) if k % (nt + 1) < nt else "nan")
                 for k in p_uniq
             ]
+            is_native = np.zeros(len(rest), dtype=bool)
+            if native:
+                # A model asked in the format its weights are published in: no effect (per distinct
+                # (model, quantization) level, taken per row), and a measured score stays measured.
+                own = np.array([native.get(str(m)) for m in m_lab] + [None], dtype=object)[mi[rest]]
+                is_native = np.array([str(q) for q in q_lab] + ["\x00"], dtype=object)[qix[rest]] == own
+                if is_native.any():
+                    effects.append((0.0, 0.0, 0.0, "the weights as published (the model's scores are this format's)"))
+                    p_inv = np.where(is_native, len(effects) - 1, p_inv)
             shift = np.array([e[0] for e in effects], dtype=float)[p_inv]
             dlo = np.array([e[1] for e in effects], dtype=float)[p_inv]
             dhi = np.array([e[2] for e in effects], dtype=float)[p_inv]
-            has_qb = np.array([bool(e[3]) for e in effects], dtype=bool)[p_inv]
+            has_qb = np.array([bool(e[3]) for e in effects], dtype=bool)[p_inv] & ~is_native
             a = a0 + shift
             acc[rest] = a
             # Interval ends add in quadrature around the shifted point.
@@ -500,10 +517,11 @@ class AccuracyModel:
             measured, prior = STATUSES.index("measured"), STATUSES.index("prior")
             status[rest] = np.where((st == measured) & ~has_qb, measured, np.where(st == prior, prior, STATUSES.index("imputed")))
             # One text per distinct (score basis, effect basis).
-            key = b0.astype(np.int64) * len(p_uniq) + p_inv
+            n_eff = len(effects)
+            key = b0.astype(np.int64) * n_eff + p_inv
             k_inv, k_uniq = pd.factorize(key)
             base = len(texts)
-            texts += [_joined(b0_texts[k // len(p_uniq)], effects[k % len(p_uniq)][3]) for k in k_uniq]
+            texts += [_joined(b0_texts[k // n_eff], effects[k % n_eff][3]) for k in k_uniq]
             basis[rest] = base + k_inv
 
         floor = np.where(status == STATUSES.index("prior"), chance, 0.0)

@@ -326,6 +326,11 @@ class EaiPredictor:
             cols[prior] = feats[prior].to_numpy()
         return pd.DataFrame(cols, index=candidates.index)
 
+    def native_formats(self) -> dict[str, str]:
+        """Model id -> the format its weights are published in, where not 16-bit (the catalog's
+        ``weights_format``, a described model's included): the accuracy model gives that format no effect."""
+        return {m: str(spec.weights_format) for m, spec in self.catalogs.models.items() if getattr(spec, "weights_format", None)}
+
     def _predict_accuracy(self, cf: pd.DataFrame, feats: pd.DataFrame) -> pd.DataFrame:
         # Accuracy depends on (model, task, quantization) only: compute once per distinct triple.
         key = np.zeros(len(cf), dtype=np.int64)
@@ -359,6 +364,7 @@ class EaiPredictor:
             total,
             sub["chance"].to_numpy(),
             sub["scored"].to_numpy(),
+            self.native_formats(),
         )
         inverse = inverse.ravel()
         return pd.DataFrame(
