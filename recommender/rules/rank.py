@@ -474,7 +474,8 @@ def select(feasible: np.ndarray, obj: Objective, preference: np.ndarray, limit: 
     second = np.where(np.isfinite(second), second, -np.inf)
     last = obj.last_score[idx] if obj.last_score is not None else np.zeros(idx.size)
     last = np.where(np.isfinite(last), last, -np.inf)
-    a = int(np.argmax(s))
+    # The point-best, of rows equal there the one the last score prefers (as the order below).
+    a = int(np.lexsort((-last, -s))[0])
 
     grp = obj.release_group[idx] if obj.release_group is not None else None
     sh_lo = obj.shared_lo[idx] if obj.shared_lo is not None else None
