@@ -24,7 +24,7 @@ from typing import Any, Optional
 import typer
 
 from recommender.cli.common import json_text, read_json_document, read_spec
-from recommender.errors import InvalidInputError, PredictionMissError, SpecError
+from recommender.errors import InvalidInputError, PredictionMissError, SpecError, UnknownNameError
 
 
 def _spec_from(source: Optional[str], tasks: list[str], platforms: list[str], priority: Optional[str], scenario: Optional[str]):
@@ -306,7 +306,6 @@ def _default_quantization(model: str, platform: Optional[str], device: str, engi
         )
     from profiler.sweep import detect_platform
 
-    from recommender.errors import UnknownNameError
     from recommender.rules.catalogs import Catalogs
     from recommender.rules.flow import load_flow
     from recommender.rules.predict import default_quantization

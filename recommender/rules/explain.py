@@ -327,7 +327,7 @@ def what_would_change(ctx: Context, sel: Selection) -> list[str]:
 def _other_priorities(ctx: Context, w: int) -> list[str]:
     """Re-walk the flow with each other priority (objective, default floor, preferences) on the same predictions."""
     from recommender.rules.flow import PRIORITIES, decide, preference_rank
-    from recommender.rules.rank import build_constraints
+    from recommender.rules.rank import build_constraints, confidence_without_floor
 
     frame = ctx.cs.frame
     resolved = ctx.cs.resolved
@@ -343,7 +343,7 @@ def _other_priorities(ctx: Context, w: int) -> list[str]:
         if priority == spec.priority:
             continue
         decision = decide(spec.model_copy(update={"priority": priority}), given, ctx.flow)
-        if spec.accuracy.min_confidence is not None and spec.accuracy.min is None and decision.min_accuracy_relative_to_fp16 is None:
+        if confidence_without_floor(spec, decision.min_accuracy_relative_to_fp16):
             continue  # no floor for the confidence to hold in that priority: its answer is not this spec's
         cons = build_constraints(
             ctx.cs, decision.min_accuracy_relative_to_fp16, ctx.flow.exclude_accuracy_status, ctx.flow.baseline_quantizations,

@@ -110,7 +110,7 @@ def build_constraints(
     spec = cs.resolved.spec
     n = len(f)
     confidence = spec.accuracy.min_confidence
-    if confidence is not None and spec.accuracy.min is None and min_relative is None:
+    if confidence_without_floor(spec, min_relative):
         raise SpecError(
             f"accuracy.min_confidence is {confidence:g} but no accuracy floor is in force (priority {spec.priority} "
             "sets no floor relative to fp16); give accuracy.min (--min-accuracy) or accuracy.min_relative_to_fp16"
@@ -233,6 +233,12 @@ def build_constraints(
         measured = (f["status_code"].to_numpy() == 0) & (f["accuracy_status_code"].to_numpy() == 0)
         out.append(Constraint("allow_predicted", "measured configurations only", measured.astype(float), full(1.0), "flag"))
     return out
+
+
+def confidence_without_floor(spec, min_relative: float | None) -> bool:
+    """Whether the spec asks ``accuracy.min_confidence`` while no accuracy floor is in force
+    (no ``accuracy.min``, and ``min_relative`` None: the priority sets no floor relative to fp16)."""
+    return spec.accuracy.min_confidence is not None and spec.accuracy.min is None and min_relative is None
 
 
 Z_INTERVAL_END = NormalDist().inv_cdf(0.95)
