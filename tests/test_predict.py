@@ -308,6 +308,22 @@ def test_memory_fit_flags_a_model_too_large_for_the_device(catalogs: Catalogs, f
     np.testing.assert_array_equal(out["device_count"], [1, 1, 4])
 
 
+def test_a_board_sharing_its_dram_with_the_host_leaves_the_model_the_rest(catalogs: Catalogs, flow, formula: FormulaPredictor) -> None:
+    from recommender.catalog.platforms import SHARED_DRAM_RESERVED_GB
+
+    qwen32 = "Qwen/Qwen2.5-32B-Instruct"
+    frame = _table(platform=["jetson-agx-orin-64gb", "jetson-agx-orin-64gb", "rtx-5090"], model_id=[qwen32, qwen32, SMOL],
+                   quantization=["fp16", "int8-bnb", "fp16"], task=["mmlu"] * 3)
+    out = predict_configurations(resolve_configurations(frame, catalogs, flow).candidates, formula, catalogs, flow)
+    gb = 2**30 / 1e9
+    # The Jetson's 64 GB are the CPU's too: the model gets what the carveouts and the OS leave;
+    # a card with memory of its own keeps all of it.
+    assert out["memory_gb_available"].tolist() == pytest.approx([(64 - SHARED_DRAM_RESERVED_GB) * gb] * 2 + [32 * gb])
+    # 32.8 B parameters at 2 bytes (65.5 GB) fit in the board's 68.7 GB, not in what the host leaves.
+    assert 64 * gb > out["memory_gb_required"].iloc[0] > (64 - SHARED_DRAM_RESERVED_GB) * gb
+    assert out["fits_memory"].tolist() == [False, True, True]
+
+
 def test_a_measured_cell_returns_its_measurement(catalogs: Catalogs, flow) -> None:
     from recommender.model import load_predictor
     from recommender.table import load_table

