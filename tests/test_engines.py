@@ -190,8 +190,50 @@ def test_llamacpp_check_refuses_before_loading() -> None:
         engine.check(gguf, "nf4-bnb", EngineOptions())
     with pytest.raises(UnsupportedCombinationError, match="batch_size 4"):
         engine.check(gguf, "gguf-q8", EngineOptions(batch_size=4))
-    with pytest.raises(UnsupportedCombinationError, match="cuda"):
-        engine.check(gguf, "gguf-q8", EngineOptions(device="cuda"))
+
+
+def _fake_llama_cpp(gpu_offload: bool) -> types.SimpleNamespace:
+    """A module shaped like ``llama_cpp``: records what ``Llama`` was built with."""
+    built: list[dict] = []
+
+    class Llama:
+        def __init__(self, **kwargs: object) -> None:
+            built.append(kwargs)
+            self.model = object()
+
+    return types.SimpleNamespace(
+        Llama=Llama, built=built, LLAMA_SPLIT_MODE_NONE=0, llama_supports_gpu_offload=lambda: gpu_offload,
+        llama_model_n_params=lambda model: 134_515_008,
+        llama_cpp=types.SimpleNamespace(llama_model_default_params=lambda: types.SimpleNamespace()),
+    )
+
+
+def test_llamacpp_runs_on_one_gpu_only_with_a_build_that_offloads(tmp_path: Path) -> None:
+    from profiler.engines.llamacpp import CUDA_BUILD_HINT, LlamaCppEngine
+
+    gguf = ModelSource("org/m", "gguf", str(tmp_path), "m.gguf", "gguf")
+    (tmp_path / "m.gguf").write_bytes(b"GGUF")
+    cpu_build = LlamaCppEngine(module=_fake_llama_cpp(gpu_offload=False))
+    with pytest.raises(UnsupportedCombinationError, match="without GPU offload") as err:
+        cpu_build.check(gguf, "gguf-q4", EngineOptions(device="cuda"))
+    assert CUDA_BUILD_HINT in str(err.value)
+    cpu_build.check(gguf, "gguf-q4", EngineOptions(device="cpu"))  # the CPU needs no offload
+    fake = _fake_llama_cpp(gpu_offload=True)
+    engine = LlamaCppEngine(module=fake)
+    with pytest.raises(UnsupportedCombinationError, match="device_count 2"):
+        engine.check(gguf, "gguf-q4", EngineOptions(device="cuda", device_count=2))
+    with pytest.raises(UnsupportedCombinationError, match="'mps'"):
+        engine.check(gguf, "gguf-q4", EngineOptions(device="mps"))
+
+    engine.gguf_path = lambda source, quant, threads=None: (tmp_path / "m.gguf", "Q4_1", "as shipped")  # type: ignore[method-assign]
+    on_gpu = engine.load(gguf, "gguf-q4", EngineOptions(device="cuda:1"))
+    # Every layer on the GPU asked, none spread over the others; the meter reads that GPU.
+    assert {k: fake.built[-1][k] for k in ("n_gpu_layers", "split_mode", "main_gpu")} == {
+        "n_gpu_layers": -1, "split_mode": 0, "main_gpu": 1}
+    assert on_gpu.cuda_devices == (1,) and on_gpu.device_count == 1 and "n_gpu_layers=all" in on_gpu.extra_ref
+    on_cpu = engine.load(gguf, "gguf-q4", EngineOptions(device="cpu"))
+    assert fake.built[-1]["n_gpu_layers"] == 0 and "main_gpu" not in fake.built[-1]
+    assert on_cpu.cuda_devices == () and "n_gpu_layers=0" in on_cpu.extra_ref
 
 
 # --- vLLM ----------------------------------------------------------------------------
@@ -387,3 +429,28 @@ def test_sweep_loads_each_model_engine_quant_once_and_keys_by_engine(tmp_path: P
     assert {k.engine for k in completed_keys(out)} == {"hf-transformers", "llama.cpp"}
     again = run_sweep(spec, out, Runner())
     assert again.written == 0 and again.skipped == 6
+
+
+def test_a_gguf_file_is_profiled_as_the_model_it_is_named_for(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from profiler.engines.llamacpp import LlamaCppEngine
+    from profiler.models import resolve_model_source
+    from recommender.errors import DataSourceError, InvalidInputError
+
+    gguf = tmp_path / "qwen2.5-1.5b-instruct-q8_0.gguf"
+    gguf.write_bytes(b"GGUF")
+    src = resolve_model_source(f"Qwen/Qwen2.5-1.5B-Instruct={gguf}")
+    assert (src.model_id, src.kind, src.location, src.gguf_file) == ("Qwen/Qwen2.5-1.5B-Instruct", "gguf", str(tmp_path), gguf.name)
+    # A header names a model only loosely: the id the rows join the catalog by must be given.
+    with pytest.raises(InvalidInputError, match="org/name=FILE.gguf"):
+        resolve_model_source(str(gguf))
+    with pytest.raises(DataSourceError, match="does not exist"):
+        resolve_model_source(f"Qwen/Qwen2.5-1.5B-Instruct={tmp_path / 'missing.gguf'}")
+    # A file already of the type asked runs as shipped, not re-quantized onto itself.
+    import profiler.engines.llamacpp as llamacpp
+
+    engine = LlamaCppEngine(module=_fake_llama_cpp(gpu_offload=True))
+    monkeypatch.setattr(llamacpp, "gguf_file_type", lambda path: "Q8_0")
+    path, ftype, note = engine.gguf_path(src, "gguf-q8")
+    loaded = engine.load(src, "gguf-q8", EngineOptions(device="cuda"))
+    assert (path, ftype) == (gguf, "Q8_0") and "run as shipped" in note and "given as Qwen/Qwen2.5-1.5B-Instruct" in note
+    assert "requantized" not in loaded.flags

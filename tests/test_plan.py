@@ -282,6 +282,22 @@ def test_plan_writes_sweep_files_the_profiler_loads(run_plan, tmp_path: Path) ->
     assert ("tie:" in stdout) != d["decisive"]
 
 
+def test_an_edge_plan_measures_llamacpp_on_the_gpu_and_says_which_file_to_give(run_plan, tmp_path: Path) -> None:
+    from profiler.sweep import load_sweep_file
+
+    out = tmp_path / "edge.yaml"
+    code, stdout, err = run_plan(["plan", "--task", "gsm8k", "--scenario", "edge", "--have", "rtx-4060-ti-16gb",
+                                  "--budget-gpu-hours", "1", "--out", str(out)])
+    assert code == 0, err
+    doc = json.loads((tmp_path / "edge.plan.json").read_text())
+    cells = [(c, p) for c, p in zip(doc["cells"], doc["sweep_files"]) if c["engine"] == "llama.cpp"]
+    assert cells, stdout
+    for cell, path in cells:
+        text = Path(path).read_text()
+        assert load_sweep_file(path).device == "cuda"
+        assert f"write the model as '{cell['model_id']}=/path/to/file.gguf'" in text and "built with CUDA" in text
+
+
 def test_plan_lists_cells_on_missing_hardware_apart(run_plan) -> None:
     code, stdout, err = run_plan(["plan", "--task", "gsm8k", "--scenario", "enterprise", "--have", "rtx-4090", "--json"])
     assert code == 0, err
@@ -292,7 +308,9 @@ def test_plan_lists_cells_on_missing_hardware_apart(run_plan) -> None:
 
     assert all(_profiler_can_measure(c["platform"], c["engine"], c["quantization"]) == "" for c in doc["cells"])
     assert _profiler_can_measure("rtx-4090", "vllm", "fp16") == ""
-    assert "llama.cpp on cpu" in _profiler_can_measure("rtx-4090", "llama.cpp", "gguf-q4")
+    # llama.cpp offloads to a GPU (with a CUDA build, checked where the sweep runs); vLLM needs one.
+    assert _profiler_can_measure("rtx-4090", "llama.cpp", "gguf-q4") == ""
+    assert "vllm on cuda" in _profiler_can_measure("cpu-amd-epyc-zen4", "vllm", "fp16")
     assert "cannot load" in _profiler_can_measure("rtx-4090", "vllm", "nf4-bnb")
     assert "not tensorrt-llm" in _profiler_can_measure("rtx-4090", "tensorrt-llm", "fp16")
     # AWQ under vLLM: measurable where the catalog names the model's checkpoint.

@@ -10,7 +10,10 @@ Requests that share a prefix (the choices of one multiple-choice question) reuse
 cache of that prefix, as a llama.cpp server with prompt caching would; ``counts.fed``
 counts only the tokens really evaluated.
 
-Quantizations (``gguf-q4`` is the file as shipped; the others are made from it):
+Quantizations (``gguf-q4`` is the file as shipped; the others are made from it, unless the
+file already is of that type, as a Q8_0 download asked as ``gguf-q8``). A GGUF of any model is
+given as ``org/name=FILE.gguf`` (:func:`profiler.models.resolve_model_source`); on ``cuda:N``
+every layer runs on that GPU (:class:`LlamaCppEngine`).
 
 =========  ======================================  ====================================
 name       GGUF file type                          how
@@ -359,8 +362,34 @@ def _model_params_override(lc: Any, **fields: Any) -> Iterator[None]:
         lc.llama_model_default_params = original
 
 
+CUDA_BUILD_HINT = 'CMAKE_ARGS="-DGGML_CUDA=on" pip install --force-reinstall --no-cache-dir llama-cpp-python'
+"""How to get a llama-cpp-python that offloads to CUDA GPUs (its README's CUDA install; the
+PyPI source build is CPU-only unless CMake is told otherwise)."""
+
+
+def _gpu_ordinal(device: str) -> int | None:
+    """CUDA ordinal of ``cuda`` (0) / ``cuda:N``; None for ``cpu``.
+
+    Raises:
+        UnsupportedCombinationError: Any other device string.
+    """
+    if device == "cpu":
+        return None
+    if device == "cuda":
+        return 0
+    if device.startswith("cuda:") and device[5:].isdigit():
+        return int(device[5:])
+    raise UnsupportedCombinationError(f"engine 'llama.cpp' runs on 'cpu', 'cuda' or 'cuda:N', not {device!r}")
+
+
 class LlamaCppEngine:
-    """Runs GGUF files with llama.cpp on the CPU (``device_count`` 1).
+    """Runs GGUF files with llama.cpp on the CPU or on one CUDA GPU (``device_count`` 1).
+
+    On ``cuda`` / ``cuda:N`` every layer is offloaded (``n_gpu_layers=-1``) to that one GPU
+    (``split_mode`` none, ``main_gpu=N``), as the edge flow deploys llama.cpp on an RTX card
+    or a Jetson; that needs a llama-cpp-python built with CUDA (:data:`CUDA_BUILD_HINT`).
+    Every step reads its logits back, which waits for the GPU, so a measurement window ends
+    with the work done.
 
     Args:
         extra_buffers: llama.cpp's "extra buffer types" (weights repacked for AMX / AVX-512
@@ -369,12 +398,22 @@ class LlamaCppEngine:
             kernels die on their first ``ldtilecfg`` with a general protection fault. Off,
             llama.cpp uses its ordinary AVX-512 kernels on the weights as stored. Recorded
             in ``source_ref`` (``extra_bufts=``).
+        module: The ``llama_cpp`` module to run with (tests pass one shaped like it); None
+            imports llama-cpp-python.
     """
 
     name = "llama.cpp"
 
-    def __init__(self, extra_buffers: bool = False) -> None:
+    def __init__(self, extra_buffers: bool = False, module: Any = None) -> None:
         self.extra_buffers = extra_buffers
+        self._module = module
+
+    def _llama_cpp(self) -> Any:
+        if self._module is None:
+            import llama_cpp
+
+            self._module = llama_cpp
+        return self._module
 
     def quantizations(self) -> tuple[str, ...]:
         """Quantization names this engine runs (see module docstring)."""
@@ -384,8 +423,9 @@ class LlamaCppEngine:
         """Refuse what cannot run before anything loads.
 
         Raises:
-            UnsupportedCombinationError: Not a GGUF source, unknown GGUF target, a GPU
-                device (this build is CPU-only) or a batch size above 1.
+            UnsupportedCombinationError: Not a GGUF source, unknown GGUF target, a batch size
+                above 1, more than one GPU, or a GPU with a llama-cpp-python built without
+                GPU offload.
         """
         if source.kind != "gguf":
             raise UnsupportedCombinationError(
@@ -396,21 +436,28 @@ class LlamaCppEngine:
             raise UnsupportedCombinationError(
                 f"engine 'llama.cpp' cannot run quantization {quant!r}; it runs {', '.join(TARGETS)}"
             )
-        if options.device != "cpu":
-            raise UnsupportedCombinationError(
-                f"engine 'llama.cpp' is profiled on the CPU here; device {options.device!r} is not supported"
-            )
+        gpu = _gpu_ordinal(options.device)
         if options.batch_size != 1:
             raise UnsupportedCombinationError(
                 f"engine 'llama.cpp' serves one sequence at a time in this adapter; batch_size {options.batch_size} "
                 "must be 1"
             )
+        if gpu is not None and options.device_count != 1:
+            raise UnsupportedCombinationError(
+                f"engine 'llama.cpp' is profiled on one GPU here; device_count {options.device_count} must be 1 "
+                "(a layer split over GPUs is not measured)"
+            )
         try:
-            import llama_cpp  # noqa: F401
+            llama_cpp = self._llama_cpp()
         except ImportError as exc:
             raise UnsupportedCombinationError(
                 "engine 'llama.cpp' needs llama-cpp-python: pip install 'eai[llamacpp]'"
             ) from exc
+        if gpu is not None and not llama_cpp.llama_supports_gpu_offload():
+            raise UnsupportedCombinationError(
+                f"engine 'llama.cpp' on {options.device}: this llama-cpp-python was built without GPU offload "
+                f"(CPU only); rebuild it with CUDA: {CUDA_BUILD_HINT}"
+            )
 
     def gguf_path(self, source: ModelSource, quant: str, threads: int | None = None) -> tuple[Path, str, str]:
         """File to run for ``quant``, its file type and its provenance note."""
@@ -425,6 +472,8 @@ class LlamaCppEngine:
                     f"quantization 'gguf-q4' means the shipped 4-bit file, but {shipped.name} is {native}"
                 )
             return shipped, native, f"{origin}, run as shipped ({native}) by llama.cpp"
+        if native == target.ggml_type:  # a file already of the type asked (a Q8_0 download for gguf-q8)
+            return shipped, native, f"{origin}, run as shipped ({native}) by llama.cpp"
         path = requantize(shipped, target, threads=threads)
         note = (f"{origin}, re-quantized {native} -> {target.ggml_type} by llama_model_quantize "
                 f"(allow_requantize); accuracy bounded by the {native} source")
@@ -433,13 +482,16 @@ class LlamaCppEngine:
     def load(self, source: ModelSource, quant: str, options: EngineOptions) -> LoadedModel:
         """Open the GGUF for ``quant`` in a llama.cpp context with all logits kept."""
         self.check(source, quant, options)
-        import llama_cpp
+        llama_cpp = self._llama_cpp()
+        gpu = _gpu_ordinal(options.device)
 
         path, ggml_type, note = self.gguf_path(source, quant, options.threads)
-        import llama_cpp.llama_cpp as lc
-
         threads = options.threads or os.cpu_count() or 1
-        with _model_params_override(lc, use_extra_bufts=self.extra_buffers):
+        # All layers on the one GPU asked (none: llama.cpp's default layer split would spread
+        # them over every visible GPU, which the meter would not be reading).
+        placement = ({"n_gpu_layers": -1, "split_mode": llama_cpp.LLAMA_SPLIT_MODE_NONE, "main_gpu": gpu}
+                     if gpu is not None else {"n_gpu_layers": 0})
+        with _model_params_override(llama_cpp.llama_cpp, use_extra_bufts=self.extra_buffers):
             llm = llama_cpp.Llama(
                 model_path=str(path),
                 n_ctx=options.n_ctx or DEFAULT_N_CTX,
@@ -448,20 +500,23 @@ class LlamaCppEngine:
                 logits_all=True,
                 verbose=False,
                 seed=1234,
+                **placement,
             )
         params = int(llama_cpp.llama_model_n_params(llm.model))
-        native = ggml_type if TARGETS[quant].ggml_type is None else None
-        flags = () if native else ("requantized",)
+        # Re-quantized files live in eai's cache; a file run as shipped is the source's own.
+        assert source.gguf_file is not None
+        flags = () if path == Path(source.location) / source.gguf_file else ("requantized",)
         return LoadedModel(
             lm=make_llamacpp_lm(llm, options.max_gen_toks),
             engine=self.name,
             engine_version=engine_version(),
             params=params,
             weights_gb=path.stat().st_size / 1e9,
-            cuda_devices=(),
+            cuda_devices=() if gpu is None else (gpu,),
             note=note,
             flags=flags,
             extra_ref=(f"gguf_type={ggml_type}", f"n_ctx={options.n_ctx or DEFAULT_N_CTX}",
-                       f"extra_bufts={'on' if self.extra_buffers else 'off'}"),
+                       f"extra_bufts={'on' if self.extra_buffers else 'off'}",
+                       f"n_gpu_layers={'all' if gpu is not None else 0}"),
             close=llm.close if hasattr(llm, "close") else (lambda: None),
         )

@@ -130,9 +130,10 @@ def _profiler_engines() -> tuple[str, ...]:
     return tuple(ENGINES)
 
 
-# Where the profiler runs each engine (profiler/engines: llama.cpp is profiled on the CPU,
-# vLLM needs CUDA GPUs, HF transformers runs on both).
-_ENGINE_DEVICES: dict[str, tuple[str, ...]] = {"hf-transformers": ("cpu", "cuda"), "llama.cpp": ("cpu",),
+# Where the profiler runs each engine (profiler/engines: vLLM needs CUDA GPUs; HF transformers
+# and llama.cpp run on both, llama.cpp on a GPU with a CUDA build of llama-cpp-python, which
+# `eai profile` checks on the machine that runs the sweep).
+_ENGINE_DEVICES: dict[str, tuple[str, ...]] = {"hf-transformers": ("cpu", "cuda"), "llama.cpp": ("cpu", "cuda"),
                                                "vllm": ("cuda",)}
 
 

@@ -48,6 +48,10 @@ def render(cell: PlannedCell, platform_class: str, config: CostConfig, note: str
         f"# expected value {cell.value:.4f} (log units of the objective), about {cell.gpu_hours:.3g} GPU-hours",
         "# queries per task: " + ", ".join(f"{t.task} {t.queries} ({t.reason})" for t in cell.tasks),
     ]
+    if cell.engine == "llama.cpp":
+        # The profiler's llama.cpp reads a GGUF file, which no Hub id names: the user points at it.
+        head.append(f"# llama.cpp runs a GGUF file: write the model as '{cell.model_id}=/path/to/file.gguf'"
+                    + ("; on a GPU it needs llama-cpp-python built with CUDA" if doc["device"] == "cuda" else ""))
     if note:
         head.append(f"# {note}")
     return "\n".join(head) + "\n" + yaml.safe_dump(doc, sort_keys=False)
