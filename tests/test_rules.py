@@ -980,3 +980,28 @@ def test_the_nearest_miss_is_the_row_the_flow_would_pick_among_equal_misses() ->
     with pytest.raises(NothingFeasible) as err:
         recommend(spec, pred, catalogs=CAT)
     assert "org/big-13b" in err.value.details["nearest_miss"]["configuration"]
+
+
+def test_a_nearest_miss_failing_something_else_comes_with_the_closest_on_the_binding_constraint() -> None:
+    # small-1b is fast but just under the floor (the nearest miss, 3 % short); the latency limit
+    # binds (without it two models qualify), and of those meeting the floor mid-7b comes closest.
+    pred = _table({("rtx-4090", "org/small-1b", "fp16"): (20.0, 0.5, 0.58, 0.02),
+                   ("rtx-4090", "org/mid-7b", "fp16"): (80.0, 1.5, 0.70, 0.02),
+                   ("rtx-4090", "org/big-13b", "fp16"): (150.0, 2.0, 0.80, 0.02)})
+    spec = parse_spec({"tasks": ["gsm8k"], "serving": HF, "hardware": {"platforms": ["rtx-4090"]}, "objective": "energy",
+                       "models": {"ids": ["org/small-1b", "org/mid-7b", "org/big-13b"]}, "accuracy": {"min": 0.6},
+                       "latency_s_max": 1.0})
+    with pytest.raises(NothingFeasible) as err:
+        recommend(spec, pred, catalogs=CAT)
+    details = err.value.details
+    assert details["binding_constraint"]["name"] == "latency_s_max"
+    assert "org/small-1b" in details["nearest_miss"]["configuration"]
+    assert [m["constraint"] for m in details["nearest_miss"]["misses"]] == ["accuracy.min"]
+    closest = details["closest_on_binding"]
+    assert "org/mid-7b" in closest["configuration"] and (closest["value"], closest["limit"]) == (1.5, 1.0)
+    assert "closest on latency_s_max among configurations meeting every other constraint: rtx-4090 + org/mid-7b" in str(err.value)
+    # A nearest miss that misses the binding constraint itself needs no second name.
+    with pytest.raises(NothingFeasible) as err:
+        recommend(spec.model_copy(update={"accuracy": spec.accuracy.model_copy(update={"min": 0.5})}),
+                  _table({("rtx-4090", "org/mid-7b", "fp16"): (80.0, 1.5, 0.70, 0.02)}), catalogs=CAT)
+    assert err.value.details["closest_on_binding"] is None and "closest on" not in str(err.value)

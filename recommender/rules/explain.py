@@ -411,17 +411,28 @@ def diagnose_infeasible(ctx: Context) -> NothingFeasible:
     closest = np.flatnonzero(viol <= viol.min() * (1 + 1e-9) + 1e-12)
     score = np.where(np.isfinite(ctx.obj.score[closest]), ctx.obj.score[closest], -np.inf)
     nm = int(closest[np.lexsort((-score, ctx.preference[closest]))[0]])
-    misses = []
-    for c, ok in zip(ctx.constraints, ctx.oks):
-        if not ok[nm]:
-            statement = (
-                f"fails '{c.label}'" if c.kind == "flag"
-                else f"{c.name} {_fmt_value(c, c.values[nm])} vs limit {_fmt_limit(c, c.limit[nm])}"
-            )
-            misses.append(
-                {"constraint": c.name, "value": _num(float(c.values[nm])), "limit": _num(float(c.limit[nm])),
-                 "statement": statement}
-            )
+    def statement(c: Constraint, row: int) -> str:
+        return (f"fails '{c.label}'" if c.kind == "flag"
+                else f"{c.name} {_fmt_value(c, c.values[row])} vs limit {_fmt_limit(c, c.limit[row])}")
+
+    misses = [
+        {"constraint": c.name, "value": _num(float(c.values[nm])), "limit": _num(float(c.limit[nm])), "statement": statement(c, nm)}
+        for c, ok in zip(ctx.constraints, ctx.oks) if not ok[nm]
+    ]
+    # The nearest miss may fail something else (a flag counts as one whole miss, a limit by
+    # its relative shortfall); what the binding constraint asks is then told by the
+    # configuration that meets every other constraint and comes closest to its limit.
+    closest_on_binding: int | None = None
+    if c_bind.kind != "flag" and any(m["constraint"] != name for m in misses):
+        others = base.copy()
+        for c, ok in zip(ctx.constraints, ctx.oks):
+            if c.name not in (name, *also):
+                others &= ok
+        if others.any():
+            gap = np.where(others, c_bind.violation(), np.inf)
+            near = np.flatnonzero(gap <= gap.min() * (1 + 1e-9) + 1e-12)
+            near_score = np.where(np.isfinite(ctx.obj.score[near]), ctx.obj.score[near], -np.inf)
+            closest_on_binding = int(near[np.lexsort((-near_score, ctx.preference[near]))[0]])
     limit_note = "" if c_bind.kind == "flag" else f", limit {_fmt_limit(c_bind, float(np.nanmedian(c_bind.limit)))}"
     missing = missing_scores(ctx) if set((name, *also)) & _ACCURACY_CONSTRAINTS else []
     missing_note = ""
@@ -441,20 +452,31 @@ def diagnose_infeasible(ctx: Context) -> NothingFeasible:
             m["statement"] if m["statement"].startswith("fails") else "has " + m["statement"] for m in misses
         )
     )
+    if closest_on_binding is not None:
+        msg += (f"; closest on {name} among configurations meeting every other constraint: "
+                f"{describe(frame, closest_on_binding)}, which has {statement(c_bind, closest_on_binding)}")
     measure = ""
+    # A measurement settles a limit on energy or time for the configuration that misses it
+    # (not for a nearest miss whose own energy and time already pass).
+    probe = closest_on_binding if closest_on_binding is not None else nm
+    who = "the closest configuration's" if closest_on_binding is not None else "the nearest miss's"
     if set((name, *also)) & _TIME_ENERGY_CONSTRAINTS:
-        st = STATUS_ORDER[int(frame.at[nm, "status_code"])]
+        st = STATUS_ORDER[int(frame.at[probe, "status_code"])]
         if st != "measured":
-            reasons = energy_reasons(ctx.cs, nm)
+            reasons = energy_reasons(ctx.cs, probe)
             measure = (
-                f"; the nearest miss's energy and time are {st}" + (f" ({', '.join(reasons)})" if reasons else "")
-                + f", not measured: a measurement of {describe(frame, nm)} (`eai profile`) would settle it"
+                f"; {who} energy and time are {st}" + (f" ({', '.join(reasons)})" if reasons else "")
+                + f", not measured: a measurement of {describe(frame, probe)} (`eai profile`) would settle it"
             )
             msg += measure
     details = {
         "binding_constraint": {"name": name, "label": c_bind.label, "note": binding_note, "also": also, "hints": hints},
         "missing_measurement": measure.lstrip("; ") or None,
         "nearest_miss": {"configuration": describe(frame, nm), "misses": misses},
+        "closest_on_binding": None if closest_on_binding is None else {
+            "configuration": describe(frame, closest_on_binding), "constraint": name,
+            "value": _num(float(c_bind.values[closest_on_binding])), "limit": _num(float(c_bind.limit[closest_on_binding])),
+        },
         "excluded_by": counts,
         "candidates": int(base.sum()),
         "missing_scores": missing,
