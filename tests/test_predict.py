@@ -397,6 +397,25 @@ def test_cli_csv_from_a_candidates_table_on_stdin(run) -> None:
     assert got["fits_memory"].tolist() == [True, False]
 
 
+def test_cli_flags_state_pipeline_stages_and_an_online_servers_average_batch(run) -> None:
+    code, out, err = run(["predict", "-p", "a100-sxm4-80gb", "-m", LLAMA70, "--engine", "vllm", "--devices", "8",
+                          "--pipeline-stages", "1", "--pipeline-stages", "2", "-b", "256", "-t", "gsm8k", "--csv"])
+    assert code == 0, err
+    got = pd.read_csv(io.StringIO(out))
+    assert got["pipeline_stages"].tolist() == [1, 2] and got["device_count"].tolist() == [8, 8]
+    code, out, err = run(["predict", "-p", "h100", "-m", SMOL, "--engine", "vllm", "-b", "512", "--avg-batch-size", "180",
+                          "-t", "gsm8k", "--csv"])
+    assert code == 0, err
+    assert pd.read_csv(io.StringIO(out))["avg_batch_size"].tolist() == [180.0]
+    # A row's own average wins over the flag's; the flag fills the rest.
+    table = f"platform,model,engine,batch_size,task,avg_batch_size\nh100,{SMOL},vllm,512,gsm8k,90\nh100,{SMOL},vllm,512,gsm8k,\n"
+    code, out, err = run(["predict", "--candidates", "-", "--avg-batch-size", "180", "--csv"], stdin=table.encode())
+    assert code == 0, err
+    assert pd.read_csv(io.StringIO(out))["avg_batch_size"].tolist() == [90.0, 180.0]
+    code, out, err = run(["predict", "-p", "h100", "-m", SMOL, "-b", "64", "--avg-batch-size", "180", "-t", "gsm8k"])
+    assert code == 2 and "--avg-batch-size 180 is above --batch-size 64" in err
+
+
 def test_cli_skip_unsupported_reports_on_stderr(run) -> None:
     code, out, err = run(["predict", "-p", "h100", "-p", "v100-sxm2-32gb", "-m", SMOL, "-q", "bf16", "-t", "mmlu", "--skip-unsupported", "--csv"])
     assert code == 0, err

@@ -4,7 +4,7 @@ Configurations come from flags (every combination of the values given; each flag
 repeatable) or from a CSV table with one configuration per row (``--candidates FILE``,
 ``-`` for stdin; columns ``platform, model_id`` and optionally ``task, quantization,
 engine, device_count, pipeline_stages, batch_size, engine_version, prompt_tokens_mean,
-output_tokens_mean, output_tokens_dispersion, serving_mode``; any other column is an error). ``--prompt-tokens`` /
+output_tokens_mean, output_tokens_dispersion, serving_mode, avg_batch_size``; any other column is an error). ``--prompt-tokens`` /
 ``--output-tokens`` give the token profile of rows that state none (otherwise the task's);
 a row without a task, given both counts, is the workload ``token-profile`` (the tokens each
 query reads and writes, nothing else); each row says which output length it uses
@@ -275,6 +275,11 @@ def register(app: typer.Typer) -> None:
         ),
         engine: list[str] = typer.Option([], "--engine", help="Serving engine (repeatable; default: the quantization's native one)."),
         devices: list[int] = typer.Option([], "--devices", help="Devices per deployment (repeatable; default 1)."),
+        pipeline_stages: list[int] = typer.Option(
+            [], "--pipeline-stages",
+            help="Pipeline-parallel stages the devices form, each splitting the model tensor-parallel over its share "
+            "(repeatable; default 1; must divide --devices).",
+        ),
         batch_size: list[int] = typer.Option([], "--batch-size", "-b", help="Concurrent sequences (repeatable; default 1)."),
         engine_version: list[str] = typer.Option(
             [], "--engine-version", help="Release an engine runs at, ENGINE=VERSION, e.g. vllm=0.11.1 or its git tag vllm=v0.11.1 (repeatable)."
@@ -290,6 +295,11 @@ def register(app: typer.Typer) -> None:
             "--output-dispersion",
             help="E[L^2]/E[L]^2 of the output lengths, for rows that give none: 1 for a fixed count "
             "(a static batch generating N tokens each); default: the task's.",
+        ),
+        avg_batch_size: Optional[float] = typer.Option(
+            None, "--avg-batch-size",
+            help="Requests an online server runs at once on average, for rows that give none (at most the row's "
+            "--batch-size; an online server its arrivals do not saturate runs fewer than its limit).",
         ),
         declare_engine: list[str] = typer.Option(
             [], "--declare-engine", help="Accept an engine outside the catalog, predicted as never measured and flagged (repeatable)."
@@ -322,7 +332,7 @@ def register(app: typer.Typer) -> None:
 
         if as_json and as_csv:
             raise InvalidInputError("give --json or --csv, not both")
-        grid_flags = platform or model or quant or task or engine or devices or batch_size or engine_version
+        grid_flags = platform or model or quant or task or engine or devices or batch_size or engine_version or pipeline_stages
         versions = _parse_engine_versions(engine_version)
         catalogs, flow = Catalogs.load(), load_flow()
         described = _described_models(model_config, model, catalogs, params_b, layers, hidden, heads, kv_heads)
@@ -340,6 +350,7 @@ def register(app: typer.Typer) -> None:
                 engines=engine,
                 device_counts=devices or (1,),
                 batch_sizes=batch_size or (1,),
+                pipeline_stages=pipeline_stages or (1,),
             ).frame()
         for flag, value in (("--prompt-tokens", prompt_tokens), ("--output-tokens", output_tokens)):
             if value is not None and not 0 <= value <= 10_000_000:
@@ -348,10 +359,16 @@ def register(app: typer.Typer) -> None:
             raise InvalidInputError(
                 f"--output-dispersion is E[L^2]/E[L]^2 of the output lengths, at least 1 (1: a fixed count), got {output_dispersion:g}"
             )
+        if avg_batch_size is not None and candidates is None and avg_batch_size > min(batch_size or (1,)):
+            raise InvalidInputError(
+                f"--avg-batch-size {avg_batch_size:g} is above --batch-size {min(batch_size or (1,))}: a server runs at most the "
+                "requests it admits; give batch sizes of at least the average"
+            )
         asked = Asked(
             prompt_tokens=prompt_tokens,
             output_tokens=output_tokens,
             output_dispersion=output_dispersion,
+            avg_batch_size=avg_batch_size,
             declared_engines=tuple(e.strip().lower() for e in declare_engine),
             described_models=described,
         )

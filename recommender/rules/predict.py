@@ -116,6 +116,8 @@ class Asked:
         output_tokens: Output tokens per query for rows that give none (None: the task's).
         output_dispersion: ``E[L^2] / E[L]^2`` of the output lengths for rows that give none
             (1: every query generates the same count; None: the task's).
+        avg_batch_size: Requests an online server runs at once on average, for rows that give
+            none (at most each row's ``batch_size``; None: the configured batch).
         declared_engines: Engines outside the catalog the user accepts to have predicted as
             engines never measured (lower case).
         described_models: Models outside the catalog by the id they are asked by.
@@ -125,6 +127,7 @@ class Asked:
     prompt_tokens: float | None = None
     output_tokens: float | None = None
     output_dispersion: float | None = None
+    avg_batch_size: float | None = None
     declared_engines: tuple[str, ...] = ()
     described_models: Mapping[str, DescribedModel] = field(default_factory=dict)
     platforms_from_specs: bool = True
@@ -144,6 +147,8 @@ class Grid:
         engines: Serving engines; empty: each quantization's native engine.
         device_counts: Devices per deployment (tensor parallel).
         batch_sizes: Concurrent sequences the server is configured for.
+        pipeline_stages: Pipeline-parallel groups the devices form (each stage's devices split
+            the model tensor-parallel; a stage count must divide the device count).
     """
 
     platforms: Sequence[str]
@@ -153,12 +158,13 @@ class Grid:
     engines: Sequence[str] = ()
     device_counts: Sequence[int] = (1,)
     batch_sizes: Sequence[int] = (1,)
+    pipeline_stages: Sequence[int] = (1,)
 
     def _axes(self) -> tuple[Sequence[Any], ...]:
         """The grid's value lists in :meth:`frame`'s column order, an empty optional one as one
         empty value (the row's default)."""
         return (self.platforms, self.models, self.quantizations or ("",), self.tasks or ("",), self.engines or ("",),
-                self.device_counts, self.batch_sizes)
+                self.device_counts, self.batch_sizes, self.pipeline_stages)
 
     def size(self) -> int:
         """Number of configurations the grid spans."""
@@ -177,7 +183,8 @@ class Grid:
         if n > MAX_CONFIGURATIONS:
             raise InvalidInputError(f"the grid spans {n:,} configurations, more than {MAX_CONFIGURATIONS:,}; list fewer values")
         rows = itertools.product(*self._axes())
-        return pd.DataFrame(list(rows), columns=["platform", "model_id", "quantization", "task", "engine", "device_count", "batch_size"])
+        return pd.DataFrame(list(rows), columns=["platform", "model_id", "quantization", "task", "engine", "device_count", "batch_size",
+                                                 "pipeline_stages"])
 
 
 @dataclass(frozen=True)
@@ -576,6 +583,8 @@ def resolve_configurations(
     if (modes != "").any():
         out["serving_mode"] = pd.Categorical(modes.where(modes != "", None).to_numpy(), categories=list(SERVING_MODES))
     running_text = frame["avg_batch_size"].astype(str).str.strip()
+    if asked.avg_batch_size is not None:
+        running_text = running_text.where(running_text != "", f"{asked.avg_batch_size:g}")
     running = pd.to_numeric(running_text.where(running_text != "", None), errors="coerce").to_numpy(dtype=float)
     bad = (running_text != "").to_numpy() & (~np.isfinite(running) | (running <= 0) | (running > out["batch_size"].to_numpy() * (1 + 1e-9)))
     if bad.any():
