@@ -423,11 +423,8 @@ def diagnose_infeasible(ctx: Context) -> NothingFeasible:
     # its relative shortfall); what the binding constraint asks is then told by the
     # configuration that meets every other constraint and comes closest to its limit.
     closest_on_binding: int | None = None
-    if c_bind.kind != "flag" and any(m["constraint"] != name for m in misses):
-        others = base.copy()
-        for c, ok in zip(ctx.constraints, ctx.oks):
-            if c.name not in (name, *also):
-                others &= ok
+    if c_bind.kind != "flag" and not also and any(m["constraint"] != name for m in misses):
+        others = _mask(base, ctx.oks, skip=ctx.constraints.index(c_bind))
         if others.any():
             gap = np.where(others, c_bind.violation(), np.inf)
             near = np.flatnonzero(gap <= gap.min() * (1 + 1e-9) + 1e-12)
