@@ -148,9 +148,22 @@ def test_verify_without_a_quantization_measures_what_predict_asks_by_default(mod
     assert got == quant and why.startswith("default:")
 
 
-def test_verify_with_llama_cpp_names_the_gguf_format() -> None:
+def test_verify_with_llama_cpp_measures_the_gguf_files_own_format(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import profiler.engines.llamacpp as llamacpp
     from recommender.cli.plan_cmd import _default_quantization
     from recommender.errors import InvalidInputError
 
-    with pytest.raises(InvalidInputError, match="the GGUF file's own"):
-        _default_quantization("smollm2-135m-gguf", None, "cpu", "llama.cpp")
+    gguf = tmp_path / "qwen.gguf"
+    gguf.write_bytes(b"GGUF")
+    for file_type, quant in (("Q4_K_M", "gguf-q4"), ("Q8_0", "gguf-q8"), ("F16", "fp16")):
+        monkeypatch.setattr(llamacpp, "gguf_file_type", lambda path, t=file_type: t)
+        assert _default_quantization(f"Qwen/Qwen2.5-1.5B-Instruct={gguf}", None, "cpu", "llama.cpp") == (
+            quant, f"the GGUF file's own type ({file_type})")
+    monkeypatch.setattr(llamacpp, "gguf_file_type", lambda path: "Q5_K_M")
+    with pytest.raises(InvalidInputError, match="Q5_K_M file.*give --quant"):
+        _default_quantization(f"Qwen/Qwen2.5-1.5B-Instruct={gguf}", None, "cpu", "llama.cpp")
+    checkpoint = tmp_path / "checkpoint"
+    checkpoint.mkdir()
+    (checkpoint / "config.json").write_text("{}")
+    with pytest.raises(InvalidInputError, match="runs a GGUF file"):
+        _default_quantization(str(checkpoint), None, "cpu", "llama.cpp")

@@ -104,6 +104,15 @@ def gguf_file_type(path: Path) -> str:
     return FILE_TYPE_NAMES.get(code, f"ftype{code}")
 
 
+def quant_of_file_type(file_type: str) -> str | None:
+    """The quantization name a GGUF file of ``file_type`` runs as shipped (``Q4_K_M`` ->
+    ``gguf-q4``, ``Q8_0`` -> ``gguf-q8``, ``F16`` -> ``fp16``, ``F32`` -> ``fp32``); None for a
+    type no target names (``Q5_K_M``, ``Q2_K``...)."""
+    if file_type.startswith("Q4"):
+        return "gguf-q4"
+    return next((t.quant for t in TARGETS.values() if t.ggml_type == file_type), None)
+
+
 def engine_version() -> str:
     """Installed llama-cpp-python release (it pins the llama.cpp commit it builds)."""
     try:

@@ -297,14 +297,14 @@ def _default_quantization(model: str, platform: Optional[str], device: str, engi
     asks by default on this machine's platform (the model's published format, else 16-bit weights
     in the first format the platform runs; :func:`recommender.rules.predict.default_quantization`).
 
+    With llama.cpp the format is the GGUF file's own, read from its header.
+
     Raises:
-        InvalidInputError: The engine is llama.cpp, whose format is the GGUF file's own.
+        InvalidInputError: llama.cpp asked of a model that is no GGUF file, or of a file whose
+            type no quantization names.
     """
     if engine == "llama.cpp":
-        raise InvalidInputError(
-            "eai verify with engine llama.cpp needs --quant: the format is the GGUF file's own (gguf-q4 for the shipped "
-            "smollm2-135m-gguf, a Q4_1 file)"
-        )
+        return _gguf_quantization(model)
     from profiler.sweep import detect_platform
 
     from recommender.rules.catalogs import Catalogs
@@ -319,6 +319,29 @@ def _default_quantization(model: str, platform: Optional[str], device: str, engi
         published = None  # a local path or a model outside the catalog: its weights as 16-bit
     quant, basis = default_quantization(published, target, catalogs, load_flow())
     return quant, f"{basis} on {target.id}"
+
+
+def _gguf_quantization(model: str) -> tuple[str, str]:
+    """The quantization a GGUF model runs as shipped under llama.cpp, and why (its header's type)."""
+    from pathlib import Path
+
+    from profiler.engines.llamacpp import gguf_file_type, quant_of_file_type
+    from profiler.models import resolve_model_source
+
+    source = resolve_model_source(model)
+    if source.kind != "gguf" or source.gguf_file is None:
+        raise InvalidInputError(
+            f"eai verify with engine llama.cpp runs a GGUF file, and {model!r} is none: give the bundled smollm2-135m-gguf "
+            "or org/name=FILE.gguf"
+        )
+    file_type = gguf_file_type(Path(source.location) / source.gguf_file)
+    quant = quant_of_file_type(file_type)
+    if quant is None:
+        raise InvalidInputError(
+            f"{source.gguf_file} is a {file_type} file, which no quantization eai names runs as shipped; give --quant "
+            "(gguf-q8, fp16 or fp32 re-quantize it)"
+        )
+    return quant, f"the GGUF file's own type ({file_type})"
 
 
 class _ProfilerMeasurer:
