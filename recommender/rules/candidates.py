@@ -26,9 +26,11 @@ from recommender.model.api import (
     efficiency_intervals,
     release_free_predictor,
 )
+from recommender.model.features import device_power_limit_w
 from recommender.rules import fit
 from recommender.rules.catalogs import Catalogs
 from recommender.rules.flow import ACCURACY_STATUSES, FlowConfig, FlowDecision, decide, load_flow
+from recommender.rules.load import waiting_j_per_query
 from recommender.rules.spec import Requirements
 
 STATUS_ORDER: tuple[str, ...] = ("measured", "interpolated", "extrapolated")
@@ -610,6 +612,9 @@ def _add_shared_release_ends(
             v = np.array(frame[col + SHARED], dtype=float)
             v[configs] = values.reshape(len(configs), n_t) @ w
             frame[col + SHARED] = v
+        if "waiting_j_per_query" in frame:
+            _shared_at_load(frame, configs)
+            _efficiency(frame, SHARED)
         return
     narrow = comparison_intervals(free, _predict(free, priced[0].iloc[configs]))  # type: ignore[arg-type]
     for col in ("energy_j_per_query", "time_s_per_query"):
@@ -617,7 +622,20 @@ def _add_shared_release_ends(
             v = np.array(frame[col + end + SHARED], dtype=float)
             v[configs] = narrow[col + end]
             frame[col + end + SHARED] = v
+    _shared_at_load(frame, configs)
     _efficiency(frame, SHARED)
+
+
+def _shared_at_load(frame: pd.DataFrame, configs: np.ndarray) -> None:
+    """The waiting draw at a stated load (:func:`_at_load`) on the :data:`SHARED` energy ends
+    of ``configs``, which the release-free predictor gave without it."""
+    if "waiting_j_per_query" not in frame or not len(configs):
+        return
+    waiting = frame["waiting_j_per_query"].to_numpy(dtype=float)[configs]
+    for end in ("_lo", "_hi"):
+        v = np.array(frame["energy_j_per_query" + end + SHARED], dtype=float)
+        v[configs] += waiting
+        frame["energy_j_per_query" + end + SHARED] = v
 
 
 def _predict(predictor: Predictor, cand: pd.DataFrame) -> pd.DataFrame:
@@ -823,6 +841,23 @@ def _derive_shared(frame: pd.DataFrame, spec: Requirements) -> None:
             frame["efficiency_gain_vs_fp16" + end] = np.where(grouped, gain, frame["efficiency_gain_vs_fp16" + end].to_numpy(dtype=float))
 
 
+def _at_load(frame: pd.DataFrame, resolved: Resolved, queries_per_day: float) -> None:
+    """Energy per query at a stated load: each configuration's energy and its ends gain the
+    draw of its copies waiting between queries (:mod:`recommender.rules.load`; column
+    ``waiting_j_per_query``), and EOR and TWEOR follow."""
+    limit = dict(zip((p.id for p in resolved.platforms), device_power_limit_w(resolved.platforms)))
+    codes = np.asarray(frame["platform"].cat.codes, dtype=np.int64)
+    per_code = np.array([limit.get(str(p), np.nan) for p in frame["platform"].cat.categories], dtype=float)
+    waiting = waiting_j_per_query(frame["throughput_qps"].to_numpy(dtype=float), queries_per_day,
+                                  frame["device_count"].to_numpy(dtype=float), per_code[codes])
+    waiting = np.where(np.isfinite(waiting), waiting, 0.0)
+    frame["waiting_j_per_query"] = waiting
+    for suffix in ("", "_lo", "_hi", "_lo" + CMP, "_hi" + CMP):
+        frame["energy_j_per_query" + suffix] = frame["energy_j_per_query" + suffix].to_numpy(dtype=float) + waiting
+    _efficiency(frame, "")
+    _efficiency(frame, CMP)
+
+
 def _derive(frame: pd.DataFrame, resolved: Resolved) -> None:
     """Derived metrics: Wh per 1,000 queries, throughput, power, cost, carbon, fp16-relative figures."""
     spec = resolved.spec
@@ -833,7 +868,12 @@ def _derive(frame: pd.DataFrame, resolved: Resolved) -> None:
     # together every time_s_per_query seconds; a predictor that does not say: the batch.
     in_flight = (frame["queries_in_flight"] if "queries_in_flight" in frame else frame["batch_size"]).to_numpy(dtype=float)
     frame["throughput_qps"] = in_flight / frame["time_s_per_query"].to_numpy(dtype=float)
+    # Mean power while serving (what a power cap bounds), before any waiting at a stated load.
     frame["power_w"] = frame["energy_j_per_query"].to_numpy(dtype=float) * frame["throughput_qps"].to_numpy()
+    if spec.economics.queries_per_day is not None:
+        _at_load(frame, resolved, spec.economics.queries_per_day)
+        for suffix in ("", *ends):
+            frame["wh_per_1k" + suffix] = frame["energy_j_per_query" + suffix] * 1000.0 / 3600.0
     for suffix in ("", *ends):
         _cost_and_carbon(frame, suffix, spec)
     base = frame["base_row"].to_numpy()

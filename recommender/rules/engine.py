@@ -15,11 +15,13 @@ from typing import Any
 import numpy as np
 
 from recommender.model.api import Predictor
+from recommender.model.invariants import POWER_FLOOR_SHARE
 from recommender.model.roofline_fit import release_order
 from recommender.rules import candidates as cand
 from recommender.rules.catalogs import Catalogs
 from recommender.rules.explain import Context, describe, diagnose_infeasible, explain
 from recommender.rules.flow import FlowConfig, cost_tier, demotion_notes, load_flow, preference_rank
+from recommender.rules.load import daily_load
 from recommender.rules.rank import OBJECTIVES, build_constraints, objective, select
 from recommender.rules.spec import Requirements
 
@@ -170,13 +172,17 @@ def _row_dict(cs: cand.CandidateSet, flow: FlowConfig, row: int, rank: int, tie:
     if eco.carbon_g_per_kwh is not None:
         out["carbon_g_per_1k_queries"] = _interval(f, "carbon_g_per_1k", row)
     if eco.queries_per_day is not None:
-        wh = float(f.at[row, "wh_per_1k"])
-        daily_kwh = wh * eco.queries_per_day / 1000 / 1000 * eco.pue
+        day = daily_load(float(f.at[row, "waiting_j_per_query"]), float(f.at[row, "wh_per_1k"]),
+                         float(f.at[row, "throughput_qps"]), eco.queries_per_day)
+        daily_kwh = day.energy_kwh * eco.pue
         out["per_day"] = {
             "energy_kwh": _clean(daily_kwh),
+            "serving_kwh": _clean(day.serving_kwh * eco.pue),
+            "waiting_kwh": _clean(day.waiting_kwh * eco.pue),
+            "busy_share": _clean(day.busy_share),
             "cost_usd": _clean(daily_kwh * eco.electricity_usd_per_kwh) if eco.electricity_usd_per_kwh is not None else None,
             "carbon_kg": _clean(daily_kwh * eco.carbon_g_per_kwh / 1000) if eco.carbon_g_per_kwh is not None else None,
-            "deployments_needed": _clean(np.ceil(eco.queries_per_day / 86400 / float(f.at[row, "throughput_qps"]))),
+            "deployments_needed": _clean(day.deployments),
         }
     return out
 
@@ -378,6 +384,10 @@ def finish(ctx: Context, data_hash: str) -> Recommendation:
             f"quantile (met with probability >= {spec.accuracy.min_confidence:g}); intervals decide ties"
         ),
         "cost counts electricity only (x PUE); carbon is operational (grid intensity x PUE)",
+        *([f"at {spec.economics.queries_per_day:,.0f} queries per day each energy per query includes the draw of the "
+           f"deployment's copies waiting between queries with the model loaded ({POWER_FLOOR_SHARE:g} of each GPU's power "
+           "limit, the least a GPU holding a model was measured to draw; none for CPUs), over the share of the day its "
+           "throughput leaves idle; that draw is not in the intervals"] if spec.economics.queries_per_day is not None else []),
         # A GPU named outside the curated catalog: its physics is its datasheet, never a measurement.
         *(f"{pid}: {basis}; never measured, predicted from its specifications" for pid, (_, basis) in resolved.extra_platforms.items()),
     )

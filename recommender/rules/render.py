@@ -198,7 +198,8 @@ def recommendation_text(rec: Recommendation | dict[str, Any], width: int | None 
         item(line)
     if "per_day" in w:
         d = w["per_day"]
-        parts = [f"{fmt(d['energy_kwh'])} kWh"]
+        parts = [f"{fmt(d['energy_kwh'])} kWh ({fmt(d['serving_kwh'])} serving, {fmt(d['waiting_kwh'])} waiting between "
+                 f"queries with the model loaded; busy {fmt(100 * d['busy_share'])}% of the day)"]
         if d.get("cost_usd") is not None:
             parts.append(f"${fmt(d['cost_usd'])}")
         if d.get("carbon_kg") is not None:
