@@ -222,7 +222,9 @@ def test_llamacpp_runs_on_one_gpu_only_with_a_build_that_offloads(tmp_path: Path
     engine = LlamaCppEngine(module=fake)
     with pytest.raises(UnsupportedCombinationError, match="device_count 2"):
         engine.check(gguf, "gguf-q4", EngineOptions(device="cuda", device_count=2))
-    with pytest.raises(UnsupportedCombinationError, match="'mps'"):
+    from recommender.errors import InvalidInputError
+
+    with pytest.raises(InvalidInputError, match="'mps'"):
         engine.check(gguf, "gguf-q4", EngineOptions(device="mps"))
 
     engine.gguf_path = lambda source, quant, threads=None: (tmp_path / "m.gguf", "Q4_1", "as shipped")  # type: ignore[method-assign]

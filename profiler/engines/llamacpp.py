@@ -377,18 +377,10 @@ PyPI source build is CPU-only unless CMake is told otherwise)."""
 
 
 def _gpu_ordinal(device: str) -> int | None:
-    """CUDA ordinal of ``cuda`` (0) / ``cuda:N``; None for ``cpu``.
+    """CUDA ordinal of ``cuda`` (0) / ``cuda:N``; None for ``cpu`` (:func:`profiler.quant.parse_device`)."""
+    from profiler.quant import parse_device
 
-    Raises:
-        UnsupportedCombinationError: Any other device string.
-    """
-    if device == "cpu":
-        return None
-    if device == "cuda":
-        return 0
-    if device.startswith("cuda:") and device[5:].isdigit():
-        return int(device[5:])
-    raise UnsupportedCombinationError(f"engine 'llama.cpp' runs on 'cpu', 'cuda' or 'cuda:N', not {device!r}")
+    return parse_device(device)[1]
 
 
 class LlamaCppEngine:
