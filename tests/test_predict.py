@@ -416,6 +416,28 @@ def test_cli_flags_state_pipeline_stages_and_an_online_servers_average_batch(run
     assert code == 2 and "--avg-batch-size 180 is above --batch-size 64" in err
 
 
+def test_cli_prices_a_stated_load_beside_the_serving_energy(run) -> None:
+    from recommender.model.invariants import POWER_FLOOR_SHARE
+
+    args = ["predict", "-p", "h100", "-p", "cpu-amd-epyc-zen4", "-m", SMOL, "-q", "fp32", "-t", "mmlu", "--queries-per-day", "1000"]
+    code, out, err = run([*args, "--json"])
+    assert code == 0, err
+    recs = {r["platform"]: r for r in json.loads(out)["predictions"]}
+    gpu = recs["h100-sxm5-80gb"]
+    load = gpu["at_load"]
+    # The H100 waits most of the day at 0.16 of 700 W; the day's draw is shared over 1,000 queries.
+    expected = POWER_FLOOR_SHARE * 700.0 * (1 - load["busy_share"]) * 86400 / 1000
+    assert load["waiting_j_per_query"] == pytest.approx(expected) and load["deployments_needed"] == 1
+    assert load["energy_j_per_query"]["value"] == pytest.approx(gpu["energy_j_per_query"]["value"] + expected)
+    assert load["energy_j_per_query"]["hi"] == pytest.approx(gpu["energy_j_per_query"]["hi"] + expected)
+    # A CPU's cores go back to the host between queries.
+    assert recs["cpu-amd-epyc-zen4"]["at_load"]["waiting_j_per_query"] == 0.0
+    code, out, err = run(args)
+    assert code == 0 and "J/query at load" in out
+    code, out, err = run(args[:-2] + ["--json"])
+    assert "at_load" not in json.loads(out)["predictions"][0]
+
+
 def test_cli_skip_unsupported_reports_on_stderr(run) -> None:
     code, out, err = run(["predict", "-p", "h100", "-p", "v100-sxm2-32gb", "-m", SMOL, "-q", "bf16", "-t", "mmlu", "--skip-unsupported", "--csv"])
     assert code == 0, err

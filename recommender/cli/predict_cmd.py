@@ -109,6 +109,23 @@ def _release_note(row: Any) -> str:
     return form.format(str(row["engine_release"]).replace("@", " ")) if form else ""
 
 
+def _at_load(result, queries_per_day: float) -> None:
+    """Columns of each configuration at a stated load (:mod:`recommender.rules.load`, as
+    ``eai recommend --queries-per-day`` prices it): the waiting draw per query, the energy per
+    query with it and its ends, the copies needed and the share of the day they serve."""
+    from recommender.rules.load import copies_and_busy, waiting_j_per_query
+
+    throughput = result["queries_in_flight"].to_numpy(dtype=float) / result["time_s_per_query"].to_numpy(dtype=float)
+    copies, busy = copies_and_busy(throughput, queries_per_day)
+    waiting = waiting_j_per_query(throughput, queries_per_day, result["device_count"].to_numpy(dtype=float),
+                                  result["power_limit_w_per_device"].to_numpy(dtype=float))
+    result["waiting_j_per_query"] = waiting
+    for s in ("", "_lo", "_hi"):
+        result[f"energy_j_per_query_at_load{s}"] = result[f"energy_j_per_query{s}"].to_numpy(dtype=float) + waiting
+    result["deployments_needed"] = copies
+    result["busy_share"] = busy
+
+
 def _records(result) -> list[dict[str, Any]]:
     """One JSON record per row (targets as ``{value, lo, hi}``, memory fit as an object); NaN
     stays a float here and becomes null in ``_emit_json``."""
@@ -155,6 +172,13 @@ def _records(result) -> list[dict[str, Any]]:
             "limit_w_per_device": float(row["power_limit_w_per_device"]),
             "at_limit": bool(row["at_power_limit"]),
         }
+        if "waiting_j_per_query" in row:
+            rec["at_load"] = {
+                "energy_j_per_query": {k: float(row[f"energy_j_per_query_at_load{s}"]) for k, s in (("value", ""), ("lo", "_lo"), ("hi", "_hi"))},
+                "waiting_j_per_query": float(row["waiting_j_per_query"]),
+                "deployments_needed": float(row["deployments_needed"]),
+                "busy_share": float(row["busy_share"]),
+            }
         out.append(rec)
     return out
 
@@ -169,7 +193,10 @@ def _print_table(result, data_hash: str, campaign=None) -> None:
 
     console = Console()
     table = Table(title="eai predict - 90% prediction intervals in brackets", title_justify="left")
-    for col in ("platform", "model", "quant (engine)", "batch", "task", "J/query", "s/query", "accuracy", "EOR", "status", "memory/device"):
+    at_load = "waiting_j_per_query" in result
+    columns = ["platform", "model", "quant (engine)", "batch", "task", "J/query", *(["J/query at load"] if at_load else []),
+               "s/query", "accuracy", "EOR", "status", "memory/device"]
+    for col in columns:
         table.add_column(col, drop_order=_DROP_ORDER.get(col, 0), breaks="" if "/query" in col or col in ("accuracy", "EOR") else "-/_,")
 
     def iv(row: Any, t: str) -> str:
@@ -204,6 +231,7 @@ def _print_table(result, data_hash: str, campaign=None) -> None:
             str(int(r["batch_size"])),
             f"{r['task']} ({fmt(r['output_tokens_mean'])} out, {r['output_tokens_basis']})",
             iv(r, "energy_j_per_query"),
+            *([f"{iv(r, 'energy_j_per_query_at_load')}, busy {fmt(100 * r['busy_share'])}%"] if at_load else []),
             iv(r, "time_s_per_query"),
             iv(r, "accuracy"),
             iv(r, "eor"),
@@ -211,6 +239,12 @@ def _print_table(result, data_hash: str, campaign=None) -> None:
             memory,
         )
     console.print(table)
+    if at_load:
+        console.print(
+            "J/query at load: with the copies the stated load needs waiting between queries with the model loaded "
+            "(0.16 of each GPU's power limit, over the share of the day the load leaves idle; none for CPUs), shared over "
+            "the day's queries; that draw is not in the intervals"
+        )
     if len(result) > MAX_TABLE_ROWS:
         console.print(f"showing {MAX_TABLE_ROWS} of {len(result):,} configurations; --csv or --json writes them all")
     console.print(
@@ -320,6 +354,11 @@ def register(app: typer.Typer) -> None:
             help="Leave out configurations that cannot run or do not fit in device memory (listed on stderr) instead of "
             "refusing or flagging them.",
         ),
+        queries_per_day: Optional[float] = typer.Option(
+            None, "--queries-per-day", min=1e-9,
+            help="A load to price each configuration at: its copies waiting between queries with the model loaded "
+            "add to the energy per query (columns ..._at_load, waiting_j_per_query, deployments_needed, busy_share).",
+        ),
         as_json: bool = typer.Option(False, "--json", help="Write one versioned JSON document to stdout."),
         as_csv: bool = typer.Option(False, "--csv", help="Write every column as CSV to stdout."),
         model_dir: Optional[Path] = typer.Option(None, "--model-dir", help="Directory written by `eai fit` (default: models/)."),
@@ -391,6 +430,8 @@ def register(app: typer.Typer) -> None:
             if misfits:
                 sys.stderr.write(f"eai: skipped: {misfits}\n")
         result["energy_method"] = _measured_energy_methods(result)
+        if queries_per_day is not None:
+            _at_load(result, queries_per_day)
         if as_csv:
             result.to_csv(sys.stdout, index=False)
             return
