@@ -237,6 +237,33 @@ def test_cli_requires_model_quant_task(capsys: pytest.CaptureFixture[str]) -> No
     assert "--model" in capsys.readouterr().err
 
 
+def test_llamacpp_without_a_quant_runs_the_gguf_files_own_format(tmp_path, monkeypatch: pytest.MonkeyPatch,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    import profiler.engines.llamacpp as llamacpp
+    from recommender.cli import main
+    from recommender.cli.profile_cmd import _gguf_quants
+    from recommender.errors import InvalidInputError
+
+    a, b = tmp_path / "a.gguf", tmp_path / "b.gguf"
+    a.write_bytes(b"GGUF")
+    b.write_bytes(b"GGUF")
+    types = {"a.gguf": "Q4_K_M", "b.gguf": "Q4_0"}
+    monkeypatch.setattr(llamacpp, "gguf_file_type", lambda path: types[path.name])
+    models = [f"org/a={a}", f"org/b={b}"]
+    assert _gguf_quants(models) == ["gguf-q4"]
+    assert "running gguf-q4 (the GGUF file's own type (Q4_K_M))" in capsys.readouterr().err
+    types["b.gguf"] = "Q8_0"
+    with pytest.raises(InvalidInputError, match="several formats .*org/b=.*gguf-q8.*give --quant"):
+        _gguf_quants(models)
+    # Through the CLI: the cell runs at the header's format (the fake file then fails to load: exit 8,
+    # the failure recorded under that format), not refused for a missing --quant.
+    code = main(["profile", "--model", f"org/b={b}", "--engine", "llama.cpp", "--task", "arc_easy", "--device", "cpu",
+                 "--out", str(tmp_path / "o.csv")])
+    assert "running gguf-q8" in capsys.readouterr().err and code == 8
+    failure = (tmp_path / "o.failures.jsonl").read_text()
+    assert '"quantization": "gguf-q8"' in failure and '"stage": "load"' in failure
+
+
 def test_token_counts_count_each_context_once_per_query() -> None:
     from profiler.evaluate import TokenCounts
 

@@ -177,6 +177,8 @@ def register(app: typer.Typer) -> None:
             "tasks_path": [str(p) for p in tasks_path] if tasks_path else None,
             "local_tasks": False if no_local_tasks else None,
         }
+        if sweep is None and not overrides["quants"] and overrides["models"] and overrides["engines"] == ["llama.cpp"]:
+            overrides["quants"] = _gguf_quants(overrides["models"])
         if sweep is not None:
             spec = load_sweep_file(sweep, **overrides)
         else:
@@ -236,3 +238,29 @@ def register(app: typer.Typer) -> None:
         )
         if summary.failed and not summary.written and not summary.skipped:
             raise typer.Exit(code=8)
+
+
+def _gguf_quants(models: list[str]) -> list[str]:
+    """The quantization llama.cpp runs the models' GGUF files at as shipped, when all agree
+    (``eai profile --engine llama.cpp`` without ``--quant``; the header's type, as ``eai verify``
+    reads it), said on stderr.
+
+    Raises:
+        InvalidInputError: A model is no GGUF file, a type no quantization names, or files of
+            several types (then ``--quant`` says which).
+    """
+    import sys
+
+    from recommender.cli.plan_cmd import _gguf_quantization
+    from recommender.errors import InvalidInputError
+
+    found = {m: _gguf_quantization(m) for m in models}
+    quants = sorted({q for q, _ in found.values()})
+    if len(quants) > 1:
+        raise InvalidInputError(
+            "the GGUF files are of several formats (" + ", ".join(f"{m}: {q}" for m, (q, _) in found.items())
+            + "); give --quant, or profile them apart"
+        )
+    sys.stderr.write(f"eai profile: no --quant given: running {quants[0]} ({next(iter(found.values()))[1]})\n")
+    return quants
+
