@@ -304,7 +304,7 @@ def _default_quantization(model: str, platform: Optional[str], device: str, engi
             type no quantization names.
     """
     if engine == "llama.cpp":
-        return _gguf_quantization(model)
+        return gguf_quantization(model)
     from profiler.sweep import detect_platform
 
     from recommender.rules.catalogs import Catalogs
@@ -321,8 +321,13 @@ def _default_quantization(model: str, platform: Optional[str], device: str, engi
     return quant, f"{basis} on {target.id}"
 
 
-def _gguf_quantization(model: str) -> tuple[str, str]:
-    """The quantization a GGUF model runs as shipped under llama.cpp, and why (its header's type)."""
+def gguf_quantization(model: str) -> tuple[str, str]:
+    """The quantization a GGUF model runs as shipped under llama.cpp, and why (its header's type);
+    what ``eai verify`` and ``eai profile`` measure when no ``--quant`` is named.
+
+    Raises:
+        InvalidInputError: The model is no GGUF file, or its type names no quantization.
+    """
     from pathlib import Path
 
     from profiler.engines.llamacpp import gguf_file_type, quant_of_file_type

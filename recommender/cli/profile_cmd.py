@@ -251,10 +251,10 @@ def _gguf_quants(models: list[str]) -> list[str]:
     """
     import sys
 
-    from recommender.cli.plan_cmd import _gguf_quantization
+    from recommender.cli.plan_cmd import gguf_quantization
     from recommender.errors import InvalidInputError
 
-    found = {m: _gguf_quantization(m) for m in models}
+    found = {m: gguf_quantization(m) for m in models}
     quants = sorted({q for q, _ in found.values()})
     if len(quants) > 1:
         raise InvalidInputError(
