@@ -240,11 +240,9 @@ def _print_table(result, data_hash: str, campaign=None) -> None:
         )
     console.print(table)
     if at_load:
-        console.print(
-            "J/query at load: with the copies the stated load needs waiting between queries with the model loaded "
-            "(0.16 of each GPU's power limit, over the share of the day the load leaves idle; none for CPUs), shared over "
-            "the day's queries; that draw is not in the intervals"
-        )
+        from recommender.rules.load import WAITING_NOTE
+
+        console.print(f"J/query at load: with {WAITING_NOTE}")
     if len(result) > MAX_TABLE_ROWS:
         console.print(f"showing {MAX_TABLE_ROWS} of {len(result):,} configurations; --csv or --json writes them all")
     console.print(

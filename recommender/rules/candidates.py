@@ -862,8 +862,6 @@ def _derive(frame: pd.DataFrame, resolved: Resolved) -> None:
     """Derived metrics: Wh per 1,000 queries, throughput, power, cost, carbon, fp16-relative figures."""
     spec = resolved.spec
     ends = ("_lo", "_hi", "_lo" + CMP, "_hi" + CMP)
-    for suffix in ("", *ends):
-        frame["wh_per_1k" + suffix] = frame["energy_j_per_query" + suffix] * 1000.0 / 3600.0
     # The queries in flight (a full static batch's queries, a server's running requests) finish
     # together every time_s_per_query seconds; a predictor that does not say: the batch.
     in_flight = (frame["queries_in_flight"] if "queries_in_flight" in frame else frame["batch_size"]).to_numpy(dtype=float)
@@ -872,9 +870,8 @@ def _derive(frame: pd.DataFrame, resolved: Resolved) -> None:
     frame["power_w"] = frame["energy_j_per_query"].to_numpy(dtype=float) * frame["throughput_qps"].to_numpy()
     if spec.economics.queries_per_day is not None:
         _at_load(frame, resolved, spec.economics.queries_per_day)
-        for suffix in ("", *ends):
-            frame["wh_per_1k" + suffix] = frame["energy_j_per_query" + suffix] * 1000.0 / 3600.0
     for suffix in ("", *ends):
+        frame["wh_per_1k" + suffix] = frame["energy_j_per_query" + suffix] * 1000.0 / 3600.0
         _cost_and_carbon(frame, suffix, spec)
     base = frame["base_row"].to_numpy()
     has_base = base >= 0

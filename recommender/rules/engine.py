@@ -15,13 +15,12 @@ from typing import Any
 import numpy as np
 
 from recommender.model.api import Predictor
-from recommender.model.invariants import POWER_FLOOR_SHARE
 from recommender.model.roofline_fit import release_order
 from recommender.rules import candidates as cand
 from recommender.rules.catalogs import Catalogs
 from recommender.rules.explain import Context, describe, diagnose_infeasible, explain
 from recommender.rules.flow import FlowConfig, cost_tier, demotion_notes, load_flow, preference_rank
-from recommender.rules.load import daily_load
+from recommender.rules.load import WAITING_NOTE, daily_load
 from recommender.rules.rank import OBJECTIVES, build_constraints, objective, select
 from recommender.rules.spec import Requirements
 
@@ -384,10 +383,8 @@ def finish(ctx: Context, data_hash: str) -> Recommendation:
             f"quantile (met with probability >= {spec.accuracy.min_confidence:g}); intervals decide ties"
         ),
         "cost counts electricity only (x PUE); carbon is operational (grid intensity x PUE)",
-        *([f"at {spec.economics.queries_per_day:,.0f} queries per day each energy per query includes the draw of the "
-           f"deployment's copies waiting between queries with the model loaded ({POWER_FLOOR_SHARE:g} of each GPU's power "
-           "limit, the least a GPU holding a model was measured to draw; none for CPUs), over the share of the day its "
-           "throughput leaves idle; that draw is not in the intervals"] if spec.economics.queries_per_day is not None else []),
+        *([f"at {spec.economics.queries_per_day:,.0f} queries per day each energy per query includes {WAITING_NOTE}"]
+          if spec.economics.queries_per_day is not None else []),
         # A GPU named outside the curated catalog: its physics is its datasheet, never a measurement.
         *(f"{pid}: {basis}; never measured, predicted from its specifications" for pid, (_, basis) in resolved.extra_platforms.items()),
     )

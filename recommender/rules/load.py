@@ -24,6 +24,13 @@ from recommender.model.invariants import POWER_FLOOR_SHARE
 
 SECONDS_PER_DAY = 86400.0
 
+WAITING_NOTE = (
+    f"the draw of the copies the load needs while they wait between queries with the model loaded ({POWER_FLOOR_SHARE:g} "
+    "of each GPU's power limit, the least a GPU holding a model was measured to draw; none for CPUs), over the share of "
+    "the day the load leaves idle, shared over the day's queries; that draw is not in the intervals"
+)
+"""What an energy per query at a stated load adds, in the words ``eai recommend`` and ``eai predict`` print."""
+
 
 def copies_and_busy(throughput_qps: ArrayLike, queries_per_day: float) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Copies of each deployment the load needs, and the share of the day they serve (NaN where
