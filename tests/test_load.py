@@ -7,11 +7,17 @@ import pytest
 
 from recommender.model.invariants import POWER_FLOOR_SHARE
 from recommender.rules.engine import recommend
-from recommender.rules.load import copies_and_busy, daily_load, waiting_j_per_query
+from recommender.rules.load import copies_and_busy, daily_load, operating_points
 from recommender.rules.spec import parse_spec
 from recommender.rules.synthetic import TablePredictor, small_catalogs
 
 CAT = small_catalogs()
+
+
+def _alone(thr, qpd, devices, limit):
+    """Operating points of configurations each predicted at its own batch only."""
+    n = len(thr)
+    return operating_points(np.arange(n), np.ones(n), thr, np.ones(n), np.ones(n), qpd, devices, limit)
 
 
 def test_copies_cover_the_load_and_the_rest_of_the_day_is_waiting() -> None:
@@ -20,18 +26,67 @@ def test_copies_cover_the_load_and_the_rest_of_the_day_is_waiting() -> None:
     copies, busy = copies_and_busy([4.0, 0.4], 86400.0)
     np.testing.assert_allclose(copies, [1.0, 3.0])
     np.testing.assert_allclose(busy, [0.25, 1 / 1.2])
-    waiting = waiting_j_per_query([4.0, 0.4], 86400.0, [2, 1], [700.0, 700.0])
+    op = _alone([4.0, 0.4], 86400.0, [2, 1], [700.0, 700.0])
+    np.testing.assert_allclose(op.deployments, [1.0, 3.0])
+    np.testing.assert_allclose(op.busy_share, [0.25, 1 / 1.2])
     # Two devices at 0.16 x 700 W for three quarters of each second, per query (one a second).
-    np.testing.assert_allclose(waiting, [2 * POWER_FLOOR_SHARE * 700 * 0.75, 3 * POWER_FLOOR_SHARE * 700 * (1 - 1 / 1.2)])
-    # A CPU waits at no cost; an unknown throughput gives no figure.
-    assert waiting_j_per_query([4.0], 86400.0, [1], [np.nan])[0] == 0.0
-    assert np.isnan(waiting_j_per_query([np.nan], 86400.0, [1], [700.0])[0])
+    np.testing.assert_allclose(op.waiting_j_per_query, [2 * POWER_FLOOR_SHARE * 700 * 0.75, 3 * POWER_FLOOR_SHARE * 700 * (1 - 1 / 1.2)])
+    np.testing.assert_allclose(op.energy_scale, [1.0, 1.0])
+    # A CPU waits at no cost; an unknown throughput gives no figure and leaves the energy alone.
+    assert _alone([4.0], 86400.0, [1], [np.nan]).waiting_j_per_query[0] == 0.0
+    unknown = _alone([np.nan], 86400.0, [1], [700.0])
+    assert np.isnan(unknown.waiting_j_per_query[0]) and unknown.energy_scale[0] == 1.0
+
+
+# One deployment predicted at three batches: throughput 10, 40, 60 queries/s; energy 10, 4, 3 J.
+GRID = dict(group=[7, 7, 7], batch=[1, 8, 16], throughput_qps=[10.0, 40.0, 60.0], energy_j_per_query=[10.0, 4.0, 3.0],
+            time_s_per_query=[0.1, 0.2, 16 / 60])
+
+
+def _grid(qps: float, order=(0, 1, 2)):
+    cols = {k: np.asarray(v)[list(order)] for k, v in GRID.items()}
+    return operating_points(**cols, queries_per_day=qps * 86400, devices=np.ones(3), limit_w=np.full(3, 400.0))
+
+
+def test_a_server_its_load_does_not_fill_runs_the_requests_littles_law_gives() -> None:
+    # 20 queries/s reach batch 16's throughput with one copy; they keep it running between the
+    # batch-1 and batch-8 points (10 and 40 queries/s): halfway in log throughput, energy sqrt(10 x 4).
+    op = _grid(20.0)
+    assert op.deployments.tolist() == [2.0, 1.0, 1.0]
+    e_mid, t_mid = np.sqrt(10.0 * 4.0), np.sqrt(0.1 * 0.2)
+    np.testing.assert_allclose(op.energy_scale, [1.0, e_mid / 4.0, e_mid / 3.0])
+    np.testing.assert_allclose(op.running[1:], [20.0 * t_mid] * 2)
+    # Never idle: no waiting, however large the configured batch.
+    np.testing.assert_allclose(op.busy_share, [1.0, 1.0, 1.0])
+    np.testing.assert_allclose(op.waiting_j_per_query, [0.0, 0.0, 0.0])
+    # Rows given in any order get the same points.
+    shuffled = _grid(20.0, order=(2, 0, 1))
+    np.testing.assert_allclose(shuffled.energy_scale, op.energy_scale[[2, 0, 1]])
+
+
+def test_below_the_smallest_batch_the_server_waits_and_above_it_copies_are_added() -> None:
+    # 1 query/s: every configuration runs batch 1 a tenth of the day and waits the rest.
+    low = _grid(1.0)
+    np.testing.assert_allclose(low.busy_share, [0.1, 0.1, 0.1])
+    np.testing.assert_allclose(low.energy_scale * np.array([10.0, 4.0, 3.0]), [10.0, 10.0, 10.0])
+    np.testing.assert_allclose(low.waiting_j_per_query, [POWER_FLOOR_SHARE * 400 * 0.9] * 3)
+    # 200 queries/s: batch 16 needs 4 copies at 50 each (between batch 8 and 16), batch 8 five at
+    # its own throughput (saturated: its own energy), batch 1 twenty.
+    high = _grid(200.0)
+    assert high.deployments.tolist() == [20.0, 5.0, 4.0]
+    w = np.log(50 / 40) / np.log(60 / 40)
+    np.testing.assert_allclose(high.energy_scale, [1.0, 1.0, np.exp((1 - w) * np.log(4.0) + w * np.log(3.0)) / 3.0])
+    # The energy per query never falls below the configured batch's.
+    assert (high.energy_scale >= 1.0).all() and (low.energy_scale >= 1.0).all()
+    # Another deployment's rows are not read.
+    two = operating_points([1, 2], [1, 16], [10.0, 60.0], [10.0, 3.0], [0.1, 16 / 60], 20.0 * 86400, [1, 1], [400.0, 400.0])
+    np.testing.assert_allclose(two.energy_scale, [1.0, 1.0])
 
 
 def test_a_day_splits_back_into_serving_and_waiting() -> None:
-    waiting = float(waiting_j_per_query([4.0], 1000.0, [1], [450.0])[0])
+    waiting = float(_alone([4.0], 1000.0, [1], [450.0]).waiting_j_per_query[0])
     serving_wh_per_1k = 2.0
-    day = daily_load(waiting, serving_wh_per_1k + waiting * 1000 / 3600, 4.0, 1000.0)
+    day = daily_load(waiting, serving_wh_per_1k + waiting * 1000 / 3600, 1.0, 250 / 86400, 250 / 86400, 1000.0)
     assert day.serving_kwh == pytest.approx(serving_wh_per_1k * 1000 / 1e6)
     # 1,000 queries at 4 per second keep the card busy 250 s of the day: it waits the rest.
     assert day.waiting_kwh == pytest.approx(POWER_FLOOR_SHARE * 450 * (86400 - 250) / 3.6e6)
@@ -55,6 +110,8 @@ def test_at_a_light_load_the_card_that_waits_cheaply_wins() -> None:
     assert day["deployments_needed"] == 1 and day["busy_share"] == pytest.approx(1000 / 86400 / w["throughput_qps"])
     assert day["waiting_kwh"] == pytest.approx(POWER_FLOOR_SHARE * 250 * 24 * (1 - day["busy_share"]) / 1000)
     assert day["serving_kwh"] == pytest.approx(90.0 * 1000 / 3.6e6)
+    # Little's law: 1,000 queries a day of 1.5 s each keep 0.017 requests running on average.
+    assert day["running_requests"] == pytest.approx(1000 / 86400 * 1.5)
     # The energy shown per query is the day's over its queries; the power a cap bounds stays the serving one.
     assert w["wh_per_1k_queries"]["value"] == pytest.approx(day["energy_kwh"] * 1e6 / 1000)
     assert w["power_w_mean"] == pytest.approx(90.0 * w["throughput_qps"])

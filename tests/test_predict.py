@@ -438,6 +438,24 @@ def test_cli_prices_a_stated_load_beside_the_serving_energy(run) -> None:
     assert "at_load" not in json.loads(out)["predictions"][0]
 
 
+def test_cli_reads_a_stated_load_off_smaller_batches_of_the_same_configuration(run) -> None:
+    args = ["predict", "-p", "h100", "-m", SMOL, "--engine", "vllm", "-t", "gsm8k", "-b", "1", "-b", "64", "--csv"]
+    code, out, err = run([*args, "--queries-per-day", "1000"])
+    assert code == 0, err
+    light = pd.read_csv(io.StringIO(out)).set_index("batch_size")
+    # 1,000 queries a day never fill one request: a limit of 64 runs them one at a time, as a limit of 1 does.
+    assert light.loc[64, "energy_j_per_query_at_load"] == pytest.approx(light.loc[1, "energy_j_per_query_at_load"])
+    assert light.loc[64, "running_at_load"] < 1 and light.loc[64, "busy_share"] < 1
+    code, out, err = run([*args, "--queries-per-day", "3e7"])
+    assert code == 0, err
+    heavy = pd.read_csv(io.StringIO(out)).set_index("batch_size")
+    # Thirty million a day keep a copy of the batch-64 server busy at fewer than 64 requests: no
+    # waiting, and each query costs more than at 64 (fewer share a step) and less than at 1.
+    row = heavy.loc[64]
+    assert row["busy_share"] == 1.0 and row["waiting_j_per_query"] == 0.0 and 1 < row["running_at_load"] < 64
+    assert row["energy_j_per_query"] < row["energy_j_per_query_at_load"] < heavy.loc[1, "energy_j_per_query"]
+
+
 def test_cli_skip_unsupported_reports_on_stderr(run) -> None:
     code, out, err = run(["predict", "-p", "h100", "-p", "v100-sxm2-32gb", "-m", SMOL, "-q", "bf16", "-t", "mmlu", "--skip-unsupported", "--csv"])
     assert code == 0, err

@@ -109,21 +109,63 @@ def _release_note(row: Any) -> str:
     return form.format(str(row["engine_release"]).replace("@", " ")) if form else ""
 
 
-def _at_load(result, queries_per_day: float) -> None:
+def _at_load(result, queries_per_day: float, ladder=None) -> None:
     """Columns of each configuration at a stated load (:mod:`recommender.rules.load`, as
-    ``eai recommend --queries-per-day`` prices it): the waiting draw per query, the energy per
-    query with it and its ends, the copies needed and the share of the day they serve."""
-    from recommender.rules.load import copies_and_busy, waiting_j_per_query
+    ``eai recommend --queries-per-day`` prices it): the energy per query and its ends at the
+    operating point the load sets, with the waiting draw; the requests each copy runs, the
+    copies needed and the share of the day they serve.
 
-    throughput = result["queries_in_flight"].to_numpy(dtype=float) / result["time_s_per_query"].to_numpy(dtype=float)
-    copies, busy = copies_and_busy(throughput, queries_per_day)
-    waiting = waiting_j_per_query(throughput, queries_per_day, result["device_count"].to_numpy(dtype=float),
-                                  result["power_limit_w_per_device"].to_numpy(dtype=float))
+    Args:
+        result: The predicted configurations.
+        queries_per_day: The stated load.
+        ladder: The same configurations predicted at smaller batches (:func:`_load_ladder`;
+            column ``_config``: the row of ``result`` each belongs to), where the operating
+            point is read; None: each at its own batch only.
+    """
+    import numpy as np
+    import pandas as pd
+
+    from recommender.rules.load import operating_points
+
+    n = len(result)
+    parts = [result.assign(_config=np.arange(n))] + ([ladder] if ladder is not None and len(ladder) else [])
+    rows = pd.concat(parts, ignore_index=True)
+    thr = rows["queries_in_flight"].to_numpy(dtype=float) / rows["time_s_per_query"].to_numpy(dtype=float)
+    # Each configuration is its own deployment, its ladder rows beside it.
+    op = operating_points(
+        rows["_config"].to_numpy(), rows["batch_size"].to_numpy(dtype=float), thr,
+        rows["energy_j_per_query"].to_numpy(dtype=float), rows["time_s_per_query"].to_numpy(dtype=float), queries_per_day,
+        rows["device_count"].to_numpy(dtype=float), rows["power_limit_w_per_device"].to_numpy(dtype=float),
+    )
+    waiting = op.waiting_j_per_query[:n]
     result["waiting_j_per_query"] = waiting
     for s in ("", "_lo", "_hi"):
-        result[f"energy_j_per_query_at_load{s}"] = result[f"energy_j_per_query{s}"].to_numpy(dtype=float) + waiting
-    result["deployments_needed"] = copies
-    result["busy_share"] = busy
+        result[f"energy_j_per_query_at_load{s}"] = result[f"energy_j_per_query{s}"].to_numpy(dtype=float) * op.energy_scale[:n] + waiting
+    result["running_at_load"] = op.running[:n]
+    result["deployments_needed"] = op.deployments[:n]
+    result["busy_share"] = op.busy_share[:n]
+
+
+def _load_ladder(asked, predictor, catalogs, flow, resolution):
+    """The asked configurations predicted again at every power of two below their batch, where
+    a stated load may set their operating point (column ``_config``: the asked row's position)."""
+    import numpy as np
+
+    from recommender.rules.predict import predict_configurations
+
+    batch = asked["batch_size"].to_numpy(dtype=np.int64)
+    steps = [(i, 2**k) for i, b in enumerate(batch) for k in range(int(b).bit_length()) if 2**k < b]
+    if not steps:
+        return None
+    pos = np.array([i for i, _ in steps])
+    ladder = asked.iloc[pos]  # the asked rows' labels: the resolution's notes are found by them
+    ladder = ladder.assign(batch_size=np.array([b for _, b in steps], dtype=np.int64))
+    if "avg_batch_size" in ladder:
+        # A server running fewer than its limit runs at most as many at a smaller limit.
+        ladder = ladder.assign(avg_batch_size=np.fmin(ladder["avg_batch_size"].to_numpy(dtype=float), ladder["batch_size"].to_numpy(dtype=float)))
+    out = predict_configurations(ladder, predictor, catalogs, flow, resolution=resolution).reset_index(drop=True)
+    out["_config"] = pos
+    return out
 
 
 def _records(result) -> list[dict[str, Any]]:
@@ -178,6 +220,7 @@ def _records(result) -> list[dict[str, Any]]:
                 "waiting_j_per_query": float(row["waiting_j_per_query"]),
                 "deployments_needed": float(row["deployments_needed"]),
                 "busy_share": float(row["busy_share"]),
+                "running_requests": float(row["running_at_load"]),
             }
         out.append(rec)
     return out
@@ -231,7 +274,8 @@ def _print_table(result, data_hash: str, campaign=None) -> None:
             str(int(r["batch_size"])),
             f"{r['task']} ({fmt(r['output_tokens_mean'])} out, {r['output_tokens_basis']})",
             iv(r, "energy_j_per_query"),
-            *([f"{iv(r, 'energy_j_per_query_at_load')}, busy {fmt(100 * r['busy_share'])}%"] if at_load else []),
+            *([f"{iv(r, 'energy_j_per_query_at_load')}, running {fmt(r['running_at_load'])}, busy {fmt(100 * r['busy_share'])}%"]
+              if at_load else []),
             iv(r, "time_s_per_query"),
             iv(r, "accuracy"),
             iv(r, "eor"),
@@ -242,7 +286,7 @@ def _print_table(result, data_hash: str, campaign=None) -> None:
     if at_load:
         from recommender.rules.load import WAITING_NOTE
 
-        console.print(f"J/query at load: with {WAITING_NOTE}")
+        console.print(f"J/query at load: priced {WAITING_NOTE}")
     if len(result) > MAX_TABLE_ROWS:
         console.print(f"showing {MAX_TABLE_ROWS} of {len(result):,} configurations; --csv or --json writes them all")
     console.print(
@@ -354,8 +398,9 @@ def register(app: typer.Typer) -> None:
         ),
         queries_per_day: Optional[float] = typer.Option(
             None, "--queries-per-day", min=1e-9,
-            help="A load to price each configuration at: its copies waiting between queries with the model loaded "
-            "add to the energy per query (columns ..._at_load, waiting_j_per_query, deployments_needed, busy_share).",
+            help="A load to price each configuration at: the requests its arrivals keep running (read off the same "
+            "configuration at smaller batches) and its copies waiting between queries with the model loaded set the "
+            "energy per query (columns ..._at_load, running_at_load, waiting_j_per_query, deployments_needed, busy_share).",
         ),
         as_json: bool = typer.Option(False, "--json", help="Write one versioned JSON document to stdout."),
         as_csv: bool = typer.Option(False, "--csv", help="Write every column as CSV to stdout."),
@@ -429,7 +474,7 @@ def register(app: typer.Typer) -> None:
                 sys.stderr.write(f"eai: skipped: {misfits}\n")
         result["energy_method"] = _measured_energy_methods(result)
         if queries_per_day is not None:
-            _at_load(result, queries_per_day)
+            _at_load(result, queries_per_day, _load_ladder(resolved.loc[result.index], predictor, catalogs, flow, resolution))
         if as_csv:
             result.to_csv(sys.stdout, index=False)
             return

@@ -30,7 +30,7 @@ from recommender.model.features import device_power_limit_w
 from recommender.rules import fit
 from recommender.rules.catalogs import Catalogs
 from recommender.rules.flow import ACCURACY_STATUSES, FlowConfig, FlowDecision, decide, load_flow
-from recommender.rules.load import waiting_j_per_query
+from recommender.rules.load import operating_points
 from recommender.rules.spec import Requirements
 
 STATUS_ORDER: tuple[str, ...] = ("measured", "interpolated", "extrapolated")
@@ -627,14 +627,16 @@ def _add_shared_release_ends(
 
 
 def _shared_at_load(frame: pd.DataFrame, configs: np.ndarray) -> None:
-    """The waiting draw at a stated load (:func:`_at_load`) on the :data:`SHARED` energy ends
-    of ``configs``, which the release-free predictor gave without it."""
+    """The stated load (:func:`_at_load`: the operating point's scale and the waiting draw) on
+    the :data:`SHARED` energy ends of ``configs``, which the release-free predictor gave at the
+    configured batch without it."""
     if "waiting_j_per_query" not in frame or not len(configs):
         return
     waiting = frame["waiting_j_per_query"].to_numpy(dtype=float)[configs]
+    scale = frame["energy_scale_at_load"].to_numpy(dtype=float)[configs]
     for end in ("_lo", "_hi"):
         v = np.array(frame["energy_j_per_query" + end + SHARED], dtype=float)
-        v[configs] += waiting
+        v[configs] = v[configs] * scale + waiting
         frame["energy_j_per_query" + end + SHARED] = v
 
 
@@ -842,18 +844,27 @@ def _derive_shared(frame: pd.DataFrame, spec: Requirements) -> None:
 
 
 def _at_load(frame: pd.DataFrame, resolved: Resolved, queries_per_day: float) -> None:
-    """Energy per query at a stated load: each configuration's energy and its ends gain the
-    draw of its copies waiting between queries (:mod:`recommender.rules.load`; column
-    ``waiting_j_per_query``), and EOR and TWEOR follow."""
+    """Energy per query at a stated load: each configuration's energy and its ends are taken
+    at the operating point its arrivals set among its deployment's batches and gain the draw of
+    its copies waiting between queries (:mod:`recommender.rules.load`; columns
+    ``waiting_j_per_query``, ``energy_scale_at_load``, ``running_at_load``,
+    ``deployments_needed``, ``busy_share``), and EOR and TWEOR follow."""
     limit = dict(zip((p.id for p in resolved.platforms), device_power_limit_w(resolved.platforms)))
     codes = np.asarray(frame["platform"].cat.codes, dtype=np.int64)
     per_code = np.array([limit.get(str(p), np.nan) for p in frame["platform"].cat.categories], dtype=float)
-    waiting = waiting_j_per_query(frame["throughput_qps"].to_numpy(dtype=float), queries_per_day,
-                                  frame["device_count"].to_numpy(dtype=float), per_code[codes])
-    waiting = np.where(np.isfinite(waiting), waiting, 0.0)
+    op = operating_points(
+        frame["_serving_group"].to_numpy(), frame["batch_size"].to_numpy(dtype=float), frame["throughput_qps"].to_numpy(dtype=float),
+        frame["energy_j_per_query"].to_numpy(dtype=float), frame["time_s_per_query"].to_numpy(dtype=float), queries_per_day,
+        frame["device_count"].to_numpy(dtype=float), per_code[codes],
+    )
+    waiting = np.where(np.isfinite(op.waiting_j_per_query), op.waiting_j_per_query, 0.0)
     frame["waiting_j_per_query"] = waiting
+    frame["energy_scale_at_load"] = op.energy_scale
+    frame["running_at_load"] = op.running
+    frame["deployments_needed"] = op.deployments
+    frame["busy_share"] = op.busy_share
     for suffix in ("", "_lo", "_hi", "_lo" + CMP, "_hi" + CMP):
-        frame["energy_j_per_query" + suffix] = frame["energy_j_per_query" + suffix].to_numpy(dtype=float) + waiting
+        frame["energy_j_per_query" + suffix] = frame["energy_j_per_query" + suffix].to_numpy(dtype=float) * op.energy_scale + waiting
     _efficiency(frame, "")
     _efficiency(frame, CMP)
 

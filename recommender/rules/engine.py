@@ -171,14 +171,15 @@ def _row_dict(cs: cand.CandidateSet, flow: FlowConfig, row: int, rank: int, tie:
     if eco.carbon_g_per_kwh is not None:
         out["carbon_g_per_1k_queries"] = _interval(f, "carbon_g_per_1k", row)
     if eco.queries_per_day is not None:
-        day = daily_load(float(f.at[row, "waiting_j_per_query"]), float(f.at[row, "wh_per_1k"]),
-                         float(f.at[row, "throughput_qps"]), eco.queries_per_day)
+        day = daily_load(float(f.at[row, "waiting_j_per_query"]), float(f.at[row, "wh_per_1k"]), float(f.at[row, "deployments_needed"]),
+                         float(f.at[row, "busy_share"]), float(f.at[row, "running_at_load"]), eco.queries_per_day)
         daily_kwh = day.energy_kwh * eco.pue
         out["per_day"] = {
             "energy_kwh": _clean(daily_kwh),
             "serving_kwh": _clean(day.serving_kwh * eco.pue),
             "waiting_kwh": _clean(day.waiting_kwh * eco.pue),
             "busy_share": _clean(day.busy_share),
+            "running_requests": _clean(day.running),
             "cost_usd": _clean(daily_kwh * eco.electricity_usd_per_kwh) if eco.electricity_usd_per_kwh is not None else None,
             "carbon_kg": _clean(daily_kwh * eco.carbon_g_per_kwh / 1000) if eco.carbon_g_per_kwh is not None else None,
             "deployments_needed": _clean(day.deployments),
@@ -383,7 +384,7 @@ def finish(ctx: Context, data_hash: str) -> Recommendation:
             f"quantile (met with probability >= {spec.accuracy.min_confidence:g}); intervals decide ties"
         ),
         "cost counts electricity only (x PUE); carbon is operational (grid intensity x PUE)",
-        *([f"at {spec.economics.queries_per_day:,.0f} queries per day each energy per query includes {WAITING_NOTE}"]
+        *([f"at {spec.economics.queries_per_day:,.0f} queries per day each energy per query is priced {WAITING_NOTE}"]
           if spec.economics.queries_per_day is not None else []),
         # A GPU named outside the curated catalog: its physics is its datasheet, never a measurement.
         *(f"{pid}: {basis}; never measured, predicted from its specifications" for pid, (_, basis) in resolved.extra_platforms.items()),

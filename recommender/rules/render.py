@@ -204,7 +204,9 @@ def recommendation_text(rec: Recommendation | dict[str, Any], width: int | None 
             parts.append(f"${fmt(d['cost_usd'])}")
         if d.get("carbon_kg") is not None:
             parts.append(f"{fmt(d['carbon_kg'])} kg CO2e")
-        parts.append(f"{fmt(d['deployments_needed'])} deployment(s) at the predicted throughput")
+        running = d.get("running_requests")
+        parts.append(f"{fmt(d['deployments_needed'])} deployment(s) at the predicted throughput"
+                     + (f", each running {fmt(running)} request(s) at once on average" if running is not None else ""))
         para(f"Per day: {', '.join(parts)}")
     counts = ex["counts"]
     excluded = ", ".join(f"{k} {v}" for k, v in counts["excluded_by"].items() if v)
