@@ -116,3 +116,31 @@ def test_at_a_light_load_the_card_that_waits_cheaply_wins() -> None:
     assert w["wh_per_1k_queries"]["value"] == pytest.approx(day["energy_kwh"] * 1e6 / 1000)
     assert w["power_w_mean"] == pytest.approx(90.0 * w["throughput_qps"])
     assert any("queries per day" in a for a in light.assumptions)
+
+
+class _BatchPredictor(TablePredictor):
+    """The table's figures at batch 1; energy per query falls as 1 / sqrt(batch) while the time
+    per query stays, so a copy serves ``batch`` queries per second-of-time."""
+
+    def predict(self, candidates):
+        out = super().predict(candidates)
+        f = 1.0 / np.sqrt(candidates["batch_size"].to_numpy(dtype=float))
+        for c in ("energy_j_per_query", "energy_j_per_query_lo", "energy_j_per_query_hi"):
+            out[c] = out[c].to_numpy(dtype=float) * f
+        for c in ("eor", "eor_lo", "eor_hi", "tweor", "tweor_lo", "tweor_hi"):
+            out[c] = out[c].to_numpy(dtype=float) / f
+        return out
+
+
+def test_a_fixed_concurrency_under_a_load_runs_where_the_free_pick_does() -> None:
+    pred = _BatchPredictor({("h100-sxm5-80gb", "org/mid-7b", "fp16", "gsm8k"): {"energy_j": 10.0, "time_s": 1.0, "accuracy": 0.6}})
+    base = {"tasks": ["gsm8k"], "serving": {"engines": ["vllm"]}, "models": {"ids": ["org/mid-7b"]},
+            "hardware": {"platforms": ["h100-sxm5-80gb"]}, "objective": "energy", "economics": {"queries_per_day": 4 * 86400}}
+    free = recommend(parse_spec(base), pred, catalogs=CAT).winner
+    fixed = recommend(parse_spec({**base, "serving": {"engines": ["vllm"], "batch_size": 16}}), pred, catalogs=CAT).winner
+    # Four queries a second on one copy that serves 8 or 16 a second: it runs 4 at once, at 10 / sqrt(4) J,
+    # whether its limit was picked (8) or given (16); at 16 saturated it would be 2.5 J plus waiting.
+    for w in (free, fixed):
+        assert w["wh_per_1k_queries"]["value"] == pytest.approx(5.0 * 1000 / 3600)
+        assert w["per_day"]["running_requests"] == pytest.approx(4.0) and w["per_day"]["waiting_kwh"] == 0.0
+    assert free["batch_size"] == 8 and fixed["batch_size"] == 16

@@ -332,6 +332,15 @@ def build(resolved: Resolved, flow: FlowConfig, predictor: Predictor) -> Candida
                 triples.append(key)
             base_k[k] = index[key]
             break
+    if spec.serving.batch_size is not None and spec.economics.queries_per_day is not None:
+        # A stated load may run a fixed concurrency below its limit: its deployment's smaller
+        # batches (the flow's) are predicted beside it, never proposed, to read the point off.
+        for pi, qi, engine, b in list(triples):
+            for smaller in flow.serving.batches_for(platforms[pi].platform_class, engine):
+                key = (pi, qi, engine, smaller)
+                if smaller < b and key not in index:
+                    index[key] = len(triples)
+                    triples.append(key)
     n_k, n_m, n_t = len(triples), len(models), len(tasks)
     if n_cand_k == 0:
         raise InfeasibleError(
