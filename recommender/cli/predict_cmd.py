@@ -109,6 +109,10 @@ def _release_note(row: Any) -> str:
     return form.format(str(row["engine_release"]).replace("@", " ")) if form else ""
 
 
+LOAD_CHUNK_ROWS = 100_000
+"""Configurations whose smaller batches are predicted at once at a stated load (bounds memory)."""
+
+
 def _at_load(result, queries_per_day: float, ladder=None) -> None:
     """Columns of each configuration at a stated load (:mod:`recommender.rules.load`, as
     ``eai recommend --queries-per-day`` prices it): the energy per query and its ends at the
@@ -118,9 +122,9 @@ def _at_load(result, queries_per_day: float, ladder=None) -> None:
     Args:
         result: The predicted configurations.
         queries_per_day: The stated load.
-        ladder: The same configurations predicted at smaller batches (:func:`_load_ladder`;
-            column ``_config``: the row of ``result`` each belongs to), where the operating
-            point is read; None: each at its own batch only.
+        ladder: Called with positions in ``result``: those configurations predicted at smaller
+            batches (:func:`_load_ladder`; column ``_config``: the position among those given),
+            where the operating point is read; None: each at its own batch only.
     """
     import numpy as np
     import pandas as pd
@@ -128,44 +132,58 @@ def _at_load(result, queries_per_day: float, ladder=None) -> None:
     from recommender.rules.load import operating_points
 
     n = len(result)
-    parts = [result.assign(_config=np.arange(n))] + ([ladder] if ladder is not None and len(ladder) else [])
-    rows = pd.concat(parts, ignore_index=True)
-    thr = rows["queries_in_flight"].to_numpy(dtype=float) / rows["time_s_per_query"].to_numpy(dtype=float)
-    # Each configuration is its own deployment, its ladder rows beside it.
-    op = operating_points(
-        rows["_config"].to_numpy(), rows["batch_size"].to_numpy(dtype=float), thr,
-        rows["energy_j_per_query"].to_numpy(dtype=float), rows["time_s_per_query"].to_numpy(dtype=float), queries_per_day,
-        rows["device_count"].to_numpy(dtype=float), rows["power_limit_w_per_device"].to_numpy(dtype=float),
-    )
-    waiting = op.waiting_j_per_query[:n]
-    result["waiting_j_per_query"] = waiting
+    cols = {k: np.full(n, np.nan) for k in ("waiting", "scale", "running", "copies", "busy")}
+    for start in range(0, n, LOAD_CHUNK_ROWS):
+        pos = np.arange(start, min(n, start + LOAD_CHUNK_ROWS))
+        rungs = ladder(pos) if ladder is not None else None
+        rows = pd.concat([result.iloc[pos].assign(_config=np.arange(len(pos))), *([rungs] if rungs is not None else [])],
+                         ignore_index=True)
+        thr = rows["queries_in_flight"].to_numpy(dtype=float) / rows["time_s_per_query"].to_numpy(dtype=float)
+        # Each configuration is its own deployment, its smaller batches beside it.
+        op = operating_points(
+            rows["_config"].to_numpy(), rows["batch_size"].to_numpy(dtype=float), thr,
+            rows["energy_j_per_query"].to_numpy(dtype=float), rows["time_s_per_query"].to_numpy(dtype=float), queries_per_day,
+            rows["device_count"].to_numpy(dtype=float), rows["power_limit_w_per_device"].to_numpy(dtype=float),
+        )
+        m = len(pos)
+        for k, v in (("waiting", op.waiting_j_per_query), ("scale", op.energy_scale), ("running", op.running),
+                     ("copies", op.deployments), ("busy", op.busy_share)):
+            cols[k][pos] = v[:m]
+    result["waiting_j_per_query"] = cols["waiting"]
     for s in ("", "_lo", "_hi"):
-        result[f"energy_j_per_query_at_load{s}"] = result[f"energy_j_per_query{s}"].to_numpy(dtype=float) * op.energy_scale[:n] + waiting
-    result["running_at_load"] = op.running[:n]
-    result["deployments_needed"] = op.deployments[:n]
-    result["busy_share"] = op.busy_share[:n]
+        result[f"energy_j_per_query_at_load{s}"] = result[f"energy_j_per_query{s}"].to_numpy(dtype=float) * cols["scale"] + cols["waiting"]
+    result["running_at_load"] = cols["running"]
+    result["deployments_needed"] = cols["copies"]
+    result["busy_share"] = cols["busy"]
 
 
 def _load_ladder(asked, predictor, catalogs, flow, resolution):
-    """The asked configurations predicted again at every power of two below their batch, where
-    a stated load may set their operating point (column ``_config``: the asked row's position)."""
+    """A function of positions in ``asked``: those configurations predicted again at every
+    power of two below their batch, where a stated load may set their operating point (column
+    ``_config``: the position among those given; None where no batch is above 1)."""
     import numpy as np
 
     from recommender.rules.predict import predict_configurations
 
-    batch = asked["batch_size"].to_numpy(dtype=np.int64)
-    steps = [(i, 2**k) for i, b in enumerate(batch) for k in range(int(b).bit_length()) if 2**k < b]
-    if not steps:
-        return None
-    pos = np.array([i for i, _ in steps])
-    ladder = asked.iloc[pos]  # the asked rows' labels: the resolution's notes are found by them
-    ladder = ladder.assign(batch_size=np.array([b for _, b in steps], dtype=np.int64))
-    if "avg_batch_size" in ladder:
-        # A server running fewer than its limit runs at most as many at a smaller limit.
-        ladder = ladder.assign(avg_batch_size=np.fmin(ladder["avg_batch_size"].to_numpy(dtype=float), ladder["batch_size"].to_numpy(dtype=float)))
-    out = predict_configurations(ladder, predictor, catalogs, flow, resolution=resolution).reset_index(drop=True)
-    out["_config"] = pos
-    return out
+    def rungs(positions):
+        batch = asked["batch_size"].to_numpy(dtype=np.int64)[positions]
+        top = int(batch.max()).bit_length() if len(batch) else 0
+        # (configuration, smaller batch) pairs, configuration by configuration.
+        pairs = [(np.flatnonzero(batch > 2**k), 2**k) for k in range(top)]
+        which = np.concatenate([ix for ix, _ in pairs]) if pairs else np.zeros(0, dtype=np.int64)
+        if not len(which):
+            return None
+        smaller = np.concatenate([np.full(len(ix), b, dtype=np.int64) for ix, b in pairs])
+        ladder = asked.iloc[positions[which]]  # the asked rows' labels: the resolution's notes are found by them
+        ladder = ladder.assign(batch_size=smaller)
+        if "avg_batch_size" in ladder:
+            # A server running fewer than its limit runs at most as many at a smaller limit.
+            ladder = ladder.assign(avg_batch_size=np.fmin(ladder["avg_batch_size"].to_numpy(dtype=float), smaller.astype(float)))
+        out = predict_configurations(ladder, predictor, catalogs, flow, resolution=resolution).reset_index(drop=True)
+        out["_config"] = which
+        return out
+
+    return rungs
 
 
 def _records(result) -> list[dict[str, Any]]:
