@@ -121,8 +121,8 @@ def operating_points(
     pos = np.arange(n) - np.repeat(first, counts)
     width = int(counts.max()) if n else 0
     pad = np.full((len(first), width), np.nan)
-    grid = {k: pad.copy() for k in ("thr", "energy", "time", "batch")}
-    for k, v in (("thr", thr), ("energy", energy), ("time", time), ("batch", b)):
+    grid = {k: pad.copy() for k in ("thr", "energy", "time")}
+    for k, v in (("thr", thr), ("energy", energy), ("time", time)):
         grid[k][dep, pos] = v[order]
     # Per row (in sorted order): the first batch no larger than its own whose throughput meets its load.
     lam = per_copy[order]
