@@ -144,3 +144,50 @@ def test_a_fixed_concurrency_under_a_load_runs_where_the_free_pick_does() -> Non
         assert w["wh_per_1k_queries"]["value"] == pytest.approx(5.0 * 1000 / 3600)
         assert w["per_day"]["running_requests"] == pytest.approx(4.0) and w["per_day"]["waiting_kwh"] == 0.0
     assert free["batch_size"] == 8 and fixed["batch_size"] == 16
+
+
+def test_the_same_candidates_at_another_load_match_a_build_at_that_load() -> None:
+    from recommender.rules import candidates as cand
+    from recommender.rules.flow import load_flow
+
+    flow = load_flow()
+    pred = _BatchPredictor({
+        ("h100-sxm5-80gb", "org/mid-7b", "fp16", "gsm8k"): {"energy_j": 60.0, "time_s": 1.0, "accuracy": 0.6},
+        ("a100-pcie-40gb", "org/mid-7b", "fp16", "gsm8k"): {"energy_j": 90.0, "time_s": 1.5, "accuracy": 0.6},
+    })
+    base = {"tasks": ["gsm8k"], "serving": {"engines": ["vllm"]}, "models": {"ids": ["org/mid-7b"]},
+            "hardware": {"platforms": ["h100-sxm5-80gb", "a100-pcie-40gb"]}, "objective": "energy"}
+    cols = ["is_candidate", "energy_j_per_query", "energy_j_per_query_hi", "wh_per_1k", "eor_lo", "running_at_load", "busy_share"]
+    for stated in (None, 50_000.0):
+        spec = parse_spec({**base, "economics": {"queries_per_day": stated}} if stated else base)
+        cs = cand.build(cand.resolve(spec, CAT, flow), flow, pred)
+        for load in (1_000.0, 2e7):
+            direct = cand.build(cand.resolve(parse_spec({**base, "economics": {"queries_per_day": load}}), CAT, flow), flow, pred)
+            moved = cand.with_load(cs, flow, load)
+            for c in cols:
+                np.testing.assert_allclose(moved.frame[c].to_numpy(dtype=float), direct.frame[c].to_numpy(dtype=float), rtol=1e-9, err_msg=c)
+
+
+def test_the_answer_names_the_load_that_would_change_it() -> None:
+    pred = TablePredictor({
+        ("h100-sxm5-80gb", "org/mid-7b", "fp16", "gsm8k"): {"energy_j": 60.0, "time_s": 1.0, "accuracy": 0.6, "rel_halfwidth": 0.02},
+        ("a100-pcie-40gb", "org/mid-7b", "fp16", "gsm8k"): {"energy_j": 90.0, "time_s": 1.5, "accuracy": 0.6, "rel_halfwidth": 0.02},
+    })
+    base = {"tasks": ["gsm8k"], "serving": {"engines": ["hf-transformers"]}, "models": {"ids": ["org/mid-7b"]},
+            "hardware": {"platforms": ["h100-sxm5-80gb", "a100-pcie-40gb"]}, "objective": "energy"}
+    busy = recommend(parse_spec(base), pred, catalogs=CAT)
+    assert busy.winner["platform"] == "h100-sxm5-80gb"
+    changes = busy.explanation["what_would_change"]
+    light = next(c for c in changes if c.startswith("at 1,000 queries a day"))
+    # The light load's own answer, asked directly, is the one named.
+    direct = recommend(parse_spec({**base, "economics": {"queries_per_day": 1000}}), pred, catalogs=CAT).winner
+    assert direct["platform"] == "a100-pcie-40gb"
+    assert "(the answer assumes servers kept busy), a100-pcie-40gb" in light
+    assert f"energy {direct['wh_per_1k_queries']['value']:.3g}" in light
+    # A stated load is asked again at a tenth and ten times of it.
+    stated = recommend(parse_spec({**base, "economics": {"queries_per_day": 1000}}), pred, catalogs=CAT)
+    assert [c.split(" (")[0] for c in stated.explanation["what_would_change"] if "queries a day" in c] == [
+        "at 100 queries a day", "at 10,000 queries a day"]
+    # Accuracy does not move with the load: no such line.
+    acc = recommend(parse_spec({**base, "objective": None, "priority": "accuracy"}), pred, catalogs=CAT)
+    assert not any("queries a day" in c for c in acc.explanation["what_would_change"])

@@ -11,7 +11,7 @@ and tasks as the innermost axis, so aggregation is a reshape, not a group-by.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -533,16 +533,9 @@ def build(resolved: Resolved, flow: FlowConfig, predictor: Predictor) -> Candida
     margin = np.array([flow.chance_margin.for_task(t.id) for t in tasks], dtype=float)
     frame["chance_clearance"] = (acc - chance[None, :] - margin[None, :]).min(axis=1)
     _derive(frame, resolved)
-    # TWEOR divides by the time per query too: its deployments are proposed at their best TWEOR.
-    # (A deployment without an accuracy has no TWEOR at any batch: its least energy, as for the others.)
-    worse = None
-    if resolved.decision.objective == "tweor":
-        tweor = frame["tweor"].to_numpy(dtype=float)
-        worse = np.where(np.isfinite(tweor), -tweor, frame["energy_j_per_query"].to_numpy(dtype=float))
-    frame["is_candidate"] = frame["is_candidate"].to_numpy() & pick_concurrency(
-        frame, serving_latency_s(resolved, flow), spec.hardware.power_cap_w, worse, spec.throughput_qps_min,
-        spec.energy_wh_per_1k_max,
-    )
+    # Every batch a deployment may serve at, before one is picked (:func:`with_load` picks again).
+    frame["_unpicked"] = frame["is_candidate"].to_numpy()
+    _pick(frame, resolved, flow)
     _add_shared_release_ends(frame, predictor, (cand, pred, n_t, w), (wl, priced) if resolved.workload is not None else None)
     if "release_group" in frame:
         _derive_shared(frame, spec)
@@ -551,6 +544,52 @@ def build(resolved: Resolved, flow: FlowConfig, predictor: Predictor) -> Candida
         chance_needed=tuple(float(x) for x in chance + margin),
         per_workload=priced.reset_index(drop=True) if resolved.workload is not None else None,
     )
+
+
+def _pick(frame: pd.DataFrame, resolved: Resolved, flow: FlowConfig) -> None:
+    """Keep, of the batches each deployment may serve at (``_unpicked``), the one
+    :func:`pick_concurrency` proposes."""
+    spec = resolved.spec
+    # TWEOR divides by the time per query too: its deployments are proposed at their best TWEOR.
+    # (A deployment without an accuracy has no TWEOR at any batch: its least energy, as for the others.)
+    worse = None
+    if resolved.decision.objective == "tweor":
+        tweor = frame["tweor"].to_numpy(dtype=float)
+        worse = np.where(np.isfinite(tweor), -tweor, frame["energy_j_per_query"].to_numpy(dtype=float))
+    frame["is_candidate"] = frame["_unpicked"].to_numpy()
+    frame["is_candidate"] = frame["_unpicked"].to_numpy() & pick_concurrency(
+        frame, serving_latency_s(resolved, flow), spec.hardware.power_cap_w, worse, spec.throughput_qps_min,
+        spec.energy_wh_per_1k_max,
+    )
+
+
+ENERGY_ENDS: tuple[str, ...] = ("", "_lo", "_hi", "_lo" + CMP, "_hi" + CMP, "_lo" + SHARED, "_hi" + SHARED)
+"""Suffixes of the energy-per-query columns a stated load moves."""
+
+
+def with_load(cs: CandidateSet, flow: FlowConfig, queries_per_day: float) -> CandidateSet:
+    """The same candidates at another stated load, without predicting again: each energy end
+    taken back to the saturated server's (the stated load's operating point and waiting undone),
+    priced at ``queries_per_day`` (:func:`_at_load`), every derived figure recomputed and each
+    deployment's batch picked again, as :func:`build` does with that load in the spec."""
+    frame = cs.frame.copy()
+    if "waiting_j_per_query" in frame:
+        scale = frame["energy_scale_at_load"].to_numpy(dtype=float)
+        waiting = frame["waiting_j_per_query"].to_numpy(dtype=float)
+        for s in ENERGY_ENDS:
+            if "energy_j_per_query" + s in frame:
+                frame["energy_j_per_query" + s] = (frame["energy_j_per_query" + s].to_numpy(dtype=float) - waiting) / scale
+    spec = cs.resolved.spec
+    spec = spec.model_copy(update={"economics": spec.economics.model_copy(update={"queries_per_day": float(queries_per_day)})})
+    resolved = replace(cs.resolved, spec=spec)
+    _derive(frame, resolved)
+    _pick(frame, resolved, flow)
+    if "release_group" in frame:
+        # Every row's shared ends were the saturated server's: all take the load.
+        _shared_at_load(frame, np.arange(len(frame)))
+        _efficiency(frame, SHARED)
+        _derive_shared(frame, spec)
+    return replace(cs, resolved=resolved, frame=frame)
 
 
 def energy_reasons(cs: CandidateSet, row: int) -> list[str]:

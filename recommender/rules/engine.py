@@ -18,7 +18,7 @@ from recommender.model.api import Predictor
 from recommender.model.roofline_fit import release_order
 from recommender.rules import candidates as cand
 from recommender.rules.catalogs import Catalogs
-from recommender.rules.explain import Context, describe, diagnose_infeasible, explain
+from recommender.rules.explain import Context, describe, diagnose_infeasible, explain, fmt
 from recommender.rules.flow import FlowConfig, cost_tier, demotion_notes, load_flow, preference_rank
 from recommender.rules.load import WAITING_NOTE, daily_load
 from recommender.rules.rank import OBJECTIVES, build_constraints, objective, select
@@ -236,7 +236,12 @@ def prepare(
     flow = flow or load_flow()
     catalogs = catalogs or Catalogs.load()
     resolved = cand.resolve(spec, catalogs, flow)
-    cs = cand.build(resolved, flow, predictor)
+    return _context(cand.build(resolved, flow, predictor), flow)
+
+
+def _context(cs: cand.CandidateSet, flow: FlowConfig) -> Context:
+    """Constraints, objective and preferences of built candidates."""
+    resolved = cs.resolved
     frame = cs.frame
     constraints = build_constraints(
         cs, resolved.decision.min_accuracy_relative_to_fp16, flow.exclude_accuracy_status, flow.baseline_quantizations,
@@ -292,7 +297,9 @@ def prepare_answer(
     its release was assumed (:func:`release_alternatives`): what ``eai recommend`` explains."""
     ctx = prepare(spec, predictor, catalogs, flow)
     alternatives = release_alternatives(ctx, spec, predictor, catalogs, flow)
-    return replace(ctx, release_alternatives=alternatives) if alternatives else ctx
+    ctx = replace(ctx, release_alternatives=alternatives) if alternatives else ctx
+    loads = load_alternatives(ctx)
+    return replace(ctx, load_alternatives=loads) if loads else ctx
 
 
 def _winner(ctx: Context) -> int | None:
@@ -335,6 +342,37 @@ def release_alternatives(
         out.append(f"at {engine} {version} (the answer assumes {current}, the newest measured){outcome}")
     return tuple(out)
 
+
+
+WHAT_IF_QUERIES_PER_DAY: tuple[float, ...] = (1_000.0, 100_000.0)
+"""Loads the answer is asked again at where the spec states none: an internal tool's day and a
+busy service's (the answer itself assumes servers kept busy, as every measured campaign ran)."""
+
+
+def load_alternatives(ctx: Context) -> tuple[str, ...]:
+    """The answer at other daily loads, where the objective depends on energy: at
+    :data:`WHAT_IF_QUERIES_PER_DAY` where the spec states no load, else at a tenth and ten
+    times the one stated (:func:`recommender.rules.candidates.with_load`: the same
+    predictions, each deployment's operating point and waiting draw at that load)."""
+    w = _winner(ctx)
+    if w is None or ctx.obj.name == "accuracy":
+        return ()
+    stated = ctx.cs.resolved.spec.economics.queries_per_day
+    loads = WHAT_IF_QUERIES_PER_DAY if stated is None else (stated / 10.0, stated * 10.0)
+    assumed = "servers kept busy" if stated is None else f"{stated:,.0f} a day"
+    winner = describe(ctx.cs.frame, w)
+    out = []
+    for load in loads:
+        alt_ctx = _context(cand.with_load(ctx.cs, ctx.flow, load), ctx.flow)
+        a = _winner(alt_ctx)
+        if a is None:
+            outcome = " nothing is feasible"
+        else:
+            alt = describe(alt_ctx.cs.frame, a)
+            figure = f"{ctx.obj.label} {fmt(alt_ctx.obj.point[a])}"
+            outcome = f" the winner stays ({figure})" if alt == winner else f", {alt} wins ({figure})"
+        out.append(f"at {load:,.0f} queries a day (the answer assumes {assumed}){outcome}")
+    return tuple(out)
 
 
 def finish(ctx: Context, data_hash: str) -> Recommendation:

@@ -125,6 +125,8 @@ class Context:
     release_alternatives: tuple[str, ...] = ()
     """What the answer is at the engine's other measured releases, where the winner's release
     was assumed (:func:`recommender.rules.engine.release_alternatives`)."""
+    load_alternatives: tuple[str, ...] = ()
+    """What the answer is at other daily loads (:func:`recommender.rules.engine.load_alternatives`)."""
 
 
 def explain(ctx: Context, sel: Selection) -> dict[str, Any]:
@@ -319,6 +321,7 @@ def what_would_change(ctx: Context, sel: Selection) -> list[str]:
             out.append(f"optimizing {alt_obj.label} instead of {ctx.obj.label}, {describe(frame, alt)} wins")
     out.extend(_other_priorities(ctx, w))
     out.extend(ctx.release_alternatives)
+    out.extend(ctx.load_alternatives)
     if not out:
         out.append("no single relaxation, tightening, other objective or priority tried changes the answer")
     return out
