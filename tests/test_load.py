@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from recommender.model.invariants import POWER_FLOOR_SHARE
@@ -161,11 +162,14 @@ def test_the_same_candidates_at_another_load_match_a_build_at_that_load() -> Non
     for stated in (None, 50_000.0):
         spec = parse_spec({**base, "economics": {"queries_per_day": stated}} if stated else base)
         cs = cand.build(cand.resolve(spec, CAT, flow), flow, pred)
+        kept = cs.frame[cols[1:4]].copy()
         for load in (1_000.0, 2e7):
             direct = cand.build(cand.resolve(parse_spec({**base, "economics": {"queries_per_day": load}}), CAT, flow), flow, pred)
             moved = cand.with_load(cs, flow, load)
             for c in cols:
                 np.testing.assert_allclose(moved.frame[c].to_numpy(dtype=float), direct.frame[c].to_numpy(dtype=float), rtol=1e-9, err_msg=c)
+        # The candidates asked about are left as they were.
+        pd.testing.assert_frame_equal(cs.frame[cols[1:4]], kept)
 
 
 def test_the_answer_names_the_load_that_would_change_it() -> None:

@@ -572,7 +572,8 @@ def with_load(cs: CandidateSet, flow: FlowConfig, queries_per_day: float) -> Can
     taken back to the saturated server's (the stated load's operating point and waiting undone),
     priced at ``queries_per_day`` (:func:`_at_load`), every derived figure recomputed and each
     deployment's batch picked again, as :func:`build` does with that load in the spec."""
-    frame = cs.frame.copy()
+    # Shallow: every column the load moves is assigned anew below, never written in place.
+    frame = cs.frame.copy(deep=False)
     if "waiting_j_per_query" in frame:
         scale = frame["energy_scale_at_load"].to_numpy(dtype=float)
         waiting = frame["waiting_j_per_query"].to_numpy(dtype=float)
