@@ -201,7 +201,10 @@ class Economics(_Frozen):
         electricity_usd_per_kwh: Electricity price, $/kWh.
         carbon_g_per_kwh: Grid carbon intensity, gCO2e/kWh.
         pue: Power usage effectiveness of the facility (>= 1).
-        queries_per_day: Expected load, queries/day (for daily energy, cost, carbon).
+        queries_per_day: Expected load, queries/day: each deployment is priced where that load
+            runs it (the requests its arrivals keep running, the copies it needs, the draw
+            of those copies waiting between queries) and its daily energy, cost and carbon
+            are stated (None: servers kept busy, as every measured campaign ran them).
     """
 
     electricity_usd_per_kwh: float | None = Field(default=None, ge=0, le=100)
