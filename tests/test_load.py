@@ -113,6 +113,15 @@ def test_at_a_light_load_the_card_that_waits_cheaply_wins() -> None:
     assert day["serving_kwh"] == pytest.approx(90.0 * 1000 / 3.6e6)
     # Little's law: 1,000 queries a day of 1.5 s each keep 0.017 requests running on average.
     assert day["running_requests"] == pytest.approx(1000 / 86400 * 1.5)
+    assert day["mean_gap_between_queries_s"] == pytest.approx(86.4)
+    # 86 s between queries: holding the model loaded beats reloading it (break-even 1-5 minutes).
+    from recommender.rules.render import recommendation_text
+
+    assert "break-even" not in recommendation_text(light, width=100)
+    sparse = recommend(parse_spec({**base, "economics": {"queries_per_day": 100}}), pred, catalogs=CAT)
+    assert sparse.winner["per_day"]["mean_gap_between_queries_s"] == pytest.approx(864.0)
+    text = " ".join(recommendation_text(sparse, width=100).split())
+    assert "Between two queries of a copy 14.4 min pass on average, beyond the 5-minute break-even" in text
     # The energy shown per query is the day's over its queries; the power a cap bounds stays the serving one.
     assert w["wh_per_1k_queries"]["value"] == pytest.approx(day["energy_kwh"] * 1e6 / 1000)
     assert w["power_w_mean"] == pytest.approx(90.0 * w["throughput_qps"])

@@ -180,6 +180,7 @@ def _row_dict(cs: cand.CandidateSet, flow: FlowConfig, row: int, rank: int, tie:
             "waiting_kwh": _clean(day.waiting_kwh * eco.pue),
             "busy_share": _clean(day.busy_share),
             "running_requests": _clean(day.running),
+            "mean_gap_between_queries_s": _clean(day.mean_gap_s),
             "cost_usd": _clean(daily_kwh * eco.electricity_usd_per_kwh) if eco.electricity_usd_per_kwh is not None else None,
             "carbon_kg": _clean(daily_kwh * eco.carbon_g_per_kwh / 1000) if eco.carbon_g_per_kwh is not None else None,
             "deployments_needed": _clean(day.deployments),

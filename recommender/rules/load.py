@@ -45,6 +45,14 @@ WAITING_NOTE = (
 )
 """What an energy per query at a stated load adds, in the words ``eai recommend`` and ``eai predict`` print."""
 
+UNLOAD_BREAKEVEN_S = 300.0
+"""Mean gap between one copy's queries, s, above which holding the model loaded through the gap
+costs more than loading it again for the next query: the upper end of the 1-5 minute break-even
+Vadari derives from idle-with-context power and cold-start energy on an H100, an A100 80GB and an
+L40S ("The Model Parking Tax", arXiv:2605.23918, 2026; idle power with a CUDA context is set by
+the GPU's clock state, not by the memory a model holds, which is why the waiting draw here does
+not depend on the model)."""
+
 
 def copies_and_busy(throughput_qps: ArrayLike, queries_per_day: float) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Copies of each deployment the load needs, and the share of the day they serve (NaN where
@@ -169,6 +177,7 @@ class DailyLoad:
         deployments: Copies needed at the predicted throughput.
         busy_share: Share of the day the copies serve.
         running: Requests each copy runs at once on average.
+        mean_gap_s: Mean time between two queries of one copy, s.
         serving_kwh: Energy of the queries themselves, kWh.
         waiting_kwh: Energy drawn between queries with the model loaded, kWh.
     """
@@ -176,6 +185,7 @@ class DailyLoad:
     deployments: float
     busy_share: float
     running: float
+    mean_gap_s: float
     serving_kwh: float
     waiting_kwh: float
 
@@ -192,5 +202,6 @@ def daily_load(
     waiting_kwh = waiting_j * queries_per_day / 3.6e6
     return DailyLoad(
         deployments=float(deployments), busy_share=float(busy_share), running=float(running),
+        mean_gap_s=SECONDS_PER_DAY * float(deployments) / queries_per_day,
         serving_kwh=wh_per_1k * queries_per_day / 1e6 - waiting_kwh, waiting_kwh=waiting_kwh,
     )

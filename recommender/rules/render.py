@@ -15,6 +15,7 @@ from typing import Any, TextIO
 
 from recommender.rules.engine import Recommendation
 from recommender.rules.explain import fmt
+from recommender.rules.load import UNLOAD_BREAKEVEN_S
 from recommender.termtable import Column, render_table, terminal_width, wrap_paragraph
 
 _OBJECTIVE_COLUMN = {
@@ -208,6 +209,11 @@ def recommendation_text(rec: Recommendation | dict[str, Any], width: int | None 
         parts.append(f"{fmt(d['deployments_needed'])} deployment(s) at the predicted throughput"
                      + (f", each running {fmt(running)} request(s) at once on average" if running is not None else ""))
         para(f"Per day: {', '.join(parts)}")
+        gap = d.get("mean_gap_between_queries_s")
+        if gap is not None and gap > UNLOAD_BREAKEVEN_S and d["waiting_kwh"] > 0:
+            para(f"Between two queries of a copy {fmt(gap / 60)} min pass on average, beyond the {UNLOAD_BREAKEVEN_S / 60:g}-minute "
+                 "break-even of unloading the model and loading it again (arXiv:2605.23918): loading on demand would draw "
+                 "less than the waiting priced here, at the cost of a cold start per query")
     counts = ex["counts"]
     excluded = ", ".join(f"{k} {v}" for k, v in counts["excluded_by"].items() if v)
     para(
