@@ -94,15 +94,19 @@ def test_a_day_splits_back_into_serving_and_waiting() -> None:
     assert day.deployments == 1.0 and day.energy_kwh == pytest.approx(day.serving_kwh + day.waiting_kwh)
 
 
+# The H100 serves a query for less energy than the A100 PCIe (60 J in 1 s against 90 J in 1.5 s).
+TWO_CARDS = {
+    ("h100-sxm5-80gb", "org/mid-7b", "fp16", "gsm8k"): {"energy_j": 60.0, "time_s": 1.0, "accuracy": 0.6, "rel_halfwidth": 0.02},
+    ("a100-pcie-40gb", "org/mid-7b", "fp16", "gsm8k"): {"energy_j": 90.0, "time_s": 1.5, "accuracy": 0.6, "rel_halfwidth": 0.02},
+}
+TWO_CARDS_SPEC = {"tasks": ["gsm8k"], "serving": {"engines": ["hf-transformers"]}, "models": {"ids": ["org/mid-7b"]},
+                  "hardware": {"platforms": ["h100-sxm5-80gb", "a100-pcie-40gb"]}, "objective": "energy"}
+
+
 def test_at_a_light_load_the_card_that_waits_cheaply_wins() -> None:
     # The H100 serves a query for less energy than the A100 PCIe, but at 1,000 queries a day both
     # mostly wait with the model loaded, and the A100's limit is 250 W against 700 W.
-    pred = TablePredictor({
-        ("h100-sxm5-80gb", "org/mid-7b", "fp16", "gsm8k"): {"energy_j": 60.0, "time_s": 1.0, "accuracy": 0.6, "rel_halfwidth": 0.02},
-        ("a100-pcie-40gb", "org/mid-7b", "fp16", "gsm8k"): {"energy_j": 90.0, "time_s": 1.5, "accuracy": 0.6, "rel_halfwidth": 0.02},
-    })
-    base = {"tasks": ["gsm8k"], "serving": {"engines": ["hf-transformers"]}, "models": {"ids": ["org/mid-7b"]},
-            "hardware": {"platforms": ["h100-sxm5-80gb", "a100-pcie-40gb"]}, "objective": "energy"}
+    pred, base = TablePredictor(TWO_CARDS), dict(TWO_CARDS_SPEC)
     assert recommend(parse_spec(base), pred, catalogs=CAT).winner["platform"] == "h100-sxm5-80gb"
     light = recommend(parse_spec({**base, "economics": {"queries_per_day": 1000}}), pred, catalogs=CAT)
     w = light.winner
@@ -161,12 +165,7 @@ def test_the_same_candidates_at_another_load_match_a_build_at_that_load() -> Non
     from recommender.rules.flow import load_flow
 
     flow = load_flow()
-    pred = _BatchPredictor({
-        ("h100-sxm5-80gb", "org/mid-7b", "fp16", "gsm8k"): {"energy_j": 60.0, "time_s": 1.0, "accuracy": 0.6},
-        ("a100-pcie-40gb", "org/mid-7b", "fp16", "gsm8k"): {"energy_j": 90.0, "time_s": 1.5, "accuracy": 0.6},
-    })
-    base = {"tasks": ["gsm8k"], "serving": {"engines": ["vllm"]}, "models": {"ids": ["org/mid-7b"]},
-            "hardware": {"platforms": ["h100-sxm5-80gb", "a100-pcie-40gb"]}, "objective": "energy"}
+    pred, base = _BatchPredictor(TWO_CARDS), {**TWO_CARDS_SPEC, "serving": {"engines": ["vllm"]}}
     cols = ["is_candidate", "energy_j_per_query", "energy_j_per_query_hi", "wh_per_1k", "eor_lo", "running_at_load", "busy_share"]
     for stated in (None, 50_000.0):
         spec = parse_spec({**base, "economics": {"queries_per_day": stated}} if stated else base)
@@ -182,12 +181,7 @@ def test_the_same_candidates_at_another_load_match_a_build_at_that_load() -> Non
 
 
 def test_the_answer_names_the_load_that_would_change_it() -> None:
-    pred = TablePredictor({
-        ("h100-sxm5-80gb", "org/mid-7b", "fp16", "gsm8k"): {"energy_j": 60.0, "time_s": 1.0, "accuracy": 0.6, "rel_halfwidth": 0.02},
-        ("a100-pcie-40gb", "org/mid-7b", "fp16", "gsm8k"): {"energy_j": 90.0, "time_s": 1.5, "accuracy": 0.6, "rel_halfwidth": 0.02},
-    })
-    base = {"tasks": ["gsm8k"], "serving": {"engines": ["hf-transformers"]}, "models": {"ids": ["org/mid-7b"]},
-            "hardware": {"platforms": ["h100-sxm5-80gb", "a100-pcie-40gb"]}, "objective": "energy"}
+    pred, base = TablePredictor(TWO_CARDS), dict(TWO_CARDS_SPEC)
     busy = recommend(parse_spec(base), pred, catalogs=CAT)
     assert busy.winner["platform"] == "h100-sxm5-80gb"
     changes = busy.explanation["what_would_change"]
