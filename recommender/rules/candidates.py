@@ -556,8 +556,8 @@ def _pick(frame: pd.DataFrame, resolved: Resolved, flow: FlowConfig) -> None:
     if resolved.decision.objective == "tweor":
         tweor = frame["tweor"].to_numpy(dtype=float)
         worse = np.where(np.isfinite(tweor), -tweor, frame["energy_j_per_query"].to_numpy(dtype=float))
-    frame["is_candidate"] = frame["_unpicked"].to_numpy()
-    frame["is_candidate"] = frame["_unpicked"].to_numpy() & pick_concurrency(
+    frame["is_candidate"] = frame["_unpicked"].to_numpy()  # what pick_concurrency chooses among
+    frame["is_candidate"] = frame["is_candidate"].to_numpy() & pick_concurrency(
         frame, serving_latency_s(resolved, flow), spec.hardware.power_cap_w, worse, spec.throughput_qps_min,
         spec.energy_wh_per_1k_max,
     )
