@@ -198,3 +198,15 @@ def test_the_answer_names_the_load_that_would_change_it() -> None:
     # Accuracy does not move with the load: no such line.
     acc = recommend(parse_spec({**base, "objective": None, "priority": "accuracy"}), pred, catalogs=CAT)
     assert not any("queries a day" in c for c in acc.explanation["what_would_change"])
+
+
+def test_a_fixed_batch_is_asked_again_at_each_load() -> None:
+    # Predicted at its fixed batch alone, a spec has no smaller batch to read a light load's point
+    # off: the what-if asks the spec again with the load, and names what that answer says.
+    pred = _BatchPredictor(TWO_CARDS)
+    base = {**TWO_CARDS_SPEC, "serving": {"engines": ["vllm"], "batch_size": 16}}
+    changes = recommend(parse_spec(base), pred, catalogs=CAT).explanation["what_would_change"]
+    for load, label in ((1000, "1,000"), (100_000, "100,000")):
+        direct = recommend(parse_spec({**base, "economics": {"queries_per_day": load}}), pred, catalogs=CAT).winner
+        line = next(c for c in changes if c.startswith(f"at {label} queries a day"))
+        assert f"energy {direct['wh_per_1k_queries']['value']:.3g})" in line

@@ -299,7 +299,7 @@ def prepare_answer(
     ctx = prepare(spec, predictor, catalogs, flow)
     alternatives = release_alternatives(ctx, spec, predictor, catalogs, flow)
     ctx = replace(ctx, release_alternatives=alternatives) if alternatives else ctx
-    loads = load_alternatives(ctx)
+    loads = load_alternatives(ctx, predictor, catalogs)
     return replace(ctx, load_alternatives=loads) if loads else ctx
 
 
@@ -350,21 +350,32 @@ WHAT_IF_QUERIES_PER_DAY: tuple[float, ...] = (1_000.0, 100_000.0)
 busy service's (the answer itself assumes servers kept busy, as every measured campaign ran)."""
 
 
-def load_alternatives(ctx: Context) -> tuple[str, ...]:
+def load_alternatives(ctx: Context, predictor: Predictor, catalogs: Catalogs | None = None) -> tuple[str, ...]:
     """The answer at other daily loads, where the objective depends on energy: at
     :data:`WHAT_IF_QUERIES_PER_DAY` where the spec states no load, else at a tenth and ten
     times the one stated (:func:`recommender.rules.candidates.with_load`: the same
-    predictions, each deployment's operating point and waiting draw at that load)."""
+    predictions, each deployment's operating point and waiting draw at that load). A spec that
+    fixes the batch and states no load was predicted at that batch alone, where a load's
+    operating point needs the smaller ones: it is asked again with the load."""
     w = _winner(ctx)
     if w is None or ctx.obj.name == "accuracy":
         return ()
-    stated = ctx.cs.resolved.spec.economics.queries_per_day
+    spec = ctx.cs.resolved.spec
+    stated = spec.economics.queries_per_day
+    rebuild = spec.serving.batch_size is not None and stated is None
+
+    def at(load: float) -> Context:
+        if rebuild:
+            economics = spec.economics.model_copy(update={"queries_per_day": load})
+            return prepare(spec.model_copy(update={"economics": economics}), predictor, catalogs, ctx.flow)
+        return _context(cand.with_load(ctx.cs, ctx.flow, load), ctx.flow)
+
     loads = WHAT_IF_QUERIES_PER_DAY if stated is None else (stated / 10.0, stated * 10.0)
     assumed = "servers kept busy" if stated is None else f"{stated:,.0f} a day"
     winner = describe(ctx.cs.frame, w)
     out = []
     for load in loads:
-        alt_ctx = _context(cand.with_load(ctx.cs, ctx.flow, load), ctx.flow)
+        alt_ctx = at(load)
         a = _winner(alt_ctx)
         if a is None:
             outcome = " nothing is feasible"
