@@ -355,14 +355,15 @@ def load_alternatives(ctx: Context, predictor: Predictor, catalogs: Catalogs | N
     :data:`WHAT_IF_QUERIES_PER_DAY` where the spec states no load, else at a tenth and ten
     times the one stated (:func:`recommender.rules.candidates.with_load`: the same
     predictions, each deployment's operating point and waiting draw at that load). A spec that
-    fixes the batch and states no load was predicted at that batch alone, where a load's
+    fixes a batch above 1 and states no load was predicted at that batch alone, where a load's
     operating point needs the smaller ones: it is asked again with the load."""
     w = _winner(ctx)
     if w is None or ctx.obj.name == "accuracy":
         return ()
     spec = ctx.cs.resolved.spec
     stated = spec.economics.queries_per_day
-    rebuild = spec.serving.batch_size is not None and stated is None
+    # (A fixed batch of 1 has no smaller one: the same candidates serve.)
+    rebuild = spec.serving.batch_size is not None and spec.serving.batch_size > 1 and stated is None
 
     def at(load: float) -> Context:
         if rebuild:
