@@ -42,3 +42,53 @@ def test_read_json_document_names_what_and_where(tmp_path: Path) -> None:
     path.write_text("{not json", encoding="utf-8")
     with pytest.raises(InvalidInputError, match=r"cannot read earlier plan '.*old.json'"):
         read_json_document(path, "earlier plan")
+
+
+def _infers_object() -> bool:
+    import pandas as pd
+
+    return pd.Series(["a", "b"]).dtype == object
+
+
+def test_pandas_object_strings_applies_inside_and_restores_after() -> None:
+    import pandas as pd
+
+    from recommender.cli.common import pandas_object_strings
+
+    if "infer_string" not in dir(pd.options.future):
+        pytest.skip("this pandas has no future.infer_string option (pandas 4: Arrow strings always)")
+    before = _infers_object()
+    with pandas_object_strings():
+        assert _infers_object()
+    assert _infers_object() == before
+    with pytest.raises(RuntimeError), pandas_object_strings():
+        raise RuntimeError("restored on the way out of an error too")
+    assert _infers_object() == before
+
+
+def test_table_commands_run_with_object_strings_catalog_commands_do_not(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import contextlib
+
+    import recommender.cli.common as common
+    from recommender.cli import main
+
+    seen: list[str] = []
+    real = common.pandas_object_strings
+
+    @contextlib.contextmanager
+    def spy():  # type: ignore[no-untyped-def]
+        with real():
+            seen.append("in")
+            yield
+        seen.append("out")
+
+    monkeypatch.setattr(common, "pandas_object_strings", spy)
+    before = _infers_object()
+    assert main(["data", "show", "--source", "mlenergy-v3", "--platform", "b200", "--limit", "1", "--json"]) == 0
+    assert seen == ["in", "out"] and _infers_object() == before
+    seen.clear()
+    assert main(["platforms"]) == 0 and main(["version"]) == 0
+    assert seen == []
+    capsys.readouterr()

@@ -28,6 +28,9 @@ _COMMAND_MODULES = (
     "recommender.cli.plan_cmd",
 )
 
+_CATALOG_COMMANDS = frozenset({"version", "platforms", "models", "tasks", "quants", "schema"})
+"""Commands that read catalogs only, never a table (no pandas)."""
+
 
 def build_app() -> typer.Typer:
     """Assemble the Typer application from every command module."""
@@ -39,8 +42,14 @@ def build_app() -> typer.Typer:
         pretty_exceptions_enable=False,
     )
     @app.callback()
-    def _root() -> None:
+    def _root(ctx: typer.Context) -> None:
         """Energy-aware LLM deployment recommender."""
+        if ctx.invoked_subcommand not in _CATALOG_COMMANDS:
+            # Imports pandas: only for the commands that read tables (the catalog listings
+            # stay fast to start). The setting is undone when the command ends.
+            from recommender.cli.common import pandas_object_strings
+
+            ctx.with_resource(pandas_object_strings())
 
     @app.command("version")
     def version() -> None:
