@@ -92,3 +92,61 @@ def test_table_commands_run_with_object_strings_catalog_commands_do_not(
     assert main(["platforms"]) == 0 and main(["version"]) == 0
     assert seen == []
     capsys.readouterr()
+
+
+def test_every_requirement_flag_sets_a_field_of_the_spec() -> None:
+    import typing
+
+    from pydantic import BaseModel
+
+    from recommender.cli.spec_flags import FLAGS
+    from recommender.rules.spec import Requirements
+
+    def model_of(annotation):  # type: ignore[no-untyped-def]
+        for arg in (annotation, *typing.get_args(annotation)):
+            if isinstance(arg, type) and issubclass(arg, BaseModel):
+                return arg
+        return None
+
+    assert len({f.name for f in FLAGS}) == len(FLAGS) and len({f.field for f in FLAGS}) == len(FLAGS)
+    for flag in FLAGS:
+        model = Requirements
+        *inner, last = flag.field.split(".")
+        for part in inner:
+            model = model_of(model.model_fields[part].annotation)
+            assert model is not None, flag.field
+        assert last in model.model_fields, f"--{flag.name}: the spec has no field {flag.field!r}"
+
+
+def test_requirement_flags_lay_given_values_over_a_spec_and_leave_the_rest() -> None:
+    from recommender.cli.spec_flags import FLAGS, RequirementFlags
+
+    unset = {f.name: f.default for f in FLAGS}
+    assert not RequirementFlags(unset).given and RequirementFlags(unset).spec_data({"tasks": ["mmlu"]}) == {"tasks": ["mmlu"]}
+    base = {"tasks": ["mmlu"], "accuracy": {"min_relative_to_fp16": 0.98}}
+    flags = RequirementFlags({**unset, "min_accuracy": 0.6, "task": ["gsm8k:3"], "engine_version": ["vllm=v0.11.1"], "chance_adjusted": True})
+    assert flags.given
+    assert flags.spec_data(base) == {
+        "tasks": [{"id": "gsm8k", "weight": 3.0}],
+        "accuracy": {"min_relative_to_fp16": 0.98, "min": 0.6, "chance_adjusted": True},
+        "serving": {"engine_versions": {"vllm": "v0.11.1"}},
+    }
+    assert base == {"tasks": ["mmlu"], "accuracy": {"min_relative_to_fp16": 0.98}}  # the spec's own fields untouched
+    for name, value, needle in (
+        ("priority", "fast", "invalid --priority 'fast': allowed are accuracy"),
+        ("task", ["gsm8k:x"], "weight 'x' is not a number"),
+        ("task", ["gsm8k:-1"], "weight must be a positive number"),
+        ("engine_version", ["vllm"], "use ENGINE=VERSION"),
+    ):
+        with pytest.raises(SpecError, match=needle):
+            RequirementFlags({**unset, name: value}).spec_data()
+
+
+def test_a_command_cannot_declare_a_requirement_flag_twice() -> None:
+    from recommender.cli.spec_flags import with_requirement_flags
+
+    def command(requirements, scenario: str = "x") -> None:  # type: ignore[no-untyped-def]
+        return None
+
+    with pytest.raises(TypeError, match=r"declares requirement flags itself: \['scenario'\]"):
+        with_requirement_flags(command)

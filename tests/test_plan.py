@@ -433,3 +433,39 @@ def test_the_sampled_worlds_draw_scores_around_their_points_when_floors_are_aske
         p_sure = next(c for c in from_context(sure).constraints if c.name == name)
         np.testing.assert_allclose(p_sure.point, p_plain.point, equal_nan=True)
         np.testing.assert_allclose(p_plain.point, c_plain.values, equal_nan=True)
+
+
+def test_plan_asks_the_question_recommend_answered(run_plan, run_recommend, tmp_path: Path) -> None:
+    # The requirement flags are one declaration (recommender.cli.spec_flags): the same flags
+    # make the same spec in both commands, and the plan document names it.
+    flags = ["--task", "gsm8k:2", "--task", "mmlu", "--scenario", "enterprise", "--min-accuracy", "0.3", "--max-latency", "60",
+             "--queries-per-day", "10000", "--engine-version", "vllm=0.11.1", "--priority", "energy", "--chance-adjusted"]
+    code, stdout, err = run_recommend(["recommend", *flags, "--json"])
+    assert code == 0, err
+    answered = json.loads(stdout)["spec"]
+    code, stdout, err = run_plan(["plan", *flags, "--json"])
+    assert code == 0, err
+    planned = json.loads(stdout)["spec"]
+    assert {k: v for k, v in planned.items() if k != "top_k"} == {k: v for k, v in answered.items() if k != "top_k"}
+    assert planned["tasks"] == [{"id": "gsm8k", "weight": 2.0}, {"id": "mmlu", "weight": 1.0}]
+    assert planned["accuracy"]["min"] == 0.3 and planned["accuracy"]["chance_adjusted"] is True
+    assert planned["economics"]["queries_per_day"] == 10000 and planned["serving"]["engine_versions"] == {"vllm": "0.11.1"}
+    # A spec file with flags laid over it: the flags win field by field, the file keeps the rest.
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"tasks": ["mmlu"], "scenario": "enterprise", "latency_s_max": 30}), encoding="utf-8")
+    code, stdout, err = run_plan(["plan", str(spec), "--min-accuracy", "0.4", "--json"])
+    assert code == 0, err
+    got = json.loads(stdout)["spec"]
+    assert got["latency_s_max"] == 30 and got["accuracy"]["min"] == 0.4 and [t["id"] for t in got["tasks"]] == ["mmlu"]
+
+
+def test_plan_since_says_when_the_earlier_plan_asked_another_question(run_plan, tmp_path: Path) -> None:
+    code, stdout, _ = run_plan(["plan", "--task", "gsm8k", "--scenario", "enterprise", "--json"])
+    old = tmp_path / "old.plan.json"
+    old.write_text(stdout)
+    code, stdout, err = run_plan(["plan", "--task", "gsm8k", "--scenario", "enterprise", "--min-accuracy", "0.3", "--since", str(old)])
+    assert code == 0, err
+    assert "the earlier plan was made for another question (accuracy.min differ)" in stdout
+    code, stdout, err = run_plan(["plan", "--task", "gsm8k", "--scenario", "enterprise", "--since", str(old)])
+    assert code == 0, err
+    assert "another question" not in stdout

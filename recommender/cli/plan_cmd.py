@@ -24,27 +24,18 @@ from typing import Any, Optional
 import typer
 
 from recommender.cli.common import json_text, read_json_document, read_spec
+from recommender.cli.spec_flags import RequirementFlags, with_requirement_flags
 from recommender.errors import InvalidInputError, PredictionMissError, SpecError, UnknownNameError
 
 
-def _spec_from(source: Optional[str], tasks: list[str], platforms: list[str], priority: Optional[str], scenario: Optional[str]):
+def _spec_from(source: Optional[str], requirements: RequirementFlags):
+    """The spec of a plan: the file's (or stdin's), with the requirement flags laid over it, as
+    ``eai recommend`` reads them (the same question gets the same spec)."""
     from recommender.rules.spec import parse_spec
 
-    if source is not None:
-        spec = read_spec(source)
-        if not (tasks or platforms or priority or scenario):
-            return spec
-        data = spec.model_dump(mode="json", exclude_unset=True)
-    else:
-        data = {}
-    if tasks:
-        data["tasks"] = [{"id": t} for t in tasks]
-    if platforms:
-        data.setdefault("hardware", {})["platforms"] = list(platforms)
-    if priority:
-        data["priority"] = priority
-    if scenario:
-        data["scenario"] = scenario
+    if source is not None and not requirements.given:
+        return read_spec(source)
+    data = requirements.spec_data(read_spec(source).model_dump(mode="json", exclude_unset=True) if source is not None else None)
     if "tasks" not in data:
         raise SpecError("no task given: pass a spec file or --task TASK")
     return parse_spec(data)
@@ -60,10 +51,21 @@ def _pct(p: float) -> str:
     return f"{100 * p:.0f}%" if p >= 0.005 or p == 0 else "<1%"
 
 
+def _fields_that_differ(a: Any, b: Any, prefix: str = "") -> list[str]:
+    """Dotted names of the spec fields whose values differ between two spec documents."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return [f for k in dict.fromkeys([*a, *b]) for f in _fields_that_differ(a.get(k), b.get(k), f"{prefix}{k}.")]
+    return [] if a == b else [prefix.rstrip(".")]
+
+
 def compare_plans(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     """Lines saying how the pick and the probabilities moved between two plan documents."""
     lines = []
     od, nd = old.get("decision", {}), new.get("decision", {})
+    # ``top_k`` says how much to show, not what is asked.
+    differ = [f for f in _fields_that_differ(old.get("spec"), new.get("spec")) if f != "top_k"] if "spec" in old else []
+    if differ:
+        lines.append(f"the earlier plan was made for another question ({', '.join(differ)} differ): the probabilities below compare two questions")
     if old.get("data_hash") == new.get("data_hash"):
         lines.append("same measured table as the earlier plan: nothing new was learned")
     if od.get("pick") != nd.get("pick"):
@@ -177,12 +179,10 @@ def register(app: typer.Typer) -> None:
     """Add ``plan`` and ``verify``."""
 
     @app.command("plan")
+    @with_requirement_flags
     def plan_cmd(
+        requirements: RequirementFlags,
         source: Optional[str] = typer.Argument(None, metavar="[SPEC]", help="Spec JSON file, or '-' for stdin."),
-        task: list[str] = typer.Option([], "--task", "-t", help="Task (repeatable; replaces the spec's)."),
-        platform: list[str] = typer.Option([], "--platform", "-p", help="Candidate platform (repeatable)."),
-        priority: Optional[str] = typer.Option(None, help="accuracy | energy | latency | balanced | flexibility"),
-        scenario: Optional[str] = typer.Option(None, help="data-center | enterprise | edge | auto"),
         budget: Optional[float] = typer.Option(None, "--budget-gpu-hours", help="GPU-hours to spend (default: the best few cells)."),
         have: list[str] = typer.Option([], "--have", help="Platform you can measure on (repeatable; default: the spec's platforms, else all)."),
         out: Optional[Path] = typer.Option(None, "--out", help="Write sweep files here (sweep.yaml, sweep.2.yaml...) and the plan as <out>.plan.json."),
@@ -194,7 +194,7 @@ def register(app: typer.Typer) -> None:
         """Which cells (platform x model x quantization x engine x batch x task) to measure next, by value of information per GPU-hour."""
         if budget is not None and not (math.isfinite(budget) and budget > 0):
             raise InvalidInputError(f"invalid --budget-gpu-hours {budget!r}: give a positive number of GPU-hours")
-        spec = _spec_from(source, task, platform, priority, scenario)
+        spec = _spec_from(source, requirements)
         from recommender.plan.cost import load_config
         from recommender.plan.planner import make_plan
         from recommender.plan.sweep_writer import write_sweeps
@@ -212,6 +212,7 @@ def register(app: typer.Typer) -> None:
             spec, predictor, budget_gpu_hours=budget, have=have_ids, catalogs=catalogs, seed=seed, can_measure=_profiler_can_measure
         )
         doc = plan.to_dict()
+        doc["spec"] = spec.model_dump(mode="json")  # the question this plan settles (``--since`` checks it)
         since_lines = compare_plans(old, doc) if old is not None else []
         written: list[Path] = []
         if out is not None:

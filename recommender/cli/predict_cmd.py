@@ -425,7 +425,8 @@ def register(app: typer.Typer) -> None:
         model_dir: Optional[Path] = typer.Option(None, "--model-dir", help="Directory written by `eai fit` (default: models/)."),
     ) -> None:
         """Predict energy, time, accuracy, EOR and TWEOR (90% intervals) for named configurations."""
-        from recommender.cli.recommend_cmd import _emit_json, _load_predictor, _parse_engine_versions
+        from recommender.cli.recommend_cmd import _emit_json, _load_predictor
+        from recommender.cli.spec_flags import parse_engine_versions
         from recommender.rules.catalogs import Catalogs
         from recommender.rules.flow import load_flow
         from recommender.rules.predict import Asked, Grid, predict_configurations, resolve_configurations, without_misfits
@@ -433,7 +434,7 @@ def register(app: typer.Typer) -> None:
         if as_json and as_csv:
             raise InvalidInputError("give --json or --csv, not both")
         grid_flags = platform or model or quant or task or engine or devices or batch_size or engine_version or pipeline_stages
-        versions = _parse_engine_versions(engine_version)
+        versions = parse_engine_versions(engine_version)
         catalogs, flow = Catalogs.load(), load_flow()
         described = _described_models(model_config, model, catalogs, params_b, layers, hidden, heads, kv_heads)
         if candidates is not None:
