@@ -24,21 +24,8 @@ from typing import Any, Optional
 import typer
 
 from recommender.cli.common import json_text, read_json_document, read_spec
-from recommender.cli.spec_flags import RequirementFlags, with_requirement_flags
-from recommender.errors import InvalidInputError, PredictionMissError, SpecError, UnknownNameError
-
-
-def _spec_from(source: Optional[str], requirements: RequirementFlags):
-    """The spec of a plan: the file's (or stdin's), with the requirement flags laid over it, as
-    ``eai recommend`` reads them (the same question gets the same spec)."""
-    from recommender.rules.spec import parse_spec
-
-    if source is not None and not requirements.given:
-        return read_spec(source)
-    data = requirements.spec_data(read_spec(source).model_dump(mode="json", exclude_unset=True) if source is not None else None)
-    if "tasks" not in data:
-        raise SpecError("no task given: pass a spec file or --task TASK")
-    return parse_spec(data)
+from recommender.cli.spec_flags import RequirementFlags, read_requirements, with_requirement_flags
+from recommender.errors import InvalidInputError, PredictionMissError, UnknownNameError
 
 
 def _load_predictor(model_dir: Optional[Path]):
@@ -194,7 +181,7 @@ def register(app: typer.Typer) -> None:
         """Which cells (platform x model x quantization x engine x batch x task) to measure next, by value of information per GPU-hour."""
         if budget is not None and not (math.isfinite(budget) and budget > 0):
             raise InvalidInputError(f"invalid --budget-gpu-hours {budget!r}: give a positive number of GPU-hours")
-        spec = _spec_from(source, requirements)
+        spec = read_requirements(source, requirements)
         from recommender.plan.cost import load_config
         from recommender.plan.planner import make_plan
         from recommender.plan.sweep_writer import write_sweeps

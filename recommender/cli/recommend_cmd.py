@@ -20,8 +20,8 @@ from typing import Any, Optional
 
 import typer
 
-from recommender.cli.common import json_text, read_json_document, read_spec
-from recommender.cli.spec_flags import RequirementFlags, with_requirement_flags
+from recommender.cli.common import json_text, read_json_document
+from recommender.cli.spec_flags import RequirementFlags, read_requirements, with_requirement_flags
 from recommender.errors import InvalidInputError, ModelStateError, OutputError, SpecError
 
 
@@ -58,19 +58,10 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Recommend deployment configurations (platform x model x quantization) for a requirements spec."""
-        from recommender.rules.spec import parse_spec
-
         if source is not None and spec_file is not None:
             raise SpecError("give the spec either as an argument or with --spec, not both")
-        src = spec_file if spec_file is not None else source
-        data = requirements.spec_data(read_spec(src).model_dump(mode="json", exclude_unset=True) if src is not None else None)
-        if top_k is not None:
-            data["top_k"] = top_k
-        if measured_only:
-            data["allow_predicted"] = False
-        if "tasks" not in data:
-            raise SpecError("no task given: pass --task TASK (repeatable) or a spec with \"tasks\"")
-        spec = parse_spec(data)
+        spec = read_requirements(spec_file if spec_file is not None else source, requirements,
+                                 top_k=top_k, allow_predicted=False if measured_only else None)
 
         from recommender.rules.engine import finish, prepare_answer
         from recommender.rules.explain import NothingFeasible

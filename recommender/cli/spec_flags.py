@@ -172,6 +172,26 @@ class RequirementFlags:
         return data
 
 
+def read_requirements(source: str | None, flags: RequirementFlags, **fields: Any) -> Any:
+    """The spec a command asks: ``source`` (a file, ``-`` for stdin, or None), the requirement
+    ``flags`` laid over it, then the command's own ``fields`` that are not None (``top_k``...).
+
+    Returns:
+        The validated :class:`recommender.rules.spec.Requirements`.
+
+    Raises:
+        SpecError: No task anywhere, a flag's value is not allowed, or the spec is invalid.
+    """
+    from recommender.cli.common import read_spec
+    from recommender.rules.spec import parse_spec
+
+    data = flags.spec_data(read_spec(source).model_dump(mode="json", exclude_unset=True) if source is not None else None)
+    data.update({k: v for k, v in fields.items() if v is not None})
+    if "tasks" not in data:
+        raise SpecError("no task given: pass --task TASK (repeatable) or a spec with \"tasks\"")
+    return parse_spec(data)
+
+
 def _deep_copy(d: Any) -> Any:
     if isinstance(d, dict):
         return {k: _deep_copy(v) for k, v in d.items()}
