@@ -122,10 +122,9 @@ def test_requirement_flags_lay_given_values_over_a_spec_and_leave_the_rest() -> 
     from recommender.cli.spec_flags import FLAGS, RequirementFlags
 
     unset = {f.name: f.default for f in FLAGS}
-    assert not RequirementFlags(unset).given and RequirementFlags(unset).spec_data({"tasks": ["mmlu"]}) == {"tasks": ["mmlu"]}
+    assert RequirementFlags(unset).spec_data({"tasks": ["mmlu"]}) == {"tasks": ["mmlu"]}
     base = {"tasks": ["mmlu"], "accuracy": {"min_relative_to_fp16": 0.98}}
     flags = RequirementFlags({**unset, "min_accuracy": 0.6, "task": ["gsm8k:3"], "engine_version": ["vllm=v0.11.1"], "chance_adjusted": True})
-    assert flags.given
     assert flags.spec_data(base) == {
         "tasks": [{"id": "gsm8k", "weight": 3.0}],
         "accuracy": {"min_relative_to_fp16": 0.98, "min": 0.6, "chance_adjusted": True},

@@ -13,6 +13,7 @@ Light on purpose (no pandas, no spec parser at import): command modules import i
 
 from __future__ import annotations
 
+import copy
 import functools
 import inspect
 import math
@@ -153,18 +154,13 @@ class RequirementFlags:
 
     values: Mapping[str, Any]
 
-    @property
-    def given(self) -> bool:
-        """Whether any requirement flag was given."""
-        return any(f.spec_value(self.values[f.name]) is not None for f in FLAGS)
-
     def spec_data(self, base: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """``base`` (a spec's fields, as set) with every given flag laid over it.
 
         Raises:
             SpecError: A flag's value is not allowed (names the flag and the allowed values).
         """
-        data: dict[str, Any] = _deep_copy(dict(base or {}))
+        data: dict[str, Any] = copy.deepcopy(dict(base or {}))
         for flag in FLAGS:
             value = flag.spec_value(self.values[flag.name])
             if value is not None:
@@ -190,14 +186,6 @@ def read_requirements(source: str | None, flags: RequirementFlags, **fields: Any
     if "tasks" not in data:
         raise SpecError("no task given: pass --task TASK (repeatable) or a spec with \"tasks\"")
     return parse_spec(data)
-
-
-def _deep_copy(d: Any) -> Any:
-    if isinstance(d, dict):
-        return {k: _deep_copy(v) for k, v in d.items()}
-    if isinstance(d, list):
-        return [_deep_copy(v) for v in d]
-    return d
 
 
 def with_requirement_flags(command: Callable[..., Any]) -> Callable[..., Any]:
