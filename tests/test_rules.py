@@ -693,12 +693,19 @@ def test_tensor_parallel_device_counts_share_the_heads_out_evenly() -> None:
     base = {"tasks": ["gsm8k"], "hardware": {"platforms": ["rtx-4090"]}, "models": {"ids": ["org/odd-13b"]}}
     with pytest.raises(NothingFeasible) as err:
         recommend(parse_spec({**base, "serving": {"engines": ["vllm"]}}), pred, catalogs=cat)
-    assert err.value.details["binding_constraint"]["name"] == "tensor_parallel"
+    assert err.value.details["binding_constraint"]["name"] == "device_split"
     # HF transformers splits by layers: two devices.
     assert recommend(parse_spec({**base, "serving": HF}), pred, catalogs=cat).winner["device_count"] == 2
     # 5 devices share 25 heads out evenly.
     rec = recommend(parse_spec({**base, "serving": {"engines": ["vllm"]}, "hardware": {"platforms": ["rtx-4090"], "device_count": 5}}), pred, catalogs=cat)
     assert rec.winner["device_count"] == 5
+    # A layer split gives each device whole layers: 40 layers go over 40 devices, not 41.
+    at = {**base, "serving": HF}
+    assert recommend(parse_spec({**at, "hardware": {"platforms": ["rtx-4090"], "device_count": 40}}), pred, catalogs=cat).winner["device_count"] == 40
+    with pytest.raises(NothingFeasible) as err:
+        recommend(parse_spec({**at, "hardware": {"platforms": ["rtx-4090"], "device_count": 41}}), pred, catalogs=cat)
+    assert err.value.details["binding_constraint"]["name"] == "device_split"
+    assert "no larger than its layer count" in str(err.value)
 
 
 def test_queries_longer_than_a_models_context_window_rule_it_out() -> None:

@@ -383,8 +383,12 @@ def build(resolved: Resolved, flow: FlowConfig, predictor: Predictor) -> Candida
     tensor_parallel = fit.is_tensor_parallel(engines_all)[k_e_code[cfg_k]]
     paged = fit.is_paged(engines_all, flow.memory_fit)[k_e_code[cfg_k]]
 
+    # Every transformer layer, attention or not: a layer split places whole layers.
+    m_all_layers = np.array([np.nan if m.layers is None else float(m.layers) for m in models], dtype=float)
+
     def splits(d: np.ndarray | int) -> np.ndarray:
-        return ~tensor_parallel | fit.splits_evenly(heads[cfg_m], kv_heads[cfg_m], d)
+        """Whether the engine can split the model over ``d`` devices (constraint device_split)."""
+        return np.where(tensor_parallel, fit.splits_evenly(heads[cfg_m], kv_heads[cfg_m], d), fit.splits_by_layers(m_all_layers[cfg_m], d))
 
     def memory(b: np.ndarray | int, d: np.ndarray | int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per configuration at ``b`` sequences on ``d`` devices: GB needed to start, GB usable
@@ -440,7 +444,7 @@ def build(resolved: Resolved, flow: FlowConfig, predictor: Predictor) -> Candida
     # The longest query the model takes (its config's max_position_embeddings; NaN: unknown),
     # against the context the KV cache is sized for (constraint context_window).
     frame["context_tokens_max"] = fit.context_windows(models)[cfg_m]
-    # 1 where the engine can share the model's heads over the devices (a flag constraint).
+    # 1 where the engine can split the model over the devices (a flag constraint).
     frame["splits_evenly"] = splits(devices).astype(float)
     frame["memory_gb_required"] = required
     frame["memory_gb_available"] = available

@@ -135,6 +135,19 @@ def splits_evenly(heads: ArrayLike, kv_heads: ArrayLike, tensor_parallel: ArrayL
     return np.asarray((tp <= 1) | (q_ok & kv_ok), dtype=bool)
 
 
+def splits_by_layers(layers: ArrayLike, devices: ArrayLike) -> NDArray[np.bool_]:
+    """Whether an engine that splits by layers gives each of ``devices`` a layer or more.
+
+    HF transformers (``device_map``), llama.cpp and FastChat's workers place whole transformer
+    layers on devices: beyond the model's layer count a device holds nothing and only waits
+    (Qwen2.5-0.5B has 24 layers; 1,000 Jetson boards under llama.cpp run it no faster than 24
+    and draw for all 1,000). Unknown layer counts (NaN) pass.
+    """
+    n = np.asarray(layers, dtype=float)
+    d = np.asarray(devices, dtype=float)
+    return np.asarray(np.isnan(n) | (d <= n), dtype=bool)
+
+
 def even_splits(heads: float, kv_heads: float, most: int) -> list[int]:
     """The tensor-parallel device counts from 1 to ``most`` that share the heads out evenly."""
     counts = np.arange(1, max(int(most), 1) + 1, dtype=float)

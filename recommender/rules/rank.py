@@ -95,8 +95,8 @@ def build_constraints(
     """The spec's hard constraints as :class:`Constraint` objects (only those in force).
 
     Always present: ``memory`` (fit per device), ``context_window`` (the queries' tokens within
-    the model's context), ``tensor_parallel`` (a tensor-parallel engine can share the model's
-    heads over the devices) and ``prediction`` (a finite objective input exists). Others
+    the model's context), ``device_split`` (a tensor-parallel engine can share the model's
+    heads over the devices; a layer-split one has a layer for each) and ``prediction`` (a finite objective input exists). Others
     appear when the spec (or the flow's default for the relative accuracy floor) sets them.
     ``reference_formats``: the flow's 16-bit baselines (one accuracy per model), which the
     relative floor asked with a confidence reads as keeping their baseline's score exactly.
@@ -136,10 +136,11 @@ def build_constraints(
     if "splits_evenly" in f:
         out.append(
             Constraint(
-                "tensor_parallel", "attention heads shared out evenly over the devices (tensor-parallel engines)",
+                "device_split", "the model splits over the devices (tensor-parallel engines: attention heads shared "
+                "out evenly; layer-split engines: a layer or more on each device)",
                 col("splits_evenly"), full(1.0), "flag",
-                hint="choose a device count the model's attention heads divide by (hardware.device_count), or an engine "
-                "that splits by layers",
+                hint="choose a device count the model's attention heads divide by and no larger than its layer count "
+                "(hardware.device_count), or an engine that splits by layers",
             )
         )
     if spec.accuracy.min is not None:
