@@ -5,6 +5,10 @@ Run (one command, from the repository root, after `eai fit` / a merge):
     .venv/bin/python bench/readme_figures.py            # examples + every bench (minutes)
     .venv/bin/python bench/readme_figures.py --only examples   # the three examples (seconds)
     .venv/bin/python bench/readme_figures.py --check    # exit 1 if a file would change
+    .venv/bin/python bench/readme_figures.py --check --only examples   # the same for the examples alone
+
+The examples are deterministic for a given model and table; the benches' timings move from run to
+run, so a full ``--check`` reports the table as changed after any rerun.
 
 Every block between ``<!-- readme_figures:NAME -->`` and ``<!-- /readme_figures -->`` in the
 files this script keeps (:data:`FILES`: README.md, docs/flow.md) is replaced by what it produces:
