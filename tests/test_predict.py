@@ -831,3 +831,16 @@ def test_cli_a_row_without_an_engine_says_it_runs_the_formats_native_one(run) ->
     code, out, err = run(["predict", "-p", "h100", "-m", SMOL, "-q", "bf16", "-t", "gsm8k", "--engine", "hf-transformers", "--json"])
     assert code == 0, err
     assert json.loads(out)["predictions"][0]["basis"]["engine"] == "catalog"
+
+
+def test_cli_says_when_a_layer_split_leaves_devices_without_a_layer(run) -> None:
+    # Qwen2.5-0.5B has 24 layers: a layer-split engine over 30 devices leaves 6 holding nothing.
+    code, out, err = run(["predict", "-p", "a100-sxm4-80gb", "-m", "Qwen/Qwen2.5-0.5B", "-q", "fp16", "--engine", "llama.cpp",
+                          "--devices", "24", "--devices", "30", "-t", "mmlu", "--csv"])
+    assert code == 0, err
+    got = pd.read_csv(io.StringIO(out)).set_index(["engine", "device_count"])["devices_without_layer"]
+    assert got[("llama.cpp", 24)] == 0 and got[("llama.cpp", 30)] == 6
+    code, out, err = run(["predict", "-p", "a100-sxm4-80gb", "-m", "Qwen/Qwen2.5-0.5B", "-q", "fp16", "--engine", "llama.cpp",
+                          "--devices", "30", "-t", "mmlu", "--json"])
+    assert code == 0, err
+    assert json.loads(out)["predictions"][0]["memory"]["devices_without_layer"] == 6

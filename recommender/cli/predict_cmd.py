@@ -226,6 +226,7 @@ def _records(result) -> list[dict[str, Any]]:
             "max_concurrent_sequences": float(row["max_concurrent_sequences"]),
             "kv_limited": bool(row["kv_limited"]),
             "kv_cache_known": bool(row["kv_known"]),
+            "devices_without_layer": int(row["devices_without_layer"]),
         }
         rec["power"] = {
             "w_per_device": float(row["power_w_per_device"]),
@@ -279,6 +280,8 @@ def _print_table(result, data_hash: str, campaign=None) -> None:
             memory = f"over: {memory}"
         elif r["kv_limited"]:
             memory += f"; runs {int(r['max_concurrent_sequences'])} at once"
+        if r["devices_without_layer"] > 0:
+            memory += f"; {int(r['devices_without_layer'])} of {int(r['device_count'])} devices hold no layer (they only wait)"
         notes = [str(r[f"{k}_basis"]) for k in ("platform", "model", "quantization", "engine") if str(r[f"{k}_basis"]) not in ("catalog", "asked")]
         release_note = _release_note(r)
         if release_note:

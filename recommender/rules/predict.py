@@ -776,7 +776,8 @@ def predict_configurations(
         ``memory_gb_required`` (per device, to start), ``memory_gb_available`` (usable per
         device), ``fits_memory``, ``max_concurrent_sequences`` (what the KV pool holds at the
         row's token profile), ``kv_limited`` (a paged engine that runs below the batch asked)
-        and ``kv_known``; ``power_w_per_device`` (mean power over a query's latency),
+        and ``kv_known``; ``devices_without_layer`` (a layer-split engine over more devices than the
+        model has layers: how many hold none and only wait); ``power_w_per_device`` (mean power over a query's latency),
         ``power_limit_w_per_device`` (the GPU's limit; NaN on CPUs) and ``at_power_limit`` (the
         model put the row above its limit and the energy was brought down to it: an upper
         bound); then ``platform_basis``, ``model_basis``, ``quantization_basis`` (``asked``, or
@@ -841,6 +842,15 @@ def predict_configurations(
     out["max_concurrent_sequences"] = verdict.max_concurrent_sequences
     out["kv_limited"] = verdict.kv_limited
     out["kv_known"] = verdict.kv_known
+    # A layer split past the model's layer count leaves devices holding nothing: they only wait
+    # (the prediction charges their draw); the recommender never proposes such a deployment
+    # (constraint device_split), a question about one is answered and says so.
+    layers = np.array([np.nan if model_spec(m).layers is None else float(model_spec(m).layers) for m in m_uniques], dtype=float)[m_codes]
+    by_layers = ~fit.is_tensor_parallel(e_uniques)[e_codes]
+    out["devices_without_layer"] = np.where(
+        by_layers & ~fit.splits_by_layers(layers, candidates["device_count"].to_numpy(dtype=float)),
+        candidates["device_count"].to_numpy(dtype=float) - np.nan_to_num(layers), 0.0,
+    ).astype(np.int64)
     # Mean power per device over a query's latency (energy x queries sharing the devices / time),
     # beside the limit that bounds it: a prediction at the limit is one the model put above it
     # and the invariants brought down (recommender.model.invariants), so its energy is a bound.
