@@ -383,8 +383,7 @@ def build(resolved: Resolved, flow: FlowConfig, predictor: Predictor) -> Candida
     tensor_parallel = fit.is_tensor_parallel(engines_all)[k_e_code[cfg_k]]
     paged = fit.is_paged(engines_all, flow.memory_fit)[k_e_code[cfg_k]]
 
-    # Every transformer layer, attention or not: a layer split places whole layers.
-    m_all_layers = np.array([np.nan if m.layers is None else float(m.layers) for m in models], dtype=float)
+    m_all_layers = fit.total_layers(models)  # a layer split places whole layers, attention or not
 
     def splits(d: np.ndarray | int) -> np.ndarray:
         """Whether the engine can split the model over ``d`` devices (constraint device_split)."""

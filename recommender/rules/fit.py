@@ -135,6 +135,13 @@ def splits_evenly(heads: ArrayLike, kv_heads: ArrayLike, tensor_parallel: ArrayL
     return np.asarray((tp <= 1) | (q_ok & kv_ok), dtype=bool)
 
 
+def total_layers(models: Sequence[ModelSpec]) -> NDArray[np.float64]:
+    """Per model, every transformer layer, attention or not (what a layer split places; NaN
+    where the catalog does not say). :func:`architecture`'s ``layers`` counts only those that
+    keep a KV cache."""
+    return np.array([np.nan if m.layers is None else float(m.layers) for m in models], dtype=float)
+
+
 def splits_by_layers(layers: ArrayLike, devices: ArrayLike) -> NDArray[np.bool_]:
     """Whether an engine that splits by layers gives each of ``devices`` a layer or more.
 

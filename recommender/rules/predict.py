@@ -845,18 +845,15 @@ def predict_configurations(
     # A layer split past the model's layer count leaves devices holding nothing: they only wait
     # (the prediction charges their draw); the recommender never proposes such a deployment
     # (constraint device_split), a question about one is answered and says so.
-    layers = np.array([np.nan if model_spec(m).layers is None else float(model_spec(m).layers) for m in m_uniques], dtype=float)[m_codes]
+    devices = candidates["device_count"].to_numpy(dtype=float)
+    layers = fit.total_layers([model_spec(m) for m in m_uniques])[m_codes]
     by_layers = ~fit.is_tensor_parallel(e_uniques)[e_codes]
-    out["devices_without_layer"] = np.where(
-        by_layers & ~fit.splits_by_layers(layers, candidates["device_count"].to_numpy(dtype=float)),
-        candidates["device_count"].to_numpy(dtype=float) - np.nan_to_num(layers), 0.0,
-    ).astype(np.int64)
+    out["devices_without_layer"] = np.where(by_layers & ~fit.splits_by_layers(layers, devices), devices - np.nan_to_num(layers), 0.0).astype(np.int64)
     # Mean power per device over a query's latency (energy x queries sharing the devices / time),
     # beside the limit that bounds it: a prediction at the limit is one the model put above it
     # and the invariants brought down (recommender.model.invariants), so its energy is a bound.
     from recommender.model.features import device_power_limit_w
 
-    devices = candidates["device_count"].to_numpy(dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
         power = preds["energy_j_per_query"].to_numpy(dtype=float) * preds["queries_in_flight"].to_numpy(dtype=float) / (
             preds["time_s_per_query"].to_numpy(dtype=float) * devices
