@@ -796,7 +796,8 @@ def predict_configurations(
         return extra_m[mid].spec if mid in extra_m else catalogs.resolve_model(mid)
 
     m_codes, m_uniques = _codes_of(candidates["model_id"])
-    arch = fit.architecture([model_spec(m) for m in m_uniques])
+    specs = [model_spec(m) for m in m_uniques]
+    arch = fit.architecture(specs)
     head_dims = np.array([float(extra_m[m].head_dim) if m in extra_m and extra_m[m].head_dim else np.nan for m in m_uniques], dtype=float)
     arch["head_dim"] = np.where(np.isnan(head_dims), arch["head_dim"], head_dims)
     arch = {k: v[m_codes] for k, v in arch.items()}
@@ -846,7 +847,7 @@ def predict_configurations(
     # (the prediction charges their draw); the recommender never proposes such a deployment
     # (constraint device_split), a question about one is answered and says so.
     devices = candidates["device_count"].to_numpy(dtype=float)
-    layers = fit.total_layers([model_spec(m) for m in m_uniques])[m_codes]
+    layers = fit.total_layers(specs)[m_codes]
     by_layers = ~fit.is_tensor_parallel(e_uniques)[e_codes]
     out["devices_without_layer"] = np.where(by_layers & ~fit.splits_by_layers(layers, devices), devices - np.nan_to_num(layers), 0.0).astype(np.int64)
     # Mean power per device over a query's latency (energy x queries sharing the devices / time),
