@@ -260,6 +260,21 @@ def test_devices_beyond_what_the_model_splits_into_add_power_not_speed(predictor
     assert e[-1] > e[beyond[0]]
 
 
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(platform=st.sampled_from(GPUS), model=st.sampled_from(MODELS), task=st.sampled_from(TASKS), batch=st.sampled_from([1, 64, 1024]))
+def test_pipeline_stages_beyond_the_layers_add_power_not_speed(predictors, cats, platform, model, task, batch):
+    layers = cats.models[model].layers
+    stages = [layers, 2 * layers, 4 * layers]
+    out = predictors["all"].predict(_frame(platform=platform, device_count=stages, pipeline_stages=stages, engine="vllm", model_id=model,
+                                           quantization="fp16", batch_size=batch, task=task), use_measured=False)
+    t = out["time_s_per_query"].to_numpy()
+    e = out["energy_j_per_query"].to_numpy()
+    # A stage past the layer count holds no layer: the query is no faster, and its devices
+    # still draw their resident floor.
+    assert t[1] == pytest.approx(t[0], rel=1e-9) and t[2] == pytest.approx(t[0], rel=1e-9)
+    assert e[0] < e[1] < e[2]
+
+
 def test_gpu_share_of_a_module_tdp_bounds_and_scales_the_energy():
     from recommender.model.features import MODULE_GPU_POWER_W, FeatureBuilder, gpu_power_w
 

@@ -844,3 +844,18 @@ def test_cli_says_when_a_layer_split_leaves_devices_without_a_layer(run) -> None
                           "--devices", "30", "-t", "mmlu", "--json"])
     assert code == 0, err
     assert json.loads(out)["predictions"][0]["memory"]["devices_without_layer"] == 6
+
+def test_cli_says_when_pipeline_stages_outnumber_the_layers(run, tmp_path) -> None:
+    # vLLM's pipeline stages place whole layers too: 48 stages of one device for 24 layers leave
+    # 24 devices empty; 96 devices as 48 stages of two leave 24 stages of two.
+    rows = [("vllm", 24, 24), ("vllm", 48, 48), ("vllm", 96, 48), ("vllm", 2, 1)]
+    table = "platform,model_id,quantization,engine,device_count,pipeline_stages,batch_size,task\n" + "".join(
+        f"h100,Qwen/Qwen2.5-0.5B,bf16,{e},{d},{s},96,mmlu\n" for e, d, s in rows
+    )
+    path = tmp_path / "c.csv"
+    path.write_text(table)
+    code, out, err = run(["predict", "--candidates", str(path), "--csv"])
+    assert code == 0, err
+    got = pd.read_csv(io.StringIO(out))
+    assert got["devices_without_layer"].tolist() == [0, 24, 48, 0]
+    # (That they add draw, not speed, is the model's: tests/test_invariants.py.)

@@ -466,6 +466,12 @@ class FeatureBuilder:
         layer_split = cats.isin(configs["engine"], physics.LAYER_SPLIT_ENGINES) & (devices_all > 1) & on_gpu
         stages = np.where(layer_split, 1.0, stages)
         devices = np.where(layer_split, 1.0, physics.split_devices(devices_all / stages, heads))
+        # Pipeline stages place whole layers: past the layer count a stage holds none, so its
+        # devices only wait (charged by layer_split.py) and the pipeline runs as one of
+        # `layers` stages.
+        with np.errstate(invalid="ignore"):
+            empty_stage_devices = np.where(np.isfinite(layers), np.maximum(stages - layers, 0.0), 0.0) * devices_all / stages
+            stages = np.where(np.isfinite(layers), np.minimum(stages, np.maximum(layers, 1.0)), stages)
         link = P["interconnect_gbs"].to_numpy()[pc]
         prompt = np.maximum(configs["prompt_tokens"].to_numpy(dtype=float), 1.0)
         output = configs["output_tokens"].to_numpy(dtype=float)
@@ -635,8 +641,9 @@ class FeatureBuilder:
                 "t_prefill_share_s": np.where(output > 0, t_pre_tok * prompt * batch / np.maximum(output, 1.0), 0.0),
                 "power_w": power,
                 "power_draw_w": power_draw,
-                # Devices of a layer split that wait while another computes (layer_split.py).
-                "waiting_devices": np.where(layer_split, devices_all - 1.0, 0.0),
+                # Devices of a layer split that wait while another computes, and those of
+                # pipeline stages past the layer count (layer_split.py).
+                "waiting_devices": np.where(layer_split, devices_all - 1.0, empty_stage_devices),
                 "batch_running": batch,
             },
         )

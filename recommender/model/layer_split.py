@@ -10,6 +10,10 @@ limit), over the query's latency shared by the queries in flight::
 
     E_wait = waiting devices x POWER_FLOOR_SHARE x TDP x T / queries in flight
 
+The devices of pipeline stages past the model's layer count (a tensor-parallel engine's stages
+place whole layers too) hold nothing and are charged the same way; the features run such a
+pipeline as one of ``layers`` stages (test ``test_pipeline_stages_beyond_the_layers_add_power_not_speed``).
+
 The interval ends take the time's ends (the two move together). Evidence: eai's H200 held
 115-130 W with a model resident and idle, 0.16-0.19 of its 700 W (``data/measured.csv``,
 ``idle_power_w``), while serving at batch 1 drew 164-198 W under HF transformers; no shipped row

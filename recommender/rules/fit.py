@@ -155,6 +155,34 @@ def splits_by_layers(layers: ArrayLike, devices: ArrayLike) -> NDArray[np.bool_]
     return np.asarray(np.isnan(n) | (d <= n), dtype=bool)
 
 
+def devices_without_layer(
+    layers: ArrayLike, devices: ArrayLike, pipeline_stages: ArrayLike, tensor_parallel: ArrayLike
+) -> NDArray[np.int64]:
+    """Per deployment, the devices that hold no transformer layer and only wait.
+
+    An engine that splits by layers (``tensor_parallel`` False) gives each device whole layers, so
+    past the layer count the rest hold nothing; a tensor-parallel engine shares every layer of its
+    stage over the stage's ``devices / pipeline_stages`` devices, so only whole stages past the
+    layer count are empty (vLLM's pipeline parallelism also places whole layers per stage).
+    Unknown layer counts (NaN) give 0.
+
+    Args:
+        layers: Transformer layers per model (:func:`total_layers`).
+        devices: Devices per deployment.
+        pipeline_stages: Pipeline stages the devices form (1 for none).
+        tensor_parallel: Whether the engine splits heads (:func:`is_tensor_parallel`).
+    """
+    n = np.asarray(layers, dtype=float)
+    d = np.asarray(devices, dtype=float)
+    s = np.maximum(np.asarray(pipeline_stages, dtype=float), 1.0)
+    tp = np.asarray(tensor_parallel, dtype=bool)
+    with np.errstate(invalid="ignore"):
+        empty_layer_split = np.maximum(d - n, 0.0)
+        empty_stages = np.maximum(s - n, 0.0) * (d / s)
+    out = np.where(tp, empty_stages, empty_layer_split)
+    return np.nan_to_num(out, nan=0.0).astype(np.int64)
+
+
 def even_splits(heads: float, kv_heads: float, most: int) -> list[int]:
     """The tensor-parallel device counts from 1 to ``most`` that share the heads out evenly."""
     counts = np.arange(1, max(int(most), 1) + 1, dtype=float)

@@ -847,9 +847,10 @@ def predict_configurations(
     # (the prediction charges their draw); the recommender never proposes such a deployment
     # (constraint device_split), a question about one is answered and says so.
     devices = candidates["device_count"].to_numpy(dtype=float)
-    layers = fit.total_layers(specs)[m_codes]
-    by_layers = ~fit.is_tensor_parallel(e_uniques)[e_codes]
-    out["devices_without_layer"] = np.where(by_layers & ~fit.splits_by_layers(layers, devices), devices - np.nan_to_num(layers), 0.0).astype(np.int64)
+    stages = candidates["pipeline_stages"].to_numpy(dtype=float) if "pipeline_stages" in candidates else np.ones(len(candidates))
+    out["devices_without_layer"] = fit.devices_without_layer(
+        fit.total_layers(specs)[m_codes], devices, stages, fit.is_tensor_parallel(e_uniques)[e_codes]
+    )
     # Mean power per device over a query's latency (energy x queries sharing the devices / time),
     # beside the limit that bounds it: a prediction at the limit is one the model put above it
     # and the invariants brought down (recommender.model.invariants), so its energy is a bound.
