@@ -50,7 +50,7 @@ def test_json_is_one_versioned_document(run) -> None:
     )
     assert code == 0, err
     doc = json.loads(out)  # the whole of stdout is one document
-    assert doc["schema_version"] == "1.0" and doc["status"] == "ok"
+    assert doc["schema_version"] == "1.1" and doc["status"] == "ok"
     assert doc["scenario"] == "enterprise"
     assert doc["recommendations"][0]["rank"] == 1
     top = doc["recommendations"][0]

@@ -32,7 +32,9 @@ from recommender.plan.problem import Problem, from_context, joint_from_frame
 from recommender.plan.variance import VarianceSplit, load as load_split
 from recommender.plan.voi import ValueModel
 
-PLAN_SCHEMA_VERSION = "1.0"
+PLAN_SCHEMA_VERSION = "1.1"
+"""Version of the ``eai plan --json`` document. 1.1 (2026-12-06): key ``spec``, the requirements
+the plan was made for (``eai plan --since`` reads it; a 1.0 plan has none and is compared as is)."""
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,9 @@ from recommender.rules.load import WAITING_NOTE, daily_load
 from recommender.rules.rank import OBJECTIVES, build_constraints, objective, select
 from recommender.rules.spec import Requirements
 
-RESULT_SCHEMA_VERSION = "1.0"
-"""Version of the ``eai recommend --json`` document."""
+RESULT_SCHEMA_VERSION = "1.1"
+"""Version of the ``eai recommend --json`` document. 1.1 (2026-12-06): the constraint that keeps a
+split to what the model divides into is named ``device_split`` (``tensor_parallel`` in 1.0)."""
 
 
 @dataclass(frozen=True)
