@@ -82,28 +82,30 @@ def neighbours(
         near = np.flatnonzero(key_matches(*factor_codes(cf, ("platform", "model_id"), cells)))
     if not len(near):
         return below, above, np.zeros(n, dtype=bool)
-    # bf16 and fp16 are one deployment to the data (features.SAME_NUMERICS), here too.
-    fkey = np.full(n, -1, dtype=np.int64)
-    fkey_near, rkey = factor_codes(as_one_numerics(cf.iloc[near]), GROUP_COLUMNS, as_one_numerics(cells))
-    fkey[near] = fkey_near
+    # bf16 and fp16 are one deployment to the data (features.SAME_NUMERICS), here too. The
+    # searches below run on those rows alone: no other row's deployment can be among the cells.
+    fkey, rkey = factor_codes(as_one_numerics(cf.iloc[near]), GROUP_COLUMNS, as_one_numerics(cells))
     batch_c = cells["batch_size"].to_numpy(dtype=float)
     order = np.lexsort((batch_c, rkey))
     rk, bc = rkey[order], batch_c[order]
-    batch = cf["batch_size"].to_numpy(dtype=float)
+    batch_all = cf["batch_size"].to_numpy(dtype=float)
+    batch = batch_all[near]
     start = np.searchsorted(rk, fkey, side="left")
     end = np.searchsorted(rk, fkey, side="right")
-    found = (fkey >= 0) & (end > start)
+    found_near = (fkey >= 0) & (end > start)
     # One sorted key over (deployment, batch): each deployment's batches in their own band.
     uniq, dense = np.unique(rk, return_inverse=True)
-    span = max(float(np.max(bc)), float(np.max(batch))) * 2.0 + 1.0  # wider than any batch asked
+    span = max(float(np.max(bc)), float(np.max(batch_all))) * 2.0 + 1.0  # wider than any batch asked
     combined = dense.ravel() * span + bc
     row_key = np.clip(np.searchsorted(uniq, fkey), 0, max(len(uniq) - 1, 0)) * span + batch
     j = np.searchsorted(combined, row_key, side="right") - 1  # last cell at or below
     k = np.searchsorted(combined, row_key, side="left")  # first cell at or above
-    ok_below = found & (j >= start) & (j < end)
-    ok_above = found & (k >= start) & (k < end)
-    below[ok_below] = order[j[ok_below]]
-    above[ok_above] = order[k[ok_above]]
+    ok_below = found_near & (j >= start) & (j < end)
+    ok_above = found_near & (k >= start) & (k < end)
+    below[near[ok_below]] = order[j[ok_below]]
+    above[near[ok_above]] = order[k[ok_above]]
+    found = np.zeros(n, dtype=bool)
+    found[near] = found_near
     return below, above, found
 
 

@@ -56,8 +56,10 @@ def factor_codes(frame: pd.DataFrame, columns: tuple[str, ...], reference: pd.Da
             codes_f = np.where((len(uniq) > 0) & (uniq[pos] == fv), pos, -1) if len(uniq) else np.full(len(fv), -1)
             n_levels = len(uniq)
         else:
-            ref_index = pd.Index(pd.unique(reference[c].astype(str).to_numpy()), dtype=object)
-            codes_r = ref_index.get_indexer(pd.Index(reference[c].astype(str).to_numpy(), dtype=object))
+            # One pass over the reference's strings gives both its levels (in order of first
+            # appearance) and its codes; a missing value is a level of its own, as before.
+            codes_r, levels = pd.factorize(reference[c].astype(str).to_numpy(), use_na_sentinel=False)
+            ref_index = pd.Index(levels, dtype=object)
             codes_f = cats.positions(frame[c], ref_index)
             n_levels = len(ref_index)
         valid &= codes_f >= 0
