@@ -32,6 +32,7 @@ anchored too: the ratio corrects the deployment, and the model carries the profi
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -42,10 +43,13 @@ from recommender.model.component import take_rows
 from recommender.model.adjust.measured import (
     KEY_COLUMNS,
     PROFILE_COLUMNS,
+    ReferenceCodes,
     engine_levels,
     factor_codes,
+    frame_key,
     key_matches,
     newest_per_cell,
+    reference_codes,
 )
 from recommender.model.features import SAME_NUMERICS
 from recommender.model.invariants import time_floor_s
@@ -61,14 +65,36 @@ GROUP_COLUMNS: tuple[str, ...] = tuple(c for c in KEY_COLUMNS if c != "batch_siz
 """What one measured deployment holds fixed while its batch varies."""
 
 
+PAIR_COLUMNS: tuple[str, ...] = ("platform", "model_id")
+"""The cheap first lookup of :func:`neighbours`: a row whose platform and model no cell has
+has no measured deployment."""
+
+
+@dataclass(frozen=True)
+class CellKeys:
+    """The measured cells coded for :func:`neighbours` (:func:`cell_keys`), once for the several
+    frames a stage looks up in them (stage ``sibling``: one per measured platform)."""
+
+    pair: ReferenceCodes
+    """By :data:`PAIR_COLUMNS`."""
+    group: ReferenceCodes
+    """By deployment, :data:`GROUP_COLUMNS`, bf16 and fp16 one (:func:`as_one_numerics`)."""
+
+
+def cell_keys(cells: pd.DataFrame) -> CellKeys:
+    """``cells`` coded for :func:`neighbours`."""
+    return CellKeys(pair=reference_codes(cells, PAIR_COLUMNS), group=reference_codes(as_one_numerics(cells), GROUP_COLUMNS))
+
+
 def neighbours(
-    cf: pd.DataFrame, cells: pd.DataFrame, near: np.ndarray | None = None
+    cf: pd.DataFrame, cells: pd.DataFrame, near: np.ndarray | None = None, keys: CellKeys | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per candidate row, the positions in ``cells`` of the nearest measured batch below and
     above its own in its deployment (-1: none on that side), and whether it has any.
 
     A row at a measured batch has that cell on both sides. ``near``: the rows whose platform and
-    model some cell has, where the caller knows them (else looked up).
+    model some cell has, where the caller knows them (else looked up). ``keys``: ``cells`` coded
+    (:func:`cell_keys`), where the caller looks several frames up in them (else coded here).
     """
     n = len(cf)
     below = np.full(n, -1, dtype=np.int64)
@@ -79,12 +105,14 @@ def neighbours(
     # whose pair was measured: cross-validation's held-out rows never match, a million
     # candidates rarely do.
     if near is None:
-        near = np.flatnonzero(key_matches(*factor_codes(cf, ("platform", "model_id"), cells)))
+        pair = keys.pair if keys is not None else reference_codes(cells, PAIR_COLUMNS)
+        near = np.flatnonzero(key_matches(frame_key(cf, pair), pair.key))
     if not len(near):
         return below, above, np.zeros(n, dtype=bool)
     # bf16 and fp16 are one deployment to the data (features.SAME_NUMERICS), here too. The
     # searches below run on those rows alone: no other row's deployment can be among the cells.
-    fkey, rkey = factor_codes(as_one_numerics(cf.iloc[near]), GROUP_COLUMNS, as_one_numerics(cells))
+    group = keys.group if keys is not None else reference_codes(as_one_numerics(cells), GROUP_COLUMNS)
+    fkey, rkey = frame_key(as_one_numerics(cf[list(GROUP_COLUMNS)].iloc[near]), group), group.key
     batch_c = cells["batch_size"].to_numpy(dtype=float)
     order = np.lexsort((batch_c, rkey))
     rk, bc = rkey[order], batch_c[order]
@@ -238,7 +266,7 @@ def own_neighbours(cells: pd.DataFrame, cf: pd.DataFrame) -> tuple[np.ndarray, n
     """:func:`neighbours` of each row in its own deployment's measured cells, a row naming no
     release reading the newest release measured for its deployment (see the module doc)."""
     # The platform-and-model pre-filter of neighbours, once for both lookups below.
-    near = np.flatnonzero(key_matches(*factor_codes(cf, ("platform", "model_id"), cells)))
+    near = np.flatnonzero(key_matches(*factor_codes(cf, PAIR_COLUMNS, cells)))
     below, above, found = neighbours(cf, cells, near)
     # A row naming no release whose deployment was measured only at stated releases: the newest
     # of them, as the measured stage reads it (the profiler states its transformers release, the
