@@ -502,6 +502,26 @@ def take_rows(feats: Any, rows: np.ndarray) -> Any:
     return FeatureColumns(TakenColumns(feats.data, rows), n_rows=len(rows))
 
 
+class RowsTaken:
+    """Rows of a feature frame taken once per row set, for every component predicted on the
+    same rows (:func:`recommender.model.pipeline.predict_parts`: the decode components read the
+    generating rows, the prefill ones the others): each column is copied once for them all
+    (:class:`TakenColumns`), not once per component."""
+
+    def __init__(self, feats: Any) -> None:
+        self.feats = feats
+        self._sets: list[tuple[np.ndarray, Any]] = []
+
+    def at(self, rows: np.ndarray) -> Any:
+        """``take_rows(feats, rows)``, the same object for the same rows."""
+        for known, taken in self._sets:
+            if np.array_equal(known, rows):
+                return taken
+        taken = take_rows(self.feats, rows)
+        self._sets.append((rows, taken))
+        return taken
+
+
 def at_running_batch(frame: pd.DataFrame, running: np.ndarray) -> pd.DataFrame:
     """``frame`` with each row's ``batch_size`` cut to ``running`` (the sequences its server runs
     at once, features ``batch_running``): a departure borrowed from another card is read where

@@ -53,7 +53,7 @@ from recommender.model.adjust.measured import (
 )
 from recommender.model.features import SAME_NUMERICS
 from recommender.model.invariants import time_floor_s
-from recommender.model.prediction import QueryPrediction
+from recommender.model.prediction import ENERGY_TIME_FIELDS, QueryPrediction
 from recommender.model.roofline_fit import past_range_neighbour
 
 if TYPE_CHECKING:
@@ -250,7 +250,7 @@ def scaled(
     the physical invariants enforced again. ``time_floor`` (per row of ``rows``, s): the time
     point's excess over it is what ``r_t`` multiplies (:func:`log_ratios` ``time_over_floor``),
     and the ends move with the point (their log-distances from it kept)."""
-    fields = ("energy_j", "energy_lo_j", "energy_hi_j", "time_s", "time_lo_s", "time_hi_s")
+    fields = ENERGY_TIME_FIELDS
     sub = q.take(rows)
     if time_floor is not None:
         point = sub.time_s
@@ -259,7 +259,7 @@ def scaled(
         r_t = np.where(np.isfinite(moved) & (moved > 0), moved, 1.0)
     sub = sub.replace(**{f: getattr(sub, f) * (r_e if f.startswith("energy") else r_t) for f in fields})
     # The invariants are per row: enforced on the moved rows only, not on a million untouched.
-    return q.put(rows, enforce(sub, cf.iloc[rows], take_rows(feats, rows)))
+    return q.put(rows, enforce(sub, cf.iloc[rows], take_rows(feats, rows)), fields=ENERGY_TIME_FIELDS)
 
 
 def own_neighbours(cells: pd.DataFrame, cf: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

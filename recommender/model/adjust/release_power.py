@@ -41,7 +41,7 @@ import pandas as pd
 from recommender.model import cats
 from recommender.model.adjust.twins import twin_platforms
 from recommender.model.component import take_rows
-from recommender.model.prediction import QueryPrediction
+from recommender.model.prediction import ENERGY_TIME_FIELDS, QueryPrediction
 from recommender.model.roofline_fit import minor_steps, release_neighbours, release_order
 
 if TYPE_CHECKING:
@@ -149,4 +149,4 @@ def apply(
     lo = np.minimum(sub.energy_lo_j * factor, np.minimum(sub.energy_j, carried))
     hi = np.maximum(sub.energy_hi_j * factor, np.maximum(sub.energy_j, carried))
     moved = sub.replace(energy_j=sub.energy_j * factor, energy_lo_j=lo, energy_hi_j=hi, power_of=ref_rows.astype(object))
-    return q.put(rows, enforce(moved, cf.iloc[rows], take_rows(feats, rows)))
+    return q.put(rows, enforce(moved, cf.iloc[rows], take_rows(feats, rows)), fields=(*ENERGY_TIME_FIELDS, "power_of"))
