@@ -41,11 +41,19 @@ def level_index(values: pd.Series | np.ndarray | pd.Categorical) -> tuple[np.nda
     return np.where(codes < 0, len(cats), codes), cats
 
 
+def among(labels: np.ndarray, allowed: Iterable[str]) -> np.ndarray:
+    """Per label (a column's few categories), whether it is in ``allowed``: one set lookup per
+    label, where ``np.isin`` sorts both sides on every call (tens of microseconds, hundreds of
+    calls per prediction)."""
+    known = set(allowed)
+    return np.array([lab in known for lab in labels], dtype=bool)
+
+
 def isin(values: pd.Series | np.ndarray | pd.Categorical, allowed: Iterable[str]) -> np.ndarray:
     """Boolean mask: row's value is in ``allowed`` (missing values are not)."""
     codes, cats = parts(values)
     # Missing values have code -1, which takes the table's last entry (False).
-    return np.append(np.isin(cats, list(allowed)), False)[codes]
+    return np.append(among(cats, allowed), False)[codes]
 
 
 def lookup(values: pd.Series | np.ndarray | pd.Categorical, mapping: Mapping[str, float], default: float = 0.0) -> np.ndarray:

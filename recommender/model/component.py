@@ -371,8 +371,8 @@ def _reason_bits(feats: Any, d: dict[str, Any]) -> np.ndarray:
     ec, elabels = cats.parts(feats["engine"])
     # The number format as the data tells formats apart (bf16 and fp16 one: features.SAME_NUMERICS).
     qc, qlabels = cats.parts(feats["numerics"])
-    p_unseen = np.append(~np.isin(plabels, list(d["platforms"])), True)
-    e_seen = np.append(np.isin(elabels, list(d["engines"])), False)
+    p_unseen = np.append(~cats.among(plabels, d["platforms"]), True)
+    e_seen = np.append(cats.among(elabels, d["engines"]), False)
     table = (p_unseen[:, None] * bit["platform-unseen"]) | (~e_seen[None, :] * bit["engine-unseen"])
     if "deployments" in d:
         # Platform and engine each measured, but not together.
@@ -383,7 +383,7 @@ def _reason_bits(feats: Any, d: dict[str, Any]) -> np.ndarray:
                 dep[i, j] = not p_unseen[i] and e_seen[j] and f"{pl}|{el}" not in known
         table = table | (dep * bit["deployment-unseen"])
     out = table.astype(np.uint16)[pc, ec]
-    q_unseen = np.append(~np.isin(qlabels, list(d["quantizations"])), True)
+    q_unseen = np.append(~cats.among(qlabels, d["quantizations"]), True)
     out |= (q_unseen * bit["quantization-unseen"]).astype(np.uint16)[qc]
     if "formats" in d:
         # Platform and number format each measured, but not together.
@@ -397,7 +397,7 @@ def _reason_bits(feats: Any, d: dict[str, Any]) -> np.ndarray:
     out |= _batch_outside(np.exp(feats["log_batch"].to_numpy()), feats["engine"], d).astype(np.uint16) * bit["batch-outside"]
     if "classes" in d:
         cc, clabels = cats.parts(feats["platform_class"])
-        out |= (np.append(~np.isin(clabels, list(d["classes"])), True) * bit["class-unseen"]).astype(np.uint16)[cc]
+        out |= (np.append(~cats.among(clabels, d["classes"]), True) * bit["class-unseen"]).astype(np.uint16)[cc]
     if "engine_release" in getattr(feats, "columns", ()) and ("releases" in d or "release_deployments" in d):
         rc, rlabels = cats.parts(feats["engine_release"])
         if "release_deployments" in d:
@@ -411,7 +411,7 @@ def _reason_bits(feats: Any, d: dict[str, Any]) -> np.ndarray:
             out |= (rdep * bit["deployment-unseen"]).astype(np.uint16)[pc, rc]
         if "releases" in d:
             # The engine was measured, but not at this release.
-            r_unseen = np.append(~np.isin(rlabels, list(d["releases"])), True)
+            r_unseen = np.append(~cats.among(rlabels, d["releases"]), True)
             out |= ((r_unseen[:, None] & e_seen[None, :]) * bit["release-unseen"]).astype(np.uint16)[rc, ec]
     return out
 
@@ -500,6 +500,26 @@ def take_rows(feats: Any, rows: np.ndarray) -> Any:
 
     rows = np.asarray(rows)
     return FeatureColumns(TakenColumns(feats.data, rows), n_rows=len(rows))
+
+
+class RowsTaken:
+    """Rows of a feature frame taken once per row set, for every component predicted on the
+    same rows (:func:`recommender.model.pipeline.predict_parts`: the decode components read the
+    generating rows, the prefill ones the others): each column is copied once for them all
+    (:class:`TakenColumns`), not once per component."""
+
+    def __init__(self, feats: Any) -> None:
+        self.feats = feats
+        self._sets: list[tuple[np.ndarray, Any]] = []
+
+    def at(self, rows: np.ndarray) -> Any:
+        """``take_rows(feats, rows)``, the same object for the same rows."""
+        for known, taken in self._sets:
+            if np.array_equal(known, rows):
+                return taken
+        taken = take_rows(self.feats, rows)
+        self._sets.append((rows, taken))
+        return taken
 
 
 def at_running_batch(frame: pd.DataFrame, running: np.ndarray) -> pd.DataFrame:

@@ -462,7 +462,7 @@ class FeatureBuilder:
         # A layer split (HF transformers' device_map, FastChat, llama.cpp) runs a token through the
         # GPUs in turn: one device's speed, every device's memory, a hop per boundary. (A CPU's
         # devices are sockets, whose cores run every layer's threads together.)
-        on_gpu = (P["platform_class"].to_numpy()[pc] != "cpu")
+        on_gpu = (P["platform_class"].to_numpy() != "cpu")[pc]  # per platform, then per row
         layer_split = cats.isin(configs["engine"], physics.LAYER_SPLIT_ENGINES) & (devices_all > 1) & on_gpu
         stages = np.where(layer_split, 1.0, stages)
         devices = np.where(layer_split, 1.0, physics.split_devices(devices_all / stages, heads))
@@ -582,7 +582,7 @@ class FeatureBuilder:
                 # Leave-one-model-out, the dense FP8 rows went 1.48x -> 1.25x too slow; eai
                 # evaluate 2026-12-04: LOSO energy per query 17.4 -> 17.2 %, time 24.6 -> 23.7 %,
                 # LOMO 10.5 -> 10.4 % (time 10.6 -> 10.8 %), LOPO unchanged (18.6 %).
-                "log_moe_ratio_fp8": model_logs["log_moe_ratio"] * (Q["compute_precision"].to_numpy()[qc] == "fp8"),
+                "log_moe_ratio_fp8": model_logs["log_moe_ratio"] * (Q["compute_precision"].to_numpy() == "fp8")[qc],
                 "log_layers": logs["log_layers"][mc],
                 "log_hidden": logs["log_hidden"][mc],
                 "log_kv_token": logs["log_kv_token"][mc],

@@ -227,7 +227,8 @@ def candidate_frame(
         "passes_fixed": "forward_passes_mean",
     }
     prompt_given = np.zeros(len(c), dtype=bool)
-    out_tokens, out_basis = output_lengths(c, tasks, prof, answer_lengths)
+    model = cats.as_categorical(c["model_id"])  # factorized once: the answer lengths read it too
+    out_tokens, out_basis = output_lengths(c.assign(model_id=model), tasks, prof, answer_lengths)
     prof["output"] = out_tokens
     for key, col in override.items():
         if key == "output":
@@ -287,7 +288,7 @@ def candidate_frame(
             "engine_release": release,
             "release_assumed": release_assumed,
             "release_bracketed": release_bracketed,
-            "model_id": cats.as_categorical(c["model_id"]),
+            "model_id": model,
             "quantization": cats.as_categorical(c["quantization"]),
             "batch_size": bs.to_numpy(dtype=float),
             "task": tasks,

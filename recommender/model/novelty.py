@@ -26,11 +26,15 @@ def with_twins(reasons: pd.Categorical, twin_of: np.ndarray, extrapolated: np.nd
 def with_label(reasons: pd.Categorical, values: np.ndarray, rows: np.ndarray, prefix: str) -> pd.Categorical:
     """``reasons`` plus ``<prefix><value>`` on ``rows`` whose ``values`` entry is not empty
     (``twin:a100-sxm4-40gb``, ``power-at:vllm@0.5``)."""
-    rows = rows & (values != "")
-    if not rows.any():
+    rows = np.flatnonzero(rows & (values != ""))
+    if not len(rows):
         return reasons
-    # One label per distinct (reasons, value) pair, not per row.
-    value_codes, uniq_values = pd.factorize(np.where(rows, values, ""))
+    # One label per distinct (reasons, value) pair, not per row. The values are coded on the
+    # labelled rows alone (a few of a million), every other row at code 0, the empty value.
+    codes_at, uniq_at = pd.factorize(values[rows])
+    value_codes = np.zeros(len(values), dtype=np.int64)
+    value_codes[rows] = codes_at + 1
+    uniq_values = np.concatenate([np.array([""], dtype=object), np.asarray(uniq_at, dtype=object)])
     pair = np.asarray(reasons.codes, dtype=np.int64) * (len(uniq_values) + 1) + value_codes
     inverse, uniq = pd.factorize(pair)
     labels = []

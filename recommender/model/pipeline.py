@@ -32,7 +32,7 @@ from recommender.model.adjust import sibling as sibling_stage
 from recommender.model.adjust import measured as measured_stage
 from recommender.model.adjust import batch_floor, release_order, release_widening, twins
 from recommender.model import calibrate, invariants, layer_split
-from recommender.model.component import REASONS, take_rows
+from recommender.model.component import REASONS, RowsTaken
 from recommender.model.intervals import sum_interval
 from recommender.model.prediction import PartPrediction, Parts, QueryPrediction
 
@@ -68,16 +68,16 @@ def predict_parts(
     config = model.config
     parts: Parts = {}
     need = needed_rows(cf) if only_needed else None
+    taken = RowsTaken(feats)
     for name, comp in model.components.items():
-        cfeats = model.component_feats(name, feats, cf)
         if need is None or need[name].all():
-            point, half, bits = comp.predict(cfeats)
+            point, half, bits = comp.predict(model.component_feats(name, feats, cf))
         else:
             rows = np.flatnonzero(need[name])
             point, half = np.ones(len(cf)), np.zeros(len(cf))
             bits = np.zeros(len(cf), dtype=np.int64)
             if len(rows):
-                p_, h_, b_ = comp.predict(take_rows(cfeats, rows))
+                p_, h_, b_ = comp.predict(model.component_feats(name, taken.at(rows), cf, rows))
                 point[rows], half[rows], bits[rows] = p_, h_, b_
         parts[name] = PartPrediction(point=point, log_half=half, reason_bits=bits)
     # The components' own points, before any stage moves them: release_widening measures the gap

@@ -48,6 +48,11 @@ Parts = dict[str, PartPrediction]
 """Component name -> its prediction."""
 
 
+ENERGY_TIME_FIELDS: tuple[str, ...] = ("energy_j", "energy_lo_j", "energy_hi_j", "time_s", "time_lo_s", "time_hi_s")
+"""The fields of a :class:`QueryPrediction` that the invariants (and the stages that scale a
+prediction) move: energy and time per query and their interval ends."""
+
+
 @dataclass(frozen=True)
 class QueryPrediction:
     """Energy and time per query with their 90% intervals, and how each row was obtained.
@@ -90,10 +95,17 @@ class QueryPrediction:
             **{f.name: (None if getattr(self, f.name) is None else getattr(self, f.name)[rows]) for f in dataclasses.fields(self)}
         )
 
-    def put(self, rows: np.ndarray, other: QueryPrediction) -> QueryPrediction:
-        """A copy with ``rows`` replaced by ``other`` (a prediction of those rows)."""
+    def put(self, rows: np.ndarray, other: QueryPrediction, fields: tuple[str, ...] | None = None) -> QueryPrediction:
+        """A copy with ``rows`` replaced by ``other`` (a prediction of those rows).
+
+        ``fields``: the fields ``other`` moved (None: every field); the others are this
+        prediction's own arrays, shared, not copied (a stage that scales energy and time on a
+        few rows of a million leaves every label as it was)."""
         changes = {}
         for f in dataclasses.fields(self):
+            if fields is not None and f.name not in fields:
+                changes[f.name] = getattr(self, f.name)
+                continue
             mine, theirs = getattr(self, f.name), getattr(other, f.name)
             if mine is None and theirs is None:
                 changes[f.name] = None

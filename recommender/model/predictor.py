@@ -63,11 +63,12 @@ from recommender.model.intervals import efficiency_intervals
 from recommender.model.novelty import reasons_categorical, with_label, with_twins
 from recommender.model import invariants
 from recommender.model.pipeline import predict_parts, predict_query
-from recommender.model.prediction import QueryPrediction
+from recommender.model.prediction import ENERGY_TIME_FIELDS, QueryPrediction
 
 # Names that moved into the pipeline's stage modules, kept importable from here.
 from recommender.model.adjust.measured import factor_codes as _factor_codes, measured_cells as _measured_cells  # noqa: F401
 from recommender.model.adjust.release_widening import RELEASE_UNSEEN_BIT  # noqa: F401
+from recommender.model.adjust.release_widening import take
 from recommender.model.adjust.twins import TWIN_TOLERANCE, twin_platforms  # noqa: F401
 from recommender.model.answer_length import BASES, AnswerLengths, fit_answer_lengths
 from recommender.model.frame import (  # noqa: F401
@@ -195,14 +196,22 @@ class EaiPredictor:
         """Engine releases the release-aware components were fitted on (``vllm@0.11``...)."""
         return set().union(*(self.components[n].fitted_releases() for n in RELEASE_COMPONENTS if n in self.components))
 
-    def component_feats(self, name: str, feats: Any, cf: pd.DataFrame) -> Any:
-        """``feats`` plus the engine release column where the component uses it."""
+    def component_feats(self, name: str, feats: Any, cf: pd.DataFrame, rows: np.ndarray | None = None) -> Any:
+        """``feats`` plus the engine release column where the component uses it.
+
+        ``rows``: ``feats`` holds these rows of ``cf`` only (taken once by the caller and shared
+        by the components predicted on them, :func:`recommender.model.pipeline.predict_parts`);
+        None: every row."""
         comp = self.components.get(name)
+
+        def at_rows(values: Any) -> Any:
+            return values if rows is None else take(values, rows)
+
         if "engine_peer" in cf.columns and cf["engine_peer"].to_numpy().any():
             # An engine read as its measured peer: the component flags it unseen.
-            feats = with_column(feats, "engine_peer", cf["engine_peer"].to_numpy())
+            feats = with_column(feats, "engine_peer", at_rows(cf["engine_peer"].to_numpy()))
         if self.releases and (name in RELEASE_COMPONENTS or (comp is not None and comp.roofline is not None)):
-            return with_column(feats, "engine_release", cf["engine_release"].array)
+            return with_column(feats, "engine_release", at_rows(cf["engine_release"].array))
         return feats
 
     def predict(self, candidates: pd.DataFrame, use_measured: bool = True) -> pd.DataFrame:
@@ -243,7 +252,7 @@ class EaiPredictor:
             rows = np.flatnonzero(idle_devices)
             feats_rows = self._features.columns(cf_all.iloc[rows])
             sub = invariants.enforce(q.take(rows), cf_all.iloc[rows], feats_rows)
-            q = q.put(rows, sub)
+            q = q.put(rows, sub, fields=ENERGY_TIME_FIELDS)
         in_flight = invariants.queries_in_flight(cf, feats)
         if idle_devices.any():
             in_flight[rows] = invariants.queries_in_flight(cf_all.iloc[rows], feats_rows)

@@ -32,6 +32,7 @@ anchored too: the ratio corrects the deployment, and the model carries the profi
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -42,14 +43,17 @@ from recommender.model.component import take_rows
 from recommender.model.adjust.measured import (
     KEY_COLUMNS,
     PROFILE_COLUMNS,
+    ReferenceCodes,
     engine_levels,
     factor_codes,
+    frame_key,
     key_matches,
     newest_per_cell,
+    reference_codes,
 )
 from recommender.model.features import SAME_NUMERICS
 from recommender.model.invariants import time_floor_s
-from recommender.model.prediction import QueryPrediction
+from recommender.model.prediction import ENERGY_TIME_FIELDS, QueryPrediction
 from recommender.model.roofline_fit import past_range_neighbour
 
 if TYPE_CHECKING:
@@ -61,14 +65,36 @@ GROUP_COLUMNS: tuple[str, ...] = tuple(c for c in KEY_COLUMNS if c != "batch_siz
 """What one measured deployment holds fixed while its batch varies."""
 
 
+PAIR_COLUMNS: tuple[str, ...] = ("platform", "model_id")
+"""The cheap first lookup of :func:`neighbours`: a row whose platform and model no cell has
+has no measured deployment."""
+
+
+@dataclass(frozen=True)
+class CellKeys:
+    """The measured cells coded for :func:`neighbours` (:func:`cell_keys`), once for the several
+    frames a stage looks up in them (stage ``sibling``: one per measured platform)."""
+
+    pair: ReferenceCodes
+    """By :data:`PAIR_COLUMNS`."""
+    group: ReferenceCodes
+    """By deployment, :data:`GROUP_COLUMNS`, bf16 and fp16 one (:func:`as_one_numerics`)."""
+
+
+def cell_keys(cells: pd.DataFrame) -> CellKeys:
+    """``cells`` coded for :func:`neighbours`."""
+    return CellKeys(pair=reference_codes(cells, PAIR_COLUMNS), group=reference_codes(as_one_numerics(cells), GROUP_COLUMNS))
+
+
 def neighbours(
-    cf: pd.DataFrame, cells: pd.DataFrame, near: np.ndarray | None = None
+    cf: pd.DataFrame, cells: pd.DataFrame, near: np.ndarray | None = None, keys: CellKeys | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per candidate row, the positions in ``cells`` of the nearest measured batch below and
     above its own in its deployment (-1: none on that side), and whether it has any.
 
     A row at a measured batch has that cell on both sides. ``near``: the rows whose platform and
-    model some cell has, where the caller knows them (else looked up).
+    model some cell has, where the caller knows them (else looked up). ``keys``: ``cells`` coded
+    (:func:`cell_keys`), where the caller looks several frames up in them (else coded here).
     """
     n = len(cf)
     below = np.full(n, -1, dtype=np.int64)
@@ -79,31 +105,35 @@ def neighbours(
     # whose pair was measured: cross-validation's held-out rows never match, a million
     # candidates rarely do.
     if near is None:
-        near = np.flatnonzero(key_matches(*factor_codes(cf, ("platform", "model_id"), cells)))
+        pair = keys.pair if keys is not None else reference_codes(cells, PAIR_COLUMNS)
+        near = np.flatnonzero(key_matches(frame_key(cf, pair), pair.key))
     if not len(near):
         return below, above, np.zeros(n, dtype=bool)
-    # bf16 and fp16 are one deployment to the data (features.SAME_NUMERICS), here too.
-    fkey = np.full(n, -1, dtype=np.int64)
-    fkey_near, rkey = factor_codes(as_one_numerics(cf.iloc[near]), GROUP_COLUMNS, as_one_numerics(cells))
-    fkey[near] = fkey_near
+    # bf16 and fp16 are one deployment to the data (features.SAME_NUMERICS), here too. The
+    # searches below run on those rows alone: no other row's deployment can be among the cells.
+    group = keys.group if keys is not None else reference_codes(as_one_numerics(cells), GROUP_COLUMNS)
+    fkey, rkey = frame_key(as_one_numerics(cf[list(GROUP_COLUMNS)].iloc[near]), group), group.key
     batch_c = cells["batch_size"].to_numpy(dtype=float)
     order = np.lexsort((batch_c, rkey))
     rk, bc = rkey[order], batch_c[order]
-    batch = cf["batch_size"].to_numpy(dtype=float)
+    batch_all = cf["batch_size"].to_numpy(dtype=float)
+    batch = batch_all[near]
     start = np.searchsorted(rk, fkey, side="left")
     end = np.searchsorted(rk, fkey, side="right")
-    found = (fkey >= 0) & (end > start)
+    found_near = (fkey >= 0) & (end > start)
     # One sorted key over (deployment, batch): each deployment's batches in their own band.
     uniq, dense = np.unique(rk, return_inverse=True)
-    span = max(float(np.max(bc)), float(np.max(batch))) * 2.0 + 1.0  # wider than any batch asked
+    span = max(float(np.max(bc)), float(np.max(batch_all))) * 2.0 + 1.0  # wider than any batch asked
     combined = dense.ravel() * span + bc
     row_key = np.clip(np.searchsorted(uniq, fkey), 0, max(len(uniq) - 1, 0)) * span + batch
     j = np.searchsorted(combined, row_key, side="right") - 1  # last cell at or below
     k = np.searchsorted(combined, row_key, side="left")  # first cell at or above
-    ok_below = found & (j >= start) & (j < end)
-    ok_above = found & (k >= start) & (k < end)
-    below[ok_below] = order[j[ok_below]]
-    above[ok_above] = order[k[ok_above]]
+    ok_below = found_near & (j >= start) & (j < end)
+    ok_above = found_near & (k >= start) & (k < end)
+    below[near[ok_below]] = order[j[ok_below]]
+    above[near[ok_above]] = order[k[ok_above]]
+    found = np.zeros(n, dtype=bool)
+    found[near] = found_near
     return below, above, found
 
 
@@ -220,7 +250,7 @@ def scaled(
     the physical invariants enforced again. ``time_floor`` (per row of ``rows``, s): the time
     point's excess over it is what ``r_t`` multiplies (:func:`log_ratios` ``time_over_floor``),
     and the ends move with the point (their log-distances from it kept)."""
-    fields = ("energy_j", "energy_lo_j", "energy_hi_j", "time_s", "time_lo_s", "time_hi_s")
+    fields = ENERGY_TIME_FIELDS
     sub = q.take(rows)
     if time_floor is not None:
         point = sub.time_s
@@ -229,14 +259,14 @@ def scaled(
         r_t = np.where(np.isfinite(moved) & (moved > 0), moved, 1.0)
     sub = sub.replace(**{f: getattr(sub, f) * (r_e if f.startswith("energy") else r_t) for f in fields})
     # The invariants are per row: enforced on the moved rows only, not on a million untouched.
-    return q.put(rows, enforce(sub, cf.iloc[rows], take_rows(feats, rows)))
+    return q.put(rows, enforce(sub, cf.iloc[rows], take_rows(feats, rows)), fields=ENERGY_TIME_FIELDS)
 
 
 def own_neighbours(cells: pd.DataFrame, cf: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`neighbours` of each row in its own deployment's measured cells, a row naming no
     release reading the newest release measured for its deployment (see the module doc)."""
     # The platform-and-model pre-filter of neighbours, once for both lookups below.
-    near = np.flatnonzero(key_matches(*factor_codes(cf, ("platform", "model_id"), cells)))
+    near = np.flatnonzero(key_matches(*factor_codes(cf, PAIR_COLUMNS, cells)))
     below, above, found = neighbours(cf, cells, near)
     # A row naming no release whose deployment was measured only at stated releases: the newest
     # of them, as the measured stage reads it (the profiler states its transformers release, the

@@ -12,6 +12,9 @@ output length is carried per output token). Cross-validation switches this stage
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -41,29 +44,64 @@ PEER = "engine_peer"
 (:func:`recommender.model.frame._read_as_peer`); it is not the peer's measurement."""
 
 
-def factor_codes(frame: pd.DataFrame, columns: tuple[str, ...], reference: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """Integer keys of ``frame`` rows and ``reference`` rows in one shared coding (-1: no match)."""
-    key_f = np.zeros(len(frame), dtype=np.int64)
+@dataclass(frozen=True)
+class ReferenceCodes:
+    """The reference side of :func:`factor_codes`, coded once.
+
+    A stage that looks several frames up in the same reference (stage ``sibling``: one frame per
+    measured platform) codes the reference once and each frame with :func:`frame_key`.
+
+    Attributes:
+        columns: The key columns, in key order.
+        levels: Per column, its levels: the sorted distinct numbers (a numeric column) or a
+            ``pd.Index`` of the strings in order of first appearance.
+        key: Integer key per reference row.
+    """
+
+    columns: tuple[str, ...]
+    levels: tuple[Any, ...]
+    key: np.ndarray
+
+
+def reference_codes(reference: pd.DataFrame, columns: tuple[str, ...]) -> ReferenceCodes:
+    """``reference`` coded by ``columns`` (see :func:`factor_codes`)."""
     key_r = np.zeros(len(reference), dtype=np.int64)
-    valid = np.ones(len(frame), dtype=bool)
+    levels: list[Any] = []
     for c in columns:
         if reference[c].dtype.kind in "fiu":
             ref_vals = reference[c].to_numpy(dtype=float)
             uniq = np.unique(ref_vals)
             codes_r = np.searchsorted(uniq, ref_vals)
+            levels.append(uniq)
+        else:
+            # One pass over the reference's strings gives both its levels (in order of first
+            # appearance) and its codes; a missing value is a level of its own.
+            codes_r, uniq = pd.factorize(reference[c].astype(str).to_numpy(), use_na_sentinel=False)
+            levels.append(pd.Index(uniq, dtype=object))
+        key_r = key_r * (len(levels[-1]) + 1) + codes_r
+    return ReferenceCodes(columns=tuple(columns), levels=tuple(levels), key=key_r)
+
+
+def frame_key(frame: pd.DataFrame, ref: ReferenceCodes) -> np.ndarray:
+    """Integer key of each ``frame`` row in ``ref``'s coding (-1: some value the reference lacks)."""
+    key_f = np.zeros(len(frame), dtype=np.int64)
+    valid = np.ones(len(frame), dtype=bool)
+    for c, uniq in zip(ref.columns, ref.levels, strict=True):
+        if isinstance(uniq, pd.Index):
+            codes_f = cats.positions(frame[c], uniq)
+        else:
             fv = frame[c].to_numpy(dtype=float)
             pos = np.clip(np.searchsorted(uniq, fv), 0, max(len(uniq) - 1, 0))
             codes_f = np.where((len(uniq) > 0) & (uniq[pos] == fv), pos, -1) if len(uniq) else np.full(len(fv), -1)
-            n_levels = len(uniq)
-        else:
-            ref_index = pd.Index(pd.unique(reference[c].astype(str).to_numpy()), dtype=object)
-            codes_r = ref_index.get_indexer(pd.Index(reference[c].astype(str).to_numpy(), dtype=object))
-            codes_f = cats.positions(frame[c], ref_index)
-            n_levels = len(ref_index)
         valid &= codes_f >= 0
-        key_f = key_f * (n_levels + 1) + np.maximum(codes_f, 0)
-        key_r = key_r * (n_levels + 1) + codes_r
-    return np.where(valid, key_f, -1), key_r
+        key_f = key_f * (len(uniq) + 1) + np.maximum(codes_f, 0)
+    return np.where(valid, key_f, -1)
+
+
+def factor_codes(frame: pd.DataFrame, columns: tuple[str, ...], reference: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Integer keys of ``frame`` rows and ``reference`` rows in one shared coding (-1: no match)."""
+    ref = reference_codes(reference, columns)
+    return frame_key(frame, ref), ref.key
 
 
 PROFILE_COLUMNS: tuple[str, ...] = ("prompt_tokens", "output_tokens", "output_dispersion", "fed_tokens")

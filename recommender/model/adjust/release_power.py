@@ -41,7 +41,7 @@ import pandas as pd
 from recommender.model import cats
 from recommender.model.adjust.twins import twin_platforms
 from recommender.model.component import take_rows
-from recommender.model.prediction import QueryPrediction
+from recommender.model.prediction import ENERGY_TIME_FIELDS, QueryPrediction
 from recommender.model.roofline_fit import minor_steps, release_neighbours, release_order
 
 if TYPE_CHECKING:
@@ -117,22 +117,23 @@ def apply(
     # Per distinct (platform, release level): the release to read the power at ("" where none).
     p_idx, p_uniq = cats.level_index(cf["platform"])
     r_idx, r_uniq = cats.level_index(cf["engine_release"])
+    # The pairs index a dense table (a few dozen platforms x a few releases): the pairs present
+    # are found by a count per pair, not by sorting a million codes.
     pair = p_idx.astype(np.int64) * (len(r_uniq) + 1) + r_idx
-    uniq_pairs, inverse = np.unique(pair, return_inverse=True)
-    ref = np.full(len(uniq_pairs), "", dtype=object)
-    for k, code in enumerate(uniq_pairs):
+    ref = np.full((len(p_uniq) + 1) * (len(r_uniq) + 1), "", dtype=object)
+    for code in np.flatnonzero(np.bincount(pair, minlength=len(ref))):
         pi, ri = divmod(int(code), len(r_uniq) + 1)
         if pi >= len(p_uniq) or ri >= len(r_uniq):
             continue  # no platform or no release named
         level = str(r_uniq[ri])
         measured = levels.get((str(p_uniq[pi]), level.split("@", 1)[0]))
         if measured:
-            ref[k] = reference_level(level, measured) or ""
-    per_row = ref[inverse]
-    rows = np.flatnonzero(per_row != "")
+            ref[code] = reference_level(level, measured) or ""
+    rows = np.flatnonzero((ref != "")[pair])
     if not len(rows):
         return q
-    at_ref = cf.iloc[rows].assign(engine_release=pd.Categorical(per_row[rows]))
+    ref_rows = ref[pair[rows]]  # the release each of them reads the power at
+    at_ref = cf.iloc[rows].assign(engine_release=pd.Categorical(ref_rows))
     r = predict_query(model, at_ref, take_rows(feats, rows), use_measured=True, anchor=True, points_only=True)
     sub = q.take(rows)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -141,11 +142,11 @@ def apply(
         carried = sub.time_s * r.energy_j / r.time_s
         factor = np.sqrt(carried / sub.energy_j)
     ok = np.isfinite(factor) & (factor > 0)
-    rows, sub, carried, factor = rows[ok], sub.take(np.flatnonzero(ok)), carried[ok], factor[ok]
+    rows, ref_rows, sub, carried, factor = rows[ok], ref_rows[ok], sub.take(np.flatnonzero(ok)), carried[ok], factor[ok]
     if not len(rows):
         return q
     # Both readings inside the interval, which keeps its log size around the middle otherwise.
     lo = np.minimum(sub.energy_lo_j * factor, np.minimum(sub.energy_j, carried))
     hi = np.maximum(sub.energy_hi_j * factor, np.maximum(sub.energy_j, carried))
-    moved = sub.replace(energy_j=sub.energy_j * factor, energy_lo_j=lo, energy_hi_j=hi, power_of=per_row[rows].astype(object))
-    return q.put(rows, enforce(moved, cf.iloc[rows], take_rows(feats, rows)))
+    moved = sub.replace(energy_j=sub.energy_j * factor, energy_lo_j=lo, energy_hi_j=hi, power_of=ref_rows.astype(object))
+    return q.put(rows, enforce(moved, cf.iloc[rows], take_rows(feats, rows)), fields=(*ENERGY_TIME_FIELDS, "power_of"))

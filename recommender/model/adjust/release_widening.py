@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from recommender.model import cats
-from recommender.model.component import REASONS, take_rows, with_column
+from recommender.model.component import REASONS, RowsTaken, with_column
 from recommender.model.intervals import quadrature
 from recommender.model.prediction import Parts
 
@@ -66,6 +66,7 @@ def apply(
     all_rows = np.flatnonzero(assumed)
     all_release = take(cf["engine_release"].array, all_rows)
     all_engine = take(feats["engine"], all_rows)
+    taken = RowsTaken(feats)  # the components of one kind read the same rows at each level
     for name, comp in model.components.items():
         if name not in out or (comp.roofline is None and name not in RELEASE_COMPONENTS):
             continue
@@ -85,7 +86,7 @@ def apply(
             if not len(own):
                 continue
             constant = pd.Categorical.from_codes(np.zeros(len(own), dtype=np.int8), categories=[level])
-            alt = np.log(comp.predict(with_column(take_rows(feats, rows[own]), "engine_release", constant))[0])
+            alt = np.log(comp.predict(with_column(taken.at(rows[own]), "engine_release", constant))[0])
             gap[own] = np.maximum(gap[own], np.abs(alt - base[own]))
         part = out[name]
         half = part.log_half.copy()

@@ -46,6 +46,7 @@ from recommender.model import cats
 from recommender.model.adjust.anchor import (
     GROUP_COLUMNS,
     as_one_numerics,
+    cell_keys,
     layer_split_as_one_device,
     log_ratios,
     neighbours,
@@ -91,7 +92,8 @@ def apply(
     pool = np.flatnonzero(cats.positions(cf["model_id"], pd.Index(pd.unique(cells["model_id"].astype(str)), dtype=object)) >= 0)
     if not len(pool):
         return q
-    fkey, rkey = factor_codes(as_one_numerics(look.iloc[pool]), SIBLING_COLUMNS, as_one_numerics(cells))
+    # The key columns alone are taken at those rows (not the frame's two dozen).
+    fkey, rkey = factor_codes(as_one_numerics(look[list(SIBLING_COLUMNS)].iloc[pool]), SIBLING_COLUMNS, as_one_numerics(cells))
     rest = pool[key_matches(fkey, rkey)]
     if len(rest):
         _, _, own = own_neighbours(cells, look.iloc[rest])
@@ -107,12 +109,13 @@ def apply(
     # Every sibling cell pair of every row, over all the platforms, in one frame, so that the
     # model is predicted at the siblings' cells in one call.
     frames, belows, aboves, owners = [], [], [], []
+    keys = cell_keys(cells)  # the cells coded once for every platform's lookup
     for platform in sorted(set(cells["platform"].astype(str))):
         other = np.flatnonzero(own_platform != platform)
         if not len(other):
             continue
         as_sibling = sub.iloc[other].assign(platform=np.full(len(other), platform, dtype=object))
-        below, above, found = neighbours(as_sibling, cells)
+        below, above, found = neighbours(as_sibling, cells, keys=keys)
         hit = np.flatnonzero(found)
         if len(hit):
             frames.append(as_sibling.iloc[hit])
