@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from recommender.model import cats
 
@@ -69,6 +69,18 @@ MIN_WITNESS_WEIGHT = 2.0
 """Kernel weight of other models' rows needed before a row can be judged an outlier."""
 CHUNK = 20000
 """Rows per distance-matrix block (bounds memory at CHUNK x training rows)."""
+
+_CONTROLLER: ThreadpoolController | None = None
+
+
+def _one_blas_thread() -> Any:
+    """Context in which BLAS runs one thread. One controller, made on first use (numpy's BLAS
+    is loaded by then), serves every call: ``threadpool_limits`` rescans the loaded libraries
+    each time (about 2 ms; a million-candidate prediction enters some 30 such blocks)."""
+    global _CONTROLLER
+    if _CONTROLLER is None:
+        _CONTROLLER = ThreadpoolController()
+    return _CONTROLLER.limit(limits=1, user_api="blas")
 
 
 def _row_groups(feats: Any) -> tuple[np.ndarray, list[str]]:
@@ -200,7 +212,7 @@ class ResidualSmoother:
         # The products below are (rows x 8) by (8 x group rows): BLAS threads cost more to
         # start and wait for than they save (six times slower with two OpenBLAS threads on a
         # busy two-core machine), so they run on one (the same result: one thread per product).
-        with threadpool_limits(limits=1, user_api="blas"):
+        with _one_blas_thread():
             for g, label in wanted:
                 sel = np.flatnonzero(sub_codes == g)
                 Xg, rg, dg = self.groups[label]
