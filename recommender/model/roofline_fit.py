@@ -322,15 +322,15 @@ def unseen_engine_log_c(level: str, fitted: Mapping[str, float]) -> float:
     return float(np.mean(list(fitted.values())))
 
 
-def _engine_log_c(feats: Any, engines: Sequence[str], log_c: np.ndarray, own_unseen: bool = False, kind: str = "time") -> np.ndarray:
-    """Per-row log per-layer constant: the level's own; for a level not fitted, placed among
-    the fitted releases of its engine (:func:`unseen_release_log_c`), else as an engine never
-    seen (:func:`unseen_engine_log_c`).
+def _level_log_c(labels: np.ndarray, engines: Sequence[str], log_c: np.ndarray, own_unseen: bool, kind: str) -> np.ndarray:
+    """Log per-layer constant per level of ``labels`` (engine releases, or engines), plus a last
+    slot (the mean of ``log_c``) for a missing level: a table the rows' level codes index.
 
-    ``own_unseen``: every row's level is treated as not fitted and placed among the *other*
-    releases of its engine (what the row would get with its release held out); rows whose
-    engine has no other release keep their own."""
-    codes, labels = cats.parts(level_column(feats))
+    A level's own constant; for a level not fitted, placed among the fitted releases of its
+    engine (:func:`unseen_release_log_c`), else as an engine never seen
+    (:func:`unseen_engine_log_c`). ``own_unseen``: every level is treated as not fitted and
+    placed among the *other* releases of its engine (what a row would get with its release held
+    out); levels whose engine has no other release keep their own."""
     fallback = float(np.mean(log_c)) if len(log_c) else 0.0
     index = {e: i for i, e in enumerate(engines)}
 
@@ -344,8 +344,7 @@ def _engine_log_c(feats: Any, engines: Sequence[str], log_c: np.ndarray, own_uns
             return float(log_c[index[label]])
         return unseen_engine_log_c(label, {e: float(log_c[i]) for e, i in index.items()}) if index else fallback
 
-    table = np.array([value(str(lab)) for lab in labels] + [fallback], dtype=float)
-    return table[np.where(codes < 0, len(labels), codes)]
+    return np.array([value(str(lab)) for lab in labels] + [fallback], dtype=float)
 
 
 def batch_varied_levels(feats: Any, engines: Sequence[str]) -> list[str]:
@@ -380,7 +379,7 @@ def kernel_rows(feats: Any, kernels: Sequence[str]) -> np.ndarray:
         return np.full(len(feats), -1, dtype=np.int64)
     codes, labels = cats.parts(feats[KERNEL_COLUMN])
     index = {k: i for i, k in enumerate(kernels)}
-    path = np.array([index.get(str(lab), -1) for lab in labels] + [-1], dtype=np.int64)[np.where(codes < 0, len(labels), codes)]
+    path = np.array([index.get(str(lab), -1) for lab in labels] + [-1], dtype=np.int64)[codes]  # code -1: the last slot
     return np.where(_python_launched(feats), path, -1)
 
 
@@ -389,7 +388,7 @@ def _python_launched(feats: Any) -> np.ndarray:
     :data:`COMPILED_STEP_ENGINES`)."""
     codes, labels = cats.parts(feats["engine"])
     python_loop = np.array([str(e) not in COMPILED_STEP_ENGINES for e in labels] + [True], dtype=bool)
-    return python_loop[np.where(codes < 0, len(labels), codes)]
+    return python_loop[codes]  # code -1 (missing): the last slot
 
 
 def measured_kernels(feats: Any) -> list[str]:
@@ -421,7 +420,7 @@ def kernel_layer_cost_s(feats: Any, log_k: Mapping[str, float] | None) -> np.nda
     per_label = np.array(
         [np.exp(float(log_k.get(str(lab), cheapest))) * LAYER_SCALE_S if str(lab) else 0.0 for lab in labels] + [0.0], dtype=float
     )
-    cost = per_label[np.where(codes < 0, len(labels), codes)]
+    cost = per_label[codes]  # code -1 (missing): the last slot
     return np.where(_python_launched(feats), cost, 0.0)
 
 
@@ -460,13 +459,15 @@ def evaluate(
     per-layer cost for levels never fitted; None or empty for none; ``log_k`` the per-layer cost
     of each quantization kernel path, :data:`LAYER_SCALE_S`, added to the level's on rows of a
     Python-launched engine, :func:`kernel_layer_cost_s`); ``own_unseen`` as in
-    :func:`_engine_log_c`.
+    :func:`_level_log_c`.
 
     The all-reduce term is added at its raw size: fitting its factor (``log_e``) on the shipped
     rows made leave-one-source-out worse (energy per query 18.8 -> 20.6 % median APE, time
     44.2 -> 50.4 %), so :class:`~recommender.model.estimator.RooflineFit` leaves it unfitted."""
     t = StepTerms(feats, with_kv=log_kv is not None, with_d=log_d is not None)
-    c = np.exp(_engine_log_c(feats, engines, log_c, own_unseen, kind)) * LAYER_SCALE_S
+    # The per-level constants are exponentiated per level (a few), then taken per row.
+    codes, labels = cats.parts(level_column(feats))
+    c = (np.exp(_level_log_c(labels, engines, log_c, own_unseen, kind)) * LAYER_SCALE_S)[codes]  # code -1: the last slot
     if t.t_kv is not None:
         t_bytes = np.exp(log_a) * t.t_weights + np.exp(log_kv) * t.t_kv
     else:
@@ -477,13 +478,12 @@ def evaluate(
         t_step = t_step + kernel * t.layers
     if log_s:
         s_levels = list(log_s)
-        per_seq = np.exp(_engine_log_c(feats, s_levels, np.array([log_s[e] for e in s_levels], dtype=float), own_unseen, kind))
+        per_level = np.exp(_level_log_c(labels, s_levels, np.array([log_s[e] for e in s_levels], dtype=float), own_unseen, kind))
         # A level fitted without one (its rows all ran at one batch size) keeps none, as in the
         # fit; a level never fitted is placed among those that have one.
-        codes, labels = cats.parts(level_column(feats))
         fitted = set(engines)
         without = np.array([str(lab) in fitted and str(lab) not in log_s for lab in labels] + [False], dtype=bool)
-        per_seq = np.where(without[np.where(codes < 0, len(labels), codes)], 0.0, per_seq)
+        per_seq = np.where(without, 0.0, per_level)[codes]
         t_step = t_step + per_seq * SEQ_SCALE_S * t.batch
     if t.comm is not None:
         t_step = t_step + np.exp(log_e if log_e is not None else 0.0) * t.comm
@@ -634,7 +634,9 @@ def prefill_prior(
     On SmolLM2-135M, one H200, hf-transformers, ARC-Easy (``data/profiled/smollm2-h200.csv``):
     latency at batch 1 0.15 s against 0.12 s measured, where the roofline alone gave 0.2 ms.
     """
-    c = np.exp(_engine_log_c(feats, engines, log_c, own_unseen, "energy" if kind == "prefill-energy" else "time")) * LAYER_SCALE_S
+    codes, labels = cats.parts(level_column(feats))
+    per_level = np.exp(_level_log_c(labels, engines, log_c, own_unseen, "energy" if kind == "prefill-energy" else "time")) * LAYER_SCALE_S
+    c = per_level[codes]  # exponentiated per level, then taken per row (code -1: the last slot)
     kernel = kernel_layer_cost_s(feats, log_k)
     if kernel is not None:
         c = c + kernel
