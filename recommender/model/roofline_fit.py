@@ -468,14 +468,16 @@ def evaluate(
     # The per-level constants are exponentiated per level (a few), then taken per row.
     codes, labels = cats.parts(level_column(feats))
     c = (np.exp(_level_log_c(labels, engines, log_c, own_unseen, kind)) * LAYER_SCALE_S)[codes]  # code -1: the last slot
+    # The sum is built in one array this function owns, term by term in the order the step
+    # adds them (in place: no temporary per term on a million rows).
+    t_step = np.exp(log_a) * t.t_weights
     if t.t_kv is not None:
-        t_bytes = np.exp(log_a) * t.t_weights + np.exp(log_kv) * t.t_kv
-    else:
-        t_bytes = np.exp(log_a) * t.t_weights
-    t_step = t_bytes + np.exp(log_b) * t.t_comp + c * t.layers
+        t_step += np.exp(log_kv) * t.t_kv
+    t_step += np.exp(log_b) * t.t_comp
+    t_step += np.multiply(c, t.layers, out=c)
     kernel = kernel_layer_cost_s(feats, log_k)
     if kernel is not None:
-        t_step = t_step + kernel * t.layers
+        t_step += np.multiply(kernel, t.layers, out=kernel)
     if log_s:
         s_levels = list(log_s)
         per_level = np.exp(_level_log_c(labels, s_levels, np.array([log_s[e] for e in s_levels], dtype=float), own_unseen, kind))
@@ -483,13 +485,16 @@ def evaluate(
         # fit; a level never fitted is placed among those that have one.
         fitted = set(engines)
         without = np.array([str(lab) in fitted and str(lab) not in log_s for lab in labels] + [False], dtype=bool)
-        per_seq = np.where(without, 0.0, per_level)[codes]
-        t_step = t_step + per_seq * SEQ_SCALE_S * t.batch
+        per_seq = (np.where(without, 0.0, per_level) * SEQ_SCALE_S)[codes]
+        t_step += np.multiply(per_seq, t.batch, out=per_seq)
     if t.comm is not None:
-        t_step = t_step + np.exp(log_e if log_e is not None else 0.0) * t.comm
+        t_step += np.exp(log_e if log_e is not None else 0.0) * t.comm
     if t.prefill is not None:
-        t_step = t_step + np.exp(log_d) * t.prefill
-    return t.power * t_step / t.batch if kind == "energy" else t_step
+        t_step += np.exp(log_d) * t.prefill
+    if kind == "energy":
+        np.multiply(t.power, t_step, out=t_step)
+        t_step /= t.batch
+    return t_step
 
 
 class StepTerms:
@@ -636,17 +641,22 @@ def prefill_prior(
     """
     codes, labels = cats.parts(level_column(feats))
     per_level = np.exp(_level_log_c(labels, engines, log_c, own_unseen, "energy" if kind == "prefill-energy" else "time")) * LAYER_SCALE_S
-    c = per_level[codes]  # exponentiated per level, then taken per row (code -1: the last slot)
+    # ``fixed`` is built in place in the one array this function owns (the same operations in
+    # the same order: no temporary per step on a million rows).
+    fixed = per_level[codes]  # exponentiated per level, then taken per row (code -1: the last slot)
     kernel = kernel_layer_cost_s(feats, log_k)
     if kernel is not None:
-        c = c + kernel
-    layers = np.exp(np.asarray(feats["log_layers"], dtype=float))
-    queries = np.asarray(feats["prefill_queries"], dtype=float)
-    fixed = c * layers * np.asarray(feats["prefill_rounds"], dtype=float) / np.maximum(np.asarray(feats["fed_tokens"], dtype=float), 1.0)
+        fixed += kernel
+    fixed *= np.exp(np.asarray(feats["log_layers"], dtype=float))
+    fixed *= np.asarray(feats["prefill_rounds"], dtype=float)
+    fixed /= np.maximum(np.asarray(feats["fed_tokens"], dtype=float), 1.0)
     if kind == "prefill-time":
-        return np.asarray(feats["prior_t_pre"], dtype=float) + fixed  # prior_t_pre: Q x t already
-    power = np.asarray(feats["power_draw_w"], dtype=float)
-    return np.asarray(feats["prior_e_pre"], dtype=float) + power * fixed / queries
+        fixed += np.asarray(feats["prior_t_pre"], dtype=float)  # prior_t_pre: Q x t already
+        return fixed
+    np.multiply(np.asarray(feats["power_draw_w"], dtype=float), fixed, out=fixed)
+    fixed /= np.asarray(feats["prefill_queries"], dtype=float)
+    fixed += np.asarray(feats["prior_e_pre"], dtype=float)
+    return fixed
 
 
 def fitted_prior(state: Mapping[str, Any], feats: Any, own_release_unseen: bool = False) -> np.ndarray:
