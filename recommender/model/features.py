@@ -506,7 +506,10 @@ class FeatureBuilder:
             return comm
 
         # A decode step's all-reduces carry its running sequences (per micro-batch).
-        comm = pass_comm_s(batch / stages)
+        per_stage = batch / stages
+        comm = pass_comm_s(per_stage)
+        # Its weight reads, bytes: the step's memory bound and the floor below both read them.
+        weight_bytes = physics.decode_weight_bytes(total, active, bpw, per_stage, route)
         t_step, t_mem, t_comp = physics.decode_step(
             params_total_b=total,
             params_active_b=active,
@@ -515,12 +518,13 @@ class FeatureBuilder:
             hidden=hidden,
             kv_bytes_token=kv_tok,
             context_tokens=context,
-            batch=batch / stages,
+            batch=per_stage,
             devices=devices,
             bandwidth_gbs=bw,
             peak_tflops=peak,
             route_share=route,
             comm_s=comm,
+            weight_bytes=weight_bytes,
         )
         # A log-likelihood pass carries fed_tokens / passes positions (MMLU: the whole prompt in
         # one pass; ARC: context + answer, four times); without that column, the prompt.
@@ -551,7 +555,7 @@ class FeatureBuilder:
         # server may keep its cache in FP8 (half the bytes the layout counts), and with them
         # (2026-12-05, the stated layouts only) every shipped row still cleared the floor
         # (1.13x at least) but the anchored and calibrated fixtures' rows did not.
-        t_weights = physics.weight_params_touched_b(total, active, batch / stages, route) * 1e9 * bpw / (bw * 1e9 * devices)
+        t_weights = weight_bytes / (bw * 1e9 * devices)
         t_floor_pre = np.maximum(
             total * 1e9 * bpw / (bw * 1e9 * devices * stages) / np.maximum(pass_tokens * batch_cfg, 1.0),
             physics.flops_per_token(active, layers, hidden, pass_tokens / 2.0) / (peak_prefill * 1e12 * devices * stages),
@@ -625,7 +629,7 @@ class FeatureBuilder:
                 "t_comm_s": comm,
                 # The KV-cache part of t_mem (attention reads every running sequence's cache each
                 # step): its kernels reach another share of peak bandwidth than weight reads.
-                "t_kv_s": batch / stages * kv_tok * context / (bw * 1e9 * devices),
+                "t_kv_s": per_stage * kv_tok * context / (bw * 1e9 * devices),
                 "t_floor_dec_s": np.maximum(t_weights, t_comp),
                 "t_floor_pre_s": t_floor_pre,
                 # A log-likelihood query's passes in a static batch of batch_size sequences: the

@@ -96,6 +96,18 @@ def flops_per_token(params_active_b: np.ndarray, layers: np.ndarray, hidden: np.
     return 2.0 * params_active_b * 1e9 + 4.0 * layers * hidden * context
 
 
+def decode_weight_bytes(
+    params_total_b: np.ndarray,
+    params_active_b: np.ndarray,
+    bytes_per_weight: np.ndarray,
+    batch: np.ndarray,
+    route_share: np.ndarray | None = None,
+) -> np.ndarray:
+    """Bytes of weights one decode step reads: the parameters its ``batch`` tokens touch
+    (:func:`weight_params_touched_b`) at ``bytes_per_weight`` each."""
+    return weight_params_touched_b(params_total_b, params_active_b, batch, route_share) * 1e9 * bytes_per_weight
+
+
 def decode_step(
     *,
     params_total_b: np.ndarray,
@@ -111,16 +123,20 @@ def decode_step(
     peak_tflops: np.ndarray,
     route_share: np.ndarray | None = None,
     comm_s: np.ndarray | float = 0.0,
+    weight_bytes: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Roofline time of one decode step (``route_share`` as in :func:`weight_params_touched_b`).
 
     ``devices`` are the devices the step is split over (:func:`split_devices`); ``comm_s``
     their communication per step (:func:`tensor_parallel_comm_s`), added to the bound.
+    ``weight_bytes``: the step's weight reads, bytes, where the caller has them already
+    (:func:`decode_weight_bytes` of the same arguments); None: computed here.
 
     Returns:
         ``(t_step_s, t_mem_s, t_compute_s)``: the step time and its memory and compute bounds.
     """
-    weight_bytes = weight_params_touched_b(params_total_b, params_active_b, batch, route_share) * 1e9 * bytes_per_weight
+    if weight_bytes is None:
+        weight_bytes = decode_weight_bytes(params_total_b, params_active_b, bytes_per_weight, batch, route_share)
     bytes_step = weight_bytes + batch * kv_bytes_token * context_tokens
     t_mem = bytes_step / (bandwidth_gbs * 1e9 * devices)
     t_compute = batch * flops_per_token(params_active_b, layers, hidden, context_tokens) / (peak_tflops * 1e12 * devices)
