@@ -19,7 +19,7 @@ import pandas as pd
 
 from recommender.model import cats
 from recommender.model.conformal import conformal_halfwidth, grouped_oof_log_residuals
-from recommender.model.features import CATEGORICAL_FEATURES, INTERACTIONS, NUMERIC_FEATURES, OPERATING_POINT_FEATURES
+from recommender.model.features import CATEGORICAL_FEATURES, INTERACTIONS, NUMERIC_FEATURES, OPERATING_POINT_FEATURES, floats, values
 from recommender.model.linear import LinearLogModel, centered_ridge, varied_within
 from recommender.model.roofline_fit import RELEASE_STEP_LOG, fitted_prior, release_order
 from recommender.model import smoother as smoother_module
@@ -232,7 +232,7 @@ class ComponentModel:
         if "engine_release" not in getattr(feats, "columns", ()):
             return feats
         known = self.fitted_releases()
-        codes, labels = cats.parts(feats["engine_release"])
+        codes, labels = cats.parts(values(feats, "engine_release"))
         if not known or (codes < 0).any():
             return feats
         versioned: dict[str, list[str]] = {}
@@ -260,7 +260,7 @@ class ComponentModel:
         if "engine_release" not in getattr(feats, "columns", ()):
             return np.zeros(len(feats), dtype=bool)
         known = self.fitted_releases()
-        codes, labels = cats.parts(feats["engine_release"])
+        codes, labels = cats.parts(values(feats, "engine_release"))
         matched = [("@" in str(lab) and str(lab) not in known and str(lab).split("@", 1)[0] in known) for lab in labels]
         return np.append(np.array(matched, dtype=bool), False)[np.where(codes < 0, len(labels), codes)]
 
@@ -290,13 +290,13 @@ class ComponentModel:
         if self.smoother is not None:
             point = point * np.exp(self.smoother.correction(feats))
         d = self.domain
-        seen_model = cats.isin(feats["model_id"], d["models"])
+        seen_model = cats.isin(values(feats, "model_id"), d["models"])
         if self.n_rows == 0:
             # Nothing of this component was measured anywhere: one reason says it all.
             bits = np.full(len(feats), 1 << REASONS.index("platform-unseen"), dtype=np.int64)
         else:
             bits = _reason_bits(feats, d).astype(np.int64)
-        peer = np.asarray(feats["engine_peer"], dtype=bool) if "engine_peer" in getattr(feats, "columns", ()) else None
+        peer = np.asarray(values(feats, "engine_peer"), dtype=bool) if "engine_peer" in getattr(feats, "columns", ()) else None
         if peer is not None:
             # Read as its measured peer (frame._read_as_peer), the row's own engine is unseen.
             bits = bits | (peer.astype(np.int64) << REASONS.index("engine-unseen"))
@@ -310,7 +310,7 @@ class ComponentModel:
         # Widths and blend weights depend on the row only through (regime, model seen, reasons):
         # computed once per such combination present, then taken per row.
         regime_rows, regime_labels = (
-            cats.level_index(feats[REGIME_COLUMN]) if self.regime_widths else (np.zeros(len(feats), dtype=np.int64), np.zeros(0, dtype=object))
+            cats.level_index(values(feats, REGIME_COLUMN)) if self.regime_widths else (np.zeros(len(feats), dtype=np.int64), np.zeros(0, dtype=object))
         )
         n_bits = 1 << len(REASONS)
         key = (regime_rows.astype(np.int64) * 2 + seen_model) * n_bits + bits
@@ -341,13 +341,13 @@ class ComponentModel:
             if (w_all < 1.0).any():
                 blend = np.flatnonzero(w_all < 1.0)
                 w = w_all[blend]
-                prior = np.asarray(feats[self.linear.prior_column], dtype=float)[blend]
-                quant = cats.level_index(feats["quantization"])
+                prior = floats(feats, self.linear.prior_column)[blend]
+                quant = cats.level_index(values(feats, "quantization"))
                 shift = self.simple["offset"] + cats.table_of(quant[1], self.simple.get("quant_pairs", {}))[quant[0][blend]]
                 simple_point = prior * np.exp(shift)
                 point[blend] = np.exp(w * np.log(point[blend]) + (1.0 - w) * np.log(simple_point))
         if self.cpu_model is not None:
-            on_cpu = cats.isin(feats["platform_class"], ("cpu",))
+            on_cpu = cats.isin(values(feats, "platform_class"), ("cpu",))
             if on_cpu.any():
                 # The CPU model matches releases against its own rows, so it gets the
                 # candidate's release as stated.
@@ -367,10 +367,10 @@ def _reason_bits(feats: Any, d: dict[str, Any]) -> np.ndarray:
     slot: unseen, and never a deployment).
     """
     bit = {r: np.uint16(1 << i) for i, r in enumerate(REASONS)}
-    pc, plabels = cats.parts(feats["platform"])
-    ec, elabels = cats.parts(feats["engine"])
+    pc, plabels = cats.parts(values(feats, "platform"))
+    ec, elabels = cats.parts(values(feats, "engine"))
     # The number format as the data tells formats apart (bf16 and fp16 one: features.SAME_NUMERICS).
-    qc, qlabels = cats.parts(feats["numerics"])
+    qc, qlabels = cats.parts(values(feats, "numerics"))
     p_unseen = np.append(~cats.among(plabels, d["platforms"]), True)
     e_seen = np.append(cats.among(elabels, d["engines"]), False)
     table = (p_unseen[:, None] * bit["platform-unseen"]) | (~e_seen[None, :] * bit["engine-unseen"])
@@ -393,13 +393,13 @@ def _reason_bits(feats: Any, d: dict[str, Any]) -> np.ndarray:
             for k, ql in enumerate(qlabels):
                 fmt[i, k] = not p_unseen[i] and not q_unseen[k] and f"{pl}|{ql}" not in known
         out |= (fmt * bit["format-unseen"]).astype(np.uint16)[pc, qc]
-    out |= _outside(feats["params_active_b"].to_numpy(), d["active_b"]).astype(np.uint16) * bit["size-outside"]
-    out |= _batch_outside(np.exp(feats["log_batch"].to_numpy()), feats["engine"], d).astype(np.uint16) * bit["batch-outside"]
+    out |= _outside(floats(feats, "params_active_b"), d["active_b"]).astype(np.uint16) * bit["size-outside"]
+    out |= _batch_outside(np.exp(floats(feats, "log_batch")), values(feats, "engine"), d).astype(np.uint16) * bit["batch-outside"]
     if "classes" in d:
-        cc, clabels = cats.parts(feats["platform_class"])
+        cc, clabels = cats.parts(values(feats, "platform_class"))
         out |= (np.append(~cats.among(clabels, d["classes"]), True) * bit["class-unseen"]).astype(np.uint16)[cc]
     if "engine_release" in getattr(feats, "columns", ()) and ("releases" in d or "release_deployments" in d):
-        rc, rlabels = cats.parts(feats["engine_release"])
+        rc, rlabels = cats.parts(values(feats, "engine_release"))
         if "release_deployments" in d:
             # Platform and engine release each measured, but never together.
             known = set(d["release_deployments"])

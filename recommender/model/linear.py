@@ -14,6 +14,7 @@ import pandas as pd
 
 from recommender.errors import ModelStateError
 from recommender.model import cats
+from recommender.model.features import floats, values
 
 
 def centered_ridge(X: np.ndarray, y: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray, float]:
@@ -81,14 +82,14 @@ class LinearLogModel:
         out = np.full(n, self.intercept, dtype=float)
         tmp = np.empty(n, dtype=float)
         for c, w in self.numeric.items():
-            np.multiply(w, frame[c].to_numpy(dtype=float), out=tmp)
+            np.multiply(w, floats(frame, c), out=tmp)
             out += tmp
         # Each categorical column's codes are found once and reused by every term on it.
         index: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
         def codes_of(c: str) -> tuple[np.ndarray, np.ndarray]:
             if c not in index:
-                index[c] = cats.parts(frame[c])
+                index[c] = cats.parts(values(frame, c))
             return index[c]
 
         for c, levels in self.categorical.items():
@@ -106,7 +107,7 @@ class LinearLogModel:
             slots = [str(x) for x in labels] + [None]
             sorted_out = out[order]
             for name, levels in block.items():
-                xs = frame[name].to_numpy(dtype=float)[order]
+                xs = floats(frame, name)[order]
                 bounds = self.ranges.get(c, {}).get(name)
                 for k, level in enumerate(slots):
                     a, b = int(starts[k]), int(ends[k])
@@ -125,7 +126,7 @@ class LinearLogModel:
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         """Predicted target: ``prior * exp(log ratio)``."""
-        return frame[self.prior_column].to_numpy(dtype=float) * np.exp(self.predict_log_ratio(frame))
+        return floats(frame, self.prior_column) * np.exp(self.predict_log_ratio(frame))
 
 
 def varied_within(category: np.ndarray, nums: np.ndarray, levels: Sequence[Any]) -> np.ndarray:

@@ -43,6 +43,7 @@ import numpy as np
 
 from recommender.errors import ModelStateError
 from recommender.model import cats
+from recommender.model.features import floats, values
 
 LAYER_SCALE_S = 1e-5
 """Unit of the per-layer constant (10 microseconds), so every parameter starts near 0 in log."""
@@ -57,11 +58,11 @@ PRIOR_INPUTS: tuple[str, ...] = ("t_mem_s", "t_kv_s", "t_compute_s", "t_comm_s",
 def _terms(feats: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """``(t_mem_s, t_compute_s, layers, power_draw_w, batch)`` per row from a feature frame."""
     return (
-        np.asarray(feats["t_mem_s"], dtype=float),
-        np.asarray(feats["t_compute_s"], dtype=float),
-        np.exp(np.asarray(feats["log_layers"], dtype=float)),
-        np.asarray(feats["power_draw_w"], dtype=float),
-        np.asarray(feats["batch_running"], dtype=float),
+        floats(feats, "t_mem_s"),
+        floats(feats, "t_compute_s"),
+        np.exp(floats(feats, "log_layers")),
+        floats(feats, "power_draw_w"),
+        floats(feats, "batch_running"),
     )
 
 
@@ -74,7 +75,7 @@ about cutting exactly this CPU-side cost), not of the GPU. Frames without it key
 def level_column(feats: Any) -> Any:
     """The per-row overhead level: the engine release where the frame carries it, else the engine."""
     columns = getattr(feats, "columns", ())
-    return feats[OVERHEAD_COLUMN] if OVERHEAD_COLUMN in columns else feats["engine"]
+    return values(feats, OVERHEAD_COLUMN) if OVERHEAD_COLUMN in columns else values(feats, "engine")
 
 
 RELEASE_PRIOR_FACTOR = 5.0
@@ -377,7 +378,7 @@ def kernel_rows(feats: Any, kernels: Sequence[str]) -> np.ndarray:
     columns = getattr(feats, "columns", ())
     if not len(kernels) or KERNEL_COLUMN not in columns:
         return np.full(len(feats), -1, dtype=np.int64)
-    codes, labels = cats.parts(feats[KERNEL_COLUMN])
+    codes, labels = cats.parts(values(feats, KERNEL_COLUMN))
     index = {k: i for i, k in enumerate(kernels)}
     path = np.array([index.get(str(lab), -1) for lab in labels] + [-1], dtype=np.int64)[codes]  # code -1: the last slot
     return np.where(_python_launched(feats), path, -1)
@@ -386,7 +387,7 @@ def kernel_rows(feats: Any, kernels: Sequence[str]) -> np.ndarray:
 def _python_launched(feats: Any) -> np.ndarray:
     """Per row, whether its engine launches a step's kernels from Python (not in
     :data:`COMPILED_STEP_ENGINES`)."""
-    codes, labels = cats.parts(feats["engine"])
+    codes, labels = cats.parts(values(feats, "engine"))
     python_loop = np.array([str(e) not in COMPILED_STEP_ENGINES for e in labels] + [True], dtype=bool)
     return python_loop[codes]  # code -1 (missing): the last slot
 
@@ -415,7 +416,7 @@ def kernel_layer_cost_s(feats: Any, log_k: Mapping[str, float] | None) -> np.nda
     columns = getattr(feats, "columns", ())
     if KERNEL_COLUMN not in columns:
         return None
-    codes, labels = cats.parts(feats[KERNEL_COLUMN])
+    codes, labels = cats.parts(values(feats, KERNEL_COLUMN))
     cheapest = float(min(log_k.values()))
     per_label = np.array(
         [np.exp(float(log_k.get(str(lab), cheapest))) * LAYER_SCALE_S if str(lab) else 0.0 for lab in labels] + [0.0], dtype=float
@@ -512,12 +513,12 @@ class StepTerms:
         columns = getattr(feats, "columns", ())
         self.t_comp, self.layers, self.power, self.batch = t_comp, layers, power, batch
         if with_kv and "t_kv_s" in columns:
-            self.t_kv = np.minimum(np.asarray(feats["t_kv_s"], dtype=float), t_mem)
+            self.t_kv = np.minimum(floats(feats, "t_kv_s"), t_mem)
             self.t_weights = t_mem - self.t_kv
         else:
             self.t_kv, self.t_weights = None, t_mem
-        self.comm = np.asarray(feats["t_comm_s"], dtype=float) if "t_comm_s" in columns else None
-        self.prefill = np.asarray(feats["t_prefill_share_s"], dtype=float) if with_d and "t_prefill_share_s" in columns else None
+        self.comm = floats(feats, "t_comm_s") if "t_comm_s" in columns else None
+        self.prefill = floats(feats, "t_prefill_share_s") if with_d and "t_prefill_share_s" in columns else None
 
 
 class FitTerms:
@@ -647,15 +648,15 @@ def prefill_prior(
     kernel = kernel_layer_cost_s(feats, log_k)
     if kernel is not None:
         fixed += kernel
-    fixed *= np.exp(np.asarray(feats["log_layers"], dtype=float))
-    fixed *= np.asarray(feats["prefill_rounds"], dtype=float)
-    fixed /= np.maximum(np.asarray(feats["fed_tokens"], dtype=float), 1.0)
+    fixed *= np.exp(floats(feats, "log_layers"))
+    fixed *= floats(feats, "prefill_rounds")
+    fixed /= np.maximum(floats(feats, "fed_tokens"), 1.0)
     if kind == "prefill-time":
-        fixed += np.asarray(feats["prior_t_pre"], dtype=float)  # prior_t_pre: Q x t already
+        fixed += floats(feats, "prior_t_pre")  # prior_t_pre: Q x t already
         return fixed
-    np.multiply(np.asarray(feats["power_draw_w"], dtype=float), fixed, out=fixed)
-    fixed /= np.asarray(feats["prefill_queries"], dtype=float)
-    fixed += np.asarray(feats["prior_e_pre"], dtype=float)
+    np.multiply(floats(feats, "power_draw_w"), fixed, out=fixed)
+    fixed /= floats(feats, "prefill_queries")
+    fixed += floats(feats, "prior_e_pre")
     return fixed
 
 

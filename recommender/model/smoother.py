@@ -43,6 +43,7 @@ import pandas as pd
 from threadpoolctl import ThreadpoolController
 
 from recommender.model import cats
+from recommender.model.features import floats, values
 
 KERNEL_FEATURES: tuple[str, ...] = (
     "log_params_active",
@@ -106,7 +107,7 @@ def _known_groups(feats: Any, known: Mapping[str, Any]) -> tuple[np.ndarray, lis
     groups, of which the fitted smoother knows a few dozen. Group codes are positions in the
     dense mixed-radix key space where it is small, else :func:`_row_groups`'.
     """
-    label_parts = [cats.parts(feats[c]) for c in GROUP_COLUMNS]
+    label_parts = [cats.parts(values(feats, c)) for c in GROUP_COLUMNS]
     split = [str(g).split("|") for g in known]
     radix = [len(labels) + 1 for _, labels in label_parts]
     space = int(np.prod(radix, dtype=float)) if radix else 0
@@ -201,13 +202,13 @@ class ResidualSmoother:
         if not wanted:
             return out
         rows_any = np.flatnonzero(np.isin(codes, np.array([g for g, _ in wanted], dtype=np.int64)))
-        X = np.column_stack([np.asarray(feats[c], dtype=float)[rows_any] for c in KERNEL_FEATURES])
+        X = np.column_stack([floats(feats, c)[rows_any] for c in KERNEL_FEATURES])
         Z = (X - self.mean) / self.scale
         sub_codes = codes[rows_any]
         model_rows: np.ndarray | None = None
         model_labels = np.array([], dtype=object)
         if any(self.own.get(label) for _, label in wanted) and "model_id" in getattr(feats, "columns", ()):
-            model_rows, model_labels = cats.level_index(feats["model_id"])
+            model_rows, model_labels = cats.level_index(values(feats, "model_id"))
             model_rows = model_rows[rows_any]
         # The products below are (rows x 8) by (8 x group rows): BLAS threads cost more to
         # start and wait for than they save (six times slower with two OpenBLAS threads on a
