@@ -288,7 +288,10 @@ class ComponentModel:
         feats = self.with_prior(self._release_as_fitted(feats))
         point = self.linear.predict(feats)
         if self.smoother is not None:
-            point = point * np.exp(self.smoother.correction(feats))
+            # A row outside every measured group has correction 0 (a factor of exactly 1): only
+            # the corrected rows are scaled.
+            corrected, correction = self.smoother.corrected_rows(feats)
+            point[corrected] *= np.exp(correction)
         d = self.domain
         seen_model = cats.isin(values(feats, "model_id"), d["models"])
         if self.n_rows == 0:
@@ -822,9 +825,11 @@ def _batch_outside(batch: np.ndarray, engine: Any, domain: dict[str, Any]) -> np
     """Batch outside the range measured under the row's engine (the pooled range where the
     engine was not measured, or for models saved before per-engine ranges)."""
     per_engine = domain.get("batch_by_engine") or {}
-    lo = cats.lookup(engine, {e: r[0] for e, r in per_engine.items()}, default=float(domain["batch"][0]))
-    hi = cats.lookup(engine, {e: r[1] for e, r in per_engine.items()}, default=float(domain["batch"][1]))
-    return (batch < lo * 0.99) | (batch > hi * 1.01)
+    codes, labels = cats.parts(engine)
+    # The tolerant bounds per engine level (a few), then taken per row (code -1: the default).
+    lo = cats.table_of(labels, {e: r[0] for e, r in per_engine.items()}, default=float(domain["batch"][0])) * 0.99
+    hi = cats.table_of(labels, {e: r[1] for e, r in per_engine.items()}, default=float(domain["batch"][1])) * 1.01
+    return (batch < lo[codes]) | (batch > hi[codes])
 
 
 def _outside(values: np.ndarray, bounds: list[float]) -> np.ndarray:

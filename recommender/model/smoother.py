@@ -194,14 +194,24 @@ class ResidualSmoother:
 
     def correction(self, feats: Any) -> np.ndarray:
         """Log-scale correction per row (0 where the row's group was never measured)."""
+        out = np.zeros(len(feats))
+        rows, values = self.corrected_rows(feats)
+        out[rows] = values
+        return out
+
+    def corrected_rows(self, feats: Any) -> tuple[np.ndarray, np.ndarray]:
+        """``(rows, correction)``: the rows of ``feats`` whose group was measured and their
+        log-scale correction (every other row's is 0). A caller that scales by ``exp`` of it
+        need touch those rows alone."""
         n = len(feats)
-        out = np.zeros(n)
+        none = (np.zeros(0, dtype=np.int64), np.zeros(0))
         if not self.groups or n == 0:
-            return out
+            return none
         codes, wanted = _known_groups(feats, self.groups)
         if not wanted:
-            return out
+            return none
         rows_any = np.flatnonzero(np.isin(codes, np.array([g for g, _ in wanted], dtype=np.int64)))
+        out = np.zeros(len(rows_any))
         X = np.column_stack([floats(feats, c)[rows_any] for c in KERNEL_FEATURES])
         Z = (X - self.mean) / self.scale
         sub_codes = codes[rows_any]
@@ -229,8 +239,8 @@ class ResidualSmoother:
                         (np.flatnonzero(model_rows[part] == own_code[model]) if own_code[model] is not None else np.zeros(0, dtype=np.int64), ix)
                         for model, ix in own.items()
                     ]
-                    out[rows_any[part]] = _kernel_correction(Z[part], Xg, rg, dg, dr, self.bandwidth, mine_ix)
-        return out
+                    out[part] = _kernel_correction(Z[part], Xg, rg, dg, dr, self.bandwidth, mine_ix)
+        return rows_any, out
 
 
 def _kernel_correction(
