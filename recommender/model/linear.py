@@ -101,8 +101,9 @@ class LinearLogModel:
             codes, labels = codes_of(c)
             rows = np.where(codes < 0, len(labels), codes).astype(np.int16 if len(labels) < 32767 else np.int64)
             order = np.argsort(rows, kind="stable")
-            ends = np.cumsum(np.bincount(rows, minlength=len(labels) + 1))
-            starts = ends - np.bincount(rows, minlength=len(labels) + 1)
+            counts = np.bincount(rows, minlength=len(labels) + 1)
+            ends = np.cumsum(counts)
+            starts = ends - counts
             # Level per table slot (the last slot: missing values, which take the defaults).
             slots = [str(x) for x in labels] + [None]
             sorted_out = out[order]
@@ -120,13 +121,15 @@ class LinearLogModel:
                         np.clip(seg, lo, hi, out=seg)
                     seg *= levels.get(level, 0.0) if level is not None else 0.0
                 sorted_out += xs
-            out = np.empty(n, dtype=float)
-            out[order] = sorted_out
-        return np.clip(out, *self.clip)
+            out[order] = sorted_out  # every row set: order is a permutation
+        return np.clip(out, *self.clip, out=out)
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         """Predicted target: ``prior * exp(log ratio)``."""
-        return floats(frame, self.prior_column) * np.exp(self.predict_log_ratio(frame))
+        # The log ratio is a fresh array of this call's: exponentiated and scaled in place.
+        ratio = self.predict_log_ratio(frame)
+        np.exp(ratio, out=ratio)
+        return np.multiply(floats(frame, self.prior_column), ratio, out=ratio)
 
 
 def varied_within(category: np.ndarray, nums: np.ndarray, levels: Sequence[Any]) -> np.ndarray:
