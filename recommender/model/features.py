@@ -439,18 +439,22 @@ class FeatureBuilder:
         P, M, Q = self.platforms, self.models, self.quants
 
         bw = P["bandwidth_gbs"].to_numpy()[pc]
-        tdp = gpu_power_w(P["tdp_w"].to_numpy()[pc], pc, P.index)
+        tdp = gpu_power_w(P["tdp_w"].to_numpy(), np.arange(len(P)), P.index)[pc]  # per platform, then per row
         mem = P["model_memory_gb"].to_numpy()[pc]
         gen = P["arch_generation"].to_numpy()[pc]
+        # Per (platform, quantization) pair, as one flat index (the codes are all valid: _codes
+        # raised otherwise): the peak rates and log_peak are taken from platform x quantization
+        # tables with it, one plain take each (a 2-D fancy index costs three).
+        pq = pc.astype(np.intp) * len(Q) + qc
         peak_table = np.stack([P[f"peak_{p}"].to_numpy() for p in PRECISIONS], axis=1)
         prec_of_quant = np.array([PRECISIONS.index(p) for p in Q["compute_precision"]], dtype=np.int64)
-        peak = peak_table[pc, prec_of_quant[qc]]
+        peak = peak_table[:, prec_of_quant].ravel()[pq]
         # Prefill's prior is its compute bound alone, and no GPU prefill was measured to correct
         # it, so it reads the rate the method's kernels actually reach (bitsandbytes int8: fp16's).
         # Decode keeps the compute precision's rate: it is memory-bound at the batches measured,
         # and its bitsandbytes costs are learned from measured pairs instead (component.QuantPairs).
         rate_of_quant = np.array([PRECISIONS.index(p) for p in Q["throughput_precision"]], dtype=np.int64)
-        peak_prefill = peak_table[pc, rate_of_quant[qc]]
+        peak_prefill = peak_table[:, rate_of_quant].ravel()[pq]
 
         total = M["params_total_b"].to_numpy()[mc]
         active = M["params_active_b"].to_numpy()[mc]
@@ -502,10 +506,11 @@ class FeatureBuilder:
         # Concurrency is capped by KV-cache memory: a server configured for B sequences runs
         # only as many as fit next to the weights.
         batch_cfg = batch
+        all_weight_bytes = total * 1e9 * bpw  # every weight, bytes (also the prefill floor's)
         batch = physics.kv_limited_batch(
             batch=batch_cfg,
             memory_gb=mem * devices_all,
-            weight_bytes=total * 1e9 * bpw,
+            weight_bytes=all_weight_bytes,
             kv_bytes_token=kv_tok,
             context_tokens=context,
             devices=devices_all,
@@ -569,9 +574,10 @@ class FeatureBuilder:
         # server may keep its cache in FP8 (half the bytes the layout counts), and with them
         # (2026-12-05, the stated layouts only) every shipped row still cleared the floor
         # (1.13x at least) but the anchored and calibrated fixtures' rows did not.
-        t_weights = weight_bytes / (bw * 1e9 * devices)
+        bytes_per_s = bw * 1e9 * devices  # the split's peak bandwidth, B/s (the KV reads' too)
+        t_weights = weight_bytes / bytes_per_s
         t_floor_pre = np.maximum(
-            total * 1e9 * bpw / (bw * 1e9 * devices * stages) / np.maximum(pass_tokens * batch_cfg, 1.0),
+            all_weight_bytes / (bytes_per_s * stages) / np.maximum(pass_tokens * batch_cfg, 1.0),
             physics.flops_per_token(active, layers, hidden, pass_tokens / 2.0) / (peak_prefill * 1e12 * devices * stages),
         )
         logs = self._log_tables()
@@ -590,7 +596,7 @@ class FeatureBuilder:
                 "log_tdp": logs["log_tdp"][pc],
                 "log_memory": logs["log_memory"][pc],
                 "arch_generation": gen,
-                "log_peak": logs["log_peak"][pc, qc],
+                "log_peak": logs["log_peak"].ravel()[pq],
                 **model_logs,
                 # The MoE-ness of a model run with 8-bit float GEMMs (0 for every other format and
                 # for dense models). ML.ENERGY v3's FP8 MoEs (Qwen3-235B, Qwen3-Coder-480B,
@@ -643,7 +649,7 @@ class FeatureBuilder:
                 "t_comm_s": comm,
                 # The KV-cache part of t_mem (attention reads every running sequence's cache each
                 # step): its kernels reach another share of peak bandwidth than weight reads.
-                "t_kv_s": per_stage * kv_tok * context / (bw * 1e9 * devices),
+                "t_kv_s": per_stage * kv_tok * context / bytes_per_s,
                 "t_floor_dec_s": np.maximum(t_weights, t_comp),
                 "t_floor_pre_s": t_floor_pre,
                 # A log-likelihood query's passes in a static batch of batch_size sequences: the
