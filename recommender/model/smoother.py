@@ -115,8 +115,11 @@ def _known_groups(feats: Any, known: Mapping[str, Any]) -> tuple[np.ndarray, lis
         codes, labels = _row_groups(feats)
         return codes, [(g, label) for g, label in enumerate(labels) if label in known]
     key = np.zeros(len(feats), dtype=np.int64)
-    for (codes, labels), r in zip(label_parts, radix, strict=True):
-        key = key * r + (codes.astype(np.int64) + 1)
+    for (codes, _), r in zip(label_parts, radix, strict=True):
+        # key * r + (codes + 1), in place (three passes over a million rows, no temporaries).
+        key *= r
+        key += codes
+        key += 1
     present = np.flatnonzero(np.bincount(key, minlength=1)) if len(key) else np.zeros(0, dtype=np.int64)
     # Digits of each present key; a group can be known only if each of its values occurs at
     # that position of some known label.
@@ -220,6 +223,8 @@ class ResidualSmoother:
         if any(self.own.get(label) for _, label in wanted) and "model_id" in getattr(feats, "columns", ()):
             model_rows, model_labels = cats.level_index(values(feats, "model_id"))
             model_rows = model_rows[rows_any]
+        # Each model's code, looked up by name (the categories are distinct).
+        model_code = {str(m): i for i, m in enumerate(model_labels)}
         # The products below are (rows x 8) by (8 x group rows): BLAS threads cost more to
         # start and wait for than they save (six times slower with two OpenBLAS threads on a
         # busy two-core machine), so they run on one (the same result: one thread per product).
@@ -229,10 +234,7 @@ class ResidualSmoother:
                 Xg, rg, dg = self.groups[label]
                 dr = dg * rg
                 own = self.own.get(label, {}) if model_rows is not None else {}
-                own_code = {}
-                for model in own:
-                    hit = np.flatnonzero(model_labels == model)
-                    own_code[model] = hit[0] if len(hit) else None
+                own_code = {model: model_code.get(model) for model in own}
                 for start in range(0, len(sel), CHUNK):
                     part = sel[start : start + CHUNK]
                     mine_ix = [
