@@ -129,18 +129,20 @@ def enforce(q: QueryPrediction, cf: pd.DataFrame, feats: Any) -> QueryPrediction
     limit = power_limit_w(cf, feats)
     floor_w = np.where(np.isfinite(limit), limit * POWER_FLOOR_SHARE, 0.0)
     with np.errstate(invalid="ignore", over="ignore"):
-        e = np.minimum(q.energy_j, limit * t)
-        e_hi = np.minimum(np.maximum(q.energy_hi_j, e), limit * t_hi)
+        # The bounds' energies over the point's time and the upper end's, each computed once.
+        cap, cap_hi, least = limit * t, limit * t_hi, floor_w * t
+        e = np.minimum(q.energy_j, cap)
+        e_hi = np.minimum(np.maximum(q.energy_hi_j, e), cap_hi)
         # An energy brought down to the power limit keeps its lower log-width (the limit bounds
         # the point from above; the query may draw less).
         e_lo = np.minimum(q.energy_lo_j, e * np.where(q.energy_j > 0, q.energy_lo_j / q.energy_j, 1.0))
         # Raised to the floor over its own time (never above the limit: the floor is a share of
         # it). A point raised keeps its upper log-width, as one raised to the time floor does:
         # the floor says the model was too low, not that the query draws exactly the floor.
-        raised = floor_w * t > e
-        e = np.where(raised, floor_w * t, e)
+        raised = least > e
+        e = np.where(raised, least, e)
         up = np.where(q.energy_j > 0, q.energy_hi_j / q.energy_j, 1.0)
-        e_hi = np.where(raised, np.minimum(np.maximum(e_hi, e * up), limit * t_hi), e_hi)
+        e_hi = np.where(raised, np.minimum(np.maximum(e_hi, e * up), cap_hi), e_hi)
         e_lo = np.minimum(np.maximum(e_lo, floor_w * t_lo), e)
     return q.replace(energy_j=e, energy_lo_j=e_lo, energy_hi_j=e_hi, time_s=t, time_lo_s=t_lo, time_hi_s=t_hi)
 
