@@ -18,8 +18,9 @@ import numpy as np
 
 def quadrature(*log_halves: np.ndarray) -> np.ndarray:
     """Log half-width of independent log-normal errors on one quantity."""
-    total = np.zeros_like(np.asarray(log_halves[0], dtype=float))
-    for w in log_halves:
+    # The sum starts at the first square (0 + w^2 is w^2 exactly: a square is never -0).
+    total = np.square(np.asarray(log_halves[0], dtype=float))
+    for w in log_halves[1:]:
         total = total + np.square(w)
     return np.sqrt(total)
 

@@ -136,8 +136,8 @@ def compose(
     # already (their prior waits for the static batch's pass: features, prior_t_pre, and the
     # profiler times a batched query so); a generated query asked above what the server runs
     # at once waits its turn.
-    gen = out_tok > 0
-    if running is not None and gen.any():
+    gen = np.flatnonzero(out_tok > 0)  # positions: three boolean-mask indexings would find them three times
+    if running is not None and len(gen):
         wait = np.ones(len(cf))
         wait[gen] = np.maximum(np.maximum(cf["batch_size"].to_numpy(dtype=float)[gen], 1.0) / np.maximum(running[gen], 1.0), 1.0)
         time_s, t_lo, t_hi = time_s * wait, t_lo * wait, t_hi * wait
