@@ -67,6 +67,7 @@ from recommender.model.prediction import ENERGY_TIME_FIELDS, QueryPrediction
 
 # Names that moved into the pipeline's stage modules, kept importable from here.
 from recommender.model.adjust.measured import factor_codes as _factor_codes, measured_cells as _measured_cells  # noqa: F401
+from recommender.model.adjust.measured import newest_per_cell
 from recommender.model.adjust.release_widening import RELEASE_UNSEEN_BIT  # noqa: F401
 from recommender.model.adjust.release_widening import take
 from recommender.model.adjust.twins import TWIN_TOLERANCE, twin_platforms  # noqa: F401
@@ -150,6 +151,7 @@ class EaiPredictor:
     def __post_init__(self) -> None:
         self._features = FeatureBuilder(self.catalogs, self.extra_models)
         self._twins: dict[str, dict[str, list[str]]] = {}
+        self._newest: tuple[pd.DataFrame, np.ndarray] | None = None
 
     def with_catalog_entries(self, platforms: Mapping[str, Any] | None = None, models: Mapping[str, Any] | None = None) -> EaiPredictor:
         """This predictor, also knowing platforms and models outside its catalog (their specs
@@ -191,6 +193,15 @@ class EaiPredictor:
         tasks = canonical_task(candidates["task"], self.catalogs.tasks)
         tokens, basis = output_lengths(candidates, tasks, task_profile(tasks, self.catalogs.tasks), self.answer_lengths)
         return tokens, pd.Categorical.from_codes(basis, categories=list(BASES))
+
+    def newest_cells(self) -> tuple[pd.DataFrame, np.ndarray]:
+        """:func:`~recommender.model.adjust.measured.newest_per_cell` of the measured cells, found
+        on first use and kept (stages ``anchor``, ``sibling`` and ``measured`` read it, inner
+        predictions included: some 30 ms a million-candidate prediction when each found it
+        again). Read only: the frame is shared."""
+        if self._newest is None:
+            self._newest = newest_per_cell(self.measured)
+        return self._newest
 
     def measured_releases(self) -> set[str]:
         """Engine releases the release-aware components were fitted on (``vllm@0.11``...)."""

@@ -194,7 +194,7 @@ def apply(
     # cells at the newest (oldest) measured release: the measured / model ratio there, set on
     # the model's own figure at the row's release (which keeps the release's placed gain).
     lookup = past_measured_as_nearest(layer_split_as_one_device(cf, feats), model.measured_releases())
-    below, above, found = own_neighbours(cells, lookup)
+    below, above, found = own_neighbours(cells, lookup, model.newest_cells)
     if not found.any():
         return q
     rows = np.flatnonzero(found)
@@ -262,9 +262,15 @@ def scaled(
     return q.put(rows, enforce(sub, cf.iloc[rows], take_rows(feats, rows)), fields=ENERGY_TIME_FIELDS)
 
 
-def own_neighbours(cells: pd.DataFrame, cf: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def own_neighbours(
+    cells: pd.DataFrame, cf: pd.DataFrame, newest_cells: Callable[[], tuple[pd.DataFrame, np.ndarray]] | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`neighbours` of each row in its own deployment's measured cells, a row naming no
-    release reading the newest release measured for its deployment (see the module doc)."""
+    release reading the newest release measured for its deployment (see the module doc).
+
+    ``newest_cells``: gives ``newest_per_cell(cells)`` where the caller keeps it (the
+    predictor's :meth:`~recommender.model.predictor.EaiPredictor.newest_cells`), called only
+    where a row needs it; None: found here."""
     # The platform-and-model pre-filter of neighbours, once for both lookups below.
     near = np.flatnonzero(key_matches(*factor_codes(cf, PAIR_COLUMNS, cells)))
     below, above, found = neighbours(cf, cells, near)
@@ -276,7 +282,7 @@ def own_neighbours(cells: pd.DataFrame, cf: pd.DataFrame) -> tuple[np.ndarray, n
         _, _, named = engine_levels(cf["engine_release"].iloc[rest])
         rest = rest[~named]
     if len(rest):
-        newest, where = newest_per_cell(cells)
+        newest, where = newest_cells() if newest_cells is not None else newest_per_cell(cells)
         if len(newest):
             b2, a2, f2 = neighbours(cf.iloc[rest], newest, np.arange(len(rest)))
             hit = rest[f2]

@@ -12,6 +12,7 @@ output length is carried per output token). Cross-validation switches this stage
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -202,8 +203,17 @@ def newest_per_cell(cells: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
     return cells.iloc[where].assign(engine_release=newest["_engine"].to_numpy()), where
 
 
-def apply(q: QueryPrediction, cf: pd.DataFrame, measured: pd.DataFrame) -> QueryPrediction:
+def apply(
+    q: QueryPrediction,
+    cf: pd.DataFrame,
+    measured: pd.DataFrame,
+    newest_cells: Callable[[], tuple[pd.DataFrame, np.ndarray]] | None = None,
+) -> QueryPrediction:
     """``q`` with measured cells' energy and time (status measured, no reasons).
+
+    ``newest_cells``: gives ``newest_per_cell(measured)`` where the caller keeps it (the
+    predictor's :meth:`~recommender.model.predictor.EaiPredictor.newest_cells`), called only
+    where a row needs it; None: found here.
 
     A row meets a cell at its own release level; where none is there, a row naming a release
     meets the cell measured at an unstated one (the quantization reports ran HF transformers at
@@ -236,7 +246,10 @@ def apply(q: QueryPrediction, cf: pd.DataFrame, measured: pd.DataFrame) -> Query
         pos[rows] = np.where(found >= 0, bare[np.maximum(found, 0)], -1)
     # No release named and no unversioned cell: the newest release measured for the cell.
     rows = np.flatnonzero((pos < 0) & ~named)
-    newest, where = newest_per_cell(measured) if len(rows) else (measured.iloc[:0], np.zeros(0, dtype=np.int64))
+    if not len(rows):
+        newest, where = measured.iloc[:0], np.zeros(0, dtype=np.int64)
+    else:
+        newest, where = newest_cells() if newest_cells is not None else newest_per_cell(measured)
     if len(newest):
         found = _lookup(sub.iloc[rows], engine[rows], newest)
         pos[rows] = np.where(found >= 0, where[np.maximum(found, 0)], -1)

@@ -96,7 +96,7 @@ def apply(
     fkey, rkey = factor_codes(as_one_numerics(look[list(SIBLING_COLUMNS)].iloc[pool]), SIBLING_COLUMNS, as_one_numerics(cells))
     rest = pool[key_matches(fkey, rkey)]
     if len(rest):
-        _, _, own = own_neighbours(cells, look.iloc[rest])
+        _, _, own = own_neighbours(cells, look.iloc[rest], model.newest_cells)
         rest = rest[~own]
     if not len(rest):
         return q
