@@ -19,7 +19,7 @@ import pandas as pd
 
 from recommender.model import cats
 from recommender.model.conformal import conformal_halfwidth, grouped_oof_log_residuals
-from recommender.model.features import CATEGORICAL_FEATURES, INTERACTIONS, NUMERIC_FEATURES, OPERATING_POINT_FEATURES, floats, values
+from recommender.model.features import CATEGORICAL_FEATURES, INTERACTIONS, NUMERIC_FEATURES, OPERATING_POINT_FEATURES, column_of, floats
 from recommender.model.linear import LinearLogModel, centered_ridge, varied_within
 from recommender.model.roofline_fit import RELEASE_STEP_LOG, fitted_prior, release_order
 from recommender.model import smoother as smoother_module
@@ -232,7 +232,7 @@ class ComponentModel:
         if "engine_release" not in getattr(feats, "columns", ()):
             return feats
         known = self.fitted_releases()
-        codes, labels = cats.parts(values(feats, "engine_release"))
+        codes, labels = cats.parts(column_of(feats, "engine_release"))
         if not known or (codes < 0).any():
             return feats
         versioned: dict[str, list[str]] = {}
@@ -260,7 +260,7 @@ class ComponentModel:
         if "engine_release" not in getattr(feats, "columns", ()):
             return np.zeros(len(feats), dtype=bool)
         known = self.fitted_releases()
-        codes, labels = cats.parts(values(feats, "engine_release"))
+        codes, labels = cats.parts(column_of(feats, "engine_release"))
         matched = [("@" in str(lab) and str(lab) not in known and str(lab).split("@", 1)[0] in known) for lab in labels]
         return np.append(np.array(matched, dtype=bool), False)[np.where(codes < 0, len(labels), codes)]
 
@@ -293,13 +293,13 @@ class ComponentModel:
             corrected, correction = self.smoother.corrected_rows(feats)
             point[corrected] *= np.exp(correction)
         d = self.domain
-        seen_model = cats.isin(values(feats, "model_id"), d["models"])
+        seen_model = cats.isin(column_of(feats, "model_id"), d["models"])
         if self.n_rows == 0:
             # Nothing of this component was measured anywhere: one reason says it all.
             bits = np.full(len(feats), 1 << REASONS.index("platform-unseen"), dtype=np.int64)
         else:
             bits = _reason_bits(feats, d).astype(np.int64)
-        peer = np.asarray(values(feats, "engine_peer"), dtype=bool) if "engine_peer" in getattr(feats, "columns", ()) else None
+        peer = np.asarray(column_of(feats, "engine_peer"), dtype=bool) if "engine_peer" in getattr(feats, "columns", ()) else None
         if peer is not None:
             # Read as its measured peer (frame._read_as_peer), the row's own engine is unseen.
             bits = bits | (peer.astype(np.int64) << REASONS.index("engine-unseen"))
@@ -313,7 +313,7 @@ class ComponentModel:
         # Widths and blend weights depend on the row only through (regime, model seen, reasons):
         # computed once per such combination present, then taken per row.
         regime_rows, regime_labels = (
-            cats.level_index(values(feats, REGIME_COLUMN)) if self.regime_widths else (np.zeros(len(feats), dtype=np.int64), np.zeros(0, dtype=object))
+            cats.level_index(column_of(feats, REGIME_COLUMN)) if self.regime_widths else (np.zeros(len(feats), dtype=np.int64), np.zeros(0, dtype=object))
         )
         n_bits = 1 << len(REASONS)
         key = (regime_rows.astype(np.int64) * 2 + seen_model) * n_bits + bits
@@ -345,12 +345,12 @@ class ComponentModel:
                 blend = np.flatnonzero(w_all < 1.0)
                 w = w_all[blend]
                 prior = floats(feats, self.linear.prior_column)[blend]
-                quant = cats.level_index(values(feats, "quantization"))
+                quant = cats.level_index(column_of(feats, "quantization"))
                 shift = self.simple["offset"] + cats.table_of(quant[1], self.simple.get("quant_pairs", {}))[quant[0][blend]]
                 simple_point = prior * np.exp(shift)
                 point[blend] = np.exp(w * np.log(point[blend]) + (1.0 - w) * np.log(simple_point))
         if self.cpu_model is not None:
-            on_cpu = cats.isin(values(feats, "platform_class"), ("cpu",))
+            on_cpu = cats.isin(column_of(feats, "platform_class"), ("cpu",))
             if on_cpu.any():
                 # The CPU model matches releases against its own rows, so it gets the
                 # candidate's release as stated.
@@ -372,12 +372,12 @@ def _reason_bits(feats: Any, d: dict[str, Any]) -> np.ndarray:
     4-D take costs half of the six 1-D and 2-D takes, one per reason, that it replaces.
     """
     bit = {r: np.uint16(1 << i) for i, r in enumerate(REASONS)}
-    pc, plabels = cats.parts(values(feats, "platform"))
-    ec, elabels = cats.parts(values(feats, "engine"))
+    pc, plabels = cats.parts(column_of(feats, "platform"))
+    ec, elabels = cats.parts(column_of(feats, "engine"))
     # The number format as the data tells formats apart (bf16 and fp16 one: features.SAME_NUMERICS).
-    qc, qlabels = cats.parts(values(feats, "numerics"))
+    qc, qlabels = cats.parts(column_of(feats, "numerics"))
     with_release = "engine_release" in getattr(feats, "columns", ()) and ("releases" in d or "release_deployments" in d)
-    rc, rlabels = cats.parts(values(feats, "engine_release")) if with_release else (None, np.zeros(0, dtype=object))
+    rc, rlabels = cats.parts(column_of(feats, "engine_release")) if with_release else (None, np.zeros(0, dtype=object))
     axes = ("platform", "engine", "numerics", "release") if with_release else ("platform", "engine", "numerics")
 
     def spread(mask: np.ndarray, *on: str) -> np.ndarray:
@@ -424,9 +424,9 @@ def _reason_bits(feats: Any, d: dict[str, Any]) -> np.ndarray:
         table |= spread((e_seen[:, None] & r_unseen[None, :]) * bit["release-unseen"], "engine", "release").astype(np.uint16)
     out = table[(pc, ec, qc, rc) if with_release else (pc, ec, qc)]
     out |= _outside(floats(feats, "params_active_b"), d["active_b"]).astype(np.uint16) * bit["size-outside"]
-    out |= _batch_outside(np.exp(floats(feats, "log_batch")), values(feats, "engine"), d).astype(np.uint16) * bit["batch-outside"]
+    out |= _batch_outside(np.exp(floats(feats, "log_batch")), column_of(feats, "engine"), d).astype(np.uint16) * bit["batch-outside"]
     if "classes" in d:
-        cc, clabels = cats.parts(values(feats, "platform_class"))
+        cc, clabels = cats.parts(column_of(feats, "platform_class"))
         out |= (np.append(~cats.among(clabels, d["classes"]), True) * bit["class-unseen"]).astype(np.uint16)[cc]
     return out
 

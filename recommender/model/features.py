@@ -215,7 +215,7 @@ class FeatureColumns:
         return list(self.data)
 
 
-def values(frame: Any, name: str) -> Any:
+def column_of(frame: Any, name: str) -> Any:
     """Column ``name`` of a feature frame as stored: a :class:`FeatureColumns`' own array or
     Categorical (no ``pd.Series`` built around it: about 10 us each, and a million-candidate
     prediction reads some 2,700 columns), a DataFrame's Series."""
@@ -223,8 +223,8 @@ def values(frame: Any, name: str) -> Any:
 
 
 def floats(frame: Any, name: str) -> np.ndarray:
-    """Column ``name`` of a feature frame as float64 values (see :func:`values`)."""
-    column = values(frame, name)
+    """Column ``name`` of a feature frame as float64 values (see :func:`column_of`)."""
+    column = column_of(frame, name)
     return column.to_numpy(dtype=float) if isinstance(column, pd.Series) else np.asarray(column, dtype=float)
 
 

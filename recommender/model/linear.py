@@ -14,7 +14,7 @@ import pandas as pd
 
 from recommender.errors import ModelStateError
 from recommender.model import cats
-from recommender.model.features import floats, values
+from recommender.model.features import column_of, floats
 
 
 def centered_ridge(X: np.ndarray, y: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray, float]:
@@ -89,7 +89,7 @@ class LinearLogModel:
 
         def codes_of(c: str) -> tuple[np.ndarray, np.ndarray]:
             if c not in index:
-                index[c] = cats.parts(values(frame, c))
+                index[c] = cats.parts(column_of(frame, c))
             return index[c]
 
         for c, levels in self.categorical.items():

@@ -43,7 +43,7 @@ import numpy as np
 
 from recommender.errors import ModelStateError
 from recommender.model import cats
-from recommender.model.features import floats, values
+from recommender.model.features import column_of, floats
 
 LAYER_SCALE_S = 1e-5
 """Unit of the per-layer constant (10 microseconds), so every parameter starts near 0 in log."""
@@ -75,7 +75,7 @@ about cutting exactly this CPU-side cost), not of the GPU. Frames without it key
 def level_column(feats: Any) -> Any:
     """The per-row overhead level: the engine release where the frame carries it, else the engine."""
     columns = getattr(feats, "columns", ())
-    return values(feats, OVERHEAD_COLUMN) if OVERHEAD_COLUMN in columns else values(feats, "engine")
+    return column_of(feats, OVERHEAD_COLUMN) if OVERHEAD_COLUMN in columns else column_of(feats, "engine")
 
 
 RELEASE_PRIOR_FACTOR = 5.0
@@ -378,7 +378,7 @@ def kernel_rows(feats: Any, kernels: Sequence[str]) -> np.ndarray:
     columns = getattr(feats, "columns", ())
     if not len(kernels) or KERNEL_COLUMN not in columns:
         return np.full(len(feats), -1, dtype=np.int64)
-    codes, labels = cats.parts(values(feats, KERNEL_COLUMN))
+    codes, labels = cats.parts(column_of(feats, KERNEL_COLUMN))
     index = {k: i for i, k in enumerate(kernels)}
     path = np.array([index.get(str(lab), -1) for lab in labels] + [-1], dtype=np.int64)[codes]  # code -1: the last slot
     return np.where(_python_launched(feats), path, -1)
@@ -387,7 +387,7 @@ def kernel_rows(feats: Any, kernels: Sequence[str]) -> np.ndarray:
 def _python_launched(feats: Any) -> np.ndarray:
     """Per row, whether its engine launches a step's kernels from Python (not in
     :data:`COMPILED_STEP_ENGINES`)."""
-    codes, labels = cats.parts(values(feats, "engine"))
+    codes, labels = cats.parts(column_of(feats, "engine"))
     python_loop = np.array([str(e) not in COMPILED_STEP_ENGINES for e in labels] + [True], dtype=bool)
     return python_loop[codes]  # code -1 (missing): the last slot
 
@@ -416,7 +416,7 @@ def kernel_layer_cost_s(feats: Any, log_k: Mapping[str, float] | None) -> np.nda
     columns = getattr(feats, "columns", ())
     if KERNEL_COLUMN not in columns:
         return None
-    codes, labels = cats.parts(values(feats, KERNEL_COLUMN))
+    codes, labels = cats.parts(column_of(feats, KERNEL_COLUMN))
     cheapest = float(min(log_k.values()))
     per_label = np.array(
         [np.exp(float(log_k.get(str(lab), cheapest))) * LAYER_SCALE_S if str(lab) else 0.0 for lab in labels] + [0.0], dtype=float

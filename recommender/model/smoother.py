@@ -43,7 +43,7 @@ import pandas as pd
 from threadpoolctl import ThreadpoolController
 
 from recommender.model import cats
-from recommender.model.features import floats, values
+from recommender.model.features import column_of, floats
 
 KERNEL_FEATURES: tuple[str, ...] = (
     "log_params_active",
@@ -107,7 +107,7 @@ def _known_groups(feats: Any, known: Mapping[str, Any]) -> tuple[np.ndarray, lis
     groups, of which the fitted smoother knows a few dozen. Group codes are positions in the
     dense mixed-radix key space where it is small, else :func:`_row_groups`'.
     """
-    label_parts = [cats.parts(values(feats, c)) for c in GROUP_COLUMNS]
+    label_parts = [cats.parts(column_of(feats, c)) for c in GROUP_COLUMNS]
     split = [str(g).split("|") for g in known]
     radix = [len(labels) + 1 for _, labels in label_parts]
     space = int(np.prod(radix, dtype=float)) if radix else 0
@@ -221,7 +221,7 @@ class ResidualSmoother:
         model_rows: np.ndarray | None = None
         model_labels = np.array([], dtype=object)
         if any(self.own.get(label) for _, label in wanted) and "model_id" in getattr(feats, "columns", ()):
-            model_rows, model_labels = cats.level_index(values(feats, "model_id"))
+            model_rows, model_labels = cats.level_index(column_of(feats, "model_id"))
             model_rows = model_rows[rows_any]
         # Each model's code, looked up by name (the categories are distinct).
         model_code = {str(m): i for i, m in enumerate(model_labels)}
