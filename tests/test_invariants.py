@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import test_regressor_fixtures as fx
@@ -262,6 +262,8 @@ def test_devices_beyond_what_the_model_splits_into_add_power_not_speed(predictor
 
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(platform=st.sampled_from(GPUS), model=st.sampled_from(MODELS), task=st.sampled_from(TASKS), batch=st.sampled_from([1, 64, 1024]))
+# Past the KV cache's limit: the empty stages' memory holds no cache either (found by hypothesis).
+@example(platform="gpu-new", model="toy/m30", task="gsm8k", batch=1024)
 def test_pipeline_stages_beyond_the_layers_add_power_not_speed(predictors, cats, platform, model, task, batch):
     layers = cats.models[model].layers
     stages = [layers, 2 * layers, 4 * layers]

@@ -507,13 +507,15 @@ class FeatureBuilder:
         # only as many as fit next to the weights.
         batch_cfg = batch
         all_weight_bytes = total * 1e9 * bpw  # every weight, bytes (also the prefill floor's)
+        # The devices of empty pipeline stages hold no layer, so no KV cache either.
+        devices_holding = devices_all - empty_stage_devices
         batch = physics.kv_limited_batch(
             batch=batch_cfg,
-            memory_gb=mem * devices_all,
+            memory_gb=mem * devices_holding,
             weight_bytes=all_weight_bytes,
             kv_bytes_token=kv_tok,
             context_tokens=context,
-            devices=devices_all,
+            devices=devices_holding,
         )
 
         def pass_comm_s(tokens: np.ndarray) -> np.ndarray:
