@@ -487,8 +487,8 @@ class FeatureBuilder:
         # Pipeline stages place whole layers: past the layer count a stage holds none, so its
         # devices only wait (charged by layer_split.py) and the pipeline runs as one of
         # `layers` stages.
+        empty_stage_devices = physics.empty_stage_devices(layers, devices_all, stages)
         with np.errstate(invalid="ignore"):
-            empty_stage_devices = np.where(np.isfinite(layers), np.maximum(stages - layers, 0.0), 0.0) * devices_all / stages
             stages = np.where(np.isfinite(layers), np.minimum(stages, np.maximum(layers, 1.0)), stages)
         link = P["interconnect_gbs"].to_numpy()[pc]
         prompt = np.maximum(configs["prompt_tokens"].to_numpy(dtype=float), 1.0)

@@ -96,6 +96,23 @@ def flops_per_token(params_active_b: np.ndarray, layers: np.ndarray, hidden: np.
     return 2.0 * params_active_b * 1e9 + 4.0 * layers * hidden * context
 
 
+def empty_stage_devices(layers: np.ndarray, devices: np.ndarray, pipeline_stages: np.ndarray) -> np.ndarray:
+    """Devices of the pipeline stages past the model's layer count: each stage places whole
+    layers, so those stages hold none (their ``devices / pipeline_stages`` devices each only
+    wait). 0 where the layer count is unknown (NaN).
+
+    Args:
+        layers: Transformer layers per model.
+        devices: Devices per deployment.
+        pipeline_stages: Pipeline stages the devices form (1 for none).
+    """
+    n = np.asarray(layers, dtype=float)
+    d = np.asarray(devices, dtype=float)
+    s = np.maximum(np.asarray(pipeline_stages, dtype=float), 1.0)
+    with np.errstate(invalid="ignore"):
+        return np.where(np.isfinite(n), np.maximum(s - n, 0.0), 0.0) * d / s
+
+
 def decode_weight_bytes(
     params_total_b: np.ndarray,
     params_active_b: np.ndarray,

@@ -28,7 +28,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from recommender.catalog.types import ModelSpec
-from recommender.model.physics import BYTES_PER_DEVICE_GB, KV_MEMORY_SHARE, RUNTIME_GB_PER_DEVICE
+from recommender.model.physics import BYTES_PER_DEVICE_GB, KV_MEMORY_SHARE, RUNTIME_GB_PER_DEVICE, empty_stage_devices
 from recommender.model.roofline_fit import CONTINUOUS_BATCHING_ENGINES
 
 
@@ -174,12 +174,9 @@ def devices_without_layer(
     """
     n = np.asarray(layers, dtype=float)
     d = np.asarray(devices, dtype=float)
-    s = np.maximum(np.asarray(pipeline_stages, dtype=float), 1.0)
-    tp = np.asarray(tensor_parallel, dtype=bool)
     with np.errstate(invalid="ignore"):
         empty_layer_split = np.maximum(d - n, 0.0)
-        empty_stages = np.maximum(s - n, 0.0) * (d / s)
-    out = np.where(tp, empty_stages, empty_layer_split)
+    out = np.where(np.asarray(tensor_parallel, dtype=bool), empty_stage_devices(n, d, pipeline_stages), empty_layer_split)
     return np.nan_to_num(out, nan=0.0).astype(np.int64)
 
 
