@@ -47,7 +47,7 @@ def table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_predict_labels_a_measured_status_built_on_estimated_energy(run, table: Path) -> None:
-    args = ["predict", "-p", "cpu-amd-epyc-zen4", "-p", "a100-sxm4-40gb", "-m", MODEL, "-q", "fp32", "-t", "arc_easy"]
+    args = ["predict", "-p", "cpu-amd-epyc-zen4", "-p", "a100-sxm4-40gb", "-m", MODEL, "-q", "fp32", "-t", "arc_easy", "--engine", "hf-transformers"]
     code, out, err = run([*args, "--json"])
     assert code == 0, err
     doc = json.loads(out)
@@ -58,7 +58,7 @@ def test_predict_labels_a_measured_status_built_on_estimated_energy(run, table: 
     assert code == 0
     csv_rows = pd.read_csv(io.StringIO(out)).set_index("platform")
     assert csv_rows.loc["cpu-amd-epyc-zen4", "energy_method"] == "estimated"
-    code, out, _ = run(["predict", "-p", "cpu-amd-epyc-zen4", "-m", MODEL, "-q", "fp32", "-t", "arc_easy"])
+    code, out, _ = run(["predict", "-p", "cpu-amd-epyc-zen4", "-m", MODEL, "-q", "fp32", "-t", "arc_easy", "--engine", "hf-transformers"])
     assert code == 0 and "(energy estimated)" in " ".join(out.split()).replace("│ ", "")
 
 

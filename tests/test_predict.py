@@ -74,28 +74,34 @@ def test_grid_refuses_an_empty_list_and_an_oversized_grid() -> None:
 # ----------------------------------------------------------------------- resolution
 
 
-def test_aliases_resolve_and_the_native_engine_is_filled_in(catalogs: Catalogs, flow) -> None:
-    frame = _table(platform=["H100 SXM", "h100"], model=[SMOL.lower(), SMOL], quantization=["bf16", "fp8"], task=["mmlu", "mmlu"])
+def test_aliases_resolve_and_a_missing_engine_is_the_one_its_class_serves_with(catalogs: Catalogs, flow) -> None:
+    frame = _table(platform=["H100 SXM", "h100", "jetson-agx-orin-64gb", "jetson-agx-orin-64gb"], model=[SMOL.lower(), SMOL, SMOL, SMOL],
+                   quantization=["bf16", "fp8", "fp16", "bf16"], task=["mmlu"] * 4)
     out = resolve_configurations(frame, catalogs, flow).candidates
     assert list(out.columns) == [*CANDIDATE_COLUMNS, "pipeline_stages", *TOKEN_COLUMNS]
-    assert out["pipeline_stages"].tolist() == [1, 1]
-    assert out["platform"].astype(str).tolist() == ["h100-sxm5-80gb"] * 2
-    assert out["model_id"].astype(str).tolist() == [SMOL] * 2
-    # The first engine the flow lists for each quantization is its native one.
-    assert out["engine"].astype(str).tolist() == [flow.engines["bf16"][0], flow.engines["fp8"][0]]
-    assert out["device_count"].tolist() == [1, 1] and out["batch_size"].tolist() == [1, 1]
+    assert out["pipeline_stages"].tolist() == [1] * 4
+    assert out["platform"].astype(str).tolist() == ["h100-sxm5-80gb"] * 2 + ["jetson-agx-orin-64gb"] * 2
+    assert out["model_id"].astype(str).tolist() == [SMOL] * 4
+    # A data-center GPU serves bf16 and fp8 with the flow's data-center engine (not bf16's native
+    # HF transformers); an edge board serves fp16 with llama.cpp, and bf16, which llama.cpp does
+    # not run in the flow, with the format's native engine (the first the flow lists for it).
+    (served,) = flow.serving.engines_for("data-center")
+    (edge,) = flow.serving.engines_for("edge")
+    assert edge not in flow.engines["bf16"] and edge in flow.engines["fp16"]
+    assert out["engine"].astype(str).tolist() == [served, served, edge, flow.engines["bf16"][0]]
+    assert out["device_count"].tolist() == [1] * 4 and out["batch_size"].tolist() == [1] * 4
 
 
 def test_a_given_engine_is_kept_and_a_release_applies_to_its_engine_only(catalogs: Catalogs, flow) -> None:
-    frame = _table(platform=["h100", "h100"], model_id=[SMOL, SMOL], quantization=["bf16", "bf16"], task=["mmlu", "mmlu"], engine=["vllm", ""])
+    frame = _table(platform=["h100", "jetson-agx-orin-64gb"], model_id=[SMOL, SMOL], quantization=["bf16", "bf16"], task=["mmlu", "mmlu"], engine=["vllm", ""])
     out = resolve_configurations(frame, catalogs, flow, engine_versions={"vllm": "0.11.1"}).candidates
     assert out["engine"].astype(str).tolist() == ["vllm", "hf-transformers"]
     assert out["engine_version"].astype(str).tolist() == ["0.11.1", ""]
 
 
 def test_a_release_for_an_engine_no_configuration_runs_is_refused(catalogs: Catalogs, flow) -> None:
-    # bf16 defaults to HF transformers: a vLLM release named alone would be dropped unseen.
-    frame = _table(platform=["h100"], model_id=[SMOL], quantization=["bf16"], task=["mmlu"], engine=[""])
+    # bf16 on an edge board defaults to HF transformers: a vLLM release named alone would be dropped unseen.
+    frame = _table(platform=["jetson-agx-orin-64gb"], model_id=[SMOL], quantization=["bf16"], task=["mmlu"], engine=[""])
     with pytest.raises(InvalidInputError, match=r"no configuration runs vllm \(engines asked: hf-transformers\); name the engine"):
         resolve_configurations(frame, catalogs, flow, engine_versions={"vllm": "0.5.4"})
 
@@ -295,13 +301,14 @@ def test_a_malformed_release_is_refused(catalogs: Catalogs, flow) -> None:
 
 
 def test_memory_fit_flags_a_model_too_large_for_the_device(catalogs: Catalogs, flow, formula: FormulaPredictor) -> None:
-    frame = _table(platform=["rtx-4090", "h100", "h100"], model_id=[LLAMA70, LLAMA70, LLAMA70], quantization=["bf16"] * 3, task=["gsm8k"] * 3, device_count=[1, 1, 4])
+    frame = _table(platform=["rtx-4090", "h100", "h100"], model_id=[LLAMA70, LLAMA70, LLAMA70], quantization=["bf16"] * 3, task=["gsm8k"] * 3,
+                   device_count=[1, 1, 4], engine=["hf-transformers"] * 3)
     out = predict_configurations(resolve_configurations(frame, catalogs, flow).candidates, formula, catalogs, flow)
     # 70.6 B parameters at 2 bytes: 141 GB of weights alone, over one 24 GB or 80 GB card; over
     # four H100s each holds a quarter plus its KV cache and runtime overhead.
     assert out["fits_memory"].tolist() == [False, False, True]
     assert out["memory_gb_required"].iloc[0] > 141 / 1.0 and out["memory_gb_required"].iloc[2] < 80
-    # bf16's native engine (HF transformers) allocates as it goes: all of the binary-GB memory.
+    # HF transformers allocates as it goes: all of the binary-GB memory.
     assert out["memory_gb_available"].tolist() == pytest.approx([24.0 * 2**30 / 1e9, 80.0 * 2**30 / 1e9, 80.0 * 2**30 / 1e9])
     for col in PREDICTION_COLUMNS:
         assert col in out.columns
@@ -313,7 +320,7 @@ def test_a_board_sharing_its_dram_with_the_host_leaves_the_model_the_rest(catalo
 
     qwen32 = "Qwen/Qwen2.5-32B-Instruct"
     frame = _table(platform=["jetson-agx-orin-64gb", "jetson-agx-orin-64gb", "rtx-5090"], model_id=[qwen32, qwen32, SMOL],
-                   quantization=["fp16", "int8-bnb", "fp16"], task=["mmlu"] * 3)
+                   quantization=["fp16", "int8-bnb", "fp16"], task=["mmlu"] * 3, engine=["hf-transformers"] * 3)
     out = predict_configurations(resolve_configurations(frame, catalogs, flow).candidates, formula, catalogs, flow)
     gb = 2**30 / 1e9
     # The Jetson's 64 GB are the CPU's too: the model gets what the carveouts and the OS leave;
@@ -381,7 +388,7 @@ def test_cli_json_has_one_record_per_configuration(run, formula: FormulaPredicto
     rec = next(r for r in recs if r["platform"] == "h100-sxm5-80gb" and r["task"] == "gsm8k" and r["batch_size"] == 16)
     assert rec["energy_j_per_query"]["value"] == pytest.approx(float(expected["energy_j_per_query"]))
     assert rec["energy_j_per_query"]["lo"] == pytest.approx(float(expected["energy_j_per_query_lo"]))
-    assert rec["memory"]["fits"] is True and rec["engine"] == "hf-transformers"
+    assert rec["memory"]["fits"] is True and rec["engine"] == "vllm"
     power = float(expected["energy_j_per_query"]) * float(expected["queries_in_flight"]) / float(expected["time_s_per_query"])
     assert rec["power"]["w_per_device"] == pytest.approx(power) and rec["power"]["limit_w_per_device"] == 700.0
     assert rec["power"]["at_limit"] is (power >= 700.0 * (1 - 1e-6))
@@ -393,7 +400,7 @@ def test_cli_csv_from_a_candidates_table_on_stdin(run) -> None:
     assert code == 0, err
     got = pd.read_csv(io.StringIO(out))
     assert len(got) == 2
-    assert got["batch_size"].tolist() == [4, 1] and got["engine"].tolist() == ["vllm", "hf-transformers"]
+    assert got["batch_size"].tolist() == [4, 1] and got["engine"].tolist() == ["vllm", "vllm"]
     assert got["fits_memory"].tolist() == [True, False]
 
 
@@ -716,7 +723,8 @@ def test_memory_fit_reports_the_concurrency_a_paged_engine_reaches(catalogs: Cat
 
 
 def test_pipeline_stages_column_is_read_and_checked(catalogs: Catalogs, flow) -> None:
-    frame = _table(platform=["h100"], model_id=[SMOL], quantization=["bf16"], task=["mmlu"], device_count=[4], pipeline_stages=[2])
+    frame = _table(platform=["h100"], model_id=[SMOL], quantization=["bf16"], task=["mmlu"], device_count=[4], pipeline_stages=[2],
+                   engine=["hf-transformers"])
     assert resolve_configurations(frame, catalogs, flow).candidates["pipeline_stages"].tolist() == [2]
     with pytest.raises(InvalidInputError, match="column 'pipeline_stages'"):
         resolve_configurations(frame.assign(pipeline_stages=[0]), catalogs, flow)
@@ -820,13 +828,18 @@ def test_cli_workload_is_the_task_as_eai_recommend_names_it(run) -> None:
     assert _csv(by_task)["task"].tolist() == ["lm-arena-chat"]
 
 
-def test_cli_a_row_without_an_engine_says_it_runs_the_formats_native_one(run) -> None:
-    code, out, err = run(["predict", "-p", "h100", "-m", SMOL, "-q", "bf16", "-q", "fp8", "-t", "gsm8k", "--json"])
+def test_cli_a_row_without_an_engine_says_which_default_serves_it(run) -> None:
+    code, out, err = run(["predict", "-p", "h100", "-p", "jetson-agx-orin-64gb", "-m", SMOL, "-q", "bf16", "-q", "fp8", "-t", "gsm8k",
+                          "--skip-unsupported", "--json"])
     assert code == 0, err
-    basis = {r["quantization"]: (r["engine"], r["basis"]["engine"]) for r in json.loads(out)["predictions"]}
+    basis = {(r["platform"], r["quantization"]): (r["engine"], r["basis"]["engine"]) for r in json.loads(out)["predictions"]}
+    by_class = "default: the serving engine of the platform's class in the decision flow"
     assert basis == {
-        "bf16": ("hf-transformers", "default: the format's native engine (hf-transformers)"),
-        "fp8": ("vllm", "default: the format's native engine (vllm)"),
+        ("h100-sxm5-80gb", "bf16"): ("vllm", f"{by_class} (vllm)"),
+        ("h100-sxm5-80gb", "fp8"): ("vllm", f"{by_class} (vllm)"),
+        # The edge board's llama.cpp does not run bf16, so the format's own engine serves it
+        # (fp8 needs compute capability 8.9: the Orin's 8.7 is left out).
+        ("jetson-agx-orin-64gb", "bf16"): ("hf-transformers", "default: the format's native engine (hf-transformers)"),
     }
     code, out, err = run(["predict", "-p", "h100", "-m", SMOL, "-q", "bf16", "-t", "gsm8k", "--engine", "hf-transformers", "--json"])
     assert code == 0, err

@@ -370,7 +370,7 @@ def register(app: typer.Typer) -> None:
             help="Task or workload id (repeatable; --workload is the same option, as eai recommend names it; default with --prompt-tokens and --output-tokens: the workload of those counts, "
             "token-profile).",
         ),
-        engine: list[str] = typer.Option([], "--engine", help="Serving engine (repeatable; default: the quantization's native one)."),
+        engine: list[str] = typer.Option([], "--engine", help="Serving engine (repeatable; default: the one eai recommend serves the platform's class with where it runs the quantization (vllm in data centers), else the quantization's native one)."),
         devices: list[int] = typer.Option([], "--devices", help="Devices per deployment (repeatable; default 1)."),
         pipeline_stages: list[int] = typer.Option(
             [], "--pipeline-stages",

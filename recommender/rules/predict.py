@@ -4,8 +4,10 @@
 answers for the ones given, one row each: a grid of names (every combination of the
 platforms, models, quantizations, tasks, engines, device counts and batch sizes
 listed) or a table with one configuration per row. Names are resolved against the
-catalogs with their aliases ("did you mean" on a typo). A row without an engine gets
-the quantization's native engine from the decision flow (the first it lists).
+catalogs with their aliases ("did you mean" on a typo). A row without an engine is served
+as ``eai recommend`` serves its platform's class (the decision flow's serving engines), where
+one of them runs the quantization, else by the quantization's native engine (the first the
+flow lists for it).
 Combinations that cannot run are refused before anything is predicted (or, on
 request, left out and listed): a quantization on a device kind it does not support or a
 GPU older than it needs, or an engine that does not run the quantization. Every row then gets the predictor's
@@ -82,7 +84,8 @@ the catalog's workload of stated token counts, ``token-profile``, where the row'
 output tokens are given, an error otherwise; an empty
 quantization: the format the model's weights are published in, :func:`default_quantization`; pipeline stages:
 how many pipeline-parallel groups the devices form, each stage's devices splitting the model
-tensor-parallel; an empty engine: the quantization's native engine; an empty release: the newest measured one; empty
+tensor-parallel; an empty engine: the serving engine of the platform's class where it runs the
+quantization, else the quantization's native engine; an empty release: the newest measured one; empty
 token counts: the task's profile, or :class:`Asked`'s; ``output_tokens_dispersion``: E[L^2]/E[L]^2 of
 the output lengths, 1 for a fixed count, empty: the task's; ``serving_mode``: ``offline``, a
 static batch submitted at once, or ``online``, requests arriving at a server, empty: unstated;
@@ -144,7 +147,7 @@ class Grid:
             (:func:`default_quantization`).
         tasks: Task or workload ids (a workload has no accuracy: accuracy, EOR and TWEOR
             come back empty); empty: the workload of the token counts the request states.
-        engines: Serving engines; empty: each quantization's native engine.
+        engines: Serving engines; empty: the platform class's serving engine, else each quantization's native one.
         device_counts: Devices per deployment (tensor parallel).
         batch_sizes: Concurrent sequences the server is configured for.
         pipeline_stages: Pipeline-parallel groups the devices form (each stage's devices split
@@ -353,7 +356,7 @@ def resolve_configurations(
         catalogs: Catalogs to resolve names against.
         flow: Decision flow (native engines, device kinds).
         engine_versions: Release per engine for rows that name none (``{"vllm": "0.11.1"}``);
-            it applies after the native engine is filled in.
+            it applies after a default engine is filled in.
         first_line: Line of the file the first row came from (2 for a CSV with a header):
             errors then name lines; None names the configuration's position.
         skip_unsupported: Leave out rows that cannot run (and say which in
@@ -411,7 +414,7 @@ def resolve_configurations(
     _fill_task(frame, catalogs, asked, given_columns, first_line)
     t_code, tasks = _resolve_column(frame, "task", catalogs.resolve_task, first_line)
 
-    # Engines: per distinct (quantization, engine) pair, the native one where none is given.
+    # Engines: per distinct (quantization, engine, platform class), filled in where none is given.
     keep = np.ones(len(frame), dtype=bool)
     skipped: list[str] = []
 
@@ -429,16 +432,28 @@ def resolve_configurations(
     known_engines = sorted({e for es in flow.engines.values() for e in es})
     declared = {flow.canonical_engine(e) for e in asked.declared_engines}
     n_e = len(e_given)
-    pair = q_code.astype(np.int64) * n_e + e_code
-    # Rows that named no engine: the format's native one fills them, and their label says so.
+    # Rows that named no engine are served as `eai recommend` serves their platform's class (the
+    # flow's serving engines: vLLM in data centers and workstations, llama.cpp on edge boards and
+    # CPUs), where one of those runs the quantization; else by the format's native engine (the
+    # first the flow lists for it: HF transformers for bf16 on an edge board). Each label says which.
+    class_of = np.array([p.platform_class for p in platforms], dtype=object)
+    c_code, class_names = pd.factorize(class_of[p_code], sort=False)
+    n_c = max(len(class_names), 1)
+    triple = (q_code.astype(np.int64) * n_e + e_code) * n_c + c_code
     engine_defaulted = canonical[s_code] == ""
-    for code in np.unique(pair):
-        mask = pair == code
-        q, given = quants[int(code // n_e)], str(e_given[int(code % n_e)])
+    by_class = np.zeros(len(frame), dtype=bool)
+    for code in np.unique(triple):
+        mask = triple == code
+        q, given = quants[int(code // n_c // n_e)], str(e_given[int(code // n_c % n_e)])
         runs_on = tuple(flow.engines.get(q.name, ()))
         if not runs_on:
             raise UnsupportedCombinationError(f"quantization {q.name!r} has no serving engine in the decision flow's 'engines'; add one there")
-        if given and given not in known_engines:
+        if not given:
+            served = [e for e in (flow.serving.engines_for(str(class_names[int(code % n_c)])) or ()) if e in runs_on]
+            engine[mask] = served[0] if served else runs_on[0]
+            by_class[mask] = bool(served)
+            continue
+        if given not in known_engines:
             if given in declared:
                 engine[mask] = given
                 continue
@@ -447,9 +462,9 @@ def resolve_configurations(
                 f"{_row_label(frame, mask, first_line)}, column 'engine': {err}; an engine outside the catalog is predicted "
                 f"only when declared (--declare-engine {given}), as one never measured"
             )
-        if given and given not in runs_on:
+        if given not in runs_on:
             refuse(mask, f"engine {given!r} does not run {q.name!r}; it runs on {', '.join(runs_on)}")
-        engine[mask] = given or runs_on[0]
+        engine[mask] = given
     for name in declared - {str(e) for e in e_given}:
         if name not in known_engines:
             raise InvalidInputError(f"--declare-engine {name}: no configuration uses engine {name!r}; give it with --engine {name}")
@@ -552,7 +567,7 @@ def resolve_configurations(
             raise InvalidInputError(f"engine release {release!r} for {name} is not a version like 0.11.1 or 4.57.0")
     engine_versions = {k: normalize_release(v) for k, v in engine_versions.items()}
     # A release named for an engine no configuration runs would be dropped without a word (a
-    # bf16 row defaults to its native engine, not to the one whose release was named).
+    # bf16 row on an edge board defaults to HF transformers, not to the engine whose release was named).
     running = set(pd.unique(np.asarray(engine, dtype=object)).tolist())
     unused = sorted(set(engine_versions) - running)
     if unused:
@@ -602,9 +617,13 @@ def resolve_configurations(
     declared_label = "declared, not in the catalog: predicted as an engine never measured"
     engine_labels = [
         label for e in e_out.cat.categories
-        for label in ("catalog" if str(e) in known_engines else declared_label, f"default: the format's native engine ({e})")
+        for label in (
+            "catalog" if str(e) in known_engines else declared_label,
+            f"default: the format's native engine ({e})",
+            f"default: the serving engine of the platform's class in the decision flow ({e})",
+        )
     ]
-    engine_codes = np.asarray(e_out.cat.codes, dtype=np.int64) * 2 + engine_defaulted.astype(np.int64)
+    engine_codes = np.asarray(e_out.cat.codes, dtype=np.int64) * 3 + engine_defaulted.astype(np.int64) + by_class.astype(np.int64)
     labels = pd.DataFrame(
         {
             "platform_basis": _categorical(p_code, [b for _, b in p_entries]),
