@@ -274,23 +274,62 @@ class ComponentModel:
                 w = np.where(c_flags[r], np.minimum(w, wr), w)
         return w
 
-    def predict(self, feats: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def predict(self, feats: pd.DataFrame, release_free: ReleaseFree | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Point prediction, log half-width and extrapolation reasons per row.
 
         Args:
             feats: Output of :meth:`recommender.model.features.FeatureBuilder.build`.
+            release_free: What :meth:`predict_keeping` kept of the same rows at other engine
+                releases (taken at these rows, :meth:`ReleaseFree.take`), used instead of being
+                computed again; None: everything is computed.
 
         Returns:
             ``(point, halfwidth, reason_bits)``; bit ``i`` of ``reason_bits`` set means
             :data:`REASONS` ``[i]`` applies (0: interpolated). See :func:`reason_text`.
         """
+        point, half, bits, _ = self._predict(feats, release_free, keep=False)
+        return point, half, bits
+
+    def predict_keeping(self, feats: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, ReleaseFree]:
+        """:meth:`predict`, and the parts of it no engine release enters (:class:`ReleaseFree`),
+        for predictions of the same rows at other releases (stage ``release_widening``)."""
+        point, half, bits, kept = self._predict(feats, None, keep=True)
+        assert kept is not None
+        return point, half, bits, kept
+
+    def _ratio_release_free(self) -> bool:
+        """Whether the linear model's log ratio reads no column that differs between one row's
+        frames at two engine releases: the release itself, the engine-peer flag the pipeline adds
+        beside it, and this component's prior (a roofline per release)."""
+        return not (self.linear.ratio_reads() & {"engine_release", "engine_peer", self.linear.prior_column})
+
+    def _predict(
+        self, feats: pd.DataFrame, release_free: ReleaseFree | None, keep: bool
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, ReleaseFree | None]:
+        """:meth:`predict` (``keep``: with :meth:`predict_keeping`'s parts, else None)."""
         original = feats
         feats = self.with_prior(self._release_as_fitted(feats))
-        point = self.linear.predict(feats)
+        if release_free is not None and release_free.log_ratio is not None:
+            log_ratio = release_free.log_ratio.copy()  # prior_times scales it in place
+        else:
+            log_ratio = self.linear.predict_log_ratio(feats)
+        kept_ratio = log_ratio.copy() if keep and self._ratio_release_free() else None
+        point = self.linear.prior_times(feats, log_ratio)
+        kept_correction = None
         if self.smoother is not None:
             # A row outside every measured group has correction 0 (a factor of exactly 1): only
-            # the corrected rows are scaled.
-            corrected, correction = self.smoother.corrected_rows(feats)
+            # the corrected rows are scaled. The smoother reads the platform, engine, number
+            # format, layer design, model and size, batch and devices: never the release.
+            if release_free is not None and release_free.correction is not None:
+                corrected = np.flatnonzero(release_free.corrected)
+                correction = release_free.correction[corrected]
+            else:
+                corrected, correction = self.smoother.corrected_rows(feats)
+            if keep:
+                kept_correction = np.zeros(len(point))
+                kept_correction[corrected] = correction
+                is_corrected = np.zeros(len(point), dtype=bool)
+                is_corrected[corrected] = True
             point[corrected] *= np.exp(correction)
         d = self.domain
         seen_model = cats.isin(column_of(feats, "model_id"), d["models"])
@@ -358,7 +397,11 @@ class ComponentModel:
                 p_cpu, h_cpu, b_cpu = self.cpu_model.predict(take_rows(original, rows))
                 # The three arrays were made by this call (no one else holds them): set in place.
                 point[rows], half[rows], bits[rows] = p_cpu, h_cpu, b_cpu
-        return point, half, bits
+        if not keep:
+            return point, half, bits, None
+        if kept_correction is None:
+            return point, half, bits, ReleaseFree(log_ratio=kept_ratio)
+        return point, half, bits, ReleaseFree(log_ratio=kept_ratio, correction=kept_correction, corrected=is_corrected)
 
 
 def _reason_bits(feats: Any, d: dict[str, Any]) -> np.ndarray:
@@ -535,6 +578,32 @@ class RowsTaken:
         taken = take_rows(self.feats, rows)
         self._sets.append((rows, taken))
         return taken
+
+
+@dataclass(frozen=True)
+class ReleaseFree:
+    """What a component's prediction of some rows computes that no engine release enters, per
+    row: kept by the prediction at the rows' own releases (:meth:`ComponentModel.predict_keeping`)
+    for stage ``release_widening``, which predicts the same rows again at each other measured
+    release of their engine (a third of a million rows per release on a million candidates).
+
+    Attributes:
+        log_ratio: The linear model's log ratio to the prior (None where it reads the release).
+        correction: The smoother's log correction (0 where none; None: no smoother).
+        corrected: Whether the smoother corrects the row (None: no smoother).
+    """
+
+    log_ratio: np.ndarray | None = None
+    correction: np.ndarray | None = None
+    corrected: np.ndarray | None = None
+
+    def take(self, positions: np.ndarray) -> ReleaseFree:
+        """These parts at ``positions`` of the rows they were kept for."""
+
+        def at(values: np.ndarray | None) -> np.ndarray | None:
+            return None if values is None else values[positions]
+
+        return ReleaseFree(log_ratio=at(self.log_ratio), correction=at(self.correction), corrected=at(self.corrected))
 
 
 def at_running_batch(frame: pd.DataFrame, running: np.ndarray) -> pd.DataFrame:

@@ -126,10 +126,23 @@ class LinearLogModel:
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         """Predicted target: ``prior * exp(log ratio)``."""
-        # The log ratio is a fresh array of this call's: exponentiated and scaled in place.
-        ratio = self.predict_log_ratio(frame)
-        np.exp(ratio, out=ratio)
-        return np.multiply(floats(frame, self.prior_column), ratio, out=ratio)
+        return self.prior_times(frame, self.predict_log_ratio(frame))
+
+    def ratio_reads(self) -> set[str]:
+        """The frame columns :meth:`predict_log_ratio` reads: two frames that differ only outside
+        them have the same log ratio, row for row."""
+        cols = set(self.numeric) | set(self.categorical)
+        for c, block in self.interactions.items():
+            cols |= {c, *block}
+        return cols
+
+    def prior_times(self, frame: pd.DataFrame, log_ratio: np.ndarray) -> np.ndarray:
+        """``prior * exp(log_ratio)`` per row of ``frame``.
+
+        ``log_ratio`` must be an array the caller hands over (:meth:`predict_log_ratio`'s, or a
+        copy): it is exponentiated and scaled in place, no temporary on a million rows."""
+        np.exp(log_ratio, out=log_ratio)
+        return np.multiply(floats(frame, self.prior_column), log_ratio, out=log_ratio)
 
 
 def varied_within(category: np.ndarray, nums: np.ndarray, levels: Sequence[Any]) -> np.ndarray:

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from recommender.model import cats
-from recommender.model.component import REASONS, RowsTaken, with_column
+from recommender.model.component import REASONS, ReleaseFree, RowsTaken, with_column
 from recommender.model.intervals import quadrature
 from recommender.model.prediction import Parts
 
@@ -51,12 +51,16 @@ def apply(
     feats: Any,
     raw_points: Mapping[str, np.ndarray],
     needed: Mapping[str, np.ndarray] | None = None,
+    release_free: Mapping[str, tuple[np.ndarray | None, ReleaseFree]] | None = None,
 ) -> Parts:
     """Parts with assumed-release rows widened (and bracketed releases flagged).
 
     ``raw_points``: each component's prediction at the rows' own (assumed) release before any
     stage moved it (:func:`recommender.model.pipeline.predict_parts` has them). ``needed``: per
-    component, the rows it was predicted on (None: every row); the others are left as they are."""
+    component, the rows it was predicted on (None: every row); the others are left as they are.
+    ``release_free``: per component, the rows it was predicted on (None: every row) and what of
+    that prediction no release enters (:meth:`~recommender.model.component.ComponentModel.predict_keeping`):
+    the predictions at other releases take it at their rows instead of computing it again."""
     from recommender.model.predictor import RELEASE_COMPONENTS
 
     assumed = cf["release_assumed"].to_numpy()
@@ -86,7 +90,12 @@ def apply(
             if not len(own):
                 continue
             constant = pd.Categorical.from_codes(np.zeros(len(own), dtype=np.int8), categories=[level])
-            alt = np.log(comp.predict(with_column(taken.at(rows[own]), "engine_release", constant))[0])
+            shared = None
+            if release_free is not None and name in release_free:
+                kept_rows, kept = release_free[name]
+                # The rows here are some of those the component was predicted on (sorted both).
+                shared = kept.take(rows[own] if kept_rows is None else np.searchsorted(kept_rows, rows[own]))
+            alt = np.log(comp.predict(with_column(taken.at(rows[own]), "engine_release", constant), release_free=shared)[0])
             gap[own] = np.maximum(gap[own], np.abs(alt - base[own]))
         part = out[name]
         half = part.log_half.copy()
