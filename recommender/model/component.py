@@ -336,8 +336,13 @@ class ComponentModel:
         if self.n_rows == 0:
             # Nothing of this component was measured anywhere: one reason says it all.
             bits = np.full(len(feats), 1 << REASONS.index("platform-unseen"), dtype=np.int64)
+            range_bits = None
         else:
-            bits = _reason_bits(feats, d).astype(np.int64)
+            if release_free is not None and release_free.range_bits is not None:
+                range_bits = release_free.range_bits
+            else:
+                range_bits = _range_bits(feats, d)
+            bits = _reason_bits(feats, d, range_bits).astype(np.int64)
         peer = np.asarray(column_of(feats, "engine_peer"), dtype=bool) if "engine_peer" in getattr(feats, "columns", ()) else None
         if peer is not None:
             # Read as its measured peer (frame._read_as_peer), the row's own engine is unseen.
@@ -400,12 +405,16 @@ class ComponentModel:
         if not keep:
             return point, half, bits, None
         if kept_correction is None:
-            return point, half, bits, ReleaseFree(log_ratio=kept_ratio)
-        return point, half, bits, ReleaseFree(log_ratio=kept_ratio, correction=kept_correction, corrected=is_corrected)
+            return point, half, bits, ReleaseFree(log_ratio=kept_ratio, range_bits=range_bits)
+        return point, half, bits, ReleaseFree(
+            log_ratio=kept_ratio, correction=kept_correction, corrected=is_corrected, range_bits=range_bits
+        )
 
 
-def _reason_bits(feats: Any, d: dict[str, Any]) -> np.ndarray:
+def _reason_bits(feats: Any, d: dict[str, Any], range_bits: np.ndarray | None = None) -> np.ndarray:
     """Extrapolation reasons per row as bits (bit ``i``: :data:`REASONS` ``[i]``), two bytes a row.
+
+    ``range_bits``: :func:`_range_bits` of these rows where the caller has it (else found here).
 
     Every reason but the two ranges and the class is a property of the row's platform, engine,
     number format and (where the frame has it) engine release levels: decided once per
@@ -466,7 +475,16 @@ def _reason_bits(feats: Any, d: dict[str, Any]) -> np.ndarray:
         r_unseen = np.append(~cats.among(rlabels, d["releases"]), True)
         table |= spread((e_seen[:, None] & r_unseen[None, :]) * bit["release-unseen"], "engine", "release").astype(np.uint16)
     out = table[(pc, ec, qc, rc) if with_release else (pc, ec, qc)]
-    out |= _outside(floats(feats, "params_active_b"), d["active_b"]).astype(np.uint16) * bit["size-outside"]
+    out |= range_bits if range_bits is not None else _range_bits(feats, d)
+    return out
+
+
+def _range_bits(feats: Any, d: dict[str, Any]) -> np.ndarray:
+    """The reasons of :func:`_reason_bits` that no level table holds, as its bits: the model's
+    size and the batch outside the measured ranges, and a platform class never measured. No
+    engine release enters them (:class:`ReleaseFree` keeps them)."""
+    bit = {r: np.uint16(1 << i) for i, r in enumerate(REASONS)}
+    out = _outside(floats(feats, "params_active_b"), d["active_b"]).astype(np.uint16) * bit["size-outside"]
     out |= _batch_outside(np.exp(floats(feats, "log_batch")), column_of(feats, "engine"), d).astype(np.uint16) * bit["batch-outside"]
     if "classes" in d:
         cc, clabels = cats.parts(column_of(feats, "platform_class"))
@@ -591,11 +609,14 @@ class ReleaseFree:
         log_ratio: The linear model's log ratio to the prior (None where it reads the release).
         correction: The smoother's log correction (0 where none; None: no smoother).
         corrected: Whether the smoother corrects the row (None: no smoother).
+        range_bits: The reason bits of the model's size, the batch and the platform class
+            (:func:`_range_bits`; None: not kept).
     """
 
     log_ratio: np.ndarray | None = None
     correction: np.ndarray | None = None
     corrected: np.ndarray | None = None
+    range_bits: np.ndarray | None = None
 
     def take(self, positions: np.ndarray) -> ReleaseFree:
         """These parts at ``positions`` of the rows they were kept for."""
@@ -603,7 +624,9 @@ class ReleaseFree:
         def at(values: np.ndarray | None) -> np.ndarray | None:
             return None if values is None else values[positions]
 
-        return ReleaseFree(log_ratio=at(self.log_ratio), correction=at(self.correction), corrected=at(self.corrected))
+        return ReleaseFree(
+            log_ratio=at(self.log_ratio), correction=at(self.correction), corrected=at(self.corrected), range_bits=at(self.range_bits)
+        )
 
 
 def at_running_batch(frame: pd.DataFrame, running: np.ndarray) -> pd.DataFrame:
