@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -297,11 +297,15 @@ class ComponentModel:
         assert kept is not None
         return point, half, bits, kept
 
+    def _release_side(self) -> set[str]:
+        """The columns that differ between one row's frames at two engine releases: the release
+        itself, the engine-peer flag the pipeline adds beside it, and this component's prior (a
+        roofline per release)."""
+        return {"engine_release", "engine_peer", self.linear.prior_column}
+
     def _ratio_release_free(self) -> bool:
-        """Whether the linear model's log ratio reads no column that differs between one row's
-        frames at two engine releases: the release itself, the engine-peer flag the pipeline adds
-        beside it, and this component's prior (a roofline per release)."""
-        return not (self.linear.ratio_reads() & {"engine_release", "engine_peer", self.linear.prior_column})
+        """Whether the linear model's log ratio reads none of :meth:`_release_side`."""
+        return not (self.linear.ratio_reads() & self._release_side())
 
     def _predict(
         self, feats: pd.DataFrame, release_free: ReleaseFree | None, keep: bool
@@ -309,11 +313,21 @@ class ComponentModel:
         """:meth:`predict` (``keep``: with :meth:`predict_keeping`'s parts, else None)."""
         original = feats
         feats = self.with_prior(self._release_as_fitted(feats))
+        ratio_free = self._ratio_release_free()
+        # Where the release enters the log ratio, the terms before it are kept (and taken).
+        prefix_columns = self.linear.prefix_avoiding(self._release_side()) if keep and not ratio_free else None
+        kept_prefix = None
         if release_free is not None and release_free.log_ratio is not None:
             log_ratio = release_free.log_ratio.copy()  # prior_times scales it in place
+        elif release_free is not None and release_free.ratio_prefix is not None:
+            log_ratio = self.linear.predict_log_ratio(feats, prefix=(release_free.prefix_columns, release_free.ratio_prefix.copy()))
+        elif prefix_columns is not None:
+            prefix = self.linear.log_ratio_prefix(feats, prefix_columns)
+            kept_prefix = prefix.copy()  # predict_log_ratio adds the other terms to it in place
+            log_ratio = self.linear.predict_log_ratio(feats, prefix=(prefix_columns, prefix))
         else:
             log_ratio = self.linear.predict_log_ratio(feats)
-        kept_ratio = log_ratio.copy() if keep and self._ratio_release_free() else None
+        kept_ratio = log_ratio.copy() if keep and ratio_free else None
         point = self.linear.prior_times(feats, log_ratio)
         kept_correction = None
         if self.smoother is not None:
@@ -404,11 +418,10 @@ class ComponentModel:
                 point[rows], half[rows], bits[rows] = p_cpu, h_cpu, b_cpu
         if not keep:
             return point, half, bits, None
-        if kept_correction is None:
-            return point, half, bits, ReleaseFree(log_ratio=kept_ratio, range_bits=range_bits)
-        return point, half, bits, ReleaseFree(
-            log_ratio=kept_ratio, correction=kept_correction, corrected=is_corrected, range_bits=range_bits
-        )
+        kept = ReleaseFree(log_ratio=kept_ratio, range_bits=range_bits, ratio_prefix=kept_prefix, prefix_columns=prefix_columns or 0)
+        if kept_correction is not None:
+            kept = replace(kept, correction=kept_correction, corrected=is_corrected)
+        return point, half, bits, kept
 
 
 def _reason_bits(feats: Any, d: dict[str, Any], range_bits: np.ndarray | None = None) -> np.ndarray:
@@ -611,12 +624,18 @@ class ReleaseFree:
         corrected: Whether the smoother corrects the row (None: no smoother).
         range_bits: The reason bits of the model's size, the batch and the platform class
             (:func:`_range_bits`; None: not kept).
+        ratio_prefix: Where the log ratio reads the release: the sum of its terms before the
+            release enters (:meth:`LinearLogModel.log_ratio_prefix` with ``prefix_columns``
+            categorical columns; None: not kept).
+        prefix_columns: The categorical columns ``ratio_prefix`` holds.
     """
 
     log_ratio: np.ndarray | None = None
     correction: np.ndarray | None = None
     corrected: np.ndarray | None = None
     range_bits: np.ndarray | None = None
+    ratio_prefix: np.ndarray | None = None
+    prefix_columns: int = 0
 
     def take(self, positions: np.ndarray) -> ReleaseFree:
         """These parts at ``positions`` of the rows they were kept for."""
@@ -625,7 +644,8 @@ class ReleaseFree:
             return None if values is None else values[positions]
 
         return ReleaseFree(
-            log_ratio=at(self.log_ratio), correction=at(self.correction), corrected=at(self.corrected), range_bits=at(self.range_bits)
+            log_ratio=at(self.log_ratio), correction=at(self.correction), corrected=at(self.corrected), range_bits=at(self.range_bits),
+            ratio_prefix=at(self.ratio_prefix), prefix_columns=self.prefix_columns,
         )
 
 
