@@ -193,5 +193,5 @@ def predict_query(
     if anchor and config.on(release_power.STAGE):
         q = release_power.apply(model, q, cf, feats, predict_query, invariants.enforce)
     if use_measured and config.on(measured_stage.STAGE):
-        q = measured_stage.apply(q, cf, model.measured, model.newest_cells)
+        q = measured_stage.apply(q, cf, model.measured, model.newest_cells, model.coded_cells)
     return q
