@@ -287,15 +287,21 @@ class ComponentModel:
             ``(point, halfwidth, reason_bits)``; bit ``i`` of ``reason_bits`` set means
             :data:`REASONS` ``[i]`` applies (0: interpolated). See :func:`reason_text`.
         """
-        point, half, bits, _ = self._predict(feats, release_free, keep=False)
-        return point, half, bits
+        out = self.predict_full(feats, release_free)
+        return out.point, out.half, out.bits
 
     def predict_keeping(self, feats: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, ReleaseFree]:
         """:meth:`predict`, and the parts of it no engine release enters (:class:`ReleaseFree`),
         for predictions of the same rows at other releases (stage ``release_widening``)."""
-        point, half, bits, kept = self._predict(feats, None, keep=True)
-        assert kept is not None
-        return point, half, bits, kept
+        out = self.predict_full(feats, keep=True)
+        assert out.release_free is not None
+        return out.point, out.half, out.bits, out.release_free
+
+    def predict_full(self, feats: pd.DataFrame, release_free: ReleaseFree | None = None, keep: bool = False) -> ComponentPrediction:
+        """:meth:`predict` with the prior it corrected (:meth:`prior_values` of ``feats``) and,
+        with ``keep``, :meth:`predict_keeping`'s parts."""
+        point, half, bits, kept, prior = self._predict(feats, release_free, keep)
+        return ComponentPrediction(point=point, half=half, bits=bits, prior=prior, release_free=kept)
 
     def _release_side(self) -> set[str]:
         """The columns that differ between one row's frames at two engine releases: the release
@@ -309,10 +315,12 @@ class ComponentModel:
 
     def _predict(
         self, feats: pd.DataFrame, release_free: ReleaseFree | None, keep: bool
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, ReleaseFree | None]:
-        """:meth:`predict` (``keep``: with :meth:`predict_keeping`'s parts, else None)."""
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, ReleaseFree | None, np.ndarray]:
+        """:meth:`predict` (``keep``: with :meth:`predict_keeping`'s parts, else None), and the
+        prior per row."""
         original = feats
         feats = self.with_prior(self._release_as_fitted(feats))
+        prior_used = np.asarray(feats[self.linear.prior_column], dtype=float)  # as prior_values reads it
         ratio_free = self._ratio_release_free()
         # Where the release enters the log ratio, the terms before it are kept (and taken).
         prefix_columns = self.linear.prefix_avoiding(self._release_side()) if keep and not ratio_free else None
@@ -417,11 +425,11 @@ class ComponentModel:
                 # The three arrays were made by this call (no one else holds them): set in place.
                 point[rows], half[rows], bits[rows] = p_cpu, h_cpu, b_cpu
         if not keep:
-            return point, half, bits, None
+            return point, half, bits, None, prior_used
         kept = ReleaseFree(log_ratio=kept_ratio, range_bits=range_bits, ratio_prefix=kept_prefix, prefix_columns=prefix_columns or 0)
         if kept_correction is not None:
             kept = replace(kept, correction=kept_correction, corrected=is_corrected)
-        return point, half, bits, kept
+        return point, half, bits, kept, prior_used
 
 
 def _reason_bits(feats: Any, d: dict[str, Any], range_bits: np.ndarray | None = None) -> np.ndarray:
@@ -609,6 +617,27 @@ class RowsTaken:
         taken = take_rows(self.feats, rows)
         self._sets.append((rows, taken))
         return taken
+
+
+@dataclass(frozen=True)
+class ComponentPrediction:
+    """One component's prediction of some rows (:meth:`ComponentModel.predict_full`).
+
+    Attributes:
+        point: Point per row.
+        half: Log half-width per row.
+        bits: Extrapolation reasons per row (:data:`REASONS` bits).
+        prior: The prior the ridge corrected per row (:meth:`ComponentModel.prior_values`; a
+            CPU row's too, though the CPU model predicts it), for stage ``twins``, which scales a
+            twin's prediction by the two priors' ratio.
+        release_free: :class:`ReleaseFree` parts where kept, else None.
+    """
+
+    point: np.ndarray
+    half: np.ndarray
+    bits: np.ndarray
+    prior: np.ndarray
+    release_free: ReleaseFree | None = None
 
 
 @dataclass(frozen=True)

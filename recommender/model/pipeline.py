@@ -73,13 +73,16 @@ def predict_parts(
     # Per component, the rows it was predicted on (None: all) and what of it no release enters:
     # stage release_widening predicts some of them again at other releases and takes those.
     release_free: dict[str, tuple[np.ndarray | None, ReleaseFree]] = {}
+    # Per component, those rows and the prior it corrected there: stage twins scales a twin's
+    # prediction by the ratio of the row's prior to the twin's.
+    priors: dict[str, tuple[np.ndarray | None, np.ndarray]] = {}
 
     def predict_component(name: str, comp: Any, comp_feats: Any, rows: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        if not widen:
-            return comp.predict(comp_feats)
-        point, half, bits, kept = comp.predict_keeping(comp_feats)
-        release_free[name] = (rows, kept)
-        return point, half, bits
+        out = comp.predict_full(comp_feats, keep=widen)
+        priors[name] = (rows, out.prior)
+        if widen:
+            release_free[name] = (rows, out.release_free)
+        return out.point, out.half, out.bits
 
     for name, comp in model.components.items():
         if need is None or need[name].all():
@@ -98,7 +101,7 @@ def predict_parts(
     # Twins before the release bound: the bound compares a release with the measured one as
     # the platform would be predicted at either, borrowing or not.
     if config.on(twins.STAGE):
-        parts, twin_of = twins.borrow(model, parts, cf, feats, need)
+        parts, twin_of = twins.borrow(model, parts, cf, feats, need, priors)
     else:
         twin_of = np.full(len(cf), "", dtype=object)
     if config.on(release_order.STAGE):
