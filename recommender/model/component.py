@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -167,6 +167,9 @@ class ComponentModel:
     roofline: dict[str, Any] | None = None
     """Fitted-roofline state (:mod:`recommender.model.roofline_fit`) whose value is the prior
     column of :attr:`linear`; None when the prior is a raw feature column."""
+    _level_tables: dict[tuple[Any, ...], np.ndarray] = field(default_factory=dict, init=False, repr=False, compare=False)
+    """:func:`_level_table` per set of levels met (platform, engine, format, release labels): a
+    prediction asks the same few sets dozens of times (every stage's inner prediction)."""
 
     def to_state(self) -> dict[str, Any]:
         """JSON-able state."""
@@ -364,7 +367,7 @@ class ComponentModel:
                 range_bits = release_free.range_bits
             else:
                 range_bits = _range_bits(feats, d)
-            bits = _reason_bits(feats, d, range_bits).astype(np.int64)
+            bits = _reason_bits(feats, d, range_bits, self._level_tables).astype(np.int64)
         peer = np.asarray(column_of(feats, "engine_peer"), dtype=bool) if "engine_peer" in getattr(feats, "columns", ()) else None
         if peer is not None:
             # Read as its measured peer (frame._read_as_peer), the row's own engine is unseen.
@@ -432,25 +435,12 @@ class ComponentModel:
         return point, half, bits, kept, prior_used
 
 
-def _reason_bits(feats: Any, d: dict[str, Any], range_bits: np.ndarray | None = None) -> np.ndarray:
-    """Extrapolation reasons per row as bits (bit ``i``: :data:`REASONS` ``[i]``), two bytes a row.
-
-    ``range_bits``: :func:`_range_bits` of these rows where the caller has it (else found here).
-
-    Every reason but the two ranges and the class is a property of the row's platform, engine,
-    number format and (where the frame has it) engine release levels: decided once per
-    combination of levels in one small table (a few dozen platforms x a few engines x a few
-    dozen formats x a few releases), taken per row by the Categorical codes in one index (code
-    -1, a missing value, takes each axis's last slot: unseen, and never a deployment). One
-    4-D take costs half of the six 1-D and 2-D takes, one per reason, that it replaces.
-    """
+def _level_table(
+    d: dict[str, Any], plabels: np.ndarray, elabels: np.ndarray, qlabels: np.ndarray, rlabels: np.ndarray, with_release: bool
+) -> np.ndarray:
+    """:func:`_reason_bits`' table: the reasons per (platform, engine, number format[, release])
+    level, each axis with a last slot for a missing value."""
     bit = {r: np.uint16(1 << i) for i, r in enumerate(REASONS)}
-    pc, plabels = cats.parts(column_of(feats, "platform"))
-    ec, elabels = cats.parts(column_of(feats, "engine"))
-    # The number format as the data tells formats apart (bf16 and fp16 one: features.SAME_NUMERICS).
-    qc, qlabels = cats.parts(column_of(feats, "numerics"))
-    with_release = "engine_release" in getattr(feats, "columns", ()) and ("releases" in d or "release_deployments" in d)
-    rc, rlabels = cats.parts(column_of(feats, "engine_release")) if with_release else (None, np.zeros(0, dtype=object))
     axes = ("platform", "engine", "numerics", "release") if with_release else ("platform", "engine", "numerics")
 
     def spread(mask: np.ndarray, *on: str) -> np.ndarray:
@@ -495,6 +485,39 @@ def _reason_bits(feats: Any, d: dict[str, Any], range_bits: np.ndarray | None = 
         # The engine was measured, but not at this release.
         r_unseen = np.append(~cats.among(rlabels, d["releases"]), True)
         table |= spread((e_seen[:, None] & r_unseen[None, :]) * bit["release-unseen"], "engine", "release").astype(np.uint16)
+    return table
+
+
+def _reason_bits(
+    feats: Any, d: dict[str, Any], range_bits: np.ndarray | None = None, tables: dict[tuple[Any, ...], np.ndarray] | None = None
+) -> np.ndarray:
+    """Extrapolation reasons per row as bits (bit ``i``: :data:`REASONS` ``[i]``), two bytes a row.
+
+    ``range_bits``: :func:`_range_bits` of these rows where the caller has it (else found here).
+    ``tables``: where the caller keeps :func:`_level_table` per set of levels (read only).
+
+    Every reason but the two ranges and the class is a property of the row's platform, engine,
+    number format and (where the frame has it) engine release levels: decided once per
+    combination of levels in one small table (a few dozen platforms x a few engines x a few
+    dozen formats x a few releases), taken per row by the Categorical codes in one index (code
+    -1, a missing value, takes each axis's last slot: unseen, and never a deployment). One
+    4-D take costs half of the six 1-D and 2-D takes, one per reason, that it replaces.
+    """
+    pc, plabels = cats.parts(column_of(feats, "platform"))
+    ec, elabels = cats.parts(column_of(feats, "engine"))
+    # The number format as the data tells formats apart (bf16 and fp16 one: features.SAME_NUMERICS).
+    qc, qlabels = cats.parts(column_of(feats, "numerics"))
+    with_release = "engine_release" in getattr(feats, "columns", ()) and ("releases" in d or "release_deployments" in d)
+    rc, rlabels = cats.parts(column_of(feats, "engine_release")) if with_release else (None, np.zeros(0, dtype=object))
+    # The table depends on the levels present alone: kept per component for the level sets it met.
+    key = (with_release, tuple(plabels), tuple(elabels), tuple(qlabels), tuple(rlabels))
+    table = tables.get(key) if tables is not None else None
+    if table is None:
+        table = _level_table(d, plabels, elabels, qlabels, rlabels, with_release)
+        if tables is not None:
+            if len(tables) >= 256:  # a bound, not an eviction policy: a prediction meets a few sets
+                tables.clear()
+            tables[key] = table
     out = table[(pc, ec, qc, rc) if with_release else (pc, ec, qc)]
     out |= range_bits if range_bits is not None else _range_bits(feats, d)
     return out
