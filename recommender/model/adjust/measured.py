@@ -154,11 +154,22 @@ def measured_cells(prepared: pd.DataFrame) -> pd.DataFrame:
     return cells
 
 
+KEY_TABLE_LIMIT = 1 << 24
+"""Largest key (exclusive) :func:`key_matches` looks up in a table of flags (16 MB at most)."""
+
+
 def key_matches(fkey: np.ndarray, rkey: np.ndarray) -> np.ndarray:
     """Per row of ``fkey``, whether its key is among ``rkey`` (-1: no key)."""
     ref = np.unique(rkey)
     if not len(ref):
         return np.zeros(len(fkey), dtype=bool)
+    top = max(int(ref[-1]), int(fkey.max()) if len(fkey) else -1)
+    if 0 <= ref[0] and top < KEY_TABLE_LIMIT:
+        # Keys in a small space: one flag per key, taken per row (a binary search of a million
+        # keys among a few thousand cost ~10 ms; this a take).
+        known = np.zeros(top + 1, dtype=bool)
+        known[ref] = True
+        return (fkey >= 0) & known[np.maximum(fkey, 0)]
     pos = np.clip(np.searchsorted(ref, fkey), 0, len(ref) - 1)
     return (fkey >= 0) & (ref[pos] == fkey)
 
