@@ -63,6 +63,10 @@ class AnswerLengths:
     own: Mapping[tuple[str, str], tuple[float, int]] = field(default_factory=dict)
     verbosity: Mapping[tuple[str, str], tuple[float, int]] = field(default_factory=dict)
     task_offset: Mapping[tuple[str, str], tuple[float, int]] = field(default_factory=dict)
+    _grids: dict[tuple[tuple[str, ...], tuple[str, ...]], tuple[np.ndarray, np.ndarray]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    """:meth:`_grid` per pair of model and task level lists met (a frame's categories)."""
 
     def to_state(self) -> dict[str, Any]:
         """JSON-able state."""
@@ -108,6 +112,22 @@ class AnswerLengths:
         """
         m_codes, models = cats.parts(model_id)
         t_codes, tasks = cats.parts(task)
+        grid, code = self._grid(models, tasks)
+        rows_m = np.where(m_codes < 0, len(models), m_codes)
+        rows_t = np.where(t_codes < 0, len(tasks), t_codes)
+        # One flat position per row for both tables (a 2-D index would be found twice).
+        flat = rows_m.astype(np.int64) * (len(tasks) + 1) + rows_t  # codes may be int8/int16
+        value, basis = grid.ravel()[flat], code.ravel()[flat]
+        tokens = np.where(basis == BASES.index("task"), np.asarray(task_output, dtype=float), value)
+        return tokens, basis.astype(np.int8)
+
+    def _grid(self, models: np.ndarray, tasks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per model x task level (and a last row and column for missing values): the length
+        and the basis code. Kept per pair of level lists: ~4,500 lookups for the catalog's
+        models and tasks, which every prediction over them asks again. Read only: shared."""
+        key = (tuple(str(m) for m in models), tuple(str(t) for t in tasks))
+        if key in self._grids:
+            return self._grids[key]
         homes: dict[str, list[str]] = {}
         for t, src in self.task_offset:
             homes.setdefault(t, []).append(src)
@@ -125,11 +145,10 @@ class AnswerLengths:
                 ]
                 if logs:
                     grid[i, j], code[i, j] = float(np.exp(np.mean(logs))), BASES.index("model-relative")
-        rows_m = np.where(m_codes < 0, len(models), m_codes)
-        rows_t = np.where(t_codes < 0, len(tasks), t_codes)
-        value, basis = grid[rows_m, rows_t], code[rows_m, rows_t]
-        tokens = np.where(basis == BASES.index("task"), np.asarray(task_output, dtype=float), value)
-        return tokens, basis.astype(np.int8)
+        if len(self._grids) >= 64:  # a bound, not an eviction policy
+            self._grids.clear()
+        self._grids[key] = (grid, code)
+        return grid, code
 
 
 ITERATIONS = 100

@@ -73,7 +73,11 @@ def table_of(cats: Iterable[str], mapping: Mapping[str, float], default: float =
 def positions(values: pd.Series | np.ndarray | pd.Categorical, index: pd.Index) -> np.ndarray:
     """Position of each row's value in ``index`` (-1 where absent)."""
     codes, cats = parts(values)
-    return np.append(pd.Index(index).get_indexer(pd.Index(cats, dtype=object)), -1)[codes]  # code -1 (missing): -1
+    # An Index keeps the hash table get_indexer builds on it: a caller's own Index is searched as
+    # it is (pd.Index of it would be a new one, its table built again on every call: ~0.1 ms for
+    # a few thousand measured levels, some 200 calls a million-candidate prediction).
+    target = index if isinstance(index, pd.Index) else pd.Index(index)
+    return np.append(target.get_indexer(pd.Index(cats, dtype=object)), -1)[codes]  # code -1 (missing): -1
 
 
 def from_table(codes: np.ndarray, labels: Iterable[str]) -> pd.Categorical:

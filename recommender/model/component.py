@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -167,6 +167,9 @@ class ComponentModel:
     roofline: dict[str, Any] | None = None
     """Fitted-roofline state (:mod:`recommender.model.roofline_fit`) whose value is the prior
     column of :attr:`linear`; None when the prior is a raw feature column."""
+    _level_tables: dict[tuple[Any, ...], np.ndarray] = field(default_factory=dict, init=False, repr=False, compare=False)
+    """:func:`_level_table` per set of levels met (platform, engine, format, release labels): a
+    prediction asks the same few sets dozens of times (every stage's inner prediction)."""
 
     def to_state(self) -> dict[str, Any]:
         """JSON-able state."""
@@ -274,31 +277,97 @@ class ComponentModel:
                 w = np.where(c_flags[r], np.minimum(w, wr), w)
         return w
 
-    def predict(self, feats: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def predict(self, feats: pd.DataFrame, release_free: ReleaseFree | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Point prediction, log half-width and extrapolation reasons per row.
 
         Args:
             feats: Output of :meth:`recommender.model.features.FeatureBuilder.build`.
+            release_free: What :meth:`predict_keeping` kept of the same rows at other engine
+                releases (taken at these rows, :meth:`ReleaseFree.take`), used instead of being
+                computed again; None: everything is computed.
 
         Returns:
             ``(point, halfwidth, reason_bits)``; bit ``i`` of ``reason_bits`` set means
             :data:`REASONS` ``[i]`` applies (0: interpolated). See :func:`reason_text`.
         """
+        out = self.predict_full(feats, release_free)
+        return out.point, out.half, out.bits
+
+    def predict_keeping(self, feats: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, ReleaseFree]:
+        """:meth:`predict`, and the parts of it no engine release enters (:class:`ReleaseFree`),
+        for predictions of the same rows at other releases (stage ``release_widening``)."""
+        out = self.predict_full(feats, keep=True)
+        assert out.release_free is not None
+        return out.point, out.half, out.bits, out.release_free
+
+    def predict_full(self, feats: pd.DataFrame, release_free: ReleaseFree | None = None, keep: bool = False) -> ComponentPrediction:
+        """:meth:`predict` with the prior it corrected (:meth:`prior_values` of ``feats``) and,
+        with ``keep``, :meth:`predict_keeping`'s parts."""
+        point, half, bits, kept, prior = self._predict(feats, release_free, keep)
+        return ComponentPrediction(point=point, half=half, bits=bits, prior=prior, release_free=kept)
+
+    def _release_side(self) -> set[str]:
+        """The columns that differ between one row's frames at two engine releases: the release
+        itself, the engine-peer flag the pipeline adds beside it, and this component's prior (a
+        roofline per release)."""
+        return {"engine_release", "engine_peer", self.linear.prior_column}
+
+    def _ratio_release_free(self) -> bool:
+        """Whether the linear model's log ratio reads none of :meth:`_release_side`."""
+        return not (self.linear.ratio_reads() & self._release_side())
+
+    def _predict(
+        self, feats: pd.DataFrame, release_free: ReleaseFree | None, keep: bool
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, ReleaseFree | None, np.ndarray]:
+        """:meth:`predict` (``keep``: with :meth:`predict_keeping`'s parts, else None), and the
+        prior per row."""
         original = feats
         feats = self.with_prior(self._release_as_fitted(feats))
-        point = self.linear.predict(feats)
+        prior_used = np.asarray(feats[self.linear.prior_column], dtype=float)  # as prior_values reads it
+        ratio_free = self._ratio_release_free()
+        # Where the release enters the log ratio, the terms before it are kept (and taken).
+        prefix_columns = self.linear.prefix_avoiding(self._release_side()) if keep and not ratio_free else None
+        kept_prefix = None
+        if release_free is not None and release_free.log_ratio is not None:
+            log_ratio = release_free.log_ratio.copy()  # prior_times scales it in place
+        elif release_free is not None and release_free.ratio_prefix is not None:
+            log_ratio = self.linear.predict_log_ratio(feats, prefix=(release_free.prefix_columns, release_free.ratio_prefix.copy()))
+        elif prefix_columns is not None:
+            prefix = self.linear.log_ratio_prefix(feats, prefix_columns)
+            kept_prefix = prefix.copy()  # predict_log_ratio adds the other terms to it in place
+            log_ratio = self.linear.predict_log_ratio(feats, prefix=(prefix_columns, prefix))
+        else:
+            log_ratio = self.linear.predict_log_ratio(feats)
+        kept_ratio = log_ratio.copy() if keep and ratio_free else None
+        point = self.linear.prior_times(feats, log_ratio)
+        kept_correction = None
         if self.smoother is not None:
             # A row outside every measured group has correction 0 (a factor of exactly 1): only
-            # the corrected rows are scaled.
-            corrected, correction = self.smoother.corrected_rows(feats)
+            # the corrected rows are scaled. The smoother reads the platform, engine, number
+            # format, layer design, model and size, batch and devices: never the release.
+            if release_free is not None and release_free.correction is not None:
+                corrected = np.flatnonzero(release_free.corrected)
+                correction = release_free.correction[corrected]
+            else:
+                corrected, correction = self.smoother.corrected_rows(feats)
+            if keep:
+                kept_correction = np.zeros(len(point))
+                kept_correction[corrected] = correction
+                is_corrected = np.zeros(len(point), dtype=bool)
+                is_corrected[corrected] = True
             point[corrected] *= np.exp(correction)
         d = self.domain
         seen_model = cats.isin(column_of(feats, "model_id"), d["models"])
         if self.n_rows == 0:
             # Nothing of this component was measured anywhere: one reason says it all.
             bits = np.full(len(feats), 1 << REASONS.index("platform-unseen"), dtype=np.int64)
+            range_bits = None
         else:
-            bits = _reason_bits(feats, d).astype(np.int64)
+            if release_free is not None and release_free.range_bits is not None:
+                range_bits = release_free.range_bits
+            else:
+                range_bits = _range_bits(feats, d)
+            bits = _reason_bits(feats, d, range_bits, self._level_tables).astype(np.int64)
         peer = np.asarray(column_of(feats, "engine_peer"), dtype=bool) if "engine_peer" in getattr(feats, "columns", ()) else None
         if peer is not None:
             # Read as its measured peer (frame._read_as_peer), the row's own engine is unseen.
@@ -358,26 +427,20 @@ class ComponentModel:
                 p_cpu, h_cpu, b_cpu = self.cpu_model.predict(take_rows(original, rows))
                 # The three arrays were made by this call (no one else holds them): set in place.
                 point[rows], half[rows], bits[rows] = p_cpu, h_cpu, b_cpu
-        return point, half, bits
+        if not keep:
+            return point, half, bits, None, prior_used
+        kept = ReleaseFree(log_ratio=kept_ratio, range_bits=range_bits, ratio_prefix=kept_prefix, prefix_columns=prefix_columns or 0)
+        if kept_correction is not None:
+            kept = replace(kept, correction=kept_correction, corrected=is_corrected)
+        return point, half, bits, kept, prior_used
 
 
-def _reason_bits(feats: Any, d: dict[str, Any]) -> np.ndarray:
-    """Extrapolation reasons per row as bits (bit ``i``: :data:`REASONS` ``[i]``), two bytes a row.
-
-    Every reason but the two ranges and the class is a property of the row's platform, engine,
-    number format and (where the frame has it) engine release levels: decided once per
-    combination of levels in one small table (a few dozen platforms x a few engines x a few
-    dozen formats x a few releases), taken per row by the Categorical codes in one index (code
-    -1, a missing value, takes each axis's last slot: unseen, and never a deployment). One
-    4-D take costs half of the six 1-D and 2-D takes, one per reason, that it replaces.
-    """
+def _level_table(
+    d: dict[str, Any], plabels: np.ndarray, elabels: np.ndarray, qlabels: np.ndarray, rlabels: np.ndarray, with_release: bool
+) -> np.ndarray:
+    """:func:`_reason_bits`' table: the reasons per (platform, engine, number format[, release])
+    level, each axis with a last slot for a missing value."""
     bit = {r: np.uint16(1 << i) for i, r in enumerate(REASONS)}
-    pc, plabels = cats.parts(column_of(feats, "platform"))
-    ec, elabels = cats.parts(column_of(feats, "engine"))
-    # The number format as the data tells formats apart (bf16 and fp16 one: features.SAME_NUMERICS).
-    qc, qlabels = cats.parts(column_of(feats, "numerics"))
-    with_release = "engine_release" in getattr(feats, "columns", ()) and ("releases" in d or "release_deployments" in d)
-    rc, rlabels = cats.parts(column_of(feats, "engine_release")) if with_release else (None, np.zeros(0, dtype=object))
     axes = ("platform", "engine", "numerics", "release") if with_release else ("platform", "engine", "numerics")
 
     def spread(mask: np.ndarray, *on: str) -> np.ndarray:
@@ -422,8 +485,50 @@ def _reason_bits(feats: Any, d: dict[str, Any]) -> np.ndarray:
         # The engine was measured, but not at this release.
         r_unseen = np.append(~cats.among(rlabels, d["releases"]), True)
         table |= spread((e_seen[:, None] & r_unseen[None, :]) * bit["release-unseen"], "engine", "release").astype(np.uint16)
+    return table
+
+
+def _reason_bits(
+    feats: Any, d: dict[str, Any], range_bits: np.ndarray | None = None, tables: dict[tuple[Any, ...], np.ndarray] | None = None
+) -> np.ndarray:
+    """Extrapolation reasons per row as bits (bit ``i``: :data:`REASONS` ``[i]``), two bytes a row.
+
+    ``range_bits``: :func:`_range_bits` of these rows where the caller has it (else found here).
+    ``tables``: where the caller keeps :func:`_level_table` per set of levels (read only).
+
+    Every reason but the two ranges and the class is a property of the row's platform, engine,
+    number format and (where the frame has it) engine release levels: decided once per
+    combination of levels in one small table (a few dozen platforms x a few engines x a few
+    dozen formats x a few releases), taken per row by the Categorical codes in one index (code
+    -1, a missing value, takes each axis's last slot: unseen, and never a deployment). One
+    4-D take costs half of the six 1-D and 2-D takes, one per reason, that it replaces.
+    """
+    pc, plabels = cats.parts(column_of(feats, "platform"))
+    ec, elabels = cats.parts(column_of(feats, "engine"))
+    # The number format as the data tells formats apart (bf16 and fp16 one: features.SAME_NUMERICS).
+    qc, qlabels = cats.parts(column_of(feats, "numerics"))
+    with_release = "engine_release" in getattr(feats, "columns", ()) and ("releases" in d or "release_deployments" in d)
+    rc, rlabels = cats.parts(column_of(feats, "engine_release")) if with_release else (None, np.zeros(0, dtype=object))
+    # The table depends on the levels present alone: kept per component for the level sets it met.
+    key = (with_release, tuple(plabels), tuple(elabels), tuple(qlabels), tuple(rlabels))
+    table = tables.get(key) if tables is not None else None
+    if table is None:
+        table = _level_table(d, plabels, elabels, qlabels, rlabels, with_release)
+        if tables is not None:
+            if len(tables) >= 256:  # a bound, not an eviction policy: a prediction meets a few sets
+                tables.clear()
+            tables[key] = table
     out = table[(pc, ec, qc, rc) if with_release else (pc, ec, qc)]
-    out |= _outside(floats(feats, "params_active_b"), d["active_b"]).astype(np.uint16) * bit["size-outside"]
+    out |= range_bits if range_bits is not None else _range_bits(feats, d)
+    return out
+
+
+def _range_bits(feats: Any, d: dict[str, Any]) -> np.ndarray:
+    """The reasons of :func:`_reason_bits` that no level table holds, as its bits: the model's
+    size and the batch outside the measured ranges, and a platform class never measured. No
+    engine release enters them (:class:`ReleaseFree` keeps them)."""
+    bit = {r: np.uint16(1 << i) for i, r in enumerate(REASONS)}
+    out = _outside(floats(feats, "params_active_b"), d["active_b"]).astype(np.uint16) * bit["size-outside"]
     out |= _batch_outside(np.exp(floats(feats, "log_batch")), column_of(feats, "engine"), d).astype(np.uint16) * bit["batch-outside"]
     if "classes" in d:
         cc, clabels = cats.parts(column_of(feats, "platform_class"))
@@ -535,6 +640,65 @@ class RowsTaken:
         taken = take_rows(self.feats, rows)
         self._sets.append((rows, taken))
         return taken
+
+
+@dataclass(frozen=True)
+class ComponentPrediction:
+    """One component's prediction of some rows (:meth:`ComponentModel.predict_full`).
+
+    Attributes:
+        point: Point per row.
+        half: Log half-width per row.
+        bits: Extrapolation reasons per row (:data:`REASONS` bits).
+        prior: The prior the ridge corrected per row (:meth:`ComponentModel.prior_values`; a
+            CPU row's too, though the CPU model predicts it), for stage ``twins``, which scales a
+            twin's prediction by the two priors' ratio.
+        release_free: :class:`ReleaseFree` parts where kept, else None.
+    """
+
+    point: np.ndarray
+    half: np.ndarray
+    bits: np.ndarray
+    prior: np.ndarray
+    release_free: ReleaseFree | None = None
+
+
+@dataclass(frozen=True)
+class ReleaseFree:
+    """What a component's prediction of some rows computes that no engine release enters, per
+    row: kept by the prediction at the rows' own releases (:meth:`ComponentModel.predict_keeping`)
+    for stage ``release_widening``, which predicts the same rows again at each other measured
+    release of their engine (a third of a million rows per release on a million candidates).
+
+    Attributes:
+        log_ratio: The linear model's log ratio to the prior (None where it reads the release).
+        correction: The smoother's log correction (0 where none; None: no smoother).
+        corrected: Whether the smoother corrects the row (None: no smoother).
+        range_bits: The reason bits of the model's size, the batch and the platform class
+            (:func:`_range_bits`; None: not kept).
+        ratio_prefix: Where the log ratio reads the release: the sum of its terms before the
+            release enters (:meth:`LinearLogModel.log_ratio_prefix` with ``prefix_columns``
+            categorical columns; None: not kept).
+        prefix_columns: The categorical columns ``ratio_prefix`` holds.
+    """
+
+    log_ratio: np.ndarray | None = None
+    correction: np.ndarray | None = None
+    corrected: np.ndarray | None = None
+    range_bits: np.ndarray | None = None
+    ratio_prefix: np.ndarray | None = None
+    prefix_columns: int = 0
+
+    def take(self, positions: np.ndarray) -> ReleaseFree:
+        """These parts at ``positions`` of the rows they were kept for."""
+
+        def at(values: np.ndarray | None) -> np.ndarray | None:
+            return None if values is None else values[positions]
+
+        return ReleaseFree(
+            log_ratio=at(self.log_ratio), correction=at(self.correction), corrected=at(self.corrected), range_bits=at(self.range_bits),
+            ratio_prefix=at(self.ratio_prefix), prefix_columns=self.prefix_columns,
+        )
 
 
 def at_running_batch(frame: pd.DataFrame, running: np.ndarray) -> pd.DataFrame:

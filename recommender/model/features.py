@@ -384,6 +384,7 @@ class FeatureBuilder:
         self.models = model_frame(catalogs.models, extra_models)
         self.quants = quant_frame(catalogs.quants)
         self._logs: dict[str, np.ndarray] | None = None
+        self._tables: dict[str, Any] | None = None
 
     def _log_tables(self) -> dict[str, np.ndarray]:
         """Log features per platform, model, quantization (and platform x quantization), so
@@ -414,6 +415,45 @@ class FeatureBuilder:
                 }
         return self._logs
 
+    def _catalog_tables(self) -> dict[str, Any]:
+        """What :meth:`columns` reads per platform, model or quantization and not per row, worked
+        out once per builder (the catalogs do not change under it): every call took the same
+        ~3 ms of pandas work on a dozen small tables, and a million-candidate prediction builds
+        features a dozen times (twins, batch floors, inner predictions).
+
+        Per categorical feature, ``(code per catalog entry, categories)``: :func:`cats.from_table`'s
+        sorted labels and each entry's position among them, so that a frame's column is one take
+        of its rows' catalog positions (the same Categorical as ``from_table`` builds)."""
+        if self._tables is None:
+            P, M, Q = self.platforms, self.models, self.quants
+
+            def coded(labels: Any) -> tuple[np.ndarray, pd.Index]:
+                lab = pd.Index([str(x) for x in labels], dtype=object)
+                uniq, inverse = np.unique(lab, return_inverse=True)
+                return inverse.ravel(), pd.Index(uniq, dtype=object)
+
+            block_codes, block_labels = coded(BLOCKS)
+            self._tables = {
+                "tdp": gpu_power_w(P["tdp_w"].to_numpy(), np.arange(len(P)), P.index),
+                "peak_table": np.stack([P[f"peak_{p}"].to_numpy() for p in PRECISIONS], axis=1),
+                "prec_of_quant": np.array([PRECISIONS.index(p) for p in Q["compute_precision"]], dtype=np.int64),
+                "rate_of_quant": np.array([PRECISIONS.index(p) for p in Q["throughput_precision"]], dtype=np.int64),
+                "fp8_quant": Q["compute_precision"].to_numpy() == "fp8",
+                "quant_family": coded(Q["quant_family"]),
+                "layer_kernel": coded(Q["layer_kernel"]),
+                # Per model: its block's position among the sorted block labels.
+                "block": (block_codes[M["block_code"].to_numpy().astype(np.int64)], block_labels),
+                "compute_precision": coded(Q["compute_precision"].replace(SAME_NUMERICS)),
+                "numerics": coded(pd.Series(Q.index, index=Q.index).replace(SAME_NUMERICS)),
+                "platform_class": coded(P["platform_class"]),
+            }
+        return self._tables
+
+    def _categorical(self, name: str, codes: np.ndarray) -> pd.Categorical:
+        """Categorical feature ``name`` per row from the rows' catalog positions ``codes``."""
+        per_entry, categories = self._catalog_tables()[name]
+        return pd.Categorical.from_codes(per_entry[codes], categories=categories)
+
     def build(self, configs: pd.DataFrame) -> pd.DataFrame:
         """Features as a DataFrame (see :meth:`columns`); used for fitting."""
         cols = self.columns(configs)
@@ -437,23 +477,23 @@ class FeatureBuilder:
         mc = _codes(configs["model_id"], self.models.index, "model")
         qc = _codes(configs["quantization"], self.quants.index, "quantization")
         P, M, Q = self.platforms, self.models, self.quants
+        tables = self._catalog_tables()
 
         bw = P["bandwidth_gbs"].to_numpy()[pc]
-        tdp = gpu_power_w(P["tdp_w"].to_numpy(), np.arange(len(P)), P.index)[pc]  # per platform, then per row
+        tdp = tables["tdp"][pc]  # per platform, then per row
         mem = P["model_memory_gb"].to_numpy()[pc]
         gen = P["arch_generation"].to_numpy()[pc]
         # Per (platform, quantization) pair, as one flat index (the codes are all valid: _codes
         # raised otherwise): the peak rates and log_peak are taken from platform x quantization
         # tables with it, one plain take each (a 2-D fancy index costs three).
         pq = pc.astype(np.intp) * len(Q) + qc
-        peak_table = np.stack([P[f"peak_{p}"].to_numpy() for p in PRECISIONS], axis=1)
-        prec_of_quant = np.array([PRECISIONS.index(p) for p in Q["compute_precision"]], dtype=np.int64)
+        peak_table, prec_of_quant = tables["peak_table"], tables["prec_of_quant"]
         peak = peak_table[:, prec_of_quant].ravel()[pq]
         # Prefill's prior is its compute bound alone, and no GPU prefill was measured to correct
         # it, so it reads the rate the method's kernels actually reach (bitsandbytes int8: fp16's).
         # Decode keeps the compute precision's rate: it is memory-bound at the batches measured,
         # and its bitsandbytes costs are learned from measured pairs instead (component.QuantPairs).
-        rate_of_quant = np.array([PRECISIONS.index(p) for p in Q["throughput_precision"]], dtype=np.int64)
+        rate_of_quant = tables["rate_of_quant"]
         peak_prefill = peak_table[:, rate_of_quant].ravel()[pq]
 
         total = M["params_total_b"].to_numpy()[mc]
@@ -608,7 +648,7 @@ class FeatureBuilder:
                 # Leave-one-model-out, the dense FP8 rows went 1.48x -> 1.25x too slow; eai
                 # evaluate 2026-12-04: LOSO energy per query 17.4 -> 17.2 %, time 24.6 -> 23.7 %,
                 # LOMO 10.5 -> 10.4 % (time 10.6 -> 10.8 %), LOPO unchanged (18.6 %).
-                "log_moe_ratio_fp8": model_logs["log_moe_ratio"] * (Q["compute_precision"].to_numpy() == "fp8")[qc],
+                "log_moe_ratio_fp8": model_logs["log_moe_ratio"] * tables["fp8_quant"][qc],
                 "log_layers": logs["log_layers"][mc],
                 "log_hidden": logs["log_hidden"][mc],
                 "log_kv_token": logs["log_kv_token"][mc],
@@ -627,13 +667,13 @@ class FeatureBuilder:
                 "log_mem_over_compute": np.log(t_mem / t_comp),
                 "log_weights_over_memory": np.log(total * bpw / (mem * devices_all)),
                 "engine": cats.as_categorical(configs["engine"]),
-                "quant_family": cats.from_table(qc, Q["quant_family"]),
+                "quant_family": self._categorical("quant_family", qc),
                 # The quantization's per-layer kernel path ('' for none), for the fitted roofline.
-                "layer_kernel": cats.from_table(qc, Q["layer_kernel"]),
-                "block": cats.from_table(M["block_code"].to_numpy().astype(np.int64)[mc], BLOCKS),
-                "compute_precision": cats.from_table(qc, Q["compute_precision"].replace(SAME_NUMERICS)),
-                "numerics": cats.from_table(qc, pd.Series(Q.index, index=Q.index).replace(SAME_NUMERICS)),
-                "platform_class": cats.from_table(pc, P["platform_class"]),
+                "layer_kernel": self._categorical("layer_kernel", qc),
+                "block": self._categorical("block", mc),
+                "compute_precision": self._categorical("compute_precision", qc),
+                "numerics": self._categorical("numerics", qc),
+                "platform_class": self._categorical("platform_class", pc),
                 "platform": cats.as_categorical(configs["platform"]),
                 "model_id": cats.as_categorical(configs["model_id"]),
                 "quantization": cats.as_categorical(configs["quantization"]),

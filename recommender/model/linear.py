@@ -70,20 +70,19 @@ class LinearLogModel:
             raise ModelStateError(f"linear model state is malformed ({exc}); refit with 'eai fit'") from exc
         self.state = dict(state)
 
-    def predict_log_ratio(self, frame: pd.DataFrame) -> np.ndarray:
+    def predict_log_ratio(self, frame: pd.DataFrame, prefix: tuple[int, np.ndarray] | None = None) -> np.ndarray:
         """Predicted ``log(y / prior)`` for each row of ``frame``.
 
         Terms are added in a fixed order (intercept, numeric, categorical, interactions), the
         same for every row. An interaction column's terms are evaluated on the rows sorted by
         its level, where each level's slope and range are scalars over one contiguous slice:
         one gather per term instead of three table lookups per row.
+
+        ``prefix``: ``(k, sum)``, the sum of the intercept, the numeric terms and the first ``k``
+        categorical columns' terms of these rows (:meth:`log_ratio_prefix`), which the caller
+        hands over (the rest is added to it in place); None: computed here.
         """
-        n = len(frame)
-        out = np.full(n, self.intercept, dtype=float)
-        tmp = np.empty(n, dtype=float)
-        for c, w in self.numeric.items():
-            np.multiply(w, floats(frame, c), out=tmp)
-            out += tmp
+        start, out = prefix if prefix is not None else (0, self.log_ratio_prefix(frame, 0))
         # Each categorical column's codes are found once and reused by every term on it.
         index: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
@@ -92,7 +91,7 @@ class LinearLogModel:
                 index[c] = cats.parts(column_of(frame, c))
             return index[c]
 
-        for c, levels in self.categorical.items():
+        for c, levels in list(self.categorical.items())[start:]:
             codes, labels = codes_of(c)
             out += cats.table_of(labels, levels)[codes]  # code -1 (missing) takes the default
         for c, block in self.interactions.items():
@@ -124,12 +123,51 @@ class LinearLogModel:
             out[order] = sorted_out  # every row set: order is a permutation
         return np.clip(out, *self.clip, out=out)
 
+    def log_ratio_prefix(self, frame: pd.DataFrame, n_categorical: int) -> np.ndarray:
+        """The first terms of :meth:`predict_log_ratio`'s sum, in its order: the intercept, every
+        numeric term and the first ``n_categorical`` categorical columns' terms."""
+        n = len(frame)
+        out = np.full(n, self.intercept, dtype=float)
+        tmp = np.empty(n, dtype=float)
+        for c, w in self.numeric.items():
+            np.multiply(w, floats(frame, c), out=tmp)
+            out += tmp
+        for c, levels in list(self.categorical.items())[:n_categorical]:
+            codes, labels = cats.parts(column_of(frame, c))
+            out += cats.table_of(labels, levels)[codes]  # code -1 (missing) takes the default
+        return out
+
+    def prefix_avoiding(self, columns: set[str]) -> int | None:
+        """The most leading categorical columns a :meth:`log_ratio_prefix` can hold and read none
+        of ``columns`` (None: some numeric term reads one)."""
+        if set(self.numeric) & columns:
+            return None
+        k = 0
+        for c in self.categorical:
+            if c in columns:
+                break
+            k += 1
+        return k
+
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         """Predicted target: ``prior * exp(log ratio)``."""
-        # The log ratio is a fresh array of this call's: exponentiated and scaled in place.
-        ratio = self.predict_log_ratio(frame)
-        np.exp(ratio, out=ratio)
-        return np.multiply(floats(frame, self.prior_column), ratio, out=ratio)
+        return self.prior_times(frame, self.predict_log_ratio(frame))
+
+    def ratio_reads(self) -> set[str]:
+        """The frame columns :meth:`predict_log_ratio` reads: two frames that differ only outside
+        them have the same log ratio, row for row."""
+        cols = set(self.numeric) | set(self.categorical)
+        for c, block in self.interactions.items():
+            cols |= {c, *block}
+        return cols
+
+    def prior_times(self, frame: pd.DataFrame, log_ratio: np.ndarray) -> np.ndarray:
+        """``prior * exp(log_ratio)`` per row of ``frame``.
+
+        ``log_ratio`` must be an array the caller hands over (:meth:`predict_log_ratio`'s, or a
+        copy): it is exponentiated and scaled in place, no temporary on a million rows."""
+        np.exp(log_ratio, out=log_ratio)
+        return np.multiply(floats(frame, self.prior_column), log_ratio, out=log_ratio)
 
 
 def varied_within(category: np.ndarray, nums: np.ndarray, levels: Sequence[Any]) -> np.ndarray:

@@ -32,7 +32,7 @@ from recommender.model.adjust import sibling as sibling_stage
 from recommender.model.adjust import measured as measured_stage
 from recommender.model.adjust import batch_floor, release_order, release_widening, twins
 from recommender.model import calibrate, invariants, layer_split
-from recommender.model.component import REASONS, RowsTaken
+from recommender.model.component import REASONS, ReleaseFree, RowsTaken
 from recommender.model.intervals import sum_interval
 from recommender.model.prediction import PartPrediction, Parts, QueryPrediction
 
@@ -69,15 +69,30 @@ def predict_parts(
     parts: Parts = {}
     need = needed_rows(cf) if only_needed else None
     taken = RowsTaken(feats)
+    widen = config.on(release_widening.STAGE) and not points_only and bool(cf["release_assumed"].to_numpy().any())
+    # Per component, the rows it was predicted on (None: all) and what of it no release enters:
+    # stage release_widening predicts some of them again at other releases and takes those.
+    release_free: dict[str, tuple[np.ndarray | None, ReleaseFree]] = {}
+    # Per component, those rows and the prior it corrected there: stage twins scales a twin's
+    # prediction by the ratio of the row's prior to the twin's.
+    priors: dict[str, tuple[np.ndarray | None, np.ndarray]] = {}
+
+    def predict_component(name: str, comp: Any, comp_feats: Any, rows: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        out = comp.predict_full(comp_feats, keep=widen)
+        priors[name] = (rows, out.prior)
+        if widen:
+            release_free[name] = (rows, out.release_free)
+        return out.point, out.half, out.bits
+
     for name, comp in model.components.items():
         if need is None or need[name].all():
-            point, half, bits = comp.predict(model.component_feats(name, feats, cf))
+            point, half, bits = predict_component(name, comp, model.component_feats(name, feats, cf), None)
         else:
             rows = np.flatnonzero(need[name])
             point, half = np.ones(len(cf)), np.zeros(len(cf))
             bits = np.zeros(len(cf), dtype=np.int64)
             if len(rows):
-                p_, h_, b_ = comp.predict(model.component_feats(name, taken.at(rows), cf, rows))
+                p_, h_, b_ = predict_component(name, comp, model.component_feats(name, taken.at(rows), cf, rows), rows)
                 point[rows], half[rows], bits[rows] = p_, h_, b_
         parts[name] = PartPrediction(point=point, log_half=half, reason_bits=bits)
     # The components' own points, before any stage moves them: release_widening measures the gap
@@ -86,13 +101,13 @@ def predict_parts(
     # Twins before the release bound: the bound compares a release with the measured one as
     # the platform would be predicted at either, borrowing or not.
     if config.on(twins.STAGE):
-        parts, twin_of = twins.borrow(model, parts, cf, feats, need)
+        parts, twin_of = twins.borrow(model, parts, cf, feats, need, priors)
     else:
         twin_of = np.full(len(cf), "", dtype=object)
     if config.on(release_order.STAGE):
         parts = release_order.apply(model, parts, cf, feats, borrow_twins=config.on(twins.STAGE))
     if config.on(release_widening.STAGE) and not points_only:
-        parts = release_widening.apply(model, parts, cf, feats, raw_points, need)
+        parts = release_widening.apply(model, parts, cf, feats, raw_points, need, release_free)
     if config.on(batch_floor.STAGE):
         parts = batch_floor.apply(model, parts, cf, need, predict_parts, feats)
     return parts, twin_of
@@ -181,5 +196,5 @@ def predict_query(
     if anchor and config.on(release_power.STAGE):
         q = release_power.apply(model, q, cf, feats, predict_query, invariants.enforce)
     if use_measured and config.on(measured_stage.STAGE):
-        q = measured_stage.apply(q, cf, model.measured, model.newest_cells)
+        q = measured_stage.apply(q, cf, model.measured, model.newest_cells, model.coded_cells)
     return q

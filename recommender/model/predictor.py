@@ -67,7 +67,9 @@ from recommender.model.prediction import ENERGY_TIME_FIELDS, QueryPrediction
 
 # Names that moved into the pipeline's stage modules, kept importable from here.
 from recommender.model.adjust.measured import factor_codes as _factor_codes, measured_cells as _measured_cells  # noqa: F401
-from recommender.model.adjust.measured import newest_per_cell
+from recommender.model.adjust.measured import ReferenceCodes, newest_per_cell, reference_codes
+from recommender.model.adjust.anchor import GROUP_COLUMNS, PAIR_COLUMNS, CellKeys, as_one_numerics
+from recommender.model.adjust import release_power
 from recommender.model.adjust.release_widening import RELEASE_UNSEEN_BIT  # noqa: F401
 from recommender.model.adjust.release_widening import take
 from recommender.model.adjust.twins import TWIN_TOLERANCE, twin_platforms  # noqa: F401
@@ -152,6 +154,8 @@ class EaiPredictor:
         self._features = FeatureBuilder(self.catalogs, self.extra_models)
         self._twins: dict[str, dict[str, list[str]]] = {}
         self._newest: tuple[pd.DataFrame, np.ndarray] | None = None
+        self._release_levels: dict[float, dict[tuple[str, str], set[str]]] = {}
+        self._cell_codes: dict[tuple[bool, tuple[str, ...], bool], ReferenceCodes] = {}
 
     def with_catalog_entries(self, platforms: Mapping[str, Any] | None = None, models: Mapping[str, Any] | None = None) -> EaiPredictor:
         """This predictor, also knowing platforms and models outside its catalog (their specs
@@ -202,6 +206,34 @@ class EaiPredictor:
         if self._newest is None:
             self._newest = newest_per_cell(self.measured)
         return self._newest
+
+    def coded_cells(self, columns: tuple[str, ...], one_numerics: bool = False, newest: bool = False) -> ReferenceCodes:
+        """The measured cells (``newest``: :meth:`newest_cells`' frame) coded by ``columns``
+        (:func:`~recommender.model.adjust.measured.reference_codes`; ``one_numerics``: bf16 and
+        fp16 read as one, :func:`~recommender.model.adjust.anchor.as_one_numerics`), found on first
+        use and kept: stages ``anchor`` and ``sibling`` look frames up in them in each call, inner
+        predictions included, where each coded the cells' strings again. Read only: shared."""
+        key = (newest, tuple(columns), one_numerics)
+        if key not in self._cell_codes:
+            cells = self.newest_cells()[0] if newest else self.measured
+            self._cell_codes[key] = reference_codes(as_one_numerics(cells) if one_numerics else cells, tuple(columns))
+        return self._cell_codes[key]
+
+    def cell_keys(self, newest: bool = False) -> CellKeys:
+        """:func:`~recommender.model.adjust.anchor.cell_keys` of the measured cells (``newest``: of
+        :meth:`newest_cells`' frame), kept (:meth:`coded_cells`)."""
+        return CellKeys(pair=self.coded_cells(PAIR_COLUMNS, newest=newest), group=self.coded_cells(GROUP_COLUMNS, True, newest))
+
+    def release_levels(self) -> dict[tuple[str, str], set[str]]:
+        """:func:`~recommender.model.adjust.release_power.measured_levels` of this predictor, found
+        on first use and kept per twin tolerance (a cross-validation fold sets another config on
+        the same predictor): stage ``release_power`` reads it in each of its calls, inner
+        predictions included, where each call walked the measured cells again (~5 ms). Read
+        only: the dict and its sets are shared."""
+        tolerance = float(self.config.tunables.twin_tolerance_log)
+        if tolerance not in self._release_levels:
+            self._release_levels[tolerance] = release_power.measured_levels(self)
+        return self._release_levels[tolerance]
 
     def measured_releases(self) -> set[str]:
         """Engine releases the release-aware components were fitted on (``vllm@0.11``...)."""

@@ -194,7 +194,7 @@ def apply(
     # cells at the newest (oldest) measured release: the measured / model ratio there, set on
     # the model's own figure at the row's release (which keeps the release's placed gain).
     lookup = past_measured_as_nearest(layer_split_as_one_device(cf, feats), model.measured_releases())
-    below, above, found = own_neighbours(cells, lookup, model.newest_cells)
+    below, above, found = own_neighbours(cells, lookup, model.newest_cells, model.cell_keys)
     if not found.any():
         return q
     rows = np.flatnonzero(found)
@@ -263,17 +263,26 @@ def scaled(
 
 
 def own_neighbours(
-    cells: pd.DataFrame, cf: pd.DataFrame, newest_cells: Callable[[], tuple[pd.DataFrame, np.ndarray]] | None = None
+    cells: pd.DataFrame,
+    cf: pd.DataFrame,
+    newest_cells: Callable[[], tuple[pd.DataFrame, np.ndarray]] | None = None,
+    keys: Callable[[bool], CellKeys] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`neighbours` of each row in its own deployment's measured cells, a row naming no
     release reading the newest release measured for its deployment (see the module doc).
 
     ``newest_cells``: gives ``newest_per_cell(cells)`` where the caller keeps it (the
     predictor's :meth:`~recommender.model.predictor.EaiPredictor.newest_cells`), called only
-    where a row needs it; None: found here."""
+    where a row needs it; None: found here. ``keys``: gives :func:`cell_keys` of ``cells``
+    (argument False) or of the newest cells (True) where the caller keeps them (the predictor's
+    :meth:`~recommender.model.predictor.EaiPredictor.cell_keys`); None: coded here."""
+    cell_codes = keys(False) if keys is not None else None
     # The platform-and-model pre-filter of neighbours, once for both lookups below.
-    near = np.flatnonzero(key_matches(*factor_codes(cf, PAIR_COLUMNS, cells)))
-    below, above, found = neighbours(cf, cells, near)
+    if cell_codes is not None:
+        near = np.flatnonzero(key_matches(frame_key(cf, cell_codes.pair), cell_codes.pair.key))
+    else:
+        near = np.flatnonzero(key_matches(*factor_codes(cf, PAIR_COLUMNS, cells)))
+    below, above, found = neighbours(cf, cells, near, keys=cell_codes)
     # A row naming no release whose deployment was measured only at stated releases: the newest
     # of them, as the measured stage reads it (the profiler states its transformers release, the
     # quantization reports did not, so hf-transformers' default level is the unstated one).
@@ -284,7 +293,7 @@ def own_neighbours(
     if len(rest):
         newest, where = newest_cells() if newest_cells is not None else newest_per_cell(cells)
         if len(newest):
-            b2, a2, f2 = neighbours(cf.iloc[rest], newest, np.arange(len(rest)))
+            b2, a2, f2 = neighbours(cf.iloc[rest], newest, np.arange(len(rest)), keys=keys(True) if keys is not None else None)
             hit = rest[f2]
             below[hit] = np.where(b2[f2] >= 0, where[np.maximum(b2[f2], 0)], -1)
             above[hit] = np.where(a2[f2] >= 0, where[np.maximum(a2[f2], 0)], -1)

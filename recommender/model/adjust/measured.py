@@ -154,21 +154,33 @@ def measured_cells(prepared: pd.DataFrame) -> pd.DataFrame:
     return cells
 
 
+KEY_TABLE_LIMIT = 1 << 24
+"""Largest key (exclusive) :func:`key_matches` looks up in a table of flags (16 MB at most)."""
+
+
 def key_matches(fkey: np.ndarray, rkey: np.ndarray) -> np.ndarray:
     """Per row of ``fkey``, whether its key is among ``rkey`` (-1: no key)."""
     ref = np.unique(rkey)
     if not len(ref):
         return np.zeros(len(fkey), dtype=bool)
+    top = max(int(ref[-1]), int(fkey.max()) if len(fkey) else -1)
+    if 0 <= ref[0] and top < KEY_TABLE_LIMIT:
+        # Keys in a small space: one flag per key, taken per row (a binary search of a million
+        # keys among a few thousand cost ~10 ms; this a take).
+        known = np.zeros(top + 1, dtype=bool)
+        known[ref] = True
+        return (fkey >= 0) & known[np.maximum(fkey, 0)]
     pos = np.clip(np.searchsorted(ref, fkey), 0, len(ref) - 1)
     return (fkey >= 0) & (ref[pos] == fkey)
 
 
-def _lookup(rows: pd.DataFrame, levels: np.ndarray, cells: pd.DataFrame) -> np.ndarray:
+def _lookup(rows: pd.DataFrame, levels: np.ndarray, cells: pd.DataFrame, coded: ReferenceCodes | None = None) -> np.ndarray:
     """Per row of ``rows`` at release level ``levels``, the position of its cell in ``cells``
-    (-1: none)."""
+    (-1: none). ``coded``: ``cells`` coded by :data:`KEY_COLUMNS` where the caller keeps it."""
     if not len(rows) or not len(cells):
         return np.full(len(rows), -1, dtype=np.int64)
-    fkey, rkey = factor_codes(rows.assign(engine_release=levels), KEY_COLUMNS, cells)
+    ref = coded if coded is not None else reference_codes(cells, KEY_COLUMNS)
+    fkey, rkey = frame_key(rows.assign(engine_release=levels), ref), ref.key
     order = np.argsort(rkey, kind="stable")
     pos = np.clip(np.searchsorted(rkey[order], fkey), 0, len(rkey) - 1)
     found = (fkey >= 0) & (rkey[order][pos] == fkey)
@@ -208,12 +220,16 @@ def apply(
     cf: pd.DataFrame,
     measured: pd.DataFrame,
     newest_cells: Callable[[], tuple[pd.DataFrame, np.ndarray]] | None = None,
+    coded_cells: Callable[..., ReferenceCodes] | None = None,
 ) -> QueryPrediction:
     """``q`` with measured cells' energy and time (status measured, no reasons).
 
     ``newest_cells``: gives ``newest_per_cell(measured)`` where the caller keeps it (the
     predictor's :meth:`~recommender.model.predictor.EaiPredictor.newest_cells`), called only
-    where a row needs it; None: found here.
+    where a row needs it; None: found here. ``coded_cells``: gives ``measured`` (``newest=True``:
+    the newest cells) coded by the columns asked (:func:`reference_codes`) where the caller keeps
+    them (the predictor's :meth:`~recommender.model.predictor.EaiPredictor.coded_cells`); None:
+    coded here.
 
     A row meets a cell at its own release level; where none is there, a row naming a release
     meets the cell measured at an unstated one (the quantization reports ran HF transformers at
@@ -230,13 +246,16 @@ def apply(
     # First the name columns but the release (integer codes: cheap on a million rows), then the
     # whole key on the few rows whose names match some measured cell.
     names = tuple(c for c in KEY_COLUMNS if measured[c].dtype.kind not in "fiu" and c != "engine_release")
-    near = np.flatnonzero(key_matches(*factor_codes(cf, names, measured))) if names else np.arange(len(cf))
+    if names and coded_cells is not None:
+        near = np.flatnonzero(key_matches(frame_key(cf, coded_cells(names)), coded_cells(names).key))
+    else:
+        near = np.flatnonzero(key_matches(*factor_codes(cf, names, measured))) if names else np.arange(len(cf))
     for flag in (PROMPT_GIVEN, BRACKETED, PEER):
         if flag in cf.columns and len(near):
             near = near[~cf[flag].to_numpy(dtype=bool)[near]]
     sub = cf.iloc[near]
     levels, engine, named = engine_levels(sub["engine_release"])
-    pos = _lookup(sub, levels, measured)
+    pos = _lookup(sub, levels, measured, coded_cells(KEY_COLUMNS) if coded_cells is not None else None)
     # A named release not measured for the cell: the cell measured at an unstated release.
     rows = np.flatnonzero((pos < 0) & named)
     _, cell_engine, cell_named = engine_levels(measured["engine_release"])
@@ -251,7 +270,7 @@ def apply(
     else:
         newest, where = newest_cells() if newest_cells is not None else newest_per_cell(measured)
     if len(newest):
-        found = _lookup(sub.iloc[rows], engine[rows], newest)
+        found = _lookup(sub.iloc[rows], engine[rows], newest, coded_cells(KEY_COLUMNS, newest=True) if coded_cells is not None else None)
         pos[rows] = np.where(found >= 0, where[np.maximum(found, 0)], -1)
     hit_near = pos >= 0
     idx = pos[hit_near]

@@ -111,7 +111,7 @@ def apply(
     """
     if not len(cf):
         return q
-    levels = measured_levels(model)
+    levels = model.release_levels()  # measured_levels(model), kept by the predictor
     if not levels:
         return q
     # Per distinct (platform, release level): the release to read the power at ("" where none).

@@ -46,7 +46,6 @@ from recommender.model import cats
 from recommender.model.adjust.anchor import (
     GROUP_COLUMNS,
     as_one_numerics,
-    cell_keys,
     layer_split_as_one_device,
     log_ratios,
     neighbours,
@@ -54,7 +53,7 @@ from recommender.model.adjust.anchor import (
     past_measured_as_nearest,
     scaled,
 )
-from recommender.model.adjust.measured import factor_codes, key_matches
+from recommender.model.adjust.measured import frame_key, key_matches
 from recommender.model.adjust.twins import twin_platforms
 from recommender.model.component import at_running_batch
 from recommender.model.invariants import time_floor_s
@@ -93,10 +92,10 @@ def apply(
     if not len(pool):
         return q
     # The key columns alone are taken at those rows (not the frame's two dozen).
-    fkey, rkey = factor_codes(as_one_numerics(look[list(SIBLING_COLUMNS)].iloc[pool]), SIBLING_COLUMNS, as_one_numerics(cells))
-    rest = pool[key_matches(fkey, rkey)]
+    coded = model.coded_cells(SIBLING_COLUMNS, one_numerics=True)
+    rest = pool[key_matches(frame_key(as_one_numerics(look[list(SIBLING_COLUMNS)].iloc[pool]), coded), coded.key)]
     if len(rest):
-        _, _, own = own_neighbours(cells, look.iloc[rest], model.newest_cells)
+        _, _, own = own_neighbours(cells, look.iloc[rest], model.newest_cells, model.cell_keys)
         rest = rest[~own]
     if not len(rest):
         return q
@@ -109,7 +108,7 @@ def apply(
     # Every sibling cell pair of every row, over all the platforms, in one frame, so that the
     # model is predicted at the siblings' cells in one call.
     frames, belows, aboves, owners = [], [], [], []
-    keys = cell_keys(cells)  # the cells coded once for every platform's lookup
+    keys = model.cell_keys()  # the cells coded once for every platform's lookup (kept by the predictor)
     for platform in sorted(set(cells["platform"].astype(str))):
         other = np.flatnonzero(own_platform != platform)
         if not len(other):

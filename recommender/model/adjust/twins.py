@@ -117,7 +117,12 @@ def find_twin_platforms(platforms: pd.DataFrame, measured: Any, tolerance_log: f
 
 
 def borrow(
-    model: EaiPredictor, parts: Parts, cf: pd.DataFrame, feats: Any, needed: Mapping[str, np.ndarray] | None = None
+    model: EaiPredictor,
+    parts: Parts,
+    cf: pd.DataFrame,
+    feats: Any,
+    needed: Mapping[str, np.ndarray] | None = None,
+    priors: Mapping[str, tuple[np.ndarray | None, np.ndarray]] | None = None,
 ) -> tuple[Parts, np.ndarray]:
     """Point predictions of platforms never measured under the candidate's engine that have a
     twin (see :func:`twin_platforms`) measured under it, where the model's weights fit in the
@@ -131,6 +136,9 @@ def borrow(
     borrowing makes the interval.
 
     ``needed``: per component, the rows it was predicted on (None: every row); only those borrow.
+    ``priors``: per component, the rows it was predicted on (None: every row) and the prior it
+    corrected there (:attr:`~recommender.model.component.ComponentPrediction.prior`), taken for
+    the borrowing rows' own prior; None: computed here.
 
     Returns:
         The parts and, per row, the twin whose decode energy was borrowed ("" where none).
@@ -140,7 +148,7 @@ def borrow(
     e_idx, elabels = cats.level_index(cf["engine"])
     borrowed = np.full(len(cf), "", dtype=object)
     # Components whose twin lookups agree share the frames: build them once.
-    built: dict[tuple[Any, ...], tuple[np.ndarray, pd.DataFrame, Any, pd.DataFrame, Any, np.ndarray]] = {}
+    built: dict[tuple[Any, ...], tuple[np.ndarray, Any, pd.DataFrame, Any, np.ndarray]] = {}
     for name, comp in model.components.items():
         if name not in out or comp.n_rows == 0:
             continue
@@ -188,19 +196,29 @@ def borrow(
                 # exist). A log-likelihood pass is priced at the configured static batch on both
                 # cards, so prefill parts borrow at that batch whatever either cache holds.
                 same = np.flatnonzero(np.asarray(twin_f["log_weights_over_memory"], dtype=float) < 0.0)
-                rows, own_cf, twin_cf = rows[same], own_cf.iloc[same], twin_cf.iloc[same]
+                rows, twin_cf = rows[same], twin_cf.iloc[same]
                 own_f, twin_f = take_rows(own_f, same), take_rows(twin_f, same)
-            built[key] = (rows, own_cf, own_f, twin_cf, twin_f, per_row)
-        rows, own_cf, own_f, twin_cf, twin_f, per_row = built[key]
+            built[key] = (rows, own_f, twin_cf, twin_f, per_row)
+        rows, own_f, twin_cf, twin_f, per_row = built[key]
         if not len(rows):
             continue
         if name == "e_dec":
             # Whichever component built the shared frames (components come in fit order).
             borrowed[rows] = np.asarray(names, dtype=object)[per_row[rows]]
         twin_feats = model.component_feats(name, twin_f, twin_cf)
-        ratio = comp.prior_values(model.component_feats(name, own_f, own_cf)) / comp.prior_values(twin_feats)
+        own_prior = None
+        if priors is not None and name in priors:
+            predicted_on, prior = priors[name]
+            # The borrowing rows are among those the component was predicted on (both sorted).
+            at = rows if predicted_on is None else np.minimum(np.searchsorted(predicted_on, rows), max(len(predicted_on) - 1, 0))
+            if predicted_on is None or np.array_equal(predicted_on[at], rows):
+                own_prior = prior[at]
+        if own_prior is None:
+            own_prior = comp.prior_values(model.component_feats(name, own_f, cf.iloc[rows]))
+        at_twin = comp.predict_full(twin_feats)  # its prior is the twin's
+        ratio = own_prior / at_twin.prior
         point = out[name].point.copy()
-        point[rows] = comp.predict(twin_feats)[0] * ratio
+        point[rows] = at_twin.point * ratio
         out[name] = out[name].replace(point=point)
     return out, borrowed
 
