@@ -120,3 +120,36 @@ def test_a_release_named_by_nobody_holds_the_engines_stated_releases(hf_versione
     assert unnamed["time_s_per_query_hi"] > 1.03 * narrow["time_s_per_query_hi"]
     assert unnamed["time_s_per_query_lo"] <= narrow["time_s_per_query_lo"]  # (here at the forward-pass floor)
     assert unnamed["time_s_per_query_lo"] <= stated["time_s_per_query"] <= unnamed["time_s_per_query_hi"]
+
+
+def test_a_prediction_at_another_release_reusing_what_no_release_enters_equals_one_computed_afresh(fitted) -> None:
+    """Stage ``release_widening`` predicts each row again at its engine's other measured releases,
+    taking from the prediction at the row's own release what no release enters (the smoother's
+    correction, the size / batch / class reasons, the log ratio or the terms before the release
+    enters it). That shortcut must give what a prediction computed from scratch gives."""
+    from recommender.model.component import with_column
+    from recommender.model.predictor import RELEASE_COMPONENTS
+
+    cand = pd.DataFrame([
+        {"platform": p, "device_count": 1, "engine": "vllm", "engine_version": v, "model_id": m, "quantization": "fp16",
+         "task": t, "batch_size": b}
+        for p in ("gpu-a", "gpu-c", "gpu-d") for v in ("0.5.4", "0.11.1") for m in ("toy/m3", "toy/m13")
+        for t in ("chat", "mmlu") for b in (1, 8, 64)
+    ])
+    cf = fitted._candidate_frame(cand)
+    feats = fitted._features.columns(cf)
+    checked = 0
+    for name in RELEASE_COMPONENTS:
+        comp = fitted.components[name]
+        own = fitted.component_feats(name, feats, cf)
+        point, half, bits, kept = comp.predict_keeping(own)
+        np.testing.assert_array_equal(point, comp.predict(own)[0])
+        for release in ("0.5.4", "0.11.1"):
+            other = with_column(own, "engine_release", pd.Categorical([release] * len(cf)))
+            fresh = comp.predict(other)
+            reused = comp.predict(other, release_free=kept)
+            for a, b in zip(reused, fresh, strict=True):
+                np.testing.assert_array_equal(a, b)
+            checked += 1
+        assert kept.range_bits is not None
+    assert checked == 2 * len(RELEASE_COMPONENTS)
