@@ -133,8 +133,9 @@ def apply(
     if not len(rows):
         return q
     ref_rows = ref[pair[rows]]  # the release each of them reads the power at
-    at_ref = cf.iloc[rows].assign(engine_release=pd.Categorical(ref_rows))
-    r = predict_query(model, at_ref, take_rows(feats, rows), use_measured=True, anchor=True, points_only=True)
+    sub_cf, sub_feats = cf.iloc[rows], take_rows(feats, rows)
+    at_ref = sub_cf.assign(engine_release=pd.Categorical(ref_rows))
+    r = predict_query(model, at_ref, sub_feats, use_measured=True, anchor=True, points_only=True)
     sub = q.take(rows)
     with np.errstate(divide="ignore", invalid="ignore"):
         # The same deployment at the same batch holds as many queries in flight at either release,
@@ -142,11 +143,16 @@ def apply(
         carried = sub.time_s * r.energy_j / r.time_s
         factor = np.sqrt(carried / sub.energy_j)
     ok = np.isfinite(factor) & (factor > 0)
-    rows, ref_rows, sub, carried, factor = rows[ok], ref_rows[ok], sub.take(np.flatnonzero(ok)), carried[ok], factor[ok]
+    if not ok.all():
+        kept = np.flatnonzero(ok)
+        rows, ref_rows, sub, carried, factor = rows[kept], ref_rows[kept], sub.take(kept), carried[kept], factor[kept]
+        sub_cf, sub_feats = cf.iloc[rows], take_rows(feats, rows)
     if not len(rows):
         return q
     # Both readings inside the interval, which keeps its log size around the middle otherwise.
     lo = np.minimum(sub.energy_lo_j * factor, np.minimum(sub.energy_j, carried))
     hi = np.maximum(sub.energy_hi_j * factor, np.maximum(sub.energy_j, carried))
     moved = sub.replace(energy_j=sub.energy_j * factor, energy_lo_j=lo, energy_hi_j=hi, power_of=ref_rows.astype(object))
-    return q.put(rows, enforce(moved, cf.iloc[rows], take_rows(feats, rows)), fields=(*ENERGY_TIME_FIELDS, "power_of"))
+    # Where every row moves (the usual case), the invariants read the frames the inner prediction
+    # took: the feature columns it gathered are not gathered again.
+    return q.put(rows, enforce(moved, sub_cf, sub_feats), fields=(*ENERGY_TIME_FIELDS, "power_of"))
