@@ -213,7 +213,11 @@ class ResidualSmoother:
         codes, wanted = _known_groups(feats, self.groups)
         if not wanted:
             return none
-        rows_any = np.flatnonzero(np.isin(codes, np.array([g for g, _ in wanted], dtype=np.int64)))
+        # Whether each row's group is known, from a table over the group codes (np.isin sorts a
+        # million codes on every call: ~8 ms, against under 1 ms for one take).
+        known = np.zeros(max(int(codes.max()), max(g for g, _ in wanted)) + 1, dtype=bool)
+        known[[g for g, _ in wanted]] = True
+        rows_any = np.flatnonzero(known[codes])
         out = np.zeros(len(rows_any))
         X = np.column_stack([floats(feats, c)[rows_any] for c in KERNEL_FEATURES])
         Z = (X - self.mean) / self.scale
