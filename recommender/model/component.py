@@ -518,9 +518,26 @@ def _reason_bits(
             if len(tables) >= 256:  # a bound, not an eviction policy: a prediction meets a few sets
                 tables.clear()
             tables[key] = table
-    out = table[(pc, ec, qc, rc) if with_release else (pc, ec, qc)]
+    out = table.ravel()[_flat_index(table.shape, (pc, ec, qc, rc) if with_release else (pc, ec, qc))]
     out |= range_bits if range_bits is not None else _range_bits(feats, d)
     return out
+
+
+def _flat_index(shape: tuple[int, ...], codes: tuple[np.ndarray, ...]) -> np.ndarray:
+    """Position in a C-ordered table of ``shape`` of each row's per-axis Categorical codes (code
+    -1, a missing value, takes the axis's last slot, as indexing the table with it would).
+
+    One take by this position costs a third of one multi-axis index with the codes (~1.5 against
+    ~4 ms on 600,000 rows and four axes), which numpy walks axis by axis per element.
+    """
+    flat = np.zeros(len(codes[0]), dtype=np.intp)
+    for size, c in zip(shape, codes, strict=True):
+        flat *= size
+        flat += c
+        missing = c < 0
+        if missing.any():
+            flat[missing] += size  # -1 counts from the axis's end: its last slot
+    return flat
 
 
 def _range_bits(feats: Any, d: dict[str, Any]) -> np.ndarray:
