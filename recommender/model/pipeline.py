@@ -34,7 +34,7 @@ from recommender.model.adjust import batch_floor, release_order, release_widenin
 from recommender.model import calibrate, invariants, layer_split
 from recommender.model.component import REASONS, ReleaseFree, RowsTaken
 from recommender.model.intervals import sum_interval
-from recommender.model.prediction import PartPrediction, Parts, QueryPrediction
+from recommender.model.prediction import PartPrediction, Parts, QueryPrediction, blank_labels
 
 if TYPE_CHECKING:
     from recommender.model.predictor import EaiPredictor
@@ -103,7 +103,7 @@ def predict_parts(
     if config.on(twins.STAGE):
         parts, twin_of = twins.borrow(model, parts, cf, feats, need, priors)
     else:
-        twin_of = np.full(len(cf), "", dtype=object)
+        twin_of = blank_labels(len(cf))
     if config.on(release_order.STAGE):
         parts = release_order.apply(model, parts, cf, feats, borrow_twins=config.on(twins.STAGE))
     if config.on(release_widening.STAGE) and not points_only:

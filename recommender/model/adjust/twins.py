@@ -20,7 +20,7 @@ import pandas as pd
 from recommender.model import cats
 from recommender.model.component import at_running_batch, take_rows
 from recommender.model.config import PipelineConfig
-from recommender.model.prediction import Parts
+from recommender.model.prediction import Parts, blank_labels
 
 if TYPE_CHECKING:
     from recommender.model.predictor import EaiPredictor
@@ -149,7 +149,7 @@ def borrow(
     # Each row's (platform, engine) slot in the twin tables below, found once: a take by it costs
     # a quarter of indexing a table by both codes, which numpy does per row and axis.
     pair = p_idx.astype(np.intp) * (len(elabels) + 1) + e_idx
-    borrowed = np.full(len(cf), "", dtype=object)
+    borrowed = blank_labels(len(cf))
     # Components whose twin lookups agree share the frames: build them once.
     built: dict[tuple[Any, ...], tuple[np.ndarray, Any, pd.DataFrame, Any, np.ndarray]] = {}
     for name, comp in model.components.items():
