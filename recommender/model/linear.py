@@ -93,7 +93,7 @@ class LinearLogModel:
 
         for c, levels in list(self.categorical.items())[start:]:
             codes, labels = codes_of(c)
-            out += cats.table_of(labels, levels)[codes]  # code -1 (missing) takes the default
+            out += np.take(cats.table_of(labels, levels), codes)  # code -1 (missing) takes the default
         for c, block in self.interactions.items():
             if not block:
                 continue
@@ -134,7 +134,7 @@ class LinearLogModel:
             out += tmp
         for c, levels in list(self.categorical.items())[:n_categorical]:
             codes, labels = cats.parts(column_of(frame, c))
-            out += cats.table_of(labels, levels)[codes]  # code -1 (missing) takes the default
+            out += np.take(cats.table_of(labels, levels), codes)  # code -1 (missing) takes the default
         return out
 
     def prefix_avoiding(self, columns: set[str]) -> int | None:

@@ -389,7 +389,7 @@ def _python_launched(feats: Any) -> np.ndarray:
     :data:`COMPILED_STEP_ENGINES`)."""
     codes, labels = cats.parts(column_of(feats, "engine"))
     python_loop = np.array([str(e) not in COMPILED_STEP_ENGINES for e in labels] + [True], dtype=bool)
-    return python_loop[codes]  # code -1 (missing): the last slot
+    return np.take(python_loop, codes)  # code -1 (missing): the last slot
 
 
 def measured_kernels(feats: Any) -> list[str]:
@@ -421,7 +421,7 @@ def kernel_layer_cost_s(feats: Any, log_k: Mapping[str, float] | None) -> np.nda
     per_label = np.array(
         [np.exp(float(log_k.get(str(lab), cheapest))) * LAYER_SCALE_S if str(lab) else 0.0 for lab in labels] + [0.0], dtype=float
     )
-    cost = per_label[codes]  # code -1 (missing): the last slot
+    cost = np.take(per_label, codes)  # code -1 (missing): the last slot
     return np.where(_python_launched(feats), cost, 0.0)
 
 
@@ -468,7 +468,7 @@ def evaluate(
     t = StepTerms(feats, with_kv=log_kv is not None, with_d=log_d is not None)
     # The per-level constants are exponentiated per level (a few), then taken per row.
     codes, labels = cats.parts(level_column(feats))
-    c = (np.exp(_level_log_c(labels, engines, log_c, own_unseen, kind)) * LAYER_SCALE_S)[codes]  # code -1: the last slot
+    c = np.take(np.exp(_level_log_c(labels, engines, log_c, own_unseen, kind)) * LAYER_SCALE_S, codes)  # code -1: the last slot
     # The sum is built in one array this function owns, term by term in the order the step
     # adds them (in place: no temporary per term on a million rows).
     t_step = np.exp(log_a) * t.t_weights
@@ -486,7 +486,7 @@ def evaluate(
         # fit; a level never fitted is placed among those that have one.
         fitted = set(engines)
         without = np.array([str(lab) in fitted and str(lab) not in log_s for lab in labels] + [False], dtype=bool)
-        per_seq = (np.where(without, 0.0, per_level) * SEQ_SCALE_S)[codes]
+        per_seq = np.take(np.where(without, 0.0, per_level) * SEQ_SCALE_S, codes)
         t_step += np.multiply(per_seq, t.batch, out=per_seq)
     if t.comm is not None:
         t_step += np.exp(log_e if log_e is not None else 0.0) * t.comm
@@ -644,7 +644,7 @@ def prefill_prior(
     per_level = np.exp(_level_log_c(labels, engines, log_c, own_unseen, "energy" if kind == "prefill-energy" else "time")) * LAYER_SCALE_S
     # ``fixed`` is built in place in the one array this function owns (the same operations in
     # the same order: no temporary per step on a million rows).
-    fixed = per_level[codes]  # exponentiated per level, then taken per row (code -1: the last slot)
+    fixed = np.take(per_level, codes)  # exponentiated per level, then taken per row (code -1: the last slot)
     kernel = kernel_layer_cost_s(feats, log_k)
     if kernel is not None:
         fixed += kernel

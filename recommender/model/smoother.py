@@ -217,7 +217,7 @@ class ResidualSmoother:
         # million codes on every call: ~8 ms, against under 1 ms for one take).
         known = np.zeros(max(int(codes.max()), max(g for g, _ in wanted)) + 1, dtype=bool)
         known[[g for g, _ in wanted]] = True
-        rows_any = np.flatnonzero(known[codes])
+        rows_any = np.flatnonzero(np.take(known, codes))
         out = np.zeros(len(rows_any))
         X = np.column_stack([floats(feats, c)[rows_any] for c in KERNEL_FEATURES])
         Z = (X - self.mean) / self.scale

@@ -178,7 +178,7 @@ def borrow(
         decode = name.endswith("_dec")
         key = (tuple(tuple(names[x] if x >= 0 else "" for x in r) for r in table), decode, needed is None)
         if key not in built:
-            per_row = table.ravel()[pair]
+            per_row = np.take(table.ravel(), pair)
             rows = np.flatnonzero((per_row >= 0) if needed is None else (per_row >= 0) & needed[name])
             own_cf = cf.iloc[rows]
             own_f = take_rows(feats, rows) if len(rows) else None
