@@ -452,7 +452,7 @@ class FeatureBuilder:
     def _categorical(self, name: str, codes: np.ndarray) -> pd.Categorical:
         """Categorical feature ``name`` per row from the rows' catalog positions ``codes``."""
         per_entry, categories = self._catalog_tables()[name]
-        return pd.Categorical.from_codes(per_entry[codes], categories=categories)
+        return pd.Categorical.from_codes(np.take(per_entry, codes), categories=categories)
 
     def build(self, configs: pd.DataFrame) -> pd.DataFrame:
         """Features as a DataFrame (see :meth:`columns`); used for fitting."""
@@ -479,39 +479,39 @@ class FeatureBuilder:
         P, M, Q = self.platforms, self.models, self.quants
         tables = self._catalog_tables()
 
-        bw = P["bandwidth_gbs"].to_numpy()[pc]
-        tdp = tables["tdp"][pc]  # per platform, then per row
-        mem = P["model_memory_gb"].to_numpy()[pc]
-        gen = P["arch_generation"].to_numpy()[pc]
+        bw = np.take(P["bandwidth_gbs"].to_numpy(), pc)
+        tdp = np.take(tables["tdp"], pc)  # per platform, then per row
+        mem = np.take(P["model_memory_gb"].to_numpy(), pc)
+        gen = np.take(P["arch_generation"].to_numpy(), pc)
         # Per (platform, quantization) pair, as one flat index (the codes are all valid: _codes
         # raised otherwise): the peak rates and log_peak are taken from platform x quantization
         # tables with it, one plain take each (a 2-D fancy index costs three).
         pq = pc.astype(np.intp) * len(Q) + qc
         peak_table, prec_of_quant = tables["peak_table"], tables["prec_of_quant"]
-        peak = peak_table[:, prec_of_quant].ravel()[pq]
+        peak = np.take(peak_table[:, prec_of_quant].ravel(), pq)
         # Prefill's prior is its compute bound alone, and no GPU prefill was measured to correct
         # it, so it reads the rate the method's kernels actually reach (bitsandbytes int8: fp16's).
         # Decode keeps the compute precision's rate: it is memory-bound at the batches measured,
         # and its bitsandbytes costs are learned from measured pairs instead (component.QuantPairs).
         rate_of_quant = tables["rate_of_quant"]
-        peak_prefill = peak_table[:, rate_of_quant].ravel()[pq]
+        peak_prefill = np.take(peak_table[:, rate_of_quant].ravel(), pq)
 
-        total = M["params_total_b"].to_numpy()[mc]
-        active = M["params_active_b"].to_numpy()[mc]
+        total = np.take(M["params_total_b"].to_numpy(), mc)
+        active = np.take(M["params_active_b"].to_numpy(), mc)
         if "params_total_b" in configs:
             given_t = pd.to_numeric(configs["params_total_b"], errors="coerce").to_numpy(dtype=float)
             given_a = pd.to_numeric(configs["params_active_b"], errors="coerce").to_numpy(dtype=float)
             total = np.where(np.isfinite(given_t), given_t, total)
             active = np.where(np.isfinite(given_a), given_a, active)
         active = np.minimum(active, total)
-        layers = M["layers"].to_numpy()[mc]
-        hidden = M["hidden"].to_numpy()[mc]
-        route = M["route_share"].to_numpy()[mc]
-        bpw = Q["bytes_per_weight"].to_numpy()[qc]
+        layers = np.take(M["layers"].to_numpy(), mc)
+        hidden = np.take(M["hidden"].to_numpy(), mc)
+        route = np.take(M["route_share"].to_numpy(), mc)
+        bpw = np.take(Q["bytes_per_weight"].to_numpy(), qc)
 
         batch = configs["batch_size"].to_numpy(dtype=float)
         devices_all = configs["device_count"].to_numpy(dtype=float)
-        heads = M["heads"].to_numpy()[mc]
+        heads = np.take(M["heads"].to_numpy(), mc)
         # Speed comes from the devices a pass can be split over; power from all of them. With
         # pipeline stages, a step's tensor-parallel group is one stage's devices: a token passes
         # the stages one after another, and the stages serve different micro-batches at once
@@ -520,7 +520,7 @@ class FeatureBuilder:
         # A layer split (HF transformers' device_map, FastChat, llama.cpp) runs a token through the
         # GPUs in turn: one device's speed, every device's memory, a hop per boundary. (A CPU's
         # devices are sockets, whose cores run every layer's threads together.)
-        on_gpu = (P["platform_class"].to_numpy() != "cpu")[pc]  # per platform, then per row
+        on_gpu = np.take((P["platform_class"].to_numpy() != "cpu"), pc)  # per platform, then per row
         layer_split = cats.isin(configs["engine"], physics.LAYER_SPLIT_ENGINES) & (devices_all > 1) & on_gpu
         stages = np.where(layer_split, 1.0, stages)
         devices = np.where(layer_split, 1.0, physics.split_devices(devices_all / stages, heads))
@@ -530,7 +530,7 @@ class FeatureBuilder:
         empty_stage_devices = physics.empty_stage_devices(layers, devices_all, stages)
         with np.errstate(invalid="ignore"):
             stages = np.where(np.isfinite(layers), np.minimum(stages, np.maximum(layers, 1.0)), stages)
-        link = P["interconnect_gbs"].to_numpy()[pc]
+        link = np.take(P["interconnect_gbs"].to_numpy(), pc)
         prompt = np.maximum(configs["prompt_tokens"].to_numpy(dtype=float), 1.0)
         output = configs["output_tokens"].to_numpy(dtype=float)
         # The mean context a decode step reads: a long answer holds more steps, each at a longer
@@ -540,7 +540,7 @@ class FeatureBuilder:
         # KV bytes per context token at this row's context: local-attention layers hold at
         # most their window, so their share per token falls as the context grows.
         kv_tok = kv_bytes_per_context_token(
-            M["kv_full_bytes_token"].to_numpy()[mc], M["kv_window_bytes_token"].to_numpy()[mc], M["kv_window_tokens"].to_numpy()[mc], context
+            np.take(M["kv_full_bytes_token"].to_numpy(), mc), np.take(M["kv_window_bytes_token"].to_numpy(), mc), np.take(M["kv_window_tokens"].to_numpy(), mc), context
         )
 
         # Concurrency is capped by KV-cache memory: a server configured for B sequences runs
@@ -630,15 +630,15 @@ class FeatureBuilder:
                 "log_moe_ratio": np.log(active / total),
             }
         else:
-            model_logs = {c: logs[c][mc] for c in ("log_params_active", "log_params_total", "log_moe_ratio")}
+            model_logs = {c: np.take(logs[c], mc) for c in ("log_params_active", "log_params_total", "log_moe_ratio")}
 
         out = FeatureColumns(
             {
-                "log_bandwidth": logs["log_bandwidth"][pc],
-                "log_tdp": logs["log_tdp"][pc],
-                "log_memory": logs["log_memory"][pc],
+                "log_bandwidth": np.take(logs["log_bandwidth"], pc),
+                "log_tdp": np.take(logs["log_tdp"], pc),
+                "log_memory": np.take(logs["log_memory"], pc),
                 "arch_generation": gen,
-                "log_peak": logs["log_peak"].ravel()[pq],
+                "log_peak": np.take(logs["log_peak"].ravel(), pq),
                 **model_logs,
                 # The MoE-ness of a model run with 8-bit float GEMMs (0 for every other format and
                 # for dense models). ML.ENERGY v3's FP8 MoEs (Qwen3-235B, Qwen3-Coder-480B,
@@ -648,11 +648,11 @@ class FeatureBuilder:
                 # Leave-one-model-out, the dense FP8 rows went 1.48x -> 1.25x too slow; eai
                 # evaluate 2026-12-04: LOSO energy per query 17.4 -> 17.2 %, time 24.6 -> 23.7 %,
                 # LOMO 10.5 -> 10.4 % (time 10.6 -> 10.8 %), LOPO unchanged (18.6 %).
-                "log_moe_ratio_fp8": model_logs["log_moe_ratio"] * tables["fp8_quant"][qc],
-                "log_layers": logs["log_layers"][mc],
-                "log_hidden": logs["log_hidden"][mc],
-                "log_kv_token": logs["log_kv_token"][mc],
-                "log_bytes_per_weight": logs["log_bytes_per_weight"][qc],
+                "log_moe_ratio_fp8": model_logs["log_moe_ratio"] * np.take(tables["fp8_quant"], qc),
+                "log_layers": np.take(logs["log_layers"], mc),
+                "log_hidden": np.take(logs["log_hidden"], mc),
+                "log_kv_token": np.take(logs["log_kv_token"], mc),
+                "log_bytes_per_weight": np.take(logs["log_bytes_per_weight"], qc),
                 # The sequences that run at once: a server configured for more than its KV cache
                 # holds runs what fits, and more configured slots only queue (the pipeline charges
                 # the wait, recommender.model.pipeline.compose). On the shipped rows (2026-12-03,
