@@ -243,8 +243,19 @@ def candidate_frame(
                 prompt_given |= np.isfinite(given)
     mc_task = prof["mc"].fillna(0.0).to_numpy(dtype=float) > 0
     choices = prof["choices"].fillna(1.0)
-    passes = forward_passes(choices, prof["continuation"], prof["passes_fixed"], mc_task)
-    fed = fed_tokens(prof["prompt"].fillna(0.0), choices, prof["continuation"], prof["passes_fixed"], mc_task)
+    prompt = prof["prompt"].fillna(0.0)
+    if len(c) and not any(override[k] in c.columns for k in ("prompt", "choices", "passes_fixed")):
+        # No row states its own prompt, choices or passes: the passes and fed tokens are its
+        # task's, worked out on one row per task and taken per row (the same elementwise
+        # arithmetic, ~25 ms less on a million candidates).
+        slot, first = _task_slots(tasks)
+        per_task = (prompt.to_numpy()[first], choices.to_numpy()[first], prof["continuation"].to_numpy()[first],
+                    prof["passes_fixed"].to_numpy()[first], mc_task[first])
+        passes = np.take(forward_passes(*per_task[1:]), slot)
+        fed = np.take(fed_tokens(*per_task), slot)
+    else:
+        passes = forward_passes(choices, prof["continuation"], prof["passes_fixed"], mc_task)
+        fed = fed_tokens(prompt, choices, prof["continuation"], prof["passes_fixed"], mc_task)
     if "fed_tokens_mean" in c.columns:
         given = pd.to_numeric(c["fed_tokens_mean"], errors="coerce").to_numpy(dtype=float)
         fed = np.where(np.isfinite(given), given, fed)
@@ -295,7 +306,7 @@ def candidate_frame(
             "quantization": cats.as_categorical(c["quantization"]),
             "batch_size": bs.to_numpy(dtype=float),
             "task": tasks,
-            "prompt_tokens": prof["prompt"].fillna(0.0).to_numpy(dtype=float),
+            "prompt_tokens": prompt.to_numpy(dtype=float),
             "output_tokens": prof["output"].fillna(0.0).to_numpy(dtype=float),
             "output_dispersion": output_dispersion(c, prof),
             "choices": choices.to_numpy(dtype=float),
@@ -316,6 +327,16 @@ def candidate_frame(
     )
     frame.index = candidates.index
     return frame
+
+
+def _task_slots(tasks: pd.Categorical) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, its task's slot (:func:`cats.level_index`: a missing task at the last); per
+    slot, one of its rows (row 0 for a slot no row has, never taken): every row of a task has
+    its task's profile, so any one of them stands for all."""
+    slot, labels = cats.level_index(tasks)
+    first = np.zeros(len(labels) + 1, dtype=np.int64)
+    first[slot] = np.arange(len(slot))
+    return slot, first
 
 
 def output_dispersion(frame: pd.DataFrame, prof: pd.DataFrame) -> np.ndarray:
