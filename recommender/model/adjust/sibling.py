@@ -113,11 +113,15 @@ def apply(
         other = np.flatnonzero(own_platform != platform)
         if not len(other):
             continue
-        as_sibling = sub.iloc[other].assign(platform=np.full(len(other), platform, dtype=object))
+        # The platform as a one-category Categorical: the lookups below code it by its one
+        # category, where a column of a million platform strings was factorized in each.
+        one_platform = pd.Categorical.from_codes(np.zeros(len(other), dtype=np.int8), categories=pd.Index([platform], dtype=object))
+        as_sibling = sub.iloc[other].assign(platform=one_platform)
         below, above, found = neighbours(as_sibling, cells, keys=keys)
         hit = np.flatnonzero(found)
         if len(hit):
-            frames.append(as_sibling.iloc[hit])
+            # The pairs' platform as strings, as the frame of every platform's pairs holds it.
+            frames.append(as_sibling.iloc[hit].assign(platform=np.full(len(hit), platform, dtype=object)))
             belows.append(below[hit])
             aboves.append(above[hit])
             owners.append(other[hit])
