@@ -265,7 +265,7 @@ class ComponentModel:
         known = self.fitted_releases()
         codes, labels = cats.parts(column_of(feats, "engine_release"))
         matched = [("@" in str(lab) and str(lab) not in known and str(lab).split("@", 1)[0] in known) for lab in labels]
-        return np.append(np.array(matched, dtype=bool), False)[np.where(codes < 0, len(labels), codes)]
+        return np.take(np.append(np.array(matched, dtype=bool), False), codes)  # code -1 (missing): the last slot
 
     def _combination_weights(self, c_flags: dict[str, np.ndarray], skip: str | None = None) -> np.ndarray:
         """Per combination of reasons, the full model's blend weight: the smallest weight among

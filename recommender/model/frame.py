@@ -395,11 +395,11 @@ def _read_as_peer(
     codes = np.asarray(engine.codes)
     labels = [str(x) for x in engine.categories]
     peers = [family_engine(lab, fitted_engines) for lab in labels]
-    is_peer = np.append(np.array([p is not None for p in peers], dtype=bool), False)[np.where(codes < 0, len(labels), codes)]
+    is_peer = np.take(np.append(np.array([p is not None for p in peers], dtype=bool), False), codes)  # code -1: the last slot
     if not is_peer.any():
         return engine, release, assumed, bracketed, is_peer
     mapped = [p or lab for p, lab in zip(peers, labels, strict=True)] + [""]  # the last: a missing engine
-    new_engine = cats.from_table(np.where(codes < 0, len(labels), codes), mapped)
+    new_engine = cats.from_table(codes, mapped)  # code -1 takes the last label
     rel = np.asarray(release.astype(object), dtype=object)
     peer_rows = np.flatnonzero(is_peer)
     peer_names = np.asarray(new_engine.astype(object), dtype=object)[peer_rows]
@@ -460,7 +460,7 @@ def serving_mode_column(frame: pd.DataFrame) -> pd.Categorical:
         row = int(np.flatnonzero(codes == bad)[0])
         raise InvalidInputError(f"serving_mode {str(uniq[bad])!r} in candidate row {row + 1} is not one of {categories}")
     table = np.array([categories.index(str(u)) for u in uniq] + [-1], dtype=np.int8)
-    return pd.Categorical.from_codes(table[np.where(codes < 0, len(uniq), codes)], categories=categories)
+    return pd.Categorical.from_codes(np.take(table, codes), categories=categories)  # code -1: the last slot
 
 
 def release_column(c: pd.DataFrame, releases: Mapping[str, str], measured: set[str]) -> tuple[pd.Categorical, np.ndarray, np.ndarray]:

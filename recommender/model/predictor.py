@@ -277,7 +277,7 @@ class EaiPredictor:
         devices_all = cf["device_count"].to_numpy(dtype=float)
         codes, uniq = cats.parts(cf["model_id"])  # per distinct model, not per row
         per_model = self._features.models["heads"].reindex(pd.Index(uniq, dtype=object)).to_numpy(dtype=float)
-        heads = np.append(per_model, np.nan)[np.where(codes < 0, len(uniq), codes)]
+        heads = np.take(np.append(per_model, np.nan), codes)  # code -1 (missing): the last slot
         # Per pipeline stage: a stage's tensor-parallel group splits the heads.
         stages = cf["pipeline_stages"].to_numpy(dtype=float)
         split = split_devices(devices_all / stages, heads) * stages
@@ -688,8 +688,9 @@ def release_basis(cf: pd.DataFrame) -> dict[str, pd.Categorical]:
     assumed release holds the other measured releases' predictions (stage
     ``release_widening``), which the extrapolation reasons do not name."""
     codes, labels = cats.parts(cf["engine_release"])
-    versioned = np.append(np.array(["@" in str(x) for x in labels], dtype=bool), False)[np.where(codes < 0, len(labels), codes)]
-    shown = cats.from_table(np.where(codes < 0, len(labels), codes), [*(str(x) if "@" in str(x) else "" for x in labels), ""])
+    # Code -1 (missing) takes each table's last slot.
+    versioned = np.take(np.append(np.array(["@" in str(x) for x in labels], dtype=bool), False), codes)
+    shown = cats.from_table(codes, [*(str(x) if "@" in str(x) else "" for x in labels), ""])
     basis = np.full(len(cf), 4, dtype=np.int8)  # none
     basis[versioned] = 0  # stated
     for flag, code in (("release_assumed", 1), ("release_bracketed", 2), ("engine_peer", 3)):
