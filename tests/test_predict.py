@@ -122,7 +122,7 @@ def test_unknown_names_say_where_and_suggest(catalogs: Catalogs, flow) -> None:
     [
         ("a100-sxm4-40gb", "fp8", "", r"'fp8' needs compute capability >= 8\.9; a100-sxm4-40gb has 8\.0"),
         ("cpu-amd-epyc-zen4", "fp8", "", r"'fp8' does not run on cpu-amd-epyc-zen4 \(cpu\)"),
-        ("h100", "int8-bnb", "vllm", r"engine 'vllm' does not run 'int8-bnb'; it runs on hf-transformers"),
+        ("h100", "int8-bnb", "vllm", r"engine 'vllm' does not run 'int8-bnb'; 'int8-bnb' runs on hf-transformers"),
     ],
 )
 def test_combinations_that_cannot_run_are_refused(catalogs: Catalogs, flow, platform: str, quant: str, engine: str, message: str) -> None:
@@ -156,6 +156,15 @@ def test_tensor_parallelism_over_devices_the_heads_do_not_divide_is_refused(cata
     res = resolve_configurations(frame, catalogs, flow, skip_unsupported=True)
     # Split by layers (HF transformers), or 3 pipeline stages of 2-way tensor parallelism, runs.
     assert list(res.candidates.index) == [1, 2, 3] and len(res.skipped) == 1 and "(1 row)" in res.skipped[0]
+
+
+def test_pipeline_stages_that_do_not_divide_the_devices_are_named_before_the_head_split(catalogs: Catalogs, flow) -> None:
+    # 16 devices in 3 stages is not a share the head check should read as 5-way tensor parallelism.
+    frame = _table(platform=["h100"] * 2, model_id=["meta-llama/Llama-3.1-8B-Instruct"] * 2, quantization=["bf16"] * 2,
+                   task=["mmlu"] * 2, engine=["vllm"] * 2, device_count=[4, 16], pipeline_stages=[2, 3])
+    with pytest.raises(InvalidInputError, match=r"configuration 2: pipeline_stages 3 does not divide device_count 16; .*"
+                       r"give a stage count among 1, 2, 4, 8, 16$"):
+        resolve_configurations(frame, catalogs, flow, skip_unsupported=True)
 
 
 def test_a_query_longer_than_the_models_context_window_is_refused(catalogs: Catalogs, flow) -> None:

@@ -463,7 +463,7 @@ def resolve_configurations(
                 f"only when declared (--declare-engine {given}), as one never measured"
             )
         if given not in runs_on:
-            refuse(mask, f"engine {given!r} does not run {q.name!r}; it runs on {', '.join(runs_on)}")
+            refuse(mask, f"engine {given!r} does not run {q.name!r}; {q.name!r} runs on {', '.join(runs_on)}")
         engine[mask] = given
     for name in declared - {str(e) for e in e_given}:
         if name not in known_engines:
@@ -490,7 +490,17 @@ def resolve_configurations(
     # vLLM refuses 3 devices for a model with 32 heads.
     devices_asked = _positive_ints(frame, "device_count", first_line)
     stages_asked = _positive_ints(frame, "pipeline_stages", first_line)
-    tp = devices_asked // np.maximum(stages_asked, 1)
+    # Checked before the head split below, which would otherwise name the floor of a ragged
+    # share (16 devices in 3 stages read as tensor parallelism over 5).
+    ragged = devices_asked % stages_asked != 0
+    if ragged.any():
+        first = int(np.flatnonzero(ragged)[0])
+        d, s = int(devices_asked[first]), int(stages_asked[first])
+        raise InvalidInputError(
+            f"{_row_label(frame, ragged, first_line)}: pipeline_stages {s} does not divide device_count {d}; every stage "
+            f"runs on the same number of devices: give a stage count among {', '.join(str(k) for k in range(1, d + 1) if d % k == 0)}"
+        )
+    tp = devices_asked // stages_asked
     heads, kv_heads = fit.attention_heads(models)
     split_over = keep & fit.is_tensor_parallel(engine) & (tp > 1)
     uneven = split_over & ~fit.splits_evenly(heads[m_code], kv_heads[m_code], tp)
