@@ -8,7 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from recommender.catalog.adhoc import HFConfig, describe_from_config, describe_from_flags, parameter_count, sibling_of, variant_key
+from recommender.catalog.adhoc import (
+    HFConfig,
+    catalogued_variants,
+    describe_from_config,
+    describe_from_flags,
+    parameter_count,
+    sibling_of,
+    variant_key,
+)
 from recommender.catalog.types import ModelSpec
 from recommender.errors import InvalidInputError
 
@@ -151,6 +159,27 @@ def test_a_quantized_checkpoint_borrows_its_models_architecture_whoever_publishe
     assert sibling_of("other-org/Qwen2.5-7B-Instruct", models) is None
     # The size must still match.
     assert sibling_of("Qwen/Qwen2.5-14B-Instruct-AWQ", models) is None
+
+
+def test_the_16_bit_original_of_a_catalogued_checkpoint_is_published_in_16_bits() -> None:
+    fp8 = _spec("meta-llama/Llama-4-Maverick-17B-128E-Instruct-FP8").model_copy(update={"weights_format": "fp8"})
+    native = _spec("deepseek-ai/DeepSeek-V3").model_copy(update={"weights_format": "fp8"})
+    models = {m.id: m for m in (fp8, native)}
+    original = sibling_of("meta-llama/Llama-4-Maverick-17B-128E-Instruct", models)
+    assert original is not None and original.spec.weights_format is None
+    # A variant of a model published in FP8 under its own name keeps the format (DeepSeek-V3's base).
+    base = sibling_of("deepseek-ai/DeepSeek-V3-Base", models)
+    assert base is not None and base.spec.weights_format == "fp8"
+    # Another organisation's FP8 checkpoint of the catalogued checkpoint's model is FP8 too.
+    other = sibling_of("someone/Llama-4-Maverick-17B-128E-Instruct-FP8-dynamic", models)
+    assert other is not None and other.spec.weights_format == "fp8"
+
+
+def test_catalogued_variants_maps_names_outside_the_catalog_to_the_architecture_they_borrow() -> None:
+    models = {m.id: m for m in (_spec("meta-llama/Llama-2-7b-chat-hf"), _spec("org/m-7b-instruct"), _spec("org/m-7b-chat", layers=40))}
+    got = catalogued_variants(["meta-llama/Llama-2-7b-hf", "meta-llama/Llama-2-7b-chat-hf", "other/Llama-2-7b-hf", "org/m-7b"], models)
+    # Catalogued names, other organisations' models and ambiguous variants are left out.
+    assert got == {"meta-llama/Llama-2-7b-hf": "meta-llama/Llama-2-7b-chat-hf"}
 
 
 def test_siblings_with_different_architectures_are_ambiguous() -> None:

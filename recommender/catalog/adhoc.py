@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -375,20 +375,12 @@ def is_quantized_checkpoint(name: str) -> bool:
     return any(_is_checkpoint_token(t) for t in re.split(r"[-_]", base))
 
 
-def sibling_of(name: str, models: Mapping[str, ModelSpec]) -> DescribedModel | None:
-    """The catalogued base/instruct variant of ``name``, with ``name`` as its id (None: none).
-
-    Ids and aliases match on :func:`variant_key`; where both carry an organisation it must be
-    the same, except for a quantized checkpoint (:func:`is_quantized_checkpoint`), which is
-    usually published by another organisation than the model's. Several matches with one
-    architecture are one answer; several with different architectures are ambiguous.
-
-    Raises:
-        InvalidInputError: Variants with different architectures match.
-    """
+def _variants_of(name: str, models: Mapping[str, ModelSpec]) -> dict[str, ModelSpec]:
+    """Catalog entries whose id or an alias is a base/instruct variant of ``name`` (see
+    :func:`sibling_of` for the matching rule), by catalog id."""
     org, key = variant_key(name)
     if not key:
-        return None
+        return {}
     checkpoint = is_quantized_checkpoint(name)
     found: dict[str, ModelSpec] = {}
     for spec in models.values():
@@ -396,10 +388,49 @@ def sibling_of(name: str, models: Mapping[str, ModelSpec]) -> DescribedModel | N
             o, k = variant_key(n)
             if k == key and (checkpoint or not org or not o or o == org):
                 found[spec.id] = spec
+    return found
+
+
+def _one_architecture(found: Mapping[str, ModelSpec]) -> bool:
+    """Whether the matched variants share one architecture (so they are one answer)."""
+    return len({(s.params_total_b, s.layers, s.hidden_size, s.attention_heads, s.kv_heads) for s in found.values()}) == 1
+
+
+def catalogued_variants(names: Sequence[str], models: Mapping[str, ModelSpec]) -> dict[str, str]:
+    """Of ``names`` outside the catalog, those :func:`sibling_of` resolves: name -> the catalog
+    id whose architecture it borrows (one of them where several variants share it).
+
+    The accuracy model is fitted for these too, so that a base model asked by its own name
+    (``meta-llama/Llama-2-7b-hf``, which the leaderboards scored) reads its own scores, not
+    a size prior."""
+    out: dict[str, str] = {}
+    for name in names:
+        if name in models:
+            continue
+        found = _variants_of(name, models)
+        if found and _one_architecture(found):
+            out[name] = next(iter(found))
+    return out
+
+
+def sibling_of(name: str, models: Mapping[str, ModelSpec]) -> DescribedModel | None:
+    """The catalogued base/instruct variant of ``name``, with ``name`` as its id (None: none).
+
+    Ids and aliases match on :func:`variant_key`; where both carry an organisation it must be
+    the same, except for a quantized checkpoint (:func:`is_quantized_checkpoint`), which is
+    usually published by another organisation than the model's. Several matches with one
+    architecture are one answer; several with different architectures are ambiguous. The
+    16-bit original of a catalogued quantized checkpoint (``...-Instruct`` of ``...-Instruct-FP8``)
+    is published in 16 bits: it does not take the checkpoint's ``weights_format``.
+
+    Raises:
+        InvalidInputError: Variants with different architectures match.
+    """
+    found = _variants_of(name, models)
     if not found:
         return None
-    shapes = {(s.params_total_b, s.layers, s.hidden_size, s.attention_heads, s.kv_heads) for s in found.values()}
-    if len(shapes) > 1:
+    checkpoint = is_quantized_checkpoint(name)
+    if not _one_architecture(found):
         raise InvalidInputError(
             f"model {name!r} is not catalogued and its variants {', '.join(sorted(found))} differ in architecture; "
             "name one of them or describe it with --model-config"
@@ -409,6 +440,10 @@ def sibling_of(name: str, models: Mapping[str, ModelSpec]) -> DescribedModel | N
     # Identity fields a catalog may carry (which variant, what it was tuned from) are the
     # sibling's, not this model's.
     update.update({f: None for f in ("variant", "base_model", "release_date") if f in ModelSpec.model_fields})
+    if not checkpoint and is_quantized_checkpoint(sib.id) and checkpoint_format(sib.id) == sib.weights_format:
+        # The catalog holds the quantized checkpoint (Meta's Llama-4-Maverick-...-FP8); the name
+        # asked is the 16-bit original, published in bf16.
+        update["weights_format"] = None
     spec = ModelSpec.model_validate({**sib.model_dump(), **update})
     kind = "quantized checkpoint; its quantization is the one asked" if checkpoint else "base/instruct variant"
     return DescribedModel(spec=spec, basis=f"architecture of {sib.id} ({kind})", head_dim=getattr(sib, "head_dim", None), of=sib.id)
