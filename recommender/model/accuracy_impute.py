@@ -19,7 +19,10 @@ Side scores stand in for board scores in two stages before that: a model no boar
 its board columns from its side columns (a ridge on the few models that carry both), and any
 model lacking a board task it has a side score of gets a line from that side score to the board's
 (:meth:`Imputer.same_task_fit`), which answers in place of the cross-task regression where
-:data:`LINE_FIRST_TASKS` and the regression's span say it should.
+:data:`LINE_FIRST_TASKS` and the regression's span say it should. A score reached through such
+stand-ins answers where its half-width (the stages' errors in quadrature) is narrower than the
+family prior's, the estimate that would answer instead (fitted on the measured scores alone for
+this comparison); one wider than :data:`MAX_STAGED_HALFWIDTH` does not join the prior's fit.
 
 Models with no score at all get the family/size/release-date prior: a ridge of the task's score
 on log parameters and release year over the catalogued models that have a (measured or imputed)
@@ -65,8 +68,11 @@ MIN_TRAIN_VENDOR = 8
 """Models that must share vendor-reported features with a leaderboard task (first stage)."""
 MAX_FEATURES = 8
 MAX_STAGED_HALFWIDTH = 0.10
-"""Widest half-width (fraction) at which a vendor-staged estimate still counts as imputed; a
-wider one is no better than the family prior, which then answers."""
+"""Half-width (fraction) up to which an estimate through other setups' scores always counts as
+imputed and joins the family prior's fit; a wider one answers only where it is narrower than
+the family prior's own held-out half-width for the task (MMLU 12.5 points, GSM8K 26.5 on the
+shipped tables; until 2026-12-06 this constant was the limit, so DeepSeek-V3's MMLU, +-10.7
+through its vendor MMLU-Pro, GPQA and IFEval, fell back to the prior's +-12.5)."""
 FOLDS = 5
 COVERAGE = 0.90
 Z90 = 1.6448536269514722
@@ -396,6 +402,10 @@ class Imputer:
         self._fits: dict[tuple[str, tuple[str, ...]], dict[str, Any]] = {}
         self._stage_basis: dict[tuple[str, str], str] = {}
         self._lines: dict[tuple[str, str], dict[str, Any]] = {}
+        self._wide: set[tuple[str, str]] = set()
+        """(model, task) pairs imputed through other setups' scores wider than
+        :data:`MAX_STAGED_HALFWIDTH`: they answer for their model, but the family prior is not
+        fitted on them (it stays what the board-near scores say)."""
         from recommender.model.accuracy_model import is_side_column
 
         # Leaderboard columns (not another setup's side columns, not size).
@@ -518,12 +528,17 @@ class Imputer:
         row = self._obs_np[self._row[m]]
         return [c for c, o in zip(self.matrix.columns, row, strict=True) if o]
 
-    def impute_many(self, pairs: Sequence[tuple[str, str]]) -> dict[tuple[str, str], tuple[float, float, float, str]]:
+    def impute_many(
+        self, pairs: Sequence[tuple[str, str]], limits: Mapping[str, float] | None = None
+    ) -> dict[tuple[str, str], tuple[float, float, float, str]]:
         """Imputed 16-bit scores of (model, task) pairs from the models' other columns.
 
         Pairs sharing a regression are predicted in one batch (a tree ensemble's per-call
-        overhead dominates single-row predictions). Pairs with no usable feature are left out.
+        overhead dominates single-row predictions). Pairs with no usable feature are left out,
+        and so are those that read other setups' scores (staged) with a half-width above the
+        task's entry of ``limits`` (default :data:`MAX_STAGED_HALFWIDTH`).
         """
+        limits = limits or {}
         filled, fill_hw = self._vendor_stage({m for m, _ in pairs})
         self._same_task_stage({m for m, _ in pairs}, filled, fill_hw)
         plan: dict[tuple[str, tuple[str, ...]], list[str]] = {}
@@ -531,8 +546,10 @@ class Imputer:
         staged_out: dict[tuple[str, str], tuple[float, float, float, str]] = {}
         line_first: set[tuple[str, str]] = set()
         for m, t in pairs:
-            if t in filled.get(m, {}) and fill_hw[m][t] <= MAX_STAGED_HALFWIDTH:  # a side-score stage predicted it
+            if t in filled.get(m, {}) and fill_hw[m][t] <= limits.get(t, MAX_STAGED_HALFWIDTH):  # a side-score stage predicted it
                 p, hw = filled[m][t], fill_hw[m][t]
+                if hw > MAX_STAGED_HALFWIDTH:
+                    self._wide.add((m, t))
                 staged_out[(m, t)] = (p, p - hw, p + hw, self._stage_basis[(m, t)])
                 if not self._has_board(m):
                     continue  # the staged score is the model's best: its other columns are staged too
@@ -563,8 +580,10 @@ class Imputer:
                     # Past the span the held-out extrapolation test's errors set the width.
                     base_hw, width_from = beyond_halfwidth(fit), "held-out top families past the span"
                 hw = float(np.hypot(base_hw, max((fill_hw[m][f] for f in staged), default=0.0)))
-                if staged and hw > MAX_STAGED_HALFWIDTH:
+                if staged and hw > limits.get(t, MAX_STAGED_HALFWIDTH):
                     continue
+                if staged and hw > MAX_STAGED_HALFWIDTH:
+                    self._wide.add((m, t))
                 via = f"; {', '.join(staged)} first imputed from other setups' scores" if staged else ""
                 beyond = _beyond_span(fit, feats, x[r])
                 basis = (f"imputed from {names} ({fit['kind']} on {fit['n']} models{via}; "
@@ -687,7 +706,15 @@ class Imputer:
     def table(self, models: Sequence[str], tasks: Sequence[str], priors: Mapping[str, Mapping[str, float]]) -> pd.DataFrame:
         """Point, interval, status and basis of every (model, task): measured, imputed or prior."""
         measured = {(m, t): self._measured(m, t) for m in models for t in tasks}
-        imputed = self.impute_many([k for k, v in measured.items() if v is None])
+        # A score imputed through other setups' scores answers where its held-out half-width is
+        # narrower than the family prior's that would answer instead (fitted here on the
+        # measured scores alone, so the limit does not depend on what it admits).
+        limits = {}
+        for t in tasks:
+            scored = [(m, got[0]) for (m, tt), got in measured.items() if tt == t and got is not None]
+            line = self._prior_line([m for m, _ in scored], np.array([a for _, a in scored], dtype=float))
+            limits[t] = max(MAX_STAGED_HALFWIDTH, line["hw"]) if line is not None else MAX_STAGED_HALFWIDTH
+        imputed = self.impute_many([k for k, v in measured.items() if v is None], limits)
         rows: list[dict[str, Any]] = []
         for (m, t), got in measured.items():
             status = "measured"
@@ -697,52 +724,39 @@ class Imputer:
                       else {"accuracy": np.nan, "lo": np.nan, "hi": np.nan, "basis": ""})
             rows.append({"model_id": m, "task": t, "status": status if got else "prior", **values})
         table = pd.DataFrame(rows, columns=["model_id", "task", "accuracy", "lo", "hi", "status", "basis"])
+        wide = np.array([(m, t) in self._wide for m, t in zip(table["model_id"], table["task"], strict=True)], dtype=bool)
         for t in tasks:
-            self._family_prior(table, t, priors.get(t))
+            self._family_prior(table, t, priors.get(t), exclude=wide)
         return table
 
-    def _family_prior(self, table: pd.DataFrame, task: str, size_prior: Mapping[str, float] | None) -> None:
+    def _family_prior(
+        self, table: pd.DataFrame, task: str, size_prior: Mapping[str, float] | None, exclude: np.ndarray | None = None
+    ) -> None:
         """Fill the task's unscored models from family, size and release date, else the size line.
 
         The line's point never exceeds the best score the table holds for the task: extrapolated
         in size and date, it had put a 405B model of 2024 at an MMLU of 0.97 and a 671B one of
         2025 at 1.00, where the best measured is 0.84. (A logit scale between chance and 1
-        bounds it too, but held out by family it erred more: MMLU median 4.8 -> 5.7 pts.)"""
+        bounds it too, but held out by family it erred more: MMLU median 4.8 -> 5.7 pts.)
+
+        ``exclude``: rows of ``table`` the line is not fitted on (imputations through other
+        setups' scores wider than :data:`MAX_STAGED_HALFWIDTH`)."""
         rows = table["task"] == task
-        known = rows & table["accuracy"].notna()
+        known = rows & table["accuracy"].notna() & (~exclude if exclude is not None else True)
         todo = rows & table["accuracy"].isna()
         if not todo.any():
             return
 
-        def feats(ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-            lp = np.array([math.log(self.sizes[m]) if self.sizes.get(m) else np.nan for m in ids], dtype=float)
-            yr = np.array([(self.families.get(m, (None, None))[1] or np.nan) for m in ids], dtype=float)
-            return np.c_[lp, yr], np.isfinite(lp) & np.isfinite(yr)
-
         train = table[known]
         best = float(train["accuracy"].max()) if len(train) else 1.0
-        Xtr, ok = feats(train["model_id"].tolist())
-        ytr = train["accuracy"].to_numpy()[ok]
-        fam = np.array([self.families.get(m, ("?", None))[0] for m in train["model_id"]])[ok]
-        Xtr = Xtr[ok]
+        fitted = self._prior_line(train["model_id"].tolist(), train["accuracy"].to_numpy(dtype=float))
         ids = table.index[todo]
         models = table.loc[ids, "model_id"].tolist()
-        X, good = feats(models)
+        X, good = self._prior_features(models)
         line = None  # the fitted line at each model to fill
-        if len(ytr) >= 10 and len(set(fam)) >= 3:
-            mu, sd = Xtr.mean(axis=0), Xtr.std(axis=0) + 1e-9
-            Z = (Xtr - mu) / sd
-            lofo = []
-            for f in sorted(set(fam)):  # leave-one-family-out errors for the width
-                tr = fam != f
-                coef, icpt = _ridge(Z[tr], ytr[tr])
-                lofo.extend(np.abs(Z[~tr] @ coef + icpt - ytr[~tr]).tolist())
-            coef, icpt = _ridge(Z, ytr)
-            res = ytr - (Z @ coef + icpt)
-            offset = {f: float(res[fam == f].sum() / ((fam == f).sum() + 1)) for f in set(fam)}
-            count = {f: int((fam == f).sum()) for f in set(fam)}
-            hw = conformal_halfwidth(np.array(lofo))
-            line = ((X - mu) / sd) @ coef + icpt
+        if fitted is not None:
+            hw, offset, count = fitted["hw"], fitted["offset"], fitted["count"]
+            line = ((X - fitted["mu"]) / fitted["sd"]) @ fitted["coef"] + fitted["icpt"]
         fill: dict[int, list[Any]] = {}
         for k, (i, m) in enumerate(zip(ids, models, strict=True)):
             family = self.families.get(m, ("?", None))[0]
@@ -760,6 +774,38 @@ class Imputer:
         if fill:
             block = pd.DataFrame.from_dict(fill, orient="index", columns=["accuracy", "lo", "hi", "basis"])
             table.loc[block.index, ["accuracy", "lo", "hi", "basis"]] = block
+
+    def _prior_features(self, ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Log parameters and release year per model, and where both are known."""
+        lp = np.array([math.log(self.sizes[m]) if self.sizes.get(m) else np.nan for m in ids], dtype=float)
+        yr = np.array([(self.families.get(m, (None, None))[1] or np.nan) for m in ids], dtype=float)
+        return np.c_[lp, yr], np.isfinite(lp) & np.isfinite(yr)
+
+    def _prior_line(self, ids: Sequence[str], y: np.ndarray) -> dict[str, Any] | None:
+        """The family prior's line fitted on the scores ``y`` of models ``ids``: standardized
+        ridge on log size and release year, per-family mean residuals shrunk toward 0, and the
+        conformal half-width of its leave-one-family-out errors (None: fewer than 10 models
+        of 3 families)."""
+        Xtr, ok = self._prior_features(ids)
+        ytr = np.asarray(y, dtype=float)[ok]
+        fam = np.array([self.families.get(m, ("?", None))[0] for m in ids], dtype=object)[ok]
+        Xtr = Xtr[ok]
+        if len(ytr) < 10 or len(set(fam)) < 3:
+            return None
+        mu, sd = Xtr.mean(axis=0), Xtr.std(axis=0) + 1e-9
+        Z = (Xtr - mu) / sd
+        lofo = []
+        for f in sorted(set(fam)):  # leave-one-family-out errors for the width
+            tr = fam != f
+            coef, icpt = _ridge(Z[tr], ytr[tr])
+            lofo.extend(np.abs(Z[~tr] @ coef + icpt - ytr[~tr]).tolist())
+        coef, icpt = _ridge(Z, ytr)
+        res = ytr - (Z @ coef + icpt)
+        return {
+            "mu": mu, "sd": sd, "coef": coef, "icpt": icpt, "hw": conformal_halfwidth(np.array(lofo)),
+            "offset": {f: float(res[fam == f].sum() / ((fam == f).sum() + 1)) for f in set(fam)},
+            "count": {f: int((fam == f).sum()) for f in set(fam)},
+        }
 
     def summary(self) -> dict[str, Any]:
         """What the fitted regressions are: feature set, kind, training models, median |error|, half-width."""
