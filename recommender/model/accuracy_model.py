@@ -273,7 +273,9 @@ def _size_prior(p: Mapping[str, float], size_b: np.ndarray, chance: np.ndarray) 
     size_max = float(p.get("size_max_b", np.inf))
     known = np.isfinite(size_b) & (size_b > 0)
     safe = np.where(known, size_b, 1.0)
-    mu = p["intercept"] + p["slope"] * np.log(safe)
+    # Past the largest model the line was fitted on, the point stays at the line's value there
+    # (the upper end is open anyway): extrapolated, the line put a 400B model's HellaSwag at 1.0.
+    mu = p["intercept"] + p["slope"] * np.log(np.minimum(safe, size_max))
     lo = mu + p["q05"]
     hi = np.ones_like(mu)
     lo = np.where(known & (safe < size_min), chance, lo)
