@@ -296,3 +296,28 @@ def test_a_gpu_at_a_format_it_never_ran_is_extrapolated_and_wider(shipped):
     assert "format-unseen" not in reasons[1].split(";") and "format-unseen" not in reasons[2].split(";")
     span = np.log(out["energy_j_per_query_hi"].to_numpy() / out["energy_j_per_query_lo"].to_numpy())
     assert span[0] >= span[1] * (1 - 1e-9)
+
+
+def test_names_outside_the_catalog_read_their_own_scores_and_weights(capsys):
+    # The base model of a catalogued chat model reads the board's scores of that base model; the
+    # 16-bit original of a catalogued FP8 checkpoint is served in bf16 and reads the vendor's
+    # scores; a model scored only by its vendor gets an imputation where it is narrower than the
+    # family prior (DeepSeek-V3's MMLU: +-10.7 points against the prior's +-12.7).
+    from recommender.cli import main
+
+    code = main(["predict", "-p", "b200", "--devices", "8", "-m", "meta-llama/Llama-2-7b-hf", "-m",
+                 "meta-llama/Llama-4-Maverick-17B-128E-Instruct", "-m", "deepseek-ai/DeepSeek-V3", "-t", "mmlu", "--json"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    rows = {r["model_id"]: r for r in json.loads(out)["predictions"]}
+    base = rows["meta-llama/Llama-2-7b-hf"]
+    assert base["accuracy_status"] == "measured" and "open-llm-leaderboard" in base["accuracy_basis"]
+    assert abs(base["accuracy"]["value"] - 0.4687) < 1e-3  # the v1 board's MMLU of the base model, not the chat model's 0.4832
+    maverick = rows["meta-llama/Llama-4-Maverick-17B-128E-Instruct"]
+    assert maverick["quantization"] == "bf16" and maverick["accuracy_status"] == "imputed"
+    v3 = rows["deepseek-ai/DeepSeek-V3"]
+    assert v3["accuracy_status"] == "imputed" and "first imputed from other setups' scores" in v3["accuracy_basis"]
+    import re
+
+    halfwidth = float(re.search(r"\+-([0-9.]+) pts from family-grouped CV", v3["accuracy_basis"]).group(1))
+    assert 10.0 < halfwidth < 12.7 and abs(v3["accuracy"]["lo"] - (v3["accuracy"]["value"] - halfwidth / 100)) < 1e-3
