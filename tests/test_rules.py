@@ -343,6 +343,19 @@ def test_demotions_apply_by_candidate_columns() -> None:
     assert r3[1] < r3[3]  # workstation: keeps its place ahead of fp16
 
 
+def test_an_upcast_of_published_weights_is_never_the_preferred_format() -> None:
+    # Priority accuracy on data-center orders bf16 before fp8; for a model published in FP8
+    # (DeepSeek-V3) bf16 is an exact upcast that moves twice the bytes, so it ranks last.
+    flow = load_flow()
+    q = np.array(["bf16", "fp8", "bf16", "fp8"], dtype=object)
+    cls = np.array(["data-center"] * 4, dtype=object)
+    cols = {"batch_size": np.full(4, 64.0), "params_total_b": np.full(4, 671.0), "platform_class": cls,
+            "upcast": np.array([True, False, False, False])}
+    r = preference_rank(flow, "accuracy", cls, q, cols)
+    assert r[2] < r[3] < r[0]  # a 16-bit model keeps the class order; the upcast comes after the published FP8
+    assert list(preference_rank(flow, "accuracy", cls, q, {k: v for k, v in cols.items() if k != "upcast"})) == [r[2], r[3], r[2], r[3]]
+
+
 def test_predictor_called_once_per_recommendation() -> None:
     pred = _three_way()
     recommend(parse_spec({"tasks": ["gsm8k"], "hardware": {"platforms": ["rtx-4090"]}}), pred, catalogs=CAT)

@@ -425,6 +425,11 @@ def build(resolved: Resolved, flow: FlowConfig, predictor: Predictor) -> Candida
     )
     frame["platform_class"] = _cat(*_factor(p_class, cfg_p))
     frame["params_total_b"] = m_params[cfg_m]
+    # A format wider than the weights as published is an exact upcast (same scores, more bytes
+    # moved): the flow's preference order never favours it (rules.flow.preference_rank).
+    bpw_of = {q.name: q.bytes_per_weight for q in resolved.quants}
+    m_published_bpw = np.array([bpw_of.get(m.weights_format, np.inf) if m.weights_format else np.inf for m in models], dtype=float)
+    frame["upcast"] = q_bpw[cfg_q] > m_published_bpw[cfg_m] + 1e-9
     # A quantization only its publishers' checkpoints come in is proposed for their families only.
     published = np.ones(n_cfg, dtype=bool)
     for qi, q in enumerate(quants):

@@ -262,6 +262,7 @@ def _context(cs: cand.CandidateSet, flow: FlowConfig) -> Context:
             "batch_size": frame["batch_size"].to_numpy(dtype=float),
             "params_total_b": frame["params_total_b"].to_numpy(dtype=float),
             "platform_class": frame["platform_class"].array,
+            "upcast": frame["upcast"].to_numpy(dtype=bool),
         },
     )
     return Context(cs=cs, flow=flow, constraints=constraints, oks=oks, base=base, obj=obj, preference=pref)

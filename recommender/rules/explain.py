@@ -155,6 +155,10 @@ def explain(ctx: Context, sel: Selection) -> dict[str, Any]:
             f"{frame.at[w, 'quantization']}"
             + (f", then the least {ctx.cs.resolved.decision.tie_break}" if ctx.cs.resolved.decision.tie_break and ctx.obj.tie_score is not None else "")
             + f" (point-best was {describe(frame, sel.anchor)})"
+            + (
+                "; formats wider than a model's weights as published are upcasts (its scores, more bytes moved) and "
+                "come last" if bool(frame["upcast"].to_numpy(dtype=bool)[sel.order[sel.tie]].any()) else ""
+            )
         )
     elif n_tie > 1:
         decided.append(
@@ -340,6 +344,7 @@ def _other_priorities(ctx: Context, w: int) -> list[str]:
         "batch_size": frame["batch_size"].to_numpy(dtype=float),
         "params_total_b": frame["params_total_b"].to_numpy(dtype=float),
         "platform_class": frame["platform_class"].array,
+        "upcast": frame["upcast"].to_numpy(dtype=bool),
     }
     out = []
     for priority in PRIORITIES:

@@ -517,7 +517,10 @@ def preference_rank(
         platform_class: Class of each candidate's platform (array or categorical).
         quantization: Quantization of each candidate (array or categorical).
         columns: Candidate columns that demotion conditions may test
-            (e.g. ``batch_size``, ``params_total_b``, ``platform_class``).
+            (e.g. ``batch_size``, ``params_total_b``, ``platform_class``); ``upcast``, where
+            given, marks candidates whose format moves more bytes per weight than the model's
+            weights as published (DeepSeek-V3 in bf16): they rank after every other candidate
+            of their class, as a demotion does.
 
     Returns:
         Integer array, one rank per candidate.
@@ -549,6 +552,12 @@ def preference_rank(
                 break
             hit = hit & _condition(key, limit, col)
         rank = np.where(hit, rank + 2 * unlisted, rank)
+    # An upcast of published weights (an FP8 model served in bf16) keeps the published format's
+    # scores exactly and moves more bytes per weight, so among candidates the data cannot tell
+    # apart it is never the one to prefer, whatever the class's order of formats says.
+    upcast = columns.get("upcast")
+    if upcast is not None:
+        rank = np.where(np.asarray(upcast, dtype=bool), rank + 2 * unlisted, rank)
     return rank
 
 
