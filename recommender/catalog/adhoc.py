@@ -375,20 +375,25 @@ def is_quantized_checkpoint(name: str) -> bool:
     return any(_is_checkpoint_token(t) for t in re.split(r"[-_]", base))
 
 
-def _variants_of(name: str, models: Mapping[str, ModelSpec]) -> dict[str, ModelSpec]:
-    """Catalog entries whose id or an alias is a base/instruct variant of ``name`` (see
-    :func:`sibling_of` for the matching rule), by catalog id."""
+def _variant_index(models: Mapping[str, ModelSpec]) -> dict[str, list[tuple[str, ModelSpec]]]:
+    """Catalog entries by the :func:`variant_key` base name of their id and each alias:
+    ``{base name: [(organisation, spec), ...]}``."""
+    index: dict[str, list[tuple[str, ModelSpec]]] = {}
+    for spec in models.values():
+        for n in (spec.id, *spec.aliases):
+            o, k = variant_key(n)
+            index.setdefault(k, []).append((o, spec))
+    return index
+
+
+def _variants_of(name: str, index: Mapping[str, list[tuple[str, ModelSpec]]]) -> dict[str, ModelSpec]:
+    """Catalog entries (from :func:`_variant_index`) whose id or an alias is a base/instruct
+    variant of ``name`` (see :func:`sibling_of` for the matching rule), by catalog id."""
     org, key = variant_key(name)
     if not key:
         return {}
     checkpoint = is_quantized_checkpoint(name)
-    found: dict[str, ModelSpec] = {}
-    for spec in models.values():
-        for n in (spec.id, *spec.aliases):
-            o, k = variant_key(n)
-            if k == key and (checkpoint or not org or not o or o == org):
-                found[spec.id] = spec
-    return found
+    return {spec.id: spec for o, spec in index.get(key, ()) if checkpoint or not org or not o or o == org}
 
 
 def _one_architecture(found: Mapping[str, ModelSpec]) -> bool:
@@ -404,10 +409,11 @@ def catalogued_variants(names: Sequence[str], models: Mapping[str, ModelSpec]) -
     (``meta-llama/Llama-2-7b-hf``, which the leaderboards scored) reads its own scores, not
     a size prior."""
     out: dict[str, str] = {}
+    index = _variant_index(models)
     for name in names:
         if name in models:
             continue
-        found = _variants_of(name, models)
+        found = _variants_of(name, index)
         if found and _one_architecture(found):
             out[name] = next(iter(found))
     return out
@@ -426,7 +432,7 @@ def sibling_of(name: str, models: Mapping[str, ModelSpec]) -> DescribedModel | N
     Raises:
         InvalidInputError: Variants with different architectures match.
     """
-    found = _variants_of(name, models)
+    found = _variants_of(name, _variant_index(models))
     if not found:
         return None
     checkpoint = is_quantized_checkpoint(name)
