@@ -21,8 +21,8 @@ model lacking a board task it has a side score of gets a line from that side sco
 (:meth:`Imputer.same_task_fit`), which answers in place of the cross-task regression where
 :data:`LINE_FIRST_TASKS` and the regression's span say it should. A score reached through such
 stand-ins answers where its half-width (the stages' errors in quadrature) is narrower than the
-family prior's, the estimate that would answer instead (fitted on the measured scores alone for
-this comparison); one wider than :data:`MAX_STAGED_HALFWIDTH` does not join the prior's fit.
+family prior's, the estimate that would answer instead, by more than that width's sampling
+spread; one wider than :data:`MAX_STAGED_HALFWIDTH` does not join the prior's fit.
 
 Models with no score at all get the family/size/release-date prior: a ridge of the task's score
 on log parameters and release year over the catalogued models that have a (measured or imputed)
@@ -69,10 +69,15 @@ MIN_TRAIN_VENDOR = 8
 MAX_FEATURES = 8
 MAX_STAGED_HALFWIDTH = 0.10
 """Half-width (fraction) up to which an estimate through other setups' scores always counts as
-imputed and joins the family prior's fit; a wider one answers only where it is narrower than
-the family prior's own held-out half-width for the task (MMLU 12.5 points, GSM8K 26.5 on the
-shipped tables; until 2026-12-06 this constant was the limit, so DeepSeek-V3's MMLU, +-10.7
-through its vendor MMLU-Pro, GPQA and IFEval, fell back to the prior's +-12.5)."""
+imputed and joins the family prior's fit. A wider one, for a model no board scored, answers only
+where it is narrower than the family prior's own held-out half-width for the task by more than
+that width's sampling spread (MMLU 12.7 +- 1.5 points, GSM8K 26.9 +- 2.2 on the shipped tables;
+until 2026-12-06 this constant was the limit, so DeepSeek-V3's MMLU, +-10.7 through its vendor
+MMLU-Pro, GPQA and IFEval, fell back to the prior's +-12.7, while its GSM8K at +-26.7 still
+does). A model the board scored keeps this limit: its cross-task regression answers instead."""
+PRIOR_BOOTSTRAP = 200
+"""Bootstrap resamples of the family prior's held-out errors that measure its half-width's
+sampling spread (:meth:`Imputer._prior_line`)."""
 FOLDS = 5
 COVERAGE = 0.90
 Z90 = 1.6448536269514722
@@ -545,13 +550,16 @@ class Imputer:
         out: dict[tuple[str, str], tuple[float, float, float, str]] = {}
         staged_out: dict[tuple[str, str], tuple[float, float, float, str]] = {}
         line_first: set[tuple[str, str]] = set()
+        through_stand_ins: set[tuple[str, str]] = set()  # answers read through other setups' scores
         for m, t in pairs:
-            if t in filled.get(m, {}) and fill_hw[m][t] <= limits.get(t, MAX_STAGED_HALFWIDTH):  # a side-score stage predicted it
+            # A side-score stage predicted it. Its limit is the family prior's width where that
+            # prior is the alternative (no board scored the model), else the fixed one: a model
+            # the board scored has its cross-task regression to answer instead.
+            limit = MAX_STAGED_HALFWIDTH if self._has_board(m) else limits.get(t, MAX_STAGED_HALFWIDTH)
+            if t in filled.get(m, {}) and fill_hw[m][t] <= limit:
                 p, hw = filled[m][t], fill_hw[m][t]
-                if hw > MAX_STAGED_HALFWIDTH:
-                    self._wide.add((m, t))
                 staged_out[(m, t)] = (p, p - hw, p + hw, self._stage_basis[(m, t)])
-                if not self._has_board(m):
+                if not self._has_board(m) and hw <= MAX_STAGED_HALFWIDTH:
                     continue  # the staged score is the model's best: its other columns are staged too
             # Staged columns stand in for a model's missing board scores only where it has none: a
             # model scored on a board keeps its own columns as the regression's inputs.
@@ -582,8 +590,8 @@ class Imputer:
                 hw = float(np.hypot(base_hw, max((fill_hw[m][f] for f in staged), default=0.0)))
                 if staged and hw > limits.get(t, MAX_STAGED_HALFWIDTH):
                     continue
-                if staged and hw > MAX_STAGED_HALFWIDTH:
-                    self._wide.add((m, t))
+                if staged:
+                    through_stand_ins.add((m, t))
                 via = f"; {', '.join(staged)} first imputed from other setups' scores" if staged else ""
                 beyond = _beyond_span(fit, feats, x[r])
                 basis = (f"imputed from {names} ({fit['kind']} on {fit['n']} models{via}; "
@@ -595,9 +603,22 @@ class Imputer:
         # answers where the other tasks' regression read scores past its span (there it holds its
         # edge value) and, for LINE_FIRST_TASKS, where that regression read the other board only.
         for key, got in staged_out.items():
-            if key not in out or key in line_first:
+            # (A stand-in wider than MAX_STAGED_HALFWIDTH only fills a gap; it does not displace
+            # the regression, whose answer it may then be compared with the prior in place of.)
+            if key not in out or (key in line_first and (got[2] - got[1]) / 2 <= MAX_STAGED_HALFWIDTH):
                 out[key] = got
+                through_stand_ins.add(key)
+        self._wide |= {k for k in through_stand_ins if (out[k][2] - out[k][1]) / 2 > MAX_STAGED_HALFWIDTH + 1e-12}
         return out
+
+    def _vendor_only(self, m: str) -> bool:
+        """Whether only vendors scored the model (no board, no Intel table). Only such a model's
+        wide imputations may answer before the family prior: its stand-ins are v2-era board
+        columns staged from its vendor's scores. An Intel-scored model reaches the board through
+        Intel's lines where they are narrow; its other tasks would be read through regressions
+        whose errors were measured on the 2023 board (Qwen3-14B's GSM8K read 0.708 +- 23.6 that
+        way, where Intel's own lm-eval GSM8K of it is 0.883 and the family prior 0.871)."""
+        return not self._has_board(m) and not any(c.startswith("intel:") for c in self._observed(m))
 
     def _has_board(self, m: str) -> bool:
         """Whether the model has a leaderboard score (not only other setups' scores)."""
@@ -704,17 +725,16 @@ class Imputer:
         return filled, hws
 
     def table(self, models: Sequence[str], tasks: Sequence[str], priors: Mapping[str, Mapping[str, float]]) -> pd.DataFrame:
-        """Point, interval, status and basis of every (model, task): measured, imputed or prior."""
+        """Point, interval, status and basis of every (model, task): measured, imputed or prior.
+
+        An imputation through other setups' scores wider than :data:`MAX_STAGED_HALFWIDTH`
+        (``wide``) is held aside while the family prior is fitted on the rest, then answers, for
+        a model only vendors scored (:meth:`_vendor_only`), where its half-width is below the
+        prior's by more than that width's own sampling spread (the bootstrap standard deviation
+        of the prior's conformal quantile): where the two are that close, the prior (whose
+        release date follows the board's drift) answers."""
         measured = {(m, t): self._measured(m, t) for m in models for t in tasks}
-        # A score imputed through other setups' scores answers where its held-out half-width is
-        # narrower than the family prior's that would answer instead (fitted here on the
-        # measured scores alone, so the limit does not depend on what it admits).
-        limits = {}
-        for t in tasks:
-            scored = [(m, got[0]) for (m, tt), got in measured.items() if tt == t and got is not None]
-            line = self._prior_line([m for m, _ in scored], np.array([a for _, a in scored], dtype=float))
-            limits[t] = max(MAX_STAGED_HALFWIDTH, line["hw"]) if line is not None else MAX_STAGED_HALFWIDTH
-        imputed = self.impute_many([k for k, v in measured.items() if v is None], limits)
+        imputed = self.impute_many([k for k, v in measured.items() if v is None], {t: 1.0 for t in tasks})
         rows: list[dict[str, Any]] = []
         for (m, t), got in measured.items():
             status = "measured"
@@ -725,13 +745,19 @@ class Imputer:
             rows.append({"model_id": m, "task": t, "status": status if got else "prior", **values})
         table = pd.DataFrame(rows, columns=["model_id", "task", "accuracy", "lo", "hi", "status", "basis"])
         wide = np.array([(m, t) in self._wide for m, t in zip(table["model_id"], table["task"], strict=True)], dtype=bool)
+        held = table.loc[wide].copy()
+        table.loc[wide, ["accuracy", "lo", "hi"]] = np.nan
+        table.loc[wide, ["status", "basis"]] = ["prior", ""]
         for t in tasks:
-            self._family_prior(table, t, priors.get(t), exclude=wide)
+            line = self._family_prior(table, t, priors.get(t))
+            if line is None:
+                continue
+            limit = line["hw"] - line["hw_sd"]
+            own = held[(held["task"] == t) & ((held["hi"] - held["lo"]) / 2 < limit) & held["model_id"].map(self._vendor_only).astype(bool)]
+            table.loc[own.index, ["accuracy", "lo", "hi", "status", "basis"]] = own[["accuracy", "lo", "hi", "status", "basis"]]
         return table
 
-    def _family_prior(
-        self, table: pd.DataFrame, task: str, size_prior: Mapping[str, float] | None, exclude: np.ndarray | None = None
-    ) -> None:
+    def _family_prior(self, table: pd.DataFrame, task: str, size_prior: Mapping[str, float] | None) -> dict[str, Any] | None:
         """Fill the task's unscored models from family, size and release date, else the size line.
 
         The line's point never exceeds the best score the table holds for the task: extrapolated
@@ -739,13 +765,12 @@ class Imputer:
         2025 at 1.00, where the best measured is 0.84. (A logit scale between chance and 1
         bounds it too, but held out by family it erred more: MMLU median 4.8 -> 5.7 pts.)
 
-        ``exclude``: rows of ``table`` the line is not fitted on (imputations through other
-        setups' scores wider than :data:`MAX_STAGED_HALFWIDTH`)."""
+        Returns the fitted line (:meth:`_prior_line`; None where too few models fit it)."""
         rows = table["task"] == task
-        known = rows & table["accuracy"].notna() & (~exclude if exclude is not None else True)
+        known = rows & table["accuracy"].notna()
         todo = rows & table["accuracy"].isna()
         if not todo.any():
-            return
+            return None
 
         train = table[known]
         best = float(train["accuracy"].max()) if len(train) else 1.0
@@ -774,6 +799,7 @@ class Imputer:
         if fill:
             block = pd.DataFrame.from_dict(fill, orient="index", columns=["accuracy", "lo", "hi", "basis"])
             table.loc[block.index, ["accuracy", "lo", "hi", "basis"]] = block
+        return fitted
 
     def _prior_features(self, ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """Log parameters and release year per model, and where both are known."""
@@ -801,8 +827,13 @@ class Imputer:
             lofo.extend(np.abs(Z[~tr] @ coef + icpt - ytr[~tr]).tolist())
         coef, icpt = _ridge(Z, ytr)
         res = ytr - (Z @ coef + icpt)
+        errors = np.array(lofo)
+        # The half-width's own sampling spread: its conformal quantile over bootstrap resamples
+        # of the held-out errors (fixed seed: a refit on the same scores gives the same figure).
+        rng = np.random.default_rng(0)
+        spread = float(np.std([conformal_halfwidth(rng.choice(errors, len(errors))) for _ in range(PRIOR_BOOTSTRAP)]))
         return {
-            "mu": mu, "sd": sd, "coef": coef, "icpt": icpt, "hw": conformal_halfwidth(np.array(lofo)),
+            "mu": mu, "sd": sd, "coef": coef, "icpt": icpt, "hw": conformal_halfwidth(errors), "hw_sd": spread,
             "offset": {f: float(res[fam == f].sum() / ((fam == f).sum() + 1)) for f in set(fam)},
             "count": {f: int((fam == f).sum()) for f in set(fam)},
         }
