@@ -334,6 +334,7 @@ class AccuracyModel:
         records: pd.DataFrame,
         params_b: Mapping[str, float],
         families: Mapping[str, tuple[str, float | None]] | None = None,
+        same_as: Mapping[str, str] | None = None,
     ) -> AccuracyModel:
         """Fit from score records (memoized on the inputs' content: grouped refits reuse it).
 
@@ -342,10 +343,14 @@ class AccuracyModel:
                 ``accuracy_stderr, chat_template, source_ref, params_b, architecture``).
             params_b: Total parameters (billions) per model id the predictor may ask about.
             families: Catalog family and release year per model id (default: the catalog).
+            same_as: Model id -> the model whose scores are its own (a quantized checkpoint
+                its publisher made of it): where that model's score of a task is measured or
+                imputed, the id answers with it; the records train nothing twice.
         """
-        extra = repr(sorted(params_b.items())) + repr(sorted(families.items()) if families is not None else None)
+        extra = (repr(sorted(params_b.items())) + repr(sorted(families.items()) if families is not None else None)
+                 + repr(sorted((same_as or {}).items())))
         key = _hash_frame(records) + hashlib.sha256(extra.encode()).hexdigest()
-        return cls(_fit_state(key, records, dict(params_b), families))
+        return cls(_fit_state(key, records, dict(params_b), families, dict(same_as or {})))
 
     def predict(
         self,
@@ -563,7 +568,9 @@ _STATES: dict[str, dict[str, Any]] = {}
 accuracy model (whose trees take seconds) is fitted once per distinct input, not once per fold."""
 
 
-def _fit_state(key: str, records: pd.DataFrame, params_b: dict[str, float], families: Mapping[str, Any] | None) -> dict[str, Any]:
+def _fit_state(
+    key: str, records: pd.DataFrame, params_b: dict[str, float], families: Mapping[str, Any] | None, same_as: Mapping[str, str] | None = None
+) -> dict[str, Any]:
     if key in _STATES:
         return _STATES[key]
     from recommender.model.accuracy_impute import Imputer, catalog_families
@@ -575,7 +582,11 @@ def _fit_state(key: str, records: pd.DataFrame, params_b: dict[str, float], fami
     chance = {tid: float(t.chance) for tid, t in get_tasks().items() if getattr(t, "chance", None) is not None}
     effects = learn_effects(quantization_pairs(records, chance))
     # Parameter counts: the caller's (catalog) first, then what the sources state.
+    same_as = {a: o for a, o in (same_as or {}).items() if a != o}
     sizes = dict(params_b)
+    for alias, original in same_as.items():
+        if alias in sizes:
+            sizes.setdefault(original, sizes[alias])
     if "params_b" in records:
         stated = records.dropna(subset=["params_b"]).groupby("model_id")["params_b"].first()
         for mid, v in stated.items():
@@ -583,9 +594,20 @@ def _fit_state(key: str, records: pd.DataFrame, params_b: dict[str, float], fami
     priors = _size_line(reference, sizes)
     arch = records.groupby("model_id")["architecture"].first().to_dict() if "architecture" in records else {}
     imputer = Imputer(reference, sizes, arch, fams)
-    wanted = sorted(set(params_b))
+    wanted = sorted(set(params_b) | {o for a, o in same_as.items() if a in params_b})
     table = imputer.table(wanted, list(TASK_ITEMS), priors)
     ex = exact[exact["model_id"].isin(set(wanted))]
+    if same_as:
+        # The alias answers with its original's measured or imputed scores; a task the original
+        # has only a prior for keeps the alias's own prior (its catalog family's).
+        informed = table[table["status"] != "prior"]
+        for alias, original in sorted(same_as.items()):
+            if alias not in params_b:
+                continue
+            got = informed[informed["model_id"] == original].assign(model_id=alias)
+            keep = ~((table["model_id"] == alias) & table["task"].isin(set(got["task"])))
+            table = pd.concat([table[keep], got], ignore_index=True)
+            ex = pd.concat([ex[ex["model_id"] != alias], exact[exact["model_id"] == original].assign(model_id=alias)], ignore_index=True)
     state = {
         "format": 2,
         "table": table[["model_id", "task", "accuracy", "lo", "hi", "status", "basis"]].values.tolist(),

@@ -729,19 +729,17 @@ def fit_accuracy_model(prep: pd.DataFrame, accuracy_table: pd.DataFrame | None, 
     from recommender.catalog.adhoc import catalogued_variants, checkpoint_base_names, checkpoint_format, is_quantized_checkpoint
 
     # A catalogued quantized checkpoint no table scored (Meta's Llama-4-Maverick-...-FP8) is
-    # its 16-bit original quantized by the same publisher: it reads the original's scores, as
-    # the weights as published (a checkpoint another organisation quantized keeps its own name
-    # and scores).
+    # its 16-bit original quantized by the same publisher: it answers with the original's scores,
+    # as the weights as published (a checkpoint another organisation quantized keeps its own
+    # name and scores).
     scored = set(records["model_id"].dropna().astype(str))
-    copies = []
+    same_as = {}
     for mid, spec in catalogs.models.items():
         if mid in scored or not is_quantized_checkpoint(mid) or checkpoint_format(mid) != spec.weights_format:
             continue
         original = checkpoint_base_names(mid)[0]
         if original != mid and original in scored:
-            copies.append(records.loc[records["model_id"] == original].assign(model_id=mid))
-    if copies:
-        records = pd.concat([records, *copies], ignore_index=True)
+            same_as[mid] = original
     params = {mid: m.params_total_b for mid, m in catalogs.models.items()}
     # A model asked by a name that resolves to a catalogued variant's architecture (the base
     # model of a catalogued instruct one, the 16-bit original of a catalogued checkpoint) reads
@@ -751,6 +749,6 @@ def fit_accuracy_model(prep: pd.DataFrame, accuracy_table: pd.DataFrame | None, 
     for name, of in catalogued_variants(sorted(scored), catalogs.models).items():
         params[name] = catalogs.models[of].params_total_b
     params.update(dict(zip(extra["model_id"], extra["params_total_b"], strict=True)))
-    return AccuracyModel.fit(records, params)
+    return AccuracyModel.fit(records, params, same_as=same_as)
 
 
