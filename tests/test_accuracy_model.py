@@ -407,3 +407,16 @@ def test_the_size_only_prior_holds_its_line_past_the_largest_fitted_model(fitted
     at_edge, far = _predict(model, "never/seen", size=largest), _predict(model, "never/seen", size=largest * 50)
     assert far["accuracy_status"] == "prior" and "size only" in far["accuracy_basis"]
     assert far["accuracy"] == pytest.approx(at_edge["accuracy"]) and far["accuracy"] < 1.0 and far["accuracy_hi"] == 1.0
+
+
+def test_a_checkpoint_answers_with_its_originals_scores_without_training_on_them_twice() -> None:
+    records, params, families = _board()
+    params["org4/model-1-FP8"], families["org4/model-1-FP8"] = params["org4/model-1"], families["org4/model-1"]
+    plain = AccuracyModel.fit(records, params, families=families)
+    aliased = AccuracyModel.fit(records, params, families=families, same_as={"org4/model-1-FP8": "org4/model-1"})
+    for task in ("mmlu", "gsm8k"):
+        assert _predict(plain, "org4/model-1-FP8", task=task)["accuracy_status"] == "prior"
+        got, original = _predict(aliased, "org4/model-1-FP8", task=task), _predict(aliased, "org4/model-1", task=task)
+        assert got["accuracy"] == original["accuracy"] and got["accuracy_status"] == original["accuracy_status"] == "measured"
+    # Nothing else moves: the alias's scores train no regression.
+    assert _predict(aliased, "new/model") == _predict(plain, "new/model")
