@@ -19,10 +19,11 @@ Side scores stand in for board scores in two stages before that: a model no boar
 its board columns from its side columns (a ridge on the few models that carry both), and any
 model lacking a board task it has a side score of gets a line from that side score to the board's
 (:meth:`Imputer.same_task_fit`), which answers in place of the cross-task regression where
-:data:`LINE_FIRST_TASKS` and the regression's span say it should. A score reached through such
-stand-ins answers where its half-width (the stages' errors in quadrature) is narrower than the
-family prior's, the estimate that would answer instead, by more than that width's sampling
-spread; one wider than :data:`MAX_STAGED_HALFWIDTH` does not join the prior's fit.
+:data:`LINE_FIRST_TASKS` and the regression's span say it should. For a model only vendors
+scored, a score reached through such stand-ins answers where its half-width (the stages' errors
+in quadrature) is narrower than the family prior's, the estimate that would answer instead, by
+more than that width's sampling spread; one wider than :data:`MAX_STAGED_HALFWIDTH` does not
+join the prior's fit.
 
 Models with no score at all get the family/size/release-date prior: a ridge of the task's score
 on log parameters and release year over the catalogued models that have a (measured or imputed)
@@ -74,7 +75,8 @@ where it is narrower than the family prior's own held-out half-width for the tas
 that width's sampling spread (MMLU 12.7 +- 1.5 points, GSM8K 26.9 +- 2.2 on the shipped tables;
 until 2026-12-06 this constant was the limit, so DeepSeek-V3's MMLU, +-10.7 through its vendor
 MMLU-Pro, GPQA and IFEval, fell back to the prior's +-12.7, while its GSM8K at +-26.7 still
-does). A model the board scored keeps this limit: its cross-task regression answers instead."""
+does). A model the board scored keeps this limit (its cross-task regression answers instead),
+and so does one Intel's tables scored (:meth:`Imputer._vendor_only`)."""
 PRIOR_BOOTSTRAP = 200
 """Bootstrap resamples of the family prior's held-out errors that measure its half-width's
 sampling spread (:meth:`Imputer._prior_line`)."""
@@ -533,17 +535,16 @@ class Imputer:
         row = self._obs_np[self._row[m]]
         return [c for c, o in zip(self.matrix.columns, row, strict=True) if o]
 
-    def impute_many(
-        self, pairs: Sequence[tuple[str, str]], limits: Mapping[str, float] | None = None
-    ) -> dict[tuple[str, str], tuple[float, float, float, str]]:
+    def impute_many(self, pairs: Sequence[tuple[str, str]], hold_wide: bool = False) -> dict[tuple[str, str], tuple[float, float, float, str]]:
         """Imputed 16-bit scores of (model, task) pairs from the models' other columns.
 
         Pairs sharing a regression are predicted in one batch (a tree ensemble's per-call
         overhead dominates single-row predictions). Pairs with no usable feature are left out,
-        and so are those that read other setups' scores (staged) with a half-width above the
-        task's entry of ``limits`` (default :data:`MAX_STAGED_HALFWIDTH`).
+        and so are those that read other setups' scores with a half-width above
+        :data:`MAX_STAGED_HALFWIDTH`, unless ``hold_wide``: then, for models no board scored,
+        they are returned and recorded in ``_wide`` for :meth:`table` to weigh against the
+        family prior.
         """
-        limits = limits or {}
         filled, fill_hw = self._vendor_stage({m for m, _ in pairs})
         self._same_task_stage({m for m, _ in pairs}, filled, fill_hw)
         plan: dict[tuple[str, tuple[str, ...]], list[str]] = {}
@@ -555,7 +556,7 @@ class Imputer:
             # A side-score stage predicted it. Its limit is the family prior's width where that
             # prior is the alternative (no board scored the model), else the fixed one: a model
             # the board scored has its cross-task regression to answer instead.
-            limit = MAX_STAGED_HALFWIDTH if self._has_board(m) else limits.get(t, MAX_STAGED_HALFWIDTH)
+            limit = 1.0 if hold_wide and not self._has_board(m) else MAX_STAGED_HALFWIDTH
             if t in filled.get(m, {}) and fill_hw[m][t] <= limit:
                 p, hw = filled[m][t], fill_hw[m][t]
                 staged_out[(m, t)] = (p, p - hw, p + hw, self._stage_basis[(m, t)])
@@ -588,7 +589,7 @@ class Imputer:
                     # Past the span the held-out extrapolation test's errors set the width.
                     base_hw, width_from = beyond_halfwidth(fit), "held-out top families past the span"
                 hw = float(np.hypot(base_hw, max((fill_hw[m][f] for f in staged), default=0.0)))
-                if staged and hw > limits.get(t, MAX_STAGED_HALFWIDTH):
+                if staged and hw > MAX_STAGED_HALFWIDTH and not hold_wide:
                     continue
                 if staged:
                     through_stand_ins.add((m, t))
@@ -734,7 +735,7 @@ class Imputer:
         of the prior's conformal quantile): where the two are that close, the prior (whose
         release date follows the board's drift) answers."""
         measured = {(m, t): self._measured(m, t) for m in models for t in tasks}
-        imputed = self.impute_many([k for k, v in measured.items() if v is None], {t: 1.0 for t in tasks})
+        imputed = self.impute_many([k for k, v in measured.items() if v is None], hold_wide=True)
         rows: list[dict[str, Any]] = []
         for (m, t), got in measured.items():
             status = "measured"
