@@ -420,3 +420,17 @@ def test_a_checkpoint_answers_with_its_originals_scores_without_training_on_them
         assert got["accuracy"] == original["accuracy"] and got["accuracy_status"] == original["accuracy_status"] == "measured"
     # Nothing else moves: the alias's scores train no regression.
     assert _predict(aliased, "new/model") == _predict(plain, "new/model")
+
+
+def test_a_name_without_a_family_of_its_own_takes_its_variants_family_prior_not_the_size_line() -> None:
+    records, params, families = _board()
+    params["org3/unscored-base"] = params["org3/unscored"]  # no family or release date of its own
+    plain = AccuracyModel.fit(records, params, families=families)
+    linked = AccuracyModel.fit(records, params, families=families, prior_from={"org3/unscored-base": "org3/unscored"})
+    size = params["org3/unscored"]
+    assert _predict(plain, "org3/unscored-base", size=size)["accuracy_basis"].startswith("prior: size only")
+    got, variant = _predict(linked, "org3/unscored-base", size=size), _predict(linked, "org3/unscored", size=size)
+    assert got["accuracy"] == variant["accuracy"] and got["accuracy_basis"].startswith("prior: family fam3")
+    assert got["accuracy_basis"].endswith("(of its catalogued variant org3/unscored)")
+    # A model scored on its own keeps its scores.
+    assert _predict(AccuracyModel.fit(records, params, families=families, prior_from={"new/model": "org3/unscored"}), "new/model") == _predict(plain, "new/model")

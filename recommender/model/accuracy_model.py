@@ -335,6 +335,7 @@ class AccuracyModel:
         params_b: Mapping[str, float],
         families: Mapping[str, tuple[str, float | None]] | None = None,
         same_as: Mapping[str, str] | None = None,
+        prior_from: Mapping[str, str] | None = None,
     ) -> AccuracyModel:
         """Fit from score records (memoized on the inputs' content: grouped refits reuse it).
 
@@ -346,11 +347,15 @@ class AccuracyModel:
             same_as: Model id -> the model whose scores are its own (a quantized checkpoint
                 its publisher made of it): where that model's score of a task is measured or
                 imputed, the id answers with it; the records train nothing twice.
+            prior_from: Model id -> a catalogued model of its architecture (a base model of a
+                catalogued instruct one): where no score of the id's own answers a task, it
+                takes that model's family prior instead of the size-only line (the id has no
+                family or release date of its own, so the family prior is not fitted on it).
         """
         extra = (repr(sorted(params_b.items())) + repr(sorted(families.items()) if families is not None else None)
-                 + repr(sorted((same_as or {}).items())))
+                 + repr(sorted((same_as or {}).items())) + repr(sorted((prior_from or {}).items())))
         key = _hash_frame(records) + hashlib.sha256(extra.encode()).hexdigest()
-        return cls(_fit_state(key, records, dict(params_b), families, dict(same_as or {})))
+        return cls(_fit_state(key, records, dict(params_b), families, dict(same_as or {}), dict(prior_from or {})))
 
     def predict(
         self,
@@ -569,7 +574,8 @@ accuracy model (whose trees take seconds) is fitted once per distinct input, not
 
 
 def _fit_state(
-    key: str, records: pd.DataFrame, params_b: dict[str, float], families: Mapping[str, Any] | None, same_as: Mapping[str, str] | None = None
+    key: str, records: pd.DataFrame, params_b: dict[str, float], families: Mapping[str, Any] | None, same_as: Mapping[str, str] | None = None,
+    prior_from: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     if key in _STATES:
         return _STATES[key]
@@ -608,6 +614,19 @@ def _fit_state(
             keep = ~((table["model_id"] == alias) & table["task"].isin(set(got["task"])))
             table = pd.concat([table[keep], got], ignore_index=True)
             ex = pd.concat([ex[ex["model_id"] != alias], exact[exact["model_id"] == original].assign(model_id=alias)], ignore_index=True)
+    if prior_from:
+        # A name without a catalog family of its own takes its catalogued variant's family prior
+        # where only a prior answers (rather than the size-only line), never its scores.
+        priors_of = table[(table["status"] == "prior") & table["basis"].astype(str).str.startswith("prior: family")]
+        for name, variant in sorted(prior_from.items()):
+            if name not in params_b or name == variant:
+                continue
+            own_prior = (table["model_id"] == name) & (table["status"] == "prior")
+            got = priors_of[(priors_of["model_id"] == variant) & priors_of["task"].isin(set(table.loc[own_prior, "task"]))]
+            if len(got):
+                keep = ~(own_prior & table["task"].isin(set(got["task"])))
+                got = got.assign(model_id=name, basis=got["basis"].astype(str) + f" (of its catalogued variant {variant})")
+                table = pd.concat([table[keep], got], ignore_index=True)
     state = {
         "format": 2,
         "table": table[["model_id", "task", "accuracy", "lo", "hi", "status", "basis"]].values.tolist(),

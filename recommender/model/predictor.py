@@ -745,11 +745,13 @@ def fit_accuracy_model(prep: pd.DataFrame, accuracy_table: pd.DataFrame | None, 
     # model of a catalogued instruct one, the 16-bit original of a catalogued checkpoint) reads
     # its own scores where the tables hold them. It takes no catalog family or release date, so
     # the family prior is fitted on the catalogued models alone, as before such names were
-    # answered (its tasks no table scores get the size prior); its size, the variant's, does
-    # enter the cross-task regressions that read size (35 such models on the shipped tables).
-    for name, of in catalogued_variants(sorted(scored), catalogs.models).items():
+    # answered (a task no score of its own answers takes its variant's family prior); its size,
+    # the variant's, does enter the cross-task regressions that read size (35 such models on
+    # the shipped tables).
+    variants = catalogued_variants(sorted(scored), catalogs.models)
+    for name, of in variants.items():
         params[name] = catalogs.models[of].params_total_b
     params.update(dict(zip(extra["model_id"], extra["params_total_b"], strict=True)))
-    return AccuracyModel.fit(records, params, same_as=same_as)
+    return AccuracyModel.fit(records, params, same_as=same_as, prior_from=variants)
 
 
