@@ -73,7 +73,7 @@ MAX_STAGED_HALFWIDTH = 0.10
 imputed and joins the family prior's fit. A wider one, for a model no board scored, answers only
 where it is narrower than the family prior's own held-out half-width for the task by more than
 that width's sampling spread (MMLU 12.7 +- 1.5 points, GSM8K 26.9 +- 2.2 on the shipped tables;
-until 2026-12-06 this constant was the limit, so DeepSeek-V3's MMLU, +-10.7 through its vendor
+until 2026-12-06 this constant was the limit, so DeepSeek-V3's MMLU, +-11.0 through its vendor
 MMLU-Pro, GPQA and IFEval, fell back to the prior's +-12.7, while its GSM8K at +-26.7 still
 does). A model the board scored keeps this limit (its cross-task regression answers instead),
 and so does one Intel's tables scored (:meth:`Imputer._vendor_only`)."""

@@ -302,7 +302,7 @@ def test_names_outside_the_catalog_read_their_own_scores_and_weights(capsys):
     # The base model of a catalogued chat model reads the board's scores of that base model; the
     # 16-bit original of a catalogued FP8 checkpoint is served in bf16 and reads the vendor's
     # scores; a model scored only by its vendor gets an imputation where it is narrower than the
-    # family prior (DeepSeek-V3's MMLU: +-10.7 points against the prior's +-12.7).
+    # family prior (DeepSeek-V3's MMLU: +-11.0 points against the prior's +-12.7).
     from recommender.cli import main
 
     code = main(["predict", "-p", "b200", "--devices", "8", "-m", "meta-llama/Llama-2-7b-hf", "-m",
