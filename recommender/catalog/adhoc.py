@@ -369,6 +369,17 @@ def _config_weights_format(raw: Mapping[str, Any]) -> str | None:
     return _FORMAT_OF_METHOD.get(method)
 
 
+def checkpoint_original(spec: ModelSpec) -> str | None:
+    """The 16-bit original a catalogued quantized checkpoint was made from, where its name
+    carries the token of the format its weights are stored in (``meta-llama/Llama-4-Maverick-
+    17B-128E-Instruct-FP8`` -> ``meta-llama/Llama-4-Maverick-17B-128E-Instruct``); None for a
+    model published in that format under its own name (DeepSeek-V3) or in 16 bits."""
+    if spec.weights_format is None or not is_quantized_checkpoint(spec.id) or checkpoint_format(spec.id) != spec.weights_format:
+        return None
+    original = checkpoint_base_names(spec.id)[0]
+    return original if original != spec.id else None
+
+
 def is_quantized_checkpoint(name: str) -> bool:
     """Whether ``name`` carries a quantized checkpoint's token (``-AWQ``, ``-GPTQ-Int4``, ``-FP8``...)."""
     base = name.strip().lower().rpartition("/")[2]
@@ -446,7 +457,7 @@ def sibling_of(name: str, models: Mapping[str, ModelSpec]) -> DescribedModel | N
     # Identity fields a catalog may carry (which variant, what it was tuned from) are the
     # sibling's, not this model's.
     update.update({f: None for f in ("variant", "base_model", "release_date") if f in ModelSpec.model_fields})
-    if not checkpoint and is_quantized_checkpoint(sib.id) and checkpoint_format(sib.id) == sib.weights_format:
+    if not checkpoint and checkpoint_original(sib) is not None:
         # The catalog holds the quantized checkpoint (Meta's Llama-4-Maverick-...-FP8); the name
         # asked is the 16-bit original, published in bf16.
         update["weights_format"] = None

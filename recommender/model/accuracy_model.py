@@ -573,6 +573,15 @@ _STATES: dict[str, dict[str, Any]] = {}
 accuracy model (whose trees take seconds) is fitted once per distinct input, not once per fold."""
 
 
+def _answer_with(table: pd.DataFrame, name: str, rows: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with ``name``'s rows of the tasks in ``rows`` replaced by ``rows`` (relabelled
+    ``name``)."""
+    if not len(rows):
+        return table
+    keep = ~((table["model_id"] == name) & table["task"].isin(set(rows["task"])))
+    return pd.concat([table[keep], rows.assign(model_id=name)], ignore_index=True)
+
+
 def _fit_state(
     key: str, records: pd.DataFrame, params_b: dict[str, float], families: Mapping[str, Any] | None, same_as: Mapping[str, str] | None = None,
     prior_from: Mapping[str, str] | None = None,
@@ -608,12 +617,9 @@ def _fit_state(
         # has only a prior for keeps the alias's own prior (its catalog family's).
         informed = table[table["status"] != "prior"]
         for alias, original in sorted(same_as.items()):
-            if alias not in params_b:
-                continue
-            got = informed[informed["model_id"] == original].assign(model_id=alias)
-            keep = ~((table["model_id"] == alias) & table["task"].isin(set(got["task"])))
-            table = pd.concat([table[keep], got], ignore_index=True)
-            ex = pd.concat([ex[ex["model_id"] != alias], exact[exact["model_id"] == original].assign(model_id=alias)], ignore_index=True)
+            if alias in params_b:
+                table = _answer_with(table, alias, informed[informed["model_id"] == original])
+                ex = pd.concat([ex[ex["model_id"] != alias], exact[exact["model_id"] == original].assign(model_id=alias)], ignore_index=True)
     if prior_from:
         # A name without a catalog family of its own takes its catalogued variant's family prior
         # where only a prior answers (rather than the size-only line), never its scores.
@@ -621,12 +627,9 @@ def _fit_state(
         for name, variant in sorted(prior_from.items()):
             if name not in params_b or name == variant:
                 continue
-            own_prior = (table["model_id"] == name) & (table["status"] == "prior")
-            got = priors_of[(priors_of["model_id"] == variant) & priors_of["task"].isin(set(table.loc[own_prior, "task"]))]
-            if len(got):
-                keep = ~(own_prior & table["task"].isin(set(got["task"])))
-                got = got.assign(model_id=name, basis=got["basis"].astype(str) + f" (of its catalogued variant {variant})")
-                table = pd.concat([table[keep], got], ignore_index=True)
+            own_prior = set(table.loc[(table["model_id"] == name) & (table["status"] == "prior"), "task"])
+            got = priors_of[(priors_of["model_id"] == variant) & priors_of["task"].isin(own_prior)]
+            table = _answer_with(table, name, got.assign(basis=got["basis"].astype(str) + f" (of its catalogued variant {variant})"))
     state = {
         "format": 2,
         "table": table[["model_id", "task", "accuracy", "lo", "hi", "status", "basis"]].values.tolist(),

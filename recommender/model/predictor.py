@@ -726,20 +726,15 @@ def fit_accuracy_model(prep: pd.DataFrame, accuracy_table: pd.DataFrame | None, 
         provenance = [c for c in ("source_ref", "chat_template", "params_b", "architecture", "base_model") if c in a]
         recs.append(a[["model_id", "task", "quantization", "accuracy", "accuracy_stderr", "accuracy_n", "source", *provenance]])
     records = pd.concat(recs, ignore_index=True)
-    from recommender.catalog.adhoc import catalogued_variants, checkpoint_base_names, checkpoint_format, is_quantized_checkpoint
+    from recommender.catalog.adhoc import catalogued_variants, checkpoint_original
 
     # A catalogued quantized checkpoint no table scored (Meta's Llama-4-Maverick-...-FP8) is
     # its 16-bit original quantized by the same publisher: it answers with the original's scores,
     # as the weights as published (a checkpoint another organisation quantized keeps its own
     # name and scores).
     scored = set(records["model_id"].dropna().astype(str))
-    same_as = {}
-    for mid, spec in catalogs.models.items():
-        if mid in scored or not is_quantized_checkpoint(mid) or checkpoint_format(mid) != spec.weights_format:
-            continue
-        original = checkpoint_base_names(mid)[0]
-        if original != mid and original in scored:
-            same_as[mid] = original
+    same_as = {mid: original for mid, spec in catalogs.models.items()
+               if mid not in scored and (original := checkpoint_original(spec)) is not None and original in scored}
     params = {mid: m.params_total_b for mid, m in catalogs.models.items()}
     # A model asked by a name that resolves to a catalogued variant's architecture (the base
     # model of a catalogued instruct one, the 16-bit original of a catalogued checkpoint) reads
