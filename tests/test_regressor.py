@@ -523,6 +523,29 @@ def test_evaluate_format_split_holds_out_a_format_on_a_gpu_that_ran_others(table
     assert block["status_counts"] == {"extrapolated": int((~on_d).sum())}
 
 
+def test_evaluate_devices_split_holds_out_larger_device_counts_of_a_deployment(table, cats):
+    from recommender.model.evaluate import evaluate, format_report, split_groups
+
+    # toy/m7 under vLLM on gpu-a measured again on two and four devices (every batch).
+    one = table[(table["platform"] == "gpu-a") & (table["model_id"] == "toy/m7") & (table["engine"] == "vllm")]
+    more = [one.assign(device_count=n, energy_j_per_query=one["energy_j_per_query"] * (1 + 0.4 * k),
+                       time_s_per_query=one["time_s_per_query"] * (1 - 0.2 * k),
+                       source_ref=one["source_ref"] + f":tp{n}") for k, n in ((1, 2), (2, 4))]
+    scaled = pd.concat([table, *more], ignore_index=True)
+    groups = split_groups("devices", scaled)
+    held = groups != ""
+    # Only the larger counts are held out, both in one group; the one-device rows stay in.
+    assert held.sum() == 2 * len(one)
+    assert set(scaled.loc[held, "device_count"]) == {2, 4} and len(set(groups[held])) == 1
+    # A table measured on one device count per deployment has nothing to hold out.
+    assert (split_groups("devices", table) == "").all()
+    report = evaluate(scaled, fx.accuracy_table(), cats, splits=("devices",))
+    block = report["splits"]["devices"]
+    assert block["groups"] == 1
+    assert block["energy_j_per_query"]["model"]["n"] == int(held.sum())
+    assert "larger device counts held out" in format_report(report)
+
+
 def test_platform_and_engine_measured_apart_is_a_deployment_novelty(table, cats):
     # gpu-b keeps its HF rows and vLLM keeps its other GPUs, but vLLM on gpu-b was never measured.
     apart = table[~((table["platform"] == "gpu-b") & (table["engine"] == "vllm"))]

@@ -75,7 +75,7 @@ def register(app: typer.Typer) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
         splits: Annotated[
             list[str] | None,
-            typer.Option("--split", help="Only these splits (repeatable): model, platform, source (the default three), workload, format."),
+            typer.Option("--split", help="Only these splits (repeatable): model, platform, source (the default three), workload, format, devices."),
         ] = None,
         out: Annotated[
             str | None,

@@ -10,6 +10,9 @@ inside each training fold, measured-cell lookup disabled):
 - ``format`` (only when asked): each number format on each GPU held out where that GPU ran
   others (fp8 on an H100 measured in bf16 too): a format never measured on the user's GPU.
   Rows of GPUs measured at one format are not held out by it (that is ``platform``).
+- ``devices`` (only when asked): each deployment measured on several device counts keeps its
+  smallest and has the larger ones held out (Qwen3-32B on two H100s, measured on one too): a
+  deployment split over more devices than it was measured on, as a user scaling out asks.
 
 Quantities: energy per query (J), time per query (s), EOR (rows with a measured accuracy),
 and energy per output token (generation rows; also reported for the ML.ENERGY v1 rows
@@ -53,11 +56,16 @@ from recommender.model.predictor import campaign_holdout, extra_models, fit_accu
 
 SPLITS: tuple[str, ...] = ("model", "platform", "source")
 """The splits ``eai evaluate`` runs by default (the goals of the predictor are stated on them)."""
-EXTRA_SPLITS: tuple[str, ...] = ("workload", "format")
-"""Splits run only when asked (``--split workload``, ``--split format``): leave-one-workload-out
-holds out a token profile (FIM's long prompts, GPQA's reasoning-length outputs) the way a
-campaign with its own prompt and output lengths would, which no default split does;
-leave-one-format-out holds out one number format on one GPU (:func:`split_groups`)."""
+EXTRA_SPLITS: tuple[str, ...] = ("workload", "format", "devices")
+"""Splits run only when asked (``--split workload``, ``--split format``, ``--split devices``):
+leave-one-workload-out holds out a token profile (FIM's long prompts, GPQA's reasoning-length
+outputs) the way a campaign with its own prompt and output lengths would, which no default split
+does; leave-one-format-out holds out one number format on one GPU; ``devices`` a deployment's
+device counts above the smallest it was measured on (:func:`split_groups`)."""
+
+DEPLOYMENT_COLUMNS: tuple[str, ...] = ("source", "platform", "engine", "engine_version", "model_id", "quantization", "workload")
+"""What split ``devices`` holds fixed while the device count varies (one campaign's runs of one
+model in one format on one GPU and engine release, on one workload; every batch)."""
 ALL_SPLITS: tuple[str, ...] = SPLITS + EXTRA_SPLITS
 GROUP_COLUMN = {"model": "model_id", "platform": "platform", "source": "source", "workload": "workload"}
 QUANTITIES: tuple[str, ...] = ("energy_j_per_query", "time_s_per_query", "eor", "energy_j_per_output_token", "energy_j_per_output_token_v1")
@@ -73,7 +81,16 @@ def split_groups(split: str, table: pd.DataFrame) -> np.ndarray:
 
     ``format``: ``platform|format`` (bf16 and fp16 read as one, as the regressor reads them,
     :data:`recommender.model.features.SAME_NUMERICS`) on GPUs measured at two formats or more.
+    ``devices``: the deployment (:data:`DEPLOYMENT_COLUMNS`) on rows above its smallest measured
+    device count, every larger count of one deployment in one group; "" elsewhere.
     """
+    if split == "devices":
+        present = [c for c in DEPLOYMENT_COLUMNS if c in table.columns]
+        # Cell by cell through str (a missing release reads "nan" in every row alike).
+        key = pd.Series(["|".join(map(str, vals)) for vals in zip(*(table[c].tolist() for c in present), strict=True)], index=table.index)
+        devices = pd.to_numeric(table["device_count"], errors="coerce").fillna(1.0)
+        larger = (devices > devices.groupby(key).transform("min")).to_numpy()
+        return np.where(larger, key.to_numpy(dtype=object), "").astype(str)
     if split != "format":
         return table[GROUP_COLUMN[split]].astype(str).to_numpy()
     from recommender.model.features import SAME_NUMERICS
@@ -82,6 +99,11 @@ def split_groups(split: str, table: pd.DataFrame) -> np.ndarray:
     numerics = table["quantization"].astype(str).replace(SAME_NUMERICS)
     several = numerics.groupby(platform).transform("nunique").to_numpy() > 1
     return np.where(several, (platform + "|" + numerics).to_numpy(dtype=object), "").astype(str)
+
+
+def split_title(split: str) -> str:
+    """How a report names ``split``: ``leave-one-model-out``; for ``devices``, what it holds out."""
+    return "larger device counts held out" if split == "devices" else f"leave-one-{split}-out"
 
 
 def _metrics(y: np.ndarray, p: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> dict[str, float | int]:
@@ -545,7 +567,7 @@ def format_breakdown(report: dict[str, Any], column: str) -> str:
         if by is None:
             continue
         lines.append("")
-        lines.append(f"leave-one-{split}-out by {column} (model; ratio = median predicted / measured)")
+        lines.append(f"{split_title(split)} by {column} (model; ratio = median predicted / measured)")
         lines.append(f"  {column:<28} {'energy n':>8} {'APE':>7} {'ratio':>6} {'cover':>6}   {'time n':>6} {'APE':>7} {'ratio':>6} {'cover':>6}")
         e, t = by["energy_j_per_query"], by["time_s_per_query"]
         for g in sorted(set(e) | set(t)):
@@ -567,7 +589,7 @@ def format_report(report: dict[str, Any]) -> str:
         lines.append(f"stages switched off: {', '.join(report['without'])}")
     for split, block in report["splits"].items():
         lines.append("")
-        lines.append(f"leave-one-{split}-out ({block['groups']} groups; statuses {block['status_counts']})")
+        lines.append(f"{split_title(split)} ({block['groups']} groups; statuses {block['status_counts']})")
         lines.append(f"  {'quantity':<30} {'method':<16} {'n':>5} {'median APE':>11} {'p90 APE':>9} {'coverage':>9}")
         for q in QUANTITIES:
             for m in METHODS:
@@ -583,7 +605,7 @@ def format_report(report: dict[str, Any]) -> str:
             e, t = r["energy_j_per_query"], r["time_s_per_query"]
             if e.get("n") and t.get("n"):
                 lines.append(
-                    f"  without {name} (leave-one-{split}-out, same fits): energy/query {e['median_ape_pct']:.1f}% "
+                    f"  without {name} ({split_title(split)}, same fits): energy/query {e['median_ape_pct']:.1f}% "
                     f"(coverage {e['coverage_90_pct']:.1f}%), time/query {t['median_ape_pct']:.1f}% (coverage {t['coverage_90_pct']:.1f}%)"
                 )
     return "\n".join(lines)
