@@ -82,6 +82,20 @@ def test_feature_frame_columns_and_vectorized_lookup():
     assert two["prior_t_dec"].iloc[1] - two["t_comm_s"].iloc[1] == pytest.approx(two["prior_t_dec"].iloc[0] / 2, rel=1e-9)
 
 
+def test_comm_share_is_the_all_reduce_part_of_a_step_and_grows_with_devices():
+    fb = FeatureBuilder(fx.catalogs())
+    f = fb.build(pd.concat([_configs(device_count=n, batch_size=8) for n in (1, 2, 4, 8)], ignore_index=True))
+    share = f["comm_share"].to_numpy()
+    # None on one device; the all-reduce time over the whole step elsewhere, a larger part of a
+    # step whose weight reads each device shares out.
+    assert share[0] == 0.0
+    assert share[1:] == pytest.approx((f["t_comm_s"] / f["prior_t_dec"]).to_numpy()[1:], rel=1e-12)
+    assert 0.0 < share[1] < share[2] < share[3] < 1.0
+    # A layer split waits on its hops, not on all-reduces: its share is the hops' part.
+    hf = fb.build(_configs(device_count=2, engine="hf-transformers"))
+    assert hf["comm_share"].iloc[0] == pytest.approx(hf["t_comm_s"].iloc[0] / hf["prior_t_dec"].iloc[0], rel=1e-12)
+
+
 def test_unknown_names_raise_with_suggestions():
     fb = FeatureBuilder(fx.catalogs())
     with pytest.raises(UnknownNameError, match="gpu-b"):

@@ -68,6 +68,7 @@ NUMERIC_FEATURES: tuple[str, ...] = (
     "log_bytes_per_weight",
     "log_batch",
     "log_mem_over_compute",
+    "comm_share",
 )
 """Numeric (physics) features the regressor sees.
 
@@ -81,6 +82,20 @@ per output token 14.8 -> 14.4 %, time 17.2 % either way; leave-one-platform-out 
 output token 18.2 -> 18.1 % (per query 18.2 -> 18.3 %, time 18.7 -> 18.9 %);
 leave-one-model-out energy 10.4 % either way, time 10.9 -> 10.6 %. ``log_memory`` stays:
 without it too, leave-one-source-out went to 15.7 % and leave-one-platform-out to 18.5 %.
+
+``comm_share``: the share of a roofline decode step spent in tensor-parallel all-reduces (0 on
+one device; Llama-3.1-8B at 64 sequences on eight H100s: 0.73). The energy roofline charges
+that time at the board's whole limit on every device, so its draw per device stays where one
+device's is, while each doubling of the devices lowered it to 0.82x in the measured pairs (the
+same deployment and batch on two device counts; docs/model.md, known gaps); a slope on the
+share lets the shipped multi-GPU rows say how much less a waiting device draws. Evidence
+(``eai evaluate``, 2026-12-06, without -> with): leave-one-source-out energy per query 15.8 ->
+15.4 % (ML.ENERGY v2 held out 13.5 -> 13.2 %), leave-one-model-out 10.4 -> 10.2 % (time 10.3 ->
+10.5 %), leave-one-platform-out energy per output token 17.6 -> 17.4 % (per query 17.8 -> 18.0 %,
+time 18.7 -> 18.4 %); ``--split devices`` (larger device counts held out) 14.0 -> 15.1 % pooled,
+but better on 12 of its 20 deployments and worse on 4 (mean of the deployments' median errors
+21.1 -> 19.5 %). Eight H100s serving Llama-3.1-8B at 64 sequences: 481 -> 356 W per device (one:
+610 W measured).
 
 Not ``log_devices``: the priors already carry everything a device count changes (bandwidth,
 throughput, board power and per-step overhead all scale with it there), and a free slope on
@@ -665,6 +680,7 @@ class FeatureBuilder:
                 "log_output": np.log1p(output),
                 "log_context": np.log(context),
                 "log_mem_over_compute": np.log(t_mem / t_comp),
+                "comm_share": comm / t_step,
                 "log_weights_over_memory": np.log(total * bpw / (mem * devices_all)),
                 "engine": cats.as_categorical(configs["engine"]),
                 "quant_family": self._categorical("quant_family", qc),

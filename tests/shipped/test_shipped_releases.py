@@ -65,7 +65,10 @@ def test_engine_release_is_a_time_feature_with_newest_release_by_default():
     # between releases (up to 6 % on the shipped model): the interval holds the other release's
     # point to within 10 %.
     assert (newest["time_s_per_query_hi"] >= 0.9 * old["time_s_per_query"]).all()
-    assert (newest["energy_j_per_query_hi"] >= old["energy_j_per_query"]).all()
+    # In energy the other release's point is also moved after the widening by stage
+    # release_power (an H100 never ran vLLM 0.5): without that stage these rows' 0.5.4 energy is
+    # 0.66-0.68 of the upper end, with it up to 1.002 (2026-12-06); the same 10 % holds.
+    assert (newest["energy_j_per_query_hi"] >= 0.9 * old["energy_j_per_query"]).all()
     assert (newest["energy_j_per_query_hi"] > same["energy_j_per_query_hi"]).all()
     assert (newest["status"] == same["status"]).all()
     # vLLM 0.5.4 (ML.ENERGY v2) ran slower than 0.11.1 (v3): a larger per-layer cost per step,
