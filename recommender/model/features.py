@@ -95,7 +95,9 @@ share lets the shipped multi-GPU rows say how much less a waiting device draws. 
 time 18.7 -> 18.4 %); ``--split devices`` (larger device counts held out) 14.0 -> 15.1 % pooled,
 but better on 12 of its 20 deployments and worse on 4 (mean of the deployments' median errors
 21.1 -> 19.5 %). Eight H100s serving Llama-3.1-8B at 64 sequences: 481 -> 356 W per device (one:
-610 W measured).
+610 W measured). The KV-cache reads' part of the step beside it (``kv_share``) was tried the same
+day and is not in: leave-one-source-out energy 15.4 -> 15.3 %, but ML.ENERGY v2 held out 13.2 ->
+13.8 % (time 16.7 -> 19.3 %) and leave-one-source-out time 17.2 -> 17.8 %.
 
 Not ``log_devices``: the priors already carry everything a device count changes (bandwidth,
 throughput, board power and per-step overhead all scale with it there), and a free slope on
