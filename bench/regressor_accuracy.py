@@ -1,7 +1,8 @@
 """Held-out accuracy of the predictor against its goals, and what each stage earns (prints figures).
 
 Run: ``.venv/bin/python bench/regressor_accuracy.py [--table data/measured.csv] [--json out.json]
-[--splits model,platform,source] [--no-ablations]``
+[--splits model,platform,source] [--no-ablations]`` (the optional splits of ``eai evaluate`` too:
+``--splits devices --no-ablations`` checks a deployment asked on more devices than it was measured on)
 
 Runs the cross-validation of :mod:`recommender.model.evaluate` (leave-one-model-out,
 leave-one-platform-out, leave-one-source-out; the whole pipeline refit and its intervals
@@ -80,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from recommender.model.config import PREDICT_STAGES, PipelineConfig
-    from recommender.model.evaluate import evaluate, format_report
+    from recommender.model.evaluate import evaluate, format_report, split_title
     from recommender.model.features import Catalogs
     from recommender.table import load_table, table_hash
     from recommender.table.accuracy import load_accuracy
@@ -119,12 +120,12 @@ def main(argv: list[str] | None = None) -> int:
         goal("LOMO energy/output token, ML.ENERGY v1 rows, median APE % (<= 5)", v1["median_ape_pct"], v1["median_ape_pct"] <= 5.0)
     for split, block in s.items():
         t, tr = block["time_s_per_query"]["model"], block["time_s_per_query"]["roofline"]
-        goal(f"leave-one-{split}-out time/query median APE %, model below roofline ({tr['median_ape_pct']:.3g})",
+        goal(f"{split_title(split)} time/query median APE %, model below roofline ({tr['median_ape_pct']:.3g})",
              t["median_ape_pct"], t["median_ape_pct"] < tr["median_ape_pct"])
         for q in ("energy_j_per_query", "time_s_per_query"):
             r = block[q]["model"]
             cov = r["coverage_90_pct"]
-            goal(f"leave-one-{split}-out {q} 90% interval coverage % (85-95, n={r['n']})", cov, 85.0 <= cov <= 95.0)
+            goal(f"{split_title(split)} {q} 90% interval coverage % (85-95, n={r['n']})", cov, 85.0 <= cov <= 95.0)
 
     if "source" in s and not args.no_ablations:
         base = {q: s["source"][q]["model"] for q in ("energy_j_per_query", "time_s_per_query")}
